@@ -1,0 +1,302 @@
+"""Artifacts: store, read, list, query and delete the versioned files of a session.
+
+A store writes the content object, then the plain ``files/<name>`` copy, then
+appends one record; the record is the commit point. A process killed before it
+leaves at most an unreferenced object (removed by ``spell gc``) and a
+``files/`` copy that the watcher or ``fsck`` reconciles — never a record
+pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .errors import ArtifactNotFound, LimitExceeded, UsageError
+from .names import check_artifact_name, check_tags, check_word, now, parse_time
+from .records import encode_record
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["Artifacts", "KNOWN_TYPES"]
+
+KNOWN_TYPES = ("tool_result", "agent_output", "user_input", "system_generated")
+_QUERY_KEYS = {"session_id", "type", "name_pattern", "tags", "created_after", "created_before", "min_size",
+               "max_size", "limit"}
+_META_KEYS = ("mime_type", "description", "tags")
+
+
+def _mime(name: str, head: bytes) -> str:
+    import mimetypes
+
+    guess = mimetypes.guess_type(name, strict=False)[0]
+    if guess:
+        return guess
+    try:
+        head[:4096].decode("utf-8")
+        return "text/plain"
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+
+
+def metadata_of(rec: dict, threshold: int) -> dict:
+    """The metadata table of SPEC §2 for one record."""
+    return {
+        "name": rec["name"], "description": rec.get("description", ""), "artifact_type": rec.get("type", ""),
+        "mime_type": rec.get("mime_type", ""), "size": rec.get("size", 0), "tags": list(rec.get("tags", ())),
+        "custom": dict(rec.get("custom", {})), "version": rec.get("version", 1),
+        "created_at": rec.get("created_at", ""), "created_by": rec.get("created_by", ""),
+        "is_compressed": bool(rec.get("compressed", False)), "original_size": rec.get("size", 0),
+        "content_hash": rec.get("hash", ""), "sequence": rec["seq"],
+    }
+
+
+class Artifacts:
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+        self.storage = ws.storage
+
+    # -- storing ---------------------------------------------------------------
+    def store(self, session: Any, type: str, name: str, content: bytes | str,
+              metadata: dict | None = None) -> dict:
+        """Store ``content`` as a new version of ``name``; return the artifact id table."""
+        return self._store(session, type, name, content, None, metadata)
+
+    def store_file(self, session: Any, path: str | os.PathLike, type: str, metadata: dict | None = None,
+                   name: str | None = None) -> dict:
+        """Store a file of any size, streamed in bounded memory; the name is its basename."""
+        p = Path(os.fsdecode(path))
+        if not p.is_file():
+            raise ArtifactNotFound(f"file not found: {p}")
+        limit = self.ws.config.get("sessions.max_artifact_size")
+        size = p.stat().st_size
+        if size > limit:
+            raise LimitExceeded(f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}")
+        if size <= 1 << 20:
+            return self._store(session, type, name or p.name, p.read_bytes(), None, metadata)
+        return self._store(session, type, name or p.name, None, p, metadata)
+
+    def _store(self, session: Any, type: str, name: str, content: bytes | str | None, path: Path | None,
+               metadata: dict | None) -> dict:
+        ws = self.ws
+        dir = ws.sessions.resolve(session)
+        if content is not None and "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactStore"):
+            data = ws.hooks.run("BeforeArtifactStore", ws.sessions.manifest(dir)["id"], {
+                "session_id": ws.sessions.manifest(dir)["id"], "type": type, "name": name,
+                "content": content, "metadata": metadata or {}})
+            type, name, content, metadata = data.get("type", type), data.get("name", name), data.get("content", content), data.get("metadata", metadata)
+        name = check_artifact_name(name)
+        type = check_word("artifact type", type, 64)
+        if isinstance(content, str):
+            content = content.encode("utf-8", "surrogateescape")
+        elif content is not None and not isinstance(content, bytes):
+            if isinstance(content, (bytearray, memoryview)):
+                content = bytes(content)
+            else:
+                raise UsageError(f"invalid content for {name}: expected a string, got {content.__class__.__name__}")
+        rec = self._record_fields(name, type, metadata)
+        limit = ws.config.get("sessions.max_artifact_size")
+        if content is not None and len(content) > limit:
+            raise LimitExceeded(f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}")
+        rel = f"sessions/{dir}/artifacts.yaml"
+        with self.storage.lock(f"s-{dir}"):
+            m = ws.sessions.manifest(dir)
+            log = ws.log(dir)
+            log.refresh()
+            max_live = ws.config.get("sessions.max_artifacts_per_session")
+            if not log.is_live(name) and log.live_count >= max_live:
+                raise LimitExceeded(f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is {max_live}")
+            if content is not None:
+                oid = ws.objects.put_bytes(content)
+                size = len(content)
+                head = content[:4096]
+            else:
+                with open(path, "rb") as f:
+                    oid, size = ws.objects.put_stream(f)
+                with open(path, "rb") as f:
+                    head = f.read(4096)
+            rec["seq"] = log.max_seq + 1
+            rec["name"] = name
+            rec["version"] = len(log.versions.get(name, ())) + 1
+            rec["hash"] = oid
+            rec["size"] = size
+            if ws.objects.is_compressed(size, head):
+                rec["compressed"] = True
+            if not rec.get("mime_type"):
+                rec["mime_type"] = _mime(name, head)
+            rec["created_at"] = now()
+            rec["created_by"] = ws.actor
+            ordered = {k: rec[k] for k in ("seq", "name", "version", "hash", "size", "type", "mime_type",
+                                           "created_at", "created_by") if k in rec}
+            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
+            self._materialize(dir, name, content, path, size)
+            line = encode_record(ordered)
+            start = self.storage.append(rel, line)
+            log.note_append(start, line, ordered)
+        aid = {"content_hash": oid, "session_id": m["id"], "sequence": ordered["seq"]}
+        ws.publish("artifact.stored", {**aid, "name": name, "type": type, "size": size, "version": ordered["version"]})
+        if "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore"):
+            ws.hooks.run("AfterArtifactStore", m["id"], {**aid, "name": name, "type": type, "size": size})
+        return aid
+
+    def _record_fields(self, name: str, type: str, metadata: dict | None) -> dict:
+        rec: dict[str, Any] = {"type": type}
+        if metadata is None or (isinstance(metadata, dict) and not metadata):
+            return rec
+        if not isinstance(metadata, dict):
+            raise UsageError(f"invalid metadata for {name}: expected a table")
+        from .session import _jsonable
+
+        meta = _jsonable(metadata, f"metadata for {name}")
+        if meta.get("mime_type") is not None:
+            rec["mime_type"] = check_word("mime_type", meta["mime_type"], 200) if "/" not in str(meta["mime_type"]) else str(meta["mime_type"])[:200]
+        if meta.get("description"):
+            if not isinstance(meta["description"], str):
+                raise UsageError(f"invalid description for {name}: expected a string")
+            rec["description"] = meta["description"]
+        tags = check_tags(meta.get("tags"))
+        if tags:
+            rec["tags"] = tags
+        custom = dict(meta.get("custom") or {}) if isinstance(meta.get("custom"), dict) else {}
+        custom.update((k, v) for k, v in meta.items() if k not in _META_KEYS and k != "custom")
+        if custom:
+            rec["custom"] = custom
+        return rec
+
+    def _materialize(self, dir: str, name: str, content: bytes | None, path: Path | None, size: int) -> None:
+        rel = f"sessions/{dir}/files/{name}"
+        if size > self.ws.config.get("watch.materialize_max_bytes"):
+            self.storage.remove(rel)
+            return
+        if content is None:
+            content = path.read_bytes()
+        self.storage.write(rel, content)
+
+    # -- reading ---------------------------------------------------------------
+    def _log(self, session: Any):
+        dir = self.ws.sessions.resolve(session)
+        log = self.ws.log(dir)
+        log.refresh()
+        return dir, log
+
+    def find(self, session: Any, ref: Any) -> tuple[str, dict]:
+        """The record ``ref`` names: an artifact id table, a name (latest), ``name@version`` or a sequence."""
+        dir, log = self._log(session)
+        rec = None
+        if isinstance(ref, dict):
+            seq = ref.get("sequence")
+            if isinstance(seq, float) and seq.is_integer():
+                seq = int(seq)
+            if not isinstance(seq, int):
+                raise UsageError("invalid artifact id: expected {content_hash, session_id, sequence}")
+            rec = log.find(seq, ref.get("content_hash"))
+            shown = f"#{seq}"
+        elif isinstance(ref, int) and not isinstance(ref, bool):
+            rec, shown = log.find(ref), f"#{ref}"
+        elif isinstance(ref, (str, bytes)):
+            text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
+            shown = text[:80]
+            name, at, version = text.rpartition("@")
+            if at and version.isdigit() and name:
+                rec = log.version(name, int(version))
+                if rec is None and log.latest(text) is not None:
+                    rec = log.latest(text)
+            else:
+                rec = log.latest(text)
+        else:
+            raise UsageError(f"invalid artifact id: {ref!r}")
+        if rec is None:
+            sid = self.ws.sessions.manifest(dir)["id"]
+            raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}")
+        return dir, rec
+
+    def get(self, session: Any, ref: Any) -> dict:
+        dir, rec = self.find(session, ref)
+        return {"content": self.ws.objects.get(rec["hash"]), "metadata": metadata_of(rec, self.ws.config.threshold)}
+
+    def _item(self, rec: dict, session_id: str | None = None) -> dict:
+        meta = metadata_of(rec, self.ws.config.threshold)
+        item = dict(meta)
+        item["id"] = {"content_hash": rec["hash"], "session_id": session_id, "sequence": rec["seq"]}
+        item["metadata"] = meta
+        if session_id is not None:
+            item["session_id"] = session_id
+        return item
+
+    def list(self, session: Any) -> list[dict]:
+        dir, log = self._log(session)
+        sid = self.ws.sessions.manifest(dir)["id"]
+        live = sorted(log.live(), key=lambda r: (r.get("created_at", ""), r["seq"]))
+        return [self._item(r, sid) for r in live]
+
+    def query(self, q: dict | None = None) -> list[dict]:
+        q = dict(q or {})
+        unknown = set(q) - _QUERY_KEYS
+        if unknown:
+            raise UsageError(f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})")
+        index = self.ws.index
+        if q.get("session_id") not in (None, ""):
+            dirs = [self.ws.sessions.resolve(q["session_id"])]
+            index.refresh_dir(dirs[0])
+        else:
+            index.refresh_all()
+            dirs = None
+        where, params = [], []
+        if q.get("type"):
+            where.append("type = ?")
+            params.append(q["type"])
+        for key, op in (("min_size", ">="), ("max_size", "<=")):
+            if q.get(key) is not None:
+                if isinstance(q[key], bool) or not isinstance(q[key], (int, float)):
+                    raise UsageError(f"invalid {key}: {q[key]!r} (a number of bytes)")
+                where.append(f"size {op} ?")
+                params.append(q[key])
+        after = parse_time(q["created_after"], "created_after") if q.get("created_after") is not None else None
+        before = parse_time(q["created_before"], "created_before") if q.get("created_before") is not None else None
+        tags = check_tags(q.get("tags"))
+        pattern = q.get("name_pattern")
+        if pattern is not None and not isinstance(pattern, str):
+            raise UsageError("invalid name_pattern: expected a glob string like '*.md'")
+        limit = q.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise UsageError(f"invalid limit: {limit!r} (a non-negative integer)")
+        rows = index.artifact_rows(dirs, " AND ".join(where), params)
+        ids = {r.dir: (r.manifest or {}).get("id") for r in index.rows.values()}
+        out = []
+        for dir, rec in rows:
+            if pattern is not None and not fnmatch.fnmatchcase(rec["name"], pattern):
+                continue
+            if tags and not all(t in rec.get("tags", ()) for t in tags):
+                continue
+            if after is not None or before is not None:
+                t = parse_time(rec.get("created_at", ""), "created_at")
+                if (after is not None and t <= after) or (before is not None and t >= before):
+                    continue
+            out.append(self._item(rec, ids.get(dir)))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    # -- deleting --------------------------------------------------------------
+    def delete(self, session: Any, ref: Any) -> dict:
+        dir, rec = self.find(session, ref)
+        name = rec["name"]
+        ws = self.ws
+        sid = ws.sessions.manifest(dir)["id"]
+        if "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactDelete"):
+            ws.hooks.run("BeforeArtifactDelete", sid, {"session_id": sid, "name": name})
+        with self.storage.lock(f"s-{dir}"):
+            log = ws.log(dir)
+            log.refresh()
+            if not log.is_live(name):
+                raise ArtifactNotFound(f"artifact not found: {name} in session {sid[:8]}")
+            tomb = {"seq": log.max_seq + 1, "op": "delete", "name": name, "created_at": now(), "created_by": ws.actor}
+            line = encode_record(tomb)
+            start = self.storage.append(f"sessions/{dir}/artifacts.yaml", line)
+            log.note_append(start, line, tomb)
+            self.storage.remove(f"sessions/{dir}/files/{name}")
+        ws.publish("artifact.deleted", {"session_id": sid, "name": name})
+        return rec

@@ -1,0 +1,71 @@
+"""In-process event bus behind the Lua ``Event`` global.
+
+Session and artifact operations publish their own events (``session.created``,
+``artifact.stored``, …); subscribers name a pattern with ``*`` wildcards and
+receive from their own queue, so a slow reader never loses events to another.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import re
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from .errors import NotFound, UsageError
+
+__all__ = ["EventBus"]
+
+MAX_QUEUED = 10000
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: dict[int, tuple[re.Pattern, deque]] = {}
+        self._ids = itertools.count(1)
+        self._cond = threading.Condition()
+
+    def subscribe(self, pattern: str) -> int:
+        if not isinstance(pattern, str) or not pattern:
+            raise UsageError("invalid event pattern: expected a non-empty string like 'artifact.*'")
+        regex = re.compile(fnmatch.translate(pattern))
+        sub = next(self._ids)
+        with self._cond:
+            self._subs[sub] = (regex, deque(maxlen=MAX_QUEUED))
+        return sub
+
+    def unsubscribe(self, sub: int) -> bool:
+        with self._cond:
+            return self._subs.pop(sub, None) is not None
+
+    def publish(self, event_type: str, data: Any = None) -> int:
+        """Deliver to every matching subscription; return how many got it."""
+        if not self._subs:
+            return 0
+        event = {"event_type": event_type, "data": data, "timestamp": time.time()}
+        delivered = 0
+        with self._cond:
+            for regex, queue in self._subs.values():
+                if regex.match(event_type):
+                    queue.append(event)
+                    delivered += 1
+            if delivered:
+                self._cond.notify_all()
+        return delivered
+
+    def receive(self, sub: int, timeout_ms: float = 0) -> dict | None:
+        deadline = time.monotonic() + max(0.0, float(timeout_ms or 0)) / 1000
+        with self._cond:
+            while True:
+                entry = self._subs.get(sub)
+                if entry is None:
+                    raise NotFound(f"subscription not found: {sub}")
+                if entry[1]:
+                    return entry[1].popleft()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)

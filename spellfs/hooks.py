@@ -1,0 +1,78 @@
+"""Hook points: functions that see, change or cancel an operation before it happens.
+
+A hook gets ``{point, session_id, correlation_id, data}`` and returns
+``"continue"`` (or nothing), ``"cancel"``, or a table of replacement ``data``
+fields. Hooks run by priority (highest first), then in registration order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any, Callable
+
+from .errors import HookCancelled, UsageError
+
+__all__ = ["POINTS", "HookRegistry", "PRIORITIES"]
+
+POINTS = (
+    "SessionStart", "SessionEnd", "SessionSave", "SessionResume", "SessionSuspend",
+    "BeforeArtifactStore", "AfterArtifactStore", "BeforeArtifactDelete", "AfterArtifactDelete",
+    "BeforeToolExecution", "AfterToolExecution", "BeforeAgentExecution", "AfterAgentExecution",
+)
+PRIORITIES = {"highest": 1000, "high": 100, "normal": 0, "low": -100, "lowest": -1000}
+
+
+class HookRegistry:
+    def __init__(self) -> None:
+        self._hooks: dict[str, list[tuple[float, int, Callable]]] = {}
+        self._order = itertools.count()
+
+    def register(self, point: str, fn: Callable[[dict], Any], priority: object = "normal") -> tuple[str, int]:
+        if point not in POINTS:
+            raise UsageError(f"unknown hook point: {point!r} (known: {', '.join(POINTS)})")
+        if isinstance(priority, str):
+            if priority.lower() not in PRIORITIES:
+                raise UsageError(f"unknown hook priority: {priority!r} (a number or one of {', '.join(PRIORITIES)})")
+            prio = float(PRIORITIES[priority.lower()])
+        elif isinstance(priority, (int, float)) and not isinstance(priority, bool):
+            prio = float(priority)
+        elif priority is None:
+            prio = 0.0
+        else:
+            raise UsageError(f"invalid hook priority: {priority!r}")
+        order = next(self._order)
+        hooks = self._hooks.setdefault(point, [])
+        hooks.append((-prio, order, fn))
+        hooks.sort(key=lambda h: (h[0], h[1]))
+        return (point, order)
+
+    def unregister(self, handle: tuple[str, int]) -> bool:
+        point, order = handle
+        hooks = self._hooks.get(point, [])
+        before = len(hooks)
+        hooks[:] = [h for h in hooks if h[1] != order]
+        return len(hooks) != before
+
+    def active(self, point: str) -> bool:
+        return bool(self._hooks.get(point))
+
+    def run(self, point: str, session_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        """Run the hooks of ``point``; return the (possibly replaced) data or raise on cancel."""
+        hooks = self._hooks.get(point)
+        if not hooks:
+            return data
+        ctx = {"point": point, "session_id": session_id, "correlation_id": str(uuid.uuid4()), "data": data}
+        for _, _, fn in list(hooks):
+            result = fn(ctx)
+            if result is None or result == "continue":
+                continue
+            if result == "cancel":
+                what = data.get("name") or data.get("tool") or session_id or ""
+                raise HookCancelled(f"cancelled by a {point} hook: {what}")
+            if isinstance(result, dict):
+                data = {**data, **result}
+                ctx["data"] = data
+                continue
+            raise UsageError(f"{point} hook returned {result!r}; expected 'continue', 'cancel' or a table")
+        return data

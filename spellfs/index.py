@@ -1,0 +1,213 @@
+"""The query index: a rebuildable SQLite cache of manifests and live artifacts.
+
+Files are the truth. Each cached session row carries the stat signatures of the
+``session.yaml`` and ``artifacts.yaml`` it was read from; a query re-stats them
+and re-reads only what changed, so hand edits and other processes' writes show
+up in the next answer, and deleting ``.spell/index.sqlite`` loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .errors import ManifestError
+from .manifest import load_manifest
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["Index"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    dir TEXT PRIMARY KEY, id TEXT, manifest TEXT, error TEXT,
+    msig TEXT, rsig TEXT, artifact_count INTEGER, last_at TEXT);
+CREATE INDEX IF NOT EXISTS sessions_id ON sessions(id);
+CREATE TABLE IF NOT EXISTS artifacts (
+    dir TEXT, name TEXT, type TEXT, size INTEGER, created_at TEXT, record TEXT,
+    PRIMARY KEY (dir, name));
+"""
+VERSION = 1
+
+
+class Row:
+    __slots__ = ("dir", "id", "manifest", "error", "msig", "rsig", "artifact_count", "last_at")
+
+    def __init__(self, dir: str, id: str | None = None, manifest: dict | None = None, error: str | None = None,
+                 msig: Any = None, rsig: Any = None, artifact_count: int = 0, last_at: str = "") -> None:
+        self.dir, self.id, self.manifest, self.error = dir, id, manifest, error
+        self.msig, self.rsig, self.artifact_count, self.last_at = msig, rsig, artifact_count, last_at
+
+
+def _sig(sig: Any) -> str | None:
+    return None if sig is None else "%d:%d:%d" % tuple(sig)
+
+
+class Index:
+    def __init__(self, ws: "Workspace", path: Path | None) -> None:
+        self.ws = ws
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._rows: dict[str, Row] | None = None
+        self._dirty = 0
+        self._last_commit = time.monotonic()
+
+    # -- storage -------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            target = ":memory:"
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                target = str(self.path)
+            db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")
+                if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+                    db.executescript("DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS artifacts;")
+                    db.execute(f"PRAGMA user_version={VERSION}")
+                db.executescript(SCHEMA)
+            except sqlite3.DatabaseError:
+                # A damaged cache is rebuilt, never trusted.
+                db.close()
+                if self.path is not None:
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(str(self.path) + suffix).unlink(missing_ok=True)
+                db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA user_version={VERSION}")
+                db.executescript(SCHEMA)
+            db.execute("BEGIN")
+            self._db = db
+        return self._db
+
+    @property
+    def rows(self) -> dict[str, Row]:
+        if self._rows is None:
+            self._rows = {}
+            for r in self.db.execute("SELECT dir, id, manifest, error, msig, rsig, artifact_count, last_at FROM sessions"):
+                self._rows[r[0]] = Row(r[0], r[1], json.loads(r[2]) if r[2] else None, r[3], r[4], r[5], r[6] or 0, r[7] or "")
+        return self._rows
+
+    def _save(self, row: Row) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?)",
+            (row.dir, row.id, json.dumps(row.manifest) if row.manifest else None, row.error, row.msig, row.rsig,
+             row.artifact_count, row.last_at))
+        self._touch()
+
+    def _touch(self, n: int = 1) -> None:
+        self._dirty += n
+        if self._dirty >= 2000 or time.monotonic() - self._last_commit > 1.0:
+            self.commit()
+
+    def commit(self) -> None:
+        if self._db is not None and self._dirty:
+            self._db.execute("COMMIT")
+            self._db.execute("BEGIN")
+        self._dirty = 0
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError:
+                pass
+            self._db.close()
+            self._db = None
+
+    # -- keeping current -----------------------------------------------------
+    def note_manifest(self, dir: str, manifest: dict) -> None:
+        """Record a manifest this process just wrote (saves re-reading it)."""
+        row = self.rows.get(dir) or Row(dir)
+        row.id, row.manifest, row.error = manifest["id"], manifest, None
+        row.msig = _sig(self.ws.storage.signature(f"sessions/{dir}/session.yaml"))
+        self.rows[dir] = row
+        self._save(row)
+
+    def forget(self, dir: str) -> None:
+        if self.rows.pop(dir, None) is not None:
+            self.db.execute("DELETE FROM sessions WHERE dir=?", (dir,))
+            self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
+            self._touch()
+
+    def refresh_dir(self, dir: str) -> Row | None:
+        storage = self.ws.storage
+        base = f"sessions/{dir}/"
+        msig = _sig(storage.signature(base + "session.yaml"))
+        if msig is None:
+            self.forget(dir)
+            return None
+        rsig = _sig(storage.signature(base + "artifacts.yaml"))
+        row = self.rows.get(dir)
+        if row is not None and row.msig == msig and row.rsig == rsig:
+            return row
+        row = row or Row(dir)
+        if row.msig != msig:
+            try:
+                row.manifest = load_manifest(storage.read(base + "session.yaml"), base + "session.yaml", dir)
+                row.id, row.error = row.manifest["id"], None
+            except ManifestError as exc:
+                row.error = str(exc)
+                if row.id is None:
+                    row.id = None
+            except FileNotFoundError:
+                self.forget(dir)
+                return None
+            row.msig = msig
+        if row.rsig != rsig:
+            log = self.ws.log(dir)
+            try:
+                log.refresh()
+            except ManifestError as exc:
+                row.error = str(exc)
+            live = list(log.live())
+            row.artifact_count = log.live_count
+            row.last_at = log.last_at
+            self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
+            self.db.executemany(
+                "INSERT INTO artifacts VALUES (?,?,?,?,?,?)",
+                [(dir, r["name"], r.get("type", ""), r.get("size", 0), r.get("created_at", ""), json.dumps(r)) for r in live])
+            row.rsig = rsig
+            self._touch(len(live))
+        self.rows[dir] = row
+        self._save(row)
+        return row
+
+    def refresh_all(self) -> list[Row]:
+        """Every session, current with the files; broken manifests carry ``error``."""
+        dirs = self.ws.storage.listdir("sessions")
+        out = []
+        for dir in dirs:
+            row = self.refresh_dir(dir)
+            if row is not None:
+                out.append(row)
+        for gone in set(self.rows) - set(dirs):
+            self.forget(gone)
+        self.commit()
+        return out
+
+    def find_dirs(self, prefix: str) -> list[str]:
+        """Directories of sessions whose id starts with ``prefix``."""
+        return [r.dir for r in self.rows.values() if r.id and r.id.startswith(prefix)]
+
+    def artifact_rows(self, dirs: Iterable[str] | None, where: str, params: list) -> list[tuple[str, dict]]:
+        sql = "SELECT dir, record FROM artifacts"
+        clauses, args = [], []
+        if dirs is not None:
+            dirs = list(dirs)
+            clauses.append(f"dir IN ({','.join('?' * len(dirs))})")
+            args.extend(dirs)
+        if where:
+            clauses.append(where)
+            args.extend(params)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY created_at, dir, name"
+        return [(d, json.loads(rec)) for d, rec in self.db.execute(sql, args)]

@@ -1,0 +1,83 @@
+"""``session.yaml``: the hand-editable manifest of one session.
+
+Loading checks every field; a bad hand edit is a :class:`ManifestError` naming
+the file and the line of the offending key, and the file itself is left as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import ManifestError
+from .yamlio import dump_yaml, load_yaml
+
+__all__ = ["FIELDS", "STATUSES", "dump_manifest", "load_manifest"]
+
+FIELDS = ("id", "name", "description", "status", "tags", "metadata", "parent", "template", "created_at", "updated_at")
+STATUSES = ("active", "suspended", "completed", "failed")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def _line_of(text: str, key: str) -> str:
+    m = re.search(rf"^{re.escape(key)}\s*:", text, re.M)
+    return f":{text.count(chr(10), 0, m.start()) + 1}" if m else ""
+
+
+def load_manifest(data: bytes, where: str, dirname: str | None = None) -> dict[str, Any]:
+    doc = load_yaml(data, where)
+    text = data.decode("utf-8", "replace")
+
+    def bad(key: str, why: str) -> ManifestError:
+        return ManifestError(f"{where}{_line_of(text, key)}: {key}: {why}")
+
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}:1: expected a mapping of fields ({', '.join(FIELDS)})")
+    unknown = [k for k in doc if k not in FIELDS]
+    if unknown:
+        raise bad(str(unknown[0]), f"unknown field (known: {', '.join(FIELDS)})")
+    sid = doc.get("id")
+    if not isinstance(sid, str) or not _UUID.match(sid):
+        raise bad("id", "must be the session's UUID")
+    if dirname is not None and not dirname.endswith(sid[:8]):
+        raise bad("id", f"does not match the directory {dirname} (the id cannot be changed)")
+    m: dict[str, Any] = {"id": sid}
+    for key in ("name", "description"):
+        value = doc.get(key, "")
+        if value is None:
+            value = ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise bad(key, "must be a string")
+        m[key] = value
+    status = doc.get("status", "active")
+    if status not in STATUSES:
+        raise bad("status", f"must be one of {', '.join(STATUSES)} (got {status!r})")
+    m["status"] = status
+    tags = doc.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, (str, int, float)) and not isinstance(t, bool) for t in tags):
+        raise bad("tags", "must be a list of words")
+    m["tags"] = [str(t) for t in tags]
+    meta = doc.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise bad("metadata", "must be a mapping")
+    m["metadata"] = meta
+    for key in ("parent", "template"):
+        value = doc.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(key, "must be a string or empty")
+        m[key] = value or None
+    for key in ("created_at", "updated_at"):
+        value = doc.get(key)
+        if not isinstance(value, str) or not value:
+            raise bad(key, "must be an RFC 3339 time")
+        m[key] = value
+    return m
+
+
+def dump_manifest(m: dict[str, Any]) -> bytes:
+    header = b"# spellfs session manifest: name, description, status, tags and metadata may be edited by hand\n"
+    return header + dump_yaml({k: m.get(k) for k in FIELDS})

@@ -1,0 +1,99 @@
+"""Validation of the names users give: artifact names, tags, types, ids.
+
+Everything here runs before a name becomes a path, so no name can reach outside
+its session directory.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+
+from .errors import UsageError
+
+__all__ = ["check_artifact_name", "new_session_id", "now", "parse_time", "slugify"]
+
+MAX_NAME_BYTES = 255
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def check_artifact_name(name: object) -> str:
+    """An artifact name is one path component: it names ``files/<name>`` and nothing else."""
+    if isinstance(name, bytes):
+        try:
+            name = name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("invalid artifact name: not UTF-8") from None
+    if not isinstance(name, str):
+        raise UsageError(f"invalid artifact name: expected a string, got {type(name).__name__}")
+    shown = repr(name[:60]) + ("…" if len(name) > 60 else "")
+    if not name:
+        raise UsageError("invalid artifact name: empty")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise UsageError(f"invalid artifact name {shown}: longer than {MAX_NAME_BYTES} bytes")
+    if name in (".", "..") or name.startswith("."):
+        raise UsageError(f"invalid artifact name {shown}: may not start with '.'")
+    if _BAD_CHARS.search(name):
+        raise UsageError(f"invalid artifact name {shown}: may not contain '/', '\\' or control characters")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+        raise UsageError(f"invalid artifact name {shown}: not valid unicode")
+    if name != name.strip():
+        raise UsageError(f"invalid artifact name {shown}: leading or trailing spaces")
+    return name
+
+
+def check_word(kind: str, value: object, limit: int = 200) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit or _BAD_CHARS.search(value):
+        raise UsageError(f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control characters, at most {limit} characters)")
+    return value
+
+
+def check_tags(tags: object) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, dict) and not tags:
+        return []
+    if isinstance(tags, str) or not isinstance(tags, (list, tuple)):
+        raise UsageError("invalid tags: expected a list of strings")
+    out: list[str] = []
+    for t in tags:
+        t = check_word("tag", t)
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def new_session_id() -> str:
+    return str(uuid.uuid4())
+
+
+def slugify(name: str) -> str:
+    slug = _SLUG.sub("-", name.lower()).strip("-")[:40].strip("-")
+    return slug or "session"
+
+
+def now() -> str:
+    """RFC 3339 UTC with microseconds, so records made within a second still order."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: object, what: str) -> float:
+    """Epoch seconds from an RFC 3339 string or a number."""
+    if isinstance(value, bool):
+        raise UsageError(f"invalid {what}: {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"invalid {what}: {value!r} (an RFC 3339 time or epoch seconds)") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.timestamp()
+    raise UsageError(f"invalid {what}: {value!r} (an RFC 3339 time or epoch seconds)")

@@ -1,0 +1,312 @@
+"""Content-addressed object store: ``.spell/objects/ab/cdef…`` keyed by BLAKE3.
+
+An object holds its content byte-identical when it is smaller than the
+compression threshold (so git stores it once with the ``files/`` copy) and as a
+zstd frame otherwise. Content that itself begins with the zstd magic is always
+framed, so "starts with the magic" alone tells a reader how to decode. Objects
+are immutable and read-only (0o444); adding one that exists is a no-op; every
+read re-hashes and a mismatch is an :class:`IntegrityError`, never wrong data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from .errors import IntegrityError, ObjectNotFound, UsageError
+from .storage import disk_error
+
+__all__ = ["FsObjectStore", "MemoryObjectStore", "ObjectStore", "hash_bytes", "validate_oid"]
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 1 << 20
+_OID = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def hash_bytes(data: bytes) -> str:
+    from blake3 import blake3
+
+    return blake3(data).hexdigest()
+
+
+def validate_oid(oid: str) -> str:
+    """Check an id before it becomes a path: 64 lowercase hex digits, nothing else."""
+    if not isinstance(oid, str) or not _OID.match(oid):
+        raise UsageError(f"not an object id: {str(oid)[:80]!r}")
+    return oid
+
+
+def _compressor():
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=3)
+
+
+def encode(data: bytes, threshold: int) -> bytes:
+    """The stored form of ``data``."""
+    if len(data) < threshold and not data.startswith(ZSTD_MAGIC):
+        return data
+    return _compressor().compress(data)
+
+
+def decode(oid: str, stored: bytes, where: str) -> bytes:
+    """Content of a stored object, verified against its id."""
+    if stored.startswith(ZSTD_MAGIC):
+        import zstandard
+
+        try:
+            data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
+    else:
+        data = stored
+    if hash_bytes(data) != oid:
+        raise IntegrityError(f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)")
+    return data
+
+
+class ObjectStore:
+    """The interface both backends share."""
+
+    threshold: int
+    #: Called with an oid that is not local; may bring it in (a remote) and return True.
+    fetcher: Callable[[str], bool] | None = None
+
+    def put_bytes(self, data: bytes) -> str: ...
+    def put_stream(self, f: BinaryIO) -> tuple[str, int]: ...
+    def get(self, oid: str) -> bytes: ...
+    def has(self, oid: str) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def remove(self, oid: str) -> None: ...
+    def stored_size(self, oid: str) -> int: ...
+
+    def is_compressed(self, size: int, head: bytes) -> bool:
+        return size >= self.threshold or head.startswith(ZSTD_MAGIC)
+
+    def iter_content(self, oid: str) -> Iterator[bytes]:
+        yield self.get(oid)
+
+    def verify(self, oid: str) -> None:
+        self.get(oid)
+
+    def _missing(self, oid: str) -> ObjectNotFound:
+        return ObjectNotFound(f"object not found: {oid} (not in the local store"
+                              f"{' nor on the remote' if self.fetcher else ''}; run `spell fsck`)")
+
+
+class MemoryObjectStore(ObjectStore):
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.objects: dict[str, bytes] = {}
+
+    def put_bytes(self, data: bytes) -> str:
+        oid = hash_bytes(data)
+        if oid not in self.objects:
+            self.objects[oid] = encode(bytes(data), self.threshold)
+        return oid
+
+    def put_stream(self, f: BinaryIO) -> tuple[str, int]:
+        data = f.read()
+        return self.put_bytes(data), len(data)
+
+    def get(self, oid: str) -> bytes:
+        validate_oid(oid)
+        try:
+            return decode(oid, self.objects[oid], "memory")
+        except KeyError:
+            raise self._missing(oid) from None
+
+    def has(self, oid: str) -> bool:
+        return oid in self.objects
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.objects))
+
+    def remove(self, oid: str) -> None:
+        self.objects.pop(oid, None)
+
+    def stored_size(self, oid: str) -> int:
+        return len(self.objects[oid])
+
+
+class FsObjectStore(ObjectStore):
+    def __init__(self, root: Path, threshold: int) -> None:
+        self.root = root
+        self.threshold = threshold
+        self._dirs: set[str] = set()
+
+    def path(self, oid: str) -> Path:
+        validate_oid(oid)
+        return self.root / oid[:2] / oid[2:]
+
+    def has(self, oid: str) -> bool:
+        return os.path.exists(self.path(oid))
+
+    def _tmp(self, fan: str) -> Path:
+        d = self.root / fan
+        if fan not in self._dirs:
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise disk_error(exc, d) from None
+            self._dirs.add(fan)
+        return d / f".tmp-{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}"
+
+    def _install(self, tmp: Path, oid: str) -> None:
+        os.replace(tmp, self.root / oid[:2] / oid[2:])
+
+    def put_bytes(self, data: bytes) -> str:
+        oid = hash_bytes(data)
+        final = self.root / oid[:2] / oid[2:]
+        if os.path.exists(final):
+            return oid
+        stored = encode(data, self.threshold)
+        tmp = self._tmp(oid[:2])
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                view = memoryview(stored)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            self._install(tmp, oid)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise disk_error(exc, final) from None
+        return oid
+
+    def add_verified(self, oid: str, stored: bytes, where: str) -> None:
+        """Insert an object fetched from elsewhere, after checking its bytes."""
+        decode(oid, stored, where)
+        if self.has(oid):
+            return
+        tmp = self._tmp(oid[:2])
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                os.write(fd, stored)
+            finally:
+                os.close(fd)
+            self._install(tmp, oid)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise disk_error(exc, self.path(oid)) from None
+
+    def put_stream(self, f: BinaryIO) -> tuple[str, int]:
+        """Store a stream of any size in bounded memory; return (oid, size)."""
+        from blake3 import blake3
+
+        hasher = blake3(max_threads=blake3.AUTO)
+        head = bytearray()
+        while len(head) < self.threshold:
+            chunk = f.read(CHUNK)
+            if not chunk:
+                break
+            head += chunk
+        if len(head) < self.threshold and not head.startswith(ZSTD_MAGIC):
+            oid = self.put_bytes(bytes(head))
+            return oid, len(head)
+        tmp = self._tmp("tmp")
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                with _compressor().stream_writer(out, closefd=False) as z:
+                    chunk = bytes(head)
+                    del head
+                    while chunk:
+                        hasher.update(chunk)
+                        z.write(chunk)
+                        size += len(chunk)
+                        chunk = f.read(CHUNK)
+            oid = hasher.hexdigest()
+            if self.has(oid):
+                os.unlink(tmp)
+            else:
+                os.chmod(tmp, 0o444)
+                self._tmp(oid[:2])
+                self._install(tmp, oid)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise disk_error(exc, self.root) from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return oid, size
+
+    def _open_stored(self, oid: str):
+        path = self.path(oid)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            if self.fetcher is not None and self.fetcher(oid):
+                return open(path, "rb")
+            raise self._missing(oid) from None
+
+    def get(self, oid: str) -> bytes:
+        with self._open_stored(oid) as f:
+            stored = f.read()
+        return decode(oid, stored, str(self.path(oid)))
+
+    def iter_content(self, oid: str) -> Iterator[bytes]:
+        """Content in chunks; the hash is checked before the last chunk is yielded."""
+        from blake3 import blake3
+
+        hasher = blake3(max_threads=blake3.AUTO)
+        with self._open_stored(oid) as f:
+            head = f.read(4)
+            f.seek(0)
+            if head == ZSTD_MAGIC:
+                import zstandard
+
+                reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+            else:
+                reader = f
+            pending = None
+            try:
+                while True:
+                    chunk = reader.read(CHUNK)
+                    if not chunk:
+                        break
+                    hasher.update(chunk)
+                    if pending is not None:
+                        yield pending
+                    pending = chunk
+            except Exception as exc:
+                if type(exc).__name__ == "ZstdError":
+                    raise IntegrityError(f"corrupt object {oid}: {self.path(oid)}: {exc}") from None
+                raise
+        if hasher.hexdigest() != oid:
+            raise IntegrityError(f"corrupt object {oid}: {self.path(oid)}: content does not match its hash (run `spell fsck`)")
+        if pending is not None:
+            yield pending
+
+    def verify(self, oid: str) -> None:
+        for _ in self.iter_content(oid):
+            pass
+
+    def __iter__(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for fan in sorted(os.listdir(self.root)):
+            if len(fan) != 2:
+                continue
+            for rest in sorted(os.listdir(self.root / fan)):
+                oid = fan + rest
+                if _OID.match(oid):
+                    yield oid
+
+    def remove(self, oid: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(oid))
+
+    def stored_size(self, oid: str) -> int:
+        return os.stat(self.path(oid)).st_size

@@ -1,0 +1,80 @@
+"""Append-only record files: one YAML flow mapping per line in a block sequence.
+
+A record is written as ``- {"seq": 7, "name": "notes.md", ...}``: JSON syntax is a
+valid YAML flow mapping, so the file is YAML that ruamel.yaml loads, ``grep``
+finds a record, an append is one ``write``, and git's ``merge=union`` merges two
+clones' appends line by line. Writing costs a ``json.dumps`` (µs), not a YAML
+emitter (hundreds of µs); reading takes the JSON fast path and falls back to
+YAML for a line somebody wrote by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterator
+
+from .errors import ManifestError, UsageError
+
+__all__ = ["encode_record", "parse_records", "RecordError"]
+
+# Characters YAML does not allow raw in a quoted scalar; JSON leaves them raw.
+_NON_PRINTABLE = re.compile("[\x7f-\x84\x86-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+
+
+def _escape(m: re.Match) -> str:
+    return "\\u%04x" % ord(m.group())
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One record as one line of YAML, newline included."""
+    try:
+        text = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+    except ValueError as exc:
+        raise UsageError(f"value cannot be stored: {exc}") from None
+    if _NON_PRINTABLE.search(text):
+        text = _NON_PRINTABLE.sub(_escape, text)
+    return b"- " + text.encode("utf-8", "surrogatepass") + b"\n"
+
+
+class RecordError(ManifestError):
+    pass
+
+
+def parse_records(data: bytes, where: str, first_line: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, record) for each complete line of ``data``.
+
+    A trailing line without its newline is a write that never finished (a killed
+    process): it is not yielded. A line that is neither JSON nor YAML raises
+    :class:`RecordError` naming file and line.
+    """
+    lines = data.split(b"\n")
+    lines.pop()  # the part after the last newline: empty, or an unfinished write
+    loads = json.loads
+    for i, raw in enumerate(lines):
+        if not raw.strip() or raw.startswith(b"#"):
+            continue
+        lineno = first_line + i
+        if raw.startswith(b"- {"):
+            try:
+                rec = loads(raw[2:])
+            except ValueError:
+                rec = _yaml_line(raw, where, lineno)
+        else:
+            rec = _yaml_line(raw, where, lineno)
+        if not isinstance(rec, dict):
+            raise RecordError(f"{where}:{lineno}: not a record (expected `- {{key: value, ...}}`)")
+        yield lineno, rec
+
+
+def _yaml_line(raw: bytes, where: str, lineno: int) -> Any:
+    from .yamlio import load_yaml
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordError(f"{where}:{lineno}: not UTF-8") from None
+    doc = load_yaml(text, where, first_line=lineno)
+    if not isinstance(doc, list) or len(doc) != 1:
+        raise RecordError(f"{where}:{lineno}: not a record (expected `- {{key: value, ...}}`)")
+    return doc[0]

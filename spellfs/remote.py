@@ -1,0 +1,400 @@
+"""Remotes (SPEC §7): the object store mirrored on S3-compatible storage or a directory.
+
+A remote holds ``<prefix>/objects/ab/cdef…`` with exactly the bytes of the local
+``.spell/objects/ab/cdef…`` file, so either side can be checked with the same code.
+What a caller may rely on:
+
+- uploads are create-only (``If-None-Match: *``): two machines pushing at once never
+  overwrite each other, and an "already exists" answer counts as skipped. Objects
+  larger than :data:`MULTIPART_ABOVE` go up as a multipart upload after a HEAD
+  check, which S3 completes atomically; two pushers racing on the same large object
+  can both complete, each writing a whole object that verifies against its id;
+- downloads are verified by hash before they enter the local store, large ones
+  streamed through a temp file that is removed on any failure;
+- every failure is a one-line :class:`RemoteError` naming the remote and the cause;
+  credentials come only from the standard ``AWS_*`` variables or the profile
+  chain and are never written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import contextlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import IntegrityError, RemoteError, UsageError
+from .objects import CHUNK, ZSTD_MAGIC, FsObjectStore, validate_oid
+
+__all__ = ["Remote", "RemoteSpec", "parse_remote_url", "verify_file"]
+
+#: Transfers in flight at once.
+CONCURRENCY = 64
+#: Bytes of object data a push or pull may hold in memory at once.
+MEMORY_BUDGET = 96 << 20
+#: Larger objects are uploaded in parts and downloaded through a temp file.
+MULTIPART_ABOVE = 16 << 20
+PART_SIZE = 8 << 20
+PART_CONCURRENCY = 8
+#: At or above this many ids, list the remote fan-out directories instead of HEAD per id.
+LIST_AT = 1024
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+def parse_remote_url(url: str) -> tuple[str, str, str]:
+    """``s3://bucket/prefix`` → ("s3", bucket, prefix); ``file:///abs`` → ("file", "/abs", "")."""
+    m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?", url or "")
+    if m:
+        return "s3", m.group(1), (m.group(2) or "").strip("/")
+    if isinstance(url, str) and url.startswith("file://") and url[7:].startswith("/") and not url.startswith("file:////"):
+        return "file", os.path.normpath(url[7:]), ""
+    raise UsageError(f"not a remote URL: {url!r} (use s3://bucket/prefix or file:///absolute/path)")
+
+
+def verify_file(oid: str, path: Path, where: str) -> None:
+    """Check a stored object on disk in bounded memory: zstd-framed if it starts with the magic."""
+    from blake3 import blake3
+
+    hasher = blake3(max_threads=blake3.AUTO)
+    with open(path, "rb") as f:
+        framed = f.read(4) == ZSTD_MAGIC
+        f.seek(0)
+        if framed:
+            import zstandard
+
+            reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+        else:
+            reader = f
+        try:
+            for chunk in iter(lambda: reader.read(CHUNK), b""):
+                hasher.update(chunk)
+        except Exception as exc:
+            if type(exc).__name__ == "ZstdError":
+                raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
+            raise
+    if hasher.hexdigest() != oid:
+        raise IntegrityError(f"corrupt object {oid}: {where}: content does not match its hash")
+
+
+class _Budget:
+    """Bytes in memory across concurrent transfers; one transfer may always proceed alone."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.used, self.cond = cap, 0, asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, n: int):
+        async with self.cond:
+            await self.cond.wait_for(lambda: self.used == 0 or self.used + n <= self.cap)
+            self.used += n
+        try:
+            yield
+        finally:
+            async with self.cond:
+                self.used -= n
+                self.cond.notify_all()
+
+
+def _run(coro):
+    """Run a coroutine to completion from sync code, even if this thread has a loop running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _profile_credentials() -> dict[str, str]:
+    """Static keys of ``AWS_PROFILE`` (or default) from the shared credentials file, if any."""
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return {}
+    path = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.expanduser("~/.aws/credentials")
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path)
+    except (OSError, configparser.Error):
+        return {}
+    section = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+    if not parser.has_option(section, "aws_access_key_id"):
+        return {}
+    keys = {"access_key_id": "aws_access_key_id", "secret_access_key": "aws_secret_access_key", "token": "aws_session_token"}
+    return {k: parser.get(section, v) for k, v in keys.items() if parser.has_option(section, v)}
+
+
+class Remote:
+    """One configured remote; cheap to build, connects on first use."""
+
+    def __init__(self, spec: RemoteSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.scheme, self.location, self.prefix = parse_remote_url(spec.url)
+        self._store = None
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @property
+    def store(self):
+        if self._store is None:
+            if self.scheme == "s3":
+                from obstore.store import S3Store
+
+                endpoint = self.spec.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+                options = {"timeout": "600s", "connect_timeout": "10s"}
+                if endpoint and endpoint.startswith("http://"):
+                    options["allow_http"] = True
+                config = {"region": self.spec.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+                if endpoint:
+                    config["endpoint"] = endpoint
+                config.update(_profile_credentials())
+                self._store = S3Store(self.location, prefix=self.prefix or None, client_options=options,
+                                      retry_config={"max_retries": 3}, **config)
+            else:
+                from obstore.store import LocalFileSystemStore
+
+                try:
+                    os.makedirs(self.location, exist_ok=True)
+                except OSError as exc:
+                    raise self._error(exc) from None
+                self._store = LocalFileSystemStore(self.location, mkdir=True)
+        return self._store
+
+    @staticmethod
+    def key(oid: str) -> str:
+        return f"objects/{oid[:2]}/{oid[2:]}"
+
+    def where(self, oid: str) -> str:
+        return f"remote {self.name} ({self.spec.url.rstrip('/')}/{self.key(oid)})"
+
+    def _error(self, exc: BaseException) -> RemoteError:
+        """A one-line error naming the remote and the cause, with no traceback or secrets."""
+        text = str(exc)
+        code = re.search(r"<Code>([^<]+)</Code>", text)
+        code = code.group(1) if code else ""
+        from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
+        if code == "NoSuchBucket":
+            cause = f"bucket not found: {self.location}"
+        elif code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "ExpiredToken") or isinstance(
+                exc, (PermissionDeniedError, UnauthenticatedError)):
+            cause = f"access denied ({code or 'forbidden'}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        elif "error sending request" in text or "Connect" in text or "dns error" in text:
+            cause = f"cannot reach {self.spec.endpoint_url or 'the S3 endpoint'}"
+        elif isinstance(exc, OSError) and exc.strerror:
+            cause = f"{exc.strerror}: {exc.filename or self.location}"
+        elif code:
+            cause = f"server said {code}"
+        else:
+            first = text.splitlines()[0] if text else type(exc).__name__
+            cause = re.sub(r"\s+", " ", first)[:200]
+        return RemoteError(f"remote {self.name} ({self.spec.url}): {cause}")
+
+    async def _call(self, coro):
+        """Await an obstore call, turning its failures into RemoteError."""
+        from obstore.exceptions import BaseError
+
+        try:
+            return await coro
+        except (BaseError, OSError) as exc:
+            raise self._error(exc) from None
+
+    async def _preflight(self) -> None:
+        """One cheap request so a bad bucket, key or endpoint fails before any transfer."""
+        import obstore
+
+        stream = obstore.list(self.store, "objects", chunk_size=1)
+        await self._call(anext(aiter(stream), None))
+
+    async def _remote_has(self, oids: list[str]) -> set[str]:
+        import obstore
+
+        sem = asyncio.Semaphore(CONCURRENCY)
+        found: set[str] = set()
+        if len(oids) >= LIST_AT:
+            async def list_fan(fan: str) -> None:
+                async with sem:
+                    async for batch in obstore.list(self.store, f"objects/{fan}", chunk_size=1000):
+                        for meta in batch:
+                            found.add(fan + meta["path"].rsplit("/", 1)[-1])
+
+            await self._call(asyncio.gather(*(list_fan(f) for f in sorted({o[:2] for o in oids}))))
+            return found & set(oids)
+
+        async def head(oid: str) -> None:
+            async with sem:
+                try:
+                    await obstore.head_async(self.store, self.key(oid))
+                    found.add(oid)
+                except FileNotFoundError:
+                    pass
+
+        await self._call(asyncio.gather(*(head(o) for o in oids)))
+        return found
+
+    @staticmethod
+    def _ids(oids: Iterable[str]) -> list[str]:
+        return list(dict.fromkeys(validate_oid(o) for o in oids))
+
+    # -- public -----------------------------------------------------------------------
+
+    def exists_many(self, oids: Iterable[str]) -> set[str]:
+        """The subset of ``oids`` the remote holds."""
+        ids = self._ids(oids)
+
+        async def go():
+            await self._preflight()
+            return await self._remote_has(ids)
+
+        return _run(go()) if ids else set()
+
+    def push(self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None) -> dict:
+        """Upload the objects the remote lacks; returns counts, bytes sent and seconds."""
+        return _run(self._push(store, self._ids(oids), progress))
+
+    def pull(self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None) -> dict:
+        """Download the objects missing locally, each verified before it is stored."""
+        return _run(self._pull(store, self._ids(oids), progress))
+
+    def fetch(self, store: FsObjectStore, oid: str) -> bool:
+        """Bring one object in on demand; False if the remote does not have it."""
+        validate_oid(oid)
+        if store.has(oid):
+            return True
+        return _run(self._download(store, oid, _Budget(MEMORY_BUDGET)))
+
+    # -- push -------------------------------------------------------------------------
+
+    async def _push(self, local: FsObjectStore, ids: list[str], progress: Progress | None) -> dict:
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        start = time.monotonic()
+        stats = {"objects": 0, "bytes": 0, "skipped": 0}
+        if not ids:
+            return {**stats, "seconds": 0.0}
+        await self._preflight()
+        present = await self._remote_has(ids)
+        done, total = [len(present)], len(ids)
+        stats["skipped"] = len(present)
+        if progress:
+            progress(done[0], total)
+        sem, budget = asyncio.Semaphore(CONCURRENCY), _Budget(MEMORY_BUDGET)
+
+        async def one(oid: str) -> None:
+            path = local.path(oid)
+            async with sem:
+                try:
+                    size = os.stat(path).st_size
+                    if size > MULTIPART_ABOVE:
+                        async with budget.hold(PART_SIZE * PART_CONCURRENCY):
+                            await obstore.put_async(self.store, self.key(oid), path, use_multipart=True,
+                                                    chunk_size=PART_SIZE, max_concurrency=PART_CONCURRENCY)
+                    else:
+                        async with budget.hold(size):
+                            data = await asyncio.to_thread(path.read_bytes) if size > CHUNK else path.read_bytes()
+                            await obstore.put_async(self.store, self.key(oid), data, mode="create")
+                    stats["objects"] += 1
+                    stats["bytes"] += size
+                except (AlreadyExistsError, PreconditionError):
+                    stats["skipped"] += 1
+                except FileNotFoundError as exc:
+                    if exc.filename == str(path) or not local.has(oid):
+                        raise RemoteError(f"remote {self.name}: cannot push {oid}: not in the local store") from None
+                    raise self._error(exc) from None
+            done[0] += 1
+            if progress:
+                progress(done[0], total)
+
+        await self._call(asyncio.gather(*(one(o) for o in ids if o not in present)))
+        return {**stats, "seconds": time.monotonic() - start}
+
+    # -- pull -------------------------------------------------------------------------
+
+    async def _pull(self, local: FsObjectStore, ids: list[str], progress: Progress | None) -> dict:
+        start = time.monotonic()
+        want = [o for o in ids if not local.has(o)]
+        stats = {"objects": 0, "bytes": 0, "skipped": len(ids) - len(want)}
+        if want:
+            await self._preflight()
+        sem, budget = asyncio.Semaphore(CONCURRENCY), _Budget(MEMORY_BUDGET)
+        done = [stats["skipped"]]
+        missing: list[str] = []
+
+        async def one(oid: str) -> None:
+            async with sem:
+                size = await self._download(local, oid, budget)
+            if size is False:
+                missing.append(oid)
+            else:
+                stats["objects"] += 1
+                stats["bytes"] += size
+            done[0] += 1
+            if progress:
+                progress(done[0], len(ids))
+
+        await asyncio.gather(*(one(o) for o in want))
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise RemoteError(f"remote {self.name} ({self.spec.url}): object not found: {sorted(missing)[0]}{more}")
+        return {**stats, "seconds": time.monotonic() - start}
+
+    async def _download(self, local: FsObjectStore, oid: str, budget: _Budget):
+        """Fetch one object into ``local``; its stored size, or False if the remote lacks it."""
+        import obstore
+        from obstore.exceptions import BaseError
+
+        where = self.where(oid)
+        try:
+            resp = await obstore.get_async(self.store, self.key(oid))
+            size = resp.meta["size"]
+            if size <= MULTIPART_ABOVE:
+                async with budget.hold(size):
+                    data = bytes(await resp.bytes_async())
+                    if size > CHUNK:
+                        await asyncio.to_thread(local.add_verified, oid, data, where)
+                    else:
+                        local.add_verified(oid, data, where)
+                return size
+            async with budget.hold(PART_SIZE):
+                await self._download_large(local, oid, resp, where)
+            return size
+        except FileNotFoundError as exc:
+            if "NoSuchBucket" in str(exc):
+                raise self._error(exc) from None
+            return False
+        except (BaseError, OSError) as exc:
+            raise self._error(exc) from None
+
+    async def _download_large(self, local: FsObjectStore, oid: str, resp, where: str) -> None:
+        final = local.path(oid)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".tmp-pull-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            with open(tmp, "wb") as f:
+                async for chunk in resp.stream(min_chunk_size=PART_SIZE):
+                    await asyncio.to_thread(f.write, chunk)
+            await asyncio.to_thread(verify_file, oid, tmp, where)
+            os.chmod(tmp, 0o444)
+            if local.has(oid):
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)

@@ -1,0 +1,332 @@
+"""Sessions: create, find, list, change status, delete.
+
+A session is ``sessions/<slug>-<id8>/`` with a hand-editable ``session.yaml``.
+Its ``updated_at`` and ``artifact_count`` as reported are derived (manifest and
+artifact log), so storing an artifact never rewrites the manifest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, UsageError
+from .manifest import STATUSES, dump_manifest, load_manifest
+from .names import check_tags, check_word, new_session_id, now, parse_time, slugify
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["Sessions", "LIVE", "TRANSITIONS"]
+
+LIVE = ("active", "suspended")
+TRANSITIONS = {
+    ("active", "suspended"), ("suspended", "active"),
+    ("active", "completed"), ("active", "failed"),
+    ("suspended", "completed"), ("suspended", "failed"),
+}
+SORT_KEYS = ("created_at", "updated_at", "name")
+_QUERY_KEYS = {"status", "tags", "parent_session_id", "created_after", "created_before", "limit", "offset", "sort_by"}
+
+
+def _jsonable(value: Any, what: str, depth: int = 0) -> Any:
+    if depth > 64:
+        raise UsageError(f"invalid {what}: nested too deeply")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, what, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, what, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"invalid {what}: binary strings cannot be stored as metadata") from None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+            raise UsageError(f"invalid {what}: {value} is not a number JSON can hold")
+        return value
+    raise UsageError(f"invalid {what}: a {type(value).__name__} cannot be stored")
+
+
+class Sessions:
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+        self.storage = ws.storage
+        self._manifests: dict[str, tuple[Any, dict]] = {}
+        self._resolved: dict[str, str] = {}
+
+    # -- finding ---------------------------------------------------------------
+    def resolve(self, ref: Any) -> str:
+        """The directory name of the session ``ref`` names (id, unique prefix ≥ 4, dir name)."""
+        if ref is None or ref == "":
+            if self.ws.current_session is None:
+                raise SessionNotFound("no current session (pass a session id, or call Session.setCurrent first)")
+            ref = self.ws.current_session
+        if isinstance(ref, bytes):
+            ref = ref.decode("utf-8", "replace")
+        if not isinstance(ref, str):
+            raise UsageError(f"invalid session id: expected a string, got {type(ref).__name__}")
+        hit = self._resolved.get(ref)
+        if hit is not None and self.storage.exists(f"sessions/{hit}/session.yaml"):
+            return hit
+        shown = ref[:64] + ("…" if len(ref) > 64 else "")
+        if len(ref) > 200 or not ref or any(c in ref for c in "/\\\0") or ref.startswith("."):
+            raise SessionNotFound(f"session not found: {shown!r}")
+        if self.storage.exists(f"sessions/{ref}/session.yaml"):
+            self._resolved[ref] = ref
+            return ref
+        if len(ref) < 4:
+            raise UsageError(f"session id prefix too short: {shown} (give at least 4 characters)")
+        key = ref.lower()
+        candidates = [d for d in self.storage.listdir("sessions")
+                      if d[-8:].startswith(key[:8]) and self.storage.exists(f"sessions/{d}/session.yaml")]
+        if len(key) > 8:
+            candidates = [d for d in candidates if self._id_of(d).startswith(key)]
+        if not candidates:
+            raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
+        if len(candidates) > 1:
+            raise UsageError(f"ambiguous session id: {shown} matches {len(candidates)} sessions ({', '.join(sorted(candidates)[:5])})")
+        self._resolved[ref] = candidates[0]
+        return candidates[0]
+
+    def _id_of(self, dir: str) -> str:
+        try:
+            return self.manifest(dir)["id"]
+        except Exception:
+            return ""
+
+    def manifest(self, dir: str) -> dict:
+        """The manifest as on disk now (hand edits included); a broken one raises."""
+        rel = f"sessions/{dir}/session.yaml"
+        sig = self.storage.signature(rel)
+        if sig is None:
+            raise SessionNotFound(f"session not found: {dir}")
+        cached = self._manifests.get(dir)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        m = load_manifest(self.storage.read(rel), rel, dir)
+        self._manifests[dir] = (sig, m)
+        return m
+
+    def id(self, ref: Any) -> str:
+        return self.manifest(self.resolve(ref))["id"]
+
+    def _write(self, dir: str, m: dict) -> None:
+        rel = f"sessions/{dir}/session.yaml"
+        self.storage.write(rel, dump_manifest(m))
+        self._manifests[dir] = (self.storage.signature(rel), m)
+        self.ws.index.note_manifest(dir, m)
+
+    # -- creating --------------------------------------------------------------
+    def create(self, name: str | None = None, description: str | None = None, tags: Any = None,
+               metadata: dict | None = None, parent_session_id: str | None = None,
+               template: str | None = None) -> str:
+        defaults: dict[str, Any] = {}
+        if template:
+            defaults = self.template(template)
+        name = name if name not in (None, "") else defaults.get("name") or "session"
+        if not isinstance(name, str) or len(name) > 1000 or "\0" in name:
+            raise UsageError("invalid session name: a string of at most 1000 characters")
+        description = description if description not in (None, "") else defaults.get("description", "")
+        if not isinstance(description, str):
+            raise UsageError("invalid session description: expected a string")
+        all_tags = check_tags(defaults.get("tags")) + [t for t in check_tags(tags) if t not in (defaults.get("tags") or [])]
+        meta = {**(defaults.get("metadata") or {}), **_jsonable(metadata or {}, "session metadata")}
+        parent = self.id(parent_session_id) if parent_session_id else None
+        with self.storage.lock("sessions"):
+            self._check_capacity()
+            for _ in range(8):
+                sid = new_session_id()
+                dir = f"{slugify(name)}-{sid[:8]}"
+                if not self.storage.exists(f"sessions/{dir}"):
+                    break
+            stamp = now()
+            m = {"id": sid, "name": name, "description": description, "status": "active", "tags": all_tags,
+                 "metadata": meta, "parent": parent, "template": template or None,
+                 "created_at": stamp, "updated_at": stamp}
+            self.storage.mkdir(f"sessions/{dir}/files")
+            self._write(dir, m)
+        self._resolved[sid] = dir
+        self._announce("SessionStart", "session.created", m)
+        return sid
+
+    def template(self, name: str) -> dict:
+        check_word("template name", name)
+        rel = f"templates/{name}.yaml"
+        try:
+            data = self.storage.read(rel)
+        except FileNotFoundError:
+            raise NotFound(f"template not found: {name} (looked for {rel})") from None
+        from .yamlio import load_yaml
+
+        doc = load_yaml(data, rel) or {}
+        if not isinstance(doc, dict):
+            raise UsageError(f"{rel}: expected a mapping (name, description, tags, metadata)")
+        unknown = set(doc) - {"name", "description", "tags", "metadata"}
+        if unknown:
+            raise UsageError(f"{rel}: {sorted(unknown)[0]}: unknown field (known: name, description, tags, metadata)")
+        if doc.get("metadata") is not None and not isinstance(doc["metadata"], dict):
+            raise UsageError(f"{rel}: metadata: must be a mapping")
+        return doc
+
+    def _check_capacity(self) -> None:
+        limit = self.ws.config.get("sessions.max_sessions")
+        # Cheap first: fewer session directories than the limit needs no reading at all.
+        if self._dir_count() < limit:
+            return
+        live = sum(1 for r in self.ws.index.refresh_all() if r.manifest and r.manifest["status"] in LIVE)
+        if live >= limit:
+            raise LimitExceeded(f"too many live sessions: {live} active or suspended, max_sessions is {limit} "
+                                "(complete, fail or remove some, or raise sessions.max_sessions in spell.yaml)")
+
+    def _dir_count(self) -> int:
+        if self.ws.memory:
+            return len(self.storage.listdir("sessions"))
+        import os
+
+        try:  # a directory's link count is 2 + its subdirectories: one stat, not a listing
+            return os.stat(self.ws.root / "sessions").st_nlink - 2
+        except FileNotFoundError:
+            return 0
+
+    # -- reading ---------------------------------------------------------------
+    def info(self, dir: str, m: dict | None = None, count: int | None = None, last_at: str | None = None) -> dict:
+        """A session as the Lua API's ``Session.get`` returns it."""
+        m = m or self.manifest(dir)
+        if count is None:
+            log = self.ws.log(dir)
+            log.refresh()
+            count, last_at = log.live_count, log.last_at
+        updated = max(m["updated_at"], last_at or "")
+        return {
+            "id": m["id"], "name": m["name"], "description": m["description"], "status": m["status"],
+            "tags": list(m["tags"]), "created_at": m["created_at"], "updated_at": updated,
+            "parent_session_id": m["parent"], "custom_metadata": m["metadata"], "artifact_count": count,
+            "path": f"sessions/{dir}", "template": m["template"],
+        }
+
+    def get(self, ref: Any) -> dict:
+        return self.info(self.resolve(ref))
+
+    def list(self, query: dict | None = None) -> list[dict]:
+        """Sessions matching ``query`` (SPEC §2); broken manifests are left out and kept in ``self.broken``."""
+        q = dict(query or {})
+        unknown = set(q) - _QUERY_KEYS
+        if unknown:
+            raise UsageError(f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})")
+        status = q.get("status")
+        if status in (None, ""):
+            statuses: tuple = LIVE
+        elif status == "all":
+            statuses = STATUSES
+        elif status in STATUSES:
+            statuses = (status,)
+        else:
+            raise UsageError(f"invalid status: {status!r} (one of {', '.join(STATUSES)}, all)")
+        tags = check_tags(q.get("tags"))
+        parent = self.id(q["parent_session_id"]) if q.get("parent_session_id") else None
+        after = parse_time(q["created_after"], "created_after") if q.get("created_after") is not None else None
+        before = parse_time(q["created_before"], "created_before") if q.get("created_before") is not None else None
+        sort_by = q.get("sort_by") or "created_at"
+        if sort_by not in SORT_KEYS:
+            raise UsageError(f"invalid sort_by: {sort_by!r} (one of {', '.join(SORT_KEYS)})")
+        limit, offset = q.get("limit"), q.get("offset") or 0
+        for key, value in (("limit", limit), ("offset", offset)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
+        self.broken: list[str] = []
+        out = []
+        for row in self.ws.index.refresh_all():
+            if row.error or row.manifest is None:
+                self.broken.append(row.error or row.dir)
+                continue
+            m = row.manifest
+            if m["status"] not in statuses or (tags and not all(t in m["tags"] for t in tags)):
+                continue
+            if parent is not None and m["parent"] != parent:
+                continue
+            if after is not None or before is not None:
+                created = parse_time(m["created_at"], "created_at")
+                if (after is not None and created <= after) or (before is not None and created >= before):
+                    continue
+            out.append(self.info(row.dir, m, row.artifact_count, row.last_at))
+        out.sort(key=lambda s: (s[sort_by], s["created_at"], s["id"]))
+        return out[offset: None if limit is None else offset + limit]
+
+    # -- changing --------------------------------------------------------------
+    def _update(self, ref: Any, change) -> dict:
+        dir = self.resolve(ref)
+        with self.storage.lock(f"m-{dir}"):
+            m = dict(self.manifest(dir))
+            change(m)
+            m["updated_at"] = now()
+            self._write(dir, m)
+        return m
+
+    def transition(self, ref: Any, to: str) -> dict:
+        def change(m: dict) -> None:
+            if (m["status"], to) not in TRANSITIONS:
+                allowed = sorted(b for a, b in TRANSITIONS if a == m["status"])
+                raise InvalidTransition(
+                    f"cannot make session {m['id'][:8]} {to}: it is {m['status']}"
+                    + (f" (it can become {', '.join(allowed)})" if allowed else " (a finished session cannot change status)"))
+            m["status"] = to
+
+        m = self._update(ref, change)
+        point = {"active": "SessionResume", "suspended": "SessionSuspend"}.get(to, "SessionEnd")
+        event = {"active": "resumed", "suspended": "suspended", "completed": "completed", "failed": "failed"}[to]
+        self._announce(point, f"session.{event}", m)
+        return m
+
+    def suspend(self, ref: Any) -> dict:
+        return self.transition(ref, "suspended")
+
+    def resume(self, ref: Any) -> dict:
+        return self.transition(ref, "active")
+
+    def complete(self, ref: Any) -> dict:
+        return self.transition(ref, "completed")
+
+    def fail(self, ref: Any) -> dict:
+        return self.transition(ref, "failed")
+
+    def update_metadata(self, ref: Any, metadata: dict) -> dict:
+        if not isinstance(metadata, dict):
+            raise UsageError("invalid metadata: expected a table of key = value")
+        extra = _jsonable(metadata, "session metadata")
+        m = self._update(ref, lambda m: m.__setitem__("metadata", {**m["metadata"], **extra}))
+        self.ws.publish("session.updated", {"session_id": m["id"]})
+        return m
+
+    def set_manifest_fields(self, ref: Any, **fields: Any) -> dict:
+        """Replace manifest fields wholesale (restore, hand-edit helpers)."""
+        return self._update(ref, lambda m: m.update(fields))
+
+    def delete(self, ref: Any) -> str:
+        dir = self.resolve(ref)
+        m = self.manifest(dir)
+        with self.storage.lock(f"s-{dir}"):
+            self.storage.rmtree(f"sessions/{dir}")
+        self._manifests.pop(dir, None)
+        self._resolved = {k: v for k, v in self._resolved.items() if v != dir}
+        self.ws.index.forget(dir)
+        if self.ws.current_session in (m["id"], dir):
+            self.ws.current_session = None
+        self._announce(None, "session.deleted", m)
+        return m["id"]
+
+    # -- current session ---------------------------------------------------------
+    def set_current(self, ref: Any) -> None:
+        self.ws.current_session = None if ref in (None, "") else self.id(ref)
+
+    def get_current(self) -> str | None:
+        return self.ws.current_session
+
+    def _announce(self, point: str | None, event: str, m: dict) -> None:
+        if point and "hooks" in self.ws.__dict__ and self.ws.hooks.active(point):
+            self.ws.hooks.run(point, m["id"], {"session_id": m["id"], "name": m["name"], "status": m["status"]})
+        self.ws.publish(event, {"session_id": m["id"], "name": m["name"], "status": m["status"]})
+
+
+def match_glob(pattern: str, name: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern)

@@ -1,0 +1,106 @@
+"""``State``: JSON-able values persisted in ``state.yaml`` files.
+
+Keys ``session:<id>:<rest>`` live in that session's ``state.yaml`` under
+``<rest>``; every other key in the workspace's ``state.yaml``. Each file is read
+again when it changed on disk and rewritten atomically on every change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import ManifestError, UsageError
+from .yamlio import dump_yaml, load_yaml
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["State"]
+
+HEADER = b"# spellfs State values (JSON-able); edit by hand if you like\n"
+
+
+class State:
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+        self._cache: dict[str, tuple[Any, dict]] = {}
+
+    def _place(self, key: Any) -> tuple[str, str, str]:
+        """(file, key inside it, session id or '') for ``key``."""
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        if not isinstance(key, str) or not key or len(key) > 1000 or "\0" in key:
+            raise UsageError(f"invalid State key: {str(key)[:60]!r} (a non-empty string)")
+        if key.startswith("session:"):
+            ref, sep, rest = key[len("session:"):].partition(":")
+            if not sep or not rest:
+                raise UsageError(f"invalid State key: {key!r} (session keys look like session:<id>:<name>)")
+            dir = self.ws.sessions.resolve(ref)
+            return f"sessions/{dir}/state.yaml", rest, self.ws.sessions.manifest(dir)["id"]
+        return "state.yaml", key, ""
+
+    def _load(self, rel: str) -> dict:
+        storage = self.ws.storage
+        sig = storage.signature(rel)
+        cached = self._cache.get(rel)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        values = {}
+        if sig is not None:
+            doc = load_yaml(storage.read(rel), rel)
+            if doc is not None and not isinstance(doc, dict):
+                raise ManifestError(f"{rel}:1: expected a mapping of key: value")
+            values = doc or {}
+        self._cache[rel] = (sig, values)
+        return values
+
+    def get(self, key: Any) -> Any:
+        rel, k, _ = self._place(key)
+        return self._load(rel).get(k)
+
+    def set(self, key: Any, value: Any) -> None:
+        from .session import _jsonable
+
+        rel, k, _ = self._place(key)
+        value = _jsonable(value, f"State value for {k}")
+        with self.ws.storage.lock("state"):
+            values = dict(self._load(rel))
+            if value is None:
+                values.pop(k, None)
+            else:
+                values[k] = value
+            self._save(rel, values)
+
+    def delete(self, key: Any) -> bool:
+        rel, k, _ = self._place(key)
+        with self.ws.storage.lock("state"):
+            values = dict(self._load(rel))
+            found = values.pop(k, None) is not None
+            if found:
+                self._save(rel, values)
+        return found
+
+    def _save(self, rel: str, values: dict) -> None:
+        storage = self.ws.storage
+        storage.write(rel, HEADER + dump_yaml(values) if values else HEADER + b"{}\n")
+        self._cache[rel] = (storage.signature(rel), values)
+
+    def list(self, prefix: Any = None) -> list[str]:
+        if isinstance(prefix, bytes):
+            prefix = prefix.decode("utf-8", "replace")
+        prefix = prefix or ""
+        if prefix.startswith("session:") and prefix.count(":") >= 2:
+            rel, rest, sid = self._place(prefix + ("" if not prefix.endswith(":") else "x"))
+            inner = prefix.split(":", 2)[2]
+            return sorted(f"session:{sid}:{k}" for k in self._load(rel) if k.startswith(inner))
+        keys = [k for k in self._load("state.yaml") if k.startswith(prefix)]
+        return sorted(keys)
+
+    def session_values(self, ref: Any) -> dict:
+        dir = self.ws.sessions.resolve(ref)
+        return dict(self._load(f"sessions/{dir}/state.yaml"))
+
+    def replace_session_values(self, ref: Any, values: dict) -> None:
+        dir = self.ws.sessions.resolve(ref)
+        with self.ws.storage.lock("state"):
+            self._save(f"sessions/{dir}/state.yaml", dict(values))

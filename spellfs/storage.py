@@ -1,0 +1,261 @@
+"""Where workspace files live: the disk, or memory for ``storage_backend: memory``.
+
+Sessions, records and state go through a :class:`Storage` with workspace-relative
+paths, so the memory backend runs the very same session and artifact code and
+writes nothing. Disk writes are atomic (temp file in the same directory, then
+``os.replace``); appends are one ``write`` on an ``O_APPEND`` descriptor, so a
+killed process leaves either the whole line or none of it in view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from .errors import SpellError
+
+__all__ = ["FsStorage", "MemoryStorage", "Storage", "atomic_write", "disk_error"]
+
+
+def disk_error(exc: OSError, path: object) -> SpellError:
+    """A one-line error for a failed write (disk full, read-only, permissions)."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    hint = " (free some space and retry; nothing stored before this was touched)" if exc.errno == errno.ENOSPC else ""
+    return SpellError(f"cannot write {path}: {reason}{hint}")
+
+
+def atomic_write(path: Path, data: bytes, fsync: bool = False, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new, never half."""
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise disk_error(exc, path) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Storage:
+    """The operations sessions and artifacts need from the place they live."""
+
+    def read(self, rel: str) -> bytes: ...
+    def read_from(self, rel: str, offset: int) -> bytes: ...
+    def write(self, rel: str, data: bytes, fsync: bool = False) -> None: ...
+    def append(self, rel: str, data: bytes) -> int: ...
+    def exists(self, rel: str) -> bool: ...
+    def isdir(self, rel: str) -> bool: ...
+    def listdir(self, rel: str) -> list[str]: ...
+    def remove(self, rel: str) -> None: ...
+    def rmtree(self, rel: str) -> None: ...
+    def mkdir(self, rel: str) -> None: ...
+    def signature(self, rel: str) -> tuple[int, int, int] | None: ...
+    def lock(self, name: str) -> contextlib.AbstractContextManager: ...
+    def realpath(self, rel: str) -> Path | None: ...
+
+
+class FsStorage(Storage):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock_fds: dict[str, int] = {}
+        self._thread_locks: dict[str, threading.RLock] = {}
+        self._depth: dict[str, int] = {}
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def realpath(self, rel: str) -> Path | None:
+        return self.root / rel
+
+    def read(self, rel: str) -> bytes:
+        with open(self.root / rel, "rb") as f:
+            return f.read()
+
+    def read_from(self, rel: str, offset: int) -> bytes:
+        with open(self.root / rel, "rb") as f:
+            f.seek(offset)
+            return f.read()
+
+    def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
+        atomic_write(self.root / rel, data, fsync=fsync)
+
+    def append(self, rel: str, data: bytes) -> int:
+        """Append ``data`` with one write; return the file size before it."""
+        path = self.root / rel
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = os.fstat(fd).st_size
+                # A killed writer may have left a partial last line; never glue onto it.
+                if start and os.pread(fd, 1, start - 1) != b"\n":
+                    data = b"\n" + data
+                n = os.write(fd, data)
+                if n != len(data):
+                    os.ftruncate(fd, start)
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise disk_error(exc, path) from None
+        return start
+
+    def exists(self, rel: str) -> bool:
+        return os.path.lexists(self.root / rel)
+
+    def isdir(self, rel: str) -> bool:
+        return os.path.isdir(self.root / rel)
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return os.listdir(self.root / rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def remove(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.root / rel)
+
+    def rmtree(self, rel: str) -> None:
+        shutil.rmtree(self.root / rel, ignore_errors=True)
+
+    def mkdir(self, rel: str) -> None:
+        try:
+            os.makedirs(self.root / rel, exist_ok=True)
+        except OSError as exc:
+            raise disk_error(exc, self.root / rel) from None
+
+    def signature(self, rel: str) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.root / rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """An exclusive lock shared by threads and processes (flock), re-entrant here."""
+        tlock = self._thread_locks.setdefault(name, threading.RLock())
+        with tlock:
+            depth = self._depth.get(name, 0)
+            if depth == 0:
+                fd = self._lock_fds.get(name)
+                if fd is None:
+                    lockdir = self.root / ".spell" / "locks"
+                    lockdir.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(lockdir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                    self._lock_fds[name] = fd
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth[name] = depth + 1
+            try:
+                yield
+            finally:
+                self._depth[name] -= 1
+                if self._depth[name] == 0:
+                    fcntl.flock(self._lock_fds[name], fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        for fd in self._lock_fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._lock_fds.clear()
+
+
+class MemoryStorage(Storage):
+    """Nothing touches the disk; for tests and dry runs."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.dirs: set[str] = {""}
+        self._versions: dict[str, int] = {}
+        self._counter = 0
+        self._locks: dict[str, threading.RLock] = {}
+
+    def realpath(self, rel: str) -> Path | None:
+        return None
+
+    def read(self, rel: str) -> bytes:
+        try:
+            return self.files[rel]
+        except KeyError:
+            raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
+
+    def _touch(self, rel: str) -> None:
+        self._counter += 1
+        self._versions[rel] = self._counter
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            self.dirs.add("/".join(parts[:i]))
+
+    def read_from(self, rel: str, offset: int) -> bytes:
+        return self.read(rel)[offset:]
+
+    def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
+        self.files[rel] = bytes(data)
+        self._touch(rel)
+
+    def append(self, rel: str, data: bytes) -> int:
+        old = self.files.get(rel, b"")
+        self.files[rel] = old + data
+        self._touch(rel)
+        return len(old)
+
+    def exists(self, rel: str) -> bool:
+        return rel in self.files or rel in self.dirs
+
+    def isdir(self, rel: str) -> bool:
+        return rel in self.dirs
+
+    def listdir(self, rel: str) -> list[str]:
+        prefix = rel.rstrip("/") + "/" if rel else ""
+        names = set()
+        for p in list(self.files) + list(self.dirs):
+            if p.startswith(prefix) and p != rel:
+                names.add(p[len(prefix):].split("/")[0])
+        names.discard("")
+        return sorted(names)
+
+    def remove(self, rel: str) -> None:
+        self.files.pop(rel, None)
+
+    def rmtree(self, rel: str) -> None:
+        prefix = rel + "/"
+        for p in [p for p in self.files if p.startswith(prefix)]:
+            del self.files[p]
+        self.dirs = {d for d in self.dirs if d != rel and not d.startswith(prefix)}
+
+    def mkdir(self, rel: str) -> None:
+        self._touch(rel + "/x")
+        self.dirs.add(rel)
+
+    def signature(self, rel: str) -> tuple[int, int, int] | None:
+        if rel not in self.files:
+            return None
+        return (0, len(self.files[rel]), self._versions.get(rel, 0))
+
+    def lock(self, name: str) -> contextlib.AbstractContextManager:
+        return self._locks.setdefault(name, threading.RLock())
+
+    def close(self) -> None:
+        pass

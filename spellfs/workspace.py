@@ -1,0 +1,186 @@
+"""A workspace is a folder: finding it, making it, and the services it holds.
+
+:class:`Workspace` owns the configuration, the storage backend, the object store,
+the query index, the event bus and hook registry, and hands them to the session,
+artifact and state operations, which are the library's public verbs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, load_config
+from .errors import UsageError, WorkspaceNotFound
+from .storage import FsStorage, MemoryStorage, atomic_write
+
+if TYPE_CHECKING:
+    from .artifact import Artifacts
+    from .artifact_log import ArtifactLog
+    from .events import EventBus
+    from .hooks import HookRegistry
+    from .index import Index
+    from .objects import ObjectStore
+    from .session import Sessions
+    from .state import State
+
+__all__ = ["Workspace", "find_root", "init_workspace"]
+
+SPELL_YAML = """\
+# spellfs workspace configuration. Every key is optional; the defaults are shown.
+# sessions:
+#   max_sessions: 100
+#   max_artifacts_per_session: 1000
+#   artifact_compression_threshold: 10240
+#   session_timeout_seconds: 3600
+#   storage_backend: fs
+#   max_artifact_size: 104857600
+# watch:
+#   materialize_max_bytes: 104857600
+# git:
+#   max_object_bytes: 52428800
+"""
+SPELLIGNORE = "# gitignore syntax: paths the watcher and `spell add` skip\n*.swp\n*~\n.#*\n"
+# Inside .spell/ only the objects are shared; caches, index, locks and logs are not.
+SPELL_GITIGNORE = "/*\n!/objects/\n!/.gitignore\n"
+
+
+def find_root(start: Path | None = None, explicit: str | os.PathLike | None = None) -> Path | None:
+    """``--workspace``, else ``$SPELL_WORKSPACE``, else the nearest ancestor with spell.yaml or .spell/."""
+    if explicit:
+        root = Path(explicit)
+        if not root.is_dir():
+            raise WorkspaceNotFound(f"workspace not found: {root} (make one with `spell init {root}`)")
+        return root.resolve()
+    env = os.environ.get("SPELL_WORKSPACE")
+    if env:
+        root = Path(env)
+        if not root.is_dir():
+            raise WorkspaceNotFound(f"workspace not found: {root} (from $SPELL_WORKSPACE; make one with `spell init {root}`)")
+        return root.resolve()
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "spell.yaml").is_file() or (d / ".spell").is_dir():
+            return d
+    return None
+
+
+def init_workspace(root: Path) -> bool:
+    """Make ``root`` a workspace (idempotent); return True when it was new."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"cannot make a workspace: {root} is a file")
+    new = not ((root / "spell.yaml").exists() or (root / ".spell").is_dir())
+    for d in ("sessions", "templates", ".spell/objects"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for name, text in (("spell.yaml", SPELL_YAML), (".spellignore", SPELLIGNORE), (".spell/.gitignore", SPELL_GITIGNORE)):
+        if not (root / name).exists():
+            atomic_write(root / name, text.encode())
+    return new
+
+
+class Workspace:
+    """One open workspace. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, root: Path | None, config: Config | None = None, actor: str = "api") -> None:
+        self.root = Path(root) if root is not None else None
+        self.config = config if config is not None else load_config(self.root)
+        self.actor = actor
+        self.current_session: str | None = None
+        self.memory = self.config.backend == "memory" or self.root is None
+        self.storage = MemoryStorage() if self.memory else FsStorage(self.root)
+        self._logs: OrderedDict[str, ArtifactLog] = OrderedDict()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, config_file: str | os.PathLike | None = None,
+             actor: str = "api") -> "Workspace":
+        root = find_root(explicit=path)
+        if root is None:
+            raise WorkspaceNotFound("no workspace here (no spell.yaml or .spell/ in this directory or above; "
+                                    "make one with `spell init`)")
+        return cls(root, load_config(root, Path(config_file) if config_file else None), actor=actor)
+
+    @classmethod
+    def in_memory(cls, config: Config | None = None) -> "Workspace":
+        config = config or Config()
+        config.set("sessions.storage_backend", "memory")
+        return cls(None, config)
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if "index" in self.__dict__:
+            self.index.close()
+        self.storage.close()
+
+    # -- services, made on first use so a script pays only for what it touches --
+    @cached_property
+    def objects(self) -> "ObjectStore":
+        from .objects import FsObjectStore, MemoryObjectStore
+
+        if self.memory:
+            return MemoryObjectStore(self.config.threshold)
+        return FsObjectStore(self.root / ".spell" / "objects", self.config.threshold)
+
+    @cached_property
+    def index(self) -> "Index":
+        from .index import Index
+
+        return Index(self, None if self.memory else self.root / ".spell" / "index.sqlite")
+
+    @cached_property
+    def events(self) -> "EventBus":
+        from .events import EventBus
+
+        return EventBus()
+
+    @cached_property
+    def hooks(self) -> "HookRegistry":
+        from .hooks import HookRegistry
+
+        return HookRegistry()
+
+    @cached_property
+    def sessions(self) -> "Sessions":
+        from .session import Sessions
+
+        return Sessions(self)
+
+    @cached_property
+    def artifacts(self) -> "Artifacts":
+        from .artifact import Artifacts
+
+        return Artifacts(self)
+
+    @cached_property
+    def state(self) -> "State":
+        from .state import State
+
+        return State(self)
+
+    def log(self, dir: str) -> "ArtifactLog":
+        """The in-memory view of one session's artifacts.yaml (a small LRU)."""
+        log = self._logs.get(dir)
+        if log is None:
+            from .artifact_log import ArtifactLog
+
+            log = self._logs[dir] = ArtifactLog(self.storage, f"sessions/{dir}/artifacts.yaml")
+            while len(self._logs) > 64:
+                self._logs.popitem(last=False)
+        else:
+            self._logs.move_to_end(dir)
+        return log
+
+    def publish(self, event_type: str, data: Any) -> None:
+        if "events" in self.__dict__:
+            self.events.publish(event_type, data)
+
+    def relpath(self, path: Path) -> str:
+        return os.path.relpath(path, self.root) if self.root else str(path)

@@ -1,0 +1,89 @@
+"""YAML in and out through ruamel.yaml (C extension when installed), imported lazily.
+
+Manifests and state files are plain block YAML people edit by hand; loading one
+that is broken raises :class:`ManifestError` naming file and line. Timestamps are
+kept as the strings they were written as (RFC 3339), never turned into datetimes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+from typing import Any
+
+from .errors import ManifestError
+
+__all__ = ["dump_yaml", "load_yaml"]
+
+_yaml = None
+MAX_YAML_BYTES = 16 << 20
+
+
+def _get():
+    global _yaml
+    if _yaml is None:
+        from ruamel.yaml import YAML
+
+        y = YAML(typ="safe")
+        y.default_flow_style = False
+        y.sort_base_mapping_type_on_output = False
+        y.allow_unicode = True
+        y.width = 4096
+        _yaml = y
+    return _yaml
+
+
+MAX_NODES = 1_000_000
+
+
+def _plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """Plain Python values; aliases are expanded, so a YAML bomb hits the node budget."""
+    if budget is None:
+        budget = [MAX_NODES]
+    budget[0] -= 1
+    if depth > 100:
+        raise ValueError("nested too deeply")
+    if budget[0] < 0:
+        raise ValueError(f"more than {MAX_NODES} values (aliases expanded)")
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, (str, int)) else k: _plain(v, depth + 1, budget) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, depth + 1, budget) for v in value]
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
+    """Parse YAML; errors name ``where`` and the line."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ManifestError(f"{where}: file too large ({len(text)} bytes, limit {MAX_YAML_BYTES})")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{where}: not UTF-8 (byte {exc.start})") from None
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        doc = _get().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + first_line}" if mark is not None else ""
+        raise ManifestError(f"{where}{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except (YAMLError, RecursionError, ValueError) as exc:
+        raise ManifestError(f"{where}: invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    try:
+        return _plain(doc)
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"{where}: refused: {exc}") from None
+
+
+def dump_yaml(data: Any) -> bytes:
+    buf = io.StringIO()
+    _get().dump(data, buf)
+    return buf.getvalue().encode("utf-8")
