@@ -25,7 +25,8 @@ Result shapes follow rs-llmspell's tools so scripts written for it keep working:
   ``list`` -> ``{path, entries = {{name, type, size}}, count}``, ``exists`` ->
   ``{path, exists}``. ``ctx.root`` is the allowed directory: relative paths resolve
   against it and anything resolving outside it (``..``, absolute paths, symlinks) is
-  refused. Writes are atomic (temp file + ``os.replace``).
+  refused; ``delete`` removes a symlink itself. Writes are atomic (temp file +
+  ``os.replace``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import operator
 import os
 import re
 import tempfile
@@ -103,7 +105,9 @@ FUNCTIONS: dict[str, Callable] = {
     "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
     "atan2": math.atan2, "hypot": math.hypot,
 }
-_BINARY = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+_BINARY = (*_OPERATORS, ast.Pow)
 
 
 class _Calculation:
@@ -113,14 +117,9 @@ class _Calculation:
             raise UsageError(f"expression too long (more than {MAX_EXPRESSION} characters)")
         if not text.isascii():
             raise UsageError("expression may hold only ASCII characters")
-        self.carets: set[int] = set()  # where a Lua-style ^ became **
-        out: list[str] = []
-        for ch in text:
-            if ch == "^":
-                self.carets.add(sum(map(len, out)))
-                ch = "**"
-            out.append(ch)
-        self.source = "".join(out)
+        carets = [m.start() for m in re.finditer(r"\^", text)]
+        self.carets = {at + i for i, at in enumerate(carets)}  # where Lua's ^ became **
+        self.source = text.replace("^", "**")
         self.names = dict(CONSTANTS)
         for name, value in variables.items():
             if not isinstance(name, str) or type(value) not in (int, float):
@@ -162,14 +161,14 @@ class _Calculation:
             operand = self._eval(node.operand, depth)
             return -operand if isinstance(node.op, ast.USub) else operand
         if isinstance(node, ast.BinOp) and isinstance(node.op, _BINARY):
-            left, right = self._eval(node.left, depth), self._eval(node.right, depth)
-            if isinstance(node.op, ast.Pow):
-                between = self.source.find("**", node.left.end_col_offset)
-                return self._power(left, right, as_float=between in self.carets)
-            ops = {ast.Add: lambda: left + right, ast.Sub: lambda: left - right,
-                   ast.Mult: lambda: left * right, ast.Div: lambda: left / right,
-                   ast.FloorDiv: lambda: left // right, ast.Mod: lambda: left % right}
-            return self._check(ops[type(node.op)]())
+            chain = []  # walk a left-leaning chain (1+2+3+...) without recursing
+            while isinstance(node, ast.BinOp) and isinstance(node.op, _BINARY):
+                chain.append(node)
+                node = node.left
+            value = self._eval(node, depth)
+            for binop in reversed(chain):
+                value = self._binary(binop, value, self._eval(binop.right, depth))
+            return value
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
             if name not in FUNCTIONS or node.keywords:
@@ -184,6 +183,12 @@ class _Calculation:
         if isinstance(node, (ast.BinOp, ast.UnaryOp)):
             node = node.op
         raise UsageError(f"not allowed in an expression: {type(node).__name__}")
+
+    def _binary(self, node: ast.BinOp, left: Any, right: Any) -> Any:
+        if isinstance(node.op, ast.Pow):
+            at = self.source.find("**", node.left.end_col_offset)
+            return self._power(left, right, as_float=at in self.carets)
+        return self._check(_OPERATORS[type(node.op)](left, right))
 
     def _power(self, base: Any, exponent: Any, *, as_float: bool) -> Any:
         if as_float:
@@ -306,7 +311,7 @@ def _file_operations(params: dict, ctx: Any) -> dict:
     default = "." if operation in ("list", "list_dir") else None
     raw = _text(params, "path", default=default)
     path = (root / raw).resolve()  # an absolute raw path replaces root here
-    if path != root and not path.is_relative_to(root):
+    if not path.is_relative_to(root):
         raise UsageError(f"path outside the allowed directory: {raw}")
     shown = path.relative_to(root).as_posix()
     if operation == "read":
@@ -326,7 +331,8 @@ def _file_operations(params: dict, ctx: Any) -> dict:
     if operation == "delete":
         if path.is_dir():
             raise UsageError(f"is a directory, not a file: {raw}")
-        path.unlink()
+        link = root / raw  # a symlink (into root, as checked above) goes, not its target
+        (link if link.is_symlink() else path).unlink()
         return {"path": shown, "deleted": True}
     if operation in ("list", "list_dir"):
         entries = []
