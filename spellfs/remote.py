@@ -166,13 +166,13 @@ class Remote:
                 self._store = S3Store(self.location, prefix=self.prefix or None, client_options=options,
                                       retry_config={"max_retries": 3}, **config)
             else:
-                from obstore.store import LocalFileSystemStore
+                from obstore.store import LocalStore
 
                 try:
                     os.makedirs(self.location, exist_ok=True)
                 except OSError as exc:
                     raise self._error(exc) from None
-                self._store = LocalFileSystemStore(self.location, mkdir=True)
+                self._store = LocalStore(self.location, mkdir=True)
         return self._store
 
     @staticmethod
@@ -276,7 +276,7 @@ class Remote:
         validate_oid(oid)
         if store.has(oid):
             return True
-        return _run(self._download(store, oid, _Budget(MEMORY_BUDGET)))
+        return _run(self._download(store, oid, _Budget(MEMORY_BUDGET))) is not False
 
     # -- push -------------------------------------------------------------------------
 

@@ -30,13 +30,15 @@ def disk_error(exc: OSError, path: object) -> SpellError:
     return SpellError(f"cannot write {path}: {reason}{hint}")
 
 
-def atomic_write(path: Path, data: bytes, fsync: bool = False, mode: int | None = None) -> None:
+def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new, never half."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    path = os.fspath(path)
+    head, name = os.path.split(path)
+    tmp = f"{head}/.{name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(head, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
     try:
         try:
@@ -79,31 +81,32 @@ class Storage:
 class FsStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.base = os.fspath(root) + "/"
         self._lock_fds: dict[str, int] = {}
         self._thread_locks: dict[str, threading.RLock] = {}
         self._depth: dict[str, int] = {}
 
     def path(self, rel: str) -> Path:
-        return self.root / rel
+        return self.base + rel
 
     def realpath(self, rel: str) -> Path | None:
-        return self.root / rel
+        return self.base + rel
 
     def read(self, rel: str) -> bytes:
-        with open(self.root / rel, "rb") as f:
+        with open(self.base + rel, "rb") as f:
             return f.read()
 
     def read_from(self, rel: str, offset: int) -> bytes:
-        with open(self.root / rel, "rb") as f:
+        with open(self.base + rel, "rb") as f:
             f.seek(offset)
             return f.read()
 
     def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
-        atomic_write(self.root / rel, data, fsync=fsync)
+        atomic_write(self.base + rel, data, fsync=fsync)
 
     def append(self, rel: str, data: bytes) -> int:
         """Append ``data`` with one write; return the file size before it."""
-        path = self.root / rel
+        path = self.base + rel
         try:
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -122,33 +125,33 @@ class FsStorage(Storage):
         return start
 
     def exists(self, rel: str) -> bool:
-        return os.path.lexists(self.root / rel)
+        return os.path.lexists(self.base + rel)
 
     def isdir(self, rel: str) -> bool:
-        return os.path.isdir(self.root / rel)
+        return os.path.isdir(self.base + rel)
 
     def listdir(self, rel: str) -> list[str]:
         try:
-            return os.listdir(self.root / rel)
+            return os.listdir(self.base + rel)
         except (FileNotFoundError, NotADirectoryError):
             return []
 
     def remove(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.root / rel)
+            os.unlink(self.base + rel)
 
     def rmtree(self, rel: str) -> None:
-        shutil.rmtree(self.root / rel, ignore_errors=True)
+        shutil.rmtree(self.base + rel, ignore_errors=True)
 
     def mkdir(self, rel: str) -> None:
         try:
-            os.makedirs(self.root / rel, exist_ok=True)
+            os.makedirs(self.base + rel, exist_ok=True)
         except OSError as exc:
-            raise disk_error(exc, self.root / rel) from None
+            raise disk_error(exc, self.base + rel) from None
 
     def signature(self, rel: str) -> tuple[int, int, int] | None:
         try:
-            st = os.stat(self.root / rel)
+            st = os.stat(self.base + rel)
         except (FileNotFoundError, NotADirectoryError):
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)

@@ -1,0 +1,117 @@
+"""The ``spell`` command line: argument parsing over the library, nothing more.
+
+Commands live in modules by area and are imported only when named, so
+``spell run`` pays for click and the Lua runtime and nothing else. Every
+:class:`~spellfs.errors.SpellError` becomes ``Error: <message>`` on stderr and
+its exit code (1 failure, 2 usage or not found) here, in one place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+__all__ = ["main", "cli"]
+
+# command name -> (module under spellfs.cli, attribute)
+COMMANDS = {
+    "init": ("sessions", "init"),
+    "new": ("sessions", "new"),
+    "ls": ("sessions", "ls"),
+    "show": ("sessions", "show"),
+    "cat": ("sessions", "cat"),
+    "add": ("sessions", "add"),
+    "suspend": ("sessions", "suspend"),
+    "resume": ("sessions", "resume"),
+    "complete": ("sessions", "complete"),
+    "fail": ("sessions", "fail"),
+    "rm": ("sessions", "rm"),
+    "fsck": ("maintenance", "fsck"),
+    "gc": ("maintenance", "gc"),
+    "run": ("run", "run"),
+    "save": ("history", "save"),
+    "log": ("history", "log"),
+    "diff": ("history", "diff"),
+    "restore": ("history", "restore"),
+    "fork": ("history", "fork"),
+    "replay": ("history", "replay"),
+    "status": ("gitcmd", "status"),
+    "commit": ("gitcmd", "commit"),
+    "export": ("gitcmd", "export"),
+    "import": ("gitcmd", "import_"),
+    "watch": ("watchcmd", "watch"),
+    "daemon": ("watchcmd", "daemon"),
+    "remote": ("remotecmd", "remote"),
+    "push": ("remotecmd", "push"),
+    "pull": ("remotecmd", "pull"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in COMMANDS if self._load(n) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    def _load(self, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        try:
+            module = importlib.import_module(f"spellfs.cli.{spec[0]}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"spellfs.cli.{spec[0]}":
+                return None  # an area not built yet
+            raise
+        return getattr(module, spec[1], None)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workspace", "-w", "workspace", metavar="DIR", envvar=None,
+              help="Workspace folder (default: $SPELL_WORKSPACE, else the nearest folder with spell.yaml or .spell/).")
+@click.option("-c", "--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="An llmspell-style TOML file whose [runtime.sessions] table overrides spell.yaml.")
+@click.version_option(package_name="spellfs", prog_name="spell")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, config_file: str | None) -> None:
+    """spellfs: a file-system native workspace for scripted LLM work.
+
+    Sessions are folders of plain YAML and files under sessions/; every
+    artifact version is also kept in a content-addressed store under
+    .spell/objects. Run `spell init` to make a workspace, `spell new NAME` to
+    start a session, `spell run script.lua` to run a Lua script against it.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["workspace"] = workspace
+    ctx.obj["config_file"] = config_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..errors import SpellError
+
+    try:
+        cli.main(args=argv, prog_name="spell", standalone_mode=False)
+    except SpellError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""One place for output: a table for people, ``--json`` for programs, progress on terminals."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable, Iterable, Sequence
+
+import click
+
+from ..workspace import Workspace
+
+__all__ = ["json_option", "open_workspace", "output", "progress", "echo_json"]
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (the Lua API's shapes) instead of a table.")(f)
+
+
+def open_workspace(ctx: click.Context, actor: str = "cli") -> Workspace:
+    obj = ctx.find_root().obj or {}
+    ws = Workspace.open(obj.get("workspace"), obj.get("config_file"), actor=actor)
+    ctx.call_on_close(ws.close)
+    return ws
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
+
+
+def output(data: Any, as_json: bool, columns: Sequence[tuple[str, str | Callable[[dict], Any]]] | None = None,
+           title: str | None = None, empty: str = "nothing to show") -> None:
+    """Print ``data`` (a list of dicts or a dict) as JSON or as a rich table."""
+    if as_json:
+        echo_json(data)
+        return
+    rows: Iterable[dict] = data if isinstance(data, list) else [data]
+    rows = list(rows)
+    if not rows:
+        click.echo(empty)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
+    cols = columns or [(k, k) for k in rows[0]]
+    for header, _ in cols:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*[_cell(row, getter) for _, getter in cols])
+    Console(soft_wrap=True, highlight=False).print(table)
+
+
+def _cell(row: dict, getter: str | Callable[[dict], Any]) -> str:
+    value = getter(row) if callable(getter) else row.get(getter)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class _Quiet:
+    def __enter__(self) -> "_Quiet":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def total(self, n: int) -> None:
+        pass
+
+
+class _Bar(_Quiet):
+    def __init__(self, label: str, total: int | None) -> None:
+        from rich.progress import Progress
+
+        self.progress = Progress(transient=True, console=None)
+        self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> "_Bar":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def advance(self, n: int = 1) -> None:
+        self.progress.advance(self.task, n)
+
+    def total(self, n: int) -> None:
+        self.progress.update(self.task, total=n)
+
+
+def progress(label: str, total: int | None = None) -> _Quiet:
+    """A progress bar on a terminal; nothing when output is piped."""
+    return _Bar(label, total) if sys.stderr.isatty() else _Quiet()

@@ -1,0 +1,191 @@
+"""Workspace and session commands: init, new, ls, show, cat, add, status changes, rm."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..workspace import init_workspace
+from .output import echo_json, json_option, open_workspace, output
+
+SESSION_COLUMNS = [
+    ("id", lambda s: s["id"][:8]), ("name", "name"), ("status", "status"), ("tags", "tags"),
+    ("artifacts", "artifact_count"), ("updated", lambda s: s["updated_at"][:19].replace("T", " ")),
+    ("path", "path"),
+]
+ARTIFACT_COLUMNS = [
+    ("name", "name"), ("version", "version"), ("type", "artifact_type"), ("size", "size"),
+    ("mime", "mime_type"), ("created", lambda a: a["created_at"][:19].replace("T", " ")), ("tags", "tags"),
+]
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--git", "use_git", is_flag=True, help="Also make it a git repository with .gitignore and .gitattributes.")
+def init(directory: str, use_git: bool) -> None:
+    """Make DIRECTORY (default: here) a workspace."""
+    root = Path(directory)
+    new = init_workspace(root)
+    if use_git:
+        from ..gitrepo import init_git
+
+        init_git(root)
+    click.echo(f"{'Initialised' if new else 'Already'} a spellfs workspace in {root.resolve()}"
+               + (" (with git)" if use_git else ""))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--description", "-d", default="", help="A sentence saying what the session is for.")
+@click.option("--template", "-t", metavar="T", help="Take defaults from templates/T.yaml.")
+@click.option("--tag", "tags", multiple=True, metavar="T", help="A tag (repeat for more).")
+@click.option("--parent", metavar="SESSION", help="Parent session (id, prefix or directory).")
+@click.pass_context
+def new(ctx: click.Context, name: str, description: str, template: str | None, tags: tuple, parent: str | None) -> None:
+    """Create a session called NAME and print its id."""
+    ws = open_workspace(ctx)
+    sid = ws.sessions.create(name=name, description=description, tags=list(tags), template=template,
+                             parent_session_id=parent)
+    click.echo(sid)
+
+
+@click.command()
+@click.option("--all", "show_all", is_flag=True, help="Include completed and failed sessions.")
+@click.option("--status", type=click.Choice(["active", "suspended", "completed", "failed", "all"]),
+              help="Only sessions with this status.")
+@click.option("--tag", "tags", multiple=True, metavar="T", help="Only sessions with this tag (repeat: all must match).")
+@click.option("--sort", "sort_by", type=click.Choice(["created_at", "updated_at", "name"]), default="created_at")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many.")
+@json_option
+@click.pass_context
+def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort_by: str, limit: int | None,
+       as_json: bool) -> None:
+    """List sessions (active and suspended unless --all or --status)."""
+    ws = open_workspace(ctx)
+    query = {"status": "all" if show_all and not status else status, "tags": list(tags), "sort_by": sort_by,
+             "limit": limit}
+    sessions = ws.sessions.list({k: v for k, v in query.items() if v not in (None, [])})
+    for problem in ws.sessions.broken:
+        click.echo(f"warning: {problem}", err=True)
+    output(sessions, as_json, SESSION_COLUMNS, empty="no sessions (make one with `spell new NAME`)")
+
+
+@click.command()
+@click.argument("session")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, session: str, as_json: bool) -> None:
+    """Show a session and its artifacts."""
+    ws = open_workspace(ctx)
+    info = ws.sessions.get(session)
+    info["artifacts"] = ws.artifacts.list(session)
+    extra = _session_extras(ws, session)
+    info.update(extra)
+    if as_json:
+        echo_json(info)
+        return
+    for key in ("id", "name", "description", "status", "tags", "parent_session_id", "created_at", "updated_at",
+                "path", "custom_metadata", "artifact_count"):
+        value = info.get(key)
+        if isinstance(value, list):
+            value = ", ".join(value)
+        click.echo(f"{key + ':':<19}{'' if value is None else value}")
+    for key, value in extra.items():
+        click.echo(f"{key + ':':<19}{value}")
+    if info["artifacts"]:
+        click.echo()
+        output(info["artifacts"], False, ARTIFACT_COLUMNS)
+
+
+def _session_extras(ws, session: str) -> dict:
+    """Figures other areas add to `show` (token usage, checkpoints), when they exist."""
+    extras: dict = {}
+    try:
+        from ..agent_calls import usage_summary
+    except ImportError:
+        return extras
+    usage = usage_summary(ws, session)
+    if usage:
+        extras["usage"] = usage
+    return extras
+
+
+@click.command()
+@click.argument("session")
+@click.argument("artifact")
+@click.pass_context
+def cat(ctx: click.Context, session: str, artifact: str) -> None:
+    """Print an artifact's content (ARTIFACT is a name, name@version or sequence number)."""
+    ws = open_workspace(ctx)
+    ref: object = int(artifact[1:]) if artifact.startswith("#") and artifact[1:].isdigit() else artifact
+    _, rec = ws.artifacts.find(session, ref)
+    out = sys.stdout.buffer
+    for chunk in ws.objects.iter_content(rec["hash"]):
+        out.write(chunk)
+    out.flush()
+
+
+@click.command()
+@click.argument("session")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--type", "type_", default="user_input", show_default=True, help="Artifact type.")
+@click.option("--name", help="Store under this name (one file only; default: the file's name).")
+@click.option("--tag", "tags", multiple=True, metavar="T", help="A tag for the artifacts (repeat for more).")
+@json_option
+@click.pass_context
+def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | None, tags: tuple, as_json: bool) -> None:
+    """Store FILEs as artifacts of SESSION (paths in .spellignore are skipped)."""
+    ws = open_workspace(ctx)
+    if name and len(files) > 1:
+        raise click.UsageError("--name works with one file only")
+    from ..ignore import Ignore
+
+    ignore = Ignore(ws)
+    results = []
+    for f in files:
+        if ignore.matches_path(Path(f)):
+            click.echo(f"skipped (in .spellignore): {f}", err=True)
+            continue
+        meta = {"tags": list(tags)} if tags else None
+        aid = ws.artifacts.store_file(session, f, type_, meta, name=name)
+        results.append({"file": f, **aid})
+        if not as_json:
+            click.echo(f"stored {f} as #{aid['sequence']} ({aid['content_hash'][:12]})")
+    if as_json:
+        echo_json(results)
+
+
+def _status_command(verb: str, method: str, help_text: str) -> click.Command:
+    @click.command(name=verb, help=help_text)
+    @click.argument("sessions", nargs=-1, required=True)
+    @click.pass_context
+    def command(ctx: click.Context, sessions: tuple) -> None:
+        ws = open_workspace(ctx)
+        for s in sessions:
+            m = getattr(ws.sessions, method)(s)
+            click.echo(f"{m['id'][:8]} {m['name']}: {m['status']}")
+
+    return command
+
+
+suspend = _status_command("suspend", "suspend", "Suspend active SESSIONS.")
+resume = _status_command("resume", "resume", "Make suspended SESSIONS active again.")
+complete = _status_command("complete", "complete", "Mark SESSIONS completed (they leave the default listing).")
+fail = _status_command("fail", "fail", "Mark SESSIONS failed.")
+
+
+@click.command()
+@click.argument("sessions", nargs=-1, required=True)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@click.pass_context
+def rm(ctx: click.Context, sessions: tuple, yes: bool) -> None:
+    """Remove SESSIONS' directories (their objects stay until `spell gc`)."""
+    ws = open_workspace(ctx)
+    for s in sessions:
+        dir = ws.sessions.resolve(s)
+        if not yes and sys.stdin.isatty():
+            click.confirm(f"Remove sessions/{dir}?", abort=True)
+        sid = ws.sessions.delete(s)
+        click.echo(f"removed {sid[:8]} (sessions/{dir})")

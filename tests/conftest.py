@@ -1,0 +1,69 @@
+"""Shared fixtures: a real workspace on disk, the `spell` command as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spellfs import Workspace, init_workspace
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakeprovider import fake_provider  # noqa: E402,F401
+
+try:  # the S3 fixture module arrives with the remotes work
+    from seaweed import seaweed  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+SPELL = [sys.executable, "-m", "spellfs"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's workspace or provider keys."""
+    for var in ("SPELL_WORKSPACE", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A fresh workspace folder."""
+    ws_root = tmp_path / "ws"
+    init_workspace(ws_root)
+    return ws_root
+
+
+@pytest.fixture
+def ws(root: Path):
+    with Workspace.open(root) as workspace:
+        yield workspace
+
+
+@pytest.fixture(params=["fs", "memory"])
+def anyws(request: pytest.FixtureRequest, tmp_path: Path):
+    """The same contract on both storage backends."""
+    if request.param == "memory":
+        workspace = Workspace.in_memory()
+    else:
+        init_workspace(tmp_path / "ws")
+        workspace = Workspace.open(tmp_path / "ws")
+    with workspace:
+        yield workspace
+
+
+def run_spell(*args: str, cwd: Path | str | None = None, input: bytes | None = None, env: dict | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the real `spell` command in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("SPELL_WORKSPACE", None) if env is None or "SPELL_WORKSPACE" not in env else None
+    return subprocess.run([*SPELL, *args], cwd=cwd, input=input, capture_output=True, env=full_env, timeout=timeout)
+
+
+@pytest.fixture
+def spell():
+    return run_spell
