@@ -136,6 +136,8 @@ class Artifacts:
             line = encode_record(ordered)
             start = self.storage.append(rel, line)
             log.note_append(start, line, ordered)
+        if ws.run is not None:
+            ws.run.note_artifact(dir, m["id"], ordered)
         aid = {"content_hash": oid, "session_id": m["id"], "sequence": ordered["seq"]}
         ws.publish("artifact.stored", {**aid, "name": name, "type": type, "size": size, "version": ordered["version"]})
         if "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore"):
@@ -298,5 +300,7 @@ class Artifacts:
             start = self.storage.append(f"sessions/{dir}/artifacts.yaml", line)
             log.note_append(start, line, tomb)
             self.storage.remove(f"sessions/{dir}/files/{name}")
+        if ws.run is not None:
+            ws.run.note_artifact(dir, sid, tomb)
         ws.publish("artifact.deleted", {"session_id": sid, "name": name})
         return rec

@@ -116,6 +116,8 @@ class Sessions:
         self.storage.write(rel, dump_manifest(m))
         self._manifests[dir] = (self.storage.signature(rel), m)
         self.ws.index.note_manifest(dir, m)
+        if self.ws.run is not None:
+            self.ws.run.note_session(dir, m["id"])
 
     # -- creating --------------------------------------------------------------
     def create(self, name: str | None = None, description: str | None = None, tags: Any = None,

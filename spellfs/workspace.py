@@ -90,6 +90,8 @@ class Workspace:
         self.config = config if config is not None else load_config(self.root)
         self.actor = actor
         self.current_session: str | None = None
+        #: The script run being recorded (set by `spell run`); told of every session and artifact it touches.
+        self.run: Any = None
         self.memory = self.config.backend == "memory" or self.root is None
         self.storage = MemoryStorage() if self.memory else FsStorage(self.root)
         self._logs: OrderedDict[str, ArtifactLog] = OrderedDict()
