@@ -25,22 +25,47 @@ __all__ = ["Index"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     dir TEXT PRIMARY KEY, id TEXT, manifest TEXT, error TEXT,
-    msig TEXT, rsig TEXT, artifact_count INTEGER, last_at TEXT);
+    msig TEXT, rsig TEXT, artifact_count INTEGER, last_at TEXT, status TEXT, tags TEXT);
 CREATE INDEX IF NOT EXISTS sessions_id ON sessions(id);
 CREATE TABLE IF NOT EXISTS artifacts (
     dir TEXT, name TEXT, type TEXT, size INTEGER, created_at TEXT, record TEXT,
     PRIMARY KEY (dir, name));
 """
-VERSION = 1
+VERSION = 2
 
 
 class Row:
-    __slots__ = ("dir", "id", "manifest", "error", "msig", "rsig", "artifact_count", "last_at")
+    """One cached session. The manifest is kept as JSON text and decoded only when asked for,
+    so filtering thousands of sessions by status and tags touches no JSON at all."""
 
-    def __init__(self, dir: str, id: str | None = None, manifest: dict | None = None, error: str | None = None,
-                 msig: Any = None, rsig: Any = None, artifact_count: int = 0, last_at: str = "") -> None:
-        self.dir, self.id, self.manifest, self.error = dir, id, manifest, error
+    __slots__ = ("dir", "id", "_manifest", "_json", "error", "msig", "rsig", "artifact_count", "last_at",
+                 "status", "tags", "_tagset")
+
+    def __init__(self, dir: str, id: str | None = None, manifest_json: str | None = None, error: str | None = None,
+                 msig: Any = None, rsig: Any = None, artifact_count: int = 0, last_at: str = "",
+                 status: str | None = None, tags: str = "[]") -> None:
+        self.dir, self.id, self._json, self._manifest, self.error = dir, id, manifest_json, None, error
         self.msig, self.rsig, self.artifact_count, self.last_at = msig, rsig, artifact_count, last_at
+        self.status, self.tags, self._tagset = status, tags, None
+
+    @property
+    def manifest(self) -> dict | None:
+        if self._manifest is None and self._json:
+            self._manifest = json.loads(self._json)
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, m: dict | None) -> None:
+        self._manifest = m
+        self._json = json.dumps(m) if m else None
+        self.status = m["status"] if m else None
+        self.tags = json.dumps(m["tags"]) if m else "[]"
+        self._tagset = None
+
+    def has_tags(self, tags: list[str]) -> bool:
+        if self._tagset is None:
+            self._tagset = frozenset(json.loads(self.tags))
+        return self._tagset.issuperset(tags)
 
 
 def _sig(sig: Any) -> str | None:
@@ -90,15 +115,16 @@ class Index:
     def rows(self) -> dict[str, Row]:
         if self._rows is None:
             self._rows = {}
-            for r in self.db.execute("SELECT dir, id, manifest, error, msig, rsig, artifact_count, last_at FROM sessions"):
-                self._rows[r[0]] = Row(r[0], r[1], json.loads(r[2]) if r[2] else None, r[3], r[4], r[5], r[6] or 0, r[7] or "")
+            for r in self.db.execute("SELECT dir, id, manifest, error, msig, rsig, artifact_count, last_at, status, tags "
+                                     "FROM sessions"):
+                self._rows[r[0]] = Row(*r)
         return self._rows
 
     def _save(self, row: Row) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?)",
-            (row.dir, row.id, json.dumps(row.manifest) if row.manifest else None, row.error, row.msig, row.rsig,
-             row.artifact_count, row.last_at))
+            "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (row.dir, row.id, row._json, row.error, row.msig, row.rsig, row.artifact_count, row.last_at,
+             row.status, row.tags))
         self._touch()
 
     def _touch(self, n: int = 1) -> None:
@@ -137,15 +163,16 @@ class Index:
             self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
             self._touch()
 
-    def refresh_dir(self, dir: str) -> Row | None:
+    def refresh_dir(self, dir: str, records: bool = True) -> Row | None:
+        """The session's row, current with its manifest (and its artifact log when ``records``)."""
         storage = self.ws.storage
         base = f"sessions/{dir}/"
         msig = _sig(storage.signature(base + "session.yaml"))
         if msig is None:
             self.forget(dir)
             return None
-        rsig = _sig(storage.signature(base + "artifacts.yaml"))
         row = self.rows.get(dir)
+        rsig = _sig(storage.signature(base + "artifacts.yaml")) if records or row is None else row.rsig
         if row is not None and row.msig == msig and row.rsig == rsig:
             return row
         row = row or Row(dir)
@@ -180,12 +207,16 @@ class Index:
         self._save(row)
         return row
 
-    def refresh_all(self) -> list[Row]:
-        """Every session, current with the files; broken manifests carry ``error``."""
+    def refresh_all(self, records: bool = True) -> list[Row]:
+        """Every session, current with the files; broken manifests carry ``error``.
+
+        With ``records=False`` only manifests are checked (one stat a session): enough to
+        filter; refresh the chosen rows' records with :meth:`refresh_dir` afterwards.
+        """
         dirs = self.ws.storage.listdir("sessions")
         out = []
         for dir in dirs:
-            row = self.refresh_dir(dir)
+            row = self.refresh_dir(dir, records)
             if row is not None:
                 out.append(row)
         for gone in set(self.rows) - set(dirs):

@@ -237,21 +237,24 @@ class Sessions:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
         self.broken: list[str] = []
+        index = self.ws.index
         out = []
-        for row in self.ws.index.refresh_all():
-            if row.error or row.manifest is None:
+        for row in index.refresh_all(records=False):
+            if row.error or row.status is None:
                 self.broken.append(row.error or row.dir)
                 continue
-            m = row.manifest
-            if m["status"] not in statuses or (tags and not all(t in m["tags"] for t in tags)):
+            if row.status not in statuses or (tags and not row.has_tags(tags)):
                 continue
+            m = row.manifest
             if parent is not None and m["parent"] != parent:
                 continue
             if after is not None or before is not None:
                 created = parse_time(m["created_at"], "created_at")
                 if (after is not None and created <= after) or (before is not None and created >= before):
                     continue
+            row = index.refresh_dir(row.dir) or row
             out.append(self.info(row.dir, m, row.artifact_count, row.last_at))
+        index.commit()
         out.sort(key=lambda s: (s[sort_by], s["created_at"], s["id"]))
         return out[offset: None if limit is None else offset + limit]
 
