@@ -1,0 +1,285 @@
+"""The content-addressed object store: ids, layout, compression, integrity, bad ids."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from blake3 import blake3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spellfs import IntegrityError, ObjectNotFound, UsageError
+from spellfs.objects import CHUNK, ZSTD_MAGIC, FsObjectStore, MemoryObjectStore, hash_bytes, validate_oid
+
+THRESHOLD = 1024
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FsObjectStore:
+    return FsObjectStore(tmp_path / "objects", THRESHOLD)
+
+
+def stored_file(store: FsObjectStore, oid: str) -> Path:
+    return store.root / oid[:2] / oid[2:]
+
+
+def compressible(n: int) -> bytes:
+    return (b"the quick brown fox jumps over the lazy dog\n" * (n // 44 + 1))[:n]
+
+
+def test_put_get_bytes(store: FsObjectStore) -> None:
+    oid = store.put_bytes(b"hello")
+    assert oid == blake3(b"hello").hexdigest() == hash_bytes(b"hello")
+    assert store.get(oid) == b"hello"
+    assert store.has(oid)
+
+
+def test_fan_out_layout(store: FsObjectStore) -> None:
+    oid = store.put_bytes(b"layout")
+    path = stored_file(store, oid)
+    assert path.is_file()
+    assert path.parent.name == oid[:2] and path.name == oid[2:]
+    assert path.parent.parent == store.root
+
+
+def test_small_object_is_stored_byte_identical(store: FsObjectStore) -> None:
+    data = b"small and plain\n" * 10
+    assert len(data) < THRESHOLD
+    oid = store.put_bytes(data)
+    assert stored_file(store, oid).read_bytes() == data
+    assert not store.is_compressed(len(data), data[:4])
+
+
+def test_large_object_is_zstd_and_smaller(store: FsObjectStore) -> None:
+    data = compressible(THRESHOLD * 20)
+    oid = store.put_bytes(data)
+    raw = stored_file(store, oid).read_bytes()
+    assert raw.startswith(ZSTD_MAGIC)
+    assert len(raw) < len(data)
+    assert store.get(oid) == data
+    assert store.is_compressed(len(data), data[:4])
+
+
+def test_threshold_boundary(store: FsObjectStore) -> None:
+    below = b"x" * (THRESHOLD - 1)
+    at = b"y" * THRESHOLD
+    assert stored_file(store, store.put_bytes(below)).read_bytes() == below
+    assert stored_file(store, store.put_bytes(at)).read_bytes().startswith(ZSTD_MAGIC)
+
+
+def test_content_starting_with_zstd_magic_round_trips(store: FsObjectStore) -> None:
+    for data in (ZSTD_MAGIC, ZSTD_MAGIC + b"not really a frame", ZSTD_MAGIC + os.urandom(3 * THRESHOLD)):
+        oid = store.put_bytes(data)
+        assert oid == hash_bytes(data)
+        assert store.get(oid) == data
+        assert b"".join(store.iter_content(oid)) == data
+        assert store.is_compressed(len(data), data[:4])
+        oid2, size = FsObjectStore(store.root.parent / "other", THRESHOLD).put_stream(io.BytesIO(data))
+        assert (oid2, size) == (oid, len(data))
+
+
+def test_put_existing_is_a_no_op(store: FsObjectStore) -> None:
+    data = compressible(THRESHOLD * 3)
+    oid = store.put_bytes(data)
+    path = stored_file(store, oid)
+    before = path.stat()
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns - 10_000_000_000))
+    old = path.stat().st_mtime_ns
+    assert store.put_bytes(data) == oid
+    assert store.put_stream(io.BytesIO(data)) == (oid, len(data))
+    assert path.stat().st_mtime_ns == old
+    assert path.stat().st_ino == before.st_ino
+
+
+def test_objects_are_read_only(store: FsObjectStore) -> None:
+    oid = store.put_bytes(b"immutable")
+    assert stored_file(store, oid).stat().st_mode & 0o222 == 0
+
+
+class CountingReader(io.RawIOBase):
+    """A stream of ``total`` bytes that records the size of every read asked of it."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+        self.reads: list[int] = []
+        self.hasher = blake3()
+        self.n = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads.append(size)
+        if size is None or size < 0:
+            raise AssertionError("put_stream read the whole stream at once")
+        size = min(size, self.left)
+        chunk = bytes((self.n + i) % 251 for i in range(min(size, 4096))) * (size // 4096 + 1)
+        chunk = chunk[:size]
+        self.n += size
+        self.left -= size
+        self.hasher.update(chunk)
+        return chunk
+
+
+def test_put_stream_of_several_mib_reads_in_chunks(store: FsObjectStore) -> None:
+    total = 5 * CHUNK + 12345
+    reader = CountingReader(total)
+    oid, size = store.put_stream(reader)
+    assert size == total
+    assert oid == reader.hasher.hexdigest()
+    assert reader.reads and all(0 < r <= CHUNK for r in reader.reads)
+    assert len(reader.reads) >= total // CHUNK
+    chunks = list(store.iter_content(oid))
+    assert len(chunks) > 1 and all(len(c) <= CHUNK for c in chunks)
+    assert blake3(b"".join(chunks)).hexdigest() == oid
+    assert stored_file(store, oid).read_bytes().startswith(ZSTD_MAGIC)
+    # no temporary files left behind, and the temp area never shows up as an object
+    assert list(store) == [oid]
+    leftovers = [p for p in store.root.rglob("*") if p.is_file() and p != stored_file(store, oid)]
+    assert leftovers == []
+
+
+def test_put_stream_small_is_plain(store: FsObjectStore) -> None:
+    oid, size = store.put_stream(io.BytesIO(b"tiny"))
+    assert (oid, size) == (hash_bytes(b"tiny"), 4)
+    assert stored_file(store, oid).read_bytes() == b"tiny"
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["plain", "compressed"])
+def test_flipped_bit_is_an_integrity_error(store: FsObjectStore, big: bool) -> None:
+    data = compressible(THRESHOLD * 8) if big else b"some plain content here"
+    oid = store.put_bytes(data)
+    path = stored_file(store, oid)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    path.chmod(0o644)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError) as exc:
+        store.get(oid)
+    assert oid in str(exc.value)
+    with pytest.raises(IntegrityError) as exc:
+        b"".join(store.iter_content(oid))
+    assert oid in str(exc.value)
+    with pytest.raises(IntegrityError):
+        store.verify(oid)
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["plain", "compressed"])
+def test_truncated_object_is_an_integrity_error(store: FsObjectStore, big: bool) -> None:
+    data = compressible(THRESHOLD * 8) if big else b"some plain content here"
+    oid = store.put_bytes(data)
+    path = stored_file(store, oid)
+    raw = path.read_bytes()
+    path.chmod(0o644)
+    path.write_bytes(raw[: len(raw) - 7])
+    with pytest.raises(IntegrityError, match=oid):
+        store.get(oid)
+    with pytest.raises(IntegrityError, match=oid):
+        list(store.iter_content(oid))
+
+
+def test_iter_content_yields_nothing_of_a_corrupt_small_object(store: FsObjectStore) -> None:
+    oid = store.put_bytes(b"original")
+    path = stored_file(store, oid)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    got = []
+    with pytest.raises(IntegrityError):
+        for chunk in store.iter_content(oid):
+            got.append(chunk)
+    assert got == []
+
+
+def test_missing_object(store: FsObjectStore) -> None:
+    oid = hash_bytes(b"never stored")
+    assert not store.has(oid)
+    with pytest.raises(ObjectNotFound, match=oid):
+        store.get(oid)
+    with pytest.raises(ObjectNotFound, match=oid):
+        list(store.iter_content(oid))
+
+
+BAD_IDS = ["../x", "../" + "a" * 61, "A" * 64, "ab", "", "a" * 63, "a" * 65, "g" * 64, "a" * 63 + "\n",
+           "/etc/passwd", "aa/" + "b" * 61]
+
+
+@pytest.mark.parametrize("oid", BAD_IDS)
+def test_invalid_ids_are_refused_before_touching_the_disk(tmp_path: Path, oid: str, monkeypatch) -> None:
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    touched = []
+    real_open, real_exists = os.open, os.path.exists
+
+    def spy_open(path, *a, **k):
+        touched.append(path)
+        return real_open(path, *a, **k)
+
+    def spy_exists(path):
+        touched.append(path)
+        return real_exists(path)
+
+    monkeypatch.setattr(os, "open", spy_open)
+    monkeypatch.setattr(os.path, "exists", spy_exists)
+    with pytest.raises(UsageError):
+        validate_oid(oid)
+    with pytest.raises(UsageError):
+        store.get(oid)
+    with pytest.raises(UsageError):
+        store.has(oid)
+    with pytest.raises(UsageError):
+        list(store.iter_content(oid))
+    with pytest.raises(UsageError):
+        store.remove(oid)
+    with pytest.raises(UsageError):
+        MemoryObjectStore(THRESHOLD).get(oid)
+    assert touched == []
+    assert not (tmp_path / "objects").exists()
+    assert not (tmp_path / "x").exists()
+
+
+def test_iteration_lists_exactly_the_objects(store: FsObjectStore) -> None:
+    assert list(store) == []
+    oids = {store.put_bytes(b"one"), store.put_bytes(b"two"), store.put_bytes(compressible(5 * THRESHOLD))}
+    (store.root / "zz").mkdir()
+    (store.root / "zz" / "not-an-object").write_bytes(b"junk")
+    (store.root / "README").write_bytes(b"junk")
+    assert set(store) == oids and len(list(store)) == 3
+    for oid in oids:
+        assert store.has(oid)
+
+
+def test_memory_store_contract() -> None:
+    store = MemoryObjectStore(THRESHOLD)
+    small, big = b"small", compressible(4 * THRESHOLD)
+    a, b = store.put_bytes(small), store.put_bytes(big)
+    assert store.get(a) == small and store.get(b) == big
+    assert store.objects[a] == small
+    assert store.objects[b].startswith(ZSTD_MAGIC)
+    assert set(store) == {a, b}
+    assert store.put_stream(io.BytesIO(big)) == (b, len(big))
+    store.objects[a] = b"smalL"
+    with pytest.raises(IntegrityError, match=a):
+        store.get(a)
+    with pytest.raises(ObjectNotFound):
+        store.get(hash_bytes(b"absent"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300) | st.builds(lambda b: ZSTD_MAGIC + b, st.binary(max_size=100)))
+def test_round_trip_both_stores(tmp_path: Path, data: bytes) -> None:
+    fs = FsObjectStore(tmp_path / "hyp", 64)
+    mem = MemoryObjectStore(64)
+    for s in (fs, mem):
+        oid = s.put_bytes(data)
+        assert oid == hash_bytes(data)
+        assert s.get(oid) == data
+        assert b"".join(s.iter_content(oid)) == data
+        assert s.put_stream(io.BytesIO(data)) == (oid, len(data))
+        assert s.has(oid)
+    raw = stored_file(fs, hash_bytes(data)).read_bytes()
+    if len(data) < 64 and not data.startswith(ZSTD_MAGIC):
+        assert raw == data
+    else:
+        assert raw.startswith(ZSTD_MAGIC)
