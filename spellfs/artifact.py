@@ -61,12 +61,16 @@ class Artifacts:
 
     # -- storing ---------------------------------------------------------------
     def store(self, session: Any, type: str, name: str, content: bytes | str,
-              metadata: dict | None = None) -> dict:
-        """Store ``content`` as a new version of ``name``; return the artifact id table."""
-        return self._store(session, type, name, content, None, metadata)
+              metadata: dict | None = None, *, materialized: bool = False) -> dict:
+        """Store ``content`` as a new version of ``name``; return the artifact id table.
+
+        ``materialized=True`` says ``files/<name>`` already holds exactly this content
+        (the watcher recording a hand edit), so the copy is not rewritten under the editor.
+        """
+        return self._store(session, type, name, content, None, metadata, materialized)
 
     def store_file(self, session: Any, path: str | os.PathLike, type: str, metadata: dict | None = None,
-                   name: str | None = None) -> dict:
+                   name: str | None = None, *, materialized: bool = False) -> dict:
         """Store a file of any size, streamed in bounded memory; the name is its basename."""
         p = Path(os.fsdecode(path))
         if not p.is_file():
@@ -76,11 +80,11 @@ class Artifacts:
         if size > limit:
             raise LimitExceeded(f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}")
         if size <= 1 << 20:
-            return self._store(session, type, name or p.name, p.read_bytes(), None, metadata)
-        return self._store(session, type, name or p.name, None, p, metadata)
+            return self._store(session, type, name or p.name, p.read_bytes(), None, metadata, materialized)
+        return self._store(session, type, name or p.name, None, p, metadata, materialized)
 
     def _store(self, session: Any, type: str, name: str, content: bytes | str | None, path: Path | None,
-               metadata: dict | None) -> dict:
+               metadata: dict | None, materialized: bool = False) -> dict:
         ws = self.ws
         dir = ws.sessions.resolve(session)
         if content is not None and "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactStore"):
@@ -132,7 +136,8 @@ class Artifacts:
             ordered = {k: rec[k] for k in ("seq", "name", "version", "hash", "size", "type", "mime_type",
                                            "created_at", "created_by") if k in rec}
             ordered.update((k, v) for k, v in rec.items() if k not in ordered)
-            self._materialize(dir, name, content, path, size)
+            if not materialized:
+                self._materialize(dir, name, content, path, size)
             line = encode_record(ordered)
             start = self.storage.append(rel, line)
             log.note_append(start, line, ordered)
