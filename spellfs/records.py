@@ -18,8 +18,10 @@ from .errors import ManifestError, UsageError
 
 __all__ = ["encode_record", "parse_records", "RecordError"]
 
-# Characters YAML does not allow raw in a quoted scalar; JSON leaves them raw.
-_NON_PRINTABLE = re.compile("[\x7f-\x84\x86-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+# Characters YAML does not allow raw in a quoted scalar, and the ones it reads as
+# line breaks (NEL, LS, PS: folded to a space, or a key split over two lines);
+# JSON leaves them all raw.
+_NON_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
 def _escape(m: re.Match) -> str:
