@@ -1,0 +1,102 @@
+"""Record lines: one YAML flow mapping per line that both our parser and ruamel.yaml read alike."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from spellfs import ManifestError, UsageError
+from spellfs.records import RecordError, encode_record, parse_records
+
+assert issubclass(RecordError, ManifestError)
+
+SAFE = YAML(typ="safe")
+
+TRICKY = ["\x00", "\x07", "\x1b[31m", "\t", "\r", "\r\n", "\x7f", "\x85", "\u2028", "\u2029", "\ufeff", "\ufffe",
+          "😀", "e\u0301", "null", "~", "true", "no", "1e3", "0x10", "- x", "{a: b}", "#c", "'", '"', "\\", ": ",
+          " lead", "trail ", "", "\u00a0", "\x9f", "\U0010fffd"]
+
+scalars = (st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20) | st.sampled_from(TRICKY)
+           | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.none())
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.text(max_size=8) | st.sampled_from(TRICKY), inner, max_size=4),
+                      max_leaves=12)
+records = st.dictionaries(st.text(max_size=10) | st.sampled_from(TRICKY), values, max_size=6)
+
+
+def _one(line: bytes) -> dict:
+    got = list(parse_records(line, "artifacts.yaml"))
+    assert len(got) == 1
+    return got[0][1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rec=records)
+def test_round_trip_through_our_parser_and_ruamel(rec: dict) -> None:
+    line = encode_record(rec)
+    assert line.startswith(b"- ") and line.endswith(b"\n")
+    assert line.count(b"\n") == 1  # one record, one line: grep and merge=union rely on it
+    assert _one(line) == rec
+    loaded = SAFE.load(line.decode("utf-8"))
+    assert loaded == [rec]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_tricky_strings_survive_ruamel(text: str) -> None:
+    rec = {"name": text, "tags": [text], text: {"nested": text}}
+    line = encode_record(rec)
+    assert SAFE.load(line.decode("utf-8")) == [rec]
+    assert _one(line) == rec
+
+
+def test_ints_and_floats_keep_their_kind() -> None:
+    rec = {"i": 7, "big": 2**80, "neg": -3, "f": 5.0, "tiny": 5e-324, "huge": 1e300, "z": -0.0}
+    for got in (_one(encode_record(rec)), SAFE.load(encode_record(rec).decode())[0]):
+        assert got == rec
+        for k in rec:
+            assert type(got[k]) is type(rec[k]), k
+
+
+def test_nan_and_infinity_are_refused() -> None:
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(UsageError):
+            encode_record({"x": bad})
+
+
+def test_many_records_with_line_numbers() -> None:
+    data = b"".join(encode_record({"seq": i, "name": f"n{i}"}) for i in range(1, 6))
+    got = list(parse_records(data, "f.yaml"))
+    assert [n for n, _ in got] == [1, 2, 3, 4, 5]
+    assert [r["seq"] for _, r in got] == [1, 2, 3, 4, 5]
+    # offsets carry on from where the reader left off
+    got = list(parse_records(data, "f.yaml", first_line=10))
+    assert got[0][0] == 10
+
+
+def test_partial_trailing_line_is_ignored() -> None:
+    data = encode_record({"seq": 1, "name": "a"}) + b'- {"seq": 2, "name": "b'
+    assert [r["seq"] for _, r in parse_records(data, "f")] == [1]
+    # even when the partial line would parse on its own
+    data = encode_record({"seq": 1, "name": "a"}) + b'- {"seq": 2, "name": "b"}'
+    assert [r["seq"] for _, r in parse_records(data, "f")] == [1]
+
+
+def test_hand_written_yaml_lines_and_comments_are_read() -> None:
+    data = b"# a comment\n- {seq: 1, name: notes.md, tags: [a, b]}\n\n- seq: 2\n"
+    got = list(parse_records(data, "f"))
+    assert got[0] == (2, {"seq": 1, "name": "notes.md", "tags": ["a", "b"]})
+    assert got[1] == (4, {"seq": 2})
+
+
+@pytest.mark.parametrize("garbage", [b"- {seq: 1, name: [unclosed\n", b"just text\n", b"- [1, 2]\n",
+                                     b"- {\"a\": 1\n", b"- 5\n", b"\xff\xfe garbage\n", b"- {a: b}\n- {c: d}x: [\n"])
+def test_garbage_line_names_file_and_line(garbage: bytes) -> None:
+    data = encode_record({"seq": 1, "name": "ok"}) + encode_record({"seq": 2, "name": "ok"}) + garbage
+    with pytest.raises(ManifestError) as exc:  # RecordError, or the YAML loader's ManifestError
+        list(parse_records(data, "sessions/s-1234abcd/artifacts.yaml"))
+    msg = str(exc.value)
+    assert msg.startswith("sessions/s-1234abcd/artifacts.yaml:")
+    line = int(msg.split(":")[1])
+    assert line >= 3, msg
