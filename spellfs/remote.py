@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import IntegrityError, RemoteError, UsageError
+from .errors import IntegrityError, ObjectNotFound, RemoteError, UsageError
 from .objects import CHUNK, ZSTD_MAGIC, FsObjectStore, validate_oid
 
 __all__ = ["Remote", "RemoteSpec", "parse_remote_url", "verify_file"]
@@ -315,7 +315,7 @@ class Remote:
                     stats["skipped"] += 1
                 except FileNotFoundError as exc:
                     if exc.filename == str(path) or not local.has(oid):
-                        raise RemoteError(f"remote {self.name}: cannot push {oid}: not in the local store") from None
+                        raise ObjectNotFound(f"object not found: {oid} (cannot push it to remote {self.name}; run `spell fsck`)") from None
                     raise self._error(exc) from None
             done[0] += 1
             if progress:

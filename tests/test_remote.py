@@ -1,0 +1,285 @@
+"""Remotes (SPEC §7): one contract run against file:// and a real SeaweedFS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+
+import pytest
+
+from spellfs import remote as remote_mod
+from spellfs.errors import IntegrityError, RemoteError, UsageError
+from spellfs.objects import FsObjectStore
+from spellfs.remote import Remote, RemoteSpec, parse_remote_url
+
+from seaweed import seaweed, start_seaweed, stop_seaweed  # noqa: F401  (fixture: until conftest.py imports it)
+
+THRESHOLD = 4096
+_names = itertools.count()
+
+
+@pytest.fixture(params=["file", "s3"])
+def make_remote(request, tmp_path, monkeypatch):
+    """Build remotes of one kind, each on a fresh prefix (s3) or directory (file)."""
+    if request.param == "s3":
+        server = request.getfixturevalue("seaweed")
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        bucket = "spellfs-remote-test"
+        if bucket not in server.buckets:
+            server.create_bucket(bucket)
+
+        def make(name="origin", url=None, endpoint=server.endpoint):
+            url = url or f"s3://{bucket}/t{next(_names)}"
+            return Remote(RemoteSpec(name, url, endpoint_url=endpoint))
+        make.server = server
+    else:
+        def make(name="origin", url=None, endpoint=None):
+            return Remote(RemoteSpec(name, url or (tmp_path / f"remote{next(_names)}").as_uri()))
+        make.server = None
+    make.kind = request.param
+    return make
+
+
+def new_store(path) -> FsObjectStore:
+    return FsObjectStore(path, THRESHOLD)
+
+
+def fill(store: FsObjectStore, n: int = 20, big: int = 0) -> list[str]:
+    oids = [store.put_bytes(f"object {i}\n".encode() * (i + 1)) for i in range(n)]
+    oids.append(store.put_bytes(os.urandom(THRESHOLD * 3)))          # zstd-framed
+    oids.append(store.put_bytes(b"\x28\xb5\x2f\xfd not a frame"))    # framed because of the magic
+    if big:
+        with open(store.root.parent / "big.bin", "wb") as f:
+            f.write(os.urandom(big))
+        with open(store.root.parent / "big.bin", "rb") as f:
+            oids.append(store.put_stream(f)[0])
+    return oids
+
+
+def overwrite_remote(remote: Remote, oid: str, data: bytes) -> None:
+    import obstore
+
+    obstore.put(remote.store, remote.key(oid), data)
+
+
+def no_temp_files(store: FsObjectStore) -> bool:
+    return not [p for p in store.root.rglob("*") if p.name.startswith(".tmp")]
+
+
+@pytest.fixture
+def small_multipart(monkeypatch):
+    monkeypatch.setattr(remote_mod, "MULTIPART_ABOVE", 1 << 20)
+
+
+def test_push_then_pull_gives_identical_bytes(make_remote, tmp_path, small_multipart):
+    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
+    oids = fill(a, big=12 << 20)
+    remote = make_remote()
+    seen = []
+    pushed = remote.push(a, oids, progress=lambda done, total: seen.append((done, total)))
+    assert pushed["objects"] == len(oids) and pushed["skipped"] == 0
+    assert pushed["bytes"] == sum(a.stored_size(o) for o in oids)
+    assert seen[-1] == (len(oids), len(oids))
+    pulled = remote.pull(b, oids)
+    assert pulled["objects"] == len(oids) and pulled["bytes"] == pushed["bytes"]
+    for oid in oids:
+        assert b.path(oid).read_bytes() == a.path(oid).read_bytes()
+        b.verify(oid)
+    assert no_temp_files(b)
+    assert remote.pull(b, oids)["objects"] == 0
+
+
+@pytest.mark.parametrize("list_at", [1, 10_000])
+def test_rerun_push_sends_nothing(make_remote, tmp_path, monkeypatch, list_at):
+    monkeypatch.setattr(remote_mod, "LIST_AT", list_at)   # listing path and HEAD path
+    a = new_store(tmp_path / "a")
+    oids = fill(a)
+    remote = make_remote()
+    first = remote.push(a, oids[:5])
+    assert first["objects"] == 5
+    again = remote.push(a, oids)
+    assert again["objects"] == len(oids) - 5 and again["skipped"] == 5
+    last = remote.push(a, oids)
+    assert last == {**last, "objects": 0, "bytes": 0, "skipped": len(oids)}
+
+
+def test_concurrent_push_never_errors_or_overwrites(make_remote, tmp_path):
+    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
+    oids = fill(a, n=200)
+    assert fill(b, n=200)[:200] == oids[:200]
+    remote = make_remote()
+    results, errors = [], []
+
+    def go(store):
+        try:
+            results.append(remote_mod.Remote(remote.spec).push(store, oids[:200]))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert sum(r["objects"] for r in results) == 200
+    assert all(r["objects"] + r["skipped"] == 200 for r in results)
+    c = new_store(tmp_path / "c")
+    remote.pull(c, oids[:200])
+    assert all(c.path(o).read_bytes() == a.path(o).read_bytes() for o in oids[:200])
+
+
+@pytest.mark.parametrize("which", ["small", "large"])
+def test_corrupt_remote_object_is_refused(make_remote, tmp_path, small_multipart, which):
+    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
+    oids = fill(a, n=3, big=3 << 20 if which == "large" else 0)
+    remote = make_remote(name="backup")
+    remote.push(a, oids)
+    bad = oids[-1] if which == "large" else oids[0]
+    good = a.path(bad).read_bytes()
+    mid = len(good) // 2
+    overwrite_remote(remote, bad, good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1:])
+    with pytest.raises(IntegrityError) as info:
+        remote.pull(b, oids)
+    assert bad in str(info.value) and "backup" in str(info.value)
+    assert not b.has(bad)
+    assert no_temp_files(b)
+    with pytest.raises(IntegrityError):
+        remote.fetch(b, bad)
+    assert not b.has(bad) and no_temp_files(b)
+
+
+def test_fetch_and_exists_many(make_remote, tmp_path):
+    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
+    oids = fill(a, n=4)
+    remote = make_remote()
+    absent = "0" * 64
+    assert remote.exists_many(oids + [absent]) == set()
+    remote.push(a, oids[:3])
+    assert remote.exists_many(oids + [absent]) == set(oids[:3])
+    assert remote.fetch(b, absent) is False
+    assert remote.fetch(b, oids[0]) is True
+    assert b.get(oids[0]) == a.get(oids[0])
+    assert remote.fetch(b, oids[3]) is False
+    with pytest.raises(UsageError):
+        remote.exists_many(["../etc/passwd"])
+
+
+def test_pull_of_an_object_the_remote_lacks_names_it(make_remote, tmp_path):
+    a = new_store(tmp_path / "a")
+    oids = fill(a, n=2)
+    with pytest.raises(RemoteError, match=oids[0]):
+        make_remote().pull(new_store(tmp_path / "b"), oids[:1])
+
+
+def _one_line_naming(exc: RemoteError, name: str, secret: str = "") -> None:
+    text = str(exc)
+    assert "\n" not in text and "Traceback" not in text and len(text) < 300
+    assert name in text
+    if secret:
+        assert secret not in text
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_remote_failures_are_one_line(make_remote, tmp_path, monkeypatch):
+    a = new_store(tmp_path / "a")
+    oids = fill(a, n=3)
+    if make_remote.kind == "file":
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        with pytest.raises(RemoteError) as info:
+            make_remote(name="blocked", url=(blocker / "sub").as_uri()).push(a, oids)
+        _one_line_naming(info.value, "blocked")
+        return
+    server = make_remote.server
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-xyz")
+    for op in ("push", "pull", "exists"):
+        with pytest.raises(RemoteError, match="access denied") as info:
+            r = make_remote(name="badkey")
+            r.push(a, oids) if op == "push" else r.pull(new_store(tmp_path / op), oids) if op == "pull" \
+                else r.exists_many(oids)
+        _one_line_naming(info.value, "badkey", "not-the-secret-xyz")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+    with pytest.raises(RemoteError, match="bucket not found") as info:
+        make_remote(name="nobucket", url="s3://spellfs-no-such-bucket/x").push(a, oids)
+    _one_line_naming(info.value, "nobucket")
+    with pytest.raises(RemoteError, match="bucket not found"):
+        make_remote(name="nobucket", url="s3://spellfs-no-such-bucket/x").fetch(a, "0" * 64)
+    with pytest.raises(RemoteError, match="cannot reach") as info:
+        make_remote(name="down", endpoint=f"http://127.0.0.1:{closed_port()}").push(a, oids)
+    _one_line_naming(info.value, "down")
+
+
+def test_server_dying_mid_push_leaves_only_whole_objects(tmp_path, monkeypatch):
+    """Kill a private server part-way through a push; a rerun on a restart sends the rest."""
+    server = start_seaweed(tmp_path / "weed")
+    try:
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        server.create_bucket("spellfs-dying")
+        a = new_store(tmp_path / "a")
+        oids = [a.put_bytes(os.urandom(64 << 10)) for _ in range(600)]
+        spec = RemoteSpec("dying", "s3://spellfs-dying/p", endpoint_url=server.endpoint)
+
+        def on_progress(done, total):
+            if done == 100 and not killer.is_alive():
+                killer.start()
+
+        killer = threading.Timer(0.0, lambda: stop_seaweed(server, grace=0.0))
+        with pytest.raises(RemoteError) as info:
+            Remote(spec).push(a, oids, progress=on_progress)
+        _one_line_naming(info.value, "dying")
+        killer.join()
+    finally:
+        stop_seaweed(server, grace=3.0)
+    server = start_seaweed(tmp_path / "weed")
+    try:
+        spec = RemoteSpec("dying", "s3://spellfs-dying/p", endpoint_url=server.endpoint)
+        again = Remote(spec).push(a, oids)
+        assert again["skipped"] >= 100 and again["objects"] + again["skipped"] == len(oids)
+        b = new_store(tmp_path / "b")
+        Remote(spec).pull(b, oids)          # every object verifies by hash
+        assert sorted(b) == sorted(oids)
+    finally:
+        stop_seaweed(server, grace=3.0)   # a private server whose data is thrown away
+
+
+def test_parse_remote_url():
+    assert parse_remote_url("s3://my-bucket/some/prefix/") == ("s3", "my-bucket", "some/prefix")
+    assert parse_remote_url("s3://my-bucket") == ("s3", "my-bucket", "")
+    assert parse_remote_url("file:///srv/spell") == ("file", "/srv/spell", "")
+    for bad in ("http://x/y", "s3://", "file://relative/path", "s3://UPPER/x", ""):
+        with pytest.raises(UsageError, match="not a remote URL"):
+            parse_remote_url(bad)
+
+
+def test_push_of_an_object_missing_locally_names_it(make_remote, tmp_path):
+    from spellfs.errors import ObjectNotFound
+
+    with pytest.raises(ObjectNotFound, match="1" * 64):
+        make_remote().push(new_store(tmp_path / "a"), ["1" * 64])
+
+
+def test_credentials_from_a_profile(seaweed, tmp_path, monkeypatch):  # noqa: F811
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    creds = tmp_path / "credentials"
+    creds.write_text(f"[bench]\naws_access_key_id = {seaweed.access_key}\n"
+                     f"aws_secret_access_key = {seaweed.secret_key}\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    monkeypatch.setenv("AWS_PROFILE", "bench")
+    bucket = "spellfs-profile-test"
+    seaweed.create_bucket(bucket)
+    a = new_store(tmp_path / "a")
+    oids = fill(a, n=2)
+    remote = Remote(RemoteSpec("prof", f"s3://{bucket}/p", endpoint_url=seaweed.endpoint))
+    assert remote.push(a, oids)["objects"] == len(oids)
+    assert remote.exists_many(oids) == set(oids)
