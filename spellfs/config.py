@@ -143,7 +143,10 @@ def load_config(root: Path | None, toml_file: Path | None = None) -> Config:
             raise ConfigError(f"{where}: no such file") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: invalid TOML: {exc}") from None
-        table = doc.get("runtime", {}).get("sessions", {})
+        runtime = doc.get("runtime", {})
+        if not isinstance(runtime, dict):
+            raise ConfigError(f"{where}: runtime: must be a table")
+        table = runtime.get("sessions", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: runtime.sessions: must be a table")
         for key, value in table.items():
