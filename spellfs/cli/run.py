@@ -1,0 +1,82 @@
+"""``spell run script.lua [args…]``: run a Lua 5.4 script against the workspace."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+
+__all__ = ["run"]
+
+
+def _recorder():
+    """``spellfs.runs`` when it is installed, else None (runs are then not recorded)."""
+    try:
+        return importlib.import_module("spellfs.runs")
+    except ModuleNotFoundError as exc:
+        if exc.name != "spellfs.runs":
+            raise
+        return None
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--sandbox", is_flag=True,
+              help="No file or process access (io, os.execute, require, …) outside the Tool and Artifact globals.")
+@click.argument("script", metavar="SCRIPT.lua")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -> None:
+    """Run a Lua script; ARGS reach it as arg[1..] (arg[0] is the script).
+
+    The globals Session, Artifact, State, JSON, Event, Hook and Tool work on the
+    workspace found as usual; with none found, the current directory becomes one.
+    An error in the script prints its file and line and exits 1.
+    """
+    from ..config import load_config
+    from ..workspace import Workspace, find_root, init_workspace
+
+    obj = ctx.find_root().obj or {}
+    try:
+        code = Path(script).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"script not found: {script}") from None
+    except IsADirectoryError:
+        raise UsageError(f"not a script file: {script} is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read script: {script}: {exc.strerror}") from None
+    root = find_root(explicit=obj.get("workspace"))
+    if root is None:
+        root = Path.cwd()
+        init_workspace(root)
+        click.echo(f"spell: no workspace found; initialised one in {root}", err=True)
+    config_file = obj.get("config_file")
+    ws = Workspace(root, load_config(root, Path(config_file) if config_file else None), actor="script")
+    ctx.call_on_close(ws.close)
+
+    from ..lua.runtime import ScriptError, run_script
+
+    runs = _recorder()
+    record = runs.begin_run(ws, script, code, list(args)) if runs is not None else None
+    finished = []
+
+    def finish(status: int, error: str | None) -> None:
+        if record is not None and not finished:
+            finished.append(status)
+            record.finish(status, error)
+
+    def on_exit(status: int) -> None:  # os.exit from the script: the process ends inside Lua
+        finish(status, None if status == 0 else f"os.exit({status})")
+        ws.close()
+
+    try:
+        run_script(ws, script, code, args, sandbox=sandbox, on_exit=on_exit)
+    except ScriptError as exc:
+        finish(1, str(exc))
+        raise
+    except BaseException as exc:
+        finish(130 if isinstance(exc, KeyboardInterrupt) else 1, f"{type(exc).__name__}: {exc}")
+        raise
+    finish(0, None)

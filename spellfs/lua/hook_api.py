@@ -1,0 +1,63 @@
+"""The ``Hook`` global: Lua functions registered in ``ws.hooks``.
+
+``Hook.register(point, fn, priority?)`` returns a handle with ``handle:unregister()``
+(also ``Hook.unregister(handle)``). The function gets a table ``{point,
+session_id, correlation_id, data}`` and returns ``"continue"`` (or nothing),
+``"cancel"``, or a table of replacement ``data`` fields. A replaced ``content``
+is taken as the raw bytes of the Lua string, so binary content stays binary.
+An error raised in the hook propagates to the script unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+    from .runtime import Runtime
+
+__all__ = ["install"]
+
+
+def _result(rt: "Runtime", value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if rt.lua_type(value) == "table":
+        data = rt.py(value)
+        if isinstance(data, dict) and "content" in data:
+            data["content"] = value[b"content"]  # the raw bytes, not a decoded str
+        return data
+    return value
+
+
+def install(rt: "Runtime", ws: "Workspace") -> None:
+    handles: dict[int, tuple[str, int]] = {}
+
+    def make_handle(handle: tuple[str, int]) -> Any:
+        handles[handle[1]] = handle
+        return rt.table("handle", {"unregister": lambda *_: ws.hooks.unregister(handle)},
+                        point=handle[0], id=handle[1])
+
+    def register(point: Any, fn: Any = None, priority: Any = None) -> Any:
+        name = rt.text(point, "Hook.register: hook point")
+        if rt.lua_type(fn) != "function":
+            raise UsageError(f"Hook.register: expected a function, got {rt.lua_type(fn)}")
+        prio = rt.py(priority)
+
+        def call(ctx: dict) -> Any:
+            return _result(rt, rt.call(fn, rt.out(ctx)))
+
+        return make_handle(ws.hooks.register(name, call, "normal" if prio is None else prio))
+
+    def unregister(handle: Any = None) -> bool:
+        data = rt.py(handle)
+        key = data.get("id") if isinstance(data, dict) else None
+        if key not in handles:
+            raise UsageError("Hook.unregister: expected a handle from Hook.register")
+        return ws.hooks.unregister(handles[key])
+
+    rt.set_global("Hook", rt.table("Hook", {"register": register, "unregister": unregister}))

@@ -1,0 +1,65 @@
+"""The ``Tool`` global: the built-in tools of :mod:`spellfs.tools`, with tool hooks.
+
+``Tool.get(name)`` returns ``nil`` for an unknown tool (scripts test ``if calc
+then``); ``Tool.invoke`` of one is an error naming the known tools. Every
+execution runs the ``BeforeToolExecution`` hooks (which may replace ``params`` or
+cancel) and ``AfterToolExecution`` hooks (which see, and may replace, ``result``).
+``file_operations`` works inside the workspace: relative paths resolve against
+its root and nothing outside it is reachable.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+    from .runtime import Runtime
+
+__all__ = ["install"]
+
+
+def install(rt: "Runtime", ws: "Workspace") -> None:
+    py, out = rt.py, rt.out
+    ctx = SimpleNamespace(root=ws.root, workspace=ws, sandbox=rt.sandbox)
+
+    def tools() -> dict:
+        from ..tools import TOOLS
+
+        return TOOLS
+
+    def execute(name: str, params: Any) -> Any:
+        tool = tools().get(name)
+        if tool is None:
+            raise NotFound(f"tool not found: {name} (known: {', '.join(sorted(tools()))})")
+        args = py(params) if params is not None else {}
+        if not isinstance(args, dict):
+            raise UsageError(f"{name}: parameters must be a table, got {rt.lua_type(params)}")
+        sid = ws.current_session
+        hooks = ws.hooks
+        if hooks.active("BeforeToolExecution"):
+            args = hooks.run("BeforeToolExecution", sid, {"tool": name, "params": args}).get("params", args)
+        result = tool.execute(args, ctx)
+        if hooks.active("AfterToolExecution"):
+            result = hooks.run("AfterToolExecution", sid,
+                               {"tool": name, "params": args, "result": result}).get("result", result)
+        return out(result)
+
+    def get(name: Any = None) -> Any:
+        tool_name = rt.text(name, "Tool.get: tool name")
+        tool = tools().get(tool_name)
+        if tool is None:
+            return None
+        return rt.table(f"tool {tool_name}", {"execute": lambda _self=None, params=None: execute(tool_name, params)},
+                        name=tool.name, description=tool.description)
+
+    def invoke(name: Any, params: Any = None) -> Any:
+        return execute(rt.text(name, "Tool.invoke: tool name"), params)
+
+    def list_() -> Any:
+        return out(sorted(tools()))
+
+    rt.set_global("Tool", rt.table("Tool", {"get": get, "invoke": invoke, "list": list_}))
