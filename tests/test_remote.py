@@ -14,7 +14,7 @@ from spellfs.errors import IntegrityError, RemoteError, UsageError
 from spellfs.objects import FsObjectStore
 from spellfs.remote import Remote, RemoteSpec, parse_remote_url
 
-from seaweed import seaweed, start_seaweed, stop_seaweed  # noqa: F401  (fixture: until conftest.py imports it)
+from seaweed import start_seaweed, stop_seaweed  # the `seaweed` fixture comes from conftest.py
 
 THRESHOLD = 4096
 _names = itertools.count()
@@ -268,7 +268,7 @@ def test_push_of_an_object_missing_locally_names_it(make_remote, tmp_path):
         make_remote().push(new_store(tmp_path / "a"), ["1" * 64])
 
 
-def test_credentials_from_a_profile(seaweed, tmp_path, monkeypatch):  # noqa: F811
+def test_credentials_from_a_profile(seaweed, tmp_path, monkeypatch):
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(k, raising=False)
     creds = tmp_path / "credentials"
