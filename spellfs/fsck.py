@@ -1,23 +1,33 @@
-"""``spell fsck``: every object verifies and every record points at an object that exists."""
+"""``spell fsck``: every object verifies, every record file parses, every record points at an object.
+
+Problems carry what a repair needs (the object id, the file and line), so
+``spell fsck --repair`` (spellfs/repair.py) can act on them without re-deriving.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from .errors import IntegrityError, ManifestError, ObjectNotFound, SpellError
+from .errors import IntegrityError, ManifestError, SpellError
+from .records import RecordError, parse_records
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-__all__ = ["Problem", "fsck"]
+__all__ = ["Problem", "RECORD_FILES", "Report", "fsck", "referenced"]
+
+#: The append-only record files a session may hold.
+RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object, missing-object, bad-manifest, bad-record, stray-temp
+    kind: str  # corrupt-object, missing-object, bad-manifest, bad-record, partial-record, stray-temp
     where: str
     detail: str
+    oid: str | None = None
+    line: int | None = None
 
 
 @dataclass
@@ -37,7 +47,7 @@ class Report:
 
 
 def referenced(ws: "Workspace") -> dict[str, str]:
-    """Every object a session record reaches: oid -> where it is referenced (first seen)."""
+    """Every object a session's artifact records reach: oid -> where it is referenced (first seen)."""
     refs: dict[str, str] = {}
     for dir in ws.storage.listdir("sessions"):
         log = ws.log(dir)
@@ -51,6 +61,26 @@ def referenced(ws: "Workspace") -> dict[str, str]:
     return refs
 
 
+def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
+    """Parse one record file line by line, reporting bad lines and an unfinished tail."""
+    try:
+        data = ws.storage.read(rel)
+    except FileNotFoundError:
+        return []
+    good: list[dict] = []
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    for i, raw in enumerate(lines, 1):
+        try:
+            good.extend(rec for _, rec in parse_records(raw + b"\n", rel, i))
+        except RecordError as exc:
+            report.problems.append(Problem("bad-record", rel, str(exc), line=i))
+    if tail:
+        report.problems.append(Problem("partial-record", rel, f"{rel}:{len(lines) + 1}: ends with an unfinished "
+                                       f"record ({len(tail)} bytes)", line=len(lines) + 1))
+    return good
+
+
 def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Report:
     report = Report()
     store = ws.objects
@@ -59,7 +89,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
         try:
             store.verify(oid)
         except IntegrityError as exc:
-            report.problems.append(Problem("corrupt-object", oid, str(exc)))
+            report.problems.append(Problem("corrupt-object", oid, str(exc), oid=oid))
         if advance:
             advance(1)
     for dir in ws.storage.listdir("sessions"):
@@ -69,26 +99,17 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             ws.sessions.manifest(dir)
         except (ManifestError, SpellError) as exc:
             report.problems.append(Problem("bad-manifest", f"{base}/session.yaml", str(exc)))
-        log = ws.log(dir)
-        log.reset()
-        try:
-            log.refresh()
-        except ManifestError as exc:
-            report.problems.append(Problem("bad-record", f"{base}/artifacts.yaml", str(exc)))
-        sig = ws.storage.signature(f"{base}/artifacts.yaml")
-        if sig is not None and sig[1] != log.offset:
-            report.problems.append(Problem("bad-record", f"{base}/artifacts.yaml",
-                                           f"{base}/artifacts.yaml: ends with an unfinished record ({sig[1] - log.offset} bytes)"))
-        for rec in log.records:
-            report.records += 1
-            oid = rec.get("hash")
-            if oid and not store.has(oid):
-                report.problems.append(Problem("missing-object", f"{base}/artifacts.yaml#{rec['seq']}",
-                                               f"object {oid} of {rec['name']} v{rec.get('version')} is missing"))
+        for name in RECORD_FILES:
+            rel = f"{base}/{name}"
+            for rec in check_record_file(ws, rel, report):
+                report.records += 1
+                for key in ("hash", "tree", "script_hash"):
+                    oid = rec.get(key)
+                    if isinstance(oid, str) and len(oid) == 64 and not store.has(oid):
+                        what = rec.get("name") or f"#{rec.get('seq', rec.get('number', '?'))}"
+                        report.problems.append(Problem("missing-object", rel, f"object {oid} ({what}, {rel}) is missing",
+                                                       oid=oid))
         for name in ws.storage.listdir(f"{base}/files"):
             if name.startswith(".") and name.endswith(".tmp"):
-                report.problems.append(Problem("stray-temp", f"{base}/files/{name}", "an unfinished write"))
+                report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
     return report
-
-
-__all__ += ["Report", "referenced", "ObjectNotFound"]

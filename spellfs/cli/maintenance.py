@@ -1,4 +1,4 @@
-"""Maintenance commands: fsck (and gc, from the history area)."""
+"""Maintenance commands: fsck and gc."""
 
 from __future__ import annotations
 
@@ -8,21 +8,57 @@ from .output import echo_json, json_option, open_workspace, progress
 
 
 @click.command()
+@click.option("--repair", is_flag=True, help="Restore what can be restored (objects from files/ copies or the "
+              "remote, unreadable record lines set aside under .spell/repair/) and list what cannot.")
 @json_option
 @click.pass_context
-def fsck(ctx: click.Context, as_json: bool) -> None:
-    """Verify every object and that every record points at an existing object."""
+def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Verify every object, every record file, and that every record points at an existing object."""
     from ..fsck import fsck as run_fsck
 
     ws = open_workspace(ctx)
     with progress("verifying objects") as bar:
         report = run_fsck(ws, bar.advance)
+    fixed: list[str] = []
+    if repair and not report.ok:
+        from ..repair import repair as run_repair
+
+        fixed, _ = run_repair(ws, report)
+        report = run_fsck(ws)
     if as_json:
-        echo_json(report.as_dict())
+        echo_json({**report.as_dict(), "repaired": fixed})
     else:
+        for line in fixed:
+            click.echo(f"repaired: {line}")
         for p in report.problems:
             click.echo(f"{p.kind}: {p.detail}")
         click.echo(f"{report.objects} objects, {report.sessions} sessions, {report.records} records: "
-                   + ("ok" if report.ok else f"{len(report.problems)} problems"))
+                   + ("ok" if report.ok else f"{len(report.problems)} problems"
+                      + ("" if repair else " (try `spell fsck --repair`)")))
     if not report.ok:
         ctx.exit(1)
+
+
+@click.command()
+@click.option("--dry-run", "-n", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--grace", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Spare objects written in the last SECONDS (default 900), so a store in flight is never hit.")
+@json_option
+@click.pass_context
+def gc(ctx: click.Context, dry_run: bool, grace: float | None, as_json: bool) -> None:
+    """Remove objects no record, checkpoint or run reaches, listing them with sizes."""
+    from ..gc import GRACE_SECONDS, gc as run_gc
+
+    ws = open_workspace(ctx)
+    with progress("collecting garbage") as bar:
+        report = run_gc(ws, dry_run=dry_run, grace=GRACE_SECONDS if grace is None else grace,
+                        advance=bar.advance, total=bar.total)
+    if as_json:
+        echo_json(report.as_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    for item in report.removed:
+        click.echo(f"{verb} {item['oid']} {item['size']}")
+    click.echo(f"{verb} {len(report.removed)} objects, {report.bytes} bytes; kept {report.kept}"
+               + (f", spared {report.spared} written in the last {int(GRACE_SECONDS if grace is None else grace)} s"
+                  if report.spared else ""))

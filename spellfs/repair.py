@@ -1,0 +1,86 @@
+"""``spell fsck --repair``: restore what can be restored, list what cannot.
+
+- a corrupt or missing object is rebuilt from any ``files/`` copy whose content
+  hashes to its id (or fetched from the default remote, when one is configured);
+- a record file with an unfinished last line or garbled lines is rewritten
+  without them, atomically; the removed bytes are kept under ``.spell/repair/``;
+- stray temporary files from killed writes are removed.
+Nothing acknowledged is ever dropped: a garbled line was never a readable record.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .fsck import Problem, Report
+from .objects import hash_bytes
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["repair"]
+
+
+def _copies(ws: "Workspace") -> dict[str, str]:
+    """oid -> a files/ copy holding that content."""
+    found: dict[str, str] = {}
+    for dir in ws.storage.listdir("sessions"):
+        for name in ws.storage.listdir(f"sessions/{dir}/files"):
+            rel = f"sessions/{dir}/files/{name}"
+            try:
+                found.setdefault(hash_bytes(ws.storage.read(rel)), rel)
+            except (IsADirectoryError, FileNotFoundError, PermissionError):
+                continue
+    return found
+
+
+def _quarantine(ws: "Workspace", rel: str, data: bytes) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    dest = f".spell/repair/{rel.replace('/', '__')}.{stamp}.removed"
+    ws.storage.write(dest, data)
+    return dest
+
+
+def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
+    """Act on ``report``; return (what was repaired, problems left)."""
+    fixed: list[str] = []
+    left: list[Problem] = []
+    copies: dict[str, str] | None = None
+    bad_lines: dict[str, set[int]] = {}
+    for p in report.problems:
+        if p.kind in ("corrupt-object", "missing-object") and p.oid:
+            if copies is None:
+                copies = _copies(ws)
+            if p.oid in copies:
+                if p.kind == "corrupt-object":
+                    ws.objects.remove(p.oid)
+                ws.objects.put_bytes(ws.storage.read(copies[p.oid]))
+                fixed.append(f"object {p.oid} rebuilt from {copies[p.oid]}")
+            elif ws.objects.fetcher is not None and p.kind == "missing-object" and ws.objects.fetcher(p.oid):
+                fixed.append(f"object {p.oid} fetched from the remote")
+            else:
+                left.append(p)
+        elif p.kind in ("bad-record", "partial-record") and p.line:
+            bad_lines.setdefault(p.where, set()).add(p.line)
+        elif p.kind == "stray-temp":
+            ws.storage.remove(p.where)
+            fixed.append(f"removed {p.where}")
+        else:
+            left.append(p)
+    for rel, numbers in bad_lines.items():
+        data = ws.storage.read(rel)
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        keep, removed = [], []
+        for i, raw in enumerate(lines, 1):
+            (removed if i in numbers else keep).append(raw)
+        if tail:
+            removed.append(tail)
+        dest = _quarantine(ws, rel, b"\n".join(removed) + b"\n")
+        ws.storage.write(rel, b"".join(line + b"\n" for line in keep), fsync=True)
+        fixed.append(f"{rel}: set aside {len(removed)} unreadable line(s) in {dest}")
+    # Logs cached in this process describe the files as they were.
+    for dir in ws.storage.listdir("sessions"):
+        ws.log(dir).reset()
+    return fixed, left
