@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .artifact import Artifacts
     from .artifact_log import ArtifactLog
     from .events import EventBus
+    from .history import History
     from .hooks import HookRegistry
     from .index import Index
     from .objects import ObjectStore
@@ -166,6 +167,12 @@ class Workspace:
         from .state import State
 
         return State(self)
+
+    @cached_property
+    def history(self) -> "History":
+        from .history import History
+
+        return History(self)
 
     def log(self, dir: str) -> "ArtifactLog":
         """The in-memory view of one session's artifacts.yaml (a small LRU)."""

@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import SpellError
 
     try:
-        cli.main(args=argv, prog_name="spell", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="spell", standalone_mode=False)
+        if isinstance(rc, int) and not isinstance(rc, bool):  # ctx.exit(n) comes back as n here
+            return rc
     except SpellError as exc:
         click.echo(f"Error: {exc}", err=True)
         return exc.exit_code

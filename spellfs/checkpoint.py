@@ -1,0 +1,244 @@
+"""Checkpoint trees: immutable snapshots of a session in the object store.
+
+A checkpoint is one record in ``sessions/<dir>/checkpoints.yaml`` naming a *tree*
+object. Every object below is canonical JSON (sorted keys, no spaces) stored
+through the object store, so identical content is one object and every read is
+verified against its BLAKE3 id. ::
+
+    tree   {"type": "spellfs/tree", "v": 1, "manifest": M, "state": S,
+            "parent": T' | null, "depth": d,
+            "table": A}                              # a full table, or
+            "delta": {"put": {name: record}, "del": [name]}   # changes since T'
+    table  {"type": "spellfs/table", "v": 1, "count": n, "pages": [P, ...]}
+    page   {"type": "spellfs/page", "v": 1, "records": [record, ...]}   # by seq
+    M      the session.yaml fields, as JSON;  S  the session State values
+
+Storage grows with change, not size: a checkpoint normally writes one small
+delta tree (what was added, changed or removed since its parent). Every
+:data:`FULL_EVERY` checkpoints — or when the delta is large — the tree holds a
+full table instead, split into pages by sequence number (``seq // PAGE_SEQS``),
+so a page whose records did not change is the same object as before and is not
+written again. Reading a table walks at most ``FULL_EVERY`` delta trees back to a
+full one; tables are cached by tree id.
+
+A tree that does not parse, or is not what it claims, is an
+:class:`~spellfs.errors.IntegrityError` naming the object.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .errors import IntegrityError, ObjectNotFound
+
+if TYPE_CHECKING:
+    from .objects import ObjectStore
+
+__all__ = ["FULL_EVERY", "PAGE_SEQS", "Snapshot", "TreeStore", "canonical", "same_content"]
+
+FULL_EVERY = 32
+PAGE_SEQS = 64
+#: Record fields that say when and how a version was made, not what it is.
+VOLATILE = frozenset({"seq", "version", "created_at", "created_by", "restored_from"})
+
+
+def canonical(value: Any) -> bytes:
+    """The one byte form of a JSON value: sorted keys, no whitespace."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8", "surrogatepass")
+
+
+def same_content(a: dict | None, b: dict | None) -> bool:
+    """True when two artifact records describe the same artifact (content and metadata)."""
+    if a is None or b is None:
+        return a is b
+    keys = (set(a) | set(b)) - VOLATILE
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+class Snapshot:
+    """A session at one point: manifest, live artifact table (name → record), state."""
+
+    __slots__ = ("label", "manifest", "table", "state")
+
+    def __init__(self, label: Any, manifest: dict, table: dict[str, dict], state: dict) -> None:
+        self.label = label
+        self.manifest = manifest
+        self.table = table
+        self.state = state
+
+
+class TreeStore:
+    """Reads and writes tree objects, with small caches of parsed trees and tables."""
+
+    def __init__(self, objects: "ObjectStore", cache: int = 8) -> None:
+        self.objects = objects
+        self._trees: OrderedDict[str, dict] = OrderedDict()
+        self._tables: OrderedDict[str, dict[str, dict]] = OrderedDict()
+        self._pages: OrderedDict[str, list[dict]] = OrderedDict()
+        self._cache = cache
+
+    # -- reading -----------------------------------------------------------------
+    def load_json(self, oid: str, kind: str) -> Any:
+        try:
+            data = self.objects.get(oid)
+        except ObjectNotFound:
+            raise ObjectNotFound(f"{kind} object not found: {oid} (run `spell fsck`; "
+                                 "`spell pull` may bring it from a remote)") from None
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise IntegrityError(f"corrupt {kind} object {oid}: not JSON ({exc})") from None
+        if kind in ("tree", "table", "page"):
+            if not isinstance(value, dict) or value.get("type") != f"spellfs/{kind}":
+                raise IntegrityError(f"corrupt {kind} object {oid}: not a spellfs {kind}")
+        return value
+
+    def tree(self, oid: str) -> dict:
+        t = self._trees.get(oid)
+        if t is None:
+            t = self.load_json(oid, "tree")
+            ok = (isinstance(t.get("manifest"), str) and isinstance(t.get("state"), str)
+                  and (isinstance(t.get("table"), str) or isinstance(t.get("delta"), dict) and isinstance(t.get("parent"), str)))
+            if not ok:
+                raise IntegrityError(f"corrupt tree object {oid}: missing manifest, state or table")
+            self._remember(self._trees, oid, t, 256)
+        return t
+
+    def _page(self, oid: str) -> list[dict]:
+        records = self._pages.get(oid)
+        if records is None:
+            page = self.load_json(oid, "page")
+            records = page.get("records")
+            if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in records):
+                raise IntegrityError(f"corrupt page object {oid}: records are not artifact records")
+            self._remember(self._pages, oid, records, 4096)
+        return records
+
+    def table(self, oid: str) -> dict[str, dict]:
+        """The artifact table of tree ``oid`` (cached; callers must not change it)."""
+        hit = self._tables.get(oid)
+        if hit is not None:
+            self._tables.move_to_end(oid)
+            return hit
+        chain = []
+        cur = oid
+        while True:
+            t = self.tree(cur)
+            if cur in self._tables:
+                table = dict(self._tables[cur])
+                break
+            if "table" in t:
+                table = self._full(t["table"])
+                break
+            chain.append(t)
+            cur = t["parent"]
+            if len(chain) > 100000:
+                raise IntegrityError(f"corrupt tree object {oid}: its parent chain does not end")
+        for t in reversed(chain):
+            delta = t["delta"]
+            for name in delta.get("del", ()):
+                table.pop(name, None)
+            table.update(delta.get("put", {}))
+        self._remember(self._tables, oid, table, self._cache)
+        return table
+
+    def _full(self, oid: str) -> dict[str, dict]:
+        tab = self.load_json(oid, "table")
+        pages = tab.get("pages")
+        if not isinstance(pages, list):
+            raise IntegrityError(f"corrupt table object {oid}: no page list")
+        table: dict[str, dict] = {}
+        for p in pages:
+            for rec in self._page(p):
+                table[rec["name"]] = rec
+        return table
+
+    def snapshot(self, oid: str, label: Any = None) -> Snapshot:
+        t = self.tree(oid)
+        manifest = self.load_json(t["manifest"], "manifest")
+        state = self.load_json(t["state"], "state")
+        if not isinstance(manifest, dict) or not isinstance(state, dict):
+            raise IntegrityError(f"corrupt tree object {oid}: manifest or state is not a mapping")
+        return Snapshot(label, manifest, self.table(oid), state)
+
+    def refs(self, oid: str, seen: set[str]) -> Iterator[str]:
+        """Every object tree ``oid`` reaches (itself, parents, pages, artifact contents) not yet in ``seen``."""
+        stack = [oid]
+        while stack:
+            cur = stack.pop()
+            if cur in seen:
+                continue
+            seen.add(cur)
+            yield cur
+            t = self.tree(cur)
+            for key in ("manifest", "state"):
+                if t[key] not in seen:
+                    seen.add(t[key])
+                    yield t[key]
+            if t.get("parent"):
+                stack.append(t["parent"])
+            if "table" in t:
+                if t["table"] in seen:
+                    continue
+                seen.add(t["table"])
+                yield t["table"]
+                for p in self.load_json(t["table"], "table").get("pages", ()):
+                    if p in seen:
+                        continue
+                    seen.add(p)
+                    yield p
+                    for rec in self._page(p):
+                        if rec.get("hash"):
+                            yield rec["hash"]
+            else:
+                for rec in t["delta"].get("put", {}).values():
+                    if isinstance(rec, dict) and rec.get("hash"):
+                        yield rec["hash"]
+
+    # -- writing -----------------------------------------------------------------
+    def put_json(self, value: Any) -> str:
+        return self.objects.put_bytes(canonical(value))
+
+    def write(self, manifest: dict, state: dict, table: dict[str, dict], parent: str | None,
+              full: bool) -> tuple[str, dict]:
+        """Store a tree for ``table``; return (tree id, delta counts vs the parent)."""
+        base = self.table(parent) if parent else {}
+        put = {n: r for n, r in table.items() if base.get(n) != r}
+        gone = sorted(n for n in base if n not in table)
+        counts = {"added": sum(1 for n in put if n not in base),
+                  "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
+                  "removed": len(gone)}
+        depth = self.tree(parent).get("depth", 0) + 1 if parent else 0
+        tree: dict[str, Any] = {"type": "spellfs/tree", "v": 1, "manifest": self.put_json(manifest),
+                                "state": self.put_json(state), "parent": parent}
+        if full or parent is None or depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(table) // 4):
+            tree["table"] = self._write_table(table)
+            tree["depth"] = 0
+        else:
+            tree["delta"] = {"put": put, "del": gone}
+            tree["depth"] = depth
+        oid = self.put_json(tree)
+        self._remember(self._trees, oid, tree, 256)
+        self._remember(self._tables, oid, table, self._cache)
+        return oid, counts
+
+    def _write_table(self, table: dict[str, dict]) -> str:
+        pages: dict[int, list[dict]] = {}
+        for rec in table.values():
+            seq = rec.get("seq") if isinstance(rec.get("seq"), int) else 0
+            pages.setdefault(seq // PAGE_SEQS, []).append(rec)
+        ids = []
+        for key in sorted(pages):
+            records = sorted(pages[key], key=lambda r: (r.get("seq", 0), r["name"]))
+            ids.append(self.put_json({"type": "spellfs/page", "v": 1, "records": records}))
+        return self.put_json({"type": "spellfs/table", "v": 1, "count": len(table), "pages": ids})
+
+    @staticmethod
+    def _remember(cache: OrderedDict, key: str, value: Any, size: int) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)

@@ -1,0 +1,150 @@
+"""History commands: save, log, diff, restore, fork, replay."""
+
+from __future__ import annotations
+
+import click
+
+from .output import echo_json, json_option, open_workspace, output
+
+LOG_COLUMNS = [
+    ("#", "number"), ("time", lambda c: c["time"][:19].replace("T", " ")), ("message", "message"),
+    ("added", "added"), ("changed", "changed"), ("removed", "removed"), ("artifacts", "artifacts"),
+]
+
+
+@click.command()
+@click.argument("session")
+@click.option("-m", "--message", default=None, help="What this checkpoint is.")
+@json_option
+@click.pass_context
+def save(ctx: click.Context, session: str, message: str | None, as_json: bool) -> None:
+    """Checkpoint SESSION: record its artifacts, manifest and state."""
+    ws = open_workspace(ctx)
+    number = ws.history.save(session, message)
+    rec = ws.history.checkpoints(session)[-1]
+    if as_json:
+        echo_json(rec)
+    else:
+        click.echo(f"checkpoint {number}: +{rec['added']} ~{rec['changed']} -{rec['removed']} "
+                   f"({rec['artifacts']} artifacts)")
+
+
+@click.command(name="log")
+@click.argument("session")
+@json_option
+@click.pass_context
+def log(ctx: click.Context, session: str, as_json: bool) -> None:
+    """List SESSION's checkpoints, oldest first."""
+    ws = open_workspace(ctx)
+    output(ws.history.checkpoints(session), as_json, LOG_COLUMNS,
+           empty="no checkpoints (make one with `spell save SESSION`)")
+
+
+def _print_diff(d: dict) -> None:
+    frm = "now" if d["from"] == "now" else f"checkpoint {d['from']}"
+    to = "now" if d["to"] == "now" else f"checkpoint {d['to']}"
+    click.echo(f"{frm} → {to}")
+    arts = d["artifacts"]
+    for a in arts["added"]:
+        click.echo(f"+ {a['name']} ({a['size']} bytes)")
+    for a in arts["removed"]:
+        click.echo(f"- {a['name']} ({a['size']} bytes)")
+    for c in arts["changed"]:
+        line = f"~ {c['name']}"
+        if c["content_changed"] and c["diff"] is None:
+            line += (f": {c['from']['size']} → {c['to']['size']} bytes, "
+                     f"{c['from']['hash'][:12]} → {c['to']['hash'][:12]}")
+        click.echo(line)
+        for key, ch in c["metadata"].items():
+            click.echo(f"    {key}: {ch['from']!r} → {ch['to']!r}")
+        if c["diff"]:
+            click.echo(c["diff"], nl=False)
+    for key, ch in d["manifest"].items():
+        click.echo(f"{key}: {ch['from']!r} → {ch['to']!r}")
+    if d["tags"]["added"] or d["tags"]["removed"]:
+        click.echo("tags: " + " ".join([f"+{t}" for t in d["tags"]["added"]] + [f"-{t}" for t in d["tags"]["removed"]]))
+    for what in ("metadata", "state"):
+        m = d[what]
+        for k, v in m["added"].items():
+            click.echo(f"{what}: +{k} = {v!r}")
+        for k, v in m["removed"].items():
+            click.echo(f"{what}: -{k} (was {v!r})")
+        for k, ch in m["changed"].items():
+            click.echo(f"{what}: {k}: {ch['from']!r} → {ch['to']!r}")
+    s = d["summary"]
+    click.echo(f"{s['added']} added, {s['changed']} changed, {s['removed']} removed")
+
+
+@click.command()
+@click.argument("session")
+@click.argument("from_", metavar="[FROM", required=False)
+@click.argument("to", metavar="[TO]]", required=False)
+@json_option
+@click.pass_context
+def diff(ctx: click.Context, session: str, from_: str | None, to: str | None, as_json: bool) -> None:
+    """Show what changed in SESSION from checkpoint FROM (default: the latest) to TO (default: now)."""
+    ws = open_workspace(ctx)
+    d = ws.history.diff(session, from_, to)
+    if as_json:
+        echo_json(d)
+    else:
+        _print_diff(d)
+
+
+@click.command()
+@click.argument("session")
+@click.argument("checkpoint")
+@json_option
+@click.pass_context
+def restore(ctx: click.Context, session: str, checkpoint: str, as_json: bool) -> None:
+    """Make SESSION equal to CHECKPOINT again (nothing is erased; later checkpoints stay)."""
+    ws = open_workspace(ctx)
+    r = ws.history.restore(session, checkpoint)
+    if as_json:
+        echo_json(r)
+    else:
+        click.echo(f"restored {r['session_id'][:8]} to checkpoint {r['checkpoint']}: "
+                   f"+{r['added']} ~{r['changed']} -{r['removed']}")
+
+
+@click.command()
+@click.argument("session")
+@click.argument("checkpoint", required=False)
+@click.option("--name", help="Name of the new session (default: the same name).")
+@click.pass_context
+def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | None) -> None:
+    """Make a new session from SESSION at CHECKPOINT (default: the latest; none: now) and print its id."""
+    ws = open_workspace(ctx)
+    click.echo(ws.history.fork(session, checkpoint, {"name": name}))
+
+
+@click.command()
+@click.argument("session")
+@click.option("--from", "from_", metavar="CHECKPOINT", help="Fork at this checkpoint (default: the one before the first run).")
+@click.option("--live", is_flag=True, help="Call the models again instead of answering from their records.")
+@click.option("--timeout", type=float, help="Seconds each run may take.")
+@json_option
+@click.pass_context
+def replay(ctx: click.Context, session: str, from_: str | None, live: bool, timeout: float | None,
+           as_json: bool) -> None:
+    """Re-run SESSION's recorded runs against a fork and report, artifact by artifact, what differs.
+
+    Exits 1 when the replay did not reproduce every artifact.
+    """
+    ws = open_workspace(ctx)
+    r = ws.history.replay(session, {"from": from_, "live": live, "timeout": timeout})
+    if as_json:
+        echo_json(r)
+    else:
+        start = "creation" if r["from_checkpoint"] is None else f"checkpoint {r['from_checkpoint']}"
+        click.echo(f"replayed {len(r['runs'])} run(s) from {start} into {r['fork_id'][:8]} ({r['fork_path']})")
+        for run in r["runs"]:
+            click.echo(f"run {str(run['run'])[:8]} {run['script']} {' '.join(run['args'])}: exit {run['exit_status']}"
+                       + ("" if run["exit_status"] == run["original_exit_status"] else f" (was {run['original_exit_status']})"))
+            for a in run["artifacts"]:
+                click.echo(f"  {a['result']:<8} {a['name']}")
+            if run.get("stderr"):
+                click.echo("  " + run["stderr"].strip().replace("\n", "\n  "))
+        click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different")
+    if not r["same"]:
+        ctx.exit(1)

@@ -1,0 +1,290 @@
+"""History of a session: checkpoints, restore, fork, diff and replay.
+
+``ws.history`` is the porcelain the CLI (`spell save/log/diff/restore/fork/replay`)
+and the Lua ``Session`` global call. Checkpoints are records in
+``sessions/<dir>/checkpoints.yaml`` (append-only, one line each)::
+
+    - {"number": 3, "time": "2024-…Z", "message": "draft", "tree": "<oid>", "parent": 2,
+       "added": 1, "changed": 0, "removed": 0, "artifacts": 12, "by": "cli"}
+
+naming a tree object (see :mod:`spellfs.checkpoint`). Nothing here erases:
+restore appends records that make the live session equal to a checkpoint,
+and later checkpoints stay in the log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .checkpoint import VOLATILE, Snapshot, TreeStore, same_content
+from .errors import CheckpointNotFound, UsageError
+from .names import now
+from .records import encode_record, parse_records
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["History"]
+
+_MANIFEST_FIELDS = ("name", "description", "status", "tags", "metadata", "parent", "template")
+
+
+def checkpoint_number(value: Any) -> int:
+    """A checkpoint number from Lua (3, 3.0), the CLI ("3", "#3") or Python."""
+    if isinstance(value, bool):
+        raise UsageError(f"invalid checkpoint: {value!r} (a checkpoint number, see `spell log`)")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        text = value.strip().lstrip("#")
+        if text.isdigit():
+            value = int(text)
+    if not isinstance(value, int) or value < 1:
+        raise UsageError(f"invalid checkpoint: {str(value)[:40]!r} (a checkpoint number ≥ 1, see `spell log`)")
+    return value
+
+
+class History:
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+        self.storage = ws.storage
+        self.trees = TreeStore(ws.objects)
+        self._logs: dict[str, tuple[Any, list[dict]]] = {}
+
+    # -- the checkpoint log ----------------------------------------------------------
+    def _records(self, dir: str) -> list[dict]:
+        rel = f"sessions/{dir}/checkpoints.yaml"
+        sig = self.storage.signature(rel)
+        if sig is None:
+            return []
+        hit = self._logs.get(dir)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        records = [r for _, r in parse_records(self.storage.read(rel), rel)
+                   if isinstance(r.get("number"), int) and isinstance(r.get("tree"), str)]
+        self._logs[dir] = (sig, records)
+        return records
+
+    def _find(self, dir: str, number: Any) -> dict:
+        n = checkpoint_number(number)
+        hit = None
+        for rec in self._records(dir):
+            if rec["number"] == n:
+                hit = rec  # after a merge of two clones a number may repeat: the later line wins
+        if hit is None:
+            sid = self.ws.sessions.manifest(dir)["id"]
+            have = self._records(dir)
+            hint = f"it has checkpoints 1–{have[-1]['number']}" if have else "it has no checkpoints"
+            raise CheckpointNotFound(f"checkpoint not found: {n} in session {sid[:8]} ({hint}; see `spell log {sid[:8]}`)")
+        return hit
+
+    def _latest(self, dir: str) -> dict | None:
+        records = self._records(dir)
+        return max(records, key=lambda r: r["number"]) if records else None
+
+    def checkpoints(self, session: Any) -> list[dict]:
+        """The checkpoint records of a session, oldest first."""
+        dir = self.ws.sessions.resolve(session)
+        return [dict(r) for r in sorted(self._records(dir), key=lambda r: r["number"])]
+
+    def latest_number(self, dir: str) -> int | None:
+        rec = self._latest(dir)
+        return rec["number"] if rec else None
+
+    # -- snapshots -----------------------------------------------------------------
+    def live(self, dir: str) -> Snapshot:
+        """The session as it is now."""
+        log = self.ws.log(dir)
+        log.refresh()
+        table = {r["name"]: dict(r) for r in log.live()}
+        manifest = dict(self.ws.sessions.manifest(dir))
+        return Snapshot("now", manifest, table, self.ws.state.session_values(dir))
+
+    def snapshot(self, dir: str, number: Any) -> Snapshot:
+        rec = self._find(dir, number)
+        return self.trees.snapshot(rec["tree"], rec["number"])
+
+    # -- save / load -------------------------------------------------------------------
+    def save(self, session: Any, message: str | None = None) -> int:
+        """Checkpoint the session; return the new checkpoint's number."""
+        ws = self.ws
+        dir = ws.sessions.resolve(session)
+        if message is not None and not isinstance(message, str):
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", "replace")
+            else:
+                raise UsageError(f"invalid checkpoint message: expected a string, got {type(message).__name__}")
+        m = ws.sessions.manifest(dir)
+        if "hooks" in ws.__dict__ and ws.hooks.active("SessionSave"):
+            data = ws.hooks.run("SessionSave", m["id"], {"session_id": m["id"], "name": m["name"], "message": message})
+            message = data.get("message", message)
+        with self.storage.lock(f"s-{dir}"):
+            snap = self.live(dir)
+            prev = self._latest(dir)
+            tree, counts = self.trees.write(snap.manifest, snap.state, snap.table, prev["tree"] if prev else None,
+                                            full=False)
+            number = (prev["number"] if prev else 0) + 1
+            rec = {"number": number, "time": now(), "message": message or "", "tree": tree,
+                   "parent": prev["number"] if prev else None, **counts, "artifacts": len(snap.table),
+                   "by": ws.actor}
+            self.storage.append(f"sessions/{dir}/checkpoints.yaml", encode_record(rec))
+        if ws.run is not None:
+            ws.run.note_session(dir, m["id"])
+        ws.publish("session.saved", {"session_id": m["id"], "checkpoint": number, "message": rec["message"],
+                                     "tree": tree})
+        return number
+
+    def load(self, session: Any) -> str:
+        """Restore the latest checkpoint (if any) and make the session active; return its id."""
+        dir = self.ws.sessions.resolve(session)
+        latest = self._latest(dir)
+        if latest is not None:
+            self.restore(dir, latest["number"], status="active")
+        elif self.ws.sessions.manifest(dir)["status"] != "active":
+            self.ws.sessions.set_manifest_fields(dir, status="active")
+        sid = self.ws.sessions.manifest(dir)["id"]
+        self.ws.publish("session.loaded", {"session_id": sid})
+        return sid
+
+    # -- restore / fork --------------------------------------------------------------
+    def restore(self, session: Any, checkpoint: Any, status: str | None = None) -> dict:
+        """Make the live session equal to ``checkpoint`` by appending records; erase nothing."""
+        ws = self.ws
+        dir = ws.sessions.resolve(session)
+        snap = self.snapshot(dir, checkpoint)
+        rel = f"sessions/{dir}/artifacts.yaml"
+        with self.storage.lock(f"s-{dir}"):
+            log = ws.log(dir)
+            log.refresh()
+            live = log.table()
+            stamp = now()
+            seq = log.max_seq
+            new: list[dict] = []
+            added = changed = 0
+            for name in sorted(snap.table, key=lambda n: (snap.table[n].get("seq", 0), n)):
+                rec = snap.table[name]
+                cur = live.get(name)
+                if cur is not None and same_content(cur, rec):
+                    continue
+                added += cur is None
+                changed += cur is not None
+                seq += 1
+                copy = {"seq": seq, "name": name, **{k: v for k, v in rec.items() if k not in VOLATILE and k != "name"},
+                        "created_at": stamp, "created_by": ws.actor, "restored_from": snap.label}
+                new.append(copy)
+            gone = sorted(n for n in live if n not in snap.table)
+            for name in gone:
+                seq += 1
+                new.append({"seq": seq, "op": "delete", "name": name, "created_at": stamp, "created_by": ws.actor,
+                            "restored_from": snap.label})
+            if new:
+                self.storage.append(rel, b"".join(encode_record(r) for r in new))
+                log.refresh()
+            for rec in new:
+                if rec.get("op") == "delete":
+                    self.storage.remove(f"sessions/{dir}/files/{rec['name']}")
+                else:
+                    self._materialize(dir, rec)
+            fields = {k: snap.manifest.get(k) for k in _MANIFEST_FIELDS if k in snap.manifest}
+            if status is not None:
+                fields["status"] = status
+            ws.sessions.set_manifest_fields(dir, **fields)
+            ws.state.replace_session_values(dir, snap.state)
+        sid = ws.sessions.manifest(dir)["id"]
+        if ws.run is not None:
+            for rec in new:
+                ws.run.note_artifact(dir, sid, rec)
+        result = {"session_id": sid, "checkpoint": snap.label, "added": added, "changed": changed,
+                  "removed": len(gone)}
+        ws.publish("session.restored", result)
+        return result
+
+    def _materialize(self, dir: str, rec: dict) -> None:
+        rel = f"sessions/{dir}/files/{rec['name']}"
+        if rec.get("size", 0) > self.ws.config.get("watch.materialize_max_bytes"):
+            self.storage.remove(rel)
+            return
+        self.storage.write(rel, self.ws.objects.get(rec["hash"]))
+
+    def fork(self, session: Any, checkpoint: Any = None, opts: dict | None = None) -> str:
+        """A new session made from ``checkpoint`` (default: the latest; none: now); return its id.
+
+        The fork's records point at the same objects (nothing is copied in the
+        store); its ``parent_session_id`` is the source session.
+        """
+        ws = self.ws
+        dir = ws.sessions.resolve(session)
+        if opts is not None and not isinstance(opts, dict):
+            raise UsageError("invalid fork options: expected a table (name, description, tags, metadata)")
+        opts = {k: v for k, v in (opts or {}).items() if v is not None}
+        unknown = set(opts) - {"name", "description", "tags", "metadata"}
+        if unknown:
+            raise UsageError(f"unknown fork option: {sorted(unknown)[0]} (known: name, description, tags, metadata)")
+        if checkpoint in (None, ""):
+            latest = self._latest(dir)
+            snap = self.snapshot(dir, latest["number"]) if latest else self.live(dir)
+        else:
+            snap = self.snapshot(dir, checkpoint)
+        return self._new_from(dir, snap, opts)
+
+    def _new_from(self, dir: str, snap: Snapshot, opts: dict, with_content: bool = True) -> str:
+        ws = self.ws
+        source = ws.sessions.manifest(dir)
+        m = snap.manifest
+        sid = ws.sessions.create(name=opts.get("name") or m.get("name") or source["name"],
+                                 description=opts.get("description", m.get("description", "")),
+                                 tags=opts.get("tags", m.get("tags")),
+                                 metadata={**(m.get("metadata") or {}), **(opts.get("metadata") or {})},
+                                 parent_session_id=source["id"])
+        new_dir = ws.sessions.resolve(sid)
+        if with_content and snap.table:
+            with self.storage.lock(f"s-{new_dir}"):
+                records = []
+                for seq, rec in enumerate(sorted(snap.table.values(), key=lambda r: (r.get("seq", 0), r["name"])), 1):
+                    copy = {"seq": seq, "name": rec["name"], "version": 1,
+                            **{k: v for k, v in rec.items() if k not in ("seq", "name", "version", "restored_from")}}
+                    records.append(copy)
+                    self._materialize(new_dir, copy)
+                self.storage.append(f"sessions/{new_dir}/artifacts.yaml", b"".join(encode_record(r) for r in records))
+        if with_content and snap.state:
+            ws.state.replace_session_values(new_dir, snap.state)
+        ws.publish("session.forked", {"session_id": sid, "parent_session_id": source["id"], "checkpoint": snap.label})
+        return sid
+
+    # -- diff and replay (in their own modules) ---------------------------------------
+    def diff(self, session: Any, from_: Any = None, to: Any = None) -> dict:
+        from .diff import diff_snapshots
+
+        dir = self.ws.sessions.resolve(session)
+        if from_ in (None, ""):
+            latest = self._latest(dir)
+            if latest is None:
+                sid = self.ws.sessions.manifest(dir)["id"]
+                raise CheckpointNotFound(f"no checkpoints in session {sid[:8]} to diff against "
+                                         f"(make one with `spell save {sid[:8]}`)")
+            from_ = latest["number"]
+        a = self.snapshot(dir, from_)
+        b = self.live(dir) if to in (None, "", "now") else self.snapshot(dir, to)
+        return diff_snapshots(self.ws, a, b)
+
+    def can_replay(self, session: Any) -> bool:
+        from .replay import can_replay
+
+        return can_replay(self.ws, self.ws.sessions.resolve(session))
+
+    def replay(self, session: Any, opts: dict | None = None, runner: Any = None) -> dict:
+        from .replay import replay
+
+        return replay(self.ws, self.ws.sessions.resolve(session), opts or {}, runner)
+
+    def replay_metadata(self, session: Any) -> dict:
+        from .replay import replay_metadata
+
+        return replay_metadata(self.ws, self.ws.sessions.resolve(session))
+
+    def list_replayable(self) -> list[dict]:
+        from .replay import list_replayable
+
+        return list_replayable(self.ws)
