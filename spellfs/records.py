@@ -76,7 +76,11 @@ def _yaml_line(raw: bytes, where: str, lineno: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RecordError(f"{where}:{lineno}: not UTF-8") from None
-    doc = load_yaml(text, where, first_line=lineno)
+    try:
+        doc = load_yaml(text, where)
+    except ManifestError as exc:  # one line: the line is known, whatever the parser's mark says
+        reason = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
+        raise RecordError(f"{where}:{lineno}: {reason}") from None
     if not isinstance(doc, list) or len(doc) != 1:
         raise RecordError(f"{where}:{lineno}: not a record (expected `- {{key: value, ...}}`)")
     return doc[0]
