@@ -40,7 +40,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def make_handle(handle: tuple[str, int]) -> Any:
         handles[handle[1]] = handle
         return rt.table("handle", {"unregister": lambda *_: ws.hooks.unregister(handle)},
-                        point=handle[0], id=handle[1])
+                        {"point": handle[0], "id": handle[1]})
 
     def register(point: Any, fn: Any = None, priority: Any = None) -> Any:
         name = rt.text(point, "Hook.register: hook point")
@@ -54,8 +54,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return make_handle(ws.hooks.register(name, call, "normal" if prio is None else prio))
 
     def unregister(handle: Any = None) -> bool:
-        data = rt.py(handle)
-        key = data.get("id") if isinstance(data, dict) else None
+        key = handle[b"id"] if rt.lua_type(handle) == "table" else None
         if key not in handles:
             raise UsageError("Hook.unregister: expected a handle from Hook.register")
         return ws.hooks.unregister(handles[key])

@@ -175,8 +175,16 @@ class Runtime:
 
     # -- building globals ---------------------------------------------------------------
     def function(self, name: str, fn: Callable[..., Any]) -> Any:
-        """``fn`` as a Lua function whose failures are Lua errors (see module doc)."""
+        """``fn`` as a Lua function whose failures are Lua errors (see module doc).
+
+        Arguments follow Lua's rules: missing ones are nil, extra ones are dropped.
+        """
+        code = getattr(fn, "__code__", None)
+        arity = None if code is None or code.co_flags & 0x04 else code.co_argcount  # 0x04: takes *args
+
         def shim(*args: Any) -> tuple:
+            if arity is not None and len(args) != arity:
+                args = args[:arity] + (None,) * (arity - len(args))
             try:
                 return True, fn(*args), 0
             except LuaRaised as e:
@@ -190,10 +198,10 @@ class Runtime:
 
         return self._wrap(shim)
 
-    def table(self, name: str, functions: dict[str, Callable[..., Any]], **fields: Any) -> Any:
-        """A Lua table of functions named ``name.key`` in error messages, plus plain fields."""
+    def table(self, name: str, functions: dict[str, Callable[..., Any]], fields: dict[str, Any] | None = None) -> Any:
+        """A Lua table of functions named ``name.key`` in error messages, plus plain ``fields``."""
         t = self.table_from({k.encode(): self.function(f"{name}.{k}", f) for k, f in functions.items()})
-        for key, value in fields.items():
+        for key, value in (fields or {}).items():
             t[key.encode()] = self.out(value)
         return t
 

@@ -54,7 +54,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         if tool is None:
             return None
         return rt.table(f"tool {tool_name}", {"execute": lambda _self=None, params=None: execute(tool_name, params)},
-                        name=tool.name, description=tool.description)
+                        {"name": tool.name, "description": tool.description})
 
     def invoke(name: Any, params: Any = None) -> Any:
         return execute(rt.text(name, "Tool.invoke: tool name"), params)
