@@ -282,9 +282,9 @@ class Artifacts:
                 t = parse_time(rec.get("created_at", ""), "created_at")
                 if (after is not None and t <= after) or (before is not None and t >= before):
                     continue
-            out.append(self._item(rec, ids.get(dir)))
             if limit is not None and len(out) >= limit:
                 break
+            out.append(self._item(rec, ids.get(dir)))
         return out
 
     # -- deleting --------------------------------------------------------------
