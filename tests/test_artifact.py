@@ -1,0 +1,434 @@
+"""Artifacts: store, versions, get/list/query/delete, limits and hostile names, on both backends."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from spellfs import ArtifactNotFound, LimitExceeded, SessionNotFound, UsageError, Workspace
+from spellfs.config import Config
+from spellfs.objects import hash_bytes
+from spellfs.records import parse_records
+
+META_FIELDS = {"name", "description", "artifact_type", "mime_type", "size", "tags", "custom", "version",
+               "created_at", "created_by", "is_compressed", "original_size", "content_hash", "sequence"}
+
+
+@pytest.fixture
+def sid(anyws: Workspace) -> str:
+    return anyws.sessions.create(name="art")
+
+
+def sdir(ws: Workspace, sid: str) -> str:
+    return ws.sessions.get(sid)["path"]
+
+
+def files_copy(ws: Workspace, sid: str, name: str) -> bytes:
+    return ws.storage.read(f"{sdir(ws, sid)}/files/{name}")
+
+
+def records(ws: Workspace, sid: str) -> list[dict]:
+    rel = f"{sdir(ws, sid)}/artifacts.yaml"
+    if not ws.storage.exists(rel):
+        return []
+    return [r for _, r in parse_records(ws.storage.read(rel), rel)]
+
+
+def snapshot(ws: Workspace) -> dict:
+    """Everything the workspace holds, to show that a refused operation wrote nothing."""
+    if ws.memory:
+        return {"files": dict(ws.storage.files), "objects": dict(ws.objects.objects)}
+    return {str(p.relative_to(ws.root)): p.read_bytes() for p in ws.root.rglob("*")
+            if p.is_file() and ".spell/index" not in str(p) and ".spell/locks" not in str(p)}
+
+
+def test_store_and_get(anyws: Workspace, sid: str) -> None:
+    aid = anyws.artifacts.store(sid, "tool_result", "result.json", '{"answer": 42}',
+                                {"mime_type": "application/json", "description": "the answer", "tags": ["t1", "t2"],
+                                 "model": "gpt", "score": 0.5, "custom": {"run": 3}})
+    assert aid == {"content_hash": hash_bytes(b'{"answer": 42}'), "session_id": sid, "sequence": 1}
+    got = anyws.artifacts.get(sid, aid)
+    assert got["content"] == b'{"answer": 42}'
+    meta = got["metadata"]
+    assert set(meta) == META_FIELDS
+    assert meta["name"] == "result.json" and meta["artifact_type"] == "tool_result"
+    assert meta["mime_type"] == "application/json" and meta["description"] == "the answer"
+    assert meta["tags"] == ["t1", "t2"]
+    assert meta["custom"] == {"run": 3, "model": "gpt", "score": 0.5}
+    assert meta["size"] == meta["original_size"] == 14 and meta["version"] == 1 and meta["sequence"] == 1
+    assert meta["content_hash"] == aid["content_hash"] and meta["is_compressed"] is False
+    assert meta["created_by"] == "api" and meta["created_at"].endswith("Z")
+    assert anyws.sessions.get(sid)["artifact_count"] == 1
+
+
+@pytest.mark.parametrize("type_", ["tool_result", "agent_output", "user_input", "system_generated", "my_custom"])
+def test_types(anyws: Workspace, sid: str, type_: str) -> None:
+    anyws.artifacts.store(sid, type_, "x.txt", b"x")
+    assert anyws.artifacts.get(sid, "x.txt")["metadata"]["artifact_type"] == type_
+
+
+@pytest.mark.parametrize("type_", ["", "a/b", "bad\ntype", "x" * 65, None, 5])
+def test_bad_types(anyws: Workspace, sid: str, type_) -> None:
+    with pytest.raises(UsageError):
+        anyws.artifacts.store(sid, type_, "x.txt", b"x")
+    assert records(anyws, sid) == []
+
+
+def test_mime_type_guessed(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "user_input", "notes.md", b"# hi")
+    anyws.artifacts.store(sid, "user_input", "blob", bytes([0xff, 0xfe, 0x00]))
+    anyws.artifacts.store(sid, "user_input", "plain", b"words")
+    assert anyws.artifacts.get(sid, "notes.md")["metadata"]["mime_type"] == "text/markdown"
+    assert anyws.artifacts.get(sid, "blob")["metadata"]["mime_type"] == "application/octet-stream"
+    assert anyws.artifacts.get(sid, "plain")["metadata"]["mime_type"] == "text/plain"
+
+
+def test_versions_by_name(anyws: Workspace, sid: str) -> None:
+    ids = [anyws.artifacts.store(sid, "agent_output", "draft.md", f"draft {i}".encode()) for i in range(1, 4)]
+    assert [a["sequence"] for a in ids] == [1, 2, 3]
+    assert anyws.artifacts.get(sid, "draft.md")["content"] == b"draft 3"
+    assert anyws.artifacts.get(sid, "draft.md")["metadata"]["version"] == 3
+    for v in (1, 2, 3):
+        got = anyws.artifacts.get(sid, f"draft.md@{v}")
+        assert got["content"] == f"draft {v}".encode() and got["metadata"]["version"] == v
+        assert anyws.artifacts.get(sid, ids[v - 1])["content"] == f"draft {v}".encode()
+        assert anyws.artifacts.get(sid, v)["content"] == f"draft {v}".encode()  # by sequence
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.get(sid, "draft.md@4")
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.get(sid, "draft.md@0")
+    assert files_copy(anyws, sid, "draft.md") == b"draft 3"
+    assert anyws.sessions.get(sid)["artifact_count"] == 1
+    listed = anyws.artifacts.list(sid)
+    assert [(a["name"], a["version"]) for a in listed] == [("draft.md", 3)]
+
+
+def test_name_containing_at_sign(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "user_input", "user@host", b"addr")
+    anyws.artifacts.store(sid, "user_input", "v@2", b"literal")
+    assert anyws.artifacts.get(sid, "user@host")["content"] == b"addr"
+    assert anyws.artifacts.get(sid, "v@2")["content"] == b"literal"
+    assert anyws.artifacts.get(sid, "user@host@1")["content"] == b"addr"
+
+
+def test_id_table_with_wrong_hash_is_not_found(anyws: Workspace, sid: str) -> None:
+    aid = anyws.artifacts.store(sid, "user_input", "a", b"a")
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.get(sid, {**aid, "content_hash": hash_bytes(b"other")})
+    with pytest.raises(UsageError):
+        anyws.artifacts.get(sid, {"content_hash": aid["content_hash"]})
+
+
+def test_store_file(anyws: Workspace, sid: str, tmp_path: Path) -> None:
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"small file")
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * 5000)  # > 1 MiB: streamed
+    a = anyws.artifacts.store_file(sid, small, "user_input", {"tags": ["f"]})
+    b = anyws.artifacts.store_file(sid, str(big), "user_input")
+    assert anyws.artifacts.get(sid, "small.txt")["content"] == b"small file"
+    assert anyws.artifacts.get(sid, "small.txt")["metadata"]["tags"] == ["f"]
+    got = anyws.artifacts.get(sid, b)
+    assert got["content"] == big.read_bytes() and got["metadata"]["name"] == "big.bin"
+    assert got["metadata"]["is_compressed"] is True and got["metadata"]["size"] == big.stat().st_size
+    assert files_copy(anyws, sid, "big.bin") == big.read_bytes()
+    assert a["sequence"] == 1 and b["sequence"] == 2
+    with pytest.raises(ArtifactNotFound, match="file not found"):
+        anyws.artifacts.store_file(sid, tmp_path / "absent.txt", "user_input")
+
+
+def test_compression_flag(anyws: Workspace, sid: str) -> None:
+    threshold = anyws.config.threshold
+    anyws.artifacts.store(sid, "user_input", "small", b"s" * (threshold - 1))
+    anyws.artifacts.store(sid, "user_input", "large", b"l" * threshold)
+    assert anyws.artifacts.get(sid, "small")["metadata"]["is_compressed"] is False
+    assert anyws.artifacts.get(sid, "large")["metadata"]["is_compressed"] is True
+    assert anyws.artifacts.get(sid, "large")["content"] == b"l" * threshold
+
+
+def test_binary_content_every_byte(anyws: Workspace, sid: str) -> None:
+    data = bytes(range(256)) * 3
+    aid = anyws.artifacts.store(sid, "tool_result", "all-bytes.bin", data)
+    assert anyws.artifacts.get(sid, aid)["content"] == data
+    assert anyws.artifacts.get(sid, "all-bytes.bin")["content"] == data
+    assert files_copy(anyws, sid, "all-bytes.bin") == data
+    # a str carrying surrogate-escaped bytes (how binary arrives from some callers) round-trips too
+    anyws.artifacts.store(sid, "tool_result", "escaped.bin", data.decode("utf-8", "surrogateescape"))
+    assert anyws.artifacts.get(sid, "escaped.bin")["content"] == data
+
+
+def test_empty_content(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "user_input", "empty", b"")
+    got = anyws.artifacts.get(sid, "empty")
+    assert got["content"] == b"" and got["metadata"]["size"] == 0
+    assert files_copy(anyws, sid, "empty") == b""
+
+
+def test_unicode_names(anyws: Workspace, sid: str) -> None:
+    for name in ("résumé.txt", "日本語.md", "emoji 😀.txt", "with space.txt", "a@b", "UPPER", "-dash"):
+        anyws.artifacts.store(sid, "user_input", name, name.encode())
+        assert anyws.artifacts.get(sid, name)["content"] == name.encode()
+        assert files_copy(anyws, sid, name) == name.encode()
+
+
+HOSTILE = ["../x", "../../../../tmp/pwned", "/etc/passwd", "a/b", "a\\b", "nul\0byte", "x" * 10_000, ".hidden",
+           ".", "..", "", "tab\tname", "new\nline", " padded ", "\ud800", b"\xff\xfe", None, 42, ["list"]]
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=[repr(n)[:30] for n in HOSTILE])
+def test_hostile_names_are_refused_and_nothing_is_created(anyws: Workspace, sid: str, name) -> None:
+    before = snapshot(anyws)
+    with pytest.raises(UsageError, match="invalid artifact name"):
+        anyws.artifacts.store(sid, "user_input", name, b"payload")
+    assert snapshot(anyws) == before
+    if not anyws.memory:
+        root = anyws.root
+        assert sorted(p.name for p in root.iterdir()) == [".spell", ".spellignore", "sessions", "spell.yaml",
+                                                          "templates"]
+        assert list((root / sdir(anyws, sid) / "files").iterdir()) == []
+        assert not (root.parent / "x").exists() and not Path("/tmp/pwned").exists()
+
+
+def test_hostile_refs_are_not_found(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "user_input", "real.txt", b"x")
+    for ref in ("../real.txt", "/etc/passwd", "nope", "real.txt@x", "", -1, 99):
+        with pytest.raises((ArtifactNotFound, UsageError)):
+            anyws.artifacts.get(sid, ref)
+    with pytest.raises(UsageError):
+        anyws.artifacts.get(sid, 1.5)
+
+
+def test_unknown_session_and_artifact(anyws: Workspace, sid: str) -> None:
+    with pytest.raises(SessionNotFound):
+        anyws.artifacts.store("ffffffff-ffff-4fff-8fff-ffffffffffff", "user_input", "a", b"x")
+    with pytest.raises(SessionNotFound):
+        anyws.artifacts.list("ffffffff")
+    with pytest.raises(SessionNotFound):
+        anyws.artifacts.get("ffffffff", "a")
+    with pytest.raises(SessionNotFound):
+        anyws.artifacts.query({"session_id": "ffffffff"})
+    with pytest.raises(ArtifactNotFound, match=f"artifact not found: missing.txt in session {sid[:8]}"):
+        anyws.artifacts.get(sid, "missing.txt")
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.delete(sid, "missing.txt")
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.get(sid, {"content_hash": "0" * 64, "session_id": sid, "sequence": 7})
+
+
+def test_list_latest_live_only(anyws: Workspace, sid: str) -> None:
+    other = anyws.sessions.create(name="other")
+    anyws.artifacts.store(sid, "user_input", "a.txt", b"a1")
+    anyws.artifacts.store(sid, "user_input", "b.txt", b"b1")
+    anyws.artifacts.store(sid, "user_input", "a.txt", b"a2")
+    anyws.artifacts.store(sid, "user_input", "c.txt", b"c1")
+    anyws.artifacts.store(other, "user_input", "z.txt", b"z")
+    anyws.artifacts.delete(sid, "c.txt")
+    listed = anyws.artifacts.list(sid)
+    assert [(a["name"], a["version"]) for a in listed] == [("b.txt", 1), ("a.txt", 2)]
+    for item in listed:
+        assert META_FIELDS <= set(item)
+        assert item["metadata"] == {k: item[k] for k in META_FIELDS}
+        assert item["id"] == {"content_hash": item["content_hash"], "session_id": sid, "sequence": item["sequence"]}
+        assert anyws.artifacts.get(sid, item["id"])["metadata"] == item["metadata"]
+    assert anyws.artifacts.list(other)[0]["name"] == "z.txt"
+
+
+def test_delete(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "user_input", "doc.txt", b"v1")
+    anyws.artifacts.store(sid, "user_input", "doc.txt", b"v2")
+    anyws.artifacts.store(sid, "user_input", "keep.txt", b"k")
+    anyws.artifacts.delete(sid, "doc.txt")
+    assert [a["name"] for a in anyws.artifacts.list(sid)] == ["keep.txt"]
+    assert not anyws.storage.exists(f"{sdir(anyws, sid)}/files/doc.txt")
+    assert anyws.sessions.get(sid)["artifact_count"] == 1
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.get(sid, "doc.txt")
+    assert anyws.artifacts.get(sid, "doc.txt@1")["content"] == b"v1"
+    assert anyws.artifacts.get(sid, "doc.txt@2")["content"] == b"v2"
+    assert anyws.artifacts.get(sid, 2)["content"] == b"v2"
+    assert anyws.artifacts.query({"name_pattern": "doc*"}) == []
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.delete(sid, "doc.txt")
+    # the log is append-only: the tombstone is a new line, nothing is rewritten
+    recs = records(anyws, sid)
+    assert [r.get("op") for r in recs] == [None, None, None, "delete"]
+    # storing the name again revives it as version 3
+    anyws.artifacts.store(sid, "user_input", "doc.txt", b"v3")
+    assert anyws.artifacts.get(sid, "doc.txt")["metadata"]["version"] == 3
+    assert files_copy(anyws, sid, "doc.txt") == b"v3"
+
+
+def test_delete_by_id_table(anyws: Workspace, sid: str) -> None:
+    aid = anyws.artifacts.store(sid, "user_input", "x", b"x")
+    anyws.artifacts.delete(sid, aid)
+    assert anyws.artifacts.list(sid) == []
+
+
+def test_files_copy_tracks_latest(anyws: Workspace, sid: str) -> None:
+    for i in range(5):
+        content = f"content {i}".encode() * (i * 3000 + 1)
+        anyws.artifacts.store(sid, "user_input", "f.txt", content)
+        assert files_copy(anyws, sid, "f.txt") == content == anyws.artifacts.get(sid, "f.txt")["content"]
+
+
+def test_records_are_one_line_each_and_append_only(ws: Workspace, root: Path) -> None:
+    sid = ws.sessions.create(name="log")
+    path = root / sdir(ws, sid) / "artifacts.yaml"
+    ws.artifacts.store(sid, "user_input", "a", b"a", {"description": "multi\nline\u2028text\x85"})
+    first = path.read_bytes()
+    ws.artifacts.store(sid, "user_input", "b", b"b")
+    assert path.read_bytes().startswith(first)
+    assert path.read_bytes().count(b"\n") == 2
+    from ruamel.yaml import YAML
+
+    docs = YAML(typ="safe").load(path.read_text())
+    assert [d["name"] for d in docs] == ["a", "b"]
+    assert docs[0]["description"] == "multi\nline\u2028text\x85"
+
+
+# -- query ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def populated(anyws: Workspace):
+    s1 = anyws.sessions.create(name="one")
+    s2 = anyws.sessions.create(name="two")
+    anyws.artifacts.store(s1, "tool_result", "calc.json", b"1" * 10, {"tags": ["math", "x"]})
+    time.sleep(0.01)
+    anyws.artifacts.store(s1, "agent_output", "answer.md", b"2" * 100, {"tags": ["math"]})
+    time.sleep(0.01)
+    anyws.artifacts.store(s2, "tool_result", "other.json", b"3" * 1000, {"tags": ["x"]})
+    time.sleep(0.01)
+    anyws.artifacts.store(s2, "user_input", "notes.md", b"4" * 50)
+    anyws.artifacts.store(s2, "user_input", "notes.md", b"5" * 60)  # only the latest version is listed
+    anyws.sessions.complete(s2)  # finished sessions' artifacts are still queryable
+    return anyws, s1, s2
+
+
+def names(items: list[dict]) -> list[str]:
+    return [a["name"] for a in items]
+
+
+def test_query_all_and_by_session(populated) -> None:
+    ws, s1, s2 = populated
+    assert names(ws.artifacts.query()) == ["calc.json", "answer.md", "other.json", "notes.md"]
+    assert names(ws.artifacts.query({"session_id": s1})) == ["calc.json", "answer.md"]
+    assert names(ws.artifacts.query({"session_id": s2[:6]})) == ["other.json", "notes.md"]
+    items = ws.artifacts.query({"session_id": s2})
+    assert items[1]["size"] == 60 and items[1]["version"] == 2
+    assert all(i["session_id"] == s2 and i["id"]["session_id"] == s2 for i in items)
+    assert {i["session_id"] for i in ws.artifacts.query()} == {s1, s2}
+
+
+def test_query_fields(populated) -> None:
+    ws, s1, s2 = populated
+    q = lambda **kw: names(ws.artifacts.query(kw))  # noqa: E731
+    assert q(type="tool_result") == ["calc.json", "other.json"]
+    assert q(type="nothing") == []
+    assert q(name_pattern="*.md") == ["answer.md", "notes.md"]
+    assert q(name_pattern="?alc.*") == ["calc.json"]
+    assert q(name_pattern="*.MD") == []
+    assert q(tags=["math"]) == ["calc.json", "answer.md"]
+    assert q(tags=["math", "x"]) == ["calc.json"]
+    assert q(min_size=60) == ["answer.md", "other.json", "notes.md"]
+    assert q(max_size=60) == ["calc.json", "notes.md"]
+    assert q(min_size=60, max_size=100) == ["answer.md", "notes.md"]
+    assert q(limit=2) == ["calc.json", "answer.md"]
+    assert q(limit=0) == []
+    assert q(session_id=s1, type="agent_output", tags=["math"], name_pattern="*.md") == ["answer.md"]
+
+
+def test_query_by_time(populated) -> None:
+    ws, s1, s2 = populated
+    t = ws.artifacts.get(s1, "answer.md")["metadata"]["created_at"]
+    epoch = datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+    q = lambda **kw: names(ws.artifacts.query(kw))  # noqa: E731
+    assert q(created_after=epoch - 0.005) == ["answer.md", "other.json", "notes.md"]
+    assert q(created_before=epoch + 0.005) == ["calc.json", "answer.md"]
+    assert q(created_after=t) == ["other.json", "notes.md"]  # strictly after
+    assert q(created_after=epoch - 0.005, created_before=epoch + 0.005) == ["answer.md"]
+    assert q(created_before="2000-01-01T00:00:00Z") == []
+
+
+@pytest.mark.parametrize("query", [{"colour": "red"}, {"min_size": "big"}, {"max_size": True}, {"limit": -1},
+                                   {"name_pattern": 5}, {"created_after": "soon"}, {"tags": "math"}])
+def test_bad_query(populated, query: dict) -> None:
+    ws, _, _ = populated
+    with pytest.raises(UsageError):
+        ws.artifacts.query(query)
+
+
+def test_query_sees_other_processes_writes(root: Path, spell) -> None:
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="shared")
+        assert ws.artifacts.query() == []
+        f = root.parent / "from-cli.txt"
+        f.write_bytes(b"cli")
+        assert spell("add", sid, str(f), cwd=root).returncode == 0
+        assert names(ws.artifacts.query()) == ["from-cli.txt"]
+        assert names(ws.artifacts.query({"session_id": sid})) == ["from-cli.txt"]
+
+
+def test_index_is_rebuildable(root: Path) -> None:
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="i")
+        ws.artifacts.store(sid, "user_input", "a.md", b"a")
+        before = ws.artifacts.query()
+    for p in (root / ".spell").glob("index.sqlite*"):
+        p.unlink()
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.query() == before
+        assert ws.sessions.get(sid)["artifact_count"] == 1
+
+
+# -- limits -----------------------------------------------------------------------
+
+
+def limited_ws(anyws: Workspace, **values) -> Workspace:
+    config = Config()
+    for key, value in values.items():
+        config.set(f"sessions.{key}", value)
+    return Workspace.in_memory(config) if anyws.memory else Workspace(anyws.root, config)
+
+
+def test_max_artifacts_per_session(anyws: Workspace, tmp_path: Path) -> None:
+    with limited_ws(anyws, max_artifacts_per_session=2) as ws:
+        s = ws.sessions.create(name="lim")
+        ws.artifacts.store(s, "user_input", "a", b"a")
+        ws.artifacts.store(s, "user_input", "b", b"b")
+        before = snapshot(ws)
+        with pytest.raises(LimitExceeded, match="max_artifacts_per_session is 2"):
+            ws.artifacts.store(s, "user_input", "c", b"c")
+        f = tmp_path / "c.txt"
+        f.write_bytes(b"c")
+        with pytest.raises(LimitExceeded):
+            ws.artifacts.store_file(s, f, "user_input")
+        assert snapshot(ws) == before
+        assert not ws.objects.has(hash_bytes(b"c"))
+        # a new version of a live name is not a new artifact
+        ws.artifacts.store(s, "user_input", "a", b"a2")
+        # deleting frees a slot
+        ws.artifacts.delete(s, "b")
+        ws.artifacts.store(s, "user_input", "c", b"c")
+        assert names(ws.artifacts.list(s)) == ["a", "c"]
+        other = ws.sessions.create(name="per session")
+        ws.artifacts.store(other, "user_input", "x", b"x")
+
+
+def test_max_artifact_size(anyws: Workspace, tmp_path: Path) -> None:
+    with limited_ws(anyws, max_artifact_size=1000, artifact_compression_threshold=100) as ws:
+        s = ws.sessions.create(name="lim")
+        ws.artifacts.store(s, "user_input", "exact", b"e" * 1000)
+        before = snapshot(ws)
+        with pytest.raises(LimitExceeded, match="artifact too large: big is 1001 bytes; max_artifact_size is 1000"):
+            ws.artifacts.store(s, "user_input", "big", b"b" * 1001)
+        f = tmp_path / "big.bin"
+        f.write_bytes(b"b" * 5000)
+        with pytest.raises(LimitExceeded, match="big.bin"):
+            ws.artifacts.store_file(s, f, "user_input")
+        assert snapshot(ws) == before
+        assert names(ws.artifacts.list(s)) == ["exact"]
+        assert [r["name"] for r in records(ws, s)] == ["exact"]
