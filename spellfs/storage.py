@@ -30,17 +30,24 @@ def disk_error(exc: OSError, path: object) -> SpellError:
     return SpellError(f"cannot write {path}: {reason}{hint}")
 
 
-def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new, never half."""
+def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int | None = None,
+                 tmpdir: str | None = None) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new, never half.
+
+    The temporary file lives in ``tmpdir`` when given (the workspace keeps them under
+    ``.spell/tmp``, so a killed writer leaves nothing in view under ``sessions/``),
+    else beside ``path``.
+    """
     path = os.fspath(path)
     head, name = os.path.split(path)
-    tmp = f"{head}/.{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp = f"{tmpdir or head}/.{name[:100]}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
-    except FileNotFoundError:
-        os.makedirs(head, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
-    try:
+        try:
+            fd = os.open(tmp, flags, 0o644 if mode is None else mode)
+        except FileNotFoundError:
+            os.makedirs(tmpdir or head, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644 if mode is None else mode)
         try:
             view = memoryview(data)
             while view:
@@ -49,7 +56,16 @@ def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int |
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            os.makedirs(head, exist_ok=True)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            os.unlink(tmp)  # sessions/ on another filesystem: fall back to a temp beside the file
+            atomic_write(path, data, fsync, mode)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -82,6 +98,7 @@ class FsStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = os.fspath(root) + "/"
+        self.tmpdir = self.base + ".spell/tmp"
         self._lock_fds: dict[str, int] = {}
         self._thread_locks: dict[str, threading.RLock] = {}
         self._depth: dict[str, int] = {}
@@ -102,7 +119,7 @@ class FsStorage(Storage):
             return f.read()
 
     def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
-        atomic_write(self.base + rel, data, fsync=fsync)
+        atomic_write(self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir)
 
     def append(self, rel: str, data: bytes) -> int:
         """Append ``data`` with one write; return the file size before it."""
