@@ -1,0 +1,354 @@
+"""Checkpoints, log, diff, restore, load and fork — library on both backends, CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from spellfs import CheckpointNotFound, IntegrityError, UsageError
+from spellfs.checkpoint import FULL_EVERY, canonical
+
+
+def _session(ws, **kw):
+    return ws.sessions.create(name=kw.pop("name", "hist"), **kw)
+
+
+def _names(ws, sid):
+    return {a["name"]: a["content_hash"] for a in ws.artifacts.list(sid)}
+
+
+def _dir(ws, sid):
+    return ws.sessions.resolve(sid)
+
+
+# -- save / checkpoints -------------------------------------------------------------
+def test_save_numbers_records_and_counts(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "user_input", "a.md", "one")
+    assert ws.history.save(sid, "first") == 1
+    ws.artifacts.store(sid, "user_input", "a.md", "two")
+    ws.artifacts.store(sid, "user_input", "b.md", "bee")
+    assert ws.history.save(sid) == 2
+    ws.artifacts.delete(sid, "b.md")
+    assert ws.history.save(sid, "third") == 3
+    cps = ws.history.checkpoints(sid)
+    assert [c["number"] for c in cps] == [1, 2, 3]
+    assert [c["parent"] for c in cps] == [None, 1, 2]
+    assert [(c["added"], c["changed"], c["removed"]) for c in cps] == [(1, 0, 0), (1, 1, 0), (0, 0, 1)]
+    assert [c["message"] for c in cps] == ["first", "", "third"]
+    assert cps[1]["artifacts"] == 2 and len(cps[0]["tree"]) == 64
+    # one line per checkpoint in checkpoints.yaml, a YAML sequence of flow mappings
+    text = ws.storage.read(f"sessions/{_dir(ws, sid)}/checkpoints.yaml").decode()
+    assert len(text.splitlines()) == 3 and all(line.startswith("- {") for line in text.splitlines())
+
+
+def test_checkpoint_yaml_loads_with_ruamel(ws):
+    from spellfs.yamlio import load_yaml
+
+    sid = _session(ws)
+    ws.history.save(sid, "a: colon 'and' \"quotes\"")
+    rel = f"sessions/{_dir(ws, sid)}/checkpoints.yaml"
+    doc = load_yaml(ws.storage.read(rel), rel)
+    assert doc[0]["message"] == "a: colon 'and' \"quotes\""
+
+
+def test_unchanged_save_writes_only_a_tree(ws):
+    sid = _session(ws)
+    for i in range(5):
+        ws.artifacts.store(sid, "user_input", f"f{i}.txt", f"content {i}")
+    ws.history.save(sid)
+    before = set(ws.objects)
+    ws.history.save(sid)
+    assert len(set(ws.objects) - before) == 1  # the new tree; manifest, state, pages, contents shared
+
+
+def test_tables_survive_many_deltas_and_full_bases(anyws):
+    ws = anyws
+    sid = _session(ws)
+    rng = random.Random(7)
+    expected = {}
+    for n in range(1, 2 * FULL_EVERY + 6):
+        for _ in range(rng.randint(0, 3)):
+            name = f"n{rng.randint(0, 12)}.txt"
+            if name in expected and rng.random() < 0.3:
+                ws.artifacts.delete(sid, name)
+            else:
+                ws.artifacts.store(sid, "t", name, f"{name} {rng.random()}")
+        assert ws.history.save(sid) == n
+        expected[n] = _names(ws, sid)
+    ws.history.trees._tables.clear()  # read every table back from the store
+    dir = _dir(ws, sid)
+    for n, names in expected.items():
+        table = ws.history.snapshot(dir, n).table
+        assert {k: r["hash"] for k, r in table.items()} == names, n
+    trees = [ws.history.trees.tree(c["tree"]) for c in ws.history.checkpoints(sid)]
+    assert any("table" in t for t in trees[1:]) and any("delta" in t for t in trees)
+    assert max(t["depth"] for t in trees) < FULL_EVERY
+
+
+def test_storage_grows_with_change_not_size(ws):
+    ws.config.set("sessions.max_artifacts_per_session", 100000)
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    contents = set()
+    start = set(ws.objects)
+    for i in range(200):
+        aid = ws.artifacts.store(sid, "t", f"artifact-{i:05d}.txt", f"content number {i}")
+        contents.add(aid["content_hash"])
+        ws.history.save(sid)
+    added = set(ws.objects) - start - contents
+    tree_bytes = sum(ws.objects.stored_size(o) for o in added)
+    total = tree_bytes + len(ws.storage.read(f"sessions/{dir}/checkpoints.yaml"))
+    assert total / 200 < 2048, total  # the 1,000-checkpoint budget is 2 MiB: 2 KiB each
+
+
+def test_save_hook_and_event(anyws):
+    ws = anyws
+    sid = _session(ws)
+    seen = []
+    ws.hooks.register("SessionSave", lambda ctx: seen.append(ctx["data"]["message"]) or {"message": "hooked"})
+    sub = ws.events.subscribe("session.saved")
+    ws.history.save(sid, "orig")
+    assert seen == ["orig"]
+    assert ws.history.checkpoints(sid)[0]["message"] == "hooked"
+    ev = ws.events.receive(sub)
+    assert ev["data"]["checkpoint"] == 1 and ev["data"]["session_id"] == sid
+    ws.hooks.register("SessionSave", lambda ctx: "cancel", priority="highest")
+    from spellfs import HookCancelled
+
+    with pytest.raises(HookCancelled):
+        ws.history.save(sid)
+    assert len(ws.history.checkpoints(sid)) == 1
+
+
+def test_current_session_is_the_default(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.sessions.set_current(sid)
+    assert ws.history.save(None, "x") == 1 and ws.history.save("", "y") == 2
+    assert len(ws.history.checkpoints(None)) == 2
+
+
+# -- errors -----------------------------------------------------------------------
+def test_unknown_and_invalid_checkpoints(anyws):
+    ws = anyws
+    sid = _session(ws)
+    with pytest.raises(CheckpointNotFound, match="no checkpoints"):
+        ws.history.diff(sid)
+    ws.history.save(sid)
+    with pytest.raises(CheckpointNotFound, match=r"checkpoint not found: 9 in session .*1–1"):
+        ws.history.restore(sid, 9)
+    with pytest.raises(CheckpointNotFound):
+        ws.history.fork(sid, 2)
+    for bad in ("x", -1, 0, True, 1.5):
+        with pytest.raises(UsageError):
+            ws.history.diff(sid, bad)
+    assert ws.history.diff(sid, "1")["from"] == 1 and ws.history.diff(sid, 1.0, "#1")["to"] == 1
+
+
+def test_corrupt_tree_is_an_integrity_error_naming_it(ws):
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    ws.history.save(sid)
+    tree = ws.history.checkpoints(sid)[0]["tree"]
+    path = ws.objects.path(tree)
+    os.chmod(path, 0o644)
+    path.write_bytes(b'{"type": "spellfs/tree", "oops": 1}')
+    ws.history.trees._trees.clear()
+    ws.history.trees._tables.clear()
+    with pytest.raises(IntegrityError, match=tree):
+        ws.history.diff(sid, 1)
+    # bytes that hash right but are not a tree
+    ws.history._records(_dir(ws, sid))[0]["tree"] = ws.objects.put_bytes(b"not json at all")
+    with pytest.raises(IntegrityError, match="corrupt tree object"):
+        ws.history.restore(sid, 1)
+
+
+def test_tree_that_parses_but_lacks_fields(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.history.save(sid)
+    bad = ws.objects.put_bytes(canonical({"type": "spellfs/tree", "v": 1}))
+    ws.history._records(_dir(ws, sid))[0]["tree"] = bad
+    with pytest.raises(IntegrityError, match=f"corrupt tree object {bad}"):
+        ws.history.fork(sid, 1)
+
+
+# -- diff -----------------------------------------------------------------------
+def test_diff_artifacts_text_binary_and_session_fields(anyws):
+    ws = anyws
+    sid = _session(ws, tags=["a", "b"], metadata={"k": 1, "gone": True})
+    ws.artifacts.store(sid, "t", "notes.md", "line one\nline two\n")
+    ws.artifacts.store(sid, "t", "blob.bin", b"\x00\x01\x02")
+    ws.artifacts.store(sid, "t", "old.txt", "old")
+    ws.artifacts.store(sid, "t", "same.txt", "same", {"description": "d1"})
+    ws.state.set(f"session:{sid}:counter", 1)
+    ws.state.set(f"session:{sid}:dropped", "x")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "notes.md", "line one\nline 2\n")
+    ws.artifacts.store(sid, "t", "blob.bin", b"\x00\x01\x02\x03")
+    ws.artifacts.delete(sid, "old.txt")
+    ws.artifacts.store(sid, "t", "new.txt", "fresh")
+    ws.artifacts.store(sid, "t", "same.txt", "same", {"description": "d2"})
+    ws.sessions.update_metadata(sid, {"k": 2, "added": "y"})
+    ws.sessions.set_manifest_fields(sid, tags=["b", "c"], metadata={"k": 2, "added": "y"})
+    ws.sessions.suspend(sid)
+    ws.state.set(f"session:{sid}:counter", 2)
+    ws.state.delete(f"session:{sid}:dropped")
+    ws.state.set(f"session:{sid}:fresh", [1])
+    ws.history.save(sid)
+    for d in (ws.history.diff(sid, 1, 2), ws.history.diff(sid, 1)):
+        arts = d["artifacts"]
+        assert [a["name"] for a in arts["added"]] == ["new.txt"]
+        assert [a["name"] for a in arts["removed"]] == ["old.txt"]
+        changed = {c["name"]: c for c in arts["changed"]}
+        assert set(changed) == {"notes.md", "blob.bin", "same.txt"}
+        assert "-line two\n+line 2\n" in changed["notes.md"]["diff"]
+        assert changed["blob.bin"]["binary"] and changed["blob.bin"]["diff"] is None
+        assert (changed["blob.bin"]["from"]["size"], changed["blob.bin"]["to"]["size"]) == (3, 4)
+        assert not changed["same.txt"]["content_changed"]
+        assert changed["same.txt"]["metadata"] == {"description": {"from": "d1", "to": "d2"}}
+        assert d["status"] == {"from": "active", "to": "suspended"}
+        assert d["tags"] == {"added": ["c"], "removed": ["a"]}
+        assert d["metadata"] == {"added": {"added": "y"}, "removed": {"gone": True},
+                                 "changed": {"k": {"from": 1, "to": 2}}}
+        assert d["state"] == {"added": {"fresh": [1]}, "removed": {"dropped": "x"},
+                              "changed": {"counter": {"from": 1, "to": 2}}}
+        assert d["summary"] == {"added": 1, "removed": 1, "changed": 3}
+    assert ws.history.diff(sid, 1)["to"] == "now"
+    assert ws.history.diff(sid, 2)["summary"] == {"added": 0, "removed": 0, "changed": 0}
+
+
+def test_restore_version_with_same_content_is_no_change(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "same")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "same")  # a new version, same content and metadata
+    assert ws.history.diff(sid, 1)["summary"]["changed"] == 0
+
+
+# -- restore / load --------------------------------------------------------------
+def test_restore_makes_live_equal_and_erases_nothing(anyws):
+    ws = anyws
+    sid = _session(ws, tags=["t1"])
+    dir = _dir(ws, sid)
+    ws.artifacts.store(sid, "t", "keep.txt", "v1")
+    ws.artifacts.store(sid, "t", "gone.txt", "bye")
+    ws.state.set(f"session:{sid}:x", 1)
+    ws.history.save(sid, "base")
+    ws.artifacts.store(sid, "t", "keep.txt", "v2")
+    ws.artifacts.delete(sid, "gone.txt")
+    ws.artifacts.store(sid, "t", "extra.txt", "later")
+    ws.sessions.set_manifest_fields(sid, name="renamed", tags=["t2"])
+    ws.state.set(f"session:{sid}:x", 2)
+    ws.history.save(sid, "later")
+    records_before = ws.storage.read(f"sessions/{dir}/artifacts.yaml")
+    r = ws.history.restore(sid, 1)
+    assert (r["added"], r["changed"], r["removed"]) == (1, 1, 1)
+    assert ws.storage.read(f"sessions/{dir}/artifacts.yaml").startswith(records_before)  # appended only
+    assert sorted(_names(ws, sid)) == ["gone.txt", "keep.txt"]
+    assert ws.artifacts.get(sid, "keep.txt")["content"] == b"v1"
+    assert ws.artifacts.get(sid, "keep.txt")["metadata"]["version"] == 3
+    assert ws.artifacts.get(sid, "keep.txt@2")["content"] == b"v2"  # history kept
+    assert ws.storage.read(f"sessions/{dir}/files/gone.txt") == b"bye"
+    assert not ws.storage.exists(f"sessions/{dir}/files/extra.txt")
+    info = ws.sessions.get(sid)
+    assert info["name"] == "hist" and info["tags"] == ["t1"]
+    assert ws.state.get(f"session:{sid}:x") == 1
+    assert [c["number"] for c in ws.history.checkpoints(sid)] == [1, 2]
+    assert ws.history.diff(sid, 1)["summary"] == {"added": 0, "removed": 0, "changed": 0}
+    ws.history.restore(sid, 2)  # and forward again
+    assert ws.artifacts.get(sid, "keep.txt")["content"] == b"v2" and "extra.txt" in _names(ws, sid)
+
+
+def test_load_restores_latest_and_activates(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "b.txt", "b")
+    ws.sessions.complete(sid)
+    assert ws.history.load(sid) == sid
+    assert ws.sessions.get(sid)["status"] == "active"
+    assert sorted(_names(ws, sid)) == ["a.txt"]
+    other = _session(ws, name="plain")
+    ws.sessions.suspend(other)
+    assert ws.history.load(other) == other and ws.sessions.get(other)["status"] == "active"
+
+
+# -- fork ----------------------------------------------------------------------
+def test_fork_shares_objects_and_sets_parent(anyws):
+    ws = anyws
+    sid = _session(ws, tags=["x"], metadata={"m": 1})
+    ws.artifacts.store(sid, "t", "a.txt", "alpha", {"description": "first", "tags": ["q"]})
+    ws.artifacts.store(sid, "t", "b.txt", "beta")
+    ws.state.set(f"session:{sid}:s", "v")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "c.txt", "gamma")
+    objects = set(ws.objects)
+    fid = ws.history.fork(sid)  # latest checkpoint, not now
+    assert set(ws.objects) == objects
+    info = ws.sessions.get(fid)
+    assert info["parent_session_id"] == sid and info["tags"] == ["x"] and info["custom_metadata"] == {"m": 1}
+    assert _names(ws, fid) == {k: v for k, v in _names(ws, sid).items() if k != "c.txt"}
+    meta = ws.artifacts.get(fid, "a.txt")["metadata"]
+    assert meta["description"] == "first" and meta["tags"] == ["q"] and meta["version"] == 1
+    assert ws.state.get(f"session:{fid}:s") == "v"
+    assert ws.storage.read(f"sessions/{_dir(ws, fid)}/files/a.txt") == b"alpha"
+    ws.artifacts.store(fid, "t", "a.txt", "changed in fork")
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"alpha"
+    named = ws.history.fork(sid, 1, {"name": "branch", "tags": ["y"]})
+    assert ws.sessions.get(named)["name"] == "branch" and ws.sessions.get(named)["tags"] == ["y"]
+    with pytest.raises(UsageError, match="unknown fork option"):
+        ws.history.fork(sid, 1, {"colour": "red"})
+
+
+def test_fork_without_checkpoints_takes_now(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "alpha")
+    fid = ws.history.fork(sid)
+    assert _names(ws, fid) == _names(ws, sid)
+
+
+# -- command line ----------------------------------------------------------------
+def test_cli_save_log_diff_restore_fork(root, spell):
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="cli")
+        ws.artifacts.store(sid, "t", "a.txt", "one\n")
+    w = ["-w", str(root)]
+    r = spell(*w, "save", sid[:8], "-m", "first")
+    assert r.returncode == 0 and r.stdout.decode().startswith("checkpoint 1: +1 ~0 -0"), r.stderr
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(sid, "t", "a.txt", "two\n")
+    assert spell(*w, "save", sid, "--json").returncode == 0
+    log = json.loads(spell(*w, "log", sid, "--json").stdout)
+    assert [(c["number"], c["message"]) for c in log] == [(1, "first"), (2, "")]
+    table = spell(*w, "log", sid).stdout.decode()
+    assert "first" in table and "#" in table
+    d = spell(*w, "diff", sid, "1", "2").stdout.decode()
+    assert "-one\n+two\n" in d and "0 added, 1 changed, 0 removed" in d
+    dj = json.loads(spell(*w, "diff", sid, "1", "--json").stdout)
+    assert dj["to"] == "now" and dj["artifacts"]["changed"][0]["name"] == "a.txt"
+    r = spell(*w, "restore", sid, "1")
+    assert r.returncode == 0 and "checkpoint 1" in r.stdout.decode()
+    r = spell(*w, "restore", sid, "7")
+    assert r.returncode == 2 and b"checkpoint not found: 7" in r.stderr
+    r = spell(*w, "diff", sid, "banana")
+    assert r.returncode == 2 and b"invalid checkpoint" in r.stderr
+    r = spell(*w, "fork", sid, "2", "--name", "branch")
+    assert r.returncode == 0
+    fid = r.stdout.decode().strip()
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.get(fid, "a.txt")["content"] == b"two\n"
+        assert ws.artifacts.get(sid, "a.txt")["content"] == b"one\n"
+        assert ws.sessions.get(fid)["parent_session_id"] == sid
+    r = spell(*w, "log", "nosuchsession")
+    assert r.returncode == 2
