@@ -1,0 +1,262 @@
+"""Run records (spellfs.runs) and replay against a fork."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from spellfs import ReplayError, Workspace
+from spellfs.objects import hash_bytes
+from spellfs.runs import MARKERS, begin_run, read_runs
+
+DETERMINISTIC = b"""
+local sid = Session.getCurrent() or os.getenv("SPELL_SESSION")
+Artifact.store(sid, "tool_result", "out.txt", "value " .. (arg[1] or "none"))
+Artifact.store(sid, "tool_result", "double.txt", tostring(2 * tonumber(arg[1] or "0")))
+"""
+RANDOM = b"""
+local sid = Session.getCurrent() or os.getenv("SPELL_SESSION")
+Artifact.store(sid, "tool_result", "stable.txt", "stable")
+Artifact.store(sid, "tool_result", "noise.txt", tostring(os.time()) .. tostring(os.clock()) .. tostring({}))
+"""
+
+
+def _dir(ws, sid):
+    return ws.sessions.resolve(sid)
+
+
+# -- the recorder, in process ------------------------------------------------------
+def test_begin_and_finish_record_one_line_per_touched_session(anyws, tmp_path):
+    ws = anyws
+    a = ws.sessions.create(name="a")
+    b = ws.sessions.create(name="b")
+    ws.history.save(a)
+    script = tmp_path / "s.lua"
+    script.write_bytes(b"-- script")
+    run = begin_run(ws, script, b"-- script", ["x", 1])
+    assert ws.run is run and ws.objects.get(run.script_hash) == b"-- script"
+    assert ws.storage.exists(f"{MARKERS}/{run.id}.json")
+    r1 = ws.artifacts.store(a, "t", "one.txt", "1")
+    ws.artifacts.delete(a, "one.txt")
+    ws.artifacts.store(b, "t", "two.txt", "2")
+    c = ws.sessions.create(name="c")
+    records = run.finish(0)
+    assert ws.run is None and not ws.storage.exists(f"{MARKERS}/{run.id}.json")
+    assert {r["session_id"] for r in records} == {a, b, c}
+    [ra] = read_runs(ws, _dir(ws, a))
+    assert ra["script"] == "s.lua" and ra["args"] == ["x", "1"] and ra["exit_status"] == 0
+    assert ra["checkpoint"] == 1 and ra["script_hash"] == hash_bytes(b"-- script")
+    assert ra["artifacts"] == [{"seq": r1["sequence"], "name": "one.txt", "hash": r1["content_hash"]},
+                               {"seq": r1["sequence"] + 1, "name": "one.txt", "op": "delete"}]
+    assert ra["started_at"] <= ra["ended_at"] and "error" not in ra
+    [rb] = read_runs(ws, _dir(ws, b))
+    assert rb["checkpoint"] is None and [x["name"] for x in rb["artifacts"]] == ["two.txt"]
+    assert run.finish(1) == records  # finishing twice appends nothing more
+    assert len(read_runs(ws, _dir(ws, a))) == 1
+
+
+def test_failed_run_records_status_and_error(anyws, tmp_path):
+    ws = anyws
+    sid = ws.sessions.create(name="f")
+    run = begin_run(ws, tmp_path / "bad.lua", b"error('x')", [])
+    ws.artifacts.store(sid, "t", "partial.txt", "p")
+    run.finish(1, "bad.lua:1: x")
+    [rec] = read_runs(ws, _dir(ws, sid))
+    assert rec["exit_status"] == 1 and rec["error"] == "bad.lua:1: x"
+
+
+def test_script_inside_workspace_is_workspace_relative(ws, root):
+    (root / "scripts").mkdir()
+    script = root / "scripts" / "job.lua"
+    script.write_bytes(b"--")
+    sid = ws.sessions.create(name="rel")
+    run = begin_run(ws, script, b"--", [])
+    ws.history.save(sid)
+    run.finish(0)
+    assert read_runs(ws, _dir(ws, sid))[0]["script"] == "scripts/job.lua"
+
+
+def test_run_that_touches_nothing_records_nothing(ws, tmp_path):
+    sid = ws.sessions.create(name="quiet")
+    run = begin_run(ws, tmp_path / "q.lua", b"print(1)", [])
+    ws.artifacts.list(sid)
+    assert run.finish(0) == []
+    assert not ws.storage.exists(f"sessions/{_dir(ws, sid)}/runs.yaml")
+
+
+# -- spell run, for real -----------------------------------------------------------
+def _new_session(root, name="replay"):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name=name)
+        ws.history.save(sid, "start")
+    return sid
+
+
+def test_spell_run_records_the_run(root, spell):
+    sid = _new_session(root)
+    (root / "det.lua").write_bytes(DETERMINISTIC)
+    r = spell("-w", str(root), "run", str(root / "det.lua"), "21", env={"SPELL_SESSION": sid})
+    assert r.returncode == 0, r.stderr
+    with Workspace.open(root) as ws:
+        [rec] = read_runs(ws, _dir(ws, sid))
+        assert rec["script"] == "det.lua" and rec["args"] == ["21"] and rec["exit_status"] == 0
+        assert [a["name"] for a in rec["artifacts"]] == ["out.txt", "double.txt"]
+        assert ws.artifacts.get(sid, "double.txt")["content"] == b"42"
+        assert ws.storage.listdir(MARKERS) == []
+
+
+def test_killed_run_leaves_no_record(root, spell):
+    sid = _new_session(root)
+    (root / "slow.lua").write_bytes(b"""
+local sid = os.getenv("SPELL_SESSION")
+Artifact.store(sid, "t", "before.txt", "b")
+local t = os.time() while os.time() - t < 30 do end
+""")
+    env = {**os.environ, "SPELL_SESSION": sid}
+    p = subprocess.Popen([*__import__("conftest").SPELL, "-w", str(root), "run", str(root / "slow.lua")],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 20
+    records = root / "sessions" / next(d for d in os.listdir(root / "sessions")) / "artifacts.yaml"
+    while not (records.exists() and b"before.txt" in records.read_bytes()) and time.time() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    with Workspace.open(root) as ws:
+        assert read_runs(ws, _dir(ws, sid)) == []
+        assert "before.txt" in [a["name"] for a in ws.artifacts.list(sid)]
+        # the marker of the dead run protects nothing: gc drops it
+        from spellfs.gc import reachable
+
+        reachable(ws)
+        assert ws.storage.listdir(MARKERS) == []
+
+
+def test_replay_deterministic_and_not(root, spell):
+    sid = _new_session(root)
+    (root / "det.lua").write_bytes(DETERMINISTIC)
+    (root / "rnd.lua").write_bytes(RANDOM)
+    env = {"SPELL_SESSION": sid}
+    assert spell("-w", str(root), "run", "det.lua", "5", cwd=root, env=env).returncode == 0
+    time.sleep(1.1)  # os.time() moves on
+    assert spell("-w", str(root), "run", "rnd.lua", cwd=root, env=env).returncode == 0
+    (root / "det.lua").write_bytes(b"error('the file changed; the recorded bytes must be replayed')")
+    with Workspace.open(root) as ws:
+        assert ws.history.can_replay(sid)
+        meta = ws.history.replay_metadata(sid)
+        assert meta["run_count"] == 2 and meta["from_checkpoint"] == 1 and meta["can_replay"]
+        assert [s["script"] for s in meta["scripts"]] == ["det.lua", "rnd.lua"]
+        assert [x["session_id"] for x in ws.history.list_replayable()] == [sid]
+        r = ws.history.replay(sid)
+        assert r["from_checkpoint"] == 1 and not r["same"]
+        det, rnd = r["runs"]
+        assert det["same"] and [(a["name"], a["result"]) for a in det["artifacts"]] == [("double.txt", "same"), ("out.txt", "same")]
+        assert not rnd["same"]
+        assert {a["name"]: a["result"] for a in rnd["artifacts"]} == {"stable.txt": "same", "noise.txt": "differs"}
+        assert (r["artifacts_same"], r["artifacts_differ"]) == (3, 1)
+        fork = ws.sessions.get(r["fork_id"])
+        assert fork["parent_session_id"] == sid
+        assert ws.artifacts.get(r["fork_id"], "out.txt")["content"] == b"value 5"
+        assert ws.artifacts.get(sid, "out.txt")["content"] == b"value 5"
+    out = spell("-w", str(root), "replay", sid[:8])
+    assert out.returncode == 1
+    text = out.stdout.decode()
+    assert "differs  noise.txt" in text and "same     out.txt" in text and "3 same, 1 different" in text
+    js = spell("-w", str(root), "replay", sid, "--from", "1", "--json")
+    assert json.loads(js.stdout)["from_checkpoint"] == 1
+
+
+def test_replay_only_deterministic_exits_zero(root, spell):
+    sid = _new_session(root)
+    (root / "det.lua").write_bytes(DETERMINISTIC)
+    assert spell("-w", str(root), "run", "det.lua", "3", cwd=root, env={"SPELL_SESSION": sid}).returncode == 0
+    r = spell("-w", str(root), "replay", sid)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b"2 same, 0 different" in r.stdout
+
+
+# -- replay logic with an injected runner (no subprocess; memory backend too) --------
+def _fake_runner(ws, outputs):
+    """A runner that 'runs' a script by storing outputs[call] into the fork."""
+    calls = []
+
+    def run(script, args, env, cwd):
+        calls.append((script, args, env))
+        for name, content in outputs[len(calls) - 1].items():
+            ws.artifacts.store(env["SPELL_SESSION"], "t", name, content)
+        return 0, ""
+
+    return run, calls
+
+
+def test_replay_with_runner_from_creation_state(anyws, tmp_path):
+    ws = anyws
+    sid = ws.sessions.create(name="orig", tags=["k"])
+    run = begin_run(ws, tmp_path / "x.lua", b"-- x", ["a"])
+    ws.artifacts.store(sid, "t", "one.txt", "1")
+    ws.artifacts.store(sid, "t", "two.txt", "2")
+    run.finish(0)
+    ws.history.save(sid)
+    run = begin_run(ws, tmp_path / "y.lua", b"-- y", [])
+    ws.artifacts.store(sid, "t", "three.txt", "3")
+    run.finish(0)
+    runner, calls = _fake_runner(ws, [{"one.txt": "1", "two.txt": "other", "surprise.txt": "!"}, {"three.txt": "3"}])
+    r = ws.history.replay(sid, {}, runner=runner)
+    assert r["from_checkpoint"] is None and [c[1] for c in calls] == [["a"], []]
+    assert calls[0][2] == {"SPELL_SESSION": r["fork_id"], "SPELL_REPLAY": "1"}
+    first, second = r["runs"]
+    assert {a["name"]: a["result"] for a in first["artifacts"]} == {"one.txt": "same", "two.txt": "differs",
+                                                                    "surprise.txt": "extra"}
+    assert second["same"] and not r["same"]
+    assert ws.sessions.get(r["fork_id"])["tags"] == ["k"]
+    # from checkpoint 1 only the second run is replayed, on top of the checkpoint's artifacts
+    runner, calls = _fake_runner(ws, [{}])
+    r = ws.history.replay(sid, {"from": 1, "live": True}, runner=runner)
+    assert len(calls) == 1 and calls[0][2]["SPELL_REPLAY"] == "live"
+    assert r["runs"][0]["artifacts"] == [{"name": "three.txt", "original": r["runs"][0]["artifacts"][0]["original"],
+                                          "replay": None, "result": "missing", "same": False}]
+    assert sorted(a["name"] for a in ws.artifacts.list(r["fork_id"])) == ["one.txt", "two.txt"]
+
+
+def test_replay_errors(anyws, tmp_path):
+    ws = anyws
+    sid = ws.sessions.create(name="none")
+    with pytest.raises(ReplayError, match="no recorded runs"):
+        ws.history.replay(sid)
+    assert not ws.history.can_replay(sid)
+    run = begin_run(ws, tmp_path / "z.lua", b"-- gone soon", [])
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    run.finish(0)
+    assert ws.history.can_replay(sid)
+    ws.objects.remove(run.script_hash)
+    assert not ws.history.can_replay(sid)
+    assert ws.history.replay_metadata(sid)["scripts"][0]["available"] is False
+    assert ws.history.list_replayable() == []
+    with pytest.raises(ReplayError, match="no longer in the store"):
+        ws.history.replay(sid, {}, runner=lambda *a: (0, ""))
+    from spellfs import UsageError
+
+    with pytest.raises(UsageError, match="unknown replay option"):
+        ws.history.replay(sid, {"speed": 2})
+
+
+def test_memory_workspace_cannot_replay_by_subprocess(tmp_path):
+    with Workspace.in_memory() as ws:
+        sid = ws.sessions.create(name="m")
+        run = begin_run(ws, tmp_path / "m.lua", b"--", [])
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        run.finish(0)
+        with pytest.raises(ReplayError, match="memory workspace"):
+            ws.history.replay(sid)
+
+
+def test_lua_binding_names_exist(ws):
+    for name in ("save", "load", "checkpoints", "diff", "restore", "fork", "can_replay", "replay",
+                 "replay_metadata", "list_replayable"):
+        assert callable(getattr(ws.history, name))
+    assert Path(__file__).exists()
