@@ -17,13 +17,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Problem", "RECORD_FILES", "Report", "fsck", "referenced"]
 
+#: Kinds reported but not failures.
+NOT_FAILURES = frozenset({"on-remote"})
 #: The append-only record files a session may hold.
 RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object, missing-object, bad-manifest, bad-record, partial-record, stray-temp
+    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-record, partial-record, stray-temp
     where: str
     detail: str
     oid: str | None = None
@@ -39,10 +41,12 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """True when every problem is only "on-remote": not local, but on the default remote (`spell pull`)."""
+        return all(p.kind in NOT_FAILURES for p in self.problems)
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "objects": self.objects, "sessions": self.sessions, "records": self.records,
+                "on_remote": sum(p.kind == "on-remote" for p in self.problems),
                 "problems": [p.__dict__ for p in self.problems]}
 
 
@@ -112,4 +116,27 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
         for name in ws.storage.listdir(f"{base}/files"):
             if name.startswith(".") and name.endswith(".tmp"):
                 report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
+    _classify_missing(ws, report)
     return report
+
+
+def _classify_missing(ws: "Workspace", report: Report) -> None:
+    """Tell "not local but on the default remote" (on-remote) apart from "lost" (missing-object)."""
+    missing = [p for p in report.problems if p.kind == "missing-object" and p.oid]
+    if not missing or not ws.config.remotes or ws.memory:
+        return
+    from .remotes import get_remote
+
+    remote = get_remote(ws)
+    try:
+        there = remote.exists_many({p.oid for p in missing})
+    except SpellError as exc:
+        for p in missing:
+            p.detail += f" (remote {remote.name} could not be checked: {exc})"
+        return
+    for p in missing:
+        if p.oid in there:
+            p.kind = "on-remote"
+            p.detail = p.detail.replace(" is missing", f" is not local but on remote {remote.name} (`spell pull` fetches it)")
+        else:
+            p.detail = p.detail.replace(" is missing", f" is lost: not local and not on remote {remote.name}")

@@ -130,7 +130,12 @@ class Workspace:
 
         if self.memory:
             return MemoryObjectStore(self.config.threshold)
-        return FsObjectStore(self.root / ".spell" / "objects", self.config.threshold)
+        store = FsObjectStore(self.root / ".spell" / "objects", self.config.threshold)
+        if self.config.remotes:  # a missing object is fetched from the default remote on first read
+            from .remotes import install_fetcher
+
+            install_fetcher(self, store)
+        return store
 
     @cached_property
     def index(self) -> "Index":

@@ -1,0 +1,390 @@
+"""Configured remotes (SPEC §7): ``remotes:`` in spell.yaml, push, pull, on-demand fetch.
+
+The porcelain over :mod:`spellfs.remote` (the transport). What a caller may rely on:
+
+- :func:`add_remote` / :func:`remove_remote` edit ``spell.yaml`` as a round trip
+  (ruamel.yaml), so comments and the other keys survive, under a lock and with an
+  atomic replace; the new file is validated before it is written. Only ``url``,
+  ``endpoint_url`` and ``region`` are ever written: credentials come from the
+  standard ``AWS_*`` variables or profiles and never reach the workspace.
+- The first remote in ``spell.yaml`` is the default: the one :func:`push`,
+  :func:`pull` and the on-demand fetcher use when no name is given.
+- :func:`push` uploads every object the named sessions reach (artifact records,
+  checkpoint trees with everything in them, run scripts) that the remote lacks;
+  :func:`pull` downloads what is missing locally, each object verified by hash.
+  Both are safe to interrupt and re-run: uploads are create-only and downloads
+  enter the store only once verified.
+- :func:`install_fetcher` gives an object store a fetcher that brings a missing
+  object in from the default remote on first read; nothing of the transport (nor
+  obstore) is imported until a fetch actually happens.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from .errors import ManifestError, NotFound, ObjectNotFound, UsageError
+
+if TYPE_CHECKING:
+    from .objects import ObjectStore
+    from .remote import Remote, RemoteSpec
+    from .workspace import Workspace
+
+__all__ = ["add_remote", "get_remote", "install_fetcher", "list_remotes", "pull", "push", "reachable",
+           "remove_remote"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+Progress = Callable[[int, int], None]
+
+
+# -- configuration ----------------------------------------------------------------------
+
+def _spec(name: str, body: dict) -> "RemoteSpec":
+    from .remote import RemoteSpec
+
+    return RemoteSpec(name, body["url"], body.get("endpoint_url"), body.get("region"))
+
+
+def list_remotes(ws: "Workspace") -> list[dict]:
+    """The configured remotes in spell.yaml order; the first is marked default."""
+    return [{"name": name, "url": body["url"], "endpoint_url": body.get("endpoint_url"),
+             "region": body.get("region"), "default": i == 0}
+            for i, (name, body) in enumerate(ws.config.remotes.items())]
+
+
+def get_remote(ws: "Workspace", name: str | None = None) -> "Remote":
+    """The remote called ``name``, or the default one."""
+    from .remote import Remote
+
+    remotes = ws.config.remotes
+    if not remotes:
+        raise UsageError("no remote configured (add one with `spell remote add NAME URL`)")
+    if name is None:
+        name = next(iter(remotes))
+    elif name not in remotes:
+        raise NotFound(f"remote not found: {name} (configured: {', '.join(remotes)}; see `spell remote list`)")
+    return Remote(_spec(name, remotes[name]))
+
+
+def _check_endpoint(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"not an endpoint URL: {url!r} (use http(s)://host[:port])")
+    if parts.username or parts.password or parts.query:
+        raise UsageError(f"endpoint URL must not carry credentials or a query: {parts.scheme}://{parts.hostname}… "
+                         "(credentials come from AWS_* variables or a profile)")
+
+
+def add_remote(ws: "Workspace", name: str, url: str, endpoint_url: str | None = None,
+               region: str | None = None) -> dict:
+    """Add a remote to spell.yaml (the first one added becomes the default)."""
+    from .remote import parse_remote_url
+
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise UsageError(f"invalid remote name: {name!r} (letters, digits, '.', '_', '-'; at most 64)")
+    scheme = parse_remote_url(url)[0]
+    if endpoint_url is not None:
+        if scheme != "s3":
+            raise UsageError(f"--endpoint-url applies to s3:// remotes only (got {url})")
+        _check_endpoint(endpoint_url)
+    if region is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", region):
+        raise UsageError(f"invalid region: {region!r}")
+    body: dict[str, Any] = {"url": url}
+    if endpoint_url:
+        body["endpoint_url"] = endpoint_url
+    if region:
+        body["region"] = region
+
+    def change(doc) -> None:
+        from ruamel.yaml.comments import CommentedMap
+
+        remotes = doc.get("remotes")
+        if remotes is None:
+            remotes = doc["remotes"] = CommentedMap()
+        if name in remotes:
+            raise UsageError(f"remote already exists: {name} (remove it first with `spell remote remove {name}`)")
+        remotes[name] = CommentedMap(body)
+
+    _edit_spell_yaml(ws, change)
+    return {"name": name, **body, "default": next(iter(ws.config.remotes)) == name}
+
+
+def remove_remote(ws: "Workspace", name: str) -> dict:
+    """Remove a remote from spell.yaml; the next one (if any) becomes the default."""
+    def change(doc) -> None:
+        remotes = doc.get("remotes")
+        if not remotes or name not in remotes:
+            have = ", ".join(remotes or ()) or "none"
+            raise NotFound(f"remote not found: {name} (configured: {have}; see `spell remote list`)")
+        del remotes[name]
+        if not remotes:
+            del doc["remotes"]
+
+    _edit_spell_yaml(ws, change)
+    return {"name": name, "removed": True}
+
+
+def _rt_yaml():
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.width = 4096
+    y.preserve_quotes = True
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _edit_spell_yaml(ws: "Workspace", change: Callable[[Any], None]) -> None:
+    """Load spell.yaml as a round trip, apply ``change``, validate, and replace it atomically."""
+    from ruamel.yaml.comments import CommentedMap
+
+    from .config import Config, apply_mapping
+    from .storage import atomic_write
+    from .yamlio import load_yaml
+
+    if ws.root is None:
+        raise UsageError("remotes need a workspace on disk (this one is in memory)")
+    path = ws.root / "spell.yaml"
+    with ws.storage.lock("spell-yaml"):
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            text = ""
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"spell.yaml: not UTF-8 (byte {exc.start})") from None
+        load_yaml(text, "spell.yaml")  # a broken file is reported with its line, never rewritten
+        y = _rt_yaml()
+        doc = y.load(text)
+        only_comments = doc is None
+        if only_comments:
+            doc = CommentedMap()
+        if not isinstance(doc, dict):
+            raise ManifestError("spell.yaml: expected a mapping of sections")
+        change(doc)
+        if not doc:
+            # Nothing but comments is left: keep every comment line as it was.
+            new = "".join(line for line in text.splitlines(keepends=True) if not line.strip() or line.lstrip().startswith("#"))
+        else:
+            out = io.StringIO()
+            y.dump(doc, out)
+            new = out.getvalue()
+            if only_comments and text.strip():
+                new = text.rstrip("\n") + "\n" + new
+        config = Config()
+        apply_mapping(config, load_yaml(new, "spell.yaml"), "spell.yaml")
+        atomic_write(path, new.encode("utf-8"), fsync=True)
+    ws.config.remotes = config.remotes
+
+
+# -- what sessions reach --------------------------------------------------------------
+
+def _session_dirs(ws: "Workspace", sessions: Iterable[str] | None) -> list[str]:
+    if sessions:
+        return list(dict.fromkeys(ws.sessions.resolve(s) for s in sessions))
+    return sorted(d for d in ws.storage.listdir("sessions") if not d.startswith("."))
+
+
+def _checkpoint_trees(ws: "Workspace", dir: str) -> list[str]:
+    try:
+        return [r["tree"] for r in ws.history.checkpoints(dir)]
+    except (ImportError, AttributeError):  # pragma: no cover - the history area not present
+        from .records import parse_records
+
+        rel = f"sessions/{dir}/checkpoints.yaml"
+        try:
+            data = ws.storage.read(rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [r["tree"] for _, r in parse_records(data, rel) if isinstance(r.get("tree"), str)]
+
+
+def _run_scripts(ws: "Workspace", dir: str) -> list[str]:
+    try:
+        from .runs import read_runs
+    except ImportError:  # pragma: no cover - the runs area not present
+        return []
+    return [r["script_hash"] for r in read_runs(ws, dir)]
+
+
+def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool = True) -> dict[str, str]:
+    """Objects the sessions (default: all) reach: oid -> where it is referenced (first seen).
+
+    ``deep=False`` stops at what the session files name (artifact records,
+    checkpoint tree ids, run scripts) without reading any object; ``deep=True``
+    also walks each checkpoint tree (parents, manifest, state, table pages and the
+    artifacts in them), reading tree objects (a missing one is fetched by the
+    store's fetcher if it has one).
+    """
+    dirs = _session_dirs(ws, sessions)
+    refs: dict[str, str] = {}
+    seen: set[str] = set()
+    trees = ws.history.trees if deep else None
+    for dir in dirs:
+        base = f"sessions/{dir}"
+        log = ws.log(dir)
+        try:
+            log.refresh()
+        except ManifestError as exc:
+            raise ManifestError(f"{exc} (fix it first; `spell fsck` names the line)") from None
+        for rec in log.records:
+            if rec.get("hash"):
+                refs.setdefault(rec["hash"], f"{base}/artifacts.yaml#{rec['seq']}")
+        tree_ids = _checkpoint_trees(ws, dir)  # a broken record file raises ManifestError naming it
+        scripts = _run_scripts(ws, dir)
+        for tree in tree_ids:
+            if trees is None:
+                refs.setdefault(tree, f"{base}/checkpoints.yaml")
+            else:
+                for oid in trees.refs(tree, seen):
+                    refs.setdefault(oid, f"{base}/checkpoints.yaml")
+        for oid in scripts:
+            refs.setdefault(oid, f"{base}/runs.yaml")
+    if not sessions and deep:
+        try:
+            from .gc import ROOTS
+        except ImportError:  # pragma: no cover
+            ROOTS = []
+        for root in ROOTS:
+            for oid in root(ws):
+                refs.setdefault(oid, getattr(root, "__name__", "a registered root"))
+    return refs
+
+
+# -- push / pull -------------------------------------------------------------------------
+
+def _result(remote: "Remote", verb: str, stats: dict, dirs: list[str]) -> dict:
+    return {"remote": remote.name, "url": remote.spec.url, "sessions": len(dirs), verb: stats["objects"],
+            "objects": stats["objects"], "bytes": stats["bytes"], "skipped": stats["skipped"],
+            "seconds": round(stats["seconds"], 3)}
+
+
+def push(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: str | None = None,
+         progress: Progress | None = None) -> dict:
+    """Upload every object the sessions (default: all) reach that the remote lacks.
+
+    Objects that are not local (a clone that never pulled them) are fine when the
+    remote already has them; one that is neither local nor on the remote is an
+    :class:`ObjectNotFound` after everything else has been pushed.
+    """
+    import time
+
+    remote = get_remote(ws, remote_name)
+    start = time.monotonic()
+    store = _fs_store(ws)
+    with _fetching_from(store, remote):
+        dirs = _session_dirs(ws, sessions)
+        refs = reachable(ws, dirs)
+    local, absent = [], []
+    for oid in refs:
+        (local if store.has(oid) else absent).append(oid)
+    stats = remote.push(store, local, progress)
+    lost: list[str] = []
+    if absent:
+        there = remote.exists_many(absent)
+        stats["skipped"] += len(there)
+        lost = [o for o in absent if o not in there]
+    stats["seconds"] = time.monotonic() - start
+    if lost:
+        more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+        raise ObjectNotFound(f"object not found: {lost[0]}{more} (referenced by {refs[lost[0]]}; neither local nor "
+                             f"on remote {remote.name}; run `spell fsck`)")
+    return _result(remote, "pushed", stats, dirs)
+
+
+def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: str | None = None,
+         progress: Progress | None = None) -> dict:
+    """Download every object the sessions (default: all) reach that is not local, verified by hash.
+
+    First what the session files name (in bulk), then what the checkpoint trees
+    reach, once the trees are local.
+    """
+    import time
+
+    remote = get_remote(ws, remote_name)
+    start = time.monotonic()
+    store = _fs_store(ws)
+    dirs = _session_dirs(ws, sessions)
+    total = {"objects": 0, "bytes": 0, "skipped": 0}
+
+    def add(stats: dict) -> None:
+        for k in total:
+            total[k] += stats[k]
+
+    first = reachable(ws, dirs, deep=False)
+    add(remote.pull(store, list(first), progress))
+    with _fetching_from(store, remote) as walk:
+        rest = [o for o in reachable(ws, dirs) if o not in first]
+    offset = len(first)
+    stats = remote.pull(store, rest, progress and (lambda done, n: progress(offset + done, offset + n)))
+    # Objects the tree walk itself fetched (tables, pages) count as pulled, not as already local.
+    stats["objects"] += len(walk.fetched)
+    stats["skipped"] -= len(walk.fetched)
+    stats["bytes"] += sum(store.stored_size(o) for o in walk.fetched)
+    add(stats)
+    total["seconds"] = time.monotonic() - start
+    return _result(remote, "pulled", total, dirs)
+
+
+def _fs_store(ws: "Workspace"):
+    if ws.memory:
+        raise UsageError("remotes need a workspace on disk (this one is in memory)")
+    return ws.objects
+
+
+class _fetching_from:
+    """Within the block, a missing object is fetched from ``remote`` (not only the default)."""
+
+    def __init__(self, store: "ObjectStore", remote: "Remote") -> None:
+        self.store, self.remote = store, remote
+
+    def __enter__(self) -> "_fetching_from":
+        self.saved = self.store.__dict__.get("fetcher")
+        self.fetched: list[str] = []
+        self.store.fetcher = self._fetch
+        return self
+
+    def _fetch(self, oid: str) -> bool:
+        if self.store.has(oid):
+            return True
+        ok = self.remote.fetch(self.store, oid)
+        if ok:
+            self.fetched.append(oid)
+        return ok
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is None:
+            self.store.__dict__.pop("fetcher", None)
+        else:
+            self.store.fetcher = self.saved
+
+
+# -- on-demand fetch ---------------------------------------------------------------------
+
+class _Fetcher:
+    """A store's fetcher: the default remote, built (and obstore imported) on first use."""
+
+    def __init__(self, store: "ObjectStore", name: str, body: dict) -> None:
+        self.store, self.name, self.body = store, name, dict(body)
+        self.remote: "Remote | None" = None
+
+    def __call__(self, oid: str) -> bool:
+        if self.remote is None:
+            from .remote import Remote
+
+            self.remote = Remote(_spec(self.name, self.body))
+        return self.remote.fetch(self.store, oid)
+
+
+def install_fetcher(ws: "Workspace", store: "ObjectStore") -> None:
+    """Let ``store`` fetch a missing object from the default remote, if one is configured."""
+    if ws.config.remotes and not ws.memory:
+        name, body = next(iter(ws.config.remotes.items()))
+        store.fetcher = _Fetcher(store, name, body)
