@@ -21,6 +21,10 @@ def open_workspace(ctx: click.Context, actor: str = "cli") -> Workspace:
     obj = ctx.find_root().obj or {}
     ws = Workspace.open(obj.get("workspace"), obj.get("config_file"), actor=actor)
     ctx.call_on_close(ws.close)
+    if not ws.memory:  # in a git repository: add the merge driver, rewrite files/ after a merge
+        from ..gitrepo import on_open
+
+        on_open(ws)
     return ws
 
 

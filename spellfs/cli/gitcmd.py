@@ -1,0 +1,121 @@
+"""Sharing commands: status, commit (git), export and import (one session as a tar.zst)."""
+
+from __future__ import annotations
+
+import click
+
+from .output import echo_json, json_option, open_workspace, progress
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Per session: changes since its last checkpoint, and what is not committed to git."""
+    from ..gitrepo import status as git_status
+
+    ws = open_workspace(ctx)
+    report = git_status(ws)
+    if as_json:
+        echo_json(report)
+        return
+    if not report["git"]:
+        click.echo("not a git repository (make one with `spell init --git`)")
+    else:
+        where = f"on branch {report['branch']}" if report["branch"] else "HEAD detached"
+        click.echo(where + (" — merge in progress: run `spell commit` to finish it" if report["merging"] else ""))
+    if not report["sessions"]:
+        click.echo("no sessions")
+    for s in report["sessions"]:
+        click.echo(f"{s['path'].split('/', 1)[1]}  {s['name'] or ''}".rstrip())
+        if s.get("error"):
+            click.echo(f"  error: {s['error']}")
+        cp = s["checkpoint"]
+        if cp is None:
+            click.echo("  no checkpoints")
+        else:
+            click.echo(f"  since checkpoint {cp['number']}: {_since_text(s['since_checkpoint'])}")
+        if "uncommitted" in s:
+            paths = s["uncommitted"]
+            if paths:
+                shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+                click.echo(f"  not committed: {shown}")
+            else:
+                click.echo("  committed")
+    if report["git"] and (report["workspace"] or report.get("objects")):
+        extra = list(report["workspace"])
+        if report.get("objects"):
+            extra.append(f"{report['objects']} objects")
+        click.echo(f"workspace: not committed: {', '.join(extra)}")
+
+
+def _since_text(since: dict | None) -> str:
+    parts = [f"{len(since[k])} {k}" for k in ("added", "removed", "changed") if since and since[k]]
+    if since and since["manifest"]:
+        parts.append(f"{', '.join(since['manifest'])} edited")
+    if since and since["state"]:
+        parts.append(f"state: {len(since['state'])} keys")
+    return ", ".join(parts) or "no changes"
+
+
+@click.command()
+@click.option("-m", "--message", help="Subject line (default: a summary of the sessions changed).")
+@json_option
+@click.pass_context
+def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
+    """Stage sessions, records, objects, templates and state, and commit them to git."""
+    from ..gitrepo import commit as git_commit
+
+    ws = open_workspace(ctx)
+    result = git_commit(ws, message)
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    if result.resolved:
+        click.echo(f"resolved {len(result.resolved)} files/ copies from the merged records")
+    if result.kept_out:
+        limit = ws.config.get("git.max_object_bytes")
+        click.echo(f"kept out of git (above git.max_object_bytes, {limit} bytes): {len(result.kept_out)} paths; "
+                   "they travel through a remote: run `spell push` (see `spell remote add`)")
+    if not result.committed:
+        click.echo("nothing to commit (the workspace matches the last commit)")
+        return
+    click.echo(f"[{result.sha[:10]}] {result.message.rstrip()}")
+
+
+@click.command()
+@click.argument("session")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst).")
+@json_option
+@click.pass_context
+def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
+    """Write SESSION, its history and every object it reaches to one archive."""
+    from ..archive import export_session
+
+    ws = open_workspace(ctx)
+    with progress("exporting") as bar:
+        result = export_session(ws, session, out, bar.advance)
+    if as_json:
+        echo_json(result.__dict__)
+    else:
+        click.echo(f"exported {result.session_id[:8]} to {result.path}: {result.files} files, "
+                   f"{result.objects} objects")
+
+
+@click.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@click.pass_context
+def import_(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Add the session archived in FILE (made by `spell export`); every object is verified."""
+    from ..archive import import_session
+
+    ws = open_workspace(ctx)
+    with progress("importing") as bar:
+        result = import_session(ws, file, advance=bar.advance)
+    if as_json:
+        echo_json(result.__dict__)
+    else:
+        click.echo(f"imported {result.session_id[:8]} as sessions/{result.dir}: {result.files} files, "
+                   f"{result.objects} objects ({result.new_objects} new)")

@@ -1,0 +1,310 @@
+"""Sharing through git: init --git, commit, clone, merge of two clones, status (real git, real `spell`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import git
+import pytest
+
+from spellfs import Workspace
+
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def run_git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, **GIT_ENV}
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stdout}{proc.stderr}")
+    return proc
+
+
+def identity(repo: Path, who: str = "tester") -> None:
+    run_git(repo, "config", "user.name", who)
+    run_git(repo, "config", "user.email", f"{who}@example.com")
+    run_git(repo, "config", "pull.rebase", "false")
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, spell) -> Path:
+    """A workspace made with `spell init --git`, identity set."""
+    root = tmp_path / "a"
+    ok(spell("init", "--git", str(root)))
+    identity(root, "alice")
+    return root
+
+
+def new_session(spell, root: Path, name: str) -> str:
+    return ok(spell("-w", str(root), "new", name)).strip()
+
+
+def add(spell, root: Path, sid: str, name: str, content: bytes, tmp: Path) -> None:
+    src = tmp / f"src-{root.name}"
+    src.mkdir(exist_ok=True)
+    (src / name).write_bytes(content)
+    ok(spell("-w", str(root), "add", sid, str(src / name)))
+
+
+def has_history() -> bool:
+    try:
+        import spellfs.history  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def branch(root: Path) -> str:
+    return run_git(root, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+
+
+# -- init --git -----------------------------------------------------------------------
+def test_init_git_ignores_local_state_and_keeps_records_mergeable(repo: Path, spell) -> None:
+    r = git.Repo(repo)
+    assert "[merge \"spellfs-files\"]" in (repo / ".git" / "config").read_text()
+    assert run_git(repo, "config", "--get", "merge.spellfs-files.driver").stdout == "true\n"
+    assert r.head.is_valid() is False  # nothing committed yet
+    for local in (".spell/index.sqlite", ".spell/locks/s-x.lock", ".spell/daemon.log", ".spell/git-head",
+                  "sessions/s-1234abcd/files/.notes.md.1.2.tmp"):
+        assert run_git(repo, "check-ignore", "-q", local, check=False).returncode == 0, local
+    for shared in (".spell/objects/ab/" + "c" * 62, "sessions/s-1234abcd/artifacts.yaml", "spell.yaml"):
+        assert run_git(repo, "check-ignore", "-q", shared, check=False).returncode == 1, shared
+    attrs = run_git(repo, "check-attr", "merge", "--", "sessions/x-1234abcd/artifacts.yaml",
+                    "sessions/x-1234abcd/checkpoints.yaml", "sessions/x-1234abcd/runs.yaml",
+                    "sessions/x-1234abcd/calls.yaml", "sessions/x-1234abcd/files/notes.md").stdout
+    assert attrs.count("merge: union") == 4
+    assert "files/notes.md: merge: spellfs-files" in attrs
+    before = (repo / ".gitignore").read_text(), (repo / ".gitattributes").read_text()
+    ok(spell("init", "--git", str(repo)))  # idempotent
+    assert ((repo / ".gitignore").read_text(), (repo / ".gitattributes").read_text()) == before
+
+
+def test_init_git_keeps_an_existing_gitignore(tmp_path: Path, spell) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / ".gitignore").write_text("build/\n")
+    ok(spell("init", "--git", str(root)))
+    text = (root / ".gitignore").read_text()
+    assert text.startswith("build/\n") and "/.spell/*" in text
+
+
+# -- commit ---------------------------------------------------------------------------
+def test_commit_summarises_sessions_and_says_nothing_to_commit(repo: Path, spell, tmp_path: Path) -> None:
+    a = new_session(spell, repo, "research")
+    b = new_session(spell, repo, "other")
+    for name in ("one.md", "two.md", "three.md"):
+        add(spell, repo, a, name, name.encode(), tmp_path)
+    out = ok(spell("-w", str(repo), "commit"))
+    msg = git.Repo(repo).head.commit.message
+    assert msg.startswith("spell: 2 sessions changed\n\n")
+    dir_a = Workspace.open(repo).sessions.resolve(a)
+    assert f"- {dir_a}: new session, 3 artifact versions stored" in msg
+    assert "spell: 2 sessions changed" in out
+    again = spell("-w", str(repo), "commit")
+    assert again.returncode == 0 and ok(again).strip() == "nothing to commit (the workspace matches the last commit)"
+    # A user message becomes the subject; the summary stays in the body.
+    add(spell, repo, b, "x.txt", b"x", tmp_path)
+    ok(spell("-w", str(repo), "commit", "-m", "more notes"))
+    msg = git.Repo(repo).head.commit.message
+    assert msg.startswith("more notes\n\nspell: 1 session changed\n\n- other-")
+    assert "1 artifact version stored" in msg
+    assert run_git(repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
+
+
+def test_commit_leaves_other_staged_work_alone(repo: Path, spell) -> None:
+    new_session(spell, repo, "s")
+    (repo / "README.txt").write_text("mine\n")
+    run_git(repo, "add", "README.txt")
+    ok(spell("-w", str(repo), "commit"))
+    assert "README.txt" not in run_git(repo, "ls-tree", "-r", "--name-only", "HEAD").stdout
+    assert run_git(repo, "diff", "--cached", "--name-only").stdout.strip() == "README.txt"
+
+
+def test_commit_outside_git_says_how_to_make_a_repository(root: Path, spell) -> None:
+    proc = spell("-w", str(root), "commit")
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("Error: not a git repository:")
+    assert "spell init --git" in proc.stderr.decode()
+
+
+def test_large_objects_stay_out_of_git(repo: Path, spell, tmp_path: Path) -> None:
+    (repo / "spell.yaml").write_text("git:\n  max_object_bytes: 1000\n")
+    sid = new_session(spell, repo, "big")
+    import os
+
+    add(spell, repo, sid, "big.bin", os.urandom(5000), tmp_path)
+    add(spell, repo, sid, "small.txt", b"small", tmp_path)
+    out = ok(spell("-w", str(repo), "commit"))
+    assert "kept out of git" in out and "spell push" in out
+    tracked = run_git(repo, "ls-files").stdout
+    ws = Workspace.open(repo)
+    big = ws.artifacts.find(sid, "big.bin")[1]["hash"]
+    small = ws.artifacts.find(sid, "small.txt")[1]["hash"]
+    assert f".spell/objects/{big[:2]}/{big[2:]}" not in tracked and "files/big.bin" not in tracked
+    assert f".spell/objects/{small[:2]}/{small[2:]}" in tracked and "files/small.txt" in tracked
+    assert "artifacts.yaml" in tracked  # the record itself is shared
+    assert run_git(repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
+    assert f"/.spell/objects/{big[:2]}/{big[2:]}" in (repo / ".gitignore").read_text()
+
+
+# -- clone ------------------------------------------------------------------------------
+def test_a_clone_works_identically(repo: Path, spell, tmp_path: Path) -> None:
+    sid = new_session(spell, repo, "research")
+    add(spell, repo, sid, "notes.md", b"# v1\n", tmp_path)
+    add(spell, repo, sid, "notes.md", b"# v2\n", tmp_path)
+    add(spell, repo, sid, "data.bin", bytes(range(256)) * 100, tmp_path)  # above the compression threshold
+    history = has_history()
+    if history:
+        ok(spell("-w", str(repo), "save", sid, "-m", "first"))
+        add(spell, repo, sid, "later.md", b"after the checkpoint\n", tmp_path)
+    ok(spell("-w", str(repo), "commit"))
+    clone = tmp_path / "clone"
+    run_git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert "spellfs-files" not in (clone / ".git" / "config").read_text()
+    commands = [["ls", "--json"], ["show", sid, "--json"], ["cat", sid, "notes.md"], ["cat", sid, "notes.md@1"],
+                ["cat", sid, "data.bin"], ["fsck", "--json"], ["status", "--json"]]
+    if history:
+        commands += [["log", sid], ["diff", sid], ["log", sid, "--json"] ]
+    for args in commands:
+        assert ok(spell("-w", str(clone), *args)) == ok(spell("-w", str(repo), *args)), args
+    # any command run on the clone adds the merge driver its .git/config lacks
+    assert '[merge "spellfs-files"]' in (clone / ".git" / "config").read_text()
+
+
+# -- two clones merging ------------------------------------------------------------------
+@pytest.fixture
+def clones(repo: Path, spell, tmp_path: Path):
+    """alice (repo) and bob, sharing a bare origin, both with a committed session `shared`."""
+    sid = new_session(spell, repo, "shared")
+    add(spell, repo, sid, "notes.md", b"base\n", tmp_path)
+    ok(spell("-w", str(repo), "commit"))
+    origin = tmp_path / "origin.git"
+    run_git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    run_git(repo, "remote", "add", "origin", str(origin))
+    run_git(repo, "fetch", "-q", "origin")
+    bob = tmp_path / "b"
+    run_git(tmp_path, "clone", "-q", str(origin), str(bob))
+    identity(bob, "bob")
+    return repo, bob, sid
+
+
+def pull(root: Path) -> subprocess.CompletedProcess:
+    return run_git(root, "pull", "--no-rebase", "-q", "origin", branch(root), check=False)
+
+
+def test_two_clones_merge_with_a_plain_git_pull(clones, spell, tmp_path: Path) -> None:
+    alice, bob, sid = clones
+    # bob stores first, alice later: after bob's pull, alice's version is the latest
+    add(spell, bob, sid, "notes.md", b"bob's notes\n", tmp_path)
+    add(spell, bob, sid, "bob.md", b"from bob\n", tmp_path)
+    bob_session = new_session(spell, bob, "bob-only")
+    add(spell, bob, bob_session, "b.txt", b"b\n", tmp_path)
+    add(spell, alice, sid, "notes.md", b"alice's notes\n", tmp_path)
+    add(spell, alice, sid, "alice.md", b"from alice\n", tmp_path)
+    alice_session = new_session(spell, alice, "alice-only")
+    add(spell, alice, alice_session, "a.txt", b"a\n", tmp_path)
+    ok(spell("-w", str(alice), "commit"))
+    run_git(alice, "push", "-q", "origin", "HEAD")
+    ok(spell("-w", str(bob), "commit"))
+
+    proc = pull(bob)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "CONFLICT" not in proc.stdout + proc.stderr
+    # the merge driver kept bob's copy; the next spell command rewrites it from the merged records
+    assert (bob / "sessions" / Workspace.open(bob).sessions.resolve(sid) / "files" / "notes.md").read_bytes() == b"bob's notes\n"
+    assert ok(spell("-w", str(bob), "fsck")).endswith("ok\n")
+    dir = Workspace.open(bob).sessions.resolve(sid)
+    assert (bob / "sessions" / dir / "files" / "notes.md").read_bytes() == b"alice's notes\n"
+    assert ok(spell("-w", str(bob), "cat", sid, "notes.md")) == "alice's notes\n"
+    assert ok(spell("-w", str(bob), "cat", sid, "notes.md@2")) == "bob's notes\n"
+    assert ok(spell("-w", str(bob), "cat", sid, "notes.md@3")) == "alice's notes\n"
+    names = {s["name"] for s in json.loads(ok(spell("-w", str(bob), "ls", "--json")))}
+    assert names == {"shared", "bob-only", "alice-only"}
+
+    out = ok(spell("-w", str(bob), "commit"))  # commits the merge's rewritten copy
+    assert "1 file changed" in out or "files changed" in out or "spell:" in out
+    run_git(bob, "push", "-q", "origin", "HEAD")
+    proc = pull(alice)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    views = []
+    for root in (alice, bob):
+        show = json.loads(ok(spell("-w", str(root), "show", sid, "--json")))
+        views.append(sorted((a["name"], a["version"], a["content_hash"]) for a in show["artifacts"]))
+        assert ok(spell("-w", str(root), "fsck")).endswith("ok\n")
+        assert [ok(spell("-w", str(root), "cat", sid, f"notes.md@{v}")) for v in (1, 2, 3)] == \
+            ["base\n", "bob's notes\n", "alice's notes\n"]
+        assert (root / "sessions" / dir / "files" / "notes.md").read_bytes() == b"alice's notes\n"
+    assert views[0] == views[1]
+    assert ("notes.md", 3, views[0][-1][2]) in views[0] or any(v[:2] == ("notes.md", 3) for v in views[0])
+    assert ok(spell("-w", str(alice), "ls", "--json")) == ok(spell("-w", str(bob), "ls", "--json"))
+
+
+def test_delete_on_one_side_and_store_on_the_other_is_resolved_by_commit(clones, spell, tmp_path: Path) -> None:
+    alice, bob, sid = clones
+    with Workspace.open(alice) as ws:
+        ws.artifacts.delete(sid, "notes.md")
+    ok(spell("-w", str(alice), "commit"))
+    run_git(alice, "push", "-q", "origin", "HEAD")
+    add(spell, bob, sid, "notes.md", b"bob kept going\n", tmp_path)  # later than alice's delete
+    ok(spell("-w", str(bob), "commit"))
+    proc = pull(bob)
+    assert proc.returncode != 0 and "files/notes.md" in proc.stdout  # modify/delete: git cannot know
+    out = ok(spell("-w", str(bob), "commit"))
+    assert "resolved 1 files/ copies" in out
+    assert run_git(bob, "status", "--porcelain").stdout == ""
+    assert ok(spell("-w", str(bob), "cat", sid, "notes.md")) == "bob kept going\n"
+    assert ok(spell("-w", str(bob), "fsck")).endswith("ok\n")
+
+
+def test_both_sides_editing_session_yaml_is_a_real_conflict(clones, spell, tmp_path: Path) -> None:
+    alice, bob, sid = clones
+    ok(spell("-w", str(alice), "suspend", sid))
+    ok(spell("-w", str(alice), "commit"))
+    run_git(alice, "push", "-q", "origin", "HEAD")
+    ok(spell("-w", str(bob), "complete", sid))
+    ok(spell("-w", str(bob), "commit"))
+    assert pull(bob).returncode != 0
+    proc = spell("-w", str(bob), "commit")
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert err.startswith("Error: merge conflict: sessions/") and "session.yaml" in err and len(err.splitlines()) == 1
+
+
+# -- status -------------------------------------------------------------------------------
+def test_status_reports_uncommitted_paths_per_session(repo: Path, spell, tmp_path: Path) -> None:
+    sid = new_session(spell, repo, "research")
+    ok(spell("-w", str(repo), "commit"))
+    report = json.loads(ok(spell("-w", str(repo), "status", "--json")))
+    assert report["git"] is True and report["merging"] is False
+    [s] = report["sessions"]
+    assert s["id"] == sid and s["uncommitted"] == []
+    add(spell, repo, sid, "notes.md", b"n\n", tmp_path)
+    report = json.loads(ok(spell("-w", str(repo), "status", "--json")))
+    assert report["sessions"][0]["uncommitted"] == ["artifacts.yaml", "files/notes.md"]
+    assert report["objects"] == 1
+    text = ok(spell("-w", str(repo), "status"))
+    assert "not committed: artifacts.yaml, files/notes.md" in text
+    assert "no checkpoints" in text
+    if has_history():
+        ok(spell("-w", str(repo), "save", sid))
+        add(spell, repo, sid, "more.md", b"m\n", tmp_path)
+        report = json.loads(ok(spell("-w", str(repo), "status", "--json")))
+        s = report["sessions"][0]
+        assert s["checkpoint"]["number"] == 1 and s["since_checkpoint"]["added"] == ["more.md"]
+        assert "since checkpoint 1: 1 added" in ok(spell("-w", str(repo), "status"))
+
+
+def test_status_outside_git(root: Path, spell) -> None:
+    out = ok(spell("-w", str(root), "status"))
+    assert out.startswith("not a git repository")
+    assert json.loads(ok(spell("-w", str(root), "status", "--json")))["git"] is False
