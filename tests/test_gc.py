@@ -1,0 +1,165 @@
+"""spell gc: unreached objects go, reached ones never do — also while another process stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from spellfs import IntegrityError, Workspace
+from spellfs.fsck import fsck
+from spellfs.gc import ROOTS, gc, reachable
+from spellfs.runs import begin_run
+
+
+def _populated(ws, tmp_path):
+    sid = ws.sessions.create(name="g")
+    ws.artifacts.store(sid, "t", "a.txt", "version one")
+    ws.history.save(sid, "one")
+    ws.artifacts.store(sid, "t", "a.txt", "version two")
+    ws.artifacts.store(sid, "t", "b.txt", "bee")
+    ws.artifacts.delete(sid, "b.txt")  # its version stays reachable through the record
+    ws.state.set(f"session:{sid}:k", "v")
+    ws.history.save(sid, "two")
+    run = begin_run(ws, tmp_path / "s.lua", b"-- the script", [])
+    ws.artifacts.store(sid, "t", "c.txt", "made by a run")
+    run.finish(0)
+    return sid, run.script_hash
+
+
+def test_gc_removes_only_unreached(anyws, tmp_path):
+    ws = anyws
+    sid, script = _populated(ws, tmp_path)
+    junk = [ws.objects.put_bytes(f"junk {i}".encode()) for i in range(3)]
+    reached = set(ws.objects) - set(junk)
+    assert script in reachable(ws)
+    dry = gc(ws, dry_run=True, grace=0)
+    assert sorted(r["oid"] for r in dry.removed) == sorted(junk) and all(r["size"] == 6 for r in dry.removed)
+    assert set(junk) <= set(ws.objects)  # nothing removed by a dry run
+    report = gc(ws, grace=0)
+    assert sorted(r["oid"] for r in report.removed) == sorted(junk)
+    assert report.bytes == 18 and report.kept == len(reached)
+    assert set(ws.objects) == reached
+    # every checkpoint still reads back, every version still opens
+    ws.history.trees._tables.clear()
+    ws.history.trees._trees.clear()
+    ws.history.trees._pages.clear()
+    assert ws.history.diff(sid, 1, 2)["summary"]["changed"] == 1
+    assert ws.artifacts.get(sid, "b.txt@1")["content"] == b"bee"
+    assert ws.artifacts.get(sid, "a.txt@1")["content"] == b"version one"
+    assert ws.history.can_replay(sid)
+    assert gc(ws, grace=0).removed == []
+
+
+def test_gc_after_session_removal_collects_its_history(ws, tmp_path):
+    sid, _ = _populated(ws, tmp_path)
+    keep = ws.sessions.create(name="keep")
+    ws.artifacts.store(keep, "t", "a.txt", "version one")  # shared content survives
+    ws.sessions.delete(sid)
+    report = gc(ws, grace=0)
+    assert report.removed and ws.objects.has(ws.artifacts.list(keep)[0]["content_hash"])
+    assert fsck(ws).ok
+
+
+def test_grace_spares_recent_objects(ws, tmp_path):
+    oid = ws.objects.put_bytes(b"fresh garbage")
+    report = gc(ws)  # default grace: 15 minutes
+    assert report.removed == [] and report.spared == 1 and ws.objects.has(oid)
+    old = time.time() - 3600
+    os.utime(ws.objects.path(oid), (old, old))
+    assert [r["oid"] for r in gc(ws).removed] == [oid]
+
+
+def test_in_flight_run_script_is_kept(ws, tmp_path):
+    run = begin_run(ws, tmp_path / "long.lua", b"-- still running", [])
+    ws.run = None  # as seen from another process: only the marker says so
+    assert gc(ws, grace=0).removed == []
+    assert ws.objects.has(run.script_hash)
+    run.finish(0)  # touched nothing: no record, so now it is garbage
+    assert [r["oid"] for r in gc(ws, grace=0).removed] == [run.script_hash]
+
+
+def test_registered_roots_are_kept(anyws):
+    ws = anyws
+    oid = ws.objects.put_bytes(b"cached model answer")
+
+    def model_cache(w):
+        return [oid]
+
+    ROOTS.append(model_cache)
+    try:
+        assert gc(ws, grace=0).removed == []
+    finally:
+        ROOTS.remove(model_cache)
+    assert len(gc(ws, grace=0).removed) == 1
+
+
+def test_unreadable_tree_stops_gc(ws, tmp_path):
+    sid, _ = _populated(ws, tmp_path)
+    junk = ws.objects.put_bytes(b"junk")
+    tree = ws.history.checkpoints(sid)[-1]["tree"]
+    path = ws.objects.path(tree)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"garbage")
+    ws.history.trees._trees.clear()
+    with pytest.raises(IntegrityError, match=tree):
+        gc(ws, grace=0)
+    assert ws.objects.has(junk)
+
+
+STORER = r"""
+import sys
+from spellfs import Workspace
+with Workspace.open(sys.argv[1]) as ws:
+    sid = ws.sessions.create(name="racer")
+    for i in range(int(sys.argv[2])):
+        # old content first (already in the store, unreferenced), then new content
+        ws.artifacts.store(sid, "t", f"old-{i}.txt", f"garbage {i}")
+        ws.artifacts.store(sid, "t", f"new-{i}.txt", f"new {i}")
+        if i % 10 == 0:
+            ws.history.save(sid)
+"""
+
+
+def test_gc_racing_a_store_in_another_process(root):
+    n = 150
+    with Workspace.open(root) as ws:
+        garbage = [ws.objects.put_bytes(f"garbage {i}".encode()) for i in range(n)]
+        old = time.time() - 3600
+        for oid in garbage:
+            os.utime(ws.objects.path(oid), (old, old))
+    proc = subprocess.Popen([sys.executable, "-c", STORER, str(root), str(n)], stderr=subprocess.PIPE)
+    rounds = 0
+    removed = 0
+    with Workspace.open(root) as ws:
+        while proc.poll() is None or rounds == 0:
+            removed += len(gc(ws, grace=0).removed)
+            rounds += 1
+    assert proc.wait() == 0, proc.stderr.read()
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+        assert [p for p in report.problems if p.kind == "missing-object"] == []
+        sid = ws.sessions.list()[0]["id"]
+        for a in ws.artifacts.list(sid):
+            assert ws.objects.has(a["content_hash"]), a["name"]
+        for cp in ws.history.checkpoints(sid):
+            ws.history.snapshot(ws.sessions.resolve(sid), cp["number"])
+    assert rounds >= 1
+
+
+def test_cli_gc(root, spell):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="c")
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        junk = ws.objects.put_bytes(b"junk!")
+    r = spell("-w", str(root), "gc", "--dry-run", "--grace", "0")
+    assert r.returncode == 0 and f"would remove {junk} 5".encode() in r.stdout and r.stderr == b""
+    r = spell("-w", str(root), "gc", "--grace", "0", "--json")
+    data = json.loads(r.stdout)
+    assert data["removed"] == [{"oid": junk, "size": 5}] and data["count"] == 1 and not data["dry_run"]
+    r = spell("-w", str(root), "gc")
+    assert r.returncode == 0 and b"removed 0 objects" in r.stdout
