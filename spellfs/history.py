@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .checkpoint import VOLATILE, Snapshot, TreeStore, same_content
-from .errors import CheckpointNotFound, UsageError
+from .errors import CheckpointNotFound, IntegrityError, ObjectNotFound, UsageError
 from .names import now
 from .records import encode_record, parse_records
 
@@ -123,8 +123,13 @@ class History:
         with self.storage.lock(f"s-{dir}"):
             snap = self.live(dir)
             prev = self._latest(dir)
-            tree, counts = self.trees.write(snap.manifest, snap.state, snap.table, prev["tree"] if prev else None,
-                                            full=False)
+            parent = prev["tree"] if prev else None
+            if parent is not None:
+                try:
+                    self.trees.table(parent)
+                except (IntegrityError, ObjectNotFound):
+                    parent = None  # an unreadable parent must not stop new checkpoints: write a full table
+            tree, counts = self.trees.write(snap.manifest, snap.state, snap.table, parent, full=False)
             number = (prev["number"] if prev else 0) + 1
             rec = {"number": number, "time": now(), "message": message or "", "tree": tree,
                    "parent": prev["number"] if prev else None, **counts, "artifacts": len(snap.table),

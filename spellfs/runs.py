@@ -111,7 +111,7 @@ class Run:
 def _script_name(ws: "Workspace", path: Path) -> str:
     if ws.root is not None:
         try:
-            rel = Path(os.path.abspath(path)).relative_to(ws.root)
+            rel = Path(os.path.realpath(path)).relative_to(os.path.realpath(ws.root))
             return rel.as_posix()
         except ValueError:
             pass

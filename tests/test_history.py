@@ -352,3 +352,18 @@ def test_cli_save_log_diff_restore_fork(root, spell):
         assert ws.sessions.get(fid)["parent_session_id"] == sid
     r = spell(*w, "log", "nosuchsession")
     assert r.returncode == 2
+
+
+def test_save_after_a_corrupt_parent_writes_a_full_table(ws):
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    ws.history.save(sid)
+    path = ws.objects.path(ws.history.checkpoints(sid)[0]["tree"])
+    os.chmod(path, 0o644)
+    path.write_bytes(b"broken")
+    ws.history.trees._trees.clear()
+    ws.history.trees._tables.clear()
+    ws.artifacts.store(sid, "t", "b.txt", "b")
+    assert ws.history.save(sid) == 2
+    assert sorted(ws.history.snapshot(_dir(ws, sid), 2).table) == ["a.txt", "b.txt"]
+    assert "table" in ws.history.trees.tree(ws.history.checkpoints(sid)[1]["tree"])
