@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, UsageError
+from .errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
 from .manifest import STATUSES, dump_manifest, load_manifest
 from .names import check_tags, check_word, new_session_id, now, parse_time, slugify
 
@@ -80,8 +80,8 @@ class Sessions:
         key = ref.lower()
         candidates = [d for d in self.storage.listdir("sessions")
                       if d[-8:].startswith(key[:8]) and self.storage.exists(f"sessions/{d}/session.yaml")]
-        if len(key) > 8:
-            candidates = [d for d in candidates if self._id_of(d).startswith(key)]
+        if len(key) > 8:  # a broken manifest cannot be checked: keep it, so its error is what the user sees
+            candidates = [d for d in candidates if (self._id_of(d) or key).startswith(key)]
         if not candidates:
             raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
         if len(candidates) > 1:
@@ -89,11 +89,12 @@ class Sessions:
         self._resolved[ref] = candidates[0]
         return candidates[0]
 
-    def _id_of(self, dir: str) -> str:
+    def _id_of(self, dir: str) -> str | None:
+        """The session id in ``dir``'s manifest; None when the manifest does not load."""
         try:
             return self.manifest(dir)["id"]
-        except Exception:
-            return ""
+        except SpellError:
+            return None
 
     def manifest(self, dir: str) -> dict:
         """The manifest as on disk now (hand edits included); a broken one raises."""
