@@ -260,3 +260,32 @@ def test_lua_binding_names_exist(ws):
                  "replay_metadata", "list_replayable"):
         assert callable(getattr(ws.history, name))
     assert Path(__file__).exists()
+
+
+LUA_HISTORY = b"""
+local sid = Session.create({name = "luahist"})
+Artifact.store(sid, "t", "a.txt", "one\\n")
+assert(Session.save(sid, "first") == 1)
+Artifact.store(sid, "t", "a.txt", "two\\n")
+assert(Session.save(sid) == 2 and #Session.checkpoints(sid) == 2)
+local d = Session.diff(sid, 1, 2)
+assert(d.summary.changed == 1 and d.artifacts.changed[1].diff:find("+two", 1, true))
+Session.restore(sid, 1)
+assert(Artifact.get(sid, "a.txt").content == "one\\n")
+local f = Session.fork(sid, 2, {name = "forked"})
+assert(Session.get(f).parent_session_id == sid and Artifact.get(f, "a.txt").content == "two\\n")
+assert(Session.load(sid) == sid and Artifact.get(sid, "a.txt").content == "two\\n")
+local ok, err = pcall(Session.restore, sid, 99)
+assert(not ok and tostring(err):find("checkpoint not found: 99", 1, true))
+print("ok")
+"""
+
+
+def test_lua_session_history_functions(root, spell):
+    (root / "hist.lua").write_bytes(LUA_HISTORY)
+    r = spell("-w", str(root), "run", str(root / "hist.lua"))
+    assert r.returncode == 0 and r.stdout.strip() == b"ok", r.stderr
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.list({"parent_session_id": None, "sort_by": "created_at"})[0]["id"]
+        [rec] = read_runs(ws, ws.sessions.resolve(sid))
+        assert rec["script"] == "hist.lua" and rec["exit_status"] == 0
