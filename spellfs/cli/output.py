@@ -60,7 +60,9 @@ def output(data: Any, as_json: bool, columns: Sequence[tuple[str, str | Callable
         table.add_column(header)
     for row in rows:
         table.add_row(*[_cell(row, getter) for _, getter in cols])
-    Console(soft_wrap=True, highlight=False).print(table)
+    # Piped, a row stays one line whatever its length, so `spell ls | grep NAME` finds it.
+    width = None if sys.stdout.isatty() else 1 << 16
+    Console(soft_wrap=True, highlight=False, width=width).print(table)
 
 
 def _cell(row: dict, getter: str | Callable[[dict], Any]) -> str:
