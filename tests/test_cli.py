@@ -1,0 +1,265 @@
+"""The `spell` command as a user runs it: real subprocesses, exact bytes, exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from spellfs.objects import hash_bytes
+
+SESSION_FIELDS = {"id", "name", "description", "status", "tags", "created_at", "updated_at", "parent_session_id",
+                  "custom_metadata", "artifact_count", "path"}
+
+
+def ok(r) -> str:
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return r.stdout.decode()
+
+
+def fails(r, code: int, starts: str = "Error: ") -> str:
+    err = r.stderr.decode()
+    assert r.returncode == code, (r.returncode, r.stdout, err)
+    assert err.startswith(starts), err
+    assert "Traceback" not in err and "Traceback" not in r.stdout.decode()
+    return err
+
+
+def one_line_error(r, code: int, starts: str = "Error: ") -> str:
+    err = fails(r, code, starts)
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    return err
+
+
+def new(spell, root: Path, *args: str) -> str:
+    sid = ok(spell("new", *args, cwd=root)).strip()
+    assert str(uuid.UUID(sid)) == sid
+    return sid
+
+
+def test_init_new_ls(tmp_path: Path, spell) -> None:
+    out = ok(spell("init", "space", cwd=tmp_path))
+    assert "space" in out
+    root = tmp_path / "space"
+    assert "no sessions" in ok(spell("ls", cwd=root))
+    sid = new(spell, root, "My Research", "--tag", "papers", "--tag", "ml", "-d", "reading list")
+    out = ok(spell("ls", cwd=root))
+    assert sid[:8] in out and "My Research" in out and "active" in out and "papers" in out
+    # piped, each session is one line, path included: `spell ls | grep` works
+    (line,) = [ln for ln in out.splitlines() if sid[:8] in ln]
+    assert "My Research" in line and f"sessions/my-research-{sid[:8]}" in line
+    (s,) = json.loads(ok(spell("ls", "--json", cwd=root)))
+    assert SESSION_FIELDS <= set(s)
+    assert (s["id"], s["name"], s["description"], s["tags"]) == (sid, "My Research", "reading list", ["papers", "ml"])
+    assert s["path"] == f"sessions/my-research-{sid[:8]}" and (root / s["path"] / "session.yaml").is_file()
+
+
+def test_ls_filters(root: Path, spell) -> None:
+    a = new(spell, root, "a", "--tag", "x", "--tag", "y")
+    b = new(spell, root, "b", "--tag", "x")
+    c = new(spell, root, "c")
+    ok(spell("complete", c, cwd=root))
+    ok(spell("suspend", b, cwd=root))
+    ids = lambda *args: [s["id"] for s in json.loads(ok(spell("ls", "--json", *args, cwd=root)))]  # noqa: E731
+    assert ids() == [a, b]
+    assert ids("--all") == [a, b, c]
+    assert ids("--status", "completed") == [c]
+    assert ids("--status", "suspended") == [b]
+    assert ids("--tag", "x") == [a, b]
+    assert ids("--tag", "x", "--tag", "y") == [a]
+    assert ids("--sort", "name", "--all", "--limit", "2") == [a, b]
+    fails(spell("ls", "--status", "bogus", cwd=root), 2, "Usage:")
+
+
+def test_new_with_template_and_parent(root: Path, spell) -> None:
+    (root / "templates" / "daily.yaml").write_text("description: daily notes\ntags: [daily]\nmetadata: {k: v}\n")
+    parent = new(spell, root, "parent")
+    sid = new(spell, root, "today", "--template", "daily", "--parent", parent[:6])
+    s = json.loads(ok(spell("show", sid, "--json", cwd=root)))
+    assert s["description"] == "daily notes" and s["tags"] == ["daily"] and s["custom_metadata"] == {"k": "v"}
+    assert s["parent_session_id"] == parent
+    one_line_error(spell("new", "x", "--template", "nope", cwd=root), 2, "Error: template not found: nope")
+
+
+def test_show(root: Path, spell, tmp_path: Path) -> None:
+    sid = new(spell, root, "shown", "--tag", "t")
+    f = tmp_path / "notes.md"
+    f.write_text("# notes\n")
+    ok(spell("add", sid, str(f), cwd=root))
+    out = ok(spell("show", sid[:8], cwd=root))
+    assert sid in out and "shown" in out and "notes.md" in out and "text/markdown" in out
+    info = json.loads(ok(spell("show", sid, "--json", cwd=root)))
+    assert SESSION_FIELDS <= set(info)
+    assert info["artifact_count"] == 1 and info["tags"] == ["t"]
+    (art,) = info["artifacts"]
+    assert art["name"] == "notes.md" and art["size"] == 8 and art["version"] == 1
+    assert art["content_hash"] == hash_bytes(b"# notes\n")
+    assert art["id"] == {"content_hash": art["content_hash"], "session_id": sid, "sequence": 1}
+    assert art["metadata"]["artifact_type"] == "user_input"
+    # by directory name too
+    dirname = info["path"].split("/")[1]
+    assert json.loads(ok(spell("show", dirname, "--json", cwd=root)))["id"] == sid
+
+
+def test_add_and_cat_exact_bytes(root: Path, spell, tmp_path: Path) -> None:
+    sid = new(spell, root, "bytes")
+    binary = tmp_path / "all.bin"
+    binary.write_bytes(bytes(range(256)) * 4 + b"\r\n\x00")
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"line of text\n" * 5000)  # compressed in the store
+    text = tmp_path / "text.txt"
+    text.write_bytes(b"version one\n")
+    out = ok(spell("add", sid, str(binary), str(big), str(text), cwd=root))
+    assert out.count("stored ") == 3
+    assert spell("cat", sid, "all.bin", cwd=root).stdout == binary.read_bytes()
+    assert spell("cat", sid, "big.txt", cwd=root).stdout == big.read_bytes()
+    text.write_bytes(b"version two, longer\n")
+    ok(spell("add", sid, str(text), cwd=root))
+    assert spell("cat", sid, "text.txt", cwd=root).stdout == b"version two, longer\n"
+    assert spell("cat", sid, "text.txt@1", cwd=root).stdout == b"version one\n"
+    assert spell("cat", sid, "text.txt@2", cwd=root).stdout == b"version two, longer\n"
+    assert spell("cat", sid, "#1", cwd=root).stdout == binary.read_bytes()
+    assert (root / "sessions").glob("*")
+    files = next((root / "sessions").iterdir()) / "files"
+    assert (files / "all.bin").read_bytes() == binary.read_bytes()
+    assert (files / "text.txt").read_bytes() == b"version two, longer\n"
+    one_line_error(spell("cat", sid, "text.txt@3", cwd=root), 2, "Error: artifact not found: text.txt@3")
+    one_line_error(spell("cat", sid, "nope", cwd=root), 2, "Error: artifact not found: nope")
+
+
+def test_add_options_and_json(root: Path, spell, tmp_path: Path) -> None:
+    sid = new(spell, root, "opts")
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"aaa")
+    (res,) = json.loads(ok(spell("add", sid, str(f), "--type", "tool_result", "--name", "renamed.txt",
+                                 "--tag", "k", "--json", cwd=root)))
+    assert res["sequence"] == 1 and res["content_hash"] == hash_bytes(b"aaa") and res["session_id"] == sid
+    (art,) = json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]
+    assert (art["name"], art["artifact_type"], art["tags"]) == ("renamed.txt", "tool_result", ["k"])
+    err = fails(spell("add", sid, str(f), str(f), "--name", "x", cwd=root), 2, "Usage:")  # click's usage error
+    assert "Error: --name works with one file only" in err
+
+
+def test_add_skips_spellignored(root: Path, spell) -> None:
+    sid = new(spell, root, "ignore")
+    (root / ".spellignore").write_text("*.log\nscratch/\n")
+    work = root / "work"
+    (work / "scratch").mkdir(parents=True)
+    (work / "keep.md").write_text("keep")
+    (work / "debug.log").write_text("noise")
+    (work / "scratch" / "tmp.md").write_text("noise")
+    (work / "edit.md.swp").write_text("noise")  # not ignored any more: .spellignore was replaced
+    r = spell("add", sid, "work/keep.md", "work/debug.log", "work/scratch/tmp.md", cwd=root)
+    ok(r)
+    err = r.stderr.decode()
+    assert "skipped (in .spellignore): work/debug.log" in err and "work/scratch/tmp.md" in err
+    names = [a["name"] for a in json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]]
+    assert names == ["keep.md"]
+
+
+def test_add_errors(root: Path, spell, tmp_path: Path) -> None:
+    sid = new(spell, root, "errs")
+    one_line_error(spell("add", sid, str(tmp_path / "absent.txt"), cwd=root), 2, "Error: file not found")
+    hidden = tmp_path / ".hidden"
+    hidden.write_text("x")
+    one_line_error(spell("add", sid, str(hidden), cwd=root), 2, "Error: invalid artifact name")
+    f = tmp_path / "ok.txt"
+    f.write_text("x")
+    one_line_error(spell("add", "ffffffff", str(f), cwd=root), 2, "Error: session not found: ffffffff")
+    assert json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"] == []
+
+
+def test_status_commands(root: Path, spell) -> None:
+    sid = new(spell, root, "life")
+    assert ok(spell("suspend", sid, cwd=root)).strip() == f"{sid[:8]} life: suspended"
+    one_line_error(spell("suspend", sid, cwd=root), 1, "Error: cannot make session")
+    assert "suspended" in ok(spell("show", sid, cwd=root))
+    assert ok(spell("resume", sid[:5], cwd=root)).strip().endswith("active")
+    assert ok(spell("complete", sid, cwd=root)).strip().endswith("completed")
+    err = one_line_error(spell("resume", sid, cwd=root), 1)
+    assert "it is completed" in err
+    other = new(spell, root, "other")
+    assert ok(spell("fail", other, cwd=root)).strip().endswith("failed")
+    one_line_error(spell("complete", other, cwd=root), 1, "Error: cannot make session")
+    two = [new(spell, root, "x"), new(spell, root, "y")]
+    out = ok(spell("suspend", *two, cwd=root))
+    assert out.count("suspended") == 2
+
+
+def test_rm(root: Path, spell) -> None:
+    keep = new(spell, root, "keep")
+    sid = new(spell, root, "doomed")
+    path = root / json.loads(ok(spell("show", sid, "--json", cwd=root)))["path"]
+    out = ok(spell("rm", sid[:8], cwd=root))
+    assert out.startswith(f"removed {sid[:8]}")
+    assert not path.exists()
+    assert [s["id"] for s in json.loads(ok(spell("ls", "--json", "--all", cwd=root)))] == [keep]
+    one_line_error(spell("rm", sid, cwd=root), 2, "Error: session not found")
+    one_line_error(spell("show", sid, cwd=root), 2, "Error: session not found")
+
+
+@pytest.mark.parametrize("args, code, starts", [
+    (["show", "ffffffff"], 2, "Error: session not found: ffffffff"),
+    (["show", "abc"], 2, "Error: session id prefix too short"),
+    (["show", "../../etc"], 2, "Error: session not found"),
+    (["cat", "ffffffff", "x"], 2, "Error: session not found"),
+    (["suspend", "ffffffff"], 2, "Error: session not found"),
+    (["new", "x", "--tag", "a/b"], 2, "Error: invalid tag"),
+    (["new", "x", "--parent", "ffffffff"], 2, "Error: session not found"),
+])
+def test_errors_are_one_line_with_exit_codes(root: Path, spell, args: list[str], code: int, starts: str) -> None:
+    new(spell, root, "exists")
+    one_line_error(spell(*args, cwd=root), code, starts)
+
+
+def test_ambiguous_prefix_via_cli(root: Path, spell) -> None:
+    # two sessions whose ids share a prefix: write the second by hand, as a git merge might
+    sid = new(spell, root, "first")
+    src = next((root / "sessions").iterdir())
+    twin = sid[:4] + ("0" if sid[4] != "0" else "1") + sid[5:]
+    dst = root / "sessions" / f"twin-{twin[:8]}"
+    dst.mkdir()
+    (dst / "session.yaml").write_text((src / "session.yaml").read_text().replace(sid, twin))
+    err = one_line_error(spell("show", sid[:4], cwd=root), 2, "Error: ambiguous session id")
+    assert "2 sessions" in err
+    assert json.loads(ok(spell("show", sid[:5], "--json", cwd=root)))["id"] == sid
+    assert json.loads(ok(spell("show", twin[:5], "--json", cwd=root)))["id"] == twin
+
+
+def test_usage_errors_exit_2(root: Path, spell) -> None:
+    fails(spell("nosuchcommand", cwd=root), 2, "Usage:")
+    fails(spell("new", cwd=root), 2, "Usage:")
+    fails(spell("show", cwd=root), 2, "Usage:")
+    fails(spell("add", "x", cwd=root), 2, "Usage:")
+
+
+def test_help_and_version(spell, tmp_path: Path) -> None:
+    out = ok(spell("--help", cwd=tmp_path))
+    for cmd in ("init", "new", "ls", "show", "cat", "add", "suspend", "resume", "complete", "fail", "rm", "fsck"):
+        assert f"  {cmd} " in out or f"  {cmd}\n" in out, cmd
+    assert "spell" in ok(spell("--version", cwd=tmp_path))
+
+
+def test_json_output_is_parseable_with_unicode(root: Path, spell) -> None:
+    sid = new(spell, root, "naïve 😀 \u2028 name")
+    (s,) = json.loads(ok(spell("ls", "--json", cwd=root)))
+    assert s["id"] == sid and s["name"] == "naïve 😀 \u2028 name"
+
+
+def test_workspace_committed_and_moved_still_works(root: Path, spell, tmp_path: Path) -> None:
+    """No absolute paths in the files: a copied workspace (a clone) works the same."""
+    import shutil
+
+    sid = new(spell, root, "portable")
+    f = tmp_path / "data.txt"
+    f.write_bytes(b"portable bytes")
+    ok(spell("add", sid, str(f), cwd=root))
+    for p in root.rglob("*.yaml"):
+        assert str(root) not in p.read_text() and str(tmp_path) not in p.read_text(), p
+    clone = tmp_path / "clone"
+    shutil.copytree(root, clone, ignore=shutil.ignore_patterns("index.sqlite*", "locks"))
+    assert spell("cat", sid, "data.txt", cwd=clone).stdout == b"portable bytes"
+    assert json.loads(ok(spell("ls", "--json", cwd=clone)))[0]["path"].startswith("sessions/portable-")
+    ok(spell("fsck", cwd=clone))
