@@ -129,9 +129,11 @@ def load_config(root: Path | None, toml_file: Path | None = None) -> Config:
         except FileNotFoundError:
             data = None
         if data is not None:
-            from .yamlio import load_yaml
+            # A spell.yaml of comments only (as `spell init` writes it) needs no YAML parser.
+            if any(ln.strip() and not ln.lstrip().startswith(b"#") for ln in data.splitlines()):
+                from .yamlio import load_yaml
 
-            apply_mapping(config, load_yaml(data, "spell.yaml"), "spell.yaml")
+                apply_mapping(config, load_yaml(data, "spell.yaml"), "spell.yaml")
             config.source = "spell.yaml"
     if toml_file is not None:
         import tomllib
