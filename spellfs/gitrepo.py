@@ -18,8 +18,8 @@ How two clones merge without conflicts:
   data: the next ``spell`` command sees HEAD moved and rewrites every copy of a
   session whose records changed from the merged records (:func:`reconcile`).
   The driver lives in ``.git/config``, which a clone does not copy, so
-  ``spell init --git`` and every ``spell`` command run in a repository lacking it
-  add it. Built-in attributes cannot do this: ``binary`` and ``-merge`` keep
+  ``spell init --git``, ``spell commit`` and every ``spell`` command run in a
+  workspace whose ``.gitattributes`` names it add it when it is missing. Built-in attributes cannot do this: ``binary`` and ``-merge`` keep
   ours but still declare a conflict; ``union`` blends contents.
 - what remains a real conflict: both sides editing ``session.yaml``,
   ``state.yaml`` or ``spell.yaml``; and one side deleting an artifact while the
@@ -178,6 +178,11 @@ def init_git(root: Path) -> None:
 # -- keeping files/ copies equal to the merged records --------------------------
 def on_open(ws: "Workspace") -> None:
     """Called by every command: add a missing merge driver; reconcile copies after HEAD moved."""
+    try:  # only workspaces set up for git (by `spell init --git` or `spell commit`), not any enclosing repo
+        if f"merge={DRIVER}" not in (ws.root / ".gitattributes").read_text(errors="replace"):
+            return
+    except OSError:
+        return
     gd = git_dir(ws.root)
     if gd is None:
         return
@@ -419,6 +424,8 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
     import git
 
     repo = open_repo(ws.root)
+    _ensure_lines(ws.root / ".gitignore", GITIGNORE)
+    _ensure_lines(ws.root / ".gitattributes", GITATTRIBUTES)
     if not driver_configured(Path(repo.git_dir)):
         configure_driver(ws.root)
     prefix = _prefix(repo, ws.root)

@@ -308,3 +308,21 @@ def test_status_outside_git(root: Path, spell) -> None:
     out = ok(spell("-w", str(root), "status"))
     assert out.startswith("not a git repository")
     assert json.loads(ok(spell("-w", str(root), "status", "--json")))["git"] is False
+
+
+def test_commit_in_a_plain_git_repository_sets_it_up(root: Path, spell) -> None:
+    run_git(root, "init", "-q")
+    identity(root)
+    new_session(spell, root, "s")
+    ok(spell("-w", str(root), "commit"))
+    assert "merge=spellfs-files" in (root / ".gitattributes").read_text()
+    assert '[merge "spellfs-files"]' in (root / ".git" / "config").read_text()
+    assert ".spell/index.sqlite" not in run_git(root, "ls-files").stdout
+
+
+def test_an_enclosing_repository_is_left_alone_by_other_commands(tmp_path: Path, spell) -> None:
+    run_git(tmp_path, "init", "-q")
+    config = (tmp_path / ".git" / "config").read_text()
+    ok(spell("init", str(tmp_path / "ws")))
+    new_session(spell, tmp_path / "ws", "s")
+    assert (tmp_path / ".git" / "config").read_text() == config
