@@ -56,7 +56,8 @@ def new(ctx: click.Context, name: str, description: str, template: str | None, t
 @click.option("--status", type=click.Choice(["active", "suspended", "completed", "failed", "all"]),
               help="Only sessions with this status.")
 @click.option("--tag", "tags", multiple=True, metavar="T", help="Only sessions with this tag (repeat: all must match).")
-@click.option("--sort", "sort_by", type=click.Choice(["created_at", "updated_at", "name"]), default="created_at")
+@click.option("--sort", "sort_by", type=click.Choice(["created_at", "updated_at", "name"]), default="created_at",
+              show_default=True, help="Order of the listing.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many.")
 @json_option
 @click.pass_context
