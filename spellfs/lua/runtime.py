@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["EXTRA_GLOBALS", "LuaRaised", "Runtime", "ScriptError", "run_script"]
 
 #: Installers of further globals, called as ``installer(runtime, ws)`` after the built-in ones.
-EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = []
+EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = ["spellfs.lua.agent_api:install"]
 
 BUILTIN_GLOBALS = ("session_api", "artifact_api", "state_api", "json_api", "event_api", "hook_api", "tool_api")
 
@@ -260,7 +260,12 @@ class Runtime:
         ok = result[0] if isinstance(result, tuple) else result
         self.flush()
         if not ok:
-            raise ScriptError(_decode(result[1]))
+            message = _decode(result[1])
+            if "global 'Agent'" in message:  # Agent is nil: say how to configure a provider
+                from .agent_api import NO_PROVIDER_HINT
+
+                message += "\n" + NO_PROVIDER_HINT
+            raise ScriptError(message)
 
 
 def _decode(value: Any) -> str:

@@ -1,0 +1,333 @@
+"""Model calls as session history: call records, lookups by request hash, usage, cache.
+
+Every answered ``agent:invoke`` leaves three things in its session, written in
+this order (the record last: it is the commit point, so a killed process or a
+failed call leaves no record pointing at nothing)::
+
+    files/<agent>-0001.request.json    artifact, type agent_output: what was asked
+    files/<agent>-0001.response.json   artifact, type agent_output: what came back
+    calls.yaml                         one record per call, appended
+
+    - {"seq": 1, "agent": "assistant", "call": 1, "provider": "openai", "kind": "openai",
+       "model": "gpt-4o-mini", "request_hash": "<blake3>", "request": "<oid>", "response": "<oid>",
+       "request_artifact": "assistant-0001.request.json", "response_artifact": "assistant-0001.response.json",
+       "source": "live", "latency_ms": 41.7, "input_tokens": 12, "output_tokens": 5,
+       "finish_reason": "stop", "run": "<uuid>", "created_at": "…Z"}
+
+``request_hash`` is :func:`spellfs.providers.request_hash` (provider kind + the
+normalised request; no key, no URL). ``request``/``response`` are the content
+hashes of the two artifacts. ``source`` says who answered: ``live`` (the
+provider), ``replay`` (a recorded call, under ``spell replay``) or ``cache`` (an
+identical earlier request, with ``agents.cache: true``). ``run`` is present when
+the call was made by a recorded ``spell run``. Nothing here ever holds an API key.
+
+The response artifact holds exactly what ``invoke`` returned (``text, model,
+usage, finish_reason``), so a replay answers a call by reading it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .errors import LimitExceeded, ReplayError, SpellError, UsageError
+from .names import now
+from .records import encode_record, parse_records
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["CACHE_DIR", "CallLog", "artifact_names", "cache_get", "cache_put", "compare_calls", "lineage",
+           "load_answer", "read_calls", "record_call", "usage_summary"]
+
+CACHE_DIR = ".spell/agent_cache"
+MAX_LINEAGE = 64
+_NUMBERED = re.compile(r"(.+)-(\d{4,})\.request\.json\Z")
+
+
+def calls_rel(dir: str) -> str:
+    return f"sessions/{dir}/calls.yaml"
+
+
+class CallLog:
+    """One session's ``calls.yaml``, parsed incrementally (only what was appended since)."""
+
+    def __init__(self, ws: "Workspace", dir: str) -> None:
+        self.storage = ws.storage
+        self.rel = calls_rel(dir)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.inode: Any = None
+        self.offset = 0
+        self.line = 1
+        self.records: list[dict] = []
+        self.by_hash: dict[str, list[dict]] = {}
+        self.max_seq = 0
+
+    def refresh(self) -> "CallLog":
+        sig = self.storage.signature(self.rel)
+        if sig is None:
+            if self.records:
+                self._reset()
+            return self
+        inode, size, _ = sig
+        if inode != self.inode or size < self.offset:
+            self._reset()
+            self.inode = inode
+        if size == self.offset:
+            return self
+        tail = self.storage.read_from(self.rel, self.offset)
+        end = tail.rfind(b"\n") + 1  # an unfinished last line waits for its newline
+        if end:
+            for _, rec in parse_records(tail[:end], self.rel, self.line):
+                self._add(rec)
+            self.line += tail[:end].count(b"\n")
+            self.offset += end
+        return self
+
+    def _add(self, rec: dict) -> None:
+        self.records.append(rec)
+        h = rec.get("request_hash")
+        if isinstance(h, str):
+            self.by_hash.setdefault(h, []).append(rec)
+        seq = rec.get("seq")
+        if type(seq) is int and seq > self.max_seq:
+            self.max_seq = seq
+
+
+def read_calls(ws: "Workspace", dir: str) -> list[dict]:
+    """The call records of one session, oldest first."""
+    return CallLog(ws, dir).refresh().records
+
+
+def artifact_names(agent: str, number: int) -> tuple[str, str]:
+    return f"{agent}-{number:04d}.request.json", f"{agent}-{number:04d}.response.json"
+
+
+def next_number(ws: "Workspace", dir: str, agent: str, hint: int = 0) -> int:
+    """The next free call number of ``agent`` in the session: past every name it ever used there."""
+    versions = ws.log(dir).versions
+    n = hint + 1
+    if n == 1:
+        prefix = agent + "-"
+        for name in versions:
+            if name.startswith(prefix):
+                m = _NUMBERED.match(name)
+                if m and m.group(1) == agent:
+                    n = max(n, int(m.group(2)) + 1)
+    while artifact_names(agent, n)[0] in versions:
+        n += 1
+    return n
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def record_call(ws: "Workspace", dir: str, log: CallLog, *, agent: str, number: int, provider: str, kind: str,
+                request: dict, answer: dict, request_hash: str, source: str,
+                latency_ms: float | None) -> dict:
+    """Store the request and response artifacts, then append the call record; return the record.
+
+    Runs under the session's lock, so ``seq`` and the artifact numbers are unique
+    among writers; the record is appended last.
+    """
+    req_name, resp_name = artifact_names(agent, number)
+    model = request["model"]
+    meta = {"agent": agent, "call": number, "model": f"{provider}/{model}", "request_hash": request_hash}
+    req_doc = {"agent": agent, "provider": provider, "kind": kind,
+               **{k: request.get(k) for k in ("model", "system", "messages", "temperature", "max_tokens")}}
+    with ws.storage.lock(f"s-{dir}"):
+        req_id = ws.artifacts.store(dir, "agent_output", req_name, _json_bytes(req_doc),
+                                    {"mime_type": "application/json", **meta})
+        resp_id = ws.artifacts.store(dir, "agent_output", resp_name, _json_bytes(answer),
+                                     {"mime_type": "application/json", **meta})
+        log.refresh()
+        usage = answer.get("usage") or {}
+        rec: dict[str, Any] = {
+            "seq": log.max_seq + 1, "agent": agent, "call": number, "provider": provider, "kind": kind,
+            "model": model, "request_hash": request_hash, "request": req_id["content_hash"],
+            "response": resp_id["content_hash"], "request_artifact": req_name, "response_artifact": resp_name,
+            "source": source, "latency_ms": None if latency_ms is None else round(latency_ms, 2),
+            "input_tokens": int(usage.get("input_tokens") or 0), "output_tokens": int(usage.get("output_tokens") or 0),
+            "finish_reason": answer.get("finish_reason"),
+        }
+        run = getattr(ws, "run", None)
+        if run is not None and getattr(run, "id", None):
+            rec["run"] = run.id
+        rec["created_at"] = now()
+        ws.storage.append(log.rel, encode_record(rec))
+        log.refresh()
+    return rec
+
+
+def check_room(ws: "Workspace", dir: str) -> None:
+    """Refuse before calling a model when the session cannot take two more artifacts."""
+    log = ws.log(dir)
+    log.refresh()
+    limit = ws.config.get("sessions.max_artifacts_per_session")
+    if log.live_count + 2 > limit:
+        raise LimitExceeded(f"too many artifacts in session {dir}: a model call stores two and "
+                            f"max_artifacts_per_session is {limit} (raise it in spell.yaml, or use a new session)")
+
+
+def load_answer(ws: "Workspace", rec: dict) -> dict:
+    """The answer a call record's response artifact holds."""
+    oid = rec.get("response")
+    try:
+        data = json.loads(ws.objects.get(oid))
+    except (SpellError, ValueError, TypeError) as exc:
+        raise ReplayError(f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
+                          f"cannot be read ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise ReplayError(f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
+                          "is not an answer")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return {"text": data["text"], "model": data.get("model"),
+            "usage": {"input_tokens": usage.get("input_tokens", 0), "output_tokens": usage.get("output_tokens", 0)},
+            "finish_reason": data.get("finish_reason")}
+
+
+def lineage(ws: "Workspace", dir: str) -> list[str]:
+    """``dir`` and its ancestors (``parent`` in session.yaml), nearest first; stops at a missing one."""
+    out = [dir]
+    while len(out) < MAX_LINEAGE:
+        try:
+            parent = ws.sessions.manifest(out[-1]).get("parent")
+            if not parent:
+                break
+            nxt = ws.sessions.resolve(parent)
+        except SpellError:
+            break
+        if nxt in out:
+            break
+        out.append(nxt)
+    return out
+
+
+def replay_sources(ws: "Workspace", target: str, environ: Any = os.environ) -> list[str]:
+    """Sessions whose records answer a replayed call: the replay fork's ancestors, then the target's."""
+    dirs: list[str] = []
+    fork = (environ.get("SPELL_SESSION") or "").strip()
+    if fork:
+        try:
+            fork_dir = ws.sessions.resolve(fork)
+            dirs.extend(lineage(ws, fork_dir)[1:])
+        except SpellError:
+            pass
+    for d in lineage(ws, target)[1:] + [target]:
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def usage_summary(ws: "Workspace", session: Any) -> dict | None:
+    """Calls and tokens of one session, in total and per ``provider/model``; None without calls.
+
+    Tokens count what providers were asked to process (``source: live``); calls
+    answered from records or the cache are counted in ``replayed``/``cached``.
+    """
+    dir = ws.sessions.resolve(session)
+    return summarize(read_calls(ws, dir))
+
+
+def summarize(records: Iterable[dict]) -> dict | None:
+    total = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "replayed": 0, "cached": 0}
+    by_model: dict[str, dict] = {}
+    for rec in records:
+        key = f"{rec.get('provider')}/{rec.get('model')}"
+        m = by_model.setdefault(key, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+        total["calls"] += 1
+        m["calls"] += 1
+        source = rec.get("source", "live")
+        if source == "live":
+            for k in ("input_tokens", "output_tokens"):
+                n = rec.get(k)
+                if type(n) is int:
+                    total[k] += n
+                    m[k] += n
+        elif source == "replay":
+            total["replayed"] += 1
+        elif source == "cache":
+            total["cached"] += 1
+    if not total["calls"]:
+        return None
+    return {**total, "by_model": by_model}
+
+
+# -- the workspace cache (agents.cache: true) --------------------------------------------
+def _cache_rel(request_hash: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", request_hash):
+        raise UsageError(f"invalid request hash: {request_hash[:70]!r}")
+    return f"{CACHE_DIR}/{request_hash[:2]}/{request_hash}"
+
+
+def cache_get(ws: "Workspace", request_hash: str) -> dict | None:
+    """The answer stored for an identical request, or None (a missing or unreadable entry is a miss)."""
+    try:
+        oid = ws.storage.read(_cache_rel(request_hash)).decode("ascii").strip()
+        if not ws.objects.has(oid):
+            return None
+        return load_answer(ws, {"response": oid})
+    except (OSError, SpellError, UnicodeDecodeError):
+        return None
+
+
+def cache_put(ws: "Workspace", request_hash: str, response_oid: str) -> None:
+    rel = _cache_rel(request_hash)
+    try:
+        ws.storage.mkdir(rel.rsplit("/", 1)[0])
+        ws.storage.write(rel, response_oid.encode("ascii"))
+    except (OSError, SpellError):
+        pass  # a cache that cannot be written is only a slower cache
+
+
+# -- replay --live: call by call --------------------------------------------------------
+def _text(ws: "Workspace", oid: Any) -> str | None:
+    try:
+        return load_answer(ws, {"response": oid})["text"][:200]
+    except SpellError:
+        return None
+
+
+def compare_calls(ws: "Workspace", original_dir: str, fork_dir: str, run_id: Any, before: int) -> list[dict]:
+    """The calls a replayed run made (records after the first ``before`` in the fork) beside the original's.
+
+    Pairs them in order; ``result`` is ``same`` (same request, same answer),
+    ``differs`` (same request, another answer), ``request differs``, ``missing``
+    (the replay made fewer calls) or ``extra``.
+    """
+    original = [c for c in read_calls(ws, original_dir) if run_id is not None and c.get("run") == run_id]
+    produced = read_calls(ws, fork_dir)[before:]
+    out = []
+    for i in range(max(len(original), len(produced))):
+        o = original[i] if i < len(original) else None
+        p = produced[i] if i < len(produced) else None
+        ref = o or p
+        item = {"call": i + 1, "agent": ref.get("agent"), "model": f"{ref.get('provider')}/{ref.get('model')}",
+                "request_hash": ref.get("request_hash"),
+                "original": o.get("response") if o else None, "replay": p.get("response") if p else None}
+        if o is None:
+            result = "extra"
+        elif p is None:
+            result = "missing"
+        elif o.get("request_hash") != p.get("request_hash"):
+            result = "request differs"
+        elif o.get("response") != p.get("response"):
+            result = "differs"
+        else:
+            result = "same"
+        item["result"], item["same"] = result, result == "same"
+        if result == "differs":
+            item["original_text"], item["replay_text"] = _text(ws, o.get("response")), _text(ws, p.get("response"))
+        if p is not None:
+            item["source"] = p.get("source")
+        out.append(item)
+    return out
+
+
+def call_count(ws: "Workspace", dir: str) -> int:
+    return len(read_calls(ws, dir))

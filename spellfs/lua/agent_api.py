@@ -1,0 +1,317 @@
+"""The ``Agent`` global: model calls through :mod:`spellfs.providers`, recorded by :mod:`spellfs.agent_calls`.
+
+``Agent`` exists when a provider is configured (``agents.providers`` in
+spell.yaml, or ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY``), or under a replay whose
+session has recorded calls; otherwise it is nil, and a script that indexes it
+anyway gets :data:`NO_PROVIDER_HINT` appended to its error by the runtime.
+
+``Agent.create(opts)`` checks its options and returns an agent table (``name``,
+``model``, ``provider``, ``session_id`` and ``invoke``); an agent is stateless:
+each ``invoke`` sends the system prompt plus the given text or messages. The
+runtime has one :class:`~spellfs.providers.Client`, so connections are reused.
+
+Where a call's answer comes from (``SPELL_REPLAY`` is set by ``spell replay``):
+
+* ``SPELL_REPLAY=1``: from the recorded call with the same request hash in the
+  replayed session's ancestors (then the target session's); the n-th identical
+  request gets the n-th recorded answer. No recording is an error naming the
+  call; the network is never used.
+* ``agents.cache: true`` (not under a replay): from an identical earlier request.
+* otherwise (and ``SPELL_REPLAY=live``): from the provider.
+
+Every answered call is recorded (:func:`spellfs.agent_calls.record_call`); a
+failed one records nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, ProviderError, ReplayError, SpellError, UsageError
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+    from .runtime import Runtime
+
+__all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install"]
+
+NO_PROVIDER_HINT = ("hint: Agent is nil because no model provider is configured; set OPENAI_API_KEY or "
+                    "ANTHROPIC_API_KEY (OPENAI_BASE_URL for another OpenAI-compatible server), or add "
+                    "agents.providers to spell.yaml, e.g. "
+                    "{local: {kind: openai, base_url: \"http://localhost:11434/v1\"}}; "
+                    "scripts can test `if Agent ~= nil then`")
+CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
+                  "session_id", "description")
+#: Keyword arguments for the runtime's :class:`~spellfs.providers.Client` (tests shorten the backoff).
+CLIENT_OPTIONS: dict[str, Any] = {}
+_AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+
+
+class AgentCalls:
+    """What one runtime's agents share: providers, the HTTP client, replay mode, call logs."""
+
+    def __init__(self, ws: "Workspace", providers: dict, environ: Any = os.environ) -> None:
+        from ..agent_calls import CallLog
+
+        self.ws = ws
+        self.providers = providers
+        self.environ = environ
+        mode = (environ.get("SPELL_REPLAY") or "").strip().lower()
+        self.replaying = mode not in ("", "0", "live", "false", "no")
+        self.cache = bool(ws.config.get("agents.cache")) and not self.replaying and mode != "live"
+        self.timeout = float(ws.config.get("agents.timeout_seconds"))
+        self.agents: list[dict] = []
+        self._client: Any = None
+        self._logs: dict[str, CallLog] = {}
+        self._numbers: dict[tuple[str, str], int] = {}
+        self._sources: dict[str, list[str]] = {}
+        self._log_cls = CallLog
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from ..providers import Client
+
+            self._client = Client(environ=self.environ, **CLIENT_OPTIONS)
+            weakref.finalize(self, self._client.close)
+        return self._client
+
+    def log(self, dir: str):
+        log = self._logs.get(dir)
+        if log is None:
+            log = self._logs[dir] = self._log_cls(self.ws, dir)
+        return log.refresh()
+
+    def sources(self, dir: str) -> list[str]:
+        from ..agent_calls import replay_sources
+
+        found = self._sources.get(dir)
+        if found is None:
+            found = self._sources[dir] = replay_sources(self.ws, dir, self.environ)
+        return found
+
+    def recorded_kind(self, provider: str, dir: str | None) -> str | None:
+        """The kind a provider had in the recordings (a replay without the provider configured)."""
+        dirs = self.sources(dir) if dir else []
+        for d in dirs:
+            for rec in self.log(d).records:
+                if rec.get("provider") == provider and rec.get("kind") in ("openai", "anthropic"):
+                    return rec["kind"]
+        return None
+
+    def has_recordings(self) -> bool:
+        sid = (self.environ.get("SPELL_SESSION") or "").strip()
+        if not sid:
+            return False
+        try:
+            from ..agent_calls import lineage
+
+            return any(self.log(d).records for d in lineage(self.ws, self.ws.sessions.resolve(sid)))
+        except SpellError:
+            return False
+
+    # -- one call ------------------------------------------------------------------------
+    def invoke(self, agent: dict, request: dict) -> dict:
+        from ..agent_calls import cache_get, cache_put, check_room, next_number, record_call
+        from ..providers import normalize_request, request_hash
+
+        ws = self.ws
+        provider = agent["provider"]
+        req = normalize_request(request)
+        h = request_hash(provider.kind, req)
+        dir = ws.sessions.resolve(agent["session_id"] or self._default_session())
+        check_room(ws, dir)
+        log = self.log(dir)
+        label = f"agent {agent['name']}"
+        latency = None
+        if self.replaying:
+            answer = self._recorded(agent, dir, log, h, req)
+            source = "replay"
+        else:
+            answer = cache_get(ws, h) if self.cache else None
+            source = "cache"
+            if answer is None:
+                source = "live"
+                started = time.perf_counter()
+                try:
+                    answer = self.client.complete(provider, req, self.timeout)
+                except ProviderError as exc:
+                    raise ProviderError(f"{label}: {exc}") from None
+                latency = (time.perf_counter() - started) * 1000
+        key = (dir, agent["name"])
+        number = next_number(ws, dir, agent["name"], self._numbers.get(key, 0))
+        rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
+                          kind=provider.kind, request=req, answer=answer, request_hash=h, source=source,
+                          latency_ms=latency)
+        self._numbers[key] = number
+        if self.cache and source == "live":
+            cache_put(ws, h, rec["response"])
+        return answer
+
+    def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict) -> dict:
+        from ..agent_calls import load_answer
+
+        done = len(log.by_hash.get(h, ()))  # this request's earlier answers in this session
+        for d in self.sources(dir):
+            recs = self.log(d).by_hash.get(h)
+            if recs and d != dir:
+                return load_answer(self.ws, recs[min(done, len(recs) - 1)])
+            if recs:  # the target itself: its own latest answer
+                return load_answer(self.ws, recs[-1])
+        provider = agent["provider"]
+        raise ReplayError(f"agent {agent['name']}: no recorded answer for this call ({provider.name}/{req['model']}, "
+                          f"request {h[:12]}) in session {dir} or the session it was forked from; "
+                          "a replay never calls a model (use `spell replay --live` to call it)")
+
+    def _default_session(self) -> str:
+        current = self.ws.current_session
+        if current:
+            return current
+        env = (self.environ.get("SPELL_SESSION") or "").strip()
+        if env:
+            return env
+        raise UsageError("agent call: no session to record it in (pass session_id to Agent.create, "
+                         "or call Session.setCurrent first)")
+
+
+def _providers(ws: "Workspace") -> dict:
+    from ..providers import providers_from_config
+
+    return providers_from_config({"providers": ws.config.get("agents.providers")}, ws.root or Path("."))
+
+
+def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
+    from ..providers import Provider
+
+    model = opts.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise UsageError("Agent.create: model is required (\"provider/model\", e.g. \"openai/gpt-4o-mini\")")
+    name = opts.get("provider")
+    if name is None:
+        if "/" in model:
+            name, model = model.split("/", 1)
+        elif len(calls.providers) == 1:
+            name = next(iter(calls.providers))
+        else:
+            raise UsageError(f"Agent.create: model {model!r} names no provider (write \"provider/model\"; "
+                             f"configured: {', '.join(sorted(calls.providers)) or 'none'})")
+    if not isinstance(name, str) or not model:
+        raise UsageError("Agent.create: model must be \"provider/model\"")
+    provider = calls.providers.get(name)
+    if provider is None:
+        kind = calls.recorded_kind(name, session_dir) if calls.replaying else None
+        if kind is None:
+            raise ConfigError(f"Agent.create: provider not configured: {name} (configured: "
+                              f"{', '.join(sorted(calls.providers)) or 'none'}; add it under agents.providers "
+                              "in spell.yaml)")
+        provider = Provider(name, kind, "http://replay.invalid")  # answered from records only
+    base_url = opts.get("base_url")
+    if base_url is not None:
+        if not isinstance(base_url, str) or not re.match(r"https?://[^/\s]+", base_url):
+            raise UsageError("Agent.create: base_url must be an http:// or https:// URL")
+        provider = dataclasses.replace(provider, base_url=base_url.rstrip("/"))
+    return provider, model
+
+
+def install(rt: "Runtime", ws: "Workspace") -> None:
+    py, out = rt.py, rt.out
+    _install_session_usage(rt, ws)
+    try:
+        providers = _providers(ws)
+        problem = None
+    except ConfigError as exc:
+        providers, problem = {}, exc
+    calls = AgentCalls(ws, providers)
+    if problem is None and not providers and not (calls.replaying and calls.has_recordings()):
+        return  # Agent stays nil
+    rt.agent_calls = calls  # type: ignore[attr-defined]
+
+    def create(opts: Any = None) -> Any:
+        if problem is not None:
+            raise problem
+        o = py(opts) if opts is not None else {}
+        if not isinstance(o, dict):
+            raise UsageError(f"Agent.create: expected a table of options, got {rt.lua_type(opts)}")
+        unknown = sorted(set(o) - set(CREATE_OPTIONS))
+        if unknown:
+            raise UsageError(f"Agent.create: unknown option: {unknown[0]} (known: {', '.join(CREATE_OPTIONS)})")
+        name = o.get("name") or "agent"
+        if not isinstance(name, str) or not _AGENT_NAME.match(name):
+            raise UsageError(f"Agent.create: invalid name {str(name)[:70]!r} (letters, digits, '_', '.', '-'; "
+                             "it names the call artifacts)")
+        sid = o.get("session_id") or None
+        session_dir = None
+        if sid is not None:
+            session_dir = ws.sessions.resolve(sid)
+            sid = ws.sessions.manifest(session_dir)["id"]
+        elif calls.replaying:
+            try:
+                session_dir = ws.sessions.resolve(calls._default_session())
+            except SpellError:
+                session_dir = None
+        provider, model = _resolve_provider(calls, o, session_dir)
+        system = o.get("system_prompt")
+        if system is not None and not isinstance(system, str):
+            raise UsageError("Agent.create: system_prompt must be a string")
+        base = {"model": model, "system": system, "temperature": o.get("temperature"),
+                "max_tokens": o.get("max_tokens")}
+        from ..providers import normalize_request
+
+        normalize_request({**base, "messages": [{"role": "user", "content": "-"}]})  # options checked now
+        agent = {"name": name, "provider": provider, "model": model, "session_id": sid, "base": base}
+        calls.agents.append(agent)
+
+        def invoke(_self: Any = None, input: Any = None) -> Any:
+            return out(calls.invoke(agent, {**base, "messages": _messages(rt, name, input)}))
+
+        return rt.table(f"agent {name}", {"invoke": invoke},
+                        {"name": name, "model": f"{provider.name}/{model}", "provider": provider.name,
+                         "session_id": sid})
+
+    def list_() -> Any:
+        return out([{"name": a["name"], "model": f"{a['provider'].name}/{a['model']}",
+                     "provider": a["provider"].name, "session_id": a["session_id"]} for a in calls.agents])
+
+    rt.set_global("Agent", rt.table("Agent", {"create": create, "list": list_}))
+
+
+def _messages(rt: "Runtime", agent: str, input: Any) -> list:
+    where = f"agent {agent}: invoke"
+    if isinstance(input, (bytes, str)):
+        return [{"role": "user", "content": rt.text(input, f"{where}: text")}]
+    data = rt.py(input) if input is not None else None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{...}}}}, got {rt.lua_type(input)}")
+    if data.get("text") is not None:
+        if not isinstance(data["text"], str):
+            raise UsageError(f"{where}: text must be a string")
+        return [{"role": "user", "content": data["text"]}]
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{{{role=..., content=...}}, ...}}}}")
+    return messages
+
+
+def _install_session_usage(rt: "Runtime", ws: "Workspace") -> None:
+    """``Session.get`` also returns ``usage`` (calls and tokens) for a session with model calls."""
+    from ..agent_calls import summarize, read_calls
+
+    session = rt.globals[b"Session"]
+    if session is None:
+        return
+
+    def get(ref: Any = None) -> Any:
+        info = ws.sessions.get(rt.py(ref))
+        if ws.storage.exists(f"{info['path']}/calls.yaml"):
+            usage = summarize(read_calls(ws, info["path"].split("/", 1)[1]))
+            if usage:
+                info["usage"] = usage
+        return rt.out(info)
+
+    session[b"get"] = rt.function("Session.get", get)
