@@ -153,3 +153,11 @@ def test_integration(spell, tmp_path: Path) -> None:
     assert "session.updated, artifact.stored, demo.step.done" in out
     assert "no provider configured: skipped" in out
     assert "agent_answer.txt" not in live_files(d)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "artifacts"])
+def test_examples_run_under_sandbox(spell, tmp_path: Path, name: str) -> None:
+    """The README says so: everything but artifacts.lua (io for storeFile's input) runs sandboxed."""
+    r = spell("run", "--sandbox", str(EXAMPLES / f"{name}.lua"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    assert "Completed!" in r.stdout.decode().strip().splitlines()[-1]

@@ -259,3 +259,22 @@ sys.modules["spellfs.runs"] = mod
     lines = log.read_text().splitlines()
     assert lines[0] == "begin ok.lua 9 ['a']" and lines[1] == "finish 0 None"
     assert lines[2] == "begin bad.lua 12 []" and lines[3].startswith("finish 1 bad.lua:1: no")
+
+
+def test_ctrl_c_stops_a_pure_lua_loop(root: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write(root / "loop.lua", "io.write('started\\n') io.stdout:flush() while true do end\n")
+    p = subprocess.Popen([sys.executable, "-m", "spellfs", "run", "loop.lua"], cwd=root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"started\n"
+    time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=10)
+    finally:
+        p.kill()
+    assert p.returncode == -signal.SIGINT

@@ -71,6 +71,12 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
         finish(status, None if status == 0 else f"os.exit({status})")
         ws.close()
 
+    # Pure Lua code never returns to Python to notice Ctrl-C, so while the script runs
+    # SIGINT ends the process at once, as it does the standalone `lua`. Every write is
+    # atomic, and an unfinished run records nothing.
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         run_script(ws, script, code, args, sandbox=sandbox, on_exit=on_exit)
     except ScriptError as exc:
@@ -79,4 +85,6 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
     except BaseException as exc:
         finish(130 if isinstance(exc, KeyboardInterrupt) else 1, f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
     finish(0, None)
