@@ -13,7 +13,10 @@ in a subprocess with the environment:
 The script is the one recorded, by hash: the original file when it still has
 those bytes, else a copy written from the store under ``.spell/replay/``. After
 each run the fork's new artifact records are compared with what the original run
-produced, name by name: ``same`` when the content hash matches.
+produced, name by name: ``same`` when the content hash matches. Model calls
+are compared call by call (``calls``: the run's records in ``calls.yaml`` of the
+original and of the fork, in order; see :func:`spellfs.agent_calls.compare_calls`),
+which is what tells a ``--live`` replay's different answers apart.
 
 Scripts that name their session explicitly rather than using the current one
 will write to that session, not the fork; such a replay reports the artifacts as
@@ -28,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .agent_calls import call_count, compare_calls
 from .errors import ReplayError, UsageError
 from .runs import read_runs
 
@@ -169,11 +173,12 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
     env = {"SPELL_SESSION": fork_id, "SPELL_REPLAY": "live" if opts.get("live") else "1"}
     log = ws.log(fork_dir)
     results = []
-    same_count = differ_count = 0
+    same_count = differ_count = calls_same = calls_differ = 0
     for r in todo:
         script = _script_file(ws, r) if runner is None else r["script_hash"]
         log.refresh()
         before = log.max_seq
+        calls_before = call_count(ws, fork_dir)
         status, stderr = run_fn(script, list(r.get("args") or []), env, str(ws.root) if ws.root else "")
         log.refresh()
         produced = _outcome([{"name": x["name"], "hash": x.get("hash"), "op": x.get("op")}
@@ -187,12 +192,17 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
                           "replay": None if p == "absent" else p, "result": verdict, "same": verdict == "same"})
             same_count += verdict == "same"
             differ_count += verdict != "same"
+        calls = compare_calls(ws, dir, fork_dir, r.get("run"), calls_before)
+        calls_same += sum(c["same"] for c in calls)
+        calls_differ += sum(not c["same"] for c in calls)
         result = {"run": r.get("run"), "script": r.get("script"), "args": r.get("args") or [],
                   "exit_status": status, "original_exit_status": r.get("exit_status"),
-                  "same": status == r.get("exit_status") and all(i["same"] for i in items), "artifacts": items}
+                  "same": status == r.get("exit_status") and all(i["same"] for i in items + calls),
+                  "artifacts": items, "calls": calls}
         if status != 0 and stderr:
             result["stderr"] = stderr
         results.append(result)
     return {"session_id": m["id"], "fork_id": fork_id, "fork_path": f"sessions/{fork_dir}",
             "from_checkpoint": start, "runs": results, "same": all(x["same"] for x in results),
-            "artifacts_same": same_count, "artifacts_differ": differ_count}
+            "artifacts_same": same_count, "artifacts_differ": differ_count,
+            "calls_same": calls_same, "calls_differ": calls_differ}
