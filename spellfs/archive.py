@@ -318,10 +318,13 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
         raise ArchiveError(f"archive refused: sessions/{dir}/session.yaml is missing") from None
     if m["id"] != head.get("session_id"):
         raise ArchiveError(f"archive refused: session.yaml says {m['id']}, {MANIFEST} says {head.get('session_id')}")
-    for name in (src / "files").iterdir() if (src / "files").is_dir() else ():
-        from .names import check_artifact_name
+    from .names import check_artifact_name
 
-        check_artifact_name(name.name)
+    for name in (src / "files").iterdir() if (src / "files").is_dir() else ():
+        try:
+            check_artifact_name(name.name)
+        except UsageError as exc:
+            raise ArchiveError(f"archive refused: sessions/{dir}/files/: {exc}") from None
     existing = _find_session(ws, m["id"])
     if existing or ws.storage.exists(f"sessions/{dir}"):
         raise ArchiveError(f"session already exists: {m['id']} (sessions/{existing or dir}; "
@@ -352,6 +355,9 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
         if ws.storage.exists(f"sessions/{dir}"):
             raise ArchiveError(f"session already exists: sessions/{dir}")
         os.replace(src, ws.root / "sessions" / dir)
+    from .gitrepo import reconcile
+
+    reconcile(ws, [dir])  # files/ copies are derived: make them match the records, whatever the archive held
     ws.index.refresh_dir(dir)
     return ImportResult(m["id"], dir, files, len(oids), new)
 

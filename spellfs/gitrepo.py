@@ -188,19 +188,27 @@ def on_open(ws: "Workspace") -> None:
         return
     if not driver_configured(gd):
         configure_driver(ws.root)
+    _catch_up(ws, gd)
+
+
+def _catch_up(ws: "Workspace", gd: Path, also: set[str] = frozenset()) -> None:
+    """Reconcile the sessions HEAD's move since the last time changed, plus ``also``; note HEAD."""
     head = head_commit(gd)
-    if head is None:
-        return
     mark = ws.root / HEAD_FILE
     try:
         seen = mark.read_text().strip()
     except OSError:
         seen = None
-    if seen == head:
+    if seen == head and not also:
         return
     with ws.storage.lock("git"):
-        reconcile(ws, _dirs_changed(ws, seen, head))
-        atomic_write(mark, (head + "\n").encode())
+        dirs: set[str] | None = set(also)
+        if head is not None and seen != head:
+            changed = _dirs_changed(ws, seen, head)
+            dirs = None if changed is None else dirs | set(changed)
+        reconcile(ws, None if dirs is None else sorted(dirs))
+        if head is not None:
+            atomic_write(mark, (head + "\n").encode())
 
 
 def _dirs_changed(ws: "Workspace", old: str | None, new: str) -> list[str] | None:
@@ -371,9 +379,8 @@ def _summary(repo, prefix: str) -> tuple[dict[str, dict[str, int]], list[str], i
                 record_files.append(prefix + path)
             elif parts[2] == "state.yaml":
                 s["state changed"] = 1
-            elif parts[2] == "files" and not any(k in s for k in ("stored",)):
-                s.setdefault("_files", 0)
-                s["_files"] += 1
+            elif parts[2] == "files":
+                s["_files"] = s.get("_files", 0) + 1
         elif _shared(path):
             other.append(path)
     if record_files:
@@ -434,20 +441,8 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         # files/ copies are derived: a conflicted or stale one is rewritten from the records.
         unmerged = {e.split("\t", 1)[1][len(prefix):] for e in repo.git.ls_files("-u", "-z", "--", prefix or ".").split("\0")
                     if "\t" in e}
-        with ws.storage.lock("git"):
-            dirs = {p.split("/")[1] for p in unmerged if p.startswith("sessions/") and p.count("/") >= 2}
-            gd = Path(repo.git_dir)
-            head = head_commit(gd)
-            try:
-                seen = (ws.root / HEAD_FILE).read_text().strip()
-            except OSError:
-                seen = None
-            if head and seen != head:
-                changed = _dirs_changed(ws, seen, head)
-                dirs = None if changed is None else dirs | set(changed)
-            reconcile(ws, None if dirs is None else sorted(dirs))
-            if head:
-                atomic_write(ws.root / HEAD_FILE, (head + "\n").encode())
+        _catch_up(ws, Path(repo.git_dir), {p.split("/")[1] for p in unmerged
+                                           if p.startswith("sessions/") and p.count("/") >= 2})
         for p in sorted(unmerged):
             parts = p.split("/")
             if len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files":

@@ -149,9 +149,13 @@ def build(path: Path, members: list, raw_tail: bytes = b"") -> Path:
 
 
 def test_a_hand_built_archive_imports(tmp_path: Path, spell) -> None:
+    members = valid_members()
+    members[3] = member(f"sessions/{DIR}/files/a.txt", b"a copy that lies\n")
     dest = fresh(tmp_path)
-    ok(spell("-w", str(dest), "import", str(build(tmp_path / "good.tar.zst", valid_members()))))
+    ok(spell("-w", str(dest), "import", str(build(tmp_path / "good.tar.zst", members))))
     assert ok(spell("-w", str(dest), "cat", SID, "a.txt")) == "hello\n"
+    assert (dest / "sessions" / DIR / "files" / "a.txt").read_bytes() == b"hello\n"  # rewritten from the records
+    assert ok(spell("-w", str(dest), "fsck")).endswith("ok\n")
 
 
 HOSTILE = {
