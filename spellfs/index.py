@@ -79,6 +79,7 @@ class Index:
         self._db: sqlite3.Connection | None = None
         self._rows: dict[str, Row] | None = None
         self._dirty = 0
+        self._batch = 0
         self._last_commit = time.monotonic()
 
     # -- storage -------------------------------------------------------------
@@ -107,7 +108,6 @@ class Index:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(f"PRAGMA user_version={VERSION}")
                 db.executescript(SCHEMA)
-            db.execute("BEGIN")
             self._db = db
         return self._db
 
@@ -120,7 +120,16 @@ class Index:
                 self._rows[r[0]] = Row(*r)
         return self._rows
 
+    def _begin(self) -> None:
+        """Writes run in short IMMEDIATE transactions, reads in autocommit: a writer waits
+        (busy timeout) for another process's writer instead of failing on a stale read
+        snapshot, and no lock outlives the call that took it (a long-lived watcher or
+        script must not hold the index against other commands)."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+
     def _save(self, row: Row) -> None:
+        self._begin()
         self.db.execute(
             "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)",
             (row.dir, row.id, row._json, row.error, row.msig, row.rsig, row.artifact_count, row.last_at,
@@ -129,13 +138,12 @@ class Index:
 
     def _touch(self, n: int = 1) -> None:
         self._dirty += n
-        if self._dirty >= 2000 or time.monotonic() - self._last_commit > 1.0:
+        if not self._batch or self._dirty >= 2000 or time.monotonic() - self._last_commit > 1.0:
             self.commit()
 
     def commit(self) -> None:
-        if self._db is not None and self._dirty:
+        if self._db is not None and self._db.in_transaction:
             self._db.execute("COMMIT")
-            self._db.execute("BEGIN")
         self._dirty = 0
         self._last_commit = time.monotonic()
 
@@ -159,6 +167,7 @@ class Index:
 
     def forget(self, dir: str) -> None:
         if self.rows.pop(dir, None) is not None:
+            self._begin()
             self.db.execute("DELETE FROM sessions WHERE dir=?", (dir,))
             self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
             self._touch()
@@ -197,6 +206,7 @@ class Index:
             live = list(log.live())
             row.artifact_count = log.live_count
             row.last_at = log.last_at
+            self._begin()
             self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
             self.db.executemany(
                 "INSERT INTO artifacts VALUES (?,?,?,?,?,?)",
@@ -215,12 +225,16 @@ class Index:
         """
         dirs = self.ws.storage.listdir("sessions")
         out = []
-        for dir in dirs:
-            row = self.refresh_dir(dir, records)
-            if row is not None:
-                out.append(row)
-        for gone in set(self.rows) - set(dirs):
-            self.forget(gone)
+        self._batch += 1
+        try:
+            for dir in dirs:
+                row = self.refresh_dir(dir, records)
+                if row is not None:
+                    out.append(row)
+            for gone in set(self.rows) - set(dirs):
+                self.forget(gone)
+        finally:
+            self._batch -= 1
         self.commit()
         return out
 
