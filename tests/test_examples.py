@@ -40,9 +40,10 @@ def live_files(d: Path) -> set[str]:
 
 def test_every_example_is_listed_in_the_readme() -> None:
     readme = (EXAMPLES / "README.md").read_text()
-    assert sorted(p.stem for p in EXAMPLES.glob("*.lua")) == sorted(NAMES)
-    for name in NAMES:
-        assert f"`{name}.lua`" in readme
+    scripts = {p.stem for p in EXAMPLES.glob("*.lua")}
+    assert set(NAMES) <= scripts  # agent.lua is run by tests/test_agent.py against a fake provider
+    for name in scripts:
+        assert f"`{name}.lua`" in readme, f"{name}.lua is not in examples/README.md"
 
 
 def test_basic(spell, tmp_path: Path) -> None:
