@@ -21,9 +21,9 @@ content equal to an *older* version is a new version (the user reverted).
 
 Watch strategy: one recursive inotify watch on ``sessions/`` (kernel watches on
 ``sessions/``, each session directory and its ``files/``; ``.spell/objects`` and
-the rest of the workspace are never watched). watchdog runs a thread and an
-inotify instance per scheduled path, so per-session ``schedule`` calls would
-exhaust ``max_user_instances`` long before thousands of sessions. When the
+the rest of the workspace are never watched). watchdog runs an emitter thread
+per scheduled path, so per-session ``schedule`` calls would mean thousands of
+threads; one recursive schedule costs one thread and 1 + 2N kernel watches. When the
 system's limit is reached (ENOSPC/EMFILE) the watcher says so and polls instead.
 A kernel queue overflow (events lost) triggers a full rescan, which the stat
 cache keeps cheap.
@@ -190,6 +190,7 @@ class Watcher:
                 self.observer, self.mode = observer, "native"
                 return
             except OSError as exc:
+                observer.stop()  # the observer's shared inotify reader thread already runs
                 if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                     raise
                 self._warn(f"the system's limit on file watches is reached ({exc.strerror or exc}): polling every "

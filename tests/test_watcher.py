@@ -1,0 +1,281 @@
+"""The watcher against real file events: a real observer in a thread, library API only."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from spellfs import Workspace
+from spellfs.watcher import Watcher
+
+
+def wait_for(pred, timeout: float = 5.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {getattr(pred, '__name__', pred)}")
+        time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    leaked = lambda: [t for t in threading.enumerate() if t not in before and t.is_alive()]  # noqa: E731
+    try:
+        wait_for(lambda: not leaked(), timeout=5)
+    except AssertionError:
+        raise AssertionError(f"leaked threads: {leaked()}") from None
+
+
+class Harness:
+    """A watcher over ``root`` plus a separate reader workspace, as another process would have."""
+
+    def __init__(self, root: Path, **kw) -> None:
+        self.root = root
+        self.kw = kw
+        self.changes: list[dict] = []
+        self.ws = Workspace.open(root)  # the test's own view (actor "api")
+        self.sid = self.ws.sessions.create(name="demo")
+        self.dir = self.ws.sessions.resolve(self.sid)
+        self.files = root / "sessions" / self.dir / "files"
+        self.watcher: Watcher | None = None
+        self.wws: Workspace | None = None
+
+    def start(self, **kw) -> Watcher:
+        self.wws = Workspace.open(self.root, actor="watch")
+        self.watcher = Watcher(self.wws, self.changes.append, **{**self.kw, **kw})
+        self.watcher.start()
+        assert self.watcher.ready.wait(10)
+        assert self.watcher.error is None
+        return self.watcher
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.wws.close()
+            self.watcher = None
+
+    def events(self, kind: str, name: str | None = None) -> list[dict]:
+        return [c for c in list(self.changes) if c["event"] == kind and (name is None or c.get("name") == name)]
+
+    def versions(self, name: str) -> list[dict]:
+        log = self.ws.log(self.dir)
+        log.refresh()
+        return list(log.versions.get(name, []))
+
+    def content(self, name: str) -> bytes:
+        return self.ws.artifacts.get(self.sid, name)["content"]
+
+    def live(self) -> set[str]:
+        return {a["name"] for a in self.ws.artifacts.list(self.sid)}
+
+
+@pytest.fixture
+def h(root: Path):
+    harness = Harness(root)
+    yield harness
+    harness.stop()
+    harness.ws.close()
+
+
+def settle(h: Harness, name: str, count: int, timeout: float = 5.0) -> list[dict]:
+    """Wait until ``name`` has ``count`` stored events, then a little longer to catch extras."""
+    wait_for(lambda: len(h.events("stored", name)) >= count, timeout)
+    time.sleep(h.watcher.quiet * 3)
+    return h.events("stored", name)
+
+
+def test_written_file_becomes_a_user_input_version(h: Harness) -> None:
+    h.start()
+    (h.files / "notes.md").write_bytes(b"# notes\n")
+    settle(h, "notes.md", 1)
+    [rec] = h.versions("notes.md")
+    assert rec["type"] == "user_input" and rec["created_by"] == "watch"
+    assert h.content("notes.md") == b"# notes\n"
+    # the query index is kept current too
+    row = h.wws.index.rows[h.dir]
+    assert row.artifact_count == 1
+
+
+def test_rename_over_save_gives_one_version_with_final_content(h: Harness) -> None:
+    h.ws.artifacts.store(h.sid, "tool_result", "doc.txt", b"original")
+    h.start()
+    for tmpname in ("doc.txt.tmp", ".doc.txt.swp", "doc.txt~"):
+        tmp = h.files / tmpname
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+            f.flush()
+            time.sleep(0.03)
+            f.write(b" and the rest: " + tmpname.encode())
+        os.rename(tmp, h.files / "doc.txt")
+        time.sleep(0.3)
+    settle(h, "doc.txt", 3)
+    versions = h.versions("doc.txt")
+    assert [v["created_by"] for v in versions] == ["api", "watch", "watch", "watch"]
+    assert h.content("doc.txt") == b"half and the rest: doc.txt~"
+    assert h.live() == {"doc.txt"}  # no temp file ever became an artifact
+
+
+def test_truncate_and_rewrite_and_library_stores_are_not_doubled(h: Harness) -> None:
+    h.start()
+    h.ws.artifacts.store(h.sid, "tool_result", "out.json", b'{"a": 1}')  # materialised by the library
+    h.ws.artifacts.store(h.sid, "tool_result", "out.json", b'{"a": 2}')
+    time.sleep(h.watcher.quiet * 4)
+    assert len(h.versions("out.json")) == 2 and not h.events("stored")
+    with open(h.files / "out.json", "r+b") as f:
+        f.truncate(0)
+        f.flush()
+        time.sleep(0.03)
+        f.write(b'{"a": 3,')
+        f.flush()
+        time.sleep(0.03)
+        f.write(b' "b": 4}')
+    settle(h, "out.json", 1)
+    assert len(h.versions("out.json")) == 3
+    assert h.content("out.json") == b'{"a": 3, "b": 4}'
+
+
+def test_burst_of_quick_writes_records_the_settled_content(h: Harness) -> None:
+    h.start()
+    with open(h.files / "log.txt", "wb") as f:
+        for i in range(40):
+            f.write(b"line %d\n" % i)
+            f.flush()
+            time.sleep(0.005)
+    settle(h, "log.txt", 1)
+    assert len(h.versions("log.txt")) == 1
+    assert h.content("log.txt") == b"".join(b"line %d\n" % i for i in range(40))
+
+
+def test_revert_to_older_content_is_a_new_version(h: Harness) -> None:
+    h.start()
+    p = h.files / "a.txt"
+    for body, n in ((b"one", 1), (b"two", 2), (b"one", 3)):
+        p.write_bytes(body)
+        wait_for(lambda: len(h.versions("a.txt")) == n)
+    assert [v["hash"] for v in h.versions("a.txt")][0] == h.versions("a.txt")[2]["hash"]
+
+
+def test_deleted_file_leaves_the_listing(h: Harness) -> None:
+    h.ws.artifacts.store(h.sid, "tool_result", "gone.txt", b"bye")
+    h.start()
+    (h.files / "gone.txt").unlink()
+    wait_for(lambda: h.events("deleted", "gone.txt"))
+    assert "gone.txt" not in h.live()
+    assert h.ws.artifacts.get(h.sid, "gone.txt@1")["content"] == b"bye"  # history kept
+
+
+def test_spellignore_and_links_out_of_the_workspace(h: Harness, tmp_path: Path) -> None:
+    with open(h.root / ".spellignore", "a") as f:
+        f.write("*.secret\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours")
+    h.start()
+    (h.files / "key.secret").write_text("hush")
+    (h.files / "link.txt").symlink_to(outside)
+    inside = h.root / "inside.txt"
+    inside.write_text("in the workspace")
+    (h.files / "inlink.txt").symlink_to(inside)
+    (h.files / "ok.txt").write_text("fine")
+    settle(h, "ok.txt", 1)
+    wait_for(lambda: h.events("stored", "inlink.txt"))
+    assert h.live() == {"ok.txt", "inlink.txt"}
+    assert h.content("inlink.txt") == b"in the workspace"
+    warnings = [c["message"] for c in h.events("warning")]
+    assert any("link.txt" in w and "out of the workspace" in w for w in warnings)
+
+
+def test_hand_edited_manifest_valid_and_invalid(h: Harness) -> None:
+    h.start()
+    yaml_path = h.root / "sessions" / h.dir / "session.yaml"
+    text = yaml_path.read_text()
+    yaml_path.write_text(text.replace("name: demo", "name: renamed"))
+    wait_for(lambda: h.events("manifest"))
+    assert h.wws.index.rows[h.dir].manifest["name"] == "renamed"
+    bad = yaml_path.read_text().replace("status: active", "status: bogus")
+    yaml_path.write_text(bad)
+    [inv] = wait_for(lambda: h.events("invalid"))
+    line = bad.splitlines().index("status: bogus") + 1
+    assert inv["error"].startswith(f"sessions/{h.dir}/session.yaml:{line}: status")
+    # last good state kept: nothing overwritten, the index still answers with it
+    (h.files / "while-broken.txt").write_text("waits")
+    time.sleep(h.watcher.quiet * 4)
+    assert yaml_path.read_text() == bad
+    row = h.wws.index.rows[h.dir]
+    assert row.manifest["name"] == "renamed" and "status" in row.error
+    assert not h.events("stored")
+    # fixed: reported, and what waited is recorded
+    yaml_path.write_text(bad.replace("status: bogus", "status: active"))
+    wait_for(lambda: [c for c in h.events("manifest") if c.get("fixed")])
+    wait_for(lambda: h.events("stored", "while-broken.txt"))
+
+
+def test_catch_up_after_downtime_hashes_only_what_changed(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("keep.txt", "edit.txt", "drop.txt"):
+        h.ws.artifacts.store(h.sid, "tool_result", name, name.encode())
+    old = time.time() - 60  # older than the racy window, so the cache can vouch for them
+    for p in h.files.iterdir():
+        os.utime(p, (old, old))
+    h.start()
+    h.stop()
+    (h.files / "edit.txt").write_text("edited while down")
+    (h.files / "new.txt").write_text("made while down")
+    (h.files / "drop.txt").unlink()
+    import spellfs.watcher as wmod
+
+    hashed: list[str] = []
+    real = wmod.hash_path
+    monkeypatch.setattr(wmod, "hash_path", lambda p, *a: hashed.append(os.path.basename(p)) or real(p, *a))
+    time.sleep(h.watcher.quiet if h.watcher else 0.2)  # let the new files leave the settling window
+    h.changes.clear()
+    h.start()
+    wait_for(lambda: h.events("stored", "edit.txt") and h.events("stored", "new.txt") and h.events("deleted", "drop.txt"))
+    assert h.live() == {"keep.txt", "edit.txt", "new.txt"}
+    assert h.content("edit.txt") == b"edited while down"
+    assert sorted(hashed) == ["edit.txt", "new.txt"]  # keep.txt's stat was unchanged: not re-read
+
+
+def test_session_timeout_suspends_idle_sessions(root: Path) -> None:
+    (root / "spell.yaml").write_text("sessions:\n  session_timeout_seconds: 1\n")
+    h = Harness(root, check_interval=0.2)
+    try:
+        h.start()
+        wait_for(lambda: h.events("suspended"), timeout=6)
+        assert h.ws.sessions.get(h.sid)["status"] == "suspended"
+        assert not h.events("manifest")  # our own write is not reported as a hand edit
+    finally:
+        h.stop()
+        h.ws.close()
+
+
+def test_watch_limit_falls_back_to_polling(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from watchdog.observers import inotify
+
+    def refuse(self):
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(inotify.InotifyEmitter, "on_thread_start", refuse)
+    w = h.start(poll_interval=0.1)
+    assert w.mode == "polling"
+    assert any("limit on file watches" in c["message"] for c in h.events("warning"))
+    (h.files / "polled.txt").write_text("seen by polling")
+    wait_for(lambda: h.events("stored", "polled.txt"))
+
+
+def test_lost_events_trigger_a_rescan(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = h.start()
+    scans: list = []
+    real = w.catch_up
+    monkeypatch.setattr(w, "catch_up", lambda dirs=None: scans.append(dirs) or real(dirs))
+    logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+    wait_for(lambda: None in scans)
