@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from .artifact_log import valid_name
 from .errors import IntegrityError, ManifestError, SpellError
 from .records import RecordError, parse_records
 
@@ -76,9 +77,17 @@ def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
     tail = lines.pop()
     for i, raw in enumerate(lines, 1):
         try:
-            good.extend(rec for _, rec in parse_records(raw + b"\n", rel, i))
+            recs = [rec for _, rec in parse_records(raw + b"\n", rel, i)]
         except RecordError as exc:
             report.problems.append(Problem("bad-record", rel, str(exc), line=i))
+            continue
+        if rel.endswith("/artifacts.yaml"):
+            for rec in recs:
+                if not valid_name(rec.get("name")):
+                    report.problems.append(Problem("bad-record", rel, f"{rel}:{i}: invalid artifact name "
+                                                   f"{str(rec.get('name'))[:80]!r} (the record is ignored)", line=i))
+                    recs = []
+        good.extend(recs)
     if tail:
         report.problems.append(Problem("partial-record", rel, f"{rel}:{len(lines) + 1}: ends with an unfinished "
                                        f"record ({len(tail)} bytes)", line=len(lines) + 1))
@@ -125,11 +134,11 @@ def _classify_missing(ws: "Workspace", report: Report) -> None:
     missing = [p for p in report.problems if p.kind == "missing-object" and p.oid]
     if not missing or not ws.config.remotes or ws.memory:
         return
-    from .remotes import get_remote
+    from .remotes import get_remote, remote_has
 
     remote = get_remote(ws)
     try:
-        there = remote.exists_many({p.oid for p in missing})
+        there = remote_has(remote, {p.oid for p in missing})
     except SpellError as exc:
         for p in missing:
             p.detail += f" (remote {remote.name} could not be checked: {exc})"

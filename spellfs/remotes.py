@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 __all__ = ["add_remote", "get_remote", "install_fetcher", "list_remotes", "pull", "push", "reachable",
-           "remove_remote"]
+           "remote_has", "remove_remote"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 Progress = Callable[[int, int], None]
+#: Seconds a process that used a remote pauses at exit; see :func:`_settled`.
+SETTLE_SECONDS = 0.2
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -184,6 +186,34 @@ def _edit_spell_yaml(ws: "Workspace", change: Callable[[Any], None]) -> None:
     ws.config.remotes = config.remotes
 
 
+def _settled(call: Callable, *args: Any) -> Any:
+    """Run a transport call, making sure the process lets obstore's runtime settle before it exits.
+
+    obstore's tokio threads may call into the finished asyncio loop a few
+    milliseconds after a call returned (seen after both successes and failures).
+    If the interpreter is finalizing by then, that thread is killed while taking
+    the GIL and the process aborts (SIGABRT: exit 134 instead of 0 or 1). An
+    atexit pause, registered once per process that touched a remote, runs while
+    the interpreter is still whole, so those late calls land harmlessly.
+    """
+    global _exit_pause
+    if not _exit_pause:
+        import atexit
+        import time
+
+        atexit.register(time.sleep, SETTLE_SECONDS)
+        _exit_pause = True
+    return call(*args)
+
+
+_exit_pause = False
+
+
+def remote_has(remote: "Remote", oids: Iterable[str]) -> set[str]:
+    """The subset of ``oids`` the remote holds (fsck's on-remote check)."""
+    return _settled(remote.exists_many, list(oids))
+
+
 # -- what sessions reach --------------------------------------------------------------
 
 def _session_dirs(ws: "Workspace", sessions: Iterable[str] | None) -> list[str]:
@@ -285,10 +315,10 @@ def push(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
     local, absent = [], []
     for oid in refs:
         (local if store.has(oid) else absent).append(oid)
-    stats = remote.push(store, local, progress)
+    stats = _settled(remote.push, store, local, progress)
     lost: list[str] = []
     if absent:
-        there = remote.exists_many(absent)
+        there = _settled(remote.exists_many, absent)
         stats["skipped"] += len(there)
         lost = [o for o in absent if o not in there]
     stats["seconds"] = time.monotonic() - start
@@ -319,11 +349,11 @@ def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
             total[k] += stats[k]
 
     first = reachable(ws, dirs, deep=False)
-    add(remote.pull(store, list(first), progress))
+    add(_settled(remote.pull, store, list(first), progress))
     with _fetching_from(store, remote) as walk:
         rest = [o for o in reachable(ws, dirs) if o not in first]
     offset = len(first)
-    stats = remote.pull(store, rest, progress and (lambda done, n: progress(offset + done, offset + n)))
+    stats = _settled(remote.pull, store, rest, progress and (lambda done, n: progress(offset + done, offset + n)))
     # Objects the tree walk itself fetched (tables, pages) count as pulled, not as already local.
     stats["objects"] += len(walk.fetched)
     stats["skipped"] -= len(walk.fetched)
@@ -354,7 +384,7 @@ class _fetching_from:
     def _fetch(self, oid: str) -> bool:
         if self.store.has(oid):
             return True
-        ok = self.remote.fetch(self.store, oid)
+        ok = _settled(self.remote.fetch, self.store, oid)
         if ok:
             self.fetched.append(oid)
         return ok
@@ -380,7 +410,7 @@ class _Fetcher:
             from .remote import Remote
 
             self.remote = Remote(_spec(self.name, self.body))
-        return self.remote.fetch(self.store, oid)
+        return _settled(self.remote.fetch, self.store, oid)
 
 
 def install_fetcher(ws: "Workspace", store: "ObjectStore") -> None:
