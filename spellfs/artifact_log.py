@@ -15,10 +15,21 @@ from __future__ import annotations
 import bisect
 from typing import Any, Iterator
 
+from .errors import UsageError
+from .names import check_artifact_name
 from .records import parse_records
 from .storage import Storage
 
 __all__ = ["ArtifactLog"]
+
+
+def valid_name(name: object) -> bool:
+    """True for a name that may become ``files/<name>``: a record's name is outside data."""
+    try:
+        check_artifact_name(name)
+    except UsageError:
+        return False
+    return isinstance(name, str)
 
 
 def _order(rec: dict) -> tuple:
@@ -77,8 +88,8 @@ class ArtifactLog:
 
     def apply(self, rec: dict) -> None:
         seq = rec.get("seq")
-        if not isinstance(seq, int) or not isinstance(rec.get("name"), str):
-            return
+        if not isinstance(seq, int) or not valid_name(rec.get("name")):
+            return  # a hand-written or merged line that is no artifact record (fsck reports it)
         self.records.append(rec)
         self.by_seq.setdefault(seq, []).append(rec)
         if seq > self.max_seq:
