@@ -432,3 +432,34 @@ def test_max_artifact_size(anyws: Workspace, tmp_path: Path) -> None:
         assert snapshot(ws) == before
         assert names(ws.artifacts.list(s)) == ["exact"]
         assert [r["name"] for r in records(ws, s)] == ["exact"]
+
+
+# -- records written by hand or merged from another clone ---------------------------
+
+
+@pytest.mark.parametrize("name", ["../session.yaml", "../../../../../../tmp/spellfs-pwned", "/etc/hostname",
+                                  "a/b", ".hidden", ""])
+def test_hostile_name_in_a_hand_written_record_is_never_used(ws: Workspace, root: Path, name: str) -> None:
+    """A record is data from outside (a hand edit, a merged clone): its name must not become a path."""
+    sid = ws.sessions.create(name="merged")
+    aid = ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    sdir_path = root / sdir(ws, sid)
+    import json
+
+    rec = {"seq": 2, "name": name, "version": 1, "hash": aid["content_hash"], "size": 1, "type": "user_input",
+           "created_at": "2030-01-01T00:00:00Z"}
+    with open(sdir_path / "artifacts.yaml", "a") as f:
+        f.write("- " + json.dumps(rec) + "\n")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".spell" not in p.parts}
+    assert names(ws.artifacts.list(sid)) == ["a.txt"]
+    assert names(ws.artifacts.query()) == ["a.txt"]
+    with pytest.raises((ArtifactNotFound, UsageError)):
+        ws.artifacts.delete(sid, name)
+    with pytest.raises((ArtifactNotFound, UsageError)):
+        ws.artifacts.get(sid, name)
+    ws.artifacts.store(sid, "user_input", "b.txt", b"b")
+    assert (sdir_path / "session.yaml").is_file()
+    after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".spell" not in p.parts}
+    assert {p: v for p, v in after.items() if p.name not in ("b.txt", "artifacts.yaml")} == \
+        {p: v for p, v in before.items() if p.name != "artifacts.yaml"}
+    assert ws.sessions.get(sid)["artifact_count"] == 2

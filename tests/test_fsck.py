@@ -134,3 +134,16 @@ def test_memory_workspace_fsck() -> None:
         ws.objects.objects[hash_bytes(b"a")] = b"b"
         report = fsck(ws)
         assert [p.kind for p in report.problems] == ["corrupt-object"]
+
+
+def test_record_with_a_hostile_name_is_reported(filled, spell) -> None:
+    root, sid, path = filled
+    with (root / path / "artifacts.yaml").open("a") as f:
+        f.write('- {"seq": 9, "name": "../session.yaml", "hash": "%s", "size": 1}\n' % hash_bytes(b"small content"))
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    (problem,) = report.problems
+    assert problem.kind == "bad-record"
+    assert problem.detail.startswith(f"{path}/artifacts.yaml:4:") and "../session.yaml" in problem.detail
+    r = spell("fsck", cwd=root)
+    assert r.returncode == 1 and "artifacts.yaml:4" in r.stdout.decode()
