@@ -188,9 +188,12 @@ class Sessions:
         import os
 
         try:  # a directory's link count is 2 + its subdirectories: one stat, not a listing
-            return os.stat(self.ws.root / "sessions").st_nlink - 2
+            links = os.stat(self.ws.root / "sessions").st_nlink
         except FileNotFoundError:
             return 0
+        if links < 2:  # btrfs and some others keep no such count: list instead
+            return len(self.storage.listdir("sessions"))
+        return links - 2
 
     # -- reading ---------------------------------------------------------------
     def info(self, dir: str, m: dict | None = None, count: int | None = None, last_at: str | None = None) -> dict:
