@@ -278,6 +278,8 @@ class Watcher:
     def _process(self, due: list[tuple[tuple, Any]]) -> None:
         touched: set[str] = set()
         for key, st in due:
+            if self._stopping:
+                break  # the rest waits for the next start's catch-up
             kind = key[0]
             if kind == "all":
                 self._guard(self.catch_up)
