@@ -18,10 +18,14 @@ import fnmatch
 import os
 import re
 import sqlite3
+import stat as statmod
 import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RACY_NS", "StatCache", "Stat", "hash_path", "is_editor_temp", "stat_of"]
+from .errors import ManifestError
+
+__all__ = ["CatchUp", "RACY_NS", "StatCache", "Stat", "hash_path", "is_editor_temp", "stat_of"]
 
 RACY_NS = 100_000_000  # 100 ms
 Stat = tuple  # (inode, size, mtime_ns, mode)
@@ -146,3 +150,77 @@ class StatCache:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
+
+
+class CatchUp:
+    """The :class:`~spellfs.watcher.Watcher`'s start-up and rescan half (a mixin)."""
+
+    ws: Any
+    cache: StatCache
+    quiet: float
+    progress: Any
+    _prefix: str
+    _bad: dict
+    _manifests: dict
+
+    def catch_up(self, dirs: list[str] | None = None) -> None:
+        """Record what changed while nobody watched (all sessions, or ``dirs``).
+
+        Stats every file under ``files/``; hashes only those whose stat differs from
+        the cache, and compares with the index's live artifacts.
+        """
+        index = self.ws.index
+        if dirs is None:
+            rows = index.refresh_all()
+        else:
+            rows = [r for r in (index.refresh_dir(d) for d in dirs) if r is not None]
+        live: dict[str, dict[str, dict]] = {}
+        for d, rec in index.artifact_rows([r.dir for r in rows] if dirs is not None else None, "", []):
+            live.setdefault(d, {})[rec["name"]] = rec
+        settling = time.time_ns() - int(self.quiet * 1e9)
+        with self.progress("catching up", len(rows)) as bar:
+            for row in rows:
+                bar.advance()
+                d = row.dir
+                if d.startswith("."):
+                    continue
+                if row.error and row.error.startswith(f"sessions/{d}/session.yaml"):
+                    self._report_bad(d, ManifestError(row.error))
+                    continue
+                if row.manifest is not None:
+                    self._bad.pop(d, None)
+                    self._manifests[d] = row.manifest
+                self._scan_session(d, live.get(d, {}), settling)
+
+    def _scan_session(self, d: str, live: dict[str, dict], settling: int) -> None:
+        fdir = f"{self._prefix}{d}/files"
+        if os.path.islink(self._prefix + d) or os.path.islink(fdir):
+            real = os.path.realpath(fdir)
+            if not self._inside(real):
+                self._warn_once(("link", fdir, real), f"skipped sessions/{d}/files: a link out of the workspace (to {real})")
+                return
+        present: set[str] = set()
+        try:
+            entries = list(os.scandir(fdir))
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        for e in entries:
+            present.add(e.name)
+            if is_editor_temp(e.name):
+                continue
+            try:
+                s = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            st = (s.st_ino, s.st_size, s.st_mtime_ns, s.st_mode)
+            rec = live.get(e.name)
+            rel = f"sessions/{d}/files/{e.name}"
+            if rec is not None and statmod.S_ISREG(st[3]) and self.cache.lookup(rel, st) == rec.get("hash"):
+                continue
+            if st[2] > settling:
+                self._schedule(("f", d, e.name), st)  # being written right now: let it settle
+            else:
+                self._file(d, e.name, st, scanned=True)
+        for name in live:
+            if name not in present:
+                self._file(d, name, None, scanned=True)
