@@ -119,7 +119,7 @@ def _replay(ws: Workspace, sid: str, n: int) -> tuple[float, float]:
                 for i in range(n)]
         t = time.perf_counter()
         for req in reqs:
-            calls._recorded(a, dir, log, request_hash("openai", req), req)
+            calls._recorded(a, dir, log, request_hash("openai", req), req, 0)
         alone = n / (time.perf_counter() - t)
     finally:
         for k in ("SPELL_REPLAY", "SPELL_SESSION"):

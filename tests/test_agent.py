@@ -441,3 +441,39 @@ result = err
 """)
     assert "max_artifacts_per_session is 3" in result
     assert len(fake_provider.requests) == 1
+
+
+def test_replay_from_a_checkpoint_answers_each_call_with_its_own_recording(spell, root: Path,
+                                                                          fake_provider: FakeProvider,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = iter(range(1, 100))
+    original = fakeprovider._reply
+
+    def numbered(body):  # a model that answers the same question differently every time
+        text, tin, tout, cut = original(body)
+        return f"{text} #{next(counter)}", tin, tout, cut
+
+    monkeypatch.setattr(fakeprovider, "_reply", numbered)
+    (root / "once.lua").write_text("""
+local sid = Session.getCurrent() or os.getenv("SPELL_SESSION")
+Session.setCurrent(sid)
+local a = Agent.create({name = "dice", model = "openai/m"}):invoke("roll")
+Artifact.store(sid, "agent_output", "roll-" .. arg[1] .. ".txt", a.text)
+if arg[2] then Session.save(sid, "after " .. arg[1]) end
+""")
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="dice")
+    env = {**_env(fake_provider), "SPELL_SESSION": sid}
+    for args in (("1", "save"), ("2",), ("3",)):
+        r = spell("-w", str(root), "run", str(root / "once.lua"), *args, env=env)
+        assert r.returncode == 0, r.stderr.decode()
+    assert [c["call"] for c in read_calls(Workspace.open(root), _session_dir(root, sid).name)] == [1, 2, 3]
+    sent = len(fake_provider.requests)
+    r = spell("-w", str(root), "replay", sid, "--from", "1", "--json", env=_env(fake_provider))
+    rep = json.loads(r.stdout)
+    assert r.returncode == 0 and rep["same"], r.stdout.decode()
+    assert [c["result"] for run in rep["runs"] for c in run["calls"]] == ["same", "same"]
+    fork = _session_dir(root, rep["fork_id"])
+    assert (fork / "files" / "roll-2.txt").read_text() == "echo: roll #2"
+    assert (fork / "files" / "roll-3.txt").read_text() == "echo: roll #3"
+    assert len(fake_provider.requests) == sent

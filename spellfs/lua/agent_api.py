@@ -13,8 +13,9 @@ runtime has one :class:`~spellfs.providers.Client`, so connections are reused.
 Where a call's answer comes from (``SPELL_REPLAY`` is set by ``spell replay``):
 
 * ``SPELL_REPLAY=1``: from the recorded call with the same request hash in the
-  replayed session's ancestors (then the target session's); the n-th identical
-  request gets the n-th recorded answer. No recording is an error naming the
+  replayed session's ancestors (then the target session's): the one the same
+  agent made with the same call number, else the n-th identical request gets the
+  n-th recorded answer. No recording is an error naming the
   call; the network is never used.
 * ``agents.cache: true`` (not under a replay): from an identical earlier request.
 * otherwise (and ``SPELL_REPLAY=live``): from the provider.
@@ -130,8 +131,10 @@ class AgentCalls:
         log = self.log(dir)
         label = f"agent {agent['name']}"
         latency = None
+        key = (dir, agent["name"])
+        number = next_number(ws, dir, agent["name"], self._numbers.get(key, 0))
         if self.replaying:
-            answer = self._recorded(agent, dir, log, h, req)
+            answer = self._recorded(agent, dir, log, h, req, number)
             source = "replay"
         else:
             answer = cache_get(ws, h) if self.cache else None
@@ -144,8 +147,6 @@ class AgentCalls:
                 except ProviderError as exc:
                     raise ProviderError(f"{label}: {exc}") from None
                 latency = (time.perf_counter() - started) * 1000
-        key = (dir, agent["name"])
-        number = next_number(ws, dir, agent["name"], self._numbers.get(key, 0))
         rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
                           kind=provider.kind, request=req, answer=answer, request_hash=h, source=source,
                           latency_ms=latency)
@@ -154,13 +155,18 @@ class AgentCalls:
             cache_put(ws, h, rec["response"])
         return answer
 
-    def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict) -> dict:
+    def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> dict:
         from ..agent_calls import load_answer
 
         done = len(log.by_hash.get(h, ()))  # this request's earlier answers in this session
         for d in self.sources(dir):
             recs = self.log(d).by_hash.get(h)
             if recs and d != dir:
+                # The same agent's call with the same number is the counterpart (a fork keeps the
+                # numbering of the calls before its checkpoint); else the n-th identical request.
+                for rec in recs:
+                    if rec.get("call") == number and rec.get("agent") == agent["name"]:
+                        return load_answer(self.ws, rec)
                 return load_answer(self.ws, recs[min(done, len(recs) - 1)])
             if recs:  # the target itself: its own latest answer
                 return load_answer(self.ws, recs[-1])
