@@ -38,7 +38,7 @@ __all__ = ["add_remote", "get_remote", "install_fetcher", "list_remotes", "pull"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 Progress = Callable[[int, int], None]
 #: Seconds a process that used a remote pauses at exit; see :func:`_settled`.
-SETTLE_SECONDS = 0.2
+SETTLE_SECONDS = 0.1
 
 
 # -- configuration ----------------------------------------------------------------------

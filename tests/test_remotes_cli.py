@@ -217,21 +217,27 @@ def test_push_and_pull_named_sessions_only(tmp_path, file_target):
 
 
 def test_git_clone_then_pull(tmp_path, file_target):
-    """A real git clone: objects kept out of the repository travel through the remote."""
+    """`spell commit` keeps objects above git.max_object_bytes out of git; they travel through the remote."""
     src = tmp_path / "ws"
+    file_target.spell("init", "--git", str(src), cwd=tmp_path)
+    (src / "spell.yaml").write_text("# team settings\ngit:\n  max_object_bytes: 1000\n")
     ids = make_workspace(src, file_target)
+    big = os.urandom(5000)
+    with Workspace.open(src) as ws:
+        big_oid = ws.artifacts.store(ids["a"], "user_input", "big.bin", big)["content_hash"]
+    git_id = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    file_target.spell("commit", "-m", "work", cwd=src, env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                                                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
     file_target.spell("push", cwd=src)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
-    subprocess.run([*git, "init", "-q"], cwd=src, check=True)
-    (src / ".gitignore").write_text(".spell/\n")
-    subprocess.run([*git, "add", "-A"], cwd=src, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "work"], cwd=src, check=True)
     dst = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(src), str(dst)], check=True)
-    assert not local_objects(dst)
+    subprocess.run(["git", *git_id, "clone", "-q", str(src), str(dst)], check=True)
+    assert not (dst / ".spell" / "objects" / big_oid[:2] / big_oid[2:]).exists()
+    assert "on-remote" in file_target.spell("fsck", cwd=dst).stdout.decode()
+    assert cat(file_target, dst, ids["a"], "big.bin").stdout == big          # fetched on demand
     file_target.spell("pull", cwd=dst)
     assert cat(file_target, dst, ids["a"], "data.bin@1").stdout == CONTENT["data.bin"]
-    assert json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)["ok"]
+    report = json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)
+    assert report["ok"] and not report["problems"], report
 
 
 # -- on-demand fetch and fsck -----------------------------------------------------------
