@@ -39,8 +39,9 @@ from .records import encode_record, parse_records
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-__all__ = ["CACHE_DIR", "CallLog", "artifact_names", "cache_get", "cache_put", "compare_calls", "lineage",
-           "load_answer", "read_calls", "record_call", "usage_summary"]
+__all__ = ["CACHE_DIR", "CallLog", "artifact_names", "cache_get", "cache_put", "call_count", "calls_rel",
+           "check_room", "compare_calls", "lineage", "load_answer", "next_number", "read_calls",
+           "record_call", "replay_sources", "summarize", "usage_summary"]
 
 CACHE_DIR = ".spell/agent_cache"
 MAX_LINEAGE = 64

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -86,13 +85,15 @@ def test_integration_example_takes_its_agent_branch(spell, tmp_path: Path, fake_
     assert call["agent"] == "integration_assistant" and call["model"] == "gpt-4o-mini"
     assert (d / "files" / call["response_artifact"]).is_file()
     assert len(fake_provider.requests) == 1
-    assert fake_provider.requests[0]["json"]["messages"][0] == {"role": "system", "content": "Answer with the number only."}
+    system = {"role": "system", "content": "Answer with the number only."}
+    assert fake_provider.requests[0]["json"]["messages"][0] == system
 
 
 def test_example_agent_lua_runs_against_the_fake(spell, tmp_path: Path, fake_provider: FakeProvider) -> None:
     ws = tmp_path / "demo"
     ws.mkdir()
-    r = spell("run", str(EXAMPLES / "agent.lua"), cwd=ws, env={**_env(fake_provider), "SPELL_EXAMPLE_MODEL": "openai/fake-1"})
+    env = {**_env(fake_provider), "SPELL_EXAMPLE_MODEL": "openai/fake-1"}
+    r = spell("run", str(EXAMPLES / "agent.lua"), cwd=ws, env=env)
     out = r.stdout.decode()
     assert r.returncode == 0, out + r.stderr.decode()
     assert out.strip().splitlines()[-1] == "Agent Completed!"
@@ -144,8 +145,9 @@ result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, 
     assert rec["request_hash"] == request_hash("openai", {k: req[k] for k in ("model", "system", "messages",
                                                                                 "temperature", "max_tokens")})
     usage = usage_summary(ws, sid)
-    assert usage == result["usage"] == {"calls": 1, "input_tokens": 5, "output_tokens": 3, "replayed": 0, "cached": 0,
-                                        "by_model": {"openai/gpt-x": {"calls": 1, "input_tokens": 5, "output_tokens": 3}}}
+    per_model = {"openai/gpt-x": {"calls": 1, "input_tokens": 5, "output_tokens": 3}}
+    assert usage == result["usage"] == {"calls": 1, "input_tokens": 5, "output_tokens": 3, "replayed": 0,
+                                        "cached": 0, "by_model": per_model}
     body = fake_provider.requests[0]["json"]
     assert body == {"model": "gpt-x", "messages": [{"role": "system", "content": "sys"},
                                                    {"role": "user", "content": "one two three four"}],
