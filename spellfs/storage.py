@@ -206,7 +206,7 @@ class MemoryStorage(Storage):
     """Nothing touches the disk; for tests and dry runs."""
 
     def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
+        self.files: dict[str, bytearray] = {}
         self.dirs: set[str] = {""}
         self._versions: dict[str, int] = {}
         self._counter = 0
@@ -217,7 +217,7 @@ class MemoryStorage(Storage):
 
     def read(self, rel: str) -> bytes:
         try:
-            return self.files[rel]
+            return bytes(self.files[rel])
         except KeyError:
             raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
 
@@ -229,17 +229,24 @@ class MemoryStorage(Storage):
             self.dirs.add("/".join(parts[:i]))
 
     def read_from(self, rel: str, offset: int) -> bytes:
-        return self.read(rel)[offset:]
+        try:
+            return bytes(self.files[rel][offset:])
+        except KeyError:
+            raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
 
     def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
-        self.files[rel] = bytes(data)
+        self.files[rel] = bytearray(data)
         self._touch(rel)
 
     def append(self, rel: str, data: bytes) -> int:
-        old = self.files.get(rel, b"")
-        self.files[rel] = old + data
+        """Grow in place: appends cost the same however long the file is."""
+        buf = self.files.setdefault(rel, bytearray())
+        start = len(buf)
+        if start and buf[-1:] != b"\n":
+            data = b"\n" + data
+        buf += data
         self._touch(rel)
-        return len(old)
+        return start
 
     def exists(self, rel: str) -> bool:
         return rel in self.files or rel in self.dirs
