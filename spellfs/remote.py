@@ -138,6 +138,14 @@ def _profile_credentials() -> dict[str, str]:
     return {k: parser.get(section, v) for k, v in keys.items() if parser.has_option(section, v)}
 
 
+def _ambient_credentials() -> bool:
+    """Credentials obstore finds by itself: environment keys, web identity, a container endpoint."""
+    env = os.environ
+    return bool(env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+                or env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+                or env.get("SPELL_AWS_INSTANCE_CREDENTIALS"))
+
+
 class Remote:
     """One configured remote; cheap to build, connects on first use."""
 
@@ -162,7 +170,13 @@ class Remote:
                 config = {"region": self.spec.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
                 if endpoint:
                     config["endpoint"] = endpoint
-                config.update(_profile_credentials())
+                creds = _profile_credentials()
+                if not creds and not _ambient_credentials():
+                    # Without this obstore would ask the cloud instance-metadata address, off this
+                    # machine, and fail minutes later with a confusing 403.
+                    raise RemoteError(f"remote {self.name}: no credentials (set AWS_ACCESS_KEY_ID and "
+                                      "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials)")
+                config.update(creds)
                 self._store = S3Store(self.location, prefix=self.prefix or None, client_options=options,
                                       retry_config={"max_retries": 3}, **config)
             else:

@@ -283,3 +283,19 @@ def test_credentials_from_a_profile(seaweed, tmp_path, monkeypatch):
     remote = Remote(RemoteSpec("prof", f"s3://{bucket}/p", endpoint_url=seaweed.endpoint))
     assert remote.push(a, oids)["objects"] == len(oids)
     assert remote.exists_many(oids) == set(oids)
+
+
+def test_s3_remote_without_credentials_says_so_and_sends_nothing(tmp_path, monkeypatch) -> None:
+    from spellfs.errors import RemoteError
+    from spellfs.objects import FsObjectStore
+    from spellfs.remote import Remote, RemoteSpec
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    store = FsObjectStore(tmp_path / "objects", 1024)
+    oid = store.put_bytes(b"x")
+    remote = Remote(RemoteSpec("origin", "s3://bucket/p", endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(RemoteError, match="origin: no credentials"):
+        remote.push(store, [oid])
