@@ -143,6 +143,8 @@ def replay(ctx: click.Context, session: str, from_: str | None, live: bool, time
                        + ("" if run["exit_status"] == run["original_exit_status"] else f" (was {run['original_exit_status']})"))
             for a in run["artifacts"]:
                 click.echo(f"  {a['result']:<8} {a['name']}")
+            for c in run.get("calls", ()):
+                click.echo(f"  call {c['call']} {c['agent']} ({c['model']}): {c['result']}")
             if run.get("stderr"):
                 click.echo("  " + run["stderr"].strip().replace("\n", "\n  "))
         click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different")
