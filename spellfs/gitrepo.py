@@ -1,4 +1,4 @@
-"""Sharing a workspace through git (SPEC §6): setup, reconciliation, commit, status.
+"""Sharing a workspace through git (SPEC §6): setup, the merge driver, reconciliation.
 
 What goes into git: ``sessions/``, ``templates/``, ``state.yaml``, ``spell.yaml``,
 ``.spellignore``, ``.gitignore``, ``.gitattributes`` and ``.spell/objects/``.
@@ -27,27 +27,23 @@ How two clones merge without conflicts:
   ``spell commit`` resolves the second from the records and refuses to commit
   a file that still holds conflict markers.
 
-Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git:
-``spell commit`` appends their paths to the workspace ``.gitignore`` (union-merged,
-only ever growing) and they travel through a remote (``spell push`` /
-``spell pull``; a read of a missing object fetches it from the default remote).
+Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git
+by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.gitcommit`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .errors import SpellError, UsageError
+from .errors import UsageError
 from .storage import atomic_write
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-__all__ = ["CommitResult", "commit", "init_git", "on_open", "reconcile", "status"]
+__all__ = ["init_git", "on_open", "reconcile"]
 
 DRIVER = "spellfs-files"
 DRIVER_NAME = "spellfs: keep ours; spell rewrites files/ from the merged records"
@@ -74,12 +70,7 @@ sessions/*/files/** -text merge=spellfs-files
 # spellfs: generated ignore entries only ever grow
 /.gitignore merge=union
 """
-#: Workspace paths `spell commit` stages (relative to the workspace root).
-SHARED = ("sessions", "templates", "state.yaml", "spell.yaml", ".spellignore", ".gitignore", ".gitattributes",
-          ".spell/objects", ".spell/.gitignore")
 HEAD_FILE = ".spell/git-head"  # local: the commit at which files/ copies were last reconciled
-RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
-_CONFLICT = re.compile(rb"^(<<<<<<<|>>>>>>>) ", re.M)
 
 
 # -- finding the repository without importing gitpython (every command pays this) ----
@@ -149,7 +140,7 @@ def open_repo(root: Path):
         raise UsageError(f"not a git repository: {root} (make one with `spell init --git`)") from None
 
 
-def _ensure_lines(path: Path, text: str) -> None:
+def ensure_lines(path: Path, text: str) -> None:
     """Write ``text`` to ``path``, or append the lines it lacks to an existing file."""
     try:
         old = path.read_text()
@@ -170,8 +161,8 @@ def init_git(root: Path) -> None:
     root = Path(root).resolve()
     if git_dir(root) is None:
         git.Repo.init(root)
-    _ensure_lines(root / ".gitignore", GITIGNORE)
-    _ensure_lines(root / ".gitattributes", GITATTRIBUTES)
+    ensure_lines(root / ".gitignore", GITIGNORE)
+    ensure_lines(root / ".gitattributes", GITATTRIBUTES)
     configure_driver(root)
 
 
@@ -188,10 +179,10 @@ def on_open(ws: "Workspace") -> None:
         return
     if not driver_configured(gd):
         configure_driver(ws.root)
-    _catch_up(ws, gd)
+    catch_up(ws, gd)
 
 
-def _catch_up(ws: "Workspace", gd: Path, also: set[str] = frozenset()) -> None:
+def catch_up(ws: "Workspace", gd: Path, also: set[str] = frozenset()) -> None:
     """Reconcile the sessions HEAD's move since the last time changed, plus ``also``; note HEAD."""
     head = head_commit(gd)
     mark = ws.root / HEAD_FILE
@@ -218,7 +209,7 @@ def _dirs_changed(ws: "Workspace", old: str | None, new: str) -> list[str] | Non
     import git
 
     repo = open_repo(ws.root)
-    prefix = _prefix(repo, ws.root)
+    prefix = repo_prefix(repo, ws.root)
     try:
         out = repo.git.diff("--name-only", "-z", old, new, "--", prefix or ".")
     except git.GitCommandError:
@@ -272,293 +263,7 @@ def reconcile(ws: "Workspace", dirs: list[str] | None = None) -> list[str]:
     return changed
 
 
-# -- git plumbing shared by commit and status -------------------------------------
-def _prefix(repo, root: Path) -> str:
+# -- git plumbing shared with commit and status --------------------------------------
+def repo_prefix(repo, root: Path) -> str:
     rel = os.path.relpath(Path(root).resolve(), Path(repo.working_tree_dir).resolve())
     return "" if rel == "." else rel.replace(os.sep, "/") + "/"
-
-
-def _porcelain(repo, prefix: str) -> list[tuple[str, str]]:
-    """(XY, workspace-relative path) for every changed or untracked path under the workspace."""
-    out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", prefix or ".")
-    items, parts = [], out.split("\0")
-    i = 0
-    while i < len(parts):
-        entry = parts[i]
-        i += 1
-        if len(entry) < 4:
-            continue
-        xy, path = entry[:2], entry[3:]
-        if xy[0] in "RC":
-            i += 1  # the source path follows
-        if path.startswith(prefix):
-            items.append((xy, path[len(prefix):]))
-    return items
-
-
-def _shared(path: str) -> bool:
-    return any(path == s or path.startswith(s + "/") for s in SHARED)
-
-
-def _git_error(what: str, exc: Exception) -> SpellError:
-    detail = (getattr(exc, "stderr", "") or str(exc)).strip().replace("\n", " ")
-    detail = re.sub(r"^stderr:\s*", "", detail).strip("' ")
-    return SpellError(f"git {what} failed: {detail[:400]}")
-
-
-# -- commit ---------------------------------------------------------------------
-@dataclass
-class CommitResult:
-    committed: bool
-    sha: str | None = None
-    message: str = ""
-    sessions: dict[str, dict[str, int]] = field(default_factory=dict)
-    kept_out: list[str] = field(default_factory=list)
-    resolved: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"committed": self.committed, "commit": self.sha, "message": self.message,
-                "sessions": self.sessions, "kept_out": self.kept_out, "resolved": self.resolved}
-
-
-def _escape_ignore(path: str) -> str:
-    out = re.sub(r"([\\*?\[])", r"\\\1", path)
-    if out.endswith(" "):
-        out = out[:-1] + "\\ "
-    return "/" + out
-
-
-def _keep_out_large(ws: "Workspace", repo, prefix: str, items: list[tuple[str, str]]) -> list[str]:
-    """Ignore new or changed objects and copies above git.max_object_bytes; return their paths."""
-    limit = ws.config.get("git.max_object_bytes")
-    large = []
-    for xy, path in items:
-        parts = path.split("/")
-        if not (path.startswith(".spell/objects/") or (len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files")):
-            continue
-        try:
-            if os.lstat(ws.root / path).st_size > limit:
-                large.append(path)
-        except OSError:
-            continue
-    if not large:
-        return []
-    ignore = ws.root / ".gitignore"
-    try:
-        old = ignore.read_text()
-    except FileNotFoundError:
-        old = GITIGNORE
-    have = set(old.splitlines())
-    new = [p for p in (_escape_ignore(p) for p in large) if p not in have]
-    if new:
-        sep = "" if old.endswith("\n") else "\n"
-        atomic_write(ignore, (old + sep + "\n".join(new) + "\n").encode())
-    tracked = [p for xy, p in items if p in set(large) and xy[0] != "?" and xy != "??"]
-    if tracked:
-        repo.git.rm("--cached", "-q", "--", *(prefix + p for p in tracked))
-    return large
-
-
-def _summary(repo, prefix: str) -> tuple[dict[str, dict[str, int]], list[str], int]:
-    """Per session: what the staged change adds; other workspace paths; objects added."""
-    sessions: dict[str, dict[str, int]] = {}
-    other, objects = [], 0
-    names = repo.git.diff("--cached", "--name-status", "-z", "--no-renames", "--", prefix or ".").split("\0")
-    record_files = []
-    for status_, path in zip(names[0::2], names[1::2]):
-        path = path[len(prefix):] if path.startswith(prefix) else path
-        parts = path.split("/")
-        if path.startswith(".spell/objects/"):
-            objects += status_ == "A"
-        elif parts[0] == "sessions" and len(parts) >= 3:
-            s = sessions.setdefault(parts[1], {})
-            if parts[2] == "session.yaml":
-                key = {"A": "new session", "D": "removed"}.get(status_, "manifest changed")
-                s[key] = 1
-            elif parts[2] in RECORD_FILES:
-                record_files.append(prefix + path)
-            elif parts[2] == "state.yaml":
-                s["state changed"] = 1
-            elif parts[2] == "files":
-                s["_files"] = s.get("_files", 0) + 1
-        elif _shared(path):
-            other.append(path)
-    if record_files:
-        diff = repo.git.diff("--cached", "-U0", "--no-color", "--no-ext-diff", "--", *record_files)
-        current = None
-        for line in diff.splitlines():
-            if line.startswith("+++ "):
-                p = line[4:]
-                p = p[2:] if p.startswith("b/") else p
-                p = p[len(prefix):] if p.startswith(prefix) else p
-                current = p.split("/") if p != "/dev/null" else None
-            elif line.startswith("+- ") and current and len(current) >= 3:
-                s = sessions.setdefault(current[1], {})
-                kind = {"artifacts.yaml": "stored", "checkpoints.yaml": "checkpoints", "runs.yaml": "runs",
-                        "calls.yaml": "model calls"}[current[2]]
-                if kind == "stored" and '"op": "delete"' in line:
-                    kind = "deleted"
-                s[kind] = s.get(kind, 0) + 1
-    for s in sessions.values():
-        files = s.pop("_files", 0)
-        if files and not s.get("stored") and not s.get("deleted"):
-            s["files changed"] = files
-    return sessions, other, objects
-
-
-def _describe(counts: dict[str, int]) -> str:
-    words = []
-    for key in ("new session", "removed", "manifest changed", "state changed"):
-        if counts.get(key):
-            words.append(key)
-    plural = {"stored": ("artifact version stored", "artifact versions stored"),
-              "deleted": ("artifact deleted", "artifacts deleted"),
-              "checkpoints": ("checkpoint", "checkpoints"), "runs": ("run", "runs"),
-              "model calls": ("model call", "model calls"), "files changed": ("file changed", "files changed")}
-    for key, (one, many) in plural.items():
-        n = counts.get(key, 0)
-        if n:
-            words.append(f"{n} {one if n == 1 else many}")
-    return ", ".join(words) or "changed"
-
-
-def _merging(repo) -> bool:
-    return os.path.exists(os.path.join(repo.git_dir, "MERGE_HEAD"))
-
-
-def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
-    """Stage the workspace's shared paths and commit them, resolving what spell can resolve."""
-    import git
-
-    repo = open_repo(ws.root)
-    _ensure_lines(ws.root / ".gitignore", GITIGNORE)
-    _ensure_lines(ws.root / ".gitattributes", GITATTRIBUTES)
-    if not driver_configured(Path(repo.git_dir)):
-        configure_driver(ws.root)
-    prefix = _prefix(repo, ws.root)
-    result = CommitResult(False)
-    try:
-        # files/ copies are derived: a conflicted or stale one is rewritten from the records.
-        unmerged = {e.split("\t", 1)[1][len(prefix):] for e in repo.git.ls_files("-u", "-z", "--", prefix or ".").split("\0")
-                    if "\t" in e}
-        _catch_up(ws, Path(repo.git_dir), {p.split("/")[1] for p in unmerged
-                                           if p.startswith("sessions/") and p.count("/") >= 2})
-        for p in sorted(unmerged):
-            parts = p.split("/")
-            if len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files":
-                result.resolved.append(p)
-            elif os.path.exists(ws.root / p) and _CONFLICT.search((ws.root / p).read_bytes()):
-                raise SpellError(f"merge conflict: {p} still has conflict markers "
-                                 "(edit it to keep what you want, then run `spell commit` again)")
-            elif not _shared(p):
-                raise SpellError(f"merge conflict: {p} (resolve it with git, then run `spell commit` again)")
-        items = _porcelain(repo, prefix)
-        result.kept_out = _keep_out_large(ws, repo, prefix, [(xy, p) for xy, p in items if _shared(p)])
-        tracked = set(repo.git.ls_files("-z", "--", *(prefix + s for s in SHARED)).split("\0"))
-        specs = [prefix + s for s in SHARED
-                 if (ws.root / s).exists() or any(t == prefix + s or t.startswith(prefix + s + "/") for t in tracked)]
-        if specs:
-            repo.git.add("-A", "--", *specs)
-        sessions, other, objects = _summary(repo, prefix)
-        merging = _merging(repo)
-        if not sessions and not other and not objects and not merging:
-            return result
-        result.sessions = sessions
-        n = len(sessions)
-        subject = (f"spell: {n} session{'s' if n != 1 else ''} changed" if n
-                   else "spell: workspace changed" if other or objects else "spell: merge")
-        body = [f"- {d}: {_describe(c)}" for d, c in sorted(sessions.items())]
-        if other:
-            body.append(f"- workspace: {', '.join(sorted(other)[:10])}" + (" …" if len(other) > 10 else ""))
-        if objects:
-            body.append(f"- {objects} object{'s' if objects != 1 else ''} added")
-        if result.resolved:
-            body.append(f"- {len(result.resolved)} files/ copies resolved from the merged records")
-        if message:
-            subject, body = message, [subject, ""] + body
-        result.message = subject + "\n\n" + "\n".join(body) + "\n"
-        if merging:
-            repo.git.commit("-q", "-m", result.message)
-        else:
-            changed = set(repo.git.diff("--cached", "--name-only", "-z", "--", *specs).split("\0")) - {""}
-            only = [s for s in specs if any(c == s or c.startswith(s + "/") for c in changed)]
-            repo.git.commit("-q", "-m", result.message, "--", *only)
-        result.committed = True
-        result.sha = repo.head.commit.hexsha
-        atomic_write(ws.root / HEAD_FILE, (result.sha + "\n").encode())
-    except git.GitCommandError as exc:
-        raise _git_error(exc.command[1] if len(exc.command) > 1 else "command", exc) from None
-    return result
-
-
-# -- status -----------------------------------------------------------------------
-def status(ws: "Workspace") -> dict[str, Any]:
-    """Per session: its last checkpoint and what changed since; what is not committed."""
-    history = _history(ws)
-    gd = git_dir(ws.root)
-    out: dict[str, Any] = {"git": gd is not None, "branch": None, "merging": False, "sessions": [],
-                           "workspace": []}
-    uncommitted: dict[str, list[str]] = {}
-    if gd is not None:
-        import git
-
-        repo = open_repo(ws.root)
-        prefix = _prefix(repo, ws.root)
-        try:
-            out["branch"] = None if repo.head.is_detached else repo.active_branch.name
-            items = _porcelain(repo, prefix)
-        except git.GitCommandError as exc:
-            raise _git_error("status", exc) from None
-        out["merging"] = _merging(repo)
-        objects = 0
-        for xy, path in items:
-            parts = path.split("/")
-            if parts[0] == "sessions" and len(parts) >= 3:
-                uncommitted.setdefault(parts[1], []).append("/".join(parts[2:]))
-            elif path.startswith(".spell/objects/"):
-                objects += 1
-            elif _shared(path):
-                out["workspace"].append(path)
-        out["objects"] = objects
-    dirs = sorted(set(d for d in ws.storage.listdir("sessions") if ws.storage.exists(f"sessions/{d}/session.yaml"))
-                  | set(uncommitted))
-    for dir in dirs:
-        entry: dict[str, Any] = {"path": f"sessions/{dir}", "id": None, "name": None,
-                                 "checkpoint": None, "since_checkpoint": None}
-        try:
-            m = ws.sessions.manifest(dir)
-            entry["id"], entry["name"] = m["id"], m["name"]
-        except SpellError as exc:
-            entry["error"] = str(exc)
-        if history is not None and entry["id"]:
-            entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
-        if gd is not None:
-            entry["uncommitted"] = sorted(uncommitted.get(dir, []))
-        out["sessions"].append(entry)
-    return out
-
-
-def _history(ws: "Workspace") -> Any:
-    try:
-        import spellfs.history  # noqa: F401
-    except ImportError:
-        return None
-    return getattr(ws, "history", None)
-
-
-def _since_checkpoint(history: Any, dir: str) -> tuple[Any, Any]:
-    """The last checkpoint record and a compact summary of what changed since it."""
-    checkpoints = history.checkpoints(dir)
-    if not checkpoints:
-        return None, None
-    last = checkpoints[-1]
-    d = history.diff(dir, last["number"])
-    arts = d.get("artifacts", {})
-    return last, {
-        "added": [a["name"] for a in arts.get("added", ())],
-        "removed": [a["name"] for a in arts.get("removed", ())],
-        "changed": [a["name"] for a in arts.get("changed", ())],
-        "manifest": sorted(d.get("manifest") or {}) + (["tags"] if any((d.get("tags") or {}).values()) else [])
-        + (["metadata"] if any((d.get("metadata") or {}).values()) else []),
-        "state": sorted(k for part in (d.get("state") or {}).values() for k in part),
-    }

@@ -12,7 +12,7 @@ from .output import echo_json, json_option, open_workspace, progress
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per session: changes since its last checkpoint, and what is not committed to git."""
-    from ..gitrepo import status as git_status
+    from ..gitcommit import status as git_status
 
     ws = open_workspace(ctx)
     report = git_status(ws)
@@ -64,7 +64,7 @@ def _since_text(since: dict | None) -> str:
 @click.pass_context
 def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
     """Stage sessions, records, objects, templates and state, and commit them to git."""
-    from ..gitrepo import commit as git_commit
+    from ..gitcommit import commit as git_commit
 
     ws = open_workspace(ctx)
     result = git_commit(ws, message)
