@@ -278,3 +278,16 @@ def test_ctrl_c_stops_a_pure_lua_loop(root: Path) -> None:
     finally:
         p.kill()
     assert p.returncode == -signal.SIGINT
+
+
+def test_spell_session_presets_the_current_session(root, spell) -> None:
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="preset")
+    script = root / "cur.lua"
+    script.write_text("print(Session.getCurrent())\n")
+    r = spell("-w", str(root), "run", str(script), env={"SPELL_SESSION": sid[:8]})
+    assert r.returncode == 0 and r.stdout.decode().strip() == sid
+    r = spell("-w", str(root), "run", str(script), env={"SPELL_SESSION": "nope1234"})
+    assert r.returncode == 2 and b"session not found: nope1234 (from $SPELL_SESSION)" in r.stderr

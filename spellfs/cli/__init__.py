@@ -9,6 +9,7 @@ its exit code (1 failure, 2 usage or not found) here, in one place.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -116,4 +117,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    code = main()
+    if "obstore" in sys.modules:
+        # obstore's runtime threads may call back into Python while the interpreter
+        # finalizes, aborting the process (exit 134). Everything is written and closed
+        # by now, so end without finalizing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from ..errors import SessionNotFound, UsageError
 
 __all__ = ["run"]
 
@@ -55,6 +56,12 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
     config_file = obj.get("config_file")
     ws = Workspace(root, load_config(root, Path(config_file) if config_file else None), actor="script")
     ctx.call_on_close(ws.close)
+    preset = os.environ.get("SPELL_SESSION", "").strip()
+    if preset:  # `spell replay` runs scripts this way, against the fork; users may too
+        try:
+            ws.current_session = ws.sessions.id(preset)
+        except SessionNotFound:
+            raise SessionNotFound(f"session not found: {preset[:64]} (from $SPELL_SESSION)") from None
 
     from ..lua.runtime import ScriptError, run_script
 
