@@ -5,7 +5,7 @@ kernel events into *keys* (``("f", dir, name)`` a file under ``files/``,
 ``("m", dir)`` a manifest, ``("r", dir)`` a record log, ``("s", dir)`` a session
 to rescan, ``("all",)`` everything) and hand them to :meth:`Watcher._schedule`;
 nothing else happens on those threads. One worker thread owns the workspace: it
-sleeps until the earliest key is due, then acts on it.
+sleeps until the earliest key is due (:mod:`spellfs.watch_queue`), then acts on it.
 
 Debounce: every event for a key pushes its deadline ``quiet`` seconds on, and
 carries the file's ``lstat`` at event time. When the deadline passes the file is
@@ -21,19 +21,14 @@ content equal to an *older* version is a new version (the user reverted).
 
 Watch strategy: one recursive inotify watch on ``sessions/`` (kernel watches on
 ``sessions/``, each session directory and its ``files/``; ``.spell/objects`` and
-the rest of the workspace are never watched). watchdog runs an emitter thread
-per scheduled path, so per-session ``schedule`` calls would mean thousands of
-threads; one recursive schedule costs one thread and 1 + 2N kernel watches. When the
-system's limit is reached (ENOSPC/EMFILE) the watcher says so and polls instead.
+the rest of the workspace are never watched); when the system's limit is reached
+(ENOSPC/EMFILE) the watcher says so and polls instead (:mod:`spellfs.watch_observer`).
 A kernel queue overflow (events lost) triggers a full rescan, which the stat
 cache keeps cheap.
 """
 
 from __future__ import annotations
 
-import errno
-import heapq
-import logging
 import os
 import stat as statmod
 import threading
@@ -45,6 +40,8 @@ from .errors import ManifestError, SessionNotFound, SpellError, UsageError
 from .ignore import Ignore
 from .names import check_artifact_name, now, parse_time
 from .watch_catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
+from .watch_observer import OverflowAlarm, start_observer
+from .watch_queue import DebounceQueue
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -53,7 +50,6 @@ __all__ = ["Watcher"]
 
 _INF = float("inf")
 _DIR_EVENTS = ("created", "moved", "deleted")
-_WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
 class _NoProgress:
@@ -65,18 +61,6 @@ class _NoProgress:
 
     def advance(self, n: int = 1) -> None:
         pass
-
-
-class _Overflow(logging.Handler):
-    """watchdog reports a kernel queue overflow only in its log; turn it into a rescan."""
-
-    def __init__(self, watcher: "Watcher") -> None:
-        super().__init__(logging.WARNING)
-        self.watcher = watcher
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.watcher._schedule(("all",), None)
 
 
 class Watcher(CatchUp):
@@ -112,14 +96,9 @@ class Watcher(CatchUp):
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.counts = {"stored": 0, "deleted": 0, "manifest": 0, "invalid": 0, "suspended": 0, "warning": 0}
-        self._cond = threading.Condition()
-        self._pending: dict[tuple, tuple[float, Any]] = {}
-        self._heap: list[tuple[float, int, tuple]] = []
-        self._seq = 0
-        self._wake_at = _INF
-        self._stopping = False
+        self._queue = DebounceQueue()
         self._worker: threading.Thread | None = None
-        self._overflow = _Overflow(self)
+        self._overflow = OverflowAlarm(lambda: self._schedule(("all",), None))
         self._bad: dict[str, str] = {}
         self._manifests: dict[str, dict] = {}
         self._warned: set = set()
@@ -129,10 +108,10 @@ class Watcher(CatchUp):
     def start(self) -> "Watcher":
         """Start watching; catch-up runs first on the worker (see :attr:`ready`)."""
         self.cache = StatCache(None if self.ws.memory else self.root / ".spell" / "watch-cache.sqlite")
-        for name in _WATCHDOG_LOGGERS:
-            logging.getLogger(name).addHandler(self._overflow)
+        self._overflow.attach()
         try:
-            self._start_observer()
+            self.observer, self.mode = start_observer(self._prefix[:-1], self._note, polling=self.polling,
+                                                      poll_interval=self.poll_interval, warn=self._warn)
         except BaseException:
             self._detach()
             raise
@@ -142,9 +121,7 @@ class Watcher(CatchUp):
 
     def stop(self) -> None:
         """Stop and join every thread this watcher started; unsettled keys wait for the next catch-up."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
+        self._queue.stop()
         if self.observer is not None:
             self.observer.stop()
             if self.observer.is_alive():
@@ -160,48 +137,9 @@ class Watcher(CatchUp):
         self.stop()
 
     def _detach(self) -> None:
-        for name in _WATCHDOG_LOGGERS:
-            logging.getLogger(name).removeHandler(self._overflow)
+        self._overflow.detach()
         if self.cache is not None:
             self.cache.close()
-
-    def _start_observer(self) -> None:
-        from watchdog.events import FileSystemEventHandler
-
-        watcher = self
-
-        class Handler(FileSystemEventHandler):
-            def dispatch(self, event: Any) -> None:
-                if event.event_type in ("opened", "closed_no_write"):
-                    return
-                watcher._note(event.src_path, event.is_directory, event.event_type)
-                if event.dest_path:
-                    watcher._note(event.dest_path, event.is_directory, event.event_type)
-
-        path = self._prefix[:-1]
-        os.makedirs(path, exist_ok=True)
-        if not self.polling:
-            from watchdog.observers import Observer
-
-            observer = Observer()
-            observer.schedule(Handler(), path, recursive=True)
-            try:
-                observer.start()
-                self.observer, self.mode = observer, "native"
-                return
-            except OSError as exc:
-                observer.stop()  # the observer's shared inotify reader thread already runs
-                if exc.errno not in (errno.ENOSPC, errno.EMFILE):
-                    raise
-                self._warn(f"the system's limit on file watches is reached ({exc.strerror or exc}): polling every "
-                           f"{self.poll_interval:g} s instead (raise fs.inotify.max_user_watches and "
-                           "fs.inotify.max_user_instances to watch natively)")
-        from watchdog.observers.polling import PollingObserver
-
-        observer = PollingObserver(timeout=self.poll_interval)
-        observer.schedule(Handler(), path, recursive=True)
-        observer.start()
-        self.observer, self.mode = observer, "polling"
 
     # -- intake (watchdog's threads) ------------------------------------------
     def _note(self, path: Any, is_dir: bool, event_type: str) -> None:
@@ -226,13 +164,7 @@ class Watcher(CatchUp):
             self._schedule(("r", dir), None)
 
     def _schedule(self, key: tuple, st: Any, delay: float | None = None) -> None:
-        deadline = time.monotonic() + (self.quiet if delay is None else delay)
-        with self._cond:
-            self._pending[key] = (deadline, st)
-            self._seq += 1
-            heapq.heappush(self._heap, (deadline, self._seq, key))
-            if deadline < self._wake_at:
-                self._cond.notify()
+        self._queue.push(key, st, self.quiet if delay is None else delay)
 
     # -- the worker --------------------------------------------------------------
     def _run(self) -> None:
@@ -242,7 +174,7 @@ class Watcher(CatchUp):
             self._next_check = time.monotonic() + self.check_interval
             self.ready.set()
             while True:
-                due = self._wait()
+                due = self._queue.wait(self._next_check)
                 if due is None:
                     return
                 self._process(due)
@@ -255,30 +187,10 @@ class Watcher(CatchUp):
         finally:
             self.ready.set()
 
-    def _wait(self) -> list[tuple[tuple, Any]] | None:
-        """Block until keys are due or a timeout check is; None when stopping."""
-        with self._cond:
-            while True:
-                if self._stopping:
-                    return None
-                now_ = time.monotonic()
-                due = []
-                while self._heap and self._heap[0][0] <= now_:
-                    deadline, _, key = heapq.heappop(self._heap)
-                    entry = self._pending.get(key)
-                    if entry is not None and entry[0] == deadline:
-                        del self._pending[key]
-                        due.append((key, entry[1]))
-                if due or now_ >= self._next_check:
-                    self._wake_at = -_INF  # busy: no need to be woken
-                    return due
-                self._wake_at = min(self._heap[0][0] if self._heap else _INF, self._next_check)
-                self._cond.wait(self._wake_at - now_)
-
     def _process(self, due: list[tuple[tuple, Any]]) -> None:
         touched: set[str] = set()
         for key, st in due:
-            if self._stopping:
+            if self._queue.stopping:
                 break  # the rest waits for the next start's catch-up
             kind = key[0]
             if kind == "all":
