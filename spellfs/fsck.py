@@ -16,7 +16,7 @@ from .records import RecordError, parse_records
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-__all__ = ["Problem", "RECORD_FILES", "Report", "fsck", "referenced"]
+__all__ = ["Problem", "RECORD_FILES", "Report", "fsck"]
 
 #: Kinds reported but not failures.
 NOT_FAILURES = frozenset({"on-remote"})
@@ -49,21 +49,6 @@ class Report:
         return {"ok": self.ok, "objects": self.objects, "sessions": self.sessions, "records": self.records,
                 "on_remote": sum(p.kind == "on-remote" for p in self.problems),
                 "problems": [p.__dict__ for p in self.problems]}
-
-
-def referenced(ws: "Workspace") -> dict[str, str]:
-    """Every object a session's artifact records reach: oid -> where it is referenced (first seen)."""
-    refs: dict[str, str] = {}
-    for dir in ws.storage.listdir("sessions"):
-        log = ws.log(dir)
-        try:
-            log.refresh()
-        except ManifestError:
-            continue
-        for rec in log.records:
-            if rec.get("hash"):
-                refs.setdefault(rec["hash"], f"sessions/{dir}/artifacts.yaml#{rec['seq']}")
-    return refs
 
 
 def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
@@ -105,6 +90,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             report.problems.append(Problem("corrupt-object", oid, str(exc), oid=oid))
         if advance:
             advance(1)
+    seen: set[str] = set()
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1
         base = f"sessions/{dir}"
@@ -112,9 +98,13 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             ws.sessions.manifest(dir)
         except (ManifestError, SpellError) as exc:
             report.problems.append(Problem("bad-manifest", f"{base}/session.yaml", str(exc)))
+        checkpoints: list[dict] = []
         for name in RECORD_FILES:
             rel = f"{base}/{name}"
-            for rec in check_record_file(ws, rel, report):
+            recs = check_record_file(ws, rel, report)
+            if name == "checkpoints.yaml":
+                checkpoints = recs
+            for rec in recs:
                 report.records += 1
                 for key in ("hash", "tree", "script_hash"):
                     oid = rec.get(key)
@@ -125,8 +115,25 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
         for name in ws.storage.listdir(f"{base}/files"):
             if name.startswith(".") and name.endswith(".tmp"):
                 report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
+        _check_trees(ws, base, checkpoints, seen, report)
     _classify_missing(ws, report)
     return report
+
+
+def _check_trees(ws: "Workspace", base: str, checkpoints: list[dict], seen: set[str], report: Report) -> None:
+    """Every object a checkpoint tree reaches (parents, pages, contents) exists and parses."""
+    for cp in checkpoints:
+        tree = cp.get("tree")
+        if not isinstance(tree, str) or not ws.objects.has(tree):
+            continue  # reported above as a missing object
+        where = f"{base}/checkpoints.yaml"
+        try:
+            for oid in ws.history.trees.refs(tree, seen):
+                if not ws.objects.has(oid) and oid not in {p.oid for p in report.problems}:
+                    report.problems.append(Problem("missing-object", where, f"object {oid} (checkpoint "
+                                                   f"{cp.get('number')}, {where}) is missing", oid=oid))
+        except SpellError as exc:
+            report.problems.append(Problem("bad-checkpoint", where, f"checkpoint {cp.get('number')} of {where}: {exc}"))
 
 
 def _classify_missing(ws: "Workspace", report: Report) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .errors import ManifestError, NotFound, ObjectNotFound, UsageError
+from .errors import ManifestError, NotFound, ObjectNotFound, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from .objects import ObjectStore
@@ -219,11 +219,20 @@ def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
             total[k] += stats[k]
 
     first = reachable(ws, dirs, deep=False)
-    add(_settled(remote.pull, store, list(first), progress))
+    failure: RemoteError | None = None
+    try:
+        add(_settled(remote.pull, store, list(first), progress))
+    except RemoteError as exc:  # objects the remote lacks: fetch everything else, then say so
+        failure = exc
     with _fetching_from(store, remote) as walk:
         rest = [o for o in reachable(ws, dirs) if o not in first]
     offset = len(first)
-    stats = _settled(remote.pull, store, rest, progress and (lambda done, n: progress(offset + done, offset + n)))
+    try:
+        stats = _settled(remote.pull, store, rest, progress and (lambda done, n: progress(offset + done, offset + n)))
+    except RemoteError as exc:
+        raise failure or exc from None
+    if failure is not None:
+        raise failure
     # Objects the tree walk itself fetched (tables, pages) count as pulled, not as already local.
     stats["objects"] += len(walk.fetched)
     stats["skipped"] -= len(walk.fetched)

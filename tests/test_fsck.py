@@ -147,3 +147,20 @@ def test_record_with_a_hostile_name_is_reported(filled, spell) -> None:
     assert problem.detail.startswith(f"{path}/artifacts.yaml:4:") and "../session.yaml" in problem.detail
     r = spell("fsck", cwd=root)
     assert r.returncode == 1 and "artifacts.yaml:4" in r.stdout.decode()
+
+
+def test_fsck_walks_checkpoint_trees(ws) -> None:
+    from spellfs.fsck import fsck
+
+    sid = ws.sessions.create(name="trees")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"first version of a")
+    ws.history.save(sid, "one")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"second version of a")
+    ws.history.save(sid, "two")
+    first_tree = ws.history.checkpoints(sid)[0]["tree"]
+    assert fsck(ws).ok
+    ws.objects.path(first_tree).unlink()  # the parent tree of checkpoint 2
+    with Workspace.open(ws.root) as fresh:  # nothing cached from the saves
+        problems = fsck(fresh).problems
+    assert any(p.kind == "missing-object" and p.oid == first_tree for p in problems)
+    assert any(p.kind == "bad-checkpoint" and "checkpoint 2" in p.detail for p in problems)
