@@ -34,12 +34,15 @@ CREATE TABLE IF NOT EXISTS artifacts (
 VERSION = 2
 
 
+_UNREAD = object()
+
+
 class Row:
     """One cached session. The manifest is kept as JSON text and decoded only when asked for,
     so filtering thousands of sessions by status and tags touches no JSON at all."""
 
     __slots__ = ("dir", "id", "_manifest", "_json", "error", "msig", "rsig", "artifact_count", "last_at",
-                 "status", "tags", "_tagset")
+                 "status", "tags", "_tagset", "loader")
 
     def __init__(self, dir: str, id: str | None = None, manifest_json: str | None = None, error: str | None = None,
                  msig: Any = None, rsig: Any = None, artifact_count: int = 0, last_at: str = "",
@@ -47,10 +50,17 @@ class Row:
         self.dir, self.id, self._json, self._manifest, self.error = dir, id, manifest_json, None, error
         self.msig, self.rsig, self.artifact_count, self.last_at = msig, rsig, artifact_count, last_at
         self.status, self.tags, self._tagset = status, tags, None
+        self.loader = None
+
+    @property
+    def json_text(self) -> str | None:
+        if self._json is _UNREAD:  # rows are loaded without their manifests (see Index.rows)
+            self._json = self.loader(self.dir)
+        return self._json
 
     @property
     def manifest(self) -> dict | None:
-        if self._manifest is None and self._json:
+        if self._manifest is None and self.json_text:
             self._manifest = json.loads(self._json)
         return self._manifest
 
@@ -63,6 +73,9 @@ class Row:
         self._tagset = None
 
     def has_tags(self, tags: list[str]) -> bool:
+        for t in tags:  # a substring test rules most rows out without parsing anything
+            if json.dumps(t) not in self.tags:
+                return False
         if self._tagset is None:
             self._tagset = frozenset(json.loads(self.tags))
         return self._tagset.issuperset(tags)
@@ -115,10 +128,17 @@ class Index:
     def rows(self) -> dict[str, Row]:
         if self._rows is None:
             self._rows = {}
-            for r in self.db.execute("SELECT dir, id, manifest, error, msig, rsig, artifact_count, last_at, status, tags "
+            # Manifests stay in the database until a row is chosen: a listing filters on status and tags.
+            for r in self.db.execute("SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags "
                                      "FROM sessions"):
-                self._rows[r[0]] = Row(*r)
+                row = Row(r[0], r[1], _UNREAD, *r[2:])
+                row.loader = self._manifest_json
+                self._rows[r[0]] = row
         return self._rows
+
+    def _manifest_json(self, dir: str) -> str | None:
+        hit = self.db.execute("SELECT manifest FROM sessions WHERE dir=?", (dir,)).fetchone()
+        return hit[0] if hit else None
 
     def _begin(self) -> None:
         """Writes run in short IMMEDIATE transactions, reads in autocommit: a writer waits
@@ -132,7 +152,7 @@ class Index:
         self._begin()
         self.db.execute(
             "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (row.dir, row.id, row._json, row.error, row.msig, row.rsig, row.artifact_count, row.last_at,
+            (row.dir, row.id, row.json_text, row.error, row.msig, row.rsig, row.artifact_count, row.last_at,
              row.status, row.tags))
         self._touch()
 
@@ -172,15 +192,18 @@ class Index:
             self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
             self._touch()
 
-    def refresh_dir(self, dir: str, records: bool = True) -> Row | None:
-        """The session's row, current with its manifest (and its artifact log when ``records``)."""
+    def refresh_dir(self, dir: str, records: bool = True, manifest: bool = True) -> Row | None:
+        """The session's row, current with its manifest (and its artifact log when ``records``).
+
+        ``manifest=False`` trusts a manifest this process checked a moment ago.
+        """
         storage = self.ws.storage
         base = f"sessions/{dir}/"
-        msig = _sig(storage.signature(base + "session.yaml"))
+        row = self.rows.get(dir)
+        msig = _sig(storage.signature(base + "session.yaml")) if manifest or row is None else row.msig
         if msig is None:
             self.forget(dir)
             return None
-        row = self.rows.get(dir)
         rsig = _sig(storage.signature(base + "artifacts.yaml")) if records or row is None else row.rsig
         if row is not None and row.msig == msig and row.rsig == rsig:
             return row

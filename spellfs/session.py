@@ -256,7 +256,7 @@ class Sessions:
                 created = parse_time(m["created_at"], "created_at")
                 if (after is not None and created <= after) or (before is not None and created >= before):
                     continue
-            row = index.refresh_dir(row.dir) or row
+            row = index.refresh_dir(row.dir, manifest=False) or row
             out.append(self.info(row.dir, m, row.artifact_count, row.last_at))
         index.commit()
         out.sort(key=lambda s: (s[sort_by], s["created_at"], s["id"]))
