@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from .errors import IntegrityError, ObjectNotFound, UsageError
-from .storage import disk_error
+from .storage import disk_error, write_all
 
 __all__ = ["FsObjectStore", "MemoryObjectStore", "ObjectStore", "hash_bytes", "validate_oid"]
 
@@ -161,26 +161,27 @@ class FsObjectStore(ObjectStore):
     def _install(self, tmp: str, oid: str) -> None:
         os.replace(tmp, f"{self.base}{oid[:2]}/{oid[2:]}")
 
-    def put_bytes(self, data: bytes) -> str:
-        oid = hash_bytes(data)
-        final = f"{self.base}{oid[:2]}/{oid[2:]}"
-        if os.path.exists(final):
-            return oid
-        stored = encode(data, self.threshold)
+    def _write_new(self, oid: str, stored: bytes, where: object) -> None:
+        """Write ``stored`` as object ``oid``: a read-only temp file in its fan-out, renamed into place."""
         tmp = self._tmp(oid[:2])
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
-                view = memoryview(stored)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, stored)
             finally:
                 os.close(fd)
             self._install(tmp, oid)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise disk_error(exc, final) from None
+            raise disk_error(exc, where) from None
+
+    def put_bytes(self, data: bytes) -> str:
+        oid = hash_bytes(data)
+        final = f"{self.base}{oid[:2]}/{oid[2:]}"
+        if os.path.exists(final):
+            return oid
+        self._write_new(oid, encode(data, self.threshold), final)
         return oid
 
     def add_verified(self, oid: str, stored: bytes, where: str) -> None:
@@ -188,18 +189,7 @@ class FsObjectStore(ObjectStore):
         decode(oid, stored, where)
         if self.has(oid):
             return
-        tmp = self._tmp(oid[:2])
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                os.write(fd, stored)
-            finally:
-                os.close(fd)
-            self._install(tmp, oid)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise disk_error(exc, self.path(oid)) from None
+        self._write_new(oid, stored, self.path(oid))
 
     def put_stream(self, f: BinaryIO) -> tuple[str, int]:
         """Store a stream of any size in bounded memory; return (oid, size)."""

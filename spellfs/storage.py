@@ -20,7 +20,7 @@ from typing import Iterator
 
 from .errors import SpellError
 
-__all__ = ["FsStorage", "MemoryStorage", "Storage", "atomic_write", "disk_error"]
+__all__ = ["FsStorage", "MemoryStorage", "Storage", "atomic_replace", "atomic_write", "disk_error", "write_all"]
 
 
 def disk_error(exc: OSError, path: object) -> SpellError:
@@ -30,14 +30,30 @@ def disk_error(exc: OSError, path: object) -> SpellError:
     return SpellError(f"cannot write {path}: {reason}{hint}")
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to the open descriptor ``fd`` (``os.write`` may write fewer)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int | None = None,
                  tmpdir: str | None = None) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new, never half.
 
     The temporary file lives in ``tmpdir`` when given (the workspace keeps them under
     ``.spell/tmp``, so a killed writer leaves nothing in view under ``sessions/``),
-    else beside ``path``.
+    else beside ``path``. A failure is a one-line :func:`disk_error` naming ``path``.
     """
+    try:
+        atomic_replace(path, data, fsync, mode, tmpdir)
+    except OSError as exc:
+        raise disk_error(exc, os.fspath(path)) from None
+
+
+def atomic_replace(path: str | Path, data: bytes, fsync: bool = False, mode: int | None = None,
+                   tmpdir: str | None = None) -> None:
+    """:func:`atomic_write` for callers that report a failure their own way: it raises the ``OSError``."""
     path = os.fspath(path)
     head, name = os.path.split(path)
     tmp = f"{tmpdir or head}/.{name[:100]}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -49,9 +65,7 @@ def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int |
             os.makedirs(tmpdir or head, exist_ok=True)
             fd = os.open(tmp, flags, 0o644 if mode is None else mode)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             if fsync:
                 os.fsync(fd)
         finally:
@@ -65,11 +79,7 @@ def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int |
             if exc.errno != errno.EXDEV:
                 raise
             os.unlink(tmp)  # sessions/ on another filesystem: fall back to a temp beside the file
-            atomic_write(path, data, fsync, mode)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise disk_error(exc, path) from None
+            atomic_replace(path, data, fsync, mode)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -91,6 +101,8 @@ class Storage:
     def mkdir(self, rel: str) -> None: ...
     def signature(self, rel: str) -> tuple[int, int, int] | None: ...
     def lock(self, name: str) -> contextlib.AbstractContextManager: ...
+    def sync(self) -> None:
+        """Make everything written so far survive a power cut (a checkpoint calls this)."""
     def realpath(self, rel: str) -> Path | None: ...
 
 
@@ -195,6 +207,11 @@ class FsStorage(Storage):
                 if self._depth[name] == 0:
                     fcntl.flock(self._lock_fds[name], fcntl.LOCK_UN)
 
+    def sync(self) -> None:
+        # One call flushes every file and directory written before it, objects included;
+        # per-file fsync of thousands of objects would cost far more.
+        os.sync()
+
     def close(self) -> None:
         for fd in self._lock_fds.values():
             with contextlib.suppress(OSError):
@@ -283,6 +300,9 @@ class MemoryStorage(Storage):
 
     def lock(self, name: str) -> contextlib.AbstractContextManager:
         return self._locks.setdefault(name, threading.RLock())
+
+    def sync(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -37,13 +37,13 @@ import math
 import operator
 import os
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from spellfs.errors import SpellError, UsageError
+from spellfs.storage import atomic_replace
 
 __all__ = ["FUNCTIONS", "TOOLS", "Tool"]
 
@@ -326,7 +326,7 @@ def _file_operations(params: dict, ctx: Any) -> dict:
         if not isinstance(text, (str, bytes)):
             raise UsageError("write needs the text in parameter 'input'")
         data = text.encode("utf-8") if isinstance(text, str) else text
-        _atomic_write(path, data)
+        atomic_replace(path, data, fsync=True, mode=0o600)  # 0o600: as tempfile.mkstemp made it
         return {"path": shown, "size": len(data)}
     if operation == "delete":
         if path.is_dir():
@@ -344,20 +344,6 @@ def _file_operations(params: dict, ctx: Any) -> dict:
     if operation == "exists":
         return {"path": shown, "exists": path.exists()}
     raise UsageError(f"unknown operation: {operation} (use read, write, delete, list or exists)")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 TOOLS: dict[str, Tool] = {tool.name: tool for tool in (

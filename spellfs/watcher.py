@@ -259,25 +259,27 @@ class Watcher(CatchUp):
             digest, data, _ = got
         self._record(dir, name, rel, target, st, digest, data)
 
-    def _session(self, dir: str) -> dict | None:
-        """The manifest, or None (gone, or broken and reported); call under the session lock."""
+    def _latest(self, dir: str, name: str) -> tuple[dict, Any, dict | None] | None:
+        """(manifest, refreshed log, latest record of ``name``), or None when the session is gone or
+        broken (and reported); call under the session lock."""
         try:
-            return self.ws.sessions.manifest(dir)
+            m = self.ws.sessions.manifest(dir)
         except SessionNotFound:
             return None
         except ManifestError as exc:
             self._report_bad(dir, exc)
             return None
+        log = self.ws.log(dir)
+        log.refresh()
+        return m, log, log.latest(name)
 
     def _record(self, dir: str, name: str, rel: str, target: str, st: Any, digest: str, data: bytes | None) -> None:
         ws = self.ws
         with ws.storage.lock(f"s-{dir}"):
-            m = self._session(dir)
-            if m is None:
+            found = self._latest(dir, name)
+            if found is None:
                 return
-            log = ws.log(dir)
-            log.refresh()
-            latest = log.latest(name)
+            m, log, latest = found
             if latest is not None and latest.get("hash") == digest:
                 self.cache.put(rel, st, digest)  # our own copy, or nothing new
                 return
@@ -296,12 +298,10 @@ class Watcher(CatchUp):
     def _gone(self, dir: str, name: str, rel: str) -> None:
         ws = self.ws
         with ws.storage.lock(f"s-{dir}"):
-            m = self._session(dir)
-            if m is None:
+            found = self._latest(dir, name)
+            if found is None:
                 return
-            log = ws.log(dir)
-            log.refresh()
-            latest = log.latest(name)
+            m, _, latest = found
             if latest is None:
                 self.cache.drop(rel)
                 return
