@@ -134,7 +134,9 @@ class History:
             rec = {"number": number, "time": now(), "message": message or "", "tree": tree,
                    "parent": prev["number"] if prev else None, **counts, "artifacts": len(snap.table),
                    "by": ws.actor}
+            self.storage.sync()  # what the checkpoint names is on disk before the checkpoint is
             self.storage.append(f"sessions/{dir}/checkpoints.yaml", encode_record(rec))
+            self.storage.sync()
         if ws.run is not None:
             ws.run.note_session(dir, m["id"])
         ws.publish("session.saved", {"session_id": m["id"], "checkpoint": number, "message": rec["message"],
