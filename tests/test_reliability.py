@@ -6,6 +6,7 @@ import errno
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,20 @@ with Workspace.open(root) as ws:
 """
 
 
-def test_four_writers_lose_nothing(root: Path) -> None:
+def test_four_writers_with_the_daemon_running_lose_nothing(root: Path, spell) -> None:
     (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 10000\n")
     with Workspace.open(root) as ws:
         shared = ws.sessions.create(name="shared")
         own = [ws.sessions.create(name=f"own{i}") for i in range(2)]
-    n = 150
-    jobs = [(shared, "a"), (shared, "b"), (own[0], "c"), (own[1], "d")]
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), sid, tag, str(n)]) for sid, tag in jobs]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    assert spell("-w", str(root), "daemon", "start").returncode == 0
+    try:
+        n = 150
+        jobs = [(shared, "a"), (shared, "b"), (own[0], "c"), (own[1], "d")]
+        procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), sid, tag, str(n)]) for sid, tag in jobs]
+        assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+        time.sleep(1.0)  # let the watcher see the last files/ writes: it must record none of them
+    finally:
+        assert spell("-w", str(root), "daemon", "stop").returncode == 0
     with Workspace.open(root) as ws:
         log = ws.log(ws.sessions.resolve(shared))
         log.refresh()
