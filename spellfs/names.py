@@ -17,6 +17,7 @@ __all__ = ["check_artifact_name", "new_session_id", "now", "parse_time", "slugif
 MAX_NAME_BYTES = 255
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 _SLUG = re.compile(r"[^a-z0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_artifact_name(name: object) -> str:
@@ -37,7 +38,7 @@ def check_artifact_name(name: object) -> str:
         raise UsageError(f"invalid artifact name {shown}: may not start with '.'")
     if _BAD_CHARS.search(name):
         raise UsageError(f"invalid artifact name {shown}: may not contain '/', '\\' or control characters")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+    if _SURROGATE.search(name):
         raise UsageError(f"invalid artifact name {shown}: not valid unicode")
     if name != name.strip():
         raise UsageError(f"invalid artifact name {shown}: leading or trailing spaces")
