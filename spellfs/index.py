@@ -9,6 +9,7 @@ up in the next answer, and deleting ``.spell/index.sqlite`` loses nothing.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -248,9 +249,23 @@ class Index:
         """
         dirs = self.ws.storage.listdir("sessions")
         out = []
+        rows = self.rows
+        # On disk, an unchanged manifest is one stat and a string compare: the common case.
+        base = None if records or self.ws.memory else f"{self.ws.storage.base}sessions/"
+        stat = os.stat
         self._batch += 1
         try:
             for dir in dirs:
+                row = rows.get(dir)
+                if base is not None and row is not None:
+                    try:
+                        st = stat(f"{base}{dir}/session.yaml")
+                    except OSError:
+                        pass
+                    else:
+                        if row.msig == f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}":
+                            out.append(row)
+                            continue
                 row = self.refresh_dir(dir, records)
                 if row is not None:
                     out.append(row)
