@@ -29,10 +29,18 @@ _QUERY_KEYS = {"session_id", "type", "name_pattern", "tags", "created_after", "c
 _META_KEYS = ("mime_type", "description", "tags")
 
 
-def _mime(name: str, head: bytes) -> str:
-    import mimetypes
+_MIME_BY_SUFFIX: dict[str, str | None] = {}
 
-    guess = mimetypes.guess_type(name, strict=False)[0]
+
+def _mime(name: str, head: bytes) -> str:
+    suffix = ".".join(name.lower().split(".")[1:][-2:])  # "tar.gz" is not "gz"
+    guess = _MIME_BY_SUFFIX.get(suffix, "")
+    if guess == "":
+        import mimetypes
+
+        if len(_MIME_BY_SUFFIX) > 4096:
+            _MIME_BY_SUFFIX.clear()
+        guess = _MIME_BY_SUFFIX[suffix] = mimetypes.guess_type(f"x.{suffix}" if suffix else "x", strict=False)[0]
     if guess:
         return guess
     try:

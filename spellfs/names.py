@@ -7,6 +7,7 @@ its session directory.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -75,9 +76,16 @@ def slugify(name: str) -> str:
     return slug or "session"
 
 
+_second: list = [None, ""]
+
+
 def now() -> str:
     """RFC 3339 UTC with microseconds, so records made within a second still order."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ns = time.time_ns()
+    sec, micro = divmod(ns // 1000, 1_000_000)
+    if _second[0] != sec:  # formatting the date part once a second keeps stores cheap
+        _second[0], _second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_second[1]}.{micro:06d}Z"
 
 
 def parse_time(value: object, what: str) -> float:
