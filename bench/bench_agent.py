@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakeprovider import FakeProvider  # noqa: E402
+import contextlib  # noqa: E402
+import subprocess  # noqa: E402
+import types  # noqa: E402
 
 from spellfs import Workspace, init_workspace  # noqa: E402
 from spellfs.config import Config  # noqa: E402
@@ -48,7 +50,7 @@ def _runtime(ws: Workspace) -> tuple[Runtime, object, object]:
     return rt, agent, rt.lua.execute(INVOKE)
 
 
-def bench_call(tmp: Path, n: int, fake: FakeProvider) -> dict:
+def bench_call(tmp: Path, n: int, fake: types.SimpleNamespace) -> dict:
     import httpx
 
     from spellfs.providers import Client, providers_from_config
@@ -143,17 +145,32 @@ def bench_replay(tmp: Path, n: int) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def provider_process():
+    """The fake provider in a process of its own, as a real one would be: its threads
+    must not compete with the measured process for the interpreter lock."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+            "from fakeprovider import FakeProvider\n"
+            "with FakeProvider() as f:\n    print(f.url, flush=True)\n    sys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield types.SimpleNamespace(url=proc.stdout.readline().strip())
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--replay", type=int, default=1000)
     args = ap.parse_args()
-    with FakeProvider() as fake, tempfile.TemporaryDirectory() as tmp:
+    with provider_process() as fake, tempfile.TemporaryDirectory() as tmp:
         os.environ.update({"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.url + "/v1"})
         for k in ("ANTHROPIC_API_KEY", "SPELL_REPLAY", "SPELL_SESSION"):
             os.environ.pop(k, None)
         c = bench_call(Path(tmp), args.calls, fake)
-        print(f"one call, median of {c['n']} (fake provider on 127.0.0.1):")
+        print(f"one call, median of {c['n']} (fake provider in another process on 127.0.0.1):")
         print(f"  bare HTTP round trip (httpx)        {c['bare']:7.2f} ms")
         print(f"  providers.Client.complete           {c['client']:7.2f} ms")
         print(f"  agent:invoke (record + store)       {c['invoke']:7.2f} ms")
