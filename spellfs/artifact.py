@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import ArtifactNotFound, LimitExceeded, UsageError
-from .names import check_artifact_name, check_tags, check_word, now, parse_time
+from .names import check_artifact_name, check_tags, check_word, now, parse_time, whole_number
 from .records import encode_record
 
 if TYPE_CHECKING:
@@ -215,8 +215,9 @@ class Artifacts:
             text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
             shown = text[:80]
             name, at, version = text.rpartition("@")
-            if at and version.isdigit() and name:
-                rec = log.version(name, int(version))
+            number = whole_number(version) if at and name else None
+            if number is not None:
+                rec = log.version(name, number)
                 if rec is None and log.latest(text) is not None:
                     rec = log.latest(text)
             else:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from .errors import SpellError
-from .names import now
+from .names import now, whole_number
 
 __all__ = ["WatchLock", "daemon_status", "start_daemon", "stop_daemon", "PID_FILE", "LOG_FILE"]
 
@@ -36,8 +36,8 @@ class AlreadyWatched(SpellError):
 def _parse(text: str) -> dict:
     parts = text.split()
     info: dict = {"pid": None, "mode": None, "state": None, "since": None}
-    if parts and parts[0].isdigit():
-        info["pid"] = int(parts[0])
+    if parts:
+        info["pid"] = whole_number(parts[0])
     for key, value in zip(("mode", "state", "since"), parts[1:4]):
         info[key] = value
     return info

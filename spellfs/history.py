@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checkpoint import VOLATILE, Snapshot, TreeStore, same_content
 from .errors import CheckpointNotFound, IntegrityError, ObjectNotFound, UsageError
-from .names import now
+from .names import now, whole_number
 from .records import encode_record, parse_records
 
 if TYPE_CHECKING:
@@ -38,9 +38,9 @@ def checkpoint_number(value: Any) -> int:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
-        text = value.strip().lstrip("#")
-        if text.isdigit():
-            value = int(text)
+        number = whole_number(value.strip().lstrip("#"))
+        if number is not None:
+            value = number
     if not isinstance(value, int) or value < 1:
         raise UsageError(f"invalid checkpoint: {str(value)[:40]!r} (a checkpoint number ≥ 1, see `spell log`)")
     return value

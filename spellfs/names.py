@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 
 from .errors import UsageError
 
-__all__ = ["check_artifact_name", "new_session_id", "now", "parse_time", "slugify"]
+__all__ = ["check_artifact_name", "new_session_id", "now", "parse_time", "slugify", "whole_number"]
 
 MAX_NAME_BYTES = 255
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_WHOLE = re.compile(r"[0-9]{1,18}\Z")
 
 
 def check_artifact_name(name: object) -> str:
@@ -65,6 +66,14 @@ def check_tags(tags: object) -> list[str]:
         if t not in out:
             out.append(t)
     return out
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` as an int when it is 1 to 18 ASCII digits, else None.
+
+    ``str.isdigit`` also accepts '²' and strings too long for ``int``, which then raises.
+    """
+    return int(text) if _WHOLE.match(text) else None
 
 
 def new_session_id() -> str:

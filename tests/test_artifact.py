@@ -463,3 +463,11 @@ def test_hostile_name_in_a_hand_written_record_is_never_used(ws: Workspace, root
     assert {p: v for p, v in after.items() if p.name not in ("b.txt", "artifacts.yaml")} == \
         {p: v for p, v in before.items() if p.name != "artifacts.yaml"}
     assert ws.sessions.get(sid)["artifact_count"] == 2
+
+
+@pytest.mark.parametrize("ref", ["a.txt@²", "a.txt@" + "9" * 5000])
+def test_version_suffix_that_int_refuses_is_not_found(anyws: Workspace, sid: str, ref: str) -> None:
+    """'²' passes str.isdigit and 5000 digits pass it too; int() refuses both: never a ValueError."""
+    anyws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    with pytest.raises(ArtifactNotFound):
+        anyws.artifacts.get(sid, ref)

@@ -129,6 +129,14 @@ def test_add_and_cat_exact_bytes(root: Path, spell, tmp_path: Path) -> None:
     one_line_error(spell("cat", sid, "nope", cwd=root), 2, "Error: artifact not found: nope")
 
 
+def test_cat_digits_int_refuses_are_not_found(root: Path, spell) -> None:
+    """'#²' and 'x@²' pass str.isdigit but not int(): an error line, not a traceback."""
+    sid = new(spell, root, "digits")
+    one_line_error(spell("cat", sid, "#²", cwd=root), 2, "Error: artifact not found: #²")
+    one_line_error(spell("cat", sid, "x@²", cwd=root), 2, "Error: artifact not found: x@²")
+    one_line_error(spell("restore", sid, "²", cwd=root), 2, "Error: invalid checkpoint")
+
+
 def test_add_options_and_json(root: Path, spell, tmp_path: Path) -> None:
     sid = new(spell, root, "opts")
     f = tmp_path / "a.txt"

@@ -367,3 +367,11 @@ def test_save_after_a_corrupt_parent_writes_a_full_table(ws):
     assert ws.history.save(sid) == 2
     assert sorted(ws.history.snapshot(_dir(ws, sid), 2).table) == ["a.txt", "b.txt"]
     assert "table" in ws.history.trees.tree(ws.history.checkpoints(sid)[1]["tree"])
+
+
+@pytest.mark.parametrize("bad", ["²", "#²", "9" * 5000])
+def test_checkpoint_digits_int_refuses_are_a_usage_error(bad):
+    from spellfs.history import checkpoint_number
+
+    with pytest.raises(UsageError):
+        checkpoint_number(bad)

@@ -120,7 +120,10 @@ def _session_extras(ws, session: str) -> dict:
 def cat(ctx: click.Context, session: str, artifact: str) -> None:
     """Print an artifact's content (ARTIFACT is a name, name@version or sequence number)."""
     ws = open_workspace(ctx)
-    ref: object = int(artifact[1:]) if artifact.startswith("#") and artifact[1:].isdigit() else artifact
+    from ..names import whole_number
+
+    seq = whole_number(artifact[1:]) if artifact.startswith("#") else None
+    ref: object = artifact if seq is None else seq
     _, rec = ws.artifacts.find(session, ref)
     out = sys.stdout.buffer
     for chunk in ws.objects.iter_content(rec["hash"]):
