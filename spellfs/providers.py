@@ -40,6 +40,10 @@ DEFAULT_MAX_TOKENS = 1024
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
            "tool_use": "tool_calls", "refusal": "content_filter"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# What an HTTP header can carry as a key: printable ASCII without spaces. Anything else
+# (a second line in a key file, a non-ASCII character) fails in the HTTP library with
+# an error that quotes the header, key included, or with a UnicodeEncodeError.
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+\Z")
 _REQUEST_KEYS = ("model", "messages", "system", "temperature", "max_tokens")
 
 
@@ -60,7 +64,8 @@ class Provider:
     def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The key, read now from the environment or the key file; None when none is configured.
 
-        A configured source that yields nothing is a :class:`ProviderError` (not a 401 later).
+        A configured source that yields nothing, or a key no HTTP header can carry, is a
+        :class:`ProviderError` (not a 401 later); its message never holds the key.
         """
         try:
             return self._read_key(environ)
@@ -73,15 +78,16 @@ class Provider:
             key = (env.get(self.key_env) or "").strip()
             if not key:
                 raise _Failure(f"no API key: ${self.key_env} is not set")
-            return key
+            return _checked_key(key, f"${self.key_env}")
         if self.key_file:
             try:
                 key = Path(self.key_file).expanduser().read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise _Failure(f"cannot read key file {self.key_file}: {exc.strerror or exc}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+                raise _Failure(f"cannot read key file {self.key_file}: {reason}") from None
             if not key:
                 raise _Failure(f"key file is empty: {self.key_file}")
-            return key
+            return _checked_key(key, f"key file {self.key_file}")
         return None
 
     def key_hint(self) -> str:
@@ -90,6 +96,13 @@ class Provider:
         if self.key_file:
             return f"check the key in {self.key_file}"
         return f"no key configured (set agents.providers.{self.name}.key_env in spell.yaml)"
+
+
+def _checked_key(key: str, source: str) -> str:
+    if not _KEY_CHARS.match(key):
+        raise _Failure(f"the API key in {source} holds spaces, more than one line or non-ASCII characters "
+                       "(an HTTP header cannot carry it)")
+    return key
 
 
 def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,

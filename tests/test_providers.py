@@ -314,3 +314,22 @@ def test_request_hash_differs_for_different_requests(change):
     base = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     assert request_hash("openai", base) != request_hash("openai", {**base, **change})
     assert request_hash("openai", base) != request_hash("anthropic", base)
+
+
+@pytest.mark.parametrize("key", [KEY + "\n# a comment line", "sk-test-SÉCRET-1234", KEY + " extra"])
+def test_key_a_header_cannot_carry_fails_without_showing_it(keyed, key):
+    """A second line or a non-ASCII character: a ProviderError without the key, sent nowhere."""
+    with Client(max_attempts=1, environ={"FAKE_KEY": key}) as c:
+        with pytest.raises(ProviderError) as info:
+            c.complete(openai(keyed), ask(), timeout=5)
+    msg = str(info.value)
+    assert "$FAKE_KEY" in msg and "SECRET" not in msg and "SÉCRET" not in msg
+    assert keyed.requests == []
+
+
+def test_key_file_not_utf8_is_a_provider_error(keyed, tmp_path):
+    (tmp_path / "key.txt").write_bytes(b"\xff\xfe")
+    provider = providers_from_config({"providers": {"f": {"kind": "openai", "base_url": keyed.url + "/v1",
+                                                          "key_file": "key.txt"}}}, tmp_path)["f"]
+    with pytest.raises(ProviderError, match="cannot read key file .*not UTF-8"):
+        provider.api_key()
