@@ -307,7 +307,7 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise ArchiveError(f"not a spellfs export this version reads: {MANIFEST} has format "
                            f"{head.get('format') if isinstance(head, dict) else None!r} (expected {FORMAT})")
-    if len(session_dirs) != 1 or head.get("dir") not in session_dirs:
+    if len(session_dirs) != 1 or not isinstance(head.get("dir"), str) or head["dir"] not in session_dirs:
         raise ArchiveError(f"archive refused: expected the one session {head.get('dir')!r}, "
                            f"found {len(session_dirs)} session directories")
     dir = head["dir"]

@@ -254,3 +254,17 @@ def test_duplicate_members_are_refused(tmp_path: Path, spell) -> None:
     dest = fresh(tmp_path)
     proc = spell("-w", str(dest), "import", str(build(tmp_path / "dup.tar.zst", members)))
     assert proc.returncode == 1 and "appears twice" in proc.stderr.decode()
+
+
+@pytest.mark.parametrize("head", [b"format: 1\nsession_id: x\ndir: [a, b]\n", b"format: 1\ndir: {a: 1}\n",
+                                  b"format: 1\ndir: 3\n"])
+def test_an_export_manifest_whose_dir_is_no_name_is_refused(head: bytes, tmp_path: Path) -> None:
+    """A list or mapping as `dir` was a TypeError (unhashable) out of the set lookup."""
+    members = valid_members()
+    members[0] = member("spellfs-export.yaml", head)
+    archive = build(tmp_path / "bad.tar.zst", members)
+    dest = fresh(tmp_path)
+    before = snapshot_tree(dest)
+    with Workspace.open(dest) as ws, pytest.raises(ArchiveError, match="archive refused"):
+        import_session(ws, archive)
+    assert snapshot_tree(dest) - {".spell/tmp"} == before
