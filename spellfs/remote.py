@@ -126,7 +126,7 @@ def _profile_credentials() -> dict[str, str]:
     if os.environ.get("AWS_ACCESS_KEY_ID"):
         return {}
     path = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.expanduser("~/.aws/credentials")
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # a secret may hold "%"
     try:
         parser.read(path)
     except (OSError, configparser.Error):

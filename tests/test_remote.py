@@ -299,3 +299,14 @@ def test_s3_remote_without_credentials_says_so_and_sends_nothing(tmp_path, monke
     remote = Remote(RemoteSpec("origin", "s3://bucket/p", endpoint_url="http://127.0.0.1:9"))
     with pytest.raises(RemoteError, match="origin: no credentials"):
         remote.push(store, [oid])
+
+
+def test_profile_secret_with_a_percent_sign_is_read_as_written(tmp_path, monkeypatch) -> None:
+    """configparser's interpolation raised on '%' (quoting the secret); the file is read raw, as the AWS CLI does."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_PROFILE", raising=False)
+    creds = tmp_path / "credentials"
+    creds.write_text("[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = ab%cd%(x)s\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    assert remote_mod._profile_credentials() == {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "ab%cd%(x)s"}
