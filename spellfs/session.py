@@ -130,6 +130,8 @@ class Sessions:
         name = name if name not in (None, "") else defaults.get("name") or "session"
         if not isinstance(name, str) or len(name) > 1000 or "\0" in name:
             raise UsageError("invalid session name: a string of at most 1000 characters")
+        if not name.strip() or any(c in name for c in "\n\r"):
+            raise UsageError(f"invalid session name: {name[:40]!r} (it needs a visible character and no line breaks)")
         description = description if description not in (None, "") else defaults.get("description", "")
         if not isinstance(description, str):
             raise UsageError("invalid session description: expected a string")

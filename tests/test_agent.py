@@ -173,7 +173,8 @@ def test_calls_number_on_across_runs_and_show_sums_usage(spell, root: Path, fake
     assert info["usage"]["by_model"]["openai/m1"]["calls"] == 4
     assert info["usage"]["input_tokens"] == sum(c["input_tokens"] for c in calls)
     r = spell("-w", str(root), "show", sid)
-    assert "usage:" in r.stdout.decode()
+    text = r.stdout.decode()
+    assert "model calls:       4 (0 replayed, 0 cached)" in text and "openai/m1: 4 calls" in text
 
 
 def test_anthropic_provider_from_spell_yaml(root: Path, monkeypatch: pytest.MonkeyPatch,
@@ -479,3 +480,24 @@ if arg[2] then Session.save(sid, "after " .. arg[1]) end
     assert (fork / "files" / "roll-2.txt").read_text() == "echo: roll #2"
     assert (fork / "files" / "roll-3.txt").read_text() == "echo: roll #3"
     assert len(fake_provider.requests) == sent
+
+
+def test_provider_env_names_match_the_providers_module() -> None:
+    from spellfs.providers import ENV_KEY
+
+    assert set(agent_api._PROVIDER_ENV) == set(ENV_KEY.values())
+
+
+def test_a_run_that_can_have_no_agent_imports_no_provider_code(root: Path) -> None:
+    """No provider configured, none in the environment, no replay: `spell run` stays lean."""
+    import os
+    import subprocess
+    import sys
+
+    (root / "s.lua").write_text("assert(Agent == nil)\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in (*agent_api._PROVIDER_ENV, "SPELL_REPLAY", "SPELL_WORKSPACE", "SPELL_SESSION")}
+    code = ("import sys; from spellfs.cli import main; rc = main(['run', 's.lua']); "
+            "print(rc, sorted(m for m in ('spellfs.providers', 'spellfs.agent_calls') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "0 []", proc.stderr

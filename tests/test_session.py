@@ -122,12 +122,22 @@ def test_bad_create_arguments(anyws: Workspace, kwargs: dict) -> None:
 
 
 def test_hostile_session_names_stay_inside(ws: Workspace, root: Path) -> None:
-    for name in ("../../escape", "/etc/passwd", "..", "a/b\\c", "\u202eevil", "😀" * 100, "   "):
+    for name in ("../../escape", "/etc/passwd", "..", "a/b\\c", "\u202eevil", "😀" * 100):
         sid = ws.sessions.create(name=name)
         path = root / ws.sessions.get(sid)["path"]
         assert path.parent == root / "sessions"
         assert ws.sessions.get(sid)["name"] == name
     assert sorted(p.name for p in root.iterdir()) == [".spell", ".spellignore", "sessions", "spell.yaml", "templates"]
+
+
+def test_blank_session_names_are_refused(ws: Workspace, spell, root: Path) -> None:
+    before = sorted(p.name for p in (root / "sessions").iterdir())
+    for name in ("   ", "two\nlines"):
+        with pytest.raises(UsageError, match="invalid session name"):
+            ws.sessions.create(name=name)
+    r = spell("-w", str(root), "new", "")
+    assert r.returncode == 2 and b"a session needs a name" in r.stderr
+    assert sorted(p.name for p in (root / "sessions").iterdir()) == before
 
 
 # -- finding ----------------------------------------------------------------------

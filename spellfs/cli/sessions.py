@@ -45,6 +45,8 @@ def init(directory: str, use_git: bool) -> None:
 @click.pass_context
 def new(ctx: click.Context, name: str, description: str, template: str | None, tags: tuple, parent: str | None) -> None:
     """Create a session called NAME and print its id."""
+    if not name.strip():
+        raise click.BadParameter("a session needs a name", param_hint="NAME")
     ws = open_workspace(ctx)
     sid = ws.sessions.create(name=name, description=description, tags=list(tags), template=template,
                              parent_session_id=parent)
@@ -70,7 +72,9 @@ def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort
     sessions = ws.sessions.list({k: v for k, v in query.items() if v not in (None, [])})
     for problem in ws.sessions.broken:
         click.echo(f"warning: {problem}", err=True)
-    output(sessions, as_json, SESSION_COLUMNS, empty="no sessions (make one with `spell new NAME`)")
+    filtered = status or tags or show_all
+    output(sessions, as_json, SESSION_COLUMNS,
+           empty="no sessions match" if filtered else "no sessions (make one with `spell new NAME`; --all shows finished ones)")
 
 
 @click.command()
@@ -87,14 +91,22 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
     if as_json:
         echo_json(info)
         return
+    import json
+
     for key in ("id", "name", "description", "status", "tags", "parent_session_id", "created_at", "updated_at",
                 "path", "custom_metadata", "artifact_count"):
         value = info.get(key)
         if isinstance(value, list):
             value = ", ".join(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, ensure_ascii=False) if value else ""
         click.echo(f"{key + ':':<19}{'' if value is None else value}")
-    for key, value in extra.items():
-        click.echo(f"{key + ':':<19}{value}")
+    usage = extra.get("usage")
+    if usage:
+        click.echo(f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, {usage['cached']} cached), "
+                   f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens")
+        for model, m in sorted(usage["by_model"].items()):
+            click.echo(f"{'':<19}{model}: {m['calls']} calls, {m['input_tokens']} in + {m['output_tokens']} out")
     if info["artifacts"]:
         click.echo()
         output(info["artifacts"], False, ARTIFACT_COLUMNS)
@@ -118,7 +130,7 @@ def _session_extras(ws, session: str) -> dict:
 @click.argument("artifact")
 @click.pass_context
 def cat(ctx: click.Context, session: str, artifact: str) -> None:
-    """Print an artifact's content (ARTIFACT is a name, name@version or sequence number)."""
+    """Print an artifact's content (ARTIFACT is a name, name@version, or #sequence like #7)."""
     ws = open_workspace(ctx)
     from ..names import whole_number
 
