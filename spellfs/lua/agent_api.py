@@ -52,6 +52,15 @@ CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "
 #: Keyword arguments for the runtime's :class:`~spellfs.providers.Client` (tests shorten the backoff).
 CLIENT_OPTIONS: dict[str, Any] = {}
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+#: The variables :func:`~spellfs.providers.providers_from_config` reads when spell.yaml names
+#: no provider (``providers.ENV_KEY``); looked at here, so a script that can have no Agent
+#: never imports the provider and call-record code.
+_PROVIDER_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+_NOT_REPLAYING = ("", "0", "live", "false", "no")
+
+
+def _replay_mode(environ: Any) -> str:
+    return (environ.get("SPELL_REPLAY") or "").strip().lower()
 
 
 class AgentCalls:
@@ -63,8 +72,8 @@ class AgentCalls:
         self.ws = ws
         self.providers = providers
         self.environ = environ
-        mode = (environ.get("SPELL_REPLAY") or "").strip().lower()
-        self.replaying = mode not in ("", "0", "live", "false", "no")
+        mode = _replay_mode(environ)
+        self.replaying = mode not in _NOT_REPLAYING
         self.cache = bool(ws.config.get("agents.cache")) and not self.replaying and mode != "live"
         self.timeout = float(ws.config.get("agents.timeout_seconds"))
         self.agents: list[dict] = []
@@ -228,6 +237,9 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
 def install(rt: "Runtime", ws: "Workspace") -> None:
     py, out = rt.py, rt.out
     _install_session_usage(rt, ws)
+    if (ws.config.get("agents.providers") is None and _replay_mode(os.environ) in _NOT_REPLAYING
+            and not any((os.environ.get(k) or "").strip() for k in _PROVIDER_ENV)):
+        return  # Agent stays nil: no provider configured, none in the environment, no replay
     try:
         providers = _providers(ws)
         problem = None
@@ -306,8 +318,6 @@ def _messages(rt: "Runtime", agent: str, input: Any) -> list:
 
 def _install_session_usage(rt: "Runtime", ws: "Workspace") -> None:
     """``Session.get`` also returns ``usage`` (calls and tokens) for a session with model calls."""
-    from ..agent_calls import summarize, read_calls
-
     session = rt.globals[b"Session"]
     if session is None:
         return
@@ -315,6 +325,8 @@ def _install_session_usage(rt: "Runtime", ws: "Workspace") -> None:
     def get(ref: Any = None) -> Any:
         info = ws.sessions.get(rt.py(ref))
         if ws.storage.exists(f"{info['path']}/calls.yaml"):
+            from ..agent_calls import read_calls, summarize
+
             usage = summarize(read_calls(ws, info["path"].split("/", 1)[1]))
             if usage:
                 info["usage"] = usage
