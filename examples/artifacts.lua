@@ -51,15 +51,14 @@ print(string.format("  %d bytes, compressed in the store: %s, read back intact: 
   big.metadata.size, tostring(big.metadata.is_compressed), tostring(big.content == large)))
 
 print("7. storeFile")
-local path = os.tmpname()
+local path = "input.csv"  -- a file in the current directory; the artifact takes its name
 local f = assert(io.open(path, "wb"))
 f:write("name,amount\nada,10\ngrace,20\n")
 f:close()
 local fid = Artifact.storeFile(sid, path, "user_input", {source = "filesystem"})
 local stored = Artifact.get(sid, fid)
-print("  stored " .. stored.metadata.name .. " (" .. stored.metadata.size .. " bytes) from a temporary file")
+print("  stored " .. stored.metadata.name .. " (" .. stored.metadata.size .. " bytes) from " .. path)
 os.remove(path)
-Artifact.store(sid, "user_input", "input.csv", stored.content, {source = "storeFile copy"})
 
 print("8. Listing and queries")
 for _, item in ipairs(Artifact.list("")) do  -- "" is the current session

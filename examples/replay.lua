@@ -15,12 +15,18 @@ local function step(sid, name, data)
   return result
 end
 
-local sid = Session.create({
-  name = "Data Pipeline",
-  description = "Multi-step transformation with checkpoints",
-  tags = {"pipeline", "replay-demo"},
-  metadata = {pipeline_version = "1.0", total_steps = 5},
-})
+-- Work in the current session when there is one: `spell replay` re-runs this script
+-- with $SPELL_SESSION naming its fork, so the replay re-creates the work there and can
+-- compare it artifact by artifact. Run plainly, the script makes its own session.
+local sid = Session.getCurrent()
+if sid == nil then
+  sid = Session.create({
+    name = "Data Pipeline",
+    description = "Multi-step transformation with checkpoints",
+    tags = {"pipeline", "replay-demo"},
+    metadata = {pipeline_version = "1.0", total_steps = 5},
+  })
+end
 print("session " .. sid)
 
 print("1. First steps, then a checkpoint")

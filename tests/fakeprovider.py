@@ -28,7 +28,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 
 __all__ = ["FakeProvider", "fake_provider"]
 
@@ -240,8 +239,25 @@ def _error(kind: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
 
 
-@pytest.fixture
+def _fixture(fn):
+    import pytest  # only the test suite needs pytest; `python tests/fakeprovider.py` does not
+
+    return pytest.fixture(fn)
+
+
+@_fixture
 def fake_provider():
     """A running :class:`FakeProvider` (no key required); closed after the test."""
     with FakeProvider() as fake:
         yield fake
+
+
+if __name__ == "__main__":  # a stand-in provider for trying examples/agent.lua by hand
+    import sys
+
+    with FakeProvider(api_key=None) as server:
+        print(f"OPENAI_BASE_URL={server.url}/v1   (Ctrl-C stops it)", flush=True)
+        try:
+            sys.stdin.read() if not sys.stdin.isatty() else threading.Event().wait()
+        except KeyboardInterrupt:
+            pass

@@ -110,6 +110,11 @@ def test_replay(spell, tmp_path: Path) -> None:
     assert fork["parent"] == m["id"] and len(live_files(fork_dir)) == 4
     assert load_yaml((d / "state.yaml").read_bytes(), "state.yaml") == {"last_step": "output"}
     assert "out of memory during the join" in out
+    # The README's next step: `spell replay` re-creates the work in a fork, artifact for artifact.
+    r = spell("replay", m["id"], cwd=ws)
+    text = r.stdout.decode()
+    assert r.returncode == 0, text + r.stderr.decode()
+    assert "13 same, 0 different" in text and "run " in text and "replay.lua: exit 0" in text
 
 
 def test_advanced(spell, tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ def replay(ctx: click.Context, session: str, from_: str | None, live: bool, time
         start = "creation" if r["from_checkpoint"] is None else f"checkpoint {r['from_checkpoint']}"
         click.echo(f"replayed {len(r['runs'])} run(s) from {start} into {r['fork_id'][:8]} ({r['fork_path']})")
         for run in r["runs"]:
-            click.echo(f"run {str(run['run'])[:8]} {run['script']} {' '.join(run['args'])}: exit {run['exit_status']}"
+            click.echo(f"run {str(run['run'])[:8]} {' '.join([run['script'], *run['args']])}: exit {run['exit_status']}"
                        + ("" if run["exit_status"] == run["original_exit_status"] else f" (was {run['original_exit_status']})"))
             for a in run["artifacts"]:
                 click.echo(f"  {a['result']:<8} {a['name']}")
