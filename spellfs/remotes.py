@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .errors import ManifestError, NotFound, ObjectNotFound, RemoteError, UsageError
+from .errors import IntegrityError, ManifestError, NotFound, ObjectNotFound, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from .objects import ObjectStore
@@ -114,14 +114,16 @@ def _run_scripts(ws: "Workspace", dir: str) -> list[str]:
     return [r["script_hash"] for r in read_runs(ws, dir)]
 
 
-def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool = True) -> dict[str, str]:
+def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool = True,
+              unreadable: dict[str, str] | None = None) -> dict[str, str]:
     """Objects the sessions (default: all) reach: oid -> where it is referenced (first seen).
 
     ``deep=False`` stops at what the session files name (artifact records,
     checkpoint tree ids, run scripts) without reading any object; ``deep=True``
     also walks each checkpoint tree (parents, manifest, state, table pages and the
     artifacts in them), reading tree objects (a missing one is fetched by the
-    store's fetcher if it has one).
+    store's fetcher if it has one). A tree that cannot be read anywhere raises, unless
+    ``unreadable`` is given: then it is noted there (tree -> why) and the walk goes on.
     """
     dirs = _session_dirs(ws, sessions)
     refs: dict[str, str] = {}
@@ -143,8 +145,13 @@ def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool
             if trees is None:
                 refs.setdefault(tree, f"{base}/checkpoints.yaml")
             else:
-                for oid in trees.refs(tree, seen):
-                    refs.setdefault(oid, f"{base}/checkpoints.yaml")
+                try:
+                    for oid in trees.refs(tree, seen):
+                        refs.setdefault(oid, f"{base}/checkpoints.yaml")
+                except (ObjectNotFound, IntegrityError) as exc:
+                    if unreadable is None:
+                        raise
+                    unreadable.setdefault(tree, f"{base}/checkpoints.yaml: {exc}")
         for oid in scripts:
             refs.setdefault(oid, f"{base}/runs.yaml")
     if not sessions and deep:
@@ -224,8 +231,9 @@ def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
         add(_settled(remote.pull, store, list(first), progress))
     except RemoteError as exc:  # objects the remote lacks: fetch everything else, then say so
         failure = exc
+    unreadable: dict[str, str] = {}
     with _fetching_from(store, remote) as walk:
-        rest = [o for o in reachable(ws, dirs) if o not in first]
+        rest = [o for o in reachable(ws, dirs, unreadable=unreadable) if o not in first]
     offset = len(first)
     try:
         stats = _settled(remote.pull, store, rest, progress and (lambda done, n: progress(offset + done, offset + n)))
@@ -233,6 +241,11 @@ def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
         raise failure or exc from None
     if failure is not None:
         raise failure
+    if unreadable:
+        tree, why = next(iter(unreadable.items()))
+        more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+        raise RemoteError(f"remote {remote.name}: pulled what it has, but checkpoint tree {tree[:12]}{more} is lost "
+                          f"(not local, not on the remote): {why.split(': ', 1)[0]} (`spell fsck` lists it)")
     # Objects the tree walk itself fetched (tables, pages) count as pulled, not as already local.
     stats["objects"] += len(walk.fetched)
     stats["skipped"] -= len(walk.fetched)

@@ -435,3 +435,30 @@ def test_file_remote_failing_mid_push_then_next_push_finishes(tmp_path, file_tar
     file_target.spell("pull", cwd=dst)
     assert json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)["ok"]
     assert cat(file_target, dst, ids["a"], "notes.md@1").stdout == CONTENT["notes.md"]
+
+
+def test_pull_brings_everything_it_can_past_a_lost_tree(tmp_path) -> None:
+    import shutil
+
+    from spellfs import RemoteError, Workspace, init_workspace
+    from spellfs.remote_config import add_remote
+    from spellfs.remotes import pull, push
+
+    root, store = tmp_path / "ws", tmp_path / "remote"
+    init_workspace(root)
+    with Workspace.open(root) as ws:
+        add_remote(ws, "origin", f"file://{store}")
+        a, b = ws.sessions.create(name="a"), ws.sessions.create(name="b")
+        for sid in (a, b):
+            ws.artifacts.store(sid, "user_input", "x.txt", f"content of {sid}".encode())
+            ws.history.save(sid, "one")
+        push(ws)
+        lost_tree = ws.history.checkpoints(a)[0]["tree"]
+        kept = ws.artifacts.get(b, "x.txt")["metadata"]["content_hash"]
+    (store / "objects" / lost_tree[:2] / lost_tree[2:]).unlink()
+    shutil.rmtree(root / ".spell" / "objects")
+    with Workspace.open(root) as ws:
+        with pytest.raises(RemoteError, match=f"remote origin .*{lost_tree[:12]}"):
+            pull(ws)
+        assert ws.objects.has(kept)  # the other session's objects arrived all the same
+        assert ws.artifacts.get(b, "x.txt")["content"] == f"content of {b}".encode()
