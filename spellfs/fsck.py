@@ -91,6 +91,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
         if advance:
             advance(1)
     seen: set[str] = set()
+    missing: set[str] = set()
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1
         base = f"sessions/{dir}"
@@ -108,16 +109,27 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
                 report.records += 1
                 for key in ("hash", "tree", "script_hash"):
                     oid = rec.get(key)
-                    if isinstance(oid, str) and len(oid) == 64 and not store.has(oid):
-                        what = rec.get("name") or f"#{rec.get('seq', rec.get('number', '?'))}"
-                        report.problems.append(Problem("missing-object", rel, f"object {oid} ({what}, {rel}) is missing",
-                                                       oid=oid))
+                    if isinstance(oid, str) and len(oid) == 64 and oid not in missing and not store.has(oid):
+                        missing.add(oid)  # one problem per object, however many records name it
+                        report.problems.append(Problem("missing-object", rel, f"object {oid} ({_label(rec)}, {rel}) "
+                                                       "is missing", oid=oid))
         for name in ws.storage.listdir(f"{base}/files"):
             if name.startswith(".") and name.endswith(".tmp"):
                 report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
         _check_trees(ws, base, checkpoints, seen, report)
     _classify_missing(ws, report)
     return report
+
+
+def _label(rec: dict) -> str:
+    """How a record names itself to a person: an artifact, a checkpoint, a run's script."""
+    if rec.get("name"):
+        return f"{rec['name']} v{rec['version']}" if rec.get("version") else rec["name"]
+    if rec.get("number") is not None:
+        return f"checkpoint {rec['number']}"
+    if rec.get("script"):
+        return f"script {rec['script']}"
+    return f"#{rec.get('seq', '?')}"
 
 
 def _check_trees(ws: "Workspace", base: str, checkpoints: list[dict], seen: set[str], report: Report) -> None:

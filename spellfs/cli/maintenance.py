@@ -32,8 +32,11 @@ def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
             click.echo(f"repaired: {line}")
         for p in report.problems:
             click.echo(f"{p.kind}: {p.detail}")
-        click.echo(f"{report.objects} objects, {report.sessions} sessions, {report.records} records: "
-                   + ("ok" if report.ok else f"{len(report.problems)} problems"
+        on_remote = sum(p.kind == "on-remote" for p in report.problems)
+        failures = len(report.problems) - on_remote
+        remote_note = f" ({on_remote} objects only on the remote: `spell pull`)" if on_remote else ""
+        click.echo(f"{report.objects} objects, {report.sessions} sessions, {report.records} records{remote_note}: "
+                   + ("ok" if report.ok else f"{failures} problem{'s' if failures != 1 else ''}"
                       + ("" if repair else " (try `spell fsck --repair`)")))
     if not report.ok:
         ctx.exit(1)
