@@ -131,9 +131,14 @@ def load_config(root: Path | None, toml_file: Path | None = None) -> Config:
         if data is not None:
             # A spell.yaml of comments only (as `spell init` writes it) needs no YAML parser.
             if any(ln.strip() and not ln.lstrip().startswith(b"#") for ln in data.splitlines()):
+                from .errors import ManifestError
                 from .yamlio import load_yaml
 
-                apply_mapping(config, load_yaml(data, "spell.yaml"), "spell.yaml")
+                try:
+                    doc = load_yaml(data, "spell.yaml")
+                except ManifestError as exc:  # a configuration problem, like a bad key: exit 2
+                    raise ConfigError(str(exc)) from None
+                apply_mapping(config, doc, "spell.yaml")
             config.source = "spell.yaml"
     if toml_file is not None:
         import tomllib

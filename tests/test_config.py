@@ -113,7 +113,7 @@ def test_not_a_mapping(root: Path) -> None:
 
 def test_malformed_yaml_names_file_and_line(root: Path) -> None:
     write_yaml(root, "sessions:\n  max_sessions: 5\n  bad: [unclosed\n")
-    with pytest.raises(ManifestError) as exc:
+    with pytest.raises(ConfigError) as exc:  # a configuration error, exit 2, like a bad key
         load_config(root)
     assert str(exc.value).startswith("spell.yaml:"), str(exc.value)
     assert int(str(exc.value).split(":")[1]) in (3, 4)
@@ -123,7 +123,7 @@ def test_malformed_yaml_via_cli(root: Path, spell) -> None:
     write_yaml(root, "sessions:\n\tmax_sessions: 5\n")
     r = spell("ls", cwd=root)
     err = r.stderr.decode()
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert err.startswith("Error: spell.yaml:2"), err
     assert "Traceback" not in err and err.count("\n") == 1
 
