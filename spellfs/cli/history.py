@@ -26,7 +26,7 @@ def save(ctx: click.Context, session: str, message: str | None, as_json: bool) -
         echo_json(rec)
     else:
         click.echo(f"checkpoint {number}: +{rec['added']} ~{rec['changed']} -{rec['removed']} "
-                   f"({rec['artifacts']} artifacts)")
+                   f"({rec['artifacts']} artifact{'' if rec['artifacts'] == 1 else 's'})")
 
 
 @click.command(name="log")

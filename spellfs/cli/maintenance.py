@@ -61,7 +61,7 @@ def gc(ctx: click.Context, dry_run: bool, grace: float | None, as_json: bool) ->
         return
     verb = "would remove" if dry_run else "removed"
     for item in report.removed:
-        click.echo(f"{verb} {item['oid']} {item['size']}")
+        click.echo(f"{verb} {item['oid']} {item['size']} bytes")
     click.echo(f"{verb} {len(report.removed)} objects, {report.bytes} bytes; kept {report.kept}"
                + (f", spared {report.spared} written in the last {int(GRACE_SECONDS if grace is None else grace)} s"
                   if report.spared else ""))

@@ -32,8 +32,8 @@ def _recorder():
 def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -> None:
     """Run a Lua script; ARGS reach it as arg[1..] (arg[0] is the script).
 
-    The globals Session, Artifact, State, JSON, Event, Hook and Tool work on the
-    workspace found as usual; with none found, the current directory becomes one.
+    The globals Session, Artifact, State, JSON, Event, Hook and Tool (and Agent,
+    when a model provider is configured) work on the workspace found as usual; with none found, the current directory becomes one.
     An error in the script prints its file and line and exits 1.
     """
     from ..config import load_config
