@@ -271,3 +271,17 @@ def test_workspace_committed_and_moved_still_works(root: Path, spell, tmp_path: 
     assert spell("cat", sid, "data.txt", cwd=clone).stdout == b"portable bytes"
     assert json.loads(ok(spell("ls", "--json", cwd=clone)))[0]["path"].startswith("sessions/portable-")
     ok(spell("fsck", cwd=clone))
+
+
+def test_a_permission_problem_is_one_line(root, spell) -> None:
+    import os
+
+    if os.geteuid() == 0:  # root reads anything: make the path a directory instead of a file
+        (root / "spell.yaml").unlink()
+        (root / "spell.yaml").mkdir()
+    else:
+        (root / "spell.yaml").chmod(0)
+    r = spell("-w", str(root), "ls")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.startswith("Error: ") and "spell.yaml" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
