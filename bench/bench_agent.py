@@ -67,27 +67,32 @@ def bench_call(tmp: Path, n: int, fake: types.SimpleNamespace) -> dict:
     with Workspace.open(root) as ws:
         ws.current_session = ws.sessions.create(name="bench")
         rt, agent, invoke = _runtime(ws)
-        for i in range(n + 20):
-            text = f"question number {i}"
-            body = {"model": "fake-model", "messages": [{"role": "user", "content": text}], "max_tokens": 64}
-            steps = {
-                "bare": lambda: bare.post(url, json=body, headers=headers).json(),
-                "client": lambda: client.complete(provider, {"model": "fake-model", "messages": body["messages"],
-                                                             "max_tokens": 64}, 30),
-                "invoke": lambda: invoke(agent, text.encode()),
-            }
-            order = list(steps)
-            random.shuffle(order)  # no step always runs first (and pays for waking the server)
+        # Blocks of calls per kind, the kinds' order shuffled each round: interleaving three
+        # connections call by call measured the server's thread wake-ups as much as spellfs.
+        block = 25
+        for r in range(-1, max(1, n // block)):
+            order = ["bare", "client", "invoke"]
+            random.shuffle(order)
             for name in order:
-                t0 = time.perf_counter()
-                steps[name]()
-                if i >= 20:  # warm-up: connections, imports, object directories
-                    times[name].append((time.perf_counter() - t0) * 1000)
+                for j in range(block):
+                    i = (r + 1) * block + j
+                    text = f"question {name} {i}"
+                    body = {"model": "fake-model", "messages": [{"role": "user", "content": text}], "max_tokens": 64}
+                    t0 = time.perf_counter()
+                    if name == "bare":
+                        bare.post(url, json=body, headers=headers).json()
+                    elif name == "client":
+                        client.complete(provider, {"model": "fake-model", "messages": body["messages"],
+                                                   "max_tokens": 64}, 30)
+                    else:
+                        invoke(agent, text.encode())
+                    if r >= 0:  # round -1 warms up connections, imports and object directories
+                        times[name].append((time.perf_counter() - t0) * 1000)
     bare.close()
     client.close()
     med = {k: statistics.median(v) for k, v in times.items()}
-    over = statistics.median(b - a for a, b in zip(times["bare"], times["invoke"]))
-    record = statistics.median(b - a for a, b in zip(times["client"], times["invoke"]))
+    over = med["invoke"] - med["bare"]
+    record = med["invoke"] - med["client"]
     return {**med, "overhead": over, "record": record, "n": n}
 
 
