@@ -276,10 +276,6 @@ class Index:
         self.commit()
         return out
 
-    def find_dirs(self, prefix: str) -> list[str]:
-        """Directories of sessions whose id starts with ``prefix``."""
-        return [r.dir for r in self.rows.values() if r.id and r.id.startswith(prefix)]
-
     def artifact_rows(self, dirs: Iterable[str] | None, where: str, params: list) -> list[tuple[str, dict]]:
         sql = "SELECT dir, record FROM artifacts"
         clauses, args = [], []

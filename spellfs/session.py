@@ -7,7 +7,6 @@ artifact log), so storing an artifact never rewrites the manifest.
 
 from __future__ import annotations
 
-import fnmatch
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
@@ -337,7 +336,3 @@ class Sessions:
         if point and "hooks" in self.ws.__dict__ and self.ws.hooks.active(point):
             self.ws.hooks.run(point, m["id"], {"session_id": m["id"], "name": m["name"], "status": m["status"]})
         self.ws.publish(event, {"session_id": m["id"], "name": m["name"], "status": m["status"]})
-
-
-def match_glob(pattern: str, name: str) -> bool:
-    return fnmatch.fnmatchcase(name, pattern)

@@ -195,6 +195,3 @@ class Workspace:
     def publish(self, event_type: str, data: Any) -> None:
         if "events" in self.__dict__:
             self.events.publish(event_type, data)
-
-    def relpath(self, path: Path) -> str:
-        return os.path.relpath(path, self.root) if self.root else str(path)
