@@ -47,7 +47,6 @@ MANIFEST = "spellfs-export.yaml"
 #: An archive with more members than this is refused.
 MAX_MEMBERS = 200_000
 _HEX = re.compile(rb"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-_SCAN_MAX = 16 << 20  # objects named by checkpoint/run records larger than this are not scanned for ids
 _COMPONENT = re.compile(r"[^\x00-\x1f\x7f/\\]{1,255}\Z")
 
 
@@ -62,36 +61,16 @@ def reachable_objects(ws: "Workspace", dir: str) -> list[str]:
     log = ws.log(dir)
     log.refresh()
     found.update(rec["hash"] for rec in log.records if rec.get("hash"))
-    history = ws.history if _has_history() else None
-    if history is not None:
-        seen: set[str] = set()
-        for cp in history.checkpoints(dir):
-            found.update(history.trees.refs(cp["tree"], seen))
-    # Ids other record files name (run scripts, model-call answers, ...), when the store has them;
-    # without the history module, objects they name are scanned in turn (trees list their artifacts).
-    queue = []
+    history = ws.history
+    seen: set[str] = set()
+    for cp in history.checkpoints(dir):
+        found.update(history.trees.refs(cp["tree"], seen))
+    # Ids other record files name (run scripts, model-call answers, ...), when the store has them.
     for name in ("checkpoints.yaml", "runs.yaml", "calls.yaml"):
         rel = f"sessions/{dir}/{name}"
         if ws.storage.exists(rel):
-            queue += [m.decode() for m in _HEX.findall(ws.storage.read(rel))]
-    scanned: set[str] = set()
-    while queue:
-        oid = queue.pop()
-        if oid in scanned or not ws.objects.has(oid):
-            continue
-        scanned.add(oid)
-        found.add(oid)
-        if history is None and ws.objects.stored_size(oid) <= _SCAN_MAX:
-            queue += [m.decode() for m in _HEX.findall(ws.objects.get(oid))]
+            found.update(oid for m in _HEX.findall(ws.storage.read(rel)) if ws.objects.has(oid := m.decode()))
     return sorted(found)
-
-
-def _has_history() -> bool:
-    try:
-        import spellfs.history  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @dataclass

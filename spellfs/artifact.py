@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactNotFound, LimitExceeded, UsageError
 from .names import check_artifact_name, check_tags, check_word, now, parse_time, whole_number

@@ -259,7 +259,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
 # -- status -----------------------------------------------------------------------
 def status(ws: "Workspace") -> dict[str, Any]:
     """Per session: its last checkpoint and what changed since; what is not committed."""
-    history = _history(ws)
+    history = ws.history
     gd = git_dir(ws.root)
     out: dict[str, Any] = {"git": gd is not None, "branch": None, "merging": False, "sessions": [],
                            "workspace": []}
@@ -295,20 +295,12 @@ def status(ws: "Workspace") -> dict[str, Any]:
             entry["id"], entry["name"] = m["id"], m["name"]
         except SpellError as exc:
             entry["error"] = str(exc)
-        if history is not None and entry["id"]:
+        if entry["id"]:
             entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         if gd is not None:
             entry["uncommitted"] = sorted(uncommitted.get(dir, []))
         out["sessions"].append(entry)
     return out
-
-
-def _history(ws: "Workspace") -> Any:
-    try:
-        import spellfs.history  # noqa: F401
-    except ImportError:
-        return None
-    return getattr(ws, "history", None)
 
 
 def _since_checkpoint(history: Any, dir: str) -> tuple[Any, Any]:

@@ -93,24 +93,12 @@ def _session_dirs(ws: "Workspace", sessions: Iterable[str] | None) -> list[str]:
 
 
 def _checkpoint_trees(ws: "Workspace", dir: str) -> list[str]:
-    try:
-        return [r["tree"] for r in ws.history.checkpoints(dir)]
-    except (ImportError, AttributeError):  # pragma: no cover - the history area not present
-        from .records import parse_records
-
-        rel = f"sessions/{dir}/checkpoints.yaml"
-        try:
-            data = ws.storage.read(rel)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return [r["tree"] for _, r in parse_records(data, rel) if isinstance(r.get("tree"), str)]
+    return [r["tree"] for r in ws.history.checkpoints(dir)]
 
 
 def _run_scripts(ws: "Workspace", dir: str) -> list[str]:
-    try:
-        from .runs import read_runs
-    except ImportError:  # pragma: no cover - the runs area not present
-        return []
+    from .runs import read_runs
+
     return [r["script_hash"] for r in read_runs(ws, dir)]
 
 
@@ -155,10 +143,8 @@ def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool
         for oid in scripts:
             refs.setdefault(oid, f"{base}/runs.yaml")
     if not sessions and deep:
-        try:
-            from .gc import ROOTS
-        except ImportError:  # pragma: no cover
-            ROOTS = []
+        from .gc import ROOTS
+
         for root in ROOTS:
             for oid in root(ws):
                 refs.setdefault(oid, getattr(root, "__name__", "a registered root"))

@@ -29,7 +29,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from .agent_calls import call_count, compare_calls
 from .errors import ReplayError, UsageError
@@ -172,17 +172,12 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
     run_fn = runner or _subprocess_runner(opts.get("timeout"))
     env = {"SPELL_SESSION": fork_id, "SPELL_REPLAY": "live" if opts.get("live") else "1"}
     log = ws.log(fork_dir)
-    try:  # model calls, when the agent area is present: compared call by call
-        from .agent_calls import call_count, compare_calls
-    except ImportError:  # pragma: no cover
-        call_count = compare_calls = None
     results = []
     same_count = differ_count = calls_same = calls_differ = 0
     for r in todo:
         script = _script_file(ws, r) if runner is None else r["script_hash"]
         log.refresh()
         before = log.max_seq
-        calls_before = call_count(ws, fork_dir) if call_count else 0
         calls_before = call_count(ws, fork_dir)
         status, stderr = run_fn(script, list(r.get("args") or []), env, str(ws.root) if ws.root else "")
         log.refresh()
@@ -204,9 +199,6 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
                   "exit_status": status, "original_exit_status": r.get("exit_status"),
                   "same": status == r.get("exit_status") and all(i["same"] for i in items + calls),
                   "artifacts": items, "calls": calls}
-        calls = compare_calls(ws, dir, fork_dir, r.get("run"), calls_before) if compare_calls else []
-        if calls:
-            result["calls"] = calls
         if status != 0 and stderr:
             result["stderr"] = stderr
         results.append(result)

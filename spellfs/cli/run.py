@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
@@ -11,16 +10,6 @@ import click
 from ..errors import SessionNotFound, UsageError
 
 __all__ = ["run"]
-
-
-def _recorder():
-    """``spellfs.runs`` when it is installed, else None (runs are then not recorded)."""
-    try:
-        return importlib.import_module("spellfs.runs")
-    except ModuleNotFoundError as exc:
-        if exc.name != "spellfs.runs":
-            raise
-        return None
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -64,13 +53,13 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
             raise SessionNotFound(f"session not found: {preset[:64]} (from $SPELL_SESSION)") from None
 
     from ..lua.runtime import ScriptError, run_script
+    from ..runs import begin_run
 
-    runs = _recorder()
-    record = runs.begin_run(ws, script, code, list(args)) if runs is not None else None
+    record = begin_run(ws, script, code, list(args))
     finished = []
 
     def finish(status: int, error: str | None) -> None:
-        if record is not None and not finished:
+        if not finished:
             finished.append(status)
             record.finish(status, error)
 

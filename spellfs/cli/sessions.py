@@ -113,12 +113,10 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
 
 
 def _session_extras(ws, session: str) -> dict:
-    """Figures other areas add to `show` (token usage, checkpoints), when they exist."""
+    """Figures other areas add to `show` (token usage)."""
+    from ..agent_calls import usage_summary
+
     extras: dict = {}
-    try:
-        from ..agent_calls import usage_summary
-    except ImportError:
-        return extras
     usage = usage_summary(ws, session)
     if usage:
         extras["usage"] = usage
