@@ -22,17 +22,9 @@ def ok(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 
-def has_history() -> bool:
-    try:
-        import spellfs.history  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture
 def source(root: Path, spell, tmp_path: Path):
-    """A session with versions, a deletion, a compressed object, state and (when history exists) checkpoints."""
+    """A session with versions, a deletion, a compressed object, state and a checkpoint."""
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="research", tags=["t"])
         ws.artifacts.store(sid, "user_input", "notes.md", "# v1\n")
@@ -43,10 +35,9 @@ def source(root: Path, spell, tmp_path: Path):
         ws.state.set(f"session:{sid}:k", {"a": 1})
         other = ws.sessions.create(name="unrelated")
         ws.artifacts.store(other, "user_input", "other.txt", "not exported")
-    if has_history():
-        ok(spell("-w", str(root), "save", sid, "-m", "first"))
-        with Workspace.open(root) as ws:
-            ws.artifacts.store(sid, "user_input", "later.md", "after the checkpoint\n")
+    ok(spell("-w", str(root), "save", sid, "-m", "first"))
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(sid, "user_input", "later.md", "after the checkpoint\n")
     return root, sid
 
 
@@ -73,7 +64,7 @@ def test_export_import_round_trip(source, spell, tmp_path: Path) -> None:
     out = ok(spell("-w", str(dest), "import", str(archive)))
     assert out.startswith(f"imported {sid[:8]} as sessions/")
     for args in (["show", sid, "--json"], ["cat", sid, "notes.md"], ["cat", sid, "notes.md@1"],
-                 ["cat", sid, "data.bin"]) + ((["log", sid, "--json"], ["diff", sid]) if has_history() else ()):
+                 ["cat", sid, "data.bin"], ["log", sid, "--json"], ["diff", sid]):
         assert ok(spell("-w", str(dest), *args)) == ok(spell("-w", str(root), *args)), args
     assert ok(spell("-w", str(dest), "fsck")).endswith("ok\n")
     names = [s["name"] for s in json.loads(ok(spell("-w", str(dest), "ls", "--json")))]

@@ -55,14 +55,6 @@ def add(spell, root: Path, sid: str, name: str, content: bytes, tmp: Path) -> No
     ok(spell("-w", str(root), "add", sid, str(src / name)))
 
 
-def has_history() -> bool:
-    try:
-        import spellfs.history  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def branch(root: Path) -> str:
     return run_git(root, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
 
@@ -162,18 +154,15 @@ def test_a_clone_works_identically(repo: Path, spell, tmp_path: Path) -> None:
     add(spell, repo, sid, "notes.md", b"# v1\n", tmp_path)
     add(spell, repo, sid, "notes.md", b"# v2\n", tmp_path)
     add(spell, repo, sid, "data.bin", bytes(range(256)) * 100, tmp_path)  # above the compression threshold
-    history = has_history()
-    if history:
-        ok(spell("-w", str(repo), "save", sid, "-m", "first"))
-        add(spell, repo, sid, "later.md", b"after the checkpoint\n", tmp_path)
+    ok(spell("-w", str(repo), "save", sid, "-m", "first"))
+    add(spell, repo, sid, "later.md", b"after the checkpoint\n", tmp_path)
     ok(spell("-w", str(repo), "commit"))
     clone = tmp_path / "clone"
     run_git(tmp_path, "clone", "-q", str(repo), str(clone))
     assert "spellfs-files" not in (clone / ".git" / "config").read_text()
     commands = [["ls", "--json"], ["show", sid, "--json"], ["cat", sid, "notes.md"], ["cat", sid, "notes.md@1"],
                 ["cat", sid, "data.bin"], ["fsck", "--json"], ["status", "--json"]]
-    if history:
-        commands += [["log", sid], ["diff", sid], ["log", sid, "--json"] ]
+    commands += [["log", sid], ["diff", sid], ["log", sid, "--json"]]
     for args in commands:
         assert ok(spell("-w", str(clone), *args)) == ok(spell("-w", str(repo), *args)), args
     # any command run on the clone adds the merge driver its .git/config lacks
@@ -295,13 +284,12 @@ def test_status_reports_uncommitted_paths_per_session(repo: Path, spell, tmp_pat
     text = ok(spell("-w", str(repo), "status"))
     assert "not committed: artifacts.yaml, files/notes.md" in text
     assert "no checkpoints" in text
-    if has_history():
-        ok(spell("-w", str(repo), "save", sid))
-        add(spell, repo, sid, "more.md", b"m\n", tmp_path)
-        report = json.loads(ok(spell("-w", str(repo), "status", "--json")))
-        s = report["sessions"][0]
-        assert s["checkpoint"]["number"] == 1 and s["since_checkpoint"]["added"] == ["more.md"]
-        assert "since checkpoint 1: 1 added" in ok(spell("-w", str(repo), "status"))
+    ok(spell("-w", str(repo), "save", sid))
+    add(spell, repo, sid, "more.md", b"m\n", tmp_path)
+    report = json.loads(ok(spell("-w", str(repo), "status", "--json")))
+    s = report["sessions"][0]
+    assert s["checkpoint"]["number"] == 1 and s["since_checkpoint"]["added"] == ["more.md"]
+    assert "since checkpoint 1: 1 added" in ok(spell("-w", str(repo), "status"))
 
 
 def test_status_outside_git(root: Path, spell) -> None:
