@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 from .errors import IntegrityError, ObjectNotFound, UsageError
 from .storage import disk_error, write_all
 
-__all__ = ["FsObjectStore", "MemoryObjectStore", "ObjectStore", "hash_bytes", "validate_oid"]
+__all__ = ["FsObjectStore", "MemoryObjectStore", "ObjectStore", "hash_bytes", "stream_content", "validate_oid"]
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20
@@ -67,6 +67,41 @@ def decode(oid: str, stored: bytes, where: str) -> bytes:
     if hash_bytes(data) != oid:
         raise IntegrityError(f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)")
     return data
+
+
+def stream_content(oid: str, f: BinaryIO, where: str) -> Iterator[bytes]:
+    """The content of the stored object open in ``f``, in bounded memory, verified.
+
+    Every chunk but the last is yielded as it is read; the last only once the whole
+    content hashed to ``oid``, so a consumer that stops at an IntegrityError never
+    holds all of a corrupt object as if it were good.
+    """
+    from blake3 import blake3
+
+    hasher = blake3(max_threads=blake3.AUTO)
+    head = f.read(4)
+    f.seek(0)
+    if head == ZSTD_MAGIC:
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+    else:
+        reader = f
+    pending = None
+    try:
+        for chunk in iter(lambda: reader.read(CHUNK), b""):
+            hasher.update(chunk)
+            if pending is not None:
+                yield pending
+            pending = chunk
+    except Exception as exc:
+        if type(exc).__name__ == "ZstdError":
+            raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
+        raise
+    if hasher.hexdigest() != oid:
+        raise IntegrityError(f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)")
+    if pending is not None:
+        yield pending
 
 
 class ObjectStore:
@@ -250,36 +285,8 @@ class FsObjectStore(ObjectStore):
 
     def iter_content(self, oid: str) -> Iterator[bytes]:
         """Content in chunks; the hash is checked before the last chunk is yielded."""
-        from blake3 import blake3
-
-        hasher = blake3(max_threads=blake3.AUTO)
         with self._open_stored(oid) as f:
-            head = f.read(4)
-            f.seek(0)
-            if head == ZSTD_MAGIC:
-                import zstandard
-
-                reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
-            else:
-                reader = f
-            pending = None
-            try:
-                while True:
-                    chunk = reader.read(CHUNK)
-                    if not chunk:
-                        break
-                    hasher.update(chunk)
-                    if pending is not None:
-                        yield pending
-                    pending = chunk
-            except Exception as exc:
-                if type(exc).__name__ == "ZstdError":
-                    raise IntegrityError(f"corrupt object {oid}: {self.path(oid)}: {exc}") from None
-                raise
-        if hasher.hexdigest() != oid:
-            raise IntegrityError(f"corrupt object {oid}: {self.path(oid)}: content does not match its hash (run `spell fsck`)")
-        if pending is not None:
-            yield pending
+            yield from stream_content(oid, f, str(self.path(oid)))
 
     def verify(self, oid: str) -> None:
         for _ in self.iter_content(oid):

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import IntegrityError, ObjectNotFound, RemoteError, UsageError
-from .objects import CHUNK, ZSTD_MAGIC, FsObjectStore, validate_oid
+from .errors import ObjectNotFound, RemoteError, UsageError
+from .objects import CHUNK, FsObjectStore, stream_content, validate_oid
 
 __all__ = ["Remote", "RemoteSpec", "parse_remote_url", "verify_file"]
 
@@ -66,28 +66,10 @@ def parse_remote_url(url: str) -> tuple[str, str, str]:
 
 
 def verify_file(oid: str, path: Path, where: str) -> None:
-    """Check a stored object on disk in bounded memory: zstd-framed if it starts with the magic."""
-    from blake3 import blake3
-
-    hasher = blake3(max_threads=blake3.AUTO)
+    """Check a stored object on disk in bounded memory (zstd-framed or raw)."""
     with open(path, "rb") as f:
-        framed = f.read(4) == ZSTD_MAGIC
-        f.seek(0)
-        if framed:
-            import zstandard
-
-            reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
-        else:
-            reader = f
-        try:
-            for chunk in iter(lambda: reader.read(CHUNK), b""):
-                hasher.update(chunk)
-        except Exception as exc:
-            if type(exc).__name__ == "ZstdError":
-                raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
-            raise
-    if hasher.hexdigest() != oid:
-        raise IntegrityError(f"corrupt object {oid}: {where}: content does not match its hash")
+        for _ in stream_content(oid, f, where):
+            pass
 
 
 class _Budget:
