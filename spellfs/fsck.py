@@ -110,13 +110,11 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
                 for key in ("hash", "tree", "script_hash"):
                     oid = rec.get(key)
                     if isinstance(oid, str) and len(oid) == 64 and oid not in missing and not store.has(oid):
-                        missing.add(oid)  # one problem per object, however many records name it
-                        report.problems.append(Problem("missing-object", rel, f"object {oid} ({_label(rec)}, {rel}) "
-                                                       "is missing", oid=oid))
+                        _report_missing(report, missing, oid, rel, _label(rec))
         for name in ws.storage.listdir(f"{base}/files"):
             if name.startswith(".") and name.endswith(".tmp"):
                 report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
-        _check_trees(ws, base, checkpoints, seen, report)
+        _check_trees(ws, base, checkpoints, seen, missing, report)
     _classify_missing(ws, report)
     return report
 
@@ -132,7 +130,14 @@ def _label(rec: dict) -> str:
     return f"#{rec.get('seq', '?')}"
 
 
-def _check_trees(ws: "Workspace", base: str, checkpoints: list[dict], seen: set[str], report: Report) -> None:
+def _report_missing(report: Report, missing: set[str], oid: str, where: str, what: str) -> None:
+    """One problem per object, however many records or trees name it."""
+    missing.add(oid)
+    report.problems.append(Problem("missing-object", where, f"object {oid} ({what}, {where}) is missing", oid=oid))
+
+
+def _check_trees(ws: "Workspace", base: str, checkpoints: list[dict], seen: set[str], missing: set[str],
+                 report: Report) -> None:
     """Every object a checkpoint tree reaches (parents, pages, contents) exists and parses."""
     for cp in checkpoints:
         tree = cp.get("tree")
@@ -141,9 +146,8 @@ def _check_trees(ws: "Workspace", base: str, checkpoints: list[dict], seen: set[
         where = f"{base}/checkpoints.yaml"
         try:
             for oid in ws.history.trees.refs(tree, seen):
-                if not ws.objects.has(oid) and oid not in {p.oid for p in report.problems}:
-                    report.problems.append(Problem("missing-object", where, f"object {oid} (checkpoint "
-                                                   f"{cp.get('number')}, {where}) is missing", oid=oid))
+                if oid not in missing and not ws.objects.has(oid):
+                    _report_missing(report, missing, oid, where, f"checkpoint {cp.get('number')}")
         except SpellError as exc:
             report.problems.append(Problem("bad-checkpoint", where, f"checkpoint {cp.get('number')} of {where}: {exc}"))
 
