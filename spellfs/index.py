@@ -263,7 +263,7 @@ class Index:
                     except OSError:
                         pass
                     else:
-                        if row.msig == f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}":
+                        if row.msig == _sig((st.st_ino, st.st_size, st.st_mtime_ns)):
                             out.append(row)
                             continue
                 row = self.refresh_dir(dir, records)
