@@ -50,7 +50,7 @@ def _mime(name: str, head: bytes) -> str:
         return "application/octet-stream"
 
 
-def metadata_of(rec: dict, threshold: int) -> dict:
+def metadata_of(rec: dict) -> dict:
     """The metadata table of SPEC §2 for one record."""
     return {
         "name": rec["name"], "description": rec.get("description", ""), "artifact_type": rec.get("type", ""),
@@ -231,10 +231,10 @@ class Artifacts:
 
     def get(self, session: Any, ref: Any) -> dict:
         dir, rec = self.find(session, ref)
-        return {"content": self.ws.objects.get(rec["hash"]), "metadata": metadata_of(rec, self.ws.config.threshold)}
+        return {"content": self.ws.objects.get(rec["hash"]), "metadata": metadata_of(rec)}
 
     def _item(self, rec: dict, session_id: str | None = None) -> dict:
-        meta = metadata_of(rec, self.ws.config.threshold)
+        meta = metadata_of(rec)
         item = dict(meta)
         item["id"] = {"content_hash": rec["hash"], "session_id": session_id, "sequence": rec["seq"]}
         item["metadata"] = meta
