@@ -22,7 +22,10 @@ identical earlier request, with ``agents.cache: true``). ``run`` is present when
 the call was made by a recorded ``spell run``. Nothing here ever holds an API key.
 
 The response artifact holds exactly what ``invoke`` returned (``text, model,
-usage, finish_reason``), so a replay answers a call by reading it back.
+usage, finish_reason``), so a replay answers a call by reading it back, and
+records those same bytes in the fork. Both artifacts are JSON with a key per line
+and a message per line, so ``cat`` and ``git diff`` read them; the two are stored
+with one append to artifacts.yaml.
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 __all__ = ["CACHE_DIR", "CallLog", "artifact_names", "cache_get", "cache_put", "call_count", "calls_rel",
-           "check_room", "compare_calls", "lineage", "load_answer", "next_number", "read_calls",
+           "check_room", "compare_calls", "lineage", "load_answer", "next_number", "read_answer", "read_calls",
            "record_call", "replay_sources", "summarize", "usage_summary"]
 
 CACHE_DIR = ".spell/agent_cache"
 MAX_LINEAGE = 64
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 _NUMBERED = re.compile(r"(.+)-(\d{4,})\.request\.json\Z")
 
 
@@ -89,6 +93,15 @@ class CallLog:
             self.offset += end
         return self
 
+    def note_append(self, start: int, line: bytes, rec: dict) -> None:
+        """Account for a record we appended ourselves at ``start`` (we hold the lock)."""
+        if start != self.offset:
+            self.refresh()
+            return
+        self.offset += len(line)
+        self.line += 1
+        self._add(rec)
+
     def _add(self, rec: dict) -> None:
         self.records.append(rec)
         h = rec.get("request_hash")
@@ -124,28 +137,43 @@ def next_number(ws: "Workspace", dir: str, agent: str, hint: int = 0) -> int:
     return n
 
 
-def _json_bytes(value: Any) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+def _json_bytes(doc: dict) -> bytes:
+    """``doc`` as JSON to read and diff: a key per line, a list item (a message) per line.
+
+    Built from the C encoder's pieces: ``indent=`` takes the pure-Python encoder,
+    several times slower and leaving cyclic garbage on every call.
+    """
+    enc = _encode
+    lines = []
+    for key, value in doc.items():
+        if value.__class__ is list and value:
+            items = ",\n    ".join(map(enc, value))
+            lines.append(f"  {enc(key)}: [\n    {items}\n  ]")
+        else:
+            lines.append(f"  {enc(key)}: {enc(value)}")
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
 
 def record_call(ws: "Workspace", dir: str, log: CallLog, *, agent: str, number: int, provider: str, kind: str,
                 request: dict, answer: dict, request_hash: str, source: str,
-                latency_ms: float | None) -> dict:
+                latency_ms: float | None, response: bytes | None = None) -> dict:
     """Store the request and response artifacts, then append the call record; return the record.
 
-    Runs under the session's lock, so ``seq`` and the artifact numbers are unique
-    among writers; the record is appended last.
+    ``response`` is the response artifact's bytes when they exist already (a replay
+    serves the recorded ones, so the fork's artifact is the original's). Runs under
+    the session's lock, so ``seq`` and the artifact numbers are unique among
+    writers; the record is appended last.
     """
     req_name, resp_name = artifact_names(agent, number)
     model = request["model"]
-    meta = {"agent": agent, "call": number, "model": f"{provider}/{model}", "request_hash": request_hash}
+    meta = {"mime_type": "application/json", "agent": agent, "call": number, "model": f"{provider}/{model}",
+            "request_hash": request_hash}
     req_doc = {"agent": agent, "provider": provider, "kind": kind,
                **{k: request.get(k) for k in ("model", "system", "messages", "temperature", "max_tokens")}}
     with ws.storage.lock(f"s-{dir}"):
-        req_id = ws.artifacts.store(dir, "agent_output", req_name, _json_bytes(req_doc),
-                                    {"mime_type": "application/json", **meta})
-        resp_id = ws.artifacts.store(dir, "agent_output", resp_name, _json_bytes(answer),
-                                     {"mime_type": "application/json", **meta})
+        req_id, resp_id = ws.artifacts.store_many(dir, [
+            ("agent_output", req_name, _json_bytes(req_doc), meta),
+            ("agent_output", resp_name, response if response is not None else _json_bytes(answer), meta)])
         log.refresh()
         usage = answer.get("usage") or {}
         rec: dict[str, Any] = {
@@ -160,8 +188,8 @@ def record_call(ws: "Workspace", dir: str, log: CallLog, *, agent: str, number: 
         if run is not None and getattr(run, "id", None):
             rec["run"] = run.id
         rec["created_at"] = now()
-        ws.storage.append(log.rel, encode_record(rec))
-        log.refresh()
+        line = encode_record(rec)
+        log.note_append(ws.storage.append(log.rel, line), line, rec)
     return rec
 
 
@@ -177,9 +205,15 @@ def check_room(ws: "Workspace", dir: str) -> None:
 
 def load_answer(ws: "Workspace", rec: dict) -> dict:
     """The answer a call record's response artifact holds."""
+    return read_answer(ws, rec)[0]
+
+
+def read_answer(ws: "Workspace", rec: dict) -> tuple[dict, bytes]:
+    """The answer a call record's response artifact holds, and the artifact's bytes."""
     oid = rec.get("response")
     try:
-        data = json.loads(ws.objects.get(oid))
+        raw = ws.objects.get(oid)
+        data = json.loads(raw)
     except (SpellError, ValueError, TypeError) as exc:
         raise ReplayError(f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
                           f"cannot be read ({exc})") from None
@@ -189,7 +223,7 @@ def load_answer(ws: "Workspace", rec: dict) -> dict:
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return {"text": data["text"], "model": data.get("model"),
             "usage": {"input_tokens": usage.get("input_tokens", 0), "output_tokens": usage.get("output_tokens", 0)},
-            "finish_reason": data.get("finish_reason")}
+            "finish_reason": data.get("finish_reason")}, raw
 
 
 def lineage(ws: "Workspace", dir: str) -> list[str]:

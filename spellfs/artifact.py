@@ -91,14 +91,26 @@ class Artifacts:
             return self._store(session, type, name or p.name, p.read_bytes(), None, metadata, materialized)
         return self._store(session, type, name or p.name, None, p, metadata, materialized)
 
+    def store_many(self, session: Any, items: list[tuple[str, str, bytes | str, dict | None]]) -> list[dict]:
+        """Store several ``(type, name, content, metadata)`` artifacts as one commit.
+
+        One lock and one append carry all their records, so a model call's request and
+        response cost one log write, and a reader sees both versions or neither.
+        """
+        return self._store_all(session, [(t, n, c, None, m) for t, n, c, m in items])
+
     def _store(self, session: Any, type: str, name: str, content: bytes | str | None, path: Path | None,
                metadata: dict | None, materialized: bool = False) -> dict:
+        return self._store_all(session, [(type, name, content, path, metadata)], materialized)[0]
+
+    def _prepare(self, dir: str, type: str, name: str, content: bytes | str | None, path: Path | None,
+                 metadata: dict | None) -> tuple[dict, bytes | None, Path | None]:
+        """Run the BeforeArtifactStore hook and check everything that needs no lock."""
         ws = self.ws
-        dir = ws.sessions.resolve(session)
         if content is not None and "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactStore"):
-            data = ws.hooks.run("BeforeArtifactStore", ws.sessions.manifest(dir)["id"], {
-                "session_id": ws.sessions.manifest(dir)["id"], "type": type, "name": name,
-                "content": content, "metadata": metadata or {}})
+            sid = ws.sessions.manifest(dir)["id"]
+            data = ws.hooks.run("BeforeArtifactStore", sid, {
+                "session_id": sid, "type": type, "name": name, "content": content, "metadata": metadata or {}})
             type, name, content, metadata = data.get("type", type), data.get("name", name), data.get("content", content), data.get("metadata", metadata)
         name = check_artifact_name(name)
         type = check_word("artifact type", type, 64)
@@ -113,49 +125,61 @@ class Artifacts:
         limit = ws.config.get("sessions.max_artifact_size")
         if content is not None and len(content) > limit:
             raise LimitExceeded(f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}")
+        rec["name"] = name
+        return rec, content, path
+
+    def _store_all(self, session: Any, items: list[tuple], materialized: bool = False) -> list[dict]:
+        ws = self.ws
+        dir = ws.sessions.resolve(session)
+        prepared = [self._prepare(dir, *item) for item in items]
         rel = f"sessions/{dir}/artifacts.yaml"
         with self.storage.lock(f"s-{dir}"):
             m = ws.sessions.manifest(dir)
             log = ws.log(dir)
             log.refresh()
             max_live = ws.config.get("sessions.max_artifacts_per_session")
-            if not log.is_live(name) and log.live_count >= max_live:
+            new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
+            if new_names and log.live_count + len(new_names) > max_live:
                 raise LimitExceeded(f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is {max_live}")
-            if content is not None:
-                oid = ws.objects.put_bytes(content)
-                size = len(content)
-                head = content[:4096]
-            else:
-                with open(path, "rb") as f:
-                    oid, size = ws.objects.put_stream(f)
-                with open(path, "rb") as f:
-                    head = f.read(4096)
-            rec["seq"] = log.max_seq + 1
-            rec["name"] = name
-            rec["version"] = len(log.versions.get(name, ())) + 1
-            rec["hash"] = oid
-            rec["size"] = size
-            if ws.objects.is_compressed(size, head):
-                rec["compressed"] = True
-            if not rec.get("mime_type"):
-                rec["mime_type"] = _mime(name, head)
-            rec["created_at"] = now()
-            rec["created_by"] = ws.actor
-            ordered = {k: rec[k] for k in ("seq", "name", "version", "hash", "size", "type", "mime_type",
-                                           "created_at", "created_by") if k in rec}
-            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
-            if not materialized:
-                self._materialize(dir, name, content, path, size)
-            line = encode_record(ordered)
-            start = self.storage.append(rel, line)
-            log.note_append(start, line, ordered)
-        if ws.run is not None:
-            ws.run.note_artifact(dir, m["id"], ordered)
-        aid = {"content_hash": oid, "session_id": m["id"], "sequence": ordered["seq"]}
-        ws.publish("artifact.stored", {**aid, "name": name, "type": type, "size": size, "version": ordered["version"]})
-        if "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore"):
-            ws.hooks.run("AfterArtifactStore", m["id"], {**aid, "name": name, "type": type, "size": size})
-        return aid
+            records, lines, seq = [], [], log.max_seq
+            for rec, content, path in prepared:
+                name = rec["name"]
+                if content is not None:
+                    oid = ws.objects.put_bytes(content)
+                    size = len(content)
+                    head = content[:4096]
+                else:
+                    with open(path, "rb") as f:
+                        oid, size = ws.objects.put_stream(f)
+                    with open(path, "rb") as f:
+                        head = f.read(4096)
+                seq += 1
+                earlier = sum(1 for r in records if r["name"] == name)
+                ordered = {"seq": seq, "name": name, "version": len(log.versions.get(name, ())) + earlier + 1,
+                           "hash": oid, "size": size, "type": rec["type"],
+                           "mime_type": rec.get("mime_type") or _mime(name, head),
+                           "created_at": now(), "created_by": ws.actor}
+                ordered.update((k, v) for k, v in rec.items() if k not in ordered)
+                if ws.objects.is_compressed(size, head):
+                    ordered["compressed"] = True
+                if not materialized:
+                    self._materialize(dir, name, content, path, size)
+                records.append(ordered)
+                lines.append(encode_record(ordered))
+            data = b"".join(lines)
+            start = self.storage.append(rel, data)
+            log.note_append(start, data, records)
+        ids = []
+        for rec in records:
+            if ws.run is not None:
+                ws.run.note_artifact(dir, m["id"], rec)
+            aid = {"content_hash": rec["hash"], "session_id": m["id"], "sequence": rec["seq"]}
+            event = {**aid, "name": rec["name"], "type": rec["type"], "size": rec["size"]}
+            ws.publish("artifact.stored", {**event, "version": rec["version"]})
+            if "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore"):
+                ws.hooks.run("AfterArtifactStore", m["id"], event)
+            ids.append(aid)
+        return ids
 
     def _record_fields(self, name: str, type: str, metadata: dict | None) -> dict:
         rec: dict[str, Any] = {"type": type}
@@ -312,7 +336,7 @@ class Artifacts:
             tomb = {"seq": log.max_seq + 1, "op": "delete", "name": name, "created_at": now(), "created_by": ws.actor}
             line = encode_record(tomb)
             start = self.storage.append(f"sessions/{dir}/artifacts.yaml", line)
-            log.note_append(start, line, tomb)
+            log.note_append(start, line, [tomb])
             self.storage.remove(f"sessions/{dir}/files/{name}")
         if ws.run is not None:
             ws.run.note_artifact(dir, sid, tomb)

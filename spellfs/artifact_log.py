@@ -77,14 +77,15 @@ class ArtifactLog:
         self.line += tail.count(b"\n", 0, consumed)
         self.offset += consumed
 
-    def note_append(self, start: int, line: bytes, rec: dict) -> None:
-        """Account for a line we appended ourselves at ``start`` (we hold the lock)."""
+    def note_append(self, start: int, data: bytes, records: list[dict]) -> None:
+        """Account for lines we appended ourselves at ``start``, one per record (we hold the lock)."""
         if start != self.offset:
             self.refresh()
             return
-        self.offset = start + len(line)
-        self.line += 1
-        self.apply(rec)
+        self.offset = start + len(data)
+        self.line += len(records)
+        for rec in records:
+            self.apply(rec)
 
     def apply(self, rec: dict) -> None:
         seq = rec.get("seq")

@@ -24,6 +24,9 @@ __all__ = ["encode_record", "parse_records", "RecordError"]
 _NON_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+
+
 def _escape(m: re.Match) -> str:
     return "\\u%04x" % ord(m.group())
 
@@ -31,7 +34,7 @@ def _escape(m: re.Match) -> str:
 def encode_record(record: dict[str, Any]) -> bytes:
     """One record as one line of YAML, newline included."""
     try:
-        text = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+        text = _encode(record)
     except ValueError as exc:
         raise UsageError(f"value cannot be stored: {exc}") from None
     if _NON_PRINTABLE.search(text):

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fakeprovider
 from fakeprovider import FakeProvider
@@ -501,3 +503,57 @@ def test_a_run_that_can_have_no_agent_imports_no_provider_code(root: Path) -> No
             "print(rc, sorted(m for m in ('spellfs.providers', 'spellfs.agent_calls') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "0 []", proc.stderr
+
+
+def test_request_and_response_files_read_a_key_and_a_message_per_line(ws: Workspace, fake_provider: FakeProvider,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in _env(fake_provider).items():
+        monkeypatch.setenv(k, v)
+    ws.current_session = sid = ws.sessions.create(name="readable")
+    _lua(ws, """local a = Agent.create({name = "w", model = "openai/m"})
+result = a:invoke({messages = {{role = "user", content = "hi"}, {role = "assistant", content = "yes?"},
+                               {role = "user", content = "line one\\nline two"}}})""")
+    files = _session_dir(ws.root, sid) / "files"
+    request = (files / "w-0001.request.json").read_text()
+    assert '\n    {"role": "assistant", "content": "yes?"},\n' in request
+    assert '\n  "model": "m",\n' in request and request.endswith("\n}\n")
+    assert json.loads(request)["messages"][2]["content"] == "line one\nline two"
+    response = (files / "w-0001.response.json").read_text()
+    assert '\n  "finish_reason": "stop"\n' in response and json.loads(response)["text"].startswith("echo:")
+
+
+@given(st.dictionaries(st.text(max_size=8), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8), max_size=6))
+def test_call_documents_round_trip_through_json(doc: dict) -> None:
+    from spellfs.agent_calls import _json_bytes
+
+    assert json.loads(_json_bytes(doc)) == doc
+
+
+def test_a_replay_stores_the_recorded_response_bytes_unchanged(root: Path, fake_provider: FakeProvider,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recording whose response file was laid out otherwise (by hand, or by an older
+    spellfs) is served as it is, so the fork's artifact is the original's."""
+    for k, v in _env(fake_provider).items():
+        monkeypatch.setenv(k, v)
+    raw = b'{"text": "by hand",\n "model": "m", "usage": {"input_tokens": 1, "output_tokens": 2},\n "finish_reason": "stop"}'
+    with Workspace.open(root) as ws:
+        ws.current_session = orig = ws.sessions.create(name="orig")
+        _lua(ws, 'result = Agent.create({name = "a1", model = "openai/m"}):invoke("q")')
+        odir = ws.sessions.resolve(orig)
+        oid = ws.objects.put_bytes(raw)
+        calls = root / "sessions" / odir / "calls.yaml"
+        [rec] = read_calls(ws, odir)
+        calls.write_text(calls.read_text().replace(rec["response"], oid))
+        fork = ws.history.fork(orig, None, {"name": "fork"})
+    monkeypatch.setenv("SPELL_REPLAY", "1")
+    monkeypatch.setenv("SPELL_SESSION", fork)
+    with Workspace.open(root) as ws:
+        ws.current_session = fork
+        result = _lua(ws, 'result = Agent.create({name = "a1", model = "openai/m"}):invoke("q")')
+        assert result["text"] == "by hand" and result["usage"] == {"input_tokens": 1, "output_tokens": 2}
+        [replayed] = read_calls(ws, ws.sessions.resolve(fork))
+        assert replayed["source"] == "replay" and replayed["response"] == oid
+        assert ws.artifacts.get(fork, replayed["response_artifact"])["content"] == raw

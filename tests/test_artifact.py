@@ -471,3 +471,35 @@ def test_version_suffix_that_int_refuses_is_not_found(anyws: Workspace, sid: str
     anyws.artifacts.store(sid, "user_input", "a.txt", b"a")
     with pytest.raises(ArtifactNotFound):
         anyws.artifacts.get(sid, ref)
+
+
+def test_store_many_commits_every_artifact_with_one_append(anyws: Workspace, sid: str) -> None:
+    ids = anyws.artifacts.store_many(sid, [("agent_output", "q.json", b'{"q": 1}', {"mime_type": "application/json"}),
+                                           ("agent_output", "notes.md", "first", {"tags": ["t"]}),
+                                           ("agent_output", "notes.md", "second", None)])
+    recs = records(anyws, sid)
+    assert [r["seq"] for r in recs] == [1, 2, 3] == [i["sequence"] for i in ids]
+    assert [(r["name"], r["version"]) for r in recs] == [("q.json", 1), ("notes.md", 1), ("notes.md", 2)]
+    assert recs[0]["mime_type"] == "application/json" and recs[1]["tags"] == ["t"]
+    assert anyws.artifacts.get(sid, "notes.md")["content"] == b"second"
+    assert anyws.artifacts.get(sid, "notes.md@1")["content"] == b"first"
+    assert files_copy(anyws, sid, "notes.md") == b"second"
+    assert [i["content_hash"] for i in ids] == [hash_bytes(b'{"q": 1}'), hash_bytes(b"first"), hash_bytes(b"second")]
+
+
+def test_store_many_refuses_the_whole_batch_and_writes_nothing(anyws: Workspace, tmp_path: Path) -> None:
+    with limited_ws(anyws, max_artifacts_per_session=3) as ws:
+        s = ws.sessions.create(name="batch")
+        ws.artifacts.store(s, "user_input", "a", b"a")
+        before = snapshot(ws)
+        with pytest.raises(LimitExceeded, match="max_artifacts_per_session is 3"):
+            ws.artifacts.store_many(s, [("user_input", "b", b"b", None), ("user_input", "c", b"c", None),
+                                        ("user_input", "d", b"d", None)])
+        with pytest.raises(UsageError, match="invalid artifact name"):
+            ws.artifacts.store_many(s, [("user_input", "b", b"b", None), ("user_input", "../x", b"x", None)])
+        assert snapshot(ws) == before
+        assert not ws.objects.has(hash_bytes(b"b"))
+        # new versions of a live name take no new slot
+        ws.artifacts.store_many(s, [("user_input", "a", b"a2", None), ("user_input", "b", b"b", None),
+                                    ("user_input", "c", b"c", None)])
+        assert names(ws.artifacts.list(s)) == ["a", "b", "c"]

@@ -142,8 +142,9 @@ class AgentCalls:
         latency = None
         key = (dir, agent["name"])
         number = next_number(ws, dir, agent["name"], self._numbers.get(key, 0))
+        response = None
         if self.replaying:
-            answer = self._recorded(agent, dir, log, h, req, number)
+            answer, response = self._recorded(agent, dir, log, h, req, number)
             source = "replay"
         else:
             answer = cache_get(ws, h) if self.cache else None
@@ -158,14 +159,15 @@ class AgentCalls:
                 latency = (time.perf_counter() - started) * 1000
         rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
                           kind=provider.kind, request=req, answer=answer, request_hash=h, source=source,
-                          latency_ms=latency)
+                          latency_ms=latency, response=response)
         self._numbers[key] = number
         if self.cache and source == "live":
             cache_put(ws, h, rec["response"])
         return answer
 
-    def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> dict:
-        from ..agent_calls import load_answer
+    def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> tuple[dict, bytes]:
+        """The recorded answer to this call, and its response artifact's bytes."""
+        from ..agent_calls import read_answer
 
         done = len(log.by_hash.get(h, ()))  # this request's earlier answers in this session
         for d in self.sources(dir):
@@ -175,10 +177,10 @@ class AgentCalls:
                 # numbering of the calls before its checkpoint); else the n-th identical request.
                 for rec in recs:
                     if rec.get("call") == number and rec.get("agent") == agent["name"]:
-                        return load_answer(self.ws, rec)
-                return load_answer(self.ws, recs[min(done, len(recs) - 1)])
+                        return read_answer(self.ws, rec)
+                return read_answer(self.ws, recs[min(done, len(recs) - 1)])
             if recs:  # the target itself: its own latest answer
-                return load_answer(self.ws, recs[-1])
+                return read_answer(self.ws, recs[-1])
         provider = agent["provider"]
         raise ReplayError(f"agent {agent['name']}: no recorded answer for this call ({provider.name}/{req['model']}, "
                           f"request {h[:12]}) in session {dir} or the session it was forked from; "
