@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactNotFound, LimitExceeded, UsageError
-from .names import check_artifact_name, check_tags, check_word, now, parse_time, whole_number
+from .names import check_artifact_name, check_tags, check_word, jsonable, now, parse_time, whole_number
 from .records import encode_record
 
 if TYPE_CHECKING:
@@ -187,9 +187,7 @@ class Artifacts:
             return rec
         if not isinstance(metadata, dict):
             raise UsageError(f"invalid metadata for {name}: expected a table")
-        from .session import _jsonable
-
-        meta = _jsonable(metadata, f"metadata for {name}")
+        meta = jsonable(metadata, f"metadata for {name}")
         if meta.get("mime_type") is not None:
             rec["mime_type"] = check_word("mime_type", meta["mime_type"], 200) if "/" not in str(meta["mime_type"]) else str(meta["mime_type"])[:200]
         if meta.get("description"):

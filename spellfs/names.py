@@ -10,10 +10,11 @@ import re
 import time
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["check_artifact_name", "new_session_id", "now", "parse_time", "slugify", "whole_number"]
+__all__ = ["check_artifact_name", "jsonable", "new_session_id", "now", "parse_time", "slugify", "whole_number"]
 
 MAX_NAME_BYTES = 255
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -115,3 +116,23 @@ def parse_time(value: object, what: str) -> float:
             dt = dt.replace(tzinfo=timezone.utc)
         return dt.timestamp()
     raise UsageError(f"invalid {what}: {value!r} (an RFC 3339 time or epoch seconds)")
+
+
+def jsonable(value: Any, what: str, depth: int = 0) -> Any:
+    """``value`` as plain JSON data (Lua strings decoded), or a UsageError naming ``what``."""
+    if depth > 64:
+        raise UsageError(f"invalid {what}: nested too deeply")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, what, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, what, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"invalid {what}: binary strings cannot be stored as metadata") from None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+            raise UsageError(f"invalid {what}: {value} is not a number JSON can hold")
+        return value
+    raise UsageError(f"invalid {what}: a {type(value).__name__} cannot be stored")

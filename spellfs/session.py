@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
 from .manifest import STATUSES, dump_manifest, load_manifest
-from .names import check_tags, check_word, new_session_id, now, parse_time, slugify
+from .names import check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -26,25 +26,6 @@ TRANSITIONS = {
 }
 SORT_KEYS = ("created_at", "updated_at", "name")
 _QUERY_KEYS = {"status", "tags", "parent_session_id", "created_after", "created_before", "limit", "offset", "sort_by"}
-
-
-def _jsonable(value: Any, what: str, depth: int = 0) -> Any:
-    if depth > 64:
-        raise UsageError(f"invalid {what}: nested too deeply")
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, what, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, what, depth + 1) for v in value]
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"invalid {what}: binary strings cannot be stored as metadata") from None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-            raise UsageError(f"invalid {what}: {value} is not a number JSON can hold")
-        return value
-    raise UsageError(f"invalid {what}: a {type(value).__name__} cannot be stored")
 
 
 class Sessions:
@@ -135,7 +116,7 @@ class Sessions:
         if not isinstance(description, str):
             raise UsageError("invalid session description: expected a string")
         all_tags = check_tags(defaults.get("tags")) + [t for t in check_tags(tags) if t not in (defaults.get("tags") or [])]
-        meta = {**(defaults.get("metadata") or {}), **_jsonable(metadata or {}, "session metadata")}
+        meta = {**(defaults.get("metadata") or {}), **jsonable(metadata or {}, "session metadata")}
         parent = self.id(parent_session_id) if parent_session_id else None
         with self.storage.lock("sessions"):
             self._check_capacity()
@@ -303,7 +284,7 @@ class Sessions:
     def update_metadata(self, ref: Any, metadata: dict) -> dict:
         if not isinstance(metadata, dict):
             raise UsageError("invalid metadata: expected a table of key = value")
-        extra = _jsonable(metadata, "session metadata")
+        extra = jsonable(metadata, "session metadata")
         m = self._update(ref, lambda m: m.__setitem__("metadata", {**m["metadata"], **extra}))
         self.ws.publish("session.updated", {"session_id": m["id"]})
         return m

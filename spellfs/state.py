@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import ManifestError, UsageError
+from .names import jsonable
 from .yamlio import dump_yaml, load_yaml
 
 if TYPE_CHECKING:
@@ -59,10 +60,8 @@ class State:
         return self._load(rel).get(k)
 
     def set(self, key: Any, value: Any) -> None:
-        from .session import _jsonable
-
         rel, k, _ = self._place(key)
-        value = _jsonable(value, f"State value for {k}")
+        value = jsonable(value, f"State value for {k}")
         with self.ws.storage.lock("state"):
             values = dict(self._load(rel))
             if value is None:

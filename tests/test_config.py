@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spellfs import ConfigError, ManifestError, Workspace, load_config
+from spellfs import ConfigError, Workspace, load_config
 from spellfs.config import DEFAULTS
 
 

@@ -7,7 +7,6 @@ checkpoint reads back intact.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess

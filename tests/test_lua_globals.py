@@ -125,7 +125,7 @@ def test_session_delete_update_metadata_and_unknown_ids(lua, root: Path) -> None
     assert "prefix too short" in err(lua, "Session.get('12')")
     assert "session not found" in err(lua, "Session.get('../../etc')")
     assert "expected a string" in err(lua, "Session.get({})")
-    assert "invalid metadata" in err(lua, f"Session.update_metadata(Session.create({{}}), 'no')")
+    assert "invalid metadata" in err(lua, "Session.update_metadata(Session.create({}), 'no')")
 
 
 def test_current_session_context(lua) -> None:
