@@ -110,7 +110,8 @@ def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,
     """Providers from spell.yaml's ``agents.providers``, or from the environment when absent.
 
     From the environment: ``OPENAI_API_KEY`` gives ``openai`` (``OPENAI_BASE_URL``
-    overrides the URL) and ``ANTHROPIC_API_KEY`` gives ``anthropic``
+    overrides the URL; set alone, it gives a keyless ``openai`` for a local server)
+    and ``ANTHROPIC_API_KEY`` gives ``anthropic``
     (``ANTHROPIC_BASE_URL``). A configured ``openai`` provider may have no key (local
     servers such as Ollama need none). Bad entries raise :class:`ConfigError` naming
     the key.
@@ -121,9 +122,11 @@ def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,
     if configured is None:
         found = {}
         for kind in KINDS:
-            if (environ.get(ENV_KEY[kind]) or "").strip():
-                base = (environ.get(ENV_BASE_URL[kind]) or "").strip() or DEFAULT_BASE_URL[kind]
-                found[kind] = Provider(kind, kind, base.rstrip("/"), key_env=ENV_KEY[kind])
+            has_key = bool((environ.get(ENV_KEY[kind]) or "").strip())
+            base = (environ.get(ENV_BASE_URL[kind]) or "").strip()
+            if has_key or (base and kind == "openai"):  # a local server (Ollama, llama.cpp) needs no key
+                found[kind] = Provider(kind, kind, (base or DEFAULT_BASE_URL[kind]).rstrip("/"),
+                                       key_env=ENV_KEY[kind] if has_key else None)
         return found
     if not isinstance(configured, Mapping):
         raise ConfigError("spell.yaml: agents.providers: must be a mapping of name to provider")

@@ -240,8 +240,10 @@ def _error(kind: str, message: str) -> dict[str, Any]:
 
 
 def _fixture(fn):
-    import pytest  # only the test suite needs pytest; `python tests/fakeprovider.py` does not
-
+    try:
+        import pytest
+    except ImportError:  # `python tests/fakeprovider.py` runs without the test extras
+        return fn
     return pytest.fixture(fn)
 
 
@@ -255,9 +257,12 @@ def fake_provider():
 if __name__ == "__main__":  # a stand-in provider for trying examples/agent.lua by hand
     import sys
 
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill %1` stops it cleanly too
     with FakeProvider(api_key=None) as server:
         print(f"OPENAI_BASE_URL={server.url}/v1   (Ctrl-C stops it)", flush=True)
         try:
-            sys.stdin.read() if not sys.stdin.isatty() else threading.Event().wait()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass

@@ -487,7 +487,17 @@ if arg[2] then Session.save(sid, "after " .. arg[1]) end
 def test_provider_env_names_match_the_providers_module() -> None:
     from spellfs.providers import ENV_KEY
 
-    assert set(agent_api._PROVIDER_ENV) == set(ENV_KEY.values())
+    assert set(agent_api._PROVIDER_ENV) == set(ENV_KEY.values()) | {"OPENAI_BASE_URL"}
+
+
+def test_openai_base_url_alone_gives_a_keyless_provider(spell, root: Path, fake_provider: FakeProvider) -> None:
+    """A local OpenAI-compatible server (Ollama, llama.cpp) needs a URL and no key."""
+    (root / "ask.lua").write_text('Session.setCurrent(Session.create({name = "local"}))\n'
+                                  'print(Agent.create({model = "openai/llama3"}):invoke("hi").text)\n')
+    r = spell("-w", str(root), "run", str(root / "ask.lua"), env={"OPENAI_BASE_URL": fake_provider.url + "/v1"})
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().strip() == "echo: hi"
+    assert "authorization" not in {k.lower() for k in fake_provider.requests[-1]["headers"]}
 
 
 def test_a_run_that_can_have_no_agent_imports_no_provider_code(root: Path) -> None:

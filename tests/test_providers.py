@@ -258,7 +258,10 @@ def test_providers_from_environment(tmp_path):
         "openai": Provider("openai", "openai", "https://api.openai.com/v1", key_env="OPENAI_API_KEY"),
         "anthropic": Provider("anthropic", "anthropic", "http://h:1", key_env="ANTHROPIC_API_KEY"),
     }
-    assert providers_from_config({}, tmp_path, environ={"OPENAI_BASE_URL": "http://x"}) == {}
+    # a URL alone is a local OpenAI-compatible server that needs no key; ANTHROPIC_BASE_URL alone is nothing
+    assert providers_from_config({}, tmp_path, environ={"OPENAI_BASE_URL": "http://x/v1/"}) == {
+        "openai": Provider("openai", "openai", "http://x/v1")}
+    assert providers_from_config({}, tmp_path, environ={"ANTHROPIC_BASE_URL": "http://x"}) == {}
     assert KEY not in repr(found)
 
 

@@ -55,7 +55,7 @@ _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 #: The variables :func:`~spellfs.providers.providers_from_config` reads when spell.yaml names
 #: no provider (``providers.ENV_KEY``); looked at here, so a script that can have no Agent
 #: never imports the provider and call-record code.
-_PROVIDER_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+_PROVIDER_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL")
 _NOT_REPLAYING = ("", "0", "live", "false", "no")
 
 
