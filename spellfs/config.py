@@ -117,6 +117,10 @@ def apply_mapping(config: Config, doc: Any, where: str) -> None:
             raise ConfigError(f"{where}: {section}: must be a mapping")
         for key, value in body.items():
             config.set(f"{section}.{key}", value, where)
+        if section == "agents" and body.get("providers") is not None:
+            from .providers import providers_from_config
+
+            providers_from_config(body, Path("."))  # a bad provider is a bad configuration: named now, exit 2
 
 
 def load_config(root: Path | None, toml_file: Path | None = None) -> Config:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import fakeprovider
 from fakeprovider import FakeProvider
-from spellfs import Workspace
+from spellfs import ConfigError, Workspace
 from spellfs.agent_calls import read_calls, usage_summary
 from spellfs.lua import agent_api
 from spellfs.lua.runtime import ScriptError, run_script
@@ -423,11 +423,16 @@ result = {
     assert fake_provider.requests == []
 
 
-def test_a_bad_providers_entry_is_reported_when_agent_is_used(root: Path) -> None:
+def test_a_bad_providers_entry_is_a_configuration_error_before_anything_runs(spell, root: Path) -> None:
     (root / "spell.yaml").write_text("agents:\n  providers:\n    x:\n      kind: nope\n")
-    with Workspace.open(root) as ws:
-        with pytest.raises(ScriptError, match=r"agents.providers.x.kind: must be openai or anthropic"):
-            run_script(ws, "t.lua", b'Agent.create({model = "x/m"})')
+    (root / "t.lua").write_text('Session.create({name = "never"})\nAgent.create({model = "x/m"})\n')
+    for args in (["ls"], ["run", str(root / "t.lua")]):
+        r = spell("-w", str(root), *args)
+        assert r.returncode == 2, r.stderr.decode()
+        assert r.stderr.decode().strip() == "Error: spell.yaml: agents.providers.x.kind: must be openai or anthropic"
+    assert not list((root / "sessions").iterdir())
+    with pytest.raises(ConfigError, match=r"agents.providers.x.kind"):
+        Workspace.open(root)
 
 
 def test_session_full_refuses_before_calling(root: Path, fake_provider: FakeProvider,
