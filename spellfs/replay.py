@@ -9,6 +9,8 @@ in a subprocess with the environment:
     SPELL_SESSION=<fork id>   the runtime presets ``Session.getCurrent()`` to it
     SPELL_REPLAY=1            model calls are answered from their records
                               (``live`` with ``opts.live``: call the models again)
+    SPELL_SCRIPT_NAME=<name>  the recorded script name, shown in errors and recorded
+                              for the run (the file run may be a copy under .spell/)
 
 The script is the one recorded, by hash: the original file when it still has
 those bytes, else a copy written from the store under ``.spell/replay/``. After
@@ -179,7 +181,8 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
         log.refresh()
         before = log.max_seq
         calls_before = call_count(ws, fork_dir)
-        status, stderr = run_fn(script, list(r.get("args") or []), env, str(ws.root) if ws.root else "")
+        named = {**env, "SPELL_SCRIPT_NAME": r.get("script") or ""}  # errors name the script, not its copy
+        status, stderr = run_fn(script, list(r.get("args") or []), named, str(ws.root) if ws.root else "")
         log.refresh()
         produced = _outcome([{"name": x["name"], "hash": x.get("hash"), "op": x.get("op")}
                              for x in sorted(log.records, key=lambda x: x["seq"]) if x["seq"] > before])

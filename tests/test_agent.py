@@ -14,7 +14,7 @@ from fakeprovider import FakeProvider
 from spellfs import ConfigError, Workspace
 from spellfs.agent_calls import read_calls, usage_summary
 from spellfs.lua import agent_api
-from spellfs.lua.runtime import ScriptError, run_script
+from spellfs.lua.runtime import run_script
 from spellfs.yamlio import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -13,6 +13,7 @@ import pytest
 
 from spellfs import ReplayError, Workspace
 from spellfs.objects import hash_bytes
+from spellfs.runs import read_runs
 from spellfs.runs import MARKERS, begin_run, read_runs
 
 DETERMINISTIC = b"""
@@ -180,6 +181,23 @@ def test_replay_only_deterministic_exits_zero(root, spell):
     assert b"2 same, 0 different" in r.stdout
 
 
+def test_replay_of_a_changed_script_names_the_script_not_its_stored_copy(root, spell):
+    sid = _new_session(root)
+    (root / "jobs").mkdir()
+    (root / "jobs" / "flaky.lua").write_text('Artifact.store(Session.getCurrent(), "tool_result", "a.txt", "a")\n'
+                                              'if os.getenv("SPELL_REPLAY") then error("boom on replay") end\n')
+    assert spell("-w", str(root), "run", "jobs/flaky.lua", cwd=root, env={"SPELL_SESSION": sid}).returncode == 0
+    (root / "jobs" / "flaky.lua").write_text("-- edited since: the replay runs the recorded bytes\n")
+    r = spell("-w", str(root), "replay", sid, "--json")
+    rep = json.loads(r.stdout)
+    [run] = rep["runs"]
+    assert run["exit_status"] == 1 and "jobs/flaky.lua:2: boom on replay" in run["stderr"]
+    assert ".spell" not in r.stdout.decode()
+    with Workspace.open(root) as ws:
+        [replayed] = read_runs(ws, ws.sessions.resolve(rep["fork_id"]))
+        assert replayed["script"] == "jobs/flaky.lua"
+
+
 # -- replay logic with an injected runner (no subprocess; memory backend too) --------
 def _fake_runner(ws, outputs):
     """A runner that 'runs' a script by storing outputs[call] into the fork."""
@@ -208,7 +226,7 @@ def test_replay_with_runner_from_creation_state(anyws, tmp_path):
     runner, calls = _fake_runner(ws, [{"one.txt": "1", "two.txt": "other", "surprise.txt": "!"}, {"three.txt": "3"}])
     r = ws.history.replay(sid, {}, runner=runner)
     assert r["from_checkpoint"] is None and [c[1] for c in calls] == [["a"], []]
-    assert calls[0][2] == {"SPELL_SESSION": r["fork_id"], "SPELL_REPLAY": "1"}
+    assert calls[0][2] == {"SPELL_SESSION": r["fork_id"], "SPELL_REPLAY": "1", "SPELL_SCRIPT_NAME": "x.lua"}
     first, second = r["runs"]
     assert {a["name"]: a["result"] for a in first["artifacts"]} == {"one.txt": "same", "two.txt": "differs",
                                                                     "surprise.txt": "extra"}

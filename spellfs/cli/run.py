@@ -55,7 +55,8 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
     from ..lua.runtime import ScriptError, run_script
     from ..runs import begin_run
 
-    record = begin_run(ws, script, code, list(args))
+    shown = os.environ.get("SPELL_SCRIPT_NAME", "").strip() or script  # set by `spell replay`
+    record = begin_run(ws, shown, code, list(args))
     finished = []
 
     def finish(status: int, error: str | None) -> None:
@@ -74,7 +75,7 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
 
     previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        run_script(ws, script, code, args, sandbox=sandbox, on_exit=on_exit)
+        run_script(ws, shown, code, args, sandbox=sandbox, on_exit=on_exit)
     except ScriptError as exc:
         finish(1, str(exc))
         raise
