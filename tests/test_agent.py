@@ -70,7 +70,8 @@ def test_agent_is_nil_without_a_provider_and_using_it_says_how_to_configure(spel
     err = r.stderr.decode()
     assert r.returncode == 1
     assert "use.lua:1:" in err and "global 'Agent'" in err
-    assert "OPENAI_API_KEY" in err and "agents.providers" in err
+    assert "OPENAI_API_KEY" in err and "OPENAI_BASE_URL" in err and "agents.providers" in err
+    assert err.count("\n") == 1 and err.startswith("Error: ")  # one line, with its hint
 
 
 def test_integration_example_takes_its_agent_branch(spell, tmp_path: Path, fake_provider: FakeProvider) -> None:

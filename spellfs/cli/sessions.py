@@ -106,7 +106,7 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
         click.echo(f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, {usage['cached']} cached), "
                    f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens")
         for model, m in sorted(usage["by_model"].items()):
-            click.echo(f"{'':<19}{model}: {m['calls']} calls, {m['input_tokens']} in + {m['output_tokens']} out")
+            click.echo(f"{'':<19}{model}: {m['calls']} call{'' if m['calls'] == 1 else 's'}, {m['input_tokens']} in + {m['output_tokens']} out")
     if info["artifacts"]:
         click.echo()
         output(info["artifacts"], False, ARTIFACT_COLUMNS)

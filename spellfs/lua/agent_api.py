@@ -42,11 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install"]
 
-NO_PROVIDER_HINT = ("hint: Agent is nil because no model provider is configured; set OPENAI_API_KEY or "
-                    "ANTHROPIC_API_KEY (OPENAI_BASE_URL for another OpenAI-compatible server), or add "
-                    "agents.providers to spell.yaml, e.g. "
-                    "{local: {kind: openai, base_url: \"http://localhost:11434/v1\"}}; "
-                    "scripts can test `if Agent ~= nil then`")
+NO_PROVIDER_HINT = ("(Agent is nil: no model provider is configured; set OPENAI_API_KEY, ANTHROPIC_API_KEY "
+                    "or OPENAI_BASE_URL for a local server, or add agents.providers to spell.yaml; "
+                    "scripts can test `if Agent ~= nil then`)")
 CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
                   "session_id", "description")
 #: Keyword arguments for the runtime's :class:`~spellfs.providers.Client` (tests shorten the backoff).

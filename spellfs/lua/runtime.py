@@ -264,7 +264,7 @@ class Runtime:
             if "global 'Agent'" in message:  # Agent is nil: say how to configure a provider
                 from .agent_api import NO_PROVIDER_HINT
 
-                message += "\n" + NO_PROVIDER_HINT
+                message += " " + NO_PROVIDER_HINT  # one line: the error, then how to fix it
             raise ScriptError(message)
 
 
