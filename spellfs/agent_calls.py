@@ -360,6 +360,8 @@ def compare_calls(ws: "Workspace", original_dir: str, fork_dir: str, run_id: Any
             item["original_text"], item["replay_text"] = _text(ws, o.get("response")), _text(ws, p.get("response"))
         if p is not None:
             item["source"] = p.get("source")
+            if o is not None and (p.get("provider"), p.get("model")) != (o.get("provider"), o.get("model")):
+                item["replay_model"] = f"{p.get('provider')}/{p.get('model')}"
         out.append(item)
     return out
 

@@ -257,6 +257,9 @@ def test_replay_answers_from_records_offline(spell, root: Path) -> None:
     fork_calls = read_calls(Workspace.open(root), rep["fork_path"].split("/", 1)[1])
     assert [c["source"] for c in fork_calls] == ["replay", "replay"]
     assert fork_calls[0]["latency_ms"] is None
+    r = spell("-w", str(root), "replay", sid, env=env)
+    assert "call 1 helper (openai/m1, replay): same" in r.stdout.decode()
+    assert "model calls: 2 same, 0 different (answered from records)" in r.stdout.decode()
     # without any provider configured, the replay still has Agent and still answers
     r = spell("-w", str(root), "replay", sid, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["same"], r.stdout.decode() + r.stderr.decode()
@@ -316,7 +319,10 @@ def test_replay_live_reports_what_differs(spell, root: Path, fake_provider: Fake
     assert results["helper-0002.response.json"] == "differs" and results["helper-0001.response.json"] == "same"
     assert results["answers.txt"] == "differs"
     r = spell("-w", str(root), "replay", sid, "--live", env=_env(fake_provider))
-    assert "differs  helper-0002.response.json" in r.stdout.decode()
+    text = r.stdout.decode()
+    assert "differs  helper-0002.response.json" in text
+    assert "call 2 helper (openai/m1, live): differs" in text
+    assert "model calls: 1 same, 1 different (asked again)" in text
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -573,3 +579,17 @@ def test_a_replay_stores_the_recorded_response_bytes_unchanged(root: Path, fake_
         [replayed] = read_calls(ws, ws.sessions.resolve(fork))
         assert replayed["source"] == "replay" and replayed["response"] == oid
         assert ws.artifacts.get(fork, replayed["response_artifact"])["content"] == raw
+
+
+def test_replay_live_with_another_model_names_both(spell, root: Path, fake_provider: FakeProvider) -> None:
+    (root / "m.lua").write_text('Session.setCurrent(Session.getCurrent() or Session.create({name = "m"}))\n'
+                                'Agent.create({name = "a", model = os.getenv("MODEL")}):invoke("q")\n')
+    r = spell("-w", str(root), "run", str(root / "m.lua"), env={**_env(fake_provider), "MODEL": "openai/m1"})
+    assert r.returncode == 0, r.stderr.decode()
+    with Workspace.open(root) as ws:
+        [sid] = [s["id"] for s in ws.sessions.list()]
+    r = spell("-w", str(root), "replay", sid, "--live", "--json", env={**_env(fake_provider), "MODEL": "openai/m2"})
+    [call] = json.loads(r.stdout)["runs"][0]["calls"]
+    assert (call["result"], call["model"], call["replay_model"]) == ("request differs", "openai/m1", "openai/m2")
+    r = spell("-w", str(root), "replay", sid, "--live", env={**_env(fake_provider), "MODEL": "openai/m2"})
+    assert r.returncode == 1 and "call 1 a (openai/m1 -> openai/m2, live): request differs" in r.stdout.decode()

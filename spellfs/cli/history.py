@@ -144,9 +144,14 @@ def replay(ctx: click.Context, session: str, from_: str | None, live: bool, time
             for a in run["artifacts"]:
                 click.echo(f"  {a['result']:<8} {a['name']}")
             for c in run.get("calls", ()):
-                click.echo(f"  call {c['call']} {c['agent']} ({c['model']}): {c['result']}")
+                model = c["model"] + (f" -> {c['replay_model']}" if c.get("replay_model") else "")
+                source = f", {c['source']}" if c.get("source") else ""  # live, replay (from records) or cache
+                click.echo(f"  call {c['call']} {c['agent']} ({model}{source}): {c['result']}")
             if run.get("stderr"):
                 click.echo("  " + run["stderr"].strip().replace("\n", "\n  "))
-        click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different")
+        calls = r["calls_same"] + r["calls_differ"]
+        click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different"
+                   + (f"; model calls: {r['calls_same']} same, {r['calls_differ']} different "
+                      f"({'asked again' if live else 'answered from records'})" if calls else ""))
     if not r["same"]:
         ctx.exit(1)
