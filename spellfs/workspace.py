@@ -43,6 +43,14 @@ SPELL_YAML = """\
 #   materialize_max_bytes: 104857600
 # git:
 #   max_object_bytes: 52428800
+# agents:
+#   cache: false            # answer an identical model request from the store
+#   timeout_seconds: 120    # per model call
+#   providers:              # default: from OPENAI_API_KEY / ANTHROPIC_API_KEY / OPENAI_BASE_URL
+#     local: {kind: openai, base_url: "http://localhost:11434/v1"}
+#     claude: {kind: anthropic, key_env: ANTHROPIC_API_KEY}
+# remotes:                  # `spell remote add` writes these
+#   origin: {url: "s3://bucket/prefix", endpoint_url: "http://127.0.0.1:8333"}
 """
 SPELLIGNORE = "# gitignore syntax: paths the watcher and `spell add` skip\n*.swp\n*~\n.#*\n"
 # Inside .spell/ only the objects are shared; caches, index, locks and logs are not.

@@ -35,6 +35,18 @@ def test_init_file_is_all_comments_and_loads_as_defaults(root: Path) -> None:
     assert config.values == DEFAULTS
 
 
+def test_init_file_uncommented_is_a_valid_configuration_of_the_defaults(root: Path) -> None:
+    """What `spell init` writes documents real keys: uncommented, it loads, and its numbers are the defaults."""
+    text = (root / "spell.yaml").read_text()
+    (root / "spell.yaml").write_text("".join(line[2:] + "\n" for line in text.splitlines()[1:]))
+    config = load_config(root)
+    assert {k: v for k, v in config.values.items() if k != "agents"} == \
+        {k: v for k, v in DEFAULTS.items() if k != "agents"}
+    assert config.get("agents.cache") is False and config.get("agents.timeout_seconds") == 120
+    assert sorted(config.get("agents.providers")) == ["claude", "local"]
+    assert list(config.remotes) == ["origin"]
+
+
 def test_spell_yaml_values_are_applied(root: Path) -> None:
     write_yaml(root, """\
 sessions:
