@@ -11,7 +11,8 @@ Open a workspace and use its verbs::
 from .config import Config, load_config
 from .errors import (
     ArtifactNotFound, CheckpointNotFound, ConfigError, HookCancelled, IntegrityError, InvalidTransition,
-    LimitExceeded, ManifestError, NotFound, ObjectNotFound, ProviderError, RemoteError, ReplayError,
+    LimitExceeded, ManifestError, NotFound, NothingToReplay, ObjectNotFound, ProviderError, RemoteError,
+    ReplayError,
     SessionNotFound, SpellError, UsageError, WorkspaceNotFound,
 )
 from .workspace import Workspace, find_root, init_workspace
@@ -29,6 +30,7 @@ __all__ = [
     "LimitExceeded",
     "ManifestError",
     "NotFound",
+    "NothingToReplay",
     "ObjectNotFound",
     "ProviderError",
     "RemoteError",

@@ -35,6 +35,7 @@ __all__ = [
     "LimitExceeded",
     "ManifestError",
     "NotFound",
+    "NothingToReplay",
     "ObjectNotFound",
     "ProviderError",
     "RemoteError",
@@ -106,6 +107,12 @@ class HookCancelled(SpellError):
 
 class ReplayError(SpellError):
     pass
+
+
+class NothingToReplay(ReplayError):
+    """No recorded run to replay: the user named the wrong session or checkpoint."""
+
+    exit_code = 2
 
 
 class ProviderError(SpellError):

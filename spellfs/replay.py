@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .agent_calls import call_count, compare_calls
-from .errors import ReplayError, UsageError
+from .errors import NothingToReplay, ReplayError, UsageError
 from .runs import read_runs
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
     m = ws.sessions.manifest(dir)
     runs = read_runs(ws, dir)
     if not runs:
-        raise ReplayError(f"nothing to replay: session {m['id'][:8]} has no recorded runs (runs are recorded by `spell run`)")
+        raise NothingToReplay(f"nothing to replay: session {m['id'][:8]} has no recorded runs (runs are recorded by `spell run`)")
     if ws.memory and runner is None:
         raise ReplayError("cannot replay in a memory workspace: the runs are re-run as `spell run` processes")
     history = ws.history
@@ -163,7 +163,7 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
         snap.label = None
         todo = runs
     if not todo:
-        raise ReplayError(f"nothing to replay: no recorded run of session {m['id'][:8]} began after checkpoint {start}")
+        raise NothingToReplay(f"nothing to replay: no recorded run of session {m['id'][:8]} began after checkpoint {start}")
     for r in todo:
         if not ws.objects.has(r["script_hash"]):
             raise ReplayError(f"cannot replay session {m['id'][:8]}: the script of run {r.get('run', '?')[:8]} "

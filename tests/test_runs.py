@@ -172,6 +172,15 @@ def test_replay_deterministic_and_not(root, spell):
     assert json.loads(js.stdout)["from_checkpoint"] == 1
 
 
+def test_replay_of_a_session_without_runs_is_a_one_line_usage_error(root, spell):
+    sid = _new_session(root)
+    r = spell("-w", str(root), "replay", sid)
+    assert r.returncode == 2 and r.stdout == b""
+    assert r.stderr.decode() == f"Error: nothing to replay: session {sid[:8]} has no recorded runs " \
+                                "(runs are recorded by `spell run`)\n"
+    assert len(list((root / "sessions").iterdir())) == 1  # no fork was made
+
+
 def test_replay_only_deterministic_exits_zero(root, spell):
     sid = _new_session(root)
     (root / "det.lua").write_bytes(DETERMINISTIC)
