@@ -19,6 +19,7 @@ Messages read ``what: where`` plus a hint where one helps. ::
     ├── IntegrityError              exit 1  an object whose bytes do not match its id
     ├── HookCancelled               exit 1
     ├── ReplayError                 exit 1
+    │   └── NothingToReplay         exit 2  no recorded run in that session or after that checkpoint
     ├── ProviderError               exit 1  a model provider failed (never carries a key)
     └── RemoteError                 exit 1  object storage failed: names remote and cause
 """

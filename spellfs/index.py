@@ -73,9 +73,10 @@ class Row:
         self.tags = json.dumps(m["tags"]) if m else "[]"
         self._tagset = None
 
-    def has_tags(self, tags: list[str]) -> bool:
-        for t in tags:  # a substring test rules most rows out without parsing anything
-            if json.dumps(t) not in self.tags:
+    def has_tags(self, tags: list[str], needles: list[str] | None = None) -> bool:
+        """``needles`` are the tags as JSON strings, made once per query by the caller."""
+        for n in needles if needles is not None else map(json.dumps, tags):
+            if n not in self.tags:  # a substring test rules most rows out without parsing anything
                 return False
         if self._tagset is None:
             self._tagset = frozenset(json.loads(self.tags))
@@ -136,6 +137,17 @@ class Index:
                 row.loader = self._manifest_json
                 self._rows[r[0]] = row
         return self._rows
+
+    def load_manifests(self, rows: list[Row]) -> None:
+        """Read the manifests of ``rows`` still in the database with a query per 500, not one each."""
+        unread = [r for r in rows if r._json is _UNREAD]
+        for i in range(0, len(unread), 500):
+            part = {r.dir: r for r in unread[i:i + 500]}
+            sql = f"SELECT dir, manifest FROM sessions WHERE dir IN ({','.join('?' * len(part))})"
+            for dir, text in self.db.execute(sql, list(part)):
+                part.pop(dir)._json = text
+            for r in part.values():  # gone from the database meanwhile
+                r._json = None
 
     def _manifest_json(self, dir: str) -> str | None:
         hit = self.db.execute("SELECT manifest FROM sessions WHERE dir=?", (dir,)).fetchone()
@@ -250,16 +262,22 @@ class Index:
         dirs = self.ws.storage.listdir("sessions")
         out = []
         rows = self.rows
-        # On disk, an unchanged manifest is one stat and a string compare: the common case.
-        base = None if records or self.ws.memory else f"{self.ws.storage.base}sessions/"
+        # On disk, an unchanged manifest is one stat (relative to sessions/: a shorter path
+        # walk) and a string compare: the common case.
+        fd = None
+        if not (records or self.ws.memory):
+            try:
+                fd = os.open(f"{self.ws.storage.base}sessions", os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                pass
         stat = os.stat
         self._batch += 1
         try:
             for dir in dirs:
                 row = rows.get(dir)
-                if base is not None and row is not None:
+                if fd is not None and row is not None:
                     try:
-                        st = stat(f"{base}{dir}/session.yaml")
+                        st = stat(dir + "/session.yaml", dir_fd=fd)
                     except OSError:
                         pass
                     else:
@@ -273,6 +291,8 @@ class Index:
                 self.forget(gone)
         finally:
             self._batch -= 1
+            if fd is not None:
+                os.close(fd)
         self.commit()
         return out
 

@@ -7,6 +7,7 @@ artifact log), so storing an artifact never rewrites the manifest.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
@@ -224,14 +225,19 @@ class Sessions:
                 raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
         self.broken: list[str] = []
         index = self.ws.index
-        out = []
+        needles = [json.dumps(t) for t in tags]
+        chosen = []
         for row in index.refresh_all(records=False):
             if row.error or row.status is None:
                 self.broken.append(row.error or row.dir)
-                continue
-            if row.status not in statuses or (tags and not row.has_tags(tags)):
-                continue
+            elif row.status in statuses and (not tags or row.has_tags(tags, needles)):
+                chosen.append(row)
+        index.load_manifests(chosen)
+        out = []
+        for row in chosen:
             m = row.manifest
+            if m is None:  # removed while we looked
+                continue
             if parent is not None and m["parent"] != parent:
                 continue
             if after is not None or before is not None:

@@ -224,6 +224,19 @@ def test_list_by_tags_all_must_match(anyws: Workspace) -> None:
     assert names([]) == ["a", "ab", "bc"]
 
 
+def test_a_fresh_process_lists_from_the_index_with_whole_manifests(root: Path) -> None:
+    (root / "spell.yaml").write_text("sessions:\n  max_sessions: 2000\n")
+    with Workspace.open(root) as ws:
+        made = {ws.sessions.create(name=f"s{i}", tags=["even" if i % 2 == 0 else "odd"],
+                                   metadata={"n": i}): i for i in range(1200)}  # more than one batch of 500
+        ws.artifacts.store(next(iter(made)), "user_input", "a.txt", b"a")
+    with Workspace.open(root) as ws:  # rows come from the index; manifests are read for the chosen rows only
+        even = ws.sessions.list({"tags": ["even"], "limit": None})
+    assert len(even) == 600 and all(s["custom_metadata"]["n"] % 2 == 0 for s in even)
+    assert {s["id"] for s in even} == {sid for sid, i in made.items() if i % 2 == 0}
+    assert [s["artifact_count"] for s in even if s["name"] == "s0"] == [1]
+
+
 def test_list_by_parent(anyws: Workspace) -> None:
     p = anyws.sessions.create(name="p")
     c1 = anyws.sessions.create(name="c1", parent_session_id=p)
