@@ -55,7 +55,9 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
     from ..lua.runtime import ScriptError, run_script
     from ..runs import begin_run
 
-    shown = os.environ.get("SPELL_SCRIPT_NAME", "").strip() or script  # set by `spell replay`
+    shown = script
+    if os.environ.get("SPELL_REPLAY"):  # `spell replay` runs a stored copy; errors name the recorded script
+        shown = os.environ.get("SPELL_SCRIPT_NAME", "").strip() or script
     record = begin_run(ws, shown, code, list(args))
     finished = []
 

@@ -50,9 +50,10 @@ CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "
 #: Keyword arguments for the runtime's :class:`~spellfs.providers.Client` (tests shorten the backoff).
 CLIENT_OPTIONS: dict[str, Any] = {}
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-#: The variables :func:`~spellfs.providers.providers_from_config` reads when spell.yaml names
-#: no provider (``providers.ENV_KEY``); looked at here, so a script that can have no Agent
-#: never imports the provider and call-record code.
+#: The variables that make :func:`~spellfs.providers.providers_from_config` find a provider
+#: when spell.yaml names none (``providers.ENV_KEY``, and ``OPENAI_BASE_URL`` alone for a
+#: keyless local server); looked at here, so a script that can have no Agent never imports
+#: the provider and call-record code.
 _PROVIDER_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL")
 _NOT_REPLAYING = ("", "0", "live", "false", "no")
 
