@@ -26,7 +26,7 @@ RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-record, partial-record, stray-temp
+    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp
     where: str
     detail: str
     oid: str | None = None
@@ -92,6 +92,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             advance(1)
     seen: set[str] = set()
     missing: set[str] = set()
+    _check_state(ws, "state.yaml", report)
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1
         base = f"sessions/{dir}"
@@ -99,6 +100,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             ws.sessions.manifest(dir)
         except (ManifestError, SpellError) as exc:
             report.problems.append(Problem("bad-manifest", f"{base}/session.yaml", str(exc)))
+        _check_state(ws, f"{base}/state.yaml", report)
         checkpoints: list[dict] = []
         for name in RECORD_FILES:
             rel = f"{base}/{name}"
@@ -117,6 +119,13 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
         _check_trees(ws, base, checkpoints, seen, missing, report)
     _classify_missing(ws, report)
     return report
+
+
+def _check_state(ws: "Workspace", rel: str, report: Report) -> None:
+    try:
+        ws.state.load(rel)
+    except (ManifestError, SpellError) as exc:
+        report.problems.append(Problem("bad-state", rel, str(exc)))
 
 
 def _label(rec: dict) -> str:

@@ -40,7 +40,8 @@ class State:
             return f"sessions/{dir}/state.yaml", rest, self.ws.sessions.manifest(dir)["id"]
         return "state.yaml", key, ""
 
-    def _load(self, rel: str) -> dict:
+    def load(self, rel: str) -> dict:
+        """The values of one state file (``state.yaml`` or a session's); a ManifestError names file and line."""
         storage = self.ws.storage
         sig = storage.signature(rel)
         cached = self._cache.get(rel)
@@ -57,13 +58,13 @@ class State:
 
     def get(self, key: Any) -> Any:
         rel, k, _ = self._place(key)
-        return self._load(rel).get(k)
+        return self.load(rel).get(k)
 
     def set(self, key: Any, value: Any) -> None:
         rel, k, _ = self._place(key)
         value = jsonable(value, f"State value for {k}")
         with self.ws.storage.lock("state"):
-            values = dict(self._load(rel))
+            values = dict(self.load(rel))
             if value is None:
                 values.pop(k, None)
             else:
@@ -73,7 +74,7 @@ class State:
     def delete(self, key: Any) -> bool:
         rel, k, _ = self._place(key)
         with self.ws.storage.lock("state"):
-            values = dict(self._load(rel))
+            values = dict(self.load(rel))
             found = values.pop(k, None) is not None
             if found:
                 self._save(rel, values)
@@ -91,13 +92,13 @@ class State:
         if prefix.startswith("session:") and prefix.count(":") >= 2:
             rel, rest, sid = self._place(prefix + ("" if not prefix.endswith(":") else "x"))
             inner = prefix.split(":", 2)[2]
-            return sorted(f"session:{sid}:{k}" for k in self._load(rel) if k.startswith(inner))
-        keys = [k for k in self._load("state.yaml") if k.startswith(prefix)]
+            return sorted(f"session:{sid}:{k}" for k in self.load(rel) if k.startswith(inner))
+        keys = [k for k in self.load("state.yaml") if k.startswith(prefix)]
         return sorted(keys)
 
     def session_values(self, ref: Any) -> dict:
         dir = self.ws.sessions.resolve(ref)
-        return dict(self._load(f"sessions/{dir}/state.yaml"))
+        return dict(self.load(f"sessions/{dir}/state.yaml"))
 
     def replace_session_values(self, ref: Any, values: dict) -> None:
         dir = self.ws.sessions.resolve(ref)

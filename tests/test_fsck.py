@@ -41,7 +41,7 @@ def test_clean_workspace(filled, spell) -> None:
     assert (report.objects, report.sessions, report.records) == (3, 1, 3)
     r = spell("fsck", cwd=root)
     assert r.returncode == 0, r.stderr
-    assert "3 objects, 1 sessions, 3 records: ok" in r.stdout.decode()
+    assert "3 objects, 1 session, 3 records: ok" in r.stdout.decode()
     r = spell("fsck", "--json", cwd=root)
     assert r.returncode == 0
     doc = json.loads(r.stdout)
@@ -164,3 +164,20 @@ def test_fsck_walks_checkpoint_trees(ws) -> None:
         problems = fsck(fresh).problems
     assert any(p.kind == "missing-object" and p.oid == first_tree for p in problems)
     assert any(p.kind == "bad-checkpoint" and "checkpoint 2" in p.detail for p in problems)
+
+
+def test_broken_state_files_are_reported(filled, spell) -> None:
+    root, sid, path = filled
+    (root / "state.yaml").write_text("foo: [\n")
+    (root / path / "state.yaml").write_text("fine: 1\nbad: {\n")
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert sorted((p.kind, p.where) for p in report.problems) == [("bad-state", f"{path}/state.yaml"),
+                                                                   ("bad-state", "state.yaml")]
+    r = spell("fsck", cwd=root)
+    out = r.stdout.decode()
+    assert r.returncode == 1 and "2 problems" in out
+    assert "state.yaml:2" in out and f"{path}/state.yaml:3" in out  # file and line, as State.get reports them
+    (root / "state.yaml").write_text("foo: [1]\n")
+    (root / path / "state.yaml").unlink()
+    assert spell("fsck", cwd=root).returncode == 0

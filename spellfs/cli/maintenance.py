@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .output import echo_json, json_option, open_workspace, progress
+from .output import echo_json, json_option, open_workspace, plural, progress
 
 
 @click.command()
@@ -35,8 +35,9 @@ def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
         on_remote = sum(p.kind == "on-remote" for p in report.problems)
         failures = len(report.problems) - on_remote
         remote_note = f" ({on_remote} objects only on the remote: `spell pull`)" if on_remote else ""
-        click.echo(f"{report.objects} objects, {report.sessions} sessions, {report.records} records{remote_note}: "
-                   + ("ok" if report.ok else f"{failures} problem{'s' if failures != 1 else ''}"
+        click.echo(f"{plural(report.objects, 'object')}, {plural(report.sessions, 'session')}, "
+                   f"{plural(report.records, 'record')}{remote_note}: "
+                   + ("ok" if report.ok else plural(failures, "problem")
                       + ("" if repair else " (try `spell fsck --repair`)")))
     if not report.ok:
         ctx.exit(1)

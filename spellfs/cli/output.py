@@ -10,7 +10,12 @@ import click
 
 from ..workspace import Workspace
 
-__all__ = ["json_option", "open_workspace", "output", "progress", "echo_json"]
+__all__ = ["json_option", "open_workspace", "output", "plural", "progress", "echo_json"]
+
+
+def plural(n: int, word: str) -> str:
+    """``1 session``, ``2 sessions``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def json_option(f: Callable) -> Callable:
