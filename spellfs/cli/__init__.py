@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
+    except click.UsageError as exc:  # one line, like every other error, and where to read more
+        path = exc.ctx.command_path if exc.ctx is not None else "spell"
+        click.echo(f"Error: {exc.format_message().rstrip('.')} (see `{path} --help`)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
