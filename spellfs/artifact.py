@@ -27,6 +27,8 @@ KNOWN_TYPES = ("tool_result", "agent_output", "user_input", "system_generated")
 _QUERY_KEYS = {"session_id", "type", "name_pattern", "tags", "created_after", "created_before", "min_size",
                "max_size", "limit"}
 _META_KEYS = ("mime_type", "description", "tags")
+_INLINE_BYTES = 1 << 16
+_RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
 
 
 _MIME_BY_SUFFIX: dict[str, str | None] = {}
@@ -80,16 +82,27 @@ class Artifacts:
     def store_file(self, session: Any, path: str | os.PathLike, type: str, metadata: dict | None = None,
                    name: str | None = None, *, materialized: bool = False) -> dict:
         """Store a file of any size, streamed in bounded memory; the name is its basename."""
-        p = Path(os.fsdecode(path))
-        if not p.is_file():
-            raise ArtifactNotFound(f"file not found: {p}")
+        return self.store_files(session, [path], type, metadata, [name], materialized=materialized)[0]
+
+    def store_files(self, session: Any, paths: list, type: str, metadata: dict | None = None,
+                    names: list[str | None] | None = None, *, materialized: bool = False) -> list[dict]:
+        """Store files as one commit: every file is checked (exists, size, name, room) before any is stored."""
         limit = self.ws.config.get("sessions.max_artifact_size")
-        size = p.stat().st_size
-        if size > limit:
-            raise LimitExceeded(f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}")
-        if size <= 1 << 20:
-            return self._store(session, type, name or p.name, p.read_bytes(), None, metadata, materialized)
-        return self._store(session, type, name or p.name, None, p, metadata, materialized)
+        items = []
+        for i, path in enumerate(paths):
+            p = Path(os.fsdecode(path))
+            if not p.is_file():
+                raise ArtifactNotFound(f"file not found: {p}")
+            size = p.stat().st_size
+            if size > limit:
+                raise LimitExceeded(f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
+                                    f"{_RAISE_SIZE}")
+            name = names[i] if names and names[i] is not None else p.name
+            if size <= _INLINE_BYTES:  # small files are read once; larger ones are streamed from disk
+                items.append((type, name, p.read_bytes(), None, metadata))
+            else:
+                items.append((type, name, None, p, metadata))
+        return self._store_all(session, items, materialized)
 
     def store_many(self, session: Any, items: list[tuple[str, str, bytes | str, dict | None]]) -> list[dict]:
         """Store several ``(type, name, content, metadata)`` artifacts as one commit.
@@ -124,7 +137,8 @@ class Artifacts:
         rec = self._record_fields(name, type, metadata)
         limit = ws.config.get("sessions.max_artifact_size")
         if content is not None and len(content) > limit:
-            raise LimitExceeded(f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}")
+            raise LimitExceeded(f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}"
+                                f"{_RAISE_SIZE}")
         rec["name"] = name
         return rec, content, path
 
@@ -132,6 +146,8 @@ class Artifacts:
         ws = self.ws
         dir = ws.sessions.resolve(session)
         prepared = [self._prepare(dir, *item) for item in items]
+        if not prepared:
+            return []
         rel = f"sessions/{dir}/artifacts.yaml"
         with self.storage.lock(f"s-{dir}"):
             m = ws.sessions.manifest(dir)
@@ -140,7 +156,8 @@ class Artifacts:
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:
-                raise LimitExceeded(f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is {max_live}")
+                raise LimitExceeded(f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is "
+                                    f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)")
             records, lines, seq = [], [], log.max_seq
             for rec, content, path in prepared:
                 name = rec["name"]
@@ -220,7 +237,8 @@ class Artifacts:
         return dir, log
 
     def find(self, session: Any, ref: Any) -> tuple[str, dict]:
-        """The record ``ref`` names: an artifact id table, a name (latest), ``name@version`` or a sequence."""
+        """The record ``ref`` names: an id table, a sequence, or a string: a name (latest version; an
+        exact name wins), else ``name@version``, else ``#sequence``."""
         dir, log = self._log(session)
         rec = None
         if isinstance(ref, dict):
@@ -236,14 +254,14 @@ class Artifacts:
         elif isinstance(ref, (str, bytes)):
             text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
             shown = text[:80]
-            name, at, version = text.rpartition("@")
-            number = whole_number(version) if at and name else None
-            if number is not None:
-                rec = log.version(name, number)
-                if rec is None and log.latest(text) is not None:
-                    rec = log.latest(text)
-            else:
-                rec = log.latest(text)
+            rec = log.latest(text)  # an exact name wins: "notes@2" or "#1" may be names too
+            if rec is None:
+                name, at, version = text.rpartition("@")
+                number = whole_number(version) if at and name else None
+                if number is not None:
+                    rec = log.version(name, number)
+                elif text.startswith("#") and whole_number(text[1:]) is not None:
+                    rec = log.find(whole_number(text[1:]))
         else:
             raise UsageError(f"invalid artifact id: {ref!r}")
         if rec is None:

@@ -70,7 +70,8 @@ def test_ls_filters(root: Path, spell) -> None:
     assert ids("--tag", "x") == [a, b]
     assert ids("--tag", "x", "--tag", "y") == [a]
     assert ids("--sort", "name", "--all", "--limit", "2") == [a, b]
-    fails(spell("ls", "--status", "bogus", cwd=root), 2, "Usage:")
+    err = one_line_error(spell("ls", "--status", "bogus", cwd=root), 2, "Error: Invalid value for '--status'")
+    assert err.endswith("(see `spell ls --help`)\n")
 
 
 def test_new_with_template_and_parent(root: Path, spell) -> None:
@@ -146,8 +147,8 @@ def test_add_options_and_json(root: Path, spell, tmp_path: Path) -> None:
     assert res["sequence"] == 1 and res["content_hash"] == hash_bytes(b"aaa") and res["session_id"] == sid
     (art,) = json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]
     assert (art["name"], art["artifact_type"], art["tags"]) == ("renamed.txt", "tool_result", ["k"])
-    err = fails(spell("add", sid, str(f), str(f), "--name", "x", cwd=root), 2, "Usage:")  # click's usage error
-    assert "Error: --name works with one file only" in err
+    one_line_error(spell("add", sid, str(f), str(f), "--name", "x", cwd=root), 2,
+                   "Error: --name works with one file only (see `spell add --help`)")
 
 
 def test_add_skips_spellignored(root: Path, spell) -> None:
@@ -236,11 +237,12 @@ def test_ambiguous_prefix_via_cli(root: Path, spell) -> None:
     assert json.loads(ok(spell("show", twin[:5], "--json", cwd=root)))["id"] == twin
 
 
-def test_usage_errors_exit_2(root: Path, spell) -> None:
-    fails(spell("nosuchcommand", cwd=root), 2, "Usage:")
-    fails(spell("new", cwd=root), 2, "Usage:")
-    fails(spell("show", cwd=root), 2, "Usage:")
-    fails(spell("add", "x", cwd=root), 2, "Usage:")
+def test_usage_errors_are_one_line_saying_where_help_is(root: Path, spell) -> None:
+    one_line_error(spell("nosuchcommand", cwd=root), 2, "Error: No such command 'nosuchcommand' (see `spell --help`)")
+    one_line_error(spell("new", cwd=root), 2, "Error: Missing argument 'NAME' (see `spell new --help`)")
+    one_line_error(spell("show", cwd=root), 2, "Error: Missing argument 'SESSION' (see `spell show --help`)")
+    one_line_error(spell("add", "x", cwd=root), 2, "Error: Missing argument 'FILES...' (see `spell add --help`)")
+    one_line_error(spell("ls", "--bogus", cwd=root), 2, "Error: No such option '--bogus' (see `spell ls --help`)")
 
 
 def test_help_and_version(spell, tmp_path: Path) -> None:
@@ -285,3 +287,34 @@ def test_a_permission_problem_is_one_line(root, spell) -> None:
     err = r.stderr.decode()
     assert r.returncode == 1 and err.startswith("Error: ") and "spell.yaml" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_name_that_looks_like_a_reference_is_read_by_that_name(root: Path, spell, tmp_path: Path) -> None:
+    sid = new(spell, root, "names")
+    for name, content in (("h.txt", b"h1"), ("h.txt", b"h2"), ("#1", b"hash one"), ("h.txt@1", b"at one")):
+        (tmp_path / "f").write_bytes(content)
+        ok(spell("add", sid, str(tmp_path / "f"), "--name", name, cwd=root))
+    assert spell("cat", sid, "#1", cwd=root).stdout == b"hash one"  # the artifact named "#1"
+    assert spell("cat", sid, "h.txt@1", cwd=root).stdout == b"at one"  # the artifact named "h.txt@1"
+    assert spell("cat", sid, "h.txt@2", cwd=root).stdout == b"h2"  # no such name: version 2 of h.txt
+    assert spell("cat", sid, "#2", cwd=root).stdout == b"h2"  # no such name: sequence 2
+
+
+def test_add_is_all_or_nothing_and_refuses_an_empty_name(root: Path, spell, tmp_path: Path) -> None:
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 2\n  max_artifact_size: 100\n")
+    sid = new(spell, root, "batch")
+    for n in ("a", "b", "c"):
+        (tmp_path / f"{n}.txt").write_text(n)
+    before = sorted(p.relative_to(root) for p in root.rglob("*") if ".spell/" not in str(p) or "objects/" in str(p))
+    one_line_error(spell("add", sid, *(str(tmp_path / f"{n}.txt") for n in "abc"), cwd=root), 1,
+                   "Error: too many artifacts in session")
+    (tmp_path / "big.txt").write_text("x" * 101)
+    err = one_line_error(spell("add", sid, str(tmp_path / "a.txt"), str(tmp_path / "big.txt"), cwd=root), 1)
+    assert "big.txt is 101 bytes; max_artifact_size is 100 (raise sessions.max_artifact_size in spell.yaml)" in err
+    one_line_error(spell("add", sid, str(tmp_path / "a.txt"), "--name", "", cwd=root), 2,
+                   "Error: invalid artifact name: empty")
+    after = sorted(p.relative_to(root) for p in root.rglob("*") if ".spell/" not in str(p) or "objects/" in str(p))
+    assert after == before
+    assert json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"] == []
+    ok(spell("add", sid, str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), cwd=root))
+    assert [a["name"] for a in json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]] == ["a.txt", "b.txt"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..workspace import init_workspace
-from .output import echo_json, json_option, open_workspace, output
+from .output import echo_json, json_option, open_workspace, output, plural
 
 SESSION_COLUMNS = [
     ("id", lambda s: s["id"][:8]), ("name", "name"), ("status", "status"), ("tags", "tags"),
@@ -32,8 +32,11 @@ def init(directory: str, use_git: bool) -> None:
         from ..gitrepo import init_git
 
         init_git(root)
-    click.echo(f"{'Initialised' if new else 'Already'} a spellfs workspace in {root.resolve()}"
-               + (" (with git)" if use_git else ""))
+    where = root.resolve()
+    if new:
+        click.echo(f"Initialised a spellfs workspace in {where}" + (" (with git)" if use_git else ""))
+    else:
+        click.echo(f"Already a spellfs workspace: {where}" + ("; git set up for it" if use_git else ""))
 
 
 @click.command()
@@ -106,7 +109,7 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
         click.echo(f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, {usage['cached']} cached), "
                    f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens")
         for model, m in sorted(usage["by_model"].items()):
-            click.echo(f"{'':<19}{model}: {m['calls']} call{'' if m['calls'] == 1 else 's'}, {m['input_tokens']} in + {m['output_tokens']} out")
+            click.echo(f"{'':<19}{model}: {plural(m['calls'], 'call')}, {m['input_tokens']} in + {m['output_tokens']} out")
     if info["artifacts"]:
         click.echo()
         output(info["artifacts"], False, ARTIFACT_COLUMNS)
@@ -130,11 +133,7 @@ def _session_extras(ws, session: str) -> dict:
 def cat(ctx: click.Context, session: str, artifact: str) -> None:
     """Print an artifact's content (ARTIFACT is a name, name@version, or #sequence like #7)."""
     ws = open_workspace(ctx)
-    from ..names import whole_number
-
-    seq = whole_number(artifact[1:]) if artifact.startswith("#") else None
-    ref: object = artifact if seq is None else seq
-    _, rec = ws.artifacts.find(session, ref)
+    _, rec = ws.artifacts.find(session, artifact)
     out = sys.stdout.buffer
     for chunk in ws.objects.iter_content(rec["hash"]):
         out.write(chunk)
@@ -150,23 +149,25 @@ def cat(ctx: click.Context, session: str, artifact: str) -> None:
 @json_option
 @click.pass_context
 def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | None, tags: tuple, as_json: bool) -> None:
-    """Store FILEs as artifacts of SESSION (paths in .spellignore are skipped)."""
+    """Store FILEs as artifacts of SESSION: all of them or, on any error, none (paths in .spellignore are skipped)."""
     ws = open_workspace(ctx)
-    if name and len(files) > 1:
+    if name is not None and len(files) > 1:
         raise click.UsageError("--name works with one file only")
     from ..ignore import Ignore
 
     ignore = Ignore(ws)
-    results = []
+    chosen = []
     for f in files:
         if ignore.matches_path(Path(f)):
             click.echo(f"skipped (in .spellignore): {f}", err=True)
-            continue
-        meta = {"tags": list(tags)} if tags else None
-        aid = ws.artifacts.store_file(session, f, type_, meta, name=name)
-        results.append({"file": f, **aid})
-        if not as_json:
-            click.echo(f"stored {f} as #{aid['sequence']} ({aid['content_hash'][:12]})")
+        else:
+            chosen.append(f)
+    meta = {"tags": list(tags)} if tags else None
+    ids = ws.artifacts.store_files(session, chosen, type_, meta, [name] if name is not None else None)
+    results = [{"file": f, **aid} for f, aid in zip(chosen, ids)]
+    if not as_json:
+        for r in results:
+            click.echo(f"stored {r['file']} as #{r['sequence']} ({r['content_hash'][:12]})")
     if as_json:
         echo_json(results)
 
