@@ -27,7 +27,7 @@ KNOWN_TYPES = ("tool_result", "agent_output", "user_input", "system_generated")
 _QUERY_KEYS = {"session_id", "type", "name_pattern", "tags", "created_after", "created_before", "min_size",
                "max_size", "limit"}
 _META_KEYS = ("mime_type", "description", "tags")
-_INLINE_BYTES = 1 << 16
+_INLINE_BYTES = 16 << 20
 _RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
 
 
@@ -89,6 +89,7 @@ class Artifacts:
         """Store files as one commit: every file is checked (exists, size, name, room) before any is stored."""
         limit = self.ws.config.get("sessions.max_artifact_size")
         items = []
+        inline = 0  # files up to 1 MiB are read once, while the batch holds at most 16 MiB of them
         for i, path in enumerate(paths):
             p = Path(os.fsdecode(path))
             if not p.is_file():
@@ -98,9 +99,10 @@ class Artifacts:
                 raise LimitExceeded(f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
                                     f"{_RAISE_SIZE}")
             name = names[i] if names and names[i] is not None else p.name
-            if size <= _INLINE_BYTES:  # small files are read once; larger ones are streamed from disk
+            if size <= 1 << 20 and inline + size <= _INLINE_BYTES:
+                inline += size
                 items.append((type, name, p.read_bytes(), None, metadata))
-            else:
+            else:  # streamed from disk in bounded memory
                 items.append((type, name, None, p, metadata))
         return self._store_all(session, items, materialized)
 
