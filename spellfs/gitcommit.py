@@ -80,10 +80,30 @@ class CommitResult:
     sessions: dict[str, dict[str, int]] = field(default_factory=dict)
     kept_out: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"committed": self.committed, "commit": self.sha, "message": self.message,
-                "sessions": self.sessions, "kept_out": self.kept_out, "resolved": self.resolved}
+                "sessions": self.sessions, "kept_out": self.kept_out, "resolved": self.resolved,
+                "warnings": self.warnings}
+
+
+def _broken_yaml(ws: "Workspace", paths: list[str]) -> list[str]:
+    """Hand-editable YAML files among ``paths`` that do not load (committed anyway, but said)."""
+    from .errors import ManifestError
+    from .yamlio import load_yaml
+
+    out = []
+    for rel in paths:
+        name = rel.rsplit("/", 1)[-1]
+        if name in ("session.yaml", "state.yaml", "spell.yaml") or (rel.startswith("templates/") and name.endswith(".yaml")):
+            try:
+                load_yaml((ws.root / rel).read_bytes(), rel)
+            except ManifestError as exc:
+                out.append(str(exc))
+            except OSError:
+                pass  # deleted: nothing to load
+    return out
 
 
 def _escape_ignore(path: str) -> str:
@@ -228,6 +248,8 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         merging = _merging(repo)
         if not sessions and not other and not objects and not merging:
             return result
+        staged = repo.git.diff("--cached", "--name-only", "-z", "--", prefix or ".").split("\0")
+        result.warnings = _broken_yaml(ws, [p[len(prefix):] for p in staged if p])
         result.sessions = sessions
         n = len(sessions)
         subject = (f"spell: {n} session{'s' if n != 1 else ''} changed" if n

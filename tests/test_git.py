@@ -112,6 +112,18 @@ def test_commit_summarises_sessions_and_says_nothing_to_commit(repo: Path, spell
     assert run_git(repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
 
 
+def test_commit_warns_about_a_hand_edited_file_that_does_not_load(repo: Path, spell) -> None:
+    new_session(spell, repo, "s")
+    ok(spell("-w", str(repo), "commit"))
+    (repo / "state.yaml").write_text("foo: [\n")
+    r = spell("-w", str(repo), "commit")
+    assert r.returncode == 0  # shared anyway: a colleague may be the one to fix it
+    assert r.stderr.decode().startswith("warning: committed a file that does not load: state.yaml:")
+    assert "state.yaml" in run_git(repo, "show", "--name-only", "--format=", "HEAD").stdout
+    r = spell("-w", str(repo), "commit")  # nothing new staged: nothing to say
+    assert r.stderr == b""
+
+
 def test_commit_leaves_other_staged_work_alone(repo: Path, spell) -> None:
     new_session(spell, repo, "s")
     (repo / "README.txt").write_text("mine\n")

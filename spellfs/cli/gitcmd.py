@@ -73,6 +73,8 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
         return
     if result.resolved:
         click.echo(f"resolved {len(result.resolved)} files/ copies from the merged records")
+    for w in result.warnings:
+        click.echo(f"warning: committed a file that does not load: {w}", err=True)
     if result.kept_out:
         limit = ws.config.get("git.max_object_bytes")
         click.echo(f"kept out of git (above git.max_object_bytes, {limit} bytes): {len(result.kept_out)} paths; "
