@@ -13,7 +13,6 @@ import pytest
 
 from spellfs import ReplayError, Workspace
 from spellfs.objects import hash_bytes
-from spellfs.runs import read_runs
 from spellfs.runs import MARKERS, begin_run, read_runs
 
 DETERMINISTIC = b"""
