@@ -250,6 +250,11 @@ def test_help_and_version(spell, tmp_path: Path) -> None:
     for cmd in ("init", "new", "ls", "show", "cat", "add", "suspend", "resume", "complete", "fail", "rm", "fsck"):
         assert f"  {cmd} " in out or f"  {cmd}\n" in out, cmd
     assert "spell" in ok(spell("--version", cwd=tmp_path))
+    for args in ((), ("remote",), ("daemon",)):  # a command group alone shows its help, not an error line
+        r = spell(*args, cwd=tmp_path)
+        err = r.stderr.decode()
+        assert r.returncode == 2 and err.startswith(f"Usage: {' '.join(('spell',) + args)} ") and "Commands:" in err
+        assert "Error" not in err
 
 
 def test_json_output_is_parseable_with_unicode(root: Path, spell) -> None:

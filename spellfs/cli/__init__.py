@@ -90,6 +90,9 @@ def cli(ctx: click.Context, workspace: str | None, config_file: str | None) -> N
     ctx.obj["config_file"] = config_file
 
 
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..errors import SpellError
 
@@ -103,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
+    except _NO_ARGS_IS_HELP as exc:  # `spell` or `spell remote` alone: the help itself
+        exc.show()
+        return exc.exit_code
     except click.UsageError as exc:  # one line, like every other error, and where to read more
         path = exc.ctx.command_path if exc.ctx is not None else "spell"
         click.echo(f"Error: {exc.format_message().rstrip('.')} (see `{path} --help`)", err=True)
