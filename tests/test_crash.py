@@ -49,10 +49,13 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(root: Path) -> None
         start = round_ * 100_000
         proc = subprocess.Popen([sys.executable, "-m", "spellfs", "-w", str(root), "run", str(script), sid, str(start)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.25, 0.9))
+        # Kill at a random point once work is under way: timing from the first save, not from
+        # process start, so a slow start-up (a loaded machine) cannot make every kill land early.
+        first = proc.stdout.readline()
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
-        saved = [line.split() for line in out.decode().splitlines() if line.startswith("saved ")]
+        saved = [line.split() for line in (first + out).decode().splitlines() if line.startswith("saved ")]
         if saved:
             last = int(saved[-1][2])
             checkpoints_seen += len(saved)
