@@ -64,6 +64,12 @@ def metadata_of(rec: dict) -> dict:
     }
 
 
+def _live_version(log: Any, rec: dict | None) -> dict | None:
+    """``rec`` when its artifact is live: after a delete its ids and sequences no longer read, as in
+    rs-llmspell. ``name@version`` still does (how a deleted file is recovered), and checkpoints keep it."""
+    return rec if rec is not None and log.is_live(rec["name"]) else None
+
+
 class Artifacts:
     def __init__(self, ws: "Workspace") -> None:
         self.ws = ws
@@ -249,10 +255,10 @@ class Artifacts:
                 seq = int(seq)
             if not isinstance(seq, int):
                 raise UsageError("invalid artifact id: expected {content_hash, session_id, sequence}")
-            rec = log.find(seq, ref.get("content_hash"))
+            rec = _live_version(log, log.find(seq, ref.get("content_hash")))
             shown = f"#{seq}"
         elif isinstance(ref, int) and not isinstance(ref, bool):
-            rec, shown = log.find(ref), f"#{ref}"
+            rec, shown = _live_version(log, log.find(ref)), f"#{ref}"
         elif isinstance(ref, (str, bytes)):
             text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
             shown = text[:80]
@@ -260,10 +266,10 @@ class Artifacts:
             if rec is None:
                 name, at, version = text.rpartition("@")
                 number = whole_number(version) if at and name else None
-                if number is not None:
+                if number is not None:  # an explicit version reads from history, deleted or not
                     rec = log.version(name, number)
                 elif text.startswith("#") and whole_number(text[1:]) is not None:
-                    rec = log.find(whole_number(text[1:]))
+                    rec = _live_version(log, log.find(whole_number(text[1:])))
         else:
             raise UsageError(f"invalid artifact id: {ref!r}")
         if rec is None:

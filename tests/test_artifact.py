@@ -237,27 +237,30 @@ def test_list_latest_live_only(anyws: Workspace, sid: str) -> None:
 
 
 def test_delete(anyws: Workspace, sid: str) -> None:
-    anyws.artifacts.store(sid, "user_input", "doc.txt", b"v1")
+    first = anyws.artifacts.store(sid, "user_input", "doc.txt", b"v1")
     anyws.artifacts.store(sid, "user_input", "doc.txt", b"v2")
     anyws.artifacts.store(sid, "user_input", "keep.txt", b"k")
     anyws.artifacts.delete(sid, "doc.txt")
     assert [a["name"] for a in anyws.artifacts.list(sid)] == ["keep.txt"]
     assert not anyws.storage.exists(f"{sdir(anyws, sid)}/files/doc.txt")
     assert anyws.sessions.get(sid)["artifact_count"] == 1
-    with pytest.raises(ArtifactNotFound):
-        anyws.artifacts.get(sid, "doc.txt")
-    assert anyws.artifacts.get(sid, "doc.txt@1")["content"] == b"v1"
+    for gone in ("doc.txt", 2, "#2", first):  # as in rs-llmspell: its ids no longer read
+        with pytest.raises(ArtifactNotFound):
+            anyws.artifacts.get(sid, gone)
+    assert anyws.artifacts.get(sid, "doc.txt@1")["content"] == b"v1"  # an explicit version reads from history
     assert anyws.artifacts.get(sid, "doc.txt@2")["content"] == b"v2"
-    assert anyws.artifacts.get(sid, 2)["content"] == b"v2"
+    assert anyws.artifacts.get(sid, "keep.txt")["content"] == b"k"
     assert anyws.artifacts.query({"name_pattern": "doc*"}) == []
     with pytest.raises(ArtifactNotFound):
         anyws.artifacts.delete(sid, "doc.txt")
     # the log is append-only: the tombstone is a new line, nothing is rewritten
     recs = records(anyws, sid)
     assert [r.get("op") for r in recs] == [None, None, None, "delete"]
-    # storing the name again revives it as version 3
+    # storing the name again revives it as version 3, and its history with it
     anyws.artifacts.store(sid, "user_input", "doc.txt", b"v3")
     assert anyws.artifacts.get(sid, "doc.txt")["metadata"]["version"] == 3
+    assert anyws.artifacts.get(sid, "doc.txt@1")["content"] == b"v1"
+    assert anyws.artifacts.get(sid, first)["content"] == b"v1"
     assert files_copy(anyws, sid, "doc.txt") == b"v3"
 
 

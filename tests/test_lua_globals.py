@@ -227,6 +227,12 @@ def test_artifact_query_and_delete(lua, root: Path) -> None:
     assert [i[b"name"] for i in lua("return Artifact.list(...)", a).values()] == [b"notes.md"]
     assert "artifact not found: r1.json" in err(lua, f"Artifact.delete('{a.decode()}', 'r1.json')")
     assert "artifact not found: zzz" in err(lua, f"Artifact.get('{a.decode()}', 'zzz')")
+    # as in rs-llmspell's examples: after a delete, the artifact's id no longer reads
+    ok, message = lua("""local sid = ...
+    local id = Artifact.store(sid, "tool_result", "temp.txt", "t")
+    Artifact.delete(sid, id)
+    return pcall(Artifact.get, sid, id)""", a)
+    assert ok is False and b"artifact not found" in message
 
 
 def test_artifact_store_file(lua, tmp_path: Path) -> None:
