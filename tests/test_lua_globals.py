@@ -309,6 +309,27 @@ def test_state_workspace_and_session_scoped(lua, root: Path) -> None:
     assert "session not found" in err(lua, "State.set('session:nope1234:x', 1)")
 
 
+def test_state_scoped_calls_of_rs_llmspell(lua, root: Path) -> None:
+    sid = lua("return Session.create({name = 'scoped'})")
+    lua("""local sid = ...
+    State.save("global", "app_name", "demo")
+    State.save("agent:analyzer", "processed", 1000)
+    State.save("session:" .. sid, "step", 3)
+    State.save("global", "temp", "x")
+    State.save("global", "temp", nil)
+    """, sid)
+    assert lua("return State.load('global', 'app_name'), State.get('app_name')") == (b"demo", b"demo")
+    assert lua("return State.load('agent:analyzer', 'processed'), State.load('agent:other', 'processed')") == (1000, None)
+    assert lua("return State.load('session:' .. ..., 'step')", sid) == 3
+    assert load_yaml((session_dir(root, sid) / "state.yaml").read_bytes(), "state.yaml") == {"step": 3}
+    ws_state = load_yaml((root / "state.yaml").read_bytes(), "state.yaml")
+    assert ws_state == {"app_name": "demo", "agent:analyzer:processed": 1000}
+    assert lua("return State.delete('agent:analyzer', 'processed'), State.load('agent:analyzer', 'processed')") == \
+        (True, None)
+    assert "scope must be a non-empty string" in err(lua, "State.save('', 'k', 1)")
+    assert "key must be a non-empty string" in err(lua, "State.load('global', '')")
+
+
 def test_state_persists_across_runs(root: Path) -> None:
     with Workspace.open(root) as ws:
         rt = Runtime(ws)

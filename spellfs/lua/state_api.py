@@ -3,6 +3,11 @@
 Values are any JSON-able Lua value and come back with the same shape: integers
 stay integers, floats floats, sequences sequences. Keys ``session:<id>:…`` live in
 that session's ``state.yaml``, others in the workspace's; both persist across runs.
+
+rs-llmspell's scoped calls work too: ``State.save(scope, key, value)``,
+``State.load(scope, key)`` and ``State.delete(scope, key)`` use the key ``key`` for
+the scope ``global`` and ``<scope>:<key>`` for any other (so ``session:<id>`` scopes
+land in that session's file).
 """
 
 from __future__ import annotations
@@ -26,10 +31,32 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         ws.state.set(py(key), py(value))
         return True
 
-    def delete(key: Any) -> bool:
+    def delete(key: Any, scoped_key: Any = None) -> bool:
+        if scoped_key is not None:  # rs-llmspell's State.delete(scope, key)
+            return ws.state.delete(_scoped(rt, key, scoped_key, "delete"))
         return ws.state.delete(py(key))
 
     def list_(prefix: Any = None) -> Any:
         return out(ws.state.list(py(prefix)))
 
-    rt.set_global("State", rt.table("State", {"get": get, "set": set_, "delete": delete, "list": list_}))
+    def save(scope: Any, key: Any, value: Any = None) -> bool:
+        ws.state.set(_scoped(rt, scope, key, "save"), py(value))
+        return True
+
+    def load(scope: Any, key: Any) -> Any:
+        return out(ws.state.get(_scoped(rt, scope, key, "load")))
+
+    rt.set_global("State", rt.table("State", {"get": get, "set": set_, "delete": delete, "list": list_,
+                                              "save": save, "load": load}))
+
+
+def _scoped(rt: "Runtime", scope: Any, key: Any, verb: str) -> str:
+    """The State key of rs-llmspell's ``(scope, key)``: ``key`` when global, else ``scope:key``."""
+    from ..errors import UsageError
+
+    s, k = rt.py(scope), rt.py(key)
+    if not isinstance(s, str) or not s:
+        raise UsageError(f"State.{verb}: scope must be a non-empty string such as \"global\" or \"agent:name\"")
+    if not isinstance(k, str) or not k:
+        raise UsageError(f"State.{verb}: key must be a non-empty string")
+    return k if s == "global" else f"{s}:{k}"
