@@ -13,12 +13,20 @@ from typing import Any, Callable
 
 from .errors import HookCancelled, UsageError
 
-__all__ = ["POINTS", "HookRegistry", "PRIORITIES"]
+__all__ = ["POINTS", "QUIET_POINTS", "HookRegistry", "PRIORITIES"]
 
 POINTS = (
     "SessionStart", "SessionEnd", "SessionSave", "SessionResume", "SessionSuspend",
     "BeforeArtifactStore", "AfterArtifactStore", "BeforeArtifactDelete", "AfterArtifactDelete",
     "BeforeToolExecution", "AfterToolExecution", "BeforeAgentExecution", "AfterAgentExecution",
+)
+#: rs-llmspell's other hook points: a hook registers on them (so its scripts run unchanged)
+#: and is listed, but spellfs has no such event to run it on.
+QUIET_POINTS = (
+    "SystemStartup", "SystemShutdown", "BeforeAgentInit", "AfterAgentInit", "BeforeAgentShutdown",
+    "AfterAgentShutdown", "BeforeToolDiscovery", "AfterToolDiscovery", "ToolValidation", "ToolError", "AgentError",
+    "BeforeWorkflowStart", "WorkflowStageTransition", "BeforeWorkflowStage", "AfterWorkflowStage",
+    "WorkflowCheckpoint", "WorkflowRollback", "AfterWorkflowComplete", "WorkflowError",
 )
 PRIORITIES = {"highest": 1000, "high": 100, "normal": 0, "low": -100, "lowest": -1000}
 
@@ -29,8 +37,9 @@ class HookRegistry:
         self._order = itertools.count()
 
     def register(self, point: str, fn: Callable[[dict], Any], priority: object = "normal") -> tuple[str, int]:
-        if point not in POINTS:
-            raise UsageError(f"unknown hook point: {point!r} (known: {', '.join(POINTS)})")
+        if point not in POINTS and point not in QUIET_POINTS:
+            raise UsageError(f"unknown hook point: {point!r} (known: {', '.join(POINTS)}; and rs-llmspell's "
+                             f"{', '.join(QUIET_POINTS)}, which spellfs never runs)")
         if isinstance(priority, str):
             if priority.lower() not in PRIORITIES:
                 raise UsageError(f"unknown hook priority: {priority!r} (a number or one of {', '.join(PRIORITIES)})")
@@ -53,6 +62,11 @@ class HookRegistry:
         before = len(hooks)
         hooks[:] = [h for h in hooks if h[1] != order]
         return len(hooks) != before
+
+    def list(self, point: str | None = None) -> list[dict[str, Any]]:
+        """The registered hooks (of ``point``), in the order each point runs them."""
+        return [{"id": order, "hook_point": p, "priority": -neg}
+                for p, hooks in self._hooks.items() if point in (None, p) for neg, order, _ in hooks]
 
     def active(self, point: str) -> bool:
         return bool(self._hooks.get(point))

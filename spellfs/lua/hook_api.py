@@ -1,7 +1,8 @@
 """The ``Hook`` global: Lua functions registered in ``ws.hooks``.
 
 ``Hook.register(point, fn, priority?)`` returns a handle with ``handle:unregister()``
-(also ``Hook.unregister(handle)``). The function gets a table ``{point,
+(also ``Hook.unregister(handle)``), ``handle:id()`` and ``handle:hook_point()``;
+``Hook.list(point?)`` lists what is registered, as rs-llmspell's does. The function gets a table ``{point,
 session_id, correlation_id, data}`` and returns ``"continue"`` (or nothing),
 ``"cancel"``, or a table of replacement ``data`` fields. A replaced ``content``
 is taken as the raw bytes of the Lua string, so binary content stays binary.
@@ -39,8 +40,9 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
     def make_handle(handle: tuple[str, int]) -> Any:
         handles[handle[1]] = handle
-        return rt.table("handle", {"unregister": lambda *_: ws.hooks.unregister(handle)},
-                        {"point": handle[0], "id": handle[1]})
+        return rt.table("handle", {"unregister": lambda *_: ws.hooks.unregister(handle),
+                                   "id": lambda *_: handle[1], "hook_point": lambda *_: rt.out(handle[0])},
+                        {"point": handle[0], "hook_id": handle[1]})
 
     def register(point: Any, fn: Any = None, priority: Any = None) -> Any:
         name = rt.text(point, "Hook.register: hook point")
@@ -54,9 +56,17 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return make_handle(ws.hooks.register(name, call, "normal" if prio is None else prio))
 
     def unregister(handle: Any = None) -> bool:
-        key = handle[b"id"] if rt.lua_type(handle) == "table" else None
+        key = handle[b"hook_id"] if rt.lua_type(handle) == "table" else None
         if key not in handles:
             raise UsageError("Hook.unregister: expected a handle from Hook.register")
         return ws.hooks.unregister(handles[key])
 
-    rt.set_global("Hook", rt.table("Hook", {"register": register, "unregister": unregister}))
+    def list_(point: Any = None) -> Any:
+        which = rt.py(point)
+        if isinstance(which, dict):  # rs-llmspell's filter table
+            which = which.get("hook_point")
+        if which is not None and not isinstance(which, str):
+            raise UsageError("Hook.list: expected a hook point name or {hook_point = ...}")
+        return rt.out([{**h, "language": "lua" if h["id"] in handles else "python"} for h in ws.hooks.list(which)])
+
+    rt.set_global("Hook", rt.table("Hook", {"register": register, "unregister": unregister, "list": list_}))
