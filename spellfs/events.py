@@ -25,8 +25,11 @@ MAX_QUEUED = 10000
 class EventBus:
     def __init__(self) -> None:
         self._subs: dict[int, tuple[re.Pattern, deque]] = {}
+        self._patterns: dict[int, str] = {}
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
+        self.published = 0
+        self.delivered = 0
 
     def subscribe(self, pattern: str) -> int:
         if not isinstance(pattern, str) or not pattern:
@@ -35,14 +38,28 @@ class EventBus:
         sub = next(self._ids)
         with self._cond:
             self._subs[sub] = (regex, deque(maxlen=MAX_QUEUED))
+            self._patterns[sub] = pattern
         return sub
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Each live subscription: ``{id, pattern, queued}``."""
+        with self._cond:
+            return [{"id": sub, "pattern": self._patterns[sub], "queued": len(queue)}
+                    for sub, (_, queue) in self._subs.items()]
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {"published": self.published, "delivered": self.delivered, "subscriptions": len(self._subs),
+                    "queued": sum(len(q) for _, q in self._subs.values())}
 
     def unsubscribe(self, sub: int) -> bool:
         with self._cond:
+            self._patterns.pop(sub, None)
             return self._subs.pop(sub, None) is not None
 
     def publish(self, event_type: str, data: Any = None) -> int:
         """Deliver to every matching subscription; return how many got it."""
+        self.published += 1
         if not self._subs:
             return 0
         event = {"event_type": event_type, "data": data, "timestamp": time.time()}
@@ -53,6 +70,7 @@ class EventBus:
                     queue.append(event)
                     delivered += 1
             if delivered:
+                self.delivered += delivered
                 self._cond.notify_all()
         return delivered
 

@@ -377,6 +377,23 @@ def test_events_wildcards_and_builtin(lua) -> None:
     assert "pattern" in err(lua, "Event.subscribe(nil)")
 
 
+def test_event_subscriptions_and_stats_of_rs_llmspell(lua) -> None:
+    out = lua("""
+    local a = Event.subscribe("user.*")
+    local b = Event.subscribe("*.error")
+    Event.publish("user.login", {})
+    Event.publish("db.error", {})
+    Event.publish("nobody.listens", {})
+    Event.receive(a)
+    local subs = Event.list_subscriptions()
+    local stats = Event.get_stats().event_bus_stats
+    Event.unsubscribe(a)
+    return #subs, subs[1].pattern, subs[1].queued, subs[2].pattern, subs[2].queued,
+           stats.published, stats.delivered, stats.subscriptions, stats.queued, #Event.list_subscriptions()
+    """)
+    assert out == (2, b"user.*", 0, b"*.error", 1, 3, 2, 2, 1, 1)
+
+
 # -- Hook -------------------------------------------------------------------------------
 
 def test_hook_before_artifact_store_modifies_binary_content(lua, root: Path) -> None:
@@ -425,6 +442,28 @@ def test_hook_cancel_priority_and_errors(lua, root: Path) -> None:
     assert "unknown hook priority" in err(lua, "Hook.register('SessionStart', function() end, 'urgent')")
     assert "expected 'continue', 'cancel' or a table" in err(
         lua, "Hook.register('SessionStart', function() return 42 end) Session.create({})")
+
+
+def test_hook_handles_and_listing_of_rs_llmspell(lua) -> None:
+    """rs-llmspell's hook-basic: its agent points register, handles have id() and hook_point(), Hook.list lists."""
+    out = lua("""
+    local h1 = Hook.register("BeforeAgentInit", function(ctx) end)
+    local h2 = Hook.register("BeforeToolExecution", function(ctx) end, "high")
+    local before = #Hook.list()
+    local tools = Hook.list("BeforeToolExecution")
+    local by_table = Hook.list({hook_point = "BeforeAgentInit"})
+    local removed = Hook.unregister(h2)
+    return h1:id(), h1:hook_point(), h2:hook_point(), before, #tools, tools[1].priority, tools[1].language,
+           #by_table, removed, #Hook.list(), h1:unregister(), #Hook.list()
+    """)
+    assert out[1:] == (b"BeforeAgentInit", b"BeforeToolExecution", 2, 1, 100.0, b"lua", 1, True, 1, True, 0)
+    assert isinstance(out[0], int)
+    assert lua("""local ran = false
+    Hook.register("BeforeAgentInit", function() ran = true end)
+    Session.create({}); Tool.invoke("calculator", {operation = "evaluate", expression = "1+1"})
+    return ran""") is False  # registered and listed, never run: spellfs has no such event
+    assert "unknown hook point: 'Nope'" in err(lua, "Hook.register('Nope', function() end)")
+    assert "expected a hook point name" in err(lua, "Hook.list(5)")
 
 
 def test_session_hooks_and_api_calls_inside_hooks(lua) -> None:

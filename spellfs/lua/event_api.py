@@ -3,7 +3,10 @@
 ``Event.subscribe(pattern)`` returns a subscription id (a number);
 ``Event.receive(sub, timeout_ms)`` returns ``{event_type, data, timestamp}`` or nil
 (``timeout_ms`` defaults to 0: look, don't wait). Session and artifact operations
-publish their own events (``session.created``, ``artifact.stored``, …).
+publish their own events (``session.created``, ``artifact.stored``, …). As in
+rs-llmspell, ``Event.list_subscriptions()`` gives ``{id, pattern, queued}`` per
+subscription and ``Event.get_stats()`` gives ``{event_bus_stats = {published,
+delivered, subscriptions, queued}}``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def unsubscribe(sub: Any) -> bool:
         return ws.events.unsubscribe(_sub(rt, sub, "unsubscribe"))
 
+    def list_subscriptions() -> Any:
+        return out(ws.events.subscriptions())
+
+    def get_stats() -> Any:
+        return out({"event_bus_stats": ws.events.stats()})
+
     rt.set_global("Event", rt.table("Event", {
         "publish": publish, "subscribe": subscribe, "receive": receive, "unsubscribe": unsubscribe,
+        "list_subscriptions": list_subscriptions, "get_stats": get_stats,
     }))
