@@ -4,7 +4,7 @@ Every tool's ``execute(params, ctx)`` returns ``{"success": True, "result": {...
 ``{"success": False, "error": "message"}`` and never raises, whatever ``params`` hold.
 Result shapes follow rs-llmspell's tools so scripts written for it keep working:
 
-* ``calculator`` ``{operation="evaluate", expression, variables?}`` ->
+* ``calculator`` ``{operation="evaluate", expression (or input), variables?}`` ->
   ``{operation, expression, result, result_type}`` (``result_type`` is ``integer`` or
   ``float``). Arithmetic only, evaluated from a whitelisted ``ast``: numbers,
   ``+ - * / // % **``, ``^`` (power, always a float, as in Lua), unary ``+ -``,
@@ -104,6 +104,7 @@ FUNCTIONS: dict[str, Callable] = {
     "log10": math.log10, "log2": math.log2, "sin": math.sin, "cos": math.cos,
     "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
     "atan2": math.atan2, "hypot": math.hypot,
+    "ln": math.log, "pi": lambda: math.pi, "e": lambda: math.e,  # rs-llmspell's spellings
 }
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
@@ -209,7 +210,9 @@ class _Calculation:
 
 def _calculator(params: dict, ctx: Any) -> dict:
     operation = _text(params, "operation", default="evaluate")
-    expression = _text(params, "expression")
+    if operation not in ("evaluate", "validate"):
+        raise UsageError(f"unknown operation: {operation} (use evaluate or validate)")
+    expression = _text(params, "expression", "input")  # rs-llmspell names it input
     variables = params.get("variables") or {}
     if not isinstance(variables, dict):
         raise UsageError("parameter 'variables' must be a table of numbers")
@@ -221,8 +224,6 @@ def _calculator(params: dict, ctx: Any) -> dict:
             return {"operation": operation, "expression": expression, "valid": False,
                     "error": str(e)}
         return {"operation": operation, "expression": expression, "valid": True}
-    if operation != "evaluate":
-        raise UsageError(f"unknown operation: {operation} (use evaluate or validate)")
     value = calculation.evaluate()
     return {"operation": operation, "expression": expression, "result": value,
             "result_type": "integer" if isinstance(value, int) else "float"}
@@ -308,12 +309,24 @@ def _file_operations(params: dict, ctx: Any) -> dict:
         raise UsageError("no base directory for file operations")
     root = Path(root).resolve()
     operation = _text(params, "operation")
+    if operation not in _FILE_OPERATIONS:
+        raise UsageError(f"unknown operation: {operation} (use read, write, delete, list or exists)")
     default = "." if operation in ("list", "list_dir") else None
     raw = _text(params, "path", default=default)
     path = (root / raw).resolve()  # an absolute raw path replaces root here
     if not path.is_relative_to(root):
         raise UsageError(f"path outside the allowed directory: {raw}")
     shown = path.relative_to(root).as_posix()
+    try:
+        return _file_operation(operation, params, root, raw, path, shown)
+    except OSError as exc:  # say which path: the system's message names none
+        raise UsageError(f"{exc.strerror or exc}: {raw}") from None
+
+
+_FILE_OPERATIONS = ("read", "write", "delete", "list", "list_dir", "exists")
+
+
+def _file_operation(operation: str, params: dict, root: Path, raw: str, path: Path, shown: str) -> dict:
     if operation == "read":
         data = path.read_bytes()
         try:
@@ -341,9 +354,7 @@ def _file_operations(params: dict, ctx: Any) -> dict:
             size = child.lstat().st_size if kind == "file" else 0
             entries.append({"name": child.name, "type": kind, "size": size})
         return {"path": shown, "entries": entries, "count": len(entries)}
-    if operation == "exists":
-        return {"path": shown, "exists": path.exists()}
-    raise UsageError(f"unknown operation: {operation} (use read, write, delete, list or exists)")
+    return {"path": shown, "exists": path.exists()}  # exists
 
 
 TOOLS: dict[str, Tool] = {tool.name: tool for tool in (

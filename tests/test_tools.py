@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from types import SimpleNamespace
@@ -233,3 +234,20 @@ def test_file_operations_delete_removes_link_not_target(files):
 def test_file_operations_without_root():
     out = TOOLS["file_operations"].execute({"operation": "read", "path": "x"}, None)
     assert out["success"] is False
+
+
+def test_calculator_takes_rs_llmspell_spellings() -> None:
+    assert calc({"operation": "evaluate", "input": "2 + 3 * 4"})["result"]["result"] == 14
+    assert calc({"input": "pi() * 2"})["result"]["result"] == pytest.approx(math.tau)
+    assert calc({"input": "ln(e())"})["result"]["result"] == pytest.approx(1.0)
+    out = calc({"operation": "functions"})
+    assert out == {"success": False, "error": "calculator: unknown operation: functions (use evaluate or validate)"}
+
+
+def test_file_operations_name_the_path_and_the_operation(files):
+    root, run = files
+    assert run(operation="delete", path="missing.txt") == {
+        "success": False, "error": "file_operations: No such file or directory: missing.txt"}
+    assert run(operation="copy", source_path="a", destination_path="b") == {
+        "success": False,
+        "error": "file_operations: unknown operation: copy (use read, write, delete, list or exists)"}
