@@ -29,6 +29,21 @@ QUIET_POINTS = (
     "WorkflowCheckpoint", "WorkflowRollback", "AfterWorkflowComplete", "WorkflowError",
 )
 PRIORITIES = {"highest": 1000, "high": 100, "normal": 0, "low": -100, "lowest": -1000}
+#: rs-llmspell's result tables ``{type = ...}``: cancel cancels, modified/replace replace ``data``
+#: with their ``data`` field, the rest (continue, skipped, redirect, retry) go on.
+_RESULT_KINDS = frozenset({"continue", "cancel", "modified", "replace", "skipped", "redirect", "retry"})
+
+
+def _priority(priority: object) -> float:
+    if isinstance(priority, str):
+        if priority.lower() not in PRIORITIES:
+            raise UsageError(f"unknown hook priority: {priority!r} (a number or one of {', '.join(PRIORITIES)})")
+        return float(PRIORITIES[priority.lower()])
+    if isinstance(priority, (int, float)) and not isinstance(priority, bool):
+        return float(priority)
+    if priority is None:
+        return 0.0
+    raise UsageError(f"invalid hook priority: {priority!r}")
 
 
 class HookRegistry:
@@ -40,16 +55,7 @@ class HookRegistry:
         if point not in POINTS and point not in QUIET_POINTS:
             raise UsageError(f"unknown hook point: {point!r} (known: {', '.join(POINTS)}; and rs-llmspell's "
                              f"{', '.join(QUIET_POINTS)}, which spellfs never runs)")
-        if isinstance(priority, str):
-            if priority.lower() not in PRIORITIES:
-                raise UsageError(f"unknown hook priority: {priority!r} (a number or one of {', '.join(PRIORITIES)})")
-            prio = float(PRIORITIES[priority.lower()])
-        elif isinstance(priority, (int, float)) and not isinstance(priority, bool):
-            prio = float(priority)
-        elif priority is None:
-            prio = 0.0
-        else:
-            raise UsageError(f"invalid hook priority: {priority!r}")
+        prio = _priority(priority)
         order = next(self._order)
         hooks = self._hooks.setdefault(point, [])
         hooks.append((-prio, order, fn))
@@ -63,10 +69,12 @@ class HookRegistry:
         hooks[:] = [h for h in hooks if h[1] != order]
         return len(hooks) != before
 
-    def list(self, point: str | None = None) -> list[dict[str, Any]]:
-        """The registered hooks (of ``point``), in the order each point runs them."""
+    def list(self, point: str | None = None, priority: object = None) -> list[dict[str, Any]]:
+        """The registered hooks (of ``point``, of ``priority``), in the order each point runs them."""
+        want = None if priority is None else _priority(priority)
         return [{"id": order, "hook_point": p, "priority": -neg}
-                for p, hooks in self._hooks.items() if point in (None, p) for neg, order, _ in hooks]
+                for p, hooks in self._hooks.items() if point in (None, p)
+                for neg, order, _ in hooks if want is None or -neg == want]
 
     def active(self, point: str) -> bool:
         return bool(self._hooks.get(point))
@@ -79,6 +87,10 @@ class HookRegistry:
         ctx = {"point": point, "session_id": session_id, "correlation_id": str(uuid.uuid4()), "data": data}
         for _, _, fn in list(hooks):
             result = fn(ctx)
+            if isinstance(result, dict) and result.get("type") in _RESULT_KINDS:  # rs-llmspell's {type = ...}
+                kind = result["type"]
+                result = (result.get("data") if isinstance(result.get("data"), dict) else None) \
+                    if kind in ("modified", "replace") else "cancel" if kind == "cancel" else None
             if result is None or result == "continue":
                 continue
             if result == "cancel":

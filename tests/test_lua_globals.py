@@ -466,6 +466,27 @@ def test_hook_handles_and_listing_of_rs_llmspell(lua) -> None:
     assert "expected a hook point name" in err(lua, "Hook.list(5)")
 
 
+def test_hook_results_in_rs_llmspell_form(lua, root: Path) -> None:
+    sid = lua("return Session.create({})").decode()
+    lua("""
+    Hook.register("BeforeToolExecution", function(ctx)
+      if ctx.data.params.expression == "6*7" then return {type = "cancel", reason = "no"} end
+      return {type = "continue"}
+    end, "high")
+    Hook.register("BeforeArtifactStore", function(ctx)
+      return {type = "modified", data = {content = "\0changed", metadata = {tags = {"hooked"}}}}
+    end, "low")
+    """)
+    assert "cancelled by a BeforeToolExecution hook" in err(
+        lua, "local r = Tool.invoke('calculator', {operation = 'evaluate', expression = '6*7'}) error(r.error)")
+    assert lua("return Tool.invoke('calculator', {operation = 'evaluate', expression = '1+1'}).result.result") == 2
+    lua(f"Artifact.store('{sid}', 'user_input', 'a.bin', 'original')")
+    assert (session_dir(root, sid) / "files" / "a.bin").read_bytes() == b"\0changed"
+    assert lua(f"return Artifact.get('{sid}', 'a.bin').metadata.tags[1]") == b"hooked"
+    assert lua("return #Hook.list({priority = 'high'}), #Hook.list({priority = 'low'}), #Hook.list({priority = 5})") \
+        == (1, 1, 0)
+
+
 def test_session_hooks_and_api_calls_inside_hooks(lua) -> None:
     lua("""
     STARTED, ENDED = {}, {}

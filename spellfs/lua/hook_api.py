@@ -31,6 +31,8 @@ def _result(rt: "Runtime", value: Any) -> Any:
         data = rt.py(value)
         if isinstance(data, dict) and "content" in data:
             data["content"] = value[b"content"]  # the raw bytes, not a decoded str
+        if isinstance(data, dict) and isinstance(data.get("data"), dict) and "content" in data["data"]:
+            data["data"]["content"] = value[b"data"][b"content"]  # rs-llmspell's {type = "modified", data = ...}
         return data
     return value
 
@@ -62,11 +64,12 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return ws.hooks.unregister(handles[key])
 
     def list_(point: Any = None) -> Any:
-        which = rt.py(point)
+        which, priority = rt.py(point), None
         if isinstance(which, dict):  # rs-llmspell's filter table
-            which = which.get("hook_point")
+            which, priority = which.get("hook_point"), which.get("priority")
         if which is not None and not isinstance(which, str):
-            raise UsageError("Hook.list: expected a hook point name or {hook_point = ...}")
-        return rt.out([{**h, "language": "lua" if h["id"] in handles else "python"} for h in ws.hooks.list(which)])
+            raise UsageError("Hook.list: expected a hook point name or {hook_point = ..., priority = ...}")
+        return rt.out([{**h, "language": "lua" if h["id"] in handles else "python"}
+                       for h in ws.hooks.list(which, priority)])
 
     rt.set_global("Hook", rt.table("Hook", {"register": register, "unregister": unregister, "list": list_}))
