@@ -2,7 +2,9 @@
 
 A hook gets ``{point, session_id, correlation_id, data}`` and returns
 ``"continue"`` (or nothing), ``"cancel"``, or a table of replacement ``data``
-fields. Hooks run by priority (highest first), then in registration order.
+fields; rs-llmspell's ``{type = "cancel" | "modified" (with ``data``) | "continue" |
+...}`` tables mean the same. Hooks run by priority (highest first), then in
+registration order.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def _priority(priority: object) -> float:
     raise UsageError(f"invalid hook priority: {priority!r}")
 
 
+def _plain_result(result: dict) -> Any:
+    """rs-llmspell's ``{type = ...}`` result as the plain form: "cancel", replacement data, or None."""
+    if result["type"] == "cancel":
+        return "cancel"
+    if result["type"] in ("modified", "replace") and isinstance(result.get("data"), dict):
+        return result["data"]
+    return None
+
+
 class HookRegistry:
     def __init__(self) -> None:
         self._hooks: dict[str, list[tuple[float, int, Callable]]] = {}
@@ -87,10 +98,8 @@ class HookRegistry:
         ctx = {"point": point, "session_id": session_id, "correlation_id": str(uuid.uuid4()), "data": data}
         for _, _, fn in list(hooks):
             result = fn(ctx)
-            if isinstance(result, dict) and result.get("type") in _RESULT_KINDS:  # rs-llmspell's {type = ...}
-                kind = result["type"]
-                result = (result.get("data") if isinstance(result.get("data"), dict) else None) \
-                    if kind in ("modified", "replace") else "cancel" if kind == "cancel" else None
+            if isinstance(result, dict) and result.get("type") in _RESULT_KINDS:
+                result = _plain_result(result)
             if result is None or result == "continue":
                 continue
             if result == "cancel":
