@@ -47,7 +47,7 @@ def _text(data: bytes) -> str | None:
 
 
 def _label(label: Any) -> str:
-    return "now" if label == "now" else f"checkpoint {label}"
+    return label if label in ("now", "creation") else f"checkpoint {label}"
 
 
 def _mapping_diff(a: dict, b: dict) -> dict:

@@ -267,12 +267,12 @@ class History:
         dir = self.ws.sessions.resolve(session)
         if from_ in (None, ""):
             latest = self._latest(dir)
-            if latest is None:
-                sid = self.ws.sessions.manifest(dir)["id"]
-                raise CheckpointNotFound(f"no checkpoints in session {sid[:8]} to diff against "
-                                         f"(make one with `spell save {sid[:8]}`)")
-            from_ = latest["number"]
-        a = self.snapshot(dir, from_)
+            if latest is None:  # nothing saved yet: everything since the session began
+                a = Snapshot("creation", dict(self.ws.sessions.manifest(dir)), {}, {})
+            else:
+                a = self.snapshot(dir, latest["number"])
+        else:
+            a = self.snapshot(dir, from_)
         b = self.live(dir) if to in (None, "", "now") else self.snapshot(dir, to)
         return diff_snapshots(self.ws, a, b)
 

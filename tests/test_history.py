@@ -134,11 +134,32 @@ def test_current_session_is_the_default(anyws):
 
 
 # -- errors -----------------------------------------------------------------------
+def test_diff_without_checkpoints_is_everything_since_creation(anyws):
+    ws = anyws
+    sid = _session(ws, tags=["t"])
+    ws.artifacts.store(sid, "user_input", "notes.md", b"line\n")
+    ws.state.set(f"session:{sid}:step", 1)
+    d = ws.history.diff(sid)
+    assert d["from"] == "creation" and d["to"] == "now"
+    assert [a["name"] for a in d["artifacts"]["added"]] == ["notes.md"]
+    assert d["artifacts"]["removed"] == d["artifacts"]["changed"] == [] and d["manifest"] == {}
+    assert d["state"]["added"] == {"step": 1}
+
+
+def test_cli_diff_of_a_session_never_saved(root, spell):
+    sid = spell("new", "fresh", cwd=root).stdout.decode().strip()
+    (root / "n.txt").write_text("n\n")
+    assert spell("add", sid, str(root / "n.txt"), cwd=root).returncode == 0
+    out = spell("diff", sid, cwd=root)
+    assert out.returncode == 0
+    assert out.stdout.decode().splitlines()[:2] == ["creation → now", "+ n.txt (2 bytes)"]
+
+
 def test_unknown_and_invalid_checkpoints(anyws):
     ws = anyws
     sid = _session(ws)
     with pytest.raises(CheckpointNotFound, match="no checkpoints"):
-        ws.history.diff(sid)
+        ws.history.restore(sid, 1)
     ws.history.save(sid)
     with pytest.raises(CheckpointNotFound, match=r"checkpoint not found: 9 in session .*1–1"):
         ws.history.restore(sid, 9)

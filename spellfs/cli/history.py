@@ -41,7 +41,7 @@ def log(ctx: click.Context, session: str, as_json: bool) -> None:
 
 
 def _print_diff(d: dict) -> None:
-    frm = "now" if d["from"] == "now" else f"checkpoint {d['from']}"
+    frm = d["from"] if d["from"] in ("now", "creation") else f"checkpoint {d['from']}"
     to = "now" if d["to"] == "now" else f"checkpoint {d['to']}"
     click.echo(f"{frm} → {to}")
     arts = d["artifacts"]
@@ -82,7 +82,7 @@ def _print_diff(d: dict) -> None:
 @json_option
 @click.pass_context
 def diff(ctx: click.Context, session: str, from_: str | None, to: str | None, as_json: bool) -> None:
-    """Show what changed in SESSION from checkpoint FROM (default: the latest) to TO (default: now)."""
+    """Show what changed in SESSION from checkpoint FROM (default: the latest, else its creation) to TO (default: now)."""
     ws = open_workspace(ctx)
     d = ws.history.diff(session, from_, to)
     if as_json:
