@@ -104,6 +104,19 @@ def _subprocess_runner(timeout: float | None) -> Runner:
     return run
 
 
+def _check_live(ws: "Workspace", dir: str, todo: list[dict]) -> None:
+    """``--live`` asks the models again: without a provider the scripts would find Agent nil."""
+    from .agent_calls import read_calls
+    from .providers import providers_from_config
+
+    ids = {r.get("run") for r in todo}
+    calls = sum(1 for c in read_calls(ws, dir) if c.get("run") in ids)
+    if calls and not providers_from_config({"providers": ws.config.get("agents.providers")}, ws.root or Path(".")):
+        raise UsageError(f"replay --live calls the models again, but no model provider is configured (the runs "
+                         f"made {calls} model call{'s' if calls != 1 else ''}; set OPENAI_API_KEY, "
+                         "ANTHROPIC_API_KEY or OPENAI_BASE_URL, or add agents.providers to spell.yaml)")
+
+
 def _script_file(ws: "Workspace", run: dict) -> str:
     """A path holding the recorded script's bytes."""
     from .objects import hash_bytes
@@ -168,6 +181,8 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
         if not ws.objects.has(r["script_hash"]):
             raise ReplayError(f"cannot replay session {m['id'][:8]}: the script of run {r.get('run', '?')[:8]} "
                               f"({r.get('script')}) is no longer in the store")
+    if opts.get("live") and runner is None:
+        _check_live(ws, dir, todo)
     name = opts.get("name") or f"{m['name']} (replay)"
     fork_id = history._new_from(dir, snap, {"name": name}, with_content=start is not None)
     fork_dir = ws.sessions.resolve(fork_id)

@@ -593,3 +593,19 @@ def test_replay_live_with_another_model_names_both(spell, root: Path, fake_provi
     assert (call["result"], call["model"], call["replay_model"]) == ("request differs", "openai/m1", "openai/m2")
     r = spell("-w", str(root), "replay", sid, "--live", env={**_env(fake_provider), "MODEL": "openai/m2"})
     assert r.returncode == 1 and "call 1 a (openai/m1 -> openai/m2, live): request differs" in r.stdout.decode()
+
+
+def test_replay_live_without_a_provider_says_so_and_makes_no_fork(spell, root: Path,
+                                                                  fake_provider: FakeProvider) -> None:
+    sid = _record(spell, root, fake_provider)
+    sessions = sorted(p.name for p in (root / "sessions").iterdir())
+    r = spell("-w", str(root), "replay", sid, "--live")  # no key, no URL, no agents.providers
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.count("\n") == 1
+    assert err.startswith("Error: replay --live calls the models again, but no model provider is configured "
+                          "(the runs made 2 model calls;")
+    assert sorted(p.name for p in (root / "sessions").iterdir()) == sessions
+    r = spell("-w", str(root), "replay", sid)  # answered from the records: no provider needed
+    first = r.stdout.decode().splitlines()[0]
+    fork = first.split(" into ")[1][:8]
+    assert r.returncode == 0 and first.endswith(f"; `spell rm {fork}` removes it)")

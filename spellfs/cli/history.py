@@ -137,7 +137,8 @@ def replay(ctx: click.Context, session: str, from_: str | None, live: bool, time
         echo_json(r)
     else:
         start = "creation" if r["from_checkpoint"] is None else f"checkpoint {r['from_checkpoint']}"
-        click.echo(f"replayed {len(r['runs'])} run(s) from {start} into {r['fork_id'][:8]} ({r['fork_path']})")
+        click.echo(f"replayed {len(r['runs'])} run(s) from {start} into {r['fork_id'][:8]} ({r['fork_path']}; "
+                   f"`spell rm {r['fork_id'][:8]}` removes it)")
         for run in r["runs"]:
             click.echo(f"run {str(run['run'])[:8]} {' '.join([run['script'], *run['args']])}: exit {run['exit_status']}"
                        + ("" if run["exit_status"] == run["original_exit_status"] else f" (was {run['original_exit_status']})"))
