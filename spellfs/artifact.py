@@ -64,6 +64,23 @@ def metadata_of(rec: dict) -> dict:
     }
 
 
+def _deleted_hint(log: Any, ref: Any) -> str:
+    """For a reference to a deleted artifact: how its versions still read."""
+    name = None
+    if isinstance(ref, (str, bytes)):
+        text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
+        seq = whole_number(text[1:]) if text.startswith("#") else None
+        name = text if seq is None else (log.find(seq) or {}).get("name")
+    elif isinstance(ref, dict) or (isinstance(ref, int) and not isinstance(ref, bool)):
+        seq = ref.get("sequence") if isinstance(ref, dict) else ref
+        name = (log.find(seq) or {}).get("name") if isinstance(seq, int) else None
+    versions = log.versions.get(name) if isinstance(name, str) else None
+    if not versions or log.is_live(name):
+        return ""
+    n = len(versions)
+    return f" ({name} was deleted; its versions still read as {name}@1" + (f"..{name}@{n})" if n > 1 else ")")
+
+
 def _live_version(log: Any, rec: dict | None) -> dict | None:
     """``rec`` when its artifact is live: after a delete its ids and sequences no longer read, as in
     rs-llmspell. ``name@version`` still does (how a deleted file is recovered), and checkpoints keep it."""
@@ -274,7 +291,7 @@ class Artifacts:
             raise UsageError(f"invalid artifact id: {ref!r}")
         if rec is None:
             sid = self.ws.sessions.manifest(dir)["id"]
-            raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}")
+            raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, ref)}")
         return dir, rec
 
     def get(self, session: Any, ref: Any) -> dict:

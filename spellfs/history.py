@@ -76,7 +76,8 @@ class History:
         if hit is None:
             sid = self.ws.sessions.manifest(dir)["id"]
             have = self._records(dir)
-            hint = f"it has checkpoints 1–{have[-1]['number']}" if have else "it has no checkpoints"
+            last = have[-1]["number"] if have else 0
+            hint = f"it has checkpoints 1–{last}" if last > 1 else "it has checkpoint 1" if last else "it has no checkpoints"
             raise CheckpointNotFound(f"checkpoint not found: {n} in session {sid[:8]} ({hint}; see `spell log {sid[:8]}`)")
         return hit
 

@@ -245,7 +245,8 @@ def test_delete(anyws: Workspace, sid: str) -> None:
     assert not anyws.storage.exists(f"{sdir(anyws, sid)}/files/doc.txt")
     assert anyws.sessions.get(sid)["artifact_count"] == 1
     for gone in ("doc.txt", 2, "#2", first):  # as in rs-llmspell: its ids no longer read
-        with pytest.raises(ArtifactNotFound):
+        with pytest.raises(ArtifactNotFound, match=r"\(doc.txt was deleted; its versions still read as "
+                                                   r"doc.txt@1..doc.txt@2\)"):
             anyws.artifacts.get(sid, gone)
     assert anyws.artifacts.get(sid, "doc.txt@1")["content"] == b"v1"  # an explicit version reads from history
     assert anyws.artifacts.get(sid, "doc.txt@2")["content"] == b"v2"

@@ -243,6 +243,7 @@ def test_usage_errors_are_one_line_saying_where_help_is(root: Path, spell) -> No
     one_line_error(spell("show", cwd=root), 2, "Error: Missing argument 'SESSION' (see `spell show --help`)")
     one_line_error(spell("add", "x", cwd=root), 2, "Error: Missing argument 'FILES...' (see `spell add --help`)")
     one_line_error(spell("ls", "--bogus", cwd=root), 2, "Error: No such option '--bogus' (see `spell ls --help`)")
+    one_line_error(spell("ad", "x", cwd=root), 2, "Error: No such command 'ad'; did you mean 'add'? (see `spell --help`)")
 
 
 def test_help_and_version(spell, tmp_path: Path) -> None:

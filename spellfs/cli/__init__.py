@@ -57,6 +57,16 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return self._load(name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
+        name = args[0] if args else ""
+        if args and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            if close:
+                raise click.UsageError(f"No such command '{name}'; did you mean '{close[0]}'?", ctx)
+        return super().resolve_command(ctx, args)
+
     def _load(self, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
         if spec is None:
