@@ -162,6 +162,7 @@ class CatchUp:
     _prefix: str
     _bad: dict
     _manifests: dict
+    _queue: Any
 
     def catch_up(self, dirs: list[str] | None = None) -> None:
         """Record what changed while nobody watched (all sessions, or ``dirs``).
@@ -180,6 +181,8 @@ class CatchUp:
         settling = time.time_ns() - int(self.quiet * 1e9)
         with self.progress("catching up", len(rows)) as bar:
             for row in rows:
+                if self._queue.stopping:
+                    return  # stopped mid-way: the next start catches up again
                 bar.advance()
                 d = row.dir
                 if d.startswith("."):

@@ -110,6 +110,34 @@ def test_foreground_watch_json_lines(root: Path, session) -> None:
     assert not (root / PID_FILE).exists()
 
 
+def test_sigterm_during_catch_up_stops_at_once_and_loses_nothing(root: Path, tmp_path: Path) -> None:
+    (root / "spell.yaml").write_text("sessions:\n  max_sessions: 1000\n")
+    with Workspace.open(root) as ws:
+        for i in range(100):
+            files = root / ws.sessions.get(ws.sessions.create(name=f"s{i}"))["path"] / "files"
+            files.mkdir(exist_ok=True)
+            for j in range(30):
+                (files / f"f{j}.txt").write_text(f"written by hand {i} {j}")
+    time.sleep(1)  # past the settle time: a catch-up records every file at once, none is deferred
+    log = open(tmp_path / "watch.log", "wb")
+    proc = subprocess.Popen([*SPELL, "-w", str(root), "watch"], stdout=log, stderr=subprocess.STDOUT)
+    wait_for(lambda: (tmp_path / "watch.log").read_bytes().count(b"stored") >= 20)  # catching up
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)  # at the next session, not after the other ~3,000 files
+    assert proc.returncode == 0
+    with Workspace.open(root) as ws:
+        recorded = sum(s["artifact_count"] for s in ws.sessions.list({"limit": None}))
+        assert 20 <= recorded < 3000
+        from spellfs.fsck import fsck
+
+        assert fsck(ws).ok
+        from spellfs.watcher import Watcher
+
+        with Watcher(ws, lambda e: None) as w:  # the next start catches up with the rest
+            w.ready.wait(120)
+        assert sum(s["artifact_count"] for s in ws.sessions.list({"limit": None})) == 3000
+
+
 def test_daemon_catches_up_on_start(root: Path, session, spell, daemon) -> None:
     sid, files = session
     (files / "offline.txt").write_text("written while nothing watched")

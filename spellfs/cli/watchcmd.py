@@ -79,8 +79,9 @@ def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> 
     watcher = Watcher(ws, emit, polling=poll, progress=bar)
     try:
         watcher.start()
-        watcher.ready.wait()
-        if watcher.error is None:
+        while not watcher.ready.wait(0.1) and not stop.is_set():
+            pass  # catching up; a SIGTERM meanwhile must not wait for it to finish
+        if watcher.error is None and not stop.is_set():
             lock.set_state("watching")
             n = len(ws.index.rows)
             click.echo(f"{'' if not daemon_child else watcher_stamp()}watching {ws.root} ({watcher.mode}, {n} sessions)"
