@@ -64,27 +64,13 @@ def metadata_of(rec: dict) -> dict:
     }
 
 
-def _deleted_hint(log: Any, ref: Any) -> str:
-    """For a reference to a deleted artifact: how its versions still read."""
-    name = None
-    if isinstance(ref, (str, bytes)):
-        text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
-        seq = whole_number(text[1:]) if text.startswith("#") else None
-        name = text if seq is None else (log.find(seq) or {}).get("name")
-    elif isinstance(ref, dict) or (isinstance(ref, int) and not isinstance(ref, bool)):
-        seq = ref.get("sequence") if isinstance(ref, dict) else ref
-        name = (log.find(seq) or {}).get("name") if isinstance(seq, int) else None
-    versions = log.versions.get(name) if isinstance(name, str) else None
+def _deleted_hint(log: Any, name: str | None) -> str:
+    """For a deleted artifact: how its versions still read."""
+    versions = log.versions.get(name) if name is not None else None
     if not versions or log.is_live(name):
         return ""
     n = len(versions)
     return f" ({name} was deleted; its versions still read as {name}@1" + (f"..{name}@{n})" if n > 1 else ")")
-
-
-def _live_version(log: Any, rec: dict | None) -> dict | None:
-    """``rec`` when its artifact is live: after a delete its ids and sequences no longer read, as in
-    rs-llmspell. ``name@version`` still does (how a deleted file is recovered), and checkpoints keep it."""
-    return rec if rec is not None and log.is_live(rec["name"]) else None
 
 
 class Artifacts:
@@ -100,7 +86,7 @@ class Artifacts:
         ``materialized=True`` says ``files/<name>`` already holds exactly this content
         (the watcher recording a hand edit), so the copy is not rewritten under the editor.
         """
-        return self._store(session, type, name, content, None, metadata, materialized)
+        return self._store_all(session, [(type, name, content, None, metadata)], materialized)[0]
 
     def store_file(self, session: Any, path: str | os.PathLike, type: str, metadata: dict | None = None,
                    name: str | None = None, *, materialized: bool = False) -> dict:
@@ -136,10 +122,6 @@ class Artifacts:
         response cost one log write, and a reader sees both versions or neither.
         """
         return self._store_all(session, [(t, n, c, None, m) for t, n, c, m in items])
-
-    def _store(self, session: Any, type: str, name: str, content: bytes | str | None, path: Path | None,
-               metadata: dict | None, materialized: bool = False) -> dict:
-        return self._store_all(session, [(type, name, content, path, metadata)], materialized)[0]
 
     def _prepare(self, dir: str, type: str, name: str, content: bytes | str | None, path: Path | None,
                  metadata: dict | None) -> tuple[dict, bytes | None, Path | None]:
@@ -266,32 +248,36 @@ class Artifacts:
         exact name wins), else ``name@version``, else ``#sequence``."""
         dir, log = self._log(session)
         rec = None
+        found = None  # the record an id or sequence names: it reads only while its artifact is live
+        name = None  # what the reference is about, for the not-found message
         if isinstance(ref, dict):
             seq = ref.get("sequence")
             if isinstance(seq, float) and seq.is_integer():
                 seq = int(seq)
             if not isinstance(seq, int):
                 raise UsageError("invalid artifact id: expected {content_hash, session_id, sequence}")
-            rec = _live_version(log, log.find(seq, ref.get("content_hash")))
-            shown = f"#{seq}"
+            found, shown = log.find(seq, ref.get("content_hash")), f"#{seq}"
         elif isinstance(ref, int) and not isinstance(ref, bool):
-            rec, shown = _live_version(log, log.find(ref)), f"#{ref}"
+            found, shown = log.find(ref), f"#{ref}"
         elif isinstance(ref, (str, bytes)):
             text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
-            shown = text[:80]
+            shown, name = text[:80], text
             rec = log.latest(text)  # an exact name wins: "notes@2" or "#1" may be names too
             if rec is None:
-                name, at, version = text.rpartition("@")
-                number = whole_number(version) if at and name else None
+                base, at, version = text.rpartition("@")
+                number = whole_number(version) if at and base else None
                 if number is not None:  # an explicit version reads from history, deleted or not
-                    rec = log.version(name, number)
+                    rec = log.version(base, number)
                 elif text.startswith("#") and whole_number(text[1:]) is not None:
-                    rec = _live_version(log, log.find(whole_number(text[1:])))
+                    found = log.find(whole_number(text[1:]))
         else:
             raise UsageError(f"invalid artifact id: {ref!r}")
+        if found is not None:  # after a delete its ids and sequences no longer read, as in rs-llmspell
+            name = found["name"]
+            rec = found if log.is_live(name) else None
         if rec is None:
             sid = self.ws.sessions.manifest(dir)["id"]
-            raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, ref)}")
+            raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, name)}")
         return dir, rec
 
     def get(self, session: Any, ref: Any) -> dict:
