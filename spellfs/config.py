@@ -14,9 +14,13 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Config", "DEFAULTS", "load_config"]
+__all__ = ["Config", "DEFAULTS", "PROVIDER_HINT", "load_config"]
 
 _POSITIVE = "a positive integer"
+
+#: How to give scripts a model provider: said wherever one is missing.
+PROVIDER_HINT = ("set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENAI_BASE_URL for a local server, "
+                 "or add agents.providers to spell.yaml")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "sessions": {

@@ -133,6 +133,11 @@ def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,
     return {str(name): _provider_entry(name, entry, Path(root)) for name, entry in configured.items()}
 
 
+def workspace_providers(ws: Any) -> dict[str, Provider]:
+    """The providers a workspace's scripts get: ``agents.providers`` in spell.yaml, else the environment."""
+    return providers_from_config({"providers": ws.config.get("agents.providers")}, ws.root or Path("."))
+
+
 def _provider_entry(name: Any, entry: Any, root: Path) -> Provider:
     where = f"spell.yaml: agents.providers.{name}"
     if not isinstance(name, str) or not name or "/" in name or name != name.strip():

@@ -107,14 +107,14 @@ def _subprocess_runner(timeout: float | None) -> Runner:
 def _check_live(ws: "Workspace", dir: str, todo: list[dict]) -> None:
     """``--live`` asks the models again: without a provider the scripts would find Agent nil."""
     from .agent_calls import read_calls
-    from .providers import providers_from_config
+    from .config import PROVIDER_HINT
+    from .providers import workspace_providers
 
     ids = {r.get("run") for r in todo}
     calls = sum(1 for c in read_calls(ws, dir) if c.get("run") in ids)
-    if calls and not providers_from_config({"providers": ws.config.get("agents.providers")}, ws.root or Path(".")):
+    if calls and not workspace_providers(ws):
         raise UsageError(f"replay --live calls the models again, but no model provider is configured (the runs "
-                         f"made {calls} model call{'s' if calls != 1 else ''}; set OPENAI_API_KEY, "
-                         "ANTHROPIC_API_KEY or OPENAI_BASE_URL, or add agents.providers to spell.yaml)")
+                         f"made {calls} model call{'s' if calls != 1 else ''}; {PROVIDER_HINT})")
 
 
 def _script_file(ws: "Workspace", run: dict) -> str:

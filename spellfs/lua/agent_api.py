@@ -31,9 +31,9 @@ import os
 import re
 import time
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import PROVIDER_HINT
 from ..errors import ConfigError, ProviderError, ReplayError, SpellError, UsageError
 
 if TYPE_CHECKING:
@@ -42,9 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install"]
 
-NO_PROVIDER_HINT = ("(Agent is nil: no model provider is configured; set OPENAI_API_KEY, ANTHROPIC_API_KEY "
-                    "or OPENAI_BASE_URL for a local server, or add agents.providers to spell.yaml; "
-                    "scripts can test `if Agent ~= nil then`)")
+NO_PROVIDER_HINT = f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if Agent ~= nil then`)"
 CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
                   "session_id", "description")
 #: Keyword arguments for the runtime's :class:`~spellfs.providers.Client` (tests shorten the backoff).
@@ -196,12 +194,6 @@ class AgentCalls:
                          "or call Session.setCurrent first)")
 
 
-def _providers(ws: "Workspace") -> dict:
-    from ..providers import providers_from_config
-
-    return providers_from_config({"providers": ws.config.get("agents.providers")}, ws.root or Path("."))
-
-
 def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
     from ..providers import Provider
 
@@ -242,7 +234,9 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             and not any((os.environ.get(k) or "").strip() for k in _PROVIDER_ENV)):
         return  # Agent stays nil: no provider configured, none in the environment, no replay
     try:
-        providers = _providers(ws)
+        from ..providers import workspace_providers
+
+        providers = workspace_providers(ws)
         problem = None
     except ConfigError as exc:
         providers, problem = {}, exc
