@@ -59,12 +59,10 @@ class EventBus:
 
     def publish(self, event_type: str, data: Any = None) -> int:
         """Deliver to every matching subscription; return how many got it."""
-        self.published += 1
-        if not self._subs:
-            return 0
         event = {"event_type": event_type, "data": data, "timestamp": time.time()}
         delivered = 0
-        with self._cond:
+        with self._cond:  # publishers on several threads (a script, the watcher) all count
+            self.published += 1
             for regex, queue in self._subs.values():
                 if regex.match(event_type):
                     queue.append(event)
