@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from .errors import LimitExceeded, ReplayError, SpellError, UsageError
 from .names import now
-from .records import encode_record, parse_records
+from .records import RecordLog, encode_record
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -56,53 +56,18 @@ def calls_rel(dir: str) -> str:
     return f"sessions/{dir}/calls.yaml"
 
 
-class CallLog:
+class CallLog(RecordLog):
     """One session's ``calls.yaml``, parsed incrementally (only what was appended since)."""
 
     def __init__(self, ws: "Workspace", dir: str) -> None:
-        self.storage = ws.storage
-        self.rel = calls_rel(dir)
-        self._reset()
+        super().__init__(ws.storage, calls_rel(dir))
 
-    def _reset(self) -> None:
-        self.inode: Any = None
-        self.offset = 0
-        self.line = 1
-        self.records: list[dict] = []
+    def reset(self) -> None:
+        super().reset()
         self.by_hash: dict[str, list[dict]] = {}
         self.max_seq = 0
 
-    def refresh(self) -> "CallLog":
-        sig = self.storage.signature(self.rel)
-        if sig is None:
-            if self.records:
-                self._reset()
-            return self
-        inode, size, _ = sig
-        if inode != self.inode or size < self.offset:
-            self._reset()
-            self.inode = inode
-        if size == self.offset:
-            return self
-        tail = self.storage.read_from(self.rel, self.offset)
-        end = tail.rfind(b"\n") + 1  # an unfinished last line waits for its newline
-        if end:
-            for _, rec in parse_records(tail[:end], self.rel, self.line):
-                self._add(rec)
-            self.line += tail[:end].count(b"\n")
-            self.offset += end
-        return self
-
-    def note_append(self, start: int, line: bytes, rec: dict) -> None:
-        """Account for a record we appended ourselves at ``start`` (we hold the lock)."""
-        if start != self.offset:
-            self.refresh()
-            return
-        self.offset += len(line)
-        self.line += 1
-        self._add(rec)
-
-    def _add(self, rec: dict) -> None:
+    def apply(self, rec: dict) -> None:
         self.records.append(rec)
         h = rec.get("request_hash")
         if isinstance(h, str):
@@ -189,7 +154,7 @@ def record_call(ws: "Workspace", dir: str, log: CallLog, *, agent: str, number: 
             rec["run"] = run.id
         rec["created_at"] = now()
         line = encode_record(rec)
-        log.note_append(ws.storage.append(log.rel, line), line, rec)
+        log.note_append(ws.storage.append(log.rel, line), line, [rec])
     return rec
 
 

@@ -17,8 +17,7 @@ from typing import Any, Iterator
 
 from .errors import UsageError
 from .names import check_artifact_name
-from .records import parse_records
-from .storage import Storage
+from .records import RecordLog
 
 __all__ = ["ArtifactLog"]
 
@@ -36,56 +35,15 @@ def _order(rec: dict) -> tuple:
     return (rec.get("created_at", ""), rec.get("seq", 0), rec.get("hash", ""))
 
 
-class ArtifactLog:
-    def __init__(self, storage: Storage, rel: str) -> None:
-        self.storage = storage
-        self.rel = rel
-        self.reset()
-
+class ArtifactLog(RecordLog):
     def reset(self) -> None:
-        self.inode = None
-        self.offset = 0
-        self.line = 1
-        self.records: list[dict] = []
+        super().reset()
         self.by_seq: dict[int, list[dict]] = {}
         self.versions: dict[str, list[dict]] = {}
         self.deleted: dict[str, tuple] = {}
         self.max_seq = 0
         self.live_count = 0
         self.last_at = ""
-
-    # -- reading -------------------------------------------------------------
-    def refresh(self) -> None:
-        """Bring the view up to date with the file (cheap when nothing changed)."""
-        sig = self.storage.signature(self.rel)
-        if sig is None:
-            if self.records:
-                self.reset()
-            return
-        inode, size, _ = sig
-        if inode != self.inode or size < self.offset:
-            self.reset()
-            self.inode = inode
-        if size == self.offset:
-            return
-        tail = self.storage.read_from(self.rel, self.offset)
-        consumed = tail.rfind(b"\n") + 1
-        if consumed == 0:
-            return
-        for _, rec in parse_records(tail[:consumed], self.rel, self.line):
-            self.apply(rec)
-        self.line += tail.count(b"\n", 0, consumed)
-        self.offset += consumed
-
-    def note_append(self, start: int, data: bytes, records: list[dict]) -> None:
-        """Account for lines we appended ourselves at ``start``, one per record (we hold the lock)."""
-        if start != self.offset:
-            self.refresh()
-            return
-        self.offset = start + len(data)
-        self.line += len(records)
-        for rec in records:
-            self.apply(rec)
 
     def apply(self, rec: dict) -> None:
         seq = rec.get("seq")

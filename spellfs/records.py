@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from .errors import ManifestError, UsageError
 
-__all__ = ["encode_record", "parse_records", "RecordError"]
+__all__ = ["encode_record", "parse_records", "RecordError", "RecordLog"]
 
 # Characters YAML does not allow raw in a quoted scalar, and the ones it reads as
 # line breaks (NEL, LS, PS: folded to a space, or a key split over two lines);
@@ -87,3 +87,58 @@ def _yaml_line(raw: bytes, where: str, lineno: int) -> Any:
     if not isinstance(doc, list) or len(doc) != 1:
         raise RecordError(f"{where}:{lineno}: not a record (expected `- {{key: value, ...}}`)")
     return doc[0]
+
+
+class RecordLog:
+    """A record file read incrementally: only what was appended since the last look.
+
+    The file is tracked by inode and offset, so a replaced or shortened file is read
+    again from the start, and an unfinished last line waits for its newline. A
+    subclass indexes each record in :meth:`apply` and clears its views in :meth:`reset`.
+    """
+
+    def __init__(self, storage: Any, rel: str) -> None:
+        self.storage = storage
+        self.rel = rel
+        self.reset()
+
+    def reset(self) -> None:
+        self.inode: Any = None
+        self.offset = 0
+        self.line = 1
+        self.records: list[dict[str, Any]] = []
+
+    def apply(self, rec: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def refresh(self) -> "RecordLog":
+        """Bring the view up to date with the file (one stat when nothing changed)."""
+        sig = self.storage.signature(self.rel)
+        if sig is None:
+            if self.records:
+                self.reset()
+            return self
+        inode, size, _ = sig
+        if inode != self.inode or size < self.offset:
+            self.reset()
+            self.inode = inode
+        if size == self.offset:
+            return self
+        tail = self.storage.read_from(self.rel, self.offset)
+        consumed = tail.rfind(b"\n") + 1
+        if consumed:
+            for _, rec in parse_records(tail[:consumed], self.rel, self.line):
+                self.apply(rec)
+            self.line += tail.count(b"\n", 0, consumed)
+            self.offset += consumed
+        return self
+
+    def note_append(self, start: int, data: bytes, records: list[dict[str, Any]]) -> None:
+        """Account for lines we appended ourselves at ``start``, one per record (we hold the lock)."""
+        if start != self.offset:
+            self.refresh()
+            return
+        self.offset = start + len(data)
+        self.line += len(records)
+        for rec in records:
+            self.apply(rec)
