@@ -55,7 +55,7 @@ def _runtime(ws: Workspace) -> tuple[Runtime, object, object]:
 def bench_call(tmp: Path, n: int, fake: types.SimpleNamespace) -> dict:
     import httpx
 
-    from spellfs.providers import Client, providers_from_config
+    from spellfs.agent.providers import Client, providers_from_config
 
     root = tmp / "call"
     init_workspace(root)
@@ -121,7 +121,7 @@ def _replay(ws: Workspace, sid: str, n: int) -> tuple[float, float]:
             invoke(agent, f"question number {i}".encode())
         through = n / (time.perf_counter() - t)
         calls = rt.agent_calls
-        from spellfs.providers import normalize_request, request_hash
+        from spellfs.agent.providers import normalize_request, request_hash
 
         a = calls.agents[0]
         dir = ws.sessions.resolve(fork)
@@ -144,7 +144,7 @@ def disk_probe(root: Path, n: int = 200) -> float:
     This VM's disk swings from ~30 µs to ~600 µs per new file from one minute to the
     next; a replayed call creates two (its files/ copies), so the figure is printed
     beside the replay rate it bounds."""
-    from spellfs.storage import atomic_write
+    from spellfs.store.storage import atomic_write
 
     target = root / "probe"
     target.mkdir(exist_ok=True)

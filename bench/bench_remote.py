@@ -31,8 +31,8 @@ THRESHOLD = 64 << 10
 
 def child(args) -> None:
     """Run one push or pull in this (child) process and print its result as JSON."""
-    from spellfs.objects import FsObjectStore
-    from spellfs.remote import Remote, RemoteSpec
+    from spellfs.store.objects import FsObjectStore
+    from spellfs.remote.transport import Remote, RemoteSpec
 
     store = FsObjectStore(Path(args.store), THRESHOLD)
     oids = Path(args.oids).read_text().split()
@@ -55,7 +55,7 @@ def run_child(cmd: list[str], env: dict) -> tuple[float, float, str]:
 
 
 def build(tmp: Path, n_small: int, large_mib: int):
-    from spellfs.objects import FsObjectStore
+    from spellfs.store.objects import FsObjectStore
 
     small = FsObjectStore(tmp / "small", THRESHOLD)
     small_ids = [small.put_bytes(os.urandom(1024)) for _ in range(n_small)]

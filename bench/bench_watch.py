@@ -2,7 +2,7 @@
 
     python bench/bench_watch.py [--samples 200] [--burst 10000] [--idle 10] [--sessions 2000]
 
-Runs a real :class:`spellfs.watcher.Watcher` (native inotify observer) in this
+Runs a real :class:`spellfs.watch.watcher.Watcher` (native inotify observer) in this
 process over a temp workspace and measures:
 
 - latency: a file written under ``files/`` to its version recorded (the change
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from spellfs import Workspace, init_workspace  # noqa: E402
-from spellfs.watcher import Watcher  # noqa: E402
+from spellfs.watch.watcher import Watcher  # noqa: E402
 
 CONFIG = "sessions:\n  max_sessions: 100000\n  max_artifacts_per_session: 100000\n  session_timeout_seconds: 86400\n"
 
@@ -114,7 +114,7 @@ def bench_latency_burst_idle(base: Path, samples: int, burst: int, idle: float) 
         with Workspace.open(root) as ws:
             log = ws.log(d)
             log.refresh()
-            from spellfs.objects import hash_bytes
+            from spellfs.store.objects import hash_bytes
 
             bad = [i for i in range(burst)
                    if (r := log.latest(f"burst-{i:06d}.txt")) is None or r["hash"] != hash_bytes(b"burst file %d\n" % i)]

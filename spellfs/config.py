@@ -122,7 +122,7 @@ def apply_mapping(config: Config, doc: Any, where: str) -> None:
         for key, value in body.items():
             config.set(f"{section}.{key}", value, where)
         if section == "agents" and body.get("providers") is not None:
-            from .providers import providers_from_config
+            from .agent import providers_from_config
 
             providers_from_config(body, Path("."))  # a bad provider is a bad configuration: named now, exit 2
 
@@ -140,7 +140,7 @@ def load_config(root: Path | None, toml_file: Path | None = None) -> Config:
             # A spell.yaml of comments only (as `spell init` writes it) needs no YAML parser.
             if any(ln.strip() and not ln.lstrip().startswith(b"#") for ln in data.splitlines()):
                 from .errors import ManifestError
-                from .yamlio import load_yaml
+                from .store import load_yaml
 
                 try:
                     doc = load_yaml(data, "spell.yaml")

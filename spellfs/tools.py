@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from spellfs.errors import SpellError, UsageError
-from spellfs.storage import atomic_replace
+from spellfs.store.storage import atomic_replace
 
 __all__ = ["FUNCTIONS", "TOOLS", "Tool"]
 

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config
 from .errors import UsageError, WorkspaceNotFound
-from .storage import FsStorage, MemoryStorage, atomic_write
+from .store import FsStorage, MemoryStorage, atomic_write
 
 if TYPE_CHECKING:
-    from .artifact import Artifacts
-    from .artifact_log import ArtifactLog
+    from .model import Artifacts
+    from .model import ArtifactLog
     from .events import EventBus
     from .history import History
     from .hooks import HookRegistry
-    from .index import Index
-    from .objects import ObjectStore
-    from .session import Sessions
-    from .state import State
+    from .model import Index
+    from .store import ObjectStore
+    from .model import Sessions
+    from .model import State
 
 __all__ = ["Workspace", "find_root", "init_workspace"]
 
@@ -134,20 +134,20 @@ class Workspace:
     # -- services, made on first use so a script pays only for what it touches --
     @cached_property
     def objects(self) -> "ObjectStore":
-        from .objects import FsObjectStore, MemoryObjectStore
+        from .store import FsObjectStore, MemoryObjectStore
 
         if self.memory:
             return MemoryObjectStore(self.config.threshold)
         store = FsObjectStore(self.root / ".spell" / "objects", self.config.threshold)
         if self.config.remotes:  # a missing object is fetched from the default remote on first read
-            from .remotes import install_fetcher
+            from .remote import install_fetcher
 
             install_fetcher(self, store)
         return store
 
     @cached_property
     def index(self) -> "Index":
-        from .index import Index
+        from .model import Index
 
         return Index(self, None if self.memory else self.root / ".spell" / "index.sqlite")
 
@@ -165,19 +165,19 @@ class Workspace:
 
     @cached_property
     def sessions(self) -> "Sessions":
-        from .session import Sessions
+        from .model import Sessions
 
         return Sessions(self)
 
     @cached_property
     def artifacts(self) -> "Artifacts":
-        from .artifact import Artifacts
+        from .model import Artifacts
 
         return Artifacts(self)
 
     @cached_property
     def state(self) -> "State":
-        from .state import State
+        from .model import State
 
         return State(self)
 
@@ -191,7 +191,7 @@ class Workspace:
         """The in-memory view of one session's artifacts.yaml (a small LRU)."""
         log = self._logs.get(dir)
         if log is None:
-            from .artifact_log import ArtifactLog
+            from .model import ArtifactLog
 
             log = self._logs[dir] = ArtifactLog(self.storage, f"sessions/{dir}/artifacts.yaml")
             while len(self._logs) > 64:

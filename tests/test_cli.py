@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spellfs.objects import hash_bytes
+from spellfs.store.objects import hash_bytes
 
 SESSION_FIELDS = {"id", "name", "description", "status", "tags", "created_at", "updated_at", "parent_session_id",
                   "custom_metadata", "artifact_count", "path"}

@@ -441,8 +441,8 @@ def test_pull_brings_everything_it_can_past_a_lost_tree(tmp_path) -> None:
     import shutil
 
     from spellfs import RemoteError, Workspace, init_workspace
-    from spellfs.remote_config import add_remote
-    from spellfs.remotes import pull, push
+    from spellfs.remote.config import add_remote
+    from spellfs.remote.sync import pull, push
 
     root, store = tmp_path / "ws", tmp_path / "remote"
     init_workspace(root)

@@ -11,8 +11,14 @@ from click.testing import CliRunner
 import spellfs
 from spellfs.cli import COMMANDS, LazyGroup, cli
 
-FOUNDATION = ["errors", "storage", "objects", "records", "yamlio", "config", "names", "manifest", "artifact_log",
-              "index", "workspace", "session", "artifact", "state", "events", "hooks", "fsck", "ignore"]
+def all_modules() -> list[str]:
+    """Every module of the package, walked from the source tree (subpackages included)."""
+    import pkgutil
+
+    return sorted(m.name.removeprefix("spellfs.") for m in pkgutil.walk_packages(spellfs.__path__, "spellfs."))
+
+
+FOUNDATION = all_modules()
 
 
 def loaded_commands() -> list[tuple[str, click.Command]]:

@@ -8,7 +8,7 @@ import pytest
 
 from spellfs import HookCancelled, NotFound, UsageError, Workspace
 from spellfs.events import EventBus
-from spellfs.objects import hash_bytes
+from spellfs.store.objects import hash_bytes
 
 
 def drain(ws: Workspace, sub: int) -> list[dict]:

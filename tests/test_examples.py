@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spellfs.yamlio import load_yaml
+from spellfs.store.yamlio import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = ("basic", "artifacts", "replay", "advanced", "integration")

@@ -13,8 +13,8 @@ import pytest
 import zstandard
 
 from spellfs import Workspace, init_workspace
-from spellfs.archive import ArchiveError, import_session
-from spellfs.objects import hash_bytes
+from spellfs.git.archive import ArchiveError, import_session
+from spellfs.store.objects import hash_bytes
 
 
 def ok(proc: subprocess.CompletedProcess) -> str:

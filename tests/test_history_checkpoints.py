@@ -9,7 +9,7 @@ import random
 import pytest
 
 from spellfs import CheckpointNotFound, IntegrityError, UsageError
-from spellfs.checkpoint import FULL_EVERY, canonical
+from spellfs.history.tree import FULL_EVERY, canonical
 
 
 def _session(ws, **kw):
@@ -47,7 +47,7 @@ def test_save_numbers_records_and_counts(anyws):
 
 
 def test_checkpoint_yaml_loads_with_ruamel(ws):
-    from spellfs.yamlio import load_yaml
+    from spellfs.store.yamlio import load_yaml
 
     sid = _session(ws)
     ws.history.save(sid, "a: colon 'and' \"quotes\"")
@@ -392,7 +392,7 @@ def test_save_after_a_corrupt_parent_writes_a_full_table(ws):
 
 @pytest.mark.parametrize("bad", ["²", "#²", "9" * 5000])
 def test_checkpoint_digits_int_refuses_are_a_usage_error(bad):
-    from spellfs.history import checkpoint_number
+    from spellfs.history.checkpoints import checkpoint_number
 
     with pytest.raises(UsageError):
         checkpoint_number(bad)

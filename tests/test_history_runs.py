@@ -1,4 +1,4 @@
-"""Run records (spellfs.runs) and replay against a fork."""
+"""Run records (spellfs.history.runs) and replay against a fork."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from spellfs import ReplayError, Workspace
-from spellfs.objects import hash_bytes
-from spellfs.runs import MARKERS, begin_run, read_runs
+from spellfs.store.objects import hash_bytes
+from spellfs.history.runs import MARKERS, begin_run, read_runs
 
 DETERMINISTIC = b"""
 local sid = Session.getCurrent() or os.getenv("SPELL_SESSION")
@@ -131,7 +131,7 @@ local t = os.time() while os.time() - t < 30 do end
         assert read_runs(ws, _dir(ws, sid)) == []
         assert "before.txt" in [a["name"] for a in ws.artifacts.list(sid)]
         # the marker of the dead run protects nothing: gc drops it
-        from spellfs.gc import reachable
+        from spellfs.history import reachable
 
         reachable(ws)
         assert ws.storage.listdir(MARKERS) == []

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spellfs import ManifestError, SpellError, Workspace
-from spellfs.manifest import load_manifest
-from spellfs.records import RecordError, parse_records
-from spellfs.yamlio import load_yaml
+from spellfs.model.manifest import load_manifest
+from spellfs.store.records import RecordError, parse_records
+from spellfs.store.yamlio import load_yaml
 
 BOMB = """\
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]

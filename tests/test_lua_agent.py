@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 import fakeprovider
 from fakeprovider import FakeProvider
 from spellfs import ConfigError, Workspace
-from spellfs.agent_calls import read_calls, usage_summary
+from spellfs.agent.calls import read_calls, usage_summary
 from spellfs.lua import agent_api
 from spellfs.lua.runtime import run_script
-from spellfs.yamlio import load_yaml
+from spellfs.store.yamlio import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 KEY = "sk-test-SECRET-9f8e7d6c5b4a"
@@ -143,7 +143,7 @@ result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, 
     assert resp["metadata"]["artifact_type"] == "agent_output"
     assert resp["metadata"]["content_hash"] == rec["response"]
     assert ws.artifacts.get(sid, "writer-0001.request.json")["metadata"]["content_hash"] == rec["request"]
-    from spellfs.providers import request_hash
+    from spellfs.agent.providers import request_hash
 
     assert rec["request_hash"] == request_hash("openai", {k: req[k] for k in ("model", "system", "messages",
                                                                                 "temperature", "max_tokens")})
@@ -289,7 +289,7 @@ result = {text = a.text, ok = ok, err = err}
         assert result["text"] == "echo: recorded" and result["ok"] is False
         assert "agent a1" in result["err"] and "openai/m" in result["err"]
         assert "no recorded answer" in result["err"] and "--live" in result["err"]
-        from spellfs.providers import request_hash
+        from spellfs.agent.providers import request_hash
 
         h = request_hash("openai", {"model": "m", "messages": [{"role": "user", "content": "never asked"}]})
         assert h[:12] in result["err"]
@@ -497,7 +497,7 @@ if arg[2] then Session.save(sid, "after " .. arg[1]) end
 
 
 def test_provider_env_names_match_the_providers_module() -> None:
-    from spellfs.providers import ENV_KEY
+    from spellfs.agent.providers import ENV_KEY
 
     assert set(agent_api._PROVIDER_ENV) == set(ENV_KEY.values()) | {"OPENAI_BASE_URL"}
 
@@ -522,7 +522,7 @@ def test_a_run_that_can_have_no_agent_imports_no_provider_code(root: Path) -> No
     env = {k: v for k, v in os.environ.items()
            if k not in (*agent_api._PROVIDER_ENV, "SPELL_REPLAY", "SPELL_WORKSPACE", "SPELL_SESSION")}
     code = ("import sys; from spellfs.cli import main; rc = main(['run', 's.lua']); "
-            "print(rc, sorted(m for m in ('spellfs.providers', 'spellfs.agent_calls') if m in sys.modules))")
+            "print(rc, sorted(m for m in ('spellfs.agent.providers', 'spellfs.agent.calls') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "0 []", proc.stderr
 
@@ -549,7 +549,7 @@ result = a:invoke({messages = {{role = "user", content = "hi"}, {role = "assista
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=8), max_size=6))
 def test_call_documents_round_trip_through_json(doc: dict) -> None:
-    from spellfs.agent_calls import _json_bytes
+    from spellfs.agent.calls import _json_bytes
 
     assert json.loads(_json_bytes(doc)) == doc
 

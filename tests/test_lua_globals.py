@@ -9,7 +9,7 @@ from lupa import lua54
 
 from spellfs import Workspace
 from spellfs.lua.runtime import Runtime
-from spellfs.yamlio import load_yaml
+from spellfs.store.yamlio import load_yaml
 
 
 @pytest.fixture

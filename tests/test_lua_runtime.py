@@ -232,13 +232,13 @@ def test_script_error_from_run(ws: Workspace) -> None:
 
 
 def test_run_recorder_is_told(root: Path, spell, tmp_path: Path) -> None:
-    """With spellfs.runs importable, `spell run` calls begin_run/finish around the script."""
+    """With spellfs.history.runs importable, `spell run` calls begin_run/finish around the script."""
     fake = tmp_path / "fake"
     (fake / "spellfs_fake").mkdir(parents=True)
     log = tmp_path / "runs.log"
     write(fake / "sitecustomize.py", f"""
 import sys, types
-mod = types.ModuleType("spellfs.runs")
+mod = types.ModuleType("spellfs.history.runs")
 class Run:
     def __init__(self, args): self.args = args
     def finish(self, status, error):
@@ -249,7 +249,7 @@ def begin_run(ws, path, code, args):
     ws.run = None
     return run
 mod.begin_run = begin_run
-sys.modules["spellfs.runs"] = mod
+sys.modules["spellfs.history.runs"] = mod
 """)
     write(root / "ok.lua", "print(1)\n")
     write(root / "bad.lua", "error('no')\n")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from spellfs import Workspace
 from spellfs.lua.runtime import Runtime
-from spellfs.luavalues import to_lua, to_python
+from spellfs.lua.values import to_lua, to_python
 
 INT64 = st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)

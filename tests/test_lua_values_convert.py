@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lupa import lua54
 
 from spellfs.errors import UsageError
-from spellfs.luavalues import MAX_DEPTH, json_parse, json_stringify, to_lua, to_python
+from spellfs.lua.values import MAX_DEPTH, json_parse, json_stringify, to_lua, to_python
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from spellfs import Workspace
-from spellfs.fsck import fsck
-from spellfs.objects import hash_bytes
+from spellfs.maintenance.fsck import fsck
+from spellfs.store.objects import hash_bytes
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_record_with_a_hostile_name_is_reported(filled, spell) -> None:
 
 
 def test_fsck_walks_checkpoint_trees(ws) -> None:
-    from spellfs.fsck import fsck
+    from spellfs.maintenance.fsck import fsck
 
     sid = ws.sessions.create(name="trees")
     ws.artifacts.store(sid, "user_input", "a.txt", b"first version of a")

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from spellfs import IntegrityError, Workspace
-from spellfs.fsck import fsck
-from spellfs.gc import ROOTS, gc, reachable
-from spellfs.runs import begin_run
+from spellfs.maintenance.fsck import fsck
+from spellfs.history import ROOTS, reachable
+from spellfs.maintenance.gc import gc
+from spellfs.history.runs import begin_run
 
 
 def _populated(ws, tmp_path):

@@ -10,8 +10,8 @@ import pytest
 
 from spellfs import ArtifactNotFound, LimitExceeded, SessionNotFound, UsageError, Workspace
 from spellfs.config import Config
-from spellfs.objects import hash_bytes
-from spellfs.records import parse_records
+from spellfs.store.objects import hash_bytes
+from spellfs.store.records import parse_records
 
 META_FIELDS = {"name", "description", "artifact_type", "mime_type", "size", "tags", "custom", "version",
                "created_at", "created_by", "is_compressed", "original_size", "content_hash", "sequence"}

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import spellfs.session
+import spellfs.model.session
 from spellfs import (
     InvalidTransition, LimitExceeded, ManifestError, NotFound, SessionNotFound, UsageError, Workspace,
 )
 from spellfs.config import Config
-from spellfs.session import TRANSITIONS
-from spellfs.yamlio import load_yaml
+from spellfs.model.session import TRANSITIONS
+from spellfs.store.yamlio import load_yaml
 
 STATUSES = ("active", "suspended", "completed", "failed")
 GET_FIELDS = {"id", "name", "description", "status", "tags", "created_at", "updated_at", "parent_session_id",
@@ -36,7 +36,7 @@ def put_status(ws: Workspace, sid: str, status: str) -> None:
 
 def fixed_ids(monkeypatch, *ids: str) -> None:
     it = iter(ids)
-    monkeypatch.setattr(spellfs.session, "new_session_id", lambda: next(it))
+    monkeypatch.setattr(spellfs.model.session, "new_session_id", lambda: next(it))
 
 
 # -- creating --------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spellfs import ManifestError, SessionNotFound, UsageError, Workspace
-from spellfs.yamlio import load_yaml
+from spellfs.store.yamlio import load_yaml
 
 
 def test_set_get_delete_list(anyws: Workspace) -> None:

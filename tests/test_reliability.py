@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from spellfs import SpellError, Workspace
-from spellfs.fsck import fsck
-from spellfs.repair import repair
+from spellfs.maintenance.fsck import fsck
+from spellfs.maintenance.repair import repair
 
 WRITER = r"""
 import sys

@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from spellfs import remote as remote_mod
+from spellfs.remote import transport as remote_mod
 from spellfs.errors import IntegrityError, RemoteError, UsageError
-from spellfs.objects import FsObjectStore
-from spellfs.remote import Remote, RemoteSpec, parse_remote_url
+from spellfs.store.objects import FsObjectStore
+from spellfs.remote.transport import Remote, RemoteSpec, parse_remote_url
 
 from seaweed import start_seaweed, stop_seaweed  # the `seaweed` fixture comes from conftest.py
 
@@ -287,8 +287,8 @@ def test_credentials_from_a_profile(seaweed, tmp_path, monkeypatch):
 
 def test_s3_remote_without_credentials_says_so_and_sends_nothing(tmp_path, monkeypatch) -> None:
     from spellfs.errors import RemoteError
-    from spellfs.objects import FsObjectStore
-    from spellfs.remote import Remote, RemoteSpec
+    from spellfs.store.objects import FsObjectStore
+    from spellfs.remote.transport import Remote, RemoteSpec
 
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):

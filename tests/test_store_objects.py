@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spellfs import IntegrityError, ObjectNotFound, UsageError
-from spellfs.objects import CHUNK, ZSTD_MAGIC, FsObjectStore, MemoryObjectStore, hash_bytes, validate_oid
+from spellfs.store.objects import CHUNK, ZSTD_MAGIC, FsObjectStore, MemoryObjectStore, hash_bytes, validate_oid
 
 THRESHOLD = 1024
 

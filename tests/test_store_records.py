@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from spellfs import ManifestError, UsageError
-from spellfs.records import RecordError, encode_record, parse_records
+from spellfs.store.records import RecordError, encode_record, parse_records
 
 assert issubclass(RecordError, ManifestError)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from spellfs import Workspace
-from spellfs.daemon import PID_FILE, daemon_status
+from spellfs.watch.daemon import PID_FILE, daemon_status
 
-from test_watcher import wait_for
+from test_watch_watcher import wait_for
 
 SPELL = [sys.executable, "-m", "spellfs"]
 
@@ -128,10 +128,10 @@ def test_sigterm_during_catch_up_stops_at_once_and_loses_nothing(root: Path, tmp
     with Workspace.open(root) as ws:
         recorded = sum(s["artifact_count"] for s in ws.sessions.list({"limit": None}))
         assert 20 <= recorded < 3000
-        from spellfs.fsck import fsck
+        from spellfs.maintenance.fsck import fsck
 
         assert fsck(ws).ok
-        from spellfs.watcher import Watcher
+        from spellfs.watch.watcher import Watcher
 
         with Watcher(ws, lambda e: None) as w:  # the next start catches up with the rest
             w.ready.wait(120)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from spellfs import Workspace
-from spellfs.watcher import Watcher
+from spellfs.watch.watcher import Watcher
 
 
 def wait_for(pred, timeout: float = 5.0, interval: float = 0.02):
@@ -231,7 +231,7 @@ def test_catch_up_after_downtime_hashes_only_what_changed(h: Harness, monkeypatc
     (h.files / "edit.txt").write_text("edited while down")
     (h.files / "new.txt").write_text("made while down")
     (h.files / "drop.txt").unlink()
-    import spellfs.watcher as wmod
+    import spellfs.watch.watcher as wmod
 
     hashed: list[str] = []
     real = wmod.hash_path

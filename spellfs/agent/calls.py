@@ -14,7 +14,7 @@ failed call leaves no record pointing at nothing)::
        "source": "live", "latency_ms": 41.7, "input_tokens": 12, "output_tokens": 5,
        "finish_reason": "stop", "run": "<uuid>", "created_at": "…Z"}
 
-``request_hash`` is :func:`spellfs.providers.request_hash` (provider kind + the
+``request_hash`` is :func:`spellfs.agent.providers.request_hash` (provider kind + the
 normalised request; no key, no URL). ``request``/``response`` are the content
 hashes of the two artifacts. ``source`` says who answered: ``live`` (the
 provider), ``replay`` (a recorded call, under ``spell replay``) or ``cache`` (an
@@ -35,12 +35,12 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .errors import LimitExceeded, ReplayError, SpellError, UsageError
-from .names import now
-from .records import RecordLog, encode_record
+from ..errors import LimitExceeded, ReplayError, SpellError, UsageError
+from ..names import now
+from ..store import RecordLog, encode_record
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["CACHE_DIR", "CallLog", "artifact_names", "cache_get", "cache_put", "call_count", "calls_rel",
            "check_room", "compare_calls", "lineage", "load_answer", "next_number", "read_answer", "read_calls",

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, ProviderError, UsageError
+from ..errors import ConfigError, ProviderError, UsageError
 
-__all__ = ["KINDS", "Client", "Provider", "normalize_request", "providers_from_config", "request_hash"]
+__all__ = ["KINDS", "Client", "Provider", "normalize_request", "providers_from_config", "request_hash",
+           "workspace_providers"]
 
 KINDS = ("openai", "anthropic")
 DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}

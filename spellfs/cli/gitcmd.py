@@ -12,7 +12,7 @@ from .output import echo_json, json_option, open_workspace, progress
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per session: changes since its last checkpoint, and what is not committed to git."""
-    from ..gitcommit import status as git_status
+    from ..git import status as git_status
 
     ws = open_workspace(ctx)
     report = git_status(ws)
@@ -64,7 +64,7 @@ def _since_text(since: dict | None) -> str:
 @click.pass_context
 def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
     """Stage sessions, records, objects, templates and state, and commit them to git."""
-    from ..gitcommit import commit as git_commit
+    from ..git import commit as git_commit
 
     ws = open_workspace(ctx)
     result = git_commit(ws, message)
@@ -93,7 +93,7 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
 @click.pass_context
 def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
     """Write SESSION, its history and every object it reaches to one archive."""
-    from ..archive import export_session
+    from ..git import export_session
 
     ws = open_workspace(ctx)
     with progress("exporting") as bar:
@@ -111,7 +111,7 @@ def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
 @click.pass_context
 def import_(ctx: click.Context, file: str, as_json: bool) -> None:
     """Add the session archived in FILE (made by `spell export`); every object is verified."""
-    from ..archive import import_session
+    from ..git import import_session
 
     ws = open_workspace(ctx)
     with progress("importing") as bar:

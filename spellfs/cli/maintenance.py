@@ -14,14 +14,14 @@ from .output import echo_json, json_option, open_workspace, plural, progress
 @click.pass_context
 def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Verify every object, every record file, and that every record points at an existing object."""
-    from ..fsck import fsck as run_fsck
+    from ..maintenance import fsck as run_fsck
 
     ws = open_workspace(ctx)
     with progress("verifying objects") as bar:
         report = run_fsck(ws, bar.advance)
     fixed: list[str] = []
     if repair and not report.ok:
-        from ..repair import repair as run_repair
+        from ..maintenance import repair as run_repair
 
         fixed, _ = run_repair(ws, report)
         report = run_fsck(ws)
@@ -51,7 +51,7 @@ def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool, grace: float | None, as_json: bool) -> None:
     """Remove objects no record, checkpoint or run reaches, listing them with sizes."""
-    from ..gc import GRACE_SECONDS, gc as run_gc
+    from ..maintenance import GRACE_SECONDS, gc as run_gc
 
     ws = open_workspace(ctx)
     with progress("collecting garbage") as bar:

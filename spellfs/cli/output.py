@@ -27,7 +27,7 @@ def open_workspace(ctx: click.Context, actor: str = "cli") -> Workspace:
     ws = Workspace.open(obj.get("workspace"), obj.get("config_file"), actor=actor)
     ctx.call_on_close(ws.close)
     if not ws.memory:  # in a git repository: add the merge driver, rewrite files/ after a merge
-        from ..gitrepo import on_open
+        from ..git import on_open
 
         on_open(ws)
     return ws

@@ -29,7 +29,7 @@ def remote() -> None:
 @click.pass_context
 def add(ctx: click.Context, name: str, url: str, endpoint_url: str | None, region: str | None, as_json: bool) -> None:
     """Add remote NAME at URL; the first remote added is the default."""
-    from ..remote_config import add_remote
+    from ..remote import add_remote
 
     result = add_remote(open_workspace(ctx), name, url, endpoint_url, region)
     if as_json:
@@ -43,7 +43,7 @@ def add(ctx: click.Context, name: str, url: str, endpoint_url: str | None, regio
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the configured remotes (the default first)."""
-    from ..remote_config import list_remotes
+    from ..remote import list_remotes
 
     rows = list_remotes(open_workspace(ctx))
     output(rows, as_json, [("name", "name"), ("url", "url"), ("endpoint", "endpoint_url"), ("region", "region"),
@@ -57,7 +57,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def remove(ctx: click.Context, name: str, as_json: bool) -> None:
     """Remove remote NAME from spell.yaml (nothing on the remote is deleted)."""
-    from ..remote_config import remove_remote
+    from ..remote import remove_remote
 
     result = remove_remote(open_workspace(ctx), name)
     if as_json:
@@ -71,7 +71,7 @@ def _mb(n: int) -> str:
 
 
 def _transfer(ctx: click.Context, verb: str, sessions: tuple, remote_name: str | None, as_json: bool) -> None:
-    from .. import remotes
+    from ..remote import sync as remotes
 
     ws = open_workspace(ctx)
     with progress(f"{verb}ing objects") as bar:

@@ -53,7 +53,7 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
             raise SessionNotFound(f"session not found: {preset[:64]} (from $SPELL_SESSION)") from None
 
     from ..lua.runtime import ScriptError, run_script
-    from ..runs import begin_run
+    from ..history import begin_run
 
     shown = script
     if os.environ.get("SPELL_REPLAY"):  # `spell replay` runs a stored copy; errors name the recorded script

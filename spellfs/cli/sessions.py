@@ -29,7 +29,7 @@ def init(directory: str, use_git: bool) -> None:
     root = Path(directory)
     new = init_workspace(root)
     if use_git:
-        from ..gitrepo import init_git
+        from ..git import init_git
 
         init_git(root)
     where = root.resolve()
@@ -117,7 +117,7 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
 
 def _session_extras(ws, session: str) -> dict:
     """Figures other areas add to `show` (token usage)."""
-    from ..agent_calls import usage_summary
+    from ..agent import usage_summary
 
     extras: dict = {}
     usage = usage_summary(ws, session)
@@ -153,7 +153,7 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
     ws = open_workspace(ctx)
     if name is not None and len(files) > 1:
         raise click.UsageError("--name works with one file only")
-    from ..ignore import Ignore
+    from ..model import Ignore
 
     ignore = Ignore(ws)
     chosen = []

@@ -62,8 +62,8 @@ def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> 
     catches up with what changed while nothing watched. With --json, one JSON
     line per change on stdout.
     """
-    from ..daemon import WatchLock
-    from ..watcher import Watcher
+    from ..watch import WatchLock
+    from ..watch import Watcher
 
     ws = open_workspace(ctx, actor="watch")
     lock = WatchLock(ws.root)
@@ -127,7 +127,7 @@ def _root(ctx: click.Context):
 @click.pass_context
 def start(ctx: click.Context, as_json: bool) -> None:
     """Start the background watcher (one per workspace)."""
-    from ..daemon import start_daemon
+    from ..watch import start_daemon
 
     root, config_file = _root(ctx)
     info = start_daemon(root, config_file)
@@ -146,7 +146,7 @@ def start(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def stop(ctx: click.Context, as_json: bool) -> None:
     """Stop the background watcher."""
-    from ..daemon import stop_daemon
+    from ..watch import stop_daemon
 
     root, _ = _root(ctx)
     info = stop_daemon(root)
@@ -165,7 +165,7 @@ def stop(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Say whether a watcher runs for this workspace (exit 0 running, 1 not)."""
-    from ..daemon import daemon_status
+    from ..watch import daemon_status
 
     root, _ = _root(ctx)
     info = daemon_status(root)

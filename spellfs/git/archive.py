@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .errors import SpellError, UsageError
-from .objects import FsObjectStore, validate_oid
+from ..errors import SpellError, UsageError
+from ..store import FsObjectStore, validate_oid
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["ArchiveError", "MAX_MEMBERS", "export_session", "import_session", "reachable_objects"]
 
@@ -277,8 +277,8 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
 
 def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs: set[str], oids: list[str],
              files: int) -> ImportResult:
-    from .manifest import load_manifest
-    from .yamlio import load_yaml
+    from ..model import load_manifest
+    from ..store import load_yaml
 
     if manifest_text is None:
         raise ArchiveError(f"not a spellfs export: no {MANIFEST}")
@@ -297,7 +297,7 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
         raise ArchiveError(f"archive refused: sessions/{dir}/session.yaml is missing") from None
     if m["id"] != head.get("session_id"):
         raise ArchiveError(f"archive refused: session.yaml says {m['id']}, {MANIFEST} says {head.get('session_id')}")
-    from .names import check_artifact_name
+    from ..names import check_artifact_name
 
     for name in (src / "files").iterdir() if (src / "files").is_dir() else ():
         try:
@@ -334,7 +334,7 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
         if ws.storage.exists(f"sessions/{dir}"):
             raise ArchiveError(f"session already exists: sessions/{dir}")
         os.replace(src, ws.root / "sessions" / dir)
-    from .gitrepo import reconcile
+    from .repo import reconcile
 
     reconcile(ws, [dir])  # files/ copies are derived: make them match the records, whatever the archive held
     ws.index.refresh_dir(dir)
@@ -342,7 +342,7 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
 
 
 def _records_hashes(path: Path, where: str) -> set[str]:
-    from .records import parse_records
+    from ..store import parse_records
 
     if not path.is_file():
         return set()

@@ -12,7 +12,7 @@ only ever growing) and they travel through a remote (``spell push`` /
 ``spell pull``; a read of a missing object fetches it from the default remote).
 
 Setting a repository up, the merge driver and reconciliation live in
-:mod:`spellfs.gitrepo`.
+:mod:`spellfs.git.repo`.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SpellError
-from .gitrepo import (
+from ..errors import SpellError
+from .repo import (
     GITATTRIBUTES, GITIGNORE, HEAD_FILE, catch_up, configure_driver, driver_configured, ensure_lines, git_dir,
     open_repo, repo_prefix,
 )
-from .storage import atomic_write
+from ..store import atomic_write
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["CommitResult", "commit", "status"]
 
@@ -90,8 +90,8 @@ class CommitResult:
 
 def _broken_yaml(ws: "Workspace", paths: list[str]) -> list[str]:
     """Hand-editable YAML files among ``paths`` that do not load (committed anyway, but said)."""
-    from .errors import ManifestError
-    from .yamlio import load_yaml
+    from ..errors import ManifestError
+    from ..store import load_yaml
 
     out = []
     for rel in paths:

@@ -9,7 +9,7 @@ How two clones merge without conflicts:
 
 - the append-only record files (``artifacts.yaml``, ``checkpoints.yaml``,
   ``runs.yaml``, ``calls.yaml``) are ``merge=union``: both sides' lines are kept;
-  :mod:`spellfs.artifact_log` orders versions of one name by
+  :mod:`spellfs.model.artifact_log` orders versions of one name by
   ``(created_at, seq, hash)`` and numbers them 1..n, the same on every clone;
 - objects are content-addressed: one path never holds two contents;
 - ``files/<name>`` (the plain copy of the latest version) would conflict when
@@ -28,7 +28,7 @@ How two clones merge without conflicts:
   a file that still holds conflict markers.
 
 Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git
-by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.gitcommit`.
+by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.git.commit`.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
-from .storage import atomic_write
+from ..errors import UsageError
+from ..store import atomic_write
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["init_git", "on_open", "reconcile"]
 
@@ -230,7 +230,7 @@ def reconcile(ws: "Workspace", dirs: list[str] | None = None) -> list[str]:
     out of git, not yet pulled) is left as it is; files that are no artifact's
     copy are not touched.
     """
-    from .objects import hash_bytes
+    from ..store import hash_bytes
 
     changed = []
     limit = ws.config.get("watch.materialize_max_bytes")

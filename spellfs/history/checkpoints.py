@@ -7,7 +7,7 @@ and the Lua ``Session`` global call. Checkpoints are records in
     - {"number": 3, "time": "2024-…Z", "message": "draft", "tree": "<oid>", "parent": 2,
        "added": 1, "changed": 0, "removed": 0, "artifacts": 12, "by": "cli"}
 
-naming a tree object (see :mod:`spellfs.checkpoint`). Nothing here erases:
+naming a tree object (see :mod:`spellfs.history.tree`). Nothing here erases:
 restore appends records that make the live session equal to a checkpoint,
 and later checkpoints stay in the log.
 """
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .checkpoint import VOLATILE, Snapshot, TreeStore, same_content
-from .errors import CheckpointNotFound, IntegrityError, ObjectNotFound, UsageError
-from .names import now, whole_number
-from .records import encode_record, parse_records
+from .tree import VOLATILE, Snapshot, TreeStore, same_content
+from ..errors import CheckpointNotFound, IntegrityError, ObjectNotFound, UsageError
+from ..names import now, whole_number
+from ..store import encode_record, parse_records
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["History"]
 
@@ -54,7 +54,7 @@ class History:
         self._logs: dict[str, tuple[Any, list[dict]]] = {}
 
     # -- the checkpoint log ----------------------------------------------------------
-    def _records(self, dir: str) -> list[dict]:
+    def records(self, dir: str) -> list[dict]:
         rel = f"sessions/{dir}/checkpoints.yaml"
         sig = self.storage.signature(rel)
         if sig is None:
@@ -70,25 +70,25 @@ class History:
     def _find(self, dir: str, number: Any) -> dict:
         n = checkpoint_number(number)
         hit = None
-        for rec in self._records(dir):
+        for rec in self.records(dir):
             if rec["number"] == n:
                 hit = rec  # after a merge of two clones a number may repeat: the later line wins
         if hit is None:
             sid = self.ws.sessions.manifest(dir)["id"]
-            have = self._records(dir)
+            have = self.records(dir)
             last = have[-1]["number"] if have else 0
             hint = f"it has checkpoints 1–{last}" if last > 1 else "it has checkpoint 1" if last else "it has no checkpoints"
             raise CheckpointNotFound(f"checkpoint not found: {n} in session {sid[:8]} ({hint}; see `spell log {sid[:8]}`)")
         return hit
 
     def _latest(self, dir: str) -> dict | None:
-        records = self._records(dir)
+        records = self.records(dir)
         return max(records, key=lambda r: r["number"]) if records else None
 
     def checkpoints(self, session: Any) -> list[dict]:
         """The checkpoint records of a session, oldest first."""
         dir = self.ws.sessions.resolve(session)
-        return [dict(r) for r in sorted(self._records(dir), key=lambda r: r["number"])]
+        return [dict(r) for r in sorted(self.records(dir), key=lambda r: r["number"])]
 
     def latest_number(self, dir: str) -> int | None:
         rec = self._latest(dir)

@@ -22,10 +22,10 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from .checkpoint import VOLATILE, Snapshot
+from .tree import VOLATILE, Snapshot
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["TEXT_DIFF_MAX", "diff_snapshots"]
 

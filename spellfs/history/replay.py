@@ -17,7 +17,7 @@ those bytes, else a copy written from the store under ``.spell/replay/``. After
 each run the fork's new artifact records are compared with what the original run
 produced, name by name: ``same`` when the content hash matches. Model calls
 are compared call by call (``calls``: the run's records in ``calls.yaml`` of the
-original and of the fork, in order; see :func:`spellfs.agent_calls.compare_calls`),
+original and of the fork, in order; see :func:`spellfs.agent.calls.compare_calls`),
 which is what tells a ``--live`` replay's different answers apart.
 
 Scripts that name their session explicitly rather than using the current one
@@ -33,12 +33,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .agent_calls import call_count, compare_calls
-from .errors import NothingToReplay, ReplayError, UsageError
+from ..agent import call_count, compare_calls
+from ..errors import NothingToReplay, ReplayError, UsageError
 from .runs import read_runs
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["can_replay", "list_replayable", "replay", "replay_metadata"]
 
@@ -106,9 +106,9 @@ def _subprocess_runner(timeout: float | None) -> Runner:
 
 def _check_live(ws: "Workspace", dir: str, todo: list[dict]) -> None:
     """``--live`` asks the models again: without a provider the scripts would find Agent nil."""
-    from .agent_calls import read_calls
-    from .config import PROVIDER_HINT
-    from .providers import workspace_providers
+    from ..agent import read_calls
+    from ..config import PROVIDER_HINT
+    from ..agent import workspace_providers
 
     ids = {r.get("run") for r in todo}
     calls = sum(1 for c in read_calls(ws, dir) if c.get("run") in ids)
@@ -119,7 +119,7 @@ def _check_live(ws: "Workspace", dir: str, todo: list[dict]) -> None:
 
 def _script_file(ws: "Workspace", run: dict) -> str:
     """A path holding the recorded script's bytes."""
-    from .objects import hash_bytes
+    from ..store import hash_bytes
 
     h = run["script_hash"]
     original = ws.root / run.get("script", "")
@@ -134,7 +134,7 @@ def _script_file(ws: "Workspace", run: dict) -> str:
                           f"(object {h[:12]}) is no longer in the store")
     target = ws.root / ".spell" / "replay" / h[:16] / Path(run.get("script") or "script.lua").name
     if not target.is_file():
-        from .storage import atomic_write
+        from ..store import atomic_write
 
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, ws.objects.get(h))
@@ -166,7 +166,7 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
     if start in (None, ""):
         start = runs[0].get("checkpoint")
     if start is not None:
-        from .history import checkpoint_number
+        from .checkpoints import checkpoint_number
 
         start = checkpoint_number(start)
         snap = history.snapshot(dir, start)

@@ -28,11 +28,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .names import now
-from .records import encode_record, parse_records
+from ..names import now
+from ..store import encode_record, parse_records
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["Run", "begin_run", "read_runs", "MARKERS"]
 

@@ -31,10 +31,10 @@ import json
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .errors import IntegrityError, ObjectNotFound
+from ..errors import IntegrityError, ObjectNotFound
 
 if TYPE_CHECKING:
-    from .objects import ObjectStore
+    from ..store import ObjectStore
 
 __all__ = ["FULL_EVERY", "PAGE_SEQS", "Snapshot", "TreeStore", "canonical", "same_content"]
 

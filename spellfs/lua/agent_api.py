@@ -1,4 +1,4 @@
-"""The ``Agent`` global: model calls through :mod:`spellfs.providers`, recorded by :mod:`spellfs.agent_calls`.
+"""The ``Agent`` global: model calls through :mod:`spellfs.agent.providers`, recorded by :mod:`spellfs.agent.calls`.
 
 ``Agent`` exists when a provider is configured (``agents.providers`` in
 spell.yaml, or ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY``), or under a replay whose
@@ -8,7 +8,7 @@ anyway gets :data:`NO_PROVIDER_HINT` appended to its error by the runtime.
 ``Agent.create(opts)`` checks its options and returns an agent table (``name``,
 ``model``, ``provider``, ``session_id`` and ``invoke``); an agent is stateless:
 each ``invoke`` sends the system prompt plus the given text or messages. The
-runtime has one :class:`~spellfs.providers.Client`, so connections are reused.
+runtime has one :class:`~spellfs.agent.providers.Client`, so connections are reused.
 
 Where a call's answer comes from (``SPELL_REPLAY`` is set by ``spell replay``):
 
@@ -20,7 +20,7 @@ Where a call's answer comes from (``SPELL_REPLAY`` is set by ``spell replay``):
 * ``agents.cache: true`` (not under a replay): from an identical earlier request.
 * otherwise (and ``SPELL_REPLAY=live``): from the provider.
 
-Every answered call is recorded (:func:`spellfs.agent_calls.record_call`); a
+Every answered call is recorded (:func:`spellfs.agent.calls.record_call`); a
 failed one records nothing.
 """
 
@@ -45,10 +45,10 @@ __all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls",
 NO_PROVIDER_HINT = f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if Agent ~= nil then`)"
 CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
                   "session_id", "description")
-#: Keyword arguments for the runtime's :class:`~spellfs.providers.Client` (tests shorten the backoff).
+#: Keyword arguments for the runtime's :class:`~spellfs.agent.providers.Client` (tests shorten the backoff).
 CLIENT_OPTIONS: dict[str, Any] = {}
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-#: The variables that make :func:`~spellfs.providers.providers_from_config` find a provider
+#: The variables that make :func:`~spellfs.agent.providers.providers_from_config` find a provider
 #: when spell.yaml names none (``providers.ENV_KEY``, and ``OPENAI_BASE_URL`` alone for a
 #: keyless local server); looked at here, so a script that can have no Agent never imports
 #: the provider and call-record code.
@@ -64,7 +64,7 @@ class AgentCalls:
     """What one runtime's agents share: providers, the HTTP client, replay mode, call logs."""
 
     def __init__(self, ws: "Workspace", providers: dict, environ: Any = os.environ) -> None:
-        from ..agent_calls import CallLog
+        from ..agent import CallLog
 
         self.ws = ws
         self.providers = providers
@@ -83,7 +83,7 @@ class AgentCalls:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from ..providers import Client
+            from ..agent import Client
 
             self._client = Client(environ=self.environ, **CLIENT_OPTIONS)
             weakref.finalize(self, self._client.close)
@@ -96,7 +96,7 @@ class AgentCalls:
         return log.refresh()
 
     def sources(self, dir: str) -> list[str]:
-        from ..agent_calls import replay_sources
+        from ..agent import replay_sources
 
         found = self._sources.get(dir)
         if found is None:
@@ -117,7 +117,7 @@ class AgentCalls:
         if not sid:
             return False
         try:
-            from ..agent_calls import lineage
+            from ..agent import lineage
 
             return any(self.log(d).records for d in lineage(self.ws, self.ws.sessions.resolve(sid)))
         except SpellError:
@@ -125,8 +125,8 @@ class AgentCalls:
 
     # -- one call ------------------------------------------------------------------------
     def invoke(self, agent: dict, request: dict) -> dict:
-        from ..agent_calls import cache_get, cache_put, check_room, next_number, record_call
-        from ..providers import normalize_request, request_hash
+        from ..agent import cache_get, cache_put, check_room, next_number, record_call
+        from ..agent import normalize_request, request_hash
 
         ws = self.ws
         provider = agent["provider"]
@@ -164,7 +164,7 @@ class AgentCalls:
 
     def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> tuple[dict, bytes]:
         """The recorded answer to this call, and its response artifact's bytes."""
-        from ..agent_calls import read_answer
+        from ..agent import read_answer
 
         done = len(log.by_hash.get(h, ()))  # this request's earlier answers in this session
         for d in self.sources(dir):
@@ -195,7 +195,7 @@ class AgentCalls:
 
 
 def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
-    from ..providers import Provider
+    from ..agent import Provider
 
     model = opts.get("model")
     if not isinstance(model, str) or not model.strip():
@@ -234,7 +234,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             and not any((os.environ.get(k) or "").strip() for k in _PROVIDER_ENV)):
         return  # Agent stays nil: no provider configured, none in the environment, no replay
     try:
-        from ..providers import workspace_providers
+        from ..agent import workspace_providers
 
         providers = workspace_providers(ws)
         problem = None
@@ -274,7 +274,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             raise UsageError("Agent.create: system_prompt must be a string")
         base = {"model": model, "system": system, "temperature": o.get("temperature"),
                 "max_tokens": o.get("max_tokens")}
-        from ..providers import normalize_request
+        from ..agent import normalize_request
 
         normalize_request({**base, "messages": [{"role": "user", "content": "-"}]})  # options checked now
         agent = {"name": name, "provider": provider, "model": model, "session_id": sid, "base": base}
@@ -320,7 +320,7 @@ def _install_session_usage(rt: "Runtime", ws: "Workspace") -> None:
     def get(ref: Any = None) -> Any:
         info = ws.sessions.get(rt.py(ref))
         if ws.storage.exists(f"{info['path']}/calls.yaml"):
-            from ..agent_calls import read_calls, summarize
+            from ..agent import read_calls, summarize
 
             usage = summarize(read_calls(ws, info["path"].split("/", 1)[1]))
             if usage:

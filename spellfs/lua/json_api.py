@@ -1,10 +1,10 @@
-"""The ``JSON`` global: ``JSON.stringify(value)`` and ``JSON.parse(text)``, via :mod:`spellfs.luavalues`."""
+"""The ``JSON`` global: ``JSON.stringify(value)`` and ``JSON.parse(text)``, via :mod:`spellfs.lua.values`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..luavalues import json_parse, json_stringify
+from .values import json_parse, json_stringify
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from lupa import lua54
 
 from ..errors import SpellError, UsageError
-from ..luavalues import to_lua, to_python
+from .values import to_lua, to_python
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -141,7 +141,7 @@ class Runtime:
 
     @staticmethod
     def py(value: Any, binary: bool = False) -> Any:
-        """A Lua value as plain Python data (see :mod:`spellfs.luavalues`)."""
+        """A Lua value as plain Python data (see :mod:`spellfs.lua.values`)."""
         return to_python(value, binary=binary)
 
     @staticmethod

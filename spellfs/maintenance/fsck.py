@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from .artifact_log import valid_name
-from .errors import IntegrityError, ManifestError, SpellError
-from .records import RecordError, parse_records
+from ..model import valid_name
+from ..errors import IntegrityError, ManifestError, SpellError
+from ..store import RecordError, parse_records
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["Problem", "RECORD_FILES", "Report", "fsck"]
 
@@ -166,7 +166,7 @@ def _classify_missing(ws: "Workspace", report: Report) -> None:
     missing = [p for p in report.problems if p.kind == "missing-object" and p.oid]
     if not missing or not ws.config.remotes or ws.memory:
         return
-    from .remotes import get_remote, remote_has
+    from ..remote import get_remote, remote_has
 
     remote = get_remote(ws)
     try:

@@ -1,10 +1,8 @@
 """``spell gc``: remove objects nothing reaches.
 
-Reachable (:func:`reachable`) is every object named by an artifact record of any
-session (every version, deletions included), by a checkpoint (its tree, the
-parent trees, manifest, state, table pages and the artifacts in them), by a run
-record (its script), by an in-flight run's marker under ``.spell/runs/``, or by
-a root another area registers in :data:`ROOTS`.
+Reachable is what :func:`spellfs.history.reachable` says: every object named by an
+artifact record, a checkpoint, a run record, an in-flight run's marker, or a root
+registered in :data:`spellfs.history.ROOTS` (the walk ``spell push`` uses too).
 
 Racing a store in another process is safe, for two reasons:
 
@@ -24,25 +22,20 @@ would have reached is unknown, so nothing is removed.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable
 
-from .errors import ManifestError
-from .records import RecordError
+from ..errors import ManifestError
+from ..history import reachable
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
-__all__ = ["GRACE_SECONDS", "ROOTS", "GcReport", "gc", "reachable"]
+__all__ = ["GRACE_SECONDS", "GcReport", "gc"]
 
 GRACE_SECONDS = 15 * 60
-#: Extra roots: functions ws -> iterable of object ids another area keeps (e.g. a model-call cache).
-ROOTS: list[Callable[["Workspace"], Iterable[str]]] = []
-
-
 @dataclass
 class GcReport:
     dry_run: bool
@@ -56,63 +49,11 @@ class GcReport:
                 "kept": self.kept, "spared": self.spared}
 
 
-def _live_marker(ws: "Workspace", rel: str) -> str | None:
-    """The script object of an in-flight run's marker; drops markers of dead processes."""
+def _reachable(ws: "Workspace") -> dict[str, str]:
     try:
-        marker = json.loads(ws.storage.read(rel))
-        pid = int(marker["pid"])
-        oid = marker["script_hash"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not ws.memory and pid != os.getpid():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            ws.storage.remove(rel)
-            return None
-        except PermissionError:
-            pass
-    return oid
-
-
-def reachable(ws: "Workspace") -> dict[str, str]:
-    """Every object something in the workspace reaches: oid -> where (first seen)."""
-    from .runs import MARKERS, read_runs
-
-    refs: dict[str, str] = {}
-    trees = ws.history.trees
-    seen: set[str] = set()
-    for dir in sorted(ws.storage.listdir("sessions")):
-        base = f"sessions/{dir}"
-        log = ws.log(dir)
-        try:
-            log.refresh()
-        except ManifestError:
-            raise ManifestError(f"cannot collect garbage: {base}/artifacts.yaml does not parse "
-                                "(fix it first; `spell fsck` names the line)") from None
-        for rec in log.records:
-            if rec.get("hash"):
-                refs.setdefault(rec["hash"], f"{base}/artifacts.yaml#{rec['seq']}")
-        try:
-            checkpoints = ws.history._records(dir)
-            runs = read_runs(ws, dir)
-        except RecordError as exc:
-            raise ManifestError(f"cannot collect garbage: {exc}") from None
-        for cp in checkpoints:
-            for oid in trees.refs(cp["tree"], seen):
-                refs.setdefault(oid, f"{base}/checkpoints.yaml#{cp['number']}")
-        for run in runs:
-            refs.setdefault(run["script_hash"], f"{base}/runs.yaml#{run.get('run', '?')[:8]}")
-    for name in ws.storage.listdir(MARKERS):
-        oid = _live_marker(ws, f"{MARKERS}/{name}")
-        if oid:
-            refs.setdefault(oid, f"{MARKERS}/{name}")
-    if ws.run is not None:
-        refs.setdefault(ws.run.script_hash, "the running script")
-    for root in ROOTS:
-        for oid in root(ws):
-            refs.setdefault(oid, getattr(root, "__name__", "a registered root"))
-    return refs
+        return reachable(ws)
+    except ManifestError as exc:
+        raise ManifestError(f"cannot collect garbage: {exc}") from None
 
 
 def _age(ws: "Workspace", oid: str, clock: float) -> float:
@@ -148,7 +89,7 @@ def gc(ws: "Workspace", dry_run: bool = False, grace: float = GRACE_SECONDS,
     """Remove (or with ``dry_run`` list) objects nothing reaches and older than ``grace`` seconds."""
     report = GcReport(dry_run=dry_run)
     store = ws.objects
-    refs = reachable(ws)
+    refs = _reachable(ws)
     clock = time.time()
     candidates = []
     oids = list(store)
@@ -168,7 +109,7 @@ def gc(ws: "Workspace", dry_run: bool = False, grace: float = GRACE_SECONDS,
     with contextlib.ExitStack() as stack:
         if not dry_run:
             stack.enter_context(_all_session_locks(ws))
-            refs = reachable(ws)
+            refs = _reachable(ws)
         for oid in candidates:
             if oid in refs:
                 report.kept += 1

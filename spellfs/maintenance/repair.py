@@ -14,10 +14,10 @@ import time
 from typing import TYPE_CHECKING
 
 from .fsck import Problem, Report
-from .objects import hash_bytes
+from ..store import hash_bytes
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["repair"]
 

@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ArtifactNotFound, LimitExceeded, UsageError
-from .names import check_artifact_name, check_tags, check_word, jsonable, now, parse_time, whole_number
-from .records import encode_record
+from ..errors import ArtifactNotFound, LimitExceeded, UsageError
+from ..names import check_artifact_name, check_tags, check_word, jsonable, now, parse_time, whole_number
+from ..store import encode_record
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["Artifacts", "KNOWN_TYPES"]
 

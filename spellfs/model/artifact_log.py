@@ -15,11 +15,11 @@ from __future__ import annotations
 import bisect
 from typing import Any, Iterator
 
-from .errors import UsageError
-from .names import check_artifact_name
-from .records import RecordLog
+from ..errors import UsageError
+from ..names import check_artifact_name
+from ..store import RecordLog
 
-__all__ = ["ArtifactLog"]
+__all__ = ["ArtifactLog", "valid_name"]
 
 
 def valid_name(name: object) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import ManifestError
-from .yamlio import dump_yaml, load_yaml
+from ..errors import ManifestError
+from ..store import dump_yaml, load_yaml
 
 __all__ = ["FIELDS", "STATUSES", "dump_manifest", "load_manifest"]
 

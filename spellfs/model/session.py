@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
+from ..errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
 from .manifest import STATUSES, dump_manifest, load_manifest
-from .names import check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
+from ..names import check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["Sessions", "LIVE", "TRANSITIONS"]
 
@@ -143,7 +143,7 @@ class Sessions:
             data = self.storage.read(rel)
         except FileNotFoundError:
             raise NotFound(f"template not found: {name} (looked for {rel})") from None
-        from .yamlio import load_yaml
+        from ..store import load_yaml
 
         doc = load_yaml(data, rel) or {}
         if not isinstance(doc, dict):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import ManifestError, UsageError
-from .names import jsonable
-from .yamlio import dump_yaml, load_yaml
+from ..errors import ManifestError, UsageError
+from ..names import jsonable
+from ..store import dump_yaml, load_yaml
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["State"]
 

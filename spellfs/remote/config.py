@@ -6,7 +6,7 @@ survive, under a lock and with an atomic replace; the new file is validated
 before it is written. Only ``url``, ``endpoint_url`` and ``region`` are ever
 written: credentials come from the standard ``AWS_*`` variables or profiles and
 never reach the workspace. The first remote in ``spell.yaml`` is the default.
-Using a remote (push, pull, fetch) is :mod:`spellfs.remotes`.
+Using a remote (push, pull, fetch) is :mod:`spellfs.remote.sync`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import io
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import ManifestError, NotFound, UsageError
+from ..errors import ManifestError, NotFound, UsageError
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["add_remote", "list_remotes", "remove_remote"]
 
@@ -50,7 +50,7 @@ def _check_endpoint(url: str) -> None:
 def add_remote(ws: "Workspace", name: str, url: str, endpoint_url: str | None = None,
                region: str | None = None) -> dict:
     """Add a remote to spell.yaml (the first one added becomes the default)."""
-    from .remote import parse_remote_url
+    from .transport import parse_remote_url
 
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(f"invalid remote name: {name!r} (letters, digits, '.', '_', '-'; at most 64)")
@@ -110,9 +110,9 @@ def _edit_spell_yaml(ws: "Workspace", change: Callable[[Any], None]) -> None:
     """Load spell.yaml as a round trip, apply ``change``, validate, and replace it atomically."""
     from ruamel.yaml.comments import CommentedMap
 
-    from .config import Config, apply_mapping
-    from .storage import atomic_write
-    from .yamlio import load_yaml
+    from ..config import Config, apply_mapping
+    from ..store import atomic_write
+    from ..store import load_yaml
 
     if ws.root is None:
         raise UsageError("remotes need a workspace on disk (this one is in memory)")

@@ -1,7 +1,7 @@
 """Configured remotes (SPEC §7): push, pull, on-demand fetch.
 
-The porcelain over :mod:`spellfs.remote` (the transport); the ``remotes:``
-section of spell.yaml is edited by :mod:`spellfs.remote_config`. What a caller
+The porcelain over :mod:`spellfs.remote.transport` (the transport); the ``remotes:``
+section of spell.yaml is edited by :mod:`spellfs.remote.config`. What a caller
 may rely on:
 
 - The first remote in ``spell.yaml`` is the default: the one :func:`push`,
@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .errors import IntegrityError, ManifestError, NotFound, ObjectNotFound, RemoteError, UsageError
+from ..errors import NotFound, ObjectNotFound, RemoteError, UsageError
+from ..history import reachable, session_dirs
 
 if TYPE_CHECKING:
-    from .objects import ObjectStore
-    from .remote import Remote, RemoteSpec
-    from .workspace import Workspace
+    from ..store import ObjectStore
+    from .transport import Remote, RemoteSpec
+    from ..workspace import Workspace
 
-__all__ = ["get_remote", "install_fetcher", "pull", "push", "reachable", "remote_has"]
+__all__ = ["get_remote", "install_fetcher", "pull", "push", "remote_has"]
 
 Progress = Callable[[int, int], None]
 #: Seconds a process that used a remote pauses at exit; see :func:`_settled`.
@@ -37,14 +38,14 @@ SETTLE_SECONDS = 0.1
 # -- the configured remotes -----------------------------------------------------------------
 
 def _spec(name: str, body: dict) -> "RemoteSpec":
-    from .remote import RemoteSpec
+    from .transport import RemoteSpec
 
     return RemoteSpec(name, body["url"], body.get("endpoint_url"), body.get("region"))
 
 
 def get_remote(ws: "Workspace", name: str | None = None) -> "Remote":
     """The remote called ``name``, or the default one."""
-    from .remote import Remote
+    from .transport import Remote
 
     remotes = ws.config.remotes
     if not remotes:
@@ -84,73 +85,6 @@ def remote_has(remote: "Remote", oids: Iterable[str]) -> set[str]:
     return _settled(remote.exists_many, list(oids))
 
 
-# -- what sessions reach --------------------------------------------------------------
-
-def _session_dirs(ws: "Workspace", sessions: Iterable[str] | None) -> list[str]:
-    if sessions:
-        return list(dict.fromkeys(ws.sessions.resolve(s) for s in sessions))
-    return sorted(d for d in ws.storage.listdir("sessions") if not d.startswith("."))
-
-
-def _checkpoint_trees(ws: "Workspace", dir: str) -> list[str]:
-    return [r["tree"] for r in ws.history.checkpoints(dir)]
-
-
-def _run_scripts(ws: "Workspace", dir: str) -> list[str]:
-    from .runs import read_runs
-
-    return [r["script_hash"] for r in read_runs(ws, dir)]
-
-
-def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool = True,
-              unreadable: dict[str, str] | None = None) -> dict[str, str]:
-    """Objects the sessions (default: all) reach: oid -> where it is referenced (first seen).
-
-    ``deep=False`` stops at what the session files name (artifact records,
-    checkpoint tree ids, run scripts) without reading any object; ``deep=True``
-    also walks each checkpoint tree (parents, manifest, state, table pages and the
-    artifacts in them), reading tree objects (a missing one is fetched by the
-    store's fetcher if it has one). A tree that cannot be read anywhere raises, unless
-    ``unreadable`` is given: then it is noted there (tree -> why) and the walk goes on.
-    """
-    dirs = _session_dirs(ws, sessions)
-    refs: dict[str, str] = {}
-    seen: set[str] = set()
-    trees = ws.history.trees if deep else None
-    for dir in dirs:
-        base = f"sessions/{dir}"
-        log = ws.log(dir)
-        try:
-            log.refresh()
-        except ManifestError as exc:
-            raise ManifestError(f"{exc} (fix it first; `spell fsck` names the line)") from None
-        for rec in log.records:
-            if rec.get("hash"):
-                refs.setdefault(rec["hash"], f"{base}/artifacts.yaml#{rec['seq']}")
-        tree_ids = _checkpoint_trees(ws, dir)  # a broken record file raises ManifestError naming it
-        scripts = _run_scripts(ws, dir)
-        for tree in tree_ids:
-            if trees is None:
-                refs.setdefault(tree, f"{base}/checkpoints.yaml")
-            else:
-                try:
-                    for oid in trees.refs(tree, seen):
-                        refs.setdefault(oid, f"{base}/checkpoints.yaml")
-                except (ObjectNotFound, IntegrityError) as exc:
-                    if unreadable is None:
-                        raise
-                    unreadable.setdefault(tree, f"{base}/checkpoints.yaml: {exc}")
-        for oid in scripts:
-            refs.setdefault(oid, f"{base}/runs.yaml")
-    if not sessions and deep:
-        from .gc import ROOTS
-
-        for root in ROOTS:
-            for oid in root(ws):
-                refs.setdefault(oid, getattr(root, "__name__", "a registered root"))
-    return refs
-
-
 # -- push / pull -------------------------------------------------------------------------
 
 def _result(remote: "Remote", verb: str, stats: dict, dirs: list[str]) -> dict:
@@ -173,7 +107,7 @@ def push(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
     start = time.monotonic()
     store = _fs_store(ws)
     with _fetching_from(store, remote):
-        dirs = _session_dirs(ws, sessions)
+        dirs = session_dirs(ws, sessions)
         refs = reachable(ws, dirs)
     local, absent = [], []
     for oid in refs:
@@ -204,7 +138,7 @@ def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
     remote = get_remote(ws, remote_name)
     start = time.monotonic()
     store = _fs_store(ws)
-    dirs = _session_dirs(ws, sessions)
+    dirs = session_dirs(ws, sessions)
     total = {"objects": 0, "bytes": 0, "skipped": 0}
 
     def add(stats: dict) -> None:
@@ -285,7 +219,7 @@ class _Fetcher:
 
     def __call__(self, oid: str) -> bool:
         if self.remote is None:
-            from .remote import Remote
+            from .transport import Remote
 
             self.remote = Remote(_spec(self.name, self.body))
         return _settled(self.remote.fetch, self.store, oid)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import ObjectNotFound, RemoteError, UsageError
-from .objects import CHUNK, FsObjectStore, stream_content, validate_oid
+from ..errors import ObjectNotFound, RemoteError, UsageError
+from ..store import CHUNK, FsObjectStore, stream_content, validate_oid
 
 __all__ = ["Remote", "RemoteSpec", "parse_remote_url", "verify_file"]
 

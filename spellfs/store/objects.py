@@ -17,10 +17,11 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from .errors import IntegrityError, ObjectNotFound, UsageError
+from ..errors import IntegrityError, ObjectNotFound, UsageError
 from .storage import disk_error, write_all
 
-__all__ = ["FsObjectStore", "MemoryObjectStore", "ObjectStore", "hash_bytes", "stream_content", "validate_oid"]
+__all__ = ["CHUNK", "FsObjectStore", "MemoryObjectStore", "ObjectStore", "hash_bytes", "stream_content",
+           "validate_oid"]
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20

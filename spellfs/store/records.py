@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Iterator
 
-from .errors import ManifestError, UsageError
+from ..errors import ManifestError, UsageError
 
 __all__ = ["encode_record", "parse_records", "RecordError", "RecordLog"]
 

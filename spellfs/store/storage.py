@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from .errors import SpellError
+from ..errors import SpellError
 
 __all__ = ["FsStorage", "MemoryStorage", "Storage", "atomic_replace", "atomic_write", "disk_error", "write_all"]
 

@@ -11,7 +11,7 @@ import datetime
 import io
 from typing import Any
 
-from .errors import ManifestError
+from ..errors import ManifestError
 
 __all__ = ["dump_yaml", "load_yaml"]
 

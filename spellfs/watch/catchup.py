@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError
+from ..errors import ManifestError
 
 __all__ = ["CatchUp", "RACY_NS", "StatCache", "Stat", "hash_path", "is_editor_temp", "stat_of"]
 
@@ -153,7 +153,7 @@ class StatCache:
 
 
 class CatchUp:
-    """The :class:`~spellfs.watcher.Watcher`'s start-up and rescan half (a mixin)."""
+    """The :class:`~spellfs.watch.watcher.Watcher`'s start-up and rescan half (a mixin)."""
 
     ws: Any
     cache: StatCache

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import SpellError
-from .names import now, whole_number
+from ..errors import SpellError
+from ..names import now, whole_number
 
 __all__ = ["WatchLock", "daemon_status", "start_daemon", "stop_daemon", "PID_FILE", "LOG_FILE"]
 

@@ -1,4 +1,4 @@
-"""The :class:`~spellfs.watcher.Watcher`'s debounce queue: keys that fall due after a quiet spell.
+"""The :class:`~spellfs.watch.watcher.Watcher`'s debounce queue: keys that fall due after a quiet spell.
 
 watchdog's threads :meth:`~DebounceQueue.push` keys; one worker thread
 :meth:`~DebounceQueue.wait`\\ s for them. Pushing a key again moves its deadline

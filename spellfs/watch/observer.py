@@ -1,4 +1,4 @@
-"""Choosing the :class:`~spellfs.watcher.Watcher`'s watchdog observer, and hearing of lost events.
+"""Choosing the :class:`~spellfs.watch.watcher.Watcher`'s watchdog observer, and hearing of lost events.
 
 One recursive schedule on ``sessions/``: watchdog runs an emitter thread per
 scheduled path, so per-session ``schedule`` calls would mean thousands of

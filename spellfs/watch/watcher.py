@@ -5,7 +5,7 @@ kernel events into *keys* (``("f", dir, name)`` a file under ``files/``,
 ``("m", dir)`` a manifest, ``("r", dir)`` a record log, ``("s", dir)`` a session
 to rescan, ``("all",)`` everything) and hand them to :meth:`Watcher._schedule`;
 nothing else happens on those threads. One worker thread owns the workspace: it
-sleeps until the earliest key is due (:mod:`spellfs.watch_queue`), then acts on it.
+sleeps until the earliest key is due (:mod:`spellfs.watch.debounce`), then acts on it.
 
 Debounce: every event for a key pushes its deadline ``quiet`` seconds on, and
 carries the file's ``lstat`` at event time. When the deadline passes the file is
@@ -22,7 +22,7 @@ content equal to an *older* version is a new version (the user reverted).
 Watch strategy: one recursive inotify watch on ``sessions/`` (kernel watches on
 ``sessions/``, each session directory and its ``files/``; ``.spell/objects`` and
 the rest of the workspace are never watched); when the system's limit is reached
-(ENOSPC/EMFILE) the watcher says so and polls instead (:mod:`spellfs.watch_observer`).
+(ENOSPC/EMFILE) the watcher says so and polls instead (:mod:`spellfs.watch.observer`).
 A kernel queue overflow (events lost) triggers a full rescan, which the stat
 cache keeps cheap.
 """
@@ -36,15 +36,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import ManifestError, SessionNotFound, SpellError, UsageError
-from .ignore import Ignore
-from .names import check_artifact_name, now, parse_time
-from .watch_catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
-from .watch_observer import OverflowAlarm, start_observer
-from .watch_queue import DebounceQueue
+from ..errors import ManifestError, SessionNotFound, SpellError, UsageError
+from ..model import Ignore
+from ..names import check_artifact_name, now, parse_time
+from .catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
+from .observer import OverflowAlarm, start_observer
+from .debounce import DebounceQueue
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 __all__ = ["Watcher"]
 

@@ -1,0 +1,22 @@
+"""Sharing through git: repository set-up and reconciling a clone, `spell commit` and
+`spell status`, and export/import archives.
+
+May import: maintenance and below (see tests/test_layers.py). Public names are re-exported
+here and imported on first use (:mod:`spellfs.lazy`).
+"""
+
+from ..lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "ArchiveError": "archive",
+    "CommitResult": "commit",
+    "MAX_MEMBERS": "archive",
+    "commit": "commit",
+    "export_session": "archive",
+    "import_session": "archive",
+    "init_git": "repo",
+    "on_open": "repo",
+    "reachable_objects": "archive",
+    "reconcile": "repo",
+    "status": "commit",
+})

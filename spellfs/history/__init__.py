@@ -1,0 +1,31 @@
+"""What a workspace held before: checkpoint trees, checkpoints (save, restore, fork,
+log), diffs, run records, replay, and the reachability walk gc and push share.
+
+May import: model and below (see tests/test_layers.py). Public names are re-exported
+here and imported on first use (:mod:`spellfs.lazy`).
+"""
+
+from ..lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "FULL_EVERY": "tree",
+    "History": "checkpoints",
+    "MARKERS": "runs",
+    "PAGE_SEQS": "tree",
+    "ROOTS": "reach",
+    "Run": "runs",
+    "Snapshot": "tree",
+    "TEXT_DIFF_MAX": "diff",
+    "TreeStore": "tree",
+    "begin_run": "runs",
+    "can_replay": "replay",
+    "canonical": "tree",
+    "diff_snapshots": "diff",
+    "list_replayable": "replay",
+    "reachable": "reach",
+    "read_runs": "runs",
+    "replay": "replay",
+    "replay_metadata": "replay",
+    "same_content": "tree",
+    "session_dirs": "reach",
+})

@@ -1,0 +1,25 @@
+"""What a workspace holds now: sessions and their manifests, artifacts and their
+append-only log, State, the query index and `.spellignore`.
+
+May import: config, agent, store and below (see tests/test_layers.py). Public names are re-exported
+here and imported on first use (:mod:`spellfs.lazy`).
+"""
+
+from ..lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "ArtifactLog": "artifact_log",
+    "Artifacts": "artifact",
+    "FIELDS": "manifest",
+    "Ignore": "ignore",
+    "Index": "index",
+    "KNOWN_TYPES": "artifact",
+    "LIVE": "session",
+    "STATUSES": "manifest",
+    "Sessions": "session",
+    "State": "state",
+    "valid_name": "artifact_log",
+    "TRANSITIONS": "session",
+    "dump_manifest": "manifest",
+    "load_manifest": "manifest",
+})

@@ -1,0 +1,31 @@
+"""The bottom layer: content-addressed objects, storage backends with atomic writes,
+append-only record files and YAML I/O. It knows nothing of sessions.
+
+May import: errors and names only (see tests/test_layers.py). Public names are re-exported
+here and imported on first use (:mod:`spellfs.lazy`).
+"""
+
+from ..lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "CHUNK": "objects",
+    "FsObjectStore": "objects",
+    "FsStorage": "storage",
+    "MemoryObjectStore": "objects",
+    "MemoryStorage": "storage",
+    "ObjectStore": "objects",
+    "RecordError": "records",
+    "RecordLog": "records",
+    "Storage": "storage",
+    "atomic_replace": "storage",
+    "atomic_write": "storage",
+    "disk_error": "storage",
+    "dump_yaml": "yamlio",
+    "encode_record": "records",
+    "hash_bytes": "objects",
+    "load_yaml": "yamlio",
+    "parse_records": "records",
+    "stream_content": "objects",
+    "validate_oid": "objects",
+    "write_all": "storage",
+})
