@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from spellfs import Workspace
-from spellfs.maintenance.fsck import fsck
+from spellfs.maintenance.checks import fsck
 
 SCRIPT = r"""
 local sid, start = arg[1], tonumber(arg[2])

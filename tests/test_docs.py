@@ -15,7 +15,8 @@ def all_modules() -> list[str]:
     """Every module of the package, walked from the source tree (subpackages included)."""
     import pkgutil
 
-    return sorted(m.name.removeprefix("spellfs.") for m in pkgutil.walk_packages(spellfs.__path__, "spellfs."))
+    names = (m.name.removeprefix("spellfs.") for m in pkgutil.walk_packages(spellfs.__path__, "spellfs."))
+    return sorted(n for n in names if n != "__main__")  # running it is `python -m spellfs`
 
 
 FOUNDATION = all_modules()

@@ -184,7 +184,7 @@ def test_corrupt_tree_is_an_integrity_error_naming_it(ws):
     with pytest.raises(IntegrityError, match=tree):
         ws.history.diff(sid, 1)
     # bytes that hash right but are not a tree
-    ws.history._records(_dir(ws, sid))[0]["tree"] = ws.objects.put_bytes(b"not json at all")
+    ws.history.records(_dir(ws, sid))[0]["tree"] = ws.objects.put_bytes(b"not json at all")
     with pytest.raises(IntegrityError, match="corrupt tree object"):
         ws.history.restore(sid, 1)
 
@@ -194,7 +194,7 @@ def test_tree_that_parses_but_lacks_fields(anyws):
     sid = _session(ws)
     ws.history.save(sid)
     bad = ws.objects.put_bytes(canonical({"type": "spellfs/tree", "v": 1}))
-    ws.history._records(_dir(ws, sid))[0]["tree"] = bad
+    ws.history.records(_dir(ws, sid))[0]["tree"] = bad
     with pytest.raises(IntegrityError, match=f"corrupt tree object {bad}"):
         ws.history.fork(sid, 1)
 

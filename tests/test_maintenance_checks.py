@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spellfs import Workspace
-from spellfs.maintenance.fsck import fsck
+from spellfs.maintenance.checks import fsck
 from spellfs.store.objects import hash_bytes
 
 
@@ -150,7 +150,7 @@ def test_record_with_a_hostile_name_is_reported(filled, spell) -> None:
 
 
 def test_fsck_walks_checkpoint_trees(ws) -> None:
-    from spellfs.maintenance.fsck import fsck
+    from spellfs.maintenance.checks import fsck
 
     sid = ws.sessions.create(name="trees")
     ws.artifacts.store(sid, "user_input", "a.txt", b"first version of a")

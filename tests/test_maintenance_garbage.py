@@ -11,9 +11,9 @@ import time
 import pytest
 
 from spellfs import IntegrityError, Workspace
-from spellfs.maintenance.fsck import fsck
+from spellfs.maintenance.checks import fsck
 from spellfs.history import ROOTS, reachable
-from spellfs.maintenance.gc import gc
+from spellfs.maintenance.garbage import gc
 from spellfs.history.runs import begin_run
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from spellfs import SpellError, Workspace
-from spellfs.maintenance.fsck import fsck
-from spellfs.maintenance.repair import repair
+from spellfs.maintenance.checks import fsck
+from spellfs.maintenance.repairs import repair
 
 WRITER = r"""
 import sys

@@ -128,7 +128,7 @@ def test_sigterm_during_catch_up_stops_at_once_and_loses_nothing(root: Path, tmp
     with Workspace.open(root) as ws:
         recorded = sum(s["artifact_count"] for s in ws.sessions.list({"limit": None}))
         assert 20 <= recorded < 3000
-        from spellfs.maintenance.fsck import fsck
+        from spellfs.maintenance.checks import fsck
 
         assert fsck(ws).ok
         from spellfs.watch.watcher import Watcher

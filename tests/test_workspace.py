@@ -156,7 +156,7 @@ def test_memory_backend_writes_nothing(tmp_path: Path, monkeypatch) -> None:
         ws.state.set(f"session:{child}:local", 5)
         assert ws.state.get(f"session:{child}:local") == 5
         assert ws.sessions.list({"status": "all"})[0]["name"] == "parent"
-        from spellfs.maintenance.fsck import fsck
+        from spellfs.maintenance.checks import fsck
 
         assert fsck(ws).ok
         ws.sessions.delete(child)

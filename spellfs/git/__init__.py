@@ -9,14 +9,14 @@ from ..lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "ArchiveError": "archive",
-    "CommitResult": "commit",
+    "CommitResult": "commits",
     "MAX_MEMBERS": "archive",
-    "commit": "commit",
+    "commit": "commits",
     "export_session": "archive",
     "import_session": "archive",
     "init_git": "repo",
     "on_open": "repo",
     "reachable_objects": "archive",
     "reconcile": "repo",
-    "status": "commit",
+    "status": "commits",
 })

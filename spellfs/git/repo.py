@@ -28,7 +28,7 @@ How two clones merge without conflicts:
   a file that still holds conflict markers.
 
 Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git
-by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.git.commit`.
+by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.git.commits`.
 """
 
 from __future__ import annotations

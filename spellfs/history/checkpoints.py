@@ -278,21 +278,21 @@ class History:
         return diff_snapshots(self.ws, a, b)
 
     def can_replay(self, session: Any) -> bool:
-        from .replay import can_replay
+        from .replays import can_replay
 
         return can_replay(self.ws, self.ws.sessions.resolve(session))
 
     def replay(self, session: Any, opts: dict | None = None, runner: Any = None) -> dict:
-        from .replay import replay
+        from .replays import replay
 
         return replay(self.ws, self.ws.sessions.resolve(session), opts or {}, runner)
 
     def replay_metadata(self, session: Any) -> dict:
-        from .replay import replay_metadata
+        from .replays import replay_metadata
 
         return replay_metadata(self.ws, self.ws.sessions.resolve(session))
 
     def list_replayable(self) -> list[dict]:
-        from .replay import list_replayable
+        from .replays import list_replayable
 
         return list_replayable(self.ws)

@@ -8,12 +8,12 @@ here and imported on first use (:mod:`spellfs.lazy`).
 from ..lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
-    "GRACE_SECONDS": "gc",
-    "GcReport": "gc",
-    "Problem": "fsck",
-    "RECORD_FILES": "fsck",
-    "Report": "fsck",
-    "fsck": "fsck",
-    "gc": "gc",
-    "repair": "repair",
+    "GRACE_SECONDS": "garbage",
+    "GcReport": "garbage",
+    "Problem": "checks",
+    "RECORD_FILES": "checks",
+    "Report": "checks",
+    "fsck": "checks",
+    "gc": "garbage",
+    "repair": "repairs",
 })

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .fsck import Problem, Report
+from .checks import Problem, Report
 from ..store import hash_bytes
 
 if TYPE_CHECKING:
