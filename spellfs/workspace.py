@@ -52,7 +52,6 @@ SPELL_YAML = """\
 # remotes:                  # `spell remote add` writes these
 #   origin: {url: "s3://bucket/prefix", endpoint_url: "http://127.0.0.1:8333"}
 """
-SPELLIGNORE = "# gitignore syntax: paths the watcher and `spell add` skip\n*.swp\n*~\n.#*\n"
 # Inside .spell/ only the objects are shared; caches, index, locks and logs are not.
 SPELL_GITIGNORE = "/*\n!/objects/\n!/.gitignore\n"
 
@@ -83,11 +82,17 @@ def init_workspace(root: Path) -> bool:
     if root.exists() and not root.is_dir():
         raise UsageError(f"cannot make a workspace: {root} is a file")
     new = not ((root / "spell.yaml").exists() or (root / ".spell").is_dir())
+    from .defaults import default_spellignore, default_templates
+
     for d in ("sessions", "templates", ".spell/objects"):
         (root / d).mkdir(parents=True, exist_ok=True)
-    for name, text in (("spell.yaml", SPELL_YAML), (".spellignore", SPELLIGNORE), (".spell/.gitignore", SPELL_GITIGNORE)):
+    files = {"spell.yaml": SPELL_YAML.encode(), ".spellignore": default_spellignore(),
+             ".spell/.gitignore": SPELL_GITIGNORE.encode()}
+    if new:  # the shipped session templates, once: a template the user removed stays removed
+        files.update({f"templates/{name}": data for name, data in default_templates().items()})
+    for name, data in files.items():
         if not (root / name).exists():
-            atomic_write(root / name, text.encode())
+            atomic_write(root / name, data)
     return new
 
 

@@ -17,7 +17,7 @@ import pytest
 import spellfs
 
 LAYERS: list[set[str]] = [
-    {"errors", "names", "events", "hooks", "lazy"},  # the vocabulary every layer speaks
+    {"errors", "names", "events", "hooks", "lazy", "defaults"},  # the vocabulary every layer speaks
     {"store"},        # objects, storage, records, YAML: knows nothing of sessions
     {"agent"},        # model providers and call records (store-level records only)
     {"config"},       # spell.yaml; validates providers through agent
