@@ -155,7 +155,7 @@ def _print_replay(r: dict, live: bool) -> None:
                       else f" (was {run['original_exit_status']})"))
         for s in run["sessions"]:
             label = s["name"] or (s["session_id"] or s["replay_session_id"] or "?")[:8]
-            extra = " (created by the run)" if s["created"] else ""
+            extra = " (created by the run)" if s["created"] else " (deleted by the run)" if s["deleted"] else ""
             click.echo(f"  session {label}{extra}: {s['result']}")
             for a in s["artifacts"]:
                 click.echo(f"    {a['result']:<8} {a['name']}")

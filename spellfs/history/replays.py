@@ -339,7 +339,6 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
 def _replay_group(ws: "Workspace", dir: str, m: dict, group: list[dict], start: int | None, run_fn: Runner,
                   opts: dict, worlds: list[str]) -> list[dict]:
     """Build one world and replay ``group`` in it, in order; the world is removed unless kept."""
-    from ..workspace import Workspace
     from .tree import Snapshot
     from .worlds import build_world, mark_kept, remove_world
 
@@ -356,7 +355,7 @@ def _replay_group(ws: "Workspace", dir: str, m: dict, group: list[dict], start: 
     root = build_world(ws, first, overrides, m["id"])
     results = []
     try:
-        world_ws = Workspace(root, actor="replay")
+        world_ws = type(ws)(root, actor="replay")  # a Workspace (history may not import the module)
         try:
             for r in group:
                 results.append(_replay_one(ws, world_ws, root, dir, m, r, run_fn, opts))

@@ -28,7 +28,8 @@ hand to the script), before the run changes it, as::
      "artifacts": <bytes of artifacts.yaml>, "checkpoints": <bytes>, "calls": <bytes>, "runs": <bytes>}
 
 The record files are append-only, so their lengths pin their content then; the two
-small YAML files are kept as objects. That costs a few stats and two object writes
+small YAML files are kept as objects. When the run deletes a session, the recorded
+prefixes of its record files are stored as objects too (``<file>_object``). That costs a few stats and two object writes
 per touched session, whatever the size of the workspace. Workspace ``State`` keys
 are noted with their value at first read or write (``state_start``, null: absent).
 At finish all of it, plus the sessions the run created (in order), what it produced
@@ -112,7 +113,21 @@ class Run:
             self.created.append(dir)
 
     def note_deleted(self, dir: str) -> None:
+        """Called by Sessions.delete before the files go: keep the recorded prefixes as objects.
+
+        The starting point of a session names its record files by length; once the
+        session is gone from the workspace the world could not be rebuilt from them, so
+        their prefixes are stored (only now, so an ordinary run never pays for it).
+        """
         self.deleted.add(dir)
+        start = self.start.get(dir)
+        if not start:
+            return
+        for name in RECORD_FILES:
+            length = start.get(name) or 0
+            if length and f"{name}_object" not in start:
+                data = self.ws.storage.read(f"sessions/{dir}/{name}.yaml")[:length]
+                start[f"{name}_object"] = self.ws.objects.put_bytes(data)
 
     def note_state(self, key: str, written: bool = False) -> None:
         """A workspace State key read (or about to be written): keep its value at first touch."""
@@ -177,10 +192,11 @@ class Run:
         self.finished = True
         ws = self.ws
         ended = now()
-        try:
-            self.world = ws.objects.put_bytes(json.dumps(self._world(exit_status), sort_keys=True).encode())
-        except Exception:  # recording the world must never cost the run its record
-            self.world = None
+        if any(ws.storage.exists(f"sessions/{d}/session.yaml") for d in self.sessions):  # a record will name it
+            try:
+                self.world = ws.objects.put_bytes(json.dumps(self._world(exit_status), sort_keys=True).encode())
+            except Exception:  # recording the world must never cost the run its record
+                self.world = None
         for dir, sid in self.sessions.items():
             if not ws.storage.exists(f"sessions/{dir}/session.yaml"):
                 continue  # the script deleted it
@@ -238,7 +254,8 @@ def world_oids(world: dict) -> list[str]:
     for item in (world.get("sessions") or {}).values():
         start = item.get("start") if isinstance(item, dict) else None
         if isinstance(start, dict):
-            out.extend(v for v in (start.get("manifest"), start.get("state")) if isinstance(v, str))
+            names = ("manifest", "state", *(f"{n}_object" for n in RECORD_FILES))
+            out.extend(v for v in (start.get(n) for n in names) if isinstance(v, str))
     return out
 
 

@@ -128,7 +128,10 @@ def _session_from_start(ws: "Workspace", world: Path, dir: str, start: dict) -> 
     if start.get("state"):
         atomic_write(base / "state.yaml", ws.objects.get(start["state"]))
     for name in RECORD_FILES:
-        data = _prefix(ws, f"sessions/{dir}/{name}.yaml", int(start.get(name) or 0))
+        if start.get(f"{name}_object"):  # the run deleted the session: its records were kept
+            data = ws.objects.get(start[f"{name}_object"])
+        else:
+            data = _prefix(ws, f"sessions/{dir}/{name}.yaml", int(start.get(name) or 0))
         if data:
             atomic_write(base / f"{name}.yaml", data)
     _materialize(ws, world, dir)

@@ -314,6 +314,8 @@ class Sessions:
     def delete(self, ref: Any) -> str:
         dir = self.resolve(ref)
         m = self.manifest(dir)
+        if self.ws.run is not None:  # the run's starting point must outlive the files
+            self.ws.run.note_deleted(dir)
         with self.storage.lock(f"s-{dir}"):
             self.storage.rmtree(f"sessions/{dir}")
         self._manifests.pop(dir, None)
