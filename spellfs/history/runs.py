@@ -192,7 +192,8 @@ class Run:
         self.finished = True
         ws = self.ws
         ended = now()
-        if any(ws.storage.exists(f"sessions/{d}/session.yaml") for d in self.sessions):  # a record will name it
+        result = os.environ.get("SPELL_RUN_RESULT")
+        if result or any(ws.storage.exists(f"sessions/{d}/session.yaml") for d in self.sessions):  # named
             try:
                 self.world = ws.objects.put_bytes(json.dumps(self._world(exit_status), sort_keys=True).encode())
             except Exception:  # recording the world must never cost the run its record
@@ -211,7 +212,6 @@ class Run:
             ws.storage.append(f"sessions/{dir}/runs.yaml", encode_record(rec))
             self.records.append({"session_id": sid, **rec})
         ws.storage.remove(f"{MARKERS}/{self.id}.json")
-        result = os.environ.get("SPELL_RUN_RESULT")
         if result:  # `spell replay` learns the replayed run's world here
             from ..store import atomic_write
 
