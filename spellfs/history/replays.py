@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["can_replay", "list_replayable", "replay", "replay_metadata"]
 
 Runner = Callable[[str, list, dict, str], "tuple[int, str]"]
-_OPTS = {"from", "live", "name", "timeout", "run", "keep"}
+_OPTS = {"from", "live", "timeout", "run", "keep"}
 DIFF_MAX = 256 * 1024  # bytes of text shown as a diff; larger contents compare by hash only
 DIFF_LINES = 200
 
