@@ -163,6 +163,10 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
         else:
             chosen.append(f)
     meta = {"tags": list(tags)} if tags else None
+    m = ws.sessions.manifest(ws.sessions.resolve(session))
+    if m["status"] == "suspended" and chosen:  # a finished one is refused by the store, with the way on
+        ws.sessions.resume(session)
+        click.echo(f"resumed suspended session {m['id'][:8]} to store into it", err=True)
     ids = ws.artifacts.store_files(session, chosen, type_, meta, [name] if name is not None else None)
     results = [{"file": f, **aid} for f, aid in zip(chosen, ids)]
     if not as_json:

@@ -283,6 +283,9 @@ class Watcher(CatchUp):
             if latest is not None and latest.get("hash") == digest:
                 self.cache.put(rel, st, digest)  # our own copy, or nothing new
                 return
+            m = self._writable(dir, m, rel)
+            if m is None:
+                return
             if data is not None:
                 aid = ws.artifacts.store(dir, "user_input", name, data, materialized=True)
             else:
@@ -309,9 +312,29 @@ class Watcher(CatchUp):
                 return  # too large to have a copy under files/: absence is not a deletion
             if os.path.lexists(self._prefix + rel[len("sessions/"):]):
                 return  # back already; its own event follows
+            m = self._writable(dir, m, rel)
+            if m is None:
+                return
             ws.artifacts.delete(dir, name)
         self.cache.drop(rel)
         self._change("deleted", dir, m, path=rel, name=name)
+
+    def _writable(self, dir: str, m: dict, rel: str) -> dict | None:
+        """The manifest of a session that may take a hand edit now, or None (reported).
+
+        A suspended session (the idle timeout suspends them) is resumed by the edit, as
+        `spell add` does; a completed or failed one is read-only: the edit stays on disk,
+        reported here and by `spell status`, never recorded."""
+        if m["status"] == "suspended":
+            m = self.ws.sessions.resume(dir)
+            self._manifests[dir] = m
+            self._change("resumed", dir, m, path=rel, status=m["status"])
+        if m["status"] != "active":
+            self._warn_once(("finished", rel, m["status"]),
+                            f"not recorded: {rel} changed by hand in {m['status']} session {m['id'][:8]} "
+                            f"(a finished session is read-only; fork it: `spell fork {m['id'][:8]}`)")
+            return None
+        return m
 
     def _inside(self, real: str) -> bool:
         return real == self._real_root or real.startswith(self._real_root + "/")

@@ -1,0 +1,301 @@
+"""The working copy: what a session's ``files/`` holds that its records do not say.
+
+``files/<name>`` is a working copy, like git's (SPEC §1, "the files are the
+truth"). Every command that shows or changes a session compares it with the
+records first, without the watcher: :meth:`Worktree.scan` stats each file and
+hashes only those whose ``(inode, size, mtime_ns)`` differs from the stat cache
+(:mod:`spellfs.model.statcache`, shared with the watcher), so a clean session of
+10,000 artifacts costs 10,000 ``stat`` calls, not reads. It answers:
+
+- ``modified``: a live artifact whose copy differs from its latest record;
+- ``added``: a file no live record names (editor temp files, dot files and
+  ``.spellignore`` paths are never artifacts);
+- ``deleted``: a live artifact whose copy is gone (a copy never written because
+  the artifact is above ``watch.materialize_max_bytes`` is not a deletion).
+
+Interrupted stores leave no phantoms: before a store writes ``files/`` copies it
+lists their names in an in-flight journal, ``.spell/inflight/<dir>``, and removes
+the journal after its record append. A journal found later, with the session lock
+free, belongs to a store that never appended (killed, interrupted, out of space):
+each listed copy whose content is an object no record of that name holds is put
+back to what the records say (or removed) — never adopted as a hand edit. A
+listed copy whose content is not in the object store was edited by hand after the
+crash, and stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as statmod
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import UnrecordedChanges
+from .statcache import StatCache, hash_path, is_editor_temp
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = ["WorkingCopy", "Worktree", "inflight"]
+
+INFLIGHT = ".spell/inflight"
+
+
+@dataclass
+class WorkingCopy:
+    """One session's hand changes: name → BLAKE3 of the file now (modified, added), names (deleted)."""
+
+    dir: str
+    modified: dict[str, str] = field(default_factory=dict)
+    added: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    #: copies of interrupted stores put back to their records by this scan
+    phantoms: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.modified or self.added or self.deleted)
+
+    def names(self) -> list[str]:
+        return sorted([*self.modified, *self.added, *self.deleted])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"modified": sorted(self.modified), "added": sorted(self.added), "deleted": sorted(self.deleted)}
+
+
+class Worktree:
+    """``ws.worktree``: the working-copy view of every session, and what keeps it honest."""
+
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+        self._cache: StatCache | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def on_disk(self) -> bool:
+        return not self.ws.memory
+
+    def cache(self) -> StatCache:
+        if self._cache is None:
+            self._cache = StatCache(self.ws.root / ".spell" / "watch-cache.sqlite", prefix=None)
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    # -- looking -------------------------------------------------------------------
+    def scan(self, dir: str) -> WorkingCopy:
+        """Compare ``sessions/<dir>/files/`` with the records (stat first, hash what moved)."""
+        wc = WorkingCopy(dir)
+        if not self.on_disk:
+            return wc  # the memory backend has no hand editor
+        ws = self.ws
+        if ws.storage.exists(f"{INFLIGHT}/{dir}"):
+            with ws.storage.lock(f"s-{dir}"):  # a store in progress finishes first; then the journal is stale
+                wc.phantoms = repair_inflight(ws, dir)
+        fdir = f"{ws.root}/sessions/{dir}/files"
+        if os.path.islink(f"{ws.root}/sessions/{dir}") or os.path.islink(fdir):
+            return wc  # links are refused elsewhere and reported by fsck; never followed here
+        log = ws.log(dir)
+        log.refresh()
+        live = log.table()
+        prefix = f"sessions/{dir}/files/"
+        with self._lock:
+            cache = self.cache()
+            cache.load(prefix)
+            lookup = cache.entries.get
+            present = set()
+            try:
+                entries = os.scandir(fdir)
+            except (FileNotFoundError, NotADirectoryError):
+                entries = None
+            with entries if entries is not None else contextlib.nullcontext(()) as it:
+                for e in it:
+                    name = e.name
+                    rec = live.get(name)
+                    if rec is not None:
+                        present.add(name)
+                    elif is_editor_temp(name):
+                        continue
+                    try:
+                        s = e.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        present.discard(name)
+                        continue
+                    if not statmod.S_ISREG(s.st_mode):
+                        continue  # a directory or link under files/ is no artifact (fsck reports links)
+                    rel = prefix + name
+                    if rec is not None:
+                        c = lookup(rel)
+                        if (c is not None and c[3] == rec.get("hash") and c[0] == s.st_ino and c[1] == s.st_size
+                                and c[2] == s.st_mtime_ns and c[2] + _RACY < c[4]):
+                            continue  # the stat says: what was hashed, and that was the record
+                    elif ws.ignore.matches(rel) or not _valid(name):
+                        continue
+                    got = hash_path(f"{fdir}/{name}")
+                    if got is None:  # being written right now: changed while read
+                        (wc.modified if rec is not None else wc.added)[name] = ""
+                        continue
+                    digest, _, st = got
+                    cache.put(rel, st, digest)
+                    if rec is None:
+                        wc.added[name] = digest
+                    elif digest != rec.get("hash"):
+                        wc.modified[name] = digest
+            limit = ws.config.get("watch.materialize_max_bytes")
+            for name, rec in live.items():
+                if name not in present and rec.get("size", 0) <= limit:
+                    wc.deleted.append(name)
+            cache.flush()
+        wc.deleted.sort()
+        return wc
+
+    def scan_all(self) -> dict[str, WorkingCopy]:
+        """Every session's working copy (the dirs holding a ``session.yaml``)."""
+        ws = self.ws
+        out = {}
+        for d in sorted(ws.storage.listdir("sessions")):
+            if not d.startswith(".") and ws.storage.exists(f"sessions/{d}/session.yaml"):
+                out[d] = self.scan(d)
+        return out
+
+    # -- recording -------------------------------------------------------------------
+    def record(self, dir: str) -> WorkingCopy:
+        """Record hand edits as new versions (``user_input``, created_by ``hand``), hand deletions
+        as deletions and new files as new artifacts (what `spell save` does first); return what
+        was recorded. A finished session refuses (:class:`~spellfs.errors.SessionNotActive`)."""
+        ws = self.ws
+        with ws.storage.lock(f"s-{dir}"):
+            wc = self.scan(dir)
+            if wc.clean:
+                return wc
+            names = sorted(n for n in [*wc.modified, *wc.added])
+            base = f"{ws.root}/sessions/{dir}/files/"
+            if names:
+                ws.artifacts.store_files(dir, [base + n for n in names], "user_input", None, names,
+                                         materialized=True, by="hand")
+            for name in wc.deleted:
+                ws.artifacts.delete(dir, name)
+        return wc
+
+    def guard(self, dir: str, names: Any, force: bool, doing: str) -> list[str]:
+        """Before rewriting ``files/``: refuse when the files ``names`` would overwrite or delete
+        (None: all of them) hold content no record has. With ``force`` that content is first
+        recorded as a version (nothing is lost); return what was kept, as ``name@version``."""
+        wc = self.scan(dir)
+        hit = [n for n in (*wc.modified, *wc.added) if names is None or n in names]
+        if not hit:
+            return []
+        ws = self.ws
+        sid = ws.sessions.manifest(dir)["id"]
+        if not force:
+            shown = ", ".join(sorted(hit)[:5]) + (f" and {len(hit) - 5} more" if len(hit) > 5 else "")
+            raise UnrecordedChanges(
+                f"{doing} would overwrite unrecorded changes: sessions/{dir}/files/: {shown} "
+                f"(record them with `spell save {sid[:8]}` first, or pass --force to keep them as versions and go on)")
+        base = f"{ws.root}/sessions/{dir}/files/"
+        hit.sort()
+        ws.sessions.closing.add(sid)  # a finished session too: keeping content is not a new store
+        try:
+            ws.artifacts.store_files(dir, [base + n for n in hit], "user_input", {"kept_by": doing}, hit,
+                                     materialized=True, by="hand")
+        finally:
+            ws.sessions.closing.discard(sid)
+        log = ws.log(dir)
+        log.refresh()
+        return [f"{n}@{log.latest(n)['version']}" for n in hit]
+
+    def modified_names(self, dir: str) -> set[str]:
+        """Live artifacts whose copy on disk differs from (or lost) their latest record."""
+        wc = self.scan(dir)
+        return set(wc.modified) | set(wc.deleted)
+
+
+_RACY = 100_000_000
+
+
+def _valid(name: str) -> bool:
+    from .artifact_log import valid_name
+
+    return valid_name(name)
+
+
+# -- the in-flight journal of stores ------------------------------------------------
+class _Journal:
+    def __init__(self, ws: "Workspace", dir: str) -> None:
+        self.ws = ws
+        self.dir = dir
+        self.fd: int | None = None
+
+    def note(self, name: str) -> None:
+        """Say ``files/<name>`` is about to be written for a record not yet appended."""
+        if self.ws.memory:
+            return
+        if self.fd is None:
+            path = f"{self.ws.root}/{INFLIGHT}"
+            os.makedirs(path, exist_ok=True)
+            self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(self.fd, name.encode("utf-8", "surrogateescape") + b"\n")
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.ws.root}/{INFLIGHT}/{self.dir}")
+
+
+@contextlib.contextmanager
+def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
+    """Around a store (under the session lock): copies noted are put back if it fails before its append."""
+    journal = _Journal(ws, dir)
+    try:
+        yield journal
+    except BaseException:
+        if journal.fd is not None:
+            with contextlib.suppress(Exception):
+                repair_inflight(ws, dir)
+        raise
+    finally:
+        journal.close()
+
+
+def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
+    """Put back the ``files/`` copies a store that never appended left (call under the session lock)."""
+    rel = f"{INFLIGHT}/{dir}"
+    try:
+        names = set(ws.storage.read(rel).decode("utf-8", "surrogateescape").split("\n"))
+    except FileNotFoundError:
+        return []
+    names.discard("")
+    log = ws.log(dir)
+    log.refresh()
+    limit = ws.config.get("watch.materialize_max_bytes")
+    fixed = []
+    for name in sorted(names):
+        if not _valid(name):
+            continue
+        path = f"{ws.root}/sessions/{dir}/files/{name}"
+        try:
+            got = hash_path(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            continue
+        if got is None:
+            continue
+        digest = got[0]
+        rec = log.latest(name)
+        if rec is not None and rec.get("hash") == digest:
+            continue  # what the records say
+        if not ws.objects.has(digest):
+            continue  # content only the disk has: edited by hand since, so it stays
+        if rec is None or rec.get("size", 0) > limit:
+            ws.storage.remove(f"sessions/{dir}/files/{name}")
+        else:
+            ws.storage.write(f"sessions/{dir}/files/{name}", ws.objects.get(rec["hash"]))
+        fixed.append(name)
+    ws.storage.remove(rel)
+    return fixed
