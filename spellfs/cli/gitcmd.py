@@ -30,6 +30,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{s['path'].split('/', 1)[1]}  {s['name'] or ''}".rstrip())
         if s.get("error"):
             click.echo(f"  error: {s['error']}")
+        hand = s.get("unrecorded") or {}
+        for kind in ("modified", "added", "deleted"):
+            if hand.get(kind):
+                click.echo(f"  {kind} by hand, not yet recorded: {', '.join(hand[kind])}")
         cp = s["checkpoint"]
         if cp is None:
             click.echo("  no checkpoints")

@@ -318,6 +318,7 @@ def status(ws: "Workspace") -> dict[str, Any]:
         except SpellError as exc:
             entry["error"] = str(exc)
         if entry["id"]:
+            entry["unrecorded"] = ws.worktree.scan(dir).as_dict()  # hand edits, seen without the watcher
             entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         if gd is not None:
             entry["uncommitted"] = sorted(uncommitted.get(dir, []))

@@ -316,7 +316,15 @@ class Artifacts:
         dir, log = self._log(session)
         sid = self.ws.sessions.manifest(dir)["id"]
         live = sorted(log.live(), key=lambda r: (r.get("created_at", ""), r["seq"]))
-        return [self._item(r, sid) for r in live]
+        return self._mark_hand_edits(dir, [self._item(r, sid) for r in live])
+
+    def _mark_hand_edits(self, dir: str, items: list[dict]) -> list[dict]:
+        """``modified_on_disk``: the ``files/`` copy differs from this record (a hand edit not yet
+        recorded, or deleted by hand); reading the artifact still reads the record."""
+        hand = self.ws.worktree.modified_names(dir)
+        for item in items:
+            item["modified_on_disk"] = item["name"] in hand
+        return items
 
     def query(self, q: dict | None = None) -> list[dict]:
         q = dict(q or {})

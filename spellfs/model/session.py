@@ -196,7 +196,12 @@ class Sessions:
         }
 
     def get(self, ref: Any) -> dict:
-        return self.info(self.resolve(ref))
+        """The session's table; ``modified_on_disk`` names artifacts whose ``files/`` copy was
+        changed or deleted by hand and not yet recorded (spellfs)."""
+        dir = self.resolve(ref)
+        info = self.info(dir)
+        info["modified_on_disk"] = sorted(self.ws.worktree.modified_names(dir))
+        return info
 
     def list(self, query: dict | None = None) -> list[dict]:
         """Sessions matching ``query`` (SPEC §2); broken manifests are left out and kept in ``self.broken``."""
