@@ -77,6 +77,13 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
         return
     if result.resolved:
         click.echo(f"resolved {len(result.resolved)} files/ copies from the merged records")
+    for dir, hand in result.recorded.items():
+        names = [*hand["modified"], *hand["added"], *hand["deleted"]]
+        click.echo(f"recorded hand changes in sessions/{dir}: {', '.join(names)}")
+    for dir, hand in result.unrecorded.items():
+        names = [*hand["modified"], *hand["added"], *hand["deleted"]]
+        click.echo(f"warning: not recorded (a finished session is read-only): sessions/{dir}: {', '.join(names)}",
+                   err=True)
     for w in result.warnings:
         click.echo(f"warning: committed a file that does not load: {w}", err=True)
     if result.kept_out:

@@ -276,8 +276,10 @@ class Artifacts:
             if not isinstance(seq, int):
                 raise UsageError("invalid artifact id: expected {content_hash, session_id, sequence}")
             found, shown = log.find(seq, ref.get("content_hash")), f"#{seq}"
+            if ref.get("content_hash") in (None, ""):
+                found = self._one(dir, log, seq)
         elif isinstance(ref, int) and not isinstance(ref, bool):
-            found, shown = log.find(ref), f"#{ref}"
+            found, shown = self._one(dir, log, ref), f"#{ref}"
         elif isinstance(ref, (str, bytes)):
             text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
             shown, name = text[:80], text
@@ -288,7 +290,7 @@ class Artifacts:
                 if number is not None:  # an explicit version reads from history, deleted or not
                     rec = log.version(base, number)
                 elif text.startswith("#") and whole_number(text[1:]) is not None:
-                    found = log.find(whole_number(text[1:]))
+                    found = self._one(dir, log, whole_number(text[1:]))
         else:
             raise UsageError(f"invalid artifact id: {ref!r}")
         if found is not None:  # after a delete its ids and sequences no longer read, as in rs-llmspell
@@ -298,6 +300,18 @@ class Artifacts:
             sid = self.ws.sessions.manifest(dir)["id"]
             raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, name)}")
         return dir, rec
+
+    def _one(self, dir: str, log: Any, seq: int) -> dict | None:
+        """The record ``#seq`` names; after a merge of two clones that each appended ``seq``, an
+        error listing both (never a silent pick). An id table's content_hash tells them apart."""
+        recs = log.find_all(seq)
+        if len({r.get("hash") for r in recs}) <= 1:
+            return recs[0] if recs else None
+        sid = self.ws.sessions.manifest(dir)["id"]
+        shown = "; ".join(f"{r['name']}@{r.get('version')} ({r.get('hash', '')[:12]}, {r.get('created_at', '')})"
+                          for r in recs)
+        raise UsageError(f"ambiguous artifact reference #{seq} in session {sid[:8]}: two clones each stored a "
+                         f"#{seq} and were merged: {shown} (name one as name@version)")
 
     def get(self, session: Any, ref: Any) -> dict:
         dir, rec = self.find(session, ref)

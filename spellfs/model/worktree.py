@@ -88,13 +88,15 @@ class Worktree:
             self._cache = None
 
     # -- looking -------------------------------------------------------------------
-    def scan(self, dir: str) -> WorkingCopy:
-        """Compare ``sessions/<dir>/files/`` with the records (stat first, hash what moved)."""
+    def scan(self, dir: str, repair: bool = True) -> WorkingCopy:
+        """Compare ``sessions/<dir>/files/`` with the records (stat first, hash what moved).
+
+        ``repair``: first put back the copies of an interrupted store (``fsck`` only looks)."""
         wc = WorkingCopy(dir)
         if not self.on_disk:
             return wc  # the memory backend has no hand editor
         ws = self.ws
-        if ws.storage.exists(f"{INFLIGHT}/{dir}"):
+        if repair and ws.storage.exists(f"{INFLIGHT}/{dir}"):
             with ws.storage.lock(f"s-{dir}"):  # a store in progress finishes first; then the journal is stale
                 wc.phantoms = repair_inflight(ws, dir)
         fdir = f"{ws.root}/sessions/{dir}/files"
@@ -209,6 +211,42 @@ class Worktree:
         log.refresh()
         return [f"{n}@{log.latest(n)['version']}" for n in hit]
 
+    def problems(self, dir: str) -> list[tuple[str, str, str]]:
+        """``(kind, name, detail)`` for each ``files/`` entry that matches no record or differs from
+        its record, for ``fsck``: ``interrupted-write`` (its content is an object no record of the
+        session holds, or an unfinished store listed it) or ``hand-edit``. Changes nothing."""
+        ws = self.ws
+        wc = self.scan(dir, repair=False)
+        if wc.clean:
+            return []
+        journal = _journal_names(ws, dir)
+        log = ws.log(dir)
+        referenced = {v.get("hash") for vs in log.versions.values() for v in vs}
+        out = []
+        for name, digest in sorted([*wc.modified.items(), *wc.added.items()]):
+            where = f"sessions/{dir}/files/{name}"
+            what = "differs from its record" if name in wc.modified else "matches no record"
+            if name in journal or (digest and digest not in referenced and ws.objects.has(digest)):
+                out.append(("interrupted-write", name, f"{where}: {what}; looks like an interrupted write "
+                            "(a store that never recorded it; `spell fsck --repair` puts back what the records say)"))
+            else:
+                out.append(("hand-edit", name, f"{where}: {what}; looks like a hand edit "
+                            "(`spell save` records it)"))
+        return out
+
+    def put_back(self, dir: str, name: str) -> None:
+        """Make ``files/<name>`` what the records say (the repair of an interrupted write)."""
+        ws = self.ws
+        with ws.storage.lock(f"s-{dir}"):
+            log = ws.log(dir)
+            log.refresh()
+            rec = log.latest(name)
+            rel = f"sessions/{dir}/files/{name}"
+            if rec is None or rec.get("size", 0) > ws.config.get("watch.materialize_max_bytes"):
+                ws.storage.remove(rel)
+            else:
+                ws.storage.write(rel, ws.objects.get(rec["hash"]))
+
     def modified_names(self, dir: str) -> set[str]:
         """Live artifacts whose copy on disk differs from (or lost) their latest record."""
         wc = self.scan(dir)
@@ -264,14 +302,17 @@ def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
         journal.close()
 
 
+def _journal_names(ws: "Workspace", dir: str) -> set[str]:
+    try:
+        return set(ws.storage.read(f"{INFLIGHT}/{dir}").decode("utf-8", "surrogateescape").split("\n")) - {""}
+    except FileNotFoundError:
+        return set()
+
+
 def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
     """Put back the ``files/`` copies a store that never appended left (call under the session lock)."""
     rel = f"{INFLIGHT}/{dir}"
-    try:
-        names = set(ws.storage.read(rel).decode("utf-8", "surrogateescape").split("\n"))
-    except FileNotFoundError:
-        return []
-    names.discard("")
+    names = _journal_names(ws, dir)
     log = ws.log(dir)
     log.refresh()
     limit = ws.config.get("watch.materialize_max_bytes")
