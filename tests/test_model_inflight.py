@@ -136,3 +136,32 @@ def test_fsck_tells_interrupted_writes_from_hand_edits_and_repairs(spell, root: 
     assert (files / "b.txt").read_bytes() == b"b1 and a person's edit"  # the hand edit is never touched
     r = spell("-w", str(root), "fsck", "--json")
     assert json.loads(r.stdout)["ok"] and r.returncode == 0
+
+
+def test_the_watcher_puts_back_a_killed_store_copy_instead_of_recording_it(root: Path) -> None:
+    from spellfs.model.worktree import INFLIGHT
+    from test_watch_watcher import Harness, wait_for
+
+    h = Harness(root)
+    try:
+        h.ws.artifacts.store(h.sid, "tool_result", "a.txt", b"v1")
+        h.ws.objects.put_bytes(b"killed before its record")
+        (h.files / "a.txt").write_bytes(b"killed before its record")  # while nobody watched
+        (root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+        (root / INFLIGHT / h.dir).write_text("a.txt\nb.txt\n")
+        h.start()
+        wait_for(lambda: (h.files / "a.txt").read_bytes() == b"v1", 5)
+        # and live: a copy written after start by a store that then died
+        h.ws.objects.put_bytes(b"phantom b")
+        (root / INFLIGHT / h.dir).write_text("b.txt\n")
+        (h.files / "b.txt").write_bytes(b"phantom b")
+        wait_for(lambda: not (h.files / "b.txt").exists(), 5)
+        import time
+
+        time.sleep(h.watcher.quiet * 3)
+        assert h.events("stored") == []
+        assert [v["hash"] for v in h.versions("a.txt")] == [h.ws.artifacts.get(h.sid, "a.txt")["metadata"]["content_hash"]]
+        assert h.live() == {"a.txt"}
+    finally:
+        h.stop()
+        h.ws.close()

@@ -40,6 +40,7 @@ from ..errors import ManifestError, SessionNotFound, SpellError, UsageError
 from ..model import Ignore
 from ..names import check_artifact_name, now, parse_time
 from .catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
+from ..model.worktree import INFLIGHT, repair_inflight
 from .observer import OverflowAlarm, start_observer
 from .debounce import DebounceQueue
 
@@ -283,6 +284,8 @@ class Watcher(CatchUp):
             if latest is not None and latest.get("hash") == digest:
                 self.cache.put(rel, st, digest)  # our own copy, or nothing new
                 return
+            if self._phantom(dir, name):
+                return  # a copy a killed store left: put back, never adopted as a hand edit
             m = self._writable(dir, m, rel)
             if m is None:
                 return
@@ -318,6 +321,16 @@ class Watcher(CatchUp):
             ws.artifacts.delete(dir, name)
         self.cache.drop(rel)
         self._change("deleted", dir, m, path=rel, name=name)
+
+    def _phantom(self, dir: str, name: str) -> bool:
+        """True when ``files/<name>`` was written by a store that never appended its record
+        (and has now been put back); call under the session lock."""
+        if not self.ws.storage.exists(f"{INFLIGHT}/{dir}"):
+            return False
+        fixed = repair_inflight(self.ws, dir)
+        for n in fixed:
+            self._change("put-back", dir, None, path=f"sessions/{dir}/files/{n}", name=n)
+        return name in fixed
 
     def _writable(self, dir: str, m: dict, rel: str) -> dict | None:
         """The manifest of a session that may take a hand edit now, or None (reported).
