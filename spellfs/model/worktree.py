@@ -72,10 +72,32 @@ class Worktree:
         self.ws = ws
         self._cache: StatCache | None = None
         self._lock = threading.RLock()
+        self._puts = 0  # stat-cache entries this process wrote: the memo below is rebuilt after any
+        self._memo: dict[str, tuple] = {}
 
     @property
     def on_disk(self) -> bool:
         return not self.ws.memory
+
+    def _expected(self, dir: str, log: Any, cache: StatCache, prefix: str) -> tuple[dict, dict]:
+        """(live table, name → (ino, size, mtime_ns, hash on disk, record hash)) for the copies the
+        stat cache vouches for; rebuilt only when the records or the cache changed (a clean check
+        of 10,000 files is then a stat and a tuple compare each)."""
+        key = (log.inode, log.offset, self._puts)
+        memo = self._memo.get(dir)
+        if memo is not None and memo[0] == key:
+            return memo[1], memo[2]
+        live = log.table()
+        entries = cache.entries
+        expect = {}
+        for name, rec in live.items():
+            c = entries.get(prefix + name)
+            if c is not None and c[2] + _RACY < c[4]:
+                expect[name] = (c[0], c[1], c[2], c[3], rec.get("hash"))
+        self._memo[dir] = (key, live, expect)
+        while len(self._memo) > 64:
+            self._memo.pop(next(iter(self._memo)))
+        return live, expect
 
     def cache(self) -> StatCache:
         if self._cache is None:
@@ -104,13 +126,12 @@ class Worktree:
             return wc  # links are refused elsewhere and reported by fsck; never followed here
         log = ws.log(dir)
         log.refresh()
-        live = log.table()
         prefix = f"sessions/{dir}/files/"
         with self._lock:
             cache = self.cache()
             cache.load(prefix)
-            lookup = cache.entries.get
-            present = set()
+            live, expect = self._expected(dir, log, cache, prefix)
+            seen = 0  # live artifacts whose copy is there
             try:
                 entries = os.scandir(fdir)
             except (FileNotFoundError, NotADirectoryError):
@@ -118,24 +139,24 @@ class Worktree:
             with entries if entries is not None else contextlib.nullcontext(()) as it:
                 for e in it:
                     name = e.name
-                    rec = live.get(name)
-                    if rec is not None:
-                        present.add(name)
-                    elif is_editor_temp(name):
-                        continue
+                    x = expect.get(name)
                     try:
                         s = e.stat(follow_symlinks=False)
                     except FileNotFoundError:
-                        present.discard(name)
+                        continue
+                    if x is not None and x[0] == s.st_ino and x[1] == s.st_size and x[2] == s.st_mtime_ns:
+                        seen += 1  # the stat is what was hashed: no read
+                        if x[3] != x[4]:
+                            wc.modified[name] = x[3]
+                        continue
+                    rec = live.get(name)
+                    if rec is None and is_editor_temp(name):
                         continue
                     if not statmod.S_ISREG(s.st_mode):
                         continue  # a directory or link under files/ is no artifact (fsck reports links)
                     rel = prefix + name
                     if rec is not None:
-                        c = lookup(rel)
-                        if (c is not None and c[3] == rec.get("hash") and c[0] == s.st_ino and c[1] == s.st_size
-                                and c[2] == s.st_mtime_ns and c[2] + _RACY < c[4]):
-                            continue  # the stat says: what was hashed, and that was the record
+                        seen += 1
                     elif ws.ignore.matches(rel) or not _valid(name):
                         continue
                     got = hash_path(f"{fdir}/{name}")
@@ -144,14 +165,20 @@ class Worktree:
                         continue
                     digest, _, st = got
                     cache.put(rel, st, digest)
+                    self._puts += 1
                     if rec is None:
                         wc.added[name] = digest
                     elif digest != rec.get("hash"):
                         wc.modified[name] = digest
-            limit = ws.config.get("watch.materialize_max_bytes")
-            for name, rec in live.items():
-                if name not in present and rec.get("size", 0) <= limit:
-                    wc.deleted.append(name)
+            if seen < len(live):  # some copies are gone: which (a rare, slower path)
+                try:
+                    present = set(os.listdir(fdir))
+                except OSError:
+                    present = set()
+                limit = ws.config.get("watch.materialize_max_bytes")
+                for name, rec in live.items():
+                    if name not in present and rec.get("size", 0) <= limit:
+                        wc.deleted.append(name)
             cache.flush()
         wc.deleted.sort()
         return wc
