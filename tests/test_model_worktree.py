@@ -141,3 +141,19 @@ def test_hand_edit_in_a_completed_session_is_reported_and_save_refuses(sp: Space
     r = sp("save", sp.sid, ok=False)
     assert r.returncode == 1 and "completed session" in r.stderr.decode() and "fork" in r.stderr.decode()
     assert (sp.files / "notes.md").read_text() == "# notes\nlate\n"
+
+
+def test_a_store_over_a_hand_edit_records_the_edit_first(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"v1")
+    files = ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
+    (files / "a.txt").write_bytes(b"a person's edit")
+    (files / "b.txt").write_bytes(b"dropped in by hand")
+    ws.artifacts.store_many(sid, [("tool_result", "a.txt", b"v2", None), ("tool_result", "b.txt", b"b", None)])
+    assert ws.artifacts.get(sid, "a.txt@2")["content"] == b"a person's edit"
+    assert ws.artifacts.get(sid, "a.txt@2")["metadata"]["created_by"] == "hand"
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"v2"
+    assert ws.artifacts.get(sid, "b.txt@1")["content"] == b"dropped in by hand"
+    assert ws.artifacts.get(sid, "b.txt")["content"] == b"b"
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"v3")  # its own copy: no extra version
+    assert [a["version"] for a in ws.artifacts.list(sid) if a["name"] == "a.txt"] == [4]

@@ -178,6 +178,8 @@ class Artifacts:
             require_active(ws, m)
             log = ws.log(dir)
             log.refresh()
+            if not materialized:  # a hand edit at a name about to be written is recorded first
+                ws.worktree.keep_before_store(dir, [rec["name"] for rec, _, _ in prepared])
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:

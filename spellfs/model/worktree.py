@@ -211,6 +211,45 @@ class Worktree:
                 ws.artifacts.delete(dir, name)
         return wc
 
+    def keep_before_store(self, dir: str, names: list[str]) -> list[str]:
+        """Before a store overwrites ``files/<name>``: a copy holding content none of the name's
+        records has (a hand edit or a file dropped in) is recorded first, as `spell save` would
+        (``user_input``, created_by ``hand``), so the store never clobbers it. Call under the
+        session lock; returns the names so kept."""
+        if not self.on_disk:
+            return []
+        ws = self.ws
+        log = ws.log(dir)
+        base = f"{ws.root}/sessions/{dir}/files/"
+        prefix = f"sessions/{dir}/files/"
+        hand = []
+        for name in dict.fromkeys(names):
+            try:
+                s = os.lstat(base + name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # the common case: nothing there to lose
+            if not statmod.S_ISREG(s.st_mode):
+                continue
+            versions = log.versions.get(name, ())
+            with self._lock:
+                cache = self.cache()
+                cache.load(prefix)
+                c = cache.entries.get(prefix + name)
+            if c is not None and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns) and c[2] + _RACY < c[4]:
+                digest = c[3]
+            else:
+                got = hash_path(base + name)
+                if got is None:
+                    continue  # being written by someone right now; the next look sees it
+                digest = got[0]
+            if any(v.get("hash") == digest for v in versions):
+                continue  # recorded content: the store may replace it
+            hand.append(name)
+        if hand:
+            ws.artifacts.store_files(dir, [base + n for n in hand], "user_input", None, hand,
+                                     materialized=True, by="hand")
+        return hand
+
     def guard(self, dir: str, names: Any, force: bool, doing: str) -> list[str]:
         """Before rewriting ``files/``: refuse when the files ``names`` would overwrite or delete
         (None: all of them) hold content no record has. With ``force`` that content is first
