@@ -157,3 +157,16 @@ def test_a_store_over_a_hand_edit_records_the_edit_first(ws: Workspace) -> None:
     assert ws.artifacts.get(sid, "b.txt")["content"] == b"b"
     ws.artifacts.store(sid, "tool_result", "a.txt", b"v3")  # its own copy: no extra version
     assert [a["version"] for a in ws.artifacts.list(sid) if a["name"] == "a.txt"] == [4]
+
+
+def test_rm_refuses_over_hand_edits_and_force_keeps_them_as_objects(sp: Space) -> None:
+    sp.sh("echo mine >> notes.md")
+    r = sp("rm", "-y", sp.sid, ok=False)
+    assert r.returncode == 1 and "notes.md" in r.stderr.decode() and "--force" in r.stderr.decode()
+    assert (sp.files / "notes.md").exists()
+    r = sp("rm", "-y", "--force", sp.sid)
+    msg = r.stderr.decode()
+    assert "kept the unrecorded notes.md as object" in msg
+    oid = msg.split("as object ")[1].split()[0]
+    with Workspace.open(sp.root) as ws:
+        assert ws.objects.get(oid) == b"# notes\nmine\n"

@@ -198,12 +198,15 @@ fail = _status_command("fail", "fail", "Mark SESSIONS failed.")
 @click.command()
 @click.argument("sessions", nargs=-1, required=True)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@click.option("--force", is_flag=True, help="Remove even with hand edits in files/ (kept as objects first).")
 @click.pass_context
-def rm(ctx: click.Context, sessions: tuple, yes: bool) -> None:
+def rm(ctx: click.Context, sessions: tuple, yes: bool, force: bool) -> None:
     """Remove SESSIONS' directories (their objects stay until `spell gc`)."""
     ws = open_workspace(ctx)
     for s in sessions:
         dir = ws.sessions.resolve(s)
+        for name, oid in ws.worktree.keep_as_objects(dir, force, "rm"):
+            click.echo(f"kept the unrecorded {name} as object {oid} (until `spell gc`)", err=True)
         if not yes and sys.stdin.isatty():
             click.confirm(f"Remove sessions/{dir}?", abort=True)
         sid = ws.sessions.delete(s)

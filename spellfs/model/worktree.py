@@ -250,6 +250,21 @@ class Worktree:
                                      materialized=True, by="hand")
         return hand
 
+    def keep_as_objects(self, dir: str, force: bool, doing: str) -> list[tuple[str, str]]:
+        """Before a command removes the whole session (`spell rm`): refuse over hand edits, or
+        with ``force`` store each as an object first; return ``(name, object id)`` kept."""
+        wc = self.scan(dir)
+        hit = sorted([*wc.modified, *wc.added])
+        if not hit:
+            return []
+        if not force:
+            self.guard(dir, None, False, doing)  # raises, naming the files
+        kept = []
+        for name in hit:
+            with open(f"{self.ws.root}/sessions/{dir}/files/{name}", "rb") as f:
+                kept.append((name, self.ws.objects.put_stream(f)[0]))
+        return kept
+
     def guard(self, dir: str, names: Any, force: bool, doing: str) -> list[str]:
         """Before rewriting ``files/``: refuse when the files ``names`` would overwrite or delete
         (None: all of them) hold content no record has. With ``force`` that content is first
@@ -263,8 +278,8 @@ class Worktree:
         if not force:
             shown = ", ".join(sorted(hit)[:5]) + (f" and {len(hit) - 5} more" if len(hit) > 5 else "")
             raise UnrecordedChanges(
-                f"{doing} would overwrite unrecorded changes: sessions/{dir}/files/: {shown} "
-                f"(record them with `spell save {sid[:8]}` first, or pass --force to keep them as versions and go on)")
+                f"{doing} would overwrite or delete unrecorded changes: sessions/{dir}/files/: {shown} "
+                f"(record them with `spell save {sid[:8]}` first, or pass --force: they are kept first, then it goes on)")
         base = f"{ws.root}/sessions/{dir}/files/"
         hit.sort()
         ws.sessions.closing.add(sid)  # a finished session too: keeping content is not a new store
