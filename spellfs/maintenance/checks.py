@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Problem", "RECORD_FILES", "Report", "fsck"]
 
-#: Kinds reported but not failures (a hand edit is the working copy doing its job).
-NOT_FAILURES = frozenset({"on-remote", "hand-edit", "shared-sequence", "renumbered"})
+#: Kinds reported but not failures (a hand edit is the working copy doing its job; an
+#: interrupted write was put back by the check, as by every command).
+NOT_FAILURES = frozenset({"on-remote", "hand-edit", "stray-copy", "interrupted-write", "shared-sequence",
+                          "renumbered"})
 #: The append-only record files a session may hold.
 RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
@@ -27,7 +29,7 @@ RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 @dataclass
 class Problem:
     kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp,
-    # interrupted-write, hand-edit (files/ against the records),
+    # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
     # ambiguous-record, shared-sequence, renumbered (identities after a merge)
     where: str
     detail: str

@@ -63,10 +63,6 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
                 left.append(p)
         elif p.kind in ("bad-record", "partial-record") and p.line:
             bad_lines.setdefault(p.where, set()).add(p.line)
-        elif p.kind == "interrupted-write":  # sessions/<dir>/files/<name>: put back what the records say
-            _, dir, _, name = p.where.split("/", 3)
-            ws.worktree.put_back(dir, name)
-            fixed.append(f"{p.where}: put back as its records say (an interrupted write)")
         elif p.kind == "stray-temp":
             ws.storage.remove(p.where)
             fixed.append(f"removed {p.where}")

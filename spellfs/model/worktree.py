@@ -293,40 +293,29 @@ class Worktree:
         return [f"{n}@{log.latest(n)['version']}" for n in hit]
 
     def problems(self, dir: str) -> list[tuple[str, str, str]]:
-        """``(kind, name, detail)`` for each ``files/`` entry that matches no record or differs from
-        its record, for ``fsck``: ``interrupted-write`` (its content is an object no record of the
-        session holds, or an unfinished store listed it) or ``hand-edit``. Changes nothing."""
+        """``(kind, name, detail)`` for ``fsck``, after what every command does first (copies an
+        interrupted store left are put back: ``interrupted-write``). Then each ``files/`` entry
+        that matches no record or differs from its record: ``stray-copy`` when its content is an
+        object no record of the session holds (it looks like an interrupted write: a store of an
+        older spellfs killed mid-way, or a record set aside by repair), else ``hand-edit``.
+        Neither is removed: without an in-flight list, only a person can tell."""
         ws = self.ws
-        wc = self.scan(dir, repair=False)
+        wc = self.scan(dir)
+        out = [("interrupted-write", n, f"sessions/{dir}/files/{n}: written by a store that never recorded it; "
+                "put back as its records say") for n in wc.phantoms]
         if wc.clean:
-            return []
-        journal = _journal_names(ws, dir)
+            return out
         log = ws.log(dir)
         referenced = {v.get("hash") for vs in log.versions.values() for v in vs}
-        out = []
         for name, digest in sorted([*wc.modified.items(), *wc.added.items()]):
             where = f"sessions/{dir}/files/{name}"
             what = "differs from its record" if name in wc.modified else "matches no record"
-            if name in journal or (digest and digest not in referenced and ws.objects.has(digest)):
-                out.append(("interrupted-write", name, f"{where}: {what}; looks like an interrupted write "
-                            "(a store that never recorded it; `spell fsck --repair` puts back what the records say)"))
+            if digest and digest not in referenced and ws.objects.has(digest):
+                out.append(("stray-copy", name, f"{where}: {what}; looks like an interrupted write (its content is "
+                            "an object no record holds; `spell save` records it, or delete it)"))
             else:
-                out.append(("hand-edit", name, f"{where}: {what}; looks like a hand edit "
-                            "(`spell save` records it)"))
+                out.append(("hand-edit", name, f"{where}: {what}; looks like a hand edit (`spell save` records it)"))
         return out
-
-    def put_back(self, dir: str, name: str) -> None:
-        """Make ``files/<name>`` what the records say (the repair of an interrupted write)."""
-        ws = self.ws
-        with ws.storage.lock(f"s-{dir}"):
-            log = ws.log(dir)
-            log.refresh()
-            rec = log.latest(name)
-            rel = f"sessions/{dir}/files/{name}"
-            if rec is None or rec.get("size", 0) > ws.config.get("watch.materialize_max_bytes"):
-                ws.storage.remove(rel)
-            else:
-                ws.storage.write(rel, ws.objects.get(rec["hash"]))
 
     def modified_names(self, dir: str) -> set[str]:
         """Live artifacts whose copy on disk differs from (or lost) their latest record."""
