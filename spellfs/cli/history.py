@@ -20,13 +20,27 @@ LOG_COLUMNS = [
 def save(ctx: click.Context, session: str, message: str | None, as_json: bool) -> None:
     """Checkpoint SESSION: record its artifacts, manifest and state."""
     ws = open_workspace(ctx)
+    dir = ws.sessions.resolve(session)
+    before = ws.history.latest_number(dir)
+    hand = ws.history.record_worktree(dir)
     number = ws.history.save(session, message)
-    rec = ws.history.checkpoints(session)[-1]
+    rec = next(c for c in reversed(ws.history.checkpoints(session)) if c["number"] == number)
     if as_json:
-        echo_json(rec)
+        echo_json({**rec, "new": number != before, "recorded": hand.as_dict()})
+        return
+    if not hand.clean:
+        click.echo(f"recorded hand changes: {_hand_text(hand.as_dict())}")
+    if number == before:
+        click.echo(f"nothing changed since checkpoint {number}: no new checkpoint")
     else:
         click.echo(f"checkpoint {number}: +{rec['added']} ~{rec['changed']} -{rec['removed']} "
                    f"({rec['artifacts']} artifact{'' if rec['artifacts'] == 1 else 's'})")
+
+
+def _hand_text(h: dict) -> str:
+    """``~a.txt +c.txt -b.txt``: modified, added, deleted by hand."""
+    return " ".join([f"~{n}" for n in h["modified"]] + [f"+{n}" for n in h["added"]]
+                    + [f"-{n}" for n in h["deleted"]])
 
 
 @click.command(name="log")
@@ -73,6 +87,14 @@ def _print_diff(d: dict) -> None:
             click.echo(f"{what}: {k}: {ch['from']!r} → {ch['to']!r}")
     s = d["summary"]
     click.echo(f"{s['added']} added, {s['changed']} changed, {s['removed']} removed")
+    hand = d.get("unrecorded") or {}
+    if any(hand.values()):
+        click.echo("not yet recorded (changed by hand under files/; `spell save` records them):")
+        for kind, mark in (("modified", "~"), ("added", "+"), ("deleted", "-")):
+            for h in hand.get(kind, ()):
+                click.echo(f"{mark} {h['name']}" + (f" ({h['size']} bytes, binary)" if h["binary"] else ""))
+                if h["diff"]:
+                    click.echo(h["diff"], nl=False)
 
 
 @click.command()
@@ -94,15 +116,19 @@ def diff(ctx: click.Context, session: str, from_: str | None, to: str | None, as
 @click.command()
 @click.argument("session")
 @click.argument("checkpoint")
+@click.option("--force", is_flag=True, help="Go on over hand edits in files/ (they are kept as versions first).")
 @json_option
 @click.pass_context
-def restore(ctx: click.Context, session: str, checkpoint: str, as_json: bool) -> None:
+def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_json: bool) -> None:
     """Make SESSION equal to CHECKPOINT again (nothing is erased; later checkpoints stay)."""
     ws = open_workspace(ctx)
-    r = ws.history.restore(session, checkpoint)
+    r = ws.history.restore(session, checkpoint, force=force)
     if as_json:
         echo_json(r)
     else:
+        for ref in r["kept"]:
+            click.echo(f"kept the unrecorded {ref.split('@')[0]} as {ref} (`spell cat {r['session_id'][:8]} {ref}`)",
+                       err=True)
         click.echo(f"restored {r['session_id'][:8]} to checkpoint {r['checkpoint']}: "
                    f"+{r['added']} ~{r['changed']} -{r['removed']}")
 
