@@ -536,3 +536,31 @@ def test_lua_session_replay_functions_follow_the_same_model(root, spell):
     assert r.returncode == 0 and r.stdout.decode().strip() == "ok 1", r.stderr.decode()
     after = tree(root)
     assert {k: v for k, v in after.items() if k != "r.lua"} == {k: v for k, v in before.items()}
+
+
+def test_gc_keeps_what_a_replay_needs(root, spell):
+    from spellfs.maintenance.garbage import gc
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="g", metadata={"v": 1})
+        ws.state.set(f"session:{sid}:k", "before")
+    run(
+        spell,
+        root,
+        "g.lua",
+        'local s = os.getenv("SPELL_SESSION")\n'
+        'Session.update_metadata(s, {v = 2})\n'
+        'State.set("session:" .. s .. ":k", "after")\n'
+        'Artifact.store(s, "t", "m.txt", tostring(Session.get(s).custom_metadata.v))\n',
+        env={"SPELL_SESSION": sid},
+    )
+    with Workspace.open(root) as ws:
+        [rec] = read_runs(ws, ws.sessions.resolve(sid))
+        world = json.loads(ws.objects.get(rec["world"]))
+        start = world["sessions"][ws.sessions.resolve(sid)]["start"]
+        gc(ws, grace=0)
+        # the session's manifest and state as the run found them are no longer anywhere else
+        assert b"v: 1" in ws.objects.get(start["manifest"])
+        assert b"before" in ws.objects.get(start["state"])
+    code, rep, _ = replay(spell, root, sid)
+    assert code == 0 and results(rep) == {"m.txt": "same"}, rep
