@@ -564,3 +564,22 @@ def test_gc_keeps_what_a_replay_needs(root, spell):
         assert b"before" in ws.objects.get(start["state"])
     code, rep, _ = replay(spell, root, sid)
     assert code == 0 and results(rep) == {"m.txt": "same"}, rep
+    [s] = rep["runs"][0]["sessions"]
+    assert s["state"] == [{"key": "k", "original": "after", "replay": "after", "result": "same", "same": True}]
+    assert rep["state_same"] == 1
+
+
+def test_session_state_written_is_compared(root, spell):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="st")
+    code_text = (
+        'local s = os.getenv("SPELL_SESSION")\n'
+        'State.set("session:" .. s .. ":when", os.getenv("SPELL_REPLAY") and "now" or "then")\n'
+    )
+    run(spell, root, "st.lua", code_text, env={"SPELL_SESSION": sid})
+    code, rep, _ = replay(spell, root, sid)
+    [s] = rep["runs"][0]["sessions"]
+    assert code == 1 and s["state"][0]["result"] == "differs" and not s["same"]
+    assert (s["state"][0]["original"], s["state"][0]["replay"]) == ("then", "now")
+    text = spell("-w", str(root), "replay", sid).stdout.decode()
+    assert "state differs  when" in text and "state: 0 same, 1 different" in text

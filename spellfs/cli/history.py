@@ -167,6 +167,8 @@ def _print_replay(r: dict, live: bool) -> None:
                 click.echo(f"    {a['result']:<8} {a['name']}")
                 if a.get("diff"):
                     click.echo("      " + a["diff"].rstrip("\n").replace("\n", "\n      "))
+            for k in s["state"]:
+                click.echo(f"    state {k['result']:<8} {k['key']}")
         for k in run["state"]:
             click.echo(f"  state    {k['result']:<8} {k['key']}")
         for c in run.get("calls", ()):

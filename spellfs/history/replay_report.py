@@ -90,6 +90,10 @@ def _session_report(
     items = _compare_artifacts(
         ws, world_ws, (o or {}).get("artifacts") or [], (p or {}).get("artifacts") or []
     )
+    state = compare_state(
+        {"state_written": (o or {}).get("state_written")},
+        {"state_written": (p or {}).get("state_written")},
+    )
     o_del, p_del = bool((o or {}).get("deleted")), bool((p or {}).get("deleted"))
     if o is None:
         result = "extra"
@@ -108,8 +112,9 @@ def _session_report(
         "created": created,
         "deleted": o_del,
         "result": result,
-        "same": result == "same" and all(i["same"] for i in items),
+        "same": result == "same" and all(i["same"] for i in items + state),
         "artifacts": items,
+        "state": state,
     }
 
 
@@ -129,9 +134,10 @@ def compare_sessions(
     for dir, o in o_sessions.items():
         if dir in created_o:
             continue
-        written = bool(o.get("artifacts")) or o.get("deleted") or dir == target
+        written = bool(o.get("artifacts") or o.get("state_written")) or o.get("deleted")
         p = rep_sessions.get(dir)
-        if not written and not (p and (p.get("artifacts") or p.get("deleted"))):
+        changed = p and (p.get("artifacts") or p.get("deleted") or p.get("state_written"))
+        if not (written or dir == target) and not changed:
             continue  # only read, then and now: nothing to compare
         matched.add(dir)
         out.append(_session_report(ws, world_ws, dir, o, p, dir if p else None, False))

@@ -252,7 +252,7 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
         for kind, items in (
             ("artifacts", [a for s in r["sessions"] for a in s["artifacts"]]),
             ("calls", r["calls"]),
-            ("state", r["state"]),
+            ("state", r["state"] + [k for s in r["sessions"] for k in s["state"]]),
         ):
             totals[f"{kind}_same"] += sum(1 for i in items if i["same"])
             totals[f"{kind}_differ"] += sum(1 for i in items if not i["same"])

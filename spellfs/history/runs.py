@@ -33,7 +33,8 @@ prefixes of its record files are stored as objects too (``<file>_object``). That
 per touched session, whatever the size of the workspace. Workspace ``State`` keys
 are noted with their value at first read or write (``state_start``, null: absent).
 At finish all of it, plus the sessions the run created (in order), what it produced
-in each, which it deleted, and the final value of every State key it wrote, goes
+in each, which it deleted, and the final value of every State key it wrote (session
+keys under their session, ``state_written``), goes
 into one JSON object (``world``), named by the ``world`` field of each run record.
 With ``$SPELL_RUN_RESULT`` set (``spell replay`` sets it), finish also writes
 ``{"run": id, "world": oid}`` to that file.
@@ -108,6 +109,7 @@ class Run:
         self.deleted: set[str] = set()
         self.state_start: dict[str, Any] = {}
         self.state_written: set[str] = set()
+        self.session_state: dict[str, set[str]] = {}
         self.world: str | None = None
 
     # -- starting points -----------------------------------------------------------------
@@ -153,6 +155,11 @@ class Run:
         if written:
             self.state_written.add(key)
 
+    def note_session_state(self, dir: str, session_id: str, key: str) -> None:
+        """The run is about to write session ``dir``'s State key ``key`` (a replay reports it)."""
+        self.note_session(dir, session_id)
+        self.session_state.setdefault(dir, set()).add(key)
+
     def _world(self, exit_status: int) -> dict:
         ws = self.ws
         sessions = {}
@@ -168,6 +175,12 @@ class Run:
                 item["id"] = ws.sessions.manifest(dir)["id"]
             if alive:
                 item["name"] = ws.sessions.manifest(dir)["name"]
+            if alive and dir in self.session_state:
+                try:
+                    values = ws.state.load(f"sessions/{dir}/state.yaml")
+                except Exception:
+                    values = {}
+                item["state_written"] = {k: values.get(k) for k in sorted(self.session_state[dir])}
             sessions[dir] = item
         values = {}
         if self.state_written:
