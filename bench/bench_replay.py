@@ -20,6 +20,7 @@ Figures are wall-clock medians on a shared machine: read the ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -99,7 +100,22 @@ def bench_recording(root: Path, sid: str, runs: int) -> dict:
             t = time.perf_counter()
             starting_point(ws, dir)
             point.append((time.perf_counter() - t) * 1000)
+    world = []  # the other new cost: the world object written at finish
+    for _ in range(runs):
+        ws = Workspace.open(root, actor="script")
+        try:
+            from spellfs.history import begin_run
+
+            run = begin_run(ws, root / "bench.lua", SCRIPT, [], sid)
+            ws.artifacts.store(sid, "text", "out.md", "x")
+            t = time.perf_counter()
+            ws.objects.put_bytes(json.dumps(run._world(0), sort_keys=True).encode())
+            world.append((time.perf_counter() - t) * 1000)
+            run.finish(0)
+        finally:
+            ws.close()
     return {
+        "world_ms": statistics.median(world),
         "off_ms": statistics.median(off),
         "on_ms": statistics.median(on),
         "added_ms": statistics.median(b - a for a, b in zip(off, on)),
@@ -143,7 +159,10 @@ def main() -> None:
             f"added by recording (median of paired differences): {rec['added_ms']:.2f} ms "
             f"(target <= 2 ms; ratio on/off {rec['on_ms'] / rec['off_ms']:.2f})"
         )
-        print(f"starting point of the touched session alone: {rec['starting_point_ms']:.3f} ms")
+        print(
+            f"starting point of the touched session alone: {rec['starting_point_ms']:.3f} ms; "
+            f"the world object at finish: {rec['world_ms']:.3f} ms"
+        )
         rep = bench_replay(root, sid)
         print(
             f"`spell run`: {rep['spell_run_ms']:.0f} ms; `spell replay --run R` of it: "
