@@ -61,7 +61,7 @@ def test_interrupted_add_of_thousands_leaves_no_phantoms(spell, root: Path, tmp_
 
 
 def test_killed_store_copy_is_never_adopted_by_save_or_the_watcher_catch_up(ws: Workspace) -> None:
-    from spellfs.model.worktree import INFLIGHT
+    from spellfs.model.inflight import INFLIGHT
 
     sid = ws.sessions.create(name="s")
     ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
@@ -83,7 +83,7 @@ def test_killed_store_copy_is_never_adopted_by_save_or_the_watcher_catch_up(ws: 
 
 
 def test_a_hand_edit_after_the_crash_is_kept(ws: Workspace) -> None:
-    from spellfs.model.worktree import INFLIGHT
+    from spellfs.model.inflight import INFLIGHT
 
     sid = ws.sessions.create(name="s")
     ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
@@ -114,7 +114,7 @@ def test_a_failing_store_puts_back_its_copies_at_once(ws: Workspace, monkeypatch
 
 
 def test_fsck_tells_interrupted_writes_from_hand_edits(spell, root: Path) -> None:
-    from spellfs.model.worktree import INFLIGHT
+    from spellfs.model.inflight import INFLIGHT
 
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="s")
@@ -142,7 +142,7 @@ def test_fsck_tells_interrupted_writes_from_hand_edits(spell, root: Path) -> Non
 
 
 def test_the_watcher_puts_back_a_killed_store_copy_instead_of_recording_it(root: Path) -> None:
-    from spellfs.model.worktree import INFLIGHT
+    from spellfs.model.inflight import INFLIGHT
     from test_watch_watcher import Harness, wait_for
 
     h = Harness(root)

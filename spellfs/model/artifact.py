@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable, now, parse_time, whole_number
 from ..store import encode_record
-from .worktree import inflight
+from .inflight import inflight
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

@@ -13,14 +13,8 @@ hashes only those whose ``(inode, size, mtime_ns)`` differs from the stat cache
 - ``deleted``: a live artifact whose copy is gone (a copy never written because
   the artifact is above ``watch.materialize_max_bytes`` is not a deletion).
 
-Interrupted stores leave no phantoms: before a store writes ``files/`` copies it
-lists their names in an in-flight journal, ``.spell/inflight/<dir>``, and removes
-the journal after its record append. A journal found later, with the session lock
-free, belongs to a store that never appended (killed, interrupted, out of space):
-each listed copy whose content is an object no record of that name holds is put
-back to what the records say (or removed) — never adopted as a hand edit. A
-listed copy whose content is not in the object store was edited by hand after the
-crash, and stays.
+Interrupted stores leave no phantoms: see :mod:`spellfs.model.inflight`; a scan
+first puts back what an unfinished store left.
 """
 
 from __future__ import annotations
@@ -30,17 +24,16 @@ import os
 import stat as statmod
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UnrecordedChanges
-from .statcache import StatCache, hash_path, is_editor_temp
+from .inflight import INFLIGHT, inflight, repair_inflight
+from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["WorkingCopy", "Worktree", "inflight"]
-
-INFLIGHT = ".spell/inflight"
+__all__ = ["INFLIGHT", "WorkingCopy", "Worktree", "inflight", "repair_inflight"]
 
 
 @dataclass
@@ -279,7 +272,8 @@ class Worktree:
             shown = ", ".join(sorted(hit)[:5]) + (f" and {len(hit) - 5} more" if len(hit) > 5 else "")
             raise UnrecordedChanges(
                 f"{doing} would overwrite or delete unrecorded changes: sessions/{dir}/files/: {shown} "
-                f"(record them with `spell save {sid[:8]}` first, or pass --force: they are kept first, then it goes on)")
+                f"(record them with `spell save {sid[:8]}` first, or pass --force: "
+                "they are kept first, then it goes on)")
         base = f"{ws.root}/sessions/{dir}/files/"
         hit.sort()
         ws.sessions.closing.add(sid)  # a finished session too: keeping content is not a new store
@@ -323,90 +317,7 @@ class Worktree:
         return set(wc.modified) | set(wc.deleted)
 
 
-_RACY = 100_000_000
-
-
 def _valid(name: str) -> bool:
     from .artifact_log import valid_name
 
     return valid_name(name)
-
-
-# -- the in-flight journal of stores ------------------------------------------------
-class _Journal:
-    def __init__(self, ws: "Workspace", dir: str) -> None:
-        self.ws = ws
-        self.dir = dir
-        self.fd: int | None = None
-
-    def note(self, name: str) -> None:
-        """Say ``files/<name>`` is about to be written for a record not yet appended."""
-        if self.ws.memory:
-            return
-        if self.fd is None:
-            path = f"{self.ws.root}/{INFLIGHT}"
-            os.makedirs(path, exist_ok=True)
-            self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self.fd, name.encode("utf-8", "surrogateescape") + b"\n")
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{self.ws.root}/{INFLIGHT}/{self.dir}")
-
-
-@contextlib.contextmanager
-def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
-    """Around a store (under the session lock): copies noted are put back if it fails before its append."""
-    journal = _Journal(ws, dir)
-    try:
-        yield journal
-    except BaseException:
-        if journal.fd is not None:
-            with contextlib.suppress(Exception):
-                repair_inflight(ws, dir)
-        raise
-    finally:
-        journal.close()
-
-
-def _journal_names(ws: "Workspace", dir: str) -> set[str]:
-    try:
-        return set(ws.storage.read(f"{INFLIGHT}/{dir}").decode("utf-8", "surrogateescape").split("\n")) - {""}
-    except FileNotFoundError:
-        return set()
-
-
-def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
-    """Put back the ``files/`` copies a store that never appended left (call under the session lock)."""
-    rel = f"{INFLIGHT}/{dir}"
-    names = _journal_names(ws, dir)
-    log = ws.log(dir)
-    log.refresh()
-    limit = ws.config.get("watch.materialize_max_bytes")
-    fixed = []
-    for name in sorted(names):
-        if not _valid(name):
-            continue
-        path = f"{ws.root}/sessions/{dir}/files/{name}"
-        try:
-            got = hash_path(path)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            continue
-        if got is None:
-            continue
-        digest = got[0]
-        rec = log.latest(name)
-        if rec is not None and rec.get("hash") == digest:
-            continue  # what the records say
-        if not ws.objects.has(digest):
-            continue  # content only the disk has: edited by hand since, so it stays
-        if rec is None or rec.get("size", 0) > limit:
-            ws.storage.remove(f"sessions/{dir}/files/{name}")
-        else:
-            ws.storage.write(f"sessions/{dir}/files/{name}", ws.objects.get(rec["hash"]))
-        fixed.append(name)
-    ws.storage.remove(rel)
-    return fixed

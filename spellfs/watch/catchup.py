@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ManifestError
 from ..model.statcache import RACY_NS, Stat, StatCache, hash_path, is_editor_temp, stat_of
-from ..model.worktree import INFLIGHT, repair_inflight
+from ..model.inflight import INFLIGHT, repair_inflight
 
 __all__ = ["CatchUp", "RACY_NS", "StatCache", "Stat", "hash_path", "is_editor_temp", "stat_of"]
 

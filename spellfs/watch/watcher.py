@@ -40,7 +40,7 @@ from ..errors import ManifestError, SessionNotFound, SpellError, UsageError
 from ..model import Ignore
 from ..names import check_artifact_name, now, parse_time
 from .catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
-from ..model.worktree import INFLIGHT, repair_inflight
+from ..model.inflight import INFLIGHT, repair_inflight
 from .observer import OverflowAlarm, start_observer
 from .debounce import DebounceQueue
 

@@ -1,0 +1,111 @@
+"""The in-flight journal of stores: interrupted work leaves no phantoms.
+
+Before a store writes ``files/`` copies it lists their names in
+``.spell/inflight/<dir>`` and removes the list after its record append (the commit
+point). A list found later, with the session lock free, belongs to a store that never
+appended (killed, interrupted, out of space): each listed copy whose content is an
+object no record of that name holds is put back to what the records say (or removed),
+never adopted as a hand edit; a listed copy whose content is not in the object store
+was edited by hand after the crash, and stays. :mod:`spellfs.model.worktree` (every
+command) and the watcher call :func:`repair_inflight` when a list is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Iterator
+
+from .statcache import hash_path
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = ["INFLIGHT", "inflight", "repair_inflight"]
+
+INFLIGHT = ".spell/inflight"
+
+
+def _valid(name: str) -> bool:
+    from .artifact_log import valid_name
+
+    return valid_name(name)
+
+
+class _Journal:
+    def __init__(self, ws: "Workspace", dir: str) -> None:
+        self.ws = ws
+        self.dir = dir
+        self.fd: int | None = None
+
+    def note(self, name: str) -> None:
+        """Say ``files/<name>`` is about to be written for a record not yet appended."""
+        if self.ws.memory:
+            return
+        if self.fd is None:
+            path = f"{self.ws.root}/{INFLIGHT}"
+            os.makedirs(path, exist_ok=True)
+            self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(self.fd, name.encode("utf-8", "surrogateescape") + b"\n")
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.ws.root}/{INFLIGHT}/{self.dir}")
+
+
+@contextlib.contextmanager
+def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
+    """Around a store (under the session lock): copies noted are put back if it fails before its append."""
+    journal = _Journal(ws, dir)
+    try:
+        yield journal
+    except BaseException:
+        if journal.fd is not None:
+            with contextlib.suppress(Exception):
+                repair_inflight(ws, dir)
+        raise
+    finally:
+        journal.close()
+
+
+def _journal_names(ws: "Workspace", dir: str) -> set[str]:
+    try:
+        return set(ws.storage.read(f"{INFLIGHT}/{dir}").decode("utf-8", "surrogateescape").split("\n")) - {""}
+    except FileNotFoundError:
+        return set()
+
+
+def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
+    """Put back the ``files/`` copies a store that never appended left (call under the session lock)."""
+    rel = f"{INFLIGHT}/{dir}"
+    names = _journal_names(ws, dir)
+    log = ws.log(dir)
+    log.refresh()
+    limit = ws.config.get("watch.materialize_max_bytes")
+    fixed = []
+    for name in sorted(names):
+        if not _valid(name):
+            continue
+        path = f"{ws.root}/sessions/{dir}/files/{name}"
+        try:
+            got = hash_path(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            continue
+        if got is None:
+            continue
+        digest = got[0]
+        rec = log.latest(name)
+        if rec is not None and rec.get("hash") == digest:
+            continue  # what the records say
+        if not ws.objects.has(digest):
+            continue  # content only the disk has: edited by hand since, so it stays
+        if rec is None or rec.get("size", 0) > limit:
+            ws.storage.remove(f"sessions/{dir}/files/{name}")
+        else:
+            ws.storage.write(f"sessions/{dir}/files/{name}", ws.objects.get(rec["hash"]))
+        fixed.append(name)
+    ws.storage.remove(rel)
+    return fixed
