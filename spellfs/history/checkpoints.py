@@ -130,19 +130,60 @@ class History:
                     self.trees.table(parent)
                 except (IntegrityError, ObjectNotFound):
                     parent = None  # an unreadable parent must not stop new checkpoints: write a full table
+            self.trees.written = []
             tree, counts = self.trees.write(snap.manifest, snap.state, snap.table, parent, full=False)
             number = (prev["number"] if prev else 0) + 1
+            log = ws.log(dir)
             rec = {"number": number, "time": now(), "message": message or "", "tree": tree,
                    "parent": prev["number"] if prev else None, **counts, "artifacts": len(snap.table),
-                   "by": ws.actor}
-            self.storage.sync()  # what the checkpoint names is on disk before the checkpoint is
-            self.storage.append(f"sessions/{dir}/checkpoints.yaml", encode_record(rec))
-            self.storage.sync()
+                   "by": ws.actor, "seq": log.max_seq}
+            # What the checkpoint names is on disk before the checkpoint is, and it after.
+            self.storage.fsync(self._unsynced(dir, log, prev, self.trees.written))
+            rel = f"sessions/{dir}/checkpoints.yaml"
+            self.storage.append(rel, encode_record(rec))
+            self.storage.fsync([self._abs(rel), self._abs(f"sessions/{dir}")])
         if ws.run is not None:
             ws.run.note_session(dir, m["id"])
         ws.publish("session.saved", {"session_id": m["id"], "checkpoint": number, "message": rec["message"],
                                      "tree": tree})
         return number
+
+    def _abs(self, rel: str) -> str:
+        root = self.ws.root
+        return f"{root}/{rel}" if root is not None else rel
+
+    def _unsynced(self, dir: str, log: Any, prev: dict | None, written: list[str]) -> list[str]:
+        """The files a new checkpoint needs durable: the objects of every artifact record since
+        the last checkpoint (its ``seq``), the tree objects just written, the record file, and
+        the directories holding them. Older ones were made durable by the checkpoint before."""
+        if self.ws.root is None:
+            return []
+        since = prev.get("seq") if prev is not None else None
+        since = since if isinstance(since, int) else 0  # a checkpoint from before "seq": all of them
+        oids = list(written)
+        older = 0
+        for rec in reversed(log.records):  # appended in seq order: the walk stops at the last checkpoint
+            if rec.get("seq", 0) <= since:
+                older += 1
+                if older >= 256:  # a run of older records (not a few merged lines out of order): done
+                    break
+                continue
+            older = 0
+            if rec.get("hash"):
+                oids.append(rec["hash"])
+        paths: list[str] = []
+        fans = set()
+        for oid in dict.fromkeys(oids):
+            try:
+                paths.append(str(self.ws.objects.path(oid)))
+            except UsageError:
+                continue  # not an object id (fsck reports the record)
+            fans.add(oid[:2])
+        objects = str(self.ws.objects.path("0" * 64).parent.parent)
+        paths += [f"{objects}/{fan}" for fan in sorted(fans)]
+        paths += [objects, self._abs(f"sessions/{dir}/artifacts.yaml"), self._abs(f"sessions/{dir}"),
+                  self._abs("sessions")]
+        return paths
 
     def load(self, session: Any) -> str:
         """Restore the latest checkpoint (if any) and make the session active; return its id."""

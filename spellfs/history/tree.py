@@ -79,6 +79,9 @@ class TreeStore:
         self._tables: OrderedDict[str, dict[str, dict]] = OrderedDict()
         self._pages: OrderedDict[str, list[dict]] = OrderedDict()
         self._cache = cache
+        #: Ids of the objects :meth:`put_json` was asked for since a caller reset it (a checkpoint
+        #: makes exactly these durable).
+        self.written: list[str] = []
 
     # -- reading -----------------------------------------------------------------
     def load_json(self, oid: str, kind: str) -> Any:
@@ -200,7 +203,9 @@ class TreeStore:
 
     # -- writing -----------------------------------------------------------------
     def put_json(self, value: Any) -> str:
-        return self.objects.put_bytes(canonical(value))
+        oid = self.objects.put_bytes(canonical(value))
+        self.written.append(oid)
+        return oid
 
     def write(self, manifest: dict, state: dict, table: dict[str, dict], parent: str | None,
               full: bool) -> tuple[str, dict]:
