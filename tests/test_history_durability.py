@@ -78,3 +78,33 @@ def test_first_save_of_a_session_covers_everything_stored_before_it(ws, monkeypa
     ws.history.save(sid)
     assert {str(ws.objects.path(a["content_hash"])) for a in ids} <= set(flushed)
     assert "<os.sync>" not in flushed
+
+
+def test_incremental_checkpoints_equal_the_live_session_after_every_kind_of_change(root) -> None:
+    """Saves in one process write only what changed; each tree must still read as the whole
+    session, including changes another process made in between and a restore."""
+    import random
+
+    from spellfs import Workspace
+
+    rng = random.Random(19)
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        sid = ws.sessions.create(name="s")
+        expected = {}
+        for round_ in range(120):
+            for _ in range(rng.randint(0, 3)):
+                actor = other if rng.random() < 0.3 else ws
+                name = f"a{rng.randint(0, 20)}.txt"
+                if rng.random() < 0.2 and actor.artifacts.list(sid):
+                    victim = rng.choice(actor.artifacts.list(sid))["name"]
+                    actor.artifacts.delete(sid, victim)
+                else:
+                    actor.artifacts.store(sid, "tool_result", name, f"{round_} {rng.random()}")
+            if round_ % 17 == 16:
+                ws.history.restore(sid, rng.randint(1, ws.history.latest_number(ws.sessions.resolve(sid))))
+            number = ws.history.save(sid, f"r{round_}")
+            expected[number] = {a["name"]: a["content_hash"] for a in ws.artifacts.list(sid)}
+    with Workspace.open(root) as fresh:  # read every tree back from disk, no caches
+        for number, table in expected.items():
+            snap = fresh.history.snapshot(fresh.sessions.resolve(sid), number)
+            assert {n: r["hash"] for n, r in snap.table.items()} == table, number

@@ -230,6 +230,38 @@ class TreeStore:
         self._remember(self._tables, oid, table, self._cache)
         return oid, counts
 
+    def has_table(self, oid: str) -> bool:
+        """True when the table of tree ``oid`` is cached (so a change costs no rebuild)."""
+        return oid in self._tables
+
+    def write_changes(self, manifest: dict, state: dict, changes: dict[str, dict | None],
+                      parent: str) -> tuple[str, dict, int]:
+        """:meth:`write` when only ``changes`` (name -> record, None: removed) differ from the
+        parent's table: the cost follows the change, not the session. Returns (tree id, counts,
+        artifacts in the new table)."""
+        base = dict(self._tables[parent])  # a copy: snapshots handed out may hold the parent's
+        put = {n: r for n, r in changes.items() if r is not None and base.get(n) != r}
+        gone = sorted(n for n, r in changes.items() if r is None and n in base)
+        counts = {"added": sum(1 for n in put if n not in base),
+                  "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
+                  "removed": len(gone)}
+        for n in gone:
+            del base[n]
+        base.update(put)
+        depth = self.tree(parent).get("depth", 0) + 1
+        tree: dict[str, Any] = {"type": "spellfs/tree", "v": 1, "manifest": self.put_json(manifest),
+                                "state": self.put_json(state), "parent": parent}
+        if depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(base) // 4):
+            tree["table"] = self._write_table(base)
+            tree["depth"] = 0
+        else:
+            tree["delta"] = {"put": put, "del": gone}
+            tree["depth"] = depth
+        oid = self.put_json(tree)
+        self._remember(self._trees, oid, tree, 256)
+        self._remember(self._tables, oid, base, self._cache)
+        return oid, counts, len(base)
+
     def _write_table(self, table: dict[str, dict]) -> str:
         pages: dict[int, list[dict]] = {}
         for rec in table.values():
