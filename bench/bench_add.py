@@ -65,6 +65,8 @@ def workspace(root: Path) -> Path:
 
 
 def timed(cmd: list, cwd: Path, env: dict | None = None) -> float:
+    # as installed: byte-compiled modules may be cached (this machine's shell disables that)
+    env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - t0
@@ -101,12 +103,16 @@ def bench_oxen(base: Path, data: Path, py: Path) -> float | str:
     shutil.copytree(data, repo / "data")
     script = textwrap.dedent("""\
         import sys, time
-        from oxen import Repo
+        from oxen import Repo, user
+        user.config_user("bench", "bench@example.invalid")  # under the temporary HOME below
         r = Repo(sys.argv[1]); r.init()
         t0 = time.perf_counter(); r.add(sys.argv[1] + "/data"); r.commit("bulk")
         print(time.perf_counter() - t0)
         """)
-    out = subprocess.run([str(py), "-c", script, str(repo)], capture_output=True, text=True)
+    home = base / "oxen-home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    out = subprocess.run([str(py), "-c", script, str(repo)], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         return f"skipped: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'failed'}"
     return float(out.stdout.strip().splitlines()[-1])

@@ -88,11 +88,12 @@ def atomic_replace(path: str | Path, data: bytes, fsync: bool = False, mode: int
 
 
 #: More paths than this to make durable at once: one syncfs of the workspace's file system instead.
-FSYNC_MANY = 2000
+FSYNC_MANY = 50000
 
 
 # SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER
 _SFR_FLAGS = 1 | 2 | 4
+_SFR_START = 2  # SYNC_FILE_RANGE_WRITE alone: start writeout, do not wait
 _SFR: list = []
 
 
@@ -276,6 +277,14 @@ class FsStorage(Storage):
             _syncfs(self.base)
             return
         writeout = _sync_file_range()
+        if writeout is not None and len(paths) > 2:  # start every writeout before waiting for any
+            for path in paths[:-1]:
+                with contextlib.suppress(OSError):
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        writeout(fd, 0, 0, _SFR_START)
+                    finally:
+                        os.close(fd)
         for i, path in enumerate(paths):
             last = i == len(paths) - 1
             try:
@@ -287,11 +296,10 @@ class FsStorage(Storage):
             except OSError as exc:
                 raise disk_error(exc, path) from None
             try:
-                if writeout is None or last or os.path.isdir(path):
-                    if writeout is None or last:
-                        os.fsync(fd)
-                elif writeout(fd, 0, 0, _SFR_FLAGS) != 0:
+                if writeout is None or last:
                     os.fsync(fd)
+                elif writeout(fd, 0, 0, _SFR_FLAGS) != 0:
+                    os.fsync(fd)  # writeout refused: flush this one fully
             except OSError as exc:
                 if exc.errno != errno.EINVAL:  # EINVAL: a file system that cannot fsync (nothing to do)
                     raise disk_error(exc, path) from None
