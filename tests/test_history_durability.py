@@ -114,3 +114,17 @@ def test_incremental_checkpoints_equal_the_live_session_after_every_kind_of_chan
 
                 rebuilt, _ = TreeStore(fresh.objects)._write_table(snap.table)
                 assert rebuilt == tree["table"], number
+
+
+def test_a_save_naming_many_files_flushes_the_workspace_file_system_not_the_machine(ws, monkeypatch) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store_many(sid, [("tool_result", f"a{i}.txt", f"x{i}", None) for i in range(storage.FSYNC_MANY + 1)])
+    flushed = _recording(monkeypatch)
+    whole: list[str] = []
+    real = storage._syncfs
+    monkeypatch.setattr(storage, "_syncfs", lambda path: (whole.append(path), real(path))[1])
+    ws.history.save(sid)
+    assert whole == [ws.storage.base]
+    assert "<os.sync>" not in flushed
+    cp = ws.history.checkpoints(sid)[-1]
+    assert cp["artifacts"] == storage.FSYNC_MANY + 1
