@@ -278,7 +278,7 @@ class FsStorage(Storage):
             _syncfs(self.base)
             return
         writeout = _sync_file_range()
-        if writeout is not None and len(paths) > 2:  # start every writeout before waiting for any
+        if writeout is not None and len(paths) > 16:  # many: start every writeout before waiting for any
             for path in paths[:-1]:
                 with contextlib.suppress(OSError):
                     fd = os.open(path, os.O_RDONLY)
