@@ -37,7 +37,9 @@ def peers_python() -> Path | None:
         print(f"installing DVC and oxenai into {PEERS} (once) …", flush=True)
         try:
             subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-            subprocess.run([str(py), "-m", "pip", "install", "-q", "dvc", "oxenai"], check=True, timeout=900)
+            subprocess.run(
+                [str(py), "-m", "pip", "install", "-q", "dvc", "oxenai"], check=True, timeout=900
+            )
         except (subprocess.SubprocessError, OSError) as exc:
             print(f"skipping DVC and oxen: cannot install them ({exc})")
             return None
@@ -56,11 +58,13 @@ def make_files(root: Path, n: int) -> None:
 
 def workspace(root: Path) -> Path:
     init_workspace(root)
-    (root / "spell.yaml").write_text(textwrap.dedent("""\
+    (root / "spell.yaml").write_text(
+        textwrap.dedent("""\
         sessions:
           max_sessions: 1000000
           max_artifacts_per_session: 10000000
-        """))
+        """)
+    )
     return root
 
 
@@ -74,8 +78,9 @@ def timed(cmd: list, cwd: Path, env: dict | None = None) -> float:
 
 def bench_spell(base: Path, data: Path) -> float:
     root = workspace(base / "spell")
-    sid = subprocess.run(SPELL + ["-w", str(root), "new", "bulk"], check=True, capture_output=True,
-                         text=True).stdout.strip()
+    sid = subprocess.run(
+        SPELL + ["-w", str(root), "new", "bulk"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     return timed(SPELL + ["-w", str(root), "add", sid, str(data)], base)
 
 
@@ -112,7 +117,9 @@ def bench_oxen(base: Path, data: Path, py: Path) -> float | str:
     home = base / "oxen-home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home)}
-    out = subprocess.run([str(py), "-c", script, str(repo)], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [str(py), "-c", script, str(repo)], capture_output=True, text=True, env=env
+    )
     if out.returncode != 0:
         return f"skipped: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'failed'}"
     return float(out.stdout.strip().splitlines()[-1])
@@ -138,18 +145,28 @@ def bench_flat(base: Path, n: int) -> dict:
     tenth = n // 10
 
     def per_file(lo: int, hi: int) -> float:  # between the commits nearest to files lo and hi
-        k0, start = (0, t0) if lo == 0 else max(((k, t) for k, t in marks if k <= lo), default=(0, t0))
+        k0, start = (
+            (0, t0) if lo == 0 else max(((k, t) for k, t in marks if k <= lo), default=(0, t0))
+        )
         k1, end = next((k, t) for k, t in marks if k >= hi)
         return (end - start) / (k1 - k0)
 
     first, last = per_file(0, tenth), per_file(n - tenth, n)
-    return {"n": n, "total": total, "first_us": first * 1e6, "last_us": last * 1e6, "ratio": last / first}
+    return {
+        "n": n,
+        "total": total,
+        "first_us": first * 1e6,
+        "last_us": last * 1e6,
+        "ratio": last / first,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20000)
-    ap.add_argument("--flat", type=int, default=200000, help="files for the flat-cost run (0: skip)")
+    ap.add_argument(
+        "--flat", type=int, default=200000, help="files for the flat-cost run (0: skip)"
+    )
     ap.add_argument("--no-peers", action="store_true", help="skip DVC and oxen")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-add-"))
@@ -161,21 +178,29 @@ def main() -> None:
         spell = bench_spell(base, data)
         git = bench_git(base, data)
         print(f"spell add S DIR   {spell:6.2f} s")
-        print(f"git add -A        {git:6.2f} s   spell at {git / spell:.2f}× git's speed (target ≥ 0.8×)")
+        print(
+            f"git add -A        {git:6.2f} s   spell at {git / spell:.2f}× git's speed (target ≥ 0.8×)"
+        )
         py = None if args.no_peers else peers_python()
         if py is not None:
             dvc = bench_dvc(base, data, py)
-            print(f"dvc add DIR       {dvc:6.2f} s   spell {dvc / spell:.2f}× faster than DVC (target ≥ 2×)")
+            print(
+                f"dvc add DIR       {dvc:6.2f} s   spell {dvc / spell:.2f}× faster than DVC (target ≥ 2×)"
+            )
             oxen = bench_oxen(base, data, py)
             if isinstance(oxen, float):
-                print(f"oxen add+commit   {oxen:6.2f} s   spell {oxen / spell:.2f}× faster than oxen")
+                print(
+                    f"oxen add+commit   {oxen:6.2f} s   spell {oxen / spell:.2f}× faster than oxen"
+                )
             else:
                 print(f"oxen add+commit   {oxen}")
         if args.flat:
             f = bench_flat(base, args.flat)
-            print(f"flat cost: {f['n']:,} files through store_files in {f['total']:.1f} s; first 10% "
-                  f"{f['first_us']:.0f} µs/file, last 10% {f['last_us']:.0f} µs/file: ratio {f['ratio']:.2f} "
-                  "(target ≤ 1.25)")
+            print(
+                f"flat cost: {f['n']:,} files through store_files in {f['total']:.1f} s; first 10% "
+                f"{f['first_us']:.0f} µs/file, last 10% {f['last_us']:.0f} µs/file: ratio {f['ratio']:.2f} "
+                "(target ≤ 1.25)"
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -32,10 +32,12 @@ from spellfs import Workspace, init_workspace  # noqa: E402
 
 def workspace(root: Path) -> Path:
     init_workspace(root)
-    (root / "spell.yaml").write_text(textwrap.dedent("""\
+    (root / "spell.yaml").write_text(
+        textwrap.dedent("""\
         sessions:
           max_artifacts_per_session: 1000000
-        """))
+        """)
+    )
     return root
 
 
@@ -50,11 +52,15 @@ def bench_sizes(base: Path, saves: int) -> None:
     for n in (10, 10000):
         with Workspace.open(workspace(base / f"size{n}")) as ws:
             sid = ws.sessions.create(name=f"n{n}")
-            ws.artifacts.store_many(sid, [("tool_result", f"a{i}.txt", f"body {i}", None) for i in range(n)])
+            ws.artifacts.store_many(
+                sid, [("tool_result", f"a{i}.txt", f"body {i}", None) for i in range(n)]
+            )
             ws.history.save(sid, "base")
             cpu = [save_cpu(ws, sid, i) for i in range(saves)]
-        print(f"session of {n:>6,} artifacts: save after one change, median {statistics.median(cpu) * 1e3:.2f} ms "
-              f"CPU (p90 {sorted(cpu)[int(len(cpu) * 0.9)] * 1e3:.2f} ms; target ≤ 1 ms median)")
+        print(
+            f"session of {n:>6,} artifacts: save after one change, median {statistics.median(cpu) * 1e3:.2f} ms "
+            f"CPU (p90 {sorted(cpu)[int(len(cpu) * 0.9)] * 1e3:.2f} ms; target ≤ 1 ms median)"
+        )
 
 
 def bench_rounds(base: Path, rounds: int) -> None:
@@ -68,8 +74,10 @@ def bench_rounds(base: Path, rounds: int) -> None:
         size = sum(ws.objects.stored_size(o) for o in written)
     k = max(1, rounds // 10)
     first, last = statistics.mean(cpu[:k]), statistics.mean(cpu[-k:])
-    print(f"{rounds:,} rounds of (store, save): first {k} {first * 1e3:.2f} ms CPU per save, last {k} "
-          f"{last * 1e3:.2f} ms: ratio {last / first:.2f} (target ≤ 1.25; LangGraph SqliteSaver 4.6 → 21 ms)")
+    print(
+        f"{rounds:,} rounds of (store, save): first {k} {first * 1e3:.2f} ms CPU per save, last {k} "
+        f"{last * 1e3:.2f} ms: ratio {last / first:.2f} (target ≤ 1.25; LangGraph SqliteSaver 4.6 → 21 ms)"
+    )
     print(f"checkpoint data for {rounds:,} checkpoints: {size / 1024:.0f} KiB (target ≤ 2048 KiB)")
 
 

@@ -39,8 +39,11 @@ def run(root: Path, saves: int, writer_file: Path, mib: int) -> dict[str, list[f
             ws.history.save(sids[label])
             real[label] = []
         os.sync()
-        writer = subprocess.Popen(["dd", "if=/dev/zero", f"of={writer_file}", "bs=1M", f"count={mib}"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        writer = subprocess.Popen(
+            ["dd", "if=/dev/zero", f"of={writer_file}", "bs=1M", f"count={mib}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             time.sleep(0.5)  # let the writer dirty some memory first
             for i in range(saves):
@@ -49,7 +52,9 @@ def run(root: Path, saves: int, writer_file: Path, mib: int) -> dict[str, list[f
                 for label, flush in kinds.items():
                     ws.storage.fsync = flush
                     t0 = time.perf_counter()
-                    ws.artifacts.store(sids[label], "tool_result", f"a{i}.txt", os.urandom(512).hex())
+                    ws.artifacts.store(
+                        sids[label], "tool_result", f"a{i}.txt", os.urandom(512).hex()
+                    )
                     ws.history.save(sids[label], f"round {i}")
                     real[label].append(time.perf_counter() - t0)
                     time.sleep(0.05)
@@ -77,8 +82,10 @@ def main() -> None:
                 continue
             ms = sorted(t * 1000 for t in times)
             medians[label] = statistics.median(ms)
-            print(f"{label:22} store+save while dd writes {args.mib} MiB: median {medians[label]:7.1f} ms, "
-                  f"max {ms[-1]:7.1f} ms over {len(ms)} saves")
+            print(
+                f"{label:22} store+save while dd writes {args.mib} MiB: median {medians[label]:7.1f} ms, "
+                f"max {ms[-1]:7.1f} ms over {len(ms)} saves"
+            )
         if len(medians) == 2:
             old, new = medians.values()
             print(f"targeted fsync: {old / new:.1f}× faster than os.sync() at the median")

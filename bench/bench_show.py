@@ -42,13 +42,20 @@ def main() -> None:
         (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 1000000\n")
         with Workspace.open(root) as ws:
             sid = ws.sessions.create(name="big")
-            ws.artifacts.store_many(sid, [("tool_result", f"a{i}.txt", f"x{i}", {"tags": ["t"]})
-                                          for i in range(args.artifacts)])
+            ws.artifacts.store_many(
+                sid,
+                [
+                    ("tool_result", f"a{i}.txt", f"x{i}", {"tags": ["t"]})
+                    for i in range(args.artifacts)
+                ],
+            )
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         cmd = [sys.executable, "-m", "spellfs", "-w", str(root), "show", sid]
         table, js = best(cmd, env), best(cmd + ["--json"], env)
-        print(f"spell show, {args.artifacts:,} artifacts: table {table:.2f} s, --json {js:.2f} s "
-              f"(table at {table / js:.2f}× the JSON time; target ≤ 0.5 s)")
+        print(
+            f"spell show, {args.artifacts:,} artifacts: table {table:.2f} s, --json {js:.2f} s "
+            f"(table at {table / js:.2f}× the JSON time; target ≤ 0.5 s)"
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -82,7 +82,9 @@ def test_repeated_names_in_one_batch_number_their_versions_and_files_holds_the_l
         for number, i in enumerate(versions, 1):
             assert ws.artifacts.get(sid, f"n{k}.txt@{number}")["content"] == f"v{i}".encode()
         dir = ws.sessions.resolve(sid)
-        assert (ws.root / "sessions" / dir / "files" / f"n{k}.txt").read_text() == f"v{versions[-1]}"
+        assert (
+            ws.root / "sessions" / dir / "files" / f"n{k}.txt"
+        ).read_text() == f"v{versions[-1]}"
 
 
 def test_interrupted_bulk_add_keeps_every_file_it_acknowledged(root: Path) -> None:
@@ -94,8 +96,11 @@ def test_interrupted_bulk_add_keeps_every_file_it_acknowledged(root: Path) -> No
     n = 6000
     for i in range(n):
         (data / f"f{i:05d}.txt").write_bytes(b"content %d" % i)
-    proc = subprocess.Popen([*SPELL, "-w", str(root), "add", sid, str(data)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*SPELL, "-w", str(root), "add", sid, str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     acknowledged = []
     assert proc.stdout is not None
     for line in proc.stdout:

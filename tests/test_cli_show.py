@@ -13,14 +13,16 @@ def test_show_of_a_large_session_lists_every_artifact_with_its_columns(root: Pat
     (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 10000\n")
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="big")
-        ws.artifacts.store_many(sid, [("tool_result", f"a{i:04d}.txt", "x" * i, {"tags": ["t", "u"]})
-                                      for i in range(700)])
+        ws.artifacts.store_many(
+            sid,
+            [("tool_result", f"a{i:04d}.txt", "x" * i, {"tags": ["t", "u"]}) for i in range(700)],
+        )
     out = run_spell("-w", str(root), "show", sid)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.decode().splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("name "))
     assert lines[header].split() == ["name", "version", "type", "size", "mime", "created", "tags"]
-    rows = lines[header + 2:]
+    rows = lines[header + 2 :]
     assert len(rows) == 700
     for i, row in enumerate(rows):
         cells = row.split()

@@ -24,7 +24,9 @@ def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real_range = storage._sync_file_range()
 
     def writeout(fd: int, offset: int, length: int, flags: int) -> int:
-        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))  # written out; the next fsync is the barrier
+        flushed.append(
+            os.readlink(f"/proc/self/fd/{fd}")
+        )  # written out; the next fsync is the barrier
         return real_range(fd, offset, length, flags) if real_range is not None else 0
 
     monkeypatch.setattr(os, "fsync", fsync)
@@ -48,12 +50,16 @@ def test_save_fsyncs_the_objects_and_records_since_the_last_checkpoint(ws, monke
     flushed = _recording(monkeypatch)
     asked: list[list[str]] = []
     real = ws.storage.fsync
-    monkeypatch.setattr(ws.storage, "fsync", lambda paths: (asked.append(list(paths)), real(asked[-1]))[1])
+    monkeypatch.setattr(
+        ws.storage, "fsync", lambda paths: (asked.append(list(paths)), real(asked[-1]))[1]
+    )
     ws.history.save(sid, "two")
     assert "<os.sync>" not in flushed  # nobody else's writes are waited for
     objects = {str(ws.objects.path(a["content_hash"])) for a in new}
     assert objects <= set(flushed)
-    assert str(ws.objects.path(old["content_hash"])) not in flushed  # made durable by checkpoint one
+    assert (
+        str(ws.objects.path(old["content_hash"])) not in flushed
+    )  # made durable by checkpoint one
     session = ws.root / "sessions" / dir
     records, checkpoints = str(session / "artifacts.yaml"), str(session / "checkpoints.yaml")
     cp = ws.history.checkpoints(sid)[-1]
@@ -64,7 +70,7 @@ def test_save_fsyncs_the_objects_and_records_since_the_last_checkpoint(ws, monke
     for oid in {a["content_hash"] for a in new}:
         fan = str(Path(ws.objects.path(oid)).parent)
         assert fan in asked[0]  # directory entries: committed by the barrier that ends the batch
-    assert str(session) in flushed[flushed.index(checkpoints):]
+    assert str(session) in flushed[flushed.index(checkpoints) :]
     # a barrier (a real fsync) comes after everything written out and before the checkpoint line
     assert any(flushed.index(tree) < pos <= flushed.index(checkpoints) for pos in fsynced)
     assert fsynced[-1] == len(flushed) - 1  # the very last flush is a real fsync
@@ -101,7 +107,9 @@ def test_incremental_checkpoints_equal_the_live_session_after_every_kind_of_chan
                 else:
                     actor.artifacts.store(sid, "tool_result", name, f"{round_} {rng.random()}")
             if round_ % 17 == 16:
-                ws.history.restore(sid, rng.randint(1, ws.history.latest_number(ws.sessions.resolve(sid))))
+                ws.history.restore(
+                    sid, rng.randint(1, ws.history.latest_number(ws.sessions.resolve(sid)))
+                )
             number = ws.history.save(sid, f"r{round_}")
             expected[number] = {a["name"]: a["content_hash"] for a in ws.artifacts.list(sid)}
     with Workspace.open(root) as fresh:  # read every tree back from disk, no caches
@@ -109,16 +117,22 @@ def test_incremental_checkpoints_equal_the_live_session_after_every_kind_of_chan
             snap = fresh.history.snapshot(fresh.sessions.resolve(sid), number)
             assert {n: r["hash"] for n, r in snap.table.items()} == table, number
             tree = fresh.history.trees.tree(fresh.history.checkpoints(sid)[number - 1]["tree"])
-            if "table" in tree:  # pages rewritten only where they changed: the same bytes as built anew
+            if (
+                "table" in tree
+            ):  # pages rewritten only where they changed: the same bytes as built anew
                 from spellfs.history.tree import TreeStore
 
                 rebuilt, _ = TreeStore(fresh.objects)._write_table(snap.table)
                 assert rebuilt == tree["table"], number
 
 
-def test_a_save_naming_many_files_flushes_the_workspace_file_system_not_the_machine(ws, monkeypatch) -> None:
+def test_a_save_naming_many_files_flushes_the_workspace_file_system_not_the_machine(
+    ws, monkeypatch
+) -> None:
     sid = ws.sessions.create(name="s")
-    ws.artifacts.store_many(sid, [("tool_result", f"a{i}.txt", f"x{i}", None) for i in range(storage.FSYNC_MANY + 1)])
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"a{i}.txt", f"x{i}", None) for i in range(storage.FSYNC_MANY + 1)]
+    )
     flushed = _recording(monkeypatch)
     whole: list[str] = []
     real = storage._syncfs
