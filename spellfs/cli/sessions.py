@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..workspace import init_workspace
-from .output import echo_json, json_option, open_workspace, output, plural
+from .output import echo_json, json_option, open_workspace, output, plural, progress
 
 SESSION_COLUMNS = [
     ("id", lambda s: s["id"][:8]), ("name", "name"), ("status", "status"), ("tags", "tags"),
@@ -142,36 +142,44 @@ def cat(ctx: click.Context, session: str, artifact: str) -> None:
 
 @click.command()
 @click.argument("session")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--type", "type_", default="user_input", show_default=True, help="Artifact type.")
 @click.option("--name", help="Store under this name (one file only; default: the file's name).")
 @click.option("--tag", "tags", multiple=True, metavar="T", help="A tag for the artifacts (repeat for more).")
 @json_option
 @click.pass_context
 def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | None, tags: tuple, as_json: bool) -> None:
-    """Store FILEs as artifacts of SESSION: all of them or, on any error, none (paths in .spellignore are skipped)."""
+    """Store FILES (or every file under a directory, recursively) as artifacts of SESSION.
+
+    Paths in .spellignore are skipped. Every file is checked before any is stored; a
+    large batch is committed in chunks, and each line printed names a stored file.
+    """
     ws = open_workspace(ctx)
-    if name is not None and len(files) > 1:
-        raise click.UsageError("--name works with one file only")
-    from ..model import Ignore
+    from ..model import Ignore, collect_files
 
     ignore = Ignore(ws)
-    chosen = []
-    for f in files:
-        if ignore.matches_path(Path(f)):
-            click.echo(f"skipped (in .spellignore): {f}", err=True)
-        else:
-            chosen.append(f)
+    chosen, skipped = collect_files(ws, ignore, files)
+    for f, why in skipped:
+        click.echo(f"skipped ({why}): {f}", err=True)
+    if name is not None and len(chosen) > 1:
+        raise click.UsageError("--name works with one file only")
     meta = {"tags": list(tags)} if tags else None
     m = ws.sessions.manifest(ws.sessions.resolve(session))
     if m["status"] == "suspended" and chosen:  # a finished one is refused by the store, with the way on
         ws.sessions.resume(session)
         click.echo(f"resumed suspended session {m['id'][:8]} to store into it", err=True)
-    ids = ws.artifacts.store_files(session, chosen, type_, meta, [name] if name is not None else None)
-    results = [{"file": f, **aid} for f, aid in zip(chosen, ids)]
-    if not as_json:
-        for r in results:
-            click.echo(f"stored {r['file']} as #{r['sequence']} ({r['content_hash'][:12]})")
+    results: list[dict] = []
+    with progress("adding", len(chosen)) as bar:
+        def committed(ids: list[dict]) -> None:
+            batch = [{"file": f, **aid} for f, aid in zip(chosen[len(results):], ids)]
+            results.extend(batch)
+            bar.advance(len(batch))
+            if not as_json:  # acknowledged as each chunk commits: an interrupt loses none of these
+                click.echo("".join(f"stored {r['file']} as #{r['sequence']} ({r['content_hash'][:12]})\n"
+                                   for r in batch), nl=False)
+
+        ws.artifacts.store_files(session, chosen, type_, meta, [name] if name is not None else None,
+                                 on_commit=committed)
     if as_json:
         echo_json(results)
 

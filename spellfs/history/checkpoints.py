@@ -51,20 +51,36 @@ class History:
         self.ws = ws
         self.storage = ws.storage
         self.trees = TreeStore(ws.objects)
-        self._logs: dict[str, tuple[Any, list[dict]]] = {}
+        #: dir -> (signature, records, offset read to, next line number, latest record)
+        self._logs: dict[str, tuple[Any, list[dict], int, int, dict | None]] = {}
+        #: dir -> (the log's record list, its length, tree) at this process's last save of it
+        self._saved: dict[str, tuple[list, int, str]] = {}
 
     # -- the checkpoint log ----------------------------------------------------------
     def records(self, dir: str) -> list[dict]:
+        """The checkpoint records of ``dir`` in file order, read incrementally: a file that only
+        grew is read from where the last read ended (a save costs the same after 10 or 10,000
+        checkpoints); one replaced (a merge, a repair) is read again whole."""
         rel = f"sessions/{dir}/checkpoints.yaml"
         sig = self.storage.signature(rel)
         if sig is None:
+            self._logs.pop(dir, None)
             return []
         hit = self._logs.get(dir)
         if hit is not None and hit[0] == sig:
             return hit[1]
-        records = [r for _, r in parse_records(self.storage.read(rel), rel)
-                   if isinstance(r.get("number"), int) and isinstance(r.get("tree"), str)]
-        self._logs[dir] = (sig, records)
+        if hit is not None and hit[0][0] == sig[0] and sig[1] >= hit[2] and sig[0] != 0:
+            records, offset, line, latest = list(hit[1]), hit[2], hit[3], hit[4]
+        else:
+            records, offset, line, latest = [], 0, 1, None
+        data = self.storage.read_from(rel, offset) if offset else self.storage.read(rel)
+        complete = data[:data.rfind(b"\n") + 1]  # an unfinished last line is read once it is finished
+        for _, r in parse_records(complete, rel, line):
+            if isinstance(r.get("number"), int) and isinstance(r.get("tree"), str):
+                records.append(r)
+                if latest is None or r["number"] >= latest["number"]:
+                    latest = r  # after a merge a number may repeat: the later line wins
+        self._logs[dir] = (sig, records, offset + len(complete), line + complete.count(b"\n"), latest)
         return records
 
     def _find(self, dir: str, number: Any) -> dict:
@@ -82,8 +98,9 @@ class History:
         return hit
 
     def _latest(self, dir: str) -> dict | None:
-        records = self.records(dir)
-        return max(records, key=lambda r: r["number"]) if records else None
+        if not self.records(dir):
+            return None
+        return self._logs[dir][4]
 
     def checkpoints(self, session: Any) -> list[dict]:
         """The checkpoint records of a session, oldest first."""
@@ -123,7 +140,8 @@ class History:
             data = ws.hooks.run("SessionSave", m["id"], {"session_id": m["id"], "name": m["name"], "message": message})
             message = data.get("message", message)
         with self.storage.lock(f"s-{dir}"):
-            snap = self.live(dir)
+            log = ws.log(dir)
+            log.refresh()
             prev = self._latest(dir)
             parent = prev["tree"] if prev else None
             if parent is not None:
@@ -131,16 +149,30 @@ class History:
                     self.trees.table(parent)
                 except (IntegrityError, ObjectNotFound):
                     parent = None  # an unreadable parent must not stop new checkpoints: write a full table
-            if parent is not None and self.unchanged_since(parent, snap):
-                return prev["number"]  # nothing changed since the last checkpoint: no new one
-            tree, counts = self.trees.write(snap.manifest, snap.state, snap.table, parent, full=False)
+            self.trees.written = []
+            manifest = dict(ws.sessions.manifest(dir))
+            state = ws.state.session_values(dir)
+            changes = self._changes_since(dir, log, parent)
+            if changes is not None:  # O(change): only the names the log touched since the parent
+                if parent is not None and not changes and self._same_header(parent, manifest, state):
+                    return prev["number"]  # nothing changed since the last checkpoint: no new one
+                tree, counts, size = self.trees.write_changes(manifest, state, changes, parent)
+            else:
+                table = {r["name"]: dict(r) for r in log.live()}
+                if parent is not None and self.unchanged_since(parent, Snapshot("now", manifest, table, state)):
+                    return prev["number"]
+                tree, counts = self.trees.write(manifest, state, table, parent, full=False)
+                size = len(table)
+            self._saved[dir] = (log.records, len(log.records), tree)
             number = (prev["number"] if prev else 0) + 1
             rec = {"number": number, "time": now(), "message": message or "", "tree": tree,
-                   "parent": prev["number"] if prev else None, **counts, "artifacts": len(snap.table),
-                   "by": ws.actor}
-            self.storage.sync()  # what the checkpoint names is on disk before the checkpoint is
-            self.storage.append(f"sessions/{dir}/checkpoints.yaml", encode_record(rec))
-            self.storage.sync()
+                   "parent": prev["number"] if prev else None, **counts, "artifacts": size,
+                   "by": ws.actor, "seq": log.max_seq}
+            # What the checkpoint names is on disk before the checkpoint is, and it after.
+            self.storage.fsync(self._unsynced(dir, log, prev, self.trees.written))
+            rel = f"sessions/{dir}/checkpoints.yaml"
+            self.storage.append(rel, encode_record(rec))
+            self.storage.fsync([self._abs(rel), self._abs(f"sessions/{dir}")])
         if ws.run is not None:
             ws.run.note_session(dir, m["id"])
         ws.publish("session.saved", {"session_id": m["id"], "checkpoint": number, "message": rec["message"],
@@ -154,13 +186,69 @@ class History:
 
     def unchanged_since(self, tree: str, snap: Snapshot) -> bool:
         """True when ``snap`` (the session now) is what checkpoint tree ``tree`` holds."""
-        from .tree import canonical
+        return self._same_header(tree, snap.manifest, snap.state) and self.trees.table(tree) == snap.table
+
+    def _same_header(self, tree: str, manifest: dict, state: dict) -> bool:
+        """True when checkpoint tree ``tree`` holds this manifest and state."""
         from ..store import hash_bytes
+        from .tree import canonical
 
         t = self.trees.tree(tree)
-        if hash_bytes(canonical(snap.manifest)) != t["manifest"] or hash_bytes(canonical(snap.state)) != t["state"]:
-            return False
-        return self.trees.table(tree) == snap.table
+        return hash_bytes(canonical(manifest)) == t["manifest"] and hash_bytes(canonical(state)) == t["state"]
+
+    def _changes_since(self, dir: str, log: Any, parent: str | None) -> dict[str, dict | None] | None:
+        """name -> live record (None: gone) for every name appended to the log since this
+        process saved ``parent``; None when that is not known (another process saved, the
+        log was re-read from the start, e.g. after a git merge): then the whole table is compared."""
+        hit = self._saved.get(dir)
+        if parent is None or hit is None or hit[0] is not log.records or hit[2] != parent:
+            return None
+        if not self.trees.has_table(parent):
+            return None
+        changes: dict[str, dict | None] = {}
+        for rec in log.records[hit[1]:]:
+            name = rec["name"]
+            if name not in changes:
+                latest = log.latest(name)
+                changes[name] = dict(latest) if latest is not None else None
+        return changes
+
+    def _abs(self, rel: str) -> str:
+        root = self.ws.root
+        return f"{root}/{rel}" if root is not None else rel
+
+    def _unsynced(self, dir: str, log: Any, prev: dict | None, written: list[str]) -> list[str]:
+        """The files a new checkpoint needs durable: the objects of every artifact record since
+        the last checkpoint (its ``seq``), the tree objects just written, the record file, and
+        the directories holding them. Older ones were made durable by the checkpoint before."""
+        if self.ws.root is None:
+            return []
+        since = prev.get("seq") if prev is not None else None
+        since = since if isinstance(since, int) else 0  # a checkpoint from before "seq": all of them
+        oids = list(written)
+        older = 0
+        for rec in reversed(log.records):  # appended in seq order: the walk stops at the last checkpoint
+            if rec.get("seq", 0) <= since:
+                older += 1
+                if older >= 256:  # a run of older records (not a few merged lines out of order): done
+                    break
+                continue
+            older = 0
+            if rec.get("hash"):
+                oids.append(rec["hash"])
+        paths: list[str] = []
+        fans = set()
+        for oid in dict.fromkeys(oids):
+            try:
+                paths.append(str(self.ws.objects.path(oid)))
+            except UsageError:
+                continue  # not an object id (fsck reports the record)
+            fans.add(oid[:2])
+        objects = str(self.ws.objects.path("0" * 64).parent.parent)
+        paths += [f"{objects}/{fan}" for fan in sorted(fans)]
+        paths += [objects, self._abs(f"sessions/{dir}/artifacts.yaml"), self._abs(f"sessions/{dir}"),
+                  self._abs("sessions")]
+        return paths
 
     def load(self, session: Any, force: bool = False) -> str:
         """Restore the latest checkpoint (if any) and make the session active; return its id."""

@@ -58,6 +58,11 @@ def same_content(a: dict | None, b: dict | None) -> bool:
     return all(a.get(k) == b.get(k) for k in keys)
 
 
+def _page_key(rec: dict) -> int:
+    seq = rec.get("seq")
+    return (seq if isinstance(seq, int) else 0) // PAGE_SEQS
+
+
 class Snapshot:
     """A session at one point: manifest, live artifact table (name → record), state."""
 
@@ -79,6 +84,11 @@ class TreeStore:
         self._tables: OrderedDict[str, dict[str, dict]] = OrderedDict()
         self._pages: OrderedDict[str, list[dict]] = OrderedDict()
         self._cache = cache
+        #: Ids of the objects :meth:`put_json` was asked for since a caller reset it (a checkpoint
+        #: makes exactly these durable).
+        self.written: list[str] = []
+        #: tree id -> how its table was paged (see :meth:`_write_table`); only the newest tree's
+        self._layouts: dict[str, tuple] = {}
 
     # -- reading -----------------------------------------------------------------
     def load_json(self, oid: str, kind: str) -> Any:
@@ -200,7 +210,9 @@ class TreeStore:
 
     # -- writing -----------------------------------------------------------------
     def put_json(self, value: Any) -> str:
-        return self.objects.put_bytes(canonical(value))
+        oid = self.objects.put_bytes(canonical(value))
+        self.written.append(oid)
+        return oid
 
     def write(self, manifest: dict, state: dict, table: dict[str, dict], parent: str | None,
               full: bool) -> tuple[str, dict]:
@@ -215,7 +227,8 @@ class TreeStore:
         tree: dict[str, Any] = {"type": "spellfs/tree", "v": 1, "manifest": self.put_json(manifest),
                                 "state": self.put_json(state), "parent": parent}
         if full or parent is None or depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(table) // 4):
-            tree["table"] = self._write_table(table)
+            tree["table"], layout = self._write_table(table)
+            self._layouts = {}
             tree["depth"] = 0
         else:
             tree["delta"] = {"put": put, "del": gone}
@@ -223,18 +236,78 @@ class TreeStore:
         oid = self.put_json(tree)
         self._remember(self._trees, oid, tree, 256)
         self._remember(self._tables, oid, table, self._cache)
+        if "table" in tree:
+            self._layouts = {oid: layout}
         return oid, counts
 
-    def _write_table(self, table: dict[str, dict]) -> str:
-        pages: dict[int, list[dict]] = {}
-        for rec in table.values():
-            seq = rec.get("seq") if isinstance(rec.get("seq"), int) else 0
-            pages.setdefault(seq // PAGE_SEQS, []).append(rec)
-        ids = []
-        for key in sorted(pages):
-            records = sorted(pages[key], key=lambda r: (r.get("seq", 0), r["name"]))
-            ids.append(self.put_json({"type": "spellfs/page", "v": 1, "records": records}))
-        return self.put_json({"type": "spellfs/table", "v": 1, "count": len(table), "pages": ids})
+    def has_table(self, oid: str) -> bool:
+        """True when the table of tree ``oid`` is cached (so a change costs no rebuild)."""
+        return oid in self._tables
+
+    def write_changes(self, manifest: dict, state: dict, changes: dict[str, dict | None],
+                      parent: str) -> tuple[str, dict, int]:
+        """:meth:`write` when only ``changes`` (name -> record, None: removed) differ from the
+        parent's table: the cost follows the change, not the session. Returns (tree id, counts,
+        artifacts in the new table). A full table, when one is due, rewrites only the pages
+        whose records changed since the last full table this process wrote."""
+        base = dict(self._tables[parent])  # a copy: snapshots handed out may hold the parent's
+        layout = self._layouts.pop(parent, None)
+        put = {n: r for n, r in changes.items() if r is not None and base.get(n) != r}
+        gone = sorted(n for n, r in changes.items() if r is None and n in base)
+        counts = {"added": sum(1 for n in put if n not in base),
+                  "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
+                  "removed": len(gone)}
+        for n in [*gone, *put]:
+            old = base.get(n)
+            if layout is not None and old is not None:
+                key = _page_key(old)
+                layout[1].setdefault(key, set()).discard(n)
+                layout[2].add(key)
+        for n in gone:
+            del base[n]
+        base.update(put)
+        if layout is not None:
+            for n, r in put.items():
+                key = _page_key(r)
+                layout[1].setdefault(key, set()).add(n)
+                layout[2].add(key)
+        depth = self.tree(parent).get("depth", 0) + 1
+        tree: dict[str, Any] = {"type": "spellfs/tree", "v": 1, "manifest": self.put_json(manifest),
+                                "state": self.put_json(state), "parent": parent}
+        if depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(base) // 4):
+            tree["table"], layout = self._write_table(base, layout)
+            tree["depth"] = 0
+        else:
+            tree["delta"] = {"put": put, "del": gone}
+            tree["depth"] = depth
+        oid = self.put_json(tree)
+        self._remember(self._trees, oid, tree, 256)
+        self._remember(self._tables, oid, base, self._cache)
+        if layout is not None:
+            self._layouts = {oid: layout}  # only the newest tree is the parent of the next save
+        return oid, counts, len(base)
+
+    def _write_table(self, table: dict[str, dict], layout: tuple | None = None) -> tuple[str, tuple]:
+        """Write ``table`` as pages (``seq // PAGE_SEQS``) and a table object; return its id and
+        the layout (page ids, names by page, changed pages) that lets the next full table
+        rewrite only the pages that changed. Without a layout every page is built."""
+        if layout is None:
+            names: dict[int, set[str]] = {}
+            for name, rec in table.items():
+                names.setdefault(_page_key(rec), set()).add(name)
+            layout = ({}, names, set(names))
+        ids, names, dirty = layout
+        for key in list(names):
+            if not names[key]:
+                del names[key]
+                ids.pop(key, None)
+            elif key in dirty or key not in ids:
+                records = sorted((table[n] for n in names[key]), key=lambda r: (r.get("seq", 0), r["name"]))
+                ids[key] = self.put_json({"type": "spellfs/page", "v": 1, "records": records})
+        dirty.clear()
+        oid = self.put_json({"type": "spellfs/table", "v": 1, "count": len(table),
+                             "pages": [ids[k] for k in sorted(names)]})
+        return oid, layout
 
     @staticmethod
     def _remember(cache: OrderedDict, key: str, value: Any, size: int) -> None:

@@ -12,6 +12,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "Artifacts": "artifact",
     "FIELDS": "manifest",
     "Ignore": "ignore",
+    "collect_files": "ignore",
     "Index": "index",
     "KNOWN_TYPES": "artifact",
     "LIVE": "session",

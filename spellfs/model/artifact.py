@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable, now, parse_time, whole_number
@@ -29,6 +30,10 @@ _QUERY_KEYS = {"session_id", "type", "name_pattern", "tags", "created_after", "c
                "max_size", "limit"}
 _META_KEYS = ("mime_type", "description", "tags")
 _INLINE_BYTES = 16 << 20
+#: Records per append in a large batch: each chunk is a commit of its own.
+CHUNK_RECORDS = 1000
+_PARALLEL_FROM = 16  # a batch this large writes its files on _WRITERS threads
+_WRITERS = 8
 _RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
 
 
@@ -64,6 +69,13 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
     way = (f"resume it first: `spell resume {sid}`" if status == "suspended"
            else f"a finished session is read-only; fork it: `spell fork {sid}`")
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
+
+
+def _read_small(path: Path) -> bytes | None:
+    """A file's content when it is at most 1 MiB (one open, one read), else None: stream it."""
+    with open(path, "rb") as f:
+        data = f.read((1 << 20) + 1)
+    return data if len(data) <= 1 << 20 else None
 
 
 def metadata_of(rec: dict) -> dict:
@@ -109,26 +121,40 @@ class Artifacts:
 
     def store_files(self, session: Any, paths: list, type: str, metadata: dict | None = None,
                     names: list[str | None] | None = None, *, materialized: bool = False,
-                    by: str | None = None) -> list[dict]:
-        """Store files as one commit: every file is checked (exists, size, name, room) before any is stored."""
+                    by: str | None = None,
+                    on_commit: Callable[[list[dict]], None] | None = None) -> list[dict]:
+        """Store files: every file is checked (exists, size, name, room) before any is stored.
+
+        The records are appended in chunks of :data:`CHUNK_RECORDS`, each one commit, so
+        an interrupted batch of 200,000 files keeps every chunk it finished (``on_commit``
+        is told of each, so the caller can acknowledge exactly those) and the cost per
+        file stays flat. Small files are read when they are stored, not up front, so
+        memory stays bounded however many there are. ``by`` overrides created_by (``hand``).
+        """
         limit = self.ws.config.get("sessions.max_artifact_size")
+        ws = self.ws
+        eager = "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactStore")  # hooks see the content
         items = []
-        inline = 0  # files up to 1 MiB are read once, while the batch holds at most 16 MiB of them
+        inline = 0  # with a hook, files up to 1 MiB are read up front while the batch holds at most 16 MiB
         for i, path in enumerate(paths):
             p = Path(os.fsdecode(path))
-            if not p.is_file():
+            try:
+                st = os.stat(p)
+            except (FileNotFoundError, NotADirectoryError):
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
                 raise ArtifactNotFound(f"file not found: {p}")
-            size = p.stat().st_size
+            size = st.st_size
             if size > limit:
                 raise LimitExceeded(f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
                                     f"{_RAISE_SIZE}")
             name = names[i] if names and names[i] is not None else p.name
-            if size <= 1 << 20 and inline + size <= _INLINE_BYTES:
+            if eager and size <= 1 << 20 and inline + size <= _INLINE_BYTES:
                 inline += size
                 items.append((type, name, p.read_bytes(), None, metadata))
-            else:  # streamed from disk in bounded memory
+            else:  # read (small) or streamed (large) from disk when its turn comes
                 items.append((type, name, None, p, metadata))
-        return self._store_all(session, items, materialized, by)
+        return self._store_all(session, items, materialized, by, on_commit)
 
     def store_many(self, session: Any, items: list[tuple[str, str, bytes | str, dict | None]]) -> list[dict]:
         """Store several ``(type, name, content, metadata)`` artifacts as one commit.
@@ -165,14 +191,16 @@ class Artifacts:
         return rec, content, path
 
     def _store_all(self, session: Any, items: list[tuple], materialized: bool = False,
-                   by: str | None = None) -> list[dict]:
-        """Store ``items`` as one record append; ``by`` overrides created_by (``hand``)."""
+                   by: str | None = None,
+                   on_commit: Callable[[list[dict]], None] | None = None) -> list[dict]:
+        """Store ``items`` in chunks, each one record append; ``by`` overrides created_by (``hand``)."""
         ws = self.ws
         dir = ws.sessions.resolve(session)
         prepared = [self._prepare(dir, *item) for item in items]
         if not prepared:
             return []
         rel = f"sessions/{dir}/artifacts.yaml"
+        ids: list[dict] = []
         with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal:
             m = ws.sessions.manifest(dir)
             require_active(ws, m)
@@ -185,44 +213,84 @@ class Artifacts:
             if new_names and log.live_count + len(new_names) > max_live:
                 raise LimitExceeded(f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is "
                                     f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)")
-            records, lines, seq = [], [], log.max_seq
-            for rec, content, path in prepared:
-                name = rec["name"]
-                if content is not None:
-                    oid = ws.objects.put_bytes(content)
-                    size = len(content)
-                    head = content[:4096]
-                else:
-                    with open(path, "rb") as f:
-                        oid, size = ws.objects.put_stream(f)
-                    with open(path, "rb") as f:
-                        head = f.read(4096)
-                seq += 1
-                earlier = sum(1 for r in records if r["name"] == name)
-                ordered = {"seq": seq, "name": name, "version": len(log.versions.get(name, ())) + earlier + 1,
-                           "hash": oid, "size": size, "type": rec["type"],
-                           "mime_type": rec.get("mime_type") or _mime(name, head),
-                           "created_at": now(), "created_by": by or ws.actor}
-                ordered.update((k, v) for k, v in rec.items() if k not in ordered)
-                if ws.objects.is_compressed(size, head):
-                    ordered["compressed"] = True
-                if not materialized:
-                    journal.note(name)  # a copy whose record never follows is put back (worktree)
-                    self._materialize(dir, name, content, path, size)
-                records.append(ordered)
-                lines.append(encode_record(ordered))
-            data = b"".join(lines)
-            start = self.storage.append(rel, data)
-            log.note_append(start, data, records)
+            for start in range(0, len(prepared), CHUNK_RECORDS):
+                records = self._store_chunk(dir, log, prepared[start:start + CHUNK_RECORDS], materialized,
+                                             journal, by)
+                data = b"".join(encode_record(r) for r in records)
+                at = self.storage.append(rel, data)  # the commit point of this chunk
+                log.note_append(at, data, records)
+                done = self._announce(dir, m["id"], records)
+                ids.extend(done)
+                if on_commit is not None:
+                    on_commit(done)
+        return ids
+
+    def _store_chunk(self, dir: str, log: Any, prepared: list[tuple], materialized: bool,
+                     journal: Any, by: str | None) -> list[dict]:
+        """Write the objects and ``files/`` copies of one chunk; return its records (not yet appended).
+
+        The writes of a large chunk run on a few threads: on a disk where creating a
+        small file takes 0.1–1 ms of waiting, that waiting overlaps. Records are built
+        in batch order afterwards, so sequence numbers and versions do not depend on it.
+        """
+        ws = self.ws
+        last = {rec["name"]: i for i, (rec, _, _) in enumerate(prepared)}  # only a name's last copy lands
+        if not materialized:  # a copy whose record never follows is put back (worktree)
+            journal.note_many(list(last))
+
+        def write(i: int) -> tuple[str, int, bytes]:
+            rec, content, path = prepared[i]
+            if content is None and path is not None:
+                content = _read_small(path)
+            if content is not None:
+                oid, size, head = ws.objects.put_bytes(content), len(content), content[:4096]
+            else:
+                with open(path, "rb") as f:
+                    oid, size = ws.objects.put_stream(f)
+                with open(path, "rb") as f:
+                    head = f.read(4096)
+            if not materialized and last[rec["name"]] == i:
+                self._materialize(dir, rec["name"], content, path, size)
+            return oid, size, head
+
+        if len(prepared) >= _PARALLEL_FROM and not ws.memory:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(_WRITERS) as pool:
+                written = list(pool.map(write, range(len(prepared))))
+        else:
+            written = [write(i) for i in range(len(prepared))]
+        records: list[dict] = []
+        seq = log.max_seq
+        batch_versions: dict[str, int] = {}  # versions of a name earlier in this chunk: one lookup, not a scan
+        for (rec, _, _), (oid, size, head) in zip(prepared, written):
+            name = rec["name"]
+            seq += 1
+            earlier = batch_versions.get(name, 0)
+            batch_versions[name] = earlier + 1
+            ordered = {"seq": seq, "name": name, "version": len(log.versions.get(name, ())) + earlier + 1,
+                       "hash": oid, "size": size, "type": rec["type"],
+                       "mime_type": rec.get("mime_type") or _mime(name, head),
+                       "created_at": now(), "created_by": by or ws.actor}
+            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
+            if ws.objects.is_compressed(size, head):
+                ordered["compressed"] = True
+            records.append(ordered)
+        return records
+
+    def _announce(self, dir: str, sid: str, records: list[dict]) -> list[dict]:
+        """Events, hooks and run notes for committed records; return their ids."""
+        ws = self.ws
         ids = []
+        hooked = "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore")
         for rec in records:
             if ws.run is not None:
-                ws.run.note_artifact(dir, m["id"], rec)
-            aid = {"content_hash": rec["hash"], "session_id": m["id"], "sequence": rec["seq"]}
+                ws.run.note_artifact(dir, sid, rec)
+            aid = {"content_hash": rec["hash"], "session_id": sid, "sequence": rec["seq"]}
             event = {**aid, "name": rec["name"], "type": rec["type"], "size": rec["size"]}
             ws.publish("artifact.stored", {**event, "version": rec["version"]})
-            if "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore"):
-                ws.hooks.run("AfterArtifactStore", m["id"], event)
+            if hooked:
+                ws.hooks.run("AfterArtifactStore", sid, event)
             ids.append(aid)
         return ids
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["Ignore"]
+__all__ = ["Ignore", "collect_files"]
 
 
 class Ignore:
@@ -45,3 +45,78 @@ class Ignore:
         if rel.startswith(".."):
             return self.spec.match_file(path.name)
         return self.spec.match_file(rel)
+
+
+def collect_files(ws: "Workspace", ignore: Ignore, args: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The files ``spell add`` stores for ``args``, and what it skipped with why.
+
+    A directory stands for every file under it, recursively, in name order, minus
+    what ``.spellignore`` excludes (an ignored directory is not entered) and
+    hidden entries (an artifact name may not start with '.'). The workspace's own
+    ``.spell/``, ``sessions/`` and any ``.git/`` are never entered. Two files of one
+    directory with the same name would become versions of one artifact: that is
+    refused, naming both, before anything is stored.
+    """
+    chosen: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for arg in args:
+        if not os.path.isdir(arg):
+            if ignore.matches_path(Path(arg)):
+                skipped.append((arg, "in .spellignore"))
+            else:
+                chosen.append(arg)
+            continue
+        chosen.extend(_walk(ws, ignore, arg, skipped))
+    return chosen, skipped
+
+
+def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, str]]) -> list[str]:
+    from ..errors import UsageError
+
+    spec = ignore.spec
+    base = _relative_base(ws, top)
+    private = set()
+    if ws.root is not None:
+        private = {os.path.realpath(os.path.join(ws.root, d)) for d in (".spell", "sessions")}
+    found: list[str] = []
+    seen: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel = os.path.relpath(dirpath, top)
+        prefix = base if rel == "." else (f"{base}/{rel}" if base else rel)
+        keep = []
+        for d in sorted(dirnames):
+            path = os.path.join(dirpath, d)
+            if d.startswith(".") or os.path.realpath(path) in private:
+                continue  # .git/, .spell/, sessions/ and hidden directories: never artifacts
+            if spec.match_file(f"{prefix}/{d}/" if prefix else f"{d}/"):
+                skipped.append((path + "/", "in .spellignore"))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            path = os.path.join(dirpath, f)
+            if f.startswith("."):
+                skipped.append((path, "hidden: artifact names may not start with '.'"))
+                continue
+            if spec.match_file(f"{prefix}/{f}" if prefix else f):
+                skipped.append((path, "in .spellignore"))
+                continue
+            if f in seen:
+                raise UsageError(f"two files would both be artifact {f}: {seen[f]} and {path} "
+                                 "(add one of them separately with --name)")
+            seen[f] = path
+            found.append(path)
+    return found
+
+
+def _relative_base(ws: "Workspace", top: str) -> str:
+    """``top`` relative to the workspace root ("" for the root), or "" when outside it."""
+    if ws.root is None:
+        return ""
+    try:
+        rel = os.path.relpath(os.path.realpath(top), os.path.realpath(ws.root))
+    except ValueError:
+        return ""
+    if rel == "." or rel.startswith(".."):
+        return ""
+    return rel

@@ -40,13 +40,17 @@ class _Journal:
 
     def note(self, name: str) -> None:
         """Say ``files/<name>`` is about to be written for a record not yet appended."""
-        if self.ws.memory:
+        self.note_many([name])
+
+    def note_many(self, names: list[str]) -> None:
+        """:meth:`note` for several names with one write (a chunk of a bulk add)."""
+        if self.ws.memory or not names:
             return
         if self.fd is None:
             path = f"{self.ws.root}/{INFLIGHT}"
             os.makedirs(path, exist_ok=True)
             self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self.fd, name.encode("utf-8", "surrogateescape") + b"\n")
+        os.write(self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names))
 
     def close(self) -> None:
         if self.fd is not None:

@@ -1,0 +1,121 @@
+"""`spell add`: directories recursively with .spellignore, linear batches, chunked commits."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from spellfs import Workspace
+from spellfs.maintenance.checks import fsck
+
+from conftest import SPELL, run_spell
+
+
+def _session(root: Path) -> str:
+    out = run_spell("-w", str(root), "new", "bulk")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.decode().strip()
+
+
+def test_add_directory_recurses_and_honours_spellignore(root: Path) -> None:
+    sid = _session(root)
+    data = root.parent / "data"
+    (data / "sub" / "deeper").mkdir(parents=True)
+    (data / "node_modules").mkdir()
+    (data / "top.md").write_text("top")
+    (data / "sub" / "mid.txt").write_text("mid")
+    (data / "sub" / "deeper" / "low.bin").write_bytes(bytes(range(256)))
+    (data / "sub" / "cache.pyc").write_bytes(b"ignored")
+    (data / "node_modules" / "x.js").write_text("ignored dir")
+    (data / ".env").write_text("SECRET=1")
+    (root / ".spellignore").write_text("*.pyc\nnode_modules/\n")
+    out = run_spell("-w", str(root), "add", sid, str(data))
+    assert out.returncode == 0, out.stderr
+    err = out.stderr.decode()
+    assert "cache.pyc" in err and "node_modules" in err and ".env" in err
+    with Workspace.open(root) as ws:
+        names = {a["name"]: a for a in ws.artifacts.list(sid)}
+        assert set(names) == {"top.md", "mid.txt", "low.bin"}
+        assert ws.artifacts.get(sid, "low.bin")["content"] == bytes(range(256))
+        dir = ws.sessions.resolve(sid)
+    assert (root / "sessions" / dir / "files" / "mid.txt").read_text() == "mid"
+
+
+def test_add_directory_refuses_two_files_of_one_name_before_storing(root: Path) -> None:
+    sid = _session(root)
+    data = root.parent / "data"
+    (data / "a").mkdir(parents=True)
+    (data / "b").mkdir()
+    (data / "a" / "same.txt").write_text("one")
+    (data / "b" / "same.txt").write_text("two")
+    (data / "other.txt").write_text("x")
+    out = run_spell("-w", str(root), "add", sid, str(data))
+    assert out.returncode == 2
+    assert "same.txt" in out.stderr.decode() and "Traceback" not in out.stderr.decode()
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.list(sid) == []
+
+
+def test_add_from_the_workspace_root_never_takes_its_own_store(root: Path) -> None:
+    sid = _session(root)
+    (root / "notes.md").write_text("hello")
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(sid, "tool_result", "inside.txt", "already an artifact")
+    out = run_spell("-w", str(root), "add", sid, str(root))
+    assert out.returncode == 0, out.stderr
+    with Workspace.open(root) as ws:
+        names = sorted(a["name"] for a in ws.artifacts.list(sid))
+    # spell.yaml and state.yaml are plain files there; nothing from .spell/ or sessions/ is
+    assert "notes.md" in names and "inside.txt" in names
+    assert not any(len(n) >= 60 for n in names)  # no object ids
+    assert names.count("inside.txt") == 1
+
+
+def test_repeated_names_in_one_batch_number_their_versions_and_files_holds_the_last(ws) -> None:
+    sid = ws.sessions.create(name="s")
+    items = [("tool_result", f"n{i % 3}.txt", f"v{i}", None) for i in range(40)]
+    ws.artifacts.store_many(sid, items)
+    for k in range(3):
+        versions = [i for i in range(40) if i % 3 == k]
+        for number, i in enumerate(versions, 1):
+            assert ws.artifacts.get(sid, f"n{k}.txt@{number}")["content"] == f"v{i}".encode()
+        dir = ws.sessions.resolve(sid)
+        assert (
+            ws.root / "sessions" / dir / "files" / f"n{k}.txt"
+        ).read_text() == f"v{versions[-1]}"
+
+
+def test_interrupted_bulk_add_keeps_every_file_it_acknowledged(root: Path) -> None:
+    """SIGKILL once some chunks are committed: each printed file reads back, fsck is clean."""
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
+    sid = _session(root)
+    data = root.parent / "data"
+    data.mkdir()
+    n = 6000
+    for i in range(n):
+        (data / f"f{i:05d}.txt").write_bytes(b"content %d" % i)
+    proc = subprocess.Popen(
+        [*SPELL, "-w", str(root), "add", sid, str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    acknowledged = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        acknowledged.append(line.decode())
+        if len(acknowledged) >= 1000:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(acknowledged) >= 1000
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+        assert report.ok, [p.detail for p in report.problems]
+        for line in acknowledged:
+            m = re.match(r"stored (\S+) as #(\d+)", line)
+            assert m, line
+            name = Path(m.group(1)).name
+            i = int(name[1:6])
+            assert ws.artifacts.get(sid, name)["content"] == b"content %d" % i

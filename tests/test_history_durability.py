@@ -1,0 +1,144 @@
+"""A checkpoint flushes exactly what it names (git's core.fsync), never the whole machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from spellfs.store import storage
+
+
+def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    flushed: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def sync() -> None:
+        flushed.append("<os.sync>")
+
+    real_range = storage._sync_file_range()
+
+    def writeout(fd: int, offset: int, length: int, flags: int) -> int:
+        flushed.append(
+            os.readlink(f"/proc/self/fd/{fd}")
+        )  # written out; the next fsync is the barrier
+        return real_range(fd, offset, length, flags) if real_range is not None else 0
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "sync", sync)
+    monkeypatch.setattr(storage, "_sync_file_range", lambda: writeout)
+    fsynced.clear()
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(len(flushed)), fsync(fd))[1])
+    return flushed
+
+
+fsynced: list[int] = []  # positions in the flushed list where a real fsync (a barrier) happened
+
+
+def test_save_fsyncs_the_objects_and_records_since_the_last_checkpoint(ws, monkeypatch) -> None:
+    sid = ws.sessions.create(name="s")
+    dir = ws.sessions.resolve(sid)
+    old = ws.artifacts.store(sid, "tool_result", "old.txt", "before the first checkpoint")
+    ws.history.save(sid, "one")
+    new = [ws.artifacts.store(sid, "tool_result", f"n{i}.txt", f"after {i}") for i in range(3)]
+    ws.artifacts.store(sid, "tool_result", "n0.txt", "a second version")  # both versions are named
+    flushed = _recording(monkeypatch)
+    asked: list[list[str]] = []
+    real = ws.storage.fsync
+    monkeypatch.setattr(
+        ws.storage, "fsync", lambda paths: (asked.append(list(paths)), real(asked[-1]))[1]
+    )
+    ws.history.save(sid, "two")
+    assert "<os.sync>" not in flushed  # nobody else's writes are waited for
+    objects = {str(ws.objects.path(a["content_hash"])) for a in new}
+    assert objects <= set(flushed)
+    assert (
+        str(ws.objects.path(old["content_hash"])) not in flushed
+    )  # made durable by checkpoint one
+    session = ws.root / "sessions" / dir
+    records, checkpoints = str(session / "artifacts.yaml"), str(session / "checkpoints.yaml")
+    cp = ws.history.checkpoints(sid)[-1]
+    tree = str(ws.objects.path(cp["tree"]))
+    # the tree and the records it names are on disk before the checkpoint line, which follows
+    assert flushed.index(tree) < flushed.index(checkpoints)
+    assert flushed.index(records) < flushed.index(checkpoints)
+    for oid in {a["content_hash"] for a in new}:
+        fan = str(Path(ws.objects.path(oid)).parent)
+        assert fan in asked[0]  # directory entries: committed by the barrier that ends the batch
+    assert str(session) in flushed[flushed.index(checkpoints) :]
+    # a barrier (a real fsync) comes after everything written out and before the checkpoint line
+    assert any(flushed.index(tree) < pos <= flushed.index(checkpoints) for pos in fsynced)
+    assert fsynced[-1] == len(flushed) - 1  # the very last flush is a real fsync
+    assert cp["seq"] == ws.artifacts.list(sid)[-1]["sequence"]
+
+
+def test_first_save_of_a_session_covers_everything_stored_before_it(ws, monkeypatch) -> None:
+    sid = ws.sessions.create(name="s")
+    ids = [ws.artifacts.store(sid, "tool_result", f"a{i}.txt", f"x{i}") for i in range(5)]
+    flushed = _recording(monkeypatch)
+    ws.history.save(sid)
+    assert {str(ws.objects.path(a["content_hash"])) for a in ids} <= set(flushed)
+    assert "<os.sync>" not in flushed
+
+
+def test_incremental_checkpoints_equal_the_live_session_after_every_kind_of_change(root) -> None:
+    """Saves in one process write only what changed; each tree must still read as the whole
+    session, including changes another process made in between and a restore."""
+    import random
+
+    from spellfs import Workspace
+
+    rng = random.Random(19)
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        sid = ws.sessions.create(name="s")
+        expected = {}
+        for round_ in range(120):
+            for _ in range(rng.randint(0, 3)):
+                actor = other if rng.random() < 0.3 else ws
+                name = f"a{rng.randint(0, 20)}.txt"
+                if rng.random() < 0.2 and actor.artifacts.list(sid):
+                    victim = rng.choice(actor.artifacts.list(sid))["name"]
+                    actor.artifacts.delete(sid, victim)
+                else:
+                    actor.artifacts.store(sid, "tool_result", name, f"{round_} {rng.random()}")
+            if round_ % 17 == 16:
+                ws.history.restore(
+                    sid, rng.randint(1, ws.history.latest_number(ws.sessions.resolve(sid)))
+                )
+            number = ws.history.save(sid, f"r{round_}")
+            expected[number] = {a["name"]: a["content_hash"] for a in ws.artifacts.list(sid)}
+    with Workspace.open(root) as fresh:  # read every tree back from disk, no caches
+        for number, table in expected.items():
+            snap = fresh.history.snapshot(fresh.sessions.resolve(sid), number)
+            assert {n: r["hash"] for n, r in snap.table.items()} == table, number
+            tree = fresh.history.trees.tree(fresh.history.checkpoints(sid)[number - 1]["tree"])
+            if (
+                "table" in tree
+            ):  # pages rewritten only where they changed: the same bytes as built anew
+                from spellfs.history.tree import TreeStore
+
+                rebuilt, _ = TreeStore(fresh.objects)._write_table(snap.table)
+                assert rebuilt == tree["table"], number
+
+
+def test_a_save_naming_many_files_flushes_the_workspace_file_system_not_the_machine(
+    ws, monkeypatch
+) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"a{i}.txt", f"x{i}", None) for i in range(storage.FSYNC_MANY + 1)]
+    )
+    flushed = _recording(monkeypatch)
+    whole: list[str] = []
+    real = storage._syncfs
+    monkeypatch.setattr(storage, "_syncfs", lambda path: (whole.append(path), real(path))[1])
+    ws.history.save(sid)
+    assert whole == [ws.storage.base]
+    assert "<os.sync>" not in flushed
+    cp = ws.history.checkpoints(sid)[-1]
+    assert cp["artifacts"] == storage.FSYNC_MANY + 1
