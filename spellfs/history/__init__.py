@@ -9,6 +9,7 @@ from ..lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "FULL_EVERY": "tree",
+    "Graph": "graph",
     "History": "checkpoints",
     "MARKERS": "runs",
     "PAGE_SEQS": "tree",
@@ -21,11 +22,15 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "can_replay": "replays",
     "canonical": "tree",
     "diff_snapshots": "diff",
+    "family": "graph",
+    "history_graph": "graph",
     "list_replayable": "replays",
     "reachable": "reach",
+    "render_graph": "graphtext",
     "read_runs": "runs",
     "replay": "replays",
     "replay_metadata": "replays",
+    "replay_report": "graph",
     "same_content": "tree",
     "session_dirs": "reach",
 })
