@@ -26,6 +26,8 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "history_graph": "graph",
     "list_replayable": "replays",
     "reachable": "reach",
+    "layout": "graphtext",
+    "node_label": "graphtext",
     "render_graph": "graphtext",
     "read_runs": "runs",
     "replay": "replays",

@@ -13,10 +13,12 @@ many short sessions stays narrow. Glyphs (ASCII, then Unicode)::
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from .graph import Graph, GraphNode
 
-__all__ = ["render_graph"]
+__all__ = ["Layout", "layout", "node_label", "render_graph"]
 
 _GLYPHS = {
     True: {"start": "o", "replay": "R", "checkpoint": "*", "restore": "<", "line": "|", "fill": "-",
@@ -33,7 +35,7 @@ def _clean(text: str, limit: int = 72) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _label(graph: Graph, node: GraphNode) -> str:
+def node_label(graph: Graph, node: GraphNode) -> str:
     s = graph.sessions[node.session]
     me = s.id[:8]
     if node.kind == "checkpoint":
@@ -52,13 +54,23 @@ def _label(graph: Graph, node: GraphNode) -> str:
     return f"{me} {verb} {s.parent[:8]}{at} {name}"
 
 
-def render_graph(graph: Graph, ascii: bool = True) -> list[str]:
-    """The lines of the drawing, newest first, without trailing spaces."""
-    g = _GLYPHS[ascii]
+@dataclass
+class Layout:
+    """Where each part of a graph goes: ``rows`` newest first, each ``("node", GraphNode)`` or
+    ``("join", child session id)``; a session's ``lane`` and the rows it spans (top, bottom)."""
+
+    rows: list[tuple[str, Any]]
+    lane: dict[str, int]
+    span: dict[str, tuple[int, int]]
+    width: int
+
+
+def layout(graph: Graph) -> Layout:
+    """Rows and lanes for drawing ``graph`` (the terminal here, SVG in ``spell ui``)."""
     order = {sid: i for i, sid in enumerate(graph.sessions)}
     nodes = sorted(graph.nodes, key=lambda n: (n.time, order[n.session], n.kind != "start"), reverse=True)
     # rows: ("node", node) or ("join", child session id); a fork's join row sits just below its start
-    rows: list[tuple[str, object]] = []
+    rows: list[tuple[str, Any]] = []
     for n in nodes:
         rows.append(("node", n))
         s = graph.sessions[n.session]
@@ -67,12 +79,12 @@ def render_graph(graph: Graph, ascii: bool = True) -> list[str]:
     top: dict[str, int] = {}
     bottom: dict[str, int] = {}
     for i, (kind, item) in enumerate(rows):
-        sid = item.session if kind == "node" else item  # type: ignore[union-attr]
+        sid = item.session if kind == "node" else item
         top.setdefault(sid, i)
         bottom[sid] = i
         if kind == "join":
             parent = graph.sessions[sid].parent
-            top[parent] = min(top.get(parent, i), i)  # type: ignore[index]
+            top[parent] = min(top.get(parent, i), i)
     # lanes: oldest session first, each in the lowest lane free for its whole span
     lane: dict[str, int] = {}
     lane_top: list[int] = []
@@ -84,8 +96,15 @@ def render_graph(graph: Graph, ascii: bool = True) -> list[str]:
         else:
             lane[sid] = len(lane_top)
             lane_top.append(top[sid])
-    width = len(lane_top)
-    spans = [(lane[s], top[s], bottom[s]) for s in lane]
+    return Layout(rows, lane, {s: (top[s], bottom[s]) for s in lane}, len(lane_top))
+
+
+def render_graph(graph: Graph, ascii: bool = True) -> list[str]:
+    """The lines of the drawing, newest first, without trailing spaces."""
+    g = _GLYPHS[ascii]
+    lay = layout(graph)
+    rows, lane, width = lay.rows, lay.lane, lay.width
+    spans = [(lane[s], t, b) for s, (t, b) in lay.span.items()]
     lines = []
     for i, (kind, item) in enumerate(rows):
         cells = [" "] * width
@@ -98,9 +117,9 @@ def render_graph(graph: Graph, ascii: bool = True) -> list[str]:
             s = graph.sessions[n.session]
             glyph = "replay" if n.kind == "start" and s.replay else n.kind
             cells[lane[n.session]] = g[glyph]
-            text = _label(graph, n)
+            text = node_label(graph, n)
         else:
-            child, parent = lane[item], lane[graph.sessions[item].parent]  # type: ignore[index]
+            child, parent = lane[item], lane[graph.sessions[item].parent]
             lo, hi = min(child, parent), max(child, parent)
             for k in range(lo + 1, hi):
                 cells[k] = g["cross"] if cells[k] != " " else g["fill"]

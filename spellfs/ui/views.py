@@ -1,0 +1,275 @@
+"""What each page of ``spell ui`` shows, as plain data read from the workspace on disk now.
+
+These functions know nothing of HTTP or HTML (:mod:`spellfs.ui.app` does): each
+takes a workspace and the page's parameters and returns a dict for a template, or
+raises a :class:`~spellfs.errors.SpellError` the app turns into an error page.
+Every read goes through the library (``ws.sessions``, ``ws.artifacts``,
+``ws.history``, run and call records), which re-reads what changed on disk, so a
+reload shows a hand edit.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..agent import read_calls, summarize
+from ..errors import NotFound, SpellError, UsageError
+from ..history import history_graph, read_runs, replay_report
+from ..model import STATUSES, valid_name
+from .preview import preview, side_by_side
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = ["PAGE_SIZE", "artifact_bytes", "artifact_page", "checkpoint_page", "diff_page", "history_page",
+           "runs_page", "session_page", "sessions_page"]
+
+PAGE_SIZE = 50
+EDIT_CHECK_MAX = 64 * 1024  # files compared byte for byte on a session page
+
+
+def number_param(value: Any, what: str, default: int, low: int = 1) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        n = int(str(value))
+    except ValueError:
+        raise UsageError(f"invalid {what}: {str(value)[:40]!r} (a whole number)") from None
+    if n < low:
+        raise UsageError(f"invalid {what}: {n} (at least {low})")
+    return n
+
+
+def _day(value: str, what: str, end: bool = False) -> str | None:
+    """A date filter as an RFC 3339 time; a bare date ``before`` means before the day's end."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        return value  # a full time: Sessions.list checks it and names the problem
+    return (d + timedelta(days=1 if end else 0)).isoformat() + "T00:00:00Z"
+
+
+def sessions_page(ws: "Workspace", params: Mapping[str, str]) -> dict:
+    """The sessions matching the filters, newest first, one page of them, and counts."""
+    q = (params.get("q") or "").strip()
+    status = (params.get("status") or "all").strip()
+    tags = [t.strip() for t in (params.get("tags") or "").split(",") if t.strip()]
+    parent = (params.get("parent") or "").strip()
+    after, before = (params.get("after") or "").strip(), (params.get("before") or "").strip()
+    page = number_param(params.get("page"), "page", 1)
+    if status not in ("all", *STATUSES):
+        raise UsageError(f"invalid status: {status[:40]!r} (one of all, {', '.join(STATUSES)})")
+    query: dict[str, Any] = {"status": "all", "sort_by": "created_at"}
+    if tags:
+        query["tags"] = tags
+    if parent:
+        query["parent_session_id"] = parent
+    if after:
+        query["created_after"] = _day(after, "after")
+    if before:
+        query["created_before"] = _day(before, "before", end=True)
+    found = ws.sessions.list(query)
+    total = ws.sessions.list({"status": "all"}) if len(query) > 2 or q else found
+    if q:
+        needle = q.casefold()
+        found = [s for s in found if needle in s["name"].casefold() or needle in s["description"].casefold()
+                 or s["id"].startswith(needle) or any(needle == t.casefold() for t in s["tags"])]
+    counts = {s: 0 for s in STATUSES}
+    for s in found:
+        counts[s["status"]] = counts.get(s["status"], 0) + 1
+    if status != "all":
+        found = [s for s in found if s["status"] == status]
+    found.reverse()  # newest first
+    pages = max(1, -(-len(found) // PAGE_SIZE))
+    page = min(page, pages)
+    rows = found[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    filters = {"q": q, "status": status, "tags": ",".join(tags), "parent": parent, "after": after,
+               "before": before}
+    return {"sessions": rows, "matching": len(found), "total": len(total), "counts": counts, "page": page,
+            "pages": pages, "filters": filters, "statuses": STATUSES,
+            "broken": list(getattr(ws.sessions, "broken", []))}
+
+
+def _dir(ws: "Workspace", ref: str) -> str:
+    return ws.sessions.resolve(ref)
+
+
+def session_page(ws: "Workspace", ref: str) -> dict:
+    """A session: its manifest (as parsed and as the file reads), artifacts, State, usage."""
+    dir = _dir(ws, ref)
+    info = ws.sessions.info(dir)
+    raw = ws.storage.read(f"sessions/{dir}/session.yaml").decode("utf-8", "replace")
+    log = ws.log(dir)
+    log.refresh()
+    artifacts = []
+    for item in ws.artifacts.list(dir):
+        name = item["name"]
+        versions = [r for r in log.versions.get(name, []) if r.get("op") != "delete"]
+        artifacts.append({**item, "versions": len(versions), "edited": _edited(ws, dir, name, item)})
+    deleted = sorted(n for n in log.versions if not log.is_live(n))
+    state = ws.state.session_values(dir)
+    children = ws.sessions.list({"status": "all", "parent_session_id": info["id"]})
+    return {"session": info, "dir": dir, "manifest_text": raw, "artifacts": artifacts, "deleted": deleted,
+            "state": json.dumps(state, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+            "state_count": len(state), "children": children,
+            "checkpoints": ws.history.checkpoints(dir), "runs": len(read_runs(ws, dir)),
+            "usage": summarize(read_calls(ws, dir))}
+
+
+def _edited(ws: "Workspace", dir: str, name: str, item: dict) -> bool:
+    """Whether files/<name> on disk no longer holds the recorded latest version (a hand edit).
+    Sizes tell most edits apart; small files are compared byte for byte."""
+    rel = f"sessions/{dir}/files/{name}"
+    sig = ws.storage.signature(rel)
+    if sig is None:
+        return False
+    if sig[1] != item.get("size"):
+        return True
+    if sig[1] <= EDIT_CHECK_MAX:
+        return ws.storage.read(rel) != ws.objects.get(item["content_hash"])
+    return False
+
+
+def _record(ws: "Workspace", dir: str, name: str, version: int | None) -> tuple[dict, list[dict]]:
+    if not valid_name(name):
+        raise NotFound(f"artifact not found: {name[:80]!r}")
+    log = ws.log(dir)
+    log.refresh()
+    versions = [r for r in log.versions.get(name, []) if r.get("op") != "delete"]
+    if not versions:
+        raise NotFound(f"artifact not found: {name[:80]!r} in session {dir}")
+    if version is None:
+        return versions[-1], versions
+    for r in versions:
+        if r.get("version") == version:
+            return r, versions
+    raise NotFound(f"artifact not found: {name[:80]!r} version {version} "
+                   f"(it has versions 1–{len(versions)})")
+
+
+def artifact_page(ws: "Workspace", ref: str, name: str) -> dict:
+    """Every version of one artifact, newest first, each with its preview."""
+    dir = _dir(ws, ref)
+    latest, versions = _record(ws, dir, name, None)
+    shown = []
+    for rec in reversed(versions):
+        data = ws.objects.get(rec["hash"])
+        shown.append({"record": rec, "preview": preview(data, rec.get("mime_type"), name), "size": len(data)})
+    disk = None
+    rel = f"sessions/{dir}/files/{name}"
+    if ws.storage.signature(rel) is not None:
+        data = ws.storage.read(rel)
+        if data != ws.objects.get(latest["hash"]):
+            disk = {"preview": preview(data, latest.get("mime_type"), name), "size": len(data)}
+    return {"session": ws.sessions.info(dir), "dir": dir, "name": name, "versions": shown,
+            "live": ws.log(dir).is_live(name), "disk": disk}
+
+
+def artifact_bytes(ws: "Workspace", ref: str, name: str, version: int | None) -> tuple[bytes, dict]:
+    """The bytes of one version (default: the latest) and its record."""
+    dir = _dir(ws, ref)
+    rec, _ = _record(ws, dir, name, version)
+    return ws.objects.get(rec["hash"]), rec
+
+
+def history_page(ws: "Workspace", ref: str) -> dict:
+    """The graph of the session's family (its root ancestor and every descendant)."""
+    from .svg import graph_svg
+
+    dir = _dir(ws, ref)
+    info = ws.sessions.info(dir)
+    graph = history_graph(ws, [info["id"]])
+    return {"session": info, "dir": dir, "graph": graph, "svg": graph_svg(graph, info["id"]),
+            "checkpoints": ws.history.checkpoints(dir)}
+
+
+def checkpoint_page(ws: "Workspace", ref: str, number: str) -> dict:
+    dir = _dir(ws, ref)
+    records = ws.history.checkpoints(dir)
+    snap = ws.history.snapshot(dir, number)
+    rec = next(r for r in records if r["number"] == snap.label)
+    table = sorted(snap.table.values(), key=lambda r: r["name"])
+    return {"session": ws.sessions.info(dir), "dir": dir, "checkpoint": rec, "artifacts": table,
+            "state": json.dumps(snap.state, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+            "manifest": snap.manifest, "numbers": [r["number"] for r in records]}
+
+
+def diff_page(ws: "Workspace", ref: str, from_: str | None, to: str | None) -> dict:
+    """What changed from checkpoint ``from_`` to ``to`` (a checkpoint or ``now``), text side by side."""
+    dir = _dir(ws, ref)
+    records = ws.history.checkpoints(dir)
+    if not records:
+        raise NotFound(f"no checkpoints in session {dir} (make one with `spell save`)")
+    if not from_:
+        from_ = str(records[-1]["number"])
+    to = to or "now"
+    d = ws.history.diff(dir, from_, to)
+    for change in d["artifacts"]["changed"]:
+        change["rows"] = None
+        if change["content_changed"] and change["diff"] is not None:
+            old = ws.objects.get(change["from"]["hash"]).decode("utf-8")
+            new = ws.objects.get(change["to"]["hash"]).decode("utf-8")
+            change["rows"] = side_by_side(old, new)
+    return {"session": ws.sessions.info(dir), "dir": dir, "diff": d, "from": str(d["from"]), "to": str(d["to"]),
+            "numbers": [r["number"] for r in records]}
+
+
+def _messages(ws: "Workspace", oid: Any) -> list[dict]:
+    try:
+        doc = json.loads(ws.objects.get(oid))
+    except (SpellError, ValueError, TypeError):
+        return []
+    msgs = doc.get("messages") if isinstance(doc, dict) else None
+    out = []
+    for m in msgs if isinstance(msgs, list) else []:
+        if isinstance(m, dict):
+            content = m.get("content")
+            out.append({"role": str(m.get("role", "")),
+                        "content": content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)})
+    if isinstance(doc, dict) and isinstance(doc.get("system"), str):
+        out.insert(0, {"role": "system", "content": doc["system"]})
+    return out
+
+
+def _answer(ws: "Workspace", oid: Any) -> str:
+    try:
+        doc = json.loads(ws.objects.get(oid))
+    except (SpellError, ValueError, TypeError):
+        return ""
+    return str(doc.get("text", "")) if isinstance(doc, dict) else ""
+
+
+def runs_page(ws: "Workspace", ref: str) -> dict:
+    """Runs (script, arguments, exit status, artifacts), model calls with usage, replay reports."""
+    dir = _dir(ws, ref)
+    info = ws.sessions.info(dir)
+    runs = []
+    for r in reversed(read_runs(ws, dir)):
+        try:
+            script = ws.objects.get(r["script_hash"]).decode("utf-8", "replace")
+        except SpellError:
+            script = None
+        runs.append({**r, "script_text": script})
+    calls = []
+    for c in reversed(read_calls(ws, dir)):
+        calls.append({**c, "messages": _messages(ws, c.get("request")), "answer": _answer(ws, c.get("response"))})
+    reports = []
+    parent = info["parent_session_id"]
+    if parent:
+        try:
+            rep = replay_report(ws, parent, dir)
+        except SpellError:
+            rep = None
+        if rep:
+            reports.append({"title": f"this session replays {parent[:8]}", **rep})
+    for child in ws.sessions.list({"status": "all", "parent_session_id": info["id"]}):
+        rep = replay_report(ws, dir, child["id"])
+        if rep:
+            reports.append({"title": f"{child['id'][:8]} replays this session", **rep})
+    return {"session": info, "dir": dir, "runs": runs, "calls": calls, "usage": summarize(read_calls(ws, dir)),
+            "reports": reports}
