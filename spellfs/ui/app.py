@@ -115,6 +115,7 @@ def make_app(root: str | Path, hosts: Iterable[str] | None = LOCAL_HOSTS) -> Any
     env = _templates()
     ws = Workspace.open(root, actor="ui")
     lock = threading.Lock()  # one workspace object, one request at a time in it
+    sort_keys: dict = {}  # the sessions list's sort keys, per manifest signature
 
     def page(template: str, status: int = 200, **data: Any) -> HTMLResponse:
         html = env.get_template(template).render(root=str(ws.root), **data)
@@ -133,7 +134,7 @@ def make_app(root: str | Path, hosts: Iterable[str] | None = LOCAL_HOSTS) -> Any
 
     def sessions(request: Request) -> Response:
         try:
-            data = views.sessions_page(ws, request.query_params)
+            data = views.sessions_page(ws, request.query_params, sort_keys)
         except SpellError as exc:
             data = views.sessions_page(ws, {})
             return page("sessions.html", 400, error=str(exc), **data)

@@ -10,6 +10,7 @@ reload shows a hand edit.
 
 from __future__ import annotations
 
+import heapq
 import json
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Mapping
@@ -18,6 +19,7 @@ from ..agent import read_calls, summarize
 from ..errors import NotFound, SpellError, UsageError
 from ..history import history_graph, read_runs, replay_report
 from ..model import STATUSES, valid_name
+from ..names import check_tags, parse_time
 from .preview import preview, side_by_side
 
 if TYPE_CHECKING:
@@ -42,11 +44,8 @@ def number_param(value: Any, what: str, default: int, low: int = 1) -> int:
     return n
 
 
-def _day(value: str, what: str, end: bool = False) -> str | None:
+def _day(value: str, end: bool = False) -> str:
     """A date filter as an RFC 3339 time; a bare date ``before`` means before the day's end."""
-    value = (value or "").strip()
-    if not value:
-        return None
     try:
         d = date.fromisoformat(value)
     except ValueError:
@@ -54,45 +53,91 @@ def _day(value: str, what: str, end: bool = False) -> str | None:
     return (d + timedelta(days=1 if end else 0)).isoformat() + "T00:00:00Z"
 
 
-def sessions_page(ws: "Workspace", params: Mapping[str, str]) -> dict:
-    """The sessions matching the filters, newest first, one page of them, and counts."""
+def _created(row: Any, cache: dict | None = None) -> str:
+    """A row's ``created_at`` without decoding its manifest (a string search in its JSON text,
+    remembered in ``cache`` while the manifest's signature holds): sorting ten thousand
+    sessions must not parse ten thousand documents on every page."""
+    if cache is not None:
+        hit = cache.get(row.dir)
+        if hit is not None and hit[0] == row.msig:
+            return hit[1]
+        value = _created(row)
+        cache[row.dir] = (row.msig, value)
+        return value
+    text = row.json_text or ""
+    at = text.find(_CREATED)
+    if at >= 0:
+        return text[at + len(_CREATED): text.find('"', at + len(_CREATED))]
+    m = row.manifest
+    return str(m.get("created_at", "")) if m else ""
+
+
+_CREATED = '"created_at": "'
+
+
+def sessions_page(ws: "Workspace", params: Mapping[str, str], cache: dict | None = None) -> dict:
+    """The sessions matching the filters, newest first, one page of them, and counts.
+
+    Reads what the index (:class:`~spellfs.model.Index`) keeps current: one stat of each
+    session.yaml tells whether its cached manifest still holds, so statuses, tags and
+    names are as on disk now; artifact counts are refreshed for the shown page only.
+    ``cache`` (kept by the caller between pages) remembers sort keys per manifest signature.
+    """
     q = (params.get("q") or "").strip()
     status = (params.get("status") or "all").strip()
-    tags = [t.strip() for t in (params.get("tags") or "").split(",") if t.strip()]
+    tags = check_tags([t.strip() for t in (params.get("tags") or "").split(",") if t.strip()])
     parent = (params.get("parent") or "").strip()
     after, before = (params.get("after") or "").strip(), (params.get("before") or "").strip()
     page = number_param(params.get("page"), "page", 1)
     if status not in ("all", *STATUSES):
         raise UsageError(f"invalid status: {status[:40]!r} (one of all, {', '.join(STATUSES)})")
-    query: dict[str, Any] = {"status": "all", "sort_by": "created_at"}
+    parent_id = ws.sessions.id(parent) if parent else None
+    low = parse_time(_day(after), "created after") if after else None
+    high = parse_time(_day(before, end=True), "created before") if before else None
+    index = ws.index
+    rows = index.refresh_all(records=False)
+    broken = [r.error or r.dir for r in rows if r.error or r.status is None]
+    rows = [r for r in rows if not (r.error or r.status is None)]
+    total = len(rows)
     if tags:
-        query["tags"] = tags
-    if parent:
-        query["parent_session_id"] = parent
-    if after:
-        query["created_after"] = _day(after, "after")
-    if before:
-        query["created_before"] = _day(before, "before", end=True)
-    found = ws.sessions.list(query)
-    total = ws.sessions.list({"status": "all"}) if len(query) > 2 or q else found
-    if q:
+        needles = [json.dumps(t) for t in tags]
+        rows = [r for r in rows if r.has_tags(tags, needles)]
+    index.load_manifests(rows)
+    if parent_id or low is not None or high is not None or q:
         needle = q.casefold()
-        found = [s for s in found if needle in s["name"].casefold() or needle in s["description"].casefold()
-                 or s["id"].startswith(needle) or any(needle == t.casefold() for t in s["tags"])]
+        keep = []
+        for r in rows:
+            m = r.manifest
+            if m is None or (parent_id and m.get("parent") != parent_id):
+                continue
+            if low is not None or high is not None:
+                created = parse_time(m["created_at"], "created_at")
+                if (low is not None and created <= low) or (high is not None and created >= high):
+                    continue
+            if needle and not (needle in m["name"].casefold() or needle in m["description"].casefold()
+                               or m["id"].startswith(needle) or any(needle == t.casefold() for t in m["tags"])):
+                continue
+            keep.append(r)
+        rows = keep
     counts = {s: 0 for s in STATUSES}
-    for s in found:
-        counts[s["status"]] = counts.get(s["status"], 0) + 1
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
     if status != "all":
-        found = [s for s in found if s["status"] == status]
-    found.reverse()  # newest first
-    pages = max(1, -(-len(found) // PAGE_SIZE))
+        rows = [r for r in rows if r.status == status]
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(page, pages)
-    rows = found[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    # newest first; only the pages up to this one need ordering
+    newest = heapq.nlargest(page * PAGE_SIZE, rows, key=lambda r: (_created(r, cache), r.id or ""))
+    shown = []
+    for r in newest[(page - 1) * PAGE_SIZE:]:
+        fresh = index.refresh_dir(r.dir, manifest=False) or r  # this page's artifact counts, as on disk
+        if fresh.manifest is not None:
+            shown.append(ws.sessions.info(r.dir, fresh.manifest, fresh.artifact_count, fresh.last_at))
+    index.commit()
     filters = {"q": q, "status": status, "tags": ",".join(tags), "parent": parent, "after": after,
                "before": before}
-    return {"sessions": rows, "matching": len(found), "total": len(total), "counts": counts, "page": page,
-            "pages": pages, "filters": filters, "statuses": STATUSES,
-            "broken": list(getattr(ws.sessions, "broken", []))}
+    return {"sessions": shown, "matching": len(rows), "total": total, "counts": counts, "page": page,
+            "pages": pages, "filters": filters, "statuses": STATUSES, "broken": broken}
 
 
 def _dir(ws: "Workspace", ref: str) -> str:
