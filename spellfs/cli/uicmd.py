@@ -35,4 +35,8 @@ def ui(ctx: click.Context, port: int, host: str, open_: bool) -> None:
 
             webbrowser.open(url)
 
-    serve(root, host=host, port=port, on_ready=ready)
+    try:
+        serve(root, host=host, port=port, on_ready=ready)
+    except KeyboardInterrupt:  # Ctrl-C is how it stops: uvicorn shuts down, then re-raises the signal
+        pass
+    click.echo("spell ui: stopped", err=True)
