@@ -174,7 +174,11 @@ def make_app(root: str | Path, hosts: Iterable[str] | None = LOCAL_HOSTS) -> Any
     def not_found(request: Request, exc: Exception) -> Response:
         return page("error.html", 404, message=f"no such page: {request.url.path}")
 
+    def favicon(request: Request) -> Response:
+        return Response(status_code=204)  # none: a browser asks anyway
+
     routes = [
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/", guarded(sessions), methods=["GET"], name="sessions"),
         Route("/s/{ref}", guarded(session), methods=["GET"]),
         Route("/s/{ref}/a/{name:path}", guarded(artifact), methods=["GET"]),
