@@ -34,7 +34,10 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
     reason="headless Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does)")
 
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException, StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +125,23 @@ def shot(browser, tmp_path: Path, name: str) -> None:
         shutil.copy(path, Path(out) / path.name)
 
 
+def text_of(browser, by: str, what: str, expected: str | None = None) -> str:
+    """The element's text once the page that has it is loaded (a click navigates asynchronously);
+    with ``expected``, wait until it reads that."""
+    def ready(d):
+        try:
+            t = d.find_element(by, what).text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+        return t if expected is None or t == expected else False
+
+    try:
+        return WebDriverWait(browser, 20).until(ready)
+    except TimeoutException:
+        found = browser.find_elements(by, what)
+        return found[0].text if found else f"<no {what} on {browser.current_url}>"
+
+
 def problems(browser) -> list[str]:
     """Console errors: a CSP violation or a missing asset shows up here."""
     return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
@@ -142,12 +162,14 @@ def test_sessions_page_search_and_follow(demo, browser, tmp_path: Path) -> None:
     box = browser.find_element(By.NAME, "q")
     box.send_keys("pipeline")
     browser.find_element(By.CSS_SELECTOR, "#filters button").click()
+    WebDriverWait(browser, 20).until(lambda d: "q=pipeline" in d.current_url)
+    assert text_of(browser, By.ID, "counts").startswith(f"4 of {ids['#']} sessions")
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.session-link")]
     # the example's fork, and the one its replay made again
     assert sorted(names) == ["Data Pipeline", "Data Pipeline (replay)", "Pipeline from checkpoint 1",
                              "Pipeline from checkpoint 1"]
     browser.find_element(By.LINK_TEXT, "Data Pipeline").click()
-    assert browser.find_element(By.CSS_SELECTOR, "#session-nav .sname").text == "Data Pipeline"
+    assert text_of(browser, By.CSS_SELECTOR, "#session-nav .sname", "Data Pipeline") == "Data Pipeline"
     assert problems(browser) == []
 
 
@@ -160,15 +182,20 @@ def test_session_and_artifact_pages(demo, browser, tmp_path: Path) -> None:
     assert "demo" in browser.find_element(By.ID, "manifest").text
     shot(browser, tmp_path, "session")
     browser.find_element(By.LINK_TEXT, "gradient.png").click()
+    text_of(browser, By.ID, "artifact-name", "gradient.png")
     img = browser.find_element(By.CSS_SELECTOR, "img.preview")
     assert img.get_property("naturalWidth") == 96  # the image loaded and decoded
+    shot(browser, tmp_path, "artifact-image")
     browser.find_element(By.LINK_TEXT, "session").click()
+    text_of(browser, By.ID, "manifest")
     browser.find_element(By.LINK_TEXT, "notes.md").click()
+    text_of(browser, By.ID, "artifact-name", "notes.md")
     versions = browser.find_elements(By.CSS_SELECTOR, "section.version h2")
     assert [v.text.split(" (")[0] for v in versions][:2] == ["version 2", "version 1"]
     shot(browser, tmp_path, "artifact")
     browser.get(f"{url}/s/{ids['Artifact Demo']}")
     browser.find_element(By.LINK_TEXT, "metrics.json").click()
+    text_of(browser, By.ID, "artifact-name", "metrics.json")
     pre = browser.find_element(By.CSS_SELECTOR, "pre.json")
     assert pre.text.startswith("{\n  ")  # pretty-printed
     assert problems(browser) == []
@@ -185,14 +212,15 @@ def test_history_graph_links_to_checkpoints_and_diff(demo, browser, tmp_path: Pa
     shot(browser, tmp_path, "history")
     node = browser.find_element(By.CSS_SELECTOR, f'#graph a[href="/s/{sid}/checkpoint/2"]')
     node.click()
-    assert browser.find_element(By.ID, "checkpoint-title").text == "Checkpoint 2: enriched"
+    assert text_of(browser, By.ID, "checkpoint-title", "Checkpoint 2: enriched") == "Checkpoint 2: enriched"
     browser.find_element(By.ID, "diff-now").click()
-    assert browser.find_element(By.ID, "diff-title").text == "checkpoint 2 → now"
+    assert text_of(browser, By.ID, "diff-title", "checkpoint 2 → now") == "checkpoint 2 → now"
     # pick two checkpoints in the form
     browser.find_element(By.CSS_SELECTOR, "select[name=from] option[value='1']").click()
     browser.find_element(By.CSS_SELECTOR, "select[name=to] option[value='3']").click()
     browser.find_element(By.CSS_SELECTOR, "#diff-form button").click()
-    assert browser.find_element(By.ID, "diff-title").text == "checkpoint 1 → checkpoint 3"
+    title = text_of(browser, By.ID, "diff-title", "checkpoint 1 → checkpoint 3")
+    assert title == "checkpoint 1 → checkpoint 3"
     assert browser.find_element(By.ID, "summary").text == "8 added, 0 changed, 0 removed"
     assert problems(browser) == []
 
@@ -226,5 +254,6 @@ def test_runs_calls_and_replay_report(demo, browser, tmp_path: Path) -> None:
     report = browser.find_element(By.CSS_SELECTOR, "article.report")
     assert "replays this session: reproduced" in report.text
     report.find_element(By.PARTIAL_LINK_TEXT, "the replay").click()
-    assert browser.find_element(By.CSS_SELECTOR, "#session-nav .sname").text == "Data Pipeline (replay)"
+    name = text_of(browser, By.CSS_SELECTOR, "#session-nav .sname", "Data Pipeline (replay)")
+    assert name == "Data Pipeline (replay)"
     assert problems(browser) == []
