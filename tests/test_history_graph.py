@@ -1,4 +1,5 @@
-"""`spell log --graph`: checkpoints, forks, restores and replays of a real workspace, drawn exactly."""
+"""`spell log --graph`: checkpoints, forks, restores and replays of a real workspace,
+drawn exactly."""
 
 from __future__ import annotations
 
@@ -43,11 +44,17 @@ def family(root: Path, spell) -> dict[str, str]:
     return {"main": main, "branch": branch, "child": child, "replay": replay, "other": other}
 
 
-def test_log_graph_draws_forks_restores_and_replays_exactly(root: Path, spell, family: dict) -> None:
+def test_log_graph_draws_forks_restores_and_replays_exactly(
+    root: Path, spell, family: dict
+) -> None:
     m, b, c, r = (family[k][:8] for k in ("main", "branch", "child", "replay"))
-    out = spell("-w", str(root), "log", "--graph", family["branch"])  # any member shows the whole family
+    out = spell(
+        "-w", str(root), "log", "--graph", family["branch"]
+    )  # any member shows the whole family
     assert out.returncode == 0, out.stderr
-    assert out.stdout.decode() == f"""\
+    assert (
+        out.stdout.decode()
+        == f"""\
   R  {r} replay of {m} at checkpoint 1 "main (replay)"
 |-/
 | o  {c} child of {m} "child"
@@ -60,6 +67,7 @@ def test_log_graph_draws_forks_restores_and_replays_exactly(root: Path, spell, f
 *    {m} checkpoint 1: first (+1 ~0 -0)
 o    {m} created "main"
 """
+    )
     assert family["other"][:8] not in out.stdout.decode()  # not of the family
     every = spell("-w", str(root), "log", "--graph", "--all", "--ascii").stdout.decode()
     assert every.splitlines()[0] == f'o    {family["other"][:8]} created "unrelated"'
@@ -74,24 +82,37 @@ def test_graph_data_and_unicode_drawing(root: Path, family: dict) -> None:
         assert (s[family["replay"]].fork_point, s[family["replay"]].replay) == (1, True)
         assert (s[family["child"]].fork_point, s[family["child"]].parent) == (None, family["main"])
         kinds = {(a.split(":")[1], b.split(":")[1], k) for a, b, k in g.edges if k != "next"}
-        assert kinds == {("r1", "c1", "restore"), ("c1", "start", "fork"), ("start", "start", "fork"),
-                         ("c1", "start", "replay")}
+        assert kinds == {
+            ("r1", "c1", "restore"),
+            ("c1", "start", "fork"),
+            ("start", "start", "fork"),
+            ("c1", "start", "replay"),
+        }
         lines = render_graph(g, ascii=False)
         assert lines[1] == "├─╯" and lines[0].startswith("  ◆  ") and "↺    " in lines[7]
         report = replay_report(ws, family["main"], family["replay"])
-        assert report["same"] and [a["result"] for a in report["runs"][0]["artifacts"]] == ["same", "same"]
+        assert report["same"] and [a["result"] for a in report["runs"][0]["artifacts"]] == [
+            "same",
+            "same",
+        ]
         assert replay_report(ws, family["main"], family["branch"]) is None
 
 
 def test_log_graph_json_and_bad_usage(root: Path, spell, family: dict) -> None:
     data = json.loads(spell("-w", str(root), "log", "--graph", "--json", family["main"]).stdout)
     assert {n["kind"] for n in data["nodes"]} == {"start", "checkpoint", "restore"}
-    assert {"from": f"{family['main']}:r1", "to": f"{family['main']}:c1", "kind": "restore"} in data["edges"]
-    for args, needle in ((["log", "--graph"], "give SESSION... or --all"),
-                         (["log", "--graph", "--all", family["main"]], "give SESSION... or --all"),
-                         (["log", family["main"], family["branch"]], "give one SESSION"),
-                         (["log", "--all"], "--all and --ascii go with --graph"),
-                         (["log", "--graph", "nosuchsession"], "session not found")):
+    assert {
+        "from": f"{family['main']}:r1",
+        "to": f"{family['main']}:c1",
+        "kind": "restore",
+    } in data["edges"]
+    for args, needle in (
+        (["log", "--graph"], "give SESSION... or --all"),
+        (["log", "--graph", "--all", family["main"]], "give SESSION... or --all"),
+        (["log", family["main"], family["branch"]], "give one SESSION"),
+        (["log", "--all"], "--all and --ascii go with --graph"),
+        (["log", "--graph", "nosuchsession"], "session not found"),
+    ):
         r = spell("-w", str(root), *args)
         err = r.stderr.decode()
         assert r.returncode == 2 and needle in err and "Traceback" not in err, (args, err)
@@ -105,5 +126,7 @@ def test_graph_text_is_one_clean_line(ws: Workspace) -> None:
     sid = ws.sessions.create(name="evil\x1b[2Jname")
     ws.history.save(sid, "red \x1b[31mtext\x1b[0m\nsecond line")
     lines = render_graph(history_graph(ws, [sid]))
-    assert lines == [f"*  {sid[:8]} checkpoint 1: red  [31mtext [0m second line (+0 ~0 -0)",
-                     f'o  {sid[:8]} created "evil [2Jname"']
+    assert lines == [
+        f"*  {sid[:8]} checkpoint 1: red  [31mtext [0m second line (+0 ~0 -0)",
+        f'o  {sid[:8]} created "evil [2Jname"',
+    ]

@@ -19,7 +19,9 @@ from spellfs import Workspace
 from spellfs.errors import UsageError
 from spellfs.ui import check_dependencies
 
-pytest.importorskip("starlette", reason="the web extra is not installed (pip install 'spellfs[ui]')")
+pytest.importorskip(
+    "starlette", reason="the web extra is not installed (pip install 'spellfs[ui]')"
+)
 from starlette.testclient import TestClient  # noqa: E402
 
 from spellfs.ui import make_app  # noqa: E402
@@ -46,12 +48,13 @@ def site(root: Path):
     with open(root / "spell.yaml", "a") as f:
         f.write(f"\n{SECRET}\nsessions:\n  max_sessions: 500\n")
     with Workspace.open(root) as ws:
-        sid = ws.sessions.create(name="Report " + EVIL, description="quarterly", tags=["q4", "draft"])
+        sid = ws.sessions.create(
+            name="Report " + EVIL, description="quarterly", tags=["q4", "draft"]
+        )
         ws.artifacts.store(sid, "user_input", "notes.md", "line one\nline two\nline three\n")
         ws.artifacts.store(sid, "tool_result", "data.json", '{"b": 1, "a": [1, 2]}')
-        png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15"
-               b"\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00"
-               b"\x00IEND\xaeB`\x82")
+        # the view judges an image by its first bytes (the browser test draws a real one)
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
         ws.artifacts.store(sid, "system_generated", "chart.png", png)
         ws.artifacts.store(sid, "system_generated", "blob.bin", bytes(range(256)) * 4)
         ws.artifacts.store(sid, "user_input", EVIL_NAME, EVIL)
@@ -76,8 +79,16 @@ def _headers_ok(r) -> None:
 
 def test_every_page_renders_with_the_right_type_and_headers(site) -> None:
     c, sid = site["client"], site["sid"]
-    pages = ["/", f"/s/{sid}", f"/s/{sid}/a/notes.md", f"/s/{sid}/history", f"/s/{sid}/checkpoint/1",
-             f"/s/{sid}/diff?from=1&to=2", f"/s/{sid}/diff?from=1&to=now", f"/s/{sid}/runs"]
+    pages = [
+        "/",
+        f"/s/{sid}",
+        f"/s/{sid}/a/notes.md",
+        f"/s/{sid}/history",
+        f"/s/{sid}/checkpoint/1",
+        f"/s/{sid}/diff?from=1&to=2",
+        f"/s/{sid}/diff?from=1&to=now",
+        f"/s/{sid}/runs",
+    ]
     for url in pages:
         r = c.get(url)
         assert r.status_code == 200, (url, r.text[:500])
@@ -88,16 +99,25 @@ def test_every_page_renders_with_the_right_type_and_headers(site) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     _headers_ok(css)
     img = c.get(f"/s/{sid}/raw/chart.png")
-    assert img.status_code == 200 and img.headers["content-type"] == "image/png" and img.content == site["png"]
+    assert (
+        img.status_code == 200
+        and img.headers["content-type"] == "image/png"
+        and img.content == site["png"]
+    )
     _headers_ok(img)
     dl = c.get(f"/s/{sid}/raw/blob.bin")
     assert dl.headers["content-type"] == "application/octet-stream"
     assert dl.headers["content-disposition"] == "attachment; filename*=UTF-8''blob.bin"
     assert dl.content == bytes(range(256)) * 4
     old = c.get(f"/s/{sid}/raw/notes.md?v=1&download=1")
-    assert old.content == b"line one\nline two\nline three\n" and "attachment" in old.headers["content-disposition"]
+    assert (
+        old.content == b"line one\nline two\nline three\n"
+        and "attachment" in old.headers["content-disposition"]
+    )
     missing = c.get("/no/such/page")
-    assert missing.status_code == 404 and missing.headers["content-type"] == "text/html; charset=utf-8"
+    assert (
+        missing.status_code == 404 and missing.headers["content-type"] == "text/html; charset=utf-8"
+    )
     _headers_ok(missing)
 
 
@@ -107,7 +127,9 @@ def test_previews_text_json_image_binary_and_every_version(site) -> None:
     assert 'id="v2"' in page and 'id="v1"' in page  # every version, newest first
     assert page.index("line 2 changed") < page.index("line two")
     js = c.get(f"/s/{sid}/a/data.json").text
-    assert '{\n  &#34;b&#34;: 1,\n  &#34;a&#34;: [\n    1,\n    2\n  ]\n}' in js  # pretty-printed, escaped
+    assert (
+        "{\n  &#34;b&#34;: 1,\n  &#34;a&#34;: [\n    1,\n    2\n  ]\n}" in js
+    )  # pretty-printed, escaped
     img = c.get(f"/s/{sid}/a/chart.png").text
     assert f'<img class="preview" src="/s/{sid}/raw/chart.png?v=1"' in img
     blob = c.get(f"/s/{sid}/a/blob.bin").text
@@ -123,8 +145,15 @@ def test_previews_text_json_image_binary_and_every_version(site) -> None:
 def test_hostile_names_and_contents_are_shown_as_text(site) -> None:
     c, sid = site["client"], site["sid"]
     escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
-    for url in ["/?q=quarterly", f"/s/{sid}", f"/s/{sid}/history", f"/s/{sid}/checkpoint/1", f"/s/{sid}/runs",
-                f"/s/{sid}/a/{EVIL_NAME}", f"/s/{sid}/diff?from=1&to=2"]:
+    for url in [
+        "/?q=quarterly",
+        f"/s/{sid}",
+        f"/s/{sid}/history",
+        f"/s/{sid}/checkpoint/1",
+        f"/s/{sid}/runs",
+        f"/s/{sid}/a/{EVIL_NAME}",
+        f"/s/{sid}/diff?from=1&to=2",
+    ]:
         r = c.get(url)
         assert r.status_code == 200, url
         assert "<script" not in r.text.lower(), url
@@ -132,19 +161,38 @@ def test_hostile_names_and_contents_are_shown_as_text(site) -> None:
     art = c.get(f"/s/{sid}/a/{EVIL_NAME}").text
     assert f'<pre class="file text">{escaped}</pre>' in art
     raw = c.get(f"/s/{sid}/raw/{EVIL_NAME}")  # never served as HTML
-    assert raw.headers["content-type"] == "application/octet-stream" and "attachment" in raw.headers[
-        "content-disposition"] and raw.content == EVIL.encode()
+    assert (
+        raw.headers["content-type"] == "application/octet-stream"
+        and "attachment" in raw.headers["content-disposition"]
+        and raw.content == EVIL.encode()
+    )
 
 
-@pytest.mark.parametrize("path", [
-    "../../spell.yaml", "..%2f..%2fspell.yaml", "%2e%2e%2f%2e%2e%2fspell.yaml", "%2e%2e/%2e%2e/spell.yaml",
-    "..%252f..%252fspell.yaml", "..\\..\\spell.yaml", "..%5c..%5cspell.yaml", "%2fetc%2fpasswd",
-    "notes.md/../../../spell.yaml", "notes.md%00.png", ".%2e/.%2e/spell.yaml",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../spell.yaml",
+        "..%2f..%2fspell.yaml",
+        "%2e%2e%2f%2e%2e%2fspell.yaml",
+        "%2e%2e/%2e%2e/spell.yaml",
+        "..%252f..%252fspell.yaml",
+        "..\\..\\spell.yaml",
+        "..%5c..%5cspell.yaml",
+        "%2fetc%2fpasswd",
+        "notes.md/../../../spell.yaml",
+        "notes.md%00.png",
+        ".%2e/.%2e/spell.yaml",
+    ],
+)
 def test_paths_out_of_the_session_are_refused(site, path: str) -> None:
     c, sid = site["client"], site["sid"]
-    for url in (f"/s/{sid}/a/{path}", f"/s/{sid}/raw/{path}", f"/s/{path}", f"/s/{path}/history",
-                f"/static/{path}"):
+    for url in (
+        f"/s/{sid}/a/{path}",
+        f"/s/{sid}/raw/{path}",
+        f"/s/{path}",
+        f"/s/{path}/history",
+        f"/static/{path}",
+    ):
         r = c.get(url)
         assert r.status_code in (400, 404), (url, r.status_code)
         assert SECRET not in r.text and "root:" not in r.text, url
@@ -192,7 +240,9 @@ def test_sessions_list_filters_counts_and_pages(site) -> None:
     done = c.get("/?status=completed").text
     assert done.count('class="session-link"') == 5
     tagged = c.get("/?tags=q4,draft").text
-    assert tagged.count('class="session-link"') == 2  # the session and its fork, which kept the tags
+    assert (
+        tagged.count('class="session-link"') == 2
+    )  # the session and its fork, which kept the tags
     assert f'href="/s/{sid}"' in tagged and f'href="/s/{fork}"' in tagged
     child = c.get(f"/?parent={sid[:8]}").text
     assert child.count('class="session-link"') == 1 and f'href="/s/{fork}"' in child
@@ -210,7 +260,9 @@ def test_sessions_list_filters_counts_and_pages(site) -> None:
 def test_history_diff_and_checkpoint_pages(site) -> None:
     c, sid, fork = site["client"], site["sid"], site["fork"]
     hist = c.get(f"/s/{sid}/history").text
-    assert "<svg" in hist and f'href="/s/{sid}/checkpoint/2"' in hist and f'href="/s/{fork}"' in hist
+    assert (
+        "<svg" in hist and f'href="/s/{sid}/checkpoint/2"' in hist and f'href="/s/{fork}"' in hist
+    )
     assert f"forked from {sid[:8]} at checkpoint 1" in hist
     diff = c.get(f"/s/{sid}/diff?from=1&to=2").text
     assert '<td class="l">line two</td>' in diff and '<td class="r">line 2 changed</td>' in diff
@@ -242,12 +294,21 @@ Artifact.store(sid, "tool_result", "done.txt", "ok")
     assert "hello there friend" in page and "echo: hello there friend" in page
     assert "and &lt;b&gt;again&lt;/b&gt;" in page
     # tokens summed per model: the fake counts words (3 + 3 in, 4 + 4 out)
-    assert re.search(r"<td>openai/fake-1</td><td class=\"num\">2</td><td class=\"num\">(\d+)</td>", page)
-    usage = re.search(r"<td>openai/fake-1</td><td class=\"num\">2</td><td class=\"num\">(\d+)</td>"
-                      r"<td class=\"num\">(\d+)</td>", page)
+    assert re.search(
+        r"<td>openai/fake-1</td><td class=\"num\">2</td><td class=\"num\">(\d+)</td>", page
+    )
+    usage = re.search(
+        r"<td>openai/fake-1</td><td class=\"num\">2</td><td class=\"num\">(\d+)</td>"
+        r"<td class=\"num\">(\d+)</td>",
+        page,
+    )
     with Workspace.open(root) as ws:
-        calls = [json.loads(json.dumps(x)) for x in __import__("spellfs.agent", fromlist=["x"]).read_calls(
-            ws, ws.sessions.resolve(s["id"]))]
+        calls = [
+            json.loads(json.dumps(x))
+            for x in __import__("spellfs.agent", fromlist=["x"]).read_calls(
+                ws, ws.sessions.resolve(s["id"])
+            )
+        ]
     assert int(usage.group(1)) == sum(x["input_tokens"] for x in calls)
     assert int(usage.group(2)) == sum(x["output_tokens"] for x in calls)
     assert f"{calls[0]['latency_ms']} ms" in page
@@ -261,25 +322,39 @@ def test_host_header_must_name_this_server(root: Path) -> None:
 
 
 def test_missing_web_libraries_say_how_to_install(root: Path) -> None:
-    with pytest.raises(UsageError, match=r"spell ui needs no_such_web_lib_x.*pip install 'spellfs\[ui\]'"):
+    with pytest.raises(
+        UsageError, match=r"spell ui needs no_such_web_lib_x.*pip install 'spellfs\[ui\]'"
+    ):
         check_dependencies(("jinja2", "no_such_web_lib_x"))
-    code = ("import sys; sys.modules['uvicorn'] = None; from spellfs.cli import main; "
-            f"sys.exit(main(['-w', {str(root)!r}, 'ui']))")
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; from spellfs.cli import main; "
+        f"sys.exit(main(['-w', {str(root)!r}, 'ui']))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip() == (
-        "Error: spell ui needs uvicorn, which is not installed (install the web extra: pip install 'spellfs[ui]')")
+        "Error: spell ui needs uvicorn, which is not installed "
+        "(install the web extra: pip install 'spellfs[ui]')"
+    )
 
 
 def test_other_commands_do_not_import_the_web_libraries(root: Path) -> None:
-    code = ("import sys; from spellfs.cli import main; main(['-w', sys.argv[1], 'ls']); "
-            "print(sorted(m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys; from spellfs.cli import main; main(['-w', sys.argv[1], 'ls']); "
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=60
+    )
     assert r.stdout.strip().splitlines()[-1] == "[]"
 
 
 def _start(root: Path, *args: str) -> tuple[subprocess.Popen, str]:
-    p = subprocess.Popen([*SPELL, "-w", str(root), "ui", "--port", "0", *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [*SPELL, "-w", str(root), "ui", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = p.stdout.readline()
     m = re.search(r"at (http://\S+/) \(Ctrl-C stops\)", line)
     assert m, line + p.stderr.read()
@@ -311,7 +386,9 @@ def test_spell_ui_warns_when_serving_beyond_this_machine(root: Path) -> None:
         p.send_signal(signal.SIGINT)
         assert p.wait(timeout=30) == 0
         err = p.stderr.read()
-        assert err.startswith("warning: serving on 0.0.0.0: anyone who can reach this address can read")
+        assert err.startswith(
+            "warning: serving on 0.0.0.0: anyone who can reach this address can read"
+        )
     finally:
         if p.poll() is None:
             p.kill()

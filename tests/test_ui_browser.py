@@ -28,14 +28,23 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 
-pytest.importorskip("starlette", reason="the web extra is not installed (pip install 'spellfs[ui]')")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+pytest.importorskip(
+    "starlette", reason="the web extra is not installed (pip install 'spellfs[ui]')"
+)
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium is not installed (pip install selenium)"
+)
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER),
-    reason="headless Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    reason="headless Chromium is not installed "
+    "(apt-get install chromium chromium-driver; .ci/run does)",
+)
 
 from selenium.common.exceptions import (  # noqa: E402
-    NoSuchElementException, StaleElementReferenceException, TimeoutException)
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -47,29 +56,46 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("demo")
     with FakeProvider() as fake:
-        env = {**os.environ, "OPENAI_API_KEY": "k", "OPENAI_BASE_URL": fake.url + "/v1",
-               "SPELL_EXAMPLE_MODEL": "openai/fake-1"}
+        env = {
+            **os.environ,
+            "OPENAI_API_KEY": "k",
+            "OPENAI_BASE_URL": fake.url + "/v1",
+            "SPELL_EXAMPLE_MODEL": "openai/fake-1",
+        }
         env.pop("SPELL_WORKSPACE", None)
         for name in ("basic", "artifacts", "replay", "advanced", "integration", "agent"):
-            r = subprocess.run([*SPELL, "run", str(EXAMPLES / f"{name}.lua")], cwd=root, env=env,
-                               capture_output=True, timeout=120)
+            r = subprocess.run(
+                [*SPELL, "run", str(EXAMPLES / f"{name}.lua")],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
             assert r.returncode == 0, (name, r.stderr.decode())
         from spellfs import Workspace
 
         with Workspace.open(root) as ws:
             everything = ws.sessions.list({"status": "all"})
-            # the example's chart.png is a PNG signature and filler; add a picture a browser can draw
+            # the example's chart.png is a PNG signature and filler: add a picture to draw
             demo = next(s["id"] for s in everything if s["name"] == "Artifact Demo")
             ws.artifacts.store(demo, "system_generated", "gradient.png", png())
             ids = {s["name"]: s["id"] for s in reversed(everything)}  # a repeated name: the oldest
-        r = subprocess.run([*SPELL, "-w", str(root), "replay", ids["Data Pipeline"]], env=env,
-                           capture_output=True, timeout=120)
+        r = subprocess.run(
+            [*SPELL, "-w", str(root), "replay", ids["Data Pipeline"]],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stderr.decode()
         with Workspace.open(root) as ws:  # the replay, and what its re-run script made
             ids["#"] = len(ws.sessions.list({"status": "all"}))
             assert ids["#"] == len(everything) + 2
-    p = subprocess.Popen([*SPELL, "-w", str(root), "ui", "--port", "0"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [*SPELL, "-w", str(root), "ui", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = p.stdout.readline()
         m = re.search(r"at (http://\S+)/ \(Ctrl-C stops\)", line)
@@ -91,8 +117,14 @@ def browser():
 
     opts = Options()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--hide-scrollbars",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=opts, service=Service(DRIVER))
@@ -103,14 +135,22 @@ def browser():
 
 def png(width: int = 96, height: int = 48) -> bytes:
     """A real PNG (a gradient), made here so the browser has something to decode."""
-    raw = b"".join(b"\0" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
-                   for y in range(height))
+    raw = b"".join(
+        b"\0" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
+        for y in range(height)
+    )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def shot(browser, tmp_path: Path, name: str) -> None:
@@ -128,6 +168,7 @@ def shot(browser, tmp_path: Path, name: str) -> None:
 def text_of(browser, by: str, what: str, expected: str | None = None) -> str:
     """The element's text once the page that has it is loaded (a click navigates asynchronously);
     with ``expected``, wait until it reads that."""
+
     def ready(d):
         try:
             t = d.find_element(by, what).text
@@ -166,10 +207,16 @@ def test_sessions_page_search_and_follow(demo, browser, tmp_path: Path) -> None:
     assert text_of(browser, By.ID, "counts").startswith(f"4 of {ids['#']} sessions")
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.session-link")]
     # the example's fork, and the one its replay made again
-    assert sorted(names) == ["Data Pipeline", "Data Pipeline (replay)", "Pipeline from checkpoint 1",
-                             "Pipeline from checkpoint 1"]
+    assert sorted(names) == [
+        "Data Pipeline",
+        "Data Pipeline (replay)",
+        "Pipeline from checkpoint 1",
+        "Pipeline from checkpoint 1",
+    ]
     browser.find_element(By.LINK_TEXT, "Data Pipeline").click()
-    assert text_of(browser, By.CSS_SELECTOR, "#session-nav .sname", "Data Pipeline") == "Data Pipeline"
+    assert (
+        text_of(browser, By.CSS_SELECTOR, "#session-nav .sname", "Data Pipeline") == "Data Pipeline"
+    )
     assert problems(browser) == []
 
 
@@ -212,7 +259,10 @@ def test_history_graph_links_to_checkpoints_and_diff(demo, browser, tmp_path: Pa
     shot(browser, tmp_path, "history")
     node = browser.find_element(By.CSS_SELECTOR, f'#graph a[href="/s/{sid}/checkpoint/2"]')
     node.click()
-    assert text_of(browser, By.ID, "checkpoint-title", "Checkpoint 2: enriched") == "Checkpoint 2: enriched"
+    assert (
+        text_of(browser, By.ID, "checkpoint-title", "Checkpoint 2: enriched")
+        == "Checkpoint 2: enriched"
+    )
     browser.find_element(By.ID, "diff-now").click()
     assert text_of(browser, By.ID, "diff-title", "checkpoint 2 → now") == "checkpoint 2 → now"
     # pick two checkpoints in the form
@@ -232,10 +282,15 @@ def test_side_by_side_diff(demo, browser, tmp_path: Path) -> None:
 
     with Workspace.open(root) as ws:
         sid = ids["Data Analysis"]
-        ws.artifacts.store(sid, "user_input", "brief.md", "# Q4 brief\n\nRevenue grew; costs fell.\n")
+        ws.artifacts.store(
+            sid, "user_input", "brief.md", "# Q4 brief\n\nRevenue grew; costs fell.\n"
+        )
     browser.get(f"{url}/s/{sid}/diff?from=1&to=now")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.sbs tr.replace, table.sbs tr.insert")
-    assert rows and "Revenue grew; costs fell." in browser.find_element(By.CSS_SELECTOR, "table.sbs").text
+    assert (
+        rows
+        and "Revenue grew; costs fell." in browser.find_element(By.CSS_SELECTOR, "table.sbs").text
+    )
     shot(browser, tmp_path, "diff")
     assert problems(browser) == []
 

@@ -66,9 +66,11 @@ class Graph:
 
     def as_dict(self) -> dict:
         """The graph as JSON-ready data (``spell log --graph --json``)."""
-        return {"sessions": [vars(s) for s in self.sessions.values()],
-                "nodes": [vars(n) for n in self.nodes],
-                "edges": [{"from": a, "to": b, "kind": k} for a, b, k in self.edges]}
+        return {
+            "sessions": [vars(s) for s in self.sessions.values()],
+            "nodes": [vars(n) for n in self.nodes],
+            "edges": [{"from": a, "to": b, "kind": k} for a, b, k in self.edges],
+        }
 
 
 def _all_sessions(ws: "Workspace") -> list[dict]:
@@ -116,9 +118,13 @@ def _fork_point(ws: "Workspace", parent_dir: str, child_dir: str, created_at: st
         return None
     log = ws.log(child_dir)
     log.refresh()
-    inherited = [r for r in sorted((r for r in log.records if isinstance(r.get("seq"), int)),
-                                   key=lambda r: r["seq"])
-                 if str(r.get("created_at", "")) <= created_at and r.get("op") != "delete"]
+    inherited = [
+        r
+        for r in sorted(
+            (r for r in log.records if isinstance(r.get("seq"), int)), key=lambda r: r["seq"]
+        )
+        if str(r.get("created_at", "")) <= created_at and r.get("op") != "delete"
+    ]
     if not inherited:
         return None
     copied = {r["name"]: r.get("hash") for r in inherited}
@@ -127,7 +133,9 @@ def _fork_point(ws: "Workspace", parent_dir: str, child_dir: str, created_at: st
             table = ws.history.snapshot(parent_dir, c["number"]).table
         except SpellError:
             continue
-        if len(table) == len(copied) and all(table.get(n, {}).get("hash") == h for n, h in copied.items()):
+        if len(table) == len(copied) and all(
+            table.get(n, {}).get("hash") == h for n, h in copied.items()
+        ):
             return c["number"]
     return None
 
@@ -136,8 +144,11 @@ def _run_key(run: dict) -> tuple:
     return run.get("script_hash"), tuple(run.get("args") or ())
 
 
-def replay_of(ws: "Workspace", parent_dir: str, child_dir: str, created_at: str) -> list[tuple[dict, dict]]:
-    """(original run, replayed run) pairs when ``child_dir`` replays its parent's last runs; else []."""
+def replay_of(
+    ws: "Workspace", parent_dir: str, child_dir: str, created_at: str
+) -> list[tuple[dict, dict]]:
+    """(original run, replayed run) pairs when ``child_dir`` replays its parent's last runs;
+    else []."""
     mine = [r for r in read_runs(ws, child_dir) if str(r.get("started_at", "")) >= created_at]
     if not mine:
         return []
@@ -146,7 +157,7 @@ def replay_of(ws: "Workspace", parent_dir: str, child_dir: str, created_at: str)
         return []
     # `spell replay` re-runs the parent's runs from a point on: the child's runs are a tail of them
     for start in range(len(theirs) - len(mine), -1, -1):
-        tail = theirs[start: start + len(mine)]
+        tail = theirs[start : start + len(mine)]
         if [_run_key(r) for r in tail] == [_run_key(r) for r in mine]:
             return list(zip(tail, mine))
     return []
@@ -162,7 +173,8 @@ def _outcome(artifacts: list) -> dict[str, str | None]:
 
 def replay_report(ws: "Workspace", parent: Any, child: Any) -> dict | None:
     """What a replay fork reproduced of its parent's runs, run by run and artifact by artifact
-    (the shape of ``spell replay --json``'s ``runs``); None when ``child`` is no replay of ``parent``."""
+    (the shape of ``spell replay --json``'s ``runs``); None when ``child`` is no replay of
+    ``parent``."""
     parent_dir, child_dir = ws.sessions.resolve(parent), ws.sessions.resolve(child)
     m = ws.sessions.manifest(child_dir)
     pairs = replay_of(ws, parent_dir, child_dir, m["created_at"])
@@ -180,24 +192,49 @@ def replay_report(ws: "Workspace", parent: Any, child: Any) -> dict | None:
                 result = "extra"
             else:
                 result = "same" if a[name] == b[name] else "differs"
-            items.append({"name": name, "original": a.get(name), "replay": b.get(name), "result": result})
+            items.append(
+                {"name": name, "original": a.get(name), "replay": b.get(name), "result": result}
+            )
         cp = [c for c in calls_p if c.get("run") == orig.get("run")]
         cc = [c for c in calls_c if c.get("run") == new.get("run")]
         calls = []
         for i in range(max(len(cp), len(cc))):
             o, r = (cp[i] if i < len(cp) else None), (cc[i] if i < len(cc) else None)
             same = o is not None and r is not None and o.get("response") == r.get("response")
-            result = "same" if same else "missing" if r is None else "extra" if o is None else "differs"
-            calls.append({"call": i + 1, "agent": (o or r or {}).get("agent"), "model": (o or r or {}).get("model"),
-                          "source": (r or {}).get("source"), "result": result})
-        same = (new.get("exit_status") == orig.get("exit_status")
-                and all(x["result"] == "same" for x in items + calls))
-        runs.append({"run": orig.get("run"), "replay_run": new.get("run"), "script": orig.get("script"),
-                     "args": orig.get("args") or [], "exit_status": new.get("exit_status"),
-                     "original_exit_status": orig.get("exit_status"), "artifacts": items, "calls": calls,
-                     "same": same})
-    return {"session_id": ws.sessions.manifest(parent_dir)["id"], "fork_id": m["id"], "runs": runs,
-            "same": all(r["same"] for r in runs)}
+            result = (
+                "same" if same else "missing" if r is None else "extra" if o is None else "differs"
+            )
+            calls.append(
+                {
+                    "call": i + 1,
+                    "agent": (o or r or {}).get("agent"),
+                    "model": (o or r or {}).get("model"),
+                    "source": (r or {}).get("source"),
+                    "result": result,
+                }
+            )
+        same = new.get("exit_status") == orig.get("exit_status") and all(
+            x["result"] == "same" for x in items + calls
+        )
+        runs.append(
+            {
+                "run": orig.get("run"),
+                "replay_run": new.get("run"),
+                "script": orig.get("script"),
+                "args": orig.get("args") or [],
+                "exit_status": new.get("exit_status"),
+                "original_exit_status": orig.get("exit_status"),
+                "artifacts": items,
+                "calls": calls,
+                "same": same,
+            }
+        )
+    return {
+        "session_id": ws.sessions.manifest(parent_dir)["id"],
+        "fork_id": m["id"],
+        "runs": runs,
+        "same": all(r["same"] for r in runs),
+    }
 
 
 def _restores(ws: "Workspace", dir: str) -> list[tuple[str, int, int]]:
@@ -218,8 +255,9 @@ def history_graph(ws: "Workspace", refs: Iterable[Any] | None = None) -> Graph:
     sessions: dict[str, GraphSession] = {}
     for s in infos:
         dir = s["path"].split("/", 1)[1]
-        sessions[s["id"]] = GraphSession(s["id"], dir, s["name"], s["status"], s["created_at"],
-                                         s["parent_session_id"])
+        sessions[s["id"]] = GraphSession(
+            s["id"], dir, s["name"], s["status"], s["created_at"], s["parent_session_id"]
+        )
     nodes: list[GraphNode] = []
     edges: list[tuple[str, str, str]] = []
     keyed: dict[tuple[str, int], str] = {}  # (session, checkpoint) -> node key
@@ -228,10 +266,21 @@ def history_graph(ws: "Workspace", refs: Iterable[Any] | None = None) -> Graph:
         for c in ws.history.checkpoints(g.dir):
             key = f"{sid}:c{c['number']}"
             keyed[(sid, c["number"])] = key
-            mine.append(GraphNode(key, sid, "checkpoint", c["time"], c["number"], c.get("message") or "",
-                                  {k: c.get(k) for k in ("added", "changed", "removed", "artifacts")}))
+            mine.append(
+                GraphNode(
+                    key,
+                    sid,
+                    "checkpoint",
+                    c["time"],
+                    c["number"],
+                    c.get("message") or "",
+                    {k: c.get(k) for k in ("added", "changed", "removed", "artifacts")},
+                )
+            )
         for i, (time, number, count) in enumerate(_restores(ws, g.dir)):
-            mine.append(GraphNode(f"{sid}:r{i + 1}", sid, "restore", time, number, "", {"records": count}))
+            mine.append(
+                GraphNode(f"{sid}:r{i + 1}", sid, "restore", time, number, "", {"records": count})
+            )
         mine.sort(key=lambda n: (n.time, n.kind != "start"))
         for a, b in zip(mine, mine[1:]):
             edges.append((a.key, b.key, "next"))
@@ -245,7 +294,13 @@ def history_graph(ws: "Workspace", refs: Iterable[Any] | None = None) -> Graph:
             continue
         g.fork_point = _fork_point(ws, parent.dir, g.dir, g.created_at)
         g.replay = bool(replay_of(ws, parent.dir, g.dir, g.created_at))
-        src = keyed.get((parent.id, g.fork_point)) if g.fork_point is not None else f"{parent.id}:start"
-        edges.append((src or f"{parent.id}:start", f"{sid}:start", "replay" if g.replay else "fork"))
+        src = (
+            keyed.get((parent.id, g.fork_point))
+            if g.fork_point is not None
+            else f"{parent.id}:start"
+        )
+        edges.append(
+            (src or f"{parent.id}:start", f"{sid}:start", "replay" if g.replay else "fork")
+        )
     nodes.sort(key=lambda n: (n.time, n.kind != "start"))
     return Graph(sessions, nodes, edges)

@@ -21,10 +21,32 @@ from .graph import Graph, GraphNode
 __all__ = ["Layout", "layout", "node_label", "render_graph"]
 
 _GLYPHS = {
-    True: {"start": "o", "replay": "R", "checkpoint": "*", "restore": "<", "line": "|", "fill": "-",
-           "cross": "+", "join_right": "/", "join_left": "\\", "tee_right": "|", "tee_left": "|"},
-    False: {"start": "○", "replay": "◆", "checkpoint": "●", "restore": "↺", "line": "│", "fill": "─",
-            "cross": "┼", "join_right": "╯", "join_left": "╰", "tee_right": "├", "tee_left": "┤"},
+    True: {
+        "start": "o",
+        "replay": "R",
+        "checkpoint": "*",
+        "restore": "<",
+        "line": "|",
+        "fill": "-",
+        "cross": "+",
+        "join_right": "/",
+        "join_left": "\\",
+        "tee_right": "|",
+        "tee_left": "|",
+    },
+    False: {
+        "start": "○",
+        "replay": "◆",
+        "checkpoint": "●",
+        "restore": "↺",
+        "line": "│",
+        "fill": "─",
+        "cross": "┼",
+        "join_right": "╯",
+        "join_left": "╰",
+        "tee_right": "├",
+        "tee_left": "┤",
+    },
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
@@ -68,8 +90,11 @@ class Layout:
 def layout(graph: Graph) -> Layout:
     """Rows and lanes for drawing ``graph`` (the terminal here, SVG in ``spell ui``)."""
     order = {sid: i for i, sid in enumerate(graph.sessions)}
-    nodes = sorted(graph.nodes, key=lambda n: (n.time, order[n.session], n.kind != "start"), reverse=True)
-    # rows: ("node", node) or ("join", child session id); a fork's join row sits just below its start
+    nodes = sorted(
+        graph.nodes, key=lambda n: (n.time, order[n.session], n.kind != "start"), reverse=True
+    )
+    # rows: ("node", node) or ("join", child session id); a fork's join row sits just below
+    # its start
     rows: list[tuple[str, Any]] = []
     for n in nodes:
         rows.append(("node", n))

@@ -8,9 +8,12 @@ Public names are re-exported here and imported on first use (:mod:`spellfs.lazy`
 
 from ..lazy import exports
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "MISSING_HINT": "deps",
-    "check_dependencies": "deps",
-    "make_app": "app",
-    "serve": "server",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "MISSING_HINT": "deps",
+        "check_dependencies": "deps",
+        "make_app": "app",
+        "serve": "server",
+    },
+)

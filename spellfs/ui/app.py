@@ -39,8 +39,10 @@ from .preview import image_type
 __all__ = ["CSP", "make_app"]
 
 HERE = Path(__file__).parent
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; form-action 'self'; "
-       "base-uri 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "content-security-policy": CSP,
@@ -71,15 +73,20 @@ class Guard:
             await send(message)
 
         if scope["method"] not in ("GET", "HEAD"):
-            response: Response = PlainTextResponse("405 method not allowed: this view is read-only\n",
-                                                   status_code=405, headers={"allow": "GET, HEAD"})
+            response: Response = PlainTextResponse(
+                "405 method not allowed: this view is read-only\n",
+                status_code=405,
+                headers={"allow": "GET, HEAD"},
+            )
             await response(scope, receive, secured)
             return
         if self.hosts is not None:
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             if name not in self.hosts:
-                response = PlainTextResponse("400 bad request: unexpected Host header\n", status_code=400)
+                response = PlainTextResponse(
+                    "400 bad request: unexpected Host header\n", status_code=400
+                )
                 await response(scope, receive, secured)
                 return
         await self.app(scope, receive, secured)
@@ -88,8 +95,9 @@ class Guard:
 def _templates() -> Any:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-                             autoescape=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True
+    )
     env.filters["short"] = lambda s: str(s or "")[:8]
     env.filters["when"] = lambda s: str(s or "")[:19].replace("T", " ")
     env.filters["q"] = lambda s: quote(str(s), safe="")
@@ -130,6 +138,7 @@ def make_app(root: str | Path, hosts: Iterable[str] | None = LOCAL_HOSTS) -> Any
                 return page("error.html", 404, message=str(exc))
             except SpellError as exc:
                 return page("error.html", 400, message=str(exc))
+
         return endpoint
 
     def sessions(request: Request) -> Response:
@@ -155,8 +164,11 @@ def make_app(root: str | Path, hosts: Iterable[str] | None = LOCAL_HOSTS) -> Any
         if image and not download:
             return Response(data, media_type=image)
         filename = quote(name.rsplit("/", 1)[-1], safe="")
-        return Response(data, media_type="application/octet-stream",
-                        headers={"content-disposition": f"attachment; filename*=UTF-8''{filename}"})
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"content-disposition": f"attachment; filename*=UTF-8''{filename}"},
+        )
 
     def history(request: Request, ref: str) -> Response:
         return page("history.html", **views.history_page(ws, ref))
@@ -189,6 +201,7 @@ def make_app(root: str | Path, hosts: Iterable[str] | None = LOCAL_HOSTS) -> Any
         Route("/s/{ref}/runs", guarded(runs), methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         yield

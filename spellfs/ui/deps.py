@@ -20,8 +20,11 @@ def _present(module: str) -> bool:
 
 
 def check_dependencies(modules: tuple[str, ...] = REQUIRED) -> None:
-    """Raise a one-line :class:`UsageError` naming the missing libraries, before any import fails."""
+    """Raise a one-line :class:`UsageError` naming the missing libraries, before an import
+    fails."""
     missing = [m for m in modules if not _present(m)]
     if missing:
-        raise UsageError(f"spell ui needs {', '.join(missing)}, which is not installed "
-                         f"(install the web extra: {MISSING_HINT})")
+        raise UsageError(
+            f"spell ui needs {', '.join(missing)}, which is not installed "
+            f"(install the web extra: {MISSING_HINT})"
+        )

@@ -14,8 +14,13 @@ __all__ = ["INLINE_IMAGES", "PREVIEW_MAX", "preview", "side_by_side"]
 
 PREVIEW_MAX = 256 * 1024  # bytes of text shown on a page; the rest is a download away
 INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
-_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
-               b"GIF89a": "image/gif", b"BM": "image/bmp"}
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+    b"BM": "image/bmp",
+}
 
 
 def image_type(data: bytes, mime: str | None) -> str | None:
@@ -67,14 +72,22 @@ def side_by_side(a: str, b: str, context: int = 3) -> list[dict[str, Any]]:
     unchanged runs longer than ``2 * context`` lines folded into one ``"skip"`` row."""
     left, right = a.splitlines(), b.splitlines()
     rows: list[dict[str, Any]] = []
-    for group in difflib.SequenceMatcher(None, left, right, autojunk=False).get_grouped_opcodes(context):
+    for group in difflib.SequenceMatcher(None, left, right, autojunk=False).get_grouped_opcodes(
+        context
+    ):
         if rows:
             rows.append({"tag": "skip", "left_no": None, "left": "", "right_no": None, "right": ""})
         for tag, i1, i2, j1, j2 in group:
             n = max(i2 - i1, j2 - j1)
             for k in range(n):
                 li, rj = i1 + k, j1 + k
-                rows.append({"tag": tag,
-                             "left_no": li + 1 if li < i2 else None, "left": left[li] if li < i2 else "",
-                             "right_no": rj + 1 if rj < j2 else None, "right": right[rj] if rj < j2 else ""})
+                rows.append(
+                    {
+                        "tag": tag,
+                        "left_no": li + 1 if li < i2 else None,
+                        "left": left[li] if li < i2 else "",
+                        "right_no": rj + 1 if rj < j2 else None,
+                        "right": right[rj] if rj < j2 else "",
+                    }
+                )
     return rows

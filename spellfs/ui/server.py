@@ -12,8 +12,12 @@ __all__ = ["LOCAL", "serve"]
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
-def serve(root: str | Path, host: str = "127.0.0.1", port: int = 8765,
-          on_ready: Callable[[str], None] | None = None) -> None:
+def serve(
+    root: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve the workspace at ``root`` on ``host:port`` until interrupted.
 
     ``on_ready`` is called with the URL once the socket listens (port 0: any free port).

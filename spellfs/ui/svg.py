@@ -43,8 +43,10 @@ def graph_svg(graph: Graph, current: str | None = None) -> str:
         if joins:
             xp = x(lay.lane[s.parent])
             kind = "replay" if s.replay else "fork"
-            parts.append(f'<path class="edge {kind}" d="M{xs},{y(end)} C{xs},{y(bottom)} {xp},{y(end)} '
-                         f'{xp},{y(bottom)}"/>')
+            parts.append(
+                f'<path class="edge {kind}" d="M{xs},{y(end)} C{xs},{y(bottom)} {xp},{y(end)} '
+                f'{xp},{y(bottom)}"/>'
+            )
     for row, (kind, item) in enumerate(lay.rows):
         if kind != "node":
             continue
@@ -56,20 +58,31 @@ def graph_svg(graph: Graph, current: str | None = None) -> str:
         label = escape(node_label(graph, n))
         title = escape(f"{s.name} · {n.time[:19].replace('T', ' ')}")
         bold = " current" if n.session == current else ""
-        nodes.append(f'<a href="{escape(_url(n.session, n.kind, n.number))}" class="node {cls}{bold}">'
-                     f'<title>{title}</title><circle cx="{cx}" cy="{cy}" r="{R}"/>'
-                     f'<text x="{text_x}" y="{cy + 4}">{label}</text></a>')
+        nodes.append(
+            f'<a href="{escape(_url(n.session, n.kind, n.number))}" class="node {cls}{bold}">'
+            f'<title>{title}</title><circle cx="{cx}" cy="{cy}" r="{R}"/>'
+            f'<text x="{text_x}" y="{cy + 4}">{label}</text></a>'
+        )
     for a, b, kind in graph.edges:
         if kind == "restore" and a in where and b in where:
             (x1, y1), (x2, y2) = where[a], where[b]
             bend = x1 + 12 + min(60, abs(y2 - y1) / 3)
-            parts.append(f'<path class="edge restore" marker-end="url(#arrow)" '
-                         f'd="M{x1 + R},{y1} C{bend},{y1} {bend},{y2} {x2 + R},{y2}"/>')
+            parts.append(
+                f'<path class="edge restore" marker-end="url(#arrow)" '
+                f'd="M{x1 + R},{y1} C{bend},{y1} {bend},{y2} {x2 + R},{y2}"/>'
+            )
     height = y(len(lay.rows)) + PAD
     width = text_x + 640
-    marker = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" '
-              'markerHeight="6" orient="auto-start-reverse"><path class="arrowhead" d="M0,0 L10,5 L0,10 z"/>'
-              '</marker></defs>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="history graph">{marker}'
-            + "".join(parts) + "".join(nodes) + "</svg>")
+    marker = (
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" '
+        'markerHeight="6" orient="auto-start-reverse">'
+        '<path class="arrowhead" d="M0,0 L10,5 L0,10 z"/>'
+        "</marker></defs>"
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="history graph">{marker}'
+        + "".join(parts)
+        + "".join(nodes)
+        + "</svg>"
+    )

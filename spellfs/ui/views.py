@@ -25,8 +25,17 @@ from .preview import preview, side_by_side
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["PAGE_SIZE", "artifact_bytes", "artifact_page", "checkpoint_page", "diff_page", "history_page",
-           "runs_page", "session_page", "sessions_page"]
+__all__ = [
+    "PAGE_SIZE",
+    "artifact_bytes",
+    "artifact_page",
+    "checkpoint_page",
+    "diff_page",
+    "history_page",
+    "runs_page",
+    "session_page",
+    "sessions_page",
+]
 
 PAGE_SIZE = 50
 EDIT_CHECK_MAX = 64 * 1024  # files compared byte for byte on a session page
@@ -67,7 +76,7 @@ def _created(row: Any, cache: dict | None = None) -> str:
     text = row.json_text or ""
     at = text.find(_CREATED)
     if at >= 0:
-        return text[at + len(_CREATED): text.find('"', at + len(_CREATED))]
+        return text[at + len(_CREATED) : text.find('"', at + len(_CREATED))]
     m = row.manifest
     return str(m.get("created_at", "")) if m else ""
 
@@ -114,8 +123,12 @@ def sessions_page(ws: "Workspace", params: Mapping[str, str], cache: dict | None
                 created = parse_time(m["created_at"], "created_at")
                 if (low is not None and created <= low) or (high is not None and created >= high):
                     continue
-            if needle and not (needle in m["name"].casefold() or needle in m["description"].casefold()
-                               or m["id"].startswith(needle) or any(needle == t.casefold() for t in m["tags"])):
+            if needle and not (
+                needle in m["name"].casefold()
+                or needle in m["description"].casefold()
+                or m["id"].startswith(needle)
+                or any(needle == t.casefold() for t in m["tags"])
+            ):
                 continue
             keep.append(r)
         rows = keep
@@ -129,15 +142,34 @@ def sessions_page(ws: "Workspace", params: Mapping[str, str], cache: dict | None
     # newest first; only the pages up to this one need ordering
     newest = heapq.nlargest(page * PAGE_SIZE, rows, key=lambda r: (_created(r, cache), r.id or ""))
     shown = []
-    for r in newest[(page - 1) * PAGE_SIZE:]:
-        fresh = index.refresh_dir(r.dir, manifest=False) or r  # this page's artifact counts, as on disk
+    for r in newest[(page - 1) * PAGE_SIZE :]:
+        fresh = (
+            index.refresh_dir(r.dir, manifest=False) or r
+        )  # this page's artifact counts, as on disk
         if fresh.manifest is not None:
-            shown.append(ws.sessions.info(r.dir, fresh.manifest, fresh.artifact_count, fresh.last_at))
+            shown.append(
+                ws.sessions.info(r.dir, fresh.manifest, fresh.artifact_count, fresh.last_at)
+            )
     index.commit()
-    filters = {"q": q, "status": status, "tags": ",".join(tags), "parent": parent, "after": after,
-               "before": before}
-    return {"sessions": shown, "matching": len(rows), "total": total, "counts": counts, "page": page,
-            "pages": pages, "filters": filters, "statuses": STATUSES, "broken": broken}
+    filters = {
+        "q": q,
+        "status": status,
+        "tags": ",".join(tags),
+        "parent": parent,
+        "after": after,
+        "before": before,
+    }
+    return {
+        "sessions": shown,
+        "matching": len(rows),
+        "total": total,
+        "counts": counts,
+        "page": page,
+        "pages": pages,
+        "filters": filters,
+        "statuses": STATUSES,
+        "broken": broken,
+    }
 
 
 def _dir(ws: "Workspace", ref: str) -> str:
@@ -155,15 +187,25 @@ def session_page(ws: "Workspace", ref: str) -> dict:
     for item in ws.artifacts.list(dir):
         name = item["name"]
         versions = [r for r in log.versions.get(name, []) if r.get("op") != "delete"]
-        artifacts.append({**item, "versions": len(versions), "edited": _edited(ws, dir, name, item)})
+        artifacts.append(
+            {**item, "versions": len(versions), "edited": _edited(ws, dir, name, item)}
+        )
     deleted = sorted(n for n in log.versions if not log.is_live(n))
     state = ws.state.session_values(dir)
     children = ws.sessions.list({"status": "all", "parent_session_id": info["id"]})
-    return {"session": info, "dir": dir, "manifest_text": raw, "artifacts": artifacts, "deleted": deleted,
-            "state": json.dumps(state, indent=2, ensure_ascii=False, sort_keys=True, default=str),
-            "state_count": len(state), "children": children,
-            "checkpoints": ws.history.checkpoints(dir), "runs": len(read_runs(ws, dir)),
-            "usage": summarize(read_calls(ws, dir))}
+    return {
+        "session": info,
+        "dir": dir,
+        "manifest_text": raw,
+        "artifacts": artifacts,
+        "deleted": deleted,
+        "state": json.dumps(state, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+        "state_count": len(state),
+        "children": children,
+        "checkpoints": ws.history.checkpoints(dir),
+        "runs": len(read_runs(ws, dir)),
+        "usage": summarize(read_calls(ws, dir)),
+    }
 
 
 def _edited(ws: "Workspace", dir: str, name: str, item: dict) -> bool:
@@ -193,8 +235,9 @@ def _record(ws: "Workspace", dir: str, name: str, version: int | None) -> tuple[
     for r in versions:
         if r.get("version") == version:
             return r, versions
-    raise NotFound(f"artifact not found: {name[:80]!r} version {version} "
-                   f"(it has versions 1–{len(versions)})")
+    raise NotFound(
+        f"artifact not found: {name[:80]!r} version {version} (it has versions 1–{len(versions)})"
+    )
 
 
 def artifact_page(ws: "Workspace", ref: str, name: str) -> dict:
@@ -204,15 +247,23 @@ def artifact_page(ws: "Workspace", ref: str, name: str) -> dict:
     shown = []
     for rec in reversed(versions):
         data = ws.objects.get(rec["hash"])
-        shown.append({"record": rec, "preview": preview(data, rec.get("mime_type"), name), "size": len(data)})
+        shown.append(
+            {"record": rec, "preview": preview(data, rec.get("mime_type"), name), "size": len(data)}
+        )
     disk = None
     rel = f"sessions/{dir}/files/{name}"
     if ws.storage.signature(rel) is not None:
         data = ws.storage.read(rel)
         if data != ws.objects.get(latest["hash"]):
             disk = {"preview": preview(data, latest.get("mime_type"), name), "size": len(data)}
-    return {"session": ws.sessions.info(dir), "dir": dir, "name": name, "versions": shown,
-            "live": ws.log(dir).is_live(name), "disk": disk}
+    return {
+        "session": ws.sessions.info(dir),
+        "dir": dir,
+        "name": name,
+        "versions": shown,
+        "live": ws.log(dir).is_live(name),
+        "disk": disk,
+    }
 
 
 def artifact_bytes(ws: "Workspace", ref: str, name: str, version: int | None) -> tuple[bytes, dict]:
@@ -229,8 +280,13 @@ def history_page(ws: "Workspace", ref: str) -> dict:
     dir = _dir(ws, ref)
     info = ws.sessions.info(dir)
     graph = history_graph(ws, [info["id"]])
-    return {"session": info, "dir": dir, "graph": graph, "svg": graph_svg(graph, info["id"]),
-            "checkpoints": ws.history.checkpoints(dir)}
+    return {
+        "session": info,
+        "dir": dir,
+        "graph": graph,
+        "svg": graph_svg(graph, info["id"]),
+        "checkpoints": ws.history.checkpoints(dir),
+    }
 
 
 def checkpoint_page(ws: "Workspace", ref: str, number: str) -> dict:
@@ -239,13 +295,20 @@ def checkpoint_page(ws: "Workspace", ref: str, number: str) -> dict:
     snap = ws.history.snapshot(dir, number)
     rec = next(r for r in records if r["number"] == snap.label)
     table = sorted(snap.table.values(), key=lambda r: r["name"])
-    return {"session": ws.sessions.info(dir), "dir": dir, "checkpoint": rec, "artifacts": table,
-            "state": json.dumps(snap.state, indent=2, ensure_ascii=False, sort_keys=True, default=str),
-            "manifest": snap.manifest, "numbers": [r["number"] for r in records]}
+    return {
+        "session": ws.sessions.info(dir),
+        "dir": dir,
+        "checkpoint": rec,
+        "artifacts": table,
+        "state": json.dumps(snap.state, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+        "manifest": snap.manifest,
+        "numbers": [r["number"] for r in records],
+    }
 
 
 def diff_page(ws: "Workspace", ref: str, from_: str | None, to: str | None) -> dict:
-    """What changed from checkpoint ``from_`` to ``to`` (a checkpoint or ``now``), text side by side."""
+    """What changed from checkpoint ``from_`` to ``to`` (a checkpoint or ``now``), text side
+    by side."""
     dir = _dir(ws, ref)
     records = ws.history.checkpoints(dir)
     if not records:
@@ -260,8 +323,14 @@ def diff_page(ws: "Workspace", ref: str, from_: str | None, to: str | None) -> d
             old = ws.objects.get(change["from"]["hash"]).decode("utf-8")
             new = ws.objects.get(change["to"]["hash"]).decode("utf-8")
             change["rows"] = side_by_side(old, new)
-    return {"session": ws.sessions.info(dir), "dir": dir, "diff": d, "from": str(d["from"]), "to": str(d["to"]),
-            "numbers": [r["number"] for r in records]}
+    return {
+        "session": ws.sessions.info(dir),
+        "dir": dir,
+        "diff": d,
+        "from": str(d["from"]),
+        "to": str(d["to"]),
+        "numbers": [r["number"] for r in records],
+    }
 
 
 def _messages(ws: "Workspace", oid: Any) -> list[dict]:
@@ -274,8 +343,14 @@ def _messages(ws: "Workspace", oid: Any) -> list[dict]:
     for m in msgs if isinstance(msgs, list) else []:
         if isinstance(m, dict):
             content = m.get("content")
-            out.append({"role": str(m.get("role", "")),
-                        "content": content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)})
+            out.append(
+                {
+                    "role": str(m.get("role", "")),
+                    "content": content
+                    if isinstance(content, str)
+                    else json.dumps(content, ensure_ascii=False),
+                }
+            )
     if isinstance(doc, dict) and isinstance(doc.get("system"), str):
         out.insert(0, {"role": "system", "content": doc["system"]})
     return out
@@ -302,7 +377,13 @@ def runs_page(ws: "Workspace", ref: str) -> dict:
         runs.append({**r, "script_text": script})
     calls = []
     for c in reversed(read_calls(ws, dir)):
-        calls.append({**c, "messages": _messages(ws, c.get("request")), "answer": _answer(ws, c.get("response"))})
+        calls.append(
+            {
+                **c,
+                "messages": _messages(ws, c.get("request")),
+                "answer": _answer(ws, c.get("response")),
+            }
+        )
     reports = []
     parent = info["parent_session_id"]
     if parent:
@@ -316,5 +397,11 @@ def runs_page(ws: "Workspace", ref: str) -> dict:
         rep = replay_report(ws, dir, child["id"])
         if rep:
             reports.append({"title": f"{child['id'][:8]} replays this session", **rep})
-    return {"session": info, "dir": dir, "runs": runs, "calls": calls, "usage": summarize(read_calls(ws, dir)),
-            "reports": reports}
+    return {
+        "session": info,
+        "dir": dir,
+        "runs": runs,
+        "calls": calls,
+        "usage": summarize(read_calls(ws, dir)),
+        "reports": reports,
+    }
