@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from spellfs.ui import check_dependencies
 pytest.importorskip(
     "starlette", reason="the web extra is not installed (pip install 'spellfs[ui]')"
 )
-from starlette.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # Starlette 1.x suggests httpx2 for its test client; httpx works
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient  # noqa: E402
 
 from spellfs.ui import make_app  # noqa: E402
 

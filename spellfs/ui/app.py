@@ -35,6 +35,7 @@ from ..workspace import Workspace
 from . import views
 from .views import number_param
 from .preview import image_type
+from .runs import runs_page
 
 __all__ = ["CSP", "make_app"]
 
@@ -181,7 +182,7 @@ def make_app(root: str | Path, hosts: Iterable[str] | None = LOCAL_HOSTS) -> Any
         return page("diff.html", **views.diff_page(ws, ref, q.get("from"), q.get("to")))
 
     def runs(request: Request, ref: str) -> Response:
-        return page("runs.html", **views.runs_page(ws, ref))
+        return page("runs.html", **runs_page(ws, ref))
 
     def not_found(request: Request, exc: Exception) -> Response:
         return page("error.html", 404, message=f"no such page: {request.url.path}")

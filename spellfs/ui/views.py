@@ -16,8 +16,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..agent import read_calls, summarize
-from ..errors import NotFound, SpellError, UsageError
-from ..history import history_graph, read_runs, replay_report
+from ..errors import NotFound, UsageError
+from ..history import history_graph, read_runs
 from ..model import STATUSES, valid_name
 from ..names import check_tags, parse_time
 from .preview import preview, side_by_side
@@ -32,7 +32,6 @@ __all__ = [
     "checkpoint_page",
     "diff_page",
     "history_page",
-    "runs_page",
     "session_page",
     "sessions_page",
 ]
@@ -330,78 +329,4 @@ def diff_page(ws: "Workspace", ref: str, from_: str | None, to: str | None) -> d
         "from": str(d["from"]),
         "to": str(d["to"]),
         "numbers": [r["number"] for r in records],
-    }
-
-
-def _messages(ws: "Workspace", oid: Any) -> list[dict]:
-    try:
-        doc = json.loads(ws.objects.get(oid))
-    except (SpellError, ValueError, TypeError):
-        return []
-    msgs = doc.get("messages") if isinstance(doc, dict) else None
-    out = []
-    for m in msgs if isinstance(msgs, list) else []:
-        if isinstance(m, dict):
-            content = m.get("content")
-            out.append(
-                {
-                    "role": str(m.get("role", "")),
-                    "content": content
-                    if isinstance(content, str)
-                    else json.dumps(content, ensure_ascii=False),
-                }
-            )
-    if isinstance(doc, dict) and isinstance(doc.get("system"), str):
-        out.insert(0, {"role": "system", "content": doc["system"]})
-    return out
-
-
-def _answer(ws: "Workspace", oid: Any) -> str:
-    try:
-        doc = json.loads(ws.objects.get(oid))
-    except (SpellError, ValueError, TypeError):
-        return ""
-    return str(doc.get("text", "")) if isinstance(doc, dict) else ""
-
-
-def runs_page(ws: "Workspace", ref: str) -> dict:
-    """Runs (script, arguments, exit status, artifacts), model calls with usage, replay reports."""
-    dir = _dir(ws, ref)
-    info = ws.sessions.info(dir)
-    runs = []
-    for r in reversed(read_runs(ws, dir)):
-        try:
-            script = ws.objects.get(r["script_hash"]).decode("utf-8", "replace")
-        except SpellError:
-            script = None
-        runs.append({**r, "script_text": script})
-    calls = []
-    for c in reversed(read_calls(ws, dir)):
-        calls.append(
-            {
-                **c,
-                "messages": _messages(ws, c.get("request")),
-                "answer": _answer(ws, c.get("response")),
-            }
-        )
-    reports = []
-    parent = info["parent_session_id"]
-    if parent:
-        try:
-            rep = replay_report(ws, parent, dir)
-        except SpellError:
-            rep = None
-        if rep:
-            reports.append({"title": f"this session replays {parent[:8]}", **rep})
-    for child in ws.sessions.list({"status": "all", "parent_session_id": info["id"]}):
-        rep = replay_report(ws, dir, child["id"])
-        if rep:
-            reports.append({"title": f"{child['id'][:8]} replays this session", **rep})
-    return {
-        "session": info,
-        "dir": dir,
-        "runs": runs,
-        "calls": calls,
-        "usage": summarize(read_calls(ws, dir)),
-        "reports": reports,
     }
