@@ -24,7 +24,7 @@ pytest.importorskip(
     "starlette", reason="the web extra is not installed (pip install 'spellfs[ui]')"
 )
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2 for its test client; httpx works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
 from spellfs.ui import make_app  # noqa: E402
@@ -397,3 +397,22 @@ def test_spell_ui_warns_when_serving_beyond_this_machine(root: Path) -> None:
             p.kill()
             p.wait()
     assert os.environ.get("SPELL_WORKSPACE") is None
+
+
+def test_every_asset_ships_in_the_wheel_and_nothing_is_fetched_from_elsewhere(tmp_path: Path) -> None:
+    import zipfile
+
+    import spellfs.ui
+
+    repo = Path(__file__).parent.parent
+    here = Path(spellfs.ui.__file__).parent
+    assets = sorted(p for d in ("templates", "static") for p in (here / d).rglob("*") if p.is_file())
+    assert len(assets) >= 10
+    for p in assets:  # offline: no CDN, no remote font, image or script anywhere
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", p.read_text()), p
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path), str(repo)], check=True, capture_output=True, timeout=300)
+    names = set(zipfile.ZipFile(next(tmp_path.glob("spellfs-*.whl"))).namelist())
+    missing = [p.relative_to(here.parent.parent).as_posix() for p in assets]
+    missing = [n for n in missing if n not in names]
+    assert not missing, f"not in the wheel: {missing}"
