@@ -30,7 +30,7 @@ def save(ctx: click.Context, session: str, message: str | None, as_json: bool) -
 
 
 @click.command(name="log")
-@click.argument("sessions", metavar="SESSION...", nargs=-1)
+@click.argument("sessions", metavar="[SESSION]...", nargs=-1)
 @click.option("--graph", is_flag=True,
               help="Draw checkpoints, forks, restores and replays of the sessions' families.")
 @click.option("--all", "all_", is_flag=True, help="With --graph: every session in the workspace.")

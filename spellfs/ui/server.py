@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from ..errors import UsageError
 from .deps import check_dependencies
 
 __all__ = ["LOCAL", "serve"]
@@ -34,7 +35,14 @@ def serve(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))  # bound here so the URL printed names the real port
+    try:
+        sock.bind((host, port))  # bound here so the URL printed names the real port
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(pick another with --port, or --port 0 for any free one)"
+        ) from None
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
