@@ -43,6 +43,7 @@ def serve(
             f"cannot listen on {host}:{port}: {exc.strerror or exc} "
             "(pick another with --port, or --port 0 for any free one)"
         ) from None
+    sock.listen(2048)  # connections made once the URL is printed wait for the server, not fail
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
