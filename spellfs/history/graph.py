@@ -28,7 +28,8 @@ from .runs import read_runs
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["Graph", "GraphNode", "GraphSession", "family", "history_graph", "replay_report"]
+__all__ = ["Graph", "GraphNode", "GraphSession", "children_of", "family", "history_graph",
+           "lineage_table", "replay_report"]
 
 MAX_FORK_CANDIDATES = 32  # checkpoints compared when finding where a fork began
 
@@ -77,23 +78,45 @@ def _all_sessions(ws: "Workspace") -> list[dict]:
     return ws.sessions.list({"status": "all"})
 
 
+def lineage_table(ws: "Workspace") -> dict[str, tuple[str, str | None, str]]:
+    """``{session id: (dir, parent id, created_at)}`` for every readable session, from the
+    query index (one stat of each session.yaml, manifests decoded from the index's cache):
+    what finding a family needs, without building every session's listing entry."""
+    index = ws.index
+    rows = [r for r in index.refresh_all(records=False) if not r.error and r.status is not None]
+    index.load_manifests(rows)
+    out = {}
+    for r in rows:
+        m = r.manifest
+        if m is not None:
+            out[m["id"]] = (r.dir, m.get("parent"), str(m.get("created_at", "")))
+    return out
+
+
+def children_of(ws: "Workspace", session: Any) -> list[dict]:
+    """The sessions whose ``parent`` is ``session``, as ``Session.get`` dicts, oldest first."""
+    sid = ws.sessions.id(session)
+    table = lineage_table(ws)
+    kids = sorted((created, d) for d, parent, created in table.values() if parent == sid)
+    return [ws.sessions.info(d) for _, d in kids]
+
+
 def family(ws: "Workspace", refs: Iterable[Any] | None) -> list[dict]:
     """The sessions ``refs`` name with their whole families (the root ancestor of each and
     every descendant), as ``Session.get`` dicts, oldest first; ``None``: every session."""
-    everything = _all_sessions(ws)
     if refs is None:
-        return everything
-    by_id = {s["id"]: s for s in everything}
+        return _all_sessions(ws)
+    table = lineage_table(ws)
     children: dict[str, list[str]] = {}
-    for s in everything:
-        if s["parent_session_id"]:
-            children.setdefault(s["parent_session_id"], []).append(s["id"])
+    for sid, (_, parent, _) in table.items():
+        if parent:
+            children.setdefault(parent, []).append(sid)
     chosen: set[str] = set()
     for ref in refs:
         sid = ws.sessions.id(ref)
         seen = {sid}
-        while by_id.get(sid, {}).get("parent_session_id") in by_id:
-            sid = by_id[sid]["parent_session_id"]
+        while sid in table and table[sid][1] in table:
+            sid = table[sid][1]  # type: ignore[assignment]
             if sid in seen:
                 break
             seen.add(sid)
@@ -104,7 +127,8 @@ def family(ws: "Workspace", refs: Iterable[Any] | None) -> list[dict]:
                 continue
             chosen.add(cur)
             todo.extend(children.get(cur, ()))
-    return [s for s in everything if s["id"] in chosen]
+    members = sorted((table[s][2], s) for s in chosen if s in table)
+    return [ws.sessions.info(table[s][0]) for _, s in members]
 
 
 def _fork_point(ws: "Workspace", parent_dir: str, child_dir: str, created_at: str) -> int | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..agent import read_calls, summarize
 from ..errors import SpellError
-from ..history import read_runs, replay_report
+from ..history import children_of, read_runs, replay_report
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -75,7 +75,7 @@ def runs_page(ws: "Workspace", ref: str) -> dict:
             rep = None
         if rep:
             reports.append({"title": f"this session replays {parent[:8]}", **rep})
-    for child in ws.sessions.list({"status": "all", "parent_session_id": info["id"]}):
+    for child in children_of(ws, info["id"]):
         rep = replay_report(ws, dir, child["id"])
         if rep:
             reports.append({"title": f"{child['id'][:8]} replays this session", **rep})

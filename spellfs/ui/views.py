@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..agent import read_calls, summarize
 from ..errors import NotFound, UsageError
-from ..history import history_graph, read_runs
+from ..history import children_of, history_graph, read_runs
 from ..model import STATUSES, valid_name
 from ..names import check_tags, parse_time
 from .preview import preview, side_by_side
@@ -191,7 +191,7 @@ def session_page(ws: "Workspace", ref: str) -> dict:
         )
     deleted = sorted(n for n in log.versions if not log.is_live(n))
     state = ws.state.session_values(dir)
-    children = ws.sessions.list({"status": "all", "parent_session_id": info["id"]})
+    children = children_of(ws, info["id"])
     return {
         "session": info,
         "dir": dir,
