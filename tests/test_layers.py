@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
     {"tools"},        # the built-in tools scripts call
     {"workspace"},    # the composition root: builds every service above on first use
     {"lua"},          # the Lua globals over the library
+    {"ui"},           # `spell ui`: the read-only web view over the library
     {"cli"},          # the command line over the library and the Lua runtime
     {"__init__", "__main__"},
 ]

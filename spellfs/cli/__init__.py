@@ -47,6 +47,7 @@ COMMANDS = {
     "remote": ("remotecmd", "remote"),
     "push": ("remotecmd", "push"),
     "pull": ("remotecmd", "pull"),
+    "ui": ("uicmd", "ui"),
 }
 
 

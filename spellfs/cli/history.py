@@ -44,13 +44,36 @@ def _hand_text(h: dict) -> str:
 
 
 @click.command(name="log")
-@click.argument("session")
+@click.argument("sessions", metavar="[SESSION]...", nargs=-1)
+@click.option("--graph", is_flag=True,
+              help="Draw checkpoints, forks, restores and replays of the sessions' families.")
+@click.option("--all", "all_", is_flag=True, help="With --graph: every session in the workspace.")
+@click.option("--ascii", "ascii_", is_flag=True, help="With --graph: plain ASCII (the default when piped).")
 @json_option
 @click.pass_context
-def log(ctx: click.Context, session: str, as_json: bool) -> None:
-    """List SESSION's checkpoints, oldest first."""
+def log(ctx: click.Context, sessions: tuple[str, ...], graph: bool, all_: bool, ascii_: bool,
+        as_json: bool) -> None:
+    """List SESSION's checkpoints, oldest first; with --graph, draw its history with its forks."""
+    if not graph:
+        if all_ or ascii_:
+            raise click.UsageError("--all and --ascii go with --graph")
+        if len(sessions) != 1:
+            raise click.UsageError("give one SESSION (or use --graph for several)")
+    elif bool(sessions) == all_:
+        raise click.UsageError("give SESSION... or --all with --graph")
     ws = open_workspace(ctx)
-    output(ws.history.checkpoints(session), as_json, LOG_COLUMNS,
+    if graph:
+        from ..history import history_graph, render_graph
+
+        g = history_graph(ws, None if all_ else sessions)
+        if as_json:
+            echo_json(g.as_dict())
+            return
+        plain = ascii_ or not click.get_text_stream("stdout").isatty()
+        for line in render_graph(g, ascii=plain):
+            click.echo(line)
+        return
+    output(ws.history.checkpoints(sessions[0]), as_json, LOG_COLUMNS,
            empty="no checkpoints (make one with `spell save SESSION`)")
 
 
