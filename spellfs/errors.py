@@ -14,6 +14,7 @@ Messages read ``what: where`` plus a hint where one helps. ::
     │   ├── CheckpointNotFound
     │   └── ObjectNotFound
     ├── ManifestError               exit 1  a YAML file that does not load: names file and line
+    │   └── UnsafePath                      a link or special file under sessions/: never followed
     ├── LimitExceeded               exit 1  max_sessions, max_artifact_size, ...
     ├── InvalidTransition           exit 1  e.g. completed -> active
     ├── IntegrityError              exit 1  an object whose bytes do not match its id
@@ -43,6 +44,7 @@ __all__ = [
     "ReplayError",
     "SessionNotFound",
     "SpellError",
+    "UnsafePath",
     "UsageError",
     "WorkspaceNotFound",
 ]
@@ -88,6 +90,10 @@ class ObjectNotFound(NotFound):
 
 class ManifestError(SpellError):
     pass
+
+
+class UnsafePath(ManifestError):
+    """A symbolic link or special file where spellfs keeps its own files (a hostile clone)."""
 
 
 class LimitExceeded(SpellError):

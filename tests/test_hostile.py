@@ -90,3 +90,84 @@ def test_non_utf8_content_round_trips(ws: Workspace) -> None:
     ws.artifacts.store(sid, "tool_result", "blob.bin", blob)
     assert ws.artifacts.get(sid, "blob.bin")["content"] == blob
     assert (ws.root / ws.sessions.get(sid)["path"] / "files" / "blob.bin").read_bytes() == blob
+
+
+# -- 1. a cloned repository carrying links under sessions/ -----------------------------
+def _snapshot(tree: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(tree)): (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns)
+            for p in sorted(tree.rglob("*"))}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    import subprocess
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x", "PATH": __import__("os").environ["PATH"], "HOME": str(cwd)}
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _one_line_error(proc, *needles: str) -> str:
+    err = proc.stderr.decode()
+    assert "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, spell) -> None:
+    """files -> ../../../../outside, a session dir -> outside, a record file -> outside: all refused."""
+    import os
+
+    outside = tmp_path / "outside"  # what the links point at: a session lookalike
+    (outside / "files").mkdir(parents=True)
+    (outside / "secret.txt").write_text("do not read\n")
+    origin = tmp_path / "origin"
+    assert spell("init", "--git", str(origin)).returncode == 0
+    sids = {}
+    for name in ("filelink", "dirlink", "loglink", "honest"):
+        sids[name] = spell("-w", str(origin), "new", name).stdout.decode().strip()
+        src = tmp_path / f"{name}.txt"
+        src.write_text(f"content of {name}\n")
+        assert spell("-w", str(origin), "add", sids[name], str(src)).returncode == 0
+    dirs = {n: next(d.name for d in (origin / "sessions").iterdir() if d.name.endswith(s[:8]))
+            for n, s in sids.items()}
+    # The hostile commit: links where spellfs keeps its own files.
+    s = origin / "sessions"
+    import shutil
+
+    shutil.rmtree(s / dirs["filelink"] / "files")
+    os.symlink("../../../../outside/files", s / dirs["filelink"] / "files")
+    shutil.copytree(s / dirs["dirlink"], outside / "dirlink-copy")
+    shutil.rmtree(s / dirs["dirlink"])
+    os.symlink("../../../outside/dirlink-copy", s / dirs["dirlink"])
+    (s / dirs["loglink"] / "artifacts.yaml").unlink()
+    os.symlink("../../../../outside/secret.txt", s / dirs["loglink"] / "artifacts.yaml")
+    _git(origin, "add", "-A")
+    _git(origin, "commit", "-qm", "hostile")
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(origin), str(clone))
+    before = _snapshot(outside)
+
+    listing = spell("-w", str(clone), "ls")
+    assert listing.returncode == 0, listing.stderr
+    assert "honest" in listing.stdout.decode()
+    _one_line_error(listing, f"sessions/{dirs['filelink']}/files is a symbolic link")
+    new = tmp_path / "new.txt"
+    new.write_text("new\n")
+    for name in ("filelink", "dirlink", "loglink"):
+        for args in (("add", sids[name], str(new)), ("show", sids[name]), ("cat", sids[name], f"{name}.txt")):
+            proc = spell("-w", str(clone), *args)
+            assert proc.returncode != 0, (args, proc.stdout)
+            _one_line_error(proc, "refused: sessions/", "symbolic link")
+    assert spell("-w", str(clone), "add", sids["honest"], str(new)).returncode == 0
+    check = spell("-w", str(clone), "fsck")
+    assert check.returncode != 0
+    report = check.stdout.decode() + check.stderr.decode()
+    for name in ("filelink", "dirlink", "loglink"):
+        assert dirs[name] in report and "symbolic link" in report, report
+    assert "do not read" not in report
+    commit = spell("-w", str(clone), "commit", "-m", "after")
+    _one_line_error(commit)
+    assert _snapshot(outside) == before

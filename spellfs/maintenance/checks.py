@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from ..model import valid_name
-from ..errors import IntegrityError, ManifestError, SpellError
+from ..errors import IntegrityError, ManifestError, SpellError, UnsafePath
 from ..store import RecordError, parse_records
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp
+    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp, unsafe-link
     where: str
     detail: str
     oid: str | None = None
@@ -96,6 +96,10 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1
         base = f"sessions/{dir}"
+        link = _link_problem(ws, base)
+        if link is not None:  # never followed: reported, and the session is not read
+            report.problems.append(link)
+            continue
         try:
             ws.sessions.manifest(dir)
         except (ManifestError, SpellError) as exc:
@@ -119,6 +123,19 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
         _check_trees(ws, base, checkpoints, seen, missing, report)
     _classify_missing(ws, report)
     return report
+
+
+def _link_problem(ws: "Workspace", base: str) -> Problem | None:
+    """An ``unsafe-link`` problem when the session holds a link or special file where spellfs reads."""
+    try:
+        for rel in (base, f"{base}/files", f"{base}/session.yaml", f"{base}/state.yaml",
+                    *(f"{base}/{name}" for name in RECORD_FILES)):
+            ws.storage.signature(rel)
+        ws.storage.isdir(f"{base}/files")
+    except UnsafePath as exc:
+        where = str(exc).split(" ", 2)[1]
+        return Problem("unsafe-link", where, str(exc))
+    return None
 
 
 def _check_state(ws: "Workspace", rel: str, report: Report) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..errors import ManifestError
+from ..errors import ManifestError, UnsafePath
 from .manifest import load_manifest
 
 if TYPE_CHECKING:
@@ -213,11 +213,19 @@ class Index:
         storage = self.ws.storage
         base = f"sessions/{dir}/"
         row = self.rows.get(dir)
-        msig = _sig(storage.signature(base + "session.yaml")) if manifest or row is None else row.msig
-        if msig is None:
+        try:
+            msig = _sig(storage.signature(base + "session.yaml")) if manifest or row is None else row.msig
+            if msig is None:
+                self.forget(dir)
+                return None
+            rsig = _sig(storage.signature(base + "artifacts.yaml")) if records or row is None else row.rsig
+            if row is None or row.msig != msig:
+                storage.isdir(base + "files")  # a files/ link is refused here too
+        except UnsafePath as exc:  # a link under sessions/: listed as broken, never followed
             self.forget(dir)
-            return None
-        rsig = _sig(storage.signature(base + "artifacts.yaml")) if records or row is None else row.rsig
+            row = Row(dir, error=str(exc))
+            self.rows[dir] = row
+            return row
         if row is not None and row.msig == msig and row.rsig == rsig:
             return row
         row = row or Row(dir)

@@ -54,6 +54,7 @@ class Sessions:
         if len(ref) > 200 or not ref or any(c in ref for c in "/\\\0") or ref.startswith("."):
             raise SessionNotFound(f"session not found: {shown!r}")
         if self.storage.exists(f"sessions/{ref}/session.yaml"):
+            self.storage.isdir(f"sessions/{ref}/files")  # refuses a files/ link (UnsafePath)
             self._resolved[ref] = ref
             return ref
         if len(ref) < 4:
@@ -67,6 +68,7 @@ class Sessions:
             raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
         if len(candidates) > 1:
             raise UsageError(f"ambiguous session id: {shown} matches {len(candidates)} sessions ({', '.join(sorted(candidates)[:5])})")
+        self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
         self._resolved[ref] = candidates[0]
         return candidates[0]
 

@@ -14,6 +14,7 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -114,6 +115,9 @@ class FsStorage(Storage):
         self._lock_fds: dict[str, int] = {}
         self._thread_locks: dict[str, threading.RLock] = {}
         self._depth: dict[str, int] = {}
+        from .links import PathGuard
+
+        self.guard = PathGuard(self.base)
 
     def path(self, rel: str) -> Path:
         return self.base + rel
@@ -121,24 +125,52 @@ class FsStorage(Storage):
     def realpath(self, rel: str) -> Path | None:
         return self.base + rel
 
+    def _open_read(self, rel: str) -> int:
+        """A descriptor for reading ``rel``; links and special files under sessions/ are refused."""
+        self.guard.check(rel, final=False)
+        try:
+            fd = os.open(self.base + rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                from .links import refusal
+
+                raise refusal(rel, os.lstat(self.base + rel).st_mode) from None
+            raise
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode) and rel.startswith("sessions"):
+            os.close(fd)
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self.base + rel)
+            from .links import refusal
+
+            raise refusal(rel, mode)
+        return fd
+
     def read(self, rel: str) -> bytes:
-        with open(self.base + rel, "rb") as f:
+        with open(self._open_read(rel), "rb") as f:
             return f.read()
 
     def read_from(self, rel: str, offset: int) -> bytes:
-        with open(self.base + rel, "rb") as f:
+        with open(self._open_read(rel), "rb") as f:
             f.seek(offset)
             return f.read()
 
     def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
+        # The last component is replaced, never followed; the directories on the way are checked.
+        self.guard.check(rel, final=False)
         atomic_write(self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir)
 
     def append(self, rel: str, data: bytes) -> int:
         """Append ``data`` with one write; return the file size before it."""
         path = self.base + rel
+        self.guard.check(rel, final=False)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    from .links import refusal
+
+                    raise refusal(rel, os.fstat(fd).st_mode)
                 start = os.fstat(fd).st_size
                 # A killed writer may have left a partial last line; never glue onto it.
                 if start and os.pread(fd, 1, start - 1) != b"\n":
@@ -154,35 +186,50 @@ class FsStorage(Storage):
         return start
 
     def exists(self, rel: str) -> bool:
+        self.guard.check(rel, final=False)
         return os.path.lexists(self.base + rel)
 
     def isdir(self, rel: str) -> bool:
+        self.guard.check(rel)
         return os.path.isdir(self.base + rel)
 
     def listdir(self, rel: str) -> list[str]:
+        self.guard.check(rel)
         try:
             return os.listdir(self.base + rel)
         except (FileNotFoundError, NotADirectoryError):
             return []
 
     def remove(self, rel: str) -> None:
+        self.guard.check(rel, final=False)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.base + rel)
 
     def rmtree(self, rel: str) -> None:
-        shutil.rmtree(self.base + rel, ignore_errors=True)
+        self.guard.check(rel, final=False)  # a link itself is removed (rmtree refuses it: unlink it)
+        if os.path.islink(self.base + rel):
+            os.unlink(self.base + rel)
+        else:
+            shutil.rmtree(self.base + rel, ignore_errors=True)
+        self.guard.forget(rel)
 
     def mkdir(self, rel: str) -> None:
+        self.guard.check(rel)
         try:
             os.makedirs(self.base + rel, exist_ok=True)
         except OSError as exc:
             raise disk_error(exc, self.base + rel) from None
 
     def signature(self, rel: str) -> tuple[int, int, int] | None:
+        self.guard.check(rel, final=False)
         try:
-            st = os.stat(self.base + rel)
+            st = os.lstat(self.base + rel)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode) and rel.startswith("sessions"):
+            from .links import refusal
+
+            raise refusal(rel, st.st_mode)
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     @contextlib.contextmanager
