@@ -171,3 +171,36 @@ def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, sp
     commit = spell("-w", str(clone), "commit", "-m", "after")
     _one_line_error(commit)
     assert _snapshot(outside) == before
+
+
+# -- 5. fsck --repair racing a writer ------------------------------------------------------
+def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_path: Path) -> None:
+    """Garbage lines keep arriving, `fsck --repair` keeps rewriting the file, a script keeps storing."""
+    import os
+    import subprocess
+    import sys
+
+    sid = spell("-w", str(root), "new", "race").stdout.decode().strip()
+    dir = next(d.name for d in (root / "sessions").iterdir())
+    log = root / "sessions" / dir / "artifacts.yaml"
+    n = 900  # max_artifacts_per_session is 1000
+    script = tmp_path / "store.lua"
+    script.write_text(f'for i = 1, {n} do Artifact.store("{sid}", "user_input", "a" .. i, "x" .. i) end\n'
+                      f'print("stored")\n')
+    writer = subprocess.Popen([sys.executable, "-m", "spellfs", "-w", str(root), "run", str(script)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    repairs = 0
+    while writer.poll() is None or repairs == 0:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"- {\"seq\": 0, \"name\": \"../escape\"}\n")  # read past, repaired away
+        os.close(fd)
+        proc = spell("-w", str(root), "fsck", "--repair")
+        assert b"Traceback" not in proc.stderr, proc.stderr
+        repairs += 1
+    out, err = writer.communicate()
+    assert writer.returncode == 0 and out.strip() == b"stored", err
+    assert repairs >= 2
+    assert spell("-w", str(root), "fsck", "--repair").returncode == 0
+    with Workspace.open(root) as ws:
+        names = {a["name"] for a in ws.artifacts.list(sid)}
+    assert names == {f"a{i}" for i in range(1, n + 1)}, f"{n - len(names)} acknowledged stores lost"

@@ -161,7 +161,19 @@ class FsStorage(Storage):
         atomic_write(self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir)
 
     def append(self, rel: str, data: bytes) -> int:
-        """Append ``data`` with one write; return the file size before it."""
+        """Append ``data`` with one write; return the file size before it.
+
+        A session's record file is appended under that session's lock (``s-<dir>``,
+        re-entrant: most callers hold it already), the lock every writer that rewrites
+        a record file (``fsck --repair``) holds too, so no rewrite drops an append.
+        """
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0] == "sessions":
+            with self.lock(f"s-{parts[1]}"):
+                return self._append(rel, data)
+        return self._append(rel, data)
+
+    def _append(self, rel: str, data: bytes) -> int:
         path = self.base + rel
         self.guard.check(rel, final=False)
         try:
