@@ -204,3 +204,86 @@ def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_pat
     with Workspace.open(root) as ws:
         names = {a["name"] for a in ws.artifacts.list(sid)}
     assert names == {f"a{i}" for i in range(1, n + 1)}, f"{n - len(names)} acknowledged stores lost"
+
+
+# -- 6. a torn last line ---------------------------------------------------------------------
+def _tear(path: Path, fragment: bytes = b'- {"seq": 99, "name": "half') -> None:
+    with open(path, "ab") as f:
+        f.write(fragment)
+
+
+def _check_torn_set_aside(root: Path, rel: str, spell) -> None:
+    """The record file parses whole, the fragment is kept under .spell/repair/, fsck is clean."""
+    from spellfs.store.records import parse_records
+
+    data = (root / rel).read_bytes()
+    assert data.endswith(b"\n") and b"half" not in data
+    assert len(list(parse_records(data, rel))) == data.count(b"\n")
+    kept = list((root / ".spell" / "repair").glob(rel.replace("/", "__") + ".*.torn"))
+    assert [p.read_bytes() for p in kept] == [b'- {"seq": 99, "name": "half']
+    assert spell("-w", str(root), "fsck").returncode == 0
+
+
+def _dir(root: Path, sid: str) -> str:
+    return next(p.name for p in (root / "sessions").iterdir() if p.name.endswith(sid[:8]))
+
+
+def test_torn_artifacts_line_is_set_aside_before_the_next_add(root: Path, spell, tmp_path: Path) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/artifacts.yaml"
+    src = tmp_path / "a.txt"
+    src.write_text("one\n")
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    _tear(root / rel)
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"partial-record" in check.stdout and rel.encode() in check.stdout
+    assert spell("-w", str(root), "cat", sid, "a.txt").stdout == b"one\n"  # reads go on
+    src.write_text("two\n")
+    for _ in range(2):  # every later add, cat and show works
+        add = spell("-w", str(root), "add", sid, str(src))
+        assert add.returncode == 0, add.stderr
+    assert spell("-w", str(root), "cat", sid, "a.txt").stdout == b"two\n"
+    assert spell("-w", str(root), "show", sid).returncode == 0
+    _check_torn_set_aside(root, rel, spell)
+
+
+def test_torn_checkpoints_line_is_set_aside(root: Path, spell) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/checkpoints.yaml"
+    assert spell("-w", str(root), "save", sid).returncode == 0
+    _tear(root / rel)
+    save = spell("-w", str(root), "save", sid, "-m", "second")
+    assert save.returncode == 0, save.stderr
+    log = spell("-w", str(root), "log", sid)
+    assert log.returncode == 0 and b"second" in log.stdout
+    _check_torn_set_aside(root, rel, spell)
+
+
+def test_torn_runs_line_is_set_aside(root: Path, spell, tmp_path: Path) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/runs.yaml"
+    script = tmp_path / "s.lua"
+    script.write_text(f'Artifact.store("{sid}", "user_input", "x", "y")\n')
+    assert spell("-w", str(root), "run", str(script)).returncode == 0
+    _tear(root / rel)
+    run = spell("-w", str(root), "run", str(script))
+    assert run.returncode == 0, run.stderr
+    assert (root / rel).read_bytes().count(b"\n") == 2
+    _check_torn_set_aside(root, rel, spell)
+
+
+def test_torn_calls_line_is_set_aside(root: Path, spell, tmp_path: Path, fake_provider) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/calls.yaml"
+    script = tmp_path / "s.lua"
+    script.write_text(f'Session.setCurrent("{sid}")\n'
+                      'local a = Agent.create({name = "t", model = "openai/m"})\n'
+                      'print(a:invoke({text = "hi"}).text)\n')
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": fake_provider.url + "/v1"}
+    first = spell("-w", str(root), "run", str(script), env=env)
+    assert first.returncode == 0, first.stderr
+    _tear(root / rel)
+    again = spell("-w", str(root), "run", str(script), env=env)
+    assert again.returncode == 0 and b"echo: hi" in again.stdout, again.stderr
+    assert (root / rel).read_bytes().count(b"\n") == 2
+    _check_torn_set_aside(root, rel, spell)

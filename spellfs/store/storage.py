@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -85,6 +86,11 @@ def atomic_replace(path: str | Path, data: bytes, fsync: bool = False, mode: int
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def torn_name(rel: str) -> str:
+    """Where the unfinished last line of record file ``rel`` is kept when an append sets it aside."""
+    return f".spell/repair/{rel.replace('/', '__')}.{time.strftime('%Y%m%dT%H%M%S')}.{time.time_ns() % 10**9}.torn"
 
 
 class Storage:
@@ -184,9 +190,10 @@ class FsStorage(Storage):
 
                     raise refusal(rel, os.fstat(fd).st_mode)
                 start = os.fstat(fd).st_size
-                # A killed writer may have left a partial last line; never glue onto it.
+                # A killed writer may have left a partial last line: set it aside first,
+                # so the new record lands on its own line and the file stays readable.
                 if start and os.pread(fd, 1, start - 1) != b"\n":
-                    data = b"\n" + data
+                    start = self._set_aside_tail(fd, rel, start)
                 n = os.write(fd, data)
                 if n != len(data):
                     os.ftruncate(fd, start)
@@ -196,6 +203,21 @@ class FsStorage(Storage):
         except OSError as exc:
             raise disk_error(exc, path) from None
         return start
+
+    def _set_aside_tail(self, fd: int, rel: str, size: int) -> int:
+        """Move the unfinished last line of ``fd`` to ``.spell/repair/``; return the new size."""
+        window = min(size, 1 << 20)
+        while True:
+            chunk = os.pread(fd, window, size - window)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0 or window == size:
+                break
+            window = min(size, window * 4)
+        keep = size - window + cut + 1
+        tail = os.pread(fd, size - keep, keep)
+        atomic_replace(self.base + torn_name(rel), tail, fsync=True, tmpdir=self.tmpdir)
+        os.ftruncate(fd, keep)
+        return keep
 
     def exists(self, rel: str) -> bool:
         self.guard.check(rel, final=False)
@@ -318,8 +340,11 @@ class MemoryStorage(Storage):
         """Grow in place: appends cost the same however long the file is."""
         buf = self.files.setdefault(rel, bytearray())
         start = len(buf)
-        if start and buf[-1:] != b"\n":
-            data = b"\n" + data
+        if start and buf[-1:] != b"\n":  # an unfinished last line: set aside, as on disk
+            keep = buf.rfind(b"\n") + 1
+            self.files[torn_name(rel)] = buf[keep:]
+            del buf[keep:]
+            start = keep
         buf += data
         self._touch(rel)
         return start
