@@ -158,6 +158,8 @@ def load_config(root: Path | None, toml_file: Path | None = None) -> Config:
             raise ConfigError(f"{where}: no such file") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses once per nested array or inline table
+            raise ConfigError(f"{where}: invalid TOML: nested too deeply (refused)") from None
         runtime = doc.get("runtime", {})
         if not isinstance(runtime, dict):
             raise ConfigError(f"{where}: runtime: must be a table")

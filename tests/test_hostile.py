@@ -287,3 +287,77 @@ def test_torn_calls_line_is_set_aside(root: Path, spell, tmp_path: Path, fake_pr
     assert again.returncode == 0 and b"echo: hi" in again.stdout, again.stderr
     assert (root / rel).read_bytes().count(b"\n") == 2
     _check_torn_set_aside(root, rel, spell)
+
+
+# -- 4. deep nesting: every YAML and JSON reader refuses it in one line -------------------------
+DEEP = 50_000
+
+
+def _refused_in_one_line(proc, *needles: str) -> None:
+    err = proc.stderr.decode()
+    assert proc.returncode not in (0, -11, 139), (proc.returncode, err[-300:])
+    assert "Traceback" not in err and "RecursionError" not in err, err[-500:]
+    lines = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+    assert lines, err[-300:]
+    for needle in needles:
+        assert any(needle in ln for ln in lines), err[-300:]
+
+
+def _one_session(root: Path, spell) -> tuple[str, Path]:
+    sid = spell("-w", str(root), "new", "deep").stdout.decode().strip()
+    return sid, root / "sessions" / _dir(root, sid)
+
+
+def test_deep_session_yaml_is_refused_by_ls_show_and_fsck(root: Path, spell) -> None:
+    sid, d = _one_session(root, spell)
+    with open(d / "session.yaml", "a") as f:
+        f.write("deep: " + "[" * DEEP + "]" * DEEP + "\n")
+    listing = spell("-w", str(root), "ls")
+    assert listing.returncode == 0 and "nested deeper than" in listing.stderr.decode()
+    assert "session.yaml" in listing.stderr.decode() and "Traceback" not in listing.stderr.decode()
+    _refused_in_one_line(spell("-w", str(root), "show", sid[:8]), "session.yaml:", "nested deeper than")
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"nested deeper than" in check.stdout and b"Traceback" not in check.stderr
+
+
+@pytest.mark.parametrize("line", [
+    "- " + "{a: " * DEEP + "1" + "}" * DEEP,                       # a YAML mapping on one line
+    '- {"seq": 1, "name": "x", "custom": ' + "[" * 1000 + "]" * 1000 + "}",  # JSON, 1,000 deep
+    '- {"seq": 1, "name": "x", "custom": ' + '{"a": ' * DEEP + "1" + "}" * DEEP + "}",
+], ids=["yaml-mapping", "json-1000", "json-50000"])
+def test_deep_artifact_record_is_refused_by_show_cat_and_fsck(root: Path, spell, line: str) -> None:
+    sid, d = _one_session(root, spell)
+    (d / "artifacts.yaml").write_text(line + "\n")
+    rel = f"sessions/{d.name}/artifacts.yaml:1"
+    for args in (("show", sid[:8]), ("cat", sid[:8], "x"), ("add", sid[:8], str(d / "session.yaml"))):
+        _refused_in_one_line(spell("-w", str(root), *args), rel, "nested deeper than")
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and rel.encode() in check.stdout and b"Traceback" not in check.stderr
+
+
+def test_deep_state_spell_yaml_and_template_are_refused(root: Path, spell) -> None:
+    sid, d = _one_session(root, spell)
+    deep = "x: " + "[" * DEEP + "]" * DEEP + "\n"
+    (d / "state.yaml").write_text(deep)
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"state.yaml:1: nested deeper than" in check.stdout
+    (root / "templates" / "deep.yaml").write_text("metadata: " + "{a: " * DEEP + "1" + "}" * DEEP + "\n")
+    _refused_in_one_line(spell("-w", str(root), "new", "t", "--template", "deep"), "templates/deep.yaml:1")
+    (root / "spell.yaml").write_text("sessions: " + "[" * DEEP + "]" * DEEP + "\n")
+    _refused_in_one_line(spell("-w", str(root), "ls"), "spell.yaml:1", "nested deeper than")
+
+
+def test_deep_json_objects_and_script_json_are_refused(root: Path, spell, tmp_path: Path) -> None:
+    sid, d = _one_session(root, spell)
+    with Workspace.open(root) as ws:  # a checkpoint whose tree object is 50,000 deep JSON
+        oid = ws.objects.put_bytes(("[" * DEEP + "]" * DEEP).encode())
+    (d / "checkpoints.yaml").write_text(
+        f'- {{"number": 1, "tree": "{oid}", "created_at": "2026-01-01T00:00:00Z", "message": "m"}}\n')
+    _refused_in_one_line(spell("-w", str(root), "restore", sid[:8], "1"), f"tree object {oid}")
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"nested deeper than" in check.stdout and b"Traceback" not in check.stderr
+    script = tmp_path / "j.lua"
+    script.write_text('local ok, err = pcall(JSON.parse, string.rep("[", 5000) .. string.rep("]", 5000))\n'
+                      'print(ok, err)\n')
+    run = spell("-w", str(root), "run", str(script))
+    assert run.returncode == 0 and run.stdout.startswith(b"false\t") and b"deep" in run.stdout, run
