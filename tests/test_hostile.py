@@ -361,3 +361,68 @@ def test_deep_json_objects_and_script_json_are_refused(root: Path, spell, tmp_pa
                       'print(ok, err)\n')
     run = spell("-w", str(root), "run", str(script))
     assert run.returncode == 0 and run.stdout.startswith(b"false\t") and b"deep" in run.stdout, run
+
+
+# -- 7. records that parse but lie about their types; a damaged index --------------------------
+MALFORMED = {
+    "no-hash": '{"seq": 2, "name": "b.txt", "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
+    "custom": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", '
+              '"custom": [[1]]}',
+    "tags": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", "tags": 5}',
+    "created_at": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": 5}',
+    "hash": '{"seq": 2, "name": "b.txt", "hash": 7, "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
+}
+
+
+@pytest.mark.parametrize("field", sorted(MALFORMED))
+def test_malformed_record_never_crashes_a_reader_and_fsck_names_the_field(root: Path, spell, tmp_path: Path,
+                                                                        field: str) -> None:
+    sid, d = _one_session(root, spell)
+    src = tmp_path / "a.txt"
+    src.write_text("a\n")
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    oid = "0" * 64
+    line = "- " + (MALFORMED[field] % oid if "%s" in MALFORMED[field] else MALFORMED[field]) + "\n"
+    with open(d / "artifacts.yaml", "a") as f:
+        f.write(line)
+    script = tmp_path / "q.lua"
+    script.write_text(f'for _, a in ipairs(Artifact.query({{}})) do print(a.name) end\n'
+                      f'for _, a in ipairs(Artifact.list("{sid}")) do print(a.name, #a.metadata.tags) end\n')
+    for args in (("ls",), ("show", sid[:8]), ("cat", sid[:8], "a.txt"), ("run", str(script)),
+                 ("add", sid[:8], str(src))):
+        proc = spell("-w", str(root), *args)
+        assert proc.returncode == 0 and b"Traceback" not in proc.stderr, (args, proc.stderr[-400:])
+    proc = spell("-w", str(root), "cat", sid[:8], "b.txt")
+    assert proc.returncode != 0 and b"Traceback" not in proc.stderr and b"not found" in proc.stderr
+    check = spell("-w", str(root), "fsck")
+    key = "hash" if field == "no-hash" else field
+    want = f"sessions/{d.name}/artifacts.yaml:2: {key}:".encode()
+    assert check.returncode == 1 and want in check.stdout, check.stdout
+
+
+def test_a_damaged_index_is_rebuilt_and_fsck_says_so(root: Path, spell, tmp_path: Path) -> None:
+    sids = [spell("-w", str(root), "new", f"s{i}").stdout.decode().strip() for i in range(30)]
+    src = tmp_path / "a.txt"
+    src.write_text("a\n" * 2000)
+    for sid in sids:
+        assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    assert spell("-w", str(root), "ls").returncode == 0
+    db = root / ".spell" / "index.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    data = bytearray(db.read_bytes())
+    assert len(data) > 8192
+    data[4096:len(data)] = b"\xa5" * (len(data) - 4096)  # every page after the first is garbage
+    db.write_bytes(bytes(data))
+    listing = spell("-w", str(root), "ls")
+    assert listing.returncode == 0 and listing.stdout.count(b"\n") >= 30, listing.stderr
+    script = tmp_path / "q.lua"
+    script.write_text('print(#Artifact.query({name_pattern = "a.txt"}))\n')
+    db.write_bytes(bytes(data))
+    run = spell("-w", str(root), "run", str(script))
+    assert run.returncode == 0 and run.stdout.strip() == b"30", run.stderr
+    db.write_bytes(bytes(data))
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 0 and b"index.sqlite was damaged" in check.stdout, check.stdout
+    assert b"rebuilt" in check.stdout
+    assert spell("-w", str(root), "fsck").stdout.count(b"damaged") == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from ..model import valid_name
+from ..model import record_problem
 from ..errors import IntegrityError, ManifestError, SpellError, UnsafePath
 from ..store import RecordError, parse_records
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["Problem", "RECORD_FILES", "Report", "fsck"]
 
 #: Kinds reported but not failures.
-NOT_FAILURES = frozenset({"on-remote"})
+NOT_FAILURES = frozenset({"on-remote", "index-rebuilt"})
 #: The append-only record files a session may hold.
 RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
@@ -66,12 +66,12 @@ def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
         except RecordError as exc:
             report.problems.append(Problem("bad-record", rel, str(exc), line=i))
             continue
-        if rel.endswith("/artifacts.yaml"):
-            for rec in recs:
-                if not valid_name(rec.get("name")):
-                    report.problems.append(Problem("bad-record", rel, f"{rel}:{i}: invalid artifact name "
-                                                   f"{str(rec.get('name'))[:80]!r} (the record is ignored)", line=i))
-                    recs = []
+        for rec in recs:
+            wrong = record_problem(rel.rsplit("/", 1)[-1], rec)
+            if wrong is not None:
+                report.problems.append(Problem("bad-record", rel, f"{rel}:{i}: {wrong} (the record is ignored)",
+                                               line=i))
+                recs = []
         good.extend(recs)
     if tail:
         report.problems.append(Problem("partial-record", rel, f"{rel}:{len(lines) + 1}: ends with an unfinished "
@@ -92,6 +92,10 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             advance(1)
     seen: set[str] = set()
     missing: set[str] = set()
+    damaged = ws.index.check()
+    if damaged:  # a cache: rebuilt from the files, nothing lost; said, not failed
+        report.problems.append(Problem("index-rebuilt", ".spell/index.sqlite",
+                                       f".spell/index.sqlite was damaged ({damaged}); rebuilt from the files"))
     _check_state(ws, "state.yaml", report)
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1

@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "STATUSES": "manifest",
     "Sessions": "session",
     "State": "state",
+    "record_problem": "schema",
     "valid_name": "artifact_log",
     "TRANSITIONS": "session",
     "dump_manifest": "manifest",

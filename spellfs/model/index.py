@@ -8,6 +8,8 @@ up in the next answer, and deleting ``.spell/index.sqlite`` loses nothing.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -87,7 +89,61 @@ def _sig(sig: Any) -> str | None:
     return None if sig is None else "%d:%d:%d" % tuple(sig)
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never wipe)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        return "malformed" in text or "not a database" in text or "disk I/O" in text
+    return True
+
+
+def _healing(method):
+    """Run an index method; on a damaged database, rebuild the cache from the files and run it again."""
+    @functools.wraps(method)
+    def run(self: "Index", *args: Any, **kw: Any) -> Any:
+        try:
+            return method(self, *args, **kw)
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self.rebuild(str(exc))
+            return method(self, *args, **kw)
+    return run
+
+
 class Index:
+    #: Why the cache was last rebuilt in this process (``spell fsck`` reports it), or None.
+    rebuilt: str | None = None
+
+    def rebuild(self, why: str) -> None:
+        """Throw the cache away and start an empty one: every answer is then read from the files."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        self._rows = None
+        self._dirty = 0
+        if self.path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+        self.rebuilt = why
+
+    def check(self) -> str | None:
+        """Verify the cache file (``PRAGMA quick_check``); rebuild a damaged one and say why, else None."""
+        try:
+            result = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if result == "ok":
+                self.db.execute("SELECT count(*) FROM sessions").fetchone()
+                self.db.execute("SELECT count(*) FROM artifacts").fetchone()
+                return self.rebuilt
+            why = f"integrity check: {result}"
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            why = str(exc)
+        self.rebuild(why)
+        return why
+
     def __init__(self, ws: "Workspace", path: Path | None) -> None:
         self.ws = ws
         self.path = path
@@ -138,6 +194,7 @@ class Index:
                 self._rows[r[0]] = row
         return self._rows
 
+    @_healing
     def load_manifests(self, rows: list[Row]) -> None:
         """Read the manifests of ``rows`` still in the database with a query per 500, not one each."""
         unread = [r for r in rows if r._json is _UNREAD]
@@ -149,6 +206,7 @@ class Index:
             for r in part.values():  # gone from the database meanwhile
                 r._json = None
 
+    @_healing
     def _manifest_json(self, dir: str) -> str | None:
         hit = self.db.execute("SELECT manifest FROM sessions WHERE dir=?", (dir,)).fetchone()
         return hit[0] if hit else None
@@ -190,6 +248,7 @@ class Index:
             self._db = None
 
     # -- keeping current -----------------------------------------------------
+    @_healing
     def note_manifest(self, dir: str, manifest: dict) -> None:
         """Record a manifest this process just wrote (saves re-reading it)."""
         row = self.rows.get(dir) or Row(dir)
@@ -198,6 +257,7 @@ class Index:
         self.rows[dir] = row
         self._save(row)
 
+    @_healing
     def forget(self, dir: str) -> None:
         if self.rows.pop(dir, None) is not None:
             self._begin()
@@ -205,6 +265,7 @@ class Index:
             self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
             self._touch()
 
+    @_healing
     def refresh_dir(self, dir: str, records: bool = True, manifest: bool = True) -> Row | None:
         """The session's row, current with its manifest (and its artifact log when ``records``).
 
@@ -261,6 +322,7 @@ class Index:
         self._save(row)
         return row
 
+    @_healing
     def refresh_all(self, records: bool = True) -> list[Row]:
         """Every session, current with the files; broken manifests carry ``error``.
 
@@ -304,6 +366,7 @@ class Index:
         self.commit()
         return out
 
+    @_healing
     def artifact_rows(self, dirs: Iterable[str] | None, where: str, params: list) -> list[tuple[str, dict]]:
         sql = "SELECT dir, record FROM artifacts"
         clauses, args = [], []
