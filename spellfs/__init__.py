@@ -13,7 +13,7 @@ from .errors import (
     ArtifactNotFound, CheckpointNotFound, ConfigError, HookCancelled, IntegrityError, InvalidTransition,
     LimitExceeded, ManifestError, NotFound, NothingToReplay, ObjectNotFound, ProviderError, RemoteError,
     ReplayError,
-    SessionNotFound, SpellError, UsageError, WorkspaceNotFound,
+    SessionNotFound, SpellError, UnsafePath, UsageError, WorkspaceNotFound,
 )
 from .workspace import Workspace, find_root, init_workspace
 
@@ -37,6 +37,7 @@ __all__ = [
     "ReplayError",
     "SessionNotFound",
     "SpellError",
+    "UnsafePath",
     "UsageError",
     "Workspace",
     "WorkspaceNotFound",
