@@ -30,6 +30,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "session_timeout_seconds": 3600,
         "storage_backend": "fs",
         "max_artifact_size": 104857600,
+        "max_import_bytes": 10737418240,
     },
     "watch": {"materialize_max_bytes": 104857600},
     "git": {"max_object_bytes": 52428800},

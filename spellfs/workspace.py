@@ -39,6 +39,7 @@ SPELL_YAML = """\
 #   session_timeout_seconds: 3600
 #   storage_backend: fs
 #   max_artifact_size: 104857600
+#   max_import_bytes: 10737418240   # the most `spell import` writes for one archive
 # watch:
 #   materialize_max_bytes: 104857600
 # git:

@@ -426,3 +426,115 @@ def test_a_damaged_index_is_rebuilt_and_fsck_says_so(root: Path, spell, tmp_path
     assert check.returncode == 0 and b"index.sqlite was damaged" in check.stdout, check.stdout
     assert b"rebuilt" in check.stdout
     assert spell("-w", str(root), "fsck").stdout.count(b"damaged") == 0
+
+
+# -- 3. a zstd bomb through `spell import` ----------------------------------------------------------
+MiB = 1 << 20
+
+
+def _bomb(path: Path, members: list[tuple[str, int, bytes]], head: str) -> Path:
+    """A tar.zst of ``(name, size, byte)`` members (each ``size`` repeats of ``byte``), streamed."""
+    import io
+    import tarfile
+
+    import zstandard
+
+    class Repeat(io.RawIOBase):
+        def __init__(self, n: int, fill: bytes) -> None:
+            self.left, self.fill = n, fill
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:
+            n = min(len(b), self.left)
+            b[:n] = self.fill * n
+            self.left -= n
+            return n
+
+    with open(path, "wb") as raw, zstandard.ZstdCompressor(level=1).stream_writer(raw) as z, \
+            tarfile.open(fileobj=z, mode="w|") as tar:
+        info = tarfile.TarInfo("spellfs-export.yaml")
+        info.size = len(head.encode())
+        tar.addfile(info, io.BytesIO(head.encode()))
+        for name, size, fill in members:
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BufferedReader(Repeat(size, fill)))
+    return path
+
+
+def _head(declared: int | None = None) -> str:
+    head = "format: 1\nsession_id: 0f0e0d0c-0000-4000-8000-000000000000\ndir: evil-0f0e0d0c\nobjects: 40\n"
+    return head + (f"bytes: {declared}\n" if declared is not None else "")
+
+
+def _used(path: Path) -> int:
+    import os
+
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 64 MiB tmpfs holding the workspace (root can mount; this machine and CI run as root)."""
+    import os
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("needs root to mount a small tmpfs")  # test_bomb_under_a_low_cap covers the rest
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_zstd_bomb_does_not_fill_a_small_disk(small_disk: Path, tmp_path: Path, spell) -> None:
+    from spellfs.store import hash_bytes
+
+    root = small_disk / "ws"
+    assert spell("init", str(root)).returncode == 0
+    baseline = _used(small_disk)
+    # The attack as reported: 40 members of 24 MiB of zeros laid out as objects, named for nothing.
+    liars = [(f"objects/{i:02x}/{'0' * 62}", 24 * MiB, b"\0") for i in range(40)]
+    archive = _bomb(tmp_path / "bomb.tar.zst", liars, _head())
+    assert archive.stat().st_size < 1 * MiB
+    proc = spell("-w", str(root), "import", str(archive))
+    _one_line_error(proc, "objects/00/" + "0" * 62, "does not hash to its name")
+    assert _used(small_disk) - baseline < 4 * MiB
+    # Honest names, so only size stops it: refused before the member that would fill the disk.
+    honest = []
+    for i in range(12):
+        fill = bytes([i + 1])
+        oid = hash_bytes(fill * (24 * MiB))
+        honest.append((f"objects/{oid[:2]}/{oid[2:]}", 24 * MiB, fill))
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "big.tar.zst", honest, _head())))
+    err = _one_line_error(proc, "would fill the disk")
+    assert "objects/" in err
+    assert _used(small_disk) - baseline < 4 * MiB
+    assert list((root / "sessions").iterdir()) == [] and not list((root / ".spell" / "objects").rglob("*/*"))
+
+
+def test_bomb_under_a_low_cap_writes_no_more_than_declared(root: Path, tmp_path: Path, spell) -> None:
+    from spellfs.store import hash_bytes
+
+    members = []
+    for i in range(6):
+        fill = bytes([i + 1])
+        oid = hash_bytes(fill * (2 * MiB))
+        members.append((f"objects/{oid[:2]}/{oid[2:]}", 2 * MiB, fill))
+    # It declares 3 MiB and holds 12: stopped at the member past the declaration.
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "a.tar.zst", members, _head(3 * MiB))))
+    _one_line_error(proc, members[1][0], "more than the 3145728 bytes it declares")
+    # It declares nothing: the configured cap applies.
+    (root / "spell.yaml").write_text("sessions:\n  max_import_bytes: 5000000\n")
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "b.tar.zst", members, _head())))
+    _one_line_error(proc, members[2][0], "5000000 bytes in all")
+    # A declaration above the cap is refused before anything is written.
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "c.tar.zst", members, _head(1 << 40))))
+    _one_line_error(proc, "declares 1099511627776 bytes")
+    assert list((root / "sessions").iterdir()) == []
+    assert not list((root / ".spell" / "tmp").rglob("*")) and not list((root / ".spell" / "objects").rglob("*/*"))
