@@ -538,3 +538,39 @@ def test_bomb_under_a_low_cap_writes_no_more_than_declared(root: Path, tmp_path:
     _one_line_error(proc, "declares 1099511627776 bytes")
     assert list((root / "sessions").iterdir()) == []
     assert not list((root / ".spell" / "tmp").rglob("*")) and not list((root / ".spell" / "objects").rglob("*/*"))
+
+
+# -- 9. names that lie --------------------------------------------------------------------------------
+LYING = ([chr(c) for c in range(0x80, 0xA0)] + [chr(c) for c in range(0x202A, 0x202F)]
+         + [chr(c) for c in range(0x2066, 0x206A)] + ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(min_size=1, max_size=40).filter(lambda t: t.strip() == t and not t.startswith(".")),
+       st.sampled_from(LYING), st.integers(min_value=0, max_value=40))
+def test_hostile_names_are_refused_everywhere(base: str, bad: str, at: int) -> None:
+    from spellfs import UsageError
+    from spellfs.names import check_artifact_name, check_display_name, check_word
+
+    name = base[:at] + bad + base[at:]
+    for check in (check_artifact_name, lambda n: check_word("tag", n), lambda n: check_display_name("s", n)):
+        with pytest.raises(UsageError) as info:
+            check(name)
+        assert "\n" not in str(info.value)
+
+
+def test_lying_names_are_refused_by_the_cli_and_bytes_not_characters_count(root: Path, spell,
+                                                                           tmp_path: Path) -> None:
+    sid = spell("-w", str(root), "new", "names").stdout.decode().strip()
+    src = tmp_path / "x.png"
+    src.write_bytes(b"\x89PNG")
+    for name in ("rtl\u202egnp.exe", "a\u200bb.txt", "\ufeffbom.txt", "nel\u0085.txt", "\u2066iso\u2069.txt"):
+        proc = spell("-w", str(root), "add", sid, str(src), "--name", name)
+        assert proc.returncode == 2 and b"invalid artifact name" in proc.stderr, (name, proc.stderr)
+    proc = spell("-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 100)  # 100 chars, 300 bytes
+    assert proc.returncode == 2 and b"longer than 255 bytes" in proc.stderr
+    assert spell("-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 85).returncode == 0  # 255 bytes
+    proc = spell("-w", str(root), "new", "evil\u202etxt.exe")
+    assert proc.returncode == 2 and b"U+202E" in proc.stderr
+    proc = spell("-w", str(root), "add", sid, str(src), "--tag", "a\u200bb")
+    assert proc.returncode == 2 and b"U+200B" in proc.stderr

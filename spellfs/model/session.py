@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
 from .manifest import STATUSES, dump_manifest, load_manifest
-from ..names import check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
+from ..names import check_display_name, check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -115,6 +115,7 @@ class Sessions:
             raise UsageError("invalid session name: a string of at most 1000 characters")
         if not name.strip() or any(c in name for c in "\n\r"):
             raise UsageError(f"invalid session name: {name[:40]!r} (it needs a visible character and no line breaks)")
+        check_display_name("session name", name)
         description = description if description not in (None, "") else defaults.get("description", "")
         if not isinstance(description, str):
             raise UsageError("invalid session description: expected a string")
