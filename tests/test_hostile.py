@@ -574,3 +574,57 @@ def test_lying_names_are_refused_by_the_cli_and_bytes_not_characters_count(root:
     assert proc.returncode == 2 and b"U+202E" in proc.stderr
     proc = spell("-w", str(root), "add", sid, str(src), "--tag", "a\u200bb")
     assert proc.returncode == 2 and b"U+200B" in proc.stderr
+
+
+# -- 2. a hostile --sandbox script ----------------------------------------------------------------
+@pytest.mark.parametrize("code", [
+    "while true do end",
+    "while true do pcall(function() while true do end end) end",     # a pcall loop cannot swallow it
+    "local f = coroutine.wrap(function() while true do end end) f()",  # nor a coroutine escape the hook
+    "local ok = pcall(string.rep, 'x', 1); while true do local s = ('x'):rep(10) end",
+], ids=["loop", "pcall-loop", "coroutine", "string-loop"])
+def test_sandbox_time_limit_ends_a_runaway_script_in_one_line(root: Path, spell, tmp_path: Path, code: str) -> None:
+    script = tmp_path / "spin.lua"
+    script.write_text(code + "\n")
+    started = time.monotonic()
+    proc = spell("-w", str(root), "run", "--sandbox", "--timeout", "1", str(script), timeout=60)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith("Error: ") and "time limit of 1 s" in err, err[-400:]
+    assert time.monotonic() - started < 30
+
+
+def test_sandbox_memory_limit_ends_a_growing_table_in_one_line(root: Path, spell, tmp_path: Path) -> None:
+    script = tmp_path / "grow.lua"
+    script.write_text('local t = {}\nfor i = 1, 1e12 do t[i] = string.rep("x", 64) .. i end\n')
+    proc = spell("-w", str(root), "run", "--sandbox", "--max-memory", "64M", str(script), timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and err.count("\n") == 1 and "memory limit of 64 MiB" in err, err[-400:]
+    # the defaults apply under --sandbox without the options; a normal script is untouched by them
+    ok = tmp_path / "ok.lua"
+    ok.write_text('local t = {} for i = 1, 100000 do t[i] = i end print(#t)\n')
+    proc = spell("-w", str(root), "run", "--sandbox", str(ok))
+    assert proc.returncode == 0 and proc.stdout == b"100000\n"
+    bad = spell("-w", str(root), "run", "--sandbox", "--max-memory", "lots", str(ok))
+    assert bad.returncode == 2 and b"invalid --max-memory" in bad.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="file_operations confinement lands with #20's spellfs/tools/ package; "
+                   "remove this mark when it is merged")
+def test_sandbox_cannot_reach_spellfs_own_files(root: Path, spell, tmp_path: Path) -> None:
+    """Configuration changes only through checked APIs: no tool writes spell.yaml, .git/, .spell/, records."""
+    sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
+    d = _dir(root, sid)
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]\n")
+    targets = ["spell.yaml", ".git/config", ".spellignore", "templates/x.yaml", ".spell/objects/00/x",
+               f"sessions/{d}/artifacts.yaml", f"sessions/{d}/session.yaml", f"sessions/{d}/checkpoints.yaml"]
+    before = {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets}
+    script = tmp_path / "evil.lua"
+    script.write_text("local refused = 0\n" + "".join(
+        f'local r = Tool.invoke("file_operations", {{operation = "write", path = "{t}", '
+        f'input = "sessions:\\n  max_artifact_size: 999999999999\\n"}})\n'
+        f'if not r.success then refused = refused + 1 end\n' for t in targets) + "print(refused)\n")
+    proc = spell("-w", str(root), "run", "--sandbox", str(script))
+    assert proc.returncode == 0 and proc.stdout.strip() == str(len(targets)).encode(), proc
+    assert {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets} == before
