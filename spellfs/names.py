@@ -20,9 +20,8 @@ MAX_NAME_BYTES = 255
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 #: Characters that make a name display as something else: C1 controls (U+0085 is a line
 #: break), bidirectional overrides and isolates (``rtl\u202egnp.exe`` shows as ``rtlexe.png``),
-#: zero-width characters and the BOM (two names that look the same), line and paragraph
-#: separators.
-_LYING = re.compile("[\x80-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u2028\u2029\ufeff]")
+#: zero-width characters and the BOM (two names that look the same).
+_LYING = re.compile("[\x80-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def _lying(kind: str, value: str) -> None:

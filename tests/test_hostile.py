@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -628,3 +629,89 @@ def test_sandbox_cannot_reach_spellfs_own_files(root: Path, spell, tmp_path: Pat
     proc = spell("-w", str(root), "run", "--sandbox", str(script))
     assert proc.returncode == 0 and proc.stdout.strip() == str(len(targets)).encode(), proc
     assert {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets} == before
+
+
+# -- 8. a full disk, and what killed writes leave behind --------------------------------------------
+def test_old_temp_files_are_reported_and_removed_young_ones_spared(root: Path, spell) -> None:
+    import os
+
+    sid, d = _one_session(root, spell)
+    (root / ".spell" / "objects" / "ab").mkdir(parents=True)
+    old = [root / ".spell" / "objects" / "ab" / ".tmp-123-456-deadbeef", root / ".spell" / "tmp" / ".x.1.2.tmp",
+           d / "files" / ".notes.md.1.2.tmp"]
+    (root / ".spell" / "tmp").mkdir(exist_ok=True)
+    import_dir = root / ".spell" / "tmp" / "import-abc"
+    (import_dir / "objects").mkdir(parents=True)
+    young = root / ".spell" / "tmp" / ".y.1.2.tmp"
+    for p in [*old, young, import_dir / "objects" / "junk"]:
+        p.write_bytes(b"half a write")
+    hour_ago = time.time() - 3600
+    for p in [*old, import_dir]:
+        os.utime(p, (hour_ago, hour_ago))
+    check = spell("-w", str(root), "fsck")
+    out = check.stdout.decode()
+    assert check.returncode == 1
+    for p in [*old, import_dir]:
+        assert f"stray-temp: {p.relative_to(root)}: an unfinished write" in out, out
+    assert ".y.1.2.tmp" not in out
+    repaired = spell("-w", str(root), "fsck", "--repair")
+    assert repaired.returncode == 0, repaired.stdout
+    assert not any(p.exists() for p in [*old, import_dir]) and young.exists()
+    # gc removes them too
+    for p in old:
+        p.write_bytes(b"again")
+        os.utime(p, (hour_ago, hour_ago))
+    assert spell("-w", str(root), "gc").returncode == 0
+    assert not any(p.exists() for p in old) and young.exists()
+
+
+def _fill(disk: Path, name: str = "filler") -> None:
+    """Fill ``disk`` to the last block."""
+    import errno
+
+    fd = os.open(disk / name, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    try:
+        while True:
+            os.write(fd, b"\0")
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made(small_disk: Path,
+                                                                                  tmp_path: Path, spell) -> None:
+    root = small_disk / "ws"
+    assert spell("init", str(root)).returncode == 0
+    sid = spell("-w", str(root), "new", "before").stdout.decode().strip()
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(256 * 1024))
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    assert spell("-w", str(root), "save", sid).returncode == 0
+    assert spell("-w", str(root), "export", sid, "-o", str(tmp_path / "s.tar.zst")).returncode == 0
+    _fill(small_disk)
+    sessions = sorted(p.name for p in (root / "sessions").iterdir())
+    script = tmp_path / "s.lua"
+    script.write_text(f'Artifact.store("{sid}", "user_input", "x.bin", string.rep("y", 300000))\n')
+    src2 = tmp_path / "big2.bin"
+    src2.write_bytes(os.urandom(256 * 1024))
+    commands = [("new", "during"), ("fork", sid), ("add", sid, str(src2)), ("save", sid), ("run", str(script)),
+                ("import", str(tmp_path / "s.tar.zst")), ("ls",), ("show", sid), ("fsck",), ("gc",),
+                ("rm", "-y", sid)]
+    for args in commands:
+        proc = spell("-w", str(root), *args)
+        err = proc.stderr.decode()
+        assert "Traceback" not in err and err.count("\n") <= 1, (args, err[-600:])
+        if proc.returncode:
+            assert err.startswith("Error: "), (args, err)
+    assert sorted(p.name for p in (root / "sessions").iterdir() if p.name != sessions[0]) == [
+        s for s in sessions if s != sessions[0]]
+    fresh = small_disk / "fresh"
+    _fill(small_disk, "filler2")  # rm and gc made room
+    proc = spell("init", str(fresh))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr.decode()
+    assert not fresh.exists() or not any(fresh.iterdir())

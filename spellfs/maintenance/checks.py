@@ -121,10 +121,12 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
                     oid = rec.get(key)
                     if isinstance(oid, str) and len(oid) == 64 and oid not in missing and not store.has(oid):
                         _report_missing(report, missing, oid, rel, _label(rec))
-        for name in ws.storage.listdir(f"{base}/files"):
-            if name.startswith(".") and name.endswith(".tmp"):
-                report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
         _check_trees(ws, base, checkpoints, seen, missing, report)
+    from .temps import stray_temps
+
+    for rel, age in stray_temps(ws):
+        report.problems.append(Problem("stray-temp", rel, f"{rel}: an unfinished write, {int(age // 60)} minutes old "
+                                       "(`spell fsck --repair` or `spell gc` removes it)"))
     _classify_missing(ws, report)
     return report
 

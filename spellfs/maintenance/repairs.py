@@ -93,10 +93,12 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
         elif p.kind in ("bad-record", "partial-record") and p.line:
             bad_lines.setdefault(p.where, set()).add(p.line)
         elif p.kind == "stray-temp":
-            ws.storage.remove(p.where)
-            fixed.append(f"removed {p.where}")
+            pass  # removed below, all at once, if still older than the grace period
         else:
             left.append(p)
+    from .temps import remove_stray_temps
+
+    fixed.extend(f"removed {rel}" for rel in remove_stray_temps(ws))
     for rel in bad_lines:
         line = _rewrite_record_file(ws, rel)
         if line:

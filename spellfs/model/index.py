@@ -93,7 +93,7 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never wipe)."""
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
-        return "malformed" in text or "not a database" in text or "disk I/O" in text
+        return "malformed" in text or "not a database" in text or "disk I/O" in text or "full" in text
     return True
 
 
@@ -101,13 +101,16 @@ def _healing(method):
     """Run an index method; on a damaged database, rebuild the cache from the files and run it again."""
     @functools.wraps(method)
     def run(self: "Index", *args: Any, **kw: Any) -> Any:
-        try:
-            return method(self, *args, **kw)
-        except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
-                raise
-            self.rebuild(str(exc))
-            return method(self, *args, **kw)
+        for attempt in range(3):  # damaged: rebuilt on disk; no room: in memory; then give up
+            try:
+                return method(self, *args, **kw)
+            except sqlite3.DatabaseError as exc:
+                if attempt == 2 or not _damaged(exc):
+                    raise
+                if "full" in str(exc) or attempt == 1:  # no room for the cache: answer from the files
+                    self.rebuild(str(exc), on_disk=False)
+                else:
+                    self.rebuild(str(exc))
     return run
 
 
@@ -115,14 +118,20 @@ class Index:
     #: Why the cache was last rebuilt in this process (``spell fsck`` reports it), or None.
     rebuilt: str | None = None
 
-    def rebuild(self, why: str) -> None:
-        """Throw the cache away and start an empty one: every answer is then read from the files."""
+    def rebuild(self, why: str, on_disk: bool = True) -> None:
+        """Throw the cache away and start an empty one: every answer is then read from the files.
+
+        ``on_disk=False`` (the disk is full) keeps the file and works in memory for this process.
+        """
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
         self._db = None
         self._rows = None
         self._dirty = 0
+        if not on_disk:
+            self.path = None
+            return
         if self.path is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
@@ -232,6 +241,7 @@ class Index:
         if not self._batch or self._dirty >= 2000 or time.monotonic() - self._last_commit > 1.0:
             self.commit()
 
+    @_healing
     def commit(self) -> None:
         if self._db is not None and self._db.in_transaction:
             self._db.execute("COMMIT")

@@ -133,8 +133,12 @@ class Sessions:
             m = {"id": sid, "name": name, "description": description, "status": "active", "tags": all_tags,
                  "metadata": meta, "parent": parent, "template": template or None,
                  "created_at": stamp, "updated_at": stamp}
-            self.storage.mkdir(f"sessions/{dir}/files")
-            self._write(dir, m)
+            try:
+                self.storage.mkdir(f"sessions/{dir}/files")
+                self._write(dir, m)
+            except BaseException:  # a full disk, an interrupt: no session directory without its manifest
+                self.storage.rmtree(f"sessions/{dir}")
+                raise
         self._resolved[sid] = dir
         self._announce("SessionStart", "session.created", m)
         return sid
