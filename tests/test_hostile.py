@@ -715,3 +715,12 @@ def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made
     proc = spell("init", str(fresh))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr.decode()
     assert not fresh.exists() or not any(fresh.iterdir())
+
+
+def test_links_outside_sessions_are_followed_as_before(root: Path, spell, tmp_path: Path) -> None:
+    """Only sessions/ is spellfs's own: a user's linked template still reads."""
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("description: from a linked template\n")
+    os.symlink(shared, root / "templates" / "linked.yaml")
+    sid = spell("-w", str(root), "new", "x", "--template", "linked").stdout.decode().strip()
+    assert spell("-w", str(root), "show", sid[:8]).stdout.count(b"from a linked template") == 1

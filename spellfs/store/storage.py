@@ -135,16 +135,17 @@ class FsStorage(Storage):
     def _open_read(self, rel: str) -> int:
         """A descriptor for reading ``rel``; links and special files under sessions/ are refused."""
         self.guard.check(rel, final=False)
+        own = rel.startswith("sessions")  # elsewhere (templates/, a user's link) links are followed as before
         try:
-            fd = os.open(self.base + rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(self.base + rel, os.O_RDONLY | (os.O_NOFOLLOW | os.O_NONBLOCK if own else 0))
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
+            if exc.errno == errno.ELOOP and own:
                 from .links import refusal
 
                 raise refusal(rel, os.lstat(self.base + rel).st_mode) from None
             raise
         mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode) and rel.startswith("sessions"):
+        if not stat.S_ISREG(mode) and own:
             os.close(fd)
             if stat.S_ISDIR(mode):
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self.base + rel)
