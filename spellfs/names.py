@@ -14,7 +14,8 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["check_artifact_name", "check_display_name", "jsonable", "new_session_id", "now", "parse_time", "slugify", "whole_number"]
+__all__ = ["check_artifact_name", "check_display_name", "jsonable", "new_session_id", "now", "parse_time",
+           "slugify", "whole_number"]
 
 MAX_NAME_BYTES = 255
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")

@@ -19,7 +19,8 @@ taken from a budget (the ``bytes:`` total the export declares, capped by
 ``sessions.max_import_bytes``, and never past the disk's free space less
 16 MiB); each object is re-hashed as soon as it is written, so the import stops
 at the first member that is not what its name says, having written at most that
-member. Then it loads the manifest and refuses a session id that exists. It extracts into a temporary directory under ``.spell/`` and only
+member. Then it loads the manifest and refuses a session id that exists. It
+extracts into a temporary directory under ``.spell/`` and only
 then moves objects into the store and the session directory into ``sessions/``;
 on any failure the temporary directory is removed and nothing else has changed.
 """

@@ -26,7 +26,9 @@ RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp, unsafe-link
+    # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record,
+    # stray-temp, unsafe-link, bad-checkpoint, index-rebuilt
+    kind: str
     where: str
     detail: str
     oid: str | None = None
