@@ -13,7 +13,8 @@ from .errors import (
     ArtifactNotFound, CheckpointNotFound, ConfigError, HookCancelled, IntegrityError, InvalidTransition,
     LimitExceeded, ManifestError, NotFound, NothingToReplay, ObjectNotFound, ProviderError, RemoteError,
     ReplayError,
-    SessionNotActive, SessionNotFound, SpellError, UnrecordedChanges, UsageError, WorkspaceNotFound,
+    SessionNotActive, SessionNotFound, SpellError, UnrecordedChanges, UnsafePath, UsageError,
+    WorkspaceNotFound,
 )
 from .workspace import Workspace, find_root, init_workspace
 
@@ -39,6 +40,7 @@ __all__ = [
     "SessionNotFound",
     "SpellError",
     "UnrecordedChanges",
+    "UnsafePath",
     "UsageError",
     "Workspace",
     "WorkspaceNotFound",

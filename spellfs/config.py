@@ -30,6 +30,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "session_timeout_seconds": 3600,
         "storage_backend": "fs",
         "max_artifact_size": 104857600,
+        "max_import_bytes": 10737418240,
     },
     "watch": {"materialize_max_bytes": 104857600},
     "git": {"max_object_bytes": 52428800},
@@ -158,6 +159,8 @@ def load_config(root: Path | None, toml_file: Path | None = None) -> Config:
             raise ConfigError(f"{where}: no such file") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses once per nested array or inline table
+            raise ConfigError(f"{where}: invalid TOML: nested too deeply (refused)") from None
         runtime = doc.get("runtime", {})
         if not isinstance(runtime, dict):
             raise ConfigError(f"{where}: runtime: must be a table")

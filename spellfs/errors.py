@@ -14,6 +14,7 @@ Messages read ``what: where`` plus a hint where one helps. ::
     │   ├── CheckpointNotFound
     │   └── ObjectNotFound
     ├── ManifestError               exit 1  a YAML file that does not load: names file and line
+    │   └── UnsafePath                      a link or special file under sessions/: never followed
     ├── LimitExceeded               exit 1  max_sessions, max_artifact_size, ...
     ├── InvalidTransition           exit 1  e.g. completed -> active
     │   └── SessionNotActive                a store into a suspended, completed or failed session
@@ -47,6 +48,7 @@ __all__ = [
     "SessionNotFound",
     "SpellError",
     "UnrecordedChanges",
+    "UnsafePath",
     "UsageError",
     "WorkspaceNotFound",
 ]
@@ -92,6 +94,10 @@ class ObjectNotFound(NotFound):
 
 class ManifestError(SpellError):
     pass
+
+
+class UnsafePath(ManifestError):
+    """A symbolic link or special file where spellfs keeps its own files (a hostile clone)."""
 
 
 class LimitExceeded(SpellError):

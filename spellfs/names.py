@@ -14,10 +14,22 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["check_artifact_name", "jsonable", "new_session_id", "now", "parse_time", "slugify", "whole_number"]
+__all__ = ["check_artifact_name", "check_display_name", "jsonable", "new_session_id", "now", "parse_time",
+           "slugify", "whole_number"]
 
 MAX_NAME_BYTES = 255
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
+#: Characters that make a name display as something else: C1 controls (U+0085 is a line
+#: break), bidirectional overrides and isolates (``rtl\u202egnp.exe`` shows as ``rtlexe.png``),
+#: zero-width characters and the BOM (two names that look the same).
+_LYING = re.compile("[\x80-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def _lying(kind: str, value: str) -> None:
+    m = _LYING.search(value)
+    if m:
+        raise UsageError(f"invalid {kind} {value[:60]!r}: contains U+{ord(m.group()):04X} (invisible, "
+                         "direction-changing or control characters would make it display as another name)")
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _WHOLE = re.compile(r"[0-9]{1,18}\Z")
@@ -43,14 +55,22 @@ def check_artifact_name(name: object) -> str:
         raise UsageError(f"invalid artifact name {shown}: may not contain '/', '\\' or control characters")
     if _SURROGATE.search(name):
         raise UsageError(f"invalid artifact name {shown}: not valid unicode")
+    _lying("artifact name", name)
     if name != name.strip():
         raise UsageError(f"invalid artifact name {shown}: leading or trailing spaces")
     return name
 
 
+def check_display_name(kind: str, value: str) -> str:
+    """A free-text name people read (a session's): no character that makes it display as another."""
+    _lying(kind, value)
+    return value
+
+
 def check_word(kind: str, value: object, limit: int = 200) -> str:
     if not isinstance(value, str) or not value or len(value) > limit or _BAD_CHARS.search(value):
         raise UsageError(f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control characters, at most {limit} characters)")
+    _lying(kind, value)
     return value
 
 

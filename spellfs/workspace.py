@@ -40,6 +40,7 @@ SPELL_YAML = """\
 #   session_timeout_seconds: 3600
 #   storage_backend: fs
 #   max_artifact_size: 104857600
+#   max_import_bytes: 10737418240   # the most `spell import` writes for one archive
 # watch:
 #   materialize_max_bytes: 104857600
 # git:
@@ -85,15 +86,30 @@ def init_workspace(root: Path) -> bool:
     new = not ((root / "spell.yaml").exists() or (root / ".spell").is_dir())
     from .defaults import default_spellignore, default_templates
 
-    for d in ("sessions", "templates", ".spell/objects"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    files = {"spell.yaml": SPELL_YAML.encode(), ".spellignore": default_spellignore(),
-             ".spell/.gitignore": SPELL_GITIGNORE.encode()}
-    if new:  # the shipped session templates, once: a template the user removed stays removed
-        files.update({f"templates/{name}": data for name, data in default_templates().items()})
-    for name, data in files.items():
-        if not (root / name).exists():
-            atomic_write(root / name, data)
+    made: list[Path] = []  # what this call created, removed again if it fails part-way
+    try:
+        for d in ("sessions", "templates", ".spell/objects"):
+            for p in reversed([root / d, *(root / d).parents]):
+                if not p.exists():
+                    p.mkdir()
+                    made.append(p)
+        files = {".spell/.gitignore": SPELL_GITIGNORE.encode(), ".spellignore": default_spellignore()}
+        if new:  # the shipped session templates, once: a template the user removed stays removed
+            files.update({f"templates/{name}": data for name, data in default_templates().items()})
+        files["spell.yaml"] = SPELL_YAML.encode()  # last: it is what makes the folder a workspace
+        for name, data in files.items():
+            if not (root / name).exists():
+                atomic_write(root / name, data)
+                made.append(root / name)
+    except BaseException:
+        for p in reversed(made):
+            if p.is_dir():
+                import shutil
+
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        raise
     return new
 
 

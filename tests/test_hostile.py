@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -90,3 +91,636 @@ def test_non_utf8_content_round_trips(ws: Workspace) -> None:
     ws.artifacts.store(sid, "tool_result", "blob.bin", blob)
     assert ws.artifacts.get(sid, "blob.bin")["content"] == blob
     assert (ws.root / ws.sessions.get(sid)["path"] / "files" / "blob.bin").read_bytes() == blob
+
+
+# -- 1. a cloned repository carrying links under sessions/ -----------------------------
+def _snapshot(tree: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(tree)): (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns)
+            for p in sorted(tree.rglob("*"))}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    import subprocess
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x", "PATH": __import__("os").environ["PATH"], "HOME": str(cwd)}
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _one_line_error(proc, *needles: str) -> str:
+    err = proc.stderr.decode()
+    assert "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, spell) -> None:
+    """files -> ../../../../outside, a session dir -> outside, a record file -> outside: all refused."""
+    import os
+
+    outside = tmp_path / "outside"  # what the links point at: a session lookalike
+    (outside / "files").mkdir(parents=True)
+    (outside / "secret.txt").write_text("do not read\n")
+    origin = tmp_path / "origin"
+    assert spell("init", "--git", str(origin)).returncode == 0
+    sids = {}
+    for name in ("filelink", "dirlink", "loglink", "honest"):
+        sids[name] = spell("-w", str(origin), "new", name).stdout.decode().strip()
+        src = tmp_path / f"{name}.txt"
+        src.write_text(f"content of {name}\n")
+        assert spell("-w", str(origin), "add", sids[name], str(src)).returncode == 0
+    dirs = {n: next(d.name for d in (origin / "sessions").iterdir() if d.name.endswith(s[:8]))
+            for n, s in sids.items()}
+    # The hostile commit: links where spellfs keeps its own files.
+    s = origin / "sessions"
+    import shutil
+
+    shutil.rmtree(s / dirs["filelink"] / "files")
+    os.symlink("../../../../outside/files", s / dirs["filelink"] / "files")
+    shutil.copytree(s / dirs["dirlink"], outside / "dirlink-copy")
+    shutil.rmtree(s / dirs["dirlink"])
+    os.symlink("../../../outside/dirlink-copy", s / dirs["dirlink"])
+    (s / dirs["loglink"] / "artifacts.yaml").unlink()
+    os.symlink("../../../../outside/secret.txt", s / dirs["loglink"] / "artifacts.yaml")
+    _git(origin, "add", "-A")
+    _git(origin, "commit", "-qm", "hostile")
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(origin), str(clone))
+    before = _snapshot(outside)
+
+    listing = spell("-w", str(clone), "ls")
+    assert listing.returncode == 0, listing.stderr
+    assert "honest" in listing.stdout.decode()
+    _one_line_error(listing, f"sessions/{dirs['filelink']}/files is a symbolic link")
+    new = tmp_path / "new.txt"
+    new.write_text("new\n")
+    for name in ("filelink", "dirlink", "loglink"):
+        for args in (("add", sids[name], str(new)), ("show", sids[name]), ("cat", sids[name], f"{name}.txt")):
+            proc = spell("-w", str(clone), *args)
+            assert proc.returncode != 0, (args, proc.stdout)
+            _one_line_error(proc, "refused: sessions/", "symbolic link")
+    assert spell("-w", str(clone), "add", sids["honest"], str(new)).returncode == 0
+    check = spell("-w", str(clone), "fsck")
+    assert check.returncode != 0
+    report = check.stdout.decode() + check.stderr.decode()
+    for name in ("filelink", "dirlink", "loglink"):
+        assert dirs[name] in report and "symbolic link" in report, report
+    assert "do not read" not in report
+    commit = spell("-w", str(clone), "commit", "-m", "after")
+    _one_line_error(commit)
+    assert _snapshot(outside) == before
+
+
+# -- 5. fsck --repair racing a writer ------------------------------------------------------
+def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_path: Path) -> None:
+    """Garbage lines keep arriving, `fsck --repair` keeps rewriting the file, a script keeps storing."""
+    import os
+    import subprocess
+    import sys
+
+    sid = spell("-w", str(root), "new", "race").stdout.decode().strip()
+    dir = next(d.name for d in (root / "sessions").iterdir())
+    log = root / "sessions" / dir / "artifacts.yaml"
+    n = 900  # max_artifacts_per_session is 1000
+    script = tmp_path / "store.lua"
+    script.write_text(f'for i = 1, {n} do Artifact.store("{sid}", "user_input", "a" .. i, "x" .. i) end\n'
+                      f'print("stored")\n')
+    writer = subprocess.Popen([sys.executable, "-m", "spellfs", "-w", str(root), "run", str(script)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    repairs = 0
+    while writer.poll() is None or repairs == 0:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"- {\"seq\": 0, \"name\": \"../escape\"}\n")  # read past, repaired away
+        os.close(fd)
+        proc = spell("-w", str(root), "fsck", "--repair")
+        assert b"Traceback" not in proc.stderr, proc.stderr
+        repairs += 1
+    out, err = writer.communicate()
+    assert writer.returncode == 0 and out.strip() == b"stored", err
+    assert repairs >= 2
+    assert spell("-w", str(root), "fsck", "--repair").returncode == 0
+    with Workspace.open(root) as ws:
+        names = {a["name"] for a in ws.artifacts.list(sid)}
+    assert names == {f"a{i}" for i in range(1, n + 1)}, f"{n - len(names)} acknowledged stores lost"
+
+
+# -- 6. a torn last line ---------------------------------------------------------------------
+def _tear(path: Path, fragment: bytes = b'- {"seq": 99, "name": "half') -> None:
+    with open(path, "ab") as f:
+        f.write(fragment)
+
+
+def _check_torn_set_aside(root: Path, rel: str, spell) -> None:
+    """The record file parses whole, the fragment is kept under .spell/repair/, fsck is clean."""
+    from spellfs.store.records import parse_records
+
+    data = (root / rel).read_bytes()
+    assert data.endswith(b"\n") and b"half" not in data
+    assert len(list(parse_records(data, rel))) == data.count(b"\n")
+    kept = list((root / ".spell" / "repair").glob(rel.replace("/", "__") + ".*.torn"))
+    assert [p.read_bytes() for p in kept] == [b'- {"seq": 99, "name": "half']
+    assert spell("-w", str(root), "fsck").returncode == 0
+
+
+def _dir(root: Path, sid: str) -> str:
+    return next(p.name for p in (root / "sessions").iterdir() if p.name.endswith(sid[:8]))
+
+
+def test_torn_artifacts_line_is_set_aside_before_the_next_add(root: Path, spell, tmp_path: Path) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/artifacts.yaml"
+    src = tmp_path / "a.txt"
+    src.write_text("one\n")
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    _tear(root / rel)
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"partial-record" in check.stdout and rel.encode() in check.stdout
+    assert spell("-w", str(root), "cat", sid, "a.txt").stdout == b"one\n"  # reads go on
+    src.write_text("two\n")
+    for _ in range(2):  # every later add, cat and show works
+        add = spell("-w", str(root), "add", sid, str(src))
+        assert add.returncode == 0, add.stderr
+    assert spell("-w", str(root), "cat", sid, "a.txt").stdout == b"two\n"
+    assert spell("-w", str(root), "show", sid).returncode == 0
+    _check_torn_set_aside(root, rel, spell)
+
+
+def test_torn_checkpoints_line_is_set_aside(root: Path, spell) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/checkpoints.yaml"
+    assert spell("-w", str(root), "save", sid).returncode == 0
+    _tear(root / rel)
+    save = spell("-w", str(root), "save", sid, "-m", "second")
+    assert save.returncode == 0, save.stderr
+    log = spell("-w", str(root), "log", sid)
+    assert log.returncode == 0 and b"second" in log.stdout
+    _check_torn_set_aside(root, rel, spell)
+
+
+def test_torn_runs_line_is_set_aside(root: Path, spell, tmp_path: Path) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/runs.yaml"
+    script = tmp_path / "s.lua"
+    script.write_text(f'Artifact.store("{sid}", "user_input", "x", "y")\n')
+    assert spell("-w", str(root), "run", str(script)).returncode == 0
+    _tear(root / rel)
+    run = spell("-w", str(root), "run", str(script))
+    assert run.returncode == 0, run.stderr
+    assert (root / rel).read_bytes().count(b"\n") == 2
+    _check_torn_set_aside(root, rel, spell)
+
+
+def test_torn_calls_line_is_set_aside(root: Path, spell, tmp_path: Path, fake_provider) -> None:
+    sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
+    rel = f"sessions/{_dir(root, sid)}/calls.yaml"
+    script = tmp_path / "s.lua"
+    script.write_text(f'Session.setCurrent("{sid}")\n'
+                      'local a = Agent.create({name = "t", model = "openai/m"})\n'
+                      'print(a:invoke({text = "hi"}).text)\n')
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": fake_provider.url + "/v1"}
+    first = spell("-w", str(root), "run", str(script), env=env)
+    assert first.returncode == 0, first.stderr
+    _tear(root / rel)
+    again = spell("-w", str(root), "run", str(script), env=env)
+    assert again.returncode == 0 and b"echo: hi" in again.stdout, again.stderr
+    assert (root / rel).read_bytes().count(b"\n") == 2
+    _check_torn_set_aside(root, rel, spell)
+
+
+# -- 4. deep nesting: every YAML and JSON reader refuses it in one line -------------------------
+DEEP = 50_000
+
+
+def _refused_in_one_line(proc, *needles: str) -> None:
+    err = proc.stderr.decode()
+    assert proc.returncode not in (0, -11, 139), (proc.returncode, err[-300:])
+    assert "Traceback" not in err and "RecursionError" not in err, err[-500:]
+    lines = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+    assert lines, err[-300:]
+    for needle in needles:
+        assert any(needle in ln for ln in lines), err[-300:]
+
+
+def _one_session(root: Path, spell) -> tuple[str, Path]:
+    sid = spell("-w", str(root), "new", "deep").stdout.decode().strip()
+    return sid, root / "sessions" / _dir(root, sid)
+
+
+def test_deep_session_yaml_is_refused_by_ls_show_and_fsck(root: Path, spell) -> None:
+    sid, d = _one_session(root, spell)
+    with open(d / "session.yaml", "a") as f:
+        f.write("deep: " + "[" * DEEP + "]" * DEEP + "\n")
+    listing = spell("-w", str(root), "ls")
+    assert listing.returncode == 0 and "nested deeper than" in listing.stderr.decode()
+    assert "session.yaml" in listing.stderr.decode() and "Traceback" not in listing.stderr.decode()
+    _refused_in_one_line(spell("-w", str(root), "show", sid[:8]), "session.yaml:", "nested deeper than")
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"nested deeper than" in check.stdout and b"Traceback" not in check.stderr
+
+
+@pytest.mark.parametrize("line", [
+    "- " + "{a: " * DEEP + "1" + "}" * DEEP,                       # a YAML mapping on one line
+    '- {"seq": 1, "name": "x", "custom": ' + "[" * 1000 + "]" * 1000 + "}",  # JSON, 1,000 deep
+    '- {"seq": 1, "name": "x", "custom": ' + '{"a": ' * DEEP + "1" + "}" * DEEP + "}",
+], ids=["yaml-mapping", "json-1000", "json-50000"])
+def test_deep_artifact_record_is_refused_by_show_cat_and_fsck(root: Path, spell, line: str) -> None:
+    sid, d = _one_session(root, spell)
+    (d / "artifacts.yaml").write_text(line + "\n")
+    rel = f"sessions/{d.name}/artifacts.yaml:1"
+    for args in (("show", sid[:8]), ("cat", sid[:8], "x"), ("add", sid[:8], str(d / "session.yaml"))):
+        _refused_in_one_line(spell("-w", str(root), *args), rel, "nested deeper than")
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and rel.encode() in check.stdout and b"Traceback" not in check.stderr
+
+
+def test_deep_state_spell_yaml_and_template_are_refused(root: Path, spell) -> None:
+    sid, d = _one_session(root, spell)
+    deep = "x: " + "[" * DEEP + "]" * DEEP + "\n"
+    (d / "state.yaml").write_text(deep)
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"state.yaml:1: nested deeper than" in check.stdout
+    (root / "templates" / "deep.yaml").write_text("metadata: " + "{a: " * DEEP + "1" + "}" * DEEP + "\n")
+    _refused_in_one_line(spell("-w", str(root), "new", "t", "--template", "deep"), "templates/deep.yaml:1")
+    (root / "spell.yaml").write_text("sessions: " + "[" * DEEP + "]" * DEEP + "\n")
+    _refused_in_one_line(spell("-w", str(root), "ls"), "spell.yaml:1", "nested deeper than")
+
+
+def test_deep_json_objects_and_script_json_are_refused(root: Path, spell, tmp_path: Path) -> None:
+    sid, d = _one_session(root, spell)
+    with Workspace.open(root) as ws:  # a checkpoint whose tree object is 50,000 deep JSON
+        oid = ws.objects.put_bytes(("[" * DEEP + "]" * DEEP).encode())
+    (d / "checkpoints.yaml").write_text(
+        f'- {{"number": 1, "tree": "{oid}", "created_at": "2026-01-01T00:00:00Z", "message": "m"}}\n')
+    _refused_in_one_line(spell("-w", str(root), "restore", sid[:8], "1"), f"tree object {oid}")
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 1 and b"nested deeper than" in check.stdout and b"Traceback" not in check.stderr
+    script = tmp_path / "j.lua"
+    script.write_text('local ok, err = pcall(JSON.parse, string.rep("[", 5000) .. string.rep("]", 5000))\n'
+                      'print(ok, err)\n')
+    run = spell("-w", str(root), "run", str(script))
+    assert run.returncode == 0 and run.stdout.startswith(b"false\t") and b"deep" in run.stdout, run
+
+
+# -- 7. records that parse but lie about their types; a damaged index --------------------------
+MALFORMED = {
+    "no-hash": '{"seq": 2, "name": "b.txt", "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
+    "custom": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", '
+              '"custom": [[1]]}',
+    "tags": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", "tags": 5}',
+    "created_at": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": 5}',
+    "hash": '{"seq": 2, "name": "b.txt", "hash": 7, "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
+}
+
+
+@pytest.mark.parametrize("field", sorted(MALFORMED))
+def test_malformed_record_never_crashes_a_reader_and_fsck_names_the_field(root: Path, spell, tmp_path: Path,
+                                                                        field: str) -> None:
+    sid, d = _one_session(root, spell)
+    src = tmp_path / "a.txt"
+    src.write_text("a\n")
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    oid = "0" * 64
+    line = "- " + (MALFORMED[field] % oid if "%s" in MALFORMED[field] else MALFORMED[field]) + "\n"
+    with open(d / "artifacts.yaml", "a") as f:
+        f.write(line)
+    script = tmp_path / "q.lua"
+    script.write_text(f'for _, a in ipairs(Artifact.query({{}})) do print(a.name) end\n'
+                      f'for _, a in ipairs(Artifact.list("{sid}")) do print(a.name, #a.metadata.tags) end\n')
+    for args in (("ls",), ("show", sid[:8]), ("cat", sid[:8], "a.txt"), ("run", str(script)),
+                 ("add", sid[:8], str(src))):
+        proc = spell("-w", str(root), *args)
+        assert proc.returncode == 0 and b"Traceback" not in proc.stderr, (args, proc.stderr[-400:])
+    proc = spell("-w", str(root), "cat", sid[:8], "b.txt")
+    assert proc.returncode != 0 and b"Traceback" not in proc.stderr and b"not found" in proc.stderr
+    check = spell("-w", str(root), "fsck")
+    key = "hash" if field == "no-hash" else field
+    want = f"sessions/{d.name}/artifacts.yaml:2: {key}:".encode()
+    assert check.returncode == 1 and want in check.stdout, check.stdout
+
+
+def test_a_damaged_index_is_rebuilt_and_fsck_says_so(root: Path, spell, tmp_path: Path) -> None:
+    sids = [spell("-w", str(root), "new", f"s{i}").stdout.decode().strip() for i in range(30)]
+    src = tmp_path / "a.txt"
+    src.write_text("a\n" * 2000)
+    for sid in sids:
+        assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    assert spell("-w", str(root), "ls").returncode == 0
+    db = root / ".spell" / "index.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    data = bytearray(db.read_bytes())
+    assert len(data) > 8192
+    data[4096:len(data)] = b"\xa5" * (len(data) - 4096)  # every page after the first is garbage
+    db.write_bytes(bytes(data))
+    listing = spell("-w", str(root), "ls")
+    assert listing.returncode == 0 and listing.stdout.count(b"\n") >= 30, listing.stderr
+    script = tmp_path / "q.lua"
+    script.write_text('print(#Artifact.query({name_pattern = "a.txt"}))\n')
+    db.write_bytes(bytes(data))
+    run = spell("-w", str(root), "run", str(script))
+    assert run.returncode == 0 and run.stdout.strip() == b"30", run.stderr
+    db.write_bytes(bytes(data))
+    check = spell("-w", str(root), "fsck")
+    assert check.returncode == 0 and b"index.sqlite was damaged" in check.stdout, check.stdout
+    assert b"rebuilt" in check.stdout
+    assert spell("-w", str(root), "fsck").stdout.count(b"damaged") == 0
+
+
+# -- 3. a zstd bomb through `spell import` ----------------------------------------------------------
+MiB = 1 << 20
+
+
+def _bomb(path: Path, members: list[tuple[str, int, bytes]], head: str) -> Path:
+    """A tar.zst of ``(name, size, byte)`` members (each ``size`` repeats of ``byte``), streamed."""
+    import io
+    import tarfile
+
+    import zstandard
+
+    class Repeat(io.RawIOBase):
+        def __init__(self, n: int, fill: bytes) -> None:
+            self.left, self.fill = n, fill
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:
+            n = min(len(b), self.left)
+            b[:n] = self.fill * n
+            self.left -= n
+            return n
+
+    with open(path, "wb") as raw, zstandard.ZstdCompressor(level=1).stream_writer(raw) as z, \
+            tarfile.open(fileobj=z, mode="w|") as tar:
+        info = tarfile.TarInfo("spellfs-export.yaml")
+        info.size = len(head.encode())
+        tar.addfile(info, io.BytesIO(head.encode()))
+        for name, size, fill in members:
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BufferedReader(Repeat(size, fill)))
+    return path
+
+
+def _head(declared: int | None = None) -> str:
+    head = "format: 1\nsession_id: 0f0e0d0c-0000-4000-8000-000000000000\ndir: evil-0f0e0d0c\nobjects: 40\n"
+    return head + (f"bytes: {declared}\n" if declared is not None else "")
+
+
+def _used(path: Path) -> int:
+    import os
+
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 64 MiB tmpfs holding the workspace (root can mount; this machine and CI run as root)."""
+    import os
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("needs root to mount a small tmpfs")  # test_bomb_under_a_low_cap covers the rest
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_zstd_bomb_does_not_fill_a_small_disk(small_disk: Path, tmp_path: Path, spell) -> None:
+    from spellfs.store import hash_bytes
+
+    root = small_disk / "ws"
+    assert spell("init", str(root)).returncode == 0
+    baseline = _used(small_disk)
+    # The attack as reported: 40 members of 24 MiB of zeros laid out as objects, named for nothing.
+    liars = [(f"objects/{i:02x}/{'0' * 62}", 24 * MiB, b"\0") for i in range(40)]
+    archive = _bomb(tmp_path / "bomb.tar.zst", liars, _head())
+    assert archive.stat().st_size < 1 * MiB
+    proc = spell("-w", str(root), "import", str(archive))
+    _one_line_error(proc, "objects/00/" + "0" * 62, "does not hash to its name")
+    assert _used(small_disk) - baseline < 4 * MiB
+    # Honest names, so only size stops it: refused before the member that would fill the disk.
+    honest = []
+    for i in range(12):
+        fill = bytes([i + 1])
+        oid = hash_bytes(fill * (24 * MiB))
+        honest.append((f"objects/{oid[:2]}/{oid[2:]}", 24 * MiB, fill))
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "big.tar.zst", honest, _head())))
+    err = _one_line_error(proc, "would fill the disk")
+    assert "objects/" in err
+    assert _used(small_disk) - baseline < 4 * MiB
+    assert list((root / "sessions").iterdir()) == [] and not list((root / ".spell" / "objects").rglob("*/*"))
+
+
+def test_bomb_under_a_low_cap_writes_no_more_than_declared(root: Path, tmp_path: Path, spell) -> None:
+    from spellfs.store import hash_bytes
+
+    members = []
+    for i in range(6):
+        fill = bytes([i + 1])
+        oid = hash_bytes(fill * (2 * MiB))
+        members.append((f"objects/{oid[:2]}/{oid[2:]}", 2 * MiB, fill))
+    # It declares 3 MiB and holds 12: stopped at the member past the declaration.
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "a.tar.zst", members, _head(3 * MiB))))
+    _one_line_error(proc, members[1][0], "more than the 3145728 bytes it declares")
+    # It declares nothing: the configured cap applies.
+    (root / "spell.yaml").write_text("sessions:\n  max_import_bytes: 5000000\n")
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "b.tar.zst", members, _head())))
+    _one_line_error(proc, members[2][0], "5000000 bytes in all")
+    # A declaration above the cap is refused before anything is written.
+    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "c.tar.zst", members, _head(1 << 40))))
+    _one_line_error(proc, "declares 1099511627776 bytes")
+    assert list((root / "sessions").iterdir()) == []
+    assert not list((root / ".spell" / "tmp").rglob("*")) and not list((root / ".spell" / "objects").rglob("*/*"))
+
+
+# -- 9. names that lie --------------------------------------------------------------------------------
+LYING = ([chr(c) for c in range(0x80, 0xA0)] + [chr(c) for c in range(0x202A, 0x202F)]
+         + [chr(c) for c in range(0x2066, 0x206A)] + ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(min_size=1, max_size=40).filter(lambda t: t.strip() == t and not t.startswith(".")),
+       st.sampled_from(LYING), st.integers(min_value=0, max_value=40))
+def test_hostile_names_are_refused_everywhere(base: str, bad: str, at: int) -> None:
+    from spellfs import UsageError
+    from spellfs.names import check_artifact_name, check_display_name, check_word
+
+    name = base[:at] + bad + base[at:]
+    for check in (check_artifact_name, lambda n: check_word("tag", n), lambda n: check_display_name("s", n)):
+        with pytest.raises(UsageError) as info:
+            check(name)
+        assert "\n" not in str(info.value)
+
+
+def test_lying_names_are_refused_by_the_cli_and_bytes_not_characters_count(root: Path, spell,
+                                                                           tmp_path: Path) -> None:
+    sid = spell("-w", str(root), "new", "names").stdout.decode().strip()
+    src = tmp_path / "x.png"
+    src.write_bytes(b"\x89PNG")
+    for name in ("rtl\u202egnp.exe", "a\u200bb.txt", "\ufeffbom.txt", "nel\u0085.txt", "\u2066iso\u2069.txt"):
+        proc = spell("-w", str(root), "add", sid, str(src), "--name", name)
+        assert proc.returncode == 2 and b"invalid artifact name" in proc.stderr, (name, proc.stderr)
+    proc = spell("-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 100)  # 100 chars, 300 bytes
+    assert proc.returncode == 2 and b"longer than 255 bytes" in proc.stderr
+    assert spell("-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 85).returncode == 0  # 255 bytes
+    proc = spell("-w", str(root), "new", "evil\u202etxt.exe")
+    assert proc.returncode == 2 and b"U+202E" in proc.stderr
+    proc = spell("-w", str(root), "add", sid, str(src), "--tag", "a\u200bb")
+    assert proc.returncode == 2 and b"U+200B" in proc.stderr
+
+
+# -- 2. a hostile --sandbox script ----------------------------------------------------------------
+@pytest.mark.parametrize("code", [
+    "while true do end",
+    "while true do pcall(function() while true do end end) end",     # a pcall loop cannot swallow it
+    "local f = coroutine.wrap(function() while true do end end) f()",  # nor a coroutine escape the hook
+    "local ok = pcall(string.rep, 'x', 1); while true do local s = ('x'):rep(10) end",
+], ids=["loop", "pcall-loop", "coroutine", "string-loop"])
+def test_sandbox_time_limit_ends_a_runaway_script_in_one_line(root: Path, spell, tmp_path: Path, code: str) -> None:
+    script = tmp_path / "spin.lua"
+    script.write_text(code + "\n")
+    started = time.monotonic()
+    proc = spell("-w", str(root), "run", "--sandbox", "--timeout", "1", str(script), timeout=60)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith("Error: ") and "time limit of 1 s" in err, err[-400:]
+    assert time.monotonic() - started < 30
+
+
+def test_sandbox_memory_limit_ends_a_growing_table_in_one_line(root: Path, spell, tmp_path: Path) -> None:
+    script = tmp_path / "grow.lua"
+    script.write_text('local t = {}\nfor i = 1, 1e12 do t[i] = string.rep("x", 64) .. i end\n')
+    proc = spell("-w", str(root), "run", "--sandbox", "--max-memory", "64M", str(script), timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and err.count("\n") == 1 and "memory limit of 64 MiB" in err, err[-400:]
+    # the defaults apply under --sandbox without the options; a normal script is untouched by them
+    ok = tmp_path / "ok.lua"
+    ok.write_text('local t = {} for i = 1, 100000 do t[i] = i end print(#t)\n')
+    proc = spell("-w", str(root), "run", "--sandbox", str(ok))
+    assert proc.returncode == 0 and proc.stdout == b"100000\n"
+    bad = spell("-w", str(root), "run", "--sandbox", "--max-memory", "lots", str(ok))
+    assert bad.returncode == 2 and b"invalid --max-memory" in bad.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="file_operations confinement lands with #20's spellfs/tools/ package; "
+                   "remove this mark when it is merged")
+def test_sandbox_cannot_reach_spellfs_own_files(root: Path, spell, tmp_path: Path) -> None:
+    """Configuration changes only through checked APIs: no tool writes spell.yaml, .git/, .spell/, records."""
+    sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
+    d = _dir(root, sid)
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]\n")
+    targets = ["spell.yaml", ".git/config", ".spellignore", "templates/x.yaml", ".spell/objects/00/x",
+               f"sessions/{d}/artifacts.yaml", f"sessions/{d}/session.yaml", f"sessions/{d}/checkpoints.yaml"]
+    before = {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets}
+    script = tmp_path / "evil.lua"
+    script.write_text("local refused = 0\n" + "".join(
+        f'local r = Tool.invoke("file_operations", {{operation = "write", path = "{t}", '
+        f'input = "sessions:\\n  max_artifact_size: 999999999999\\n"}})\n'
+        f'if not r.success then refused = refused + 1 end\n' for t in targets) + "print(refused)\n")
+    proc = spell("-w", str(root), "run", "--sandbox", str(script))
+    assert proc.returncode == 0 and proc.stdout.strip() == str(len(targets)).encode(), proc
+    assert {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets} == before
+
+
+# -- 8. a full disk, and what killed writes leave behind --------------------------------------------
+def test_old_temp_files_are_reported_and_removed_young_ones_spared(root: Path, spell) -> None:
+    import os
+
+    sid, d = _one_session(root, spell)
+    (root / ".spell" / "objects" / "ab").mkdir(parents=True)
+    old = [root / ".spell" / "objects" / "ab" / ".tmp-123-456-deadbeef", root / ".spell" / "tmp" / ".x.1.2.tmp",
+           d / "files" / ".notes.md.1.2.tmp"]
+    (root / ".spell" / "tmp").mkdir(exist_ok=True)
+    import_dir = root / ".spell" / "tmp" / "import-abc"
+    (import_dir / "objects").mkdir(parents=True)
+    young = root / ".spell" / "tmp" / ".y.1.2.tmp"
+    for p in [*old, young, import_dir / "objects" / "junk"]:
+        p.write_bytes(b"half a write")
+    hour_ago = time.time() - 3600
+    for p in [*old, import_dir]:
+        os.utime(p, (hour_ago, hour_ago))
+    check = spell("-w", str(root), "fsck")
+    out = check.stdout.decode()
+    assert check.returncode == 1
+    for p in [*old, import_dir]:
+        assert f"stray-temp: {p.relative_to(root)}: an unfinished write" in out, out
+    assert ".y.1.2.tmp" not in out
+    repaired = spell("-w", str(root), "fsck", "--repair")
+    assert repaired.returncode == 0, repaired.stdout
+    assert not any(p.exists() for p in [*old, import_dir]) and young.exists()
+    # gc removes them too
+    for p in old:
+        p.write_bytes(b"again")
+        os.utime(p, (hour_ago, hour_ago))
+    assert spell("-w", str(root), "gc").returncode == 0
+    assert not any(p.exists() for p in old) and young.exists()
+
+
+def _fill(disk: Path, name: str = "filler") -> None:
+    """Fill ``disk`` to the last block."""
+    import errno
+
+    fd = os.open(disk / name, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    try:
+        while True:
+            os.write(fd, b"\0")
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made(small_disk: Path,
+                                                                                  tmp_path: Path, spell) -> None:
+    root = small_disk / "ws"
+    assert spell("init", str(root)).returncode == 0
+    sid = spell("-w", str(root), "new", "before").stdout.decode().strip()
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(256 * 1024))
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    assert spell("-w", str(root), "save", sid).returncode == 0
+    assert spell("-w", str(root), "export", sid, "-o", str(tmp_path / "s.tar.zst")).returncode == 0
+    _fill(small_disk)
+    sessions = sorted(p.name for p in (root / "sessions").iterdir())
+    script = tmp_path / "s.lua"
+    script.write_text(f'Artifact.store("{sid}", "user_input", "x.bin", string.rep("y", 300000))\n')
+    src2 = tmp_path / "big2.bin"
+    src2.write_bytes(os.urandom(256 * 1024))
+    commands = [("new", "during"), ("fork", sid), ("add", sid, str(src2)), ("save", sid), ("run", str(script)),
+                ("import", str(tmp_path / "s.tar.zst")), ("ls",), ("show", sid), ("fsck",), ("gc",),
+                ("rm", "-y", sid)]
+    for args in commands:
+        proc = spell("-w", str(root), *args)
+        err = proc.stderr.decode()
+        assert "Traceback" not in err and err.count("\n") <= 1, (args, err[-600:])
+        if proc.returncode:
+            assert err.startswith("Error: "), (args, err)
+    assert sorted(p.name for p in (root / "sessions").iterdir() if p.name != sessions[0]) == [
+        s for s in sessions if s != sessions[0]]
+    fresh = small_disk / "fresh"
+    _fill(small_disk, "filler2")  # rm and gc made room
+    proc = spell("init", str(fresh))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr.decode()
+    assert not fresh.exists() or not any(fresh.iterdir())
+
+
+def test_links_outside_sessions_are_followed_as_before(root: Path, spell, tmp_path: Path) -> None:
+    """Only sessions/ is spellfs's own: a user's linked template still reads."""
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("description: from a linked template\n")
+    os.symlink(shared, root / "templates" / "linked.yaml")
+    sid = spell("-w", str(root), "new", "x", "--template", "linked").stdout.decode().strip()
+    assert spell("-w", str(root), "show", sid[:8]).stdout.count(b"from a linked template") == 1

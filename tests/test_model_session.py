@@ -122,7 +122,7 @@ def test_bad_create_arguments(anyws: Workspace, kwargs: dict) -> None:
 
 
 def test_hostile_session_names_stay_inside(ws: Workspace, root: Path) -> None:
-    for name in ("../../escape", "/etc/passwd", "..", "a/b\\c", "\u202eevil", "😀" * 100):
+    for name in ("../../escape", "/etc/passwd", "..", "a/b\\c", "😀" * 100):
         sid = ws.sessions.create(name=name)
         path = root / ws.sessions.get(sid)["path"]
         assert path.parent == root / "sessions"
@@ -132,7 +132,7 @@ def test_hostile_session_names_stay_inside(ws: Workspace, root: Path) -> None:
 
 def test_blank_session_names_are_refused(ws: Workspace, spell, root: Path) -> None:
     before = sorted(p.name for p in (root / "sessions").iterdir())
-    for name in ("   ", "two\nlines"):
+    for name in ("   ", "two\nlines", "\u202eevil"):  # U+202E would display it reversed
         with pytest.raises(UsageError, match="invalid session name"):
             ws.sessions.create(name=name)
     r = spell("-w", str(root), "new", "")

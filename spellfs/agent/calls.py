@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import LimitExceeded, ReplayError, SpellError, UsageError
 from ..names import now
-from ..store import RecordLog, encode_record
+from ..store import RecordLog, encode_record, load_json
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -178,7 +178,7 @@ def read_answer(ws: "Workspace", rec: dict) -> tuple[dict, bytes]:
     oid = rec.get("response")
     try:
         raw = ws.objects.get(oid)
-        data = json.loads(raw)
+        data = load_json(raw, f"response {str(oid)[:12]}")
     except (SpellError, ValueError, TypeError) as exc:
         raise ReplayError(f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
                           f"cannot be read ({exc})") from None

@@ -15,10 +15,17 @@ __all__ = ["run"]
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--sandbox", is_flag=True,
               help="No file or process access (io, os.execute, require, …) outside the Tool and Artifact globals.")
+@click.option("--max-memory", metavar="SIZE", default=None,
+              help="Most memory the script's Lua values may take (e.g. 256M, 1G; 0: no limit; "
+                   "default 512M with --sandbox, else none).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Stop the script after SECONDS of wall-clock time (0: no limit; default 300 with --sandbox, "
+                   "else none).")
 @click.argument("script", metavar="SCRIPT.lua")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -> None:
+def run(ctx: click.Context, sandbox: bool, max_memory: str | None, timeout: float | None, script: str,
+        args: tuple[str, ...]) -> None:
     """Run a Lua script; ARGS reach it as arg[1..] (arg[0] is the script).
 
     The globals Session, Artifact, State, JSON, Event, Hook and Tool (and Agent,
@@ -29,6 +36,10 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
     from ..workspace import Workspace, find_root, init_workspace
 
     obj = ctx.find_root().obj or {}
+    from ..lua.sandbox import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
+
+    memory = _size(max_memory) if max_memory is not None else (DEFAULT_MAX_MEMORY if sandbox else None)
+    timeout = timeout if timeout is not None else (DEFAULT_TIMEOUT if sandbox else None)
     try:
         code = Path(script).read_bytes()
     except FileNotFoundError:
@@ -77,7 +88,7 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
 
     previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        run_script(ws, shown, code, args, sandbox=sandbox, on_exit=on_exit)
+        run_script(ws, shown, code, args, sandbox=sandbox, on_exit=on_exit, max_memory=memory, timeout=timeout)
     except ScriptError as exc:
         finish(1, str(exc))
         raise
@@ -87,3 +98,13 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
     finally:
         signal.signal(signal.SIGINT, previous)
     finish(0, None)
+
+
+def _size(text: str) -> int:
+    """``256M``, ``1G``, ``65536`` (bytes) as bytes; a bad size is a UsageError."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+)\s*([kKmMgG]?)i?[bB]?\s*", text)
+    if not m:
+        raise UsageError(f"invalid --max-memory: {text!r} (a size like 256M or 1G)")
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]

@@ -11,12 +11,16 @@ The objects are those the session reaches: every content hash in
 parents, manifest, state, table pages, artifact contents), and every object id
 named by ``checkpoints.yaml``, ``runs.yaml`` (scripts) and ``calls.yaml``.
 
-An import trusts nothing in the archive. Before anything enters the workspace it
-checks every member (a plain file or directory under the layout above; no ``..``,
-absolute paths, links or devices; no member above ``max_artifact_size``; at most
-:data:`MAX_MEMBERS` members and ``max_artifact_size × max_artifacts_per_session``
-bytes in all), re-hashes every object, loads the manifest, and refuses a session
-id that exists. It extracts into a temporary directory under ``.spell/`` and only
+An import trusts nothing in the archive, and checks while it streams: every
+member is a plain file or directory under the layout above (no ``..``, absolute
+paths, links or devices), at most ``max_artifact_size``, at most
+:data:`MAX_MEMBERS` of them; before a member's first byte is written its size is
+taken from a budget (the ``bytes:`` total the export declares, capped by
+``sessions.max_import_bytes``, and never past the disk's free space less
+16 MiB); each object is re-hashed as soon as it is written, so the import stops
+at the first member that is not what its name says, having written at most that
+member. Then it loads the manifest and refuses a session id that exists. It
+extracts into a temporary directory under ``.spell/`` and only
 then moves objects into the store and the session directory into ``sessions/``;
 on any failure the temporary directory is removed and nothing else has changed.
 """
@@ -99,10 +103,13 @@ def export_session(ws: "Workspace", session: str, out: str | os.PathLike,
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     total = 0
+    # What an import may write is declared first: the sum of every member's size.
+    declared = sum(p.stat().st_size for p in files) + sum(ws.objects.path(o).stat().st_size for o in oids)
     try:
         with open(tmp, "wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as z, \
                 tarfile.open(fileobj=z, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            head = (f"format: {FORMAT}\nsession_id: {sid}\ndir: {dir}\nobjects: {len(oids)}\n").encode()
+            head = (f"format: {FORMAT}\nsession_id: {sid}\ndir: {dir}\nobjects: {len(oids)}\n"
+                    f"bytes: {declared}\n").encode()
             _add_bytes(tar, MANIFEST, head)
             for p in files:
                 rel = p.relative_to(ws.root).as_posix()
@@ -191,7 +198,7 @@ def _classify(parts: list[str], is_dir: bool) -> str:
 
 
 def _members(tar: tarfile.TarFile, max_member: int, max_total: int, max_members: int) -> Iterator[tarfile.TarInfo]:
-    total = count = 0
+    count = 0
     while True:
         try:
             m = tar.next()
@@ -209,11 +216,62 @@ def _members(tar: tarfile.TarFile, max_member: int, max_total: int, max_members:
         if m.size > max_member:
             raise ArchiveError(f"archive member too large: {m.name[:120]!r} is {m.size} bytes; "
                                f"max_artifact_size is {max_member}")
-        total += m.size
-        if total > max_total:
-            raise ArchiveError(f"archive refused: more than {max_total} bytes in all "
-                               "(max_artifact_size × max_artifacts_per_session)")
         yield m
+
+
+class _Budget:
+    """What an import may still write: the archive's declared total, capped by
+    ``sessions.max_import_bytes`` and by the free space of the disk it writes to."""
+
+    def __init__(self, ws: "Workspace", work: Path, total: int, why: str) -> None:
+        self.work = work
+        self.left = total
+        self.why = why
+
+    def take(self, member: str, size: int) -> None:
+        """Reserve ``size`` bytes for ``member`` before a byte of it is written, or refuse it."""
+        if size > self.left:
+            raise ArchiveError(f"archive refused at {member[:120]!r}: it would write more than {self.why}")
+        st = os.statvfs(self.work)
+        free = st.f_bavail * st.f_frsize
+        if size + _RESERVE > free:
+            raise ArchiveError(f"archive refused at {member[:120]!r}: {size} bytes would fill the disk "
+                               f"({free} bytes free)")
+        self.left -= size
+
+
+#: Free space an import always leaves on the disk.
+_RESERVE = 16 << 20
+
+
+def _copy_exact(src, dest: Path, size: int, member: str) -> None:
+    """Copy exactly ``size`` bytes (what the member's header declared), never more."""
+    left = size
+    with open(dest, "xb") as f:
+        while left:
+            chunk = src.read(min(left, 1 << 20))
+            if not chunk:
+                raise ArchiveError(f"archive member {member[:120]!r} is shorter than it declares")
+            f.write(chunk)
+            left -= len(chunk)
+
+
+def _verify_object(path: Path, oid: str, member: str, max_member: int) -> None:
+    """The object just written is what its name says (its content hashes to ``oid``), within the limit."""
+    from ..errors import IntegrityError
+    from ..store import stream_content
+
+    content = 0
+    try:
+        with open(path, "rb") as f:
+            for chunk in stream_content(oid, f, member):
+                content += len(chunk)
+                if content > max_member:
+                    raise ArchiveError(f"archive member too large: {member[:120]!r} holds more than "
+                                       f"max_artifact_size ({max_member}) bytes")
+    except IntegrityError:
+        raise ArchiveError(f"corrupt object in archive: {member[:120]!r}: its content does not hash to "
+                           "its name (refused)") from None
 
 
 def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = MAX_MEMBERS,
@@ -225,7 +283,8 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
         raise UsageError("import needs a workspace on disk (storage_backend is memory)")
     max_member = ws.config.get("sessions.max_artifact_size")
     if max_total is None:
-        max_total = max_member * ws.config.get("sessions.max_artifacts_per_session")
+        max_total = min(ws.config.get("sessions.max_import_bytes"),
+                        max_member * ws.config.get("sessions.max_artifacts_per_session"))
     work = ws.root / ".spell" / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="import-", dir=work))
@@ -243,6 +302,8 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
                 tar = tarfile.open(fileobj=z, mode="r|")
             except (tarfile.TarError, zstandard.ZstdError) as exc:
                 raise ArchiveError(f"not a spellfs export: {path} ({exc})") from None
+            budget = _Budget(ws, work, max_total, f"{max_total} bytes in all (sessions.max_import_bytes, and "
+                             "max_artifact_size × max_artifacts_per_session)")
             try:
                 for m in _members(tar, max_member, max_total, max_members):
                     parts = _check_name(m.name)
@@ -252,12 +313,19 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
                     data = tar.extractfile(m)
                     if kind == "manifest":
                         manifest_text = data.read(64 << 10).decode("utf-8", "replace")
+                        declared = _declared_bytes(manifest_text)
+                        if declared is not None and not (oids or files):
+                            if declared > max_total:
+                                raise ArchiveError(f"archive refused: it declares {declared} bytes, more than "
+                                                   f"{max_total} bytes in all (sessions.max_import_bytes)")
+                            budget = _Budget(ws, work, declared, f"the {declared} bytes it declares")
                         continue
+                    budget.take(m.name, m.size)
                     dest = tmp.joinpath(*parts)
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    with open(dest, "xb") as f:
-                        shutil.copyfileobj(data, f, 1 << 20)
+                    _copy_exact(data, dest, m.size, m.name)
                     if kind == "object":
+                        _verify_object(dest, parts[1] + parts[2], m.name, max_member)
                         oids.append(parts[1] + parts[2])
                     else:
                         session_dirs.add(parts[1])
@@ -270,9 +338,19 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
                 raise ArchiveError(f"not a valid spellfs export: {exc}") from None
             except FileExistsError as exc:
                 raise ArchiveError(f"archive refused: {os.path.relpath(exc.filename, tmp)} appears twice") from None
+            except OSError as exc:
+                from ..store import disk_error
+
+                raise disk_error(exc, f"{path} (importing into {work})") from None
         return _install(ws, tmp, manifest_text, session_dirs, oids, files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _declared_bytes(text: str) -> int | None:
+    """The ``bytes:`` total an export declares (older archives declare none)."""
+    m = re.search(r"^bytes:\s*([0-9]{1,20})\s*$", text, re.M)
+    return int(m.group(1)) if m else None
 
 
 def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs: set[str], oids: list[str],
@@ -308,11 +386,10 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
     if existing or ws.storage.exists(f"sessions/{dir}"):
         raise ArchiveError(f"session already exists: {m['id']} (sessions/{existing or dir}; "
                            f"remove it with `spell rm {m['id'][:8]}` to import this copy)")
-    # Every object is verified before it enters the store.
+    # Every object was verified as it arrived (_verify_object), before the next member was read.
     staged = FsObjectStore(tmp / "objects", ws.config.threshold)
     for oid in oids:
         validate_oid(oid)
-        staged.verify(oid)
     log_tmp = _records_hashes(src / "artifacts.yaml", f"sessions/{dir}/artifacts.yaml")
     have = set(oids)
     absent = [o for o in log_tmp if o not in have and not ws.objects.has(o)]

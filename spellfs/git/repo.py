@@ -233,37 +233,48 @@ def reconcile(ws: "Workspace", dirs: list[str] | None = None, keep_hand_edits: b
     """
     from ..store import hash_bytes
 
-    changed = []
-    limit = ws.config.get("watch.materialize_max_bytes")
+    from ..errors import UnsafePath
+
+    changed: list[str] = []
     for dir in (ws.storage.listdir("sessions") if dirs is None else dirs):
-        if not ws.storage.exists(f"sessions/{dir}/session.yaml"):
+        try:  # a session carrying a link is refused by every command, and left alone here
+            _reconcile_dir(ws, dir, changed, hash_bytes, keep_hand_edits)
+        except UnsafePath:
             continue
-        with ws.storage.lock(f"s-{dir}"):
-            log = ws.log(dir)
-            log.reset()
-            log.refresh()
-            for name in list(log.versions):
-                rel = f"sessions/{dir}/files/{name}"
-                rec = log.latest(name)
-                path = ws.root / rel
-                if keep_hand_edits and _hand_edited(path, log.versions[name]):
-                    continue  # content no record holds: a hand edit, never clobbered (save records it)
-                if rec is None or rec.get("size", 0) > limit:
-                    if path.exists():
-                        ws.storage.remove(rel)
-                        changed.append(rel)
-                    continue
-                try:
-                    st = path.stat()
-                    if st.st_size == rec.get("size") and hash_bytes(path.read_bytes()) == rec["hash"]:
-                        continue
-                except OSError:
-                    pass
-                if not ws.objects.has(rec["hash"]):
-                    continue
-                ws.storage.write(rel, ws.objects.get(rec["hash"]))
-                changed.append(rel)
     return changed
+
+
+def _reconcile_dir(ws: "Workspace", dir: str, changed: list[str], hash_bytes,
+                   keep_hand_edits: bool = False) -> None:
+    """One session's copies, read and written through the storage (which follows no link)."""
+    storage = ws.storage
+    if not storage.exists(f"sessions/{dir}/session.yaml"):
+        return
+    limit = ws.config.get("watch.materialize_max_bytes")
+    with storage.lock(f"s-{dir}"):
+        log = ws.log(dir)
+        log.reset()
+        log.refresh()
+        for name in list(log.versions):
+            rel = f"sessions/{dir}/files/{name}"
+            rec = log.latest(name)
+            if keep_hand_edits and storage.exists(rel) and _hand_edited(ws.root / rel, log.versions[name]):
+                continue  # content no record holds: a hand edit, never clobbered (save records it)
+            if rec is None or rec.get("size", 0) > limit:
+                if storage.exists(rel):
+                    storage.remove(rel)
+                    changed.append(rel)
+                continue
+            try:
+                sig = storage.signature(rel)
+                if sig is not None and sig[1] == rec.get("size") and hash_bytes(storage.read(rel)) == rec["hash"]:
+                    continue
+            except OSError:
+                pass
+            if not ws.objects.has(rec["hash"]):
+                continue
+            storage.write(rel, ws.objects.get(rec["hash"]))
+            changed.append(rel)
 
 
 def _hand_edited(path: Path, versions: list[dict]) -> bool:

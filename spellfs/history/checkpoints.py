@@ -367,6 +367,17 @@ class History:
                                  metadata={**(m.get("metadata") or {}), **(opts.get("metadata") or {})},
                                  parent_session_id=source["id"])
         new_dir = ws.sessions.resolve(sid)
+        try:
+            self._fill(new_dir, snap, with_content)
+        except BaseException:  # a fork that failed part-way (a full disk) leaves no half-made session
+            self.storage.rmtree(f"sessions/{new_dir}")
+            ws.index.forget(new_dir)
+            raise
+        ws.publish("session.forked", {"session_id": sid, "parent_session_id": source["id"], "checkpoint": snap.label})
+        return sid
+
+    def _fill(self, new_dir: str, snap: Snapshot, with_content: bool) -> None:
+        ws = self.ws
         if with_content and snap.table:
             with self.storage.lock(f"s-{new_dir}"):
                 records = []
@@ -378,8 +389,6 @@ class History:
                 self.storage.append(f"sessions/{new_dir}/artifacts.yaml", b"".join(encode_record(r) for r in records))
         if with_content and snap.state:
             ws.state.replace_session_values(new_dir, snap.state)
-        ws.publish("session.forked", {"session_id": sid, "parent_session_id": source["id"], "checkpoint": snap.label})
-        return sid
 
     # -- diff and replay (in their own modules) ---------------------------------------
     def diff(self, session: Any, from_: Any = None, to: Any = None) -> dict:

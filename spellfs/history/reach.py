@@ -10,11 +10,11 @@ so what one keeps the other sends.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..errors import IntegrityError, ManifestError, ObjectNotFound, SpellError
+from ..store import load_json
 from .runs import MARKERS, read_runs
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def session_dirs(ws: "Workspace", sessions: Iterable[str] | None) -> list[str]:
 def _live_marker(ws: "Workspace", rel: str) -> str | None:
     """The script object of an in-flight run's marker; drops markers of dead processes."""
     try:
-        marker = json.loads(ws.storage.read(rel))
+        marker = load_json(ws.storage.read(rel), rel, ValueError)
         pid = int(marker["pid"])
         oid = marker["script_hash"]
     except (OSError, ValueError, KeyError, TypeError):

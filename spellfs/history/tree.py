@@ -32,6 +32,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import IntegrityError, ObjectNotFound
+from ..store import load_json
 
 if TYPE_CHECKING:
     from ..store import ObjectStore
@@ -98,7 +99,7 @@ class TreeStore:
             raise ObjectNotFound(f"{kind} object not found: {oid} (run `spell fsck`; "
                                  "`spell pull` may bring it from a remote)") from None
         try:
-            value = json.loads(data)
+            value = load_json(data, f"{kind} object {oid}", IntegrityError)
         except ValueError as exc:
             raise IntegrityError(f"corrupt {kind} object {oid}: not JSON ({exc})") from None
         if kind in ("tree", "table", "page"):

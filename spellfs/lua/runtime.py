@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from lupa import lua54
+from lupa.lua54 import LuaMemoryError
 
 from ..errors import SpellError, UsageError
 from .values import to_lua, to_python
@@ -120,11 +121,17 @@ def _encode(text: str) -> bytes:
 class Runtime:
     """One Lua state with the spellfs globals bound to ``ws``."""
 
-    def __init__(self, ws: "Workspace", sandbox: bool = False) -> None:
+    def __init__(self, ws: "Workspace", sandbox: bool = False, max_memory: int | None = None,
+                 timeout: float | None = None) -> None:
         self.ws = ws
         self.sandbox = sandbox
+        self.max_memory = max_memory or None  # Lua bytes (lupa's allocator limit); None: no limit
+        self.timeout = timeout or None  # wall-clock seconds; None: no limit
+        self.timed_out = False
+        self.clear_hook: Callable[[], Any] | None = None
         self.lua = lua54.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
-                                    register_builtins=False, attribute_filter=_no_attributes)
+                                    register_builtins=False, attribute_filter=_no_attributes,
+                                    max_memory=self.max_memory)
         self.globals = self.lua.globals()
         self.globals.python = None
         self._wrap = self.lua.execute(_WRAP)
@@ -226,6 +233,10 @@ class Runtime:
                 module, _, attr = installer.partition(":")
                 installer = getattr(importlib.import_module(module), attr or "install")
             installer(self, self.ws)
+        if self.timeout:
+            from .sandbox import install_time_limit
+
+            install_time_limit(self, self.timeout)
         if not self.sandbox:
             self.globals.os.exit = self.lua.execute(_EXIT, self.flush, self._exit)
         else:
@@ -256,9 +267,21 @@ class Runtime:
             raise ScriptError(_decode(err) if err else f"{path}: cannot load the script")
         raw_args = [a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a for a in args]
         self.globals.arg = self.table_from({0: name, **{i: a for i, a in enumerate(raw_args, 1)}})
-        result = self._main(chunk, *raw_args)
+        try:
+            result = self._main(chunk, *raw_args)
+        except LuaMemoryError:
+            result = (False, b"not enough memory")
+        if self.clear_hook is not None:
+            self.clear_hook()
         ok = result[0] if isinstance(result, tuple) else result
         self.flush()
+        if self.timed_out:
+            raise ScriptError(f"{path}: stopped: ran longer than its time limit of {self.timeout:g} s "
+                              "(--timeout)")
+        if not ok and self.max_memory and b"not enough memory" in (result[1] if isinstance(result[1], bytes)
+                                                                   else str(result[1]).encode()):
+            raise ScriptError(f"{path}: stopped: used more than its memory limit of "
+                              f"{self.max_memory >> 20} MiB (--max-memory)")
         if not ok:
             message = _decode(result[1])
             if "global 'Agent'" in message:  # Agent is nil: say how to configure a provider
@@ -275,9 +298,10 @@ def _decode(value: Any) -> str:
 
 
 def run_script(ws: "Workspace", path: str | Path, code: bytes, args: list[str] | tuple = (),
-               sandbox: bool = False, on_exit: Callable[[int], None] | None = None) -> Runtime:
-    """Run a script against ``ws``: make the runtime, install the globals, run it."""
-    rt = Runtime(ws, sandbox=sandbox)
+               sandbox: bool = False, on_exit: Callable[[int], None] | None = None,
+               max_memory: int | None = None, timeout: float | None = None) -> Runtime:
+    """Run a script against ``ws``: make the runtime, install the globals, run it (within the limits)."""
+    rt = Runtime(ws, sandbox=sandbox, max_memory=max_memory, timeout=timeout)
     rt.on_exit = on_exit
     rt.install()
     rt.run(str(path), code, args)

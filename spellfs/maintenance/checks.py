@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from ..model import valid_name
-from ..errors import IntegrityError, ManifestError, SpellError
+from ..model import record_problem
+from ..errors import IntegrityError, ManifestError, SpellError, UnsafePath
 from ..store import RecordError, parse_records
 
 if TYPE_CHECKING:
@@ -19,18 +19,20 @@ if TYPE_CHECKING:
 __all__ = ["Problem", "RECORD_FILES", "Report", "fsck"]
 
 #: Kinds reported but not failures (a hand edit is the working copy doing its job; an
-#: interrupted write was put back by the check, as by every command).
+#: interrupted write was put back by the check, as by every command; the index is a cache).
 NOT_FAILURES = frozenset({"on-remote", "hand-edit", "stray-copy", "interrupted-write", "shared-sequence",
-                          "renumbered"})
+                          "renumbered", "index-rebuilt"})
 #: The append-only record files a session may hold.
 RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp,
+    # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record,
+    # stray-temp, unsafe-link, bad-checkpoint, index-rebuilt,
     # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
     # ambiguous-record, shared-sequence, renumbered (identities after a merge)
+    kind: str
     where: str
     detail: str
     oid: str | None = None
@@ -70,12 +72,12 @@ def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
         except RecordError as exc:
             report.problems.append(Problem("bad-record", rel, str(exc), line=i))
             continue
-        if rel.endswith("/artifacts.yaml"):
-            for rec in recs:
-                if not valid_name(rec.get("name")):
-                    report.problems.append(Problem("bad-record", rel, f"{rel}:{i}: invalid artifact name "
-                                                   f"{str(rec.get('name'))[:80]!r} (the record is ignored)", line=i))
-                    recs = []
+        for rec in recs:
+            wrong = record_problem(rel.rsplit("/", 1)[-1], rec)
+            if wrong is not None:
+                report.problems.append(Problem("bad-record", rel, f"{rel}:{i}: {wrong} (the record is ignored)",
+                                               line=i))
+                recs = []
         good.extend(recs)
     if tail:
         report.problems.append(Problem("partial-record", rel, f"{rel}:{len(lines) + 1}: ends with an unfinished "
@@ -96,10 +98,18 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             advance(1)
     seen: set[str] = set()
     missing: set[str] = set()
+    damaged = ws.index.check()
+    if damaged:  # a cache: rebuilt from the files, nothing lost; said, not failed
+        report.problems.append(Problem("index-rebuilt", ".spell/index.sqlite",
+                                       f".spell/index.sqlite was damaged ({damaged}); rebuilt from the files"))
     _check_state(ws, "state.yaml", report)
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1
         base = f"sessions/{dir}"
+        link = _link_problem(ws, base)
+        if link is not None:  # never followed: reported, and the session is not read
+            report.problems.append(link)
+            continue
         try:
             ws.sessions.manifest(dir)
         except (ManifestError, SpellError) as exc:
@@ -117,11 +127,13 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
                     oid = rec.get(key)
                     if isinstance(oid, str) and len(oid) == 64 and oid not in missing and not store.has(oid):
                         _report_missing(report, missing, oid, rel, _label(rec))
-        for name in ws.storage.listdir(f"{base}/files"):
-            if name.startswith(".") and name.endswith(".tmp"):
-                report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
         _check_trees(ws, base, checkpoints, seen, missing, report)
         _check_working_copy(ws, dir, report)
+    from .temps import stray_temps
+
+    for rel, age in stray_temps(ws):
+        report.problems.append(Problem("stray-temp", rel, f"{rel}: an unfinished write, {int(age // 60)} minutes old "
+                                       "(`spell fsck --repair` or `spell gc` removes it)"))
     _classify_missing(ws, report)
     return report
 
@@ -138,6 +150,19 @@ def _check_working_copy(ws: "Workspace", dir: str, report: Report) -> None:
         report.problems.append(Problem(kind, f"sessions/{dir}/files/{name}", detail))
     for kind, where, detail in identity_problems(ws, dir):
         report.problems.append(Problem(kind, where, detail))
+
+
+def _link_problem(ws: "Workspace", base: str) -> Problem | None:
+    """An ``unsafe-link`` problem when the session holds a link or special file where spellfs reads."""
+    try:
+        for rel in (base, f"{base}/files", f"{base}/session.yaml", f"{base}/state.yaml",
+                    *(f"{base}/{name}" for name in RECORD_FILES)):
+            ws.storage.signature(rel)
+        ws.storage.isdir(f"{base}/files")
+    except UnsafePath as exc:
+        where = str(exc).split(" ", 2)[1]
+        return Problem("unsafe-link", where, str(exc))
+    return None
 
 
 def _check_state(ws: "Workspace", rel: str, report: Report) -> None:

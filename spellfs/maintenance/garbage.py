@@ -43,10 +43,11 @@ class GcReport:
     bytes: int = 0
     kept: int = 0
     spared: int = 0  # unreached but younger than the grace period
+    temps: list[str] = field(default_factory=list)  # stray temporary files removed
 
     def as_dict(self) -> dict:
         return {"dry_run": self.dry_run, "removed": self.removed, "bytes": self.bytes, "count": len(self.removed),
-                "kept": self.kept, "spared": self.spared}
+                "kept": self.kept, "spared": self.spared, "temps_removed": self.temps}
 
 
 def _reachable(ws: "Workspace") -> dict[str, str]:
@@ -88,6 +89,10 @@ def gc(ws: "Workspace", dry_run: bool = False, grace: float = GRACE_SECONDS,
        advance: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None) -> GcReport:
     """Remove (or with ``dry_run`` list) objects nothing reaches and older than ``grace`` seconds."""
     report = GcReport(dry_run=dry_run)
+    if not dry_run:
+        from .temps import remove_stray_temps
+
+        report.temps = remove_stray_temps(ws)
     store = ws.objects
     refs = _reachable(ws)
     clock = time.time()

@@ -42,6 +42,35 @@ def _quarantine(ws: "Workspace", rel: str, data: bytes) -> str:
     return dest
 
 
+def _rewrite_record_file(ws: "Workspace", rel: str) -> str | None:
+    """Set aside the unreadable lines of ``rel`` under the lock its appenders hold.
+
+    The lines are found again under the lock: between the check and now, writers
+    appended and another repair may have rewritten the file, so line numbers from
+    the report would name the wrong lines.
+    """
+    from .checks import check_record_file
+
+    dir = rel.split("/")[1]
+    with ws.storage.lock(f"s-{dir}"):
+        fresh = Report()
+        check_record_file(ws, rel, fresh)
+        numbers = {p.line for p in fresh.problems if p.kind in ("bad-record", "partial-record") and p.line}
+        if not numbers:
+            return None
+        data = ws.storage.read(rel)
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        keep, removed = [], []
+        for i, raw in enumerate(lines, 1):
+            (removed if i in numbers else keep).append(raw)
+        if tail:
+            removed.append(tail)
+        dest = _quarantine(ws, rel, b"\n".join(removed) + b"\n")
+        ws.storage.write(rel, b"".join(line + b"\n" for line in keep), fsync=True)
+    return f"{rel}: set aside {len(removed)} unreadable line(s) in {dest}"
+
+
 def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
     """Act on ``report``; return (what was repaired, problems left)."""
     fixed: list[str] = []
@@ -64,22 +93,16 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
         elif p.kind in ("bad-record", "partial-record") and p.line:
             bad_lines.setdefault(p.where, set()).add(p.line)
         elif p.kind == "stray-temp":
-            ws.storage.remove(p.where)
-            fixed.append(f"removed {p.where}")
+            pass  # removed below, all at once, if still older than the grace period
         else:
             left.append(p)
-    for rel, numbers in bad_lines.items():
-        data = ws.storage.read(rel)
-        lines = data.split(b"\n")
-        tail = lines.pop()
-        keep, removed = [], []
-        for i, raw in enumerate(lines, 1):
-            (removed if i in numbers else keep).append(raw)
-        if tail:
-            removed.append(tail)
-        dest = _quarantine(ws, rel, b"\n".join(removed) + b"\n")
-        ws.storage.write(rel, b"".join(line + b"\n" for line in keep), fsync=True)
-        fixed.append(f"{rel}: set aside {len(removed)} unreadable line(s) in {dest}")
+    from .temps import remove_stray_temps
+
+    fixed.extend(f"removed {rel}" for rel in remove_stray_temps(ws))
+    for rel in bad_lines:
+        line = _rewrite_record_file(ws, rel)
+        if line:
+            fixed.append(line)
     # Logs cached in this process describe the files as they were.
     for dir in ws.storage.listdir("sessions"):
         ws.log(dir).reset()

@@ -19,6 +19,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "STATUSES": "manifest",
     "Sessions": "session",
     "State": "state",
+    "record_problem": "schema",
     "valid_name": "artifact_log",
     "identity_problems": "artifact_log",
     "WorkingCopy": "worktree",

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 from ..errors import UsageError
 from ..names import check_artifact_name
 from ..store import RecordLog
+from .schema import record_problem
 
 __all__ = ["ArtifactLog", "identity_problems", "valid_name"]
 
@@ -46,9 +47,9 @@ class ArtifactLog(RecordLog):
         self.last_at = ""
 
     def apply(self, rec: dict) -> None:
-        seq = rec.get("seq")
-        if not isinstance(seq, int) or not valid_name(rec.get("name")):
+        if record_problem("artifacts.yaml", rec) is not None:
             return  # a hand-written or merged line that is no artifact record (fsck reports it)
+        seq = rec["seq"]
         self.records.append(rec)
         self.by_seq.setdefault(seq, []).append(rec)
         if seq > self.max_seq:

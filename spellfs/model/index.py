@@ -8,6 +8,8 @@ up in the next answer, and deleting ``.spell/index.sqlite`` loses nothing.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..errors import ManifestError
+from ..errors import ManifestError, UnsafePath
 from .manifest import load_manifest
 
 if TYPE_CHECKING:
@@ -87,7 +89,70 @@ def _sig(sig: Any) -> str | None:
     return None if sig is None else "%d:%d:%d" % tuple(sig)
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never wipe)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        return "malformed" in text or "not a database" in text or "disk I/O" in text or "full" in text
+    return True
+
+
+def _healing(method):
+    """Run an index method; on a damaged database, rebuild the cache from the files and run it again."""
+    @functools.wraps(method)
+    def run(self: "Index", *args: Any, **kw: Any) -> Any:
+        for attempt in range(3):  # damaged: rebuilt on disk; no room: in memory; then give up
+            try:
+                return method(self, *args, **kw)
+            except sqlite3.DatabaseError as exc:
+                if attempt == 2 or not _damaged(exc):
+                    raise
+                if "full" in str(exc) or attempt == 1:  # no room for the cache: answer from the files
+                    self.rebuild(str(exc), on_disk=False)
+                else:
+                    self.rebuild(str(exc))
+    return run
+
+
 class Index:
+    #: Why the cache was last rebuilt in this process (``spell fsck`` reports it), or None.
+    rebuilt: str | None = None
+
+    def rebuild(self, why: str, on_disk: bool = True) -> None:
+        """Throw the cache away and start an empty one: every answer is then read from the files.
+
+        ``on_disk=False`` (the disk is full) keeps the file and works in memory for this process.
+        """
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        self._rows = None
+        self._dirty = 0
+        if not on_disk:
+            self.path = None
+            return
+        if self.path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+        self.rebuilt = why
+
+    def check(self) -> str | None:
+        """Verify the cache file (``PRAGMA quick_check``); rebuild a damaged one and say why, else None."""
+        try:
+            result = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if result == "ok":
+                self.db.execute("SELECT count(*) FROM sessions").fetchone()
+                self.db.execute("SELECT count(*) FROM artifacts").fetchone()
+                return self.rebuilt
+            why = f"integrity check: {result}"
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            why = str(exc)
+        self.rebuild(why)
+        return why
+
     def __init__(self, ws: "Workspace", path: Path | None) -> None:
         self.ws = ws
         self.path = path
@@ -138,6 +203,7 @@ class Index:
                 self._rows[r[0]] = row
         return self._rows
 
+    @_healing
     def load_manifests(self, rows: list[Row]) -> None:
         """Read the manifests of ``rows`` still in the database with a query per 500, not one each."""
         unread = [r for r in rows if r._json is _UNREAD]
@@ -149,6 +215,7 @@ class Index:
             for r in part.values():  # gone from the database meanwhile
                 r._json = None
 
+    @_healing
     def _manifest_json(self, dir: str) -> str | None:
         hit = self.db.execute("SELECT manifest FROM sessions WHERE dir=?", (dir,)).fetchone()
         return hit[0] if hit else None
@@ -174,6 +241,7 @@ class Index:
         if not self._batch or self._dirty >= 2000 or time.monotonic() - self._last_commit > 1.0:
             self.commit()
 
+    @_healing
     def commit(self) -> None:
         if self._db is not None and self._db.in_transaction:
             self._db.execute("COMMIT")
@@ -190,6 +258,7 @@ class Index:
             self._db = None
 
     # -- keeping current -----------------------------------------------------
+    @_healing
     def note_manifest(self, dir: str, manifest: dict) -> None:
         """Record a manifest this process just wrote (saves re-reading it)."""
         row = self.rows.get(dir) or Row(dir)
@@ -198,6 +267,7 @@ class Index:
         self.rows[dir] = row
         self._save(row)
 
+    @_healing
     def forget(self, dir: str) -> None:
         if self.rows.pop(dir, None) is not None:
             self._begin()
@@ -205,6 +275,7 @@ class Index:
             self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
             self._touch()
 
+    @_healing
     def refresh_dir(self, dir: str, records: bool = True, manifest: bool = True) -> Row | None:
         """The session's row, current with its manifest (and its artifact log when ``records``).
 
@@ -213,11 +284,19 @@ class Index:
         storage = self.ws.storage
         base = f"sessions/{dir}/"
         row = self.rows.get(dir)
-        msig = _sig(storage.signature(base + "session.yaml")) if manifest or row is None else row.msig
-        if msig is None:
+        try:
+            msig = _sig(storage.signature(base + "session.yaml")) if manifest or row is None else row.msig
+            if msig is None:
+                self.forget(dir)
+                return None
+            rsig = _sig(storage.signature(base + "artifacts.yaml")) if records or row is None else row.rsig
+            if row is None or row.msig != msig:
+                storage.isdir(base + "files")  # a files/ link is refused here too
+        except UnsafePath as exc:  # a link under sessions/: listed as broken, never followed
             self.forget(dir)
-            return None
-        rsig = _sig(storage.signature(base + "artifacts.yaml")) if records or row is None else row.rsig
+            row = Row(dir, error=str(exc))
+            self.rows[dir] = row
+            return row
         if row is not None and row.msig == msig and row.rsig == rsig:
             return row
         row = row or Row(dir)
@@ -253,6 +332,7 @@ class Index:
         self._save(row)
         return row
 
+    @_healing
     def refresh_all(self, records: bool = True) -> list[Row]:
         """Every session, current with the files; broken manifests carry ``error``.
 
@@ -296,6 +376,7 @@ class Index:
         self.commit()
         return out
 
+    @_healing
     def artifact_rows(self, dirs: Iterable[str] | None, where: str, params: list) -> list[tuple[str, dict]]:
         sql = "SELECT dir, record FROM artifacts"
         clauses, args = [], []

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
 from .manifest import STATUSES, dump_manifest, load_manifest
-from ..names import check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
+from ..names import check_display_name, check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -65,6 +65,7 @@ class Sessions:
         if len(ref) > 200 or not ref or any(c in ref for c in "/\\\0") or ref.startswith("."):
             raise SessionNotFound(f"session not found: {shown!r}")
         if self.storage.exists(f"sessions/{ref}/session.yaml"):
+            self.storage.isdir(f"sessions/{ref}/files")  # refuses a files/ link (UnsafePath)
             self._resolved[ref] = ref
             return ref
         if len(ref) < 4:
@@ -78,6 +79,7 @@ class Sessions:
             raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
         if len(candidates) > 1:
             raise UsageError(f"ambiguous session id: {shown} matches {len(candidates)} sessions ({', '.join(sorted(candidates)[:5])})")
+        self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
         self._resolved[ref] = candidates[0]
         return candidates[0]
 
@@ -124,6 +126,7 @@ class Sessions:
             raise UsageError("invalid session name: a string of at most 1000 characters")
         if not name.strip() or any(c in name for c in "\n\r"):
             raise UsageError(f"invalid session name: {name[:40]!r} (it needs a visible character and no line breaks)")
+        check_display_name("session name", name)
         description = description if description not in (None, "") else defaults.get("description", "")
         if not isinstance(description, str):
             raise UsageError("invalid session description: expected a string")
@@ -141,10 +144,14 @@ class Sessions:
             m = {"id": sid, "name": name, "description": description, "status": "active", "tags": all_tags,
                  "metadata": meta, "parent": parent, "template": template or None,
                  "created_at": stamp, "updated_at": stamp}
-            self.storage.mkdir(f"sessions/{dir}/files")
-            if self.ws.run is not None:  # before the first write: the run's world starts without it
-                self.ws.run.note_created(dir, sid)
-            self._write(dir, m)
+            try:
+                self.storage.mkdir(f"sessions/{dir}/files")
+                if self.ws.run is not None:  # before the first write: the run's world starts without it
+                    self.ws.run.note_created(dir, sid)
+                self._write(dir, m)
+            except BaseException:  # a full disk, an interrupt: no session directory without its manifest
+                self.storage.rmtree(f"sessions/{dir}")
+                raise
         self._resolved[sid] = dir
         self._announce("SessionStart", "session.created", m)
         return sid

@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "dump_yaml": "yamlio",
     "encode_record": "records",
     "hash_bytes": "objects",
+    "load_json": "jsonio",
     "load_yaml": "yamlio",
     "parse_records": "records",
     "stream_content": "objects",

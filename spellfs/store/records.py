@@ -15,6 +15,7 @@ import re
 from typing import Any, Iterator
 
 from ..errors import ManifestError, UsageError
+from .jsonio import MAX_DEPTH, depth_of, too_deep
 
 __all__ = ["encode_record", "parse_records", "RecordError", "RecordLog"]
 
@@ -63,8 +64,12 @@ def parse_records(data: bytes, where: str, first_line: int = 1) -> Iterator[tupl
         if raw.startswith(b"- {"):
             try:
                 rec = loads(raw[2:])
+            except RecursionError:
+                raise RecordError(too_deep(f"{where}:{lineno}")) from None
             except ValueError:
                 rec = _yaml_line(raw, where, lineno)
+            if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and depth_of(rec) > MAX_DEPTH:
+                raise RecordError(too_deep(f"{where}:{lineno}"))
         else:
             rec = _yaml_line(raw, where, lineno)
         if not isinstance(rec, dict):

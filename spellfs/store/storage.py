@@ -14,8 +14,10 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -57,7 +59,8 @@ def atomic_replace(path: str | Path, data: bytes, fsync: bool = False, mode: int
     """:func:`atomic_write` for callers that report a failure their own way: it raises the ``OSError``."""
     path = os.fspath(path)
     head, name = os.path.split(path)
-    tmp = f"{tmpdir or head}/.{name[:100]}.{os.getpid()}.{threading.get_ident()}.tmp"
+    short = name.encode("utf-8", "surrogateescape")[:80].decode("utf-8", "ignore")  # 255 bytes is the limit
+    tmp = f"{tmpdir or head}/.{short}.{os.getpid()}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         try:
@@ -135,6 +138,11 @@ def _syncfs(path: str) -> None:
         os.close(fd)
 
 
+def torn_name(rel: str) -> str:
+    """Where the unfinished last line of record file ``rel`` is kept when an append sets it aside."""
+    return f".spell/repair/{rel.replace('/', '__')}.{time.strftime('%Y%m%dT%H%M%S')}.{time.time_ns() % 10**9}.torn"
+
+
 class Storage:
     """The operations sessions and artifacts need from the place they live."""
 
@@ -165,6 +173,9 @@ class FsStorage(Storage):
         self._lock_fds: dict[str, int] = {}
         self._thread_locks: dict[str, threading.RLock] = {}
         self._depth: dict[str, int] = {}
+        from .links import PathGuard
+
+        self.guard = PathGuard(self.base)
 
     def path(self, rel: str) -> Path:
         return self.base + rel
@@ -172,28 +183,70 @@ class FsStorage(Storage):
     def realpath(self, rel: str) -> Path | None:
         return self.base + rel
 
+    def _open_read(self, rel: str) -> int:
+        """A descriptor for reading ``rel``; links and special files under sessions/ are refused."""
+        self.guard.check(rel, final=False)
+        own = rel.startswith("sessions")  # elsewhere (templates/, a user's link) links are followed as before
+        try:
+            fd = os.open(self.base + rel, os.O_RDONLY | (os.O_NOFOLLOW | os.O_NONBLOCK if own else 0))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and own:
+                from .links import refusal
+
+                raise refusal(rel, os.lstat(self.base + rel).st_mode) from None
+            raise
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode) and own:
+            os.close(fd)
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self.base + rel)
+            from .links import refusal
+
+            raise refusal(rel, mode)
+        return fd
+
     def read(self, rel: str) -> bytes:
-        with open(self.base + rel, "rb") as f:
+        with open(self._open_read(rel), "rb") as f:
             return f.read()
 
     def read_from(self, rel: str, offset: int) -> bytes:
-        with open(self.base + rel, "rb") as f:
+        with open(self._open_read(rel), "rb") as f:
             f.seek(offset)
             return f.read()
 
     def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
+        # The last component is replaced, never followed; the directories on the way are checked.
+        self.guard.check(rel, final=False)
         atomic_write(self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir)
 
     def append(self, rel: str, data: bytes) -> int:
-        """Append ``data`` with one write; return the file size before it."""
+        """Append ``data`` with one write; return the file size before it.
+
+        A session's record file is appended under that session's lock (``s-<dir>``,
+        re-entrant: most callers hold it already), the lock every writer that rewrites
+        a record file (``fsck --repair``) holds too, so no rewrite drops an append.
+        """
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0] == "sessions":
+            with self.lock(f"s-{parts[1]}"):
+                return self._append(rel, data)
+        return self._append(rel, data)
+
+    def _append(self, rel: str, data: bytes) -> int:
         path = self.base + rel
+        self.guard.check(rel, final=False)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    from .links import refusal
+
+                    raise refusal(rel, os.fstat(fd).st_mode)
                 start = os.fstat(fd).st_size
-                # A killed writer may have left a partial last line; never glue onto it.
+                # A killed writer may have left a partial last line: set it aside first,
+                # so the new record lands on its own line and the file stays readable.
                 if start and os.pread(fd, 1, start - 1) != b"\n":
-                    data = b"\n" + data
+                    start = self._set_aside_tail(fd, rel, start)
                 n = os.write(fd, data)
                 if n != len(data):
                     os.ftruncate(fd, start)
@@ -204,36 +257,66 @@ class FsStorage(Storage):
             raise disk_error(exc, path) from None
         return start
 
+    def _set_aside_tail(self, fd: int, rel: str, size: int) -> int:
+        """Move the unfinished last line of ``fd`` to ``.spell/repair/``; return the new size."""
+        window = min(size, 1 << 20)
+        while True:
+            chunk = os.pread(fd, window, size - window)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0 or window == size:
+                break
+            window = min(size, window * 4)
+        keep = size - window + cut + 1
+        tail = os.pread(fd, size - keep, keep)
+        atomic_replace(self.base + torn_name(rel), tail, fsync=True, tmpdir=self.tmpdir)
+        os.ftruncate(fd, keep)
+        return keep
+
     def exists(self, rel: str) -> bool:
+        self.guard.check(rel, final=False)
         return os.path.lexists(self.base + rel)
 
     def isdir(self, rel: str) -> bool:
+        self.guard.check(rel)
         return os.path.isdir(self.base + rel)
 
     def listdir(self, rel: str) -> list[str]:
+        self.guard.check(rel)
         try:
             return os.listdir(self.base + rel)
         except (FileNotFoundError, NotADirectoryError):
             return []
 
     def remove(self, rel: str) -> None:
+        self.guard.check(rel, final=False)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.base + rel)
 
     def rmtree(self, rel: str) -> None:
-        shutil.rmtree(self.base + rel, ignore_errors=True)
+        self.guard.check(rel, final=False)  # a link itself is removed (rmtree refuses it: unlink it)
+        if os.path.islink(self.base + rel):
+            os.unlink(self.base + rel)
+        else:
+            shutil.rmtree(self.base + rel, ignore_errors=True)
+        self.guard.forget(rel)
 
     def mkdir(self, rel: str) -> None:
+        self.guard.check(rel)
         try:
             os.makedirs(self.base + rel, exist_ok=True)
         except OSError as exc:
             raise disk_error(exc, self.base + rel) from None
 
     def signature(self, rel: str) -> tuple[int, int, int] | None:
+        self.guard.check(rel, final=False)
         try:
-            st = os.stat(self.base + rel)
+            st = os.lstat(self.base + rel)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode) and rel.startswith("sessions"):
+            from .links import refusal
+
+            raise refusal(rel, st.st_mode)
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     @contextlib.contextmanager
@@ -354,8 +437,11 @@ class MemoryStorage(Storage):
         """Grow in place: appends cost the same however long the file is."""
         buf = self.files.setdefault(rel, bytearray())
         start = len(buf)
-        if start and buf[-1:] != b"\n":
-            data = b"\n" + data
+        if start and buf[-1:] != b"\n":  # an unfinished last line: set aside, as on disk
+            keep = buf.rfind(b"\n") + 1
+            self.files[torn_name(rel)] = buf[keep:]
+            del buf[keep:]
+            start = keep
         buf += data
         self._touch(rel)
         return start

@@ -58,6 +58,34 @@ def _plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     return value
 
 
+def _check_depth(text: str, where: str, first_line: int) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before the loader recurses into it.
+
+    The C composer recurses once per level without a guard: 50,000 ``[`` end the
+    process with SIGSEGV. The event stream is flat, so counting collection starts
+    and ends over it is safe, and costs a fraction of the load. Only text with more
+    than MAX_DEPTH of the tokens that open a level (``[``, ``{``, ``- ``, ``? ``,
+    ``: ``, a line break) can nest that deep, so small files skip the scan.
+    """
+    from .jsonio import MAX_DEPTH
+
+    openers = (text.count("[") + text.count("{") + text.count("- ") + text.count("? ")
+               + text.count(": ") + text.count("\n") + text.count(":\n"))
+    if openers <= MAX_DEPTH:
+        return
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    for event in _get().parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + first_line
+                raise ManifestError(f"{where}:{line}: nested deeper than {MAX_DEPTH} levels (refused)")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
 def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
     """Parse YAML; errors name ``where`` and the line."""
     if len(text) > MAX_YAML_BYTES:
@@ -70,6 +98,7 @@ def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
+        _check_depth(text, where, first_line)
         doc = _get().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -1,0 +1,62 @@
+"""No link under ``sessions/`` is ever followed.
+
+A cloned repository may carry ``sessions/x/files -> ../../../../tmp/x`` (git
+stores symbolic links as such), and a local adversary may leave a FIFO or a
+device node where a record file should be. spellfs writes ``files/`` copies and
+appends records by path, so a followed link would write, or read, outside the
+workspace. :class:`PathGuard` checks every directory on the way from the
+workspace root (``lstat``, cached once seen to be a real directory) and the final
+component (no link, nothing but a regular file or a directory); a refusal is an
+:class:`~spellfs.errors.UnsafePath` naming the link.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..errors import UnsafePath
+
+__all__ = ["PathGuard", "refusal"]
+
+_HINT = "spellfs never follows links under sessions/; remove it, or the session"
+
+
+def refusal(rel: str, mode: int) -> UnsafePath:
+    """The one-line error for ``rel`` whose ``lstat`` mode is ``mode``."""
+    what = "a symbolic link" if stat.S_ISLNK(mode) else "a special file (device, fifo or socket)"
+    return UnsafePath(f"refused: {rel} is {what} ({_HINT})")
+
+
+class PathGuard:
+    """Checks workspace-relative paths under ``sessions/`` before they are opened."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._dirs: set[str] = set()  # directories seen to be real ones (not links)
+
+    def forget(self, rel: str) -> None:
+        """``rel`` was removed: check it again when it comes back."""
+        prefix = rel + "/"
+        self._dirs = {d for d in self._dirs if d != rel and not d.startswith(prefix)}
+
+    def check(self, rel: str, final: bool = True) -> None:
+        """Refuse ``rel`` when a directory on its way, or (with ``final``) itself, is a link or special file."""
+        if not rel.startswith("sessions"):
+            return
+        parts = rel.split("/")
+        last = len(parts) if final else len(parts) - 1
+        for i in range(1, last + 1):
+            sub = "/".join(parts[:i])
+            if sub in self._dirs:
+                continue
+            try:
+                mode = os.lstat(self.base + sub).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return  # nothing there yet: nothing to follow
+            if stat.S_ISDIR(mode):
+                self._dirs.add(sub)
+            elif not stat.S_ISREG(mode):
+                raise refusal(sub, mode)
+            else:
+                return  # a plain file on the way: the open fails with ENOTDIR, following nothing
