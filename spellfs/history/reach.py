@@ -118,6 +118,6 @@ def _world_oids(ws: "Workspace", oid: str) -> list[str]:
     from .runs import world_oids
 
     try:
-        return world_oids(json.loads(ws.objects.get(oid)))
+        return world_oids(load_json(ws.objects.get(oid), f"world {oid[:12]}"))
     except (SpellError, ValueError, AttributeError):
         return []
