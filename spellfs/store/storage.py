@@ -56,7 +56,8 @@ def atomic_replace(path: str | Path, data: bytes, fsync: bool = False, mode: int
     """:func:`atomic_write` for callers that report a failure their own way: it raises the ``OSError``."""
     path = os.fspath(path)
     head, name = os.path.split(path)
-    tmp = f"{tmpdir or head}/.{name[:100]}.{os.getpid()}.{threading.get_ident()}.tmp"
+    short = os.fsdecode(os.fsencode(name)[:100])  # 100 bytes, not characters: '日' is 3
+    tmp = f"{tmpdir or head}/.{short}.{os.getpid()}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         try:
