@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import uuid
 from pathlib import Path
@@ -41,9 +42,9 @@ def new(spell, root: Path, *args: str) -> str:
 
 def test_init_new_ls(tmp_path: Path, spell) -> None:
     out = ok(spell("init", "space", cwd=tmp_path))
-    assert "space" in out
     root = tmp_path / "space"
-    assert "no sessions" in ok(spell("ls", cwd=root))
+    assert out == f"Initialised a spellfs workspace in {root.resolve()}\n"
+    assert ok(spell("ls", cwd=root)) == "no sessions (make one with `spell new NAME`; --all shows finished ones)\n"
     sid = new(spell, root, "My Research", "--tag", "papers", "--tag", "ml", "-d", "reading list")
     out = ok(spell("ls", cwd=root))
     assert sid[:8] in out and "My Research" in out and "active" in out and "papers" in out
@@ -122,8 +123,8 @@ def test_add_and_cat_exact_bytes(root: Path, spell, tmp_path: Path) -> None:
     assert spell("cat", sid, "text.txt@1", cwd=root).stdout == b"version one\n"
     assert spell("cat", sid, "text.txt@2", cwd=root).stdout == b"version two, longer\n"
     assert spell("cat", sid, "#1", cwd=root).stdout == binary.read_bytes()
-    assert (root / "sessions").glob("*")
-    files = next((root / "sessions").iterdir()) / "files"
+    [session_dir] = (root / "sessions").iterdir()
+    files = session_dir / "files"
     assert (files / "all.bin").read_bytes() == binary.read_bytes()
     assert (files / "text.txt").read_bytes() == b"version two, longer\n"
     one_line_error(spell("cat", sid, "text.txt@3", cwd=root), 2, "Error: artifact not found: text.txt@3")
@@ -250,7 +251,7 @@ def test_help_and_version(spell, tmp_path: Path) -> None:
     out = ok(spell("--help", cwd=tmp_path))
     for cmd in ("init", "new", "ls", "show", "cat", "add", "suspend", "resume", "complete", "fail", "rm", "fsck"):
         assert f"  {cmd} " in out or f"  {cmd}\n" in out, cmd
-    assert "spell" in ok(spell("--version", cwd=tmp_path))
+    assert ok(spell("--version", cwd=tmp_path)) == f"spell, version {importlib.metadata.version('spellfs')}\n"
     for args in ((), ("remote",), ("daemon",)):  # a command group alone shows its help, not an error line
         r = spell(*args, cwd=tmp_path)
         err = r.stderr.decode()
