@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib.metadata
 import json
+import os
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
 from spellfs.store.objects import hash_bytes
+
+from conftest import SPELL
 
 SESSION_FIELDS = {"id", "name", "description", "status", "tags", "created_at", "updated_at", "parent_session_id",
                   "custom_metadata", "artifact_count", "path"}
@@ -282,14 +287,35 @@ def test_workspace_committed_and_moved_still_works(root: Path, spell, tmp_path: 
     ok(spell("fsck", cwd=clone))
 
 
-def test_a_permission_problem_is_one_line(root, spell) -> None:
-    import os
+def _without_root_privilege() -> None:
+    """In the child before exec: drop the capabilities that let root read any file.
 
-    if os.geteuid() == 0:  # root reads anything: make the path a directory instead of a file
-        (root / "spell.yaml").unlink()
-        (root / "spell.yaml").mkdir()
-    else:
-        (root / "spell.yaml").chmod(0)
+    Root's capabilities after exec come from the bounding set, so without
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH the file modes apply to `spell` as they do
+    to any user (while it can still run the interpreter under /root).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_permission_problem_is_one_line(root) -> None:
+    """An unreadable spell.yaml: one line naming it, exit 1. Runs unprivileged also under root (CI)."""
+    (root / "spell.yaml").chmod(0)
+    try:
+        r = subprocess.run([*SPELL, "-w", str(root), "ls"], capture_output=True, timeout=60,
+                           preexec_fn=_without_root_privilege if os.geteuid() == 0 else None)
+    finally:
+        (root / "spell.yaml").chmod(0o644)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert err == f"Error: Permission denied: {root / 'spell.yaml'}\n"
+
+
+def test_a_spell_yaml_that_is_a_directory_is_one_line(root, spell) -> None:
+    (root / "spell.yaml").unlink()
+    (root / "spell.yaml").mkdir()
     r = spell("-w", str(root), "ls")
     err = r.stderr.decode()
     assert r.returncode == 1 and err.startswith("Error: ") and "spell.yaml" in err
