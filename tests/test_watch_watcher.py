@@ -175,7 +175,7 @@ def test_revert_to_older_content_is_a_new_version(h: Harness) -> None:
     p = h.files / "a.txt"
     for body, n in ((b"one", 1), (b"two", 2), (b"one", 3)):
         p.write_bytes(body)
-        wait_for(lambda: len(h.versions("a.txt")) == n)
+        wait_for(lambda n=n: len(h.versions("a.txt")) == n)
     assert [v["hash"] for v in h.versions("a.txt")][0] == h.versions("a.txt")[2]["hash"]
 
 

@@ -104,7 +104,7 @@ class Storage:
     def lock(self, name: str) -> contextlib.AbstractContextManager: ...
     def sync(self) -> None:
         """Make everything written so far survive a power cut (a checkpoint calls this)."""
-    def realpath(self, rel: str) -> Path | None: ...
+    def realpath(self, rel: str) -> str | None: ...
 
 
 class FsStorage(Storage):
@@ -116,10 +116,10 @@ class FsStorage(Storage):
         self._thread_locks: dict[str, threading.RLock] = {}
         self._depth: dict[str, int] = {}
 
-    def path(self, rel: str) -> Path:
+    def path(self, rel: str) -> str:
         return self.base + rel
 
-    def realpath(self, rel: str) -> Path | None:
+    def realpath(self, rel: str) -> str | None:
         return self.base + rel
 
     def read(self, rel: str) -> bytes:
@@ -230,7 +230,7 @@ class MemoryStorage(Storage):
         self._counter = 0
         self._locks: dict[str, threading.RLock] = {}
 
-    def realpath(self, rel: str) -> Path | None:
+    def realpath(self, rel: str) -> str | None:
         return None
 
     def read(self, rel: str) -> bytes:
