@@ -55,6 +55,8 @@ def test_four_writers_with_the_daemon_running_lose_nothing(root: Path, spell) ->
         log = ws.log(ws.sessions.resolve(shared))
         log.refresh()
         seqs = [r["seq"] for r in log.records]
+        by_watcher = [(r["seq"], r["name"], r.get("op")) for r in log.records if r.get("created_by") == "watch"]
+        assert by_watcher == [], f"the daemon recorded library writes as hand edits: {by_watcher}"
         assert len(seqs) == 4 * n and len(set(seqs)) == len(seqs)
         assert sorted(seqs) == list(range(1, 4 * n + 1))
         versions = [r["version"] for r in log.versions["shared.txt"]]
