@@ -220,3 +220,71 @@ def test_fs_mkdir_error_is_one_line(tmp_path: Path) -> None:
         fs.mkdir("file/sub")
     assert str(info.value) == f"cannot write {tmp_path / 'root' / 'file/sub'}: {os.strerror(errno.ENOTDIR)}"
     assert fs.path("x/y") == f"{tmp_path / 'root'}/x/y"
+
+
+def test_more_of_the_contract(storage: Storage) -> None:
+    """Edges the mutation run found untested: root listing, trailing slash, errno, locks."""
+    storage.write("s/x/f", b"abc")
+    assert storage.isdir("") and storage.isdir("s") and storage.isdir("s/x")
+    assert "s" in storage.listdir("")
+    assert storage.listdir("s/") == storage.listdir("s") == ["x"]
+    with pytest.raises(FileNotFoundError) as info:
+        storage.read("s/x/nope")
+    assert info.value.errno == errno.ENOENT and str(info.value.filename).endswith("s/x/nope")
+    with pytest.raises(FileNotFoundError) as info:
+        storage.read_from("s/x/nope", 1)
+    assert info.value.errno == errno.ENOENT and str(info.value.filename).endswith("s/x/nope")
+    before = storage.signature("s/x/f")
+    storage.write("s/x/f", b"xyz")  # same size, new content: the signature still moves
+    assert storage.signature("s/x/f") != before
+    with storage.lock("one"):
+        with storage.lock("one"):  # re-entrant
+            with storage.lock("two"):
+                pass
+
+
+def test_disk_writes_use_the_workspace_temp_folder_and_fsync_when_asked(tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    old = os.umask(0o022)
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    sources: list[str] = []
+    synced: list[int] = []
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(os, "replace", lambda src, dst: sources.append(os.path.dirname(src)) or
+                        real_replace(src, dst))
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    try:
+        fs.write("a/f", b"x")
+        assert synced == [] and set(sources) == {f"{tmp_path / 'root'}/.spell/tmp"}
+        fs.write("a/f", b"y", fsync=True)
+        assert len(synced) == 1
+        assert stat.S_IMODE(os.stat(tmp_path / "root" / "a" / "f").st_mode) == 0o644
+        atomic_write(tmp_path / "existing-dir-ro", b"r", mode=0o400)
+        assert stat.S_IMODE(os.stat(tmp_path / "existing-dir-ro").st_mode) == 0o400
+        atomic_write(tmp_path / "missing" / "ro", b"r", mode=0o400)
+        assert stat.S_IMODE(os.stat(tmp_path / "missing" / "ro").st_mode) == 0o400
+        fs.append("log", b"line\n")
+        assert stat.S_IMODE(os.stat(tmp_path / "root" / "log").st_mode) == 0o644
+    finally:
+        os.umask(old)
+        fs.close()
+    fs.close()  # closing twice is harmless
+
+
+def test_cross_device_fallback_keeps_fsync_and_mode(tmp_path: Path, monkeypatch) -> None:
+    tmpdir = tmp_path / "tmp"
+    real_replace, real_fsync = os.replace, os.fsync
+    synced: list[int] = []
+
+    def cross_device(src, dst):
+        if os.path.dirname(src) == str(tmpdir):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    atomic_write(tmp_path / "f", b"content", fsync=True, mode=0o400, tmpdir=str(tmpdir))
+    assert (tmp_path / "f").read_bytes() == b"content"
+    assert stat.S_IMODE(os.stat(tmp_path / "f").st_mode) == 0o400
+    assert len(synced) == 2  # the first temp and the one beside the file
