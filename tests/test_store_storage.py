@@ -205,7 +205,8 @@ def test_append_that_does_not_fit_is_undone(tmp_path: Path, monkeypatch) -> None
     with pytest.raises(SpellError) as info:
         fs.append("log", b"lost line\n")
     monkeypatch.setattr(os, "write", real)
-    assert str(info.value).startswith(f"cannot write {tmp_path / 'root' / 'log'}: No space left on device")
+    assert str(info.value) == (f"cannot write {tmp_path / 'root' / 'log'}: No space left on device "
+                               "(free some space and retry; nothing stored before this was touched)")
     assert fs.read("log") == b"kept\n"  # no half line left behind
 
 
@@ -288,3 +289,23 @@ def test_cross_device_fallback_keeps_fsync_and_mode(tmp_path: Path, monkeypatch)
     assert (tmp_path / "f").read_bytes() == b"content"
     assert stat.S_IMODE(os.stat(tmp_path / "f").st_mode) == 0o400
     assert len(synced) == 2  # the first temp and the one beside the file
+
+
+def test_a_temp_folder_that_cannot_be_made_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(SpellError) as info:
+        atomic_write(tmp_path / "f", b"x", tmpdir=str(tmp_path / "file" / "tmp"))
+    assert str(info.value) == f"cannot write {tmp_path / 'f'}: {os.strerror(errno.ENOTDIR)}"
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_close_releases_the_lock_files(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    with fs.lock("a"):
+        pass
+    [fd] = fs._lock_fds.values()
+    fs.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert fs._lock_fds == {}
