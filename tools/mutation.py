@@ -38,7 +38,7 @@ SCRATCH = ROOT / "build" / "mutation"
 MODULES: dict[str, list[str]] = {
     "store/storage.py": ["test_store_storage.py", "test_store_records.py"],
     "store/objects.py": ["test_store_objects.py"],
-    "store/records.py": ["test_store_records.py", "test_store_objects.py"],
+    "store/records.py": ["test_store_records.py", "test_store_objects.py", "test_model_artifact.py"],
     "store/yamlio.py": ["test_model_state.py", "test_model_session.py"],
     "model/artifact.py": ["test_model_artifact.py", "test_events_hooks.py"],
     "model/artifact_log.py": ["test_model_artifact.py"],
