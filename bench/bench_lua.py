@@ -67,16 +67,16 @@ def bench_stores(ws: Workspace, rt: Runtime, n: int, rounds: int) -> tuple[list[
         store(py_sid, "user_input", f"warm-{i}.txt", b"w%07d" % i + PAYLOAD)
     rt.lua.execute(LUA_STORES, lua_sid, n, -1)
     for r in range(rounds):
-        def python_loop() -> None:
+        def python_loop(r: int = r) -> None:
             for i in range(1, n + 1):
                 store(py_sid, "user_input", f"py-{r}-{i}.txt", b"%08d" % i + PAYLOAD)
 
         if r % 2:  # alternate who goes first, so drift in the file system favours neither
-            lua_rates.append(n / timed(lambda: rt.lua.execute(LUA_STORES, lua_sid, n, r)))
+            lua_rates.append(n / timed(lambda r=r: rt.lua.execute(LUA_STORES, lua_sid, n, r)))
             py_rates.append(n / timed(python_loop))
         else:
             py_rates.append(n / timed(python_loop))
-            lua_rates.append(n / timed(lambda: rt.lua.execute(LUA_STORES, lua_sid, n, r)))
+            lua_rates.append(n / timed(lambda r=r: rt.lua.execute(LUA_STORES, lua_sid, n, r)))
     return py_rates, lua_rates
 
 

@@ -193,6 +193,7 @@ class Workspace:
 
         if self.memory:
             return MemoryObjectStore(self.config.threshold)
+        assert self.root is not None  # on disk
         store = FsObjectStore(self.root / ".spell" / "objects", self.config.threshold)
         if self.config.remotes:  # a missing object is fetched from the default remote on first read
             from .remote import install_fetcher
@@ -207,7 +208,10 @@ class Workspace:
     def index(self) -> "Index":
         from .model import Index
 
-        return Index(self, None if self.memory else self.root / ".spell" / "index.sqlite")
+        if self.memory:
+            return Index(self, None)
+        assert self.root is not None  # on disk
+        return Index(self, self.root / ".spell" / "index.sqlite")
 
     @cached_property
     def events(self) -> "EventBus":

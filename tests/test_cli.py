@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib.metadata
 import json
+import os
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
 from spellfs.store.objects import hash_bytes
+
+from conftest import SPELL
 
 SESSION_FIELDS = {"id", "name", "description", "status", "tags", "created_at", "updated_at", "parent_session_id",
                   "custom_metadata", "artifact_count", "path"}
@@ -41,9 +47,9 @@ def new(spell, root: Path, *args: str) -> str:
 
 def test_init_new_ls(tmp_path: Path, spell) -> None:
     out = ok(spell("init", "space", cwd=tmp_path))
-    assert "space" in out
     root = tmp_path / "space"
-    assert "no sessions" in ok(spell("ls", cwd=root))
+    assert out == f"Initialised a spellfs workspace in {root.resolve()}\n"
+    assert ok(spell("ls", cwd=root)) == "no sessions (make one with `spell new NAME`; --all shows finished ones)\n"
     sid = new(spell, root, "My Research", "--tag", "papers", "--tag", "ml", "-d", "reading list")
     out = ok(spell("ls", cwd=root))
     assert sid[:8] in out and "My Research" in out and "active" in out and "papers" in out
@@ -122,8 +128,8 @@ def test_add_and_cat_exact_bytes(root: Path, spell, tmp_path: Path) -> None:
     assert spell("cat", sid, "text.txt@1", cwd=root).stdout == b"version one\n"
     assert spell("cat", sid, "text.txt@2", cwd=root).stdout == b"version two, longer\n"
     assert spell("cat", sid, "#1", cwd=root).stdout == binary.read_bytes()
-    assert (root / "sessions").glob("*")
-    files = next((root / "sessions").iterdir()) / "files"
+    [session_dir] = (root / "sessions").iterdir()
+    files = session_dir / "files"
     assert (files / "all.bin").read_bytes() == binary.read_bytes()
     assert (files / "text.txt").read_bytes() == b"version two, longer\n"
     one_line_error(spell("cat", sid, "text.txt@3", cwd=root), 2, "Error: artifact not found: text.txt@3")
@@ -250,7 +256,7 @@ def test_help_and_version(spell, tmp_path: Path) -> None:
     out = ok(spell("--help", cwd=tmp_path))
     for cmd in ("init", "new", "ls", "show", "cat", "add", "suspend", "resume", "complete", "fail", "rm", "fsck"):
         assert f"  {cmd} " in out or f"  {cmd}\n" in out, cmd
-    assert "spell" in ok(spell("--version", cwd=tmp_path))
+    assert ok(spell("--version", cwd=tmp_path)) == f"spell, version {importlib.metadata.version('spellfs')}\n"
     for args in ((), ("remote",), ("daemon",)):  # a command group alone shows its help, not an error line
         r = spell(*args, cwd=tmp_path)
         err = r.stderr.decode()
@@ -281,14 +287,35 @@ def test_workspace_committed_and_moved_still_works(root: Path, spell, tmp_path: 
     ok(spell("fsck", cwd=clone))
 
 
-def test_a_permission_problem_is_one_line(root, spell) -> None:
-    import os
+def _without_root_privilege() -> None:
+    """In the child before exec: drop the capabilities that let root read any file.
 
-    if os.geteuid() == 0:  # root reads anything: make the path a directory instead of a file
-        (root / "spell.yaml").unlink()
-        (root / "spell.yaml").mkdir()
-    else:
-        (root / "spell.yaml").chmod(0)
+    Root's capabilities after exec come from the bounding set, so without
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH the file modes apply to `spell` as they do
+    to any user (while it can still run the interpreter under /root).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_permission_problem_is_one_line(root) -> None:
+    """An unreadable spell.yaml: one line naming it, exit 1. Runs unprivileged also under root (CI)."""
+    (root / "spell.yaml").chmod(0)
+    try:
+        r = subprocess.run([*SPELL, "-w", str(root), "ls"], capture_output=True, timeout=60,
+                           preexec_fn=_without_root_privilege if os.geteuid() == 0 else None)
+    finally:
+        (root / "spell.yaml").chmod(0o644)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert err == f"Error: Permission denied: {root / 'spell.yaml'}\n"
+
+
+def test_a_spell_yaml_that_is_a_directory_is_one_line(root, spell) -> None:
+    (root / "spell.yaml").unlink()
+    (root / "spell.yaml").mkdir()
     r = spell("-w", str(root), "ls")
     err = r.stderr.decode()
     assert r.returncode == 1 and err.startswith("Error: ") and "spell.yaml" in err

@@ -114,7 +114,7 @@ def test_remote_add_list_remove_round_trip(tmp_path):
     t = Target("file", "", [], secret)
     out = t.spell("remote", "add", "origin", "s3://my-bucket/team/a", "--endpoint-url", "http://127.0.0.1:9",
                   "--region", "eu-west-1", cwd=root).stdout.decode()
-    assert "origin" in out and "default" in out
+    assert out == "added remote origin: s3://my-bucket/team/a (default)\n"
     t.spell("remote", "add", "backup", (tmp_path / "bk").as_uri(), cwd=root)
     text = yaml.read_text()
     assert "# my settings" in text and "# seven is plenty" in text and "# trailing note" in text

@@ -156,6 +156,28 @@ def test_cancel_stops_later_hooks_and_unregister(anyws: Workspace) -> None:
     assert calls == ["late"]
 
 
+def test_before_delete_hook_can_cancel_and_after_delete_runs(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="h")
+    anyws.artifacts.store(sid, "user_input", "keep.txt", b"precious")
+    anyws.artifacts.store(sid, "user_input", "tmp.txt", b"scratch")
+    path = anyws.sessions.get(sid)["path"]
+    seen = []
+    anyws.hooks.register("BeforeArtifactDelete",
+                         lambda ctx: "cancel" if ctx["data"]["name"] == "keep.txt" else None)
+    anyws.hooks.register("AfterArtifactDelete", lambda ctx: seen.append((ctx["session_id"], ctx["data"])))
+    sub = anyws.events.subscribe("artifact.*")
+    with pytest.raises(HookCancelled, match="cancelled by a BeforeArtifactDelete hook: keep.txt"):
+        anyws.artifacts.delete(sid, "keep.txt")
+    assert anyws.artifacts.get(sid, "keep.txt")["content"] == b"precious"
+    assert anyws.storage.read(path + "/files/keep.txt") == b"precious"
+    assert drain(anyws, sub) == []
+    assert seen == []  # a cancelled delete is no delete
+    anyws.artifacts.delete(sid, "tmp.txt")
+    assert [a["name"] for a in anyws.artifacts.list(sid)] == ["keep.txt"]
+    assert not anyws.storage.exists(path + "/files/tmp.txt")
+    assert seen == [(sid, {"session_id": sid, "name": "tmp.txt"})]
+
+
 def test_after_store_and_session_hooks(anyws: Workspace) -> None:
     seen = []
     for point in ("SessionStart", "SessionEnd", "SessionSuspend", "SessionResume", "AfterArtifactStore"):

@@ -163,7 +163,16 @@ def test_integration(spell, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "artifacts"])
 def test_examples_run_under_sandbox(spell, tmp_path: Path, name: str) -> None:
-    """The README says so: everything but artifacts.lua (io for storeFile's input) runs sandboxed."""
-    r = spell("run", "--sandbox", str(EXAMPLES / f"{name}.lua"), cwd=tmp_path)
+    """The README says so: everything but artifacts.lua (io for storeFile's input) runs sandboxed,
+    and does the same work sandboxed as not: the same sessions holding the same files."""
+    boxed = tmp_path / "boxed"
+    boxed.mkdir()
+    r = spell("run", "--sandbox", str(EXAMPLES / f"{name}.lua"), cwd=boxed)
     assert r.returncode == 0, r.stderr.decode()
-    assert "Completed!" in r.stdout.decode().strip().splitlines()[-1]
+    free, out = run_example(spell, tmp_path, name)
+    assert r.stdout.decode().strip().splitlines()[-1] == out.strip().splitlines()[-1]
+
+    def work(ws: Path) -> dict[str, set[str]]:
+        return {p.name[:-9]: live_files(p) for p in (ws / "sessions").iterdir()}
+
+    assert work(boxed) == work(free) and work(free)

@@ -59,7 +59,12 @@ def test_export_import_round_trip(source, spell, tmp_path: Path) -> None:
     archive = tmp_path / "s.tar.zst"
     out = ok(spell("-w", str(root), "export", sid, "-o", str(archive)))
     assert out.startswith(f"exported {sid[:8]} to {archive}")
-    assert zstandard.ZstdDecompressor().decompressobj().decompress(archive.read_bytes()[:64]) is not None
+    with archive.open("rb") as f:  # a zstd-compressed tar of this session only, manifest first
+        names = tarfile.open(fileobj=io.BytesIO(zstandard.ZstdDecompressor().stream_reader(f).read())).getnames()
+    prefix = f"sessions/research-{sid[:8]}/"
+    assert names[0] == "spellfs-export.yaml"
+    assert {prefix + "session.yaml", prefix + "artifacts.yaml", prefix + "files/notes.md"} <= set(names)
+    assert all(n.startswith((prefix, "objects/", "spellfs-export.yaml")) for n in names), names
     dest = fresh(tmp_path)
     out = ok(spell("-w", str(dest), "import", str(archive)))
     assert out.startswith(f"imported {sid[:8]} as sessions/")

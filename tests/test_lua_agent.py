@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,7 @@ def test_example_agent_lua_runs_against_the_fake(spell, tmp_path: Path, fake_pro
     assert out.strip().splitlines()[-1] == "Agent Completed!"
     assert "fake-1 said: echo: Name three primary colours." in out
     assert "provider not configured: no-such-provider" in out
-    assert "2 calls" in out
+    assert re.search(r"^  2 calls, [0-9]+ input and [0-9]+ output tokens$", out, re.M), out
     [d] = [p for p in (ws / "sessions").iterdir() if p.name.startswith("agent-demo-")]
     assert {p.name for p in (d / "files").iterdir()} == {
         "answer.md", "assistant-0001.request.json", "assistant-0001.response.json",

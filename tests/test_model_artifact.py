@@ -507,3 +507,14 @@ def test_store_many_refuses_the_whole_batch_and_writes_nothing(anyws: Workspace,
         ws.artifacts.store_many(s, [("user_input", "a", b"a2", None), ("user_input", "b", b"b", None),
                                     ("user_input", "c", b"c", None)])
         assert names(ws.artifacts.list(s)) == ["a", "b", "c"]
+
+
+def test_name_limit_is_255_bytes_not_characters(anyws: Workspace) -> None:
+    """'日' is 3 bytes in UTF-8: 85 of them (255 bytes) are a name, 100 (300 bytes) are not."""
+    sid = anyws.sessions.create(name="names")
+    with pytest.raises(UsageError, match=r"invalid artifact name '日{60}'…: longer than 255 bytes"):
+        anyws.artifacts.store(sid, "user_input", "日" * 100, b"x")
+    assert anyws.artifacts.list(sid) == []
+    anyws.artifacts.store(sid, "user_input", "日" * 85, b"fits")
+    assert anyws.artifacts.get(sid, "日" * 85)["content"] == b"fits"
+    assert anyws.storage.read(anyws.sessions.get(sid)["path"] + "/files/" + "日" * 85) == b"fits"

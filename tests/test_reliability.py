@@ -6,7 +6,6 @@ import errno
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from spellfs import SpellError, Workspace
 from spellfs.maintenance.checks import fsck
 from spellfs.maintenance.repairs import repair
+
+from test_watch_watcher import wait_for
 
 WRITER = r"""
 import sys
@@ -31,19 +32,31 @@ def test_four_writers_with_the_daemon_running_lose_nothing(root: Path, spell) ->
     with Workspace.open(root) as ws:
         shared = ws.sessions.create(name="shared")
         own = [ws.sessions.create(name=f"own{i}") for i in range(2)]
+        marker = ws.sessions.create(name="marker")
+        marker_files = root / "sessions" / ws.sessions.resolve(marker) / "files"
     assert spell("-w", str(root), "daemon", "start").returncode == 0
     try:
         n = 150
         jobs = [(shared, "a"), (shared, "b"), (own[0], "c"), (own[1], "d")]
         procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), sid, tag, str(n)]) for sid, tag in jobs]
         assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
-        time.sleep(1.0)  # let the watcher see the last files/ writes: it must record none of them
+        # The daemon must record none of the writers' files/ writes. It handles events in
+        # order, so once it has recorded a file written after them, it has seen them all.
+        (marker_files / "marker.txt").write_text("written by hand after the writers")
+
+        def marker_recorded() -> bool:
+            with Workspace.open(root) as ws:
+                return [a["name"] for a in ws.artifacts.list(marker)] == ["marker.txt"]
+
+        wait_for(marker_recorded, timeout=60)
     finally:
         assert spell("-w", str(root), "daemon", "stop").returncode == 0
     with Workspace.open(root) as ws:
         log = ws.log(ws.sessions.resolve(shared))
         log.refresh()
         seqs = [r["seq"] for r in log.records]
+        by_watcher = [(r["seq"], r["name"], r.get("op")) for r in log.records if r.get("created_by") == "watch"]
+        assert by_watcher == [], f"the daemon recorded library writes as hand edits: {by_watcher}"
         assert len(seqs) == 4 * n and len(set(seqs)) == len(seqs)
         assert sorted(seqs) == list(range(1, 4 * n + 1))
         versions = [r["version"] for r in log.versions["shared.txt"]]

@@ -283,3 +283,46 @@ def test_round_trip_both_stores(tmp_path: Path, data: bytes) -> None:
         assert raw == data
     else:
         assert raw.startswith(ZSTD_MAGIC)
+
+
+# -- found by mutation testing (tools/mutation.py) ----------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fs", "memory"])
+def test_missing_object_message_is_exact(kind: str, tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", 1024) if kind == "fs" else MemoryObjectStore(1024)
+    oid = hash_bytes(b"never stored")
+    with pytest.raises(ObjectNotFound) as info:
+        store.get(oid)
+    assert str(info.value) == f"object not found: {oid} (not in the local store; run `spell fsck`)"
+    store.fetcher = lambda wanted: False  # a remote that does not have it either
+    with pytest.raises(ObjectNotFound) as info:
+        store.get(oid)
+    assert str(info.value) == (f"object not found: {oid} (not in the local store nor on the remote; "
+                               "run `spell fsck`)")
+
+
+def test_size_at_the_threshold_is_compressed(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", 64)
+    assert store.is_compressed(64, b"abcd") and not store.is_compressed(63, b"abcd")
+    assert store.is_compressed(10, ZSTD_MAGIC)
+
+
+def test_objects_are_read_only_files_and_remove_deletes_them(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", 1024)
+    oid = store.put_bytes(b"kept read-only")
+    assert os.stat(store.path(oid)).st_mode & 0o777 == 0o444
+    store.remove(oid)
+    assert not store.path(oid).exists() and not store.has(oid)
+
+
+def test_corrupt_object_message_names_the_file(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", 1024)
+    oid = store.put_bytes(b"precious")
+    path = store.path(oid)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"garbled!")
+    with pytest.raises(IntegrityError) as info:
+        store.get(oid)
+    assert str(info.value) == (f"corrupt object {oid}: {path}: content does not match its hash "
+                               "(run `spell fsck`)")

@@ -100,3 +100,24 @@ def test_garbage_line_names_file_and_line(garbage: bytes) -> None:
     assert msg.startswith("sessions/s-1234abcd/artifacts.yaml:")
     line = int(msg.split(":")[1])
     assert line >= 3, msg
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"- {a: [}\n", "f.yaml:7: invalid YAML: did not find expected node content"),
+    (b'- {"a": 1} junk\n', "f.yaml:7: invalid YAML: did not find expected '-' indicator"),
+    (b"- [1, 2]\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
+    (b"a: 1\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
+    (b"- {a: 1}\n- 3\n", "f.yaml:8: not a record (expected `- {key: value, ...}`)"),
+    (b"[{a: 1}, {a: 2}]\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
+    (b"\xff\xfe\n", "f.yaml:7: not UTF-8"),
+])
+def test_a_bad_record_line_is_named_exactly(data: bytes, message: str) -> None:
+    with pytest.raises(RecordError) as info:
+        list(parse_records(data, "f.yaml", 7))
+    assert str(info.value) == message
+
+
+def test_a_value_json_cannot_hold_is_refused_by_name() -> None:
+    with pytest.raises(UsageError) as info:
+        encode_record({"x": float("nan")})
+    assert str(info.value) == "value cannot be stored: Out of range float values are not JSON compliant"

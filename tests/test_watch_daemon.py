@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def test_daemon_start_records_changes_and_stops(root: Path, session, spell, daem
     r = spell("-w", str(root), "daemon", "start")
     assert r.returncode == 0 and f"already running (pid {pid}".encode() in r.stdout
     r = spell("-w", str(root), "daemon", "status")
-    assert r.returncode == 0 and b"running" in r.stdout
+    assert r.returncode == 0, r.stdout
+    assert re.fullmatch(rf"the daemon is running \(pid {pid}, [a-z -]+, since \S+\)\n", r.stdout.decode())
 
     (files / "hand.md").write_text("typed by a person")
     [rec] = wait_for(lambda: versions(root, sid, "hand.md"))

@@ -95,6 +95,19 @@ def settle(h: Harness, name: str, count: int, timeout: float = 5.0) -> list[dict
     return h.events("stored", name)
 
 
+def marker(h: Harness, files: Path | None = None) -> None:
+    """Write a file and wait until the watcher has stored it.
+
+    The watcher settles keys in deadline order, so once a file written now is stored,
+    every event from before it has been handled: a "nothing happened" check made after
+    this is not merely early, as one made after a fixed sleep could be.
+    """
+    files = files or h.files
+    name = f"marker-{len(h.changes)}.txt"
+    (files / name).write_text("marker")
+    wait_for(lambda: h.events("stored", name), timeout=30)
+
+
 def test_written_file_becomes_a_user_input_version(h: Harness) -> None:
     h.start()
     (h.files / "notes.md").write_bytes(b"# notes\n")
@@ -130,8 +143,8 @@ def test_truncate_and_rewrite_and_library_stores_are_not_doubled(h: Harness) -> 
     h.start()
     h.ws.artifacts.store(h.sid, "tool_result", "out.json", b'{"a": 1}')  # materialised by the library
     h.ws.artifacts.store(h.sid, "tool_result", "out.json", b'{"a": 2}')
-    time.sleep(h.watcher.quiet * 4)
-    assert len(h.versions("out.json")) == 2 and not h.events("stored")
+    marker(h)
+    assert len(h.versions("out.json")) == 2 and not h.events("stored", "out.json")
     with open(h.files / "out.json", "r+b") as f:
         f.truncate(0)
         f.flush()
@@ -162,7 +175,7 @@ def test_revert_to_older_content_is_a_new_version(h: Harness) -> None:
     p = h.files / "a.txt"
     for body, n in ((b"one", 1), (b"two", 2), (b"one", 3)):
         p.write_bytes(body)
-        wait_for(lambda: len(h.versions("a.txt")) == n)
+        wait_for(lambda n=n: len(h.versions("a.txt")) == n)
     assert [v["hash"] for v in h.versions("a.txt")][0] == h.versions("a.txt")[2]["hash"]
 
 
@@ -196,6 +209,8 @@ def test_spellignore_and_links_out_of_the_workspace(h: Harness, tmp_path: Path) 
 
 
 def test_hand_edited_manifest_valid_and_invalid(h: Harness) -> None:
+    other = h.ws.sessions.create(name="other")  # its files are recorded while demo's wait
+    other_files = h.root / "sessions" / h.ws.sessions.resolve(other) / "files"
     h.start()
     yaml_path = h.root / "sessions" / h.dir / "session.yaml"
     text = yaml_path.read_text()
@@ -209,11 +224,11 @@ def test_hand_edited_manifest_valid_and_invalid(h: Harness) -> None:
     assert inv["error"].startswith(f"sessions/{h.dir}/session.yaml:{line}: status")
     # last good state kept: nothing overwritten, the index still answers with it
     (h.files / "while-broken.txt").write_text("waits")
-    time.sleep(h.watcher.quiet * 4)
+    marker(h, other_files)
     assert yaml_path.read_text() == bad
     row = h.wws.index.rows[h.dir]
     assert row.manifest["name"] == "renamed" and "status" in row.error
-    assert not h.events("stored")
+    assert not h.events("stored", "while-broken.txt") and h.versions("while-broken.txt") == []
     # fixed: reported, and what waited is recorded
     yaml_path.write_text(bad.replace("status: bogus", "status: active"))
     wait_for(lambda: [c for c in h.events("manifest") if c.get("fixed")])
@@ -273,11 +288,23 @@ def test_watch_limit_falls_back_to_polling(h: Harness, monkeypatch: pytest.Monke
 
 
 def test_lost_events_trigger_a_rescan(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    w = h.start()
-    scans: list = []
-    real = w.catch_up
-    monkeypatch.setattr(w, "catch_up", lambda dirs=None: scans.append(dirs) or real(dirs))
+    """Events the kernel dropped are found again by the rescan an overflow triggers."""
+    real_note = Watcher._note
+
+    def lossy_note(self, path, is_dir, event_type):  # the kernel drops lost.txt's events
+        if not os.fsdecode(path).endswith("/lost.txt"):
+            real_note(self, path, is_dir, event_type)
+
+    monkeypatch.setattr(Watcher, "_note", lossy_note)
+    h.start()
+    (h.files / "lost.txt").write_text("written while the queue overflowed")
+    marker(h)
+    assert not h.events("stored", "lost.txt")  # its events really were lost
     logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+    wait_for(lambda: h.events("stored", "lost.txt"), timeout=30)
+    assert h.content("lost.txt") == b"written while the queue overflowed"
+
+
     wait_for(lambda: None in scans)
 
 

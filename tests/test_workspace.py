@@ -160,6 +160,12 @@ def test_memory_backend_writes_nothing(tmp_path: Path, monkeypatch) -> None:
 
         assert fsck(ws).ok
         ws.sessions.delete(child)
-        assert ws.events.receive(events) is not None
+        seen = []
+        while (event := ws.events.receive(events, 0)) is not None:
+            seen.append(event)
+        kinds = [e["event_type"] for e in seen]
+        assert kinds.count("session.created") == 2 and kinds.count("artifact.stored") == 5
+        assert kinds.count("artifact.deleted") == 1
+        assert seen[-1]["event_type"] == "session.deleted" and seen[-1]["data"]["session_id"] == child
     assert list(cwd.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "input.bin"]

@@ -135,7 +135,7 @@ def _keep_out_large(ws: "Workspace", repo, prefix: str, items: list[tuple[str, s
     """Ignore new or changed objects and copies above git.max_object_bytes; return their paths."""
     limit = ws.config.get("git.max_object_bytes")
     large = []
-    for xy, path in items:
+    for _xy, path in items:
         parts = path.split("/")
         if not (path.startswith(".spell/objects/") or (len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files")):
             continue
@@ -317,7 +317,7 @@ def status(ws: "Workspace") -> dict[str, Any]:
             raise _git_error("status", exc) from None
         out["merging"] = _merging(repo)
         objects = 0
-        for xy, path in items:
+        for _xy, path in items:
             parts = path.split("/")
             if parts[0] == "sessions" and len(parts) >= 3:
                 uncommitted.setdefault(parts[1], []).append("/".join(parts[2:]))

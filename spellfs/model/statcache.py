@@ -112,7 +112,7 @@ class StatCache:
 
     def _open(self) -> None:
         assert self.path is not None
-        for attempt in range(2):
+        for _attempt in range(2):
             try:
                 db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")

@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from ..errors import IntegrityError, ObjectNotFound, UsageError
 from .storage import disk_error, write_all
@@ -82,6 +82,7 @@ def stream_content(oid: str, f: BinaryIO, where: str) -> Iterator[bytes]:
     hasher = blake3(max_threads=blake3.AUTO)
     head = f.read(4)
     f.seek(0)
+    reader: Any
     if head == ZSTD_MAGIC:
         import zstandard
 

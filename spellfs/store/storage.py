@@ -159,10 +159,10 @@ class Storage:
     def signature(self, rel: str) -> tuple[int, int, int] | None: ...
     def lock(self, name: str) -> contextlib.AbstractContextManager: ...
     def sync(self) -> None:
-        """Make everything written so far survive a power cut (the whole machine's writes)."""
+        """Make everything written so far survive a power cut (the whole machine's writes; checkpoints use fsync)."""
     def fsync(self, paths: "Iterable[str]") -> None:
         """Make exactly ``paths`` (absolute; files or directories) survive a power cut."""
-    def realpath(self, rel: str) -> Path | None: ...
+    def realpath(self, rel: str) -> str | None: ...
 
 
 class FsStorage(Storage):
@@ -177,10 +177,10 @@ class FsStorage(Storage):
 
         self.guard = PathGuard(self.base)
 
-    def path(self, rel: str) -> Path:
+    def path(self, rel: str) -> str:
         return self.base + rel
 
-    def realpath(self, rel: str) -> Path | None:
+    def realpath(self, rel: str) -> str | None:
         return self.base + rel
 
     def _open_read(self, rel: str) -> int:
@@ -407,7 +407,7 @@ class MemoryStorage(Storage):
         self._counter = 0
         self._locks: dict[str, threading.RLock] = {}
 
-    def realpath(self, rel: str) -> Path | None:
+    def realpath(self, rel: str) -> str | None:
         return None
 
     def read(self, rel: str) -> bytes:

@@ -26,7 +26,7 @@ def _get():
 
         y = YAML(typ="safe")
         y.default_flow_style = False
-        y.sort_base_mapping_type_on_output = False
+        y.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # ruamel declares it None
         y.allow_unicode = True
         y.width = 4096
         _yaml = y

@@ -1,0 +1,311 @@
+"""Disk storage: writes are atomic, so a concurrent reader never sees a torn or empty file."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from spellfs import SpellError, Workspace
+from spellfs.store.storage import (
+    FsStorage, MemoryStorage, Storage, atomic_replace, atomic_write, disk_error, write_all,
+)
+from spellfs.store.yamlio import load_yaml
+
+READER = textwrap.dedent(r"""
+    import os, re, sys
+    whole = re.compile(rb"# spellfs session manifest.*\nupdated_at: [^\n]+\n\Z", re.S)
+    path, stop = sys.argv[1], sys.argv[2]
+    reads = bad = 0
+    print("ready", flush=True)
+    while not os.path.exists(stop) or reads < 500:
+        with open(path, "rb") as f:
+            data = f.read()
+        reads += 1
+        # every version starts with the header and ends with updated_at; a torn read does not
+        if not whole.match(data):
+            bad += 1
+    print(reads, bad, flush=True)
+""")
+
+
+def test_concurrent_reader_never_sees_a_torn_session_yaml(ws: Workspace, tmp_path: Path) -> None:
+    """A separate process reads session.yaml in a loop while this one rewrites it 400 times.
+
+    With writes in place (open, truncate, write) the reader sees an empty or half file in
+    most reads; with temp + rename it sees only whole versions.
+    """
+    sid = ws.sessions.create(name="atomic", metadata={"pad": "x" * 20_000})
+    rel = ws.sessions.get(sid)["path"] + "/session.yaml"
+    path = ws.root / rel
+    assert path.read_bytes().startswith(b"# spellfs session manifest")
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline() == "ready\n"
+        for i in range(400):
+            ws.sessions.update_metadata(sid, {"pad": f"{i:05d}" * 4_000})
+    finally:
+        stop.touch()
+        out, _ = reader.communicate(timeout=120)
+    reads, bad = map(int, out.split())
+    assert reads >= 500
+    assert bad == 0, f"{bad} of {reads} reads saw a torn or empty session.yaml"
+    assert load_yaml(path.read_bytes(), rel)["metadata"]["pad"] == "00399" * 4_000
+
+
+# -- the Storage contract, on both backends ------------------------------------------
+
+
+@pytest.fixture(params=["fs", "memory"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "memory":
+        yield MemoryStorage()
+    else:
+        fs = FsStorage(tmp_path / "root")
+        (tmp_path / "root").mkdir()
+        yield fs
+        fs.close()
+
+
+def test_write_read_and_read_from(storage: Storage) -> None:
+    storage.write("a/b/c.txt", b"hello world")
+    assert storage.read("a/b/c.txt") == b"hello world"
+    assert storage.read_from("a/b/c.txt", 6) == b"world"
+    assert storage.read_from("a/b/c.txt", 11) == b""
+    storage.write("a/b/c.txt", b"short", fsync=True)
+    assert storage.read("a/b/c.txt") == b"short"
+    for read in (lambda: storage.read("a/b/missing"), lambda: storage.read_from("a/b/missing", 0)):
+        with pytest.raises(FileNotFoundError):
+            read()
+
+
+def test_append_returns_the_old_size_and_never_glues_onto_a_cut_line(storage: Storage) -> None:
+    assert storage.append("log", b"one\n") == 0
+    assert storage.append("log", b"two\n") == 4
+    assert storage.read("log") == b"one\ntwo\n"
+    storage.write("cut", b"partial")  # a killed writer's last line
+    assert storage.append("cut", b"next\n") == 7
+    assert storage.read("cut") == b"partial\nnext\n"
+
+
+def test_listing_exists_isdir_remove_rmtree(storage: Storage) -> None:
+    storage.write("s/x/files/a.txt", b"a")
+    storage.write("s/x/files/b.txt", b"b")
+    storage.write("s/y.txt", b"y")
+    storage.mkdir("s/empty")
+    assert sorted(storage.listdir("s")) == ["empty", "x", "y.txt"]
+    assert sorted(storage.listdir("s/x/files")) == ["a.txt", "b.txt"]
+    assert storage.listdir("s/nothing") == [] and storage.listdir("s/y.txt") == []
+    assert storage.exists("s/x") and storage.exists("s/y.txt") and storage.exists("s/empty")
+    assert storage.isdir("s/x") and storage.isdir("s/empty") and not storage.isdir("s/y.txt")
+    assert not storage.exists("s/z") and not storage.isdir("s/z")
+    storage.remove("s/y.txt")
+    storage.remove("s/y.txt")  # removing what is gone is not an error
+    assert not storage.exists("s/y.txt")
+    storage.rmtree("s/x")
+    assert not storage.exists("s/x") and not storage.exists("s/x/files/a.txt")
+    assert sorted(storage.listdir("s")) == ["empty"]
+    storage.rmtree("s/never")  # nor is removing a tree that is not there
+
+
+def test_signature_changes_with_every_write(storage: Storage) -> None:
+    assert storage.signature("f") is None
+    storage.write("f", b"one")
+    first = storage.signature("f")
+    assert first is not None and first[1] == 3
+    storage.write("f", b"two!")
+    second = storage.signature("f")
+    assert second is not None and second != first and second[1] == 4
+    storage.append("f", b"\n")
+    assert storage.signature("f") not in (first, second)
+
+
+# -- the disk: atomic writes, modes, errors ---------------------------------------------
+
+
+def test_atomic_write_modes_and_missing_folders(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "new" / "dir" / "f", b"x")
+        assert (tmp_path / "new" / "dir" / "f").read_bytes() == b"x"
+        assert stat.S_IMODE(os.stat(tmp_path / "new" / "dir" / "f").st_mode) == 0o644
+        atomic_write(tmp_path / "ro", b"y", mode=0o444, fsync=True)
+        assert stat.S_IMODE(os.stat(tmp_path / "ro").st_mode) == 0o444
+        atomic_write(tmp_path / "t" / "g", b"z", tmpdir=str(tmp_path / "tmp" / "deep"))
+        assert (tmp_path / "t" / "g").read_bytes() == b"z"
+        assert os.listdir(tmp_path / "tmp" / "deep") == []  # made for the temp, left empty
+        assert sorted(os.listdir(tmp_path / "t")) == ["g"]  # the temp never lived beside g
+    finally:
+        os.umask(old)
+
+
+def test_atomic_write_failure_is_one_line_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "dir"
+    (target / "inside").mkdir(parents=True)  # replacing a non-empty folder fails
+    with pytest.raises(SpellError) as info:
+        atomic_write(target, b"data", tmpdir=str(tmp_path / "tmp"))
+    assert str(info.value) == f"cannot write {target}: {os.strerror(errno.EISDIR)}"
+    assert os.listdir(tmp_path / "tmp") == []
+    with pytest.raises(IsADirectoryError):
+        atomic_replace(target, b"data")
+    assert sorted(os.listdir(tmp_path)) == ["dir", "tmp"]
+
+
+def test_disk_error_names_the_path_and_hints_on_a_full_disk() -> None:
+    full = disk_error(OSError(errno.ENOSPC, "ignored"), "/w/f")
+    assert str(full) == ("cannot write /w/f: No space left on device "
+                         "(free some space and retry; nothing stored before this was touched)")
+    assert str(disk_error(OSError(errno.EROFS, "x"), "/w/f")) == "cannot write /w/f: Read-only file system"
+    assert str(disk_error(OSError("no errno"), "/w/f")) == "cannot write /w/f: no errno"
+
+
+def test_temp_on_another_filesystem_falls_back_beside_the_file(tmp_path: Path, monkeypatch) -> None:
+    tmpdir = tmp_path / "tmp"
+    real = os.replace
+    calls: list[str] = []
+
+    def cross_device(src, dst):
+        calls.append(os.path.dirname(src))
+        if os.path.dirname(src) == str(tmpdir):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    atomic_write(tmp_path / "f", b"content", tmpdir=str(tmpdir))
+    assert (tmp_path / "f").read_bytes() == b"content"
+    assert calls == [str(tmpdir), str(tmp_path)]
+    assert os.listdir(tmpdir) == [] and sorted(os.listdir(tmp_path)) == ["f", "tmp"]
+
+
+def test_write_all_finishes_a_short_write(tmp_path: Path, monkeypatch) -> None:
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:3])))  # 3 bytes a call
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT)
+    try:
+        write_all(fd, b"0123456789")
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == b"0123456789"
+
+
+def test_append_that_does_not_fit_is_undone(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    fs.append("log", b"kept\n")
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:2])))  # the disk fills
+    with pytest.raises(SpellError) as info:
+        fs.append("log", b"lost line\n")
+    monkeypatch.setattr(os, "write", real)
+    assert str(info.value) == (f"cannot write {tmp_path / 'root' / 'log'}: No space left on device "
+                               "(free some space and retry; nothing stored before this was touched)")
+    assert fs.read("log") == b"kept\n"  # no half line left behind
+
+
+def test_fs_mkdir_error_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    fs.write("file", b"x")
+    fs.mkdir("a/b")
+    assert fs.isdir("a/b")
+    fs.mkdir("a/b")  # exists: fine
+    with pytest.raises(SpellError) as info:
+        fs.mkdir("file/sub")
+    assert str(info.value) == f"cannot write {tmp_path / 'root' / 'file/sub'}: {os.strerror(errno.ENOTDIR)}"
+    assert fs.path("x/y") == f"{tmp_path / 'root'}/x/y"
+
+
+def test_more_of_the_contract(storage: Storage) -> None:
+    """Edges the mutation run found untested: root listing, trailing slash, errno, locks."""
+    storage.write("s/x/f", b"abc")
+    assert storage.isdir("") and storage.isdir("s") and storage.isdir("s/x")
+    assert "s" in storage.listdir("")
+    assert storage.listdir("s/") == storage.listdir("s") == ["x"]
+    with pytest.raises(FileNotFoundError) as info:
+        storage.read("s/x/nope")
+    assert info.value.errno == errno.ENOENT and str(info.value.filename).endswith("s/x/nope")
+    with pytest.raises(FileNotFoundError) as info:
+        storage.read_from("s/x/nope", 1)
+    assert info.value.errno == errno.ENOENT and str(info.value.filename).endswith("s/x/nope")
+    before = storage.signature("s/x/f")
+    storage.write("s/x/f", b"xyz")  # same size, new content: the signature still moves
+    assert storage.signature("s/x/f") != before
+    with storage.lock("one"):
+        with storage.lock("one"):  # re-entrant
+            with storage.lock("two"):
+                pass
+
+
+def test_disk_writes_use_the_workspace_temp_folder_and_fsync_when_asked(tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    old = os.umask(0o022)
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    sources: list[str] = []
+    synced: list[int] = []
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(os, "replace", lambda src, dst: sources.append(os.path.dirname(src)) or
+                        real_replace(src, dst))
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    try:
+        fs.write("a/f", b"x")
+        assert synced == [] and set(sources) == {f"{tmp_path / 'root'}/.spell/tmp"}
+        fs.write("a/f", b"y", fsync=True)
+        assert len(synced) == 1
+        assert stat.S_IMODE(os.stat(tmp_path / "root" / "a" / "f").st_mode) == 0o644
+        atomic_write(tmp_path / "existing-dir-ro", b"r", mode=0o400)
+        assert stat.S_IMODE(os.stat(tmp_path / "existing-dir-ro").st_mode) == 0o400
+        atomic_write(tmp_path / "missing" / "ro", b"r", mode=0o400)
+        assert stat.S_IMODE(os.stat(tmp_path / "missing" / "ro").st_mode) == 0o400
+        fs.append("log", b"line\n")
+        assert stat.S_IMODE(os.stat(tmp_path / "root" / "log").st_mode) == 0o644
+    finally:
+        os.umask(old)
+        fs.close()
+    fs.close()  # closing twice is harmless
+
+
+def test_cross_device_fallback_keeps_fsync_and_mode(tmp_path: Path, monkeypatch) -> None:
+    tmpdir = tmp_path / "tmp"
+    real_replace, real_fsync = os.replace, os.fsync
+    synced: list[int] = []
+
+    def cross_device(src, dst):
+        if os.path.dirname(src) == str(tmpdir):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    atomic_write(tmp_path / "f", b"content", fsync=True, mode=0o400, tmpdir=str(tmpdir))
+    assert (tmp_path / "f").read_bytes() == b"content"
+    assert stat.S_IMODE(os.stat(tmp_path / "f").st_mode) == 0o400
+    assert len(synced) == 2  # the first temp and the one beside the file
+
+
+def test_a_temp_folder_that_cannot_be_made_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(SpellError) as info:
+        atomic_write(tmp_path / "f", b"x", tmpdir=str(tmp_path / "file" / "tmp"))
+    assert str(info.value) == f"cannot write {tmp_path / 'f'}: {os.strerror(errno.ENOTDIR)}"
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_close_releases_the_lock_files(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    with fs.lock("a"):
+        pass
+    [fd] = fs._lock_fds.values()
+    fs.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert fs._lock_fds == {}

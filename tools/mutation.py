@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Mutation testing of the bottom layers, one module at a time (not part of CI's default run).
+
+Why: a suite can pass while the code it claims to guard is wrong (issue #23 found four such
+bugs). mutmut changes one operator, constant or call at a time; a mutant the tests do not
+notice ("survived") is either a missing assertion or an equivalent change, and each one is
+either killed by a new test or listed in tools/mutation-survivors.md with the reason.
+
+Each module is mutated in its own scratch copy (build/mutation/<module>/) and its mutants run
+only against the test files that cover it (MODULES below), and within those, mutmut runs only
+the tests that execute the mutated function. That keeps it feasible on 2 shared cores.
+
+    .venv/bin/pip install -e '.[test,mutation]'
+    .venv/bin/python tools/mutation.py                 # every module below
+    .venv/bin/python tools/mutation.py store           # a package prefix ...
+    .venv/bin/python tools/mutation.py store/storage   # ... or one module
+    .venv/bin/python tools/mutation.py --list-survivors store/storage
+
+Prints one line per module: killed / total (score %), survivors, timeouts, not covered.
+Tests that run `spell` in a subprocess import the unmutated package, so only in-process tests
+can kill a mutant; mutants in code reached only by subprocesses count as "no tests".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = ROOT / "build" / "mutation"
+
+# module (relative to spellfs/) -> the test files that exercise it in-process
+MODULES: dict[str, list[str]] = {
+    "store/storage.py": ["test_store_storage.py", "test_store_records.py"],
+    "store/objects.py": ["test_store_objects.py"],
+    "store/records.py": ["test_store_records.py", "test_store_objects.py", "test_model_artifact.py"],
+    "store/yamlio.py": ["test_model_state.py", "test_model_session.py"],
+    "model/artifact.py": ["test_model_artifact.py", "test_events_hooks.py"],
+    "model/artifact_log.py": ["test_model_artifact.py"],
+    "model/ignore.py": ["test_model_artifact.py"],
+    "model/index.py": ["test_model_session.py"],
+    "model/manifest.py": ["test_model_session.py"],
+    "model/session.py": ["test_model_session.py"],
+    "model/state.py": ["test_model_state.py"],
+    "history/checkpoints.py": ["test_history_checkpoints.py"],
+    "history/tree.py": ["test_history_checkpoints.py"],
+    "maintenance/checks.py": ["test_maintenance_checks.py"],
+    "maintenance/garbage.py": ["test_maintenance_garbage.py"],
+    "maintenance/repairs.py": ["test_reliability.py"],
+}
+
+SUPPORT = ["conftest.py", "fakeprovider.py", "seaweed.py"]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+def prepare(module: str) -> Path:
+    """A scratch project holding the package, the covering tests and a mutmut config."""
+    work = SCRATCH / module.replace("/", ".").removesuffix(".py")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "tests").mkdir(parents=True)
+    shutil.copytree(ROOT / "spellfs", work / "spellfs",
+                    ignore=shutil.ignore_patterns("__pycache__"), symlinks=True)
+    tests = [name for name in MODULES[module] if (ROOT / "tests" / name).exists()]
+    for name in SUPPORT + tests:
+        if (ROOT / "tests" / name).exists():
+            shutil.copy2(ROOT / "tests" / name, work / "tests" / name)
+    (work / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        'source_paths = ["spellfs"]\n'
+        f'only_mutate = ["spellfs/{module}"]\n'
+        f"pytest_add_cli_args_test_selection = {_toml_list(['tests/' + t for t in tests])}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-x", "-q"]\n'
+        "\n[tool.pytest.ini_options]\n"
+        'testpaths = ["tests"]\n'
+    )
+    return work
+
+
+COUNT = re.compile(r"^\s*(?P<name>\S+): (?P<status>[a-z ]+)$")
+
+
+def results(work: Path) -> dict[str, list[str]]:
+    """mutant name -> status, grouped by status."""
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work,
+                         capture_output=True, text=True)
+    grouped: dict[str, list[str]] = {}
+    for line in out.stdout.splitlines():
+        match = COUNT.match(line)
+        if match:
+            grouped.setdefault(match["status"].strip(), []).append(match["name"])
+    return grouped
+
+
+def run(module: str, max_children: int) -> dict[str, list[str]]:
+    work = prepare(module)
+    env = {**os.environ, "PYTHONPATH": ""}
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+                   cwd=work, env=env, stdout=subprocess.DEVNULL)
+    return results(work)
+
+
+def summary(module: str, grouped: dict[str, list[str]]) -> str:
+    killed = len(grouped.get("killed", []))
+    total = sum(len(v) for v in grouped.values())
+    # "no tests" counts as not killed: nothing in-process would notice the change
+    score = 100.0 * killed / total if total else 0.0
+    rest = ", ".join(f"{k} {len(v)}" for k, v in sorted(grouped.items()) if k != "killed")
+    return f"{module:28} killed {killed:4}/{total:<4} {score:5.1f}%  ({rest or 'none left'})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("targets", nargs="*", help="module or package prefix under spellfs/")
+    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--list-survivors", action="store_true")
+    args = parser.parse_args()
+    chosen = [m for m in MODULES
+              if not args.targets or any(m.startswith(t.removesuffix(".py")) for t in args.targets)]
+    if not chosen:
+        parser.error(f"no module matches {args.targets}; known: {', '.join(MODULES)}")
+    for module in chosen:
+        grouped = run(module, args.max_children)
+        print(summary(module, grouped), flush=True)
+        if args.list_survivors:
+            for status, names in sorted(grouped.items()):
+                if status != "killed":
+                    for name in names:
+                        print(f"    {status}: {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
