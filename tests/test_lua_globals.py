@@ -506,8 +506,12 @@ def test_session_hooks_and_api_calls_inside_hooks(lua) -> None:
 # -- Tool -------------------------------------------------------------------------------
 
 def test_tools_and_tool_hooks(lua, root: Path) -> None:
-    assert list(lua("return Tool.list()").values()) == [b"calculator", b"file_operations", b"template_engine",
-                                                       b"uuid_generator"]
+    listed = list(lua("return Tool.list()").values())
+    assert [t[b"name"] for t in listed][:3] == [b"archive_handler", b"base64_encoder", b"calculator"]
+    assert all(t[b"description"] and t[b"version"] for t in listed)
+    assert lua("return Tool.exists('calculator'), Tool.exists('nope')") == (True, False)
+    schema = lua("return Tool.get('calculator'):getSchema()")
+    assert schema[b"name"] == b"calculator" and schema[b"parameters"][1][b"name"] == b"operation"
     r = lua("return Tool.get('calculator'):execute({operation = 'evaluate', expression = '42 * 10 + 7'})")
     assert r[b"success"] is True and r[b"result"][b"result"] == 427
     assert lua("return math.type(Tool.invoke('calculator', {expression = '7 / 2'}).result.result)") == b"float"

@@ -5,7 +5,14 @@ then``); ``Tool.invoke`` of one is an error naming the known tools. Every
 execution runs the ``BeforeToolExecution`` hooks (which may replace ``params`` or
 cancel) and ``AfterToolExecution`` hooks (which see, and may replace, ``result``).
 ``file_operations`` works inside the workspace: relative paths resolve against
-its root and nothing outside it is reachable.
+its root and nothing outside it (nor spellfs's own files) is reachable.
+
+A *machine* tool (network or host) that spell.yaml's ``tools.allow`` does not name, or
+any machine tool under ``--sandbox``, answers ``{success = false, error = "... is off
+..."}`` rather than raising, as rs-llmspell's refused tools do, so scripts that test
+``result.success`` carry on. ``Tool.list()`` gives ``{name, description, version,
+category, enabled}`` tables; ``Tool.exists(name)``; ``Tool.get(name):getSchema()``
+(also ``Tool.get_schema(name)``) gives ``{name, description, parameters = {...}}``.
 """
 
 from __future__ import annotations
@@ -42,7 +49,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         hooks = ws.hooks
         if hooks.active("BeforeToolExecution"):
             args = hooks.run("BeforeToolExecution", sid, {"tool": name, "params": args}).get("params", args)
-        result = tool.execute(args, ctx)
+        from ..tools import available
+
+        refused = available(name, ws.config.get("tools.allow"), rt.sandbox)
+        result = {"success": False, "error": refused} if refused else tool.execute(args, ctx)
         if hooks.active("AfterToolExecution"):
             result = hooks.run("AfterToolExecution", sid,
                                {"tool": name, "params": args, "result": result}).get("result", result)
@@ -53,13 +63,30 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         tool = tools().get(tool_name)
         if tool is None:
             return None
-        return rt.table(f"tool {tool_name}", {"execute": lambda _self=None, params=None: execute(tool_name, params)},
-                        {"name": tool.name, "description": tool.description})
+        return rt.table(f"tool {tool_name}", {
+            "execute": lambda _self=None, params=None: execute(tool_name, params),
+            "getSchema": lambda _self=None: out(tool.schema()),
+        }, {"name": tool.name, "description": tool.description, "version": tool.version,
+            "category": tool.category})
+
+    def exists(name: Any = None) -> bool:
+        return isinstance(name, bytes) and rt.text(name, "Tool.exists: tool name") in tools()
+
+    def schema(name: Any = None) -> Any:
+        tool = tools().get(rt.text(name, "Tool.get_schema: tool name"))
+        return None if tool is None else out(tool.schema())
 
     def invoke(name: Any, params: Any = None) -> Any:
         return execute(rt.text(name, "Tool.invoke: tool name"), params)
 
     def list_() -> Any:
-        return out(sorted(tools()))
+        from ..tools import available
 
-    rt.set_global("Tool", rt.table("Tool", {"get": get, "invoke": invoke, "list": list_}))
+        allow = ws.config.get("tools.allow")
+        return out([{"name": t.name, "description": t.description, "version": t.version,
+                     "category": t.category, "enabled": available(t.name, allow, rt.sandbox) is None}
+                    for _, t in sorted(tools().items())])
+
+    rt.set_global("Tool", rt.table("Tool", {
+        "get": get, "invoke": invoke, "execute": invoke, "list": list_, "exists": exists,
+        "get_schema": schema, "getSchema": schema}))
