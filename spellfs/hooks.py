@@ -21,14 +21,15 @@ POINTS = (
     "SessionStart", "SessionEnd", "SessionSave", "SessionResume", "SessionSuspend",
     "BeforeArtifactStore", "AfterArtifactStore", "BeforeArtifactDelete", "AfterArtifactDelete",
     "BeforeToolExecution", "AfterToolExecution", "BeforeAgentExecution", "AfterAgentExecution",
+    "BeforeWorkflowStart", "AfterWorkflowComplete", "WorkflowError", "BeforeWorkflowStep",
+    "AfterWorkflowStep", "BeforeWorkflowStage", "AfterWorkflowStage",
 )
 #: rs-llmspell's other hook points: a hook registers on them (so its scripts run unchanged)
 #: and is listed, but spellfs has no such event to run it on.
 QUIET_POINTS = (
     "SystemStartup", "SystemShutdown", "BeforeAgentInit", "AfterAgentInit", "BeforeAgentShutdown",
     "AfterAgentShutdown", "BeforeToolDiscovery", "AfterToolDiscovery", "ToolValidation", "ToolError", "AgentError",
-    "BeforeWorkflowStart", "WorkflowStageTransition", "BeforeWorkflowStage", "AfterWorkflowStage",
-    "WorkflowCheckpoint", "WorkflowRollback", "AfterWorkflowComplete", "WorkflowError",
+    "WorkflowStageTransition", "WorkflowCheckpoint", "WorkflowRollback",
 )
 PRIORITIES = {"highest": 1000, "high": 100, "normal": 0, "low": -100, "lowest": -1000}
 #: rs-llmspell's result tables ``{type = ...}``: cancel cancels, modified/replace replace ``data``

@@ -79,13 +79,20 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def invoke(name: Any, params: Any = None) -> Any:
         return execute(rt.text(name, "Tool.invoke: tool name"), params)
 
+    # Entries print as their name (scripts written for the older string list use %s on them).
+    named = rt.lua.execute(b"""
+local setmetatable, ipairs = setmetatable, ipairs
+local mt = {__tostring = function(t) return t.name end}
+return function(list) for _, t in ipairs(list) do setmetatable(t, mt) end return list end
+""")
+
     def list_() -> Any:
         from ..tools import available
 
         allow = ws.config.get("tools.allow")
-        return out([{"name": t.name, "description": t.description, "version": t.version,
+        return named(out([{"name": t.name, "description": t.description, "version": t.version,
                      "category": t.category, "enabled": available(t.name, allow, rt.sandbox) is None}
-                    for _, t in sorted(tools().items())])
+                    for _, t in sorted(tools().items())]))
 
     rt.set_global("Tool", rt.table("Tool", {
         "get": get, "invoke": invoke, "execute": invoke, "list": list_, "exists": exists,

@@ -368,4 +368,6 @@ class Artifacts:
         if ws.run is not None:
             ws.run.note_artifact(dir, sid, tomb)
         ws.publish("artifact.deleted", {"session_id": sid, "name": name})
+        if "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactDelete"):
+            ws.hooks.run("AfterArtifactDelete", sid, {"session_id": sid, "name": name})
         return rec
