@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
     from .runtime import Runtime
 
-__all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install"]
+__all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install",
+           "run_session"]
 
 NO_PROVIDER_HINT = f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if Agent ~= nil then`)"
 CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
@@ -54,6 +55,26 @@ _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 #: the provider and call-record code.
 _PROVIDER_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL")
 _NOT_REPLAYING = ("", "0", "live", "false", "no")
+
+
+def run_session(ws: "Workspace") -> str:
+    """The automatic session of this run, made on first need and named after the script.
+
+    rs-llmspell records nothing, so its scripts call agents (and run workflows) outside any
+    session; here such a call is recorded in one session per run rather than refused.
+    """
+    sid = ws.__dict__.get("_run_session")
+    if sid is None:
+        import sys
+        from pathlib import Path
+
+        script = Path(ws.run.script).stem if ws.run is not None else "script"
+        sid = ws.sessions.create(name=script, description=f"automatic session of a run of {script}",
+                                 tags=["automatic"])
+        ws.__dict__["_run_session"] = sid
+        print(f"spell: recording outside any session: in automatic session {sid[:8]} ({script})",
+              file=sys.stderr)
+    return sid
 
 
 def _replay_mode(environ: Any) -> str:
@@ -190,8 +211,17 @@ class AgentCalls:
         env = (self.environ.get("SPELL_SESSION") or "").strip()
         if env:
             return env
-        raise UsageError("agent call: no session to record it in (pass session_id to Agent.create, "
-                         "or call Session.setCurrent first)")
+        return run_session(self.ws)
+
+
+def _default_provider(calls: AgentCalls) -> str:
+    """rs-llmspell's default for a bare model name: the first configured provider, else openai."""
+    configured = calls.ws.config.get("agents.providers")
+    if isinstance(configured, dict) and configured:
+        return next(iter(configured))
+    if "openai" in calls.providers or not calls.providers:
+        return "openai"
+    return next(iter(calls.providers))
 
 
 def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
@@ -204,11 +234,8 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
     if name is None:
         if "/" in model:
             name, model = model.split("/", 1)
-        elif len(calls.providers) == 1:
-            name = next(iter(calls.providers))
         else:
-            raise UsageError(f"Agent.create: model {model!r} names no provider (write \"provider/model\"; "
-                             f"configured: {', '.join(sorted(calls.providers)) or 'none'})")
+            name = _default_provider(calls)
     if not isinstance(name, str) or not model:
         raise UsageError("Agent.create: model must be \"provider/model\"")
     provider = calls.providers.get(name)
@@ -245,18 +272,52 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return  # Agent stays nil
     rt.agent_calls = calls  # type: ignore[attr-defined]
 
+    noted: set[str] = set()
+    registry: dict[str, Any] = {}  # name -> agent table (Agent.get, workflow agent steps)
+
+    def lenient(o: dict, where: str) -> dict:
+        """rs-llmspell's spellings mapped; other unknown options named once on stderr."""
+        o = dict(o)
+        model = o.get("model")
+        if isinstance(model, dict):  # Agent.register's {provider, model_id, temperature, ...}
+            o.pop("model")
+            for key in ("temperature", "max_tokens"):
+                if key in model and key not in o:
+                    o[key] = model[key]
+            if isinstance(model.get("model_id"), str):
+                o["model"] = model["model_id"]
+            if isinstance(model.get("provider"), str) and "provider" not in o:
+                o["provider"] = model["provider"]
+        if "model" not in o and isinstance(o.get("provider_model"), str):
+            o["model"] = o["provider_model"]
+        custom = o.get("custom_config")
+        if isinstance(custom, dict) and isinstance(custom.get("system_prompt"), str):
+            o.setdefault("system_prompt", custom["system_prompt"])
+        if isinstance(o.get("prompt"), str):
+            o.setdefault("system_prompt", o["prompt"])
+        unknown = sorted(set(o) - set(CREATE_OPTIONS))
+        fresh = [k for k in unknown if k not in noted]
+        if fresh:
+            noted.update(fresh)
+            import sys
+
+            print(f"spell: {where}: ignoring options spellfs does not use: {', '.join(fresh)}",
+                  file=sys.stderr)
+        return {k: v for k, v in o.items() if k in CREATE_OPTIONS}
+
     def create(opts: Any = None) -> Any:
+        return make(opts, "Agent.create")
+
+    def make(opts: Any, where: str) -> Any:
         if problem is not None:
             raise problem
         o = py(opts) if opts is not None else {}
         if not isinstance(o, dict):
-            raise UsageError(f"Agent.create: expected a table of options, got {rt.lua_type(opts)}")
-        unknown = sorted(set(o) - set(CREATE_OPTIONS))
-        if unknown:
-            raise UsageError(f"Agent.create: unknown option: {unknown[0]} (known: {', '.join(CREATE_OPTIONS)})")
+            raise UsageError(f"{where}: expected a table of options, got {rt.lua_type(opts)}")
+        o = lenient(o, where)
         name = o.get("name") or "agent"
         if not isinstance(name, str) or not _AGENT_NAME.match(name):
-            raise UsageError(f"Agent.create: invalid name {str(name)[:70]!r} (letters, digits, '_', '.', '-'; "
+            raise UsageError(f"{where}: invalid name {str(name)[:70]!r} (letters, digits, '_', '.', '-'; "
                              "it names the call artifacts)")
         sid = o.get("session_id") or None
         session_dir = None
@@ -271,27 +332,91 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         provider, model = _resolve_provider(calls, o, session_dir)
         system = o.get("system_prompt")
         if system is not None and not isinstance(system, str):
-            raise UsageError("Agent.create: system_prompt must be a string")
+            raise UsageError(f"{where}: system_prompt must be a string")
         base = {"model": model, "system": system, "temperature": o.get("temperature"),
                 "max_tokens": o.get("max_tokens")}
         from ..agent import normalize_request
 
         normalize_request({**base, "messages": [{"role": "user", "content": "-"}]})  # options checked now
-        agent = {"name": name, "provider": provider, "model": model, "session_id": sid, "base": base}
+        agent = {"name": name, "provider": provider, "model": model, "session_id": sid, "base": base,
+                 "description": o.get("description") or ""}
         calls.agents.append(agent)
 
-        def invoke(_self: Any = None, input: Any = None) -> Any:
-            return out(calls.invoke(agent, {**base, "messages": _messages(rt, name, input)}))
+        def call(input: Any) -> Any:
+            messages = _messages(rt, name, input)
+            hooks = ws.hooks
+            current = ws.current_session
+            if hooks.active("BeforeAgentExecution"):
+                data = hooks.run("BeforeAgentExecution", current,
+                                 {"agent": name, "agent_name": name, "input": messages})
+                messages = data.get("input", messages) or messages
+            answer = calls.invoke(agent, {**base, "messages": messages})
+            if hooks.active("AfterAgentExecution"):
+                data = hooks.run("AfterAgentExecution", current,
+                                 {"agent": name, "agent_name": name, "input": messages,
+                                  "output": answer})
+                answer = data.get("output", answer) or answer
+            return answer
 
-        return rt.table(f"agent {name}", {"invoke": invoke},
-                        {"name": name, "model": f"{provider.name}/{model}", "provider": provider.name,
-                         "session_id": sid})
+        def invoke(_self: Any = None, input: Any = None) -> Any:
+            return out(call(input))
+
+        def invoke_stream(_self: Any = None, input: Any = None, callback: Any = None) -> Any:
+            answer = call(input)  # one chunk: the whole answer (providers are not streamed here)
+            if rt.lua_type(callback) == "function":
+                rt.call(callback, out(answer.get("text", "")))
+            return out(answer)
+
+        state_key = f"agent:{name}:saved"
+
+        def save_state(_self: Any = None) -> bool:
+            ws.state.set(state_key, {"name": name, "model": f"{provider.name}/{model}",
+                                     "system_prompt": system})
+            return True
+
+        def load_state(_self: Any = None) -> bool:
+            return ws.state.get(state_key) is not None
+
+        def delete_state(_self: Any = None) -> bool:
+            return bool(ws.state.delete(state_key))
+
+        table = rt.table(f"agent {name}", {
+            "invoke": invoke, "execute": invoke, "invokeStream": invoke_stream,
+            "saveState": save_state, "loadState": load_state, "deleteState": delete_state,
+            "getAgentState": lambda *_: "ready",
+        }, {"name": name, "model": f"{provider.name}/{model}", "provider": provider.name,
+            "session_id": sid})
+        registry[name] = table
+        rt.agents = registry  # type: ignore[attr-defined]  # workflow agent steps look here
+        rt.agent_call = lambda agent_name, input: call(input)  # type: ignore[attr-defined]
+        rt.agent_specs = {a["name"]: a for a in calls.agents}  # type: ignore[attr-defined]
+        return table
+
+    def register(opts: Any = None) -> Any:
+        table = make(opts, "Agent.register")
+        return table[b"name"]
+
+    def get(name: Any = None) -> Any:
+        return registry.get(rt.text(name, "Agent.get: agent name"))
 
     def list_() -> Any:
         return out([{"name": a["name"], "model": f"{a['provider'].name}/{a['model']}",
-                     "provider": a["provider"].name, "session_id": a["session_id"]} for a in calls.agents])
+                     "provider": a["provider"].name, "session_id": a["session_id"],
+                     "description": a["description"]} for a in calls.agents])
 
-    rt.set_global("Agent", rt.table("Agent", {"create": create, "list": list_}))
+    def discover() -> Any:
+        return out([{"type": "llm", "description": "a model behind a configured provider"}])
+
+    def info(kind: Any = None) -> Any:
+        if rt.py(kind) != "llm":
+            return None
+        return out({"name": "llm", "description": "a model behind a configured provider",
+                    "capabilities": ["text"]})
+
+    rt.set_global("Agent", rt.table("Agent", {
+        "create": create, "register": register, "get": get, "list": list_, "discover": discover,
+        "getInfo": info, "listCapabilities": lambda: out({"llm": ["text"]}),
+        "discoverByCapability": lambda *_: out([])}))
 
 
 def _messages(rt: "Runtime", agent: str, input: Any) -> list:
