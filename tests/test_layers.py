@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
     {"git"},          # repository set-up, commit/status, archives
     {"watch"},        # the watcher and its daemon
     {"tools"},        # the built-in tools scripts call
+    {"workflow"},     # workflows of tool, agent and workflow steps, and their records
     {"workspace"},    # the composition root: builds every service above on first use
     {"lua"},          # the Lua globals over the library
     {"cli"},          # the command line over the library and the Lua runtime

@@ -146,6 +146,12 @@ class AgentCalls:
 
     # -- one call ------------------------------------------------------------------------
     def invoke(self, agent: dict, request: dict) -> dict:
+        run, finish = self.prepare(agent, request)
+        return finish(run())
+
+    def prepare(self, agent: dict, request: dict) -> tuple[Any, Any]:
+        """``(run, finish)`` for one call: ``run()`` is the network part and may run on another
+        thread (workflow parallel steps); ``finish(answer)`` records it, on the script's thread."""
         from ..agent import cache_get, cache_put, check_room, next_number, record_call
         from ..agent import normalize_request, request_hash
 
@@ -157,31 +163,39 @@ class AgentCalls:
         check_room(ws, dir)
         log = self.log(dir)
         label = f"agent {agent['name']}"
-        latency = None
         key = (dir, agent["name"])
         number = next_number(ws, dir, agent["name"], self._numbers.get(key, 0))
-        response = None
+        self._numbers[key] = number  # taken now: parallel calls of one agent get their own numbers
+        known: dict[str, Any] = {"response": None, "latency": None}
         if self.replaying:
-            answer, response = self._recorded(agent, dir, log, h, req, number)
-            source = "replay"
+            known["answer"], known["response"] = self._recorded(agent, dir, log, h, req, number)
+            known["source"] = "replay"
         else:
-            answer = cache_get(ws, h) if self.cache else None
-            source = "cache"
-            if answer is None:
-                source = "live"
-                started = time.perf_counter()
-                try:
-                    answer = self.client.complete(provider, req, self.timeout)
-                except ProviderError as exc:
-                    raise ProviderError(f"{label}: {exc}") from None
-                latency = (time.perf_counter() - started) * 1000
-        rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
-                          kind=provider.kind, request=req, answer=answer, request_hash=h, source=source,
-                          latency_ms=latency, response=response)
-        self._numbers[key] = number
-        if self.cache and source == "live":
-            cache_put(ws, h, rec["response"])
-        return answer
+            cached = cache_get(ws, h) if self.cache else None
+            if cached is not None:
+                known.update(answer=cached, source="cache")
+
+        def run() -> dict:
+            if "answer" in known:
+                return known["answer"]
+            started = time.perf_counter()
+            try:
+                answer = self.client.complete(provider, req, self.timeout)
+            except ProviderError as exc:
+                raise ProviderError(f"{label}: {exc}") from None
+            known["latency"] = (time.perf_counter() - started) * 1000
+            return answer
+
+        def finish(answer: dict) -> dict:
+            source = known.get("source", "live")
+            rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
+                              kind=provider.kind, request=req, answer=answer, request_hash=h,
+                              source=source, latency_ms=known["latency"], response=known["response"])
+            if self.cache and source == "live":
+                cache_put(ws, h, rec["response"])
+            return answer
+
+        return run, finish
 
     def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> tuple[dict, bytes]:
         """The recorded answer to this call, and its response artifact's bytes."""
@@ -273,7 +287,9 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     rt.agent_calls = calls  # type: ignore[attr-defined]
 
     noted: set[str] = set()
-    registry: dict[str, Any] = {}  # name -> agent table (Agent.get, workflow agent steps)
+    registry: dict[str, Any] = {}  # name -> agent table (Agent.get)
+    preparers: dict[str, Any] = {}  # name -> prepared(input) -> (run, finish)
+    rt.agent_preparers = preparers  # type: ignore[attr-defined]
 
     def lenient(o: dict, where: str) -> dict:
         """rs-llmspell's spellings mapped; other unknown options named once on stderr."""
@@ -342,7 +358,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
                  "description": o.get("description") or ""}
         calls.agents.append(agent)
 
-        def call(input: Any) -> Any:
+        def prepared(input: Any) -> tuple[Any, Any]:
             messages = _messages(rt, name, input)
             hooks = ws.hooks
             current = ws.current_session
@@ -350,13 +366,22 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
                 data = hooks.run("BeforeAgentExecution", current,
                                  {"agent": name, "agent_name": name, "input": messages})
                 messages = data.get("input", messages) or messages
-            answer = calls.invoke(agent, {**base, "messages": messages})
-            if hooks.active("AfterAgentExecution"):
-                data = hooks.run("AfterAgentExecution", current,
-                                 {"agent": name, "agent_name": name, "input": messages,
-                                  "output": answer})
-                answer = data.get("output", answer) or answer
-            return answer
+            run, done = calls.prepare(agent, {**base, "messages": messages})
+
+            def finish(answer: dict) -> dict:
+                answer = done(answer)
+                if hooks.active("AfterAgentExecution"):
+                    data = hooks.run("AfterAgentExecution", current,
+                                     {"agent": name, "agent_name": name, "input": messages,
+                                      "output": answer})
+                    answer = data.get("output", answer) or answer
+                return answer
+
+            return run, finish
+
+        def call(input: Any) -> Any:
+            run, finish = prepared(input)
+            return finish(run())
 
         def invoke(_self: Any = None, input: Any = None) -> Any:
             return out(call(input))
@@ -387,9 +412,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         }, {"name": name, "model": f"{provider.name}/{model}", "provider": provider.name,
             "session_id": sid})
         registry[name] = table
-        rt.agents = registry  # type: ignore[attr-defined]  # workflow agent steps look here
-        rt.agent_call = lambda agent_name, input: call(input)  # type: ignore[attr-defined]
-        rt.agent_specs = {a["name"]: a for a in calls.agents}  # type: ignore[attr-defined]
+        preparers[name] = prepared  # workflow agent steps: prepared here, run in the pool
         return table
 
     def register(opts: Any = None) -> Any:
@@ -426,14 +449,31 @@ def _messages(rt: "Runtime", agent: str, input: Any) -> list:
     data = rt.py(input) if input is not None else None
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{...}}}}, got {rt.lua_type(input)}")
-    if data.get("text") is not None:
-        if not isinstance(data["text"], str):
-            raise UsageError(f"{where}: text must be a string")
-        return [{"role": "user", "content": data["text"]}]
+    if data.get("messages") is None and any(k in data for k in _TEXT_KEYS):
+        return [{"role": "user", "content": _text_of(data, where)}]
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{{{role=..., content=...}}, ...}}}}")
     return messages
+
+
+#: rs-llmspell's spellings of an invocation's text (``prompt`` comes first, then ``text``).
+_TEXT_KEYS = ("prompt", "text", "input", "message", "query")
+
+
+def _text_of(data: dict, where: str) -> str:
+    """One user message from rs-llmspell's ``{prompt, text, …}``: the texts, then other fields."""
+    parts = []
+    for key in _TEXT_KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: {key} must be a string")
+        parts.append(value)
+    extra = [f"{k}: {v}" for k, v in sorted(data.items(), key=lambda kv: str(kv[0]))
+             if k not in _TEXT_KEYS and isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    return "\n\n".join(parts + (["\n".join(extra)] if extra else []))
 
 
 def _install_session_usage(rt: "Runtime", ws: "Workspace") -> None:

@@ -38,25 +38,40 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
         return TOOLS
 
-    def execute(name: str, params: Any) -> Any:
+    def prepare(name: str, args: Any) -> tuple[Any, Any]:
+        """``(run, finish)``: hooks and gating here, ``run()`` thread-safe (workflow steps)."""
+        from ..tools import available
+
         tool = tools().get(name)
         if tool is None:
             raise NotFound(f"tool not found: {name} (known: {', '.join(sorted(tools()))})")
-        args = py(params) if params is not None else {}
         if not isinstance(args, dict):
-            raise UsageError(f"{name}: parameters must be a table, got {rt.lua_type(params)}")
+            raise UsageError(f"{name}: parameters must be a table, got {type(args).__name__}")
         sid = ws.current_session
         hooks = ws.hooks
         if hooks.active("BeforeToolExecution"):
             args = hooks.run("BeforeToolExecution", sid, {"tool": name, "params": args}).get("params", args)
-        from ..tools import available
-
         refused = available(name, ws.config.get("tools.allow"), rt.sandbox)
-        result = {"success": False, "error": refused} if refused else tool.execute(args, ctx)
-        if hooks.active("AfterToolExecution"):
-            result = hooks.run("AfterToolExecution", sid,
-                               {"tool": name, "params": args, "result": result}).get("result", result)
-        return out(result)
+
+        def run() -> dict:
+            return {"success": False, "error": refused} if refused else tool.execute(args, ctx)
+
+        def finish(result: dict) -> dict:
+            if hooks.active("AfterToolExecution"):
+                result = hooks.run("AfterToolExecution", sid,
+                                   {"tool": name, "params": args, "result": result}).get("result", result)
+            return result
+
+        return run, finish
+
+    rt.tool_prepare = prepare  # type: ignore[attr-defined]
+
+    def execute(name: str, params: Any) -> Any:
+        args = py(params) if params is not None else {}
+        if not isinstance(args, dict):
+            raise UsageError(f"{name}: parameters must be a table, got {rt.lua_type(params)}")
+        run, finish = prepare(name, args)
+        return out(finish(run()))
 
     def get(name: Any = None) -> Any:
         tool_name = rt.text(name, "Tool.get: tool name")
