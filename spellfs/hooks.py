@@ -91,12 +91,19 @@ class HookRegistry:
     def active(self, point: str) -> bool:
         return bool(self._hooks.get(point))
 
-    def run(self, point: str, session_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
-        """Run the hooks of ``point``; return the (possibly replaced) data or raise on cancel."""
+    def run(self, point: str, session_id: str | None, data: dict[str, Any],
+            component: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the hooks of ``point``; return the (possibly replaced) data or raise on cancel.
+
+        ``component`` is rs-llmspell's ``component_id`` (``{name, component_type}``) of the
+        agent, tool or workflow the hook is about.
+        """
         hooks = self._hooks.get(point)
         if not hooks:
             return data
-        ctx = {"point": point, "session_id": session_id, "correlation_id": str(uuid.uuid4()), "data": data}
+        ctx = {"point": point, "session_id": session_id, "correlation_id": str(uuid.uuid4()), "data": data,
+               "component_id": component or {"name": point, "component_type": "system"},
+               "metadata": {}}
         for _, _, fn in list(hooks):
             result = fn(ctx)
             if isinstance(result, dict) and result.get("type") in _RESULT_KINDS:

@@ -364,7 +364,8 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             current = ws.current_session
             if hooks.active("BeforeAgentExecution"):
                 data = hooks.run("BeforeAgentExecution", current,
-                                 {"agent": name, "agent_name": name, "input": messages})
+                                 {"agent": name, "agent_name": name, "input": messages},
+                                 {"name": name, "component_type": "agent"})
                 messages = data.get("input", messages) or messages
             run, done = calls.prepare(agent, {**base, "messages": messages})
 
@@ -373,7 +374,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
                 if hooks.active("AfterAgentExecution"):
                     data = hooks.run("AfterAgentExecution", current,
                                      {"agent": name, "agent_name": name, "input": messages,
-                                      "output": answer})
+                                      "output": answer}, {"name": name, "component_type": "agent"})
                     answer = data.get("output", answer) or answer
                 return answer
 

@@ -50,7 +50,8 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         sid = ws.current_session
         hooks = ws.hooks
         if hooks.active("BeforeToolExecution"):
-            args = hooks.run("BeforeToolExecution", sid, {"tool": name, "params": args}).get("params", args)
+            args = hooks.run("BeforeToolExecution", sid, {"tool": name, "params": args},
+                             {"name": name, "component_type": "tool"}).get("params", args)
         refused = available(name, ws.config.get("tools.allow"), rt.sandbox)
 
         def run() -> dict:
@@ -59,7 +60,8 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         def finish(result: dict) -> dict:
             if hooks.active("AfterToolExecution"):
                 result = hooks.run("AfterToolExecution", sid,
-                                   {"tool": name, "params": args, "result": result}).get("result", result)
+                                   {"tool": name, "params": args, "result": result},
+                                   {"name": name, "component_type": "tool"}).get("result", result)
             return result
 
         return run, finish
@@ -110,5 +112,5 @@ return function(list) for _, t in ipairs(list) do setmetatable(t, mt) end return
                     for _, t in sorted(tools().items())]))
 
     rt.set_global("Tool", rt.table("Tool", {
-        "get": get, "invoke": invoke, "execute": invoke, "list": list_, "exists": exists,
+        "get": get, "getByName": get, "invoke": invoke, "execute": invoke, "list": list_, "exists": exists,
         "get_schema": schema, "getSchema": schema}))

@@ -89,7 +89,8 @@ class _Host:
         hooks = self.ws.hooks
         if not hooks.active(point):
             return data
-        return hooks.run(point, self.ws.current_session, data)
+        return hooks.run(point, self.ws.current_session, data,
+                         {"name": data.get("workflow"), "component_type": "workflow"})
 
     def publish(self, event: str, data: dict) -> None:
         self.ws.events.publish(event, data)
@@ -120,6 +121,13 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     host = _Host(rt, ws, specs)
     settings: dict[str, Any] = {"debug": False, "handler": None}
     depth = [0]
+
+    as_error = rt.lua.execute(b"""
+local setmetatable, tostring = setmetatable, tostring
+local mt = {__tostring = function(e) return e.message end,
+            __concat = function(a, b) return tostring(a) .. tostring(b) end}
+return function(e) return setmetatable(e, mt) end
+""")
 
     def is_function(value: Any) -> bool:
         return rt.lua_type(value) == "function"
@@ -159,8 +167,11 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
                 print(f"spell: workflow {spec.name}: {'ok' if result['success'] else 'failed'} "
                       f"in {result['duration_ms']:.1f} ms", file=sys.stderr)
-            shown = {k: v for k, v in result.items() if k != "step_records"}
-            return rt.out(shown)
+            shown = rt.out({k: v for k, v in result.items() if k not in ("step_records", "error")})
+            if result["error"] is not None:  # rs-llmspell's {message = …}, printable as text too
+                shown[b"error"] = as_error(rt.out({"message": result["error"],
+                                                   "workflow": spec.name}))
+            return shown
 
         def info(_self: Any = None) -> Any:
             return rt.out({"id": spec.id, "name": spec.name, "type": kind,

@@ -118,8 +118,9 @@ def parse_steps(raw: Any, where: str, functions: Callable[[Any], bool]) -> list[
         if kind is None:
             kind = next((k for k in ("tool", "agent", "workflow") if item.get(k) is not None),
                         "function" if functions(item.get("func") or item.get("fn")) else None)
-        if kind == "custom" or (kind is not None and kind not in ("tool", "agent", "workflow")):
-            kind = "function" if functions(item.get("func") or item.get("fn")) else kind
+        if kind not in (None, "tool", "agent", "workflow"):  # custom, or a workflow kind
+            kind = ("function" if functions(item.get("func") or item.get("fn"))
+                    else "workflow" if item.get("workflow") is not None else kind)
         if kind not in ("tool", "agent", "workflow", "function"):
             raise UsageError(f"{where}: step {name!r} needs tool, agent, workflow or func")
         target = item.get("func") or item.get("fn") if kind == "function" else item.get(kind)
@@ -475,8 +476,8 @@ class _Engine:
         outcomes: dict[str, Any] = {}
 
         def branch_gen(branch: dict) -> Generator[_Call, Any, dict]:
-            child = _Context(ctx.input, ctx.outputs, ctx.shared, dict(ctx.loop), ctx.prefix,
-                             ctx.depth)
+            child = _Context(ctx.input, ctx.outputs, ctx.shared, dict(ctx.loop),
+                             f"{ctx.prefix}{branch['name']}:", ctx.depth)
             return (yield from self.steps(branch["steps"], child, spec))
 
         gens = [(b["name"], branch_gen(b)) for b in branches]
