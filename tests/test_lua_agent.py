@@ -125,7 +125,8 @@ local a = agent:invoke({{messages = {{{{role = "user", content = "one two three 
 result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, agent_model = agent.model}}
 """)
     assert result["answer"] == {"text": "echo: one two", "model": "gpt-x", "finish_reason": "length",
-                                "usage": {"input_tokens": 5, "output_tokens": 3}}
+                                "usage": {"input_tokens": 5, "output_tokens": 3},
+                                "content": "echo: one two"}  # rs-llmspell's name for the text too
     assert result["list"] == [{"name": "writer", "model": "openai/gpt-x", "provider": "openai", "session_id": sid,
                               "description": ""}]
     assert result["agent_model"] == "openai/gpt-x"
@@ -140,7 +141,7 @@ result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, 
                    "messages": [{"role": "user", "content": "one two three four"}], "temperature": 1.0,
                    "max_tokens": 3}
     resp = ws.artifacts.get(sid, "writer-0001.response.json")
-    assert json.loads(resp["content"]) == result["answer"]
+    assert {**json.loads(resp["content"]), "content": "echo: one two"} == result["answer"]
     assert resp["metadata"]["artifact_type"] == "agent_output"
     assert resp["metadata"]["content_hash"] == rec["response"]
     assert ws.artifacts.get(sid, "writer-0001.request.json")["metadata"]["content_hash"] == rec["request"]

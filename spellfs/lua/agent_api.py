@@ -385,13 +385,13 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             return finish(run())
 
         def invoke(_self: Any = None, input: Any = None) -> Any:
-            return out(call(input))
+            return out(_shown(call(input)))
 
         def invoke_stream(_self: Any = None, input: Any = None, callback: Any = None) -> Any:
             answer = call(input)  # one chunk: the whole answer (providers are not streamed here)
             if rt.lua_type(callback) == "function":
                 rt.call(callback, out(answer.get("text", "")))
-            return out(answer)
+            return out(_shown(answer))
 
         state_key = f"agent:{name}:saved"
 
@@ -437,7 +437,43 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return out({"name": "llm", "description": "a model behind a configured provider",
                     "capabilities": ["text"]})
 
+    def wrap_as_tool(name: Any = None, opts: Any = None) -> Any:
+        agent_name = rt.text(name, "Agent.wrapAsTool: agent name")
+        if agent_name not in preparers:
+            raise UsageError(f"Agent.wrapAsTool: agent not found: {agent_name}")
+        o = py(opts) if opts is not None else {}
+        tool_name = o.get("tool_name") or f"{agent_name}_tool"
+        description = o.get("description") or f"the agent {agent_name}, as a tool"
+        extra = rt.__dict__.setdefault("extra_tools", {})
+        extra[tool_name] = (description, agent_name)
+        return out(tool_name)
+
+    def create_composite(name: Any = None, members: Any = None, opts: Any = None) -> Any:
+        composite = rt.text(name, "Agent.createComposite: name")
+        names = py(members) if members is not None else []
+        if not isinstance(names, list) or not all(isinstance(n, str) and n in preparers for n in names):
+            raise UsageError("Agent.createComposite: expected a list of names of created agents")
+
+        def prepared(input: Any) -> tuple[Any, Any]:
+            # The members answer in turn, each given the previous answer: run here, in order.
+            answer: Any = None
+            for member in names:
+                run, finish = preparers[member](input if answer is None else out(answer.get("text", "")))
+                answer = finish(run())
+            return (lambda: answer), (lambda a: a)
+
+        def invoke(_self: Any = None, input: Any = None) -> Any:
+            run, finish = prepared(input)
+            return out(finish(run()))
+
+        preparers[composite] = prepared
+        registry[composite] = rt.table(f"agent {composite}", {"invoke": invoke, "execute": invoke},
+                                       {"name": composite, "members": names})
+        return out(composite)
+
     rt.set_global("Agent", rt.table("Agent", {
+        "wrapAsTool": wrap_as_tool, "createComposite": create_composite,
+        "listTemplates": lambda: out(["llm"]),
         "create": create, "register": register, "get": get, "list": list_, "discover": discover,
         "getInfo": info, "listCapabilities": lambda: out({"llm": ["text"]}),
         "discoverByCapability": lambda *_: out([])}))
@@ -447,7 +483,12 @@ def _messages(rt: "Runtime", agent: str, input: Any) -> list:
     where = f"agent {agent}: invoke"
     if isinstance(input, (bytes, str)):
         return [{"role": "user", "content": rt.text(input, f"{where}: text")}]
-    data = rt.py(input) if input is not None else None
+    data = None
+    if rt.lua_type(input) == "table":  # callbacks (rs-llmspell's on_error, …) are not sent
+        data = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else k): rt.py(v)
+                for k, v in input.items() if rt.lua_type(v) not in ("function", "userdata", "thread")}
+        if data and all(isinstance(k, int) for k in data):
+            data = None
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{...}}}}, got {rt.lua_type(input)}")
     if data.get("messages") is None and any(k in data for k in _TEXT_KEYS):
@@ -456,6 +497,11 @@ def _messages(rt: "Runtime", agent: str, input: Any) -> list:
     if not isinstance(messages, list) or not messages:
         raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{{{role=..., content=...}}, ...}}}}")
     return messages
+
+
+def _shown(answer: dict) -> dict:
+    """The answer as scripts see it: rs-llmspell's scripts read ``text`` or ``content``."""
+    return {**answer, "content": answer.get("text")} if isinstance(answer, dict) else answer
 
 
 #: rs-llmspell's spellings of an invocation's text (``prompt`` comes first, then ``text``).

@@ -20,7 +20,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound, UsageError
+from ..errors import NotFound, SpellError, UsageError
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -42,6 +42,8 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         """``(run, finish)``: hooks and gating here, ``run()`` thread-safe (workflow steps)."""
         from ..tools import available
 
+        if name in getattr(rt, "extra_tools", {}):
+            return wrapped(name, args)
         tool = tools().get(name)
         if tool is None:
             raise NotFound(f"tool not found: {name} (known: {', '.join(sorted(tools()))})")
@@ -66,6 +68,17 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
         return run, finish
 
+    def wrapped(name: str, args: dict) -> tuple[Any, Any]:
+        """An agent wrapped as a tool (Agent.wrapAsTool): asked here, on the script's thread."""
+        _, agent_name = rt.extra_tools[name]  # type: ignore[attr-defined]
+        run, finish = rt.agent_preparers[agent_name](out(args))  # type: ignore[attr-defined]
+        try:
+            answer = finish(run())
+            result = {"success": True, "result": {"output": answer.get("text", ""), "agent": agent_name}}
+        except SpellError as e:
+            result = {"success": False, "error": f"{name}: {e}"}
+        return (lambda: result), (lambda r: r)
+
     rt.tool_prepare = prepare  # type: ignore[attr-defined]
 
     def execute(name: str, params: Any) -> Any:
@@ -87,7 +100,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             "category": tool.category})
 
     def exists(name: Any = None) -> bool:
-        return isinstance(name, bytes) and rt.text(name, "Tool.exists: tool name") in tools()
+        if not isinstance(name, bytes):
+            return False
+        text = rt.text(name, "Tool.exists: tool name")
+        return text in tools() or text in getattr(rt, "extra_tools", {})
 
     def schema(name: Any = None) -> Any:
         tool = tools().get(rt.text(name, "Tool.get_schema: tool name"))
@@ -109,7 +125,9 @@ return function(list) for _, t in ipairs(list) do setmetatable(t, mt) end return
         allow = ws.config.get("tools.allow")
         return named(out([{"name": t.name, "description": t.description, "version": t.version,
                      "category": t.category, "enabled": available(t.name, allow, rt.sandbox) is None}
-                    for _, t in sorted(tools().items())]))
+                    for _, t in sorted(tools().items())]
+                   + [{"name": n, "description": d, "version": "1.0.0", "category": "agent",
+                       "enabled": True} for n, (d, _) in sorted(getattr(rt, "extra_tools", {}).items())]))
 
     rt.set_global("Tool", rt.table("Tool", {
         "get": get, "getByName": get, "invoke": invoke, "execute": invoke, "list": list_, "exists": exists,

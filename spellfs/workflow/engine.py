@@ -181,7 +181,10 @@ def _iterator(raw: dict, where: str) -> dict:
         if isinstance(it.get("range"), dict):
             return _range(it["range"], where)
         if "collection" in it or "items" in it:
-            return {"kind": "collection", "values": _collection(it.get("collection", it.get("items")))}
+            values = it.get("collection", it.get("items"))
+            if isinstance(values, str):  # a reference, resolved when the loop starts
+                return {"kind": "collection", "ref": values}
+            return {"kind": "collection", "values": _collection(values)}
         if "while_condition" in it or "condition" in it:
             return {"kind": "while", "condition": it.get("while_condition", it.get("condition"))}
     if it == "range":
@@ -453,6 +456,14 @@ class _Engine:
     def loop(self, spec: Spec, ctx: _Context) -> Generator[_Call, Any, dict]:
         it, done, last, errors = spec.iterator, 0, None, []
         values = it.get("values", [])
+        if "ref" in it:
+            values = resolve(it["ref"], ctx)
+            if isinstance(values, str):
+                try:
+                    values = json.loads(values)
+                except ValueError:
+                    raise UsageError(f"loop collection {it['ref']!r} is not a list") from None
+            values = _collection(values)
         while done < spec.max_iterations:
             if it["kind"] == "while":
                 if not (yield from self.condition(it.get("condition"), ctx)):
