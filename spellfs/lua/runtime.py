@@ -39,7 +39,8 @@ __all__ = ["EXTRA_GLOBALS", "LuaRaised", "Runtime", "ScriptError", "run_script"]
 
 #: Installers of further globals, called as ``installer(runtime, ws)`` after the built-in ones.
 EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = ["spellfs.lua.agent_api:install",
-                                                              "spellfs.lua.workflow_api:install"]
+                                                              "spellfs.lua.workflow_api:install",
+                                                              "spellfs.lua.state_backup:install"]
 
 BUILTIN_GLOBALS = ("session_api", "artifact_api", "state_api", "json_api", "event_api", "hook_api", "tool_api")
 
