@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 __all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install",
-           "run_session"]
+           "recording_session", "run_session"]
 
 NO_PROVIDER_HINT = f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if Agent ~= nil then`)"
 CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
@@ -77,6 +77,12 @@ def run_session(ws: "Workspace") -> str:
     return sid
 
 
+def recording_session(ws: "Workspace") -> str:
+    """Where a call or workflow run is recorded: the current session, else ``SPELL_SESSION``
+    (as ``spell run`` in a session and ``spell replay`` set it), else the run's automatic one."""
+    return ws.current_session or (os.environ.get("SPELL_SESSION") or "").strip() or run_session(ws)
+
+
 def _replay_mode(environ: Any) -> str:
     return (environ.get("SPELL_REPLAY") or "").strip().lower()
 
@@ -100,6 +106,9 @@ class AgentCalls:
         self._numbers: dict[tuple[str, str], int] = {}
         self._sources: dict[str, list[str]] = {}
         self._log_cls = CallLog
+        # Calls are recorded in the order they were asked (a replay pairs them by that order),
+        # also when parallel workflow steps get their answers in another order.
+        self._tickets: list[dict] = []
 
     @property
     def client(self) -> Any:
@@ -175,27 +184,48 @@ class AgentCalls:
             if cached is not None:
                 known.update(answer=cached, source="cache")
 
+        ticket: dict[str, Any] = {"state": "pending"}
+        self._tickets.append(ticket)
+
         def run() -> dict:
             if "answer" in known:
                 return known["answer"]
             started = time.perf_counter()
             try:
                 answer = self.client.complete(provider, req, self.timeout)
-            except ProviderError as exc:
-                raise ProviderError(f"{label}: {exc}") from None
+            except BaseException as exc:
+                ticket["state"] = "abandoned"  # a failed call records nothing
+                if isinstance(exc, ProviderError):
+                    raise ProviderError(f"{label}: {exc}") from None
+                raise
             known["latency"] = (time.perf_counter() - started) * 1000
             return answer
 
-        def finish(answer: dict) -> dict:
+        def record(answer: dict) -> None:
             source = known.get("source", "live")
             rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
                               kind=provider.kind, request=req, answer=answer, request_hash=h,
                               source=source, latency_ms=known["latency"], response=known["response"])
             if self.cache and source == "live":
                 cache_put(ws, h, rec["response"])
+
+        def finish(answer: dict) -> dict:
+            ticket.update(state="done", record=lambda: record(answer))
+            self.flush()
             return answer
 
         return run, finish
+
+    def flush(self, everything: bool = False) -> None:
+        """Record the answered calls whose earlier calls are recorded (``everything``: all
+        answered ones, dropping calls that will never be answered)."""
+        while self._tickets:
+            head = self._tickets[0]
+            if head["state"] == "pending" and not everything:
+                return
+            self._tickets.pop(0)
+            if head["state"] == "done":
+                head["record"]()
 
     def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> tuple[dict, bytes]:
         """The recorded answer to this call, and its response artifact's bytes."""

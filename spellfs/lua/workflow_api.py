@@ -152,13 +152,16 @@ return function(e) return setmetatable(e, mt) end
                 result = run_workflow(spec, host, data, state)
             finally:
                 depth[0] -= 1
+                calls = getattr(rt, "agent_calls", None)
+                if depth[0] == 0 and calls is not None:
+                    calls.flush(everything=True)
             metrics["total_executions"] += 1
             metrics["successful_executions" if result["success"] else "failed_executions"] += 1
             metrics["total_duration_ms"] += result["duration_ms"]
             if depth[0] == 0:  # a top-level run: one record in the session
-                from .agent_api import run_session
+                from .agent_api import recording_session
 
-                record_run(ws, ws.current_session or run_session(ws), result, data)
+                record_run(ws, recording_session(ws), result, data)
             if not result["success"] and settings["handler"] is not None:
                 host.call(settings["handler"], result["error"],
                           {"workflow_id": spec.id, "phase": "execute", "name": spec.name})

@@ -241,6 +241,7 @@ class _Context:
     loop: dict = field(default_factory=dict)
     prefix: str = ""
     depth: int = 0
+    pos: tuple = ()  # where in the definition: branch, step and iteration indices
 
 
 def step_text(value: Any) -> Any:
@@ -362,8 +363,8 @@ class _Engine:
     # steps ---------------------------------------------------------------------------
     def steps(self, steps: list[Step], ctx: _Context, spec: Spec) -> Generator[_Call, Any, dict]:
         errors, last = [], None
-        for step in steps:
-            rec = yield from self.step(step, ctx, spec)
+        for i, step in enumerate(steps):
+            rec = yield from self.step(step, ctx, spec, i)
             if rec["status"] == "failed":
                 errors.append(f"{step.name}: {rec['error']}")
                 if spec.error_strategy != "continue":
@@ -372,12 +373,12 @@ class _Engine:
                 last = rec["output"]
         return {"final_output": last, "errors": errors}
 
-    def step(self, step: Step, ctx: _Context, spec: Spec) -> Generator[_Call, Any, dict]:
+    def step(self, step: Step, ctx: _Context, spec: Spec, index: int = 0) -> Generator[_Call, Any, dict]:
         key = ctx.prefix + step.name
         started, clock = time.time(), time.perf_counter()
         rec: dict[str, Any] = {"name": key, "type": step.kind, "workflow": spec.name,
                                "target": step.target if isinstance(step.target, str) else step.kind,
-                               "started_at": started}
+                               "started_at": started, "position": ctx.pos + (index,)}
         if ctx.loop:
             rec["iteration"] = ctx.loop.get("index")
         if step.skip_condition is not None and (yield from self.condition(step.skip_condition, ctx)):
@@ -393,7 +394,7 @@ class _Engine:
             self.host.publish("workflow.step.started", event)
             attempts = 1 + (spec.max_retries if spec.error_strategy == "retry" else 0)
             for attempt in range(attempts):
-                ok, output, error = yield from self.attempt(step, params, ctx, spec)
+                ok, output, error = yield from self.attempt(step, params, ctx, spec, index)
                 if ok or attempt == attempts - 1:
                     break
                 time.sleep(0.05 * 2 ** attempt)
@@ -418,8 +419,8 @@ class _Engine:
             self.host.hook(point, done)
         return rec
 
-    def attempt(self, step: Step, params: Any, ctx: _Context,
-                spec: Spec) -> Generator[_Call, Any, tuple[bool, Any, str | None]]:
+    def attempt(self, step: Step, params: Any, ctx: _Context, spec: Spec,
+                index: int = 0) -> Generator[_Call, Any, tuple[bool, Any, str | None]]:
         if step.kind in ("tool", "agent"):
             work = (self.host.tool if step.kind == "tool" else self.host.agent)(step.target, params)
             return work.finish((yield _Call(work.run)))
@@ -430,7 +431,8 @@ class _Engine:
             raise UsageError(f"workflows nested more than {MAX_DEPTH} deep")
         sub = self.host.workflow(step.target)
         child = _Context(params if params is not None else ctx.input, ctx.outputs, ctx.shared,
-                         dict(ctx.loop), f"{ctx.prefix}{step.name}:", ctx.depth + 1)
+                         dict(ctx.loop), f"{ctx.prefix}{step.name}:", ctx.depth + 1,
+                         ctx.pos + (index,))
         data = yield from self.run(sub, child)
         return True, data.get("final_output"), None
 
@@ -455,6 +457,7 @@ class _Engine:
 
     def loop(self, spec: Spec, ctx: _Context) -> Generator[_Call, Any, dict]:
         it, done, last, errors = spec.iterator, 0, None, []
+        outer = ctx.pos
         values = it.get("values", [])
         if "ref" in it:
             values = resolve(it["ref"], ctx)
@@ -473,12 +476,14 @@ class _Engine:
                 break
             else:
                 value = values[done]
+            ctx.pos = outer + (done,)
             ctx.loop = {"index": done + 1, "iteration": done + 1, "current_value": value,
                         "current_item": value, "value": value, "item": value}
             data = yield from self.steps(spec.steps, ctx, spec)
             errors += data["errors"]
             last = data["final_output"] if data["final_output"] is not None else last
             done += 1
+        ctx.pos = outer
         return {"final_output": last, "completed_iterations": done, "iterations": done,
                 "errors": errors}
 
@@ -488,7 +493,8 @@ class _Engine:
 
         def branch_gen(branch: dict) -> Generator[_Call, Any, dict]:
             child = _Context(ctx.input, ctx.outputs, ctx.shared, dict(ctx.loop),
-                             f"{ctx.prefix}{branch['name']}:", ctx.depth)
+                             f"{ctx.prefix}{branch['name']}:", ctx.depth,
+                             ctx.pos + (branches.index(branch),))
             return (yield from self.steps(branch["steps"], child, spec))
 
         gens = [(b["name"], branch_gen(b)) for b in branches]

@@ -1,10 +1,12 @@
 """A workflow run, recorded in a session as an artifact ``workflow-<name>.json``.
 
 Each run of a top-level workflow stores a new version of that artifact (type
-``system_generated``, metadata ``{workflow, workflow_type, success, steps}``) holding
-the run: ``{workflow, type, workflow_id, success, error, started_at, duration_ms,
-input, final_output, steps = [{name, type, target, input, output, status,
-started_at, duration_ms, error?, iteration?}]}``. Being an artifact, it is listed by
+``system_generated``) holding what the run did: ``{workflow, type, success, error,
+input, final_output, steps = [{name, type, target, input, output, status, error?,
+iteration?}]}``, and in its metadata when and how long: ``{workflow, workflow_type,
+workflow_id, success, started_at, duration_ms, timings = {step = {started_at,
+duration_ms}}}``. Timing lives in the metadata so that a replay whose steps give the
+same outputs stores the same content, and ``spell replay`` reports only real changes. Being an artifact, it is listed by
 ``spell show``, versioned by checkpoints, compared by ``spell diff`` and by
 ``spell replay`` (whose agent steps are answered from the session's call records),
 and carried by git and remotes like any other, with no new record format.
@@ -43,13 +45,19 @@ def _plain(value: Any) -> Any:
 
 def record_run(ws: "Workspace", session: str, result: dict, input: Any = None) -> dict:
     """Store ``result`` (from :func:`spellfs.workflow.execute`) in ``session``; its artifact id."""
-    steps = [_plain({k: v for k, v in rec.items() if k != "workflow" or v != result["name"]})
-             for rec in result.get("step_records", [])]
-    doc = {"workflow": result["name"], "type": result["type"], "workflow_id": result["workflow_id"],
-           "success": result["success"], "error": result["error"], "started_at": result["started_at"],
-           "duration_ms": result["duration_ms"], "input": _plain(input),
+    volatile = ("started_at", "duration_ms", "position")
+    # In definition order (parallel steps finish in any order): the same run, the same record.
+    records = sorted(result.get("step_records", []), key=lambda r: r.get("position", ()))
+    steps = [_plain({k: v for k, v in rec.items()
+                     if k not in volatile and (k != "workflow" or v != result["name"])})
+             for rec in records]
+    doc = {"workflow": result["name"], "type": result["type"], "success": result["success"],
+           "error": result["error"], "input": _plain(input),
            "final_output": _plain(result["data"].get("final_output")), "steps": steps}
     text = json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True, default=str) + "\n"
     meta = {"workflow": result["name"], "workflow_type": result["type"],
-            "success": result["success"], "steps": len(steps)}
+            "workflow_id": result["workflow_id"], "success": result["success"],
+            "started_at": result["started_at"], "duration_ms": result["duration_ms"],
+            "timings": {f"{i}:{r['name']}": {k: r.get(k) for k in volatile[:2]}
+                        for i, r in enumerate(records, 1)}}
     return ws.artifacts.store(session, "system_generated", artifact_name(result["name"]), text, meta)
