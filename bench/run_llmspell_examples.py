@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="run scripts whose path has this")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--verbose", "-v", action="store_true", help="print each script's result")
+    parser.add_argument("--no-provider", action="store_true",
+                        help="run with no model provider configured (how many scripts need one)")
     args = parser.parse_args(argv)
     found = scripts(args.checkout)
     if not found:
@@ -86,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         found = [s for s in found if any(o in str(s) for o in args.only)]
     with FakeProvider() as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SPELL_", "OPENAI_", "ANTHROPIC_"))}
-        env.update({"OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": fake.url + "/v1",
-                    "ANTHROPIC_API_KEY": "sk-ant-fake", "ANTHROPIC_BASE_URL": fake.url,
-                    "PYTHONPATH": str(ROOT)})
+        env["PYTHONPATH"] = str(ROOT)
+        if not args.no_provider:
+            env.update({"OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": fake.url + "/v1",
+                        "ANTHROPIC_API_KEY": "sk-ant-fake", "ANTHROPIC_BASE_URL": fake.url})
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             results = list(pool.map(lambda s: run_one(s, args.checkout, env, args.timeout), found))
     clean = [r for r in results if r[1]]
