@@ -206,5 +206,10 @@ def test_state_backups_are_checkpoints_and_restore(lua, ws: Workspace) -> None:
     assert out == (b"backup-1", b"backup-1", 2, True, 1, None, 2, 3)  # the restore kept the present too
     [backups] = [s for s in ws.sessions.list() if "state-backup" in s["tags"]]
     assert [c["number"] for c in ws.history.checkpoints(backups["id"])] == [1, 2, 3]
-    ok, message = lua("return pcall(State.migrate, 2)")
-    assert ok is False and b"no State schemas to migrate" in message
+    assert lua("return State.migrate, State.restore_backup('day2').success") == (None, False)
+
+
+def test_calling_the_missing_migration_api_says_why(spell, root: Path, tmp_path: Path) -> None:
+    (tmp_path / "m.lua").write_text("State.migrate(2)\n")
+    r = spell("-w", str(root), "run", str(tmp_path / "m.lua"))
+    assert r.returncode == 1 and "spellfs has no State schema migrations" in r.stderr.decode()

@@ -24,6 +24,7 @@ What a caller may rely on:
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -267,6 +268,10 @@ class Runtime:
                 from .agent_api import NO_PROVIDER_HINT
 
                 message += " " + NO_PROVIDER_HINT  # one line: the error, then how to fix it
+            elif re.search(r"field '(migrate|migration_status|schema_versions|rollback_migration)'", message):
+                from .state_backup import MIGRATIONS
+
+                message += " " + MIGRATIONS
             raise ScriptError(message)
 
 

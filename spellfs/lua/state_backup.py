@@ -15,8 +15,9 @@ by their sessions' checkpoints) are copied into the state of one session, named
   made first, so the restore itself can be undone).
 * ``State.validate_backup(id)`` -> ``{valid, entry_count}``; ``State.cleanup_backups()``
   -> ``{deleted = 0}`` (checkpoints are never deleted).
-* ``State.migrate``, ``migration_status``, ``schema_versions``: an error saying spellfs
-  has no State schemas to migrate.
+* ``State.migrate``, ``migration_status``, ``schema_versions`` stay nil (rs-llmspell's
+  scripts test for them and take their "not available" branch); a script that calls one
+  anyway gets :data:`MIGRATIONS` added to its error by the runtime.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ __all__ = ["install"]
 
 SESSION = "state-backups"
 TAG = "state-backup"
-MIGRATIONS = ("State.{0}: spellfs has no State schemas to migrate: State values are plain JSON "
-              "in state.yaml (use State.create_backup / restore_backup to keep versions)")
+MIGRATIONS = ("(spellfs has no State schema migrations: State values are plain JSON in state.yaml; "
+              "State.create_backup / restore_backup keep versions)")
 
 
 def _backup_session(ws: "Workspace", create: bool) -> str | None:
@@ -81,8 +82,9 @@ def list_backups(ws: "Workspace") -> list[dict]:
     out = []
     for rec in ws.history.checkpoints(sid):
         snap = ws.history.snapshot(ws.sessions.resolve(sid), rec["number"])
+        size = len(json.dumps(snap.state, sort_keys=True, default=str).encode())
         out.append({"id": f"backup-{rec['number']}", "created_at": _epoch(rec.get("created_at")),
-                    "entry_count": len(snap.state), "message": rec.get("message"),
+                    "entry_count": len(snap.state), "size_bytes": size, "message": rec.get("message"),
                     "is_incremental": "incremental" in (rec.get("message") or "")})
     return out
 
@@ -97,11 +99,17 @@ def _epoch(stamp: Any) -> float:
 
 
 def restore_backup(ws: "Workspace", ref: Any) -> dict:
+    """As rs-llmspell: an unknown backup is ``{success = false, error}``, not a Lua error."""
+    from ..errors import SpellError
+
     sid = _backup_session(ws, create=False)
     if sid is None:
-        raise UsageError("State.restore_backup: no backups yet (State.create_backup makes one)")
-    number = _number(ref)
-    snap = ws.history.snapshot(ws.sessions.resolve(sid), number)  # checks it exists first
+        return {"success": False, "error": "no backups yet (State.create_backup makes one)"}
+    try:
+        number = _number(ref)
+        snap = ws.history.snapshot(ws.sessions.resolve(sid), number)  # checks it exists first
+    except SpellError as e:
+        return {"success": False, "error": str(e)}
     create_backup(ws)  # the present, kept: a restore can be undone
     wanted = dict(snap.state)
     for key in ws.state.list():
@@ -128,11 +136,6 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         snap = ws.history.snapshot(ws.sessions.resolve(sid), _number(rt.py(ref)))
         return out({"valid": True, "entry_count": len(snap.state)})
 
-    def migration(name: str) -> Any:
-        def refuse(*_: Any) -> Any:
-            raise UsageError(MIGRATIONS.format(name))
-        return refuse
-
     functions = {
         "create_backup": guarded(lambda incremental=None: create_backup(ws, incremental is True)),
         "list_backups": guarded(lambda: list_backups(ws)),
@@ -141,7 +144,5 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         "cleanup_backups": guarded(lambda *_: {"success": True, "deleted": 0,
                                                "note": "checkpoints are never deleted"}),
     }
-    for name in ("migrate", "migration_status", "schema_versions"):
-        functions[name] = migration(name)
     for name, fn in functions.items():
         state[name.encode()] = rt.function(f"State.{name}", fn)
