@@ -35,7 +35,22 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fakeprovider import FakeProvider  # noqa: E402
 
 #: Scripts that cannot run clean on rs-llmspell itself either, with the upstream cause.
-UPSTREAM_BROKEN: dict[str, str] = {}
+UPSTREAM_BROKEN: dict[str, str] = {
+    "lua/events/event-cross-language.lua": "Lua syntax error (line 577)",
+    "lua/events/event-data-structures.lua": "Lua syntax error (line 416)",
+    "lua/events/event-hook-integration.lua": "Lua syntax error (line 469)",
+    "lua/hooks/hook-data-modification.lua": "Lua syntax error (line 302)",
+    "lua/tools/tools-workflow.lua": "undefined global 'helpers'",
+    "lua/workflows/workflow-basics-sequential.lua": "undefined global 'tool_helpers'",
+    "lua/integration/user-workflow-automation.lua":
+        "iterates workflow_system.completed_workflows, which the script never creates",
+    "lua/events/event-performance.lua":
+        "its measure_time returns the function's result first: string.format('%.2f', true)",
+    "lua/tools/tools-utility-reference.lua":
+        "table.concat over Tool.list(), whose entries are tables in rs-llmspell",
+    "lua/run-all-examples.lua": "a runner of the others: dofile paths relative to the checkout",
+    "lua/run-integration-demos.lua": "a runner of the others: dofile paths relative to the checkout",
+}
 
 _ERROR = re.compile(r"error|traceback|refused|not found|nil value|attempt to", re.I)
 

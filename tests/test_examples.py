@@ -11,7 +11,7 @@ import pytest
 from spellfs.store.yamlio import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = ("basic", "artifacts", "replay", "advanced", "integration")
+NAMES = ("basic", "artifacts", "replay", "advanced", "integration", "workflow")
 
 
 def run_example(spell, tmp_path: Path, name: str) -> tuple[Path, str]:
@@ -167,3 +167,15 @@ def test_examples_run_under_sandbox(spell, tmp_path: Path, name: str) -> None:
     r = spell("run", "--sandbox", str(EXAMPLES / f"{name}.lua"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr.decode()
     assert "Completed!" in r.stdout.decode().strip().splitlines()[-1]
+
+
+def test_workflow(spell, tmp_path: Path) -> None:
+    ws, out = run_example(spell, tmp_path, "workflow")
+    assert "report.txt:\tTotal price: 7" in out and "branch:\tBIG BATCH" in out
+    assert "iterations:\t4\tlast:\t16.0" in out and "continue:\ttrue\t42" in out
+    d, _ = session(ws, "workflow-demo")
+    names = live_files(d)
+    assert {"workflow-csv_report.json", "workflow-hashes.json", "workflow-squares.json"} <= names
+    run = json.loads((d / "files" / "workflow-csv_report.json").read_text())
+    assert [s["name"] for s in run["steps"]] == ["stats", "total", "text", "save"]
+    assert (ws / "report.txt").read_text() == "Total price: 7\n"
