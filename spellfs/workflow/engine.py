@@ -297,7 +297,7 @@ def _lookup(ctx: _Context, kind: str, path: str) -> tuple[bool, Any]:
 def resolve(value: Any, ctx: _Context) -> Any:
     """``value`` with every reference of the module docstring filled in."""
     if isinstance(value, str):
-        whole = _REF.fullmatch(value.strip())
+        whole = _REF.fullmatch(value)
         if whole:
             found, got = _lookup(ctx, whole.group(1), whole.group(2))
             return got if found else value
