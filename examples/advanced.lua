@@ -1,8 +1,8 @@
 -- advanced.lua: hierarchies, templates, bulk work, analytics and queries.
 -- Run: spell run examples/advanced.lua
--- The script writes its own template, templates/research.yaml, with the
--- file_operations tool (whose paths are relative to the workspace root), so it
--- runs in a fresh workspace; edit that file and run again to see it applied.
+-- It uses templates/research.yaml, which `spell init` (or the first `spell run`)
+-- puts in every new workspace; edit that file by hand and run again to see it applied.
+-- Scripts cannot write it: templates/ belongs to spellfs, and the file tools refuse it.
 
 print("1. A three-level hierarchy: project > phase > task")
 local project = Session.create({name = "Market Research", tags = {"project"}, metadata = {level = 1}})
@@ -26,19 +26,14 @@ end
 tree(project, 0)
 
 print("2. Templates")
-local written = Tool.invoke("file_operations", {operation = "write", path = "templates/research.yaml", input = [[
-name: Research
-description: A research session from the template
-tags: [research, templated]
-metadata:
-  methodology: interviews
-  review_required: true
-]]})
-assert(written.success, written.error)
-local from_template = Session.create({template = "research", name = "Customer interviews", tags = {"q1"}})
+local refused = Tool.invoke("file_operations", {operation = "write", path = "templates/research.yaml",
+  input = "name: hijacked\n"})
+print("  a script writing templates/research.yaml: " .. tostring(refused.error))
+local from_template = Session.create({template = "research", name = "Customer interviews", tags = {"q1"},
+  metadata = {question = "Why do customers churn?"}})
 local s = Session.get(from_template)
 print("  " .. s.name .. ": " .. s.description .. "; tags " .. table.concat(s.tags, ", ") ..
-  "; methodology " .. s.custom_metadata.methodology)
+  "; kind " .. s.custom_metadata.kind)
 
 print("3. Bulk operations")
 local bulk = Session.create({name = "Bulk Load", tags = {"bulk"}, parent_session_id = project})

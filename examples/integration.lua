@@ -80,7 +80,9 @@ print("  " .. text)
 local ok, err = pcall(Tool.invoke, "file_operations", {operation = "delete", path = "spell.yaml"})
 print("  delete blocked by a hook: " .. tostring(not ok) .. " (" .. tostring(err) .. ")")
 print("  tool results captured by the hook: " .. captured)
-print("  tools available: " .. table.concat(Tool.list(), ", "))
+local names = {}
+for _, t in ipairs(Tool.list()) do names[#names + 1] = t.name end
+print("  tools available: " .. table.concat(names, ", "))
 tagger:unregister()
 capture:unregister()
 guard:unregister()

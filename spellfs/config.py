@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Config", "DEFAULTS", "PROVIDER_HINT", "load_config"]
+__all__ = ["Config", "DEFAULTS", "MACHINE_TOOLS", "PROVIDER_HINT", "load_config"]
 
 _POSITIVE = "a positive integer"
 
@@ -35,7 +35,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "watch": {"materialize_max_bytes": 104857600},
     "git": {"max_object_bytes": 52428800},
     "agents": {"providers": None, "cache": False, "timeout_seconds": 120},
+    "tools": {"allow": [], "web_search": None},
 }
+#: The tools that reach the network or the host: off unless ``tools.allow`` names them.
+MACHINE_TOOLS = frozenset({"web_search", "http_request", "process_executor", "system_monitor",
+                           "service_checker", "environment_reader"})
 BACKENDS = {"fs": "fs", "sled": "fs", "memory": "memory"}
 # llmspell TOML keys that mean nothing here but are not mistakes.
 _TOML_IGNORED = {"enabled", "storage_path", "auto_persist", "persistence_interval_secs", "enable_replay",
@@ -49,6 +53,8 @@ def _check(where: str, dotted: str, value: Any) -> Any:
         if value not in BACKENDS:
             raise ConfigError(f"{where}: {dotted}: must be one of fs, memory, sled (got {value!r})")
         return BACKENDS[value]
+    if section == "tools":
+        return _check_tools(where, dotted, value)
     if key == "providers":
         if value is not None and not isinstance(value, dict):
             raise ConfigError(f"{where}: {dotted}: must be a mapping of provider name to settings")
@@ -59,6 +65,24 @@ def _check(where: str, dotted: str, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (value == 0 and key != "artifact_compression_threshold"):
         raise ConfigError(f"{where}: {dotted}: must be {_POSITIVE} (got {value!r})")
+    return value
+
+
+def _check_tools(where: str, dotted: str, value: Any) -> Any:
+    """``tools.allow``: names of machine tools to enable; ``tools.web_search``: its provider."""
+    if dotted == "tools.allow":
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {dotted}: must be a list of tool names")
+        for name in value:
+            if name not in MACHINE_TOOLS:
+                raise ConfigError(f"{where}: {dotted}: {name!r} is not a tool that needs enabling "
+                                  f"(those are: {', '.join(sorted(MACHINE_TOOLS))})")
+        return list(value)
+    if value is not None and (not isinstance(value, dict) or value.get("provider") not in
+                              ("searxng", "brave")):
+        raise ConfigError(f"{where}: {dotted}: must be {{provider: searxng|brave, url, key_env}}")
     return value
 
 
@@ -115,7 +139,7 @@ def apply_mapping(config: Config, doc: Any, where: str) -> None:
             config.remotes = dict(body)
             continue
         if section not in DEFAULTS:
-            raise ConfigError(f"{where}: {section}: unknown section (known: sessions, watch, git, remotes, agents)")
+            raise ConfigError(f"{where}: {section}: unknown section (known: sessions, watch, git, remotes, agents, tools)")
         if body is None:
             continue
         if not isinstance(body, dict):

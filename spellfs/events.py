@@ -32,9 +32,10 @@ class EventBus:
         self.delivered = 0
 
     def subscribe(self, pattern: str) -> int:
-        if not isinstance(pattern, str) or not pattern:
-            raise UsageError("invalid event pattern: expected a non-empty string like 'artifact.*'")
-        regex = re.compile(fnmatch.translate(pattern))
+        if not isinstance(pattern, str):
+            raise UsageError("invalid event pattern: expected a string like 'artifact.*'")
+        # An empty pattern matches nothing (as rs-llmspell's), so a subscription stays quiet.
+        regex = re.compile(fnmatch.translate(pattern)) if pattern else re.compile(r"(?!)")
         sub = next(self._ids)
         with self._cond:
             self._subs[sub] = (regex, deque(maxlen=MAX_QUEUED))
@@ -57,9 +58,16 @@ class EventBus:
             self._patterns.pop(sub, None)
             return self._subs.pop(sub, None) is not None
 
-    def publish(self, event_type: str, data: Any = None) -> int:
-        """Deliver to every matching subscription; return how many got it."""
-        event = {"event_type": event_type, "data": data, "timestamp": time.time()}
+    def publish(self, event_type: str, data: Any = None, language: str = "python") -> int:
+        """Deliver to every matching subscription; return how many got it.
+
+        Events carry rs-llmspell's ``metadata`` (``source_language``, ``timestamp``,
+        ``event_id``): ``lua`` for what a script published, ``python`` for spellfs's own.
+        """
+        stamp = time.time()
+        event = {"event_type": event_type, "data": data, "timestamp": stamp,
+                 "metadata": {"source_language": language, "timestamp": stamp,
+                              "event_id": f"evt-{self.published + 1}"}}
         delivered = 0
         with self._cond:  # publishers on several threads (a script, the watcher) all count
             self.published += 1

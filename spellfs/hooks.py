@@ -21,14 +21,15 @@ POINTS = (
     "SessionStart", "SessionEnd", "SessionSave", "SessionResume", "SessionSuspend",
     "BeforeArtifactStore", "AfterArtifactStore", "BeforeArtifactDelete", "AfterArtifactDelete",
     "BeforeToolExecution", "AfterToolExecution", "BeforeAgentExecution", "AfterAgentExecution",
+    "BeforeWorkflowStart", "AfterWorkflowComplete", "WorkflowError", "BeforeWorkflowStep",
+    "AfterWorkflowStep", "BeforeWorkflowStage", "AfterWorkflowStage",
 )
 #: rs-llmspell's other hook points: a hook registers on them (so its scripts run unchanged)
 #: and is listed, but spellfs has no such event to run it on.
 QUIET_POINTS = (
     "SystemStartup", "SystemShutdown", "BeforeAgentInit", "AfterAgentInit", "BeforeAgentShutdown",
     "AfterAgentShutdown", "BeforeToolDiscovery", "AfterToolDiscovery", "ToolValidation", "ToolError", "AgentError",
-    "BeforeWorkflowStart", "WorkflowStageTransition", "BeforeWorkflowStage", "AfterWorkflowStage",
-    "WorkflowCheckpoint", "WorkflowRollback", "AfterWorkflowComplete", "WorkflowError",
+    "WorkflowStageTransition", "WorkflowCheckpoint", "WorkflowRollback",
 )
 PRIORITIES = {"highest": 1000, "high": 100, "normal": 0, "low": -100, "lowest": -1000}
 #: rs-llmspell's result tables ``{type = ...}``: cancel cancels, modified/replace replace ``data``
@@ -90,12 +91,19 @@ class HookRegistry:
     def active(self, point: str) -> bool:
         return bool(self._hooks.get(point))
 
-    def run(self, point: str, session_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
-        """Run the hooks of ``point``; return the (possibly replaced) data or raise on cancel."""
+    def run(self, point: str, session_id: str | None, data: dict[str, Any],
+            component: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the hooks of ``point``; return the (possibly replaced) data or raise on cancel.
+
+        ``component`` is rs-llmspell's ``component_id`` (``{name, component_type}``) of the
+        agent, tool or workflow the hook is about.
+        """
         hooks = self._hooks.get(point)
         if not hooks:
             return data
-        ctx = {"point": point, "session_id": session_id, "correlation_id": str(uuid.uuid4()), "data": data}
+        ctx = {"point": point, "session_id": session_id, "correlation_id": str(uuid.uuid4()), "data": data,
+               "component_id": component or {"name": point, "component_type": "system"},
+               "metadata": {}}
         for _, _, fn in list(hooks):
             result = fn(ctx)
             if isinstance(result, dict) and result.get("type") in _RESULT_KINDS:

@@ -54,8 +54,14 @@ def test_each_subscriber_has_its_own_queue() -> None:
     assert bus.unsubscribe(a) is True and bus.unsubscribe(a) is False
     with pytest.raises(NotFound):
         bus.receive(a, 0)
+    quiet = bus.subscribe("")  # rs-llmspell: an empty pattern matches nothing, it is no error
+    assert bus.publish("", 1) == 0 and bus.publish("x", 1) == 0 and bus.receive(quiet, 0) is None
     with pytest.raises(UsageError):
-        bus.subscribe("")
+        bus.subscribe(5)
+    sub = bus.subscribe("m")
+    bus.publish("m", {"k": 1}, language="lua")
+    got = bus.receive(sub, 0)
+    assert got["metadata"]["source_language"] == "lua" and got["metadata"]["timestamp"] == got["timestamp"]
 
 
 def test_receive_waits_for_a_publish() -> None:

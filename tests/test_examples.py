@@ -11,7 +11,7 @@ import pytest
 from spellfs.store.yamlio import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = ("basic", "artifacts", "replay", "advanced", "integration")
+NAMES = ("basic", "artifacts", "replay", "advanced", "integration", "workflow")
 
 
 def run_example(spell, tmp_path: Path, name: str) -> tuple[Path, str]:
@@ -125,10 +125,12 @@ def test_advanced(spell, tmp_path: Path) -> None:
     assert project["parent"] is None and phase["parent"] == project["id"] and task["parent"] == phase["id"]
     assert (task_dir / "files" / "finding.md").read_text() == "# Discovery finding 1\n"
     template = load_yaml((ws / "templates" / "research.yaml").read_bytes(), "research.yaml")
-    assert template["tags"] == ["research", "templated"]
+    assert template["name"] == "Research"  # the shipped template: the script could not rewrite it
+    assert "path belongs to spellfs, not to scripts: templates/research.yaml" in out
     _, templated = session(ws, "customer-interviews")
-    assert templated["template"] == "research" and templated["tags"] == ["research", "templated", "q1"]
-    assert templated["metadata"] == {"methodology": "interviews", "review_required": True}
+    assert templated["template"] == "research" and templated["tags"] == ["research", "q1"]
+    assert templated["metadata"] == {"kind": "research", "question": "Why do customers churn?",
+                                     "sources": []}
     bulk_dir, bulk = session(ws, "bulk-load")
     assert len(live_files(bulk_dir)) == 50 and bulk["parent"] == project["id"]
     batches = [load_yaml((p / "session.yaml").read_bytes(), "s") for p in (ws / "sessions").iterdir()
@@ -176,3 +178,15 @@ def test_examples_run_under_sandbox(spell, tmp_path: Path, name: str) -> None:
         return {p.name[:-9]: live_files(p) for p in (ws / "sessions").iterdir()}
 
     assert work(boxed) == work(free) and work(free)
+
+
+def test_workflow(spell, tmp_path: Path) -> None:
+    ws, out = run_example(spell, tmp_path, "workflow")
+    assert "report.txt:\tTotal price: 7" in out and "branch:\tBIG BATCH" in out
+    assert "iterations:\t4\tlast:\t16.0" in out and "continue:\ttrue\t42" in out
+    d, _ = session(ws, "workflow-demo")
+    names = live_files(d)
+    assert {"workflow-csv_report.json", "workflow-hashes.json", "workflow-squares.json"} <= names
+    run = json.loads((d / "files" / "workflow-csv_report.json").read_text())
+    assert [s["name"] for s in run["steps"]] == ["stats", "total", "text", "save"]
+    assert (ws / "report.txt").read_text() == "Total price: 7\n"

@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
     {"git"},          # repository set-up, commit/status, archives
     {"watch"},        # the watcher and its daemon
     {"tools"},        # the built-in tools scripts call
+    {"workflow"},     # workflows of tool, agent and workflow steps, and their records
     {"workspace"},    # the composition root: builds every service above on first use
     {"lua"},          # the Lua globals over the library
     {"ui"},           # `spell ui`: the read-only web view over the library

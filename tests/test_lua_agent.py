@@ -126,8 +126,10 @@ local a = agent:invoke({{messages = {{{{role = "user", content = "one two three 
 result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, agent_model = agent.model}}
 """)
     assert result["answer"] == {"text": "echo: one two", "model": "gpt-x", "finish_reason": "length",
-                                "usage": {"input_tokens": 5, "output_tokens": 3}}
-    assert result["list"] == [{"name": "writer", "model": "openai/gpt-x", "provider": "openai", "session_id": sid}]
+                                "usage": {"input_tokens": 5, "output_tokens": 3},
+                                "content": "echo: one two"}  # rs-llmspell's name for the text too
+    assert result["list"] == [{"name": "writer", "model": "openai/gpt-x", "provider": "openai", "session_id": sid,
+                              "description": ""}]
     assert result["agent_model"] == "openai/gpt-x"
     [rec] = read_calls(ws, ws.sessions.resolve(sid))
     assert rec["seq"] == 1 and rec["call"] == 1 and rec["agent"] == "writer"
@@ -140,7 +142,7 @@ result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, 
                    "messages": [{"role": "user", "content": "one two three four"}], "temperature": 1.0,
                    "max_tokens": 3}
     resp = ws.artifacts.get(sid, "writer-0001.response.json")
-    assert json.loads(resp["content"]) == result["answer"]
+    assert {**json.loads(resp["content"]), "content": "echo: one two"} == result["answer"]
     assert resp["metadata"]["artifact_type"] == "agent_output"
     assert resp["metadata"]["content_hash"] == rec["response"]
     assert ws.artifacts.get(sid, "writer-0001.request.json")["metadata"]["content_hash"] == rec["request"]
@@ -409,34 +411,42 @@ result = {{x.text, y.text, z.text}}
         assert usage_summary(ws, b)["cached"] == 1
 
 
-def test_create_checks_its_options(root: Path, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_checks_its_options(root: Path, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture) -> None:
     for k, v in _env(fake_provider).items():
         monkeypatch.setenv(k, v)
     with Workspace.open(root) as ws:
         result = _lua(ws, """
 local function err(opts) local ok, e = pcall(Agent.create, opts) return e end
 result = {
-  unknown = err({model = "openai/m", temprature = 1}),
+  unknown = Agent.create({model = "openai/m", temprature = 1, tools = {}}).model,
+  again = Agent.create({model = "openai/m", temprature = 1}).model,
   nomodel = err({name = "x"}),
   provider = err({model = "mistral/m"}),
   name = err({name = "a/b", model = "openai/m"}),
   temp = err({model = "openai/m", temperature = "hot"}),
   session = err({model = "openai/m", session_id = "ffffffff"}),
-  nosession = select(2, pcall(function() return Agent.create({model = "openai/m"}):invoke("x") end)),
+  nosession = Agent.create({model = "openai/m"}):execute("x").text,
   badinput = select(2, pcall(function() local a = Agent.create({model = "openai/m"}) return a:invoke(42) end)),
   bare = Agent.create({model = "m"}).model,
 }
 """)
-    assert "unknown option: temprature" in result["unknown"]
+    assert result["unknown"] == result["again"] == "openai/m"  # rs-llmspell accepts any option
+    noted = capsys.readouterr().err
+    assert noted.count("ignoring options spellfs does not use: temprature, tools") == 1
     assert "model is required" in result["nomodel"]
     assert "provider not configured: mistral (configured: openai" in result["provider"]
     assert "invalid name 'a/b'" in result["name"]
     assert "temperature must be a number" in result["temp"]
     assert "session not found" in result["session"]
-    assert "no session to record it in" in result["nosession"]
+    assert result["nosession"] == "echo: x"  # recorded in the run's automatic session
+    assert "in automatic session" in noted
     assert "expected {text = ...}" in result["badinput"]
     assert result["bare"] == "openai/m"
-    assert fake_provider.requests == []
+    assert len(fake_provider.requests) == 1
+    with Workspace.open(root) as ws:
+        [auto] = [s for s in ws.sessions.list() if "automatic" in (s.get("tags") or [])]
+        assert auto["name"] == "script"
 
 
 def test_a_bad_providers_entry_is_a_configuration_error_before_anything_runs(spell, root: Path) -> None:
@@ -617,3 +627,25 @@ def test_replay_live_without_a_provider_says_so_and_makes_no_fork(spell, root: P
     r = spell("-w", str(root), "replay", sid)  # answered from the records: no provider needed
     assert r.returncode == 0 and "model calls: 2 same, 0 different (answered from records)" in r.stdout.decode()
     assert sorted(p.name for p in (root / "sessions").iterdir()) == sessions
+
+
+def test_rs_llmspell_agent_leniency_register_get_hooks(root: Path, fake_provider: FakeProvider,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {**_env(fake_provider), "ANTHROPIC_API_KEY": "sk-ant", "ANTHROPIC_BASE_URL": fake_provider.url}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with Workspace.open(root) as ws:
+        result = _lua(ws, """
+local seen = {}
+Hook.register("BeforeAgentExecution", function(ctx) seen[#seen + 1] = "before " .. ctx.data.agent end)
+Hook.register("AfterAgentExecution", function(ctx) seen[#seen + 1] = "after " .. ctx.data.output.text end)
+local name = Agent.register({name = "analyst", model = {provider = "openai", model_id = "gpt-4o-mini"},
+                             custom_config = {system_prompt = "Be brief."}, allowed_tools = {}})
+local bare = Agent.create({model = "gpt-4o-mini", prompt = "p"})
+result = {name = name, bare = bare.model, got = Agent.get(name):invoke({text = "hi"}).text,
+          missing = Agent.get("nope") == nil, seen = seen}
+""")
+    assert result["name"] == "analyst" and result["bare"] == "openai/gpt-4o-mini"
+    assert result["got"] == "echo: hi" and result["missing"] is True
+    assert result["seen"] == ["before analyst", "after echo: hi"]
+    assert fake_provider.requests[0]["json"]["messages"][0] == {"role": "system", "content": "Be brief."}

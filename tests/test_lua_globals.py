@@ -453,10 +453,12 @@ def test_hook_handles_and_listing_of_rs_llmspell(lua) -> None:
     local tools = Hook.list("BeforeToolExecution")
     local by_table = Hook.list({hook_point = "BeforeAgentInit"})
     local removed = Hook.unregister(h2)
+    local named = tools[1].name:find("BeforeToolExecution", 1, true) ~= nil
     return h1:id(), h1:hook_point(), h2:hook_point(), before, #tools, tools[1].priority, tools[1].language,
-           #by_table, removed, #Hook.list(), h1:unregister(), #Hook.list()
+           #by_table, removed, #Hook.list(), h1:unregister(), #Hook.list(), tools[1].point, named
     """)
-    assert out[1:] == (b"BeforeAgentInit", b"BeforeToolExecution", 2, 1, 100.0, b"lua", 1, True, 1, True, 0)
+    assert out[1:] == (b"BeforeAgentInit", b"BeforeToolExecution", 2, 1, b"Priority(-100)", b"lua", 1,
+                       True, 1, True, 0, b"BeforeToolExecution", True)
     assert isinstance(out[0], int)
     assert lua("""local ran = false
     Hook.register("BeforeAgentInit", function() ran = true end)
@@ -506,8 +508,12 @@ def test_session_hooks_and_api_calls_inside_hooks(lua) -> None:
 # -- Tool -------------------------------------------------------------------------------
 
 def test_tools_and_tool_hooks(lua, root: Path) -> None:
-    assert list(lua("return Tool.list()").values()) == [b"calculator", b"file_operations", b"template_engine",
-                                                       b"uuid_generator"]
+    listed = list(lua("return Tool.list()").values())
+    assert [t[b"name"] for t in listed][:3] == [b"archive_handler", b"base64_encoder", b"calculator"]
+    assert all(t[b"description"] and t[b"version"] for t in listed)
+    assert lua("return Tool.exists('calculator'), Tool.exists('nope')") == (True, False)
+    schema = lua("return Tool.get('calculator'):getSchema()")
+    assert schema[b"name"] == b"calculator" and schema[b"parameters"][1][b"name"] == b"operation"
     r = lua("return Tool.get('calculator'):execute({operation = 'evaluate', expression = '42 * 10 + 7'})")
     assert r[b"success"] is True and r[b"result"][b"result"] == 427
     assert lua("return math.type(Tool.invoke('calculator', {expression = '7 / 2'}).result.result)") == b"float"
@@ -546,3 +552,21 @@ def test_internal_python_errors_are_lua_errors_not_tracebacks(lua, monkeypatch) 
     assert "Session.get: internal error: KeyError" in message
     with pytest.raises(lua54.LuaError):
         lua("Session.get('x')")
+
+
+def test_rs_llmspell_fixes_after_delete_hook_session_scope_and_event_metadata(lua) -> None:
+    out = lua("""
+    local sid = Session.create({name = "s"}); Session.setCurrent(sid)
+    local deleted = {}
+    Hook.register("AfterArtifactDelete", function(ctx) deleted[#deleted + 1] = ctx.data.name end)
+    Artifact.store(sid, "user_input", "gone.txt", "x")
+    Artifact.delete(sid, "gone.txt")
+    State.save("session", "abc", 1)
+    local quiet = Event.subscribe("")
+    local sub = Event.subscribe("demo.*")
+    Event.publish("demo.one", {n = 1})
+    local got = Event.receive(sub, 0)
+    return deleted[1], State.load("session", "abc"), State.get("session:" .. sid .. ":abc"),
+           Event.receive(quiet, 0), got.metadata.source_language
+    """)
+    assert out == (b"gone.txt", 1, 1, None, b"lua")

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spellfs.tools import TOOLS
+from spellfs.config import MACHINE_TOOLS
+from spellfs.tools import MACHINE, TOOLS
 
 calc = TOOLS["calculator"].execute
 
@@ -21,16 +22,24 @@ def evaluate(expression, **params):
 
 
 def test_registry():
-    assert sorted(TOOLS) == ["calculator", "file_operations", "template_engine",
-                             "uuid_generator"]
+    rs_llmspell = {"json_processor", "text_manipulator", "data_validation", "date_time_handler",
+                   "environment_reader", "hash_calculator", "base64_encoder", "web_search",
+                   "diff_calculator", "csv_analyzer", "system_monitor", "process_executor",
+                   "http_request", "archive_handler", "service_checker", "calculator",
+                   "file_operations", "template_engine", "uuid_generator"}
+    assert set(TOOLS) == rs_llmspell
     for name, tool in TOOLS.items():
         assert tool.name == name and tool.description
+    assert MACHINE == MACHINE_TOOLS  # the tools' flags and spell.yaml's gate agree
+
+
+NO_PARAMETERS = {"uuid_generator", "date_time_handler", "system_monitor"}
 
 
 @pytest.mark.parametrize("params", [None, {}, {"expression": 5}, {"operation": "nope"}])
 def test_bad_params_are_error_results(params):
     for tool in TOOLS.values():
-        if tool.name == "uuid_generator" and params != {"operation": "nope"}:
+        if tool.name in NO_PARAMETERS and params != {"operation": "nope"}:
             continue  # needs no parameters
         out = tool.execute(params, SimpleNamespace(root="/nonexistent-root"))
         assert out["success"] is False and isinstance(out["error"], str), (tool.name, out)
@@ -249,5 +258,6 @@ def test_file_operations_name_the_path_and_the_operation(files):
     assert run(operation="delete", path="missing.txt") == {
         "success": False, "error": "file_operations: No such file or directory: missing.txt"}
     assert run(operation="copy", source_path="a", destination_path="b") == {
-        "success": False,
-        "error": "file_operations: unknown operation: copy (use read, write, delete, list or exists)"}
+        "success": False, "error": "file_operations: No such file or directory: a"}
+    assert run(operation="chmod", path="a")["error"].startswith(
+        "file_operations: unknown operation: chmod (use read, write, append, delete")

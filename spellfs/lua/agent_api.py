@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
     from .runtime import Runtime
 
-__all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install"]
+__all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install",
+           "recording_session", "run_session"]
 
 NO_PROVIDER_HINT = f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if Agent ~= nil then`)"
 CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
@@ -58,6 +59,32 @@ _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 #: the provider and call-record code.
 _PROVIDER_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL")
 _NOT_REPLAYING = ("", "0", "live", "false", "no")
+
+
+def run_session(ws: "Workspace") -> str:
+    """The automatic session of this run, made on first need and named after the script.
+
+    rs-llmspell records nothing, so its scripts call agents (and run workflows) outside any
+    session; here such a call is recorded in one session per run rather than refused.
+    """
+    sid = ws.__dict__.get("_run_session")
+    if sid is None:
+        import sys
+        from pathlib import Path
+
+        script = Path(ws.run.script).stem if ws.run is not None else "script"
+        sid = ws.sessions.create(name=script, description=f"automatic session of a run of {script}",
+                                 tags=["automatic"])
+        ws.__dict__["_run_session"] = sid
+        print(f"spell: recording outside any session: in automatic session {sid[:8]} ({script})",
+              file=sys.stderr)
+    return sid
+
+
+def recording_session(ws: "Workspace") -> str:
+    """Where a call or workflow run is recorded: the current session, else ``SPELL_SESSION``
+    (as ``spell run`` in a session and ``spell replay`` set it), else the run's automatic one."""
+    return ws.current_session or (os.environ.get("SPELL_SESSION") or "").strip() or run_session(ws)
 
 
 def _replay_mode(environ: Any) -> str:
@@ -85,6 +112,9 @@ class AgentCalls:
         self._log_cls = CallLog
         self._pool: list[dict] | None = None
         self._used: set[int] = set()
+        # Calls are recorded in the order they were asked (a replay pairs them by that order),
+        # also when parallel workflow steps get their answers in another order.
+        self._tickets: list[dict] = []
 
     def pool(self) -> list[dict]:
         """The replayed run's own call records (``$SPELL_REPLAY_CALLS``); empty when not set."""
@@ -152,6 +182,12 @@ class AgentCalls:
 
     # -- one call ------------------------------------------------------------------------
     def invoke(self, agent: dict, request: dict) -> dict:
+        run, finish = self.prepare(agent, request)
+        return finish(run())
+
+    def prepare(self, agent: dict, request: dict) -> tuple[Any, Any]:
+        """``(run, finish)`` for one call: ``run()`` is the network part and may run on another
+        thread (workflow parallel steps); ``finish(answer)`` records it, on the script's thread."""
         from ..agent import cache_get, cache_put, check_room, next_number, record_call
         from ..agent import normalize_request, request_hash
 
@@ -163,31 +199,60 @@ class AgentCalls:
         check_room(ws, dir)
         log = self.log(dir)
         label = f"agent {agent['name']}"
-        latency = None
         key = (dir, agent["name"])
         number = next_number(ws, dir, agent["name"], self._numbers.get(key, 0))
-        response = None
+        self._numbers[key] = number  # taken now: parallel calls of one agent get their own numbers
+        known: dict[str, Any] = {"response": None, "latency": None}
         if self.replaying:
-            answer, response = self._recorded(agent, dir, log, h, req, number)
-            source = "replay"
+            known["answer"], known["response"] = self._recorded(agent, dir, log, h, req, number)
+            known["source"] = "replay"
         else:
-            answer = cache_get(ws, h) if self.cache else None
-            source = "cache"
-            if answer is None:
-                source = "live"
-                started = time.perf_counter()
-                try:
-                    answer = self.client.complete(provider, req, self.timeout)
-                except ProviderError as exc:
+            cached = cache_get(ws, h) if self.cache else None
+            if cached is not None:
+                known.update(answer=cached, source="cache")
+
+        ticket: dict[str, Any] = {"state": "pending"}
+        self._tickets.append(ticket)
+
+        def run() -> dict:
+            if "answer" in known:
+                return known["answer"]
+            started = time.perf_counter()
+            try:
+                answer = self.client.complete(provider, req, self.timeout)
+            except BaseException as exc:
+                ticket["state"] = "abandoned"  # a failed call records nothing
+                if isinstance(exc, ProviderError):
                     raise ProviderError(f"{label}: {exc}") from None
-                latency = (time.perf_counter() - started) * 1000
-        rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
-                          kind=provider.kind, request=req, answer=answer, request_hash=h, source=source,
-                          latency_ms=latency, response=response)
-        self._numbers[key] = number
-        if self.cache and source == "live":
-            cache_put(ws, h, rec["response"])
-        return answer
+                raise
+            known["latency"] = (time.perf_counter() - started) * 1000
+            return answer
+
+        def record(answer: dict) -> None:
+            source = known.get("source", "live")
+            rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
+                              kind=provider.kind, request=req, answer=answer, request_hash=h,
+                              source=source, latency_ms=known["latency"], response=known["response"])
+            if self.cache and source == "live":
+                cache_put(ws, h, rec["response"])
+
+        def finish(answer: dict) -> dict:
+            ticket.update(state="done", record=lambda: record(answer))
+            self.flush()
+            return answer
+
+        return run, finish
+
+    def flush(self, everything: bool = False) -> None:
+        """Record the answered calls whose earlier calls are recorded (``everything``: all
+        answered ones, dropping calls that will never be answered)."""
+        while self._tickets:
+            head = self._tickets[0]
+            if head["state"] == "pending" and not everything:
+                return
+            self._tickets.pop(0)
+            if head["state"] == "done":
+                head["record"]()
 
     def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> tuple[dict, bytes]:
         """The recorded answer to this call, and its response artifact's bytes."""
@@ -233,8 +298,17 @@ class AgentCalls:
         env = (self.environ.get("SPELL_SESSION") or "").strip()
         if env:
             return env
-        raise UsageError("agent call: no session to record it in (pass session_id to Agent.create, "
-                         "or call Session.setCurrent first)")
+        return run_session(self.ws)
+
+
+def _default_provider(calls: AgentCalls) -> str:
+    """rs-llmspell's default for a bare model name: the first configured provider, else openai."""
+    configured = calls.ws.config.get("agents.providers")
+    if isinstance(configured, dict) and configured:
+        return next(iter(configured))
+    if "openai" in calls.providers or not calls.providers:
+        return "openai"
+    return next(iter(calls.providers))
 
 
 def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
@@ -247,11 +321,8 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
     if name is None:
         if "/" in model:
             name, model = model.split("/", 1)
-        elif len(calls.providers) == 1:
-            name = next(iter(calls.providers))
         else:
-            raise UsageError(f"Agent.create: model {model!r} names no provider (write \"provider/model\"; "
-                             f"configured: {', '.join(sorted(calls.providers)) or 'none'})")
+            name = _default_provider(calls)
     if not isinstance(name, str) or not model:
         raise UsageError("Agent.create: model must be \"provider/model\"")
     provider = calls.providers.get(name)
@@ -288,18 +359,54 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return  # Agent stays nil
     rt.agent_calls = calls  # type: ignore[attr-defined]
 
+    noted: set[str] = set()
+    registry: dict[str, Any] = {}  # name -> agent table (Agent.get)
+    preparers: dict[str, Any] = {}  # name -> prepared(input) -> (run, finish)
+    rt.agent_preparers = preparers  # type: ignore[attr-defined]
+
+    def lenient(o: dict, where: str) -> dict:
+        """rs-llmspell's spellings mapped; other unknown options named once on stderr."""
+        o = dict(o)
+        model = o.get("model")
+        if isinstance(model, dict):  # Agent.register's {provider, model_id, temperature, ...}
+            o.pop("model")
+            for key in ("temperature", "max_tokens"):
+                if key in model and key not in o:
+                    o[key] = model[key]
+            if isinstance(model.get("model_id"), str):
+                o["model"] = model["model_id"]
+            if isinstance(model.get("provider"), str) and "provider" not in o:
+                o["provider"] = model["provider"]
+        if "model" not in o and isinstance(o.get("provider_model"), str):
+            o["model"] = o["provider_model"]
+        custom = o.get("custom_config")
+        if isinstance(custom, dict) and isinstance(custom.get("system_prompt"), str):
+            o.setdefault("system_prompt", custom["system_prompt"])
+        if isinstance(o.get("prompt"), str):
+            o.setdefault("system_prompt", o["prompt"])
+        unknown = sorted(set(o) - set(CREATE_OPTIONS))
+        fresh = [k for k in unknown if k not in noted]
+        if fresh:
+            noted.update(fresh)
+            import sys
+
+            print(f"spell: {where}: ignoring options spellfs does not use: {', '.join(fresh)}",
+                  file=sys.stderr)
+        return {k: v for k, v in o.items() if k in CREATE_OPTIONS}
+
     def create(opts: Any = None) -> Any:
+        return make(opts, "Agent.create")
+
+    def make(opts: Any, where: str) -> Any:
         if problem is not None:
             raise problem
         o = py(opts) if opts is not None else {}
         if not isinstance(o, dict):
-            raise UsageError(f"Agent.create: expected a table of options, got {rt.lua_type(opts)}")
-        unknown = sorted(set(o) - set(CREATE_OPTIONS))
-        if unknown:
-            raise UsageError(f"Agent.create: unknown option: {unknown[0]} (known: {', '.join(CREATE_OPTIONS)})")
+            raise UsageError(f"{where}: expected a table of options, got {rt.lua_type(opts)}")
+        o = lenient(o, where)
         name = o.get("name") or "agent"
         if not isinstance(name, str) or not _AGENT_NAME.match(name):
-            raise UsageError(f"Agent.create: invalid name {str(name)[:70]!r} (letters, digits, '_', '.', '-'; "
+            raise UsageError(f"{where}: invalid name {str(name)[:70]!r} (letters, digits, '_', '.', '-'; "
                              "it names the call artifacts)")
         sid = o.get("session_id") or None
         session_dir = None
@@ -314,44 +421,179 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         provider, model = _resolve_provider(calls, o, session_dir)
         system = o.get("system_prompt")
         if system is not None and not isinstance(system, str):
-            raise UsageError("Agent.create: system_prompt must be a string")
+            raise UsageError(f"{where}: system_prompt must be a string")
         base = {"model": model, "system": system, "temperature": o.get("temperature"),
                 "max_tokens": o.get("max_tokens")}
         from ..agent import normalize_request
 
         normalize_request({**base, "messages": [{"role": "user", "content": "-"}]})  # options checked now
-        agent = {"name": name, "provider": provider, "model": model, "session_id": sid, "base": base}
+        agent = {"name": name, "provider": provider, "model": model, "session_id": sid, "base": base,
+                 "description": o.get("description") or ""}
         calls.agents.append(agent)
 
-        def invoke(_self: Any = None, input: Any = None) -> Any:
-            return out(calls.invoke(agent, {**base, "messages": _messages(rt, name, input)}))
+        def prepared(input: Any) -> tuple[Any, Any]:
+            messages = _messages(rt, name, input)
+            hooks = ws.hooks
+            current = ws.current_session
+            if hooks.active("BeforeAgentExecution"):
+                data = hooks.run("BeforeAgentExecution", current,
+                                 {"agent": name, "agent_name": name, "input": messages},
+                                 {"name": name, "component_type": "agent"})
+                messages = data.get("input", messages) or messages
+            run, done = calls.prepare(agent, {**base, "messages": messages})
 
-        return rt.table(f"agent {name}", {"invoke": invoke},
-                        {"name": name, "model": f"{provider.name}/{model}", "provider": provider.name,
-                         "session_id": sid})
+            def finish(answer: dict) -> dict:
+                answer = done(answer)
+                if hooks.active("AfterAgentExecution"):
+                    data = hooks.run("AfterAgentExecution", current,
+                                     {"agent": name, "agent_name": name, "input": messages,
+                                      "output": answer}, {"name": name, "component_type": "agent"})
+                    answer = data.get("output", answer) or answer
+                return answer
+
+            return run, finish
+
+        def call(input: Any) -> Any:
+            run, finish = prepared(input)
+            return finish(run())
+
+        def invoke(_self: Any = None, input: Any = None) -> Any:
+            return out(_shown(call(input)))
+
+        def invoke_stream(_self: Any = None, input: Any = None, callback: Any = None) -> Any:
+            answer = call(input)  # one chunk: the whole answer (providers are not streamed here)
+            if rt.lua_type(callback) == "function":
+                rt.call(callback, out(answer.get("text", "")))
+            return out(_shown(answer))
+
+        state_key = f"agent:{name}:saved"
+
+        def save_state(_self: Any = None) -> bool:
+            ws.state.set(state_key, {"name": name, "model": f"{provider.name}/{model}",
+                                     "system_prompt": system})
+            return True
+
+        def load_state(_self: Any = None) -> bool:
+            return ws.state.get(state_key) is not None
+
+        def delete_state(_self: Any = None) -> bool:
+            return bool(ws.state.delete(state_key))
+
+        table = rt.table(f"agent {name}", {
+            "invoke": invoke, "execute": invoke, "invokeStream": invoke_stream,
+            "saveState": save_state, "loadState": load_state, "deleteState": delete_state,
+            "getAgentState": lambda *_: "ready",
+        }, {"name": name, "model": f"{provider.name}/{model}", "provider": provider.name,
+            "session_id": sid})
+        registry[name] = table
+        preparers[name] = prepared  # workflow agent steps: prepared here, run in the pool
+        return table
+
+    def register(opts: Any = None) -> Any:
+        table = make(opts, "Agent.register")
+        return table[b"name"]
+
+    def get(name: Any = None) -> Any:
+        return registry.get(rt.text(name, "Agent.get: agent name"))
 
     def list_() -> Any:
         return out([{"name": a["name"], "model": f"{a['provider'].name}/{a['model']}",
-                     "provider": a["provider"].name, "session_id": a["session_id"]} for a in calls.agents])
+                     "provider": a["provider"].name, "session_id": a["session_id"],
+                     "description": a["description"]} for a in calls.agents])
 
-    rt.set_global("Agent", rt.table("Agent", {"create": create, "list": list_}))
+    def discover() -> Any:
+        return out([{"type": "llm", "description": "a model behind a configured provider"}])
+
+    def info(kind: Any = None) -> Any:
+        if rt.py(kind) != "llm":
+            return None
+        return out({"name": "llm", "description": "a model behind a configured provider",
+                    "capabilities": ["text"]})
+
+    def wrap_as_tool(name: Any = None, opts: Any = None) -> Any:
+        agent_name = rt.text(name, "Agent.wrapAsTool: agent name")
+        if agent_name not in preparers:
+            raise UsageError(f"Agent.wrapAsTool: agent not found: {agent_name}")
+        o = py(opts) if opts is not None else {}
+        tool_name = o.get("tool_name") or f"{agent_name}_tool"
+        description = o.get("description") or f"the agent {agent_name}, as a tool"
+        extra = rt.__dict__.setdefault("extra_tools", {})
+        extra[tool_name] = (description, agent_name)
+        return out(tool_name)
+
+    def create_composite(name: Any = None, members: Any = None, opts: Any = None) -> Any:
+        composite = rt.text(name, "Agent.createComposite: name")
+        names = py(members) if members is not None else []
+        if not isinstance(names, list) or not all(isinstance(n, str) and n in preparers for n in names):
+            raise UsageError("Agent.createComposite: expected a list of names of created agents")
+
+        def prepared(input: Any) -> tuple[Any, Any]:
+            # The members answer in turn, each given the previous answer: run here, in order.
+            answer: Any = None
+            for member in names:
+                run, finish = preparers[member](input if answer is None else out(answer.get("text", "")))
+                answer = finish(run())
+            return (lambda: answer), (lambda a: a)
+
+        def invoke(_self: Any = None, input: Any = None) -> Any:
+            run, finish = prepared(input)
+            return out(finish(run()))
+
+        preparers[composite] = prepared
+        registry[composite] = rt.table(f"agent {composite}", {"invoke": invoke, "execute": invoke},
+                                       {"name": composite, "members": names})
+        return out(composite)
+
+    rt.set_global("Agent", rt.table("Agent", {
+        "wrapAsTool": wrap_as_tool, "createComposite": create_composite,
+        "listTemplates": lambda: out(["llm"]),
+        "create": create, "register": register, "get": get, "list": list_, "discover": discover,
+        "getInfo": info, "listCapabilities": lambda: out({"llm": ["text"]}),
+        "discoverByCapability": lambda *_: out([])}))
 
 
 def _messages(rt: "Runtime", agent: str, input: Any) -> list:
     where = f"agent {agent}: invoke"
     if isinstance(input, (bytes, str)):
         return [{"role": "user", "content": rt.text(input, f"{where}: text")}]
-    data = rt.py(input) if input is not None else None
+    data = None
+    if rt.lua_type(input) == "table":  # callbacks (rs-llmspell's on_error, …) are not sent
+        data = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else k): rt.py(v)
+                for k, v in input.items() if rt.lua_type(v) not in ("function", "userdata", "thread")}
+        if data and all(isinstance(k, int) for k in data):
+            data = None
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{...}}}}, got {rt.lua_type(input)}")
-    if data.get("text") is not None:
-        if not isinstance(data["text"], str):
-            raise UsageError(f"{where}: text must be a string")
-        return [{"role": "user", "content": data["text"]}]
+    if data.get("messages") is None and any(k in data for k in _TEXT_KEYS):
+        return [{"role": "user", "content": _text_of(data, where)}]
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{{{role=..., content=...}}, ...}}}}")
     return messages
+
+
+def _shown(answer: dict) -> dict:
+    """The answer as scripts see it: rs-llmspell's scripts read ``text`` or ``content``."""
+    return {**answer, "content": answer.get("text")} if isinstance(answer, dict) else answer
+
+
+#: rs-llmspell's spellings of an invocation's text (``prompt`` comes first, then ``text``).
+_TEXT_KEYS = ("prompt", "text", "input", "message", "query")
+
+
+def _text_of(data: dict, where: str) -> str:
+    """One user message from rs-llmspell's ``{prompt, text, …}``: the texts, then other fields."""
+    parts = []
+    for key in _TEXT_KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: {key} must be a string")
+        parts.append(value)
+    extra = [f"{k}: {v}" for k, v in sorted(data.items(), key=lambda kv: str(kv[0]))
+             if k not in _TEXT_KEYS and isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    return "\n\n".join(parts + (["\n".join(extra)] if extra else []))
 
 
 def _install_session_usage(rt: "Runtime", ws: "Workspace") -> None:

@@ -1,7 +1,8 @@
 """The ``Event`` global: a thin binding over ``ws.events``.
 
 ``Event.subscribe(pattern)`` returns a subscription id (a number);
-``Event.receive(sub, timeout_ms)`` returns ``{event_type, data, timestamp}`` or nil
+``Event.receive(sub, timeout_ms)`` returns ``{event_type, data, timestamp, metadata =
+{source_language, timestamp, event_id}}`` or nil (an empty pattern matches nothing)
 (``timeout_ms`` defaults to 0: look, don't wait). Session and artifact operations
 publish their own events (``session.created``, ``artifact.stored``, …). As in
 rs-llmspell, ``Event.list_subscriptions()`` gives ``{id, pattern, queued}`` per
@@ -37,7 +38,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         event_type = rt.text(name, "Event.publish: event name")
         if not event_type:
             raise UsageError("Event.publish: event name is empty")
-        ws.events.publish(event_type, py(data))
+        ws.events.publish(event_type, py(data), language="lua")
         return True
 
     def subscribe(pattern: Any) -> int:

@@ -37,6 +37,19 @@ def _result(rt: "Runtime", value: Any) -> Any:
     return value
 
 
+#: rs-llmspell's priority order is the reverse of spellfs's (lower runs first); its names.
+_RS_PRIORITY = {1000.0: -2147483648, 100.0: -100, 0.0: 0, -100.0: 100, -1000.0: 2147483647}
+
+
+def _listed(hook: dict, language: str) -> dict:
+    """A Hook.list entry as rs-llmspell gives it: name, point, "Priority(n)", language."""
+    prio = hook["priority"]
+    rs = _RS_PRIORITY.get(prio, int(-prio))
+    return {**hook, "name": f"{language}_hook_{hook['hook_point']}_{hook['id']}",
+            "point": hook["hook_point"], "priority": f"Priority({rs})", "priority_value": prio,
+            "language": language}
+
+
 def install(rt: "Runtime", ws: "Workspace") -> None:
     handles: dict[int, tuple[str, int]] = {}
 
@@ -69,7 +82,11 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             which, priority = which.get("hook_point"), which.get("priority")
         if which is not None and not isinstance(which, str):
             raise UsageError("Hook.list: expected a hook point name or {hook_point = ..., priority = ...}")
-        return rt.out([{**h, "language": "lua" if h["id"] in handles else "python"}
-                       for h in ws.hooks.list(which, priority)])
+        language = None
+        if isinstance(point, tuple) or rt.lua_type(point) == "table":
+            language = rt.py(point).get("language")
+        found = [_listed(h, "lua" if h["id"] in handles else "python")
+                 for h in ws.hooks.list(which, priority)]
+        return rt.out([h for h in found if language in (None, h["language"])])
 
     rt.set_global("Hook", rt.table("Hook", {"register": register, "unregister": unregister, "list": list_}))

@@ -24,6 +24,7 @@ What a caller may rely on:
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["EXTRA_GLOBALS", "LuaRaised", "Runtime", "ScriptError", "run_script"]
 
 #: Installers of further globals, called as ``installer(runtime, ws)`` after the built-in ones.
-EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = ["spellfs.lua.agent_api:install"]
+EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = ["spellfs.lua.agent_api:install",
+                                                              "spellfs.lua.workflow_api:install",
+                                                              "spellfs.lua.state_backup:install"]
 
 BUILTIN_GLOBALS = ("session_api", "artifact_api", "state_api", "json_api", "event_api", "hook_api", "tool_api")
 
@@ -288,6 +291,10 @@ class Runtime:
                 from .agent_api import NO_PROVIDER_HINT
 
                 message += " " + NO_PROVIDER_HINT  # one line: the error, then how to fix it
+            elif re.search(r"field '(migrate|migration_status|schema_versions|rollback_migration)'", message):
+                from .state_backup import MIGRATIONS
+
+                message += " " + MIGRATIONS
             raise ScriptError(message)
 
 

@@ -7,7 +7,9 @@ that session's ``state.yaml``, others in the workspace's; both persist across ru
 rs-llmspell's scoped calls work too: ``State.save(scope, key, value)``,
 ``State.load(scope, key)`` and ``State.delete(scope, key)`` use the key ``key`` for
 the scope ``global`` and ``<scope>:<key>`` for any other (so ``session:<id>`` scopes
-land in that session's file).
+land in that session's file). The bare scope ``session`` means the current session
+(``State.save("session", "abc", 1)``), or the workspace key ``session.abc`` when no
+session is current.
 """
 
 from __future__ import annotations
@@ -76,4 +78,7 @@ def _scoped(rt: "Runtime", scope: Any, key: Any, verb: str) -> str:
         raise UsageError(f"State.{verb}: scope must be a non-empty string such as \"global\" or \"agent:name\"")
     if not isinstance(k, str) or not k:
         raise UsageError(f"State.{verb}: key must be a non-empty string")
+    if s == "session":  # rs-llmspell's bare session scope: the current session's state
+        current = rt.ws.current_session
+        return f"session:{current}:{k}" if current else f"session.{k}"
     return k if s == "global" else f"{s}:{k}"

@@ -1,0 +1,52 @@
+"""The built-in tools of the ``Tool`` global, as plain Python (no Lua here): one module a tool.
+
+Every tool's ``execute(params, ctx)`` returns ``{"success": True, "result": {...}}`` or
+``{"success": False, "error": "message"}`` and never raises, whatever ``params`` hold
+(:mod:`.base`). Parameter names and result shapes follow rs-llmspell's tools (765a41f)
+so its scripts keep working; each module's docstring gives its own.
+
+*Machine* tools (``web_search``, ``http_request``, ``process_executor``,
+``system_monitor``, ``service_checker``, ``environment_reader``) reach the network or the
+host: they are off unless spell.yaml's ``tools.allow`` names them, and never available
+under ``--sandbox`` (:func:`available`). Tools that take paths (``file_operations``,
+``archive_handler``, ``hash_calculator``) are confined to the workspace and refuse
+spellfs's own files (:func:`.base.confine`).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from .base import PROTECTED_TOP, RECORD_FILES, Tool, confine
+
+__all__ = ["MACHINE", "NAMES", "PROTECTED_TOP", "RECORD_FILES", "TOOLS", "Tool", "available",
+           "confine"]
+
+#: Every built-in tool, by name; each is the module of the same name.
+NAMES = ("archive_handler", "base64_encoder", "calculator", "csv_analyzer", "data_validation",
+         "date_time_handler", "diff_calculator", "environment_reader", "file_operations",
+         "hash_calculator", "http_request", "json_processor", "process_executor",
+         "service_checker", "system_monitor", "template_engine", "text_manipulator",
+         "uuid_generator", "web_search")
+
+TOOLS: dict[str, Tool] = {name: import_module(f"{__name__}.{name}").TOOL for name in NAMES}
+MACHINE = frozenset(name for name, tool in TOOLS.items() if tool.machine)
+
+
+def available(name: str, allow: Any, sandbox: bool) -> str | None:
+    """None when the tool may run here, else why not (a sentence for the script's error)."""
+    tool = TOOLS[name]
+    if not tool.machine:
+        return None
+    if sandbox:
+        return f"{name} reaches the network or the host: not available under --sandbox"
+    if name not in (allow or ()):
+        return f"{name} is off (add it to tools.allow in spell.yaml to enable it)"
+    return None
+
+
+def __getattr__(name: str) -> Any:  # the calculator's function table, as before the split
+    if name == "FUNCTIONS":
+        return import_module(f"{__name__}.calculator").FUNCTIONS
+    raise AttributeError(name)
