@@ -50,6 +50,20 @@ COMMANDS = {
 }
 
 
+class _PipeClosed(Exception):
+    """stdout's reader closed the pipe; not an OSError, so click lets it through."""
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's last flush of a closed pipe is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n for n in COMMANDS if self._load(n) is not None)
@@ -66,6 +80,14 @@ class LazyGroup(click.Group):
             if close:
                 raise click.UsageError(f"No such command '{name}'; did you mean '{close[0]}'?", ctx)
         return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader went away (`spell cat S f | head -c10`): click would turn the
+            # EPIPE into exit 1; like git, stop quietly instead (see main()).
+            raise _PipeClosed() from None
 
     def _load(self, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
@@ -131,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
-    except BrokenPipeError:
+    except (BrokenPipeError, _PipeClosed):
+        _silence_stdout()
         return 0
     except OSError as exc:  # the system refused (permissions, a file where a folder should be, …)
         where = f": {exc.filename}" if exc.filename else ""
@@ -142,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # output still buffered when the reader left
+        _silence_stdout()
     if "obstore" in sys.modules:
         # obstore's runtime threads may call back into Python while the interpreter
         # finalizes, aborting the process (exit 134). Everything is written and closed

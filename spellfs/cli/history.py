@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .output import echo_json, json_option, open_workspace, output
+from .output import echo_json, format_option, json_option, open_workspace, output, when
 
 LOG_COLUMNS = [
-    ("#", "number"), ("time", lambda c: c["time"][:19].replace("T", " ")), ("message", "message"),
+    ("#", "number"), ("time", lambda c: when(c["time"])), ("message", "message"),
     ("added", "added"), ("changed", "changed"), ("removed", "removed"), ("artifacts", "artifacts"),
 ]
 
@@ -31,7 +31,7 @@ def save(ctx: click.Context, session: str, message: str | None, as_json: bool) -
 
 @click.command(name="log")
 @click.argument("session")
-@json_option
+@format_option
 @click.pass_context
 def log(ctx: click.Context, session: str, as_json: bool) -> None:
     """List SESSION's checkpoints, oldest first."""

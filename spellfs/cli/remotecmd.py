@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .output import echo_json, json_option, open_workspace, output, progress
+from .output import echo_json, format_option, json_option, open_workspace, output, progress
 
 REMOTE_OPTION = click.option("--remote", "-r", "remote_name", metavar="NAME",
                              help="Remote to use (default: the first in spell.yaml).")
@@ -39,7 +39,7 @@ def add(ctx: click.Context, name: str, url: str, endpoint_url: str | None, regio
 
 
 @remote.command("list")
-@json_option
+@format_option
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the configured remotes (the default first)."""

@@ -8,16 +8,16 @@ from pathlib import Path
 import click
 
 from ..workspace import init_workspace
-from .output import echo_json, json_option, open_workspace, output, plural
+from .output import chosen_format, echo_json, format_option, json_option, open_workspace, output, plural, when
 
 SESSION_COLUMNS = [
     ("id", lambda s: s["id"][:8]), ("name", "name"), ("status", "status"), ("tags", "tags"),
-    ("artifacts", "artifact_count"), ("updated", lambda s: s["updated_at"][:19].replace("T", " ")),
+    ("artifacts", "artifact_count"), ("updated", lambda s: when(s["updated_at"])),
     ("path", "path"),
 ]
 ARTIFACT_COLUMNS = [
     ("name", "name"), ("version", "version"), ("type", "artifact_type"), ("size", "size"),
-    ("mime", "mime_type"), ("created", lambda a: a["created_at"][:19].replace("T", " ")), ("tags", "tags"),
+    ("mime", "mime_type"), ("created", lambda a: when(a["created_at"])), ("tags", "tags"),
 ]
 
 
@@ -64,7 +64,7 @@ def new(ctx: click.Context, name: str, description: str, template: str | None, t
 @click.option("--sort", "sort_by", type=click.Choice(["created_at", "updated_at", "name"]), default="created_at",
               show_default=True, help="Order of the listing.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many.")
-@json_option
+@format_option
 @click.pass_context
 def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort_by: str, limit: int | None,
        as_json: bool) -> None:
@@ -82,17 +82,17 @@ def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort
 
 @click.command()
 @click.argument("session")
-@json_option
+@format_option
 @click.pass_context
 def show(ctx: click.Context, session: str, as_json: bool) -> None:
-    """Show a session and its artifacts."""
+    """Show a session and its artifacts (--format jsonl, csv or tsv: the artifact listing alone)."""
     ws = open_workspace(ctx)
     info = ws.sessions.get(session)
     info["artifacts"] = ws.artifacts.list(session)
     extra = _session_extras(ws, session)
     info.update(extra)
     if as_json:
-        echo_json(info)
+        output(info if chosen_format() == "json" else info["artifacts"], True)
         return
     import json
 
