@@ -110,7 +110,7 @@ def restore(ctx: click.Context, session: str, checkpoint: str, as_json: bool) ->
 @click.command()
 @click.argument("session")
 @click.argument("checkpoint", required=False)
-@click.option("--name", help="Name of the new session (default: the same name).")
+@click.option("--name", help="Name of the new session (default: NAME (fork N)).")
 @click.pass_context
 def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | None) -> None:
     """Make a new session from SESSION at CHECKPOINT (default: the latest; none: now) and print its id."""
