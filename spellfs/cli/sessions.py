@@ -167,7 +167,7 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
     results = [{"file": f, **aid} for f, aid in zip(chosen, ids)]
     if not as_json:
         for r in results:
-            click.echo(f"stored {r['file']} as #{r['sequence']} ({r['content_hash'][:12]})")
+            click.echo(f"stored {name or Path(r['file']).name} as #{r['sequence']} ({r['content_hash'][:12]})")
     if as_json:
         echo_json(results)
 
