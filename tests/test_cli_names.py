@@ -53,3 +53,14 @@ def test_forks_are_named_name_fork_n(root: Path) -> None:
                      "mine"]
     r = run_spell("show", "Literature review (fork 2)", "--json", cwd=root)
     assert json.loads(r.stdout)["id"] == f2
+
+
+def test_diff_prints_json_scalars_not_python_reprs(root: Path) -> None:
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="d")
+        ws.history.save(sid)
+        ws.sessions.update_metadata(sid, {"owner": "ana", "n": None, "ok": True})
+        ws.sessions.set_manifest_fields(sid, description="it's new")
+    out = run_spell("diff", sid, cwd=root).stdout.decode()
+    assert 'metadata: +owner = "ana"' in out and "metadata: +n = null" in out and "+ok = true" in out
+    assert "'" not in out.replace("it's", "")

@@ -40,6 +40,13 @@ def log(ctx: click.Context, session: str, as_json: bool) -> None:
            empty="no checkpoints (make one with `spell save SESSION`)")
 
 
+def _v(value: object) -> str:
+    """A value as a JSON scalar or array (`"ana"`, `null`, `true`), never a Python repr."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _print_diff(d: dict) -> None:
     frm = d["from"] if d["from"] in ("now", "creation") else f"checkpoint {d['from']}"
     to = "now" if d["to"] == "now" else f"checkpoint {d['to']}"
@@ -56,21 +63,21 @@ def _print_diff(d: dict) -> None:
                      f"{c['from']['hash'][:12]} → {c['to']['hash'][:12]}")
         click.echo(line)
         for key, ch in c["metadata"].items():
-            click.echo(f"    {key}: {ch['from']!r} → {ch['to']!r}")
+            click.echo(f"    {key}: {_v(ch['from'])} → {_v(ch['to'])}")
         if c["diff"]:
             click.echo(c["diff"], nl=False)
     for key, ch in d["manifest"].items():
-        click.echo(f"{key}: {ch['from']!r} → {ch['to']!r}")
+        click.echo(f"{key}: {_v(ch['from'])} → {_v(ch['to'])}")
     if d["tags"]["added"] or d["tags"]["removed"]:
         click.echo("tags: " + " ".join([f"+{t}" for t in d["tags"]["added"]] + [f"-{t}" for t in d["tags"]["removed"]]))
     for what in ("metadata", "state"):
         m = d[what]
         for k, v in m["added"].items():
-            click.echo(f"{what}: +{k} = {v!r}")
+            click.echo(f"{what}: +{k} = {_v(v)}")
         for k, v in m["removed"].items():
-            click.echo(f"{what}: -{k} (was {v!r})")
+            click.echo(f"{what}: -{k} (was {_v(v)})")
         for k, ch in m["changed"].items():
-            click.echo(f"{what}: {k}: {ch['from']!r} → {ch['to']!r}")
+            click.echo(f"{what}: {k}: {_v(ch['from'])} → {_v(ch['to'])}")
     s = d["summary"]
     click.echo(f"{s['added']} added, {s['changed']} changed, {s['removed']} removed")
 
