@@ -99,7 +99,12 @@ class LazyGroup(click.Group):
             if exc.name == f"spellfs.cli.{spec[0]}":
                 return None  # an area not built yet
             raise
-        return getattr(module, spec[1], None)
+        cmd = getattr(module, spec[1], None)
+        if cmd is not None:
+            from .completion import add_completion
+
+            add_completion(cmd)
+        return cmd
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -107,9 +112,13 @@ class LazyGroup(click.Group):
               help="Workspace folder (default: $SPELL_WORKSPACE, else the nearest folder with spell.yaml or .spell/).")
 @click.option("-c", "--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="An llmspell-style TOML file whose [runtime.sessions] table overrides spell.yaml.")
+@click.option("-q", "--quiet", "quiet", is_flag=True,
+              help="No progress bars, hints or warnings on stderr (errors still print).")
+@click.option("-v", "--verbose", "verbose", count=True,
+              help="Log what spellfs does on stderr (-vv: more); errors show their traceback.")
 @click.version_option(package_name="spellfs", prog_name="spell")
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None, config_file: str | None) -> None:
+def cli(ctx: click.Context, workspace: str | None, config_file: str | None, quiet: bool, verbose: int) -> None:
     """spellfs: a file-system native workspace for scripted LLM work.
 
     Sessions are folders of plain YAML and files under sessions/; every
@@ -120,19 +129,37 @@ def cli(ctx: click.Context, workspace: str | None, config_file: str | None) -> N
     ctx.ensure_object(dict)
     ctx.obj["workspace"] = workspace
     ctx.obj["config_file"] = config_file
+    ctx.obj["verbosity"] = -1 if quiet else verbose
+    _VERBOSITY[0] = ctx.obj["verbosity"]
+    if verbose:
+        import logging
 
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                            format="spell: %(name)s: %(message)s")
+
+
+_VERBOSITY = [0]  # -1 quiet, 0 normal, 1+ verbose: read by main() for tracebacks
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
+def _prog_name() -> str:
+    """``spellfs`` when run by that name (completion then reads ``_SPELLFS_COMPLETE``)."""
+    return "spellfs" if os.path.basename(sys.argv[0] or "") == "spellfs" else "spell"
 
 
 def main(argv: list[str] | None = None) -> int:
     from ..errors import SpellError
 
     try:
-        rc = cli.main(args=argv, prog_name="spell", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name=_prog_name(), standalone_mode=False)
         if isinstance(rc, int) and not isinstance(rc, bool):  # ctx.exit(n) comes back as n here
             return rc
     except SpellError as exc:
+        if _VERBOSITY[0] > 0:
+            import traceback
+
+            traceback.print_exc()
         click.echo(f"Error: {exc}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .output import echo_json, json_option, open_workspace, progress
+from .output import echo_json, hint, json_option, open_workspace, progress
 
 
 @click.command()
@@ -74,7 +74,7 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
     if result.resolved:
         click.echo(f"resolved {len(result.resolved)} files/ copies from the merged records")
     for w in result.warnings:
-        click.echo(f"warning: committed a file that does not load: {w}", err=True)
+        hint(f"warning: committed a file that does not load: {w}")
     if result.kept_out:
         limit = ws.config.get("git.max_object_bytes")
         click.echo(f"kept out of git (above git.max_object_bytes, {limit} bytes): {len(result.kept_out)} paths; "
@@ -139,8 +139,7 @@ def _export_to_stdout(ws, session: str, as_json: bool) -> None:
         sys.stdout.buffer.flush()
     finally:
         os.unlink(tmp)
-    click.echo(f"exported {result.session_id[:8]} to stdout: {result.files} files, {result.objects} objects",
-               err=True)
+    hint(f"exported {result.session_id[:8]} to stdout: {result.files} files, {result.objects} objects")
 
 
 @click.command(name="import")

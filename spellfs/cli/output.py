@@ -20,7 +20,7 @@ import click
 from ..workspace import Workspace
 
 __all__ = ["FORMATS", "chosen_format", "echo_json", "format_option", "hint", "json_option", "open_workspace", "output",
-           "plural", "progress", "when"]
+           "plural", "progress", "quiet", "when"]
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv")
 _FORMAT_KEY = "spellfs.format"
@@ -69,9 +69,17 @@ def when(stamp: str | None) -> str:
     return head + (zone or "Z")
 
 
+def quiet() -> bool:
+    """``spell -q``: no progress, hints or warnings."""
+    ctx = click.get_current_context(silent=True)
+    obj = (ctx.find_root().obj if ctx is not None else None) or {}
+    return obj.get("verbosity", 0) < 0
+
+
 def hint(message: str) -> None:
-    """A message for the person at the terminal, never part of the result: stderr."""
-    click.echo(message, err=True)
+    """A message for the person at the terminal, never part of the result: stderr (not with -q)."""
+    if not quiet():
+        click.echo(message, err=True)
 
 
 def open_workspace(ctx: click.Context, actor: str = "cli") -> Workspace:
@@ -225,4 +233,4 @@ class _Bar(_Quiet):
 
 def progress(label: str, total: int | None = None) -> _Quiet:
     """A progress bar on a terminal; nothing when output is piped."""
-    return _Bar(label, total) if sys.stderr.isatty() else _Quiet()
+    return _Bar(label, total) if sys.stderr.isatty() and not quiet() else _Quiet()

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from ..workspace import init_workspace
-from .output import chosen_format, echo_json, format_option, json_option, open_workspace, output, plural, when
+from .output import (
+    chosen_format, echo_json, format_option, hint, json_option, open_workspace, output, plural, when,
+)
 
 SESSION_COLUMNS = [
     ("id", lambda s: s["id"][:8]), ("name", "name"), ("status", "status"), ("tags", "tags"),
@@ -74,7 +76,7 @@ def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort
              "limit": limit}
     sessions = ws.sessions.list({k: v for k, v in query.items() if v not in (None, [])})
     for problem in ws.sessions.broken:
-        click.echo(f"warning: {problem}", err=True)
+        hint(f"warning: {problem}")
     filtered = status or tags or show_all
     output(sessions, as_json, SESSION_COLUMNS,
            empty="no sessions match" if filtered else "no sessions (make one with `spell new NAME`; --all shows finished ones)")
@@ -159,7 +161,7 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
     chosen = []
     for f in files:
         if ignore.matches_path(Path(f)):
-            click.echo(f"skipped (in .spellignore): {f}", err=True)
+            hint(f"skipped (in .spellignore): {f}")
         else:
             chosen.append(f)
     meta = {"tags": list(tags)} if tags else None
