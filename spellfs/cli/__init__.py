@@ -151,6 +151,7 @@ def _prog_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     from ..errors import SpellError
 
+    _VERBOSITY[0] = 0
     try:
         rc = cli.main(args=argv, prog_name=_prog_name(), standalone_mode=False)
         if isinstance(rc, int) and not isinstance(rc, bool):  # ctx.exit(n) comes back as n here

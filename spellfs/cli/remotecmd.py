@@ -14,9 +14,11 @@ REMOTE_OPTION = click.option("--remote", "-r", "remote_name", metavar="NAME",
 def remote() -> None:
     """Object-storage remotes, kept in spell.yaml under `remotes:`.
 
-    URLs are s3://bucket/prefix (any S3-compatible service) or file:///path.
-    Credentials are never written to the workspace: they come from the
-    standard AWS_* environment variables or an AWS profile.
+    URLs are s3://bucket/prefix (any S3-compatible service), gs://bucket/prefix,
+    az://container/prefix, https://host/path (WebDAV) or file:///path.
+    Credentials are never written to the workspace: they come from obstore's
+    credential providers (for S3 the boto3 chain when installed: AWS_* variables,
+    AWS_PROFILE with SSO, assume-role or credential_process).
     """
 
 
