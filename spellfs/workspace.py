@@ -96,6 +96,37 @@ def init_workspace(root: Path) -> bool:
     return new
 
 
+#: A file in ``.spell/`` naming another workspace's objects directory this one reads
+#: (never writes): a replay's scratch world shares the original's store this way.
+ALTERNATES = "alternates"
+
+
+def _share_objects(store: Any, shared: Path) -> None:
+    """Read objects missing here from ``shared`` (read-only): hard-link them in, else copy.
+
+    Objects are immutable and read-only (0o444), so a link exposes nothing to writes;
+    new objects are written here only. Any fetcher already installed (a remote) is
+    asked after ``shared``.
+    """
+    previous = store.__dict__.get("fetcher")
+
+    def fetch(oid: str) -> bool:
+        source = shared / oid[:2] / oid[2:]
+        if source.is_file():
+            target = store.path(oid)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except FileExistsError:
+                pass
+            except OSError:  # another file system: copy through the verified path
+                store.add_verified(oid, source.read_bytes(), str(source))
+            return True
+        return bool(previous and previous(oid))
+
+    store.fetcher = fetch
+
+
 class Workspace:
     """One open workspace. Use as a context manager, or call :meth:`close`."""
 
@@ -148,6 +179,9 @@ class Workspace:
             from .remote import install_fetcher
 
             install_fetcher(self, store)
+        shared = self.root / ".spell" / ALTERNATES
+        if shared.is_file():
+            _share_objects(store, Path(shared.read_text("utf-8").strip()))
         return store
 
     @cached_property

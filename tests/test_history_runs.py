@@ -1,17 +1,15 @@
-"""Run records (spellfs.history.runs) and replay against a fork."""
+"""Run records (spellfs.history.runs); replay itself is tested in test_history_replays.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
-from spellfs import ReplayError, Workspace
+from spellfs import Workspace
 from spellfs.store.objects import hash_bytes
 from spellfs.history.runs import MARKERS, begin_run, read_runs
 
@@ -19,11 +17,6 @@ DETERMINISTIC = b"""
 local sid = Session.getCurrent() or os.getenv("SPELL_SESSION")
 Artifact.store(sid, "tool_result", "out.txt", "value " .. (arg[1] or "none"))
 Artifact.store(sid, "tool_result", "double.txt", tostring(2 * tonumber(arg[1] or "0")))
-"""
-RANDOM = b"""
-local sid = Session.getCurrent() or os.getenv("SPELL_SESSION")
-Artifact.store(sid, "tool_result", "stable.txt", "stable")
-Artifact.store(sid, "tool_result", "noise.txt", tostring(os.time()) .. tostring(os.clock()) .. tostring({}))
 """
 
 
@@ -137,40 +130,6 @@ local t = os.time() while os.time() - t < 30 do end
         assert ws.storage.listdir(MARKERS) == []
 
 
-def test_replay_deterministic_and_not(root, spell):
-    sid = _new_session(root)
-    (root / "det.lua").write_bytes(DETERMINISTIC)
-    (root / "rnd.lua").write_bytes(RANDOM)
-    env = {"SPELL_SESSION": sid}
-    assert spell("-w", str(root), "run", "det.lua", "5", cwd=root, env=env).returncode == 0
-    time.sleep(1.1)  # os.time() moves on
-    assert spell("-w", str(root), "run", "rnd.lua", cwd=root, env=env).returncode == 0
-    (root / "det.lua").write_bytes(b"error('the file changed; the recorded bytes must be replayed')")
-    with Workspace.open(root) as ws:
-        assert ws.history.can_replay(sid)
-        meta = ws.history.replay_metadata(sid)
-        assert meta["run_count"] == 2 and meta["from_checkpoint"] == 1 and meta["can_replay"]
-        assert [s["script"] for s in meta["scripts"]] == ["det.lua", "rnd.lua"]
-        assert [x["session_id"] for x in ws.history.list_replayable()] == [sid]
-        r = ws.history.replay(sid)
-        assert r["from_checkpoint"] == 1 and not r["same"]
-        det, rnd = r["runs"]
-        assert det["same"] and [(a["name"], a["result"]) for a in det["artifacts"]] == [("double.txt", "same"), ("out.txt", "same")]
-        assert not rnd["same"]
-        assert {a["name"]: a["result"] for a in rnd["artifacts"]} == {"stable.txt": "same", "noise.txt": "differs"}
-        assert (r["artifacts_same"], r["artifacts_differ"]) == (3, 1)
-        fork = ws.sessions.get(r["fork_id"])
-        assert fork["parent_session_id"] == sid
-        assert ws.artifacts.get(r["fork_id"], "out.txt")["content"] == b"value 5"
-        assert ws.artifacts.get(sid, "out.txt")["content"] == b"value 5"
-    out = spell("-w", str(root), "replay", sid[:8])
-    assert out.returncode == 1
-    text = out.stdout.decode()
-    assert "differs  noise.txt" in text and "same     out.txt" in text and "3 same, 1 different" in text
-    js = spell("-w", str(root), "replay", sid, "--from", "1", "--json")
-    assert json.loads(js.stdout)["from_checkpoint"] == 1
-
-
 def test_replay_of_a_session_without_runs_is_a_one_line_usage_error(root, spell):
     sid = _new_session(root)
     r = spell("-w", str(root), "replay", sid)
@@ -178,107 +137,6 @@ def test_replay_of_a_session_without_runs_is_a_one_line_usage_error(root, spell)
     assert r.stderr.decode() == f"Error: nothing to replay: session {sid[:8]} has no recorded runs " \
                                 "(runs are recorded by `spell run`)\n"
     assert len(list((root / "sessions").iterdir())) == 1  # no fork was made
-
-
-def test_replay_only_deterministic_exits_zero(root, spell):
-    sid = _new_session(root)
-    (root / "det.lua").write_bytes(DETERMINISTIC)
-    assert spell("-w", str(root), "run", "det.lua", "3", cwd=root, env={"SPELL_SESSION": sid}).returncode == 0
-    r = spell("-w", str(root), "replay", sid)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert b"2 same, 0 different" in r.stdout
-
-
-def test_replay_of_a_changed_script_names_the_script_not_its_stored_copy(root, spell):
-    sid = _new_session(root)
-    (root / "jobs").mkdir()
-    (root / "jobs" / "flaky.lua").write_text('Artifact.store(Session.getCurrent(), "tool_result", "a.txt", "a")\n'
-                                              'if os.getenv("SPELL_REPLAY") then error("boom on replay") end\n')
-    assert spell("-w", str(root), "run", "jobs/flaky.lua", cwd=root, env={"SPELL_SESSION": sid}).returncode == 0
-    (root / "jobs" / "flaky.lua").write_text("-- edited since: the replay runs the recorded bytes\n")
-    r = spell("-w", str(root), "replay", sid, "--json")
-    rep = json.loads(r.stdout)
-    [run] = rep["runs"]
-    assert run["exit_status"] == 1 and "jobs/flaky.lua:2: boom on replay" in run["stderr"]
-    assert ".spell" not in r.stdout.decode()
-    with Workspace.open(root) as ws:
-        [replayed] = read_runs(ws, ws.sessions.resolve(rep["fork_id"]))
-        assert replayed["script"] == "jobs/flaky.lua"
-
-
-# -- replay logic with an injected runner (no subprocess; memory backend too) --------
-def _fake_runner(ws, outputs):
-    """A runner that 'runs' a script by storing outputs[call] into the fork."""
-    calls = []
-
-    def run(script, args, env, cwd):
-        calls.append((script, args, env))
-        for name, content in outputs[len(calls) - 1].items():
-            ws.artifacts.store(env["SPELL_SESSION"], "t", name, content)
-        return 0, ""
-
-    return run, calls
-
-
-def test_replay_with_runner_from_creation_state(anyws, tmp_path):
-    ws = anyws
-    sid = ws.sessions.create(name="orig", tags=["k"])
-    run = begin_run(ws, tmp_path / "x.lua", b"-- x", ["a"])
-    ws.artifacts.store(sid, "t", "one.txt", "1")
-    ws.artifacts.store(sid, "t", "two.txt", "2")
-    run.finish(0)
-    ws.history.save(sid)
-    run = begin_run(ws, tmp_path / "y.lua", b"-- y", [])
-    ws.artifacts.store(sid, "t", "three.txt", "3")
-    run.finish(0)
-    runner, calls = _fake_runner(ws, [{"one.txt": "1", "two.txt": "other", "surprise.txt": "!"}, {"three.txt": "3"}])
-    r = ws.history.replay(sid, {}, runner=runner)
-    assert r["from_checkpoint"] is None and [c[1] for c in calls] == [["a"], []]
-    assert calls[0][2] == {"SPELL_SESSION": r["fork_id"], "SPELL_REPLAY": "1", "SPELL_SCRIPT_NAME": "x.lua"}
-    first, second = r["runs"]
-    assert {a["name"]: a["result"] for a in first["artifacts"]} == {"one.txt": "same", "two.txt": "differs",
-                                                                    "surprise.txt": "extra"}
-    assert second["same"] and not r["same"]
-    assert ws.sessions.get(r["fork_id"])["tags"] == ["k"]
-    # from checkpoint 1 only the second run is replayed, on top of the checkpoint's artifacts
-    runner, calls = _fake_runner(ws, [{}])
-    r = ws.history.replay(sid, {"from": 1, "live": True}, runner=runner)
-    assert len(calls) == 1 and calls[0][2]["SPELL_REPLAY"] == "live"
-    assert r["runs"][0]["artifacts"] == [{"name": "three.txt", "original": r["runs"][0]["artifacts"][0]["original"],
-                                          "replay": None, "result": "missing", "same": False}]
-    assert sorted(a["name"] for a in ws.artifacts.list(r["fork_id"])) == ["one.txt", "two.txt"]
-
-
-def test_replay_errors(anyws, tmp_path):
-    ws = anyws
-    sid = ws.sessions.create(name="none")
-    with pytest.raises(ReplayError, match="no recorded runs"):
-        ws.history.replay(sid)
-    assert not ws.history.can_replay(sid)
-    run = begin_run(ws, tmp_path / "z.lua", b"-- gone soon", [])
-    ws.artifacts.store(sid, "t", "a.txt", "a")
-    run.finish(0)
-    assert ws.history.can_replay(sid)
-    ws.objects.remove(run.script_hash)
-    assert not ws.history.can_replay(sid)
-    assert ws.history.replay_metadata(sid)["scripts"][0]["available"] is False
-    assert ws.history.list_replayable() == []
-    with pytest.raises(ReplayError, match="no longer in the store"):
-        ws.history.replay(sid, {}, runner=lambda *a: (0, ""))
-    from spellfs import UsageError
-
-    with pytest.raises(UsageError, match="unknown replay option"):
-        ws.history.replay(sid, {"speed": 2})
-
-
-def test_memory_workspace_cannot_replay_by_subprocess(tmp_path):
-    with Workspace.in_memory() as ws:
-        sid = ws.sessions.create(name="m")
-        run = begin_run(ws, tmp_path / "m.lua", b"--", [])
-        ws.artifacts.store(sid, "t", "a.txt", "a")
-        run.finish(0)
-        with pytest.raises(ReplayError, match="memory workspace"):
-            ws.history.replay(sid)
 
 
 def test_lua_binding_names_exist(ws):

@@ -254,16 +254,24 @@ def test_replay_answers_from_records_offline(spell, root: Path) -> None:
     assert {a["name"]: a["result"] for a in rep["runs"][0]["artifacts"]} == {
         "answers.txt": "same", "helper-0001.request.json": "same", "helper-0001.response.json": "same",
         "helper-0002.request.json": "same", "helper-0002.response.json": "same"}
-    fork_calls = read_calls(Workspace.open(root), rep["fork_path"].split("/", 1)[1])
-    assert [c["source"] for c in fork_calls] == ["replay", "replay"]
-    assert fork_calls[0]["latency_ms"] is None
+    assert rep["worlds"] == [] and list((root / ".spell" / "replay").glob("*")) == []  # the world is gone
+    r = spell("-w", str(root), "replay", sid, "--keep", "--json", env=env)
+    rep = json.loads(r.stdout)
+    [world] = rep["worlds"]
+    [replayed] = rep["runs"][0]["sessions"]
+    with Workspace.open(root / world) as wws:
+        fork_calls = read_calls(wws, replayed["replay_path"].split("/", 1)[1])
+        assert [c["source"] for c in fork_calls] == ["replay", "replay"]
+        assert fork_calls[0]["latency_ms"] is None
+        assert usage_summary(wws, replayed["replay_session_id"])["replayed"] == 2
+    with Workspace.open(root) as ws:
+        assert [c["source"] for c in read_calls(ws, _session_dir(root, sid).name)] == ["live", "live"]
     r = spell("-w", str(root), "replay", sid, env=env)
     assert "call 1 helper (openai/m1, replay): same" in r.stdout.decode()
     assert "model calls: 2 same, 0 different (answered from records)" in r.stdout.decode()
     # without any provider configured, the replay still has Agent and still answers
     r = spell("-w", str(root), "replay", sid, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["same"], r.stdout.decode() + r.stderr.decode()
-    assert usage_summary(Workspace.open(root), json.loads(r.stdout)["fork_id"])["replayed"] == 2
 
 
 def test_replay_without_a_recording_is_an_error_naming_the_call(root: Path, fake_provider: FakeProvider,
@@ -486,11 +494,11 @@ if arg[2] then Session.save(sid, "after " .. arg[1]) end
         assert r.returncode == 0, r.stderr.decode()
     assert [c["call"] for c in read_calls(Workspace.open(root), _session_dir(root, sid).name)] == [1, 2, 3]
     sent = len(fake_provider.requests)
-    r = spell("-w", str(root), "replay", sid, "--from", "1", "--json", env=_env(fake_provider))
+    r = spell("-w", str(root), "replay", sid, "--from", "1", "--keep", "--json", env=_env(fake_provider))
     rep = json.loads(r.stdout)
     assert r.returncode == 0 and rep["same"], r.stdout.decode()
     assert [c["result"] for run in rep["runs"] for c in run["calls"]] == ["same", "same"]
-    fork = _session_dir(root, rep["fork_id"])
+    fork = root / rep["worlds"][0] / "sessions" / _session_dir(root, sid).name
     assert (fork / "files" / "roll-2.txt").read_text() == "echo: roll #2"
     assert (fork / "files" / "roll-3.txt").read_text() == "echo: roll #3"
     assert len(fake_provider.requests) == sent
@@ -606,6 +614,5 @@ def test_replay_live_without_a_provider_says_so_and_makes_no_fork(spell, root: P
                           "(the runs made 2 model calls;")
     assert sorted(p.name for p in (root / "sessions").iterdir()) == sessions
     r = spell("-w", str(root), "replay", sid)  # answered from the records: no provider needed
-    first = r.stdout.decode().splitlines()[0]
-    fork = first.split(" into ")[1][:8]
-    assert r.returncode == 0 and first.endswith(f"; `spell rm {fork}` removes it)")
+    assert r.returncode == 0 and "model calls: 2 same, 0 different (answered from records)" in r.stdout.decode()
+    assert sorted(p.name for p in (root / "sessions").iterdir()) == sessions

@@ -24,6 +24,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "load_answer": "calls",
     "next_number": "calls",
     "normalize_request": "providers",
+    "pair_calls": "calls",
     "providers_from_config": "providers",
     "read_answer": "calls",
     "read_calls": "calls",

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CACHE_DIR", "CallLog", "artifact_names", "cache_get", "cache_put", "call_count", "calls_rel",
            "check_room", "compare_calls", "lineage", "load_answer", "next_number", "read_answer", "read_calls",
-           "record_call", "replay_sources", "summarize", "usage_summary"]
+           "pair_calls", "record_call", "replay_sources", "summarize", "usage_summary"]
 
 CACHE_DIR = ".spell/agent_cache"
 MAX_LINEAGE = 64
@@ -301,7 +301,11 @@ def compare_calls(ws: "Workspace", original_dir: str, fork_dir: str, run_id: Any
     (the replay made fewer calls) or ``extra``.
     """
     original = [c for c in read_calls(ws, original_dir) if run_id is not None and c.get("run") == run_id]
-    produced = read_calls(ws, fork_dir)[before:]
+    return pair_calls(ws, original, read_calls(ws, fork_dir)[before:])
+
+
+def pair_calls(ws: "Workspace", original: list[dict], produced: list[dict]) -> list[dict]:
+    """Two runs' call records side by side, in order (see :func:`compare_calls`); ``ws`` reads the texts."""
     out = []
     for i in range(max(len(original), len(produced))):
         o = original[i] if i < len(original) else None

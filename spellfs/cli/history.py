@@ -127,39 +127,60 @@ def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | N
 
 @click.command()
 @click.argument("session")
-@click.option("--from", "from_", metavar="CHECKPOINT", help="Fork at this checkpoint (default: the one before the first run).")
+@click.option("--run", "run_id", metavar="RUN", help="Replay only this run (its id or a unique prefix).")
+@click.option("--from", "from_", metavar="CHECKPOINT",
+              help="Start SESSION at this checkpoint and replay the runs recorded after it, in order.")
 @click.option("--live", is_flag=True, help="Call the models again instead of answering from their records.")
+@click.option("--keep", is_flag=True, help="Keep the replay's world (a scratch workspace) and print its path.")
 @click.option("--timeout", type=float, help="Seconds each run may take.")
 @json_option
 @click.pass_context
-def replay(ctx: click.Context, session: str, from_: str | None, live: bool, timeout: float | None,
-           as_json: bool) -> None:
-    """Re-run SESSION's recorded runs against a fork and report, artifact by artifact, what differs.
+def replay(ctx: click.Context, session: str, run_id: str | None, from_: str | None, live: bool, keep: bool,
+           timeout: float | None, as_json: bool) -> None:
+    """Re-run SESSION's recorded runs, each in the world it saw, and report what differs.
 
-    Exits 1 when the replay did not reproduce every artifact.
+    The world is a scratch workspace under .spell/replay/ rebuilt from the run's
+    recorded starting point; the workspace itself is never changed. Exits 1 when
+    anything differs: an artifact, a State key, a model call or the exit status.
     """
     ws = open_workspace(ctx)
-    r = ws.history.replay(session, {"from": from_, "live": live, "timeout": timeout})
+    r = ws.history.replay(session, {"from": from_, "live": live, "timeout": timeout, "run": run_id, "keep": keep})
     if as_json:
         echo_json(r)
     else:
-        start = "creation" if r["from_checkpoint"] is None else f"checkpoint {r['from_checkpoint']}"
-        click.echo(f"replayed {len(r['runs'])} run(s) from {start} into {r['fork_id'][:8]} ({r['fork_path']}; "
-                   f"`spell rm {r['fork_id'][:8]}` removes it)")
-        for run in r["runs"]:
-            click.echo(f"run {str(run['run'])[:8]} {' '.join([run['script'], *run['args']])}: exit {run['exit_status']}"
-                       + ("" if run["exit_status"] == run["original_exit_status"] else f" (was {run['original_exit_status']})"))
-            for a in run["artifacts"]:
-                click.echo(f"  {a['result']:<8} {a['name']}")
-            for c in run.get("calls", ()):
-                model = c["model"] + (f" -> {c['replay_model']}" if c.get("replay_model") else "")
-                source = f", {c['source']}" if c.get("source") else ""  # live, replay (from records) or cache
-                click.echo(f"  call {c['call']} {c['agent']} ({model}{source}): {c['result']}")
-            if run.get("stderr"):
-                click.echo("  " + run["stderr"].strip().replace("\n", "\n  "))
-        calls = r["calls_same"] + r["calls_differ"]
-        click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different"
-                   + (f"; model calls: {r['calls_same']} same, {r['calls_differ']} different "
-                      f"({'asked again' if live else 'answered from records'})" if calls else ""))
+        _print_replay(r, live)
     if not r["same"]:
         ctx.exit(1)
+
+
+def _print_replay(r: dict, live: bool) -> None:
+    if r["from_checkpoint"] is not None:
+        click.echo(f"replayed {len(r['runs'])} run(s) from checkpoint {r['from_checkpoint']} of {r['session_id'][:8]}")
+    for run in r["runs"]:
+        click.echo(f"run {str(run['run'])[:8]} {' '.join([run['script'], *run['args']])}: exit {run['exit_status']}"
+                   + ("" if run["exit_status"] == run["original_exit_status"]
+                      else f" (was {run['original_exit_status']})"))
+        for s in run["sessions"]:
+            label = s["name"] or (s["session_id"] or s["replay_session_id"] or "?")[:8]
+            extra = " (created by the run)" if s["created"] else " (deleted by the run)" if s["deleted"] else ""
+            click.echo(f"  session {label}{extra}: {s['result']}")
+            for a in s["artifacts"]:
+                click.echo(f"    {a['result']:<8} {a['name']}")
+                if a.get("diff"):
+                    click.echo("      " + a["diff"].rstrip("\n").replace("\n", "\n      "))
+        for k in run["state"]:
+            click.echo(f"  state    {k['result']:<8} {k['key']}")
+        for c in run.get("calls", ()):
+            model = c["model"] + (f" -> {c['replay_model']}" if c.get("replay_model") else "")
+            source = f", {c['source']}" if c.get("source") else ""  # live, replay (from records) or cache
+            click.echo(f"  call {c['call']} {c['agent']} ({model}{source}): {c['result']}")
+        if run.get("stderr"):
+            click.echo("  " + run["stderr"].strip().replace("\n", "\n  "))
+        if run.get("world"):
+            click.echo(f"  world kept: {run['world']}")
+    calls = r["calls_same"] + r["calls_differ"]
+    state = r["state_same"] + r["state_differ"]
+    click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different"
+               + (f"; state: {r['state_same']} same, {r['state_differ']} different" if state else "")
+               + (f"; model calls: {r['calls_same']} same, {r['calls_differ']} different "
+                  f"({'asked again' if live else 'answered from records'})" if calls else ""))

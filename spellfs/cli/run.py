@@ -58,7 +58,7 @@ def run(ctx: click.Context, sandbox: bool, script: str, args: tuple[str, ...]) -
     shown = script
     if os.environ.get("SPELL_REPLAY"):  # `spell replay` runs a stored copy; errors name the recorded script
         shown = os.environ.get("SPELL_SCRIPT_NAME", "").strip() or script
-    record = begin_run(ws, shown, code, list(args))
+    record = begin_run(ws, shown, code, list(args), env_session=preset or None)
     finished = []
 
     def finish(status: int, error: str | None) -> None:

@@ -14,7 +14,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from ..errors import IntegrityError, ManifestError, ObjectNotFound
+from ..errors import IntegrityError, ManifestError, ObjectNotFound, SpellError
 from .runs import MARKERS, read_runs
 
 if TYPE_CHECKING:
@@ -92,7 +92,14 @@ def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool
                     raise
                 unreadable.setdefault(cp["tree"], f"{base}/checkpoints.yaml: {exc}")
         for run in runs:
-            refs.setdefault(run["script_hash"], f"{base}/runs.yaml#{run.get('run', '?')[:8]}")
+            where = f"{base}/runs.yaml#{run.get('run', '?')[:8]}"
+            refs.setdefault(run["script_hash"], where)
+            world = run.get("world")
+            if isinstance(world, str) and world not in refs:  # the run's starting point (replay)
+                refs[world] = where
+                if deep:
+                    for oid in _world_oids(ws, world):
+                        refs.setdefault(oid, where)
     if not sessions and deep:
         for name in ws.storage.listdir(MARKERS):
             oid = _live_marker(ws, f"{MARKERS}/{name}")
@@ -104,3 +111,13 @@ def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool
             for oid in root(ws):
                 refs.setdefault(oid, getattr(root, "__name__", "a registered root"))
     return refs
+
+
+def _world_oids(ws: "Workspace", oid: str) -> list[str]:
+    """The session.yaml/state.yaml copies a run's world object names; none when it is unreadable."""
+    from .runs import world_oids
+
+    try:
+        return world_oids(json.loads(ws.objects.get(oid)))
+    except (SpellError, ValueError, AttributeError):
+        return []

@@ -12,6 +12,10 @@ runtime has one :class:`~spellfs.agent.providers.Client`, so connections are reu
 
 Where a call's answer comes from (``SPELL_REPLAY`` is set by ``spell replay``):
 
+* ``SPELL_REPLAY=1`` with ``SPELL_REPLAY_CALLS=<file>`` (``spell replay`` sets it):
+  from the calls the replayed run made, a JSON list of call records: the one
+  with the same request hash, agent and call number, else the next unused one
+  with the same request hash.
 * ``SPELL_REPLAY=1``: from the recorded call with the same request hash in the
   replayed session's ancestors (then the target session's): the one the same
   agent made with the same call number, else the n-th identical request gets the
@@ -79,6 +83,24 @@ class AgentCalls:
         self._numbers: dict[tuple[str, str], int] = {}
         self._sources: dict[str, list[str]] = {}
         self._log_cls = CallLog
+        self._pool: list[dict] | None = None
+        self._used: set[int] = set()
+
+    def pool(self) -> list[dict]:
+        """The replayed run's own call records (``$SPELL_REPLAY_CALLS``); empty when not set."""
+        if self._pool is None:
+            self._pool = []
+            path = (self.environ.get("SPELL_REPLAY_CALLS") or "").strip()
+            if path and self.replaying:
+                import json
+
+                try:
+                    with open(path, "rb") as f:
+                        data = json.load(f)
+                except (OSError, ValueError) as exc:
+                    raise ReplayError(f"cannot read the recorded calls: {path}: {exc}") from None
+                self._pool = [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
+        return self._pool
 
     @property
     def client(self) -> Any:
@@ -105,6 +127,9 @@ class AgentCalls:
 
     def recorded_kind(self, provider: str, dir: str | None) -> str | None:
         """The kind a provider had in the recordings (a replay without the provider configured)."""
+        for rec in self.pool():
+            if rec.get("provider") == provider and rec.get("kind") in ("openai", "anthropic"):
+                return rec["kind"]
         dirs = self.sources(dir) if dir else []
         for d in dirs:
             for rec in self.log(d).records:
@@ -113,6 +138,8 @@ class AgentCalls:
         return None
 
     def has_recordings(self) -> bool:
+        if self.pool():
+            return True
         sid = (self.environ.get("SPELL_SESSION") or "").strip()
         if not sid:
             return False
@@ -166,6 +193,8 @@ class AgentCalls:
         """The recorded answer to this call, and its response artifact's bytes."""
         from ..agent import read_answer
 
+        if (self.environ.get("SPELL_REPLAY_CALLS") or "").strip():
+            return read_answer(self.ws, self._from_pool(agent, h, req, number))
         done = len(log.by_hash.get(h, ()))  # this request's earlier answers in this session
         for d in self.sources(dir):
             recs = self.log(d).by_hash.get(h)
@@ -182,6 +211,20 @@ class AgentCalls:
         raise ReplayError(f"agent {agent['name']}: no recorded answer for this call ({provider.name}/{req['model']}, "
                           f"request {h[:12]}) in session {dir} or the session it was forked from; "
                           "a replay never calls a model (use `spell replay --live` to call it)")
+
+    def _from_pool(self, agent: dict, h: str, req: dict, number: int) -> dict:
+        """The replayed run's record answering this call (see the module docstring)."""
+        pool = self.pool()
+        hits = [i for i, c in enumerate(pool) if c.get("request_hash") == h and i not in self._used]
+        exact = [i for i in hits if pool[i].get("agent") == agent["name"] and pool[i].get("call") == number]
+        if not hits:
+            provider = agent["provider"]
+            raise ReplayError(f"agent {agent['name']}: no recorded answer for this call ({provider.name}/"
+                              f"{req['model']}, request {h[:12]}) among the calls the recorded run made; "
+                              "a replay never calls a model (use `spell replay --live` to call it)")
+        i = (exact or hits)[0]
+        self._used.add(i)
+        return pool[i]
 
     def _default_session(self) -> str:
         current = self.ws.current_session

@@ -58,7 +58,13 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         data = py(q) if q is not None else None
         if data is not None and not isinstance(data, dict):
             raise UsageError(f"Artifact.query: expected a query table, got {rt.lua_type(q)}")
-        return out(ws.artifacts.query(data))
+        found = ws.artifacts.query(data)
+        if ws.run is not None and found:  # a recorded run: the sessions answering are part of its world
+            dirs = {(r.manifest or {}).get("id"): r.dir for r in ws.index.rows.values()}
+            for sid in {item.get("session_id") for item in found}:
+                if sid in dirs:
+                    ws.run.note_dir(dirs[sid])
+        return out(found)
 
     def delete(session: Any, ref: Any = None) -> bool:
         ws.artifacts.delete(py(session), py(ref))

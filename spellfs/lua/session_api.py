@@ -70,7 +70,11 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         q = py(query) if query is not None else None
         if q is not None and not isinstance(q, dict):
             raise UsageError(f"Session.list: expected a query table, got {rt.lua_type(query)}")
-        return out(ws.sessions.list(q))
+        found = ws.sessions.list(q)
+        if ws.run is not None:  # a recorded run: the listed sessions are part of the world it saw
+            for s in found:
+                ws.run.note_dir(s["path"].rpartition("/")[2])
+        return out(found)
 
     def transition(verb: str):
         def change(ref: Any = None) -> bool:

@@ -24,27 +24,36 @@ __all__ = ["install"]
 def install(rt: "Runtime", ws: "Workspace") -> None:
     py, out = rt.py, rt.out
 
+    def note(key: Any, written: bool = False) -> Any:
+        """Tell a recorded run of a workspace key it reads or writes (its replay starting point)."""
+        if ws.run is not None and isinstance(key, str) and key and not key.startswith("session:"):
+            ws.run.note_state(key, written)
+        return key
+
     def get(key: Any) -> Any:
-        return out(ws.state.get(py(key)))
+        return out(ws.state.get(note(py(key))))
 
     def set_(key: Any, value: Any = None) -> bool:
-        ws.state.set(py(key), py(value))
+        ws.state.set(note(py(key), True), py(value))
         return True
 
     def delete(key: Any, scoped_key: Any = None) -> bool:
         if scoped_key is not None:  # rs-llmspell's State.delete(scope, key)
-            return ws.state.delete(_scoped(rt, key, scoped_key, "delete"))
-        return ws.state.delete(py(key))
+            return ws.state.delete(note(_scoped(rt, key, scoped_key, "delete"), True))
+        return ws.state.delete(note(py(key), True))
 
     def list_(prefix: Any = None) -> Any:
-        return out(ws.state.list(py(prefix)))
+        keys = ws.state.list(py(prefix))
+        for k in keys:
+            note(k)
+        return out(keys)
 
     def save(scope: Any, key: Any, value: Any = None) -> bool:
-        ws.state.set(_scoped(rt, scope, key, "save"), py(value))
+        ws.state.set(note(_scoped(rt, scope, key, "save"), True), py(value))
         return True
 
     def load(scope: Any, key: Any) -> Any:
-        return out(ws.state.get(_scoped(rt, scope, key, "load")))
+        return out(ws.state.get(note(_scoped(rt, scope, key, "load"))))
 
     rt.set_global("State", rt.table("State", {"get": get, "set": set_, "delete": delete, "list": list_,
                                               "save": save, "load": load}))

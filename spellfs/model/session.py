@@ -39,7 +39,17 @@ class Sessions:
     # -- finding ---------------------------------------------------------------
     def resolve(self, ref: Any) -> str:
         """The directory name of the session ``ref`` names (id, unique prefix ≥ 4, dir name, or
-        an exact name no other session has)."""
+        an exact name no other session has).
+
+        A recorded run (``ws.run``) is told of every session resolved, so it keeps the
+        session's starting point before the script reads or changes it.
+        """
+        dir = self._resolve(ref)
+        if self.ws.run is not None:
+            self.ws.run.note_dir(dir)
+        return dir
+
+    def _resolve(self, ref: Any) -> str:
         if ref is None or ref == "":
             if self.ws.current_session is None:
                 raise SessionNotFound("no current session (pass a session id, or call Session.setCurrent first)")
@@ -156,6 +166,8 @@ class Sessions:
                  "metadata": meta, "parent": parent, "template": template or None,
                  "created_at": stamp, "updated_at": stamp}
             self.storage.mkdir(f"sessions/{dir}/files")
+            if self.ws.run is not None:  # before the first write: the run's world starts without it
+                self.ws.run.note_created(dir, sid)
             self._write(dir, m)
         self._resolved[sid] = dir
         self._announce("SessionStart", "session.created", m)
@@ -327,6 +339,8 @@ class Sessions:
     def delete(self, ref: Any) -> str:
         dir = self.resolve(ref)
         m = self.manifest(dir)
+        if self.ws.run is not None:  # the run's starting point must outlive the files
+            self.ws.run.note_deleted(dir)
         with self.storage.lock(f"s-{dir}"):
             self.storage.rmtree(f"sessions/{dir}")
         self._manifests.pop(dir, None)
