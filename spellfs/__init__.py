@@ -21,7 +21,7 @@ from .errors import (
     ArtifactNotFound, CheckpointNotFound, ConfigError, HookCancelled, IntegrityError, InvalidTransition,
     LimitExceeded, ManifestError, NotFound, NothingToReplay, ObjectNotFound, ProviderError, RemoteError,
     ReplayError,
-    SessionNotFound, SpellError, UsageError, WorkspaceNotFound,
+    SessionNotActive, SessionNotFound, SpellError, UnrecordedChanges, UsageError, WorkspaceNotFound,
 )
 from .workspace import Workspace, find_root, init_workspace
 
@@ -41,8 +41,10 @@ __all__ = [
     "ProviderError",
     "RemoteError",
     "ReplayError",
+    "SessionNotActive",
     "SessionNotFound",
     "SpellError",
+    "UnrecordedChanges",
     "UsageError",
     "Workspace",
     "WorkspaceNotFound",

@@ -16,6 +16,8 @@ Messages read ``what: where`` plus a hint where one helps. ::
     ├── ManifestError               exit 1  a YAML file that does not load: names file and line
     ├── LimitExceeded               exit 1  max_sessions, max_artifact_size, ...
     ├── InvalidTransition           exit 1  e.g. completed -> active
+    │   └── SessionNotActive                a store into a suspended, completed or failed session
+    ├── UnrecordedChanges           exit 1  would overwrite files/ content no record holds
     ├── IntegrityError              exit 1  an object whose bytes do not match its id
     ├── HookCancelled               exit 1
     ├── ReplayError                 exit 1
@@ -41,8 +43,10 @@ __all__ = [
     "ProviderError",
     "RemoteError",
     "ReplayError",
+    "SessionNotActive",
     "SessionNotFound",
     "SpellError",
+    "UnrecordedChanges",
     "UsageError",
     "WorkspaceNotFound",
 ]
@@ -96,6 +100,14 @@ class LimitExceeded(SpellError):
 
 class InvalidTransition(SpellError):
     pass
+
+
+class SessionNotActive(InvalidTransition):
+    """Only active sessions take stores (as in rs-llmspell); the message names the way on."""
+
+
+class UnrecordedChanges(SpellError):
+    """A command would overwrite or delete hand edits no record holds (``spell save`` or ``--force``)."""
 
 
 class IntegrityError(SpellError):

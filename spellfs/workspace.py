@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .store import ObjectStore
     from .model import Sessions
     from .model import State
+    from .model import Ignore, Worktree
 
 __all__ = ["Workspace", "find_root", "init_workspace"]
 
@@ -165,6 +166,8 @@ class Workspace:
     def close(self) -> None:
         if "index" in self.__dict__:
             self.index.close()
+        if "worktree" in self.__dict__:
+            self.worktree.close()
         self.storage.close()
 
     # -- services, made on first use so a script pays only for what it touches --
@@ -219,6 +222,19 @@ class Workspace:
         from .model import State
 
         return State(self)
+
+    @cached_property
+    def worktree(self) -> "Worktree":
+        """The working-copy view: hand edits under ``files/`` seen without the watcher."""
+        from .model import Worktree
+
+        return Worktree(self)
+
+    @cached_property
+    def ignore(self) -> "Ignore":
+        from .model import Ignore
+
+        return Ignore(self)
 
     @cached_property
     def history(self) -> "History":

@@ -60,10 +60,12 @@ def test_unchanged_save_writes_only_a_tree(ws):
     sid = _session(ws)
     for i in range(5):
         ws.artifacts.store(sid, "user_input", f"f{i}.txt", f"content {i}")
-    ws.history.save(sid)
+    assert ws.history.save(sid) == 1
     before = set(ws.objects)
-    ws.history.save(sid)
-    assert len(set(ws.objects) - before) == 1  # the new tree; manifest, state, pages, contents shared
+    assert ws.history.save(sid, "again") == 1  # nothing changed since checkpoint 1: no new checkpoint
+    assert set(ws.objects) == before and len(ws.history.checkpoints(sid)) == 1
+    ws.artifacts.store(sid, "user_input", "f0.txt", "changed")
+    assert ws.history.save(sid) == 2
 
 
 def test_tables_survive_many_deltas_and_full_bases(anyws):
@@ -71,15 +73,18 @@ def test_tables_survive_many_deltas_and_full_bases(anyws):
     sid = _session(ws)
     rng = random.Random(7)
     expected = {}
-    for n in range(1, 2 * FULL_EVERY + 6):
-        for _ in range(rng.randint(0, 3)):
+    n = 0
+    for _ in range(1, 2 * FULL_EVERY + 6):
+        for _ in range(rng.randint(1, 3)):
             name = f"n{rng.randint(0, 12)}.txt"
             if name in expected and rng.random() < 0.3:
                 ws.artifacts.delete(sid, name)
             else:
                 ws.artifacts.store(sid, "t", name, f"{name} {rng.random()}")
-        assert ws.history.save(sid) == n
-        expected[n] = _names(ws, sid)
+        changed = _names(ws, sid) != expected.get(n)
+        n += changed
+        assert ws.history.save(sid) == max(n, 1)  # a save with nothing changed makes no checkpoint
+        expected[max(n, 1)] = _names(ws, sid)
     ws.history.trees._tables.clear()  # read every table back from the store
     dir = _dir(ws, sid)
     for n, names in expected.items():
@@ -129,7 +134,9 @@ def test_current_session_is_the_default(anyws):
     ws = anyws
     sid = _session(ws)
     ws.sessions.set_current(sid)
-    assert ws.history.save(None, "x") == 1 and ws.history.save("", "y") == 2
+    assert ws.history.save(None, "x") == 1
+    ws.artifacts.store(None, "user_input", "a.txt", "a")
+    assert ws.history.save("", "y") == 2
     assert len(ws.history.checkpoints(None)) == 2
 
 

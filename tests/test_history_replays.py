@@ -44,7 +44,9 @@ def run(spell, root: Path, name: str, code: str, *args: str, env: dict | None = 
     return r
 
 
-def replay(spell, root: Path, sid: str, *opts: str, env: dict | None = None) -> tuple[int, dict, dict]:
+def replay(
+    spell, root: Path, sid: str, *opts: str, env: dict | None = None
+) -> tuple[int, dict, dict]:
     """Replay with --json; return (exit code, report, tree before == tree after asserted)."""
     before = tree(root)
     r = spell("-w", str(root), "replay", sid, *opts, "--json", env=env)
@@ -54,7 +56,12 @@ def replay(spell, root: Path, sid: str, *opts: str, env: dict | None = None) -> 
 
 
 def results(report: dict) -> dict[str, str]:
-    return {a["name"]: a["result"] for run in report["runs"] for s in run["sessions"] for a in s["artifacts"]}
+    return {
+        a["name"]: a["result"]
+        for run in report["runs"]
+        for s in run["sessions"]
+        for a in s["artifacts"]
+    }
 
 
 # -- the starting point ------------------------------------------------------------------------
@@ -76,9 +83,15 @@ def test_a_run_records_each_session_as_it_was_when_first_touched(ws, tmp_path):
     dir = ws.sessions.resolve(a)
     start = world["sessions"][dir]["start"]
     assert ws.objects.get(start["manifest"]) == before  # the manifest before update_metadata
-    assert start["artifacts"] == len(ws.storage.read(f"sessions/{dir}/artifacts.yaml").split(b"\n", 1)[0]) + 1
+    assert (
+        start["artifacts"]
+        == len(ws.storage.read(f"sessions/{dir}/artifacts.yaml").split(b"\n", 1)[0]) + 1
+    )
     assert b"s: x" in ws.objects.get(start["state"])
-    assert world["created"] == [ws.sessions.resolve(made)] and world["sessions"][world["created"][0]]["start"] is None
+    assert (
+        world["created"] == [ws.sessions.resolve(made)]
+        and world["sessions"][world["created"][0]]["start"] is None
+    )
     assert world["state_start"] == {"k": 1, "w": None} and world["state_written"] == {"w": "done"}
     assert world["env_session"] == a and world["args"] == ["arg"]
     assert [x["name"] for x in world["sessions"][dir]["artifacts"]] == ["new.txt"]
@@ -133,7 +146,9 @@ def test_restore_then_run_replays_from_what_the_run_saw(root, spell):
         ws.history.restore(sid, 1)
     run(spell, root, "count.lua", NOTES, env={"SPELL_SESSION": sid})
     with Workspace.open(root) as ws:
-        ws.artifacts.store(sid, "text", "notes.md", "one\ntwo\nthree\n")  # later work must not matter
+        ws.artifacts.store(
+            sid, "text", "notes.md", "one\ntwo\nthree\n"
+        )  # later work must not matter
     code, rep, _ = replay(spell, root, sid)
     assert code == 0 and results(rep) == {"count.txt": "same"}, rep
 
@@ -180,7 +195,9 @@ def test_a_script_that_creates_completes_and_deletes_sessions_replays_the_same(r
     assert by_name["made x"]["replay_session_id"] != made  # matched by creation order, not by id
     assert by_name["old"]["artifacts"] == [{**by_name["old"]["artifacts"][0], "result": "same"}]
     assert [s["result"] for s in r["sessions"] if s["deleted"]] == ["same", "same"]
-    assert r["state"] == [{"key": "last", "original": "x", "replay": "x", "result": "same", "same": True}]
+    assert r["state"] == [
+        {"key": "last", "original": "x", "replay": "x", "result": "same", "same": True}
+    ]
     with Workspace.open(root) as ws:  # replayable from the pre-existing session too
         assert ws.history.can_replay(old)
         assert ws.artifacts.get(old, "seen.txt")["content"] == b"7"
@@ -214,10 +231,16 @@ def test_a_clock_in_an_artifact_differs_with_a_diff_and_exit_1(root, spell):
     code, rep, _ = replay(spell, root, sid)
     assert code == 1 and not rep["same"]
     [a] = rep["runs"][0]["artifacts"]
-    assert a["result"] == "differs" and a["diff"].startswith("--- original/now.txt\n+++ replay/now.txt\n")
+    assert a["result"] == "differs" and a["diff"].startswith(
+        "--- original/now.txt\n+++ replay/now.txt\n"
+    )
     assert " stable\n" in a["diff"]
     text = spell("-w", str(root), "replay", sid).stdout.decode()
-    assert "differs  now.txt" in text and "--- original/now.txt" in text and "0 same, 1 different" in text
+    assert (
+        "differs  now.txt" in text
+        and "--- original/now.txt" in text
+        and "0 same, 1 different" in text
+    )
 
 
 # -- the original is never touched -------------------------------------------------------------
@@ -225,10 +248,15 @@ def test_a_failing_replay_leaves_everything_and_reports_the_exit_status(root, sp
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="f")
         ws.state.set("x", 1)
-    run(spell, root, "f.lua", 'Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")\n'
+    run(
+        spell,
+        root,
+        "f.lua",
+        'Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")\n'
         'State.set("x", 2)\n'
         'if os.getenv("SPELL_REPLAY") then Session.delete(os.getenv("SPELL_SESSION")); error("boom") end\n',
-        env={"SPELL_SESSION": sid})
+        env={"SPELL_SESSION": sid},
+    )
     (root / "f.lua").write_text("-- edited since: the recorded bytes replay\n")
     code, rep, _ = replay(spell, root, sid)
     [r] = rep["runs"]
@@ -251,20 +279,30 @@ Artifact.store(sid, "t", "second.txt", "2")
 """
 
 
-def test_killing_a_replay_mid_run_leaves_the_original_and_the_next_replay_sweeps_the_world(root, tmp_path):
+def test_killing_a_replay_mid_run_leaves_the_original_and_the_next_replay_sweeps_the_world(
+    root, tmp_path
+):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="k")
     (root / "hold.lua").write_text(HOLD)
     env = {**os.environ, "SPELL_SESSION": sid}
     env.pop("SPELL_WORKSPACE", None)
-    assert subprocess.run([*SPELL, "-w", str(root), "run", "hold.lua"], cwd=root, env=env).returncode == 0
+    assert (
+        subprocess.run([*SPELL, "-w", str(root), "run", "hold.lua"], cwd=root, env=env).returncode
+        == 0
+    )
     before = tree(root)
     hold = tmp_path / "hold"
     hold.write_text("")
     env = {**env, "HOLD_FILE": str(hold)}
     env.pop("SPELL_SESSION")
-    p = subprocess.Popen([*SPELL, "-w", str(root), "replay", sid], env=env, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [*SPELL, "-w", str(root), "replay", sid],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline:  # the replayed script has stored first.txt in the world
@@ -290,8 +328,13 @@ def test_killing_a_replay_mid_run_leaves_the_original_and_the_next_replay_sweeps
 def test_keep_keeps_the_world_as_a_workspace_and_marks_it(root, spell):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="kept")
-    run(spell, root, "k.lua", 'Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")\n',
-        env={"SPELL_SESSION": sid})
+    run(
+        spell,
+        root,
+        "k.lua",
+        'Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")\n',
+        env={"SPELL_SESSION": sid},
+    )
     code, rep, _ = replay(spell, root, sid, "--keep")
     [world] = rep["worlds"]
     assert code == 0 and world.startswith(".spell/replay/") and rep["runs"][0]["world"] == world
@@ -309,21 +352,33 @@ def test_the_world_shares_the_object_store_and_writes_only_its_own(root, spell):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="big")
         ws.artifacts.store(sid, "t", "big.txt", big)
-        objects_before = sorted(p.name for p in (root / ".spell" / "objects").rglob("*") if p.is_file())
-    run(spell, root, "b.lua", 'local s = os.getenv("SPELL_SESSION")\n'
+        objects_before = sorted(
+            p.name for p in (root / ".spell" / "objects").rglob("*") if p.is_file()
+        )
+    run(
+        spell,
+        root,
+        "b.lua",
+        'local s = os.getenv("SPELL_SESSION")\n'
         'Artifact.store(s, "t", "len.txt", tostring(#Artifact.get(s, "big.txt").content))\n',
-        env={"SPELL_SESSION": sid})
+        env={"SPELL_SESSION": sid},
+    )
     objects_run = sorted(p.name for p in (root / ".spell" / "objects").rglob("*") if p.is_file())
     assert len(objects_run) > len(objects_before)
     code, rep, _ = replay(spell, root, sid, "--keep")
     assert code == 0
-    assert sorted(p.name for p in (root / ".spell" / "objects").rglob("*") if p.is_file()) == objects_run
+    assert (
+        sorted(p.name for p in (root / ".spell" / "objects").rglob("*") if p.is_file())
+        == objects_run
+    )
     world = root / rep["worlds"][0]
     assert (world / ".spell" / "alternates").read_text() == str(root / ".spell" / "objects")
     with Workspace.open(root) as ws:
         [oid] = [a["content_hash"] for a in ws.artifacts.list(sid) if a["name"] == "big.txt"]
     mine = world / ".spell" / "objects" / oid[:2] / oid[2:]
-    assert not mine.exists() or os.path.samefile(mine, root / ".spell" / "objects" / oid[:2] / oid[2:])
+    assert not mine.exists() or os.path.samefile(
+        mine, root / ".spell" / "objects" / oid[:2] / oid[2:]
+    )
     assert (world / "sessions").is_dir() and len(list((world / "sessions").iterdir())) == 1
 
 
@@ -357,7 +412,9 @@ def test_queries_and_state_answer_as_they_did_even_after_the_workspace_moved_on(
     code, rep, _ = replay(spell, root, sid, "--keep")
     assert code == 0 and results(rep) == {"answers.txt": "same"}, rep
     world = root / rep["worlds"][0]
-    assert len(list((world / "sessions").iterdir())) == 5  # the asker, the three it found and ref, no more
+    assert (
+        len(list((world / "sessions").iterdir())) == 5
+    )  # the asker, the three it found and ref, no more
     assert "unrelated" not in (world / "state.yaml").read_text()
 
 
@@ -382,8 +439,11 @@ def test_run_and_from_choose_what_is_replayed(root, spell):
     code, rep, _ = replay(spell, root, sid, "--run", runs[1]["run"][:8])
     assert code == 0 and [r["run"] for r in rep["runs"]] == [runs[1]["run"]]
     code, rep, _ = replay(spell, root, sid, "--from", "1")
-    assert code == 0 and rep["from_checkpoint"] == 1 and [r["run"] for r in rep["runs"]] == [runs[1]["run"],
-                                                                                            runs[2]["run"]]
+    assert (
+        code == 0
+        and rep["from_checkpoint"] == 1
+        and [r["run"] for r in rep["runs"]] == [runs[1]["run"], runs[2]["run"]]
+    )
     r = spell("-w", str(root), "replay", sid, "--run", "zzzz")
     assert r.returncode != 0 and r.stderr.decode().startswith("Error: run not found: zzzz")
     r = spell("-w", str(root), "replay", sid, "--from", "9")
@@ -395,16 +455,25 @@ def test_a_run_recorded_before_starting_points_replays_from_its_session(root, sp
         sid = ws.sessions.create(name="legacy")
         ws.artifacts.store(sid, "t", "in.txt", "in")
         ws.history.save(sid)
-    run(spell, root, "l.lua", 'local s = os.getenv("SPELL_SESSION")\n'
+    run(
+        spell,
+        root,
+        "l.lua",
+        'local s = os.getenv("SPELL_SESSION")\n'
         'Artifact.store(s, "t", "out.txt", Artifact.get(s, "in.txt").content .. "!")\n',
-        env={"SPELL_SESSION": sid})
+        env={"SPELL_SESSION": sid},
+    )
     runs_file = next((root / "sessions").glob("legacy-*/runs.yaml"))
     lines = [json.loads(x[2:]) for x in runs_file.read_text().splitlines() if x.startswith("- ")]
     for x in lines:
         x.pop("world")
     runs_file.write_text("".join("- " + json.dumps(x) + "\n" for x in lines))
     code, rep, _ = replay(spell, root, sid)
-    assert code == 0 and results(rep) == {"out.txt": "same"} and rep["runs"][0]["starting_point"] == "session only"
+    assert (
+        code == 0
+        and results(rep) == {"out.txt": "same"}
+        and rep["runs"][0]["starting_point"] == "session only"
+    )
 
 
 # -- errors and the Lua API --------------------------------------------------------------------
@@ -454,11 +523,63 @@ print("ok " .. r.artifacts_same)
 def test_lua_session_replay_functions_follow_the_same_model(root, spell):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="l", tags=["lua"])
-    run(spell, root, "w.lua", 'Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")\n',
-        env={"SPELL_SESSION": sid})
+    run(
+        spell,
+        root,
+        "w.lua",
+        'Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")\n',
+        env={"SPELL_SESSION": sid},
+    )
     before = tree(root)
     (root / "r.lua").write_text(LUA_REPLAY)
     r = spell("-w", str(root), "run", "r.lua", cwd=root)
     assert r.returncode == 0 and r.stdout.decode().strip() == "ok 1", r.stderr.decode()
     after = tree(root)
     assert {k: v for k, v in after.items() if k != "r.lua"} == {k: v for k, v in before.items()}
+
+
+def test_gc_keeps_what_a_replay_needs(root, spell):
+    from spellfs.maintenance.garbage import gc
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="g", metadata={"v": 1})
+        ws.state.set(f"session:{sid}:k", "before")
+    run(
+        spell,
+        root,
+        "g.lua",
+        'local s = os.getenv("SPELL_SESSION")\n'
+        'Session.update_metadata(s, {v = 2})\n'
+        'State.set("session:" .. s .. ":k", "after")\n'
+        'Artifact.store(s, "t", "m.txt", tostring(Session.get(s).custom_metadata.v))\n',
+        env={"SPELL_SESSION": sid},
+    )
+    with Workspace.open(root) as ws:
+        [rec] = read_runs(ws, ws.sessions.resolve(sid))
+        world = json.loads(ws.objects.get(rec["world"]))
+        start = world["sessions"][ws.sessions.resolve(sid)]["start"]
+        gc(ws, grace=0)
+        # the session's manifest and state as the run found them are no longer anywhere else
+        assert b"v: 1" in ws.objects.get(start["manifest"])
+        assert b"before" in ws.objects.get(start["state"])
+    code, rep, _ = replay(spell, root, sid)
+    assert code == 0 and results(rep) == {"m.txt": "same"}, rep
+    [s] = rep["runs"][0]["sessions"]
+    assert s["state"] == [{"key": "k", "original": "after", "replay": "after", "result": "same", "same": True}]
+    assert rep["state_same"] == 1
+
+
+def test_session_state_written_is_compared(root, spell):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="st")
+    code_text = (
+        'local s = os.getenv("SPELL_SESSION")\n'
+        'State.set("session:" .. s .. ":when", os.getenv("SPELL_REPLAY") and "now" or "then")\n'
+    )
+    run(spell, root, "st.lua", code_text, env={"SPELL_SESSION": sid})
+    code, rep, _ = replay(spell, root, sid)
+    [s] = rep["runs"][0]["sessions"]
+    assert code == 1 and s["state"][0]["result"] == "differs" and not s["same"]
+    assert (s["state"][0]["original"], s["state"][0]["replay"]) == ("then", "now")
+    text = spell("-w", str(root), "replay", sid).stdout.decode()
+    assert "state differs  when" in text and "state: 0 same, 1 different" in text

@@ -297,3 +297,25 @@ def test_a_kernel_overflow_through_the_installed_watchdog_triggers_a_rescan(
     event = inotify_c.InotifyEvent(-1, inotify_c.InotifyConstants.IN_Q_OVERFLOW, 0, b"")
     w.observer._inotify_fd.handle_event(event)  # the observer's own reader, as its thread would
     wait_for(lambda: None in scans)
+
+
+def test_hand_edit_in_a_completed_session_is_reported_not_recorded(h: Harness) -> None:
+    h.ws.artifacts.store(h.sid, "tool_result", "doc.txt", b"original")
+    h.ws.sessions.complete(h.sid)
+    h.start()
+    (h.files / "doc.txt").write_bytes(b"edited after the end")
+    wait_for(lambda: any("not recorded" in c.get("message", "") for c in h.events("warning")), 5)
+    [warning] = [c for c in h.events("warning") if "not recorded" in c["message"]]
+    assert "completed session" in warning["message"] and "spell fork" in warning["message"]
+    assert [v["created_by"] for v in h.versions("doc.txt")] == ["api"]
+    assert (h.files / "doc.txt").read_bytes() == b"edited after the end"  # the edit stays on disk
+
+
+def test_hand_edit_resumes_a_suspended_session(h: Harness) -> None:
+    h.ws.sessions.suspend(h.sid)
+    h.start()
+    (h.files / "new.txt").write_bytes(b"back to work")
+    settle(h, "new.txt", 1)
+    assert h.events("resumed")
+    assert h.ws.sessions.get(h.sid)["status"] == "active"
+    assert h.content("new.txt") == b"back to work"

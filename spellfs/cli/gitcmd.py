@@ -30,6 +30,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{s['path'].split('/', 1)[1]}  {s['name'] or ''}".rstrip())
         if s.get("error"):
             click.echo(f"  error: {s['error']}")
+        hand = s.get("unrecorded") or {}
+        for kind in ("modified", "added", "deleted"):
+            if hand.get(kind):
+                click.echo(f"  {kind} by hand, not yet recorded: {', '.join(hand[kind])}")
         cp = s["checkpoint"]
         if cp is None:
             click.echo("  no checkpoints")
@@ -73,6 +77,13 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
         return
     if result.resolved:
         click.echo(f"resolved {len(result.resolved)} files/ copies from the merged records")
+    for dir, hand in result.recorded.items():
+        names = [*hand["modified"], *hand["added"], *hand["deleted"]]
+        click.echo(f"recorded hand changes in sessions/{dir}: {', '.join(names)}")
+    for dir, hand in result.unrecorded.items():
+        names = [*hand["modified"], *hand["added"], *hand["deleted"]]
+        click.echo(f"warning: not recorded (a finished session is read-only): sessions/{dir}: {', '.join(names)}",
+                   err=True)
     for w in result.warnings:
         hint(f"warning: committed a file that does not load: {w}")
     if result.kept_out:

@@ -20,13 +20,27 @@ LOG_COLUMNS = [
 def save(ctx: click.Context, session: str, message: str | None, as_json: bool) -> None:
     """Checkpoint SESSION: record its artifacts, manifest and state."""
     ws = open_workspace(ctx)
+    dir = ws.sessions.resolve(session)
+    before = ws.history.latest_number(dir)
+    hand = ws.history.record_worktree(dir)
     number = ws.history.save(session, message)
-    rec = ws.history.checkpoints(session)[-1]
+    rec = next(c for c in reversed(ws.history.checkpoints(session)) if c["number"] == number)
     if as_json:
-        echo_json(rec)
+        echo_json({**rec, "new": number != before, "recorded": hand.as_dict()})
+        return
+    if not hand.clean:
+        click.echo(f"recorded hand changes: {_hand_text(hand.as_dict())}")
+    if number == before:
+        click.echo(f"nothing changed since checkpoint {number}: no new checkpoint")
     else:
         click.echo(f"checkpoint {number}: +{rec['added']} ~{rec['changed']} -{rec['removed']} "
                    f"({rec['artifacts']} artifact{'' if rec['artifacts'] == 1 else 's'})")
+
+
+def _hand_text(h: dict) -> str:
+    """``~a.txt +c.txt -b.txt``: modified, added, deleted by hand."""
+    return " ".join([f"~{n}" for n in h["modified"]] + [f"+{n}" for n in h["added"]]
+                    + [f"-{n}" for n in h["deleted"]])
 
 
 @click.command(name="log")
@@ -80,6 +94,14 @@ def _print_diff(d: dict) -> None:
             click.echo(f"{what}: {k}: {_v(ch['from'])} → {_v(ch['to'])}")
     s = d["summary"]
     click.echo(f"{s['added']} added, {s['changed']} changed, {s['removed']} removed")
+    hand = d.get("unrecorded") or {}
+    if any(hand.values()):
+        click.echo("not yet recorded (changed by hand under files/; `spell save` records them):")
+        for kind, mark in (("modified", "~"), ("added", "+"), ("deleted", "-")):
+            for h in hand.get(kind, ()):
+                click.echo(f"{mark} {h['name']}" + (f" ({h['size']} bytes, binary)" if h["binary"] else ""))
+                if h["diff"]:
+                    click.echo(h["diff"], nl=False)
 
 
 @click.command()
@@ -101,15 +123,19 @@ def diff(ctx: click.Context, session: str, from_: str | None, to: str | None, as
 @click.command()
 @click.argument("session")
 @click.argument("checkpoint")
+@click.option("--force", is_flag=True, help="Go on over hand edits in files/ (they are kept as versions first).")
 @json_option
 @click.pass_context
-def restore(ctx: click.Context, session: str, checkpoint: str, as_json: bool) -> None:
+def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_json: bool) -> None:
     """Make SESSION equal to CHECKPOINT again (nothing is erased; later checkpoints stay)."""
     ws = open_workspace(ctx)
-    r = ws.history.restore(session, checkpoint)
+    r = ws.history.restore(session, checkpoint, force=force)
     if as_json:
         echo_json(r)
     else:
+        for ref in r["kept"]:
+            click.echo(f"kept the unrecorded {ref.split('@')[0]} as {ref} (`spell cat {r['session_id'][:8]} {ref}`)",
+                       err=True)
         click.echo(f"restored {r['session_id'][:8]} to checkpoint {r['checkpoint']}: "
                    f"+{r['added']} ~{r['changed']} -{r['removed']}")
 
@@ -127,16 +153,18 @@ def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | N
 
 @click.command()
 @click.argument("session")
-@click.option("--run", "run_id", metavar="RUN", help="Replay only this run (its id or a unique prefix).")
+@click.option("--run", "run_id", metavar="RUN",
+              help="Replay only this run (its id or a unique prefix).")
 @click.option("--from", "from_", metavar="CHECKPOINT",
               help="Start SESSION at this checkpoint and replay the runs recorded after it, in order.")
 @click.option("--live", is_flag=True, help="Call the models again instead of answering from their records.")
-@click.option("--keep", is_flag=True, help="Keep the replay's world (a scratch workspace) and print its path.")
+@click.option("--keep", is_flag=True,
+              help="Keep the replay's world (a scratch workspace) and print its path.")
 @click.option("--timeout", type=float, help="Seconds each run may take.")
 @json_option
 @click.pass_context
-def replay(ctx: click.Context, session: str, run_id: str | None, from_: str | None, live: bool, keep: bool,
-           timeout: float | None, as_json: bool) -> None:
+def replay(ctx: click.Context, session: str, run_id: str | None, from_: str | None, live: bool,
+           keep: bool, timeout: float | None, as_json: bool) -> None:
     """Re-run SESSION's recorded runs, each in the world it saw, and report what differs.
 
     The world is a scratch workspace under .spell/replay/ rebuilt from the run's
@@ -144,7 +172,8 @@ def replay(ctx: click.Context, session: str, run_id: str | None, from_: str | No
     anything differs: an artifact, a State key, a model call or the exit status.
     """
     ws = open_workspace(ctx)
-    r = ws.history.replay(session, {"from": from_, "live": live, "timeout": timeout, "run": run_id, "keep": keep})
+    opts = {"from": from_, "live": live, "timeout": timeout, "run": run_id, "keep": keep}
+    r = ws.history.replay(session, opts)
     if as_json:
         echo_json(r)
     else:
@@ -155,24 +184,29 @@ def replay(ctx: click.Context, session: str, run_id: str | None, from_: str | No
 
 def _print_replay(r: dict, live: bool) -> None:
     if r["from_checkpoint"] is not None:
-        click.echo(f"replayed {len(r['runs'])} run(s) from checkpoint {r['from_checkpoint']} of {r['session_id'][:8]}")
+        click.echo(f"replayed {len(r['runs'])} run(s) from checkpoint {r['from_checkpoint']} "
+                   f"of {r['session_id'][:8]}")
     for run in r["runs"]:
-        click.echo(f"run {str(run['run'])[:8]} {' '.join([run['script'], *run['args']])}: exit {run['exit_status']}"
-                   + ("" if run["exit_status"] == run["original_exit_status"]
-                      else f" (was {run['original_exit_status']})"))
+        command = " ".join([run["script"], *run["args"]])
+        was = run["original_exit_status"]
+        click.echo(f"run {str(run['run'])[:8]} {command}: exit {run['exit_status']}"
+                   + ("" if run["exit_status"] == was else f" (was {was})"))
         for s in run["sessions"]:
             label = s["name"] or (s["session_id"] or s["replay_session_id"] or "?")[:8]
-            extra = " (created by the run)" if s["created"] else " (deleted by the run)" if s["deleted"] else ""
+            extra = (" (created by the run)" if s["created"]
+                     else " (deleted by the run)" if s["deleted"] else "")
             click.echo(f"  session {label}{extra}: {s['result']}")
             for a in s["artifacts"]:
                 click.echo(f"    {a['result']:<8} {a['name']}")
                 if a.get("diff"):
                     click.echo("      " + a["diff"].rstrip("\n").replace("\n", "\n      "))
+            for k in s["state"]:
+                click.echo(f"    state {k['result']:<8} {k['key']}")
         for k in run["state"]:
             click.echo(f"  state    {k['result']:<8} {k['key']}")
         for c in run.get("calls", ()):
             model = c["model"] + (f" -> {c['replay_model']}" if c.get("replay_model") else "")
-            source = f", {c['source']}" if c.get("source") else ""  # live, replay (from records) or cache
+            source = f", {c['source']}" if c.get("source") else ""  # live, replay or cache
             click.echo(f"  call {c['call']} {c['agent']} ({model}{source}): {c['result']}")
         if run.get("stderr"):
             click.echo("  " + run["stderr"].strip().replace("\n", "\n  "))
@@ -181,6 +215,7 @@ def _print_replay(r: dict, live: bool) -> None:
     calls = r["calls_same"] + r["calls_differ"]
     state = r["state_same"] + r["state_differ"]
     click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different"
-               + (f"; state: {r['state_same']} same, {r['state_differ']} different" if state else "")
+               + (f"; state: {r['state_same']} same, {r['state_differ']} different"
+                  if state else "")
                + (f"; model calls: {r['calls_same']} same, {r['calls_differ']} different "
                   f"({'asked again' if live else 'answered from records'})" if calls else ""))

@@ -33,7 +33,9 @@ def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
         for p in report.problems:
             click.echo(f"{p.kind}: {p.detail}")
         on_remote = sum(p.kind == "on-remote" for p in report.problems)
-        failures = len(report.problems) - on_remote
+        from ..maintenance.checks import NOT_FAILURES
+
+        failures = sum(p.kind not in NOT_FAILURES for p in report.problems)
         remote_note = f" ({on_remote} objects only on the remote: `spell pull`)" if on_remote else ""
         click.echo(f"{plural(report.objects, 'object')}, {plural(report.sessions, 'session')}, "
                    f"{plural(report.records, 'record')}{remote_note}: "

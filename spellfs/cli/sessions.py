@@ -165,6 +165,10 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
         else:
             chosen.append(f)
     meta = {"tags": list(tags)} if tags else None
+    m = ws.sessions.manifest(ws.sessions.resolve(session))
+    if m["status"] == "suspended" and chosen:  # a finished one is refused by the store, with the way on
+        ws.sessions.resume(session)
+        click.echo(f"resumed suspended session {m['id'][:8]} to store into it", err=True)
     ids = ws.artifacts.store_files(session, chosen, type_, meta, [name] if name is not None else None)
     results = [{"file": f, **aid} for f, aid in zip(chosen, ids)]
     if not as_json:
@@ -196,12 +200,15 @@ fail = _status_command("fail", "fail", "Mark SESSIONS failed.")
 @click.command()
 @click.argument("sessions", nargs=-1, required=True)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@click.option("--force", is_flag=True, help="Remove even with hand edits in files/ (kept as objects first).")
 @click.pass_context
-def rm(ctx: click.Context, sessions: tuple, yes: bool) -> None:
+def rm(ctx: click.Context, sessions: tuple, yes: bool, force: bool) -> None:
     """Remove SESSIONS' directories (their objects stay until `spell gc`)."""
     ws = open_workspace(ctx)
     for s in sessions:
         dir = ws.sessions.resolve(s)
+        for name, oid in ws.worktree.keep_as_objects(dir, force, "rm"):
+            click.echo(f"kept the unrecorded {name} as object {oid} (until `spell gc`)", err=True)
         if not yes and sys.stdin.isatty():
             click.confirm(f"Remove sessions/{dir}?", abort=True)
         sid = ws.sessions.delete(s)

@@ -81,11 +81,29 @@ class CommitResult:
     kept_out: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    recorded: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # hand edits recorded first
+    unrecorded: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # in finished sessions
 
     def as_dict(self) -> dict[str, Any]:
         return {"committed": self.committed, "commit": self.sha, "message": self.message,
                 "sessions": self.sessions, "kept_out": self.kept_out, "resolved": self.resolved,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "recorded": self.recorded, "unrecorded": self.unrecorded}
+
+
+def _record_hand_edits(ws: "Workspace", result: CommitResult) -> None:
+    """What `spell save` does first, for every session: record hand edits before committing them.
+    A finished session's are left as they are (read-only) and reported."""
+    for dir, wc in ws.worktree.scan_all().items():
+        if wc.clean:
+            continue
+        try:
+            active = ws.sessions.manifest(dir)["status"] == "active"
+        except SpellError:
+            continue
+        if active:
+            result.recorded[dir] = ws.worktree.record(dir).as_dict()
+        else:
+            result.unrecorded[dir] = wc.as_dict()
 
 
 def _broken_yaml(ws: "Workspace", paths: list[str]) -> list[str]:
@@ -228,6 +246,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
                     if "\t" in e}
         catch_up(ws, Path(repo.git_dir), {p.split("/")[1] for p in unmerged
                                            if p.startswith("sessions/") and p.count("/") >= 2})
+        _record_hand_edits(ws, result)
         for p in sorted(unmerged):
             parts = p.split("/")
             if len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files":
@@ -318,6 +337,7 @@ def status(ws: "Workspace") -> dict[str, Any]:
         except SpellError as exc:
             entry["error"] = str(exc)
         if entry["id"]:
+            entry["unrecorded"] = ws.worktree.scan(dir).as_dict()  # hand edits, seen without the watcher
             entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         if gd is not None:
             entry["uncommitted"] = sorted(uncommitted.get(dir, []))

@@ -197,7 +197,7 @@ def catch_up(ws: "Workspace", gd: Path, also: set[str] = frozenset()) -> None:
         if head is not None and seen != head:
             changed = _dirs_changed(ws, seen, head)
             dirs = None if changed is None else dirs | set(changed)
-        reconcile(ws, None if dirs is None else sorted(dirs))
+        reconcile(ws, None if dirs is None else sorted(dirs), keep_hand_edits=True)
         if head is not None:
             atomic_write(mark, (head + "\n").encode())
 
@@ -223,12 +223,13 @@ def _dirs_changed(ws: "Workspace", old: str | None, new: str) -> list[str] | Non
     return sorted(dirs)
 
 
-def reconcile(ws: "Workspace", dirs: list[str] | None = None) -> list[str]:
+def reconcile(ws: "Workspace", dirs: list[str] | None = None, keep_hand_edits: bool = False) -> list[str]:
     """Make ``files/<name>`` hold the latest live version of each artifact; return the paths changed.
 
     Copies of deleted names are removed; a copy whose object is not local (kept
     out of git, not yet pulled) is left as it is; files that are no artifact's
-    copy are not touched.
+    copy are not touched. ``keep_hand_edits`` (after a git merge): a copy holding
+    content none of its versions has is a hand edit, never clobbered.
     """
     from ..store import hash_bytes
 
@@ -245,6 +246,8 @@ def reconcile(ws: "Workspace", dirs: list[str] | None = None) -> list[str]:
                 rel = f"sessions/{dir}/files/{name}"
                 rec = log.latest(name)
                 path = ws.root / rel
+                if keep_hand_edits and _hand_edited(path, log.versions[name]):
+                    continue  # content no record holds: a hand edit, never clobbered (save records it)
                 if rec is None or rec.get("size", 0) > limit:
                     if path.exists():
                         ws.storage.remove(rel)
@@ -261,6 +264,20 @@ def reconcile(ws: "Workspace", dirs: list[str] | None = None) -> list[str]:
                 ws.storage.write(rel, ws.objects.get(rec["hash"]))
                 changed.append(rel)
     return changed
+
+
+def _hand_edited(path: Path, versions: list[dict]) -> bool:
+    """True when ``path`` holds content none of its artifact's versions has (a derived copy
+    from either side of a merge always matches one of them)."""
+    from ..model import hash_path
+
+    try:
+        got = hash_path(str(path))
+    except OSError:
+        return False
+    if got is None:
+        return True  # being written right now: not ours to replace
+    return all(v.get("hash") != got[0] for v in versions)
 
 
 # -- git plumbing shared with commit and status --------------------------------------

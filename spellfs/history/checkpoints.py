@@ -118,6 +118,7 @@ class History:
                 message = message.decode("utf-8", "replace")
             else:
                 raise UsageError(f"invalid checkpoint message: expected a string, got {type(message).__name__}")
+        self.record_worktree(dir)
         m = ws.sessions.manifest(dir)
         if "hooks" in ws.__dict__ and ws.hooks.active("SessionSave"):
             data = ws.hooks.run("SessionSave", m["id"], {"session_id": m["id"], "name": m["name"], "message": message})
@@ -131,6 +132,8 @@ class History:
                     self.trees.table(parent)
                 except (IntegrityError, ObjectNotFound):
                     parent = None  # an unreadable parent must not stop new checkpoints: write a full table
+            if parent is not None and self.unchanged_since(parent, snap):
+                return prev["number"]  # nothing changed since the last checkpoint: no new one
             tree, counts = self.trees.write(snap.manifest, snap.state, snap.table, parent, full=False)
             number = (prev["number"] if prev else 0) + 1
             rec = {"number": number, "time": now(), "message": message or "", "tree": tree,
@@ -145,12 +148,27 @@ class History:
                                      "tree": tree})
         return number
 
-    def load(self, session: Any) -> str:
+    def record_worktree(self, dir: str) -> Any:
+        """Record what is on disk first: hand edits, deletions and new files under ``files/``
+        become versions (``user_input``, created_by ``hand``) before a checkpoint names them."""
+        return self.ws.worktree.record(dir)
+
+    def unchanged_since(self, tree: str, snap: Snapshot) -> bool:
+        """True when ``snap`` (the session now) is what checkpoint tree ``tree`` holds."""
+        from .tree import canonical
+        from ..store import hash_bytes
+
+        t = self.trees.tree(tree)
+        if hash_bytes(canonical(snap.manifest)) != t["manifest"] or hash_bytes(canonical(snap.state)) != t["state"]:
+            return False
+        return self.trees.table(tree) == snap.table
+
+    def load(self, session: Any, force: bool = False) -> str:
         """Restore the latest checkpoint (if any) and make the session active; return its id."""
         dir = self.ws.sessions.resolve(session)
         latest = self._latest(dir)
         if latest is not None:
-            self.restore(dir, latest["number"], status="active")
+            self.restore(dir, latest["number"], status="active", force=force)
         elif self.ws.sessions.manifest(dir)["status"] != "active":
             self.ws.sessions.set_manifest_fields(dir, status="active")
         sid = self.ws.sessions.manifest(dir)["id"]
@@ -158,13 +176,18 @@ class History:
         return sid
 
     # -- restore / fork --------------------------------------------------------------
-    def restore(self, session: Any, checkpoint: Any, status: str | None = None) -> dict:
-        """Make the live session equal to ``checkpoint`` by appending records; erase nothing."""
+    def restore(self, session: Any, checkpoint: Any, status: str | None = None, force: bool = False) -> dict:
+        """Make the live session equal to ``checkpoint`` by appending records; erase nothing.
+
+        Files under ``files/`` it would overwrite or delete that hold unrecorded content
+        (hand edits) stop it (:class:`~spellfs.errors.UnrecordedChanges`) unless ``force``,
+        which first keeps them as versions (``result["kept"]`` names them)."""
         ws = self.ws
         dir = ws.sessions.resolve(session)
         snap = self.snapshot(dir, checkpoint)
         rel = f"sessions/{dir}/artifacts.yaml"
         with self.storage.lock(f"s-{dir}"):
+            kept = self.guard_restore(dir, snap, force)
             log = ws.log(dir)
             log.refresh()
             live = log.table()
@@ -206,9 +229,18 @@ class History:
             for rec in new:
                 ws.run.note_artifact(dir, sid, rec)
         result = {"session_id": sid, "checkpoint": snap.label, "added": added, "changed": changed,
-                  "removed": len(gone)}
+                  "removed": len(gone), "kept": kept}
         ws.publish("session.restored", result)
         return result
+
+    def guard_restore(self, dir: str, snap: Snapshot, force: bool) -> list[str]:
+        """The working-copy guard of a restore: the names it would rewrite must hold no hand edit."""
+        log = self.ws.log(dir)
+        log.refresh()
+        live = log.table()
+        names = {n for n, r in snap.table.items() if not same_content(live.get(n), r)}
+        names.update(n for n in live if n not in snap.table)
+        return self.ws.worktree.guard(dir, names, force, "restore") if names else []
 
     def _materialize(self, dir: str, rec: dict) -> None:
         rel = f"sessions/{dir}/files/{rec['name']}"
@@ -278,7 +310,12 @@ class History:
         else:
             a = self.snapshot(dir, from_)
         b = self.live(dir) if to in (None, "", "now") else self.snapshot(dir, to)
-        return diff_snapshots(self.ws, a, b)
+        d = diff_snapshots(self.ws, a, b)
+        if b.label == "now":
+            from .diff import diff_unrecorded
+
+            d["unrecorded"] = diff_unrecorded(self.ws, dir)
+        return d
 
     def can_replay(self, session: Any) -> bool:
         from .replays import can_replay

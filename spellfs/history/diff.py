@@ -9,7 +9,12 @@ The result is plain data (the CLI prints it or dumps it as JSON)::
      "tags": {"added": [...], "removed": [...]},
      "metadata": {"added": {}, "removed": {}, "changed": {key: {"from", "to"}}},
      "state": {"added": {}, "removed": {}, "changed": {key: {"from", "to"}}},
-     "summary": {"added", "removed", "changed"}}
+     "summary": {"added", "removed", "changed"},
+     "unrecorded": {"modified": [hand], "added": [hand], "deleted": [hand]}}   # to "now" only
+
+A ``hand`` entry is a change under ``files/`` no record holds yet (the working copy,
+:mod:`spellfs.model.worktree`): ``{name, size, binary, diff}``, the diff from the
+latest record to the file on disk.
 
 An item is ``{name, hash, size, mime_type, version}``; a change adds ``from``/``to``
 items, ``content_changed``, ``binary``, ``diff`` (a unified diff when both sides
@@ -27,7 +32,7 @@ from .tree import VOLATILE, Snapshot
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["TEXT_DIFF_MAX", "diff_snapshots"]
+__all__ = ["TEXT_DIFF_MAX", "diff_snapshots", "diff_unrecorded"]
 
 TEXT_DIFF_MAX = 1 << 20
 
@@ -104,3 +109,36 @@ def diff_snapshots(ws: "Workspace", a: Snapshot, b: Snapshot) -> dict:
         "state": _mapping_diff(a.state, b.state),
         "summary": {"added": len(added), "removed": len(removed), "changed": len(changed)},
     }
+
+
+def _unified(old: str, new: str, a: str, b: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=a, tofile=b)
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def diff_unrecorded(ws: "Workspace", dir: str) -> dict:
+    """Hand changes under ``files/`` not yet recorded, each with a unified diff when text."""
+    wc = ws.worktree.scan(dir)
+    log = ws.log(dir)
+    log.refresh()
+    base = ws.root / "sessions" / dir / "files" if ws.root is not None else None
+    out: dict[str, list] = {"modified": [], "added": [], "deleted": []}
+    for kind, names in (("modified", sorted(wc.modified)), ("added", sorted(wc.added))):
+        for name in names:
+            try:
+                size = (base / name).stat().st_size
+                data = (base / name).read_bytes() if size <= TEXT_DIFF_MAX else None
+            except OSError:
+                continue
+            rec = log.latest(name) if kind == "modified" else None
+            old_data = ws.objects.get(rec["hash"]) if rec and rec.get("size", 0) <= TEXT_DIFF_MAX else b""
+            new, old = (_text(data) if data is not None else None), _text(old_data)
+            entry = {"name": name, "size": size, "binary": new is None or old is None, "diff": None}
+            if not entry["binary"]:
+                entry["diff"] = _unified(old, new, f"{name} (recorded)" if rec else "/dev/null",
+                                         f"{name} (on disk, not yet recorded)")
+            out[kind].append(entry)
+    for name in wc.deleted:
+        rec = log.latest(name) or {}
+        out["deleted"].append({"name": name, "size": rec.get("size", 0), "binary": False, "diff": None})
+    return out

@@ -33,7 +33,6 @@ each workspace State key the run wrote, the same way; each model call
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import subprocess
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import NothingToReplay, ReplayError, SpellError, UsageError
+from .replay_report import compare_calls_of, compare_sessions, compare_state
 from .runs import read_runs
 
 if TYPE_CHECKING:
@@ -51,8 +51,6 @@ __all__ = ["can_replay", "list_replayable", "replay", "replay_metadata"]
 
 Runner = Callable[[str, list, dict, str], "tuple[int, str]"]
 _OPTS = {"from", "live", "timeout", "run", "keep"}
-DIFF_MAX = 256 * 1024  # bytes of text shown as a diff; larger contents compare by hash only
-DIFF_LINES = 200
 
 
 def _scripts(ws: "Workspace", runs: list[dict]) -> list[dict]:
@@ -78,12 +76,19 @@ def replay_metadata(ws: "Workspace", dir: str) -> dict:
     m = ws.sessions.manifest(dir)
     scripts = _scripts(ws, runs)
     first = runs[0].get("checkpoint") if runs else None
-    return {"session_id": m["id"], "name": m["name"], "can_replay": bool(runs) and all(s["available"] for s in scripts),
-            "run_count": len(runs), "checkpoints": len(ws.history.checkpoints(dir)), "from_checkpoint": first,
-            "first_run_at": runs[0]["started_at"] if runs else None,
-            "last_run_at": runs[-1]["started_at"] if runs else None,
-            "with_starting_point": sum(1 for r in runs if r.get("world")),
-            "scripts": scripts, "runs": runs}
+    return {
+        "session_id": m["id"],
+        "name": m["name"],
+        "can_replay": bool(runs) and all(s["available"] for s in scripts),
+        "run_count": len(runs),
+        "checkpoints": len(ws.history.checkpoints(dir)),
+        "from_checkpoint": first,
+        "first_run_at": runs[0]["started_at"] if runs else None,
+        "last_run_at": runs[-1]["started_at"] if runs else None,
+        "with_starting_point": sum(1 for r in runs if r.get("world")),
+        "scripts": scripts,
+        "runs": runs,
+    }
 
 
 def list_replayable(ws: "Workspace") -> list[dict]:
@@ -97,18 +102,31 @@ def list_replayable(ws: "Workspace") -> list[dict]:
                 continue
         except Exception:  # a broken session is fsck's business, not a listing's
             continue
-        out.append({"session_id": m["id"], "name": m["name"], "status": m["status"], "path": f"sessions/{dir}",
-                    "run_count": len(read_runs(ws, dir))})
+        out.append(
+            {
+                "session_id": m["id"],
+                "name": m["name"],
+                "status": m["status"],
+                "path": f"sessions/{dir}",
+                "run_count": len(read_runs(ws, dir)),
+            }
+        )
     return out
 
 
 def _subprocess_runner(timeout: float | None) -> Runner:
     def run(script: str, args: list, env: dict, cwd: str) -> tuple[int, str]:
         cmd = [sys.executable, "-m", "spellfs", "-w", cwd, "run", script, *args]
-        full = {k: v for k, v in os.environ.items()
-                if k not in ("SPELL_SESSION", "SPELL_WORKSPACE", "SPELL_REPLAY_CALLS", "SPELL_RUN_RESULT")}
+        full = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in ("SPELL_SESSION", "SPELL_WORKSPACE", "SPELL_REPLAY_CALLS", "SPELL_RUN_RESULT")
+        }
         try:
-            p = subprocess.run(cmd, cwd=cwd, env={**full, **env}, capture_output=True, timeout=timeout)
+            p = subprocess.run(
+                cmd, cwd=cwd, env={**full, **env}, capture_output=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired:
             return -1, f"timed out after {timeout} seconds"
         return p.returncode, p.stderr.decode("utf-8", "replace")[-2000:]
@@ -124,8 +142,10 @@ def _check_live(ws: "Workspace", dir: str, todo: list[dict]) -> None:
     ids = {r.get("run") for r in todo}
     calls = sum(1 for c in read_calls(ws, dir) if c.get("run") in ids)
     if calls and not workspace_providers(ws):
-        raise UsageError(f"replay --live calls the models again, but no model provider is configured (the runs "
-                         f"made {calls} model call{'s' if calls != 1 else ''}; {PROVIDER_HINT})")
+        raise UsageError(
+            f"replay --live calls the models again, but no model provider is configured (the runs "
+            f"made {calls} model call{'s' if calls != 1 else ''}; {PROVIDER_HINT})"
+        )
 
 
 def _load_world(ws: "Workspace", oid: Any) -> dict | None:
@@ -134,135 +154,10 @@ def _load_world(ws: "Workspace", oid: Any) -> dict | None:
     try:
         data = json.loads(ws.objects.get(oid))
     except (SpellError, ValueError) as exc:
-        raise ReplayError(f"cannot replay: the run's starting point (object {oid[:12]}) cannot be read: {exc}") from None
+        raise ReplayError(
+            f"cannot replay: the run's starting point (object {oid[:12]}) cannot be read: {exc}"
+        ) from None
     return data if isinstance(data, dict) else None
-
-
-def _outcome(items: list[dict]) -> dict[str, str | None]:
-    """name -> final hash (None: deleted) of a run's artifact list."""
-    out: dict[str, str | None] = {}
-    for a in items:
-        out[a["name"]] = None if a.get("op") == "delete" else a.get("hash")
-    return out
-
-
-def _text_diff(ws: "Workspace", world_ws: "Workspace", name: str, a: str | None, b: str | None) -> str | None:
-    try:
-        old = ws.objects.get(a).decode("utf-8") if a else ""
-        new = world_ws.objects.get(b).decode("utf-8") if b else ""
-    except (SpellError, UnicodeDecodeError):
-        return None
-    if len(old) > DIFF_MAX or len(new) > DIFF_MAX:
-        return None
-    lines = list(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                      f"original/{name}", f"replay/{name}"))
-    if len(lines) > DIFF_LINES:
-        lines = lines[:DIFF_LINES] + [f"… ({len(lines) - DIFF_LINES} more lines)\n"]
-    return "".join(x if x.endswith("\n") else x + "\n" for x in lines)
-
-
-def _compare_artifacts(ws: "Workspace", world_ws: "Workspace", original: list[dict],
-                       produced: list[dict]) -> list[dict]:
-    o_map, p_map = _outcome(original), _outcome(produced)
-    items = []
-    for n in sorted(set(o_map) | set(p_map)):
-        o, p = o_map.get(n, "absent"), p_map.get(n, "absent")
-        verdict = "same" if o == p else "missing" if p == "absent" else "extra" if o == "absent" else "differs"
-        item = {"name": n, "original": None if o == "absent" else o, "replay": None if p == "absent" else p,
-                "result": verdict, "same": verdict == "same"}
-        if verdict == "differs":
-            d = _text_diff(ws, world_ws, n, item["original"], item["replay"])
-            if d:
-                item["diff"] = d
-        items.append(item)
-    return items
-
-
-def _session_report(ws, world_ws, dir: str | None, o: dict | None, p: dict | None, p_dir: str | None,
-                    created: bool) -> dict:
-    ref = o or p or {}
-    items = _compare_artifacts(ws, world_ws, (o or {}).get("artifacts") or [], (p or {}).get("artifacts") or [])
-    o_del, p_del = bool((o or {}).get("deleted")), bool((p or {}).get("deleted"))
-    if o is None:
-        result = "extra"
-    elif p is None and created:
-        result = "missing"
-    elif o_del != p_del:
-        result = "deleted" if p_del else "not deleted"
-    else:
-        result = "same" if all(i["same"] for i in items) else "differs"
-    return {"session_id": ref.get("id"), "name": ref.get("name"), "path": f"sessions/{dir or p_dir}",
-            "replay_session_id": (p or {}).get("id"), "replay_path": f"sessions/{p_dir}" if p_dir else None,
-            "created": created, "deleted": o_del, "result": result,
-            "same": result == "same" and all(i["same"] for i in items), "artifacts": items}
-
-
-def _sessions(ws, world_ws, target: str, run: dict, orig: dict | None, rep: dict | None) -> list[dict]:
-    """Every session the run touched or created, beside the replay's counterpart."""
-    rep_sessions = (rep or {}).get("sessions") or {}
-    if orig is None:  # a legacy run: what it produced in the target session
-        o = {"id": ws.sessions.manifest(target)["id"], "artifacts": run.get("artifacts") or []}
-        p = rep_sessions.get(target)
-        return [_session_report(ws, world_ws, target, o, p, target if p else None, False)]
-    o_sessions = orig.get("sessions") or {}
-    out = []
-    created_o, created_p = list(orig.get("created") or []), list((rep or {}).get("created") or [])
-    matched = set()
-    for dir, o in o_sessions.items():
-        if dir in created_o:
-            continue
-        written = bool(o.get("artifacts")) or o.get("deleted") or dir == target
-        p = rep_sessions.get(dir)
-        if not written and not (p and (p.get("artifacts") or p.get("deleted"))):
-            continue  # only read, then and now: nothing to compare
-        matched.add(dir)
-        out.append(_session_report(ws, world_ws, dir, o, p, dir if p else None, False))
-    for i, dir in enumerate(created_o):
-        p_dir = created_p[i] if i < len(created_p) else None
-        p = rep_sessions.get(p_dir) if p_dir else None
-        if p_dir:
-            matched.add(p_dir)
-        out.append(_session_report(ws, world_ws, dir, o_sessions.get(dir) or {}, p, p_dir, True))
-    for p_dir in created_p[len(created_o):]:
-        matched.add(p_dir)
-        out.append(_session_report(ws, world_ws, None, None, rep_sessions.get(p_dir), p_dir, True))
-    for p_dir, p in rep_sessions.items():
-        if p_dir not in matched and (p.get("artifacts") or p.get("deleted")):
-            out.append(_session_report(ws, world_ws, None, None, p, p_dir, False))
-    return out
-
-
-def _state(orig: dict | None, rep: dict | None) -> list[dict]:
-    o = (orig or {}).get("state_written") or {}
-    p = (rep or {}).get("state_written") or {}
-    out = []
-    for k in sorted(set(o) | set(p)):
-        if k not in p:
-            result = "missing"
-        elif k not in o:
-            result = "extra"
-        else:
-            result = "same" if o[k] == p[k] else "differs"
-        out.append({"key": k, "original": o.get(k), "replay": p.get(k), "result": result, "same": result == "same"})
-    return out
-
-
-def _calls(ws: "Workspace", world_ws: "Workspace", target: str, run: dict, orig: dict | None,
-           rep: dict | None) -> tuple[list[dict], list[dict]]:
-    """(the original run's call records, the replayed run's), each in order."""
-    from ..agent import read_calls
-
-    def gather(w: "Workspace", dirs: list[str], run_id: Any) -> list[dict]:
-        found = []
-        for d in dirs:
-            if run_id is not None and w.storage.exists(f"sessions/{d}/calls.yaml"):
-                found.extend(c for c in read_calls(w, d) if c.get("run") == run_id)
-        return sorted(found, key=lambda c: c.get("created_at") or "")
-
-    o_dirs = list(((orig or {}).get("sessions") or {}).keys()) or [target]
-    original = gather(ws, o_dirs, run.get("run"))
-    produced = gather(world_ws, list(((rep or {}).get("sessions") or {}).keys()), (rep or {}).get("run"))
-    return original, produced
 
 
 def _script_bytes(ws: "Workspace", run: dict) -> bytes:
@@ -270,20 +165,28 @@ def _script_bytes(ws: "Workspace", run: dict) -> bytes:
     try:
         return ws.objects.get(h)
     except SpellError:
-        raise ReplayError(f"cannot replay run {run.get('run', '?')[:8]}: script {run.get('script')} "
-                          f"(object {h[:12]}) is no longer in the store") from None
+        raise ReplayError(
+            f"cannot replay run {run.get('run', '?')[:8]}: script {run.get('script')} "
+            f"(object {h[:12]}) is no longer in the store"
+        ) from None
 
 
-def _select(ws: "Workspace", dir: str, m: dict, runs: list[dict], opts: dict) -> tuple[list[dict], int | None]:
+def _select(
+    ws: "Workspace", dir: str, m: dict, runs: list[dict], opts: dict
+) -> tuple[list[dict], int | None]:
     want = opts.get("run")
     if want not in (None, ""):
         want = str(want)
         runs = [r for r in runs if str(r.get("run", "")).startswith(want)]
         if not runs:
-            raise NothingToReplay(f"run not found: {want} in session {m['id'][:8]} (`spell replay --json` lists "
-                                  "them; Session.getReplayMetadata too)")
+            raise NothingToReplay(
+                f"run not found: {want} in session {m['id'][:8]} (`spell replay --json` lists "
+                "them; Session.getReplayMetadata too)"
+            )
         if len({r.get("run") for r in runs}) > 1:
-            raise UsageError(f"ambiguous run id: {want} matches {len(runs)} runs of session {m['id'][:8]}")
+            raise UsageError(
+                f"ambiguous run id: {want} matches {len(runs)} runs of session {m['id'][:8]}"
+            )
     start = opts.get("from")
     if start in (None, ""):
         return runs, None
@@ -293,28 +196,40 @@ def _select(ws: "Workspace", dir: str, m: dict, runs: list[dict], opts: dict) ->
     ws.history.snapshot(dir, start)  # a checkpoint that does not exist says so here
     todo = [r for r in runs if (r.get("checkpoint") or 0) >= start]
     if not todo:
-        raise NothingToReplay(f"nothing to replay: no recorded run of session {m['id'][:8]} began after "
-                              f"checkpoint {start}")
+        raise NothingToReplay(
+            f"nothing to replay: no recorded run of session {m['id'][:8]} began after "
+            f"checkpoint {start}"
+        )
     return todo, start
 
 
 def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) -> dict:
     if not isinstance(opts, dict):
-        raise UsageError("invalid replay options: expected a table (from, live, run, keep, timeout)")
+        raise UsageError(
+            "invalid replay options: expected a table (from, live, run, keep, timeout)"
+        )
     unknown = set(opts) - _OPTS
     if unknown:
-        raise UsageError(f"unknown replay option: {sorted(unknown)[0]} (known: {', '.join(sorted(_OPTS))})")
+        raise UsageError(
+            f"unknown replay option: {sorted(unknown)[0]} (known: {', '.join(sorted(_OPTS))})"
+        )
     m = ws.sessions.manifest(dir)
     runs = read_runs(ws, dir)
     if not runs:
-        raise NothingToReplay(f"nothing to replay: session {m['id'][:8]} has no recorded runs (runs are recorded by `spell run`)")
+        raise NothingToReplay(
+            f"nothing to replay: session {m['id'][:8]} has no recorded runs (runs are recorded by `spell run`)"
+        )
     if ws.memory:
-        raise ReplayError("cannot replay in a memory workspace: a replay rebuilds the run's world on disk")
+        raise ReplayError(
+            "cannot replay in a memory workspace: a replay rebuilds the run's world on disk"
+        )
     todo, start = _select(ws, dir, m, runs, opts)
     for r in todo:
         if not ws.objects.has(r["script_hash"]):
-            raise ReplayError(f"cannot replay session {m['id'][:8]}: the script of run {r.get('run', '?')[:8]} "
-                              f"({r.get('script')}) is no longer in the store")
+            raise ReplayError(
+                f"cannot replay session {m['id'][:8]}: the script of run {r.get('run', '?')[:8]} "
+                f"({r.get('script')}) is no longer in the store"
+            )
     if opts.get("live") and runner is None:
         _check_live(ws, dir, todo)
     from .worlds import sweep_worlds
@@ -325,19 +240,44 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
     results, worlds = [], []
     for group in groups:
         results.extend(_replay_group(ws, dir, m, group, start, run_fn, opts, worlds))
-    totals = {"artifacts_same": 0, "artifacts_differ": 0, "calls_same": 0, "calls_differ": 0,
-              "state_same": 0, "state_differ": 0}
+    totals = {
+        "artifacts_same": 0,
+        "artifacts_differ": 0,
+        "calls_same": 0,
+        "calls_differ": 0,
+        "state_same": 0,
+        "state_differ": 0,
+    }
     for r in results:
-        for kind, items in (("artifacts", [a for s in r["sessions"] for a in s["artifacts"]]),
-                            ("calls", r["calls"]), ("state", r["state"])):
+        for kind, items in (
+            ("artifacts", [a for s in r["sessions"] for a in s["artifacts"]]),
+            ("calls", r["calls"]),
+            ("state", r["state"] + [k for s in r["sessions"] for k in s["state"]]),
+        ):
             totals[f"{kind}_same"] += sum(1 for i in items if i["same"])
             totals[f"{kind}_differ"] += sum(1 for i in items if not i["same"])
-    return {"session_id": m["id"], "name": m["name"], "from_checkpoint": start, "runs": results,
-            "same": all(x["same"] for x in results), "worlds": worlds, "kept": bool(opts.get("keep")), **totals}
+    return {
+        "session_id": m["id"],
+        "name": m["name"],
+        "from_checkpoint": start,
+        "runs": results,
+        "same": all(x["same"] for x in results),
+        "worlds": worlds,
+        "kept": bool(opts.get("keep")),
+        **totals,
+    }
 
 
-def _replay_group(ws: "Workspace", dir: str, m: dict, group: list[dict], start: int | None, run_fn: Runner,
-                  opts: dict, worlds: list[str]) -> list[dict]:
+def _replay_group(
+    ws: "Workspace",
+    dir: str,
+    m: dict,
+    group: list[dict],
+    start: int | None,
+    run_fn: Runner,
+    opts: dict,
+    worlds: list[str],
+) -> list[dict]:
     """Build one world and replay ``group`` in it, in order; the world is removed unless kept."""
     from .tree import Snapshot
     from .worlds import build_world, mark_kept, remove_world
@@ -375,8 +315,16 @@ def _replay_group(ws: "Workspace", dir: str, m: dict, group: list[dict], start: 
     return results
 
 
-def _replay_one(ws: "Workspace", world_ws: "Workspace", root: Path, dir: str, m: dict, r: dict,
-                run_fn: Runner, opts: dict) -> dict:
+def _replay_one(
+    ws: "Workspace",
+    world_ws: "Workspace",
+    root: Path,
+    dir: str,
+    m: dict,
+    r: dict,
+    run_fn: Runner,
+    opts: dict,
+) -> dict:
     from ..agent import pair_calls, read_calls
     from ..store import atomic_write
 
@@ -389,13 +337,24 @@ def _replay_one(ws: "Workspace", world_ws: "Workspace", root: Path, dir: str, m:
         o_dirs = list((orig.get("sessions") or {}).keys())
     else:
         o_dirs = [dir]
-    calls = [c for d in o_dirs if ws.storage.exists(f"sessions/{d}/calls.yaml")
-             for c in read_calls(ws, d) if c.get("run") == r.get("run")]
+    calls = [
+        c
+        for d in o_dirs
+        if ws.storage.exists(f"sessions/{d}/calls.yaml")
+        for c in read_calls(ws, d)
+        if c.get("run") == r.get("run")
+    ]
     calls_file, result_file = scratch / "calls.json", scratch / "result.json"
-    atomic_write(calls_file, json.dumps(sorted(calls, key=lambda c: c.get("created_at") or "")).encode())
+    atomic_write(
+        calls_file, json.dumps(sorted(calls, key=lambda c: c.get("created_at") or "")).encode()
+    )
     result_file.unlink(missing_ok=True)
-    env = {"SPELL_REPLAY": "live" if opts.get("live") else "1", "SPELL_SCRIPT_NAME": r.get("script") or "",
-           "SPELL_REPLAY_CALLS": str(calls_file), "SPELL_RUN_RESULT": str(result_file)}
+    env = {
+        "SPELL_REPLAY": "live" if opts.get("live") else "1",
+        "SPELL_SCRIPT_NAME": r.get("script") or "",
+        "SPELL_REPLAY_CALLS": str(calls_file),
+        "SPELL_RUN_RESULT": str(result_file),
+    }
     session = orig.get("env_session") if orig is not None else m["id"]
     if session:
         env["SPELL_SESSION"] = session
@@ -405,18 +364,29 @@ def _replay_one(ws: "Workspace", world_ws: "Workspace", root: Path, dir: str, m:
         rep = _load_world(world_ws, json.loads(result_file.read_bytes()).get("world"))
     except (OSError, ValueError, ReplayError):
         pass
-    sessions = _sessions(ws, world_ws, dir, r, orig, rep)
-    o_calls, p_calls = _calls(ws, world_ws, dir, r, orig, rep)
+    sessions = compare_sessions(ws, world_ws, dir, r, orig, rep)
+    o_calls, p_calls = compare_calls_of(ws, world_ws, dir, r, orig, rep)
     calls_cmp = pair_calls(world_ws, o_calls, p_calls)
-    state = _state(orig, rep)
+    state = compare_state(orig, rep)
     target = next((s for s in sessions if s["path"] == f"sessions/{dir}"), None)
-    result = {"run": r.get("run"), "script": r.get("script"), "args": r.get("args") or [],
-              "exit_status": status, "original_exit_status": r.get("exit_status"),
-              "replay_run": (rep or {}).get("run"), "starting_point": "recorded" if orig else "session only",
-              "sessions": sessions, "artifacts": target["artifacts"] if target else [],
-              "state": state, "calls": calls_cmp}
-    result["same"] = (status == r.get("exit_status") and all(s["same"] for s in sessions)
-                      and all(i["same"] for i in state + calls_cmp))
+    result = {
+        "run": r.get("run"),
+        "script": r.get("script"),
+        "args": r.get("args") or [],
+        "exit_status": status,
+        "original_exit_status": r.get("exit_status"),
+        "replay_run": (rep or {}).get("run"),
+        "starting_point": "recorded" if orig else "session only",
+        "sessions": sessions,
+        "artifacts": target["artifacts"] if target else [],
+        "state": state,
+        "calls": calls_cmp,
+    }
+    result["same"] = (
+        status == r.get("exit_status")
+        and all(s["same"] for s in sessions)
+        and all(i["same"] for i in state + calls_cmp)
+    )
     if status != 0 and stderr:
         result["stderr"] = stderr
     return result

@@ -33,7 +33,8 @@ prefixes of its record files are stored as objects too (``<file>_object``). That
 per touched session, whatever the size of the workspace. Workspace ``State`` keys
 are noted with their value at first read or write (``state_start``, null: absent).
 At finish all of it, plus the sessions the run created (in order), what it produced
-in each, which it deleted, and the final value of every State key it wrote, goes
+in each, which it deleted, and the final value of every State key it wrote (session
+keys under their session, ``state_written``), goes
 into one JSON object (``world``), named by the ``world`` field of each run record.
 With ``$SPELL_RUN_RESULT`` set (``spell replay`` sets it), finish also writes
 ``{"run": id, "world": oid}`` to that file.
@@ -53,7 +54,15 @@ from ..store import encode_record, parse_records
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["Run", "begin_run", "read_runs", "starting_point", "world_oids", "MARKERS", "RECORD_FILES"]
+__all__ = [
+    "Run",
+    "begin_run",
+    "read_runs",
+    "starting_point",
+    "world_oids",
+    "MARKERS",
+    "RECORD_FILES",
+]
 
 MARKERS = ".spell/runs"
 #: The append-only record files of a session whose lengths a starting point keeps.
@@ -74,8 +83,14 @@ def read_runs(ws: "Workspace", dir: str) -> list[dict]:
 class Run:
     """One script run being recorded; see the module docstring."""
 
-    def __init__(self, ws: "Workspace", script: str, script_hash: str, args: list[str],
-                 env_session: str | None = None) -> None:
+    def __init__(
+        self,
+        ws: "Workspace",
+        script: str,
+        script_hash: str,
+        args: list[str],
+        env_session: str | None = None,
+    ) -> None:
         self.ws = ws
         self.id = str(uuid.uuid4())
         self.script = script
@@ -94,6 +109,7 @@ class Run:
         self.deleted: set[str] = set()
         self.state_start: dict[str, Any] = {}
         self.state_written: set[str] = set()
+        self.session_state: dict[str, set[str]] = {}
         self.world: str | None = None
 
     # -- starting points -----------------------------------------------------------------
@@ -139,19 +155,32 @@ class Run:
         if written:
             self.state_written.add(key)
 
+    def note_session_state(self, dir: str, session_id: str, key: str) -> None:
+        """The run is about to write session ``dir``'s State key ``key`` (a replay reports it)."""
+        self.note_session(dir, session_id)
+        self.session_state.setdefault(dir, set()).add(key)
+
     def _world(self, exit_status: int) -> dict:
         ws = self.ws
         sessions = {}
         for dir in list(self.start) + [d for d in self.sessions if d not in self.start]:
             alive = ws.storage.exists(f"sessions/{dir}/session.yaml")
-            item: dict[str, Any] = {"id": self.sessions.get(dir) or (self.start.get(dir) or {}).get("id"),
-                                    "start": self.start.get(dir),
-                                    "artifacts": self.artifacts.get(dir, []),
-                                    "deleted": not alive}
+            item: dict[str, Any] = {
+                "id": self.sessions.get(dir) or (self.start.get(dir) or {}).get("id"),
+                "start": self.start.get(dir),
+                "artifacts": self.artifacts.get(dir, []),
+                "deleted": not alive,
+            }
             if item["id"] is None and alive:
                 item["id"] = ws.sessions.manifest(dir)["id"]
             if alive:
                 item["name"] = ws.sessions.manifest(dir)["name"]
+            if alive and dir in self.session_state:
+                try:
+                    values = ws.state.load(f"sessions/{dir}/state.yaml")
+                except Exception:
+                    values = {}
+                item["state_written"] = {k: values.get(k) for k in sorted(self.session_state[dir])}
             sessions[dir] = item
         values = {}
         if self.state_written:
@@ -160,10 +189,20 @@ class Run:
             except Exception:
                 current = {}
             values = {k: current.get(k) for k in sorted(self.state_written)}
-        return {"version": 1, "run": self.id, "script": self.script, "script_hash": self.script_hash,
-                "args": self.args, "env_session": self.env_session, "started_at": self.started_at,
-                "exit_status": int(exit_status), "sessions": sessions, "created": list(self.created),
-                "state_start": self.state_start, "state_written": values}
+        return {
+            "version": 1,
+            "run": self.id,
+            "script": self.script,
+            "script_hash": self.script_hash,
+            "args": self.args,
+            "env_session": self.env_session,
+            "started_at": self.started_at,
+            "exit_status": int(exit_status),
+            "sessions": sessions,
+            "created": list(self.created),
+            "state_start": self.state_start,
+            "state_written": values,
+        }
 
     def note_session(self, dir: str, session_id: str) -> None:
         """The run changed session ``dir``: it gets a run record at finish."""
@@ -193,18 +232,29 @@ class Run:
         ws = self.ws
         ended = now()
         result = os.environ.get("SPELL_RUN_RESULT")
-        if result or any(ws.storage.exists(f"sessions/{d}/session.yaml") for d in self.sessions):  # named
+        if result or any(
+            ws.storage.exists(f"sessions/{d}/session.yaml") for d in self.sessions
+        ):  # named
             try:
-                self.world = ws.objects.put_bytes(json.dumps(self._world(exit_status), sort_keys=True).encode())
+                self.world = ws.objects.put_bytes(
+                    json.dumps(self._world(exit_status), sort_keys=True).encode()
+                )
             except Exception:  # recording the world must never cost the run its record
                 self.world = None
         for dir, sid in self.sessions.items():
             if not ws.storage.exists(f"sessions/{dir}/session.yaml"):
                 continue  # the script deleted it
-            rec: dict[str, Any] = {"run": self.id, "script": self.script, "script_hash": self.script_hash,
-                                   "args": self.args, "started_at": self.started_at, "ended_at": ended,
-                                   "exit_status": int(exit_status), "checkpoint": self.checkpoint.get(dir),
-                                   "artifacts": self.artifacts.get(dir, [])}
+            rec: dict[str, Any] = {
+                "run": self.id,
+                "script": self.script,
+                "script_hash": self.script_hash,
+                "args": self.args,
+                "started_at": self.started_at,
+                "ended_at": ended,
+                "exit_status": int(exit_status),
+                "checkpoint": self.checkpoint.get(dir),
+                "artifacts": self.artifacts.get(dir, []),
+            }
             if self.world:
                 rec["world"] = self.world
             if error:
@@ -259,8 +309,13 @@ def world_oids(world: dict) -> list[str]:
     return out
 
 
-def begin_run(ws: "Workspace", script_path: Path, script_bytes: bytes, args: list[str],
-              env_session: str | None = None) -> Run:
+def begin_run(
+    ws: "Workspace",
+    script_path: Path,
+    script_bytes: bytes,
+    args: list[str],
+    env_session: str | None = None,
+) -> Run:
     """Start recording a run of ``script_path``; sets and returns ``ws.run``."""
     oid = ws.objects.put_bytes(bytes(script_bytes))
     run = Run(ws, _script_name(ws, Path(script_path)), oid, list(args), env_session)

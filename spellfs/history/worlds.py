@@ -99,8 +99,10 @@ def _prefix(ws: "Workspace", rel: str, length: int) -> bytes:
     except FileNotFoundError:
         data = b""
     if len(data) < length:
-        raise ReplayError(f"cannot rebuild the replay's world: {rel} is shorter than when the run read it "
-                          f"({len(data)} < {length} bytes; was the session removed?)")
+        raise ReplayError(
+            f"cannot rebuild the replay's world: {rel} is shorter than when the run read it "
+            f"({len(data)} < {length} bytes; was the session removed?)"
+        )
     return data
 
 
@@ -116,7 +118,9 @@ def _materialize(ws: "Workspace", world: Path, dir: str) -> None:
         limit = ws.config.get("watch.materialize_max_bytes")
         for rec in log.live():
             if rec.get("hash") and rec.get("size", 0) <= limit:
-                atomic_write(world / "sessions" / dir / "files" / rec["name"], ws.objects.get(rec["hash"]))
+                atomic_write(
+                    world / "sessions" / dir / "files" / rec["name"], ws.objects.get(rec["hash"])
+                )
     finally:
         storage.close()
 
@@ -137,21 +141,31 @@ def _session_from_start(ws: "Workspace", world: Path, dir: str, start: dict) -> 
     _materialize(ws, world, dir)
 
 
-def _session_from_snapshot(ws: "Workspace", world: Path, dir: str, snap: "Snapshot",
-                           checkpoint: int | None) -> None:
+def _session_from_snapshot(
+    ws: "Workspace", world: Path, dir: str, snap: "Snapshot", checkpoint: int | None
+) -> None:
     """A session at a checkpoint (``--from``), or at its creation (``checkpoint`` None, empty table)."""
     from ..model import dump_manifest
 
     base = world / "sessions" / dir
     (base / "files").mkdir(parents=True, exist_ok=True)
     current = ws.sessions.manifest(dir)
-    atomic_write(base / "session.yaml", dump_manifest({**current, **snap.manifest, "id": current["id"]}))
+    atomic_write(
+        base / "session.yaml", dump_manifest({**current, **snap.manifest, "id": current["id"]})
+    )
     if snap.state:
         atomic_write(base / "state.yaml", _STATE_HEADER + dump_yaml(snap.state))
     records = []
-    for seq, rec in enumerate(sorted(snap.table.values(), key=lambda r: (r.get("seq", 0), r["name"])), 1):
-        records.append({"seq": seq, "name": rec["name"],
-                        **{k: v for k, v in rec.items() if k not in ("seq", "name", "restored_from")}})
+    for seq, rec in enumerate(
+        sorted(snap.table.values(), key=lambda r: (r.get("seq", 0), r["name"])), 1
+    ):
+        records.append(
+            {
+                "seq": seq,
+                "name": rec["name"],
+                **{k: v for k, v in rec.items() if k not in ("seq", "name", "restored_from")},
+            }
+        )
     if records:
         atomic_write(base / "artifacts.yaml", b"".join(encode_record(r) for r in records))
     if checkpoint is not None:
@@ -161,17 +175,27 @@ def _session_from_snapshot(ws: "Workspace", world: Path, dir: str, snap: "Snapsh
     _materialize(ws, world, dir)
 
 
-def build_world(ws: "Workspace", world_rec: dict | None, overrides: dict[str, tuple["Snapshot", int | None]],
-                source: str) -> Path:
+def build_world(
+    ws: "Workspace",
+    world_rec: dict | None,
+    overrides: dict[str, tuple["Snapshot", int | None]],
+    source: str,
+) -> Path:
     """Make a scratch workspace from ``world_rec`` (a run's recorded world; None: a legacy run)
     with ``overrides`` (dir -> (snapshot, checkpoint number)) replacing those sessions' starting points.
     """
     if ws.root is None:
-        raise ReplayError("cannot replay in a memory workspace: a replay rebuilds the run's world on disk")
+        raise ReplayError(
+            "cannot replay in a memory workspace: a replay rebuilds the run's world on disk"
+        )
     root = ws.root / REPLAY_DIR / uuid.uuid4().hex[:12]
     (root / ".spell" / "objects").mkdir(parents=True)
-    atomic_write(root / ".spell" / "replay.json",
-                 json.dumps({"pid": os.getpid(), "source": source, "started_at": now(), "kept": False}).encode())
+    atomic_write(
+        root / ".spell" / "replay.json",
+        json.dumps(
+            {"pid": os.getpid(), "source": source, "started_at": now(), "kept": False}
+        ).encode(),
+    )
     atomic_write(root / ".spell" / "alternates", os.fspath(ws.root / ".spell" / "objects").encode())
     atomic_write(root / ".spell" / ".gitignore", b"*\n")
     (root / "sessions").mkdir()
@@ -179,8 +203,12 @@ def build_world(ws: "Workspace", world_rec: dict | None, overrides: dict[str, tu
         if (ws.root / name).is_file():
             atomic_write(root / name, (ws.root / name).read_bytes())
     if (ws.root / "templates").is_dir():  # small; a script may create sessions from them
-        shutil.copytree(ws.root / "templates", root / "templates", symlinks=False,
-                        ignore=shutil.ignore_patterns(".*"))
+        shutil.copytree(
+            ws.root / "templates",
+            root / "templates",
+            symlinks=False,
+            ignore=shutil.ignore_patterns(".*"),
+        )
     else:
         (root / "templates").mkdir()
     sessions = (world_rec or {}).get("sessions") or {}
@@ -191,7 +219,9 @@ def build_world(ws: "Workspace", world_rec: dict | None, overrides: dict[str, tu
         _session_from_start(ws, root, dir, start)
     for dir, (snap, checkpoint) in overrides.items():
         _session_from_snapshot(ws, root, dir, snap, checkpoint)
-    values = {k: v for k, v in ((world_rec or {}).get("state_start") or {}).items() if v is not None}
+    values = {
+        k: v for k, v in ((world_rec or {}).get("state_start") or {}).items() if v is not None
+    }
     if values:
         atomic_write(root / "state.yaml", _STATE_HEADER + dump_yaml(values))
     return root

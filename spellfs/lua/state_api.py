@@ -26,8 +26,16 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
     def note(key: Any, written: bool = False) -> Any:
         """Tell a recorded run of a workspace key it reads or writes (its replay starting point)."""
-        if ws.run is not None and isinstance(key, str) and key and not key.startswith("session:"):
+        if ws.run is None or not isinstance(key, str) or not key:
+            return key
+        if not key.startswith("session:"):
             ws.run.note_state(key, written)
+        elif written:  # the session's state.yaml is in its starting point; report what was written
+            try:
+                rel, inner, sid = ws.state._place(key)
+            except Exception:
+                return key  # the call itself reports the bad key
+            ws.run.note_session_state(rel.split("/")[1], sid, inner)
         return key
 
     def get(key: Any) -> Any:

@@ -18,15 +18,19 @@ if TYPE_CHECKING:
 
 __all__ = ["Problem", "RECORD_FILES", "Report", "fsck"]
 
-#: Kinds reported but not failures.
-NOT_FAILURES = frozenset({"on-remote"})
+#: Kinds reported but not failures (a hand edit is the working copy doing its job; an
+#: interrupted write was put back by the check, as by every command).
+NOT_FAILURES = frozenset({"on-remote", "hand-edit", "stray-copy", "interrupted-write", "shared-sequence",
+                          "renumbered"})
 #: The append-only record files a session may hold.
 RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp
+    kind: str  # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record, stray-temp,
+    # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
+    # ambiguous-record, shared-sequence, renumbered (identities after a merge)
     where: str
     detail: str
     oid: str | None = None
@@ -117,8 +121,23 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             if name.startswith(".") and name.endswith(".tmp"):
                 report.problems.append(Problem("stray-temp", f"{base}/files/{name}", f"{base}/files/{name}: an unfinished write"))
         _check_trees(ws, base, checkpoints, seen, missing, report)
+        _check_working_copy(ws, dir, report)
     _classify_missing(ws, report)
     return report
+
+
+def _check_working_copy(ws: "Workspace", dir: str, report: Report) -> None:
+    """files/ entries that match no record or differ from it; records that break identities."""
+    from ..model import identity_problems
+
+    try:
+        found = ws.worktree.problems(dir)
+    except SpellError:
+        return  # a broken session is reported above
+    for kind, name, detail in found:
+        report.problems.append(Problem(kind, f"sessions/{dir}/files/{name}", detail))
+    for kind, where, detail in identity_problems(ws, dir):
+        report.problems.append(Problem(kind, where, detail))
 
 
 def _check_state(ws: "Workspace", rel: str, report: Report) -> None:

@@ -14,14 +14,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArtifactNotFound, LimitExceeded, UsageError
+from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable, now, parse_time, whole_number
 from ..store import encode_record
+from .worktree import inflight
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["Artifacts", "KNOWN_TYPES"]
+__all__ = ["Artifacts", "KNOWN_TYPES", "require_active"]
 
 KNOWN_TYPES = ("tool_result", "agent_output", "user_input", "system_generated")
 _QUERY_KEYS = {"session_id", "type", "name_pattern", "tags", "created_after", "created_before", "min_size",
@@ -52,6 +53,19 @@ def _mime(name: str, head: bytes) -> str:
         return "application/octet-stream"
 
 
+def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
+    """Only active sessions take stores (as in rs-llmspell); the error names the way on.
+
+    A SessionEnd hook of the session being closed may still store (a summary, say)."""
+    status = m["status"]
+    if status == "active" or m["id"] in ws.sessions.closing:
+        return
+    sid = m["id"][:8]
+    way = (f"resume it first: `spell resume {sid}`" if status == "suspended"
+           else f"a finished session is read-only; fork it: `spell fork {sid}`")
+    raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
+
+
 def metadata_of(rec: dict) -> dict:
     """The metadata table of SPEC §2 for one record."""
     return {
@@ -80,13 +94,13 @@ class Artifacts:
 
     # -- storing ---------------------------------------------------------------
     def store(self, session: Any, type: str, name: str, content: bytes | str,
-              metadata: dict | None = None, *, materialized: bool = False) -> dict:
+              metadata: dict | None = None, *, materialized: bool = False, by: str | None = None) -> dict:
         """Store ``content`` as a new version of ``name``; return the artifact id table.
 
         ``materialized=True`` says ``files/<name>`` already holds exactly this content
         (the watcher recording a hand edit), so the copy is not rewritten under the editor.
         """
-        return self._store_all(session, [(type, name, content, None, metadata)], materialized)[0]
+        return self._store_all(session, [(type, name, content, None, metadata)], materialized, by)[0]
 
     def store_file(self, session: Any, path: str | os.PathLike, type: str, metadata: dict | None = None,
                    name: str | None = None, *, materialized: bool = False) -> dict:
@@ -94,7 +108,8 @@ class Artifacts:
         return self.store_files(session, [path], type, metadata, [name], materialized=materialized)[0]
 
     def store_files(self, session: Any, paths: list, type: str, metadata: dict | None = None,
-                    names: list[str | None] | None = None, *, materialized: bool = False) -> list[dict]:
+                    names: list[str | None] | None = None, *, materialized: bool = False,
+                    by: str | None = None) -> list[dict]:
         """Store files as one commit: every file is checked (exists, size, name, room) before any is stored."""
         limit = self.ws.config.get("sessions.max_artifact_size")
         items = []
@@ -113,7 +128,7 @@ class Artifacts:
                 items.append((type, name, p.read_bytes(), None, metadata))
             else:  # streamed from disk in bounded memory
                 items.append((type, name, None, p, metadata))
-        return self._store_all(session, items, materialized)
+        return self._store_all(session, items, materialized, by)
 
     def store_many(self, session: Any, items: list[tuple[str, str, bytes | str, dict | None]]) -> list[dict]:
         """Store several ``(type, name, content, metadata)`` artifacts as one commit.
@@ -149,17 +164,22 @@ class Artifacts:
         rec["name"] = name
         return rec, content, path
 
-    def _store_all(self, session: Any, items: list[tuple], materialized: bool = False) -> list[dict]:
+    def _store_all(self, session: Any, items: list[tuple], materialized: bool = False,
+                   by: str | None = None) -> list[dict]:
+        """Store ``items`` as one record append; ``by`` overrides created_by (``hand``)."""
         ws = self.ws
         dir = ws.sessions.resolve(session)
         prepared = [self._prepare(dir, *item) for item in items]
         if not prepared:
             return []
         rel = f"sessions/{dir}/artifacts.yaml"
-        with self.storage.lock(f"s-{dir}"):
+        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal:
             m = ws.sessions.manifest(dir)
+            require_active(ws, m)
             log = ws.log(dir)
             log.refresh()
+            if not materialized:  # a hand edit at a name about to be written is recorded first
+                ws.worktree.keep_before_store(dir, [rec["name"] for rec, _, _ in prepared])
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:
@@ -182,11 +202,12 @@ class Artifacts:
                 ordered = {"seq": seq, "name": name, "version": len(log.versions.get(name, ())) + earlier + 1,
                            "hash": oid, "size": size, "type": rec["type"],
                            "mime_type": rec.get("mime_type") or _mime(name, head),
-                           "created_at": now(), "created_by": ws.actor}
+                           "created_at": now(), "created_by": by or ws.actor}
                 ordered.update((k, v) for k, v in rec.items() if k not in ordered)
                 if ws.objects.is_compressed(size, head):
                     ordered["compressed"] = True
                 if not materialized:
+                    journal.note(name)  # a copy whose record never follows is put back (worktree)
                     self._materialize(dir, name, content, path, size)
                 records.append(ordered)
                 lines.append(encode_record(ordered))
@@ -257,8 +278,10 @@ class Artifacts:
             if not isinstance(seq, int):
                 raise UsageError("invalid artifact id: expected {content_hash, session_id, sequence}")
             found, shown = log.find(seq, ref.get("content_hash")), f"#{seq}"
+            if ref.get("content_hash") in (None, ""):
+                found = self._one(dir, log, seq)
         elif isinstance(ref, int) and not isinstance(ref, bool):
-            found, shown = log.find(ref), f"#{ref}"
+            found, shown = self._one(dir, log, ref), f"#{ref}"
         elif isinstance(ref, (str, bytes)):
             text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
             shown, name = text[:80], text
@@ -269,7 +292,7 @@ class Artifacts:
                 if number is not None:  # an explicit version reads from history, deleted or not
                     rec = log.version(base, number)
                 elif text.startswith("#") and whole_number(text[1:]) is not None:
-                    found = log.find(whole_number(text[1:]))
+                    found = self._one(dir, log, whole_number(text[1:]))
         else:
             raise UsageError(f"invalid artifact id: {ref!r}")
         if found is not None:  # after a delete its ids and sequences no longer read, as in rs-llmspell
@@ -279,6 +302,18 @@ class Artifacts:
             sid = self.ws.sessions.manifest(dir)["id"]
             raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, name)}")
         return dir, rec
+
+    def _one(self, dir: str, log: Any, seq: int) -> dict | None:
+        """The record ``#seq`` names; after a merge of two clones that each appended ``seq``, an
+        error listing both (never a silent pick). An id table's content_hash tells them apart."""
+        recs = log.find_all(seq)
+        if len({r.get("hash") for r in recs}) <= 1:
+            return recs[0] if recs else None
+        sid = self.ws.sessions.manifest(dir)["id"]
+        shown = "; ".join(f"{r['name']}@{r.get('version')} ({r.get('hash', '')[:12]}, {r.get('created_at', '')})"
+                          for r in recs)
+        raise UsageError(f"ambiguous artifact reference #{seq} in session {sid[:8]}: two clones each stored a "
+                         f"#{seq} and were merged: {shown} (name one as name@version)")
 
     def get(self, session: Any, ref: Any) -> dict:
         dir, rec = self.find(session, ref)
@@ -297,7 +332,15 @@ class Artifacts:
         dir, log = self._log(session)
         sid = self.ws.sessions.manifest(dir)["id"]
         live = sorted(log.live(), key=lambda r: (r.get("created_at", ""), r["seq"]))
-        return [self._item(r, sid) for r in live]
+        return self._mark_hand_edits(dir, [self._item(r, sid) for r in live])
+
+    def _mark_hand_edits(self, dir: str, items: list[dict]) -> list[dict]:
+        """``modified_on_disk``: the ``files/`` copy differs from this record (a hand edit not yet
+        recorded, or deleted by hand); reading the artifact still reads the record."""
+        hand = self.ws.worktree.modified_names(dir)
+        for item in items:
+            item["modified_on_disk"] = item["name"] in hand
+        return items
 
     def query(self, q: dict | None = None) -> list[dict]:
         q = dict(q or {})
@@ -356,6 +399,7 @@ class Artifacts:
         if "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactDelete"):
             ws.hooks.run("BeforeArtifactDelete", sid, {"session_id": sid, "name": name})
         with self.storage.lock(f"s-{dir}"):
+            require_active(ws, ws.sessions.manifest(dir), "delete artifacts in")
             log = ws.log(dir)
             log.refresh()
             if not log.is_live(name):

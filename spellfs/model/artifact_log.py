@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..names import check_artifact_name
 from ..store import RecordLog
 
-__all__ = ["ArtifactLog", "valid_name"]
+__all__ = ["ArtifactLog", "identity_problems", "valid_name"]
 
 
 def valid_name(name: object) -> bool:
@@ -88,6 +88,11 @@ class ArtifactLog(RecordLog):
             if self.is_live(name):
                 yield versions[-1]
 
+    def find_all(self, seq: int) -> list[dict]:
+        """Every version record with sequence ``seq``: two after a merge of clones that each
+        appended it (a reference by sequence alone is then ambiguous)."""
+        return [r for r in self.by_seq.get(seq, ()) if r.get("op") != "delete"]
+
     def find(self, seq: int, content_hash: str | None = None) -> dict | None:
         for rec in self.by_seq.get(seq, ()):
             if rec.get("op") != "delete" and (content_hash is None or rec.get("hash") == content_hash):
@@ -100,3 +105,47 @@ class ArtifactLog(RecordLog):
 
     def table(self) -> dict[str, Any]:
         return {r["name"]: r for r in self.live()}
+
+
+def identity_problems(ws: Any, dir: str) -> list[tuple[str, str, str]]:
+    """``(kind, where, detail)`` for records that break, or strain, one identity per version
+    (``fsck``). ``ambiguous-record``: two records with one sequence *and* one content hash but
+    different names (an id table could name either; a failure). ``shared-sequence``: two clones
+    each appended sequence N and were merged (their id tables still differ by content hash, but
+    ``#N`` is ambiguous; informative). ``renumbered``: an older record's stored ``version`` is
+    not the one derived from record order, which every reader shows (informative)."""
+    from ..store import parse_records
+
+    rel = f"sessions/{dir}/artifacts.yaml"
+    try:
+        data = ws.storage.read(rel)
+    except FileNotFoundError:
+        return []
+    log = ws.log(dir)
+    log.refresh()
+    out = []
+    for seq, recs in sorted(log.by_seq.items()):
+        if len(recs) < 2:
+            continue
+        shown = " and ".join(r["name"] + (" (deleted)" if r.get("op") == "delete" else f"@{r.get('version')}")
+                             for r in recs)
+        versions = [r for r in recs if r.get("op") != "delete"]
+        clash = any(a.get("hash") == b.get("hash") and a["name"] != b["name"]
+                    for i, a in enumerate(versions) for b in versions[i + 1:])
+        kind = "ambiguous-record" if clash else "shared-sequence"
+        out.append((kind, rel, f"{rel}: sequence {seq} is used by {len(recs)} records after a merge: {shown} "
+                    f"(`#{seq}` is ambiguous; name them as name@version)"))
+    derived = {(r.get("seq"), r.get("name"), r.get("hash"), r.get("created_at")): r.get("version")
+               for vs in log.versions.values() for r in vs}
+    try:
+        for line, rec in parse_records(data, rel):
+            if rec.get("op") == "delete" or "version" not in rec:
+                continue
+            want = derived.get((rec.get("seq"), rec.get("name"), rec.get("hash"), rec.get("created_at")))
+            if want is not None and want != rec["version"]:
+                out.append(("renumbered", f"{rel}:{line}", f"{rel}:{line}: {rec.get('name')} is stored as version "
+                            f"{rec['version']} but reads as version {want} (after a merge versions are "
+                            "numbered by record order, the same in every clone)"))
+    except Exception:  # noqa: BLE001 - bad lines are reported by the record check
+        pass
+    return out

@@ -31,6 +31,7 @@ _QUERY_KEYS = {"status", "tags", "parent_session_id", "created_after", "created_
 
 class Sessions:
     def __init__(self, ws: "Workspace") -> None:
+        self.closing: set[str] = set()  # ids whose SessionEnd hooks are running: they may still store
         self.ws = ws
         self.storage = ws.storage
         self._manifests: dict[str, tuple[Any, dict]] = {}
@@ -232,7 +233,12 @@ class Sessions:
         }
 
     def get(self, ref: Any) -> dict:
-        return self.info(self.resolve(ref))
+        """The session's table; ``modified_on_disk`` names artifacts whose ``files/`` copy was
+        changed or deleted by hand and not yet recorded (spellfs)."""
+        dir = self.resolve(ref)
+        info = self.info(dir)
+        info["modified_on_disk"] = sorted(self.ws.worktree.modified_names(dir))
+        return info
 
     def list(self, query: dict | None = None) -> list[dict]:
         """Sessions matching ``query`` (SPEC §2); broken manifests are left out and kept in ``self.broken``."""
@@ -360,5 +366,10 @@ class Sessions:
 
     def _announce(self, point: str | None, event: str, m: dict) -> None:
         if point and "hooks" in self.ws.__dict__ and self.ws.hooks.active(point):
-            self.ws.hooks.run(point, m["id"], {"session_id": m["id"], "name": m["name"], "status": m["status"]})
+            if point == "SessionEnd":  # its hooks may still store a summary into the session they close
+                self.closing.add(m["id"])
+            try:
+                self.ws.hooks.run(point, m["id"], {"session_id": m["id"], "name": m["name"], "status": m["status"]})
+            finally:
+                self.closing.discard(m["id"])
         self.ws.publish(event, {"session_id": m["id"], "name": m["name"], "status": m["status"]})

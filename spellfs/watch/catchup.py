@@ -1,155 +1,21 @@
-"""What the watcher remembers between runs, and which paths it cares about.
+"""The watcher's start-up and rescan half: catch up with what changed while nobody watched.
 
-:class:`StatCache` maps a file under ``files/`` to the ``(size, mtime_ns, inode)``
-it had when its BLAKE3 hash was last computed, in ``.spell/watch-cache.sqlite``.
-Catch-up on start stats every file and re-hashes only those whose stat changed,
-so starting over thousands of sessions costs a stat per file, not a read.
-
-A cached stat is trusted only when the file's mtime was at least
-:data:`RACY_NS` older than the moment it was hashed (git's "racily clean"
-rule): a file rewritten within the same timestamp tick with the same size
-would otherwise look unchanged.
+The stat cache and hashing it relies on live in :mod:`spellfs.model.statcache`,
+shared with the working-copy check every command makes (:mod:`spellfs.model.worktree`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
 import os
-import re
-import sqlite3
 import stat as statmod
 import time
-from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError
+from ..model.statcache import RACY_NS, Stat, StatCache, hash_path, is_editor_temp, stat_of
+from ..model.worktree import INFLIGHT, repair_inflight
 
 __all__ = ["CatchUp", "RACY_NS", "StatCache", "Stat", "hash_path", "is_editor_temp", "stat_of"]
-
-RACY_NS = 100_000_000  # 100 ms
-Stat = tuple  # (inode, size, mtime_ns, mode)
-
-# Files editors and tools write beside the real one while saving; never artifacts.
-# (Names starting with '.' are skipped before this: swap files, our own
-# `.<name>.<pid>.<tid>.tmp`, `.#lock` files, `.goutputstream-*`.)
-_EDITOR_GLOBS = ("*~", "*.swp", "*.swo", "*.swx", "#*#", "4913", "*.tmp", "*.part", "*.crdownload",
-                 "*.kate-swp", "*___jb_tmp___", "*___jb_old___", "*.orig.tmp", "*.sb-*")
-_EDITOR_RE = re.compile("|".join(fnmatch.translate(g) for g in _EDITOR_GLOBS))
-
-
-def is_editor_temp(name: str) -> bool:
-    return name.startswith(".") or _EDITOR_RE.match(name) is not None
-
-
-def stat_of(path: str) -> Stat | None:
-    """The identity of a file as the watcher compares it (``lstat``: a link is itself)."""
-    try:
-        st = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
-
-
-def hash_path(path: str, limit: int | None = None) -> tuple[str, bytes | None, Stat] | None:
-    """BLAKE3 of a file, its bytes when small, and the stat it had while read.
-
-    Returns None when the file changed while being read (size or mtime moved).
-    """
-    from blake3 import blake3
-
-    with open(path, "rb") as f:
-        before = os.fstat(f.fileno())
-        if before.st_size <= (4 << 20):
-            data = f.read()
-            digest = blake3(data).hexdigest()
-        else:
-            data, h = None, blake3()
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-            digest = h.hexdigest()
-        after = os.fstat(f.fileno())
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-        return None
-    if data is not None and len(data) != after.st_size:
-        return None
-    return digest, data, (after.st_ino, after.st_size, after.st_mtime_ns, after.st_mode)
-
-
-class StatCache:
-    """path (workspace-relative) -> (inode, size, mtime_ns, hash), persisted in SQLite.
-
-    Owned by one thread (the watcher's worker). Writes are batched and flushed by
-    :meth:`flush`; losing the file loses only speed.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.entries: dict[str, tuple[int, int, int, str, int]] = {}
-        self._dirty: dict[str, tuple | None] = {}
-        self._db: sqlite3.Connection | None = None
-        if path is not None:
-            self._open()
-
-    def _open(self) -> None:
-        assert self.path is not None
-        for attempt in range(2):
-            try:
-                db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")
-                db.execute("CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, "
-                           "mtime_ns INTEGER, hash TEXT, checked_ns INTEGER)")
-                for row in db.execute("SELECT path, ino, size, mtime_ns, hash, checked_ns FROM stat"):
-                    self.entries[row[0]] = tuple(row[1:])
-                self._db = db
-                return
-            except sqlite3.DatabaseError:
-                # A damaged cache is rebuilt, never trusted.
-                with contextlib.suppress(Exception):
-                    db.close()
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(self.path) + suffix).unlink(missing_ok=True)
-                self.entries.clear()
-
-    def lookup(self, rel: str, st: Stat) -> str | None:
-        """The cached hash when ``st`` is what was hashed and it was not racily recent."""
-        e = self.entries.get(rel)
-        if e is None or (e[0], e[1], e[2]) != (st[0], st[1], st[2]):
-            return None
-        if e[2] + RACY_NS > e[4]:
-            return None
-        return e[3]
-
-    def put(self, rel: str, st: Stat, digest: str) -> None:
-        e = (st[0], st[1], st[2], digest, time.time_ns())
-        if self.entries.get(rel) != e:
-            self.entries[rel] = e
-            self._dirty[rel] = e
-
-    def drop(self, rel: str) -> None:
-        if self.entries.pop(rel, None) is not None:
-            self._dirty[rel] = None
-
-    def flush(self) -> None:
-        if self._db is None or not self._dirty:
-            self._dirty.clear()
-            return
-        dirty, self._dirty = self._dirty, {}
-        try:
-            with self._db:
-                self._db.executemany("DELETE FROM stat WHERE path=?", [(p,) for p, e in dirty.items() if e is None])
-                self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?)",
-                                     [(p, *e) for p, e in dirty.items() if e is not None])
-        except sqlite3.Error:
-            pass  # a cache: the next catch-up re-hashes what it cannot vouch for
-
-    def close(self) -> None:
-        self.flush()
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-            self._db = None
 
 
 class CatchUp:
@@ -196,6 +62,9 @@ class CatchUp:
                 self._scan_session(d, live.get(d, {}), settling)
 
     def _scan_session(self, d: str, live: dict[str, dict], settling: int) -> None:
+        if self.ws.storage.exists(f"{INFLIGHT}/{d}"):  # a store killed mid-way: put its copies back first
+            with self.ws.storage.lock(f"s-{d}"):
+                repair_inflight(self.ws, d)
         fdir = f"{self._prefix}{d}/files"
         if os.path.islink(self._prefix + d) or os.path.islink(fdir):
             real = os.path.realpath(fdir)

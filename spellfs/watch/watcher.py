@@ -40,6 +40,7 @@ from ..errors import ManifestError, SessionNotFound, SpellError, UsageError
 from ..model import Ignore
 from ..names import check_artifact_name, now, parse_time
 from .catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
+from ..model.worktree import INFLIGHT, repair_inflight
 from .observer import OverflowAlarm, start_observer
 from .debounce import DebounceQueue
 
@@ -283,6 +284,11 @@ class Watcher(CatchUp):
             if latest is not None and latest.get("hash") == digest:
                 self.cache.put(rel, st, digest)  # our own copy, or nothing new
                 return
+            if self._phantom(dir, name):
+                return  # a copy a killed store left: put back, never adopted as a hand edit
+            m = self._writable(dir, m, rel)
+            if m is None:
+                return
             if data is not None:
                 aid = ws.artifacts.store(dir, "user_input", name, data, materialized=True)
             else:
@@ -309,9 +315,39 @@ class Watcher(CatchUp):
                 return  # too large to have a copy under files/: absence is not a deletion
             if os.path.lexists(self._prefix + rel[len("sessions/"):]):
                 return  # back already; its own event follows
+            m = self._writable(dir, m, rel)
+            if m is None:
+                return
             ws.artifacts.delete(dir, name)
         self.cache.drop(rel)
         self._change("deleted", dir, m, path=rel, name=name)
+
+    def _phantom(self, dir: str, name: str) -> bool:
+        """True when ``files/<name>`` was written by a store that never appended its record
+        (and has now been put back); call under the session lock."""
+        if not self.ws.storage.exists(f"{INFLIGHT}/{dir}"):
+            return False
+        fixed = repair_inflight(self.ws, dir)
+        for n in fixed:
+            self._change("put-back", dir, None, path=f"sessions/{dir}/files/{n}", name=n)
+        return name in fixed
+
+    def _writable(self, dir: str, m: dict, rel: str) -> dict | None:
+        """The manifest of a session that may take a hand edit now, or None (reported).
+
+        A suspended session (the idle timeout suspends them) is resumed by the edit, as
+        `spell add` does; a completed or failed one is read-only: the edit stays on disk,
+        reported here and by `spell status`, never recorded."""
+        if m["status"] == "suspended":
+            m = self.ws.sessions.resume(dir)
+            self._manifests[dir] = m
+            self._change("resumed", dir, m, path=rel, status=m["status"])
+        if m["status"] != "active":
+            self._warn_once(("finished", rel, m["status"]),
+                            f"not recorded: {rel} changed by hand in {m['status']} session {m['id'][:8]} "
+                            f"(a finished session is read-only; fork it: `spell fork {m['id'][:8]}`)")
+            return None
+        return m
 
     def _inside(self, real: str) -> bool:
         return real == self._real_root or real.startswith(self._real_root + "/")

@@ -1,0 +1,412 @@
+"""The working copy: what a session's ``files/`` holds that its records do not say.
+
+``files/<name>`` is a working copy, like git's (SPEC §1, "the files are the
+truth"). Every command that shows or changes a session compares it with the
+records first, without the watcher: :meth:`Worktree.scan` stats each file and
+hashes only those whose ``(inode, size, mtime_ns)`` differs from the stat cache
+(:mod:`spellfs.model.statcache`, shared with the watcher), so a clean session of
+10,000 artifacts costs 10,000 ``stat`` calls, not reads. It answers:
+
+- ``modified``: a live artifact whose copy differs from its latest record;
+- ``added``: a file no live record names (editor temp files, dot files and
+  ``.spellignore`` paths are never artifacts);
+- ``deleted``: a live artifact whose copy is gone (a copy never written because
+  the artifact is above ``watch.materialize_max_bytes`` is not a deletion).
+
+Interrupted stores leave no phantoms: before a store writes ``files/`` copies it
+lists their names in an in-flight journal, ``.spell/inflight/<dir>``, and removes
+the journal after its record append. A journal found later, with the session lock
+free, belongs to a store that never appended (killed, interrupted, out of space):
+each listed copy whose content is an object no record of that name holds is put
+back to what the records say (or removed) — never adopted as a hand edit. A
+listed copy whose content is not in the object store was edited by hand after the
+crash, and stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as statmod
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import UnrecordedChanges
+from .statcache import StatCache, hash_path, is_editor_temp
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = ["WorkingCopy", "Worktree", "inflight"]
+
+INFLIGHT = ".spell/inflight"
+
+
+@dataclass
+class WorkingCopy:
+    """One session's hand changes: name → BLAKE3 of the file now (modified, added), names (deleted)."""
+
+    dir: str
+    modified: dict[str, str] = field(default_factory=dict)
+    added: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    #: copies of interrupted stores put back to their records by this scan
+    phantoms: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.modified or self.added or self.deleted)
+
+    def names(self) -> list[str]:
+        return sorted([*self.modified, *self.added, *self.deleted])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"modified": sorted(self.modified), "added": sorted(self.added), "deleted": sorted(self.deleted)}
+
+
+class Worktree:
+    """``ws.worktree``: the working-copy view of every session, and what keeps it honest."""
+
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+        self._cache: StatCache | None = None
+        self._lock = threading.RLock()
+        self._puts = 0  # stat-cache entries this process wrote: the memo below is rebuilt after any
+        self._memo: dict[str, tuple] = {}
+
+    @property
+    def on_disk(self) -> bool:
+        return not self.ws.memory
+
+    def _expected(self, dir: str, log: Any, cache: StatCache, prefix: str) -> tuple[dict, dict]:
+        """(live table, name → (ino, size, mtime_ns, hash on disk, record hash)) for the copies the
+        stat cache vouches for; rebuilt only when the records or the cache changed (a clean check
+        of 10,000 files is then a stat and a tuple compare each)."""
+        key = (log.inode, log.offset, self._puts)
+        memo = self._memo.get(dir)
+        if memo is not None and memo[0] == key:
+            return memo[1], memo[2]
+        live = log.table()
+        entries = cache.entries
+        expect = {}
+        for name, rec in live.items():
+            c = entries.get(prefix + name)
+            if c is not None and c[2] + _RACY < c[4]:
+                expect[name] = (c[0], c[1], c[2], c[3], rec.get("hash"))
+        self._memo[dir] = (key, live, expect)
+        while len(self._memo) > 64:
+            self._memo.pop(next(iter(self._memo)))
+        return live, expect
+
+    def cache(self) -> StatCache:
+        if self._cache is None:
+            self._cache = StatCache(self.ws.root / ".spell" / "watch-cache.sqlite", prefix=None)
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    # -- looking -------------------------------------------------------------------
+    def scan(self, dir: str, repair: bool = True) -> WorkingCopy:
+        """Compare ``sessions/<dir>/files/`` with the records (stat first, hash what moved).
+
+        ``repair``: first put back the copies of an interrupted store (``fsck`` only looks)."""
+        wc = WorkingCopy(dir)
+        if not self.on_disk:
+            return wc  # the memory backend has no hand editor
+        ws = self.ws
+        if repair and ws.storage.exists(f"{INFLIGHT}/{dir}"):
+            with ws.storage.lock(f"s-{dir}"):  # a store in progress finishes first; then the journal is stale
+                wc.phantoms = repair_inflight(ws, dir)
+        fdir = f"{ws.root}/sessions/{dir}/files"
+        if os.path.islink(f"{ws.root}/sessions/{dir}") or os.path.islink(fdir):
+            return wc  # links are refused elsewhere and reported by fsck; never followed here
+        log = ws.log(dir)
+        log.refresh()
+        prefix = f"sessions/{dir}/files/"
+        with self._lock:
+            cache = self.cache()
+            cache.load(prefix)
+            live, expect = self._expected(dir, log, cache, prefix)
+            seen = 0  # live artifacts whose copy is there
+            try:
+                entries = os.scandir(fdir)
+            except (FileNotFoundError, NotADirectoryError):
+                entries = None
+            with entries if entries is not None else contextlib.nullcontext(()) as it:
+                for e in it:
+                    name = e.name
+                    x = expect.get(name)
+                    try:
+                        s = e.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if x is not None and x[0] == s.st_ino and x[1] == s.st_size and x[2] == s.st_mtime_ns:
+                        seen += 1  # the stat is what was hashed: no read
+                        if x[3] != x[4]:
+                            wc.modified[name] = x[3]
+                        continue
+                    rec = live.get(name)
+                    if rec is None and is_editor_temp(name):
+                        continue
+                    if not statmod.S_ISREG(s.st_mode):
+                        continue  # a directory or link under files/ is no artifact (fsck reports links)
+                    rel = prefix + name
+                    if rec is not None:
+                        seen += 1
+                    elif ws.ignore.matches(rel) or not _valid(name):
+                        continue
+                    got = hash_path(f"{fdir}/{name}")
+                    if got is None:  # being written right now: changed while read
+                        (wc.modified if rec is not None else wc.added)[name] = ""
+                        continue
+                    digest, _, st = got
+                    cache.put(rel, st, digest)
+                    self._puts += 1
+                    if rec is None:
+                        wc.added[name] = digest
+                    elif digest != rec.get("hash"):
+                        wc.modified[name] = digest
+            if seen < len(live):  # some copies are gone: which (a rare, slower path)
+                try:
+                    present = set(os.listdir(fdir))
+                except OSError:
+                    present = set()
+                limit = ws.config.get("watch.materialize_max_bytes")
+                for name, rec in live.items():
+                    if name not in present and rec.get("size", 0) <= limit:
+                        wc.deleted.append(name)
+            cache.flush()
+        wc.deleted.sort()
+        return wc
+
+    def scan_all(self) -> dict[str, WorkingCopy]:
+        """Every session's working copy (the dirs holding a ``session.yaml``)."""
+        ws = self.ws
+        out = {}
+        for d in sorted(ws.storage.listdir("sessions")):
+            if not d.startswith(".") and ws.storage.exists(f"sessions/{d}/session.yaml"):
+                out[d] = self.scan(d)
+        return out
+
+    # -- recording -------------------------------------------------------------------
+    def record(self, dir: str) -> WorkingCopy:
+        """Record hand edits as new versions (``user_input``, created_by ``hand``), hand deletions
+        as deletions and new files as new artifacts (what `spell save` does first); return what
+        was recorded. A finished session refuses (:class:`~spellfs.errors.SessionNotActive`)."""
+        ws = self.ws
+        with ws.storage.lock(f"s-{dir}"):
+            wc = self.scan(dir)
+            if wc.clean:
+                return wc
+            names = sorted(n for n in [*wc.modified, *wc.added])
+            base = f"{ws.root}/sessions/{dir}/files/"
+            if names:
+                ws.artifacts.store_files(dir, [base + n for n in names], "user_input", None, names,
+                                         materialized=True, by="hand")
+            for name in wc.deleted:
+                ws.artifacts.delete(dir, name)
+        return wc
+
+    def keep_before_store(self, dir: str, names: list[str]) -> list[str]:
+        """Before a store overwrites ``files/<name>``: a copy holding content none of the name's
+        records has (a hand edit or a file dropped in) is recorded first, as `spell save` would
+        (``user_input``, created_by ``hand``), so the store never clobbers it. Call under the
+        session lock; returns the names so kept."""
+        if not self.on_disk:
+            return []
+        ws = self.ws
+        log = ws.log(dir)
+        base = f"{ws.root}/sessions/{dir}/files/"
+        prefix = f"sessions/{dir}/files/"
+        hand = []
+        for name in dict.fromkeys(names):
+            try:
+                s = os.lstat(base + name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # the common case: nothing there to lose
+            if not statmod.S_ISREG(s.st_mode):
+                continue
+            versions = log.versions.get(name, ())
+            with self._lock:
+                cache = self.cache()
+                cache.load(prefix)
+                c = cache.entries.get(prefix + name)
+            if c is not None and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns) and c[2] + _RACY < c[4]:
+                digest = c[3]
+            else:
+                got = hash_path(base + name)
+                if got is None:
+                    continue  # being written by someone right now; the next look sees it
+                digest = got[0]
+            if any(v.get("hash") == digest for v in versions):
+                continue  # recorded content: the store may replace it
+            hand.append(name)
+        if hand:
+            ws.artifacts.store_files(dir, [base + n for n in hand], "user_input", None, hand,
+                                     materialized=True, by="hand")
+        return hand
+
+    def keep_as_objects(self, dir: str, force: bool, doing: str) -> list[tuple[str, str]]:
+        """Before a command removes the whole session (`spell rm`): refuse over hand edits, or
+        with ``force`` store each as an object first; return ``(name, object id)`` kept."""
+        wc = self.scan(dir)
+        hit = sorted([*wc.modified, *wc.added])
+        if not hit:
+            return []
+        if not force:
+            self.guard(dir, None, False, doing)  # raises, naming the files
+        kept = []
+        for name in hit:
+            with open(f"{self.ws.root}/sessions/{dir}/files/{name}", "rb") as f:
+                kept.append((name, self.ws.objects.put_stream(f)[0]))
+        return kept
+
+    def guard(self, dir: str, names: Any, force: bool, doing: str) -> list[str]:
+        """Before rewriting ``files/``: refuse when the files ``names`` would overwrite or delete
+        (None: all of them) hold content no record has. With ``force`` that content is first
+        recorded as a version (nothing is lost); return what was kept, as ``name@version``."""
+        wc = self.scan(dir)
+        hit = [n for n in (*wc.modified, *wc.added) if names is None or n in names]
+        if not hit:
+            return []
+        ws = self.ws
+        sid = ws.sessions.manifest(dir)["id"]
+        if not force:
+            shown = ", ".join(sorted(hit)[:5]) + (f" and {len(hit) - 5} more" if len(hit) > 5 else "")
+            raise UnrecordedChanges(
+                f"{doing} would overwrite or delete unrecorded changes: sessions/{dir}/files/: {shown} "
+                f"(record them with `spell save {sid[:8]}` first, or pass --force: they are kept first, then it goes on)")
+        base = f"{ws.root}/sessions/{dir}/files/"
+        hit.sort()
+        ws.sessions.closing.add(sid)  # a finished session too: keeping content is not a new store
+        try:
+            ws.artifacts.store_files(dir, [base + n for n in hit], "user_input", {"kept_by": doing}, hit,
+                                     materialized=True, by="hand")
+        finally:
+            ws.sessions.closing.discard(sid)
+        log = ws.log(dir)
+        log.refresh()
+        return [f"{n}@{log.latest(n)['version']}" for n in hit]
+
+    def problems(self, dir: str) -> list[tuple[str, str, str]]:
+        """``(kind, name, detail)`` for ``fsck``, after what every command does first (copies an
+        interrupted store left are put back: ``interrupted-write``). Then each ``files/`` entry
+        that matches no record or differs from its record: ``stray-copy`` when its content is an
+        object no record of the session holds (it looks like an interrupted write: a store of an
+        older spellfs killed mid-way, or a record set aside by repair), else ``hand-edit``.
+        Neither is removed: without an in-flight list, only a person can tell."""
+        ws = self.ws
+        wc = self.scan(dir)
+        out = [("interrupted-write", n, f"sessions/{dir}/files/{n}: written by a store that never recorded it; "
+                "put back as its records say") for n in wc.phantoms]
+        if wc.clean:
+            return out
+        log = ws.log(dir)
+        referenced = {v.get("hash") for vs in log.versions.values() for v in vs}
+        for name, digest in sorted([*wc.modified.items(), *wc.added.items()]):
+            where = f"sessions/{dir}/files/{name}"
+            what = "differs from its record" if name in wc.modified else "matches no record"
+            if digest and digest not in referenced and ws.objects.has(digest):
+                out.append(("stray-copy", name, f"{where}: {what}; looks like an interrupted write (its content is "
+                            "an object no record holds; `spell save` records it, or delete it)"))
+            else:
+                out.append(("hand-edit", name, f"{where}: {what}; looks like a hand edit (`spell save` records it)"))
+        return out
+
+    def modified_names(self, dir: str) -> set[str]:
+        """Live artifacts whose copy on disk differs from (or lost) their latest record."""
+        wc = self.scan(dir)
+        return set(wc.modified) | set(wc.deleted)
+
+
+_RACY = 100_000_000
+
+
+def _valid(name: str) -> bool:
+    from .artifact_log import valid_name
+
+    return valid_name(name)
+
+
+# -- the in-flight journal of stores ------------------------------------------------
+class _Journal:
+    def __init__(self, ws: "Workspace", dir: str) -> None:
+        self.ws = ws
+        self.dir = dir
+        self.fd: int | None = None
+
+    def note(self, name: str) -> None:
+        """Say ``files/<name>`` is about to be written for a record not yet appended."""
+        if self.ws.memory:
+            return
+        if self.fd is None:
+            path = f"{self.ws.root}/{INFLIGHT}"
+            os.makedirs(path, exist_ok=True)
+            self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(self.fd, name.encode("utf-8", "surrogateescape") + b"\n")
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.ws.root}/{INFLIGHT}/{self.dir}")
+
+
+@contextlib.contextmanager
+def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
+    """Around a store (under the session lock): copies noted are put back if it fails before its append."""
+    journal = _Journal(ws, dir)
+    try:
+        yield journal
+    except BaseException:
+        if journal.fd is not None:
+            with contextlib.suppress(Exception):
+                repair_inflight(ws, dir)
+        raise
+    finally:
+        journal.close()
+
+
+def _journal_names(ws: "Workspace", dir: str) -> set[str]:
+    try:
+        return set(ws.storage.read(f"{INFLIGHT}/{dir}").decode("utf-8", "surrogateescape").split("\n")) - {""}
+    except FileNotFoundError:
+        return set()
+
+
+def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
+    """Put back the ``files/`` copies a store that never appended left (call under the session lock)."""
+    rel = f"{INFLIGHT}/{dir}"
+    names = _journal_names(ws, dir)
+    log = ws.log(dir)
+    log.refresh()
+    limit = ws.config.get("watch.materialize_max_bytes")
+    fixed = []
+    for name in sorted(names):
+        if not _valid(name):
+            continue
+        path = f"{ws.root}/sessions/{dir}/files/{name}"
+        try:
+            got = hash_path(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            continue
+        if got is None:
+            continue
+        digest = got[0]
+        rec = log.latest(name)
+        if rec is not None and rec.get("hash") == digest:
+            continue  # what the records say
+        if not ws.objects.has(digest):
+            continue  # content only the disk has: edited by hand since, so it stays
+        if rec is None or rec.get("size", 0) > limit:
+            ws.storage.remove(f"sessions/{dir}/files/{name}")
+        else:
+            ws.storage.write(f"sessions/{dir}/files/{name}", ws.objects.get(rec["hash"]))
+        fixed.append(name)
+    ws.storage.remove(rel)
+    return fixed

@@ -1,0 +1,170 @@
+"""Interrupted work leaves no phantoms (SPEC §1): copies written under files/ for records never
+appended are put back at the next command or by `fsck --repair`, never adopted as hand edits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SPELL
+from spellfs import Workspace
+
+
+def _many(tmp: Path, n: int) -> list[str]:
+    src = tmp / "many"
+    src.mkdir()
+    for i in range(n):
+        (src / f"f{i:05d}.txt").write_text(f"file {i}\n" * 3)
+    return sorted(str(p) for p in src.iterdir())
+
+
+def _interrupt_add(root: Path, sid: str, files: list[str], sig: int) -> tuple[int, Path]:
+    [d] = (root / "sessions").iterdir()
+    fdir = d / "files"
+    proc = subprocess.Popen([*SPELL, "-w", str(root), "add", sid, *files], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if fdir.exists() and len(os.listdir(fdir)) > 1100:  # mid-way through its copies
+            break
+        time.sleep(0.002)
+    assert proc.poll() is None, "spell add finished before it could be interrupted"
+    proc.send_signal(sig)
+    proc.wait(30)
+    return proc.returncode, fdir
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_add_of_thousands_leaves_no_phantoms(spell, root: Path, tmp_path: Path, sig: int) -> None:
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
+    sid = spell("-w", str(root), "new", "bulk").stdout.decode().strip()
+    keep = tmp_path / "keep.txt"
+    keep.write_text("acknowledged\n")
+    assert spell("-w", str(root), "add", sid, str(keep)).returncode == 0
+    code, fdir = _interrupt_add(root, sid, _many(tmp_path, 4000), sig)
+    assert code != 0
+    if sig == signal.SIGKILL:
+        assert len(os.listdir(fdir)) > 1000  # the copies are there until the next command
+    status = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"][0]["unrecorded"]
+    assert status == {"modified": [], "added": [], "deleted": []}  # never shown as hand edits
+    assert sorted(os.listdir(fdir)) == ["keep.txt"]  # put back as the records say
+    assert not (root / ".spell" / "inflight").exists() or not os.listdir(root / ".spell" / "inflight")
+    show = json.loads(spell("-w", str(root), "show", sid, "--json").stdout)
+    assert [a["name"] for a in show["artifacts"]] == ["keep.txt"]
+    assert (fdir / "keep.txt").read_text() == "acknowledged\n"
+
+
+def test_killed_store_copy_is_never_adopted_by_save_or_the_watcher_catch_up(ws: Workspace) -> None:
+    from spellfs.model.worktree import INFLIGHT
+
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+    dir = ws.sessions.resolve(sid)
+    # what a store killed between its files/ write and its record append leaves behind
+    oid = ws.objects.put_bytes(b"v2 never recorded")
+    (ws.root / "sessions" / dir / "files" / "a.txt").write_bytes(b"v2 never recorded")
+    ws.objects.put_bytes(b"phantom new")
+    (ws.root / "sessions" / dir / "files" / "b.txt").write_bytes(b"phantom new")
+    (ws.root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+    (ws.root / INFLIGHT / dir).write_text("a.txt\nb.txt\n")
+    assert oid
+    n = ws.history.save(sid)
+    assert n == 1
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"v1"
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["a.txt"]
+    assert (ws.root / "sessions" / dir / "files" / "a.txt").read_bytes() == b"v1"
+    assert not (ws.root / "sessions" / dir / "files" / "b.txt").exists()
+
+
+def test_a_hand_edit_after_the_crash_is_kept(ws: Workspace) -> None:
+    from spellfs.model.worktree import INFLIGHT
+
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+    dir = ws.sessions.resolve(sid)
+    (ws.root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+    (ws.root / INFLIGHT / dir).write_text("a.txt\n")
+    (ws.root / "sessions" / dir / "files" / "a.txt").write_bytes(b"typed by a person since")
+    wc = ws.worktree.scan(dir)
+    assert list(wc.modified) == ["a.txt"] and wc.phantoms == []
+    assert (ws.root / "sessions" / dir / "files" / "a.txt").read_bytes() == b"typed by a person since"
+
+
+def test_a_failing_store_puts_back_its_copies_at_once(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+    dir = ws.sessions.resolve(sid)
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ws.storage, "append", full)
+    with pytest.raises(OSError):
+        ws.artifacts.store_many(sid, [("t", "a.txt", b"v2", None), ("t", "c.txt", b"new", None)])
+    monkeypatch.undo()
+    files = ws.root / "sessions" / dir / "files"
+    assert sorted(os.listdir(files)) == ["a.txt"] and (files / "a.txt").read_bytes() == b"v1"
+    assert ws.worktree.scan(dir).clean
+
+
+def test_fsck_tells_interrupted_writes_from_hand_edits(spell, root: Path) -> None:
+    from spellfs.model.worktree import INFLIGHT
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        for name in ("a.txt", "b.txt", "c.txt"):
+            ws.artifacts.store(sid, "user_input", name, name.encode())
+        dir = ws.sessions.resolve(sid)
+        ws.objects.put_bytes(b"unrecorded store")
+        ws.objects.put_bytes(b"killed store")
+    files = root / "sessions" / dir / "files"
+    (files / "a.txt").write_bytes(b"unrecorded store")  # content only an object holds, no in-flight list
+    (files / "b.txt").write_bytes(b"b and a person's edit")
+    (files / "c.txt").write_bytes(b"killed store")  # listed by the store that was killed
+    (root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+    (root / INFLIGHT / dir).write_text("c.txt\n")
+    r = spell("-w", str(root), "fsck", "--json")
+    report = json.loads(r.stdout)
+    kinds = {p["where"].rsplit("/", 1)[1]: p["kind"] for p in report["problems"]}
+    assert kinds == {"a.txt": "stray-copy", "b.txt": "hand-edit", "c.txt": "interrupted-write"}
+    details = {p["where"].rsplit("/", 1)[1]: p["detail"] for p in report["problems"]}
+    assert "looks like an interrupted write" in details["a.txt"] and "looks like a hand edit" in details["b.txt"]
+    assert r.returncode == 0 and report["ok"]  # reported, not failures: nobody's content is at risk
+    assert (files / "c.txt").read_bytes() == b"c.txt"  # put back, as every command does
+    assert (files / "a.txt").read_bytes() == b"unrecorded store"  # only a person can tell: left alone
+    assert (files / "b.txt").read_bytes() == b"b and a person's edit"
+
+
+def test_the_watcher_puts_back_a_killed_store_copy_instead_of_recording_it(root: Path) -> None:
+    from spellfs.model.worktree import INFLIGHT
+    from test_watch_watcher import Harness, wait_for
+
+    h = Harness(root)
+    try:
+        h.ws.artifacts.store(h.sid, "tool_result", "a.txt", b"v1")
+        h.ws.objects.put_bytes(b"killed before its record")
+        (h.files / "a.txt").write_bytes(b"killed before its record")  # while nobody watched
+        (root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+        (root / INFLIGHT / h.dir).write_text("a.txt\nb.txt\n")
+        h.start()
+        wait_for(lambda: (h.files / "a.txt").read_bytes() == b"v1", 5)
+        # and live: a copy written after start by a store that then died
+        h.ws.objects.put_bytes(b"phantom b")
+        (root / INFLIGHT / h.dir).write_text("b.txt\n")
+        (h.files / "b.txt").write_bytes(b"phantom b")
+        wait_for(lambda: not (h.files / "b.txt").exists(), 5)
+        import time
+
+        time.sleep(h.watcher.quiet * 3)
+        assert h.events("stored") == []
+        assert [v["hash"] for v in h.versions("a.txt")] == [h.ws.artifacts.get(h.sid, "a.txt")["metadata"]["content_hash"]]
+        assert h.live() == {"a.txt"}
+    finally:
+        h.stop()
+        h.ws.close()
