@@ -28,6 +28,7 @@ def test_completes_sessions_artifacts_and_checkpoints(root: Path) -> None:
         for n in ("notes.md", "numbers.csv", "other.txt"):
             ws.artifacts.store(a, "user_input", n, b"x")
         ws.history.save(a, "one")
+        ws.artifacts.store(a, "user_input", "later.txt", b"y")  # a save with no change makes no checkpoint
         ws.history.save(a, "two")
     assert sorted(complete(root, "spell show ")) == sorted([a[:8], b[:8]])
     assert complete(root, "spell show Lit") == ["Literature review"]
