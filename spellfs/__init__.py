@@ -8,6 +8,14 @@ Open a workspace and use its verbs::
         ws.artifacts.store(sid, "user_input", "notes.md", b"# Notes")
 """
 
+import os as _os
+
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
+
+if _os.name != "posix":  # fcntl locks and POSIX file semantics throughout
+    raise ImportError("spellfs needs a POSIX system (Linux, macOS, BSD): it relies on fcntl file locks "
+                      "and POSIX rename semantics (on Windows, use WSL)")
+
 from .config import Config, load_config
 from .errors import (
     ArtifactNotFound, CheckpointNotFound, ConfigError, HookCancelled, IntegrityError, InvalidTransition,
@@ -17,8 +25,6 @@ from .errors import (
     WorkspaceNotFound,
 )
 from .workspace import Workspace, find_root, init_workspace
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ArtifactNotFound",

@@ -265,13 +265,14 @@ def test_providers_from_environment(tmp_path):
     assert KEY not in repr(found)
 
 
-def test_providers_from_config_win_over_environment(tmp_path):
+def test_providers_from_config_add_to_the_environment(tmp_path):
     cfg = {"providers": {
         "ollama": {"kind": "openai", "base_url": "http://localhost:11434/v1"},
         "claude": {"kind": "anthropic", "key_file": "secrets/claude.key"},
     }}
     found = providers_from_config(cfg, tmp_path, environ={"OPENAI_API_KEY": KEY})
     assert found == {
+        "openai": Provider("openai", "openai", "https://api.openai.com/v1", key_env="OPENAI_API_KEY"),
         "ollama": Provider("ollama", "openai", "http://localhost:11434/v1"),
         "claude": Provider("claude", "anthropic", "https://api.anthropic.com",
                            key_file=str(tmp_path / "secrets/claude.key")),

@@ -308,6 +308,24 @@ def test_lost_events_trigger_a_rescan(h: Harness, monkeypatch: pytest.MonkeyPatc
     wait_for(lambda: None in scans)
 
 
+def test_a_kernel_overflow_through_the_installed_watchdog_triggers_a_rescan(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """watchdog has no public overflow event; its inotify reader logs one. Drive the installed
+    watchdog's own handling of IN_Q_OVERFLOW (wd -1, as the kernel sends it), so a watchdog
+    release that stops logging it, or words it otherwise, fails here rather than in the field."""
+    from watchdog.observers import inotify_c
+
+    w = h.start()
+    if w.mode != "native":
+        pytest.skip("no inotify here")
+    scans: list = []
+    real = w.catch_up
+    monkeypatch.setattr(w, "catch_up", lambda dirs=None: scans.append(dirs) or real(dirs))
+    event = inotify_c.InotifyEvent(-1, inotify_c.InotifyConstants.IN_Q_OVERFLOW, 0, b"")
+    w.observer._inotify_fd.handle_event(event)  # the observer's own reader, as its thread would
+    wait_for(lambda: None in scans)
+
+
 def test_hand_edit_in_a_completed_session_is_reported_not_recorded(h: Harness) -> None:
     h.ws.artifacts.store(h.sid, "tool_result", "doc.txt", b"original")
     h.ws.sessions.complete(h.sid)

@@ -10,8 +10,9 @@ shape to either kind and returns one answer shape::
 
 ``finish_reason`` uses OpenAI's words: ``stop``, ``length``, ``tool_calls``,
 ``content_filter`` (Anthropic's ``end_turn``/``max_tokens``/... are mapped onto them).
-429, 5xx and connection failures are retried with exponential backoff, honouring
-``Retry-After``; every failure that remains is a :class:`ProviderError` whose one-line
+429, 5xx and connection failures are retried with jittered exponential backoff, honouring
+``Retry-After`` (seconds or an HTTP date); connecting takes at most 10 s whatever the read
+timeout; every failure that remains is a :class:`ProviderError` whose one-line
 message names provider, model and cause. :func:`request_hash` names a request so a
 replay can answer it from the records without the network.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import threading
 import time
@@ -108,7 +110,9 @@ def _checked_key(key: str, source: str) -> str:
 
 def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,
                           environ: Mapping[str, str] = os.environ) -> dict[str, Provider]:
-    """Providers from spell.yaml's ``agents.providers``, or from the environment when absent.
+    """Providers from the environment, added to or overridden by name by spell.yaml's
+    ``agents.providers``: with ``OPENAI_API_KEY`` set and only ``anthropic`` configured,
+    both ``openai`` and ``anthropic`` are there.
 
     From the environment: ``OPENAI_API_KEY`` gives ``openai`` (``OPENAI_BASE_URL``
     overrides the URL; set alone, it gives a keyless ``openai`` for a local server)
@@ -120,22 +124,24 @@ def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,
     if agents_cfg is not None and not isinstance(agents_cfg, Mapping):
         raise ConfigError("spell.yaml: agents: must be a mapping")
     configured = (agents_cfg or {}).get("providers")
+    found = {}
+    for kind in KINDS:
+        has_key = bool((environ.get(ENV_KEY[kind]) or "").strip())
+        base = (environ.get(ENV_BASE_URL[kind]) or "").strip()
+        if has_key or (base and kind == "openai"):  # a local server (Ollama, llama.cpp) needs no key
+            found[kind] = Provider(kind, kind, (base or DEFAULT_BASE_URL[kind]).rstrip("/"),
+                                   key_env=ENV_KEY[kind] if has_key else None)
     if configured is None:
-        found = {}
-        for kind in KINDS:
-            has_key = bool((environ.get(ENV_KEY[kind]) or "").strip())
-            base = (environ.get(ENV_BASE_URL[kind]) or "").strip()
-            if has_key or (base and kind == "openai"):  # a local server (Ollama, llama.cpp) needs no key
-                found[kind] = Provider(kind, kind, (base or DEFAULT_BASE_URL[kind]).rstrip("/"),
-                                       key_env=ENV_KEY[kind] if has_key else None)
         return found
     if not isinstance(configured, Mapping):
         raise ConfigError("spell.yaml: agents.providers: must be a mapping of name to provider")
-    return {str(name): _provider_entry(name, entry, Path(root)) for name, entry in configured.items()}
+    found.update({str(name): _provider_entry(name, entry, Path(root)) for name, entry in configured.items()})
+    return found
 
 
 def workspace_providers(ws: Any) -> dict[str, Provider]:
-    """The providers a workspace's scripts get: ``agents.providers`` in spell.yaml, else the environment."""
+    """The providers a workspace's scripts get: the environment's, then ``agents.providers``
+    in spell.yaml adding to or overriding them by name."""
     return providers_from_config({"providers": ws.config.get("agents.providers")}, ws.root or Path("."))
 
 
@@ -214,7 +220,9 @@ class Client:
     """Sends requests to providers, one pooled ``httpx.Client`` per provider (thread-safe).
 
     ``max_attempts`` counts the first try; retry *n* waits ``backoff * 2**(n-1)``
-    seconds, or the server's ``Retry-After`` capped at ``retry_after_cap``.
+    seconds, jittered (between half and all of it), or the server's ``Retry-After``
+    (seconds or an HTTP date) capped at ``retry_after_cap``. Each attempt may take
+    ``timeout`` seconds for the answer but at most :data:`CONNECT_TIMEOUT` to connect.
     """
 
     def __init__(self, *, max_attempts: int = 4, backoff: float = 0.5, retry_after_cap: float = 30.0,
@@ -269,9 +277,9 @@ class Client:
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
             tries = f" after {attempt} attempt{'s' if attempt > 1 else ''}"
-            wait = self.backoff * 2 ** (attempt - 1)
+            wait = _jittered(self.backoff * 2 ** (attempt - 1))
             try:
-                resp = client.post(url, json=body, headers=headers, timeout=timeout)
+                resp = client.post(url, json=body, headers=headers, timeout=_timeouts(timeout))
             except httpx.ConnectTimeout:
                 cause = f"cannot connect to {provider.base_url} (timed out)"
             except httpx.TimeoutException:
@@ -296,10 +304,9 @@ class Client:
                 if status == 429 or status >= 500:
                     word = "rate limited" if status == 429 else "server error"
                     cause = f"{word} (HTTP {status}){detail}"
-                    try:  # seconds; an HTTP date falls back to our own backoff
-                        wait = min(max(0.0, float(resp.headers["retry-after"])), self.retry_after_cap)
-                    except (KeyError, ValueError):
-                        pass
+                    asked = _retry_after(resp.headers.get("retry-after"))
+                    if asked is not None:
+                        wait = min(asked, self.retry_after_cap)
                 elif status in (401, 403):
                     raise _Failure(f"authentication failed (HTTP {status}){detail}; {provider.key_hint()}")
                 elif status == 404:
@@ -311,6 +318,43 @@ class Client:
                 raise _Failure(cause + tries)
             time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+CONNECT_TIMEOUT = 10.0
+
+
+def _timeouts(read: float) -> Any:
+    """``read`` for the answer, at most :data:`CONNECT_TIMEOUT` to connect: a dead host fails in
+    seconds, not ``max_attempts`` × the time a model may take to answer."""
+    import httpx
+
+    return httpx.Timeout(read, connect=min(CONNECT_TIMEOUT, read))
+
+
+def _jittered(base: float) -> float:
+    """Half fixed, half random, so clients that failed together do not retry together."""
+    return base / 2 + random.uniform(0, base / 2)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    import datetime
+
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 class _Failure(Exception):

@@ -51,6 +51,20 @@ COMMANDS = {
 }
 
 
+class _PipeClosed(Exception):
+    """stdout's reader closed the pipe; not an OSError, so click lets it through."""
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's last flush of a closed pipe is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n for n in COMMANDS if self._load(n) is not None)
@@ -68,6 +82,14 @@ class LazyGroup(click.Group):
                 raise click.UsageError(f"No such command '{name}'; did you mean '{close[0]}'?", ctx)
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader went away (`spell cat S f | head -c10`): click would turn the
+            # EPIPE into exit 1; like git, stop quietly instead (see main()).
+            raise _PipeClosed() from None
+
     def _load(self, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
         if spec is None:
@@ -78,7 +100,12 @@ class LazyGroup(click.Group):
             if exc.name == f"spellfs.cli.{spec[0]}":
                 return None  # an area not built yet
             raise
-        return getattr(module, spec[1], None)
+        cmd = getattr(module, spec[1], None)
+        if cmd is not None:
+            from .completion import add_completion
+
+            add_completion(cmd)
+        return cmd
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,9 +113,13 @@ class LazyGroup(click.Group):
               help="Workspace folder (default: $SPELL_WORKSPACE, else the nearest folder with spell.yaml or .spell/).")
 @click.option("-c", "--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="An llmspell-style TOML file whose [runtime.sessions] table overrides spell.yaml.")
+@click.option("-q", "--quiet", "quiet", is_flag=True,
+              help="No progress bars, hints or warnings on stderr (errors still print).")
+@click.option("-v", "--verbose", "verbose", count=True,
+              help="Log what spellfs does on stderr (-vv: more); errors show their traceback.")
 @click.version_option(package_name="spellfs", prog_name="spell")
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None, config_file: str | None) -> None:
+def cli(ctx: click.Context, workspace: str | None, config_file: str | None, quiet: bool, verbose: int) -> None:
     """spellfs: a file-system native workspace for scripted LLM work.
 
     Sessions are folders of plain YAML and files under sessions/; every
@@ -99,19 +130,38 @@ def cli(ctx: click.Context, workspace: str | None, config_file: str | None) -> N
     ctx.ensure_object(dict)
     ctx.obj["workspace"] = workspace
     ctx.obj["config_file"] = config_file
+    ctx.obj["verbosity"] = -1 if quiet else verbose
+    _VERBOSITY[0] = ctx.obj["verbosity"]
+    if verbose:
+        import logging
 
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                            format="spell: %(name)s: %(message)s")
+
+
+_VERBOSITY = [0]  # -1 quiet, 0 normal, 1+ verbose: read by main() for tracebacks
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
+def _prog_name() -> str:
+    """``spellfs`` when run by that name (completion then reads ``_SPELLFS_COMPLETE``)."""
+    return "spellfs" if os.path.basename(sys.argv[0] or "") == "spellfs" else "spell"
 
 
 def main(argv: list[str] | None = None) -> int:
     from ..errors import SpellError
 
+    _VERBOSITY[0] = 0
     try:
-        rc = cli.main(args=argv, prog_name="spell", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name=_prog_name(), standalone_mode=False)
         if isinstance(rc, int) and not isinstance(rc, bool):  # ctx.exit(n) comes back as n here
             return rc
     except SpellError as exc:
+        if _VERBOSITY[0] > 0:
+            import traceback
+
+            traceback.print_exc()
         click.echo(f"Error: {exc}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
@@ -132,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
-    except BrokenPipeError:
+    except (BrokenPipeError, _PipeClosed):
+        _silence_stdout()
         return 0
     except OSError as exc:  # the system refused (permissions, a file where a folder should be, …)
         where = f": {exc.filename}" if exc.filename else ""
@@ -143,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # output still buffered when the reader left
+        _silence_stdout()
     if "obstore" in sys.modules:
         # obstore's runtime threads may call back into Python while the interpreter
         # finalizes, aborting the process (exit 134). Everything is written and closed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .output import echo_json, json_option, open_workspace, progress
+from .output import echo_json, hint, json_option, open_workspace, progress
 
 
 @click.command()
@@ -85,7 +85,7 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
         click.echo(f"warning: not recorded (a finished session is read-only): sessions/{dir}: {', '.join(names)}",
                    err=True)
     for w in result.warnings:
-        click.echo(f"warning: committed a file that does not load: {w}", err=True)
+        hint(f"warning: committed a file that does not load: {w}")
     if result.kept_out:
         limit = ws.config.get("git.max_object_bytes")
         click.echo(f"kept out of git (above git.max_object_bytes, {limit} bytes): {len(result.kept_out)} paths; "
@@ -98,15 +98,18 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("session")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
-              help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst).")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst; - for stdout).")
 @json_option
 @click.pass_context
 def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
-    """Write SESSION, its history and every object it reaches to one archive."""
+    """Write SESSION, its history and every object it reaches to one archive (-o - : stdout)."""
     from ..git import export_session
 
     ws = open_workspace(ctx)
+    if out == "-":
+        _export_to_stdout(ws, session, as_json)
+        return
     with progress("exporting") as bar:
         result = export_session(ws, session, out, bar.advance)
     if as_json:
@@ -116,17 +119,64 @@ def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
                    f"{result.objects} objects")
 
 
+def _spool(ws) -> "tuple[int, str]":
+    import tempfile
+
+    work = ws.root / ".spell" / "tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix="stdio-", suffix=".tar.zst", dir=work)
+
+
+def _export_to_stdout(ws, session: str, as_json: bool) -> None:
+    """The archive on stdout (like `git archive`), made whole in .spell/tmp first, so a failed
+    export writes nothing; the summary goes to stderr."""
+    import os
+    import shutil
+    import sys
+
+    from ..git import export_session
+
+    if as_json:
+        raise click.UsageError("--json and -o - both want stdout")
+    if sys.stdout.isatty():
+        raise click.UsageError("refusing to write an archive to a terminal (redirect or pipe stdout)")
+    fd, tmp = _spool(ws)
+    os.close(fd)
+    try:
+        with progress("exporting") as bar:
+            result = export_session(ws, session, tmp, bar.advance)
+        with open(tmp, "rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+        sys.stdout.buffer.flush()
+    finally:
+        os.unlink(tmp)
+    hint(f"exported {result.session_id[:8]} to stdout: {result.files} files, {result.objects} objects")
+
+
 @click.command(name="import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @json_option
 @click.pass_context
 def import_(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Add the session archived in FILE (made by `spell export`); every object is verified."""
+    """Add the session archived in FILE (made by `spell export`; - reads stdin); every object is verified."""
+    import os
+    import shutil
+    import sys
+
     from ..git import import_session
 
     ws = open_workspace(ctx)
-    with progress("importing") as bar:
-        result = import_session(ws, file, advance=bar.advance)
+    spooled = None
+    if file == "-":  # spooled to .spell/tmp: the import reads its archive twice if it must
+        fd, spooled = _spool(ws)
+        with os.fdopen(fd, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+    try:
+        with progress("importing") as bar:
+            result = import_session(ws, spooled or file, advance=bar.advance)
+    finally:
+        if spooled:
+            os.unlink(spooled)
     if as_json:
         echo_json(result.__dict__)
     else:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .output import echo_json, json_option, open_workspace, output
+from .output import echo_json, format_option, json_option, open_workspace, output, when
 
 LOG_COLUMNS = [
-    ("#", "number"), ("time", lambda c: c["time"][:19].replace("T", " ")), ("message", "message"),
+    ("#", "number"), ("time", lambda c: when(c["time"])), ("message", "message"),
     ("added", "added"), ("changed", "changed"), ("removed", "removed"), ("artifacts", "artifacts"),
 ]
 
@@ -49,7 +49,7 @@ def _hand_text(h: dict) -> str:
               help="Draw checkpoints, forks, restores and replays of the sessions' families.")
 @click.option("--all", "all_", is_flag=True, help="With --graph: every session in the workspace.")
 @click.option("--ascii", "ascii_", is_flag=True, help="With --graph: plain ASCII (the default when piped).")
-@json_option
+@format_option
 @click.pass_context
 def log(ctx: click.Context, sessions: tuple[str, ...], graph: bool, all_: bool, ascii_: bool,
         as_json: bool) -> None:
@@ -77,6 +77,13 @@ def log(ctx: click.Context, sessions: tuple[str, ...], graph: bool, all_: bool, 
            empty="no checkpoints (make one with `spell save SESSION`)")
 
 
+def _v(value: object) -> str:
+    """A value as a JSON scalar or array (`"ana"`, `null`, `true`), never a Python repr."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _print_diff(d: dict) -> None:
     frm = d["from"] if d["from"] in ("now", "creation") else f"checkpoint {d['from']}"
     to = "now" if d["to"] == "now" else f"checkpoint {d['to']}"
@@ -93,21 +100,21 @@ def _print_diff(d: dict) -> None:
                      f"{c['from']['hash'][:12]} → {c['to']['hash'][:12]}")
         click.echo(line)
         for key, ch in c["metadata"].items():
-            click.echo(f"    {key}: {ch['from']!r} → {ch['to']!r}")
+            click.echo(f"    {key}: {_v(ch['from'])} → {_v(ch['to'])}")
         if c["diff"]:
             click.echo(c["diff"], nl=False)
     for key, ch in d["manifest"].items():
-        click.echo(f"{key}: {ch['from']!r} → {ch['to']!r}")
+        click.echo(f"{key}: {_v(ch['from'])} → {_v(ch['to'])}")
     if d["tags"]["added"] or d["tags"]["removed"]:
         click.echo("tags: " + " ".join([f"+{t}" for t in d["tags"]["added"]] + [f"-{t}" for t in d["tags"]["removed"]]))
     for what in ("metadata", "state"):
         m = d[what]
         for k, v in m["added"].items():
-            click.echo(f"{what}: +{k} = {v!r}")
+            click.echo(f"{what}: +{k} = {_v(v)}")
         for k, v in m["removed"].items():
-            click.echo(f"{what}: -{k} (was {v!r})")
+            click.echo(f"{what}: -{k} (was {_v(v)})")
         for k, ch in m["changed"].items():
-            click.echo(f"{what}: {k}: {ch['from']!r} → {ch['to']!r}")
+            click.echo(f"{what}: {k}: {_v(ch['from'])} → {_v(ch['to'])}")
     s = d["summary"]
     click.echo(f"{s['added']} added, {s['changed']} changed, {s['removed']} removed")
     hand = d.get("unrecorded") or {}
@@ -159,7 +166,7 @@ def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_j
 @click.command()
 @click.argument("session")
 @click.argument("checkpoint", required=False)
-@click.option("--name", help="Name of the new session (default: the same name).")
+@click.option("--name", help="Name of the new session (default: NAME (fork N)).")
 @click.pass_context
 def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | None) -> None:
     """Make a new session from SESSION at CHECKPOINT (default: the latest; none: now) and print its id."""

@@ -1,7 +1,16 @@
-"""One place for output: a table for people, ``--json`` for programs, progress on terminals."""
+"""One place for output: a table for people, ``--format``/``--json`` for programs, progress on terminals.
+
+Like sqlite-utils' ``output_options``/``output_rows``: every listing takes
+``--format table|json|jsonl|csv|tsv`` (``--json`` is short for ``--format json``)
+through :func:`format_option` and prints through :func:`output`. A table on a
+terminal is drawn by rich; piped, it is plain aligned text (no box characters,
+no padding to a terminal's width). Progress bars and hints go to stderr, so
+stdout holds only the result.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Any, Callable, Iterable, Sequence
@@ -10,7 +19,11 @@ import click
 
 from ..workspace import Workspace
 
-__all__ = ["json_option", "open_workspace", "output", "plural", "progress", "echo_json"]
+__all__ = ["FORMATS", "chosen_format", "echo_json", "format_option", "hint", "json_option", "open_workspace", "output",
+           "plural", "progress", "quiet", "when"]
+
+FORMATS = ("table", "json", "jsonl", "csv", "tsv")
+_FORMAT_KEY = "spellfs.format"
 
 
 def plural(n: int, word: str) -> str:
@@ -20,6 +33,53 @@ def plural(n: int, word: str) -> str:
 
 def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (the Lua API's shapes) instead of a table.")(f)
+
+
+def format_option(f: Callable) -> Callable:
+    """``--format table|json|jsonl|csv|tsv`` and ``--json`` (short for ``--format json``).
+
+    The command still receives ``as_json`` (True for every machine format); :func:`output`
+    reads the chosen format from the click context.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, fmt: str | None = None, as_json: bool = False, **kwargs: Any) -> Any:
+        chosen = fmt or ("json" if as_json else "table")
+        click.get_current_context().meta[_FORMAT_KEY] = chosen
+        return f(*args, as_json=chosen != "table", **kwargs)
+
+    wrapper = click.option("--json", "as_json", is_flag=True, help="Short for --format json.")(wrapper)
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), metavar="FORMAT",
+                        help="table (default), json, jsonl (one object a line), csv or tsv.")(wrapper)
+
+
+def chosen_format() -> str:
+    """The format asked for with --format/--json (json outside a format_option command)."""
+    ctx = click.get_current_context(silent=True)
+    return (ctx.meta.get(_FORMAT_KEY) if ctx is not None else None) or "json"
+
+
+def when(stamp: str | None) -> str:
+    """An RFC 3339 time to the second, zone kept: ``2026-01-02T03:04:05Z``."""
+    if not stamp:
+        return ""
+    head, zone = stamp[:19], stamp[19:]
+    if zone.startswith("."):  # fractional seconds: drop them, keep what follows (Z or +hh:mm)
+        zone = zone.lstrip(".0123456789")
+    return head + (zone or "Z")
+
+
+def quiet() -> bool:
+    """``spell -q``: no progress, hints or warnings."""
+    ctx = click.get_current_context(silent=True)
+    obj = (ctx.find_root().obj if ctx is not None else None) or {}
+    return obj.get("verbosity", 0) < 0
+
+
+def hint(message: str) -> None:
+    """A message for the person at the terminal, never part of the result: stderr (not with -q)."""
+    if not quiet():
+        click.echo(message, err=True)
 
 
 def open_workspace(ctx: click.Context, actor: str = "cli") -> Workspace:
@@ -47,46 +107,88 @@ def echo_json(data: Any) -> None:
 
 def output(data: Any, as_json: bool, columns: Sequence[tuple[str, str | Callable[[dict], Any]]] | None = None,
            title: str | None = None, empty: str = "nothing to show") -> None:
-    """Print ``data`` (a list of dicts or a dict) as JSON or as a rich table."""
-    if as_json:
+    """Print ``data`` (a list of dicts or a dict) in the chosen format.
+
+    Machine formats carry every field as the library returns it; the table shows
+    ``columns`` (header, key or getter).
+    """
+    fmt = chosen_format() if as_json else "table"
+    if fmt == "json":
         echo_json(data)
         return
-    rows: Iterable[dict] = data if isinstance(data, list) else [data]
-    rows = list(rows)
+    rows: list[dict] = list(data if isinstance(data, list) else [data])
+    if fmt == "jsonl":
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False, default=_default))
+        return
+    if fmt in ("csv", "tsv"):
+        _delimited(rows, fmt)
+        return
     if not rows:
         click.echo(empty)
         return
     cols = columns or [(k, k) for k in rows[0]]
-    if len(rows) > PLAIN_ROWS:
-        _plain_table(rows, cols, title)
+    cells = [[_cell(row, getter) for _, getter in cols] for row in rows]
+    headers = [h for h, _ in cols]
+    if len(rows) > PLAIN_ROWS or not sys.stdout.isatty():  # piped (grep/awk/cut), or too long for rich
+        _plain_table(headers, cells)
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
-    for header, _ in cols:
+    for header in headers:
         table.add_column(header)
+    for line in cells:
+        table.add_row(*line)
+    Console(soft_wrap=True, highlight=False).print(table)
+
+
+def _plain_table(headers: list[str], cells: list[list[str]]) -> None:
+    """Plain aligned text, one row a line (for grep/awk/cut), written at once."""
+    cells = [[c.replace("\n", " ").replace("\r", " ") for c in line] for line in cells]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    click.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                         for line in [headers, *cells]))
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False, default=_default)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _delimited(rows: list[dict], fmt: str) -> None:
+    import csv
+    import io
+
+    if not rows:
+        return
+    keys: list[str] = []
     for row in rows:
-        table.add_row(*[_cell(row, getter) for _, getter in cols])
-    # Piped, a row stays one line whatever its length, so `spell ls | grep NAME` finds it.
-    width = None if sys.stdout.isatty() else 1 << 16
-    Console(soft_wrap=True, highlight=False, width=width).print(table)
+        keys.extend(k for k in row if k not in keys)
+    buf = io.StringIO()
+    if fmt == "csv":
+        writer = csv.writer(buf, lineterminator="\n")
+    else:  # TSV: tabs and newlines inside a value become spaces, so every row is one line
+        writer = csv.writer(buf, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar=None,
+                            lineterminator="\n", quotechar=None)
+    writer.writerow(keys)
+    for row in rows:
+        values = [_scalar(row.get(k)) for k in keys]
+        if fmt == "tsv":
+            values = [v.replace("\t", " ").replace("\r", " ").replace("\n", " ") for v in values]
+        writer.writerow(values)
+    click.echo(buf.getvalue(), nl=False)
 
 
-#: Longer tables are printed by :func:`_plain_table`: rich lays out 6,000 rows in ~2 s.
+#: Longer tables are printed by :func:`_plain_table` on a terminal too: rich lays out 6,000 rows
+#: in ~2 s.
 PLAIN_ROWS = 500
-
-
-def _plain_table(rows: list[dict], cols: Sequence[tuple[str, Any]], title: str | None) -> None:
-    """The same columns as the rich table, padded with spaces, written at once."""
-    cells = [[_cell(row, getter).replace("\n", " ") for _, getter in cols] for row in rows]
-    headers = [h for h, _ in cols]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = [title] if title else []
-    lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
-    click.echo("\n".join(lines))
 
 
 def _cell(row: dict, getter: str | Callable[[dict], Any]) -> str:
@@ -116,7 +218,10 @@ class _Bar(_Quiet):
     def __init__(self, label: str, total: int | None) -> None:
         from rich.progress import Progress
 
-        self.progress = Progress(transient=True, console=None)
+        from rich.console import Console
+
+        # stderr: `spell fsck --json > out.json` in a terminal keeps the file pure JSON.
+        self.progress = Progress(transient=True, console=Console(stderr=True))
         self.task = self.progress.add_task(label, total=total)
 
     def __enter__(self) -> "_Bar":
@@ -135,4 +240,4 @@ class _Bar(_Quiet):
 
 def progress(label: str, total: int | None = None) -> _Quiet:
     """A progress bar on a terminal; nothing when output is piped."""
-    return _Bar(label, total) if sys.stderr.isatty() else _Quiet()
+    return _Bar(label, total) if sys.stderr.isatty() and not quiet() else _Quiet()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .output import echo_json, json_option, open_workspace, output, progress
+from .output import echo_json, format_option, json_option, open_workspace, output, progress
 
 REMOTE_OPTION = click.option("--remote", "-r", "remote_name", metavar="NAME",
                              help="Remote to use (default: the first in spell.yaml).")
@@ -14,9 +14,11 @@ REMOTE_OPTION = click.option("--remote", "-r", "remote_name", metavar="NAME",
 def remote() -> None:
     """Object-storage remotes, kept in spell.yaml under `remotes:`.
 
-    URLs are s3://bucket/prefix (any S3-compatible service) or file:///path.
-    Credentials are never written to the workspace: they come from the
-    standard AWS_* environment variables or an AWS profile.
+    URLs are s3://bucket/prefix (any S3-compatible service), gs://bucket/prefix,
+    az://container/prefix, https://host/path (WebDAV) or file:///path.
+    Credentials are never written to the workspace: they come from obstore's
+    credential providers (for S3 the boto3 chain when installed: AWS_* variables,
+    AWS_PROFILE with SSO, assume-role or credential_process).
     """
 
 
@@ -39,7 +41,7 @@ def add(ctx: click.Context, name: str, url: str, endpoint_url: str | None, regio
 
 
 @remote.command("list")
-@json_option
+@format_option
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the configured remotes (the default first)."""

@@ -8,16 +8,18 @@ from pathlib import Path
 import click
 
 from ..workspace import init_workspace
-from .output import echo_json, json_option, open_workspace, output, plural, progress
+from .output import (
+    chosen_format, echo_json, format_option, hint, json_option, open_workspace, output, plural, progress, when,
+)
 
 SESSION_COLUMNS = [
     ("id", lambda s: s["id"][:8]), ("name", "name"), ("status", "status"), ("tags", "tags"),
-    ("artifacts", "artifact_count"), ("updated", lambda s: s["updated_at"][:19].replace("T", " ")),
+    ("artifacts", "artifact_count"), ("updated", lambda s: when(s["updated_at"])),
     ("path", "path"),
 ]
 ARTIFACT_COLUMNS = [
     ("name", "name"), ("version", "version"), ("type", "artifact_type"), ("size", "size"),
-    ("mime", "mime_type"), ("created", lambda a: a["created_at"][:19].replace("T", " ")), ("tags", "tags"),
+    ("mime", "mime_type"), ("created", lambda a: when(a["created_at"])), ("tags", "tags"),
 ]
 
 
@@ -64,7 +66,7 @@ def new(ctx: click.Context, name: str, description: str, template: str | None, t
 @click.option("--sort", "sort_by", type=click.Choice(["created_at", "updated_at", "name"]), default="created_at",
               show_default=True, help="Order of the listing.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many.")
-@json_option
+@format_option
 @click.pass_context
 def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort_by: str, limit: int | None,
        as_json: bool) -> None:
@@ -74,7 +76,7 @@ def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort
              "limit": limit}
     sessions = ws.sessions.list({k: v for k, v in query.items() if v not in (None, [])})
     for problem in ws.sessions.broken:
-        click.echo(f"warning: {problem}", err=True)
+        hint(f"warning: {problem}")
     filtered = status or tags or show_all
     output(sessions, as_json, SESSION_COLUMNS,
            empty="no sessions match" if filtered else "no sessions (make one with `spell new NAME`; --all shows finished ones)")
@@ -82,17 +84,17 @@ def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort
 
 @click.command()
 @click.argument("session")
-@json_option
+@format_option
 @click.pass_context
 def show(ctx: click.Context, session: str, as_json: bool) -> None:
-    """Show a session and its artifacts."""
+    """Show a session and its artifacts (--format jsonl, csv or tsv: the artifact listing alone)."""
     ws = open_workspace(ctx)
     info = ws.sessions.get(session)
     info["artifacts"] = ws.artifacts.list(session)
     extra = _session_extras(ws, session)
     info.update(extra)
     if as_json:
-        echo_json(info)
+        output(info if chosen_format() == "json" else info["artifacts"], True)
         return
     import json
 
@@ -160,7 +162,7 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
     ignore = Ignore(ws)
     chosen, skipped = collect_files(ws, ignore, files)
     for f, why in skipped:
-        click.echo(f"skipped ({why}): {f}", err=True)
+        hint(f"skipped ({why}): {f}")
     if name is not None and len(chosen) > 1:
         raise click.UsageError("--name works with one file only")
     meta = {"tags": list(tags)} if tags else None
@@ -175,7 +177,7 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
             results.extend(batch)
             bar.advance(len(batch))
             if not as_json:  # acknowledged as each chunk commits: an interrupt loses none of these
-                click.echo("".join(f"stored {r['file']} as #{r['sequence']} ({r['content_hash'][:12]})\n"
+                click.echo("".join(f"stored {name or Path(r['file']).name} as #{r['sequence']} ({r['content_hash'][:12]})\n"
                                    for r in batch), nl=False)
 
         ws.artifacts.store_files(session, chosen, type_, meta, [name] if name is not None else None,

@@ -14,6 +14,7 @@ and later checkpoints stay in the log.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from .tree import VOLATILE, Snapshot, TreeStore, same_content
@@ -355,6 +356,8 @@ class History:
             snap = self.snapshot(dir, latest["number"]) if latest else self.live(dir)
         else:
             snap = self.snapshot(dir, checkpoint)
+        if "name" not in opts:  # a fork is told apart from its source by name too
+            opts["name"] = fork_name(ws, ws.sessions.manifest(dir)["name"])
         return self._new_from(dir, snap, opts)
 
     def _new_from(self, dir: str, snap: Snapshot, opts: dict, with_content: bool = True) -> str:
@@ -430,3 +433,19 @@ class History:
         from .replays import list_replayable
 
         return list_replayable(self.ws)
+
+
+_FORK_SUFFIX = re.compile(r"^(.*) \(fork (\d+)\)$", re.S)
+
+
+def fork_name(ws: "Workspace", name: str) -> str:
+    """``NAME (fork N)``, N one past the highest fork number of NAME so far (a fork of a fork
+    of ``X`` is ``X (fork 2)``), so a fork can be named on the command line unambiguously."""
+    m = _FORK_SUFFIX.match(name)
+    base = m.group(1) if m else name
+    highest = 0
+    for s in ws.sessions.list({"status": "all"}):
+        hit = _FORK_SUFFIX.match(s["name"])
+        if hit and hit.group(1) == base:
+            highest = max(highest, int(hit.group(2)))
+    return f"{base} (fork {highest + 1})"

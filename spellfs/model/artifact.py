@@ -44,11 +44,11 @@ def _mime(name: str, head: bytes) -> str:
     suffix = ".".join(name.lower().split(".")[1:][-2:])  # "tar.gz" is not "gz"
     guess = _MIME_BY_SUFFIX.get(suffix, "")
     if guess == "":
-        import mimetypes
+        from .mime import guess_mime  # a fixed table: records must not differ between machines
 
         if len(_MIME_BY_SUFFIX) > 4096:
             _MIME_BY_SUFFIX.clear()
-        guess = _MIME_BY_SUFFIX[suffix] = mimetypes.guess_type(f"x.{suffix}" if suffix else "x", strict=False)[0]
+        guess = _MIME_BY_SUFFIX[suffix] = guess_mime(suffix)
     if guess:
         return guess
     try:

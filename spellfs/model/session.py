@@ -39,7 +39,8 @@ class Sessions:
 
     # -- finding ---------------------------------------------------------------
     def resolve(self, ref: Any) -> str:
-        """The directory name of the session ``ref`` names (id, unique prefix ≥ 4, dir name).
+        """The directory name of the session ``ref`` names (id, unique prefix ≥ 4, dir name, or
+        an exact name no other session has).
 
         A recorded run (``ws.run``) is told of every session resolved, so it keeps the
         session's starting point before the script reads or changes it.
@@ -69,6 +70,9 @@ class Sessions:
             self._resolved[ref] = ref
             return ref
         if len(ref) < 4:
+            named = self._by_name(ref, shown)
+            if named is not None:
+                return named
             raise UsageError(f"session id prefix too short: {shown} (give at least 4 characters)")
         key = ref.lower()
         candidates = [d for d in self.storage.listdir("sessions")
@@ -76,12 +80,33 @@ class Sessions:
         if len(key) > 8:  # a broken manifest cannot be checked: keep it, so its error is what the user sees
             candidates = [d for d in candidates if (self._id_of(d) or key).startswith(key)]
         if not candidates:
+            named = self._by_name(ref, shown)
+            if named is not None:
+                return named
             raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
         if len(candidates) > 1:
             raise UsageError(f"ambiguous session id: {shown} matches {len(candidates)} sessions ({', '.join(sorted(candidates)[:5])})")
         self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
         self._resolved[ref] = candidates[0]
         return candidates[0]
+
+    def _by_name(self, ref: str, shown: str) -> str | None:
+        """The one session whose name is exactly ``ref`` (ids and prefixes are tried first)."""
+        hits = []
+        for d in self.storage.listdir("sessions"):
+            try:
+                if self.storage.exists(f"sessions/{d}/session.yaml") and self.manifest(d)["name"] == ref:
+                    hits.append(d)
+            except SpellError:
+                continue
+        if len(hits) > 1:
+            listed = ", ".join(f"{self.manifest(d)['id'][:8]} ({d})" for d in sorted(hits)[:10])
+            raise UsageError(f"ambiguous session name: {shown!r} names {len(hits)} sessions: {listed} "
+                             "(give an id instead)")
+        if hits:
+            self._resolved[ref] = hits[0]
+            return hits[0]
+        return None
 
     def _id_of(self, dir: str) -> str | None:
         """The session id in ``dir``'s manifest; None when the manifest does not load."""

@@ -12,14 +12,16 @@ What a caller may rely on:
 - downloads are verified by hash before they enter the local store, large ones
   streamed through a temp file that is removed on any failure;
 - every failure is a one-line :class:`RemoteError` naming the remote and the cause;
-  credentials come only from the standard ``AWS_*`` variables or the profile
-  chain and are never written anywhere.
+  credentials come only from obstore's credential providers (for S3 the boto3 chain
+  when boto3 is installed: ``AWS_*`` variables, ``AWS_PROFILE`` with SSO, assume-role,
+  ``credential_process`` and the profile's region; else the ``AWS_*`` variables) and
+  are never written anywhere. ``gs://``, ``az://`` and ``https://`` remotes go through
+  ``obstore.store.from_url`` and its providers' own environment variables.
 """
 
 from __future__ import annotations
 
 import asyncio
-import configparser
 import contextlib
 import os
 import re
@@ -55,14 +57,25 @@ class RemoteSpec:
     region: str | None = None
 
 
+#: Schemes handed to ``obstore.store.from_url`` whole (Google Cloud Storage, Azure, HTTP/WebDAV).
+_FROM_URL = ("gs", "az", "https")
+
+
 def parse_remote_url(url: str) -> tuple[str, str, str]:
-    """``s3://bucket/prefix`` → ("s3", bucket, prefix); ``file:///abs`` → ("file", "/abs", "")."""
+    """``s3://bucket/prefix`` → ("s3", bucket, prefix); ``file:///abs`` → ("file", "/abs", "");
+    ``gs://bucket/prefix``, ``az://container/prefix`` (the account from
+    ``AZURE_STORAGE_ACCOUNT_NAME``), ``https://host/path`` → (scheme, url, "") for obstore's
+    ``from_url``."""
+    m = re.fullmatch(r"(gs|az|https)://[^/\s]+(/\S*)?", url or "")
+    if m:
+        return m.group(1), url.rstrip("/"), ""
     m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?", url or "")
     if m:
         return "s3", m.group(1), (m.group(2) or "").strip("/")
     if isinstance(url, str) and url.startswith("file://") and url[7:].startswith("/") and not url.startswith("file:////"):
         return "file", os.path.normpath(url[7:]), ""
-    raise UsageError(f"not a remote URL: {url!r} (use s3://bucket/prefix or file:///absolute/path)")
+    raise UsageError(f"not a remote URL: {url!r} (use s3://bucket/prefix, gs://bucket/prefix, "
+                     "az://container/prefix, https://host/path or file:///absolute/path)")
 
 
 def verify_file(oid: str, path: Path, where: str) -> None:
@@ -103,21 +116,37 @@ def _run(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def _profile_credentials() -> dict[str, str]:
-    """Static keys of ``AWS_PROFILE`` (or default) from the shared credentials file, if any."""
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
-        return {}
-    path = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.expanduser("~/.aws/credentials")
-    parser = configparser.ConfigParser(interpolation=None)  # a secret may hold "%"
+def _s3_credentials(name: str) -> tuple[object | None, str | None]:
+    """obstore's boto3-backed credential provider and the profile's region, or (None, None)
+    when boto3 is not installed and obstore reads the ``AWS_*`` variables itself.
+
+    boto3 brings the whole AWS chain: environment, ``AWS_PROFILE`` in ~/.aws/credentials
+    and ~/.aws/config (SSO, assume-role, ``credential_process``, the profile's region),
+    web identity, containers and instance metadata.
+    """
     try:
-        parser.read(path)
-    except (OSError, configparser.Error):
-        return {}
-    section = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
-    if not parser.has_option(section, "aws_access_key_id"):
-        return {}
-    keys = {"access_key_id": "aws_access_key_id", "secret_access_key": "aws_secret_access_key", "token": "aws_session_token"}
-    return {k: parser.get(section, v) for k, v in keys.items() if parser.has_option(section, v)}
+        import boto3
+    except ImportError:
+        if os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE"):
+            raise RemoteError(f"remote {name}: AWS_PROFILE needs boto3 (pip install 'spellfs[aws]'), "
+                              "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        if not _ambient_credentials():
+            # Without this obstore would ask the cloud instance-metadata address, off this
+            # machine, and fail minutes later with a confusing 403.
+            raise RemoteError(f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and "
+                              "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with boto3 installed)") from None
+        return None, None
+    import botocore.exceptions
+    from obstore.auth.boto3 import Boto3CredentialProvider
+
+    try:
+        session = boto3.Session()
+        return Boto3CredentialProvider(session), session.region_name
+    except ValueError:  # the chain found nothing
+        raise RemoteError(f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                          "or AWS_PROFILE naming a profile in ~/.aws/credentials or ~/.aws/config)") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise RemoteError(f"remote {name}: AWS credentials: {exc}") from None
 
 
 def _ambient_credentials() -> bool:
@@ -142,25 +171,27 @@ class Remote:
     @property
     def store(self):
         if self._store is None:
+            options = {"timeout": "600s", "connect_timeout": "10s"}
             if self.scheme == "s3":
                 from obstore.store import S3Store
 
                 endpoint = self.spec.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-                options = {"timeout": "600s", "connect_timeout": "10s"}
                 if endpoint and endpoint.startswith("http://"):
                     options["allow_http"] = True
-                config = {"region": self.spec.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+                provider, profile_region = _s3_credentials(self.name)
+                config = {"region": self.spec.region or os.environ.get("AWS_REGION")
+                          or os.environ.get("AWS_DEFAULT_REGION") or profile_region or "us-east-1"}
                 if endpoint:
                     config["endpoint"] = endpoint
-                creds = _profile_credentials()
-                if not creds and not _ambient_credentials():
-                    # Without this obstore would ask the cloud instance-metadata address, off this
-                    # machine, and fail minutes later with a confusing 403.
-                    raise RemoteError(f"remote {self.name}: no credentials (set AWS_ACCESS_KEY_ID and "
-                                      "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials)")
-                config.update(creds)
                 self._store = S3Store(self.location, prefix=self.prefix or None, client_options=options,
-                                      retry_config={"max_retries": 3}, **config)
+                                      retry_config={"max_retries": 3}, credential_provider=provider, **config)
+            elif self.scheme in _FROM_URL:  # gs://, az://, https://: obstore's own credential chains
+                from obstore.store import from_url
+
+                try:
+                    self._store = from_url(self.spec.url, client_options=options, retry_config={"max_retries": 3})
+                except Exception as exc:  # noqa: BLE001 - obstore's config errors are plain exceptions
+                    raise self._error(exc) from None
             else:
                 from obstore.store import LocalStore
 

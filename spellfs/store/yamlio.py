@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import datetime
 import io
+import threading
 from typing import Any
 
 from ..errors import ManifestError
 
 __all__ = ["dump_yaml", "load_yaml"]
 
-_yaml = None
+_local = threading.local()  # ruamel.yaml's YAML() keeps emitter state: one per thread
 MAX_YAML_BYTES = 16 << 20
 
 
 def _get():
-    global _yaml
-    if _yaml is None:
+    """This thread's YAML(): ruamel.yaml documents one instance per thread, and a shared
+    one fails under concurrent dumps with EmitterError."""
+    y = getattr(_local, "yaml", None)
+    if y is None:
         from ruamel.yaml import YAML
 
         y = YAML(typ="safe")
@@ -29,8 +32,8 @@ def _get():
         y.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # ruamel declares it None
         y.allow_unicode = True
         y.width = 4096
-        _yaml = y
-    return _yaml
+        _local.yaml = y
+    return y
 
 
 MAX_NODES = 1_000_000

@@ -5,8 +5,12 @@ scheduled path, so per-session ``schedule`` calls would mean thousands of
 threads; one recursive schedule costs one thread and 1 + 2N kernel watches
 (``sessions/``, each session directory and its ``files/``). When the system's
 limit on inotify watches or instances is reached (ENOSPC/EMFILE) the caller is
-warned and a polling observer takes over. watchdog reports a kernel queue
-overflow only in its log; :class:`OverflowAlarm` turns that log line into a call.
+warned and a polling observer takes over. watchdog has no public signal for a kernel
+queue overflow (IN_Q_OVERFLOW): its inotify reader only logs a warning, from the
+``watchdog.observers.inotify_c`` logger, and :class:`OverflowAlarm` turns that record into
+a call. Because that is not a documented interface, tests/test_watch_watcher.py feeds an
+overflow event through the installed watchdog's own reader and fails if the call stops
+arriving, so a watchdog upgrade that changes it is caught before release.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ class OverflowAlarm(logging.Handler):
         self.on_overflow = on_overflow
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
+        # watchdog 7: "Inotify queue overflowed; filesystem events were lost"
+        if record.name in _WATCHDOG_LOGGERS and "overflow" in str(record.msg).lower():
             self.on_overflow()
 
     def attach(self) -> None:

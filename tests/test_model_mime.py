@@ -1,0 +1,32 @@
+"""MIME types come from spellfs's own table, the same on every machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE = """
+import mimetypes, sys
+mimetypes.knownfiles[:] = sys.argv[1:]   # what this machine's /etc/mime.types would say
+mimetypes.init(sys.argv[1:])
+from spellfs import Workspace
+with Workspace.in_memory() as ws:
+    sid = ws.sessions.create(name="m")
+    for name in ("notes.md", "data.yaml", "a.tar.gz", "x.mp2"):
+        ws.artifacts.store(sid, "user_input", name, b"x")
+        print(ws.artifacts.get(sid, name)["metadata"]["mime_type"])
+"""
+
+
+@pytest.mark.parametrize("system_file", ["none", "hostile"])
+def test_md_is_text_markdown_whatever_the_system_mime_file_says(tmp_path: Path, system_file: str) -> None:
+    args = []
+    if system_file == "hostile":
+        f = tmp_path / "mime.types"
+        f.write_text("text/x-machine-specific md yaml\napplication/x-odd gz\n")
+        args = [str(f)]
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["text/markdown", "application/yaml", "application/gzip", "audio/mpeg"]
