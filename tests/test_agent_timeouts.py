@@ -137,7 +137,7 @@ def test_environment_providers_stay_when_spell_yaml_names_another(root: Path) ->
         (root / "spell.yaml").write_text(
             "agents:\n  providers:\n    anthropic:\n      kind: anthropic\n"
             f"      base_url: {fake.url}\n      key_env: ANTHROPIC_API_KEY\n")
-        (root / "t.lua").write_text(PRELUDE + 
+        (root / "t.lua").write_text(PRELUDE +
             'print(Agent.create({name = "o", model = "openai/gpt-x"}):invoke("from openai").text)\n'
             'print(Agent.create({name = "c", model = "anthropic/claude-x"}):invoke("from claude").text)\n')
         env = {"OPENAI_API_KEY": "sk-o", "OPENAI_BASE_URL": fake.url + "/v1", "ANTHROPIC_API_KEY": "sk-a"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +11,6 @@ from types import SimpleNamespace
 import pytest
 
 from spellfs import Workspace
-from spellfs.lua.runtime import Runtime
 from spellfs.tools import TOOLS, available
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import click
 
