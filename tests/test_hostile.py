@@ -253,6 +253,8 @@ def test_torn_checkpoints_line_is_set_aside(root: Path, spell) -> None:
     rel = f"sessions/{_dir(root, sid)}/checkpoints.yaml"
     assert spell("-w", str(root), "save", sid).returncode == 0
     _tear(root / rel)
+    (root / "x.txt").write_text("a change, so the save makes a checkpoint\n")
+    assert spell("-w", str(root), "add", sid, str(root / "x.txt")).returncode == 0
     save = spell("-w", str(root), "save", sid, "-m", "second")
     assert save.returncode == 0, save.stderr
     log = spell("-w", str(root), "log", sid)
@@ -610,8 +612,6 @@ def test_sandbox_memory_limit_ends_a_growing_table_in_one_line(root: Path, spell
     assert bad.returncode == 2 and b"invalid --max-memory" in bad.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="file_operations confinement lands with #20's spellfs/tools/ package; "
-                   "remove this mark when it is merged")
 def test_sandbox_cannot_reach_spellfs_own_files(root: Path, spell, tmp_path: Path) -> None:
     """Configuration changes only through checked APIs: no tool writes spell.yaml, .git/, .spell/, records."""
     sid = spell("-w", str(root), "new", "s").stdout.decode().strip()

@@ -91,9 +91,11 @@ def test_append_returns_the_old_size_and_never_glues_onto_a_cut_line(storage: St
     assert storage.append("log", b"one\n") == 0
     assert storage.append("log", b"two\n") == 4
     assert storage.read("log") == b"one\ntwo\n"
-    storage.write("cut", b"partial")  # a killed writer's last line
-    assert storage.append("cut", b"next\n") == 7
-    assert storage.read("cut") == b"partial\nnext\n"
+    storage.write("cut", b"whole\npartial")  # a killed writer's unfinished last line
+    assert storage.append("cut", b"next\n") == 6  # the size once the fragment is set aside
+    assert storage.read("cut") == b"whole\nnext\n"
+    [torn] = [n for n in storage.listdir(".spell/repair") if n.startswith("cut.")]
+    assert storage.read(f".spell/repair/{torn}") == b"partial"  # kept, not dropped
 
 
 def test_listing_exists_isdir_remove_rmtree(storage: Storage) -> None:
