@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import NothingToReplay, ReplayError, SpellError, UsageError
+from ..store import load_json
 from .replay_report import compare_calls_of, compare_sessions, compare_state
 from .runs import read_runs
 
@@ -152,7 +153,7 @@ def _load_world(ws: "Workspace", oid: Any) -> dict | None:
     if not isinstance(oid, str):
         return None
     try:
-        data = json.loads(ws.objects.get(oid))
+        data = load_json(ws.objects.get(oid), f"world {oid[:12]}")
     except (SpellError, ValueError) as exc:
         raise ReplayError(
             f"cannot replay: the run's starting point (object {oid[:12]}) cannot be read: {exc}"
@@ -361,8 +362,8 @@ def _replay_one(
     status, stderr = run_fn(str(script), list(r.get("args") or []), env, str(root))
     rep = None
     try:
-        rep = _load_world(world_ws, json.loads(result_file.read_bytes()).get("world"))
-    except (OSError, ValueError, ReplayError):
+        rep = _load_world(world_ws, load_json(result_file.read_bytes(), str(result_file)).get("world"))
+    except (OSError, ValueError, AttributeError, SpellError):
         pass
     sessions = compare_sessions(ws, world_ws, dir, r, orig, rep)
     o_calls, p_calls = compare_calls_of(ws, world_ws, dir, r, orig, rep)

@@ -30,9 +30,9 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ReplayError
+from ..errors import ReplayError, SpellError
 from ..names import now
-from ..store import atomic_write, dump_yaml, encode_record
+from ..store import atomic_write, dump_yaml, encode_record, load_json
 from .runs import RECORD_FILES
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ def sweep_worlds(ws: "Workspace") -> list[str]:
         if not entry.is_dir():
             continue
         try:
-            info = json.loads((entry / ".spell" / "replay.json").read_bytes())
-        except (OSError, ValueError):
+            info = load_json((entry / ".spell" / "replay.json").read_bytes(), str(entry))
+        except (OSError, ValueError, SpellError):
             info = {}
         if info.get("kept") or _alive(info.get("pid")):
             continue
@@ -84,7 +84,7 @@ def remove_world(root: Path) -> None:
 
 def mark_kept(root: Path) -> None:
     info_path = root / ".spell" / "replay.json"
-    info = json.loads(info_path.read_bytes())
+    info = load_json(info_path.read_bytes(), str(info_path))
     info["kept"] = True
     atomic_write(info_path, json.dumps(info).encode())
 

@@ -10,6 +10,9 @@ import difflib
 import json
 from typing import Any
 
+from ..errors import SpellError
+from ..store import load_json
+
 __all__ = ["INLINE_IMAGES", "PREVIEW_MAX", "preview", "side_by_side"]
 
 PREVIEW_MAX = 256 * 1024  # bytes of text shown on a page; the rest is a download away
@@ -55,9 +58,9 @@ def preview(data: bytes, mime: str | None = None, name: str = "") -> dict[str, A
         return out
     if (mime or "").endswith("json") or name.endswith(".json"):
         try:
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+            text = json.dumps(load_json(text, name), indent=2, ensure_ascii=False)
             out["kind"] = "json"
-        except ValueError:
+        except (ValueError, SpellError):  # not JSON, or nested too deep to pretty-print
             out["kind"] = "text"
     else:
         out["kind"] = "text"

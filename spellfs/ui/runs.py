@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..agent import read_calls, summarize
 from ..errors import SpellError
+from ..store import load_json
 from ..history import children_of, read_runs, replay_report
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ __all__ = ["runs_page"]
 
 def _messages(ws: "Workspace", oid: Any) -> list[dict]:
     try:
-        doc = json.loads(ws.objects.get(oid))
+        doc = load_json(ws.objects.get(oid), f"object {oid}")
     except (SpellError, ValueError, TypeError):
         return []
     msgs = doc.get("messages") if isinstance(doc, dict) else None
@@ -40,7 +41,7 @@ def _messages(ws: "Workspace", oid: Any) -> list[dict]:
 
 def _answer(ws: "Workspace", oid: Any) -> str:
     try:
-        doc = json.loads(ws.objects.get(oid))
+        doc = load_json(ws.objects.get(oid), f"object {oid}")
     except (SpellError, ValueError, TypeError):
         return ""
     return str(doc.get("text", "")) if isinstance(doc, dict) else ""
