@@ -257,6 +257,7 @@ def test_history_graph_links_to_checkpoints_and_diff(demo, browser, tmp_path: Pa
     assert "checkpoint 3: pipeline finished" in labels and "restored to checkpoint 2" in labels
     assert f"forked from {sid[:8]} at checkpoint 1" in labels
     assert "replay" not in labels  # a replay leaves no record: nothing to draw
+    assert "replay" not in browser.find_element(By.TAG_NAME, "main").text  # nor a legend for it
     shot(browser, tmp_path, "history")
     node = browser.find_element(By.CSS_SELECTOR, f'#graph a[href="/s/{sid}/checkpoint/2"]')
     node.click()
