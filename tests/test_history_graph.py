@@ -1,5 +1,5 @@
-"""`spell log --graph`: checkpoints, forks, restores and replays of a real workspace,
-drawn exactly."""
+"""`spell log --graph`: checkpoints, forks and restores of a real workspace, drawn exactly;
+a replay leaves no record, so it draws nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from spellfs import Workspace
-from spellfs.history import history_graph, render_graph, replay_report
+from spellfs.history import history_graph, render_graph
 
 SCRIPT = b"""
 local sid = Session.getCurrent() or os.getenv("SPELL_SESSION")
@@ -21,7 +21,8 @@ Artifact.store(sid, "tool_result", "double.txt", tostring(2 * tonumber(arg[1] or
 @pytest.fixture
 def family(root: Path, spell) -> dict[str, str]:
     """main: checkpoint 1, a recorded run, checkpoint 2, a restore to 1; a fork of it at 1 with a
-    checkpoint of its own; a child made with a parent; and a replay of main's run."""
+    checkpoint of its own; a child made with a parent; and a fork at 1 where the user ran the
+    same script with the same arguments again (what a replay used to look like)."""
     (root / "det.lua").write_bytes(SCRIPT)
     with Workspace.open(root) as ws:
         main = ws.sessions.create(name="main")
@@ -36,18 +37,18 @@ def family(root: Path, spell) -> dict[str, str]:
         ws.artifacts.store(branch, "user_input", "b.txt", "bee\n")
         ws.history.save(branch, "on branch")
         child = ws.sessions.create(name="child", parent_session_id=main)
-    r = spell("-w", str(root), "replay", main, "--json")
+        rerun = ws.history.fork(main, 1, {"name": "rerun"})
+    r = spell("-w", str(root), "run", str(root / "det.lua"), "21", env={"SPELL_SESSION": rerun})
     assert r.returncode == 0, r.stderr
-    replay = json.loads(r.stdout)["fork_id"]
     with Workspace.open(root) as ws:
         other = ws.sessions.create(name="unrelated")
-    return {"main": main, "branch": branch, "child": child, "replay": replay, "other": other}
+    return {"main": main, "branch": branch, "child": child, "rerun": rerun, "other": other}
 
 
-def test_log_graph_draws_forks_restores_and_replays_exactly(
+def test_log_graph_draws_forks_and_restores_exactly_and_a_replay_changes_nothing(
     root: Path, spell, family: dict
 ) -> None:
-    m, b, c, r = (family[k][:8] for k in ("main", "branch", "child", "replay"))
+    m, b, c, r = (family[k][:8] for k in ("main", "branch", "child", "rerun"))
     out = spell(
         "-w", str(root), "log", "--graph", family["branch"]
     )  # any member shows the whole family
@@ -55,7 +56,7 @@ def test_log_graph_draws_forks_restores_and_replays_exactly(
     assert (
         out.stdout.decode()
         == f"""\
-  R  {r} replay of {m} at checkpoint 1 "main (replay)"
+  o  {r} forked from {m} at checkpoint 1 "rerun"
 |-/
 | o  {c} child of {m} "child"
 |-/
@@ -72,30 +73,32 @@ o    {m} created "main"
     every = spell("-w", str(root), "log", "--graph", "--all", "--ascii").stdout.decode()
     assert every.splitlines()[0] == f'o    {family["other"][:8]} created "unrelated"'
     assert every.splitlines()[1:] == out.stdout.decode().splitlines()
+    # `spell replay` re-runs main's run in a scratch world: it reproduces it, and the
+    # workspace's history, hence the graph, is exactly as it was
+    rep = spell("-w", str(root), "replay", family["main"], "--json")
+    assert rep.returncode == 0, rep.stderr
+    assert json.loads(rep.stdout)["same"] is True
+    again = spell("-w", str(root), "log", "--graph", "--all", "--ascii").stdout.decode()
+    assert again == every
 
 
 def test_graph_data_and_unicode_drawing(root: Path, family: dict) -> None:
     with Workspace.open(root) as ws:
         g = history_graph(ws, [family["main"]])
         s = g.sessions
-        assert (s[family["branch"]].fork_point, s[family["branch"]].replay) == (1, False)
-        assert (s[family["replay"]].fork_point, s[family["replay"]].replay) == (1, True)
+        assert s[family["branch"]].fork_point == 1
+        assert s[family["rerun"]].fork_point == 1  # re-ran main's script: still just a fork
         assert (s[family["child"]].fork_point, s[family["child"]].parent) == (None, family["main"])
         kinds = {(a.split(":")[1], b.split(":")[1], k) for a, b, k in g.edges if k != "next"}
         assert kinds == {
             ("r1", "c1", "restore"),
             ("c1", "start", "fork"),
             ("start", "start", "fork"),
-            ("c1", "start", "replay"),
         }
+        rerun = [e for e in g.edges if e[1] == f"{family['rerun']}:start"]
+        assert rerun == [(f"{family['main']}:c1", f"{family['rerun']}:start", "fork")]
         lines = render_graph(g, ascii=False)
-        assert lines[1] == "├─╯" and lines[0].startswith("  ◆  ") and "↺    " in lines[7]
-        report = replay_report(ws, family["main"], family["replay"])
-        assert report["same"] and [a["result"] for a in report["runs"][0]["artifacts"]] == [
-            "same",
-            "same",
-        ]
-        assert replay_report(ws, family["main"], family["branch"]) is None
+        assert lines[1] == "├─╯" and lines[0].startswith("  ○  ") and "↺    " in lines[7]
 
 
 def test_log_graph_json_and_bad_usage(root: Path, spell, family: dict) -> None:

@@ -34,13 +34,28 @@ EVIL = '<script>alert("x")</script>'
 EVIL_NAME = '<script>alert("x").html'  # an artifact name is one path component: no '/'
 
 
+def _content(rel: str) -> bool:
+    """Whether a path is the workspace's content: everything but ``.spell/``'s local state,
+    and of that the object store and its .gitignore (what ``.spell/.gitignore`` lets git
+    share). The rest of ``.spell/`` is rebuildable: the query index, locks, temp files,
+    the working-copy stat cache (``watch-cache.sqlite``, whose -wal/-shm a read may touch)."""
+    top = rel.split("/", 2)
+    return top[0] != ".spell" or len(top) == 1 or top[1] in ("objects", ".gitignore")
+
+
 def snapshot(root: Path) -> dict[str, str]:
-    """Every file under the workspace but the caches, by content hash."""
+    """Every file and directory of the workspace's content (sessions, records, files/,
+    State, spell.yaml, objects), files by content hash and mode, directories as such."""
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and not rel.startswith((".spell/index", ".spell/locks", ".spell/tmp")):
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+        if not _content(rel):
+            continue
+        if p.is_dir():
+            out[rel + "/"] = "dir"
+        else:
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            out[rel] = f"{digest} {oct(p.stat().st_mode)}"
     return out
 
 
@@ -204,7 +219,14 @@ def test_paths_out_of_the_session_are_refused(site, path: str) -> None:
 def test_read_only_every_other_method_is_405(site) -> None:
     c, sid, root = site["client"], site["sid"], site["root"]
     c.get("/")  # the index exists before the comparison
+    with Workspace.open(root) as ws:
+        d = "sessions/" + ws.sessions.resolve(sid)
     before = snapshot(root)
+    # what is compared is the real content: manifest, records, files/, State, objects
+    for rel in ("session.yaml", "artifacts.yaml", "checkpoints.yaml", "files/notes.md",
+                "state.yaml"):
+        assert f"{d}/{rel}" in before, rel
+    assert any(k.startswith(".spell/objects/") and not k.endswith("/") for k in before)
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"):
         for url in ("/", f"/s/{sid}", f"/s/{sid}/raw/notes.md", "/static/style.css", "/nowhere"):
             r = c.request(method, url, content=b"name=x")

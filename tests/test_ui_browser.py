@@ -1,7 +1,8 @@
 """`spell ui` in a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium).
 
 The workspace is made by the examples (``spell run examples/*.lua``, agent.lua against the
-fake provider, then ``spell replay``); the real server runs as ``spell ui``. Each test loads
+fake provider, then ``spell replay``, which runs in a scratch world and adds nothing); the
+real server runs as ``spell ui``. Each test loads
 pages, finds what they must show, follows links and saves a screenshot (into
 ``$SPELL_UI_SCREENSHOTS`` when set: that is how docs/ui-*.png are made).
 
@@ -80,6 +81,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
             demo = next(s["id"] for s in everything if s["name"] == "Artifact Demo")
             ws.artifacts.store(demo, "system_generated", "gradient.png", png())
             ids = {s["name"]: s["id"] for s in reversed(everything)}  # a repeated name: the oldest
+            everything = ws.sessions.list({"status": "all"})  # as the replay finds them
         r = subprocess.run(
             [*SPELL, "-w", str(root), "replay", ids["Data Pipeline"]],
             env=env,
@@ -87,9 +89,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
             timeout=120,
         )
         assert r.returncode == 0, r.stderr.decode()
-        with Workspace.open(root) as ws:  # the replay, and what its re-run script made
-            ids["#"] = len(ws.sessions.list({"status": "all"}))
-            assert ids["#"] == len(everything) + 2
+        with Workspace.open(root) as ws:  # the replay left no session behind, nor changed one
+            after = ws.sessions.list({"status": "all"})
+            assert [(s["id"], s["status"], s["updated_at"]) for s in after] == [
+                (s["id"], s["status"], s["updated_at"]) for s in everything
+            ]
+            ids["#"] = len(after)
     p = subprocess.Popen(
         [*SPELL, "-w", str(root), "ui", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -204,15 +209,10 @@ def test_sessions_page_search_and_follow(demo, browser, tmp_path: Path) -> None:
     box.send_keys("pipeline")
     browser.find_element(By.CSS_SELECTOR, "#filters button").click()
     WebDriverWait(browser, 20).until(lambda d: "q=pipeline" in d.current_url)
-    assert text_of(browser, By.ID, "counts").startswith(f"4 of {ids['#']} sessions")
+    assert text_of(browser, By.ID, "counts").startswith(f"2 of {ids['#']} sessions")
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.session-link")]
-    # the example's fork, and the one its replay made again
-    assert sorted(names) == [
-        "Data Pipeline",
-        "Data Pipeline (replay)",
-        "Pipeline from checkpoint 1",
-        "Pipeline from checkpoint 1",
-    ]
+    # the example's session and its fork; the replay made no session here
+    assert sorted(names) == ["Data Pipeline", "Pipeline from checkpoint 1"]
     browser.find_element(By.LINK_TEXT, "Data Pipeline").click()
     assert (
         text_of(browser, By.CSS_SELECTOR, "#session-nav .sname", "Data Pipeline") == "Data Pipeline"
@@ -255,7 +255,9 @@ def test_history_graph_links_to_checkpoints_and_diff(demo, browser, tmp_path: Pa
     svg = browser.find_element(By.CSS_SELECTOR, "#graph svg")
     labels = svg.text
     assert "checkpoint 3: pipeline finished" in labels and "restored to checkpoint 2" in labels
-    assert f"replay of {sid[:8]}" in labels and f"forked from {sid[:8]} at checkpoint 1" in labels
+    assert f"forked from {sid[:8]} at checkpoint 1" in labels
+    assert "replay" not in labels  # a replay leaves no record: nothing to draw
+    assert "replay" not in browser.find_element(By.TAG_NAME, "main").text  # nor a legend for it
     shot(browser, tmp_path, "history")
     node = browser.find_element(By.CSS_SELECTOR, f'#graph a[href="/s/{sid}/checkpoint/2"]')
     node.click()
@@ -295,7 +297,7 @@ def test_side_by_side_diff(demo, browser, tmp_path: Path) -> None:
     assert problems(browser) == []
 
 
-def test_runs_calls_and_replay_report(demo, browser, tmp_path: Path) -> None:
+def test_runs_calls_and_how_to_replay(demo, browser, tmp_path: Path) -> None:
     url, root, ids = demo
     browser.get(f"{url}/s/{ids['Agent Demo']}/runs")
     runs = browser.find_elements(By.CSS_SELECTOR, "article.run")
@@ -305,10 +307,20 @@ def test_runs_calls_and_replay_report(demo, browser, tmp_path: Path) -> None:
     usage = browser.find_element(By.ID, "usage").text
     assert "openai/fake-1 2" in usage
     shot(browser, tmp_path, "runs")
-    browser.get(f"{url}/s/{ids['Data Pipeline']}/runs")
-    report = browser.find_element(By.CSS_SELECTOR, "article.report")
-    assert "replays this session: reproduced" in report.text
-    report.find_element(By.PARTIAL_LINK_TEXT, "the replay").click()
-    name = text_of(browser, By.CSS_SELECTOR, "#session-nav .sname", "Data Pipeline (replay)")
-    assert name == "Data Pipeline (replay)"
+    sid = ids["Data Pipeline"]
+    browser.get(f"{url}/s/{sid}/runs")
+    commands = [
+        c.text for c in browser.find_elements(By.CSS_SELECTOR, "article.run p.replay code")
+    ]
+    assert commands and all(c.startswith(f"spell replay {sid[:8]} --run ") for c in commands)
+    # the command shown replays that run, and the page is the same afterwards
+    before = browser.find_element(By.ID, "runs").text
+    r = subprocess.run(
+        [*SPELL, "-w", str(root), *commands[0].split()[1:], "--json"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    browser.refresh()
+    assert browser.find_element(By.ID, "runs").text == before
     assert problems(browser) == []

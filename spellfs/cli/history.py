@@ -46,7 +46,7 @@ def _hand_text(h: dict) -> str:
 @click.command(name="log")
 @click.argument("sessions", metavar="[SESSION]...", nargs=-1)
 @click.option("--graph", is_flag=True,
-              help="Draw checkpoints, forks, restores and replays of the sessions' families.")
+              help="Draw checkpoints, forks and restores of the sessions' families.")
 @click.option("--all", "all_", is_flag=True, help="With --graph: every session in the workspace.")
 @click.option("--ascii", "ascii_", is_flag=True, help="With --graph: plain ASCII (the default when piped).")
 @format_option

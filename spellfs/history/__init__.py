@@ -36,7 +36,6 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "read_runs": "runs",
     "replay": "replays",
     "replay_metadata": "replays",
-    "replay_report": "graph",
     "same_content": "tree",
     "session_dirs": "reach",
     "starting_point": "runs",

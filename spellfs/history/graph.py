@@ -1,4 +1,4 @@
-"""The history of related sessions as one graph: checkpoints, forks, restores, replays.
+"""The history of related sessions as one graph: checkpoints, forks and restores.
 
 ``spell log --graph`` draws it in the terminal (:mod:`spellfs.history.graphtext`) and
 ``spell ui`` as SVG. Everything comes from files a user can read:
@@ -10,10 +10,12 @@
 * each line of ``checkpoints.yaml`` is a checkpoint node;
 * a restore is the group of artifact records carrying the same ``restored_from``
   checkpoint and time (a restore that changed no artifact leaves no record, so it
-  is not drawn);
-* a fork is a *replay* when its recorded runs re-ran the last runs of its parent
-  (same script contents and arguments, in order), which is what ``spell replay``
-  does; :func:`replay_report` compares such a pair run by run.
+  is not drawn).
+
+Replays are not drawn: ``spell replay`` runs in a scratch world under
+``.spell/replay/`` and leaves no record in the workspace (no session, no run, no
+checkpoint), so there is nothing of it in the history. A fork whose runs repeat its
+parent's is a fork like any other: a user re-ran the scripts, nothing replayed them.
 """
 
 from __future__ import annotations
@@ -21,15 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..agent import read_calls
 from ..errors import SpellError
-from .runs import read_runs
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
 __all__ = ["Graph", "GraphNode", "GraphSession", "children_of", "family", "history_graph",
-           "lineage_table", "replay_report"]
+           "lineage_table"]
 
 MAX_FORK_CANDIDATES = 32  # checkpoints compared when finding where a fork began
 
@@ -43,7 +43,6 @@ class GraphSession:
     created_at: str
     parent: str | None = None
     fork_point: int | None = None  # the parent's checkpoint it began from; None: creation / now
-    replay: bool = False
 
 
 @dataclass
@@ -63,7 +62,7 @@ class GraphNode:
 class Graph:
     sessions: dict[str, GraphSession]  # by id, oldest first
     nodes: list[GraphNode]  # oldest first
-    edges: list[tuple[str, str, str]]  # (from key, to key, kind: next, fork, replay, restore)
+    edges: list[tuple[str, str, str]]  # (from key, to key, kind: next, fork, restore)
 
     def as_dict(self) -> dict:
         """The graph as JSON-ready data (``spell log --graph --json``)."""
@@ -164,103 +163,6 @@ def _fork_point(ws: "Workspace", parent_dir: str, child_dir: str, created_at: st
     return None
 
 
-def _run_key(run: dict) -> tuple:
-    return run.get("script_hash"), tuple(run.get("args") or ())
-
-
-def replay_of(
-    ws: "Workspace", parent_dir: str, child_dir: str, created_at: str
-) -> list[tuple[dict, dict]]:
-    """(original run, replayed run) pairs when ``child_dir`` replays its parent's last runs;
-    else []."""
-    mine = [r for r in read_runs(ws, child_dir) if str(r.get("started_at", "")) >= created_at]
-    if not mine:
-        return []
-    theirs = read_runs(ws, parent_dir)
-    if len(theirs) < len(mine):
-        return []
-    # `spell replay` re-runs the parent's runs from a point on: the child's runs are a tail of them
-    for start in range(len(theirs) - len(mine), -1, -1):
-        tail = theirs[start : start + len(mine)]
-        if [_run_key(r) for r in tail] == [_run_key(r) for r in mine]:
-            return list(zip(tail, mine))
-    return []
-
-
-def _outcome(artifacts: list) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for a in artifacts or ():
-        if isinstance(a, dict) and isinstance(a.get("name"), str):
-            out[a["name"]] = None if a.get("op") == "delete" else a.get("hash")
-    return out
-
-
-def replay_report(ws: "Workspace", parent: Any, child: Any) -> dict | None:
-    """What a replay fork reproduced of its parent's runs, run by run and artifact by artifact
-    (the shape of ``spell replay --json``'s ``runs``); None when ``child`` is no replay of
-    ``parent``."""
-    parent_dir, child_dir = ws.sessions.resolve(parent), ws.sessions.resolve(child)
-    m = ws.sessions.manifest(child_dir)
-    pairs = replay_of(ws, parent_dir, child_dir, m["created_at"])
-    if not pairs:
-        return None
-    calls_p, calls_c = read_calls(ws, parent_dir), read_calls(ws, child_dir)
-    runs = []
-    for orig, new in pairs:
-        a, b = _outcome(orig.get("artifacts")), _outcome(new.get("artifacts"))
-        items = []
-        for name in sorted(set(a) | set(b)):
-            if name not in b:
-                result = "missing"
-            elif name not in a:
-                result = "extra"
-            else:
-                result = "same" if a[name] == b[name] else "differs"
-            items.append(
-                {"name": name, "original": a.get(name), "replay": b.get(name), "result": result}
-            )
-        cp = [c for c in calls_p if c.get("run") == orig.get("run")]
-        cc = [c for c in calls_c if c.get("run") == new.get("run")]
-        calls = []
-        for i in range(max(len(cp), len(cc))):
-            o, r = (cp[i] if i < len(cp) else None), (cc[i] if i < len(cc) else None)
-            same = o is not None and r is not None and o.get("response") == r.get("response")
-            result = (
-                "same" if same else "missing" if r is None else "extra" if o is None else "differs"
-            )
-            calls.append(
-                {
-                    "call": i + 1,
-                    "agent": (o or r or {}).get("agent"),
-                    "model": (o or r or {}).get("model"),
-                    "source": (r or {}).get("source"),
-                    "result": result,
-                }
-            )
-        same = new.get("exit_status") == orig.get("exit_status") and all(
-            x["result"] == "same" for x in items + calls
-        )
-        runs.append(
-            {
-                "run": orig.get("run"),
-                "replay_run": new.get("run"),
-                "script": orig.get("script"),
-                "args": orig.get("args") or [],
-                "exit_status": new.get("exit_status"),
-                "original_exit_status": orig.get("exit_status"),
-                "artifacts": items,
-                "calls": calls,
-                "same": same,
-            }
-        )
-    return {
-        "session_id": ws.sessions.manifest(parent_dir)["id"],
-        "fork_id": m["id"],
-        "runs": runs,
-        "same": all(r["same"] for r in runs),
-    }
-
-
 def _restores(ws: "Workspace", dir: str) -> list[tuple[str, int, int]]:
     """(time, checkpoint, artifact records) of each restore seen in the artifact log."""
     log = ws.log(dir)
@@ -317,14 +219,11 @@ def history_graph(ws: "Workspace", refs: Iterable[Any] | None = None) -> Graph:
         if parent is None:
             continue
         g.fork_point = _fork_point(ws, parent.dir, g.dir, g.created_at)
-        g.replay = bool(replay_of(ws, parent.dir, g.dir, g.created_at))
         src = (
             keyed.get((parent.id, g.fork_point))
             if g.fork_point is not None
             else f"{parent.id}:start"
         )
-        edges.append(
-            (src or f"{parent.id}:start", f"{sid}:start", "replay" if g.replay else "fork")
-        )
+        edges.append((src or f"{parent.id}:start", f"{sid}:start", "fork"))
     nodes.sort(key=lambda n: (n.time, n.kind != "start"))
     return Graph(sessions, nodes, edges)

@@ -6,7 +6,7 @@ fork's lane ends in a connector row joining its parent's lane, like ``git log
 many short sessions stays narrow. Glyphs (ASCII, then Unicode)::
 
     o ○  a session begins          * ●  a checkpoint
-    R ◆  a replay fork begins      < ↺  a restore (back to the checkpoint named)
+    < ↺  a restore (back to the checkpoint named)
     |-/  ├─╯  a fork joining its parent (``/`` when the fork's lane is to the right)
 """
 
@@ -23,7 +23,6 @@ __all__ = ["Layout", "layout", "node_label", "render_graph"]
 _GLYPHS = {
     True: {
         "start": "o",
-        "replay": "R",
         "checkpoint": "*",
         "restore": "<",
         "line": "|",
@@ -36,7 +35,6 @@ _GLYPHS = {
     },
     False: {
         "start": "○",
-        "replay": "◆",
         "checkpoint": "●",
         "restore": "↺",
         "line": "│",
@@ -72,7 +70,7 @@ def node_label(graph: Graph, node: GraphNode) -> str:
     if s.parent is None or s.parent not in graph.sessions:
         return f"{me} created {name}" + (f" (fork of {s.parent[:8]})" if s.parent else "")
     at = f" at checkpoint {s.fork_point}" if s.fork_point is not None else ""
-    verb = "replay of" if s.replay else "forked from" if s.fork_point is not None else "child of"
+    verb = "forked from" if s.fork_point is not None else "child of"
     return f"{me} {verb} {s.parent[:8]}{at} {name}"
 
 
@@ -139,9 +137,7 @@ def render_graph(graph: Graph, ascii: bool = True) -> list[str]:
         seps = [" "] * width
         if kind == "node":
             n: GraphNode = item  # type: ignore[assignment]
-            s = graph.sessions[n.session]
-            glyph = "replay" if n.kind == "start" and s.replay else n.kind
-            cells[lane[n.session]] = g[glyph]
+            cells[lane[n.session]] = g[n.kind]
             text = node_label(graph, n)
         else:
             child, parent = lane[item], lane[graph.sessions[item].parent]

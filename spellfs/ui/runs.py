@@ -1,4 +1,9 @@
-"""The runs page of ``spell ui``: recorded runs, model calls with their usage, replay reports."""
+"""The runs page of ``spell ui``: recorded runs, model calls with their usage, how to replay.
+
+A replay report is not shown: ``spell replay`` runs the scripts again in a scratch
+world and leaves no record in the workspace, and this view, being read-only, runs
+nothing. For each run the page says whether it can be replayed (its script is still in
+the store) and gives the command that replays it and prints the report."""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..agent import read_calls, summarize
 from ..errors import SpellError
+from ..history import read_runs
 from ..store import load_json
-from ..history import children_of, read_runs, replay_report
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -48,7 +53,7 @@ def _answer(ws: "Workspace", oid: Any) -> str:
 
 
 def runs_page(ws: "Workspace", ref: str) -> dict:
-    """Runs (script, arguments, exit status, artifacts), model calls with usage, replay reports."""
+    """Runs (script, arguments, exit status, artifacts, how to replay), model calls with usage."""
     dir = ws.sessions.resolve(ref)
     info = ws.sessions.info(dir)
     runs = []
@@ -57,7 +62,8 @@ def runs_page(ws: "Workspace", ref: str) -> dict:
             script = ws.objects.get(r["script_hash"]).decode("utf-8", "replace")
         except SpellError:
             script = None
-        runs.append({**r, "script_text": script})
+        replay = f"spell replay {info['id'][:8]} --run {str(r.get('run', ''))[:8]}"
+        runs.append({**r, "script_text": script, "replay": replay if script is not None else None})
     calls = []
     for c in reversed(read_calls(ws, dir)):
         calls.append(
@@ -67,24 +73,10 @@ def runs_page(ws: "Workspace", ref: str) -> dict:
                 "answer": _answer(ws, c.get("response")),
             }
         )
-    reports = []
-    parent = info["parent_session_id"]
-    if parent:
-        try:
-            rep = replay_report(ws, parent, dir)
-        except SpellError:
-            rep = None
-        if rep:
-            reports.append({"title": f"this session replays {parent[:8]}", **rep})
-    for child in children_of(ws, info["id"]):
-        rep = replay_report(ws, dir, child["id"])
-        if rep:
-            reports.append({"title": f"{child['id'][:8]} replays this session", **rep})
     return {
         "session": info,
         "dir": dir,
         "runs": runs,
         "calls": calls,
         "usage": summarize(read_calls(ws, dir)),
-        "reports": reports,
     }

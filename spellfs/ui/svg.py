@@ -3,7 +3,7 @@
 It uses the terminal drawing's layout (:func:`spellfs.history.layout`): newest row
 first, one lane per session. Each node links to its checkpoint (or, for a session's
 start, to the session); a restore is a dashed arc back to the checkpoint it
-returned to; forks join their parent's lane, replays in their own colour. Every
+returned to; forks join their parent's lane. Every
 piece of text is escaped here, since the template includes the SVG as markup.
 """
 
@@ -42,9 +42,8 @@ def graph_svg(graph: Graph, current: str | None = None) -> str:
             parts.append(f'<line class="lane" x1="{xs}" y1="{y(top)}" x2="{xs}" y2="{y(end)}"/>')
         if joins:
             xp = x(lay.lane[s.parent])
-            kind = "replay" if s.replay else "fork"
             parts.append(
-                f'<path class="edge {kind}" d="M{xs},{y(end)} C{xs},{y(bottom)} {xp},{y(end)} '
+                f'<path class="edge fork" d="M{xs},{y(end)} C{xs},{y(bottom)} {xp},{y(end)} '
                 f'{xp},{y(bottom)}"/>'
             )
     for row, (kind, item) in enumerate(lay.rows):
@@ -54,7 +53,7 @@ def graph_svg(graph: Graph, current: str | None = None) -> str:
         s = graph.sessions[n.session]
         cx, cy = x(lay.lane[n.session]), y(row)
         where[n.key] = (cx, cy)
-        cls = "replay" if n.kind == "start" and s.replay else n.kind
+        cls = n.kind
         label = escape(node_label(graph, n))
         title = escape(f"{s.name} · {n.time[:19].replace('T', ' ')}")
         bold = " current" if n.session == current else ""
