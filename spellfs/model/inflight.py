@@ -52,6 +52,11 @@ class _Journal:
             self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.write(self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names))
 
+    def committed(self) -> None:
+        """Empty the list: the chunk noted so far is appended, so a later kill puts back only the next."""
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
