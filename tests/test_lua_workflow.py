@@ -209,6 +209,15 @@ def test_state_backups_are_checkpoints_and_restore(lua, ws: Workspace) -> None:
     assert lua("return State.migrate, State.restore_backup('day2').success") == (None, False)
 
 
+def test_each_state_backup_is_a_new_id_even_with_nothing_changed(lua, ws: Workspace) -> None:
+    out = lua("""
+    State.set("k", "v")
+    local a = State.create_backup(false)
+    local b = State.create_backup(false)
+    return a.backup_id, b.backup_id, #State.list_backups()""")
+    assert out == (b"backup-1", b"backup-2", 2)
+
+
 def test_calling_the_missing_migration_api_says_why(spell, root: Path, tmp_path: Path) -> None:
     (tmp_path / "m.lua").write_text("State.migrate(2)\n")
     r = spell("-w", str(root), "run", str(tmp_path / "m.lua"))

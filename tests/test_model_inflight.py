@@ -14,6 +14,7 @@ import pytest
 
 from conftest import SPELL
 from spellfs import Workspace
+from spellfs.model.artifact import CHUNK_RECORDS
 
 
 def _many(tmp: Path, n: int) -> list[str]:
@@ -24,20 +25,27 @@ def _many(tmp: Path, n: int) -> list[str]:
     return sorted(str(p) for p in src.iterdir())
 
 
-def _interrupt_add(root: Path, sid: str, files: list[str], sig: int) -> tuple[int, Path]:
+def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) -> tuple[int, Path]:
+    """Start `spell add` of ``files`` (stdout to ``out``) and send ``sig`` once its third chunk is being copied."""
     [d] = (root / "sessions").iterdir()
     fdir = d / "files"
-    proc = subprocess.Popen([*SPELL, "-w", str(root), "add", sid, *files], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    with out.open("wb") as f:
+        proc = subprocess.Popen([*SPELL, "-w", str(root), "add", sid, *files], stdout=f, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if fdir.exists() and len(os.listdir(fdir)) > 1100:  # mid-way through its copies
+        if fdir.exists() and len(os.listdir(fdir)) > 2 * CHUNK_RECORDS + 100:  # two chunks in, the third copying
             break
         time.sleep(0.002)
     assert proc.poll() is None, "spell add finished before it could be interrupted"
     proc.send_signal(sig)
     proc.wait(30)
     return proc.returncode, fdir
+
+
+def _acknowledged(out: Path) -> set[str]:
+    lines = out.read_text().splitlines()
+    assert all(line.startswith("stored ") for line in lines), lines[:3]
+    return {line.split()[1] for line in lines}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
@@ -47,17 +55,29 @@ def test_interrupted_add_of_thousands_leaves_no_phantoms(spell, root: Path, tmp_
     keep = tmp_path / "keep.txt"
     keep.write_text("acknowledged\n")
     assert spell("-w", str(root), "add", sid, str(keep)).returncode == 0
-    code, fdir = _interrupt_add(root, sid, _many(tmp_path, 4000), sig)
+    files = _many(tmp_path, 5 * CHUNK_RECORDS)
+    code, fdir = _interrupt_add(root, sid, files, sig, tmp_path / "out.txt")
     assert code != 0
-    if sig == signal.SIGKILL:
-        assert len(os.listdir(fdir)) > 1000  # the copies are there until the next command
+    acked = _acknowledged(tmp_path / "out.txt")
+    # whole chunks committed before the interrupt, each acknowledged; the rest never was
+    assert len(acked) % CHUNK_RECORDS == 0 and 2 * CHUNK_RECORDS <= len(acked) < len(files)
+    assert acked == {Path(f).name for f in files[:len(acked)]}
+    if sig == signal.SIGKILL:  # the copies of the chunk killed are there until the next command ...
+        [dir] = os.listdir(root / "sessions")
+        journal = set((root / ".spell" / "inflight" / dir).read_text().split())
+        leftovers = set(os.listdir(fdir)) - acked - {"keep.txt"}
+        assert leftovers <= journal  # ... each listed in the journal, to be put back
+        assert journal.isdisjoint(acked)  # and the journal lists that chunk only, not those committed
     status = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"][0]["unrecorded"]
     assert status == {"modified": [], "added": [], "deleted": []}  # never shown as hand edits
-    assert sorted(os.listdir(fdir)) == ["keep.txt"]  # put back as the records say
+    assert set(os.listdir(fdir)) == acked | {"keep.txt"}  # files/ holds exactly what the records say
     assert not (root / ".spell" / "inflight").exists() or not os.listdir(root / ".spell" / "inflight")
     show = json.loads(spell("-w", str(root), "show", sid, "--json").stdout)
-    assert [a["name"] for a in show["artifacts"]] == ["keep.txt"]
+    assert {a["name"] for a in show["artifacts"]} == acked | {"keep.txt"}
     assert (fdir / "keep.txt").read_text() == "acknowledged\n"
+    for name in acked:  # every acknowledged store is readable, as it was given
+        i = int(name[1:6])
+        assert (fdir / name).read_text() == f"file {i}\n" * 3
 
 
 def test_killed_store_copy_is_never_adopted_by_save_or_the_watcher_catch_up(ws: Workspace) -> None:

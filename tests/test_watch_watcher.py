@@ -343,3 +343,31 @@ def test_hand_edit_resumes_a_suspended_session(h: Harness) -> None:
     assert h.events("resumed")
     assert h.ws.sessions.get(h.sid)["status"] == "active"
     assert h.content("new.txt") == b"back to work"
+
+
+def test_a_library_store_between_the_watchers_read_and_its_lock_is_no_hand_edit(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writers of one name: the watcher reads writer A's files/ copy, writer B stores
+    (taking the session lock first), then the watcher locks: A's copy is stale, not a hand edit."""
+    import spellfs.watch.watcher as wmod
+
+    real = wmod.hash_path
+    raced: list[str] = []
+
+    def read_then_another_writer_stores(p, *a):
+        got = real(p, *a)
+        if os.path.basename(p) == "shared.txt" and not raced:
+            raced.append(p)
+            with Workspace.open(h.root) as other:
+                other.artifacts.store(h.sid, "tool_result", "shared.txt", b"v2 by writer B")
+        return got
+
+    monkeypatch.setattr(wmod, "hash_path", read_then_another_writer_stores)
+    h.start()
+    h.ws.artifacts.store(h.sid, "tool_result", "shared.txt", b"v1 by writer A")
+    marker(h)
+    assert raced, "the watcher never read shared.txt"
+    assert [v["created_by"] for v in h.versions("shared.txt")] == ["api", "api"]
+    assert not h.events("stored", "shared.txt")
+    assert h.content("shared.txt") == b"v2 by writer B"
+    assert (h.files / "shared.txt").read_bytes() == b"v2 by writer B"

@@ -126,8 +126,13 @@ class History:
         return self.trees.snapshot(rec["tree"], rec["number"])
 
     # -- save / load -------------------------------------------------------------------
-    def save(self, session: Any, message: str | None = None) -> int:
-        """Checkpoint the session; return the new checkpoint's number."""
+    def save(self, session: Any, message: str | None = None, *, force: bool = False) -> int:
+        """Checkpoint the session; return the new checkpoint's number.
+
+        With nothing changed since the last checkpoint that one's number is returned and
+        none is written, unless ``force`` (a caller whose checkpoints are ids users keep,
+        such as State backups, gets a new one each call).
+        """
         ws = self.ws
         dir = ws.sessions.resolve(session)
         if message is not None and not isinstance(message, str):
@@ -155,12 +160,14 @@ class History:
             state = ws.state.session_values(dir)
             changes = self._changes_since(dir, log, parent)
             if changes is not None:  # O(change): only the names the log touched since the parent
-                if parent is not None and not changes and self._same_header(parent, manifest, state):
+                if not force and parent is not None and not changes and self._same_header(parent, manifest,
+                                                                                          state):
                     return prev["number"]  # nothing changed since the last checkpoint: no new one
                 tree, counts, size = self.trees.write_changes(manifest, state, changes, parent)
             else:
                 table = {r["name"]: dict(r) for r in log.live()}
-                if parent is not None and self.unchanged_since(parent, Snapshot("now", manifest, table, state)):
+                if not force and parent is not None and self.unchanged_since(parent, Snapshot("now", manifest,
+                                                                                              table, state)):
                     return prev["number"]
                 tree, counts = self.trees.write(manifest, state, table, parent, full=False)
                 size = len(table)

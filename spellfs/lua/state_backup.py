@@ -67,7 +67,8 @@ def create_backup(ws: "Workspace", incremental: bool = False) -> dict:
     values = _values(ws)
     previous = ws.history.checkpoints(sid)
     ws.state.replace_session_values(sid, values)
-    number = ws.history.save(sid, f"{'incremental' if incremental else 'full'} backup of State")
+    # Each call is a new backup id, even of unchanged values (a user keeps the id it returns).
+    number = ws.history.save(sid, f"{'incremental' if incremental else 'full'} backup of State", force=True)
     return {"success": True, "backup_id": f"backup-{number}",
             "parent_id": f"backup-{previous[-1]['number']}" if incremental and previous else None,
             "entry_count": len(values), "is_incremental": bool(incremental),

@@ -219,6 +219,7 @@ class Artifacts:
                 data = b"".join(encode_record(r) for r in records)
                 at = self.storage.append(rel, data)  # the commit point of this chunk
                 log.note_append(at, data, records)
+                journal.committed()  # a kill in a later chunk puts back that chunk's copies only
                 done = self._announce(dir, m["id"], records)
                 ids.extend(done)
                 if on_commit is not None:

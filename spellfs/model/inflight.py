@@ -16,6 +16,7 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Iterator
 
+from ..store import disk_error, write_all
 from .statcache import hash_path
 
 if TYPE_CHECKING:
@@ -46,11 +47,19 @@ class _Journal:
         """:meth:`note` for several names with one write (a chunk of a bulk add)."""
         if self.ws.memory or not names:
             return
-        if self.fd is None:
-            path = f"{self.ws.root}/{INFLIGHT}"
-            os.makedirs(path, exist_ok=True)
-            self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names))
+        path = f"{self.ws.root}/{INFLIGHT}"
+        try:  # nothing is copied yet: a full disk here is a one-line error, nothing touched
+            if self.fd is None:
+                os.makedirs(path, exist_ok=True)
+                self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            write_all(self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names))
+        except OSError as exc:
+            raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
+
+    def committed(self) -> None:
+        """Empty the list: the chunk noted so far is appended, so a later kill puts back only the next."""
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
 
     def close(self) -> None:
         if self.fd is not None:

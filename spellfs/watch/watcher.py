@@ -17,7 +17,10 @@ content, never a partial one.
 
 Our own writes are not hand edits: the hash is compared, under the session's
 store lock, with the latest record of that name; equal means nothing to do. A
-content equal to an *older* version is a new version (the user reverted).
+content equal to an *older* version is a new version (the user reverted). The
+file is read before the lock is taken, so under it its stat is checked again: a
+store that got the lock first has replaced it, and what was read (that store's
+predecessor's copy) is not taken for a hand edit; the file is looked at again.
 
 Watch strategy: one recursive inotify watch on ``sessions/`` (kernel watches on
 ``sessions/``, each session directory and its ``files/``; ``.spell/objects`` and
@@ -283,6 +286,12 @@ class Watcher(CatchUp):
             m, log, latest = found
             if latest is not None and latest.get("hash") == digest:
                 self.cache.put(rel, st, digest)  # our own copy, or nothing new
+                return
+            now_st = stat_of(target)
+            if now_st is None or now_st[:3] != st[:3]:
+                # Rewritten since it was read: a store (which writes files/ under this lock)
+                # came first, so what was read may be its stale copy. Look again.
+                self._schedule(("f", dir, name), stat_of(f"{self._prefix}{dir}/files/{name}"))
                 return
             if self._phantom(dir, name):
                 return  # a copy a killed store left: put back, never adopted as a hand edit
