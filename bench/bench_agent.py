@@ -48,7 +48,9 @@ INVOKE = b"return function(agent, text) return agent:invoke({text = text}) end"
 def _runtime(ws: Workspace) -> tuple[Runtime, object, object]:
     rt = Runtime(ws)
     rt.install()
-    agent = rt.lua.execute(b'return Agent.create({name = "bench", model = "openai/fake-model", max_tokens = 64})')
+    agent = rt.lua.execute(
+        b'return Agent.create({name = "bench", model = "openai/fake-model", max_tokens = 64})'
+    )
     return rt, agent, rt.lua.execute(INVOKE)
 
 
@@ -80,13 +82,20 @@ def bench_call(tmp: Path, n: int, fake: types.SimpleNamespace) -> dict:
                 for j in range(block):
                     i = (r + 1) * block + j
                     text = f"question {name} {i}"
-                    body = {"model": "fake-model", "messages": [{"role": "user", "content": text}], "max_tokens": 64}
+                    body = {
+                        "model": "fake-model",
+                        "messages": [{"role": "user", "content": text}],
+                        "max_tokens": 64,
+                    }
                     t0 = time.perf_counter()
                     if name == "bare":
                         bare.post(url, json=body, headers=headers).json()
                     elif name == "client":
-                        client.complete(provider, {"model": "fake-model", "messages": body["messages"],
-                                                   "max_tokens": 64}, 30)
+                        client.complete(
+                            provider,
+                            {"model": "fake-model", "messages": body["messages"], "max_tokens": 64},
+                            30,
+                        )
                     else:
                         invoke(agent, text.encode())
                     if r >= 0:  # round -1 warms up connections, imports and object directories
@@ -126,8 +135,12 @@ def _replay(ws: Workspace, sid: str, n: int) -> tuple[float, float]:
         a = calls.agents[0]
         dir = ws.sessions.resolve(fork)
         log = calls.log(dir)
-        reqs = [normalize_request({**a["base"], "messages": [{"role": "user", "content": f"question number {i}"}]})
-                for i in range(n)]
+        reqs = [
+            normalize_request(
+                {**a["base"], "messages": [{"role": "user", "content": f"question number {i}"}]}
+            )
+            for i in range(n)
+        ]
         t = time.perf_counter()
         for req in reqs:
             calls._recorded(a, dir, log, request_hash("openai", req), req, 0)
@@ -177,10 +190,14 @@ def bench_replay(tmp: Path, n: int) -> dict:
 def provider_process():
     """The fake provider in a process of its own, as a real one would be: its threads
     must not compete with the measured process for the interpreter lock."""
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
-            "from fakeprovider import FakeProvider\n"
-            "with FakeProvider() as f:\n    print(f.url, flush=True)\n    sys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+        "from fakeprovider import FakeProvider\n"
+        "with FakeProvider() as f:\n    print(f.url, flush=True)\n    sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         yield types.SimpleNamespace(url=proc.stdout.readline().strip())
     finally:
@@ -189,7 +206,9 @@ def provider_process():
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--replay", type=int, default=1000)
     args = ap.parse_args()
@@ -202,16 +221,24 @@ def main() -> None:
         print(f"  bare HTTP round trip (httpx)        {c['bare']:7.2f} ms")
         print(f"  providers.Client.complete           {c['client']:7.2f} ms")
         print(f"  agent:invoke (record + store)       {c['invoke']:7.2f} ms")
-        print(f"  overhead spellfs adds (vs bare)     {c['overhead']:7.2f} ms   target <= 2 ms "
-              f"{'ok' if c['overhead'] <= 2 else 'MISSED'}")
+        print(
+            f"  overhead spellfs adds (vs bare)     {c['overhead']:7.2f} ms   target <= 2 ms "
+            f"{'ok' if c['overhead'] <= 2 else 'MISSED'}"
+        )
         print(f"  of which recording (vs Client)      {c['record']:7.2f} ms")
-        print(f"  this disk meanwhile: one new file   {c['probe']:7.0f} µs   (a live call creates 4: two objects, "
-              "two files/ copies)")
+        print(
+            f"  this disk meanwhile: one new file   {c['probe']:7.0f} µs   (a live call creates 4: two objects, "
+            "two files/ copies)"
+        )
         r = bench_replay(Path(tmp), args.replay)
         print(f"replay of {args.replay} recorded calls (SPELL_REPLAY=1):")
-        print(f"  through the binding, on disk        {r['disk']:9.0f} calls/s   target >= 2,000 "
-              f"{'ok' if r['disk'] >= 2000 else 'MISSED'}")
-        print(f"  this disk meanwhile: one new file   {r['probe']:9.0f} µs (a replayed call creates 2: its files/ copies)")
+        print(
+            f"  through the binding, on disk        {r['disk']:9.0f} calls/s   target >= 2,000 "
+            f"{'ok' if r['disk'] >= 2000 else 'MISSED'}"
+        )
+        print(
+            f"  this disk meanwhile: one new file   {r['probe']:9.0f} µs (a replayed call creates 2: its files/ copies)"
+        )
         print(f"  through the binding, memory backend {r['memory']:9.0f} calls/s")
         print(f"  lookup by request hash alone        {r['lookup']:9.0f} calls/s")
 

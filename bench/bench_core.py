@@ -26,12 +26,14 @@ from spellfs import Workspace, init_workspace  # noqa: E402
 def workspace(base: Path, name: str, extra: str = "") -> Path:
     root = base / name
     init_workspace(root)
-    (root / "spell.yaml").write_text(textwrap.dedent(f"""\
+    (root / "spell.yaml").write_text(
+        textwrap.dedent(f"""\
         sessions:
           max_sessions: 1000000
           max_artifacts_per_session: 1000000
           max_artifact_size: 2000000000
-        {extra}"""))
+        {extra}""")
+    )
     return root
 
 
@@ -52,7 +54,14 @@ def bench_stores(base: Path, n: int) -> dict:
     first = window / (marks[0] - t0)
     last = window / (marks[-1] - marks[-2])
     files_dir = next((root / "sessions").iterdir()) / "files"
-    return {"n": n, "rate": n / total, "first": first, "last": last, "files_dir": files_dir, "window": window}
+    return {
+        "n": n,
+        "rate": n / total,
+        "first": first,
+        "last": last,
+        "files_dir": files_dir,
+        "window": window,
+    }
 
 
 def bench_git(files_dir: Path, base: Path) -> float:
@@ -61,8 +70,13 @@ def bench_git(files_dir: Path, base: Path) -> float:
     paths = "\n".join(str(p) for p in files_dir.iterdir()) + "\n"
     n = paths.count("\n")
     t0 = time.perf_counter()
-    subprocess.run(["git", "hash-object", "-w", "--stdin-paths"], input=paths.encode(), cwd=repo, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["git", "hash-object", "-w", "--stdin-paths"],
+        input=paths.encode(),
+        cwd=repo,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return n / (time.perf_counter() - t0)
 
 
@@ -87,8 +101,13 @@ def bench_sessions(base: Path, n: int) -> dict:
             t0 = time.perf_counter()
             ws.sessions.list({"tags": ["g3"]})
             warm.append(time.perf_counter() - t0)
-    return {"n": n, "rate": rate, "list_ms": statistics.median(timings) * 1000,
-            "list_warm_ms": statistics.median(warm) * 1000, "found": len(found)}
+    return {
+        "n": n,
+        "rate": rate,
+        "list_ms": statistics.median(timings) * 1000,
+        "list_warm_ms": statistics.median(warm) * 1000,
+        "found": len(found),
+    }
 
 
 BIG = """
@@ -113,8 +132,12 @@ def bench_big(base: Path, size_mb: int) -> dict:
         for i in range(size_mb):
             f.write(block if i % 2 else text)
     repo = str(Path(__file__).resolve().parent.parent)
-    out = subprocess.run([sys.executable, "-c", BIG.format(repo=repo, root=str(root), path=str(path))],
-                         check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", BIG.format(repo=repo, root=str(root), path=str(path))],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     dt, rss_kb = float(out[0]), int(out[1])
     return {"mb": size_mb, "mbps": size_mb * 1.048576 / dt, "rss_mb": rss_kb / 1024}
 
@@ -134,15 +157,27 @@ def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
     rows = [
         (f"(a) store {s['n']:,} x 1 KiB, one session", f"{s['rate']:,.0f} stores/s", ">= 5,000/s"),
-        (f"    first {s['window']:,} / last {s['window']:,}", f"{s['first']:,.0f} / {s['last']:,.0f} per s",
-         f"last/first cost {s['first'] / s['last']:.2f} (<= 1.25)"),
-        ("(b) git hash-object -w --stdin-paths, same files", f"{git_rate:,.0f} objects/s",
-         f"spellfs/git = {s['rate'] / git_rate:.2f}x"),
+        (
+            f"    first {s['window']:,} / last {s['window']:,}",
+            f"{s['first']:,.0f} / {s['last']:,.0f} per s",
+            f"last/first cost {s['first'] / s['last']:.2f} (<= 1.25)",
+        ),
+        (
+            "(b) git hash-object -w --stdin-paths, same files",
+            f"{git_rate:,.0f} objects/s",
+            f"spellfs/git = {s['rate'] / git_rate:.2f}x",
+        ),
         (f"(c) create {sess['n']:,} sessions", f"{sess['rate']:,.0f} sessions/s", ">= 1,000/s"),
-        (f"(d) tag-filtered list over {sess['n']:,} ({sess['found']} match)",
-         f"{sess['list_ms']:.1f} ms fresh, {sess['list_warm_ms']:.1f} ms warm", "<= 50 ms"),
-        (f"(e) store one {big['mb']:,} MiB file", f"{big['mbps']:,.0f} MB/s, peak RSS {big['rss_mb']:.0f} MB",
-         ">= 300 MB/s, < 150 MB"),
+        (
+            f"(d) tag-filtered list over {sess['n']:,} ({sess['found']} match)",
+            f"{sess['list_ms']:.1f} ms fresh, {sess['list_warm_ms']:.1f} ms warm",
+            "<= 50 ms",
+        ),
+        (
+            f"(e) store one {big['mb']:,} MiB file",
+            f"{big['mbps']:,.0f} MB/s, peak RSS {big['rss_mb']:.0f} MB",
+            ">= 300 MB/s, < 150 MB",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"spellfs foundation benchmark ({os.cpu_count()} cores, python {sys.version.split()[0]})")

@@ -49,11 +49,21 @@ def bench_large(tmp: Path, n: int) -> dict:
         sid = ws.sessions.create(name="large")
         t = time.perf_counter()
         for i in range(n):
-            ws.artifacts.store(sid, "tool_result", f"artifact-{i:06d}.md", f"# artifact {i}\n\nline a\nline b {i}\n")
+            ws.artifacts.store(
+                sid,
+                "tool_result",
+                f"artifact-{i:06d}.md",
+                f"# artifact {i}\n\nline a\nline b {i}\n",
+            )
         setup = time.perf_counter() - t
         first, _ = _ms(lambda: ws.history.save(sid, "full"))
         for i in range(0, n, n // 10):
-            ws.artifacts.store(sid, "tool_result", f"artifact-{i:06d}.md", f"# artifact {i}\n\nline a\nline B {i}\n")
+            ws.artifacts.store(
+                sid,
+                "tool_result",
+                f"artifact-{i:06d}.md",
+                f"# artifact {i}\n\nline a\nline B {i}\n",
+            )
         warm, _ = _ms(lambda: ws.history.save(sid, "ten changed"))
     with Workspace.open(root) as ws:
         ws.artifacts.store(sid, "tool_result", "one-more.md", "x")
@@ -64,8 +74,16 @@ def bench_large(tmp: Path, n: int) -> dict:
         diff_warm, _ = _ms(lambda: ws.history.diff(sid, 1, 2))
     with Workspace.open(root) as ws:
         diff_now, _ = _ms(lambda: ws.history.diff(sid, 1))
-    return {"artifacts": n, "setup_s": setup, "first_ms": first, "warm_ms": warm, "cold_ms": cold,
-            "diff_cold_ms": diff_cold, "diff_warm_ms": diff_warm, "diff_now_ms": diff_now}
+    return {
+        "artifacts": n,
+        "setup_s": setup,
+        "first_ms": first,
+        "warm_ms": warm,
+        "cold_ms": cold,
+        "diff_cold_ms": diff_cold,
+        "diff_warm_ms": diff_warm,
+        "diff_now_ms": diff_now,
+    }
 
 
 def bench_growth(tmp: Path, n: int) -> dict:
@@ -77,7 +95,9 @@ def bench_growth(tmp: Path, n: int) -> dict:
         start = set(ws.objects)
         contents = set()
         for i in range(n):
-            aid = ws.artifacts.store(sid, "tool_result", f"artifact-{i:05d}.md", f"# artifact {i}\n")
+            aid = ws.artifacts.store(
+                sid, "tool_result", f"artifact-{i:05d}.md", f"# artifact {i}\n"
+            )
             contents.add(aid["content_hash"])
             t = time.perf_counter()
             ws.history.save(sid, f"checkpoint {i + 1}")
@@ -85,9 +105,15 @@ def bench_growth(tmp: Path, n: int) -> dict:
         objects = set(ws.objects) - start - contents
         object_bytes = sum(ws.objects.stored_size(o) for o in objects)
         log_bytes = (root / "sessions" / dir / "checkpoints.yaml").stat().st_size
-    return {"checkpoints": n, "objects": len(objects), "object_bytes": object_bytes, "log_bytes": log_bytes,
-            "total": object_bytes + log_bytes, "save_median_ms": statistics.median(times),
-            "save_max_ms": max(times)}
+    return {
+        "checkpoints": n,
+        "objects": len(objects),
+        "object_bytes": object_bytes,
+        "log_bytes": log_bytes,
+        "total": object_bytes + log_bytes,
+        "save_median_ms": statistics.median(times),
+        "save_max_ms": max(times),
+    }
 
 
 def main() -> None:
@@ -101,14 +127,20 @@ def main() -> None:
     ok = lambda good: "ok" if good else "OVER TARGET"  # noqa: E731
     worst = max(large["first_ms"], large["warm_ms"], large["cold_ms"])
     print(f"session of {large['artifacts']} artifacts (stored in {large['setup_s']:.1f} s)")
-    print(f"  checkpoint: first (full table) {large['first_ms']:.0f} ms, after 10 changes {large['warm_ms']:.0f} ms, "
-          f"fresh process {large['cold_ms']:.0f} ms   target <= 500 ms: {ok(worst <= 500)}")
-    print(f"  diff checkpoint 1..2 (10 changed): cold {large['diff_cold_ms']:.0f} ms, warm {large['diff_warm_ms']:.0f} ms; "
-          f"1..now {large['diff_now_ms']:.0f} ms   target <= 200 ms: {ok(large['diff_cold_ms'] <= 200)}")
+    print(
+        f"  checkpoint: first (full table) {large['first_ms']:.0f} ms, after 10 changes {large['warm_ms']:.0f} ms, "
+        f"fresh process {large['cold_ms']:.0f} ms   target <= 500 ms: {ok(worst <= 500)}"
+    )
+    print(
+        f"  diff checkpoint 1..2 (10 changed): cold {large['diff_cold_ms']:.0f} ms, warm {large['diff_warm_ms']:.0f} ms; "
+        f"1..now {large['diff_now_ms']:.0f} ms   target <= 200 ms: {ok(large['diff_cold_ms'] <= 200)}"
+    )
     g = growth
-    print(f"{g['checkpoints']} checkpoints, one new artifact each: {g['total'] / 1024:.0f} KiB of checkpoint data "
-          f"({g['objects']} objects {g['object_bytes'] / 1024:.0f} KiB + checkpoints.yaml {g['log_bytes'] / 1024:.0f} KiB; "
-          f"{g['total'] / g['checkpoints']:.0f} B per checkpoint)   target <= 2048 KiB: {ok(g['total'] <= 2 << 20)}")
+    print(
+        f"{g['checkpoints']} checkpoints, one new artifact each: {g['total'] / 1024:.0f} KiB of checkpoint data "
+        f"({g['objects']} objects {g['object_bytes'] / 1024:.0f} KiB + checkpoints.yaml {g['log_bytes'] / 1024:.0f} KiB; "
+        f"{g['total'] / g['checkpoints']:.0f} B per checkpoint)   target <= 2048 KiB: {ok(g['total'] <= 2 << 20)}"
+    )
     print(f"  save: median {g['save_median_ms']:.1f} ms, max {g['save_max_ms']:.1f} ms")
 
 

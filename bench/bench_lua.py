@@ -56,7 +56,9 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def bench_stores(ws: Workspace, rt: Runtime, n: int, rounds: int) -> tuple[list[float], list[float]]:
+def bench_stores(
+    ws: Workspace, rt: Runtime, n: int, rounds: int
+) -> tuple[list[float], list[float]]:
     py_sid = ws.sessions.create(name="python stores")
     lua_sid = rt.lua.execute(b"return Session.create({name = 'lua stores'})")
     store = ws.artifacts.store
@@ -67,6 +69,7 @@ def bench_stores(ws: Workspace, rt: Runtime, n: int, rounds: int) -> tuple[list[
         store(py_sid, "user_input", f"warm-{i}.txt", b"w%07d" % i + PAYLOAD)
     rt.lua.execute(LUA_STORES, lua_sid, n, -1)
     for r in range(rounds):
+
         def python_loop(r: int = r) -> None:
             for i in range(1, n + 1):
                 store(py_sid, "user_input", f"py-{r}-{i}.txt", b"%08d" % i + PAYLOAD)
@@ -85,16 +88,22 @@ def bench_binding_overhead(ws: Workspace, rt: Runtime, n: int = 20000) -> float:
     answer = {"content_hash": "0" * 64, "session_id": "s" * 36, "sequence": 1}
     ws.artifacts.store = lambda *a, **k: answer  # an instance attribute shadows the method
     try:
-        seconds = timed(lambda: rt.lua.execute(
-            b"for i = 1, ... do Artifact.store('s', 'user_input', 'n', 'content') end", n))
+        seconds = timed(
+            lambda: rt.lua.execute(
+                b"for i = 1, ... do Artifact.store('s', 'user_input', 'n', 'content') end", n
+            )
+        )
     finally:
         del ws.artifacts.store
     return seconds / n * 1e6
 
 
-def bench_sessions(ws: Workspace, rt: Runtime, n: int, rounds: int) -> tuple[list[float], list[float]]:
+def bench_sessions(
+    ws: Workspace, rt: Runtime, n: int, rounds: int
+) -> tuple[list[float], list[float]]:
     py_rates, lua_rates = [], []
     for _ in range(rounds):
+
         def python_loop() -> None:
             for _ in range(n):
                 ws.sessions.create(name="python session", tags=["bench"])
@@ -116,13 +125,19 @@ def bench_startup(root: Path, starts: int) -> tuple[list[float], list[float]]:
         subprocess.run(cmd, cwd=root, check=True, capture_output=True, env=env)
     spell_times, bare_times = [], []
     for _ in range(starts):
-        spell_times.append(timed(lambda: subprocess.run(spell, cwd=root, check=True, capture_output=True, env=env)))
-        bare_times.append(timed(lambda: subprocess.run(bare, cwd=root, check=True, capture_output=True, env=env)))
+        spell_times.append(
+            timed(lambda: subprocess.run(spell, cwd=root, check=True, capture_output=True, env=env))
+        )
+        bare_times.append(
+            timed(lambda: subprocess.run(bare, cwd=root, check=True, capture_output=True, env=env))
+        )
     return spell_times, bare_times
 
 
 def line(label: str, lua: float, peer: float, unit: str, target: str) -> None:
-    print(f"{label:<34} {lua:>10,.0f} {unit:<4} {peer:>10,.0f} {unit:<4} {lua / peer:>6.2f}x   {target}")
+    print(
+        f"{label:<34} {lua:>10,.0f} {unit:<4} {peer:>10,.0f} {unit:<4} {lua / peer:>6.2f}x   {target}"
+    )
 
 
 def main() -> None:
@@ -131,7 +146,9 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=200)
     ap.add_argument("--starts", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--dir", help="make the bench workspace under DIR (e.g. /dev/shm) instead of $TMPDIR")
+    ap.add_argument(
+        "--dir", help="make the bench workspace under DIR (e.g. /dev/shm) instead of $TMPDIR"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-lua-", dir=args.dir) as tmp:
         root = Path(tmp) / "ws"
@@ -147,14 +164,32 @@ def main() -> None:
 
     print(f"{'':<34} {'Lua':>15} {'Python peer':>15} {'ratio':>7}   target")
     store_lua, store_py = statistics.median(st_lua), statistics.median(st_py)
-    line(f"Artifact.store 1 KiB (x{args.stores})", store_lua, store_py, "/s", ">= 5,000/s and >= 0.8x")
-    print(f"  binding overhead per Artifact.store call (library stubbed out): {overhead:.1f} us; "
-          f"one store from Python takes {1e6 / store_py:.0f} us")
-    line(f"Session.create (x{args.sessions})", statistics.median(se_lua), statistics.median(se_py), "/s", "")
+    line(
+        f"Artifact.store 1 KiB (x{args.stores})",
+        store_lua,
+        store_py,
+        "/s",
+        ">= 5,000/s and >= 0.8x",
+    )
+    print(
+        f"  binding overhead per Artifact.store call (library stubbed out): {overhead:.1f} us; "
+        f"one store from Python takes {1e6 / store_py:.0f} us"
+    )
+    line(
+        f"Session.create (x{args.sessions})",
+        statistics.median(se_lua),
+        statistics.median(se_py),
+        "/s",
+        "",
+    )
     spell_ms, bare_ms = statistics.median(spell_t) * 1000, statistics.median(bare_t) * 1000
-    print(f"{'spell run empty.lua (median wall)':<34} {spell_ms:>10.0f} ms   {bare_ms:>10.0f} ms   "
-          f"{spell_ms / bare_ms:>6.2f}x   <= 100 ms (peer: python -c pass)")
-    print(f"  spell run min/max {min(spell_t) * 1000:.0f}/{max(spell_t) * 1000:.0f} ms over {args.starts} runs")
+    print(
+        f"{'spell run empty.lua (median wall)':<34} {spell_ms:>10.0f} ms   {bare_ms:>10.0f} ms   "
+        f"{spell_ms / bare_ms:>6.2f}x   <= 100 ms (peer: python -c pass)"
+    )
+    print(
+        f"  spell run min/max {min(spell_t) * 1000:.0f}/{max(spell_t) * 1000:.0f} ms over {args.starts} runs"
+    )
     ok = store_lua >= 5000 and store_lua >= 0.8 * store_py and spell_ms <= 100
     print("targets met" if ok else "targets NOT met")
 

@@ -96,8 +96,12 @@ def main() -> None:
         print(f"SeaweedFS at {server.endpoint}; building stores in {tmp} …", flush=True)
         build(tmp, args.small, args.large_mib)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(server.env(), AWS_EC2_METADATA_DISABLED="true",
-                   AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"), AWS_CONFIG_FILE=str(tmp / "none"))
+        env.update(
+            server.env(),
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"),
+            AWS_CONFIG_FILE=str(tmp / "none"),
+        )
         for bucket in ("bench-spellfs", "bench-awscli"):
             server.create_bucket(bucket)
         rows = []
@@ -106,17 +110,39 @@ def main() -> None:
             size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
             ours = {}
             for verb, target in (("push", store), ("pull", tmp / f"{name}-pulled")):
-                cmd = [sys.executable, __file__, "--child", verb, "--store", str(target),
-                       "--oids", str(tmp / f"{name}.oids"), "--url", f"s3://bench-spellfs/{name}",
-                       "--endpoint", server.endpoint]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    verb,
+                    "--store",
+                    str(target),
+                    "--oids",
+                    str(tmp / f"{name}.oids"),
+                    "--url",
+                    f"s3://bench-spellfs/{name}",
+                    "--endpoint",
+                    server.endpoint,
+                ]
                 seconds, rss, out = run_child(cmd, env)
                 result = json.loads(out)
                 assert result["objects"] == count, result
                 ours[verb] = (seconds, rss)
             theirs = {}
-            for verb, (src, dst) in (("push", (str(store), f"s3://bench-awscli/{name}/objects")),
-                                     ("pull", (f"s3://bench-awscli/{name}/objects", str(tmp / f"{name}-aws")))):
-                cmd = [aws, "s3", "sync", "--only-show-errors", "--endpoint-url", server.endpoint, src, dst]
+            for verb, (src, dst) in (
+                ("push", (str(store), f"s3://bench-awscli/{name}/objects")),
+                ("pull", (f"s3://bench-awscli/{name}/objects", str(tmp / f"{name}-aws"))),
+            ):
+                cmd = [
+                    aws,
+                    "s3",
+                    "sync",
+                    "--only-show-errors",
+                    "--endpoint-url",
+                    server.endpoint,
+                    src,
+                    dst,
+                ]
                 theirs[verb] = run_child(cmd, env)[:2]
             for verb in ("push", "pull"):
                 rows.append((name, verb, count, size, ours[verb], theirs[verb]))
@@ -138,10 +164,14 @@ def report(rows) -> None:
             ours, theirs, unit, target = size / s / 1e6, size / a / 1e6, "MB/s", 0.9
         ratio = ours / theirs
         ok = "ok" if ratio >= target else "MISS"
-        print(f"{name + ' ' + verb:<12}{ours:>10.0f} {unit:<5}{theirs:>10.0f} {unit:<5}{ratio:>7.2f}x"
-              f"{'>= ' + str(target):>7} {ok:<4}{rss:>7.0f} / {arss:.0f} MB")
+        print(
+            f"{name + ' ' + verb:<12}{ours:>10.0f} {unit:<5}{theirs:>10.0f} {unit:<5}{ratio:>7.2f}x"
+            f"{'>= ' + str(target):>7} {ok:<4}{rss:>7.0f} / {arss:.0f} MB"
+        )
     push_rss = max(r[4][1] for r in rows if r[1] == "push")
-    print(f"\npeak RSS of a push: {push_rss:.0f} MB (target < 200 MB) {'ok' if push_rss < 200 else 'MISS'}")
+    print(
+        f"\npeak RSS of a push: {push_rss:.0f} MB (target < 200 MB) {'ok' if push_rss < 200 else 'MISS'}"
+    )
 
 
 if __name__ == "__main__":

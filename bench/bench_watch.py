@@ -86,7 +86,10 @@ def bench_latency_burst_idle(base: Path, samples: int, burst: int, idle: float) 
     w.start()
     w.ready.wait()
     real = w.catch_up
-    w.catch_up = lambda dirs=None: (setattr(rec, "rescans", rec.rescans + (dirs is None)), real(dirs))[1]
+    w.catch_up = lambda dirs=None: (
+        setattr(rec, "rescans", rec.rescans + (dirs is None)),
+        real(dirs),
+    )[1]
     out: dict = {"mode": w.mode}
     try:
         # latency: one write every 40 ms, each measured on its own
@@ -99,8 +102,13 @@ def bench_latency_burst_idle(base: Path, samples: int, burst: int, idle: float) 
             time.sleep(0.04)
         rec.wait_count(samples, 30)
         lat = [(rec.stored[n] - t) * 1000 for n, t in written.items() if n in rec.stored]
-        out["latency"] = {"n": len(lat), "lost": samples - len(lat), "p50": pct(lat, 50), "p95": pct(lat, 95),
-                          "max": max(lat)}
+        out["latency"] = {
+            "n": len(lat),
+            "lost": samples - len(lat),
+            "p50": pct(lat, 50),
+            "p95": pct(lat, 95),
+            "max": max(lat),
+        }
 
         # burst
         base_count = len(rec.stored)
@@ -116,11 +124,22 @@ def bench_latency_burst_idle(base: Path, samples: int, burst: int, idle: float) 
             log.refresh()
             from spellfs.store.objects import hash_bytes
 
-            bad = [i for i in range(burst)
-                   if (r := log.latest(f"burst-{i:06d}.txt")) is None or r["hash"] != hash_bytes(b"burst file %d\n" % i)]
+            bad = [
+                i
+                for i in range(burst)
+                if (r := log.latest(f"burst-{i:06d}.txt")) is None
+                or r["hash"] != hash_bytes(b"burst file %d\n" % i)
+            ]
             versions = sum(len(log.versions.get(f"burst-{i:06d}.txt", [])) for i in range(burst))
-        out["burst"] = {"files": burst, "written_s": t_written, "all_recorded_s": t_all, "complete": ok,
-                        "missing_or_wrong": len(bad), "versions": versions, "rescans": rec.rescans}
+        out["burst"] = {
+            "files": burst,
+            "written_s": t_written,
+            "all_recorded_s": t_all,
+            "complete": ok,
+            "missing_or_wrong": len(bad),
+            "versions": versions,
+            "rescans": rec.rescans,
+        }
 
         # idle CPU
         time.sleep(1.0)
@@ -144,7 +163,9 @@ def bench_startup(base: Path, sessions: int) -> dict:
             ws.artifacts.store(sid, "tool_result", "a.txt", b"a %d" % i)
             ws.artifacts.store(sid, "tool_result", "b.txt", b"b %d" % i)
     made = time.monotonic() - t0
-    old = time.time() - 60  # out of the stat cache's racy window, as files are after any real downtime
+    old = (
+        time.time() - 60
+    )  # out of the stat cache's racy window, as files are after any real downtime
     for dirpath, _, names in os.walk(root / "sessions"):
         for n in names:
             os.utime(os.path.join(dirpath, n), (old, old))
@@ -176,20 +197,40 @@ def main() -> None:
     rows = [
         ("observer", r["mode"], ""),
         ("latency p50", f"{lat['p50']:.0f} ms", f"{lat['n']} samples, {lat['lost']} lost"),
-        ("latency p95", f"{lat['p95']:.0f} ms", "target <= 500 ms: " + ("ok" if lat["p95"] <= 500 else "MISSED")),
+        (
+            "latency p95",
+            f"{lat['p95']:.0f} ms",
+            "target <= 500 ms: " + ("ok" if lat["p95"] <= 500 else "MISSED"),
+        ),
         ("latency max", f"{lat['max']:.0f} ms", ""),
-        (f"burst {b['files']} files", f"{b['all_recorded_s']:.1f} s",
-         f"written in {b['written_s']:.1f} s; {b['files'] / b['all_recorded_s']:.0f} files/s recorded"),
-        ("burst lost/wrong", str(b["missing_or_wrong"]),
-         f"{b['versions']} versions for {b['files']} files; {b['rescans']} overflow rescans"),
-        (f"idle CPU over {idle['seconds']:.0f} s", f"{idle['cpu_pct']:.2f} %", f"{idle['cpu_s'] * 1000:.0f} ms CPU"),
+        (
+            f"burst {b['files']} files",
+            f"{b['all_recorded_s']:.1f} s",
+            f"written in {b['written_s']:.1f} s; {b['files'] / b['all_recorded_s']:.0f} files/s recorded",
+        ),
+        (
+            "burst lost/wrong",
+            str(b["missing_or_wrong"]),
+            f"{b['versions']} versions for {b['files']} files; {b['rescans']} overflow rescans",
+        ),
+        (
+            f"idle CPU over {idle['seconds']:.0f} s",
+            f"{idle['cpu_pct']:.2f} %",
+            f"{idle['cpu_s'] * 1000:.0f} ms CPU",
+        ),
     ]
     if s:
         rows += [
-            (f"start, {s['sessions']} sessions cold", f"{s['cold_s']:.2f} s",
-             f"{s['files']} files hashed, {s['cold_recorded']} recorded"),
-            (f"start, {s['sessions']} sessions warm", f"{s['warm_s']:.2f} s",
-             f"stat cache hits, {s['warm_recorded']} recorded"),
+            (
+                f"start, {s['sessions']} sessions cold",
+                f"{s['cold_s']:.2f} s",
+                f"{s['files']} files hashed, {s['cold_recorded']} recorded",
+            ),
+            (
+                f"start, {s['sessions']} sessions warm",
+                f"{s['warm_s']:.2f} s",
+                f"stat cache hits, {s['warm_recorded']} recorded",
+            ),
         ]
     w0 = max(len(a) for a, _, _ in rows)
     w1 = max(len(b_) for _, b_, _ in rows)

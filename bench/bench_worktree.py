@@ -56,12 +56,20 @@ def main() -> None:
         dir = ws.sessions.resolve(sid)
         t = time.perf_counter()
         for start in range(0, n, 1000):
-            ws.artifacts.store_many(sid, [("tool_result", f"f{i:06d}.txt", f"artifact {i}\n" * 4, None)
-                                          for i in range(start, min(n, start + 1000))])
+            ws.artifacts.store_many(
+                sid,
+                [
+                    ("tool_result", f"f{i:06d}.txt", f"artifact {i}\n" * 4, None)
+                    for i in range(start, min(n, start + 1000))
+                ],
+            )
         print(f"setup: {n} artifacts stored in {time.perf_counter() - t:.1f} s")
         files = root / "sessions" / dir / "files"
         env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": tmp}
-        git = lambda *a: subprocess.run(["git", *a], cwd=files, capture_output=True, env=env, check=True)  # noqa
+
+        def git(*a: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["git", *a], cwd=files, capture_output=True, env=env, check=True)
+
         git("init", "-q")
         git("add", "-A")
         time.sleep(0.2)  # past the racy window of both indexes
@@ -106,12 +114,16 @@ def main() -> None:
     print(f"{n} artifacts, median of {args.rounds} (ms):")
     print(f"  scan, warm, clean       {med(clean):7.1f}   target <= 30")
     print(f"  scan, warm, 10 edits    {med(dirty):7.1f}")
-    print(f"  scan, cold process view {med(cold_ms):7.1f}   (Workspace.open + records + stat cache)")
+    print(
+        f"  scan, cold process view {med(cold_ms):7.1f}   (Workspace.open + records + stat cache)"
+    )
     print(f"  scandir + lstat floor   {med(floor_ms):7.1f}")
     print(f"  git status, clean       {med(peer_clean):7.1f}   (a subprocess: includes its start)")
     print(f"  git status, 10 edits    {med(peer_dirty):7.1f}")
-    print(f"  ratio scan/git: clean {med(clean) / med(peer_clean):.2f}, 10 edits {med(dirty) / med(peer_dirty):.2f}; "
-          f"scan/floor (clean) {med(clean) / med(floor_ms):.2f}")
+    print(
+        f"  ratio scan/git: clean {med(clean) / med(peer_clean):.2f}, 10 edits {med(dirty) / med(peer_dirty):.2f}; "
+        f"scan/floor (clean) {med(clean) / med(floor_ms):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,12 +42,9 @@ UPSTREAM_BROKEN: dict[str, str] = {
     "lua/hooks/hook-data-modification.lua": "Lua syntax error (line 302)",
     "lua/tools/tools-workflow.lua": "undefined global 'helpers'",
     "lua/workflows/workflow-basics-sequential.lua": "undefined global 'tool_helpers'",
-    "lua/integration/user-workflow-automation.lua":
-        "iterates workflow_system.completed_workflows, which the script never creates",
-    "lua/events/event-performance.lua":
-        "its measure_time returns the function's result first: string.format('%.2f', true)",
-    "lua/tools/tools-utility-reference.lua":
-        "table.concat over Tool.list(), whose entries are tables in rs-llmspell",
+    "lua/integration/user-workflow-automation.lua": "iterates workflow_system.completed_workflows, which the script never creates",
+    "lua/events/event-performance.lua": "its measure_time returns the function's result first: string.format('%.2f', true)",
+    "lua/tools/tools-utility-reference.lua": "table.concat over Tool.list(), whose entries are tables in rs-llmspell",
     "lua/run-all-examples.lua": "a runner of the others: dofile paths relative to the checkout",
     "lua/run-integration-demos.lua": "a runner of the others: dofile paths relative to the checkout",
 }
@@ -69,14 +66,21 @@ def first_error(stdout: str, stderr: str) -> str:
     return (lines or out or ["(no output)"])[-1][:200]
 
 
-def run_one(script: Path, checkout: Path, env: dict, timeout: float) -> tuple[str, bool, str, float]:
+def run_one(
+    script: Path, checkout: Path, env: dict, timeout: float
+) -> tuple[str, bool, str, float]:
     name = script.relative_to(checkout / "examples").as_posix()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="llmspell-ex-") as folder:
         try:
-            done = subprocess.run([sys.executable, "-m", "spellfs", "run", str(script)], cwd=folder,
-                                  env={**env, "SPELL_WORKSPACE": folder}, capture_output=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                [sys.executable, "-m", "spellfs", "run", str(script)],
+                cwd=folder,
+                env={**env, "SPELL_WORKSPACE": folder},
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
             return name, False, f"timed out after {timeout:g} s", time.monotonic() - started
     out = done.stdout.decode("utf-8", "replace")
@@ -89,11 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkout", nargs="?", default="/work/rs-llmspell", type=Path)
     parser.add_argument("--timeout", type=float, default=30.0)
-    parser.add_argument("--only", action="append", default=[], help="run scripts whose path has this")
+    parser.add_argument(
+        "--only", action="append", default=[], help="run scripts whose path has this"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--verbose", "-v", action="store_true", help="print each script's result")
-    parser.add_argument("--no-provider", action="store_true",
-                        help="run with no model provider configured (how many scripts need one)")
+    parser.add_argument(
+        "--no-provider",
+        action="store_true",
+        help="run with no model provider configured (how many scripts need one)",
+    )
     args = parser.parse_args(argv)
     found = scripts(args.checkout)
     if not found:
@@ -102,11 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         found = [s for s in found if any(o in str(s) for o in args.only)]
     with FakeProvider() as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SPELL_", "OPENAI_", "ANTHROPIC_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SPELL_", "OPENAI_", "ANTHROPIC_"))
+        }
         env["PYTHONPATH"] = str(ROOT)
         if not args.no_provider:
-            env.update({"OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": fake.url + "/v1",
-                        "ANTHROPIC_API_KEY": "sk-ant-fake", "ANTHROPIC_BASE_URL": fake.url})
+            env.update(
+                {
+                    "OPENAI_API_KEY": "sk-fake",
+                    "OPENAI_BASE_URL": fake.url + "/v1",
+                    "ANTHROPIC_API_KEY": "sk-ant-fake",
+                    "ANTHROPIC_BASE_URL": fake.url,
+                }
+            )
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             results = list(pool.map(lambda s: run_one(s, args.checkout, env, args.timeout), found))
     clean = [r for r in results if r[1]]

@@ -13,15 +13,33 @@ import os as _os
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
 if _os.name != "posix":  # fcntl locks and POSIX file semantics throughout
-    raise ImportError("spellfs needs a POSIX system (Linux, macOS, BSD): it relies on fcntl file locks "
-                      "and POSIX rename semantics (on Windows, use WSL)")
+    raise ImportError(
+        "spellfs needs a POSIX system (Linux, macOS, BSD): it relies on fcntl file locks "
+        "and POSIX rename semantics (on Windows, use WSL)"
+    )
 
 from .config import Config, load_config
 from .errors import (
-    ArtifactNotFound, CheckpointNotFound, ConfigError, HookCancelled, IntegrityError, InvalidTransition,
-    LimitExceeded, ManifestError, NotFound, NothingToReplay, ObjectNotFound, ProviderError, RemoteError,
+    ArtifactNotFound,
+    CheckpointNotFound,
+    ConfigError,
+    HookCancelled,
+    IntegrityError,
+    InvalidTransition,
+    LimitExceeded,
+    ManifestError,
+    NotFound,
+    NothingToReplay,
+    ObjectNotFound,
+    ProviderError,
+    RemoteError,
     ReplayError,
-    SessionNotActive, SessionNotFound, SpellError, UnrecordedChanges, UnsafePath, UsageError,
+    SessionNotActive,
+    SessionNotFound,
+    SpellError,
+    UnrecordedChanges,
+    UnsafePath,
+    UsageError,
     WorkspaceNotFound,
 )
 from .workspace import Workspace, find_root, init_workspace

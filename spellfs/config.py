@@ -19,8 +19,10 @@ __all__ = ["Config", "DEFAULTS", "MACHINE_TOOLS", "PROVIDER_HINT", "load_config"
 _POSITIVE = "a positive integer"
 
 #: How to give scripts a model provider: said wherever one is missing.
-PROVIDER_HINT = ("set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENAI_BASE_URL for a local server, "
-                 "or add agents.providers to spell.yaml")
+PROVIDER_HINT = (
+    "set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENAI_BASE_URL for a local server, "
+    "or add agents.providers to spell.yaml"
+)
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "sessions": {
@@ -38,12 +40,28 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "tools": {"allow": [], "web_search": None},
 }
 #: The tools that reach the network or the host: off unless ``tools.allow`` names them.
-MACHINE_TOOLS = frozenset({"web_search", "http_request", "process_executor", "system_monitor",
-                           "service_checker", "environment_reader"})
+MACHINE_TOOLS = frozenset(
+    {
+        "web_search",
+        "http_request",
+        "process_executor",
+        "system_monitor",
+        "service_checker",
+        "environment_reader",
+    }
+)
 BACKENDS = {"fs": "fs", "sled": "fs", "memory": "memory"}
 # llmspell TOML keys that mean nothing here but are not mistakes.
-_TOML_IGNORED = {"enabled", "storage_path", "auto_persist", "persistence_interval_secs", "enable_replay",
-                 "enable_hooks", "hook_timeout_ms", "replay_enabled"}
+_TOML_IGNORED = {
+    "enabled",
+    "storage_path",
+    "auto_persist",
+    "persistence_interval_secs",
+    "enable_replay",
+    "enable_hooks",
+    "hook_timeout_ms",
+    "replay_enabled",
+}
 
 
 def _check(where: str, dotted: str, value: Any) -> Any:
@@ -63,7 +81,12 @@ def _check(where: str, dotted: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: {dotted}: must be true or false (got {value!r})")
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (value == 0 and key != "artifact_compression_threshold"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < 0
+        or (value == 0 and key != "artifact_compression_threshold")
+    ):
         raise ConfigError(f"{where}: {dotted}: must be {_POSITIVE} (got {value!r})")
     return value
 
@@ -77,11 +100,14 @@ def _check_tools(where: str, dotted: str, value: Any) -> Any:
             raise ConfigError(f"{where}: {dotted}: must be a list of tool names")
         for name in value:
             if name not in MACHINE_TOOLS:
-                raise ConfigError(f"{where}: {dotted}: {name!r} is not a tool that needs enabling "
-                                  f"(those are: {', '.join(sorted(MACHINE_TOOLS))})")
+                raise ConfigError(
+                    f"{where}: {dotted}: {name!r} is not a tool that needs enabling "
+                    f"(those are: {', '.join(sorted(MACHINE_TOOLS))})"
+                )
         return list(value)
-    if value is not None and (not isinstance(value, dict) or value.get("provider") not in
-                              ("searxng", "brave")):
+    if value is not None and (
+        not isinstance(value, dict) or value.get("provider") not in ("searxng", "brave")
+    ):
         raise ConfigError(f"{where}: {dotted}: must be {{provider: searxng|brave, url, key_env}}")
     return value
 
@@ -101,7 +127,9 @@ class Config:
     def set(self, dotted: str, value: Any, where: str = "config") -> None:
         section, _, key = dotted.partition(".")
         if section not in DEFAULTS or key not in DEFAULTS[section]:
-            raise ConfigError(f"{where}: {dotted}: unknown key (known: {', '.join(sorted(_all_keys()))})")
+            raise ConfigError(
+                f"{where}: {dotted}: unknown key (known: {', '.join(sorted(_all_keys()))})"
+            )
         self.values[section][key] = _check(where, dotted, value)
 
     # Shorthands for the hot paths.
@@ -123,13 +151,17 @@ def apply_mapping(config: Config, doc: Any, where: str) -> None:
     if doc is None:
         return
     if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: expected a mapping of sections (sessions:, watch:, git:, remotes:, agents:)")
+        raise ConfigError(
+            f"{where}: expected a mapping of sections (sessions:, watch:, git:, remotes:, agents:)"
+        )
     for section, body in doc.items():
         if section == "remotes":
             if body is None:
                 continue
             if not isinstance(body, dict):
-                raise ConfigError(f"{where}: remotes: must be a mapping of name to {{url, endpoint_url, region}}")
+                raise ConfigError(
+                    f"{where}: remotes: must be a mapping of name to {{url, endpoint_url, region}}"
+                )
             for name, spec in body.items():
                 if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
                     raise ConfigError(f"{where}: remotes.{name}: needs a url")
@@ -139,7 +171,9 @@ def apply_mapping(config: Config, doc: Any, where: str) -> None:
             config.remotes = dict(body)
             continue
         if section not in DEFAULTS:
-            raise ConfigError(f"{where}: {section}: unknown section (known: sessions, watch, git, remotes, agents, tools)")
+            raise ConfigError(
+                f"{where}: {section}: unknown section (known: sessions, watch, git, remotes, agents, tools)"
+            )
         if body is None:
             continue
         if not isinstance(body, dict):
@@ -149,7 +183,9 @@ def apply_mapping(config: Config, doc: Any, where: str) -> None:
         if section == "agents" and body.get("providers") is not None:
             from .agent import providers_from_config
 
-            providers_from_config(body, Path("."))  # a bad provider is a bad configuration: named now, exit 2
+            providers_from_config(
+                body, Path(".")
+            )  # a bad provider is a bad configuration: named now, exit 2
 
 
 def load_config(root: Path | None, toml_file: Path | None = None) -> Config:

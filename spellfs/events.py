@@ -45,13 +45,19 @@ class EventBus:
     def subscriptions(self) -> list[dict[str, Any]]:
         """Each live subscription: ``{id, pattern, queued}``."""
         with self._cond:
-            return [{"id": sub, "pattern": self._patterns[sub], "queued": len(queue)}
-                    for sub, (_, queue) in self._subs.items()]
+            return [
+                {"id": sub, "pattern": self._patterns[sub], "queued": len(queue)}
+                for sub, (_, queue) in self._subs.items()
+            ]
 
     def stats(self) -> dict[str, int]:
         with self._cond:
-            return {"published": self.published, "delivered": self.delivered, "subscriptions": len(self._subs),
-                    "queued": sum(len(q) for _, q in self._subs.values())}
+            return {
+                "published": self.published,
+                "delivered": self.delivered,
+                "subscriptions": len(self._subs),
+                "queued": sum(len(q) for _, q in self._subs.values()),
+            }
 
     def unsubscribe(self, sub: int) -> bool:
         with self._cond:
@@ -65,9 +71,16 @@ class EventBus:
         ``event_id``): ``lua`` for what a script published, ``python`` for spellfs's own.
         """
         stamp = time.time()
-        event = {"event_type": event_type, "data": data, "timestamp": stamp,
-                 "metadata": {"source_language": language, "timestamp": stamp,
-                              "event_id": f"evt-{self.published + 1}"}}
+        event = {
+            "event_type": event_type,
+            "data": data,
+            "timestamp": stamp,
+            "metadata": {
+                "source_language": language,
+                "timestamp": stamp,
+                "event_id": f"evt-{self.published + 1}",
+            },
+        }
         delivered = 0
         with self._cond:  # publishers on several threads (a script, the watcher) all count
             self.published += 1

@@ -14,7 +14,9 @@ from typing import Any, Callable
 __all__ = ["exports"]
 
 
-def exports(package: str, names: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+def exports(
+    package: str, names: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """``__getattr__``, ``__dir__`` and ``__all__`` for ``package``; ``names``: name -> module."""
 
     def __getattr__(name: str) -> Any:

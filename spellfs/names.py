@@ -14,8 +14,16 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["check_artifact_name", "check_display_name", "jsonable", "new_session_id", "now", "parse_time",
-           "slugify", "whole_number"]
+__all__ = [
+    "check_artifact_name",
+    "check_display_name",
+    "jsonable",
+    "new_session_id",
+    "now",
+    "parse_time",
+    "slugify",
+    "whole_number",
+]
 
 MAX_NAME_BYTES = 255
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -28,8 +36,12 @@ _LYING = re.compile("[\x80-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2
 def _lying(kind: str, value: str) -> None:
     m = _LYING.search(value)
     if m:
-        raise UsageError(f"invalid {kind} {value[:60]!r}: contains U+{ord(m.group()):04X} (invisible, "
-                         "direction-changing or control characters would make it display as another name)")
+        raise UsageError(
+            f"invalid {kind} {value[:60]!r}: contains U+{ord(m.group()):04X} (invisible, "
+            "direction-changing or control characters would make it display as another name)"
+        )
+
+
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _WHOLE = re.compile(r"[0-9]{1,18}\Z")
@@ -52,7 +64,9 @@ def check_artifact_name(name: object) -> str:
     if name in (".", "..") or name.startswith("."):
         raise UsageError(f"invalid artifact name {shown}: may not start with '.'")
     if _BAD_CHARS.search(name):
-        raise UsageError(f"invalid artifact name {shown}: may not contain '/', '\\' or control characters")
+        raise UsageError(
+            f"invalid artifact name {shown}: may not contain '/', '\\' or control characters"
+        )
     if _SURROGATE.search(name):
         raise UsageError(f"invalid artifact name {shown}: not valid unicode")
     _lying("artifact name", name)
@@ -69,7 +83,9 @@ def check_display_name(kind: str, value: str) -> str:
 
 def check_word(kind: str, value: object, limit: int = 200) -> str:
     if not isinstance(value, str) or not value or len(value) > limit or _BAD_CHARS.search(value):
-        raise UsageError(f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control characters, at most {limit} characters)")
+        raise UsageError(
+            f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control characters, at most {limit} characters)"
+        )
     _lying(kind, value)
     return value
 
@@ -131,7 +147,9 @@ def parse_time(value: object, what: str) -> float:
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
-            raise UsageError(f"invalid {what}: {value!r} (an RFC 3339 time or epoch seconds)") from None
+            raise UsageError(
+                f"invalid {what}: {value!r} (an RFC 3339 time or epoch seconds)"
+            ) from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=timezone.utc)
         return dt.timestamp()
@@ -150,7 +168,9 @@ def jsonable(value: Any, what: str, depth: int = 0) -> Any:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
-            raise UsageError(f"invalid {what}: binary strings cannot be stored as metadata") from None
+            raise UsageError(
+                f"invalid {what}: binary strings cannot be stored as metadata"
+            ) from None
     if value is None or isinstance(value, (str, int, float, bool)):
         if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
             raise UsageError(f"invalid {what}: {value} is not a number JSON can hold")

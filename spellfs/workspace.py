@@ -63,13 +63,17 @@ def find_root(start: Path | None = None, explicit: str | os.PathLike | None = No
     if explicit:
         root = Path(explicit)
         if not root.is_dir():
-            raise WorkspaceNotFound(f"workspace not found: {root} (make one with `spell init {root}`)")
+            raise WorkspaceNotFound(
+                f"workspace not found: {root} (make one with `spell init {root}`)"
+            )
         return root.resolve()
     env = os.environ.get("SPELL_WORKSPACE")
     if env:
         root = Path(env)
         if not root.is_dir():
-            raise WorkspaceNotFound(f"workspace not found: {root} (from $SPELL_WORKSPACE; make one with `spell init {root}`)")
+            raise WorkspaceNotFound(
+                f"workspace not found: {root} (from $SPELL_WORKSPACE; make one with `spell init {root}`)"
+            )
         return root.resolve()
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
@@ -93,7 +97,10 @@ def init_workspace(root: Path) -> bool:
                 if not p.exists():
                     p.mkdir()
                     made.append(p)
-        files = {".spell/.gitignore": SPELL_GITIGNORE.encode(), ".spellignore": default_spellignore()}
+        files = {
+            ".spell/.gitignore": SPELL_GITIGNORE.encode(),
+            ".spellignore": default_spellignore(),
+        }
         if new:  # the shipped session templates, once: a template the user removed stays removed
             files.update({f"templates/{name}": data for name, data in default_templates().items()})
         files["spell.yaml"] = SPELL_YAML.encode()  # last: it is what makes the folder a workspace
@@ -159,12 +166,18 @@ class Workspace:
         self._logs: OrderedDict[str, ArtifactLog] = OrderedDict()
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, config_file: str | os.PathLike | None = None,
-             actor: str = "api") -> "Workspace":
+    def open(
+        cls,
+        path: str | os.PathLike | None = None,
+        config_file: str | os.PathLike | None = None,
+        actor: str = "api",
+    ) -> "Workspace":
         root = find_root(explicit=path)
         if root is None:
-            raise WorkspaceNotFound("no workspace here (no spell.yaml or .spell/ in this directory or above; "
-                                    "make one with `spell init`)")
+            raise WorkspaceNotFound(
+                "no workspace here (no spell.yaml or .spell/ in this directory or above; "
+                "make one with `spell init`)"
+            )
         return cls(root, load_config(root, Path(config_file) if config_file else None), actor=actor)
 
     @classmethod

@@ -26,7 +26,13 @@ SPELL = [sys.executable, "-m", "spellfs"]
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's workspace or provider keys."""
-    for var in ("SPELL_WORKSPACE", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+    for var in (
+        "SPELL_WORKSPACE",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -56,12 +62,19 @@ def anyws(request: pytest.FixtureRequest, tmp_path: Path):
         yield workspace
 
 
-def run_spell(*args: str, cwd: Path | str | None = None, input: bytes | None = None, env: dict | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess:
+def run_spell(
+    *args: str,
+    cwd: Path | str | None = None,
+    input: bytes | None = None,
+    env: dict | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess:
     """Run the real `spell` command in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("SPELL_WORKSPACE", None) if env is None or "SPELL_WORKSPACE" not in env else None
-    return subprocess.run([*SPELL, *args], cwd=cwd, input=input, capture_output=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [*SPELL, *args], cwd=cwd, input=input, capture_output=True, env=full_env, timeout=timeout
+    )
 
 
 @pytest.fixture

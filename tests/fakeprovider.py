@@ -53,17 +53,37 @@ class FakeProvider:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def inject(self, *, status: int | None = None, retry_after: float | str | None = None,
-               delay: float | None = None, drop: bool = False, malformed: bool = False,
-               empty: bool = False, message: str | None = None, times: int = 1) -> None:
-        fault = {"status": status, "retry_after": retry_after, "delay": delay, "message": message,
-                 "drop": drop, "malformed": malformed, "empty": empty}
+    def inject(
+        self,
+        *,
+        status: int | None = None,
+        retry_after: float | str | None = None,
+        delay: float | None = None,
+        drop: bool = False,
+        malformed: bool = False,
+        empty: bool = False,
+        message: str | None = None,
+        times: int = 1,
+    ) -> None:
+        fault = {
+            "status": status,
+            "retry_after": retry_after,
+            "delay": delay,
+            "message": message,
+            "drop": drop,
+            "malformed": malformed,
+            "empty": empty,
+        }
         with self._lock:
             self.faults.extend(dict(fault) for _ in range(times))
 
     def start(self) -> FakeProvider:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fakeprovider", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fakeprovider",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -98,7 +118,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # with wbufsize, each answer leaves in one segment, no delayed-ACK stall
+    disable_nagle_algorithm = (
+        True  # with wbufsize, each answer leaves in one segment, no delayed-ACK stall
+    )
     wbufsize = 1 << 16
     server: _Server
 
@@ -130,8 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
         with fake._lock:
-            fake.requests.append({"path": self.path, "headers": headers, "json": body,
-                                  "peer": self.client_address})
+            fake.requests.append(
+                {"path": self.path, "headers": headers, "json": body, "peer": self.client_address}
+            )
         fault = fake._next_fault() or {}
         if fault.get("delay"):
             if fake._stopping.wait(fault["delay"]):
@@ -147,16 +170,24 @@ class _Handler(BaseHTTPRequestHandler):
             kind = "anthropic"
         else:
             return self._json(404, _error(kind="openai", message=f"no route {self.path}"))
-        credential = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+        credential = headers.get("x-api-key") or headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
         status = fault.get("status")
         if status is None and fake.api_key is not None and credential != fake.api_key:
             status = 401
         if status is not None:
-            extra = {"Retry-After": str(fault["retry_after"])} if fault.get("retry_after") is not None else {}
-            message = fault.get("message") or {401: f"Incorrect API key provided: {credential}",
-                       403: f"Key {credential} may not use this model",
-                       404: f"The model `{(body or {}).get('model')}` does not exist",
-                       429: "Rate limit reached, slow down"}.get(status, "The server had an error")
+            extra = (
+                {"Retry-After": str(fault["retry_after"])}
+                if fault.get("retry_after") is not None
+                else {}
+            )
+            message = fault.get("message") or {
+                401: f"Incorrect API key provided: {credential}",
+                403: f"Key {credential} may not use this model",
+                404: f"The model `{(body or {}).get('model')}` does not exist",
+                429: "Rate limit reached, slow down",
+            }.get(status, "The server had an error")
             return self._json(status, _error(kind, message), extra)
         if fault.get("malformed"):
             return self._send(200, b'{"choices": [ this is not json', "application/json")
@@ -169,7 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json", extra)
 
-    def _send(self, status: int, data: bytes, ctype: str, extra: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, data: bytes, ctype: str, extra: dict[str, str] | None = None
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -217,20 +250,43 @@ def _reply(body: dict[str, Any]) -> tuple[str, int, int, bool]:
 
 def _openai_answer(body: dict[str, Any], *, empty: bool, n: int) -> dict[str, Any]:
     text, tokens_in, tokens_out, cut = _reply(body)
-    choices = [] if empty else [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "length" if cut else "stop"}]
-    return {"id": f"chatcmpl-fake-{n}", "object": "chat.completion", "created": 1700000000,
-            "model": body["model"], "choices": choices,
-            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                      "total_tokens": tokens_in + tokens_out}}
+    choices = (
+        []
+        if empty
+        else [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "length" if cut else "stop",
+            }
+        ]
+    )
+    return {
+        "id": f"chatcmpl-fake-{n}",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": body["model"],
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": tokens_in,
+            "completion_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+        },
+    }
 
 
 def _anthropic_answer(body: dict[str, Any], *, empty: bool, n: int) -> dict[str, Any]:
     text, tokens_in, tokens_out, cut = _reply(body)
-    return {"id": f"msg_fake_{n}", "type": "message", "role": "assistant", "model": body["model"],
-            "content": [] if empty else [{"type": "text", "text": text}],
-            "stop_reason": "max_tokens" if cut else "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}}
+    return {
+        "id": f"msg_fake_{n}",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [] if empty else [{"type": "text", "text": text}],
+        "stop_reason": "max_tokens" if cut else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+    }
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:

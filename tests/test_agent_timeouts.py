@@ -83,10 +83,14 @@ def test_a_server_that_accepts_and_never_answers_fails_fast_in_a_script(root: Pa
     server = Silent()
     try:
         (root / "spell.yaml").write_text("agents:\n  timeout_seconds: 2\n")
-        (root / "t.lua").write_text(PRELUDE + 'local a = Agent.create({name = "a", model = "openai/m"})\n'
-                                    'local ok, err = pcall(a.invoke, a, "hi")\nprint(ok, err)\n')
+        (root / "t.lua").write_text(
+            PRELUDE + 'local a = Agent.create({name = "a", model = "openai/m"})\n'
+            'local ok, err = pcall(a.invoke, a, "hi")\nprint(ok, err)\n'
+        )
         start = time.monotonic()
-        r = run_spell("run", "t.lua", cwd=root, env={"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": server.url})
+        r = run_spell(
+            "run", "t.lua", cwd=root, env={"OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": server.url}
+        )
         took = time.monotonic() - start
     finally:
         server.close()
@@ -116,7 +120,9 @@ def test_connecting_is_bounded_apart_from_the_read_timeout() -> None:
 
 def test_retry_after_as_an_http_date_is_honoured() -> None:
     with FakeProvider() as fake, Client(max_attempts=2, backoff=0.01) as c:
-        when = email.utils.formatdate(time.time() + 3, usegmt=True)  # whole seconds: 2 to 3 s from now
+        when = email.utils.formatdate(
+            time.time() + 3, usegmt=True
+        )  # whole seconds: 2 to 3 s from now
         fake.inject(status=503, retry_after=when)
         start = time.monotonic()
         out = c.complete(Provider("local", "openai", fake.url + "/v1"), ASK, timeout=10)
@@ -136,11 +142,18 @@ def test_environment_providers_stay_when_spell_yaml_names_another(root: Path) ->
     with FakeProvider() as fake:
         (root / "spell.yaml").write_text(
             "agents:\n  providers:\n    anthropic:\n      kind: anthropic\n"
-            f"      base_url: {fake.url}\n      key_env: ANTHROPIC_API_KEY\n")
-        (root / "t.lua").write_text(PRELUDE +
-            'print(Agent.create({name = "o", model = "openai/gpt-x"}):invoke("from openai").text)\n'
-            'print(Agent.create({name = "c", model = "anthropic/claude-x"}):invoke("from claude").text)\n')
-        env = {"OPENAI_API_KEY": "sk-o", "OPENAI_BASE_URL": fake.url + "/v1", "ANTHROPIC_API_KEY": "sk-a"}
+            f"      base_url: {fake.url}\n      key_env: ANTHROPIC_API_KEY\n"
+        )
+        (root / "t.lua").write_text(
+            PRELUDE
+            + 'print(Agent.create({name = "o", model = "openai/gpt-x"}):invoke("from openai").text)\n'
+            'print(Agent.create({name = "c", model = "anthropic/claude-x"}):invoke("from claude").text)\n'
+        )
+        env = {
+            "OPENAI_API_KEY": "sk-o",
+            "OPENAI_BASE_URL": fake.url + "/v1",
+            "ANTHROPIC_API_KEY": "sk-a",
+        }
         r = run_spell("run", "t.lua", cwd=root, env=env)
         paths = [q["path"] for q in fake.requests]
     assert r.returncode == 0, r.stderr.decode()
@@ -151,8 +164,16 @@ def test_environment_providers_stay_when_spell_yaml_names_another(root: Path) ->
 def test_spell_yaml_overrides_an_environment_provider_by_name(root: Path) -> None:
     with FakeProvider() as fake:
         (root / "spell.yaml").write_text(
-            f"agents:\n  providers:\n    openai:\n      kind: openai\n      base_url: {fake.url}/v1\n")
-        (root / "t.lua").write_text(PRELUDE + 'print(Agent.create({name = "o", model = "openai/g"}):invoke("x").text)\n')
-        r = run_spell("run", "t.lua", cwd=root, env={"OPENAI_API_KEY": "sk-o", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+            f"agents:\n  providers:\n    openai:\n      kind: openai\n      base_url: {fake.url}/v1\n"
+        )
+        (root / "t.lua").write_text(
+            PRELUDE + 'print(Agent.create({name = "o", model = "openai/g"}):invoke("x").text)\n'
+        )
+        r = run_spell(
+            "run",
+            "t.lua",
+            cwd=root,
+            env={"OPENAI_API_KEY": "sk-o", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+        )
         assert r.returncode == 0, r.stderr.decode()
         assert "authorization" not in fake.requests[0]["headers"]  # spell.yaml's keyless entry won

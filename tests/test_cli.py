@@ -16,8 +16,19 @@ from spellfs.store.objects import hash_bytes
 
 from conftest import SPELL
 
-SESSION_FIELDS = {"id", "name", "description", "status", "tags", "created_at", "updated_at", "parent_session_id",
-                  "custom_metadata", "artifact_count", "path"}
+SESSION_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "status",
+    "tags",
+    "created_at",
+    "updated_at",
+    "parent_session_id",
+    "custom_metadata",
+    "artifact_count",
+    "path",
+}
 
 
 def ok(r) -> str:
@@ -49,7 +60,10 @@ def test_init_new_ls(tmp_path: Path, spell) -> None:
     out = ok(spell("init", "space", cwd=tmp_path))
     root = tmp_path / "space"
     assert out == f"Initialised a spellfs workspace in {root.resolve()}\n"
-    assert ok(spell("ls", cwd=root)) == "no sessions (make one with `spell new NAME`; --all shows finished ones)\n"
+    assert (
+        ok(spell("ls", cwd=root))
+        == "no sessions (make one with `spell new NAME`; --all shows finished ones)\n"
+    )
     sid = new(spell, root, "My Research", "--tag", "papers", "--tag", "ml", "-d", "reading list")
     out = ok(spell("ls", cwd=root))
     assert sid[:8] in out and "My Research" in out and "active" in out and "papers" in out
@@ -58,8 +72,16 @@ def test_init_new_ls(tmp_path: Path, spell) -> None:
     assert "My Research" in line and f"sessions/my-research-{sid[:8]}" in line
     (s,) = json.loads(ok(spell("ls", "--json", cwd=root)))
     assert SESSION_FIELDS <= set(s)
-    assert (s["id"], s["name"], s["description"], s["tags"]) == (sid, "My Research", "reading list", ["papers", "ml"])
-    assert s["path"] == f"sessions/my-research-{sid[:8]}" and (root / s["path"] / "session.yaml").is_file()
+    assert (s["id"], s["name"], s["description"], s["tags"]) == (
+        sid,
+        "My Research",
+        "reading list",
+        ["papers", "ml"],
+    )
+    assert (
+        s["path"] == f"sessions/my-research-{sid[:8]}"
+        and (root / s["path"] / "session.yaml").is_file()
+    )
 
 
 def test_ls_filters(root: Path, spell) -> None:
@@ -76,18 +98,28 @@ def test_ls_filters(root: Path, spell) -> None:
     assert ids("--tag", "x") == [a, b]
     assert ids("--tag", "x", "--tag", "y") == [a]
     assert ids("--sort", "name", "--all", "--limit", "2") == [a, b]
-    err = one_line_error(spell("ls", "--status", "bogus", cwd=root), 2, "Error: Invalid value for '--status'")
+    err = one_line_error(
+        spell("ls", "--status", "bogus", cwd=root), 2, "Error: Invalid value for '--status'"
+    )
     assert err.endswith("(see `spell ls --help`)\n")
 
 
 def test_new_with_template_and_parent(root: Path, spell) -> None:
-    (root / "templates" / "daily.yaml").write_text("description: daily notes\ntags: [daily]\nmetadata: {k: v}\n")
+    (root / "templates" / "daily.yaml").write_text(
+        "description: daily notes\ntags: [daily]\nmetadata: {k: v}\n"
+    )
     parent = new(spell, root, "parent")
     sid = new(spell, root, "today", "--template", "daily", "--parent", parent[:6])
     s = json.loads(ok(spell("show", sid, "--json", cwd=root)))
-    assert s["description"] == "daily notes" and s["tags"] == ["daily"] and s["custom_metadata"] == {"k": "v"}
+    assert (
+        s["description"] == "daily notes"
+        and s["tags"] == ["daily"]
+        and s["custom_metadata"] == {"k": "v"}
+    )
     assert s["parent_session_id"] == parent
-    one_line_error(spell("new", "x", "--template", "nope", cwd=root), 2, "Error: template not found: nope")
+    one_line_error(
+        spell("new", "x", "--template", "nope", cwd=root), 2, "Error: template not found: nope"
+    )
 
 
 def test_show(root: Path, spell, tmp_path: Path) -> None:
@@ -132,7 +164,9 @@ def test_add_and_cat_exact_bytes(root: Path, spell, tmp_path: Path) -> None:
     files = session_dir / "files"
     assert (files / "all.bin").read_bytes() == binary.read_bytes()
     assert (files / "text.txt").read_bytes() == b"version two, longer\n"
-    one_line_error(spell("cat", sid, "text.txt@3", cwd=root), 2, "Error: artifact not found: text.txt@3")
+    one_line_error(
+        spell("cat", sid, "text.txt@3", cwd=root), 2, "Error: artifact not found: text.txt@3"
+    )
     one_line_error(spell("cat", sid, "nope", cwd=root), 2, "Error: artifact not found: nope")
 
 
@@ -148,13 +182,35 @@ def test_add_options_and_json(root: Path, spell, tmp_path: Path) -> None:
     sid = new(spell, root, "opts")
     f = tmp_path / "a.txt"
     f.write_bytes(b"aaa")
-    (res,) = json.loads(ok(spell("add", sid, str(f), "--type", "tool_result", "--name", "renamed.txt",
-                                 "--tag", "k", "--json", cwd=root)))
-    assert res["sequence"] == 1 and res["content_hash"] == hash_bytes(b"aaa") and res["session_id"] == sid
+    (res,) = json.loads(
+        ok(
+            spell(
+                "add",
+                sid,
+                str(f),
+                "--type",
+                "tool_result",
+                "--name",
+                "renamed.txt",
+                "--tag",
+                "k",
+                "--json",
+                cwd=root,
+            )
+        )
+    )
+    assert (
+        res["sequence"] == 1
+        and res["content_hash"] == hash_bytes(b"aaa")
+        and res["session_id"] == sid
+    )
     (art,) = json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]
     assert (art["name"], art["artifact_type"], art["tags"]) == ("renamed.txt", "tool_result", ["k"])
-    one_line_error(spell("add", sid, str(f), str(f), "--name", "x", cwd=root), 2,
-                   "Error: --name works with one file only (see `spell add --help`)")
+    one_line_error(
+        spell("add", sid, str(f), str(f), "--name", "x", cwd=root),
+        2,
+        "Error: --name works with one file only (see `spell add --help`)",
+    )
 
 
 def test_add_skips_spellignored(root: Path, spell) -> None:
@@ -176,13 +232,17 @@ def test_add_skips_spellignored(root: Path, spell) -> None:
 
 def test_add_errors(root: Path, spell, tmp_path: Path) -> None:
     sid = new(spell, root, "errs")
-    one_line_error(spell("add", sid, str(tmp_path / "absent.txt"), cwd=root), 2, "Error: file not found")
+    one_line_error(
+        spell("add", sid, str(tmp_path / "absent.txt"), cwd=root), 2, "Error: file not found"
+    )
     hidden = tmp_path / ".hidden"
     hidden.write_text("x")
     one_line_error(spell("add", sid, str(hidden), cwd=root), 2, "Error: invalid artifact name")
     f = tmp_path / "ok.txt"
     f.write_text("x")
-    one_line_error(spell("add", "ffffffff", str(f), cwd=root), 2, "Error: session not found: ffffffff")
+    one_line_error(
+        spell("add", "ffffffff", str(f), cwd=root), 2, "Error: session not found: ffffffff"
+    )
     assert json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"] == []
 
 
@@ -215,16 +275,21 @@ def test_rm(root: Path, spell) -> None:
     one_line_error(spell("show", sid, cwd=root), 2, "Error: session not found")
 
 
-@pytest.mark.parametrize("args, code, starts", [
-    (["show", "ffffffff"], 2, "Error: session not found: ffffffff"),
-    (["show", "abc"], 2, "Error: session id prefix too short"),
-    (["show", "../../etc"], 2, "Error: session not found"),
-    (["cat", "ffffffff", "x"], 2, "Error: session not found"),
-    (["suspend", "ffffffff"], 2, "Error: session not found"),
-    (["new", "x", "--tag", "a/b"], 2, "Error: invalid tag"),
-    (["new", "x", "--parent", "ffffffff"], 2, "Error: session not found"),
-])
-def test_errors_are_one_line_with_exit_codes(root: Path, spell, args: list[str], code: int, starts: str) -> None:
+@pytest.mark.parametrize(
+    "args, code, starts",
+    [
+        (["show", "ffffffff"], 2, "Error: session not found: ffffffff"),
+        (["show", "abc"], 2, "Error: session id prefix too short"),
+        (["show", "../../etc"], 2, "Error: session not found"),
+        (["cat", "ffffffff", "x"], 2, "Error: session not found"),
+        (["suspend", "ffffffff"], 2, "Error: session not found"),
+        (["new", "x", "--tag", "a/b"], 2, "Error: invalid tag"),
+        (["new", "x", "--parent", "ffffffff"], 2, "Error: session not found"),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(
+    root: Path, spell, args: list[str], code: int, starts: str
+) -> None:
     new(spell, root, "exists")
     one_line_error(spell(*args, cwd=root), code, starts)
 
@@ -244,23 +309,67 @@ def test_ambiguous_prefix_via_cli(root: Path, spell) -> None:
 
 
 def test_usage_errors_are_one_line_saying_where_help_is(root: Path, spell) -> None:
-    one_line_error(spell("nosuchcommand", cwd=root), 2, "Error: No such command 'nosuchcommand' (see `spell --help`)")
-    one_line_error(spell("new", cwd=root), 2, "Error: Missing argument 'NAME' (see `spell new --help`)")
-    one_line_error(spell("show", cwd=root), 2, "Error: Missing argument 'SESSION' (see `spell show --help`)")
-    one_line_error(spell("add", "x", cwd=root), 2, "Error: Missing argument 'FILES...' (see `spell add --help`)")
-    one_line_error(spell("ls", "--bogus", cwd=root), 2, "Error: No such option '--bogus' (see `spell ls --help`)")
-    one_line_error(spell("ad", "x", cwd=root), 2, "Error: No such command 'ad'; did you mean 'add'? (see `spell --help`)")
+    one_line_error(
+        spell("nosuchcommand", cwd=root),
+        2,
+        "Error: No such command 'nosuchcommand' (see `spell --help`)",
+    )
+    one_line_error(
+        spell("new", cwd=root), 2, "Error: Missing argument 'NAME' (see `spell new --help`)"
+    )
+    one_line_error(
+        spell("show", cwd=root), 2, "Error: Missing argument 'SESSION' (see `spell show --help`)"
+    )
+    one_line_error(
+        spell("add", "x", cwd=root),
+        2,
+        "Error: Missing argument 'FILES...' (see `spell add --help`)",
+    )
+    one_line_error(
+        spell("ls", "--bogus", cwd=root),
+        2,
+        "Error: No such option '--bogus' (see `spell ls --help`)",
+    )
+    one_line_error(
+        spell("ad", "x", cwd=root),
+        2,
+        "Error: No such command 'ad'; did you mean 'add'? (see `spell --help`)",
+    )
 
 
 def test_help_and_version(spell, tmp_path: Path) -> None:
     out = ok(spell("--help", cwd=tmp_path))
-    for cmd in ("init", "new", "ls", "show", "cat", "add", "suspend", "resume", "complete", "fail", "rm", "fsck"):
+    for cmd in (
+        "init",
+        "new",
+        "ls",
+        "show",
+        "cat",
+        "add",
+        "suspend",
+        "resume",
+        "complete",
+        "fail",
+        "rm",
+        "fsck",
+    ):
         assert f"  {cmd} " in out or f"  {cmd}\n" in out, cmd
-    assert ok(spell("--version", cwd=tmp_path)) == f"spell, version {importlib.metadata.version('spellfs')}\n"
-    for args in ((), ("remote",), ("daemon",)):  # a command group alone shows its help, not an error line
+    assert (
+        ok(spell("--version", cwd=tmp_path))
+        == f"spell, version {importlib.metadata.version('spellfs')}\n"
+    )
+    for args in (
+        (),
+        ("remote",),
+        ("daemon",),
+    ):  # a command group alone shows its help, not an error line
         r = spell(*args, cwd=tmp_path)
         err = r.stderr.decode()
-        assert r.returncode == 2 and err.startswith(f"Usage: {' '.join(('spell',) + args)} ") and "Commands:" in err
+        assert (
+            r.returncode == 2
+            and err.startswith(f"Usage: {' '.join(('spell',) + args)} ")
+            and "Commands:" in err
+        )
         assert "Error" not in err
 
 
@@ -283,7 +392,9 @@ def test_workspace_committed_and_moved_still_works(root: Path, spell, tmp_path: 
     clone = tmp_path / "clone"
     shutil.copytree(root, clone, ignore=shutil.ignore_patterns("index.sqlite*", "locks"))
     assert spell("cat", sid, "data.txt", cwd=clone).stdout == b"portable bytes"
-    assert json.loads(ok(spell("ls", "--json", cwd=clone)))[0]["path"].startswith("sessions/portable-")
+    assert json.loads(ok(spell("ls", "--json", cwd=clone)))[0]["path"].startswith(
+        "sessions/portable-"
+    )
     ok(spell("fsck", cwd=clone))
 
 
@@ -304,8 +415,12 @@ def test_a_permission_problem_is_one_line(root) -> None:
     """An unreadable spell.yaml: one line naming it, exit 1. Runs unprivileged also under root (CI)."""
     (root / "spell.yaml").chmod(0)
     try:
-        r = subprocess.run([*SPELL, "-w", str(root), "ls"], capture_output=True, timeout=60,
-                           preexec_fn=_without_root_privilege if os.geteuid() == 0 else None)
+        r = subprocess.run(
+            [*SPELL, "-w", str(root), "ls"],
+            capture_output=True,
+            timeout=60,
+            preexec_fn=_without_root_privilege if os.geteuid() == 0 else None,
+        )
     finally:
         (root / "spell.yaml").chmod(0o644)
     err = r.stderr.decode()
@@ -322,32 +437,66 @@ def test_a_spell_yaml_that_is_a_directory_is_one_line(root, spell) -> None:
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_a_name_that_looks_like_a_reference_is_read_by_that_name(root: Path, spell, tmp_path: Path) -> None:
+def test_a_name_that_looks_like_a_reference_is_read_by_that_name(
+    root: Path, spell, tmp_path: Path
+) -> None:
     sid = new(spell, root, "names")
-    for name, content in (("h.txt", b"h1"), ("h.txt", b"h2"), ("#1", b"hash one"), ("h.txt@1", b"at one")):
+    for name, content in (
+        ("h.txt", b"h1"),
+        ("h.txt", b"h2"),
+        ("#1", b"hash one"),
+        ("h.txt@1", b"at one"),
+    ):
         (tmp_path / "f").write_bytes(content)
         ok(spell("add", sid, str(tmp_path / "f"), "--name", name, cwd=root))
     assert spell("cat", sid, "#1", cwd=root).stdout == b"hash one"  # the artifact named "#1"
-    assert spell("cat", sid, "h.txt@1", cwd=root).stdout == b"at one"  # the artifact named "h.txt@1"
-    assert spell("cat", sid, "h.txt@2", cwd=root).stdout == b"h2"  # no such name: version 2 of h.txt
+    assert (
+        spell("cat", sid, "h.txt@1", cwd=root).stdout == b"at one"
+    )  # the artifact named "h.txt@1"
+    assert (
+        spell("cat", sid, "h.txt@2", cwd=root).stdout == b"h2"
+    )  # no such name: version 2 of h.txt
     assert spell("cat", sid, "#2", cwd=root).stdout == b"h2"  # no such name: sequence 2
 
 
 def test_add_is_all_or_nothing_and_refuses_an_empty_name(root: Path, spell, tmp_path: Path) -> None:
-    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 2\n  max_artifact_size: 100\n")
+    (root / "spell.yaml").write_text(
+        "sessions:\n  max_artifacts_per_session: 2\n  max_artifact_size: 100\n"
+    )
     sid = new(spell, root, "batch")
     for n in ("a", "b", "c"):
         (tmp_path / f"{n}.txt").write_text(n)
-    before = sorted(p.relative_to(root) for p in root.rglob("*") if ".spell/" not in str(p) or "objects/" in str(p))
-    one_line_error(spell("add", sid, *(str(tmp_path / f"{n}.txt") for n in "abc"), cwd=root), 1,
-                   "Error: too many artifacts in session")
+    before = sorted(
+        p.relative_to(root)
+        for p in root.rglob("*")
+        if ".spell/" not in str(p) or "objects/" in str(p)
+    )
+    one_line_error(
+        spell("add", sid, *(str(tmp_path / f"{n}.txt") for n in "abc"), cwd=root),
+        1,
+        "Error: too many artifacts in session",
+    )
     (tmp_path / "big.txt").write_text("x" * 101)
-    err = one_line_error(spell("add", sid, str(tmp_path / "a.txt"), str(tmp_path / "big.txt"), cwd=root), 1)
-    assert "big.txt is 101 bytes; max_artifact_size is 100 (raise sessions.max_artifact_size in spell.yaml)" in err
-    one_line_error(spell("add", sid, str(tmp_path / "a.txt"), "--name", "", cwd=root), 2,
-                   "Error: invalid artifact name: empty")
-    after = sorted(p.relative_to(root) for p in root.rglob("*") if ".spell/" not in str(p) or "objects/" in str(p))
+    err = one_line_error(
+        spell("add", sid, str(tmp_path / "a.txt"), str(tmp_path / "big.txt"), cwd=root), 1
+    )
+    assert (
+        "big.txt is 101 bytes; max_artifact_size is 100 (raise sessions.max_artifact_size in spell.yaml)"
+        in err
+    )
+    one_line_error(
+        spell("add", sid, str(tmp_path / "a.txt"), "--name", "", cwd=root),
+        2,
+        "Error: invalid artifact name: empty",
+    )
+    after = sorted(
+        p.relative_to(root)
+        for p in root.rglob("*")
+        if ".spell/" not in str(p) or "objects/" in str(p)
+    )
     assert after == before
     assert json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"] == []
     ok(spell("add", sid, str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), cwd=root))
-    assert [a["name"] for a in json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]] == ["a.txt", "b.txt"]
+    assert [
+        a["name"] for a in json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]
+    ] == ["a.txt", "b.txt"]

@@ -49,8 +49,12 @@ def test_forks_are_named_name_fork_n(root: Path) -> None:
         f3 = ws.history.fork(f1)
         named = ws.history.fork(sid, None, {"name": "mine"})
         names = [ws.sessions.get(s)["name"] for s in (f1, f2, f3, named)]
-    assert names == ["Literature review (fork 1)", "Literature review (fork 2)", "Literature review (fork 3)",
-                     "mine"]
+    assert names == [
+        "Literature review (fork 1)",
+        "Literature review (fork 2)",
+        "Literature review (fork 3)",
+        "mine",
+    ]
     r = run_spell("show", "Literature review (fork 2)", "--json", cwd=root)
     assert json.loads(r.stdout)["id"] == f2
 
@@ -62,5 +66,7 @@ def test_diff_prints_json_scalars_not_python_reprs(root: Path) -> None:
         ws.sessions.update_metadata(sid, {"owner": "ana", "n": None, "ok": True})
         ws.sessions.set_manifest_fields(sid, description="it's new")
     out = run_spell("diff", sid, cwd=root).stdout.decode()
-    assert 'metadata: +owner = "ana"' in out and "metadata: +n = null" in out and "+ok = true" in out
+    assert (
+        'metadata: +owner = "ana"' in out and "metadata: +n = null" in out and "+ok = true" in out
+    )
     assert "'" not in out.replace("it's", "")

@@ -26,7 +26,7 @@ _prefixes = itertools.count()
 BUCKET = "spellfs-cli-test"
 CONTENT = {
     "notes.md": b"# Notes\nfirst line\n",
-    "data.bin": bytes(range(256)) * 200,          # above the threshold: zstd-framed object
+    "data.bin": bytes(range(256)) * 200,  # above the threshold: zstd-framed object
     "empty.txt": b"",
 }
 
@@ -46,7 +46,9 @@ class Target:
     def __init__(self, kind: str, url: str, args: list[str], env: dict, server=None) -> None:
         self.kind, self.url, self.args, self.env, self.server = kind, url, args, env, server
 
-    def spell(self, *args: str, cwd: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def spell(
+        self, *args: str, cwd: Path, env: dict | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         proc = run_spell(*args, cwd=cwd, env=clean_env({**self.env, **(env or {})}))
         if check:
             assert proc.returncode == 0, (args, proc.stdout.decode(), proc.stderr.decode())
@@ -60,8 +62,13 @@ def target(request, tmp_path) -> Target:
     server = request.getfixturevalue("seaweed")
     if BUCKET not in server.buckets:
         server.create_bucket(BUCKET)
-    return Target("s3", f"s3://{BUCKET}/cli{next(_prefixes)}", ["--endpoint-url", server.endpoint],
-                  server.env(), server)
+    return Target(
+        "s3",
+        f"s3://{BUCKET}/cli{next(_prefixes)}",
+        ["--endpoint-url", server.endpoint],
+        server.env(),
+        server,
+    )
 
 
 @pytest.fixture
@@ -105,15 +112,27 @@ def cat(target: Target, root: Path, sid: str, name: str, **kw) -> subprocess.Com
 
 # -- remote add / list / remove -----------------------------------------------------------
 
+
 def test_remote_add_list_remove_round_trip(tmp_path):
     root = tmp_path / "ws"
     init_workspace(root)
     yaml = root / "spell.yaml"
-    yaml.write_text("# my settings\nsessions:\n  max_sessions: 7  # seven is plenty\n# trailing note\n")
+    yaml.write_text(
+        "# my settings\nsessions:\n  max_sessions: 7  # seven is plenty\n# trailing note\n"
+    )
     secret = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t-do-not-write"}
     t = Target("file", "", [], secret)
-    out = t.spell("remote", "add", "origin", "s3://my-bucket/team/a", "--endpoint-url", "http://127.0.0.1:9",
-                  "--region", "eu-west-1", cwd=root).stdout.decode()
+    out = t.spell(
+        "remote",
+        "add",
+        "origin",
+        "s3://my-bucket/team/a",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--region",
+        "eu-west-1",
+        cwd=root,
+    ).stdout.decode()
     assert out == "added remote origin: s3://my-bucket/team/a (default)\n"
     t.spell("remote", "add", "backup", (tmp_path / "bk").as_uri(), cwd=root)
     text = yaml.read_text()
@@ -122,16 +141,26 @@ def test_remote_add_list_remove_round_trip(tmp_path):
     assert "s3cr3t" not in text and "AKID" not in text
     listed = json.loads(t.spell("remote", "list", "--json", cwd=root).stdout)
     assert [(r["name"], r["default"]) for r in listed] == [("origin", True), ("backup", False)]
-    assert listed[0] == {"name": "origin", "url": "s3://my-bucket/team/a", "endpoint_url": "http://127.0.0.1:9",
-                         "region": "eu-west-1", "default": True}
+    assert listed[0] == {
+        "name": "origin",
+        "url": "s3://my-bucket/team/a",
+        "endpoint_url": "http://127.0.0.1:9",
+        "region": "eu-west-1",
+        "default": True,
+    }
     table = t.spell("remote", "list", cwd=root).stdout.decode()
     assert "origin" in table and "backup" in table and "eu-west-1" in table
 
-    for args, needle in ((["add", "origin", "file:///tmp/x"], "remote already exists: origin"),
-                         (["add", "bad", "http://example.com/x"], "not a remote URL"),
-                         (["add", "rel", "file://relative/path"], "not a remote URL"),
-                         (["add", "ep", "s3://my-bucket", "--endpoint-url", "http://user:pw@127.0.0.1:9"], "credentials"),
-                         (["remove", "nope"], "remote not found: nope")):
+    for args, needle in (
+        (["add", "origin", "file:///tmp/x"], "remote already exists: origin"),
+        (["add", "bad", "http://example.com/x"], "not a remote URL"),
+        (["add", "rel", "file://relative/path"], "not a remote URL"),
+        (
+            ["add", "ep", "s3://my-bucket", "--endpoint-url", "http://user:pw@127.0.0.1:9"],
+            "credentials",
+        ),
+        (["remove", "nope"], "remote not found: nope"),
+    ):
         proc = t.spell("remote", *args, cwd=root, check=False)
         err = proc.stderr.decode()
         assert proc.returncode == 2, (args, err)
@@ -144,7 +173,11 @@ def test_remote_add_list_remove_round_trip(tmp_path):
     t.spell("remote", "remove", "backup", cwd=root)
     assert "no remotes" in t.spell("remote", "list", cwd=root).stdout.decode()
     final = yaml.read_text()
-    assert "remotes" not in final and "# my settings" in final and "max_sessions: 7  # seven is plenty" in final
+    assert (
+        "remotes" not in final
+        and "# my settings" in final
+        and "max_sessions: 7  # seven is plenty" in final
+    )
 
 
 def test_remote_add_keeps_the_default_template_comments(tmp_path, file_target):
@@ -171,6 +204,7 @@ def test_push_and_pull_need_a_remote(tmp_path, file_target):
 
 # -- push, clone, pull --------------------------------------------------------------------
 
+
 def test_push_clone_pull_works_as_the_original(tmp_path, target):
     src = tmp_path / "ws"
     ids = make_workspace(src, target)
@@ -183,8 +217,9 @@ def test_push_clone_pull_works_as_the_original(tmp_path, target):
     dst = clone(src, tmp_path / "clone")
     pulled = json.loads(target.spell("pull", "--json", cwd=dst).stdout)
     assert pulled["pulled"] == n and pulled["skipped"] == 0
-    assert sorted(p.relative_to(dst).as_posix() for p in local_objects(dst)) == \
-        sorted(p.relative_to(src).as_posix() for p in local_objects(src))
+    assert sorted(p.relative_to(dst).as_posix() for p in local_objects(dst)) == sorted(
+        p.relative_to(src).as_posix() for p in local_objects(src)
+    )
     for p in local_objects(src):
         assert (dst / p.relative_to(src)).read_bytes() == p.read_bytes()
     for name, data in CONTENT.items():
@@ -203,7 +238,7 @@ def test_push_and_pull_named_sessions_only(tmp_path, file_target):
     src = tmp_path / "ws"
     ids = make_workspace(src, file_target)
     file_target.spell("push", ids["b"], cwd=src)
-    remote = Path(file_target.url[len("file://"):])
+    remote = Path(file_target.url[len("file://") :])
     with Workspace.open(src) as ws:
         _, rec = ws.artifacts.find(ids["b"], "only-beta.txt")
         _, notes = ws.artifacts.find(ids["a"], "notes.md")
@@ -226,14 +261,24 @@ def test_git_clone_then_pull(tmp_path, file_target):
     with Workspace.open(src) as ws:
         big_oid = ws.artifacts.store(ids["a"], "user_input", "big.bin", big)["content_hash"]
     git_id = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
-    file_target.spell("commit", "-m", "work", cwd=src, env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                                                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+    file_target.spell(
+        "commit",
+        "-m",
+        "work",
+        cwd=src,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        },
+    )
     file_target.spell("push", cwd=src)
     dst = tmp_path / "clone"
     subprocess.run(["git", *git_id, "clone", "-q", str(src), str(dst)], check=True)
     assert not (dst / ".spell" / "objects" / big_oid[:2] / big_oid[2:]).exists()
     assert "on-remote" in file_target.spell("fsck", cwd=dst).stdout.decode()
-    assert cat(file_target, dst, ids["a"], "big.bin").stdout == big          # fetched on demand
+    assert cat(file_target, dst, ids["a"], "big.bin").stdout == big  # fetched on demand
     file_target.spell("pull", cwd=dst)
     assert cat(file_target, dst, ids["a"], "data.bin@1").stdout == CONTENT["data.bin"]
     report = json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)
@@ -241,6 +286,7 @@ def test_git_clone_then_pull(tmp_path, file_target):
 
 
 # -- on-demand fetch and fsck -----------------------------------------------------------
+
 
 def test_cat_fetches_on_demand_without_pull(tmp_path, target):
     src = tmp_path / "ws"
@@ -260,7 +306,11 @@ def test_fsck_tells_on_remote_from_lost(tmp_path, target):
     dst = clone(src, tmp_path / "clone")
     proc = target.spell("fsck", cwd=dst)
     lines = proc.stdout.decode().splitlines()
-    assert lines and all(line.startswith("on-remote: ") for line in lines[:-1]) and lines[-1].endswith(": ok")
+    assert (
+        lines
+        and all(line.startswith("on-remote: ") for line in lines[:-1])
+        and lines[-1].endswith(": ok")
+    )
     assert "on remote origin" in lines[0]
 
     # One object lost everywhere: the local copy and the remote one.
@@ -274,7 +324,11 @@ def test_fsck_tells_on_remote_from_lost(tmp_path, target):
     kinds = {p["oid"]: p["kind"] for p in report["problems"]}
     assert kinds.pop(lost) == "missing-object"
     assert set(kinds.values()) == {"on-remote"} and report["on_remote"] == len(kinds)
-    assert any("lost" in p["detail"] and "origin" in p["detail"] for p in report["problems"] if p["oid"] == lost)
+    assert any(
+        "lost" in p["detail"] and "origin" in p["detail"]
+        for p in report["problems"]
+        if p["oid"] == lost
+    )
     proc = cat(target, dst, ids["b"], "only-beta.txt", check=False)
     assert proc.returncode == 2 and "nor on the remote" in proc.stderr.decode()
     proc = target.spell("pull", cwd=dst, check=False)
@@ -288,16 +342,17 @@ def test_fsck_tells_on_remote_from_lost(tmp_path, target):
 def _delete_remote_object(target: Target, oid: str) -> None:
     key = f"objects/{oid[:2]}/{oid[2:]}"
     if target.kind == "file":
-        os.unlink(Path(target.url[len("file://"):]) / key)
+        os.unlink(Path(target.url[len("file://") :]) / key)
         return
     from seaweed import signed_request
 
-    bucket, prefix = target.url[len("s3://"):].split("/", 1)
+    bucket, prefix = target.url[len("s3://") :].split("/", 1)
     status = signed_request("DELETE", target.server.endpoint, f"/{bucket}/{prefix}/{key}")
     assert status in (200, 204), status
 
 
 # -- failures --------------------------------------------------------------------------------
+
 
 def _one_line_failure(proc: subprocess.CompletedProcess, *needles: str) -> str:
     err = proc.stderr.decode()
@@ -312,7 +367,13 @@ def _one_line_failure(proc: subprocess.CompletedProcess, *needles: str) -> str:
 def test_s3_errors_name_the_remote_and_the_cause(tmp_path, seaweed):
     if BUCKET not in seaweed.buckets:
         seaweed.create_bucket(BUCKET)
-    good = Target("s3", f"s3://{BUCKET}/err{next(_prefixes)}", ["--endpoint-url", seaweed.endpoint], seaweed.env(), seaweed)
+    good = Target(
+        "s3",
+        f"s3://{BUCKET}/err{next(_prefixes)}",
+        ["--endpoint-url", seaweed.endpoint],
+        seaweed.env(),
+        seaweed,
+    )
     src = tmp_path / "ws"
     ids = make_workspace(src, good)
 
@@ -320,16 +381,26 @@ def test_s3_errors_name_the_remote_and_the_cause(tmp_path, seaweed):
     err = _one_line_failure(good.spell("push", cwd=src, env=wrong, check=False), "access denied")
     assert "not-the-secret" not in err
 
-    good.spell("remote", "add", "nobucket", f"s3://no-such-bucket-{os.getpid()}/x", *good.args, cwd=src)
+    good.spell(
+        "remote", "add", "nobucket", f"s3://no-such-bucket-{os.getpid()}/x", *good.args, cwd=src
+    )
     proc = good.spell("push", "--remote", "nobucket", cwd=src, check=False)
-    assert proc.returncode == 1 and "remote nobucket" in proc.stderr.decode() and "bucket not found" in proc.stderr.decode()
+    assert (
+        proc.returncode == 1
+        and "remote nobucket" in proc.stderr.decode()
+        and "bucket not found" in proc.stderr.decode()
+    )
 
     from seaweed import free_ports
 
     dead = f"http://127.0.0.1:{free_ports(1)[0]}"
     good.spell("remote", "add", "dead", good.url, "--endpoint-url", dead, cwd=src)
     proc = good.spell("push", "--remote", "dead", cwd=src, check=False)
-    assert proc.returncode == 1 and "remote dead" in proc.stderr.decode() and "cannot reach" in proc.stderr.decode()
+    assert (
+        proc.returncode == 1
+        and "remote dead" in proc.stderr.decode()
+        and "cannot reach" in proc.stderr.decode()
+    )
 
     # Nothing went up on those failures; a good push then does the whole job.
     good.spell("push", cwd=src)
@@ -402,7 +473,13 @@ def test_server_failing_mid_push_then_next_push_finishes(tmp_path, seaweed):
         seaweed.create_bucket(BUCKET)
     proxy = FlakyProxy(seaweed.endpoint, allow=2)
     try:
-        t = Target("s3", f"s3://{BUCKET}/flaky{next(_prefixes)}", ["--endpoint-url", proxy.endpoint], seaweed.env(), seaweed)
+        t = Target(
+            "s3",
+            f"s3://{BUCKET}/flaky{next(_prefixes)}",
+            ["--endpoint-url", proxy.endpoint],
+            seaweed.env(),
+            seaweed,
+        )
         src = tmp_path / "ws"
         ids = make_workspace(src, t)
         _one_line_failure(t.spell("push", cwd=src, check=False), "InternalError")
@@ -422,13 +499,15 @@ def test_file_remote_failing_mid_push_then_next_push_finishes(tmp_path, file_tar
     src = tmp_path / "ws"
     ids = make_workspace(src, file_target)
     oids = sorted(p.parent.name + p.name for p in local_objects(src))
-    remote = Path(file_target.url[len("file://"):])
+    remote = Path(file_target.url[len("file://") :])
     blocker = remote / "objects" / oids[0][:2]
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a directory")  # every upload into this fan-out fails
     proc = file_target.spell("push", cwd=src, check=False)
     err = proc.stderr.decode()
-    assert proc.returncode == 1 and err.startswith("Error: remote origin") and err.count("\n") == 1, err
+    assert (
+        proc.returncode == 1 and err.startswith("Error: remote origin") and err.count("\n") == 1
+    ), err
     blocker.unlink()
     file_target.spell("push", cwd=src)
     dst = clone(src, tmp_path / "clone")

@@ -40,15 +40,18 @@ def test_init_file_uncommented_is_a_valid_configuration_of_the_defaults(root: Pa
     text = (root / "spell.yaml").read_text()
     (root / "spell.yaml").write_text("".join(line[2:] + "\n" for line in text.splitlines()[1:]))
     config = load_config(root)
-    assert {k: v for k, v in config.values.items() if k != "agents"} == \
-        {k: v for k, v in DEFAULTS.items() if k != "agents"}
+    assert {k: v for k, v in config.values.items() if k != "agents"} == {
+        k: v for k, v in DEFAULTS.items() if k != "agents"
+    }
     assert config.get("agents.cache") is False and config.get("agents.timeout_seconds") == 120
     assert sorted(config.get("agents.providers")) == ["claude", "local"]
     assert list(config.remotes) == ["origin"]
 
 
 def test_spell_yaml_values_are_applied(root: Path) -> None:
-    write_yaml(root, """\
+    write_yaml(
+        root,
+        """\
 sessions:
   max_sessions: 3
   artifact_compression_threshold: 0
@@ -59,7 +62,8 @@ agents:
   cache: true
 remotes:
   origin: {url: "file:///tmp/x", region: eu}
-""")
+""",
+    )
     config = load_config(root)
     assert config.source == "spell.yaml"
     assert config.get("sessions.max_sessions") == 3
@@ -91,22 +95,25 @@ def test_memory_backend_from_spell_yaml_writes_nothing(root: Path) -> None:
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 
 
-@pytest.mark.parametrize("text, key", [
-    ("sessions:\n  max_sesions: 5\n", "sessions.max_sesions"),
-    ("watch:\n  materialise_max_bytes: 5\n", "watch.materialise_max_bytes"),
-    ("sessions:\n  max_sessions: -1\n", "sessions.max_sessions"),
-    ("sessions:\n  max_sessions: 0\n", "sessions.max_sessions"),
-    ("sessions:\n  max_sessions: lots\n", "sessions.max_sessions"),
-    ("sessions:\n  max_sessions: 2.5\n", "sessions.max_sessions"),
-    ("sessions:\n  max_sessions: true\n", "sessions.max_sessions"),
-    ("sessions:\n  storage_backend: s3\n", "sessions.storage_backend"),
-    ("agents:\n  cache: 1\n", "agents.cache"),
-    ("agents:\n  providers: [a, b]\n", "agents.providers"),
-    ("bogus:\n  x: 1\n", "bogus"),
-    ("sessions: 5\n", "sessions"),
-    ("remotes:\n  origin: {region: eu}\n", "remotes.origin"),
-    ("remotes:\n  origin: {url: 'file:///x', secret_key: k}\n", "remotes.origin.secret_key"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("sessions:\n  max_sesions: 5\n", "sessions.max_sesions"),
+        ("watch:\n  materialise_max_bytes: 5\n", "watch.materialise_max_bytes"),
+        ("sessions:\n  max_sessions: -1\n", "sessions.max_sessions"),
+        ("sessions:\n  max_sessions: 0\n", "sessions.max_sessions"),
+        ("sessions:\n  max_sessions: lots\n", "sessions.max_sessions"),
+        ("sessions:\n  max_sessions: 2.5\n", "sessions.max_sessions"),
+        ("sessions:\n  max_sessions: true\n", "sessions.max_sessions"),
+        ("sessions:\n  storage_backend: s3\n", "sessions.storage_backend"),
+        ("agents:\n  cache: 1\n", "agents.cache"),
+        ("agents:\n  providers: [a, b]\n", "agents.providers"),
+        ("bogus:\n  x: 1\n", "bogus"),
+        ("sessions: 5\n", "sessions"),
+        ("remotes:\n  origin: {region: eu}\n", "remotes.origin"),
+        ("remotes:\n  origin: {url: 'file:///x', secret_key: k}\n", "remotes.origin.secret_key"),
+    ],
+)
 def test_bad_values_name_file_and_key(root: Path, text: str, key: str) -> None:
     write_yaml(root, text)
     with pytest.raises(ConfigError) as exc:
@@ -185,21 +192,28 @@ def test_toml_overrides_spell_yaml(root: Path, tmp_path: Path) -> None:
 def test_toml_unknown_key_names_file_and_key(root: Path, tmp_path: Path, spell) -> None:
     toml = tmp_path / "bad.toml"
     toml.write_text("[runtime.sessions]\nmax_sesions = 2\n")
-    with pytest.raises(ConfigError, match=r"bad\.toml: runtime\.sessions\.max_sesions: unknown key"):
+    with pytest.raises(
+        ConfigError, match=r"bad\.toml: runtime\.sessions\.max_sesions: unknown key"
+    ):
         load_config(root, toml)
     r = spell("-c", str(toml), "ls", cwd=root)
     assert r.returncode == 2
     err = r.stderr.decode()
-    assert err.startswith("Error: ") and str(toml) in err and "runtime.sessions.max_sesions" in err, err
+    assert (
+        err.startswith("Error: ") and str(toml) in err and "runtime.sessions.max_sesions" in err
+    ), err
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("text", [
-    "[runtime.sessions]\nmax_sessions = \"many\"\n",
-    "[runtime.sessions\n",
-    "runtime = 3\n",
-    "[runtime]\nsessions = 3\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[runtime.sessions]\nmax_sessions = "many"\n',
+        "[runtime.sessions\n",
+        "runtime = 3\n",
+        "[runtime]\nsessions = 3\n",
+    ],
+)
 def test_toml_bad_file_is_one_error_line(root: Path, tmp_path: Path, spell, text: str) -> None:
     toml = tmp_path / "bad.toml"
     toml.write_text(text)

@@ -51,8 +51,11 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(root: Path) -> None
     checkpoints_seen = 0
     for round_ in range(50):
         start = round_ * 100_000
-        proc = subprocess.Popen([sys.executable, "-m", "spellfs", "-w", str(root), "run", str(script), sid, str(start)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spellfs", "-w", str(root), "run", str(script), sid, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         # Kill at a random point once work is under way: timing from the first save, not from
         # process start, so a slow start-up (a loaded machine) cannot make every kill land early.
         first = proc.stdout.readline()
@@ -66,7 +69,11 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(root: Path) -> None
             last = int(saved[-1][1])
             checkpoints_seen += len(saved)
             acknowledged.update((i, expected(i)) for i in range(start, last))
-        visible = [p for p in (root / "sessions").rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
+        visible = [
+            p
+            for p in (root / "sessions").rglob("*")
+            if p.name.endswith(".tmp") or p.name.startswith(".")
+        ]
         assert visible == [], f"round {round_}: left in view: {visible}"
         with Workspace.open(root) as ws:
             report = fsck(ws)

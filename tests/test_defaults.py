@@ -19,7 +19,9 @@ TEMPLATES = sorted(p.name for p in (REPO / "templates").glob("*.yaml"))
 
 
 def test_the_repository_ships_templates_and_a_spellignore() -> None:
-    assert {"research.yaml", "code-review.yaml", "data-pipeline.yaml", "chat.yaml"} <= set(TEMPLATES)
+    assert {"research.yaml", "code-review.yaml", "data-pipeline.yaml", "chat.yaml"} <= set(
+        TEMPLATES
+    )
     ignore = (REPO / ".spellignore").read_text()
     for pattern in ("*.swp", "*~", ".DS_Store", "__pycache__/"):
         assert pattern in ignore.splitlines()
@@ -64,8 +66,23 @@ def test_each_template_loads_and_creates_a_session(tmp_path: Path, name: str) ->
 
 
 def test_the_wheel_carries_the_defaults(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(tmp_path.glob("spellfs-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "spellfs/defaults/spellignore" in names

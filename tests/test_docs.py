@@ -11,11 +11,14 @@ from click.testing import CliRunner
 import spellfs
 from spellfs.cli import COMMANDS, LazyGroup, cli
 
+
 def all_modules() -> list[str]:
     """Every module of the package, walked from the source tree (subpackages included)."""
     import pkgutil
 
-    names = (m.name.removeprefix("spellfs.") for m in pkgutil.walk_packages(spellfs.__path__, "spellfs."))
+    names = (
+        m.name.removeprefix("spellfs.") for m in pkgutil.walk_packages(spellfs.__path__, "spellfs.")
+    )
     return sorted(n for n in names if n != "__main__")  # running it is `python -m spellfs`
 
 
@@ -49,7 +52,20 @@ def all_paths() -> list[tuple[list[str], click.Command]]:
 
 def test_foundation_commands_are_present() -> None:
     names = {n for n, _ in loaded_commands()}
-    assert {"init", "new", "ls", "show", "cat", "add", "suspend", "resume", "complete", "fail", "rm", "fsck"} <= names
+    assert {
+        "init",
+        "new",
+        "ls",
+        "show",
+        "cat",
+        "add",
+        "suspend",
+        "resume",
+        "complete",
+        "fail",
+        "rm",
+        "fsck",
+    } <= names
 
 
 def test_command_names_match_the_table() -> None:
@@ -94,7 +110,9 @@ def test_every_error_class_is_exported() -> None:
     for name in errors.__all__:
         assert name in spellfs.__all__, name
         assert issubclass(getattr(spellfs, name), spellfs.SpellError)
-        assert getattr(spellfs, name).__name__ in errors.__doc__, f"{name} missing from the tree in errors.py"
+        assert getattr(spellfs, name).__name__ in errors.__doc__, (
+            f"{name} missing from the tree in errors.py"
+        )
 
 
 @pytest.mark.parametrize("module", FOUNDATION)
@@ -124,8 +142,17 @@ def test_the_readme_python_examples_run(tmp_path) -> None:
     assert len(blocks) >= 4
     script = "\n".join(f"# --- README block {i + 1}\n{b}" for i, b in enumerate(blocks))
     (tmp_path / "readme_examples.py").write_text(script)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    r = subprocess.run([sys.executable, "readme_examples.py"], cwd=tmp_path, env=env, capture_output=True,
-                       text=True, timeout=180)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    r = subprocess.run(
+        [sys.executable, "readme_examples.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "research" / "spell.yaml").is_file()

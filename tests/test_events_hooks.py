@@ -32,14 +32,24 @@ def test_wildcard_receives_session_and_artifact_events(anyws: Workspace) -> None
     anyws.sessions.delete(sid)
     got = drain(anyws, everything)
     assert [e["event_type"] for e in got] == [
-        "session.created", "artifact.stored", "artifact.deleted", "session.suspended", "session.resumed",
-        "session.updated", "session.completed", "session.deleted"]
+        "session.created",
+        "artifact.stored",
+        "artifact.deleted",
+        "session.suspended",
+        "session.resumed",
+        "session.updated",
+        "session.completed",
+        "session.deleted",
+    ]
     stored = got[1]
     assert stored["data"]["session_id"] == sid and stored["data"]["name"] == "a.txt"
     assert stored["data"]["content_hash"] == hash_bytes(b"a") and stored["data"]["sequence"] == 1
     assert isinstance(stored["timestamp"], float)
     assert got[0]["data"] == {"session_id": sid, "name": "ev", "status": "active"}
-    assert [e["event_type"] for e in drain(anyws, artifacts)] == ["artifact.stored", "artifact.deleted"]
+    assert [e["event_type"] for e in drain(anyws, artifacts)] == [
+        "artifact.stored",
+        "artifact.deleted",
+    ]
     assert [e["event_type"] for e in drain(anyws, created)] == ["session.created"]
 
 
@@ -61,7 +71,10 @@ def test_each_subscriber_has_its_own_queue() -> None:
     sub = bus.subscribe("m")
     bus.publish("m", {"k": 1}, language="lua")
     got = bus.receive(sub, 0)
-    assert got["metadata"]["source_language"] == "lua" and got["metadata"]["timestamp"] == got["timestamp"]
+    assert (
+        got["metadata"]["source_language"] == "lua"
+        and got["metadata"]["timestamp"] == got["timestamp"]
+    )
 
 
 def test_receive_waits_for_a_publish() -> None:
@@ -83,17 +96,23 @@ def test_before_store_hook_sees_and_replaces_content(anyws: Workspace) -> None:
 
     def redact(ctx):
         seen.append(ctx)
-        return {"content": ctx["data"]["content"].replace(b"secret", b"******"),
-                "metadata": {**ctx["data"]["metadata"], "redacted": True}}
+        return {
+            "content": ctx["data"]["content"].replace(b"secret", b"******"),
+            "metadata": {**ctx["data"]["metadata"], "redacted": True},
+        }
 
     anyws.hooks.register("BeforeArtifactStore", redact)
-    aid = anyws.artifacts.store(sid, "tool_result", "out.txt", b"the secret word", {"description": "d"})
+    aid = anyws.artifacts.store(
+        sid, "tool_result", "out.txt", b"the secret word", {"description": "d"}
+    )
     got = anyws.artifacts.get(sid, "out.txt")
     assert got["content"] == b"the ****** word"
     assert aid["content_hash"] == hash_bytes(b"the ****** word")
     assert got["metadata"]["custom"] == {"redacted": True} and got["metadata"]["description"] == "d"
     (ctx,) = seen
-    assert ctx["point"] == "BeforeArtifactStore" and ctx["session_id"] == sid and ctx["correlation_id"]
+    assert (
+        ctx["point"] == "BeforeArtifactStore" and ctx["session_id"] == sid and ctx["correlation_id"]
+    )
     assert ctx["data"]["name"] == "out.txt" and ctx["data"]["type"] == "tool_result"
     assert ctx["data"]["session_id"] == sid
     if not anyws.memory:
@@ -103,7 +122,10 @@ def test_before_store_hook_sees_and_replaces_content(anyws: Workspace) -> None:
 
 def test_before_store_hook_can_cancel(anyws: Workspace) -> None:
     sid = anyws.sessions.create(name="h")
-    anyws.hooks.register("BeforeArtifactStore", lambda ctx: "cancel" if ctx["data"]["name"].endswith(".exe") else None)
+    anyws.hooks.register(
+        "BeforeArtifactStore",
+        lambda ctx: "cancel" if ctx["data"]["name"].endswith(".exe") else None,
+    )
     sub = anyws.events.subscribe("artifact.*")
     with pytest.raises(HookCancelled, match="cancelled by a BeforeArtifactStore hook: virus.exe"):
         anyws.artifacts.store(sid, "user_input", "virus.exe", b"MZ")
@@ -132,6 +154,7 @@ def test_priorities_order(anyws: Workspace) -> None:
         def fn(ctx):
             order.append(tag)
             return {"content": ctx["data"]["content"] + tag.encode()}
+
         return fn
 
     anyws.hooks.register("BeforeArtifactStore", hook("normal1"))
@@ -168,9 +191,12 @@ def test_before_delete_hook_can_cancel_and_after_delete_runs(anyws: Workspace) -
     anyws.artifacts.store(sid, "user_input", "tmp.txt", b"scratch")
     path = anyws.sessions.get(sid)["path"]
     seen = []
-    anyws.hooks.register("BeforeArtifactDelete",
-                         lambda ctx: "cancel" if ctx["data"]["name"] == "keep.txt" else None)
-    anyws.hooks.register("AfterArtifactDelete", lambda ctx: seen.append((ctx["session_id"], ctx["data"])))
+    anyws.hooks.register(
+        "BeforeArtifactDelete", lambda ctx: "cancel" if ctx["data"]["name"] == "keep.txt" else None
+    )
+    anyws.hooks.register(
+        "AfterArtifactDelete", lambda ctx: seen.append((ctx["session_id"], ctx["data"]))
+    )
     sub = anyws.events.subscribe("artifact.*")
     with pytest.raises(HookCancelled, match="cancelled by a BeforeArtifactDelete hook: keep.txt"):
         anyws.artifacts.delete(sid, "keep.txt")
@@ -186,19 +212,39 @@ def test_before_delete_hook_can_cancel_and_after_delete_runs(anyws: Workspace) -
 
 def test_after_store_and_session_hooks(anyws: Workspace) -> None:
     seen = []
-    for point in ("SessionStart", "SessionEnd", "SessionSuspend", "SessionResume", "AfterArtifactStore"):
-        anyws.hooks.register(point, lambda ctx: seen.append((ctx["point"], ctx["data"].get("status"))))
+    for point in (
+        "SessionStart",
+        "SessionEnd",
+        "SessionSuspend",
+        "SessionResume",
+        "AfterArtifactStore",
+    ):
+        anyws.hooks.register(
+            point, lambda ctx: seen.append((ctx["point"], ctx["data"].get("status")))
+        )
     sid = anyws.sessions.create(name="h")
     anyws.artifacts.store(sid, "user_input", "x", b"x")
     anyws.sessions.suspend(sid)
     anyws.sessions.resume(sid)
     anyws.sessions.complete(sid)
-    assert seen == [("SessionStart", "active"), ("AfterArtifactStore", None), ("SessionSuspend", "suspended"),
-                    ("SessionResume", "active"), ("SessionEnd", "completed")]
+    assert seen == [
+        ("SessionStart", "active"),
+        ("AfterArtifactStore", None),
+        ("SessionSuspend", "suspended"),
+        ("SessionResume", "active"),
+        ("SessionEnd", "completed"),
+    ]
 
 
-@pytest.mark.parametrize("point, priority", [("NoSuchPoint", "normal"), ("BeforeArtifactStore", "urgent"),
-                                             ("BeforeArtifactStore", True), ("BeforeArtifactStore", [1])])
+@pytest.mark.parametrize(
+    "point, priority",
+    [
+        ("NoSuchPoint", "normal"),
+        ("BeforeArtifactStore", "urgent"),
+        ("BeforeArtifactStore", True),
+        ("BeforeArtifactStore", [1]),
+    ],
+)
 def test_bad_registrations(anyws: Workspace, point: str, priority) -> None:
     with pytest.raises(UsageError):
         anyws.hooks.register(point, lambda ctx: None, priority)

@@ -26,7 +26,11 @@ def run_example(spell, tmp_path: Path, name: str) -> tuple[Path, str]:
 
 
 def session(ws: Path, slug: str) -> tuple[Path, dict]:
-    [d] = [p for p in (ws / "sessions").iterdir() if re.fullmatch(re.escape(slug) + "-[0-9a-f]{8}", p.name)]
+    [d] = [
+        p
+        for p in (ws / "sessions").iterdir()
+        if re.fullmatch(re.escape(slug) + "-[0-9a-f]{8}", p.name)
+    ]
     return d, load_yaml((d / "session.yaml").read_bytes(), "session.yaml")
 
 
@@ -51,14 +55,22 @@ def test_basic(spell, tmp_path: Path) -> None:
     parent_dir, parent = session(ws, "data-analysis")
     child_dir, child = session(ws, "emea-deep-dive")
     assert parent["status"] == "active" and parent["tags"] == ["analysis", "sales", "q4"]
-    assert parent["metadata"] == {"department": "sales", "analyst": "ada", "priority": 1, "budget": 2500.5,
-                                  "reviewed": True, "reviewer": "grace"}
+    assert parent["metadata"] == {
+        "department": "sales",
+        "analyst": "ada",
+        "priority": 1,
+        "budget": 2500.5,
+        "reviewed": True,
+        "reviewer": "grace",
+    }
     assert child["status"] == "completed" and child["parent"] == parent["id"]
     assert not any(p.name.startswith("scratch-") for p in (ws / "sessions").iterdir())
     assert live_files(parent_dir) == {"brief.md", "current.txt"}
     assert (child_dir / "files" / "emea.txt").read_text() == "EMEA grew 12% in Q4.\n"
     checkpoints = load_yaml((parent_dir / "checkpoints.yaml").read_bytes(), "checkpoints.yaml")
-    assert [c["number"] for c in checkpoints] == [1] and checkpoints[0]["message"] == "brief written"
+    assert [c["number"] for c in checkpoints] == [1] and checkpoints[0][
+        "message"
+    ] == "brief written"
     assert load_yaml((ws / "state.yaml").read_bytes(), "state.yaml") == {"basic:runs": 1}
     assert "session not found: 0000dead" in out and "unknown option: colour" in out
     # persistence: a second run sees the first
@@ -81,9 +93,21 @@ def test_artifacts(spell, tmp_path: Path) -> None:
     assert [r["version"] for r in recs if r["name"] == "notes.md"] == [1, 2]
     assert by_name["copy-a.txt"]["hash"] == by_name["copy-b.txt"]["hash"]
     assert by_name["large.txt"].get("compressed") is True
-    large_obj = ws / ".spell" / "objects" / by_name["large.txt"]["hash"][:2] / by_name["large.txt"]["hash"][2:]
+    large_obj = (
+        ws
+        / ".spell"
+        / "objects"
+        / by_name["large.txt"]["hash"][:2]
+        / by_name["large.txt"]["hash"][2:]
+    )
     assert large_obj.stat().st_size < 35000
-    small_obj = ws / ".spell" / "objects" / by_name["chart.png"]["hash"][:2] / by_name["chart.png"]["hash"][2:]
+    small_obj = (
+        ws
+        / ".spell"
+        / "objects"
+        / by_name["chart.png"]["hash"][:2]
+        / by_name["chart.png"]["hash"][2:]
+    )
     assert small_obj.read_bytes() == png  # below the threshold: byte-identical to files/
     assert by_name["report.txt"]["tags"] == ["analysis", "q4"]
     assert by_name["report.txt"]["custom"] == {"tool": "sales_analyzer", "execution_time": 2.5}
@@ -99,13 +123,25 @@ def test_replay(spell, tmp_path: Path) -> None:
     d, m = session(ws, "data-pipeline")
     assert m["status"] == "completed"
     checkpoints = load_yaml((d / "checkpoints.yaml").read_bytes(), "checkpoints.yaml")
-    assert [c["message"] for c in checkpoints] == ["validated and cleaned", "enriched", "pipeline finished"]
+    assert [c["message"] for c in checkpoints] == [
+        "validated and cleaned",
+        "enriched",
+        "pipeline finished",
+    ]
     files = live_files(d)
     assert "transformation_partial.json" not in files
-    assert {"transformation_batch1_result.json", "transformation_batch2_result.json", "output_result.json"} <= files
+    assert {
+        "transformation_batch1_result.json",
+        "transformation_batch2_result.json",
+        "output_result.json",
+    } <= files
     assert json.loads((d / "files" / "enrichment_result.json").read_text())["ok"] is True
-    assert any(r.get("restored_from") == 2 for r in records(d))  # recovery appended records, erased nothing
-    assert any("transformation_partial.json" == r["name"] and r.get("op") != "delete" for r in records(d))
+    assert any(
+        r.get("restored_from") == 2 for r in records(d)
+    )  # recovery appended records, erased nothing
+    assert any(
+        "transformation_partial.json" == r["name"] and r.get("op") != "delete" for r in records(d)
+    )
     fork_dir, fork = session(ws, "pipeline-from-checkpoint-1")
     assert fork["parent"] == m["id"] and len(live_files(fork_dir)) == 4
     assert load_yaml((d / "state.yaml").read_bytes(), "state.yaml") == {"last_step": "output"}
@@ -122,20 +158,32 @@ def test_advanced(spell, tmp_path: Path) -> None:
     _, project = session(ws, "market-research")
     _, phase = session(ws, "discovery")
     task_dir, task = session(ws, "discovery-task-1")
-    assert project["parent"] is None and phase["parent"] == project["id"] and task["parent"] == phase["id"]
+    assert (
+        project["parent"] is None
+        and phase["parent"] == project["id"]
+        and task["parent"] == phase["id"]
+    )
     assert (task_dir / "files" / "finding.md").read_text() == "# Discovery finding 1\n"
     template = load_yaml((ws / "templates" / "research.yaml").read_bytes(), "research.yaml")
     assert template["name"] == "Research"  # the shipped template: the script could not rewrite it
     assert "path belongs to spellfs, not to scripts: templates/research.yaml" in out
     _, templated = session(ws, "customer-interviews")
     assert templated["template"] == "research" and templated["tags"] == ["research", "q1"]
-    assert templated["metadata"] == {"kind": "research", "question": "Why do customers churn?",
-                                     "sources": []}
+    assert templated["metadata"] == {
+        "kind": "research",
+        "question": "Why do customers churn?",
+        "sources": [],
+    }
     bulk_dir, bulk = session(ws, "bulk-load")
     assert len(live_files(bulk_dir)) == 50 and bulk["parent"] == project["id"]
-    batches = [load_yaml((p / "session.yaml").read_bytes(), "s") for p in (ws / "sessions").iterdir()
-               if p.name.startswith("batch-")]
-    assert len(batches) == 5 and all(b["status"] == "completed" and b["parent"] == bulk["id"] for b in batches)
+    batches = [
+        load_yaml((p / "session.yaml").read_bytes(), "s")
+        for p in (ws / "sessions").iterdir()
+        if p.name.startswith("batch-")
+    ]
+    assert len(batches) == 5 and all(
+        b["status"] == "completed" and b["parent"] == bulk["id"] for b in batches
+    )
     analytics = load_yaml((ws / "state.yaml").read_bytes(), "state.yaml")["advanced:analytics"]
     assert analytics["artifacts"] == {"tool_result": 29, "user_input": 25}
     assert analytics["sessions"] == 14 and analytics["live_sessions"] == 9
@@ -149,8 +197,12 @@ def test_integration(spell, tmp_path: Path) -> None:
     state = load_yaml((d / "state.yaml").read_bytes(), "state.yaml")
     assert state["config"] == {"max_artifacts": 100, "auto_save": True, "retention_days": 30}
     assert state["metrics"] == {"operations": 1, "artifacts_stored": 1, "events_seen": 3}
-    assert sorted(state["index"]["tool_result"]) == ["calculation_result.json", "hook_captured_1.json",
-                                                     "hook_captured_2.json", "hook_captured_3.json"]
+    assert sorted(state["index"]["tool_result"]) == [
+        "calculation_result.json",
+        "hook_captured_1.json",
+        "hook_captured_2.json",
+        "hook_captured_3.json",
+    ]
     assert json.loads((d / "files" / "calculation_result.json").read_text())["result"] == 427
     captured = json.loads((d / "files" / "hook_captured_1.json").read_text())
     assert captured["tool"] == "calculator" and captured["result"]["result"]["result"] == 427

@@ -50,8 +50,11 @@ def fresh(tmp_path: Path, name: str = "dest", config: str | None = None) -> Path
 
 
 def snapshot_tree(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if ".spell/index" not in p.as_posix()
-            and ".spell/locks" not in p.as_posix()}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if ".spell/index" not in p.as_posix() and ".spell/locks" not in p.as_posix()
+    }
 
 
 def test_export_import_round_trip(source, spell, tmp_path: Path) -> None:
@@ -60,16 +63,26 @@ def test_export_import_round_trip(source, spell, tmp_path: Path) -> None:
     out = ok(spell("-w", str(root), "export", sid, "-o", str(archive)))
     assert out.startswith(f"exported {sid[:8]} to {archive}")
     with archive.open("rb") as f:  # a zstd-compressed tar of this session only, manifest first
-        names = tarfile.open(fileobj=io.BytesIO(zstandard.ZstdDecompressor().stream_reader(f).read())).getnames()
+        names = tarfile.open(
+            fileobj=io.BytesIO(zstandard.ZstdDecompressor().stream_reader(f).read())
+        ).getnames()
     prefix = f"sessions/research-{sid[:8]}/"
     assert names[0] == "spellfs-export.yaml"
-    assert {prefix + "session.yaml", prefix + "artifacts.yaml", prefix + "files/notes.md"} <= set(names)
+    assert {prefix + "session.yaml", prefix + "artifacts.yaml", prefix + "files/notes.md"} <= set(
+        names
+    )
     assert all(n.startswith((prefix, "objects/", "spellfs-export.yaml")) for n in names), names
     dest = fresh(tmp_path)
     out = ok(spell("-w", str(dest), "import", str(archive)))
     assert out.startswith(f"imported {sid[:8]} as sessions/")
-    for args in (["show", sid, "--json"], ["cat", sid, "notes.md"], ["cat", sid, "notes.md@1"],
-                 ["cat", sid, "data.bin"], ["log", sid, "--json"], ["diff", sid]):
+    for args in (
+        ["show", sid, "--json"],
+        ["cat", sid, "notes.md"],
+        ["cat", sid, "notes.md@1"],
+        ["cat", sid, "data.bin"],
+        ["log", sid, "--json"],
+        ["diff", sid],
+    ):
         assert ok(spell("-w", str(dest), *args)) == ok(spell("-w", str(root), *args)), args
     assert ok(spell("-w", str(dest), "fsck")).endswith("ok\n")
     names = [s["name"] for s in json.loads(ok(spell("-w", str(dest), "ls", "--json")))]
@@ -107,14 +120,22 @@ def test_export_of_an_unknown_session_is_not_found(root: Path, spell, tmp_path: 
 SID = "0f0e0d0c-1111-4222-8333-444455556666"
 DIR = "evil-0f0e0d0c"
 MANIFEST = f"format: 1\nsession_id: {SID}\ndir: {DIR}\nobjects: 1\n".encode()
-SESSION_YAML = (f"id: {SID}\nname: evil\ndescription: ''\nstatus: active\ntags: []\nmetadata: {{}}\n"
-                "parent:\ntemplate:\ncreated_at: '2024-01-01T00:00:00.000000Z'\n"
-                "updated_at: '2024-01-01T00:00:00.000000Z'\n").encode()
+SESSION_YAML = (
+    f"id: {SID}\nname: evil\ndescription: ''\nstatus: active\ntags: []\nmetadata: {{}}\n"
+    "parent:\ntemplate:\ncreated_at: '2024-01-01T00:00:00.000000Z'\n"
+    "updated_at: '2024-01-01T00:00:00.000000Z'\n"
+).encode()
 CONTENT = b"hello\n"
 OID = hash_bytes(CONTENT)
 
 
-def member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "", size: int | None = None):
+def member(
+    name: str,
+    data: bytes = b"",
+    kind: bytes = tarfile.REGTYPE,
+    link: str = "",
+    size: int | None = None,
+):
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = link
@@ -125,11 +146,17 @@ def member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: st
 
 
 def valid_members() -> list:
-    record = ('- {"seq": 1, "name": "a.txt", "version": 1, "hash": "%s", "size": %d, "type": "user_input", '
-              '"created_at": "2024-01-01T00:00:00.000000Z", "created_by": "cli"}\n' % (OID, len(CONTENT))).encode()
-    return [member("spellfs-export.yaml", MANIFEST), member(f"sessions/{DIR}/session.yaml", SESSION_YAML),
-            member(f"sessions/{DIR}/artifacts.yaml", record), member(f"sessions/{DIR}/files/a.txt", CONTENT),
-            member(f"objects/{OID[:2]}/{OID[2:]}", CONTENT)]
+    record = (
+        '- {"seq": 1, "name": "a.txt", "version": 1, "hash": "%s", "size": %d, "type": "user_input", '
+        '"created_at": "2024-01-01T00:00:00.000000Z", "created_by": "cli"}\n' % (OID, len(CONTENT))
+    ).encode()
+    return [
+        member("spellfs-export.yaml", MANIFEST),
+        member(f"sessions/{DIR}/session.yaml", SESSION_YAML),
+        member(f"sessions/{DIR}/artifacts.yaml", record),
+        member(f"sessions/{DIR}/files/a.txt", CONTENT),
+        member(f"objects/{OID[:2]}/{OID[2:]}", CONTENT),
+    ]
 
 
 def build(path: Path, members: list, raw_tail: bytes = b"") -> Path:
@@ -150,7 +177,9 @@ def test_a_hand_built_archive_imports(tmp_path: Path, spell) -> None:
     dest = fresh(tmp_path)
     ok(spell("-w", str(dest), "import", str(build(tmp_path / "good.tar.zst", members))))
     assert ok(spell("-w", str(dest), "cat", SID, "a.txt")) == "hello\n"
-    assert (dest / "sessions" / DIR / "files" / "a.txt").read_bytes() == b"hello\n"  # rewritten from the records
+    assert (
+        dest / "sessions" / DIR / "files" / "a.txt"
+    ).read_bytes() == b"hello\n"  # rewritten from the records
     assert ok(spell("-w", str(dest), "fsck")).endswith("ok\n")
 
 
@@ -158,8 +187,14 @@ HOSTILE = {
     "dotdot": ([member("../escaped.txt", b"x")], "'..'"),
     "dotdot-inside": ([member(f"sessions/{DIR}/../../../escaped.txt", b"x")], "'..'"),
     "absolute": ([member("/tmp/escaped-abs.txt", b"x")], "absolute"),
-    "symlink": ([member(f"sessions/{DIR}/files/link", kind=tarfile.SYMTYPE, link="/etc/passwd")], "a link"),
-    "hardlink": ([member(f"sessions/{DIR}/files/hard", kind=tarfile.LNKTYPE, link="/etc/passwd")], "a link"),
+    "symlink": (
+        [member(f"sessions/{DIR}/files/link", kind=tarfile.SYMTYPE, link="/etc/passwd")],
+        "a link",
+    ),
+    "hardlink": (
+        [member(f"sessions/{DIR}/files/hard", kind=tarfile.LNKTYPE, link="/etc/passwd")],
+        "a link",
+    ),
     "device": ([member(f"sessions/{DIR}/files/dev", kind=tarfile.CHRTYPE)], "device"),
     "fifo": ([member(f"sessions/{DIR}/files/fifo", kind=tarfile.FIFOTYPE)], "device"),
     "outside-layout": ([member("etc/cron.d/job", b"x")], "not a spellfs export"),
@@ -191,7 +226,10 @@ def test_the_command_refuses_a_hostile_archive_in_one_line(tmp_path: Path, spell
     dest = fresh(tmp_path)
     proc = spell("-w", str(dest), "import", str(archive))
     err = proc.stderr.decode()
-    assert proc.returncode == 1 and err == "Error: unsafe archive member: '../escaped.txt' (a '..' component)\n"
+    assert (
+        proc.returncode == 1
+        and err == "Error: unsafe archive member: '../escaped.txt' (a '..' component)\n"
+    )
     assert os.listdir(dest / "sessions") == [] and not (tmp_path / "escaped.txt").exists()
 
 
@@ -208,22 +246,32 @@ def test_a_corrupt_object_is_refused(tmp_path: Path, spell) -> None:
 
 def test_an_object_the_records_need_must_be_in_the_archive(tmp_path: Path, spell) -> None:
     dest = fresh(tmp_path)
-    proc = spell("-w", str(dest), "import", str(build(tmp_path / "bad.tar.zst", valid_members()[:-1])))
+    proc = spell(
+        "-w", str(dest), "import", str(build(tmp_path / "bad.tar.zst", valid_members()[:-1]))
+    )
     assert proc.returncode == 1 and f"object {OID}" in proc.stderr.decode()
 
 
 def test_oversized_members_and_totals_are_refused(tmp_path: Path, spell) -> None:
     big = member(f"sessions/{DIR}/files/big.bin", b"x" * 2000)
     dest = fresh(tmp_path, config="sessions:\n  max_artifact_size: 1000\n")
-    proc = spell("-w", str(dest), "import", str(build(tmp_path / "big.tar.zst", valid_members() + [big])))
+    proc = spell(
+        "-w", str(dest), "import", str(build(tmp_path / "big.tar.zst", valid_members() + [big]))
+    )
     assert proc.returncode == 1 and "too large" in proc.stderr.decode()
     # a header that claims an absurd size is refused before any data is read
     liar = member(f"sessions/{DIR}/files/liar", size=1 << 40)
     proc = spell("-w", str(dest), "import", str(build(tmp_path / "liar.tar.zst", [liar])))
     assert proc.returncode == 1 and "too large" in proc.stderr.decode()
     many = [member(f"sessions/{DIR}/files/f{i}", b"y" * 900) for i in range(5)]
-    dest2 = fresh(tmp_path, "dest2", config="sessions:\n  max_artifact_size: 1000\n  max_artifacts_per_session: 3\n")
-    proc = spell("-w", str(dest2), "import", str(build(tmp_path / "many.tar.zst", valid_members() + many)))
+    dest2 = fresh(
+        tmp_path,
+        "dest2",
+        config="sessions:\n  max_artifact_size: 1000\n  max_artifacts_per_session: 3\n",
+    )
+    proc = spell(
+        "-w", str(dest2), "import", str(build(tmp_path / "many.tar.zst", valid_members() + many))
+    )
     assert proc.returncode == 1 and "bytes in all" in proc.stderr.decode()
     assert os.listdir(dest / "sessions") == [] and os.listdir(dest2 / "sessions") == []
 
@@ -236,7 +284,9 @@ def test_too_many_members_are_refused(tmp_path: Path) -> None:
     assert os.listdir(dest / "sessions") == []
 
 
-@pytest.mark.parametrize("blob", [b"not zstd at all", zstandard.ZstdCompressor().compress(b"not a tar" * 100)])
+@pytest.mark.parametrize(
+    "blob", [b"not zstd at all", zstandard.ZstdCompressor().compress(b"not a tar" * 100)]
+)
 def test_garbage_is_refused(blob: bytes, tmp_path: Path, spell) -> None:
     (tmp_path / "junk.tar.zst").write_bytes(blob)
     dest = fresh(tmp_path)
@@ -252,8 +302,14 @@ def test_duplicate_members_are_refused(tmp_path: Path, spell) -> None:
     assert proc.returncode == 1 and "appears twice" in proc.stderr.decode()
 
 
-@pytest.mark.parametrize("head", [b"format: 1\nsession_id: x\ndir: [a, b]\n", b"format: 1\ndir: {a: 1}\n",
-                                  b"format: 1\ndir: 3\n"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"format: 1\nsession_id: x\ndir: [a, b]\n",
+        b"format: 1\ndir: {a: 1}\n",
+        b"format: 1\ndir: 3\n",
+    ],
+)
 def test_an_export_manifest_whose_dir_is_no_name_is_refused(head: bytes, tmp_path: Path) -> None:
     """A list or mapping as `dir` was a TypeError (unhashable) out of the set lookup."""
     members = valid_members()

@@ -63,17 +63,34 @@ def branch(root: Path) -> str:
 # -- init --git -----------------------------------------------------------------------
 def test_init_git_ignores_local_state_and_keeps_records_mergeable(repo: Path, spell) -> None:
     r = git.Repo(repo)
-    assert "[merge \"spellfs-files\"]" in (repo / ".git" / "config").read_text()
+    assert '[merge "spellfs-files"]' in (repo / ".git" / "config").read_text()
     assert run_git(repo, "config", "--get", "merge.spellfs-files.driver").stdout == "true\n"
     assert r.head.is_valid() is False  # nothing committed yet
-    for local in (".spell/index.sqlite", ".spell/locks/s-x.lock", ".spell/daemon.log", ".spell/git-head",
-                  "sessions/s-1234abcd/files/.notes.md.1.2.tmp"):
+    for local in (
+        ".spell/index.sqlite",
+        ".spell/locks/s-x.lock",
+        ".spell/daemon.log",
+        ".spell/git-head",
+        "sessions/s-1234abcd/files/.notes.md.1.2.tmp",
+    ):
         assert run_git(repo, "check-ignore", "-q", local, check=False).returncode == 0, local
-    for shared in (".spell/objects/ab/" + "c" * 62, "sessions/s-1234abcd/artifacts.yaml", "spell.yaml"):
+    for shared in (
+        ".spell/objects/ab/" + "c" * 62,
+        "sessions/s-1234abcd/artifacts.yaml",
+        "spell.yaml",
+    ):
         assert run_git(repo, "check-ignore", "-q", shared, check=False).returncode == 1, shared
-    attrs = run_git(repo, "check-attr", "merge", "--", "sessions/x-1234abcd/artifacts.yaml",
-                    "sessions/x-1234abcd/checkpoints.yaml", "sessions/x-1234abcd/runs.yaml",
-                    "sessions/x-1234abcd/calls.yaml", "sessions/x-1234abcd/files/notes.md").stdout
+    attrs = run_git(
+        repo,
+        "check-attr",
+        "merge",
+        "--",
+        "sessions/x-1234abcd/artifacts.yaml",
+        "sessions/x-1234abcd/checkpoints.yaml",
+        "sessions/x-1234abcd/runs.yaml",
+        "sessions/x-1234abcd/calls.yaml",
+        "sessions/x-1234abcd/files/notes.md",
+    ).stdout
     assert attrs.count("merge: union") == 4
     assert "files/notes.md: merge: spellfs-files" in attrs
     before = (repo / ".gitignore").read_text(), (repo / ".gitattributes").read_text()
@@ -91,7 +108,9 @@ def test_init_git_keeps_an_existing_gitignore(tmp_path: Path, spell) -> None:
 
 
 # -- commit ---------------------------------------------------------------------------
-def test_commit_summarises_sessions_and_says_nothing_to_commit(repo: Path, spell, tmp_path: Path) -> None:
+def test_commit_summarises_sessions_and_says_nothing_to_commit(
+    repo: Path, spell, tmp_path: Path
+) -> None:
     a = new_session(spell, repo, "research")
     b = new_session(spell, repo, "other")
     for name in ("one.md", "two.md", "three.md"):
@@ -103,7 +122,10 @@ def test_commit_summarises_sessions_and_says_nothing_to_commit(repo: Path, spell
     assert f"- {dir_a}: new session, 3 artifact versions stored" in msg
     assert "spell: 2 sessions changed" in out
     again = spell("-w", str(repo), "commit")
-    assert again.returncode == 0 and ok(again).strip() == "nothing to commit (the workspace matches the last commit)"
+    assert (
+        again.returncode == 0
+        and ok(again).strip() == "nothing to commit (the workspace matches the last commit)"
+    )
     # A user message becomes the subject; the summary stays in the body.
     add(spell, repo, b, "x.txt", b"x", tmp_path)
     ok(spell("-w", str(repo), "commit", "-m", "more notes"))
@@ -166,15 +188,24 @@ def test_a_clone_works_identically(repo: Path, spell, tmp_path: Path) -> None:
     sid = new_session(spell, repo, "research")
     add(spell, repo, sid, "notes.md", b"# v1\n", tmp_path)
     add(spell, repo, sid, "notes.md", b"# v2\n", tmp_path)
-    add(spell, repo, sid, "data.bin", bytes(range(256)) * 100, tmp_path)  # above the compression threshold
+    add(
+        spell, repo, sid, "data.bin", bytes(range(256)) * 100, tmp_path
+    )  # above the compression threshold
     ok(spell("-w", str(repo), "save", sid, "-m", "first"))
     add(spell, repo, sid, "later.md", b"after the checkpoint\n", tmp_path)
     ok(spell("-w", str(repo), "commit"))
     clone = tmp_path / "clone"
     run_git(tmp_path, "clone", "-q", str(repo), str(clone))
     assert "spellfs-files" not in (clone / ".git" / "config").read_text()
-    commands = [["ls", "--json"], ["show", sid, "--json"], ["cat", sid, "notes.md"], ["cat", sid, "notes.md@1"],
-                ["cat", sid, "data.bin"], ["fsck", "--json"], ["status", "--json"]]
+    commands = [
+        ["ls", "--json"],
+        ["show", sid, "--json"],
+        ["cat", sid, "notes.md"],
+        ["cat", sid, "notes.md@1"],
+        ["cat", sid, "data.bin"],
+        ["fsck", "--json"],
+        ["status", "--json"],
+    ]
     commands += [["log", sid], ["diff", sid], ["log", sid, "--json"]]
     for args in commands:
         assert ok(spell("-w", str(clone), *args)) == ok(spell("-w", str(repo), *args)), args
@@ -222,7 +253,9 @@ def test_two_clones_merge_with_a_plain_git_pull(clones, spell, tmp_path: Path) -
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "CONFLICT" not in proc.stdout + proc.stderr
     # the merge driver kept bob's copy; the next spell command rewrites it from the merged records
-    assert (bob / "sessions" / Workspace.open(bob).sessions.resolve(sid) / "files" / "notes.md").read_bytes() == b"bob's notes\n"
+    assert (
+        bob / "sessions" / Workspace.open(bob).sessions.resolve(sid) / "files" / "notes.md"
+    ).read_bytes() == b"bob's notes\n"
     assert ok(spell("-w", str(bob), "fsck")).endswith("ok\n")
     dir = Workspace.open(bob).sessions.resolve(sid)
     assert (bob / "sessions" / dir / "files" / "notes.md").read_bytes() == b"alice's notes\n"
@@ -241,17 +274,24 @@ def test_two_clones_merge_with_a_plain_git_pull(clones, spell, tmp_path: Path) -
     views = []
     for root in (alice, bob):
         show = json.loads(ok(spell("-w", str(root), "show", sid, "--json")))
-        views.append(sorted((a["name"], a["version"], a["content_hash"]) for a in show["artifacts"]))
+        views.append(
+            sorted((a["name"], a["version"], a["content_hash"]) for a in show["artifacts"])
+        )
         assert ok(spell("-w", str(root), "fsck")).endswith("ok\n")
-        assert [ok(spell("-w", str(root), "cat", sid, f"notes.md@{v}")) for v in (1, 2, 3)] == \
-            ["base\n", "bob's notes\n", "alice's notes\n"]
+        assert [ok(spell("-w", str(root), "cat", sid, f"notes.md@{v}")) for v in (1, 2, 3)] == [
+            "base\n",
+            "bob's notes\n",
+            "alice's notes\n",
+        ]
         assert (root / "sessions" / dir / "files" / "notes.md").read_bytes() == b"alice's notes\n"
     assert views[0] == views[1]
     assert ("notes.md", 3, hash_bytes(b"alice's notes\n")) in views[0]
     assert ok(spell("-w", str(alice), "ls", "--json")) == ok(spell("-w", str(bob), "ls", "--json"))
 
 
-def test_delete_on_one_side_and_store_on_the_other_is_resolved_by_commit(clones, spell, tmp_path: Path) -> None:
+def test_delete_on_one_side_and_store_on_the_other_is_resolved_by_commit(
+    clones, spell, tmp_path: Path
+) -> None:
     alice, bob, sid = clones
     with Workspace.open(alice) as ws:
         ws.artifacts.delete(sid, "notes.md")
@@ -260,7 +300,9 @@ def test_delete_on_one_side_and_store_on_the_other_is_resolved_by_commit(clones,
     add(spell, bob, sid, "notes.md", b"bob kept going\n", tmp_path)  # later than alice's delete
     ok(spell("-w", str(bob), "commit"))
     proc = pull(bob)
-    assert proc.returncode != 0 and "files/notes.md" in proc.stdout  # modify/delete: git cannot know
+    assert (
+        proc.returncode != 0 and "files/notes.md" in proc.stdout
+    )  # modify/delete: git cannot know
     out = ok(spell("-w", str(bob), "commit"))
     assert "resolved 1 files/ copies" in out
     assert run_git(bob, "status", "--porcelain").stdout == ""
@@ -279,7 +321,11 @@ def test_both_sides_editing_session_yaml_is_a_real_conflict(clones, spell, tmp_p
     proc = spell("-w", str(bob), "commit")
     assert proc.returncode == 1
     err = proc.stderr.decode()
-    assert err.startswith("Error: merge conflict: sessions/") and "session.yaml" in err and len(err.splitlines()) == 1
+    assert (
+        err.startswith("Error: merge conflict: sessions/")
+        and "session.yaml" in err
+        and len(err.splitlines()) == 1
+    )
 
 
 # -- status -------------------------------------------------------------------------------

@@ -38,7 +38,11 @@ def test_save_numbers_records_and_counts(anyws):
     cps = ws.history.checkpoints(sid)
     assert [c["number"] for c in cps] == [1, 2, 3]
     assert [c["parent"] for c in cps] == [None, 1, 2]
-    assert [(c["added"], c["changed"], c["removed"]) for c in cps] == [(1, 0, 0), (1, 1, 0), (0, 0, 1)]
+    assert [(c["added"], c["changed"], c["removed"]) for c in cps] == [
+        (1, 0, 0),
+        (1, 1, 0),
+        (0, 0, 1),
+    ]
     assert [c["message"] for c in cps] == ["first", "", "third"]
     assert cps[1]["artifacts"] == 2 and len(cps[0]["tree"]) == 64
     # one line per checkpoint in checkpoints.yaml, a YAML sequence of flow mappings
@@ -62,7 +66,9 @@ def test_unchanged_save_writes_only_a_tree(ws):
         ws.artifacts.store(sid, "user_input", f"f{i}.txt", f"content {i}")
     assert ws.history.save(sid) == 1
     before = set(ws.objects)
-    assert ws.history.save(sid, "again") == 1  # nothing changed since checkpoint 1: no new checkpoint
+    assert (
+        ws.history.save(sid, "again") == 1
+    )  # nothing changed since checkpoint 1: no new checkpoint
     assert set(ws.objects) == before and len(ws.history.checkpoints(sid)) == 1
     ws.artifacts.store(sid, "user_input", "f0.txt", "changed")
     assert ws.history.save(sid) == 2
@@ -115,7 +121,9 @@ def test_save_hook_and_event(anyws):
     ws = anyws
     sid = _session(ws)
     seen = []
-    ws.hooks.register("SessionSave", lambda ctx: seen.append(ctx["data"]["message"]) or {"message": "hooked"})
+    ws.hooks.register(
+        "SessionSave", lambda ctx: seen.append(ctx["data"]["message"]) or {"message": "hooked"}
+    )
     sub = ws.events.subscribe("session.saved")
     ws.history.save(sid, "orig")
     assert seen == ["orig"]
@@ -168,7 +176,9 @@ def test_unknown_and_invalid_checkpoints(anyws):
     with pytest.raises(CheckpointNotFound, match="no checkpoints"):
         ws.history.restore(sid, 1)
     ws.history.save(sid)
-    with pytest.raises(CheckpointNotFound, match=r"checkpoint not found: 9 in session .*\(it has checkpoint 1;"):
+    with pytest.raises(
+        CheckpointNotFound, match=r"checkpoint not found: 9 in session .*\(it has checkpoint 1;"
+    ):
         ws.history.restore(sid, 9)
     with pytest.raises(CheckpointNotFound):
         ws.history.fork(sid, 2)
@@ -242,10 +252,16 @@ def test_diff_artifacts_text_binary_and_session_fields(anyws):
         assert changed["same.txt"]["metadata"] == {"description": {"from": "d1", "to": "d2"}}
         assert d["status"] == {"from": "active", "to": "suspended"}
         assert d["tags"] == {"added": ["c"], "removed": ["a"]}
-        assert d["metadata"] == {"added": {"added": "y"}, "removed": {"gone": True},
-                                 "changed": {"k": {"from": 1, "to": 2}}}
-        assert d["state"] == {"added": {"fresh": [1]}, "removed": {"dropped": "x"},
-                              "changed": {"counter": {"from": 1, "to": 2}}}
+        assert d["metadata"] == {
+            "added": {"added": "y"},
+            "removed": {"gone": True},
+            "changed": {"k": {"from": 1, "to": 2}},
+        }
+        assert d["state"] == {
+            "added": {"fresh": [1]},
+            "removed": {"dropped": "x"},
+            "changed": {"counter": {"from": 1, "to": 2}},
+        }
         assert d["summary"] == {"added": 1, "removed": 1, "changed": 3}
     assert ws.history.diff(sid, 1)["to"] == "now"
     assert ws.history.diff(sid, 2)["summary"] == {"added": 0, "removed": 0, "changed": 0}
@@ -278,7 +294,9 @@ def test_restore_makes_live_equal_and_erases_nothing(anyws):
     records_before = ws.storage.read(f"sessions/{dir}/artifacts.yaml")
     r = ws.history.restore(sid, 1)
     assert (r["added"], r["changed"], r["removed"]) == (1, 1, 1)
-    assert ws.storage.read(f"sessions/{dir}/artifacts.yaml").startswith(records_before)  # appended only
+    assert ws.storage.read(f"sessions/{dir}/artifacts.yaml").startswith(
+        records_before
+    )  # appended only
     assert sorted(_names(ws, sid)) == ["gone.txt", "keep.txt"]
     assert ws.artifacts.get(sid, "keep.txt")["content"] == b"v1"
     assert ws.artifacts.get(sid, "keep.txt")["metadata"]["version"] == 3
@@ -322,7 +340,11 @@ def test_fork_shares_objects_and_sets_parent(anyws):
     fid = ws.history.fork(sid)  # latest checkpoint, not now
     assert set(ws.objects) == objects
     info = ws.sessions.get(fid)
-    assert info["parent_session_id"] == sid and info["tags"] == ["x"] and info["custom_metadata"] == {"m": 1}
+    assert (
+        info["parent_session_id"] == sid
+        and info["tags"] == ["x"]
+        and info["custom_metadata"] == {"m": 1}
+    )
     assert _names(ws, fid) == {k: v for k, v in _names(ws, sid).items() if k != "c.txt"}
     meta = ws.artifacts.get(fid, "a.txt")["metadata"]
     assert meta["description"] == "first" and meta["tags"] == ["q"] and meta["version"] == 1

@@ -549,7 +549,7 @@ def test_gc_keeps_what_a_replay_needs(root, spell):
         root,
         "g.lua",
         'local s = os.getenv("SPELL_SESSION")\n'
-        'Session.update_metadata(s, {v = 2})\n'
+        "Session.update_metadata(s, {v = 2})\n"
         'State.set("session:" .. s .. ":k", "after")\n'
         'Artifact.store(s, "t", "m.txt", tostring(Session.get(s).custom_metadata.v))\n',
         env={"SPELL_SESSION": sid},
@@ -565,7 +565,9 @@ def test_gc_keeps_what_a_replay_needs(root, spell):
     code, rep, _ = replay(spell, root, sid)
     assert code == 0 and results(rep) == {"m.txt": "same"}, rep
     [s] = rep["runs"][0]["sessions"]
-    assert s["state"] == [{"key": "k", "original": "after", "replay": "after", "result": "same", "same": True}]
+    assert s["state"] == [
+        {"key": "k", "original": "after", "replay": "after", "result": "same", "same": True}
+    ]
     assert rep["state_same"] == 1
 
 

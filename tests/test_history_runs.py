@@ -45,8 +45,10 @@ def test_begin_and_finish_record_one_line_per_touched_session(anyws, tmp_path):
     [ra] = read_runs(ws, _dir(ws, a))
     assert ra["script"] == "s.lua" and ra["args"] == ["x", "1"] and ra["exit_status"] == 0
     assert ra["checkpoint"] == 1 and ra["script_hash"] == hash_bytes(b"-- script")
-    assert ra["artifacts"] == [{"seq": r1["sequence"], "name": "one.txt", "hash": r1["content_hash"]},
-                               {"seq": r1["sequence"] + 1, "name": "one.txt", "op": "delete"}]
+    assert ra["artifacts"] == [
+        {"seq": r1["sequence"], "name": "one.txt", "hash": r1["content_hash"]},
+        {"seq": r1["sequence"] + 1, "name": "one.txt", "op": "delete"},
+    ]
     assert ra["started_at"] <= ra["ended_at"] and "error" not in ra
     [rb] = read_runs(ws, _dir(ws, b))
     assert rb["checkpoint"] is None and [x["name"] for x in rb["artifacts"]] == ["two.txt"]
@@ -112,11 +114,17 @@ Artifact.store(sid, "t", "before.txt", "b")
 local t = os.time() while os.time() - t < 30 do end
 """)
     env = {**os.environ, "SPELL_SESSION": sid}
-    p = subprocess.Popen([*__import__("conftest").SPELL, "-w", str(root), "run", str(root / "slow.lua")],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [*__import__("conftest").SPELL, "-w", str(root), "run", str(root / "slow.lua")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 20
     records = root / "sessions" / next(d for d in os.listdir(root / "sessions")) / "artifacts.yaml"
-    while not (records.exists() and b"before.txt" in records.read_bytes()) and time.time() < deadline:
+    while (
+        not (records.exists() and b"before.txt" in records.read_bytes()) and time.time() < deadline
+    ):
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait(10)
@@ -134,14 +142,26 @@ def test_replay_of_a_session_without_runs_is_a_one_line_usage_error(root, spell)
     sid = _new_session(root)
     r = spell("-w", str(root), "replay", sid)
     assert r.returncode == 2 and r.stdout == b""
-    assert r.stderr.decode() == f"Error: nothing to replay: session {sid[:8]} has no recorded runs " \
-                                "(runs are recorded by `spell run`)\n"
+    assert (
+        r.stderr.decode() == f"Error: nothing to replay: session {sid[:8]} has no recorded runs "
+        "(runs are recorded by `spell run`)\n"
+    )
     assert len(list((root / "sessions").iterdir())) == 1  # no fork was made
 
 
 def test_lua_binding_names_exist(ws):
-    for name in ("save", "load", "checkpoints", "diff", "restore", "fork", "can_replay", "replay",
-                 "replay_metadata", "list_replayable"):
+    for name in (
+        "save",
+        "load",
+        "checkpoints",
+        "diff",
+        "restore",
+        "fork",
+        "can_replay",
+        "replay",
+        "replay_metadata",
+        "list_replayable",
+    ):
         assert callable(getattr(ws.history, name))
     assert Path(__file__).exists()
 

@@ -95,15 +95,23 @@ def test_non_utf8_content_round_trips(ws: Workspace) -> None:
 
 # -- 1. a cloned repository carrying links under sessions/ -----------------------------
 def _snapshot(tree: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(tree)): (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns)
-            for p in sorted(tree.rglob("*"))}
+    return {
+        str(p.relative_to(tree)): (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns)
+        for p in sorted(tree.rglob("*"))
+    }
 
 
 def _git(cwd: Path, *args: str) -> str:
     import subprocess
 
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x", "PATH": __import__("os").environ["PATH"], "HOME": str(cwd)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+        "PATH": __import__("os").environ["PATH"],
+        "HOME": str(cwd),
+    }
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -132,8 +140,10 @@ def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, sp
         src = tmp_path / f"{name}.txt"
         src.write_text(f"content of {name}\n")
         assert spell("-w", str(origin), "add", sids[name], str(src)).returncode == 0
-    dirs = {n: next(d.name for d in (origin / "sessions").iterdir() if d.name.endswith(s[:8]))
-            for n, s in sids.items()}
+    dirs = {
+        n: next(d.name for d in (origin / "sessions").iterdir() if d.name.endswith(s[:8]))
+        for n, s in sids.items()
+    }
     # The hostile commit: links where spellfs keeps its own files.
     s = origin / "sessions"
     import shutil
@@ -158,7 +168,11 @@ def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, sp
     new = tmp_path / "new.txt"
     new.write_text("new\n")
     for name in ("filelink", "dirlink", "loglink"):
-        for args in (("add", sids[name], str(new)), ("show", sids[name]), ("cat", sids[name], f"{name}.txt")):
+        for args in (
+            ("add", sids[name], str(new)),
+            ("show", sids[name]),
+            ("cat", sids[name], f"{name}.txt"),
+        ):
             proc = spell("-w", str(clone), *args)
             assert proc.returncode != 0, (args, proc.stdout)
             _one_line_error(proc, "refused: sessions/", "symbolic link")
@@ -186,14 +200,19 @@ def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_pat
     log = root / "sessions" / dir / "artifacts.yaml"
     n = 900  # max_artifacts_per_session is 1000
     script = tmp_path / "store.lua"
-    script.write_text(f'for i = 1, {n} do Artifact.store("{sid}", "user_input", "a" .. i, "x" .. i) end\n'
-                      f'print("stored")\n')
-    writer = subprocess.Popen([sys.executable, "-m", "spellfs", "-w", str(root), "run", str(script)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    script.write_text(
+        f'for i = 1, {n} do Artifact.store("{sid}", "user_input", "a" .. i, "x" .. i) end\n'
+        f'print("stored")\n'
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "spellfs", "-w", str(root), "run", str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     repairs = 0
     while writer.poll() is None or repairs == 0:
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, b"- {\"seq\": 0, \"name\": \"../escape\"}\n")  # read past, repaired away
+        os.write(fd, b'- {"seq": 0, "name": "../escape"}\n')  # read past, repaired away
         os.close(fd)
         proc = spell("-w", str(root), "fsck", "--repair")
         assert b"Traceback" not in proc.stderr, proc.stderr
@@ -229,7 +248,9 @@ def _dir(root: Path, sid: str) -> str:
     return next(p.name for p in (root / "sessions").iterdir() if p.name.endswith(sid[:8]))
 
 
-def test_torn_artifacts_line_is_set_aside_before_the_next_add(root: Path, spell, tmp_path: Path) -> None:
+def test_torn_artifacts_line_is_set_aside_before_the_next_add(
+    root: Path, spell, tmp_path: Path
+) -> None:
     sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
     rel = f"sessions/{_dir(root, sid)}/artifacts.yaml"
     src = tmp_path / "a.txt"
@@ -237,7 +258,9 @@ def test_torn_artifacts_line_is_set_aside_before_the_next_add(root: Path, spell,
     assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
     _tear(root / rel)
     check = spell("-w", str(root), "fsck")
-    assert check.returncode == 1 and b"partial-record" in check.stdout and rel.encode() in check.stdout
+    assert (
+        check.returncode == 1 and b"partial-record" in check.stdout and rel.encode() in check.stdout
+    )
     assert spell("-w", str(root), "cat", sid, "a.txt").stdout == b"one\n"  # reads go on
     src.write_text("two\n")
     for _ in range(2):  # every later add, cat and show works
@@ -279,9 +302,11 @@ def test_torn_calls_line_is_set_aside(root: Path, spell, tmp_path: Path, fake_pr
     sid = spell("-w", str(root), "new", "torn").stdout.decode().strip()
     rel = f"sessions/{_dir(root, sid)}/calls.yaml"
     script = tmp_path / "s.lua"
-    script.write_text(f'Session.setCurrent("{sid}")\n'
-                      'local a = Agent.create({name = "t", model = "openai/m"})\n'
-                      'print(a:invoke({text = "hi"}).text)\n')
+    script.write_text(
+        f'Session.setCurrent("{sid}")\n'
+        'local a = Agent.create({name = "t", model = "openai/m"})\n'
+        'print(a:invoke({text = "hi"}).text)\n'
+    )
     env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": fake_provider.url + "/v1"}
     first = spell("-w", str(root), "run", str(script), env=env)
     assert first.returncode == 0, first.stderr
@@ -318,24 +343,40 @@ def test_deep_session_yaml_is_refused_by_ls_show_and_fsck(root: Path, spell) -> 
     listing = spell("-w", str(root), "ls")
     assert listing.returncode == 0 and "nested deeper than" in listing.stderr.decode()
     assert "session.yaml" in listing.stderr.decode() and "Traceback" not in listing.stderr.decode()
-    _refused_in_one_line(spell("-w", str(root), "show", sid[:8]), "session.yaml:", "nested deeper than")
+    _refused_in_one_line(
+        spell("-w", str(root), "show", sid[:8]), "session.yaml:", "nested deeper than"
+    )
     check = spell("-w", str(root), "fsck")
-    assert check.returncode == 1 and b"nested deeper than" in check.stdout and b"Traceback" not in check.stderr
+    assert (
+        check.returncode == 1
+        and b"nested deeper than" in check.stdout
+        and b"Traceback" not in check.stderr
+    )
 
 
-@pytest.mark.parametrize("line", [
-    "- " + "{a: " * DEEP + "1" + "}" * DEEP,                       # a YAML mapping on one line
-    '- {"seq": 1, "name": "x", "custom": ' + "[" * 1000 + "]" * 1000 + "}",  # JSON, 1,000 deep
-    '- {"seq": 1, "name": "x", "custom": ' + '{"a": ' * DEEP + "1" + "}" * DEEP + "}",
-], ids=["yaml-mapping", "json-1000", "json-50000"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "- " + "{a: " * DEEP + "1" + "}" * DEEP,  # a YAML mapping on one line
+        '- {"seq": 1, "name": "x", "custom": ' + "[" * 1000 + "]" * 1000 + "}",  # JSON, 1,000 deep
+        '- {"seq": 1, "name": "x", "custom": ' + '{"a": ' * DEEP + "1" + "}" * DEEP + "}",
+    ],
+    ids=["yaml-mapping", "json-1000", "json-50000"],
+)
 def test_deep_artifact_record_is_refused_by_show_cat_and_fsck(root: Path, spell, line: str) -> None:
     sid, d = _one_session(root, spell)
     (d / "artifacts.yaml").write_text(line + "\n")
     rel = f"sessions/{d.name}/artifacts.yaml:1"
-    for args in (("show", sid[:8]), ("cat", sid[:8], "x"), ("add", sid[:8], str(d / "session.yaml"))):
+    for args in (
+        ("show", sid[:8]),
+        ("cat", sid[:8], "x"),
+        ("add", sid[:8], str(d / "session.yaml")),
+    ):
         _refused_in_one_line(spell("-w", str(root), *args), rel, "nested deeper than")
     check = spell("-w", str(root), "fsck")
-    assert check.returncode == 1 and rel.encode() in check.stdout and b"Traceback" not in check.stderr
+    assert (
+        check.returncode == 1 and rel.encode() in check.stdout and b"Traceback" not in check.stderr
+    )
 
 
 def test_deep_state_spell_yaml_and_template_are_refused(root: Path, spell) -> None:
@@ -344,8 +385,12 @@ def test_deep_state_spell_yaml_and_template_are_refused(root: Path, spell) -> No
     (d / "state.yaml").write_text(deep)
     check = spell("-w", str(root), "fsck")
     assert check.returncode == 1 and b"state.yaml:1: nested deeper than" in check.stdout
-    (root / "templates" / "deep.yaml").write_text("metadata: " + "{a: " * DEEP + "1" + "}" * DEEP + "\n")
-    _refused_in_one_line(spell("-w", str(root), "new", "t", "--template", "deep"), "templates/deep.yaml:1")
+    (root / "templates" / "deep.yaml").write_text(
+        "metadata: " + "{a: " * DEEP + "1" + "}" * DEEP + "\n"
+    )
+    _refused_in_one_line(
+        spell("-w", str(root), "new", "t", "--template", "deep"), "templates/deep.yaml:1"
+    )
     (root / "spell.yaml").write_text("sessions: " + "[" * DEEP + "]" * DEEP + "\n")
     _refused_in_one_line(spell("-w", str(root), "ls"), "spell.yaml:1", "nested deeper than")
 
@@ -355,13 +400,20 @@ def test_deep_json_objects_and_script_json_are_refused(root: Path, spell, tmp_pa
     with Workspace.open(root) as ws:  # a checkpoint whose tree object is 50,000 deep JSON
         oid = ws.objects.put_bytes(("[" * DEEP + "]" * DEEP).encode())
     (d / "checkpoints.yaml").write_text(
-        f'- {{"number": 1, "tree": "{oid}", "created_at": "2026-01-01T00:00:00Z", "message": "m"}}\n')
+        f'- {{"number": 1, "tree": "{oid}", "created_at": "2026-01-01T00:00:00Z", "message": "m"}}\n'
+    )
     _refused_in_one_line(spell("-w", str(root), "restore", sid[:8], "1"), f"tree object {oid}")
     check = spell("-w", str(root), "fsck")
-    assert check.returncode == 1 and b"nested deeper than" in check.stdout and b"Traceback" not in check.stderr
+    assert (
+        check.returncode == 1
+        and b"nested deeper than" in check.stdout
+        and b"Traceback" not in check.stderr
+    )
     script = tmp_path / "j.lua"
-    script.write_text('local ok, err = pcall(JSON.parse, string.rep("[", 5000) .. string.rep("]", 5000))\n'
-                      'print(ok, err)\n')
+    script.write_text(
+        'local ok, err = pcall(JSON.parse, string.rep("[", 5000) .. string.rep("]", 5000))\n'
+        "print(ok, err)\n"
+    )
     run = spell("-w", str(root), "run", str(script))
     assert run.returncode == 0 and run.stdout.startswith(b"false\t") and b"deep" in run.stdout, run
 
@@ -370,7 +422,7 @@ def test_deep_json_objects_and_script_json_are_refused(root: Path, spell, tmp_pa
 MALFORMED = {
     "no-hash": '{"seq": 2, "name": "b.txt", "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
     "custom": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", '
-              '"custom": [[1]]}',
+    '"custom": [[1]]}',
     "tags": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", "tags": 5}',
     "created_at": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": 5}',
     "hash": '{"seq": 2, "name": "b.txt", "hash": 7, "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
@@ -378,8 +430,9 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("field", sorted(MALFORMED))
-def test_malformed_record_never_crashes_a_reader_and_fsck_names_the_field(root: Path, spell, tmp_path: Path,
-                                                                        field: str) -> None:
+def test_malformed_record_never_crashes_a_reader_and_fsck_names_the_field(
+    root: Path, spell, tmp_path: Path, field: str
+) -> None:
     sid, d = _one_session(root, spell)
     src = tmp_path / "a.txt"
     src.write_text("a\n")
@@ -389,10 +442,17 @@ def test_malformed_record_never_crashes_a_reader_and_fsck_names_the_field(root: 
     with open(d / "artifacts.yaml", "a") as f:
         f.write(line)
     script = tmp_path / "q.lua"
-    script.write_text(f'for _, a in ipairs(Artifact.query({{}})) do print(a.name) end\n'
-                      f'for _, a in ipairs(Artifact.list("{sid}")) do print(a.name, #a.metadata.tags) end\n')
-    for args in (("ls",), ("show", sid[:8]), ("cat", sid[:8], "a.txt"), ("run", str(script)),
-                 ("add", sid[:8], str(src))):
+    script.write_text(
+        f"for _, a in ipairs(Artifact.query({{}})) do print(a.name) end\n"
+        f'for _, a in ipairs(Artifact.list("{sid}")) do print(a.name, #a.metadata.tags) end\n'
+    )
+    for args in (
+        ("ls",),
+        ("show", sid[:8]),
+        ("cat", sid[:8], "a.txt"),
+        ("run", str(script)),
+        ("add", sid[:8], str(src)),
+    ):
         proc = spell("-w", str(root), *args)
         assert proc.returncode == 0 and b"Traceback" not in proc.stderr, (args, proc.stderr[-400:])
     proc = spell("-w", str(root), "cat", sid[:8], "b.txt")
@@ -415,7 +475,7 @@ def test_a_damaged_index_is_rebuilt_and_fsck_says_so(root: Path, spell, tmp_path
         Path(str(db) + suffix).unlink(missing_ok=True)
     data = bytearray(db.read_bytes())
     assert len(data) > 8192
-    data[4096:len(data)] = b"\xa5" * (len(data) - 4096)  # every page after the first is garbage
+    data[4096 : len(data)] = b"\xa5" * (len(data) - 4096)  # every page after the first is garbage
     db.write_bytes(bytes(data))
     listing = spell("-w", str(root), "ls")
     assert listing.returncode == 0 and listing.stdout.count(b"\n") >= 30, listing.stderr
@@ -455,8 +515,11 @@ def _bomb(path: Path, members: list[tuple[str, int, bytes]], head: str) -> Path:
             self.left -= n
             return n
 
-    with open(path, "wb") as raw, zstandard.ZstdCompressor(level=1).stream_writer(raw) as z, \
-            tarfile.open(fileobj=z, mode="w|") as tar:
+    with (
+        open(path, "wb") as raw,
+        zstandard.ZstdCompressor(level=1).stream_writer(raw) as z,
+        tarfile.open(fileobj=z, mode="w|") as tar,
+    ):
         info = tarfile.TarInfo("spellfs-export.yaml")
         info.size = len(head.encode())
         tar.addfile(info, io.BytesIO(head.encode()))
@@ -487,8 +550,13 @@ def small_disk(tmp_path: Path):
 
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)]).returncode:
-        pytest.skip("needs root to mount a small tmpfs")  # test_bomb_under_a_low_cap covers the rest
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)]).returncode
+    ):
+        pytest.skip(
+            "needs root to mount a small tmpfs"
+        )  # test_bomb_under_a_low_cap covers the rest
     try:
         yield mnt
     finally:
@@ -518,10 +586,14 @@ def test_zstd_bomb_does_not_fill_a_small_disk(small_disk: Path, tmp_path: Path, 
     err = _one_line_error(proc, "would fill the disk")
     assert "objects/" in err
     assert _used(small_disk) - baseline < 4 * MiB
-    assert list((root / "sessions").iterdir()) == [] and not list((root / ".spell" / "objects").rglob("*/*"))
+    assert list((root / "sessions").iterdir()) == [] and not list(
+        (root / ".spell" / "objects").rglob("*/*")
+    )
 
 
-def test_bomb_under_a_low_cap_writes_no_more_than_declared(root: Path, tmp_path: Path, spell) -> None:
+def test_bomb_under_a_low_cap_writes_no_more_than_declared(
+    root: Path, tmp_path: Path, spell
+) -> None:
     from spellfs.store import hash_bytes
 
     members = []
@@ -530,49 +602,77 @@ def test_bomb_under_a_low_cap_writes_no_more_than_declared(root: Path, tmp_path:
         oid = hash_bytes(fill * (2 * MiB))
         members.append((f"objects/{oid[:2]}/{oid[2:]}", 2 * MiB, fill))
     # It declares 3 MiB and holds 12: stopped at the member past the declaration.
-    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "a.tar.zst", members, _head(3 * MiB))))
+    proc = spell(
+        "-w", str(root), "import", str(_bomb(tmp_path / "a.tar.zst", members, _head(3 * MiB)))
+    )
     _one_line_error(proc, members[1][0], "more than the 3145728 bytes it declares")
     # It declares nothing: the configured cap applies.
     (root / "spell.yaml").write_text("sessions:\n  max_import_bytes: 5000000\n")
     proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "b.tar.zst", members, _head())))
     _one_line_error(proc, members[2][0], "5000000 bytes in all")
     # A declaration above the cap is refused before anything is written.
-    proc = spell("-w", str(root), "import", str(_bomb(tmp_path / "c.tar.zst", members, _head(1 << 40))))
+    proc = spell(
+        "-w", str(root), "import", str(_bomb(tmp_path / "c.tar.zst", members, _head(1 << 40)))
+    )
     _one_line_error(proc, "declares 1099511627776 bytes")
     assert list((root / "sessions").iterdir()) == []
-    assert not list((root / ".spell" / "tmp").rglob("*")) and not list((root / ".spell" / "objects").rglob("*/*"))
+    assert not list((root / ".spell" / "tmp").rglob("*")) and not list(
+        (root / ".spell" / "objects").rglob("*/*")
+    )
 
 
 # -- 9. names that lie --------------------------------------------------------------------------------
-LYING = ([chr(c) for c in range(0x80, 0xA0)] + [chr(c) for c in range(0x202A, 0x202F)]
-         + [chr(c) for c in range(0x2066, 0x206A)] + ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])
+LYING = (
+    [chr(c) for c in range(0x80, 0xA0)]
+    + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+    + ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+)
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.text(min_size=1, max_size=40).filter(lambda t: t.strip() == t and not t.startswith(".")),
-       st.sampled_from(LYING), st.integers(min_value=0, max_value=40))
+@given(
+    st.text(min_size=1, max_size=40).filter(lambda t: t.strip() == t and not t.startswith(".")),
+    st.sampled_from(LYING),
+    st.integers(min_value=0, max_value=40),
+)
 def test_hostile_names_are_refused_everywhere(base: str, bad: str, at: int) -> None:
     from spellfs import UsageError
     from spellfs.names import check_artifact_name, check_display_name, check_word
 
     name = base[:at] + bad + base[at:]
-    for check in (check_artifact_name, lambda n: check_word("tag", n), lambda n: check_display_name("s", n)):
+    for check in (
+        check_artifact_name,
+        lambda n: check_word("tag", n),
+        lambda n: check_display_name("s", n),
+    ):
         with pytest.raises(UsageError) as info:
             check(name)
         assert "\n" not in str(info.value)
 
 
-def test_lying_names_are_refused_by_the_cli_and_bytes_not_characters_count(root: Path, spell,
-                                                                           tmp_path: Path) -> None:
+def test_lying_names_are_refused_by_the_cli_and_bytes_not_characters_count(
+    root: Path, spell, tmp_path: Path
+) -> None:
     sid = spell("-w", str(root), "new", "names").stdout.decode().strip()
     src = tmp_path / "x.png"
     src.write_bytes(b"\x89PNG")
-    for name in ("rtl\u202egnp.exe", "a\u200bb.txt", "\ufeffbom.txt", "nel\u0085.txt", "\u2066iso\u2069.txt"):
+    for name in (
+        "rtl\u202egnp.exe",
+        "a\u200bb.txt",
+        "\ufeffbom.txt",
+        "nel\u0085.txt",
+        "\u2066iso\u2069.txt",
+    ):
         proc = spell("-w", str(root), "add", sid, str(src), "--name", name)
         assert proc.returncode == 2 and b"invalid artifact name" in proc.stderr, (name, proc.stderr)
-    proc = spell("-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 100)  # 100 chars, 300 bytes
+    proc = spell(
+        "-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 100
+    )  # 100 chars, 300 bytes
     assert proc.returncode == 2 and b"longer than 255 bytes" in proc.stderr
-    assert spell("-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 85).returncode == 0  # 255 bytes
+    assert (
+        spell("-w", str(root), "add", sid, str(src), "--name", "\u65e5" * 85).returncode == 0
+    )  # 255 bytes
     proc = spell("-w", str(root), "new", "evil\u202etxt.exe")
     assert proc.returncode == 2 and b"U+202E" in proc.stderr
     proc = spell("-w", str(root), "add", sid, str(src), "--tag", "a\u200bb")
@@ -580,32 +680,46 @@ def test_lying_names_are_refused_by_the_cli_and_bytes_not_characters_count(root:
 
 
 # -- 2. a hostile --sandbox script ----------------------------------------------------------------
-@pytest.mark.parametrize("code", [
-    "while true do end",
-    "while true do pcall(function() while true do end end) end",     # a pcall loop cannot swallow it
-    "local f = coroutine.wrap(function() while true do end end) f()",  # nor a coroutine escape the hook
-    "local ok = pcall(string.rep, 'x', 1); while true do local s = ('x'):rep(10) end",
-], ids=["loop", "pcall-loop", "coroutine", "string-loop"])
-def test_sandbox_time_limit_ends_a_runaway_script_in_one_line(root: Path, spell, tmp_path: Path, code: str) -> None:
+@pytest.mark.parametrize(
+    "code",
+    [
+        "while true do end",
+        "while true do pcall(function() while true do end end) end",  # a pcall loop cannot swallow it
+        "local f = coroutine.wrap(function() while true do end end) f()",  # nor a coroutine escape the hook
+        "local ok = pcall(string.rep, 'x', 1); while true do local s = ('x'):rep(10) end",
+    ],
+    ids=["loop", "pcall-loop", "coroutine", "string-loop"],
+)
+def test_sandbox_time_limit_ends_a_runaway_script_in_one_line(
+    root: Path, spell, tmp_path: Path, code: str
+) -> None:
     script = tmp_path / "spin.lua"
     script.write_text(code + "\n")
     started = time.monotonic()
     proc = spell("-w", str(root), "run", "--sandbox", "--timeout", "1", str(script), timeout=60)
     assert proc.returncode == 1
     err = proc.stderr.decode()
-    assert err.count("\n") == 1 and err.startswith("Error: ") and "time limit of 1 s" in err, err[-400:]
+    assert err.count("\n") == 1 and err.startswith("Error: ") and "time limit of 1 s" in err, err[
+        -400:
+    ]
     assert time.monotonic() - started < 30
 
 
-def test_sandbox_memory_limit_ends_a_growing_table_in_one_line(root: Path, spell, tmp_path: Path) -> None:
+def test_sandbox_memory_limit_ends_a_growing_table_in_one_line(
+    root: Path, spell, tmp_path: Path
+) -> None:
     script = tmp_path / "grow.lua"
     script.write_text('local t = {}\nfor i = 1, 1e12 do t[i] = string.rep("x", 64) .. i end\n')
-    proc = spell("-w", str(root), "run", "--sandbox", "--max-memory", "64M", str(script), timeout=120)
+    proc = spell(
+        "-w", str(root), "run", "--sandbox", "--max-memory", "64M", str(script), timeout=120
+    )
     err = proc.stderr.decode()
-    assert proc.returncode == 1 and err.count("\n") == 1 and "memory limit of 64 MiB" in err, err[-400:]
+    assert proc.returncode == 1 and err.count("\n") == 1 and "memory limit of 64 MiB" in err, err[
+        -400:
+    ]
     # the defaults apply under --sandbox without the options; a normal script is untouched by them
     ok = tmp_path / "ok.lua"
-    ok.write_text('local t = {} for i = 1, 100000 do t[i] = i end print(#t)\n')
+    ok.write_text("local t = {} for i = 1, 100000 do t[i] = i end print(#t)\n")
     proc = spell("-w", str(root), "run", "--sandbox", str(ok))
     assert proc.returncode == 0 and proc.stdout == b"100000\n"
     bad = spell("-w", str(root), "run", "--sandbox", "--max-memory", "lots", str(ok))
@@ -618,14 +732,28 @@ def test_sandbox_cannot_reach_spellfs_own_files(root: Path, spell, tmp_path: Pat
     d = _dir(root, sid)
     (root / ".git").mkdir()
     (root / ".git" / "config").write_text("[core]\n")
-    targets = ["spell.yaml", ".git/config", ".spellignore", "templates/x.yaml", ".spell/objects/00/x",
-               f"sessions/{d}/artifacts.yaml", f"sessions/{d}/session.yaml", f"sessions/{d}/checkpoints.yaml"]
+    targets = [
+        "spell.yaml",
+        ".git/config",
+        ".spellignore",
+        "templates/x.yaml",
+        ".spell/objects/00/x",
+        f"sessions/{d}/artifacts.yaml",
+        f"sessions/{d}/session.yaml",
+        f"sessions/{d}/checkpoints.yaml",
+    ]
     before = {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets}
     script = tmp_path / "evil.lua"
-    script.write_text("local refused = 0\n" + "".join(
-        f'local r = Tool.invoke("file_operations", {{operation = "write", path = "{t}", '
-        f'input = "sessions:\\n  max_artifact_size: 999999999999\\n"}})\n'
-        f'if not r.success then refused = refused + 1 end\n' for t in targets) + "print(refused)\n")
+    script.write_text(
+        "local refused = 0\n"
+        + "".join(
+            f'local r = Tool.invoke("file_operations", {{operation = "write", path = "{t}", '
+            f'input = "sessions:\\n  max_artifact_size: 999999999999\\n"}})\n'
+            f"if not r.success then refused = refused + 1 end\n"
+            for t in targets
+        )
+        + "print(refused)\n"
+    )
     proc = spell("-w", str(root), "run", "--sandbox", str(script))
     assert proc.returncode == 0 and proc.stdout.strip() == str(len(targets)).encode(), proc
     assert {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets} == before
@@ -637,8 +765,11 @@ def test_old_temp_files_are_reported_and_removed_young_ones_spared(root: Path, s
 
     sid, d = _one_session(root, spell)
     (root / ".spell" / "objects" / "ab").mkdir(parents=True)
-    old = [root / ".spell" / "objects" / "ab" / ".tmp-123-456-deadbeef", root / ".spell" / "tmp" / ".x.1.2.tmp",
-           d / "files" / ".notes.md.1.2.tmp"]
+    old = [
+        root / ".spell" / "objects" / "ab" / ".tmp-123-456-deadbeef",
+        root / ".spell" / "tmp" / ".x.1.2.tmp",
+        d / "files" / ".notes.md.1.2.tmp",
+    ]
     (root / ".spell" / "tmp").mkdir(exist_ok=True)
     import_dir = root / ".spell" / "tmp" / "import-abc"
     (import_dir / "objects").mkdir(parents=True)
@@ -683,8 +814,9 @@ def _fill(disk: Path, name: str = "filler") -> None:
     os.close(fd)
 
 
-def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made(small_disk: Path,
-                                                                                  tmp_path: Path, spell) -> None:
+def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made(
+    small_disk: Path, tmp_path: Path, spell
+) -> None:
     root = small_disk / "ws"
     assert spell("init", str(root)).returncode == 0
     sid = spell("-w", str(root), "new", "before").stdout.decode().strip()
@@ -699,9 +831,19 @@ def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made
     script.write_text(f'Artifact.store("{sid}", "user_input", "x.bin", string.rep("y", 300000))\n')
     src2 = tmp_path / "big2.bin"
     src2.write_bytes(os.urandom(256 * 1024))
-    commands = [("new", "during"), ("fork", sid), ("add", sid, str(src2)), ("save", sid), ("run", str(script)),
-                ("import", str(tmp_path / "s.tar.zst")), ("ls",), ("show", sid), ("fsck",), ("gc",),
-                ("rm", "-y", sid)]
+    commands = [
+        ("new", "during"),
+        ("fork", sid),
+        ("add", sid, str(src2)),
+        ("save", sid),
+        ("run", str(script)),
+        ("import", str(tmp_path / "s.tar.zst")),
+        ("ls",),
+        ("show", sid),
+        ("fsck",),
+        ("gc",),
+        ("rm", "-y", sid),
+    ]
     for args in commands:
         proc = spell("-w", str(root), *args)
         err = proc.stderr.decode()
@@ -709,7 +851,8 @@ def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made
         if proc.returncode:
             assert err.startswith("Error: "), (args, err)
     assert sorted(p.name for p in (root / "sessions").iterdir() if p.name != sessions[0]) == [
-        s for s in sessions if s != sessions[0]]
+        s for s in sessions if s != sessions[0]
+    ]
     fresh = small_disk / "fresh"
     _fill(small_disk, "filler2")  # rm and gc made room
     proc = spell("init", str(fresh))

@@ -18,21 +18,21 @@ import spellfs
 
 LAYERS: list[set[str]] = [
     {"errors", "names", "events", "hooks", "lazy", "defaults"},  # the vocabulary every layer speaks
-    {"store"},        # objects, storage, records, YAML: knows nothing of sessions
-    {"agent"},        # model providers and call records (store-level records only)
-    {"config"},       # spell.yaml; validates providers through agent
-    {"model"},        # sessions, manifests, artifacts, state, the query index
-    {"history"},      # checkpoint trees, diff, runs, replay, reachability
-    {"remote"},       # remote object stores, their configuration, push/pull
+    {"store"},  # objects, storage, records, YAML: knows nothing of sessions
+    {"agent"},  # model providers and call records (store-level records only)
+    {"config"},  # spell.yaml; validates providers through agent
+    {"model"},  # sessions, manifests, artifacts, state, the query index
+    {"history"},  # checkpoint trees, diff, runs, replay, reachability
+    {"remote"},  # remote object stores, their configuration, push/pull
     {"maintenance"},  # fsck, repair, gc
-    {"git"},          # repository set-up, commit/status, archives
-    {"watch"},        # the watcher and its daemon
-    {"tools"},        # the built-in tools scripts call
-    {"workflow"},     # workflows of tool, agent and workflow steps, and their records
-    {"workspace"},    # the composition root: builds every service above on first use
-    {"lua"},          # the Lua globals over the library
-    {"ui"},           # `spell ui`: the read-only web view over the library
-    {"cli"},          # the command line over the library and the Lua runtime
+    {"git"},  # repository set-up, commit/status, archives
+    {"watch"},  # the watcher and its daemon
+    {"tools"},  # the built-in tools scripts call
+    {"workflow"},  # workflows of tool, agent and workflow steps, and their records
+    {"workspace"},  # the composition root: builds every service above on first use
+    {"lua"},  # the Lua globals over the library
+    {"ui"},  # `spell ui`: the read-only web view over the library
+    {"cli"},  # the command line over the library and the Lua runtime
     {"__init__", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
@@ -87,8 +87,11 @@ def test_every_module_has_a_layer() -> None:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_only_go_down(path: Path) -> None:
     mine = unit_of(list(path.relative_to(PACKAGE).with_suffix("").parts))
-    bad = [f"{path.relative_to(PACKAGE)}:{line} imports spellfs.{'.'.join(t)}"
-           for line, t in imports(path) if RANK[unit_of(t)] > RANK[mine]]
+    bad = [
+        f"{path.relative_to(PACKAGE)}:{line} imports spellfs.{'.'.join(t)}"
+        for line, t in imports(path)
+        if RANK[unit_of(t)] > RANK[mine]
+    ]
     assert not bad, "an import goes up a layer: " + "; ".join(bad)
 
 
@@ -97,6 +100,8 @@ def test_the_checker_sees_an_upward_import() -> None:
     and the same import under TYPE_CHECKING is not."""
     path = PACKAGE / "store" / "objects.py"
     lazy = "def f():\n    from ..model import Sessions\n"
-    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..model import Sessions\n"
+    typed = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..model import Sessions\n"
+    )
     assert [unit_of(t) for _, t in imports(path, lazy)] == ["model"]
     assert imports(path, typed) == []

@@ -40,19 +40,32 @@ def session_dir(root: Path, sid: bytes | str) -> Path:
 
 # -- Session ------------------------------------------------------------------------
 
+
 def test_session_create_get_shape_and_disk(lua, root: Path) -> None:
     sid = lua("""return Session.create({name = "Data Analysis", description = "Q4",
         tags = {"analysis", "q4"}, metadata = {dept = "sales", n = 3, ratio = 0.5, nested = {a = {1, 2}}}})""")
     s = lua("return Session.get(...)", sid)
     keys = set(k.decode() for k in s.keys())
-    assert {"id", "name", "description", "status", "tags", "created_at", "updated_at",
-            "custom_metadata", "artifact_count", "path"} <= keys
+    assert {
+        "id",
+        "name",
+        "description",
+        "status",
+        "tags",
+        "created_at",
+        "updated_at",
+        "custom_metadata",
+        "artifact_count",
+        "path",
+    } <= keys
     assert (s[b"id"], s[b"name"], s[b"status"]) == (sid, b"Data Analysis", b"active")
     assert list(s[b"tags"].values()) == [b"analysis", b"q4"]
     assert s[b"artifact_count"] == 0 and s[b"parent_session_id"] is None  # nil: no parent
     assert s[b"created_at"].endswith(b"Z")
-    assert lua("local m = Session.get(...).custom_metadata return math.type(m.n), math.type(m.ratio), m.nested.a[2]",
-               sid) == (b"integer", b"float", 2)
+    assert lua(
+        "local m = Session.get(...).custom_metadata return math.type(m.n), math.type(m.ratio), m.nested.a[2]",
+        sid,
+    ) == (b"integer", b"float", 2)
     d = session_dir(root, sid)
     assert s[b"path"].decode() == f"sessions/{d.name}"
     m = load_yaml((d / "session.yaml").read_bytes(), "session.yaml")
@@ -64,9 +77,14 @@ def test_session_create_defaults_parent_and_template(lua, root: Path) -> None:
     parent = lua("return Session.create()")
     child = lua("return Session.create({name = 'child', parent_session_id = ...})", parent)
     assert lua("return Session.get(...).parent_session_id", child) == parent
-    (root / "templates" / "research.yaml").write_text("description: from template\ntags: [t1]\nmetadata: {k: 1}\n")
+    (root / "templates" / "research.yaml").write_text(
+        "description: from template\ntags: [t1]\nmetadata: {k: 1}\n"
+    )
     sid = lua("return Session.create({name = 'r', template = 'research', tags = {'own'}})")
-    s = lua("local s = Session.get(...) return s.description, s.tags[1], s.tags[2], s.custom_metadata.k", sid)
+    s = lua(
+        "local s = Session.get(...) return s.description, s.tags[1], s.tags[2], s.custom_metadata.k",
+        sid,
+    )
     assert s == (b"from template", b"t1", b"own", 1)
     assert "unknown option: nmae" in err(lua, "Session.create({nmae = 'x'})")
     assert "template not found: nope" in err(lua, "Session.create({template = 'nope'})")
@@ -146,8 +164,18 @@ def test_current_session_context(lua) -> None:
 
 def test_history_functions_bound_by_name(lua) -> None:
     sid = lua("return Session.create({name = 'h'})")
-    for name in ("save", "load", "checkpoints", "diff", "restore", "fork", "canReplay", "replay",
-                 "getReplayMetadata", "listReplayable"):
+    for name in (
+        "save",
+        "load",
+        "checkpoints",
+        "diff",
+        "restore",
+        "fork",
+        "canReplay",
+        "replay",
+        "getReplayMetadata",
+        "listReplayable",
+    ):
         assert lua(f"return type(Session.{name})") == b"function"
     if "history" not in dir(Workspace):
         assert "not available yet" in err(lua, f"Session.save('{sid.decode()}', 'm')")
@@ -163,20 +191,42 @@ def test_history_functions_bound_by_name(lua) -> None:
 
 # -- Artifact -------------------------------------------------------------------------
 
+
 def test_artifact_store_get_list_shapes(lua, root: Path) -> None:
     sid = lua("return Session.create({name = 'art'})")
-    aid = lua("""return Artifact.store(..., "tool_result", "out.txt", "hello",
-        {mime_type = "text/plain", description = "d", tags = {"t"}, tool = "calc", n = 7})""", sid)
+    aid = lua(
+        """return Artifact.store(..., "tool_result", "out.txt", "hello",
+        {mime_type = "text/plain", description = "d", tags = {"t"}, tool = "calc", n = 7})""",
+        sid,
+    )
     assert set(aid.keys()) == {b"content_hash", b"session_id", b"sequence"}
     assert aid[b"session_id"] == sid and aid[b"sequence"] == 1 and len(aid[b"content_hash"]) == 64
     got = lua("return Artifact.get(...)", sid, aid)
     meta = got[b"metadata"]
     assert got[b"content"] == b"hello"
-    for key in ("name", "description", "artifact_type", "mime_type", "size", "tags", "custom", "version",
-                "created_at", "created_by", "is_compressed", "original_size", "content_hash", "sequence"):
+    for key in (
+        "name",
+        "description",
+        "artifact_type",
+        "mime_type",
+        "size",
+        "tags",
+        "custom",
+        "version",
+        "created_at",
+        "created_by",
+        "is_compressed",
+        "original_size",
+        "content_hash",
+        "sequence",
+    ):
         assert key.encode() in meta, key
-    assert (meta[b"name"], meta[b"artifact_type"], meta[b"mime_type"], meta[b"size"]) == (b"out.txt", b"tool_result",
-                                                                                         b"text/plain", 5)
+    assert (meta[b"name"], meta[b"artifact_type"], meta[b"mime_type"], meta[b"size"]) == (
+        b"out.txt",
+        b"tool_result",
+        b"text/plain",
+        5,
+    )
     assert meta[b"custom"][b"tool"] == b"calc" and meta[b"custom"][b"n"] == 7
     assert meta[b"created_by"] == b"api"
     assert (session_dir(root, sid) / "files" / "out.txt").read_bytes() == b"hello"
@@ -187,9 +237,13 @@ def test_artifact_store_get_list_shapes(lua, root: Path) -> None:
     items = lua("return Artifact.list(...)", sid)
     assert len(items) == 1
     item = items[1]
-    assert item[b"name"] == b"out.txt" and item[b"version"] == 2 and item[b"metadata"][b"version"] == 2
+    assert (
+        item[b"name"] == b"out.txt" and item[b"version"] == 2 and item[b"metadata"][b"version"] == 2
+    )
     assert item[b"id"][b"sequence"] == 2 and item[b"id"][b"session_id"] == sid
-    assert lua("return Artifact.get(..., Artifact.list(...)[1].id).content", sid, sid) == b"hello v2"
+    assert (
+        lua("return Artifact.get(..., Artifact.list(...)[1].id).content", sid, sid) == b"hello v2"
+    )
     records = (session_dir(root, sid) / "artifacts.yaml").read_text().splitlines()
     assert len([r for r in records if r.startswith("- {")]) == 2
 
@@ -197,10 +251,15 @@ def test_artifact_store_get_list_shapes(lua, root: Path) -> None:
 def test_artifact_binary_every_byte_and_compression(lua, root: Path) -> None:
     sid = lua("return Session.create({})")
     blob = bytes(range(256)) * 4
-    aid = lua("return Artifact.store(..., 'system_generated', 'b.bin', select(3, ...))", sid, None, blob)
+    aid = lua(
+        "return Artifact.store(..., 'system_generated', 'b.bin', select(3, ...))", sid, None, blob
+    )
     assert lua("return Artifact.get(...).content", sid, aid) == blob
     assert (session_dir(root, sid) / "files" / "b.bin").read_bytes() == blob
-    big = lua("local s = string.rep('compress me ', 5000) Artifact.store(..., 'x', 'big.txt', s) return s", sid)
+    big = lua(
+        "local s = string.rep('compress me ', 5000) Artifact.store(..., 'x', 'big.txt', s) return s",
+        sid,
+    )
     got = lua("return Artifact.get(..., 'big.txt')", sid)
     assert got[b"content"] == big and got[b"metadata"][b"is_compressed"] is True
     assert got[b"metadata"][b"original_size"] == len(big)
@@ -208,12 +267,19 @@ def test_artifact_binary_every_byte_and_compression(lua, root: Path) -> None:
 
 def test_artifact_query_and_delete(lua, root: Path) -> None:
     a, b = lua("return Session.create({name = 'a'}), Session.create({name = 'b'})")
-    lua("""local a, b = ...
+    lua(
+        """local a, b = ...
     Artifact.store(a, "tool_result", "r1.json", "{}", {tags = {"x"}})
     Artifact.store(a, "user_input", "notes.md", string.rep("n", 100))
     Artifact.store(b, "tool_result", "r2.json", "[1,2]", {tags = {"x", "y"}})
-    """, a, b)
-    names = lambda q: sorted(i[b"name"].decode() for i in lua(f"return Artifact.query({q})").values())  # noqa: E731
+    """,
+        a,
+        b,
+    )
+
+    def names(q: str) -> list[str]:
+        return sorted(i[b"name"].decode() for i in lua(f"return Artifact.query({q})").values())
+
     assert names("") == ["notes.md", "r1.json", "r2.json"]
     assert names("{type = 'tool_result'}") == ["r1.json", "r2.json"]
     assert names("{name_pattern = '*.json', tags = {'y'}}") == ["r2.json"]
@@ -228,10 +294,13 @@ def test_artifact_query_and_delete(lua, root: Path) -> None:
     assert "artifact not found: r1.json" in err(lua, f"Artifact.delete('{a.decode()}', 'r1.json')")
     assert "artifact not found: zzz" in err(lua, f"Artifact.get('{a.decode()}', 'zzz')")
     # as in rs-llmspell's examples: after a delete, the artifact's id no longer reads
-    ok, message = lua("""local sid = ...
+    ok, message = lua(
+        """local sid = ...
     local id = Artifact.store(sid, "tool_result", "temp.txt", "t")
     Artifact.delete(sid, id)
-    return pcall(Artifact.get, sid, id)""", a)
+    return pcall(Artifact.get, sid, id)""",
+        a,
+    )
     assert ok is False and b"artifact not found" in message
 
 
@@ -239,27 +308,38 @@ def test_artifact_store_file(lua, tmp_path: Path) -> None:
     src = tmp_path / "report.csv"
     src.write_bytes(b"a,b\n1,2\n")
     sid = lua("return Session.create({})")
-    aid = lua("return Artifact.storeFile(..., select(2, ...), 'user_input', {source = 'disk'})", sid, str(src).encode())
+    aid = lua(
+        "return Artifact.storeFile(..., select(2, ...), 'user_input', {source = 'disk'})",
+        sid,
+        str(src).encode(),
+    )
     got = lua("return Artifact.get(...)", sid, aid)
     assert got[b"content"] == b"a,b\n1,2\n" and got[b"metadata"][b"name"] == b"report.csv"
     assert got[b"metadata"][b"custom"][b"source"] == b"disk"
-    assert "file not found" in err(lua, f"Artifact.storeFile('{sid.decode()}', '/no/such/file', 'user_input')")
+    assert "file not found" in err(
+        lua, f"Artifact.storeFile('{sid.decode()}', '/no/such/file', 'user_input')"
+    )
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("'../x'", "may not start with '.'"),
-    ("'a/../../x'", "may not contain '/'"),
-    ("'/etc/passwd'", "may not contain '/'"),
-    ("'a\\0b'", "control characters"),
-    ("string.rep('n', 10000)", "longer than 255 bytes"),
-    ("''", "empty"),
-    ("'.hidden'", "may not start with '.'"),
-    ("'..'", "may not start with '.'"),
-    ("'a\\\\b'", "may not contain"),
-    ("'\\255\\254'", "not UTF-8"),
-    ("42", "expected a string"),
-])
-def test_hostile_artifact_names_are_catchable_errors(lua, root: Path, name: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("'../x'", "may not start with '.'"),
+        ("'a/../../x'", "may not contain '/'"),
+        ("'/etc/passwd'", "may not contain '/'"),
+        ("'a\\0b'", "control characters"),
+        ("string.rep('n', 10000)", "longer than 255 bytes"),
+        ("''", "empty"),
+        ("'.hidden'", "may not start with '.'"),
+        ("'..'", "may not start with '.'"),
+        ("'a\\\\b'", "may not contain"),
+        ("'\\255\\254'", "not UTF-8"),
+        ("42", "expected a string"),
+    ],
+)
+def test_hostile_artifact_names_are_catchable_errors(
+    lua, root: Path, name: str, problem: str
+) -> None:
     sid = lua("return Session.create({})")
     message = err(lua, f"Artifact.store('{sid.decode()}', 'user_input', {name}, 'x')")
     assert "invalid artifact name" in message and problem in message
@@ -269,12 +349,22 @@ def test_hostile_artifact_names_are_catchable_errors(lua, root: Path, name: str,
 
 def test_artifact_bad_arguments(lua) -> None:
     sid = lua("return Session.create({})").decode()
-    assert "content must be a string, got table" in err(lua, f"Artifact.store('{sid}', 'user_input', 'a', {{}})")
-    assert "content must be a string, got nil" in err(lua, f"Artifact.store('{sid}', 'user_input', 'a')")
+    assert "content must be a string, got table" in err(
+        lua, f"Artifact.store('{sid}', 'user_input', 'a', {{}})"
+    )
+    assert "content must be a string, got nil" in err(
+        lua, f"Artifact.store('{sid}', 'user_input', 'a')"
+    )
     assert "invalid artifact type" in err(lua, f"Artifact.store('{sid}', 'a/b', 'a', 'x')")
-    assert "metadata must be a table" in err(lua, f"Artifact.store('{sid}', 'user_input', 'a', 'x', 5)")
-    assert "binary strings cannot be stored" in err(lua, f"Artifact.store('{sid}', 'user_input', 'a', 'x', {{k = '\\255'}})")
-    assert "session not found" in err(lua, "Artifact.store('ffffffff-0000', 'user_input', 'a', 'x')")
+    assert "metadata must be a table" in err(
+        lua, f"Artifact.store('{sid}', 'user_input', 'a', 'x', 5)"
+    )
+    assert "binary strings cannot be stored" in err(
+        lua, f"Artifact.store('{sid}', 'user_input', 'a', 'x', {{k = '\\255'}})"
+    )
+    assert "session not found" in err(
+        lua, "Artifact.store('ffffffff-0000', 'user_input', 'a', 'x')"
+    )
 
 
 def test_error_message_carries_script_position(lua) -> None:
@@ -285,24 +375,30 @@ def test_error_message_carries_script_position(lua) -> None:
 
 # -- State ------------------------------------------------------------------------------
 
+
 def test_state_workspace_and_session_scoped(lua, root: Path) -> None:
     sid = lua("return Session.create({name = 'st'})")
-    lua("""local sid = ...
+    lua(
+        """local sid = ...
     State.set("config", {retries = 3, ratio = 0.25, names = {"a", "b"}, empty = {}})
     State.set("session:" .. sid .. ":progress", {step = 2})
     State.set("counter", 1)
     State.set("counter", State.get("counter") + 1)
-    """, sid)
-    assert lua("local c = State.get('config') return c.retries, math.type(c.retries), c.ratio, c.names[2]") == \
-        (3, b"integer", 0.25, b"b")
+    """,
+        sid,
+    )
+    assert lua(
+        "local c = State.get('config') return c.retries, math.type(c.retries), c.ratio, c.names[2]"
+    ) == (3, b"integer", 0.25, b"b")
     assert lua("return State.get('counter'), State.get('missing')") == (2, None)
     ws_state = load_yaml((root / "state.yaml").read_bytes(), "state.yaml")
     assert ws_state["config"]["retries"] == 3 and ws_state["counter"] == 2
     sess_state = load_yaml((session_dir(root, sid) / "state.yaml").read_bytes(), "state.yaml")
     assert sess_state == {"progress": {"step": 2}}
     assert list(lua("return State.list()").values()) == [b"config", b"counter"]
-    assert list(lua("return State.list('session:' .. ... .. ':')", sid).values()) == \
-        [b"session:" + sid + b":progress"]
+    assert list(lua("return State.list('session:' .. ... .. ':')", sid).values()) == [
+        b"session:" + sid + b":progress"
+    ]
     assert lua("return State.delete('counter'), State.delete('counter')") == (True, False)
     assert "invalid State key" in err(lua, "State.set('', 1)")
     assert "cannot convert a Lua function" in err(lua, "State.set('f', print)")
@@ -311,21 +407,32 @@ def test_state_workspace_and_session_scoped(lua, root: Path) -> None:
 
 def test_state_scoped_calls_of_rs_llmspell(lua, root: Path) -> None:
     sid = lua("return Session.create({name = 'scoped'})")
-    lua("""local sid = ...
+    lua(
+        """local sid = ...
     State.save("global", "app_name", "demo")
     State.save("agent:analyzer", "processed", 1000)
     State.save("session:" .. sid, "step", 3)
     State.save("global", "temp", "x")
     State.save("global", "temp", nil)
-    """, sid)
-    assert lua("return State.load('global', 'app_name'), State.get('app_name')") == (b"demo", b"demo")
-    assert lua("return State.load('agent:analyzer', 'processed'), State.load('agent:other', 'processed')") == (1000, None)
+    """,
+        sid,
+    )
+    assert lua("return State.load('global', 'app_name'), State.get('app_name')") == (
+        b"demo",
+        b"demo",
+    )
+    assert lua(
+        "return State.load('agent:analyzer', 'processed'), State.load('agent:other', 'processed')"
+    ) == (1000, None)
     assert lua("return State.load('session:' .. ..., 'step')", sid) == 3
-    assert load_yaml((session_dir(root, sid) / "state.yaml").read_bytes(), "state.yaml") == {"step": 3}
+    assert load_yaml((session_dir(root, sid) / "state.yaml").read_bytes(), "state.yaml") == {
+        "step": 3
+    }
     ws_state = load_yaml((root / "state.yaml").read_bytes(), "state.yaml")
     assert ws_state == {"app_name": "demo", "agent:analyzer:processed": 1000}
-    assert lua("return State.delete('agent:analyzer', 'processed'), State.load('agent:analyzer', 'processed')") == \
-        (True, None)
+    assert lua(
+        "return State.delete('agent:analyzer', 'processed'), State.load('agent:analyzer', 'processed')"
+    ) == (True, None)
     assert "scope must be a non-empty string" in err(lua, "State.save('', 'k', 1)")
     assert "key must be a non-empty string" in err(lua, "State.load('global', '')")
 
@@ -343,14 +450,20 @@ def test_state_persists_across_runs(root: Path) -> None:
 
 # -- JSON -------------------------------------------------------------------------------
 
+
 def test_json_global(lua) -> None:
-    assert lua("return JSON.stringify({b = 1, a = {1, 2.5, 'x'}, e = {}})") == b'{"a":[1,2.5,"x"],"b":1,"e":[]}'
-    assert lua("local t = JSON.parse('{\"a\": [1, 2.0, null, true]}') return math.type(t.a[1]), math.type(t.a[2]), t.a[4]") \
-        == (b"integer", b"float", True)
+    assert (
+        lua("return JSON.stringify({b = 1, a = {1, 2.5, 'x'}, e = {}})")
+        == b'{"a":[1,2.5,"x"],"b":1,"e":[]}'
+    )
+    assert lua(
+        "local t = JSON.parse('{\"a\": [1, 2.0, null, true]}') return math.type(t.a[1]), math.type(t.a[2]), t.a[4]"
+    ) == (b"integer", b"float", True)
     assert "JSON parse error" in err(lua, "JSON.parse('{bad')")
 
 
 # -- Event ------------------------------------------------------------------------------
+
 
 def test_events_wildcards_and_builtin(lua) -> None:
     lua("""
@@ -396,6 +509,7 @@ def test_event_subscriptions_and_stats_of_rs_llmspell(lua) -> None:
 
 # -- Hook -------------------------------------------------------------------------------
 
+
 def test_hook_before_artifact_store_modifies_binary_content(lua, root: Path) -> None:
     sid = lua("return Session.create({})")
     lua("""
@@ -407,7 +521,12 @@ def test_hook_before_artifact_store_modifies_binary_content(lua, root: Path) -> 
     end)
     """)
     lua("Artifact.store(..., 'user_input', 'bin', '\\1\\2\\128')", sid)
-    assert lua("return SEEN.point, SEEN.sid, SEEN.name, SEEN.len") == (b"BeforeArtifactStore", sid, b"bin", 3)
+    assert lua("return SEEN.point, SEEN.sid, SEEN.name, SEEN.len") == (
+        b"BeforeArtifactStore",
+        sid,
+        b"bin",
+        3,
+    )
     assert lua("return #SEEN.corr") == 36
     got = lua("return Artifact.get(..., 'bin')", sid)
     assert got[b"content"] == b"\x01\x02\x80\x00\xff"
@@ -439,9 +558,12 @@ def test_hook_cancel_priority_and_errors(lua, root: Path) -> None:
     assert "after hook broke" in err(lua, f"Artifact.store('{sid}', 'user_input', 'z.txt', 'x')")
     assert "unknown hook point" in err(lua, "Hook.register('Nope', function() end)")
     assert "expected a function" in err(lua, "Hook.register('SessionStart', 5)")
-    assert "unknown hook priority" in err(lua, "Hook.register('SessionStart', function() end, 'urgent')")
+    assert "unknown hook priority" in err(
+        lua, "Hook.register('SessionStart', function() end, 'urgent')"
+    )
     assert "expected 'continue', 'cancel' or a table" in err(
-        lua, "Hook.register('SessionStart', function() return 42 end) Session.create({})")
+        lua, "Hook.register('SessionStart', function() return 42 end) Session.create({})"
+    )
 
 
 def test_hook_handles_and_listing_of_rs_llmspell(lua) -> None:
@@ -457,13 +579,29 @@ def test_hook_handles_and_listing_of_rs_llmspell(lua) -> None:
     return h1:id(), h1:hook_point(), h2:hook_point(), before, #tools, tools[1].priority, tools[1].language,
            #by_table, removed, #Hook.list(), h1:unregister(), #Hook.list(), tools[1].point, named
     """)
-    assert out[1:] == (b"BeforeAgentInit", b"BeforeToolExecution", 2, 1, b"Priority(-100)", b"lua", 1,
-                       True, 1, True, 0, b"BeforeToolExecution", True)
+    assert out[1:] == (
+        b"BeforeAgentInit",
+        b"BeforeToolExecution",
+        2,
+        1,
+        b"Priority(-100)",
+        b"lua",
+        1,
+        True,
+        1,
+        True,
+        0,
+        b"BeforeToolExecution",
+        True,
+    )
     assert isinstance(out[0], int)
-    assert lua("""local ran = false
+    assert (
+        lua("""local ran = false
     Hook.register("BeforeAgentInit", function() ran = true end)
     Session.create({}); Tool.invoke("calculator", {operation = "evaluate", expression = "1+1"})
-    return ran""") is False  # registered and listed, never run: spellfs has no such event
+    return ran""")
+        is False
+    )  # registered and listed, never run: spellfs has no such event
     assert "unknown hook point: 'Nope'" in err(lua, "Hook.register('Nope', function() end)")
     assert "expected a hook point name" in err(lua, "Hook.list(5)")
 
@@ -480,13 +618,21 @@ def test_hook_results_in_rs_llmspell_form(lua, root: Path) -> None:
     end, "low")
     """)
     assert "cancelled by a BeforeToolExecution hook" in err(
-        lua, "local r = Tool.invoke('calculator', {operation = 'evaluate', expression = '6*7'}) error(r.error)")
-    assert lua("return Tool.invoke('calculator', {operation = 'evaluate', expression = '1+1'}).result.result") == 2
+        lua,
+        "local r = Tool.invoke('calculator', {operation = 'evaluate', expression = '6*7'}) error(r.error)",
+    )
+    assert (
+        lua(
+            "return Tool.invoke('calculator', {operation = 'evaluate', expression = '1+1'}).result.result"
+        )
+        == 2
+    )
     lua(f"Artifact.store('{sid}', 'user_input', 'a.bin', 'original')")
     assert (session_dir(root, sid) / "files" / "a.bin").read_bytes() == b"\0changed"
     assert lua(f"return Artifact.get('{sid}', 'a.bin').metadata.tags[1]") == b"hooked"
-    assert lua("return #Hook.list({priority = 'high'}), #Hook.list({priority = 'low'}), #Hook.list({priority = 5})") \
-        == (1, 1, 0)
+    assert lua(
+        "return #Hook.list({priority = 'high'}), #Hook.list({priority = 'low'}), #Hook.list({priority = 5})"
+    ) == (1, 1, 0)
 
 
 def test_session_hooks_and_api_calls_inside_hooks(lua) -> None:
@@ -507,24 +653,38 @@ def test_session_hooks_and_api_calls_inside_hooks(lua) -> None:
 
 # -- Tool -------------------------------------------------------------------------------
 
+
 def test_tools_and_tool_hooks(lua, root: Path) -> None:
     listed = list(lua("return Tool.list()").values())
-    assert [t[b"name"] for t in listed][:3] == [b"archive_handler", b"base64_encoder", b"calculator"]
+    assert [t[b"name"] for t in listed][:3] == [
+        b"archive_handler",
+        b"base64_encoder",
+        b"calculator",
+    ]
     assert all(t[b"description"] and t[b"version"] for t in listed)
     assert lua("return Tool.exists('calculator'), Tool.exists('nope')") == (True, False)
     schema = lua("return Tool.get('calculator'):getSchema()")
     assert schema[b"name"] == b"calculator" and schema[b"parameters"][1][b"name"] == b"operation"
-    r = lua("return Tool.get('calculator'):execute({operation = 'evaluate', expression = '42 * 10 + 7'})")
+    r = lua(
+        "return Tool.get('calculator'):execute({operation = 'evaluate', expression = '42 * 10 + 7'})"
+    )
     assert r[b"success"] is True and r[b"result"][b"result"] == 427
-    assert lua("return math.type(Tool.invoke('calculator', {expression = '7 / 2'}).result.result)") == b"float"
+    assert (
+        lua("return math.type(Tool.invoke('calculator', {expression = '7 / 2'}).result.result)")
+        == b"float"
+    )
     assert lua("return Tool.get('nope')") is None
     assert "tool not found: nope" in err(lua, "Tool.invoke('nope', {})")
     r = lua("return Tool.invoke('calculator', {expression = '__import__(\"os\")'})")
     assert r[b"success"] is False and r[b"error"]
-    r = lua("return Tool.invoke('template_engine', {template = 'Hi {{name}}', variables = {name = 'Ada'}})")
+    r = lua(
+        "return Tool.invoke('template_engine', {template = 'Hi {{name}}', variables = {name = 'Ada'}})"
+    )
     assert r[b"result"][b"rendered"] == b"Hi Ada"
     assert len(lua("return Tool.invoke('uuid_generator', {}).result.uuid")) == 36
-    lua("Tool.invoke('file_operations', {operation = 'write', path = 'notes/a.txt', input = 'hey'})")
+    lua(
+        "Tool.invoke('file_operations', {operation = 'write', path = 'notes/a.txt', input = 'hey'})"
+    )
     assert (root / "notes" / "a.txt").read_text() == "hey"
     lua("""
     LOG = {}
@@ -540,7 +700,8 @@ def test_tools_and_tool_hooks(lua, root: Path) -> None:
     assert lua("return Tool.invoke('calculator', {expression = '100'}).result.result") == 2
     assert [v.decode() for v in lua("return LOG").values()] == ["before calculator", "after 2"]
     assert "cancelled by a BeforeToolExecution hook: calculator" in err(
-        lua, "Tool.invoke('calculator', {expression = 'forbidden'})")
+        lua, "Tool.invoke('calculator', {expression = 'forbidden'})"
+    )
 
 
 def test_internal_python_errors_are_lua_errors_not_tracebacks(lua, monkeypatch) -> None:

@@ -21,7 +21,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_lua54_dialect_args_and_print(root: Path, spell) -> None:
-    script = write(root / "d.lua", """
+    script = write(
+        root / "d.lua",
+        """
 print(_VERSION)
 print(math.type(1), math.type(1.0), tostring(10/2), 7 // 2, 7.0 // 2, 2^53 == 2.0^53)
 print(utf8.char(72, 228, 8364), utf8.len("häh"))
@@ -35,7 +37,8 @@ print(math.maxinteger, math.mininteger, math.maxinteger + 1 == math.mininteger)
 print(arg[0], #arg, arg[1], arg[2], select("#", ...), ...)
 print(string.format("%q", "a\\0b"), os.time() > 0, type(io.open), type(os.getenv))
 print(Agent == nil)
-""")
+""",
+    )
     r = spell("-w", str(root), "run", str(script), "one", "--two", "thr ee")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().splitlines()
@@ -50,7 +53,9 @@ print(Agent == nil)
 
 
 def test_uncaught_error_names_file_and_line(root: Path, spell) -> None:
-    write(root / "bad.lua", "local x = 1\n\nlocal s = Session.get('zzzz9999')\nprint('not reached')\n")
+    write(
+        root / "bad.lua", "local x = 1\n\nlocal s = Session.get('zzzz9999')\nprint('not reached')\n"
+    )
     r = spell("run", "bad.lua", cwd=root)
     assert r.returncode == 1
     assert r.stdout == b""
@@ -120,7 +125,10 @@ def test_os_exit_sets_status_and_flushes(root: Path, spell) -> None:
 
 
 def test_binary_output_passes_unchanged(root: Path, spell) -> None:
-    write(root / "b.lua", "local t = {} for i = 0, 255 do t[#t+1] = string.char(i) end io.write(table.concat(t))\n")
+    write(
+        root / "b.lua",
+        "local t = {} for i = 0, 255 do t[#t+1] = string.char(i) end io.write(table.concat(t))\n",
+    )
     r = spell("run", "b.lua", cwd=root)
     assert r.stdout == bytes(range(256))
 
@@ -145,29 +153,43 @@ SANDBOX_PROBES = {
 def test_sandbox_removes_file_and_process_access(root: Path, spell) -> None:
     probes = "\n".join(
         f"do local ok, err = pcall(function() {code} end) print({name!r}, ok) end"
-        for name, code in SANDBOX_PROBES.items())
-    write(root / "sb.lua", probes + """
+        for name, code in SANDBOX_PROBES.items()
+    )
+    write(
+        root / "sb.lua",
+        probes
+        + """
 local f = string.dump(function() return 1 end)
 local chunk, err = load(f, "bytecode", "b")
 print("bytecode", chunk == nil, err)
 print("text load", load("return 1 + 1")())
 print("env load", load("return x", "c", "t", {x = 5})())
 print("kept", type(os.time), type(os.clock), type(os.date), type(string.rep), type(collectgarbage))
-""")
+""",
+    )
     r = spell("run", "--sandbox", "sb.lua", cwd=root)
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode().splitlines()
-    for line in out[:len(SANDBOX_PROBES)]:
+    for line in out[: len(SANDBOX_PROBES)]:
         assert line.endswith("\tfalse"), line
-    assert out[len(SANDBOX_PROBES)].startswith("bytecode\ttrue\t") and "binary chunk" in out[len(SANDBOX_PROBES)]
-    assert out[-3:] == ["text load\t2", "env load\t5", "kept\tfunction\tfunction\tfunction\tfunction\tfunction"]
+    assert (
+        out[len(SANDBOX_PROBES)].startswith("bytecode\ttrue\t")
+        and "binary chunk" in out[len(SANDBOX_PROBES)]
+    )
+    assert out[-3:] == [
+        "text load\t2",
+        "env load\t5",
+        "kept\tfunction\tfunction\tfunction\tfunction\tfunction",
+    ]
     assert (root / "spell.yaml").exists()
 
 
 def test_sandbox_confines_store_file_and_file_operations(root: Path, tmp_path: Path, spell) -> None:
     outside = write(tmp_path / "secret.txt", "secret")
     write(root / "inside.txt", "inside")
-    write(root / "sb.lua", f"""
+    write(
+        root / "sb.lua",
+        f"""
 local sid = Session.create({{name = "sb"}})
 local ok, err = pcall(Artifact.storeFile, sid, {str(outside)!r}, "user_input")
 print(ok, err)
@@ -178,7 +200,8 @@ print(Artifact.get(sid, id).content)
 local r = Tool.invoke("file_operations", {{operation = "read", path = {str(outside)!r}}})
 print(r.success, r.error)
 print(Tool.invoke("file_operations", {{operation = "write", path = "out/new.txt", input = "w"}}).success)
-""")
+""",
+    )
     r = spell("run", "--sandbox", "sb.lua", cwd=root)
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode().splitlines()
@@ -208,6 +231,7 @@ return type(f), ok
 
 # -- in-process runtime API ----------------------------------------------------------
 
+
 def test_extra_globals_installers_run(ws: Workspace) -> None:
     def install(rt: Runtime, workspace: Workspace) -> None:
         rt.set_global("Agent", rt.table("Agent", {"list": lambda: rt.out(["a"])}))
@@ -236,7 +260,9 @@ def test_run_recorder_is_told(root: Path, spell, tmp_path: Path) -> None:
     fake = tmp_path / "fake"
     (fake / "spellfs_fake").mkdir(parents=True)
     log = tmp_path / "runs.log"
-    write(fake / "sitecustomize.py", f"""
+    write(
+        fake / "sitecustomize.py",
+        f"""
 import sys, types
 mod = types.ModuleType("spellfs.history.runs")
 class Run:
@@ -250,7 +276,8 @@ def begin_run(ws, path, code, args, env_session=None):
     return run
 mod.begin_run = begin_run
 sys.modules["spellfs.history.runs"] = mod
-""")
+""",
+    )
     write(root / "ok.lua", "print(1)\n")
     write(root / "bad.lua", "error('no')\n")
     env = {"PYTHONPATH": str(fake) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -268,8 +295,12 @@ def test_ctrl_c_stops_a_pure_lua_loop(root: Path) -> None:
     import time
 
     write(root / "loop.lua", "io.write('started\\n') io.stdout:flush() while true do end\n")
-    p = subprocess.Popen([sys.executable, "-m", "spellfs", "run", "loop.lua"], cwd=root,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "spellfs", "run", "loop.lua"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert p.stdout.readline() == b"started\n"
     time.sleep(0.05)
     p.send_signal(signal.SIGINT)

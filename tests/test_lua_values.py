@@ -12,7 +12,7 @@ from spellfs import Workspace
 from spellfs.lua.runtime import Runtime
 from spellfs.lua.values import to_lua, to_python
 
-INT64 = st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1)
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
 KEYS = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=10)
@@ -20,10 +20,14 @@ SCALARS = st.one_of(st.booleans(), INT64, FLOATS, TEXT)
 # Empty lists are left out: Lua has one empty table, which comes back as {}.
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, min_size=1, max_size=4), st.dictionaries(KEYS, inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=4), st.dictionaries(KEYS, inner, max_size=4)
+    ),
     max_leaves=12,
 )
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture
@@ -56,13 +60,24 @@ def test_state_round_trip(rt: Runtime, value) -> None:
 
 
 @SETTINGS
-@given(content=st.binary(max_size=2048), custom=st.dictionaries(
-    KEYS.filter(lambda k: k not in ("mime_type", "description", "tags", "custom")), VALUES, max_size=4))
+@given(
+    content=st.binary(max_size=2048),
+    custom=st.dictionaries(
+        KEYS.filter(lambda k: k not in ("mime_type", "description", "tags", "custom")),
+        VALUES,
+        max_size=4,
+    ),
+)
 def test_artifact_round_trip(rt: Runtime, content: bytes, custom: dict) -> None:
     sid = rt.lua.execute(b"S = S or Session.create({name = 'values'}) return S")
-    got = rt.lua.execute(b"""local sid, content, meta = ...
+    got = rt.lua.execute(
+        b"""local sid, content, meta = ...
         local id = Artifact.store(sid, "user_input", "blob", content, meta)
-        return Artifact.get(sid, id)""", sid, content, to_lua(rt.lua, custom))
+        return Artifact.get(sid, id)""",
+        sid,
+        content,
+        to_lua(rt.lua, custom),
+    )
     assert got[b"content"] == content
     assert got[b"metadata"][b"size"] == len(content)
     assert same(to_python(got[b"metadata"][b"custom"]), custom)
@@ -97,15 +112,35 @@ def test_specific_shapes_through_state_and_metadata(rt: Runtime) -> None:
     end
     return {check(g)}, {check(m)}, {check(c)}
     """)
-    expected = [3, 30, 2, True, 3, 2 ** 63 - 1, b"integer", -2 ** 63, b"float", b"5.0", 1 / 3, -0.5,
-                "hällo 😀 中".encode(), True, False, b"a", b"c"]
+    expected = [
+        3,
+        30,
+        2,
+        True,
+        3,
+        2**63 - 1,
+        b"integer",
+        -(2**63),
+        b"float",
+        b"5.0",
+        1 / 3,
+        -0.5,
+        "hällo 😀 中".encode(),
+        True,
+        False,
+        b"a",
+        b"c",
+    ]
     for result in out:
         assert list(result.values()) == expected
 
 
 def test_integer_outside_int64_from_python_becomes_float(rt: Runtime) -> None:
-    rt.ws.state.set("huge", 2 ** 70)
-    assert rt.lua.execute(b"return math.type(State.get('huge')), State.get('huge') == 2^70") == (b"float", True)
+    rt.ws.state.set("huge", 2**70)
+    assert rt.lua.execute(b"return math.type(State.get('huge')), State.get('huge') == 2^70") == (
+        b"float",
+        True,
+    )
 
 
 def test_cyclic_and_too_deep_tables_are_errors(rt: Runtime) -> None:

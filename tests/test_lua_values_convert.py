@@ -22,8 +22,10 @@ def _nested(scalars):
     # Non-empty lists only: an empty list comes back as {} (documented).
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, min_size=1, max_size=5)
-        | st.dictionaries(KEYS, inner, min_size=1, max_size=5),
+        lambda inner: (
+            st.lists(inner, min_size=1, max_size=5)
+            | st.dictionaries(KEYS, inner, min_size=1, max_size=5)
+        ),
         max_leaves=20,
     )
 
@@ -126,14 +128,17 @@ def test_sequence_built_out_of_order(lua):
     assert to_python(table) == list(range(1, 51))
 
 
-@pytest.mark.parametrize("code, word", [
-    ("function() end", "function"),
-    ("{f = print}", "function"),
-    ("coroutine.create(function() end)", "function"),
-    ("io.stdout", "userdata"),
-    ("{[true] = 1}", "boolean key"),
-    ("{[{}] = 1}", "table key"),
-])
+@pytest.mark.parametrize(
+    "code, word",
+    [
+        ("function() end", "function"),
+        ("{f = print}", "function"),
+        ("coroutine.create(function() end)", "function"),
+        ("io.stdout", "userdata"),
+        ("{[true] = 1}", "boolean key"),
+        ("{[{}] = 1}", "table key"),
+    ],
+)
 def test_unconvertible_lua_values(lua, code, word):
     with pytest.raises(UsageError, match=word):
         to_python(lua.eval(code))
@@ -143,8 +148,9 @@ def test_cycles_and_depth_are_refused(lua):
     cyclic = lua.eval("(function() local t = {} t.me = t return t end)()")
     with pytest.raises(UsageError, match="cyclic"):
         to_python(cyclic)
-    deep = lua.eval("(function() local t = {} for i = 1, %d do t = {t} end return t end)()"
-                    % (MAX_DEPTH + 5))
+    deep = lua.eval(
+        "(function() local t = {} for i = 1, %d do t = {t} end return t end)()" % (MAX_DEPTH + 5)
+    )
     with pytest.raises(UsageError, match="nested too deeply"):
         to_python(deep)
     value: list = [1]
@@ -220,7 +226,7 @@ def test_json_parse_errors(lua, text):
 
 def test_json_parse_error_gives_position(lua):
     with pytest.raises(UsageError, match=r"line 2 column 3"):
-        json_parse(lua, '[1,\n  ]')
+        json_parse(lua, "[1,\n  ]")
 
 
 def test_json_stringify_refuses(lua):

@@ -39,14 +39,20 @@ def _record(root: Path, name: str) -> dict:
 
 
 def test_sequential_chains_step_outputs_and_is_recorded_in_the_session(lua, root: Path) -> None:
-    ok, final, steps = lua(CHAIN + """
+    ok, final, steps = lua(
+        CHAIN
+        + """
     local r = wf:execute({x = 1})
-    return r.success, r.data.final_output, r.data.steps.calc2.output""")
+    return r.success, r.data.final_output, r.data.steps.calc2.output"""
+    )
     assert (ok, final, steps) == (True, b"got 50.0", 50.0)
     rec = _record(root, "chain")  # an automatic session: no session was current
     assert rec["success"] is True and rec["input"] == {"x": 1}
     assert [(s["name"], s["status"], s["output"]) for s in rec["steps"]] == [
-        ("calc1", "completed", 250), ("calc2", "completed", 50.0), ("msg", "completed", "got 50.0")]
+        ("calc1", "completed", 250),
+        ("calc2", "completed", 50.0),
+        ("msg", "completed", "got 50.0"),
+    ]
     assert rec["steps"][1]["input"] == {"input": "250 / 5"}
 
 
@@ -57,7 +63,9 @@ def test_a_run_in_the_current_session_stores_a_new_version_each_time(lua, ws: Wo
     assert [a["name"] for a in versions] == ["workflow-chain.json"]
     assert versions[0]["version"] == 2
     timings = versions[0]["metadata"]["custom"]["timings"]  # when and how long: in the metadata
-    assert list(timings) == ["1:calc1", "2:calc2", "3:msg"] and timings["1:calc1"]["duration_ms"] >= 0
+    assert (
+        list(timings) == ["1:calc1", "2:calc2", "3:msg"] and timings["1:calc1"]["duration_ms"] >= 0
+    )
 
 
 def test_fail_fast_stops_continue_goes_on(lua) -> None:
@@ -74,7 +82,9 @@ def test_fail_fast_stops_continue_goes_on(lua) -> None:
 
 
 def test_conditional_loop_nested_and_function_steps(lua) -> None:
-    out = lua(CHAIN + """
+    out = lua(
+        CHAIN
+        + """
     local cond = Workflow.conditional({name = "c", branches = {
       {name = "hi", condition = {tool = "json_processor",
         input = {operation = "query", input = '{"v": 20}', query = ".v > 50"}},
@@ -88,12 +98,15 @@ def test_conditional_loop_nested_and_function_steps(lua) -> None:
       {name = "fn", type = "custom", func = function(input) return "fn ran" end},
       {name = "inner", type = "workflow", workflow = wf}}}):execute()
     return cond.data.final_output, cond.data.branch, loop.data.completed_iterations,
-           loop.data.final_output, nest.success, nest.data.final_output, nest.data.steps.fn.output""")
+           loop.data.final_output, nest.success, nest.data.final_output, nest.data.steps.fn.output"""
+    )
     assert out == (b"LOW", b"lo", 2, 9.0, True, b"got 50.0", b"fn ran")
 
 
 def test_hooks_and_events_see_every_step(lua) -> None:
-    out = lua(CHAIN + """
+    out = lua(
+        CHAIN
+        + """
     local seen = {}
     Hook.register("BeforeWorkflowStart", function(ctx) seen[#seen + 1] = "start " .. ctx.data.workflow end)
     Hook.register("BeforeWorkflowStep", function(ctx) seen[#seen + 1] = "step " .. ctx.data.step end)
@@ -106,23 +119,31 @@ def test_hooks_and_events_see_every_step(lua) -> None:
       if not e then break end
       events[#events + 1] = e.event_type
     end
-    return table.concat(seen, ","), table.concat(events, ",")""")
+    return table.concat(seen, ","), table.concat(events, ",")"""
+    )
     assert out[0] == b"start chain,step calc1,step calc2,step msg,done"
-    assert out[1] == (b"workflow.started," + b"workflow.step.started,workflow.step.completed," * 3
-                      + b"workflow.completed")
+    assert out[1] == (
+        b"workflow.started,"
+        + b"workflow.step.started,workflow.step.completed," * 3
+        + b"workflow.completed"
+    )
 
 
 def test_a_step_hook_can_cancel_the_step(lua) -> None:
-    out = lua(CHAIN + """
+    out = lua(
+        CHAIN
+        + """
     Hook.register("BeforeWorkflowStep", function(ctx)
       if ctx.data.step == "calc2" then return "cancel" end end)
     local r = wf:execute()
-    return r.success, tostring(r.error)""")
+    return r.success, tostring(r.error)"""
+    )
     assert out[0] is False and b"calc2" in out[1] and b"cancel" in out[1]
 
 
-def test_parallel_branches_run_their_tools_concurrently_and_bounded(lua, ws: Workspace,
-                                                                    monkeypatch) -> None:
+def test_parallel_branches_run_their_tools_concurrently_and_bounded(
+    lua, ws: Workspace, monkeypatch
+) -> None:
     """Two branches of a 0.3 s tool take ~0.3 s together with max_concurrency 2, ~0.6 s with 1."""
     from spellfs.tools import TOOLS
     from spellfs.tools.base import Tool
@@ -153,8 +174,9 @@ def test_parallel_branches_run_their_tools_concurrently_and_bounded(lua, ws: Wor
     assert lua(code % 1)[0] is True and peak[0] == 1
 
 
-def test_agent_steps_call_the_model_and_replay_from_records(root: Path, fake_provider: FakeProvider,
-                                                           spell, tmp_path: Path) -> None:
+def test_agent_steps_call_the_model_and_replay_from_records(
+    root: Path, fake_provider: FakeProvider, spell, tmp_path: Path
+) -> None:
     script = tmp_path / "wf.lua"
     script.write_text("""
     Agent.create({name = "writer", model = "gpt-4o-mini"})
@@ -166,15 +188,24 @@ def test_agent_steps_call_the_model_and_replay_from_records(root: Path, fake_pro
     """)
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="wf")
-    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake_provider.url + "/v1", "SPELL_SESSION": sid}
+    env = {
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fake_provider.url + "/v1",
+        "SPELL_SESSION": sid,
+    }
     r = spell("-w", str(root), "run", str(script), env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().split() == ["true", "echo:", "alpha", "echo:", "beta"]
     assert len(fake_provider.requests) == 2
     rec = _record(root, "ask")
     assert sorted(s["output"] for s in rec["steps"]) == ["echo: alpha", "echo: beta"]
-    replay = spell("-w", str(root), "replay", sid[:8], env={"OPENAI_API_KEY": "sk-test",
-                                                          "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    replay = spell(
+        "-w",
+        str(root),
+        "replay",
+        sid[:8],
+        env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+    )
     assert replay.returncode == 0, replay.stdout  # answered from records: the dead URL never used
     assert len(fake_provider.requests) == 2
     report = replay.stdout.decode()
@@ -187,8 +218,12 @@ def test_bad_definitions_are_one_line_errors(lua) -> None:
         assert ok is False
         return message.decode()
 
-    assert "needs tool, agent, workflow or func" in err("Workflow.sequential({steps = {{name = 'x'}}})")
-    assert "error_strategy must be one of" in err("Workflow.sequential({steps = {}, error_strategy = 'x'})")
+    assert "needs tool, agent, workflow or func" in err(
+        "Workflow.sequential({steps = {{name = 'x'}}})"
+    )
+    assert "error_strategy must be one of" in err(
+        "Workflow.sequential({steps = {}, error_strategy = 'x'})"
+    )
     assert "iterator must be range" in err("Workflow.loop({body = {}})")
     assert lua("return Workflow.types()[4]") == b"loop"
 
@@ -203,7 +238,16 @@ def test_state_backups_are_checkpoints_and_restore(lua, ws: Workspace) -> None:
     local r = State.restore_backup(b1.backup_id)
     return b1.backup_id, b2.parent_id, #listed, r.success, State.get("a"), State.get("c"), State.get("b").x,
            #State.list_backups()""")
-    assert out == (b"backup-1", b"backup-1", 2, True, 1, None, 2, 3)  # the restore kept the present too
+    assert out == (
+        b"backup-1",
+        b"backup-1",
+        2,
+        True,
+        1,
+        None,
+        2,
+        3,
+    )  # the restore kept the present too
     [backups] = [s for s in ws.sessions.list() if "state-backup" in s["tags"]]
     assert [c["number"] for c in ws.history.checkpoints(backups["id"])] == [1, 2, 3]
     assert lua("return State.migrate, State.restore_backup('day2').success") == (None, False)

@@ -139,12 +139,18 @@ def test_memory_workspace_fsck() -> None:
 def test_record_with_a_hostile_name_is_reported(filled, spell) -> None:
     root, sid, path = filled
     with (root / path / "artifacts.yaml").open("a") as f:
-        f.write('- {"seq": 9, "name": "../session.yaml", "hash": "%s", "size": 1}\n' % hash_bytes(b"small content"))
+        f.write(
+            '- {"seq": 9, "name": "../session.yaml", "hash": "%s", "size": 1}\n'
+            % hash_bytes(b"small content")
+        )
     with Workspace.open(root) as ws:
         report = fsck(ws)
     (problem,) = report.problems
     assert problem.kind == "bad-record"
-    assert problem.detail.startswith(f"{path}/artifacts.yaml:4:") and "../session.yaml" in problem.detail
+    assert (
+        problem.detail.startswith(f"{path}/artifacts.yaml:4:")
+        and "../session.yaml" in problem.detail
+    )
     r = spell("fsck", cwd=root)
     assert r.returncode == 1 and "artifacts.yaml:4" in r.stdout.decode()
 
@@ -172,12 +178,16 @@ def test_broken_state_files_are_reported(filled, spell) -> None:
     (root / path / "state.yaml").write_text("fine: 1\nbad: {\n")
     with Workspace.open(root) as ws:
         report = fsck(ws)
-    assert sorted((p.kind, p.where) for p in report.problems) == [("bad-state", f"{path}/state.yaml"),
-                                                                   ("bad-state", "state.yaml")]
+    assert sorted((p.kind, p.where) for p in report.problems) == [
+        ("bad-state", f"{path}/state.yaml"),
+        ("bad-state", "state.yaml"),
+    ]
     r = spell("fsck", cwd=root)
     out = r.stdout.decode()
     assert r.returncode == 1 and "2 problems" in out
-    assert "state.yaml:2" in out and f"{path}/state.yaml:3" in out  # file and line, as State.get reports them
+    assert (
+        "state.yaml:2" in out and f"{path}/state.yaml:3" in out
+    )  # file and line, as State.get reports them
     (root / "state.yaml").write_text("foo: [1]\n")
     (root / path / "state.yaml").unlink()
     assert spell("fsck", cwd=root).returncode == 0

@@ -39,7 +39,9 @@ def test_gc_removes_only_unreached(anyws, tmp_path):
     reached = set(ws.objects) - set(junk)
     assert script in reachable(ws)
     dry = gc(ws, dry_run=True, grace=0)
-    assert sorted(r["oid"] for r in dry.removed) == sorted(junk) and all(r["size"] == 6 for r in dry.removed)
+    assert sorted(r["oid"] for r in dry.removed) == sorted(junk) and all(
+        r["size"] == 6 for r in dry.removed
+    )
     assert set(junk) <= set(ws.objects)  # nothing removed by a dry run
     report = gc(ws, grace=0)
     assert sorted(r["oid"] for r in report.removed) == sorted(junk)
@@ -147,7 +149,9 @@ def test_gc_racing_a_store_in_another_process(root):
         old = time.time() - 3600
         for oid in garbage:
             os.utime(ws.objects.path(oid), (old, old))
-    proc = subprocess.Popen([sys.executable, "-c", STORER, str(root), str(n)], stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STORER, str(root), str(n)], stderr=subprocess.PIPE
+    )
     rounds = 0  # gc rounds that ran while the storer was storing
     removed: set[str] = set()
     with Workspace.open(root) as ws:
@@ -178,6 +182,8 @@ def test_cli_gc(root, spell):
     assert r.returncode == 0 and f"would remove {junk} 5".encode() in r.stdout and r.stderr == b""
     r = spell("-w", str(root), "gc", "--grace", "0", "--json")
     data = json.loads(r.stdout)
-    assert data["removed"] == [{"oid": junk, "size": 5}] and data["count"] == 1 and not data["dry_run"]
+    assert (
+        data["removed"] == [{"oid": junk, "size": 5}] and data["count"] == 1 and not data["dry_run"]
+    )
     r = spell("-w", str(root), "gc")
     assert r.returncode == 0 and b"removed 0 objects" in r.stdout

@@ -13,8 +13,22 @@ from spellfs.config import Config
 from spellfs.store.objects import hash_bytes
 from spellfs.store.records import parse_records
 
-META_FIELDS = {"name", "description", "artifact_type", "mime_type", "size", "tags", "custom", "version",
-               "created_at", "created_by", "is_compressed", "original_size", "content_hash", "sequence"}
+META_FIELDS = {
+    "name",
+    "description",
+    "artifact_type",
+    "mime_type",
+    "size",
+    "tags",
+    "custom",
+    "version",
+    "created_at",
+    "created_by",
+    "is_compressed",
+    "original_size",
+    "content_hash",
+    "sequence",
+}
 
 
 @pytest.fixture
@@ -41,14 +55,28 @@ def snapshot(ws: Workspace) -> dict:
     """Everything the workspace holds, to show that a refused operation wrote nothing."""
     if ws.memory:
         return {"files": dict(ws.storage.files), "objects": dict(ws.objects.objects)}
-    return {str(p.relative_to(ws.root)): p.read_bytes() for p in ws.root.rglob("*")
-            if p.is_file() and ".spell/index" not in str(p) and ".spell/locks" not in str(p)}
+    return {
+        str(p.relative_to(ws.root)): p.read_bytes()
+        for p in ws.root.rglob("*")
+        if p.is_file() and ".spell/index" not in str(p) and ".spell/locks" not in str(p)
+    }
 
 
 def test_store_and_get(anyws: Workspace, sid: str) -> None:
-    aid = anyws.artifacts.store(sid, "tool_result", "result.json", '{"answer": 42}',
-                                {"mime_type": "application/json", "description": "the answer", "tags": ["t1", "t2"],
-                                 "model": "gpt", "score": 0.5, "custom": {"run": 3}})
+    aid = anyws.artifacts.store(
+        sid,
+        "tool_result",
+        "result.json",
+        '{"answer": 42}',
+        {
+            "mime_type": "application/json",
+            "description": "the answer",
+            "tags": ["t1", "t2"],
+            "model": "gpt",
+            "score": 0.5,
+            "custom": {"run": 3},
+        },
+    )
     assert aid == {"content_hash": hash_bytes(b'{"answer": 42}'), "session_id": sid, "sequence": 1}
     got = anyws.artifacts.get(sid, aid)
     assert got["content"] == b'{"answer": 42}'
@@ -58,13 +86,19 @@ def test_store_and_get(anyws: Workspace, sid: str) -> None:
     assert meta["mime_type"] == "application/json" and meta["description"] == "the answer"
     assert meta["tags"] == ["t1", "t2"]
     assert meta["custom"] == {"run": 3, "model": "gpt", "score": 0.5}
-    assert meta["size"] == meta["original_size"] == 14 and meta["version"] == 1 and meta["sequence"] == 1
+    assert (
+        meta["size"] == meta["original_size"] == 14
+        and meta["version"] == 1
+        and meta["sequence"] == 1
+    )
     assert meta["content_hash"] == aid["content_hash"] and meta["is_compressed"] is False
     assert meta["created_by"] == "api" and meta["created_at"].endswith("Z")
     assert anyws.sessions.get(sid)["artifact_count"] == 1
 
 
-@pytest.mark.parametrize("type_", ["tool_result", "agent_output", "user_input", "system_generated", "my_custom"])
+@pytest.mark.parametrize(
+    "type_", ["tool_result", "agent_output", "user_input", "system_generated", "my_custom"]
+)
 def test_types(anyws: Workspace, sid: str, type_: str) -> None:
     anyws.artifacts.store(sid, type_, "x.txt", b"x")
     assert anyws.artifacts.get(sid, "x.txt")["metadata"]["artifact_type"] == type_
@@ -79,7 +113,7 @@ def test_bad_types(anyws: Workspace, sid: str, type_) -> None:
 
 def test_mime_type_guessed(anyws: Workspace, sid: str) -> None:
     anyws.artifacts.store(sid, "user_input", "notes.md", b"# hi")
-    anyws.artifacts.store(sid, "user_input", "blob", bytes([0xff, 0xfe, 0x00]))
+    anyws.artifacts.store(sid, "user_input", "blob", bytes([0xFF, 0xFE, 0x00]))
     anyws.artifacts.store(sid, "user_input", "plain", b"words")
     assert anyws.artifacts.get(sid, "notes.md")["metadata"]["mime_type"] == "text/markdown"
     assert anyws.artifacts.get(sid, "blob")["metadata"]["mime_type"] == "application/octet-stream"
@@ -87,7 +121,10 @@ def test_mime_type_guessed(anyws: Workspace, sid: str) -> None:
 
 
 def test_versions_by_name(anyws: Workspace, sid: str) -> None:
-    ids = [anyws.artifacts.store(sid, "agent_output", "draft.md", f"draft {i}".encode()) for i in range(1, 4)]
+    ids = [
+        anyws.artifacts.store(sid, "agent_output", "draft.md", f"draft {i}".encode())
+        for i in range(1, 4)
+    ]
     assert [a["sequence"] for a in ids] == [1, 2, 3]
     assert anyws.artifacts.get(sid, "draft.md")["content"] == b"draft 3"
     assert anyws.artifacts.get(sid, "draft.md")["metadata"]["version"] == 3
@@ -133,7 +170,9 @@ def test_store_file(anyws: Workspace, sid: str, tmp_path: Path) -> None:
     assert anyws.artifacts.get(sid, "small.txt")["metadata"]["tags"] == ["f"]
     got = anyws.artifacts.get(sid, b)
     assert got["content"] == big.read_bytes() and got["metadata"]["name"] == "big.bin"
-    assert got["metadata"]["is_compressed"] is True and got["metadata"]["size"] == big.stat().st_size
+    assert (
+        got["metadata"]["is_compressed"] is True and got["metadata"]["size"] == big.stat().st_size
+    )
     assert files_copy(anyws, sid, "big.bin") == big.read_bytes()
     assert a["sequence"] == 1 and b["sequence"] == 2
     with pytest.raises(ArtifactNotFound, match="file not found"):
@@ -156,7 +195,9 @@ def test_binary_content_every_byte(anyws: Workspace, sid: str) -> None:
     assert anyws.artifacts.get(sid, "all-bytes.bin")["content"] == data
     assert files_copy(anyws, sid, "all-bytes.bin") == data
     # a str carrying surrogate-escaped bytes (how binary arrives from some callers) round-trips too
-    anyws.artifacts.store(sid, "tool_result", "escaped.bin", data.decode("utf-8", "surrogateescape"))
+    anyws.artifacts.store(
+        sid, "tool_result", "escaped.bin", data.decode("utf-8", "surrogateescape")
+    )
     assert anyws.artifacts.get(sid, "escaped.bin")["content"] == data
 
 
@@ -168,14 +209,41 @@ def test_empty_content(anyws: Workspace, sid: str) -> None:
 
 
 def test_unicode_names(anyws: Workspace, sid: str) -> None:
-    for name in ("résumé.txt", "日本語.md", "emoji 😀.txt", "with space.txt", "a@b", "UPPER", "-dash"):
+    for name in (
+        "résumé.txt",
+        "日本語.md",
+        "emoji 😀.txt",
+        "with space.txt",
+        "a@b",
+        "UPPER",
+        "-dash",
+    ):
         anyws.artifacts.store(sid, "user_input", name, name.encode())
         assert anyws.artifacts.get(sid, name)["content"] == name.encode()
         assert files_copy(anyws, sid, name) == name.encode()
 
 
-HOSTILE = ["../x", "../../../../tmp/pwned", "/etc/passwd", "a/b", "a\\b", "nul\0byte", "x" * 10_000, ".hidden",
-           ".", "..", "", "tab\tname", "new\nline", " padded ", "\ud800", b"\xff\xfe", None, 42, ["list"]]
+HOSTILE = [
+    "../x",
+    "../../../../tmp/pwned",
+    "/etc/passwd",
+    "a/b",
+    "a\\b",
+    "nul\0byte",
+    "x" * 10_000,
+    ".hidden",
+    ".",
+    "..",
+    "",
+    "tab\tname",
+    "new\nline",
+    " padded ",
+    "\ud800",
+    b"\xff\xfe",
+    None,
+    42,
+    ["list"],
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=[repr(n)[:30] for n in HOSTILE])
@@ -186,8 +254,13 @@ def test_hostile_names_are_refused_and_nothing_is_created(anyws: Workspace, sid:
     assert snapshot(anyws) == before
     if not anyws.memory:
         root = anyws.root
-        assert sorted(p.name for p in root.iterdir()) == [".spell", ".spellignore", "sessions", "spell.yaml",
-                                                          "templates"]
+        assert sorted(p.name for p in root.iterdir()) == [
+            ".spell",
+            ".spellignore",
+            "sessions",
+            "spell.yaml",
+            "templates",
+        ]
         assert list((root / sdir(anyws, sid) / "files").iterdir()) == []
         assert not (root.parent / "x").exists() and not Path("/tmp/pwned").exists()
 
@@ -210,7 +283,9 @@ def test_unknown_session_and_artifact(anyws: Workspace, sid: str) -> None:
         anyws.artifacts.get("ffffffff", "a")
     with pytest.raises(SessionNotFound):
         anyws.artifacts.query({"session_id": "ffffffff"})
-    with pytest.raises(ArtifactNotFound, match=f"artifact not found: missing.txt in session {sid[:8]}"):
+    with pytest.raises(
+        ArtifactNotFound, match=f"artifact not found: missing.txt in session {sid[:8]}"
+    ):
         anyws.artifacts.get(sid, "missing.txt")
     with pytest.raises(ArtifactNotFound):
         anyws.artifacts.delete(sid, "missing.txt")
@@ -231,7 +306,11 @@ def test_list_latest_live_only(anyws: Workspace, sid: str) -> None:
     for item in listed:
         assert META_FIELDS <= set(item)
         assert item["metadata"] == {k: item[k] for k in META_FIELDS}
-        assert item["id"] == {"content_hash": item["content_hash"], "session_id": sid, "sequence": item["sequence"]}
+        assert item["id"] == {
+            "content_hash": item["content_hash"],
+            "session_id": sid,
+            "sequence": item["sequence"],
+        }
         assert anyws.artifacts.get(sid, item["id"])["metadata"] == item["metadata"]
     assert anyws.artifacts.list(other)[0]["name"] == "z.txt"
 
@@ -245,10 +324,15 @@ def test_delete(anyws: Workspace, sid: str) -> None:
     assert not anyws.storage.exists(f"{sdir(anyws, sid)}/files/doc.txt")
     assert anyws.sessions.get(sid)["artifact_count"] == 1
     for gone in ("doc.txt", 2, "#2", first):  # as in rs-llmspell: its ids no longer read
-        with pytest.raises(ArtifactNotFound, match=r"\(doc.txt was deleted; its versions still read as "
-                                                   r"doc.txt@1..doc.txt@2\)"):
+        with pytest.raises(
+            ArtifactNotFound,
+            match=r"\(doc.txt was deleted; its versions still read as "
+            r"doc.txt@1..doc.txt@2\)",
+        ):
             anyws.artifacts.get(sid, gone)
-    assert anyws.artifacts.get(sid, "doc.txt@1")["content"] == b"v1"  # an explicit version reads from history
+    assert (
+        anyws.artifacts.get(sid, "doc.txt@1")["content"] == b"v1"
+    )  # an explicit version reads from history
     assert anyws.artifacts.get(sid, "doc.txt@2")["content"] == b"v2"
     assert anyws.artifacts.get(sid, "keep.txt")["content"] == b"k"
     assert anyws.artifacts.query({"name_pattern": "doc*"}) == []
@@ -275,7 +359,11 @@ def test_files_copy_tracks_latest(anyws: Workspace, sid: str) -> None:
     for i in range(5):
         content = f"content {i}".encode() * (i * 3000 + 1)
         anyws.artifacts.store(sid, "user_input", "f.txt", content)
-        assert files_copy(anyws, sid, "f.txt") == content == anyws.artifacts.get(sid, "f.txt")["content"]
+        assert (
+            files_copy(anyws, sid, "f.txt")
+            == content
+            == anyws.artifacts.get(sid, "f.txt")["content"]
+        )
 
 
 def test_records_are_one_line_each_and_append_only(ws: Workspace, root: Path) -> None:
@@ -307,7 +395,9 @@ def populated(anyws: Workspace):
     anyws.artifacts.store(s2, "tool_result", "other.json", b"3" * 1000, {"tags": ["x"]})
     time.sleep(0.01)
     anyws.artifacts.store(s2, "user_input", "notes.md", b"4" * 50)
-    anyws.artifacts.store(s2, "user_input", "notes.md", b"5" * 60)  # only the latest version is listed
+    anyws.artifacts.store(
+        s2, "user_input", "notes.md", b"5" * 60
+    )  # only the latest version is listed
     anyws.sessions.complete(s2)  # finished sessions' artifacts are still queryable
     return anyws, s1, s2
 
@@ -342,7 +432,9 @@ def test_query_fields(populated) -> None:
     assert q(min_size=60, max_size=100) == ["answer.md", "notes.md"]
     assert q(limit=2) == ["calc.json", "answer.md"]
     assert q(limit=0) == []
-    assert q(session_id=s1, type="agent_output", tags=["math"], name_pattern="*.md") == ["answer.md"]
+    assert q(session_id=s1, type="agent_output", tags=["math"], name_pattern="*.md") == [
+        "answer.md"
+    ]
 
 
 def test_query_by_time(populated) -> None:
@@ -357,8 +449,18 @@ def test_query_by_time(populated) -> None:
     assert q(created_before="2000-01-01T00:00:00Z") == []
 
 
-@pytest.mark.parametrize("query", [{"colour": "red"}, {"min_size": "big"}, {"max_size": True}, {"limit": -1},
-                                   {"name_pattern": 5}, {"created_after": "soon"}, {"tags": "math"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"colour": "red"},
+        {"min_size": "big"},
+        {"max_size": True},
+        {"limit": -1},
+        {"name_pattern": 5},
+        {"created_after": "soon"},
+        {"tags": "math"},
+    ],
+)
 def test_bad_query(populated, query: dict) -> None:
     ws, _, _ = populated
     with pytest.raises(UsageError):
@@ -427,7 +529,9 @@ def test_max_artifact_size(anyws: Workspace, tmp_path: Path) -> None:
         s = ws.sessions.create(name="lim")
         ws.artifacts.store(s, "user_input", "exact", b"e" * 1000)
         before = snapshot(ws)
-        with pytest.raises(LimitExceeded, match="artifact too large: big is 1001 bytes; max_artifact_size is 1000"):
+        with pytest.raises(
+            LimitExceeded, match="artifact too large: big is 1001 bytes; max_artifact_size is 1000"
+        ):
             ws.artifacts.store(s, "user_input", "big", b"b" * 1001)
         f = tmp_path / "big.bin"
         f.write_bytes(b"b" * 5000)
@@ -441,17 +545,35 @@ def test_max_artifact_size(anyws: Workspace, tmp_path: Path) -> None:
 # -- records written by hand or merged from another clone ---------------------------
 
 
-@pytest.mark.parametrize("name", ["../session.yaml", "../../../../../../tmp/spellfs-pwned", "/etc/hostname",
-                                  "a/b", ".hidden", ""])
-def test_hostile_name_in_a_hand_written_record_is_never_used(ws: Workspace, root: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../session.yaml",
+        "../../../../../../tmp/spellfs-pwned",
+        "/etc/hostname",
+        "a/b",
+        ".hidden",
+        "",
+    ],
+)
+def test_hostile_name_in_a_hand_written_record_is_never_used(
+    ws: Workspace, root: Path, name: str
+) -> None:
     """A record is data from outside (a hand edit, a merged clone): its name must not become a path."""
     sid = ws.sessions.create(name="merged")
     aid = ws.artifacts.store(sid, "user_input", "a.txt", b"a")
     sdir_path = root / sdir(ws, sid)
     import json
 
-    rec = {"seq": 2, "name": name, "version": 1, "hash": aid["content_hash"], "size": 1, "type": "user_input",
-           "created_at": "2030-01-01T00:00:00Z"}
+    rec = {
+        "seq": 2,
+        "name": name,
+        "version": 1,
+        "hash": aid["content_hash"],
+        "size": 1,
+        "type": "user_input",
+        "created_at": "2030-01-01T00:00:00Z",
+    }
     with open(sdir_path / "artifacts.yaml", "a") as f:
         f.write("- " + json.dumps(rec) + "\n")
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".spell" not in p.parts}
@@ -464,8 +586,9 @@ def test_hostile_name_in_a_hand_written_record_is_never_used(ws: Workspace, root
     ws.artifacts.store(sid, "user_input", "b.txt", b"b")
     assert (sdir_path / "session.yaml").is_file()
     after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".spell" not in p.parts}
-    assert {p: v for p, v in after.items() if p.name not in ("b.txt", "artifacts.yaml")} == \
-        {p: v for p, v in before.items() if p.name != "artifacts.yaml"}
+    assert {p: v for p, v in after.items() if p.name not in ("b.txt", "artifacts.yaml")} == {
+        p: v for p, v in before.items() if p.name != "artifacts.yaml"
+    }
     assert ws.sessions.get(sid)["artifact_count"] == 2
 
 
@@ -478,34 +601,63 @@ def test_version_suffix_that_int_refuses_is_not_found(anyws: Workspace, sid: str
 
 
 def test_store_many_commits_every_artifact_with_one_append(anyws: Workspace, sid: str) -> None:
-    ids = anyws.artifacts.store_many(sid, [("agent_output", "q.json", b'{"q": 1}', {"mime_type": "application/json"}),
-                                           ("agent_output", "notes.md", "first", {"tags": ["t"]}),
-                                           ("agent_output", "notes.md", "second", None)])
+    ids = anyws.artifacts.store_many(
+        sid,
+        [
+            ("agent_output", "q.json", b'{"q": 1}', {"mime_type": "application/json"}),
+            ("agent_output", "notes.md", "first", {"tags": ["t"]}),
+            ("agent_output", "notes.md", "second", None),
+        ],
+    )
     recs = records(anyws, sid)
     assert [r["seq"] for r in recs] == [1, 2, 3] == [i["sequence"] for i in ids]
-    assert [(r["name"], r["version"]) for r in recs] == [("q.json", 1), ("notes.md", 1), ("notes.md", 2)]
+    assert [(r["name"], r["version"]) for r in recs] == [
+        ("q.json", 1),
+        ("notes.md", 1),
+        ("notes.md", 2),
+    ]
     assert recs[0]["mime_type"] == "application/json" and recs[1]["tags"] == ["t"]
     assert anyws.artifacts.get(sid, "notes.md")["content"] == b"second"
     assert anyws.artifacts.get(sid, "notes.md@1")["content"] == b"first"
     assert files_copy(anyws, sid, "notes.md") == b"second"
-    assert [i["content_hash"] for i in ids] == [hash_bytes(b'{"q": 1}'), hash_bytes(b"first"), hash_bytes(b"second")]
+    assert [i["content_hash"] for i in ids] == [
+        hash_bytes(b'{"q": 1}'),
+        hash_bytes(b"first"),
+        hash_bytes(b"second"),
+    ]
 
 
-def test_store_many_refuses_the_whole_batch_and_writes_nothing(anyws: Workspace, tmp_path: Path) -> None:
+def test_store_many_refuses_the_whole_batch_and_writes_nothing(
+    anyws: Workspace, tmp_path: Path
+) -> None:
     with limited_ws(anyws, max_artifacts_per_session=3) as ws:
         s = ws.sessions.create(name="batch")
         ws.artifacts.store(s, "user_input", "a", b"a")
         before = snapshot(ws)
         with pytest.raises(LimitExceeded, match="max_artifacts_per_session is 3"):
-            ws.artifacts.store_many(s, [("user_input", "b", b"b", None), ("user_input", "c", b"c", None),
-                                        ("user_input", "d", b"d", None)])
+            ws.artifacts.store_many(
+                s,
+                [
+                    ("user_input", "b", b"b", None),
+                    ("user_input", "c", b"c", None),
+                    ("user_input", "d", b"d", None),
+                ],
+            )
         with pytest.raises(UsageError, match="invalid artifact name"):
-            ws.artifacts.store_many(s, [("user_input", "b", b"b", None), ("user_input", "../x", b"x", None)])
+            ws.artifacts.store_many(
+                s, [("user_input", "b", b"b", None), ("user_input", "../x", b"x", None)]
+            )
         assert snapshot(ws) == before
         assert not ws.objects.has(hash_bytes(b"b"))
         # new versions of a live name take no new slot
-        ws.artifacts.store_many(s, [("user_input", "a", b"a2", None), ("user_input", "b", b"b", None),
-                                    ("user_input", "c", b"c", None)])
+        ws.artifacts.store_many(
+            s,
+            [
+                ("user_input", "a", b"a2", None),
+                ("user_input", "b", b"b", None),
+                ("user_input", "c", b"c", None),
+            ],
+        )
         assert names(ws.artifacts.list(s)) == ["a", "b", "c"]
 
 

@@ -23,7 +23,9 @@ def _merged(clones, spell, tmp_path: Path):
     return alice, bob, sid
 
 
-def test_a_sequence_both_clones_used_is_an_error_listing_both(clones, spell, tmp_path: Path) -> None:
+def test_a_sequence_both_clones_used_is_an_error_listing_both(
+    clones, spell, tmp_path: Path
+) -> None:
     alice, bob, sid = _merged(clones, spell, tmp_path)
     r = spell("-w", str(bob), "cat", sid, "#2")
     err = r.stderr.decode()
@@ -32,18 +34,23 @@ def test_a_sequence_both_clones_used_is_an_error_listing_both(clones, spell, tmp
     # the id table each clone was given still names its own content
     script = tmp_path / "get.lua"
     script.write_text(f"""
-local a = Artifact.get("{sid}", {{content_hash = "{hash_bytes(b'from bob' + bytes([10]))}", session_id = "{sid}", sequence = 2}})
-local b = Artifact.get("{sid}", {{content_hash = "{hash_bytes(b'from alice' + bytes([10]))}", session_id = "{sid}", sequence = 2}})
+local a = Artifact.get("{sid}", {{content_hash = "{hash_bytes(b"from bob" + bytes([10]))}", session_id = "{sid}", sequence = 2}})
+local b = Artifact.get("{sid}", {{content_hash = "{hash_bytes(b"from alice" + bytes([10]))}", session_id = "{sid}", sequence = 2}})
 io.write(a.content, b.content, a.metadata.version, b.metadata.version)
 local ok, e = pcall(Artifact.get, "{sid}", 2)
 print(ok, e)
 """)
     out = ok(spell("-w", str(bob), "run", str(script)))
-    assert out.startswith("from bob\nfrom alice\n11false") and "ambiguous artifact reference #2" in out
+    assert (
+        out.startswith("from bob\nfrom alice\n11false") and "ambiguous artifact reference #2" in out
+    )
     # names and versions read the same as `show` says; fsck names the shared sequence, and is ok
     show = json.loads(ok(spell("-w", str(bob), "show", sid, "--json")))
-    assert sorted((a["name"], a["version"], a["sequence"]) for a in show["artifacts"]) == \
-        [("notes.md", 1, 1), ("x.txt", 1, 2), ("y.txt", 1, 2)]
+    assert sorted((a["name"], a["version"], a["sequence"]) for a in show["artifacts"]) == [
+        ("notes.md", 1, 1),
+        ("x.txt", 1, 2),
+        ("y.txt", 1, 2),
+    ]
     assert ok(spell("-w", str(bob), "cat", sid, "y.txt@1")) == "from bob\n"
     report = json.loads(spell("-w", str(bob), "fsck", "--json").stdout)
     assert report["ok"]

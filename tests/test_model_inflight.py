@@ -30,10 +30,14 @@ def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) 
     [d] = (root / "sessions").iterdir()
     fdir = d / "files"
     with out.open("wb") as f:
-        proc = subprocess.Popen([*SPELL, "-w", str(root), "add", sid, *files], stdout=f, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*SPELL, "-w", str(root), "add", sid, *files], stdout=f, stderr=subprocess.PIPE
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if fdir.exists() and len(os.listdir(fdir)) > 2 * CHUNK_RECORDS + 100:  # two chunks in, the third copying
+        if (
+            fdir.exists() and len(os.listdir(fdir)) > 2 * CHUNK_RECORDS + 100
+        ):  # two chunks in, the third copying
             break
         time.sleep(0.002)
     assert proc.poll() is None, "spell add finished before it could be interrupted"
@@ -49,7 +53,9 @@ def _acknowledged(out: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_interrupted_add_of_thousands_leaves_no_phantoms(spell, root: Path, tmp_path: Path, sig: int) -> None:
+def test_interrupted_add_of_thousands_leaves_no_phantoms(
+    spell, root: Path, tmp_path: Path, sig: int
+) -> None:
     (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
     sid = spell("-w", str(root), "new", "bulk").stdout.decode().strip()
     keep = tmp_path / "keep.txt"
@@ -61,17 +67,25 @@ def test_interrupted_add_of_thousands_leaves_no_phantoms(spell, root: Path, tmp_
     acked = _acknowledged(tmp_path / "out.txt")
     # whole chunks committed before the interrupt, each acknowledged; the rest never was
     assert len(acked) % CHUNK_RECORDS == 0 and 2 * CHUNK_RECORDS <= len(acked) < len(files)
-    assert acked == {Path(f).name for f in files[:len(acked)]}
+    assert acked == {Path(f).name for f in files[: len(acked)]}
     if sig == signal.SIGKILL:  # the copies of the chunk killed are there until the next command ...
         [dir] = os.listdir(root / "sessions")
         journal = set((root / ".spell" / "inflight" / dir).read_text().split())
         leftovers = set(os.listdir(fdir)) - acked - {"keep.txt"}
         assert leftovers <= journal  # ... each listed in the journal, to be put back
-        assert journal.isdisjoint(acked)  # and the journal lists that chunk only, not those committed
-    status = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"][0]["unrecorded"]
+        assert journal.isdisjoint(
+            acked
+        )  # and the journal lists that chunk only, not those committed
+    status = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"][0][
+        "unrecorded"
+    ]
     assert status == {"modified": [], "added": [], "deleted": []}  # never shown as hand edits
-    assert set(os.listdir(fdir)) == acked | {"keep.txt"}  # files/ holds exactly what the records say
-    assert not (root / ".spell" / "inflight").exists() or not os.listdir(root / ".spell" / "inflight")
+    assert set(os.listdir(fdir)) == acked | {
+        "keep.txt"
+    }  # files/ holds exactly what the records say
+    assert not (root / ".spell" / "inflight").exists() or not os.listdir(
+        root / ".spell" / "inflight"
+    )
     show = json.loads(spell("-w", str(root), "show", sid, "--json").stdout)
     assert {a["name"] for a in show["artifacts"]} == acked | {"keep.txt"}
     assert (fdir / "keep.txt").read_text() == "acknowledged\n"
@@ -113,10 +127,14 @@ def test_a_hand_edit_after_the_crash_is_kept(ws: Workspace) -> None:
     (ws.root / "sessions" / dir / "files" / "a.txt").write_bytes(b"typed by a person since")
     wc = ws.worktree.scan(dir)
     assert list(wc.modified) == ["a.txt"] and wc.phantoms == []
-    assert (ws.root / "sessions" / dir / "files" / "a.txt").read_bytes() == b"typed by a person since"
+    assert (
+        ws.root / "sessions" / dir / "files" / "a.txt"
+    ).read_bytes() == b"typed by a person since"
 
 
-def test_a_failing_store_puts_back_its_copies_at_once(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_store_puts_back_its_copies_at_once(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sid = ws.sessions.create(name="s")
     ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
     dir = ws.sessions.resolve(sid)
@@ -144,7 +162,9 @@ def test_fsck_tells_interrupted_writes_from_hand_edits(spell, root: Path) -> Non
         ws.objects.put_bytes(b"unrecorded store")
         ws.objects.put_bytes(b"killed store")
     files = root / "sessions" / dir / "files"
-    (files / "a.txt").write_bytes(b"unrecorded store")  # content only an object holds, no in-flight list
+    (files / "a.txt").write_bytes(
+        b"unrecorded store"
+    )  # content only an object holds, no in-flight list
     (files / "b.txt").write_bytes(b"b and a person's edit")
     (files / "c.txt").write_bytes(b"killed store")  # listed by the store that was killed
     (root / INFLIGHT).mkdir(parents=True, exist_ok=True)
@@ -154,10 +174,15 @@ def test_fsck_tells_interrupted_writes_from_hand_edits(spell, root: Path) -> Non
     kinds = {p["where"].rsplit("/", 1)[1]: p["kind"] for p in report["problems"]}
     assert kinds == {"a.txt": "stray-copy", "b.txt": "hand-edit", "c.txt": "interrupted-write"}
     details = {p["where"].rsplit("/", 1)[1]: p["detail"] for p in report["problems"]}
-    assert "looks like an interrupted write" in details["a.txt"] and "looks like a hand edit" in details["b.txt"]
+    assert (
+        "looks like an interrupted write" in details["a.txt"]
+        and "looks like a hand edit" in details["b.txt"]
+    )
     assert r.returncode == 0 and report["ok"]  # reported, not failures: nobody's content is at risk
     assert (files / "c.txt").read_bytes() == b"c.txt"  # put back, as every command does
-    assert (files / "a.txt").read_bytes() == b"unrecorded store"  # only a person can tell: left alone
+    assert (
+        files / "a.txt"
+    ).read_bytes() == b"unrecorded store"  # only a person can tell: left alone
     assert (files / "b.txt").read_bytes() == b"b and a person's edit"
 
 
@@ -183,7 +208,9 @@ def test_the_watcher_puts_back_a_killed_store_copy_instead_of_recording_it(root:
 
         time.sleep(h.watcher.quiet * 3)
         assert h.events("stored") == []
-        assert [v["hash"] for v in h.versions("a.txt")] == [h.ws.artifacts.get(h.sid, "a.txt")["metadata"]["content_hash"]]
+        assert [v["hash"] for v in h.versions("a.txt")] == [
+            h.ws.artifacts.get(h.sid, "a.txt")["metadata"]["content_hash"]
+        ]
         assert h.live() == {"a.txt"}
     finally:
         h.stop()

@@ -22,11 +22,15 @@ with Workspace.in_memory() as ws:
 
 
 @pytest.mark.parametrize("system_file", ["none", "hostile"])
-def test_md_is_text_markdown_whatever_the_system_mime_file_says(tmp_path: Path, system_file: str) -> None:
+def test_md_is_text_markdown_whatever_the_system_mime_file_says(
+    tmp_path: Path, system_file: str
+) -> None:
     args = []
     if system_file == "hostile":
         f = tmp_path / "mime.types"
         f.write_text("text/x-machine-specific md yaml\napplication/x-odd gz\n")
         args = [str(f)]
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["text/markdown", "application/yaml", "application/gzip", "audio/mpeg"]

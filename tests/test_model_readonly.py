@@ -19,7 +19,9 @@ def test_finished_session_refuses_store_and_delete(ws: Workspace, finish: str) -
     ws.artifacts.store(sid, "user_input", "a.txt", b"one")
     getattr(ws.sessions, finish)(sid)
     status = "completed" if finish == "complete" else "failed"
-    with pytest.raises(SessionNotActive, match=rf"cannot store artifacts in {status} session {sid[:8]}.*spell fork"):
+    with pytest.raises(
+        SessionNotActive, match=rf"cannot store artifacts in {status} session {sid[:8]}.*spell fork"
+    ):
         ws.artifacts.store(sid, "user_input", "a.txt", b"two")
     with pytest.raises(SessionNotActive, match="cannot delete artifacts in"):
         ws.artifacts.delete(sid, "a.txt")
@@ -33,14 +35,18 @@ def test_finished_session_refuses_store_and_delete(ws: Workspace, finish: str) -
 def test_suspended_session_refuses_until_resumed(ws: Workspace) -> None:
     sid = ws.sessions.create(name="paused")
     ws.sessions.suspend(sid)
-    with pytest.raises(SessionNotActive, match=rf"suspended session {sid[:8]} \(resume it first: `spell resume"):
+    with pytest.raises(
+        SessionNotActive, match=rf"suspended session {sid[:8]} \(resume it first: `spell resume"
+    ):
         ws.artifacts.store(sid, "user_input", "a.txt", b"x")
     ws.sessions.resume(sid)
     ws.artifacts.store(sid, "user_input", "a.txt", b"x")
     assert ws.artifacts.get(sid, "a.txt")["content"] == b"x"
 
 
-def test_cli_add_resumes_a_suspended_session_and_refuses_a_completed_one(spell, root: Path, tmp_path: Path) -> None:
+def test_cli_add_resumes_a_suspended_session_and_refuses_a_completed_one(
+    spell, root: Path, tmp_path: Path
+) -> None:
     f = tmp_path / "x.txt"
     f.write_text("hello")
     sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
@@ -59,7 +65,9 @@ def test_cli_add_resumes_a_suspended_session_and_refuses_a_completed_one(spell, 
     assert b'"artifact_count": 1' in show.stdout
 
 
-def test_lua_store_into_completed_session_is_a_catchable_error(spell, root: Path, tmp_path: Path) -> None:
+def test_lua_store_into_completed_session_is_a_catchable_error(
+    spell, root: Path, tmp_path: Path
+) -> None:
     script = tmp_path / "s.lua"
     script.write_text("""
 local id = Session.create({name = "x"})

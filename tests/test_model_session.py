@@ -13,15 +13,32 @@ import pytest
 
 import spellfs.model.session
 from spellfs import (
-    InvalidTransition, LimitExceeded, ManifestError, NotFound, SessionNotFound, UsageError, Workspace,
+    InvalidTransition,
+    LimitExceeded,
+    ManifestError,
+    NotFound,
+    SessionNotFound,
+    UsageError,
+    Workspace,
 )
 from spellfs.config import Config
 from spellfs.model.session import TRANSITIONS
 from spellfs.store.yamlio import load_yaml
 
 STATUSES = ("active", "suspended", "completed", "failed")
-GET_FIELDS = {"id", "name", "description", "status", "tags", "created_at", "updated_at", "parent_session_id",
-              "custom_metadata", "artifact_count", "path"}
+GET_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "status",
+    "tags",
+    "created_at",
+    "updated_at",
+    "parent_session_id",
+    "custom_metadata",
+    "artifact_count",
+    "path",
+}
 
 
 def put_status(ws: Workspace, sid: str, status: str) -> None:
@@ -43,8 +60,12 @@ def fixed_ids(monkeypatch, *ids: str) -> None:
 
 
 def test_create_and_get(anyws: Workspace) -> None:
-    sid = anyws.sessions.create(name="Research: LLM papers!", description="why", tags=["a", "b", "a"],
-                                metadata={"owner": "ann", "n": 3, "nested": {"x": [1, 2.5, None, True]}})
+    sid = anyws.sessions.create(
+        name="Research: LLM papers!",
+        description="why",
+        tags=["a", "b", "a"],
+        metadata={"owner": "ann", "n": 3, "nested": {"x": [1, 2.5, None, True]}},
+    )
     assert uuid.UUID(sid).version == 4 and str(uuid.UUID(sid)) == sid
     s = anyws.sessions.get(sid)
     assert GET_FIELDS <= set(s)
@@ -64,8 +85,18 @@ def test_manifest_on_disk_is_plain_yaml(ws: Workspace, root: Path) -> None:
     sid = ws.sessions.create(name="plain", tags=["x"], metadata={"k": "v"})
     path = root / ws.sessions.get(sid)["path"] / "session.yaml"
     doc = load_yaml(path.read_bytes(), "session.yaml")
-    assert list(doc) == ["id", "name", "description", "status", "tags", "metadata", "parent", "template",
-                         "created_at", "updated_at"]
+    assert list(doc) == [
+        "id",
+        "name",
+        "description",
+        "status",
+        "tags",
+        "metadata",
+        "parent",
+        "template",
+        "created_at",
+        "updated_at",
+    ]
     assert doc["id"] == sid and doc["tags"] == ["x"] and doc["metadata"] == {"k": "v"}
     assert str(root) not in path.read_text()
 
@@ -75,19 +106,30 @@ def test_create_with_parent(anyws: Workspace) -> None:
     child = anyws.sessions.create(name="child", parent_session_id=parent[:6])
     assert anyws.sessions.get(child)["parent_session_id"] == parent
     with pytest.raises(SessionNotFound):
-        anyws.sessions.create(name="orphan", parent_session_id="ffffffff-0000-4000-8000-000000000000")
+        anyws.sessions.create(
+            name="orphan", parent_session_id="ffffffff-0000-4000-8000-000000000000"
+        )
 
 
 def test_create_from_template(anyws: Workspace) -> None:
-    anyws.storage.write("templates/research.yaml", b"name: Research\ndescription: from template\n"
-                        b"tags: [papers, t2]\nmetadata: {team: ml, level: 1}\n")
+    anyws.storage.write(
+        "templates/research.yaml",
+        b"name: Research\ndescription: from template\n"
+        b"tags: [papers, t2]\nmetadata: {team: ml, level: 1}\n",
+    )
     sid = anyws.sessions.create(template="research")
     s = anyws.sessions.get(sid)
-    assert (s["name"], s["description"], s["tags"]) == ("Research", "from template", ["papers", "t2"])
+    assert (s["name"], s["description"], s["tags"]) == (
+        "Research",
+        "from template",
+        ["papers", "t2"],
+    )
     assert s["custom_metadata"] == {"team": "ml", "level": 1}
     assert s["template"] == "research"
     # explicit values win; tags and metadata are merged
-    sid = anyws.sessions.create(name="mine", template="research", tags=["extra", "papers"], metadata={"level": 2})
+    sid = anyws.sessions.create(
+        name="mine", template="research", tags=["extra", "papers"], metadata={"level": 2}
+    )
     s = anyws.sessions.get(sid)
     assert s["name"] == "mine" and s["description"] == "from template"
     assert s["tags"] == ["papers", "t2", "extra"]
@@ -102,7 +144,9 @@ def test_missing_template(anyws: Workspace) -> None:
     assert anyws.storage.listdir("sessions") == []
 
 
-@pytest.mark.parametrize("text", [b"name: [unclosed\n", b"- a list\n", b"colour: blue\n", b"metadata: 5\n"])
+@pytest.mark.parametrize(
+    "text", [b"name: [unclosed\n", b"- a list\n", b"colour: blue\n", b"metadata: 5\n"]
+)
 def test_bad_template(anyws: Workspace, text: bytes) -> None:
     anyws.storage.write("templates/bad.yaml", text)
     with pytest.raises((UsageError, ManifestError), match="templates/bad.yaml"):
@@ -110,11 +154,21 @@ def test_bad_template(anyws: Workspace, text: bytes) -> None:
     assert anyws.storage.listdir("sessions") == []
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"name": "x" * 1001}, {"name": "a\0b"}, {"name": 5}, {"tags": "not-a-list"}, {"tags": ["a/b"]},
-    {"tags": [""]}, {"tags": ["bad\ntag"]}, {"metadata": {"x": float("nan")}}, {"metadata": {"x": object()}},
-    {"description": 7},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"name": "x" * 1001},
+        {"name": "a\0b"},
+        {"name": 5},
+        {"tags": "not-a-list"},
+        {"tags": ["a/b"]},
+        {"tags": [""]},
+        {"tags": ["bad\ntag"]},
+        {"metadata": {"x": float("nan")}},
+        {"metadata": {"x": object()}},
+        {"description": 7},
+    ],
+)
 def test_bad_create_arguments(anyws: Workspace, kwargs: dict) -> None:
     with pytest.raises(UsageError):
         anyws.sessions.create(**kwargs)
@@ -127,7 +181,13 @@ def test_hostile_session_names_stay_inside(ws: Workspace, root: Path) -> None:
         path = root / ws.sessions.get(sid)["path"]
         assert path.parent == root / "sessions"
         assert ws.sessions.get(sid)["name"] == name
-    assert sorted(p.name for p in root.iterdir()) == [".spell", ".spellignore", "sessions", "spell.yaml", "templates"]
+    assert sorted(p.name for p in root.iterdir()) == [
+        ".spell",
+        ".spellignore",
+        "sessions",
+        "spell.yaml",
+        "templates",
+    ]
 
 
 def test_blank_session_names_are_refused(ws: Workspace, spell, root: Path) -> None:
@@ -157,8 +217,12 @@ def test_prefix_shorter_than_four(anyws: Workspace) -> None:
 
 
 def test_ambiguous_prefix(anyws: Workspace, monkeypatch) -> None:
-    fixed_ids(monkeypatch, "abcd1111-0000-4000-8000-000000000001", "abcd2222-0000-4000-8000-000000000002",
-              "abcd1111-9999-4000-8000-000000000003")
+    fixed_ids(
+        monkeypatch,
+        "abcd1111-0000-4000-8000-000000000001",
+        "abcd2222-0000-4000-8000-000000000002",
+        "abcd1111-9999-4000-8000-000000000003",
+    )
     a = anyws.sessions.create(name="one")
     b = anyws.sessions.create(name="two")
     with pytest.raises(UsageError, match="ambiguous session id: abcd matches 2 sessions"):
@@ -172,8 +236,18 @@ def test_ambiguous_prefix(anyws: Workspace, monkeypatch) -> None:
     assert anyws.sessions.get("abcd1111-9")["id"] == c
 
 
-@pytest.mark.parametrize("ref", ["ffffffff", "ffffffff-0000-4000-8000-000000000000", "../sessions", "/etc",
-                                 "a\0b", "x" * 300, ".spell"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "ffffffff",
+        "ffffffff-0000-4000-8000-000000000000",
+        "../sessions",
+        "/etc",
+        "a\0b",
+        "x" * 300,
+        ".spell",
+    ],
+)
 def test_unknown_session(anyws: Workspace, ref: str) -> None:
     anyws.sessions.create(name="exists")
     with pytest.raises(SessionNotFound, match="session not found"):
@@ -229,10 +303,16 @@ def test_list_by_tags_all_must_match(anyws: Workspace) -> None:
 def test_a_fresh_process_lists_from_the_index_with_whole_manifests(root: Path) -> None:
     (root / "spell.yaml").write_text("sessions:\n  max_sessions: 2000\n")
     with Workspace.open(root) as ws:
-        made = {ws.sessions.create(name=f"s{i}", tags=["even" if i % 2 == 0 else "odd"],
-                                   metadata={"n": i}): i for i in range(1200)}  # more than one batch of 500
+        made = {
+            ws.sessions.create(
+                name=f"s{i}", tags=["even" if i % 2 == 0 else "odd"], metadata={"n": i}
+            ): i
+            for i in range(1200)
+        }  # more than one batch of 500
         ws.artifacts.store(next(iter(made)), "user_input", "a.txt", b"a")
-    with Workspace.open(root) as ws:  # rows come from the index; manifests are read for the chosen rows only
+    with Workspace.open(
+        root
+    ) as ws:  # rows come from the index; manifests are read for the chosen rows only
         even = ws.sessions.list({"tags": ["even"], "limit": None})
     assert len(even) == 600 and all(s["custom_metadata"]["n"] % 2 == 0 for s in even)
     assert {s["id"] for s in even} == {sid for sid, i in made.items() if i % 2 == 0}
@@ -257,7 +337,9 @@ def test_list_by_creation_time(anyws: Workspace) -> None:
     t = anyws.sessions.get(middle)["created_at"]
     epoch = datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
     rfc_before = datetime.fromtimestamp(epoch - 0.01, timezone.utc).isoformat()
-    rfc_after = datetime.fromtimestamp(epoch + 0.01, timezone.utc).isoformat().replace("+00:00", "Z")
+    rfc_after = (
+        datetime.fromtimestamp(epoch + 0.01, timezone.utc).isoformat().replace("+00:00", "Z")
+    )
     names = lambda q: [s["name"] for s in anyws.sessions.list(q)]  # noqa: E731
     assert names({"created_after": rfc_before}) == ["middle", "last"]
     assert names({"created_after": epoch - 0.01}) == ["middle", "last"]
@@ -266,7 +348,9 @@ def test_list_by_creation_time(anyws: Workspace) -> None:
     assert names({"created_after": rfc_before, "created_before": rfc_after}) == ["middle"]
     assert names({"created_after": int(epoch) + 3600}) == []
     assert names({"created_before": 0}) == []
-    assert first in [s["id"] for s in anyws.sessions.list({"created_after": "2000-01-01T00:00:00Z"})]
+    assert first in [
+        s["id"] for s in anyws.sessions.list({"created_after": "2000-01-01T00:00:00Z"})
+    ]
 
 
 def test_list_limit_offset_sort(anyws: Workspace) -> None:
@@ -286,9 +370,20 @@ def test_list_limit_offset_sort(anyws: Workspace) -> None:
     assert names({"sort_by": "updated_at"})[-1] == "charlie"
 
 
-@pytest.mark.parametrize("query", [{"status": "done"}, {"sort_by": "size"}, {"limit": -1}, {"limit": "3"},
-                                   {"offset": 1.5}, {"created_after": "yesterday"}, {"created_before": True},
-                                   {"colour": "red"}, {"tags": "a"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"status": "done"},
+        {"sort_by": "size"},
+        {"limit": -1},
+        {"limit": "3"},
+        {"offset": 1.5},
+        {"created_after": "yesterday"},
+        {"created_before": True},
+        {"colour": "red"},
+        {"tags": "a"},
+    ],
+)
 def test_bad_queries(anyws: Workspace, query: dict) -> None:
     with pytest.raises(UsageError):
         anyws.sessions.list(query)
@@ -301,7 +396,9 @@ def test_bad_queries(anyws: Workspace, query: dict) -> None:
 def test_every_transition(anyws: Workspace, start: str, to: str) -> None:
     sid = anyws.sessions.create(name="t")
     put_status(anyws, sid, start)
-    verb = {"active": "resume", "suspended": "suspend", "completed": "complete", "failed": "fail"}[to]
+    verb = {"active": "resume", "suspended": "suspend", "completed": "complete", "failed": "fail"}[
+        to
+    ]
     if (start, to) in TRANSITIONS:
         m = getattr(anyws.sessions, verb)(sid)
         assert m["status"] == to
@@ -314,8 +411,14 @@ def test_every_transition(anyws: Workspace, start: str, to: str) -> None:
 
 
 def test_transition_table_is_the_spec() -> None:
-    assert TRANSITIONS == {("active", "suspended"), ("suspended", "active"), ("active", "completed"),
-                           ("active", "failed"), ("suspended", "completed"), ("suspended", "failed")}
+    assert TRANSITIONS == {
+        ("active", "suspended"),
+        ("suspended", "active"),
+        ("active", "completed"),
+        ("active", "failed"),
+        ("suspended", "completed"),
+        ("suspended", "failed"),
+    }
 
 
 def test_transition_updates_updated_at(anyws: Workspace) -> None:
@@ -410,10 +513,19 @@ def test_hand_edits_are_honoured(root: Path, spell) -> None:
     text = text.replace("status: active", "status: suspended")
     path.write_text(text)
     (s,) = ls_json(spell, root)
-    assert (s["id"], s["name"], s["tags"], s["status"]) == (sid, "renamed by hand", ["final"], "suspended")
+    assert (s["id"], s["name"], s["tags"], s["status"]) == (
+        sid,
+        "renamed by hand",
+        ["final"],
+        "suspended",
+    )
     r = spell("show", sid[:8], "--json", cwd=root)
     shown = json.loads(r.stdout)
-    assert (shown["name"], shown["tags"], shown["status"]) == ("renamed by hand", ["final"], "suspended")
+    assert (shown["name"], shown["tags"], shown["status"]) == (
+        "renamed by hand",
+        ["final"],
+        "suspended",
+    )
     assert ls_json(spell, root, "--tag", "final")[0]["id"] == sid
     assert ls_json(spell, root, "--tag", "draft") == []
     # a hand-completed session leaves the default listing and obeys the transition rules
@@ -431,12 +543,15 @@ def test_same_size_hand_edit_right_after_a_write(root: Path, spell) -> None:
     assert ls_json(spell, root)[0]["name"] == "bbbb"
 
 
-@pytest.mark.parametrize("bad, line", [
-    ("status: active", "status: [unclosed"),
-    ("status: active", "status: finished"),
-    ("tags: []", "tags: {a: 1}"),
-    ("template: null", "template: null\ncolour: blue"),
-])
+@pytest.mark.parametrize(
+    "bad, line",
+    [
+        ("status: active", "status: [unclosed"),
+        ("status: active", "status: finished"),
+        ("tags: []", "tags: {a: 1}"),
+        ("template: null", "template: null\ncolour: blue"),
+    ],
+)
 def test_broken_manifest(root: Path, spell, bad: str, line: str) -> None:
     good = spell("new", "good", cwd=root).stdout.decode().strip()
     sid = spell("new", "broken", cwd=root).stdout.decode().strip()
@@ -459,7 +574,9 @@ def test_broken_manifest(root: Path, spell, bad: str, line: str) -> None:
     r = spell("ls", "--json", cwd=root)
     assert r.returncode == 0
     assert [s["id"] for s in json.loads(r.stdout)] == [good]
-    assert any(f"{rel}:{n}:" in r.stderr.decode() for n in lines) and r.stderr.decode().startswith("warning:")
+    assert any(f"{rel}:{n}:" in r.stderr.decode() for n in lines) and r.stderr.decode().startswith(
+        "warning:"
+    )
 
     r = spell("ls", cwd=root)
     assert r.returncode == 0 and good[:8] in r.stdout.decode() and "warning:" in r.stderr.decode()

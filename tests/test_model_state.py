@@ -32,9 +32,25 @@ def test_set_get_delete_list(anyws: Workspace) -> None:
 
 
 def test_types_are_kept(anyws: Workspace) -> None:
-    values = {"int": 3, "big": 2**62, "neg": -7, "float": 3.0, "small": 1e-9, "bool": False, "str_int": "42",
-              "str_bool": "true", "str_null": "null", "str_float": "1.5", "empty": "", "list": [],
-              "dict": {}, "yes": "yes", "octal": "0o17", "date": "2024-01-01", "time": "2024-01-01T00:00:00Z"}
+    values = {
+        "int": 3,
+        "big": 2**62,
+        "neg": -7,
+        "float": 3.0,
+        "small": 1e-9,
+        "bool": False,
+        "str_int": "42",
+        "str_bool": "true",
+        "str_null": "null",
+        "str_float": "1.5",
+        "empty": "",
+        "list": [],
+        "dict": {},
+        "yes": "yes",
+        "octal": "0o17",
+        "date": "2024-01-01",
+        "time": "2024-01-01T00:00:00Z",
+    }
     for k, v in values.items():
         anyws.state.set(k, v)
     for k, v in values.items():
@@ -43,16 +59,27 @@ def test_types_are_kept(anyws: Workspace) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=15),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    max_leaves=8)
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(key=st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\0"), min_size=1,
-                   max_size=20).filter(lambda k: not k.startswith("session:")),
-       value=json_values.filter(lambda v: v is not None))
+@given(
+    key=st.text(
+        alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\0"),
+        min_size=1,
+        max_size=20,
+    ).filter(lambda k: not k.startswith("session:")),
+    value=json_values.filter(lambda v: v is not None),
+)
 def test_any_json_value_round_trips_through_the_file(tmp_path_factory, key: str, value) -> None:
     root = tmp_path_factory.mktemp("st")
     (root / "spell.yaml").write_text("")
@@ -120,7 +147,9 @@ def test_hand_edit_is_seen_and_bad_edit_is_an_error(ws: Workspace, root: Path) -
     assert (root / "state.yaml").read_text() == "- a list\n"  # nothing lost
 
 
-@pytest.mark.parametrize("key", ["", None, 5, "a\0b", "x" * 1001, "session:", "session:abc", "session:abcd:"])
+@pytest.mark.parametrize(
+    "key", ["", None, 5, "a\0b", "x" * 1001, "session:", "session:abc", "session:abcd:"]
+)
 def test_bad_keys(anyws: Workspace, key) -> None:
     with pytest.raises(UsageError):
         anyws.state.set(key, 1)
@@ -131,7 +160,9 @@ def test_unknown_session_key(anyws: Workspace) -> None:
         anyws.state.set("session:ffffffff:k", 1)
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), object(), {"x": {1, 2}}, b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), object(), {"x": {1, 2}}, b"\xff\xfe"]
+)
 def test_bad_values(anyws: Workspace, value) -> None:
     with pytest.raises(UsageError):
         anyws.state.set("k", value)

@@ -49,7 +49,11 @@ def test_shell_edits_show_in_status_and_diff_without_a_watcher(sp: Space) -> Non
     sp.sh("echo more >> notes.md")
     sp.sh("sed -i 's/b/B/' data.txt")
     sp.sh("printf 'fresh\\n' > new.txt && printf x > .hidden && printf y > new.txt~")
-    assert sp.status() == {"modified": ["data.txt", "notes.md"], "added": ["new.txt"], "deleted": []}
+    assert sp.status() == {
+        "modified": ["data.txt", "notes.md"],
+        "added": ["new.txt"],
+        "deleted": [],
+    }
     text = sp("status").stdout.decode()
     assert "modified by hand, not yet recorded: data.txt, notes.md" in text
     assert "added by hand, not yet recorded: new.txt" in text
@@ -59,7 +63,10 @@ def test_shell_edits_show_in_status_and_diff_without_a_watcher(sp: Space) -> Non
     assert sp("cat", sp.sid, "notes.md").stdout == b"# notes\n"
     show = json.loads(sp("show", sp.sid, "--json").stdout)
     assert show["modified_on_disk"] == ["data.txt", "notes.md"]
-    assert {a["name"]: a["modified_on_disk"] for a in show["artifacts"]} == {"notes.md": True, "data.txt": True}
+    assert {a["name"]: a["modified_on_disk"] for a in show["artifacts"]} == {
+        "notes.md": True,
+        "data.txt": True,
+    }
 
 
 def test_rename_over_save_and_delete_are_seen(sp: Space) -> None:
@@ -76,10 +83,16 @@ def test_save_records_what_is_on_disk_then_checkpoints(sp: Space) -> None:
     assert sp.status() == {"modified": [], "added": [], "deleted": []}
     assert sp("cat", sp.sid, "notes.md").stdout == b"# notes\nmore\n"
     assert sp("cat", sp.sid, "new.txt").stdout == b"fresh\n"
-    assert sp("cat", sp.sid, "data.txt", ok=False).returncode == 2  # deleted by hand, recorded as deleted
+    assert (
+        sp("cat", sp.sid, "data.txt", ok=False).returncode == 2
+    )  # deleted by hand, recorded as deleted
     with Workspace.open(sp.root) as ws:
         dir = ws.sessions.resolve(sp.sid)
-        [rec] = [r for r in ws.log(dir).refresh().records if r["name"] == "notes.md" and r.get("version") == 2]
+        [rec] = [
+            r
+            for r in ws.log(dir).refresh().records
+            if r["name"] == "notes.md" and r.get("version") == 2
+        ]
         assert rec["type"] == "user_input" and rec["created_by"] == "hand"
     again = sp("save", sp.sid).stdout.decode()
     assert "nothing changed since checkpoint 1: no new checkpoint" in again
@@ -139,7 +152,11 @@ def test_hand_edit_in_a_completed_session_is_reported_and_save_refuses(sp: Space
     sp.sh("echo late >> notes.md")
     assert sp.status()["modified"] == ["notes.md"]
     r = sp("save", sp.sid, ok=False)
-    assert r.returncode == 1 and "completed session" in r.stderr.decode() and "fork" in r.stderr.decode()
+    assert (
+        r.returncode == 1
+        and "completed session" in r.stderr.decode()
+        and "fork" in r.stderr.decode()
+    )
     assert (sp.files / "notes.md").read_text() == "# notes\nlate\n"
 
 
@@ -149,7 +166,9 @@ def test_a_store_over_a_hand_edit_records_the_edit_first(ws: Workspace) -> None:
     files = ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
     (files / "a.txt").write_bytes(b"a person's edit")
     (files / "b.txt").write_bytes(b"dropped in by hand")
-    ws.artifacts.store_many(sid, [("tool_result", "a.txt", b"v2", None), ("tool_result", "b.txt", b"b", None)])
+    ws.artifacts.store_many(
+        sid, [("tool_result", "a.txt", b"v2", None), ("tool_result", "b.txt", b"b", None)]
+    )
     assert ws.artifacts.get(sid, "a.txt@2")["content"] == b"a person's edit"
     assert ws.artifacts.get(sid, "a.txt@2")["metadata"]["created_by"] == "hand"
     assert ws.artifacts.get(sid, "a.txt")["content"] == b"v2"

@@ -14,13 +14,17 @@ from spellfs.store import hash_bytes
 
 NAMES = ("a.txt", "b.txt", "c.txt")
 contents = st.binary(min_size=0, max_size=12)
-ops = st.lists(st.one_of(
-    st.tuples(st.just("store"), st.sampled_from(NAMES), contents),
-    st.tuples(st.just("write"), st.sampled_from(NAMES), contents),
-    st.tuples(st.just("delete"), st.sampled_from(NAMES), st.just(b"")),
-    st.tuples(st.just("save"), st.just(""), st.just(b"")),
-    st.tuples(st.just("restore"), st.integers(1, 4), st.booleans()),
-), min_size=1, max_size=14)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("store"), st.sampled_from(NAMES), contents),
+        st.tuples(st.just("write"), st.sampled_from(NAMES), contents),
+        st.tuples(st.just("delete"), st.sampled_from(NAMES), st.just(b"")),
+        st.tuples(st.just("save"), st.just(""), st.just(b"")),
+        st.tuples(st.just("restore"), st.integers(1, 4), st.booleans()),
+    ),
+    min_size=1,
+    max_size=14,
+)
 
 
 def _recorded(ws: Workspace, dir: str) -> set[str]:
@@ -55,7 +59,9 @@ def test_no_interleaving_loses_content(steps: list) -> None:
                             known.discard(old)
                     if op == "write":
                         path.write_bytes(extra)
-                        os.utime(path, ns=(1, 10**9 * len(steps) + len(known)))  # an old mtime: stat-cache trust
+                        os.utime(
+                            path, ns=(1, 10**9 * len(steps) + len(known))
+                        )  # an old mtime: stat-cache trust
                         known.add(hash_bytes(extra))
                     elif path.exists():
                         path.unlink()

@@ -38,7 +38,10 @@ def test_four_writers_with_the_daemon_running_lose_nothing(root: Path, spell) ->
     try:
         n = 150
         jobs = [(shared, "a"), (shared, "b"), (own[0], "c"), (own[1], "d")]
-        procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(root), sid, tag, str(n)]) for sid, tag in jobs]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", WRITER, str(root), sid, tag, str(n)])
+            for sid, tag in jobs
+        ]
         assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
         # The daemon must record none of the writers' files/ writes. It handles events in
         # order, so once it has recorded a file written after them, it has seen them all.
@@ -55,7 +58,11 @@ def test_four_writers_with_the_daemon_running_lose_nothing(root: Path, spell) ->
         log = ws.log(ws.sessions.resolve(shared))
         log.refresh()
         seqs = [r["seq"] for r in log.records]
-        by_watcher = [(r["seq"], r["name"], r.get("op")) for r in log.records if r.get("created_by") == "watch"]
+        by_watcher = [
+            (r["seq"], r["name"], r.get("op"))
+            for r in log.records
+            if r.get("created_by") == "watch"
+        ]
         assert by_watcher == [], f"the daemon recorded library writes as hand edits: {by_watcher}"
         assert len(seqs) == 4 * n and len(set(seqs)) == len(seqs)
         assert sorted(seqs) == list(range(1, 4 * n + 1))
@@ -123,7 +130,9 @@ def test_truncated_and_garbled_records_are_set_aside(ws: Workspace) -> None:
     fresh.close()
 
 
-def test_disk_full_fails_clearly_and_keeps_what_was_stored(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_fails_clearly_and_keeps_what_was_stored(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sid = ws.sessions.create(name="d")
     for i in range(5):
         ws.artifacts.store(sid, "user_input", f"ok{i}.txt", b"fine %d" % i)

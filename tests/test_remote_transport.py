@@ -34,10 +34,13 @@ def make_remote(request, tmp_path, monkeypatch):
         def make(name="origin", url=None, endpoint=server.endpoint):
             url = url or f"s3://{bucket}/t{next(_names)}"
             return Remote(RemoteSpec(name, url, endpoint_url=endpoint))
+
         make.server = server
     else:
+
         def make(name="origin", url=None, endpoint=None):
             return Remote(RemoteSpec(name, url or (tmp_path / f"remote{next(_names)}").as_uri()))
+
         make.server = None
     make.kind = request.param
     return make
@@ -49,8 +52,8 @@ def new_store(path) -> FsObjectStore:
 
 def fill(store: FsObjectStore, n: int = 20, big: int = 0) -> list[str]:
     oids = [store.put_bytes(f"object {i}\n".encode() * (i + 1)) for i in range(n)]
-    oids.append(store.put_bytes(os.urandom(THRESHOLD * 3)))          # zstd-framed
-    oids.append(store.put_bytes(b"\x28\xb5\x2f\xfd not a frame"))    # framed because of the magic
+    oids.append(store.put_bytes(os.urandom(THRESHOLD * 3)))  # zstd-framed
+    oids.append(store.put_bytes(b"\x28\xb5\x2f\xfd not a frame"))  # framed because of the magic
     if big:
         with open(store.root.parent / "big.bin", "wb") as f:
             f.write(os.urandom(big))
@@ -94,7 +97,7 @@ def test_push_then_pull_gives_identical_bytes(make_remote, tmp_path, small_multi
 
 @pytest.mark.parametrize("list_at", [1, 10_000])
 def test_rerun_push_sends_nothing(make_remote, tmp_path, monkeypatch, list_at):
-    monkeypatch.setattr(remote_mod, "LIST_AT", list_at)   # listing path and HEAD path
+    monkeypatch.setattr(remote_mod, "LIST_AT", list_at)  # listing path and HEAD path
     a = new_store(tmp_path / "a")
     oids = fill(a)
     remote = make_remote()
@@ -141,7 +144,7 @@ def test_corrupt_remote_object_is_refused(make_remote, tmp_path, small_multipart
     bad = oids[-1] if which == "large" else oids[0]
     good = a.path(bad).read_bytes()
     mid = len(good) // 2
-    overwrite_remote(remote, bad, good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1:])
+    overwrite_remote(remote, bad, good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1 :])
     with pytest.raises(IntegrityError) as info:
         remote.pull(b, oids)
     assert bad in str(info.value) and "backup" in str(info.value)
@@ -204,8 +207,9 @@ def test_remote_failures_are_one_line(make_remote, tmp_path, monkeypatch):
     for op in ("push", "pull", "exists"):
         with pytest.raises(RemoteError, match="access denied") as info:
             r = make_remote(name="badkey")
-            r.push(a, oids) if op == "push" else r.pull(new_store(tmp_path / op), oids) if op == "pull" \
-                else r.exists_many(oids)
+            r.push(a, oids) if op == "push" else r.pull(
+                new_store(tmp_path / op), oids
+            ) if op == "pull" else r.exists_many(oids)
         _one_line_naming(info.value, "badkey", "not-the-secret-xyz")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
     with pytest.raises(RemoteError, match="bucket not found") as info:
@@ -246,10 +250,10 @@ def test_server_dying_mid_push_leaves_only_whole_objects(tmp_path, monkeypatch):
         again = Remote(spec).push(a, oids)
         assert again["skipped"] >= 100 and again["objects"] + again["skipped"] == len(oids)
         b = new_store(tmp_path / "b")
-        Remote(spec).pull(b, oids)          # every object verifies by hash
+        Remote(spec).pull(b, oids)  # every object verifies by hash
         assert sorted(b) == sorted(oids)
     finally:
-        stop_seaweed(server, grace=3.0)   # a private server whose data is thrown away
+        stop_seaweed(server, grace=3.0)  # a private server whose data is thrown away
 
 
 def test_parse_remote_url():
@@ -258,8 +262,20 @@ def test_parse_remote_url():
     assert parse_remote_url("file:///srv/spell") == ("file", "/srv/spell", "")
     assert parse_remote_url("gs://bkt/p/") == ("gs", "gs://bkt/p", "")
     assert parse_remote_url("az://container/p") == ("az", "az://container/p", "")
-    assert parse_remote_url("https://dav.example.org/spell") == ("https", "https://dav.example.org/spell", "")
-    for bad in ("http://x/y", "s3://", "file://relative/path", "s3://UPPER/x", "", "az://", "gs://"):
+    assert parse_remote_url("https://dav.example.org/spell") == (
+        "https",
+        "https://dav.example.org/spell",
+        "",
+    )
+    for bad in (
+        "http://x/y",
+        "s3://",
+        "file://relative/path",
+        "s3://UPPER/x",
+        "",
+        "az://",
+        "gs://",
+    ):
         with pytest.raises(UsageError, match="not a remote URL"):
             parse_remote_url(bad)
 
@@ -275,8 +291,10 @@ def test_credentials_from_a_profile(seaweed, tmp_path, monkeypatch):
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(k, raising=False)
     creds = tmp_path / "credentials"
-    creds.write_text(f"[bench]\naws_access_key_id = {seaweed.access_key}\n"
-                     f"aws_secret_access_key = {seaweed.secret_key}\n")
+    creds.write_text(
+        f"[bench]\naws_access_key_id = {seaweed.access_key}\n"
+        f"aws_secret_access_key = {seaweed.secret_key}\n"
+    )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
     monkeypatch.setenv("AWS_PROFILE", "bench")
     bucket = "spellfs-profile-test"
@@ -293,8 +311,14 @@ def test_s3_remote_without_credentials_says_so_and_sends_nothing(tmp_path, monke
     from spellfs.store.objects import FsObjectStore
     from spellfs.remote.transport import Remote, RemoteSpec
 
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     store = FsObjectStore(tmp_path / "objects", 1024)
@@ -309,7 +333,9 @@ def test_profile_secret_with_a_percent_sign_is_read_as_written(tmp_path, monkeyp
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     creds = tmp_path / "credentials"
-    creds.write_text("[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = ab%cd%(x)s\n")
+    creds.write_text(
+        "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = ab%cd%(x)s\n"
+    )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     provider, _ = remote_mod._s3_credentials("origin")
@@ -317,20 +343,33 @@ def test_profile_secret_with_a_percent_sign_is_read_as_written(tmp_path, monkeyp
     assert (got["access_key_id"], got["secret_access_key"]) == ("AKIDEXAMPLE", "ab%cd%(x)s")
 
 
-def test_credentials_from_a_credential_process_profile_in_aws_config(seaweed, tmp_path, monkeypatch):
+def test_credentials_from_a_credential_process_profile_in_aws_config(
+    seaweed, tmp_path, monkeypatch
+):
     """~/.aws/config profiles (credential_process, SSO, assume-role) work through boto3's chain;
     the old hand-written reader knew only static keys in ~/.aws/credentials."""
     import json
     import sys
 
-    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-              "AWS_DEFAULT_REGION"):
+    for k in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ):
         monkeypatch.delenv(k, raising=False)
     helper = tmp_path / "creds.py"
-    helper.write_text("import json\nprint(json.dumps(%s))\n" % json.dumps(
-        {"Version": 1, "AccessKeyId": seaweed.access_key, "SecretAccessKey": seaweed.secret_key}))
+    helper.write_text(
+        "import json\nprint(json.dumps(%s))\n"
+        % json.dumps(
+            {"Version": 1, "AccessKeyId": seaweed.access_key, "SecretAccessKey": seaweed.secret_key}
+        )
+    )
     config = tmp_path / "config"
-    config.write_text(f"[profile proc]\ncredential_process = {sys.executable} {helper}\nregion = eu-west-3\n")
+    config.write_text(
+        f"[profile proc]\ncredential_process = {sys.executable} {helper}\nregion = eu-west-3\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_PROFILE", "proc")
@@ -344,10 +383,18 @@ def test_credentials_from_a_credential_process_profile_in_aws_config(seaweed, tm
     assert remote_mod._s3_credentials("proc")[1] == "eu-west-3"  # the profile's region is used
 
 
-@pytest.mark.parametrize("url,kind", [("gs://bkt/p", "GCSStore"), ("az://cont/p", "AzureStore"),
-                                      ("https://dav.example.org/spell", "HTTPStore")])
+@pytest.mark.parametrize(
+    "url,kind",
+    [
+        ("gs://bkt/p", "GCSStore"),
+        ("az://cont/p", "AzureStore"),
+        ("https://dav.example.org/spell", "HTTPStore"),
+    ],
+)
 def test_other_clouds_go_through_obstore_from_url(url, kind, monkeypatch):
-    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "acct")  # obstore reads its providers' variables
+    monkeypatch.setenv(
+        "AZURE_STORAGE_ACCOUNT_NAME", "acct"
+    )  # obstore reads its providers' variables
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", "a2V5")
     store = Remote(RemoteSpec("o", url)).store
     assert type(store).__name__ == kind

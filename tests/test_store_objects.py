@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spellfs import IntegrityError, ObjectNotFound, UsageError
-from spellfs.store.objects import CHUNK, ZSTD_MAGIC, FsObjectStore, MemoryObjectStore, hash_bytes, validate_oid
+from spellfs.store.objects import (
+    CHUNK,
+    ZSTD_MAGIC,
+    FsObjectStore,
+    MemoryObjectStore,
+    hash_bytes,
+    validate_oid,
+)
 
 THRESHOLD = 1024
 
@@ -71,13 +78,19 @@ def test_threshold_boundary(store: FsObjectStore) -> None:
 
 
 def test_content_starting_with_zstd_magic_round_trips(store: FsObjectStore) -> None:
-    for data in (ZSTD_MAGIC, ZSTD_MAGIC + b"not really a frame", ZSTD_MAGIC + os.urandom(3 * THRESHOLD)):
+    for data in (
+        ZSTD_MAGIC,
+        ZSTD_MAGIC + b"not really a frame",
+        ZSTD_MAGIC + os.urandom(3 * THRESHOLD),
+    ):
         oid = store.put_bytes(data)
         assert oid == hash_bytes(data)
         assert store.get(oid) == data
         assert b"".join(store.iter_content(oid)) == data
         assert store.is_compressed(len(data), data[:4])
-        oid2, size = FsObjectStore(store.root.parent / "other", THRESHOLD).put_stream(io.BytesIO(data))
+        oid2, size = FsObjectStore(store.root.parent / "other", THRESHOLD).put_stream(
+            io.BytesIO(data)
+        )
         assert (oid2, size) == (oid, len(data))
 
 
@@ -202,12 +215,25 @@ def test_missing_object(store: FsObjectStore) -> None:
         list(store.iter_content(oid))
 
 
-BAD_IDS = ["../x", "../" + "a" * 61, "A" * 64, "ab", "", "a" * 63, "a" * 65, "g" * 64, "a" * 63 + "\n",
-           "/etc/passwd", "aa/" + "b" * 61]
+BAD_IDS = [
+    "../x",
+    "../" + "a" * 61,
+    "A" * 64,
+    "ab",
+    "",
+    "a" * 63,
+    "a" * 65,
+    "g" * 64,
+    "a" * 63 + "\n",
+    "/etc/passwd",
+    "aa/" + "b" * 61,
+]
 
 
 @pytest.mark.parametrize("oid", BAD_IDS)
-def test_invalid_ids_are_refused_before_touching_the_disk(tmp_path: Path, oid: str, monkeypatch) -> None:
+def test_invalid_ids_are_refused_before_touching_the_disk(
+    tmp_path: Path, oid: str, monkeypatch
+) -> None:
     store = FsObjectStore(tmp_path / "objects", THRESHOLD)
     touched = []
     real_open, real_exists = os.open, os.path.exists
@@ -241,7 +267,11 @@ def test_invalid_ids_are_refused_before_touching_the_disk(tmp_path: Path, oid: s
 
 def test_iteration_lists_exactly_the_objects(store: FsObjectStore) -> None:
     assert list(store) == []
-    oids = {store.put_bytes(b"one"), store.put_bytes(b"two"), store.put_bytes(compressible(5 * THRESHOLD))}
+    oids = {
+        store.put_bytes(b"one"),
+        store.put_bytes(b"two"),
+        store.put_bytes(compressible(5 * THRESHOLD)),
+    }
     (store.root / "zz").mkdir()
     (store.root / "zz" / "not-an-object").write_bytes(b"junk")
     (store.root / "README").write_bytes(b"junk")
@@ -266,7 +296,9 @@ def test_memory_store_contract() -> None:
         store.get(hash_bytes(b"absent"))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.binary(max_size=300) | st.builds(lambda b: ZSTD_MAGIC + b, st.binary(max_size=100)))
 def test_round_trip_both_stores(tmp_path: Path, data: bytes) -> None:
     fs = FsObjectStore(tmp_path / "hyp", 64)
@@ -298,8 +330,9 @@ def test_missing_object_message_is_exact(kind: str, tmp_path: Path) -> None:
     store.fetcher = lambda wanted: False  # a remote that does not have it either
     with pytest.raises(ObjectNotFound) as info:
         store.get(oid)
-    assert str(info.value) == (f"object not found: {oid} (not in the local store nor on the remote; "
-                               "run `spell fsck`)")
+    assert str(info.value) == (
+        f"object not found: {oid} (not in the local store nor on the remote; run `spell fsck`)"
+    )
 
 
 def test_size_at_the_threshold_is_compressed(tmp_path: Path) -> None:
@@ -324,5 +357,6 @@ def test_corrupt_object_message_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"garbled!")
     with pytest.raises(IntegrityError) as info:
         store.get(oid)
-    assert str(info.value) == (f"corrupt object {oid}: {path}: content does not match its hash "
-                               "(run `spell fsck`)")
+    assert str(info.value) == (
+        f"corrupt object {oid}: {path}: content does not match its hash (run `spell fsck`)"
+    )

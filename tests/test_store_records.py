@@ -14,15 +14,58 @@ assert issubclass(RecordError, ManifestError)
 
 SAFE = YAML(typ="safe")
 
-TRICKY = ["\x00", "\x07", "\x1b[31m", "\t", "\r", "\r\n", "\x7f", "\x85", "\u2028", "\u2029", "\ufeff", "\ufffe",
-          "😀", "e\u0301", "null", "~", "true", "no", "1e3", "0x10", "- x", "{a: b}", "#c", "'", '"', "\\", ": ",
-          " lead", "trail ", "", "\u00a0", "\x9f", "\U0010fffd"]
+TRICKY = [
+    "\x00",
+    "\x07",
+    "\x1b[31m",
+    "\t",
+    "\r",
+    "\r\n",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\ufffe",
+    "😀",
+    "e\u0301",
+    "null",
+    "~",
+    "true",
+    "no",
+    "1e3",
+    "0x10",
+    "- x",
+    "{a: b}",
+    "#c",
+    "'",
+    '"',
+    "\\",
+    ": ",
+    " lead",
+    "trail ",
+    "",
+    "\u00a0",
+    "\x9f",
+    "\U0010fffd",
+]
 
-scalars = (st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20) | st.sampled_from(TRICKY)
-           | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.none())
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=8) | st.sampled_from(TRICKY), inner, max_size=4),
-                      max_leaves=12)
+scalars = (
+    st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20)
+    | st.sampled_from(TRICKY)
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8) | st.sampled_from(TRICKY), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 records = st.dictionaries(st.text(max_size=10) | st.sampled_from(TRICKY), values, max_size=6)
 
 
@@ -90,10 +133,22 @@ def test_hand_written_yaml_lines_and_comments_are_read() -> None:
     assert got[1] == (4, {"seq": 2})
 
 
-@pytest.mark.parametrize("garbage", [b"- {seq: 1, name: [unclosed\n", b"just text\n", b"- [1, 2]\n",
-                                     b"- {\"a\": 1\n", b"- 5\n", b"\xff\xfe garbage\n", b"- {a: b}\n- {c: d}x: [\n"])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"- {seq: 1, name: [unclosed\n",
+        b"just text\n",
+        b"- [1, 2]\n",
+        b'- {"a": 1\n',
+        b"- 5\n",
+        b"\xff\xfe garbage\n",
+        b"- {a: b}\n- {c: d}x: [\n",
+    ],
+)
 def test_garbage_line_names_file_and_line(garbage: bytes) -> None:
-    data = encode_record({"seq": 1, "name": "ok"}) + encode_record({"seq": 2, "name": "ok"}) + garbage
+    data = (
+        encode_record({"seq": 1, "name": "ok"}) + encode_record({"seq": 2, "name": "ok"}) + garbage
+    )
     with pytest.raises(ManifestError) as exc:  # RecordError, or the YAML loader's ManifestError
         list(parse_records(data, "sessions/s-1234abcd/artifacts.yaml"))
     msg = str(exc.value)
@@ -102,15 +157,18 @@ def test_garbage_line_names_file_and_line(garbage: bytes) -> None:
     assert line >= 3, msg
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"- {a: [}\n", "f.yaml:7: invalid YAML: did not find expected node content"),
-    (b'- {"a": 1} junk\n', "f.yaml:7: invalid YAML: did not find expected '-' indicator"),
-    (b"- [1, 2]\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
-    (b"a: 1\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
-    (b"- {a: 1}\n- 3\n", "f.yaml:8: not a record (expected `- {key: value, ...}`)"),
-    (b"[{a: 1}, {a: 2}]\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
-    (b"\xff\xfe\n", "f.yaml:7: not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"- {a: [}\n", "f.yaml:7: invalid YAML: did not find expected node content"),
+        (b'- {"a": 1} junk\n', "f.yaml:7: invalid YAML: did not find expected '-' indicator"),
+        (b"- [1, 2]\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
+        (b"a: 1\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
+        (b"- {a: 1}\n- 3\n", "f.yaml:8: not a record (expected `- {key: value, ...}`)"),
+        (b"[{a: 1}, {a: 2}]\n", "f.yaml:7: not a record (expected `- {key: value, ...}`)"),
+        (b"\xff\xfe\n", "f.yaml:7: not UTF-8"),
+    ],
+)
 def test_a_bad_record_line_is_named_exactly(data: bytes, message: str) -> None:
     with pytest.raises(RecordError) as info:
         list(parse_records(data, "f.yaml", 7))
@@ -120,4 +178,7 @@ def test_a_bad_record_line_is_named_exactly(data: bytes, message: str) -> None:
 def test_a_value_json_cannot_hold_is_refused_by_name() -> None:
     with pytest.raises(UsageError) as info:
         encode_record({"x": float("nan")})
-    assert str(info.value) == "value cannot be stored: Out of range float values are not JSON compliant"
+    assert (
+        str(info.value)
+        == "value cannot be stored: Out of range float values are not JSON compliant"
+    )

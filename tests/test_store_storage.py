@@ -14,7 +14,13 @@ import pytest
 
 from spellfs import SpellError, Workspace
 from spellfs.store.storage import (
-    FsStorage, MemoryStorage, Storage, atomic_replace, atomic_write, disk_error, write_all,
+    FsStorage,
+    MemoryStorage,
+    Storage,
+    atomic_replace,
+    atomic_write,
+    disk_error,
+    write_all,
 )
 from spellfs.store.yamlio import load_yaml
 
@@ -46,8 +52,9 @@ def test_concurrent_reader_never_sees_a_torn_session_yaml(ws: Workspace, tmp_pat
     path = ws.root / rel
     assert path.read_bytes().startswith(b"# spellfs session manifest")
     stop = tmp_path / "stop"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(stop)],
-                              stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path), str(stop)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert reader.stdout.readline() == "ready\n"
         for i in range(400):
@@ -163,9 +170,14 @@ def test_atomic_write_failure_is_one_line_and_leaves_no_temp(tmp_path: Path) -> 
 
 def test_disk_error_names_the_path_and_hints_on_a_full_disk() -> None:
     full = disk_error(OSError(errno.ENOSPC, "ignored"), "/w/f")
-    assert str(full) == ("cannot write /w/f: No space left on device "
-                         "(free some space and retry; nothing stored before this was touched)")
-    assert str(disk_error(OSError(errno.EROFS, "x"), "/w/f")) == "cannot write /w/f: Read-only file system"
+    assert str(full) == (
+        "cannot write /w/f: No space left on device "
+        "(free some space and retry; nothing stored before this was touched)"
+    )
+    assert (
+        str(disk_error(OSError(errno.EROFS, "x"), "/w/f"))
+        == "cannot write /w/f: Read-only file system"
+    )
     assert str(disk_error(OSError("no errno"), "/w/f")) == "cannot write /w/f: no errno"
 
 
@@ -207,8 +219,10 @@ def test_append_that_does_not_fit_is_undone(tmp_path: Path, monkeypatch) -> None
     with pytest.raises(SpellError) as info:
         fs.append("log", b"lost line\n")
     monkeypatch.setattr(os, "write", real)
-    assert str(info.value) == (f"cannot write {tmp_path / 'root' / 'log'}: No space left on device "
-                               "(free some space and retry; nothing stored before this was touched)")
+    assert str(info.value) == (
+        f"cannot write {tmp_path / 'root' / 'log'}: No space left on device "
+        "(free some space and retry; nothing stored before this was touched)"
+    )
     assert fs.read("log") == b"kept\n"  # no half line left behind
 
 
@@ -221,7 +235,10 @@ def test_fs_mkdir_error_is_one_line(tmp_path: Path) -> None:
     fs.mkdir("a/b")  # exists: fine
     with pytest.raises(SpellError) as info:
         fs.mkdir("file/sub")
-    assert str(info.value) == f"cannot write {tmp_path / 'root' / 'file/sub'}: {os.strerror(errno.ENOTDIR)}"
+    assert (
+        str(info.value)
+        == f"cannot write {tmp_path / 'root' / 'file/sub'}: {os.strerror(errno.ENOTDIR)}"
+    )
     assert fs.path("x/y") == f"{tmp_path / 'root'}/x/y"
 
 
@@ -246,16 +263,20 @@ def test_more_of_the_contract(storage: Storage) -> None:
                 pass
 
 
-def test_disk_writes_use_the_workspace_temp_folder_and_fsync_when_asked(tmp_path: Path,
-                                                                         monkeypatch) -> None:
+def test_disk_writes_use_the_workspace_temp_folder_and_fsync_when_asked(
+    tmp_path: Path, monkeypatch
+) -> None:
     old = os.umask(0o022)
     (tmp_path / "root").mkdir()
     fs = FsStorage(tmp_path / "root")
     sources: list[str] = []
     synced: list[int] = []
     real_replace, real_fsync = os.replace, os.fsync
-    monkeypatch.setattr(os, "replace", lambda src, dst: sources.append(os.path.dirname(src)) or
-                        real_replace(src, dst))
+    monkeypatch.setattr(
+        os,
+        "replace",
+        lambda src, dst: sources.append(os.path.dirname(src)) or real_replace(src, dst),
+    )
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
     try:
         fs.write("a/f", b"x")

@@ -15,7 +15,12 @@ def test_eight_threads_dump_concurrently_without_errors() -> None:
     def work(n: int) -> None:
         start.wait()
         for i in range(300):
-            doc = {"thread": n, "i": i, "items": [f"v{j}" for j in range(20)], "nested": {"a": {"b": i}}}
+            doc = {
+                "thread": n,
+                "i": i,
+                "items": [f"v{j}" for j in range(20)],
+                "nested": {"a": {"b": i}},
+            }
             try:
                 if load_yaml(dump_yaml(doc), "t") != doc:
                     wrong.append(i)

@@ -22,11 +22,27 @@ def evaluate(expression, **params):
 
 
 def test_registry():
-    rs_llmspell = {"json_processor", "text_manipulator", "data_validation", "date_time_handler",
-                   "environment_reader", "hash_calculator", "base64_encoder", "web_search",
-                   "diff_calculator", "csv_analyzer", "system_monitor", "process_executor",
-                   "http_request", "archive_handler", "service_checker", "calculator",
-                   "file_operations", "template_engine", "uuid_generator"}
+    rs_llmspell = {
+        "json_processor",
+        "text_manipulator",
+        "data_validation",
+        "date_time_handler",
+        "environment_reader",
+        "hash_calculator",
+        "base64_encoder",
+        "web_search",
+        "diff_calculator",
+        "csv_analyzer",
+        "system_monitor",
+        "process_executor",
+        "http_request",
+        "archive_handler",
+        "service_checker",
+        "calculator",
+        "file_operations",
+        "template_engine",
+        "uuid_generator",
+    }
     assert set(TOOLS) == rs_llmspell
     for name, tool in TOOLS.items():
         assert tool.name == name and tool.description
@@ -48,21 +64,44 @@ def test_bad_params_are_error_results(params):
 
 # -- calculator ------------------------------------------------------------------
 
+
 def test_calculator_result_shape():
-    assert evaluate("2 + 3 * 4") == {"success": True, "result": {
-        "operation": "evaluate", "expression": "2 + 3 * 4", "result": 14,
-        "result_type": "integer"}}
+    assert evaluate("2 + 3 * 4") == {
+        "success": True,
+        "result": {
+            "operation": "evaluate",
+            "expression": "2 + 3 * 4",
+            "result": 14,
+            "result_type": "integer",
+        },
+    }
     out = evaluate("10 / 4")["result"]
     assert out["result"] == 2.5 and out["result_type"] == "float"
 
 
-@pytest.mark.parametrize("expression, expected", [
-    ("10 / 2", 5.0), ("7 // 2", 3), ("-7 // 2", -4), ("7 % -3", -2), ("2 ** 10", 1024),
-    ("2 ^ 10", 1024.0), ("2 * 3 ^ 2", 18.0), ("2 ** -1", 0.5), ("(1 + 2) * 3", 9),
-    ("sqrt(16)", 4.0), ("abs(-3)", 3), ("max(1, 2.5, 2)", 2.5), ("floor(2.7)", 2),
-    ("ceil(2.1)", 3), ("round(2.567, 2)", 2.57), ("pi", 3.141592653589793),
-    ("1+" * 400 + "1", 401), ("2 ** 62 * 2", 2.0**63),
-])
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("10 / 2", 5.0),
+        ("7 // 2", 3),
+        ("-7 // 2", -4),
+        ("7 % -3", -2),
+        ("2 ** 10", 1024),
+        ("2 ^ 10", 1024.0),
+        ("2 * 3 ^ 2", 18.0),
+        ("2 ** -1", 0.5),
+        ("(1 + 2) * 3", 9),
+        ("sqrt(16)", 4.0),
+        ("abs(-3)", 3),
+        ("max(1, 2.5, 2)", 2.5),
+        ("floor(2.7)", 2),
+        ("ceil(2.1)", 3),
+        ("round(2.567, 2)", 2.57),
+        ("pi", 3.141592653589793),
+        ("1+" * 400 + "1", 401),
+        ("2 ** 62 * 2", 2.0**63),
+    ],
+)
 def test_calculator_values(expression, expected):
     out = evaluate(expression)
     assert out["success"], out
@@ -89,9 +128,11 @@ def _ints():
     def grow(inner):
         binary = st.tuples(inner, st.sampled_from(["+", "-", "*", "//", "%", "/"]), inner)
         power = st.tuples(inner, st.integers(min_value=0, max_value=3))
-        return (binary.map(lambda t: f"({t[0]} {t[1]} {t[2]})")
-                | power.map(lambda t: f"({t[0]} ** {t[1]})")
-                | inner.map(lambda e: f"-{e}"))
+        return (
+            binary.map(lambda t: f"({t[0]} {t[1]} {t[2]})")
+            | power.map(lambda t: f"({t[0]} ** {t[1]})")
+            | inner.map(lambda e: f"-{e}")
+        )
 
     return st.recursive(leaf, grow, max_leaves=12)
 
@@ -117,17 +158,64 @@ def test_calculator_agrees_with_python(expression):
     assert type(out["result"]["result"]) is type(expected)
 
 
-@pytest.mark.parametrize("expression", [
-    "__import__('os').system('x')", "().__class__", "().__class__.__bases__[0]",
-    "open('/etc/passwd')", "x", "os", "a.b", "[1][0]", "{}", "'text'", "b'x'",
-    "lambda: 1", "(lambda: 1)()", "[x for x in (1, 2)]", "1 if 1 else 2", "1 < 2",
-    "1 & 2", "1 << 40", "~1", "not 1", "True", "None", "1j", "f'{1}'", "print(1)",
-    "exec('1')", "sqrt(x=1)", "min()", "(x := 1)", "abs.__self__", "1;2", "import os",
-    "9**9**9**9", "2**100000000", "10**10**10", "(10**100)**(10**100)", "9" * 1000,
-    "2.0**100000", "1e308 * 10", "1 / 0", "1 // 0", "5 % 0", "(-8) ^ (1/3)",
-    "sqrt(-1)", "round(5, -10**9)", "floor(1e999)", "-" * 900 + "1", "(" * 300 + "1" + ")" * 300,
-    "1 +" * 400 + "1", "", "   ", "1 + ", "1" * 2000,
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "__import__('os').system('x')",
+        "().__class__",
+        "().__class__.__bases__[0]",
+        "open('/etc/passwd')",
+        "x",
+        "os",
+        "a.b",
+        "[1][0]",
+        "{}",
+        "'text'",
+        "b'x'",
+        "lambda: 1",
+        "(lambda: 1)()",
+        "[x for x in (1, 2)]",
+        "1 if 1 else 2",
+        "1 < 2",
+        "1 & 2",
+        "1 << 40",
+        "~1",
+        "not 1",
+        "True",
+        "None",
+        "1j",
+        "f'{1}'",
+        "print(1)",
+        "exec('1')",
+        "sqrt(x=1)",
+        "min()",
+        "(x := 1)",
+        "abs.__self__",
+        "1;2",
+        "import os",
+        "9**9**9**9",
+        "2**100000000",
+        "10**10**10",
+        "(10**100)**(10**100)",
+        "9" * 1000,
+        "2.0**100000",
+        "1e308 * 10",
+        "1 / 0",
+        "1 // 0",
+        "5 % 0",
+        "(-8) ^ (1/3)",
+        "sqrt(-1)",
+        "round(5, -10**9)",
+        "floor(1e999)",
+        "-" * 900 + "1",
+        "(" * 300 + "1" + ")" * 300,
+        "1 +" * 400 + "1",
+        "",
+        "   ",
+        "1 + ",
+        "1" * 2000,
+    ],
+)
 def test_calculator_refuses_quickly(expression):
     start = time.monotonic()
     out = evaluate(expression)
@@ -137,6 +225,7 @@ def test_calculator_refuses_quickly(expression):
 
 # -- uuid_generator --------------------------------------------------------------
 
+
 def test_uuid_generator():
     out = TOOLS["uuid_generator"].execute({"operation": "generate", "version": "v4"})
     assert out["success"] and out["result"]["version"] == "v4"
@@ -145,17 +234,24 @@ def test_uuid_generator():
     v5 = {"version": "v5", "name": "example.org"}
     one, two = (TOOLS["uuid_generator"].execute(v5)["result"]["uuid"] for _ in range(2))
     assert one == two == str(uuid.uuid5(uuid.NAMESPACE_DNS, "example.org"))
-    assert uuid.UUID(TOOLS["uuid_generator"].execute({"version": "1"})["result"]["uuid"]).version == 1
+    assert (
+        uuid.UUID(TOOLS["uuid_generator"].execute({"version": "1"})["result"]["uuid"]).version == 1
+    )
     assert TOOLS["uuid_generator"].execute({"format": "simple"})["result"]["uuid"].isalnum()
     assert TOOLS["uuid_generator"].execute({"version": "v9"})["success"] is False
 
 
 # -- template_engine -------------------------------------------------------------
 
+
 def test_template_engine():
     run = TOOLS["template_engine"].execute
-    out = run({"template": "Hello {{name}}, {{ n }} {{flag}} {{user.id}}!",
-               "variables": {"name": "Ada", "n": 5.0, "flag": True, "user": {"id": 7}}})
+    out = run(
+        {
+            "template": "Hello {{name}}, {{ n }} {{flag}} {{user.id}}!",
+            "variables": {"name": "Ada", "n": 5.0, "flag": True, "user": {"id": 7}},
+        }
+    )
     assert out == {"success": True, "result": {"rendered": "Hello Ada, 5.0 true 7!"}}
     assert run({"input": "{{x}}", "context": {"x": "y"}})["result"]["rendered"] == "y"
     missing = run({"template": "Hi {{who}}", "variables": {}})
@@ -164,6 +260,7 @@ def test_template_engine():
 
 
 # -- file_operations -------------------------------------------------------------
+
 
 @pytest.fixture
 def files(tmp_path):
@@ -181,7 +278,9 @@ def files(tmp_path):
 def test_file_operations_round_trip(files):
     root, run = files
     assert run(operation="write", path="notes/a.txt", input="héllo") == {
-        "success": True, "result": {"path": "notes/a.txt", "size": 6}}
+        "success": True,
+        "result": {"path": "notes/a.txt", "size": 6},
+    }
     assert (root / "notes" / "a.txt").read_text() == "héllo"
     read = run(operation="read", path="notes/a.txt")["result"]
     assert read["content"] == read["input"] == "héllo" and read["size"] == 6
@@ -250,14 +349,22 @@ def test_calculator_takes_rs_llmspell_spellings() -> None:
     assert calc({"input": "pi() * 2"})["result"]["result"] == pytest.approx(math.tau)
     assert calc({"input": "ln(e())"})["result"]["result"] == pytest.approx(1.0)
     out = calc({"operation": "functions"})
-    assert out == {"success": False, "error": "calculator: unknown operation: functions (use evaluate or validate)"}
+    assert out == {
+        "success": False,
+        "error": "calculator: unknown operation: functions (use evaluate or validate)",
+    }
 
 
 def test_file_operations_name_the_path_and_the_operation(files):
     root, run = files
     assert run(operation="delete", path="missing.txt") == {
-        "success": False, "error": "file_operations: No such file or directory: missing.txt"}
+        "success": False,
+        "error": "file_operations: No such file or directory: missing.txt",
+    }
     assert run(operation="copy", source_path="a", destination_path="b") == {
-        "success": False, "error": "file_operations: No such file or directory: a"}
+        "success": False,
+        "error": "file_operations: No such file or directory: a",
+    }
     assert run(operation="chmod", path="a")["error"].startswith(
-        "file_operations: unknown operation: chmod (use read, write, append, delete")
+        "file_operations: unknown operation: chmod (use read, write, append, delete"
+    )

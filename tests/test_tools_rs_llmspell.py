@@ -24,16 +24,30 @@ def ok(tool: str, ctx=None, **params):
     return out["result"]
 
 
-@pytest.mark.parametrize("path", [".git/config", "spell.yaml", "SPELL.YAML", ".spellignore", ".spell/lock",
-                                  "templates/chat.yaml", "sessions/x-1/artifacts.yaml",
-                                  "sessions/x-1/state.yaml", "a/../.git/HEAD", "calls.yaml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/config",
+        "spell.yaml",
+        "SPELL.YAML",
+        ".spellignore",
+        ".spell/lock",
+        "templates/chat.yaml",
+        "sessions/x-1/artifacts.yaml",
+        "sessions/x-1/state.yaml",
+        "a/../.git/HEAD",
+        "calls.yaml",
+    ],
+)
 def test_no_tool_touches_spellfs_files(root: Path, path: str) -> None:
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     ctx = SimpleNamespace(root=root)
     for op in ("write", "append", "delete", "read"):
         out = run("file_operations", ctx, operation=op, path=path, input="x")
-        assert out == {"success": False,
-                       "error": f"file_operations: path belongs to spellfs, not to scripts: {path}"}
+        assert out == {
+            "success": False,
+            "error": f"file_operations: path belongs to spellfs, not to scripts: {path}",
+        }
     out = run("file_operations", ctx, operation="copy", path="free.txt", target_path=path)
     assert out["success"] is False
     assert run("archive_handler", ctx, operation="create", path=path, input=[])["success"] is False
@@ -43,12 +57,19 @@ def test_no_tool_touches_spellfs_files(root: Path, path: str) -> None:
 def test_a_symlink_into_git_is_refused(root: Path) -> None:
     (root / ".git").mkdir(exist_ok=True)
     (root / "innocent").symlink_to(root / ".git")
-    out = run("file_operations", SimpleNamespace(root=root), operation="write", path="innocent/config",
-              input="x")
+    out = run(
+        "file_operations",
+        SimpleNamespace(root=root),
+        operation="write",
+        path="innocent/config",
+        input="x",
+    )
     assert "belongs to spellfs" in out["error"] and not (root / ".git" / "config").exists()
 
 
-def test_a_script_writing_git_config_or_spell_yaml_is_refused(spell, root: Path, tmp_path: Path) -> None:
+def test_a_script_writing_git_config_or_spell_yaml_is_refused(
+    spell, root: Path, tmp_path: Path
+) -> None:
     script = tmp_path / "evil.lua"
     script.write_text("""
     for _, p in ipairs({".git/config", "spell.yaml"}) do
@@ -60,17 +81,24 @@ def test_a_script_writing_git_config_or_spell_yaml_is_refused(spell, root: Path,
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().count("false\tfile_operations: path belongs to spellfs") == 2
     assert (root / "spell.yaml").read_bytes() == yaml_before
-    assert not (root / ".git" / "config").exists() or b"pwned" not in (root / ".git" / "config").read_bytes()
+    assert (
+        not (root / ".git" / "config").exists()
+        or b"pwned" not in (root / ".git" / "config").read_bytes()
+    )
 
 
-def test_machine_tools_are_off_until_allowed_and_never_under_sandbox(spell, root: Path,
-                                                                    tmp_path: Path) -> None:
+def test_machine_tools_are_off_until_allowed_and_never_under_sandbox(
+    spell, root: Path, tmp_path: Path
+) -> None:
     script = tmp_path / "m.lua"
-    script.write_text('local r = Tool.invoke("process_executor", {executable = "echo", arguments = {"hi"}})\n'
-                      'print(r.success, r.error or r.result.stdout)\n')
+    script.write_text(
+        'local r = Tool.invoke("process_executor", {executable = "echo", arguments = {"hi"}})\n'
+        "print(r.success, r.error or r.result.stdout)\n"
+    )
     r = spell("-w", str(root), "run", str(script))
-    assert r.stdout.decode().strip() == ("false\tprocess_executor is off (add it to tools.allow in "
-                                         "spell.yaml to enable it)")
+    assert r.stdout.decode().strip() == (
+        "false\tprocess_executor is off (add it to tools.allow in spell.yaml to enable it)"
+    )
     (root / "spell.yaml").write_text("tools:\n  allow: [process_executor]\n")
     r = spell("-w", str(root), "run", str(script))
     assert r.stdout.decode().strip() == "true\thi"
@@ -78,42 +106,124 @@ def test_machine_tools_are_off_until_allowed_and_never_under_sandbox(spell, root
     assert "not available under --sandbox" in r.stdout.decode()
     (root / "spell.yaml").write_text("tools:\n  allow: [rm_rf]\n")
     r = spell("-w", str(root), "run", str(script))
-    assert r.returncode == 2 and "tools.allow: 'rm_rf' is not a tool that needs enabling" in r.stderr.decode()
+    assert (
+        r.returncode == 2
+        and "tools.allow: 'rm_rf' is not a tool that needs enabling" in r.stderr.decode()
+    )
     assert available("calculator", [], True) is None
 
 
 def test_json_processor_queries_with_jq() -> None:
     data = '{"users": [{"name": "a", "age": 30}, {"name": "b", "age": 20}]}'
-    assert ok("json_processor", operation="query", input=data,
-              query=".users[] | select(.age > 25) | .name")["output"] == "a"
-    assert ok("json_processor", operation="query", input=json.loads(data),
-              query="[.users[].age] | add")["output"] == 50
-    assert ok("json_processor", operation="query", input=data, query=".users[].name")["output"] == ["a", "b"]
-    assert json.loads(ok("json_processor", operation="stringify", input={"a": 1}, pretty=True)["output"]) == {"a": 1}
+    assert (
+        ok(
+            "json_processor",
+            operation="query",
+            input=data,
+            query=".users[] | select(.age > 25) | .name",
+        )["output"]
+        == "a"
+    )
+    assert (
+        ok(
+            "json_processor",
+            operation="query",
+            input=json.loads(data),
+            query="[.users[].age] | add",
+        )["output"]
+        == 50
+    )
+    assert ok("json_processor", operation="query", input=data, query=".users[].name")["output"] == [
+        "a",
+        "b",
+    ]
+    assert json.loads(
+        ok("json_processor", operation="stringify", input={"a": 1}, pretty=True)["output"]
+    ) == {"a": 1}
     assert "jq query" in run("json_processor", operation="query", input="{}", query=".[")["error"]
     assert ok("json_processor", operation="validate", input="{bad")["valid"] is False
 
 
 def test_text_hash_base64_diff_csv_datetime_validation() -> None:
-    assert ok("text_manipulator", operation="snake_case", input="Hello WorldWide")["output"] == "hello_world_wide"
-    assert ok("text_manipulator", operation="replace", input="a-b", pattern="[^a-z]", replacement=" ")["result"] == "a b"
-    assert ok("hash_calculator", input="abc", algorithm="md5")["hash"] == "900150983cd24fb0d6963f7d28e17f72"
-    assert ok("hash_calculator", operation="verify", input="abc", algorithm="md5",
-              expected_hash="900150983CD24FB0D6963F7D28E17F72")["valid"] is True
-    assert ok("base64_encoder", operation="decode", input=ok("base64_encoder", input="héllo")["output"])["output"] == "héllo"
+    assert (
+        ok("text_manipulator", operation="snake_case", input="Hello WorldWide")["output"]
+        == "hello_world_wide"
+    )
+    assert (
+        ok("text_manipulator", operation="replace", input="a-b", pattern="[^a-z]", replacement=" ")[
+            "result"
+        ]
+        == "a b"
+    )
+    assert (
+        ok("hash_calculator", input="abc", algorithm="md5")["hash"]
+        == "900150983cd24fb0d6963f7d28e17f72"
+    )
+    assert (
+        ok(
+            "hash_calculator",
+            operation="verify",
+            input="abc",
+            algorithm="md5",
+            expected_hash="900150983CD24FB0D6963F7D28E17F72",
+        )["valid"]
+        is True
+    )
+    assert (
+        ok(
+            "base64_encoder",
+            operation="decode",
+            input=ok("base64_encoder", input="héllo")["output"],
+        )["output"]
+        == "héllo"
+    )
     diff = ok("diff_calculator", operation="text_diff", old_text="a\nb\n", new_text="a\nc\n")
     assert (diff["additions"], diff["deletions"]) == (1, 1) and "-b" in diff["diff"]
-    jd = ok("diff_calculator", operation="json_diff", old_json={"a": 1, "b": 2}, new_json='{"a": 2, "c": 3}')
-    assert (jd["changed"], jd["removed"], jd["added"]) == ({"a": {"old": 1, "new": 2}}, {"b": 2}, {"c": 3})
+    jd = ok(
+        "diff_calculator",
+        operation="json_diff",
+        old_json={"a": 1, "b": 2},
+        new_json='{"a": 2, "c": 3}',
+    )
+    assert (jd["changed"], jd["removed"], jd["added"]) == (
+        {"a": {"old": 1, "new": 2}},
+        {"b": 2},
+        {"c": 3},
+    )
     csv = ok("csv_analyzer", operation="analyze", input="n,x\na,1\nb,3\n")
-    assert csv["rows"] == 2 and csv["statistics"]["x"]["mean"] == 2 and csv["column_types"]["n"] == "string"
-    assert ok("date_time_handler", operation="add", input="2024-01-01T00:00:00Z", amount=30,
-              unit="days")["datetime"] == "2024-01-31T00:00:00Z"
-    assert ok("date_time_handler", operation="diff", start="2024-01-01T00:00:00Z",
-              end="2024-01-02T00:00:00Z")["hours"] == 24
-    v = ok("data_validation", input={"status": "x"}, schema={"type": "object", "required": ["status", "count"]})
+    assert (
+        csv["rows"] == 2
+        and csv["statistics"]["x"]["mean"] == 2
+        and csv["column_types"]["n"] == "string"
+    )
+    assert (
+        ok(
+            "date_time_handler",
+            operation="add",
+            input="2024-01-01T00:00:00Z",
+            amount=30,
+            unit="days",
+        )["datetime"]
+        == "2024-01-31T00:00:00Z"
+    )
+    assert (
+        ok(
+            "date_time_handler",
+            operation="diff",
+            start="2024-01-01T00:00:00Z",
+            end="2024-01-02T00:00:00Z",
+        )["hours"]
+        == 24
+    )
+    v = ok(
+        "data_validation",
+        input={"status": "x"},
+        schema={"type": "object", "required": ["status", "count"]},
+    )
     assert v == {"valid": False, "errors": [{"field": "count", "message": "is required"}]}
-    assert ok("data_validation", input="a@b.co", rules={"rules": [{"type": "email"}]})["valid"] is True
+    assert (
+        ok("data_validation", input="a@b.co", rules={"rules": [{"type": "email"}]})["valid"] is True
+    )
 
 
 def test_archive_handler_round_trip_and_refuses_escaping_members(root: Path) -> None:
@@ -133,12 +243,19 @@ def test_archive_handler_round_trip_and_refuses_escaping_members(root: Path) -> 
         t.addfile(info, io.BytesIO(b"E"))
     (root / "evil.tar").write_bytes(buf.getvalue())
     assert run("archive_handler", ctx, operation="extract", path="evil.tar")["success"] is False
-    assert not (root.parent.parent / "escape.txt").exists() and not (root / ".git" / "config").exists()
+    assert (
+        not (root.parent.parent / "escape.txt").exists() and not (root / ".git" / "config").exists()
+    )
 
 
 def test_uuid_component_and_deterministic_ids() -> None:
     a = ok("uuid_generator", operation="deterministic", namespace="agent", name="my-agent")["uuid"]
-    assert a == ok("uuid_generator", operation="deterministic", namespace="agent", name="my-agent")["uuid"]
+    assert (
+        a
+        == ok("uuid_generator", operation="deterministic", namespace="agent", name="my-agent")[
+            "uuid"
+        ]
+    )
     assert ok("uuid_generator", operation="component_id", prefix="tool")["uuid"].startswith("tool_")
     assert len(ok("uuid_generator", operation="component_id", prefix="t", short=True)["uuid"]) == 10
 
@@ -154,14 +271,29 @@ def test_process_executor_times_out_and_never_uses_a_shell(root: Path) -> None:
 def test_environment_reader_hides_secrets(monkeypatch) -> None:
     monkeypatch.setenv("MY_API_KEY", "sk-secret")
     monkeypatch.setenv("SPELLTEST_VALUE", "v")
-    assert "looks like a secret" in run("environment_reader", operation="get", variable_name="MY_API_KEY")["error"]
+    assert (
+        "looks like a secret"
+        in run("environment_reader", operation="get", variable_name="MY_API_KEY")["error"]
+    )
     listed = ok("environment_reader", operation="list")["variables"]
     assert listed["MY_API_KEY"] == "[hidden]" and listed["SPELLTEST_VALUE"] == "v"
 
 
-def test_http_request_and_web_search_through_configured_provider(ws: Workspace, fake_provider) -> None:
-    got = ok("http_request", url=fake_provider.url + "/v1/chat/completions", method="POST",
-             body={"model": "m", "messages": [{"role": "user", "content": "hi"}]}, timeout_ms=5000)
-    assert got["status_code"] == 200 and got["json"]["choices"][0]["message"]["content"] == "echo: hi"
-    assert "no search provider configured" in run("web_search", SimpleNamespace(workspace=ws), input="x")["error"]
+def test_http_request_and_web_search_through_configured_provider(
+    ws: Workspace, fake_provider
+) -> None:
+    got = ok(
+        "http_request",
+        url=fake_provider.url + "/v1/chat/completions",
+        method="POST",
+        body={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        timeout_ms=5000,
+    )
+    assert (
+        got["status_code"] == 200 and got["json"]["choices"][0]["message"]["content"] == "echo: hi"
+    )
+    assert (
+        "no search provider configured"
+        in run("web_search", SimpleNamespace(workspace=ws), input="x")["error"]
+    )
     assert "must start with http" in run("http_request", url="file:///etc/passwd")["error"]

@@ -223,8 +223,13 @@ def test_read_only_every_other_method_is_405(site) -> None:
         d = "sessions/" + ws.sessions.resolve(sid)
     before = snapshot(root)
     # what is compared is the real content: manifest, records, files/, State, objects
-    for rel in ("session.yaml", "artifacts.yaml", "checkpoints.yaml", "files/notes.md",
-                "state.yaml"):
+    for rel in (
+        "session.yaml",
+        "artifacts.yaml",
+        "checkpoints.yaml",
+        "files/notes.md",
+        "state.yaml",
+    ):
         assert f"{d}/{rel}" in before, rel
     assert any(k.startswith(".spell/objects/") and not k.endswith("/") for k in before)
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"):

@@ -309,9 +309,7 @@ def test_runs_calls_and_how_to_replay(demo, browser, tmp_path: Path) -> None:
     shot(browser, tmp_path, "runs")
     sid = ids["Data Pipeline"]
     browser.get(f"{url}/s/{sid}/runs")
-    commands = [
-        c.text for c in browser.find_elements(By.CSS_SELECTOR, "article.run p.replay code")
-    ]
+    commands = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "article.run p.replay code")]
     assert commands and all(c.startswith(f"spell replay {sid[:8]} --run ") for c in commands)
     # the command shown replays that run, and the page is the same afterwards
     before = browser.find_element(By.ID, "runs").text

@@ -54,7 +54,9 @@ def test_daemon_start_records_changes_and_stops(root: Path, session, spell, daem
     assert r.returncode == 0 and f"already running (pid {pid}".encode() in r.stdout
     r = spell("-w", str(root), "daemon", "status")
     assert r.returncode == 0, r.stdout
-    assert re.fullmatch(rf"the daemon is running \(pid {pid}, [a-z -]+, since \S+\)\n", r.stdout.decode())
+    assert re.fullmatch(
+        rf"the daemon is running \(pid {pid}, [a-z -]+, since \S+\)\n", r.stdout.decode()
+    )
 
     (files / "hand.md").write_text("typed by a person")
     [rec] = wait_for(lambda: versions(root, sid, "hand.md"))
@@ -93,8 +95,12 @@ def test_stale_pid_file_is_cleaned_up(root: Path, session, spell, daemon) -> Non
 
 def test_foreground_watch_json_lines(root: Path, session) -> None:
     sid, files = session
-    proc = subprocess.Popen([*SPELL, "-w", str(root), "watch", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [*SPELL, "-w", str(root), "watch", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         assert b"watching" in proc.stderr.readline()
         assert daemon_status(root)["mode"] == "foreground"
@@ -112,7 +118,9 @@ def test_foreground_watch_json_lines(root: Path, session) -> None:
     assert not (root / PID_FILE).exists()
 
 
-def test_sigterm_during_catch_up_stops_at_once_and_loses_nothing(root: Path, tmp_path: Path) -> None:
+def test_sigterm_during_catch_up_stops_at_once_and_loses_nothing(
+    root: Path, tmp_path: Path
+) -> None:
     (root / "spell.yaml").write_text("sessions:\n  max_sessions: 1000\n")
     with Workspace.open(root) as ws:
         for i in range(100):
@@ -122,7 +130,9 @@ def test_sigterm_during_catch_up_stops_at_once_and_loses_nothing(root: Path, tmp
                 (files / f"f{j}.txt").write_text(f"written by hand {i} {j}")
     time.sleep(1)  # past the settle time: a catch-up records every file at once, none is deferred
     log = open(tmp_path / "watch.log", "wb")
-    proc = subprocess.Popen([*SPELL, "-w", str(root), "watch"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*SPELL, "-w", str(root), "watch"], stdout=log, stderr=subprocess.STDOUT
+    )
     wait_for(lambda: (tmp_path / "watch.log").read_bytes().count(b"stored") >= 20)  # catching up
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)  # at the next session, not after the other ~3,000 files

@@ -22,7 +22,9 @@ def wait_for(pred, timeout: float = 5.0, interval: float = 0.02):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {getattr(pred, '__name__', pred)}")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {getattr(pred, '__name__', pred)}"
+            )
         time.sleep(interval)
 
 
@@ -66,7 +68,11 @@ class Harness:
             self.watcher = None
 
     def events(self, kind: str, name: str | None = None) -> list[dict]:
-        return [c for c in list(self.changes) if c["event"] == kind and (name is None or c.get("name") == name)]
+        return [
+            c
+            for c in list(self.changes)
+            if c["event"] == kind and (name is None or c.get("name") == name)
+        ]
 
     def versions(self, name: str) -> list[dict]:
         log = self.ws.log(self.dir)
@@ -141,7 +147,9 @@ def test_rename_over_save_gives_one_version_with_final_content(h: Harness) -> No
 
 def test_truncate_and_rewrite_and_library_stores_are_not_doubled(h: Harness) -> None:
     h.start()
-    h.ws.artifacts.store(h.sid, "tool_result", "out.json", b'{"a": 1}')  # materialised by the library
+    h.ws.artifacts.store(
+        h.sid, "tool_result", "out.json", b'{"a": 1}'
+    )  # materialised by the library
     h.ws.artifacts.store(h.sid, "tool_result", "out.json", b'{"a": 2}')
     marker(h)
     assert len(h.versions("out.json")) == 2 and not h.events("stored", "out.json")
@@ -235,7 +243,9 @@ def test_hand_edited_manifest_valid_and_invalid(h: Harness) -> None:
     wait_for(lambda: h.events("stored", "while-broken.txt"))
 
 
-def test_catch_up_after_downtime_hashes_only_what_changed(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catch_up_after_downtime_hashes_only_what_changed(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("keep.txt", "edit.txt", "drop.txt"):
         h.ws.artifacts.store(h.sid, "tool_result", name, name.encode())
     old = time.time() - 60  # older than the racy window, so the cache can vouch for them
@@ -250,11 +260,19 @@ def test_catch_up_after_downtime_hashes_only_what_changed(h: Harness, monkeypatc
 
     hashed: list[str] = []
     real = wmod.hash_path
-    monkeypatch.setattr(wmod, "hash_path", lambda p, *a: hashed.append(os.path.basename(p)) or real(p, *a))
+    monkeypatch.setattr(
+        wmod, "hash_path", lambda p, *a: hashed.append(os.path.basename(p)) or real(p, *a)
+    )
     time.sleep(h.watcher.quiet if h.watcher else 0.2)  # let the new files leave the settling window
     h.changes.clear()
     h.start()
-    wait_for(lambda: h.events("stored", "edit.txt") and h.events("stored", "new.txt") and h.events("deleted", "drop.txt"))
+    wait_for(
+        lambda: (
+            h.events("stored", "edit.txt")
+            and h.events("stored", "new.txt")
+            and h.events("deleted", "drop.txt")
+        )
+    )
     assert h.live() == {"keep.txt", "edit.txt", "new.txt"}
     assert h.content("edit.txt") == b"edited while down"
     assert sorted(hashed) == ["edit.txt", "new.txt"]  # keep.txt's stat was unchanged: not re-read
@@ -300,13 +318,16 @@ def test_lost_events_trigger_a_rescan(h: Harness, monkeypatch: pytest.MonkeyPatc
     (h.files / "lost.txt").write_text("written while the queue overflowed")
     marker(h)
     assert not h.events("stored", "lost.txt")  # its events really were lost
-    logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+    logging.getLogger("watchdog.observers.inotify_c").warning(
+        "Inotify queue overflowed; filesystem events were lost"
+    )
     wait_for(lambda: h.events("stored", "lost.txt"), timeout=30)
     assert h.content("lost.txt") == b"written while the queue overflowed"
 
 
 def test_a_kernel_overflow_through_the_installed_watchdog_triggers_a_rescan(
-        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """watchdog has no public overflow event; its inotify reader logs one. Drive the installed
     watchdog's own handling of IN_Q_OVERFLOW (wd -1, as the kernel sends it), so a watchdog
     release that stops logging it, or words it otherwise, fails here rather than in the field."""
@@ -346,7 +367,8 @@ def test_hand_edit_resumes_a_suspended_session(h: Harness) -> None:
 
 
 def test_a_library_store_between_the_watchers_read_and_its_lock_is_no_hand_edit(
-        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two writers of one name: the watcher reads writer A's files/ copy, writer B stores
     (taking the session lock first), then the watcher locks: A's copy is stale, not a hand edit."""
     import spellfs.watch.watcher as wmod

@@ -11,7 +11,10 @@ from spellfs import UsageError, Workspace, WorkspaceNotFound, find_root, init_wo
 
 
 def tree(path: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else None) for p in sorted(path.rglob("*"))}
+    return {
+        str(p.relative_to(path)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(path.rglob("*"))
+    }
 
 
 def test_init_layout(tmp_path: Path) -> None:
@@ -22,7 +25,11 @@ def test_init_layout(tmp_path: Path) -> None:
     assert (root / "spell.yaml").is_file()
     assert "*.swp" in (root / ".spellignore").read_text()
     # only the objects under .spell/ are shared through git
-    assert (root / ".spell" / ".gitignore").read_text().splitlines() == ["/*", "!/objects/", "!/.gitignore"]
+    assert (root / ".spell" / ".gitignore").read_text().splitlines() == [
+        "/*",
+        "!/objects/",
+        "!/.gitignore",
+    ]
 
 
 def test_init_is_idempotent_and_keeps_edits(tmp_path: Path) -> None:
@@ -83,7 +90,10 @@ def test_spell_yaml_alone_marks_a_workspace(tmp_path: Path) -> None:
 def test_nearest_wins_over_outer(tmp_path: Path) -> None:
     init_workspace(tmp_path / "outer")
     init_workspace(tmp_path / "outer" / "inner")
-    assert find_root(tmp_path / "outer" / "inner" / "sessions") == (tmp_path / "outer" / "inner").resolve()
+    assert (
+        find_root(tmp_path / "outer" / "inner" / "sessions")
+        == (tmp_path / "outer" / "inner").resolve()
+    )
 
 
 def test_workspace_option_beats_env_beats_cwd(tmp_path: Path, spell) -> None:
@@ -119,7 +129,9 @@ def test_missing_explicit_workspace(tmp_path: Path, spell, how: str) -> None:
         r = spell("ls", cwd=tmp_path, env={"SPELL_WORKSPACE": str(gone)})
     err = r.stderr.decode()
     assert r.returncode == 2
-    assert err.startswith("Error: workspace not found") and str(gone) in err and "spell init" in err, err
+    assert (
+        err.startswith("Error: workspace not found") and str(gone) in err and "spell init" in err
+    ), err
     assert not gone.exists()
 
 
@@ -166,6 +178,8 @@ def test_memory_backend_writes_nothing(tmp_path: Path, monkeypatch) -> None:
         kinds = [e["event_type"] for e in seen]
         assert kinds.count("session.created") == 2 and kinds.count("artifact.stored") == 5
         assert kinds.count("artifact.deleted") == 1
-        assert seen[-1]["event_type"] == "session.deleted" and seen[-1]["data"]["session_id"] == child
+        assert (
+            seen[-1]["event_type"] == "session.deleted" and seen[-1]["data"]["session_id"] == child
+        )
     assert list(cwd.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "input.bin"]

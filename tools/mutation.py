@@ -38,7 +38,11 @@ SCRATCH = ROOT / "build" / "mutation"
 MODULES: dict[str, list[str]] = {
     "store/storage.py": ["test_store_storage.py", "test_store_records.py"],
     "store/objects.py": ["test_store_objects.py"],
-    "store/records.py": ["test_store_records.py", "test_store_objects.py", "test_model_artifact.py"],
+    "store/records.py": [
+        "test_store_records.py",
+        "test_store_objects.py",
+        "test_model_artifact.py",
+    ],
     "store/yamlio.py": ["test_model_state.py", "test_model_session.py"],
     "model/artifact.py": ["test_model_artifact.py", "test_events_hooks.py"],
     "model/artifact_log.py": ["test_model_artifact.py"],
@@ -66,8 +70,12 @@ def prepare(module: str) -> Path:
     work = SCRATCH / module.replace("/", ".").removesuffix(".py")
     shutil.rmtree(work, ignore_errors=True)
     (work / "tests").mkdir(parents=True)
-    shutil.copytree(ROOT / "spellfs", work / "spellfs",
-                    ignore=shutil.ignore_patterns("__pycache__"), symlinks=True)
+    shutil.copytree(
+        ROOT / "spellfs",
+        work / "spellfs",
+        ignore=shutil.ignore_patterns("__pycache__"),
+        symlinks=True,
+    )
     tests = [name for name in MODULES[module] if (ROOT / "tests" / name).exists()]
     for name in SUPPORT + tests:
         if (ROOT / "tests" / name).exists():
@@ -89,8 +97,12 @@ COUNT = re.compile(r"^\s*(?P<name>\S+): (?P<status>[a-z ]+)$")
 
 def results(work: Path) -> dict[str, list[str]]:
     """mutant name -> status, grouped by status."""
-    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
     grouped: dict[str, list[str]] = {}
     for line in out.stdout.splitlines():
         match = COUNT.match(line)
@@ -102,8 +114,12 @@ def results(work: Path) -> dict[str, list[str]]:
 def run(module: str, max_children: int) -> dict[str, list[str]]:
     work = prepare(module)
     env = {**os.environ, "PYTHONPATH": ""}
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
-                   cwd=work, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return results(work)
 
 
@@ -122,8 +138,11 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--list-survivors", action="store_true")
     args = parser.parse_args()
-    chosen = [m for m in MODULES
-              if not args.targets or any(m.startswith(t.removesuffix(".py")) for t in args.targets)]
+    chosen = [
+        m
+        for m in MODULES
+        if not args.targets or any(m.startswith(t.removesuffix(".py")) for t in args.targets)
+    ]
     if not chosen:
         parser.error(f"no module matches {args.targets}; known: {', '.join(MODULES)}")
     for module in chosen:

@@ -42,9 +42,27 @@ from ..store import RecordLog, encode_record, load_json
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["CACHE_DIR", "CallLog", "artifact_names", "cache_get", "cache_put", "call_count", "calls_rel",
-           "check_room", "compare_calls", "lineage", "load_answer", "next_number", "read_answer", "read_calls",
-           "pair_calls", "record_call", "replay_sources", "summarize", "usage_summary"]
+__all__ = [
+    "CACHE_DIR",
+    "CallLog",
+    "artifact_names",
+    "cache_get",
+    "cache_put",
+    "call_count",
+    "calls_rel",
+    "check_room",
+    "compare_calls",
+    "lineage",
+    "load_answer",
+    "next_number",
+    "read_answer",
+    "read_calls",
+    "pair_calls",
+    "record_call",
+    "replay_sources",
+    "summarize",
+    "usage_summary",
+]
 
 CACHE_DIR = ".spell/agent_cache"
 MAX_LINEAGE = 64
@@ -119,9 +137,22 @@ def _json_bytes(doc: dict) -> bytes:
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
 
-def record_call(ws: "Workspace", dir: str, log: CallLog, *, agent: str, number: int, provider: str, kind: str,
-                request: dict, answer: dict, request_hash: str, source: str,
-                latency_ms: float | None, response: bytes | None = None) -> dict:
+def record_call(
+    ws: "Workspace",
+    dir: str,
+    log: CallLog,
+    *,
+    agent: str,
+    number: int,
+    provider: str,
+    kind: str,
+    request: dict,
+    answer: dict,
+    request_hash: str,
+    source: str,
+    latency_ms: float | None,
+    response: bytes | None = None,
+) -> dict:
     """Store the request and response artifacts, then append the call record; return the record.
 
     ``response`` is the response artifact's bytes when they exist already (a replay
@@ -131,22 +162,50 @@ def record_call(ws: "Workspace", dir: str, log: CallLog, *, agent: str, number: 
     """
     req_name, resp_name = artifact_names(agent, number)
     model = request["model"]
-    meta = {"mime_type": "application/json", "agent": agent, "call": number, "model": f"{provider}/{model}",
-            "request_hash": request_hash}
-    req_doc = {"agent": agent, "provider": provider, "kind": kind,
-               **{k: request.get(k) for k in ("model", "system", "messages", "temperature", "max_tokens")}}
+    meta = {
+        "mime_type": "application/json",
+        "agent": agent,
+        "call": number,
+        "model": f"{provider}/{model}",
+        "request_hash": request_hash,
+    }
+    req_doc = {
+        "agent": agent,
+        "provider": provider,
+        "kind": kind,
+        **{k: request.get(k) for k in ("model", "system", "messages", "temperature", "max_tokens")},
+    }
     with ws.storage.lock(f"s-{dir}"):
-        req_id, resp_id = ws.artifacts.store_many(dir, [
-            ("agent_output", req_name, _json_bytes(req_doc), meta),
-            ("agent_output", resp_name, response if response is not None else _json_bytes(answer), meta)])
+        req_id, resp_id = ws.artifacts.store_many(
+            dir,
+            [
+                ("agent_output", req_name, _json_bytes(req_doc), meta),
+                (
+                    "agent_output",
+                    resp_name,
+                    response if response is not None else _json_bytes(answer),
+                    meta,
+                ),
+            ],
+        )
         log.refresh()
         usage = answer.get("usage") or {}
         rec: dict[str, Any] = {
-            "seq": log.max_seq + 1, "agent": agent, "call": number, "provider": provider, "kind": kind,
-            "model": model, "request_hash": request_hash, "request": req_id["content_hash"],
-            "response": resp_id["content_hash"], "request_artifact": req_name, "response_artifact": resp_name,
-            "source": source, "latency_ms": None if latency_ms is None else round(latency_ms, 2),
-            "input_tokens": int(usage.get("input_tokens") or 0), "output_tokens": int(usage.get("output_tokens") or 0),
+            "seq": log.max_seq + 1,
+            "agent": agent,
+            "call": number,
+            "provider": provider,
+            "kind": kind,
+            "model": model,
+            "request_hash": request_hash,
+            "request": req_id["content_hash"],
+            "response": resp_id["content_hash"],
+            "request_artifact": req_name,
+            "response_artifact": resp_name,
+            "source": source,
+            "latency_ms": None if latency_ms is None else round(latency_ms, 2),
+            "input_tokens": int(usage.get("input_tokens") or 0),
+            "output_tokens": int(usage.get("output_tokens") or 0),
             "finish_reason": answer.get("finish_reason"),
         }
         run = getattr(ws, "run", None)
@@ -164,8 +223,10 @@ def check_room(ws: "Workspace", dir: str) -> None:
     log.refresh()
     limit = ws.config.get("sessions.max_artifacts_per_session")
     if log.live_count + 2 > limit:
-        raise LimitExceeded(f"too many artifacts in session {dir}: a model call stores two and "
-                            f"max_artifacts_per_session is {limit} (raise it in spell.yaml, or use a new session)")
+        raise LimitExceeded(
+            f"too many artifacts in session {dir}: a model call stores two and "
+            f"max_artifacts_per_session is {limit} (raise it in spell.yaml, or use a new session)"
+        )
 
 
 def load_answer(ws: "Workspace", rec: dict) -> dict:
@@ -180,15 +241,25 @@ def read_answer(ws: "Workspace", rec: dict) -> tuple[dict, bytes]:
         raw = ws.objects.get(oid)
         data = load_json(raw, f"response {str(oid)[:12]}")
     except (SpellError, ValueError, TypeError) as exc:
-        raise ReplayError(f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
-                          f"cannot be read ({exc})") from None
+        raise ReplayError(
+            f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
+            f"cannot be read ({exc})"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-        raise ReplayError(f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
-                          "is not an answer")
+        raise ReplayError(
+            f"recorded call {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]} "
+            "is not an answer"
+        )
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    return {"text": data["text"], "model": data.get("model"),
-            "usage": {"input_tokens": usage.get("input_tokens", 0), "output_tokens": usage.get("output_tokens", 0)},
-            "finish_reason": data.get("finish_reason")}, raw
+    return {
+        "text": data["text"],
+        "model": data.get("model"),
+        "usage": {
+            "input_tokens": usage.get("input_tokens", 0),
+            "output_tokens": usage.get("output_tokens", 0),
+        },
+        "finish_reason": data.get("finish_reason"),
+    }, raw
 
 
 def lineage(ws: "Workspace", dir: str) -> list[str]:
@@ -293,14 +364,18 @@ def _text(ws: "Workspace", oid: Any) -> str | None:
         return None
 
 
-def compare_calls(ws: "Workspace", original_dir: str, fork_dir: str, run_id: Any, before: int) -> list[dict]:
+def compare_calls(
+    ws: "Workspace", original_dir: str, fork_dir: str, run_id: Any, before: int
+) -> list[dict]:
     """The calls a replayed run made (records after the first ``before`` in the fork) beside the original's.
 
     Pairs them in order; ``result`` is ``same`` (same request, same answer),
     ``differs`` (same request, another answer), ``request differs``, ``missing``
     (the replay made fewer calls) or ``extra``.
     """
-    original = [c for c in read_calls(ws, original_dir) if run_id is not None and c.get("run") == run_id]
+    original = [
+        c for c in read_calls(ws, original_dir) if run_id is not None and c.get("run") == run_id
+    ]
     return pair_calls(ws, original, read_calls(ws, fork_dir)[before:])
 
 
@@ -311,9 +386,14 @@ def pair_calls(ws: "Workspace", original: list[dict], produced: list[dict]) -> l
         o = original[i] if i < len(original) else None
         p = produced[i] if i < len(produced) else None
         ref = o or p
-        item = {"call": i + 1, "agent": ref.get("agent"), "model": f"{ref.get('provider')}/{ref.get('model')}",
-                "request_hash": ref.get("request_hash"),
-                "original": o.get("response") if o else None, "replay": p.get("response") if p else None}
+        item = {
+            "call": i + 1,
+            "agent": ref.get("agent"),
+            "model": f"{ref.get('provider')}/{ref.get('model')}",
+            "request_hash": ref.get("request_hash"),
+            "original": o.get("response") if o else None,
+            "replay": p.get("response") if p else None,
+        }
         if o is None:
             result = "extra"
         elif p is None:
@@ -326,10 +406,16 @@ def pair_calls(ws: "Workspace", original: list[dict], produced: list[dict]) -> l
             result = "same"
         item["result"], item["same"] = result, result == "same"
         if result == "differs":
-            item["original_text"], item["replay_text"] = _text(ws, o.get("response")), _text(ws, p.get("response"))
+            item["original_text"], item["replay_text"] = (
+                _text(ws, o.get("response")),
+                _text(ws, p.get("response")),
+            )
         if p is not None:
             item["source"] = p.get("source")
-            if o is not None and (p.get("provider"), p.get("model")) != (o.get("provider"), o.get("model")):
+            if o is not None and (p.get("provider"), p.get("model")) != (
+                o.get("provider"),
+                o.get("model"),
+            ):
                 item["replay_model"] = f"{p.get('provider')}/{p.get('model')}"
         out.append(item)
     return out

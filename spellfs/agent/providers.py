@@ -31,8 +31,15 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError, ProviderError, UsageError
 
-__all__ = ["KINDS", "Client", "Provider", "normalize_request", "providers_from_config", "request_hash",
-           "workspace_providers"]
+__all__ = [
+    "KINDS",
+    "Client",
+    "Provider",
+    "normalize_request",
+    "providers_from_config",
+    "request_hash",
+    "workspace_providers",
+]
 
 KINDS = ("openai", "anthropic")
 DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
@@ -40,8 +47,13 @@ ENV_KEY = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 ENV_BASE_URL = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-           "tool_use": "tool_calls", "refusal": "content_filter"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # What an HTTP header can carry as a key: printable ASCII without spaces. Anything else
 # (a second line in a key file, a non-ASCII character) fails in the HTTP library with
@@ -103,13 +115,16 @@ class Provider:
 
 def _checked_key(key: str, source: str) -> str:
     if not _KEY_CHARS.match(key):
-        raise _Failure(f"the API key in {source} holds spaces, more than one line or non-ASCII characters "
-                       "(an HTTP header cannot carry it)")
+        raise _Failure(
+            f"the API key in {source} holds spaces, more than one line or non-ASCII characters "
+            "(an HTTP header cannot carry it)"
+        )
     return key
 
 
-def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,
-                          environ: Mapping[str, str] = os.environ) -> dict[str, Provider]:
+def providers_from_config(
+    agents_cfg: Mapping[str, Any] | None, root: Path, environ: Mapping[str, str] = os.environ
+) -> dict[str, Provider]:
     """Providers from the environment, added to or overridden by name by spell.yaml's
     ``agents.providers``: with ``OPENAI_API_KEY`` set and only ``anthropic`` configured,
     both ``openai`` and ``anthropic`` are there.
@@ -128,21 +143,31 @@ def providers_from_config(agents_cfg: Mapping[str, Any] | None, root: Path,
     for kind in KINDS:
         has_key = bool((environ.get(ENV_KEY[kind]) or "").strip())
         base = (environ.get(ENV_BASE_URL[kind]) or "").strip()
-        if has_key or (base and kind == "openai"):  # a local server (Ollama, llama.cpp) needs no key
-            found[kind] = Provider(kind, kind, (base or DEFAULT_BASE_URL[kind]).rstrip("/"),
-                                   key_env=ENV_KEY[kind] if has_key else None)
+        if has_key or (
+            base and kind == "openai"
+        ):  # a local server (Ollama, llama.cpp) needs no key
+            found[kind] = Provider(
+                kind,
+                kind,
+                (base or DEFAULT_BASE_URL[kind]).rstrip("/"),
+                key_env=ENV_KEY[kind] if has_key else None,
+            )
     if configured is None:
         return found
     if not isinstance(configured, Mapping):
         raise ConfigError("spell.yaml: agents.providers: must be a mapping of name to provider")
-    found.update({str(name): _provider_entry(name, entry, Path(root)) for name, entry in configured.items()})
+    found.update(
+        {str(name): _provider_entry(name, entry, Path(root)) for name, entry in configured.items()}
+    )
     return found
 
 
 def workspace_providers(ws: Any) -> dict[str, Provider]:
     """The providers a workspace's scripts get: the environment's, then ``agents.providers``
     in spell.yaml adding to or overriding them by name."""
-    return providers_from_config({"providers": ws.config.get("agents.providers")}, ws.root or Path("."))
+    return providers_from_config(
+        {"providers": ws.config.get("agents.providers")}, ws.root or Path(".")
+    )
 
 
 def _provider_entry(name: Any, entry: Any, root: Path) -> Provider:
@@ -153,7 +178,9 @@ def _provider_entry(name: Any, entry: Any, root: Path) -> Provider:
         raise ConfigError(f"{where}: must be a mapping with kind and base_url")
     unknown = sorted(set(entry) - {"kind", "base_url", "key_env", "key_file"})
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key (expected kind, base_url, key_env, key_file)")
+        raise ConfigError(
+            f"{where}.{unknown[0]}: unknown key (expected kind, base_url, key_env, key_file)"
+        )
     kind = entry.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"{where}.kind: must be openai or anthropic")
@@ -192,7 +219,11 @@ def normalize_request(request: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(messages, list) or not messages:
         raise UsageError("agent request: messages must be a non-empty list")
     for i, m in enumerate(messages):
-        if not (isinstance(m, Mapping) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+        if not (
+            isinstance(m, Mapping)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+        ):
             raise UsageError(f"agent request: messages[{i}] needs string role and content")
     out["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
     if out["system"] is not None and not isinstance(out["system"], str):
@@ -211,8 +242,12 @@ def request_hash(provider_kind: str, request: Mapping[str, Any]) -> str:
     """BLAKE3 hex of the canonical JSON of kind + normalised request (key order is irrelevant)."""
     from blake3 import blake3
 
-    canon = json.dumps({"kind": provider_kind, "request": normalize_request(request)},
-                       sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canon = json.dumps(
+        {"kind": provider_kind, "request": normalize_request(request)},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return blake3(canon.encode("utf-8")).hexdigest()
 
 
@@ -225,8 +260,14 @@ class Client:
     ``timeout`` seconds for the answer but at most :data:`CONNECT_TIMEOUT` to connect.
     """
 
-    def __init__(self, *, max_attempts: int = 4, backoff: float = 0.5, retry_after_cap: float = 30.0,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 4,
+        backoff: float = 0.5,
+        retry_after_cap: float = 30.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
         self.retry_after_cap = retry_after_cap
@@ -255,7 +296,9 @@ class Client:
                 client = self._http[provider] = httpx.Client(follow_redirects=False)
             return client
 
-    def complete(self, provider: Provider, request: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    def complete(
+        self, provider: Provider, request: Mapping[str, Any], timeout: float
+    ) -> dict[str, Any]:
         """Ask the provider; the normalised answer or a :class:`ProviderError`."""
         if provider.kind not in KINDS:
             raise ProviderError(f"{provider.name}: unknown provider kind {provider.kind!r}")
@@ -265,12 +308,23 @@ class Client:
             key = provider._read_key(self._environ)
             url, headers, body = _build(provider, req, key)
             data = self._post(provider, url, headers, body, timeout, key)
-            return (_parse_openai if provider.kind == "openai" else _parse_anthropic)(data, req["model"])
+            return (_parse_openai if provider.kind == "openai" else _parse_anthropic)(
+                data, req["model"]
+            )
         except _Failure as f:
-            raise ProviderError(_scrub(f"{provider.name}/{req['model']}: {f.args[0]}", key)) from None
+            raise ProviderError(
+                _scrub(f"{provider.name}/{req['model']}: {f.args[0]}", key)
+            ) from None
 
-    def _post(self, provider: Provider, url: str, headers: dict, body: dict, timeout: float,
-              key: str | None) -> dict:
+    def _post(
+        self,
+        provider: Provider,
+        url: str,
+        headers: dict,
+        body: dict,
+        timeout: float,
+        key: str | None,
+    ) -> dict:
         import httpx
 
         client = self._client_for(provider)
@@ -308,10 +362,14 @@ class Client:
                     if asked is not None:
                         wait = min(asked, self.retry_after_cap)
                 elif status in (401, 403):
-                    raise _Failure(f"authentication failed (HTTP {status}){detail}; {provider.key_hint()}")
+                    raise _Failure(
+                        f"authentication failed (HTTP {status}){detail}; {provider.key_hint()}"
+                    )
                 elif status == 404:
-                    raise _Failure(f"model not found (HTTP 404){detail}; "
-                                   f"check the model name and base_url {provider.base_url}")
+                    raise _Failure(
+                        f"model not found (HTTP 404){detail}; "
+                        f"check the model name and base_url {provider.base_url}"
+                    )
                 else:
                     raise _Failure(f"request rejected (HTTP {status}){detail}")
             if last:
@@ -364,7 +422,9 @@ class _Failure(Exception):
 def _build(provider: Provider, req: dict, key: str | None) -> tuple[str, dict, dict]:
     headers = {"content-type": "application/json"}
     if provider.kind == "openai":
-        messages = ([{"role": "system", "content": req["system"]}] if req["system"] is not None else [])
+        messages = (
+            [{"role": "system", "content": req["system"]}] if req["system"] is not None else []
+        )
         body: dict[str, Any] = {"model": req["model"], "messages": messages + req["messages"]}
         if key:
             headers["authorization"] = f"Bearer {key}"
@@ -373,8 +433,11 @@ def _build(provider: Provider, req: dict, key: str | None) -> tuple[str, dict, d
         # Anthropic takes the system prompt top-level only; system turns are folded into it.
         system = [req["system"]] if req["system"] is not None else []
         system += [m["content"] for m in req["messages"] if m["role"] == "system"]
-        body = {"model": req["model"], "messages": [m for m in req["messages"] if m["role"] != "system"],
-                "max_tokens": req["max_tokens"] or DEFAULT_MAX_TOKENS}
+        body = {
+            "model": req["model"],
+            "messages": [m for m in req["messages"] if m["role"] != "system"],
+            "max_tokens": req["max_tokens"] or DEFAULT_MAX_TOKENS,
+        }
         if system:
             body["system"] = "\n\n".join(system)
         if key:
@@ -398,28 +461,48 @@ def _parse_openai(data: dict, model: str) -> dict[str, Any]:
     if not isinstance(text, str):
         raise _Failure("empty response: no message content")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    return _answer(text, data.get("model") or model, usage.get("prompt_tokens"),
-                   usage.get("completion_tokens"), choice.get("finish_reason"))
+    return _answer(
+        text,
+        data.get("model") or model,
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        choice.get("finish_reason"),
+    )
 
 
 def _parse_anthropic(data: dict, model: str) -> dict[str, Any]:
     content = data.get("content")
     if not isinstance(content, list) or not content:
         raise _Failure("empty response: no content")
-    texts = [b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text"
-             and isinstance(b.get("text"), str)]
+    texts = [
+        b["text"]
+        for b in content
+        if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+    ]
     if not texts:
         raise _Failure("empty response: no text content")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     reason = data.get("stop_reason")
-    return _answer("".join(texts), data.get("model") or model, usage.get("input_tokens"),
-                   usage.get("output_tokens"), _FINISH.get(reason, reason))
+    return _answer(
+        "".join(texts),
+        data.get("model") or model,
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        _FINISH.get(reason, reason),
+    )
 
 
 def _answer(text: str, model: Any, tokens_in: Any, tokens_out: Any, finish: Any) -> dict[str, Any]:
-    usage = {k: n if type(n) is int else 0 for k, n in (("input_tokens", tokens_in), ("output_tokens", tokens_out))}
-    return {"text": text, "model": str(model), "usage": usage,
-            "finish_reason": str(finish) if finish is not None else None}
+    usage = {
+        k: n if type(n) is int else 0
+        for k, n in (("input_tokens", tokens_in), ("output_tokens", tokens_out))
+    }
+    return {
+        "text": text,
+        "model": str(model),
+        "usage": usage,
+        "finish_reason": str(finish) if finish is not None else None,
+    }
 
 
 def _server_message(resp: Any, key: str | None) -> str:
@@ -440,4 +523,3 @@ def _one_line(text: object) -> str:
 
 def _scrub(text: str, key: str | None) -> str:
     return text.replace(key, "***") if key else text
-

@@ -109,17 +109,41 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--workspace", "-w", "workspace", metavar="DIR", envvar=None,
-              help="Workspace folder (default: $SPELL_WORKSPACE, else the nearest folder with spell.yaml or .spell/).")
-@click.option("-c", "--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
-              help="An llmspell-style TOML file whose [runtime.sessions] table overrides spell.yaml.")
-@click.option("-q", "--quiet", "quiet", is_flag=True,
-              help="No progress bars, hints or warnings on stderr (errors still print).")
-@click.option("-v", "--verbose", "verbose", count=True,
-              help="Log what spellfs does on stderr (-vv: more); errors show their traceback.")
+@click.option(
+    "--workspace",
+    "-w",
+    "workspace",
+    metavar="DIR",
+    envvar=None,
+    help="Workspace folder (default: $SPELL_WORKSPACE, else the nearest folder with spell.yaml or .spell/).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="An llmspell-style TOML file whose [runtime.sessions] table overrides spell.yaml.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    "quiet",
+    is_flag=True,
+    help="No progress bars, hints or warnings on stderr (errors still print).",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    "verbose",
+    count=True,
+    help="Log what spellfs does on stderr (-vv: more); errors show their traceback.",
+)
 @click.version_option(package_name="spellfs", prog_name="spell")
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None, config_file: str | None, quiet: bool, verbose: int) -> None:
+def cli(
+    ctx: click.Context, workspace: str | None, config_file: str | None, quiet: bool, verbose: int
+) -> None:
     """spellfs: a file-system native workspace for scripted LLM work.
 
     Sessions are folders of plain YAML and files under sessions/; every
@@ -135,8 +159,10 @@ def cli(ctx: click.Context, workspace: str | None, config_file: str | None, quie
     if verbose:
         import logging
 
-        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
-                            format="spell: %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="spell: %(name)s: %(message)s",
+        )
 
 
 _VERBOSITY = [0]  # -1 quiet, 0 normal, 1+ verbose: read by main() for tracebacks

@@ -34,9 +34,14 @@ def sessions(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
     """Ids (8 characters, the name as help) and names that start with ``incomplete``."""
     with _workspace(ctx) as ws:
         found = ws.sessions.list({"status": "all"})
-    items = [CompletionItem(s["id"][:8], help=s["name"]) for s in found if s["id"].startswith(incomplete)]
-    items += [CompletionItem(s["name"], help=s["id"][:8]) for s in found
-              if s["name"].startswith(incomplete) and incomplete and not s["id"].startswith(incomplete)]
+    items = [
+        CompletionItem(s["id"][:8], help=s["name"]) for s in found if s["id"].startswith(incomplete)
+    ]
+    items += [
+        CompletionItem(s["name"], help=s["id"][:8])
+        for s in found
+        if s["name"].startswith(incomplete) and incomplete and not s["id"].startswith(incomplete)
+    ]
     return items
 
 
@@ -55,18 +60,26 @@ def checkpoints(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         return []
     with _workspace(ctx) as ws:
         found = ws.history.checkpoints(session)
-    return [CompletionItem(str(c["number"]), help=c.get("message") or None) for c in found
-            if str(c["number"]).startswith(incomplete)]
+    return [
+        CompletionItem(str(c["number"]), help=c.get("message") or None)
+        for c in found
+        if str(c["number"]).startswith(incomplete)
+    ]
 
 
 COMPLETERS: dict[str, Callable[[click.Context, str], list[CompletionItem]]] = {
-    "session": sessions, "sessions": sessions, "artifact": artifacts,
-    "checkpoint": checkpoints, "from_": checkpoints, "to": checkpoints,
+    "session": sessions,
+    "sessions": sessions,
+    "artifact": artifacts,
+    "checkpoint": checkpoints,
+    "from_": checkpoints,
+    "to": checkpoints,
 }
 
 
-def _safe(fn: Callable[[click.Context, str], list[CompletionItem]], ctx: click.Context,
-          incomplete: str) -> list[CompletionItem]:
+def _safe(
+    fn: Callable[[click.Context, str], list[CompletionItem]], ctx: click.Context, incomplete: str
+) -> list[CompletionItem]:
     try:
         return fn(ctx, incomplete)
     except Exception:  # noqa: BLE001 - a completer must never print a traceback into the shell

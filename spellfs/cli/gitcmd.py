@@ -23,7 +23,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo("not a git repository (make one with `spell init --git`)")
     else:
         where = f"on branch {report['branch']}" if report["branch"] else "HEAD detached"
-        click.echo(where + (" — merge in progress: run `spell commit` to finish it" if report["merging"] else ""))
+        click.echo(
+            where
+            + (" — merge in progress: run `spell commit` to finish it" if report["merging"] else "")
+        )
     if not report["sessions"]:
         click.echo("no sessions")
     for s in report["sessions"]:
@@ -42,7 +45,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         if "uncommitted" in s:
             paths = s["uncommitted"]
             if paths:
-                shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+                shown = ", ".join(paths[:5]) + (
+                    f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+                )
                 click.echo(f"  not committed: {shown}")
             else:
                 click.echo("  committed")
@@ -82,14 +87,18 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
         click.echo(f"recorded hand changes in sessions/{dir}: {', '.join(names)}")
     for dir, hand in result.unrecorded.items():
         names = [*hand["modified"], *hand["added"], *hand["deleted"]]
-        click.echo(f"warning: not recorded (a finished session is read-only): sessions/{dir}: {', '.join(names)}",
-                   err=True)
+        click.echo(
+            f"warning: not recorded (a finished session is read-only): sessions/{dir}: {', '.join(names)}",
+            err=True,
+        )
     for w in result.warnings:
         hint(f"warning: committed a file that does not load: {w}")
     if result.kept_out:
         limit = ws.config.get("git.max_object_bytes")
-        click.echo(f"kept out of git (above git.max_object_bytes, {limit} bytes): {len(result.kept_out)} paths; "
-                   "they travel through a remote: run `spell push` (see `spell remote add`)")
+        click.echo(
+            f"kept out of git (above git.max_object_bytes, {limit} bytes): {len(result.kept_out)} paths; "
+            "they travel through a remote: run `spell push` (see `spell remote add`)"
+        )
     if not result.committed:
         click.echo("nothing to commit (the workspace matches the last commit)")
         return
@@ -98,8 +107,14 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("session")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst; - for stdout).")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst; - for stdout).",
+)
 @json_option
 @click.pass_context
 def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
@@ -115,8 +130,10 @@ def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
     if as_json:
         echo_json(result.__dict__)
     else:
-        click.echo(f"exported {result.session_id[:8]} to {result.path}: {result.files} files, "
-                   f"{result.objects} objects")
+        click.echo(
+            f"exported {result.session_id[:8]} to {result.path}: {result.files} files, "
+            f"{result.objects} objects"
+        )
 
 
 def _spool(ws) -> "tuple[int, str]":
@@ -139,7 +156,9 @@ def _export_to_stdout(ws, session: str, as_json: bool) -> None:
     if as_json:
         raise click.UsageError("--json and -o - both want stdout")
     if sys.stdout.isatty():
-        raise click.UsageError("refusing to write an archive to a terminal (redirect or pipe stdout)")
+        raise click.UsageError(
+            "refusing to write an archive to a terminal (redirect or pipe stdout)"
+        )
     fd, tmp = _spool(ws)
     os.close(fd)
     try:
@@ -150,7 +169,9 @@ def _export_to_stdout(ws, session: str, as_json: bool) -> None:
         sys.stdout.buffer.flush()
     finally:
         os.unlink(tmp)
-    hint(f"exported {result.session_id[:8]} to stdout: {result.files} files, {result.objects} objects")
+    hint(
+        f"exported {result.session_id[:8]} to stdout: {result.files} files, {result.objects} objects"
+    )
 
 
 @click.command(name="import")
@@ -180,5 +201,7 @@ def import_(ctx: click.Context, file: str, as_json: bool) -> None:
     if as_json:
         echo_json(result.__dict__)
     else:
-        click.echo(f"imported {result.session_id[:8]} as sessions/{result.dir}: {result.files} files, "
-                   f"{result.objects} objects ({result.new_objects} new)")
+        click.echo(
+            f"imported {result.session_id[:8]} as sessions/{result.dir}: {result.files} files, "
+            f"{result.objects} objects ({result.new_objects} new)"
+        )

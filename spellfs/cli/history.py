@@ -7,8 +7,13 @@ import click
 from .output import echo_json, format_option, json_option, open_workspace, output, when
 
 LOG_COLUMNS = [
-    ("#", "number"), ("time", lambda c: when(c["time"])), ("message", "message"),
-    ("added", "added"), ("changed", "changed"), ("removed", "removed"), ("artifacts", "artifacts"),
+    ("#", "number"),
+    ("time", lambda c: when(c["time"])),
+    ("message", "message"),
+    ("added", "added"),
+    ("changed", "changed"),
+    ("removed", "removed"),
+    ("artifacts", "artifacts"),
 ]
 
 
@@ -33,26 +38,40 @@ def save(ctx: click.Context, session: str, message: str | None, as_json: bool) -
     if number == before:
         click.echo(f"nothing changed since checkpoint {number}: no new checkpoint")
     else:
-        click.echo(f"checkpoint {number}: +{rec['added']} ~{rec['changed']} -{rec['removed']} "
-                   f"({rec['artifacts']} artifact{'' if rec['artifacts'] == 1 else 's'})")
+        click.echo(
+            f"checkpoint {number}: +{rec['added']} ~{rec['changed']} -{rec['removed']} "
+            f"({rec['artifacts']} artifact{'' if rec['artifacts'] == 1 else 's'})"
+        )
 
 
 def _hand_text(h: dict) -> str:
     """``~a.txt +c.txt -b.txt``: modified, added, deleted by hand."""
-    return " ".join([f"~{n}" for n in h["modified"]] + [f"+{n}" for n in h["added"]]
-                    + [f"-{n}" for n in h["deleted"]])
+    return " ".join(
+        [f"~{n}" for n in h["modified"]]
+        + [f"+{n}" for n in h["added"]]
+        + [f"-{n}" for n in h["deleted"]]
+    )
 
 
 @click.command(name="log")
 @click.argument("sessions", metavar="[SESSION]...", nargs=-1)
-@click.option("--graph", is_flag=True,
-              help="Draw checkpoints, forks and restores of the sessions' families.")
+@click.option(
+    "--graph", is_flag=True, help="Draw checkpoints, forks and restores of the sessions' families."
+)
 @click.option("--all", "all_", is_flag=True, help="With --graph: every session in the workspace.")
-@click.option("--ascii", "ascii_", is_flag=True, help="With --graph: plain ASCII (the default when piped).")
+@click.option(
+    "--ascii", "ascii_", is_flag=True, help="With --graph: plain ASCII (the default when piped)."
+)
 @format_option
 @click.pass_context
-def log(ctx: click.Context, sessions: tuple[str, ...], graph: bool, all_: bool, ascii_: bool,
-        as_json: bool) -> None:
+def log(
+    ctx: click.Context,
+    sessions: tuple[str, ...],
+    graph: bool,
+    all_: bool,
+    ascii_: bool,
+    as_json: bool,
+) -> None:
     """List SESSION's checkpoints, oldest first; with --graph, draw its history with its forks."""
     if not graph:
         if all_ or ascii_:
@@ -73,8 +92,12 @@ def log(ctx: click.Context, sessions: tuple[str, ...], graph: bool, all_: bool, 
         for line in render_graph(g, ascii=plain):
             click.echo(line)
         return
-    output(ws.history.checkpoints(sessions[0]), as_json, LOG_COLUMNS,
-           empty="no checkpoints (make one with `spell save SESSION`)")
+    output(
+        ws.history.checkpoints(sessions[0]),
+        as_json,
+        LOG_COLUMNS,
+        empty="no checkpoints (make one with `spell save SESSION`)",
+    )
 
 
 def _v(value: object) -> str:
@@ -96,8 +119,10 @@ def _print_diff(d: dict) -> None:
     for c in arts["changed"]:
         line = f"~ {c['name']}"
         if c["content_changed"] and c["diff"] is None:
-            line += (f": {c['from']['size']} → {c['to']['size']} bytes, "
-                     f"{c['from']['hash'][:12]} → {c['to']['hash'][:12]}")
+            line += (
+                f": {c['from']['size']} → {c['to']['size']} bytes, "
+                f"{c['from']['hash'][:12]} → {c['to']['hash'][:12]}"
+            )
         click.echo(line)
         for key, ch in c["metadata"].items():
             click.echo(f"    {key}: {_v(ch['from'])} → {_v(ch['to'])}")
@@ -106,7 +131,12 @@ def _print_diff(d: dict) -> None:
     for key, ch in d["manifest"].items():
         click.echo(f"{key}: {_v(ch['from'])} → {_v(ch['to'])}")
     if d["tags"]["added"] or d["tags"]["removed"]:
-        click.echo("tags: " + " ".join([f"+{t}" for t in d["tags"]["added"]] + [f"-{t}" for t in d["tags"]["removed"]]))
+        click.echo(
+            "tags: "
+            + " ".join(
+                [f"+{t}" for t in d["tags"]["added"]] + [f"-{t}" for t in d["tags"]["removed"]]
+            )
+        )
     for what in ("metadata", "state"):
         m = d[what]
         for k, v in m["added"].items():
@@ -122,7 +152,9 @@ def _print_diff(d: dict) -> None:
         click.echo("not yet recorded (changed by hand under files/; `spell save` records them):")
         for kind, mark in (("modified", "~"), ("added", "+"), ("deleted", "-")):
             for h in hand.get(kind, ()):
-                click.echo(f"{mark} {h['name']}" + (f" ({h['size']} bytes, binary)" if h["binary"] else ""))
+                click.echo(
+                    f"{mark} {h['name']}" + (f" ({h['size']} bytes, binary)" if h["binary"] else "")
+                )
                 if h["diff"]:
                     click.echo(h["diff"], nl=False)
 
@@ -133,7 +165,9 @@ def _print_diff(d: dict) -> None:
 @click.argument("to", metavar="[TO]]", required=False)
 @json_option
 @click.pass_context
-def diff(ctx: click.Context, session: str, from_: str | None, to: str | None, as_json: bool) -> None:
+def diff(
+    ctx: click.Context, session: str, from_: str | None, to: str | None, as_json: bool
+) -> None:
     """Show what changed in SESSION from checkpoint FROM (default: the latest, else its creation) to TO (default: now)."""
     ws = open_workspace(ctx)
     d = ws.history.diff(session, from_, to)
@@ -146,7 +180,11 @@ def diff(ctx: click.Context, session: str, from_: str | None, to: str | None, as
 @click.command()
 @click.argument("session")
 @click.argument("checkpoint")
-@click.option("--force", is_flag=True, help="Go on over hand edits in files/ (they are kept as versions first).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Go on over hand edits in files/ (they are kept as versions first).",
+)
 @json_option
 @click.pass_context
 def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_json: bool) -> None:
@@ -157,10 +195,14 @@ def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_j
         echo_json(r)
     else:
         for ref in r["kept"]:
-            click.echo(f"kept the unrecorded {ref.split('@')[0]} as {ref} (`spell cat {r['session_id'][:8]} {ref}`)",
-                       err=True)
-        click.echo(f"restored {r['session_id'][:8]} to checkpoint {r['checkpoint']}: "
-                   f"+{r['added']} ~{r['changed']} -{r['removed']}")
+            click.echo(
+                f"kept the unrecorded {ref.split('@')[0]} as {ref} (`spell cat {r['session_id'][:8]} {ref}`)",
+                err=True,
+            )
+        click.echo(
+            f"restored {r['session_id'][:8]} to checkpoint {r['checkpoint']}: "
+            f"+{r['added']} ~{r['changed']} -{r['removed']}"
+        )
 
 
 @click.command()
@@ -176,18 +218,34 @@ def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | N
 
 @click.command()
 @click.argument("session")
-@click.option("--run", "run_id", metavar="RUN",
-              help="Replay only this run (its id or a unique prefix).")
-@click.option("--from", "from_", metavar="CHECKPOINT",
-              help="Start SESSION at this checkpoint and replay the runs recorded after it, in order.")
-@click.option("--live", is_flag=True, help="Call the models again instead of answering from their records.")
-@click.option("--keep", is_flag=True,
-              help="Keep the replay's world (a scratch workspace) and print its path.")
+@click.option(
+    "--run", "run_id", metavar="RUN", help="Replay only this run (its id or a unique prefix)."
+)
+@click.option(
+    "--from",
+    "from_",
+    metavar="CHECKPOINT",
+    help="Start SESSION at this checkpoint and replay the runs recorded after it, in order.",
+)
+@click.option(
+    "--live", is_flag=True, help="Call the models again instead of answering from their records."
+)
+@click.option(
+    "--keep", is_flag=True, help="Keep the replay's world (a scratch workspace) and print its path."
+)
 @click.option("--timeout", type=float, help="Seconds each run may take.")
 @json_option
 @click.pass_context
-def replay(ctx: click.Context, session: str, run_id: str | None, from_: str | None, live: bool,
-           keep: bool, timeout: float | None, as_json: bool) -> None:
+def replay(
+    ctx: click.Context,
+    session: str,
+    run_id: str | None,
+    from_: str | None,
+    live: bool,
+    keep: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
     """Re-run SESSION's recorded runs, each in the world it saw, and report what differs.
 
     The world is a scratch workspace under .spell/replay/ rebuilt from the run's
@@ -207,17 +265,26 @@ def replay(ctx: click.Context, session: str, run_id: str | None, from_: str | No
 
 def _print_replay(r: dict, live: bool) -> None:
     if r["from_checkpoint"] is not None:
-        click.echo(f"replayed {len(r['runs'])} run(s) from checkpoint {r['from_checkpoint']} "
-                   f"of {r['session_id'][:8]}")
+        click.echo(
+            f"replayed {len(r['runs'])} run(s) from checkpoint {r['from_checkpoint']} "
+            f"of {r['session_id'][:8]}"
+        )
     for run in r["runs"]:
         command = " ".join([run["script"], *run["args"]])
         was = run["original_exit_status"]
-        click.echo(f"run {str(run['run'])[:8]} {command}: exit {run['exit_status']}"
-                   + ("" if run["exit_status"] == was else f" (was {was})"))
+        click.echo(
+            f"run {str(run['run'])[:8]} {command}: exit {run['exit_status']}"
+            + ("" if run["exit_status"] == was else f" (was {was})")
+        )
         for s in run["sessions"]:
             label = s["name"] or (s["session_id"] or s["replay_session_id"] or "?")[:8]
-            extra = (" (created by the run)" if s["created"]
-                     else " (deleted by the run)" if s["deleted"] else "")
+            extra = (
+                " (created by the run)"
+                if s["created"]
+                else " (deleted by the run)"
+                if s["deleted"]
+                else ""
+            )
             click.echo(f"  session {label}{extra}: {s['result']}")
             for a in s["artifacts"]:
                 click.echo(f"    {a['result']:<8} {a['name']}")
@@ -237,8 +304,13 @@ def _print_replay(r: dict, live: bool) -> None:
             click.echo(f"  world kept: {run['world']}")
     calls = r["calls_same"] + r["calls_differ"]
     state = r["state_same"] + r["state_differ"]
-    click.echo(f"{r['artifacts_same']} same, {r['artifacts_differ']} different"
-               + (f"; state: {r['state_same']} same, {r['state_differ']} different"
-                  if state else "")
-               + (f"; model calls: {r['calls_same']} same, {r['calls_differ']} different "
-                  f"({'asked again' if live else 'answered from records'})" if calls else ""))
+    click.echo(
+        f"{r['artifacts_same']} same, {r['artifacts_differ']} different"
+        + (f"; state: {r['state_same']} same, {r['state_differ']} different" if state else "")
+        + (
+            f"; model calls: {r['calls_same']} same, {r['calls_differ']} different "
+            f"({'asked again' if live else 'answered from records'})"
+            if calls
+            else ""
+        )
+    )

@@ -8,8 +8,12 @@ from .output import echo_json, json_option, open_workspace, plural, progress
 
 
 @click.command()
-@click.option("--repair", is_flag=True, help="Restore what can be restored (objects from files/ copies or the "
-              "remote, unreadable record lines set aside under .spell/repair/) and list what cannot.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Restore what can be restored (objects from files/ copies or the "
+    "remote, unreadable record lines set aside under .spell/repair/) and list what cannot.",
+)
 @json_option
 @click.pass_context
 def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
@@ -36,19 +40,32 @@ def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
         from ..maintenance.checks import NOT_FAILURES
 
         failures = sum(p.kind not in NOT_FAILURES for p in report.problems)
-        remote_note = f" ({on_remote} objects only on the remote: `spell pull`)" if on_remote else ""
-        click.echo(f"{plural(report.objects, 'object')}, {plural(report.sessions, 'session')}, "
-                   f"{plural(report.records, 'record')}{remote_note}: "
-                   + ("ok" if report.ok else plural(failures, "problem")
-                      + ("" if repair else " (try `spell fsck --repair`)")))
+        remote_note = (
+            f" ({on_remote} objects only on the remote: `spell pull`)" if on_remote else ""
+        )
+        click.echo(
+            f"{plural(report.objects, 'object')}, {plural(report.sessions, 'session')}, "
+            f"{plural(report.records, 'record')}{remote_note}: "
+            + (
+                "ok"
+                if report.ok
+                else plural(failures, "problem")
+                + ("" if repair else " (try `spell fsck --repair`)")
+            )
+        )
     if not report.ok:
         ctx.exit(1)
 
 
 @click.command()
 @click.option("--dry-run", "-n", is_flag=True, help="List what would be removed; remove nothing.")
-@click.option("--grace", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Spare objects written in the last SECONDS (default 900), so a store in flight is never hit.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Spare objects written in the last SECONDS (default 900), so a store in flight is never hit.",
+)
 @json_option
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool, grace: float | None, as_json: bool) -> None:
@@ -57,14 +74,24 @@ def gc(ctx: click.Context, dry_run: bool, grace: float | None, as_json: bool) ->
 
     ws = open_workspace(ctx)
     with progress("collecting garbage") as bar:
-        report = run_gc(ws, dry_run=dry_run, grace=GRACE_SECONDS if grace is None else grace,
-                        advance=bar.advance, total=bar.total)
+        report = run_gc(
+            ws,
+            dry_run=dry_run,
+            grace=GRACE_SECONDS if grace is None else grace,
+            advance=bar.advance,
+            total=bar.total,
+        )
     if as_json:
         echo_json(report.as_dict())
         return
     verb = "would remove" if dry_run else "removed"
     for item in report.removed:
         click.echo(f"{verb} {item['oid']} {item['size']} bytes")
-    click.echo(f"{verb} {len(report.removed)} objects, {report.bytes} bytes; kept {report.kept}"
-               + (f", spared {report.spared} written in the last {int(GRACE_SECONDS if grace is None else grace)} s"
-                  if report.spared else ""))
+    click.echo(
+        f"{verb} {len(report.removed)} objects, {report.bytes} bytes; kept {report.kept}"
+        + (
+            f", spared {report.spared} written in the last {int(GRACE_SECONDS if grace is None else grace)} s"
+            if report.spared
+            else ""
+        )
+    )

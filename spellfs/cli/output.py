@@ -19,8 +19,20 @@ import click
 
 from ..workspace import Workspace
 
-__all__ = ["FORMATS", "chosen_format", "echo_json", "format_option", "hint", "json_option", "open_workspace", "output",
-           "plural", "progress", "quiet", "when"]
+__all__ = [
+    "FORMATS",
+    "chosen_format",
+    "echo_json",
+    "format_option",
+    "hint",
+    "json_option",
+    "open_workspace",
+    "output",
+    "plural",
+    "progress",
+    "quiet",
+    "when",
+]
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv")
 _FORMAT_KEY = "spellfs.format"
@@ -32,7 +44,12 @@ def plural(n: int, word: str) -> str:
 
 
 def json_option(f: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (the Lua API's shapes) instead of a table.")(f)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print JSON (the Lua API's shapes) instead of a table.",
+    )(f)
 
 
 def format_option(f: Callable) -> Callable:
@@ -48,9 +65,16 @@ def format_option(f: Callable) -> Callable:
         click.get_current_context().meta[_FORMAT_KEY] = chosen
         return f(*args, as_json=chosen != "table", **kwargs)
 
-    wrapper = click.option("--json", "as_json", is_flag=True, help="Short for --format json.")(wrapper)
-    return click.option("--format", "fmt", type=click.Choice(FORMATS), metavar="FORMAT",
-                        help="table (default), json, jsonl (one object a line), csv or tsv.")(wrapper)
+    wrapper = click.option("--json", "as_json", is_flag=True, help="Short for --format json.")(
+        wrapper
+    )
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        metavar="FORMAT",
+        help="table (default), json, jsonl (one object a line), csv or tsv.",
+    )(wrapper)
 
 
 def chosen_format() -> str:
@@ -105,8 +129,13 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
 
 
-def output(data: Any, as_json: bool, columns: Sequence[tuple[str, str | Callable[[dict], Any]]] | None = None,
-           title: str | None = None, empty: str = "nothing to show") -> None:
+def output(
+    data: Any,
+    as_json: bool,
+    columns: Sequence[tuple[str, str | Callable[[dict], Any]]] | None = None,
+    title: str | None = None,
+    empty: str = "nothing to show",
+) -> None:
     """Print ``data`` (a list of dicts or a dict) in the chosen format.
 
     Machine formats carry every field as the library returns it; the table shows
@@ -130,7 +159,9 @@ def output(data: Any, as_json: bool, columns: Sequence[tuple[str, str | Callable
     cols = columns or [(k, k) for k in rows[0]]
     cells = [[_cell(row, getter) for _, getter in cols] for row in rows]
     headers = [h for h, _ in cols]
-    if len(rows) > PLAIN_ROWS or not sys.stdout.isatty():  # piped (grep/awk/cut), or too long for rich
+    if (
+        len(rows) > PLAIN_ROWS or not sys.stdout.isatty()
+    ):  # piped (grep/awk/cut), or too long for rich
         _plain_table(headers, cells)
         return
     from rich.console import Console
@@ -148,8 +179,12 @@ def _plain_table(headers: list[str], cells: list[list[str]]) -> None:
     """Plain aligned text, one row a line (for grep/awk/cut), written at once."""
     cells = [[c.replace("\n", " ").replace("\r", " ") for c in line] for line in cells]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    click.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                         for line in [headers, *cells]))
+    click.echo(
+        "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+            for line in [headers, *cells]
+        )
+    )
 
 
 def _scalar(value: Any) -> str:
@@ -175,8 +210,14 @@ def _delimited(rows: list[dict], fmt: str) -> None:
     if fmt == "csv":
         writer = csv.writer(buf, lineterminator="\n")
     else:  # TSV: tabs and newlines inside a value become spaces, so every row is one line
-        writer = csv.writer(buf, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar=None,
-                            lineterminator="\n", quotechar=None)
+        writer = csv.writer(
+            buf,
+            delimiter="\t",
+            quoting=csv.QUOTE_NONE,
+            escapechar=None,
+            lineterminator="\n",
+            quotechar=None,
+        )
     writer.writerow(keys)
     for row in rows:
         values = [_scalar(row.get(k)) for k in keys]

@@ -6,8 +6,13 @@ import click
 
 from .output import echo_json, format_option, json_option, open_workspace, output, progress
 
-REMOTE_OPTION = click.option("--remote", "-r", "remote_name", metavar="NAME",
-                             help="Remote to use (default: the first in spell.yaml).")
+REMOTE_OPTION = click.option(
+    "--remote",
+    "-r",
+    "remote_name",
+    metavar="NAME",
+    help="Remote to use (default: the first in spell.yaml).",
+)
 
 
 @click.group()
@@ -25,11 +30,22 @@ def remote() -> None:
 @remote.command("add")
 @click.argument("name")
 @click.argument("url")
-@click.option("--endpoint-url", metavar="URL", help="S3 endpoint of a non-AWS service (http(s)://host:port).")
-@click.option("--region", metavar="REGION", help="S3 region (default: $AWS_REGION, else us-east-1).")
+@click.option(
+    "--endpoint-url", metavar="URL", help="S3 endpoint of a non-AWS service (http(s)://host:port)."
+)
+@click.option(
+    "--region", metavar="REGION", help="S3 region (default: $AWS_REGION, else us-east-1)."
+)
 @json_option
 @click.pass_context
-def add(ctx: click.Context, name: str, url: str, endpoint_url: str | None, region: str | None, as_json: bool) -> None:
+def add(
+    ctx: click.Context,
+    name: str,
+    url: str,
+    endpoint_url: str | None,
+    region: str | None,
+    as_json: bool,
+) -> None:
     """Add remote NAME at URL; the first remote added is the default."""
     from ..remote import add_remote
 
@@ -48,9 +64,18 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     from ..remote import list_remotes
 
     rows = list_remotes(open_workspace(ctx))
-    output(rows, as_json, [("name", "name"), ("url", "url"), ("endpoint", "endpoint_url"), ("region", "region"),
-                           ("default", lambda r: "*" if r["default"] else "")],
-           empty="no remotes (add one with `spell remote add NAME URL`)")
+    output(
+        rows,
+        as_json,
+        [
+            ("name", "name"),
+            ("url", "url"),
+            ("endpoint", "endpoint_url"),
+            ("region", "region"),
+            ("default", lambda r: "*" if r["default"] else ""),
+        ],
+        empty="no remotes (add one with `spell remote add NAME URL`)",
+    )
 
 
 @remote.command("remove")
@@ -72,7 +97,9 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def _transfer(ctx: click.Context, verb: str, sessions: tuple, remote_name: str | None, as_json: bool) -> None:
+def _transfer(
+    ctx: click.Context, verb: str, sessions: tuple, remote_name: str | None, as_json: bool
+) -> None:
     from ..remote import sync as remotes
 
     ws = open_workspace(ctx)
@@ -89,8 +116,10 @@ def _transfer(ctx: click.Context, verb: str, sessions: tuple, remote_name: str |
         echo_json(result)
         return
     where = "already there" if verb == "push" else "already local"
-    click.echo(f"{verb}ed {result['objects']} objects ({_mb(result['bytes'])}) in {result['seconds']:.1f} s, "
-               f"{result['skipped']} {where} (remote {result['remote']})")
+    click.echo(
+        f"{verb}ed {result['objects']} objects ({_mb(result['bytes'])}) in {result['seconds']:.1f} s, "
+        f"{result['skipped']} {where} (remote {result['remote']})"
+    )
 
 
 @click.command()

@@ -13,19 +13,37 @@ __all__ = ["run"]
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--sandbox", is_flag=True,
-              help="No file or process access (io, os.execute, require, …) outside the Tool and Artifact globals.")
-@click.option("--max-memory", metavar="SIZE", default=None,
-              help="Most memory the script's Lua values may take (e.g. 256M, 1G; 0: no limit; "
-                   "default 512M with --sandbox, else none).")
-@click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Stop the script after SECONDS of wall-clock time (0: no limit; default 300 with --sandbox, "
-                   "else none).")
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="No file or process access (io, os.execute, require, …) outside the Tool and Artifact globals.",
+)
+@click.option(
+    "--max-memory",
+    metavar="SIZE",
+    default=None,
+    help="Most memory the script's Lua values may take (e.g. 256M, 1G; 0: no limit; "
+    "default 512M with --sandbox, else none).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Stop the script after SECONDS of wall-clock time (0: no limit; default 300 with --sandbox, "
+    "else none).",
+)
 @click.argument("script", metavar="SCRIPT.lua")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, sandbox: bool, max_memory: str | None, timeout: float | None, script: str,
-        args: tuple[str, ...]) -> None:
+def run(
+    ctx: click.Context,
+    sandbox: bool,
+    max_memory: str | None,
+    timeout: float | None,
+    script: str,
+    args: tuple[str, ...],
+) -> None:
     """Run a Lua script; ARGS reach it as arg[1..] (arg[0] is the script).
 
     The globals Session, Artifact, State, JSON, Event, Hook and Tool (and Agent,
@@ -38,7 +56,9 @@ def run(ctx: click.Context, sandbox: bool, max_memory: str | None, timeout: floa
     obj = ctx.find_root().obj or {}
     from ..lua.sandbox import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
 
-    memory = _size(max_memory) if max_memory is not None else (DEFAULT_MAX_MEMORY if sandbox else None)
+    memory = (
+        _size(max_memory) if max_memory is not None else (DEFAULT_MAX_MEMORY if sandbox else None)
+    )
     timeout = timeout if timeout is not None else (DEFAULT_TIMEOUT if sandbox else None)
     try:
         code = Path(script).read_bytes()
@@ -54,20 +74,26 @@ def run(ctx: click.Context, sandbox: bool, max_memory: str | None, timeout: floa
         init_workspace(root)
         click.echo(f"spell: no workspace found; initialised one in {root}", err=True)
     config_file = obj.get("config_file")
-    ws = Workspace(root, load_config(root, Path(config_file) if config_file else None), actor="script")
+    ws = Workspace(
+        root, load_config(root, Path(config_file) if config_file else None), actor="script"
+    )
     ctx.call_on_close(ws.close)
     preset = os.environ.get("SPELL_SESSION", "").strip()
     if preset:  # `spell replay` runs scripts this way, against the fork; users may too
         try:
             ws.current_session = ws.sessions.id(preset)
         except SessionNotFound:
-            raise SessionNotFound(f"session not found: {preset[:64]} (from $SPELL_SESSION)") from None
+            raise SessionNotFound(
+                f"session not found: {preset[:64]} (from $SPELL_SESSION)"
+            ) from None
 
     from ..lua.runtime import ScriptError, run_script
     from ..history import begin_run
 
     shown = script
-    if os.environ.get("SPELL_REPLAY"):  # `spell replay` runs a stored copy; errors name the recorded script
+    if os.environ.get(
+        "SPELL_REPLAY"
+    ):  # `spell replay` runs a stored copy; errors name the recorded script
         shown = os.environ.get("SPELL_SCRIPT_NAME", "").strip() or script
     record = begin_run(ws, shown, code, list(args), env_session=preset or None)
     finished = []
@@ -88,7 +114,16 @@ def run(ctx: click.Context, sandbox: bool, max_memory: str | None, timeout: floa
 
     previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        run_script(ws, shown, code, args, sandbox=sandbox, on_exit=on_exit, max_memory=memory, timeout=timeout)
+        run_script(
+            ws,
+            shown,
+            code,
+            args,
+            sandbox=sandbox,
+            on_exit=on_exit,
+            max_memory=memory,
+            timeout=timeout,
+        )
     except ScriptError as exc:
         finish(1, str(exc))
         raise

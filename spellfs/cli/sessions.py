@@ -9,23 +9,46 @@ import click
 
 from ..workspace import init_workspace
 from .output import (
-    chosen_format, echo_json, format_option, hint, json_option, open_workspace, output, plural, progress, when,
+    chosen_format,
+    echo_json,
+    format_option,
+    hint,
+    json_option,
+    open_workspace,
+    output,
+    plural,
+    progress,
+    when,
 )
 
 SESSION_COLUMNS = [
-    ("id", lambda s: s["id"][:8]), ("name", "name"), ("status", "status"), ("tags", "tags"),
-    ("artifacts", "artifact_count"), ("updated", lambda s: when(s["updated_at"])),
+    ("id", lambda s: s["id"][:8]),
+    ("name", "name"),
+    ("status", "status"),
+    ("tags", "tags"),
+    ("artifacts", "artifact_count"),
+    ("updated", lambda s: when(s["updated_at"])),
     ("path", "path"),
 ]
 ARTIFACT_COLUMNS = [
-    ("name", "name"), ("version", "version"), ("type", "artifact_type"), ("size", "size"),
-    ("mime", "mime_type"), ("created", lambda a: when(a["created_at"])), ("tags", "tags"),
+    ("name", "name"),
+    ("version", "version"),
+    ("type", "artifact_type"),
+    ("size", "size"),
+    ("mime", "mime_type"),
+    ("created", lambda a: when(a["created_at"])),
+    ("tags", "tags"),
 ]
 
 
 @click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
-@click.option("--git", "use_git", is_flag=True, help="Also make it a git repository with .gitignore and .gitattributes.")
+@click.option(
+    "--git",
+    "use_git",
+    is_flag=True,
+    help="Also make it a git repository with .gitignore and .gitattributes.",
+)
 def init(directory: str, use_git: bool) -> None:
     """Make DIRECTORY (default: here) a workspace."""
     root = Path(directory)
@@ -36,9 +59,13 @@ def init(directory: str, use_git: bool) -> None:
         init_git(root)
     where = root.resolve()
     if new:
-        click.echo(f"Initialised a spellfs workspace in {where}" + (" (with git)" if use_git else ""))
+        click.echo(
+            f"Initialised a spellfs workspace in {where}" + (" (with git)" if use_git else "")
+        )
     else:
-        click.echo(f"Already a spellfs workspace: {where}" + ("; git set up for it" if use_git else ""))
+        click.echo(
+            f"Already a spellfs workspace: {where}" + ("; git set up for it" if use_git else "")
+        )
 
 
 @click.command()
@@ -48,38 +75,82 @@ def init(directory: str, use_git: bool) -> None:
 @click.option("--tag", "tags", multiple=True, metavar="T", help="A tag (repeat for more).")
 @click.option("--parent", metavar="SESSION", help="Parent session (id, prefix or directory).")
 @click.pass_context
-def new(ctx: click.Context, name: str, description: str, template: str | None, tags: tuple, parent: str | None) -> None:
+def new(
+    ctx: click.Context,
+    name: str,
+    description: str,
+    template: str | None,
+    tags: tuple,
+    parent: str | None,
+) -> None:
     """Create a session called NAME and print its id."""
     if not name.strip():
         raise click.BadParameter("a session needs a name", param_hint="NAME")
     ws = open_workspace(ctx)
-    sid = ws.sessions.create(name=name, description=description, tags=list(tags), template=template,
-                             parent_session_id=parent)
+    sid = ws.sessions.create(
+        name=name,
+        description=description,
+        tags=list(tags),
+        template=template,
+        parent_session_id=parent,
+    )
     click.echo(sid)
 
 
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Include completed and failed sessions.")
-@click.option("--status", type=click.Choice(["active", "suspended", "completed", "failed", "all"]),
-              help="Only sessions with this status.")
-@click.option("--tag", "tags", multiple=True, metavar="T", help="Only sessions with this tag (repeat: all must match).")
-@click.option("--sort", "sort_by", type=click.Choice(["created_at", "updated_at", "name"]), default="created_at",
-              show_default=True, help="Order of the listing.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "suspended", "completed", "failed", "all"]),
+    help="Only sessions with this status.",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="T",
+    help="Only sessions with this tag (repeat: all must match).",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(["created_at", "updated_at", "name"]),
+    default="created_at",
+    show_default=True,
+    help="Order of the listing.",
+)
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many.")
 @format_option
 @click.pass_context
-def ls(ctx: click.Context, show_all: bool, status: str | None, tags: tuple, sort_by: str, limit: int | None,
-       as_json: bool) -> None:
+def ls(
+    ctx: click.Context,
+    show_all: bool,
+    status: str | None,
+    tags: tuple,
+    sort_by: str,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """List sessions (active and suspended unless --all or --status)."""
     ws = open_workspace(ctx)
-    query = {"status": "all" if show_all and not status else status, "tags": list(tags), "sort_by": sort_by,
-             "limit": limit}
+    query = {
+        "status": "all" if show_all and not status else status,
+        "tags": list(tags),
+        "sort_by": sort_by,
+        "limit": limit,
+    }
     sessions = ws.sessions.list({k: v for k, v in query.items() if v not in (None, [])})
     for problem in ws.sessions.broken:
         hint(f"warning: {problem}")
     filtered = status or tags or show_all
-    output(sessions, as_json, SESSION_COLUMNS,
-           empty="no sessions match" if filtered else "no sessions (make one with `spell new NAME`; --all shows finished ones)")
+    output(
+        sessions,
+        as_json,
+        SESSION_COLUMNS,
+        empty="no sessions match"
+        if filtered
+        else "no sessions (make one with `spell new NAME`; --all shows finished ones)",
+    )
 
 
 @click.command()
@@ -98,8 +169,19 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
         return
     import json
 
-    for key in ("id", "name", "description", "status", "tags", "parent_session_id", "created_at", "updated_at",
-                "path", "custom_metadata", "artifact_count"):
+    for key in (
+        "id",
+        "name",
+        "description",
+        "status",
+        "tags",
+        "parent_session_id",
+        "created_at",
+        "updated_at",
+        "path",
+        "custom_metadata",
+        "artifact_count",
+    ):
         value = info.get(key)
         if isinstance(value, list):
             value = ", ".join(value)
@@ -108,10 +190,14 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
         click.echo(f"{key + ':':<19}{'' if value is None else value}")
     usage = extra.get("usage")
     if usage:
-        click.echo(f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, {usage['cached']} cached), "
-                   f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens")
+        click.echo(
+            f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, {usage['cached']} cached), "
+            f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens"
+        )
         for model, m in sorted(usage["by_model"].items()):
-            click.echo(f"{'':<19}{model}: {plural(m['calls'], 'call')}, {m['input_tokens']} in + {m['output_tokens']} out")
+            click.echo(
+                f"{'':<19}{model}: {plural(m['calls'], 'call')}, {m['input_tokens']} in + {m['output_tokens']} out"
+            )
     if info["artifacts"]:
         click.echo()
         output(info["artifacts"], False, ARTIFACT_COLUMNS)
@@ -147,10 +233,20 @@ def cat(ctx: click.Context, session: str, artifact: str) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--type", "type_", default="user_input", show_default=True, help="Artifact type.")
 @click.option("--name", help="Store under this name (one file only; default: the file's name).")
-@click.option("--tag", "tags", multiple=True, metavar="T", help="A tag for the artifacts (repeat for more).")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="T", help="A tag for the artifacts (repeat for more)."
+)
 @json_option
 @click.pass_context
-def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | None, tags: tuple, as_json: bool) -> None:
+def add(
+    ctx: click.Context,
+    session: str,
+    files: tuple,
+    type_: str,
+    name: str | None,
+    tags: tuple,
+    as_json: bool,
+) -> None:
     """Store FILES (or every file under a directory, recursively) as artifacts of SESSION.
 
     Paths in .spellignore are skipped. Every file is checked before any is stored; a
@@ -167,21 +263,30 @@ def add(ctx: click.Context, session: str, files: tuple, type_: str, name: str | 
         raise click.UsageError("--name works with one file only")
     meta = {"tags": list(tags)} if tags else None
     m = ws.sessions.manifest(ws.sessions.resolve(session))
-    if m["status"] == "suspended" and chosen:  # a finished one is refused by the store, with the way on
+    if (
+        m["status"] == "suspended" and chosen
+    ):  # a finished one is refused by the store, with the way on
         ws.sessions.resume(session)
         click.echo(f"resumed suspended session {m['id'][:8]} to store into it", err=True)
     results: list[dict] = []
     with progress("adding", len(chosen)) as bar:
+
         def committed(ids: list[dict]) -> None:
-            batch = [{"file": f, **aid} for f, aid in zip(chosen[len(results):], ids)]
+            batch = [{"file": f, **aid} for f, aid in zip(chosen[len(results) :], ids)]
             results.extend(batch)
             bar.advance(len(batch))
             if not as_json:  # acknowledged as each chunk commits: an interrupt loses none of these
-                click.echo("".join(f"stored {name or Path(r['file']).name} as #{r['sequence']} ({r['content_hash'][:12]})\n"
-                                   for r in batch), nl=False)
+                click.echo(
+                    "".join(
+                        f"stored {name or Path(r['file']).name} as #{r['sequence']} ({r['content_hash'][:12]})\n"
+                        for r in batch
+                    ),
+                    nl=False,
+                )
 
-        ws.artifacts.store_files(session, chosen, type_, meta, [name] if name is not None else None,
-                                 on_commit=committed)
+        ws.artifacts.store_files(
+            session, chosen, type_, meta, [name] if name is not None else None, on_commit=committed
+        )
     if as_json:
         echo_json(results)
 
@@ -201,14 +306,18 @@ def _status_command(verb: str, method: str, help_text: str) -> click.Command:
 
 suspend = _status_command("suspend", "suspend", "Suspend active SESSIONS.")
 resume = _status_command("resume", "resume", "Make suspended SESSIONS active again.")
-complete = _status_command("complete", "complete", "Mark SESSIONS completed (they leave the default listing).")
+complete = _status_command(
+    "complete", "complete", "Mark SESSIONS completed (they leave the default listing)."
+)
 fail = _status_command("fail", "fail", "Mark SESSIONS failed.")
 
 
 @click.command()
 @click.argument("sessions", nargs=-1, required=True)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
-@click.option("--force", is_flag=True, help="Remove even with hand edits in files/ (kept as objects first).")
+@click.option(
+    "--force", is_flag=True, help="Remove even with hand edits in files/ (kept as objects first)."
+)
 @click.pass_context
 def rm(ctx: click.Context, sessions: tuple, yes: bool, force: bool) -> None:
     """Remove SESSIONS' directories (their objects stay until `spell gc`)."""

@@ -43,14 +43,19 @@ def _human(c: dict) -> str:
     if ev == "invalid":
         return f"invalid   {c['error']}  (last good state kept; fix the file)"
     if ev == "suspended":
-        return f"suspended {c['session']}  (idle {c['idle_seconds']} s, over session_timeout_seconds)"
+        return (
+            f"suspended {c['session']}  (idle {c['idle_seconds']} s, over session_timeout_seconds)"
+        )
     return f"{ev:<9} {c.get('path', c.get('session', ''))}"
 
 
 @click.command()
 @json_option
-@click.option("--poll", is_flag=True, help="Poll for changes instead of using the OS's notifications "
-                                           "(network file systems).")
+@click.option(
+    "--poll",
+    is_flag=True,
+    help="Poll for changes instead of using the OS's notifications (network file systems).",
+)
 @click.option("--daemon-child", is_flag=True, hidden=True)
 @click.pass_context
 def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> None:
@@ -70,7 +75,13 @@ def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> 
     stale = lock.acquire("daemon" if daemon_child else "foreground")
     emit = _printer(as_json and not daemon_child, stamp=daemon_child)
     if stale and stale.get("pid"):
-        emit({"event": "warning", "time": "", "message": f"removed a stale pid file (pid {stale['pid']} was not running)"})
+        emit(
+            {
+                "event": "warning",
+                "time": "",
+                "message": f"removed a stale pid file (pid {stale['pid']} was not running)",
+            }
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     if daemon_child:
@@ -84,8 +95,11 @@ def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> 
         if watcher.error is None and not stop.is_set():
             lock.set_state("watching")
             n = len(ws.index.rows)
-            click.echo(f"{'' if not daemon_child else watcher_stamp()}watching {ws.root} ({watcher.mode}, {n} sessions)"
-                       + ("" if daemon_child else "; Ctrl-C to stop"), err=not daemon_child)
+            click.echo(
+                f"{'' if not daemon_child else watcher_stamp()}watching {ws.root} ({watcher.mode}, {n} sessions)"
+                + ("" if daemon_child else "; Ctrl-C to stop"),
+                err=not daemon_child,
+            )
         while watcher.error is None and not stop.wait(1.0):
             pass
     except KeyboardInterrupt:
@@ -117,8 +131,10 @@ def _root(ctx: click.Context):
     obj = ctx.find_root().obj or {}
     root = find_root(explicit=obj.get("workspace"))
     if root is None:
-        raise WorkspaceNotFound("no workspace here (no spell.yaml or .spell/ in this directory or above; "
-                                "make one with `spell init`)")
+        raise WorkspaceNotFound(
+            "no workspace here (no spell.yaml or .spell/ in this directory or above; "
+            "make one with `spell init`)"
+        )
     return root, obj.get("config_file")
 
 
@@ -137,7 +153,9 @@ def start(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"the daemon is already running (pid {info['pid']}, {info['mode']})")
     else:
         if info.get("stale_removed"):
-            click.echo(f"removed a stale pid file (pid {info['stale_removed'].get('pid')} was not running)")
+            click.echo(
+                f"removed a stale pid file (pid {info['stale_removed'].get('pid')} was not running)"
+            )
         click.echo(f"started the daemon (pid {info['pid']}); log: .spell/daemon.log")
 
 
@@ -153,10 +171,15 @@ def stop(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(info)
     elif info["stopped"]:
-        click.echo(f"stopped the daemon (pid {info['pid']})" + (" (killed: it did not stop in time)" if info.get("killed") else ""))
+        click.echo(
+            f"stopped the daemon (pid {info['pid']})"
+            + (" (killed: it did not stop in time)" if info.get("killed") else "")
+        )
     else:
         if info.get("stale_removed"):
-            click.echo(f"removed a stale pid file (pid {info['stale_removed'].get('pid')} was not running)")
+            click.echo(
+                f"removed a stale pid file (pid {info['stale_removed'].get('pid')} was not running)"
+            )
         click.echo("the daemon is not running")
 
 
@@ -175,6 +198,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         what = "the daemon" if info["mode"] == "daemon" else "a foreground `spell watch`"
         click.echo(f"{what} is running (pid {info['pid']}, {info['state']}, since {info['since']})")
     else:
-        click.echo("the daemon is not running" + (f" (stale pid file from pid {info['pid']})" if info["stale"] else ""))
+        click.echo(
+            "the daemon is not running"
+            + (f" (stale pid file from pid {info['pid']})" if info["stale"] else "")
+        )
     if not info["running"]:
         ctx.exit(1)

@@ -14,8 +14,11 @@ __all__ = ["default_spellignore", "default_templates"]
 def default_templates() -> dict[str, bytes]:
     """Template file name -> content, for every shipped session template."""
     root = resources.files(__name__) / "templates"
-    return {p.name: p.read_bytes() for p in sorted(root.iterdir(), key=lambda p: p.name)
-            if p.name.endswith(".yaml")}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(root.iterdir(), key=lambda p: p.name)
+        if p.name.endswith(".yaml")
+    }
 
 
 def default_spellignore() -> bytes:

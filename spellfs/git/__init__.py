@@ -7,16 +7,19 @@ here and imported on first use (:mod:`spellfs.lazy`).
 
 from ..lazy import exports
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "ArchiveError": "archive",
-    "CommitResult": "commits",
-    "MAX_MEMBERS": "archive",
-    "commit": "commits",
-    "export_session": "archive",
-    "import_session": "archive",
-    "init_git": "repo",
-    "on_open": "repo",
-    "reachable_objects": "archive",
-    "reconcile": "repo",
-    "status": "commits",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "ArchiveError": "archive",
+        "CommitResult": "commits",
+        "MAX_MEMBERS": "archive",
+        "commit": "commits",
+        "export_session": "archive",
+        "import_session": "archive",
+        "init_git": "repo",
+        "on_open": "repo",
+        "reachable_objects": "archive",
+        "reconcile": "repo",
+        "status": "commits",
+    },
+)

@@ -73,7 +73,9 @@ def reachable_objects(ws: "Workspace", dir: str) -> list[str]:
     for name in ("checkpoints.yaml", "runs.yaml", "calls.yaml"):
         rel = f"sessions/{dir}/{name}"
         if ws.storage.exists(rel):
-            found.update(oid for m in _HEX.findall(ws.storage.read(rel)) if ws.objects.has(oid := m.decode()))
+            found.update(
+                oid for m in _HEX.findall(ws.storage.read(rel)) if ws.objects.has(oid := m.decode())
+            )
     return sorted(found)
 
 
@@ -86,8 +88,12 @@ class ExportResult:
     bytes: int
 
 
-def export_session(ws: "Workspace", session: str, out: str | os.PathLike,
-                   advance: Callable[[int], None] | None = None) -> ExportResult:
+def export_session(
+    ws: "Workspace",
+    session: str,
+    out: str | os.PathLike,
+    advance: Callable[[int], None] | None = None,
+) -> ExportResult:
     """Write ``session`` with its history and objects to ``out`` (a tar stream through zstd)."""
     import zstandard
 
@@ -96,20 +102,33 @@ def export_session(ws: "Workspace", session: str, out: str | os.PathLike,
     oids = reachable_objects(ws, dir)
     missing = [o for o in oids if not ws.objects.has(o) and not _fetch(ws, o)]
     if missing:
-        raise SpellError(f"cannot export session {sid[:8]}: object {missing[0]} is missing "
-                         f"({len(missing)} in all; run `spell pull` or `spell fsck`)")
+        raise SpellError(
+            f"cannot export session {sid[:8]}: object {missing[0]} is missing "
+            f"({len(missing)} in all; run `spell pull` or `spell fsck`)"
+        )
     base = ws.root / "sessions" / dir
-    files = sorted(p for p in base.rglob("*") if p.is_file() and not p.is_symlink() and not p.name.endswith(".tmp"))
+    files = sorted(
+        p
+        for p in base.rglob("*")
+        if p.is_file() and not p.is_symlink() and not p.name.endswith(".tmp")
+    )
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     total = 0
     # What an import may write is declared first: the sum of every member's size.
-    declared = sum(p.stat().st_size for p in files) + sum(ws.objects.path(o).stat().st_size for o in oids)
+    declared = sum(p.stat().st_size for p in files) + sum(
+        ws.objects.path(o).stat().st_size for o in oids
+    )
     try:
-        with open(tmp, "wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as z, \
-                tarfile.open(fileobj=z, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            head = (f"format: {FORMAT}\nsession_id: {sid}\ndir: {dir}\nobjects: {len(oids)}\n"
-                    f"bytes: {declared}\n").encode()
+        with (
+            open(tmp, "wb") as raw,
+            zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as z,
+            tarfile.open(fileobj=z, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            head = (
+                f"format: {FORMAT}\nsession_id: {sid}\ndir: {dir}\nobjects: {len(oids)}\n"
+                f"bytes: {declared}\n"
+            ).encode()
             _add_bytes(tar, MANIFEST, head)
             for p in files:
                 rel = p.relative_to(ws.root).as_posix()
@@ -187,7 +206,12 @@ def _classify(parts: list[str], is_dir: bool) -> str:
     if parts[0] == "objects":
         if is_dir and len(parts) <= 2:
             return "dir"
-        if len(parts) == 3 and not is_dir and re.fullmatch(r"[0-9a-f]{2}", parts[1]) and re.fullmatch(r"[0-9a-f]{62}", parts[2]):
+        if (
+            len(parts) == 3
+            and not is_dir
+            and re.fullmatch(r"[0-9a-f]{2}", parts[1])
+            and re.fullmatch(r"[0-9a-f]{62}", parts[2])
+        ):
             return "object"
     if parts[0] == "sessions" and len(parts) >= 2 and not parts[1].startswith("."):
         if is_dir:
@@ -197,7 +221,9 @@ def _classify(parts: list[str], is_dir: bool) -> str:
     raise ArchiveError(f"unexpected archive member: {shown} (not a spellfs export)")
 
 
-def _members(tar: tarfile.TarFile, max_member: int, max_total: int, max_members: int) -> Iterator[tarfile.TarInfo]:
+def _members(
+    tar: tarfile.TarFile, max_member: int, max_total: int, max_members: int
+) -> Iterator[tarfile.TarInfo]:
     count = 0
     while True:
         try:
@@ -212,10 +238,14 @@ def _members(tar: tarfile.TarFile, max_member: int, max_total: int, max_members:
         if m.issym() or m.islnk():
             raise ArchiveError(f"unsafe archive member: {m.name[:120]!r} (a link)")
         if not (m.isreg() or m.isdir()):
-            raise ArchiveError(f"unsafe archive member: {m.name[:120]!r} (a device, fifo or other special file)")
+            raise ArchiveError(
+                f"unsafe archive member: {m.name[:120]!r} (a device, fifo or other special file)"
+            )
         if m.size > max_member:
-            raise ArchiveError(f"archive member too large: {m.name[:120]!r} is {m.size} bytes; "
-                               f"max_artifact_size is {max_member}")
+            raise ArchiveError(
+                f"archive member too large: {m.name[:120]!r} is {m.size} bytes; "
+                f"max_artifact_size is {max_member}"
+            )
         yield m
 
 
@@ -231,12 +261,16 @@ class _Budget:
     def take(self, member: str, size: int) -> None:
         """Reserve ``size`` bytes for ``member`` before a byte of it is written, or refuse it."""
         if size > self.left:
-            raise ArchiveError(f"archive refused at {member[:120]!r}: it would write more than {self.why}")
+            raise ArchiveError(
+                f"archive refused at {member[:120]!r}: it would write more than {self.why}"
+            )
         st = os.statvfs(self.work)
         free = st.f_bavail * st.f_frsize
         if size + _RESERVE > free:
-            raise ArchiveError(f"archive refused at {member[:120]!r}: {size} bytes would fill the disk "
-                               f"({free} bytes free)")
+            raise ArchiveError(
+                f"archive refused at {member[:120]!r}: {size} bytes would fill the disk "
+                f"({free} bytes free)"
+            )
         self.left -= size
 
 
@@ -267,15 +301,24 @@ def _verify_object(path: Path, oid: str, member: str, max_member: int) -> None:
             for chunk in stream_content(oid, f, member):
                 content += len(chunk)
                 if content > max_member:
-                    raise ArchiveError(f"archive member too large: {member[:120]!r} holds more than "
-                                       f"max_artifact_size ({max_member}) bytes")
+                    raise ArchiveError(
+                        f"archive member too large: {member[:120]!r} holds more than "
+                        f"max_artifact_size ({max_member}) bytes"
+                    )
     except IntegrityError:
-        raise ArchiveError(f"corrupt object in archive: {member[:120]!r}: its content does not hash to "
-                           "its name (refused)") from None
+        raise ArchiveError(
+            f"corrupt object in archive: {member[:120]!r}: its content does not hash to "
+            "its name (refused)"
+        ) from None
 
 
-def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = MAX_MEMBERS,
-                   max_total: int | None = None, advance: Callable[[int], None] | None = None) -> ImportResult:
+def import_session(
+    ws: "Workspace",
+    path: str | os.PathLike,
+    max_members: int = MAX_MEMBERS,
+    max_total: int | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> ImportResult:
     """Import the session archived in ``path``; nothing changes unless all of it checks out."""
     import zstandard
 
@@ -283,8 +326,10 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
         raise UsageError("import needs a workspace on disk (storage_backend is memory)")
     max_member = ws.config.get("sessions.max_artifact_size")
     if max_total is None:
-        max_total = min(ws.config.get("sessions.max_import_bytes"),
-                        max_member * ws.config.get("sessions.max_artifacts_per_session"))
+        max_total = min(
+            ws.config.get("sessions.max_import_bytes"),
+            max_member * ws.config.get("sessions.max_artifacts_per_session"),
+        )
     work = ws.root / ".spell" / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="import-", dir=work))
@@ -302,8 +347,13 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
                 tar = tarfile.open(fileobj=z, mode="r|")
             except (tarfile.TarError, zstandard.ZstdError) as exc:
                 raise ArchiveError(f"not a spellfs export: {path} ({exc})") from None
-            budget = _Budget(ws, work, max_total, f"{max_total} bytes in all (sessions.max_import_bytes, and "
-                             "max_artifact_size × max_artifacts_per_session)")
+            budget = _Budget(
+                ws,
+                work,
+                max_total,
+                f"{max_total} bytes in all (sessions.max_import_bytes, and "
+                "max_artifact_size × max_artifacts_per_session)",
+            )
             try:
                 for m in _members(tar, max_member, max_total, max_members):
                     parts = _check_name(m.name)
@@ -316,9 +366,13 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
                         declared = _declared_bytes(manifest_text)
                         if declared is not None and not (oids or files):
                             if declared > max_total:
-                                raise ArchiveError(f"archive refused: it declares {declared} bytes, more than "
-                                                   f"{max_total} bytes in all (sessions.max_import_bytes)")
-                            budget = _Budget(ws, work, declared, f"the {declared} bytes it declares")
+                                raise ArchiveError(
+                                    f"archive refused: it declares {declared} bytes, more than "
+                                    f"{max_total} bytes in all (sessions.max_import_bytes)"
+                                )
+                            budget = _Budget(
+                                ws, work, declared, f"the {declared} bytes it declares"
+                            )
                         continue
                     budget.take(m.name, m.size)
                     dest = tmp.joinpath(*parts)
@@ -337,7 +391,9 @@ def import_session(ws: "Workspace", path: str | os.PathLike, max_members: int = 
             except tarfile.TarError as exc:
                 raise ArchiveError(f"not a valid spellfs export: {exc}") from None
             except FileExistsError as exc:
-                raise ArchiveError(f"archive refused: {os.path.relpath(exc.filename, tmp)} appears twice") from None
+                raise ArchiveError(
+                    f"archive refused: {os.path.relpath(exc.filename, tmp)} appears twice"
+                ) from None
             except OSError as exc:
                 from ..store import disk_error
 
@@ -353,8 +409,14 @@ def _declared_bytes(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs: set[str], oids: list[str],
-             files: int) -> ImportResult:
+def _install(
+    ws: "Workspace",
+    tmp: Path,
+    manifest_text: str | None,
+    session_dirs: set[str],
+    oids: list[str],
+    files: int,
+) -> ImportResult:
     from ..model import load_manifest
     from ..store import load_yaml
 
@@ -362,11 +424,19 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
         raise ArchiveError(f"not a spellfs export: no {MANIFEST}")
     head = load_yaml(manifest_text, MANIFEST)
     if not isinstance(head, dict) or head.get("format") != FORMAT:
-        raise ArchiveError(f"not a spellfs export this version reads: {MANIFEST} has format "
-                           f"{head.get('format') if isinstance(head, dict) else None!r} (expected {FORMAT})")
-    if len(session_dirs) != 1 or not isinstance(head.get("dir"), str) or head["dir"] not in session_dirs:
-        raise ArchiveError(f"archive refused: expected the one session {head.get('dir')!r}, "
-                           f"found {len(session_dirs)} session directories")
+        raise ArchiveError(
+            f"not a spellfs export this version reads: {MANIFEST} has format "
+            f"{head.get('format') if isinstance(head, dict) else None!r} (expected {FORMAT})"
+        )
+    if (
+        len(session_dirs) != 1
+        or not isinstance(head.get("dir"), str)
+        or head["dir"] not in session_dirs
+    ):
+        raise ArchiveError(
+            f"archive refused: expected the one session {head.get('dir')!r}, "
+            f"found {len(session_dirs)} session directories"
+        )
     dir = head["dir"]
     src = tmp / "sessions" / dir
     try:
@@ -374,7 +444,9 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
     except FileNotFoundError:
         raise ArchiveError(f"archive refused: sessions/{dir}/session.yaml is missing") from None
     if m["id"] != head.get("session_id"):
-        raise ArchiveError(f"archive refused: session.yaml says {m['id']}, {MANIFEST} says {head.get('session_id')}")
+        raise ArchiveError(
+            f"archive refused: session.yaml says {m['id']}, {MANIFEST} says {head.get('session_id')}"
+        )
     from ..names import check_artifact_name
 
     for name in (src / "files").iterdir() if (src / "files").is_dir() else ():
@@ -384,8 +456,10 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
             raise ArchiveError(f"archive refused: sessions/{dir}/files/: {exc}") from None
     existing = _find_session(ws, m["id"])
     if existing or ws.storage.exists(f"sessions/{dir}"):
-        raise ArchiveError(f"session already exists: {m['id']} (sessions/{existing or dir}; "
-                           f"remove it with `spell rm {m['id'][:8]}` to import this copy)")
+        raise ArchiveError(
+            f"session already exists: {m['id']} (sessions/{existing or dir}; "
+            f"remove it with `spell rm {m['id'][:8]}` to import this copy)"
+        )
     # Every object was verified as it arrived (_verify_object), before the next member was read.
     staged = FsObjectStore(tmp / "objects", ws.config.threshold)
     for oid in oids:
@@ -394,8 +468,10 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
     have = set(oids)
     absent = [o for o in log_tmp if o not in have and not ws.objects.has(o)]
     if absent:
-        raise ArchiveError(f"archive refused: object {absent[0]} of sessions/{dir} is not in it "
-                           f"({len(absent)} missing)")
+        raise ArchiveError(
+            f"archive refused: object {absent[0]} of sessions/{dir} is not in it "
+            f"({len(absent)} missing)"
+        )
     store = ws.objects
     new = 0
     for oid in oids:
@@ -413,7 +489,9 @@ def _install(ws: "Workspace", tmp: Path, manifest_text: str | None, session_dirs
         os.replace(src, ws.root / "sessions" / dir)
     from .repo import reconcile
 
-    reconcile(ws, [dir])  # files/ copies are derived: make them match the records, whatever the archive held
+    reconcile(
+        ws, [dir]
+    )  # files/ copies are derived: make them match the records, whatever the archive held
     ws.index.refresh_dir(dir)
     return ImportResult(m["id"], dir, files, len(oids), new)
 
@@ -424,8 +502,11 @@ def _records_hashes(path: Path, where: str) -> set[str]:
     if not path.is_file():
         return set()
     try:
-        return {r["hash"] for _, r in parse_records(path.read_bytes(), where)
-                if isinstance(r.get("hash"), str) and re.fullmatch(r"[0-9a-f]{64}", r["hash"])}
+        return {
+            r["hash"]
+            for _, r in parse_records(path.read_bytes(), where)
+            if isinstance(r.get("hash"), str) and re.fullmatch(r"[0-9a-f]{64}", r["hash"])
+        }
     except SpellError as exc:
         raise ArchiveError(f"archive refused: {exc}") from None
 

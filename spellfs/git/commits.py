@@ -25,8 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SpellError
 from .repo import (
-    GITATTRIBUTES, GITIGNORE, HEAD_FILE, catch_up, configure_driver, driver_configured, ensure_lines, git_dir,
-    open_repo, repo_prefix,
+    GITATTRIBUTES,
+    GITIGNORE,
+    HEAD_FILE,
+    catch_up,
+    configure_driver,
+    driver_configured,
+    ensure_lines,
+    git_dir,
+    open_repo,
+    repo_prefix,
 )
 from ..store import atomic_write
 
@@ -36,8 +44,17 @@ if TYPE_CHECKING:
 __all__ = ["CommitResult", "commit", "status"]
 
 #: Workspace paths `spell commit` stages (relative to the workspace root).
-SHARED = ("sessions", "templates", "state.yaml", "spell.yaml", ".spellignore", ".gitignore", ".gitattributes",
-          ".spell/objects", ".spell/.gitignore")
+SHARED = (
+    "sessions",
+    "templates",
+    "state.yaml",
+    "spell.yaml",
+    ".spellignore",
+    ".gitignore",
+    ".gitattributes",
+    ".spell/objects",
+    ".spell/.gitignore",
+)
 RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 _CONFLICT = re.compile(rb"^(<<<<<<<|>>>>>>>) ", re.M)
 
@@ -57,7 +74,7 @@ def _porcelain(repo, prefix: str) -> list[tuple[str, str]]:
         if xy[0] in "RC":
             i += 1  # the source path follows
         if path.startswith(prefix):
-            items.append((xy, path[len(prefix):]))
+            items.append((xy, path[len(prefix) :]))
     return items
 
 
@@ -81,13 +98,25 @@ class CommitResult:
     kept_out: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    recorded: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # hand edits recorded first
-    unrecorded: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # in finished sessions
+    recorded: dict[str, dict[str, list[str]]] = field(
+        default_factory=dict
+    )  # hand edits recorded first
+    unrecorded: dict[str, dict[str, list[str]]] = field(
+        default_factory=dict
+    )  # in finished sessions
 
     def as_dict(self) -> dict[str, Any]:
-        return {"committed": self.committed, "commit": self.sha, "message": self.message,
-                "sessions": self.sessions, "kept_out": self.kept_out, "resolved": self.resolved,
-                "warnings": self.warnings, "recorded": self.recorded, "unrecorded": self.unrecorded}
+        return {
+            "committed": self.committed,
+            "commit": self.sha,
+            "message": self.message,
+            "sessions": self.sessions,
+            "kept_out": self.kept_out,
+            "resolved": self.resolved,
+            "warnings": self.warnings,
+            "recorded": self.recorded,
+            "unrecorded": self.unrecorded,
+        }
 
 
 def _record_hand_edits(ws: "Workspace", result: CommitResult) -> None:
@@ -114,7 +143,9 @@ def _broken_yaml(ws: "Workspace", paths: list[str]) -> list[str]:
     out = []
     for rel in paths:
         name = rel.rsplit("/", 1)[-1]
-        if name in ("session.yaml", "state.yaml", "spell.yaml") or (rel.startswith("templates/") and name.endswith(".yaml")):
+        if name in ("session.yaml", "state.yaml", "spell.yaml") or (
+            rel.startswith("templates/") and name.endswith(".yaml")
+        ):
             try:
                 load_yaml((ws.root / rel).read_bytes(), rel)
             except ManifestError as exc:
@@ -137,7 +168,10 @@ def _keep_out_large(ws: "Workspace", repo, prefix: str, items: list[tuple[str, s
     large = []
     for _xy, path in items:
         parts = path.split("/")
-        if not (path.startswith(".spell/objects/") or (len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files")):
+        if not (
+            path.startswith(".spell/objects/")
+            or (len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files")
+        ):
             continue
         try:
             if os.lstat(ws.root / path).st_size > limit:
@@ -166,10 +200,12 @@ def _summary(repo, prefix: str) -> tuple[dict[str, dict[str, int]], list[str], i
     """Per session: what the staged change adds; other workspace paths; objects added."""
     sessions: dict[str, dict[str, int]] = {}
     other, objects = [], 0
-    names = repo.git.diff("--cached", "--name-status", "-z", "--no-renames", "--", prefix or ".").split("\0")
+    names = repo.git.diff(
+        "--cached", "--name-status", "-z", "--no-renames", "--", prefix or "."
+    ).split("\0")
     record_files = []
     for status_, path in zip(names[0::2], names[1::2]):
-        path = path[len(prefix):] if path.startswith(prefix) else path
+        path = path[len(prefix) :] if path.startswith(prefix) else path
         parts = path.split("/")
         if path.startswith(".spell/objects/"):
             objects += status_ == "A"
@@ -193,12 +229,16 @@ def _summary(repo, prefix: str) -> tuple[dict[str, dict[str, int]], list[str], i
             if line.startswith("+++ "):
                 p = line[4:]
                 p = p[2:] if p.startswith("b/") else p
-                p = p[len(prefix):] if p.startswith(prefix) else p
+                p = p[len(prefix) :] if p.startswith(prefix) else p
                 current = p.split("/") if p != "/dev/null" else None
             elif line.startswith("+- ") and current and len(current) >= 3:
                 s = sessions.setdefault(current[1], {})
-                kind = {"artifacts.yaml": "stored", "checkpoints.yaml": "checkpoints", "runs.yaml": "runs",
-                        "calls.yaml": "model calls"}[current[2]]
+                kind = {
+                    "artifacts.yaml": "stored",
+                    "checkpoints.yaml": "checkpoints",
+                    "runs.yaml": "runs",
+                    "calls.yaml": "model calls",
+                }[current[2]]
                 if kind == "stored" and '"op": "delete"' in line:
                     kind = "deleted"
                 s[kind] = s.get(kind, 0) + 1
@@ -214,10 +254,14 @@ def _describe(counts: dict[str, int]) -> str:
     for key in ("new session", "removed", "manifest changed", "state changed"):
         if counts.get(key):
             words.append(key)
-    plural = {"stored": ("artifact version stored", "artifact versions stored"),
-              "deleted": ("artifact deleted", "artifacts deleted"),
-              "checkpoints": ("checkpoint", "checkpoints"), "runs": ("run", "runs"),
-              "model calls": ("model call", "model calls"), "files changed": ("file changed", "files changed")}
+    plural = {
+        "stored": ("artifact version stored", "artifact versions stored"),
+        "deleted": ("artifact deleted", "artifacts deleted"),
+        "checkpoints": ("checkpoint", "checkpoints"),
+        "runs": ("run", "runs"),
+        "model calls": ("model call", "model calls"),
+        "files changed": ("file changed", "files changed"),
+    }
     for key, (one, many) in plural.items():
         n = counts.get(key, 0)
         if n:
@@ -242,25 +286,41 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
     result = CommitResult(False)
     try:
         # files/ copies are derived: a conflicted or stale one is rewritten from the records.
-        unmerged = {e.split("\t", 1)[1][len(prefix):] for e in repo.git.ls_files("-u", "-z", "--", prefix or ".").split("\0")
-                    if "\t" in e}
-        catch_up(ws, Path(repo.git_dir), {p.split("/")[1] for p in unmerged
-                                           if p.startswith("sessions/") and p.count("/") >= 2})
+        unmerged = {
+            e.split("\t", 1)[1][len(prefix) :]
+            for e in repo.git.ls_files("-u", "-z", "--", prefix or ".").split("\0")
+            if "\t" in e
+        }
+        catch_up(
+            ws,
+            Path(repo.git_dir),
+            {p.split("/")[1] for p in unmerged if p.startswith("sessions/") and p.count("/") >= 2},
+        )
         _record_hand_edits(ws, result)
         for p in sorted(unmerged):
             parts = p.split("/")
             if len(parts) == 4 and parts[0] == "sessions" and parts[2] == "files":
                 result.resolved.append(p)
             elif os.path.exists(ws.root / p) and _CONFLICT.search((ws.root / p).read_bytes()):
-                raise SpellError(f"merge conflict: {p} still has conflict markers "
-                                 "(edit it to keep what you want, then run `spell commit` again)")
+                raise SpellError(
+                    f"merge conflict: {p} still has conflict markers "
+                    "(edit it to keep what you want, then run `spell commit` again)"
+                )
             elif not _shared(p):
-                raise SpellError(f"merge conflict: {p} (resolve it with git, then run `spell commit` again)")
+                raise SpellError(
+                    f"merge conflict: {p} (resolve it with git, then run `spell commit` again)"
+                )
         items = _porcelain(repo, prefix)
-        result.kept_out = _keep_out_large(ws, repo, prefix, [(xy, p) for xy, p in items if _shared(p)])
+        result.kept_out = _keep_out_large(
+            ws, repo, prefix, [(xy, p) for xy, p in items if _shared(p)]
+        )
         tracked = set(repo.git.ls_files("-z", "--", *(prefix + s for s in SHARED)).split("\0"))
-        specs = [prefix + s for s in SHARED
-                 if (ws.root / s).exists() or any(t == prefix + s or t.startswith(prefix + s + "/") for t in tracked)]
+        specs = [
+            prefix + s
+            for s in SHARED
+            if (ws.root / s).exists()
+            or any(t == prefix + s or t.startswith(prefix + s + "/") for t in tracked)
+        ]
         if specs:
             repo.git.add("-A", "--", *specs)
         sessions, other, objects = _summary(repo, prefix)
@@ -268,14 +328,21 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         if not sessions and not other and not objects and not merging:
             return result
         staged = repo.git.diff("--cached", "--name-only", "-z", "--", prefix or ".").split("\0")
-        result.warnings = _broken_yaml(ws, [p[len(prefix):] for p in staged if p])
+        result.warnings = _broken_yaml(ws, [p[len(prefix) :] for p in staged if p])
         result.sessions = sessions
         n = len(sessions)
-        subject = (f"spell: {n} session{'s' if n != 1 else ''} changed" if n
-                   else "spell: workspace changed" if other or objects else "spell: merge")
+        subject = (
+            f"spell: {n} session{'s' if n != 1 else ''} changed"
+            if n
+            else "spell: workspace changed"
+            if other or objects
+            else "spell: merge"
+        )
         body = [f"- {d}: {_describe(c)}" for d, c in sorted(sessions.items())]
         if other:
-            body.append(f"- workspace: {', '.join(sorted(other)[:10])}" + (" …" if len(other) > 10 else ""))
+            body.append(
+                f"- workspace: {', '.join(sorted(other)[:10])}" + (" …" if len(other) > 10 else "")
+            )
         if objects:
             body.append(f"- {objects} object{'s' if objects != 1 else ''} added")
         if result.resolved:
@@ -286,7 +353,9 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         if merging:
             repo.git.commit("-q", "-m", result.message)
         else:
-            changed = set(repo.git.diff("--cached", "--name-only", "-z", "--", *specs).split("\0")) - {""}
+            changed = set(
+                repo.git.diff("--cached", "--name-only", "-z", "--", *specs).split("\0")
+            ) - {""}
             only = [s for s in specs if any(c == s or c.startswith(s + "/") for c in changed)]
             repo.git.commit("-q", "-m", result.message, "--", *only)
         result.committed = True
@@ -302,8 +371,13 @@ def status(ws: "Workspace") -> dict[str, Any]:
     """Per session: its last checkpoint and what changed since; what is not committed."""
     history = ws.history
     gd = git_dir(ws.root)
-    out: dict[str, Any] = {"git": gd is not None, "branch": None, "merging": False, "sessions": [],
-                           "workspace": []}
+    out: dict[str, Any] = {
+        "git": gd is not None,
+        "branch": None,
+        "merging": False,
+        "sessions": [],
+        "workspace": [],
+    }
     uncommitted: dict[str, list[str]] = {}
     if gd is not None:
         import git
@@ -326,18 +400,31 @@ def status(ws: "Workspace") -> dict[str, Any]:
             elif _shared(path):
                 out["workspace"].append(path)
         out["objects"] = objects
-    dirs = sorted(set(d for d in ws.storage.listdir("sessions") if ws.storage.exists(f"sessions/{d}/session.yaml"))
-                  | set(uncommitted))
+    dirs = sorted(
+        set(
+            d
+            for d in ws.storage.listdir("sessions")
+            if ws.storage.exists(f"sessions/{d}/session.yaml")
+        )
+        | set(uncommitted)
+    )
     for dir in dirs:
-        entry: dict[str, Any] = {"path": f"sessions/{dir}", "id": None, "name": None,
-                                 "checkpoint": None, "since_checkpoint": None}
+        entry: dict[str, Any] = {
+            "path": f"sessions/{dir}",
+            "id": None,
+            "name": None,
+            "checkpoint": None,
+            "since_checkpoint": None,
+        }
         try:
             m = ws.sessions.manifest(dir)
             entry["id"], entry["name"] = m["id"], m["name"]
         except SpellError as exc:
             entry["error"] = str(exc)
         if entry["id"]:
-            entry["unrecorded"] = ws.worktree.scan(dir).as_dict()  # hand edits, seen without the watcher
+            entry["unrecorded"] = ws.worktree.scan(
+                dir
+            ).as_dict()  # hand edits, seen without the watcher
             entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         if gd is not None:
             entry["uncommitted"] = sorted(uncommitted.get(dir, []))
@@ -357,7 +444,8 @@ def _since_checkpoint(history: Any, dir: str) -> tuple[Any, Any]:
         "added": [a["name"] for a in arts.get("added", ())],
         "removed": [a["name"] for a in arts.get("removed", ())],
         "changed": [a["name"] for a in arts.get("changed", ())],
-        "manifest": sorted(d.get("manifest") or {}) + (["tags"] if any((d.get("tags") or {}).values()) else [])
+        "manifest": sorted(d.get("manifest") or {})
+        + (["tags"] if any((d.get("tags") or {}).values()) else [])
         + (["metadata"] if any((d.get("metadata") or {}).values()) else []),
         "state": sorted(k for part in (d.get("state") or {}).values() for k in part),
     }

@@ -137,7 +137,9 @@ def open_repo(root: Path):
     try:
         return git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise UsageError(f"not a git repository: {root} (make one with `spell init --git`)") from None
+        raise UsageError(
+            f"not a git repository: {root} (make one with `spell init --git`)"
+        ) from None
 
 
 def ensure_lines(path: Path, text: str) -> None:
@@ -148,7 +150,11 @@ def ensure_lines(path: Path, text: str) -> None:
         atomic_write(path, text.encode())
         return
     have = set(old.splitlines())
-    missing = [line for line in text.splitlines() if line.strip() and not line.startswith("#") and line not in have]
+    missing = [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#") and line not in have
+    ]
     if missing:
         sep = "" if not old or old.endswith("\n") else "\n"
         atomic_write(path, (old + sep + "\n".join(missing) + "\n").encode())
@@ -216,14 +222,16 @@ def _dirs_changed(ws: "Workspace", old: str | None, new: str) -> list[str] | Non
         return None  # the old commit is gone (rewritten history): check everything
     dirs = set()
     for p in out.split("\0"):
-        p = p[len(prefix):] if p.startswith(prefix) else p
+        p = p[len(prefix) :] if p.startswith(prefix) else p
         parts = p.split("/")
         if len(parts) >= 3 and parts[0] == "sessions":
             dirs.add(parts[1])
     return sorted(dirs)
 
 
-def reconcile(ws: "Workspace", dirs: list[str] | None = None, keep_hand_edits: bool = False) -> list[str]:
+def reconcile(
+    ws: "Workspace", dirs: list[str] | None = None, keep_hand_edits: bool = False
+) -> list[str]:
     """Make ``files/<name>`` hold the latest live version of each artifact; return the paths changed.
 
     Copies of deleted names are removed; a copy whose object is not local (kept
@@ -236,7 +244,7 @@ def reconcile(ws: "Workspace", dirs: list[str] | None = None, keep_hand_edits: b
     from ..errors import UnsafePath
 
     changed: list[str] = []
-    for dir in (ws.storage.listdir("sessions") if dirs is None else dirs):
+    for dir in ws.storage.listdir("sessions") if dirs is None else dirs:
         try:  # a session carrying a link is refused by every command, and left alone here
             _reconcile_dir(ws, dir, changed, hash_bytes, keep_hand_edits)
         except UnsafePath:
@@ -244,8 +252,9 @@ def reconcile(ws: "Workspace", dirs: list[str] | None = None, keep_hand_edits: b
     return changed
 
 
-def _reconcile_dir(ws: "Workspace", dir: str, changed: list[str], hash_bytes,
-                   keep_hand_edits: bool = False) -> None:
+def _reconcile_dir(
+    ws: "Workspace", dir: str, changed: list[str], hash_bytes, keep_hand_edits: bool = False
+) -> None:
     """One session's copies, read and written through the storage (which follows no link)."""
     storage = ws.storage
     if not storage.exists(f"sessions/{dir}/session.yaml"):
@@ -258,7 +267,11 @@ def _reconcile_dir(ws: "Workspace", dir: str, changed: list[str], hash_bytes,
         for name in list(log.versions):
             rel = f"sessions/{dir}/files/{name}"
             rec = log.latest(name)
-            if keep_hand_edits and storage.exists(rel) and _hand_edited(ws.root / rel, log.versions[name]):
+            if (
+                keep_hand_edits
+                and storage.exists(rel)
+                and _hand_edited(ws.root / rel, log.versions[name])
+            ):
                 continue  # content no record holds: a hand edit, never clobbered (save records it)
             if rec is None or rec.get("size", 0) > limit:
                 if storage.exists(rel):
@@ -267,7 +280,11 @@ def _reconcile_dir(ws: "Workspace", dir: str, changed: list[str], hash_bytes,
                 continue
             try:
                 sig = storage.signature(rel)
-                if sig is not None and sig[1] == rec.get("size") and hash_bytes(storage.read(rel)) == rec["hash"]:
+                if (
+                    sig is not None
+                    and sig[1] == rec.get("size")
+                    and hash_bytes(storage.read(rel)) == rec["hash"]
+                ):
                     continue
             except OSError:
                 pass

@@ -43,7 +43,9 @@ def checkpoint_number(value: Any) -> int:
         if number is not None:
             value = number
     if not isinstance(value, int) or value < 1:
-        raise UsageError(f"invalid checkpoint: {str(value)[:40]!r} (a checkpoint number ≥ 1, see `spell log`)")
+        raise UsageError(
+            f"invalid checkpoint: {str(value)[:40]!r} (a checkpoint number ≥ 1, see `spell log`)"
+        )
     return value
 
 
@@ -75,13 +77,21 @@ class History:
         else:
             records, offset, line, latest = [], 0, 1, None
         data = self.storage.read_from(rel, offset) if offset else self.storage.read(rel)
-        complete = data[:data.rfind(b"\n") + 1]  # an unfinished last line is read once it is finished
+        complete = data[
+            : data.rfind(b"\n") + 1
+        ]  # an unfinished last line is read once it is finished
         for _, r in parse_records(complete, rel, line):
             if isinstance(r.get("number"), int) and isinstance(r.get("tree"), str):
                 records.append(r)
                 if latest is None or r["number"] >= latest["number"]:
                     latest = r  # after a merge a number may repeat: the later line wins
-        self._logs[dir] = (sig, records, offset + len(complete), line + complete.count(b"\n"), latest)
+        self._logs[dir] = (
+            sig,
+            records,
+            offset + len(complete),
+            line + complete.count(b"\n"),
+            latest,
+        )
         return records
 
     def _find(self, dir: str, number: Any) -> dict:
@@ -94,8 +104,16 @@ class History:
             sid = self.ws.sessions.manifest(dir)["id"]
             have = self.records(dir)
             last = have[-1]["number"] if have else 0
-            hint = f"it has checkpoints 1–{last}" if last > 1 else "it has checkpoint 1" if last else "it has no checkpoints"
-            raise CheckpointNotFound(f"checkpoint not found: {n} in session {sid[:8]} ({hint}; see `spell log {sid[:8]}`)")
+            hint = (
+                f"it has checkpoints 1–{last}"
+                if last > 1
+                else "it has checkpoint 1"
+                if last
+                else "it has no checkpoints"
+            )
+            raise CheckpointNotFound(
+                f"checkpoint not found: {n} in session {sid[:8]} ({hint}; see `spell log {sid[:8]}`)"
+            )
         return hit
 
     def _latest(self, dir: str) -> dict | None:
@@ -139,11 +157,17 @@ class History:
             if isinstance(message, bytes):
                 message = message.decode("utf-8", "replace")
             else:
-                raise UsageError(f"invalid checkpoint message: expected a string, got {type(message).__name__}")
+                raise UsageError(
+                    f"invalid checkpoint message: expected a string, got {type(message).__name__}"
+                )
         self.record_worktree(dir)
         m = ws.sessions.manifest(dir)
         if "hooks" in ws.__dict__ and ws.hooks.active("SessionSave"):
-            data = ws.hooks.run("SessionSave", m["id"], {"session_id": m["id"], "name": m["name"], "message": message})
+            data = ws.hooks.run(
+                "SessionSave",
+                m["id"],
+                {"session_id": m["id"], "name": m["name"], "message": message},
+            )
             message = data.get("message", message)
         with self.storage.lock(f"s-{dir}"):
             log = ws.log(dir)
@@ -160,22 +184,37 @@ class History:
             state = ws.state.session_values(dir)
             changes = self._changes_since(dir, log, parent)
             if changes is not None:  # O(change): only the names the log touched since the parent
-                if not force and parent is not None and not changes and self._same_header(parent, manifest,
-                                                                                          state):
+                if (
+                    not force
+                    and parent is not None
+                    and not changes
+                    and self._same_header(parent, manifest, state)
+                ):
                     return prev["number"]  # nothing changed since the last checkpoint: no new one
                 tree, counts, size = self.trees.write_changes(manifest, state, changes, parent)
             else:
                 table = {r["name"]: dict(r) for r in log.live()}
-                if not force and parent is not None and self.unchanged_since(parent, Snapshot("now", manifest,
-                                                                                              table, state)):
+                if (
+                    not force
+                    and parent is not None
+                    and self.unchanged_since(parent, Snapshot("now", manifest, table, state))
+                ):
                     return prev["number"]
                 tree, counts = self.trees.write(manifest, state, table, parent, full=False)
                 size = len(table)
             self._saved[dir] = (log.records, len(log.records), tree)
             number = (prev["number"] if prev else 0) + 1
-            rec = {"number": number, "time": now(), "message": message or "", "tree": tree,
-                   "parent": prev["number"] if prev else None, **counts, "artifacts": size,
-                   "by": ws.actor, "seq": log.max_seq}
+            rec = {
+                "number": number,
+                "time": now(),
+                "message": message or "",
+                "tree": tree,
+                "parent": prev["number"] if prev else None,
+                **counts,
+                "artifacts": size,
+                "by": ws.actor,
+                "seq": log.max_seq,
+            }
             # What the checkpoint names is on disk before the checkpoint is, and it after.
             self.storage.fsync(self._unsynced(dir, log, prev, self.trees.written))
             rel = f"sessions/{dir}/checkpoints.yaml"
@@ -183,8 +222,10 @@ class History:
             self.storage.fsync([self._abs(rel), self._abs(f"sessions/{dir}")])
         if ws.run is not None:
             ws.run.note_session(dir, m["id"])
-        ws.publish("session.saved", {"session_id": m["id"], "checkpoint": number, "message": rec["message"],
-                                     "tree": tree})
+        ws.publish(
+            "session.saved",
+            {"session_id": m["id"], "checkpoint": number, "message": rec["message"], "tree": tree},
+        )
         return number
 
     def record_worktree(self, dir: str) -> Any:
@@ -194,7 +235,10 @@ class History:
 
     def unchanged_since(self, tree: str, snap: Snapshot) -> bool:
         """True when ``snap`` (the session now) is what checkpoint tree ``tree`` holds."""
-        return self._same_header(tree, snap.manifest, snap.state) and self.trees.table(tree) == snap.table
+        return (
+            self._same_header(tree, snap.manifest, snap.state)
+            and self.trees.table(tree) == snap.table
+        )
 
     def _same_header(self, tree: str, manifest: dict, state: dict) -> bool:
         """True when checkpoint tree ``tree`` holds this manifest and state."""
@@ -202,9 +246,14 @@ class History:
         from .tree import canonical
 
         t = self.trees.tree(tree)
-        return hash_bytes(canonical(manifest)) == t["manifest"] and hash_bytes(canonical(state)) == t["state"]
+        return (
+            hash_bytes(canonical(manifest)) == t["manifest"]
+            and hash_bytes(canonical(state)) == t["state"]
+        )
 
-    def _changes_since(self, dir: str, log: Any, parent: str | None) -> dict[str, dict | None] | None:
+    def _changes_since(
+        self, dir: str, log: Any, parent: str | None
+    ) -> dict[str, dict | None] | None:
         """name -> live record (None: gone) for every name appended to the log since this
         process saved ``parent``; None when that is not known (another process saved, the
         log was re-read from the start, e.g. after a git merge): then the whole table is compared."""
@@ -214,7 +263,7 @@ class History:
         if not self.trees.has_table(parent):
             return None
         changes: dict[str, dict | None] = {}
-        for rec in log.records[hit[1]:]:
+        for rec in log.records[hit[1] :]:
             name = rec["name"]
             if name not in changes:
                 latest = log.latest(name)
@@ -232,13 +281,19 @@ class History:
         if self.ws.root is None:
             return []
         since = prev.get("seq") if prev is not None else None
-        since = since if isinstance(since, int) else 0  # a checkpoint from before "seq": all of them
+        since = (
+            since if isinstance(since, int) else 0
+        )  # a checkpoint from before "seq": all of them
         oids = list(written)
         older = 0
-        for rec in reversed(log.records):  # appended in seq order: the walk stops at the last checkpoint
+        for rec in reversed(
+            log.records
+        ):  # appended in seq order: the walk stops at the last checkpoint
             if rec.get("seq", 0) <= since:
                 older += 1
-                if older >= 256:  # a run of older records (not a few merged lines out of order): done
+                if (
+                    older >= 256
+                ):  # a run of older records (not a few merged lines out of order): done
                     break
                 continue
             older = 0
@@ -254,8 +309,12 @@ class History:
             fans.add(oid[:2])
         objects = str(self.ws.objects.path("0" * 64).parent.parent)
         paths += [f"{objects}/{fan}" for fan in sorted(fans)]
-        paths += [objects, self._abs(f"sessions/{dir}/artifacts.yaml"), self._abs(f"sessions/{dir}"),
-                  self._abs("sessions")]
+        paths += [
+            objects,
+            self._abs(f"sessions/{dir}/artifacts.yaml"),
+            self._abs(f"sessions/{dir}"),
+            self._abs("sessions"),
+        ]
         return paths
 
     def load(self, session: Any, force: bool = False) -> str:
@@ -271,7 +330,9 @@ class History:
         return sid
 
     # -- restore / fork --------------------------------------------------------------
-    def restore(self, session: Any, checkpoint: Any, status: str | None = None, force: bool = False) -> dict:
+    def restore(
+        self, session: Any, checkpoint: Any, status: str | None = None, force: bool = False
+    ) -> dict:
         """Make the live session equal to ``checkpoint`` by appending records; erase nothing.
 
         Files under ``files/`` it would overwrite or delete that hold unrecorded content
@@ -298,14 +359,28 @@ class History:
                 added += cur is None
                 changed += cur is not None
                 seq += 1
-                copy = {"seq": seq, "name": name, **{k: v for k, v in rec.items() if k not in VOLATILE and k != "name"},
-                        "created_at": stamp, "created_by": ws.actor, "restored_from": snap.label}
+                copy = {
+                    "seq": seq,
+                    "name": name,
+                    **{k: v for k, v in rec.items() if k not in VOLATILE and k != "name"},
+                    "created_at": stamp,
+                    "created_by": ws.actor,
+                    "restored_from": snap.label,
+                }
                 new.append(copy)
             gone = sorted(n for n in live if n not in snap.table)
             for name in gone:
                 seq += 1
-                new.append({"seq": seq, "op": "delete", "name": name, "created_at": stamp, "created_by": ws.actor,
-                            "restored_from": snap.label})
+                new.append(
+                    {
+                        "seq": seq,
+                        "op": "delete",
+                        "name": name,
+                        "created_at": stamp,
+                        "created_by": ws.actor,
+                        "restored_from": snap.label,
+                    }
+                )
             if new:
                 self.storage.append(rel, b"".join(encode_record(r) for r in new))
                 log.refresh()
@@ -323,8 +398,14 @@ class History:
         if ws.run is not None:
             for rec in new:
                 ws.run.note_artifact(dir, sid, rec)
-        result = {"session_id": sid, "checkpoint": snap.label, "added": added, "changed": changed,
-                  "removed": len(gone), "kept": kept}
+        result = {
+            "session_id": sid,
+            "checkpoint": snap.label,
+            "added": added,
+            "changed": changed,
+            "removed": len(gone),
+            "kept": kept,
+        }
         ws.publish("session.restored", result)
         return result
 
@@ -353,11 +434,15 @@ class History:
         ws = self.ws
         dir = ws.sessions.resolve(session)
         if opts is not None and not isinstance(opts, dict):
-            raise UsageError("invalid fork options: expected a table (name, description, tags, metadata)")
+            raise UsageError(
+                "invalid fork options: expected a table (name, description, tags, metadata)"
+            )
         opts = {k: v for k, v in (opts or {}).items() if v is not None}
         unknown = set(opts) - {"name", "description", "tags", "metadata"}
         if unknown:
-            raise UsageError(f"unknown fork option: {sorted(unknown)[0]} (known: name, description, tags, metadata)")
+            raise UsageError(
+                f"unknown fork option: {sorted(unknown)[0]} (known: name, description, tags, metadata)"
+            )
         if checkpoint in (None, ""):
             latest = self._latest(dir)
             snap = self.snapshot(dir, latest["number"]) if latest else self.live(dir)
@@ -371,19 +456,26 @@ class History:
         ws = self.ws
         source = ws.sessions.manifest(dir)
         m = snap.manifest
-        sid = ws.sessions.create(name=opts.get("name") or m.get("name") or source["name"],
-                                 description=opts.get("description", m.get("description", "")),
-                                 tags=opts.get("tags", m.get("tags")),
-                                 metadata={**(m.get("metadata") or {}), **(opts.get("metadata") or {})},
-                                 parent_session_id=source["id"])
+        sid = ws.sessions.create(
+            name=opts.get("name") or m.get("name") or source["name"],
+            description=opts.get("description", m.get("description", "")),
+            tags=opts.get("tags", m.get("tags")),
+            metadata={**(m.get("metadata") or {}), **(opts.get("metadata") or {})},
+            parent_session_id=source["id"],
+        )
         new_dir = ws.sessions.resolve(sid)
         try:
             self._fill(new_dir, snap, with_content)
-        except BaseException:  # a fork that failed part-way (a full disk) leaves no half-made session
+        except (
+            BaseException
+        ):  # a fork that failed part-way (a full disk) leaves no half-made session
             self.storage.rmtree(f"sessions/{new_dir}")
             ws.index.forget(new_dir)
             raise
-        ws.publish("session.forked", {"session_id": sid, "parent_session_id": source["id"], "checkpoint": snap.label})
+        ws.publish(
+            "session.forked",
+            {"session_id": sid, "parent_session_id": source["id"], "checkpoint": snap.label},
+        )
         return sid
 
     def _fill(self, new_dir: str, snap: Snapshot, with_content: bool) -> None:
@@ -391,12 +483,25 @@ class History:
         if with_content and snap.table:
             with self.storage.lock(f"s-{new_dir}"):
                 records = []
-                for seq, rec in enumerate(sorted(snap.table.values(), key=lambda r: (r.get("seq", 0), r["name"])), 1):
-                    copy = {"seq": seq, "name": rec["name"], "version": 1,
-                            **{k: v for k, v in rec.items() if k not in ("seq", "name", "version", "restored_from")}}
+                for seq, rec in enumerate(
+                    sorted(snap.table.values(), key=lambda r: (r.get("seq", 0), r["name"])), 1
+                ):
+                    copy = {
+                        "seq": seq,
+                        "name": rec["name"],
+                        "version": 1,
+                        **{
+                            k: v
+                            for k, v in rec.items()
+                            if k not in ("seq", "name", "version", "restored_from")
+                        },
+                    }
                     records.append(copy)
                     self._materialize(new_dir, copy)
-                self.storage.append(f"sessions/{new_dir}/artifacts.yaml", b"".join(encode_record(r) for r in records))
+                self.storage.append(
+                    f"sessions/{new_dir}/artifacts.yaml",
+                    b"".join(encode_record(r) for r in records),
+                )
         if with_content and snap.state:
             ws.state.replace_session_values(new_dir, snap.state)
 

@@ -38,8 +38,13 @@ TEXT_DIFF_MAX = 1 << 20
 
 
 def _item(rec: dict) -> dict:
-    return {"name": rec["name"], "hash": rec.get("hash"), "size": rec.get("size", 0),
-            "mime_type": rec.get("mime_type", ""), "version": rec.get("version")}
+    return {
+        "name": rec["name"],
+        "hash": rec.get("hash"),
+        "size": rec.get("size", 0),
+        "mime_type": rec.get("mime_type", ""),
+        "version": rec.get("version"),
+    }
 
 
 def _text(data: bytes) -> str | None:
@@ -56,9 +61,11 @@ def _label(label: Any) -> str:
 
 
 def _mapping_diff(a: dict, b: dict) -> dict:
-    return {"added": {k: b[k] for k in b if k not in a},
-            "removed": {k: a[k] for k in a if k not in b},
-            "changed": {k: {"from": a[k], "to": b[k]} for k in a if k in b and a[k] != b[k]}}
+    return {
+        "added": {k: b[k] for k in b if k not in a},
+        "removed": {k: a[k] for k in a if k not in b},
+        "changed": {k: {"from": a[k], "to": b[k]} for k in a if k in b and a[k] != b[k]},
+    }
 
 
 def _artifact_change(ws: "Workspace", a: dict, b: dict, labels: tuple[Any, Any]) -> dict | None:
@@ -67,8 +74,15 @@ def _artifact_change(ws: "Workspace", a: dict, b: dict, labels: tuple[Any, Any])
     content_changed = a.get("hash") != b.get("hash")
     if not content_changed and not meta:
         return None
-    change: dict[str, Any] = {"name": a["name"], "from": _item(a), "to": _item(b), "content_changed": content_changed,
-                              "binary": False, "diff": None, "metadata": meta}
+    change: dict[str, Any] = {
+        "name": a["name"],
+        "from": _item(a),
+        "to": _item(b),
+        "content_changed": content_changed,
+        "binary": False,
+        "diff": None,
+        "metadata": meta,
+    }
     if content_changed:
         old = new = None
         if a.get("size", 0) <= TEXT_DIFF_MAX and b.get("size", 0) <= TEXT_DIFF_MAX:
@@ -76,11 +90,16 @@ def _artifact_change(ws: "Workspace", a: dict, b: dict, labels: tuple[Any, Any])
         if old is None or new is None:
             change["binary"] = True  # or too large to diff: sizes and hashes say what changed
         else:
-            lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                         fromfile=f"{a['name']} ({_label(labels[0])})",
-                                         tofile=f"{b['name']} ({_label(labels[1])})")
-            change["diff"] = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                                     for line in lines)
+            lines = difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"{a['name']} ({_label(labels[0])})",
+                tofile=f"{b['name']} ({_label(labels[1])})",
+            )
+            change["diff"] = "".join(
+                line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                for line in lines
+            )
     return change
 
 
@@ -95,16 +114,23 @@ def diff_snapshots(ws: "Workspace", a: Snapshot, b: Snapshot) -> dict:
             if change is not None:
                 changed.append(change)
     ma, mb = a.manifest, b.manifest
-    manifest = {k: {"from": ma.get(k), "to": mb.get(k)}
-                for k in ("name", "description", "status", "parent", "template") if ma.get(k) != mb.get(k)}
+    manifest = {
+        k: {"from": ma.get(k), "to": mb.get(k)}
+        for k in ("name", "description", "status", "parent", "template")
+        if ma.get(k) != mb.get(k)
+    }
     tags_a, tags_b = list(ma.get("tags") or []), list(mb.get("tags") or [])
     return {
         "session_id": mb.get("id") or ma.get("id"),
-        "from": a.label, "to": b.label,
+        "from": a.label,
+        "to": b.label,
         "artifacts": {"added": added, "removed": removed, "changed": changed},
         "manifest": manifest,
         "status": manifest.get("status"),
-        "tags": {"added": [t for t in tags_b if t not in tags_a], "removed": [t for t in tags_a if t not in tags_b]},
+        "tags": {
+            "added": [t for t in tags_b if t not in tags_a],
+            "removed": [t for t in tags_a if t not in tags_b],
+        },
         "metadata": _mapping_diff(ma.get("metadata") or {}, mb.get("metadata") or {}),
         "state": _mapping_diff(a.state, b.state),
         "summary": {"added": len(added), "removed": len(removed), "changed": len(changed)},
@@ -112,8 +138,12 @@ def diff_snapshots(ws: "Workspace", a: Snapshot, b: Snapshot) -> dict:
 
 
 def _unified(old: str, new: str, a: str, b: str) -> str:
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=a, tofile=b)
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=a, tofile=b
+    )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
 
 
 def diff_unrecorded(ws: "Workspace", dir: str) -> dict:
@@ -131,14 +161,22 @@ def diff_unrecorded(ws: "Workspace", dir: str) -> dict:
             except OSError:
                 continue
             rec = log.latest(name) if kind == "modified" else None
-            old_data = ws.objects.get(rec["hash"]) if rec and rec.get("size", 0) <= TEXT_DIFF_MAX else b""
+            old_data = (
+                ws.objects.get(rec["hash"]) if rec and rec.get("size", 0) <= TEXT_DIFF_MAX else b""
+            )
             new, old = (_text(data) if data is not None else None), _text(old_data)
             entry = {"name": name, "size": size, "binary": new is None or old is None, "diff": None}
             if not entry["binary"]:
-                entry["diff"] = _unified(old, new, f"{name} (recorded)" if rec else "/dev/null",
-                                         f"{name} (on disk, not yet recorded)")
+                entry["diff"] = _unified(
+                    old,
+                    new,
+                    f"{name} (recorded)" if rec else "/dev/null",
+                    f"{name} (on disk, not yet recorded)",
+                )
             out[kind].append(entry)
     for name in wc.deleted:
         rec = log.latest(name) or {}
-        out["deleted"].append({"name": name, "size": rec.get("size", 0), "binary": False, "diff": None})
+        out["deleted"].append(
+            {"name": name, "size": rec.get("size", 0), "binary": False, "diff": None}
+        )
     return out

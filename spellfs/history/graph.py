@@ -28,8 +28,15 @@ from ..errors import SpellError
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["Graph", "GraphNode", "GraphSession", "children_of", "family", "history_graph",
-           "lineage_table"]
+__all__ = [
+    "Graph",
+    "GraphNode",
+    "GraphSession",
+    "children_of",
+    "family",
+    "history_graph",
+    "lineage_table",
+]
 
 MAX_FORK_CANDIDATES = 32  # checkpoints compared when finding where a fork began
 

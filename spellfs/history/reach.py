@@ -52,8 +52,12 @@ def _live_marker(ws: "Workspace", rel: str) -> str | None:
     return oid
 
 
-def reachable(ws: "Workspace", sessions: Iterable[str] | None = None, deep: bool = True,
-              unreadable: dict[str, str] | None = None) -> dict[str, str]:
+def reachable(
+    ws: "Workspace",
+    sessions: Iterable[str] | None = None,
+    deep: bool = True,
+    unreadable: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Objects the sessions (default: all, plus in-flight runs and :data:`ROOTS`) reach.
 
     Returns oid -> where it is referenced (first seen). ``deep=False`` stops at what

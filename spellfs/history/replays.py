@@ -362,7 +362,9 @@ def _replay_one(
     status, stderr = run_fn(str(script), list(r.get("args") or []), env, str(root))
     rep = None
     try:
-        rep = _load_world(world_ws, load_json(result_file.read_bytes(), str(result_file)).get("world"))
+        rep = _load_world(
+            world_ws, load_json(result_file.read_bytes(), str(result_file)).get("world")
+        )
     except (OSError, ValueError, AttributeError, SpellError):
         pass
     sessions = compare_sessions(ws, world_ws, dir, r, orig, rep)

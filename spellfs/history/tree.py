@@ -47,8 +47,9 @@ VOLATILE = frozenset({"seq", "version", "created_at", "created_by", "restored_fr
 
 def canonical(value: Any) -> bytes:
     """The one byte form of a JSON value: sorted keys, no whitespace."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8", "surrogatepass")
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8", "surrogatepass")
 
 
 def same_content(a: dict | None, b: dict | None) -> bool:
@@ -96,8 +97,10 @@ class TreeStore:
         try:
             data = self.objects.get(oid)
         except ObjectNotFound:
-            raise ObjectNotFound(f"{kind} object not found: {oid} (run `spell fsck`; "
-                                 "`spell pull` may bring it from a remote)") from None
+            raise ObjectNotFound(
+                f"{kind} object not found: {oid} (run `spell fsck`; "
+                "`spell pull` may bring it from a remote)"
+            ) from None
         try:
             value = load_json(data, f"{kind} object {oid}", IntegrityError)
         except ValueError as exc:
@@ -111,8 +114,15 @@ class TreeStore:
         t = self._trees.get(oid)
         if t is None:
             t = self.load_json(oid, "tree")
-            ok = (isinstance(t.get("manifest"), str) and isinstance(t.get("state"), str)
-                  and (isinstance(t.get("table"), str) or isinstance(t.get("delta"), dict) and isinstance(t.get("parent"), str)))
+            ok = (
+                isinstance(t.get("manifest"), str)
+                and isinstance(t.get("state"), str)
+                and (
+                    isinstance(t.get("table"), str)
+                    or isinstance(t.get("delta"), dict)
+                    and isinstance(t.get("parent"), str)
+                )
+            )
             if not ok:
                 raise IntegrityError(f"corrupt tree object {oid}: missing manifest, state or table")
             self._remember(self._trees, oid, t, 256)
@@ -123,7 +133,9 @@ class TreeStore:
         if records is None:
             page = self.load_json(oid, "page")
             records = page.get("records")
-            if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in records):
+            if not isinstance(records, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("name"), str) for r in records
+            ):
                 raise IntegrityError(f"corrupt page object {oid}: records are not artifact records")
             self._remember(self._pages, oid, records, 4096)
         return records
@@ -215,19 +227,32 @@ class TreeStore:
         self.written.append(oid)
         return oid
 
-    def write(self, manifest: dict, state: dict, table: dict[str, dict], parent: str | None,
-              full: bool) -> tuple[str, dict]:
+    def write(
+        self, manifest: dict, state: dict, table: dict[str, dict], parent: str | None, full: bool
+    ) -> tuple[str, dict]:
         """Store a tree for ``table``; return (tree id, delta counts vs the parent)."""
         base = self.table(parent) if parent else {}
         put = {n: r for n, r in table.items() if base.get(n) != r}
         gone = sorted(n for n in base if n not in table)
-        counts = {"added": sum(1 for n in put if n not in base),
-                  "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
-                  "removed": len(gone)}
+        counts = {
+            "added": sum(1 for n in put if n not in base),
+            "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
+            "removed": len(gone),
+        }
         depth = self.tree(parent).get("depth", 0) + 1 if parent else 0
-        tree: dict[str, Any] = {"type": "spellfs/tree", "v": 1, "manifest": self.put_json(manifest),
-                                "state": self.put_json(state), "parent": parent}
-        if full or parent is None or depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(table) // 4):
+        tree: dict[str, Any] = {
+            "type": "spellfs/tree",
+            "v": 1,
+            "manifest": self.put_json(manifest),
+            "state": self.put_json(state),
+            "parent": parent,
+        }
+        if (
+            full
+            or parent is None
+            or depth >= FULL_EVERY
+            or len(put) + len(gone) > max(64, len(table) // 4)
+        ):
             tree["table"], layout = self._write_table(table)
             self._layouts = {}
             tree["depth"] = 0
@@ -245,8 +270,9 @@ class TreeStore:
         """True when the table of tree ``oid`` is cached (so a change costs no rebuild)."""
         return oid in self._tables
 
-    def write_changes(self, manifest: dict, state: dict, changes: dict[str, dict | None],
-                      parent: str) -> tuple[str, dict, int]:
+    def write_changes(
+        self, manifest: dict, state: dict, changes: dict[str, dict | None], parent: str
+    ) -> tuple[str, dict, int]:
         """:meth:`write` when only ``changes`` (name -> record, None: removed) differ from the
         parent's table: the cost follows the change, not the session. Returns (tree id, counts,
         artifacts in the new table). A full table, when one is due, rewrites only the pages
@@ -255,9 +281,11 @@ class TreeStore:
         layout = self._layouts.pop(parent, None)
         put = {n: r for n, r in changes.items() if r is not None and base.get(n) != r}
         gone = sorted(n for n, r in changes.items() if r is None and n in base)
-        counts = {"added": sum(1 for n in put if n not in base),
-                  "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
-                  "removed": len(gone)}
+        counts = {
+            "added": sum(1 for n in put if n not in base),
+            "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
+            "removed": len(gone),
+        }
         for n in [*gone, *put]:
             old = base.get(n)
             if layout is not None and old is not None:
@@ -273,8 +301,13 @@ class TreeStore:
                 layout[1].setdefault(key, set()).add(n)
                 layout[2].add(key)
         depth = self.tree(parent).get("depth", 0) + 1
-        tree: dict[str, Any] = {"type": "spellfs/tree", "v": 1, "manifest": self.put_json(manifest),
-                                "state": self.put_json(state), "parent": parent}
+        tree: dict[str, Any] = {
+            "type": "spellfs/tree",
+            "v": 1,
+            "manifest": self.put_json(manifest),
+            "state": self.put_json(state),
+            "parent": parent,
+        }
         if depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(base) // 4):
             tree["table"], layout = self._write_table(base, layout)
             tree["depth"] = 0
@@ -288,7 +321,9 @@ class TreeStore:
             self._layouts = {oid: layout}  # only the newest tree is the parent of the next save
         return oid, counts, len(base)
 
-    def _write_table(self, table: dict[str, dict], layout: tuple | None = None) -> tuple[str, tuple]:
+    def _write_table(
+        self, table: dict[str, dict], layout: tuple | None = None
+    ) -> tuple[str, tuple]:
         """Write ``table`` as pages (``seq // PAGE_SEQS``) and a table object; return its id and
         the layout (page ids, names by page, changed pages) that lets the next full table
         rewrite only the pages that changed. Without a layout every page is built."""
@@ -303,11 +338,19 @@ class TreeStore:
                 del names[key]
                 ids.pop(key, None)
             elif key in dirty or key not in ids:
-                records = sorted((table[n] for n in names[key]), key=lambda r: (r.get("seq", 0), r["name"]))
+                records = sorted(
+                    (table[n] for n in names[key]), key=lambda r: (r.get("seq", 0), r["name"])
+                )
                 ids[key] = self.put_json({"type": "spellfs/page", "v": 1, "records": records})
         dirty.clear()
-        oid = self.put_json({"type": "spellfs/table", "v": 1, "count": len(table),
-                             "pages": [ids[k] for k in sorted(names)]})
+        oid = self.put_json(
+            {
+                "type": "spellfs/table",
+                "v": 1,
+                "count": len(table),
+                "pages": [ids[k] for k in sorted(names)],
+            }
+        )
         return oid, layout
 
     @staticmethod

@@ -44,12 +44,28 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
     from .runtime import Runtime
 
-__all__ = ["CLIENT_OPTIONS", "CREATE_OPTIONS", "NO_PROVIDER_HINT", "AgentCalls", "install",
-           "recording_session", "run_session"]
+__all__ = [
+    "CLIENT_OPTIONS",
+    "CREATE_OPTIONS",
+    "NO_PROVIDER_HINT",
+    "AgentCalls",
+    "install",
+    "recording_session",
+    "run_session",
+]
 
 NO_PROVIDER_HINT = f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if Agent ~= nil then`)"
-CREATE_OPTIONS = ("name", "model", "provider", "system_prompt", "temperature", "max_tokens", "base_url",
-                  "session_id", "description")
+CREATE_OPTIONS = (
+    "name",
+    "model",
+    "provider",
+    "system_prompt",
+    "temperature",
+    "max_tokens",
+    "base_url",
+    "session_id",
+    "description",
+)
 #: Keyword arguments for the runtime's :class:`~spellfs.agent.providers.Client` (tests shorten the backoff).
 CLIENT_OPTIONS: dict[str, Any] = {}
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -73,11 +89,14 @@ def run_session(ws: "Workspace") -> str:
         from pathlib import Path
 
         script = Path(ws.run.script).stem if ws.run is not None else "script"
-        sid = ws.sessions.create(name=script, description=f"automatic session of a run of {script}",
-                                 tags=["automatic"])
+        sid = ws.sessions.create(
+            name=script, description=f"automatic session of a run of {script}", tags=["automatic"]
+        )
         ws.__dict__["_run_session"] = sid
-        print(f"spell: recording outside any session: in automatic session {sid[:8]} ({script})",
-              file=sys.stderr)
+        print(
+            f"spell: recording outside any session: in automatic session {sid[:8]} ({script})",
+            file=sys.stderr,
+        )
     return sid
 
 
@@ -129,7 +148,9 @@ class AgentCalls:
                         data = json.load(f)
                 except (OSError, ValueError) as exc:
                     raise ReplayError(f"cannot read the recorded calls: {path}: {exc}") from None
-                self._pool = [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
+                self._pool = (
+                    [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
+                )
         return self._pool
 
     @property
@@ -230,9 +251,21 @@ class AgentCalls:
 
         def record(answer: dict) -> None:
             source = known.get("source", "live")
-            rec = record_call(ws, dir, log, agent=agent["name"], number=number, provider=provider.name,
-                              kind=provider.kind, request=req, answer=answer, request_hash=h,
-                              source=source, latency_ms=known["latency"], response=known["response"])
+            rec = record_call(
+                ws,
+                dir,
+                log,
+                agent=agent["name"],
+                number=number,
+                provider=provider.name,
+                kind=provider.kind,
+                request=req,
+                answer=answer,
+                request_hash=h,
+                source=source,
+                latency_ms=known["latency"],
+                response=known["response"],
+            )
             if self.cache and source == "live":
                 cache_put(ws, h, rec["response"])
 
@@ -254,7 +287,9 @@ class AgentCalls:
             if head["state"] == "done":
                 head["record"]()
 
-    def _recorded(self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int) -> tuple[dict, bytes]:
+    def _recorded(
+        self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int
+    ) -> tuple[dict, bytes]:
         """The recorded answer to this call, and its response artifact's bytes."""
         from ..agent import read_answer
 
@@ -273,20 +308,28 @@ class AgentCalls:
             if recs:  # the target itself: its own latest answer
                 return read_answer(self.ws, recs[-1])
         provider = agent["provider"]
-        raise ReplayError(f"agent {agent['name']}: no recorded answer for this call ({provider.name}/{req['model']}, "
-                          f"request {h[:12]}) in session {dir} or the session it was forked from; "
-                          "a replay never calls a model (use `spell replay --live` to call it)")
+        raise ReplayError(
+            f"agent {agent['name']}: no recorded answer for this call ({provider.name}/{req['model']}, "
+            f"request {h[:12]}) in session {dir} or the session it was forked from; "
+            "a replay never calls a model (use `spell replay --live` to call it)"
+        )
 
     def _from_pool(self, agent: dict, h: str, req: dict, number: int) -> dict:
         """The replayed run's record answering this call (see the module docstring)."""
         pool = self.pool()
         hits = [i for i, c in enumerate(pool) if c.get("request_hash") == h and i not in self._used]
-        exact = [i for i in hits if pool[i].get("agent") == agent["name"] and pool[i].get("call") == number]
+        exact = [
+            i
+            for i in hits
+            if pool[i].get("agent") == agent["name"] and pool[i].get("call") == number
+        ]
         if not hits:
             provider = agent["provider"]
-            raise ReplayError(f"agent {agent['name']}: no recorded answer for this call ({provider.name}/"
-                              f"{req['model']}, request {h[:12]}) among the calls the recorded run made; "
-                              "a replay never calls a model (use `spell replay --live` to call it)")
+            raise ReplayError(
+                f"agent {agent['name']}: no recorded answer for this call ({provider.name}/"
+                f"{req['model']}, request {h[:12]}) among the calls the recorded run made; "
+                "a replay never calls a model (use `spell replay --live` to call it)"
+            )
         i = (exact or hits)[0]
         self._used.add(i)
         return pool[i]
@@ -316,7 +359,9 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
 
     model = opts.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise UsageError("Agent.create: model is required (\"provider/model\", e.g. \"openai/gpt-4o-mini\")")
+        raise UsageError(
+            'Agent.create: model is required ("provider/model", e.g. "openai/gpt-4o-mini")'
+        )
     name = opts.get("provider")
     if name is None:
         if "/" in model:
@@ -324,14 +369,16 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
         else:
             name = _default_provider(calls)
     if not isinstance(name, str) or not model:
-        raise UsageError("Agent.create: model must be \"provider/model\"")
+        raise UsageError('Agent.create: model must be "provider/model"')
     provider = calls.providers.get(name)
     if provider is None:
         kind = calls.recorded_kind(name, session_dir) if calls.replaying else None
         if kind is None:
-            raise ConfigError(f"Agent.create: provider not configured: {name} (configured: "
-                              f"{', '.join(sorted(calls.providers)) or 'none'}; add it under agents.providers "
-                              "in spell.yaml)")
+            raise ConfigError(
+                f"Agent.create: provider not configured: {name} (configured: "
+                f"{', '.join(sorted(calls.providers)) or 'none'}; add it under agents.providers "
+                "in spell.yaml)"
+            )
         provider = Provider(name, kind, "http://replay.invalid")  # answered from records only
     base_url = opts.get("base_url")
     if base_url is not None:
@@ -344,8 +391,11 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
 def install(rt: "Runtime", ws: "Workspace") -> None:
     py, out = rt.py, rt.out
     _install_session_usage(rt, ws)
-    if (ws.config.get("agents.providers") is None and _replay_mode(os.environ) in _NOT_REPLAYING
-            and not any((os.environ.get(k) or "").strip() for k in _PROVIDER_ENV)):
+    if (
+        ws.config.get("agents.providers") is None
+        and _replay_mode(os.environ) in _NOT_REPLAYING
+        and not any((os.environ.get(k) or "").strip() for k in _PROVIDER_ENV)
+    ):
         return  # Agent stays nil: no provider configured, none in the environment, no replay
     try:
         from ..agent import workspace_providers
@@ -390,8 +440,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             noted.update(fresh)
             import sys
 
-            print(f"spell: {where}: ignoring options spellfs does not use: {', '.join(fresh)}",
-                  file=sys.stderr)
+            print(
+                f"spell: {where}: ignoring options spellfs does not use: {', '.join(fresh)}",
+                file=sys.stderr,
+            )
         return {k: v for k, v in o.items() if k in CREATE_OPTIONS}
 
     def create(opts: Any = None) -> Any:
@@ -406,8 +458,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         o = lenient(o, where)
         name = o.get("name") or "agent"
         if not isinstance(name, str) or not _AGENT_NAME.match(name):
-            raise UsageError(f"{where}: invalid name {str(name)[:70]!r} (letters, digits, '_', '.', '-'; "
-                             "it names the call artifacts)")
+            raise UsageError(
+                f"{where}: invalid name {str(name)[:70]!r} (letters, digits, '_', '.', '-'; "
+                "it names the call artifacts)"
+            )
         sid = o.get("session_id") or None
         session_dir = None
         if sid is not None:
@@ -422,13 +476,25 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         system = o.get("system_prompt")
         if system is not None and not isinstance(system, str):
             raise UsageError(f"{where}: system_prompt must be a string")
-        base = {"model": model, "system": system, "temperature": o.get("temperature"),
-                "max_tokens": o.get("max_tokens")}
+        base = {
+            "model": model,
+            "system": system,
+            "temperature": o.get("temperature"),
+            "max_tokens": o.get("max_tokens"),
+        }
         from ..agent import normalize_request
 
-        normalize_request({**base, "messages": [{"role": "user", "content": "-"}]})  # options checked now
-        agent = {"name": name, "provider": provider, "model": model, "session_id": sid, "base": base,
-                 "description": o.get("description") or ""}
+        normalize_request(
+            {**base, "messages": [{"role": "user", "content": "-"}]}
+        )  # options checked now
+        agent = {
+            "name": name,
+            "provider": provider,
+            "model": model,
+            "session_id": sid,
+            "base": base,
+            "description": o.get("description") or "",
+        }
         calls.agents.append(agent)
 
         def prepared(input: Any) -> tuple[Any, Any]:
@@ -436,18 +502,24 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             hooks = ws.hooks
             current = ws.current_session
             if hooks.active("BeforeAgentExecution"):
-                data = hooks.run("BeforeAgentExecution", current,
-                                 {"agent": name, "agent_name": name, "input": messages},
-                                 {"name": name, "component_type": "agent"})
+                data = hooks.run(
+                    "BeforeAgentExecution",
+                    current,
+                    {"agent": name, "agent_name": name, "input": messages},
+                    {"name": name, "component_type": "agent"},
+                )
                 messages = data.get("input", messages) or messages
             run, done = calls.prepare(agent, {**base, "messages": messages})
 
             def finish(answer: dict) -> dict:
                 answer = done(answer)
                 if hooks.active("AfterAgentExecution"):
-                    data = hooks.run("AfterAgentExecution", current,
-                                     {"agent": name, "agent_name": name, "input": messages,
-                                      "output": answer}, {"name": name, "component_type": "agent"})
+                    data = hooks.run(
+                        "AfterAgentExecution",
+                        current,
+                        {"agent": name, "agent_name": name, "input": messages, "output": answer},
+                        {"name": name, "component_type": "agent"},
+                    )
                     answer = data.get("output", answer) or answer
                 return answer
 
@@ -469,8 +541,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         state_key = f"agent:{name}:saved"
 
         def save_state(_self: Any = None) -> bool:
-            ws.state.set(state_key, {"name": name, "model": f"{provider.name}/{model}",
-                                     "system_prompt": system})
+            ws.state.set(
+                state_key,
+                {"name": name, "model": f"{provider.name}/{model}", "system_prompt": system},
+            )
             return True
 
         def load_state(_self: Any = None) -> bool:
@@ -479,12 +553,24 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         def delete_state(_self: Any = None) -> bool:
             return bool(ws.state.delete(state_key))
 
-        table = rt.table(f"agent {name}", {
-            "invoke": invoke, "execute": invoke, "invokeStream": invoke_stream,
-            "saveState": save_state, "loadState": load_state, "deleteState": delete_state,
-            "getAgentState": lambda *_: "ready",
-        }, {"name": name, "model": f"{provider.name}/{model}", "provider": provider.name,
-            "session_id": sid})
+        table = rt.table(
+            f"agent {name}",
+            {
+                "invoke": invoke,
+                "execute": invoke,
+                "invokeStream": invoke_stream,
+                "saveState": save_state,
+                "loadState": load_state,
+                "deleteState": delete_state,
+                "getAgentState": lambda *_: "ready",
+            },
+            {
+                "name": name,
+                "model": f"{provider.name}/{model}",
+                "provider": provider.name,
+                "session_id": sid,
+            },
+        )
         registry[name] = table
         preparers[name] = prepared  # workflow agent steps: prepared here, run in the pool
         return table
@@ -497,9 +583,18 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return registry.get(rt.text(name, "Agent.get: agent name"))
 
     def list_() -> Any:
-        return out([{"name": a["name"], "model": f"{a['provider'].name}/{a['model']}",
-                     "provider": a["provider"].name, "session_id": a["session_id"],
-                     "description": a["description"]} for a in calls.agents])
+        return out(
+            [
+                {
+                    "name": a["name"],
+                    "model": f"{a['provider'].name}/{a['model']}",
+                    "provider": a["provider"].name,
+                    "session_id": a["session_id"],
+                    "description": a["description"],
+                }
+                for a in calls.agents
+            ]
+        )
 
     def discover() -> Any:
         return out([{"type": "llm", "description": "a model behind a configured provider"}])
@@ -507,8 +602,13 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def info(kind: Any = None) -> Any:
         if rt.py(kind) != "llm":
             return None
-        return out({"name": "llm", "description": "a model behind a configured provider",
-                    "capabilities": ["text"]})
+        return out(
+            {
+                "name": "llm",
+                "description": "a model behind a configured provider",
+                "capabilities": ["text"],
+            }
+        )
 
     def wrap_as_tool(name: Any = None, opts: Any = None) -> Any:
         agent_name = rt.text(name, "Agent.wrapAsTool: agent name")
@@ -524,14 +624,18 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def create_composite(name: Any = None, members: Any = None, opts: Any = None) -> Any:
         composite = rt.text(name, "Agent.createComposite: name")
         names = py(members) if members is not None else []
-        if not isinstance(names, list) or not all(isinstance(n, str) and n in preparers for n in names):
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and n in preparers for n in names
+        ):
             raise UsageError("Agent.createComposite: expected a list of names of created agents")
 
         def prepared(input: Any) -> tuple[Any, Any]:
             # The members answer in turn, each given the previous answer: run here, in order.
             answer: Any = None
             for member in names:
-                run, finish = preparers[member](input if answer is None else out(answer.get("text", "")))
+                run, finish = preparers[member](
+                    input if answer is None else out(answer.get("text", ""))
+                )
                 answer = finish(run())
             return (lambda: answer), (lambda a: a)
 
@@ -540,16 +644,32 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             return out(finish(run()))
 
         preparers[composite] = prepared
-        registry[composite] = rt.table(f"agent {composite}", {"invoke": invoke, "execute": invoke},
-                                       {"name": composite, "members": names})
+        registry[composite] = rt.table(
+            f"agent {composite}",
+            {"invoke": invoke, "execute": invoke},
+            {"name": composite, "members": names},
+        )
         return out(composite)
 
-    rt.set_global("Agent", rt.table("Agent", {
-        "wrapAsTool": wrap_as_tool, "createComposite": create_composite,
-        "listTemplates": lambda: out(["llm"]),
-        "create": create, "register": register, "get": get, "list": list_, "discover": discover,
-        "getInfo": info, "listCapabilities": lambda: out({"llm": ["text"]}),
-        "discoverByCapability": lambda *_: out([])}))
+    rt.set_global(
+        "Agent",
+        rt.table(
+            "Agent",
+            {
+                "wrapAsTool": wrap_as_tool,
+                "createComposite": create_composite,
+                "listTemplates": lambda: out(["llm"]),
+                "create": create,
+                "register": register,
+                "get": get,
+                "list": list_,
+                "discover": discover,
+                "getInfo": info,
+                "listCapabilities": lambda: out({"llm": ["text"]}),
+                "discoverByCapability": lambda *_: out([]),
+            },
+        ),
+    )
 
 
 def _messages(rt: "Runtime", agent: str, input: Any) -> list:
@@ -558,17 +678,24 @@ def _messages(rt: "Runtime", agent: str, input: Any) -> list:
         return [{"role": "user", "content": rt.text(input, f"{where}: text")}]
     data = None
     if rt.lua_type(input) == "table":  # callbacks (rs-llmspell's on_error, …) are not sent
-        data = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else k): rt.py(v)
-                for k, v in input.items() if rt.lua_type(v) not in ("function", "userdata", "thread")}
+        data = {
+            (k.decode("utf-8", "replace") if isinstance(k, bytes) else k): rt.py(v)
+            for k, v in input.items()
+            if rt.lua_type(v) not in ("function", "userdata", "thread")
+        }
         if data and all(isinstance(k, int) for k in data):
             data = None
     if not isinstance(data, dict):
-        raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{...}}}}, got {rt.lua_type(input)}")
+        raise UsageError(
+            f"{where}: expected {{text = ...}} or {{messages = {{...}}}}, got {rt.lua_type(input)}"
+        )
     if data.get("messages") is None and any(k in data for k in _TEXT_KEYS):
         return [{"role": "user", "content": _text_of(data, where)}]
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise UsageError(f"{where}: expected {{text = ...}} or {{messages = {{{{role=..., content=...}}, ...}}}}")
+        raise UsageError(
+            f"{where}: expected {{text = ...}} or {{messages = {{{{role=..., content=...}}, ...}}}}"
+        )
     return messages
 
 
@@ -591,8 +718,11 @@ def _text_of(data: dict, where: str) -> str:
         if not isinstance(value, str):
             raise UsageError(f"{where}: {key} must be a string")
         parts.append(value)
-    extra = [f"{k}: {v}" for k, v in sorted(data.items(), key=lambda kv: str(kv[0]))
-             if k not in _TEXT_KEYS and isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    extra = [
+        f"{k}: {v}"
+        for k, v in sorted(data.items(), key=lambda kv: str(kv[0]))
+        if k not in _TEXT_KEYS and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+    ]
     return "\n\n".join(parts + (["\n".join(extra)] if extra else []))
 
 

@@ -35,9 +35,18 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
     def store(session: Any, type: Any, name: Any, content: Any, meta: Any = None) -> Any:
         if not isinstance(content, bytes):
-            raise UsageError(f"Artifact.store: content must be a string, got {rt.lua_type(content)}")
-        return out(ws.artifacts.store(py(session), rt.text(type, "artifact type"), py(name), content,
-                                      metadata(meta, "store")))
+            raise UsageError(
+                f"Artifact.store: content must be a string, got {rt.lua_type(content)}"
+            )
+        return out(
+            ws.artifacts.store(
+                py(session),
+                rt.text(type, "artifact type"),
+                py(name),
+                content,
+                metadata(meta, "store"),
+            )
+        )
 
     def store_file(session: Any, path: Any, type: Any, meta: Any = None) -> Any:
         if not isinstance(path, bytes):
@@ -45,8 +54,11 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         p = Path(os.fsdecode(path))
         if rt.sandbox:
             p = _confined(ws, p)
-        return out(ws.artifacts.store_file(py(session), p, rt.text(type, "artifact type"),
-                                           metadata(meta, "storeFile")))
+        return out(
+            ws.artifacts.store_file(
+                py(session), p, rt.text(type, "artifact type"), metadata(meta, "storeFile")
+            )
+        )
 
     def get(session: Any, ref: Any = None) -> Any:
         return out(ws.artifacts.get(py(session), py(ref)))
@@ -59,7 +71,9 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         if data is not None and not isinstance(data, dict):
             raise UsageError(f"Artifact.query: expected a query table, got {rt.lua_type(q)}")
         found = ws.artifacts.query(data)
-        if ws.run is not None and found:  # a recorded run: the sessions answering are part of its world
+        if (
+            ws.run is not None and found
+        ):  # a recorded run: the sessions answering are part of its world
             dirs = {(r.manifest or {}).get("id"): r.dir for r in ws.index.rows.values()}
             for sid in {item.get("session_id") for item in found}:
                 if sid in dirs:
@@ -70,9 +84,20 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         ws.artifacts.delete(py(session), py(ref))
         return True
 
-    rt.set_global("Artifact", rt.table("Artifact", {
-        "store": store, "storeFile": store_file, "get": get, "list": list_, "query": query, "delete": delete,
-    }))
+    rt.set_global(
+        "Artifact",
+        rt.table(
+            "Artifact",
+            {
+                "store": store,
+                "storeFile": store_file,
+                "get": get,
+                "list": list_,
+                "query": query,
+                "delete": delete,
+            },
+        ),
+    )
 
 
 def _confined(ws: "Workspace", path: Path) -> Path:
@@ -81,6 +106,8 @@ def _confined(ws: "Workspace", path: Path) -> Path:
     base = ws.root.resolve()
     full = (base / path).resolve()
     if not full.is_relative_to(base):
-        raise UsageError(f"Artifact.storeFile: path outside the workspace: {os.fsdecode(path)} "
-                         "(--sandbox allows only files inside the workspace)")
+        raise UsageError(
+            f"Artifact.storeFile: path outside the workspace: {os.fsdecode(path)} "
+            "(--sandbox allows only files inside the workspace)"
+        )
     return full

@@ -27,7 +27,9 @@ def _sub(rt: "Runtime", value: Any, fn: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"Event.{fn}: expected a subscription from Event.subscribe, got {rt.lua_type(value)}")
+        raise UsageError(
+            f"Event.{fn}: expected a subscription from Event.subscribe, got {rt.lua_type(value)}"
+        )
     return value
 
 
@@ -45,9 +47,14 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return ws.events.subscribe(rt.text(pattern, "Event.subscribe: pattern"))
 
     def receive(sub: Any, timeout_ms: Any = None) -> Any:
-        if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float))
-                                       or timeout_ms < 0):
-            raise UsageError(f"Event.receive: timeout_ms must be a non-negative number, got {timeout_ms!r}")
+        if timeout_ms is not None and (
+            isinstance(timeout_ms, bool)
+            or not isinstance(timeout_ms, (int, float))
+            or timeout_ms < 0
+        ):
+            raise UsageError(
+                f"Event.receive: timeout_ms must be a non-negative number, got {timeout_ms!r}"
+            )
         return out(ws.events.receive(_sub(rt, sub, "receive"), timeout_ms or 0))
 
     def unsubscribe(sub: Any) -> bool:
@@ -59,7 +66,17 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def get_stats() -> Any:
         return out({"event_bus_stats": ws.events.stats()})
 
-    rt.set_global("Event", rt.table("Event", {
-        "publish": publish, "subscribe": subscribe, "receive": receive, "unsubscribe": unsubscribe,
-        "list_subscriptions": list_subscriptions, "get_stats": get_stats,
-    }))
+    rt.set_global(
+        "Event",
+        rt.table(
+            "Event",
+            {
+                "publish": publish,
+                "subscribe": subscribe,
+                "receive": receive,
+                "unsubscribe": unsubscribe,
+                "list_subscriptions": list_subscriptions,
+                "get_stats": get_stats,
+            },
+        ),
+    )

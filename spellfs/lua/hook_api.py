@@ -31,8 +31,14 @@ def _result(rt: "Runtime", value: Any) -> Any:
         data = rt.py(value)
         if isinstance(data, dict) and "content" in data:
             data["content"] = value[b"content"]  # the raw bytes, not a decoded str
-        if isinstance(data, dict) and isinstance(data.get("data"), dict) and "content" in data["data"]:
-            data["data"]["content"] = value[b"data"][b"content"]  # rs-llmspell's {type = "modified", data = ...}
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("data"), dict)
+            and "content" in data["data"]
+        ):
+            data["data"]["content"] = value[b"data"][
+                b"content"
+            ]  # rs-llmspell's {type = "modified", data = ...}
         return data
     return value
 
@@ -45,9 +51,14 @@ def _listed(hook: dict, language: str) -> dict:
     """A Hook.list entry as rs-llmspell gives it: name, point, "Priority(n)", language."""
     prio = hook["priority"]
     rs = _RS_PRIORITY.get(prio, int(-prio))
-    return {**hook, "name": f"{language}_hook_{hook['hook_point']}_{hook['id']}",
-            "point": hook["hook_point"], "priority": f"Priority({rs})", "priority_value": prio,
-            "language": language}
+    return {
+        **hook,
+        "name": f"{language}_hook_{hook['hook_point']}_{hook['id']}",
+        "point": hook["hook_point"],
+        "priority": f"Priority({rs})",
+        "priority_value": prio,
+        "language": language,
+    }
 
 
 def install(rt: "Runtime", ws: "Workspace") -> None:
@@ -55,9 +66,15 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
     def make_handle(handle: tuple[str, int]) -> Any:
         handles[handle[1]] = handle
-        return rt.table("handle", {"unregister": lambda *_: ws.hooks.unregister(handle),
-                                   "id": lambda *_: handle[1], "hook_point": lambda *_: rt.out(handle[0])},
-                        {"point": handle[0], "hook_id": handle[1]})
+        return rt.table(
+            "handle",
+            {
+                "unregister": lambda *_: ws.hooks.unregister(handle),
+                "id": lambda *_: handle[1],
+                "hook_point": lambda *_: rt.out(handle[0]),
+            },
+            {"point": handle[0], "hook_id": handle[1]},
+        )
 
     def register(point: Any, fn: Any = None, priority: Any = None) -> Any:
         name = rt.text(point, "Hook.register: hook point")
@@ -81,12 +98,18 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         if isinstance(which, dict):  # rs-llmspell's filter table
             which, priority = which.get("hook_point"), which.get("priority")
         if which is not None and not isinstance(which, str):
-            raise UsageError("Hook.list: expected a hook point name or {hook_point = ..., priority = ...}")
+            raise UsageError(
+                "Hook.list: expected a hook point name or {hook_point = ..., priority = ...}"
+            )
         language = None
         if isinstance(point, tuple) or rt.lua_type(point) == "table":
             language = rt.py(point).get("language")
-        found = [_listed(h, "lua" if h["id"] in handles else "python")
-                 for h in ws.hooks.list(which, priority)]
+        found = [
+            _listed(h, "lua" if h["id"] in handles else "python")
+            for h in ws.hooks.list(which, priority)
+        ]
         return rt.out([h for h in found if language in (None, h["language"])])
 
-    rt.set_global("Hook", rt.table("Hook", {"register": register, "unregister": unregister, "list": list_}))
+    rt.set_global(
+        "Hook", rt.table("Hook", {"register": register, "unregister": unregister, "list": list_})
+    )

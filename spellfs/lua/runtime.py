@@ -40,11 +40,21 @@ if TYPE_CHECKING:
 __all__ = ["EXTRA_GLOBALS", "LuaRaised", "Runtime", "ScriptError", "run_script"]
 
 #: Installers of further globals, called as ``installer(runtime, ws)`` after the built-in ones.
-EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = ["spellfs.lua.agent_api:install",
-                                                              "spellfs.lua.workflow_api:install",
-                                                              "spellfs.lua.state_backup:install"]
+EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = [
+    "spellfs.lua.agent_api:install",
+    "spellfs.lua.workflow_api:install",
+    "spellfs.lua.state_backup:install",
+]
 
-BUILTIN_GLOBALS = ("session_api", "artifact_api", "state_api", "json_api", "event_api", "hook_api", "tool_api")
+BUILTIN_GLOBALS = (
+    "session_api",
+    "artifact_api",
+    "state_api",
+    "json_api",
+    "event_api",
+    "hook_api",
+    "tool_api",
+)
 
 _lua_type = lua54.lua_type
 
@@ -124,17 +134,27 @@ def _encode(text: str) -> bytes:
 class Runtime:
     """One Lua state with the spellfs globals bound to ``ws``."""
 
-    def __init__(self, ws: "Workspace", sandbox: bool = False, max_memory: int | None = None,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        ws: "Workspace",
+        sandbox: bool = False,
+        max_memory: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.ws = ws
         self.sandbox = sandbox
         self.max_memory = max_memory or None  # Lua bytes (lupa's allocator limit); None: no limit
         self.timeout = timeout or None  # wall-clock seconds; None: no limit
         self.timed_out = False
         self.clear_hook: Callable[[], Any] | None = None
-        self.lua = lua54.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
-                                    register_builtins=False, attribute_filter=_no_attributes,
-                                    max_memory=self.max_memory)
+        self.lua = lua54.LuaRuntime(
+            encoding=None,
+            unpack_returned_tuples=True,
+            register_eval=False,
+            register_builtins=False,
+            attribute_filter=_no_attributes,
+            max_memory=self.max_memory,
+        )
         self.globals = self.lua.globals()
         self.globals.python = None
         self._wrap = self.lua.execute(_WRAP)
@@ -190,7 +210,9 @@ class Runtime:
         Arguments follow Lua's rules: missing ones are nil, extra ones are dropped.
         """
         code = getattr(fn, "__code__", None)
-        arity = None if code is None or code.co_flags & 0x04 else code.co_argcount  # 0x04: takes *args
+        arity = (
+            None if code is None or code.co_flags & 0x04 else code.co_argcount
+        )  # 0x04: takes *args
 
         def shim(*args: Any) -> tuple:
             if arity is not None and len(args) != arity:
@@ -208,9 +230,16 @@ class Runtime:
 
         return self._wrap(shim)
 
-    def table(self, name: str, functions: dict[str, Callable[..., Any]], fields: dict[str, Any] | None = None) -> Any:
+    def table(
+        self,
+        name: str,
+        functions: dict[str, Callable[..., Any]],
+        fields: dict[str, Any] | None = None,
+    ) -> Any:
         """A Lua table of functions named ``name.key`` in error messages, plus plain ``fields``."""
-        t = self.table_from({k.encode(): self.function(f"{name}.{k}", f) for k, f in functions.items()})
+        t = self.table_from(
+            {k.encode(): self.function(f"{name}.{k}", f) for k, f in functions.items()}
+        )
         for key, value in (fields or {}).items():
             t[key.encode()] = self.out(value)
         return t
@@ -279,19 +308,28 @@ class Runtime:
         ok = result[0] if isinstance(result, tuple) else result
         self.flush()
         if self.timed_out:
-            raise ScriptError(f"{path}: stopped: ran longer than its time limit of {self.timeout:g} s "
-                              "(--timeout)")
-        if not ok and self.max_memory and b"not enough memory" in (result[1] if isinstance(result[1], bytes)
-                                                                   else str(result[1]).encode()):
-            raise ScriptError(f"{path}: stopped: used more than its memory limit of "
-                              f"{self.max_memory >> 20} MiB (--max-memory)")
+            raise ScriptError(
+                f"{path}: stopped: ran longer than its time limit of {self.timeout:g} s (--timeout)"
+            )
+        if (
+            not ok
+            and self.max_memory
+            and b"not enough memory"
+            in (result[1] if isinstance(result[1], bytes) else str(result[1]).encode())
+        ):
+            raise ScriptError(
+                f"{path}: stopped: used more than its memory limit of "
+                f"{self.max_memory >> 20} MiB (--max-memory)"
+            )
         if not ok:
             message = _decode(result[1])
             if "global 'Agent'" in message:  # Agent is nil: say how to configure a provider
                 from .agent_api import NO_PROVIDER_HINT
 
                 message += " " + NO_PROVIDER_HINT  # one line: the error, then how to fix it
-            elif re.search(r"field '(migrate|migration_status|schema_versions|rollback_migration)'", message):
+            elif re.search(
+                r"field '(migrate|migration_status|schema_versions|rollback_migration)'", message
+            ):
                 from .state_backup import MIGRATIONS
 
                 message += " " + MIGRATIONS
@@ -304,9 +342,16 @@ def _decode(value: Any) -> str:
     return str(value)
 
 
-def run_script(ws: "Workspace", path: str | Path, code: bytes, args: list[str] | tuple = (),
-               sandbox: bool = False, on_exit: Callable[[int], None] | None = None,
-               max_memory: int | None = None, timeout: float | None = None) -> Runtime:
+def run_script(
+    ws: "Workspace",
+    path: str | Path,
+    code: bytes,
+    args: list[str] | tuple = (),
+    sandbox: bool = False,
+    on_exit: Callable[[int], None] | None = None,
+    max_memory: int | None = None,
+    timeout: float | None = None,
+) -> Runtime:
     """Run a script against ``ws``: make the runtime, install the globals, run it (within the limits)."""
     rt = Runtime(ws, sandbox=sandbox, max_memory=max_memory, timeout=timeout)
     rt.on_exit = on_exit

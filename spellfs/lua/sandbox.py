@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["DEFAULT_MAX_MEMORY", "DEFAULT_TIMEOUT", "HOOK_EVERY", "REMOVED", "apply", "install_time_limit"]
+__all__ = [
+    "DEFAULT_MAX_MEMORY",
+    "DEFAULT_TIMEOUT",
+    "HOOK_EVERY",
+    "REMOVED",
+    "apply",
+    "install_time_limit",
+]
 
 #: Defaults of ``spell run --sandbox``: Lua memory in bytes, and wall-clock seconds.
 DEFAULT_MAX_MEMORY = 512 << 20
@@ -33,8 +40,21 @@ DEFAULT_TIMEOUT = 300.0
 #: Instructions between two looks at the clock.
 HOOK_EVERY = 100_000
 
-REMOVED = ("io", "require", "package", "dofile", "loadfile", "debug",
-           "os.execute", "os.remove", "os.rename", "os.exit", "os.getenv", "os.tmpname", "os.setlocale")
+REMOVED = (
+    "io",
+    "require",
+    "package",
+    "dofile",
+    "loadfile",
+    "debug",
+    "os.execute",
+    "os.remove",
+    "os.rename",
+    "os.exit",
+    "os.getenv",
+    "os.tmpname",
+    "os.setlocale",
+)
 
 _APPLY = b"""
 local load, select = load, select
@@ -87,9 +107,16 @@ def install_time_limit(rt: "Runtime", seconds: float) -> None:
 
     lua = rt.lua
     sethook = lua.eval("debug.sethook")
-    rt.clear_hook = sethook  # called with no arguments it removes the hook (the runtime's last flush)
-    lua.execute(_TIME_LIMIT % HOOK_EVERY, expired, sethook, lua.eval("coroutine.create"),
-                lua.eval("coroutine.resume"))
+    rt.clear_hook = (
+        sethook  # called with no arguments it removes the hook (the runtime's last flush)
+    )
+    lua.execute(
+        _TIME_LIMIT % HOOK_EVERY,
+        expired,
+        sethook,
+        lua.eval("coroutine.create"),
+        lua.eval("coroutine.resume"),
+    )
 
 
 def apply(rt: "Runtime") -> None:

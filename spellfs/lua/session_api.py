@@ -22,8 +22,15 @@ CREATE_OPTIONS = ("name", "description", "tags", "metadata", "parent_session_id"
 
 #: Lua name -> method of ``ws.history``.
 HISTORY = {
-    "save": "save", "load": "load", "checkpoints": "checkpoints", "diff": "diff", "restore": "restore",
-    "fork": "fork", "canReplay": "can_replay", "replay": "replay", "getReplayMetadata": "replay_metadata",
+    "save": "save",
+    "load": "load",
+    "checkpoints": "checkpoints",
+    "diff": "diff",
+    "restore": "restore",
+    "fork": "fork",
+    "canReplay": "can_replay",
+    "replay": "replay",
+    "getReplayMetadata": "replay_metadata",
     "listReplayable": "list_replayable",
 }
 
@@ -36,7 +43,9 @@ def _options(rt: "Runtime", opts: Any) -> dict:
         raise UsageError(f"Session.create: expected a table of options, got {rt.lua_type(opts)}")
     unknown = sorted(set(data) - set(CREATE_OPTIONS))
     if unknown:
-        raise UsageError(f"Session.create: unknown option: {unknown[0]} (known: {', '.join(CREATE_OPTIONS)})")
+        raise UsageError(
+            f"Session.create: unknown option: {unknown[0]} (known: {', '.join(CREATE_OPTIONS)})"
+        )
     return data
 
 
@@ -48,7 +57,9 @@ def _history_call(rt: "Runtime", ws: "Workspace", lua_name: str, attr: str):
             history = None
         method = getattr(history, attr, None)
         if method is None:
-            raise UsageError(f"Session.{lua_name}: not available yet (this spellfs has no checkpoint history)")
+            raise UsageError(
+                f"Session.{lua_name}: not available yet (this spellfs has no checkpoint history)"
+            )
         values = [rt.py(a) for a in args]
         while values and values[-1] is None:
             values.pop()
@@ -99,10 +110,17 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         return True
 
     functions = {
-        "create": create, "get": get, "list": list_, "delete": delete,
-        "suspend": transition("suspend"), "resume": transition("resume"),
-        "complete": transition("complete"), "fail": transition("fail"),
-        "update_metadata": update_metadata, "getCurrent": get_current, "setCurrent": set_current,
+        "create": create,
+        "get": get,
+        "list": list_,
+        "delete": delete,
+        "suspend": transition("suspend"),
+        "resume": transition("resume"),
+        "complete": transition("complete"),
+        "fail": transition("fail"),
+        "update_metadata": update_metadata,
+        "getCurrent": get_current,
+        "setCurrent": set_current,
     }
     for lua_name, attr in HISTORY.items():
         functions[lua_name] = _history_call(rt, ws, lua_name, attr)

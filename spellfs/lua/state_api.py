@@ -65,8 +65,13 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def load(scope: Any, key: Any) -> Any:
         return out(ws.state.get(note(_scoped(rt, scope, key, "load"))))
 
-    rt.set_global("State", rt.table("State", {"get": get, "set": set_, "delete": delete, "list": list_,
-                                              "save": save, "load": load}))
+    rt.set_global(
+        "State",
+        rt.table(
+            "State",
+            {"get": get, "set": set_, "delete": delete, "list": list_, "save": save, "load": load},
+        ),
+    )
 
 
 def _scoped(rt: "Runtime", scope: Any, key: Any, verb: str) -> str:
@@ -75,7 +80,9 @@ def _scoped(rt: "Runtime", scope: Any, key: Any, verb: str) -> str:
 
     s, k = rt.py(scope), rt.py(key)
     if not isinstance(s, str) or not s:
-        raise UsageError(f"State.{verb}: scope must be a non-empty string such as \"global\" or \"agent:name\"")
+        raise UsageError(
+            f'State.{verb}: scope must be a non-empty string such as "global" or "agent:name"'
+        )
     if not isinstance(k, str) or not k:
         raise UsageError(f"State.{verb}: key must be a non-empty string")
     if s == "session":  # rs-llmspell's bare session scope: the current session's state

@@ -36,8 +36,10 @@ __all__ = ["install"]
 
 SESSION = "state-backups"
 TAG = "state-backup"
-MIGRATIONS = ("(spellfs has no State schema migrations: State values are plain JSON in state.yaml; "
-              "State.create_backup / restore_backup keep versions)")
+MIGRATIONS = (
+    "(spellfs has no State schema migrations: State values are plain JSON in state.yaml; "
+    "State.create_backup / restore_backup keep versions)"
+)
 
 
 def _backup_session(ws: "Workspace", create: bool) -> str | None:
@@ -46,8 +48,9 @@ def _backup_session(ws: "Workspace", create: bool) -> str | None:
             return s["id"]
     if not create:
         return None
-    return ws.sessions.create(name=SESSION, description="checkpoints of the workspace's State",
-                              tags=[TAG])
+    return ws.sessions.create(
+        name=SESSION, description="checkpoints of the workspace's State", tags=[TAG]
+    )
 
 
 def _values(ws: "Workspace") -> dict:
@@ -68,12 +71,18 @@ def create_backup(ws: "Workspace", incremental: bool = False) -> dict:
     previous = ws.history.checkpoints(sid)
     ws.state.replace_session_values(sid, values)
     # Each call is a new backup id, even of unchanged values (a user keeps the id it returns).
-    number = ws.history.save(sid, f"{'incremental' if incremental else 'full'} backup of State", force=True)
-    return {"success": True, "backup_id": f"backup-{number}",
-            "parent_id": f"backup-{previous[-1]['number']}" if incremental and previous else None,
-            "entry_count": len(values), "is_incremental": bool(incremental),
-            "size_bytes": len(json.dumps(values, sort_keys=True, default=str).encode()),
-            "created_at": time.time()}
+    number = ws.history.save(
+        sid, f"{'incremental' if incremental else 'full'} backup of State", force=True
+    )
+    return {
+        "success": True,
+        "backup_id": f"backup-{number}",
+        "parent_id": f"backup-{previous[-1]['number']}" if incremental and previous else None,
+        "entry_count": len(values),
+        "is_incremental": bool(incremental),
+        "size_bytes": len(json.dumps(values, sort_keys=True, default=str).encode()),
+        "created_at": time.time(),
+    }
 
 
 def list_backups(ws: "Workspace") -> list[dict]:
@@ -84,9 +93,16 @@ def list_backups(ws: "Workspace") -> list[dict]:
     for rec in ws.history.checkpoints(sid):
         snap = ws.history.snapshot(ws.sessions.resolve(sid), rec["number"])
         size = len(json.dumps(snap.state, sort_keys=True, default=str).encode())
-        out.append({"id": f"backup-{rec['number']}", "created_at": _epoch(rec.get("created_at")),
-                    "entry_count": len(snap.state), "size_bytes": size, "message": rec.get("message"),
-                    "is_incremental": "incremental" in (rec.get("message") or "")})
+        out.append(
+            {
+                "id": f"backup-{rec['number']}",
+                "created_at": _epoch(rec.get("created_at")),
+                "entry_count": len(snap.state),
+                "size_bytes": size,
+                "message": rec.get("message"),
+                "is_incremental": "incremental" in (rec.get("message") or ""),
+            }
+        )
     return out
 
 
@@ -128,6 +144,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
     def guarded(fn: Any) -> Any:
         def call(*args: Any) -> Any:
             return out(fn(*args))
+
         return call
 
     def validate(ref: Any = None) -> Any:
@@ -142,8 +159,9 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         "list_backups": guarded(lambda: list_backups(ws)),
         "restore_backup": guarded(lambda ref=None: restore_backup(ws, rt.py(ref))),
         "validate_backup": validate,
-        "cleanup_backups": guarded(lambda *_: {"success": True, "deleted": 0,
-                                               "note": "checkpoints are never deleted"}),
+        "cleanup_backups": guarded(
+            lambda *_: {"success": True, "deleted": 0, "note": "checkpoints are never deleted"}
+        ),
     }
     for name, fn in functions.items():
         state[name.encode()] = rt.function(f"State.{name}", fn)

@@ -52,8 +52,12 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         sid = ws.current_session
         hooks = ws.hooks
         if hooks.active("BeforeToolExecution"):
-            args = hooks.run("BeforeToolExecution", sid, {"tool": name, "params": args},
-                             {"name": name, "component_type": "tool"}).get("params", args)
+            args = hooks.run(
+                "BeforeToolExecution",
+                sid,
+                {"tool": name, "params": args},
+                {"name": name, "component_type": "tool"},
+            ).get("params", args)
         refused = available(name, ws.config.get("tools.allow"), rt.sandbox)
 
         def run() -> dict:
@@ -61,9 +65,12 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
         def finish(result: dict) -> dict:
             if hooks.active("AfterToolExecution"):
-                result = hooks.run("AfterToolExecution", sid,
-                                   {"tool": name, "params": args, "result": result},
-                                   {"name": name, "component_type": "tool"}).get("result", result)
+                result = hooks.run(
+                    "AfterToolExecution",
+                    sid,
+                    {"tool": name, "params": args, "result": result},
+                    {"name": name, "component_type": "tool"},
+                ).get("result", result)
             return result
 
         return run, finish
@@ -74,7 +81,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         run, finish = rt.agent_preparers[agent_name](out(args))  # type: ignore[attr-defined]
         try:
             answer = finish(run())
-            result = {"success": True, "result": {"output": answer.get("text", ""), "agent": agent_name}}
+            result = {
+                "success": True,
+                "result": {"output": answer.get("text", ""), "agent": agent_name},
+            }
         except SpellError as e:
             result = {"success": False, "error": f"{name}: {e}"}
         return (lambda: result), (lambda r: r)
@@ -93,11 +103,19 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         tool = tools().get(tool_name)
         if tool is None:
             return None
-        return rt.table(f"tool {tool_name}", {
-            "execute": lambda _self=None, params=None: execute(tool_name, params),
-            "getSchema": lambda _self=None: out(tool.schema()),
-        }, {"name": tool.name, "description": tool.description, "version": tool.version,
-            "category": tool.category})
+        return rt.table(
+            f"tool {tool_name}",
+            {
+                "execute": lambda _self=None, params=None: execute(tool_name, params),
+                "getSchema": lambda _self=None: out(tool.schema()),
+            },
+            {
+                "name": tool.name,
+                "description": tool.description,
+                "version": tool.version,
+                "category": tool.category,
+            },
+        )
 
     def exists(name: Any = None) -> bool:
         if not isinstance(name, bytes):
@@ -123,12 +141,44 @@ return function(list) for _, t in ipairs(list) do setmetatable(t, mt) end return
         from ..tools import available
 
         allow = ws.config.get("tools.allow")
-        return named(out([{"name": t.name, "description": t.description, "version": t.version,
-                     "category": t.category, "enabled": available(t.name, allow, rt.sandbox) is None}
-                    for _, t in sorted(tools().items())]
-                   + [{"name": n, "description": d, "version": "1.0.0", "category": "agent",
-                       "enabled": True} for n, (d, _) in sorted(getattr(rt, "extra_tools", {}).items())]))
+        return named(
+            out(
+                [
+                    {
+                        "name": t.name,
+                        "description": t.description,
+                        "version": t.version,
+                        "category": t.category,
+                        "enabled": available(t.name, allow, rt.sandbox) is None,
+                    }
+                    for _, t in sorted(tools().items())
+                ]
+                + [
+                    {
+                        "name": n,
+                        "description": d,
+                        "version": "1.0.0",
+                        "category": "agent",
+                        "enabled": True,
+                    }
+                    for n, (d, _) in sorted(getattr(rt, "extra_tools", {}).items())
+                ]
+            )
+        )
 
-    rt.set_global("Tool", rt.table("Tool", {
-        "get": get, "getByName": get, "invoke": invoke, "execute": invoke, "list": list_, "exists": exists,
-        "get_schema": schema, "getSchema": schema}))
+    rt.set_global(
+        "Tool",
+        rt.table(
+            "Tool",
+            {
+                "get": get,
+                "getByName": get,
+                "invoke": invoke,
+                "execute": invoke,
+                "list": list_,
+                "exists": exists,
+                "get_schema": schema,
+                "getSchema": schema,
+            },
+        ),
+    )

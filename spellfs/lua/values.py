@@ -52,6 +52,7 @@ _TOO_DEEP = "value nested too deeply (more than %d levels, or cyclic)" % MAX_DEP
 
 # -- Lua -> Python ---------------------------------------------------------------
 
+
 def to_python(value: Any, *, binary: bool = False) -> Any:
     """Convert a value received from Lua into plain Python data (see module doc)."""
     return _py(value, binary, dict, 0, set())
@@ -113,6 +114,7 @@ def _key(key: Any) -> Any:
 
 
 # -- Python -> Lua ---------------------------------------------------------------
+
 
 def to_lua(runtime: lua54.LuaRuntime, value: Any) -> Any:
     """Convert plain Python data into a Lua value of ``runtime`` (see module doc)."""
@@ -183,12 +185,14 @@ def _encode(text: str) -> bytes:
 
 # -- JSON ------------------------------------------------------------------------
 
+
 def json_stringify(value: Any) -> str:
     """Serialise a Lua (or plain Python) value as compact JSON with sorted keys."""
     data = _py(value, False, list, 0, set())
     try:
-        return json.dumps(data, ensure_ascii=False, allow_nan=False,
-                          sort_keys=True, separators=(",", ":"))
+        return json.dumps(
+            data, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+        )
     except ValueError:
         raise UsageError("JSON.stringify: NaN and infinity are not valid JSON") from None
     except TypeError:
@@ -207,8 +211,9 @@ def json_parse(runtime: lua54.LuaRuntime, text: str | bytes) -> Any:
     try:
         data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as e:
-        raise UsageError(f"JSON parse error: {e.msg} at line {e.lineno} column {e.colno} "
-                         f"(char {e.pos})") from None
+        raise UsageError(
+            f"JSON parse error: {e.msg} at line {e.lineno} column {e.colno} (char {e.pos})"
+        ) from None
     except RecursionError:
         raise UsageError(_TOO_DEEP) from None
     return _lua(data, runtime.table_from, 0)

@@ -70,7 +70,9 @@ class _Host:
             raise UsageError(f"agent step: no Agent here {NO_PROVIDER_HINT}")
         prepared = preparers.get(name)
         if prepared is None:
-            raise NotFound(f"agent not found: {name} (create it with Agent.create or Agent.register)")
+            raise NotFound(
+                f"agent not found: {name} (create it with Agent.create or Agent.register)"
+            )
         run, finish = prepared(self.rt.out(params if params is not None else ""))
         return _Work(run, finish, lambda answer: (True, answer.get("text", ""), None))
 
@@ -89,8 +91,12 @@ class _Host:
         hooks = self.ws.hooks
         if not hooks.active(point):
             return data
-        return hooks.run(point, self.ws.current_session, data,
-                         {"name": data.get("workflow"), "component_type": "workflow"})
+        return hooks.run(
+            point,
+            self.ws.current_session,
+            data,
+            {"name": data.get("workflow"), "component_type": "workflow"},
+        )
 
     def publish(self, event: str, data: dict) -> None:
         self.ws.events.publish(event, data)
@@ -106,11 +112,16 @@ def _plain(rt: "Runtime", value: Any, depth: int = 0) -> Any:
     if depth > 64:
         raise UsageError("workflow definition nested too deeply")
     items = list(value.items())
-    if items and all(isinstance(k, int) for k, _ in items) and \
-            sorted(k for k, _ in items) == list(range(1, len(items) + 1)):
+    if (
+        items
+        and all(isinstance(k, int) for k, _ in items)
+        and sorted(k for k, _ in items) == list(range(1, len(items) + 1))
+    ):
         return [_plain(rt, v, depth + 1) for _, v in sorted(items, key=lambda kv: kv[0])]
-    return {(k.decode("utf-8", "replace") if isinstance(k, bytes) else k): _plain(rt, v, depth + 1)
-            for k, v in items}
+    return {
+        (k.decode("utf-8", "replace") if isinstance(k, bytes) else k): _plain(rt, v, depth + 1)
+        for k, v in items
+    }
 
 
 def install(rt: "Runtime", ws: "Workspace") -> None:
@@ -137,8 +148,12 @@ return function(e) return setmetatable(e, mt) end
 
         spec = parse_spec(kind, _plain(rt, opts), is_function)
         specs[spec.id] = spec
-        metrics = {"total_executions": 0, "successful_executions": 0, "failed_executions": 0,
-                   "total_duration_ms": 0.0}
+        metrics = {
+            "total_executions": 0,
+            "successful_executions": 0,
+            "failed_executions": 0,
+            "total_duration_ms": 0.0,
+        }
         state: dict[str, Any] = {}
         created = time.time()
 
@@ -163,23 +178,37 @@ return function(e) return setmetatable(e, mt) end
 
                 record_run(ws, recording_session(ws), result, data)
             if not result["success"] and settings["handler"] is not None:
-                host.call(settings["handler"], result["error"],
-                          {"workflow_id": spec.id, "phase": "execute", "name": spec.name})
+                host.call(
+                    settings["handler"],
+                    result["error"],
+                    {"workflow_id": spec.id, "phase": "execute", "name": spec.name},
+                )
             if settings["debug"]:
                 import sys
 
-                print(f"spell: workflow {spec.name}: {'ok' if result['success'] else 'failed'} "
-                      f"in {result['duration_ms']:.1f} ms", file=sys.stderr)
+                print(
+                    f"spell: workflow {spec.name}: {'ok' if result['success'] else 'failed'} "
+                    f"in {result['duration_ms']:.1f} ms",
+                    file=sys.stderr,
+                )
             shown = rt.out({k: v for k, v in result.items() if k not in ("step_records", "error")})
             if result["error"] is not None:  # rs-llmspell's {message = …}, printable as text too
-                shown[b"error"] = as_error(rt.out({"message": result["error"],
-                                                   "workflow": spec.name}))
+                shown[b"error"] = as_error(
+                    rt.out({"message": result["error"], "workflow": spec.name})
+                )
             return shown
 
         def info(_self: Any = None) -> Any:
-            return rt.out({"id": spec.id, "name": spec.name, "type": kind,
-                           "description": spec.description, "step_count": len(spec.steps),
-                           "branch_count": len(spec.branches)})
+            return rt.out(
+                {
+                    "id": spec.id,
+                    "name": spec.name,
+                    "type": kind,
+                    "description": spec.description,
+                    "step_count": len(spec.steps),
+                    "branch_count": len(spec.branches),
+                }
+            )
 
         def validate(_self: Any = None) -> Any:
             errors = []
@@ -191,12 +220,24 @@ return function(e) return setmetatable(e, mt) end
 
         def get_metrics(_self: Any = None) -> Any:
             runs = metrics["total_executions"]
-            return rt.out({"execution": {**metrics, "average_duration_ms":
-                                         metrics["total_duration_ms"] / runs if runs else 0.0}})
+            return rt.out(
+                {
+                    "execution": {
+                        **metrics,
+                        "average_duration_ms": metrics["total_duration_ms"] / runs if runs else 0.0,
+                    }
+                }
+            )
 
         def debug(_self: Any = None) -> Any:
-            return rt.out({"id": spec.id, "name": spec.name, "type": kind,
-                           "runtime": {"created_at": created, "executions": metrics["total_executions"]}})
+            return rt.out(
+                {
+                    "id": spec.id,
+                    "name": spec.name,
+                    "type": kind,
+                    "runtime": {"created_at": created, "executions": metrics["total_executions"]},
+                }
+            )
 
         def set_state(_self: Any = None, key: Any = None, value: Any = None) -> bool:
             state[rt.text(key, "workflow:setState: key")] = rt.py(value)
@@ -205,16 +246,31 @@ return function(e) return setmetatable(e, mt) end
         def get_state(_self: Any = None, key: Any = None) -> Any:
             return rt.out(state.get(rt.text(key, "workflow:getState: key")))
 
-        table = rt.table(f"workflow {spec.name}", {
-            "execute": execute, "run": execute, "getInfo": info, "validate": validate,
-            "getMetrics": get_metrics, "debug": debug, "setState": set_state, "getState": get_state,
-            "getId": lambda *_: spec.id}, {"id": spec.id, "name": spec.name, "type": kind})
+        table = rt.table(
+            f"workflow {spec.name}",
+            {
+                "execute": execute,
+                "run": execute,
+                "getInfo": info,
+                "validate": validate,
+                "getMetrics": get_metrics,
+                "debug": debug,
+                "setState": set_state,
+                "getState": get_state,
+                "getId": lambda *_: spec.id,
+            },
+            {"id": spec.id, "name": spec.name, "type": kind},
+        )
         tables[spec.id] = table
         return table
 
     def list_() -> Any:
-        return rt.out([{"id": s.id, "name": s.name, "type": s.kind, "description": s.description}
-                       for s in specs.values()])
+        return rt.out(
+            [
+                {"id": s.id, "name": s.name, "type": s.kind, "description": s.description}
+                for s in specs.values()
+            ]
+        )
 
     def get(ref: Any = None) -> Any:
         key = rt.py(ref)
@@ -244,10 +300,23 @@ return function(e) return setmetatable(e, mt) end
     def maker(kind: str) -> Any:
         def make(opts: Any = None) -> Any:
             return build(kind, opts)
+
         return make
 
     functions = {kind: maker(kind) for kind in KINDS}
-    rt.set_global("Workflow", rt.table("Workflow", {
-        **functions, "list": list_, "get": get, "remove": remove,
-        "types": lambda: rt.out(list(KINDS)), "enableDebug": enable_debug,
-        "isDebugEnabled": lambda: settings["debug"], "setDefaultErrorHandler": set_handler}))
+    rt.set_global(
+        "Workflow",
+        rt.table(
+            "Workflow",
+            {
+                **functions,
+                "list": list_,
+                "get": get,
+                "remove": remove,
+                "types": lambda: rt.out(list(KINDS)),
+                "enableDebug": enable_debug,
+                "isDebugEnabled": lambda: settings["debug"],
+                "setDefaultErrorHandler": set_handler,
+            },
+        ),
+    )

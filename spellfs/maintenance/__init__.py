@@ -7,13 +7,16 @@ here and imported on first use (:mod:`spellfs.lazy`).
 
 from ..lazy import exports
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "GRACE_SECONDS": "garbage",
-    "GcReport": "garbage",
-    "Problem": "checks",
-    "RECORD_FILES": "checks",
-    "Report": "checks",
-    "fsck": "checks",
-    "gc": "garbage",
-    "repair": "repairs",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "GRACE_SECONDS": "garbage",
+        "GcReport": "garbage",
+        "Problem": "checks",
+        "RECORD_FILES": "checks",
+        "Report": "checks",
+        "fsck": "checks",
+        "gc": "garbage",
+        "repair": "repairs",
+    },
+)

@@ -20,8 +20,17 @@ __all__ = ["Problem", "RECORD_FILES", "Report", "fsck"]
 
 #: Kinds reported but not failures (a hand edit is the working copy doing its job; an
 #: interrupted write was put back by the check, as by every command; the index is a cache).
-NOT_FAILURES = frozenset({"on-remote", "hand-edit", "stray-copy", "interrupted-write", "shared-sequence",
-                          "renumbered", "index-rebuilt"})
+NOT_FAILURES = frozenset(
+    {
+        "on-remote",
+        "hand-edit",
+        "stray-copy",
+        "interrupted-write",
+        "shared-sequence",
+        "renumbered",
+        "index-rebuilt",
+    }
+)
 #: The append-only record files a session may hold.
 RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
@@ -52,9 +61,14 @@ class Report:
         return all(p.kind in NOT_FAILURES for p in self.problems)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "objects": self.objects, "sessions": self.sessions, "records": self.records,
-                "on_remote": sum(p.kind == "on-remote" for p in self.problems),
-                "problems": [p.__dict__ for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "objects": self.objects,
+            "sessions": self.sessions,
+            "records": self.records,
+            "on_remote": sum(p.kind == "on-remote" for p in self.problems),
+            "problems": [p.__dict__ for p in self.problems],
+        }
 
 
 def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
@@ -75,13 +89,22 @@ def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
         for rec in recs:
             wrong = record_problem(rel.rsplit("/", 1)[-1], rec)
             if wrong is not None:
-                report.problems.append(Problem("bad-record", rel, f"{rel}:{i}: {wrong} (the record is ignored)",
-                                               line=i))
+                report.problems.append(
+                    Problem(
+                        "bad-record", rel, f"{rel}:{i}: {wrong} (the record is ignored)", line=i
+                    )
+                )
                 recs = []
         good.extend(recs)
     if tail:
-        report.problems.append(Problem("partial-record", rel, f"{rel}:{len(lines) + 1}: ends with an unfinished "
-                                       f"record ({len(tail)} bytes)", line=len(lines) + 1))
+        report.problems.append(
+            Problem(
+                "partial-record",
+                rel,
+                f"{rel}:{len(lines) + 1}: ends with an unfinished record ({len(tail)} bytes)",
+                line=len(lines) + 1,
+            )
+        )
     return good
 
 
@@ -100,8 +123,13 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
     missing: set[str] = set()
     damaged = ws.index.check()
     if damaged:  # a cache: rebuilt from the files, nothing lost; said, not failed
-        report.problems.append(Problem("index-rebuilt", ".spell/index.sqlite",
-                                       f".spell/index.sqlite was damaged ({damaged}); rebuilt from the files"))
+        report.problems.append(
+            Problem(
+                "index-rebuilt",
+                ".spell/index.sqlite",
+                f".spell/index.sqlite was damaged ({damaged}); rebuilt from the files",
+            )
+        )
     _check_state(ws, "state.yaml", report)
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1
@@ -125,15 +153,26 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
                 report.records += 1
                 for key in ("hash", "tree", "script_hash"):
                     oid = rec.get(key)
-                    if isinstance(oid, str) and len(oid) == 64 and oid not in missing and not store.has(oid):
+                    if (
+                        isinstance(oid, str)
+                        and len(oid) == 64
+                        and oid not in missing
+                        and not store.has(oid)
+                    ):
                         _report_missing(report, missing, oid, rel, _label(rec))
         _check_trees(ws, base, checkpoints, seen, missing, report)
         _check_working_copy(ws, dir, report)
     from .temps import stray_temps
 
     for rel, age in stray_temps(ws):
-        report.problems.append(Problem("stray-temp", rel, f"{rel}: an unfinished write, {int(age // 60)} minutes old "
-                                       "(`spell fsck --repair` or `spell gc` removes it)"))
+        report.problems.append(
+            Problem(
+                "stray-temp",
+                rel,
+                f"{rel}: an unfinished write, {int(age // 60)} minutes old "
+                "(`spell fsck --repair` or `spell gc` removes it)",
+            )
+        )
     _classify_missing(ws, report)
     return report
 
@@ -155,8 +194,13 @@ def _check_working_copy(ws: "Workspace", dir: str, report: Report) -> None:
 def _link_problem(ws: "Workspace", base: str) -> Problem | None:
     """An ``unsafe-link`` problem when the session holds a link or special file where spellfs reads."""
     try:
-        for rel in (base, f"{base}/files", f"{base}/session.yaml", f"{base}/state.yaml",
-                    *(f"{base}/{name}" for name in RECORD_FILES)):
+        for rel in (
+            base,
+            f"{base}/files",
+            f"{base}/session.yaml",
+            f"{base}/state.yaml",
+            *(f"{base}/{name}" for name in RECORD_FILES),
+        ):
             ws.storage.signature(rel)
         ws.storage.isdir(f"{base}/files")
     except UnsafePath as exc:
@@ -186,11 +230,19 @@ def _label(rec: dict) -> str:
 def _report_missing(report: Report, missing: set[str], oid: str, where: str, what: str) -> None:
     """One problem per object, however many records or trees name it."""
     missing.add(oid)
-    report.problems.append(Problem("missing-object", where, f"object {oid} ({what}, {where}) is missing", oid=oid))
+    report.problems.append(
+        Problem("missing-object", where, f"object {oid} ({what}, {where}) is missing", oid=oid)
+    )
 
 
-def _check_trees(ws: "Workspace", base: str, checkpoints: list[dict], seen: set[str], missing: set[str],
-                 report: Report) -> None:
+def _check_trees(
+    ws: "Workspace",
+    base: str,
+    checkpoints: list[dict],
+    seen: set[str],
+    missing: set[str],
+    report: Report,
+) -> None:
     """Every object a checkpoint tree reaches (parents, pages, contents) exists and parses."""
     for cp in checkpoints:
         tree = cp.get("tree")
@@ -202,7 +254,9 @@ def _check_trees(ws: "Workspace", base: str, checkpoints: list[dict], seen: set[
                 if oid not in missing and not ws.objects.has(oid):
                     _report_missing(report, missing, oid, where, f"checkpoint {cp.get('number')}")
         except SpellError as exc:
-            report.problems.append(Problem("bad-checkpoint", where, f"checkpoint {cp.get('number')} of {where}: {exc}"))
+            report.problems.append(
+                Problem("bad-checkpoint", where, f"checkpoint {cp.get('number')} of {where}: {exc}")
+            )
 
 
 def _classify_missing(ws: "Workspace", report: Report) -> None:
@@ -222,6 +276,11 @@ def _classify_missing(ws: "Workspace", report: Report) -> None:
     for p in missing:
         if p.oid in there:
             p.kind = "on-remote"
-            p.detail = p.detail.replace(" is missing", f" is not local but on remote {remote.name} (`spell pull` fetches it)")
+            p.detail = p.detail.replace(
+                " is missing",
+                f" is not local but on remote {remote.name} (`spell pull` fetches it)",
+            )
         else:
-            p.detail = p.detail.replace(" is missing", f" is lost: not local and not on remote {remote.name}")
+            p.detail = p.detail.replace(
+                " is missing", f" is lost: not local and not on remote {remote.name}"
+            )

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["GRACE_SECONDS", "GcReport", "gc"]
 
 GRACE_SECONDS = 15 * 60
+
+
 @dataclass
 class GcReport:
     dry_run: bool
@@ -46,8 +48,15 @@ class GcReport:
     temps: list[str] = field(default_factory=list)  # stray temporary files removed
 
     def as_dict(self) -> dict:
-        return {"dry_run": self.dry_run, "removed": self.removed, "bytes": self.bytes, "count": len(self.removed),
-                "kept": self.kept, "spared": self.spared, "temps_removed": self.temps}
+        return {
+            "dry_run": self.dry_run,
+            "removed": self.removed,
+            "bytes": self.bytes,
+            "count": len(self.removed),
+            "kept": self.kept,
+            "spared": self.spared,
+            "temps_removed": self.temps,
+        }
 
 
 def _reachable(ws: "Workspace") -> dict[str, str]:
@@ -79,14 +88,22 @@ def _all_session_locks(ws: "Workspace"):
             want = len(dirs) + 256
             if soft != resource.RLIM_INFINITY and soft < want:
                 with contextlib.suppress(ValueError, OSError):
-                    resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+                    resource.setrlimit(
+                        resource.RLIMIT_NOFILE,
+                        (want if hard == resource.RLIM_INFINITY else min(want, hard), hard),
+                    )
         for dir in dirs:
             stack.enter_context(storage.lock(f"s-{dir}"))
         yield
 
 
-def gc(ws: "Workspace", dry_run: bool = False, grace: float = GRACE_SECONDS,
-       advance: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None) -> GcReport:
+def gc(
+    ws: "Workspace",
+    dry_run: bool = False,
+    grace: float = GRACE_SECONDS,
+    advance: Callable[[int], None] | None = None,
+    total: Callable[[int], None] | None = None,
+) -> GcReport:
     """Remove (or with ``dry_run`` list) objects nothing reaches and older than ``grace`` seconds."""
     report = GcReport(dry_run=dry_run)
     if not dry_run:

@@ -55,7 +55,9 @@ def _rewrite_record_file(ws: "Workspace", rel: str) -> str | None:
     with ws.storage.lock(f"s-{dir}"):
         fresh = Report()
         check_record_file(ws, rel, fresh)
-        numbers = {p.line for p in fresh.problems if p.kind in ("bad-record", "partial-record") and p.line}
+        numbers = {
+            p.line for p in fresh.problems if p.kind in ("bad-record", "partial-record") and p.line
+        }
         if not numbers:
             return None
         data = ws.storage.read(rel)
@@ -86,7 +88,11 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
                     ws.objects.remove(p.oid)
                 ws.objects.put_bytes(ws.storage.read(copies[p.oid]))
                 fixed.append(f"object {p.oid} rebuilt from {copies[p.oid]}")
-            elif ws.objects.fetcher is not None and p.kind == "missing-object" and ws.objects.fetcher(p.oid):
+            elif (
+                ws.objects.fetcher is not None
+                and p.kind == "missing-object"
+                and ws.objects.fetcher(p.oid)
+            ):
                 fixed.append(f"object {p.oid} fetched from the remote")
             else:
                 left.append(p)

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
-from ..names import check_artifact_name, check_tags, check_word, jsonable, now, parse_time, whole_number
+from ..names import (
+    check_artifact_name,
+    check_tags,
+    check_word,
+    jsonable,
+    now,
+    parse_time,
+    whole_number,
+)
 from ..store import encode_record
 from .inflight import inflight
 
@@ -26,8 +34,17 @@ if TYPE_CHECKING:
 __all__ = ["Artifacts", "KNOWN_TYPES", "require_active"]
 
 KNOWN_TYPES = ("tool_result", "agent_output", "user_input", "system_generated")
-_QUERY_KEYS = {"session_id", "type", "name_pattern", "tags", "created_after", "created_before", "min_size",
-               "max_size", "limit"}
+_QUERY_KEYS = {
+    "session_id",
+    "type",
+    "name_pattern",
+    "tags",
+    "created_after",
+    "created_before",
+    "min_size",
+    "max_size",
+    "limit",
+}
 _META_KEYS = ("mime_type", "description", "tags")
 _INLINE_BYTES = 16 << 20
 #: Records per append in a large batch: each chunk is a commit of its own.
@@ -66,8 +83,11 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
     if status == "active" or m["id"] in ws.sessions.closing:
         return
     sid = m["id"][:8]
-    way = (f"resume it first: `spell resume {sid}`" if status == "suspended"
-           else f"a finished session is read-only; fork it: `spell fork {sid}`")
+    way = (
+        f"resume it first: `spell resume {sid}`"
+        if status == "suspended"
+        else f"a finished session is read-only; fork it: `spell fork {sid}`"
+    )
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
 
 
@@ -81,12 +101,20 @@ def _read_small(path: Path) -> bytes | None:
 def metadata_of(rec: dict) -> dict:
     """The metadata table of SPEC §2 for one record."""
     return {
-        "name": rec["name"], "description": rec.get("description", ""), "artifact_type": rec.get("type", ""),
-        "mime_type": rec.get("mime_type", ""), "size": rec.get("size", 0), "tags": list(rec.get("tags", ())),
-        "custom": dict(rec.get("custom", {})), "version": rec.get("version", 1),
-        "created_at": rec.get("created_at", ""), "created_by": rec.get("created_by", ""),
-        "is_compressed": bool(rec.get("compressed", False)), "original_size": rec.get("size", 0),
-        "content_hash": rec.get("hash", ""), "sequence": rec["seq"],
+        "name": rec["name"],
+        "description": rec.get("description", ""),
+        "artifact_type": rec.get("type", ""),
+        "mime_type": rec.get("mime_type", ""),
+        "size": rec.get("size", 0),
+        "tags": list(rec.get("tags", ())),
+        "custom": dict(rec.get("custom", {})),
+        "version": rec.get("version", 1),
+        "created_at": rec.get("created_at", ""),
+        "created_by": rec.get("created_by", ""),
+        "is_compressed": bool(rec.get("compressed", False)),
+        "original_size": rec.get("size", 0),
+        "content_hash": rec.get("hash", ""),
+        "sequence": rec["seq"],
     }
 
 
@@ -96,7 +124,9 @@ def _deleted_hint(log: Any, name: str | None) -> str:
     if not versions or log.is_live(name):
         return ""
     n = len(versions)
-    return f" ({name} was deleted; its versions still read as {name}@1" + (f"..{name}@{n})" if n > 1 else ")")
+    return f" ({name} was deleted; its versions still read as {name}@1" + (
+        f"..{name}@{n})" if n > 1 else ")"
+    )
 
 
 class Artifacts:
@@ -105,24 +135,53 @@ class Artifacts:
         self.storage = ws.storage
 
     # -- storing ---------------------------------------------------------------
-    def store(self, session: Any, type: str, name: str, content: bytes | str,
-              metadata: dict | None = None, *, materialized: bool = False, by: str | None = None) -> dict:
+    def store(
+        self,
+        session: Any,
+        type: str,
+        name: str,
+        content: bytes | str,
+        metadata: dict | None = None,
+        *,
+        materialized: bool = False,
+        by: str | None = None,
+    ) -> dict:
         """Store ``content`` as a new version of ``name``; return the artifact id table.
 
         ``materialized=True`` says ``files/<name>`` already holds exactly this content
         (the watcher recording a hand edit), so the copy is not rewritten under the editor.
         """
-        return self._store_all(session, [(type, name, content, None, metadata)], materialized, by)[0]
+        return self._store_all(session, [(type, name, content, None, metadata)], materialized, by)[
+            0
+        ]
 
-    def store_file(self, session: Any, path: str | os.PathLike, type: str, metadata: dict | None = None,
-                   name: str | None = None, *, materialized: bool = False) -> dict:
+    def store_file(
+        self,
+        session: Any,
+        path: str | os.PathLike,
+        type: str,
+        metadata: dict | None = None,
+        name: str | None = None,
+        *,
+        materialized: bool = False,
+    ) -> dict:
         """Store a file of any size, streamed in bounded memory; the name is its basename."""
-        return self.store_files(session, [path], type, metadata, [name], materialized=materialized)[0]
+        return self.store_files(session, [path], type, metadata, [name], materialized=materialized)[
+            0
+        ]
 
-    def store_files(self, session: Any, paths: list, type: str, metadata: dict | None = None,
-                    names: list[str | None] | None = None, *, materialized: bool = False,
-                    by: str | None = None,
-                    on_commit: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    def store_files(
+        self,
+        session: Any,
+        paths: list,
+        type: str,
+        metadata: dict | None = None,
+        names: list[str | None] | None = None,
+        *,
+        materialized: bool = False,
+        by: str | None = None,
+        on_commit: Callable[[list[dict]], None] | None = None,
+    ) -> list[dict]:
         """Store files: every file is checked (exists, size, name, room) before any is stored.
 
         The records are appended in chunks of :data:`CHUNK_RECORDS`, each one commit, so
@@ -133,7 +192,9 @@ class Artifacts:
         """
         limit = self.ws.config.get("sessions.max_artifact_size")
         ws = self.ws
-        eager = "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactStore")  # hooks see the content
+        eager = "hooks" in ws.__dict__ and ws.hooks.active(
+            "BeforeArtifactStore"
+        )  # hooks see the content
         items = []
         inline = 0  # with a hook, files up to 1 MiB are read up front while the batch holds at most 16 MiB
         for i, path in enumerate(paths):
@@ -146,8 +207,10 @@ class Artifacts:
                 raise ArtifactNotFound(f"file not found: {p}")
             size = st.st_size
             if size > limit:
-                raise LimitExceeded(f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
-                                    f"{_RAISE_SIZE}")
+                raise LimitExceeded(
+                    f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
+                    f"{_RAISE_SIZE}"
+                )
             name = names[i] if names and names[i] is not None else p.name
             if eager and size <= 1 << 20 and inline + size <= _INLINE_BYTES:
                 inline += size
@@ -156,7 +219,9 @@ class Artifacts:
                 items.append((type, name, None, p, metadata))
         return self._store_all(session, items, materialized, by, on_commit)
 
-    def store_many(self, session: Any, items: list[tuple[str, str, bytes | str, dict | None]]) -> list[dict]:
+    def store_many(
+        self, session: Any, items: list[tuple[str, str, bytes | str, dict | None]]
+    ) -> list[dict]:
         """Store several ``(type, name, content, metadata)`` artifacts as one commit.
 
         One lock and one append carry all their records, so a model call's request and
@@ -164,15 +229,40 @@ class Artifacts:
         """
         return self._store_all(session, [(t, n, c, None, m) for t, n, c, m in items])
 
-    def _prepare(self, dir: str, type: str, name: str, content: bytes | str | None, path: Path | None,
-                 metadata: dict | None) -> tuple[dict, bytes | None, Path | None]:
+    def _prepare(
+        self,
+        dir: str,
+        type: str,
+        name: str,
+        content: bytes | str | None,
+        path: Path | None,
+        metadata: dict | None,
+    ) -> tuple[dict, bytes | None, Path | None]:
         """Run the BeforeArtifactStore hook and check everything that needs no lock."""
         ws = self.ws
-        if content is not None and "hooks" in ws.__dict__ and ws.hooks.active("BeforeArtifactStore"):
+        if (
+            content is not None
+            and "hooks" in ws.__dict__
+            and ws.hooks.active("BeforeArtifactStore")
+        ):
             sid = ws.sessions.manifest(dir)["id"]
-            data = ws.hooks.run("BeforeArtifactStore", sid, {
-                "session_id": sid, "type": type, "name": name, "content": content, "metadata": metadata or {}})
-            type, name, content, metadata = data.get("type", type), data.get("name", name), data.get("content", content), data.get("metadata", metadata)
+            data = ws.hooks.run(
+                "BeforeArtifactStore",
+                sid,
+                {
+                    "session_id": sid,
+                    "type": type,
+                    "name": name,
+                    "content": content,
+                    "metadata": metadata or {},
+                },
+            )
+            type, name, content, metadata = (
+                data.get("type", type),
+                data.get("name", name),
+                data.get("content", content),
+                data.get("metadata", metadata),
+            )
         name = check_artifact_name(name)
         type = check_word("artifact type", type, 64)
         if isinstance(content, str):
@@ -181,18 +271,27 @@ class Artifacts:
             if isinstance(content, (bytearray, memoryview)):
                 content = bytes(content)
             else:
-                raise UsageError(f"invalid content for {name}: expected a string, got {content.__class__.__name__}")
+                raise UsageError(
+                    f"invalid content for {name}: expected a string, got {content.__class__.__name__}"
+                )
         rec = self._record_fields(name, type, metadata)
         limit = ws.config.get("sessions.max_artifact_size")
         if content is not None and len(content) > limit:
-            raise LimitExceeded(f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}"
-                                f"{_RAISE_SIZE}")
+            raise LimitExceeded(
+                f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}"
+                f"{_RAISE_SIZE}"
+            )
         rec["name"] = name
         return rec, content, path
 
-    def _store_all(self, session: Any, items: list[tuple], materialized: bool = False,
-                   by: str | None = None,
-                   on_commit: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    def _store_all(
+        self,
+        session: Any,
+        items: list[tuple],
+        materialized: bool = False,
+        by: str | None = None,
+        on_commit: Callable[[list[dict]], None] | None = None,
+    ) -> list[dict]:
         """Store ``items`` in chunks, each one record append; ``by`` overrides created_by (``hand``)."""
         ws = self.ws
         dir = ws.sessions.resolve(session)
@@ -211,11 +310,14 @@ class Artifacts:
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:
-                raise LimitExceeded(f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is "
-                                    f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)")
+                raise LimitExceeded(
+                    f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is "
+                    f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)"
+                )
             for start in range(0, len(prepared), CHUNK_RECORDS):
-                records = self._store_chunk(dir, log, prepared[start:start + CHUNK_RECORDS], materialized,
-                                             journal, by)
+                records = self._store_chunk(
+                    dir, log, prepared[start : start + CHUNK_RECORDS], materialized, journal, by
+                )
                 data = b"".join(encode_record(r) for r in records)
                 at = self.storage.append(rel, data)  # the commit point of this chunk
                 log.note_append(at, data, records)
@@ -226,8 +328,15 @@ class Artifacts:
                     on_commit(done)
         return ids
 
-    def _store_chunk(self, dir: str, log: Any, prepared: list[tuple], materialized: bool,
-                     journal: Any, by: str | None) -> list[dict]:
+    def _store_chunk(
+        self,
+        dir: str,
+        log: Any,
+        prepared: list[tuple],
+        materialized: bool,
+        journal: Any,
+        by: str | None,
+    ) -> list[dict]:
         """Write the objects and ``files/`` copies of one chunk; return its records (not yet appended).
 
         The writes of a large chunk run on a few threads: on a disk where creating a
@@ -235,7 +344,9 @@ class Artifacts:
         in batch order afterwards, so sequence numbers and versions do not depend on it.
         """
         ws = self.ws
-        last = {rec["name"]: i for i, (rec, _, _) in enumerate(prepared)}  # only a name's last copy lands
+        last = {
+            rec["name"]: i for i, (rec, _, _) in enumerate(prepared)
+        }  # only a name's last copy lands
         if not materialized:  # a copy whose record never follows is put back (worktree)
             journal.note_many(list(last))
 
@@ -263,16 +374,25 @@ class Artifacts:
             written = [write(i) for i in range(len(prepared))]
         records: list[dict] = []
         seq = log.max_seq
-        batch_versions: dict[str, int] = {}  # versions of a name earlier in this chunk: one lookup, not a scan
+        batch_versions: dict[
+            str, int
+        ] = {}  # versions of a name earlier in this chunk: one lookup, not a scan
         for (rec, _, _), (oid, size, head) in zip(prepared, written):
             name = rec["name"]
             seq += 1
             earlier = batch_versions.get(name, 0)
             batch_versions[name] = earlier + 1
-            ordered = {"seq": seq, "name": name, "version": len(log.versions.get(name, ())) + earlier + 1,
-                       "hash": oid, "size": size, "type": rec["type"],
-                       "mime_type": rec.get("mime_type") or _mime(name, head),
-                       "created_at": now(), "created_by": by or ws.actor}
+            ordered = {
+                "seq": seq,
+                "name": name,
+                "version": len(log.versions.get(name, ())) + earlier + 1,
+                "hash": oid,
+                "size": size,
+                "type": rec["type"],
+                "mime_type": rec.get("mime_type") or _mime(name, head),
+                "created_at": now(),
+                "created_by": by or ws.actor,
+            }
             ordered.update((k, v) for k, v in rec.items() if k not in ordered)
             if ws.objects.is_compressed(size, head):
                 ordered["compressed"] = True
@@ -303,7 +423,11 @@ class Artifacts:
             raise UsageError(f"invalid metadata for {name}: expected a table")
         meta = jsonable(metadata, f"metadata for {name}")
         if meta.get("mime_type") is not None:
-            rec["mime_type"] = check_word("mime_type", meta["mime_type"], 200) if "/" not in str(meta["mime_type"]) else str(meta["mime_type"])[:200]
+            rec["mime_type"] = (
+                check_word("mime_type", meta["mime_type"], 200)
+                if "/" not in str(meta["mime_type"])
+                else str(meta["mime_type"])[:200]
+            )
         if meta.get("description"):
             if not isinstance(meta["description"], str):
                 raise UsageError(f"invalid description for {name}: expected a string")
@@ -317,7 +441,9 @@ class Artifacts:
             rec["custom"] = custom
         return rec
 
-    def _materialize(self, dir: str, name: str, content: bytes | None, path: Path | None, size: int) -> None:
+    def _materialize(
+        self, dir: str, name: str, content: bytes | None, path: Path | None, size: int
+    ) -> None:
         rel = f"sessions/{dir}/files/{name}"
         if size > self.ws.config.get("watch.materialize_max_bytes"):
             self.storage.remove(rel)
@@ -345,7 +471,9 @@ class Artifacts:
             if isinstance(seq, float) and seq.is_integer():
                 seq = int(seq)
             if not isinstance(seq, int):
-                raise UsageError("invalid artifact id: expected {content_hash, session_id, sequence}")
+                raise UsageError(
+                    "invalid artifact id: expected {content_hash, session_id, sequence}"
+                )
             found, shown = log.find(seq, ref.get("content_hash")), f"#{seq}"
             if ref.get("content_hash") in (None, ""):
                 found = self._one(dir, log, seq)
@@ -364,12 +492,16 @@ class Artifacts:
                     found = self._one(dir, log, whole_number(text[1:]))
         else:
             raise UsageError(f"invalid artifact id: {ref!r}")
-        if found is not None:  # after a delete its ids and sequences no longer read, as in rs-llmspell
+        if (
+            found is not None
+        ):  # after a delete its ids and sequences no longer read, as in rs-llmspell
             name = found["name"]
             rec = found if log.is_live(name) else None
         if rec is None:
             sid = self.ws.sessions.manifest(dir)["id"]
-            raise ArtifactNotFound(f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, name)}")
+            raise ArtifactNotFound(
+                f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, name)}"
+            )
         return dir, rec
 
     def _one(self, dir: str, log: Any, seq: int) -> dict | None:
@@ -379,10 +511,14 @@ class Artifacts:
         if len({r.get("hash") for r in recs}) <= 1:
             return recs[0] if recs else None
         sid = self.ws.sessions.manifest(dir)["id"]
-        shown = "; ".join(f"{r['name']}@{r.get('version')} ({r.get('hash', '')[:12]}, {r.get('created_at', '')})"
-                          for r in recs)
-        raise UsageError(f"ambiguous artifact reference #{seq} in session {sid[:8]}: two clones each stored a "
-                         f"#{seq} and were merged: {shown} (name one as name@version)")
+        shown = "; ".join(
+            f"{r['name']}@{r.get('version')} ({r.get('hash', '')[:12]}, {r.get('created_at', '')})"
+            for r in recs
+        )
+        raise UsageError(
+            f"ambiguous artifact reference #{seq} in session {sid[:8]}: two clones each stored a "
+            f"#{seq} and were merged: {shown} (name one as name@version)"
+        )
 
     def get(self, session: Any, ref: Any) -> dict:
         dir, rec = self.find(session, ref)
@@ -415,7 +551,9 @@ class Artifacts:
         q = dict(q or {})
         unknown = set(q) - _QUERY_KEYS
         if unknown:
-            raise UsageError(f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})")
+            raise UsageError(
+                f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})"
+            )
         index = self.ws.index
         if q.get("session_id") not in (None, ""):
             dirs = [self.ws.sessions.resolve(q["session_id"])]
@@ -433,14 +571,24 @@ class Artifacts:
                     raise UsageError(f"invalid {key}: {q[key]!r} (a number of bytes)")
                 where.append(f"size {op} ?")
                 params.append(q[key])
-        after = parse_time(q["created_after"], "created_after") if q.get("created_after") is not None else None
-        before = parse_time(q["created_before"], "created_before") if q.get("created_before") is not None else None
+        after = (
+            parse_time(q["created_after"], "created_after")
+            if q.get("created_after") is not None
+            else None
+        )
+        before = (
+            parse_time(q["created_before"], "created_before")
+            if q.get("created_before") is not None
+            else None
+        )
         tags = check_tags(q.get("tags"))
         pattern = q.get("name_pattern")
         if pattern is not None and not isinstance(pattern, str):
             raise UsageError("invalid name_pattern: expected a glob string like '*.md'")
         limit = q.get("limit")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
             raise UsageError(f"invalid limit: {limit!r} (a non-negative integer)")
         rows = index.artifact_rows(dirs, " AND ".join(where), params)
         ids = {r.dir: (r.manifest or {}).get("id") for r in index.rows.values()}
@@ -473,7 +621,13 @@ class Artifacts:
             log.refresh()
             if not log.is_live(name):
                 raise ArtifactNotFound(f"artifact not found: {name} in session {sid[:8]}")
-            tomb = {"seq": log.max_seq + 1, "op": "delete", "name": name, "created_at": now(), "created_by": ws.actor}
+            tomb = {
+                "seq": log.max_seq + 1,
+                "op": "delete",
+                "name": name,
+                "created_at": now(),
+                "created_by": ws.actor,
+            }
             line = encode_record(tomb)
             start = self.storage.append(f"sessions/{dir}/artifacts.yaml", line)
             log.note_append(start, line, [tomb])

@@ -96,7 +96,9 @@ class ArtifactLog(RecordLog):
 
     def find(self, seq: int, content_hash: str | None = None) -> dict | None:
         for rec in self.by_seq.get(seq, ()):
-            if rec.get("op") != "delete" and (content_hash is None or rec.get("hash") == content_hash):
+            if rec.get("op") != "delete" and (
+                content_hash is None or rec.get("hash") == content_hash
+            ):
                 return rec
         return None
 
@@ -128,25 +130,47 @@ def identity_problems(ws: Any, dir: str) -> list[tuple[str, str, str]]:
     for seq, recs in sorted(log.by_seq.items()):
         if len(recs) < 2:
             continue
-        shown = " and ".join(r["name"] + (" (deleted)" if r.get("op") == "delete" else f"@{r.get('version')}")
-                             for r in recs)
+        shown = " and ".join(
+            r["name"] + (" (deleted)" if r.get("op") == "delete" else f"@{r.get('version')}")
+            for r in recs
+        )
         versions = [r for r in recs if r.get("op") != "delete"]
-        clash = any(a.get("hash") == b.get("hash") and a["name"] != b["name"]
-                    for i, a in enumerate(versions) for b in versions[i + 1:])
+        clash = any(
+            a.get("hash") == b.get("hash") and a["name"] != b["name"]
+            for i, a in enumerate(versions)
+            for b in versions[i + 1 :]
+        )
         kind = "ambiguous-record" if clash else "shared-sequence"
-        out.append((kind, rel, f"{rel}: sequence {seq} is used by {len(recs)} records after a merge: {shown} "
-                    f"(`#{seq}` is ambiguous; name them as name@version)"))
-    derived = {(r.get("seq"), r.get("name"), r.get("hash"), r.get("created_at")): r.get("version")
-               for vs in log.versions.values() for r in vs}
+        out.append(
+            (
+                kind,
+                rel,
+                f"{rel}: sequence {seq} is used by {len(recs)} records after a merge: {shown} "
+                f"(`#{seq}` is ambiguous; name them as name@version)",
+            )
+        )
+    derived = {
+        (r.get("seq"), r.get("name"), r.get("hash"), r.get("created_at")): r.get("version")
+        for vs in log.versions.values()
+        for r in vs
+    }
     try:
         for line, rec in parse_records(data, rel):
             if rec.get("op") == "delete" or "version" not in rec:
                 continue
-            want = derived.get((rec.get("seq"), rec.get("name"), rec.get("hash"), rec.get("created_at")))
+            want = derived.get(
+                (rec.get("seq"), rec.get("name"), rec.get("hash"), rec.get("created_at"))
+            )
             if want is not None and want != rec["version"]:
-                out.append(("renumbered", f"{rel}:{line}", f"{rel}:{line}: {rec.get('name')} is stored as version "
-                            f"{rec['version']} but reads as version {want} (after a merge versions are "
-                            "numbered by record order, the same in every clone)"))
+                out.append(
+                    (
+                        "renumbered",
+                        f"{rel}:{line}",
+                        f"{rel}:{line}: {rec.get('name')} is stored as version "
+                        f"{rec['version']} but reads as version {want} (after a merge versions are "
+                        "numbered by record order, the same in every clone)",
+                    )
+                )
     except Exception:  # noqa: BLE001 - bad lines are reported by the record check
         pass
     return out

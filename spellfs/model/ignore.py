@@ -47,7 +47,9 @@ class Ignore:
         return self.spec.match_file(rel)
 
 
-def collect_files(ws: "Workspace", ignore: Ignore, args: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
+def collect_files(
+    ws: "Workspace", ignore: Ignore, args: Iterable[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
     """The files ``spell add`` stores for ``args``, and what it skipped with why.
 
     A directory stands for every file under it, recursively, in name order, minus
@@ -102,8 +104,10 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
                 skipped.append((path, "in .spellignore"))
                 continue
             if f in seen:
-                raise UsageError(f"two files would both be artifact {f}: {seen[f]} and {path} "
-                                 "(add one of them separately with --name)")
+                raise UsageError(
+                    f"two files would both be artifact {f}: {seen[f]} and {path} "
+                    "(add one of them separately with --name)"
+                )
             seen[f] = path
             found.append(path)
     return found

@@ -44,14 +44,48 @@ class Row:
     """One cached session. The manifest is kept as JSON text and decoded only when asked for,
     so filtering thousands of sessions by status and tags touches no JSON at all."""
 
-    __slots__ = ("dir", "id", "_manifest", "_json", "error", "msig", "rsig", "artifact_count", "last_at",
-                 "status", "tags", "_tagset", "loader")
+    __slots__ = (
+        "dir",
+        "id",
+        "_manifest",
+        "_json",
+        "error",
+        "msig",
+        "rsig",
+        "artifact_count",
+        "last_at",
+        "status",
+        "tags",
+        "_tagset",
+        "loader",
+    )
 
-    def __init__(self, dir: str, id: str | None = None, manifest_json: str | None = None, error: str | None = None,
-                 msig: Any = None, rsig: Any = None, artifact_count: int = 0, last_at: str = "",
-                 status: str | None = None, tags: str = "[]") -> None:
-        self.dir, self.id, self._json, self._manifest, self.error = dir, id, manifest_json, None, error
-        self.msig, self.rsig, self.artifact_count, self.last_at = msig, rsig, artifact_count, last_at
+    def __init__(
+        self,
+        dir: str,
+        id: str | None = None,
+        manifest_json: str | None = None,
+        error: str | None = None,
+        msig: Any = None,
+        rsig: Any = None,
+        artifact_count: int = 0,
+        last_at: str = "",
+        status: str | None = None,
+        tags: str = "[]",
+    ) -> None:
+        self.dir, self.id, self._json, self._manifest, self.error = (
+            dir,
+            id,
+            manifest_json,
+            None,
+            error,
+        )
+        self.msig, self.rsig, self.artifact_count, self.last_at = (
+            msig,
+            rsig,
+            artifact_count,
+            last_at,
+        )
         self.status, self.tags, self._tagset = status, tags, None
         self.loader = None
 
@@ -93,12 +127,15 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never wipe)."""
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
-        return "malformed" in text or "not a database" in text or "disk I/O" in text or "full" in text
+        return (
+            "malformed" in text or "not a database" in text or "disk I/O" in text or "full" in text
+        )
     return True
 
 
 def _healing(method):
     """Run an index method; on a damaged database, rebuild the cache from the files and run it again."""
+
     @functools.wraps(method)
     def run(self: "Index", *args: Any, **kw: Any) -> Any:
         for attempt in range(3):  # damaged: rebuilt on disk; no room: in memory; then give up
@@ -107,10 +144,13 @@ def _healing(method):
             except sqlite3.DatabaseError as exc:
                 if attempt == 2 or not _damaged(exc):
                     raise
-                if "full" in str(exc) or attempt == 1:  # no room for the cache: answer from the files
+                if (
+                    "full" in str(exc) or attempt == 1
+                ):  # no room for the cache: answer from the files
                     self.rebuild(str(exc), on_disk=False)
                 else:
                     self.rebuild(str(exc))
+
     return run
 
 
@@ -175,7 +215,9 @@ class Index:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=OFF")
                 if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
-                    db.executescript("DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS artifacts;")
+                    db.executescript(
+                        "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS artifacts;"
+                    )
                     db.execute(f"PRAGMA user_version={VERSION}")
                 db.executescript(SCHEMA)
             except sqlite3.DatabaseError:
@@ -184,7 +226,9 @@ class Index:
                 if self.path is not None:
                     for suffix in ("", "-wal", "-shm"):
                         Path(str(self.path) + suffix).unlink(missing_ok=True)
-                db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+                db = sqlite3.connect(
+                    target, timeout=30, isolation_level=None, check_same_thread=False
+                )
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(f"PRAGMA user_version={VERSION}")
                 db.executescript(SCHEMA)
@@ -196,8 +240,10 @@ class Index:
         if self._rows is None:
             self._rows = {}
             # Manifests stay in the database until a row is chosen: a listing filters on status and tags.
-            for r in self.db.execute("SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags "
-                                     "FROM sessions"):
+            for r in self.db.execute(
+                "SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags "
+                "FROM sessions"
+            ):
                 row = Row(r[0], r[1], _UNREAD, *r[2:])
                 row.loader = self._manifest_json
                 self._rows[r[0]] = row
@@ -208,7 +254,7 @@ class Index:
         """Read the manifests of ``rows`` still in the database with a query per 500, not one each."""
         unread = [r for r in rows if r._json is _UNREAD]
         for i in range(0, len(unread), 500):
-            part = {r.dir: r for r in unread[i:i + 500]}
+            part = {r.dir: r for r in unread[i : i + 500]}
             sql = f"SELECT dir, manifest FROM sessions WHERE dir IN ({','.join('?' * len(part))})"
             for dir, text in self.db.execute(sql, list(part)):
                 part.pop(dir)._json = text
@@ -232,8 +278,19 @@ class Index:
         self._begin()
         self.db.execute(
             "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (row.dir, row.id, row.json_text, row.error, row.msig, row.rsig, row.artifact_count, row.last_at,
-             row.status, row.tags))
+            (
+                row.dir,
+                row.id,
+                row.json_text,
+                row.error,
+                row.msig,
+                row.rsig,
+                row.artifact_count,
+                row.last_at,
+                row.status,
+                row.tags,
+            ),
+        )
         self._touch()
 
     def _touch(self, n: int = 1) -> None:
@@ -285,11 +342,19 @@ class Index:
         base = f"sessions/{dir}/"
         row = self.rows.get(dir)
         try:
-            msig = _sig(storage.signature(base + "session.yaml")) if manifest or row is None else row.msig
+            msig = (
+                _sig(storage.signature(base + "session.yaml"))
+                if manifest or row is None
+                else row.msig
+            )
             if msig is None:
                 self.forget(dir)
                 return None
-            rsig = _sig(storage.signature(base + "artifacts.yaml")) if records or row is None else row.rsig
+            rsig = (
+                _sig(storage.signature(base + "artifacts.yaml"))
+                if records or row is None
+                else row.rsig
+            )
             if row is None or row.msig != msig:
                 storage.isdir(base + "files")  # a files/ link is refused here too
         except UnsafePath as exc:  # a link under sessions/: listed as broken, never followed
@@ -302,7 +367,9 @@ class Index:
         row = row or Row(dir)
         if row.msig != msig:
             try:
-                row.manifest = load_manifest(storage.read(base + "session.yaml"), base + "session.yaml", dir)
+                row.manifest = load_manifest(
+                    storage.read(base + "session.yaml"), base + "session.yaml", dir
+                )
                 row.id, row.error = row.manifest["id"], None
             except ManifestError as exc:
                 row.error = str(exc)
@@ -325,7 +392,18 @@ class Index:
             self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
             self.db.executemany(
                 "INSERT INTO artifacts VALUES (?,?,?,?,?,?)",
-                [(dir, r["name"], r.get("type", ""), r.get("size", 0), r.get("created_at", ""), json.dumps(r)) for r in live])
+                [
+                    (
+                        dir,
+                        r["name"],
+                        r.get("type", ""),
+                        r.get("size", 0),
+                        r.get("created_at", ""),
+                        json.dumps(r),
+                    )
+                    for r in live
+                ],
+            )
             row.rsig = rsig
             self._touch(len(live))
         self.rows[dir] = row
@@ -377,7 +455,9 @@ class Index:
         return out
 
     @_healing
-    def artifact_rows(self, dirs: Iterable[str] | None, where: str, params: list) -> list[tuple[str, dict]]:
+    def artifact_rows(
+        self, dirs: Iterable[str] | None, where: str, params: list
+    ) -> list[tuple[str, dict]]:
         sql = "SELECT dir, record FROM artifacts"
         clauses, args = [], []
         if dirs is not None:

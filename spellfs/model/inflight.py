@@ -51,8 +51,12 @@ class _Journal:
         try:  # nothing is copied yet: a full disk here is a one-line error, nothing touched
             if self.fd is None:
                 os.makedirs(path, exist_ok=True)
-                self.fd = os.open(f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            write_all(self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names))
+                self.fd = os.open(
+                    f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+                )
+            write_all(
+                self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
+            )
         except OSError as exc:
             raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
 
@@ -86,7 +90,9 @@ def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
 
 def _journal_names(ws: "Workspace", dir: str) -> set[str]:
     try:
-        return set(ws.storage.read(f"{INFLIGHT}/{dir}").decode("utf-8", "surrogateescape").split("\n")) - {""}
+        return set(
+            ws.storage.read(f"{INFLIGHT}/{dir}").decode("utf-8", "surrogateescape").split("\n")
+        ) - {""}
     except FileNotFoundError:
         return set()
 

@@ -14,7 +14,18 @@ from ..store import dump_yaml, load_yaml
 
 __all__ = ["FIELDS", "STATUSES", "dump_manifest", "load_manifest"]
 
-FIELDS = ("id", "name", "description", "status", "tags", "metadata", "parent", "template", "created_at", "updated_at")
+FIELDS = (
+    "id",
+    "name",
+    "description",
+    "status",
+    "tags",
+    "metadata",
+    "parent",
+    "template",
+    "created_at",
+    "updated_at",
+)
 STATUSES = ("active", "suspended", "completed", "failed")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
@@ -56,7 +67,9 @@ def load_manifest(data: bytes, where: str, dirname: str | None = None) -> dict[s
         raise bad("status", f"must be one of {', '.join(STATUSES)} (got {status!r})")
     m["status"] = status
     tags = doc.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, (str, int, float)) and not isinstance(t, bool) for t in tags):
+    if not isinstance(tags, list) or not all(
+        isinstance(t, (str, int, float)) and not isinstance(t, bool) for t in tags
+    ):
         raise bad("tags", "must be a list of words")
     m["tags"] = [str(t) for t in tags]
     meta = doc.get("metadata")

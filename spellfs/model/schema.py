@@ -70,33 +70,83 @@ def _opt(check: Check) -> Check:
     return lambda v: v is None or check(v)
 
 
-_DESCRIBE = {_int: "an integer", _count: "a non-negative integer", _str: "a string", _oid: "a 64-hex object id",
-             _time: "an RFC 3339 time", _name: "a valid artifact name", _strs: "a list of strings",
-             _dict: "a mapping", _bool: "true or false", _number: "a number"}
+_DESCRIBE = {
+    _int: "an integer",
+    _count: "a non-negative integer",
+    _str: "a string",
+    _oid: "a 64-hex object id",
+    _time: "an RFC 3339 time",
+    _name: "a valid artifact name",
+    _strs: "a list of strings",
+    _dict: "a mapping",
+    _bool: "true or false",
+    _number: "a number",
+}
 
 #: For each record file: (required fields, optional fields), each field -> its check.
 SCHEMAS: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
     "artifacts.yaml": (
         {"seq": _int, "name": _name, "hash": _oid, "size": _count, "created_at": _time},
-        {"version": _count, "type": _str, "mime_type": _str, "created_by": _str, "tags": _strs,
-         "custom": _dict, "description": _str, "compressed": _bool}),
+        {
+            "version": _count,
+            "type": _str,
+            "mime_type": _str,
+            "created_by": _str,
+            "tags": _strs,
+            "custom": _dict,
+            "description": _str,
+            "compressed": _bool,
+        },
+    ),
     "artifacts.yaml#delete": (
         {"seq": _int, "name": _name, "op": _str, "created_at": _time},
-        {"created_by": _str}),
+        {"created_by": _str},
+    ),
     "checkpoints.yaml": (
         {"number": _count, "tree": _oid},
-        {"time": _time, "message": _str, "parent": _opt(_count), "added": _count, "changed": _count,
-         "removed": _count, "artifacts": _count, "by": _str}),
+        {
+            "time": _time,
+            "message": _str,
+            "parent": _opt(_count),
+            "added": _count,
+            "changed": _count,
+            "removed": _count,
+            "artifacts": _count,
+            "by": _str,
+        },
+    ),
     "runs.yaml": (
         {"run": _str, "script_hash": _oid},
-        {"script": _str, "args": _strs, "started_at": _time, "ended_at": _time, "exit_status": _int,
-         "checkpoint": _opt(_count), "artifacts": lambda v: isinstance(v, list), "error": _str}),
+        {
+            "script": _str,
+            "args": _strs,
+            "started_at": _time,
+            "ended_at": _time,
+            "exit_status": _int,
+            "checkpoint": _opt(_count),
+            "artifacts": lambda v: isinstance(v, list),
+            "error": _str,
+        },
+    ),
     "calls.yaml": (
         {"agent": _str, "call": _count, "request": _oid, "response": _oid},
-        {"seq": _int, "provider": _str, "kind": _str, "model": _str, "request_hash": _str,
-         "request_artifact": _name, "response_artifact": _name, "source": _str, "latency_ms": _number,
-         "input_tokens": _count, "output_tokens": _count, "finish_reason": _opt(_str), "run": _str,
-         "created_at": _time}),
+        {
+            "seq": _int,
+            "provider": _str,
+            "kind": _str,
+            "model": _str,
+            "request_hash": _str,
+            "request_artifact": _name,
+            "response_artifact": _name,
+            "source": _str,
+            "latency_ms": _number,
+            "input_tokens": _count,
+            "output_tokens": _count,
+            "finish_reason": _opt(_str),
+            "run": _str,
+            "created_at": _time,
+        },
+    ),
 }
 
 

@@ -10,9 +10,25 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidTransition, LimitExceeded, NotFound, SessionNotFound, SpellError, UsageError
+from ..errors import (
+    InvalidTransition,
+    LimitExceeded,
+    NotFound,
+    SessionNotFound,
+    SpellError,
+    UsageError,
+)
 from .manifest import STATUSES, dump_manifest, load_manifest
-from ..names import check_display_name, check_tags, check_word, jsonable, new_session_id, now, parse_time, slugify
+from ..names import (
+    check_display_name,
+    check_tags,
+    check_word,
+    jsonable,
+    new_session_id,
+    now,
+    parse_time,
+    slugify,
+)
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -21,17 +37,31 @@ __all__ = ["Sessions", "LIVE", "TRANSITIONS"]
 
 LIVE = ("active", "suspended")
 TRANSITIONS = {
-    ("active", "suspended"), ("suspended", "active"),
-    ("active", "completed"), ("active", "failed"),
-    ("suspended", "completed"), ("suspended", "failed"),
+    ("active", "suspended"),
+    ("suspended", "active"),
+    ("active", "completed"),
+    ("active", "failed"),
+    ("suspended", "completed"),
+    ("suspended", "failed"),
 }
 SORT_KEYS = ("created_at", "updated_at", "name")
-_QUERY_KEYS = {"status", "tags", "parent_session_id", "created_after", "created_before", "limit", "offset", "sort_by"}
+_QUERY_KEYS = {
+    "status",
+    "tags",
+    "parent_session_id",
+    "created_after",
+    "created_before",
+    "limit",
+    "offset",
+    "sort_by",
+}
 
 
 class Sessions:
     def __init__(self, ws: "Workspace") -> None:
-        self.closing: set[str] = set()  # ids whose SessionEnd hooks are running: they may still store
+        self.closing: set[str] = (
+            set()
+        )  # ids whose SessionEnd hooks are running: they may still store
         self.ws = ws
         self.storage = ws.storage
         self._manifests: dict[str, tuple[Any, dict]] = {}
@@ -53,7 +83,9 @@ class Sessions:
     def _resolve(self, ref: Any) -> str:
         if ref is None or ref == "":
             if self.ws.current_session is None:
-                raise SessionNotFound("no current session (pass a session id, or call Session.setCurrent first)")
+                raise SessionNotFound(
+                    "no current session (pass a session id, or call Session.setCurrent first)"
+                )
             ref = self.ws.current_session
         if isinstance(ref, bytes):
             ref = ref.decode("utf-8", "replace")
@@ -75,9 +107,14 @@ class Sessions:
                 return named
             raise UsageError(f"session id prefix too short: {shown} (give at least 4 characters)")
         key = ref.lower()
-        candidates = [d for d in self.storage.listdir("sessions")
-                      if d[-8:].startswith(key[:8]) and self.storage.exists(f"sessions/{d}/session.yaml")]
-        if len(key) > 8:  # a broken manifest cannot be checked: keep it, so its error is what the user sees
+        candidates = [
+            d
+            for d in self.storage.listdir("sessions")
+            if d[-8:].startswith(key[:8]) and self.storage.exists(f"sessions/{d}/session.yaml")
+        ]
+        if (
+            len(key) > 8
+        ):  # a broken manifest cannot be checked: keep it, so its error is what the user sees
             candidates = [d for d in candidates if (self._id_of(d) or key).startswith(key)]
         if not candidates:
             named = self._by_name(ref, shown)
@@ -85,7 +122,9 @@ class Sessions:
                 return named
             raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
         if len(candidates) > 1:
-            raise UsageError(f"ambiguous session id: {shown} matches {len(candidates)} sessions ({', '.join(sorted(candidates)[:5])})")
+            raise UsageError(
+                f"ambiguous session id: {shown} matches {len(candidates)} sessions ({', '.join(sorted(candidates)[:5])})"
+            )
         self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
         self._resolved[ref] = candidates[0]
         return candidates[0]
@@ -95,14 +134,19 @@ class Sessions:
         hits = []
         for d in self.storage.listdir("sessions"):
             try:
-                if self.storage.exists(f"sessions/{d}/session.yaml") and self.manifest(d)["name"] == ref:
+                if (
+                    self.storage.exists(f"sessions/{d}/session.yaml")
+                    and self.manifest(d)["name"] == ref
+                ):
                     hits.append(d)
             except SpellError:
                 continue
         if len(hits) > 1:
             listed = ", ".join(f"{self.manifest(d)['id'][:8]} ({d})" for d in sorted(hits)[:10])
-            raise UsageError(f"ambiguous session name: {shown!r} names {len(hits)} sessions: {listed} "
-                             "(give an id instead)")
+            raise UsageError(
+                f"ambiguous session name: {shown!r} names {len(hits)} sessions: {listed} "
+                "(give an id instead)"
+            )
         if hits:
             self._resolved[ref] = hits[0]
             return hits[0]
@@ -140,9 +184,15 @@ class Sessions:
             self.ws.run.note_session(dir, m["id"])
 
     # -- creating --------------------------------------------------------------
-    def create(self, name: str | None = None, description: str | None = None, tags: Any = None,
-               metadata: dict | None = None, parent_session_id: str | None = None,
-               template: str | None = None) -> str:
+    def create(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Any = None,
+        metadata: dict | None = None,
+        parent_session_id: str | None = None,
+        template: str | None = None,
+    ) -> str:
         defaults: dict[str, Any] = {}
         if template:
             defaults = self.template(template)
@@ -150,12 +200,18 @@ class Sessions:
         if not isinstance(name, str) or len(name) > 1000 or "\0" in name:
             raise UsageError("invalid session name: a string of at most 1000 characters")
         if not name.strip() or any(c in name for c in "\n\r"):
-            raise UsageError(f"invalid session name: {name[:40]!r} (it needs a visible character and no line breaks)")
+            raise UsageError(
+                f"invalid session name: {name[:40]!r} (it needs a visible character and no line breaks)"
+            )
         check_display_name("session name", name)
-        description = description if description not in (None, "") else defaults.get("description", "")
+        description = (
+            description if description not in (None, "") else defaults.get("description", "")
+        )
         if not isinstance(description, str):
             raise UsageError("invalid session description: expected a string")
-        all_tags = check_tags(defaults.get("tags")) + [t for t in check_tags(tags) if t not in (defaults.get("tags") or [])]
+        all_tags = check_tags(defaults.get("tags")) + [
+            t for t in check_tags(tags) if t not in (defaults.get("tags") or [])
+        ]
         meta = {**(defaults.get("metadata") or {}), **jsonable(metadata or {}, "session metadata")}
         parent = self.id(parent_session_id) if parent_session_id else None
         with self.storage.lock("sessions"):
@@ -166,15 +222,28 @@ class Sessions:
                 if not self.storage.exists(f"sessions/{dir}"):
                     break
             stamp = now()
-            m = {"id": sid, "name": name, "description": description, "status": "active", "tags": all_tags,
-                 "metadata": meta, "parent": parent, "template": template or None,
-                 "created_at": stamp, "updated_at": stamp}
+            m = {
+                "id": sid,
+                "name": name,
+                "description": description,
+                "status": "active",
+                "tags": all_tags,
+                "metadata": meta,
+                "parent": parent,
+                "template": template or None,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
             try:
                 self.storage.mkdir(f"sessions/{dir}/files")
-                if self.ws.run is not None:  # before the first write: the run's world starts without it
+                if (
+                    self.ws.run is not None
+                ):  # before the first write: the run's world starts without it
                     self.ws.run.note_created(dir, sid)
                 self._write(dir, m)
-            except BaseException:  # a full disk, an interrupt: no session directory without its manifest
+            except (
+                BaseException
+            ):  # a full disk, an interrupt: no session directory without its manifest
                 self.storage.rmtree(f"sessions/{dir}")
                 raise
         self._resolved[sid] = dir
@@ -195,7 +264,9 @@ class Sessions:
             raise UsageError(f"{rel}: expected a mapping (name, description, tags, metadata)")
         unknown = set(doc) - {"name", "description", "tags", "metadata"}
         if unknown:
-            raise UsageError(f"{rel}: {sorted(unknown)[0]}: unknown field (known: name, description, tags, metadata)")
+            raise UsageError(
+                f"{rel}: {sorted(unknown)[0]}: unknown field (known: name, description, tags, metadata)"
+            )
         if doc.get("metadata") is not None and not isinstance(doc["metadata"], dict):
             raise UsageError(f"{rel}: metadata: must be a mapping")
         return doc
@@ -205,10 +276,14 @@ class Sessions:
         # Cheap first: fewer session directories than the limit needs no reading at all.
         if self._dir_count() < limit:
             return
-        live = sum(1 for r in self.ws.index.refresh_all() if r.manifest and r.manifest["status"] in LIVE)
+        live = sum(
+            1 for r in self.ws.index.refresh_all() if r.manifest and r.manifest["status"] in LIVE
+        )
         if live >= limit:
-            raise LimitExceeded(f"too many live sessions: {live} active or suspended, max_sessions is {limit} "
-                                "(complete, fail or remove some, or raise sessions.max_sessions in spell.yaml)")
+            raise LimitExceeded(
+                f"too many live sessions: {live} active or suspended, max_sessions is {limit} "
+                "(complete, fail or remove some, or raise sessions.max_sessions in spell.yaml)"
+            )
 
     def _dir_count(self) -> int:
         if self.ws.memory:
@@ -224,7 +299,9 @@ class Sessions:
         return links - 2
 
     # -- reading ---------------------------------------------------------------
-    def info(self, dir: str, m: dict | None = None, count: int | None = None, last_at: str | None = None) -> dict:
+    def info(
+        self, dir: str, m: dict | None = None, count: int | None = None, last_at: str | None = None
+    ) -> dict:
         """A session as the Lua API's ``Session.get`` returns it."""
         m = m or self.manifest(dir)
         if count is None:
@@ -233,10 +310,18 @@ class Sessions:
             count, last_at = log.live_count, log.last_at
         updated = max(m["updated_at"], last_at or "")
         return {
-            "id": m["id"], "name": m["name"], "description": m["description"], "status": m["status"],
-            "tags": list(m["tags"]), "created_at": m["created_at"], "updated_at": updated,
-            "parent_session_id": m["parent"], "custom_metadata": m["metadata"], "artifact_count": count,
-            "path": f"sessions/{dir}", "template": m["template"],
+            "id": m["id"],
+            "name": m["name"],
+            "description": m["description"],
+            "status": m["status"],
+            "tags": list(m["tags"]),
+            "created_at": m["created_at"],
+            "updated_at": updated,
+            "parent_session_id": m["parent"],
+            "custom_metadata": m["metadata"],
+            "artifact_count": count,
+            "path": f"sessions/{dir}",
+            "template": m["template"],
         }
 
     def get(self, ref: Any) -> dict:
@@ -252,7 +337,9 @@ class Sessions:
         q = dict(query or {})
         unknown = set(q) - _QUERY_KEYS
         if unknown:
-            raise UsageError(f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})")
+            raise UsageError(
+                f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})"
+            )
         status = q.get("status")
         if status in (None, ""):
             statuses: tuple = LIVE
@@ -264,14 +351,24 @@ class Sessions:
             raise UsageError(f"invalid status: {status!r} (one of {', '.join(STATUSES)}, all)")
         tags = check_tags(q.get("tags"))
         parent = self.id(q["parent_session_id"]) if q.get("parent_session_id") else None
-        after = parse_time(q["created_after"], "created_after") if q.get("created_after") is not None else None
-        before = parse_time(q["created_before"], "created_before") if q.get("created_before") is not None else None
+        after = (
+            parse_time(q["created_after"], "created_after")
+            if q.get("created_after") is not None
+            else None
+        )
+        before = (
+            parse_time(q["created_before"], "created_before")
+            if q.get("created_before") is not None
+            else None
+        )
         sort_by = q.get("sort_by") or "created_at"
         if sort_by not in SORT_KEYS:
             raise UsageError(f"invalid sort_by: {sort_by!r} (one of {', '.join(SORT_KEYS)})")
         limit, offset = q.get("limit"), q.get("offset") or 0
         for key, value in (("limit", limit), ("offset", offset)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
         self.broken: list[str] = []
         index = self.ws.index
@@ -292,13 +389,15 @@ class Sessions:
                 continue
             if after is not None or before is not None:
                 created = parse_time(m["created_at"], "created_at")
-                if (after is not None and created <= after) or (before is not None and created >= before):
+                if (after is not None and created <= after) or (
+                    before is not None and created >= before
+                ):
                     continue
             row = index.refresh_dir(row.dir, manifest=False) or row
             out.append(self.info(row.dir, m, row.artifact_count, row.last_at))
         index.commit()
         out.sort(key=lambda s: (s[sort_by], s["created_at"], s["id"]))
-        return out[offset: None if limit is None else offset + limit]
+        return out[offset : None if limit is None else offset + limit]
 
     # -- changing --------------------------------------------------------------
     def _update(self, ref: Any, change) -> dict:
@@ -316,12 +415,22 @@ class Sessions:
                 allowed = sorted(b for a, b in TRANSITIONS if a == m["status"])
                 raise InvalidTransition(
                     f"cannot make session {m['id'][:8]} {to}: it is {m['status']}"
-                    + (f" (it can become {', '.join(allowed)})" if allowed else " (a finished session cannot change status)"))
+                    + (
+                        f" (it can become {', '.join(allowed)})"
+                        if allowed
+                        else " (a finished session cannot change status)"
+                    )
+                )
             m["status"] = to
 
         m = self._update(ref, change)
         point = {"active": "SessionResume", "suspended": "SessionSuspend"}.get(to, "SessionEnd")
-        event = {"active": "resumed", "suspended": "suspended", "completed": "completed", "failed": "failed"}[to]
+        event = {
+            "active": "resumed",
+            "suspended": "suspended",
+            "completed": "completed",
+            "failed": "failed",
+        }[to]
         self._announce(point, f"session.{event}", m)
         return m
 
@@ -373,10 +482,16 @@ class Sessions:
 
     def _announce(self, point: str | None, event: str, m: dict) -> None:
         if point and "hooks" in self.ws.__dict__ and self.ws.hooks.active(point):
-            if point == "SessionEnd":  # its hooks may still store a summary into the session they close
+            if (
+                point == "SessionEnd"
+            ):  # its hooks may still store a summary into the session they close
                 self.closing.add(m["id"])
             try:
-                self.ws.hooks.run(point, m["id"], {"session_id": m["id"], "name": m["name"], "status": m["status"]})
+                self.ws.hooks.run(
+                    point,
+                    m["id"],
+                    {"session_id": m["id"], "name": m["name"], "status": m["status"]},
+                )
             finally:
                 self.closing.discard(m["id"])
         self.ws.publish(event, {"session_id": m["id"], "name": m["name"], "status": m["status"]})

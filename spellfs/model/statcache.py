@@ -30,8 +30,22 @@ Stat = tuple  # (inode, size, mtime_ns, mode)
 # Files editors and tools write beside the real one while saving; never artifacts.
 # (Names starting with '.' are skipped before this: swap files, our own
 # `.<name>.<pid>.<tid>.tmp`, `.#lock` files, `.goutputstream-*`.)
-_EDITOR_GLOBS = ("*~", "*.swp", "*.swo", "*.swx", "#*#", "4913", "*.tmp", "*.part", "*.crdownload",
-                 "*.kate-swp", "*___jb_tmp___", "*___jb_old___", "*.orig.tmp", "*.sb-*")
+_EDITOR_GLOBS = (
+    "*~",
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    "#*#",
+    "4913",
+    "*.tmp",
+    "*.part",
+    "*.crdownload",
+    "*.kate-swp",
+    "*___jb_tmp___",
+    "*___jb_old___",
+    "*.orig.tmp",
+    "*.sb-*",
+)
 _EDITOR_RE = re.compile("|".join(fnmatch.translate(g) for g in _EDITOR_GLOBS))
 
 
@@ -99,8 +113,11 @@ class StatCache:
             return
         if prefix:
             bound = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-            rows = self._db.execute("SELECT path, ino, size, mtime_ns, hash, checked_ns FROM stat "
-                                    "WHERE path >= ? AND path < ?", (prefix, bound))
+            rows = self._db.execute(
+                "SELECT path, ino, size, mtime_ns, hash, checked_ns FROM stat "
+                "WHERE path >= ? AND path < ?",
+                (prefix, bound),
+            )
         else:
             rows = self._db.execute("SELECT path, ino, size, mtime_ns, hash, checked_ns FROM stat")
         try:
@@ -117,9 +134,13 @@ class StatCache:
                 db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=OFF")
-                db.execute("CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, "
-                           "mtime_ns INTEGER, hash TEXT, checked_ns INTEGER)")
-                db.execute("SELECT count(*) FROM stat WHERE path = ''").fetchone()  # a damaged file fails here
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, "
+                    "mtime_ns INTEGER, hash TEXT, checked_ns INTEGER)"
+                )
+                db.execute(
+                    "SELECT count(*) FROM stat WHERE path = ''"
+                ).fetchone()  # a damaged file fails here
                 self._db = db
                 return
             except sqlite3.DatabaseError:
@@ -156,9 +177,13 @@ class StatCache:
         dirty, self._dirty = self._dirty, {}
         try:
             with self._db:
-                self._db.executemany("DELETE FROM stat WHERE path=?", [(p,) for p, e in dirty.items() if e is None])
-                self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?)",
-                                     [(p, *e) for p, e in dirty.items() if e is not None])
+                self._db.executemany(
+                    "DELETE FROM stat WHERE path=?", [(p,) for p, e in dirty.items() if e is None]
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?)",
+                    [(p, *e) for p, e in dirty.items() if e is not None],
+                )
         except sqlite3.Error:
             pass  # a cache: the next catch-up re-hashes what it cannot vouch for
 

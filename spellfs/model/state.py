@@ -33,9 +33,11 @@ class State:
         if not isinstance(key, str) or not key or len(key) > 1000 or "\0" in key:
             raise UsageError(f"invalid State key: {str(key)[:60]!r} (a non-empty string)")
         if key.startswith("session:"):
-            ref, sep, rest = key[len("session:"):].partition(":")
+            ref, sep, rest = key[len("session:") :].partition(":")
             if not sep or not rest:
-                raise UsageError(f"invalid State key: {key!r} (session keys look like session:<id>:<name>)")
+                raise UsageError(
+                    f"invalid State key: {key!r} (session keys look like session:<id>:<name>)"
+                )
             dir = self.ws.sessions.resolve(ref)
             return f"sessions/{dir}/state.yaml", rest, self.ws.sessions.manifest(dir)["id"]
         return "state.yaml", key, ""

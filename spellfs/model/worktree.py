@@ -55,7 +55,11 @@ class WorkingCopy:
         return sorted([*self.modified, *self.added, *self.deleted])
 
     def as_dict(self) -> dict[str, Any]:
-        return {"modified": sorted(self.modified), "added": sorted(self.added), "deleted": sorted(self.deleted)}
+        return {
+            "modified": sorted(self.modified),
+            "added": sorted(self.added),
+            "deleted": sorted(self.deleted),
+        }
 
 
 class Worktree:
@@ -112,7 +116,9 @@ class Worktree:
             return wc  # the memory backend has no hand editor
         ws = self.ws
         if repair and ws.storage.exists(f"{INFLIGHT}/{dir}"):
-            with ws.storage.lock(f"s-{dir}"):  # a store in progress finishes first; then the journal is stale
+            with ws.storage.lock(
+                f"s-{dir}"
+            ):  # a store in progress finishes first; then the journal is stale
                 wc.phantoms = repair_inflight(ws, dir)
         fdir = f"{ws.root}/sessions/{dir}/files"
         if os.path.islink(f"{ws.root}/sessions/{dir}") or os.path.islink(fdir):
@@ -137,7 +143,12 @@ class Worktree:
                         s = e.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
-                    if x is not None and x[0] == s.st_ino and x[1] == s.st_size and x[2] == s.st_mtime_ns:
+                    if (
+                        x is not None
+                        and x[0] == s.st_ino
+                        and x[1] == s.st_size
+                        and x[2] == s.st_mtime_ns
+                    ):
                         seen += 1  # the stat is what was hashed: no read
                         if x[3] != x[4]:
                             wc.modified[name] = x[3]
@@ -198,8 +209,15 @@ class Worktree:
             names = sorted(n for n in [*wc.modified, *wc.added])
             base = f"{ws.root}/sessions/{dir}/files/"
             if names:
-                ws.artifacts.store_files(dir, [base + n for n in names], "user_input", None, names,
-                                         materialized=True, by="hand")
+                ws.artifacts.store_files(
+                    dir,
+                    [base + n for n in names],
+                    "user_input",
+                    None,
+                    names,
+                    materialized=True,
+                    by="hand",
+                )
             for name in wc.deleted:
                 ws.artifacts.delete(dir, name)
         return wc
@@ -228,7 +246,11 @@ class Worktree:
                 cache = self.cache()
                 cache.load(prefix)
                 c = cache.entries.get(prefix + name)
-            if c is not None and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns) and c[2] + _RACY < c[4]:
+            if (
+                c is not None
+                and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns)
+                and c[2] + _RACY < c[4]
+            ):
                 digest = c[3]
             else:
                 got = hash_path(base + name)
@@ -239,8 +261,15 @@ class Worktree:
                 continue  # recorded content: the store may replace it
             hand.append(name)
         if hand:
-            ws.artifacts.store_files(dir, [base + n for n in hand], "user_input", None, hand,
-                                     materialized=True, by="hand")
+            ws.artifacts.store_files(
+                dir,
+                [base + n for n in hand],
+                "user_input",
+                None,
+                hand,
+                materialized=True,
+                by="hand",
+            )
         return hand
 
     def keep_as_objects(self, dir: str, force: bool, doing: str) -> list[tuple[str, str]]:
@@ -269,17 +298,27 @@ class Worktree:
         ws = self.ws
         sid = ws.sessions.manifest(dir)["id"]
         if not force:
-            shown = ", ".join(sorted(hit)[:5]) + (f" and {len(hit) - 5} more" if len(hit) > 5 else "")
+            shown = ", ".join(sorted(hit)[:5]) + (
+                f" and {len(hit) - 5} more" if len(hit) > 5 else ""
+            )
             raise UnrecordedChanges(
                 f"{doing} would overwrite or delete unrecorded changes: sessions/{dir}/files/: {shown} "
                 f"(record them with `spell save {sid[:8]}` first, or pass --force: "
-                "they are kept first, then it goes on)")
+                "they are kept first, then it goes on)"
+            )
         base = f"{ws.root}/sessions/{dir}/files/"
         hit.sort()
         ws.sessions.closing.add(sid)  # a finished session too: keeping content is not a new store
         try:
-            ws.artifacts.store_files(dir, [base + n for n in hit], "user_input", {"kept_by": doing}, hit,
-                                     materialized=True, by="hand")
+            ws.artifacts.store_files(
+                dir,
+                [base + n for n in hit],
+                "user_input",
+                {"kept_by": doing},
+                hit,
+                materialized=True,
+                by="hand",
+            )
         finally:
             ws.sessions.closing.discard(sid)
         log = ws.log(dir)
@@ -295,8 +334,15 @@ class Worktree:
         Neither is removed: without an in-flight list, only a person can tell."""
         ws = self.ws
         wc = self.scan(dir)
-        out = [("interrupted-write", n, f"sessions/{dir}/files/{n}: written by a store that never recorded it; "
-                "put back as its records say") for n in wc.phantoms]
+        out = [
+            (
+                "interrupted-write",
+                n,
+                f"sessions/{dir}/files/{n}: written by a store that never recorded it; "
+                "put back as its records say",
+            )
+            for n in wc.phantoms
+        ]
         if wc.clean:
             return out
         log = ws.log(dir)
@@ -305,10 +351,22 @@ class Worktree:
             where = f"sessions/{dir}/files/{name}"
             what = "differs from its record" if name in wc.modified else "matches no record"
             if digest and digest not in referenced and ws.objects.has(digest):
-                out.append(("stray-copy", name, f"{where}: {what}; looks like an interrupted write (its content is "
-                            "an object no record holds; `spell save` records it, or delete it)"))
+                out.append(
+                    (
+                        "stray-copy",
+                        name,
+                        f"{where}: {what}; looks like an interrupted write (its content is "
+                        "an object no record holds; `spell save` records it, or delete it)",
+                    )
+                )
             else:
-                out.append(("hand-edit", name, f"{where}: {what}; looks like a hand edit (`spell save` records it)"))
+                out.append(
+                    (
+                        "hand-edit",
+                        name,
+                        f"{where}: {what}; looks like a hand edit (`spell save` records it)",
+                    )
+                )
         return out
 
     def modified_names(self, dir: str) -> set[str]:

@@ -7,17 +7,20 @@ here and imported on first use (:mod:`spellfs.lazy`).
 
 from ..lazy import exports
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "Remote": "transport",
-    "RemoteSpec": "transport",
-    "add_remote": "config",
-    "get_remote": "sync",
-    "install_fetcher": "sync",
-    "list_remotes": "config",
-    "parse_remote_url": "transport",
-    "pull": "sync",
-    "push": "sync",
-    "remote_has": "sync",
-    "remove_remote": "config",
-    "verify_file": "transport",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "Remote": "transport",
+        "RemoteSpec": "transport",
+        "add_remote": "config",
+        "get_remote": "sync",
+        "install_fetcher": "sync",
+        "list_remotes": "config",
+        "parse_remote_url": "transport",
+        "pull": "sync",
+        "push": "sync",
+        "remote_has": "sync",
+        "remove_remote": "config",
+        "verify_file": "transport",
+    },
+)

@@ -27,9 +27,16 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 def list_remotes(ws: "Workspace") -> list[dict]:
     """The configured remotes in spell.yaml order; the first is marked default."""
-    return [{"name": name, "url": body["url"], "endpoint_url": body.get("endpoint_url"),
-             "region": body.get("region"), "default": i == 0}
-            for i, (name, body) in enumerate(ws.config.remotes.items())]
+    return [
+        {
+            "name": name,
+            "url": body["url"],
+            "endpoint_url": body.get("endpoint_url"),
+            "region": body.get("region"),
+            "default": i == 0,
+        }
+        for i, (name, body) in enumerate(ws.config.remotes.items())
+    ]
 
 
 def _check_endpoint(url: str) -> None:
@@ -43,17 +50,22 @@ def _check_endpoint(url: str) -> None:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"not an endpoint URL: {url!r} (use http(s)://host[:port])")
     if parts.username or parts.password or parts.query:
-        raise UsageError(f"endpoint URL must not carry credentials or a query: {parts.scheme}://{parts.hostname}… "
-                         "(credentials come from AWS_* variables or a profile)")
+        raise UsageError(
+            f"endpoint URL must not carry credentials or a query: {parts.scheme}://{parts.hostname}… "
+            "(credentials come from AWS_* variables or a profile)"
+        )
 
 
-def add_remote(ws: "Workspace", name: str, url: str, endpoint_url: str | None = None,
-               region: str | None = None) -> dict:
+def add_remote(
+    ws: "Workspace", name: str, url: str, endpoint_url: str | None = None, region: str | None = None
+) -> dict:
     """Add a remote to spell.yaml (the first one added becomes the default)."""
     from .transport import parse_remote_url
 
     if not isinstance(name, str) or not _NAME.match(name):
-        raise UsageError(f"invalid remote name: {name!r} (letters, digits, '.', '_', '-'; at most 64)")
+        raise UsageError(
+            f"invalid remote name: {name!r} (letters, digits, '.', '_', '-'; at most 64)"
+        )
     scheme = parse_remote_url(url)[0]
     if endpoint_url is not None:
         if scheme != "s3":
@@ -74,7 +86,9 @@ def add_remote(ws: "Workspace", name: str, url: str, endpoint_url: str | None = 
         if remotes is None:
             remotes = doc["remotes"] = CommentedMap()
         if name in remotes:
-            raise UsageError(f"remote already exists: {name} (remove it first with `spell remote remove {name}`)")
+            raise UsageError(
+                f"remote already exists: {name} (remove it first with `spell remote remove {name}`)"
+            )
         remotes[name] = CommentedMap(body)
 
     _edit_spell_yaml(ws, change)
@@ -83,11 +97,14 @@ def add_remote(ws: "Workspace", name: str, url: str, endpoint_url: str | None = 
 
 def remove_remote(ws: "Workspace", name: str) -> dict:
     """Remove a remote from spell.yaml; the next one (if any) becomes the default."""
+
     def change(doc) -> None:
         remotes = doc.get("remotes")
         if not remotes or name not in remotes:
             have = ", ".join(remotes or ()) or "none"
-            raise NotFound(f"remote not found: {name} (configured: {have}; see `spell remote list`)")
+            raise NotFound(
+                f"remote not found: {name} (configured: {have}; see `spell remote list`)"
+            )
         del remotes[name]
         if not remotes:
             del doc["remotes"]
@@ -135,7 +152,11 @@ def _edit_spell_yaml(ws: "Workspace", change: Callable[[Any], None]) -> None:
         change(doc)
         if not doc:
             # Nothing but comments is left: keep every comment line as it was.
-            new = "".join(line for line in text.splitlines(keepends=True) if not line.strip() or line.lstrip().startswith("#"))
+            new = "".join(
+                line
+                for line in text.splitlines(keepends=True)
+                if not line.strip() or line.lstrip().startswith("#")
+            )
         else:
             out = io.StringIO()
             y.dump(doc, out)

@@ -37,6 +37,7 @@ SETTLE_SECONDS = 0.1
 
 # -- the configured remotes -----------------------------------------------------------------
 
+
 def _spec(name: str, body: dict) -> "RemoteSpec":
     from .transport import RemoteSpec
 
@@ -53,7 +54,9 @@ def get_remote(ws: "Workspace", name: str | None = None) -> "Remote":
     if name is None:
         name = next(iter(remotes))
     elif name not in remotes:
-        raise NotFound(f"remote not found: {name} (configured: {', '.join(remotes)}; see `spell remote list`)")
+        raise NotFound(
+            f"remote not found: {name} (configured: {', '.join(remotes)}; see `spell remote list`)"
+        )
     return Remote(_spec(name, remotes[name]))
 
 
@@ -87,14 +90,26 @@ def remote_has(remote: "Remote", oids: Iterable[str]) -> set[str]:
 
 # -- push / pull -------------------------------------------------------------------------
 
+
 def _result(remote: "Remote", verb: str, stats: dict, dirs: list[str]) -> dict:
-    return {"remote": remote.name, "url": remote.spec.url, "sessions": len(dirs), verb: stats["objects"],
-            "objects": stats["objects"], "bytes": stats["bytes"], "skipped": stats["skipped"],
-            "seconds": round(stats["seconds"], 3)}
+    return {
+        "remote": remote.name,
+        "url": remote.spec.url,
+        "sessions": len(dirs),
+        verb: stats["objects"],
+        "objects": stats["objects"],
+        "bytes": stats["bytes"],
+        "skipped": stats["skipped"],
+        "seconds": round(stats["seconds"], 3),
+    }
 
 
-def push(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: str | None = None,
-         progress: Progress | None = None) -> dict:
+def push(
+    ws: "Workspace",
+    sessions: Iterable[str] | None = None,
+    remote_name: str | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Upload every object the sessions (default: all) reach that the remote lacks.
 
     Objects that are not local (a clone that never pulled them) are fine when the
@@ -121,13 +136,19 @@ def push(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
     stats["seconds"] = time.monotonic() - start
     if lost:
         more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
-        raise ObjectNotFound(f"object not found: {lost[0]}{more} (referenced by {refs[lost[0]]}; neither local nor "
-                             f"on remote {remote.name}; run `spell fsck`)")
+        raise ObjectNotFound(
+            f"object not found: {lost[0]}{more} (referenced by {refs[lost[0]]}; neither local nor "
+            f"on remote {remote.name}; run `spell fsck`)"
+        )
     return _result(remote, "pushed", stats, dirs)
 
 
-def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: str | None = None,
-         progress: Progress | None = None) -> dict:
+def pull(
+    ws: "Workspace",
+    sessions: Iterable[str] | None = None,
+    remote_name: str | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Download every object the sessions (default: all) reach that is not local, verified by hash.
 
     First what the session files name (in bulk), then what the checkpoint trees
@@ -156,7 +177,12 @@ def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
         rest = [o for o in reachable(ws, dirs, unreadable=unreadable) if o not in first]
     offset = len(first)
     try:
-        stats = _settled(remote.pull, store, rest, progress and (lambda done, n: progress(offset + done, offset + n)))
+        stats = _settled(
+            remote.pull,
+            store,
+            rest,
+            progress and (lambda done, n: progress(offset + done, offset + n)),
+        )
     except RemoteError as exc:
         raise failure or exc from None
     if failure is not None:
@@ -164,8 +190,10 @@ def pull(ws: "Workspace", sessions: Iterable[str] | None = None, remote_name: st
     if unreadable:
         tree, why = next(iter(unreadable.items()))
         more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
-        raise RemoteError(f"remote {remote.name}: pulled what it has, but checkpoint tree {tree[:12]}{more} is lost "
-                          f"(not local, not on the remote): {why.split(': ', 1)[0]} (`spell fsck` lists it)")
+        raise RemoteError(
+            f"remote {remote.name}: pulled what it has, but checkpoint tree {tree[:12]}{more} is lost "
+            f"(not local, not on the remote): {why.split(': ', 1)[0]} (`spell fsck` lists it)"
+        )
     # Objects the tree walk itself fetched (tables, pages) count as pulled, not as already local.
     stats["objects"] += len(walk.fetched)
     stats["skipped"] -= len(walk.fetched)
@@ -209,6 +237,7 @@ class _fetching_from:
 
 
 # -- on-demand fetch ---------------------------------------------------------------------
+
 
 class _Fetcher:
     """A store's fetcher: the default remote, built (and obstore imported) on first use."""

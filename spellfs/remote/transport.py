@@ -72,10 +72,17 @@ def parse_remote_url(url: str) -> tuple[str, str, str]:
     m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?", url or "")
     if m:
         return "s3", m.group(1), (m.group(2) or "").strip("/")
-    if isinstance(url, str) and url.startswith("file://") and url[7:].startswith("/") and not url.startswith("file:////"):
+    if (
+        isinstance(url, str)
+        and url.startswith("file://")
+        and url[7:].startswith("/")
+        and not url.startswith("file:////")
+    ):
         return "file", os.path.normpath(url[7:]), ""
-    raise UsageError(f"not a remote URL: {url!r} (use s3://bucket/prefix, gs://bucket/prefix, "
-                     "az://container/prefix, https://host/path or file:///absolute/path)")
+    raise UsageError(
+        f"not a remote URL: {url!r} (use s3://bucket/prefix, gs://bucket/prefix, "
+        "az://container/prefix, https://host/path or file:///absolute/path)"
+    )
 
 
 def verify_file(oid: str, path: Path, where: str) -> None:
@@ -128,13 +135,17 @@ def _s3_credentials(name: str) -> tuple[object | None, str | None]:
         import boto3
     except ImportError:
         if os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE"):
-            raise RemoteError(f"remote {name}: AWS_PROFILE needs boto3 (pip install 'spellfs[aws]'), "
-                              "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+            raise RemoteError(
+                f"remote {name}: AWS_PROFILE needs boto3 (pip install 'spellfs[aws]'), "
+                "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            ) from None
         if not _ambient_credentials():
             # Without this obstore would ask the cloud instance-metadata address, off this
             # machine, and fail minutes later with a confusing 403.
-            raise RemoteError(f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and "
-                              "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with boto3 installed)") from None
+            raise RemoteError(
+                f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with boto3 installed)"
+            ) from None
         return None, None
     import botocore.exceptions
     from obstore.auth.boto3 import Boto3CredentialProvider
@@ -143,8 +154,10 @@ def _s3_credentials(name: str) -> tuple[object | None, str | None]:
         session = boto3.Session()
         return Boto3CredentialProvider(session), session.region_name
     except ValueError:  # the chain found nothing
-        raise RemoteError(f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                          "or AWS_PROFILE naming a profile in ~/.aws/credentials or ~/.aws/config)") from None
+        raise RemoteError(
+            f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE naming a profile in ~/.aws/credentials or ~/.aws/config)"
+        ) from None
     except botocore.exceptions.BotoCoreError as exc:
         raise RemoteError(f"remote {name}: AWS credentials: {exc}") from None
 
@@ -152,9 +165,13 @@ def _s3_credentials(name: str) -> tuple[object | None, str | None]:
 def _ambient_credentials() -> bool:
     """Credentials obstore finds by itself: environment keys, web identity, a container endpoint."""
     env = os.environ
-    return bool(env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
-                or env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-                or env.get("SPELL_AWS_INSTANCE_CREDENTIALS"))
+    return bool(
+        env.get("AWS_ACCESS_KEY_ID")
+        or env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+        or env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        or env.get("SPELL_AWS_INSTANCE_CREDENTIALS")
+    )
 
 
 class Remote:
@@ -179,17 +196,32 @@ class Remote:
                 if endpoint and endpoint.startswith("http://"):
                     options["allow_http"] = True
                 provider, profile_region = _s3_credentials(self.name)
-                config = {"region": self.spec.region or os.environ.get("AWS_REGION")
-                          or os.environ.get("AWS_DEFAULT_REGION") or profile_region or "us-east-1"}
+                config = {
+                    "region": self.spec.region
+                    or os.environ.get("AWS_REGION")
+                    or os.environ.get("AWS_DEFAULT_REGION")
+                    or profile_region
+                    or "us-east-1"
+                }
                 if endpoint:
                     config["endpoint"] = endpoint
-                self._store = S3Store(self.location, prefix=self.prefix or None, client_options=options,
-                                      retry_config={"max_retries": 3}, credential_provider=provider, **config)
-            elif self.scheme in _FROM_URL:  # gs://, az://, https://: obstore's own credential chains
+                self._store = S3Store(
+                    self.location,
+                    prefix=self.prefix or None,
+                    client_options=options,
+                    retry_config={"max_retries": 3},
+                    credential_provider=provider,
+                    **config,
+                )
+            elif (
+                self.scheme in _FROM_URL
+            ):  # gs://, az://, https://: obstore's own credential chains
                 from obstore.store import from_url
 
                 try:
-                    self._store = from_url(self.spec.url, client_options=options, retry_config={"max_retries": 3})
+                    self._store = from_url(
+                        self.spec.url, client_options=options, retry_config={"max_retries": 3}
+                    )
                 except Exception as exc:  # noqa: BLE001 - obstore's config errors are plain exceptions
                     raise self._error(exc) from None
             else:
@@ -218,8 +250,12 @@ class Remote:
 
         if code == "NoSuchBucket":
             cause = f"bucket not found: {self.location}"
-        elif code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "ExpiredToken") or isinstance(
-                exc, (PermissionDeniedError, UnauthenticatedError)):
+        elif code in (
+            "SignatureDoesNotMatch",
+            "InvalidAccessKeyId",
+            "AccessDenied",
+            "ExpiredToken",
+        ) or isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
             cause = f"access denied ({code or 'forbidden'}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         elif "error sending request" in text or "Connect" in text or "dns error" in text:
             cause = f"cannot reach {self.spec.endpoint_url or 'the S3 endpoint'}"
@@ -254,6 +290,7 @@ class Remote:
         sem = asyncio.Semaphore(CONCURRENCY)
         found: set[str] = set()
         if len(oids) >= LIST_AT:
+
             async def list_fan(fan: str) -> None:
                 async with sem:
                     async for batch in obstore.list(self.store, f"objects/{fan}", chunk_size=1000):
@@ -290,11 +327,15 @@ class Remote:
 
         return _run(go()) if ids else set()
 
-    def push(self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None) -> dict:
+    def push(
+        self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None
+    ) -> dict:
         """Upload the objects the remote lacks; returns counts, bytes sent and seconds."""
         return _run(self._push(store, self._ids(oids), progress))
 
-    def pull(self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None) -> dict:
+    def pull(
+        self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None
+    ) -> dict:
         """Download the objects missing locally, each verified before it is stored."""
         return _run(self._pull(store, self._ids(oids), progress))
 
@@ -330,11 +371,21 @@ class Remote:
                     size = os.stat(path).st_size
                     if size > MULTIPART_ABOVE:
                         async with budget.hold(PART_SIZE * PART_CONCURRENCY):
-                            await obstore.put_async(self.store, self.key(oid), path, use_multipart=True,
-                                                    chunk_size=PART_SIZE, max_concurrency=PART_CONCURRENCY)
+                            await obstore.put_async(
+                                self.store,
+                                self.key(oid),
+                                path,
+                                use_multipart=True,
+                                chunk_size=PART_SIZE,
+                                max_concurrency=PART_CONCURRENCY,
+                            )
                     else:
                         async with budget.hold(size):
-                            data = await asyncio.to_thread(path.read_bytes) if size > CHUNK else path.read_bytes()
+                            data = (
+                                await asyncio.to_thread(path.read_bytes)
+                                if size > CHUNK
+                                else path.read_bytes()
+                            )
                             await obstore.put_async(self.store, self.key(oid), data, mode="create")
                     stats["objects"] += 1
                     stats["bytes"] += size
@@ -342,7 +393,9 @@ class Remote:
                     stats["skipped"] += 1
                 except FileNotFoundError as exc:
                     if exc.filename == str(path) or not local.has(oid):
-                        raise ObjectNotFound(f"object not found: {oid} (cannot push it to remote {self.name}; run `spell fsck`)") from None
+                        raise ObjectNotFound(
+                            f"object not found: {oid} (cannot push it to remote {self.name}; run `spell fsck`)"
+                        ) from None
                     raise self._error(exc) from None
             done[0] += 1
             if progress:
@@ -378,7 +431,9 @@ class Remote:
         await asyncio.gather(*(one(o) for o in want))
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise RemoteError(f"remote {self.name} ({self.spec.url}): object not found: {sorted(missing)[0]}{more}")
+            raise RemoteError(
+                f"remote {self.name} ({self.spec.url}): object not found: {sorted(missing)[0]}{more}"
+            )
         return {**stats, "seconds": time.monotonic() - start}
 
     async def _download(self, local: FsObjectStore, oid: str, budget: _Budget):

@@ -42,7 +42,9 @@ def too_deep(where: str) -> str:
     return f"{where}: nested deeper than {MAX_DEPTH} levels (refused)"
 
 
-def load_json(text: str | bytes, where: str, error: type[Exception] = ManifestError, **kw: Any) -> Any:
+def load_json(
+    text: str | bytes, where: str, error: type[Exception] = ManifestError, **kw: Any
+) -> Any:
     """``json.loads`` that refuses deep nesting (``error`` naming ``where``) instead of recursing into it.
 
     Other decoding errors propagate as ``ValueError``, as from ``json.loads``.
@@ -55,6 +57,8 @@ def load_json(text: str | bytes, where: str, error: type[Exception] = ManifestEr
         value = json.loads(text, **kw)
     except RecursionError:
         raise error(too_deep(where)) from None
-    if brackets > MAX_DEPTH and depth_of(value) > MAX_DEPTH:  # only text with that many brackets can be
+    if (
+        brackets > MAX_DEPTH and depth_of(value) > MAX_DEPTH
+    ):  # only text with that many brackets can be
         raise error(too_deep(where))
     return value

@@ -20,8 +20,15 @@ from typing import Any, BinaryIO, Callable, Iterator
 from ..errors import IntegrityError, ObjectNotFound, UsageError
 from .storage import disk_error, write_all
 
-__all__ = ["CHUNK", "FsObjectStore", "MemoryObjectStore", "ObjectStore", "hash_bytes", "stream_content",
-           "validate_oid"]
+__all__ = [
+    "CHUNK",
+    "FsObjectStore",
+    "MemoryObjectStore",
+    "ObjectStore",
+    "hash_bytes",
+    "stream_content",
+    "validate_oid",
+]
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20
@@ -66,7 +73,9 @@ def decode(oid: str, stored: bytes, where: str) -> bytes:
     else:
         data = stored
     if hash_bytes(data) != oid:
-        raise IntegrityError(f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)")
+        raise IntegrityError(
+            f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)"
+        )
     return data
 
 
@@ -101,7 +110,9 @@ def stream_content(oid: str, f: BinaryIO, where: str) -> Iterator[bytes]:
             raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
         raise
     if hasher.hexdigest() != oid:
-        raise IntegrityError(f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)")
+        raise IntegrityError(
+            f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)"
+        )
     if pending is not None:
         yield pending
 
@@ -131,8 +142,10 @@ class ObjectStore:
         self.get(oid)
 
     def _missing(self, oid: str) -> ObjectNotFound:
-        return ObjectNotFound(f"object not found: {oid} (not in the local store"
-                              f"{' nor on the remote' if self.fetcher else ''}; run `spell fsck`)")
+        return ObjectNotFound(
+            f"object not found: {oid} (not in the local store"
+            f"{' nor on the remote' if self.fetcher else ''}; run `spell fsck`)"
+        )
 
 
 class MemoryObjectStore(ObjectStore):

@@ -47,7 +47,9 @@ class RecordError(ManifestError):
     pass
 
 
-def parse_records(data: bytes, where: str, first_line: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+def parse_records(
+    data: bytes, where: str, first_line: int = 1
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, record) for each complete line of ``data``.
 
     A trailing line without its newline is a write that never finished (a killed

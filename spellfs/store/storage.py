@@ -23,13 +23,25 @@ from typing import Iterable, Iterator
 
 from ..errors import SpellError
 
-__all__ = ["FsStorage", "MemoryStorage", "Storage", "atomic_replace", "atomic_write", "disk_error", "write_all"]
+__all__ = [
+    "FsStorage",
+    "MemoryStorage",
+    "Storage",
+    "atomic_replace",
+    "atomic_write",
+    "disk_error",
+    "write_all",
+]
 
 
 def disk_error(exc: OSError, path: object) -> SpellError:
     """A one-line error for a failed write (disk full, read-only, permissions)."""
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
-    hint = " (free some space and retry; nothing stored before this was touched)" if exc.errno == errno.ENOSPC else ""
+    hint = (
+        " (free some space and retry; nothing stored before this was touched)"
+        if exc.errno == errno.ENOSPC
+        else ""
+    )
     return SpellError(f"cannot write {path}: {reason}{hint}")
 
 
@@ -37,11 +49,16 @@ def write_all(fd: int, data: bytes) -> None:
     """Write every byte of ``data`` to the open descriptor ``fd`` (``os.write`` may write fewer)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
-def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int | None = None,
-                 tmpdir: str | None = None) -> None:
+def atomic_write(
+    path: str | Path,
+    data: bytes,
+    fsync: bool = False,
+    mode: int | None = None,
+    tmpdir: str | None = None,
+) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new, never half.
 
     The temporary file lives in ``tmpdir`` when given (the workspace keeps them under
@@ -54,12 +71,19 @@ def atomic_write(path: str | Path, data: bytes, fsync: bool = False, mode: int |
         raise disk_error(exc, os.fspath(path)) from None
 
 
-def atomic_replace(path: str | Path, data: bytes, fsync: bool = False, mode: int | None = None,
-                   tmpdir: str | None = None) -> None:
+def atomic_replace(
+    path: str | Path,
+    data: bytes,
+    fsync: bool = False,
+    mode: int | None = None,
+    tmpdir: str | None = None,
+) -> None:
     """:func:`atomic_write` for callers that report a failure their own way: it raises the ``OSError``."""
     path = os.fspath(path)
     head, name = os.path.split(path)
-    short = name.encode("utf-8", "surrogateescape")[:80].decode("utf-8", "ignore")  # 255 bytes is the limit
+    short = name.encode("utf-8", "surrogateescape")[:80].decode(
+        "utf-8", "ignore"
+    )  # 255 bytes is the limit
     tmp = f"{tmpdir or head}/.{short}.{os.getpid()}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
@@ -110,7 +134,9 @@ def _sync_file_range():
             import ctypes.util
 
             try:
-                fn = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).sync_file_range
+                fn = ctypes.CDLL(
+                    ctypes.util.find_library("c") or "libc.so.6", use_errno=True
+                ).sync_file_range
                 fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
                 fn.restype = ctypes.c_int
             except (OSError, AttributeError):
@@ -160,8 +186,10 @@ class Storage:
     def lock(self, name: str) -> contextlib.AbstractContextManager: ...
     def sync(self) -> None:
         """Make everything written so far survive a power cut (the whole machine's writes; checkpoints use fsync)."""
+
     def fsync(self, paths: "Iterable[str]") -> None:
         """Make exactly ``paths`` (absolute; files or directories) survive a power cut."""
+
     def realpath(self, rel: str) -> str | None: ...
 
 
@@ -186,9 +214,13 @@ class FsStorage(Storage):
     def _open_read(self, rel: str) -> int:
         """A descriptor for reading ``rel``; links and special files under sessions/ are refused."""
         self.guard.check(rel, final=False)
-        own = rel.startswith("sessions")  # elsewhere (templates/, a user's link) links are followed as before
+        own = rel.startswith(
+            "sessions"
+        )  # elsewhere (templates/, a user's link) links are followed as before
         try:
-            fd = os.open(self.base + rel, os.O_RDONLY | (os.O_NOFOLLOW | os.O_NONBLOCK if own else 0))
+            fd = os.open(
+                self.base + rel, os.O_RDONLY | (os.O_NOFOLLOW | os.O_NONBLOCK if own else 0)
+            )
         except OSError as exc:
             if exc.errno == errno.ELOOP and own:
                 from .links import refusal
@@ -236,7 +268,9 @@ class FsStorage(Storage):
         path = self.base + rel
         self.guard.check(rel, final=False)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            fd = os.open(
+                path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644
+            )
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     from .links import refusal
@@ -293,7 +327,9 @@ class FsStorage(Storage):
             os.unlink(self.base + rel)
 
     def rmtree(self, rel: str) -> None:
-        self.guard.check(rel, final=False)  # a link itself is removed (rmtree refuses it: unlink it)
+        self.guard.check(
+            rel, final=False
+        )  # a link itself is removed (rmtree refuses it: unlink it)
         if os.path.islink(self.base + rel):
             os.unlink(self.base + rel)
         else:
@@ -313,7 +349,11 @@ class FsStorage(Storage):
             st = os.lstat(self.base + rel)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode) and rel.startswith("sessions"):
+        if (
+            not stat.S_ISREG(st.st_mode)
+            and not stat.S_ISDIR(st.st_mode)
+            and rel.startswith("sessions")
+        ):
             from .links import refusal
 
             raise refusal(rel, st.st_mode)
@@ -361,7 +401,9 @@ class FsStorage(Storage):
             _syncfs(self.base)
             return
         writeout = _sync_file_range()
-        if writeout is not None and len(paths) > 16:  # many: start every writeout before waiting for any
+        if (
+            writeout is not None and len(paths) > 16
+        ):  # many: start every writeout before waiting for any
             for path in paths[:-1]:
                 with contextlib.suppress(OSError):
                     fd = os.open(path, os.O_RDONLY)
@@ -385,7 +427,9 @@ class FsStorage(Storage):
                 elif writeout(fd, 0, 0, _SFR_FLAGS) != 0:
                     os.fsync(fd)  # writeout refused: flush this one fully
             except OSError as exc:
-                if exc.errno != errno.EINVAL:  # EINVAL: a file system that cannot fsync (nothing to do)
+                if (
+                    exc.errno != errno.EINVAL
+                ):  # EINVAL: a file system that cannot fsync (nothing to do)
                     raise disk_error(exc, path) from None
             finally:
                 os.close(fd)
@@ -457,7 +501,7 @@ class MemoryStorage(Storage):
         names = set()
         for p in list(self.files) + list(self.dirs):
             if p.startswith(prefix) and p != rel:
-                names.add(p[len(prefix):].split("/")[0])
+                names.add(p[len(prefix) :].split("/")[0])
         names.discard("")
         return sorted(names)
 

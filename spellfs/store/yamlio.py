@@ -49,13 +49,20 @@ def _plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     if budget[0] < 0:
         raise ValueError(f"more than {MAX_NODES} values (aliases expanded)")
     if isinstance(value, dict):
-        return {str(k) if not isinstance(k, (str, int)) else k: _plain(v, depth + 1, budget) for k, v in value.items()}
+        return {
+            str(k) if not isinstance(k, (str, int)) else k: _plain(v, depth + 1, budget)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_plain(v, depth + 1, budget) for v in value]
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+        return (
+            value.astimezone(datetime.timezone.utc)
+            .strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            .replace(".000000Z", "Z")
+        )
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value
@@ -72,8 +79,15 @@ def _check_depth(text: str, where: str, first_line: int) -> None:
     """
     from .jsonio import MAX_DEPTH
 
-    openers = (text.count("[") + text.count("{") + text.count("- ") + text.count("? ")
-               + text.count(": ") + text.count("\n") + text.count(":\n"))
+    openers = (
+        text.count("[")
+        + text.count("{")
+        + text.count("- ")
+        + text.count("? ")
+        + text.count(": ")
+        + text.count("\n")
+        + text.count(":\n")
+    )
     if openers <= MAX_DEPTH:
         return
     from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
@@ -84,7 +98,9 @@ def _check_depth(text: str, where: str, first_line: int) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 line = event.start_mark.line + first_line
-                raise ManifestError(f"{where}:{line}: nested deeper than {MAX_DEPTH} levels (refused)")
+                raise ManifestError(
+                    f"{where}:{line}: nested deeper than {MAX_DEPTH} levels (refused)"
+                )
         elif isinstance(event, CollectionEndEvent):
             depth -= 1
 
@@ -108,7 +124,9 @@ def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
         line = f":{mark.line + first_line}" if mark is not None else ""
         raise ManifestError(f"{where}{line}: invalid YAML: {exc.problem or exc.context}") from None
     except (YAMLError, RecursionError, ValueError) as exc:
-        raise ManifestError(f"{where}: invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise ManifestError(
+            f"{where}: invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     try:
         return _plain(doc)
     except (ValueError, RecursionError) as exc:

@@ -20,15 +20,39 @@ from typing import Any
 
 from .base import PROTECTED_TOP, RECORD_FILES, Tool, confine
 
-__all__ = ["MACHINE", "NAMES", "PROTECTED_TOP", "RECORD_FILES", "TOOLS", "Tool", "available",
-           "confine"]
+__all__ = [
+    "MACHINE",
+    "NAMES",
+    "PROTECTED_TOP",
+    "RECORD_FILES",
+    "TOOLS",
+    "Tool",
+    "available",
+    "confine",
+]
 
 #: Every built-in tool, by name; each is the module of the same name.
-NAMES = ("archive_handler", "base64_encoder", "calculator", "csv_analyzer", "data_validation",
-         "date_time_handler", "diff_calculator", "environment_reader", "file_operations",
-         "hash_calculator", "http_request", "json_processor", "process_executor",
-         "service_checker", "system_monitor", "template_engine", "text_manipulator",
-         "uuid_generator", "web_search")
+NAMES = (
+    "archive_handler",
+    "base64_encoder",
+    "calculator",
+    "csv_analyzer",
+    "data_validation",
+    "date_time_handler",
+    "diff_calculator",
+    "environment_reader",
+    "file_operations",
+    "hash_calculator",
+    "http_request",
+    "json_processor",
+    "process_executor",
+    "service_checker",
+    "system_monitor",
+    "template_engine",
+    "text_manipulator",
+    "uuid_generator",
+    "web_search",
+)
 
 TOOLS: dict[str, Tool] = {name: import_module(f"{__name__}.{name}").TOOL for name in NAMES}
 MACHINE = frozenset(name for name, tool in TOOLS.items() if tool.machine)

@@ -25,7 +25,13 @@ def _format(params: dict, path: Path) -> str:
     if isinstance(fmt, str):
         return fmt.lower()
     name = path.name.lower()
-    return "zip" if name.endswith(".zip") else "tar.gz" if name.endswith((".tar.gz", ".tgz")) else "tar"
+    return (
+        "zip"
+        if name.endswith(".zip")
+        else "tar.gz"
+        if name.endswith((".tar.gz", ".tgz"))
+        else "tar"
+    )
 
 
 def _members(path: Path) -> list[str]:
@@ -79,7 +85,11 @@ def _archive_handler(params: dict, ctx: Any) -> dict:
     raise UsageError(f"unknown operation: {operation} (use create, list or extract)")
 
 
-TOOL = Tool("archive_handler", "Create, list and extract zip and tar archives", _archive_handler,
-            category="filesystem", operations=("create", "list", "extract"),
-            parameters={"path": "the archive", "input": "files to add",
-                        "target_path": "where to extract"})
+TOOL = Tool(
+    "archive_handler",
+    "Create, list and extract zip and tar archives",
+    _archive_handler,
+    category="filesystem",
+    operations=("create", "list", "extract"),
+    parameters={"path": "the archive", "input": "files to add", "target_path": "where to extract"},
+)

@@ -24,8 +24,9 @@ __all__ = ["PROTECTED_TOP", "RECORD_FILES", "Tool", "confine", "number", "text"]
 #: Names at the workspace root that belong to spellfs (or git), not to scripts.
 PROTECTED_TOP = frozenset({".git", ".spell", "spell.yaml", ".spellignore", "templates"})
 #: spellfs's record files, refused wherever they are (they live under sessions/).
-RECORD_FILES = frozenset({"artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml",
-                          "session.yaml", "state.yaml"})
+RECORD_FILES = frozenset(
+    {"artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml", "session.yaml", "state.yaml"}
+)
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,27 @@ class Tool:
 
     def schema(self) -> dict:
         """rs-llmspell's ``getSchema()`` shape: name, description, parameters list."""
-        params = [{"name": n, "type": "string", "description": d, "required": n == "operation"}
-                  for n, d in self.parameters.items()]
+        params = [
+            {"name": n, "type": "string", "description": d, "required": n == "operation"}
+            for n, d in self.parameters.items()
+        ]
         if self.operations and "operation" not in self.parameters:
-            params.insert(0, {"name": "operation", "type": "string", "required": True,
-                              "description": "one of: " + ", ".join(self.operations)})
-        return {"name": self.name, "description": self.description, "version": self.version,
-                "category": self.category, "parameters": params}
+            params.insert(
+                0,
+                {
+                    "name": "operation",
+                    "type": "string",
+                    "required": True,
+                    "description": "one of: " + ", ".join(self.operations),
+                },
+            )
+        return {
+            "name": self.name,
+            "description": self.description,
+            "version": self.version,
+            "category": self.category,
+            "parameters": params,
+        }
 
 
 def text(params: dict, *names: str, default: str | None = None) -> str:

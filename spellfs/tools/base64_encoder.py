@@ -28,7 +28,9 @@ def _base64_encoder(params: dict, ctx: Any) -> dict:
         return {"operation": operation, "output": out, "encoded": out}
     if operation == "decode":
         try:
-            raw = (base64.urlsafe_b64decode if url else base64.b64decode)(data + b"=" * (-len(data) % 4))
+            raw = (base64.urlsafe_b64decode if url else base64.b64decode)(
+                data + b"=" * (-len(data) % 4)
+            )
         except (binascii.Error, ValueError) as e:
             raise UsageError(f"not base64: {e}") from None
         try:
@@ -39,6 +41,10 @@ def _base64_encoder(params: dict, ctx: Any) -> dict:
     raise UsageError(f"unknown operation: {operation} (use encode or decode)")
 
 
-TOOL = Tool("base64_encoder", "Encode and decode Base64", _base64_encoder,
-            operations=("encode", "decode"),
-            parameters={"input": "text", "variant": "standard or url_safe"})
+TOOL = Tool(
+    "base64_encoder",
+    "Encode and decode Base64",
+    _base64_encoder,
+    operations=("encode", "decode"),
+    parameters={"input": "text", "variant": "standard or url_safe"},
+)

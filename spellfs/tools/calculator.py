@@ -28,15 +28,37 @@ def _round(number: Any, digits: Any = None) -> Any:
 
 
 FUNCTIONS: dict[str, Callable] = {
-    "abs": abs, "min": min, "max": max, "round": _round, "floor": math.floor,
-    "ceil": math.ceil, "sqrt": math.sqrt, "exp": math.exp, "log": math.log,
-    "log10": math.log10, "log2": math.log2, "sin": math.sin, "cos": math.cos,
-    "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
-    "atan2": math.atan2, "hypot": math.hypot,
-    "ln": math.log, "pi": lambda: math.pi, "e": lambda: math.e,  # rs-llmspell's spellings
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "round": _round,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "sqrt": math.sqrt,
+    "exp": math.exp,
+    "log": math.log,
+    "log10": math.log10,
+    "log2": math.log2,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "asin": math.asin,
+    "acos": math.acos,
+    "atan": math.atan,
+    "atan2": math.atan2,
+    "hypot": math.hypot,
+    "ln": math.log,
+    "pi": lambda: math.pi,
+    "e": lambda: math.e,  # rs-llmspell's spellings
 }
-_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-              ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+_OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
 _BINARY = (*_OPERATORS, ast.Pow)
 
 
@@ -126,7 +148,7 @@ class _Calculation:
         elif isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
             if (abs(base).bit_length() - 1) * exponent > MAX_INT_BITS:  # surely too big
                 raise UsageError(f"result too large (more than {MAX_INT_BITS} bits)")
-        return self._check(base ** exponent)
+        return self._check(base**exponent)
 
     @staticmethod
     def _check(value: Any) -> Any:
@@ -150,14 +172,26 @@ def _calculator(params: dict, ctx: Any) -> dict:
         try:
             calculation.evaluate()
         except UsageError as e:
-            return {"operation": operation, "expression": expression, "valid": False,
-                    "error": str(e)}
+            return {
+                "operation": operation,
+                "expression": expression,
+                "valid": False,
+                "error": str(e),
+            }
         return {"operation": operation, "expression": expression, "valid": True}
     value = calculation.evaluate()
-    return {"operation": operation, "expression": expression, "result": value,
-            "result_type": "integer" if isinstance(value, int) else "float"}
+    return {
+        "operation": operation,
+        "expression": expression,
+        "result": value,
+        "result_type": "integer" if isinstance(value, int) else "float",
+    }
 
 
-TOOL = Tool("calculator", "Evaluate arithmetic expressions safely", _calculator,
-            operations=("evaluate", "validate"),
-            parameters={"input": "the expression", "variables": "names and their values"})
+TOOL = Tool(
+    "calculator",
+    "Evaluate arithmetic expressions safely",
+    _calculator,
+    operations=("evaluate", "validate"),
+    parameters={"input": "the expression", "variables": "names and their values"},
+)

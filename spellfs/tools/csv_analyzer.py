@@ -29,7 +29,9 @@ def _cell(value: str) -> Any:
 
 def _rows(params: dict) -> tuple[list[str], list[dict]]:
     source = text(params, "input", "content", "data")
-    reader = csv.DictReader(io.StringIO(source.strip()), delimiter=text(params, "delimiter", default=","))
+    reader = csv.DictReader(
+        io.StringIO(source.strip()), delimiter=text(params, "delimiter", default=",")
+    )
     rows = [{k: _cell(v or "") for k, v in row.items() if k is not None} for row in reader]
     return list(reader.fieldnames or []), rows
 
@@ -47,7 +49,9 @@ def _csv_analyzer(params: dict, ctx: Any) -> dict:
         kept = [r for r in rows if r.get(column) == want]
         return {"operation": operation, "data": kept, "output": kept, "rows": len(kept)}
     if operation not in ("analyze", "stats", "statistics"):
-        raise UsageError(f"unknown operation: {operation} (use analyze, parse, to_json, filter, stats)")
+        raise UsageError(
+            f"unknown operation: {operation} (use analyze, parse, to_json, filter, stats)"
+        )
     types, stats = {}, {}
     for name in names:
         values = [r[name] for r in rows if r.get(name) != ""]
@@ -55,13 +59,28 @@ def _csv_analyzer(params: dict, ctx: Any) -> dict:
         types[name] = "number" if values and len(numbers) == len(values) else "string"
         entry: dict[str, Any] = {"count": len(values), "unique": len({str(v) for v in values})}
         if numbers and types[name] == "number":
-            entry.update(min=min(numbers), max=max(numbers), sum=sum(numbers),
-                         mean=sum(numbers) / len(numbers))
+            entry.update(
+                min=min(numbers),
+                max=max(numbers),
+                sum=sum(numbers),
+                mean=sum(numbers) / len(numbers),
+            )
         stats[name] = entry
-    return {"operation": operation, "rows": len(rows), "columns": len(names),
-            "column_names": names, "column_types": types, "statistics": stats}
+    return {
+        "operation": operation,
+        "rows": len(rows),
+        "columns": len(names),
+        "column_names": names,
+        "column_types": types,
+        "statistics": stats,
+    }
 
 
-TOOL = Tool("csv_analyzer", "Analyze, parse and filter CSV data", _csv_analyzer, category="data",
-            operations=("analyze", "parse", "to_json", "filter", "stats"),
-            parameters={"input": "CSV text", "delimiter": "field separator"})
+TOOL = Tool(
+    "csv_analyzer",
+    "Analyze, parse and filter CSV data",
+    _csv_analyzer,
+    category="data",
+    operations=("analyze", "parse", "to_json", "filter", "stats"),
+    parameters={"input": "CSV text", "delimiter": "field separator"},
+)

@@ -16,8 +16,15 @@ from .base import Tool
 
 __all__ = ["TOOL"]
 
-_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool,
-          "object": dict, "array": list, "null": type(None)}
+_TYPES = {
+    "string": str,
+    "number": (int, float),
+    "integer": int,
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "null": type(None),
+}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/]+", re.I)
 
@@ -48,8 +55,13 @@ def _rule(value: Any, rule: dict, field: str, errors: list) -> None:
         lo, hi = rule.get("min", float("-inf")), rule.get("max", float("inf"))
         fail = not (isinstance(value, (int, float)) and lo <= value <= hi) and f"not in {lo}..{hi}"
     elif kind == "pattern":
-        fail = not (isinstance(value, str) and re.search(rule.get("pattern", rule.get("value", "")),
-                                                         value)) and "does not match pattern"
+        fail = (
+            not (
+                isinstance(value, str)
+                and re.search(rule.get("pattern", rule.get("value", "")), value)
+            )
+            and "does not match pattern"
+        )
     elif kind == "email":
         fail = not (isinstance(value, str) and _EMAIL.match(value)) and "not an email address"
     elif kind == "url":
@@ -108,6 +120,11 @@ def _data_validation(params: dict, ctx: Any) -> dict:
     return {"valid": not errors, "errors": errors}
 
 
-TOOL = Tool("data_validation", "Validate data against rules or a JSON-Schema subset",
-            _data_validation, category="data", operations=("validate",),
-            parameters={"input": "the value", "rules": "rule tables", "schema": "a schema"})
+TOOL = Tool(
+    "data_validation",
+    "Validate data against rules or a JSON-Schema subset",
+    _data_validation,
+    category="data",
+    operations=("validate",),
+    parameters={"input": "the value", "rules": "rule tables", "schema": "a schema"},
+)

@@ -18,8 +18,17 @@ from .base import Tool, text
 __all__ = ["TOOL"]
 
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
-OPERATIONS = ("now", "parse", "format", "add", "subtract", "diff", "difference",
-              "convert_timezone", "info")
+OPERATIONS = (
+    "now",
+    "parse",
+    "format",
+    "add",
+    "subtract",
+    "diff",
+    "difference",
+    "convert_timezone",
+    "info",
+)
 
 
 def _parse(value: str) -> datetime:
@@ -57,13 +66,26 @@ def _date_time_handler(params: dict, ctx: Any) -> dict:
         start = _parse(text(params, "start", "input", "date1"))
         end = _parse(text(params, "end", "other", "date2"))
         seconds = (end - start).total_seconds()
-        return {"operation": operation, "seconds": seconds, "minutes": seconds / 60,
-                "hours": seconds / 3600, "days": seconds / 86400, "output": seconds}
+        return {
+            "operation": operation,
+            "seconds": seconds,
+            "minutes": seconds / 60,
+            "hours": seconds / 3600,
+            "days": seconds / 86400,
+            "output": seconds,
+        }
     moment = _parse(text(params, "input", "date", "datetime"))
     if operation == "parse":
-        return {"operation": operation, **_out(moment), "year": moment.year,
-                "month": moment.month, "day": moment.day, "hour": moment.hour,
-                "minute": moment.minute, "second": moment.second}
+        return {
+            "operation": operation,
+            **_out(moment),
+            "year": moment.year,
+            "month": moment.month,
+            "day": moment.day,
+            "hour": moment.hour,
+            "minute": moment.minute,
+            "second": moment.second,
+        }
     if operation == "format":
         shown = moment.strftime(text(params, "format", default="%Y-%m-%d %H:%M:%S"))
         return {"operation": operation, **_out(moment), "formatted": shown, "output": shown}
@@ -75,16 +97,33 @@ def _date_time_handler(params: dict, ctx: Any) -> dict:
         if isinstance(amount, bool) or not isinstance(amount, (int, float)):
             raise UsageError("parameter 'amount' must be a number")
         sign = -1 if operation == "subtract" else 1
-        return {"operation": operation, **_out(moment + sign * timedelta(seconds=amount * UNITS[unit]))}
+        return {
+            "operation": operation,
+            **_out(moment + sign * timedelta(seconds=amount * UNITS[unit])),
+        }
     if operation == "convert_timezone":
-        return {"operation": operation, **_out(moment.astimezone(_zone(
-            text(params, "target_timezone", "timezone"))))}
-    return {"operation": operation, **_out(moment), "weekday": moment.strftime("%A"),
-            "day_of_year": moment.timetuple().tm_yday,
-            "is_leap_year": moment.year % 4 == 0 and (moment.year % 100 != 0 or moment.year % 400 == 0)}
+        return {
+            "operation": operation,
+            **_out(moment.astimezone(_zone(text(params, "target_timezone", "timezone")))),
+        }
+    return {
+        "operation": operation,
+        **_out(moment),
+        "weekday": moment.strftime("%A"),
+        "day_of_year": moment.timetuple().tm_yday,
+        "is_leap_year": moment.year % 4 == 0 and (moment.year % 100 != 0 or moment.year % 400 == 0),
+    }
 
 
-TOOL = Tool("date_time_handler", "Parse, format, shift and compare dates and times",
-            _date_time_handler, operations=OPERATIONS,
-            parameters={"input": "an ISO 8601 date", "format": "strftime format",
-                        "amount": "for add", "unit": "seconds … weeks"})
+TOOL = Tool(
+    "date_time_handler",
+    "Parse, format, shift and compare dates and times",
+    _date_time_handler,
+    operations=OPERATIONS,
+    parameters={
+        "input": "an ISO 8601 date",
+        "format": "strftime format",
+        "amount": "for add",
+        "unit": "seconds … weeks",
+    },
+)

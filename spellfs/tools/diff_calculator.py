@@ -49,22 +49,42 @@ def _diff_calculator(params: dict, ctx: Any) -> dict:
         new = text(params, "new_text", "new").splitlines(keepends=True)
         style = text(params, "format", default="unified")
         made = (difflib.context_diff if style == "context" else difflib.unified_diff)(
-            old, new, "old", "new")
+            old, new, "old", "new"
+        )
         lines = list(made)
         adds = sum(1 for ln in lines if ln.startswith("+") and not ln.startswith("+++"))
         dels = sum(1 for ln in lines if ln.startswith("-") and not ln.startswith("---"))
         diff = "".join(lines)
-        return {"operation": operation, "diff": diff, "output": diff, "additions": adds,
-                "deletions": dels, "changes": adds + dels}
+        return {
+            "operation": operation,
+            "diff": diff,
+            "output": diff,
+            "additions": adds,
+            "deletions": dels,
+            "changes": adds + dels,
+        }
     if operation in ("json_diff", "json"):
         out: dict = {"added": {}, "removed": {}, "changed": {}}
-        _walk(_json(params.get("old_json", params.get("old")), "old_json"),
-              _json(params.get("new_json", params.get("new")), "new_json"), "", out)
-        return {"operation": operation, **out, "diff": out, "output": out,
-                "changes": sum(len(v) for v in out.values())}
+        _walk(
+            _json(params.get("old_json", params.get("old")), "old_json"),
+            _json(params.get("new_json", params.get("new")), "new_json"),
+            "",
+            out,
+        )
+        return {
+            "operation": operation,
+            **out,
+            "diff": out,
+            "output": out,
+            "changes": sum(len(v) for v in out.values()),
+        }
     raise UsageError(f"unknown operation: {operation} (use text_diff or json_diff)")
 
 
-TOOL = Tool("diff_calculator", "Compare texts (unified diff) and JSON values", _diff_calculator,
-            operations=("text_diff", "json_diff"),
-            parameters={"old_text": "before", "new_text": "after", "format": "unified or context"})
+TOOL = Tool(
+    "diff_calculator",
+    "Compare texts (unified diff) and JSON values",
+    _diff_calculator,
+    operations=("text_diff", "json_diff"),
+    parameters={"old_text": "before", "new_text": "after", "format": "unified or context"},
+)

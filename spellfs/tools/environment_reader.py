@@ -43,6 +43,12 @@ def _environment_reader(params: dict, ctx: Any) -> dict:
     raise UsageError(f"unknown operation: {operation} (use get or list)")
 
 
-TOOL = Tool("environment_reader", "Read environment variables (secrets hidden)",
-            _environment_reader, category="system", machine=True, operations=("get", "list"),
-            parameters={"variable_name": "for get", "pattern": "glob for list"})
+TOOL = Tool(
+    "environment_reader",
+    "Read environment variables (secrets hidden)",
+    _environment_reader,
+    category="system",
+    machine=True,
+    operations=("get", "list"),
+    parameters={"variable_name": "for get", "pattern": "glob for list"},
+)

@@ -22,8 +22,21 @@ from .base import Tool, confine, text
 
 __all__ = ["TOOL"]
 
-OPERATIONS = ("read", "write", "append", "delete", "list", "list_dir", "exists", "create_dir",
-              "create_directory", "mkdir", "copy", "move", "metadata")
+OPERATIONS = (
+    "read",
+    "write",
+    "append",
+    "delete",
+    "list",
+    "list_dir",
+    "exists",
+    "create_dir",
+    "create_directory",
+    "mkdir",
+    "copy",
+    "move",
+    "metadata",
+)
 
 
 def _file_operations(params: dict, ctx: Any) -> dict:
@@ -46,8 +59,9 @@ def _content(params: dict) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
 
 
-def _operate(operation: str, params: dict, ctx: Any, root: Path, raw: str, path: Path,
-             shown: str) -> dict:
+def _operate(
+    operation: str, params: dict, ctx: Any, root: Path, raw: str, path: Path, shown: str
+) -> dict:
     if operation == "read":
         data = path.read_bytes()
         try:
@@ -87,12 +101,21 @@ def _operate(operation: str, params: dict, ctx: Any, root: Path, raw: str, path:
         return {"from": shown, "to": target_shown}
     if operation == "metadata":
         st = path.stat()
-        return {"path": shown, "size": st.st_size, "is_file": path.is_file(),
-                "is_dir": path.is_dir(), "modified": st.st_mtime}
+        return {
+            "path": shown,
+            "size": st.st_size,
+            "is_file": path.is_file(),
+            "is_dir": path.is_dir(),
+            "modified": st.st_mtime,
+        }
     return {"path": shown, "exists": path.exists()}  # exists
 
 
-TOOL = Tool("file_operations", "Read, write, delete, list and check files inside the workspace",
-            _file_operations, category="filesystem", operations=OPERATIONS,
-            parameters={"path": "file path, relative to the workspace",
-                        "input": "content to write"})
+TOOL = Tool(
+    "file_operations",
+    "Read, write, delete, list and check files inside the workspace",
+    _file_operations,
+    category="filesystem",
+    operations=OPERATIONS,
+    parameters={"path": "file path, relative to the workspace", "input": "content to write"},
+)

@@ -41,11 +41,19 @@ def _hash_calculator(params: dict, ctx: Any) -> dict:
     algorithm, digest = _digest(params, ctx)
     if operation == "verify":
         expected = text(params, "expected_hash", "hash", "expected").lower()
-        return {"operation": operation, "algorithm": algorithm, "hash": digest,
-                "valid": hmac.compare_digest(expected, digest.lower())}
+        return {
+            "operation": operation,
+            "algorithm": algorithm,
+            "hash": digest,
+            "valid": hmac.compare_digest(expected, digest.lower()),
+        }
     return {"operation": operation, "algorithm": algorithm, "hash": digest, "output": digest}
 
 
-TOOL = Tool("hash_calculator", "Hash text or a file and verify hashes", _hash_calculator,
-            operations=("hash", "verify"),
-            parameters={"input": "text to hash", "algorithm": ", ".join(ALGORITHMS)})
+TOOL = Tool(
+    "hash_calculator",
+    "Hash text or a file and verify hashes",
+    _hash_calculator,
+    operations=("hash", "verify"),
+    parameters={"input": "text to hash", "algorithm": ", ".join(ALGORITHMS)},
+)

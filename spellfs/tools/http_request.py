@@ -37,9 +37,13 @@ def _http_request(params: dict, ctx: Any) -> dict:
         payload, body = body, None
     try:
         with httpx.Client(timeout=timeout / 1000, follow_redirects=True) as client:
-            with client.stream(method.upper(), url, headers={str(k): str(v) for k, v in headers.items()},
-                               content=body if isinstance(body, str) else None,
-                               json=payload) as answer:
+            with client.stream(
+                method.upper(),
+                url,
+                headers={str(k): str(v) for k, v in headers.items()},
+                content=body if isinstance(body, str) else None,
+                json=payload,
+            ) as answer:
                 data = b""
                 for chunk in answer.iter_bytes():
                     data += chunk
@@ -48,8 +52,12 @@ def _http_request(params: dict, ctx: Any) -> dict:
     except httpx.HTTPError as e:
         raise UsageError(f"{method.upper()} {url}: {e}") from None
     shown = data[:MAX_BODY].decode("utf-8", "replace")
-    result: dict[str, Any] = {"status_code": answer.status_code, "headers": dict(answer.headers),
-                              "body": shown, "truncated": len(data) > MAX_BODY}
+    result: dict[str, Any] = {
+        "status_code": answer.status_code,
+        "headers": dict(answer.headers),
+        "body": shown,
+        "truncated": len(data) > MAX_BODY,
+    }
     try:
         result["json"] = json.loads(shown)
     except ValueError:
@@ -57,7 +65,18 @@ def _http_request(params: dict, ctx: Any) -> dict:
     return result
 
 
-TOOL = Tool("http_request", "Make an HTTP request (httpx, with timeouts)", _http_request,
-            category="web", machine=True, operations=("get", "post", "put", "delete", "head"),
-            parameters={"url": "the URL", "method": "GET, POST, …", "headers": "table",
-                        "body": "text or table (sent as JSON)", "timeout_ms": "milliseconds"})
+TOOL = Tool(
+    "http_request",
+    "Make an HTTP request (httpx, with timeouts)",
+    _http_request,
+    category="web",
+    machine=True,
+    operations=("get", "post", "put", "delete", "head"),
+    parameters={
+        "url": "the URL",
+        "method": "GET, POST, …",
+        "headers": "table",
+        "body": "text or table (sent as JSON)",
+        "timeout_ms": "milliseconds",
+    },
+)

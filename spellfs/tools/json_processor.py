@@ -59,7 +59,15 @@ def _json_processor(params: dict, ctx: Any) -> dict:
     return {"operation": operation, "query": query, "output": output, "result": output}
 
 
-TOOL = Tool("json_processor", "Parse, stringify and query JSON with jq expressions",
-            _json_processor, category="data", operations=OPERATIONS,
-            parameters={"input": "JSON text or a table", "query": "a jq expression",
-                        "pretty": "indent stringify's output"})
+TOOL = Tool(
+    "json_processor",
+    "Parse, stringify and query JSON with jq expressions",
+    _json_processor,
+    category="data",
+    operations=OPERATIONS,
+    parameters={
+        "input": "JSON text or a table",
+        "query": "a jq expression",
+        "pretty": "indent stringify's output",
+    },
+)

@@ -31,20 +31,43 @@ def _process_executor(params: dict, ctx: Any) -> dict:
         raise UsageError(f"command not found: {executable}")
     stdin = params.get("input")
     try:
-        done = subprocess.run([program, *map(str, arguments)], cwd=getattr(ctx, "root", None),
-                              input=stdin.encode() if isinstance(stdin, str) else None,
-                              capture_output=True, timeout=timeout / 1000,
-                              stdin=None if isinstance(stdin, str) else subprocess.DEVNULL)
+        done = subprocess.run(
+            [program, *map(str, arguments)],
+            cwd=getattr(ctx, "root", None),
+            input=stdin.encode() if isinstance(stdin, str) else None,
+            capture_output=True,
+            timeout=timeout / 1000,
+            stdin=None if isinstance(stdin, str) else subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as e:
-        return {"executable": executable, "stdout": (e.stdout or b"").decode("utf-8", "replace"),
-                "stderr": (e.stderr or b"").decode("utf-8", "replace"), "exit_code": None,
-                "success": False, "timed_out": True}
-    return {"executable": executable, "stdout": done.stdout.decode("utf-8", "replace"),
-            "stderr": done.stderr.decode("utf-8", "replace"), "exit_code": done.returncode,
-            "success": done.returncode == 0, "timed_out": False}
+        return {
+            "executable": executable,
+            "stdout": (e.stdout or b"").decode("utf-8", "replace"),
+            "stderr": (e.stderr or b"").decode("utf-8", "replace"),
+            "exit_code": None,
+            "success": False,
+            "timed_out": True,
+        }
+    return {
+        "executable": executable,
+        "stdout": done.stdout.decode("utf-8", "replace"),
+        "stderr": done.stderr.decode("utf-8", "replace"),
+        "exit_code": done.returncode,
+        "success": done.returncode == 0,
+        "timed_out": False,
+    }
 
 
-TOOL = Tool("process_executor", "Run a program (no shell) in the workspace, with a timeout",
-            _process_executor, category="system", machine=True, operations=("execute",),
-            parameters={"executable": "program name", "arguments": "list of arguments",
-                        "timeout_ms": "milliseconds"})
+TOOL = Tool(
+    "process_executor",
+    "Run a program (no shell) in the workspace, with a timeout",
+    _process_executor,
+    category="system",
+    machine=True,
+    operations=("execute",),
+    parameters={
+        "executable": "program name",
+        "arguments": "list of arguments",
+        "timeout_ms": "milliseconds",
+    },
+)

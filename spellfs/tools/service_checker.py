@@ -48,7 +48,16 @@ def _service_checker(params: dict, ctx: Any) -> dict:
     return result
 
 
-TOOL = Tool("service_checker", "Check whether a TCP port or HTTP URL answers", _service_checker,
-            category="system", machine=True, operations=("check",),
-            parameters={"check_type": "tcp or http", "target": "host:port or URL",
-                        "timeout_ms": "milliseconds"})
+TOOL = Tool(
+    "service_checker",
+    "Check whether a TCP port or HTTP URL answers",
+    _service_checker,
+    category="system",
+    machine=True,
+    operations=("check",),
+    parameters={
+        "check_type": "tcp or http",
+        "target": "host:port or URL",
+        "timeout_ms": "milliseconds",
+    },
+)

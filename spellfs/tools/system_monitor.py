@@ -40,8 +40,11 @@ def _memory() -> dict:
 
 def _disk(ctx: Any) -> dict:
     usage = shutil.disk_usage(getattr(ctx, "root", None) or ".")
-    return {"total_bytes": usage.total, "free_bytes": usage.free,
-            "used_percent": 100.0 * usage.used / usage.total if usage.total else 0.0}
+    return {
+        "total_bytes": usage.total,
+        "free_bytes": usage.free,
+        "used_percent": 100.0 * usage.used / usage.total if usage.total else 0.0,
+    }
 
 
 def _system_monitor(params: dict, ctx: Any) -> dict:
@@ -50,11 +53,23 @@ def _system_monitor(params: dict, ctx: Any) -> dict:
     if operation in parts:
         return {"operation": operation, operation: parts[operation]()}
     if operation in ("get_metrics", "all", "get_all", "info", "stats"):
-        return {"operation": operation, **{k: f() for k, f in parts.items()},
-                "system": {"os": platform.system(), "release": platform.release(),
-                           "hostname": platform.node()}}
+        return {
+            "operation": operation,
+            **{k: f() for k, f in parts.items()},
+            "system": {
+                "os": platform.system(),
+                "release": platform.release(),
+                "hostname": platform.node(),
+            },
+        }
     raise UsageError(f"unknown operation: {operation} (use get_metrics, cpu, memory or disk)")
 
 
-TOOL = Tool("system_monitor", "CPU load, memory and disk of the host", _system_monitor,
-            category="system", machine=True, operations=("get_metrics", "cpu", "memory", "disk"))
+TOOL = Tool(
+    "system_monitor",
+    "CPU load, memory and disk of the host",
+    _system_monitor,
+    category="system",
+    machine=True,
+    operations=("get_metrics", "cpu", "memory", "disk"),
+)

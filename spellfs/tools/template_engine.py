@@ -48,6 +48,10 @@ def render(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-TOOL = Tool("template_engine", "Fill {{name}} placeholders in a template", _template_engine,
-            operations=("render",),
-            parameters={"input": "the template", "context": "the variables"})
+TOOL = Tool(
+    "template_engine",
+    "Fill {{name}} placeholders in a template",
+    _template_engine,
+    operations=("render",),
+    parameters={"input": "the template", "context": "the variables"},
+)

@@ -22,15 +22,22 @@ def _words(s: str) -> list[str]:
 
 
 SIMPLE: dict[str, Callable[[str], Any]] = {
-    "uppercase": str.upper, "lowercase": str.lower, "reverse": lambda s: s[::-1],
-    "trim": str.strip, "capitalize": str.capitalize, "title_case": str.title,
+    "uppercase": str.upper,
+    "lowercase": str.lower,
+    "reverse": lambda s: s[::-1],
+    "trim": str.strip,
+    "capitalize": str.capitalize,
+    "title_case": str.title,
     "snake_case": lambda s: "_".join(w.lower() for w in _words(s)),
     "kebab_case": lambda s: "-".join(w.lower() for w in _words(s)),
-    "camel_case": lambda s: "".join(w.lower() if i == 0 else w.capitalize()
-                                    for i, w in enumerate(_words(s))),
+    "camel_case": lambda s: "".join(
+        w.lower() if i == 0 else w.capitalize() for i, w in enumerate(_words(s))
+    ),
     "pascal_case": lambda s: "".join(w.capitalize() for w in _words(s)),
     "normalize_whitespace": lambda s: " ".join(s.split()),
-    "word_count": lambda s: len(s.split()), "char_count": len, "length": len,
+    "word_count": lambda s: len(s.split()),
+    "char_count": len,
+    "length": len,
 }
 OPERATIONS = (*SIMPLE, "replace", "substring", "split", "contains")
 
@@ -64,7 +71,14 @@ def _text_manipulator(params: dict, ctx: Any) -> dict:
     return {"operation": operation, "result": result, "output": result}
 
 
-TOOL = Tool("text_manipulator", "Change case, trim, replace, split and count text",
-            _text_manipulator, operations=OPERATIONS,
-            parameters={"input": "the text", "pattern": "regular expression for replace",
-                        "replacement": "replacement text"})
+TOOL = Tool(
+    "text_manipulator",
+    "Change case, trim, replace, split and count text",
+    _text_manipulator,
+    operations=OPERATIONS,
+    parameters={
+        "input": "the text",
+        "pattern": "regular expression for replace",
+        "replacement": "replacement text",
+    },
+)

@@ -11,10 +11,19 @@ from .base import Tool, text
 
 __all__ = ["TOOL"]
 
-_NAMESPACES = {"dns": uuid.NAMESPACE_DNS, "url": uuid.NAMESPACE_URL,
-               "oid": uuid.NAMESPACE_OID, "x500": uuid.NAMESPACE_X500}
-_FORMATS = {"standard": str, "hyphenated": str, "simple": lambda u: u.hex,
-            "urn": lambda u: u.urn, "braced": lambda u: "{%s}" % u}
+_NAMESPACES = {
+    "dns": uuid.NAMESPACE_DNS,
+    "url": uuid.NAMESPACE_URL,
+    "oid": uuid.NAMESPACE_OID,
+    "x500": uuid.NAMESPACE_X500,
+}
+_FORMATS = {
+    "standard": str,
+    "hyphenated": str,
+    "simple": lambda u: u.hex,
+    "urn": lambda u: u.urn,
+    "braced": lambda u: "{%s}" % u,
+}
 
 
 def _uuid_generator(params: dict, ctx: Any) -> dict:
@@ -26,8 +35,9 @@ def _uuid_generator(params: dict, ctx: Any) -> dict:
     if operation in ("v4", "v7"):  # the reference's shorthand operations
         params = {**params, "version": "v4"}
     elif operation != "generate":
-        raise UsageError(f"unknown operation: {operation} (use generate, component_id "
-                         "or deterministic)")
+        raise UsageError(
+            f"unknown operation: {operation} (use generate, component_id or deterministic)"
+        )
     version = text(params, "version", default="v4").lower().removeprefix("v")
     fmt = text(params, "format", default="hyphenated")
     if fmt not in _FORMATS:
@@ -55,8 +65,7 @@ def _component_id(params: dict) -> dict:
     made = uuid.uuid4()
     short = params.get("short") is True
     body = made.hex[:8] if short else str(made)
-    return {"uuid": f"{prefix}_{body}", "id": f"{prefix}_{body}", "prefix": prefix,
-            "short": short}
+    return {"uuid": f"{prefix}_{body}", "id": f"{prefix}_{body}", "prefix": prefix, "short": short}
 
 
 def _deterministic(params: dict) -> dict:
@@ -67,12 +76,24 @@ def _deterministic(params: dict) -> dict:
         namespace = _NAMESPACES.get(space) or uuid.UUID(space)
     except ValueError:  # a free-form namespace, as the reference allows: hash it in
         namespace = uuid.uuid5(uuid.NAMESPACE_URL, "spellfs:" + space)
-    return {"uuid": str(uuid.uuid5(namespace, name)), "namespace": space, "name": name,
-            "version": "v5"}
+    return {
+        "uuid": str(uuid.uuid5(namespace, name)),
+        "namespace": space,
+        "name": name,
+        "version": "v5",
+    }
 
 
-TOOL = Tool("uuid_generator", "Generate UUIDs (v1, v4, v5), component ids and deterministic ids",
-            _uuid_generator, operations=("generate", "component_id", "deterministic"),
-            parameters={"version": "v1, v4 or v5", "format": "hyphenated, simple, urn, braced",
-                        "namespace": "for v5/deterministic", "name": "for v5/deterministic",
-                        "prefix": "for component_id"})
+TOOL = Tool(
+    "uuid_generator",
+    "Generate UUIDs (v1, v4, v5), component ids and deterministic ids",
+    _uuid_generator,
+    operations=("generate", "component_id", "deterministic"),
+    parameters={
+        "version": "v1, v4 or v5",
+        "format": "hyphenated, simple, urn, braced",
+        "namespace": "for v5/deterministic",
+        "name": "for v5/deterministic",
+        "prefix": "for component_id",
+    },
+)

@@ -29,8 +29,10 @@ def _settings(ctx: Any) -> dict:
     ws = getattr(ctx, "workspace", None)
     settings = ws.config.get("tools.web_search") if ws is not None else None
     if not isinstance(settings, dict) or "provider" not in settings:
-        raise ConfigError("web_search: no search provider configured "
-                          "(add tools.web_search: {provider: searxng, url: …} to spell.yaml)")
+        raise ConfigError(
+            "web_search: no search provider configured "
+            "(add tools.web_search: {provider: searxng, url: …} to spell.yaml)"
+        )
     return settings
 
 
@@ -46,22 +48,42 @@ def _web_search(params: dict, ctx: Any) -> dict:
     timeout = settings.get("timeout_seconds", 20)
     try:
         if provider == "searxng":
-            answer = httpx.get(str(settings["url"]).rstrip("/") + "/search",
-                               params={"q": query, "format": "json"}, timeout=timeout)
+            answer = httpx.get(
+                str(settings["url"]).rstrip("/") + "/search",
+                params={"q": query, "format": "json"},
+                timeout=timeout,
+            )
             answer.raise_for_status()
-            found = [{"title": r.get("title", ""), "url": r.get("url", ""),
-                      "snippet": r.get("content", "")} for r in answer.json().get("results", [])]
+            found = [
+                {
+                    "title": r.get("title", ""),
+                    "url": r.get("url", ""),
+                    "snippet": r.get("content", ""),
+                }
+                for r in answer.json().get("results", [])
+            ]
         elif provider == "brave":
             key = os.environ.get(settings.get("key_env", "BRAVE_API_KEY"), "")
-            answer = httpx.get(settings.get("url", BRAVE), params={"q": query, "count": limit},
-                               headers={"X-Subscription-Token": key}, timeout=timeout)
+            answer = httpx.get(
+                settings.get("url", BRAVE),
+                params={"q": query, "count": limit},
+                headers={"X-Subscription-Token": key},
+                timeout=timeout,
+            )
             answer.raise_for_status()
-            found = [{"title": r.get("title", ""), "url": r.get("url", ""),
-                      "snippet": r.get("description", "")}
-                     for r in answer.json().get("web", {}).get("results", [])]
+            found = [
+                {
+                    "title": r.get("title", ""),
+                    "url": r.get("url", ""),
+                    "snippet": r.get("description", ""),
+                }
+                for r in answer.json().get("web", {}).get("results", [])
+            ]
         else:
-            raise ConfigError(f"spell.yaml: tools.web_search.provider: unknown {provider!r} "
-                              "(use searxng or brave)")
+            raise ConfigError(
+                f"spell.yaml: tools.web_search.provider: unknown {provider!r} "
+                "(use searxng or brave)"
+            )
     except httpx.HTTPError as e:
         raise UsageError(f"search failed ({provider}): {e}") from None
     found = found[:limit]
@@ -71,6 +93,12 @@ def _web_search(params: dict, ctx: Any) -> dict:
     return result
 
 
-TOOL = Tool("web_search", "Search the web through the provider configured in spell.yaml",
-            _web_search, category="search", machine=True, operations=("search",),
-            parameters={"input": "the query", "max_results": "1 to 50"})
+TOOL = Tool(
+    "web_search",
+    "Search the web through the provider configured in spell.yaml",
+    _web_search,
+    category="search",
+    machine=True,
+    operations=("search",),
+    parameters={"input": "the query", "max_results": "1 to 50"},
+)

@@ -42,7 +42,9 @@ class CatchUp:
         else:
             rows = [r for r in (index.refresh_dir(d) for d in dirs) if r is not None]
         live: dict[str, dict[str, dict]] = {}
-        for d, rec in index.artifact_rows([r.dir for r in rows] if dirs is not None else None, "", []):
+        for d, rec in index.artifact_rows(
+            [r.dir for r in rows] if dirs is not None else None, "", []
+        ):
             live.setdefault(d, {})[rec["name"]] = rec
         settling = time.time_ns() - int(self.quiet * 1e9)
         with self.progress("catching up", len(rows)) as bar:
@@ -62,14 +64,19 @@ class CatchUp:
                 self._scan_session(d, live.get(d, {}), settling)
 
     def _scan_session(self, d: str, live: dict[str, dict], settling: int) -> None:
-        if self.ws.storage.exists(f"{INFLIGHT}/{d}"):  # a store killed mid-way: put its copies back first
+        if self.ws.storage.exists(
+            f"{INFLIGHT}/{d}"
+        ):  # a store killed mid-way: put its copies back first
             with self.ws.storage.lock(f"s-{d}"):
                 repair_inflight(self.ws, d)
         fdir = f"{self._prefix}{d}/files"
         if os.path.islink(self._prefix + d) or os.path.islink(fdir):
             real = os.path.realpath(fdir)
             if not self._inside(real):
-                self._warn_once(("link", fdir, real), f"skipped sessions/{d}/files: a link out of the workspace (to {real})")
+                self._warn_once(
+                    ("link", fdir, real),
+                    f"skipped sessions/{d}/files: a link out of the workspace (to {real})",
+                )
                 return
         present: set[str] = set()
         try:
@@ -87,7 +94,11 @@ class CatchUp:
             st = (s.st_ino, s.st_size, s.st_mtime_ns, s.st_mode)
             rec = live.get(e.name)
             rel = f"sessions/{d}/files/{e.name}"
-            if rec is not None and statmod.S_ISREG(st[3]) and self.cache.lookup(rel, st) == rec.get("hash"):
+            if (
+                rec is not None
+                and statmod.S_ISREG(st[3])
+                and self.cache.lookup(rel, st) == rec.get("hash")
+            ):
                 continue
             if st[2] > settling:
                 self._schedule(("f", d, e.name), st)  # being written right now: let it settle

@@ -64,8 +64,14 @@ class WatchLock:
                 os.close(fd)
                 info = daemon_status(self.path.parent.parent)
                 who = f"spell {'daemon' if info.get('mode') == 'daemon' else 'watch'}, pid {info.get('pid')}"
-                hint = "stop it with `spell daemon stop`" if info.get("mode") == "daemon" else "stop that one first"
-                raise AlreadyWatched(f"a watcher is already running for this workspace ({who}; {hint})") from None
+                hint = (
+                    "stop it with `spell daemon stop`"
+                    if info.get("mode") == "daemon"
+                    else "stop that one first"
+                )
+                raise AlreadyWatched(
+                    f"a watcher is already running for this workspace ({who}; {hint})"
+                ) from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -102,7 +108,14 @@ def daemon_status(root: Path) -> dict:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return {"running": False, "stale": False, "pid": None, "mode": None, "state": None, "since": None}
+        return {
+            "running": False,
+            "stale": False,
+            "pid": None,
+            "mode": None,
+            "state": None,
+            "since": None,
+        }
     try:
         info = _parse(os.pread(fd, 200, 0).decode("ascii", "replace"))
         try:
@@ -162,8 +175,15 @@ def start_daemon(root: Path, config_file: str | None = None, wait: float = 30.0)
         cmd += ["-c", str(Path(config_file).resolve())]
     cmd += ["watch", "--daemon-child"]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=root,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+            start_new_session=True,
+            close_fds=True,
+        )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         info = daemon_status(root)
@@ -172,10 +192,14 @@ def start_daemon(root: Path, config_file: str | None = None, wait: float = 30.0)
             return {**info, "already": False, "stale_removed": stale}
         code = proc.poll()
         if code is not None:
-            raise SpellError(f"the daemon exited while starting (exit {code}); the end of {LOG_FILE}:\n"
-                             + _log_tail(root))
+            raise SpellError(
+                f"the daemon exited while starting (exit {code}); the end of {LOG_FILE}:\n"
+                + _log_tail(root)
+            )
         time.sleep(0.05)
-    raise SpellError(f"the daemon did not report ready within {wait:g} s (pid {proc.pid}; see {LOG_FILE})")
+    raise SpellError(
+        f"the daemon did not report ready within {wait:g} s (pid {proc.pid}; see {LOG_FILE})"
+    )
 
 
 def stop_daemon(root: Path, wait: float = 15.0) -> dict:

@@ -48,8 +48,9 @@ class OverflowAlarm(logging.Handler):
             logging.getLogger(name).removeHandler(self)
 
 
-def start_observer(path: str, note: Note, *, polling: bool, poll_interval: float,
-                   warn: Callable[[str], None]) -> tuple[Any, str]:
+def start_observer(
+    path: str, note: Note, *, polling: bool, poll_interval: float, warn: Callable[[str], None]
+) -> tuple[Any, str]:
     """Watch ``path`` recursively; ``note(path, is_directory, event_type)`` gets every event.
 
     Returns the started observer and its mode, ``"native"`` or ``"polling"``
@@ -78,9 +79,11 @@ def start_observer(path: str, note: Note, *, polling: bool, poll_interval: float
             observer.stop()  # the observer's shared inotify reader thread already runs
             if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
-            warn(f"the system's limit on file watches is reached ({exc.strerror or exc}): polling every "
-                 f"{poll_interval:g} s instead (raise fs.inotify.max_user_watches and "
-                 "fs.inotify.max_user_instances to watch natively)")
+            warn(
+                f"the system's limit on file watches is reached ({exc.strerror or exc}): polling every "
+                f"{poll_interval:g} s instead (raise fs.inotify.max_user_watches and "
+                "fs.inotify.max_user_instances to watch natively)"
+            )
     from watchdog.observers.polling import PollingObserver
 
     observer = PollingObserver(timeout=poll_interval)

@@ -75,9 +75,17 @@ class Watcher(CatchUp):
     ``suspended`` (idle past ``session_timeout_seconds``), and ``warning``.
     """
 
-    def __init__(self, ws: "Workspace", emit: Callable[[dict], None] | None = None, *, quiet: float = 0.15,
-                 polling: bool = False, poll_interval: float = 1.0, check_interval: float | None = None,
-                 progress: Callable[[str, int], Any] | None = None) -> None:
+    def __init__(
+        self,
+        ws: "Workspace",
+        emit: Callable[[dict], None] | None = None,
+        *,
+        quiet: float = 0.15,
+        polling: bool = False,
+        poll_interval: float = 1.0,
+        check_interval: float | None = None,
+        progress: Callable[[str, int], Any] | None = None,
+    ) -> None:
         if ws.root is None:
             raise UsageError("cannot watch an in-memory workspace")
         self.ws = ws
@@ -99,7 +107,14 @@ class Watcher(CatchUp):
         self.mode = ""
         self.ready = threading.Event()
         self.error: BaseException | None = None
-        self.counts = {"stored": 0, "deleted": 0, "manifest": 0, "invalid": 0, "suspended": 0, "warning": 0}
+        self.counts = {
+            "stored": 0,
+            "deleted": 0,
+            "manifest": 0,
+            "invalid": 0,
+            "suspended": 0,
+            "warning": 0,
+        }
         self._queue = DebounceQueue()
         self._worker: threading.Thread | None = None
         self._overflow = OverflowAlarm(lambda: self._schedule(("all",), None))
@@ -111,11 +126,18 @@ class Watcher(CatchUp):
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> "Watcher":
         """Start watching; catch-up runs first on the worker (see :attr:`ready`)."""
-        self.cache = StatCache(None if self.ws.memory else self.root / ".spell" / "watch-cache.sqlite")
+        self.cache = StatCache(
+            None if self.ws.memory else self.root / ".spell" / "watch-cache.sqlite"
+        )
         self._overflow.attach()
         try:
-            self.observer, self.mode = start_observer(self._prefix[:-1], self._note, polling=self.polling,
-                                                      poll_interval=self.poll_interval, warn=self._warn)
+            self.observer, self.mode = start_observer(
+                self._prefix[:-1],
+                self._note,
+                polling=self.polling,
+                poll_interval=self.poll_interval,
+                warn=self._warn,
+            )
         except BaseException:
             self._detach()
             raise
@@ -151,12 +173,14 @@ class Watcher(CatchUp):
             path = os.fsdecode(path)
         if not path.startswith(self._prefix):
             return
-        parts = path[len(self._prefix):].split("/")
+        parts = path[len(self._prefix) :].split("/")
         dir = parts[0]
         if not dir or dir.startswith("."):
             return
         if is_dir:
-            if event_type in _DIR_EVENTS and (len(parts) == 1 or (len(parts) == 2 and parts[1] == "files")):
+            if event_type in _DIR_EVENTS and (
+                len(parts) == 1 or (len(parts) == 2 and parts[1] == "files")
+            ):
                 self._schedule(("s", dir), None)
             return
         if len(parts) == 3 and parts[1] == "files":
@@ -240,7 +264,10 @@ class Watcher(CatchUp):
         if statmod.S_ISLNK(st[3]):
             target = os.path.realpath(path)
             if not self._inside(target):
-                self._warn_once(("link", rel, target), f"skipped {rel}: a link out of the workspace (to {target})")
+                self._warn_once(
+                    ("link", rel, target),
+                    f"skipped {rel}: a link out of the workspace (to {target})",
+                )
                 return
             try:
                 t = os.stat(target)
@@ -277,7 +304,9 @@ class Watcher(CatchUp):
         log.refresh()
         return m, log, log.latest(name)
 
-    def _record(self, dir: str, name: str, rel: str, target: str, st: Any, digest: str, data: bytes | None) -> None:
+    def _record(
+        self, dir: str, name: str, rel: str, target: str, st: Any, digest: str, data: bytes | None
+    ) -> None:
         ws = self.ws
         with ws.storage.lock(f"s-{dir}"):
             found = self._latest(dir, name)
@@ -301,14 +330,24 @@ class Watcher(CatchUp):
             if data is not None:
                 aid = ws.artifacts.store(dir, "user_input", name, data, materialized=True)
             else:
-                aid = ws.artifacts.store_file(dir, target, "user_input", name=name, materialized=True)
+                aid = ws.artifacts.store_file(
+                    dir, target, "user_input", name=name, materialized=True
+                )
             rec = log.latest(name) or {}
         if aid["content_hash"] == digest:
             self.cache.put(rel, st, digest)
         else:
             self.cache.drop(rel)
-        self._change("stored", dir, m, path=rel, name=name, version=rec.get("version"), hash=aid["content_hash"],
-                     size=rec.get("size"))
+        self._change(
+            "stored",
+            dir,
+            m,
+            path=rel,
+            name=name,
+            version=rec.get("version"),
+            hash=aid["content_hash"],
+            size=rec.get("size"),
+        )
 
     def _gone(self, dir: str, name: str, rel: str) -> None:
         ws = self.ws
@@ -322,7 +361,7 @@ class Watcher(CatchUp):
                 return
             if latest.get("size", 0) > ws.config.get("watch.materialize_max_bytes"):
                 return  # too large to have a copy under files/: absence is not a deletion
-            if os.path.lexists(self._prefix + rel[len("sessions/"):]):
+            if os.path.lexists(self._prefix + rel[len("sessions/") :]):
                 return  # back already; its own event follows
             m = self._writable(dir, m, rel)
             if m is None:
@@ -352,9 +391,11 @@ class Watcher(CatchUp):
             self._manifests[dir] = m
             self._change("resumed", dir, m, path=rel, status=m["status"])
         if m["status"] != "active":
-            self._warn_once(("finished", rel, m["status"]),
-                            f"not recorded: {rel} changed by hand in {m['status']} session {m['id'][:8]} "
-                            f"(a finished session is read-only; fork it: `spell fork {m['id'][:8]}`)")
+            self._warn_once(
+                ("finished", rel, m["status"]),
+                f"not recorded: {rel} changed by hand in {m['status']} session {m['id'][:8]} "
+                f"(a finished session is read-only; fork it: `spell fork {m['id'][:8]}`)",
+            )
             return None
         return m
 
@@ -377,8 +418,16 @@ class Watcher(CatchUp):
         self._manifests[dir] = m
         if was_bad or (old is not None and old != m):
             changed = sorted(k for k in m if old is None or old.get(k) != m[k])
-            self._change("manifest", dir, m, path=f"sessions/{dir}/session.yaml", status=m["status"], name=m["name"],
-                         fields=changed, fixed=was_bad)
+            self._change(
+                "manifest",
+                dir,
+                m,
+                path=f"sessions/{dir}/session.yaml",
+                status=m["status"],
+                name=m["name"],
+                fields=changed,
+                fixed=was_bad,
+            )
         if was_bad:
             self._schedule(("s", dir), None, delay=0)  # its files waited while it was broken
 
@@ -403,8 +452,13 @@ class Watcher(CatchUp):
                 continue
             new = self.ws.sessions.suspend(row.dir)
             self._manifests[row.dir] = new
-            self._change("suspended", row.dir, new, path=f"sessions/{row.dir}/session.yaml",
-                         idle_seconds=int(time.time() - parse_time(updated, "updated_at")))
+            self._change(
+                "suspended",
+                row.dir,
+                new,
+                path=f"sessions/{row.dir}/session.yaml",
+                idle_seconds=int(time.time() - parse_time(updated, "updated_at")),
+            )
 
     # -- reporting -----------------------------------------------------------------
     def _change(self, event: str, dir: str, m: dict | None, **fields: Any) -> None:

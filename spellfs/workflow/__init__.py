@@ -7,13 +7,16 @@ here and imported on first use (:mod:`spellfs.lazy`).
 
 from ..lazy import exports
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "KINDS": "engine",
-    "Spec": "engine",
-    "Step": "engine",
-    "artifact_name": "record",
-    "execute": "engine",
-    "parse_spec": "engine",
-    "record_run": "record",
-    "step_text": "engine",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "KINDS": "engine",
+        "Spec": "engine",
+        "Step": "engine",
+        "artifact_name": "record",
+        "execute": "engine",
+        "parse_spec": "engine",
+        "record_run": "record",
+        "step_text": "engine",
+    },
+)

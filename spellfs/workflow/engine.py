@@ -41,8 +41,23 @@ MAX_ITERATIONS = 10000
 MAX_DEPTH = 32
 _REF = re.compile(r"\{\{\s*(step|loop|input)\s*:\s*([^{}]+?)\s*\}\}")
 #: Where a tool's main value lives in its result, in the order rs-llmspell's scripts look.
-_OUTPUT_KEYS = ("output", "result", "rendered", "content", "text", "uuid", "hash", "datetime",
-                "formatted", "encoded", "decoded", "value", "diff", "data", "valid")
+_OUTPUT_KEYS = (
+    "output",
+    "result",
+    "rendered",
+    "content",
+    "text",
+    "uuid",
+    "hash",
+    "datetime",
+    "formatted",
+    "encoded",
+    "decoded",
+    "value",
+    "diff",
+    "data",
+    "valid",
+)
 
 
 class Work(Protocol):
@@ -50,7 +65,9 @@ class Work(Protocol):
 
     def run(self) -> Any: ...  # thread-safe: runs in the pool
 
-    def finish(self, raw: Any) -> tuple[bool, Any, str | None]: ...  # (ok, output, error); main thread
+    def finish(
+        self, raw: Any
+    ) -> tuple[bool, Any, str | None]: ...  # (ok, output, error); main thread
 
 
 class Host(Protocol):
@@ -94,6 +111,7 @@ class Spec:
 
 # -- building ------------------------------------------------------------------------------
 
+
 def _name(raw: dict, fallback: str) -> str:
     name = raw.get("name", fallback)
     if not isinstance(name, str) or not name:
@@ -116,18 +134,32 @@ def parse_steps(raw: Any, where: str, functions: Callable[[Any], bool]) -> list[
         name = _name(item, f"step_{i}")
         kind = item.get("type")
         if kind is None:
-            kind = next((k for k in ("tool", "agent", "workflow") if item.get(k) is not None),
-                        "function" if functions(item.get("func") or item.get("fn")) else None)
+            kind = next(
+                (k for k in ("tool", "agent", "workflow") if item.get(k) is not None),
+                "function" if functions(item.get("func") or item.get("fn")) else None,
+            )
         if kind not in (None, "tool", "agent", "workflow"):  # custom, or a workflow kind
-            kind = ("function" if functions(item.get("func") or item.get("fn"))
-                    else "workflow" if item.get("workflow") is not None else kind)
+            kind = (
+                "function"
+                if functions(item.get("func") or item.get("fn"))
+                else "workflow"
+                if item.get("workflow") is not None
+                else kind
+            )
         if kind not in ("tool", "agent", "workflow", "function"):
             raise UsageError(f"{where}: step {name!r} needs tool, agent, workflow or func")
         target = item.get("func") or item.get("fn") if kind == "function" else item.get(kind)
         if target is None:
             raise UsageError(f"{where}: step {name!r} of type {kind} names no {kind}")
-        steps.append(Step(name, kind, target, item.get("input", item.get("parameters")),
-                          item.get("skip_condition")))
+        steps.append(
+            Step(
+                name,
+                kind,
+                target,
+                item.get("input", item.get("parameters")),
+                item.get("skip_condition"),
+            )
+        )
     return steps
 
 
@@ -155,9 +187,13 @@ def parse_spec(kind: str, raw: Any, functions: Callable[[Any], bool]) -> Spec:
             if not isinstance(branch, dict):
                 raise UsageError(f"{where}: branch {i} must be a table")
             bname = _name(branch, f"branch_{i}")
-            spec.branches.append({"name": bname, "condition": branch.get("condition"),
-                                  "steps": parse_steps(branch.get("steps"), f"{where} {bname}",
-                                                       functions)})
+            spec.branches.append(
+                {
+                    "name": bname,
+                    "condition": branch.get("condition"),
+                    "steps": parse_steps(branch.get("steps"), f"{where} {bname}", functions),
+                }
+            )
         if kind == "parallel" and not spec.branches and spec.steps:  # steps: one branch each
             spec.branches = [{"name": s.name, "condition": None, "steps": [s]} for s in spec.steps]
         default = raw.get("default_branch")
@@ -190,17 +226,24 @@ def _iterator(raw: dict, where: str) -> dict:
     if it == "range":
         return _range(raw, where)
     if it == "collection":
-        return {"kind": "collection", "values": _collection(raw.get("items", raw.get("collection")))}
+        return {
+            "kind": "collection",
+            "values": _collection(raw.get("items", raw.get("collection"))),
+        }
     if it == "while":
         return {"kind": "while", "condition": raw.get("condition")}
-    raise UsageError(f"{where}: iterator must be range, collection or while "
-                     "(or {range = {start, end, step}}, {collection = {...}})")
+    raise UsageError(
+        f"{where}: iterator must be range, collection or while "
+        "(or {range = {start, end, step}}, {collection = {...}})"
+    )
 
 
 def _range(r: dict, where: str) -> dict:
     start, end, step = r.get("start", 1), r.get("end", r.get("stop")), r.get("step", 1)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end, step)) \
-            or step == 0:
+    if (
+        not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end, step))
+        or step == 0
+    ):
         raise UsageError(f"{where}: a range needs numeric start, end and a non-zero step")
     values, v = [], start
     while (v <= end if step > 0 else v >= end) and len(values) <= MAX_ITERATIONS:
@@ -221,9 +264,11 @@ def _collection(values: Any) -> list:
 
 # -- running -------------------------------------------------------------------------------
 
+
 @dataclass
 class _Call:
     """A piece of work a step generator needs run (in the pool when parallel)."""
+
     fn: Callable[[], Any]
 
 
@@ -326,10 +371,21 @@ class _Engine:
         if cond is False or cond == "never":
             return False
         if isinstance(cond, str):
-            return bool(ctx.shared.get(cond) or (isinstance(ctx.input, dict) and ctx.input.get(cond)))
+            return bool(
+                ctx.shared.get(cond) or (isinstance(ctx.input, dict) and ctx.input.get(cond))
+            )
         if not isinstance(cond, dict):  # a host function: condition(context)
-            return bool(self.host.call(cond, {"input": ctx.input, "steps": ctx.outputs,
-                                              "shared": ctx.shared, "loop": ctx.loop}))
+            return bool(
+                self.host.call(
+                    cond,
+                    {
+                        "input": ctx.input,
+                        "steps": ctx.outputs,
+                        "shared": ctx.shared,
+                        "loop": ctx.loop,
+                    },
+                )
+            )
         if cond.get("tool") is not None:
             work = self.host.tool(cond["tool"], resolve(cond.get("input") or {}, ctx))
             ok, out, _ = work.finish((yield _Call(work.run)))
@@ -356,9 +412,11 @@ class _Engine:
             if kind == "step_output_equals":
                 return got == expected or _render(got) == _render(expected)
             return _render(expected) in _render(got)
-        raise UsageError(f"unknown condition type: {kind} (use always, never, and, or, not, "
-                         "shared_data_equals, step_output_equals, step_output_contains, a tool "
-                         "condition or a function)")
+        raise UsageError(
+            f"unknown condition type: {kind} (use always, never, and, or, not, "
+            "shared_data_equals, step_output_equals, step_output_contains, a tool "
+            "condition or a function)"
+        )
 
     # steps ---------------------------------------------------------------------------
     def steps(self, steps: list[Step], ctx: _Context, spec: Spec) -> Generator[_Call, Any, dict]:
@@ -373,21 +431,35 @@ class _Engine:
                 last = rec["output"]
         return {"final_output": last, "errors": errors}
 
-    def step(self, step: Step, ctx: _Context, spec: Spec, index: int = 0) -> Generator[_Call, Any, dict]:
+    def step(
+        self, step: Step, ctx: _Context, spec: Spec, index: int = 0
+    ) -> Generator[_Call, Any, dict]:
         key = ctx.prefix + step.name
         started, clock = time.time(), time.perf_counter()
-        rec: dict[str, Any] = {"name": key, "type": step.kind, "workflow": spec.name,
-                               "target": step.target if isinstance(step.target, str) else step.kind,
-                               "started_at": started, "position": ctx.pos + (index,)}
+        rec: dict[str, Any] = {
+            "name": key,
+            "type": step.kind,
+            "workflow": spec.name,
+            "target": step.target if isinstance(step.target, str) else step.kind,
+            "started_at": started,
+            "position": ctx.pos + (index,),
+        }
         if ctx.loop:
             rec["iteration"] = ctx.loop.get("index")
-        if step.skip_condition is not None and (yield from self.condition(step.skip_condition, ctx)):
+        if step.skip_condition is not None and (
+            yield from self.condition(step.skip_condition, ctx)
+        ):
             rec.update(status="skipped", duration_ms=0.0)
             self.record.append(rec)
             return rec
         params = resolve(step.input, ctx)
-        event = {"workflow": spec.name, "workflow_id": spec.id, "step": key, "step_type": step.kind,
-                 "input": params}
+        event = {
+            "workflow": spec.name,
+            "workflow_id": spec.id,
+            "step": key,
+            "step_type": step.kind,
+            "input": params,
+        }
         try:
             for point in ("BeforeWorkflowStep", "BeforeWorkflowStage"):
                 params = self.host.hook(point, {**event, "input": params}).get("input", params)
@@ -397,42 +469,61 @@ class _Engine:
                 ok, output, error = yield from self.attempt(step, params, ctx, spec, index)
                 if ok or attempt == attempts - 1:
                     break
-                time.sleep(0.05 * 2 ** attempt)
+                time.sleep(0.05 * 2**attempt)
         except HookCancelled as e:
             ok, output, error = False, None, str(e)
         except _Failed as e:  # a nested workflow's failure
             ok, output, error = False, None, str(e)
         except SpellError as e:
             ok, output, error = False, None, str(e)
-        rec.update(input=params, output=output, status="completed" if ok else "failed",
-                   duration_ms=round((time.perf_counter() - clock) * 1000, 3))
+        rec.update(
+            input=params,
+            output=output,
+            status="completed" if ok else "failed",
+            duration_ms=round((time.perf_counter() - clock) * 1000, 3),
+        )
         if error:
             rec["error"] = error
         ctx.outputs[key] = {"output": output, "success": ok, "error": error}
         if key != step.name:
             ctx.outputs.setdefault(step.name, ctx.outputs[key])
         self.record.append(rec)
-        done = {**event, "output": output, "success": ok, "error": error,
-                "duration_ms": rec["duration_ms"]}
+        done = {
+            **event,
+            "output": output,
+            "success": ok,
+            "error": error,
+            "duration_ms": rec["duration_ms"],
+        }
         self.host.publish("workflow.step.completed" if ok else "workflow.step.failed", done)
         for point in ("AfterWorkflowStep", "AfterWorkflowStage"):
             self.host.hook(point, done)
         return rec
 
-    def attempt(self, step: Step, params: Any, ctx: _Context, spec: Spec,
-                index: int = 0) -> Generator[_Call, Any, tuple[bool, Any, str | None]]:
+    def attempt(
+        self, step: Step, params: Any, ctx: _Context, spec: Spec, index: int = 0
+    ) -> Generator[_Call, Any, tuple[bool, Any, str | None]]:
         if step.kind in ("tool", "agent"):
             work = (self.host.tool if step.kind == "tool" else self.host.agent)(step.target, params)
             return work.finish((yield _Call(work.run)))
         if step.kind == "function":
-            return True, self.host.call(step.target, params, {"steps": ctx.outputs,
-                                                                "input": ctx.input}), None
+            return (
+                True,
+                self.host.call(step.target, params, {"steps": ctx.outputs, "input": ctx.input}),
+                None,
+            )
         if ctx.depth >= MAX_DEPTH:
             raise UsageError(f"workflows nested more than {MAX_DEPTH} deep")
         sub = self.host.workflow(step.target)
-        child = _Context(params if params is not None else ctx.input, ctx.outputs, ctx.shared,
-                         dict(ctx.loop), f"{ctx.prefix}{step.name}:", ctx.depth + 1,
-                         ctx.pos + (index,))
+        child = _Context(
+            params if params is not None else ctx.input,
+            ctx.outputs,
+            ctx.shared,
+            dict(ctx.loop),
+            f"{ctx.prefix}{step.name}:",
+            ctx.depth + 1,
+            ctx.pos + (index,),
+        )
         data = yield from self.run(sub, child)
         return True, data.get("final_output"), None
 
@@ -449,8 +540,12 @@ class _Engine:
             chosen = matched[0]["steps"] if matched else (spec.default_branch or [])
             data = yield from self.steps(chosen, ctx, spec)
             names = [b["name"] for b in matched] or (["default"] if spec.default_branch else [])
-            return {**data, "executed_branches": len(names), "matched_branches": len(matched),
-                    "branch": names[0] if names else None}
+            return {
+                **data,
+                "executed_branches": len(names),
+                "matched_branches": len(matched),
+                "branch": names[0] if names else None,
+            }
         if spec.kind == "loop":
             return (yield from self.loop(spec, ctx))
         return self.parallel(spec, ctx)
@@ -477,24 +572,40 @@ class _Engine:
             else:
                 value = values[done]
             ctx.pos = outer + (done,)
-            ctx.loop = {"index": done + 1, "iteration": done + 1, "current_value": value,
-                        "current_item": value, "value": value, "item": value}
+            ctx.loop = {
+                "index": done + 1,
+                "iteration": done + 1,
+                "current_value": value,
+                "current_item": value,
+                "value": value,
+                "item": value,
+            }
             data = yield from self.steps(spec.steps, ctx, spec)
             errors += data["errors"]
             last = data["final_output"] if data["final_output"] is not None else last
             done += 1
         ctx.pos = outer
-        return {"final_output": last, "completed_iterations": done, "iterations": done,
-                "errors": errors}
+        return {
+            "final_output": last,
+            "completed_iterations": done,
+            "iterations": done,
+            "errors": errors,
+        }
 
     def parallel(self, spec: Spec, ctx: _Context) -> dict:
         branches = spec.branches
         outcomes: dict[str, Any] = {}
 
         def branch_gen(branch: dict) -> Generator[_Call, Any, dict]:
-            child = _Context(ctx.input, ctx.outputs, ctx.shared, dict(ctx.loop),
-                             f"{ctx.prefix}{branch['name']}:", ctx.depth,
-                             ctx.pos + (branches.index(branch),))
+            child = _Context(
+                ctx.input,
+                ctx.outputs,
+                ctx.shared,
+                dict(ctx.loop),
+                f"{ctx.prefix}{branch['name']}:",
+                ctx.depth,
+                ctx.pos + (branches.index(branch),),
+            )
             return (yield from self.steps(branch["steps"], child, spec))
 
         gens = [(b["name"], branch_gen(b)) for b in branches]
@@ -505,9 +616,14 @@ class _Engine:
             name, error = next(iter(failed.items()))
             raise _Failed(name, error)
         results = {n: outcomes[n]["final_output"] for n in ok}
-        return {"final_output": results, "branch_results": results, "successful_branches": len(ok),
-                "failed_branches": len(failed), "total_branches": len(branches),
-                "errors": [f"{n}: {e}" for n, e in failed.items()]}
+        return {
+            "final_output": results,
+            "branch_results": results,
+            "successful_branches": len(ok),
+            "failed_branches": len(failed),
+            "total_branches": len(branches),
+            "errors": [f"{n}: {e}" for n, e in failed.items()],
+        }
 
 
 def _drive_inline(gen: Generator[_Call, Any, Any]) -> Any:
@@ -530,7 +646,9 @@ def _drive_parallel(gens: list[tuple[str, Generator]], limit: int, outcomes: dic
     waiting = list(gens)
     running: dict[Future, tuple[str, Generator]] = {}
 
-    def advance(name: str, gen: Generator, send: Any = None, error: BaseException | None = None) -> None:
+    def advance(
+        name: str, gen: Generator, send: Any = None, error: BaseException | None = None
+    ) -> None:
         try:
             call = gen.throw(error) if error is not None else gen.send(send)
         except StopIteration as stop:
@@ -572,15 +690,30 @@ def execute(spec: Spec, host: Host, input: Any = None, shared: dict | None = Non
         error = str(e)
     duration = round((time.perf_counter() - clock) * 1000, 3)
     ok = error is None
-    data = {**data, "steps": {r["name"]: {k: r.get(k) for k in ("output", "status", "duration_ms",
-                                                                 "error")} for r in record},
-            "duration_ms": duration}
-    result = {"success": ok, "data": data, "error": error, "workflow_id": spec.id,
-              "name": spec.name, "type": spec.kind, "started_at": started, "duration_ms": duration,
-              "step_records": record}
+    data = {
+        **data,
+        "steps": {
+            r["name"]: {k: r.get(k) for k in ("output", "status", "duration_ms", "error")}
+            for r in record
+        },
+        "duration_ms": duration,
+    }
+    result = {
+        "success": ok,
+        "data": data,
+        "error": error,
+        "workflow_id": spec.id,
+        "name": spec.name,
+        "type": spec.kind,
+        "started_at": started,
+        "duration_ms": duration,
+        "step_records": record,
+    }
     if ok:
         host.publish("workflow.completed", {**info, "duration_ms": duration})
-        host.hook("AfterWorkflowComplete", {**info, "success": True, "output": data.get("final_output")})
+        host.hook(
+            "AfterWorkflowComplete", {**info, "success": True, "output": data.get("final_output")}
+        )
     else:
         host.publish("workflow.failed", {**info, "error": error})
         host.hook("WorkflowError", {**info, "error": error})

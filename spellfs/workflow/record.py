@@ -48,16 +48,38 @@ def record_run(ws: "Workspace", session: str, result: dict, input: Any = None) -
     volatile = ("started_at", "duration_ms", "position")
     # In definition order (parallel steps finish in any order): the same run, the same record.
     records = sorted(result.get("step_records", []), key=lambda r: r.get("position", ()))
-    steps = [_plain({k: v for k, v in rec.items()
-                     if k not in volatile and (k != "workflow" or v != result["name"])})
-             for rec in records]
-    doc = {"workflow": result["name"], "type": result["type"], "success": result["success"],
-           "error": result["error"], "input": _plain(input),
-           "final_output": _plain(result["data"].get("final_output")), "steps": steps}
+    steps = [
+        _plain(
+            {
+                k: v
+                for k, v in rec.items()
+                if k not in volatile and (k != "workflow" or v != result["name"])
+            }
+        )
+        for rec in records
+    ]
+    doc = {
+        "workflow": result["name"],
+        "type": result["type"],
+        "success": result["success"],
+        "error": result["error"],
+        "input": _plain(input),
+        "final_output": _plain(result["data"].get("final_output")),
+        "steps": steps,
+    }
     text = json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True, default=str) + "\n"
-    meta = {"workflow": result["name"], "workflow_type": result["type"],
-            "workflow_id": result["workflow_id"], "success": result["success"],
-            "started_at": result["started_at"], "duration_ms": result["duration_ms"],
-            "timings": {f"{i}:{r['name']}": {k: r.get(k) for k in volatile[:2]}
-                        for i, r in enumerate(records, 1)}}
-    return ws.artifacts.store(session, "system_generated", artifact_name(result["name"]), text, meta)
+    meta = {
+        "workflow": result["name"],
+        "workflow_type": result["type"],
+        "workflow_id": result["workflow_id"],
+        "success": result["success"],
+        "started_at": result["started_at"],
+        "duration_ms": result["duration_ms"],
+        "timings": {
+            f"{i}:{r['name']}": {k: r.get(k) for k in volatile[:2]}
+            for i, r in enumerate(records, 1)
+        },
+    }
+    return ws.artifacts.store(
+        session, "system_generated", artifact_name(result["name"]), text, meta
+    )
