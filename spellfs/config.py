@@ -172,7 +172,8 @@ def apply_mapping(config: Config, doc: Any, where: str) -> None:
             continue
         if section not in DEFAULTS:
             raise ConfigError(
-                f"{where}: {section}: unknown section (known: sessions, watch, git, remotes, agents, tools)"
+                f"{where}: {section}: unknown section (known: sessions, watch, git, remotes, "
+                "agents, tools)"
             )
         if body is None:
             continue

@@ -113,7 +113,8 @@ class SessionNotActive(InvalidTransition):
 
 
 class UnrecordedChanges(SpellError):
-    """A command would overwrite or delete hand edits no record holds (``spell save`` or ``--force``)."""
+    """A command would overwrite or delete hand edits no record holds (``spell save`` or
+    ``--force``)."""
 
 
 class IntegrityError(SpellError):

@@ -80,7 +80,8 @@ def _priority(priority: object) -> float:
 
 
 def _plain_result(result: dict) -> Any:
-    """rs-llmspell's ``{type = ...}`` result as the plain form: "cancel", replacement data, or None."""
+    """rs-llmspell's ``{type = ...}`` result as the plain form: "cancel", replacement data, or
+    None."""
     if result["type"] == "cancel":
         return "cancel"
     if result["type"] in ("modified", "replace") and isinstance(result.get("data"), dict):
@@ -116,7 +117,8 @@ class HookRegistry:
         return len(hooks) != before
 
     def list(self, point: str | None = None, priority: object = None) -> list[dict[str, Any]]:
-        """The registered hooks (of ``point``, of ``priority``), in the order each point runs them."""
+        """The registered hooks (of ``point``, of ``priority``), in the order each point runs
+        them."""
         want = None if priority is None else _priority(priority)
         return [
             {"id": order, "hook_point": p, "priority": -neg}

@@ -84,7 +84,8 @@ def check_display_name(kind: str, value: str) -> str:
 def check_word(kind: str, value: object, limit: int = 200) -> str:
     if not isinstance(value, str) or not value or len(value) > limit or _BAD_CHARS.search(value):
         raise UsageError(
-            f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control characters, at most {limit} characters)"
+            f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control "
+            f"characters, at most {limit} characters)"
         )
     _lying(kind, value)
     return value

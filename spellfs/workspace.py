@@ -59,7 +59,8 @@ SPELL_GITIGNORE = "/*\n!/objects/\n!/.gitignore\n"
 
 
 def find_root(start: Path | None = None, explicit: str | os.PathLike | None = None) -> Path | None:
-    """``--workspace``, else ``$SPELL_WORKSPACE``, else the nearest ancestor with spell.yaml or .spell/."""
+    """``--workspace``, else ``$SPELL_WORKSPACE``, else the nearest ancestor with spell.yaml or
+    .spell/."""
     if explicit:
         root = Path(explicit)
         if not root.is_dir():
@@ -72,7 +73,8 @@ def find_root(start: Path | None = None, explicit: str | os.PathLike | None = No
         root = Path(env)
         if not root.is_dir():
             raise WorkspaceNotFound(
-                f"workspace not found: {root} (from $SPELL_WORKSPACE; make one with `spell init {root}`)"
+                f"workspace not found: {root} (from $SPELL_WORKSPACE; make one with `spell "
+                f"init {root}`)"
             )
         return root.resolve()
     here = (start or Path.cwd()).resolve()
@@ -159,7 +161,8 @@ class Workspace:
         self.config = config if config is not None else load_config(self.root)
         self.actor = actor
         self.current_session: str | None = None
-        #: The script run being recorded (set by `spell run`); told of every session and artifact it touches.
+        #: The script run being recorded (set by `spell run`); told of every session and artifact
+        #: it touches.
         self.run: Any = None
         self.memory = self.config.backend == "memory" or self.root is None
         self.storage = MemoryStorage() if self.memory else FsStorage(self.root)

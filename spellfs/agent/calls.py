@@ -10,9 +10,9 @@ failed call leaves no record pointing at nothing)::
 
     - {"seq": 1, "agent": "assistant", "call": 1, "provider": "openai", "kind": "openai",
        "model": "gpt-4o-mini", "request_hash": "<blake3>", "request": "<oid>", "response": "<oid>",
-       "request_artifact": "assistant-0001.request.json", "response_artifact": "assistant-0001.response.json",
-       "source": "live", "latency_ms": 41.7, "input_tokens": 12, "output_tokens": 5,
-       "finish_reason": "stop", "run": "<uuid>", "created_at": "…Z"}
+       "request_artifact": "assistant-0001.request.json", "response_artifact":
+       "assistant-0001.response.json", "source": "live", "latency_ms": 41.7, "input_tokens": 12,
+       "output_tokens": 5, "finish_reason": "stop", "run": "<uuid>", "created_at": "…Z"}
 
 ``request_hash`` is :func:`spellfs.agent.providers.request_hash` (provider kind + the
 normalised request; no key, no URL). ``request``/``response`` are the content
@@ -263,7 +263,8 @@ def read_answer(ws: "Workspace", rec: dict) -> tuple[dict, bytes]:
 
 
 def lineage(ws: "Workspace", dir: str) -> list[str]:
-    """``dir`` and its ancestors (``parent`` in session.yaml), nearest first; stops at a missing one."""
+    """``dir`` and its ancestors (``parent`` in session.yaml), nearest first; stops at a missing
+    one."""
     out = [dir]
     while len(out) < MAX_LINEAGE:
         try:
@@ -280,7 +281,8 @@ def lineage(ws: "Workspace", dir: str) -> list[str]:
 
 
 def replay_sources(ws: "Workspace", target: str, environ: Any = os.environ) -> list[str]:
-    """Sessions whose records answer a replayed call: the replay fork's ancestors, then the target's."""
+    """Sessions whose records answer a replayed call: the replay fork's ancestors, then the
+    target's."""
     dirs: list[str] = []
     fork = (environ.get("SPELL_SESSION") or "").strip()
     if fork:
@@ -337,7 +339,8 @@ def _cache_rel(request_hash: str) -> str:
 
 
 def cache_get(ws: "Workspace", request_hash: str) -> dict | None:
-    """The answer stored for an identical request, or None (a missing or unreadable entry is a miss)."""
+    """The answer stored for an identical request, or None (a missing or unreadable entry is a
+    miss)."""
     try:
         oid = ws.storage.read(_cache_rel(request_hash)).decode("ascii").strip()
         if not ws.objects.has(oid):
@@ -367,7 +370,8 @@ def _text(ws: "Workspace", oid: Any) -> str | None:
 def compare_calls(
     ws: "Workspace", original_dir: str, fork_dir: str, run_id: Any, before: int
 ) -> list[dict]:
-    """The calls a replayed run made (records after the first ``before`` in the fork) beside the original's.
+    """The calls a replayed run made (records after the first ``before`` in the fork) beside the
+    original's.
 
     Pairs them in order; ``result`` is ``same`` (same request, same answer),
     ``differs`` (same request, another answer), ``request differs``, ``missing``
@@ -380,7 +384,8 @@ def compare_calls(
 
 
 def pair_calls(ws: "Workspace", original: list[dict], produced: list[dict]) -> list[dict]:
-    """Two runs' call records side by side, in order (see :func:`compare_calls`); ``ws`` reads the texts."""
+    """Two runs' call records side by side, in order (see :func:`compare_calls`); ``ws`` reads the
+    texts."""
     out = []
     for i in range(max(len(original), len(produced))):
         o = original[i] if i < len(original) else None

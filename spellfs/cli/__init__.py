@@ -115,7 +115,8 @@ class LazyGroup(click.Group):
     "workspace",
     metavar="DIR",
     envvar=None,
-    help="Workspace folder (default: $SPELL_WORKSPACE, else the nearest folder with spell.yaml or .spell/).",
+    help="Workspace folder (default: $SPELL_WORKSPACE, else the nearest folder with spell.yaml or "
+    ".spell/).",
 )
 @click.option(
     "-c",

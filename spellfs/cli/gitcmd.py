@@ -88,7 +88,8 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
     for dir, hand in result.unrecorded.items():
         names = [*hand["modified"], *hand["added"], *hand["deleted"]]
         click.echo(
-            f"warning: not recorded (a finished session is read-only): sessions/{dir}: {', '.join(names)}",
+            f"warning: not recorded (a finished session is read-only): sessions/{dir}: "
+            f"{', '.join(names)}",
             err=True,
         )
     for w in result.warnings:
@@ -96,7 +97,8 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
     if result.kept_out:
         limit = ws.config.get("git.max_object_bytes")
         click.echo(
-            f"kept out of git (above git.max_object_bytes, {limit} bytes): {len(result.kept_out)} paths; "
+            f"kept out of git (above git.max_object_bytes, {limit} bytes): "
+            f"{len(result.kept_out)} paths; "
             "they travel through a remote: run `spell push` (see `spell remote add`)"
         )
     if not result.committed:
@@ -113,7 +115,8 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
     "out",
     required=True,
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst; - for stdout).",
+    help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst; "
+    "- for stdout).",
 )
 @json_option
 @click.pass_context
@@ -170,7 +173,8 @@ def _export_to_stdout(ws, session: str, as_json: bool) -> None:
     finally:
         os.unlink(tmp)
     hint(
-        f"exported {result.session_id[:8]} to stdout: {result.files} files, {result.objects} objects"
+        f"exported {result.session_id[:8]} to stdout: {result.files} files, {result.objects} "
+        "objects"
     )
 
 
@@ -179,7 +183,8 @@ def _export_to_stdout(ws, session: str, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def import_(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Add the session archived in FILE (made by `spell export`; - reads stdin); every object is verified."""
+    """Add the session archived in FILE (made by `spell export`; - reads stdin); every object is
+    verified."""
     import os
     import shutil
     import sys

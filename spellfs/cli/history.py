@@ -168,7 +168,8 @@ def _print_diff(d: dict) -> None:
 def diff(
     ctx: click.Context, session: str, from_: str | None, to: str | None, as_json: bool
 ) -> None:
-    """Show what changed in SESSION from checkpoint FROM (default: the latest, else its creation) to TO (default: now)."""
+    """Show what changed in SESSION from checkpoint FROM (default: the latest, else its creation)
+    to TO (default: now)."""
     ws = open_workspace(ctx)
     d = ws.history.diff(session, from_, to)
     if as_json:
@@ -196,7 +197,8 @@ def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_j
     else:
         for ref in r["kept"]:
             click.echo(
-                f"kept the unrecorded {ref.split('@')[0]} as {ref} (`spell cat {r['session_id'][:8]} {ref}`)",
+                f"kept the unrecorded {ref.split('@')[0]} as {ref} (`spell cat "
+                f"{r['session_id'][:8]} {ref}`)",
                 err=True,
             )
         click.echo(
@@ -211,7 +213,8 @@ def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_j
 @click.option("--name", help="Name of the new session (default: NAME (fork N)).")
 @click.pass_context
 def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | None) -> None:
-    """Make a new session from SESSION at CHECKPOINT (default: the latest; none: now) and print its id."""
+    """Make a new session from SESSION at CHECKPOINT (default: the latest; none: now) and print its
+    id."""
     ws = open_workspace(ctx)
     click.echo(ws.history.fork(session, checkpoint, {"name": name}))
 

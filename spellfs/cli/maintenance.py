@@ -17,7 +17,8 @@ from .output import echo_json, json_option, open_workspace, plural, progress
 @json_option
 @click.pass_context
 def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
-    """Verify every object, every record file, and that every record points at an existing object."""
+    """Verify every object, every record file, and that every record points at an existing
+    object."""
     from ..maintenance import fsck as run_fsck
 
     ws = open_workspace(ctx)
@@ -64,7 +65,8 @@ def fsck(ctx: click.Context, repair: bool, as_json: bool) -> None:
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
-    help="Spare objects written in the last SECONDS (default 900), so a store in flight is never hit.",
+    help="Spare objects written in the last SECONDS (default 900), so a store in flight is never "
+    "hit.",
 )
 @json_option
 @click.pass_context
@@ -90,7 +92,8 @@ def gc(ctx: click.Context, dry_run: bool, grace: float | None, as_json: bool) ->
     click.echo(
         f"{verb} {len(report.removed)} objects, {report.bytes} bytes; kept {report.kept}"
         + (
-            f", spared {report.spared} written in the last {int(GRACE_SECONDS if grace is None else grace)} s"
+            f", spared {report.spared} written in the last "
+            f"{int(GRACE_SECONDS if grace is None else grace)} s"
             if report.spared
             else ""
         )

@@ -1,4 +1,5 @@
-"""One place for output: a table for people, ``--format``/``--json`` for programs, progress on terminals.
+"""One place for output: a table for people, ``--format``/``--json`` for programs, progress on
+terminals.
 
 Like sqlite-utils' ``output_options``/``output_rows``: every listing takes
 ``--format table|json|jsonl|csv|tsv`` (``--json`` is short for ``--format json``)

@@ -117,7 +117,8 @@ def _transfer(
         return
     where = "already there" if verb == "push" else "already local"
     click.echo(
-        f"{verb}ed {result['objects']} objects ({_mb(result['bytes'])}) in {result['seconds']:.1f} s, "
+        f"{verb}ed {result['objects']} objects ({_mb(result['bytes'])}) in "
+        f"{result['seconds']:.1f} s, "
         f"{result['skipped']} {where} (remote {result['remote']})"
     )
 

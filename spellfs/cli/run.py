@@ -16,7 +16,8 @@ __all__ = ["run"]
 @click.option(
     "--sandbox",
     is_flag=True,
-    help="No file or process access (io, os.execute, require, …) outside the Tool and Artifact globals.",
+    help="No file or process access (io, os.execute, require, …) outside the Tool and Artifact "
+    "globals.",
 )
 @click.option(
     "--max-memory",
@@ -30,8 +31,8 @@ __all__ = ["run"]
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
-    help="Stop the script after SECONDS of wall-clock time (0: no limit; default 300 with --sandbox, "
-    "else none).",
+    help="Stop the script after SECONDS of wall-clock time (0: no limit; default 300 with "
+    "--sandbox, else none).",
 )
 @click.argument("script", metavar="SCRIPT.lua")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -47,8 +48,8 @@ def run(
     """Run a Lua script; ARGS reach it as arg[1..] (arg[0] is the script).
 
     The globals Session, Artifact, State, JSON, Event, Hook and Tool (and Agent,
-    when a model provider is configured) work on the workspace found as usual; with none found, the current directory becomes one.
-    An error in the script prints its file and line and exits 1.
+    when a model provider is configured) work on the workspace found as usual; with none found, the
+    current directory becomes one. An error in the script prints its file and line and exits 1.
     """
     from ..config import load_config
     from ..workspace import Workspace, find_root, init_workspace

@@ -191,12 +191,14 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
     usage = extra.get("usage")
     if usage:
         click.echo(
-            f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, {usage['cached']} cached), "
+            f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, "
+            f"{usage['cached']} cached), "
             f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens"
         )
         for model, m in sorted(usage["by_model"].items()):
             click.echo(
-                f"{'':<19}{model}: {plural(m['calls'], 'call')}, {m['input_tokens']} in + {m['output_tokens']} out"
+                f"{'':<19}{model}: {plural(m['calls'], 'call')}, {m['input_tokens']} in + "
+                f"{m['output_tokens']} out"
             )
     if info["artifacts"]:
         click.echo()
@@ -278,7 +280,8 @@ def add(
             if not as_json:  # acknowledged as each chunk commits: an interrupt loses none of these
                 click.echo(
                     "".join(
-                        f"stored {name or Path(r['file']).name} as #{r['sequence']} ({r['content_hash'][:12]})\n"
+                        f"stored {name or Path(r['file']).name} as #{r['sequence']} "
+                        f"({r['content_hash'][:12]})\n"
                         for r in batch
                     ),
                     nl=False,

@@ -96,8 +96,8 @@ def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> 
             lock.set_state("watching")
             n = len(ws.index.rows)
             click.echo(
-                f"{'' if not daemon_child else watcher_stamp()}watching {ws.root} ({watcher.mode}, {n} sessions)"
-                + ("" if daemon_child else "; Ctrl-C to stop"),
+                f"{'' if not daemon_child else watcher_stamp()}watching {ws.root} "
+                f"({watcher.mode}, {n} sessions)" + ("" if daemon_child else "; Ctrl-C to stop"),
                 err=not daemon_child,
             )
         while watcher.error is None and not stop.wait(1.0):

@@ -291,7 +291,8 @@ def _copy_exact(src, dest: Path, size: int, member: str) -> None:
 
 
 def _verify_object(path: Path, oid: str, member: str, max_member: int) -> None:
-    """The object just written is what its name says (its content hashes to ``oid``), within the limit."""
+    """The object just written is what its name says (its content hashes to ``oid``), within the
+    limit."""
     from ..errors import IntegrityError
     from ..store import stream_content
 
@@ -445,7 +446,8 @@ def _install(
         raise ArchiveError(f"archive refused: sessions/{dir}/session.yaml is missing") from None
     if m["id"] != head.get("session_id"):
         raise ArchiveError(
-            f"archive refused: session.yaml says {m['id']}, {MANIFEST} says {head.get('session_id')}"
+            f"archive refused: session.yaml says {m['id']}, {MANIFEST} says "
+            f"{head.get('session_id')}"
         )
     from ..names import check_artifact_name
 

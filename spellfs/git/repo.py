@@ -19,8 +19,9 @@ How two clones merge without conflicts:
   session whose records changed from the merged records (:func:`reconcile`).
   The driver lives in ``.git/config``, which a clone does not copy, so
   ``spell init --git``, ``spell commit`` and every ``spell`` command run in a
-  workspace whose ``.gitattributes`` names it add it when it is missing. Built-in attributes cannot do this: ``binary`` and ``-merge`` keep
-  ours but still declare a conflict; ``union`` blends contents.
+  workspace whose ``.gitattributes`` names it add it when it is missing. Built-in attributes cannot
+  do this: ``binary`` and ``-merge`` keep ours but still declare a conflict; ``union`` blends
+  contents.
 - what remains a real conflict: both sides editing ``session.yaml``,
   ``state.yaml`` or ``spell.yaml``; and one side deleting an artifact while the
   other stores a new version (a modify/delete conflict on ``files/<name>``).
@@ -175,7 +176,9 @@ def init_git(root: Path) -> None:
 # -- keeping files/ copies equal to the merged records --------------------------
 def on_open(ws: "Workspace") -> None:
     """Called by every command: add a missing merge driver; reconcile copies after HEAD moved."""
-    try:  # only workspaces set up for git (by `spell init --git` or `spell commit`), not any enclosing repo
+    # only workspaces set up for git (by `spell init --git` or `spell commit`), not any enclosing
+    # repo
+    try:
         if f"merge={DRIVER}" not in (ws.root / ".gitattributes").read_text(errors="replace"):
             return
     except OSError:
@@ -232,7 +235,8 @@ def _dirs_changed(ws: "Workspace", old: str | None, new: str) -> list[str] | Non
 def reconcile(
     ws: "Workspace", dirs: list[str] | None = None, keep_hand_edits: bool = False
 ) -> list[str]:
-    """Make ``files/<name>`` hold the latest live version of each artifact; return the paths changed.
+    """Make ``files/<name>`` hold the latest live version of each artifact; return the paths
+    changed.
 
     Copies of deleted names are removed; a copy whose object is not local (kept
     out of git, not yet pulled) is left as it is; files that are no artifact's

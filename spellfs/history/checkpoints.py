@@ -112,7 +112,8 @@ class History:
                 else "it has no checkpoints"
             )
             raise CheckpointNotFound(
-                f"checkpoint not found: {n} in session {sid[:8]} ({hint}; see `spell log {sid[:8]}`)"
+                f"checkpoint not found: {n} in session {sid[:8]} ({hint}; see `spell log "
+                f"{sid[:8]}`)"
             )
         return hit
 
@@ -178,7 +179,8 @@ class History:
                 try:
                     self.trees.table(parent)
                 except (IntegrityError, ObjectNotFound):
-                    parent = None  # an unreadable parent must not stop new checkpoints: write a full table
+                    # an unreadable parent must not stop new checkpoints: write a full table
+                    parent = None
             self.trees.written = []
             manifest = dict(ws.sessions.manifest(dir))
             state = ws.state.session_values(dir)
@@ -256,7 +258,8 @@ class History:
     ) -> dict[str, dict | None] | None:
         """name -> live record (None: gone) for every name appended to the log since this
         process saved ``parent``; None when that is not known (another process saved, the
-        log was re-read from the start, e.g. after a git merge): then the whole table is compared."""
+        log was re-read from the start, e.g. after a git merge): then the whole table is
+        compared."""
         hit = self._saved.get(dir)
         if parent is None or hit is None or hit[0] is not log.records or hit[2] != parent:
             return None
@@ -410,7 +413,8 @@ class History:
         return result
 
     def guard_restore(self, dir: str, snap: Snapshot, force: bool) -> list[str]:
-        """The working-copy guard of a restore: the names it would rewrite must hold no hand edit."""
+        """The working-copy guard of a restore: the names it would rewrite must hold no hand
+        edit."""
         log = self.ws.log(dir)
         log.refresh()
         live = log.table()
@@ -441,7 +445,8 @@ class History:
         unknown = set(opts) - {"name", "description", "tags", "metadata"}
         if unknown:
             raise UsageError(
-                f"unknown fork option: {sorted(unknown)[0]} (known: name, description, tags, metadata)"
+                f"unknown fork option: {sorted(unknown)[0]} (known: name, description, tags, "
+                "metadata)"
             )
         if checkpoint in (None, ""):
             latest = self._latest(dir)

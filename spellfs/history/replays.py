@@ -218,7 +218,8 @@ def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) 
     runs = read_runs(ws, dir)
     if not runs:
         raise NothingToReplay(
-            f"nothing to replay: session {m['id'][:8]} has no recorded runs (runs are recorded by `spell run`)"
+            f"nothing to replay: session {m['id'][:8]} has no recorded runs (runs are "
+            "recorded by `spell run`)"
         )
     if ws.memory:
         raise ReplayError(

@@ -8,7 +8,8 @@ at finish one record per touched session is appended to
 
     - {"run": "<uuid>", "script": "scripts/make.lua", "script_hash": "<oid>", "args": ["a"],
        "started_at": "…Z", "ended_at": "…Z", "exit_status": 0, "checkpoint": 2,
-       "artifacts": [{"seq": 7, "name": "out.md", "hash": "<oid>"}, {"seq": 8, "name": "old", "op": "delete"}]}
+       "artifacts": [{"seq": 7, "name": "out.md", "hash": "<oid>"}, {"seq": 8, "name": "old", "op":
+       "delete"}]}
 
 ``script`` is workspace-relative when the script is inside the workspace, else its
 file name (no absolute paths in shared files); the script's bytes are kept in the
@@ -25,13 +26,14 @@ session the run reads or writes is noted the first time it is touched
 hand to the script), before the run changes it, as::
 
     {"id": "<uuid>", "manifest": "<oid of session.yaml>", "state": "<oid of state.yaml>" | null,
-     "artifacts": <bytes of artifacts.yaml>, "checkpoints": <bytes>, "calls": <bytes>, "runs": <bytes>}
+     "artifacts": <bytes of artifacts.yaml>, "checkpoints": <bytes>, "calls": <bytes>, "runs":
+     <bytes>}
 
 The record files are append-only, so their lengths pin their content then; the two
 small YAML files are kept as objects. When the run deletes a session, the recorded
-prefixes of its record files are stored as objects too (``<file>_object``). That costs a few stats and two object writes
-per touched session, whatever the size of the workspace. Workspace ``State`` keys
-are noted with their value at first read or write (``state_start``, null: absent).
+prefixes of its record files are stored as objects too (``<file>_object``). That costs a few stats
+and two object writes per touched session, whatever the size of the workspace. Workspace ``State``
+keys are noted with their value at first read or write (``state_start``, null: absent).
 At finish all of it, plus the sessions the run created (in order), what it produced
 in each, which it deleted, and the final value of every State key it wrote (session
 keys under their session, ``state_written``), goes

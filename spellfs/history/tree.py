@@ -188,7 +188,8 @@ class TreeStore:
         return Snapshot(label, manifest, self.table(oid), state)
 
     def refs(self, oid: str, seen: set[str]) -> Iterator[str]:
-        """Every object tree ``oid`` reaches (itself, parents, pages, artifact contents) not yet in ``seen``."""
+        """Every object tree ``oid`` reaches (itself, parents, pages, artifact contents) not yet in
+        ``seen``."""
         stack = [oid]
         while stack:
             cur = stack.pop()

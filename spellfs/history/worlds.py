@@ -43,7 +43,10 @@ __all__ = ["REPLAY_DIR", "build_world", "remove_world", "sweep_worlds"]
 
 REPLAY_DIR = ".spell/replay"
 _STATE_HEADER = b"# spellfs State values (JSON-able); edit by hand if you like\n"
-_MANIFEST_HEADER = b"# spellfs session manifest: name, description, status, tags and metadata may be edited by hand\n"
+_MANIFEST_HEADER = (
+    b"# spellfs session manifest: name, description, status, tags and metadata may be edited by "
+    b"hand\n"
+)
 
 
 def _alive(pid: Any) -> bool:
@@ -144,7 +147,8 @@ def _session_from_start(ws: "Workspace", world: Path, dir: str, start: dict) -> 
 def _session_from_snapshot(
     ws: "Workspace", world: Path, dir: str, snap: "Snapshot", checkpoint: int | None
 ) -> None:
-    """A session at a checkpoint (``--from``), or at its creation (``checkpoint`` None, empty table)."""
+    """A session at a checkpoint (``--from``), or at its creation (``checkpoint`` None, empty
+    table)."""
     from ..model import dump_manifest
 
     base = world / "sessions" / dir
@@ -182,7 +186,8 @@ def build_world(
     source: str,
 ) -> Path:
     """Make a scratch workspace from ``world_rec`` (a run's recorded world; None: a legacy run)
-    with ``overrides`` (dir -> (snapshot, checkpoint number)) replacing those sessions' starting points.
+    with ``overrides`` (dir -> (snapshot, checkpoint number)) replacing those sessions' starting
+    points.
     """
     if ws.root is None:
         raise ReplayError(

@@ -1,4 +1,5 @@
-"""The ``Agent`` global: model calls through :mod:`spellfs.agent.providers`, recorded by :mod:`spellfs.agent.calls`.
+"""The ``Agent`` global: model calls through :mod:`spellfs.agent.providers`, recorded by
+:mod:`spellfs.agent.calls`.
 
 ``Agent`` exists when a provider is configured (``agents.providers`` in
 spell.yaml, or ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY``), or under a replay whose
@@ -54,7 +55,10 @@ __all__ = [
     "run_session",
 ]
 
-NO_PROVIDER_HINT = f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if Agent ~= nil then`)"
+NO_PROVIDER_HINT = (
+    f"(Agent is nil: no model provider is configured; {PROVIDER_HINT}; scripts can test `if "
+    "Agent ~= nil then`)"
+)
 CREATE_OPTIONS = (
     "name",
     "model",
@@ -66,7 +70,8 @@ CREATE_OPTIONS = (
     "session_id",
     "description",
 )
-#: Keyword arguments for the runtime's :class:`~spellfs.agent.providers.Client` (tests shorten the backoff).
+#: Keyword arguments for the runtime's :class:`~spellfs.agent.providers.Client` (tests shorten the
+#: backoff).
 CLIENT_OPTIONS: dict[str, Any] = {}
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 #: The variables that make :func:`~spellfs.agent.providers.providers_from_config` find a provider
@@ -309,7 +314,8 @@ class AgentCalls:
                 return read_answer(self.ws, recs[-1])
         provider = agent["provider"]
         raise ReplayError(
-            f"agent {agent['name']}: no recorded answer for this call ({provider.name}/{req['model']}, "
+            f"agent {agent['name']}: no recorded answer for this call "
+            f"({provider.name}/{req['model']}, "
             f"request {h[:12]}) in session {dir} or the session it was forked from; "
             "a replay never calls a model (use `spell replay --live` to call it)"
         )

@@ -2,8 +2,8 @@
 
 ``Hook.register(point, fn, priority?)`` returns a handle with ``handle:unregister()``
 (also ``Hook.unregister(handle)``), ``handle:id()`` and ``handle:hook_point()``;
-``Hook.list(point?)`` lists what is registered, as rs-llmspell's does. The function gets a table ``{point,
-session_id, correlation_id, data}`` and returns ``"continue"`` (or nothing),
+``Hook.list(point?)`` lists what is registered, as rs-llmspell's does. The function gets a table
+``{point, session_id, correlation_id, data}`` and returns ``"continue"`` (or nothing),
 ``"cancel"``, or a table of replacement ``data`` fields. A replaced ``content``
 is taken as the raw bytes of the Lua string, so binary content stays binary.
 An error raised in the hook propagates to the script unchanged.

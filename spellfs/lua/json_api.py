@@ -1,4 +1,5 @@
-"""The ``JSON`` global: ``JSON.stringify(value)`` and ``JSON.parse(text)``, via :mod:`spellfs.lua.values`."""
+"""The ``JSON`` global: ``JSON.stringify(value)`` and ``JSON.parse(text)``, via
+:mod:`spellfs.lua.values`."""
 
 from __future__ import annotations
 

@@ -352,7 +352,8 @@ def run_script(
     max_memory: int | None = None,
     timeout: float | None = None,
 ) -> Runtime:
-    """Run a script against ``ws``: make the runtime, install the globals, run it (within the limits)."""
+    """Run a script against ``ws``: make the runtime, install the globals, run it (within the
+    limits)."""
     rt = Runtime(ws, sandbox=sandbox, max_memory=max_memory, timeout=timeout)
     rt.on_exit = on_exit
     rt.install()

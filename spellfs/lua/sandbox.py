@@ -64,7 +64,7 @@ _G.load = function(chunk, name, mode, ...)
   if select("#", ...) == 0 then return load(chunk, name, "t") end
   return load(chunk, name, "t", (...))
 end
-"""
+"""  # noqa: E501
 
 
 _TIME_LIMIT = b"""
@@ -94,7 +94,8 @@ end
 
 
 def install_time_limit(rt: "Runtime", seconds: float) -> None:
-    """Stop the script ``seconds`` after now (wall clock), whatever it runs; sets ``rt.timed_out``."""
+    """Stop the script ``seconds`` after now (wall clock), whatever it runs; sets
+    ``rt.timed_out``."""
     import time
 
     deadline = time.monotonic() + seconds

@@ -1,4 +1,5 @@
-"""``spell fsck``: every object verifies, every record file parses, every record points at an object.
+"""``spell fsck``: every object verifies, every record file parses, every record points at an
+object.
 
 Problems carry what a repair needs (the object id, the file and line), so
 ``spell fsck --repair`` (spellfs/repair.py) can act on them without re-deriving.
@@ -37,8 +38,8 @@ RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 @dataclass
 class Problem:
-    # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record, partial-record,
-    # stray-temp, unsafe-link, bad-checkpoint, index-rebuilt,
+    # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record,
+    # partial-record, stray-temp, unsafe-link, bad-checkpoint, index-rebuilt,
     # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
     # ambiguous-record, shared-sequence, renumbered (identities after a merge)
     kind: str
@@ -57,7 +58,8 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """True when every problem is only "on-remote": not local, but on the default remote (`spell pull`)."""
+        """True when every problem is only "on-remote": not local, but on the default remote
+        (`spell pull`)."""
         return all(p.kind in NOT_FAILURES for p in self.problems)
 
     def as_dict(self) -> dict:
@@ -192,7 +194,8 @@ def _check_working_copy(ws: "Workspace", dir: str, report: Report) -> None:
 
 
 def _link_problem(ws: "Workspace", base: str) -> Problem | None:
-    """An ``unsafe-link`` problem when the session holds a link or special file where spellfs reads."""
+    """An ``unsafe-link`` problem when the session holds a link or special file where spellfs
+    reads."""
     try:
         for rel in (
             base,

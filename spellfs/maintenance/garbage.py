@@ -104,7 +104,8 @@ def gc(
     advance: Callable[[int], None] | None = None,
     total: Callable[[int], None] | None = None,
 ) -> GcReport:
-    """Remove (or with ``dry_run`` list) objects nothing reaches and older than ``grace`` seconds."""
+    """Remove (or with ``dry_run`` list) objects nothing reaches and older than ``grace``
+    seconds."""
     report = GcReport(dry_run=dry_run)
     if not dry_run:
         from .temps import remove_stray_temps

@@ -196,7 +196,8 @@ class Artifacts:
             "BeforeArtifactStore"
         )  # hooks see the content
         items = []
-        inline = 0  # with a hook, files up to 1 MiB are read up front while the batch holds at most 16 MiB
+        # with a hook, files up to 1 MiB are read up front while the batch holds at most 16 MiB
+        inline = 0
         for i, path in enumerate(paths):
             p = Path(os.fsdecode(path))
             try:
@@ -272,7 +273,8 @@ class Artifacts:
                 content = bytes(content)
             else:
                 raise UsageError(
-                    f"invalid content for {name}: expected a string, got {content.__class__.__name__}"
+                    f"invalid content for {name}: expected a string, got "
+                    f"{content.__class__.__name__}"
                 )
         rec = self._record_fields(name, type, metadata)
         limit = ws.config.get("sessions.max_artifact_size")
@@ -292,7 +294,8 @@ class Artifacts:
         by: str | None = None,
         on_commit: Callable[[list[dict]], None] | None = None,
     ) -> list[dict]:
-        """Store ``items`` in chunks, each one record append; ``by`` overrides created_by (``hand``)."""
+        """Store ``items`` in chunks, each one record append; ``by`` overrides created_by
+        (``hand``)."""
         ws = self.ws
         dir = ws.sessions.resolve(session)
         prepared = [self._prepare(dir, *item) for item in items]
@@ -337,7 +340,8 @@ class Artifacts:
         journal: Any,
         by: str | None,
     ) -> list[dict]:
-        """Write the objects and ``files/`` copies of one chunk; return its records (not yet appended).
+        """Write the objects and ``files/`` copies of one chunk; return its records (not yet
+        appended).
 
         The writes of a large chunk run on a few threads: on a disk where creating a
         small file takes 0.1–1 ms of waiting, that waiting overlaps. Records are built
@@ -460,8 +464,8 @@ class Artifacts:
         return dir, log
 
     def find(self, session: Any, ref: Any) -> tuple[str, dict]:
-        """The record ``ref`` names: an id table, a sequence, or a string: a name (latest version; an
-        exact name wins), else ``name@version``, else ``#sequence``."""
+        """The record ``ref`` names: an id table, a sequence, or a string: a name (latest version;
+        an exact name wins), else ``name@version``, else ``#sequence``."""
         dir, log = self._log(session)
         rec = None
         found = None  # the record an id or sequence names: it reads only while its artifact is live
@@ -552,7 +556,8 @@ class Artifacts:
         unknown = set(q) - _QUERY_KEYS
         if unknown:
             raise UsageError(
-                f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})"
+                f"unknown query field: {sorted(unknown)[0]} (known: "
+                f"{', '.join(sorted(_QUERY_KEYS))})"
             )
         index = self.ws.index
         if q.get("session_id") not in (None, ""):

@@ -124,7 +124,8 @@ def _sig(sig: Any) -> str | None:
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
-    """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never wipe)."""
+    """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never
+    wipe)."""
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
         return (
@@ -134,7 +135,8 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
 
 
 def _healing(method):
-    """Run an index method; on a damaged database, rebuild the cache from the files and run it again."""
+    """Run an index method; on a damaged database, rebuild the cache from the files and run it
+    again."""
 
     @functools.wraps(method)
     def run(self: "Index", *args: Any, **kw: Any) -> Any:
@@ -178,7 +180,8 @@ class Index:
         self.rebuilt = why
 
     def check(self) -> str | None:
-        """Verify the cache file (``PRAGMA quick_check``); rebuild a damaged one and say why, else None."""
+        """Verify the cache file (``PRAGMA quick_check``); rebuild a damaged one and say why, else
+        None."""
         try:
             result = self.db.execute("PRAGMA quick_check").fetchone()[0]
             if result == "ok":
@@ -239,7 +242,8 @@ class Index:
     def rows(self) -> dict[str, Row]:
         if self._rows is None:
             self._rows = {}
-            # Manifests stay in the database until a row is chosen: a listing filters on status and tags.
+            # Manifests stay in the database until a row is chosen: a listing filters on status and
+            # tags.
             for r in self.db.execute(
                 "SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags "
                 "FROM sessions"
@@ -251,7 +255,8 @@ class Index:
 
     @_healing
     def load_manifests(self, rows: list[Row]) -> None:
-        """Read the manifests of ``rows`` still in the database with a query per 500, not one each."""
+        """Read the manifests of ``rows`` still in the database with a query per 500, not one
+        each."""
         unread = [r for r in rows if r._json is _UNREAD]
         for i in range(0, len(unread), 500):
             part = {r.dir: r for r in unread[i : i + 500]}

@@ -61,7 +61,8 @@ class _Journal:
             raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
 
     def committed(self) -> None:
-        """Empty the list: the chunk noted so far is appended, so a later kill puts back only the next."""
+        """Empty the list: the chunk noted so far is appended, so a later kill puts back only the
+        next."""
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
 
@@ -75,7 +76,8 @@ class _Journal:
 
 @contextlib.contextmanager
 def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
-    """Around a store (under the session lock): copies noted are put back if it fails before its append."""
+    """Around a store (under the session lock): copies noted are put back if it fails before its
+    append."""
     journal = _Journal(ws, dir)
     try:
         yield journal
@@ -98,7 +100,8 @@ def _journal_names(ws: "Workspace", dir: str) -> set[str]:
 
 
 def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
-    """Put back the ``files/`` copies a store that never appended left (call under the session lock)."""
+    """Put back the ``files/`` copies a store that never appended left (call under the session
+    lock)."""
     rel = f"{INFLIGHT}/{dir}"
     names = _journal_names(ws, dir)
     log = ws.log(dir)

@@ -92,5 +92,8 @@ def load_manifest(data: bytes, where: str, dirname: str | None = None) -> dict[s
 
 
 def dump_manifest(m: dict[str, Any]) -> bytes:
-    header = b"# spellfs session manifest: name, description, status, tags and metadata may be edited by hand\n"
+    header = (
+        b"# spellfs session manifest: name, description, status, tags and metadata may be edited "
+        b"by hand\n"
+    )
     return header + dump_yaml({k: m.get(k) for k in FIELDS})

@@ -151,7 +151,8 @@ SCHEMAS: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
 
 
 def record_problem(file: str, rec: dict) -> str | None:
-    """What is wrong with ``rec`` as a record of ``file`` (``artifacts.yaml``, …): ``field: why``, or None."""
+    """What is wrong with ``rec`` as a record of ``file`` (``artifacts.yaml``, …): ``field: why``,
+    or None."""
     if file == "artifacts.yaml" and rec.get("op") == "delete":
         file = "artifacts.yaml#delete"
     schema = SCHEMAS.get(file)

@@ -123,7 +123,8 @@ class Sessions:
             raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
         if len(candidates) > 1:
             raise UsageError(
-                f"ambiguous session id: {shown} matches {len(candidates)} sessions ({', '.join(sorted(candidates)[:5])})"
+                f"ambiguous session id: {shown} matches {len(candidates)} sessions "
+                f"({', '.join(sorted(candidates)[:5])})"
             )
         self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
         self._resolved[ref] = candidates[0]
@@ -201,7 +202,8 @@ class Sessions:
             raise UsageError("invalid session name: a string of at most 1000 characters")
         if not name.strip() or any(c in name for c in "\n\r"):
             raise UsageError(
-                f"invalid session name: {name[:40]!r} (it needs a visible character and no line breaks)"
+                f"invalid session name: {name[:40]!r} (it needs a visible character and no "
+                "line breaks)"
             )
         check_display_name("session name", name)
         description = (
@@ -265,7 +267,8 @@ class Sessions:
         unknown = set(doc) - {"name", "description", "tags", "metadata"}
         if unknown:
             raise UsageError(
-                f"{rel}: {sorted(unknown)[0]}: unknown field (known: name, description, tags, metadata)"
+                f"{rel}: {sorted(unknown)[0]}: unknown field (known: name, description, "
+                "tags, metadata)"
             )
         if doc.get("metadata") is not None and not isinstance(doc["metadata"], dict):
             raise UsageError(f"{rel}: metadata: must be a mapping")
@@ -333,12 +336,14 @@ class Sessions:
         return info
 
     def list(self, query: dict | None = None) -> list[dict]:
-        """Sessions matching ``query`` (SPEC §2); broken manifests are left out and kept in ``self.broken``."""
+        """Sessions matching ``query`` (SPEC §2); broken manifests are left out and kept in
+        ``self.broken``."""
         q = dict(query or {})
         unknown = set(q) - _QUERY_KEYS
         if unknown:
             raise UsageError(
-                f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})"
+                f"unknown query field: {sorted(unknown)[0]} (known: "
+                f"{', '.join(sorted(_QUERY_KEYS))})"
             )
         status = q.get("status")
         if status in (None, ""):

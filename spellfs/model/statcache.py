@@ -135,7 +135,8 @@ class StatCache:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=OFF")
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, "
+                    "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER, "
+                    "size INTEGER, "
                     "mtime_ns INTEGER, hash TEXT, checked_ns INTEGER)"
                 )
                 db.execute(

@@ -43,7 +43,8 @@ class State:
         return "state.yaml", key, ""
 
     def load(self, rel: str) -> dict:
-        """The values of one state file (``state.yaml`` or a session's); a ManifestError names file and line."""
+        """The values of one state file (``state.yaml`` or a session's); a ManifestError names file
+        and line."""
         storage = self.ws.storage
         sig = storage.signature(rel)
         cached = self._cache.get(rel)

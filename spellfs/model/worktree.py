@@ -38,7 +38,8 @@ __all__ = ["INFLIGHT", "WorkingCopy", "Worktree", "inflight", "repair_inflight"]
 
 @dataclass
 class WorkingCopy:
-    """One session's hand changes: name → BLAKE3 of the file now (modified, added), names (deleted)."""
+    """One session's hand changes: name → BLAKE3 of the file now (modified, added), names
+    (deleted)."""
 
     dir: str
     modified: dict[str, str] = field(default_factory=dict)
@@ -157,7 +158,8 @@ class Worktree:
                     if rec is None and is_editor_temp(name):
                         continue
                     if not statmod.S_ISREG(s.st_mode):
-                        continue  # a directory or link under files/ is no artifact (fsck reports links)
+                        # a directory or link under files/ is no artifact (fsck reports links)
+                        continue
                     rel = prefix + name
                     if rec is not None:
                         seen += 1
@@ -302,7 +304,8 @@ class Worktree:
                 f" and {len(hit) - 5} more" if len(hit) > 5 else ""
             )
             raise UnrecordedChanges(
-                f"{doing} would overwrite or delete unrecorded changes: sessions/{dir}/files/: {shown} "
+                f"{doing} would overwrite or delete unrecorded changes: "
+                f"sessions/{dir}/files/: {shown} "
                 f"(record them with `spell save {sid[:8]}` first, or pass --force: "
                 "they are kept first, then it goes on)"
             )

@@ -51,7 +51,8 @@ def _check_endpoint(url: str) -> None:
         raise UsageError(f"not an endpoint URL: {url!r} (use http(s)://host[:port])")
     if parts.username or parts.password or parts.query:
         raise UsageError(
-            f"endpoint URL must not carry credentials or a query: {parts.scheme}://{parts.hostname}… "
+            "endpoint URL must not carry credentials or a query: "
+            f"{parts.scheme}://{parts.hostname}… "
             "(credentials come from AWS_* variables or a profile)"
         )
 

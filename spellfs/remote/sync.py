@@ -191,7 +191,8 @@ def pull(
         tree, why = next(iter(unreadable.items()))
         more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
         raise RemoteError(
-            f"remote {remote.name}: pulled what it has, but checkpoint tree {tree[:12]}{more} is lost "
+            f"remote {remote.name}: pulled what it has, but checkpoint tree "
+            f"{tree[:12]}{more} is lost "
             f"(not local, not on the remote): {why.split(': ', 1)[0]} (`spell fsck` lists it)"
         )
     # Objects the tree walk itself fetched (tables, pages) count as pulled, not as already local.

@@ -256,7 +256,10 @@ class Remote:
             "AccessDenied",
             "ExpiredToken",
         ) or isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
-            cause = f"access denied ({code or 'forbidden'}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            cause = (
+                f"access denied ({code or 'forbidden'}); check "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            )
         elif "error sending request" in text or "Connect" in text or "dns error" in text:
             cause = f"cannot reach {self.spec.endpoint_url or 'the S3 endpoint'}"
         elif isinstance(exc, OSError) and exc.strerror:
@@ -394,7 +397,8 @@ class Remote:
                 except FileNotFoundError as exc:
                     if exc.filename == str(path) or not local.has(oid):
                         raise ObjectNotFound(
-                            f"object not found: {oid} (cannot push it to remote {self.name}; run `spell fsck`)"
+                            f"object not found: {oid} (cannot push it to remote {self.name}; "
+                            "run `spell fsck`)"
                         ) from None
                     raise self._error(exc) from None
             done[0] += 1
@@ -432,7 +436,8 @@ class Remote:
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise RemoteError(
-                f"remote {self.name} ({self.spec.url}): object not found: {sorted(missing)[0]}{more}"
+                f"remote {self.name} ({self.spec.url}): object not found: "
+                f"{sorted(missing)[0]}{more}"
             )
         return {**stats, "seconds": time.monotonic() - start}
 

@@ -21,7 +21,8 @@ MAX_DEPTH = 100
 
 
 def depth_of(value: Any, limit: int = MAX_DEPTH) -> int:
-    """The nesting depth of ``value`` (a scalar is 0), counted without recursion; stops past ``limit``."""
+    """The nesting depth of ``value`` (a scalar is 0), counted without recursion; stops past
+    ``limit``."""
     deepest = 0
     stack = [(value, 1)]
     while stack:
@@ -45,7 +46,8 @@ def too_deep(where: str) -> str:
 def load_json(
     text: str | bytes, where: str, error: type[Exception] = ManifestError, **kw: Any
 ) -> Any:
-    """``json.loads`` that refuses deep nesting (``error`` naming ``where``) instead of recursing into it.
+    """``json.loads`` that refuses deep nesting (``error`` naming ``where``) instead of recursing
+    into it.
 
     Other decoding errors propagate as ``ValueError``, as from ``json.loads``.
     """

@@ -41,7 +41,8 @@ class PathGuard:
         self._dirs = {d for d in self._dirs if d != rel and not d.startswith(prefix)}
 
     def check(self, rel: str, final: bool = True) -> None:
-        """Refuse ``rel`` when a directory on its way, or (with ``final``) itself, is a link or special file."""
+        """Refuse ``rel`` when a directory on its way, or (with ``final``) itself, is a link or
+        special file."""
         if not rel.startswith("sessions"):
             return
         parts = rel.split("/")

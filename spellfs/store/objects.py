@@ -212,7 +212,8 @@ class FsObjectStore(ObjectStore):
         os.replace(tmp, f"{self.base}{oid[:2]}/{oid[2:]}")
 
     def _write_new(self, oid: str, stored: bytes, where: object) -> None:
-        """Write ``stored`` as object ``oid``: a read-only temp file in its fan-out, renamed into place."""
+        """Write ``stored`` as object ``oid``: a read-only temp file in its fan-out, renamed into
+        place."""
         tmp = self._tmp(oid[:2])
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)

@@ -141,7 +141,8 @@ class RecordLog:
         return self
 
     def note_append(self, start: int, data: bytes, records: list[dict[str, Any]]) -> None:
-        """Account for lines we appended ourselves at ``start``, one per record (we hold the lock)."""
+        """Account for lines we appended ourselves at ``start``, one per record (we hold the
+        lock)."""
         if start != self.offset:
             self.refresh()
             return

@@ -78,7 +78,8 @@ def atomic_replace(
     mode: int | None = None,
     tmpdir: str | None = None,
 ) -> None:
-    """:func:`atomic_write` for callers that report a failure their own way: it raises the ``OSError``."""
+    """:func:`atomic_write` for callers that report a failure their own way: it raises the
+    ``OSError``."""
     path = os.fspath(path)
     head, name = os.path.split(path)
     short = name.encode("utf-8", "surrogateescape")[:80].decode(
@@ -165,8 +166,12 @@ def _syncfs(path: str) -> None:
 
 
 def torn_name(rel: str) -> str:
-    """Where the unfinished last line of record file ``rel`` is kept when an append sets it aside."""
-    return f".spell/repair/{rel.replace('/', '__')}.{time.strftime('%Y%m%dT%H%M%S')}.{time.time_ns() % 10**9}.torn"
+    """Where the unfinished last line of record file ``rel`` is kept when an append sets it
+    aside."""
+    return (
+        f".spell/repair/{rel.replace('/', '__')}.{time.strftime('%Y%m%dT%H%M%S')}."
+        f"{time.time_ns() % 10**9}.torn"
+    )
 
 
 class Storage:
@@ -185,7 +190,8 @@ class Storage:
     def signature(self, rel: str) -> tuple[int, int, int] | None: ...
     def lock(self, name: str) -> contextlib.AbstractContextManager: ...
     def sync(self) -> None:
-        """Make everything written so far survive a power cut (the whole machine's writes; checkpoints use fsync)."""
+        """Make everything written so far survive a power cut (the whole machine's writes;
+        checkpoints use fsync)."""
 
     def fsync(self, paths: "Iterable[str]") -> None:
         """Make exactly ``paths`` (absolute; files or directories) survive a power cut."""

@@ -53,7 +53,8 @@ class WatchLock:
         self.since = ""
 
     def acquire(self, mode: str) -> dict | None:
-        """Take the lock or raise :class:`AlreadyWatched`; return the stale pid file's info, if one was cleaned."""
+        """Take the lock or raise :class:`AlreadyWatched`; return the stale pid file's info, if one
+        was cleaned."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         stale = None
         for _ in range(10):
@@ -63,7 +64,10 @@ class WatchLock:
             except BlockingIOError:
                 os.close(fd)
                 info = daemon_status(self.path.parent.parent)
-                who = f"spell {'daemon' if info.get('mode') == 'daemon' else 'watch'}, pid {info.get('pid')}"
+                who = (
+                    f"spell {'daemon' if info.get('mode') == 'daemon' else 'watch'}, pid "
+                    f"{info.get('pid')}"
+                )
                 hint = (
                     "stop it with `spell daemon stop`"
                     if info.get("mode") == "daemon"

@@ -1,4 +1,5 @@
-"""The :class:`~spellfs.watch.watcher.Watcher`'s debounce queue: keys that fall due after a quiet spell.
+"""The :class:`~spellfs.watch.watcher.Watcher`'s debounce queue: keys that fall due after a quiet
+spell.
 
 watchdog's threads :meth:`~DebounceQueue.push` keys; one worker thread
 :meth:`~DebounceQueue.wait`\\ s for them. Pushing a key again moves its deadline
@@ -31,7 +32,8 @@ class DebounceQueue:
         self.stopping = False
 
     def push(self, key: tuple, value: Any, delay: float) -> None:
-        """Make ``key`` due ``delay`` seconds from now, carrying ``value`` (replacing an earlier push)."""
+        """Make ``key`` due ``delay`` seconds from now, carrying ``value`` (replacing an earlier
+        push)."""
         deadline = time.monotonic() + delay
         with self._cond:
             self._pending[key] = (deadline, value)
@@ -41,7 +43,8 @@ class DebounceQueue:
                 self._cond.notify()
 
     def wait(self, next_check: float) -> list[tuple[tuple, Any]] | None:
-        """Block until keys are due or the monotonic time ``next_check`` is reached; None when stopping.
+        """Block until keys are due or the monotonic time ``next_check`` is reached; None when
+        stopping.
 
         Returns the due ``(key, value)`` pairs (empty when only ``next_check`` was reached).
         """

@@ -1,4 +1,5 @@
-"""Choosing the :class:`~spellfs.watch.watcher.Watcher`'s watchdog observer, and hearing of lost events.
+"""Choosing the :class:`~spellfs.watch.watcher.Watcher`'s watchdog observer, and hearing of lost
+events.
 
 One recursive schedule on ``sessions/``: watchdog runs an emitter thread per
 scheduled path, so per-session ``schedule`` calls would mean thousands of
@@ -80,7 +81,8 @@ def start_observer(
             if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
             warn(
-                f"the system's limit on file watches is reached ({exc.strerror or exc}): polling every "
+                f"the system's limit on file watches is reached ({exc.strerror or exc}): "
+                "polling every "
                 f"{poll_interval:g} s instead (raise fs.inotify.max_user_watches and "
                 "fs.inotify.max_user_instances to watch natively)"
             )

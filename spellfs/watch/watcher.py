@@ -146,7 +146,8 @@ class Watcher(CatchUp):
         return self
 
     def stop(self) -> None:
-        """Stop and join every thread this watcher started; unsettled keys wait for the next catch-up."""
+        """Stop and join every thread this watcher started; unsettled keys wait for the next
+        catch-up."""
         self._queue.stop()
         if self.observer is not None:
             self.observer.stop()

@@ -6,9 +6,9 @@ input, final_output, steps = [{name, type, target, input, output, status, error?
 iteration?}]}``, and in its metadata when and how long: ``{workflow, workflow_type,
 workflow_id, success, started_at, duration_ms, timings = {step = {started_at,
 duration_ms}}}``. Timing lives in the metadata so that a replay whose steps give the
-same outputs stores the same content, and ``spell replay`` reports only real changes. Being an artifact, it is listed by
-``spell show``, versioned by checkpoints, compared by ``spell diff`` and by
-``spell replay`` (whose agent steps are answered from the session's call records),
+same outputs stores the same content, and ``spell replay`` reports only real changes. Being an
+artifact, it is listed by ``spell show``, versioned by checkpoints, compared by ``spell diff`` and
+by ``spell replay`` (whose agent steps are answered from the session's call records),
 and carried by git and remotes like any other, with no new record format.
 """
 
