@@ -3,8 +3,8 @@
 Answers are deterministic: the text is ``"echo: " + <last user message>``, cut to
 ``max_tokens`` words (then the finish reason says so), and token counts are word
 counts. Every request is logged in ``requests`` as ``{path, headers, json, peer}`` (header
-names lower-case; ``peer`` is the client's address, one per connection). Faults queued with :meth:`FakeProvider.inject` apply to the next
-requests, one per request, in order::
+names lower-case; ``peer`` is the client's address, one per connection). Faults queued with
+:meth:`FakeProvider.inject` apply to the next requests, one per request, in order::
 
     fake.inject(status=429, retry_after=1)   # also 401, 403, 404, 500, 503, ...
     fake.inject(status=400, message="...")   # any status, with the error message to send

@@ -301,7 +301,8 @@ def test_providers_from_environment(tmp_path):
         ),
         "anthropic": Provider("anthropic", "anthropic", "http://h:1", key_env="ANTHROPIC_API_KEY"),
     }
-    # a URL alone is a local OpenAI-compatible server that needs no key; ANTHROPIC_BASE_URL alone is nothing
+    # a URL alone is a local OpenAI-compatible server that needs no key; ANTHROPIC_BASE_URL alone
+    # is nothing
     assert providers_from_config({}, tmp_path, environ={"OPENAI_BASE_URL": "http://x/v1/"}) == {
         "openai": Provider("openai", "openai", "http://x/v1")
     }

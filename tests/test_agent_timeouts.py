@@ -145,9 +145,10 @@ def test_environment_providers_stay_when_spell_yaml_names_another(root: Path) ->
             f"      base_url: {fake.url}\n      key_env: ANTHROPIC_API_KEY\n"
         )
         (root / "t.lua").write_text(
-            PRELUDE
-            + 'print(Agent.create({name = "o", model = "openai/gpt-x"}):invoke("from openai").text)\n'
-            'print(Agent.create({name = "c", model = "anthropic/claude-x"}):invoke("from claude").text)\n'
+            PRELUDE + 'print(Agent.create({name = "o", model = "openai/gpt-x"})'
+            ':invoke("from openai").text)\n'
+            'print(Agent.create({name = "c", model = "anthropic/claude-x"})'
+            ':invoke("from claude").text)\n'
         )
         env = {
             "OPENAI_API_KEY": "sk-o",
@@ -164,7 +165,8 @@ def test_environment_providers_stay_when_spell_yaml_names_another(root: Path) ->
 def test_spell_yaml_overrides_an_environment_provider_by_name(root: Path) -> None:
     with FakeProvider() as fake:
         (root / "spell.yaml").write_text(
-            f"agents:\n  providers:\n    openai:\n      kind: openai\n      base_url: {fake.url}/v1\n"
+            "agents:\n  providers:\n    openai:\n      kind: openai\n      base_url: "
+            f"{fake.url}/v1\n"
         )
         (root / "t.lua").write_text(
             PRELUDE + 'print(Agent.create({name = "o", model = "openai/g"}):invoke("x").text)\n'

@@ -412,7 +412,8 @@ def _without_root_privilege() -> None:
 
 
 def test_a_permission_problem_is_one_line(root) -> None:
-    """An unreadable spell.yaml: one line naming it, exit 1. Runs unprivileged also under root (CI)."""
+    """An unreadable spell.yaml: one line naming it, exit 1. Runs unprivileged also under root
+    (CI)."""
     (root / "spell.yaml").chmod(0)
     try:
         r = subprocess.run(
@@ -481,8 +482,8 @@ def test_add_is_all_or_nothing_and_refuses_an_empty_name(root: Path, spell, tmp_
         spell("add", sid, str(tmp_path / "a.txt"), str(tmp_path / "big.txt"), cwd=root), 1
     )
     assert (
-        "big.txt is 101 bytes; max_artifact_size is 100 (raise sessions.max_artifact_size in spell.yaml)"
-        in err
+        "big.txt is 101 bytes; max_artifact_size is 100 (raise sessions.max_artifact_size in "
+        "spell.yaml)" in err
     )
     one_line_error(
         spell("add", sid, str(tmp_path / "a.txt"), "--name", "", cwd=root),

@@ -252,7 +252,8 @@ def test_push_and_pull_named_sessions_only(tmp_path, file_target):
 
 
 def test_git_clone_then_pull(tmp_path, file_target):
-    """`spell commit` keeps objects above git.max_object_bytes out of git; they travel through the remote."""
+    """`spell commit` keeps objects above git.max_object_bytes out of git; they travel through the
+    remote."""
     src = tmp_path / "ws"
     file_target.spell("init", "--git", str(src), cwd=tmp_path)
     (src / "spell.yaml").write_text("# team settings\ngit:\n  max_object_bytes: 1000\n")
@@ -411,7 +412,8 @@ def test_s3_errors_name_the_remote_and_the_cause(tmp_path, seaweed):
 
 
 class FlakyProxy:
-    """An HTTP proxy in front of SeaweedFS that fails PUTs after the first ``allow`` while ``failing``."""
+    """An HTTP proxy in front of SeaweedFS that fails PUTs after the first ``allow`` while
+    ``failing``."""
 
     def __init__(self, upstream: str, allow: int) -> None:
         self.upstream = upstream.split("//", 1)[1]
@@ -432,7 +434,10 @@ class FlakyProxy:
                         proxy.puts += 1
                         fail = proxy.failing and proxy.puts > proxy.allow
                     if fail:
-                        msg = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>boom</Message></Error>"
+                        msg = (
+                            b"<?xml version='1.0'?><Error><Code>InternalError</Code>"
+                            b"<Message>boom</Message></Error>"
+                        )
                         self.send_response(500)
                         self.send_header("Content-Length", str(len(msg)))
                         self.end_headers()

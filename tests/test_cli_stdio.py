@@ -1,4 +1,5 @@
-"""`-` means stdout for `spell export -o -` and stdin for `spell import -`; messages name artifacts."""
+"""`-` means stdout for `spell export -o -` and stdin for `spell import -`; messages name
+artifacts."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def test_init_file_is_all_comments_and_loads_as_defaults(root: Path) -> None:
 
 
 def test_init_file_uncommented_is_a_valid_configuration_of_the_defaults(root: Path) -> None:
-    """What `spell init` writes documents real keys: uncommented, it loads, and its numbers are the defaults."""
+    """What `spell init` writes documents real keys: uncommented, it loads, and its numbers are the
+    defaults."""
     text = (root / "spell.yaml").read_text()
     (root / "spell.yaml").write_text("".join(line[2:] + "\n" for line in text.splitlines()[1:]))
     config = load_config(root)

@@ -1,4 +1,5 @@
-"""Every script in examples/ runs with the real `spell run` in a fresh folder and leaves what its README says."""
+"""Every script in examples/ runs with the real `spell run` in a fresh folder and leaves what its
+README says."""
 
 from __future__ import annotations
 

@@ -147,7 +147,8 @@ def member(
 
 def valid_members() -> list:
     record = (
-        '- {"seq": 1, "name": "a.txt", "version": 1, "hash": "%s", "size": %d, "type": "user_input", '
+        '- {"seq": 1, "name": "a.txt", "version": 1, "hash": "%s", "size": %d, "type": '
+        '"user_input", '
         '"created_at": "2024-01-01T00:00:00.000000Z", "created_by": "cli"}\n' % (OID, len(CONTENT))
     ).encode()
     return [

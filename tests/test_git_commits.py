@@ -1,4 +1,5 @@
-"""Sharing through git: init --git, commit, clone, merge of two clones, status (real git, real `spell`)."""
+"""Sharing through git: init --git, commit, clone, merge of two clones, status (real git, real
+`spell`)."""
 
 from __future__ import annotations
 

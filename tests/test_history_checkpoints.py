@@ -1,4 +1,5 @@
-"""Checkpoints, log, diff, restore, load and fork — library on both backends, CLI as a subprocess."""
+"""Checkpoints, log, diff, restore, load and fork — library on both backends, CLI as a
+subprocess."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ def test_a_starting_point_reads_only_its_session(ws):
 FIND_BY_TAG = """
 local s = Session.list({tags = {"t"}})[1]
 Artifact.store(s.id, "text", "out.txt", "found " .. s.name .. " with " .. #Artifact.list(s.id) .. " artifacts")
-"""
+"""  # noqa: E501
 
 
 def test_a_session_found_by_tag_replays_the_same_and_the_original_gets_no_new_version(root, spell):
@@ -220,7 +220,7 @@ def test_the_examples_replay_the_same(root, spell):
 CLOCK = """
 local sid = Session.create({name = "clock"})
 Artifact.store(sid, "text", "now.txt", "stable\\n" .. tostring(os.time()) .. " " .. tostring(os.clock()) .. "\\n")
-"""
+"""  # noqa: E501
 
 
 def test_a_clock_in_an_artifact_differs_with_a_diff_and_exit_1(root, spell):
@@ -254,7 +254,8 @@ def test_a_failing_replay_leaves_everything_and_reports_the_exit_status(root, sp
         "f.lua",
         'Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")\n'
         'State.set("x", 2)\n'
-        'if os.getenv("SPELL_REPLAY") then Session.delete(os.getenv("SPELL_SESSION")); error("boom") end\n',
+        'if os.getenv("SPELL_REPLAY") then Session.delete(os.getenv("SPELL_SESSION")); '
+        'error("boom") end\n',
         env={"SPELL_SESSION": sid},
     )
     (root / "f.lua").write_text("-- edited since: the recorded bytes replay\n")
@@ -389,7 +390,7 @@ local n = #Session.list({tags = {"q"}})
 local hits = #Artifact.query({type = "note"})
 local ref = Artifact.get(arg[1], "ref.txt").content  -- a session named by id, only read
 Artifact.store(sid, "t", "answers.txt", n .. " " .. hits .. " " .. tostring(State.get("limit")) .. " " .. ref)
-"""
+"""  # noqa: E501
 
 
 def test_queries_and_state_answer_as_they_did_even_after_the_workspace_moved_on(root, spell):

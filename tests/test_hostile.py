@@ -126,7 +126,8 @@ def _one_line_error(proc, *needles: str) -> str:
 
 
 def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, spell) -> None:
-    """files -> ../../../../outside, a session dir -> outside, a record file -> outside: all refused."""
+    """files -> ../../../../outside, a session dir -> outside, a record file -> outside: all
+    refused."""
     import os
 
     outside = tmp_path / "outside"  # what the links point at: a session lookalike
@@ -190,7 +191,8 @@ def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, sp
 
 # -- 5. fsck --repair racing a writer ------------------------------------------------------
 def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_path: Path) -> None:
-    """Garbage lines keep arriving, `fsck --repair` keeps rewriting the file, a script keeps storing."""
+    """Garbage lines keep arriving, `fsck --repair` keeps rewriting the file, a script keeps
+    storing."""
     import os
     import subprocess
     import sys
@@ -400,7 +402,8 @@ def test_deep_json_objects_and_script_json_are_refused(root: Path, spell, tmp_pa
     with Workspace.open(root) as ws:  # a checkpoint whose tree object is 50,000 deep JSON
         oid = ws.objects.put_bytes(("[" * DEEP + "]" * DEEP).encode())
     (d / "checkpoints.yaml").write_text(
-        f'- {{"number": 1, "tree": "{oid}", "created_at": "2026-01-01T00:00:00Z", "message": "m"}}\n'
+        f'- {{"number": 1, "tree": "{oid}", "created_at": "2026-01-01T00:00:00Z", "message": '
+        f'"m"}}\n'
     )
     _refused_in_one_line(spell("-w", str(root), "restore", sid[:8], "1"), f"tree object {oid}")
     check = spell("-w", str(root), "fsck")
@@ -421,11 +424,14 @@ def test_deep_json_objects_and_script_json_are_refused(root: Path, spell, tmp_pa
 # -- 7. records that parse but lie about their types; a damaged index --------------------------
 MALFORMED = {
     "no-hash": '{"seq": 2, "name": "b.txt", "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
-    "custom": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", '
+    "custom": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": '
+    '"2026-01-01T00:00:00Z", '
     '"custom": [[1]]}',
-    "tags": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": "2026-01-01T00:00:00Z", "tags": 5}',
+    "tags": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": '
+    '"2026-01-01T00:00:00Z", "tags": 5}',
     "created_at": '{"seq": 2, "name": "b.txt", "hash": "%s", "size": 1, "created_at": 5}',
-    "hash": '{"seq": 2, "name": "b.txt", "hash": 7, "size": 1, "created_at": "2026-01-01T00:00:00Z"}',
+    "hash": '{"seq": 2, "name": "b.txt", "hash": 7, "size": 1, '
+    '"created_at": "2026-01-01T00:00:00Z"}',
 }
 
 
@@ -491,7 +497,7 @@ def test_a_damaged_index_is_rebuilt_and_fsck_says_so(root: Path, spell, tmp_path
     assert spell("-w", str(root), "fsck").stdout.count(b"damaged") == 0
 
 
-# -- 3. a zstd bomb through `spell import` ----------------------------------------------------------
+# -- 3. a zstd bomb through `spell import` ---------------------------------------------------------
 MiB = 1 << 20
 
 
@@ -531,7 +537,10 @@ def _bomb(path: Path, members: list[tuple[str, int, bytes]], head: str) -> Path:
 
 
 def _head(declared: int | None = None) -> str:
-    head = "format: 1\nsession_id: 0f0e0d0c-0000-4000-8000-000000000000\ndir: evil-0f0e0d0c\nobjects: 40\n"
+    head = (
+        "format: 1\nsession_id: 0f0e0d0c-0000-4000-8000-000000000000\ndir: "
+        "evil-0f0e0d0c\nobjects: 40\n"
+    )
     return head + (f"bytes: {declared}\n" if declared is not None else "")
 
 
@@ -621,7 +630,7 @@ def test_bomb_under_a_low_cap_writes_no_more_than_declared(
     )
 
 
-# -- 9. names that lie --------------------------------------------------------------------------------
+# -- 9. names that lie -----------------------------------------------------------------------------
 LYING = (
     [chr(c) for c in range(0x80, 0xA0)]
     + [chr(c) for c in range(0x202A, 0x202F)]
@@ -684,8 +693,10 @@ def test_lying_names_are_refused_by_the_cli_and_bytes_not_characters_count(
     "code",
     [
         "while true do end",
-        "while true do pcall(function() while true do end end) end",  # a pcall loop cannot swallow it
-        "local f = coroutine.wrap(function() while true do end end) f()",  # nor a coroutine escape the hook
+        # a pcall loop cannot swallow it
+        "while true do pcall(function() while true do end end) end",
+        # nor a coroutine escape the hook
+        "local f = coroutine.wrap(function() while true do end end) f()",
         "local ok = pcall(string.rep, 'x', 1); while true do local s = ('x'):rep(10) end",
     ],
     ids=["loop", "pcall-loop", "coroutine", "string-loop"],
@@ -727,7 +738,8 @@ def test_sandbox_memory_limit_ends_a_growing_table_in_one_line(
 
 
 def test_sandbox_cannot_reach_spellfs_own_files(root: Path, spell, tmp_path: Path) -> None:
-    """Configuration changes only through checked APIs: no tool writes spell.yaml, .git/, .spell/, records."""
+    """Configuration changes only through checked APIs: no tool writes spell.yaml, .git/, .spell/,
+    records."""
     sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
     d = _dir(root, sid)
     (root / ".git").mkdir()
@@ -759,7 +771,7 @@ def test_sandbox_cannot_reach_spellfs_own_files(root: Path, spell, tmp_path: Pat
     assert {t: (root / t).read_bytes() if (root / t).exists() else None for t in targets} == before
 
 
-# -- 8. a full disk, and what killed writes leave behind --------------------------------------------
+# -- 8. a full disk, and what killed writes leave behind -------------------------------------------
 def test_old_temp_files_are_reported_and_removed_young_ones_spared(root: Path, spell) -> None:
     import os
 

@@ -1,4 +1,5 @@
-"""The Agent global: calls recorded as history, replayed offline, faults as catchable errors, keys never written."""
+"""The Agent global: calls recorded as history, replayed offline, faults as catchable errors, keys
+never written."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ local a = agent:invoke({text = "first question"})
 local b = agent:invoke({text = "second question " .. (arg[1] or "")})
 Artifact.store(sid, "agent_output", "answers.txt", a.text .. "\\n" .. b.text)
 print("sid=" .. sid)
-"""
+"""  # noqa: E501
 
 
 @pytest.fixture(autouse=True)
@@ -137,7 +138,7 @@ local agent = Agent.create({{name = "writer", model = "openai/gpt-x", system_pro
   max_tokens = 3, session_id = "{sid}"}})
 local a = agent:invoke({{messages = {{{{role = "user", content = "one two three four"}}}}}})
 result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, agent_model = agent.model}}
-""",
+""",  # noqa: E501
     )
     assert result["answer"] == {
         "text": "echo: one two",
@@ -262,7 +263,8 @@ def test_anthropic_provider_from_spell_yaml(
         ws.current_session = sid
         result = _lua(
             ws,
-            'result = Agent.create({model = "claude/claude-x", system_prompt = "s"}):invoke("hi there")',
+            'result = Agent.create({model = "claude/claude-x", system_prompt = '
+            '"s"}):invoke("hi there")',
         )
         assert result["text"] == "echo: hi there" and result["finish_reason"] == "stop"
         [rec] = read_calls(ws, ws.sessions.resolve(sid))
@@ -564,7 +566,7 @@ result = {
   badinput = select(2, pcall(function() local a = Agent.create({model = "openai/m"}) return a:invoke(42) end)),
   bare = Agent.create({model = "m"}).model,
 }
-""",
+""",  # noqa: E501
         )
     assert result["unknown"] == result["again"] == "openai/m"  # rs-llmspell accepts any option
     noted = capsys.readouterr().err
@@ -705,7 +707,8 @@ def test_a_run_that_can_have_no_agent_imports_no_provider_code(root: Path) -> No
     }
     code = (
         "import sys; from spellfs.cli import main; rc = main(['run', 's.lua']); "
-        "print(rc, sorted(m for m in ('spellfs.agent.providers', 'spellfs.agent.calls') if m in sys.modules))"
+        "print(rc, sorted(m for m in ('spellfs.agent.providers', 'spellfs.agent.calls') if m "
+        "in sys.modules))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60
@@ -723,7 +726,7 @@ def test_request_and_response_files_read_a_key_and_a_message_per_line(
         ws,
         """local a = Agent.create({name = "w", model = "openai/m"})
 result = a:invoke({messages = {{role = "user", content = "hi"}, {role = "assistant", content = "yes?"},
-                               {role = "user", content = "line one\\nline two"}}})""",
+                               {role = "user", content = "line one\\nline two"}}})""",  # noqa: E501
     )
     files = _session_dir(ws.root, sid) / "files"
     request = (files / "w-0001.request.json").read_text()
@@ -767,7 +770,10 @@ def test_a_replay_stores_the_recorded_response_bytes_unchanged(
     spellfs) is served as it is, so the fork's artifact is the original's."""
     for k, v in _env(fake_provider).items():
         monkeypatch.setenv(k, v)
-    raw = b'{"text": "by hand",\n "model": "m", "usage": {"input_tokens": 1, "output_tokens": 2},\n "finish_reason": "stop"}'
+    raw = (
+        b'{"text": "by hand",\n "model": "m", "usage": {"input_tokens": 1, "output_tokens": '
+        b'2},\n "finish_reason": "stop"}'
+    )
     with Workspace.open(root) as ws:
         ws.current_session = orig = ws.sessions.create(name="orig")
         _lua(ws, 'result = Agent.create({name = "a1", model = "openai/m"}):invoke("q")')
@@ -875,7 +881,7 @@ local name = Agent.register({name = "analyst", model = {provider = "openai", mod
 local bare = Agent.create({model = "gpt-4o-mini", prompt = "p"})
 result = {name = name, bare = bare.model, got = Agent.get(name):invoke({text = "hi"}).text,
           missing = Agent.get("nope") == nil, seen = seen}
-""",
+""",  # noqa: E501
         )
     assert result["name"] == "analyst" and result["bare"] == "openai/gpt-4o-mini"
     assert result["got"] == "echo: hi" and result["missing"] is True

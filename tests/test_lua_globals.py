@@ -43,7 +43,7 @@ def session_dir(root: Path, sid: bytes | str) -> Path:
 
 def test_session_create_get_shape_and_disk(lua, root: Path) -> None:
     sid = lua("""return Session.create({name = "Data Analysis", description = "Q4",
-        tags = {"analysis", "q4"}, metadata = {dept = "sales", n = 3, ratio = 0.5, nested = {a = {1, 2}}}})""")
+        tags = {"analysis", "q4"}, metadata = {dept = "sales", n = 3, ratio = 0.5, nested = {a = {1, 2}}}})""")  # noqa: E501
     s = lua("return Session.get(...)", sid)
     keys = set(k.decode() for k in s.keys())
     assert {
@@ -63,7 +63,8 @@ def test_session_create_get_shape_and_disk(lua, root: Path) -> None:
     assert s[b"artifact_count"] == 0 and s[b"parent_session_id"] is None  # nil: no parent
     assert s[b"created_at"].endswith(b"Z")
     assert lua(
-        "local m = Session.get(...).custom_metadata return math.type(m.n), math.type(m.ratio), m.nested.a[2]",
+        "local m = Session.get(...).custom_metadata return math.type(m.n), "
+        "math.type(m.ratio), m.nested.a[2]",
         sid,
     ) == (b"integer", b"float", 2)
     d = session_dir(root, sid)
@@ -82,7 +83,8 @@ def test_session_create_defaults_parent_and_template(lua, root: Path) -> None:
     )
     sid = lua("return Session.create({name = 'r', template = 'research', tags = {'own'}})")
     s = lua(
-        "local s = Session.get(...) return s.description, s.tags[1], s.tags[2], s.custom_metadata.k",
+        "local s = Session.get(...) "
+        "return s.description, s.tags[1], s.tags[2], s.custom_metadata.k",
         sid,
     )
     assert s == (b"from template", b"t1", b"own", 1)
@@ -257,7 +259,8 @@ def test_artifact_binary_every_byte_and_compression(lua, root: Path) -> None:
     assert lua("return Artifact.get(...).content", sid, aid) == blob
     assert (session_dir(root, sid) / "files" / "b.bin").read_bytes() == blob
     big = lua(
-        "local s = string.rep('compress me ', 5000) Artifact.store(..., 'x', 'big.txt', s) return s",
+        "local s = string.rep('compress me ', 5000) "
+        "Artifact.store(..., 'x', 'big.txt', s) return s",
         sid,
     )
     got = lua("return Artifact.get(..., 'big.txt')", sid)
@@ -431,7 +434,8 @@ def test_state_scoped_calls_of_rs_llmspell(lua, root: Path) -> None:
     ws_state = load_yaml((root / "state.yaml").read_bytes(), "state.yaml")
     assert ws_state == {"app_name": "demo", "agent:analyzer:processed": 1000}
     assert lua(
-        "return State.delete('agent:analyzer', 'processed'), State.load('agent:analyzer', 'processed')"
+        "return State.delete('agent:analyzer', 'processed'), State.load('agent:analyzer', "
+        "'processed')"
     ) == (True, None)
     assert "scope must be a non-empty string" in err(lua, "State.save('', 'k', 1)")
     assert "key must be a non-empty string" in err(lua, "State.load('global', '')")
@@ -457,7 +461,8 @@ def test_json_global(lua) -> None:
         == b'{"a":[1,2.5,"x"],"b":1,"e":[]}'
     )
     assert lua(
-        "local t = JSON.parse('{\"a\": [1, 2.0, null, true]}') return math.type(t.a[1]), math.type(t.a[2]), t.a[4]"
+        "local t = JSON.parse('{\"a\": [1, 2.0, null, true]}') return math.type(t.a[1]), "
+        "math.type(t.a[2]), t.a[4]"
     ) == (b"integer", b"float", True)
     assert "JSON parse error" in err(lua, "JSON.parse('{bad')")
 
@@ -503,7 +508,7 @@ def test_event_subscriptions_and_stats_of_rs_llmspell(lua) -> None:
     Event.unsubscribe(a)
     return #subs, subs[1].pattern, subs[1].queued, subs[2].pattern, subs[2].queued,
            stats.published, stats.delivered, stats.subscriptions, stats.queued, #Event.list_subscriptions()
-    """)
+    """)  # noqa: E501
     assert out == (2, b"user.*", 0, b"*.error", 1, 3, 2, 2, 1, 1)
 
 
@@ -519,7 +524,7 @@ def test_hook_before_artifact_store_modifies_binary_content(lua, root: Path) -> 
       SEEN.corr = ctx.correlation_id
       return {content = ctx.data.content .. "\\0\\255", metadata = {tags = {"hooked"}}}
     end)
-    """)
+    """)  # noqa: E501
     lua("Artifact.store(..., 'user_input', 'bin', '\\1\\2\\128')", sid)
     assert lua("return SEEN.point, SEEN.sid, SEEN.name, SEEN.len") == (
         b"BeforeArtifactStore",
@@ -567,7 +572,8 @@ def test_hook_cancel_priority_and_errors(lua, root: Path) -> None:
 
 
 def test_hook_handles_and_listing_of_rs_llmspell(lua) -> None:
-    """rs-llmspell's hook-basic: its agent points register, handles have id() and hook_point(), Hook.list lists."""
+    """rs-llmspell's hook-basic: its agent points register, handles have id() and hook_point(),
+    Hook.list lists."""
     out = lua("""
     local h1 = Hook.register("BeforeAgentInit", function(ctx) end)
     local h2 = Hook.register("BeforeToolExecution", function(ctx) end, "high")
@@ -578,7 +584,7 @@ def test_hook_handles_and_listing_of_rs_llmspell(lua) -> None:
     local named = tools[1].name:find("BeforeToolExecution", 1, true) ~= nil
     return h1:id(), h1:hook_point(), h2:hook_point(), before, #tools, tools[1].priority, tools[1].language,
            #by_table, removed, #Hook.list(), h1:unregister(), #Hook.list(), tools[1].point, named
-    """)
+    """)  # noqa: E501
     assert out[1:] == (
         b"BeforeAgentInit",
         b"BeforeToolExecution",
@@ -619,11 +625,13 @@ def test_hook_results_in_rs_llmspell_form(lua, root: Path) -> None:
     """)
     assert "cancelled by a BeforeToolExecution hook" in err(
         lua,
-        "local r = Tool.invoke('calculator', {operation = 'evaluate', expression = '6*7'}) error(r.error)",
+        "local r = Tool.invoke('calculator', {operation = 'evaluate', expression = '6*7'}) "
+        "error(r.error)",
     )
     assert (
         lua(
-            "return Tool.invoke('calculator', {operation = 'evaluate', expression = '1+1'}).result.result"
+            "return Tool.invoke('calculator', {operation = 'evaluate', expression = "
+            "'1+1'}).result.result"
         )
         == 2
     )
@@ -631,7 +639,8 @@ def test_hook_results_in_rs_llmspell_form(lua, root: Path) -> None:
     assert (session_dir(root, sid) / "files" / "a.bin").read_bytes() == b"\0changed"
     assert lua(f"return Artifact.get('{sid}', 'a.bin').metadata.tags[1]") == b"hooked"
     assert lua(
-        "return #Hook.list({priority = 'high'}), #Hook.list({priority = 'low'}), #Hook.list({priority = 5})"
+        "return #Hook.list({priority = 'high'}), #Hook.list({priority = 'low'}), "
+        "#Hook.list({priority = 5})"
     ) == (1, 1, 0)
 
 
@@ -666,7 +675,8 @@ def test_tools_and_tool_hooks(lua, root: Path) -> None:
     schema = lua("return Tool.get('calculator'):getSchema()")
     assert schema[b"name"] == b"calculator" and schema[b"parameters"][1][b"name"] == b"operation"
     r = lua(
-        "return Tool.get('calculator'):execute({operation = 'evaluate', expression = '42 * 10 + 7'})"
+        "return Tool.get('calculator'):execute({operation = 'evaluate', expression = '42 * "
+        "10 + 7'})"
     )
     assert r[b"success"] is True and r[b"result"][b"result"] == 427
     assert (
@@ -678,7 +688,8 @@ def test_tools_and_tool_hooks(lua, root: Path) -> None:
     r = lua("return Tool.invoke('calculator', {expression = '__import__(\"os\")'})")
     assert r[b"success"] is False and r[b"error"]
     r = lua(
-        "return Tool.invoke('template_engine', {template = 'Hi {{name}}', variables = {name = 'Ada'}})"
+        "return Tool.invoke('template_engine', {template = 'Hi {{name}}', variables = {name "
+        "= 'Ada'}})"
     )
     assert r[b"result"][b"rendered"] == b"Hi Ada"
     assert len(lua("return Tool.invoke('uuid_generator', {}).result.uuid")) == 36

@@ -200,7 +200,7 @@ print(Artifact.get(sid, id).content)
 local r = Tool.invoke("file_operations", {{operation = "read", path = {str(outside)!r}}})
 print(r.success, r.error)
 print(Tool.invoke("file_operations", {{operation = "write", path = "out/new.txt", input = "w"}}).success)
-""",
+""",  # noqa: E501
     )
     r = spell("run", "--sandbox", "sb.lua", cwd=root)
     assert r.returncode == 0, r.stderr
@@ -256,7 +256,8 @@ def test_script_error_from_run(ws: Workspace) -> None:
 
 
 def test_run_recorder_is_told(root: Path, spell, tmp_path: Path) -> None:
-    """With spellfs.history.runs importable, `spell run` calls begin_run/finish around the script."""
+    """With spellfs.history.runs importable, `spell run` calls begin_run/finish around the
+    script."""
     fake = tmp_path / "fake"
     (fake / "spellfs_fake").mkdir(parents=True)
     log = tmp_path / "runs.log"

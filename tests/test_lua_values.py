@@ -111,7 +111,7 @@ def test_specific_shapes_through_state_and_metadata(rt: Runtime) -> None:
         t.yes, t.no, t.sparse["1"], t.sparse["3"]
     end
     return {check(g)}, {check(m)}, {check(c)}
-    """)
+    """)  # noqa: E501
     expected = [
         3,
         30,

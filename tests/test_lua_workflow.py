@@ -75,7 +75,7 @@ def test_fail_fast_stops_continue_goes_on(lua) -> None:
     local a = Workflow.sequential({name = "a", steps = steps}):execute()
     local b = Workflow.sequential({name = "b", steps = steps, error_strategy = "continue"}):execute()
     return a.success, tostring(a.error), a.error.message, a.data.steps.good,
-           b.success, b.data.final_output""")
+           b.success, b.data.final_output""")  # noqa: E501
     assert out[0] is False and b"division by zero" in out[1] and out[1] == out[2]
     assert out[3] is None  # never ran
     assert out[4:] == (True, 42)
@@ -98,7 +98,7 @@ def test_conditional_loop_nested_and_function_steps(lua) -> None:
       {name = "fn", type = "custom", func = function(input) return "fn ran" end},
       {name = "inner", type = "workflow", workflow = wf}}}):execute()
     return cond.data.final_output, cond.data.branch, loop.data.completed_iterations,
-           loop.data.final_output, nest.success, nest.data.final_output, nest.data.steps.fn.output"""
+           loop.data.final_output, nest.success, nest.data.final_output, nest.data.steps.fn.output"""  # noqa: E501
     )
     assert out == (b"LOW", b"lo", 2, 9.0, True, b"got 50.0", b"fn ran")
 
@@ -119,7 +119,7 @@ def test_hooks_and_events_see_every_step(lua) -> None:
       if not e then break end
       events[#events + 1] = e.event_type
     end
-    return table.concat(seen, ","), table.concat(events, ",")"""
+    return table.concat(seen, ","), table.concat(events, ",")"""  # noqa: E501
     )
     assert out[0] == b"start chain,step calc1,step calc2,step msg,done"
     assert out[1] == (
@@ -167,7 +167,7 @@ def test_parallel_branches_run_their_tools_concurrently_and_bounded(
       branches[i] = {name = "b" .. i, steps = {{name = "s" .. i, tool = "slow", input = {input = "x" .. i}}}}
     end
     local r = Workflow.parallel({name = "p", max_concurrency = %d, branches = branches}):execute()
-    return r.success, r.data.successful_branches, r.data.final_output.b3"""
+    return r.success, r.data.successful_branches, r.data.final_output.b3"""  # noqa: E501
     assert lua(code % 2) == (True, 4, b"x3")
     assert peak[0] == 2  # bounded: never more than max_concurrency at once
     peak[0] = 0
@@ -185,7 +185,7 @@ def test_agent_steps_call_the_model_and_replay_from_records(
       {name = "b", steps = {{name = "two", type = "agent", agent = "writer", input = "beta"}}},
     }}):execute()
     print(r.success, r.data.final_output.a, r.data.final_output.b)
-    """)
+    """)  # noqa: E501
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="wf")
     env = {
@@ -237,7 +237,7 @@ def test_state_backups_are_checkpoints_and_restore(lua, ws: Workspace) -> None:
     local listed = State.list_backups()
     local r = State.restore_backup(b1.backup_id)
     return b1.backup_id, b2.parent_id, #listed, r.success, State.get("a"), State.get("c"), State.get("b").x,
-           #State.list_backups()""")
+           #State.list_backups()""")  # noqa: E501
     assert out == (
         b"backup-1",
         b"backup-1",

@@ -559,7 +559,8 @@ def test_max_artifact_size(anyws: Workspace, tmp_path: Path) -> None:
 def test_hostile_name_in_a_hand_written_record_is_never_used(
     ws: Workspace, root: Path, name: str
 ) -> None:
-    """A record is data from outside (a hand edit, a merged clone): its name must not become a path."""
+    """A record is data from outside (a hand edit, a merged clone): its name must not become a
+    path."""
     sid = ws.sessions.create(name="merged")
     aid = ws.artifacts.store(sid, "user_input", "a.txt", b"a")
     sdir_path = root / sdir(ws, sid)
@@ -594,7 +595,8 @@ def test_hostile_name_in_a_hand_written_record_is_never_used(
 
 @pytest.mark.parametrize("ref", ["a.txt@²", "a.txt@" + "9" * 5000])
 def test_version_suffix_that_int_refuses_is_not_found(anyws: Workspace, sid: str, ref: str) -> None:
-    """'²' passes str.isdigit and 5000 digits pass it too; int() refuses both: never a ValueError."""
+    """'²' passes str.isdigit and 5000 digits pass it too; int() refuses both: never a
+    ValueError."""
     anyws.artifacts.store(sid, "user_input", "a.txt", b"a")
     with pytest.raises(ArtifactNotFound):
         anyws.artifacts.get(sid, ref)

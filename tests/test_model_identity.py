@@ -39,7 +39,7 @@ local b = Artifact.get("{sid}", {{content_hash = "{hash_bytes(b"from alice" + by
 io.write(a.content, b.content, a.metadata.version, b.metadata.version)
 local ok, e = pcall(Artifact.get, "{sid}", 2)
 print(ok, e)
-""")
+""")  # noqa: E501
     out = ok(spell("-w", str(bob), "run", str(script)))
     assert (
         out.startswith("from bob\nfrom alice\n11false") and "ambiguous artifact reference #2" in out

@@ -26,7 +26,8 @@ def _many(tmp: Path, n: int) -> list[str]:
 
 
 def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) -> tuple[int, Path]:
-    """Start `spell add` of ``files`` (stdout to ``out``) and send ``sig`` once its third chunk is being copied."""
+    """Start `spell add` of ``files`` (stdout to ``out``) and send ``sig`` once its third chunk is
+    being copied."""
     [d] = (root / "sessions").iterdir()
     fdir = d / "files"
     with out.open("wb") as f:

@@ -1,4 +1,5 @@
-"""Only active sessions take stores (SPEC §1, as in rs-llmspell): every path refuses, with the way on."""
+"""Only active sessions take stores (SPEC §1, as in rs-llmspell): every path refuses, with the way
+on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Sessions: create, find, list, status transitions, limits, hand edits (both backends where it applies)."""
+"""Sessions: create, find, list, status transitions, limits, hand edits (both backends where it
+applies)."""
 
 from __future__ import annotations
 

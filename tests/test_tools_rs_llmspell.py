@@ -1,4 +1,5 @@
-"""The rs-llmspell tools added in one module each: parameters, result shapes, confinement, gating."""
+"""The rs-llmspell tools added in one module each: parameters, result shapes, confinement,
+gating."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Artifact previews in `spell ui`: JSON pretty-printed, hostile JSON shown as text, never a crash."""
+"""Artifact previews in `spell ui`: JSON pretty-printed, hostile JSON shown as text, never a
+crash."""
 
 from __future__ import annotations
 
