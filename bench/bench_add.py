@@ -1,4 +1,5 @@
-"""Bulk add (issue 19): `spell add S DIR` beside `git add -A`, `dvc add` and oxen, same files, same run.
+"""Bulk add (issue 19): `spell add S DIR` beside `git add -A`, `dvc add` and oxen, same files, same
+run.
 
 Run: python bench/bench_add.py [--files 20000] [--flat 200000] [--no-peers]
 
@@ -179,13 +180,15 @@ def main() -> None:
         git = bench_git(base, data)
         print(f"spell add S DIR   {spell:6.2f} s")
         print(
-            f"git add -A        {git:6.2f} s   spell at {git / spell:.2f}× git's speed (target ≥ 0.8×)"
+            f"git add -A        {git:6.2f} s   spell at {git / spell:.2f}× git's speed "
+            "(target ≥ 0.8×)"
         )
         py = None if args.no_peers else peers_python()
         if py is not None:
             dvc = bench_dvc(base, data, py)
             print(
-                f"dvc add DIR       {dvc:6.2f} s   spell {dvc / spell:.2f}× faster than DVC (target ≥ 2×)"
+                f"dvc add DIR       {dvc:6.2f} s   spell {dvc / spell:.2f}× faster than DVC "
+                "(target ≥ 2×)"
             )
             oxen = bench_oxen(base, data, py)
             if isinstance(oxen, float):
@@ -198,7 +201,8 @@ def main() -> None:
             f = bench_flat(base, args.flat)
             print(
                 f"flat cost: {f['n']:,} files through store_files in {f['total']:.1f} s; first 10% "
-                f"{f['first_us']:.0f} µs/file, last 10% {f['last_us']:.0f} µs/file: ratio {f['ratio']:.2f} "
+                f"{f['first_us']:.0f} µs/file, last 10% {f['last_us']:.0f} µs/file: ratio "
+                f"{f['ratio']:.2f} "
                 "(target ≤ 1.25)"
             )
     finally:

@@ -227,7 +227,8 @@ def main() -> None:
         )
         print(f"  of which recording (vs Client)      {c['record']:7.2f} ms")
         print(
-            f"  this disk meanwhile: one new file   {c['probe']:7.0f} µs   (a live call creates 4: two objects, "
+            f"  this disk meanwhile: one new file   {c['probe']:7.0f} µs   (a live call "
+            "creates 4: two objects, "
             "two files/ copies)"
         )
         r = bench_replay(Path(tmp), args.replay)
@@ -237,7 +238,8 @@ def main() -> None:
             f"{'ok' if r['disk'] >= 2000 else 'MISSED'}"
         )
         print(
-            f"  this disk meanwhile: one new file   {r['probe']:9.0f} µs (a replayed call creates 2: its files/ copies)"
+            f"  this disk meanwhile: one new file   {r['probe']:9.0f} µs (a replayed call "
+            "creates 2: its files/ copies)"
         )
         print(f"  through the binding, memory backend {r['memory']:9.0f} calls/s")
         print(f"  lookup by request hash alone        {r['lookup']:9.0f} calls/s")

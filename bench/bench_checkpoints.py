@@ -58,7 +58,8 @@ def bench_sizes(base: Path, saves: int) -> None:
             ws.history.save(sid, "base")
             cpu = [save_cpu(ws, sid, i) for i in range(saves)]
         print(
-            f"session of {n:>6,} artifacts: save after one change, median {statistics.median(cpu) * 1e3:.2f} ms "
+            f"session of {n:>6,} artifacts: save after one change, median "
+            f"{statistics.median(cpu) * 1e3:.2f} ms "
             f"CPU (p90 {sorted(cpu)[int(len(cpu) * 0.9)] * 1e3:.2f} ms; target ≤ 1 ms median)"
         )
 
@@ -75,8 +76,10 @@ def bench_rounds(base: Path, rounds: int) -> None:
     k = max(1, rounds // 10)
     first, last = statistics.mean(cpu[:k]), statistics.mean(cpu[-k:])
     print(
-        f"{rounds:,} rounds of (store, save): first {k} {first * 1e3:.2f} ms CPU per save, last {k} "
-        f"{last * 1e3:.2f} ms: ratio {last / first:.2f} (target ≤ 1.25; LangGraph SqliteSaver 4.6 → 21 ms)"
+        f"{rounds:,} rounds of (store, save): first {k} {first * 1e3:.2f} ms CPU per save, "
+        f"last {k} "
+        f"{last * 1e3:.2f} ms: ratio {last / first:.2f} (target ≤ 1.25; LangGraph "
+        "SqliteSaver 4.6 → 21 ms)"
     )
     print(f"checkpoint data for {rounds:,} checkpoints: {size / 1024:.0f} KiB (target ≤ 2048 KiB)")
 

@@ -3,8 +3,8 @@
 Run: python bench/bench_fsync.py [--mib 1024] [--saves 20]
 
 Each round stores one 1 KiB artifact and saves a checkpoint, alternating in the
-same run between two sessions: with the checkpoint flushing exactly what it names (now: fsync of those
-objects, the record files and their directories), and with the old ``os.sync()``
+same run between two sessions: with the checkpoint flushing exactly what it names (now: fsync of
+those objects, the record files and their directories), and with the old ``os.sync()``
 (every dirty page of every process). A background `dd` writes --mib MiB to a file
 outside the workspace during both, without fsync of its own.
 """
@@ -83,7 +83,8 @@ def main() -> None:
             ms = sorted(t * 1000 for t in times)
             medians[label] = statistics.median(ms)
             print(
-                f"{label:22} store+save while dd writes {args.mib} MiB: median {medians[label]:7.1f} ms, "
+                f"{label:22} store+save while dd writes {args.mib} MiB: median "
+                f"{medians[label]:7.1f} ms, "
                 f"max {ms[-1]:7.1f} ms over {len(ms)} saves"
             )
         if len(medians) == 2:

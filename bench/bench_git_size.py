@@ -90,7 +90,8 @@ def main() -> None:
             subprocess.run(["git", "gc", "-q", "--aggressive", "--prune=now"], cwd=repo, check=True)
         a, b = du(ws / ".git"), du(plain / ".git")
         print(
-            f"{args.artifacts} text artifacts of {args.kib} KiB: spell commit .git {a / 1024:.0f} KiB, "
+            f"{args.artifacts} text artifacts of {args.kib} KiB: spell commit .git "
+            f"{a / 1024:.0f} KiB, "
             f"plain git {b / 1024:.0f} KiB: {a / b:.2f}× (target ≤ 1.2×)"
         )
     finally:

@@ -128,18 +128,24 @@ def main() -> None:
     worst = max(large["first_ms"], large["warm_ms"], large["cold_ms"])
     print(f"session of {large['artifacts']} artifacts (stored in {large['setup_s']:.1f} s)")
     print(
-        f"  checkpoint: first (full table) {large['first_ms']:.0f} ms, after 10 changes {large['warm_ms']:.0f} ms, "
+        f"  checkpoint: first (full table) {large['first_ms']:.0f} ms, after 10 changes "
+        f"{large['warm_ms']:.0f} ms, "
         f"fresh process {large['cold_ms']:.0f} ms   target <= 500 ms: {ok(worst <= 500)}"
     )
     print(
-        f"  diff checkpoint 1..2 (10 changed): cold {large['diff_cold_ms']:.0f} ms, warm {large['diff_warm_ms']:.0f} ms; "
-        f"1..now {large['diff_now_ms']:.0f} ms   target <= 200 ms: {ok(large['diff_cold_ms'] <= 200)}"
+        f"  diff checkpoint 1..2 (10 changed): cold {large['diff_cold_ms']:.0f} ms, warm "
+        f"{large['diff_warm_ms']:.0f} ms; "
+        f"1..now {large['diff_now_ms']:.0f} ms   target <= 200 ms: "
+        f"{ok(large['diff_cold_ms'] <= 200)}"
     )
     g = growth
     print(
-        f"{g['checkpoints']} checkpoints, one new artifact each: {g['total'] / 1024:.0f} KiB of checkpoint data "
-        f"({g['objects']} objects {g['object_bytes'] / 1024:.0f} KiB + checkpoints.yaml {g['log_bytes'] / 1024:.0f} KiB; "
-        f"{g['total'] / g['checkpoints']:.0f} B per checkpoint)   target <= 2048 KiB: {ok(g['total'] <= 2 << 20)}"
+        f"{g['checkpoints']} checkpoints, one new artifact each: {g['total'] / 1024:.0f} KiB "
+        "of checkpoint data "
+        f"({g['objects']} objects {g['object_bytes'] / 1024:.0f} KiB + checkpoints.yaml "
+        f"{g['log_bytes'] / 1024:.0f} KiB; "
+        f"{g['total'] / g['checkpoints']:.0f} B per checkpoint)   target <= 2048 KiB: "
+        f"{ok(g['total'] <= 2 << 20)}"
     )
     print(f"  save: median {g['save_median_ms']:.1f} ms, max {g['save_max_ms']:.1f} ms")
 

@@ -42,7 +42,7 @@ local base = string.rep("x", 1016)
 for i = 1, n do
   Artifact.store(sid, "user_input", string.format("lua-%d-%d.txt", round, i), string.format("%08d", i) .. base)
 end
-"""
+"""  # noqa: E501
 
 LUA_SESSIONS = b"""
 local n = ...
@@ -136,7 +136,8 @@ def bench_startup(root: Path, starts: int) -> tuple[list[float], list[float]]:
 
 def line(label: str, lua: float, peer: float, unit: str, target: str) -> None:
     print(
-        f"{label:<34} {lua:>10,.0f} {unit:<4} {peer:>10,.0f} {unit:<4} {lua / peer:>6.2f}x   {target}"
+        f"{label:<34} {lua:>10,.0f} {unit:<4} {peer:>10,.0f} {unit:<4} {lua / peer:>6.2f}x   "
+        f"{target}"
     )
 
 
@@ -188,7 +189,8 @@ def main() -> None:
         f"{spell_ms / bare_ms:>6.2f}x   <= 100 ms (peer: python -c pass)"
     )
     print(
-        f"  spell run min/max {min(spell_t) * 1000:.0f}/{max(spell_t) * 1000:.0f} ms over {args.starts} runs"
+        f"  spell run min/max {min(spell_t) * 1000:.0f}/{max(spell_t) * 1000:.0f} ms over "
+        f"{args.starts} runs"
     )
     ok = store_lua >= 5000 and store_lua >= 0.8 * store_py and spell_ms <= 100
     print("targets met" if ok else "targets NOT met")

@@ -154,7 +154,10 @@ def main() -> None:
 
 def report(rows) -> None:
     print()
-    head = f"{'transfer':<12}{'spellfs':>16}{'aws s3 sync':>16}{'ratio':>8}{'target':>9}  {'RSS spellfs / aws':>18}"
+    head = (
+        f"{'transfer':<12}{'spellfs':>16}{'aws s3 sync':>16}{'ratio':>8}{'target':>9}  "
+        f"{'RSS spellfs / aws':>18}"
+    )
     print(head)
     print("-" * len(head))
     for name, verb, count, size, (s, rss), (a, arss) in rows:
@@ -170,7 +173,8 @@ def report(rows) -> None:
         )
     push_rss = max(r[4][1] for r in rows if r[1] == "push")
     print(
-        f"\npeak RSS of a push: {push_rss:.0f} MB (target < 200 MB) {'ok' if push_rss < 200 else 'MISS'}"
+        f"\npeak RSS of a push: {push_rss:.0f} MB (target < 200 MB) "
+        f"{'ok' if push_rss < 200 else 'MISS'}"
     )
 
 

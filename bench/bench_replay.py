@@ -152,7 +152,8 @@ def main() -> None:
         print(f"workspace: {args.sessions} sessions, built in {time.perf_counter() - t:.1f} s")
         rec = bench_recording(root, sid, args.runs)
         print(
-            f"run touching one session, recording off: {rec['off_ms']:.2f} ms (median of {args.runs})"
+            f"run touching one session, recording off: {rec['off_ms']:.2f} ms (median of "
+            f"{args.runs})"
         )
         print(f"run touching one session, recording on:  {rec['on_ms']:.2f} ms")
         print(

@@ -31,7 +31,10 @@ sys.path.insert(0, str(ROOT))
 from spellfs import Workspace, init_workspace  # noqa: E402
 from spellfs.watch.watcher import Watcher  # noqa: E402
 
-CONFIG = "sessions:\n  max_sessions: 100000\n  max_artifacts_per_session: 100000\n  session_timeout_seconds: 86400\n"
+CONFIG = (
+    "sessions:\n  max_sessions: 100000\n  max_artifacts_per_session: 100000\n  "
+    "session_timeout_seconds: 86400\n"
+)
 
 
 class Recorder:
@@ -206,7 +209,8 @@ def main() -> None:
         (
             f"burst {b['files']} files",
             f"{b['all_recorded_s']:.1f} s",
-            f"written in {b['written_s']:.1f} s; {b['files'] / b['all_recorded_s']:.0f} files/s recorded",
+            f"written in {b['written_s']:.1f} s; {b['files'] / b['all_recorded_s']:.0f} "
+            "files/s recorded",
         ),
         (
             "burst lost/wrong",

@@ -121,7 +121,8 @@ def main() -> None:
     print(f"  git status, clean       {med(peer_clean):7.1f}   (a subprocess: includes its start)")
     print(f"  git status, 10 edits    {med(peer_dirty):7.1f}")
     print(
-        f"  ratio scan/git: clean {med(clean) / med(peer_clean):.2f}, 10 edits {med(dirty) / med(peer_dirty):.2f}; "
+        f"  ratio scan/git: clean {med(clean) / med(peer_clean):.2f}, 10 edits "
+        f"{med(dirty) / med(peer_dirty):.2f}; "
         f"scan/floor (clean) {med(clean) / med(floor_ms):.2f}"
     )
 

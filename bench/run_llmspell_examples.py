@@ -42,11 +42,19 @@ UPSTREAM_BROKEN: dict[str, str] = {
     "lua/hooks/hook-data-modification.lua": "Lua syntax error (line 302)",
     "lua/tools/tools-workflow.lua": "undefined global 'helpers'",
     "lua/workflows/workflow-basics-sequential.lua": "undefined global 'tool_helpers'",
-    "lua/integration/user-workflow-automation.lua": "iterates workflow_system.completed_workflows, which the script never creates",
-    "lua/events/event-performance.lua": "its measure_time returns the function's result first: string.format('%.2f', true)",
-    "lua/tools/tools-utility-reference.lua": "table.concat over Tool.list(), whose entries are tables in rs-llmspell",
+    "lua/integration/user-workflow-automation.lua": (
+        "iterates workflow_system.completed_workflows, which the script never creates"
+    ),
+    "lua/events/event-performance.lua": (
+        "its measure_time returns the function's result first: string.format('%.2f', true)"
+    ),
+    "lua/tools/tools-utility-reference.lua": (
+        "table.concat over Tool.list(), whose entries are tables in rs-llmspell"
+    ),
     "lua/run-all-examples.lua": "a runner of the others: dofile paths relative to the checkout",
-    "lua/run-integration-demos.lua": "a runner of the others: dofile paths relative to the checkout",
+    "lua/run-integration-demos.lua": (
+        "a runner of the others: dofile paths relative to the checkout"
+    ),
 }
 
 _ERROR = re.compile(r"error|traceback|refused|not found|nil value|attempt to", re.I)
