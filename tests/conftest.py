@@ -80,3 +80,18 @@ def run_spell(
 @pytest.fixture
 def spell():
     return run_spell
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip wheel .` builds from this checkout (once per test process)."""
+    out = tmp_path_factory.mktemp("wheel")
+    repo = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(out), str(repo)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return next(out.glob("spellfs-*.whl"))
