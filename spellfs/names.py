@@ -15,6 +15,7 @@ from typing import Any
 from .errors import UsageError
 
 __all__ = [
+    "created_bounds",
     "check_artifact_name",
     "check_display_name",
     "jsonable",
@@ -177,3 +178,12 @@ def jsonable(value: Any, what: str, depth: int = 0) -> Any:
             raise UsageError(f"invalid {what}: {value} is not a number JSON can hold")
         return value
     raise UsageError(f"invalid {what}: a {type(value).__name__} cannot be stored")
+
+
+def created_bounds(q: dict) -> tuple[float | None, float | None]:
+    """A query's ``created_after`` and ``created_before`` as epoch seconds (None where absent)."""
+    after, before = (
+        parse_time(q[key], key) if q.get(key) is not None else None
+        for key in ("created_after", "created_before")
+    )
+    return after, before

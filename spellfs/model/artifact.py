@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import (
     check_artifact_name,
+    created_bounds,
     check_tags,
     check_word,
     jsonable,
@@ -576,16 +577,7 @@ class Artifacts:
                     raise UsageError(f"invalid {key}: {q[key]!r} (a number of bytes)")
                 where.append(f"size {op} ?")
                 params.append(q[key])
-        after = (
-            parse_time(q["created_after"], "created_after")
-            if q.get("created_after") is not None
-            else None
-        )
-        before = (
-            parse_time(q["created_before"], "created_before")
-            if q.get("created_before") is not None
-            else None
-        )
+        after, before = created_bounds(q)
         tags = check_tags(q.get("tags"))
         pattern = q.get("name_pattern")
         if pattern is not None and not isinstance(pattern, str):

@@ -21,6 +21,7 @@ from ..errors import (
 from .manifest import STATUSES, dump_manifest, load_manifest
 from ..names import (
     check_display_name,
+    created_bounds,
     check_tags,
     check_word,
     jsonable,
@@ -356,16 +357,7 @@ class Sessions:
             raise UsageError(f"invalid status: {status!r} (one of {', '.join(STATUSES)}, all)")
         tags = check_tags(q.get("tags"))
         parent = self.id(q["parent_session_id"]) if q.get("parent_session_id") else None
-        after = (
-            parse_time(q["created_after"], "created_after")
-            if q.get("created_after") is not None
-            else None
-        )
-        before = (
-            parse_time(q["created_before"], "created_before")
-            if q.get("created_before") is not None
-            else None
-        )
+        after, before = created_bounds(q)
         sort_by = q.get("sort_by") or "created_at"
         if sort_by not in SORT_KEYS:
             raise UsageError(f"invalid sort_by: {sort_by!r} (one of {', '.join(SORT_KEYS)})")
