@@ -228,6 +228,16 @@ class TreeStore:
         self.written.append(oid)
         return oid
 
+    def _header(self, manifest: dict, state: dict, parent: str | None) -> dict[str, Any]:
+        """A new tree object's fields before its table or delta: manifest and state stored."""
+        return {
+            "type": "spellfs/tree",
+            "v": 1,
+            "manifest": self.put_json(manifest),
+            "state": self.put_json(state),
+            "parent": parent,
+        }
+
     def write(
         self, manifest: dict, state: dict, table: dict[str, dict], parent: str | None, full: bool
     ) -> tuple[str, dict]:
@@ -235,19 +245,9 @@ class TreeStore:
         base = self.table(parent) if parent else {}
         put = {n: r for n, r in table.items() if base.get(n) != r}
         gone = sorted(n for n in base if n not in table)
-        counts = {
-            "added": sum(1 for n in put if n not in base),
-            "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
-            "removed": len(gone),
-        }
+        counts = _counts(base, put, gone)
         depth = self.tree(parent).get("depth", 0) + 1 if parent else 0
-        tree: dict[str, Any] = {
-            "type": "spellfs/tree",
-            "v": 1,
-            "manifest": self.put_json(manifest),
-            "state": self.put_json(state),
-            "parent": parent,
-        }
+        tree = self._header(manifest, state, parent)
         if (
             full
             or parent is None
@@ -282,11 +282,7 @@ class TreeStore:
         layout = self._layouts.pop(parent, None)
         put = {n: r for n, r in changes.items() if r is not None and base.get(n) != r}
         gone = sorted(n for n, r in changes.items() if r is None and n in base)
-        counts = {
-            "added": sum(1 for n in put if n not in base),
-            "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
-            "removed": len(gone),
-        }
+        counts = _counts(base, put, gone)
         for n in [*gone, *put]:
             old = base.get(n)
             if layout is not None and old is not None:
@@ -302,13 +298,7 @@ class TreeStore:
                 layout[1].setdefault(key, set()).add(n)
                 layout[2].add(key)
         depth = self.tree(parent).get("depth", 0) + 1
-        tree: dict[str, Any] = {
-            "type": "spellfs/tree",
-            "v": 1,
-            "manifest": self.put_json(manifest),
-            "state": self.put_json(state),
-            "parent": parent,
-        }
+        tree = self._header(manifest, state, parent)
         if depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(base) // 4):
             tree["table"], layout = self._write_table(base, layout)
             tree["depth"] = 0
@@ -360,3 +350,12 @@ class TreeStore:
         cache.move_to_end(key)
         while len(cache) > size:
             cache.popitem(last=False)
+
+
+def _counts(base: dict[str, dict], put: dict[str, dict], gone: list[str]) -> dict[str, int]:
+    """What a tree's delta against its parent's table adds, changes (content) and removes."""
+    return {
+        "added": sum(1 for n in put if n not in base),
+        "changed": sum(1 for n in put if n in base and not same_content(base[n], put[n])),
+        "removed": len(gone),
+    }
