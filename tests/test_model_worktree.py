@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,64 @@ def test_rm_refuses_over_hand_edits_and_force_keeps_them_as_objects(sp: Space) -
     oid = msg.split("as object ")[1].split()[0]
     with Workspace.open(sp.root) as ws:
         assert ws.objects.get(oid) == b"# notes\nmine\n"
+
+
+def _settled_session(ws: Workspace) -> tuple[str, Path]:
+    """A session of 20 artifacts whose clean check has been remembered (every stat older than
+    the racy window), so the next check takes the fast path."""
+    sid = ws.sessions.create(name="settled")
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"a{i:02d}.txt", f"text {i:02d}\n", None) for i in range(20)]
+    )
+    dir = ws.sessions.resolve(sid)
+    time.sleep(0.25)  # past RACY_NS
+    assert ws.worktree.scan(dir).clean
+    assert ws.worktree.scan(dir).clean  # the fast path, answering clean
+    return dir, ws.root / "sessions" / dir / "files"
+
+
+@pytest.mark.parametrize(
+    "change, expect",
+    [
+        ("append", {"modified": ["a03.txt"], "added": [], "deleted": []}),
+        ("same size", {"modified": ["a03.txt"], "added": [], "deleted": []}),
+        ("new file", {"modified": [], "added": ["b.txt"], "deleted": []}),
+        ("delete", {"modified": [], "added": [], "deleted": ["a03.txt"]}),
+        ("rename over", {"modified": ["a03.txt"], "added": [], "deleted": ["a04.txt"]}),
+        ("copy over, mtime kept", {"modified": ["a03.txt"], "added": [], "deleted": []}),
+    ],
+)
+def test_a_remembered_clean_check_still_sees_every_later_change(
+    ws: Workspace, change: str, expect: dict
+) -> None:
+    dir, files = _settled_session(ws)
+    p = files / "a03.txt"
+    if change == "append":
+        with open(p, "a") as f:
+            f.write("more\n")
+    elif change == "same size":
+        p.write_text("TEXT 03\n")
+    elif change == "new file":
+        (files / "b.txt").write_text("new\n")
+    elif change == "delete":
+        p.unlink()
+    elif change == "rename over":  # a04's bytes under a03's name: same size, other inode
+        os.replace(files / "a04.txt", p)
+    else:  # another inode with the old size and mtime (cp -p of other bytes, rsync -t)
+        tmp = files / ".a03.txt.new"
+        tmp.write_text("TEXT 03\n")
+        os.utime(tmp, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns))
+        os.replace(tmp, p)
+    assert ws.worktree.scan(dir).as_dict() == expect
+    assert ws.worktree.scan(dir).as_dict() == expect  # and again, once its result is remembered
+
+
+def test_a_remembered_answer_is_dropped_when_the_records_change(ws: Workspace) -> None:
+    dir, files = _settled_session(ws)
+    with open(files / "a03.txt", "a") as f:
+        f.write("more\n")
+    time.sleep(0.25)  # the edit settles: this answer is remembered
+    assert ws.worktree.scan(dir).as_dict()["modified"] == ["a03.txt"]
+    assert ws.worktree.scan(dir).as_dict()["modified"] == ["a03.txt"]
+    ws.worktree.record(dir)  # the records now hold the file's bytes; the file is untouched
+    assert ws.worktree.scan(dir).clean

@@ -20,9 +20,11 @@ first puts back what an unfinished store left.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat as statmod
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +57,9 @@ class WorkingCopy:
     def names(self) -> list[str]:
         return sorted([*self.modified, *self.added, *self.deleted])
 
+    def copy(self) -> "WorkingCopy":
+        return WorkingCopy(self.dir, dict(self.modified), dict(self.added), list(self.deleted))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "modified": sorted(self.modified),
@@ -72,6 +77,9 @@ class Worktree:
         self._lock = threading.RLock()
         self._puts = 0  # stat-cache entries this process wrote: the memo below is rebuilt after any
         self._memo: dict[str, tuple] = {}
+        # dir -> (key, files/ dir stat, names, their ctime_ns, result) of the last scan
+        # whose every stat was older than the racy window: the fast path of a clean check
+        self._clean: dict[str, tuple] = {}
 
     @property
     def on_disk(self) -> bool:
@@ -127,15 +135,23 @@ class Worktree:
         log = ws.log(dir)
         log.refresh()
         prefix = f"sessions/{dir}/files/"
+        limit = ws.config.get("watch.materialize_max_bytes")
         with self._lock:
+            memo = self._clean.get(dir)
+            if memo is not None and memo[0] == self._key(log, limit):
+                if _signature(fdir, memo[2], memo[1]) == memo[3]:
+                    return memo[4].copy()  # no stat moved since a scan that saw them settled
+            start = time.time_ns()
             cache = self.cache()
             cache.load(prefix)
             live, expect = self._expected(dir, log, cache, prefix)
             seen = 0  # live artifacts whose copy is there
+            kept: list[os.DirEntry] | None = []  # what the fast path re-checks; None: it may not
             try:
+                dst = os.stat(fdir)
                 entries = os.scandir(fdir)
             except (FileNotFoundError, NotADirectoryError):
-                entries = None
+                entries, kept = None, None
             with entries if entries is not None else contextlib.nullcontext(()) as it:
                 for e in it:
                     name = e.name
@@ -143,7 +159,10 @@ class Worktree:
                     try:
                         s = e.stat(follow_symlinks=False)
                     except FileNotFoundError:
+                        kept = None
                         continue
+                    if kept is not None and not (name[0] == "." and name not in live):
+                        kept.append(e)  # (a dot file is never an artifact: its stat cannot matter)
                     if (
                         x is not None
                         and x[0] == s.st_ino
@@ -168,8 +187,11 @@ class Worktree:
                     got = hash_path(f"{fdir}/{name}")
                     if got is None:  # being written right now: changed while read
                         (wc.modified if rec is not None else wc.added)[name] = ""
+                        kept = None
                         continue
                     digest, _, st = got
+                    if s.st_ctime_ns + _RACY >= start:
+                        kept = None  # changed just now: it may change again unseen by a stat
                     cache.put(rel, st, digest)
                     self._puts += 1
                     if rec is None:
@@ -181,13 +203,32 @@ class Worktree:
                     present = set(os.listdir(fdir))
                 except OSError:
                     present = set()
-                limit = ws.config.get("watch.materialize_max_bytes")
                 for name, rec in live.items():
                     if name not in present and rec.get("size", 0) <= limit:
                         wc.deleted.append(name)
             cache.flush()
-        wc.deleted.sort()
+            wc.deleted.sort()
+            self._clean.pop(dir, None)
+            if kept is not None:
+                self._settled(dir, log, limit, start, dst, kept, wc)
         return wc
+
+    def _settled(self, dir, log, limit, start, dst, kept, wc) -> None:
+        """Remember a scan for the fast path when every stat it saw was older than the racy
+        window (a later change then moves some ctime: the kernel sets it, nobody can set it
+        back)."""
+        sigs = [e.stat(follow_symlinks=False).st_ctime_ns for e in kept]
+        newest = max([dst.st_ctime_ns, dst.st_mtime_ns, *sigs])
+        if newest + _RACY < start:
+            dsig = (dst.st_ino, dst.st_mtime_ns, dst.st_ctime_ns)
+            names = [e.name for e in kept]
+            self._clean[dir] = (self._key(log, limit), dsig, names, sigs, wc.copy())
+            while len(self._clean) > 64:
+                self._clean.pop(next(iter(self._clean)))
+
+    def _key(self, log: Any, limit: int) -> tuple:
+        """What a scan's result depends on besides the stats: records, stat cache, rules."""
+        return (log.inode, log.offset, self._puts, limit, self.ws.storage.signature(".spellignore"))
 
     def scan_all(self) -> dict[str, WorkingCopy]:
         """Every session's working copy (the dirs holding a ``session.yaml``)."""
@@ -376,6 +417,28 @@ class Worktree:
         """Live artifacts whose copy on disk differs from (or lost) their latest record."""
         wc = self.scan(dir)
         return set(wc.modified) | set(wc.deleted)
+
+
+def _signature(fdir: str, names: list[str], dsig: tuple) -> list | None:
+    """The ctime of each of ``names`` under ``fdir``, or None when the directory itself moved.
+
+    A name that comes to mean another inode (created, removed, renamed, linked over) changes
+    the directory's mtime; a file's ctime changes on every write, truncate and chmod, and the
+    kernel sets it: nobody can set it back. Equal answers therefore mean unchanged files."""
+    try:
+        fd = os.open(fdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        d = os.fstat(fd)
+        if (d.st_ino, d.st_mtime_ns, d.st_ctime_ns) != dsig:
+            return None
+        stat = functools.partial(os.lstat, dir_fd=fd)
+        return [s.st_ctime_ns for s in map(stat, names)]
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _valid(name: str) -> bool:
