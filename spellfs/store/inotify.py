@@ -1,0 +1,191 @@
+"""Which subdirectories of a folder changed, from the kernel's own queue (Linux inotify).
+
+A listing of 10,000 sessions must notice a hand edit to any ``session.yaml``; asking the
+disk means a ``stat`` per session every time. :class:`DirWatch` asks once: it watches the
+folder and each subdirectory, and later answers "which changed since you last asked" by
+draining the inotify queue, a single ``read``.
+
+Why that answer can be trusted: the kernel queues an inotify event inside the system call
+that changes the file, before that call returns. So every change that finished before
+:meth:`DirWatch.changed` runs is in the queue it drains. When the answer is unknown (no
+inotify, a full queue, a watch that could not be added, the folder itself moved, or a file
+system whose changes may come from another machine) :meth:`changed` returns None and the
+caller stats everything, as without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import struct
+import sys
+
+__all__ = ["LOCAL_FS", "DirWatch", "fs_type"]
+
+_MODIFY, _ATTRIB, _CLOSE_WRITE = 0x2, 0x4, 0x8
+_MOVED_FROM, _MOVED_TO, _CREATE, _DELETE = 0x40, 0x80, 0x100, 0x200
+_DELETE_SELF, _MOVE_SELF, _UNMOUNT, _OVERFLOW, _IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
+_ONLYDIR, _ISDIR = 0x01000000, 0x40000000
+_SUB = (
+    _MODIFY
+    | _ATTRIB
+    | _CLOSE_WRITE
+    | _MOVED_FROM
+    | _MOVED_TO
+    | _CREATE
+    | _DELETE
+    | _DELETE_SELF
+    | _MOVE_SELF
+    | _ONLYDIR
+)
+_TOP = _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE | _DELETE_SELF | _MOVE_SELF | _ONLYDIR
+_EVENT = struct.Struct("iIII")
+
+# File systems whose every change passes through this kernel (others may change on a server).
+LOCAL_FS = frozenset(
+    "ext2 ext3 ext4 xfs btrfs tmpfs ramfs zfs f2fs jfs reiserfs bcachefs overlay".split()
+)
+
+_libc = None
+
+
+def _lib():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        _libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    return _libc
+
+
+def fs_type(path: str) -> str | None:
+    """The file system type of the mount holding ``path`` (from /proc/self/mountinfo)."""
+    path = os.path.realpath(path)
+    best, kind = "", None
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) < 5 or not right:
+                    continue
+                point = fields[4].replace("\\040", " ")
+                inside = path == point or path.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, kind = point, right.split()[0]
+    except OSError:
+        return None
+    return kind
+
+
+class DirWatch:
+    """Changes under ``base``: which of its subdirectories saw an entry created, written,
+    touched, renamed or removed (not deeper), and which subdirectories came or went."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
+        self.fd = -1
+        self._wds: dict[int, str] = {}  # watch descriptor -> subdirectory name ("" = base)
+        self._names: set[str] = set()  # the subdirectories watched
+        self._lost = True  # the queue cannot vouch for anything until start() succeeds
+
+    LOCAL_FS = LOCAL_FS
+
+    @staticmethod
+    def usable(base: str) -> bool:
+        """Whether every change under ``base`` passes through this kernel (Linux, local disk)."""
+        return sys.platform.startswith("linux") and fs_type(base) in LOCAL_FS
+
+    def start(self, names: list[str]) -> bool:
+        """Watch ``base`` and its subdirectories ``names``. A change after this returns is seen
+        by :meth:`changed`; what changed before, the caller checks itself (stat them now)."""
+        self.close()
+        try:
+            lib = _lib()
+            fd = lib.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        except (OSError, AttributeError):
+            return False
+        if fd < 0:
+            return False
+        self.fd = fd
+        if not self._add("", _TOP):
+            self.close()
+            return False
+        for name in names:
+            if not self._add(name, _SUB):
+                self.close()  # no room for every watch (max_user_watches): stat as before
+                return False
+        self._lost = False
+        return True
+
+    def _add(self, name: str, mask: int) -> bool:
+        path = f"{self.base}/{name}" if name else self.base
+        wd = _lib().inotify_add_watch(self.fd, os.fsencode(path), mask)
+        if wd < 0:
+            return False
+        self._wds[wd] = name
+        self._names.add(name)
+        return True
+
+    def watching(self, name: str) -> bool:
+        """Whether changes in subdirectory ``name`` reach the queue."""
+        return self.fd >= 0 and name in self._names
+
+    def changed(self) -> set[str] | None:
+        """Subdirectories changed since the last call (new ones are watched from now on), or
+        None when that is not known and every one must be checked."""
+        if self.fd < 0:
+            return None
+        out: set[str] = set()
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._lost = True
+                break
+            pos = 0
+            while pos + 16 <= len(data):
+                wd, mask, _cookie, size = _EVENT.unpack_from(data, pos)
+                name = data[pos + 16 : pos + 16 + size].rstrip(b"\0")
+                pos += 16 + size
+                self._event(wd, mask, os.fsdecode(name), out)
+        if self._lost:  # the caller checks everything now; later changes are queued again
+            self._lost = False
+            if "" not in self._wds.values():
+                self.close()  # the base itself moved or went: nothing to watch any more
+            return None
+        return out
+
+    def _event(self, wd: int, mask: int, name: str, out: set[str]) -> None:
+        if mask & _OVERFLOW:
+            self._lost = True
+            return
+        sub = self._wds.get(wd)
+        if sub is None:
+            return
+        if sub == "":  # the base itself: a subdirectory came or went, or the base moved
+            if mask & (_DELETE_SELF | _MOVE_SELF | _UNMOUNT | _IGNORED):
+                self._wds.pop(wd, None)
+                self._lost = True
+            elif name:
+                out.add(name)
+                if mask & (_CREATE | _MOVED_TO) and mask & _ISDIR and not self._add(name, _SUB):
+                    self._lost = True
+            return
+        out.add(sub)
+        if mask & _IGNORED:  # the subdirectory was removed or moved away
+            self._wds.pop(wd, None)
+            if sub not in self._wds.values():
+                self._names.discard(sub)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = -1
+        self._wds.clear()
+        self._names.clear()
+        self._lost = True

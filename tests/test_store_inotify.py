@@ -1,0 +1,88 @@
+"""The kernel's change queue (store/inotify.py): what changed under a folder, without a stat
+per entry. Real directories, real writes (from this process and from another)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spellfs.store.inotify import DirWatch, fs_type
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    b = tmp_path / "sessions"
+    for name in ("a", "b"):
+        (b / name).mkdir(parents=True)
+        (b / name / "session.yaml").write_text("status: active\n")
+    return b
+
+
+@pytest.fixture
+def watch(base: Path):
+    w = DirWatch(str(base))
+    assert w.start(["a", "b"])
+    yield w
+    w.close()
+
+
+def test_nothing_changed_is_an_empty_answer(watch: DirWatch) -> None:
+    assert watch.changed() == set()
+    assert watch.changed() == set()
+
+
+def test_an_in_place_write_from_another_process_is_seen(base: Path, watch: DirWatch) -> None:
+    path = base / "a" / "session.yaml"
+    before = path.stat()
+    # same size, mtime put back: a stat cannot tell; the kernel queued the write all the same
+    code = (
+        "import os,sys; p=sys.argv[1]; f=open(p,'r+b'); f.write(b'STATUS'); f.close(); "
+        f"os.utime(p, ns=({before.st_atime_ns}, {before.st_mtime_ns}))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    assert watch.changed() == {"a"}
+    assert watch.changed() == set()
+
+
+def test_new_removed_and_renamed_subdirectories(base: Path, watch: DirWatch) -> None:
+    (base / "c").mkdir()
+    assert watch.changed() == {"c"}
+    assert watch.watching("c")
+    (base / "c" / "session.yaml").write_text("x\n")  # the new one is watched from then on
+    assert watch.changed() == {"c"}
+    shutil.rmtree(base / "b")
+    assert "b" in watch.changed()
+    assert not watch.watching("b")
+    os.rename(base / "a", base / "a2")
+    assert watch.changed() >= {"a", "a2"}
+    (base / "a2" / "session.yaml").write_text("y\n")
+    assert "a2" in watch.changed()
+
+
+def test_an_overflowing_queue_says_unknown_then_vouches_again(base: Path, watch: DirWatch) -> None:
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for i in range(limit + 10):  # an IN_CREATE of a new name each, unread: the queue overflows
+        os.close(os.open(base / "a" / f"f{i}", os.O_CREAT | os.O_RDONLY))
+    assert watch.changed() is None  # the caller checks everything now
+    (base / "b" / "session.yaml").write_text("later\n")
+    assert watch.changed() == {"b"}
+
+
+def test_the_folder_itself_moving_ends_the_watch(base: Path, watch: DirWatch) -> None:
+    os.rename(base, base.parent / "elsewhere")
+    assert watch.changed() is None
+    assert watch.changed() is None and not watch.watching("a")
+
+
+def test_only_local_file_systems_are_trusted(base: Path) -> None:
+    assert fs_type(str(base)) is not None
+    assert DirWatch.usable(str(base)) == (fs_type(str(base)) in DirWatch.LOCAL_FS)
+    assert DirWatch.usable("/proc") is False  # proc: changes no write of ours ever queues
