@@ -4,6 +4,10 @@ applies)."""
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import subprocess
+import sys
 import json
 import time
 import uuid
@@ -610,3 +614,39 @@ def test_changing_the_id_by_hand_is_refused(ws: Workspace, root: Path) -> None:
     path.write_text(path.read_text().replace(sid, other))
     with pytest.raises(ManifestError, match="id"):
         ws.sessions.get(path.parent.name)
+
+
+# -- one process listing again and again (the kernel's change queue) ------------------------
+
+
+def _tags(ws: Workspace, *tags: str) -> list[str]:
+    return sorted(s["name"] for s in ws.sessions.list({"tags": list(tags), "limit": None}))
+
+
+def test_a_long_lived_process_sees_every_hand_edit_between_listings(root: Path, spell) -> None:
+    made = {n: spell("new", n, "--tag", "g3", cwd=root).stdout.decode().strip() for n in "abcd"}
+    with Workspace.open(root) as ws:
+        for _ in range(3):  # the second listing starts the watch, the third trusts it
+            assert _tags(ws, "g3") == ["a", "b", "c", "d"]
+        # same size and mtime put back, in place, by another process: a stat cannot see it
+        path = manifest_path(root, made["a"])
+        before = path.stat()
+        code = (
+            "import os,sys; p=sys.argv[1]; t=open(p).read().replace('- g3','- g4'); "
+            "f=open(p,'r+'); f.write(t); f.close(); "
+            f"os.utime(p, ns=({before.st_atime_ns}, {before.st_mtime_ns}))"
+        )
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+        assert _tags(ws, "g3") == ["b", "c", "d"]
+        assert _tags(ws, "g4") == ["a"]
+        # a new session, a removed one, a renamed directory, an artifact added: all by others
+        spell("new", "e", "--tag", "g3", cwd=root)
+        shutil.rmtree(manifest_path(root, made["b"]).parent)
+        cdir = manifest_path(root, made["c"]).parent
+        os.rename(cdir, cdir.parent / ("renamed-" + cdir.name))
+        (root / "x.txt").write_text("x\n")
+        assert spell("add", made["d"], str(root / "x.txt"), cwd=root).returncode == 0
+        assert _tags(ws, "g3") == ["c", "d", "e"]
+        [d] = [s for s in ws.sessions.list({"tags": ["g3"]}) if s["name"] == "d"]
+        assert d["artifact_count"] == 1
+        assert _tags(ws, "g3") == ["c", "d", "e"]

@@ -13,11 +13,13 @@ import functools
 import json
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import ManifestError, UnsafePath
+from ..store.inotify import DirWatch
 from .manifest import load_manifest
 
 if TYPE_CHECKING:
@@ -204,6 +206,19 @@ class Index:
         self._dirty = 0
         self._batch = 0
         self._last_commit = time.monotonic()
+        # A process that lists twice lists again: from the second full listing on, the kernel
+        # says which session dirs changed (:class:`DirWatch`), and rows it vouches for are not
+        # stat-ed again. Files stay the truth: only a change the kernel did not queue could be
+        # missed, and on a file system where that can happen the watch is not used.
+        self._watch: DirWatch | None = None
+        self._passes = 0
+        self._mq: set[str] = set()  # dirs whose session.yaml was stat-ed since their last event
+        self._rq: set[str] = set()  # likewise artifacts.yaml
+        self._pending: set[str] = set()  # names under sessions/ created since the last pass
+        self._stale: set[str] = set()  # dirs with an event since last read: read, not stat-ed
+        self._complete = False  # every row was checked since the queue last lost track
+        self._losses = 0
+        self._wlock = threading.Lock()
 
     # -- storage -------------------------------------------------------------
     @property
@@ -311,6 +326,9 @@ class Index:
         self._last_commit = time.monotonic()
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         if self._db is not None:
             try:
                 self._db.execute("COMMIT")
@@ -318,6 +336,44 @@ class Index:
                 pass
             self._db.close()
             self._db = None
+
+    # -- what the kernel says changed -----------------------------------------
+    def _drain(self) -> None:
+        """Take the changes the kernel queued: their rows must be stat-ed again."""
+        w = self._watch
+        if w is None:
+            return
+        with self._wlock:
+            changed = w.changed()
+            if changed is None:  # the queue lost track: every row is checked once more
+                self._mq.clear()
+                self._rq.clear()
+                self._complete = False
+                self._losses += 1
+                if w.fd < 0:
+                    self._watch = None
+                return
+            self._mq -= changed
+            self._rq -= changed
+            self._pending |= changed
+            self._stale |= changed
+
+    def _start_watch(self) -> None:
+        base = f"{self.ws.storage.base}sessions"
+        if not DirWatch.usable(base):
+            self._passes = -(10**9)  # not again in this process
+            return
+        w = DirWatch(base)
+        if w.start(self.ws.storage.listdir("sessions")):
+            self._watch = w
+
+    def _vouch(self, dir: str, manifest: bool, records: bool) -> None:
+        """``dir``'s files were just stat-ed after its watch was in place."""
+        if self._watch is not None and self._watch.watching(dir):
+            if manifest:
+                self._mq.add(dir)
+            if records:
+                self._rq.add(dir)
 
     # -- keeping current -----------------------------------------------------
     @_healing
@@ -331,6 +387,9 @@ class Index:
 
     @_healing
     def forget(self, dir: str) -> None:
+        self._stale.discard(dir)
+        self._mq.discard(dir)
+        self._rq.discard(dir)
         if self.rows.pop(dir, None) is not None:
             self._begin()
             self.db.execute("DELETE FROM sessions WHERE dir=?", (dir,))
@@ -345,21 +404,21 @@ class Index:
         """
         storage = self.ws.storage
         base = f"sessions/{dir}/"
+        self._drain()
         row = self.rows.get(dir)
+        if dir in self._stale:  # changed for sure: an edit can keep size and mtime
+            self._stale.discard(dir)
+            if row is not None:
+                row.msig = row.rsig = None
         try:
-            msig = (
-                _sig(storage.signature(base + "session.yaml"))
-                if manifest or row is None
-                else row.msig
-            )
+            check_m = (manifest or row is None) and not (row is not None and dir in self._mq)
+            msig = _sig(storage.signature(base + "session.yaml")) if check_m else row.msig
             if msig is None:
                 self.forget(dir)
                 return None
-            rsig = (
-                _sig(storage.signature(base + "artifacts.yaml"))
-                if records or row is None
-                else row.rsig
-            )
+            check_r = (records or row is None) and not (row is not None and dir in self._rq)
+            rsig = _sig(storage.signature(base + "artifacts.yaml")) if check_r else row.rsig
+            self._vouch(dir, check_m, check_r)
             if row is None or row.msig != msig:
                 storage.isdir(base + "files")  # a files/ link is refused here too
         except UnsafePath as exc:  # a link under sessions/: listed as broken, never followed
@@ -422,9 +481,18 @@ class Index:
         With ``records=False`` only manifests are checked (one stat a session): enough to
         filter; refresh the chosen rows' records with :meth:`refresh_dir` afterwards.
         """
-        dirs = self.ws.storage.listdir("sessions")
-        out = []
+        self._drain()
+        if self._watch is None and self._passes == 1 and not self.ws.memory:
+            self._start_watch()  # watches first: the stats below then cover what came before
+        self._passes += 1
+        losses = self._losses
         rows = self.rows
+        if self._complete and not records:  # the kernel named every dir that changed
+            dirs = [*rows, *(d for d in self._pending if d not in rows)]
+        else:
+            dirs = self.ws.storage.listdir("sessions")
+        self._pending.clear()
+        out = []
         # On disk, an unchanged manifest is one stat (relative to sessions/: a shorter path
         # walk) and a string compare: the common case.
         fd = None
@@ -436,15 +504,20 @@ class Index:
         stat = os.stat
         self._batch += 1
         try:
+            quiet, stale = self._mq, self._stale
             for dir in dirs:
                 row = rows.get(dir)
-                if fd is not None and row is not None:
+                if fd is not None and row is not None and dir not in stale:
+                    if dir in quiet:
+                        out.append(row)
+                        continue
                     try:
                         st = stat(dir + "/session.yaml", dir_fd=fd)
                     except OSError:
                         pass
                     else:
                         if row.msig == _sig((st.st_ino, st.st_size, st.st_mtime_ns)):
+                            self._vouch(dir, True, False)
                             out.append(row)
                             continue
                 row = self.refresh_dir(dir, records)
@@ -452,6 +525,7 @@ class Index:
                     out.append(row)
             for gone in set(self.rows) - set(dirs):
                 self.forget(gone)
+            self._complete = self._watch is not None and self._losses == losses
         finally:
             self._batch -= 1
             if fd is not None:
