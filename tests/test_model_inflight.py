@@ -38,12 +38,15 @@ def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) 
     while time.monotonic() < deadline and proc.poll() is None:
         if (
             fdir.exists() and len(os.listdir(fdir)) > 2 * CHUNK_RECORDS + 100
-        ):  # two chunks in, the third copying
+        ):  # two chunks in, the third copying: freeze it there at once (a loaded machine may
+            # otherwise let it run to the end before this process gets to send the signal)
+            proc.send_signal(signal.SIGSTOP)
             break
         time.sleep(0.002)
     assert proc.poll() is None, "spell add finished before it could be interrupted"
     proc.send_signal(sig)
-    proc.wait(30)
+    proc.send_signal(signal.SIGCONT)  # a SIGINT is acted on as it runs again
+    proc.wait(60)
     return proc.returncode, fdir
 
 
