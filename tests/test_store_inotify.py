@@ -86,3 +86,18 @@ def test_only_local_file_systems_are_trusted(base: Path) -> None:
     assert fs_type(str(base)) is not None
     assert DirWatch.usable(str(base)) == (fs_type(str(base)) in DirWatch.LOCAL_FS)
     assert DirWatch.usable("/proc") is False  # proc: changes no write of ours ever queues
+
+
+def test_a_forked_child_never_drains_its_parents_queue(base: Path, watch: DirWatch) -> None:
+    (base / "a" / "session.yaml").write_text("changed\n")  # queued before the fork
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: asks, is told "unknown", and leaves the queue alone
+        os.close(r)
+        os.write(w, b"none" if watch.changed() is None else b"drained")
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    assert os.read(r, 16) == b"none"
+    os.close(r)
+    assert watch.changed() == {"a"}  # the parent still has every event

@@ -89,6 +89,7 @@ class DirWatch:
         self._wds: dict[int, str] = {}  # watch descriptor -> subdirectory name ("" = base)
         self._names: set[str] = set()  # the subdirectories watched
         self._lost = True  # the queue cannot vouch for anything until start() succeeds
+        self._pid = 0
 
     LOCAL_FS = LOCAL_FS
 
@@ -109,6 +110,7 @@ class DirWatch:
         if fd < 0:
             return False
         self.fd = fd
+        self._pid = os.getpid()
         if not self._add("", _TOP):
             self.close()
             return False
@@ -136,6 +138,10 @@ class DirWatch:
         """Subdirectories changed since the last call (new ones are watched from now on), or
         None when that is not known and every one must be checked."""
         if self.fd < 0:
+            return None
+        if os.getpid() != self._pid:  # a forked child shares the parent's queue: never split it
+            self.fd = -1  # (the parent's descriptor stays open for the parent)
+            self.close()
             return None
         out: set[str] = set()
         while True:
