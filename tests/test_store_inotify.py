@@ -63,6 +63,7 @@ def test_new_removed_and_renamed_subdirectories(base: Path, watch: DirWatch) -> 
     assert not watch.watching("b")
     os.rename(base / "a", base / "a2")
     assert watch.changed() >= {"a", "a2"}
+    assert watch.watching("a2") and not watch.watching("a")  # the watch went with the inode
     (base / "a2" / "session.yaml").write_text("y\n")
     assert "a2" in watch.changed()
 

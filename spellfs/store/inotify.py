@@ -126,7 +126,10 @@ class DirWatch:
         wd = _lib().inotify_add_watch(self.fd, os.fsencode(path), mask)
         if wd < 0:
             return False
+        old = self._wds.get(wd)  # one watch per inode: a renamed dir keeps its watch
         self._wds[wd] = name
+        if old is not None and old != name and old not in self._wds.values():
+            self._names.discard(old)
         self._names.add(name)
         return True
 
