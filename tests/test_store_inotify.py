@@ -102,3 +102,17 @@ def test_a_forked_child_never_drains_its_parents_queue(base: Path, watch: DirWat
     assert os.read(r, 16) == b"none"
     os.close(r)
     assert watch.changed() == {"a"}  # the parent still has every event
+
+
+def test_a_link_or_file_among_the_subdirectories_is_left_to_stat(
+    base: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "outside").mkdir()
+    (base / "link").symlink_to(tmp_path / "outside")
+    (base / "file").write_text("not a dir\n")
+    w = DirWatch(str(base))
+    assert w.start(["a", "b", "link", "file", "gone"])
+    assert w.watching("a") and not w.watching("link") and not w.watching("file")
+    (tmp_path / "outside" / "session.yaml").write_text("never followed\n")
+    assert w.changed() == set()
+    w.close()

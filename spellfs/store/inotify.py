@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import os
 import struct
 import sys
@@ -27,7 +28,7 @@ __all__ = ["LOCAL_FS", "DirWatch", "fs_type"]
 _MODIFY, _ATTRIB, _CLOSE_WRITE = 0x2, 0x4, 0x8
 _MOVED_FROM, _MOVED_TO, _CREATE, _DELETE = 0x40, 0x80, 0x100, 0x200
 _DELETE_SELF, _MOVE_SELF, _UNMOUNT, _OVERFLOW, _IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
-_ONLYDIR, _ISDIR = 0x01000000, 0x40000000
+_ONLYDIR, _DONT_FOLLOW, _ISDIR = 0x01000000, 0x02000000, 0x40000000
 _SUB = (
     _MODIFY
     | _ATTRIB
@@ -39,6 +40,7 @@ _SUB = (
     | _DELETE_SELF
     | _MOVE_SELF
     | _ONLYDIR
+    | _DONT_FOLLOW
 )
 _TOP = _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE | _DELETE_SELF | _MOVE_SELF | _ONLYDIR
 _EVENT = struct.Struct("iIII")
@@ -115,9 +117,13 @@ class DirWatch:
             self.close()
             return False
         for name in names:
-            if not self._add(name, _SUB):
+            if not self._add(name, _SUB) and ctypes.get_errno() not in (
+                errno.ENOENT,
+                errno.ENOTDIR,
+            ):
                 self.close()  # no room for every watch (max_user_watches): stat as before
                 return False
+            # (a file or link there, or a dir gone: not watched, so the caller stats it each time)
         self._lost = False
         return True
 
