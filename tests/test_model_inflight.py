@@ -32,7 +32,12 @@ def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) 
     fdir = d / "files"
     with out.open("wb") as f:
         proc = subprocess.Popen(
-            [*SPELL, "-w", str(root), "add", sid, *files], stdout=f, stderr=subprocess.PIPE
+            [*SPELL, "-w", str(root), "add", sid, *files],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            # as from a terminal: a suite started in the background (nohup, `&`) ignores SIGINT,
+            # and a child would inherit that and finish regardless
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
