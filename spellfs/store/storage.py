@@ -58,15 +58,18 @@ def atomic_write(
     fsync: bool = False,
     mode: int | None = None,
     tmpdir: str | None = None,
-) -> None:
+    mtime_ns: int | None = None,
+) -> os.stat_result | None:
     """Write ``data`` to ``path`` so readers see the old file or the new, never half.
 
     The temporary file lives in ``tmpdir`` when given (the workspace keeps them under
     ``.spell/tmp``, so a killed writer leaves nothing in view under ``sessions/``),
     else beside ``path``. A failure is a one-line :func:`disk_error` naming ``path``.
+    ``mtime_ns`` sets the file's mtime before it comes into view; the file's stat is then
+    returned (what a stat cache may vouch for: any later write moves that mtime).
     """
     try:
-        atomic_replace(path, data, fsync, mode, tmpdir)
+        return atomic_replace(path, data, fsync, mode, tmpdir, mtime_ns)
     except OSError as exc:
         raise disk_error(exc, os.fspath(path)) from None
 
@@ -77,7 +80,8 @@ def atomic_replace(
     fsync: bool = False,
     mode: int | None = None,
     tmpdir: str | None = None,
-) -> None:
+    mtime_ns: int | None = None,
+) -> os.stat_result | None:
     """:func:`atomic_write` for callers that report a failure their own way: it raises the
     ``OSError``."""
     path = os.fspath(path)
@@ -93,8 +97,12 @@ def atomic_replace(
         except FileNotFoundError:
             os.makedirs(tmpdir or head, exist_ok=True)
             fd = os.open(tmp, flags, 0o644 if mode is None else mode)
+        st = None
         try:
             write_all(fd, data)
+            if mtime_ns is not None:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+                st = os.fstat(fd)
             if fsync:
                 os.fsync(fd)
         finally:
@@ -108,11 +116,12 @@ def atomic_replace(
             if exc.errno != errno.EXDEV:
                 raise
             os.unlink(tmp)  # sessions/ on another filesystem: fall back to a temp beside the file
-            atomic_replace(path, data, fsync, mode)
+            return atomic_replace(path, data, fsync, mode, None, mtime_ns)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return st
 
 
 #: More paths than this at once (a first checkpoint of a big session): one syncfs of the workspace's
@@ -179,7 +188,12 @@ class Storage:
 
     def read(self, rel: str) -> bytes: ...
     def read_from(self, rel: str, offset: int) -> bytes: ...
-    def write(self, rel: str, data: bytes, fsync: bool = False) -> None: ...
+    def write(
+        self, rel: str, data: bytes, fsync: bool = False, mtime_ns: int | None = None
+    ) -> os.stat_result | None:
+        """Replace ``rel`` atomically; with ``mtime_ns``, set its mtime first and return its stat
+        (the memory backend returns None)."""
+
     def append(self, rel: str, data: bytes) -> int: ...
     def exists(self, rel: str) -> bool: ...
     def isdir(self, rel: str) -> bool: ...
@@ -252,10 +266,14 @@ class FsStorage(Storage):
             f.seek(offset)
             return f.read()
 
-    def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
+    def write(
+        self, rel: str, data: bytes, fsync: bool = False, mtime_ns: int | None = None
+    ) -> os.stat_result | None:
         # The last component is replaced, never followed; the directories on the way are checked.
         self.guard.check(rel, final=False)
-        atomic_write(self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir)
+        return atomic_write(
+            self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir, mtime_ns=mtime_ns
+        )
 
     def append(self, rel: str, data: bytes) -> int:
         """Append ``data`` with one write; return the file size before it.
@@ -479,9 +497,12 @@ class MemoryStorage(Storage):
         except KeyError:
             raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
 
-    def write(self, rel: str, data: bytes, fsync: bool = False) -> None:
+    def write(
+        self, rel: str, data: bytes, fsync: bool = False, mtime_ns: int | None = None
+    ) -> os.stat_result | None:
         self.files[rel] = bytearray(data)
         self._touch(rel)
+        return None
 
     def append(self, rel: str, data: bytes) -> int:
         """Grow in place: appends cost the same however long the file is."""
