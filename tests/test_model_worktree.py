@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from spellfs import UnrecordedChanges, Workspace
+from spellfs.model.statcache import RACY_NS
 
 
 class Space:
@@ -251,3 +252,41 @@ def test_a_remembered_answer_is_dropped_when_the_records_change(ws: Workspace) -
     assert ws.worktree.scan(dir).as_dict()["modified"] == ["a03.txt"]
     ws.worktree.record(dir)  # the records now hold the file's bytes; the file is untouched
     assert ws.worktree.scan(dir).clean
+
+
+def test_a_bulk_stores_copies_are_vouched_for_without_a_read(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    sid = ws.sessions.create(name="bulk")
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"f{i:03d}.txt", f"file {i}\n", None) for i in range(100)]
+    )
+    dir = ws.sessions.resolve(sid)
+    files = ws.root / "sessions" / dir / "files"
+    reads: list[str] = []
+    real = worktree.hash_path
+    monkeypatch.setattr(worktree, "hash_path", lambda p, *a: reads.append(p) or real(p, *a))
+    assert ws.worktree.scan(dir).clean
+    assert reads == []  # the store entered its copies in the stat cache: no file was read
+    for p in files.iterdir():  # each dated past the racy window before it came into view (the
+        st = p.stat()  # kernel set its ctime then), so a write in the same tick still moves it
+        assert st.st_mtime_ns + RACY_NS < st.st_ctime_ns
+    # and a hand edit right after the store, even of the same size, is seen: the copies were
+    # dated past the racy window, and the edit dates the file now
+    (files / "f007.txt").write_text("FILE 7\n")
+    with open(files / "f008.txt", "a") as f:
+        f.write("more\n")
+    assert ws.worktree.scan(dir).as_dict() == {
+        "modified": ["f007.txt", "f008.txt"],
+        "added": [],
+        "deleted": [],
+    }
+    assert sorted(os.path.basename(p) for p in reads) == ["f007.txt", "f008.txt"]
+    # a fresh process sees the same: the entries are in .spell/watch-cache.sqlite
+    with Workspace.open(ws.root) as other:
+        reads.clear()
+        assert other.worktree.scan(dir).as_dict()["modified"] == ["f007.txt", "f008.txt"]
+        # (only the two edits may be read again: they are younger than the racy window)
+        assert {os.path.basename(p) for p in reads} <= {"f007.txt", "f008.txt"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -28,6 +29,7 @@ from ..names import (
 )
 from ..store import encode_record
 from .inflight import inflight
+from .statcache import RACY_NS
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -319,13 +321,15 @@ class Artifacts:
                     f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)"
                 )
             for start in range(0, len(prepared), CHUNK_RECORDS):
-                records = self._store_chunk(
+                records, copies = self._store_chunk(
                     dir, log, prepared[start : start + CHUNK_RECORDS], materialized, journal, by
                 )
                 data = b"".join(encode_record(r) for r in records)
                 at = self.storage.append(rel, data)  # the commit point of this chunk
                 log.note_append(at, data, records)
                 journal.committed()  # a kill in a later chunk puts back that chunk's copies only
+                if copies:
+                    ws.worktree.vouch(dir, copies)
                 done = self._announce(dir, m["id"], records)
                 ids.extend(done)
                 if on_commit is not None:
@@ -340,9 +344,9 @@ class Artifacts:
         materialized: bool,
         journal: Any,
         by: str | None,
-    ) -> list[dict]:
+    ) -> tuple[list[dict], list[tuple[str, Any, str]]]:
         """Write the objects and ``files/`` copies of one chunk; return its records (not yet
-        appended).
+        appended) and the settled copies written.
 
         The writes of a large chunk run on a few threads: on a disk where creating a
         small file takes 0.1–1 ms of waiting, that waiting overlaps. Records are built
@@ -354,6 +358,9 @@ class Artifacts:
         }  # only a name's last copy lands
         if not materialized:  # a copy whose record never follows is put back (worktree)
             journal.note_many(list(last))
+
+        settled = len(prepared) >= _PARALLEL_FROM and not ws.memory
+        copies: list[tuple[str, Any, str]] = []  # (name, stat, hash) of settled copies
 
         def write(i: int) -> tuple[str, int, bytes]:
             rec, content, path = prepared[i]
@@ -367,10 +374,12 @@ class Artifacts:
                 with open(path, "rb") as f:
                     head = f.read(4096)
             if not materialized and last[rec["name"]] == i:
-                self._materialize(dir, rec["name"], content, path, size)
+                st = self._materialize(dir, rec["name"], content, path, size, settled)
+                if st is not None:
+                    copies.append((rec["name"], st, oid))  # (list.append is atomic)
             return oid, size, head
 
-        if len(prepared) >= _PARALLEL_FROM and not ws.memory:
+        if settled:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(_WRITERS) as pool:
@@ -402,7 +411,7 @@ class Artifacts:
             if ws.objects.is_compressed(size, head):
                 ordered["compressed"] = True
             records.append(ordered)
-        return records
+        return records, copies
 
     def _announce(self, dir: str, sid: str, records: list[dict]) -> list[dict]:
         """Events, hooks and run notes for committed records; return their ids."""
@@ -447,15 +456,26 @@ class Artifacts:
         return rec
 
     def _materialize(
-        self, dir: str, name: str, content: bytes | None, path: Path | None, size: int
-    ) -> None:
+        self,
+        dir: str,
+        name: str,
+        content: bytes | None,
+        path: Path | None,
+        size: int,
+        settled: bool = False,
+    ) -> Any:
+        """Write the ``files/`` copy. ``settled``: dated past the racy window before it comes into
+        view, and its stat returned, so the stat cache vouches for it at once (a bulk add is
+        not read back by the next ``status``); any later write gives it a current mtime."""
         rel = f"sessions/{dir}/files/{name}"
         if size > self.ws.config.get("watch.materialize_max_bytes"):
             self.storage.remove(rel)
-            return
+            return None
         if content is None:
             content = path.read_bytes()
-        self.storage.write(rel, content)
+        return self.storage.write(
+            rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None
+        )
 
     # -- reading ---------------------------------------------------------------
     def _log(self, session: Any):

@@ -230,6 +230,19 @@ class Worktree:
         """What a scan's result depends on besides the stats: records, stat cache, rules."""
         return (log.inode, log.offset, self._puts, limit, self.ws.storage.signature(".spellignore"))
 
+    def vouch(self, dir: str, copies: list[tuple[str, Any, str]]) -> None:
+        """Enter copies a store just wrote, ``(name, stat, hash)``, in the stat cache: their
+        mtimes were set past the racy window before they came into view, so the next scan
+        trusts them without a read."""
+        prefix = f"sessions/{dir}/files/"
+        with self._lock:
+            cache = self.cache()
+            cache.load(prefix)  # (entries read later must not replace these)
+            for name, st, digest in copies:
+                cache.put(prefix + name, (st.st_ino, st.st_size, st.st_mtime_ns), digest)
+            self._puts += 1
+            cache.flush()
+
     def scan_all(self) -> dict[str, WorkingCopy]:
         """Every session's working copy (the dirs holding a ``session.yaml``)."""
         ws = self.ws
