@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .tree import VOLATILE, Snapshot, TreeStore, same_content
 from ..errors import CheckpointNotFound, IntegrityError, ObjectNotFound, UsageError
 from ..names import now, whole_number
-from ..store import encode_record, parse_records
+from ..store import encode_record, parse_records, validate_oid
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -304,13 +304,14 @@ class History:
                 oids.append(rec["hash"])
         paths: list[str] = []
         fans = set()
+        objects = str(self.ws.objects.path("0" * 64).parent.parent)
         for oid in dict.fromkeys(oids):
             try:
-                paths.append(str(self.ws.objects.path(oid)))
+                validate_oid(oid)
             except UsageError:
                 continue  # not an object id (fsck reports the record)
+            paths.append(f"{objects}/{oid[:2]}/{oid[2:]}")  # (10,000 Path objects cost 0.2 s)
             fans.add(oid[:2])
-        objects = str(self.ws.objects.path("0" * 64).parent.parent)
         paths += [f"{objects}/{fan}" for fan in sorted(fans)]
         paths += [
             objects,
