@@ -13,6 +13,8 @@ any machine tool under ``--sandbox``, answers ``{success = false, error = "... i
 ``result.success`` carry on. ``Tool.list()`` gives ``{name, description, version,
 category, enabled}`` tables; ``Tool.exists(name)``; ``Tool.get(name):getSchema()``
 (also ``Tool.get_schema(name)``) gives ``{name, description, parameters = {...}}``.
+``web_search`` is recorded in the session like a model call and answered from the record
+under ``spell replay`` (:mod:`spellfs.tools.recorded`).
 """
 
 from __future__ import annotations
@@ -59,11 +61,23 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
                 {"name": name, "component_type": "tool"},
             ).get("params", args)
         refused = available(name, ws.config.get("tools.allow"), rt.sandbox)
+        recorded = None
+        if not refused and tool.request is not None:  # web_search: recorded like a model call
+            from ..tools import prepare_recorded
+            from .agent_api import recording_session, run_recorder
+
+            recorded = prepare_recorded(
+                tool, args, ctx, run_recorder(rt, ws), lambda: recording_session(ws)
+            )
 
         def run() -> dict:
+            if recorded is not None:
+                return recorded[0]()
             return {"success": False, "error": refused} if refused else tool.execute(args, ctx)
 
         def finish(result: dict) -> dict:
+            if recorded is not None:
+                result = recorded[1](result)
             if hooks.active("AfterToolExecution"):
                 result = hooks.run(
                     "AfterToolExecution",

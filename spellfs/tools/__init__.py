@@ -19,6 +19,7 @@ from importlib import import_module
 from typing import Any
 
 from .base import PROTECTED_TOP, RECORD_FILES, Tool, confine
+from .recorded import prepare as prepare_recorded
 
 __all__ = [
     "MACHINE",
@@ -29,6 +30,7 @@ __all__ = [
     "Tool",
     "available",
     "confine",
+    "prepare_recorded",
 ]
 
 #: Every built-in tool, by name; each is the module of the same name.
