@@ -218,7 +218,12 @@ class AgentCalls:
                 return known["answer"]
             started = time.perf_counter()
             try:
-                answer = self.client.complete(provider, req, self.timeout)
+                if provider.kind == "mock":  # local and deterministic (spellfs.agent.mock)
+                    from ..agent.mock import answer as mock_answer
+
+                    answer = mock_answer(req)
+                else:
+                    answer = self.client.complete(provider, req, self.timeout)
             except BaseException as exc:
                 self.rec.abandon(ticket)  # a failed call records nothing
                 if isinstance(exc, ProviderError):
@@ -315,6 +320,8 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
     if not isinstance(name, str) or not model:
         raise UsageError('Agent.create: model must be "provider/model"')
     provider = calls.providers.get(name)
+    if provider is None and name == "mock":  # rs-llmspell's mock/test: see spellfs.agent.mock
+        provider = Provider("mock", "mock", "local:mock")
     if provider is None:
         kind = calls.recorded_kind(name, session_dir) if calls.replaying else None
         if kind is None:
@@ -497,6 +504,12 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         def delete_state(_self: Any = None) -> bool:
             return bool(ws.state.delete(state_key))
 
+        def destroy(_self: Any = None) -> bool:
+            """Forget the agent (Agent.get no longer finds it); its records stay."""
+            registry.pop(name, None)
+            preparers.pop(name, None)
+            return True
+
         table = rt.table(
             f"agent {name}",
             {
@@ -506,7 +519,8 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
                 "saveState": save_state,
                 "loadState": load_state,
                 "deleteState": delete_state,
-                "getAgentState": lambda *_: "ready",
+                "getAgentState": lambda *_: b"ready",
+                "destroy": destroy,
             },
             {
                 "name": name,
