@@ -40,15 +40,21 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
         return TOOLS
 
+    def canonical(name: str) -> str:
+        from ..tools import canonical as canonical_name
+
+        return canonical_name(name)
+
     def prepare(name: str, args: Any) -> tuple[Any, Any]:
         """``(run, finish)``: hooks and gating here, ``run()`` thread-safe (workflow steps)."""
         from ..tools import available
 
         if name in getattr(rt, "extra_tools", {}):
             return wrapped(name, args)
-        tool = tools().get(name)
+        tool = tools().get(canonical(name))
         if tool is None:
             raise NotFound(f"tool not found: {name} (known: {', '.join(sorted(tools()))})")
+        name = tool.name
         if not isinstance(args, dict):
             raise UsageError(f"{name}: parameters must be a table, got {type(args).__name__}")
         sid = ws.current_session
@@ -114,7 +120,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
     def get(name: Any = None) -> Any:
         tool_name = rt.text(name, "Tool.get: tool name")
-        tool = tools().get(tool_name)
+        tool = tools().get(canonical(tool_name))
         if tool is None:
             return None
         return rt.table(
@@ -135,10 +141,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         if not isinstance(name, bytes):
             return False
         text = rt.text(name, "Tool.exists: tool name")
-        return text in tools() or text in getattr(rt, "extra_tools", {})
+        return canonical(text) in tools() or text in getattr(rt, "extra_tools", {})
 
     def schema(name: Any = None) -> Any:
-        tool = tools().get(rt.text(name, "Tool.get_schema: tool name"))
+        tool = tools().get(canonical(rt.text(name, "Tool.get_schema: tool name")))
         return None if tool is None else out(tool.schema())
 
     def invoke(name: Any, params: Any = None) -> Any:
