@@ -30,7 +30,8 @@ def media_tool(name: str, kind: str, description: str, unsupported: tuple[str, .
             raise UsageError(f"no such file: {shown}")
         info = probe(path)
         if info["kind"] != kind:
-            raise UsageError(f"not a {kind} file: {shown} (format: {info['format']})")
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise UsageError(f"not {article} {kind} file: {shown} (format: {info['format']})")
         return {"path": shown, **info}
 
     return Tool(

@@ -2,9 +2,10 @@
 
 ``{input (or url), decode_params = true}`` -> ``{url, valid = true, scheme, host, port,
 path, query, fragment, username?, has_password, query_params, is_secure}``. A password is
-never echoed (``has_password`` only). ``query_params`` maps each name to its value (a
-list when the name repeats), percent-decoded unless ``decode_params = false``. Text that
-is not an absolute URL with a host is a failure naming it.
+never echoed (``has_password``; ``url`` shows it as ``***``). ``query_params`` maps each
+name to its value (a list when the name repeats), percent-decoded unless
+``decode_params = false``. Text that is not an absolute URL with a host is a failure
+naming it.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ def _analyze(params: dict, ctx: Any) -> dict:
             ]
         else:
             query[name] = value
+    shown = raw
+    if parts.password is not None:  # the URL as given, its password masked
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        shown = parts._replace(netloc=netloc).geturl()
     result: dict[str, Any] = {
-        "url": raw,
+        "url": shown,
         "valid": True,
         "scheme": parts.scheme,
         "host": parts.hostname,
