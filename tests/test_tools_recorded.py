@@ -74,6 +74,8 @@ def test_a_search_is_recorded_with_query_provider_and_results(spell, root: Path)
 
         usage = usage_summary(ws, sid)
         assert usage is not None and usage["calls"] == 0 and usage["searches"] == 1
+    shown = spell("-w", str(root), "show", sid).stdout.decode()
+    assert "web searches:      1" in shown and "model calls" not in shown
 
 
 def test_replay_answers_the_search_from_the_record_offline(spell, root: Path) -> None:
