@@ -52,7 +52,6 @@ UPSTREAM_BROKEN: dict[str, str] = {
     "lua/tools/tools-utility-reference.lua": (
         "table.concat over Tool.list(), whose entries are tables in rs-llmspell"
     ),
-    "lua/run-all-examples.lua": "a runner of the others: dofile paths relative to the checkout",
     "lua/run-integration-demos.lua": (
         "a runner of the others: dofile paths relative to the checkout"
     ),
