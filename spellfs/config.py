@@ -44,6 +44,13 @@ MACHINE_TOOLS = frozenset(
     {
         "web_search",
         "http_request",
+        "graphql_query",
+        "api_tester",
+        "webhook_caller",
+        "web_scraper",
+        "webpage_monitor",
+        "sitemap_crawler",
+        "email_sender",
         "process_executor",
         "system_monitor",
         "service_checker",

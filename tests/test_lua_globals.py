@@ -666,9 +666,9 @@ def test_session_hooks_and_api_calls_inside_hooks(lua) -> None:
 def test_tools_and_tool_hooks(lua, root: Path) -> None:
     listed = list(lua("return Tool.list()").values())
     assert [t[b"name"] for t in listed][:3] == [
+        b"api_tester",
         b"archive_handler",
-        b"base64_encoder",
-        b"calculator",
+        b"audio_processor",
     ]
     assert all(t[b"description"] and t[b"version"] for t in listed)
     assert lua("return Tool.exists('calculator'), Tool.exists('nope')") == (True, False)

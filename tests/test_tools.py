@@ -42,6 +42,22 @@ def test_registry():
         "file_operations",
         "template_engine",
         "uuid_generator",
+        # added for rs-llmspell's examples
+        "graphql_query",
+        "api_tester",
+        "webhook_caller",
+        "web_scraper",
+        "webpage_monitor",
+        "sitemap_crawler",
+        "email_sender",
+        "url_analyzer",
+        "database_connector",
+        "file_watcher",
+        "file_converter",
+        "file_search",
+        "audio_processor",
+        "image_processor",
+        "video_processor",
     }
     assert set(TOOLS) == rs_llmspell
     for name, tool in TOOLS.items():

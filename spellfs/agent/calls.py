@@ -21,6 +21,14 @@ provider), ``replay`` (a recorded call, under ``spell replay``) or ``cache`` (an
 identical earlier request, with ``agents.cache: true``). ``run`` is present when
 the call was made by a recorded ``spell run``. Nothing here ever holds an API key.
 
+A ``web_search`` is recorded the same way (:func:`record_search`): artifacts
+``web_search-0001.request.json`` (``{tool, provider, query, max_results}``) and
+``.response.json`` (the tool's result), and a record with ``kind: search``, the
+``provider``, the ``query`` and how many ``results``, no model and no tokens. Under
+``spell replay`` it is answered from that record like a model call (no network); a search
+the replay cannot answer is recorded with ``source: unanswered`` so the report shows
+what the replayed script asked instead.
+
 The response artifact holds exactly what ``invoke`` returned (``text, model,
 usage, finish_reason``), so a replay answers a call by reading it back, and
 records those same bytes in the fork. Both artifacts are JSON with a key per line
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CACHE_DIR",
+    "SEARCH",
     "CallLog",
     "artifact_names",
     "cache_get",
@@ -58,13 +67,18 @@ __all__ = [
     "read_answer",
     "read_calls",
     "pair_calls",
+    "read_search",
     "record_call",
+    "record_search",
+    "search_hash",
     "replay_sources",
     "summarize",
     "usage_summary",
 ]
 
 CACHE_DIR = ".spell/agent_cache"
+#: The ``kind`` of a web search's record (a model call's is its provider's kind).
+SEARCH = "search"
 MAX_LINEAGE = 64
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 _NUMBERED = re.compile(r"(.+)-(\d{4,})\.request\.json\Z")
@@ -175,38 +189,122 @@ def record_call(
         "kind": kind,
         **{k: request.get(k) for k in ("model", "system", "messages", "temperature", "max_tokens")},
     }
+    usage = answer.get("usage") or {}
+    fields: dict[str, Any] = {
+        "agent": agent,
+        "call": number,
+        "provider": provider,
+        "kind": kind,
+        "model": model,
+        "request_hash": request_hash,
+    }
+    tail = {
+        "source": source,
+        "latency_ms": None if latency_ms is None else round(latency_ms, 2),
+        "input_tokens": int(usage.get("input_tokens") or 0),
+        "output_tokens": int(usage.get("output_tokens") or 0),
+        "finish_reason": answer.get("finish_reason"),
+    }
+    return _store_call(
+        ws,
+        dir,
+        log,
+        (req_name, resp_name),
+        (_json_bytes(req_doc), response if response is not None else _json_bytes(answer)),
+        meta,
+        fields,
+        tail,
+    )
+
+
+def record_search(
+    ws: "Workspace",
+    dir: str,
+    log: CallLog,
+    *,
+    tool: str,
+    number: int,
+    request: dict,
+    result: dict,
+    request_hash: str,
+    source: str,
+    latency_ms: float | None,
+    response: bytes | None = None,
+) -> dict:
+    """Record one web search as a call (kind ``search``), the way :func:`record_call` records a
+    model call; return the record.
+
+    ``request`` is ``{provider, query, max_results}``, ``result`` what the tool answered
+    (``{query, provider, results, count}``), or ``{error}`` for a search a replay could not
+    answer (``source: unanswered``: the record shows what the replayed script asked). The
+    record adds ``query`` and ``results`` (how many) to a model call's fields; no tokens.
+    """
+    names = artifact_names(tool, number)
+    provider = str(request.get("provider"))
+    meta = {
+        "mime_type": "application/json",
+        "agent": tool,
+        "call": number,
+        "request_hash": request_hash,
+    }
+    fields: dict[str, Any] = {
+        "agent": tool,
+        "call": number,
+        "provider": provider,
+        "kind": SEARCH,
+        "request_hash": request_hash,
+    }
+    found = result.get("results")
+    tail = {
+        "source": source,
+        "latency_ms": None if latency_ms is None else round(latency_ms, 2),
+        "query": str(request.get("query", ""))[:500],
+        "results": len(found) if isinstance(found, list) else 0,
+    }
+    req_doc = {"tool": tool, **request}
+    return _store_call(
+        ws,
+        dir,
+        log,
+        names,
+        (_json_bytes(req_doc), response if response is not None else _json_bytes(result)),
+        meta,
+        fields,
+        tail,
+    )
+
+
+def _store_call(
+    ws: "Workspace",
+    dir: str,
+    log: CallLog,
+    names: tuple[str, str],
+    contents: tuple[bytes, bytes],
+    meta: dict,
+    fields: dict,
+    tail: dict,
+) -> dict:
+    """Store the two artifacts, then append the record (``seq``, ``fields``, the two artifacts,
+    ``tail``, ``run``, ``created_at``) under the session's lock, so ``seq`` and the artifact
+    numbers are unique among writers; the record is appended last."""
+    req_name, resp_name = names
     with ws.storage.lock(f"s-{dir}"):
         req_id, resp_id = ws.artifacts.store_many(
             dir,
             [
-                ("agent_output", req_name, _json_bytes(req_doc), meta),
-                (
-                    "agent_output",
-                    resp_name,
-                    response if response is not None else _json_bytes(answer),
-                    meta,
-                ),
+                ("agent_output", req_name, contents[0], meta),
+                ("agent_output", resp_name, contents[1], meta),
             ],
         )
         log.refresh()
-        usage = answer.get("usage") or {}
         rec: dict[str, Any] = {
             "seq": log.max_seq + 1,
-            "agent": agent,
-            "call": number,
-            "provider": provider,
-            "kind": kind,
-            "model": model,
-            "request_hash": request_hash,
+            **fields,
             "request": req_id["content_hash"],
             "response": resp_id["content_hash"],
             "request_artifact": req_name,
             "response_artifact": resp_name,
-            "source": source,
-            "latency_ms": None if latency_ms is None else round(latency_ms, 2),
-            "input_tokens": int(usage.get("input_tokens") or 0),
-            "output_tokens": int(usage.get("output_tokens") or 0),
-            "finish_reason": answer.get("finish_reason"),
+            **tail,
         }
         run = getattr(ws, "run", None)
         if run is not None and getattr(run, "id", None):
@@ -262,6 +360,33 @@ def read_answer(ws: "Workspace", rec: dict) -> tuple[dict, bytes]:
     }, raw
 
 
+def search_hash(request: dict) -> str:
+    """BLAKE3 hex naming a search: provider, query and how many results (no URL, no key)."""
+    from blake3 import blake3
+
+    canon = json.dumps(
+        {"kind": SEARCH, "request": request},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return blake3(canon.encode("utf-8")).hexdigest()
+
+
+def read_search(ws: "Workspace", rec: dict) -> tuple[dict, bytes]:
+    """The result a search record's response artifact holds, and the artifact's bytes."""
+    oid = rec.get("response")
+    where = f"recorded search {rec.get('agent')} #{rec.get('call')}: response {str(oid)[:12]}"
+    try:
+        raw = ws.objects.get(oid)
+        data = load_json(raw, f"response {str(oid)[:12]}")
+    except (SpellError, ValueError, TypeError) as exc:
+        raise ReplayError(f"{where} cannot be read ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise ReplayError(f"{where} is not a search result")
+    return data, raw
+
+
 def lineage(ws: "Workspace", dir: str) -> list[str]:
     """``dir`` and its ancestors (``parent`` in session.yaml), nearest first; stops at a missing
     one."""
@@ -310,7 +435,11 @@ def usage_summary(ws: "Workspace", session: Any) -> dict | None:
 def summarize(records: Iterable[dict]) -> dict | None:
     total = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "replayed": 0, "cached": 0}
     by_model: dict[str, dict] = {}
+    searches = 0
     for rec in records:
+        if rec.get("kind") == SEARCH:  # not a model call: no tokens, counted apart
+            searches += 1
+            continue
         key = f"{rec.get('provider')}/{rec.get('model')}"
         m = by_model.setdefault(key, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
         total["calls"] += 1
@@ -326,9 +455,9 @@ def summarize(records: Iterable[dict]) -> dict | None:
             total["replayed"] += 1
         elif source == "cache":
             total["cached"] += 1
-    if not total["calls"]:
+    if not total["calls"] and not searches:
         return None
-    return {**total, "by_model": by_model}
+    return {**total, "by_model": by_model, **({"searches": searches} if searches else {})}
 
 
 # -- the workspace cache (agents.cache: true) --------------------------------------------
@@ -394,7 +523,8 @@ def pair_calls(ws: "Workspace", original: list[dict], produced: list[dict]) -> l
         item = {
             "call": i + 1,
             "agent": ref.get("agent"),
-            "model": f"{ref.get('provider')}/{ref.get('model')}",
+            "kind": ref.get("kind"),
+            "model": _label(ref),
             "request_hash": ref.get("request_hash"),
             "original": o.get("response") if o else None,
             "replay": p.get("response") if p else None,
@@ -421,9 +551,18 @@ def pair_calls(ws: "Workspace", original: list[dict], produced: list[dict]) -> l
                 o.get("provider"),
                 o.get("model"),
             ):
-                item["replay_model"] = f"{p.get('provider')}/{p.get('model')}"
+                item["replay_model"] = _label(p)
+        if result == "request differs" and o and p and ref.get("kind") == SEARCH:
+            item["original_query"], item["replay_query"] = o.get("query"), p.get("query")
         out.append(item)
     return out
+
+
+def _label(rec: dict) -> str:
+    """``provider/model`` of a model call; the provider of a search."""
+    if rec.get("kind") == SEARCH:
+        return str(rec.get("provider"))
+    return f"{rec.get('provider')}/{rec.get('model')}"
 
 
 def call_count(ws: "Workspace", dir: str) -> int:

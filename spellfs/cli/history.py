@@ -301,17 +301,21 @@ def _print_replay(r: dict, live: bool) -> None:
             model = c["model"] + (f" -> {c['replay_model']}" if c.get("replay_model") else "")
             source = f", {c['source']}" if c.get("source") else ""  # live, replay or cache
             click.echo(f"  call {c['call']} {c['agent']} ({model}{source}): {c['result']}")
+            if "original_query" in c:  # a search that asked something else
+                click.echo(f"    asked {c['replay_query']!r}, recorded {c['original_query']!r}")
         if run.get("stderr"):
             click.echo("  " + run["stderr"].strip().replace("\n", "\n  "))
         if run.get("world"):
             click.echo(f"  world kept: {run['world']}")
     calls = r["calls_same"] + r["calls_differ"]
+    searches = any(c.get("kind") == "search" for run in r["runs"] for c in run.get("calls", ()))
     state = r["state_same"] + r["state_differ"]
     click.echo(
         f"{r['artifacts_same']} same, {r['artifacts_differ']} different"
         + (f"; state: {r['state_same']} same, {r['state_differ']} different" if state else "")
         + (
-            f"; model calls: {r['calls_same']} same, {r['calls_differ']} different "
+            f"; {'calls (models and searches)' if searches else 'model calls'}: "
+            f"{r['calls_same']} same, {r['calls_differ']} different "
             f"({'asked again' if live else 'answered from records'})"
             if calls
             else ""

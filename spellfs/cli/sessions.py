@@ -189,7 +189,9 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
             value = json.dumps(value, ensure_ascii=False) if value else ""
         click.echo(f"{key + ':':<19}{'' if value is None else value}")
     usage = extra.get("usage")
-    if usage:
+    if usage and usage.get("searches"):
+        click.echo(f"{'web searches:':<19}{usage['searches']}")
+    if usage and usage["calls"]:
         click.echo(
             f"{'model calls:':<19}{usage['calls']} ({usage['replayed']} replayed, "
             f"{usage['cached']} cached), "

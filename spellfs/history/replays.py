@@ -141,7 +141,7 @@ def _check_live(ws: "Workspace", dir: str, todo: list[dict]) -> None:
     from ..config import PROVIDER_HINT
 
     ids = {r.get("run") for r in todo}
-    calls = sum(1 for c in read_calls(ws, dir) if c.get("run") in ids)
+    calls = sum(1 for c in read_calls(ws, dir) if c.get("run") in ids and c.get("kind") != "search")
     if calls and not workspace_providers(ws):
         raise UsageError(
             f"replay --live calls the models again, but no model provider is configured (the runs "

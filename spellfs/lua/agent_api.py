@@ -52,6 +52,7 @@ __all__ = [
     "AgentCalls",
     "install",
     "recording_session",
+    "run_recorder",
     "run_session",
 ]
 
@@ -111,52 +112,45 @@ def recording_session(ws: "Workspace") -> str:
     return ws.current_session or (os.environ.get("SPELL_SESSION") or "").strip() or run_session(ws)
 
 
+def run_recorder(rt: "Runtime", ws: "Workspace") -> Any:
+    """The runtime's :class:`~spellfs.agent.recorder.Recorder`, made on first need: agents and
+    the ``web_search`` tool share it, so their calls are numbered and recorded in one order."""
+    rec = rt.__dict__.get("recorder")
+    if rec is None:
+        from ..agent import Recorder
+
+        rec = rt.__dict__["recorder"] = Recorder(ws)
+    return rec
+
+
 def _replay_mode(environ: Any) -> str:
     return (environ.get("SPELL_REPLAY") or "").strip().lower()
 
 
 class AgentCalls:
-    """What one runtime's agents share: providers, the HTTP client, replay mode, call logs."""
+    """What one runtime's agents share: providers, the HTTP client, the cache, and the run's
+    :class:`~spellfs.agent.recorder.Recorder` (replay mode, call logs, record order), which
+    the ``web_search`` tool shares."""
 
-    def __init__(self, ws: "Workspace", providers: dict, environ: Any = os.environ) -> None:
-        from ..agent import CallLog
+    def __init__(
+        self, ws: "Workspace", providers: dict, environ: Any = os.environ, recorder: Any = None
+    ) -> None:
+        from ..agent import Recorder
 
         self.ws = ws
         self.providers = providers
         self.environ = environ
-        mode = _replay_mode(environ)
-        self.replaying = mode not in _NOT_REPLAYING
+        self.rec = recorder if recorder is not None else Recorder(ws, environ)
+        self.replaying = self.rec.replaying
+        mode = self.rec.mode
         self.cache = bool(ws.config.get("agents.cache")) and not self.replaying and mode != "live"
         self.timeout = float(ws.config.get("agents.timeout_seconds"))
         self.agents: list[dict] = []
         self._client: Any = None
-        self._logs: dict[str, CallLog] = {}
-        self._numbers: dict[tuple[str, str], int] = {}
-        self._sources: dict[str, list[str]] = {}
-        self._log_cls = CallLog
-        self._pool: list[dict] | None = None
-        self._used: set[int] = set()
-        # Calls are recorded in the order they were asked (a replay pairs them by that order),
-        # also when parallel workflow steps get their answers in another order.
-        self._tickets: list[dict] = []
 
     def pool(self) -> list[dict]:
         """The replayed run's own call records (``$SPELL_REPLAY_CALLS``); empty when not set."""
-        if self._pool is None:
-            self._pool = []
-            path = (self.environ.get("SPELL_REPLAY_CALLS") or "").strip()
-            if path and self.replaying:
-                import json
-
-                try:
-                    with open(path, "rb") as f:
-                        data = json.load(f)
-                except (OSError, ValueError) as exc:
-                    raise ReplayError(f"cannot read the recorded calls: {path}: {exc}") from None
-                self._pool = (
-                    [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
-                )
-        return self._pool
+        return self.rec.pool()
 
     @property
     def client(self) -> Any:
@@ -168,18 +162,10 @@ class AgentCalls:
         return self._client
 
     def log(self, dir: str):
-        log = self._logs.get(dir)
-        if log is None:
-            log = self._logs[dir] = self._log_cls(self.ws, dir)
-        return log.refresh()
+        return self.rec.log(dir)
 
     def sources(self, dir: str) -> list[str]:
-        from ..agent import replay_sources
-
-        found = self._sources.get(dir)
-        if found is None:
-            found = self._sources[dir] = replay_sources(self.ws, dir, self.environ)
-        return found
+        return self.rec.sources(dir)
 
     def recorded_kind(self, provider: str, dir: str | None) -> str | None:
         """The kind a provider had in the recordings (a replay without the provider configured)."""
@@ -194,17 +180,7 @@ class AgentCalls:
         return None
 
     def has_recordings(self) -> bool:
-        if self.pool():
-            return True
-        sid = (self.environ.get("SPELL_SESSION") or "").strip()
-        if not sid:
-            return False
-        try:
-            from ..agent import lineage
-
-            return any(self.log(d).records for d in lineage(self.ws, self.ws.sessions.resolve(sid)))
-        except SpellError:
-            return False
+        return self.rec.has_recordings()
 
     # -- one call ------------------------------------------------------------------------
     def invoke(self, agent: dict, request: dict) -> dict:
@@ -214,7 +190,7 @@ class AgentCalls:
     def prepare(self, agent: dict, request: dict) -> tuple[Any, Any]:
         """``(run, finish)`` for one call: ``run()`` is the network part and may run on another
         thread (workflow parallel steps); ``finish(answer)`` records it, on the script's thread."""
-        from ..agent import cache_get, cache_put, check_room, next_number, record_call
+        from ..agent import cache_get, cache_put, check_room, record_call
         from ..agent import normalize_request, request_hash
 
         ws = self.ws
@@ -225,9 +201,7 @@ class AgentCalls:
         check_room(ws, dir)
         log = self.log(dir)
         label = f"agent {agent['name']}"
-        key = (dir, agent["name"])
-        number = next_number(ws, dir, agent["name"], self._numbers.get(key, 0))
-        self._numbers[key] = number  # taken now: parallel calls of one agent get their own numbers
+        number = self.rec.number(dir, agent["name"])
         known: dict[str, Any] = {"response": None, "latency": None}
         if self.replaying:
             known["answer"], known["response"] = self._recorded(agent, dir, log, h, req, number)
@@ -237,17 +211,21 @@ class AgentCalls:
             if cached is not None:
                 known.update(answer=cached, source="cache")
 
-        ticket: dict[str, Any] = {"state": "pending"}
-        self._tickets.append(ticket)
+        ticket = self.rec.ticket()
 
         def run() -> dict:
             if "answer" in known:
                 return known["answer"]
             started = time.perf_counter()
             try:
-                answer = self.client.complete(provider, req, self.timeout)
+                if provider.kind == "mock":  # local and deterministic (spellfs.agent.mock)
+                    from ..agent.mock import answer as mock_answer
+
+                    answer = mock_answer(req)
+                else:
+                    answer = self.client.complete(provider, req, self.timeout)
             except BaseException as exc:
-                ticket["state"] = "abandoned"  # a failed call records nothing
+                self.rec.abandon(ticket)  # a failed call records nothing
                 if isinstance(exc, ProviderError):
                     raise ProviderError(f"{label}: {exc}") from None
                 raise
@@ -275,22 +253,14 @@ class AgentCalls:
                 cache_put(ws, h, rec["response"])
 
         def finish(answer: dict) -> dict:
-            ticket.update(state="done", record=lambda: record(answer))
-            self.flush()
+            self.rec.done(ticket, lambda: record(answer))
             return answer
 
         return run, finish
 
     def flush(self, everything: bool = False) -> None:
-        """Record the answered calls whose earlier calls are recorded (``everything``: all
-        answered ones, dropping calls that will never be answered)."""
-        while self._tickets:
-            head = self._tickets[0]
-            if head["state"] == "pending" and not everything:
-                return
-            self._tickets.pop(0)
-            if head["state"] == "done":
-                head["record"]()
+        """Record the answered calls whose earlier calls are recorded (see the Recorder)."""
+        self.rec.flush(everything)
 
     def _recorded(
         self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int
@@ -298,47 +268,20 @@ class AgentCalls:
         """The recorded answer to this call, and its response artifact's bytes."""
         from ..agent import read_answer
 
-        if (self.environ.get("SPELL_REPLAY_CALLS") or "").strip():
-            return read_answer(self.ws, self._from_pool(agent, h, req, number))
-        done = len(log.by_hash.get(h, ()))  # this request's earlier answers in this session
-        for d in self.sources(dir):
-            recs = self.log(d).by_hash.get(h)
-            if recs and d != dir:
-                # The same agent's call with the same number is the counterpart (a fork keeps the
-                # numbering of the calls before its checkpoint); else the n-th identical request.
-                for rec in recs:
-                    if rec.get("call") == number and rec.get("agent") == agent["name"]:
-                        return read_answer(self.ws, rec)
-                return read_answer(self.ws, recs[min(done, len(recs) - 1)])
-            if recs:  # the target itself: its own latest answer
-                return read_answer(self.ws, recs[-1])
+        rec = self.rec.lookup(agent["name"], dir, h, number)
+        if rec is not None:
+            return read_answer(self.ws, rec)
         provider = agent["provider"]
+        where = (
+            "among the calls the recorded run made"
+            if self.rec.pooled()
+            else f"in session {dir} or the session it was forked from"
+        )
         raise ReplayError(
             f"agent {agent['name']}: no recorded answer for this call "
-            f"({provider.name}/{req['model']}, "
-            f"request {h[:12]}) in session {dir} or the session it was forked from; "
+            f"({provider.name}/{req['model']}, request {h[:12]}) {where}; "
             "a replay never calls a model (use `spell replay --live` to call it)"
         )
-
-    def _from_pool(self, agent: dict, h: str, req: dict, number: int) -> dict:
-        """The replayed run's record answering this call (see the module docstring)."""
-        pool = self.pool()
-        hits = [i for i, c in enumerate(pool) if c.get("request_hash") == h and i not in self._used]
-        exact = [
-            i
-            for i in hits
-            if pool[i].get("agent") == agent["name"] and pool[i].get("call") == number
-        ]
-        if not hits:
-            provider = agent["provider"]
-            raise ReplayError(
-                f"agent {agent['name']}: no recorded answer for this call ({provider.name}/"
-                f"{req['model']}, request {h[:12]}) among the calls the recorded run made; "
-                "a replay never calls a model (use `spell replay --live` to call it)"
-            )
-        i = (exact or hits)[0]
-        self._used.add(i)
-        return pool[i]
 
     def _default_session(self) -> str:
         current = self.ws.current_session
@@ -377,6 +320,8 @@ def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
     if not isinstance(name, str) or not model:
         raise UsageError('Agent.create: model must be "provider/model"')
     provider = calls.providers.get(name)
+    if provider is None and name == "mock":  # rs-llmspell's mock/test: see spellfs.agent.mock
+        provider = Provider("mock", "mock", "local:mock")
     if provider is None:
         kind = calls.recorded_kind(name, session_dir) if calls.replaying else None
         if kind is None:
@@ -410,7 +355,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         problem = None
     except ConfigError as exc:
         providers, problem = {}, exc
-    calls = AgentCalls(ws, providers)
+    calls = AgentCalls(ws, providers, recorder=run_recorder(rt, ws))
     if problem is None and not providers and not (calls.replaying and calls.has_recordings()):
         return  # Agent stays nil
     rt.agent_calls = calls  # type: ignore[attr-defined]
@@ -559,6 +504,12 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         def delete_state(_self: Any = None) -> bool:
             return bool(ws.state.delete(state_key))
 
+        def destroy(_self: Any = None) -> bool:
+            """Forget the agent (Agent.get no longer finds it); its records stay."""
+            registry.pop(name, None)
+            preparers.pop(name, None)
+            return True
+
         table = rt.table(
             f"agent {name}",
             {
@@ -568,7 +519,8 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
                 "saveState": save_state,
                 "loadState": load_state,
                 "deleteState": delete_state,
-                "getAgentState": lambda *_: "ready",
+                "getAgentState": lambda *_: b"ready",
+                "destroy": destroy,
             },
             {
                 "name": name,

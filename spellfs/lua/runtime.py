@@ -44,6 +44,8 @@ EXTRA_GLOBALS: list[Callable[["Runtime", Any], None] | str] = [
     "spellfs.lua.agent_api:install",
     "spellfs.lua.workflow_api:install",
     "spellfs.lua.state_backup:install",
+    "spellfs.lua.provider_api:install",
+    "spellfs.lua.replay_api:install",
 ]
 
 BUILTIN_GLOBALS = (

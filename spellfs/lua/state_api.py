@@ -5,7 +5,8 @@ stay integers, floats floats, sequences sequences. Keys ``session:<id>:…`` liv
 that session's ``state.yaml``, others in the workspace's; both persist across runs.
 
 rs-llmspell's scoped calls work too: ``State.save(scope, key, value)``,
-``State.load(scope, key)`` and ``State.delete(scope, key)`` use the key ``key`` for
+``State.load(scope, key)``, ``State.delete(scope, key)`` (and ``State.get(scope, key)``,
+``State.set(scope, key, value)``, ``State.scope.Global`` …) use the key ``key`` for
 the scope ``global`` and ``<scope>:<key>`` for any other (so ``session:<id>`` scopes
 land in that session's file). The bare scope ``session`` means the current session
 (``State.save("session", "abc", 1)``), or the workspace key ``session.abc`` when no
@@ -40,10 +41,14 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             ws.run.note_session_state(rel.split("/")[1], sid, inner)
         return key
 
-    def get(key: Any) -> Any:
+    def get(key: Any, scoped_key: Any = None) -> Any:
+        if scoped_key is not None:  # rs-llmspell's State.get(scope, key)
+            return load(key, scoped_key)
         return out(ws.state.get(note(py(key))))
 
-    def set_(key: Any, value: Any = None) -> bool:
+    def set_(key: Any, value: Any = None, *scoped: Any) -> bool:
+        if scoped:  # rs-llmspell's State.set(scope, key, value)
+            return save(key, value, scoped[0])
         ws.state.set(note(py(key), True), py(value))
         return True
 
@@ -70,8 +75,20 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         rt.table(
             "State",
             {"get": get, "set": set_, "delete": delete, "list": list_, "save": save, "load": load},
+            {"scope": SCOPES},
         ),
     )
+
+
+#: rs-llmspell's ``State.scope`` names, as the scope strings the scoped calls take.
+SCOPES = {
+    "Global": "global",
+    "Session": "session",
+    "Agent": "agent",
+    "Workflow": "workflow",
+    "Tool": "tool",
+    "Hook": "hook",
+}
 
 
 def _scoped(rt: "Runtime", scope: Any, key: Any, verb: str) -> str:

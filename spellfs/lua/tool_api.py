@@ -13,6 +13,8 @@ any machine tool under ``--sandbox``, answers ``{success = false, error = "... i
 ``result.success`` carry on. ``Tool.list()`` gives ``{name, description, version,
 category, enabled}`` tables; ``Tool.exists(name)``; ``Tool.get(name):getSchema()``
 (also ``Tool.get_schema(name)``) gives ``{name, description, parameters = {...}}``.
+``web_search`` is recorded in the session like a model call and answered from the record
+under ``spell replay`` (:mod:`spellfs.tools.recorded`).
 """
 
 from __future__ import annotations
@@ -38,15 +40,21 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
         return TOOLS
 
+    def canonical(name: str) -> str:
+        from ..tools import canonical as canonical_name
+
+        return canonical_name(name)
+
     def prepare(name: str, args: Any) -> tuple[Any, Any]:
         """``(run, finish)``: hooks and gating here, ``run()`` thread-safe (workflow steps)."""
         from ..tools import available
 
         if name in getattr(rt, "extra_tools", {}):
             return wrapped(name, args)
-        tool = tools().get(name)
+        tool = tools().get(canonical(name))
         if tool is None:
             raise NotFound(f"tool not found: {name} (known: {', '.join(sorted(tools()))})")
+        name = tool.name
         if not isinstance(args, dict):
             raise UsageError(f"{name}: parameters must be a table, got {type(args).__name__}")
         sid = ws.current_session
@@ -59,11 +67,23 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
                 {"name": name, "component_type": "tool"},
             ).get("params", args)
         refused = available(name, ws.config.get("tools.allow"), rt.sandbox)
+        recorded = None
+        if not refused and tool.request is not None:  # web_search: recorded like a model call
+            from ..tools import prepare_recorded
+            from .agent_api import recording_session, run_recorder
+
+            recorded = prepare_recorded(
+                tool, args, ctx, run_recorder(rt, ws), lambda: recording_session(ws)
+            )
 
         def run() -> dict:
+            if recorded is not None:
+                return recorded[0]()
             return {"success": False, "error": refused} if refused else tool.execute(args, ctx)
 
         def finish(result: dict) -> dict:
+            if recorded is not None:
+                result = recorded[1](result)
             if hooks.active("AfterToolExecution"):
                 result = hooks.run(
                     "AfterToolExecution",
@@ -100,7 +120,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
 
     def get(name: Any = None) -> Any:
         tool_name = rt.text(name, "Tool.get: tool name")
-        tool = tools().get(tool_name)
+        tool = tools().get(canonical(tool_name))
         if tool is None:
             return None
         return rt.table(
@@ -121,10 +141,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         if not isinstance(name, bytes):
             return False
         text = rt.text(name, "Tool.exists: tool name")
-        return text in tools() or text in getattr(rt, "extra_tools", {})
+        return canonical(text) in tools() or text in getattr(rt, "extra_tools", {})
 
     def schema(name: Any = None) -> Any:
-        tool = tools().get(rt.text(name, "Tool.get_schema: tool name"))
+        tool = tools().get(canonical(rt.text(name, "Tool.get_schema: tool name")))
         return None if tool is None else out(tool.schema())
 
     def invoke(name: Any, params: Any = None) -> Any:

@@ -143,6 +143,8 @@ SCHEMAS: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
             "input_tokens": _count,
             "output_tokens": _count,
             "finish_reason": _opt(_str),
+            "query": _str,
+            "results": _count,
             "run": _str,
             "created_at": _time,
         },

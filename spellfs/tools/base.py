@@ -41,6 +41,10 @@ class Tool:
     version: str = "1.0.0"
     operations: tuple[str, ...] = ()
     parameters: dict[str, str] = field(default_factory=dict)
+    #: A tool whose answers come from outside (web_search) is recorded and replayed like a
+    #: model call: ``request(params, ctx)`` says what is asked, ``fetch(request, ctx)`` asks.
+    request: Callable[[dict, Any], dict] | None = None
+    fetch: Callable[[dict, Any], dict] | None = None
 
     def execute(self, params: Any = None, ctx: Any = None) -> dict:
         """Run the tool; failures come back as ``{"success": False, "error": ...}``."""
@@ -48,8 +52,12 @@ class Tool:
             params = {}
         if not isinstance(params, dict):
             return {"success": False, "error": f"{self.name}: parameters must be a table"}
+        return self.guard(self.run, params, ctx)
+
+    def guard(self, fn: Callable[..., dict], *args: Any) -> dict:
+        """``fn(*args)`` in the envelope: its result, or the failure as ``{success = false}``."""
         try:
-            return {"success": True, "result": self.run(params, ctx)}
+            return {"success": True, "result": fn(*args)}
         except SpellError as e:
             return {"success": False, "error": f"{self.name}: {e}"}
         except OSError as e:

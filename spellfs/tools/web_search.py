@@ -10,6 +10,10 @@ snippet}}, count}``. The provider comes from spell.yaml, never from the script::
 
 A script's own ``provider =`` is ignored (named in the result) so a script cannot send
 queries somewhere the workspace owner did not choose.
+
+Searches are recorded and replayed like model calls (:mod:`.recorded`): the tool is split
+into :func:`search_request` (what is asked, checked before anything is recorded) and
+:func:`fetch` (the network).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 from ..errors import ConfigError, UsageError
 from .base import Tool, text
 
-__all__ = ["TOOL"]
+__all__ = ["TOOL", "fetch", "search_request"]
 
 BRAVE = "https://api.search.brave.com/res/v1/web/search"
+PROVIDERS = ("searxng", "brave")
 
 
 def _settings(ctx: Any) -> dict:
@@ -36,15 +41,31 @@ def _settings(ctx: Any) -> dict:
     return settings
 
 
-def _web_search(params: dict, ctx: Any) -> dict:
-    import httpx
-
+def search_request(params: dict, ctx: Any) -> dict:
+    """The search a call asks for: ``{provider, query, max_results}`` (what is recorded and
+    replayed; the provider's URL and key are not part of it). Checks the parameters and that
+    a provider is configured, before anything is recorded."""
     query = text(params, "input", "query")
     limit = params.get("max_results", 5)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 50:
         raise UsageError("parameter 'max_results' must be an integer from 1 to 50")
+    provider = _settings(ctx)["provider"]
+    if provider not in PROVIDERS:
+        raise ConfigError(
+            f"spell.yaml: tools.web_search.provider: unknown {provider!r} (use searxng or brave)"
+        )
+    request = {"provider": provider, "query": query, "max_results": limit}
+    if isinstance(params.get("provider"), str) and params["provider"] != provider:
+        request["ignored_provider"] = params["provider"]
+    return request
+
+
+def fetch(request: dict, ctx: Any) -> dict:
+    """Ask the configured provider (the network part); the tool's result."""
+    import httpx
+
     settings = _settings(ctx)
-    provider = settings["provider"]
+    provider, query, limit = request["provider"], request["query"], request["max_results"]
     timeout = settings.get("timeout_seconds", 20)
     try:
         if provider == "searxng":
@@ -62,7 +83,7 @@ def _web_search(params: dict, ctx: Any) -> dict:
                 }
                 for r in answer.json().get("results", [])
             ]
-        elif provider == "brave":
+        else:
             key = os.environ.get(settings.get("key_env", "BRAVE_API_KEY"), "")
             answer = httpx.get(
                 settings.get("url", BRAVE),
@@ -79,18 +100,17 @@ def _web_search(params: dict, ctx: Any) -> dict:
                 }
                 for r in answer.json().get("web", {}).get("results", [])
             ]
-        else:
-            raise ConfigError(
-                f"spell.yaml: tools.web_search.provider: unknown {provider!r} "
-                "(use searxng or brave)"
-            )
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, ValueError, AttributeError) as e:
         raise UsageError(f"search failed ({provider}): {e}") from None
     found = found[:limit]
     result = {"query": query, "provider": provider, "results": found, "count": len(found)}
-    if isinstance(params.get("provider"), str) and params["provider"] != provider:
-        result["ignored_provider"] = params["provider"]
+    if "ignored_provider" in request:
+        result["ignored_provider"] = request["ignored_provider"]
     return result
+
+
+def _web_search(params: dict, ctx: Any) -> dict:
+    return fetch(search_request(params, ctx), ctx)
 
 
 TOOL = Tool(
@@ -101,4 +121,6 @@ TOOL = Tool(
     machine=True,
     operations=("search",),
     parameters={"input": "the query", "max_results": "1 to 50"},
+    request=search_request,
+    fetch=fetch,
 )

@@ -400,7 +400,20 @@ class _Engine:
             return all(results) if kind == "and" else any(results)
         if kind == "not":
             return not (yield from self.condition(cond.get("condition"), ctx))
-        expected = cond.get("expected", cond.get("value"))
+        expected = cond.get("expected", cond.get("value", cond.get("expected_value")))
+        if kind == "custom":
+            from .conditions import custom
+
+            def step(name: str) -> dict | None:
+                for key in (ctx.prefix + name, name):
+                    if key in ctx.outputs:
+                        return ctx.outputs[key]
+                return None
+
+            return custom(cond, ctx.shared, ctx.input, step)
+        if kind == "shared_data_exists":
+            data = ctx.input if isinstance(ctx.input, dict) else {}
+            return cond.get("key") in ctx.shared or cond.get("key") in data
         if kind == "shared_data_equals":
             key = cond.get("key")
             data = ctx.input if isinstance(ctx.input, dict) else {}
@@ -414,8 +427,8 @@ class _Engine:
             return _render(expected) in _render(got)
         raise UsageError(
             f"unknown condition type: {kind} (use always, never, and, or, not, "
-            "shared_data_equals, step_output_equals, step_output_contains, a tool "
-            "condition or a function)"
+            "shared_data_equals, shared_data_exists, step_output_equals, "
+            "step_output_contains, custom, a tool condition or a function)"
         )
 
     # steps ---------------------------------------------------------------------------
