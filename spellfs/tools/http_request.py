@@ -8,60 +8,39 @@ pool); redirects are followed up to httpx's limit; bodies over 10 MiB are cut of
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ..errors import UsageError
 from .base import Tool, text
+from .net import exchange, seconds, url_of
 
 __all__ = ["TOOL"]
 
-MAX_BODY = 10 * 1024 * 1024
-
 
 def _http_request(params: dict, ctx: Any) -> dict:
-    import httpx
-
     operation = params.get("operation")
     method = text(params, "method", default=operation if isinstance(operation, str) else "GET")
-    url = text(params, "url", "input")
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"url must start with http:// or https://: {url}")
-    timeout = params.get("timeout_ms", 30000)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise UsageError("parameter 'timeout_ms' must be a positive number")
-    headers = params.get("headers") or {}
+    url = url_of(params, "url", "input")
     body = params.get("body")
     payload = params.get("json")
     if isinstance(body, dict):
         payload, body = body, None
-    try:
-        with httpx.Client(timeout=timeout / 1000, follow_redirects=True) as client:
-            with client.stream(
-                method.upper(),
-                url,
-                headers={str(k): str(v) for k, v in headers.items()},
-                content=body if isinstance(body, str) else None,
-                json=payload,
-            ) as answer:
-                data = b""
-                for chunk in answer.iter_bytes():
-                    data += chunk
-                    if len(data) > MAX_BODY:
-                        break
-    except httpx.HTTPError as e:
-        raise UsageError(f"{method.upper()} {url}: {e}") from None
-    shown = data[:MAX_BODY].decode("utf-8", "replace")
+    answer = exchange(
+        method,
+        url,
+        timeout=seconds(params),
+        headers=params.get("headers") or {},
+        payload=payload,
+        content=body if isinstance(body, str) else None,
+    )
     result: dict[str, Any] = {
         "status_code": answer.status_code,
-        "headers": dict(answer.headers),
-        "body": shown,
-        "truncated": len(data) > MAX_BODY,
+        "headers": answer.headers,
+        "body": answer.text,
+        "truncated": answer.truncated,
     }
-    try:
-        result["json"] = json.loads(shown)
-    except ValueError:
-        pass
+    data = answer.json()
+    if data is not None or answer.text.strip() == "null":
+        result["json"] = data
     return result
 
 

@@ -84,7 +84,7 @@ def exchange(
                 json=payload,
                 content=content,
             ) as answer:
-                data = b""
+                data = bytearray()
                 for chunk in answer.iter_bytes():
                     data += chunk
                     if len(data) > MAX_BODY:
