@@ -504,7 +504,7 @@ class Index:
         stat = os.stat
         self._batch += 1
         try:
-            quiet, stale = self._mq, self._stale
+            quiet, stale, watch = self._mq, self._stale, self._watch
             for dir in dirs:
                 row = rows.get(dir)
                 if fd is not None and row is not None and dir not in stale:
@@ -517,7 +517,8 @@ class Index:
                         pass
                     else:
                         if row.msig == _sig((st.st_ino, st.st_size, st.st_mtime_ns)):
-                            self._vouch(dir, True, False)
+                            if watch is not None and watch.watching(dir):
+                                quiet.add(dir)  # stat-ed after its watch: vouched for from now
                             out.append(row)
                             continue
                 row = self.refresh_dir(dir, records)

@@ -16,8 +16,6 @@ caller stats everything, as without it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
 import struct
@@ -54,11 +52,21 @@ _libc = None
 
 
 def _lib():
+    """libc, from the symbols this process already has (``find_library`` would run ldconfig)."""
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        _libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        import ctypes
+
+        lib = ctypes.CDLL(None, use_errno=True)
+        lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        _libc = lib
     return _libc
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def fs_type(path: str) -> str | None:
@@ -117,7 +125,7 @@ class DirWatch:
             self.close()
             return False
         for name in names:
-            if not self._add(name, _SUB) and ctypes.get_errno() not in (
+            if not self._add(name, _SUB) and _errno() not in (
                 errno.ENOENT,
                 errno.ENOTDIR,
             ):
