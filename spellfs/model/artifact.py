@@ -382,8 +382,13 @@ class Artifacts:
         if settled:
             from concurrent.futures import ThreadPoolExecutor
 
+            n = len(prepared)
+            shares = [range(k, n, _WRITERS) for k in range(_WRITERS)]  # a task a thread, not a file
+            written = [None] * n
             with ThreadPoolExecutor(_WRITERS) as pool:
-                written = list(pool.map(write, range(len(prepared))))
+                for share, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
+                    for i, result in zip(share, done):
+                        written[i] = result
         else:
             written = [write(i) for i in range(len(prepared))]
         records: list[dict] = []
