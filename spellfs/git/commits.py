@@ -37,6 +37,7 @@ from .repo import (
     repo_prefix,
 )
 from ..store import atomic_write
+from . import exclude as carry
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -104,6 +105,8 @@ class CommitResult:
     unrecorded: dict[str, dict[str, list[str]]] = field(
         default_factory=dict
     )  # in finished sessions
+    #: objects left out of git because a committed files/ copy carries them
+    carried: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +119,7 @@ class CommitResult:
             "warnings": self.warnings,
             "recorded": self.recorded,
             "unrecorded": self.unrecorded,
+            "carried_by_files": self.carried,
         }
 
 
@@ -314,6 +318,14 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         result.kept_out = _keep_out_large(
             ws, repo, prefix, [(xy, p) for xy, p in items if _shared(p)]
         )
+        # objects a files/ copy carries stay out of git; a listed one that no longer is the
+        # latest clean copy is let in again, so this commit stages it (spellfs.git.exclude)
+        gd = Path(repo.git_dir)
+        eligible = carry.candidates(ws)
+        carry.remove_entries(gd, prefix, carry.entries(gd, prefix) - set(eligible))
+        fresh = {
+            p[15:17] + p[18:] for xy, p in items if xy == "??" and p.startswith(".spell/objects/")
+        }
         tracked = set(repo.git.ls_files("-z", "--", *(prefix + s for s in SHARED)).split("\0"))
         specs = [
             prefix + s
@@ -323,6 +335,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         ]
         if specs:
             repo.git.add("-A", "--", *specs)
+        carried = carry.unstage_carried(ws, repo, prefix, fresh, eligible)
         sessions, other, objects = _summary(repo, prefix)
         merging = _merging(repo)
         if not sessions and not other and not objects and not merging:
@@ -360,6 +373,8 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
             repo.git.commit("-q", "-m", result.message, "--", *only)
         result.committed = True
         result.sha = repo.head.commit.hexsha
+        carry.add_entries(gd, prefix, carried)  # only now: their copies are committed
+        result.carried = sorted(carried)
         atomic_write(ws.root / HEAD_FILE, (result.sha + "\n").encode())
     except git.GitCommandError as exc:
         raise _git_error(exc.command[1] if len(exc.command) > 1 else "command", exc) from None

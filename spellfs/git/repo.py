@@ -260,6 +260,8 @@ def _reconcile_dir(
     ws: "Workspace", dir: str, changed: list[str], hash_bytes, keep_hand_edits: bool = False
 ) -> None:
     """One session's copies, read and written through the storage (which follows no link)."""
+    from .rebuild import rebuild_missing
+
     storage = ws.storage
     if not storage.exists(f"sessions/{dir}/session.yaml"):
         return
@@ -268,6 +270,8 @@ def _reconcile_dir(
         log = ws.log(dir)
         log.reset()
         log.refresh()
+        # objects git leaves to the files/ copies (spellfs.git.exclude), verified by hash
+        rebuild_missing(ws, dir, log)
         for name in list(log.versions):
             rel = f"sessions/{dir}/files/{name}"
             rec = log.latest(name)

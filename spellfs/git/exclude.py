@@ -1,0 +1,169 @@
+"""Git carries each byte once (issue 19): objects the ``files/`` copies already carry.
+
+Above ``sessions.artifact_compression_threshold`` an object is zstd-compressed, so git
+would store an artifact twice: its ``files/`` copy (which git compresses and deltas) and
+its object (which git cannot). ``spell commit`` therefore leaves out of git the object of
+a **latest live version whose ``files/`` copy goes into the same commit**, byte for byte
+(checked on the staged blob, not on the file): a clone rebuilds it from that copy
+(:mod:`spellfs.git.rebuild`), verified by its BLAKE3 hash.
+
+The objects left out are listed, one path a line, in a block of the repository's local
+``info/exclude`` (never committed, so never merged; every clone keeps its own): a plain
+``git add -A`` then leaves them out too. The rule that keeps history in git: an entry is
+written only after the commit holding its ``files/`` copy succeeded, and the next
+``spell commit`` removes the entry of an object that is no longer the latest live version
+of a clean copy (a new version was stored, the artifact deleted, the copy hand-edited in a
+finished session, the session removed), so that commit stages it. Until then (for example
+after a plain ``git commit -a``) its bytes are still in git as an earlier ``files/`` blob,
+from which a clone rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..store import atomic_write
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = ["add_entries", "candidates", "entries", "remove_entries", "unstage_carried"]
+
+BEGIN = "# spellfs: objects a committed files/ copy carries (spell commit keeps this block)"
+END = "# spellfs: end"
+_ENTRY = re.compile(r"/(.*)\.spell/objects/([0-9a-f]{2})/([0-9a-f]{62})\Z")
+
+
+def exclude_file(gd: Path) -> Path:
+    """``info/exclude`` of the repository (shared by its worktrees, like git does)."""
+    common = gd / "commondir"
+    base = (gd / common.read_text().strip()).resolve() if common.is_file() else gd
+    return base / "info" / "exclude"
+
+
+def _split(text: str) -> tuple[list[str], list[str], list[str]]:
+    """(lines before the block, the block's entries, lines after it)."""
+    lines = text.splitlines()
+    try:
+        start = lines.index(BEGIN)
+    except ValueError:
+        return lines, [], []
+    try:
+        end = lines.index(END, start)
+    except ValueError:
+        end = len(lines)
+    return lines[:start], lines[start + 1 : end], lines[end + 1 :]
+
+
+def entries(gd: Path, prefix: str) -> set[str]:
+    """Object ids the block names for the workspace at ``prefix`` (repository-relative)."""
+    try:
+        text = exclude_file(gd).read_text(errors="replace")
+    except OSError:
+        return set()
+    out = set()
+    for line in _split(text)[1]:
+        m = _ENTRY.match(line)
+        if m and m.group(1) == prefix:
+            out.add(m.group(2) + m.group(3))
+    return out
+
+
+def _rewrite(gd: Path, prefix: str, add: set[str], remove: set[str]) -> None:
+    path = exclude_file(gd)
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        text = ""
+    before, block, after = _split(text)
+    keep = []
+    for line in block:
+        m = _ENTRY.match(line)
+        if m and m.group(1) == prefix and m.group(2) + m.group(3) in remove:
+            continue
+        keep.append(line)
+    have = set(keep)
+    lines = (f"/{prefix}.spell/objects/{o[:2]}/{o[2:]}" for o in add)
+    keep += sorted(line for line in lines if line not in have)
+    out = before + ([BEGIN, *keep, END] if keep else []) + after
+    data = "".join(line + "\n" for line in out)
+    if data != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data.encode())
+
+
+def add_entries(gd: Path, prefix: str, oids: set[str]) -> None:
+    """List ``oids`` (whose bytes a committed ``files/`` blob holds) as left out of git."""
+    if oids:
+        _rewrite(gd, prefix, set(oids), set())
+
+
+def remove_entries(gd: Path, prefix: str, oids: set[str]) -> None:
+    """Let git stage ``oids`` again (always safe: at worst git stores a byte twice)."""
+    if oids:
+        _rewrite(gd, prefix, set(), set(oids))
+
+
+def candidates(ws: "Workspace") -> dict[str, list[tuple[str, str]]]:
+    """oid -> (session dir, name) of each latest live version whose object git need not carry:
+    compressed (smaller ones are byte-identical to the copy, so git stores them once already),
+    with a ``files/`` copy that goes into git (not above ``watch.materialize_max_bytes`` nor
+    ``git.max_object_bytes``) and that holds the version now (no unrecorded hand edit)."""
+    low = ws.config.get("sessions.artifact_compression_threshold")
+    high = min(ws.config.get("watch.materialize_max_bytes"), ws.config.get("git.max_object_bytes"))
+    out: dict[str, list[tuple[str, str]]] = {}
+    for dir, wc in ws.worktree.scan_all().items():
+        dirty = set(wc.modified) | set(wc.deleted)
+        log = ws.log(dir)
+        log.refresh()
+        for rec in log.live():
+            if low <= rec.get("size", 0) <= high and rec["name"] not in dirty:
+                out.setdefault(rec["hash"], []).append((dir, rec["name"]))
+    return out
+
+
+def _blob_id(data: bytes, hexlen: int) -> str:
+    algo = hashlib.sha1 if hexlen == 40 else hashlib.sha256
+    return algo(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def unstage_carried(
+    ws: "Workspace", repo, prefix: str, new: set[str], eligible: dict[str, list[tuple[str, str]]]
+) -> set[str]:
+    """Of the objects just staged for the first time (``new``), unstage those a staged
+    ``files/`` blob holds byte for byte; return their ids (for :func:`add_entries` once the
+    commit is made)."""
+    from ..store import hash_bytes
+
+    wanted = {oid: eligible[oid] for oid in new if oid in eligible}
+    if not wanted:
+        return set()
+    paths = [f"{prefix}sessions/{d}/files/{n}" for places in wanted.values() for d, n in places]
+    staged: dict[str, str] = {}
+    for i in range(0, len(paths), 500):
+        out = repo.git.ls_files("-s", "-z", "--", *paths[i : i + 500])
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if path and len(parts) == 3 and parts[2] == "0":
+                staged[path] = parts[1]
+    carried = set()
+    for oid, places in wanted.items():
+        for d, n in places:
+            blob = staged.get(f"{prefix}sessions/{d}/files/{n}")
+            if blob is None:
+                continue
+            try:
+                data = ws.storage.read(f"sessions/{d}/files/{n}")
+            except OSError:
+                continue
+            if hash_bytes(data) == oid and _blob_id(data, len(blob)) == blob:
+                carried.add(oid)
+                break
+    objs = [f"{prefix}.spell/objects/{o[:2]}/{o[2:]}" for o in sorted(carried)]
+    for i in range(0, len(objs), 500):
+        repo.git.rm("--cached", "-q", "--", *objs[i : i + 500])
+    return carried
