@@ -169,3 +169,30 @@ def test_a_merge_of_two_clones_carries_every_version(repo, spell, tmp_path):
     for v in (1, 2):
         assert in_head(fresh, oid_of(repo, sid, "notes.txt", v))
     assert not in_head(fresh, oid_of(repo, sid, "notes.txt", 3))
+
+
+def test_push_to_s3_from_a_clone_uploads_the_rebuilt_objects(committed, spell, tmp_path, seaweed):
+    """A clone pushes every version's object, the rebuilt ones included, and a workspace
+    holding only the records reads each version back from the remote."""
+    import shutil
+
+    from test_cli_remote import clean_env
+
+    repo, sid, dir = committed
+    clone = clone_of(repo, tmp_path / "clone")
+    bucket = "spellfs-git-rebuild"
+    if bucket not in seaweed.buckets:
+        seaweed.create_bucket(bucket)
+    env = clean_env(seaweed.env())
+    url = f"s3://{bucket}/from-clone"
+    ok(spell("-w", str(clone), "remote", "add", "origin", url, "--endpoint-url", seaweed.endpoint))
+    ok(spell("-w", str(clone), "push", env=env))
+    bare = tmp_path / "records-only"  # what a checkout without any object would hold
+    bare.mkdir()
+    shutil.copytree(clone / "sessions", bare / "sessions")
+    shutil.copy(clone / "spell.yaml", bare / "spell.yaml")
+    for ref, data in (("a.txt@1", text(1)), ("a.txt@2", text(2)), ("b.txt", text(3))):
+        got = spell("-w", str(bare), "cat", sid, ref, env=env)
+        assert got.returncode == 0 and got.stdout == data, (ref, got.stderr)
+    ok(spell("-w", str(bare), "pull", env=env))
+    assert json.loads(ok(spell("-w", str(bare), "fsck", "--json", env=env)))["ok"]
