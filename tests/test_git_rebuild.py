@@ -196,3 +196,35 @@ def test_push_to_s3_from_a_clone_uploads_the_rebuilt_objects(committed, spell, t
         assert got.returncode == 0 and got.stdout == data, (ref, got.stderr)
     ok(spell("-w", str(bare), "pull", env=env))
     assert json.loads(ok(spell("-w", str(bare), "fsck", "--json", env=env)))["ok"]
+
+
+def test_two_stored_forms_of_one_object_merge_without_a_conflict(repo, spell, tmp_path):
+    """A clone rebuilds an object with its own zstd; another build may frame the same content
+    differently. When both clones later commit it, the merge keeps one (either is the content)."""
+    import os
+
+    sid = new_session(spell, repo, "shared")
+    add(spell, repo, sid, "notes.txt", text(1), tmp_path)
+    ok(spell("-w", str(repo), "commit"))
+    origin = tmp_path / "origin.git"
+    run_git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    run_git(repo, "remote", "add", "origin", str(origin))
+    run_git(repo, "fetch", "-q", "origin")
+    bob = clone_of(origin, tmp_path / "b")
+    run_git(bob, "config", "pull.rebase", "false")
+    ok(spell("-w", str(bob), "fsck"))  # rebuilds version 1's object
+    v1 = oid_of(repo, sid, "notes.txt")
+    raw = bob / opath(v1)  # bob's build stores it unframed: as valid, other bytes
+    os.chmod(raw, 0o644)
+    raw.write_bytes(text(1))
+    os.chmod(raw, 0o444)
+    assert raw.read_bytes() != (repo / opath(v1)).read_bytes()
+    add(spell, bob, sid, "notes.txt", text(2), tmp_path)
+    ok(spell("-w", str(bob), "commit"))
+    add(spell, repo, sid, "notes.txt", text(3), tmp_path)
+    ok(spell("-w", str(repo), "commit"))
+    run_git(repo, "push", "-q", "origin", "HEAD")
+    proc = run_git(bob, "pull", "--no-rebase", "-q", "origin", branch(bob), check=False)
+    assert proc.returncode == 0 and "CONFLICT" not in proc.stdout + proc.stderr, proc.stdout
+    assert ok(spell("-w", str(bob), "cat", sid, "notes.txt@1")).encode() == text(1)
+    assert ok(spell("-w", str(bob), "fsck")).endswith("ok\n")

@@ -68,6 +68,8 @@ sessions/*/calls.yaml merge=union
 sessions/*/files/** -text merge=spellfs-files
 # spellfs: immutable, content-addressed
 .spell/objects/** -text -diff
+# spellfs: two stored forms of one object (zstd builds differ) hold the same content: keep ours
+.spell/objects/** merge=spellfs-files
 # spellfs: generated ignore entries only ever grow
 /.gitignore merge=union
 """
