@@ -228,3 +228,24 @@ def test_two_stored_forms_of_one_object_merge_without_a_conflict(repo, spell, tm
     assert proc.returncode == 0 and "CONFLICT" not in proc.stdout + proc.stderr, proc.stdout
     assert ok(spell("-w", str(bob), "cat", sid, "notes.txt@1")).encode() == text(1)
     assert ok(spell("-w", str(bob), "fsck")).endswith("ok\n")
+
+
+def test_the_python_api_on_a_fresh_clone_reads_every_version(committed, spell, tmp_path):
+    """No `spell` command has run on the clone: the first read of a missing object rebuilds it."""
+    repo, sid, dir = committed
+    clone = clone_of(repo, tmp_path / "clone")
+    with Workspace.open(clone) as ws:
+        assert ws.artifacts.get(sid, "a.txt")["content"] == text(2)
+        assert ws.artifacts.get(sid, "a.txt@1")["content"] == text(1)
+        assert ws.artifacts.get(sid, "b.txt")["content"] == text(3)
+    assert (clone / opath(oid_of(repo, sid, "b.txt"))).is_file()  # the whole session, at once
+    assert clean(clone)
+
+
+def test_git_clean_of_ignored_files_loses_nothing(committed, spell, tmp_path):
+    repo, sid, dir = committed
+    run_git(repo, "clean", "-fdqX")  # removes .spell's caches and the objects git leaves out
+    assert not (repo / opath(oid_of(repo, sid, "a.txt"))).exists()
+    assert ok(spell("-w", str(repo), "cat", sid, "a.txt")).encode() == text(2)
+    assert ok(spell("-w", str(repo), "fsck")).endswith("ok\n")
+    assert clean(repo)

@@ -21,10 +21,12 @@ import os
 import subprocess
 from typing import TYPE_CHECKING, Any
 
+from ..errors import SpellError
+
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["rebuild_missing"]
+__all__ = ["install_rebuilder", "rebuild_missing"]
 
 
 def rebuild_missing(ws: "Workspace", dir: str, log: Any) -> list[str]:
@@ -73,6 +75,34 @@ def rebuild_missing(ws: "Workspace", dir: str, log: Any) -> list[str]:
         if gd is not None:
             exclude.add_entries(gd, prefix, carried)
     return done
+
+
+def install_rebuilder(ws: "Workspace", store: Any) -> None:
+    """Let ``store`` rebuild a missing object of an artifact version, as reconciling would,
+    before asking any fetcher already installed (a remote): the Python API on a fresh clone
+    (which runs no ``spell`` command to reconcile it), or after ``git clean -X`` removed the
+    objects git leaves to the copies. One miss rebuilds the whole session's missing objects."""
+    previous = store.__dict__.get("fetcher")
+    tried: set[str] = set()
+
+    def fetch(oid: str) -> bool:
+        if oid not in tried:
+            tried.add(oid)
+            for dir in ws.storage.listdir("sessions"):
+                if dir.startswith(".") or not ws.storage.exists(f"sessions/{dir}/session.yaml"):
+                    continue
+                try:  # a session carrying a link is refused by every command, and left alone
+                    log = ws.log(dir)
+                    log.refresh()
+                    if any(r.get("hash") == oid for vs in log.versions.values() for r in vs):
+                        rebuild_missing(ws, dir, log)
+                except SpellError:
+                    continue
+                if store.has(oid):
+                    return True
+        return bool(previous and previous(oid))
+
+    store.fetcher = fetch
 
 
 def _git(ws: "Workspace", *args: str) -> bytes | None:
