@@ -11,6 +11,10 @@ Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git
 only ever growing) and they travel through a remote (``spell push`` /
 ``spell pull``; a read of a missing object fetches it from the default remote).
 
+The zstd objects of latest versions whose ``files/`` copy this commit carries byte for
+byte are left out too (listed in the local ``info/exclude`` once committed) and staged
+again when they stop being the latest: :mod:`spellfs.git.exclude`.
+
 Setting a repository up, the merge driver and reconciliation live in
 :mod:`spellfs.git.repo`.
 """

@@ -115,11 +115,17 @@ def candidates(ws: "Workspace") -> dict[str, list[tuple[str, str]]]:
     low = ws.config.get("sessions.artifact_compression_threshold")
     high = min(ws.config.get("watch.materialize_max_bytes"), ws.config.get("git.max_object_bytes"))
     out: dict[str, list[tuple[str, str]]] = {}
+    from ..errors import SpellError
+
     for dir, wc in ws.worktree.scan_all().items():
         dirty = set(wc.modified) | set(wc.deleted)
-        log = ws.log(dir)
-        log.refresh()
-        for rec in log.live():
+        try:
+            log = ws.log(dir)
+            log.refresh()
+            live = list(log.live())
+        except SpellError:
+            continue  # not readable now: its objects are staged (the safe side)
+        for rec in live:
             if low <= rec.get("size", 0) <= high and rec["name"] not in dirty:
                 out.setdefault(rec["hash"], []).append((dir, rec["name"]))
     return out
