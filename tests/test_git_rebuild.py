@@ -249,3 +249,26 @@ def test_git_clean_of_ignored_files_loses_nothing(committed, spell, tmp_path):
     assert ok(spell("-w", str(repo), "cat", sid, "a.txt")).encode() == text(2)
     assert ok(spell("-w", str(repo), "fsck")).endswith("ok\n")
     assert clean(repo)
+
+
+def test_a_removed_and_collected_session_is_still_in_the_history(committed, spell, tmp_path):
+    """`spell rm` + `spell gc` delete the local objects; the commit before still has the copies,
+    and a checkout of it rebuilds the objects from them."""
+    repo, sid, dir = committed
+    ok(spell("-w", str(repo), "rm", sid))
+    ok(spell("-w", str(repo), "gc", "--grace", "0"))
+    assert not (repo / opath(oid_of_in(repo, dir, "a.txt"))).exists()
+    ok(spell("-w", str(repo), "commit"))
+    clone = clone_of(repo, tmp_path / "clone")
+    run_git(clone, "checkout", "-q", "HEAD~1")
+    for ref, data in (("a.txt@1", text(1)), ("a.txt", text(2)), ("b.txt", text(3))):
+        assert ok(spell("-w", str(clone), "cat", sid, ref)).encode() == data
+    assert ok(spell("-w", str(clone), "fsck")).endswith("ok\n")
+
+
+def oid_of_in(root: Path, dir: str, name: str) -> str:
+    """The latest hash of ``name`` read from the records file itself (the session may be gone)."""
+    out = run_git(root, "show", f"HEAD:sessions/{dir}/artifacts.yaml").stdout
+    return [line for line in out.splitlines() if f'"name": "{name}"' in line][-1].split(
+        '"hash": "'
+    )[1][:64]
