@@ -189,3 +189,12 @@ def test_only_a_staged_copy_that_holds_the_bytes_carries_the_object(repo, spell,
     assert carried == {b}
     staged = run_git(repo, "ls-files", "--", ".spell/objects").stdout
     assert opath(a) in staged and opath(b) not in staged
+
+
+def test_objects_a_user_staged_with_git_add_are_left_out_too(repo, spell, tmp_path):
+    sid = new_session(spell, repo, "docs")
+    add(spell, repo, sid, "a.txt", text(1), tmp_path)
+    run_git(repo, "add", "-A")  # before spell commit has listed anything
+    ok(spell("-w", str(repo), "commit"))
+    assert not in_head(repo, oid_of(repo, sid, "a.txt"))
+    assert clean(repo)

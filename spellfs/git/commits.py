@@ -327,8 +327,11 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         gd = Path(repo.git_dir)
         eligible = carry.candidates(ws)
         carry.remove_entries(gd, prefix, carry.entries(gd, prefix) - set(eligible))
+        # new to git: untracked, or staged by hand since HEAD (not during a merge, where the
+        # other side's objects are staged too and must stay)
+        new = ("??", "A ", "AM") if not _merging(repo) else ("??",)
         fresh = {
-            p[15:17] + p[18:] for xy, p in items if xy == "??" and p.startswith(".spell/objects/")
+            p[15:17] + p[18:] for xy, p in items if xy in new and p.startswith(".spell/objects/")
         }
         tracked = set(repo.git.ls_files("-z", "--", *(prefix + s for s in SHARED)).split("\0"))
         specs = [
