@@ -11,7 +11,7 @@ import pytest
 from spellfs import Workspace
 
 from test_git_commits import add, branch, identity, new_session, ok, run_git
-from test_git_exclude import clean, in_head, oid_of, opath, text
+from test_git_exclude import clean, in_head, listed, oid_of, opath, text
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ def test_a_fresh_clone_works_at_once(committed, spell, tmp_path):
     # rebuilt, byte for byte the objects of the clone it came from
     for oid in (a2, b):
         assert (clone / opath(oid)).read_bytes() == (repo / opath(oid)).read_bytes()
-    # and listed in the clone's own info/exclude: git has nothing to say, `git add -A` adds nothing
+    # and listed in the clone's own ignore files: git has nothing to say, `git add -A` adds nothing
+    assert listed(clone) == {opath(a2), opath(b)}
     assert clean(clone)
     run_git(clone, "add", "-A")
     assert run_git(clone, "diff", "--cached", "--name-only").stdout == ""

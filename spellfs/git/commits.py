@@ -12,7 +12,8 @@ only ever growing) and they travel through a remote (``spell push`` /
 ``spell pull``; a read of a missing object fetches it from the default remote).
 
 The zstd objects of latest versions whose ``files/`` copy this commit carries byte for
-byte are left out too (listed in the local ``info/exclude`` once committed) and staged
+byte are left out too (listed in a local, self-ignoring ``.gitignore`` of their fan-out
+directory once committed) and staged
 again when they stop being the latest: :mod:`spellfs.git.exclude`.
 
 Setting a repository up, the merge driver and reconciliation live in
@@ -324,9 +325,9 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         )
         # objects a files/ copy carries stay out of git; a listed one that no longer is the
         # latest clean copy is let in again, so this commit stages it (spellfs.git.exclude)
-        gd = Path(repo.git_dir)
+        odir = carry.objects_dir(ws)
         eligible = carry.candidates(ws)
-        carry.remove_entries(gd, prefix, carry.entries(gd, prefix) - set(eligible))
+        carry.remove_entries(odir, carry.entries(odir) - set(eligible))
         # new to git: untracked, or staged by hand since HEAD (not during a merge, where the
         # other side's objects are staged too and must stay)
         new = ("??", "A ", "AM") if not _merging(repo) else ("??",)
@@ -380,7 +381,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
             repo.git.commit("-q", "-m", result.message, "--", *only)
         result.committed = True
         result.sha = repo.head.commit.hexsha
-        carry.add_entries(gd, prefix, carried)  # only now: their copies are committed
+        carry.add_entries(odir, carried)  # only now: their copies are committed
         result.carried = sorted(carried)
         atomic_write(ws.root / HEAD_FILE, (result.sha + "\n").encode())
     except git.GitCommandError as exc:

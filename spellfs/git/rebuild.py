@@ -69,11 +69,8 @@ def rebuild_missing(ws: "Workspace", dir: str, log: Any) -> list[str]:
         done += _from_git(ws, dir, missing, list(head.values()))
     if carried:
         from . import exclude
-        from .repo import git_dir
 
-        gd = git_dir(ws.root)
-        if gd is not None:
-            exclude.add_entries(gd, prefix, carried)
+        exclude.add_entries(exclude.objects_dir(ws), carried)
     return done
 
 
