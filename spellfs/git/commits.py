@@ -380,9 +380,9 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
             only = [s for s in specs if any(c == s or c.startswith(s + "/") for c in changed)]
             repo.git.commit("-q", "-m", result.message, "--", *only)
         result.committed = True
-        result.sha = repo.head.commit.hexsha
         carry.add_entries(odir, carried)  # only now: their copies are committed
         result.carried = sorted(carried)
+        result.sha = repo.git.rev_parse("HEAD")  # (gitpython cannot read a sha256 repository's)
         atomic_write(ws.root / HEAD_FILE, (result.sha + "\n").encode())
     except git.GitCommandError as exc:
         raise _git_error(exc.command[1] if len(exc.command) > 1 else "command", exc) from None

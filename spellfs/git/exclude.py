@@ -118,7 +118,9 @@ def candidates(ws: "Workspace") -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def _blob_id(data: bytes, hexlen: int) -> str:
+def blob_id(data: bytes, hexlen: int) -> str:
+    """Git's id of a blob holding ``data``: SHA-1, or SHA-256 in a repository using it (the
+    length of an id git gave tells which)."""
     algo = hashlib.sha1 if hexlen == 40 else hashlib.sha256
     return algo(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -153,7 +155,7 @@ def unstage_carried(
                 data = ws.storage.read(f"sessions/{d}/files/{n}")
             except OSError:
                 continue
-            if hash_bytes(data) == oid and _blob_id(data, len(blob)) == blob:
+            if hash_bytes(data) == oid and blob_id(data, len(blob)) == blob:
                 carried.add(oid)
                 break
     objs = [f"{prefix}.spell/objects/{o[:2]}/{o[2:]}" for o in sorted(carried)]

@@ -32,7 +32,7 @@ __all__ = ["install_rebuilder", "rebuild_missing"]
 def rebuild_missing(ws: "Workspace", dir: str, log: Any) -> list[str]:
     """Put back the missing objects of the versions in ``log``; return their ids."""
     from ..store import hash_bytes
-    from .exclude import _blob_id
+    from .exclude import blob_id
 
     limit = ws.config.get("git.max_object_bytes")
     missing: dict[str, set[str]] = {}
@@ -62,7 +62,7 @@ def rebuild_missing(ws: "Workspace", dir: str, log: Any) -> list[str]:
             done.append(oid)
             del missing[oid]
             blob = head.get(name)
-            if blob is not None and _blob_id(data, len(blob)) == blob:
+            if blob is not None and blob_id(data, len(blob)) == blob:
                 carried.add(oid)
             break
     if missing:
