@@ -211,3 +211,19 @@ def test_objects_a_user_staged_with_git_add_are_left_out_too(repo, spell, tmp_pa
     ok(spell("-w", str(repo), "commit"))
     assert not in_head(repo, oid_of(repo, sid, "a.txt"))
     assert clean(repo)
+
+
+def test_a_sha256_repository_leaves_the_objects_out_too(tmp_path, spell):
+    """Git's blob ids are SHA-256 there: the staged-blob check must compute the same."""
+    root = tmp_path / "r"
+    run_git(tmp_path, "init", "-q", "--object-format=sha256", str(root))
+    ok(spell("init", "--git", str(root)))
+    identity(root, "alice")
+    sid = new_session(spell, root, "docs")
+    add(spell, root, sid, "a.txt", text(1), tmp_path)
+    ok(spell("-w", str(root), "commit"))
+    assert not in_head(root, oid_of(root, sid, "a.txt")) and clean(root)
+    clone = tmp_path / "clone"
+    run_git(tmp_path, "clone", "-q", str(root), str(clone))
+    assert ok(spell("-w", str(clone), "cat", sid, "a.txt")).encode() == text(1)
+    assert clean(clone)
