@@ -215,6 +215,10 @@ class Workspace:
             from .remote import install_fetcher
 
             install_fetcher(self, store)
+        if (self.root / ".gitattributes").is_file():  # shared through git: objects the files/
+            from .git import install_rebuilder  # copies carry are rebuilt from them (issue 19)
+
+            install_rebuilder(self, store)
         shared = self.root / ".spell" / ALTERNATES
         if shared.is_file():
             _share_objects(store, Path(shared.read_text("utf-8").strip()))

@@ -11,6 +11,11 @@ Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git
 only ever growing) and they travel through a remote (``spell push`` /
 ``spell pull``; a read of a missing object fetches it from the default remote).
 
+The zstd objects of latest versions whose ``files/`` copy this commit carries byte for
+byte are left out too (listed in a local, self-ignoring ``.gitignore`` of their fan-out
+directory once committed) and staged
+again when they stop being the latest: :mod:`spellfs.git.exclude`.
+
 Setting a repository up, the merge driver and reconciliation live in
 :mod:`spellfs.git.repo`.
 """
@@ -37,6 +42,7 @@ from .repo import (
     repo_prefix,
 )
 from ..store import atomic_write
+from . import exclude as carry
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -104,6 +110,8 @@ class CommitResult:
     unrecorded: dict[str, dict[str, list[str]]] = field(
         default_factory=dict
     )  # in finished sessions
+    #: objects left out of git because a committed files/ copy carries them
+    carried: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +124,7 @@ class CommitResult:
             "warnings": self.warnings,
             "recorded": self.recorded,
             "unrecorded": self.unrecorded,
+            "carried_by_files": self.carried,
         }
 
 
@@ -314,6 +323,17 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         result.kept_out = _keep_out_large(
             ws, repo, prefix, [(xy, p) for xy, p in items if _shared(p)]
         )
+        # objects a files/ copy carries stay out of git; a listed one that no longer is the
+        # latest clean copy is let in again, so this commit stages it (spellfs.git.exclude)
+        odir = carry.objects_dir(ws)
+        eligible = carry.candidates(ws)
+        carry.remove_entries(odir, carry.entries(odir) - set(eligible))
+        # new to git: untracked, or staged by hand since HEAD (not during a merge, where the
+        # other side's objects are staged too and must stay)
+        new = ("??", "A ", "AM") if not _merging(repo) else ("??",)
+        fresh = {
+            p[15:17] + p[18:] for xy, p in items if xy in new and p.startswith(".spell/objects/")
+        }
         tracked = set(repo.git.ls_files("-z", "--", *(prefix + s for s in SHARED)).split("\0"))
         specs = [
             prefix + s
@@ -323,6 +343,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         ]
         if specs:
             repo.git.add("-A", "--", *specs)
+        carried = carry.unstage_carried(ws, repo, prefix, fresh, eligible)
         sessions, other, objects = _summary(repo, prefix)
         merging = _merging(repo)
         if not sessions and not other and not objects and not merging:
@@ -359,7 +380,9 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
             only = [s for s in specs if any(c == s or c.startswith(s + "/") for c in changed)]
             repo.git.commit("-q", "-m", result.message, "--", *only)
         result.committed = True
-        result.sha = repo.head.commit.hexsha
+        carry.add_entries(odir, carried)  # only now: their copies are committed
+        result.carried = sorted(carried)
+        result.sha = repo.git.rev_parse("HEAD")  # (gitpython cannot read a sha256 repository's)
         atomic_write(ws.root / HEAD_FILE, (result.sha + "\n").encode())
     except git.GitCommandError as exc:
         raise _git_error(exc.command[1] if len(exc.command) > 1 else "command", exc) from None

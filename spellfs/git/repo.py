@@ -29,7 +29,10 @@ How two clones merge without conflicts:
   a file that still holds conflict markers.
 
 Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git
-by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.git.commits`.
+by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.git.commits`. So are
+the zstd objects of latest versions whose committed ``files/`` copy carries the bytes
+(:mod:`spellfs.git.exclude`); reconciling rebuilds them on a clone
+(:mod:`spellfs.git.rebuild`).
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ sessions/*/calls.yaml merge=union
 sessions/*/files/** -text merge=spellfs-files
 # spellfs: immutable, content-addressed
 .spell/objects/** -text -diff
+# spellfs: two stored forms of one object (zstd builds differ) hold the same content: keep ours
+.spell/objects/** merge=spellfs-files
 # spellfs: generated ignore entries only ever grow
 /.gitignore merge=union
 """
@@ -260,6 +265,8 @@ def _reconcile_dir(
     ws: "Workspace", dir: str, changed: list[str], hash_bytes, keep_hand_edits: bool = False
 ) -> None:
     """One session's copies, read and written through the storage (which follows no link)."""
+    from .rebuild import rebuild_missing
+
     storage = ws.storage
     if not storage.exists(f"sessions/{dir}/session.yaml"):
         return
@@ -268,6 +275,8 @@ def _reconcile_dir(
         log = ws.log(dir)
         log.reset()
         log.refresh()
+        # objects git leaves to the files/ copies (spellfs.git.exclude), verified by hash
+        rebuild_missing(ws, dir, log)
         for name in list(log.versions):
             rel = f"sessions/{dir}/files/{name}"
             rec = log.latest(name)
