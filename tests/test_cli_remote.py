@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -417,7 +418,7 @@ class FlakyProxy:
 
     def __init__(self, upstream: str, allow: int) -> None:
         self.upstream = upstream.split("//", 1)[1]
-        self.allow, self.puts, self.failing = allow, 0, True
+        self.allow, self.puts, self.failing, self.inflight = allow, 0, True, 0
         self.lock = threading.Lock()
         proxy = self
 
@@ -428,6 +429,15 @@ class FlakyProxy:
                 pass
 
             def _any(self) -> None:
+                with proxy.lock:
+                    proxy.inflight += 1
+                try:
+                    self._forward()
+                finally:
+                    with proxy.lock:
+                        proxy.inflight -= 1
+
+            def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.command == "PUT":
                     with proxy.lock:
@@ -467,6 +477,14 @@ class FlakyProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until no request is still being forwarded (a client that gave up leaves the
+        proxy finishing an upload the server has not stored yet)."""
+        deadline = time.monotonic() + timeout
+        while self.inflight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not self.inflight, "the proxy is still forwarding"
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -488,6 +506,7 @@ def test_server_failing_mid_push_then_next_push_finishes(tmp_path, seaweed):
         src = tmp_path / "ws"
         ids = make_workspace(src, t)
         _one_line_failure(t.spell("push", cwd=src, check=False), "InternalError")
+        proxy.settle()  # the two uploads let through have landed
         proxy.failing = False
         out = t.spell("push", cwd=src).stdout.decode()
         n = len(local_objects(src))
