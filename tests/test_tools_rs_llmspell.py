@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -247,6 +248,46 @@ def test_archive_handler_round_trip_and_refuses_escaping_members(root: Path) -> 
     assert (
         not (root.parent.parent / "escape.txt").exists() and not (root / ".git" / "config").exists()
     )
+
+
+def _tar(root: Path, name: str, members: list) -> None:
+    """A tar of ``(name, linkname or None, data or None, type)`` members."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for member, linkname, data, kind in members:
+            info = tarfile.TarInfo(member)
+            info.type = kind
+            if linkname is not None:
+                info.linkname = linkname
+            info.size = len(data or b"")
+            t.addfile(info, io.BytesIO(data) if data else None)
+    (root / name).write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        # a link to .git inside the target, then a member written through it: git runs
+        # core.fsmonitor from .git/config on the next `git status`
+        [("a", ".git", None, tarfile.SYMTYPE), ("a/config", None, b"[core]\n", tarfile.REGTYPE)],
+        # a link to spell.yaml, then a file of the same name written through the link
+        [("b", "spell.yaml", None, tarfile.SYMTYPE), ("b", None, b"x: 1\n", tarfile.REGTYPE)],
+        # a hard link to spell.yaml, then a file of the same name: one inode, rewritten
+        [("c", "spell.yaml", None, tarfile.LNKTYPE), ("c", None, b"x: 1\n", tarfile.REGTYPE)],
+    ],
+)
+def test_archive_handler_refuses_link_members_before_writing_anything(
+    root: Path, members: list
+) -> None:
+    """A model may pick the archive: its links must not carry a later member into
+    spellfs's or git's own files (links inside the target pass tarfile's "data" filter)."""
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    before = {p: (root / p).read_bytes() for p in (".git/config", "spell.yaml")}
+    _tar(root, "in.tar", members)
+    out = run("archive_handler", SimpleNamespace(root=root), operation="extract", path="in.tar")
+    assert out["success"] is False and "link" in out["error"], out
+    assert {p: (root / p).read_bytes() for p in before} == before
+    assert not any((root / n).is_symlink() or (root / n).exists() for n in "abc")
 
 
 def test_uuid_component_and_deterministic_ids() -> None:
