@@ -290,6 +290,31 @@ def test_archive_handler_refuses_link_members_before_writing_anything(
     assert not any((root / n).is_symlink() or (root / n).exists() for n in "abc")
 
 
+def test_archive_handler_refuses_a_bomb_before_writing_anything(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small archive may expand to fill the disk: the declared sizes are summed first (the
+    limit is lowered here so the test stays small; the real one is 1 GiB)."""
+    import zipfile
+
+    from spellfs.tools import archive_handler
+
+    monkeypatch.setattr(archive_handler, "MAX_EXTRACT_BYTES", 100_000, raising=False)
+    with zipfile.ZipFile(root / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(3):
+            z.writestr(f"zeros{i}.bin", bytes(60_000))
+    assert (root / "bomb.zip").stat().st_size < 2_000
+    ctx = SimpleNamespace(root=root)
+    out = run("archive_handler", ctx, operation="extract", path="bomb.zip", target_path="x")
+    assert out["success"] is False and "too large" in out["error"], out
+    assert not (root / "x").exists()
+    _tar(root, "big.tar", [(f"b{i}", None, bytes(60_000), tarfile.REGTYPE) for i in range(2)])
+    out = run("archive_handler", ctx, operation="extract", path="big.tar", target_path="y")
+    assert out["success"] is False and "too large" in out["error"], out
+    assert not (root / "y").exists()
+    ok("archive_handler", ctx, operation="list", path="bomb.zip")  # listing writes nothing
+
+
 def test_uuid_component_and_deterministic_ids() -> None:
     a = ok("uuid_generator", operation="deterministic", namespace="agent", name="my-agent")["uuid"]
     assert (
