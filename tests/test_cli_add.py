@@ -73,6 +73,29 @@ def test_add_from_the_workspace_root_never_takes_its_own_store(root: Path) -> No
     assert names.count("inside.txt") == 1
 
 
+def test_add_directory_never_follows_a_file_link_inside_it(root: Path, tmp_path: Path) -> None:
+    """A folder from a clone or an archive may hold `key -> ~/.ssh/id_rsa` or a link into
+    sessions/ or .spell/: adding the folder must not copy what the link points at into a
+    session (and from there into git and remotes). Links to directories were never
+    entered; links to files are skipped the same way, and said so."""
+    sid = _session(root)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PRIVATE KEY")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("a")
+    (data / "key").symlink_to(secret)
+    (data / "records").symlink_to(next((root / "sessions").iterdir()) / "session.yaml")
+    out = run_spell("-w", str(root), "add", sid, str(data))
+    assert out.returncode == 0, out.stderr
+    err = out.stderr.decode()
+    assert "key" in err and "records" in err and "link" in err
+    with Workspace.open(root) as ws:
+        assert [a["name"] for a in ws.artifacts.list(sid)] == ["a.txt"]
+    out = run_spell("-w", str(root), "add", sid, str(data / "key"))  # named: the user's choice
+    assert out.returncode == 0, out.stderr
+
+
 def test_repeated_names_in_one_batch_number_their_versions_and_files_holds_the_last(ws) -> None:
     sid = ws.sessions.create(name="s")
     items = [("tool_result", f"n{i % 3}.txt", f"v{i}", None) for i in range(40)]

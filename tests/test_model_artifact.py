@@ -672,3 +672,39 @@ def test_name_limit_is_255_bytes_not_characters(anyws: Workspace) -> None:
     anyws.artifacts.store(sid, "user_input", "日" * 85, b"fits")
     assert anyws.artifacts.get(sid, "日" * 85)["content"] == b"fits"
     assert anyws.storage.read(anyws.sessions.get(sid)["path"] + "/files/" + "日" * 85) == b"fits"
+
+
+@pytest.mark.parametrize("count", [2, 20])  # one store's copies, and a bulk add's (16+)
+def test_a_hand_edit_made_while_a_store_runs_is_never_overwritten(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """A bulk add checks every copy for hand edits first, then writes thousands of copies
+    over seconds: an editor that saves (or a file dropped in) after that check and before
+    the copy is written must not lose its content. Here the "editor" writes just before the
+    store's own copy of that name; it may be recorded or left in files/, never dropped."""
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"f{i}.txt", f"v1 {i}", None) for i in range(count)]
+    )
+    files = ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
+    real = ws.objects.put_bytes
+    hand = {"f1.txt": b"HAND EDIT\n", "new.txt": b"DROPPED IN\n"}
+    by_content = {b"v2 1": "f1.txt", b"stored": "new.txt"}
+
+    def editor_saves_meanwhile(content: bytes, *args, **kw):
+        name = by_content.get(content)  # the store is writing this name's object right now
+        if name is not None:
+            (files / name).write_bytes(hand[name])
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", editor_saves_meanwhile)
+    items = [("tool_result", f"f{i}.txt", f"v2 {i}", None) for i in range(count)]
+    ws.artifacts.store_many(sid, [*items, ("tool_result", "new.txt", "stored", None)])
+    monkeypatch.undo()
+    log = ws.log(ws.sessions.resolve(sid))
+    log.refresh()
+    recorded = {v["hash"] for vs in log.versions.values() for v in vs}
+    for name, content in hand.items():
+        assert (files / name).read_bytes() == content or hash_bytes(content) in recorded, name
+    wc = ws.worktree.scan(ws.sessions.resolve(sid))
+    assert {"f1.txt", "new.txt"} <= set(wc.modified), wc  # status shows them, save records them

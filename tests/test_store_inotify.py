@@ -116,3 +116,17 @@ def test_a_link_or_file_among_the_subdirectories_is_left_to_stat(
     (tmp_path / "outside" / "session.yaml").write_text("never followed\n")
     assert w.changed() == set()
     w.close()
+
+
+def test_a_watched_file_is_seen_changing_through_a_hard_link_elsewhere(
+    base: Path, watch: DirWatch, tmp_path: Path
+) -> None:
+    """A directory's watch hears of writes made through its own entries only; the file's
+    inode watch hears of every write, whatever name it came through."""
+    os.link(base / "a" / "session.yaml", tmp_path / "alias.yaml")
+    assert watch.changed() == set()  # the directory hears nothing of a link made elsewhere
+    assert watch.watch_file("a", "session.yaml") and not watch.watch_file("zz", "session.yaml")
+    assert watch.changed() == set()
+    with open(tmp_path / "alias.yaml", "r+b") as f:
+        f.write(b"status: failed\n")
+    assert watch.changed() == {"a"}

@@ -182,3 +182,62 @@ def test_a_value_json_cannot_hold_is_refused_by_name() -> None:
         str(info.value)
         == "value cannot be stored: Out of range float values are not JSON compliant"
     )
+
+
+def test_a_log_rewritten_to_the_same_size_and_inode_is_read_again(tmp_path) -> None:
+    """A long-lived reader (a script, `spell ui`, the watcher) keeps a record file's
+    (inode, offset). `git checkout` of a branch whose artifacts.yaml differs unlinks the old
+    file and creates the new one, and ext4 hands it the same inode: with the same size the
+    reader kept the other branch's records; with a longer file it parsed from a stale offset."""
+    from spellfs.store.records import RecordLog
+    from spellfs.store.storage import FsStorage
+
+    class Log(RecordLog):
+        def apply(self, rec):
+            self.records.append(rec)
+
+    f = tmp_path / "log.yaml"
+    line = lambda h, s: encode_record({"seq": s, "name": "n.md", "hash": h})  # noqa: E731
+    f.write_bytes(line("a" * 64, 1))
+    log = Log(FsStorage(tmp_path), "log.yaml")
+    assert [r["hash"] for r in log.refresh().records] == ["a" * 64]
+    with open(f, "r+b") as out:  # same inode, same size, other content (a branch switch)
+        out.write(line("b" * 64, 1))
+    assert [r["hash"] for r in log.refresh().records] == ["b" * 64]
+    with open(f, "r+b") as out:  # same inode, longer: the prefix is not what was read
+        out.write(line("c" * 64, 1) + line("d" * 64, 2))
+    assert [r["hash"] for r in log.refresh().records] == ["c" * 64, "d" * 64]
+    with open(f, "ab") as out:  # a plain append is still read from where the reader stopped
+        out.write(line("e" * 64, 3))
+    assert [r["hash"] for r in log.refresh().records] == ["c" * 64, "d" * 64, "e" * 64]
+
+
+def test_a_branch_switch_under_a_long_lived_process_shows_the_branchs_records(
+    tmp_path, spell
+) -> None:
+    """Two branches each store notes.md once more (same length, so artifacts.yaml keeps its
+    size); a process open across `git checkout` answers for the branch checked out."""
+    import subprocess
+
+    from spellfs import Workspace
+
+    root = tmp_path / "ws"
+    assert spell("init", "--git", str(root)).returncode == 0
+    git = ["git", "-C", str(root)]
+    sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
+    (tmp_path / "notes.md").write_text("base\n")
+    spell("-w", str(root), "add", sid, str(tmp_path / "notes.md"))
+    spell("-w", str(root), "commit", "-m", "base")
+    subprocess.run([*git, "branch", "-M", "main"], check=True)
+    for branch, text in (("b1", "AAAA\n"), ("b2", "BBBB\n")):
+        subprocess.run([*git, "checkout", "-q", "-b", branch, "main"], check=True)
+        (tmp_path / "notes.md").write_text(text)
+        spell("-w", str(root), "add", sid, str(tmp_path / "notes.md"))
+        spell("-w", str(root), "commit", "-m", branch)
+    subprocess.run([*git, "checkout", "-q", "b1"], check=True)
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.get(sid, "notes.md")["content"] == b"AAAA\n"
+        subprocess.run([*git, "checkout", "-q", "b2"], check=True)
+        assert ws.artifacts.get(sid, "notes.md")["content"] == b"BBBB\n"
+        [d] = (root / "sessions").iterdir()
+        assert ws.worktree.scan(d.name).clean  # b2's copy is b2's record, not a hand edit

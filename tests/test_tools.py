@@ -384,3 +384,24 @@ def test_file_operations_name_the_path_and_the_operation(files):
     assert run(operation="chmod", path="a")["error"].startswith(
         "file_operations: unknown operation: chmod (use read, write, append, delete"
     )
+
+
+def test_file_operations_move_never_carries_a_sessions_records_away(root, spell):
+    """Moving a folder that holds record files moves the records: the session would leave
+    `spell ls` at a script's (or a model's) choice. Refused, like touching a record file."""
+    sid = spell("new", "keep", cwd=root).stdout.decode().strip()
+    (root / "a.txt").write_text("A")
+    assert spell("add", sid, "a.txt", cwd=root).returncode == 0
+    d = next(p.name for p in (root / "sessions").iterdir())
+    (root / "m.lua").write_text(
+        f'for _, p in ipairs({{"sessions/{d}", "sessions"}}) do\n'
+        '  local r = Tool.invoke("file_operations", {operation = "move", path = p,'
+        ' target_path = "gone"})\n'
+        "  print(p, r.success, r.error)\n"
+        "end\n"
+    )
+    out = spell("run", "m.lua", cwd=root).stdout.decode()
+    assert out.count("false") == 2 and "belongs to spellfs" in out, out
+    assert not (root / "gone").exists()
+    assert (root / "sessions" / d / "artifacts.yaml").is_file()
+    assert sid in spell("ls", "--json", cwd=root).stdout.decode()

@@ -106,6 +106,26 @@ def test_file_watcher_reports_changes_during_the_wait(ctx, root: Path) -> None:
     assert "no such file" in fails("file_watcher", ctx, input=["nope"], timeout_ms=0)
 
 
+def test_file_watcher_never_reports_spellfss_own_files(ctx, root: Path) -> None:
+    """Like file_search: what spellfs writes (records, spell.yaml, templates/) is not the
+    script's to watch, even as a list of names and times."""
+    (root / "sessions" / "x-1").mkdir(parents=True)
+
+    def change() -> None:
+        time.sleep(0.3)
+        (root / "sessions" / "x-1" / "session.yaml").write_text("name: x\n")
+        (root / "sessions" / "x-1" / "artifacts.yaml").write_text("")
+        (root / "spell.yaml").write_text("x: 1\n")
+        (root / "templates" / "new.yaml").write_text("name: t\n")
+        (root / "sessions" / "x-1" / "notes.md").write_text("mine")
+
+    t = threading.Thread(target=change)
+    t.start()
+    got = ok("file_watcher", ctx, input=".", timeout_ms=1200)
+    t.join()
+    assert [(e["kind"], e["path"]) for e in got["events"]] == [("create", "sessions/x-1/notes.md")]
+
+
 def test_file_converter_rewrites_encoding_endings_and_indentation(ctx, root: Path) -> None:
     (root / "t.md").write_bytes("a\n        b é\n    c\n".encode())
     ok("file_converter", ctx, operation="line_endings", path="t.md", target_path="crlf.md",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -247,6 +248,71 @@ def test_archive_handler_round_trip_and_refuses_escaping_members(root: Path) -> 
     assert (
         not (root.parent.parent / "escape.txt").exists() and not (root / ".git" / "config").exists()
     )
+
+
+def _tar(root: Path, name: str, members: list) -> None:
+    """A tar of ``(name, linkname or None, data or None, type)`` members."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for member, linkname, data, kind in members:
+            info = tarfile.TarInfo(member)
+            info.type = kind
+            if linkname is not None:
+                info.linkname = linkname
+            info.size = len(data or b"")
+            t.addfile(info, io.BytesIO(data) if data else None)
+    (root / name).write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        # a link to .git inside the target, then a member written through it: git runs
+        # core.fsmonitor from .git/config on the next `git status`
+        [("a", ".git", None, tarfile.SYMTYPE), ("a/config", None, b"[core]\n", tarfile.REGTYPE)],
+        # a link to spell.yaml, then a file of the same name written through the link
+        [("b", "spell.yaml", None, tarfile.SYMTYPE), ("b", None, b"x: 1\n", tarfile.REGTYPE)],
+        # a hard link to spell.yaml, then a file of the same name: one inode, rewritten
+        [("c", "spell.yaml", None, tarfile.LNKTYPE), ("c", None, b"x: 1\n", tarfile.REGTYPE)],
+    ],
+)
+def test_archive_handler_refuses_link_members_before_writing_anything(
+    root: Path, members: list
+) -> None:
+    """A model may pick the archive: its links must not carry a later member into
+    spellfs's or git's own files (links inside the target pass tarfile's "data" filter)."""
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    before = {p: (root / p).read_bytes() for p in (".git/config", "spell.yaml")}
+    _tar(root, "in.tar", members)
+    out = run("archive_handler", SimpleNamespace(root=root), operation="extract", path="in.tar")
+    assert out["success"] is False and "link" in out["error"], out
+    assert {p: (root / p).read_bytes() for p in before} == before
+    assert not any((root / n).is_symlink() or (root / n).exists() for n in "abc")
+
+
+def test_archive_handler_refuses_a_bomb_before_writing_anything(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small archive may expand to fill the disk: the declared sizes are summed first (the
+    limit is lowered here so the test stays small; the real one is 1 GiB)."""
+    import zipfile
+
+    from spellfs.tools import archive_handler
+
+    monkeypatch.setattr(archive_handler, "MAX_EXTRACT_BYTES", 100_000, raising=False)
+    with zipfile.ZipFile(root / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(3):
+            z.writestr(f"zeros{i}.bin", bytes(60_000))
+    assert (root / "bomb.zip").stat().st_size < 2_000
+    ctx = SimpleNamespace(root=root)
+    out = run("archive_handler", ctx, operation="extract", path="bomb.zip", target_path="x")
+    assert out["success"] is False and "too large" in out["error"], out
+    assert not (root / "x").exists()
+    _tar(root, "big.tar", [(f"b{i}", None, bytes(60_000), tarfile.REGTYPE) for i in range(2)])
+    out = run("archive_handler", ctx, operation="extract", path="big.tar", target_path="y")
+    assert out["success"] is False and "too large" in out["error"], out
+    assert not (root / "y").exists()
+    ok("archive_handler", ctx, operation="list", path="bomb.zip")  # listing writes nothing
 
 
 def test_uuid_component_and_deterministic_ids() -> None:

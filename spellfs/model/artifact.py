@@ -311,8 +311,11 @@ class Artifacts:
             require_active(ws, m)
             log = ws.log(dir)
             log.refresh()
+            checked = None
             if not materialized:  # a hand edit at a name about to be written is recorded first
-                ws.worktree.keep_before_store(dir, [rec["name"] for rec, _, _ in prepared])
+                names = [rec["name"] for rec, _, _ in prepared]
+                ws.worktree.keep_before_store(dir, names)
+                checked = _copies_now(ws, dir, names)
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:
@@ -322,7 +325,13 @@ class Artifacts:
                 )
             for start in range(0, len(prepared), CHUNK_RECORDS):
                 records, copies = self._store_chunk(
-                    dir, log, prepared[start : start + CHUNK_RECORDS], materialized, journal, by
+                    dir,
+                    log,
+                    prepared[start : start + CHUNK_RECORDS],
+                    materialized,
+                    journal,
+                    by,
+                    checked,
                 )
                 data = b"".join(encode_record(r) for r in records)
                 at = self.storage.append(rel, data)  # the commit point of this chunk
@@ -344,6 +353,7 @@ class Artifacts:
         materialized: bool,
         journal: Any,
         by: str | None,
+        checked: dict[str, tuple | None] | None = None,
     ) -> tuple[list[dict], list[tuple[str, Any, str]]]:
         """Write the objects and ``files/`` copies of one chunk; return its records (not yet
         appended) and the settled copies written.
@@ -373,7 +383,11 @@ class Artifacts:
                     oid, size = ws.objects.put_stream(f)
                 with open(path, "rb") as f:
                     head = f.read(4096)
-            if not materialized and last[rec["name"]] == i:
+            if (
+                not materialized
+                and last[rec["name"]] == i
+                and not (checked is not None and _edited_since(ws, dir, log, rec["name"], checked))
+            ):
                 st = self._materialize(dir, rec["name"], content, path, size, settled)
                 if st is not None:
                     copies.append((rec["name"], st, oid))  # (list.append is atomic)
@@ -660,3 +674,40 @@ class Artifacts:
         if "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactDelete"):
             ws.hooks.run("AfterArtifactDelete", sid, {"session_id": sid, "name": name})
         return rec
+
+
+def _copies_now(ws: Any, dir: str, names: list[str]) -> dict[str, tuple | None] | None:
+    """The stat of each ``files/<name>`` a store is about to write, taken once its hand edits
+    were kept: a copy that moves after this was changed by someone else during the store."""
+    if ws.memory:
+        return None
+    base = f"{ws.root}/sessions/{dir}/files/"
+    out: dict[str, tuple | None] = {}
+    for name in names:
+        out[name] = _stat_key(base + name)
+    return out
+
+
+def _stat_key(path: str) -> tuple | None:
+    try:
+        s = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (s.st_mode, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+
+
+def _edited_since(ws: Any, dir: str, log: Any, name: str, checked: dict) -> bool:
+    """Whether ``files/<name>`` was written by someone else since the store checked it, with
+    content none of the name's records has (a bulk add writes its copies over seconds; an
+    editor may save meanwhile). Such a copy is left as it is: ``status`` shows it and ``save``
+    records it, as after a ``git pull``; the store's record still lands."""
+    path = f"{ws.root}/sessions/{dir}/files/{name}"
+    now = _stat_key(path)
+    if now is None or now == checked.get(name) or not stat.S_ISREG(now[0]):
+        return False
+    from .statcache import hash_path
+
+    got = hash_path(path)
+    if got is None:
+        return True  # being written right now: not ours to replace
+    return all(v.get("hash") != got[0] for v in log.versions.get(name, ()))

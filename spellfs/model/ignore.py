@@ -54,7 +54,8 @@ def collect_files(
 
     A directory stands for every file under it, recursively, in name order, minus
     what ``.spellignore`` excludes (an ignored directory is not entered) and
-    hidden entries (an artifact name may not start with '.'). The workspace's own
+    hidden entries (an artifact name may not start with '.') and links (never followed,
+    like directories that are links). The workspace's own
     ``.spell/``, ``sessions/`` and any ``.git/`` are never entered. Two files of one
     directory with the same name would become versions of one artifact: that is
     refused, naming both, before anything is stored.
@@ -99,6 +100,9 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
             path = os.path.join(dirpath, f)
             if f.startswith("."):
                 skipped.append((path, "hidden: artifact names may not start with '.'"))
+                continue
+            if os.path.islink(path):  # a folder from a clone or an archive may link anywhere
+                skipped.append((path, "a link: add what it points at by name"))
                 continue
             if spec.match_file(f"{prefix}/{f}" if prefix else f):
                 skipped.append((path, "in .spellignore"))

@@ -367,13 +367,29 @@ class Index:
         if w.start(self.ws.storage.listdir("sessions")):
             self._watch = w
 
-    def _vouch(self, dir: str, manifest: bool, records: bool) -> None:
-        """``dir``'s files were just stat-ed after its watch was in place."""
-        if self._watch is not None and self._watch.watching(dir):
-            if manifest:
-                self._mq.add(dir)
-            if records:
-                self._rq.add(dir)
+    def _vouch(self, dir: str, manifest: Any, records: Any) -> None:
+        """``dir``'s files were just stat-ed after its watch was in place: ``manifest`` and
+        ``records`` are what the stat said (or False: not stat-ed). Each file's own inode is
+        watched too (an edit through a hard link elsewhere reaches no directory watch), then
+        stat-ed again: a change between the two stats is not vouched for."""
+        w = self._watch
+        if w is None or not w.watching(dir):
+            return
+        for name, seen, quiet in (
+            ("session.yaml", manifest, self._mq),
+            ("artifacts.yaml", records, self._rq),
+        ):
+            if seen is None:  # no such file: the directory's watch sees it come
+                quiet.add(dir)
+                continue
+            if seen is False or not w.watch_file(dir, name):
+                continue
+            try:
+                now = _sig(self.ws.storage.signature(f"sessions/{dir}/{name}"))
+            except UnsafePath:
+                continue
+            if now == seen:
+                quiet.add(dir)
 
     # -- keeping current -----------------------------------------------------
     @_healing
@@ -418,7 +434,7 @@ class Index:
                 return None
             check_r = (records or row is None) and not (row is not None and dir in self._rq)
             rsig = _sig(storage.signature(base + "artifacts.yaml")) if check_r else row.rsig
-            self._vouch(dir, check_m, check_r)
+            self._vouch(dir, check_m and msig, check_r and rsig)
             if row is None or row.msig != msig:
                 storage.isdir(base + "files")  # a files/ link is refused here too
         except UnsafePath as exc:  # a link under sessions/: listed as broken, never followed
@@ -517,8 +533,8 @@ class Index:
                         pass
                     else:
                         if row.msig == _sig((st.st_ino, st.st_size, st.st_mtime_ns)):
-                            if watch is not None and watch.watching(dir):
-                                quiet.add(dir)  # stat-ed after its watch: vouched for from now
+                            if watch is not None:  # stat-ed after its watch: vouched for
+                                self._vouch(dir, row.msig, False)
                             out.append(row)
                             continue
                 row = self.refresh_dir(dir, records)

@@ -89,7 +89,7 @@ class Worktree:
         """(live table, name → (ino, size, mtime_ns, hash on disk, record hash)) for the copies the
         stat cache vouches for; rebuilt only when the records or the cache changed (a clean check
         of 10,000 files is then a stat and a tuple compare each)."""
-        key = (log.inode, log.offset, self._puts)
+        key = (log.inode, log.generation, log.offset, self._puts)
         memo = self._memo.get(dir)
         if memo is not None and memo[0] == key:
             return memo[1], memo[2]
@@ -228,7 +228,8 @@ class Worktree:
 
     def _key(self, log: Any, limit: int) -> tuple:
         """What a scan's result depends on besides the stats: records, stat cache, rules."""
-        return (log.inode, log.offset, self._puts, limit, self.ws.storage.signature(".spellignore"))
+        sig = self.ws.storage.signature(".spellignore")
+        return (log.inode, log.generation, log.offset, self._puts, limit, sig)
 
     def vouch(self, dir: str, copies: list[tuple[str, Any, str]]) -> None:
         """Enter copies a store just wrote, ``(name, stat, hash)``, in the stat cache: their

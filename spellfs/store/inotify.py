@@ -40,6 +40,9 @@ _SUB = (
     | _ONLYDIR
     | _DONT_FOLLOW
 )
+# A record file's own inode: an edit through a hard link made elsewhere (another directory)
+# queues no event on the session directory's watch, only on the inode's.
+_FILE = _MODIFY | _ATTRIB | _CLOSE_WRITE | _DONT_FOLLOW
 _TOP = _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE | _DELETE_SELF | _MOVE_SELF | _ONLYDIR
 _EVENT = struct.Struct("iIII")
 
@@ -98,6 +101,7 @@ class DirWatch:
         self.fd = -1
         self._wds: dict[int, str] = {}  # watch descriptor -> subdirectory name ("" = base)
         self._names: set[str] = set()  # the subdirectories watched
+        self._files: dict[int, set[str]] = {}  # watch descriptor of a file -> its subdirectories
         self._lost = True  # the queue cannot vouch for anything until start() succeeds
         self._pid = 0
 
@@ -147,6 +151,19 @@ class DirWatch:
         self._names.add(name)
         return True
 
+    def watch_file(self, name: str, filename: str) -> bool:
+        """Watch the file ``filename`` of subdirectory ``name`` itself (its inode), so a change
+        made through another name for it (a hard link elsewhere) is queued too. False when it
+        cannot be (then the caller must stat it each time)."""
+        if not self.watching(name):
+            return False
+        path = os.fsencode(f"{self.base}/{name}/{filename}")
+        wd = _lib().inotify_add_watch(self.fd, path, _FILE)
+        if wd < 0 or wd in self._wds:
+            return False  # (a directory's descriptor: not a plain file there)
+        self._files.setdefault(wd, set()).add(name)
+        return True
+
     def watching(self, name: str) -> bool:
         """Whether changes in subdirectory ``name`` reach the queue."""
         return self.fd >= 0 and name in self._names
@@ -188,6 +205,11 @@ class DirWatch:
             return
         sub = self._wds.get(wd)
         if sub is None:
+            owners = self._files.get(wd)
+            if owners is not None:
+                out.update(owners)
+                if mask & _IGNORED:  # the file is gone (or its watch was removed)
+                    self._files.pop(wd, None)
             return
         if sub == "":  # the base itself: a subdirectory came or went, or the base moved
             if mask & (_DELETE_SELF | _MOVE_SELF | _UNMOUNT | _IGNORED):
@@ -211,4 +233,5 @@ class DirWatch:
         self.fd = -1
         self._wds.clear()
         self._names.clear()
+        self._files.clear()
         self._lost = True

@@ -96,6 +96,9 @@ def _yaml_line(raw: bytes, where: str, lineno: int) -> Any:
     return doc[0]
 
 
+_TAIL = 256  # bytes of a log's read part re-read to tell an append from a rewrite
+
+
 class RecordLog:
     """A record file read incrementally: only what was appended since the last look.
 
@@ -114,6 +117,10 @@ class RecordLog:
         self.offset = 0
         self.line = 1
         self.records: list[dict[str, Any]] = []
+        self._seen: Any = None  # the file's signature when the view was last brought up to date
+        self._tail = b""  # the last bytes read before ``offset``: checked before reading on
+        #: bumped on every reset: a view keyed on (inode, offset) alone may be another file's
+        self.generation = getattr(self, "generation", 0) + 1
 
     def apply(self, rec: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -125,19 +132,29 @@ class RecordLog:
             if self.records:
                 self.reset()
             return self
+        if sig == self._seen:
+            return self
         inode, size, _ = sig
         if inode != self.inode or size < self.offset:
             self.reset()
             self.inode = inode
-        if size == self.offset:
-            return self
-        tail = self.storage.read_from(self.rel, self.offset)
+        keep = len(self._tail)
+        data = self.storage.read_from(self.rel, self.offset - keep)
+        if data[:keep] != self._tail:
+            # Not what was read there: the file was rewritten, not appended to (`git checkout`
+            # unlinks and recreates it, and the file system may hand out the same inode).
+            self.reset()
+            self.inode = inode
+            data, keep = self.storage.read_from(self.rel, 0), 0
+        tail = data[keep:]
         consumed = tail.rfind(b"\n") + 1
         if consumed:
             for _, rec in parse_records(tail[:consumed], self.rel, self.line):
                 self.apply(rec)
             self.line += tail.count(b"\n", 0, consumed)
             self.offset += consumed
+            self._tail = data[: keep + consumed][-_TAIL:]
+        self._seen = sig
         return self
 
     def note_append(self, start: int, data: bytes, records: list[dict[str, Any]]) -> None:
@@ -147,6 +164,7 @@ class RecordLog:
             self.refresh()
             return
         self.offset = start + len(data)
+        self._tail = (self._tail + data)[-_TAIL:]
         self.line += len(records)
         for rec in records:
             self.apply(rec)

@@ -34,12 +34,39 @@ def _format(params: dict, path: Path) -> str:
     )
 
 
-def _members(path: Path) -> list[str]:
+#: An archive a model picked must not fill the disk or the inode table (a zip bomb): the
+#: declared sizes are what extraction writes (zipfile and tarfile stop there).
+MAX_EXTRACT_BYTES = 1 << 30
+MAX_MEMBERS = 100_000
+
+
+def _refuse_bombs(count: int, total: int) -> None:
+    if count > MAX_MEMBERS or total > MAX_EXTRACT_BYTES:
+        raise UsageError(
+            f"archive too large to extract: {count} members, {total} bytes "
+            f"(at most {MAX_MEMBERS} members and {MAX_EXTRACT_BYTES} bytes)"
+        )
+
+
+def _members(path: Path, links: bool = True) -> list[str]:
+    """The member names; with ``links=False`` a tar member that is not a plain file or
+    directory (a symlink, hard link, device, fifo) is refused: a link inside the target passes
+    tarfile's "data" filter, and a later member written through it lands in ``.git/`` or
+    ``spell.yaml`` (zip files never extract links)."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
-            return z.namelist()
+            infos = z.infolist()
+        if not links:
+            _refuse_bombs(len(infos), sum(i.file_size for i in infos))
+        return [i.filename for i in infos]
     with tarfile.open(path) as t:
-        return t.getnames()
+        members = t.getmembers()
+    if not links:
+        for m in members:
+            if not (m.isreg() or m.isdir()):
+                raise UsageError(f"archive member is a link or special file: {m.name}")
+        _refuse_bombs(len(members), sum(m.size for m in members))
+    return [m.name for m in members]
 
 
 def _archive_handler(params: dict, ctx: Any) -> dict:
@@ -69,7 +96,7 @@ def _archive_handler(params: dict, ctx: Any) -> dict:
     if operation == "extract":
         target_raw = text(params, "target_path", "output_dir", "destination", default=".")
         _, target, target_shown = confine(ctx, target_raw)
-        names = _members(path)
+        names = _members(path, links=False)
         for name in names:  # refuse the whole archive before writing any of it
             confine(ctx, (Path(target_shown) / name).as_posix())
             if not (target / name).resolve().is_relative_to(target):

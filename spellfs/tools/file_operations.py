@@ -12,13 +12,14 @@ removes a symlink itself. Writes are atomic (temp file + ``os.replace``).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 from ..store.storage import atomic_replace
-from .base import Tool, confine, text
+from .base import RECORD_FILES, Tool, confine, text
 
 __all__ = ["TOOL"]
 
@@ -97,6 +98,7 @@ def _operate(
         if operation == "copy":
             atomic_replace(target, path.read_bytes(), fsync=True, mode=0o600)
         else:
+            _refuse_holding_records(path, raw)
             shutil.move(str(path), str(target))
         return {"from": shown, "to": target_shown}
     if operation == "metadata":
@@ -109,6 +111,18 @@ def _operate(
             "modified": st.st_mtime,
         }
     return {"path": shown, "exists": path.exists()}  # exists
+
+
+def _refuse_holding_records(path: Path, raw: str) -> None:
+    """A folder moved carries what it holds: one holding record files (a session's directory,
+    ``sessions/`` itself) would take sessions out of the workspace's view. Links are not
+    followed (moving a link moves the link)."""
+    if path.is_symlink() or not path.is_dir():
+        return
+    for _, dirs, names in os.walk(path):
+        hit = RECORD_FILES.intersection(names) or RECORD_FILES.intersection(dirs)
+        if hit:
+            raise UsageError(f"path belongs to spellfs, not to scripts: {raw} holds {min(hit)}")
 
 
 TOOL = Tool(

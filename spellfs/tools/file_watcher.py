@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .base import Tool, confine
+from .base import PROTECTED_TOP, RECORD_FILES, Tool, confine
 
 __all__ = ["TOOL"]
 
@@ -30,8 +30,13 @@ def _snapshot(paths: list[Path], root: Path, pattern: str | None) -> dict[str, t
     for base in paths:
         walk = [(str(base.parent), [], [base.name])] if base.is_file() else os.walk(base)
         for folder, dirs, files in walk:
-            dirs[:] = [d for d in dirs if d not in (".git", ".spell")]
+            top = Path(folder) == root  # spellfs's own files are not the script's to watch
+            dirs[:] = [
+                d for d in dirs if d not in (".git", ".spell") and not (top and d in PROTECTED_TOP)
+            ]
             for name in files:
+                if name in RECORD_FILES or (top and name in PROTECTED_TOP):
+                    continue
                 if pattern and not fnmatch.fnmatch(name, pattern):
                     continue
                 full = Path(folder, name)

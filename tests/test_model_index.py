@@ -1,0 +1,50 @@
+"""The query index (model/index.py): a process listing sessions again answers as a new process
+would, whatever another process changed meanwhile. Real workspaces, real `spell` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from spellfs import Workspace
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+@pytest.mark.parametrize("linked", ["before the listings", "after the listings"])
+def test_an_edit_through_a_hard_link_shows_in_a_long_lived_listing(
+    root: Path, spell, linked: str
+) -> None:
+    """From its second listing on, a process trusts the kernel's queue for each session
+    directory; an edit made through a hard link in another directory (a `cp -al` snapshot,
+    a tool given the other name) queues nothing on that directory's watch. The listing must
+    still show it, as a new process does."""
+    for name in ("s0", "s1"):
+        assert spell("-w", str(root), "new", name).returncode == 0
+    manifest = next(
+        p / "session.yaml"
+        for p in (root / "sessions").iterdir()
+        if "name: s0" in (p / "session.yaml").read_text()
+    )
+    if linked == "before the listings":
+        os.link(manifest, root / "alias.yaml")
+    with Workspace.open(root) as ws:
+
+        def names() -> list[str]:
+            return sorted(s["name"] for s in ws.sessions.list({"status": "all"}))
+
+        assert names() == names() == ["s0", "s1"]  # the second listing starts the watch
+        assert names() == ["s0", "s1"]  # (and the third trusts it)
+        if linked == "after the listings":
+            os.link(manifest, root / "alias.yaml")
+            names()
+        text = manifest.read_bytes().replace(b"name: s0", b"name: Z0")
+        with open(root / "alias.yaml", "r+b") as f:  # in place, through the other name
+            f.write(text)
+        fresh = spell("-w", str(root), "ls", "--all", "--json").stdout
+        assert sorted(s["name"] for s in json.loads(fresh)) == ["Z0", "s1"]
+        assert names() == ["Z0", "s1"]
