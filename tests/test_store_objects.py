@@ -11,7 +11,7 @@ from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spellfs import IntegrityError, ObjectNotFound, UsageError
+from spellfs import IntegrityError, ObjectNotFound, SpellError, UsageError
 from spellfs.store.objects import (
     CHUNK,
     ZSTD_MAGIC,
@@ -360,3 +360,85 @@ def test_corrupt_object_message_names_the_file(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"corrupt object {oid}: {path}: content does not match its hash (run `spell fsck`)"
     )
+
+
+def test_a_full_disk_stores_no_part_of_an_object_and_says_so(small_disk: Path) -> None:
+    from conftest import fill_disk
+
+    store = FsObjectStore(small_disk / "objects", THRESHOLD)
+    kept = store.put_bytes(b"stored before the disk filled")
+    plain, big = b"p" * 500, os.urandom(64 * 1024)
+    for data in (plain, big):  # their fan-out folders exist: the object's own write fails
+        os.makedirs(store.root / hash_bytes(data)[:2], exist_ok=True)
+    fill_disk(small_disk)
+    full = (
+        "No space left on device"
+        " (free some space and retry; nothing stored before this was touched)"
+    )
+    for data in (plain, big):
+        oid = hash_bytes(data)
+        with pytest.raises(SpellError) as info:
+            store.put_bytes(data)
+        assert str(info.value) == f"cannot write {stored_file(store, oid)}: {full}"
+        assert not store.has(oid)
+    with pytest.raises(SpellError) as info:
+        store.put_stream(io.BytesIO(big))
+    assert str(info.value) == f"cannot write {store.root}: {full}"
+    # nothing half-written is left: the objects folder holds the one good object
+    files = [p for p in store.root.rglob("*") if p.is_file()]
+    assert files == [stored_file(store, kept)]
+    assert store.get(kept) == b"stored before the disk filled"
+    os.unlink(small_disk / "filler")
+    assert store.put_bytes(big) == hash_bytes(big) and store.get(hash_bytes(big)) == big
+
+
+def test_an_unmakeable_fan_out_folder_is_named(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    oid = hash_bytes(b"blocked")
+    store.root.mkdir()
+    (store.root / oid[:2]).write_bytes(b"a file where the folder goes")
+    with pytest.raises(SpellError) as info:
+        store.put_bytes(b"blocked")
+    assert str(info.value) == f"cannot write {store.root / oid[:2]}: File exists"
+
+
+def test_add_verified_checks_the_bytes_before_storing(tmp_path: Path) -> None:
+    """What a remote or an import brings in is stored only if it is what its id says."""
+    source = FsObjectStore(tmp_path / "remote", THRESHOLD)
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    small, big = b"fetched", compressible(4 * THRESHOLD)
+    for data in (small, big):
+        oid = source.put_bytes(data)
+        raw = stored_file(source, oid).read_bytes()
+        store.add_verified(oid, raw, "remote:x")
+        assert stored_file(store, oid).read_bytes() == raw  # stored as it came
+        assert os.stat(stored_file(store, oid)).st_mode & 0o777 == 0o444
+        assert store.get(oid) == data
+        assert store.stored_size(oid) == len(raw)
+        store.add_verified(oid, raw, "remote:x")  # again: a no-op
+    oid = hash_bytes(b"the real content")
+    with pytest.raises(IntegrityError) as info:
+        store.add_verified(oid, b"something else", "remote:sessions/x")
+    assert str(info.value) == (
+        f"corrupt object {oid}: remote:sessions/x: content does not match its hash "
+        "(run `spell fsck`)"
+    )
+    assert not store.has(oid) and sorted(store) == sorted(hash_bytes(d) for d in (small, big))
+
+
+def test_verify_reads_the_whole_object(tmp_path: Path) -> None:
+    for store in (FsObjectStore(tmp_path / "objects", THRESHOLD), MemoryObjectStore(THRESHOLD)):
+        oid = store.put_bytes(compressible(3 * THRESHOLD))
+        store.verify(oid)
+        with pytest.raises(ObjectNotFound):
+            store.verify(hash_bytes(b"absent"))
+
+
+def test_memory_store_remove_and_sizes() -> None:
+    store = MemoryObjectStore(THRESHOLD)
+    small, big = store.put_bytes(b"small"), store.put_bytes(compressible(4 * THRESHOLD))
+    assert store.stored_size(small) == 5
+    assert store.stored_size(big) == len(store.objects[big]) < 4 * THRESHOLD
+    store.remove(small)
+    store.remove(small)  # already gone: no error
+    assert not store.has(small) and set(store) == {big}
