@@ -551,27 +551,6 @@ def _used(path: Path) -> int:
     return (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A 64 MiB tmpfs holding the workspace (root can mount; this machine and CI run as root)."""
-    import os
-    import subprocess
-
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if (
-        os.geteuid() != 0
-        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)]).returncode
-    ):
-        pytest.skip(
-            "needs root to mount a small tmpfs"
-        )  # test_bomb_under_a_low_cap covers the rest
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)])
-
-
 def test_zstd_bomb_does_not_fill_a_small_disk(small_disk: Path, tmp_path: Path, spell) -> None:
     from spellfs.store import hash_bytes
 
