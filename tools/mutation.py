@@ -66,11 +66,17 @@ MODULES: dict[str, list[str]] = {
     "maintenance/temps.py": ["test_maintenance_checks.py", "test_maintenance_garbage.py"],
 }
 
-# Appended to the scratch copy's conftest.py. A failing property test shrinks its example,
-# which can take longer than mutmut's time limit and then counts as a timeout; a mutant only
-# needs one failing example, so the mutation run skips the shrink phase.
-NO_SHRINK = """
+# Appended to the scratch copy's conftest.py.
+# - A failing property test shrinks its example, which can take longer than mutmut's time
+#   limit and then counts as a timeout; a mutant only needs one failing example.
+# - mutmut runs each mutant in a process forked from one that already ran the tests, and
+#   blake3's thread pool (``max_threads=AUTO``, used by put_stream and stream_content) does
+#   not survive a fork: the child's first multi-threaded hash waits forever. That made 54
+#   of the objects mutants "time out" whatever they changed. Hashing on one thread gives
+#   the same digests; spellfs itself never forks.
+HARNESS = """
 
+import blake3 as _blake3
 from hypothesis import Phase as _Phase
 from hypothesis import settings as _settings
 
@@ -78,6 +84,17 @@ _settings.register_profile(
     "mutation", phases=[_Phase.explicit, _Phase.reuse, _Phase.generate], print_blob=False
 )
 _settings.load_profile("mutation")
+
+_threaded = _blake3.blake3
+
+
+def _one_thread(*args, **kwargs):
+    kwargs["max_threads"] = 1
+    return _threaded(*args, **kwargs)
+
+
+_one_thread.AUTO = _threaded.AUTO
+_blake3.blake3 = _one_thread
 """
 
 SUPPORT = ["conftest.py", "fakeprovider.py", "seaweed.py"]
@@ -114,7 +131,7 @@ def prepare(module: str, fresh: bool = True) -> Path:
         if (ROOT / "tests" / name).exists():
             shutil.copy2(ROOT / "tests" / name, work / "tests" / name)
     with open(work / "tests" / "conftest.py", "a") as conftest:
-        conftest.write(NO_SHRINK)
+        conftest.write(HARNESS)
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         'source_paths = ["spellfs"]\n'
