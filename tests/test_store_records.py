@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from spellfs import ManifestError, UsageError
-from spellfs.store.records import RecordError, encode_record, parse_records
+from spellfs.store.records import RecordError, RecordLog, encode_record, parse_records
+from spellfs.store.storage import FsStorage, MemoryStorage
 
 assert issubclass(RecordError, ManifestError)
 
@@ -182,3 +185,80 @@ def test_a_value_json_cannot_hold_is_refused_by_name() -> None:
         str(info.value)
         == "value cannot be stored: Out of range float values are not JSON compliant"
     )
+
+
+# -- RecordLog: reading only what was appended (found by mutation testing) -----------------
+
+
+class _Log(RecordLog):
+    def apply(self, rec: dict) -> None:
+        self.records.append(rec)
+
+
+@pytest.fixture(params=["fs", "memory"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "memory":
+        return MemoryStorage()
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    return FsStorage(tmp_path)
+
+
+REL = "sessions/s/artifacts.yaml"
+
+
+def test_a_log_reads_what_others_appended_and_what_it_appended_itself(storage) -> None:
+    log = _Log(storage, REL).refresh()
+    assert log.records == []
+    storage.append(REL, encode_record({"seq": 1}))
+    assert [r["seq"] for r in log.refresh().records] == [1]
+    # our own append, right after what we have read: taken without reading the file again
+    line = encode_record({"seq": 2})
+    log.note_append(storage.append(REL, line), line, [{"seq": 2}])
+    assert [r["seq"] for r in log.records] == [1, 2]
+    # another writer appended first: ours is not right after what we read, so both are read
+    storage.append(REL, encode_record({"seq": 3}))
+    line = encode_record({"seq": 4})
+    log.note_append(storage.append(REL, line), line, [{"seq": 4}])
+    assert [r["seq"] for r in log.records] == [1, 2, 3, 4]
+    assert [r["seq"] for r in log.refresh().records] == [1, 2, 3, 4]
+
+
+def test_line_numbers_count_every_line_appended(storage) -> None:
+    log = _Log(storage, REL)
+    storage.append(REL, encode_record({"seq": 1}) + b"# a comment\n")
+    log.refresh()
+    lines = encode_record({"seq": 2}) + encode_record({"seq": 3})
+    log.note_append(storage.append(REL, lines), lines, [{"seq": 2}, {"seq": 3}])
+    storage.append(REL, b"- [not, a, record]\n")
+    with pytest.raises(RecordError) as info:
+        log.refresh()
+    assert str(info.value) == f"{REL}:5: not a record (expected `- {{key: value, ...}}`)"
+
+
+def test_an_unfinished_line_waits_for_its_newline(tmp_path: Path) -> None:
+    storage = FsStorage(tmp_path)
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    log = _Log(storage, REL)
+    whole = encode_record({"seq": 1, "name": "half"})
+    (tmp_path / REL).write_bytes(whole[:10])
+    assert log.refresh().records == []
+    with open(tmp_path / REL, "ab") as f:
+        f.write(whole[10:])
+    assert log.refresh().records == [{"seq": 1, "name": "half"}]
+
+
+def test_a_replaced_or_shortened_file_is_read_again_from_the_start(tmp_path: Path) -> None:
+    storage = FsStorage(tmp_path)
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    log = _Log(storage, REL)
+    storage.write(REL, encode_record({"seq": 1}) + encode_record({"seq": 2}))
+    assert [r["seq"] for r in log.refresh().records] == [1, 2]
+    storage.write(REL, encode_record({"seq": 7}) + encode_record({"seq": 8}))  # a new inode
+    assert [r["seq"] for r in log.refresh().records] == [7, 8]
+    with open(tmp_path / REL, "r+b") as f:  # the same inode, shortened (a repair by hand)
+        f.truncate(len(encode_record({"seq": 7})))
+    assert [r["seq"] for r in log.refresh().records] == [7]
+    (tmp_path / REL).unlink()
+    assert log.refresh().records == []
+    storage.append(REL, encode_record({"seq": 9}))
+    assert [r["seq"] for r in log.refresh().records] == [9]
