@@ -262,3 +262,31 @@ def test_a_replaced_or_shortened_file_is_read_again_from_the_start(tmp_path: Pat
     assert log.refresh().records == []
     storage.append(REL, encode_record({"seq": 9}))
     assert [r["seq"] for r in log.refresh().records] == [9]
+
+
+def _nested(levels: int, kind: str) -> bytes:
+    """A record line whose value nests ``levels`` deep in all (the record mapping counts)."""
+    inner = levels - 1
+    body = "[" * inner + "]" * inner if kind == "lists" else '{"a": ' * inner + "1" + "}" * inner
+    return f'- {{"v": {body}}}\n'.encode()
+
+
+@pytest.mark.parametrize("kind", ["lists", "mappings"])
+def test_a_record_nested_deeper_than_100_is_refused_and_100_is_read(kind: str) -> None:
+    [(line, rec)] = list(parse_records(_nested(100, kind), "f.yaml", 7))
+    assert line == 7 and isinstance(rec["v"], list if kind == "lists" else dict)
+    with pytest.raises(RecordError) as info:
+        list(parse_records(_nested(101, kind), "f.yaml", 7))
+    assert str(info.value) == "f.yaml:7: nested deeper than 100 levels (refused)"
+
+
+def test_nesting_too_deep_for_the_json_parser_is_the_same_one_line_error() -> None:
+    line = b'- {"v": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+    with pytest.raises(RecordError) as info:
+        list(parse_records(encode_record({"seq": 1}) + line, "f.yaml", 7))
+    assert str(info.value) == "f.yaml:8: nested deeper than 100 levels (refused)"
+
+
+def test_many_brackets_side_by_side_are_not_depth() -> None:
+    wide = {"lists": [[] for _ in range(150)], "maps": [{} for _ in range(150)]}
+    assert _one(encode_record(wide)) == wide
