@@ -99,6 +99,19 @@ def test_timestamps_come_back_as_the_utc_strings_they_mean() -> None:
     }
 
 
+def test_timestamps_do_not_depend_on_the_local_time_zone(monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        doc = load_yaml("u: 2024-01-02T03:04:05+02:00\nn: 2024-01-02 03:04:05\n", "notes.yaml")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert doc == {"u": "2024-01-02T01:04:05Z", "n": "2024-01-02T03:04:05Z"}
+
+
 def test_keys_other_than_strings_and_integers_become_strings() -> None:
     doc = load_yaml("7: seven\n1.5: b\nname: c\n", "notes.yaml")
     assert doc == {7: "seven", "1.5": "b", "name": "c"}
@@ -131,8 +144,10 @@ def test_nesting_through_aliases_is_limited_to_100_levels() -> None:
         ("- " * 101 + "x\n", 1),  # block sequences on one line
         ("? " * 101 + "x\n", 1),  # complex keys
         ("".join("  " * i + "-\n" for i in range(101)) + "  " * 101 + "x\n", 101),
+        ("".join("  " * i + "a:\n" for i in range(101)) + "  " * 101 + "x\n", 101),
+        ('{"a":' * 101 + "1" + "}" * 101, 1),  # JSON-style: no space after the colons
     ],
-    ids=["flow-seq", "flow-map", "block-seq", "complex-key", "line-per-level"],
+    ids=["flow-seq", "flow-map", "block-seq", "complex-key", "line-per-level", "block-map", "json"],
 )
 def test_nesting_deeper_than_100_is_refused_before_loading(text: str, line: int) -> None:
     assert (
