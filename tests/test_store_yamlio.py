@@ -187,3 +187,26 @@ def test_dump_is_block_yaml_in_insertion_order_with_raw_unicode_and_long_lines()
     out = dump_yaml({"b": 1, "a": ["日本", {"x": None}], "long": long})
     assert out == ("b: 1\na:\n- 日本\n- x: null\nlong: '" + long + "'\n").encode("utf-8")
     assert load_yaml(out, "state.yaml") == {"b": 1, "a": ["日本", {"x": None}], "long": long}
+
+
+def test_errors_without_a_position_still_name_the_file() -> None:
+    assert _error("a: \x07\n") == (
+        "notes.yaml: invalid YAML: unacceptable character #x0007:"
+        " control characters are not allowed"
+    )
+    assert _error("t: 2024-13-45\n") == "notes.yaml: invalid YAML: month must be in 1..12"
+
+
+def test_depth_is_counted_again_after_a_collection_closes() -> None:
+    # 60 levels, a sibling opened and closed, then 40 more inside: 101 with the root mapping
+    deep = "a: " + "[" * 60 + "[], " + "[" * 40 + "1" + "]" * 40 + "]" * 60
+    assert _error(deep, "state.yaml") == "state.yaml:1: nested deeper than 100 levels (refused)"
+    fits = "a: " + "[" * 60 + "[], " + "[" * 39 + "1" + "]" * 39 + "]" * 60
+
+    def depth(value) -> int:
+        children = list(value.values()) if isinstance(value, dict) else value
+        if not isinstance(value, (dict, list)):
+            return 0
+        return 1 + max((depth(c) for c in children), default=0)
+
+    assert depth(load_yaml(fits, "state.yaml")) == 100
