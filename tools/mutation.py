@@ -74,9 +74,12 @@ MODULES: dict[str, list[str]] = {
 #   not survive a fork: the child's first multi-threaded hash waits forever. That made 54
 #   of the objects mutants "time out" whatever they changed. Hashing on one thread gives
 #   the same digests; spellfs itself never forks.
+# - For the same reason a per-thread cache filled in the parent (yamlio's YAML instance) hides
+#   mutants in the code that fills it: each test starts without one.
 HARNESS = """
 
 import blake3 as _blake3
+import pytest as _pytest
 from hypothesis import Phase as _Phase
 from hypothesis import settings as _settings
 
@@ -95,6 +98,13 @@ def _one_thread(*args, **kwargs):
 
 _one_thread.AUTO = _threaded.AUTO
 _blake3.blake3 = _one_thread
+
+
+@_pytest.fixture(autouse=True)
+def _fresh_yaml_instance():
+    from spellfs.store import yamlio
+
+    yamlio._local.__dict__.pop("yaml", None)
 """
 
 SUPPORT = ["conftest.py", "fakeprovider.py", "seaweed.py"]
