@@ -286,3 +286,27 @@ def test_gc_holds_every_session_lock_even_past_the_open_file_limit(ws):
         resource.setrlimit(resource.RLIMIT_NOFILE, saved)
     assert [r["oid"] for r in report.removed] == [junk]
     assert raised == 90 + 256
+
+
+def test_objects_another_gc_removes_meanwhile_are_skipped_not_errors(ws):
+    """Two gcs at once: an object the other one removed between the listing, the age check and
+    the removal is neither an error nor counted twice."""
+    junk = sorted(ws.objects.put_bytes(f"junk {i}".encode()) for i in range(4))
+    old = time.time() - 3600
+    for oid in junk:
+        os.utime(ws.objects.path(oid), (old, old))
+    calls = 0
+
+    def other_gc_after_listing(n: int) -> None:  # listed, not yet looked at
+        os.unlink(ws.objects.path(junk[3]))
+
+    def other_gc_after_the_age_check(step: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # junk[0] and junk[1] are candidates already
+            os.unlink(ws.objects.path(junk[0]))
+
+    report = gc(ws, total=other_gc_after_listing, advance=other_gc_after_the_age_check)
+    assert sorted(r["oid"] for r in report.removed) == [junk[1], junk[2]]
+    assert report.bytes == 12 and report.spared == 1  # the vanished one has no age: spared
+    assert not any(ws.objects.has(oid) for oid in junk)
