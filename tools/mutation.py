@@ -62,7 +62,7 @@ MODULES: dict[str, list[str]] = {
     "history/tree.py": ["test_history_checkpoints.py", "test_history_durability.py"],
     "maintenance/checks.py": ["test_maintenance_checks.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
-    "maintenance/repairs.py": ["test_maintenance_checks.py", "test_reliability.py"],
+    "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
     "maintenance/temps.py": ["test_maintenance_checks.py", "test_maintenance_garbage.py"],
 }
 
