@@ -200,6 +200,10 @@ def run(module: str, max_children: int, again: bool = False) -> dict[str, list[s
         if not names:
             return results(scratch(module))
     work = prepare(module, fresh=not names)
+    if names:
+        # mutmut maps only new tests to the functions they run; a test that changed since
+        # would keep its old mapping, so the mapping is made again from all the tests
+        (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     mutmut_run(work, max_children, names)
     grouped = results(work)
     # A niced worker on a busy machine can miss the time limit without the mutant being wrong
