@@ -49,10 +49,10 @@ def test_manifest_parser_never_crashes(text: str) -> None:
 
 
 def test_yaml_bomb_is_refused_quickly() -> None:
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: a busy machine does not stretch it
     with pytest.raises(ManifestError, match="refused"):
         load_yaml(BOMB, "state.yaml")
-    assert time.perf_counter() - t0 < 5
+    assert time.process_time() - t0 < 5
 
 
 def test_deep_nesting_is_refused() -> None:
