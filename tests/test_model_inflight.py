@@ -216,3 +216,69 @@ def test_the_watcher_puts_back_a_killed_store_copy_instead_of_recording_it(root:
     finally:
         h.stop()
         h.ws.close()
+
+
+def test_repair_puts_back_each_listed_copy_by_what_the_records_say(root: Path) -> None:
+    """Every branch of repair_inflight, in one killed store's list (found by mutation testing)."""
+    from spellfs.model.inflight import INFLIGHT, repair_inflight
+
+    (root / "spell.yaml").write_text("watch:\n  materialize_max_bytes: 100\n")
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+        ws.artifacts.store(sid, "user_input", "same.txt", b"as recorded")
+        ws.artifacts.store(sid, "user_input", "big.txt", b"b" * 200)  # above the limit
+        dir = ws.sessions.resolve(sid)
+        files = root / "sessions" / dir / "files"
+        for name, content in {
+            "a.txt": b"v2 never recorded",  # back to v1
+            "new.txt": b"phantom",  # no record at all: removed
+            "big.txt": b"big v2 never recorded",  # recorded too big to copy: removed
+            "hand.txt": b"typed since by a person",  # no object holds it: stays
+        }.items():
+            if name != "hand.txt":
+                ws.objects.put_bytes(content)
+            (files / name).write_bytes(content)
+        (files / "dir.txt").mkdir()  # not a file: left alone
+        outside = root / "sessions" / dir / "x"  # what "../x" would reach from files/
+        (root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+        journal = "a.txt\nnew.txt\nbig.txt\nhand.txt\nsame.txt\ndir.txt\ngone.txt\n../x\n\n"
+        (root / INFLIGHT / dir).write_text(journal)
+        outside.write_bytes(b"not a session's file")
+        ws.objects.put_bytes(b"not a session's file")
+        assert repair_inflight(ws, dir) == ["a.txt", "big.txt", "new.txt"]
+        assert sorted(os.listdir(files)) == ["a.txt", "dir.txt", "hand.txt", "same.txt"]
+        assert (files / "a.txt").read_bytes() == b"v1"
+        assert (files / "same.txt").read_bytes() == b"as recorded"
+        assert (files / "hand.txt").read_bytes() == b"typed since by a person"
+        assert outside.read_bytes() == b"not a session's file"
+        assert not (root / INFLIGHT / dir).exists()
+        assert repair_inflight(ws, dir) == []  # no list: nothing to do
+
+
+def test_a_full_disk_at_the_list_stops_the_store_before_any_copy(small_disk: Path) -> None:
+    from conftest import fill_disk
+    from spellfs import SpellError
+    from spellfs.model.inflight import INFLIGHT
+    from spellfs.workspace import init_workspace
+
+    root = small_disk / "ws"
+    init_workspace(root)
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+        dir = ws.sessions.resolve(sid)
+        before = (root / "sessions" / dir / "artifacts.yaml").read_bytes()
+        fill_disk(small_disk)
+        with pytest.raises(SpellError) as info:
+            ws.artifacts.store(sid, "user_input", "a.txt", b"v2")
+        assert str(info.value) == (
+            f"cannot write {INFLIGHT}/{dir}: No space left on device"
+            " (free some space and retry; nothing stored before this was touched)"
+        )
+        assert (root / "sessions" / dir / "files" / "a.txt").read_bytes() == b"v1"
+        assert (root / "sessions" / dir / "artifacts.yaml").read_bytes() == before
+        assert not (root / INFLIGHT / dir).exists()
+        os.unlink(small_disk / "filler")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"v2")
+        assert ws.artifacts.get(sid, "a.txt")["content"] == b"v2"
