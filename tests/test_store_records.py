@@ -290,3 +290,6 @@ def test_nesting_too_deep_for_the_json_parser_is_the_same_one_line_error() -> No
 def test_many_brackets_side_by_side_are_not_depth() -> None:
     wide = {"lists": [[] for _ in range(150)], "maps": [{} for _ in range(150)]}
     assert _one(encode_record(wide)) == wide
+    # exactly 100 deep with more than 100 brackets in the line: measured, and read
+    line = _nested(100, "lists")[:-2] + b', "w": ' + encode_record(wide)[2:-1] + b"}\n"
+    assert _one(line)["w"] == wide
