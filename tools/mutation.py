@@ -234,11 +234,11 @@ def main() -> int:
     )
     parser.add_argument("--list-survivors", action="store_true")
     args = parser.parse_args()
-    chosen = [
-        m
-        for m in MODULES
-        if not args.targets or any(m.startswith(t.removesuffix(".py")) for t in args.targets)
-    ]
+    chosen = list(MODULES) if not args.targets else []
+    for target in args.targets:  # in the order given
+        chosen += [
+            m for m in MODULES if m.startswith(target.removesuffix(".py")) and m not in chosen
+        ]
     if not chosen:
         parser.error(f"no module matches {args.targets}; known: {', '.join(MODULES)}")
     for module in chosen:
