@@ -107,7 +107,15 @@ def _fresh_yaml_instance():
     yamlio._local.__dict__.pop("yaml", None)
 """
 
-SUPPORT = ["conftest.py", "fakeprovider.py", "seaweed.py"]
+# helpers the tests import (test_model_inflight imports the watcher harness, test_model_identity
+# the git fixtures); copied but not run
+SUPPORT = [
+    "conftest.py",
+    "fakeprovider.py",
+    "seaweed.py",
+    "test_watch_watcher.py",
+    "test_git_commits.py",
+]
 
 
 def _toml_list(items: list[str]) -> str:
