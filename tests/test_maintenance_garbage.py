@@ -306,7 +306,32 @@ def test_objects_another_gc_removes_meanwhile_are_skipped_not_errors(ws):
         if calls == 3:  # junk[0] and junk[1] are candidates already
             os.unlink(ws.objects.path(junk[0]))
 
-    report = gc(ws, total=other_gc_after_listing, advance=other_gc_after_the_age_check)
+    report = gc(ws, grace=0, total=other_gc_after_listing, advance=other_gc_after_the_age_check)
     assert sorted(r["oid"] for r in report.removed) == [junk[1], junk[2]]
     assert report.bytes == 12 and report.spared == 1  # the vanished one has no age: spared
     assert not any(ws.objects.has(oid) for oid in junk)
+
+
+def test_an_object_a_store_reuses_during_gc_is_kept(ws):
+    """The race the removal phase's locks are for: content stored again (a no-op put of an
+    object that exists) after gc judged it unreached is reached when gc looks again."""
+    sid = ws.sessions.create(name="r")
+    ws.artifacts.store(sid, "t", "a.txt", "kept")
+    reached = len(list(ws.objects))
+    contents = {ws.objects.put_bytes(b"junk %d" % i): b"junk %d" % i for i in range(3)}
+    junk = sorted(contents)
+    old = time.time() - 3600
+    for oid in junk:
+        os.utime(ws.objects.path(oid), (old, old))
+    steps = 0
+
+    def store_meanwhile(step: int) -> None:
+        nonlocal steps
+        steps += 1
+        if steps == len(junk) + reached:  # every junk object judged unreached by now
+            ws.artifacts.store(sid, "t", "again.txt", contents[junk[0]])
+
+    report = gc(ws, grace=0, advance=store_meanwhile)
+    assert sorted(r["oid"] for r in report.removed) == junk[1:]
+    assert report.kept == reached + 1 and ws.objects.has(junk[0])
+    assert ws.artifacts.get(sid, "again.txt")["content"] == contents[junk[0]]
