@@ -114,3 +114,119 @@ def test_old_temps_are_removed_young_ones_kept_and_other_problems_listed(
     fixed, left = repair(ws, report)
     assert fixed == ["removed .spell/tmp/.a.1.2.tmp"] and left == [other]
     assert not old.exists() and young.exists()
+
+
+# -- found by mutation testing ---------------------------------------------------------------
+
+
+def _garble(ws: Workspace, rel: str, line: int, tail: bytes = b"") -> list[bytes]:
+    """Replace record line ``line`` (1-based) by garbage, optionally add an unfinished tail;
+    return the lines that stay good."""
+    lines = (ws.root / rel).read_bytes().split(b"\n")[:-1]
+    good = [raw for i, raw in enumerate(lines, 1) if i != line]
+    lines[line - 1] = b"- {this is: [not, closed"
+    (ws.root / rel).write_bytes(b"".join(raw + b"\n" for raw in lines) + tail)
+    return good
+
+
+def _session_with_records(ws: Workspace, n: int = 3) -> tuple[str, str]:
+    sid = ws.sessions.create(name="c")
+    for i in range(n):
+        ws.artifacts.store(sid, "user_input", f"f{i}.txt", b"x%d" % i)
+    return sid, f"{ws.sessions.get(sid)['path']}/artifacts.yaml"
+
+
+def test_a_garbled_line_alone_is_set_aside_and_the_rewrite_is_flushed(ws, monkeypatch) -> None:
+    import re
+
+    sid, rel = _session_with_records(ws)
+    good = _garble(ws, rel, 2)
+    flushed: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    fixed, left = repair(ws, fsck(ws))
+    monkeypatch.undo()
+    assert left == [] and len(fixed) == 1
+    assert (ws.root / rel).read_bytes() == b"".join(raw + b"\n" for raw in good)
+    [kept] = (ws.root / ".spell" / "repair").iterdir()
+    assert re.fullmatch(re.escape(rel.replace("/", "__")) + r"\.\d{8}T\d{6}\.removed", kept.name)
+    assert kept.read_bytes() == b"- {this is: [not, closed\n"
+    # the rewritten record file reached the disk before repair said so
+    assert any("artifacts.yaml" in path for path in flushed), flushed
+
+
+def test_an_unfinished_last_line_alone_is_set_aside(ws) -> None:
+    sid, rel = _session_with_records(ws)
+    before = (ws.root / rel).read_bytes()
+    (ws.root / rel).write_bytes(before + b'- {"seq": 9, "na')
+    report = fsck(ws)
+    assert [p.kind for p in report.problems] == ["partial-record"]
+    fixed, left = repair(ws, report)
+    assert left == [] and len(fixed) == 1 and "set aside 1 unreadable line(s)" in fixed[0]
+    assert (ws.root / rel).read_bytes() == before
+
+
+def test_every_files_copy_is_considered_past_folders_in_files(ws) -> None:
+    sid = ws.sessions.create(name="c")
+    oids = [
+        ws.artifacts.store(sid, "user_input", f"n{i:02d}.md", b"copy %d" % i)["content_hash"]
+        for i in range(20)
+    ]
+    files = ws.root / ws.sessions.get(sid)["path"] / "files"
+    for name in ("d1", "d2", "d3"):  # listed in any order among the copies
+        (files / name).mkdir()
+    for oid in oids:
+        _damage(ws, oid)
+    fixed, left = repair(ws, fsck(ws))
+    assert left == [] and len(fixed) == 20
+    assert [ws.objects.get(oid) for oid in oids] == [b"copy %d" % i for i in range(20)]
+
+
+def test_problems_repair_does_not_handle_are_listed_back_whatever_they_carry(ws) -> None:
+    sid = ws.sessions.create(name="c")
+    oid = ws.artifacts.store(sid, "user_input", "a.txt", b"has a files/ copy")["content_hash"]
+    rel = f"{ws.sessions.get(sid)['path']}/artifacts.yaml"
+    before = (ws.root / rel).read_bytes()
+    others = [
+        Problem("bad-checkpoint", rel, "checkpoint 1: unreadable", oid=oid),
+        Problem("hand-edit", rel, "files/a.txt differs", line=1),
+    ]
+    report = Report()
+    report.problems += others
+    assert repair(ws, report) == ([], others)
+    assert (ws.root / rel).read_bytes() == before
+    assert not (ws.root / ".spell" / "repair").exists()
+
+
+def test_repair_waits_for_a_writer_holding_the_session_lock(ws) -> None:
+    import threading
+
+    sid, rel = _session_with_records(ws)
+    good = _garble(ws, rel, 1)
+    dir = rel.split("/")[1]
+    report = fsck(ws)
+    done = threading.Event()
+    result: list = []
+
+    def run() -> None:
+        with Workspace.open(ws.root) as other:  # another process's view, here a thread's
+            result.append(repair(other, report))
+        done.set()
+
+    with ws.storage.lock(f"s-{dir}"):
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert not done.wait(0.5)  # blocked on the lock an appender holds
+        assert (ws.root / rel).read_bytes().startswith(b"- {this is")
+        late = good[1].replace(b'"seq": 3', b'"seq": 4')  # a record a writer appends meanwhile
+        assert late != good[1]
+        ws.storage.append(rel, late + b"\n")
+    worker.join(60)
+    assert done.is_set() and len(result[0][0]) == 1
+    # the rewrite saw the append: nothing acknowledged was dropped
+    assert (ws.root / rel).read_bytes() == b"".join(raw + b"\n" for raw in [*good, late])
