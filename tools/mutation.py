@@ -63,7 +63,7 @@ MODULES: dict[str, list[str]] = {
     "maintenance/checks.py": ["test_maintenance_checks.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
-    "maintenance/temps.py": ["test_maintenance_checks.py", "test_maintenance_garbage.py"],
+    "maintenance/temps.py": ["test_maintenance_temps.py", "test_maintenance_garbage.py"],
 }
 
 # Appended to the scratch copy's conftest.py.
