@@ -59,7 +59,11 @@ MODULES: dict[str, list[str]] = {
     "model/state.py": ["test_model_state.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
     "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
-    "history/tree.py": ["test_history_checkpoints.py", "test_history_durability.py"],
+    "history/tree.py": [
+        "test_history_checkpoints.py",
+        "test_history_durability.py",
+        "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach
+    ],
     "maintenance/checks.py": ["test_maintenance_checks.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
