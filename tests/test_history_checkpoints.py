@@ -538,4 +538,3 @@ def test_a_new_process_saves_on_top_of_checkpoints_it_did_not_write(root):
         summary = ws.history.diff(sid, 1, 2)["summary"]
         assert (summary["added"], summary["changed"], summary["removed"]) == (1, 1, 0)
         assert ws.history.snapshot(ws.sessions.resolve(sid), 2).table["a.txt"]["version"] == 2
-
