@@ -538,3 +538,30 @@ def test_a_new_process_saves_on_top_of_checkpoints_it_did_not_write(root):
         summary = ws.history.diff(sid, 1, 2)["summary"]
         assert (summary["added"], summary["changed"], summary["removed"]) == (1, 1, 0)
         assert ws.history.snapshot(ws.sessions.resolve(sid), 2).table["a.txt"]["version"] == 2
+
+
+def test_tree_objects_are_canonical_json_so_equal_content_is_one_object():
+    """The on-disk form (module docstring): sorted keys, no whitespace, UTF-8, no NaN."""
+    value = {"b": 1, "a": [1.5, "é", None, True], "c": {"z": 0, "y": "\u2028"}}
+    assert canonical(value) == '{"a":[1.5,"é",null,true],"b":1,"c":{"y":"\u2028","z":0}}'.encode()
+    assert canonical(json.loads(canonical(value))) == canonical(value)
+    with pytest.raises(ValueError):
+        canonical({"x": float("nan")})
+
+
+def test_full_tables_are_paged_by_sequence_number(ws):
+    from spellfs.history.tree import PAGE_SEQS
+
+    sid = _session(ws)
+    ws.artifacts.store_many(sid, [("t", f"f{i:03d}.txt", b"%d" % i, None) for i in range(130)])
+    ws.history.save(sid)
+    trees = ws.history.trees
+    tree = trees.tree(ws.history.checkpoints(sid)[0]["tree"])
+    table = trees.load_json(tree["table"], "table")
+    assert table["count"] == 130 and PAGE_SEQS == 64
+    pages = [trees.load_json(p, "page")["records"] for p in table["pages"]]
+    assert [[r["seq"] for r in page] for page in pages] == [
+        list(range(1, 64)),
+        list(range(64, 128)),
+        list(range(128, 131)),
+    ]
