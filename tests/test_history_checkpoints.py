@@ -426,3 +426,142 @@ def test_checkpoint_digits_int_refuses_are_a_usage_error(bad):
 
     with pytest.raises(UsageError):
         checkpoint_number(bad)
+
+
+# -- found by mutation testing: every corrupt object is named by kind and id -------------
+
+
+def _tree(ws, **fields):
+    from spellfs.history.tree import TreeStore
+
+    base = {"type": "spellfs/tree", "v": 1, "parent": None, "depth": 0}
+    return TreeStore(ws.objects), ws.objects.put_bytes(canonical({**base, **fields}))
+
+
+def _integrity(call, *args) -> str:
+    with pytest.raises(IntegrityError) as info:
+        call(*args)
+    return str(info.value)
+
+
+def test_each_corrupt_part_of_a_checkpoint_is_named_exactly(anyws):
+    from spellfs import ObjectNotFound
+    from spellfs.store import hash_bytes
+
+    ws = anyws
+    put = lambda v: ws.objects.put_bytes(canonical(v))  # noqa: E731
+    manifest, state = put({"id": "x"}), put({"k": 1})
+    page = put({"type": "spellfs/page", "v": 1, "records": [{"name": "a.txt", "seq": 1}]})
+    table = put({"type": "spellfs/table", "v": 1, "count": 1, "pages": [page]})
+    trees, good = _tree(ws, manifest=manifest, state=state, table=table)
+    snap = trees.snapshot(good)
+    assert (snap.manifest, snap.state, snap.table) == (
+        {"id": "x"},
+        {"k": 1},
+        {"a.txt": {"name": "a.txt", "seq": 1}},
+    )
+
+    absent = hash_bytes(b"never stored")
+    for kind, fields in (
+        ("manifest", {"manifest": absent, "state": state}),
+        ("state", {"manifest": manifest, "state": absent}),
+        ("table", {"manifest": manifest, "state": state, "table": absent}),
+    ):
+        trees, oid = _tree(ws, **{"table": table, **fields})
+        with pytest.raises(ObjectNotFound) as info:
+            trees.snapshot(oid)
+        assert str(info.value) == (
+            f"{kind} object not found: {absent} (run `spell fsck`; "
+            "`spell pull` may bring it from a remote)"
+        )
+    listed = put([1, 2])
+    for fields, message in (
+        ({"manifest": listed, "state": state}, "manifest or state is not a mapping"),
+        ({"manifest": manifest, "state": listed}, "manifest or state is not a mapping"),
+    ):
+        trees, oid = _tree(ws, table=table, **fields)
+        assert _integrity(trees.snapshot, oid) == f"corrupt tree object {oid}: {message}"
+    other_type = put({"type": "spellfs/page", "v": 1, "manifest": manifest, "state": state})
+    assert _integrity(trees.tree, other_type) == (
+        f"corrupt tree object {other_type}: not a spellfs tree"
+    )
+    not_json = ws.objects.put_bytes(b"{not json")
+    assert _integrity(trees.tree, not_json).startswith(
+        f"corrupt tree object {not_json}: not JSON ("
+    )
+    deep = ws.objects.put_bytes(b"[" * 200 + b"]" * 200)
+    assert _integrity(trees.tree, deep) == (
+        f"tree object {deep}: nested deeper than 100 levels (refused)"
+    )
+    for bad_table, message in (
+        (put({"type": "spellfs/table", "v": 1}), "no page list"),
+        (put({"type": "spellfs/page", "v": 1, "pages": []}), "not a spellfs table"),
+    ):
+        trees, oid = _tree(ws, manifest=manifest, state=state, table=bad_table)
+        assert _integrity(trees.table, oid) == f"corrupt table object {bad_table}: {message}"
+    for records in ([{"seq": 1}], {"a.txt": {}}, ["a.txt"]):
+        bad_page = put({"type": "spellfs/page", "v": 1, "records": records})
+        tab = put({"type": "spellfs/table", "v": 1, "count": 1, "pages": [bad_page]})
+        trees, oid = _tree(ws, manifest=manifest, state=state, table=tab)
+        assert _integrity(trees.table, oid) == (
+            f"corrupt page object {bad_page}: records are not artifact records"
+        )
+    not_a_page = put({"type": "spellfs/table", "v": 1, "records": []})
+    tab = put({"type": "spellfs/table", "v": 1, "count": 0, "pages": [not_a_page]})
+    trees, oid = _tree(ws, manifest=manifest, state=state, table=tab)
+    assert _integrity(trees.table, oid) == (f"corrupt page object {not_a_page}: not a spellfs page")
+
+
+def test_same_content_ignores_only_when_and_how_a_version_was_made():
+    from spellfs.history.tree import same_content
+
+    a = {"name": "a.txt", "hash": "h1", "seq": 1, "version": 1, "created_at": "t1"}
+    assert same_content(None, None)
+    assert not same_content(a, None) and not same_content(None, a)
+    assert same_content(a, {**a, "seq": 9, "version": 3, "created_at": "t2", "created_by": "x"})
+    assert not same_content(a, {**a, "hash": "h2"})
+    assert not same_content(a, {**a, "tags": ["new"]})  # a field only one of them has
+    assert not same_content({**a, "tags": ["old"]}, a)
+
+
+def test_a_new_process_saves_on_top_of_checkpoints_it_did_not_write(root):
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "t", "a.txt", "one")
+        ws.history.save(sid)
+    with Workspace.open(root) as ws:  # nothing cached: the parent's table is read back
+        ws.artifacts.store(sid, "t", "a.txt", "two")
+        ws.artifacts.store(sid, "t", "b.txt", "bee")
+        assert ws.history.save(sid) == 2
+        summary = ws.history.diff(sid, 1, 2)["summary"]
+        assert (summary["added"], summary["changed"], summary["removed"]) == (1, 1, 0)
+        assert ws.history.snapshot(ws.sessions.resolve(sid), 2).table["a.txt"]["version"] == 2
+
+
+def test_tree_objects_are_canonical_json_so_equal_content_is_one_object():
+    """The on-disk form (module docstring): sorted keys, no whitespace, UTF-8, no NaN."""
+    value = {"b": 1, "a": [1.5, "é", None, True], "c": {"z": 0, "y": "\u2028"}}
+    assert canonical(value) == '{"a":[1.5,"é",null,true],"b":1,"c":{"y":"\u2028","z":0}}'.encode()
+    assert canonical(json.loads(canonical(value))) == canonical(value)
+    with pytest.raises(ValueError):
+        canonical({"x": float("nan")})
+
+
+def test_full_tables_are_paged_by_sequence_number(ws):
+    from spellfs.history.tree import PAGE_SEQS
+
+    sid = _session(ws)
+    ws.artifacts.store_many(sid, [("t", f"f{i:03d}.txt", b"%d" % i, None) for i in range(130)])
+    ws.history.save(sid)
+    trees = ws.history.trees
+    tree = trees.tree(ws.history.checkpoints(sid)[0]["tree"])
+    table = trees.load_json(tree["table"], "table")
+    assert table["count"] == 130 and PAGE_SEQS == 64
+    pages = [trees.load_json(p, "page")["records"] for p in table["pages"]]
+    assert [[r["seq"] for r in page] for page in pages] == [
+        list(range(1, 64)),
+        list(range(64, 128)),
+        list(range(128, 131)),
+    ]

@@ -49,10 +49,10 @@ def test_manifest_parser_never_crashes(text: str) -> None:
 
 
 def test_yaml_bomb_is_refused_quickly() -> None:
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: a busy machine does not stretch it
     with pytest.raises(ManifestError, match="refused"):
         load_yaml(BOMB, "state.yaml")
-    assert time.perf_counter() - t0 < 5
+    assert time.process_time() - t0 < 5
 
 
 def test_deep_nesting_is_refused() -> None:
@@ -549,27 +549,6 @@ def _used(path: Path) -> int:
 
     st = os.statvfs(path)
     return (st.f_blocks - st.f_bfree) * st.f_frsize
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A 64 MiB tmpfs holding the workspace (root can mount; this machine and CI run as root)."""
-    import os
-    import subprocess
-
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if (
-        os.geteuid() != 0
-        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)]).returncode
-    ):
-        pytest.skip(
-            "needs root to mount a small tmpfs"
-        )  # test_bomb_under_a_low_cap covers the rest
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)])
 
 
 def test_zstd_bomb_does_not_fill_a_small_disk(small_disk: Path, tmp_path: Path, spell) -> None:

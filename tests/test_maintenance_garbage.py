@@ -187,3 +187,151 @@ def test_cli_gc(root, spell):
     )
     r = spell("-w", str(root), "gc")
     assert r.returncode == 0 and b"removed 0 objects" in r.stdout
+
+
+# -- the report, the progress, the clean-up and the limits (found by mutation testing) ------
+
+
+def test_the_report_says_what_gc_did(ws):
+    sid = ws.sessions.create(name="r")
+    ws.artifacts.store(sid, "t", "a.txt", "kept")
+    kept = len(list(ws.objects))
+    junk = ws.objects.put_bytes(b"junk!")
+    young = ws.objects.put_bytes(b"young junk")
+    old = time.time() - 3600
+    os.utime(ws.objects.path(junk), (old, old))
+    stray = ws.root / ".spell" / "tmp" / ".state.yaml.1.2.tmp"
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"half a write")
+    os.utime(stray, (old, old))
+    sub = ws.events.subscribe("workspace.*")
+    dry = gc(ws, dry_run=True)
+    assert dry.as_dict() == {
+        "dry_run": True,
+        "removed": [{"oid": junk, "size": 5}],
+        "bytes": 5,
+        "count": 1,
+        "kept": kept,
+        "spared": 1,
+        "temps_removed": [],
+    }
+    assert stray.exists() and ws.objects.has(junk)
+    assert ws.events.receive(sub) is None  # a dry run changes nothing, so says nothing
+    assert gc(ws).as_dict() == {
+        "dry_run": False,
+        "removed": [{"oid": junk, "size": 5}],
+        "bytes": 5,
+        "count": 1,
+        "kept": kept,
+        "spared": 1,
+        "temps_removed": [".spell/tmp/.state.yaml.1.2.tmp"],
+    }
+    assert not stray.exists() and not ws.objects.has(junk) and ws.objects.has(young)
+    event = ws.events.receive(sub)
+    assert (event["event_type"], event["data"]) == ("workspace.gc", {"removed": 1, "bytes": 5})
+
+
+def test_progress_counts_every_object_once(ws):
+    oids = [ws.objects.put_bytes(f"junk {i}".encode()) for i in range(5)]
+    totals: list[int] = []
+    steps: list[int] = []
+    gc(ws, grace=0, advance=steps.append, total=totals.append)
+    assert totals == [5] and steps == [1] * 5
+    assert not any(ws.objects.has(o) for o in oids)
+
+
+def test_a_memory_workspace_has_no_ages_so_nothing_is_spared():
+    with Workspace.in_memory() as ws:
+        junk = ws.objects.put_bytes(b"junk")
+        report = gc(ws)  # the default grace: objects in memory have no age to spare them by
+        assert [r["oid"] for r in report.removed] == [junk] and report.spared == 0
+
+
+def test_an_unreadable_record_file_stops_gc_with_its_name(ws):
+    from spellfs import ManifestError
+
+    sid = ws.sessions.create(name="bad")
+    ws.artifacts.store(sid, "t", "a.txt", "reached only through the record file")
+    rel = f"{ws.sessions.get(sid)['path']}/artifacts.yaml"
+    junk = ws.objects.put_bytes(b"junk")
+    with open(ws.root / rel, "ab") as f:
+        f.write(b"- [not a record]\n")
+    with pytest.raises(ManifestError) as info:
+        gc(ws, grace=0)
+    assert str(info.value) == (
+        f"cannot collect garbage: {rel}:2: not a record (expected `- {{key: value, ...}}`)"
+        " (fix it first; `spell fsck` names the line)"
+    )
+    assert ws.objects.has(junk)
+
+
+def test_gc_holds_every_session_lock_even_past_the_open_file_limit(ws):
+    """The removal phase locks all sessions at once, one open lock file each: gc raises its
+    own soft limit on open files to the number of sessions plus a margin."""
+    import resource
+
+    for i in range(90):
+        ws.sessions.create(name=f"s{i}")
+    junk = ws.objects.put_bytes(b"junk")
+    old = time.time() - 3600
+    os.utime(ws.objects.path(junk), (old, old))
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert saved[1] == resource.RLIM_INFINITY or saved[1] >= 90 + 256
+    in_use = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 40, saved[1]))  # fewer than 90 locks
+    try:
+        report = gc(ws)
+        raised = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+    assert [r["oid"] for r in report.removed] == [junk]
+    assert raised == 90 + 256
+
+
+def test_objects_another_gc_removes_meanwhile_are_skipped_not_errors(ws):
+    """Two gcs at once: an object the other one removed between the listing, the age check and
+    the removal is neither an error nor counted twice."""
+    junk = sorted(ws.objects.put_bytes(f"junk {i}".encode()) for i in range(4))
+    old = time.time() - 3600
+    for oid in junk:
+        os.utime(ws.objects.path(oid), (old, old))
+    calls = 0
+
+    def other_gc_after_listing(n: int) -> None:  # listed, not yet looked at
+        os.unlink(ws.objects.path(junk[3]))
+
+    def other_gc_after_the_age_check(step: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # junk[0] and junk[1] are candidates already
+            os.unlink(ws.objects.path(junk[0]))
+
+    report = gc(ws, grace=0, total=other_gc_after_listing, advance=other_gc_after_the_age_check)
+    assert sorted(r["oid"] for r in report.removed) == [junk[1], junk[2]]
+    assert report.bytes == 12 and report.spared == 1  # the vanished one has no age: spared
+    assert not any(ws.objects.has(oid) for oid in junk)
+
+
+def test_an_object_a_store_reuses_during_gc_is_kept(ws):
+    """The race the removal phase's locks are for: content stored again (a no-op put of an
+    object that exists) after gc judged it unreached is reached when gc looks again."""
+    sid = ws.sessions.create(name="r")
+    ws.artifacts.store(sid, "t", "a.txt", "kept")
+    reached = len(list(ws.objects))
+    contents = {ws.objects.put_bytes(b"junk %d" % i): b"junk %d" % i for i in range(3)}
+    junk = sorted(contents)
+    old = time.time() - 3600
+    for oid in junk:
+        os.utime(ws.objects.path(oid), (old, old))
+    steps = 0
+
+    def store_meanwhile(step: int) -> None:
+        nonlocal steps
+        steps += 1
+        if steps == len(junk) + reached:  # every junk object judged unreached by now
+            ws.artifacts.store(sid, "t", "again.txt", contents[junk[0]])
+
+    report = gc(ws, grace=0, advance=store_meanwhile)
+    assert sorted(r["oid"] for r in report.removed) == junk[1:]
+    assert report.kept == reached + 1 and ws.objects.has(junk[0])
+    assert ws.artifacts.get(sid, "again.txt")["content"] == contents[junk[0]]

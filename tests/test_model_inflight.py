@@ -26,8 +26,9 @@ def _many(tmp: Path, n: int) -> list[str]:
 
 
 def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) -> tuple[int, Path]:
-    """Start `spell add` of ``files`` (stdout to ``out``) and send ``sig`` once its third chunk is
-    being copied."""
+    """Start `spell add` of ``files`` (stdout to ``out``) and send ``sig`` once its second chunk is
+    being copied (early: on a busy machine this process may be descheduled between seeing that
+    and signalling, and the rest of the add must not finish in that gap)."""
     [d] = (root / "sessions").iterdir()
     fdir = d / "files"
     with out.open("wb") as f:
@@ -42,8 +43,8 @@ def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if (
-            fdir.exists() and len(os.listdir(fdir)) > 2 * CHUNK_RECORDS + 100
-        ):  # two chunks in, the third copying: freeze it there at once (a loaded machine may
+            fdir.exists() and len(os.listdir(fdir)) > CHUNK_RECORDS + 100
+        ):  # one chunk in, the second copying: freeze it there at once (a loaded machine may
             # otherwise let it run to the end before this process gets to send the signal)
             proc.send_signal(signal.SIGSTOP)
             break
@@ -70,12 +71,12 @@ def test_interrupted_add_of_thousands_leaves_no_phantoms(
     keep = tmp_path / "keep.txt"
     keep.write_text("acknowledged\n")
     assert spell("-w", str(root), "add", sid, str(keep)).returncode == 0
-    files = _many(tmp_path, 5 * CHUNK_RECORDS)
+    files = _many(tmp_path, 6 * CHUNK_RECORDS)
     code, fdir = _interrupt_add(root, sid, files, sig, tmp_path / "out.txt")
     assert code != 0
     acked = _acknowledged(tmp_path / "out.txt")
     # whole chunks committed before the interrupt, each acknowledged; the rest never was
-    assert len(acked) % CHUNK_RECORDS == 0 and 2 * CHUNK_RECORDS <= len(acked) < len(files)
+    assert len(acked) % CHUNK_RECORDS == 0 and CHUNK_RECORDS <= len(acked) < len(files)
     assert acked == {Path(f).name for f in files[: len(acked)]}
     if sig == signal.SIGKILL:  # the copies of the chunk killed are there until the next command ...
         [dir] = os.listdir(root / "sessions")
@@ -224,3 +225,69 @@ def test_the_watcher_puts_back_a_killed_store_copy_instead_of_recording_it(root:
     finally:
         h.stop()
         h.ws.close()
+
+
+def test_repair_puts_back_each_listed_copy_by_what_the_records_say(root: Path) -> None:
+    """Every branch of repair_inflight, in one killed store's list (found by mutation testing)."""
+    from spellfs.model.inflight import INFLIGHT, repair_inflight
+
+    (root / "spell.yaml").write_text("watch:\n  materialize_max_bytes: 100\n")
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+        ws.artifacts.store(sid, "user_input", "same.txt", b"as recorded")
+        ws.artifacts.store(sid, "user_input", "big.txt", b"b" * 200)  # above the limit
+        dir = ws.sessions.resolve(sid)
+        files = root / "sessions" / dir / "files"
+        for name, content in {
+            "a.txt": b"v2 never recorded",  # back to v1
+            "new.txt": b"phantom",  # no record at all: removed
+            "big.txt": b"big v2 never recorded",  # recorded too big to copy: removed
+            "hand.txt": b"typed since by a person",  # no object holds it: stays
+        }.items():
+            if name != "hand.txt":
+                ws.objects.put_bytes(content)
+            (files / name).write_bytes(content)
+        (files / "dir.txt").mkdir()  # not a file: left alone
+        outside = root / "sessions" / dir / "x"  # what "../x" would reach from files/
+        (root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+        journal = "a.txt\nnew.txt\nbig.txt\nhand.txt\nsame.txt\ndir.txt\ngone.txt\n../x\n\n"
+        (root / INFLIGHT / dir).write_text(journal)
+        outside.write_bytes(b"not a session's file")
+        ws.objects.put_bytes(b"not a session's file")
+        assert repair_inflight(ws, dir) == ["a.txt", "big.txt", "new.txt"]
+        assert sorted(os.listdir(files)) == ["a.txt", "dir.txt", "hand.txt", "same.txt"]
+        assert (files / "a.txt").read_bytes() == b"v1"
+        assert (files / "same.txt").read_bytes() == b"as recorded"
+        assert (files / "hand.txt").read_bytes() == b"typed since by a person"
+        assert outside.read_bytes() == b"not a session's file"
+        assert not (root / INFLIGHT / dir).exists()
+        assert repair_inflight(ws, dir) == []  # no list: nothing to do
+
+
+def test_a_full_disk_at_the_list_stops_the_store_before_any_copy(small_disk: Path) -> None:
+    from conftest import fill_disk
+    from spellfs import SpellError
+    from spellfs.model.inflight import INFLIGHT
+    from spellfs.workspace import init_workspace
+
+    root = small_disk / "ws"
+    init_workspace(root)
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+        dir = ws.sessions.resolve(sid)
+        before = (root / "sessions" / dir / "artifacts.yaml").read_bytes()
+        fill_disk(small_disk)
+        with pytest.raises(SpellError) as info:
+            ws.artifacts.store(sid, "user_input", "a.txt", b"v2")
+        assert str(info.value) == (
+            f"cannot write {INFLIGHT}/{dir}: No space left on device"
+            " (free some space and retry; nothing stored before this was touched)"
+        )
+        assert (root / "sessions" / dir / "files" / "a.txt").read_bytes() == b"v1"
+        assert (root / "sessions" / dir / "artifacts.yaml").read_bytes() == before
+        assert not (root / INFLIGHT / dir).exists()
+        os.unlink(small_disk / "filler")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"v2")
+        assert ws.artifacts.get(sid, "a.txt")["content"] == b"v2"

@@ -11,7 +11,7 @@ from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spellfs import IntegrityError, ObjectNotFound, UsageError
+from spellfs import IntegrityError, ObjectNotFound, SpellError, UsageError
 from spellfs.store.objects import (
     CHUNK,
     ZSTD_MAGIC,
@@ -360,3 +360,294 @@ def test_corrupt_object_message_names_the_file(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"corrupt object {oid}: {path}: content does not match its hash (run `spell fsck`)"
     )
+
+
+def test_a_full_disk_stores_no_part_of_an_object_and_says_so(small_disk: Path) -> None:
+    from conftest import fill_disk
+
+    store = FsObjectStore(small_disk / "objects", THRESHOLD)
+    kept = store.put_bytes(b"stored before the disk filled")
+    plain, big = b"p" * 500, os.urandom(64 * 1024)
+    for data in (plain, big):  # their fan-out folders exist: the object's own write fails
+        os.makedirs(store.root / hash_bytes(data)[:2], exist_ok=True)
+    fill_disk(small_disk)
+    full = (
+        "No space left on device"
+        " (free some space and retry; nothing stored before this was touched)"
+    )
+    for data in (plain, big):
+        oid = hash_bytes(data)
+        with pytest.raises(SpellError) as info:
+            store.put_bytes(data)
+        assert str(info.value) == f"cannot write {stored_file(store, oid)}: {full}"
+        assert not store.has(oid)
+    with pytest.raises(SpellError) as info:
+        store.put_stream(io.BytesIO(big))
+    assert str(info.value) == f"cannot write {store.root}: {full}"
+    with pytest.raises(SpellError) as info:  # an object brought from a remote
+        store.add_verified(hash_bytes(plain), plain, "remote:x")
+    assert str(info.value) == f"cannot write {stored_file(store, hash_bytes(plain))}: {full}"
+    # nothing half-written is left: the objects folder holds the one good object
+    files = [p for p in store.root.rglob("*") if p.is_file()]
+    assert files == [stored_file(store, kept)]
+    assert store.get(kept) == b"stored before the disk filled"
+    os.unlink(small_disk / "filler")
+    assert store.put_bytes(big) == hash_bytes(big) and store.get(hash_bytes(big)) == big
+
+
+def test_an_unmakeable_fan_out_folder_is_named(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    oid = hash_bytes(b"blocked")
+    store.root.mkdir()
+    (store.root / oid[:2]).write_bytes(b"a file where the folder goes")
+    with pytest.raises(SpellError) as info:
+        store.put_bytes(b"blocked")
+    assert str(info.value) == f"cannot write {store.root / oid[:2]}: File exists"
+
+
+def test_add_verified_checks_the_bytes_before_storing(tmp_path: Path) -> None:
+    """What a remote or an import brings in is stored only if it is what its id says."""
+    source = FsObjectStore(tmp_path / "remote", THRESHOLD)
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    small, big = b"fetched", compressible(4 * THRESHOLD)
+    for data in (small, big):
+        oid = source.put_bytes(data)
+        raw = stored_file(source, oid).read_bytes()
+        store.add_verified(oid, raw, "remote:x")
+        assert stored_file(store, oid).read_bytes() == raw  # stored as it came
+        assert os.stat(stored_file(store, oid)).st_mode & 0o777 == 0o444
+        assert store.get(oid) == data
+        assert store.stored_size(oid) == len(raw)
+        store.add_verified(oid, raw, "remote:x")  # again: a no-op
+    oid = hash_bytes(b"the real content")
+    with pytest.raises(IntegrityError) as info:
+        store.add_verified(oid, b"something else", "remote:sessions/x")
+    assert str(info.value) == (
+        f"corrupt object {oid}: remote:sessions/x: content does not match its hash "
+        "(run `spell fsck`)"
+    )
+    assert not store.has(oid) and sorted(store) == sorted(hash_bytes(d) for d in (small, big))
+
+
+def test_verify_reads_the_whole_object(tmp_path: Path) -> None:
+    for store in (FsObjectStore(tmp_path / "objects", THRESHOLD), MemoryObjectStore(THRESHOLD)):
+        oid = store.put_bytes(compressible(3 * THRESHOLD))
+        store.verify(oid)
+        with pytest.raises(ObjectNotFound):
+            store.verify(hash_bytes(b"absent"))
+
+
+def test_memory_store_remove_and_sizes() -> None:
+    store = MemoryObjectStore(THRESHOLD)
+    small, big = store.put_bytes(b"small"), store.put_bytes(compressible(4 * THRESHOLD))
+    assert store.stored_size(small) == 5
+    assert store.stored_size(big) == len(store.objects[big]) < 4 * THRESHOLD
+    store.remove(small)
+    store.remove(small)  # already gone: no error
+    assert not store.has(small) and set(store) == {big}
+
+
+def test_a_bad_id_is_quoted_in_the_error_and_cut_at_80_characters() -> None:
+    with pytest.raises(UsageError) as info:
+        validate_oid("../etc/passwd")
+    assert str(info.value) == "not an object id: '../etc/passwd'"
+    with pytest.raises(UsageError) as info:
+        validate_oid("x" * 200)
+    assert str(info.value) == f"not an object id: {'x' * 80!r}"
+
+
+def _unreadable_frame(store: FsObjectStore, data: bytes) -> tuple[str, Path]:
+    """Store ``data`` compressed, then break its zstd frame header (a bad disk block)."""
+    oid = store.put_bytes(data)
+    path = stored_file(store, oid)
+    raw = bytearray(path.read_bytes())
+    assert raw.startswith(ZSTD_MAGIC)
+    raw[4:12] = b"\xff" * 8
+    path.chmod(0o644)
+    path.write_bytes(bytes(raw))
+    return oid, path
+
+
+def test_an_unreadable_zstd_frame_is_an_integrity_error_naming_the_file(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    oid, path = _unreadable_frame(store, compressible(THRESHOLD * 8))
+    for read in (store.get, lambda o: b"".join(store.iter_content(o)), store.verify):
+        with pytest.raises(IntegrityError) as info:  # zstd's own error never reaches the user
+            read(oid)
+        message = str(info.value)
+        assert message.startswith(f"corrupt object {oid}: {path}: "), message
+        assert len(message) > len(f"corrupt object {oid}: {path}: ") and "\n" not in message
+
+
+def test_a_tampered_object_read_in_chunks_names_the_file(tmp_path: Path) -> None:
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    oid = store.put_bytes(b"original")
+    path = stored_file(store, oid)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    with pytest.raises(IntegrityError) as info:
+        list(store.iter_content(oid))
+    assert str(info.value) == (
+        f"corrupt object {oid}: {path}: content does not match its hash (run `spell fsck`)"
+    )
+
+
+def test_a_corrupt_memory_object_says_memory() -> None:
+    store = MemoryObjectStore(THRESHOLD)
+    oid = store.put_bytes(b"small")
+    store.objects[oid] = b"smalL"
+    with pytest.raises(IntegrityError) as info:
+        store.get(oid)
+    assert str(info.value) == (
+        f"corrupt object {oid}: memory: content does not match its hash (run `spell fsck`)"
+    )
+
+
+class ShortReads(io.RawIOBase):
+    """A raw stream (a pipe, a socket) that hands over at most ``most`` bytes per read."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self.data, self.most, self.pos = data, most, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = self.most if size is None or size < 0 else min(size, self.most)
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("size", [THRESHOLD - 1, THRESHOLD, 5 * THRESHOLD + 7])
+def test_put_stream_keeps_every_byte_of_short_reads(store: FsObjectStore, size: int) -> None:
+    data = os.urandom(size)
+    oid, got = store.put_stream(ShortReads(data, 100))
+    assert (oid, got) == (hash_bytes(data), size)
+    assert store.get(oid) == data
+
+
+def test_put_stream_stores_exactly_the_threshold_compressed_and_read_only(
+    store: FsObjectStore,
+) -> None:
+    below, at = b"b" * (THRESHOLD - 1), b"a" * THRESHOLD
+    assert stored_file(store, store.put_stream(io.BytesIO(below))[0]).read_bytes() == below
+    oid, _ = store.put_stream(io.BytesIO(at))
+    assert stored_file(store, oid).read_bytes().startswith(ZSTD_MAGIC)
+    assert os.stat(stored_file(store, oid)).st_mode & 0o777 == 0o444
+    assert store.get(oid) == at
+
+
+class FailsMidway(io.RawIOBase):
+    def __init__(self, good: int, exc: BaseException) -> None:
+        self.left, self.exc = good, exc
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            raise self.exc
+        n = min(size, self.left)
+        self.left -= n
+        return os.urandom(n)
+
+
+@pytest.mark.parametrize("exc", [ValueError("source went away"), KeyboardInterrupt()])
+def test_a_stream_that_fails_midway_leaves_no_temp_and_no_object(
+    store: FsObjectStore, exc: BaseException
+) -> None:
+    with pytest.raises(type(exc)) as info:
+        store.put_stream(FailsMidway(3 * THRESHOLD, exc))
+    assert info.value is exc  # the source's own error, not one from the clean-up
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+
+def test_a_streaming_temp_is_where_the_stray_temp_scan_looks(ws) -> None:
+    """A put_stream killed midway leaves its temp file; fsck and gc must be able to find it."""
+    from spellfs.maintenance.temps import stray_temps
+
+    seen: list[list[str]] = []
+
+    class Watching(io.RawIOBase):
+        left = 3 * ws.objects.threshold + 10
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            if self.left < ws.objects.threshold:  # mid-stream: the temp file exists now
+                seen.append([rel for rel, _ in stray_temps(ws, grace=-1)])
+            n = min(size, self.left)
+            self.left -= n
+            return os.urandom(n)
+
+    ws.objects.put_stream(Watching())
+    assert seen and all(len(found) == 1 for found in seen), seen
+    assert seen[0][0].startswith(".spell/objects/tmp/.tmp-")
+    assert stray_temps(ws, grace=-1) == []
+
+
+def test_a_fetcher_brings_a_missing_object_in(tmp_path: Path) -> None:
+    remote = FsObjectStore(tmp_path / "remote", THRESHOLD)
+    store = FsObjectStore(tmp_path / "objects", THRESHOLD)
+    asked: list[str] = []
+
+    def fetch(oid: str) -> bool:
+        asked.append(oid)
+        if not remote.has(oid):
+            return False
+        store.add_verified(oid, stored_file(remote, oid).read_bytes(), f"remote:{oid}")
+        return True
+
+    store.fetcher = fetch
+    data = compressible(3 * THRESHOLD)
+    oid = remote.put_bytes(data)
+    assert store.get(oid) == data and asked == [oid]
+    assert b"".join(store.iter_content(oid)) == data and asked == [oid]  # now local
+    other = hash_bytes(b"nowhere")
+    with pytest.raises(ObjectNotFound):
+        store.get(other)
+    assert asked == [oid, other]
+
+
+def test_out_of_inodes_the_temp_cannot_even_be_made_and_the_error_says_so(
+    tmp_path: Path,
+) -> None:
+    import errno
+    import subprocess
+
+    disk = tmp_path / "inodes"
+    disk.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m,nr_inodes=64", "tmpfs", str(disk)]
+        ).returncode
+    ):
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        store = FsObjectStore(disk / "objects", THRESHOLD)
+        plain, big = b"q" * 500, os.urandom(8 * THRESHOLD)
+        for fan in (hash_bytes(plain)[:2], hash_bytes(big)[:2], "tmp"):
+            os.makedirs(store.root / fan, exist_ok=True)
+        n = 0
+        try:
+            while True:  # every inode taken: no new file can be made at all
+                os.close(os.open(disk / f"f{n}", os.O_WRONLY | os.O_CREAT))
+                n += 1
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        full = (
+            "No space left on device"
+            " (free some space and retry; nothing stored before this was touched)"
+        )
+        with pytest.raises(SpellError) as info:
+            store.put_bytes(plain)
+        assert str(info.value) == f"cannot write {stored_file(store, hash_bytes(plain))}: {full}"
+        with pytest.raises(SpellError) as info:
+            store.put_stream(io.BytesIO(big))
+        assert str(info.value) == f"cannot write {store.root}: {full}"
+        assert [p for p in store.root.rglob("*") if p.is_file()] == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from spellfs import ManifestError, UsageError
-from spellfs.store.records import RecordError, encode_record, parse_records
+from spellfs.store.records import RecordError, RecordLog, encode_record, parse_records
+from spellfs.store.storage import FsStorage, MemoryStorage
 
 assert issubclass(RecordError, ManifestError)
 
@@ -241,3 +244,111 @@ def test_a_branch_switch_under_a_long_lived_process_shows_the_branchs_records(
         assert ws.artifacts.get(sid, "notes.md")["content"] == b"BBBB\n"
         [d] = (root / "sessions").iterdir()
         assert ws.worktree.scan(d.name).clean  # b2's copy is b2's record, not a hand edit
+
+
+# -- RecordLog: reading only what was appended (found by mutation testing) -----------------
+
+
+class _Log(RecordLog):
+    def apply(self, rec: dict) -> None:
+        self.records.append(rec)
+
+
+@pytest.fixture(params=["fs", "memory"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "memory":
+        return MemoryStorage()
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    return FsStorage(tmp_path)
+
+
+REL = "sessions/s/artifacts.yaml"
+
+
+def test_a_log_reads_what_others_appended_and_what_it_appended_itself(storage) -> None:
+    log = _Log(storage, REL).refresh()
+    assert log.records == []
+    storage.append(REL, encode_record({"seq": 1}))
+    assert [r["seq"] for r in log.refresh().records] == [1]
+    # our own append, right after what we have read: taken without reading the file again
+    line = encode_record({"seq": 2})
+    log.note_append(storage.append(REL, line), line, [{"seq": 2}])
+    assert [r["seq"] for r in log.records] == [1, 2]
+    # another writer appended first: ours is not right after what we read, so both are read
+    storage.append(REL, encode_record({"seq": 3}))
+    line = encode_record({"seq": 4})
+    log.note_append(storage.append(REL, line), line, [{"seq": 4}])
+    assert [r["seq"] for r in log.records] == [1, 2, 3, 4]
+    assert [r["seq"] for r in log.refresh().records] == [1, 2, 3, 4]
+
+
+def test_line_numbers_count_every_line_appended(storage) -> None:
+    log = _Log(storage, REL)
+    storage.append(REL, encode_record({"seq": 1}) + b"# a comment\n")
+    log.refresh()
+    lines = encode_record({"seq": 2}) + encode_record({"seq": 3})
+    log.note_append(storage.append(REL, lines), lines, [{"seq": 2}, {"seq": 3}])
+    storage.append(REL, b"- [not, a, record]\n")
+    with pytest.raises(RecordError) as info:
+        log.refresh()
+    assert str(info.value) == f"{REL}:5: not a record (expected `- {{key: value, ...}}`)"
+
+
+def test_an_unfinished_line_waits_for_its_newline(tmp_path: Path) -> None:
+    storage = FsStorage(tmp_path)
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    log = _Log(storage, REL)
+    whole = encode_record({"seq": 1, "name": "half"})
+    (tmp_path / REL).write_bytes(whole[:10])
+    assert log.refresh().records == []
+    with open(tmp_path / REL, "ab") as f:
+        f.write(whole[10:])
+    assert log.refresh().records == [{"seq": 1, "name": "half"}]
+
+
+def test_a_replaced_or_shortened_file_is_read_again_from_the_start(tmp_path: Path) -> None:
+    storage = FsStorage(tmp_path)
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    log = _Log(storage, REL)
+    storage.write(REL, encode_record({"seq": 1}) + encode_record({"seq": 2}))
+    assert [r["seq"] for r in log.refresh().records] == [1, 2]
+    storage.write(REL, encode_record({"seq": 7}) + encode_record({"seq": 8}))  # a new inode
+    assert [r["seq"] for r in log.refresh().records] == [7, 8]
+    with open(tmp_path / REL, "r+b") as f:  # the same inode, shortened (a repair by hand)
+        f.truncate(len(encode_record({"seq": 7})))
+    assert [r["seq"] for r in log.refresh().records] == [7]
+    (tmp_path / REL).unlink()
+    assert log.refresh().records == []
+    storage.append(REL, encode_record({"seq": 9}))
+    assert [r["seq"] for r in log.refresh().records] == [9]
+
+
+def _nested(levels: int, kind: str) -> bytes:
+    """A record line whose value nests ``levels`` deep in all (the record mapping counts)."""
+    inner = levels - 1
+    body = "[" * inner + "]" * inner if kind == "lists" else '{"a": ' * inner + "1" + "}" * inner
+    return f'- {{"v": {body}}}\n'.encode()
+
+
+@pytest.mark.parametrize("kind", ["lists", "mappings"])
+def test_a_record_nested_deeper_than_100_is_refused_and_100_is_read(kind: str) -> None:
+    [(line, rec)] = list(parse_records(_nested(100, kind), "f.yaml", 7))
+    assert line == 7 and isinstance(rec["v"], list if kind == "lists" else dict)
+    with pytest.raises(RecordError) as info:
+        list(parse_records(_nested(101, kind), "f.yaml", 7))
+    assert str(info.value) == "f.yaml:7: nested deeper than 100 levels (refused)"
+
+
+def test_nesting_too_deep_for_the_json_parser_is_the_same_one_line_error() -> None:
+    line = b'- {"v": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+    with pytest.raises(RecordError) as info:
+        list(parse_records(encode_record({"seq": 1}) + line, "f.yaml", 7))
+    assert str(info.value) == "f.yaml:8: nested deeper than 100 levels (refused)"
+
+
+def test_many_brackets_side_by_side_are_not_depth() -> None:
+    wide = {"lists": [[] for _ in range(150)], "maps": [{} for _ in range(150)]}
+    assert _one(encode_record(wide)) == wide
+    # exactly 100 deep with more than 100 brackets in the line: measured, and read
+    line = _nested(100, "lists")[:-2] + b', "w": ' + encode_record(wide)[2:-1] + b"}\n"
+    assert _one(line)["w"] == wide

@@ -233,9 +233,9 @@ def test_calculator_agrees_with_python(expression):
     ],
 )
 def test_calculator_refuses_quickly(expression):
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: a busy machine does not stretch it
     out = evaluate(expression)
-    assert time.monotonic() - start < 0.5, expression
+    assert time.process_time() - start < 0.5, expression
     assert out["success"] is False and out["error"].startswith("calculator: "), (expression, out)
 
 

@@ -43,49 +43,127 @@ MODULES: dict[str, list[str]] = {
         "test_store_objects.py",
         "test_model_artifact.py",
     ],
-    "store/yamlio.py": ["test_model_state.py", "test_model_session.py"],
-    "model/artifact.py": ["test_model_artifact.py", "test_events_hooks.py"],
-    "model/artifact_log.py": ["test_model_artifact.py"],
-    "model/ignore.py": ["test_model_artifact.py"],
+    "store/yamlio.py": ["test_store_yamlio.py", "test_model_state.py", "test_model_session.py"],
+    "model/artifact.py": [
+        "test_model_artifact.py",
+        "test_model_identity.py",
+        "test_model_readonly.py",
+        "test_events_hooks.py",
+    ],
+    "model/artifact_log.py": ["test_model_artifact.py", "test_model_identity.py"],
+    "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
     "model/index.py": ["test_model_session.py"],
+    "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_session.py"],
-    "model/session.py": ["test_model_session.py"],
+    "model/session.py": ["test_model_session.py", "test_model_readonly.py"],
     "model/state.py": ["test_model_state.py"],
-    "history/checkpoints.py": ["test_history_checkpoints.py"],
-    "history/tree.py": ["test_history_checkpoints.py"],
+    "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
+    "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
+    "history/tree.py": [
+        "test_history_checkpoints.py",
+        "test_history_durability.py",
+        "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach
+    ],
     "maintenance/checks.py": ["test_maintenance_checks.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
-    "maintenance/repairs.py": ["test_reliability.py"],
+    "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
+    "maintenance/temps.py": ["test_maintenance_temps.py", "test_maintenance_garbage.py"],
 }
 
-SUPPORT = ["conftest.py", "fakeprovider.py", "seaweed.py"]
+# Appended to the scratch copy's conftest.py.
+# - A failing property test shrinks its example, which can take longer than mutmut's time
+#   limit and then counts as a timeout; a mutant only needs one failing example.
+# - mutmut runs each mutant in a process forked from one that already ran the tests, and
+#   blake3's thread pool (``max_threads=AUTO``, used by put_stream and stream_content) does
+#   not survive a fork: the child's first multi-threaded hash waits forever. That made 54
+#   of the objects mutants "time out" whatever they changed. Hashing on one thread gives
+#   the same digests; spellfs itself never forks.
+# - For the same reason a per-thread cache filled in the parent (yamlio's YAML instance) hides
+#   mutants in the code that fills it: each test starts without one.
+HARNESS = """
+
+import blake3 as _blake3
+import pytest as _pytest
+from hypothesis import Phase as _Phase
+from hypothesis import settings as _settings
+
+_settings.register_profile(
+    "mutation", phases=[_Phase.explicit, _Phase.reuse, _Phase.generate], print_blob=False
+)
+_settings.load_profile("mutation")
+
+_threaded = _blake3.blake3
+
+
+def _one_thread(*args, **kwargs):
+    kwargs["max_threads"] = 1
+    return _threaded(*args, **kwargs)
+
+
+_one_thread.AUTO = _threaded.AUTO
+_blake3.blake3 = _one_thread
+
+
+@_pytest.fixture(autouse=True)
+def _fresh_yaml_instance():
+    from spellfs.store import yamlio
+
+    yamlio._local.__dict__.pop("yaml", None)
+"""
+
+# helpers the tests import (test_model_inflight imports the watcher harness, test_model_identity
+# the git fixtures); copied but not run
+SUPPORT = [
+    "conftest.py",
+    "fakeprovider.py",
+    "seaweed.py",
+    "test_watch_watcher.py",
+    "test_git_commits.py",
+]
 
 
 def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
-def prepare(module: str) -> Path:
-    """A scratch project holding the package, the covering tests and a mutmut config."""
-    work = SCRATCH / module.replace("/", ".").removesuffix(".py")
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "tests").mkdir(parents=True)
+def scratch(module: str) -> Path:
+    return SCRATCH / module.replace("/", ".").removesuffix(".py")
+
+
+def prepare(module: str, fresh: bool = True) -> Path:
+    """A scratch project holding the package, the covering tests and a mutmut config.
+
+    ``fresh=False`` keeps mutmut's earlier results there and only refreshes the package and
+    the tests, so a rerun tests just the mutants named to it (mutmut regenerates the mutants
+    of functions whose source changed and maps the tests that are new).
+    """
+    work = scratch(module)
+    if fresh:
+        shutil.rmtree(work, ignore_errors=True)
+    (work / "tests").mkdir(parents=True, exist_ok=True)
     shutil.copytree(
         ROOT / "spellfs",
         work / "spellfs",
         ignore=shutil.ignore_patterns("__pycache__"),
         symlinks=True,
+        dirs_exist_ok=True,
     )
     tests = [name for name in MODULES[module] if (ROOT / "tests" / name).exists()]
     for name in SUPPORT + tests:
         if (ROOT / "tests" / name).exists():
             shutil.copy2(ROOT / "tests" / name, work / "tests" / name)
+    with open(work / "tests" / "conftest.py", "a") as conftest:
+        conftest.write(HARNESS)
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         'source_paths = ["spellfs"]\n'
         f'only_mutate = ["spellfs/{module}"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(['tests/' + t for t in tests])}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-x", "-q"]\n'
+        # the wall-clock limit is (tests' time + constant) * multiplier; mutmut's 1 s * 15
+        # timed out sound mutants when the run is niced on a busy machine (see run())
+        "timeout_constant = 3.0\n"
+        "timeout_multiplier = 20.0\n"
         "\n[tool.pytest.ini_options]\n"
         'testpaths = ["tests"]\n'
     )
@@ -111,20 +189,47 @@ def results(work: Path) -> dict[str, list[str]]:
     return grouped
 
 
-def run(module: str, max_children: int) -> dict[str, list[str]]:
-    work = prepare(module)
+def mutmut_run(work: Path, max_children: int, names: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": ""}
     subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
         cwd=work,
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    return results(work)
+
+
+def run(module: str, max_children: int, again: bool = False) -> dict[str, list[str]]:
+    """Mutate ``module`` and test every mutant; ``again``: only those not killed last time."""
+    names: list[str] = []
+    if again and (scratch(module) / "mutants").is_dir():
+        names = [
+            name
+            for status, group in results(scratch(module)).items()
+            if status != "killed"
+            for name in group
+        ]
+        if not names:
+            return results(scratch(module))
+    work = prepare(module, fresh=not names)
+    if names:
+        # mutmut maps only new tests to the functions they run; a test that changed since
+        # would keep its old mapping, so the mapping is made again from all the tests
+        (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    mutmut_run(work, max_children, names)
+    grouped = results(work)
+    # A niced worker on a busy machine can miss the time limit without the mutant being wrong
+    # (the objects run of 2026-11-29 at load 11 had 54 timeouts, most in functions no test
+    # could even fail). Each timeout is run once more, on its own: one that times out again
+    # hangs the tests, which is a real detection (mutmut counts it as killed too).
+    if grouped.get("timeout"):
+        mutmut_run(work, 1, grouped["timeout"])
+        grouped = results(work)
+    return grouped
 
 
 def summary(module: str, grouped: dict[str, list[str]]) -> str:
-    killed = len(grouped.get("killed", []))
+    killed = len(grouped.get("killed", [])) + len(grouped.get("timeout", []))
     total = sum(len(v) for v in grouped.values())
     # "no tests" counts as not killed: nothing in-process would notice the change
     score = 100.0 * killed / total if total else 0.0
@@ -135,18 +240,21 @@ def summary(module: str, grouped: dict[str, list[str]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", help="module or package prefix under spellfs/")
-    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--max-children", type=int, default=1, help="parallel mutants (1)")
+    parser.add_argument(
+        "--again", action="store_true", help="rerun only the mutants not killed last time"
+    )
     parser.add_argument("--list-survivors", action="store_true")
     args = parser.parse_args()
-    chosen = [
-        m
-        for m in MODULES
-        if not args.targets or any(m.startswith(t.removesuffix(".py")) for t in args.targets)
-    ]
+    chosen = list(MODULES) if not args.targets else []
+    for target in args.targets:  # in the order given
+        chosen += [
+            m for m in MODULES if m.startswith(target.removesuffix(".py")) and m not in chosen
+        ]
     if not chosen:
         parser.error(f"no module matches {args.targets}; known: {', '.join(MODULES)}")
     for module in chosen:
-        grouped = run(module, args.max_children)
+        grouped = run(module, args.max_children, args.again)
         print(summary(module, grouped), flush=True)
         if args.list_survivors:
             for status, names in sorted(grouped.items()):

@@ -1,6 +1,7 @@
 """Temporary files of writes that never finished (a killed process, a full disk).
 
-Writes go to a temporary file first: ``.spell/objects/xx/.tmp-*`` for objects,
+Writes go to a temporary file first: ``.spell/objects/xx/.tmp-*`` for objects
+(``.spell/objects/tmp/.tmp-*`` while a large one streams in),
 ``.spell/tmp/`` for atomic replaces and imports (``import-*`` directories), and
 ``sessions/*/files/.*.tmp`` for copies written beside their file. A live writer's
 temporary file is young, so only those older than the grace period are strays:
@@ -40,7 +41,7 @@ def stray_temps(ws: "Workspace", grace: float = TEMP_GRACE_SECONDS) -> list[tupl
             found.append((rel, age))
 
     for fan in _listdir(root + ".spell/objects"):
-        if len(fan) == 2:
+        if len(fan) == 2 or fan == "tmp":
             for name in _listdir(f"{root}.spell/objects/{fan}"):
                 if name.startswith(".tmp-"):
                     consider(f".spell/objects/{fan}/{name}")

@@ -1,0 +1,232 @@
+"""`spell fsck --repair`: what it restores, what it sets aside, and what it says it did."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from spellfs import Workspace
+from spellfs.maintenance.checks import Problem, Report, fsck
+from spellfs.maintenance.repairs import repair
+
+
+def _damage(ws: Workspace, oid: str) -> Path:
+    path = ws.objects.path(oid)
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0x01
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_corrupt_or_missing_object_is_rebuilt_from_a_files_copy(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="c")
+    a = ws.artifacts.store(sid, "user_input", "notes.md", b"precious words")["content_hash"]
+    b = ws.artifacts.store(sid, "user_input", "other.md", b"more words")["content_hash"]
+    (ws.root / ws.sessions.get(sid)["path"] / "files" / "sub").mkdir()  # not a copy: skipped
+    dir = ws.sessions.resolve(sid)
+    path = _damage(ws, a)
+    ws.objects.path(b).unlink()
+    report = fsck(ws)
+    assert sorted((p.kind, p.oid) for p in report.problems) == sorted(
+        [("corrupt-object", a), ("missing-object", b)]
+    )
+    fixed, left = repair(ws, report)
+    assert left == []
+    assert sorted(fixed) == sorted(
+        [
+            f"object {a} rebuilt from sessions/{dir}/files/notes.md",
+            f"object {b} rebuilt from sessions/{dir}/files/other.md",
+        ]
+    )
+    assert path.read_bytes() == b"precious words" and os.stat(path).st_mode & 0o777 == 0o444
+    assert ws.objects.get(b) == b"more words"
+    assert fsck(ws).ok
+
+
+def test_a_missing_object_is_fetched_from_the_remote_but_a_corrupt_one_is_not(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    sid = ws.sessions.create(name="c")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v2")  # v1 now has no files/ copy
+    ws.artifacts.store(sid, "user_input", "b.txt", b"b1")
+    ws.artifacts.store(sid, "user_input", "b.txt", b"b2")
+    v1 = ws.artifacts.get(sid, "a.txt@1")["metadata"]["content_hash"]
+    b1 = ws.artifacts.get(sid, "b.txt@1")["metadata"]["content_hash"]
+    saved = {v1: b"v1", b1: b"b1"}
+    ws.objects.path(v1).unlink()
+    _damage(ws, b1)
+    asked: list[str] = []
+
+    def remote(oid: str) -> bool:
+        asked.append(oid)
+        ws.objects.put_bytes(saved[oid])
+        return True
+
+    report = fsck(ws)
+    ws.objects.fetcher = remote
+    fixed, left = repair(ws, report)
+    assert fixed == [f"object {v1} fetched from the remote"] and asked == [v1]
+    assert [(p.kind, p.oid) for p in left] == [("corrupt-object", b1)]  # not rebuilt: listed
+    assert ws.artifacts.get(sid, "a.txt@1")["content"] == b"v1"
+
+
+def test_unreadable_record_lines_are_set_aside_whole_and_said_so(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="c")
+    for i in range(3):
+        ws.artifacts.store(sid, "user_input", f"f{i}.txt", b"x%d" % i)
+    rel = f"{ws.sessions.get(sid)['path']}/artifacts.yaml"
+    lines = (ws.root / rel).read_bytes().split(b"\n")
+    good = [lines[0], lines[2]]
+    lines[1] = b"- {this is: [not, closed"
+    (ws.root / rel).write_bytes(b"\n".join(lines) + b'- {"seq": 9, "na')  # an unfinished write
+    report = fsck(ws)
+    assert sorted(p.kind for p in report.problems) == ["bad-record", "partial-record"]
+    fixed, left = repair(ws, report)
+    assert left == []
+    [kept] = (ws.root / ".spell" / "repair").iterdir()
+    dest = f".spell/repair/{kept.name}"
+    assert kept.name.startswith(rel.replace("/", "__") + ".") and kept.name.endswith(".removed")
+    assert fixed == [f"{rel}: set aside 2 unreadable line(s) in {dest}"]
+    assert kept.read_bytes() == b'- {this is: [not, closed\n- {"seq": 9, "na\n'
+    assert (ws.root / rel).read_bytes() == b"".join(line + b"\n" for line in good)
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["f0.txt", "f2.txt"]
+    assert fsck(ws).ok
+    # a second repair with the report of before finds nothing left to set aside
+    assert repair(ws, report) == ([], [])
+
+
+def test_old_temps_are_removed_young_ones_kept_and_other_problems_listed(
+    ws: Workspace,
+) -> None:
+    tmp = ws.root / ".spell" / "tmp"
+    tmp.mkdir(exist_ok=True)
+    old, young = tmp / ".a.1.2.tmp", tmp / ".b.1.2.tmp"
+    for p in (old, young):
+        p.write_bytes(b"half a write")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    other = Problem("bad-manifest", "sessions/x/session.yaml", "broken")
+    report = Report()
+    report.problems += [other, Problem("stray-temp", ".spell/tmp/.a.1.2.tmp", "unfinished")]
+    fixed, left = repair(ws, report)
+    assert fixed == ["removed .spell/tmp/.a.1.2.tmp"] and left == [other]
+    assert not old.exists() and young.exists()
+
+
+# -- found by mutation testing ---------------------------------------------------------------
+
+
+def _garble(ws: Workspace, rel: str, line: int, tail: bytes = b"") -> list[bytes]:
+    """Replace record line ``line`` (1-based) by garbage, optionally add an unfinished tail;
+    return the lines that stay good."""
+    lines = (ws.root / rel).read_bytes().split(b"\n")[:-1]
+    good = [raw for i, raw in enumerate(lines, 1) if i != line]
+    lines[line - 1] = b"- {this is: [not, closed"
+    (ws.root / rel).write_bytes(b"".join(raw + b"\n" for raw in lines) + tail)
+    return good
+
+
+def _session_with_records(ws: Workspace, n: int = 3) -> tuple[str, str]:
+    sid = ws.sessions.create(name="c")
+    for i in range(n):
+        ws.artifacts.store(sid, "user_input", f"f{i}.txt", b"x%d" % i)
+    return sid, f"{ws.sessions.get(sid)['path']}/artifacts.yaml"
+
+
+def test_a_garbled_line_alone_is_set_aside_and_the_rewrite_is_flushed(ws, monkeypatch) -> None:
+    import re
+
+    sid, rel = _session_with_records(ws)
+    good = _garble(ws, rel, 2)
+    flushed: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    fixed, left = repair(ws, fsck(ws))
+    monkeypatch.undo()
+    assert left == [] and len(fixed) == 1
+    assert (ws.root / rel).read_bytes() == b"".join(raw + b"\n" for raw in good)
+    [kept] = (ws.root / ".spell" / "repair").iterdir()
+    assert re.fullmatch(re.escape(rel.replace("/", "__")) + r"\.\d{8}T\d{6}\.removed", kept.name)
+    assert kept.read_bytes() == b"- {this is: [not, closed\n"
+    # the rewritten record file reached the disk before repair said so
+    assert any("artifacts.yaml" in path for path in flushed), flushed
+
+
+def test_an_unfinished_last_line_alone_is_set_aside(ws) -> None:
+    sid, rel = _session_with_records(ws)
+    before = (ws.root / rel).read_bytes()
+    (ws.root / rel).write_bytes(before + b'- {"seq": 9, "na')
+    report = fsck(ws)
+    assert [p.kind for p in report.problems] == ["partial-record"]
+    fixed, left = repair(ws, report)
+    assert left == [] and len(fixed) == 1 and "set aside 1 unreadable line(s)" in fixed[0]
+    assert (ws.root / rel).read_bytes() == before
+
+
+def test_every_files_copy_is_considered_past_folders_in_files(ws) -> None:
+    sid = ws.sessions.create(name="c")
+    oids = [
+        ws.artifacts.store(sid, "user_input", f"n{i:02d}.md", b"copy %d" % i)["content_hash"]
+        for i in range(20)
+    ]
+    files = ws.root / ws.sessions.get(sid)["path"] / "files"
+    for name in ("d1", "d2", "d3"):  # listed in any order among the copies
+        (files / name).mkdir()
+    for oid in oids:
+        _damage(ws, oid)
+    fixed, left = repair(ws, fsck(ws))
+    assert left == [] and len(fixed) == 20
+    assert [ws.objects.get(oid) for oid in oids] == [b"copy %d" % i for i in range(20)]
+
+
+def test_problems_repair_does_not_handle_are_listed_back_whatever_they_carry(ws) -> None:
+    sid = ws.sessions.create(name="c")
+    oid = ws.artifacts.store(sid, "user_input", "a.txt", b"has a files/ copy")["content_hash"]
+    rel = f"{ws.sessions.get(sid)['path']}/artifacts.yaml"
+    before = (ws.root / rel).read_bytes()
+    others = [
+        Problem("bad-checkpoint", rel, "checkpoint 1: unreadable", oid=oid),
+        Problem("hand-edit", rel, "files/a.txt differs", line=1),
+    ]
+    report = Report()
+    report.problems += others
+    assert repair(ws, report) == ([], others)
+    assert (ws.root / rel).read_bytes() == before
+    assert not (ws.root / ".spell" / "repair").exists()
+
+
+def test_repair_waits_for_a_writer_holding_the_session_lock(ws) -> None:
+    import threading
+
+    sid, rel = _session_with_records(ws)
+    good = _garble(ws, rel, 1)
+    dir = rel.split("/")[1]
+    report = fsck(ws)
+    done = threading.Event()
+    result: list = []
+
+    def run() -> None:
+        with Workspace.open(ws.root) as other:  # another process's view, here a thread's
+            result.append(repair(other, report))
+        done.set()
+
+    with ws.storage.lock(f"s-{dir}"):
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert not done.wait(0.5)  # blocked on the lock an appender holds
+        assert (ws.root / rel).read_bytes().startswith(b"- {this is")
+        late = good[1].replace(b'"seq": 3', b'"seq": 4')  # a record a writer appends meanwhile
+        assert late != good[1]
+        ws.storage.append(rel, late + b"\n")
+    worker.join(60)
+    assert done.is_set() and len(result[0][0]) == 1
+    # the rewrite saw the append: nothing acknowledged was dropped
+    assert (ws.root / rel).read_bytes() == b"".join(raw + b"\n" for raw in [*good, late])
