@@ -20,7 +20,6 @@ first puts back what an unfinished store left.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import stat as statmod
 import threading
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UnrecordedChanges
 from .inflight import INFLIGHT, inflight, repair_inflight
+from .recall import Recall
 from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp
 
 if TYPE_CHECKING:
@@ -77,9 +77,7 @@ class Worktree:
         self._lock = threading.RLock()
         self._puts = 0  # stat-cache entries this process wrote: the memo below is rebuilt after any
         self._memo: dict[str, tuple] = {}
-        # dir -> (key, files/ dir stat, names, their ctime_ns, result) of the last scan
-        # whose every stat was older than the racy window: the fast path of a clean check
-        self._clean: dict[str, tuple] = {}
+        self._recall = Recall()  # the fast path of a clean check repeated in this process
 
     @property
     def on_disk(self) -> bool:
@@ -137,10 +135,9 @@ class Worktree:
         prefix = f"sessions/{dir}/files/"
         limit = ws.config.get("watch.materialize_max_bytes")
         with self._lock:
-            memo = self._clean.get(dir)
-            if memo is not None and memo[0] == self._key(log, limit):
-                if _signature(fdir, memo[2], memo[1]) == memo[3]:
-                    return memo[4].copy()  # no stat moved since a scan that saw them settled
+            known = self._recall.answer(dir, self._key(log, limit), fdir)
+            if known is not None:
+                return known  # no stat moved since a scan that saw them settled
             start = time.time_ns()
             cache = self.cache()
             cache.load(prefix)
@@ -208,23 +205,10 @@ class Worktree:
                         wc.deleted.append(name)
             cache.flush()
             wc.deleted.sort()
-            self._clean.pop(dir, None)
+            self._recall.forget(dir)
             if kept is not None:
-                self._settled(dir, log, limit, start, dst, kept, wc)
+                self._recall.remember(dir, self._key(log, limit), start, dst, kept, wc)
         return wc
-
-    def _settled(self, dir, log, limit, start, dst, kept, wc) -> None:
-        """Remember a scan for the fast path when every stat it saw was older than the racy
-        window (a later change then moves some ctime: the kernel sets it, nobody can set it
-        back)."""
-        sigs = [e.stat(follow_symlinks=False).st_ctime_ns for e in kept]
-        newest = max([dst.st_ctime_ns, dst.st_mtime_ns, *sigs])
-        if newest + _RACY < start:
-            dsig = (dst.st_ino, dst.st_mtime_ns, dst.st_ctime_ns)
-            names = [e.name for e in kept]
-            self._clean[dir] = (self._key(log, limit), dsig, names, sigs, wc.copy())
-            while len(self._clean) > 64:
-                self._clean.pop(next(iter(self._clean)))
 
     def _key(self, log: Any, limit: int) -> tuple:
         """What a scan's result depends on besides the stats: records, stat cache, rules."""
@@ -431,28 +415,6 @@ class Worktree:
         """Live artifacts whose copy on disk differs from (or lost) their latest record."""
         wc = self.scan(dir)
         return set(wc.modified) | set(wc.deleted)
-
-
-def _signature(fdir: str, names: list[str], dsig: tuple) -> list | None:
-    """The ctime of each of ``names`` under ``fdir``, or None when the directory itself moved.
-
-    A name that comes to mean another inode (created, removed, renamed, linked over) changes
-    the directory's mtime; a file's ctime changes on every write, truncate and chmod, and the
-    kernel sets it: nobody can set it back. Equal answers therefore mean unchanged files."""
-    try:
-        fd = os.open(fdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        d = os.fstat(fd)
-        if (d.st_ino, d.st_mtime_ns, d.st_ctime_ns) != dsig:
-            return None
-        stat = functools.partial(os.lstat, dir_fd=fd)
-        return [s.st_ctime_ns for s in map(stat, names)]
-    except FileNotFoundError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _valid(name: str) -> bool:
