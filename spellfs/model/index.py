@@ -13,13 +13,12 @@ import functools
 import json
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import ManifestError, UnsafePath
-from ..store.inotify import DirWatch
+from .feed import Feed
 from .manifest import load_manifest
 
 if TYPE_CHECKING:
@@ -206,19 +205,7 @@ class Index:
         self._dirty = 0
         self._batch = 0
         self._last_commit = time.monotonic()
-        # A process that lists twice lists again: from the second full listing on, the kernel
-        # says which session dirs changed (:class:`DirWatch`), and rows it vouches for are not
-        # stat-ed again. Files stay the truth: only a change the kernel did not queue could be
-        # missed, and on a file system where that can happen the watch is not used.
-        self._watch: DirWatch | None = None
-        self._passes = 0
-        self._mq: set[str] = set()  # dirs whose session.yaml was stat-ed since their last event
-        self._rq: set[str] = set()  # likewise artifacts.yaml
-        self._pending: set[str] = set()  # names under sessions/ created since the last pass
-        self._stale: set[str] = set()  # dirs with an event since last read: read, not stat-ed
-        self._complete = False  # every row was checked since the queue last lost track
-        self._losses = 0
-        self._wlock = threading.Lock()
+        self.feed = Feed(ws)  # from a process's second listing on: which rows changed
 
     # -- storage -------------------------------------------------------------
     @property
@@ -326,9 +313,7 @@ class Index:
         self._last_commit = time.monotonic()
 
     def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+        self.feed.close()
         if self._db is not None:
             try:
                 self._db.execute("COMMIT")
@@ -337,59 +322,9 @@ class Index:
             self._db.close()
             self._db = None
 
-    # -- what the kernel says changed -----------------------------------------
-    def _drain(self) -> None:
-        """Take the changes the kernel queued: their rows must be stat-ed again."""
-        w = self._watch
-        if w is None:
-            return
-        with self._wlock:
-            changed = w.changed()
-            if changed is None:  # the queue lost track: every row is checked once more
-                self._mq.clear()
-                self._rq.clear()
-                self._complete = False
-                self._losses += 1
-                if w.fd < 0:
-                    self._watch = None
-                return
-            self._mq -= changed
-            self._rq -= changed
-            self._pending |= changed
-            self._stale |= changed
-
-    def _start_watch(self) -> None:
-        base = f"{self.ws.storage.base}sessions"
-        if not DirWatch.usable(base):
-            self._passes = -(10**9)  # not again in this process
-            return
-        w = DirWatch(base)
-        if w.start(self.ws.storage.listdir("sessions")):
-            self._watch = w
-
-    def _vouch(self, dir: str, manifest: Any, records: Any) -> None:
-        """``dir``'s files were just stat-ed after its watch was in place: ``manifest`` and
-        ``records`` are what the stat said (or False: not stat-ed). Each file's own inode is
-        watched too (an edit through a hard link elsewhere reaches no directory watch), then
-        stat-ed again: a change between the two stats is not vouched for."""
-        w = self._watch
-        if w is None or not w.watching(dir):
-            return
-        for name, seen, quiet in (
-            ("session.yaml", manifest, self._mq),
-            ("artifacts.yaml", records, self._rq),
-        ):
-            if seen is None:  # no such file: the directory's watch sees it come
-                quiet.add(dir)
-                continue
-            if seen is False or not w.watch_file(dir, name):
-                continue
-            try:
-                now = _sig(self.ws.storage.signature(f"sessions/{dir}/{name}"))
-            except UnsafePath:
-                continue
-            if now == seen:
-                quiet.add(dir)
+    def _signature(self, dir: str, name: str) -> str | None:
+        """The stat signature of ``sessions/<dir>/<name>`` as rows keep it."""
+        return _sig(self.ws.storage.signature(f"sessions/{dir}/{name}"))
 
     # -- keeping current -----------------------------------------------------
     @_healing
@@ -403,9 +338,7 @@ class Index:
 
     @_healing
     def forget(self, dir: str) -> None:
-        self._stale.discard(dir)
-        self._mq.discard(dir)
-        self._rq.discard(dir)
+        self.feed.forget(dir)
         if self.rows.pop(dir, None) is not None:
             self._begin()
             self.db.execute("DELETE FROM sessions WHERE dir=?", (dir,))
@@ -420,21 +353,22 @@ class Index:
         """
         storage = self.ws.storage
         base = f"sessions/{dir}/"
-        self._drain()
+        feed = self.feed
+        feed.drain()
         row = self.rows.get(dir)
-        if dir in self._stale:  # changed for sure: an edit can keep size and mtime
-            self._stale.discard(dir)
+        if dir in feed.stale:  # changed for sure: an edit can keep size and mtime
+            feed.stale.discard(dir)
             if row is not None:
                 row.msig = row.rsig = None
         try:
-            check_m = (manifest or row is None) and not (row is not None and dir in self._mq)
+            check_m = (manifest or row is None) and not (row is not None and dir in feed.mq)
             msig = _sig(storage.signature(base + "session.yaml")) if check_m else row.msig
             if msig is None:
                 self.forget(dir)
                 return None
-            check_r = (records or row is None) and not (row is not None and dir in self._rq)
+            check_r = (records or row is None) and not (row is not None and dir in feed.rq)
             rsig = _sig(storage.signature(base + "artifacts.yaml")) if check_r else row.rsig
-            self._vouch(dir, check_m and msig, check_r and rsig)
+            feed.vouch(dir, check_m and msig, check_r and rsig, self._signature)
             if row is None or row.msig != msig:
                 storage.isdir(base + "files")  # a files/ link is refused here too
         except UnsafePath as exc:  # a link under sessions/: listed as broken, never followed
@@ -497,17 +431,15 @@ class Index:
         With ``records=False`` only manifests are checked (one stat a session): enough to
         filter; refresh the chosen rows' records with :meth:`refresh_dir` afterwards.
         """
-        self._drain()
-        if self._watch is None and self._passes == 1 and not self.ws.memory:
-            self._start_watch()  # watches first: the stats below then cover what came before
-        self._passes += 1
-        losses = self._losses
+        feed = self.feed
+        feed.begin_pass()  # (a watch starts before the stats below, so they cover what came before)
+        losses = feed.losses
         rows = self.rows
-        if self._complete and not records:  # the kernel named every dir that changed
-            dirs = [*rows, *(d for d in self._pending if d not in rows)]
+        if feed.complete and not records:  # the kernel named every dir that changed
+            dirs = [*rows, *(d for d in feed.pending if d not in rows)]
         else:
             dirs = self.ws.storage.listdir("sessions")
-        self._pending.clear()
+        feed.pending.clear()
         out = []
         # On disk, an unchanged manifest is one stat (relative to sessions/: a shorter path
         # walk) and a string compare: the common case.
@@ -520,7 +452,7 @@ class Index:
         stat = os.stat
         self._batch += 1
         try:
-            quiet, stale, watch = self._mq, self._stale, self._watch
+            quiet, stale, watch = feed.mq, feed.stale, feed.watch
             for dir in dirs:
                 row = rows.get(dir)
                 if fd is not None and row is not None and dir not in stale:
@@ -534,7 +466,7 @@ class Index:
                     else:
                         if row.msig == _sig((st.st_ino, st.st_size, st.st_mtime_ns)):
                             if watch is not None:  # stat-ed after its watch: vouched for
-                                self._vouch(dir, row.msig, False)
+                                feed.vouch(dir, row.msig, False, self._signature)
                             out.append(row)
                             continue
                 row = self.refresh_dir(dir, records)
@@ -542,7 +474,7 @@ class Index:
                     out.append(row)
             for gone in set(self.rows) - set(dirs):
                 self.forget(gone)
-            self._complete = self._watch is not None and self._losses == losses
+            feed.complete = feed.watch is not None and feed.losses == losses
         finally:
             self._batch -= 1
             if fd is not None:
