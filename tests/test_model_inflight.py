@@ -303,3 +303,30 @@ def test_a_full_disk_at_the_list_stops_the_store_before_any_copy(small_disk: Pat
         os.unlink(small_disk / "filler")
         ws.artifacts.store(sid, "user_input", "a.txt", b"v2")
         assert ws.artifacts.get(sid, "a.txt")["content"] == b"v2"
+
+
+def test_a_store_failing_in_a_later_chunk_puts_back_that_chunk_only(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        dir = ws.sessions.resolve(sid)
+        real_append = ws.storage.append
+        calls: list[str] = []
+
+        def second_append_fails(rel: str, data: bytes) -> int:
+            calls.append(rel)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+            return real_append(rel, data)
+
+        monkeypatch.setattr(ws.storage, "append", second_append_fails)
+        items = [("t", f"f{i:05d}.txt", b"%d" % i, None) for i in range(CHUNK_RECORDS + 10)]
+        with pytest.raises(OSError):
+            ws.artifacts.store_many(sid, items)
+        monkeypatch.undo()
+        files = ws.root / "sessions" / dir / "files"
+        first_chunk = {name for _, name, _, _ in items[:CHUNK_RECORDS]}
+        assert set(os.listdir(files)) == first_chunk  # the failed chunk's copies are gone
+        assert ws.worktree.scan(dir).clean
