@@ -235,13 +235,17 @@ def test_repair_puts_back_each_listed_copy_by_what_the_records_say(root: Path) -
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="s")
         ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
-        ws.artifacts.store(sid, "user_input", "same.txt", b"as recorded")
+        ws.artifacts.store(sid, "user_input", "aa-same.txt", b"as recorded")
         ws.artifacts.store(sid, "user_input", "big.txt", b"b" * 200)  # above the limit
+        ws.artifacts.store(sid, "user_input", "at-limit.txt", b"l" * 100)  # at it: copied
         dir = ws.sessions.resolve(sid)
+        assert not (root / INFLIGHT / dir).exists()  # a store that finished leaves no list
         files = root / "sessions" / dir / "files"
         for name, content in {
             "a.txt": b"v2 never recorded",  # back to v1
+            "at-limit.txt": b"at-limit v2 never recorded",  # back to v1
             "new.txt": b"phantom",  # no record at all: removed
+            "my notes.txt": b"phantom with a space",  # removed too
             "big.txt": b"big v2 never recorded",  # recorded too big to copy: removed
             "hand.txt": b"typed since by a person",  # no object holds it: stays
         }.items():
@@ -251,14 +255,30 @@ def test_repair_puts_back_each_listed_copy_by_what_the_records_say(root: Path) -
         (files / "dir.txt").mkdir()  # not a file: left alone
         outside = root / "sessions" / dir / "x"  # what "../x" would reach from files/
         (root / INFLIGHT).mkdir(parents=True, exist_ok=True)
-        journal = "a.txt\nnew.txt\nbig.txt\nhand.txt\nsame.txt\ndir.txt\ngone.txt\n../x\n\n"
+        journal = (
+            "a.txt\nnew.txt\nbig.txt\nhand.txt\naa-same.txt\ndir.txt\ngone.txt\n../x\n\n"
+            "at-limit.txt\nmy notes.txt\n"
+        )
         (root / INFLIGHT / dir).write_text(journal)
         outside.write_bytes(b"not a session's file")
         ws.objects.put_bytes(b"not a session's file")
-        assert repair_inflight(ws, dir) == ["a.txt", "big.txt", "new.txt"]
-        assert sorted(os.listdir(files)) == ["a.txt", "dir.txt", "hand.txt", "same.txt"]
+        assert repair_inflight(ws, dir) == [
+            "a.txt",
+            "at-limit.txt",
+            "big.txt",
+            "my notes.txt",
+            "new.txt",
+        ]
+        assert sorted(os.listdir(files)) == [
+            "a.txt",
+            "aa-same.txt",
+            "at-limit.txt",
+            "dir.txt",
+            "hand.txt",
+        ]
         assert (files / "a.txt").read_bytes() == b"v1"
-        assert (files / "same.txt").read_bytes() == b"as recorded"
+        assert (files / "at-limit.txt").read_bytes() == b"l" * 100
+        assert (files / "aa-same.txt").read_bytes() == b"as recorded"
         assert (files / "hand.txt").read_bytes() == b"typed since by a person"
         assert outside.read_bytes() == b"not a session's file"
         assert not (root / INFLIGHT / dir).exists()
@@ -291,3 +311,30 @@ def test_a_full_disk_at_the_list_stops_the_store_before_any_copy(small_disk: Pat
         os.unlink(small_disk / "filler")
         ws.artifacts.store(sid, "user_input", "a.txt", b"v2")
         assert ws.artifacts.get(sid, "a.txt")["content"] == b"v2"
+
+
+def test_a_store_failing_in_a_later_chunk_puts_back_that_chunk_only(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        dir = ws.sessions.resolve(sid)
+        real_append = ws.storage.append
+        calls: list[str] = []
+
+        def second_append_fails(rel: str, data: bytes) -> int:
+            calls.append(rel)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+            return real_append(rel, data)
+
+        monkeypatch.setattr(ws.storage, "append", second_append_fails)
+        items = [("t", f"f{i:05d}.txt", b"%d" % i, None) for i in range(CHUNK_RECORDS + 10)]
+        with pytest.raises(OSError):
+            ws.artifacts.store_many(sid, items)
+        monkeypatch.undo()
+        files = ws.root / "sessions" / dir / "files"
+        first_chunk = {name for _, name, _, _ in items[:CHUNK_RECORDS]}
+        assert set(os.listdir(files)) == first_chunk  # the failed chunk's copies are gone
+        assert ws.worktree.scan(dir).clean
