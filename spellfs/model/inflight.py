@@ -39,12 +39,9 @@ class _Journal:
         self.dir = dir
         self.fd: int | None = None
 
-    def note(self, name: str) -> None:
-        """Say ``files/<name>`` is about to be written for a record not yet appended."""
-        self.note_many([name])
-
     def note_many(self, names: list[str]) -> None:
-        """:meth:`note` for several names with one write (a chunk of a bulk add)."""
+        """Say ``files/<name>`` is about to be written, for each of ``names``, for records not yet
+        appended (one write for a chunk of a bulk add)."""
         if self.ws.memory or not names:
             return
         path = f"{self.ws.root}/{INFLIGHT}"
