@@ -787,24 +787,6 @@ def test_old_temp_files_are_reported_and_removed_young_ones_spared(root: Path, s
     assert not any(p.exists() for p in old) and young.exists()
 
 
-def _fill(disk: Path, name: str = "filler") -> None:
-    """Fill ``disk`` to the last block."""
-    import errno
-
-    fd = os.open(disk / name, os.O_WRONLY | os.O_CREAT)
-    try:
-        while True:
-            os.write(fd, b"\0" * 65536)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    try:
-        while True:
-            os.write(fd, b"\0")
-    except OSError:
-        pass
-    os.close(fd)
-
-
 def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made(
     small_disk: Path, tmp_path: Path, spell
 ) -> None:
@@ -816,7 +798,9 @@ def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made
     assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
     assert spell("-w", str(root), "save", sid).returncode == 0
     assert spell("-w", str(root), "export", sid, "-o", str(tmp_path / "s.tar.zst")).returncode == 0
-    _fill(small_disk)
+    from conftest import fill_disk
+
+    fill_disk(small_disk)
     sessions = sorted(p.name for p in (root / "sessions").iterdir())
     script = tmp_path / "s.lua"
     script.write_text(f'Artifact.store("{sid}", "user_input", "x.bin", string.rep("y", 300000))\n')
@@ -845,7 +829,7 @@ def test_on_a_full_disk_every_command_says_one_line_and_leaves_nothing_half_made
         s for s in sessions if s != sessions[0]
     ]
     fresh = small_disk / "fresh"
-    _fill(small_disk, "filler2")  # rm and gc made room
+    fill_disk(small_disk, "filler2")  # rm and gc made room
     proc = spell("init", str(fresh))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr.decode()
     assert not fresh.exists() or not any(fresh.iterdir())
