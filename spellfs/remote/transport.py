@@ -111,6 +111,27 @@ class _Budget:
                 self.cond.notify_all()
 
 
+async def _each(work, items) -> None:
+    """``await work(item)`` for every item, CONCURRENCY at a time. After the first failure no
+    more start and those in flight finish before it is raised: ``asyncio.gather`` alone
+    raises at once and leaves obstore calls running, and one that completes after the event
+    loop closed prints a traceback."""
+    sem, failed = asyncio.Semaphore(CONCURRENCY), []
+
+    async def one(item) -> None:
+        async with sem:
+            if failed:
+                return
+            try:
+                await work(item)
+            except BaseException as exc:  # (re-raised below, once every call has settled)
+                failed.append(exc)
+
+    await asyncio.gather(*(one(i) for i in items))
+    if failed:
+        raise failed[0]
+
+
 def _run(coro):
     """Run a coroutine to completion from sync code, even if this thread has a loop running."""
     try:
@@ -290,28 +311,25 @@ class Remote:
     async def _remote_has(self, oids: list[str]) -> set[str]:
         import obstore
 
-        sem = asyncio.Semaphore(CONCURRENCY)
         found: set[str] = set()
         if len(oids) >= LIST_AT:
 
             async def list_fan(fan: str) -> None:
-                async with sem:
-                    async for batch in obstore.list(self.store, f"objects/{fan}", chunk_size=1000):
-                        for meta in batch:
-                            found.add(fan + meta["path"].rsplit("/", 1)[-1])
+                async for batch in obstore.list(self.store, f"objects/{fan}", chunk_size=1000):
+                    for meta in batch:
+                        found.add(fan + meta["path"].rsplit("/", 1)[-1])
 
-            await self._call(asyncio.gather(*(list_fan(f) for f in sorted({o[:2] for o in oids}))))
+            await self._call(_each(list_fan, sorted({o[:2] for o in oids})))
             return found & set(oids)
 
         async def head(oid: str) -> None:
-            async with sem:
-                try:
-                    await obstore.head_async(self.store, self.key(oid))
-                    found.add(oid)
-                except FileNotFoundError:
-                    pass
+            try:
+                await obstore.head_async(self.store, self.key(oid))
+                found.add(oid)
+            except FileNotFoundError:
+                pass
 
-        await self._call(asyncio.gather(*(head(o) for o in oids)))
+        await self._call(_each(head, oids))
         return found
 
     @staticmethod
@@ -365,47 +383,46 @@ class Remote:
         stats["skipped"] = len(present)
         if progress:
             progress(done[0], total)
-        sem, budget = asyncio.Semaphore(CONCURRENCY), _Budget(MEMORY_BUDGET)
+        budget = _Budget(MEMORY_BUDGET)
 
         async def one(oid: str) -> None:
             path = local.path(oid)
-            async with sem:
-                try:
-                    size = os.stat(path).st_size
-                    if size > MULTIPART_ABOVE:
-                        async with budget.hold(PART_SIZE * PART_CONCURRENCY):
-                            await obstore.put_async(
-                                self.store,
-                                self.key(oid),
-                                path,
-                                use_multipart=True,
-                                chunk_size=PART_SIZE,
-                                max_concurrency=PART_CONCURRENCY,
-                            )
-                    else:
-                        async with budget.hold(size):
-                            data = (
-                                await asyncio.to_thread(path.read_bytes)
-                                if size > CHUNK
-                                else path.read_bytes()
-                            )
-                            await obstore.put_async(self.store, self.key(oid), data, mode="create")
-                    stats["objects"] += 1
-                    stats["bytes"] += size
-                except (AlreadyExistsError, PreconditionError):
-                    stats["skipped"] += 1
-                except FileNotFoundError as exc:
-                    if exc.filename == str(path) or not local.has(oid):
-                        raise ObjectNotFound(
-                            f"object not found: {oid} (cannot push it to remote {self.name}; "
-                            "run `spell fsck`)"
-                        ) from None
-                    raise self._error(exc) from None
+            try:
+                size = os.stat(path).st_size
+                if size > MULTIPART_ABOVE:
+                    async with budget.hold(PART_SIZE * PART_CONCURRENCY):
+                        await obstore.put_async(
+                            self.store,
+                            self.key(oid),
+                            path,
+                            use_multipart=True,
+                            chunk_size=PART_SIZE,
+                            max_concurrency=PART_CONCURRENCY,
+                        )
+                else:
+                    async with budget.hold(size):
+                        data = (
+                            await asyncio.to_thread(path.read_bytes)
+                            if size > CHUNK
+                            else path.read_bytes()
+                        )
+                        await obstore.put_async(self.store, self.key(oid), data, mode="create")
+                stats["objects"] += 1
+                stats["bytes"] += size
+            except (AlreadyExistsError, PreconditionError):
+                stats["skipped"] += 1
+            except FileNotFoundError as exc:
+                if exc.filename == str(path) or not local.has(oid):
+                    raise ObjectNotFound(
+                        f"object not found: {oid} (cannot push it to remote {self.name}; "
+                        "run `spell fsck`)"
+                    ) from None
+                raise self._error(exc) from None
             done[0] += 1
             if progress:
                 progress(done[0], total)
 
-        await self._call(asyncio.gather(*(one(o) for o in ids if o not in present)))
+        await self._call(_each(one, [o for o in ids if o not in present]))
         return {**stats, "seconds": time.monotonic() - start}
 
     # -- pull -------------------------------------------------------------------------
@@ -416,13 +433,12 @@ class Remote:
         stats = {"objects": 0, "bytes": 0, "skipped": len(ids) - len(want)}
         if want:
             await self._preflight()
-        sem, budget = asyncio.Semaphore(CONCURRENCY), _Budget(MEMORY_BUDGET)
+        budget = _Budget(MEMORY_BUDGET)
         done = [stats["skipped"]]
         missing: list[str] = []
 
         async def one(oid: str) -> None:
-            async with sem:
-                size = await self._download(local, oid, budget)
+            size = await self._download(local, oid, budget)
             if size is False:
                 missing.append(oid)
             else:
@@ -432,7 +448,7 @@ class Remote:
             if progress:
                 progress(done[0], len(ids))
 
-        await asyncio.gather(*(one(o) for o in want))
+        await _each(one, want)
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise RemoteError(
