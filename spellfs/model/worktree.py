@@ -247,18 +247,7 @@ class Worktree:
             wc = self.scan(dir)
             if wc.clean:
                 return wc
-            names = sorted(n for n in [*wc.modified, *wc.added])
-            base = f"{ws.root}/sessions/{dir}/files/"
-            if names:
-                ws.artifacts.store_files(
-                    dir,
-                    [base + n for n in names],
-                    "user_input",
-                    None,
-                    names,
-                    materialized=True,
-                    by="hand",
-                )
+            self._store_as_hand(dir, sorted(n for n in [*wc.modified, *wc.added]))
             for name in wc.deleted:
                 ws.artifacts.delete(dir, name)
         return wc
@@ -301,17 +290,22 @@ class Worktree:
             if any(v.get("hash") == digest for v in versions):
                 continue  # recorded content: the store may replace it
             hand.append(name)
-        if hand:
-            ws.artifacts.store_files(
+        self._store_as_hand(dir, hand)
+        return hand
+
+    def _store_as_hand(self, dir: str, names: list[str]) -> None:
+        """Store the ``files/`` copies at ``names`` as they are, as versions by ``hand``."""
+        if names:
+            base = f"{self.ws.root}/sessions/{dir}/files/"
+            self.ws.artifacts.store_files(
                 dir,
-                [base + n for n in hand],
+                [base + n for n in names],
                 "user_input",
                 None,
-                hand,
+                names,
                 materialized=True,
                 by="hand",
             )
-        return hand
 
     def keep_as_objects(self, dir: str, force: bool, doing: str) -> list[tuple[str, str]]:
         """Before a command removes the whole session (`spell rm`): refuse over hand edits, or
