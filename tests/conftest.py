@@ -23,6 +23,40 @@ except ImportError:  # pragma: no cover
 SPELL = [sys.executable, "-m", "spellfs"]
 
 
+#: The fields Session.get / `spell show --json` return for a session (rs-llmspell's names).
+SESSION_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "status",
+    "tags",
+    "created_at",
+    "updated_at",
+    "parent_session_id",
+    "custom_metadata",
+    "artifact_count",
+    "path",
+}
+
+#: An artifact's metadata fields as Artifact.get returns them (rs-llmspell's names).
+META_FIELDS = {
+    "name",
+    "description",
+    "artifact_type",
+    "mime_type",
+    "size",
+    "tags",
+    "custom",
+    "version",
+    "created_at",
+    "created_by",
+    "is_compressed",
+    "original_size",
+    "content_hash",
+    "sequence",
+}
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's workspace or provider keys."""

@@ -14,21 +14,7 @@ import pytest
 
 from spellfs.store.objects import hash_bytes
 
-from conftest import SPELL
-
-SESSION_FIELDS = {
-    "id",
-    "name",
-    "description",
-    "status",
-    "tags",
-    "created_at",
-    "updated_at",
-    "parent_session_id",
-    "custom_metadata",
-    "artifact_count",
-    "path",
-}
+from conftest import SESSION_FIELDS, SPELL
 
 
 def ok(r) -> str:

@@ -9,6 +9,7 @@ from lupa import lua54
 
 from spellfs import Workspace
 from spellfs.lua.runtime import Runtime
+from conftest import META_FIELDS
 from spellfs.store.yamlio import load_yaml
 
 
@@ -206,22 +207,7 @@ def test_artifact_store_get_list_shapes(lua, root: Path) -> None:
     got = lua("return Artifact.get(...)", sid, aid)
     meta = got[b"metadata"]
     assert got[b"content"] == b"hello"
-    for key in (
-        "name",
-        "description",
-        "artifact_type",
-        "mime_type",
-        "size",
-        "tags",
-        "custom",
-        "version",
-        "created_at",
-        "created_by",
-        "is_compressed",
-        "original_size",
-        "content_hash",
-        "sequence",
-    ):
+    for key in META_FIELDS:
         assert key.encode() in meta, key
     assert (meta[b"name"], meta[b"artifact_type"], meta[b"mime_type"], meta[b"size"]) == (
         b"out.txt",

@@ -12,23 +12,7 @@ from spellfs import ArtifactNotFound, LimitExceeded, SessionNotFound, UsageError
 from spellfs.config import Config
 from spellfs.store.objects import hash_bytes
 from spellfs.store.records import parse_records
-
-META_FIELDS = {
-    "name",
-    "description",
-    "artifact_type",
-    "mime_type",
-    "size",
-    "tags",
-    "custom",
-    "version",
-    "created_at",
-    "created_by",
-    "is_compressed",
-    "original_size",
-    "content_hash",
-    "sequence",
-}
+from conftest import META_FIELDS
 
 
 @pytest.fixture

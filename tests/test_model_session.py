@@ -29,21 +29,9 @@ from spellfs import (
 from spellfs.config import Config
 from spellfs.model.session import TRANSITIONS
 from spellfs.store.yamlio import load_yaml
+from conftest import SESSION_FIELDS
 
 STATUSES = ("active", "suspended", "completed", "failed")
-GET_FIELDS = {
-    "id",
-    "name",
-    "description",
-    "status",
-    "tags",
-    "created_at",
-    "updated_at",
-    "parent_session_id",
-    "custom_metadata",
-    "artifact_count",
-    "path",
-}
 
 
 def put_status(ws: Workspace, sid: str, status: str) -> None:
@@ -73,7 +61,7 @@ def test_create_and_get(anyws: Workspace) -> None:
     )
     assert uuid.UUID(sid).version == 4 and str(uuid.UUID(sid)) == sid
     s = anyws.sessions.get(sid)
-    assert GET_FIELDS <= set(s)
+    assert SESSION_FIELDS <= set(s)
     assert s["id"] == sid and s["name"] == "Research: LLM papers!" and s["description"] == "why"
     assert s["status"] == "active" and s["tags"] == ["a", "b"]
     assert s["custom_metadata"] == {"owner": "ann", "n": 3, "nested": {"x": [1, 2.5, None, True]}}
@@ -287,7 +275,7 @@ def test_list_default_excludes_finished(anyws: Workspace) -> None:
     for status in STATUSES:
         assert names({"status": status}) == [status]
     for s in anyws.sessions.list({"status": "all"}):
-        assert GET_FIELDS <= set(s)
+        assert SESSION_FIELDS <= set(s)
         got = anyws.sessions.get(s["id"])
         assert got.pop("modified_on_disk") == []  # get also names hand edits not yet recorded
         assert s == got
