@@ -248,23 +248,7 @@ class TreeStore:
         counts = _counts(base, put, gone)
         depth = self.tree(parent).get("depth", 0) + 1 if parent else 0
         tree = self._header(manifest, state, parent)
-        if (
-            full
-            or parent is None
-            or depth >= FULL_EVERY
-            or len(put) + len(gone) > max(64, len(table) // 4)
-        ):
-            tree["table"], layout = self._write_table(table)
-            self._layouts = {}
-            tree["depth"] = 0
-        else:
-            tree["delta"] = {"put": put, "del": gone}
-            tree["depth"] = depth
-        oid = self.put_json(tree)
-        self._remember(self._trees, oid, tree, 256)
-        self._remember(self._tables, oid, table, self._cache)
-        if "table" in tree:
-            self._layouts = {oid: layout}
+        oid = self._finish(tree, table, put, gone, depth, full or parent is None, None)
         return oid, counts
 
     def has_table(self, oid: str) -> bool:
@@ -299,18 +283,34 @@ class TreeStore:
                 layout[2].add(key)
         depth = self.tree(parent).get("depth", 0) + 1
         tree = self._header(manifest, state, parent)
-        if depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(base) // 4):
-            tree["table"], layout = self._write_table(base, layout)
+        oid = self._finish(tree, base, put, gone, depth, False, layout)
+        return oid, counts, len(base)
+
+    def _finish(
+        self,
+        tree: dict,
+        table: dict[str, dict],
+        put: dict,
+        gone: list[str],
+        depth: int,
+        full: bool,
+        layout: tuple | None,
+    ) -> str:
+        """Complete and store ``tree`` for ``table``: a full table when asked, every
+        FULL_EVERY trees, or when the change is over a quarter of it (rewriting only the pages
+        ``layout`` marks changed, when known); else the delta. Return its id."""
+        if full or depth >= FULL_EVERY or len(put) + len(gone) > max(64, len(table) // 4):
+            tree["table"], layout = self._write_table(table, layout)
             tree["depth"] = 0
         else:
             tree["delta"] = {"put": put, "del": gone}
             tree["depth"] = depth
         oid = self.put_json(tree)
         self._remember(self._trees, oid, tree, 256)
-        self._remember(self._tables, oid, base, self._cache)
+        self._remember(self._tables, oid, table, self._cache)
         if layout is not None:
             self._layouts = {oid: layout}  # only the newest tree is the parent of the next save
-        return oid, counts, len(base)
+        return oid
 
     def _write_table(
         self, table: dict[str, dict], layout: tuple | None = None
