@@ -332,7 +332,7 @@ class Index:
         """Record a manifest this process just wrote (saves re-reading it)."""
         row = self.rows.get(dir) or Row(dir)
         row.id, row.manifest, row.error = manifest["id"], manifest, None
-        row.msig = _sig(self.ws.storage.signature(f"sessions/{dir}/session.yaml"))
+        row.msig = self._signature(dir, "session.yaml")
         self.rows[dir] = row
         self._save(row)
 
@@ -362,12 +362,12 @@ class Index:
                 row.msig = row.rsig = None
         try:
             check_m = (manifest or row is None) and not (row is not None and dir in feed.mq)
-            msig = _sig(storage.signature(base + "session.yaml")) if check_m else row.msig
+            msig = self._signature(dir, "session.yaml") if check_m else row.msig
             if msig is None:
                 self.forget(dir)
                 return None
             check_r = (records or row is None) and not (row is not None and dir in feed.rq)
-            rsig = _sig(storage.signature(base + "artifacts.yaml")) if check_r else row.rsig
+            rsig = self._signature(dir, "artifacts.yaml") if check_r else row.rsig
             feed.vouch(dir, check_m and msig, check_r and rsig, self._signature)
             if row is None or row.msig != msig:
                 storage.isdir(base + "files")  # a files/ link is refused here too
