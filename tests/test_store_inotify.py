@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from spellfs.store.inotify import DirWatch, fs_type
+from spellfs.store.inotify import DirWatch, EntryWatch, fs_type
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
 
@@ -130,3 +130,94 @@ def test_a_watched_file_is_seen_changing_through_a_hard_link_elsewhere(
     with open(tmp_path / "alias.yaml", "r+b") as f:
         f.write(b"status: failed\n")
     assert watch.changed() == {"a"}
+
+
+# -- EntryWatch: the entries of one directory (a session's files/) ---------------------------
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    d = tmp_path / "files"
+    d.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (d / name).write_text(f"{name}\n")
+    return d
+
+
+@pytest.fixture
+def entries(files: Path):
+    w = EntryWatch(str(files))
+    assert w.start()
+    assert w.follow("a.txt") and w.follow("b.txt")
+    yield w
+    w.close()
+
+
+def test_entries_written_created_removed_and_renamed_are_named(
+    files: Path, entries: EntryWatch
+) -> None:
+    assert entries.changed() == set()
+    with open(files / "a.txt", "r+b") as f:  # in place, the mtime put back after
+        f.write(b"A")
+    st = os.stat(files / "a.txt")
+    os.utime(files / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns - 10**9))
+    assert entries.changed() == {"a.txt"}
+    (files / "c.txt").write_text("new\n")
+    os.rename(files / "b.txt", files / "d.txt")
+    assert entries.changed() == {"c.txt", "b.txt", "d.txt"}
+    os.unlink(files / "c.txt")
+    assert entries.changed() == {"c.txt"}
+    assert entries.changed() == set()
+
+
+def test_an_entry_written_through_a_hard_link_made_later_is_named(
+    files: Path, entries: EntryWatch, tmp_path: Path
+) -> None:
+    """The directory's watch hears nothing of a link made elsewhere, nor of writes through it;
+    the entry's inode watch hears both."""
+    os.link(files / "a.txt", tmp_path / "alias")
+    assert entries.changed() == {"a.txt"}  # the link count changed
+    subprocess.run([sys.executable, "-c", f"open({str(tmp_path / 'alias')!r}, 'a').write('x')"])
+    assert entries.changed() == {"a.txt"}
+    assert entries.watched == 2
+
+
+def test_an_entry_not_followed_is_named_only_for_changes_through_its_own_name(
+    files: Path, tmp_path: Path
+) -> None:
+    w = EntryWatch(str(files))
+    assert w.start()
+    os.link(files / "a.txt", tmp_path / "alias")
+    with open(tmp_path / "alias", "a") as f:
+        f.write("unseen")
+    assert w.changed() == set()  # why every entry is followed by inode
+    assert not w.follow("missing.txt") and w.follow("a.txt")
+    w.close()
+
+
+def test_the_entries_watch_says_unknown_after_an_overflow_or_a_move(
+    files: Path, entries: EntryWatch, tmp_path: Path
+) -> None:
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for _ in range(limit + 10):
+        os.utime(files / "a.txt")
+    assert entries.changed() is None and entries.fd == -1  # closed: the caller starts again
+    assert entries.start() and entries.changed() == set()
+    os.rename(files, tmp_path / "moved")
+    assert entries.changed() is None
+    assert entries.changed() is None
+
+
+def test_a_forked_child_never_drains_the_entries_queue(files: Path, entries: EntryWatch) -> None:
+    (files / "a.txt").write_text("changed\n")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.write(w, b"none" if entries.changed() is None else b"drained")
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    assert os.read(r, 16) == b"none"
+    os.close(r)
+    assert entries.changed() == {"a.txt"}

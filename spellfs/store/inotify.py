@@ -21,7 +21,7 @@ import os
 import struct
 import sys
 
-__all__ = ["LOCAL_FS", "DirWatch", "fs_type"]
+__all__ = ["LOCAL_FS", "DirWatch", "EntryWatch", "fs_type"]
 
 _MODIFY, _ATTRIB, _CLOSE_WRITE = 0x2, 0x4, 0x8
 _MOVED_FROM, _MOVED_TO, _CREATE, _DELETE = 0x40, 0x80, 0x100, 0x200
@@ -92,6 +92,32 @@ def fs_type(path: str) -> str | None:
     return kind
 
 
+def _drain(fd: int) -> list[tuple[int, int, str]] | None:
+    """Every queued event ``(watch descriptor, mask, name)``, or None when the read failed."""
+    out = []
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return out
+        except OSError:
+            return None
+        pos = 0
+        while pos + 16 <= len(data):
+            wd, mask, _cookie, size = _EVENT.unpack_from(data, pos)
+            name = data[pos + 16 : pos + 16 + size].rstrip(b"\0")
+            pos += 16 + size
+            out.append((wd, mask, os.fsdecode(name)))
+
+
+def _open() -> int:
+    """A new non-blocking inotify descriptor, or -1."""
+    try:
+        return _lib().inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, AttributeError):
+        return -1
+
+
 class DirWatch:
     """Changes under ``base``: which of its subdirectories saw an entry created, written,
     touched, renamed or removed (not deeper), and which subdirectories came or went."""
@@ -116,11 +142,7 @@ class DirWatch:
         """Watch ``base`` and its subdirectories ``names``. A change after this returns is seen
         by :meth:`changed`; what changed before, the caller checks itself (stat them now)."""
         self.close()
-        try:
-            lib = _lib()
-            fd = lib.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        except (OSError, AttributeError):
-            return False
+        fd = _open()
         if fd < 0:
             return False
         self.fd = fd
@@ -178,20 +200,11 @@ class DirWatch:
             self.close()
             return None
         out: set[str] = set()
-        while True:
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except BlockingIOError:
-                break
-            except OSError:
-                self._lost = True
-                break
-            pos = 0
-            while pos + 16 <= len(data):
-                wd, mask, _cookie, size = _EVENT.unpack_from(data, pos)
-                name = data[pos + 16 : pos + 16 + size].rstrip(b"\0")
-                pos += 16 + size
-                self._event(wd, mask, os.fsdecode(name), out)
+        events = _drain(self.fd)
+        if events is None:
+            self._lost = True
+        for wd, mask, name in events or ():
+            self._event(wd, mask, name, out)
         if self._lost:  # the caller checks everything now; later changes are queued again
             self._lost = False
             if "" not in self._wds.values():
@@ -235,3 +248,110 @@ class DirWatch:
         self._names.clear()
         self._files.clear()
         self._lost = True
+
+
+# The entries of one directory: names created, written, touched, renamed or removed there.
+_ENTRIES = (
+    _MODIFY
+    | _ATTRIB
+    | _CLOSE_WRITE
+    | _MOVED_FROM
+    | _MOVED_TO
+    | _CREATE
+    | _DELETE
+    | _DELETE_SELF
+    | _MOVE_SELF
+    | _ONLYDIR
+    | _DONT_FOLLOW
+)
+
+
+class EntryWatch:
+    """Which entries of the directory ``path`` changed since the last call, from the queue.
+
+    The directory's watch sees every change made through a name in it. A change made through
+    another name for the same file (a hard link elsewhere, made before or after) queues an event
+    only on the file's own inode, so each entry is also watched by inode (:meth:`follow`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path.rstrip("/")
+        self.fd = -1
+        self.ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the directory watched
+        self._dir = -1
+        self._files: dict[int, set[str]] = {}  # watch descriptor of an entry's inode -> names
+        self._pid = 0
+
+    def start(self) -> bool:
+        """Watch the directory: a change after this returns is reported by :meth:`changed`."""
+        self.close()
+        if not DirWatch.usable(self.path):
+            return False
+        self.fd = _open()
+        if self.fd < 0:
+            return False
+        self._pid = os.getpid()
+        self._dir = _lib().inotify_add_watch(self.fd, os.fsencode(self.path), _ENTRIES)
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            st = None
+        if self._dir < 0 or st is None:
+            self.close()
+            return False
+        self.ident = (st.st_dev, st.st_ino)
+        return True
+
+    def follow(self, name: str) -> bool:
+        """Watch the entry ``name`` by inode too (a no-op when it already is); False when it
+        cannot be, and then the caller must look at it every time."""
+        if self.fd < 0:
+            return False
+        path = os.fsencode(f"{self.path}/{name}")
+        wd = _lib().inotify_add_watch(self.fd, path, _FILE)
+        if wd < 0 or wd == self._dir:
+            return False
+        self._files.setdefault(wd, set()).add(name)
+        return True
+
+    @property
+    def watched(self) -> int:
+        """How many inodes are watched (each counts against the user's inotify limit)."""
+        return len(self._files)
+
+    def changed(self) -> set[str] | None:
+        """Names changed since the last call, or None when that is not known (the queue
+        overflowed, the directory moved or went, a forked child): look at everything."""
+        if self.fd < 0:
+            return None
+        if os.getpid() != self._pid:  # a forked child shares the parent's queue: never split it
+            self.fd = -1
+            self.close()
+            return None
+        events = _drain(self.fd)
+        out: set[str] = set()
+        lost = events is None
+        for wd, mask, name in events or ():
+            if mask & _OVERFLOW:
+                lost = True
+            elif wd == self._dir:
+                if mask & (_DELETE_SELF | _MOVE_SELF | _UNMOUNT | _IGNORED):
+                    lost = True
+                elif name:
+                    out.add(name)
+            else:
+                out.update(self._files.get(wd, ()))
+                if mask & _IGNORED:  # the inode is gone (its last link removed)
+                    self._files.pop(wd, None)
+        if lost:
+            self.close()
+            return None
+        return out
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = -1
+        self._dir = -1
+        self.ident = None
+        self._files.clear()
