@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UnrecordedChanges
+from .copyfeed import FEED_AFTER, MAX_ENTRIES, MAX_FEEDS, CopyFeed
 from .inflight import INFLIGHT, inflight, repair_inflight
 from .recall import Recall
 from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp
@@ -78,6 +79,8 @@ class Worktree:
         self._puts = 0  # stat-cache entries this process wrote: the memo below is rebuilt after any
         self._memo: dict[str, tuple] = {}
         self._recall = Recall()  # the fast path of a clean check repeated in this process
+        self._scans: dict[str, int] = {}  # full scans per session, until one gets a feed
+        self._feeds: dict[str, CopyFeed] = {}  # sessions checked often: see model/copyfeed.py
 
     @property
     def on_disk(self) -> bool:
@@ -108,7 +111,36 @@ class Worktree:
             self._cache = StatCache(self.ws.root / ".spell" / "watch-cache.sqlite", prefix=None)
         return self._cache
 
+    def _feed(self, dir: str, fdir: str) -> CopyFeed | None:
+        """The session's feed, made on its FEED_AFTER + 1-th scan in this process (a one-off
+        command never pays for the watches); the least recently made goes past MAX_FEEDS."""
+        feed = self._feeds.get(dir)
+        if feed is not None:
+            return feed
+        n = self._scans.get(dir, 0) + 1
+        self._scans[dir] = n
+        if n <= FEED_AFTER:
+            return None
+        feed = self._feeds[dir] = CopyFeed(fdir)
+        while len(self._feeds) > MAX_FEEDS:
+            self._drop_feed(next(iter(self._feeds)), again=True)
+        return feed
+
+    def fed(self, dir: str) -> bool:
+        """Whether scans of ``dir`` in this process look only at what the queue says changed."""
+        feed = self._feeds.get(dir)
+        return feed is not None and feed.mark is not None
+
+    def _drop_feed(self, dir: str, again: bool = False) -> None:
+        """Stop watching ``dir``; unless ``again``, for good in this process (it cannot be)."""
+        feed = self._feeds.pop(dir, None)
+        if feed is not None:
+            feed.close()
+        self._scans[dir] = 0 if again else -(1 << 30)
+
     def close(self) -> None:
+        for dir in list(self._feeds):
+            self._feeds.pop(dir).close()
         if self._cache is not None:
             self._cache.close()
             self._cache = None
@@ -135,9 +167,23 @@ class Worktree:
         prefix = f"sessions/{dir}/files/"
         limit = ws.config.get("watch.materialize_max_bytes")
         with self._lock:
-            known = self._recall.answer(dir, self._key(log, limit), fdir)
-            if known is not None:
-                return known  # no stat moved since a scan that saw them settled
+            rules = (limit, ws.storage.signature(".spellignore"))
+            feed = self._feed(dir, fdir)
+            if feed is not None:
+                names = feed.since(rules, log)
+                if names is not None:  # only these can have changed since the last answer
+                    self._look_again(feed.answer, names, feed, log, prefix, limit)
+                    feed.keep(feed.answer, rules, log)
+                    out = feed.answer.copy()
+                    out.phantoms = wc.phantoms
+                    return out
+                if not feed.start():
+                    self._drop_feed(dir)
+                    feed = None
+            else:
+                known = self._recall.answer(dir, self._key(log, limit), fdir)
+                if known is not None:
+                    return known  # no stat moved since a scan that saw them settled
             start = time.time_ns()
             cache = self.cache()
             cache.load(prefix)
@@ -152,7 +198,8 @@ class Worktree:
             with entries if entries is not None else contextlib.nullcontext(()) as it:
                 for e in it:
                     name = e.name
-                    x = expect.get(name)
+                    if feed is not None:
+                        feed.follow(name)  # before the look: a later change is then queued
                     try:
                         s = e.stat(follow_symlinks=False)
                     except FileNotFoundError:
@@ -160,41 +207,10 @@ class Worktree:
                         continue
                     if kept is not None and not (name[0] == "." and name not in live):
                         kept.append(e)  # (a dot file is never an artifact: its stat cannot matter)
-                    if (
-                        x is not None
-                        and x[0] == s.st_ino
-                        and x[1] == s.st_size
-                        and x[2] == s.st_mtime_ns
-                    ):
-                        seen += 1  # the stat is what was hashed: no read
-                        if x[3] != x[4]:
-                            wc.modified[name] = x[3]
-                        continue
-                    rec = live.get(name)
-                    if rec is None and is_editor_temp(name):
-                        continue
-                    if not statmod.S_ISREG(s.st_mode):
-                        # a directory or link under files/ is no artifact (fsck reports links)
-                        continue
-                    rel = prefix + name
-                    if rec is not None:
-                        seen += 1
-                    elif ws.ignore.matches(rel) or not _valid(name):
-                        continue
-                    got = hash_path(f"{fdir}/{name}")
-                    if got is None:  # being written right now: changed while read
-                        (wc.modified if rec is not None else wc.added)[name] = ""
+                    there, settled = self._judge(wc, name, s, expect.get(name), live, prefix, start)
+                    seen += there
+                    if not settled:
                         kept = None
-                        continue
-                    digest, _, st = got
-                    if s.st_ctime_ns + _RACY >= start:
-                        kept = None  # changed just now: it may change again unseen by a stat
-                    cache.put(rel, st, digest)
-                    self._puts += 1
-                    if rec is None:
-                        wc.added[name] = digest
-                    elif digest != rec.get("hash"):
-                        wc.modified[name] = digest
             if seen < len(live):  # some copies are gone: which (a rare, slower path)
                 try:
                     present = set(os.listdir(fdir))
@@ -206,9 +222,86 @@ class Worktree:
             cache.flush()
             wc.deleted.sort()
             self._recall.forget(dir)
-            if kept is not None:
+            if feed is not None:
+                if feed.watch.watched + len(feed.always) > MAX_ENTRIES:
+                    self._drop_feed(dir)  # too many to watch: stat them every time instead
+                else:
+                    feed.keep(wc.copy(), rules, log)
+            elif kept is not None:
                 self._recall.remember(dir, self._key(log, limit), start, dst, kept, wc)
         return wc
+
+    def _judge(
+        self,
+        wc: WorkingCopy,
+        name: str,
+        s: os.stat_result,
+        x: Any,
+        live: Any,
+        prefix: str,
+        start: int,
+    ) -> tuple[bool, bool]:
+        """Enter the ``files/`` entry ``name`` (stat ``s``) in ``wc``: modified, added or
+        neither. ``x`` is what the stat cache vouches for (None: nothing); ``live`` the live
+        records by name. Returns (a live artifact's copy is there, the answer can be kept:
+        the file was not being written, nor changed within the racy window before ``start``)."""
+        if x is not None and x[0] == s.st_ino and x[1] == s.st_size and x[2] == s.st_mtime_ns:
+            if x[3] != x[4]:  # the stat is what was hashed: no read
+                wc.modified[name] = x[3]
+            return True, True
+        rec = live.get(name)
+        if rec is None and is_editor_temp(name):
+            return False, True
+        if not statmod.S_ISREG(s.st_mode):
+            return False, True  # a directory or link under files/ is no artifact (fsck: links)
+        rel = prefix + name
+        if rec is None and (self.ws.ignore.matches(rel) or not _valid(name)):
+            return False, True
+        got = hash_path(f"{self.ws.root}/{rel}")
+        if got is None:  # being written right now: changed while read
+            (wc.modified if rec is not None else wc.added)[name] = ""
+            return rec is not None, False
+        digest, _, st = got
+        self.cache().put(rel, st, digest)
+        self._puts += 1
+        if rec is None:
+            wc.added[name] = digest
+        elif digest != rec.get("hash"):
+            wc.modified[name] = digest
+        return rec is not None, s.st_ctime_ns + _RACY < start
+
+    def _look_again(
+        self, wc: WorkingCopy, names: set[str], feed: CopyFeed, log: Any, prefix: str, limit: int
+    ) -> None:
+        """Bring the feed's last answer ``wc`` up to date for ``names``, the only entries that
+        can have changed since (see :mod:`spellfs.model.copyfeed`)."""
+        start = time.time_ns()
+        cache = self.cache()
+        base = f"{self.ws.root}/{prefix}"
+        gone = False
+        for name in names:
+            wc.modified.pop(name, None)
+            wc.added.pop(name, None)
+            if name in wc.deleted:
+                wc.deleted.remove(name)
+            rec = log.latest(name)
+            feed.follow(name)
+            try:
+                s = os.lstat(base + name)
+            except (FileNotFoundError, NotADirectoryError):
+                feed.always.discard(name)
+                if rec is not None and rec.get("size", 0) <= limit:
+                    wc.deleted.append(name)
+                    gone = True
+                continue
+            x = None
+            c = cache.entries.get(prefix + name)
+            if rec is not None and c is not None and c[2] + _RACY < c[4]:
+                x = (c[0], c[1], c[2], c[3], rec.get("hash"))
+            self._judge(wc, name, s, x, {name: rec} if rec is not None else {}, prefix, start)
+        if gone:
+            wc.deleted.sort()
+        cache.flush()
 
     def _key(self, log: Any, limit: int) -> tuple:
         """What a scan's result depends on besides the stats: records, stat cache, rules."""

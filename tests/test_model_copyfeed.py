@@ -1,0 +1,234 @@
+"""A session scanned often is answered from the kernel's queue (model/copyfeed.py), and that
+answer is always the one a full scan gives: every kind of change between two scans is seen.
+Real workspaces, real files, edits from this process and from others."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spellfs import Workspace
+from spellfs.model.copyfeed import FEED_AFTER
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+def truth(root: Path, dir: str) -> tuple:
+    """What a full scan by a process that never saw the session says."""
+    with Workspace.open(root) as fresh:
+        wc = fresh.worktree.scan(dir)
+        return wc.modified, wc.added, sorted(wc.deleted)
+
+
+def fed_scan(ws: Workspace, dir: str) -> tuple:
+    wc = ws.worktree.scan(dir)
+    return wc.modified, wc.added, sorted(wc.deleted)
+
+
+class Fed:
+    """A workspace whose session of three artifacts is past its full scans: fed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ws = Workspace.open(root)
+        self.sid = self.ws.sessions.create(name="fed")
+        for name in ("a.txt", "b.txt", "c.txt"):
+            self.ws.artifacts.store(self.sid, "tool_result", name, f"{name} v1\n")
+        self.dir = self.ws.sessions.resolve(self.sid)
+        self.files = root / "sessions" / self.dir / "files"
+        for _ in range(FEED_AFTER + 1):
+            self.ws.worktree.scan(self.dir)
+        assert self.ws.worktree.fed(self.dir)
+
+    def check(self) -> tuple:
+        got = fed_scan(self.ws, self.dir)
+        assert got == truth(self.root, self.dir)
+        return got
+
+
+@pytest.fixture
+def fed(root: Path):
+    f = Fed(root)
+    yield f
+    f.ws.close()
+
+
+def _same_size_rewrite_mtime_kept(files: Path, _tmp: Path) -> None:
+    st = os.stat(files / "a.txt")
+    (files / "a.txt").write_text("A.txt v1\n")
+    os.utime(files / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _link_later_then_write(files: Path, tmp: Path) -> None:
+    os.link(files / "a.txt", tmp / "alias")
+    script = f"open({str(tmp / 'alias')!r}, 'a').write('through the link')"
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def _replace_files_dir(files: Path, tmp: Path) -> None:
+    shutil.copytree(files, tmp / "copy")
+    (tmp / "copy" / "b.txt").write_text("edited in the copy\n")
+    os.rename(files, tmp / "old")
+    os.rename(tmp / "copy", files)
+
+
+def _replace_session_dir(files: Path, tmp: Path) -> None:
+    """The records file is the same inode in the new folder (linked): only the folder moved."""
+    session = files.parent
+    shutil.copytree(session, tmp / "copy", ignore=shutil.ignore_patterns("artifacts.yaml"))
+    os.link(session / "artifacts.yaml", tmp / "copy" / "artifacts.yaml")
+    (tmp / "copy" / "files" / "c.txt").unlink()
+    os.rename(session, tmp / "old")
+    os.rename(tmp / "copy", session)
+
+
+CHANGES = {
+    "append": lambda f, t: (f / "a.txt").open("a").write("more\n"),
+    "same size, mtime put back": _same_size_rewrite_mtime_kept,
+    "new file": lambda f, t: (f / "new.md").write_text("dropped in\n"),
+    "delete": lambda f, t: (f / "b.txt").unlink(),
+    "rename over": lambda f, t: os.rename(f / "a.txt", f / "b.txt"),
+    "editor save (temp, rename)": lambda f, t: (
+        (f / ".c.txt.swp").write_text("c edited\n"),
+        os.rename(f / ".c.txt.swp", f / "c.txt"),
+    ),
+    "hard link made later, written": _link_later_then_write,
+    "files/ replaced": _replace_files_dir,
+    "session folder replaced": _replace_session_dir,
+    "file becomes a directory": lambda f, t: ((f / "b.txt").unlink(), (f / "b.txt").mkdir()),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_fed_scan_sees_each_kind_of_change(fed: Fed, tmp_path: Path, change: str) -> None:
+    before = fed.check()
+    CHANGES[change](fed.files, tmp_path)
+    after = fed.check()
+    assert after != before or change == "file becomes a directory"
+    assert fed.check() == after  # and says it again when nothing more moved
+
+
+def test_records_another_process_appends_are_looked_at(fed: Fed) -> None:
+    (fed.files / "a.txt").write_text("by hand\n")
+    assert "a.txt" in fed.check()[0]
+    with Workspace.open(fed.root) as other:  # records the edit, then stores over c.txt
+        other.worktree.record(fed.dir)
+        other.artifacts.store(fed.sid, "tool_result", "c.txt", "v2 from elsewhere\n")
+    assert fed.check() == ({}, {}, [])
+
+
+def test_a_rule_change_makes_a_full_scan(fed: Fed) -> None:
+    (fed.files / "scratch.log").write_text("noise\n")
+    assert fed.check()[1].keys() == {"scratch.log"}
+    (fed.root / ".spellignore").write_text("*.log\n")
+    assert fed.check() == ({}, {}, [])
+
+
+def test_an_overflowing_queue_falls_back_to_a_full_scan(fed: Fed) -> None:
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for _ in range(limit + 10):  # fill the queue with changes that do not matter ...
+        os.utime(fed.files / "c.txt")
+    (fed.files / "b.txt").write_text("lost from the queue\n")  # ... so this one's event is lost
+    assert "b.txt" in fed.check()[0]
+    assert fed.ws.worktree.fed(fed.dir)  # watched again from the full scan on
+
+
+def test_our_own_stores_and_deletes_keep_the_answer_clean(fed: Fed) -> None:
+    for i in range(5):
+        fed.ws.artifacts.store(fed.sid, "tool_result", "a.txt", f"v{i + 2}\n")
+        fed.ws.artifacts.store(fed.sid, "tool_result", f"n{i}.txt", "n\n")
+        assert fed.check() == ({}, {}, [])
+    fed.ws.artifacts.delete(fed.sid, "b.txt")
+    assert fed.check() == ({}, {}, [])
+
+
+def test_save_records_a_hand_edit_seen_through_the_feed(fed: Fed) -> None:
+    (fed.files / "a.txt").write_text("edited by hand\n")
+    fed.ws.history.save(fed.sid, "after the edit")
+    latest = fed.ws.log(fed.dir).latest("a.txt")
+    assert latest["created_by"] == "hand" and latest["version"] == 2
+    assert fed.check() == ({}, {}, [])
+
+
+def test_a_one_off_command_never_starts_a_feed(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="once")
+    dir = ws.sessions.resolve(sid)
+    for _ in range(FEED_AFTER):
+        ws.worktree.scan(dir)
+    assert not ws.worktree.fed(dir)
+
+
+# -- the property: whatever happens between scans, the fed answer is the full scan's ----------
+
+NAMES = ["a.txt", "b.txt", "c.txt", "d.txt"]
+op = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(NAMES), st.binary(max_size=12)),
+    st.tuples(st.just("append"), st.sampled_from(NAMES), st.binary(min_size=1, max_size=4)),
+    st.tuples(st.just("same-size"), st.sampled_from(NAMES), st.binary(max_size=0)),
+    st.tuples(st.just("unlink"), st.sampled_from(NAMES), st.binary(max_size=0)),
+    st.tuples(st.just("rename"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
+    st.tuples(st.just("link-write"), st.sampled_from(NAMES), st.binary(min_size=1, max_size=4)),
+    st.tuples(st.just("store"), st.sampled_from(NAMES), st.binary(max_size=12)),
+    st.tuples(st.just("delete"), st.sampled_from(NAMES), st.binary(max_size=0)),
+    st.tuples(st.just("save"), st.sampled_from(NAMES), st.binary(max_size=0)),
+)
+
+
+def _apply(f: Fed, tmp: Path, kind: str, name: str, arg) -> None:
+    path = f.files / name
+    if kind == "write":
+        path.write_bytes(arg)
+    elif kind == "append" and path.is_file():
+        with open(path, "ab") as out:
+            out.write(arg)
+    elif kind == "same-size" and path.is_file():
+        st_ = os.stat(path)
+        data = path.read_bytes()
+        path.write_bytes(bytes(b ^ 1 for b in data))
+        os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns))
+    elif kind == "unlink" and path.is_file():
+        path.unlink()
+    elif kind == "rename" and path.is_file():
+        os.rename(path, f.files / arg)
+    elif kind == "link-write" and path.is_file():
+        alias = tmp / f"alias{len(list(tmp.iterdir()))}"
+        os.link(path, alias)
+        with open(alias, "ab") as out:
+            out.write(arg)
+    elif kind == "store":
+        f.ws.artifacts.store(f.sid, "tool_result", name, arg.decode("latin-1"))
+    elif kind == "delete" and f.ws.log(f.dir).latest(name) is not None:
+        if path.is_file():
+            f.ws.worktree.record(f.dir)  # a delete over a hand edit is refused: record first
+        f.ws.artifacts.delete(f.sid, name)
+    elif kind == "save":
+        f.ws.history.save(f.sid, "step")
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=st.lists(op, min_size=1, max_size=12))
+def test_the_fed_answer_is_always_a_full_scans(tmp_path_factory, ops) -> None:
+    from spellfs import init_workspace
+
+    base = tmp_path_factory.mktemp("prop")
+    init_workspace(base / "ws")
+    aside = base / "aside"
+    aside.mkdir()
+    f = Fed(base / "ws")
+    try:
+        for kind, name, arg in ops:
+            _apply(f, aside, kind, name, arg)
+            f.check()
+    finally:
+        f.ws.close()
