@@ -94,7 +94,7 @@ def fs_type(path: str) -> str | None:
 
 def _drain(fd: int) -> list[tuple[int, int, str]] | None:
     """Every queued event ``(watch descriptor, mask, name)``, or None when the read failed."""
-    out = []
+    out: list[tuple[int, int, str]] = []
     while True:
         try:
             data = os.read(fd, 1 << 16)
