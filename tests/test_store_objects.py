@@ -651,3 +651,25 @@ def test_out_of_inodes_the_temp_cannot_even_be_made_and_the_error_says_so(
         assert [p for p in store.root.rglob("*") if p.is_file()] == []
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_a_dead_process_temp_of_the_same_name_is_neither_reused_nor_touched(
+    store: FsObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temp names are pid, thread and a counter; after a crash the pid can come back with the
+    counter at the same value. The new store then writes beside the old temp, not into it."""
+    import itertools
+    import threading
+
+    from spellfs.store import objects
+
+    monkeypatch.setattr(objects, "_SERIAL", itertools.repeat(7))
+    data = b"fresh content"
+    oid = hash_bytes(data)
+    fan = store.root / oid[:2]
+    fan.mkdir(parents=True, exist_ok=True)
+    stale = fan / f".tmp-{os.getpid()}-{threading.get_ident()}-7"
+    stale.write_bytes(b"half of a dead writer's object")
+    assert store.put_bytes(data) == oid
+    assert store.get(oid) == data
+    assert stale.read_bytes() == b"half of a dead writer's object"

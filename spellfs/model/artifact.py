@@ -95,9 +95,21 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
 
 
 def _read_small(path: Path) -> bytes | None:
-    """A file's content when it is at most 1 MiB (one open, one read), else None: stream it."""
-    with open(path, "rb") as f:
-        data = f.read((1 << 20) + 1)
+    """A file's content when it is at most 1 MiB, else None: stream it. Four system calls for
+    a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then shrinks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size > 1 << 20:
+            return None
+        data = os.read(fd, size + 1)
+        while len(data) != size and len(data) <= 1 << 20:  # short read, or it changed: read on
+            more = os.read(fd, (1 << 20) + 1 - len(data))
+            if not more:
+                break
+            data += more
+    finally:
+        os.close(fd)
     return data if len(data) <= 1 << 20 else None
 
 

@@ -11,6 +11,7 @@ read re-hashes and a mismatch is an :class:`IntegrityError`, never wrong data.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import threading
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from ..errors import IntegrityError, ObjectNotFound, UsageError
-from .storage import disk_error, write_all
+from .storage import disk_error, pid, write_all
+
+_SERIAL = itertools.count()  # temp names: unique per process and thread with pid and ident
 
 __all__ = [
     "CHUNK",
@@ -206,7 +209,7 @@ class FsObjectStore(ObjectStore):
             except OSError as exc:
                 raise disk_error(exc, d) from None
             self._dirs.add(fan)
-        return f"{d}/.tmp-{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}"
+        return f"{d}/.tmp-{pid()}-{threading.get_ident()}-{next(_SERIAL)}"
 
     def _install(self, tmp: str, oid: str) -> None:
         os.replace(tmp, f"{self.base}{oid[:2]}/{oid[2:]}")
@@ -215,8 +218,13 @@ class FsObjectStore(ObjectStore):
         """Write ``stored`` as object ``oid``: a read-only temp file in its fan-out, renamed into
         place."""
         tmp = self._tmp(oid[:2])
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                fd = os.open(tmp, flags, 0o444)
+            except FileExistsError:  # a dead process's temp (its pid and thread came back)
+                tmp += f"-{os.urandom(8).hex()}"
+                fd = os.open(tmp, flags, 0o444)
             try:
                 write_all(fd, stored)
             finally:

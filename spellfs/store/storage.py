@@ -74,6 +74,16 @@ def atomic_write(
         raise disk_error(exc, os.fspath(path)) from None
 
 
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def pid() -> int:
+    """This process's id, without a system call each time (glibc stopped caching it): temp
+    names carry it, and a bulk add names two temps a file."""
+    return _pid[0]
+
+
 def atomic_replace(
     path: str | Path,
     data: bytes,
@@ -89,7 +99,7 @@ def atomic_replace(
     short = name.encode("utf-8", "surrogateescape")[:80].decode(
         "utf-8", "ignore"
     )  # 255 bytes is the limit
-    tmp = f"{tmpdir or head}/.{short}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp = f"{tmpdir or head}/.{short}.{pid()}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         try:
