@@ -93,9 +93,8 @@ def test_interrupted_add_of_thousands_leaves_no_phantoms(
     assert set(os.listdir(fdir)) == acked | {
         "keep.txt"
     }  # files/ holds exactly what the records say
-    assert not (root / ".spell" / "inflight").exists() or not os.listdir(
-        root / ".spell" / "inflight"
-    )
+    lists = root / ".spell" / "inflight"  # nothing left to put back: every list is empty
+    assert all(p.stat().st_size == 0 for p in lists.iterdir()) if lists.exists() else True
     show = json.loads(spell("-w", str(root), "show", sid, "--json").stdout)
     assert {a["name"] for a in show["artifacts"]} == acked | {"keep.txt"}
     assert (fdir / "keep.txt").read_text() == "acknowledged\n"
@@ -239,7 +238,10 @@ def test_repair_puts_back_each_listed_copy_by_what_the_records_say(root: Path) -
         ws.artifacts.store(sid, "user_input", "big.txt", b"b" * 200)  # above the limit
         ws.artifacts.store(sid, "user_input", "at-limit.txt", b"l" * 100)  # at it: copied
         dir = ws.sessions.resolve(sid)
-        assert not (root / INFLIGHT / dir).exists()  # a store that finished leaves no list
+        from spellfs.model.inflight import pending
+
+        assert not pending(ws, dir)  # a store that finished leaves nothing to put back
+        assert (root / INFLIGHT / dir).read_bytes() == b""  # (its list stays, empty: no unlink)
         files = root / "sessions" / dir / "files"
         for name, content in {
             "a.txt": b"v2 never recorded",  # back to v1
@@ -338,3 +340,36 @@ def test_a_store_failing_in_a_later_chunk_puts_back_that_chunk_only(
         first_chunk = {name for _, name, _, _ in items[:CHUNK_RECORDS]}
         assert set(os.listdir(files)) == first_chunk  # the failed chunk's copies are gone
         assert ws.worktree.scan(dir).clean
+
+
+def test_a_failed_store_whose_repair_fails_too_keeps_its_list_for_the_next_command(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list is what lets a later command put the copies back: it is emptied at a commit,
+    never removed while it still names uncommitted copies."""
+    from spellfs.model import inflight as module
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        dir = ws.sessions.resolve(sid)
+        ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+
+        def append_fails(rel: str, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        def repair_fails(ws_: Workspace, dir_: str) -> list[str]:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(ws.storage, "append", append_fails)
+        monkeypatch.setattr(module, "repair_inflight", repair_fails)
+        with pytest.raises(OSError):
+            ws.artifacts.store(sid, "user_input", "a.txt", b"v2 never recorded")
+        monkeypatch.undo()
+        files = root / "sessions" / dir / "files"
+        assert (files / "a.txt").read_bytes() == b"v2 never recorded"  # the copy is there ...
+        assert module.pending(ws, dir)  # ... and listed
+    with Workspace.open(root) as later:  # the next command puts it back, not records it
+        assert later.worktree.scan(dir).clean
+        assert (files / "a.txt").read_bytes() == b"v1"
+        assert not module.pending(later, dir)
+        assert [v["version"] for v in later.artifacts.list(sid)] == [1]

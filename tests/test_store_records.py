@@ -282,6 +282,17 @@ def test_a_log_reads_what_others_appended_and_what_it_appended_itself(storage) -
     assert [r["seq"] for r in log.refresh().records] == [1, 2, 3, 4]
 
 
+def test_a_line_appended_by_another_writer_right_after_ours_is_read(storage) -> None:
+    """After our own append the log trusts the file without reading it only when the file holds
+    nothing else: a line someone appended in the same moment is read at the next refresh."""
+    log = _Log(storage, REL).refresh()
+    line = encode_record({"seq": 1})
+    at = storage.append(REL, line)
+    storage.append(REL, encode_record({"seq": 2}))  # (a writer that takes no lock: git, a hand)
+    log.note_append(at, line, [{"seq": 1}])
+    assert [r["seq"] for r in log.refresh().records] == [1, 2]
+
+
 def test_line_numbers_count_every_line_appended(storage) -> None:
     log = _Log(storage, REL)
     storage.append(REL, encode_record({"seq": 1}) + b"# a comment\n")

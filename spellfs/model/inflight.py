@@ -1,8 +1,9 @@
 """The in-flight journal of stores: interrupted work leaves no phantoms.
 
 Before a store writes ``files/`` copies it lists their names in
-``.spell/inflight/<dir>`` and removes the list after its record append (the commit
-point). A list found later, with the session lock free, belongs to a store that never
+``.spell/inflight/<dir>`` and empties the list after its record append (the commit
+point); the file stays, so a store creates and removes no file for it. A list found
+later not empty (:func:`pending`), with the session lock free, belongs to a store that never
 appended (killed, interrupted, out of space): each listed copy whose content is an
 object no record of that name holds is put back to what the records say (or removed),
 never adopted as a hand edit; a listed copy whose content is not in the object store
@@ -22,7 +23,7 @@ from .statcache import hash_path
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["INFLIGHT", "inflight", "repair_inflight"]
+__all__ = ["INFLIGHT", "inflight", "pending", "repair_inflight"]
 
 INFLIGHT = ".spell/inflight"
 
@@ -47,10 +48,12 @@ class _Journal:
         path = f"{self.ws.root}/{INFLIGHT}"
         try:  # nothing is copied yet: a full disk here is a one-line error, nothing touched
             if self.fd is None:
-                os.makedirs(path, exist_ok=True)
-                self.fd = os.open(
-                    f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-                )
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                try:
+                    self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
+                except FileNotFoundError:
+                    os.makedirs(path, exist_ok=True)
+                    self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
             write_all(
                 self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
             )
@@ -64,11 +67,18 @@ class _Journal:
             os.ftruncate(self.fd, 0)
 
     def close(self) -> None:
+        """Close the list; it is empty after a commit, and keeps what a failed store whose
+        repair failed too left, for the next command to put back."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{self.ws.root}/{INFLIGHT}/{self.dir}")
+
+
+def pending(ws: "Workspace", dir: str) -> bool:
+    """Whether a store of ``dir`` left copies noted and not committed (its list is not empty):
+    one is running now (its lock is held), or it was interrupted and they must be put back."""
+    sig = ws.storage.signature(f"{INFLIGHT}/{dir}")
+    return sig is not None and sig[1] > 0
 
 
 @contextlib.contextmanager

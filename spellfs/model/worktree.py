@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UnrecordedChanges
 from .copyfeed import FEED_AFTER, MAX_ENTRIES, MAX_FEEDS, CopyFeed
-from .inflight import INFLIGHT, inflight, repair_inflight
+from .inflight import INFLIGHT, inflight, pending, repair_inflight
 from .recall import Recall
 from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp
 
@@ -154,7 +154,7 @@ class Worktree:
         if not self.on_disk:
             return wc  # the memory backend has no hand editor
         ws = self.ws
-        if repair and ws.storage.exists(f"{INFLIGHT}/{dir}"):
+        if repair and pending(ws, dir):
             with ws.storage.lock(
                 f"s-{dir}"
             ):  # a store in progress finishes first; then the journal is stale

@@ -168,3 +168,6 @@ class RecordLog:
         self.line += len(records)
         for rec in records:
             self.apply(rec)
+        sig = self.storage.signature(self.rel)
+        if sig is not None and sig[0] == self.inode and sig[1] == self.offset:
+            self._seen = sig  # nothing but what we read and wrote: the next refresh reads nothing

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ManifestError
 from ..model.statcache import RACY_NS, Stat, StatCache, hash_path, is_editor_temp, stat_of
-from ..model.inflight import INFLIGHT, repair_inflight
+from ..model.inflight import pending, repair_inflight
 
 __all__ = ["CatchUp", "RACY_NS", "StatCache", "Stat", "hash_path", "is_editor_temp", "stat_of"]
 
@@ -64,9 +64,7 @@ class CatchUp:
                 self._scan_session(d, live.get(d, {}), settling)
 
     def _scan_session(self, d: str, live: dict[str, dict], settling: int) -> None:
-        if self.ws.storage.exists(
-            f"{INFLIGHT}/{d}"
-        ):  # a store killed mid-way: put its copies back first
+        if pending(self.ws, d):  # a store killed mid-way: put its copies back first
             with self.ws.storage.lock(f"s-{d}"):
                 repair_inflight(self.ws, d)
         fdir = f"{self._prefix}{d}/files"

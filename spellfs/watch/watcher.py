@@ -43,7 +43,7 @@ from ..errors import ManifestError, SessionNotFound, SpellError, UsageError
 from ..model import Ignore
 from ..names import check_artifact_name, now, parse_time
 from .catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
-from ..model.inflight import INFLIGHT, repair_inflight
+from ..model.inflight import pending, repair_inflight
 from .observer import OverflowAlarm, start_observer
 from .debounce import DebounceQueue
 
@@ -374,7 +374,7 @@ class Watcher(CatchUp):
     def _phantom(self, dir: str, name: str) -> bool:
         """True when ``files/<name>`` was written by a store that never appended its record
         (and has now been put back); call under the session lock."""
-        if not self.ws.storage.exists(f"{INFLIGHT}/{dir}"):
+        if not pending(self.ws, dir):
             return False
         fixed = repair_inflight(self.ws, dir)
         for n in fixed:
