@@ -137,7 +137,7 @@ def atomic_replace(
 def _pread_all(fd: int, offset: int, size: int) -> bytes:
     """The bytes of ``fd`` from ``offset`` to its end, ``size`` being its size a moment ago: a
     record file's new lines in two ``pread`` calls, where a buffered file object makes eight."""
-    parts = []
+    parts: list[bytes] = []
     want = max(size - offset, 0) + 1
     while True:
         chunk = os.pread(fd, want, offset)
