@@ -58,6 +58,8 @@ MODULES: dict[str, list[str]] = {
     "model/session.py": ["test_model_session.py", "test_model_readonly.py"],
     "model/state.py": ["test_model_state.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
+    "model/copyfeed.py": ["test_model_copyfeed.py"],
+    "store/inotify.py": ["test_store_inotify.py", "test_model_session.py"],
     "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
     "history/tree.py": [
         "test_history_checkpoints.py",
