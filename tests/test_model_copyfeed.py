@@ -115,6 +115,36 @@ def test_a_fed_scan_sees_each_kind_of_change(fed: Fed, tmp_path: Path, change: s
     assert fed.check() == after  # and says it again when nothing more moved
 
 
+def test_a_fed_scan_looks_only_at_what_changed(fed: Fed, tmp_path: Path) -> None:
+    """The promise that makes a save O(change): after one edit, one file is looked at."""
+    for i in range(20):
+        (fed.files / f"more{i}.txt").write_text("x\n")
+    fed.ws.worktree.record(fed.dir)
+    assert fed.ws.worktree.looked(fed.dir) == 20  # the 20 new files ...
+    assert fed.check() == ({}, {}, []) and fed.ws.worktree.looked(fed.dir) == 20  # ... recorded
+    assert fed.check() == ({}, {}, []) and fed.ws.worktree.looked(fed.dir) == 0
+    (fed.files / "more7.txt").write_text("edited\n")
+    assert list(fed.check()[0]) == ["more7.txt"]
+    assert fed.ws.worktree.looked(fed.dir) == 1
+    fed.ws.artifacts.store(fed.sid, "tool_result", "a.txt", "stored by us\n")
+    fed.ws.history.save(fed.sid, "one store")
+    assert fed.ws.worktree.looked(fed.dir) == 1  # the store's name (more7.txt: as it was)
+    assert fed.check() == ({}, {}, []) and fed.ws.worktree.looked(fed.dir) == 1  # its record
+    assert fed.check() == ({}, {}, []) and fed.ws.worktree.looked(fed.dir) == 0
+    os.link(fed.files / "b.txt", tmp_path / "alias")  # linked elsewhere: looked at, once
+    assert fed.check() == ({}, {}, []) and fed.ws.worktree.looked(fed.dir) == 1
+    assert fed.check() == ({}, {}, []) and fed.ws.worktree.looked(fed.dir) == 0
+
+
+def test_an_unfed_scan_looks_at_every_entry(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="once")
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "tool_result", name, name)
+    dir = ws.sessions.resolve(sid)
+    ws.worktree.scan(dir)
+    assert ws.worktree.looked(dir) == 3 and not ws.worktree.fed(dir)
+
+
 def test_records_another_process_appends_are_looked_at(fed: Fed) -> None:
     (fed.files / "a.txt").write_text("by hand\n")
     assert "a.txt" in fed.check()[0]

@@ -81,6 +81,7 @@ class Worktree:
         self._recall = Recall()  # the fast path of a clean check repeated in this process
         self._scans: dict[str, int] = {}  # full scans per session, until one gets a feed
         self._feeds: dict[str, CopyFeed] = {}  # sessions checked often: see model/copyfeed.py
+        self._looked: dict[str, int] = {}  # files/ entries the last full or fed scan looked at
 
     @property
     def on_disk(self) -> bool:
@@ -125,6 +126,12 @@ class Worktree:
         while len(self._feeds) > MAX_FEEDS:
             self._drop_feed(next(iter(self._feeds)), again=True)
         return feed
+
+    def looked(self, dir: str) -> int:
+        """How many ``files/`` entries the last scan of ``dir`` in this process looked at: all of
+        them, or (fed) those named as changed; 0 for a remembered answer (one ctime compare
+        each)."""
+        return self._looked.get(dir, 0)
 
     def fed(self, dir: str) -> bool:
         """Whether scans of ``dir`` in this process look only at what the queue says changed."""
@@ -172,6 +179,7 @@ class Worktree:
             if feed is not None:
                 names = feed.since(rules, log)
                 if names is not None:  # only these can have changed since the last answer
+                    self._looked[dir] = len(names)
                     self._look_again(feed.answer, names, feed, log, prefix, limit)
                     feed.keep(feed.answer, rules, log)
                     out = feed.answer.copy()
@@ -183,12 +191,13 @@ class Worktree:
             else:
                 known = self._recall.answer(dir, self._key(log, limit), fdir)
                 if known is not None:
+                    self._looked[dir] = 0
                     return known  # no stat moved since a scan that saw them settled
             start = time.time_ns()
             cache = self.cache()
             cache.load(prefix)
             live, expect = self._expected(dir, log, cache, prefix)
-            seen = 0  # live artifacts whose copy is there
+            seen = looked = 0  # live artifacts whose copy is there; entries stat-ed
             kept: list[os.DirEntry] | None = []  # what the fast path re-checks; None: it may not
             try:
                 dst = os.stat(fdir)
@@ -209,6 +218,7 @@ class Worktree:
                         kept.append(e)  # (a dot file is never an artifact: its stat cannot matter)
                     there, settled = self._judge(wc, name, s, expect.get(name), live, prefix, start)
                     seen += there
+                    looked += 1
                     if not settled:
                         kept = None
             if seen < len(live):  # some copies are gone: which (a rare, slower path)
@@ -221,6 +231,7 @@ class Worktree:
                         wc.deleted.append(name)
             cache.flush()
             wc.deleted.sort()
+            self._looked[dir] = looked
             self._recall.forget(dir)
             if feed is not None:
                 if feed.watch.watched + len(feed.always) > MAX_ENTRIES:
