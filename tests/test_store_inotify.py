@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from spellfs.store.inotify import DirWatch, EntryWatch, fs_type
+from spellfs.store.inotify import DirWatch, EntryWatch, fs_type, mount_type
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
 
@@ -221,3 +221,109 @@ def test_a_forked_child_never_drains_the_entries_queue(files: Path, entries: Ent
     assert os.read(r, 16) == b"none"
     os.close(r)
     assert entries.changed() == {"a.txt"}
+
+
+# -- what mutation testing found untested ------------------------------------------------------
+
+MOUNTS = [
+    "22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
+    "25 22 0:23 / /proc rw,nosuid shared:12 - proc proc rw\n",
+    "short line without the separator\n",
+    "26 22 0:24 / /mnt/my\\040disk rw shared:13 - xfs /dev/vdb rw\n",
+    "27 26 0:25 / /mnt/my\\040disk/inner rw shared:14 - tmpfs tmpfs rw\n",
+    "28 22 0:26 / /srv rw shared:15 - nfs4 server:/srv rw\n",
+    "29 22 0:27 / /srv rw shared:16 - btrfs /dev/vdc rw\n",  # mounted over the nfs one
+    "30 22 0:28 / /mnt/myd rw shared:17 - zfs pool rw\n",
+]
+
+
+@pytest.mark.parametrize(
+    "path, kind",
+    [
+        ("/", "ext4"),
+        ("/home/user/ws", "ext4"),
+        ("/proc", "proc"),
+        ("/proc/self/fd", "proc"),
+        ("/procs", "ext4"),  # a longer name beside a mount point is not under it
+        ("/mnt/my disk/ws", "xfs"),  # \040 in mountinfo is a space
+        ("/mnt/my disk/inner/ws", "tmpfs"),  # the longest mount point above the path
+        ("/mnt/myd/ws", "zfs"),
+        ("/srv/ws", "btrfs"),  # the later of two mounts at one point hides the earlier
+    ],
+)
+def test_the_mount_holding_a_path_is_read_from_mountinfo(path: str, kind: str) -> None:
+    assert mount_type(path, MOUNTS) == kind
+
+
+def test_a_mountinfo_without_a_usable_line_names_no_type() -> None:
+    assert mount_type("/x", ["garbage\n", "1 2 3 4 - ext4\n", "1 2 3 4 /x rw\n"]) is None
+
+
+def test_a_watch_that_cannot_start_says_so(tmp_path: Path) -> None:
+    missing = EntryWatch(str(tmp_path / "missing"))
+    assert missing.start() is False and missing.fd == -1 and missing.ident is None
+    assert EntryWatch("/proc/self").start() is False  # changes there queue nothing
+    assert DirWatch(str(tmp_path / "missing")).start([]) is False
+
+
+def test_the_entries_watch_knows_its_directory_and_forgets_all_when_closed(
+    files: Path, entries: EntryWatch
+) -> None:
+    st = os.stat(files)
+    assert entries.ident == (st.st_dev, st.st_ino)
+    entries.close()
+    assert entries.ident is None and entries.watched == 0
+    assert entries.follow("a.txt") is False and entries.changed() is None
+
+
+def test_an_entry_whose_last_link_goes_is_no_longer_watched(
+    files: Path, entries: EntryWatch
+) -> None:
+    assert entries.watched == 2
+    (files / "b.txt").unlink()
+    assert entries.changed() == {"b.txt"}
+    assert entries.watched == 1  # the kernel dropped that inode's watch; so did we
+
+
+def test_names_ending_in_any_character_come_back_whole(files: Path, entries: EntryWatch) -> None:
+    for name in ("endsX", "ends0", "ends\\x00"):
+        (files / name).write_text("x")
+    assert entries.changed() == {"endsX", "ends0", "ends\\x00"}
+
+
+def test_a_plain_file_beside_the_session_dirs_is_named_and_the_watch_keeps_vouching(
+    base: Path, watch: DirWatch
+) -> None:
+    (base / "stray.txt").write_text("not a session\n")
+    assert watch.changed() == {"stray.txt"}
+    assert not watch.watching("stray.txt")
+    assert watch.changed() == set()  # still vouching: nothing was lost
+
+
+def test_every_write_through_a_hard_link_is_seen_not_only_the_first(
+    base: Path, watch: DirWatch, tmp_path: Path
+) -> None:
+    os.link(base / "a" / "session.yaml", tmp_path / "alias.yaml")
+    assert watch.watch_file("a", "session.yaml")
+    for text in ("status: failed\n", "status: active\n", "status: completed\n"):
+        with open(tmp_path / "alias.yaml", "r+b") as f:
+            f.write(text.encode())
+        assert watch.changed() == {"a"}
+
+
+def test_a_file_watch_refuses_what_is_not_a_file_there(base: Path, watch: DirWatch) -> None:
+    assert watch.watch_file("a", "missing.yaml") is False
+    assert watch.watch_file("a", ".") is False  # the directory itself: already watched as one
+    watch.close()
+    assert watch.watch_file("a", "session.yaml") is False and not watch.watching("a")
+
+
+def test_a_renamed_subdirectory_is_watched_under_its_new_name_only(
+    base: Path, watch: DirWatch
+) -> None:
+    os.rename(base / "a", base / "c")
+    assert watch.changed() >= {"a", "c"}
+    assert watch.watching("c") and not watch.watching("a") and watch.watching("b")
+    os.rename(base / "c", base / "a")
+    assert watch.changed() >= {"a", "c"}
+    assert watch.watching("a") and not watch.watching("c")

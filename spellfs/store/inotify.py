@@ -20,8 +20,9 @@ import errno
 import os
 import struct
 import sys
+from typing import Iterable
 
-__all__ = ["LOCAL_FS", "DirWatch", "EntryWatch", "fs_type"]
+__all__ = ["LOCAL_FS", "DirWatch", "EntryWatch", "fs_type", "mount_type"]
 
 _MODIFY, _ATTRIB, _CLOSE_WRITE = 0x2, 0x4, 0x8
 _MOVED_FROM, _MOVED_TO, _CREATE, _DELETE = 0x40, 0x80, 0x100, 0x200
@@ -74,21 +75,27 @@ def _errno() -> int:
 
 def fs_type(path: str) -> str | None:
     """The file system type of the mount holding ``path`` (from /proc/self/mountinfo)."""
-    path = os.path.realpath(path)
-    best, kind = "", None
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                fields = left.split()
-                if len(fields) < 5 or not right:
-                    continue
-                point = fields[4].replace("\\040", " ")
-                inside = path == point or path.startswith(point.rstrip("/") + "/")
-                if inside and len(point) >= len(best):
-                    best, kind = point, right.split()[0]
+            return mount_type(os.path.realpath(path), f)
     except OSError:
         return None
+
+
+def mount_type(path: str, mountinfo: Iterable[str]) -> str | None:
+    """The type of the mount holding the absolute ``path``, given the lines of a mountinfo
+    file: the longest mount point above it, the later of two at one point (it hides the
+    earlier). A mount point's space is written ``\\040``."""
+    best, kind = "", None
+    for line in mountinfo:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, right.split()[0]
     return kind
 
 
@@ -147,31 +154,29 @@ class DirWatch:
             return False
         self.fd = fd
         self._pid = os.getpid()
-        if not self._add("", _TOP):
+        if self._add("", _TOP):
             self.close()
             return False
         for name in names:
-            if not self._add(name, _SUB) and _errno() not in (
-                errno.ENOENT,
-                errno.ENOTDIR,
-            ):
+            if self._add(name, _SUB) not in (0, errno.ENOENT, errno.ENOTDIR):
                 self.close()  # no room for every watch (max_user_watches): stat as before
                 return False
             # (a file or link there, or a dir gone: not watched, so the caller stats it each time)
         self._lost = False
         return True
 
-    def _add(self, name: str, mask: int) -> bool:
+    def _add(self, name: str, mask: int) -> int:
+        """Watch subdirectory ``name`` (``""``: the base); 0, or the errno of the failure."""
         path = f"{self.base}/{name}" if name else self.base
         wd = _lib().inotify_add_watch(self.fd, os.fsencode(path), mask)
         if wd < 0:
-            return False
+            return _errno() or errno.EIO
         old = self._wds.get(wd)  # one watch per inode: a renamed dir keeps its watch
         self._wds[wd] = name
         if old is not None and old != name and old not in self._wds.values():
             self._names.discard(old)
         self._names.add(name)
-        return True
+        return 0
 
     def watch_file(self, name: str, filename: str) -> bool:
         """Watch the file ``filename`` of subdirectory ``name`` itself (its inode), so a change
@@ -230,7 +235,7 @@ class DirWatch:
                 self._lost = True
             elif name:
                 out.add(name)
-                if mask & (_CREATE | _MOVED_TO) and mask & _ISDIR and not self._add(name, _SUB):
+                if mask & (_CREATE | _MOVED_TO) and mask & _ISDIR and self._add(name, _SUB):
                     self._lost = True
             return
         out.add(sub)
