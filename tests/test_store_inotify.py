@@ -327,3 +327,16 @@ def test_a_renamed_subdirectory_is_watched_under_its_new_name_only(
     os.rename(base / "c", base / "a")
     assert watch.changed() >= {"a", "c"}
     assert watch.watching("a") and not watch.watching("c")
+
+
+def test_a_queue_that_cannot_be_read_says_unknown(
+    files: Path, entries: EntryWatch, base: Path, watch: DirWatch
+) -> None:
+    """A descriptor replaced behind the watch's back (here by a directory's, which cannot be
+    read): the read fails, and the answer is "look at everything", never "nothing changed"."""
+    for w, changed in ((entries, files / "a.txt"), (watch, base / "a" / "session.yaml")):
+        changed.write_text("changed\n")
+        other = os.open(files, os.O_RDONLY | os.O_DIRECTORY)
+        os.dup2(other, w.fd)
+        os.close(other)
+        assert w.changed() is None
