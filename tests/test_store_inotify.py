@@ -95,7 +95,12 @@ def test_a_forked_child_never_drains_its_parents_queue(base: Path, watch: DirWat
     pid = os.fork()
     if pid == 0:  # the child: asks, is told "unknown", and leaves the queue alone
         os.close(r)
-        os.write(w, b"none" if watch.changed() is None else b"drained")
+        answer = b"none" if watch.changed() is None else b"drained"
+        try:
+            os.fstat(1)  # and closes no descriptor of its own on the way (stdout is 1)
+        except OSError:
+            answer = b"closed stdout"
+        os.write(w, answer)
         os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
@@ -214,7 +219,12 @@ def test_a_forked_child_never_drains_the_entries_queue(files: Path, entries: Ent
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        os.write(w, b"none" if entries.changed() is None else b"drained")
+        answer = b"none" if entries.changed() is None else b"drained"
+        try:
+            os.fstat(1)
+        except OSError:
+            answer = b"closed stdout"
+        os.write(w, answer)
         os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
@@ -340,3 +350,19 @@ def test_a_queue_that_cannot_be_read_says_unknown(
         os.dup2(other, w.fd)
         os.close(other)
         assert w.changed() is None
+
+
+@pytest.mark.parametrize("name", ["filesX", "files ", "files0"])
+def test_a_folder_whose_name_ends_in_any_character_is_watched(tmp_path: Path, name: str) -> None:
+    d = tmp_path / name
+    (d / "sub").mkdir(parents=True)
+    entries = EntryWatch(str(d) + "/")
+    assert entries.start() and entries.path == str(d)
+    (d / "a.txt").write_text("x")
+    assert entries.changed() == {"a.txt"}
+    entries.close()
+    watch = DirWatch(str(d) + "/")
+    assert watch.start(["sub"]) and watch.base == str(d)
+    (d / "sub" / "session.yaml").write_text("x")
+    assert watch.changed() == {"sub"}
+    watch.close()
