@@ -60,6 +60,18 @@ MODULES: dict[str, list[str]] = {
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
     "model/copyfeed.py": ["test_model_copyfeed.py"],
     "store/inotify.py": ["test_store_inotify.py", "test_model_session.py"],
+    "model/schema.py": [
+        "test_maintenance_checks.py",
+        "test_model_artifact_log.py",
+        "test_model_artifact.py",
+    ],
+    "model/feed.py": ["test_model_session.py", "test_model_index_cache.py"],
+    "model/mime.py": ["test_model_mime.py"],
+    "history/reach.py": [
+        "test_history_reach.py",
+        "test_maintenance_garbage.py",
+        "test_history_checkpoints.py",
+    ],
     "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
     "history/tree.py": [
         "test_history_checkpoints.py",
