@@ -232,6 +232,11 @@ def run(module: str, max_children: int, again: bool = False) -> dict[str, list[s
         (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     mutmut_run(work, max_children, names)
     grouped = results(work)
+    if names and grouped.get("not checked"):
+        # the code changed since: mutmut made new mutants of the functions that changed, which
+        # the names from the last results could not list
+        mutmut_run(work, max_children, grouped["not checked"])
+        grouped = results(work)
     # A niced worker on a busy machine can miss the time limit without the mutant being wrong
     # (the objects run of 2026-11-29 at load 11 had 54 timeouts, most in functions no test
     # could even fail). Each timeout is run once more, on its own: one that times out again
