@@ -262,3 +262,28 @@ def test_the_fed_answer_is_always_a_full_scans(tmp_path_factory, ops) -> None:
             f.check()
     finally:
         f.ws.close()
+
+
+@pytest.mark.parametrize("entries, fed_after", [(5, True), (6, False)])
+def test_a_session_with_more_files_than_the_limit_is_stat_ed_not_watched(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, entries: int, fed_after: bool
+) -> None:
+    """Each watched file counts against the user's inotify limit: past MAX_ENTRIES a session
+    is checked by stat every time (the same answers, just not O(change))."""
+    from spellfs.model import copyfeed
+
+    monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 5)
+    sid = ws.sessions.create(name="big")
+    dir = ws.sessions.resolve(sid)
+    for i in range(4):
+        ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}")
+    for _ in range(FEED_AFTER + 1):
+        ws.worktree.scan(dir)
+    assert ws.worktree.fed(dir)
+    files = ws.root / "sessions" / dir / "files"
+    for i in range(4, entries):
+        (files / f"f{i}.txt").write_text("by hand")
+    assert set(ws.worktree.scan(dir).added) == {f"f{i}.txt" for i in range(4, entries)}
+    assert set(ws.worktree.scan(dir).added) == {f"f{i}.txt" for i in range(4, entries)}
+    assert ws.worktree.fed(dir) is fed_after
+    assert ws.worktree.looked(dir) == (0 if fed_after else entries)

@@ -42,13 +42,19 @@ class CopyFeed:
 
     def __init__(self, fdir: str) -> None:
         self.watch = EntryWatch(fdir)
-        self.answer: Any = None  # the WorkingCopy of the last scan
-        self.mark: tuple | None = None  # (rules, records inode, generation, count) it was for
         self.always: set[str] = set()  # entries not watched by inode: looked at every time
+        # the last answer and what it was for: (WorkingCopy, rules, records inode, generation,
+        # records read); None until a full scan with the watch on
+        self._last: tuple | None = None
+
+    @property
+    def answer(self) -> Any:
+        """The last answer (a WorkingCopy the caller brings up to date in place), or None."""
+        return None if self._last is None else self._last[0]
 
     def start(self) -> bool:
         """Watch ``files/`` from now on; the caller then scans everything once."""
-        self.answer, self.mark = None, None
+        self._last = None
         self.always.clear()
         return self.watch.start()
 
@@ -61,12 +67,12 @@ class CopyFeed:
 
     def since(self, rules: tuple, log: Any) -> set[str] | None:
         """The names to look at again since :meth:`keep`, or None when everything must be."""
-        if self.answer is None or self.mark is None or self.watch.ident is None:
+        if self._last is None or self.watch.ident is None:
             return None
-        was, inode, generation, count = self.mark
+        _, was, inode, generation, count = self._last
         if (was, inode, generation) != (rules, log.inode, log.generation):
-            return None
-        if len(log.records) < count or self.watch.watched + len(self.always) > MAX_ENTRIES:
+            return None  # (a rewritten record file has a new generation: records only grow)
+        if self.crowded():
             return None
         try:
             st = os.stat(self.watch.path)
@@ -81,11 +87,14 @@ class CopyFeed:
         names.update(self.always)
         return names
 
+    def crowded(self) -> bool:
+        """More entries than :data:`MAX_ENTRIES` are watched, or cannot be."""
+        return self.watch.watched + len(self.always) > MAX_ENTRIES
+
     def keep(self, answer: Any, rules: tuple, log: Any) -> None:
         """Remember ``answer`` (the caller's own copy) as of the records in ``log`` now."""
-        self.answer = answer
-        self.mark = (rules, log.inode, log.generation, len(log.records))
+        self._last = (answer, rules, log.inode, log.generation, len(log.records))
 
     def close(self) -> None:
         self.watch.close()
-        self.answer, self.mark = None, None
+        self._last = None

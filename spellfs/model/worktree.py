@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UnrecordedChanges
-from .copyfeed import FEED_AFTER, MAX_ENTRIES, MAX_FEEDS, CopyFeed
+from .copyfeed import FEED_AFTER, MAX_FEEDS, CopyFeed
 from .inflight import INFLIGHT, inflight, pending, repair_inflight
 from .recall import Recall
 from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp
@@ -136,7 +136,7 @@ class Worktree:
     def fed(self, dir: str) -> bool:
         """Whether scans of ``dir`` in this process look only at what the queue says changed."""
         feed = self._feeds.get(dir)
-        return feed is not None and feed.mark is not None
+        return feed is not None and feed.answer is not None
 
     def _drop_feed(self, dir: str, again: bool = False) -> None:
         """Stop watching ``dir``; unless ``again``, for good in this process (it cannot be)."""
@@ -234,7 +234,7 @@ class Worktree:
             self._looked[dir] = looked
             self._recall.forget(dir)
             if feed is not None:
-                if feed.watch.watched + len(feed.always) > MAX_ENTRIES:
+                if feed.crowded():
                     self._drop_feed(dir)  # too many to watch: stat them every time instead
                 else:
                     feed.keep(wc.copy(), rules, log)
