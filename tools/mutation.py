@@ -61,6 +61,7 @@ MODULES: dict[str, list[str]] = {
     "model/copyfeed.py": ["test_model_copyfeed.py"],
     "store/inotify.py": ["test_store_inotify.py", "test_model_session.py"],
     "model/schema.py": [
+        "test_model_schema.py",
         "test_maintenance_checks.py",
         "test_model_artifact_log.py",
         "test_model_artifact.py",
