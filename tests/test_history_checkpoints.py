@@ -923,3 +923,129 @@ def test_replay_calls_reach_the_replay_module(tmp_path):
         assert [r["session_id"] for r in ws.history.list_replayable()] == [sid]
         with pytest.raises(ReplayError, match="^cannot replay in a memory workspace"):
             ws.history.replay(sid)
+
+
+def test_a_merge_rewriting_the_records_between_two_saves_is_in_the_next_checkpoint(ws):
+    """The O(change) save applies only the records appended since this process's last save;
+    after the record file is replaced (a `git merge` inserting another clone's lines) it must
+    compare the whole table instead."""
+    from spellfs.names import now
+    from spellfs.store import encode_record
+
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    ws.artifacts.store(sid, "t", "a.txt", "alpha")
+    ws.history.save(sid)
+    rel = f"sessions/{dir}/artifacts.yaml"
+    (mine,) = _records(ws, sid)
+    theirs = {**mine, "seq": 2, "name": "merged.txt", "created_at": now()}
+    theirs["hash"] = ws.objects.put_bytes(b"from the other clone")
+    theirs["size"] = len(b"from the other clone")
+    (ws.root / "sessions" / dir / "files" / "merged.txt").write_bytes(b"from the other clone")
+    ws.storage.write(rel, encode_record(theirs) + ws.storage.read(rel))  # a new file
+    ws.artifacts.store(sid, "t", "b.txt", "beta")
+    assert ws.history.save(sid) == 2
+    assert sorted(ws.history.snapshot(dir, 2).table) == ["a.txt", "b.txt", "merged.txt"]
+    assert ws.history.checkpoints(sid)[1]["added"] == 2
+
+
+def test_a_replaced_checkpoint_log_is_read_again_whole(anyws):
+    from spellfs.store import encode_record
+
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    for message in ("one", "two"):
+        ws.artifacts.store(sid, "t", "a.txt", message)
+        ws.history.save(sid, message)
+    first, second = ws.history.checkpoints(sid)  # read, so the log is cached
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    replaced = (
+        encode_record({**first, "message": "one, as the other clone wrote it"})
+        + encode_record(second)
+        + encode_record({**second, "number": 3, "parent": 2, "message": "three"})
+    )
+    ws.storage.write(rel, replaced)
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == [
+        "one, as the other clone wrote it",
+        "two",
+        "three",
+    ]
+    assert ws.history.latest_number(dir) == 3
+
+
+def test_a_checkpoint_log_cut_short_in_place_is_read_again_whole(ws):
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    for message in ("one", "two"):
+        ws.artifacts.store(sid, "t", "a.txt", message)
+        ws.history.save(sid, message)
+    assert ws.history.latest_number(dir) == 2
+    path = ws.root / "sessions" / dir / "checkpoints.yaml"
+    first = path.read_bytes().splitlines(keepends=True)[0]
+    with open(path, "r+b") as f:  # the same file (inode), shorter: an editor saving in place
+        f.truncate(len(first))
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == ["one"]
+    assert ws.history.save(sid, "again") == 2
+
+
+def test_checkpoint_record_and_event_fields(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    created = ws.sessions.get(sid)["created_at"]
+    sub = ws.events.subscribe("session.saved")
+    ws.history.save(sid, "first")
+    (cp,) = ws.history.checkpoints(sid)
+    assert set(cp) == {
+        "number",
+        "time",
+        "message",
+        "tree",
+        "parent",
+        "added",
+        "changed",
+        "removed",
+        "artifacts",
+        "by",
+        "seq",
+    }
+    assert cp["by"] == ws.actor and cp["time"] >= created and cp["seq"] == 1
+    assert ws.events.receive(sub)["data"] == {
+        "session_id": sid,
+        "checkpoint": 1,
+        "message": "first",
+        "tree": cp["tree"],
+    }
+
+
+def test_a_new_process_writes_a_delta_with_counts_against_the_latest_checkpoint(root):
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        for name in ("a.txt", "b.txt", "c.txt"):
+            ws.artifacts.store(sid, "t", name, name)
+        ws.history.save(sid)
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(sid, "t", "a.txt", "changed")
+        ws.artifacts.delete(sid, "b.txt")
+        ws.artifacts.store(sid, "t", "d.txt", "new")
+        assert ws.history.save(sid) == 2
+        cp = ws.history.checkpoints(sid)[1]
+        assert (cp["added"], cp["changed"], cp["removed"], cp["artifacts"]) == (1, 1, 1, 3)
+        tree = ws.history.trees.tree(cp["tree"])
+        assert tree["parent"] == ws.history.checkpoints(sid)[0]["tree"] and "delta" in tree
+    with Workspace.open(root) as ws:
+        assert ws.history.save(sid, force=True) == 3  # forced: a new one with nothing changed
+
+
+def test_a_run_that_only_saves_a_session_gets_a_run_record_in_it(tmp_path, anyws):
+    from spellfs.history.runs import begin_run
+
+    ws = anyws
+    sid = _session(ws)
+    run = begin_run(ws, tmp_path / "save.lua", b"Session.save()", [])
+    ws.history.save(sid, "from a script")
+    (record,) = run.finish(0)
+    assert record["session_id"] == sid and record["artifacts"] == []
