@@ -1049,3 +1049,23 @@ def test_a_run_that_only_saves_a_session_gets_a_run_record_in_it(tmp_path, anyws
     ws.history.save(sid, "from a script")
     (record,) = run.finish(0)
     assert record["session_id"] == sid and record["artifacts"] == []
+
+
+def test_a_restore_inside_a_run_is_in_the_runs_record(tmp_path, anyws):
+    from spellfs.history.runs import begin_run
+
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "one")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "two")
+    ws.artifacts.store(sid, "t", "b.txt", "bee")
+    run = begin_run(ws, tmp_path / "restore.lua", b"Session.restore(sid, 1)", [])
+    ws.history.restore(sid, 1)
+    (record,) = run.finish(0)
+    one = ws.history.snapshot(_dir(ws, sid), 1).table["a.txt"]["hash"]
+    assert record["session_id"] == sid and record["checkpoint"] == 1
+    assert record["artifacts"] == [
+        {"seq": 4, "name": "a.txt", "hash": one},
+        {"seq": 5, "name": "b.txt", "op": "delete"},
+    ]
