@@ -1,0 +1,79 @@
+"""Checkpoint tree objects (history/tree.py) read and written directly: what a tree reaches
+(gc, fsck and push keep exactly that), and how trees are laid out in the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from spellfs import IntegrityError
+from spellfs.history.tree import TreeStore, canonical
+
+
+def _put(ws, value) -> str:
+    return ws.objects.put_bytes(canonical(value))
+
+
+def _page(ws, *contents: bytes) -> tuple[str, list[str]]:
+    hashes = [ws.objects.put_bytes(c) for c in contents]
+    records = [{"name": f"f{i}-{h[:6]}.txt", "seq": i, "hash": h} for i, h in enumerate(hashes)]
+    return _put(ws, {"type": "spellfs/page", "v": 1, "records": records}), hashes
+
+
+def _table(ws, *pages: str) -> str:
+    return _put(ws, {"type": "spellfs/table", "v": 1, "count": 0, "pages": list(pages)})
+
+
+def _tree(ws, manifest: str, state: str, parent: str | None = None, **body) -> str:
+    return _put(
+        ws,
+        {
+            "type": "spellfs/tree",
+            "v": 1,
+            "manifest": manifest,
+            "state": state,
+            "parent": parent,
+            "depth": 0,
+            **body,
+        },
+    )
+
+
+def test_refs_reach_every_object_once_across_trees_that_share_parts(anyws):
+    """gc walks every checkpoint with one ``seen`` set; trees share manifests, tables and
+    pages (unchanged pages are the same object, forks share a source's table). A part seen
+    before must be skipped without cutting the walk of what follows it."""
+    ws = anyws
+    manifest, state = _put(ws, {"id": "m"}), _put(ws, {"k": 1})
+    p_shared, h_shared = _page(ws, b"shared one", b"shared two")
+    p_old, h_old = _page(ws, b"only in the old table")
+    p_new, h_new = _page(ws, b"only in the new table")
+    t_old = _table(ws, p_shared, p_old)
+    t_new = _table(ws, p_shared, p_new)  # the first page is the same object as before
+    base = _tree(ws, manifest, state, table=t_old)
+    in_delta = ws.objects.put_bytes(b"put by a delta")
+    delta = {"put": {"d.txt": {"name": "d.txt", "seq": 9, "hash": in_delta}}, "del": []}
+    child = _tree(ws, manifest, state, parent=base, delta=delta)
+    other_parent = _tree(ws, _put(ws, {"id": "other"}), state, table=t_new)
+    # a full tree whose table was seen already, whose parent was not
+    sharer = _tree(ws, manifest, state, parent=other_parent, table=t_old)
+    trees = TreeStore(ws.objects)
+    seen: set[str] = set()
+    first = list(trees.refs(child, seen))
+    assert sorted(first) == sorted(
+        {child, base, manifest, state, t_old, p_shared, p_old, in_delta, *h_shared, *h_old}
+    )
+    second = list(trees.refs(sharer, seen))
+    assert sorted(second) == sorted(
+        {sharer, other_parent, _put(ws, {"id": "other"}), t_new, p_new, *h_new}
+    )
+    assert len(first) + len(second) == len(set(first) | set(second))  # each once
+    assert list(trees.refs(child, seen)) == [] and list(trees.refs(sharer, seen)) == []
+
+
+def test_refs_refuse_a_table_that_is_not_a_table(anyws):
+    ws = anyws
+    manifest, state = _put(ws, {"id": "m"}), _put(ws, {"k": 1})
+    page, _ = _page(ws, b"x")
+    tree = _tree(ws, manifest, state, table=page)  # names a page where its table should be
+    with pytest.raises(IntegrityError, match=f"corrupt table object {page}: not a spellfs table"):
+        list(TreeStore(ws.objects).refs(tree, set()))
