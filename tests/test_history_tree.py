@@ -77,3 +77,34 @@ def test_refs_refuse_a_table_that_is_not_a_table(anyws):
     tree = _tree(ws, manifest, state, table=page)  # names a page where its table should be
     with pytest.raises(IntegrityError, match=f"corrupt table object {page}: not a spellfs table"):
         list(TreeStore(ws.objects).refs(tree, set()))
+
+
+def test_a_full_table_after_deletes_and_new_names_holds_exactly_the_live_artifacts(anyws):
+    """A full table rewrites only the pages whose records changed since the last full table
+    this process wrote: a page that lost a record (a delete) and one that gained a record (a
+    new name whose sequence number falls in an existing page) must both be rewritten."""
+    from spellfs.history.tree import FULL_EVERY
+
+    ws = anyws
+    sid = ws.sessions.create(name="t")
+    dir = ws.sessions.resolve(sid)
+    ws.artifacts.store_many(sid, [("t", f"f{i:03d}.txt", b"%d" % i, None) for i in range(70)])
+    ws.history.save(sid)  # pages 0 (sequences 1-63) and 1 (64-127)
+    ws.artifacts.delete(sid, "f000.txt")
+    expected = {}
+    for i in range(FULL_EVERY + 1):
+        ws.artifacts.store(sid, "t", f"n{i:02d}.txt", b"new %d" % i)  # sequence 72 on: page 1
+        number = ws.history.save(sid)
+        expected[number] = sorted(a["name"] for a in ws.artifacts.list(sid))
+    trees = ws.history.trees
+    full = [
+        c["number"] for c in ws.history.checkpoints(sid)[1:] if "table" in trees.tree(c["tree"])
+    ]
+    # one full table every FULL_EVERY checkpoints, deltas between (depth counts them)
+    assert full == [FULL_EVERY + 1]
+    depths = [trees.tree(c["tree"])["depth"] for c in ws.history.checkpoints(sid)]
+    assert depths == [*range(FULL_EVERY), 0, 1]
+    trees._tables.clear()
+    trees._pages.clear()
+    for number, names in expected.items():
+        assert sorted(ws.history.snapshot(dir, number).table) == names, number
