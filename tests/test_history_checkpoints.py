@@ -862,6 +862,8 @@ def test_fork_names_count_past_the_highest_fork_of_the_same_name(anyws):
     assert ws.sessions.get(ws.history.fork(sid))["name"] == "plan (fork 11)"
     other = _session(ws, name="solo")
     assert ws.sessions.get(ws.history.fork(other))["name"] == "solo (fork 1)"
+    # an empty name is no name: the fork must not be named exactly like its source
+    assert ws.sessions.get(ws.history.fork(other, None, {"name": ""}))["name"] == "solo (fork 2)"
 
 
 def test_fork_records_start_again_at_sequence_one_in_the_sources_order(anyws):
