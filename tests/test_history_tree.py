@@ -108,3 +108,35 @@ def test_a_full_table_after_deletes_and_new_names_holds_exactly_the_live_artifac
     trees._pages.clear()
     for number, names in expected.items():
         assert sorted(ws.history.snapshot(dir, number).table) == names, number
+
+
+def test_tree_objects_have_the_documented_fields_and_a_delta_holds_only_the_change(root):
+    """The on-disk form of the module docstring; a new process (whole-table compare) writes
+    a delta of what changed since the parent, not the table."""
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="t")
+        for name in ("a.txt", "b.txt", "c.txt"):
+            ws.artifacts.store(sid, "t", name, name)
+        ws.history.save(sid)
+        first = ws.history.trees.tree(ws.history.checkpoints(sid)[0]["tree"])
+        assert set(first) == {"type", "v", "manifest", "state", "parent", "depth", "table"}
+        assert (first["type"], first["v"], first["parent"], first["depth"]) == (
+            "spellfs/tree",
+            1,
+            None,
+            0,
+        )
+        table = ws.history.trees.load_json(first["table"], "table")
+        assert (table["v"], table["count"]) == (1, 3)
+        assert ws.history.trees.load_json(table["pages"][0], "page")["v"] == 1
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(sid, "t", "a.txt", "changed")
+        ws.artifacts.delete(sid, "b.txt")
+        ws.history.save(sid)
+        cps = ws.history.checkpoints(sid)
+        tree = ws.history.trees.tree(cps[1]["tree"])
+        assert set(tree) == {"type", "v", "manifest", "state", "parent", "depth", "delta"}
+        assert (tree["v"], tree["parent"], tree["depth"]) == (1, cps[0]["tree"], 1)
+        assert set(tree["delta"]["put"]) == {"a.txt"} and tree["delta"]["del"] == ["b.txt"]
