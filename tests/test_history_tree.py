@@ -140,3 +140,58 @@ def test_tree_objects_have_the_documented_fields_and_a_delta_holds_only_the_chan
         assert set(tree) == {"type", "v", "manifest", "state", "parent", "depth", "delta"}
         assert (tree["v"], tree["parent"], tree["depth"]) == (1, cps[0]["tree"], 1)
         assert set(tree["delta"]["put"]) == {"a.txt"} and tree["delta"]["del"] == ["b.txt"]
+
+
+def test_saves_each_in_a_new_process_still_write_a_full_table_every_full_every(root):
+    """`spell save` runs in a new process each time (the whole-table compare); the chain of
+    deltas a read walks must stay bounded there too."""
+    from spellfs import Workspace
+    from spellfs.history.tree import FULL_EVERY
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="t")
+    for i in range(FULL_EVERY + 2):
+        with Workspace.open(root) as ws:
+            ws.artifacts.store(sid, "t", "a.txt", b"round %d" % i)
+            assert ws.history.save(sid) == i + 1
+    with Workspace.open(root) as ws:
+        trees = [ws.history.trees.tree(c["tree"]) for c in ws.history.checkpoints(sid)]
+    assert [t["depth"] for t in trees] == [*range(FULL_EVERY), 0, 1]
+    assert ["table" in t for t in trees] == [True] + [False] * (FULL_EVERY - 1) + [True, False]
+
+
+@pytest.mark.parametrize(
+    ("artifacts", "changed", "deleted", "full"),
+    [
+        (100, 64, 0, False),  # a change of up to 64 artifacts is a delta ...
+        (100, 65, 0, True),  # ... one over 64 a full table
+        (100, 0, 65, True),  # deletes count as change
+        (400, 100, 0, False),  # in a large session: up to a quarter of it ...
+        (400, 101, 0, True),  # ... and over it
+    ],
+)
+def test_a_large_change_is_written_as_a_full_table(ws, artifacts, changed, deleted, full):
+    sid = ws.sessions.create(name="t")
+    names = [f"f{i:03d}.txt" for i in range(artifacts)]
+    ws.artifacts.store_many(sid, [("t", n, b"one " + n.encode(), None) for n in names])
+    ws.history.save(sid)
+    ws.artifacts.store_many(sid, [("t", n, b"two " + n.encode(), None) for n in names[:changed]])
+    for n in names[-deleted:] if deleted else []:
+        ws.artifacts.delete(sid, n)
+    ws.history.save(sid)
+    tree = ws.history.trees.tree(ws.history.checkpoints(sid)[1]["tree"])
+    assert ("table" in tree, "delta" in tree) == (full, not full)
+    assert tree["depth"] == (0 if full else 1)
+
+
+def test_page_records_are_in_sequence_order_not_name_order(anyws):
+    ws = anyws
+    sid = ws.sessions.create(name="t")
+    for name in ("z.txt", "m.txt", "a.txt"):
+        ws.artifacts.store(sid, "t", name, name)
+    ws.history.save(sid)
+    trees = ws.history.trees
+    table = trees.load_json(trees.tree(ws.history.checkpoints(sid)[0]["tree"])["table"], "table")
+    (page,) = table["pages"]
+    records = trees.load_json(page, "page")["records"]
+    assert [(r["seq"], r["name"]) for r in records] == [(1, "z.txt"), (2, "m.txt"), (3, "a.txt")]
