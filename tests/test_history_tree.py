@@ -195,3 +195,32 @@ def test_page_records_are_in_sequence_order_not_name_order(anyws):
     (page,) = table["pages"]
     records = trees.load_json(page, "page")["records"]
     assert [(r["seq"], r["name"]) for r in records] == [(1, "z.txt"), (2, "m.txt"), (3, "a.txt")]
+
+
+def test_canonical_keeps_lone_surrogates_byte_for_byte():
+    """A name or value that came from bytes that are not UTF-8 (surrogateescape) must still
+    be stored, as the same bytes each time."""
+    assert canonical({"k": "\udcff"}) == b'{"k":"\xed\xb3\xbf"}'
+
+
+@pytest.mark.parametrize("new_process", [False, True])
+def test_a_new_version_with_the_same_content_is_not_counted_as_changed(root, new_process):
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="t")
+        ws.artifacts.store(sid, "t", "a.txt", "same")
+        ws.artifacts.store(sid, "t", "b.txt", "one")
+        ws.history.save(sid)
+        if not new_process:
+            ws.artifacts.store(sid, "t", "a.txt", "same")  # version 2, same content
+            ws.artifacts.store(sid, "t", "b.txt", "two")
+            ws.history.save(sid)
+    if new_process:
+        with Workspace.open(root) as ws:
+            ws.artifacts.store(sid, "t", "a.txt", "same")
+            ws.artifacts.store(sid, "t", "b.txt", "two")
+            ws.history.save(sid)
+    with Workspace.open(root) as ws:
+        cp = ws.history.checkpoints(sid)[1]
+        assert (cp["added"], cp["changed"], cp["removed"]) == (0, 1, 0)
