@@ -224,3 +224,43 @@ def test_a_new_version_with_the_same_content_is_not_counted_as_changed(root, new
     with Workspace.open(root) as ws:
         cp = ws.history.checkpoints(sid)[1]
         assert (cp["added"], cp["changed"], cp["removed"]) == (0, 1, 0)
+
+
+def test_a_tree_missing_any_required_part_is_refused(anyws):
+    ws = anyws
+    manifest, state = _put(ws, {"id": "m"}), _put(ws, {"k": 1})
+    table = _table(ws)
+    parent = _tree(ws, manifest, state, table=table)
+    delta = {"put": {}, "del": []}
+    for body in (
+        {"state": state, "table": table},  # no manifest
+        {"manifest": manifest, "table": table},  # no state
+        {"manifest": manifest, "state": state},  # neither table nor delta
+        {"manifest": manifest, "state": state, "delta": delta},  # a delta without a parent
+        {"manifest": manifest, "state": state, "parent": parent},  # a parent without a delta
+    ):
+        oid = _put(ws, {"type": "spellfs/tree", "v": 1, "depth": 0, **body})
+        with pytest.raises(IntegrityError) as info:
+            TreeStore(ws.objects).tree(oid)
+        assert str(info.value) == f"corrupt tree object {oid}: missing manifest, state or table"
+    ok = _put(ws, {"type": "spellfs/tree", "v": 1, "manifest": manifest, "state": state,
+                   "parent": parent, "delta": delta, "depth": 1})  # fmt: skip
+    assert TreeStore(ws.objects).table(ok) == {}
+
+
+def test_a_new_process_saves_twice_in_a_row(root):
+    """The first save of a process compares whole tables; the next one applies only the
+    change to what the first wrote."""
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="t")
+        ws.artifacts.store(sid, "t", "a.txt", "one")
+        ws.history.save(sid)
+    with Workspace.open(root) as ws:
+        dir = ws.sessions.resolve(sid)
+        ws.artifacts.store(sid, "t", "b.txt", "bee")
+        assert ws.history.save(sid) == 2
+        ws.artifacts.store(sid, "t", "c.txt", "sea")
+        assert ws.history.save(sid) == 3
+        assert sorted(ws.history.snapshot(dir, 3).table) == ["a.txt", "b.txt", "c.txt"]
