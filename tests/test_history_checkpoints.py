@@ -1071,3 +1071,61 @@ def test_a_restore_inside_a_run_is_in_the_runs_record(tmp_path, anyws):
         {"seq": 4, "name": "a.txt", "hash": one},
         {"seq": 5, "name": "b.txt", "op": "delete"},
     ]
+
+
+def test_checkpoint_log_errors_name_the_file_and_line_and_odd_lines_are_skipped(anyws):
+    from spellfs.store.records import RecordError
+    from spellfs.store import encode_record
+
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    for message in ("one", "two"):
+        ws.artifacts.store(sid, "t", "a.txt", message)
+        ws.history.save(sid, message)
+    assert len(ws.history.checkpoints(sid)) == 2  # read: the next read goes on from line 3
+    # a record without a tree, one without a number: not checkpoints, skipped
+    ws.storage.append(rel, encode_record({"number": 5}) + encode_record({"tree": "x" * 64}))
+    assert [c["number"] for c in ws.history.checkpoints(sid)] == [1, 2]
+    ws.storage.append(rel, b"- [not, a, record]\n")
+    with pytest.raises(RecordError) as info:
+        ws.history.checkpoints(sid)
+    assert str(info.value) == f"{rel}:5: not a record (expected `- {{key: value, ...}}`)"
+
+
+def test_after_a_merge_the_later_line_of_a_repeated_number_is_the_latest(anyws):
+    from spellfs.store import encode_record
+
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "t", name, name)
+        ws.history.save(sid)
+    one, two, three = ws.history.checkpoints(sid)
+    theirs = {**three, "number": 2, "parent": 1}  # the other clone's checkpoint 2
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    ws.storage.write(rel, b"".join(encode_record(r) for r in (one, two, theirs)))
+    assert ws.history.latest_number(dir) == 2
+    assert sorted(ws.history.snapshot(dir, 2).table) == ["a.txt", "b.txt", "c.txt"]
+    fid = ws.history.fork(sid)  # the latest checkpoint: the later line
+    assert sorted(_names(ws, fid)) == ["a.txt", "b.txt", "c.txt"]
+    ws.artifacts.store(sid, "t", "d.txt", "d")
+    assert ws.history.save(sid) == 3  # on top of the later line's tree
+    cp = ws.history.checkpoints(sid)[-1]
+    assert (cp["parent"], cp["added"], cp["changed"], cp["removed"]) == (2, 1, 0, 0)
+    assert ws.history.trees.tree(cp["tree"])["parent"] == three["tree"]
+
+
+def test_restore_counts_every_artifact_it_adds_back(anyws):
+    ws = anyws
+    sid = _session(ws)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "t", name, name)
+    ws.history.save(sid)
+    ws.artifacts.delete(sid, "a.txt")
+    ws.artifacts.delete(sid, "b.txt")
+    ws.artifacts.store(sid, "t", "c.txt", "changed")
+    r = ws.history.restore(sid, 1)
+    assert (r["added"], r["changed"], r["removed"]) == (2, 1, 0)
