@@ -565,3 +565,567 @@ def test_full_tables_are_paged_by_sequence_number(ws):
         list(range(64, 128)),
         list(range(128, 131)),
     ]
+
+
+# -- found by mutation testing of history/checkpoints.py ---------------------------------------
+
+
+def _usage(call, *args) -> str:
+    with pytest.raises(UsageError) as info:
+        call(*args)
+    return str(info.value)
+
+
+def _records(ws, sid) -> list[dict]:
+    from spellfs.store import parse_records
+
+    rel = f"sessions/{_dir(ws, sid)}/artifacts.yaml"
+    return [r for _, r in parse_records(ws.storage.read(rel), rel)]
+
+
+def test_checkpoint_numbers_in_every_form_callers_send_and_the_errors_they_get():
+    from spellfs.history.checkpoints import checkpoint_number
+
+    assert [checkpoint_number(v) for v in (3, 3.0, "3", " #3 ", b"3", b"#3")] == [3] * 6
+    hint = "(a checkpoint number ≥ 1, see `spell log`)"
+    assert _usage(checkpoint_number, True) == (
+        "invalid checkpoint: True (a checkpoint number, see `spell log`)"
+    )
+    assert _usage(checkpoint_number, 0) == f"invalid checkpoint: '0' {hint}"
+    # bytes that are not UTF-8 are decoded with replacement, then refused like any other text
+    assert _usage(checkpoint_number, b"\xff1") == f"invalid checkpoint: '\ufffd1' {hint}"
+    assert _usage(checkpoint_number, "X3") == f"invalid checkpoint: 'X3' {hint}"
+    long = "".join(str(i % 10) for i in range(39)) + "abcdef"
+    assert _usage(checkpoint_number, long) == f"invalid checkpoint: {long[:40]!r} {hint}"
+
+
+def test_missing_checkpoint_message_names_the_range_there_is(anyws):
+    ws = anyws
+    sid = _session(ws)
+    hint = f"see `spell log {sid[:8]}`)"
+    with pytest.raises(CheckpointNotFound) as info:
+        ws.history.snapshot(_dir(ws, sid), 1)
+    assert str(info.value) == (
+        f"checkpoint not found: 1 in session {sid[:8]} (it has no checkpoints; {hint}"
+    )
+    assert ws.history.latest_number(_dir(ws, sid)) is None
+    for n in (1, 2, 3):
+        ws.artifacts.store(sid, "t", "a.txt", f"v{n}")
+        ws.history.save(sid)
+        with pytest.raises(CheckpointNotFound) as info:
+            ws.history.restore(sid, 7)
+        have = "it has checkpoint 1" if n == 1 else f"it has checkpoints 1–{n}"
+        assert str(info.value) == f"checkpoint not found: 7 in session {sid[:8]} ({have}; {hint}"
+    assert ws.history.latest_number(_dir(ws, sid)) == 3
+
+
+def test_save_takes_a_bytes_message_and_refuses_any_other_type(anyws):
+    ws = anyws
+    sid = _session(ws)
+    assert ws.history.save(sid, b"caf\xc3\xa9 \xff") == 1
+    assert ws.history.checkpoints(sid)[0]["message"] == "café \ufffd"
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    assert _usage(ws.history.save, sid, 7) == (
+        "invalid checkpoint message: expected a string, got int"
+    )
+    assert len(ws.history.checkpoints(sid)) == 1
+
+
+def test_save_hook_gets_the_session_and_a_hook_that_leaves_the_message_keeps_it(anyws):
+    ws = anyws
+    sid = _session(ws)
+    seen = []
+    ws.hooks.register("SessionSave", lambda ctx: seen.append(ctx) or {"extra": 1})
+    ws.history.save(sid, "mine")
+    assert seen[0]["session_id"] == sid
+    assert seen[0]["data"] == {"session_id": sid, "name": "hist", "message": "mine", "extra": 1}
+    assert ws.history.checkpoints(sid)[0]["message"] == "mine"
+
+
+def test_save_records_a_hand_edit_before_it_checkpoints(ws):
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "stored")
+    (ws.root / "sessions" / _dir(ws, sid) / "files" / "a.txt").write_bytes(b"edited by hand")
+    ws.history.save(sid)
+    table = ws.history.snapshot(_dir(ws, sid), 1).table
+    assert ws.objects.get(table["a.txt"]["hash"]) == b"edited by hand"
+
+
+def test_a_new_process_saves_only_when_the_artifacts_manifest_or_state_changed(root):
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "t", "a.txt", "one")
+        ws.state.set(f"session:{sid}:k", 1)
+        ws.history.save(sid)
+    with Workspace.open(root) as ws:  # the whole table is compared: nothing changed
+        assert ws.history.save(sid) == 1
+    with Workspace.open(root) as ws:
+        ws.state.set(f"session:{sid}:k", 2)  # only the state
+        assert ws.history.save(sid) == 2
+    with Workspace.open(root) as ws:
+        ws.sessions.set_manifest_fields(sid, description="now described")  # only the manifest
+        assert ws.history.save(sid) == 3
+    with Workspace.open(root) as ws:
+        assert ws.history.save(sid) == 3
+
+
+def test_restore_appends_what_differs_in_sequence_order_with_new_sequence_numbers(anyws):
+    ws = anyws
+    sid = _session(ws)
+    # stored in an order that is not the names' order; keep.txt (unchanged) comes first
+    for name in ("keep.txt", "z.txt", "a.txt", "m.txt"):
+        ws.artifacts.store(sid, "t", name, f"{name} one")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "z.txt", "z two")
+    ws.artifacts.store(sid, "t", "a.txt", "a two")
+    ws.artifacts.delete(sid, "m.txt")
+    ws.artifacts.store(sid, "t", "new.txt", "new")
+    ws.history.save(sid)
+    before = _records(ws, sid)
+    top = max(r["seq"] for r in before)
+    sub = ws.events.subscribe("session.restored")
+    result = ws.history.restore(sid, 1)
+    expected = {
+        "session_id": sid,
+        "checkpoint": 1,
+        "added": 1,
+        "changed": 2,
+        "removed": 1,
+        "kept": [],
+    }
+    assert result == expected
+    assert ws.events.receive(sub)["data"] == expected
+    new = _records(ws, sid)[len(before) :]
+    assert [(r["seq"], r["name"], r.get("op")) for r in new] == [
+        (top + 1, "z.txt", None),
+        (top + 2, "a.txt", None),
+        (top + 3, "m.txt", None),
+        (top + 4, "new.txt", "delete"),
+    ]
+    snap = ws.history.snapshot(_dir(ws, sid), 1).table
+    for r in new:
+        assert r["restored_from"] == 1 and r["created_by"] == ws.actor
+        assert r["created_at"] == new[0]["created_at"] > snap["z.txt"]["created_at"]
+        if r.get("op") is None:
+            assert r["hash"] == snap[r["name"]]["hash"]
+            assert "version" not in r  # a reader numbers versions by record order
+    assert ws.history.restore(sid, 1)["changed"] == 0  # now equal: nothing more appended
+    assert len(_records(ws, sid)) == len(before) + 4
+
+
+def test_restore_guard_stops_only_for_edits_it_would_overwrite_and_force_keeps_them(ws):
+    from spellfs import UnrecordedChanges
+
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    files = ws.root / "sessions" / dir / "files"
+    for name in ("a.txt", "b.txt"):
+        ws.artifacts.store(sid, "t", name, f"{name} one")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "a two")
+    ws.artifacts.store(sid, "t", "d.txt", "dee")
+    ws.history.save(sid)  # restoring 1 rewrites a.txt, deletes d.txt and leaves b.txt
+
+    def refused(name: str) -> str:
+        with pytest.raises(UnrecordedChanges) as info:
+            ws.history.restore(sid, 1)
+        return str(info.value)
+
+    (files / "d.txt").write_bytes(b"dee by hand")  # a file the restore would delete
+    assert refused("d.txt") == (
+        f"restore would overwrite or delete unrecorded changes: sessions/{dir}/files/: d.txt "
+        f"(record them with `spell save {sid[:8]}` first, or pass --force: they are kept "
+        "first, then it goes on)"
+    )
+    (files / "d.txt").write_bytes(b"dee")
+    (files / "a.txt").write_bytes(b"a by hand")  # a file the restore would overwrite
+    assert "files/: a.txt (" in refused("a.txt")
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"a two"
+    (files / "a.txt").write_bytes(b"a two")
+    (files / "b.txt").write_bytes(b"b by hand")  # not touched by the restore: it goes on
+    assert ws.history.restore(sid, 1)["kept"] == []
+    assert (files / "b.txt").read_bytes() == b"b by hand"
+    assert ws.worktree.scan(dir).modified.keys() == {"b.txt"}
+    assert (files / "a.txt").read_bytes() == b"a.txt one" and not (files / "d.txt").exists()
+    ws.history.restore(sid, 2, force=True)  # b.txt is the same in 2: still not touched
+    (files / "a.txt").write_bytes(b"a by hand again")
+    assert ws.history.restore(sid, 1, force=True)["kept"] == ["a.txt@5"]
+    assert ws.artifacts.get(sid, "a.txt@5")["content"] == b"a by hand again"
+    assert (files / "a.txt").read_bytes() == b"a.txt one"
+
+
+def test_restore_leaves_artifacts_over_the_copy_limit_out_of_files(ws):
+    ws.config.set("watch.materialize_max_bytes", 10)
+    sid = _session(ws)
+    files = ws.root / "sessions" / _dir(ws, sid) / "files"
+    ws.artifacts.store(sid, "t", "a.txt", "small")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "x" * 11)  # over the limit: no copy in files/
+    ws.artifacts.store(sid, "t", "b.txt", "y" * 10)  # at the limit: a copy
+    ws.history.save(sid)
+    ws.history.restore(sid, 1)
+    assert (files / "a.txt").read_bytes() == b"small" and not (files / "b.txt").exists()
+    ws.history.restore(sid, 2)
+    assert not (files / "a.txt").exists()  # the small copy is gone, not left stale
+    assert (files / "b.txt").read_bytes() == b"y" * 10
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"x" * 11
+
+
+def test_load_makes_the_session_active_and_takes_force(ws):
+    from spellfs import UnrecordedChanges
+
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "one")
+    ws.sessions.suspend(sid)
+    ws.history.save(sid)  # the checkpoint holds status "suspended"
+    ws.sessions.resume(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "two")
+    sub = ws.events.subscribe("session.loaded")
+    assert ws.history.load(sid) == sid
+    assert ws.sessions.get(sid)["status"] == "active"
+    assert ws.events.receive(sub)["data"] == {"session_id": sid}
+    ws.artifacts.store(sid, "t", "a.txt", "three")
+    path = ws.root / "sessions" / _dir(ws, sid) / "files" / "a.txt"
+    path.write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges):
+        ws.history.load(sid)
+    ws.history.load(sid, force=True)
+    assert path.read_bytes() == b"one"
+    assert ws.artifacts.get(sid, "a.txt@5")["content"] == b"by hand"
+    # an active session without checkpoints: load changes nothing on disk
+    other = _session(ws, name="plain")
+    manifest = f"sessions/{_dir(ws, other)}/session.yaml"
+    before = ws.storage.read(manifest)
+    assert ws.history.load(other) == other
+    assert ws.storage.read(manifest) == before
+
+
+def test_diff_defaults_to_the_latest_checkpoint_and_now_with_hand_changes(ws):
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "one\n")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "b.txt", "bee\n")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "c.txt", "sea\n")
+    (ws.root / "sessions" / _dir(ws, sid) / "files" / "a.txt").write_bytes(b"one\nmore\n")
+    for d in (ws.history.diff(sid), ws.history.diff(sid, "", ""), ws.history.diff(sid, 2, "now")):
+        assert (d["from"], d["to"]) == (2, "now")
+        assert [a["name"] for a in d["artifacts"]["added"]] == ["c.txt"]
+        assert [m["name"] for m in d["unrecorded"]["modified"]] == ["a.txt"]
+    d = ws.history.diff(sid, 1, 2)
+    assert [a["name"] for a in d["artifacts"]["added"]] == ["b.txt"] and "unrecorded" not in d
+
+
+def test_fork_options_names_event_and_description(anyws):
+    ws = anyws
+    sid = _session(ws, description="first words", metadata={"m": 1, "k": "old"})
+    ws.artifacts.store(sid, "t", "a.txt", "alpha")
+    ws.history.save(sid)
+    ws.sessions.set_manifest_fields(sid, description="later words")
+    ws.artifacts.store(sid, "t", "b.txt", "beta")
+    ws.history.save(sid)
+    assert _usage(ws.history.fork, sid, 1, "name") == (
+        "invalid fork options: expected a table (name, description, tags, metadata)"
+    )
+    assert _usage(ws.history.fork, sid, 1, {"colour": "red"}) == (
+        "unknown fork option: colour (known: name, description, tags, metadata)"
+    )
+    sub = ws.events.subscribe("session.forked")
+    fid = ws.history.fork(sid, 1, {"description": None, "metadata": {"k": "new"}})
+    assert ws.events.receive(sub)["data"] == {
+        "session_id": fid,
+        "parent_session_id": sid,
+        "checkpoint": 1,
+    }
+    info = ws.sessions.get(fid)
+    assert info["name"] == "hist (fork 1)"
+    assert info["description"] == "first words"  # the checkpoint's, not the session's now
+    assert info["custom_metadata"] == {"m": 1, "k": "new"}
+    described = ws.sessions.get(ws.history.fork(sid, "", {"description": "mine"}))
+    assert described["description"] == "mine" and described["name"] == "hist (fork 2)"
+    assert sorted(_names(ws, described["id"])) == ["a.txt", "b.txt"]  # "": the latest
+
+
+def test_fork_names_count_past_the_highest_fork_of_the_same_name(anyws):
+    ws = anyws
+    sid = _session(ws, name="plan")
+    f1 = ws.history.fork(sid)
+    assert ws.sessions.get(f1)["name"] == "plan (fork 1)"
+    ws.sessions.complete(f1)  # finished forks still hold their number
+    assert ws.sessions.get(ws.history.fork(sid))["name"] == "plan (fork 2)"
+    assert ws.sessions.get(ws.history.fork(f1))["name"] == "plan (fork 3)"  # a fork of a fork
+    _session(ws, name="plan (fork 10)")
+    _session(ws, name="other (fork 50)")
+    _session(ws, name="plan (fork x)")
+    assert ws.sessions.get(ws.history.fork(sid))["name"] == "plan (fork 11)"
+    other = _session(ws, name="solo")
+    assert ws.sessions.get(ws.history.fork(other))["name"] == "solo (fork 1)"
+    # an empty name is no name: the fork must not be named exactly like its source
+    assert ws.sessions.get(ws.history.fork(other, None, {"name": ""}))["name"] == "solo (fork 2)"
+
+
+def test_fork_records_start_again_at_sequence_one_in_the_sources_order(anyws):
+    from spellfs.model.artifact_log import identity_problems
+
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "z.txt", "zed")
+    ws.artifacts.store(sid, "t", "a.txt", "a one")
+    ws.artifacts.store(sid, "t", "a.txt", "a two")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "a three")
+    ws.history.restore(sid, 1)  # a.txt@4 is "a two", restored_from 1
+    ws.history.save(sid)
+    fid = ws.history.fork(sid, 2)
+    recs = _records(ws, fid)
+    assert [(r["seq"], r["name"], r["version"]) for r in recs] == [(1, "z.txt", 1), (2, "a.txt", 1)]
+    assert all("restored_from" not in r for r in recs)
+    assert ws.artifacts.get(fid, "a.txt")["content"] == b"a two"
+    assert [a["sequence"] for a in ws.artifacts.list(fid)] == [1, 2]
+    assert identity_problems(ws, _dir(ws, fid)) == []
+
+
+def test_a_fork_that_fails_part_way_leaves_no_session(ws):
+    from spellfs import ObjectNotFound
+
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "alpha")
+    ws.artifacts.store(sid, "t", "b.txt", "beta")
+    ws.history.save(sid)
+    lost = ws.objects.path(ws.artifacts.get(sid, "b.txt")["metadata"]["content_hash"])
+    lost.unlink()
+    dirs = sorted(p.name for p in (ws.root / "sessions").iterdir())
+    with pytest.raises(ObjectNotFound):
+        ws.history.fork(sid)
+    assert sorted(p.name for p in (ws.root / "sessions").iterdir()) == dirs
+    assert [s["id"] for s in ws.sessions.list({"status": "all"})] == [sid]
+
+
+def test_replay_calls_reach_the_replay_module(tmp_path):
+    from spellfs import ReplayError, Workspace
+    from spellfs.history.runs import begin_run
+
+    with Workspace.in_memory() as ws:
+        sid = ws.sessions.create(name="m")
+        with pytest.raises(ReplayError) as info:
+            ws.history.replay(sid)
+        assert str(info.value) == (
+            f"nothing to replay: session {sid[:8]} has no recorded runs (runs are recorded by "
+            "`spell run`)"
+        )
+        assert not ws.history.can_replay(sid) and ws.history.list_replayable() == []
+        run = begin_run(ws, tmp_path / "m.lua", b"--", [])
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        run.finish(0)
+        assert ws.history.can_replay(sid)
+        meta = ws.history.replay_metadata(sid)
+        assert (meta["session_id"], meta["run_count"]) == (sid, 1)
+        assert [r["session_id"] for r in ws.history.list_replayable()] == [sid]
+        with pytest.raises(ReplayError, match="^cannot replay in a memory workspace"):
+            ws.history.replay(sid)
+
+
+def test_a_merge_rewriting_the_records_between_two_saves_is_in_the_next_checkpoint(ws):
+    """The O(change) save applies only the records appended since this process's last save;
+    after the record file is replaced (a `git merge` inserting another clone's lines) it must
+    compare the whole table instead."""
+    from spellfs.names import now
+    from spellfs.store import encode_record
+
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    ws.artifacts.store(sid, "t", "a.txt", "alpha")
+    ws.history.save(sid)
+    rel = f"sessions/{dir}/artifacts.yaml"
+    (mine,) = _records(ws, sid)
+    theirs = {**mine, "seq": 2, "name": "merged.txt", "created_at": now()}
+    theirs["hash"] = ws.objects.put_bytes(b"from the other clone")
+    theirs["size"] = len(b"from the other clone")
+    (ws.root / "sessions" / dir / "files" / "merged.txt").write_bytes(b"from the other clone")
+    ws.storage.write(rel, encode_record(theirs) + ws.storage.read(rel))  # a new file
+    ws.artifacts.store(sid, "t", "b.txt", "beta")
+    assert ws.history.save(sid) == 2
+    assert sorted(ws.history.snapshot(dir, 2).table) == ["a.txt", "b.txt", "merged.txt"]
+    assert ws.history.checkpoints(sid)[1]["added"] == 2
+
+
+def test_a_replaced_checkpoint_log_is_read_again_whole(anyws):
+    from spellfs.store import encode_record
+
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    for message in ("one", "two"):
+        ws.artifacts.store(sid, "t", "a.txt", message)
+        ws.history.save(sid, message)
+    first, second = ws.history.checkpoints(sid)  # read, so the log is cached
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    replaced = (
+        encode_record({**first, "message": "one, as the other clone wrote it"})
+        + encode_record(second)
+        + encode_record({**second, "number": 3, "parent": 2, "message": "three"})
+    )
+    ws.storage.write(rel, replaced)
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == [
+        "one, as the other clone wrote it",
+        "two",
+        "three",
+    ]
+    assert ws.history.latest_number(dir) == 3
+
+
+def test_a_checkpoint_log_cut_short_in_place_is_read_again_whole(ws):
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    for message in ("one", "two"):
+        ws.artifacts.store(sid, "t", "a.txt", message)
+        ws.history.save(sid, message)
+    assert ws.history.latest_number(dir) == 2
+    path = ws.root / "sessions" / dir / "checkpoints.yaml"
+    first = path.read_bytes().splitlines(keepends=True)[0]
+    with open(path, "r+b") as f:  # the same file (inode), shorter: an editor saving in place
+        f.truncate(len(first))
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == ["one"]
+    assert ws.history.save(sid, "again") == 2
+
+
+def test_checkpoint_record_and_event_fields(anyws):
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    created = ws.sessions.get(sid)["created_at"]
+    sub = ws.events.subscribe("session.saved")
+    ws.history.save(sid, "first")
+    (cp,) = ws.history.checkpoints(sid)
+    assert set(cp) == {
+        "number",
+        "time",
+        "message",
+        "tree",
+        "parent",
+        "added",
+        "changed",
+        "removed",
+        "artifacts",
+        "by",
+        "seq",
+    }
+    assert cp["by"] == ws.actor and cp["time"] >= created and cp["seq"] == 1
+    assert ws.events.receive(sub)["data"] == {
+        "session_id": sid,
+        "checkpoint": 1,
+        "message": "first",
+        "tree": cp["tree"],
+    }
+
+
+def test_a_new_process_writes_a_delta_with_counts_against_the_latest_checkpoint(root):
+    from spellfs import Workspace
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+        for name in ("a.txt", "b.txt", "c.txt"):
+            ws.artifacts.store(sid, "t", name, name)
+        ws.history.save(sid)
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(sid, "t", "a.txt", "changed")
+        ws.artifacts.delete(sid, "b.txt")
+        ws.artifacts.store(sid, "t", "d.txt", "new")
+        assert ws.history.save(sid) == 2
+        cp = ws.history.checkpoints(sid)[1]
+        assert (cp["added"], cp["changed"], cp["removed"], cp["artifacts"]) == (1, 1, 1, 3)
+        tree = ws.history.trees.tree(cp["tree"])
+        assert tree["parent"] == ws.history.checkpoints(sid)[0]["tree"] and "delta" in tree
+    with Workspace.open(root) as ws:
+        assert ws.history.save(sid, force=True) == 3  # forced: a new one with nothing changed
+
+
+def test_a_run_that_only_saves_a_session_gets_a_run_record_in_it(tmp_path, anyws):
+    from spellfs.history.runs import begin_run
+
+    ws = anyws
+    sid = _session(ws)
+    run = begin_run(ws, tmp_path / "save.lua", b"Session.save()", [])
+    ws.history.save(sid, "from a script")
+    (record,) = run.finish(0)
+    assert record["session_id"] == sid and record["artifacts"] == []
+
+
+def test_a_restore_inside_a_run_is_in_the_runs_record(tmp_path, anyws):
+    from spellfs.history.runs import begin_run
+
+    ws = anyws
+    sid = _session(ws)
+    ws.artifacts.store(sid, "t", "a.txt", "one")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "two")
+    ws.artifacts.store(sid, "t", "b.txt", "bee")
+    run = begin_run(ws, tmp_path / "restore.lua", b"Session.restore(sid, 1)", [])
+    ws.history.restore(sid, 1)
+    (record,) = run.finish(0)
+    one = ws.history.snapshot(_dir(ws, sid), 1).table["a.txt"]["hash"]
+    assert record["session_id"] == sid and record["checkpoint"] == 1
+    assert record["artifacts"] == [
+        {"seq": 4, "name": "a.txt", "hash": one},
+        {"seq": 5, "name": "b.txt", "op": "delete"},
+    ]
+
+
+def test_checkpoint_log_errors_name_the_file_and_line_and_odd_lines_are_skipped(anyws):
+    from spellfs.store.records import RecordError
+    from spellfs.store import encode_record
+
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    for message in ("one", "two"):
+        ws.artifacts.store(sid, "t", "a.txt", message)
+        ws.history.save(sid, message)
+    assert len(ws.history.checkpoints(sid)) == 2  # read: the next read goes on from line 3
+    # a record without a tree, one without a number: not checkpoints, skipped
+    ws.storage.append(rel, encode_record({"number": 5}) + encode_record({"tree": "x" * 64}))
+    assert [c["number"] for c in ws.history.checkpoints(sid)] == [1, 2]
+    ws.storage.append(rel, b"- [not, a, record]\n")
+    with pytest.raises(RecordError) as info:
+        ws.history.checkpoints(sid)
+    assert str(info.value) == f"{rel}:5: not a record (expected `- {{key: value, ...}}`)"
+
+
+def test_after_a_merge_the_later_line_of_a_repeated_number_is_the_latest(anyws):
+    from spellfs.store import encode_record
+
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "t", name, name)
+        ws.history.save(sid)
+    one, two, three = ws.history.checkpoints(sid)
+    theirs = {**three, "number": 2, "parent": 1}  # the other clone's checkpoint 2
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    ws.storage.write(rel, b"".join(encode_record(r) for r in (one, two, theirs)))
+    assert ws.history.latest_number(dir) == 2
+    assert sorted(ws.history.snapshot(dir, 2).table) == ["a.txt", "b.txt", "c.txt"]
+    fid = ws.history.fork(sid)  # the latest checkpoint: the later line
+    assert sorted(_names(ws, fid)) == ["a.txt", "b.txt", "c.txt"]
+    ws.artifacts.store(sid, "t", "d.txt", "d")
+    assert ws.history.save(sid) == 3  # on top of the later line's tree
+    cp = ws.history.checkpoints(sid)[-1]
+    assert (cp["parent"], cp["added"], cp["changed"], cp["removed"]) == (2, 1, 0, 0)
+    assert ws.history.trees.tree(cp["tree"])["parent"] == three["tree"]
+
+
+def test_restore_counts_every_artifact_it_adds_back(anyws):
+    ws = anyws
+    sid = _session(ws)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "t", name, name)
+    ws.history.save(sid)
+    ws.artifacts.delete(sid, "a.txt")
+    ws.artifacts.delete(sid, "b.txt")
+    ws.artifacts.store(sid, "t", "c.txt", "changed")
+    r = ws.history.restore(sid, 1)
+    assert (r["added"], r["changed"], r["removed"]) == (2, 1, 0)

@@ -142,3 +142,43 @@ def test_a_save_naming_many_files_flushes_the_workspace_file_system_not_the_mach
     assert "<os.sync>" not in flushed
     cp = ws.history.checkpoints(sid)[-1]
     assert cp["artifacts"] == storage.FSYNC_MANY + 1
+
+
+def test_a_first_checkpoint_flushes_the_directory_entries_of_a_new_session(ws, monkeypatch) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "tool_result", "a.txt", "x")
+    asked: list[list[str]] = []
+    real = ws.storage.fsync
+    monkeypatch.setattr(
+        ws.storage, "fsync", lambda paths: (asked.append(list(paths)), real(asked[-1]))[1]
+    )
+    ws.history.save(sid)
+    session = ws.root / "sessions" / ws.sessions.resolve(sid)
+    # before the checkpoint line: the records, the session folder and its entry in sessions/
+    assert {str(session / "artifacts.yaml"), str(session), str(ws.root / "sessions")} <= set(
+        asked[0]
+    )
+    assert asked[1] == [str(session / "checkpoints.yaml"), str(session)]
+
+
+def test_a_merged_older_record_does_not_stop_the_walk_for_newer_objects(ws, monkeypatch) -> None:
+    """After a `git merge` another clone's records (lower sequence numbers) may follow this
+    clone's newer ones; the objects of the newer records still need flushing."""
+    from spellfs.names import now
+    from spellfs.store import encode_record, parse_records
+
+    sid = ws.sessions.create(name="s")
+    dir = ws.sessions.resolve(sid)
+    ws.artifacts.store(sid, "tool_result", "a.txt", "before the checkpoint")
+    ws.history.save(sid)
+    new = ws.artifacts.store(sid, "tool_result", "new.txt", "after the checkpoint")
+    rel = f"sessions/{dir}/artifacts.yaml"
+    first = next(r for _, r in parse_records(ws.storage.read(rel), rel))
+    content = b"the other clone's first artifact"
+    theirs = {**first, "name": "theirs.txt", "created_at": now()}
+    theirs.update(hash=ws.objects.put_bytes(content), size=len(content))
+    ws.storage.append(rel, encode_record(theirs))  # sequence 1 again, after sequence 2
+    (ws.root / rel).parent.joinpath("files", "theirs.txt").write_bytes(content)
+    flushed = _recording(monkeypatch)
+    ws.history.save(sid)
+    assert str(ws.objects.path(new["content_hash"])) in flushed

@@ -75,6 +75,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
     "history/tree.py": [
+        "test_history_tree.py",
         "test_history_checkpoints.py",
         "test_history_durability.py",
         "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach

@@ -454,7 +454,7 @@ class History:
             snap = self.snapshot(dir, latest["number"]) if latest else self.live(dir)
         else:
             snap = self.snapshot(dir, checkpoint)
-        if "name" not in opts:  # a fork is told apart from its source by name too
+        if not opts.get("name"):  # a fork is told apart from its source by name too ("" too)
             opts["name"] = fork_name(ws, ws.sessions.manifest(dir)["name"])
         return self._new_from(dir, snap, opts)
 
