@@ -580,8 +580,7 @@ def test_problems_tell_interrupted_writes_stray_copies_and_hand_edits_apart(
         (
             "interrupted-write",
             "a.txt",
-            f"{where}a.txt: written by a store that never recorded it; "
-            "put back as its records say",
+            f"{where}a.txt: written by a store that never recorded it; put back as its records say",
         ),
         (
             "stray-copy",
