@@ -46,11 +46,17 @@ MODULES: dict[str, list[str]] = {
     "store/yamlio.py": ["test_store_yamlio.py", "test_model_state.py", "test_model_session.py"],
     "model/artifact.py": [
         "test_model_artifact.py",
+        "test_model_artifact_log.py",
         "test_model_identity.py",
         "test_model_readonly.py",
         "test_events_hooks.py",
+        "test_model_worktree.py",  # stores over hand edits (keep_before_store, vouch)
     ],
-    "model/artifact_log.py": ["test_model_artifact.py", "test_model_identity.py"],
+    "model/artifact_log.py": [
+        "test_model_artifact_log.py",
+        "test_model_artifact.py",
+        "test_model_identity.py",
+    ],
     "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
     "model/index.py": ["test_model_session.py"],
     "model/inflight.py": ["test_model_inflight.py"],
