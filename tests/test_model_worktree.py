@@ -324,6 +324,24 @@ def test_scan_reports_each_kind_of_change_with_the_hash_now_on_disk(ws: Workspac
     assert ws.worktree.scan(dir) == wc
     assert ws.worktree.scan(dir) == wc
     assert ws.worktree.modified_names(dir) == {"a.txt", "b.txt"}
+    with Workspace.open(ws.root) as other:  # another process: the stat cache, not a read
+        assert other.worktree.scan(dir) == wc
+
+
+def test_a_file_added_by_hand_is_watched_like_an_artifact_once_settled(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, a=b"one letter")  # a one-character name too
+    (files / "n.txt").write_bytes(b"new")
+    (files / ".dot").write_bytes(b"never an artifact")
+    time.sleep(0.25)
+    assert ws.worktree.scan(dir).added == {"n.txt": hash_bytes(b"new")}
+    assert ws.worktree.scan(dir).added == {"n.txt": hash_bytes(b"new")}  # remembered
+    with open(files / "n.txt", "ab") as f:  # the folder does not change, the file does
+        f.write(b" and more")
+    assert ws.worktree.scan(dir).added == {"n.txt": hash_bytes(b"new and more")}
+    (files / "a").write_bytes(b"ONE LETTER")
+    assert ws.worktree.scan(dir).modified == {"a": hash_bytes(b"ONE LETTER")}
 
 
 def test_a_copy_is_independent_of_the_scan_it_came_from(ws: Workspace) -> None:
