@@ -692,3 +692,228 @@ def test_a_hand_edit_made_while_a_store_runs_is_never_overwritten(
         assert (files / name).read_bytes() == content or hash_bytes(content) in recorded, name
     wc = ws.worktree.scan(ws.sessions.resolve(sid))
     assert {"f1.txt", "new.txt"} <= set(wc.modified), wc  # status shows them, save records them
+
+
+# -- what the rest of the API reads off a record, and the checks a store makes ------------
+
+
+def test_a_plain_store_reads_back_the_whole_metadata_table(anyws: Workspace, sid: str) -> None:
+    aid = anyws.artifacts.store(sid, "tool_result", "plain.txt", b"abc")
+    meta = anyws.artifacts.get(sid, aid)["metadata"]
+    at = meta.pop("created_at")
+    assert at.endswith("Z") and at[:4] == str(datetime.now().year)
+    assert meta == {
+        "name": "plain.txt",
+        "description": "",
+        "artifact_type": "tool_result",
+        "mime_type": "text/plain",
+        "size": 3,
+        "tags": [],
+        "custom": {},
+        "version": 1,
+        "created_by": "api",
+        "is_compressed": False,
+        "original_size": 3,
+        "content_hash": hash_bytes(b"abc"),
+        "sequence": 1,
+    }
+    [rec] = records(anyws, sid)  # nothing empty is written to the record
+    assert set(rec) == {
+        "seq",
+        "name",
+        "version",
+        "hash",
+        "size",
+        "type",
+        "mime_type",
+        "created_at",
+        "created_by",
+    }
+
+
+def test_metadata_is_checked_and_sorted_into_fields(anyws: Workspace, sid: str) -> None:
+    a = anyws.artifacts
+    a.store(sid, "t", "m.bin", b"x", {"mime_type": "x" * 150 + "/" + "y" * 100})
+    assert a.get(sid, "m.bin")["metadata"]["mime_type"] == "x" * 150 + "/" + "y" * 49
+    a.store(sid, "t", "w.bin", b"x", {"mime_type": "plainword", "custom": "not a table"})
+    assert a.get(sid, "w.bin")["metadata"]["mime_type"] == "plainword"
+    assert a.get(sid, "w.bin")["metadata"]["custom"] == {}
+    a.store(sid, "t", "e.txt", b"x", {"description": "", "tags": [], "mime_type": None})
+    assert not {"description", "tags", "custom"} & records(anyws, sid)[-1].keys()
+    assert a.get(sid, "e.txt")["metadata"]["mime_type"] == "text/plain"
+    for bad, message in (
+        ("a table", "invalid metadata for x.txt: expected a table"),
+        (["list"], "invalid metadata for x.txt: expected a table"),
+        ({"description": 5}, "invalid description for x.txt: expected a string"),
+        ({"mime_type": "bad\tword"}, "invalid mime_type"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            a.store(sid, "t", "x.txt", b"x", bad)
+    assert [r["name"] for r in records(anyws, sid)] == ["m.bin", "w.bin", "e.txt"]
+
+
+@pytest.mark.parametrize(
+    "content, stored",
+    [(bytearray(b"ba"), b"ba"), (memoryview(b"mv"), b"mv"), ("text é", "text é".encode())],
+)
+def test_content_may_be_bytes_like_or_text(
+    anyws: Workspace, sid: str, content: object, stored: bytes
+) -> None:
+    anyws.artifacts.store(sid, "t", "c.bin", content)
+    assert anyws.artifacts.get(sid, "c.bin")["content"] == stored
+    assert files_copy(anyws, sid, "c.bin") == stored
+
+
+@pytest.mark.parametrize("content", [5, None, ["x"], {"a": 1}])
+def test_other_content_is_refused_by_type(anyws: Workspace, sid: str, content: object) -> None:
+    before = snapshot(anyws)
+    with pytest.raises(
+        UsageError,
+        match=rf"invalid content for c\.bin: expected a string, got {type(content).__name__}$",
+    ):
+        anyws.artifacts.store(sid, "t", "c.bin", content)
+    assert snapshot(anyws) == before
+
+
+def test_a_version_above_the_materialize_limit_takes_away_the_older_copy(
+    anyws: Workspace, sid: str
+) -> None:
+    anyws.config.set("watch.materialize_max_bytes", 10)
+    anyws.artifacts.store(sid, "t", "a.txt", b"small")
+    assert files_copy(anyws, sid, "a.txt") == b"small"
+    anyws.artifacts.store(sid, "t", "a.txt", b"x" * 10)  # exactly the limit: still copied
+    assert files_copy(anyws, sid, "a.txt") == b"x" * 10
+    anyws.artifacts.store(sid, "t", "a.txt", b"y" * 11)
+    assert not anyws.storage.exists(f"{sdir(anyws, sid)}/files/a.txt")  # no stale copy
+    assert anyws.artifacts.get(sid, "a.txt")["content"] == b"y" * 11
+    if not anyws.memory:
+        assert anyws.worktree.scan(anyws.sessions.resolve(sid)).clean
+
+
+def test_a_deleted_artifact_of_one_version_names_that_version(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "once.txt", b"1")
+    anyws.artifacts.delete(sid, "once.txt")
+    with pytest.raises(ArtifactNotFound) as e:
+        anyws.artifacts.get(sid, "once.txt")
+    assert str(e.value) == (
+        f"artifact not found: once.txt in session {sid[:8]} "
+        "(once.txt was deleted; its versions still read as once.txt@1)"
+    )
+    with pytest.raises(ArtifactNotFound) as e:
+        anyws.artifacts.get(sid, "never.txt")
+    assert str(e.value) == f"artifact not found: never.txt in session {sid[:8]}"
+    with pytest.raises(ArtifactNotFound) as e:
+        anyws.artifacts.get(sid, 7)
+    assert str(e.value) == f"artifact not found: #7 in session {sid[:8]}"
+
+
+def test_every_kind_of_reference(anyws: Workspace, sid: str) -> None:
+    aid = anyws.artifacts.store(sid, "t", "r.txt", b"one")
+    anyws.artifacts.store(sid, "t", "r.txt", b"two")
+    get = anyws.artifacts.get
+    assert get(sid, {**aid, "sequence": 1.0})["content"] == b"one"  # from Lua, a float
+    assert get(sid, {"sequence": 1, "session_id": sid})["content"] == b"one"
+    assert get(sid, {"sequence": 2, "content_hash": ""})["content"] == b"two"
+    assert get(sid, b"r.txt@1")["content"] == b"one"
+    assert get(sid, "#2")["content"] == b"two"
+    for ref in (True, 1.5, None, ["r.txt"], {"sequence": "1"}, {"sequence": 1.5}):
+        with pytest.raises(UsageError, match="invalid artifact id"):
+            get(sid, ref)
+    for ref in ("#x", "#", "r.txt@", "@1", "#-1"):
+        with pytest.raises(ArtifactNotFound, match=f"artifact not found: {ref} in session"):
+            get(sid, ref)
+    with pytest.raises(ArtifactNotFound, match=f"artifact not found: {'y' * 80} in session"):
+        get(sid, "y" * 300)
+
+
+def test_store_file_checks_every_path_before_storing_any(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    ok = tmp_path / "ok.txt"
+    ok.write_bytes(b"ok")
+    before = snapshot(anyws)
+    with pytest.raises(ArtifactNotFound, match=f"file not found: {tmp_path}$"):
+        anyws.artifacts.store_files(sid, [ok, tmp_path], "t")
+    with pytest.raises(ArtifactNotFound, match="file not found: .*ok.txt/x$"):
+        anyws.artifacts.store_files(sid, [ok, ok / "x"], "t")
+    assert snapshot(anyws) == before
+    ids = anyws.artifacts.store_files(sid, [ok, str(ok).encode()], "t", None, ["a.txt", None])
+    assert [i["sequence"] for i in ids] == [1, 2]
+    assert [(a["name"], a["content_hash"]) for a in anyws.artifacts.list(sid)] == [
+        ("a.txt", hash_bytes(b"ok")),
+        ("ok.txt", hash_bytes(b"ok")),
+    ]
+    anyws.artifacts.store_file(sid, ok, "t", name="b.txt")
+    assert anyws.artifacts.get(sid, "b.txt")["content"] == b"ok"
+
+
+def test_a_bulk_store_numbers_in_order_and_copies_the_last_of_each_name(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    paths = []
+    for i in range(40):
+        p = tmp_path / f"in{i:02d}"
+        p.write_bytes(f"content {i}".encode() * (i + 1))
+        paths.append(p)
+    names_ = [f"f{i % 20:02d}.txt" for i in range(40)]  # every name twice
+    ids = anyws.artifacts.store_files(sid, paths, "t", {"tags": ["bulk"]}, names_, by="hand")
+    assert [i["sequence"] for i in ids] == list(range(1, 41))
+    recs = records(anyws, sid)
+    assert [(r["name"], r["version"]) for r in recs] == [
+        (n, 1 if i < 20 else 2) for i, n in enumerate(names_)
+    ]
+    assert {r["created_by"] for r in recs} == {"hand"} and all(r["tags"] == ["bulk"] for r in recs)
+    for i in range(20):
+        last = f"content {20 + i}".encode() * (21 + i)
+        assert files_copy(anyws, sid, f"f{i:02d}.txt") == last
+        assert anyws.artifacts.get(sid, f"f{i:02d}.txt")["content"] == last
+        assert anyws.artifacts.get(sid, f"f{i:02d}.txt@1")["content"] == paths[i].read_bytes()
+    if not anyws.memory:
+        assert anyws.worktree.scan(anyws.sessions.resolve(sid)).clean
+
+
+def test_store_events_and_hooks_carry_the_stored_version(anyws: Workspace, sid: str) -> None:
+    seen = []
+    anyws.hooks.register("AfterArtifactStore", lambda ctx: seen.append(ctx["data"]))
+    sub = anyws.events.subscribe("artifact.*")
+    anyws.artifacts.store(sid, "t", "e.txt", b"one")
+    anyws.artifacts.store_many(sid, [("t", "e.txt", b"two!", None), ("u", "f.txt", b"f", None)])
+    events = []
+    while (event := anyws.events.receive(sub, 0)) is not None:
+        events.append(event["data"])
+    expect = [
+        ("e.txt", "t", 3, 1, b"one", 1),
+        ("e.txt", "t", 4, 2, b"two!", 2),
+        ("f.txt", "u", 1, 3, b"f", 1),
+    ]
+    assert events == [
+        {
+            "content_hash": hash_bytes(content),
+            "session_id": sid,
+            "sequence": seq,
+            "name": name,
+            "type": type_,
+            "size": size,
+            "version": version,
+        }
+        for name, type_, size, seq, content, version in expect
+    ]
+    assert seen == [{k: v for k, v in e.items() if k != "version"} for e in events]
+
+
+def test_delete_event_and_its_record(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "d.txt", b"d")
+    anyws.artifacts.store(sid, "t", "keep.txt", b"k")
+    sub = anyws.events.subscribe("artifact.deleted")
+    rec = anyws.artifacts.delete(sid, "d.txt")
+    assert (rec["name"], rec["seq"], rec["hash"]) == ("d.txt", 1, hash_bytes(b"d"))
+    assert anyws.events.receive(sub, 0)["data"] == {"session_id": sid, "name": "d.txt"}
+    tomb = records(anyws, sid)[-1]
+    assert tomb.keys() == {"seq", "op", "name", "created_at", "created_by"}
+    assert (tomb["seq"], tomb["op"], tomb["name"], tomb["created_by"]) == (
+        3,
+        "delete",
+        "d.txt",
+        "api",
+    )
+    assert anyws.artifacts.store(sid, "t", "n.txt", b"n")["sequence"] == 4
