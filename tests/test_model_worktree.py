@@ -538,7 +538,7 @@ def test_guard_keeps_content_of_a_finished_session_which_stays_read_only(ws: Wor
 
 
 def test_keep_before_store_keeps_only_content_no_record_has(ws: Workspace) -> None:
-    sid, dir, files = _session(ws, a_txt=b"one")
+    sid, dir, files = _session(ws, a_txt=b"one", c_txt=b"c")
     ws.artifacts.store(sid, "tool_result", "a.txt", b"two")
     with ws.storage.lock(f"s-{dir}"):
         assert ws.worktree.keep_before_store(dir, ["a.txt", "gone.txt"]) == []
@@ -547,10 +547,8 @@ def test_keep_before_store_keeps_only_content_no_record_has(ws: Workspace) -> No
         os.mkdir(files / "d.txt")  # no regular file: nothing to keep
         (files / "b.txt").write_bytes(b"mine")
         (files / "a.txt").write_bytes(b"three")
-        assert ws.worktree.keep_before_store(dir, ["b.txt", "a.txt", "d.txt", "b.txt"]) == [
-            "b.txt",
-            "a.txt",
-        ]
+        names = ["gone.txt", "d.txt", "c.txt", "b.txt", "a.txt", "b.txt"]  # c.txt: as recorded
+        assert ws.worktree.keep_before_store(dir, names) == ["b.txt", "a.txt"]
     assert ws.artifacts.get(sid, "a.txt")["content"] == b"three"
     assert ws.artifacts.get(sid, "a.txt")["metadata"]["created_by"] == "hand"
     assert ws.artifacts.get(sid, "b.txt")["content"] == b"mine"
@@ -689,3 +687,78 @@ def test_a_store_never_clobbers_an_edit_made_in_the_same_mtime_tick_as_a_scan(
     ws.artifacts.store(sid, "tool_result", "a.txt", b"three")
     assert ws.artifacts.get(sid, "a.txt@3")["content"] == b"ONE"
     assert ws.artifacts.get(sid, "a.txt")["content"] == b"three"
+
+
+def test_an_artifact_whose_name_looks_like_an_editor_temp_is_still_tracked(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, draft_tmp=b"one", notes_md_swp=b"two")
+    (files / "draft.tmp").write_bytes(b"edited")
+    (files / "notes.md.swp").unlink()
+    assert ws.worktree.scan(dir).modified == {"draft.tmp": hash_bytes(b"edited")}
+    assert ws.worktree.scan(dir).deleted == ["notes.md.swp"]
+
+
+def test_skipped_entries_never_hide_the_ones_after_them(ws: Workspace) -> None:
+    (ws.root / ".spellignore").write_text("*.log\n")
+    _, dir, files = _session(ws, a_txt=b"a")
+    want = []
+    for i in range(8):  # interleaved, so whatever order the folder lists them in
+        (files / f"n{i}.txt").write_bytes(b"n")
+        want.append(f"n{i}.txt")
+        (files / f"t{i}.txt~").write_bytes(b"editor")
+        (files / f"r{i}.log").write_bytes(b"ignored")
+        (files / f"bad\t{i}").write_bytes(b"no name")
+        os.mkdir(files / f"d{i}")
+    assert ws.worktree.scan(dir).as_dict() == {"modified": [], "added": want, "deleted": []}
+
+
+def test_a_deletion_is_seen_beside_more_new_files_than_artifacts(ws: Workspace) -> None:
+    _, dir, files = _session(ws, a_txt=b"a")
+    (files / "a.txt").unlink()
+    (files / "n1.txt").write_bytes(b"1")
+    (files / "n2.txt").write_bytes(b"2")
+    assert ws.worktree.scan(dir).as_dict() == {
+        "modified": [],
+        "added": ["n1.txt", "n2.txt"],
+        "deleted": ["a.txt"],
+    }
+
+
+def test_a_file_being_written_while_scanned_is_changed_and_looked_at_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, **{f"f{i}_txt": b"v1" for i in range(6)})
+    for i in range(6):
+        (files / f"f{i}.txt").write_bytes(b"v2")
+        (files / f"n{i}.txt").write_bytes(b"new")
+    time.sleep(0.25)  # every stat settled: only the writes below keep it from being remembered
+    real = worktree.hash_path
+    busy = {"f2.txt", "n3.txt"}  # a writer is busy with these (hash_path saw them move)
+    monkeypatch.setattr(
+        worktree, "hash_path", lambda p, *a: None if os.path.basename(p) in busy else real(p)
+    )
+    wc = ws.worktree.scan(dir)
+    assert wc.modified == {f"f{i}.txt": "" if i == 2 else hash_bytes(b"v2") for i in range(6)}
+    assert wc.added == {f"n{i}.txt": "" if i == 3 else hash_bytes(b"new") for i in range(6)}
+    busy.clear()  # the writer is done: the next scan reads them, nothing remembered stands in
+    wc = ws.worktree.scan(dir)
+    assert wc.modified == {f"f{i}.txt": hash_bytes(b"v2") for i in range(6)}
+    assert wc.added == {f"n{i}.txt": hash_bytes(b"new") for i in range(6)}
+
+
+def test_status_of_more_sessions_than_are_remembered(ws: Workspace) -> None:
+    dirs = []
+    for i in range(66):
+        sid = ws.sessions.create(name=f"s{i}")
+        ws.artifacts.store(sid, "tool_result", "a.txt", b"a")
+        dirs.append(ws.sessions.resolve(sid))
+    edited = ws.root / "sessions" / dirs[0] / "files" / "a.txt"
+    edited.write_bytes(b"edited")
+    for _ in range(2):
+        got = ws.worktree.scan_all()
+        assert sorted(got) == sorted(dirs)
+        assert [d for d, wc in got.items() if not wc.clean] == [dirs[0]]
