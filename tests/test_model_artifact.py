@@ -917,3 +917,119 @@ def test_delete_event_and_its_record(anyws: Workspace, sid: str) -> None:
         "api",
     )
     assert anyws.artifacts.store(sid, "t", "n.txt", b"n")["sequence"] == 4
+
+
+def test_the_before_delete_hook_is_told_which_session_and_name(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "d.txt", b"d")
+    seen = []
+    anyws.hooks.register("BeforeArtifactDelete", lambda ctx: seen.append(ctx))
+    anyws.artifacts.delete(sid, "d.txt")
+    [ctx] = seen
+    assert ctx["session_id"] == sid
+    assert ctx["data"] == {"session_id": sid, "name": "d.txt"}
+
+
+def test_two_deletes_at_once_record_one_and_the_other_is_not_found(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store(sid, "t", "d.txt", b"d")
+
+    def another_process_deletes_first(ctx: dict) -> None:
+        with Workspace.open(ws.root) as other:  # its own locks, as another process has
+            other.artifacts.delete(sid, "d.txt")
+
+    ws.hooks.register("BeforeArtifactDelete", another_process_deletes_first)
+    with pytest.raises(ArtifactNotFound) as e:
+        ws.artifacts.delete(sid, "d.txt")
+    assert str(e.value) == f"artifact not found: d.txt in session {sid[:8]}"
+    assert [r.get("op") for r in records(ws, sid)] == [None, "delete"]
+
+
+def test_a_materialized_store_leaves_the_copy_it_records_in_place(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="hand")
+    files = ws.root / sdir(ws, sid) / "files"
+    files.mkdir(exist_ok=True)
+    (files / "h.txt").write_bytes(b"typed by hand")
+    before = (files / "h.txt").stat()
+    ws.artifacts.store_file(sid, files / "h.txt", "user_input", materialized=True)
+    after = (files / "h.txt").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert ws.artifacts.get(sid, "h.txt")["content"] == b"typed by hand"
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+
+
+def test_the_before_store_hook_sees_and_may_change_what_a_file_store_holds(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    seen = []
+
+    def redact(ctx: dict) -> dict:
+        seen.append((ctx["data"]["name"], ctx["data"]["content"]))
+        return {**ctx["data"], "content": ctx["data"]["content"].replace(b"secret", b"******")}
+
+    anyws.hooks.register("BeforeArtifactStore", redact)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"f{i}.txt"
+        p.write_bytes(f"the secret {i}".encode())
+        paths.append(p)
+    anyws.artifacts.store_files(sid, paths[:2], "t")
+    anyws.artifacts.store_file(sid, paths[2], "t")
+    assert seen == [(f"f{i}.txt", f"the secret {i}".encode()) for i in range(3)]
+    for i in range(3):
+        assert anyws.artifacts.get(sid, f"f{i}.txt")["content"] == f"the ****** {i}".encode()
+        assert files_copy(anyws, sid, f"f{i}.txt") == f"the ****** {i}".encode()
+
+
+def test_a_file_of_exactly_the_size_limit_is_stored(anyws: Workspace, tmp_path: Path) -> None:
+    with limited_ws(anyws, max_artifact_size=1000) as ws:
+        s = ws.sessions.create(name="lim")
+        exact = tmp_path / "exact.bin"
+        exact.write_bytes(b"e" * 1000)
+        ws.artifacts.store_file(s, exact, "t")
+        assert ws.artifacts.get(s, "exact.bin")["metadata"]["size"] == 1000
+
+
+def test_on_commit_is_told_of_each_committed_chunk(
+    anyws: Workspace, sid: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.artifact as artifact
+
+    monkeypatch.setattr(artifact, "CHUNK_RECORDS", 2)
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"c{i}.txt"
+        p.write_bytes(f"c{i}".encode())
+        paths.append(p)
+    chunks: list[list[dict]] = []
+    ids = anyws.artifacts.store_files(sid, paths, "t", on_commit=chunks.append)
+    assert [[i["sequence"] for i in chunk] for chunk in chunks] == [[1, 2], [3, 4], [5]]
+    assert [i for chunk in chunks for i in chunk] == ids
+
+
+def test_a_recorded_run_notes_every_store_and_delete(ws: Workspace, tmp_path: Path) -> None:
+    from spellfs.history.runs import begin_run
+
+    sid = ws.sessions.create(name="run")
+    script = tmp_path / "make.lua"
+    script.write_bytes(b"-- makes out.md")
+    run = begin_run(ws, script, script.read_bytes(), [])
+    ws.artifacts.store(sid, "t", "out.md", b"out")
+    ws.artifacts.store_many(sid, [("t", "old.md", b"old", None)])
+    ws.artifacts.delete(sid, "old.md")
+    [rec] = run.finish(0)
+    assert rec["artifacts"] == [
+        {"seq": 1, "name": "out.md", "hash": hash_bytes(b"out")},
+        {"seq": 2, "name": "old.md", "hash": hash_bytes(b"old")},
+        {"seq": 3, "name": "old.md", "op": "delete"},
+    ]
+
+
+def test_mime_types_by_suffix_whatever_its_case(anyws: Workspace, sid: str) -> None:
+    for name, content, mime in (
+        ("NOTES.MD", b"# hi", "text/markdown"),
+        ("Data.Tar.Gz", b"\x1f\x8b\x08\x00", "application/gzip"),
+        ("README", b"words", "text/plain"),
+        ("blob.unknownsuffix", b"\xff\xfe\x00", "application/octet-stream"),
+    ):
+        anyws.artifacts.store(sid, "t", name, content)
+        assert anyws.artifacts.get(sid, name)["metadata"]["mime_type"] == mime, name

@@ -147,8 +147,14 @@ def test_an_id_table_or_sequence_names_one_record_even_when_two_share_its_sequen
     assert ws.artifacts.get(sid, mine)["content"] == b"from alice"
     other = {"content_hash": theirs["hash"], "session_id": sid, "sequence": 1}
     assert ws.artifacts.get(sid, other)["content"] == b"from bob"
-    with pytest.raises(UsageError, match="ambiguous artifact reference #1"):
+    with pytest.raises(UsageError) as e:
         ws.artifacts.get(sid, 1)
+    at = ws.artifacts.get(sid, mine)["metadata"]["created_at"]
+    assert str(e.value) == (
+        f"ambiguous artifact reference #1 in session {sid[:8]}: two clones each stored a #1 and "
+        f"were merged: x.txt@1 ({mine['content_hash'][:12]}, {at}); "
+        f"y.txt@1 ({theirs['hash'][:12]}, 2000-01-01T00:00:00Z) (name one as name@version)"
+    )
     # once one of them is deleted, #1 is still ambiguous: a delete line names no content
     ws.artifacts.delete(sid, "y.txt")
     assert ws.artifacts.get(sid, mine)["content"] == b"from alice"
