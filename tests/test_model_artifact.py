@@ -1033,3 +1033,27 @@ def test_mime_types_by_suffix_whatever_its_case(anyws: Workspace, sid: str) -> N
     ):
         anyws.artifacts.store(sid, "t", name, content)
         assert anyws.artifacts.get(sid, name)["metadata"]["mime_type"] == mime, name
+
+
+def test_a_query_of_one_session_sees_another_processes_store(root: Path) -> None:
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        sid = ws.sessions.create(name="shared")
+        assert ws.artifacts.query({"session_id": sid}) == []
+        other.artifacts.store(sid, "t", "theirs.txt", b"from elsewhere")
+        assert names(ws.artifacts.query({"session_id": sid})) == ["theirs.txt"]
+
+
+def test_bad_queries_say_what_is_wrong(populated) -> None:
+    ws, s1, _ = populated
+    with pytest.raises(UsageError) as e:
+        ws.artifacts.query({"colour": "red", "size": 1})
+    assert str(e.value) == (
+        "unknown query field: colour (known: created_after, created_before, limit, max_size, "
+        "min_size, name_pattern, session_id, tags, type)"
+    )
+    for key, value in (("min_size", "big"), ("max_size", True)):
+        with pytest.raises(UsageError) as e:
+            ws.artifacts.query({key: value})
+        assert str(e.value) == f"invalid {key}: {value!r} (a number of bytes)"
+    # an empty session id means every session, as no session id does
+    assert names(ws.artifacts.query({"session_id": ""})) == names(ws.artifacts.query())
