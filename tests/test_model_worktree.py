@@ -762,3 +762,20 @@ def test_status_of_more_sessions_than_are_remembered(ws: Workspace) -> None:
         got = ws.worktree.scan_all()
         assert sorted(got) == sorted(dirs)
         assert [d for d, wc in got.items() if not wc.clean] == [dirs[0]]
+
+
+def test_a_store_keeps_the_other_hand_edits_when_one_copy_is_being_written(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    sid, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    (files / "a.txt").write_bytes(b"someone is writing this")
+    (files / "b.txt").write_bytes(b"a finished hand edit")
+    real = worktree.hash_path
+    monkeypatch.setattr(
+        worktree, "hash_path", lambda p, *a: None if p.endswith("/a.txt") else real(p, *a)
+    )
+    with ws.storage.lock(f"s-{dir}"):
+        assert ws.worktree.keep_before_store(dir, ["a.txt", "b.txt"]) == ["b.txt"]
+    assert ws.artifacts.get(sid, "b.txt")["content"] == b"a finished hand edit"
