@@ -1024,8 +1024,15 @@ def test_a_recorded_run_notes_every_store_and_delete(ws: Workspace, tmp_path: Pa
     ]
 
 
-def test_mime_types_by_suffix_whatever_its_case(anyws: Workspace, sid: str) -> None:
+def test_mime_types_by_suffix_whatever_its_case(
+    anyws: Workspace, sid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.artifact as artifact
+
+    monkeypatch.setattr(artifact, "_MIME_BY_SUFFIX", {})  # the same on a cold and a warm cache
     for name, content, mime in (
+        ("NOTES.MD", b"# hi", "text/markdown"),
+        ("again.md", b"# hi", "text/markdown"),
         ("NOTES.MD", b"# hi", "text/markdown"),
         ("Data.Tar.Gz", b"\x1f\x8b\x08\x00", "application/gzip"),
         ("README", b"words", "text/plain"),
@@ -1057,3 +1064,35 @@ def test_bad_queries_say_what_is_wrong(populated) -> None:
         assert str(e.value) == f"invalid {key}: {value!r} (a number of bytes)"
     # an empty session id means every session, as no session id does
     assert names(ws.artifacts.query({"session_id": ""})) == names(ws.artifacts.query())
+
+
+def test_list_marks_the_artifacts_whose_copy_was_changed_by_hand(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="marks")
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "t", name, name.encode())
+    files = ws.root / sdir(ws, sid) / "files"
+    (files / "a.txt").write_bytes(b"by hand")
+    (files / "c.txt").unlink()
+    assert [(a["name"], a["modified_on_disk"]) for a in ws.artifacts.list(sid)] == [
+        ("a.txt", True),
+        ("b.txt", False),
+        ("c.txt", True),
+    ]
+
+
+def test_query_filters_each_record_on_its_own(populated) -> None:
+    ws, s1, _ = populated
+    q = lambda **kw: names(ws.artifacts.query(kw))  # noqa: E731
+    assert q(tags=["x"]) == ["calc.json", "other.json"]
+    assert q(name_pattern="*.json") == ["calc.json", "other.json"]
+    t = ws.artifacts.get(s1, "answer.md")["metadata"]["created_at"]
+    assert q(created_before=t) == ["calc.json"]  # strictly before
+    for bad, message in (
+        ({"name_pattern": 5}, "invalid name_pattern: expected a glob string like '*.md'"),
+        ({"limit": "5"}, "invalid limit: '5' (a non-negative integer)"),
+        ({"limit": True}, "invalid limit: True (a non-negative integer)"),
+        ({"limit": 1.5}, "invalid limit: 1.5 (a non-negative integer)"),
+    ):
+        with pytest.raises(UsageError) as e:
+            ws.artifacts.query(bad)
+        assert str(e.value) == message

@@ -224,3 +224,16 @@ def test_valid_name_is_a_name_that_can_be_a_files_entry() -> None:
     assert valid_name("notes.md") and valid_name("日本語.txt")
     for bad in ("", ".hidden", "a/b", "a\nb", " lead", "x" * 256, None, 5, b"notes.md"):
         assert not valid_name(bad), bad
+
+
+def test_list_shows_live_artifacts_in_the_order_they_were_made(ws: Workspace) -> None:
+    sid, dir = _session(ws)
+    ws.artifacts.store(sid, "tool_result", "mine.txt", b"mine")  # seq 1, now
+    # merged: seq 2 and 3 from a clone, made before this one's store and in the other order
+    _merged_in(
+        ws,
+        dir,
+        _version(2, "late.txt", b"late", "2001-01-01T00:00:00Z", ws),
+        _version(3, "early.txt", b"early", "2000-01-01T00:00:00Z", ws),
+    )
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["early.txt", "late.txt", "mine.txt"]
