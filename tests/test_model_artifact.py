@@ -1096,3 +1096,32 @@ def test_query_filters_each_record_on_its_own(populated) -> None:
         with pytest.raises(UsageError) as e:
             ws.artifacts.query(bad)
         assert str(e.value) == message
+
+
+def test_references_that_are_not_text_or_an_id_say_so(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "r.txt", b"r")
+    with pytest.raises(ArtifactNotFound, match="^artifact not found: \ufffd\ufffd in session"):
+        anyws.artifacts.get(sid, b"\xff\xfe")  # bytes that are no UTF-8: never a decode error
+    with pytest.raises(UsageError) as e:
+        anyws.artifacts.get(sid, {"content_hash": hash_bytes(b"r")})
+    assert str(e.value) == "invalid artifact id: expected {content_hash, session_id, sequence}"
+
+
+def test_a_copy_deleted_by_hand_while_a_store_runs_is_written_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    files = ws.root / sdir(ws, sid) / "files"
+    real = ws.objects.put_bytes
+
+    def someone_deletes_meanwhile(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            (files / "f1.txt").unlink()
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", someone_deletes_meanwhile)
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+    assert (files / "f1.txt").read_bytes() == b"v2 1"
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean

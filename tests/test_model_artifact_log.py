@@ -155,6 +155,9 @@ def test_an_id_table_or_sequence_names_one_record_even_when_two_share_its_sequen
         f"were merged: x.txt@1 ({mine['content_hash'][:12]}, {at}); "
         f"y.txt@1 ({theirs['hash'][:12]}, 2000-01-01T00:00:00Z) (name one as name@version)"
     )
+    for ref in ("#1", {"sequence": 1}, {"sequence": 1, "content_hash": ""}):
+        with pytest.raises(UsageError, match=r"^ambiguous artifact reference #1 in session "):
+            ws.artifacts.get(sid, ref)
     # once one of them is deleted, #1 is still ambiguous: a delete line names no content
     ws.artifacts.delete(sid, "y.txt")
     assert ws.artifacts.get(sid, mine)["content"] == b"from alice"
