@@ -1125,3 +1125,56 @@ def test_a_copy_deleted_by_hand_while_a_store_runs_is_written_again(
     monkeypatch.undo()
     assert (files / "f1.txt").read_bytes() == b"v2 1"
     assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+
+
+def test_a_copy_set_back_to_recorded_content_while_a_store_runs_is_replaced(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only content no record has is left in place: a copy someone put back to a recorded version
+    (a checkout, an undo) mid-store is the store's to replace."""
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    files = ws.root / sdir(ws, sid) / "files"
+    (files / "f1.txt").write_bytes(b"an edit, kept before the store")
+    real = ws.objects.put_bytes
+
+    def someone_undoes_meanwhile(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            (files / "f1.txt").write_bytes(b"v1 1")
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", someone_undoes_meanwhile)
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+    assert (files / "f1.txt").read_bytes() == b"v2 1"
+    assert ws.artifacts.get(sid, "f1.txt@2")["content"] == b"an edit, kept before the store"
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+
+
+def test_a_copy_being_written_while_a_store_runs_is_left_to_its_writer(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.statcache as statcache
+
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    files = ws.root / sdir(ws, sid) / "files"
+    real_put, real_hash = ws.objects.put_bytes, statcache.hash_path
+    writing: set[str] = set()
+
+    def an_editor_starts_saving(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            (files / "f1.txt").write_bytes(b"half of a save")
+            writing.add(str(files / "f1.txt"))
+        return real_put(content, *args, **kw)
+
+    # hash_path says None when the file moved while it was read: here, the editor's save
+    monkeypatch.setattr(ws.objects, "put_bytes", an_editor_starts_saving)
+    monkeypatch.setattr(
+        statcache, "hash_path", lambda p, *a: None if p in writing else real_hash(p, *a)
+    )
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+    assert (files / "f1.txt").read_bytes() == b"half of a save"
+    assert (files / "f0.txt").read_bytes() == b"v2 0"
+    assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"  # the record still lands

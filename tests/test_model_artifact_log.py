@@ -240,3 +240,14 @@ def test_list_shows_live_artifacts_in_the_order_they_were_made(ws: Workspace) ->
         _version(3, "early.txt", b"early", "2000-01-01T00:00:00Z", ws),
     )
     assert [a["name"] for a in ws.artifacts.list(sid)] == ["early.txt", "late.txt", "mine.txt"]
+
+
+def test_a_merged_record_without_optional_fields_reads_with_empty_ones(ws: Workspace) -> None:
+    sid, dir = _session(ws)
+    bare = _version(1, "bare.bin", b"bare", "2000-01-01T00:00:00Z", ws)
+    del bare["type"], bare["created_by"]
+    _merged_in(ws, dir, bare)
+    meta = ws.artifacts.get(sid, "bare.bin")["metadata"]
+    assert (meta["artifact_type"], meta["mime_type"], meta["created_by"]) == ("", "", "")
+    assert (meta["description"], meta["tags"], meta["custom"]) == ("", [], {})
+    assert (meta["version"], meta["is_compressed"], meta["size"]) == (1, False, 4)
