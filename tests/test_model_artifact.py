@@ -1178,3 +1178,41 @@ def test_a_copy_being_written_while_a_store_runs_is_left_to_its_writer(
     assert (files / "f1.txt").read_bytes() == b"half of a save"
     assert (files / "f0.txt").read_bytes() == b"v2 0"
     assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"  # the record still lands
+
+
+def test_a_store_that_fails_at_its_append_puts_the_copy_back(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    sid = ws.sessions.create(name="full")
+    ws.artifacts.store(sid, "t", "a.txt", b"v1")
+    files = ws.root / sdir(ws, sid) / "files"
+    real = ws.storage.append
+
+    def disk_full(rel: str, data: bytes, *args, **kw):
+        if rel.endswith("/artifacts.yaml"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(rel, data, *args, **kw)
+
+    monkeypatch.setattr(ws.storage, "append", disk_full)
+    with pytest.raises(OSError):
+        ws.artifacts.store(sid, "t", "a.txt", b"v2 never recorded")
+    monkeypatch.undo()
+    assert (files / "a.txt").read_bytes() == b"v1"  # not a phantom of the failed store
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+    assert [r["version"] for r in records(ws, sid)] == [1]
+
+
+def test_a_bulk_stores_copies_need_no_read_to_be_trusted(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    sid = ws.sessions.create(name="bulk")
+    ws.artifacts.store_many(sid, [("t", f"b{i:02d}.txt", f"bulk {i}", None) for i in range(16)])
+    reads: list[str] = []
+    real = worktree.hash_path
+    monkeypatch.setattr(worktree, "hash_path", lambda p, *a: reads.append(p) or real(p, *a))
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+    assert reads == []
