@@ -1216,3 +1216,17 @@ def test_a_bulk_stores_copies_need_no_read_to_be_trusted(
     monkeypatch.setattr(worktree, "hash_path", lambda p, *a: reads.append(p) or real(p, *a))
     assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
     assert reads == []
+
+
+def test_a_streamed_file_of_no_known_suffix_is_typed_by_its_first_bytes(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    text = tmp_path / "big.log1"
+    text.write_bytes(b"line of text\n" * 100_000)  # > 1 MiB: streamed, not read whole
+    blob = tmp_path / "big.dat1"
+    blob.write_bytes(b"\xff\xfe\x00" * 500_000)
+    anyws.artifacts.store_files(sid, [text, blob], "t")
+    assert anyws.artifacts.get(sid, "big.log1")["metadata"]["mime_type"] == "text/plain"
+    assert anyws.artifacts.get(sid, "big.dat1")["metadata"]["mime_type"] == (
+        "application/octet-stream"
+    )
