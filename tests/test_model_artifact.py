@@ -736,6 +736,8 @@ def test_metadata_is_checked_and_sorted_into_fields(anyws: Workspace, sid: str) 
     a.store(sid, "t", "m.bin", b"x", {"mime_type": "x" * 150 + "/" + "y" * 100})
     assert a.get(sid, "m.bin")["metadata"]["mime_type"] == "x" * 150 + "/" + "y" * 49
     a.store(sid, "t", "w.bin", b"x", {"mime_type": "plainword", "custom": "not a table"})
+    a.store(sid, "t", "long.bin", b"x", {"mime_type": "y" * 200})
+    assert a.get(sid, "long.bin")["metadata"]["mime_type"] == "y" * 200
     assert a.get(sid, "w.bin")["metadata"]["mime_type"] == "plainword"
     assert a.get(sid, "w.bin")["metadata"]["custom"] == {}
     a.store(sid, "t", "e.txt", b"x", {"description": "", "tags": [], "mime_type": None})
@@ -746,10 +748,12 @@ def test_metadata_is_checked_and_sorted_into_fields(anyws: Workspace, sid: str) 
         (["list"], "invalid metadata for x.txt: expected a table"),
         ({"description": 5}, "invalid description for x.txt: expected a string"),
         ({"mime_type": "bad\tword"}, "invalid mime_type"),
+        ({"mime_type": "x" * 201}, "invalid mime_type: 'x{60}' .*at most 200 characters"),
+        ({"k": {1, 2}}, "^invalid metadata for x.txt: a set cannot be stored$"),
     ):
         with pytest.raises(UsageError, match=message):
             a.store(sid, "t", "x.txt", b"x", bad)
-    assert [r["name"] for r in records(anyws, sid)] == ["m.bin", "w.bin", "e.txt"]
+    assert [r["name"] for r in records(anyws, sid)] == ["m.bin", "w.bin", "long.bin", "e.txt"]
 
 
 @pytest.mark.parametrize(
@@ -874,7 +878,10 @@ def test_a_bulk_store_numbers_in_order_and_copies_the_last_of_each_name(
 
 def test_store_events_and_hooks_carry_the_stored_version(anyws: Workspace, sid: str) -> None:
     seen = []
-    anyws.hooks.register("AfterArtifactStore", lambda ctx: seen.append(ctx["data"]))
+    anyws.hooks.register(
+        "AfterArtifactStore", lambda ctx: seen.append(ctx["data"]) or sids.append(ctx["session_id"])
+    )
+    sids: list[str] = []
     sub = anyws.events.subscribe("artifact.*")
     anyws.artifacts.store(sid, "t", "e.txt", b"one")
     anyws.artifacts.store_many(sid, [("t", "e.txt", b"two!", None), ("u", "f.txt", b"f", None)])
@@ -899,6 +906,7 @@ def test_store_events_and_hooks_carry_the_stored_version(anyws: Workspace, sid: 
         for name, type_, size, seq, content, version in expect
     ]
     assert seen == [{k: v for k, v in e.items() if k != "version"} for e in events]
+    assert sids == [sid] * 3
 
 
 def test_delete_event_and_its_record(anyws: Workspace, sid: str) -> None:
