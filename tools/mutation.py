@@ -53,7 +53,7 @@ MODULES: dict[str, list[str]] = {
         "test_model_readonly.py",
         "test_events_hooks.py",
     ],
-    "model/artifact_log.py": ["test_model_artifact_log.py"],
+    "model/artifact_log.py": ["test_model_artifact_log.py", "test_model_artifact.py"],
     "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
     "model/index.py": ["test_model_session.py"],
     "model/inflight.py": ["test_model_inflight.py"],
