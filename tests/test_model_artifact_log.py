@@ -177,10 +177,12 @@ def test_fsck_names_shared_and_ambiguous_sequences_and_renumbered_lines(ws: Work
     _merged_in(
         ws,
         dir,
+        # a line of an older writer, without a version field: nothing to compare, not the end
+        _version(9, "old.txt", b"old", "2998-01-01T00:00:00Z", ws),
         # bob's seq 2: a.txt stored between alice's two versions (its line says version 2)
         _version(2, "a.txt", b"bob", first, ws, version=2),
         # bob's seq 3: other name, same content as alice's seq 3
-        _version(3, "c.txt", b"same", "2999-01-01T00:00:00Z", ws, version=1),
+        _version(3, "c.txt", b"same", "2999-01-01T00:00:00Z", ws, version=2),  # says 2, is 1
         {"seq": 3, "op": "delete", "name": "c.txt", "created_at": "2999-01-02T00:00:00Z"},
     )
     problems = identity_problems(ws, dir)
@@ -201,6 +203,12 @@ def test_fsck_names_shared_and_ambiguous_sequences_and_renumbered_lines(ws: Work
             "renumbered",
             f"{rel}:2",
             f"{rel}:2: a.txt is stored as version 2 but reads as version 3 (after a merge "
+            "versions are numbered by record order, the same in every clone)",
+        ),
+        (
+            "renumbered",
+            f"{rel}:6",
+            f"{rel}:6: c.txt is stored as version 2 but reads as version 1 (after a merge "
             "versions are numbered by record order, the same in every clone)",
         ),
     ]
@@ -251,3 +259,35 @@ def test_a_merged_record_without_optional_fields_reads_with_empty_ones(ws: Works
     assert (meta["artifact_type"], meta["mime_type"], meta["created_by"]) == ("", "", "")
     assert (meta["description"], meta["tags"], meta["custom"]) == ("", [], {})
     assert (meta["version"], meta["is_compressed"], meta["size"]) == (1, False, 4)
+
+
+def test_merged_deletes_and_other_names_sharing_a_sequence_are_not_ambiguous_content(
+    ws: Workspace,
+) -> None:
+    sid, dir = _session(ws)
+    ws.artifacts.store(sid, "tool_result", "keep.txt", b"k")  # seq 1
+    ws.artifacts.store(sid, "tool_result", "x.txt", b"x")  # seq 2
+    ws.artifacts.store(sid, "tool_result", "y.txt", b"y")  # seq 3
+    ws.artifacts.delete(sid, "x.txt")  # seq 4 here
+    # the other clone: its seq 4 deleted y.txt, its seq 5 stored new.txt, this one's seq 5...
+    _merged_in(
+        ws,
+        dir,
+        {"seq": 4, "op": "delete", "name": "y.txt", "created_at": "2999-01-01T00:00:00Z"},
+        {"seq": 5, "op": "delete", "name": "keep.txt", "created_at": "2000-01-01T00:00:00Z"},
+        _version(5, "new.txt", b"new", "2999-01-02T00:00:00Z", ws),
+        _version(6, "p.txt", b"p", "2999-01-03T00:00:00Z", ws),
+        _version(6, "q.txt", b"q", "2999-01-03T00:00:00Z", ws),
+    )
+    rel = f"sessions/{dir}/artifacts.yaml"
+    assert [(kind, detail.split(":")[1]) for kind, _, detail in identity_problems(ws, dir)] == [
+        ("shared-sequence", " sequence 4 is used by 2 records after a merge"),
+        ("shared-sequence", " sequence 5 is used by 2 records after a merge"),
+        ("shared-sequence", " sequence 6 is used by 2 records after a merge"),
+    ]
+    assert all(where == rel for _, where, _ in identity_problems(ws, dir))
+    # `#5` names the one version with that sequence; a delete line is no version
+    assert ws.artifacts.get(sid, 5)["content"] == b"new"
+    assert ws.artifacts.get(sid, "#5")["content"] == b"new"
+    with pytest.raises(ArtifactNotFound):
+        ws.artifacts.get(sid, "never.txt@1")
