@@ -71,18 +71,20 @@ def test_a_merged_version_from_the_past_is_numbered_by_time(anyws: Workspace) ->
 def test_versions_with_one_time_are_ordered_by_sequence_then_hash(ws: Workspace) -> None:
     sid, dir = _session(ws)
     at = "2026-01-01T00:00:00.000000Z"
-    x, y = sorted([b"x", b"y"], key=hash_bytes)  # x's hash sorts first
+    # contents whose hashes sort the other way round from their sequences: seq 3's two
+    # versions (told apart by hash), then seq 4's and seq 5's with ever smaller hashes
+    five, four, x, y = sorted([b"v1", b"v2", b"v3", b"v4"], key=hash_bytes)
     _merged_in(
         ws,
         dir,
-        _version(5, "a.txt", b"seq five", at, ws),
+        _version(5, "a.txt", five, at, ws),
         _version(3, "a.txt", y, at, ws),
         _version(3, "a.txt", x, at, ws),
-        _version(4, "a.txt", b"seq four", at, ws),
+        _version(4, "a.txt", four, at, ws),
     )
     got = [ws.artifacts.get(sid, f"a.txt@{n}")["content"] for n in (1, 2, 3, 4)]
-    assert got == [x, y, b"seq four", b"seq five"]
-    assert ws.artifacts.get(sid, "a.txt")["content"] == b"seq five"
+    assert got == [x, y, four, five]
+    assert ws.artifacts.get(sid, "a.txt")["content"] == five
     with pytest.raises(ArtifactNotFound):
         ws.artifacts.get(sid, "a.txt@5")
     with pytest.raises(ArtifactNotFound):
