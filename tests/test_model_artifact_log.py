@@ -293,3 +293,14 @@ def test_merged_deletes_and_other_names_sharing_a_sequence_are_not_ambiguous_con
     assert ws.artifacts.get(sid, "#5")["content"] == b"new"
     with pytest.raises(ArtifactNotFound):
         ws.artifacts.get(sid, "never.txt@1")
+
+
+def test_every_version_a_merge_brings_is_kept_by_gc(ws: Workspace) -> None:
+    from spellfs.maintenance.garbage import gc
+
+    sid, dir = _session(ws)
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"one")
+    _merged_in(ws, dir, _version(1, "a.txt", b"bob's", "2000-01-01T00:00:00Z", ws))
+    ws.artifacts.delete(sid, "a.txt")
+    gc(ws, grace=0)
+    assert [ws.artifacts.get(sid, f"a.txt@{n}")["content"] for n in (1, 2)] == [b"bob's", b"one"]
