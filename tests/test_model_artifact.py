@@ -692,3 +692,549 @@ def test_a_hand_edit_made_while_a_store_runs_is_never_overwritten(
         assert (files / name).read_bytes() == content or hash_bytes(content) in recorded, name
     wc = ws.worktree.scan(ws.sessions.resolve(sid))
     assert {"f1.txt", "new.txt"} <= set(wc.modified), wc  # status shows them, save records them
+
+
+# -- what the rest of the API reads off a record, and the checks a store makes ------------
+
+
+def test_a_plain_store_reads_back_the_whole_metadata_table(anyws: Workspace, sid: str) -> None:
+    aid = anyws.artifacts.store(sid, "tool_result", "plain.txt", b"abc")
+    meta = anyws.artifacts.get(sid, aid)["metadata"]
+    at = meta.pop("created_at")
+    assert at.endswith("Z") and at[:4] == str(datetime.now().year)
+    assert meta == {
+        "name": "plain.txt",
+        "description": "",
+        "artifact_type": "tool_result",
+        "mime_type": "text/plain",
+        "size": 3,
+        "tags": [],
+        "custom": {},
+        "version": 1,
+        "created_by": "api",
+        "is_compressed": False,
+        "original_size": 3,
+        "content_hash": hash_bytes(b"abc"),
+        "sequence": 1,
+    }
+    [rec] = records(anyws, sid)  # nothing empty is written to the record
+    assert set(rec) == {
+        "seq",
+        "name",
+        "version",
+        "hash",
+        "size",
+        "type",
+        "mime_type",
+        "created_at",
+        "created_by",
+    }
+
+
+def test_metadata_is_checked_and_sorted_into_fields(anyws: Workspace, sid: str) -> None:
+    a = anyws.artifacts
+    a.store(sid, "t", "m.bin", b"x", {"mime_type": "x" * 150 + "/" + "y" * 100})
+    assert a.get(sid, "m.bin")["metadata"]["mime_type"] == "x" * 150 + "/" + "y" * 49
+    a.store(sid, "t", "w.bin", b"x", {"mime_type": "plainword", "custom": "not a table"})
+    a.store(sid, "t", "long.bin", b"x", {"mime_type": "y" * 200})
+    assert a.get(sid, "long.bin")["metadata"]["mime_type"] == "y" * 200
+    assert a.get(sid, "w.bin")["metadata"]["mime_type"] == "plainword"
+    assert a.get(sid, "w.bin")["metadata"]["custom"] == {}
+    a.store(sid, "t", "e.txt", b"x", {"description": "", "tags": [], "mime_type": None})
+    assert not {"description", "tags", "custom"} & records(anyws, sid)[-1].keys()
+    assert a.get(sid, "e.txt")["metadata"]["mime_type"] == "text/plain"
+    for bad, message in (
+        ("a table", "invalid metadata for x.txt: expected a table"),
+        (["list"], "invalid metadata for x.txt: expected a table"),
+        ({"description": 5}, "invalid description for x.txt: expected a string"),
+        ({"mime_type": "bad\tword"}, "invalid mime_type"),
+        ({"mime_type": "x" * 201}, "invalid mime_type: 'x{60}' .*at most 200 characters"),
+        ({"k": {1, 2}}, "^invalid metadata for x.txt: a set cannot be stored$"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            a.store(sid, "t", "x.txt", b"x", bad)
+    assert [r["name"] for r in records(anyws, sid)] == ["m.bin", "w.bin", "long.bin", "e.txt"]
+
+
+@pytest.mark.parametrize(
+    "content, stored",
+    [(bytearray(b"ba"), b"ba"), (memoryview(b"mv"), b"mv"), ("text é", "text é".encode())],
+)
+def test_content_may_be_bytes_like_or_text(
+    anyws: Workspace, sid: str, content: object, stored: bytes
+) -> None:
+    anyws.artifacts.store(sid, "t", "c.bin", content)
+    assert anyws.artifacts.get(sid, "c.bin")["content"] == stored
+    assert files_copy(anyws, sid, "c.bin") == stored
+
+
+@pytest.mark.parametrize("content", [5, None, ["x"], {"a": 1}])
+def test_other_content_is_refused_by_type(anyws: Workspace, sid: str, content: object) -> None:
+    before = snapshot(anyws)
+    with pytest.raises(
+        UsageError,
+        match=rf"invalid content for c\.bin: expected a string, got {type(content).__name__}$",
+    ):
+        anyws.artifacts.store(sid, "t", "c.bin", content)
+    assert snapshot(anyws) == before
+
+
+def test_a_version_above_the_materialize_limit_takes_away_the_older_copy(
+    anyws: Workspace, sid: str
+) -> None:
+    anyws.config.set("watch.materialize_max_bytes", 10)
+    anyws.artifacts.store(sid, "t", "a.txt", b"small")
+    assert files_copy(anyws, sid, "a.txt") == b"small"
+    anyws.artifacts.store(sid, "t", "a.txt", b"x" * 10)  # exactly the limit: still copied
+    assert files_copy(anyws, sid, "a.txt") == b"x" * 10
+    anyws.artifacts.store(sid, "t", "a.txt", b"y" * 11)
+    assert not anyws.storage.exists(f"{sdir(anyws, sid)}/files/a.txt")  # no stale copy
+    assert anyws.artifacts.get(sid, "a.txt")["content"] == b"y" * 11
+    if not anyws.memory:
+        assert anyws.worktree.scan(anyws.sessions.resolve(sid)).clean
+
+
+def test_a_deleted_artifact_of_one_version_names_that_version(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "once.txt", b"1")
+    anyws.artifacts.delete(sid, "once.txt")
+    with pytest.raises(ArtifactNotFound) as e:
+        anyws.artifacts.get(sid, "once.txt")
+    assert str(e.value) == (
+        f"artifact not found: once.txt in session {sid[:8]} "
+        "(once.txt was deleted; its versions still read as once.txt@1)"
+    )
+    with pytest.raises(ArtifactNotFound) as e:
+        anyws.artifacts.get(sid, "never.txt")
+    assert str(e.value) == f"artifact not found: never.txt in session {sid[:8]}"
+    with pytest.raises(ArtifactNotFound) as e:
+        anyws.artifacts.get(sid, 7)
+    assert str(e.value) == f"artifact not found: #7 in session {sid[:8]}"
+
+
+def test_every_kind_of_reference(anyws: Workspace, sid: str) -> None:
+    aid = anyws.artifacts.store(sid, "t", "r.txt", b"one")
+    anyws.artifacts.store(sid, "t", "r.txt", b"two")
+    get = anyws.artifacts.get
+    assert get(sid, {**aid, "sequence": 1.0})["content"] == b"one"  # from Lua, a float
+    assert get(sid, {"sequence": 1, "session_id": sid})["content"] == b"one"
+    assert get(sid, {"sequence": 2, "content_hash": ""})["content"] == b"two"
+    assert get(sid, b"r.txt@1")["content"] == b"one"
+    assert get(sid, "#2")["content"] == b"two"
+    for ref in (True, 1.5, None, ["r.txt"], {"sequence": "1"}, {"sequence": 1.5}):
+        with pytest.raises(UsageError, match="invalid artifact id"):
+            get(sid, ref)
+    for ref in ("#x", "#", "r.txt@", "@1", "#-1"):
+        with pytest.raises(ArtifactNotFound, match=f"artifact not found: {ref} in session"):
+            get(sid, ref)
+    with pytest.raises(ArtifactNotFound, match=f"artifact not found: {'y' * 80} in session"):
+        get(sid, "y" * 300)
+
+
+def test_store_file_checks_every_path_before_storing_any(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    ok = tmp_path / "ok.txt"
+    ok.write_bytes(b"ok")
+    before = snapshot(anyws)
+    with pytest.raises(ArtifactNotFound, match=f"file not found: {tmp_path}$"):
+        anyws.artifacts.store_files(sid, [ok, tmp_path], "t")
+    with pytest.raises(ArtifactNotFound, match="file not found: .*ok.txt/x$"):
+        anyws.artifacts.store_files(sid, [ok, ok / "x"], "t")
+    assert snapshot(anyws) == before
+    ids = anyws.artifacts.store_files(sid, [ok, str(ok).encode()], "t", None, ["a.txt", None])
+    assert [i["sequence"] for i in ids] == [1, 2]
+    assert [(a["name"], a["content_hash"]) for a in anyws.artifacts.list(sid)] == [
+        ("a.txt", hash_bytes(b"ok")),
+        ("ok.txt", hash_bytes(b"ok")),
+    ]
+    anyws.artifacts.store_file(sid, ok, "t", name="b.txt")
+    assert anyws.artifacts.get(sid, "b.txt")["content"] == b"ok"
+
+
+def test_a_bulk_store_numbers_in_order_and_copies_the_last_of_each_name(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    paths = []
+    for i in range(40):
+        p = tmp_path / f"in{i:02d}"
+        p.write_bytes(f"content {i}".encode() * (i + 1))
+        paths.append(p)
+    names_ = [f"f{i % 20:02d}.txt" for i in range(40)]  # every name twice
+    ids = anyws.artifacts.store_files(sid, paths, "t", {"tags": ["bulk"]}, names_, by="hand")
+    assert [i["sequence"] for i in ids] == list(range(1, 41))
+    recs = records(anyws, sid)
+    assert [(r["name"], r["version"]) for r in recs] == [
+        (n, 1 if i < 20 else 2) for i, n in enumerate(names_)
+    ]
+    assert {r["created_by"] for r in recs} == {"hand"} and all(r["tags"] == ["bulk"] for r in recs)
+    for i in range(20):
+        last = f"content {20 + i}".encode() * (21 + i)
+        assert files_copy(anyws, sid, f"f{i:02d}.txt") == last
+        assert anyws.artifacts.get(sid, f"f{i:02d}.txt")["content"] == last
+        assert anyws.artifacts.get(sid, f"f{i:02d}.txt@1")["content"] == paths[i].read_bytes()
+    if not anyws.memory:
+        assert anyws.worktree.scan(anyws.sessions.resolve(sid)).clean
+
+
+def test_store_events_and_hooks_carry_the_stored_version(anyws: Workspace, sid: str) -> None:
+    seen = []
+    anyws.hooks.register(
+        "AfterArtifactStore", lambda ctx: seen.append(ctx["data"]) or sids.append(ctx["session_id"])
+    )
+    sids: list[str] = []
+    sub = anyws.events.subscribe("artifact.*")
+    anyws.artifacts.store(sid, "t", "e.txt", b"one")
+    anyws.artifacts.store_many(sid, [("t", "e.txt", b"two!", None), ("u", "f.txt", b"f", None)])
+    events = []
+    while (event := anyws.events.receive(sub, 0)) is not None:
+        events.append(event["data"])
+    expect = [
+        ("e.txt", "t", 3, 1, b"one", 1),
+        ("e.txt", "t", 4, 2, b"two!", 2),
+        ("f.txt", "u", 1, 3, b"f", 1),
+    ]
+    assert events == [
+        {
+            "content_hash": hash_bytes(content),
+            "session_id": sid,
+            "sequence": seq,
+            "name": name,
+            "type": type_,
+            "size": size,
+            "version": version,
+        }
+        for name, type_, size, seq, content, version in expect
+    ]
+    assert seen == [{k: v for k, v in e.items() if k != "version"} for e in events]
+    assert sids == [sid] * 3
+
+
+def test_delete_event_and_its_record(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "d.txt", b"d")
+    anyws.artifacts.store(sid, "t", "keep.txt", b"k")
+    sub = anyws.events.subscribe("artifact.deleted")
+    rec = anyws.artifacts.delete(sid, "d.txt")
+    assert (rec["name"], rec["seq"], rec["hash"]) == ("d.txt", 1, hash_bytes(b"d"))
+    assert anyws.events.receive(sub, 0)["data"] == {"session_id": sid, "name": "d.txt"}
+    tomb = records(anyws, sid)[-1]
+    assert tomb.keys() == {"seq", "op", "name", "created_at", "created_by"}
+    assert (tomb["seq"], tomb["op"], tomb["name"], tomb["created_by"]) == (
+        3,
+        "delete",
+        "d.txt",
+        "api",
+    )
+    assert anyws.artifacts.store(sid, "t", "n.txt", b"n")["sequence"] == 4
+
+
+def test_the_before_delete_hook_is_told_which_session_and_name(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "d.txt", b"d")
+    seen = []
+    anyws.hooks.register("BeforeArtifactDelete", lambda ctx: seen.append(ctx))
+    anyws.artifacts.delete(sid, "d.txt")
+    [ctx] = seen
+    assert ctx["session_id"] == sid
+    assert ctx["data"] == {"session_id": sid, "name": "d.txt"}
+
+
+def test_two_deletes_at_once_record_one_and_the_other_is_not_found(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store(sid, "t", "d.txt", b"d")
+
+    def another_process_deletes_first(ctx: dict) -> None:
+        with Workspace.open(ws.root) as other:  # its own locks, as another process has
+            other.artifacts.delete(sid, "d.txt")
+
+    ws.hooks.register("BeforeArtifactDelete", another_process_deletes_first)
+    with pytest.raises(ArtifactNotFound) as e:
+        ws.artifacts.delete(sid, "d.txt")
+    assert str(e.value) == f"artifact not found: d.txt in session {sid[:8]}"
+    assert [r.get("op") for r in records(ws, sid)] == [None, "delete"]
+
+
+def test_a_materialized_store_leaves_the_copy_it_records_in_place(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="hand")
+    files = ws.root / sdir(ws, sid) / "files"
+    files.mkdir(exist_ok=True)
+    (files / "h.txt").write_bytes(b"typed by hand")
+    before = (files / "h.txt").stat()
+    ws.artifacts.store_file(sid, files / "h.txt", "user_input", materialized=True)
+    after = (files / "h.txt").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert ws.artifacts.get(sid, "h.txt")["content"] == b"typed by hand"
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+
+
+def test_the_before_store_hook_sees_and_may_change_what_a_file_store_holds(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    seen = []
+
+    def redact(ctx: dict) -> dict:
+        seen.append((ctx["data"]["name"], ctx["data"]["content"]))
+        return {**ctx["data"], "content": ctx["data"]["content"].replace(b"secret", b"******")}
+
+    anyws.hooks.register("BeforeArtifactStore", redact)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"f{i}.txt"
+        p.write_bytes(f"the secret {i}".encode())
+        paths.append(p)
+    anyws.artifacts.store_files(sid, paths[:2], "t")
+    anyws.artifacts.store_file(sid, paths[2], "t")
+    assert seen == [(f"f{i}.txt", f"the secret {i}".encode()) for i in range(3)]
+    for i in range(3):
+        assert anyws.artifacts.get(sid, f"f{i}.txt")["content"] == f"the ****** {i}".encode()
+        assert files_copy(anyws, sid, f"f{i}.txt") == f"the ****** {i}".encode()
+
+
+def test_a_file_of_exactly_the_size_limit_is_stored(anyws: Workspace, tmp_path: Path) -> None:
+    with limited_ws(anyws, max_artifact_size=1000) as ws:
+        s = ws.sessions.create(name="lim")
+        exact = tmp_path / "exact.bin"
+        exact.write_bytes(b"e" * 1000)
+        ws.artifacts.store_file(s, exact, "t")
+        assert ws.artifacts.get(s, "exact.bin")["metadata"]["size"] == 1000
+
+
+def test_on_commit_is_told_of_each_committed_chunk(
+    anyws: Workspace, sid: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.artifact as artifact
+
+    monkeypatch.setattr(artifact, "CHUNK_RECORDS", 2)
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"c{i}.txt"
+        p.write_bytes(f"c{i}".encode())
+        paths.append(p)
+    chunks: list[list[dict]] = []
+    ids = anyws.artifacts.store_files(sid, paths, "t", on_commit=chunks.append)
+    assert [[i["sequence"] for i in chunk] for chunk in chunks] == [[1, 2], [3, 4], [5]]
+    assert [i for chunk in chunks for i in chunk] == ids
+
+
+def test_a_recorded_run_notes_every_store_and_delete(ws: Workspace, tmp_path: Path) -> None:
+    from spellfs.history.runs import begin_run
+
+    sid = ws.sessions.create(name="run")
+    script = tmp_path / "make.lua"
+    script.write_bytes(b"-- makes out.md")
+    run = begin_run(ws, script, script.read_bytes(), [])
+    ws.artifacts.store(sid, "t", "out.md", b"out")
+    ws.artifacts.store_many(sid, [("t", "old.md", b"old", None)])
+    ws.artifacts.delete(sid, "old.md")
+    [rec] = run.finish(0)
+    assert rec["artifacts"] == [
+        {"seq": 1, "name": "out.md", "hash": hash_bytes(b"out")},
+        {"seq": 2, "name": "old.md", "hash": hash_bytes(b"old")},
+        {"seq": 3, "name": "old.md", "op": "delete"},
+    ]
+
+
+def test_mime_types_by_suffix_whatever_its_case(
+    anyws: Workspace, sid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.artifact as artifact
+
+    monkeypatch.setattr(artifact, "_MIME_BY_SUFFIX", {})  # the same on a cold and a warm cache
+    for name, content, mime in (
+        ("NOTES.MD", b"# hi", "text/markdown"),
+        ("again.md", b"# hi", "text/markdown"),
+        ("NOTES.MD", b"# hi", "text/markdown"),
+        ("Data.Tar.Gz", b"\x1f\x8b\x08\x00", "application/gzip"),
+        ("README", b"words", "text/plain"),
+        ("blob.unknownsuffix", b"\xff\xfe\x00", "application/octet-stream"),
+    ):
+        anyws.artifacts.store(sid, "t", name, content)
+        assert anyws.artifacts.get(sid, name)["metadata"]["mime_type"] == mime, name
+
+
+def test_a_query_of_one_session_sees_another_processes_store(root: Path) -> None:
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        sid = ws.sessions.create(name="shared")
+        assert ws.artifacts.query({"session_id": sid}) == []
+        other.artifacts.store(sid, "t", "theirs.txt", b"from elsewhere")
+        assert names(ws.artifacts.query({"session_id": sid})) == ["theirs.txt"]
+
+
+def test_bad_queries_say_what_is_wrong(populated) -> None:
+    ws, s1, _ = populated
+    with pytest.raises(UsageError) as e:
+        ws.artifacts.query({"colour": "red", "size": 1})
+    assert str(e.value) == (
+        "unknown query field: colour (known: created_after, created_before, limit, max_size, "
+        "min_size, name_pattern, session_id, tags, type)"
+    )
+    for key, value in (("min_size", "big"), ("max_size", True)):
+        with pytest.raises(UsageError) as e:
+            ws.artifacts.query({key: value})
+        assert str(e.value) == f"invalid {key}: {value!r} (a number of bytes)"
+    # an empty session id means every session, as no session id does
+    assert names(ws.artifacts.query({"session_id": ""})) == names(ws.artifacts.query())
+
+
+def test_list_marks_the_artifacts_whose_copy_was_changed_by_hand(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="marks")
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "t", name, name.encode())
+    files = ws.root / sdir(ws, sid) / "files"
+    (files / "a.txt").write_bytes(b"by hand")
+    (files / "c.txt").unlink()
+    assert [(a["name"], a["modified_on_disk"]) for a in ws.artifacts.list(sid)] == [
+        ("a.txt", True),
+        ("b.txt", False),
+        ("c.txt", True),
+    ]
+
+
+def test_query_filters_each_record_on_its_own(populated) -> None:
+    ws, s1, _ = populated
+    q = lambda **kw: names(ws.artifacts.query(kw))  # noqa: E731
+    assert q(tags=["x"]) == ["calc.json", "other.json"]
+    assert q(name_pattern="*.json") == ["calc.json", "other.json"]
+    t = ws.artifacts.get(s1, "answer.md")["metadata"]["created_at"]
+    assert q(created_before=t) == ["calc.json"]  # strictly before
+    for bad, message in (
+        ({"name_pattern": 5}, "invalid name_pattern: expected a glob string like '*.md'"),
+        ({"limit": "5"}, "invalid limit: '5' (a non-negative integer)"),
+        ({"limit": True}, "invalid limit: True (a non-negative integer)"),
+        ({"limit": 1.5}, "invalid limit: 1.5 (a non-negative integer)"),
+    ):
+        with pytest.raises(UsageError) as e:
+            ws.artifacts.query(bad)
+        assert str(e.value) == message
+
+
+def test_references_that_are_not_text_or_an_id_say_so(anyws: Workspace, sid: str) -> None:
+    anyws.artifacts.store(sid, "t", "r.txt", b"r")
+    with pytest.raises(ArtifactNotFound, match="^artifact not found: \ufffd\ufffd in session"):
+        anyws.artifacts.get(sid, b"\xff\xfe")  # bytes that are no UTF-8: never a decode error
+    with pytest.raises(UsageError) as e:
+        anyws.artifacts.get(sid, {"content_hash": hash_bytes(b"r")})
+    assert str(e.value) == "invalid artifact id: expected {content_hash, session_id, sequence}"
+
+
+def test_a_copy_deleted_by_hand_while_a_store_runs_is_written_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    files = ws.root / sdir(ws, sid) / "files"
+    real = ws.objects.put_bytes
+
+    def someone_deletes_meanwhile(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            (files / "f1.txt").unlink()
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", someone_deletes_meanwhile)
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+    assert (files / "f1.txt").read_bytes() == b"v2 1"
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+
+
+def test_a_copy_set_back_to_recorded_content_while_a_store_runs_is_replaced(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only content no record has is left in place: a copy someone put back to a recorded version
+    (a checkout, an undo) mid-store is the store's to replace."""
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    files = ws.root / sdir(ws, sid) / "files"
+    (files / "f1.txt").write_bytes(b"an edit, kept before the store")
+    real = ws.objects.put_bytes
+
+    def someone_undoes_meanwhile(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            (files / "f1.txt").write_bytes(b"v1 1")
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", someone_undoes_meanwhile)
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+    assert (files / "f1.txt").read_bytes() == b"v2 1"
+    assert ws.artifacts.get(sid, "f1.txt@2")["content"] == b"an edit, kept before the store"
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+
+
+def test_a_copy_being_written_while_a_store_runs_is_left_to_its_writer(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.statcache as statcache
+
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    files = ws.root / sdir(ws, sid) / "files"
+    real_put, real_hash = ws.objects.put_bytes, statcache.hash_path
+    writing: set[str] = set()
+
+    def an_editor_starts_saving(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            (files / "f1.txt").write_bytes(b"half of a save")
+            writing.add(str(files / "f1.txt"))
+        return real_put(content, *args, **kw)
+
+    # hash_path says None when the file moved while it was read: here, the editor's save
+    monkeypatch.setattr(ws.objects, "put_bytes", an_editor_starts_saving)
+    monkeypatch.setattr(
+        statcache, "hash_path", lambda p, *a: None if p in writing else real_hash(p, *a)
+    )
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+    assert (files / "f1.txt").read_bytes() == b"half of a save"
+    assert (files / "f0.txt").read_bytes() == b"v2 0"
+    assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"  # the record still lands
+
+
+def test_a_store_that_fails_at_its_append_puts_the_copy_back(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    sid = ws.sessions.create(name="full")
+    ws.artifacts.store(sid, "t", "a.txt", b"v1")
+    files = ws.root / sdir(ws, sid) / "files"
+    real = ws.storage.append
+
+    def disk_full(rel: str, data: bytes, *args, **kw):
+        if rel.endswith("/artifacts.yaml"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(rel, data, *args, **kw)
+
+    monkeypatch.setattr(ws.storage, "append", disk_full)
+    with pytest.raises(OSError):
+        ws.artifacts.store(sid, "t", "a.txt", b"v2 never recorded")
+    monkeypatch.undo()
+    assert (files / "a.txt").read_bytes() == b"v1"  # not a phantom of the failed store
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+    assert [r["version"] for r in records(ws, sid)] == [1]
+
+
+def test_a_bulk_stores_copies_need_no_read_to_be_trusted(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    sid = ws.sessions.create(name="bulk")
+    ws.artifacts.store_many(sid, [("t", f"b{i:02d}.txt", f"bulk {i}", None) for i in range(16)])
+    reads: list[str] = []
+    real = worktree.hash_path
+    monkeypatch.setattr(worktree, "hash_path", lambda p, *a: reads.append(p) or real(p, *a))
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+    assert reads == []
+
+
+def test_a_streamed_file_of_no_known_suffix_is_typed_by_its_first_bytes(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    text = tmp_path / "big.log1"
+    text.write_bytes(b"line of text\n" * 100_000)  # > 1 MiB: streamed, not read whole
+    blob = tmp_path / "big.dat1"
+    blob.write_bytes(b"\xff\xfe\x00" * 500_000)
+    anyws.artifacts.store_files(sid, [text, blob], "t")
+    assert anyws.artifacts.get(sid, "big.log1")["metadata"]["mime_type"] == "text/plain"
+    assert anyws.artifacts.get(sid, "big.dat1")["metadata"]["mime_type"] == (
+        "application/octet-stream"
+    )

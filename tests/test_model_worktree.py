@@ -290,3 +290,492 @@ def test_a_bulk_stores_copies_are_vouched_for_without_a_read(
         assert other.worktree.scan(dir).as_dict()["modified"] == ["f007.txt", "f008.txt"]
         # (only the two edits may be read again: they are younger than the racy window)
         assert {os.path.basename(p) for p in reads} <= {"f007.txt", "f008.txt"}
+
+
+# -- in-process: what the working-copy check promises (these also run under mutation testing,
+# which cannot see into `spell` subprocesses) ----------------------------------------------
+
+
+def _session(ws: Workspace, name: str = "wt", **files: bytes) -> tuple[str, str, Path]:
+    """A session whose artifacts are ``files`` (name with '_' for '.': a_txt → a.txt)."""
+    sid = ws.sessions.create(name=name)
+    for key, content in files.items():
+        ws.artifacts.store(sid, "tool_result", key.replace("_", "."), content)
+    dir = ws.sessions.resolve(sid)
+    return sid, dir, ws.root / "sessions" / dir / "files"
+
+
+def test_scan_reports_each_kind_of_change_with_the_hash_now_on_disk(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b", c_txt=b"c")
+    (files / "a.txt").write_bytes(b"A by hand")
+    (files / "b.txt").unlink()
+    (files / "n.txt").write_bytes(b"new")
+    wc = ws.worktree.scan(dir)
+    assert wc.modified == {"a.txt": hash_bytes(b"A by hand")}
+    assert wc.added == {"n.txt": hash_bytes(b"new")}
+    assert wc.deleted == ["b.txt"]
+    assert not wc.clean and wc.names() == ["a.txt", "b.txt", "n.txt"]
+    assert wc.phantoms == []
+    # the same answer from the stat cache (no read) and after the edits settle
+    assert ws.worktree.scan(dir) == wc
+    time.sleep(0.25)
+    assert ws.worktree.scan(dir) == wc
+    assert ws.worktree.scan(dir) == wc
+    assert ws.worktree.modified_names(dir) == {"a.txt", "b.txt"}
+    with Workspace.open(ws.root) as other:  # another process: the stat cache, not a read
+        assert other.worktree.scan(dir) == wc
+
+
+def test_a_file_added_by_hand_is_watched_like_an_artifact_once_settled(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, a=b"one letter")  # a one-character name too
+    (files / "n.txt").write_bytes(b"new")
+    (files / ".dot").write_bytes(b"never an artifact")
+    time.sleep(0.25)
+    assert ws.worktree.scan(dir).added == {"n.txt": hash_bytes(b"new")}
+    assert ws.worktree.scan(dir).added == {"n.txt": hash_bytes(b"new")}  # remembered
+    with open(files / "n.txt", "ab") as f:  # the folder does not change, the file does
+        f.write(b" and more")
+    assert ws.worktree.scan(dir).added == {"n.txt": hash_bytes(b"new and more")}
+    (files / "a").write_bytes(b"ONE LETTER")
+    assert ws.worktree.scan(dir).modified == {"a": hash_bytes(b"ONE LETTER")}
+
+
+def test_a_copy_is_independent_of_the_scan_it_came_from(ws: Workspace) -> None:
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    (files / "a.txt").write_bytes(b"edit")
+    (files / "b.txt").unlink()
+    (files / "n.txt").write_bytes(b"n")
+    wc = ws.worktree.scan(dir)
+    c = wc.copy()
+    assert (c.dir, c.modified, c.added, c.deleted) == (dir, wc.modified, wc.added, wc.deleted)
+    c.modified.clear(), c.added.clear(), c.deleted.clear()
+    assert wc.names() == ["a.txt", "b.txt", "n.txt"] and c.clean
+    # a remembered answer handed out twice: changing one never changes the next
+    time.sleep(0.25)
+    first = ws.worktree.scan(dir)
+    first.modified.clear(), first.added.clear(), first.deleted.clear()
+    assert ws.worktree.scan(dir).names() == ["a.txt", "b.txt", "n.txt"]
+
+
+def test_scan_skips_what_is_never_an_artifact(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    (ws.root / ".spellignore").write_text("*.log\n")
+    _, dir, files = _session(ws, a_txt=b"a")
+    for name in ("notes.md~", ".hidden", "x.swp", "run.log", "tab\there", " lead", "ok.txt"):
+        (files / name).write_bytes(b"by hand")
+    os.mkdir(files / "sub")
+    (files / "sub" / "inner.txt").write_bytes(b"inner")
+    os.symlink(files / "a.txt", files / "link.txt")
+    os.symlink(files / "nowhere", files / "dangling.txt")
+    expect = {"modified": [], "added": ["ok.txt"], "deleted": []}
+    assert ws.worktree.scan(dir).as_dict() == expect
+    assert ws.worktree.scan(dir).added == {"ok.txt": hash_bytes(b"by hand")}
+    time.sleep(0.25)
+    assert ws.worktree.scan(dir).as_dict() == expect
+    assert ws.worktree.scan(dir).as_dict() == expect  # remembered
+    (files / "run.log").write_bytes(b"more")  # a skipped file changing is still nothing
+    (files / ".hidden").write_bytes(b"more")
+    assert ws.worktree.scan(dir).as_dict() == expect
+
+
+def test_a_spellignore_change_is_seen_by_the_next_scan(ws: Workspace) -> None:
+    _, dir, files = _session(ws, a_txt=b"a")
+    (files / "run.log").write_bytes(b"log")
+    time.sleep(0.25)
+    assert ws.worktree.scan(dir).as_dict()["added"] == ["run.log"]
+    assert ws.worktree.scan(dir).as_dict()["added"] == ["run.log"]  # remembered
+    (ws.root / ".spellignore").write_text("*.log\n")
+    assert ws.worktree.scan(dir).clean
+
+
+def test_a_missing_files_folder_means_every_artifact_was_deleted(ws: Workspace) -> None:
+    import shutil
+
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    shutil.rmtree(files)
+    assert ws.worktree.scan(dir).as_dict() == {
+        "modified": [],
+        "added": [],
+        "deleted": ["a.txt", "b.txt"],
+    }
+    files.write_bytes(b"a file where the folder was")
+    assert ws.worktree.scan(dir).deleted == ["a.txt", "b.txt"]
+
+
+def test_a_copy_above_the_materialize_limit_is_not_a_deletion(ws: Workspace) -> None:
+    ws.config.set("watch.materialize_max_bytes", 10)
+    _, dir, files = _session(ws, big_bin=b"x" * 11, edge_bin=b"y" * 10, small_bin=b"s")
+    assert sorted(p.name for p in files.iterdir()) == ["edge.bin", "small.bin"]
+    assert ws.worktree.scan(dir).clean
+    (files / "edge.bin").unlink()
+    (files / "small.bin").unlink()
+    assert ws.worktree.scan(dir).deleted == ["edge.bin", "small.bin"]
+
+
+def test_a_linked_session_or_files_folder_is_never_followed(ws: Workspace, tmp_path: Path) -> None:
+    _, dir, files = _session(ws, a_txt=b"a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.txt").write_bytes(b"not the session's")
+    os.rename(files, tmp_path / "moved")
+    os.symlink(elsewhere, files)
+    assert ws.worktree.scan(dir).as_dict() == {"modified": [], "added": [], "deleted": []}
+    os.unlink(files)
+    os.rename(tmp_path / "moved", files)
+    sdir = ws.root / "sessions" / dir
+    os.rename(sdir, tmp_path / "session")
+    os.symlink(tmp_path / "session", sdir)
+    (files / "n.txt").write_bytes(b"new")
+    assert ws.worktree.scan(dir).clean
+
+
+def test_a_memory_workspace_has_no_working_copy() -> None:
+    with Workspace.in_memory() as ws:
+        sid = ws.sessions.create(name="m")
+        ws.artifacts.store(sid, "tool_result", "a.txt", b"a")
+        dir = ws.sessions.resolve(sid)
+        assert ws.worktree.scan(dir) == ws.worktree.scan(dir)
+        assert ws.worktree.scan(dir).as_dict() == {"modified": [], "added": [], "deleted": []}
+        assert ws.worktree.keep_before_store(dir, ["a.txt"]) == []
+
+
+def test_scan_all_covers_every_session_and_nothing_else(ws: Workspace) -> None:
+    _, one, f1 = _session(ws, "one", a_txt=b"a")
+    _, two, f2 = _session(ws, "two", b_txt=b"b")
+    (f1 / "a.txt").write_bytes(b"edit")
+    (ws.root / "sessions" / ".hidden").mkdir()
+    (ws.root / "sessions" / "stray").mkdir()
+    (ws.root / "sessions" / "stray" / "files").mkdir()
+    (ws.root / "sessions" / "stray" / "files" / "x.txt").write_bytes(b"x")
+    got = {d: wc.as_dict() for d, wc in ws.worktree.scan_all().items()}
+    assert got == {
+        one: {"modified": ["a.txt"], "added": [], "deleted": []},
+        two: {"modified": [], "added": [], "deleted": []},
+    }
+    assert list(ws.worktree.scan_all()) == sorted([one, two])
+
+
+def test_record_stores_edits_additions_and_deletions_by_hand(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    assert ws.worktree.record(dir).clean
+    assert [r["seq"] for r in ws.log(dir).refresh().records] == [1, 2]  # nothing recorded
+    (files / "a.txt").write_bytes(b"A")
+    (files / "b.txt").unlink()
+    (files / "n.txt").write_bytes(b"N")
+    assert ws.worktree.record(dir).as_dict() == {
+        "modified": ["a.txt"],
+        "added": ["n.txt"],
+        "deleted": ["b.txt"],
+    }
+    assert ws.worktree.scan(dir).clean
+    for name, content in (("a.txt", b"A"), ("n.txt", b"N")):
+        got = ws.artifacts.get(sid, name)
+        assert got["content"] == content
+        assert (got["metadata"]["created_by"], got["metadata"]["artifact_type"]) == (
+            "hand",
+            "user_input",
+        )
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["a.txt", "n.txt"]
+    assert (files / "a.txt").read_bytes() == b"A"
+
+
+def test_keep_as_objects_refuses_then_keeps_every_unrecorded_copy(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    assert ws.worktree.keep_as_objects(dir, False, "rm") == []
+    (files / "a.txt").write_bytes(b"edited")
+    (files / "n.txt").write_bytes(b"new")
+    (files / "b.txt").unlink()
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.worktree.keep_as_objects(dir, False, "rm")
+    assert str(e.value).startswith("rm would overwrite or delete unrecorded changes: ")
+    assert f"sessions/{dir}/files/: a.txt, n.txt (" in str(e.value)
+    kept = ws.worktree.keep_as_objects(dir, True, "rm")
+    assert [n for n, _ in kept] == ["a.txt", "n.txt"]
+    assert [ws.objects.get(oid) for _, oid in kept] == [b"edited", b"new"]
+    assert len(ws.log(dir).refresh().records) == 2  # kept as objects, not recorded
+
+
+def test_guard_names_what_it_would_lose_and_force_records_it_first(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, **{f"f{i}_txt": b"v1" for i in range(8)})
+    assert ws.worktree.guard(dir, None, False, "restore") == []
+    for i in range(7):
+        (files / f"f{i}.txt").write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.worktree.guard(dir, None, False, "restore")
+    assert str(e.value) == (
+        "restore would overwrite or delete unrecorded changes: "
+        f"sessions/{dir}/files/: f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 2 more "
+        f"(record them with `spell save {sid[:8]}` first, or pass --force: "
+        "they are kept first, then it goes on)"
+    )
+    with pytest.raises(UnrecordedChanges, match=r": f5\.txt \(record"):
+        ws.worktree.guard(dir, ["f5.txt", "f7.txt"], False, "load")
+    assert ws.worktree.guard(dir, ["f7.txt"], False, "load") == []  # untouched: nothing to keep
+    assert ws.worktree.guard(dir, ["f6.txt", "f5.txt"], True, "load") == ["f5.txt@2", "f6.txt@2"]
+    got = ws.artifacts.get(sid, "f5.txt@2")
+    assert got["content"] == b"by hand"
+    assert got["metadata"]["custom"] == {"kept_by": "load"}
+    assert got["metadata"]["created_by"] == "hand"
+    assert ws.worktree.scan(dir).names() == ["f0.txt", "f1.txt", "f2.txt", "f3.txt", "f4.txt"]
+
+
+def test_guard_keeps_content_of_a_finished_session_which_stays_read_only(ws: Workspace) -> None:
+    from spellfs.errors import SessionNotActive
+
+    sid, dir, files = _session(ws, a_txt=b"a")
+    ws.sessions.complete(sid)
+    (files / "a.txt").write_bytes(b"late edit")
+    assert ws.worktree.guard(dir, None, True, "restore") == ["a.txt@2"]
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"late edit"
+    assert ws.sessions.closing == set()
+    with pytest.raises(SessionNotActive):
+        ws.artifacts.store(sid, "tool_result", "b.txt", b"b")
+
+
+def test_keep_before_store_keeps_only_content_no_record_has(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"one", c_txt=b"c")
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"two")
+    with ws.storage.lock(f"s-{dir}"):
+        assert ws.worktree.keep_before_store(dir, ["a.txt", "gone.txt"]) == []
+        (files / "a.txt").write_bytes(b"one")  # an older version: recorded content
+        assert ws.worktree.keep_before_store(dir, ["a.txt"]) == []
+        os.mkdir(files / "d.txt")  # no regular file: nothing to keep
+        (files / "b.txt").write_bytes(b"mine")
+        (files / "a.txt").write_bytes(b"three")
+        names = ["gone.txt", "d.txt", "c.txt", "b.txt", "a.txt", "b.txt"]  # c.txt: as recorded
+        assert ws.worktree.keep_before_store(dir, names) == ["b.txt", "a.txt"]
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"three"
+    assert ws.artifacts.get(sid, "a.txt")["metadata"]["created_by"] == "hand"
+    assert ws.artifacts.get(sid, "b.txt")["content"] == b"mine"
+
+
+def test_keep_before_store_trusts_a_settled_stat_and_reads_a_racy_one(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    sid, dir, files = _session(ws, a_txt=b"one")
+    reads: list[str] = []
+    real = worktree.hash_path
+    monkeypatch.setattr(worktree, "hash_path", lambda p, *a: reads.append(p) or real(p, *a))
+    (files / "a.txt").write_bytes(b"mine")
+    assert ws.worktree.keep_before_store(dir, ["a.txt"]) == ["a.txt"]  # read: no cache entry
+    assert len(reads) == 1
+    time.sleep(0.25)
+    reads.clear()
+    assert ws.worktree.scan(dir).clean  # hashes and enters the settled copy
+    with ws.storage.lock(f"s-{dir}"):
+        assert ws.worktree.keep_before_store(dir, ["a.txt"]) == []
+    assert reads == [str(files / "a.txt")]  # the scan's read only; the stat cache answered
+
+
+def test_problems_tell_interrupted_writes_stray_copies_and_hand_edits_apart(
+    ws: Workspace,
+) -> None:
+    from spellfs.model.worktree import INFLIGHT
+
+    sid, dir, files = _session(ws, a_txt=b"recorded", b_txt=b"b", c_txt=b"c")
+    assert ws.worktree.problems(dir) == []
+    # a store killed after writing a.txt's copy and its object, before its record
+    ws.objects.put_bytes(b"never recorded")
+    (files / "a.txt").write_bytes(b"never recorded")
+    (ws.root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+    (ws.root / INFLIGHT / dir).write_bytes(b"a.txt\n")
+    ws.objects.put_bytes(b"an object no record holds")
+    (files / "b.txt").write_bytes(b"an object no record holds")
+    (files / "c.txt").write_bytes(b"typed by a person")
+    (files / "s.txt").write_bytes(b"an object no record holds")
+    (files / "h.txt").write_bytes(b"typed by a person too")
+    where = f"sessions/{dir}/files/"
+    assert ws.worktree.problems(dir) == [
+        (
+            "interrupted-write",
+            "a.txt",
+            f"{where}a.txt: written by a store that never recorded it; put back as its records say",
+        ),
+        (
+            "stray-copy",
+            "b.txt",
+            f"{where}b.txt: differs from its record; looks like an interrupted write (its "
+            "content is an object no record holds; `spell save` records it, or delete it)",
+        ),
+        (
+            "hand-edit",
+            "c.txt",
+            f"{where}c.txt: differs from its record; looks like a hand edit "
+            "(`spell save` records it)",
+        ),
+        (
+            "hand-edit",
+            "h.txt",
+            f"{where}h.txt: matches no record; looks like a hand edit (`spell save` records it)",
+        ),
+        (
+            "stray-copy",
+            "s.txt",
+            f"{where}s.txt: matches no record; looks like an interrupted write (its content is "
+            "an object no record holds; `spell save` records it, or delete it)",
+        ),
+    ]
+    assert (files / "a.txt").read_bytes() == b"recorded"
+    assert not (ws.root / INFLIGHT / dir).exists()
+
+
+def test_a_copy_holding_an_older_version_is_a_hand_edit_not_a_stray(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"one")
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"two")
+    (files / "a.txt").write_bytes(b"one")  # the object exists, and a record holds it
+    [(kind, name, _)] = ws.worktree.problems(dir)
+    assert (kind, name) == ("hand-edit", "a.txt")
+
+
+def test_scan_without_repair_leaves_an_interrupted_store_for_fsck(ws: Workspace) -> None:
+    from spellfs.model.worktree import INFLIGHT
+
+    _, dir, files = _session(ws, a_txt=b"recorded")
+    ws.objects.put_bytes(b"never recorded")
+    (files / "a.txt").write_bytes(b"never recorded")
+    (ws.root / INFLIGHT).mkdir(parents=True, exist_ok=True)
+    (ws.root / INFLIGHT / dir).write_bytes(b"a.txt\n")
+    wc = ws.worktree.scan(dir, repair=False)
+    assert (wc.phantoms, wc.as_dict()["modified"]) == ([], ["a.txt"])
+    assert (ws.root / INFLIGHT / dir).exists()
+    wc = ws.worktree.scan(dir)
+    assert (wc.phantoms, wc.clean) == (["a.txt"], True)
+    assert (files / "a.txt").read_bytes() == b"recorded"
+
+
+def _rewrite_in_place(path: Path, content: bytes) -> None:
+    """Same inode, same size, same mtime as before: a second write within one mtime tick (a
+    coarse-timestamp file system) looks exactly so to a stat."""
+    before = path.stat()
+    assert len(content) == before.st_size
+    with open(path, "r+b") as f:
+        f.write(content)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+
+
+def test_a_second_edit_in_the_same_mtime_tick_as_a_scan_is_seen(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, a_txt=b"one")
+    (files / "a.txt").write_bytes(b"two")
+    assert ws.worktree.scan(dir).modified == {"a.txt": hash_bytes(b"two")}  # hashed, cached
+    _rewrite_in_place(files / "a.txt", b"TWO")
+    assert ws.worktree.scan(dir).modified == {"a.txt": hash_bytes(b"TWO")}
+
+
+def test_a_store_never_clobbers_an_edit_made_in_the_same_mtime_tick_as_a_scan(
+    ws: Workspace,
+) -> None:
+    sid, dir, files = _session(ws, a_txt=b"one")
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"two")
+    (files / "a.txt").write_bytes(b"one")  # an older version by hand: recorded content
+    assert ws.worktree.scan(dir).modified  # hashed and cached, racily recent
+    _rewrite_in_place(files / "a.txt", b"ONE")  # content no record has
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"three")
+    assert ws.artifacts.get(sid, "a.txt@3")["content"] == b"ONE"
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"three"
+
+
+def test_an_artifact_whose_name_looks_like_an_editor_temp_is_still_tracked(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, draft_tmp=b"one", notes_md_swp=b"two")
+    (files / "draft.tmp").write_bytes(b"edited")
+    (files / "notes.md.swp").unlink()
+    assert ws.worktree.scan(dir).modified == {"draft.tmp": hash_bytes(b"edited")}
+    assert ws.worktree.scan(dir).deleted == ["notes.md.swp"]
+
+
+def test_skipped_entries_never_hide_the_ones_after_them(ws: Workspace) -> None:
+    (ws.root / ".spellignore").write_text("*.log\n")
+    _, dir, files = _session(ws, a_txt=b"a")
+    want = []
+    for i in range(8):  # interleaved, so whatever order the folder lists them in
+        (files / f"n{i}.txt").write_bytes(b"n")
+        want.append(f"n{i}.txt")
+        (files / f"t{i}.txt~").write_bytes(b"editor")
+        (files / f"r{i}.log").write_bytes(b"ignored")
+        (files / f"bad\t{i}").write_bytes(b"no name")
+        os.mkdir(files / f"d{i}")
+    assert ws.worktree.scan(dir).as_dict() == {"modified": [], "added": want, "deleted": []}
+
+
+def test_a_deletion_is_seen_beside_more_new_files_than_artifacts(ws: Workspace) -> None:
+    _, dir, files = _session(ws, a_txt=b"a")
+    (files / "a.txt").unlink()
+    (files / "n1.txt").write_bytes(b"1")
+    (files / "n2.txt").write_bytes(b"2")
+    assert ws.worktree.scan(dir).as_dict() == {
+        "modified": [],
+        "added": ["n1.txt", "n2.txt"],
+        "deleted": ["a.txt"],
+    }
+
+
+def test_a_file_being_written_while_scanned_is_changed_and_looked_at_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+    from spellfs.store import hash_bytes
+
+    _, dir, files = _session(ws, **{f"f{i}_txt": b"v1" for i in range(6)})
+    for i in range(6):
+        (files / f"f{i}.txt").write_bytes(b"v2")
+        (files / f"n{i}.txt").write_bytes(b"new")
+    time.sleep(0.25)  # every stat settled: only the writes below keep it from being remembered
+    real = worktree.hash_path
+    busy = {"f2.txt", "n3.txt"}  # a writer is busy with these (hash_path saw them move)
+    monkeypatch.setattr(
+        worktree, "hash_path", lambda p, *a: None if os.path.basename(p) in busy else real(p)
+    )
+    wc = ws.worktree.scan(dir)
+    assert wc.modified == {f"f{i}.txt": "" if i == 2 else hash_bytes(b"v2") for i in range(6)}
+    assert wc.added == {f"n{i}.txt": "" if i == 3 else hash_bytes(b"new") for i in range(6)}
+    busy.clear()  # the writer is done: the next scan reads them, nothing remembered stands in
+    wc = ws.worktree.scan(dir)
+    assert wc.modified == {f"f{i}.txt": hash_bytes(b"v2") for i in range(6)}
+    assert wc.added == {f"n{i}.txt": hash_bytes(b"new") for i in range(6)}
+
+
+def test_status_of_more_sessions_than_are_remembered(ws: Workspace) -> None:
+    dirs = []
+    for i in range(66):
+        sid = ws.sessions.create(name=f"s{i}")
+        ws.artifacts.store(sid, "tool_result", "a.txt", b"a")
+        dirs.append(ws.sessions.resolve(sid))
+    edited = ws.root / "sessions" / dirs[0] / "files" / "a.txt"
+    edited.write_bytes(b"edited")
+    for _ in range(2):
+        got = ws.worktree.scan_all()
+        assert sorted(got) == sorted(dirs)
+        assert [d for d, wc in got.items() if not wc.clean] == [dirs[0]]
+
+
+def test_a_store_keeps_the_other_hand_edits_when_one_copy_is_being_written(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    sid, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    (files / "a.txt").write_bytes(b"someone is writing this")
+    (files / "b.txt").write_bytes(b"a finished hand edit")
+    real = worktree.hash_path
+    monkeypatch.setattr(
+        worktree, "hash_path", lambda p, *a: None if p.endswith("/a.txt") else real(p, *a)
+    )
+    with ws.storage.lock(f"s-{dir}"):
+        assert ws.worktree.keep_before_store(dir, ["a.txt", "b.txt"]) == ["b.txt"]
+    assert ws.artifacts.get(sid, "b.txt")["content"] == b"a finished hand edit"

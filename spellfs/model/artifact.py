@@ -283,7 +283,7 @@ class Artifacts:
         type = check_word("artifact type", type, 64)
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
-        elif content is not None and not isinstance(content, bytes):
+        elif (content is not None or path is None) and not isinstance(content, bytes):
             if isinstance(content, (bytearray, memoryview)):
                 content = bytes(content)
             else:
