@@ -54,7 +54,7 @@ MODULES: dict[str, list[str]] = {
     "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
     "model/index.py": ["test_model_session.py"],
     "model/inflight.py": ["test_model_inflight.py"],
-    "model/manifest.py": ["test_model_session.py"],
+    "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
     "model/session.py": ["test_model_session.py", "test_model_readonly.py"],
     "model/state.py": ["test_model_state.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
