@@ -76,6 +76,22 @@ def test_the_error_names_the_line_of_the_offending_key(ws: Workspace, root: Path
     assert message.startswith(f"{rel}:{lineno}: status: ")
 
 
+def test_lines_are_counted_from_the_first_line_as_written(ws: Workspace, root: Path) -> None:
+    """A hand-written file may start with blank lines or comments; the line is still the
+    editor's line number."""
+    dirname, path = made(ws, root)
+    text = "\n" + path.read_text().replace("status: active", "status: nope")
+    lineno = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("status"))
+    message = refused(ws, path, text)
+    assert message.startswith(f"sessions/{dirname}/session.yaml:{lineno}: status: ")
+
+
+def test_a_yaml_syntax_error_names_the_file(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    message = refused(ws, path, path.read_text().replace("tags: []", "tags: [unclosed"))
+    assert message.startswith(f"sessions/{dirname}/session.yaml:")
+
+
 def test_a_missing_key_has_no_line(ws: Workspace, root: Path) -> None:
     dirname, path = made(ws, root)
     text = path.read_text()
@@ -113,11 +129,13 @@ def test_an_unknown_field_is_named_with_the_known_ones(ws: Workspace, root: Path
         "x" + SID,
         "0123abcd",
         "7",
+        7,  # not a string at all
     ],
 )
 def test_the_id_must_be_the_whole_uuid(ws: Workspace, root: Path, value: str) -> None:
     dirname, path = made(ws, root)
-    text = re.sub(r"^id: .*$", f"id: '{value}'", path.read_text(), flags=re.M)
+    written = f"'{value}'" if isinstance(value, str) else str(value)
+    text = re.sub(r"^id: .*$", f"id: {written}", path.read_text(), flags=re.M)
     message = refused(ws, path, text)
     assert message == f"sessions/{dirname}/session.yaml:2: id: must be the session's UUID"
 
