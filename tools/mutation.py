@@ -52,7 +52,12 @@ MODULES: dict[str, list[str]] = {
     ],
     "model/artifact_log.py": ["test_model_artifact.py", "test_model_identity.py"],
     "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
-    "model/index.py": ["test_model_session.py"],
+    "model/index.py": [
+        "test_model_index_cache.py",
+        "test_model_session.py",
+        "test_model_index.py",
+        "test_model_artifact.py",  # Artifact.query: the artifacts table
+    ],
     "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
     "model/session.py": ["test_model_session.py", "test_model_readonly.py"],
