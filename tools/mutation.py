@@ -60,7 +60,12 @@ MODULES: dict[str, list[str]] = {
     ],
     "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
-    "model/session.py": ["test_model_session.py", "test_model_readonly.py"],
+    "model/session.py": [
+        "test_model_session.py",
+        "test_model_readonly.py",
+        "test_events_hooks.py",  # the session hooks and events
+        "test_cli_names.py",  # sessions by exact name (in-process parts)
+    ],
     "model/state.py": ["test_model_state.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
     "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
