@@ -178,3 +178,24 @@ def test_a_link_in_place_of_a_session_folder_is_listed_as_broken_never_followed(
         with pytest.raises(UnsafePath):
             ws.sessions.get(sid)
     assert list(outside.iterdir()) == []
+
+
+def test_on_a_full_disk_the_cache_is_kept_in_memory_and_answers_stay_right(
+    small_disk: Path,
+) -> None:
+    """No room for the cache file: this process answers from the files with a cache in memory,
+    and leaves the file alone."""
+    from conftest import fill_disk
+    from spellfs.workspace import init_workspace
+
+    root = small_disk / "ws"
+    init_workspace(root)
+    made = make(root, 20)
+    for p in (root / ".spell").glob("index.sqlite*"):
+        p.unlink()
+    fill_disk(small_disk)
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+        assert len(ws.artifacts.query({"limit": None})) == 20
+        assert ws.index.path is None and ws.index.rebuilt is None
+        assert names(ws, tags=["odd"]) == sorted(n for n in made.values() if int(n[1:]) % 2)

@@ -128,7 +128,8 @@ class Sessions:
                 f"({', '.join(sorted(candidates)[:5])})"
             )
         self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
-        self._resolved[ref] = candidates[0]
+        if len(key) == 36:  # a whole id names its session for good; a shorter prefix (like a
+            self._resolved[ref] = candidates[0]  # name) may come to name another one, or two
         return candidates[0]
 
     def _by_name(self, ref: str, shown: str) -> str | None:
@@ -149,10 +150,7 @@ class Sessions:
                 f"ambiguous session name: {shown!r} names {len(hits)} sessions: {listed} "
                 "(give an id instead)"
             )
-        if hits:
-            self._resolved[ref] = hits[0]
-            return hits[0]
-        return None
+        return hits[0] if hits else None  # not cached: a rename can give the name to another
 
     def _id_of(self, dir: str) -> str | None:
         """The session id in ``dir``'s manifest; None when the manifest does not load."""
