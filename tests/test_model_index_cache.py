@@ -199,3 +199,46 @@ def test_on_a_full_disk_the_cache_is_kept_in_memory_and_answers_stay_right(
         assert len(ws.artifacts.query({"limit": None})) == 20
         assert ws.index.path is None and ws.index.rebuilt is None
         assert names(ws, tags=["odd"]) == sorted(n for n in made.values() if int(n[1:]) % 2)
+
+
+def test_check_rebuilds_a_cache_whose_check_finds_faults(root: Path) -> None:
+    """Damage sqlite reports as findings rather than an error (here a constraint the rows
+    break) is damage too."""
+    made = make(root, 3)
+    db = sqlite3.connect(db_path(root))
+    db.execute("PRAGMA writable_schema=ON")
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name='sessions'").fetchone()[0]
+    db.execute(
+        "UPDATE sqlite_master SET sql=? WHERE name='sessions'",
+        (sql.replace("error TEXT", "error TEXT NOT NULL"),),
+    )
+    db.commit()
+    db.close()
+    with Workspace.open(root) as ws:
+        why = ws.index.check()
+        assert why == "integrity check: NULL value in sessions.error"
+        assert ws.index.rebuilt == why
+        assert names(ws) == sorted(made.values())
+    db = sqlite3.connect(db_path(root))
+    assert (
+        "NOT NULL"
+        not in db.execute("SELECT sql FROM sqlite_master WHERE name='sessions'").fetchone()[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "error, damaged",
+    [
+        (sqlite3.OperationalError("database is locked"), False),  # busy: wait or fail, never wipe
+        (sqlite3.OperationalError("no such table: sessions"), False),
+        (sqlite3.OperationalError("database disk image is malformed"), True),
+        (sqlite3.OperationalError("file is not a database"), True),
+        (sqlite3.OperationalError("disk I/O error"), True),
+        (sqlite3.OperationalError("database or disk is full"), True),
+        (sqlite3.DatabaseError("database disk image is malformed"), True),
+    ],
+)
+def test_only_damage_rebuilds_the_cache(error: sqlite3.DatabaseError, damaged: bool) -> None:
+    from spellfs.model.index import _damaged
+
+    assert _damaged(error) is damaged
