@@ -242,3 +242,22 @@ def test_only_damage_rebuilds_the_cache(error: sqlite3.DatabaseError, damaged: b
     from spellfs.model.index import _damaged
 
     assert _damaged(error) is damaged
+
+
+def test_artifact_queries_read_the_artifacts_table(root: Path) -> None:
+    with Workspace.open(root) as ws:
+        a = ws.sessions.create(name="a")
+        b = ws.sessions.create(name="b")
+        ws.artifacts.store(a, "user_input", "small.txt", b"x")
+        ws.artifacts.store(a, "tool_result", "big.txt", b"x" * 100)
+        ws.artifacts.store(b, "user_input", "other.txt", b"y" * 50)
+    with Workspace.open(root) as ws:  # a new process: answers from the cache file
+        names_of = lambda q: [r["name"] for r in ws.artifacts.query(q)]  # noqa: E731
+        assert names_of({}) == ["small.txt", "big.txt", "other.txt"]  # in order of creation
+        assert names_of({"session_id": a}) == ["small.txt", "big.txt"]
+        assert names_of({"session_id": b[:8]}) == ["other.txt"]
+        assert names_of({"type": "user_input"}) == ["small.txt", "other.txt"]
+        assert names_of({"session_id": a, "min_size": 2}) == ["big.txt"]
+        assert names_of({"min_size": 50, "max_size": 99}) == ["other.txt"]
+        assert names_of({"type": "user_input", "max_size": 10}) == ["small.txt"]
+        assert [r["session_id"] for r in ws.artifacts.query({})] == [a, a, b]
