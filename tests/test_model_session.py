@@ -655,6 +655,13 @@ def test_a_session_by_its_exact_name(anyws: Workspace) -> None:
         anyws.sessions.get("review")
     with pytest.raises(UsageError, match="at least 4"):
         anyws.sessions.get("abc")
+    xray = anyws.sessions.create(name="X-ray")
+    assert anyws.sessions.get("X-ray")["id"] == xray
+    other = anyws.sessions.create(name="ab")
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.get("ab")
+    assert str(exc.value).startswith("ambiguous session name: 'ab' names 2 sessions: ")
+    assert short[:8] in str(exc.value) and other[:8] in str(exc.value)
 
 
 def test_a_broken_manifest_does_not_hide_a_name(ws: Workspace, root: Path) -> None:
@@ -719,6 +726,16 @@ def test_a_long_reference_is_cut_in_the_message(anyws: Workspace) -> None:
     with pytest.raises(SessionNotFound) as exc:
         anyws.sessions.get("q" * 201)  # too long to be anything: not even looked for
     assert str(exc.value) == f"session not found: {'q' * 64 + '…'!r}"
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get("q" * 200)  # the longest looked for
+    assert str(exc.value) == f"session not found: {'q' * 64}… (try `spell ls --all`)"
+    for n, shown in ((64, "q" * 64), (65, "q" * 64 + "…")):
+        with pytest.raises(SessionNotFound) as exc:
+            anyws.sessions.get("q" * n)
+        assert str(exc.value) == f"session not found: {shown} (try `spell ls --all`)"
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get(b"caf\xe9")  # not UTF-8: read with a replacement character
+    assert str(exc.value) == "session not found: caf\ufffd (try `spell ls --all`)"
 
 
 def test_a_session_removed_by_another_process_is_not_found(root: Path) -> None:
@@ -728,8 +745,9 @@ def test_a_session_removed_by_another_process_is_not_found(root: Path) -> None:
         assert ws.sessions.get(sid)["id"] == sid  # resolved once
         other.sessions.delete(sid)
         for ref in (sid, dirname):
-            with pytest.raises(SessionNotFound):
+            with pytest.raises(SessionNotFound) as exc:
                 ws.sessions.get(ref)
+            assert str(exc.value) == f"session not found: {ref} (try `spell ls --all`)"
         with pytest.raises(SessionNotFound, match=f"session not found: {dirname}"):
             ws.sessions.manifest(dirname)
 
@@ -886,3 +904,62 @@ def test_a_change_waits_while_another_writer_holds_the_session(root: Path, chang
         thread.join(30)
         assert not thread.is_alive()
         assert not folder.exists() if change == "delete" else (folder / "session.yaml").exists()
+
+
+def test_hidden_folders_under_sessions_are_not_sessions(ws: Workspace, root: Path) -> None:
+    """A folder whose name starts with a dot (an import or fork being assembled) is never a
+    session, even with a manifest in it."""
+    sid = ws.sessions.create(name="x")
+    folder = manifest_path(root, sid).parent
+    hidden = root / "sessions" / f".partial-{folder.name}"
+    shutil.copytree(folder, hidden)
+    with pytest.raises(SessionNotFound) as exc:
+        ws.sessions.get(hidden.name)
+    assert str(exc.value) == f"session not found: {hidden.name!r}"
+
+
+def test_no_current_session_message(anyws: Workspace) -> None:
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get(None)
+    assert str(exc.value) == (
+        "no current session (pass a session id, or call Session.setCurrent first)"
+    )
+
+
+def test_an_ambiguous_prefix_lists_five_folders(anyws: Workspace, monkeypatch) -> None:
+    fixed_ids(monkeypatch, *(f"abcd1111-0000-4000-8000-00000000000{i}" for i in range(6)))
+    made = sorted(
+        anyws.sessions.get(anyws.sessions.create(name=f"s{i}"))["path"].split("/")[1]
+        for i in range(6)
+    )
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.get("abcd1111")
+    assert str(exc.value) == (
+        f"ambiguous session id: abcd1111 matches 6 sessions ({', '.join(made[:5])})"
+    )
+
+
+def test_too_many_live_sessions_message(anyws: Workspace, tmp_path: Path) -> None:
+    with limited(anyws, tmp_path, 1) as ws:
+        ws.sessions.create(name="a")
+        with pytest.raises(LimitExceeded) as exc:
+            ws.sessions.create(name="b")
+    assert str(exc.value) == (
+        "too many live sessions: 1 active or suspended, max_sessions is 1 (complete, fail or "
+        "remove some, or raise sessions.max_sessions in spell.yaml)"
+    )
+
+
+def test_creation_bounds_are_exclusive(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="t")
+    at = anyws.sessions.get(sid)["created_at"]
+    assert anyws.sessions.list({"created_after": at}) == []
+    assert anyws.sessions.list({"created_before": at}) == []
+
+
+def test_offset_and_limit_together(anyws: Workspace) -> None:
+    for n in ("a", "b", "c", "d"):
+        anyws.sessions.create(name=n)
+    names = lambda q: [s["name"] for s in anyws.sessions.list({"sort_by": "name", **q})]  # noqa: E731
+    assert names({"offset": 1, "limit": 1}) == ["b"]
+    assert names({"offset": 2, "limit": 5}) == ["c", "d"]

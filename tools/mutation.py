@@ -62,6 +62,7 @@ MODULES: dict[str, list[str]] = {
         "test_model_readonly.py",
         "test_events_hooks.py",  # the session hooks and events
         "test_cli_names.py",  # sessions by exact name (in-process parts)
+        "test_history_runs.py",  # what a recorded run is told of the sessions it touches
     ],
     "model/state.py": ["test_model_state.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
