@@ -24,6 +24,7 @@ from spellfs import (
     ManifestError,
     NotFound,
     SessionNotFound,
+    SpellError,
     UsageError,
     Workspace,
 )
@@ -963,3 +964,119 @@ def test_offset_and_limit_together(anyws: Workspace) -> None:
     names = lambda q: [s["name"] for s in anyws.sessions.list({"sort_by": "name", **q})]  # noqa: E731
     assert names({"offset": 1, "limit": 1}) == ["b"]
     assert names({"offset": 2, "limit": 5}) == ["c", "d"]
+
+
+def test_a_session_read_is_the_callers_copy(anyws: Workspace) -> None:
+    """Changing the tables get or list returned, or the values given to set_manifest_fields,
+    changes nothing stored: the next answer still says what the manifest says."""
+    sid = anyws.sessions.create(name="m", metadata={"a": {"b": 1}}, tags=["t"])
+    for got in (anyws.sessions.get(sid), anyws.sessions.list()[0]):
+        got["custom_metadata"]["a"]["b"] = 2
+        got["custom_metadata"]["new"] = 1
+        got["tags"].append("u")
+    s = anyws.sessions.get(sid)
+    assert (s["custom_metadata"], s["tags"]) == ({"a": {"b": 1}}, ["t"])
+    fields = {"metadata": {"k": [1]}, "tags": ["x"]}
+    anyws.sessions.set_manifest_fields(sid, **fields)
+    fields["metadata"]["k"].append(2)
+    fields["tags"].append("y")
+    s = anyws.sessions.get(sid)
+    assert (s["custom_metadata"], s["tags"]) == ({"k": [1]}, ["x"])
+
+
+def test_session_end_hooks_may_store_into_the_session_they_close(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="closing")
+    anyws.hooks.register(
+        "SessionEnd",
+        lambda ctx: anyws.artifacts.store(ctx["session_id"], "tool_result", "summary.txt", b"s"),
+    )
+    anyws.sessions.complete(sid)
+    assert [a["name"] for a in anyws.artifacts.list(sid)] == ["summary.txt"]
+    with pytest.raises(SpellError, match="completed"):
+        anyws.artifacts.store(sid, "tool_result", "late.txt", b"l")
+
+
+def test_a_failing_session_end_hook_still_closes_the_session(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="closing")
+
+    def boom(ctx: dict) -> None:
+        raise RuntimeError("hook failed")
+
+    anyws.hooks.register("SessionEnd", boom)
+    with pytest.raises(RuntimeError, match="hook failed"):
+        anyws.sessions.fail(sid)
+    assert anyws.sessions.get(sid)["status"] == "failed"
+    with pytest.raises(SpellError, match="failed"):
+        anyws.artifacts.store(sid, "tool_result", "late.txt", b"l")
+
+
+def test_an_id_whose_folder_exists_is_drawn_again(anyws: Workspace, monkeypatch) -> None:
+    first, second = "abcd1111-0000-4000-8000-000000000001", "beef2222-0000-4000-8000-000000000002"
+    fixed_ids(monkeypatch, first, first, first, second)
+    assert anyws.sessions.create(name="x", description="the first") == first
+    assert anyws.sessions.create(name="x", description="the second") == second
+    assert anyws.sessions.get(first)["description"] == "the first"
+    assert anyws.sessions.get(second)["description"] == "the second"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "x" * 1001}, "invalid session name: a string of at most 1000 characters"),
+        (
+            {"name": "a\rb"},
+            "invalid session name: 'a\\rb' (it needs a visible character and no line breaks)",
+        ),
+        ({"description": 7}, "invalid session description: expected a string"),
+        (
+            {"metadata": {"x": float("inf")}},
+            "invalid session metadata: inf is not a number JSON can hold",
+        ),
+    ],
+)
+def test_bad_create_argument_messages(anyws: Workspace, kwargs: dict, message: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.create(**kwargs)
+    assert str(exc.value) == message
+    assert anyws.storage.listdir("sessions") == []
+
+
+def test_names_and_descriptions_at_their_limits(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="n" * 1000, description="")
+    s = anyws.sessions.get(sid)
+    assert (s["name"], s["description"]) == ("n" * 1000, "")
+    assert anyws.sessions.get(anyws.sessions.create())["name"] == "session"
+    assert anyws.sessions.get(anyws.sessions.create(name=""))["name"] == "session"
+
+
+def test_create_waits_while_another_process_creates(root: Path) -> None:
+    """The live-session limit is checked and the folder made under one "sessions" lock, so two
+    processes at the limit cannot both pass the check."""
+    import threading
+
+    with Workspace.open(root) as holder, Workspace.open(root) as writer:
+        made: list[str] = []
+        with holder.storage.lock("sessions"):
+            thread = threading.Thread(target=lambda: made.append(writer.sessions.create(name="w")))
+            thread.start()
+            thread.join(1.0)
+            assert list((root / "sessions").iterdir()) == []  # still waiting
+        thread.join(30)
+        assert not thread.is_alive() and len(made) == 1
+        assert len(list((root / "sessions").iterdir())) == 1
+
+
+def test_a_create_that_fails_on_a_full_disk_leaves_no_folder(small_disk: Path) -> None:
+    from conftest import fill_disk
+    from spellfs.workspace import init_workspace
+
+    root = small_disk / "ws"
+    init_workspace(root)
+    with Workspace.open(root) as ws:
+        kept = ws.sessions.create(name="kept")
+        before = sorted(p.name for p in (root / "sessions").iterdir())
+        fill_disk(small_disk)
+        with pytest.raises(SpellError):
+            ws.sessions.create(name="x" * 900, description="d" * 5000)
+        assert sorted(p.name for p in (root / "sessions").iterdir()) == before
+        assert [s["id"] for s in ws.sessions.list()] == [kept]

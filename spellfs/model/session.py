@@ -7,6 +7,7 @@ artifact log), so storing an artifact never rewrites the manifest.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -320,7 +321,7 @@ class Sessions:
             "created_at": m["created_at"],
             "updated_at": updated,
             "parent_session_id": m["parent"],
-            "custom_metadata": m["metadata"],
+            "custom_metadata": copy.deepcopy(m["metadata"]),  # the caller's: not the cache's
             "artifact_count": count,
             "path": f"sessions/{dir}",
             "template": m["template"],
@@ -451,6 +452,7 @@ class Sessions:
 
     def set_manifest_fields(self, ref: Any, **fields: Any) -> dict:
         """Replace manifest fields wholesale (restore, hand-edit helpers)."""
+        fields = copy.deepcopy(fields)  # the caller keeps its values; the cache keeps these
         return self._update(ref, lambda m: m.update(fields))
 
     def delete(self, ref: Any) -> str:
