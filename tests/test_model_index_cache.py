@@ -261,3 +261,18 @@ def test_artifact_queries_read_the_artifacts_table(root: Path) -> None:
         assert names_of({"min_size": 50, "max_size": 99}) == ["other.txt"]
         assert names_of({"type": "user_input", "max_size": 10}) == ["small.txt"]
         assert [r["session_id"] for r in ws.artifacts.query({})] == [a, a, b]
+
+
+def test_the_cache_answers_on_any_thread(root: Path) -> None:
+    """The watcher and `spell ui` query from their own threads with the workspace's one
+    connection."""
+    import threading
+
+    made = make(root, 3)
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+        got: list = []
+        thread = threading.Thread(target=lambda: got.append((names(ws), ws.artifacts.query())))
+        thread.start()
+        thread.join(60)
+        assert got and got[0][0] == sorted(made.values()) and len(got[0][1]) == 3
