@@ -1080,3 +1080,58 @@ def test_a_create_that_fails_on_a_full_disk_leaves_no_folder(small_disk: Path) -
             ws.sessions.create(name="x" * 900, description="d" * 5000)
         assert sorted(p.name for p in (root / "sessions").iterdir()) == before
         assert [s["id"] for s in ws.sessions.list()] == [kept]
+
+
+def test_session_hooks_and_events_carry_the_session(anyws: Workspace) -> None:
+    seen = []
+    for point in ("SessionStart", "SessionSuspend", "SessionResume", "SessionEnd"):
+        anyws.hooks.register(
+            point, lambda ctx: seen.append((ctx["point"], ctx["session_id"], ctx["data"]))
+        )
+    sub = anyws.events.subscribe("session.*")
+    sid = anyws.sessions.create(name="carried")
+    anyws.sessions.suspend(sid)
+    anyws.sessions.resume(sid)
+    anyws.sessions.fail(sid)
+    anyws.sessions.delete(sid)
+    data = lambda status: {"session_id": sid, "name": "carried", "status": status}  # noqa: E731
+    assert seen == [
+        ("SessionStart", sid, data("active")),
+        ("SessionSuspend", sid, data("suspended")),
+        ("SessionResume", sid, data("active")),
+        ("SessionEnd", sid, data("failed")),
+    ]
+    events = []
+    while (e := anyws.events.receive(sub, 0)) is not None:
+        events.append((e["event_type"], e["data"]))
+    assert events == [
+        ("session.created", data("active")),
+        ("session.suspended", data("suspended")),
+        ("session.resumed", data("active")),
+        ("session.failed", data("failed")),
+        ("session.deleted", data("failed")),
+    ]
+
+
+def test_an_empty_description_takes_the_templates(anyws: Workspace) -> None:
+    anyws.storage.write("templates/t.yaml", b"description: from the template\n")
+    sid = anyws.sessions.create(name="x", template="t", description="")
+    assert anyws.sessions.get(sid)["description"] == "from the template"
+
+
+def test_a_long_bad_name_is_cut_in_the_message(anyws: Workspace) -> None:
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.create(name="a" * 50 + "\n")
+    assert str(exc.value) == (
+        f"invalid session name: {'a' * 40!r} (it needs a visible character and no line breaks)"
+    )
+
+
+def test_get_counts_the_artifacts(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="c")
+    before = anyws.sessions.get(sid)["updated_at"]
+    time.sleep(0.002)
+    anyws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    anyws.artifacts.store(sid, "user_input", "b.txt", b"b")
+    s = anyws.sessions.get(sid)
+    assert s["artifact_count"] == 2 and s["updated_at"] > before
