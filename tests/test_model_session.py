@@ -1135,3 +1135,14 @@ def test_get_counts_the_artifacts(anyws: Workspace) -> None:
     anyws.artifacts.store(sid, "user_input", "b.txt", b"b")
     s = anyws.sessions.get(sid)
     assert s["artifact_count"] == 2 and s["updated_at"] > before
+
+
+def test_a_prefix_longer_than_the_folder_part_must_match_the_whole_id(anyws: Workspace) -> None:
+    """Folders carry only the first 8 characters of an id; a longer prefix is checked against
+    the manifest's whole id."""
+    sid = anyws.sessions.create(name="x")
+    assert anyws.sessions.get(sid[:9])["id"] == sid
+    other = "0000" if sid[9:13] != "0000" else "1111"
+    for wrong in (sid[:8] + "x", sid[:9] + other):
+        with pytest.raises(SessionNotFound):
+            anyws.sessions.get(wrong)
