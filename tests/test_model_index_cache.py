@@ -276,3 +276,24 @@ def test_the_cache_answers_on_any_thread(root: Path) -> None:
         thread.start()
         thread.join(60)
         assert got and got[0][0] == sorted(made.values()) and len(got[0][1]) == 3
+
+
+def test_a_row_matches_tags_with_or_without_the_callers_needles(root: Path) -> None:
+    """Callers may pass the tags as JSON once per query (``needles``); without them a row makes
+    its own, with the same answer."""
+    import json as _json
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="t", tags=["a", "b c", "ab"])
+        ws.sessions.list()
+        row = next(r for r in ws.index.rows.values() if r.id == sid)
+        for tags, want in (
+            (["a"], True),
+            (["a", "ab"], True),
+            (["b c"], True),
+            (["b"], False),  # "b" is inside "ab" and "b c" as text, but is no tag
+            (["a", "zz"], False),
+            ([], True),
+        ):
+            assert row.has_tags(tags) is want, tags
+            assert row.has_tags(tags, [_json.dumps(t) for t in tags]) is want, tags
