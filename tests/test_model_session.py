@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from spellfs import (
     ManifestError,
     NotFound,
     SessionNotFound,
+    SpellError,
     UsageError,
     Workspace,
 )
@@ -638,3 +640,509 @@ def test_a_long_lived_process_sees_every_hand_edit_between_listings(root: Path, 
         [d] = [s for s in ws.sessions.list({"tags": ["g3"]}) if s["name"] == "d"]
         assert d["artifact_count"] == 1
         assert _tags(ws, "g3") == ["c", "d", "e"]
+
+
+# -- names, messages, hooks' view (mutation run of model/session.py) ----------------------
+
+
+def test_a_session_by_its_exact_name(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="Literature review")
+    short = anyws.sessions.create(name="ab")  # shorter than an id prefix may be
+    anyws.sessions.create(name="Literature")
+    assert anyws.sessions.get("Literature review")["id"] == sid
+    assert anyws.sessions.get(b"Literature review")["id"] == sid  # Lua strings are bytes
+    assert anyws.sessions.get("ab")["id"] == short
+    with pytest.raises(SessionNotFound, match=r"^session not found: review \(try `spell ls"):
+        anyws.sessions.get("review")
+    with pytest.raises(UsageError, match="at least 4"):
+        anyws.sessions.get("abc")
+    xray = anyws.sessions.create(name="X-ray")
+    assert anyws.sessions.get("X-ray")["id"] == xray
+    other = anyws.sessions.create(name="ab")
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.get("ab")
+    assert str(exc.value).startswith("ambiguous session name: 'ab' names 2 sessions: ")
+    assert short[:8] in str(exc.value) and other[:8] in str(exc.value)
+
+
+def test_a_broken_manifest_does_not_hide_a_name(ws: Workspace, root: Path) -> None:
+    for i in range(6):
+        sid = ws.sessions.create(name=f"bad{i}")
+        manifest_path(root, sid).write_text("status: [unclosed\n")
+    wanted = ws.sessions.create(name="wanted")
+    assert ws.sessions.get("wanted")["id"] == wanted
+
+
+def test_an_ambiguous_name_lists_ten_candidates_by_id_and_folder(anyws: Workspace) -> None:
+    made = sorted(
+        (anyws.sessions.get(s)["path"].split("/")[1], s)
+        for s in (anyws.sessions.create(name="draft") for _ in range(11))
+    )
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.get("draft")
+    listed = ", ".join(f"{sid[:8]} ({d})" for d, sid in made[:10])
+    assert str(exc.value) == (
+        f"ambiguous session name: 'draft' names 11 sessions: {listed} (give an id instead)"
+    )
+
+
+def test_a_name_follows_a_rename(anyws: Workspace) -> None:
+    """A long-lived process (a script, `spell ui`) must not keep acting on the session a name
+    used to mean: after a rename the name is the other session's (or no one's)."""
+    a = anyws.sessions.create(name="draft")
+    assert anyws.sessions.get("draft")["id"] == a
+    anyws.sessions.set_manifest_fields(a, name="final")
+    with pytest.raises(SessionNotFound):
+        anyws.sessions.get("draft")
+    b = anyws.sessions.create(name="draft")
+    assert anyws.sessions.get("draft")["id"] == b
+    assert anyws.sessions.get("final")["id"] == a
+
+
+def test_a_prefix_that_became_ambiguous_is_refused(anyws: Workspace, monkeypatch) -> None:
+    fixed_ids(
+        monkeypatch,
+        "abcd1111-0000-4000-8000-000000000001",
+        "abcd2222-0000-4000-8000-000000000002",
+    )
+    a = anyws.sessions.create(name="one")
+    assert anyws.sessions.get("abcd")["id"] == a
+    assert anyws.sessions.get(a)["id"] == a
+    anyws.sessions.create(name="two")
+    with pytest.raises(UsageError, match="ambiguous session id: abcd matches 2 sessions"):
+        anyws.sessions.get("abcd")
+    assert anyws.sessions.get(a)["id"] == a
+
+
+def test_a_non_string_reference_is_refused(anyws: Workspace) -> None:
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.get(5)
+    assert str(exc.value) == "invalid session id: expected a string, got int"
+
+
+def test_a_long_reference_is_cut_in_the_message(anyws: Workspace) -> None:
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get("q" * 100)
+    assert str(exc.value) == f"session not found: {'q' * 64}… (try `spell ls --all`)"
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get("q" * 201)  # too long to be anything: not even looked for
+    assert str(exc.value) == f"session not found: {'q' * 64 + '…'!r}"
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get("q" * 200)  # the longest looked for
+    assert str(exc.value) == f"session not found: {'q' * 64}… (try `spell ls --all`)"
+    for n, shown in ((64, "q" * 64), (65, "q" * 64 + "…")):
+        with pytest.raises(SessionNotFound) as exc:
+            anyws.sessions.get("q" * n)
+        assert str(exc.value) == f"session not found: {shown} (try `spell ls --all`)"
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get(b"caf\xe9")  # not UTF-8: read with a replacement character
+    assert str(exc.value) == "session not found: caf\ufffd (try `spell ls --all`)"
+
+
+def test_a_session_removed_by_another_process_is_not_found(root: Path) -> None:
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        sid = ws.sessions.create(name="x")
+        dirname = ws.sessions.get(sid)["path"].split("/")[1]
+        assert ws.sessions.get(sid)["id"] == sid  # resolved once
+        other.sessions.delete(sid)
+        for ref in (sid, dirname):
+            with pytest.raises(SessionNotFound) as exc:
+                ws.sessions.get(ref)
+            assert str(exc.value) == f"session not found: {ref} (try `spell ls --all`)"
+        with pytest.raises(SessionNotFound, match=f"session not found: {dirname}"):
+            ws.sessions.manifest(dirname)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"template": "a/b"},
+            "invalid template name: 'a/b' (a non-empty string without '/' or control "
+            "characters, at most 200 characters)",
+        ),
+    ],
+)
+def test_bad_template_name_message(anyws: Workspace, kwargs: dict, message: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.create(**kwargs)
+    assert str(exc.value) == message
+
+
+def test_unknown_template_field_message(anyws: Workspace) -> None:
+    anyws.storage.write("templates/t.yaml", b"name: x\ncolour: blue\n")
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.create(template="t")
+    assert str(exc.value) == (
+        "templates/t.yaml: colour: unknown field (known: name, description, tags, metadata)"
+    )
+
+
+def test_get_names_files_changed_by_hand(ws: Workspace, root: Path) -> None:
+    sid = ws.sessions.create(name="h")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    ws.artifacts.store(sid, "user_input", "b.txt", b"b")
+    (root / ws.sessions.get(sid)["path"] / "files" / "b.txt").write_bytes(b"changed")
+    assert ws.sessions.get(sid)["modified_on_disk"] == ["b.txt"]
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        (
+            {"colour": 1},
+            "unknown query field: colour (known: created_after, created_before, limit, offset, "
+            "parent_session_id, sort_by, status, tags)",
+        ),
+        ({"status": "x"}, "invalid status: 'x' (one of active, suspended, completed, failed, all)"),
+        ({"sort_by": "x"}, "invalid sort_by: 'x' (one of created_at, updated_at, name)"),
+        ({"limit": -1}, "invalid limit: -1 (a non-negative integer)"),
+        ({"offset": "2"}, "invalid offset: '2' (a non-negative integer)"),
+    ],
+)
+def test_bad_query_messages(anyws: Workspace, query: dict, message: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.list(query)
+    assert str(exc.value) == message
+
+
+def test_an_empty_status_is_the_default_listing(anyws: Workspace) -> None:
+    a = anyws.sessions.create(name="a")
+    b = anyws.sessions.create(name="b")
+    anyws.sessions.complete(b)
+    assert [s["id"] for s in anyws.sessions.list({"status": ""})] == [a]
+
+
+def test_a_hand_written_creation_time_that_is_not_a_time(ws: Workspace, root: Path) -> None:
+    sid = ws.sessions.create(name="t")
+    path = manifest_path(root, sid)
+    path.write_text(
+        re.sub(r"^created_at: .*$", "created_at: yesterday", path.read_text(), flags=re.M)
+    )
+    assert [s["id"] for s in ws.sessions.list()] == [sid]
+    with pytest.raises(UsageError) as exc:
+        ws.sessions.list({"created_after": 0})
+    assert str(exc.value) == "invalid created_at: 'yesterday' (an RFC 3339 time or epoch seconds)"
+
+
+@pytest.mark.parametrize(
+    "start, to, message",
+    [
+        ("active", "active", "it is active (it can become completed, failed, suspended)"),
+        ("suspended", "suspended", "it is suspended (it can become active, completed, failed)"),
+        ("completed", "active", "it is completed (a finished session cannot change status)"),
+        ("failed", "suspended", "it is failed (a finished session cannot change status)"),
+    ],
+)
+def test_a_refused_transition_says_what_it_can_become(
+    anyws: Workspace, start: str, to: str, message: str
+) -> None:
+    sid = anyws.sessions.create(name="t")
+    put_status(anyws, sid, start)
+    with pytest.raises(InvalidTransition) as exc:
+        anyws.sessions.transition(sid, to)
+    assert str(exc.value) == f"cannot make session {sid[:8]} {to}: {message}"
+
+
+def test_update_metadata_messages_and_event(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="m")
+    sub = anyws.events.subscribe("session.*")
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.update_metadata(sid, [1])
+    assert str(exc.value) == "invalid metadata: expected a table of key = value"
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.update_metadata(sid, {"a": float("nan")})
+    assert str(exc.value) == "invalid session metadata: nan is not a number JSON can hold"
+    anyws.sessions.update_metadata(sid, {"a": 1})
+    event = anyws.events.receive(sub, 0)
+    assert (event["event_type"], event["data"]) == ("session.updated", {"session_id": sid})
+    assert anyws.events.receive(sub, 0) is None
+
+
+def test_set_manifest_fields_replaces_them(anyws: Workspace) -> None:
+    """What a checkpoint restore does to the manifest: fields replaced wholesale, updated_at
+    moved on."""
+    sid = anyws.sessions.create(name="before", tags=["a"], metadata={"k": 1})
+    old = anyws.sessions.get(sid)
+    time.sleep(0.002)
+    m = anyws.sessions.set_manifest_fields(sid[:8], name="after", tags=["b"], metadata={})
+    s = anyws.sessions.get(sid)
+    assert (s["name"], s["tags"], s["custom_metadata"]) == ("after", ["b"], {})
+    assert m["name"] == "after" and s["updated_at"] > old["updated_at"]
+    assert s["created_at"] == old["created_at"] and s["description"] == old["description"]
+
+
+def test_set_current_to_nothing(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="c")
+    for nothing in (None, ""):
+        anyws.sessions.set_current(sid)
+        anyws.sessions.set_current(nothing)
+        assert anyws.sessions.get_current() is None
+
+
+@pytest.mark.parametrize("change", ["suspend", "update_metadata", "delete"])
+def test_a_change_waits_while_another_writer_holds_the_session(root: Path, change: str) -> None:
+    """A manifest change is a read-modify-write under the session's manifest lock, and a delete
+    runs under the session's lock (so no store lands in a folder being removed): another
+    workspace holding the lock keeps the change waiting, and the files stay as they were."""
+    import threading
+
+    with Workspace.open(root) as holder, Workspace.open(root) as writer:
+        sid = holder.sessions.create(name="s")
+        folder = manifest_path(root, sid).parent
+        before = (folder / "session.yaml").read_bytes()
+        act = {
+            "suspend": lambda: writer.sessions.suspend(sid),
+            "update_metadata": lambda: writer.sessions.update_metadata(sid, {"k": 1}),
+            "delete": lambda: writer.sessions.delete(sid),
+        }[change]
+        lock = f"{'s' if change == 'delete' else 'm'}-{folder.name}"
+        with holder.storage.lock(lock):
+            thread = threading.Thread(target=act)
+            thread.start()
+            thread.join(1.0)
+            assert (folder / "session.yaml").read_bytes() == before  # still waiting
+        thread.join(30)
+        assert not thread.is_alive()
+        assert not folder.exists() if change == "delete" else (folder / "session.yaml").exists()
+
+
+def test_hidden_folders_under_sessions_are_not_sessions(ws: Workspace, root: Path) -> None:
+    """A folder whose name starts with a dot (an import or fork being assembled) is never a
+    session, even with a manifest in it."""
+    sid = ws.sessions.create(name="x")
+    folder = manifest_path(root, sid).parent
+    hidden = root / "sessions" / f".partial-{folder.name}"
+    shutil.copytree(folder, hidden)
+    with pytest.raises(SessionNotFound) as exc:
+        ws.sessions.get(hidden.name)
+    assert str(exc.value) == f"session not found: {hidden.name!r}"
+
+
+def test_no_current_session_message(anyws: Workspace) -> None:
+    with pytest.raises(SessionNotFound) as exc:
+        anyws.sessions.get(None)
+    assert str(exc.value) == (
+        "no current session (pass a session id, or call Session.setCurrent first)"
+    )
+
+
+def test_an_ambiguous_prefix_lists_five_folders(anyws: Workspace, monkeypatch) -> None:
+    fixed_ids(monkeypatch, *(f"abcd1111-0000-4000-8000-00000000000{i}" for i in range(6)))
+    made = sorted(
+        anyws.sessions.get(anyws.sessions.create(name=f"s{i}"))["path"].split("/")[1]
+        for i in range(6)
+    )
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.get("abcd1111")
+    assert str(exc.value) == (
+        f"ambiguous session id: abcd1111 matches 6 sessions ({', '.join(made[:5])})"
+    )
+
+
+def test_too_many_live_sessions_message(anyws: Workspace, tmp_path: Path) -> None:
+    with limited(anyws, tmp_path, 1) as ws:
+        ws.sessions.create(name="a")
+        with pytest.raises(LimitExceeded) as exc:
+            ws.sessions.create(name="b")
+    assert str(exc.value) == (
+        "too many live sessions: 1 active or suspended, max_sessions is 1 (complete, fail or "
+        "remove some, or raise sessions.max_sessions in spell.yaml)"
+    )
+
+
+def test_creation_bounds_are_exclusive(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="t")
+    at = anyws.sessions.get(sid)["created_at"]
+    assert anyws.sessions.list({"created_after": at}) == []
+    assert anyws.sessions.list({"created_before": at}) == []
+
+
+def test_offset_and_limit_together(anyws: Workspace) -> None:
+    for n in ("a", "b", "c", "d"):
+        anyws.sessions.create(name=n)
+    names = lambda q: [s["name"] for s in anyws.sessions.list({"sort_by": "name", **q})]  # noqa: E731
+    assert names({"offset": 1, "limit": 1}) == ["b"]
+    assert names({"offset": 2, "limit": 5}) == ["c", "d"]
+
+
+def test_a_session_read_is_the_callers_copy(anyws: Workspace) -> None:
+    """Changing the tables get or list returned, or the values given to set_manifest_fields,
+    changes nothing stored: the next answer still says what the manifest says."""
+    sid = anyws.sessions.create(name="m", metadata={"a": {"b": 1}}, tags=["t"])
+    for got in (anyws.sessions.get(sid), anyws.sessions.list()[0]):
+        got["custom_metadata"]["a"]["b"] = 2
+        got["custom_metadata"]["new"] = 1
+        got["tags"].append("u")
+    s = anyws.sessions.get(sid)
+    assert (s["custom_metadata"], s["tags"]) == ({"a": {"b": 1}}, ["t"])
+    fields = {"metadata": {"k": [1]}, "tags": ["x"]}
+    anyws.sessions.set_manifest_fields(sid, **fields)
+    fields["metadata"]["k"].append(2)
+    fields["tags"].append("y")
+    s = anyws.sessions.get(sid)
+    assert (s["custom_metadata"], s["tags"]) == ({"k": [1]}, ["x"])
+
+
+def test_session_end_hooks_may_store_into_the_session_they_close(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="closing")
+    anyws.hooks.register(
+        "SessionEnd",
+        lambda ctx: anyws.artifacts.store(ctx["session_id"], "tool_result", "summary.txt", b"s"),
+    )
+    anyws.sessions.complete(sid)
+    assert [a["name"] for a in anyws.artifacts.list(sid)] == ["summary.txt"]
+    with pytest.raises(SpellError, match="completed"):
+        anyws.artifacts.store(sid, "tool_result", "late.txt", b"l")
+
+
+def test_a_failing_session_end_hook_still_closes_the_session(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="closing")
+
+    def boom(ctx: dict) -> None:
+        raise RuntimeError("hook failed")
+
+    anyws.hooks.register("SessionEnd", boom)
+    with pytest.raises(RuntimeError, match="hook failed"):
+        anyws.sessions.fail(sid)
+    assert anyws.sessions.get(sid)["status"] == "failed"
+    with pytest.raises(SpellError, match="failed"):
+        anyws.artifacts.store(sid, "tool_result", "late.txt", b"l")
+
+
+def test_an_id_whose_folder_exists_is_drawn_again(anyws: Workspace, monkeypatch) -> None:
+    first, second = "abcd1111-0000-4000-8000-000000000001", "beef2222-0000-4000-8000-000000000002"
+    fixed_ids(monkeypatch, first, first, first, second)
+    assert anyws.sessions.create(name="x", description="the first") == first
+    assert anyws.sessions.create(name="x", description="the second") == second
+    assert anyws.sessions.get(first)["description"] == "the first"
+    assert anyws.sessions.get(second)["description"] == "the second"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "x" * 1001}, "invalid session name: a string of at most 1000 characters"),
+        (
+            {"name": "a\rb"},
+            "invalid session name: 'a\\rb' (it needs a visible character and no line breaks)",
+        ),
+        ({"description": 7}, "invalid session description: expected a string"),
+        (
+            {"metadata": {"x": float("inf")}},
+            "invalid session metadata: inf is not a number JSON can hold",
+        ),
+    ],
+)
+def test_bad_create_argument_messages(anyws: Workspace, kwargs: dict, message: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.create(**kwargs)
+    assert str(exc.value) == message
+    assert anyws.storage.listdir("sessions") == []
+
+
+def test_names_and_descriptions_at_their_limits(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="n" * 1000, description="")
+    s = anyws.sessions.get(sid)
+    assert (s["name"], s["description"]) == ("n" * 1000, "")
+    assert anyws.sessions.get(anyws.sessions.create())["name"] == "session"
+    assert anyws.sessions.get(anyws.sessions.create(name=""))["name"] == "session"
+
+
+def test_create_waits_while_another_process_creates(root: Path) -> None:
+    """The live-session limit is checked and the folder made under one "sessions" lock, so two
+    processes at the limit cannot both pass the check."""
+    import threading
+
+    with Workspace.open(root) as holder, Workspace.open(root) as writer:
+        made: list[str] = []
+        with holder.storage.lock("sessions"):
+            thread = threading.Thread(target=lambda: made.append(writer.sessions.create(name="w")))
+            thread.start()
+            thread.join(1.0)
+            assert list((root / "sessions").iterdir()) == []  # still waiting
+        thread.join(30)
+        assert not thread.is_alive() and len(made) == 1
+        assert len(list((root / "sessions").iterdir())) == 1
+
+
+def test_a_create_that_fails_on_a_full_disk_leaves_no_folder(small_disk: Path) -> None:
+    from conftest import fill_disk
+    from spellfs.workspace import init_workspace
+
+    root = small_disk / "ws"
+    init_workspace(root)
+    with Workspace.open(root) as ws:
+        kept = ws.sessions.create(name="kept")
+        before = sorted(p.name for p in (root / "sessions").iterdir())
+        fill_disk(small_disk)
+        with pytest.raises(SpellError):
+            ws.sessions.create(name="x" * 900, description="d" * 5000)
+        assert sorted(p.name for p in (root / "sessions").iterdir()) == before
+        assert [s["id"] for s in ws.sessions.list()] == [kept]
+
+
+def test_session_hooks_and_events_carry_the_session(anyws: Workspace) -> None:
+    seen = []
+    for point in ("SessionStart", "SessionSuspend", "SessionResume", "SessionEnd"):
+        anyws.hooks.register(
+            point, lambda ctx: seen.append((ctx["point"], ctx["session_id"], ctx["data"]))
+        )
+    sub = anyws.events.subscribe("session.*")
+    sid = anyws.sessions.create(name="carried")
+    anyws.sessions.suspend(sid)
+    anyws.sessions.resume(sid)
+    anyws.sessions.fail(sid)
+    anyws.sessions.delete(sid)
+    data = lambda status: {"session_id": sid, "name": "carried", "status": status}  # noqa: E731
+    assert seen == [
+        ("SessionStart", sid, data("active")),
+        ("SessionSuspend", sid, data("suspended")),
+        ("SessionResume", sid, data("active")),
+        ("SessionEnd", sid, data("failed")),
+    ]
+    events = []
+    while (e := anyws.events.receive(sub, 0)) is not None:
+        events.append((e["event_type"], e["data"]))
+    assert events == [
+        ("session.created", data("active")),
+        ("session.suspended", data("suspended")),
+        ("session.resumed", data("active")),
+        ("session.failed", data("failed")),
+        ("session.deleted", data("failed")),
+    ]
+
+
+def test_an_empty_description_takes_the_templates(anyws: Workspace) -> None:
+    anyws.storage.write("templates/t.yaml", b"description: from the template\n")
+    sid = anyws.sessions.create(name="x", template="t", description="")
+    assert anyws.sessions.get(sid)["description"] == "from the template"
+
+
+def test_a_long_bad_name_is_cut_in_the_message(anyws: Workspace) -> None:
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.create(name="a" * 50 + "\n")
+    assert str(exc.value) == (
+        f"invalid session name: {'a' * 40!r} (it needs a visible character and no line breaks)"
+    )
+
+
+def test_get_counts_the_artifacts(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="c")
+    before = anyws.sessions.get(sid)["updated_at"]
+    time.sleep(0.002)
+    anyws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    anyws.artifacts.store(sid, "user_input", "b.txt", b"b")
+    s = anyws.sessions.get(sid)
+    assert s["artifact_count"] == 2 and s["updated_at"] > before
+
+
+def test_a_prefix_longer_than_the_folder_part_must_match_the_whole_id(anyws: Workspace) -> None:
+    """Folders carry only the first 8 characters of an id; a longer prefix is checked against
+    the manifest's whole id."""
+    sid = anyws.sessions.create(name="x")
+    assert anyws.sessions.get(sid[:9])["id"] == sid
+    other = "0000" if sid[9:13] != "0000" else "1111"
+    for wrong in (sid[:8] + "x", sid[:9] + other):
+        with pytest.raises(SessionNotFound):
+            anyws.sessions.get(wrong)

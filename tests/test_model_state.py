@@ -167,3 +167,158 @@ def test_bad_values(anyws: Workspace, value) -> None:
     with pytest.raises(UsageError):
         anyws.state.set("k", value)
     assert anyws.state.get("k") is None
+
+
+# -- the edges of keys, listings and the file (mutation run of model/state.py) -----------------
+
+
+def test_key_length_limit_and_the_message(anyws: Workspace) -> None:
+    anyws.state.set("k" * 1000, 1)  # the limit itself is allowed
+    assert anyws.state.get("k" * 1000) == 1
+    with pytest.raises(UsageError) as exc:
+        anyws.state.set("x" * 1001, 1)
+    assert str(exc.value) == f"invalid State key: {'x' * 60!r} (a non-empty string)"
+    with pytest.raises(UsageError) as exc:
+        anyws.state.set("session:abc", 1)
+    assert str(exc.value) == (
+        "invalid State key: 'session:abc' (session keys look like session:<id>:<name>)"
+    )
+
+
+def test_a_bad_value_names_its_key(anyws: Workspace) -> None:
+    with pytest.raises(UsageError, match=r"^invalid State value for count: nan "):
+        anyws.state.set("count", float("nan"))
+
+
+def test_bytes_keys_and_prefixes_are_text(anyws: Workspace) -> None:
+    """Lua strings arrive as bytes; a key that is not UTF-8 is kept with replacement characters
+    rather than refused."""
+    anyws.state.set(b"from.lua", 1)
+    anyws.state.set(b"bad\xff", 2)
+    assert anyws.state.get("from.lua") == 1 and anyws.state.get("bad\ufffd") == 2
+    assert anyws.state.list(b"from") == ["from.lua"]
+    assert anyws.state.list(b"bad\xff") == ["bad\ufffd"]
+
+
+def test_setting_nil_on_a_missing_key_is_a_no_op(anyws: Workspace) -> None:
+    anyws.state.set("kept", 1)
+    anyws.state.set("never-set", None)
+    assert anyws.state.list() == ["kept"]
+
+
+def test_removing_the_last_key_leaves_an_empty_mapping(ws: Workspace, root: Path) -> None:
+    ws.state.set("only", 1)
+    assert ws.state.delete("only") is True
+    text = (root / "state.yaml").read_text()
+    assert text.splitlines()[1:] == ["{}"] and text.startswith("# spellfs State values")
+    assert load_yaml(text.encode(), "state.yaml") == {}
+    with Workspace.open(root) as fresh:
+        assert fresh.state.list() == [] and fresh.state.get("only") is None
+
+
+def test_an_empty_state_file_holds_no_values(ws: Workspace, root: Path) -> None:
+    (root / "state.yaml").write_text("# emptied by hand\n")
+    assert ws.state.list() == [] and ws.state.get("k") is None
+    ws.state.set("k", 1)
+    assert load_yaml((root / "state.yaml").read_bytes(), "x") == {"k": 1}
+
+
+def test_colons_in_names(anyws: Workspace) -> None:
+    """Only the first two colons of a session key separate; the name may hold more. Workspace
+    keys may hold colons too, and are never taken for session keys."""
+    sid = anyws.sessions.create(name="s")
+    anyws.state.set(f"session:{sid}:a:b:c", 1)
+    anyws.state.set(f"session:{sid}:a:x", 2)
+    anyws.state.set(f"session:{sid}:b", 3)
+    assert anyws.state.session_values(sid) == {"a:b:c": 1, "a:x": 2, "b": 3}
+    assert anyws.state.get(f"session:{sid}:a:b:c") == 1
+    assert anyws.state.list(f"session:{sid}:a:") == [f"session:{sid}:a:b:c", f"session:{sid}:a:x"]
+    assert anyws.state.list(f"session:{sid}:a:b") == [f"session:{sid}:a:b:c"]
+    anyws.state.set("x:y:z", 4)
+    anyws.state.set("x:y:other", 5)
+    anyws.state.set("x:q", 6)
+    assert anyws.state.list("x:y:") == ["x:y:other", "x:y:z"]
+    assert anyws.state.list() == ["x:q", "x:y:other", "x:y:z"]
+
+
+def test_replace_session_values_replaces_the_whole_file(ws: Workspace, root: Path) -> None:
+    """What restoring a checkpoint does: the session's values become exactly the given ones."""
+    sid = ws.sessions.create(name="s")
+    other = ws.sessions.create(name="other")
+    ws.state.set(f"session:{sid}:old", 1)
+    ws.state.set(f"session:{other}:keep", 2)
+    values = {"new": [1, 2]}
+    ws.state.replace_session_values(sid[:8], values)
+    values["new"].append(3)  # the caller's dict is not kept (a copy was written)
+    path = root / ws.sessions.get(sid)["path"] / "state.yaml"
+    assert load_yaml(path.read_bytes(), "x") == {"new": [1, 2]}
+    assert ws.state.session_values(sid) == {"new": [1, 2]}
+    assert ws.state.list(f"session:{sid}:") == [f"session:{sid}:new"]
+    assert ws.state.session_values(other) == {"keep": 2}
+    ws.state.replace_session_values(sid, {})
+    assert ws.state.session_values(sid) == {} and load_yaml(path.read_bytes(), "x") == {}
+
+
+@pytest.mark.parametrize("change", ["set", "delete", "replace"])
+def test_a_change_waits_while_another_writer_holds_the_state_lock(root: Path, change: str) -> None:
+    """Two writers (processes, or workspaces in threads) must not interleave their
+    read-modify-write of a state file, or one loses the other's key: every change takes the
+    one "state" lock. While another workspace holds it, the file stays as it was."""
+    import threading
+
+    with Workspace.open(root) as holder, Workspace.open(root) as writer:
+        sid = holder.sessions.create(name="s")
+        holder.state.set(f"session:{sid}:old", 1)
+        path = root / holder.sessions.get(sid)["path"] / "state.yaml"
+        before = path.read_bytes()
+        act = {
+            "set": lambda: writer.state.set(f"session:{sid}:new", 2),
+            "delete": lambda: writer.state.delete(f"session:{sid}:old"),
+            "replace": lambda: writer.state.replace_session_values(sid, {"new": 2}),
+        }[change]
+        with holder.storage.lock("state"):
+            thread = threading.Thread(target=act)
+            thread.start()
+            thread.join(1.0)
+            assert path.read_bytes() == before  # still waiting for the lock
+        thread.join(30)
+        assert not thread.is_alive()
+        want = {"set": {"old": 1, "new": 2}, "delete": {}, "replace": {"new": 2}}[change]
+        assert load_yaml(path.read_bytes(), "x") == want
+
+
+def test_a_value_read_is_the_callers_copy(anyws: Workspace) -> None:
+    """Changing a list or table that get returned changes nothing stored (the next get and a
+    fresh process agree with the file)."""
+    anyws.state.set("items", [1, {"x": 1}])
+    sid = anyws.sessions.create(name="s")
+    anyws.state.set(f"session:{sid}:t", {"k": [1]})
+    got = anyws.state.get("items")
+    got.append(2)
+    got[1]["x"] = 9
+    anyws.state.get(f"session:{sid}:t")["k"].append(2)
+    anyws.state.session_values(sid)["t"]["k"].append(3)
+    assert anyws.state.get("items") == [1, {"x": 1}]
+    assert anyws.state.get(f"session:{sid}:t") == {"k": [1]}
+    assert anyws.state.session_values(sid) == {"t": {"k": [1]}}
+
+
+@pytest.mark.parametrize(
+    "values, why",
+    [
+        ({"x": float("nan")}, "invalid State values: nan is not a number JSON can hold"),
+        ({"x": object()}, "invalid State values: a object cannot be stored"),
+        ([1, 2], "invalid State values: expected a table, got list"),
+    ],
+)
+def test_replace_session_values_checks_what_it_writes(
+    ws: Workspace, root: Path, values, why: str
+) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.state.set(f"session:{sid}:kept", 1)
+    path = root / ws.sessions.get(sid)["path"] / "state.yaml"
+    before = path.read_bytes()
+    with pytest.raises(UsageError) as exc:
+        ws.state.replace_session_values(sid, values)
+    assert str(exc.value) == why
+    assert path.read_bytes() == before and ws.state.session_values(sid) == {"kept": 1}

@@ -55,10 +55,18 @@ MODULES: dict[str, list[str]] = {
     ],
     "model/artifact_log.py": ["test_model_artifact_log.py", "test_model_artifact.py"],
     "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
-    "model/index.py": ["test_model_session.py"],
+    # (test_model_artifact.py's queries would cover the artifacts table too, but its 140 tests
+    # all refresh the index: a surviving mutant then cost minutes)
+    "model/index.py": ["test_model_index_cache.py", "test_model_session.py", "test_model_index.py"],
     "model/inflight.py": ["test_model_inflight.py"],
-    "model/manifest.py": ["test_model_session.py"],
-    "model/session.py": ["test_model_session.py", "test_model_readonly.py"],
+    "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
+    "model/session.py": [
+        "test_model_session.py",
+        "test_model_readonly.py",
+        "test_events_hooks.py",  # the session hooks and events
+        "test_cli_names.py",  # sessions by exact name (in-process parts)
+        "test_history_runs.py",  # what a recorded run is told of the sessions it touches
+    ],
     "model/state.py": ["test_model_state.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
     "model/copyfeed.py": ["test_model_copyfeed.py"],

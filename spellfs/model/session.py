@@ -7,6 +7,7 @@ artifact log), so storing an artifact never rewrites the manifest.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +129,8 @@ class Sessions:
                 f"({', '.join(sorted(candidates)[:5])})"
             )
         self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
-        self._resolved[ref] = candidates[0]
+        if len(key) == 36:  # a whole id names its session for good; a shorter prefix (like a
+            self._resolved[ref] = candidates[0]  # name) may come to name another one, or two
         return candidates[0]
 
     def _by_name(self, ref: str, shown: str) -> str | None:
@@ -149,10 +151,7 @@ class Sessions:
                 f"ambiguous session name: {shown!r} names {len(hits)} sessions: {listed} "
                 "(give an id instead)"
             )
-        if hits:
-            self._resolved[ref] = hits[0]
-            return hits[0]
-        return None
+        return hits[0] if hits else None  # not cached: a rename can give the name to another
 
     def _id_of(self, dir: str) -> str | None:
         """The session id in ``dir``'s manifest; None when the manifest does not load."""
@@ -322,7 +321,7 @@ class Sessions:
             "created_at": m["created_at"],
             "updated_at": updated,
             "parent_session_id": m["parent"],
-            "custom_metadata": m["metadata"],
+            "custom_metadata": copy.deepcopy(m["metadata"]),  # the caller's: not the cache's
             "artifact_count": count,
             "path": f"sessions/{dir}",
             "template": m["template"],
@@ -453,6 +452,7 @@ class Sessions:
 
     def set_manifest_fields(self, ref: Any, **fields: Any) -> dict:
         """Replace manifest fields wholesale (restore, hand-edit helpers)."""
+        fields = copy.deepcopy(fields)  # the caller keeps its values; the cache keeps these
         return self._update(ref, lambda m: m.update(fields))
 
     def delete(self, ref: Any) -> str:

@@ -7,6 +7,7 @@ again when it changed on disk and rewritten atomically on every change.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ManifestError, UsageError
@@ -60,8 +61,11 @@ class State:
         return values
 
     def get(self, key: Any) -> Any:
+        """The stored value; a list or table is the caller's own copy, so changing it changes
+        nothing until it is ``set`` (the cache must keep saying what the file says)."""
         rel, k, _ = self._place(key)
-        return self.load(rel).get(k)
+        value = self.load(rel).get(k)
+        return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
 
     def set(self, key: Any, value: Any) -> None:
         rel, k, _ = self._place(key)
@@ -100,10 +104,16 @@ class State:
         return sorted(keys)
 
     def session_values(self, ref: Any) -> dict:
+        """A copy of the session's values (see :meth:`get`)."""
         dir = self.ws.sessions.resolve(ref)
-        return dict(self.load(f"sessions/{dir}/state.yaml"))
+        return copy.deepcopy(self.load(f"sessions/{dir}/state.yaml"))
 
     def replace_session_values(self, ref: Any, values: dict) -> None:
+        """Make the session's values exactly ``values`` (a checkpoint restore, a State backup).
+        They are checked as :meth:`set` checks one, and copied: the caller keeps its dict."""
         dir = self.ws.sessions.resolve(ref)
+        if not isinstance(values, dict):
+            raise UsageError(f"invalid State values: expected a table, got {type(values).__name__}")
+        values = jsonable(values, "State values")
         with self.ws.storage.lock("state"):
-            self._save(f"sessions/{dir}/state.yaml", dict(values))
+            self._save(f"sessions/{dir}/state.yaml", values)

@@ -1,0 +1,299 @@
+"""The query index as a cache (model/index.py): whatever state `.spell/index.sqlite` is in
+(damaged, from another version, stale, deleted), answers are the files' answers, and a damaged
+cache is rebuilt, never trusted. In-process, real workspaces on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from spellfs import UnsafePath, Workspace
+
+
+def make(root: Path, n: int = 60) -> dict[str, str]:
+    """``n`` sessions, each with one artifact (enough rows for several database pages)."""
+    made = {}
+    with Workspace.open(root) as ws:
+        for i in range(n):
+            sid = ws.sessions.create(name=f"s{i:03}", tags=["even" if i % 2 == 0 else "odd"])
+            ws.artifacts.store(sid, "user_input", f"a{i}.txt", b"x" * i)
+            made[sid] = f"s{i:03}"
+        ws.sessions.list({"status": "all"})  # the cache now holds every row
+    return made
+
+
+def names(ws: Workspace, **query) -> list[str]:
+    return sorted(s["name"] for s in ws.sessions.list({"status": "all", "limit": None, **query}))
+
+
+def db_path(root: Path) -> Path:
+    return root / ".spell" / "index.sqlite"
+
+
+def damage(root: Path) -> None:
+    """Overwrite every page but the first (the header and the schema) with garbage, as a bad
+    disk would: the tables' pages no longer hold what the schema says."""
+    path = db_path(root)
+    assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0
+    size = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    pages = path.stat().st_size // size
+    assert pages > 3
+    with open(path, "r+b") as f:
+        f.seek(size)
+        f.write(b"\xa5" * size * (pages - 1))
+
+
+def test_a_file_that_is_not_a_database_is_replaced_when_opened(root: Path) -> None:
+    made = make(root, 5)
+    db_path(root).write_bytes(b"this is not a database, it is a text file\n" * 100)
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+        assert len(ws.artifacts.query()) == 5
+    db = sqlite3.connect(db_path(root))
+    assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 5
+
+
+def test_a_cache_of_another_version_is_not_trusted(root: Path) -> None:
+    """A row whose signatures still match the file would be trusted as is; from an index of
+    another format version no row is."""
+    made = make(root, 3)
+    db = sqlite3.connect(db_path(root))
+    for (text,) in db.execute("SELECT manifest FROM sessions").fetchall():
+        m = json.loads(text)
+        m["name"] = "from an old cache"
+        db.execute("UPDATE sessions SET manifest=? WHERE id=?", (json.dumps(m), m["id"]))
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+    db = sqlite3.connect(db_path(root))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_check_says_nothing_of_a_sound_cache(root: Path) -> None:
+    make(root, 3)
+    with Workspace.open(root) as ws:
+        assert ws.index.check() is None
+        assert names(ws) == ["s000", "s001", "s002"]
+
+
+def test_check_rebuilds_a_damaged_cache_and_says_why(root: Path) -> None:
+    made = make(root)
+    damage(root)
+    with Workspace.open(root) as ws:
+        why = ws.index.check()
+        assert why and ("malformed" in why or why.startswith("integrity check: "))
+        assert ws.index.rebuilt == why
+        assert ws.index.check() == why  # said again while this process lives (spell fsck)
+        assert names(ws) == sorted(made.values())
+        assert names(ws, tags=["even"]) == sorted(n for n in made.values() if int(n[1:]) % 2 == 0)
+        assert len(ws.artifacts.query()) == len(made)
+    db = sqlite3.connect(db_path(root))
+    assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize("ask", ["list", "query", "get"])
+def test_a_damaged_cache_met_by_a_query_is_rebuilt_and_the_answer_is_right(
+    root: Path, ask: str
+) -> None:
+    made = make(root)
+    damage(root)
+    with Workspace.open(root) as ws:
+        if ask == "list":
+            assert names(ws) == sorted(made.values())
+        elif ask == "query":
+            got = ws.artifacts.query({"limit": None})
+            assert sorted(a["name"] for a in got) == sorted(f"a{i}.txt" for i in range(len(made)))
+        else:
+            sid = next(iter(made))
+            assert ws.sessions.get(sid)["artifact_count"] == 1
+            assert names(ws) == sorted(made.values())
+        assert ws.index.rebuilt is not None and "malformed" in ws.index.rebuilt
+    db = sqlite3.connect(db_path(root))
+    assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == len(made)
+
+
+def test_a_deleted_cache_loses_nothing(root: Path) -> None:
+    made = make(root, 4)
+    with Workspace.open(root) as ws:
+        before = ws.artifacts.query()
+        for p in (root / ".spell").glob("index.sqlite*"):
+            p.unlink()
+        ws.index.rebuild("deleted by hand")
+        assert names(ws) == sorted(made.values())
+        assert ws.artifacts.query() == before
+
+
+def test_rows_of_sessions_removed_by_another_process_go(root: Path) -> None:
+    made = make(root, 3)
+    gone = next(iter(made))
+    with Workspace.open(root) as ws:
+        assert len(ws.artifacts.query()) == 3
+        shutil.rmtree(next((root / "sessions").glob(f"*-{gone[:8]}")))
+        assert names(ws) == sorted(n for s, n in made.items() if s != gone)
+        assert sorted(a["session_id"] for a in ws.artifacts.query()) == sorted(
+            s for s in made if s != gone
+        )
+    db = sqlite3.connect(db_path(root))
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM artifacts").fetchone()[0] == 2
+
+
+def test_a_manifest_broken_and_mended_by_hand(root: Path) -> None:
+    made = make(root, 2)
+    sid = next(iter(made))
+    path = next((root / "sessions").glob(f"*-{sid[:8]}")) / "session.yaml"
+    good = path.read_text()
+    with Workspace.open(root) as ws:
+        path.write_text(good.replace("status: active", "status: finished"))
+        assert names(ws) == [made[s] for s in made if s != sid]
+        assert len(ws.sessions.broken) == 1 and ": status: must be one of" in ws.sessions.broken[0]
+        path.write_text(good.replace("name: s000", "name: mended"))
+        assert names(ws) == sorted(["mended", *(made[s] for s in made if s != sid)])
+        assert ws.sessions.broken == []
+
+
+def test_a_link_in_place_of_a_session_folder_is_listed_as_broken_never_followed(
+    root: Path, tmp_path: Path
+) -> None:
+    made = make(root, 2)
+    sid = next(iter(made))
+    files = next((root / "sessions").glob(f"*-{sid[:8]}")) / "files"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(files)
+    files.symlink_to(outside)
+    for p in (root / ".spell").glob("index.sqlite*"):
+        p.unlink()  # the row is made from the files
+    with Workspace.open(root) as ws:
+        assert names(ws) == [made[s] for s in made if s != sid]
+        assert len(ws.sessions.broken) == 1 and files.parent.name in ws.sessions.broken[0]
+        with pytest.raises(UnsafePath):
+            ws.sessions.get(sid)
+    assert list(outside.iterdir()) == []
+
+
+def test_on_a_full_disk_the_cache_is_kept_in_memory_and_answers_stay_right(
+    small_disk: Path,
+) -> None:
+    """No room for the cache file: this process answers from the files with a cache in memory,
+    and leaves the file alone."""
+    from conftest import fill_disk
+    from spellfs.workspace import init_workspace
+
+    root = small_disk / "ws"
+    init_workspace(root)
+    made = make(root, 20)
+    for p in (root / ".spell").glob("index.sqlite*"):
+        p.unlink()
+    fill_disk(small_disk)
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+        assert len(ws.artifacts.query({"limit": None})) == 20
+        assert ws.index.path is None and ws.index.rebuilt is None
+        assert names(ws, tags=["odd"]) == sorted(n for n in made.values() if int(n[1:]) % 2)
+
+
+def test_check_rebuilds_a_cache_whose_check_finds_faults(root: Path) -> None:
+    """Damage sqlite reports as findings rather than an error (here a constraint the rows
+    break) is damage too."""
+    made = make(root, 3)
+    db = sqlite3.connect(db_path(root))
+    db.execute("PRAGMA writable_schema=ON")
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name='sessions'").fetchone()[0]
+    db.execute(
+        "UPDATE sqlite_master SET sql=? WHERE name='sessions'",
+        (sql.replace("error TEXT", "error TEXT NOT NULL"),),
+    )
+    db.commit()
+    db.close()
+    with Workspace.open(root) as ws:
+        why = ws.index.check()
+        assert why == "integrity check: NULL value in sessions.error"
+        assert ws.index.rebuilt == why
+        assert names(ws) == sorted(made.values())
+    db = sqlite3.connect(db_path(root))
+    assert (
+        "NOT NULL"
+        not in db.execute("SELECT sql FROM sqlite_master WHERE name='sessions'").fetchone()[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "error, damaged",
+    [
+        (sqlite3.OperationalError("database is locked"), False),  # busy: wait or fail, never wipe
+        (sqlite3.OperationalError("no such table: sessions"), False),
+        (sqlite3.OperationalError("database disk image is malformed"), True),
+        (sqlite3.OperationalError("file is not a database"), True),
+        (sqlite3.OperationalError("disk I/O error"), True),
+        (sqlite3.OperationalError("database or disk is full"), True),
+        (sqlite3.DatabaseError("database disk image is malformed"), True),
+    ],
+)
+def test_only_damage_rebuilds_the_cache(error: sqlite3.DatabaseError, damaged: bool) -> None:
+    from spellfs.model.index import _damaged
+
+    assert _damaged(error) is damaged
+
+
+def test_artifact_queries_read_the_artifacts_table(root: Path) -> None:
+    with Workspace.open(root) as ws:
+        a = ws.sessions.create(name="a")
+        b = ws.sessions.create(name="b")
+        ws.artifacts.store(a, "user_input", "small.txt", b"x")
+        ws.artifacts.store(a, "tool_result", "big.txt", b"x" * 100)
+        ws.artifacts.store(b, "user_input", "other.txt", b"y" * 50)
+    with Workspace.open(root) as ws:  # a new process: answers from the cache file
+        names_of = lambda q: [r["name"] for r in ws.artifacts.query(q)]  # noqa: E731
+        assert names_of({}) == ["small.txt", "big.txt", "other.txt"]  # in order of creation
+        assert names_of({"session_id": a}) == ["small.txt", "big.txt"]
+        assert names_of({"session_id": b[:8]}) == ["other.txt"]
+        assert names_of({"type": "user_input"}) == ["small.txt", "other.txt"]
+        assert names_of({"session_id": a, "min_size": 2}) == ["big.txt"]
+        assert names_of({"min_size": 50, "max_size": 99}) == ["other.txt"]
+        assert names_of({"type": "user_input", "max_size": 10}) == ["small.txt"]
+        assert [r["session_id"] for r in ws.artifacts.query({})] == [a, a, b]
+
+
+def test_the_cache_answers_on_any_thread(root: Path) -> None:
+    """The watcher and `spell ui` query from their own threads with the workspace's one
+    connection."""
+    import threading
+
+    made = make(root, 3)
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+        got: list = []
+        thread = threading.Thread(target=lambda: got.append((names(ws), ws.artifacts.query())))
+        thread.start()
+        thread.join(60)
+        assert got and got[0][0] == sorted(made.values()) and len(got[0][1]) == 3
+
+
+def test_a_row_matches_tags_with_or_without_the_callers_needles(root: Path) -> None:
+    """Callers may pass the tags as JSON once per query (``needles``); without them a row makes
+    its own, with the same answer."""
+    import json as _json
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="t", tags=["a", "b c", "ab"])
+        ws.sessions.list()
+        row = next(r for r in ws.index.rows.values() if r.id == sid)
+        for tags, want in (
+            (["a"], True),
+            (["a", "ab"], True),
+            (["b c"], True),
+            (["b"], False),  # "b" is inside "ab" and "b c" as text, but is no tag
+            (["a", "zz"], False),
+            ([], True),
+        ):
+            assert row.has_tags(tags) is want, tags
+            assert row.has_tags(tags, [_json.dumps(t) for t in tags]) is want, tags

@@ -1,0 +1,259 @@
+"""session.yaml (model/manifest.py): what a hand edit may change, how the library reads it back,
+and the one-line error naming file, line and field when an edit is wrong. Real workspaces: the
+file is edited on disk and read through ``ws.sessions`` as any command would."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from spellfs import ManifestError, Workspace
+from spellfs.model.manifest import FIELDS, dump_manifest, load_manifest
+from spellfs.store.yamlio import load_yaml
+
+SID = "0123abcd-0000-4000-8000-00000000beef"
+BASE = {
+    "id": SID,
+    "name": "n",
+    "description": "",
+    "status": "active",
+    "tags": [],
+    "metadata": {},
+    "parent": None,
+    "template": None,
+    "created_at": "2026-01-01T00:00:00Z",
+    "updated_at": "2026-01-01T00:00:00Z",
+}
+
+
+def made(ws: Workspace, root: Path) -> tuple[str, Path]:
+    """A session made by the library: (its directory name, its session.yaml)."""
+    sid = ws.sessions.create(name="made")
+    dirname = ws.sessions.get(sid)["path"].split("/")[1]
+    return dirname, root / "sessions" / dirname / "session.yaml"
+
+
+def edited(ws: Workspace, path: Path, text: str) -> dict:
+    """Write ``text`` over the manifest by hand and read the session back as a command would."""
+    path.write_text(text)
+    return ws.sessions.get(path.parent.name)
+
+
+def refused(ws: Workspace, path: Path, text: str) -> str:
+    """Write a bad manifest by hand; the one-line error, with the file left as written."""
+    path.write_text(text)
+    with pytest.raises(ManifestError) as exc:
+        ws.sessions.get(path.parent.name)
+    assert path.read_text() == text  # nothing "repaired" behind the user's back
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+def test_the_error_names_the_line_of_the_offending_key(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    text = path.read_text()
+    rel = f"sessions/{dirname}/session.yaml"
+    lines = text.splitlines()
+    lineno = next(i for i, line in enumerate(lines, 1) if line.startswith("status:"))
+    assert lineno > 2  # after the header and the id, so a wrong count shows
+    message = refused(ws, path, text.replace("status: active", "status: finished"))
+    assert message == (
+        f"{rel}:{lineno}: status: must be one of active, suspended, completed, failed "
+        "(got 'finished')"
+    )
+    # a key is found at the start of its line only (here "name:" also occurs inside a value)
+    text2 = text.replace("description: ''", "description: 'name: x'").replace(
+        "status: active", "status: 7"
+    )
+    assert "description: 'name: x'" in text2
+    message = refused(ws, path, text2)
+    assert message.startswith(f"{rel}:{lineno}: status: ")
+    # spaces before the colon are still the key's line
+    message = refused(ws, path, text.replace("status: active", "status   : nope"))
+    assert message.startswith(f"{rel}:{lineno}: status: ")
+
+
+def test_lines_are_counted_from_the_first_line_as_written(ws: Workspace, root: Path) -> None:
+    """A hand-written file may start with blank lines or comments; the line is still the
+    editor's line number."""
+    dirname, path = made(ws, root)
+    text = "\n" + path.read_text().replace("status: active", "status: nope")
+    lineno = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("status"))
+    message = refused(ws, path, text)
+    assert message.startswith(f"sessions/{dirname}/session.yaml:{lineno}: status: ")
+
+
+def test_a_yaml_syntax_error_names_the_file(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    message = refused(ws, path, path.read_text().replace("tags: []", "tags: [unclosed"))
+    assert message.startswith(f"sessions/{dirname}/session.yaml:")
+
+
+def test_a_missing_key_has_no_line(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    text = path.read_text()
+    no_created = "".join(
+        line for line in text.splitlines(keepends=True) if not line.startswith("created_at:")
+    )
+    message = refused(ws, path, no_created)
+    assert message == f"sessions/{dirname}/session.yaml: created_at: must be an RFC 3339 time"
+
+
+def test_not_a_mapping_is_refused_at_line_one(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    message = refused(ws, path, "- a\n- list\n")
+    assert message == (
+        f"sessions/{dirname}/session.yaml:1: expected a mapping of fields ({', '.join(FIELDS)})"
+    )
+
+
+def test_an_unknown_field_is_named_with_the_known_ones(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    text = path.read_text()
+    message = refused(ws, path, text + "colour: blue\n")
+    lineno = len(text.splitlines()) + 1
+    assert message == (
+        f"sessions/{dirname}/session.yaml:{lineno}: colour: unknown field "
+        f"(known: {', '.join(FIELDS)})"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        SID.upper(),  # ids are lower-case hex, as the directory name shows them
+        SID + "0",  # trailing characters
+        "x" + SID,
+        "0123abcd",
+        "7",
+        7,  # not a string at all
+    ],
+)
+def test_the_id_must_be_the_whole_uuid(ws: Workspace, root: Path, value: str) -> None:
+    dirname, path = made(ws, root)
+    written = f"'{value}'" if isinstance(value, str) else str(value)
+    text = re.sub(r"^id: .*$", f"id: {written}", path.read_text(), flags=re.M)
+    message = refused(ws, path, text)
+    assert message == f"sessions/{dirname}/session.yaml:2: id: must be the session's UUID"
+
+
+def test_a_missing_id_is_refused(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    text = re.sub(r"^id: .*\n", "", path.read_text(), flags=re.M)
+    message = refused(ws, path, text)
+    assert message == f"sessions/{dirname}/session.yaml: id: must be the session's UUID"
+
+
+def test_an_id_that_does_not_match_its_directory(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    text = re.sub(r"^id: .*$", f"id: {SID}", path.read_text(), flags=re.M)
+    message = refused(ws, path, text)
+    assert message == (
+        f"sessions/{dirname}/session.yaml:2: id: does not match the directory {dirname} "
+        "(the id cannot be changed)"
+    )
+
+
+def test_without_a_directory_the_id_is_not_compared() -> None:
+    """Tools that read a manifest outside a workspace (an archive, fsck) pass no directory."""
+    assert load_manifest(dump_manifest(BASE), "x.yaml")["id"] == SID
+
+
+@pytest.mark.parametrize(
+    "field, written, read",
+    [
+        ("name", "42", "42"),
+        ("name", "1.5", "1.5"),
+        ("name", "''", ""),
+        ("name", "null", ""),
+        ("name", "hand written", "hand written"),
+        ("description", "7", "7"),
+        ("description", "null", ""),
+        ("tags", "[3, 2.5, word]", ["3", "2.5", "word"]),
+        ("tags", "null", []),
+        ("tags", "[]", []),
+        ("metadata", "null", {}),
+        ("metadata", "{k: [1, two]}", {"k": [1, "two"]}),
+        ("status", "suspended", "suspended"),
+        ("template", "''", None),
+        ("template", "research", "research"),
+    ],
+)
+def test_hand_written_values_are_read_as_the_user_means(
+    ws: Workspace, root: Path, field: str, written: str, read
+) -> None:
+    _, path = made(ws, root)
+    text = re.sub(rf"^{field}:.*(\n- .*)*$", f"{field}: {written}", path.read_text(), flags=re.M)
+    key = {"tags": "tags", "metadata": "custom_metadata"}.get(field, field)
+    got = edited(ws, path, text)[key]
+    assert got == read and type(got) is type(read)
+
+
+def test_missing_optional_fields_take_their_defaults(ws: Workspace, root: Path) -> None:
+    dirname, path = made(ws, root)
+    keep = ("id:", "created_at:", "updated_at:")
+    text = "".join(line for line in path.read_text().splitlines(True) if line.startswith(keep))
+    s = edited(ws, path, text)
+    assert (s["name"], s["description"], s["status"]) == ("", "", "active")
+    assert (s["tags"], s["custom_metadata"]) == ([], {})
+    assert (s["parent_session_id"], s["template"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "field, written, why",
+    [
+        ("name", "[a, b]", "must be a string"),
+        ("name", "true", "must be a string"),
+        ("description", "{a: 1}", "must be a string"),
+        ("description", "false", "must be a string"),
+        ("tags", "word", "must be a list of words"),
+        ("tags", "{a: 1}", "must be a list of words"),
+        ("tags", "[a, true]", "must be a list of words"),
+        ("tags", "[a, [b]]", "must be a list of words"),
+        ("tags", "[null]", "must be a list of words"),
+        ("metadata", "[1, 2]", "must be a mapping"),
+        ("metadata", "5", "must be a mapping"),
+        ("parent", "5", "must be a string or empty"),
+        ("template", "[t]", "must be a string or empty"),
+        ("created_at", "''", "must be an RFC 3339 time"),
+        ("created_at", "5", "must be an RFC 3339 time"),
+        ("updated_at", "null", "must be an RFC 3339 time"),
+        ("status", "null", "must be one of active, suspended, completed, failed (got None)"),
+    ],
+)
+def test_wrong_types_are_refused_naming_the_field(
+    ws: Workspace, root: Path, field: str, written: str, why: str
+) -> None:
+    dirname, path = made(ws, root)
+    text = path.read_text()
+    text = re.sub(rf"^{field}:.*(\n- .*)*$", f"{field}: {written}", text, flags=re.M)
+    lineno = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(field))
+    message = refused(ws, path, text)
+    assert message == f"sessions/{dirname}/session.yaml:{lineno}: {field}: {why}"
+
+
+def test_the_first_wrong_field_is_the_one_reported(ws: Workspace, root: Path) -> None:
+    """Fields are checked in the file's order of importance: the user fixes one at a time."""
+    _, path = made(ws, root)
+    text = path.read_text().replace("status: active", "status: nope")
+    text = text.replace("tags: []", "tags: 5").replace("metadata: {}", "metadata: 5")
+    assert ": status: " in refused(ws, path, text)
+
+
+def test_dump_writes_a_header_and_every_field_in_order() -> None:
+    data = dump_manifest({**BASE, "extra": "dropped"})
+    first, rest = data.split(b"\n", 1)
+    assert first == (
+        b"# spellfs session manifest: name, description, status, tags and metadata may be "
+        b"edited by hand"
+    )
+    doc = load_yaml(rest, "x")
+    assert list(doc) == list(FIELDS) and doc == BASE
+    # a field the caller left out is written empty, and reads back as its default
+    partial = {k: v for k, v in BASE.items() if k not in ("parent", "tags")}
+    assert load_yaml(dump_manifest(partial), "x")["parent"] is None
+    assert load_manifest(dump_manifest(partial), "x")["tags"] == []
+    assert load_manifest(dump_manifest(BASE), "x") == BASE
