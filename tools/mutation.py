@@ -43,6 +43,8 @@ MODULES: dict[str, list[str]] = {
         "test_store_objects.py",
         "test_model_artifact.py",
     ],
+    "store/links.py": ["test_store_links.py"],
+    "store/jsonio.py": ["test_store_jsonio.py", "test_store_records.py"],
     "store/yamlio.py": ["test_store_yamlio.py", "test_model_state.py", "test_model_session.py"],
     "model/artifact.py": [
         "test_model_artifact.py",
@@ -51,7 +53,7 @@ MODULES: dict[str, list[str]] = {
         "test_events_hooks.py",
     ],
     "model/artifact_log.py": ["test_model_artifact.py", "test_model_identity.py"],
-    "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
+    "model/ignore.py": ["test_model_ignore.py", "test_model_artifact.py", "test_model_worktree.py"],
     "model/index.py": ["test_model_session.py"],
     "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_session.py"],
