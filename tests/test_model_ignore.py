@@ -99,11 +99,12 @@ def test_hidden_entries_and_links_are_skipped_with_why(ws, tmp_path) -> None:
     write(top / ".hidden.txt")
     write(top / ".git" / "config")
     write(top / ".cache" / "b.txt")
+    write(top / "sub" / "c.txt")  # after the hidden folders in name order
     write(tmp_path / "target.txt")
     os.symlink(tmp_path / "target.txt", top / "link.txt")
     os.symlink(tmp_path, top / "linkdir")
     chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
-    assert chosen == [str(top / "a.txt")]
+    assert chosen == [str(top / "a.txt"), str(top / "sub" / "c.txt")]
     assert skipped == [
         (str(top / ".hidden.txt"), "hidden: artifact names may not start with '.'"),
         (str(top / "link.txt"), "a link: add what it points at by name"),
@@ -148,6 +149,16 @@ def test_ignored_folders_are_not_entered_and_files_are_matched_by_their_workspac
     ]
 
 
+def test_deeper_files_match_by_their_whole_workspace_path(ws) -> None:
+    write(ws.root / ".spellignore", "/data/sub/y.txt\n/sub/z.txt\n")
+    top = ws.root / "data"
+    for name in ("sub/y.txt", "sub/z.txt"):
+        write(top / name)
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    assert chosen == [str(top / "sub" / "z.txt")]
+    assert skipped == [(str(top / "sub" / "y.txt"), "in .spellignore")]
+
+
 def test_walking_the_root_matches_patterns_from_the_root(ws) -> None:
     before, _ = collect_files(ws, ws.ignore, [str(ws.root)])  # spell.yaml, templates/...
     write(ws.root / ".spellignore", "/a.txt\nraw/\n")
@@ -180,13 +191,16 @@ def test_a_folder_outside_the_workspace_matches_patterns_from_itself(ws, tmp_pat
 
 def test_a_memory_workspace_collects_a_folder_on_disk(tmp_path) -> None:
     top = tmp_path / "d"
-    for name in ("b.txt", "a.log", "sub/c.txt"):
+    for name in ("b.txt", "a.log", "sub/c.txt", "top.txt", "sub/top.txt"):
         write(top / name)
     with Workspace.in_memory() as ws:
-        ws.storage.write(".spellignore", b"*.log\n")
+        ws.storage.write(".spellignore", b"*.log\n/top.txt\n")
         chosen, skipped = collect_files(ws, Ignore(ws), [str(top)])
-    assert chosen == [str(top / "b.txt"), str(top / "sub" / "c.txt")]
-    assert skipped == [(str(top / "a.log"), "in .spellignore")]
+    assert chosen == [str(top / "b.txt"), str(top / "sub" / "c.txt"), str(top / "sub" / "top.txt")]
+    assert skipped == [
+        (str(top / "a.log"), "in .spellignore"),
+        (str(top / "top.txt"), "in .spellignore"),
+    ]
 
 
 def test_two_files_of_one_name_are_refused_naming_both(ws) -> None:

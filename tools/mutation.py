@@ -57,8 +57,10 @@ MODULES: dict[str, list[str]] = {
     "model/index.py": ["test_model_session.py"],
     "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_session.py"],
+    "model/recall.py": ["test_model_recall.py", "test_model_worktree.py"],
     "model/session.py": ["test_model_session.py", "test_model_readonly.py"],
     "model/state.py": ["test_model_state.py"],
+    "model/statcache.py": ["test_model_statcache.py", "test_model_worktree.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
     "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
     "history/tree.py": [
