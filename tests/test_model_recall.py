@@ -24,7 +24,13 @@ def scan(fdir: Path) -> tuple[os.stat_result, list[os.DirEntry]]:
 def settled(fdir: Path) -> int:
     """A scan start later than every stat under ``fdir`` by more than the racy window."""
     dst, kept = scan(fdir)
-    newest = max([dst.st_ctime_ns, dst.st_mtime_ns, *(e.stat().st_ctime_ns for e in kept)])
+    newest = max(
+        [
+            dst.st_ctime_ns,
+            dst.st_mtime_ns,
+            *(e.stat(follow_symlinks=False).st_ctime_ns for e in kept),
+        ]
+    )
     while time.time_ns() <= newest + RACY_NS:
         time.sleep(0.02)
     return time.time_ns()
@@ -115,7 +121,13 @@ def test_a_scan_within_the_racy_window_is_not_remembered(fdir: Path) -> None:
     """A change in the same tick as the scan could leave every stat as it was."""
     recall = Recall()
     dst, kept = scan(fdir)
-    newest = max([dst.st_ctime_ns, dst.st_mtime_ns, *(e.stat().st_ctime_ns for e in kept)])
+    newest = max(
+        [
+            dst.st_ctime_ns,
+            dst.st_mtime_ns,
+            *(e.stat(follow_symlinks=False).st_ctime_ns for e in kept),
+        ]
+    )
     recall.remember("s", KEY, newest + RACY_NS, dst, kept, {"clean": []})
     assert recall.answer("s", KEY, str(fdir)) is None
     recall.remember("s", KEY, newest + RACY_NS + 1, dst, kept, {"clean": []})
@@ -158,3 +170,24 @@ def test_the_last_64_sessions_are_kept(tmp_path: Path) -> None:
     assert [recall.answer(f"s{i}", KEY, str(dirs[i])) for i in range(1, 65)] == [
         {"n": i} for i in range(1, 65)
     ]
+
+
+def test_a_link_to_the_folder_is_not_followed(fdir: Path, tmp_path: Path) -> None:
+    """Asked through another path that links to the same folder (stats all unchanged), no
+    answer: a link where files/ should be is never followed."""
+    recall, _ = remembered(fdir)
+    os.symlink(fdir, tmp_path / "alias")
+    assert recall.answer("s", KEY, str(fdir)) is not None
+    assert recall.answer("s", KEY, str(tmp_path / "alias")) is None
+
+
+def test_links_in_the_folder_count_as_themselves(fdir: Path, tmp_path: Path) -> None:
+    """A link under files/ is no artifact: its own ctime is what the scan saw. A dangling one
+    does not break remembering, and a change to what a link points at changes no answer."""
+    (tmp_path / "target.txt").write_text("t")
+    os.symlink(tmp_path / "target.txt", fdir / "link.txt")
+    os.symlink(tmp_path / "nowhere", fdir / "dangling.txt")
+    recall, answer = remembered(fdir)
+    assert recall.answer("s", KEY, str(fdir)) == answer
+    (tmp_path / "target.txt").write_text("changed")
+    assert recall.answer("s", KEY, str(fdir)) == answer
