@@ -68,7 +68,7 @@ MODULES: dict[str, list[str]] = {
         "test_history_durability.py",
         "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach
     ],
-    "maintenance/checks.py": ["test_maintenance_checks.py"],
+    "maintenance/checks.py": ["test_maintenance_checks.py", "test_maintenance_repairs.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
     "maintenance/temps.py": ["test_maintenance_temps.py", "test_maintenance_garbage.py"],
