@@ -338,3 +338,22 @@ def test_a_store_failing_in_a_later_chunk_puts_back_that_chunk_only(
         first_chunk = {name for _, name, _, _ in items[:CHUNK_RECORDS]}
         assert set(os.listdir(files)) == first_chunk  # the failed chunk's copies are gone
         assert ws.worktree.scan(dir).clean
+
+
+def test_a_memory_workspace_store_writes_no_list_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A memory workspace has no folder: its stores keep no in-flight list on disk (not under
+    the current folder either)."""
+    monkeypatch.chdir(tmp_path)
+    with Workspace.in_memory() as ws:
+        sid = ws.sessions.create(name="m")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"one")
+        ws.artifacts.store_many(sid, [("t", f"f{i}.txt", b"%d" % i, None) for i in range(3)])
+        assert [a["name"] for a in ws.artifacts.list(sid)] == [
+            "a.txt",
+            "f0.txt",
+            "f1.txt",
+            "f2.txt",
+        ]
+    assert list(tmp_path.iterdir()) == []
