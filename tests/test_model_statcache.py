@@ -73,8 +73,10 @@ def test_hash_path_of_a_small_file_gives_its_bytes(tmp_path: Path, size: int) ->
     )
 
 
-def test_hash_path_of_a_large_file_streams_it(tmp_path: Path) -> None:
-    data = os.urandom((4 << 20) + 1) + os.urandom(3 << 20)
+@pytest.mark.parametrize("size", [(4 << 20) + 1, 7 << 20])
+def test_hash_path_of_a_large_file_streams_it(tmp_path: Path, size: int) -> None:
+    """Past 4 MiB the bytes are not kept in memory: only the hash."""
+    data = os.urandom(size)
     f = tmp_path / "f"
     f.write_bytes(data)
     st = os.stat(f)
@@ -108,6 +110,23 @@ def test_a_racily_recent_file_is_hashed_again(tmp_path: Path) -> None:
     assert cache.lookup("f/a", (1, 5, now, 0o100644)) is None
     cache.put("f/b", (1, 5, now - 2 * RACY_NS, 0o100644), "h2")
     assert cache.lookup("f/b", (1, 5, now - 2 * RACY_NS, 0o100644)) == "h2"
+
+
+def test_a_hash_checked_exactly_the_racy_window_after_the_mtime_is_trusted(
+    tmp_path: Path,
+) -> None:
+    """As stored on disk: ``checked_ns`` is when the hash was computed."""
+    cache_at(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "watch-cache.sqlite")
+    with db:
+        db.executemany(
+            "INSERT INTO stat VALUES (?,?,?,?,?,?)",
+            [("f/a", 1, 5, OLD, "h1", OLD + RACY_NS), ("f/b", 2, 5, OLD, "h2", OLD + RACY_NS - 1)],
+        )
+    db.close()
+    cache = cache_at(tmp_path)
+    assert cache.lookup("f/a", (1, 5, OLD, 0)) == "h1"
+    assert cache.lookup("f/b", (2, 5, OLD, 0)) is None
 
 
 def test_entries_survive_close_and_reopen(tmp_path: Path) -> None:
@@ -161,17 +180,26 @@ def test_a_prefix_loads_only_what_is_under_it(tmp_path: Path) -> None:
         "sessions/a/files/y",
         "sessions/ab/files/x",
         "sessions/a.b/files/x",
+        "sessions/a0/files/x",
         "sessions/b/files/x",
     ]
     stored(tmp_path, paths)
     cache = cache_at(tmp_path, prefix="sessions/a/")
     assert set(cache.entries) == {"sessions/a/files/x", "sessions/a/files/y"}
-    cache.load("sessions/b/")
+    cache.load("sessions/b/files/")
     assert set(cache.entries) == {"sessions/a/files/x", "sessions/a/files/y", "sessions/b/files/x"}
     cache.load("")
     assert set(cache.entries) == set(paths)
     assert set(cache_at(tmp_path, prefix=None).entries) == set()
     assert set(cache_at(tmp_path).entries) == set(paths)
+
+
+def test_a_session_files_prefix_loads_every_name_under_it(tmp_path: Path) -> None:
+    names = ["0.txt", "A.md", "files.txt", "t.txt", "u.txt", "z.txt", "~x"]
+    other = ["sessions/s/files0", "sessions/s/state.yaml", "sessions/t/files/a.txt"]
+    stored(tmp_path, [f"sessions/s/files/{n}" for n in names] + other)
+    cache = cache_at(tmp_path, prefix="sessions/s/files/")
+    assert sorted(cache.entries) == [f"sessions/s/files/{n}" for n in names]
 
 
 def test_loading_keeps_what_this_process_put_since(tmp_path: Path) -> None:
