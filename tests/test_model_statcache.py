@@ -247,3 +247,28 @@ def test_the_file_is_a_wal_database(tmp_path: Path) -> None:
     row = db.execute("SELECT path, ino, size, mtime_ns, hash FROM stat").fetchone()
     assert row == ("f/a", 1, 5, OLD, "h1")
     cache.close()
+
+
+def test_a_cache_opened_in_one_thread_is_saved_from_another(tmp_path: Path) -> None:
+    """The worktree opens it on first use, under its lock, in whichever thread asks."""
+    import threading
+
+    cache = cache_at(tmp_path)
+
+    def work() -> None:
+        cache.put("f/a", (1, 5, OLD, 0), "h1")
+        cache.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert cache_at(tmp_path).lookup("f/a", (1, 5, OLD, 0)) == "h1"
+
+
+def test_a_cache_file_that_cannot_be_opened_costs_only_speed(tmp_path: Path) -> None:
+    cache = StatCache(tmp_path / "no-such-folder" / "watch-cache.sqlite")
+    cache.put("f/a", (1, 5, OLD, 0), "h1")
+    cache.flush()
+    assert cache.lookup("f/a", (1, 5, OLD, 0)) == "h1"
+    cache.close()
+    assert not (tmp_path / "no-such-folder").exists()
