@@ -441,8 +441,13 @@ def test_a_hand_edit_is_reported_where_it_is(filled) -> None:
     (root / path / "files" / "small.txt").write_bytes(b"edited by hand")
     with Workspace.open(root) as ws:
         report = fsck(ws)
-    assert [(p.kind, p.where) for p in report.problems] == [
-        ("hand-edit", f"{path}/files/small.txt")
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (
+            "hand-edit",
+            f"{path}/files/small.txt",
+            f"{path}/files/small.txt: differs from its record; looks like a hand edit "
+            "(`spell save` records it)",
+        )
     ]
     assert report.ok
 
@@ -478,3 +483,91 @@ def test_missing_objects_on_the_remote_are_told_from_lost_ones(filled, tmp_path,
         ),
     ]
     assert doc["ok"] is False and doc["on_remote"] == 1
+
+
+def test_an_unreadable_line_is_named_and_the_lines_after_it_are_read(filled) -> None:
+    root, sid, path = filled
+    rel = f"{path}/artifacts.yaml"
+    lines = (root / rel).read_bytes().split(b"\n")
+    lines[1] = b"- {not: [closed"
+    (root / rel).write_bytes(b"\n".join(lines))
+    with Workspace.open(root) as ws:
+        report = Report()
+        recs = check_record_file(ws, rel, report)
+    assert [r["seq"] for r in recs] == [1, 3]
+    assert [(p.kind, p.where, p.detail, p.line) for p in report.problems] == [
+        ("bad-record", rel, f"{rel}:2: invalid YAML: did not find expected ',' or ']'", 2)
+    ]
+
+
+def test_a_record_without_a_version_is_named_by_its_name(ws) -> None:
+    """Records of older spellfs versions carry no version; one with a seq only by its seq."""
+    sid = ws.sessions.create(name="old")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    path = ws.sessions.get(sid)["path"]
+    gone, gone_run = hash_bytes(b"old content"), hash_bytes(b"old script")
+    with (ws.root / path / "artifacts.yaml").open("a") as f:
+        f.write(
+            '- {"seq": 2, "name": "old.txt", "hash": "%s", "size": 11, '
+            '"created_at": "2020-01-01T00:00:00Z"}\n' % gone
+        )
+    with (ws.root / path / "runs.yaml").open("a") as f:
+        f.write('- {"run": "r1", "seq": 7, "script_hash": "%s"}\n' % gone_run)
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    assert [p.detail for p in report.problems] == [
+        f"object {gone} (old.txt, {path}/artifacts.yaml) is missing",
+        f"object {gone_run} (#7, {path}/runs.yaml) is missing",
+    ]
+
+
+def test_an_object_only_a_checkpoint_tree_reaches_is_named_by_the_checkpoint(ws) -> None:
+    sid = ws.sessions.create(name="trees")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"first version of a")
+    ws.history.save(sid, "one")
+    path = ws.sessions.get(sid)["path"]
+    first = ws.history.checkpoints(sid)[0]["tree"]
+    manifest = ws.history.trees.tree(first)["manifest"]
+    ws.objects.path(manifest).unlink()
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    rel = f"{path}/checkpoints.yaml"
+    assert [(p.kind, p.where, p.detail, p.oid) for p in report.problems] == [
+        ("missing-object", rel, f"object {manifest} (checkpoint 1, {rel}) is missing", manifest)
+    ]
+
+
+def test_an_unreadable_checkpoint_tree_is_named(ws) -> None:
+    sid = ws.sessions.create(name="trees")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"first version of a")
+    ws.history.save(sid, "one")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"second version of a")
+    ws.history.save(sid, "two")
+    path = ws.sessions.get(sid)["path"]
+    first = ws.history.checkpoints(sid)[0]["tree"]
+    ws.objects.path(first).unlink()  # the parent tree of checkpoint 2
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    rel = f"{path}/checkpoints.yaml"
+    bad = [p for p in report.problems if p.kind == "bad-checkpoint"]
+    assert [(p.where, p.detail.split(": ", 1)[0]) for p in bad] == [(rel, f"checkpoint 2 of {rel}")]
+    assert [(p.kind, p.oid) for p in report.problems if p.kind != "bad-checkpoint"] == [
+        ("missing-object", first)
+    ]
+
+
+def test_records_sharing_a_sequence_after_a_merge_are_reported(filled) -> None:
+    root, sid, path = filled
+    rel = f"{path}/artifacts.yaml"
+    first = (root / rel).read_bytes().split(b"\n")[0]
+    other = first.replace(b'"small.txt"', b'"other.txt"').replace(
+        hash_bytes(b"small content").encode(), hash_bytes(b"second version").encode()
+    )
+    assert other != first
+    with (root / rel).open("ab") as f:
+        f.write(other + b"\n")
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [("shared-sequence", rel)]
+    assert report.problems[0].detail.startswith(f"{rel}: sequence 1 is used by 2 records")
+    assert report.ok
