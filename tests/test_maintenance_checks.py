@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spellfs import Workspace
+from spellfs import IntegrityError, Workspace
 from spellfs.maintenance.checks import fsck
 from spellfs.store.objects import hash_bytes
 
@@ -571,3 +571,23 @@ def test_records_sharing_a_sequence_after_a_merge_are_reported(filled) -> None:
     assert [(p.kind, p.where) for p in report.problems] == [("shared-sequence", rel)]
     assert report.problems[0].detail.startswith(f"{rel}: sequence 1 is used by 2 records")
     assert report.ok
+
+
+def test_a_corrupt_object_is_named_with_why_and_every_session_counted(filled) -> None:
+    root, sid, path = filled
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(ws.sessions.create(name="second"), "user_input", "b.txt", b"b")
+    oid = hash_bytes(b"small content")
+    p = object_path(root, b"small content")
+    raw = bytearray(p.read_bytes())
+    raw[-1] ^= 0x40
+    damage(p, bytes(raw))
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+        with pytest.raises(IntegrityError) as err:
+            ws.objects.verify(oid)
+    assert [(p.kind, p.where, p.detail, p.oid) for p in report.problems] == [
+        ("corrupt-object", oid, str(err.value), oid)
+    ]
+    assert str(err.value).startswith(f"corrupt object {oid}")
+    assert (report.objects, report.sessions, report.records) == (4, 2, 4)
