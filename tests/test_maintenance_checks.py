@@ -591,3 +591,42 @@ def test_a_corrupt_object_is_named_with_why_and_every_session_counted(filled) ->
     ]
     assert str(err.value).startswith(f"corrupt object {oid}")
     assert (report.objects, report.sessions, report.records) == (4, 2, 4)
+
+
+def test_a_bad_manifest_and_state_say_what_is_wrong_where(filled) -> None:
+    root, sid, path = filled
+    (root / "state.yaml").write_text("foo: [\n")
+    manifest = root / path / "session.yaml"
+    manifest.write_text(manifest.read_text().replace("status: active", "status: bogus"))
+    line = manifest.read_text().splitlines().index("status: bogus") + 1
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (
+            "bad-state",
+            "state.yaml",
+            "state.yaml:2: invalid YAML: did not find expected node content",
+        ),
+        (
+            "bad-manifest",
+            f"{path}/session.yaml",
+            f"{path}/session.yaml:{line}: status: must be one of active, suspended, completed, "
+            "failed (got 'bogus')",
+        ),
+    ]
+
+
+def test_a_linked_session_does_not_stop_the_check_of_the_others(ws, tmp_path) -> None:
+    for name in ("one", "two"):
+        ws.artifacts.store(ws.sessions.create(name=name), "user_input", "a.txt", b"a")
+    first, later = os.listdir(ws.root / "sessions")  # the order fsck reads them in
+    files = ws.root / "sessions" / first / "files"
+    files.rename(tmp_path / "outside")
+    files.symlink_to(tmp_path / "outside")
+    (ws.root / "sessions" / later / "files" / "a.txt").write_bytes(b"edited")
+    report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [
+        ("unsafe-link", f"sessions/{first}/files"),
+        ("hand-edit", f"sessions/{later}/files/a.txt"),
+    ]
+    assert (report.sessions, report.records) == (2, 1)
