@@ -630,3 +630,18 @@ def test_a_linked_session_does_not_stop_the_check_of_the_others(ws, tmp_path) ->
         ("hand-edit", f"sessions/{later}/files/a.txt"),
     ]
     assert (report.sessions, report.records) == (2, 1)
+
+
+def test_a_link_in_a_folder_named_with_spaces_is_named_whole(ws, tmp_path) -> None:
+    """A session folder made by hand (or in a clone) may hold a space; the problem's place is
+    the whole path of the link."""
+    folder = ws.root / "sessions" / "my old is a session"
+    folder.mkdir(parents=True)
+    (folder / "files").symlink_to(tmp_path)
+    report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [
+        ("unsafe-link", "sessions/my old is a session/files")
+    ]
+    assert report.problems[0].detail.startswith(
+        "refused: sessions/my old is a session/files is a symbolic link ("
+    )
