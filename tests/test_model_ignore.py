@@ -100,11 +100,12 @@ def test_hidden_entries_and_links_are_skipped_with_why(ws, tmp_path) -> None:
     write(top / ".git" / "config")
     write(top / ".cache" / "b.txt")
     write(top / "sub" / "c.txt")  # after the hidden folders in name order
+    write(top / "z.txt")  # after the link in name order
     write(tmp_path / "target.txt")
     os.symlink(tmp_path / "target.txt", top / "link.txt")
     os.symlink(tmp_path, top / "linkdir")
     chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
-    assert chosen == [str(top / "a.txt"), str(top / "sub" / "c.txt")]
+    assert chosen == [str(top / "a.txt"), str(top / "z.txt"), str(top / "sub" / "c.txt")]
     assert skipped == [
         (str(top / ".hidden.txt"), "hidden: artifact names may not start with '.'"),
         (str(top / "link.txt"), "a link: add what it points at by name"),
