@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from spellfs import Workspace
+from spellfs import IntegrityError, Workspace
 from spellfs.maintenance.checks import fsck
 from spellfs.store.objects import hash_bytes
 
@@ -191,3 +193,455 @@ def test_broken_state_files_are_reported(filled, spell) -> None:
     (root / "state.yaml").write_text("foo: [1]\n")
     (root / path / "state.yaml").unlink()
     assert spell("fsck", cwd=root).returncode == 0
+
+
+# -- found by mutation testing ---------------------------------------------------------------
+
+from spellfs.maintenance.checks import NOT_FAILURES, Problem, Report, check_record_file  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "on-remote",
+        "hand-edit",
+        "stray-copy",
+        "interrupted-write",
+        "shared-sequence",
+        "renumbered",
+        "index-rebuilt",
+    ],
+)
+def test_informative_kinds_do_not_fail_fsck(kind: str) -> None:
+    assert kind in NOT_FAILURES
+    assert Report(problems=[Problem(kind, "w", "d")]).ok
+    assert not Report(problems=[Problem(kind, "w", "d"), Problem("stray-temp", "t", "d")]).ok
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "corrupt-object",
+        "missing-object",
+        "bad-manifest",
+        "bad-state",
+        "bad-record",
+        "partial-record",
+        "stray-temp",
+        "unsafe-link",
+        "bad-checkpoint",
+        "ambiguous-record",
+    ],
+)
+def test_failing_kinds(kind: str) -> None:
+    assert not Report(problems=[Problem(kind, "w", "d")]).ok
+
+
+def test_report_as_dict() -> None:
+    report = Report(objects=3, sessions=2, records=5)
+    report.problems += [
+        Problem("on-remote", "sessions/a/artifacts.yaml", "on the remote", oid="o1"),
+        Problem("on-remote", "sessions/a/artifacts.yaml", "on the remote", oid="o2"),
+        Problem("bad-record", "sessions/a/runs.yaml", "bad", line=2),
+    ]
+    assert report.as_dict() == {
+        "ok": False,
+        "objects": 3,
+        "sessions": 2,
+        "records": 5,
+        "on_remote": 2,
+        "problems": [
+            {
+                "kind": "on-remote",
+                "where": "sessions/a/artifacts.yaml",
+                "detail": "on the remote",
+                "oid": "o1",
+                "line": None,
+            },
+            {
+                "kind": "on-remote",
+                "where": "sessions/a/artifacts.yaml",
+                "detail": "on the remote",
+                "oid": "o2",
+                "line": None,
+            },
+            {
+                "kind": "bad-record",
+                "where": "sessions/a/runs.yaml",
+                "detail": "bad",
+                "oid": None,
+                "line": 2,
+            },
+        ],
+    }
+    assert Report().as_dict()["ok"] is True
+
+
+def test_check_record_file_reports_each_line_exactly(filled) -> None:
+    root, sid, path = filled
+    rel = f"{path}/artifacts.yaml"
+    good = (root / rel).read_bytes()
+    with (root / rel).open("ab") as f:
+        f.write(b'- {"seq": 4, "name": "x.txt", "hash": "nope", "size": 1, "created_at": "t"}\n')
+        f.write(b"- {not: [closed\n")
+        f.write(b'- {"seq": 6, "na')
+    with Workspace.open(root) as ws:
+        report = Report()
+        recs = check_record_file(ws, rel, report)
+        assert [r["seq"] for r in recs] == [1, 2, 3]
+        assert [(p.kind, p.where, p.line) for p in report.problems] == [
+            ("bad-record", rel, 4),
+            ("bad-record", rel, 5),
+            ("partial-record", rel, 6),
+        ]
+        bad_field, _, partial = (p.detail for p in report.problems)
+        assert bad_field.startswith(f"{rel}:4: hash: 'nope' is not ")
+        assert bad_field.endswith(" (the record is ignored)")
+        assert partial == f"{rel}:6: ends with an unfinished record (16 bytes)"
+        assert check_record_file(ws, f"{path}/runs.yaml", report) == []  # none yet: no problem
+        assert len(report.problems) == 3
+        report = fsck(ws)
+        assert report.records == 3  # the ignored line is not counted
+    (root / rel).write_bytes(good)
+
+
+def test_progress_is_one_step_per_object(filled) -> None:
+    root, _, _ = filled
+    steps: list[int] = []
+    with Workspace.open(root) as ws:
+        report = fsck(ws, steps.append)
+    assert steps == [1, 1, 1] and report.objects == 3
+
+
+def test_an_object_two_records_name_is_reported_missing_once(ws) -> None:
+    sid = ws.sessions.create(name="twice")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"same")
+    ws.artifacts.store(sid, "user_input", "b.txt", b"same")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"other")
+    oid = hash_bytes(b"same")
+    ws.objects.path(oid).unlink()
+    path = ws.sessions.get(sid)["path"]
+    report = fsck(ws)
+    assert [(p.kind, p.where, p.detail, p.oid) for p in report.problems] == [
+        (
+            "missing-object",
+            f"{path}/artifacts.yaml",
+            f"object {oid} (a.txt v1, {path}/artifacts.yaml) is missing",
+            oid,
+        )
+    ]
+    assert report.records == 3
+
+
+def test_missing_objects_are_named_by_what_needs_them(ws) -> None:
+    """A checkpoint's tree, a run's script, a record without a name or number."""
+    sid = ws.sessions.create(name="named")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"kept")
+    ws.history.save(sid, "one")
+    path = ws.sessions.get(sid)["path"]
+    tree = ws.history.checkpoints(sid)[0]["tree"]
+    script = hash_bytes(b"print('gone')")
+    call = hash_bytes(b"a request")
+    with (ws.root / path / "runs.yaml").open("a") as f:
+        f.write('- {"run": "r1", "script": "make.lua", "script_hash": "%s"}\n' % script)
+        f.write('- {"run": "r2", "script_hash": "%s"}\n' % call)
+    ws.objects.path(tree).unlink()
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    got = [(p.kind, p.where, p.detail) for p in report.problems]
+    assert got == [
+        (
+            "missing-object",
+            f"{path}/checkpoints.yaml",
+            f"object {tree} (checkpoint 1, {path}/checkpoints.yaml) is missing",
+        ),
+        (
+            "missing-object",
+            f"{path}/runs.yaml",
+            f"object {script} (script make.lua, {path}/runs.yaml) is missing",
+        ),
+        (
+            "missing-object",
+            f"{path}/runs.yaml",
+            f"object {call} (#?, {path}/runs.yaml) is missing",
+        ),
+    ]
+    assert report.records == 4
+
+
+def test_a_linked_session_is_reported_and_not_read(ws, tmp_path) -> None:
+    sid = ws.sessions.create(name="linked")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    path = ws.sessions.get(sid)["path"]
+    files = ws.root / path / "files"
+    outside = tmp_path / "outside"
+    files.rename(outside)
+    files.symlink_to(outside)
+    report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [("unsafe-link", f"{path}/files")]
+    assert report.problems[0].detail.startswith(f"refused: {path}/files is a symbolic link")
+    assert (report.sessions, report.records) == (1, 0)
+
+
+def test_a_linked_record_file_is_reported(ws, tmp_path) -> None:
+    sid = ws.sessions.create(name="linked")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    path = ws.sessions.get(sid)["path"]
+    (tmp_path / "runs.yaml").write_text("")
+    (ws.root / path / "runs.yaml").symlink_to(tmp_path / "runs.yaml")
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    assert [(p.kind, p.where) for p in report.problems] == [("unsafe-link", f"{path}/runs.yaml")]
+
+
+def test_a_stray_temp_is_reported_with_its_age(ws) -> None:
+    tmp = ws.root / ".spell" / "tmp"
+    tmp.mkdir(exist_ok=True)
+    temp = tmp / ".x.1.2.tmp"
+    temp.write_bytes(b"half")
+    two_hours_ago = time.time() - 7200 - 30  # 120 minutes however slow the test is
+    os.utime(temp, (two_hours_ago, two_hours_ago))
+    report = fsck(ws)
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (
+            "stray-temp",
+            ".spell/tmp/.x.1.2.tmp",
+            ".spell/tmp/.x.1.2.tmp: an unfinished write, 120 minutes old "
+            "(`spell fsck --repair` or `spell gc` removes it)",
+        )
+    ]
+    assert not report.ok
+
+
+def test_a_damaged_index_is_rebuilt_and_said(root: Path) -> None:
+    with Workspace.open(root) as ws:
+        for i in range(30):
+            ws.artifacts.store(ws.sessions.create(name=f"s{i}"), "user_input", "a.txt", b"a")
+    db = root / ".spell" / "index.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    data = bytearray(db.read_bytes())
+    assert len(data) > 8192
+    data[4096:] = b"\xa5" * (len(data) - 4096)  # every page after the first is garbage
+    db.write_bytes(bytes(data))
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+        assert report.ok
+        [problem] = report.problems
+        assert (problem.kind, problem.where) == ("index-rebuilt", ".spell/index.sqlite")
+        assert problem.detail.startswith(".spell/index.sqlite was damaged (")
+        assert problem.detail.endswith("); rebuilt from the files")
+        assert len(ws.sessions.list()) == 30
+    with Workspace.open(root) as ws:
+        assert fsck(ws).problems == []
+
+
+def test_a_hand_edit_is_reported_where_it_is(filled) -> None:
+    root, sid, path = filled
+    (root / path / "files" / "small.txt").write_bytes(b"edited by hand")
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (
+            "hand-edit",
+            f"{path}/files/small.txt",
+            f"{path}/files/small.txt: differs from its record; looks like a hand edit "
+            "(`spell save` records it)",
+        )
+    ]
+    assert report.ok
+
+
+def test_missing_objects_on_the_remote_are_told_from_lost_ones(filled, tmp_path, spell) -> None:
+    """Through `spell` only: obstore's runtime does not survive a fork, so an in-process remote
+    call would hang every mutant run of this file (tools/mutation.py forks per mutant)."""
+    root, sid, path = filled
+    url = (tmp_path / "remote").as_uri()
+    for args in (("remote", "add", "origin", url), ("push",)):
+        r = spell(*args, cwd=root)
+        assert r.returncode == 0, r.stderr
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(sid, "user_input", "late.txt", b"never pushed")
+    pushed, late = hash_bytes(b"second version"), hash_bytes(b"never pushed")
+    for oid in (pushed, late):
+        (root / ".spell" / "objects" / oid[:2] / oid[2:]).unlink()
+    r = spell("fsck", "--json", cwd=root)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    rel = f"{path}/artifacts.yaml"
+    assert [(p["kind"], p["oid"], p["detail"]) for p in doc["problems"]] == [
+        (
+            "on-remote",
+            pushed,
+            f"object {pushed} (small.txt v2, {rel}) is not local but on remote origin "
+            "(`spell pull` fetches it)",
+        ),
+        (
+            "missing-object",
+            late,
+            f"object {late} (late.txt v1, {rel}) is lost: not local and not on remote origin",
+        ),
+    ]
+    assert doc["ok"] is False and doc["on_remote"] == 1
+
+
+def test_an_unreadable_line_is_named_and_the_lines_after_it_are_read(filled) -> None:
+    root, sid, path = filled
+    rel = f"{path}/artifacts.yaml"
+    lines = (root / rel).read_bytes().split(b"\n")
+    lines[1] = b"- {not: [closed"
+    (root / rel).write_bytes(b"\n".join(lines))
+    with Workspace.open(root) as ws:
+        report = Report()
+        recs = check_record_file(ws, rel, report)
+    assert [r["seq"] for r in recs] == [1, 3]
+    assert [(p.kind, p.where, p.detail, p.line) for p in report.problems] == [
+        ("bad-record", rel, f"{rel}:2: invalid YAML: did not find expected ',' or ']'", 2)
+    ]
+
+
+def test_a_record_without_a_version_is_named_by_its_name(ws) -> None:
+    """Records of older spellfs versions carry no version; one with a seq only by its seq."""
+    sid = ws.sessions.create(name="old")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    path = ws.sessions.get(sid)["path"]
+    gone, gone_run = hash_bytes(b"old content"), hash_bytes(b"old script")
+    with (ws.root / path / "artifacts.yaml").open("a") as f:
+        f.write(
+            '- {"seq": 2, "name": "old.txt", "hash": "%s", "size": 11, '
+            '"created_at": "2020-01-01T00:00:00Z"}\n' % gone
+        )
+    with (ws.root / path / "runs.yaml").open("a") as f:
+        f.write('- {"run": "r1", "seq": 7, "script_hash": "%s"}\n' % gone_run)
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    assert [p.detail for p in report.problems] == [
+        f"object {gone} (old.txt, {path}/artifacts.yaml) is missing",
+        f"object {gone_run} (#7, {path}/runs.yaml) is missing",
+    ]
+
+
+def test_an_object_only_a_checkpoint_tree_reaches_is_named_by_the_checkpoint(ws) -> None:
+    sid = ws.sessions.create(name="trees")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"first version of a")
+    ws.history.save(sid, "one")
+    path = ws.sessions.get(sid)["path"]
+    first = ws.history.checkpoints(sid)[0]["tree"]
+    manifest = ws.history.trees.tree(first)["manifest"]
+    ws.objects.path(manifest).unlink()
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    rel = f"{path}/checkpoints.yaml"
+    assert [(p.kind, p.where, p.detail, p.oid) for p in report.problems] == [
+        ("missing-object", rel, f"object {manifest} (checkpoint 1, {rel}) is missing", manifest)
+    ]
+
+
+def test_an_unreadable_checkpoint_tree_is_named(ws) -> None:
+    sid = ws.sessions.create(name="trees")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"first version of a")
+    ws.history.save(sid, "one")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"second version of a")
+    ws.history.save(sid, "two")
+    path = ws.sessions.get(sid)["path"]
+    first = ws.history.checkpoints(sid)[0]["tree"]
+    ws.objects.path(first).unlink()  # the parent tree of checkpoint 2
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    rel = f"{path}/checkpoints.yaml"
+    bad = [p for p in report.problems if p.kind == "bad-checkpoint"]
+    assert [(p.where, p.detail.split(": ", 1)[0]) for p in bad] == [(rel, f"checkpoint 2 of {rel}")]
+    assert [(p.kind, p.oid) for p in report.problems if p.kind != "bad-checkpoint"] == [
+        ("missing-object", first)
+    ]
+
+
+def test_records_sharing_a_sequence_after_a_merge_are_reported(filled) -> None:
+    root, sid, path = filled
+    rel = f"{path}/artifacts.yaml"
+    first = (root / rel).read_bytes().split(b"\n")[0]
+    other = first.replace(b'"small.txt"', b'"other.txt"').replace(
+        hash_bytes(b"small content").encode(), hash_bytes(b"second version").encode()
+    )
+    assert other != first
+    with (root / rel).open("ab") as f:
+        f.write(other + b"\n")
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [("shared-sequence", rel)]
+    assert report.problems[0].detail.startswith(f"{rel}: sequence 1 is used by 2 records")
+    assert report.ok
+
+
+def test_a_corrupt_object_is_named_with_why_and_every_session_counted(filled) -> None:
+    root, sid, path = filled
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(ws.sessions.create(name="second"), "user_input", "b.txt", b"b")
+    oid = hash_bytes(b"small content")
+    p = object_path(root, b"small content")
+    raw = bytearray(p.read_bytes())
+    raw[-1] ^= 0x40
+    damage(p, bytes(raw))
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+        with pytest.raises(IntegrityError) as err:
+            ws.objects.verify(oid)
+    assert [(p.kind, p.where, p.detail, p.oid) for p in report.problems] == [
+        ("corrupt-object", oid, str(err.value), oid)
+    ]
+    assert str(err.value).startswith(f"corrupt object {oid}")
+    assert (report.objects, report.sessions, report.records) == (4, 2, 4)
+
+
+def test_a_bad_manifest_and_state_say_what_is_wrong_where(filled) -> None:
+    root, sid, path = filled
+    (root / "state.yaml").write_text("foo: [\n")
+    manifest = root / path / "session.yaml"
+    manifest.write_text(manifest.read_text().replace("status: active", "status: bogus"))
+    line = manifest.read_text().splitlines().index("status: bogus") + 1
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (
+            "bad-state",
+            "state.yaml",
+            "state.yaml:2: invalid YAML: did not find expected node content",
+        ),
+        (
+            "bad-manifest",
+            f"{path}/session.yaml",
+            f"{path}/session.yaml:{line}: status: must be one of active, suspended, completed, "
+            "failed (got 'bogus')",
+        ),
+    ]
+
+
+def test_a_linked_session_does_not_stop_the_check_of_the_others(ws, tmp_path) -> None:
+    for name in ("one", "two"):
+        ws.artifacts.store(ws.sessions.create(name=name), "user_input", "a.txt", b"a")
+    first, later = os.listdir(ws.root / "sessions")  # the order fsck reads them in
+    files = ws.root / "sessions" / first / "files"
+    files.rename(tmp_path / "outside")
+    files.symlink_to(tmp_path / "outside")
+    (ws.root / "sessions" / later / "files" / "a.txt").write_bytes(b"edited")
+    report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [
+        ("unsafe-link", f"sessions/{first}/files"),
+        ("hand-edit", f"sessions/{later}/files/a.txt"),
+    ]
+    assert (report.sessions, report.records) == (2, 1)
+
+
+def test_a_link_in_a_folder_named_with_spaces_is_named_whole(ws, tmp_path) -> None:
+    """A session folder made by hand (or in a clone) may hold a space; the problem's place is
+    the whole path of the link."""
+    folder = ws.root / "sessions" / "my old is a session"
+    folder.mkdir(parents=True)
+    (folder / "files").symlink_to(tmp_path)
+    report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [
+        ("unsafe-link", "sessions/my old is a session/files")
+    ]
+    assert report.problems[0].detail.startswith(
+        "refused: sessions/my old is a session/files is a symbolic link ("
+    )

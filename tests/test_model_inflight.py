@@ -373,3 +373,22 @@ def test_a_failed_store_whose_repair_fails_too_keeps_its_list_for_the_next_comma
         assert (files / "a.txt").read_bytes() == b"v1"
         assert not module.pending(later, dir)
         assert [v["version"] for v in later.artifacts.list(sid)] == [1]
+
+
+def test_a_memory_workspace_store_writes_no_list_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A memory workspace has no folder: its stores keep no in-flight list on disk (not under
+    the current folder either)."""
+    monkeypatch.chdir(tmp_path)
+    with Workspace.in_memory() as ws:
+        sid = ws.sessions.create(name="m")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"one")
+        ws.artifacts.store_many(sid, [("t", f"f{i}.txt", b"%d" % i, None) for i in range(3)])
+        assert [a["name"] for a in ws.artifacts.list(sid)] == [
+            "a.txt",
+            "f0.txt",
+            "f1.txt",
+            "f2.txt",
+        ]
+    assert list(tmp_path.iterdir()) == []

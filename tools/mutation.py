@@ -43,6 +43,8 @@ MODULES: dict[str, list[str]] = {
         "test_store_objects.py",
         "test_model_artifact.py",
     ],
+    "store/links.py": ["test_store_links.py"],
+    "store/jsonio.py": ["test_store_jsonio.py", "test_store_records.py"],
     "store/yamlio.py": ["test_store_yamlio.py", "test_model_state.py", "test_model_session.py"],
     # (test_model_identity.py is left out: its merges run through `spell` subprocesses, which
     # cannot kill a mutant, and it took 13 s of every surviving mutant's time;
@@ -54,12 +56,13 @@ MODULES: dict[str, list[str]] = {
         "test_events_hooks.py",
     ],
     "model/artifact_log.py": ["test_model_artifact_log.py", "test_model_artifact.py"],
-    "model/ignore.py": ["test_model_artifact.py", "test_model_worktree.py"],
+    "model/ignore.py": ["test_model_ignore.py", "test_model_artifact.py", "test_model_worktree.py"],
     # (test_model_artifact.py's queries would cover the artifacts table too, but its 140 tests
     # all refresh the index: a surviving mutant then cost minutes)
     "model/index.py": ["test_model_index_cache.py", "test_model_session.py", "test_model_index.py"],
     "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
+    "model/recall.py": ["test_model_recall.py", "test_model_worktree.py"],
     "model/session.py": [
         "test_model_session.py",
         "test_model_readonly.py",
@@ -68,6 +71,7 @@ MODULES: dict[str, list[str]] = {
         "test_history_runs.py",  # what a recorded run is told of the sessions it touches
     ],
     "model/state.py": ["test_model_state.py"],
+    "model/statcache.py": ["test_model_statcache.py", "test_model_worktree.py"],
     "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
     "model/copyfeed.py": ["test_model_copyfeed.py"],
     "store/inotify.py": ["test_store_inotify.py", "test_model_session.py"],
@@ -91,7 +95,7 @@ MODULES: dict[str, list[str]] = {
         "test_history_durability.py",
         "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach
     ],
-    "maintenance/checks.py": ["test_maintenance_checks.py"],
+    "maintenance/checks.py": ["test_maintenance_checks.py", "test_maintenance_repairs.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
     "maintenance/temps.py": ["test_maintenance_temps.py", "test_maintenance_garbage.py"],

@@ -207,7 +207,9 @@ def _link_problem(ws: "Workspace", base: str) -> Problem | None:
             ws.storage.signature(rel)
         ws.storage.isdir(f"{base}/files")
     except UnsafePath as exc:
-        where = str(exc).split(" ", 2)[1]
+        # "refused: <path> is a ...": the path may hold spaces (a folder made by hand), the
+        # rest of the message never says " is a " again
+        where = str(exc).removeprefix("refused: ").rsplit(" is a ", 1)[0]
         return Problem("unsafe-link", where, str(exc))
     return None
 

@@ -1,0 +1,216 @@
+""".spellignore and what ``spell add`` collects from its arguments (files and folders)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from spellfs import UsageError, Workspace
+from spellfs.model.ignore import Ignore, collect_files
+
+
+def write(path: Path, text: str = "x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_without_a_spellignore_nothing_is_ignored(ws) -> None:
+    (ws.root / ".spellignore").unlink()  # the default one of a new workspace
+    ignore = Ignore(ws)
+    assert not ignore.matches("a.txt")
+    assert not ignore.matches("build/x.o")
+
+
+def test_patterns_are_gitignore_syntax_and_follow_edits(ws) -> None:
+    ignore = Ignore(ws)
+    write(ws.root / ".spellignore", "*.log\nbuild/\n!keep.log\n/top.txt\n")
+    assert ignore.matches("a.log")
+    assert ignore.matches("sub/a.log")
+    assert not ignore.matches("keep.log")
+    assert ignore.matches("build/x.o")
+    assert ignore.matches("top.txt")
+    assert not ignore.matches("sub/top.txt")
+    assert not ignore.matches("a.txt")
+    write(ws.root / ".spellignore", "*.txt\n")
+    assert ignore.matches("a.txt") and not ignore.matches("a.log")
+    (ws.root / ".spellignore").unlink()
+    assert not ignore.matches("a.txt")
+
+
+def test_a_spellignore_that_is_not_utf8_still_applies(ws) -> None:
+    (ws.root / ".spellignore").write_bytes(b"caf\xe9.txt\n*.log\n")
+    assert Ignore(ws).matches("x.log")
+
+
+def test_in_a_memory_workspace_nothing_is_ignored_until_written() -> None:
+    with Workspace.in_memory() as ws:
+        ignore = Ignore(ws)
+        assert not ignore.matches("a.log")
+        assert not ignore.matches_path(Path("/somewhere/a.log"))
+        ws.storage.write(".spellignore", b"*.log\n")
+        assert ignore.matches("a.log")
+        assert ignore.matches_path(Path("/somewhere/a.log"))  # by its name
+        assert not ignore.matches_path(Path("/somewhere/a.txt"))
+
+
+def test_paths_inside_the_workspace_match_relative_to_its_root(ws, monkeypatch) -> None:
+    write(ws.root / ".spellignore", "/top.txt\nbuild/\n")
+    ignore = Ignore(ws)
+    assert ignore.matches_path(ws.root / "top.txt")
+    assert not ignore.matches_path(ws.root / "sub" / "top.txt")
+    assert ignore.matches_path(ws.root / "build" / "x.o")
+    monkeypatch.chdir(ws.root / "..")
+    assert ignore.matches_path(Path("ws/top.txt"))  # relative to the current folder
+    assert not ignore.matches_path(Path("ws/sub/top.txt"))
+
+
+def test_paths_outside_the_workspace_match_by_name(ws, tmp_path) -> None:
+    write(ws.root / ".spellignore", "/top.txt\n*.log\n")
+    ignore = Ignore(ws)
+    assert ignore.matches_path(tmp_path / "elsewhere" / "a.log")
+    assert ignore.matches_path(tmp_path / "elsewhere" / "top.txt")
+    assert not ignore.matches_path(tmp_path / "elsewhere" / "a.txt")
+
+
+def test_files_named_are_taken_in_order_unless_ignored(ws) -> None:
+    write(ws.root / ".spellignore", "*.log\n")
+    b, a, log = (write(ws.root / n) for n in ("b.txt", "a.txt", "c.log"))
+    chosen, skipped = collect_files(ws, ws.ignore, [str(b), str(log), str(a)])
+    assert chosen == [str(b), str(a)]
+    assert skipped == [(str(log), "in .spellignore")]
+
+
+def test_a_folder_stands_for_its_files_in_name_order(ws) -> None:
+    top = ws.root / "data"
+    for name in ("b.txt", "a.txt", "sub/z.txt", "sub/deeper/y.txt", "aa/c.txt"):
+        write(top / name)
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    expected = ["a.txt", "b.txt", "aa/c.txt", "sub/z.txt", "sub/deeper/y.txt"]
+    assert chosen == [str(top / n) for n in expected]
+    assert skipped == []
+
+
+def test_hidden_entries_and_links_are_skipped_with_why(ws, tmp_path) -> None:
+    top = ws.root / "data"
+    write(top / "a.txt")
+    write(top / ".hidden.txt")
+    write(top / ".git" / "config")
+    write(top / ".cache" / "b.txt")
+    write(top / "sub" / "c.txt")  # after the hidden folders in name order
+    write(top / "z.txt")  # after the link in name order
+    write(tmp_path / "target.txt")
+    os.symlink(tmp_path / "target.txt", top / "link.txt")
+    os.symlink(tmp_path, top / "linkdir")
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    assert chosen == [str(top / "a.txt"), str(top / "z.txt"), str(top / "sub" / "c.txt")]
+    assert skipped == [
+        (str(top / ".hidden.txt"), "hidden: artifact names may not start with '.'"),
+        (str(top / "link.txt"), "a link: add what it points at by name"),
+    ]
+
+
+def test_the_workspace_own_folders_are_never_entered(ws) -> None:
+    before, _ = collect_files(ws, ws.ignore, [str(ws.root)])  # spell.yaml, templates/...
+    write(ws.root / "a.txt")
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "x.txt", b"x")
+    assert (ws.root / "sessions").is_dir() and (ws.root / ".spell").is_dir()
+    chosen, skipped = collect_files(ws, ws.ignore, [str(ws.root)])
+    assert [p for p in chosen if p not in before] == [str(ws.root / "a.txt")]
+    assert not any("/sessions/" in p or "/.spell/" in p for p in chosen)
+    assert skipped == [
+        (str(ws.root / ".spellignore"), "hidden: artifact names may not start with '.'")
+    ]
+
+
+def test_the_workspace_folders_are_known_through_a_link(ws, tmp_path) -> None:
+    """Walking the workspace through another path to it still skips sessions/ and .spell/."""
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "x.txt", b"x")
+    os.symlink(ws.root, tmp_path / "alias")
+    chosen, _ = collect_files(ws, ws.ignore, [str(tmp_path / "alias") + "/"])
+    assert chosen and not any("/sessions/" in p or "/.spell/" in p for p in chosen)
+
+
+def test_ignored_folders_are_not_entered_and_files_are_matched_by_their_workspace_path(ws) -> None:
+    write(ws.root / ".spellignore", "data/raw/\ndata/*.tmp\nbuild/\n*.o\n")
+    top = ws.root / "data"
+    for name in ("a.txt", "x.tmp", "raw/big.bin", "sub/x.tmp", "sub/y.o", "build/b.txt"):
+        write(top / name)
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    assert chosen == [str(top / "a.txt"), str(top / "sub" / "x.tmp")]
+    assert skipped == [
+        (str(top / "build") + "/", "in .spellignore"),
+        (str(top / "raw") + "/", "in .spellignore"),
+        (str(top / "x.tmp"), "in .spellignore"),
+        (str(top / "sub" / "y.o"), "in .spellignore"),
+    ]
+
+
+def test_deeper_files_match_by_their_whole_workspace_path(ws) -> None:
+    write(ws.root / ".spellignore", "/data/sub/y.txt\n/sub/z.txt\n")
+    top = ws.root / "data"
+    for name in ("sub/y.txt", "sub/z.txt"):
+        write(top / name)
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    assert chosen == [str(top / "sub" / "z.txt")]
+    assert skipped == [(str(top / "sub" / "y.txt"), "in .spellignore")]
+
+
+def test_walking_the_root_matches_patterns_from_the_root(ws) -> None:
+    before, _ = collect_files(ws, ws.ignore, [str(ws.root)])  # spell.yaml, templates/...
+    write(ws.root / ".spellignore", "/a.txt\nraw/\n")
+    for name in ("a.txt", "b.txt", "sub/a.txt", "raw/r.txt"):
+        write(ws.root / name)
+    chosen, skipped = collect_files(ws, ws.ignore, [str(ws.root)])
+    assert [p for p in chosen if p not in before] == [
+        str(ws.root / "b.txt"),
+        str(ws.root / "sub" / "a.txt"),
+    ]
+    assert skipped == [
+        (str(ws.root / "raw") + "/", "in .spellignore"),
+        (str(ws.root / ".spellignore"), "hidden: artifact names may not start with '.'"),
+        (str(ws.root / "a.txt"), "in .spellignore"),
+    ]
+
+
+def test_a_folder_outside_the_workspace_matches_patterns_from_itself(ws, tmp_path) -> None:
+    write(ws.root / ".spellignore", "/a.txt\nraw/\n")
+    top = tmp_path / "outside"
+    for name in ("a.txt", "b.txt", "sub/a.txt", "raw/r.txt"):
+        write(top / name)
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    assert chosen == [str(top / "b.txt"), str(top / "sub" / "a.txt")]
+    assert skipped == [
+        (str(top / "raw") + "/", "in .spellignore"),
+        (str(top / "a.txt"), "in .spellignore"),
+    ]
+
+
+def test_a_memory_workspace_collects_a_folder_on_disk(tmp_path) -> None:
+    top = tmp_path / "d"
+    for name in ("b.txt", "a.log", "sub/c.txt", "top.txt", "sub/top.txt"):
+        write(top / name)
+    with Workspace.in_memory() as ws:
+        ws.storage.write(".spellignore", b"*.log\n/top.txt\n")
+        chosen, skipped = collect_files(ws, Ignore(ws), [str(top)])
+    assert chosen == [str(top / "b.txt"), str(top / "sub" / "c.txt"), str(top / "sub" / "top.txt")]
+    assert skipped == [
+        (str(top / "a.log"), "in .spellignore"),
+        (str(top / "top.txt"), "in .spellignore"),
+    ]
+
+
+def test_two_files_of_one_name_are_refused_naming_both(ws) -> None:
+    top = ws.root / "data"
+    write(top / "one" / "same.txt")
+    write(top / "two" / "same.txt")
+    with pytest.raises(UsageError) as err:
+        collect_files(ws, ws.ignore, [str(top)])
+    assert str(err.value) == (
+        f"two files would both be artifact same.txt: {top / 'one' / 'same.txt'} and "
+        f"{top / 'two' / 'same.txt'} (add one of them separately with --name)"
+    )

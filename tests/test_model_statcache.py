@@ -1,0 +1,274 @@
+"""The stat cache: a file's hash trusted again only while its stat is what was hashed."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from blake3 import blake3
+
+from spellfs.model.statcache import RACY_NS, StatCache, hash_path, is_editor_temp, stat_of
+
+OLD = 1_000_000_000  # an mtime long before any hash was computed
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".notes.md.swp",
+        ".#notes.md",
+        "notes.md~",
+        "notes.md.swp",
+        "notes.md.swo",
+        "notes.md.swx",
+        "#notes.md#",
+        "4913",
+        "x.tmp",
+        "x.part",
+        "x.crdownload",
+        "x.kate-swp",
+        "x___jb_tmp___",
+        "x___jb_old___",
+        "x.orig.tmp",
+        "x.sb-12ab",
+    ],
+)
+def test_editor_temps(name: str) -> None:
+    assert is_editor_temp(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["notes.md", "x.tmp.txt", "49130", "a4913", "swp", "x.swp.md", "x.partial", "#x"]
+)
+def test_not_editor_temps(name: str) -> None:
+    assert not is_editor_temp(name)
+
+
+def test_stat_of_a_file_a_link_and_nothing(tmp_path: Path) -> None:
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"hello")
+    st = os.lstat(f)
+    assert stat_of(str(f)) == (st.st_ino, 5, st.st_mtime_ns, st.st_mode)
+    os.symlink(f, tmp_path / "link")
+    got = stat_of(str(tmp_path / "link"))
+    assert got is not None and stat.S_ISLNK(got[3]) and got[0] != st.st_ino
+    assert stat_of(str(tmp_path / "missing")) is None
+    assert stat_of(str(f / "under-a-file")) is None
+
+
+@pytest.mark.parametrize("size", [0, 5, 4 << 20])
+def test_hash_path_of_a_small_file_gives_its_bytes(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    f = tmp_path / "f"
+    f.write_bytes(data)
+    st = os.stat(f)
+    assert hash_path(str(f)) == (
+        blake3(data).hexdigest(),
+        data,
+        (st.st_ino, size, st.st_mtime_ns, st.st_mode),
+    )
+
+
+@pytest.mark.parametrize("size", [(4 << 20) + 1, 7 << 20])
+def test_hash_path_of_a_large_file_streams_it(tmp_path: Path, size: int) -> None:
+    """Past 4 MiB the bytes are not kept in memory: only the hash."""
+    data = os.urandom(size)
+    f = tmp_path / "f"
+    f.write_bytes(data)
+    st = os.stat(f)
+    assert hash_path(str(f)) == (
+        blake3(data).hexdigest(),
+        None,
+        (st.st_ino, len(data), st.st_mtime_ns, st.st_mode),
+    )
+
+
+def cache_at(tmp_path: Path, prefix: str | None = "") -> StatCache:
+    return StatCache(tmp_path / "watch-cache.sqlite", prefix=prefix)
+
+
+def test_a_hash_is_trusted_for_the_same_stat_only(tmp_path: Path) -> None:
+    cache = cache_at(tmp_path)
+    cache.put("f/a", (1, 5, OLD, 0o100644), "h1")
+    assert cache.lookup("f/a", (1, 5, OLD, 0o100644)) == "h1"
+    assert cache.lookup("f/a", (1, 5, OLD, 0o100600)) == "h1"  # the mode is not content
+    assert cache.lookup("f/a", (2, 5, OLD, 0o100644)) is None  # another inode
+    assert cache.lookup("f/a", (1, 6, OLD, 0o100644)) is None  # another size
+    assert cache.lookup("f/a", (1, 5, OLD + 1, 0o100644)) is None  # another mtime
+    assert cache.lookup("f/b", (1, 5, OLD, 0o100644)) is None
+
+
+def test_a_racily_recent_file_is_hashed_again(tmp_path: Path) -> None:
+    """Written in the same tick as its hash, a same-size rewrite would keep the stat."""
+    cache = cache_at(tmp_path)
+    now = time.time_ns()
+    cache.put("f/a", (1, 5, now, 0o100644), "h1")
+    assert cache.lookup("f/a", (1, 5, now, 0o100644)) is None
+    cache.put("f/b", (1, 5, now - 2 * RACY_NS, 0o100644), "h2")
+    assert cache.lookup("f/b", (1, 5, now - 2 * RACY_NS, 0o100644)) == "h2"
+
+
+def test_a_hash_checked_exactly_the_racy_window_after_the_mtime_is_trusted(
+    tmp_path: Path,
+) -> None:
+    """As stored on disk: ``checked_ns`` is when the hash was computed."""
+    cache_at(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "watch-cache.sqlite")
+    with db:
+        db.executemany(
+            "INSERT INTO stat VALUES (?,?,?,?,?,?)",
+            [("f/a", 1, 5, OLD, "h1", OLD + RACY_NS), ("f/b", 2, 5, OLD, "h2", OLD + RACY_NS - 1)],
+        )
+    db.close()
+    cache = cache_at(tmp_path)
+    assert cache.lookup("f/a", (1, 5, OLD, 0)) == "h1"
+    assert cache.lookup("f/b", (2, 5, OLD, 0)) is None
+
+
+def test_entries_survive_close_and_reopen(tmp_path: Path) -> None:
+    cache = cache_at(tmp_path)
+    cache.put("f/a", (1, 5, OLD, 0), "h1")
+    cache.put("f/b", (2, 6, OLD, 0), "h2")
+    cache.put("f/c", (3, 7, OLD, 0), "h3")
+    cache.flush()
+    cache.drop("f/b")
+    cache.put("f/c", (3, 8, OLD, 0), "h3b")
+    cache.close()
+    cache.close()  # twice is harmless
+    again = cache_at(tmp_path)
+    assert again.lookup("f/a", (1, 5, OLD, 0)) == "h1"
+    assert again.lookup("f/b", (2, 6, OLD, 0)) is None
+    assert again.lookup("f/c", (3, 7, OLD, 0)) is None
+    assert again.lookup("f/c", (3, 8, OLD, 0)) == "h3b"
+    assert set(again.entries) == {"f/a", "f/c"}
+    again.close()
+
+
+def test_dropping_an_unknown_path_changes_nothing(tmp_path: Path) -> None:
+    cache = cache_at(tmp_path)
+    cache.put("f/a", (1, 5, OLD, 0), "h1")
+    cache.drop("f/zzz")
+    cache.close()
+    assert set(cache_at(tmp_path).entries) == {"f/a"}
+
+
+def test_without_a_file_the_cache_lives_in_memory(tmp_path: Path) -> None:
+    cache = StatCache(None)
+    cache.put("f/a", (1, 5, OLD, 0), "h1")
+    cache.flush()
+    cache.load("")
+    assert cache.lookup("f/a", (1, 5, OLD, 0)) == "h1"
+    cache.drop("f/a")
+    assert cache.lookup("f/a", (1, 5, OLD, 0)) is None
+    cache.close()
+
+
+def stored(tmp_path: Path, paths: list[str]) -> None:
+    cache = cache_at(tmp_path)
+    for i, p in enumerate(paths):
+        cache.put(p, (i, 1, OLD, 0), f"h{i}")
+    cache.close()
+
+
+def test_a_prefix_loads_only_what_is_under_it(tmp_path: Path) -> None:
+    paths = [
+        "sessions/a/files/x",
+        "sessions/a/files/y",
+        "sessions/ab/files/x",
+        "sessions/a.b/files/x",
+        "sessions/a0/files/x",
+        "sessions/b/files/x",
+    ]
+    stored(tmp_path, paths)
+    cache = cache_at(tmp_path, prefix="sessions/a/")
+    assert set(cache.entries) == {"sessions/a/files/x", "sessions/a/files/y"}
+    cache.load("sessions/b/files/")
+    assert set(cache.entries) == {"sessions/a/files/x", "sessions/a/files/y", "sessions/b/files/x"}
+    cache.load("")
+    assert set(cache.entries) == set(paths)
+    assert set(cache_at(tmp_path, prefix=None).entries) == set()
+    assert set(cache_at(tmp_path).entries) == set(paths)
+
+
+def test_a_session_files_prefix_loads_every_name_under_it(tmp_path: Path) -> None:
+    names = ["0.txt", "A.md", "files.txt", "t.txt", "u.txt", "z.txt", "~x"]
+    other = ["sessions/s/files0", "sessions/s/state.yaml", "sessions/t/files/a.txt"]
+    stored(tmp_path, [f"sessions/s/files/{n}" for n in names] + other)
+    cache = cache_at(tmp_path, prefix="sessions/s/files/")
+    assert sorted(cache.entries) == [f"sessions/s/files/{n}" for n in names]
+
+
+def test_loading_keeps_what_this_process_put_since(tmp_path: Path) -> None:
+    stored(tmp_path, ["sessions/a/files/x"])
+    cache = cache_at(tmp_path, prefix=None)
+    cache.put("sessions/a/files/x", (9, 9, OLD, 0), "newer")
+    cache.load("sessions/a/")
+    assert cache.lookup("sessions/a/files/x", (9, 9, OLD, 0)) == "newer"
+
+
+def test_a_prefix_is_read_once(tmp_path: Path) -> None:
+    """What was dropped here is not brought back by loading the same prefix again."""
+    stored(tmp_path, ["sessions/a/files/x"])
+    cache = cache_at(tmp_path, prefix="sessions/a/")
+    cache.entries.pop("sessions/a/files/x")  # as a caller clearing its view would
+    cache.load("sessions/a/")
+    assert cache.entries == {}
+    cache_all = cache_at(tmp_path)
+    cache_all.entries.clear()
+    cache_all.load("sessions/a/")  # everything was read already
+    assert cache_all.entries == {}
+
+
+@pytest.mark.parametrize("damage", [b"not a database at all" * 100, b""])
+def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path, damage: bytes) -> None:
+    path = tmp_path / "watch-cache.sqlite"
+    path.write_bytes(damage)
+    (tmp_path / "watch-cache.sqlite-wal").write_bytes(b"junk")
+    cache = StatCache(path)
+    assert cache.entries == {}
+    cache.put("f/a", (1, 5, OLD, 0), "h1")
+    cache.close()
+    assert StatCache(path).lookup("f/a", (1, 5, OLD, 0)) == "h1"
+    rows = sqlite3.connect(path).execute("SELECT path, hash FROM stat").fetchall()
+    assert rows == [("f/a", "h1")]
+
+
+def test_the_file_is_a_wal_database(tmp_path: Path) -> None:
+    """Readers (another spell process) do not block the watcher's writes."""
+    cache = cache_at(tmp_path)
+    cache.put("f/a", (1, 5, OLD, 0), "h1")
+    cache.flush()
+    db = sqlite3.connect(tmp_path / "watch-cache.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    row = db.execute("SELECT path, ino, size, mtime_ns, hash FROM stat").fetchone()
+    assert row == ("f/a", 1, 5, OLD, "h1")
+    cache.close()
+
+
+def test_a_cache_opened_in_one_thread_is_saved_from_another(tmp_path: Path) -> None:
+    """The worktree opens it on first use, under its lock, in whichever thread asks."""
+    import threading
+
+    cache = cache_at(tmp_path)
+
+    def work() -> None:
+        cache.put("f/a", (1, 5, OLD, 0), "h1")
+        cache.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert cache_at(tmp_path).lookup("f/a", (1, 5, OLD, 0)) == "h1"
+
+
+def test_a_cache_file_that_cannot_be_opened_costs_only_speed(tmp_path: Path) -> None:
+    cache = StatCache(tmp_path / "no-such-folder" / "watch-cache.sqlite")
+    cache.put("f/a", (1, 5, OLD, 0), "h1")
+    cache.flush()
+    assert cache.lookup("f/a", (1, 5, OLD, 0)) == "h1"
+    cache.close()
+    assert not (tmp_path / "no-such-folder").exists()
