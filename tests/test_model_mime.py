@@ -34,3 +34,23 @@ def test_md_is_text_markdown_whatever_the_system_mime_file_says(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["text/markdown", "application/yaml", "application/gzip", "audio/mpeg"]
+
+
+@pytest.mark.parametrize(
+    "suffix, mime",
+    [
+        ("md", "text/markdown"),
+        ("tar.gz", "application/gzip"),  # the whole suffix first ...
+        ("backup.gz", "application/gzip"),  # ... then its last part
+        ("tar.zst", "application/zstd"),
+        ("woff2", "font/woff2"),
+        ("eml", "message/rfc822"),  # not in the table: the interpreter's built-in defaults
+        ("csv", "text/csv"),
+        ("no-such-suffix", None),
+        ("", None),
+    ],
+)
+def test_a_suffix_gets_the_table_type_then_the_built_in_one(suffix: str, mime: str | None) -> None:
+    from spellfs.model.mime import guess_mime
+
+    assert guess_mime(suffix) == mime
