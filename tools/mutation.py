@@ -81,7 +81,7 @@ MODULES: dict[str, list[str]] = {
         "test_model_artifact_log.py",
         "test_model_artifact.py",
     ],
-    "model/feed.py": ["test_model_session.py", "test_model_index_cache.py"],
+    "model/feed.py": ["test_model_feed.py", "test_model_session.py", "test_model_index_cache.py"],
     "model/mime.py": ["test_model_mime.py"],
     "history/reach.py": [
         "test_history_reach.py",

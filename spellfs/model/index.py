@@ -206,6 +206,9 @@ class Index:
         self._batch = 0
         self._last_commit = time.monotonic()
         self.feed = Feed(ws)  # from a process's second listing on: which rows changed
+        #: sessions the last full listing looked at on disk (the others the kernel's queue
+        #: vouched for): all of them, then from the feed on only what changed
+        self.looked = 0
 
     # -- storage -------------------------------------------------------------
     @property
@@ -453,11 +456,13 @@ class Index:
         self._batch += 1
         try:
             quiet, stale, watch = feed.mq, feed.stale, feed.watch
+            trusted = 0
             for dir in dirs:
                 row = rows.get(dir)
                 if fd is not None and row is not None and dir not in stale:
                     if dir in quiet:
                         out.append(row)
+                        trusted += 1
                         continue
                     try:
                         st = stat(dir + "/session.yaml", dir_fd=fd)
@@ -475,6 +480,7 @@ class Index:
             for gone in set(self.rows) - set(dirs):
                 self.forget(gone)
             feed.complete = feed.watch is not None and feed.losses == losses
+            self.looked = len(dirs) - trusted
         finally:
             self._batch -= 1
             if fd is not None:

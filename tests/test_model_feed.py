@@ -1,0 +1,79 @@
+"""A process that lists sessions again asks the kernel what changed (model/feed.py): from its
+third listing on it looks at no session the queue does not name, and still sees every change.
+Real workspaces; the changes come through another Workspace object, a hard link and the shell."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from spellfs import Workspace
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+def names(ws: Workspace, tag: str) -> list[str]:
+    return sorted(s["name"] for s in ws.sessions.list({"tags": [tag], "limit": None}))
+
+
+@pytest.fixture
+def six(root: Path) -> dict[str, str]:
+    with Workspace.open(root) as other:
+        return {n: other.sessions.create(name=n, tags=["t"]) for n in "abcdef"}
+
+
+def _manifest(ws: Workspace, sid: str) -> Path:
+    return ws.root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
+
+
+def test_listings_look_at_everything_until_the_queue_vouches(root: Path, six: dict) -> None:
+    with Workspace.open(root) as ws:
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 6
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 6  # the watch starts
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 0  # the queue vouches
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 0
+
+
+def test_a_listing_looks_at_what_changed_and_sees_it(root: Path, six: dict, tmp_path) -> None:
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        path = _manifest(ws, six["a"])
+        path.write_text(path.read_text().replace("- t", "- u"))  # in place, by hand
+        assert names(ws, "t") == list("bcdef") and ws.index.looked == 1
+        assert names(ws, "u") == ["a"] and ws.index.looked == 0
+        with Workspace.open(root) as other:
+            other.sessions.create(name="g", tags=["t"])
+        assert names(ws, "t") == list("bcdefg") and ws.index.looked == 1
+        os.link(_manifest(ws, six["b"]), tmp_path / "alias.yaml")  # an edit through a link
+        assert names(ws, "t") == list("bcdefg")
+        alias = tmp_path / "alias.yaml"
+        alias.write_text(alias.read_text().replace("- t", "- u"))  # (write_text: in place)
+        assert names(ws, "t") == list("cdefg") and ws.index.looked == 1
+        assert names(ws, "u") == ["a", "b"] and ws.index.looked == 0
+
+
+def test_a_lost_queue_makes_one_listing_look_at_everything(root: Path, six: dict) -> None:
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+        d = ws.root / "sessions" / ws.sessions.resolve(six["c"])
+        for i in range(limit + 10):  # creations in a watched session folder, unread
+            os.close(os.open(d / f"junk{i}", os.O_CREAT | os.O_RDONLY))
+        path = _manifest(ws, six["d"])
+        path.write_text(path.read_text().replace("- t", "- u"))  # its event is lost
+        assert names(ws, "t") == list("abcef") and ws.index.looked == 6
+        assert names(ws, "t") == list("abcef") and ws.index.looked == 0  # vouched again
+
+
+def test_a_memory_workspace_never_watches(six: dict) -> None:
+    with Workspace.in_memory() as ws:
+        for n in "xyz":
+            ws.sessions.create(name=n, tags=["t"])
+        for _ in range(4):
+            assert names(ws, "t") == ["x", "y", "z"]
+        assert ws.index.feed.watch is None
