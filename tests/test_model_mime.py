@@ -42,6 +42,7 @@ def test_md_is_text_markdown_whatever_the_system_mime_file_says(
         ("md", "text/markdown"),
         ("tar.gz", "application/gzip"),  # the whole suffix first ...
         ("backup.gz", "application/gzip"),  # ... then its last part
+        ("old.backup.gz", "application/gzip"),  # (the last part only)
         ("tar.zst", "application/zstd"),
         ("woff2", "font/woff2"),
         ("eml", "message/rfc822"),  # not in the table: the interpreter's built-in defaults

@@ -140,6 +140,14 @@ def _fresh_yaml_instance():
     from spellfs.store import yamlio
 
     yamlio._local.__dict__.pop("yaml", None)
+
+
+@_pytest.fixture(autouse=True)
+def _fresh_mime_fallback():
+    # (made once per process, so a forked mutant would find the parent's and never make one)
+    from spellfs.model import mime
+
+    mime._fallback = None
 """
 
 # helpers the tests import (test_model_inflight imports the watcher harness, test_model_identity
