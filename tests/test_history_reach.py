@@ -35,15 +35,20 @@ def test_each_object_is_named_with_where_it_is_referenced(ws: Workspace) -> None
     run.finish(0)
     ws.run = None
     ws.history.save(sid, "first")
+    ws.artifacts.store(sid, "note", "b.txt", "two")
+    ws.history.save(sid, "second")
     a = ws.log(dir).latest("a.txt")["hash"]
-    [cp] = ws.history.records(dir)
+    b = ws.log(dir).latest("b.txt")["hash"]
+    cp, cp2 = ws.history.records(dir)
     [rec] = [json.loads(json.dumps(r)) for r in _runs(ws, dir)]
     refs = reachable(ws, deep=False)
     assert refs[a] == f"sessions/{dir}/artifacts.yaml#1"
     assert refs[cp["tree"]] == f"sessions/{dir}/checkpoints.yaml#1"
     where = f"sessions/{dir}/runs.yaml#{rec['run'][:8]}"
     assert refs[rec["script_hash"]] == where and refs[rec["world"]] == where
-    assert len(refs) == 4  # deep=False reads no object: the tree's insides are not listed
+    assert refs[b] == f"sessions/{dir}/artifacts.yaml#2"
+    assert refs[cp2["tree"]] == f"sessions/{dir}/checkpoints.yaml#2"
+    assert len(refs) == 6  # deep=False reads no object: the trees' insides are not listed
     deep = reachable(ws)
     assert deep[cp["tree"]] == f"sessions/{dir}/checkpoints.yaml#1"
     assert deep[a] == f"sessions/{dir}/artifacts.yaml#1"  # the first place it was seen
@@ -55,6 +60,17 @@ def _runs(ws: Workspace, dir: str) -> list[dict]:
     from spellfs.history.runs import read_runs
 
     return read_runs(ws, dir)
+
+
+def test_a_hand_written_run_line_without_an_id_or_a_world_is_reached_by_its_script(
+    ws: Workspace,
+) -> None:
+    sid = ws.sessions.create(name="s")
+    dir = ws.sessions.resolve(sid)
+    script = ws.objects.put_bytes(b"-- an old run")
+    (ws.root / "sessions" / dir / "runs.yaml").write_text(f'- {{"script_hash": "{script}"}}\n')
+    refs = reachable(ws)
+    assert refs == {script: f"sessions/{dir}/runs.yaml#?"}  # no world: nothing else, no None
 
 
 def test_named_sessions_reach_only_their_own_objects(ws: Workspace, two: tuple) -> None:
@@ -89,6 +105,21 @@ def test_a_tree_that_cannot_be_read_raises_or_is_noted(ws: Workspace) -> None:
         assert fresh.log(dir).latest("a.txt")["hash"] in refs  # the walk went on
 
 
+BLOCKED = (
+    "import signal, sys, time; signal.pthread_sigmask(signal.SIG_BLOCK, "
+    "set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}); print('ready', flush=True); "
+    "time.sleep(60)"
+)
+
+
+def _pending(pid: int) -> int:
+    """The signals sent to ``pid`` and not yet taken (its own and its thread group's)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+
+
 def _marker(ws: Workspace, name: str, pid: int, oid: str) -> Path:
     path = ws.root / MARKERS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +131,10 @@ def test_an_in_flight_run_keeps_its_script_and_a_dead_ones_marker_goes(ws: Works
     live = ws.objects.put_bytes(b"-- running now")
     other = ws.objects.put_bytes(b"-- running in another process")
     dead = ws.objects.put_bytes(b"-- killed long ago")
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", BLOCKED], stdout=subprocess.PIPE, text=True
+    )  # (every signal but KILL and STOP blocked: one sent to it stays pending, to be seen)
+    assert child.stdout.readline() == "ready\n"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     try:
@@ -114,7 +148,7 @@ def test_an_in_flight_run_keeps_its_script_and_a_dead_ones_marker_goes(ws: Works
         assert dead not in refs
         assert mine.exists() and theirs.exists() and broken.exists()
         assert not stale.exists()  # its process is gone: the marker is dropped
-        assert child.poll() is None  # asking whether a process lives sends it no signal
+        assert _pending(child.pid) == 0  # asking whether a process lives sends it no signal
         assert reachable(ws, deep=False).get(live) is None  # markers: for a deep walk of all
     finally:
         child.kill()
@@ -124,18 +158,25 @@ def test_an_in_flight_run_keeps_its_script_and_a_dead_ones_marker_goes(ws: Works
 def test_the_running_script_and_registered_roots_are_reached(ws: Workspace) -> None:
     from spellfs.history import reach
 
+    import functools
+
     kept = ws.objects.put_bytes(b"kept by a root")
+    other = ws.objects.put_bytes(b"kept by a nameless root")
 
-    def cache_root(_ws: Workspace) -> list[str]:
-        return [kept]
+    def cache_root(seen: Workspace) -> list[str]:
+        return [kept] if seen.root == ws.root else []
 
-    reach.ROOTS.append(cache_root)
+    nameless = functools.partial(lambda oid, _ws: [oid], other)
+    reach.ROOTS.extend([cache_root, nameless])
     try:
         run = begin_run(ws, Path("make.lua"), b"-- now", [])
         refs = reachable(ws)
-        assert refs[kept] == "cache_root"
-        assert refs[run.script_hash] in (f"{MARKERS}/{run.id}.json", "the running script")
+        assert refs[kept] == "cache_root" and refs[other] == "a registered root"
+        assert refs[run.script_hash] == f"{MARKERS}/{run.id}.json"
+        (ws.root / MARKERS / f"{run.id}.json").unlink()  # (say, removed by hand)
+        assert reachable(ws)[run.script_hash] == "the running script"
         assert kept not in reachable(ws, deep=False)  # roots are for a deep walk of all
     finally:
         reach.ROOTS.remove(cache_root)
+        reach.ROOTS.remove(nameless)
         ws.run = None
