@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +257,30 @@ def test_hook_returning_nonsense_is_an_error(anyws: Workspace) -> None:
     with pytest.raises(UsageError, match="BeforeArtifactStore hook returned 42"):
         anyws.artifacts.store(sid, "user_input", "x", b"x")
     assert anyws.artifacts.list(sid) == []
+
+
+def test_a_file_too_big_to_read_up_front_still_goes_through_the_store_hook(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Files over 1 MiB stored by path are streamed, not read up front; the hook still sees
+    each (its content nil) and can cancel it: a policy hook cannot be passed by size."""
+    sid = ws.sessions.create(name="h")
+    seen = []
+
+    def policy(ctx):
+        seen.append((ctx["data"]["name"], ctx["data"]["content"]))
+        return "cancel" if ctx["data"]["name"].endswith(".exe") else None
+
+    ws.hooks.register("BeforeArtifactStore", policy)
+    big = tmp_path / "big.exe"
+    big.write_bytes(b"MZ" + b"\0" * (2 << 20))
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"fine")
+    with pytest.raises(HookCancelled, match="big.exe"):
+        ws.artifacts.store_files(sid, [big], "user_input")
+    assert ws.artifacts.list(sid) == []
+    ok = tmp_path / "big.bin"
+    ok.write_bytes(b"\1" * (2 << 20))
+    ws.artifacts.store_files(sid, [ok, small], "user_input")
+    assert seen == [("big.exe", None), ("big.bin", None), ("small.txt", b"fine")]
+    assert ws.artifacts.get(sid, "big.bin")["content"] == b"\1" * (2 << 20)

@@ -254,10 +254,12 @@ class Artifacts:
         path: Path | None,
         metadata: dict | None,
     ) -> tuple[dict, bytes | None, Path | None]:
-        """Run the BeforeArtifactStore hook and check everything that needs no lock."""
+        """Run the BeforeArtifactStore hook and check everything that needs no lock. A file
+        stored by path and too big to read up front (``content`` None) goes through the hook
+        too, with ``content`` nil: the hook can still cancel it, rename it or give content."""
         ws = self.ws
         if (
-            content is not None
+            (content is not None or path is not None)
             and "hooks" in ws.__dict__
             and ws.hooks.active("BeforeArtifactStore")
         ):
