@@ -47,6 +47,7 @@ def test_md_is_text_markdown_whatever_the_system_mime_file_says(
         ("woff2", "font/woff2"),
         ("eml", "message/rfc822"),  # not in the table: the interpreter's built-in defaults
         ("csv", "text/csv"),
+        ("pict", "image/pict"),  # a type Python lists as non-standard: known too
         ("no-such-suffix", None),
         ("", None),
     ],
