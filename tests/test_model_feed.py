@@ -66,8 +66,38 @@ def test_a_lost_queue_makes_one_listing_look_at_everything(root: Path, six: dict
             os.close(os.open(d / f"junk{i}", os.O_CREAT | os.O_RDONLY))
         path = _manifest(ws, six["d"])
         path.write_text(path.read_text().replace("- t", "- u"))  # its event is lost
-        assert names(ws, "t") == list("abcef") and ws.index.looked == 6
-        assert names(ws, "t") == list("abcef") and ws.index.looked == 0  # vouched again
+        with Workspace.open(root) as other:  # and so is this new session's
+            other.sessions.create(name="g", tags=["t"])
+        assert names(ws, "t") == list("abcefg") and ws.index.looked == 7
+        # vouched again, but for the folder made while the queue was lost: never watched, it
+        # is stat-ed at every listing
+        assert names(ws, "t") == list("abcefg") and ws.index.looked == 1
+
+
+def test_a_new_session_named_by_the_queue_is_listed_after_other_reads(
+    root: Path, six: dict
+) -> None:
+    """What the queue named is kept until a listing takes it, whatever was read between."""
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        with Workspace.open(root) as other:
+            other.sessions.create(name="g", tags=["t"])
+        ws.sessions.get(six["a"])  # a read between: drains the queue, the new name kept
+        path = _manifest(ws, six["b"])
+        path.write_text(path.read_text().replace("name: b", "name: bb"))
+        assert ws.sessions.get(six["b"])["name"] == "bb"  # another drain, another name
+        assert names(ws, "t") == ["a", "bb", "c", "d", "e", "f", "g"]
+
+
+def test_the_sessions_folder_moved_away_and_back_is_listed_again(root: Path, six: dict) -> None:
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        os.rename(root / "sessions", root / "sessions.moved")
+        os.rename(root / "sessions.moved", root / "sessions")
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 6
+        assert names(ws, "t") == list("abcdef")
 
 
 def test_a_memory_workspace_never_watches(six: dict) -> None:
