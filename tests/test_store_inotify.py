@@ -89,23 +89,30 @@ def test_only_local_file_systems_are_trusted(base: Path) -> None:
     assert DirWatch.usable("/proc") is False  # proc: changes no write of ours ever queues
 
 
-def test_a_forked_child_never_drains_its_parents_queue(base: Path, watch: DirWatch) -> None:
-    (base / "a" / "session.yaml").write_text("changed\n")  # queued before the fork
+def _ask_in_a_child(watch) -> bytes:
+    """What a forked child is told when it asks ``watch`` what changed ("none": unknown), and
+    whether it closed a descriptor of its own on the way (stdout, 1)."""
     r, w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: asks, is told "unknown", and leaves the queue alone
+    if pid == 0:
         os.close(r)
         answer = b"none" if watch.changed() is None else b"drained"
         try:
-            os.fstat(1)  # and closes no descriptor of its own on the way (stdout is 1)
+            os.fstat(1)
         except OSError:
             answer = b"closed stdout"
         os.write(w, answer)
         os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
-    assert os.read(r, 16) == b"none"
+    answer = os.read(r, 16)
     os.close(r)
+    return answer
+
+
+def test_a_forked_child_never_drains_its_parents_queue(base: Path, watch: DirWatch) -> None:
+    (base / "a" / "session.yaml").write_text("changed\n")  # queued before the fork
+    assert _ask_in_a_child(watch) == b"none"
     assert watch.changed() == {"a"}  # the parent still has every event
 
 
@@ -215,21 +222,7 @@ def test_the_entries_watch_says_unknown_after_an_overflow_or_a_move(
 
 def test_a_forked_child_never_drains_the_entries_queue(files: Path, entries: EntryWatch) -> None:
     (files / "a.txt").write_text("changed\n")
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        answer = b"none" if entries.changed() is None else b"drained"
-        try:
-            os.fstat(1)
-        except OSError:
-            answer = b"closed stdout"
-        os.write(w, answer)
-        os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    assert os.read(r, 16) == b"none"
-    os.close(r)
+    assert _ask_in_a_child(entries) == b"none"
     assert entries.changed() == {"a.txt"}
 
 

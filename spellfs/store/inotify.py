@@ -255,20 +255,9 @@ class DirWatch:
         self._lost = True
 
 
-# The entries of one directory: names created, written, touched, renamed or removed there.
-_ENTRIES = (
-    _MODIFY
-    | _ATTRIB
-    | _CLOSE_WRITE
-    | _MOVED_FROM
-    | _MOVED_TO
-    | _CREATE
-    | _DELETE
-    | _DELETE_SELF
-    | _MOVE_SELF
-    | _ONLYDIR
-    | _DONT_FOLLOW
-)
+# The entries of one directory (names created, written, touched, renamed or removed there):
+# the events a session directory's watch takes.
+_ENTRIES = _SUB
 
 
 class EntryWatch:
