@@ -72,7 +72,11 @@ MODULES: dict[str, list[str]] = {
     ],
     "model/state.py": ["test_model_state.py"],
     "model/statcache.py": ["test_model_statcache.py", "test_model_worktree.py"],
-    "model/worktree.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
+    "model/worktree.py": [
+        "test_model_worktree.py",
+        "test_model_worktree_property.py",
+        "test_model_copyfeed.py",  # the fed scan (_feed, _look_again) and looked()
+    ],
     "model/copyfeed.py": ["test_model_copyfeed.py"],
     "store/inotify.py": ["test_store_inotify.py", "test_model_session.py"],
     "model/schema.py": [
