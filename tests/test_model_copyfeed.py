@@ -287,3 +287,23 @@ def test_a_session_with_more_files_than_the_limit_is_stat_ed_not_watched(
     assert set(ws.worktree.scan(dir).added) == {f"f{i}.txt" for i in range(4, entries)}
     assert ws.worktree.fed(dir) is fed_after
     assert ws.worktree.looked(dir) == (0 if fed_after else entries)
+
+
+def test_at_most_four_sessions_are_fed_the_oldest_going_first(ws: Workspace) -> None:
+    """Each fed session holds an inotify descriptor: the fifth evicts the first fed, which is
+    checked by stat again (and can be fed again later)."""
+    from spellfs.model.copyfeed import MAX_FEEDS
+
+    dirs = []
+    for i in range(MAX_FEEDS + 1):
+        sid = ws.sessions.create(name=f"s{i}")
+        ws.artifacts.store(sid, "tool_result", "a.txt", f"{i}")
+        dirs.append(ws.sessions.resolve(sid))
+    assert ws.worktree.looked(dirs[0]) == 0  # never checked in this process
+    for d in dirs:
+        for _ in range(FEED_AFTER + 1):
+            ws.worktree.scan(d)
+    assert [ws.worktree.fed(d) for d in dirs] == [False] + [True] * MAX_FEEDS
+    for _ in range(FEED_AFTER + 1):
+        ws.worktree.scan(dirs[0])
+    assert [ws.worktree.fed(d) for d in dirs] == [True, False] + [True] * (MAX_FEEDS - 1)
