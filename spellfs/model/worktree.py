@@ -189,7 +189,7 @@ class Worktree:
                     self._drop_feed(dir)
                     feed = None
             else:
-                known = self._recall.answer(dir, self._key(log, limit), fdir)
+                known = self._recall.answer(dir, self._key(log, rules), fdir)
                 if known is not None:
                     self._looked[dir] = 0
                     return known  # no stat moved since a scan that saw them settled
@@ -239,7 +239,7 @@ class Worktree:
                 else:
                     feed.keep(wc.copy(), rules, log)
             elif kept is not None:
-                self._recall.remember(dir, self._key(log, limit), start, dst, kept, wc)
+                self._recall.remember(dir, self._key(log, rules), start, dst, kept, wc)
         return wc
 
     def _judge(
@@ -314,10 +314,10 @@ class Worktree:
             wc.deleted.sort()
         cache.flush()
 
-    def _key(self, log: Any, limit: int) -> tuple:
-        """What a scan's result depends on besides the stats: records, stat cache, rules."""
-        sig = self.ws.storage.signature(".spellignore")
-        return (log.inode, log.generation, log.offset, self._puts, limit, sig)
+    def _key(self, log: Any, rules: tuple) -> tuple:
+        """What a scan's result depends on besides the stats: records, stat cache, ``rules`` (the
+        size limit and `.spellignore`'s signature, read once at the scan's start)."""
+        return (log.inode, log.generation, log.offset, self._puts, *rules)
 
     def vouch(self, dir: str, copies: list[tuple[str, Any, str]]) -> None:
         """Enter copies a store just wrote, ``(name, stat, hash)``, in the stat cache: their
