@@ -116,6 +116,17 @@ def spell():
     return run_spell
 
 
+@pytest.fixture
+def repo(tmp_path: Path, spell) -> Path:
+    """A workspace made with `spell init --git`, a git identity set (the git tests' start)."""
+    from test_git_commits import identity, ok
+
+    root = tmp_path / "a"
+    ok(spell("init", "--git", str(root)))
+    identity(root, "alice")
+    return root
+
+
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel `pip wheel .` builds from this checkout (once per test process)."""

@@ -37,15 +37,6 @@ def ok(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 
-@pytest.fixture
-def repo(tmp_path: Path, spell) -> Path:
-    """A workspace made with `spell init --git`, identity set."""
-    root = tmp_path / "a"
-    ok(spell("init", "--git", str(root)))
-    identity(root, "alice")
-    return root
-
-
 def new_session(spell, root: Path, name: str) -> str:
     return ok(spell("-w", str(root), "new", name)).strip()
 

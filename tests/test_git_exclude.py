@@ -8,7 +8,6 @@ import random
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from spellfs import Workspace
 
@@ -55,14 +54,6 @@ def listed(root: Path) -> set[str]:
 
 def clean(root: Path) -> bool:
     return run_git(root, "status", "--porcelain", "--untracked-files=all").stdout == ""
-
-
-@pytest.fixture
-def repo(tmp_path: Path, spell) -> Path:
-    root = tmp_path / "a"
-    ok(spell("init", "--git", str(root)))
-    identity(root, "alice")
-    return root
 
 
 def test_a_committed_copy_carries_the_object_of_the_latest_version(repo, spell, tmp_path):

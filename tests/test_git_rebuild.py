@@ -15,14 +15,6 @@ from test_git_exclude import clean, in_head, listed, oid_of, opath, text
 
 
 @pytest.fixture
-def repo(tmp_path: Path, spell) -> Path:
-    root = tmp_path / "a"
-    ok(spell("init", "--git", str(root)))
-    identity(root, "alice")
-    return root
-
-
-@pytest.fixture
 def committed(repo: Path, spell, tmp_path: Path):
     """A session with two versions of a.txt (a checkpoint at each), b.txt and a small file,
     committed by `spell commit`; returns (repo, session id, dir)."""
@@ -134,7 +126,10 @@ def test_gc_and_fsck_on_a_clone_keep_everything(committed, spell, tmp_path):
     assert clean(clone)
 
 
-def test_a_merge_of_two_clones_carries_every_version(repo, spell, tmp_path):
+def _shared_with_bob(repo: Path, spell, tmp_path: Path) -> tuple[str, Path, Path]:
+    """A session holding notes.txt v1, committed and pushed to a bare origin that the first
+    clone tracks; bob's clone of it (merging on pull). Returns (session id, bob's clone,
+    origin)."""
     sid = new_session(spell, repo, "shared")
     add(spell, repo, sid, "notes.txt", text(1), tmp_path)
     ok(spell("-w", str(repo), "commit"))
@@ -144,6 +139,11 @@ def test_a_merge_of_two_clones_carries_every_version(repo, spell, tmp_path):
     run_git(repo, "fetch", "-q", "origin")
     bob = clone_of(origin, tmp_path / "b")
     run_git(bob, "config", "pull.rebase", "false")
+    return sid, bob, origin
+
+
+def test_a_merge_of_two_clones_carries_every_version(repo, spell, tmp_path):
+    sid, bob, origin = _shared_with_bob(repo, spell, tmp_path)
     # bob stores first, alice later: after the merge alice's version is the latest
     add(spell, bob, sid, "notes.txt", text(2), tmp_path)
     add(spell, repo, sid, "notes.txt", text(3), tmp_path)
@@ -204,15 +204,7 @@ def test_two_stored_forms_of_one_object_merge_without_a_conflict(repo, spell, tm
     differently. When both clones later commit it, the merge keeps one (either is the content)."""
     import os
 
-    sid = new_session(spell, repo, "shared")
-    add(spell, repo, sid, "notes.txt", text(1), tmp_path)
-    ok(spell("-w", str(repo), "commit"))
-    origin = tmp_path / "origin.git"
-    run_git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
-    run_git(repo, "remote", "add", "origin", str(origin))
-    run_git(repo, "fetch", "-q", "origin")
-    bob = clone_of(origin, tmp_path / "b")
-    run_git(bob, "config", "pull.rebase", "false")
+    sid, bob, origin = _shared_with_bob(repo, spell, tmp_path)
     ok(spell("-w", str(bob), "fsck"))  # rebuilds version 1's object
     v1 = oid_of(repo, sid, "notes.txt")
     raw = bob / opath(v1)  # bob's build stores it unframed: as valid, other bytes
