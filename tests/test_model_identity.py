@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from spellfs import Workspace
-from test_git_commits import add, clones, ok, pull, repo, run_git  # noqa: F401 - fixtures
+from test_git_commits import add, clones, ok, pull, run_git  # noqa: F401 - fixtures (repo: conftest)
 
 from spellfs.store import hash_bytes
 
