@@ -72,6 +72,10 @@ def workspace(root: Path) -> Path:
 def timed(cmd: list, cwd: Path, env: dict | None = None) -> float:
     # as installed: byte-compiled modules may be cached (this machine's shell disables that)
     env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # Start with no writeback pending: on this machine's virtual disk, the dirty pages of the
+    # files copied in just before (or of the previous peer's run) stall whoever creates files
+    # next, which moved one peer's time by up to 6x between runs.
+    os.sync()
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - t0
