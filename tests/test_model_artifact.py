@@ -1000,7 +1000,7 @@ def test_a_file_of_exactly_the_size_limit_is_stored(anyws: Workspace, tmp_path: 
 def test_on_commit_is_told_of_each_committed_chunk(
     anyws: Workspace, sid: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spellfs.model.artifact as artifact
+    import spellfs.model.artifact_writes as artifact
 
     monkeypatch.setattr(artifact, "CHUNK_RECORDS", 2)
     paths = []
@@ -1035,7 +1035,7 @@ def test_a_recorded_run_notes_every_store_and_delete(ws: Workspace, tmp_path: Pa
 def test_mime_types_by_suffix_whatever_its_case(
     anyws: Workspace, sid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spellfs.model.artifact as artifact
+    import spellfs.model.artifact_writes as artifact
 
     monkeypatch.setattr(artifact, "_MIME_BY_SUFFIX", {})  # the same on a cold and a warm cache
     for name, content, mime in (

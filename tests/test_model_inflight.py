@@ -14,7 +14,7 @@ import pytest
 
 from conftest import SPELL
 from spellfs import Workspace
-from spellfs.model.artifact import CHUNK_RECORDS
+from spellfs.model.artifact_writes import CHUNK_RECORDS
 
 
 def _many(tmp: Path, n: int) -> list[str]:

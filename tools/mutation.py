@@ -55,6 +55,12 @@ MODULES: dict[str, list[str]] = {
         "test_model_readonly.py",
         "test_events_hooks.py",
     ],
+    "model/artifact_writes.py": [
+        "test_model_artifact.py",
+        "test_model_artifact_log.py",
+        "test_model_readonly.py",
+        "test_events_hooks.py",
+    ],
     "model/artifact_log.py": ["test_model_artifact_log.py", "test_model_artifact.py"],
     "model/ignore.py": ["test_model_ignore.py", "test_model_artifact.py", "test_model_worktree.py"],
     # (test_model_artifact.py's queries would cover the artifacts table too, but its 140 tests

@@ -31,7 +31,7 @@ __getattr__, __dir__, __all__ = exports(
         "inflight": "inflight",
         "repair_inflight": "inflight",
         "is_editor_temp": "statcache",
-        "require_active": "artifact",
+        "require_active": "artifact_writes",
         "TRANSITIONS": "session",
         "dump_manifest": "manifest",
         "load_manifest": "manifest",

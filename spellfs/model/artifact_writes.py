@@ -1,0 +1,497 @@
+"""Storing artifacts: the write path behind ``Artifacts.store``, ``store_file``,
+``store_files`` and ``store_many``.
+
+A store writes the content object, then the plain ``files/<name>`` copy, then
+appends one record; the record is the commit point. A process killed before it
+leaves at most an unreferenced object (removed by ``spell gc``) and a
+``files/`` copy that the watcher or ``fsck`` reconciles — never a record
+pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
+from ..names import check_artifact_name, check_tags, check_word, jsonable, now
+from ..store import encode_record
+from .inflight import inflight
+from .statcache import RACY_NS
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "require_active"]
+
+_META_KEYS = ("mime_type", "description", "tags")
+_INLINE_BYTES = 16 << 20
+#: Records per append in a large batch: each chunk is a commit of its own.
+CHUNK_RECORDS = 1000
+_PARALLEL_FROM = 16  # a batch this large writes its files on _WRITERS threads
+_WRITERS = 8
+_RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
+
+_MIME_BY_SUFFIX: dict[str, str | None] = {}
+
+
+def _mime(name: str, head: bytes) -> str:
+    suffix = ".".join(name.lower().split(".")[1:][-2:])  # "tar.gz" is not "gz"
+    guess = _MIME_BY_SUFFIX.get(suffix, "")
+    if guess == "":
+        from .mime import guess_mime  # a fixed table: records must not differ between machines
+
+        if len(_MIME_BY_SUFFIX) > 4096:
+            _MIME_BY_SUFFIX.clear()
+        guess = _MIME_BY_SUFFIX[suffix] = guess_mime(suffix)
+    if guess:
+        return guess
+    try:
+        head[:4096].decode("utf-8")
+        return "text/plain"
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+
+
+def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
+    """Only active sessions take stores (as in rs-llmspell); the error names the way on.
+
+    A SessionEnd hook of the session being closed may still store (a summary, say)."""
+    status = m["status"]
+    if status == "active" or m["id"] in ws.sessions.closing:
+        return
+    sid = m["id"][:8]
+    way = (
+        f"resume it first: `spell resume {sid}`"
+        if status == "suspended"
+        else f"a finished session is read-only; fork it: `spell fork {sid}`"
+    )
+    raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
+
+
+def _read_small(path: Path) -> bytes | None:
+    """A file's content when it is at most 1 MiB, else None: stream it. Four system calls for
+    a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then shrinks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size > 1 << 20:
+            return None
+        data = os.read(fd, size + 1)
+        while len(data) != size and len(data) <= 1 << 20:  # short read, or it changed: read on
+            more = os.read(fd, (1 << 20) + 1 - len(data))
+            if not more:
+                break
+            data += more
+    finally:
+        os.close(fd)
+    return data if len(data) <= 1 << 20 else None
+
+
+class ArtifactWrites:
+    """The storing half of :class:`~spellfs.model.artifact.Artifacts`."""
+
+    def __init__(self, ws: "Workspace") -> None:
+        self.ws = ws
+        self.storage = ws.storage
+
+    # -- storing ---------------------------------------------------------------
+    def store(
+        self,
+        session: Any,
+        type: str,
+        name: str,
+        content: bytes | str,
+        metadata: dict | None = None,
+        *,
+        materialized: bool = False,
+        by: str | None = None,
+    ) -> dict:
+        """Store ``content`` as a new version of ``name``; return the artifact id table.
+
+        ``materialized=True`` says ``files/<name>`` already holds exactly this content
+        (the watcher recording a hand edit), so the copy is not rewritten under the editor.
+        """
+        return self._store_all(session, [(type, name, content, None, metadata)], materialized, by)[
+            0
+        ]
+
+    def store_file(
+        self,
+        session: Any,
+        path: str | os.PathLike,
+        type: str,
+        metadata: dict | None = None,
+        name: str | None = None,
+        *,
+        materialized: bool = False,
+    ) -> dict:
+        """Store a file of any size, streamed in bounded memory; the name is its basename."""
+        return self.store_files(session, [path], type, metadata, [name], materialized=materialized)[
+            0
+        ]
+
+    def store_files(
+        self,
+        session: Any,
+        paths: list,
+        type: str,
+        metadata: dict | None = None,
+        names: list[str | None] | None = None,
+        *,
+        materialized: bool = False,
+        by: str | None = None,
+        on_commit: Callable[[list[dict]], None] | None = None,
+    ) -> list[dict]:
+        """Store files: every file is checked (exists, size, name, room) before any is stored.
+
+        The records are appended in chunks of :data:`CHUNK_RECORDS`, each one commit, so
+        an interrupted batch of 200,000 files keeps every chunk it finished (``on_commit``
+        is told of each, so the caller can acknowledge exactly those) and the cost per
+        file stays flat. Small files are read when they are stored, not up front, so
+        memory stays bounded however many there are. ``by`` overrides created_by (``hand``).
+        """
+        limit = self.ws.config.get("sessions.max_artifact_size")
+        ws = self.ws
+        eager = "hooks" in ws.__dict__ and ws.hooks.active(
+            "BeforeArtifactStore"
+        )  # hooks see the content
+        items = []
+        # with a hook, files up to 1 MiB are read up front while the batch holds at most 16 MiB
+        inline = 0
+        for i, path in enumerate(paths):
+            p = Path(os.fsdecode(path))
+            try:
+                st = os.stat(p)
+            except (FileNotFoundError, NotADirectoryError):
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
+                raise ArtifactNotFound(f"file not found: {p}")
+            size = st.st_size
+            if size > limit:
+                raise LimitExceeded(
+                    f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
+                    f"{_RAISE_SIZE}"
+                )
+            name = names[i] if names and names[i] is not None else p.name
+            if eager and size <= 1 << 20 and inline + size <= _INLINE_BYTES:
+                inline += size
+                items.append((type, name, p.read_bytes(), None, metadata))
+            else:  # read (small) or streamed (large) from disk when its turn comes
+                items.append((type, name, None, p, metadata))
+        return self._store_all(session, items, materialized, by, on_commit)
+
+    def store_many(
+        self, session: Any, items: list[tuple[str, str, bytes | str, dict | None]]
+    ) -> list[dict]:
+        """Store several ``(type, name, content, metadata)`` artifacts as one commit.
+
+        One lock and one append carry all their records, so a model call's request and
+        response cost one log write, and a reader sees both versions or neither.
+        """
+        return self._store_all(session, [(t, n, c, None, m) for t, n, c, m in items])
+
+    def _prepare(
+        self,
+        dir: str,
+        type: str,
+        name: str,
+        content: bytes | str | None,
+        path: Path | None,
+        metadata: dict | None,
+    ) -> tuple[dict, bytes | None, Path | None]:
+        """Run the BeforeArtifactStore hook and check everything that needs no lock. A file
+        stored by path and too big to read up front (``content`` None) goes through the hook
+        too, with ``content`` nil: the hook can still cancel it, rename it or give content."""
+        ws = self.ws
+        if (
+            (content is not None or path is not None)
+            and "hooks" in ws.__dict__
+            and ws.hooks.active("BeforeArtifactStore")
+        ):
+            sid = ws.sessions.manifest(dir)["id"]
+            data = ws.hooks.run(
+                "BeforeArtifactStore",
+                sid,
+                {
+                    "session_id": sid,
+                    "type": type,
+                    "name": name,
+                    "content": content,
+                    "metadata": metadata or {},
+                },
+            )
+            type, name, content, metadata = (
+                data.get("type", type),
+                data.get("name", name),
+                data.get("content", content),
+                data.get("metadata", metadata),
+            )
+        name = check_artifact_name(name)
+        type = check_word("artifact type", type, 64)
+        if isinstance(content, str):
+            content = content.encode("utf-8", "surrogateescape")
+        elif (content is not None or path is None) and not isinstance(content, bytes):
+            if isinstance(content, (bytearray, memoryview)):
+                content = bytes(content)
+            else:
+                raise UsageError(
+                    f"invalid content for {name}: expected a string, got "
+                    f"{content.__class__.__name__}"
+                )
+        rec = self._record_fields(name, type, metadata)
+        limit = ws.config.get("sessions.max_artifact_size")
+        if content is not None and len(content) > limit:
+            raise LimitExceeded(
+                f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}"
+                f"{_RAISE_SIZE}"
+            )
+        rec["name"] = name
+        return rec, content, path
+
+    def _store_all(
+        self,
+        session: Any,
+        items: list[tuple],
+        materialized: bool = False,
+        by: str | None = None,
+        on_commit: Callable[[list[dict]], None] | None = None,
+    ) -> list[dict]:
+        """Store ``items`` in chunks, each one record append; ``by`` overrides created_by
+        (``hand``)."""
+        ws = self.ws
+        dir = ws.sessions.resolve(session)
+        prepared = [self._prepare(dir, *item) for item in items]
+        if not prepared:
+            return []
+        rel = f"sessions/{dir}/artifacts.yaml"
+        ids: list[dict] = []
+        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal:
+            m = ws.sessions.manifest(dir)
+            require_active(ws, m)
+            log = ws.log(dir)
+            log.refresh()
+            checked = None
+            if not materialized:  # a hand edit at a name about to be written is recorded first
+                names = [rec["name"] for rec, _, _ in prepared]
+                ws.worktree.keep_before_store(dir, names)
+                checked = _copies_now(ws, dir, names)
+            max_live = ws.config.get("sessions.max_artifacts_per_session")
+            new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
+            if new_names and log.live_count + len(new_names) > max_live:
+                raise LimitExceeded(
+                    f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is "
+                    f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)"
+                )
+            for start in range(0, len(prepared), CHUNK_RECORDS):
+                records, copies = self._store_chunk(
+                    dir,
+                    log,
+                    prepared[start : start + CHUNK_RECORDS],
+                    materialized,
+                    journal,
+                    by,
+                    checked,
+                )
+                data = b"".join(encode_record(r) for r in records)
+                at = self.storage.append(rel, data)  # the commit point of this chunk
+                log.note_append(at, data, records)
+                journal.committed()  # a kill in a later chunk puts back that chunk's copies only
+                if copies:
+                    ws.worktree.vouch(dir, copies)
+                done = self._announce(dir, m["id"], records)
+                ids.extend(done)
+                if on_commit is not None:
+                    on_commit(done)
+        return ids
+
+    def _store_chunk(
+        self,
+        dir: str,
+        log: Any,
+        prepared: list[tuple],
+        materialized: bool,
+        journal: Any,
+        by: str | None,
+        checked: dict[str, tuple | None] | None = None,
+    ) -> tuple[list[dict], list[tuple[str, Any, str]]]:
+        """Write the objects and ``files/`` copies of one chunk; return its records (not yet
+        appended) and the settled copies written.
+
+        The writes of a large chunk run on a few threads: on a disk where creating a
+        small file takes 0.1–1 ms of waiting, that waiting overlaps. Records are built
+        in batch order afterwards, so sequence numbers and versions do not depend on it.
+        """
+        ws = self.ws
+        last = {
+            rec["name"]: i for i, (rec, _, _) in enumerate(prepared)
+        }  # only a name's last copy lands
+        if not materialized:  # a copy whose record never follows is put back (worktree)
+            journal.note_many(list(last))
+
+        settled = len(prepared) >= _PARALLEL_FROM and not ws.memory
+        copies: list[tuple[str, Any, str]] = []  # (name, stat, hash) of settled copies
+
+        def write(i: int) -> tuple[str, int, bytes]:
+            rec, content, path = prepared[i]
+            if content is None and path is not None:
+                content = _read_small(path)
+            if content is not None:
+                oid, size, head = ws.objects.put_bytes(content), len(content), content[:4096]
+            else:
+                with open(path, "rb") as f:
+                    oid, size = ws.objects.put_stream(f)
+                with open(path, "rb") as f:
+                    head = f.read(4096)
+            if (
+                not materialized
+                and last[rec["name"]] == i
+                and not (checked is not None and _edited_since(ws, dir, log, rec["name"], checked))
+            ):
+                st = self._materialize(dir, rec["name"], content, path, size, settled)
+                if st is not None:
+                    copies.append((rec["name"], st, oid))  # (list.append is atomic)
+            return oid, size, head
+
+        if settled:
+            from concurrent.futures import ThreadPoolExecutor
+
+            n = len(prepared)
+            shares = [range(k, n, _WRITERS) for k in range(_WRITERS)]  # a task a thread, not a file
+            written = [None] * n
+            with ThreadPoolExecutor(_WRITERS) as pool:
+                for share, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
+                    for i, result in zip(share, done):
+                        written[i] = result
+        else:
+            written = [write(i) for i in range(len(prepared))]
+        records: list[dict] = []
+        seq = log.max_seq
+        batch_versions: dict[
+            str, int
+        ] = {}  # versions of a name earlier in this chunk: one lookup, not a scan
+        for (rec, _, _), (oid, size, head) in zip(prepared, written):
+            name = rec["name"]
+            seq += 1
+            earlier = batch_versions.get(name, 0)
+            batch_versions[name] = earlier + 1
+            ordered = {
+                "seq": seq,
+                "name": name,
+                "version": len(log.versions.get(name, ())) + earlier + 1,
+                "hash": oid,
+                "size": size,
+                "type": rec["type"],
+                "mime_type": rec.get("mime_type") or _mime(name, head),
+                "created_at": now(),
+                "created_by": by or ws.actor,
+            }
+            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
+            if ws.objects.is_compressed(size, head):
+                ordered["compressed"] = True
+            records.append(ordered)
+        return records, copies
+
+    def _announce(self, dir: str, sid: str, records: list[dict]) -> list[dict]:
+        """Events, hooks and run notes for committed records; return their ids."""
+        ws = self.ws
+        ids = []
+        hooked = "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore")
+        for rec in records:
+            if ws.run is not None:
+                ws.run.note_artifact(dir, sid, rec)
+            aid = {"content_hash": rec["hash"], "session_id": sid, "sequence": rec["seq"]}
+            event = {**aid, "name": rec["name"], "type": rec["type"], "size": rec["size"]}
+            ws.publish("artifact.stored", {**event, "version": rec["version"]})
+            if hooked:
+                ws.hooks.run("AfterArtifactStore", sid, event)
+            ids.append(aid)
+        return ids
+
+    def _record_fields(self, name: str, type: str, metadata: dict | None) -> dict:
+        rec: dict[str, Any] = {"type": type}
+        if metadata is None or (isinstance(metadata, dict) and not metadata):
+            return rec
+        if not isinstance(metadata, dict):
+            raise UsageError(f"invalid metadata for {name}: expected a table")
+        meta = jsonable(metadata, f"metadata for {name}")
+        if meta.get("mime_type") is not None:
+            rec["mime_type"] = (
+                check_word("mime_type", meta["mime_type"], 200)
+                if "/" not in str(meta["mime_type"])
+                else str(meta["mime_type"])[:200]
+            )
+        if meta.get("description"):
+            if not isinstance(meta["description"], str):
+                raise UsageError(f"invalid description for {name}: expected a string")
+            rec["description"] = meta["description"]
+        tags = check_tags(meta.get("tags"))
+        if tags:
+            rec["tags"] = tags
+        custom = dict(meta.get("custom") or {}) if isinstance(meta.get("custom"), dict) else {}
+        custom.update((k, v) for k, v in meta.items() if k not in _META_KEYS and k != "custom")
+        if custom:
+            rec["custom"] = custom
+        return rec
+
+    def _materialize(
+        self,
+        dir: str,
+        name: str,
+        content: bytes | None,
+        path: Path | None,
+        size: int,
+        settled: bool = False,
+    ) -> Any:
+        """Write the ``files/`` copy. ``settled``: dated past the racy window before it comes into
+        view, and its stat returned, so the stat cache vouches for it at once (a bulk add is
+        not read back by the next ``status``); any later write gives it a current mtime."""
+        rel = f"sessions/{dir}/files/{name}"
+        if size > self.ws.config.get("watch.materialize_max_bytes"):
+            self.storage.remove(rel)
+            return None
+        if content is None:
+            content = path.read_bytes()
+        return self.storage.write(
+            rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None
+        )
+
+
+def _copies_now(ws: Any, dir: str, names: list[str]) -> dict[str, tuple | None] | None:
+    """The stat of each ``files/<name>`` a store is about to write, taken once its hand edits
+    were kept: a copy that moves after this was changed by someone else during the store."""
+    if ws.memory:
+        return None
+    base = f"{ws.root}/sessions/{dir}/files/"
+    out: dict[str, tuple | None] = {}
+    for name in names:
+        out[name] = _stat_key(base + name)
+    return out
+
+
+def _stat_key(path: str) -> tuple | None:
+    try:
+        s = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (s.st_mode, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+
+
+def _edited_since(ws: Any, dir: str, log: Any, name: str, checked: dict) -> bool:
+    """Whether ``files/<name>`` was written by someone else since the store checked it, with
+    content none of the name's records has (a bulk add writes its copies over seconds; an
+    editor may save meanwhile). Such a copy is left as it is: ``status`` shows it and ``save``
+    records it, as after a ``git pull``; the store's record still lands."""
+    path = f"{ws.root}/sessions/{dir}/files/{name}"
+    now = _stat_key(path)
+    if now is None or now == checked.get(name) or not stat.S_ISREG(now[0]):
+        return False
+    from .statcache import hash_path
+
+    got = hash_path(path)
+    if got is None:
+        return True  # being written right now: not ours to replace
+    return all(v.get("hash") != got[0] for v in log.versions.get(name, ()))
