@@ -99,6 +99,7 @@ MODULES: dict[str, list[str]] = {
         "test_history_checkpoints.py",
     ],
     "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
+    "history/restores.py": ["test_history_checkpoints.py", "test_history_durability.py"],
     "history/tree.py": [
         "test_history_tree.py",
         "test_history_checkpoints.py",
