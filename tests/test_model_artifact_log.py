@@ -91,6 +91,29 @@ def test_versions_with_one_time_are_ordered_by_sequence_then_hash(ws: Workspace)
         ws.artifacts.get(sid, "a.txt@0")
 
 
+def test_versions_are_ordered_by_time_whatever_the_way_their_time_is_written(
+    ws: Workspace,
+) -> None:
+    """RFC 3339 allows any fraction and any offset (another tool, a hand edit): as text
+    "10:00:00Z" sorts after "10:00:00.5Z" and "11:30+02:00" after both."""
+    sid, dir = _session(ws)
+    _merged_in(
+        ws,
+        dir,
+        _version(1, "a.txt", b"latest", "2999-01-01T10:00:00.5Z", ws),
+        _version(2, "a.txt", b"middle", "2999-01-01T10:00:00Z", ws),
+        _version(3, "a.txt", b"first", "2999-01-01T11:30:00+02:00", ws),  # 09:30 UTC
+        {"seq": 4, "op": "delete", "name": "b.txt", "created_at": "2999-01-01T12:00:00+03:00"},
+        _version(5, "b.txt", b"b", "2999-01-01T11:45:00+02:00", ws),  # after the delete
+    )
+    got = [ws.artifacts.get(sid, f"a.txt@{n}")["content"] for n in (1, 2, 3)]
+    assert got == [b"first", b"middle", b"latest"]
+    assert ws.artifacts.get(sid, "a.txt")["content"] == b"latest"
+    assert ws.artifacts.get(sid, "b.txt")["content"] == b"b"
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["b.txt", "a.txt"]  # by time
+    assert ws.sessions.get(sid)["updated_at"] == "2999-01-01T10:00:00.5Z"
+
+
 def test_a_delete_hides_a_name_only_until_a_later_store(ws: Workspace) -> None:
     sid, dir = _session(ws)
     ws.artifacts.store(sid, "tool_result", "a.txt", b"one")

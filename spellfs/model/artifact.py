@@ -10,7 +10,7 @@ import fnmatch
 from typing import Any
 
 from ..errors import ArtifactNotFound, UsageError
-from ..names import created_bounds, check_tags, now, parse_time, whole_number
+from ..names import created_bounds, check_tags, now, parse_time, utc_key, whole_number
 from ..store import encode_record
 from .artifact_writes import ArtifactWrites, require_active
 
@@ -146,7 +146,7 @@ class Artifacts(ArtifactWrites):
     def list(self, session: Any) -> list[dict]:
         dir, log = self._log(session)
         sid = self.ws.sessions.manifest(dir)["id"]
-        live = sorted(log.live(), key=lambda r: (r.get("created_at", ""), r["seq"]))
+        live = sorted(log.live(), key=lambda r: (utc_key(r.get("created_at", "")), r["seq"]))
         return self._mark_hand_edits(dir, [self._item(r, sid) for r in live])
 
     def _mark_hand_edits(self, dir: str, items: list[dict]) -> list[dict]:

@@ -16,7 +16,7 @@ import bisect
 from typing import Any, Iterator
 
 from ..errors import UsageError
-from ..names import check_artifact_name
+from ..names import check_artifact_name, utc_key
 from ..store import RecordLog
 from .schema import record_problem
 
@@ -33,7 +33,7 @@ def valid_name(name: object) -> bool:
 
 
 def _order(rec: dict) -> tuple:
-    return (rec.get("created_at", ""), rec.get("seq", 0), rec.get("hash", ""))
+    return (utc_key(rec.get("created_at", "")), rec.get("seq", 0), rec.get("hash", ""))
 
 
 class ArtifactLog(RecordLog):
@@ -45,6 +45,7 @@ class ArtifactLog(RecordLog):
         self.max_seq = 0
         self.live_count = 0
         self.last_at = ""
+        self._last_key = ""  # last_at as utc_key gives it
 
     def apply(self, rec: dict) -> None:
         if record_problem("artifacts.yaml", rec) is not None:
@@ -55,8 +56,9 @@ class ArtifactLog(RecordLog):
         if seq > self.max_seq:
             self.max_seq = seq
         at = rec.get("created_at", "")
-        if at > self.last_at:
-            self.last_at = at
+        key = utc_key(at)
+        if key > self._last_key:
+            self.last_at, self._last_key = at, key
         name = rec["name"]
         was_live = self.is_live(name)
         if rec.get("op") == "delete":

@@ -1,0 +1,45 @@
+"""Times as records carry them: ``utc_key`` puts any RFC 3339 spelling in time order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spellfs.names import now, parse_time, utc_key
+
+_times = st.datetimes(
+    min_value=datetime(1971, 1, 2), max_value=datetime(2998, 12, 30), timezones=st.just(None)
+).map(lambda d: d.replace(tzinfo=timezone.utc))
+_offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: timedelta(minutes=m))
+
+
+def _spell(t: datetime, offset: timedelta, digits: int) -> str:
+    """``t`` written as another tool might: in another zone, with 0 to 6 fraction digits."""
+    local = t.astimezone(timezone(offset))
+    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    if digits:
+        text += "." + f"{local.microsecond:06d}"[:digits]
+    return text + ("Z" if not offset else local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:])
+
+
+@given(_times, _offsets, st.integers(0, 6), _times, _offsets, st.integers(0, 6))
+def test_keys_compare_as_the_times_do(
+    a: datetime, oa: timedelta, da: int, b: datetime, ob: timedelta, db: int
+) -> None:
+    sa, sb = _spell(a, oa, da), _spell(b, ob, db)
+    ta, tb = parse_time(sa, "a"), parse_time(sb, "b")
+    if ta != tb:
+        assert (utc_key(sa) < utc_key(sb)) == (ta < tb)
+    else:
+        assert utc_key(sa) == utc_key(sb)
+
+
+def test_a_time_written_by_now_is_its_own_key_and_text_that_is_no_time_stays() -> None:
+    stamp = now()
+    assert utc_key(stamp) is stamp
+    assert utc_key("2026-01-01T10:00:00Z") == "2026-01-01T10:00:00.000000Z"
+    assert utc_key("2026-01-01T12:00:00+02:00") == "2026-01-01T10:00:00.000000Z"
+    assert utc_key("yesterday") == "yesterday"
+    assert utc_key("") == ""
