@@ -1146,3 +1146,34 @@ def test_a_prefix_longer_than_the_folder_part_must_match_the_whole_id(anyws: Wor
     for wrong in (sid[:8] + "x", sid[:9] + other):
         with pytest.raises(SessionNotFound):
             anyws.sessions.get(wrong)
+
+
+# -- what a recorded run is told (spell replay rebuilds the run's world from it) ----------------
+
+
+def test_a_recorded_run_keeps_the_sessions_it_read_made_and_deleted(ws: Workspace, tmp_path):
+    from spellfs.history.runs import begin_run
+
+    read = ws.sessions.create(name="read")
+    gone = ws.sessions.create(name="gone")
+    ws.artifacts.store(gone, "t", "old.txt", b"old")
+    read_dir, gone_dir = ws.sessions.resolve(read), ws.sessions.resolve(gone)
+    manifest = ws.storage.read(f"sessions/{read_dir}/session.yaml")
+    log = ws.storage.read(f"sessions/{gone_dir}/artifacts.yaml")
+    run = begin_run(ws, tmp_path / "job.lua", b"--", [])
+    assert ws.sessions.get(read)["name"] == "read"  # read: its starting point is kept
+    made = ws.sessions.create(name="made")
+    made_dir = ws.sessions.resolve(made)
+    ws.sessions.delete(gone)
+    ws.artifacts.store(made, "t", "new.txt", b"new")
+    [record] = run.finish(0)
+    world = json.loads(ws.objects.get(record["world"]))
+    # the session read starts as its manifest was
+    assert world["sessions"][read_dir]["start"]["manifest"] == ws.objects.put_bytes(manifest)
+    # the session made starts absent, and is listed as made
+    assert world["created"] == [made_dir]
+    assert world["sessions"][made_dir]["start"] is None
+    # the session deleted keeps its log as it was, though the files are gone
+    start = world["sessions"][gone_dir]["start"]
+    assert world["sessions"][gone_dir]["deleted"] is True
+    assert ws.objects.get(start["artifacts_object"]) == log
