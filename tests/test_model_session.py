@@ -1177,3 +1177,52 @@ def test_a_recorded_run_keeps_the_sessions_it_read_made_and_deleted(ws: Workspac
     start = world["sessions"][gone_dir]["start"]
     assert world["sessions"][gone_dir]["deleted"] is True
     assert ws.objects.get(start["artifacts_object"]) == log
+
+
+# -- a listing while another process removes a session ------------------------------------------
+
+
+def _removed_by_another_process(root: Path, dir: str) -> None:
+    with Workspace.open(root) as other:
+        other.sessions.delete(dir)
+
+
+def test_a_session_removed_before_list_reads_its_manifest_is_left_out(ws, root, monkeypatch):
+    ids = {ws.sessions.resolve(sid): sid for sid in (ws.sessions.create(name=n) for n in "abc")}
+    ws.sessions.list()  # the index knows all three
+    ws.close()
+    gone = []
+    with Workspace.open(root) as fresh:  # a process that has read no manifest yet
+        load = fresh.index.load_manifests
+
+        def removed_meanwhile(rows):
+            gone.append(rows[0].dir)  # the first row the listing chose: others come after it
+            _removed_by_another_process(root, rows[0].dir)
+            load(rows)
+
+        monkeypatch.setattr(fresh.index, "load_manifests", removed_meanwhile)
+        listed = fresh.sessions.list()
+    assert len(gone) == 1
+    assert sorted(s["id"] for s in listed) == sorted(v for k, v in ids.items() if k != gone[0])
+
+
+def test_a_session_removed_while_list_counts_its_artifacts_is_no_error(ws, root, monkeypatch):
+    ids = {ws.sessions.resolve(sid): sid for sid in (ws.sessions.create(name=n) for n in "abc")}
+    for sid in ids.values():
+        ws.artifacts.store(sid, "t", "x.txt", b"x")
+    ws.sessions.list()
+    refresh = ws.index.refresh_dir
+    gone = []
+
+    def removed_meanwhile(dir, **kw):
+        if not gone:
+            gone.append(dir)
+            _removed_by_another_process(root, dir)
+        return refresh(dir, **kw)
+
+    monkeypatch.setattr(ws.index, "refresh_dir", removed_meanwhile)
+    listed = ws.sessions.list()  # listed as it was when the listing began, or left out
+    assert len(gone) == 1
+    others = sorted(v for k, v in ids.items() if k != gone[0])
+    assert sorted(s["id"] for s in listed if s["id"] in others) == others
+    assert all(s["artifact_count"] == 1 for s in listed)
