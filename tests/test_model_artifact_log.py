@@ -304,3 +304,23 @@ def test_every_version_a_merge_brings_is_kept_by_gc(ws: Workspace) -> None:
     ws.artifacts.delete(sid, "a.txt")
     gc(ws, grace=0)
     assert [ws.artifacts.get(sid, f"a.txt@{n}")["content"] for n in (1, 2)] == [b"bob's", b"one"]
+
+
+def test_an_earlier_delete_merged_after_a_later_one_does_not_bring_a_name_back(
+    ws: Workspace,
+) -> None:
+    sid, dir = _session(ws)
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"one")  # now
+    ws.artifacts.store(sid, "tool_result", "b.txt", b"b")
+    # one clone deleted a.txt after this store, another before it; the union merge leaves the
+    # later delete's line first: the latest delete still decides
+    _merged_in(
+        ws,
+        dir,
+        {"seq": 3, "op": "delete", "name": "a.txt", "created_at": "2999-01-01T00:00:00Z"},
+        {"seq": 4, "op": "delete", "name": "a.txt", "created_at": "2000-01-01T00:00:00Z"},
+    )
+    with pytest.raises(ArtifactNotFound):
+        ws.artifacts.get(sid, "a.txt")
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["b.txt"]
+    assert ws.sessions.get(sid)["artifact_count"] == 1
