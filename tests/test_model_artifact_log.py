@@ -324,3 +324,21 @@ def test_an_earlier_delete_merged_after_a_later_one_does_not_bring_a_name_back(
         ws.artifacts.get(sid, "a.txt")
     assert [a["name"] for a in ws.artifacts.list(sid)] == ["b.txt"]
     assert ws.sessions.get(sid)["artifact_count"] == 1
+
+
+def test_a_version_and_a_delete_with_one_time_and_sequence_leave_the_version_live(
+    ws: Workspace,
+) -> None:
+    sid, dir = _session(ws)
+    at = "2999-01-01T00:00:00.000000Z"
+    # (a content whose id starts with a digit: it must still sort after a delete's no-hash)
+    content = next(c for c in (b"c%d" % i for i in range(100)) if hash_bytes(c)[0].isdigit())
+    # two clones each made seq 1 at the same microsecond: one stored a.txt, one deleted it
+    _merged_in(
+        ws,
+        dir,
+        _version(1, "a.txt", content, at, ws),
+        {"seq": 1, "op": "delete", "name": "a.txt", "created_at": at},
+    )
+    assert ws.artifacts.get(sid, "a.txt")["content"] == content
+    assert ws.sessions.get(sid)["artifact_count"] == 1
