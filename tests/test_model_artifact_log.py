@@ -327,3 +327,41 @@ def test_every_version_a_merge_brings_is_kept_by_gc(ws: Workspace) -> None:
     ws.artifacts.delete(sid, "a.txt")
     gc(ws, grace=0)
     assert [ws.artifacts.get(sid, f"a.txt@{n}")["content"] for n in (1, 2)] == [b"bob's", b"one"]
+
+
+def test_an_earlier_delete_merged_after_a_later_one_does_not_bring_a_name_back(
+    ws: Workspace,
+) -> None:
+    sid, dir = _session(ws)
+    ws.artifacts.store(sid, "tool_result", "a.txt", b"one")  # now
+    ws.artifacts.store(sid, "tool_result", "b.txt", b"b")
+    # one clone deleted a.txt after this store, another before it; the union merge leaves the
+    # later delete's line first: the latest delete still decides
+    _merged_in(
+        ws,
+        dir,
+        {"seq": 3, "op": "delete", "name": "a.txt", "created_at": "2999-01-01T00:00:00Z"},
+        {"seq": 4, "op": "delete", "name": "a.txt", "created_at": "2000-01-01T00:00:00Z"},
+    )
+    with pytest.raises(ArtifactNotFound):
+        ws.artifacts.get(sid, "a.txt")
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["b.txt"]
+    assert ws.sessions.get(sid)["artifact_count"] == 1
+
+
+def test_a_version_and_a_delete_with_one_time_and_sequence_leave_the_version_live(
+    ws: Workspace,
+) -> None:
+    sid, dir = _session(ws)
+    at = "2999-01-01T00:00:00.000000Z"
+    # (a content whose id starts with a digit: it must still sort after a delete's no-hash)
+    content = next(c for c in (b"c%d" % i for i in range(100)) if hash_bytes(c)[0].isdigit())
+    # two clones each made seq 1 at the same microsecond: one stored a.txt, one deleted it
+    _merged_in(
+        ws,
+        dir,
+        _version(1, "a.txt", content, at, ws),
+        {"seq": 1, "op": "delete", "name": "a.txt", "created_at": at},
+    )
+    assert ws.artifacts.get(sid, "a.txt")["content"] == content
+    assert ws.sessions.get(sid)["artifact_count"] == 1

@@ -1146,3 +1146,83 @@ def test_a_prefix_longer_than_the_folder_part_must_match_the_whole_id(anyws: Wor
     for wrong in (sid[:8] + "x", sid[:9] + other):
         with pytest.raises(SessionNotFound):
             anyws.sessions.get(wrong)
+
+
+# -- what a recorded run is told (spell replay rebuilds the run's world from it) ----------------
+
+
+def test_a_recorded_run_keeps_the_sessions_it_read_made_and_deleted(ws: Workspace, tmp_path):
+    from spellfs.history.runs import begin_run
+
+    read = ws.sessions.create(name="read")
+    gone = ws.sessions.create(name="gone")
+    ws.artifacts.store(gone, "t", "old.txt", b"old")
+    read_dir, gone_dir = ws.sessions.resolve(read), ws.sessions.resolve(gone)
+    manifest = ws.storage.read(f"sessions/{read_dir}/session.yaml")
+    log = ws.storage.read(f"sessions/{gone_dir}/artifacts.yaml")
+    run = begin_run(ws, tmp_path / "job.lua", b"--", [])
+    assert ws.sessions.get(read)["name"] == "read"  # read: its starting point is kept
+    made = ws.sessions.create(name="made")
+    made_dir = ws.sessions.resolve(made)
+    ws.sessions.delete(gone)
+    ws.artifacts.store(made, "t", "new.txt", b"new")
+    [record] = run.finish(0)
+    world = json.loads(ws.objects.get(record["world"]))
+    # the session read starts as its manifest was
+    assert world["sessions"][read_dir]["start"]["manifest"] == ws.objects.put_bytes(manifest)
+    # the session made starts absent, and is listed as made
+    assert world["created"] == [made_dir]
+    assert world["sessions"][made_dir]["start"] is None
+    # the session deleted keeps its log as it was, though the files are gone
+    start = world["sessions"][gone_dir]["start"]
+    assert world["sessions"][gone_dir]["deleted"] is True
+    assert ws.objects.get(start["artifacts_object"]) == log
+
+
+# -- a listing while another process removes a session ------------------------------------------
+
+
+def _removed_by_another_process(root: Path, dir: str) -> None:
+    with Workspace.open(root) as other:
+        other.sessions.delete(dir)
+
+
+def test_a_session_removed_before_list_reads_its_manifest_is_left_out(ws, root, monkeypatch):
+    ids = {ws.sessions.resolve(sid): sid for sid in (ws.sessions.create(name=n) for n in "abc")}
+    ws.sessions.list()  # the index knows all three
+    ws.close()
+    gone = []
+    with Workspace.open(root) as fresh:  # a process that has read no manifest yet
+        load = fresh.index.load_manifests
+
+        def removed_meanwhile(rows):
+            gone.append(rows[0].dir)  # the first row the listing chose: others come after it
+            _removed_by_another_process(root, rows[0].dir)
+            load(rows)
+
+        monkeypatch.setattr(fresh.index, "load_manifests", removed_meanwhile)
+        listed = fresh.sessions.list()
+    assert len(gone) == 1
+    assert sorted(s["id"] for s in listed) == sorted(v for k, v in ids.items() if k != gone[0])
+
+
+def test_a_session_removed_while_list_counts_its_artifacts_is_no_error(ws, root, monkeypatch):
+    ids = {ws.sessions.resolve(sid): sid for sid in (ws.sessions.create(name=n) for n in "abc")}
+    for sid in ids.values():
+        ws.artifacts.store(sid, "t", "x.txt", b"x")
+    ws.sessions.list()
+    refresh = ws.index.refresh_dir
+    gone = []
+
+    def removed_meanwhile(dir, **kw):
+        if not gone:
+            gone.append(dir)
+            _removed_by_another_process(root, dir)
+        return refresh(dir, **kw)
+
+    monkeypatch.setattr(ws.index, "refresh_dir", removed_meanwhile)
+    listed = ws.sessions.list()  # listed as it was when the listing began, or left out
+    assert len(gone) == 1
+    others = sorted(v for k, v in ids.items() if k != gone[0])
+    assert sorted(s["id"] for s in listed if s["id"] in others) == others
+    assert all(s["artifact_count"] == 1 for s in listed)
