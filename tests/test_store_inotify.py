@@ -359,3 +359,76 @@ def test_a_folder_whose_name_ends_in_any_character_is_watched(tmp_path: Path, na
     (d / "sub" / "session.yaml").write_text("x")
     assert watch.changed() == {"sub"}
     watch.close()
+
+
+def test_a_process_without_stdin_watches_on_descriptor_0(base: Path, files: Path) -> None:
+    """A daemon may run with its stdin closed; the next descriptor the kernel hands out, the
+    inotify queue's included, is then 0, a descriptor like any other (only negative means
+    none)."""
+    saved = os.dup(0)
+    os.close(0)
+    try:
+        watch = DirWatch(str(base))
+        assert watch.start(["a", "b"]) and watch.fd == 0
+        assert watch.watching("a")
+        (base / "a" / "session.yaml").write_text("changed\n")
+        assert watch.changed() == {"a"}
+        watch.close()
+        with pytest.raises(OSError):
+            os.fstat(0)  # the queue's descriptor closed with the watch, not leaked
+        entries = EntryWatch(str(files))
+        assert entries.start() and entries.fd == 0
+        assert entries.follow("a.txt")
+        (files / "a.txt").write_text("changed\n")
+        assert entries.changed() == {"a.txt"}
+        entries.close()
+        with pytest.raises(OSError):
+            os.fstat(0)
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_a_libc_without_inotify_means_no_watch(
+    base: Path, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A C library without ``inotify_init1`` (not glibc, or too old): neither watch starts, and
+    the callers stat everything as before."""
+    from spellfs.store import inotify
+
+    monkeypatch.setattr(inotify, "_libc", object())
+    watch, entries = DirWatch(str(base)), EntryWatch(str(files))
+    assert watch.start(["a"]) is False and watch.changed() is None
+    assert entries.start() is False and entries.changed() is None
+
+
+def test_an_entries_watch_on_a_plain_file_does_not_start(files: Path) -> None:
+    """The path exists (a stat succeeds) but is no directory: nothing to watch entries of."""
+    entries = EntryWatch(str(files / "a.txt"))
+    assert entries.start() is False
+    assert entries.fd == -1 and entries.ident is None and entries.changed() is None
+
+
+def test_closing_a_watch_whose_descriptor_was_closed_elsewhere_does_not_raise(
+    base: Path, watch: DirWatch, files: Path, entries: EntryWatch
+) -> None:
+    for w in (watch, entries):
+        os.close(w.fd)
+        w.close()
+        assert w.fd == -1 and w.changed() is None
+
+
+def test_a_folder_moved_out_replaced_and_moved_back_renamed_is_watched_under_both_names(
+    base: Path, watch: DirWatch, tmp_path: Path
+) -> None:
+    """The old folder keeps its watch (one per inode) and comes back as ``c``; the new ``a``
+    has its own watch, so ``a`` is still watched though the old one no longer bears the name."""
+    os.rename(base / "a", tmp_path / "away")
+    (base / "a").mkdir()
+    os.rename(tmp_path / "away", base / "c")
+    assert watch.changed() >= {"a", "c"}
+    assert watch.watching("a") and watch.watching("c")
+    (base / "a" / "session.yaml").write_text("new\n")
+    assert watch.changed() == {"a"}
+    (base / "c" / "session.yaml").write_text("old\n")
+    assert watch.changed() == {"c"}
