@@ -307,3 +307,86 @@ def test_at_most_four_sessions_are_fed_the_oldest_going_first(ws: Workspace) -> 
     for _ in range(FEED_AFTER + 1):
         ws.worktree.scan(dirs[0])
     assert [ws.worktree.fed(d) for d in dirs] == [True, False] + [True] * (MAX_FEEDS - 1)
+
+
+class _WatchLimit:
+    """libc as the kernel answers once the user's ``max_user_watches`` is reached: no new watch
+    (ENOSPC) for the entries named in ``refused`` (the real limit is per user: exhausting it
+    in a test would break every other watch on the machine)."""
+
+    def __init__(self, real, refused: set[str]) -> None:
+        self.real, self.refused = real, refused
+
+    def inotify_init1(self, flags: int) -> int:
+        return self.real.inotify_init1(flags)
+
+    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+        if os.fsdecode(os.path.basename(path)) in self.refused:
+            import ctypes
+            import errno
+
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return self.real.inotify_add_watch(fd, path, mask)
+
+
+def test_entries_the_kernel_will_not_watch_are_looked_at_every_time_and_count(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An entry refused a watch (the limit reached) is stat-ed at every scan, so a change to it
+    through a hard link elsewhere (no event on the directory) is still seen; once it can be
+    watched it is not looked at again; refused ones count towards MAX_ENTRIES too."""
+    from spellfs.model import copyfeed
+    from spellfs.store import inotify
+
+    monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 5)
+    refused = {"f3.txt"}
+    monkeypatch.setattr(inotify, "_libc", _WatchLimit(inotify._lib(), refused))
+    sid = ws.sessions.create(name="limit")
+    dir = ws.sessions.resolve(sid)
+    for i in range(4):
+        ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}\n")
+    for _ in range(FEED_AFTER + 1):
+        ws.worktree.scan(dir)
+    assert ws.worktree.fed(dir)  # 3 watched + 1 refused: within the limit
+    files = ws.root / "sessions" / dir / "files"
+    assert ws.worktree.scan(dir).clean and ws.worktree.looked(dir) == 1  # f3.txt, each time
+    os.link(files / "f3.txt", tmp_path / "alias")
+    with open(tmp_path / "alias", "w") as f:
+        f.write("3 edited through a link\n")
+    assert list(ws.worktree.scan(dir).modified) == ["f3.txt"]
+    refused.clear()  # watches free again: the next look at f3.txt watches it
+    ws.worktree.scan(dir)
+    assert ws.worktree.scan(dir).modified.keys() == {"f3.txt"}
+    assert ws.worktree.looked(dir) == 0
+    refused.update({"f4.txt", "f5.txt"})
+    (files / "f4.txt").write_text("by hand\n")
+    (files / "f5.txt").write_text("by hand\n")
+    for _ in range(2):  # (the fed scan that meets them, then the full one the count stops)
+        assert ws.worktree.scan(dir).added.keys() == {"f4.txt", "f5.txt"}
+    assert not ws.worktree.fed(dir)  # 4 watched + 2 refused: past the limit, stat-ed instead
+    assert ws.worktree.looked(dir) == 6
+
+
+def test_a_scan_interrupted_midway_leaves_the_next_one_whole(
+    fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or any error) while a full scan restarts the feed: the next scan in the same
+    process (a long-lived one: the daemon, ``spell ui``) answers in full, not from a half-made
+    answer."""
+    from spellfs.store.inotify import EntryWatch
+
+    (fed.root / ".spellignore").write_text("*.log\n")  # a rule change: a full scan, feed anew
+    follow = EntryWatch.follow
+
+    def interrupted(self: EntryWatch, name: str) -> bool:
+        monkeypatch.setattr(EntryWatch, "follow", follow)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EntryWatch, "follow", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fed.ws.worktree.scan(fed.dir)
+    assert not fed.ws.worktree.fed(fed.dir)
+    (fed.files / "b.txt").write_text("edited after the interrupt\n")
+    assert list(fed.check()[0]) == ["b.txt"]
+    assert fed.ws.worktree.fed(fed.dir)
