@@ -779,3 +779,23 @@ def test_a_store_keeps_the_other_hand_edits_when_one_copy_is_being_written(
     with ws.storage.lock(f"s-{dir}"):
         assert ws.worktree.keep_before_store(dir, ["a.txt", "b.txt"]) == ["b.txt"]
     assert ws.artifacts.get(sid, "b.txt")["content"] == b"a finished hand edit"
+
+
+@pytest.mark.parametrize("beside", ["x.swp", "sub", "run.log", " lead"])
+def test_a_deleted_copy_is_seen_beside_an_entry_that_is_no_artifact(
+    ws: Workspace, beside: str
+) -> None:
+    """An editor temp, a folder, an ignored or an invalid name is not a live artifact's copy:
+    it never stands in for the copy that went (the count of copies seen decides whether the
+    deletions are looked for), and it does not stop the answer being remembered."""
+    (ws.root / ".spellignore").write_text("*.log\n")
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    if beside == "sub":
+        (files / beside).mkdir()
+    else:
+        (files / beside).write_bytes(b"by hand")
+    (files / "a.txt").unlink()
+    expect = {"modified": [], "added": [], "deleted": ["a.txt"]}
+    time.sleep(0.25)  # past the racy window: the answer is remembered
+    assert ws.worktree.scan(dir).as_dict() == expect and ws.worktree.looked(dir) == 2
+    assert ws.worktree.scan(dir).as_dict() == expect and ws.worktree.looked(dir) == 0
