@@ -799,3 +799,33 @@ def test_a_deleted_copy_is_seen_beside_an_entry_that_is_no_artifact(
     time.sleep(0.25)  # past the racy window: the answer is remembered
     assert ws.worktree.scan(dir).as_dict() == expect and ws.worktree.looked(dir) == 2
     assert ws.worktree.scan(dir).as_dict() == expect and ws.worktree.looked(dir) == 0
+
+
+def test_guard_names_five_files_in_full_and_counts_the_rest(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, **{f"f{i}_txt": b"v1" for i in range(6)})
+    for i in range(5):
+        (files / f"f{i}.txt").write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.worktree.guard(dir, None, False, "restore")
+    assert ": f0.txt, f1.txt, f2.txt, f3.txt, f4.txt (record" in str(e.value)
+    (files / "f5.txt").write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.worktree.guard(dir, None, False, "restore")
+    assert ": f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 1 more (record" in str(e.value)
+    ws.worktree.guard(dir, ["f0.txt"], True, "restore")
+    ws.worktree.record(dir)
+    log = ws.log(dir)
+    log.refresh()
+    for name in ("f0.txt", "f5.txt"):  # kept by --force, recorded by save: typed as input
+        assert (log.latest(name)["type"], log.latest(name)["created_by"]) == ("user_input", "hand")
+
+
+def test_scan_all_leaves_out_a_hidden_session_folder(ws: Workspace) -> None:
+    """A dot folder under sessions/ (a session being made or moved aside) is no session, even
+    with a session.yaml in it."""
+    _, one, f1 = _session(ws, "one", a_txt=b"a")
+    hidden = ws.root / "sessions" / f".{one}.new"
+    (hidden / "files").mkdir(parents=True)
+    (hidden / "session.yaml").write_bytes((ws.root / "sessions" / one / "session.yaml").read_bytes())
+    (hidden / "files" / "x.txt").write_bytes(b"x")
+    assert list(ws.worktree.scan_all()) == [one]
