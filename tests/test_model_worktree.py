@@ -826,6 +826,7 @@ def test_scan_all_leaves_out_a_hidden_session_folder(ws: Workspace) -> None:
     _, one, f1 = _session(ws, "one", a_txt=b"a")
     hidden = ws.root / "sessions" / f".{one}.new"
     (hidden / "files").mkdir(parents=True)
-    (hidden / "session.yaml").write_bytes((ws.root / "sessions" / one / "session.yaml").read_bytes())
+    manifest = ws.root / "sessions" / one / "session.yaml"
+    (hidden / "session.yaml").write_bytes(manifest.read_bytes())
     (hidden / "files" / "x.txt").write_bytes(b"x")
     assert list(ws.worktree.scan_all()) == [one]
