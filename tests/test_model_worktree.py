@@ -830,3 +830,14 @@ def test_scan_all_leaves_out_a_hidden_session_folder(ws: Workspace) -> None:
     (hidden / "session.yaml").write_bytes(manifest.read_bytes())
     (hidden / "files" / "x.txt").write_bytes(b"x")
     assert list(ws.worktree.scan_all()) == [one]
+
+
+def test_an_answer_the_stat_cache_vouches_for_is_remembered(ws: Workspace) -> None:
+    """Another process finds every stat already hashed in the shared stat cache: no read, and
+    its answer is settled, so its next check is the fast path."""
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    time.sleep(0.25)  # past the racy window
+    assert ws.worktree.scan(dir).clean  # hashes both, caching their stats
+    with Workspace.open(ws.root) as other:
+        assert other.worktree.scan(dir).clean and other.worktree.looked(dir) == 2
+        assert other.worktree.scan(dir).clean and other.worktree.looked(dir) == 0
