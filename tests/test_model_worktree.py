@@ -841,3 +841,19 @@ def test_an_answer_the_stat_cache_vouches_for_is_remembered(ws: Workspace) -> No
     with Workspace.open(ws.root) as other:
         assert other.worktree.scan(dir).clean and other.worktree.looked(dir) == 2
         assert other.worktree.scan(dir).clean and other.worktree.looked(dir) == 0
+
+
+def test_a_new_file_being_written_never_stands_in_for_a_deleted_copy(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    (files / "a.txt").unlink()
+    (files / "n.txt").write_bytes(b"being written")
+    real = worktree.hash_path
+    monkeypatch.setattr(  # a writer is busy with n.txt: hash_path saw it move
+        worktree, "hash_path", lambda p, *a: None if p.endswith("/n.txt") else real(p, *a)
+    )
+    wc = ws.worktree.scan(dir)
+    assert (wc.added, wc.deleted) == ({"n.txt": ""}, ["a.txt"])
