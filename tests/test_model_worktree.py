@@ -857,3 +857,43 @@ def test_a_new_file_being_written_never_stands_in_for_a_deleted_copy(
     )
     wc = ws.worktree.scan(dir)
     assert (wc.added, wc.deleted) == ({"n.txt": ""}, ["a.txt"])
+
+
+def test_a_remembered_answer_sees_an_in_place_edit_on_the_very_next_check(ws: Workspace) -> None:
+    """The remembered answer is checked against the ctime of every entry it judged (an edit in
+    place leaves the folder's own stat alone): artifacts and files added by hand alike."""
+    for edited in ("a.txt", "n.txt"):
+        _, dir, files = _session(ws, f"s-{edited[0]}", a_txt=b"a", b_txt=b"b")
+        (files / "n.txt").write_bytes(b"new")
+        (files / ".dot").write_bytes(b"never an artifact")
+        time.sleep(0.25)  # past the racy window: this answer is remembered
+        assert ws.worktree.scan(dir).as_dict()["added"] == ["n.txt"]
+        with open(files / edited, "ab") as f:
+            f.write(b" and more")
+        wc = ws.worktree.scan(dir)  # (the second scan: not yet the feed's)
+        assert edited in (wc.modified if edited == "a.txt" else wc.added)
+        assert ws.worktree.looked(dir) == 4 and not ws.worktree.fed(dir)  # all, .dot too
+
+
+def test_a_session_whose_watch_cannot_start_is_not_tried_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No files/ folder to watch: the feed is dropped for good in this process (not tried, and
+    failed, on every scan), and the answer is still every artifact deleted."""
+    import shutil
+
+    from spellfs.store.inotify import EntryWatch
+
+    starts: list[str] = []
+    start = EntryWatch.start
+
+    def counted(self: EntryWatch) -> bool:
+        starts.append(self.path)
+        return start(self)
+
+    monkeypatch.setattr(EntryWatch, "start", counted)
+    _, dir, files = _session(ws, a_txt=b"a")
+    shutil.rmtree(files)
+    for _ in range(3 * 3):
+        assert ws.worktree.scan(dir).deleted == ["a.txt"]
+    assert len(starts) == 1 and not ws.worktree.fed(dir)
