@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,215 @@ def test_at_most_four_sessions_are_fed_the_oldest_going_first(ws: Workspace) -> 
     for _ in range(FEED_AFTER + 1):
         ws.worktree.scan(dirs[0])
     assert [ws.worktree.fed(d) for d in dirs] == [True, False] + [True] * (MAX_FEEDS - 1)
+
+
+class _WatchLimit:
+    """libc as the kernel answers once the user's ``max_user_watches`` is reached: no new watch
+    (ENOSPC) for the entries named in ``refused`` (the real limit is per user: exhausting it
+    in a test would break every other watch on the machine)."""
+
+    def __init__(self, real, refused: set[str]) -> None:
+        self.real, self.refused = real, refused
+
+    def inotify_init1(self, flags: int) -> int:
+        return self.real.inotify_init1(flags)
+
+    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+        if os.fsdecode(os.path.basename(path)) in self.refused:
+            import ctypes
+            import errno
+
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return self.real.inotify_add_watch(fd, path, mask)
+
+
+def test_entries_the_kernel_will_not_watch_are_looked_at_every_time_and_count(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An entry refused a watch (the limit reached) is stat-ed at every scan, so a change to it
+    through a hard link elsewhere (no event on the directory) is still seen; once it can be
+    watched it is not looked at again; refused ones count towards MAX_ENTRIES too."""
+    from spellfs.model import copyfeed
+    from spellfs.store import inotify
+
+    monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 5)
+    refused = {"f3.txt"}
+    monkeypatch.setattr(inotify, "_libc", _WatchLimit(inotify._lib(), refused))
+    sid = ws.sessions.create(name="limit")
+    dir = ws.sessions.resolve(sid)
+    for i in range(4):
+        ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}\n")
+    for _ in range(FEED_AFTER + 1):
+        ws.worktree.scan(dir)
+    assert ws.worktree.fed(dir)  # 3 watched + 1 refused: within the limit
+    files = ws.root / "sessions" / dir / "files"
+    assert ws.worktree.scan(dir).clean and ws.worktree.looked(dir) == 1  # f3.txt, each time
+    os.link(files / "f3.txt", tmp_path / "alias")
+    with open(tmp_path / "alias", "w") as f:
+        f.write("3 edited through a link\n")
+    assert list(ws.worktree.scan(dir).modified) == ["f3.txt"]
+    refused.clear()  # watches free again: the next look at f3.txt watches it
+    ws.worktree.scan(dir)
+    assert ws.worktree.scan(dir).modified.keys() == {"f3.txt"}
+    assert ws.worktree.looked(dir) == 0
+    refused.update({"f4.txt", "f5.txt"})
+    (files / "f4.txt").write_text("by hand\n")
+    (files / "f5.txt").write_text("by hand\n")
+    for _ in range(2):  # (the fed scan that meets them, then the full one the count stops)
+        assert ws.worktree.scan(dir).added.keys() == {"f4.txt", "f5.txt"}
+    assert not ws.worktree.fed(dir)  # 4 watched + 2 refused: past the limit, stat-ed instead
+    assert ws.worktree.looked(dir) == 6
+
+
+def test_a_scan_interrupted_midway_leaves_the_next_one_whole(
+    fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or any error) while a full scan restarts the feed: the next scan in the same
+    process (a long-lived one: the daemon, ``spell ui``) answers in full, not from a half-made
+    answer."""
+    from spellfs.store.inotify import EntryWatch
+
+    (fed.root / ".spellignore").write_text("*.log\n")  # a rule change: a full scan, feed anew
+    follow = EntryWatch.follow
+
+    def interrupted(self: EntryWatch, name: str) -> bool:
+        monkeypatch.setattr(EntryWatch, "follow", follow)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EntryWatch, "follow", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fed.ws.worktree.scan(fed.dir)
+    assert not fed.ws.worktree.fed(fed.dir)
+    (fed.files / "b.txt").write_text("edited after the interrupt\n")
+    assert list(fed.check()[0]) == ["b.txt"]
+    assert fed.ws.worktree.fed(fed.dir)
+
+
+def _inotify_descriptors() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
+        except OSError:
+            pass
+    return n
+
+
+def test_a_session_past_the_limit_gives_its_descriptor_back_and_is_never_fed_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each inotify descriptor counts against the user's limit (128 by default): a session
+    too big to watch closes its own, and is not watched again (and dropped again) every few
+    scans for the rest of the process."""
+    from spellfs.model import copyfeed
+
+    from spellfs.store.inotify import EntryWatch
+
+    monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 2)
+    starts: list[str] = []
+    start = EntryWatch.start
+
+    def counted(self: EntryWatch) -> bool:
+        starts.append(self.path)
+        return start(self)
+
+    monkeypatch.setattr(EntryWatch, "start", counted)
+    before = _inotify_descriptors()
+    sid = ws.sessions.create(name="big")
+    dir = ws.sessions.resolve(sid)
+    for i in range(3):
+        ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}")
+    for _ in range(3 * (FEED_AFTER + 1)):
+        assert ws.worktree.scan(dir).clean
+        assert not ws.worktree.fed(dir) and ws.worktree.looked(dir) == 3
+        assert _inotify_descriptors() == before
+    assert len(starts) == 1  # the one watch that found it too big
+
+
+def test_an_evicted_session_is_fed_again_after_as_many_scans_as_a_new_one(
+    ws: Workspace,
+) -> None:
+    from spellfs.model.copyfeed import MAX_FEEDS
+
+    dirs = []
+    for i in range(MAX_FEEDS + 1):
+        sid = ws.sessions.create(name=f"s{i}")
+        ws.artifacts.store(sid, "tool_result", "a.txt", f"{i}")
+        dirs.append(ws.sessions.resolve(sid))
+        for _ in range(FEED_AFTER + 1):
+            ws.worktree.scan(dirs[-1])
+    assert not ws.worktree.fed(dirs[0])  # evicted by the fifth
+    for _ in range(FEED_AFTER):
+        ws.worktree.scan(dirs[0])
+        assert not ws.worktree.fed(dirs[0])
+    ws.worktree.scan(dirs[0])
+    assert ws.worktree.fed(dirs[0]) and not ws.worktree.fed(dirs[1])
+
+
+def test_a_name_the_queue_reports_whose_stat_was_hashed_is_not_read_again(
+    fed: Fed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hard link made elsewhere changes the file's link count, not its bytes: the fed scan
+    looks at it (its inode's watch reports it) and trusts the stat cache, no read."""
+    from spellfs.model import worktree
+
+    reads: list[str] = []
+    real = worktree.hash_path
+
+    def counted(path: str, *args, **kwargs):
+        reads.append(os.path.basename(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(worktree, "hash_path", counted)
+    (fed.files / "b.txt").write_text("b edited\n")
+    time.sleep(0.25)  # past the racy window: a hash taken now vouches for the stat
+    assert list(fed_scan(fed.ws, fed.dir)[0]) == ["b.txt"] and reads == ["b.txt"]
+    os.link(fed.files / "b.txt", tmp_path / "alias")
+    os.link(fed.files / "a.txt", tmp_path / "alias2")
+    assert list(fed_scan(fed.ws, fed.dir)[0]) == ["b.txt"]
+    assert fed.ws.worktree.looked(fed.dir) == 2 and reads == ["b.txt", "a.txt"]  # (racy
+    # when stored: a.txt read once more, now settled)
+    os.unlink(tmp_path / "alias")
+    os.unlink(tmp_path / "alias2")
+    reads.clear()
+    assert list(fed_scan(fed.ws, fed.dir)[0]) == ["b.txt"]
+    assert fed.ws.worktree.looked(fed.dir) == 2 and reads == []
+
+
+def test_deletions_seen_by_the_feed_come_in_order_and_are_not_looked_at_again(
+    fed: Fed,
+) -> None:
+    (fed.files / "b.txt").unlink()
+    assert fed_scan(fed.ws, fed.dir)[2] == ["b.txt"]
+    (fed.files / "a.txt").unlink()
+    wc = fed.ws.worktree.scan(fed.dir)
+    assert wc.deleted == ["a.txt", "b.txt"]  # as a full scan gives them: sorted
+    assert fed.ws.worktree.scan(fed.dir).deleted == ["a.txt", "b.txt"]
+    assert fed.ws.worktree.looked(fed.dir) == 0  # the names gone are watched by no one
+
+
+def test_a_fed_scan_keeps_to_the_materialize_limit(root: Path) -> None:
+    """Records another process appends name copies that are not on disk: one above the limit
+    was never written there (not a deletion), one of exactly the limit was."""
+    with open(root / "spell.yaml", "a") as f:
+        f.write("watch:\n  materialize_max_bytes: 10\n")
+    with Workspace.open(root) as ws:
+        assert ws.config.get("watch.materialize_max_bytes") == 10
+        sid = ws.sessions.create(name="limit")
+        ws.artifacts.store(sid, "tool_result", "a.txt", "a\n")
+        dir = ws.sessions.resolve(sid)
+        for _ in range(FEED_AFTER + 1):
+            ws.worktree.scan(dir)
+        assert ws.worktree.fed(dir)
+        with Workspace.open(root) as other:
+            other.artifacts.store(sid, "tool_result", "big.bin", b"x" * 11)
+            other.artifacts.store(sid, "tool_result", "edge.bin", b"y" * 10)
+        files = root / "sessions" / dir / "files"
+        assert sorted(p.name for p in files.iterdir()) == ["a.txt", "edge.bin"]
+        assert ws.worktree.scan(dir).clean and ws.worktree.looked(dir) == 2
+        (files / "edge.bin").unlink()
+        with Workspace.open(root) as other:
+            other.artifacts.store(sid, "tool_result", "big.bin", b"z" * 11)
+        assert ws.worktree.scan(dir).deleted == ["edge.bin"]
+        assert ws.worktree.looked(dir) == 2

@@ -779,3 +779,121 @@ def test_a_store_keeps_the_other_hand_edits_when_one_copy_is_being_written(
     with ws.storage.lock(f"s-{dir}"):
         assert ws.worktree.keep_before_store(dir, ["a.txt", "b.txt"]) == ["b.txt"]
     assert ws.artifacts.get(sid, "b.txt")["content"] == b"a finished hand edit"
+
+
+@pytest.mark.parametrize("beside", ["x.swp", "sub", "run.log", " lead"])
+def test_a_deleted_copy_is_seen_beside_an_entry_that_is_no_artifact(
+    ws: Workspace, beside: str
+) -> None:
+    """An editor temp, a folder, an ignored or an invalid name is not a live artifact's copy:
+    it never stands in for the copy that went (the count of copies seen decides whether the
+    deletions are looked for), and it does not stop the answer being remembered."""
+    (ws.root / ".spellignore").write_text("*.log\n")
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    if beside == "sub":
+        (files / beside).mkdir()
+    else:
+        (files / beside).write_bytes(b"by hand")
+    (files / "a.txt").unlink()
+    expect = {"modified": [], "added": [], "deleted": ["a.txt"]}
+    time.sleep(0.25)  # past the racy window: the answer is remembered
+    assert ws.worktree.scan(dir).as_dict() == expect and ws.worktree.looked(dir) == 2
+    assert ws.worktree.scan(dir).as_dict() == expect and ws.worktree.looked(dir) == 0
+
+
+def test_guard_names_five_files_in_full_and_counts_the_rest(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, **{f"f{i}_txt": b"v1" for i in range(6)})
+    for i in range(5):
+        (files / f"f{i}.txt").write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.worktree.guard(dir, None, False, "restore")
+    assert ": f0.txt, f1.txt, f2.txt, f3.txt, f4.txt (record" in str(e.value)
+    (files / "f5.txt").write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.worktree.guard(dir, None, False, "restore")
+    assert ": f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 1 more (record" in str(e.value)
+    ws.worktree.guard(dir, ["f0.txt"], True, "restore")
+    ws.worktree.record(dir)
+    log = ws.log(dir)
+    log.refresh()
+    for name in ("f0.txt", "f5.txt"):  # kept by --force, recorded by save: typed as input
+        assert (log.latest(name)["type"], log.latest(name)["created_by"]) == ("user_input", "hand")
+
+
+def test_scan_all_leaves_out_a_hidden_session_folder(ws: Workspace) -> None:
+    """A dot folder under sessions/ (a session being made or moved aside) is no session, even
+    with a session.yaml in it."""
+    _, one, f1 = _session(ws, "one", a_txt=b"a")
+    hidden = ws.root / "sessions" / f".{one}.new"
+    (hidden / "files").mkdir(parents=True)
+    manifest = ws.root / "sessions" / one / "session.yaml"
+    (hidden / "session.yaml").write_bytes(manifest.read_bytes())
+    (hidden / "files" / "x.txt").write_bytes(b"x")
+    assert list(ws.worktree.scan_all()) == [one]
+
+
+def test_an_answer_the_stat_cache_vouches_for_is_remembered(ws: Workspace) -> None:
+    """Another process finds every stat already hashed in the shared stat cache: no read, and
+    its answer is settled, so its next check is the fast path."""
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    time.sleep(0.25)  # past the racy window
+    assert ws.worktree.scan(dir).clean  # hashes both, caching their stats
+    with Workspace.open(ws.root) as other:
+        assert other.worktree.scan(dir).clean and other.worktree.looked(dir) == 2
+        assert other.worktree.scan(dir).clean and other.worktree.looked(dir) == 0
+
+
+def test_a_new_file_being_written_never_stands_in_for_a_deleted_copy(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spellfs.model.worktree as worktree
+
+    _, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
+    (files / "a.txt").unlink()
+    (files / "n.txt").write_bytes(b"being written")
+    real = worktree.hash_path
+    monkeypatch.setattr(  # a writer is busy with n.txt: hash_path saw it move
+        worktree, "hash_path", lambda p, *a: None if p.endswith("/n.txt") else real(p, *a)
+    )
+    wc = ws.worktree.scan(dir)
+    assert (wc.added, wc.deleted) == ({"n.txt": ""}, ["a.txt"])
+
+
+def test_a_remembered_answer_sees_an_in_place_edit_on_the_very_next_check(ws: Workspace) -> None:
+    """The remembered answer is checked against the ctime of every entry it judged (an edit in
+    place leaves the folder's own stat alone): artifacts and files added by hand alike."""
+    for edited in ("a.txt", "n.txt"):
+        _, dir, files = _session(ws, f"s-{edited[0]}", a_txt=b"a", b_txt=b"b")
+        (files / "n.txt").write_bytes(b"new")
+        (files / ".dot").write_bytes(b"never an artifact")
+        time.sleep(0.25)  # past the racy window: this answer is remembered
+        assert ws.worktree.scan(dir).as_dict()["added"] == ["n.txt"]
+        with open(files / edited, "ab") as f:
+            f.write(b" and more")
+        wc = ws.worktree.scan(dir)  # (the second scan: not yet the feed's)
+        assert edited in (wc.modified if edited == "a.txt" else wc.added)
+        assert ws.worktree.looked(dir) == 4 and not ws.worktree.fed(dir)  # all, .dot too
+
+
+def test_a_session_whose_watch_cannot_start_is_not_tried_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No files/ folder to watch: the feed is dropped for good in this process (not tried, and
+    failed, on every scan), and the answer is still every artifact deleted."""
+    import shutil
+
+    from spellfs.store.inotify import EntryWatch
+
+    starts: list[str] = []
+    start = EntryWatch.start
+
+    def counted(self: EntryWatch) -> bool:
+        starts.append(self.path)
+        return start(self)
+
+    monkeypatch.setattr(EntryWatch, "start", counted)
+    _, dir, files = _session(ws, a_txt=b"a")
+    shutil.rmtree(files)
+    for _ in range(3 * 3):
+        assert ws.worktree.scan(dir).deleted == ["a.txt"]
+    assert len(starts) == 1 and not ws.worktree.fed(dir)

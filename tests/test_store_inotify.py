@@ -359,3 +359,172 @@ def test_a_folder_whose_name_ends_in_any_character_is_watched(tmp_path: Path, na
     (d / "sub" / "session.yaml").write_text("x")
     assert watch.changed() == {"sub"}
     watch.close()
+
+
+def test_a_process_without_stdin_watches_on_descriptor_0(base: Path, files: Path) -> None:
+    """A daemon may run with its stdin closed; the next descriptor the kernel hands out, the
+    inotify queue's included, is then 0, a descriptor like any other (only negative means
+    none)."""
+    saved = os.dup(0)
+    os.close(0)
+    try:
+        watch = DirWatch(str(base))
+        assert watch.start(["a", "b"]) and watch.fd == 0
+        assert watch.watching("a")
+        (base / "a" / "session.yaml").write_text("changed\n")
+        assert watch.changed() == {"a"}
+        watch.close()
+        with pytest.raises(OSError):
+            os.fstat(0)  # the queue's descriptor closed with the watch, not leaked
+        entries = EntryWatch(str(files))
+        assert entries.start() and entries.fd == 0
+        assert entries.follow("a.txt")
+        (files / "a.txt").write_text("changed\n")
+        assert entries.changed() == {"a.txt"}
+        entries.close()
+        with pytest.raises(OSError):
+            os.fstat(0)
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_a_libc_without_inotify_means_no_watch(
+    base: Path, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A C library without ``inotify_init1`` (not glibc, or too old): neither watch starts, and
+    the callers stat everything as before."""
+    from spellfs.store import inotify
+
+    monkeypatch.setattr(inotify, "_libc", object())
+    watch, entries = DirWatch(str(base)), EntryWatch(str(files))
+    assert watch.start(["a"]) is False and watch.changed() is None
+    assert entries.start() is False and entries.changed() is None
+
+
+def test_an_entries_watch_on_a_plain_file_does_not_start(files: Path) -> None:
+    """The path exists (a stat succeeds) but is no directory: nothing to watch entries of."""
+    entries = EntryWatch(str(files / "a.txt"))
+    assert entries.start() is False
+    assert entries.fd == -1 and entries.ident is None and entries.changed() is None
+
+
+def test_closing_a_watch_whose_descriptor_was_closed_elsewhere_does_not_raise(
+    base: Path, watch: DirWatch, files: Path, entries: EntryWatch
+) -> None:
+    for w in (watch, entries):
+        os.close(w.fd)
+        w.close()
+        assert w.fd == -1 and w.changed() is None
+
+
+def test_a_folder_moved_out_replaced_and_moved_back_renamed_is_watched_under_both_names(
+    base: Path, watch: DirWatch, tmp_path: Path
+) -> None:
+    """The old folder keeps its watch (one per inode) and comes back as ``c``; the new ``a``
+    has its own watch, so ``a`` is still watched though the old one no longer bears the name."""
+    os.rename(base / "a", tmp_path / "away")
+    (base / "a").mkdir()
+    os.rename(tmp_path / "away", base / "c")
+    assert watch.changed() >= {"a", "c"}
+    assert watch.watching("a") and watch.watching("c")
+    (base / "a" / "session.yaml").write_text("new\n")
+    assert watch.changed() == {"a"}
+    (base / "c" / "session.yaml").write_text("old\n")
+    assert watch.changed() == {"c"}
+
+
+def test_a_mount_point_ending_in_x_holds_only_its_own_paths() -> None:
+    lines = [*MOUNTS, "31 22 0:29 / /mnt/dataX rw shared:18 - tmpfs tmpfs rw\n"]
+    assert mount_type("/mnt/data/ws", lines) == "ext4"
+    assert mount_type("/mnt/dataX/ws", lines) == "tmpfs"
+
+
+class _WatchLimit:
+    """libc as the kernel answers once the user's ``max_user_watches`` is reached: ENOSPC for
+    the watches of the paths whose last part is in ``refused`` (the real limit is per user:
+    exhausting it in a test would break every other watch on the machine)."""
+
+    def __init__(self, real, refused: set[str]) -> None:
+        self.real, self.refused = real, refused
+
+    def inotify_init1(self, flags: int) -> int:
+        return self.real.inotify_init1(flags)
+
+    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+        if os.fsdecode(os.path.basename(path)) in self.refused:
+            import ctypes
+            import errno
+
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return self.real.inotify_add_watch(fd, path, mask)
+
+
+@pytest.fixture
+def refused(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    from spellfs.store import inotify
+
+    names: set[str] = set()
+    monkeypatch.setattr(inotify, "_libc", _WatchLimit(inotify._lib(), names))
+    return names
+
+
+def test_a_watch_the_kernel_refuses_means_no_answer_rather_than_a_partial_one(
+    base: Path, refused: set[str]
+) -> None:
+    """Past the watch limit a subdirectory, the base or a new subdirectory cannot be watched:
+    the watch does not start, or says "unknown" once (the caller stats everything) and then
+    vouches again for what it does watch."""
+    refused.add("b")
+    w = DirWatch(str(base))
+    assert w.start(["a", "b"]) is False and w.fd == -1 and w.changed() is None
+    refused.add("sessions")
+    assert w.start(["a"]) is False and w.fd == -1
+    refused.discard("sessions")
+    assert w.start(["a"])
+    refused.add("c")
+    (base / "c").mkdir()
+    assert w.changed() is None
+    assert not w.watching("c") and w.watching("a")
+    (base / "a" / "session.yaml").write_text("changed\n")
+    assert w.changed() == {"a"}
+    # room again: a folder gone since it was listed is left to stat, whatever errno the last
+    # refusal left behind (each failure is judged by its own errno)
+    refused.clear()
+    assert w.start(["a", "gone"]) and w.watching("a") and not w.watching("gone")
+    w.close()
+
+
+def _mount_tmpfs(point: Path) -> None:
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "spellfs-test", point], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here (needs root): {done.stderr.decode().strip()}")
+
+
+def test_an_unmounted_folder_ends_both_watches(tmp_path: Path) -> None:
+    """Unmounting queues IN_UNMOUNT then IN_IGNORED for every watch on that file system, with
+    no DELETE_SELF: the answer is "unknown", never "nothing changed"."""
+    point = tmp_path / "mnt"
+    _mount_tmpfs(point)
+    try:
+        (point / "sessions" / "a").mkdir(parents=True)
+        (point / "files").mkdir()
+        watch, entries = DirWatch(str(point / "sessions")), EntryWatch(str(point / "files"))
+        assert watch.start(["a"]) and entries.start()
+    finally:
+        subprocess.run(["umount", "-l", point], check=True)
+    assert watch.changed() is None and entries.changed() is None
+
+
+def test_a_mount_point_whose_name_is_not_utf8_is_found(tmp_path: Path) -> None:
+    """Mount points are bytes: one whose name is not UTF-8 still holds the paths under it (a
+    workspace on an NFS mount there must not be taken for the local disk above it)."""
+    point = tmp_path / os.fsdecode(b"caf\xe9")
+    _mount_tmpfs(point)
+    try:
+        (point / "ws").mkdir()
+        assert fs_type(str(point / "ws")) == "tmpfs"
+    finally:
+        subprocess.run(["umount", "-l", point], check=True)

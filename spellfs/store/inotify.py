@@ -74,9 +74,11 @@ def _errno() -> int:
 
 
 def fs_type(path: str) -> str | None:
-    """The file system type of the mount holding ``path`` (from /proc/self/mountinfo)."""
+    """The file system type of the mount holding ``path`` (from /proc/self/mountinfo).
+    Mount points are bytes: read as the file system's names are (``os.fsdecode``), so one
+    that is not UTF-8 still matches the paths under it."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
             return mount_type(os.path.realpath(path), f)
     except OSError:
         return None
