@@ -107,3 +107,61 @@ def test_a_memory_workspace_never_watches(six: dict) -> None:
         for _ in range(4):
             assert names(ws, "t") == ["x", "y", "z"]
         assert ws.index.feed.watch is None
+
+
+def _count_stats(ws: Workspace, monkeypatch, suffix: str) -> list[str]:
+    """The paths ending in ``suffix`` that ``ws`` stats from now on."""
+    seen: list[str] = []
+    real = ws.storage.signature
+
+    def signature(rel: str):
+        if rel.endswith(suffix):
+            seen.append(rel)
+        return real(rel)
+
+    monkeypatch.setattr(ws.storage, "signature", signature)
+    return seen
+
+
+def _counts(ws: Workspace) -> dict[str, int]:
+    return {s["name"]: s["artifact_count"] for s in ws.sessions.list({"tags": ["t"]})}
+
+
+def test_artifact_counts_come_from_the_queue_too_and_see_a_new_artifact(
+    root: Path, six: dict, monkeypatch
+) -> None:
+    """A listing's artifact counts (each session's artifacts.yaml, which most sessions do not
+    have yet) are vouched for by the queue like the manifests: no stat once it vouches, and an
+    artifact stored by another process is counted at the next listing."""
+    with Workspace.open(root) as other:
+        other.artifacts.store(six["a"], "user_input", "x.txt", b"x")
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            assert _counts(ws) == {**dict.fromkeys("abcdef", 0), "a": 1}
+        stats = _count_stats(ws, monkeypatch, "/artifacts.yaml")
+        assert _counts(ws) == {**dict.fromkeys("abcdef", 0), "a": 1} and stats == []
+        with Workspace.open(root) as other:
+            other.artifacts.store(six["a"], "user_input", "y.txt", b"y")
+            other.artifacts.store(six["b"], "user_input", "y.txt", b"y")  # its first
+        assert _counts(ws) == {**dict.fromkeys("cdef", 0), "a": 2, "b": 1}
+        # (only the two that changed; each stat-ed again after its watch is in place)
+        assert set(stats) == {f"sessions/{ws.sessions.resolve(six[n])}/artifacts.yaml" for n in "ab"}
+        stats.clear()
+        assert _counts(ws) == {**dict.fromkeys("cdef", 0), "a": 2, "b": 1} and stats == []
+
+
+def test_an_edit_through_a_hard_link_reaches_a_session_the_listing_left_out(
+    root: Path, six: dict, tmp_path
+) -> None:
+    """A session a listing filters out is vouched for by its stat alone; its session.yaml's
+    inode is watched all the same, so an edit through another name for the file is seen."""
+    with Workspace.open(root) as other:
+        z = other.sessions.create(name="z", tags=["v"])
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            assert names(ws, "t") == list("abcdef")
+        assert ws.index.looked == 0
+        os.link(_manifest(ws, z), tmp_path / "alias.yaml")
+        alias = tmp_path / "alias.yaml"
+        alias.write_text(alias.read_text().replace("- v", "- t"))  # in place, not by sessions/
+        assert names(ws, "t") == list("abcdefz") and ws.index.looked == 1
