@@ -83,7 +83,8 @@ def test_a_new_session_named_by_the_queue_is_listed_after_other_reads(
             names(ws, "t")
         with Workspace.open(root) as other:
             other.sessions.create(name="g", tags=["t"])
-        ws.sessions.get(six["a"])  # a read between: drains the queue, the new name kept
+        ws.artifacts.query({"session_id": six["a"]})  # a read between: drains the queue, the
+        # new name kept
         path = _manifest(ws, six["b"])
         path.write_text(path.read_text().replace("name: b", "name: bb"))
         assert ws.sessions.get(six["b"])["name"] == "bb"  # another drain, another name
@@ -123,6 +124,10 @@ def _count_stats(ws: Workspace, monkeypatch, suffix: str) -> list[str]:
     return seen
 
 
+def _records(ws: Workspace, sid: str) -> str:
+    return f"sessions/{ws.sessions.resolve(sid)}/artifacts.yaml"
+
+
 def _counts(ws: Workspace) -> dict[str, int]:
     return {s["name"]: s["artifact_count"] for s in ws.sessions.list({"tags": ["t"]})}
 
@@ -145,7 +150,7 @@ def test_artifact_counts_come_from_the_queue_too_and_see_a_new_artifact(
             other.artifacts.store(six["b"], "user_input", "y.txt", b"y")  # its first
         assert _counts(ws) == {**dict.fromkeys("cdef", 0), "a": 2, "b": 1}
         # (only the two that changed; each stat-ed again after its watch is in place)
-        assert set(stats) == {f"sessions/{ws.sessions.resolve(six[n])}/artifacts.yaml" for n in "ab"}
+        assert set(stats) == {_records(ws, six[n]) for n in "ab"}
         stats.clear()
         assert _counts(ws) == {**dict.fromkeys("cdef", 0), "a": 2, "b": 1} and stats == []
 
@@ -165,3 +170,39 @@ def test_an_edit_through_a_hard_link_reaches_a_session_the_listing_left_out(
         alias = tmp_path / "alias.yaml"
         alias.write_text(alias.read_text().replace("- v", "- t"))  # in place, not by sessions/
         assert names(ws, "t") == list("abcdefz") and ws.index.looked == 1
+
+
+def _flood(folder: Path, prefix: str) -> None:
+    """More new files in a watched folder than the kernel queues: the queue overflows."""
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for i in range(limit + 10):
+        os.close(os.open(folder / f"{prefix}{i}", os.O_CREAT | os.O_RDONLY))
+
+
+def test_a_queue_lost_during_a_listing_makes_the_next_one_look_at_everything(
+    root: Path, six: dict, monkeypatch
+) -> None:
+    """The queue can overflow while a listing runs (another process writing thousands of files),
+    after it overflowed once before: the next listing still reads the folder again and finds the
+    session whose creation the queue dropped."""
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        junk = ws.root / "sessions" / ws.sessions.resolve(six["c"])
+        _flood(junk, "first")  # an earlier loss
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 6
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 0
+        with Workspace.open(root) as other:
+            other.sessions.create(name="g", tags=["t"])  # named by the queue: read in the pass
+        start = ws.index.feed.begin_pass
+
+        def begin_pass() -> None:
+            start()
+            _flood(junk, "second")  # the queue overflows once the listing has begun ...
+            with Workspace.open(root) as other:
+                other.sessions.create(name="h", tags=["t"])  # ... and drops this creation
+
+        monkeypatch.setattr(ws.index.feed, "begin_pass", begin_pass)
+        assert names(ws, "t") == list("abcdefg")  # (h came after the folder was listed)
+        monkeypatch.undo()
+        assert names(ws, "t") == list("abcdefgh")
