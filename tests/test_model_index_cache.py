@@ -236,6 +236,10 @@ def test_check_rebuilds_a_cache_whose_check_finds_faults(root: Path) -> None:
         (sqlite3.OperationalError("disk I/O error"), True),
         (sqlite3.OperationalError("database or disk is full"), True),
         (sqlite3.DatabaseError("database disk image is malformed"), True),
+        (sqlite3.DatabaseError("file is not a database"), True),
+        # a statement's own mistake: raised, not hidden by wiping the cache at every use
+        (sqlite3.ProgrammingError("Incorrect number of bindings supplied."), False),
+        (sqlite3.InterfaceError("bad parameter or other API misuse"), False),
     ],
 )
 def test_only_damage_rebuilds_the_cache(error: sqlite3.DatabaseError, damaged: bool) -> None:
@@ -261,6 +265,23 @@ def test_artifact_queries_read_the_artifacts_table(root: Path) -> None:
         assert names_of({"min_size": 50, "max_size": 99}) == ["other.txt"]
         assert names_of({"type": "user_input", "max_size": 10}) == ["small.txt"]
         assert [r["session_id"] for r in ws.artifacts.query({})] == [a, a, b]
+
+
+def test_the_artifacts_of_some_sessions_come_in_order_of_creation(root: Path) -> None:
+    """What the watcher's catch-up asks the cache for: the live artifacts of the sessions it
+    names (not the others), oldest first."""
+    with Workspace.open(root) as ws:
+        sids = [ws.sessions.create(name=n) for n in "abc"]
+        for i, name in enumerate(["1.txt", "2.txt", "3.txt", "4.txt"]):
+            ws.artifacts.store(sids[i % 3], "user_input", name, b"x")
+        dirs = [ws.sessions.resolve(s) for s in sids]
+        ws.index.refresh_all()
+        got = ws.index.artifact_rows([dirs[2], dirs[0]], "", [])
+        assert [(d, rec["name"]) for d, rec in got] == [
+            (dirs[0], "1.txt"),
+            (dirs[2], "3.txt"),
+            (dirs[0], "4.txt"),
+        ]
 
 
 def test_the_cache_answers_on_any_thread(root: Path) -> None:

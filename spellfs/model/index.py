@@ -149,13 +149,14 @@ def _sig(sig: Any) -> str | None:
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never
-    wipe)."""
+    wipe), nor a mistake in a statement (a ProgrammingError and the like: raised, never hidden
+    by a rebuild that would wipe the cache at every use)."""
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
         return (
             "malformed" in text or "not a database" in text or "disk I/O" in text or "full" in text
         )
-    return True
+    return type(exc) is sqlite3.DatabaseError  # SQLite's "malformed", "not a database"
 
 
 def _healing(method):
