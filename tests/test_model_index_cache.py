@@ -318,3 +318,27 @@ def test_a_row_matches_tags_with_or_without_the_callers_needles(root: Path) -> N
         ):
             assert row.has_tags(tags) is want, tags
             assert row.has_tags(tags, [_json.dumps(t) for t in tags]) is want, tags
+
+
+def test_what_is_wrong_with_a_session_folder_is_said_with_its_file(
+    root: Path, tmp_path: Path
+) -> None:
+    """A listing names each broken session by what is wrong and where: a folder copied by hand
+    (its id names the other folder), a manifest edited wrong, a files/ link."""
+    made = make(root, 3)
+    first, second, third = (next((root / "sessions").glob(f"*-{s[:8]}")) for s in made)
+    shutil.copytree(first, root / "sessions" / "copy-00000000")
+    path = second / "session.yaml"
+    path.write_text(path.read_text().replace("status: active", "status: done"))
+    shutil.rmtree(third / "files")
+    (third / "files").symlink_to(tmp_path)
+    for p in (root / ".spell").glob("index.sqlite*"):
+        p.unlink()  # the rows are made from the files
+    with Workspace.open(root) as ws:
+        assert names(ws) == [made[s] for s in made][:1]
+        link, copy, edited = sorted(ws.sessions.broken)
+        assert copy.startswith("sessions/copy-00000000/session.yaml:")
+        assert "does not match the directory copy-00000000" in copy
+        assert edited.startswith(f"sessions/{second.name}/session.yaml:")
+        assert ": status: must be one of" in edited
+        assert link.startswith(f"refused: sessions/{third.name}/files is a symbolic link")
