@@ -418,8 +418,6 @@ class Index:
                 row.id, row.error = row.manifest["id"], None
             except ManifestError as exc:
                 row.error = str(exc)
-                if row.id is None:
-                    row.id = None
             except FileNotFoundError:
                 self.forget(dir)
                 return None
