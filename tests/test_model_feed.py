@@ -83,7 +83,8 @@ def test_a_new_session_named_by_the_queue_is_listed_after_other_reads(
             names(ws, "t")
         with Workspace.open(root) as other:
             other.sessions.create(name="g", tags=["t"])
-        ws.sessions.get(six["a"])  # a read between: drains the queue, the new name kept
+        ws.artifacts.query({"session_id": six["a"]})  # a read between: drains the queue, the
+        # new name kept
         path = _manifest(ws, six["b"])
         path.write_text(path.read_text().replace("name: b", "name: bb"))
         assert ws.sessions.get(six["b"])["name"] == "bb"  # another drain, another name
@@ -107,3 +108,101 @@ def test_a_memory_workspace_never_watches(six: dict) -> None:
         for _ in range(4):
             assert names(ws, "t") == ["x", "y", "z"]
         assert ws.index.feed.watch is None
+
+
+def _count_stats(ws: Workspace, monkeypatch, suffix: str) -> list[str]:
+    """The paths ending in ``suffix`` that ``ws`` stats from now on."""
+    seen: list[str] = []
+    real = ws.storage.signature
+
+    def signature(rel: str):
+        if rel.endswith(suffix):
+            seen.append(rel)
+        return real(rel)
+
+    monkeypatch.setattr(ws.storage, "signature", signature)
+    return seen
+
+
+def _records(ws: Workspace, sid: str) -> str:
+    return f"sessions/{ws.sessions.resolve(sid)}/artifacts.yaml"
+
+
+def _counts(ws: Workspace) -> dict[str, int]:
+    return {s["name"]: s["artifact_count"] for s in ws.sessions.list({"tags": ["t"]})}
+
+
+def test_artifact_counts_come_from_the_queue_too_and_see_a_new_artifact(
+    root: Path, six: dict, monkeypatch
+) -> None:
+    """A listing's artifact counts (each session's artifacts.yaml, which most sessions do not
+    have yet) are vouched for by the queue like the manifests: no stat once it vouches, and an
+    artifact stored by another process is counted at the next listing."""
+    with Workspace.open(root) as other:
+        other.artifacts.store(six["a"], "user_input", "x.txt", b"x")
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            assert _counts(ws) == {**dict.fromkeys("abcdef", 0), "a": 1}
+        stats = _count_stats(ws, monkeypatch, "/artifacts.yaml")
+        assert _counts(ws) == {**dict.fromkeys("abcdef", 0), "a": 1} and stats == []
+        with Workspace.open(root) as other:
+            other.artifacts.store(six["a"], "user_input", "y.txt", b"y")
+            other.artifacts.store(six["b"], "user_input", "y.txt", b"y")  # its first
+        assert _counts(ws) == {**dict.fromkeys("cdef", 0), "a": 2, "b": 1}
+        # (only the two that changed; each stat-ed again after its watch is in place)
+        assert set(stats) == {_records(ws, six[n]) for n in "ab"}
+        stats.clear()
+        assert _counts(ws) == {**dict.fromkeys("cdef", 0), "a": 2, "b": 1} and stats == []
+
+
+def test_an_edit_through_a_hard_link_reaches_a_session_the_listing_left_out(
+    root: Path, six: dict, tmp_path
+) -> None:
+    """A session a listing filters out is vouched for by its stat alone; its session.yaml's
+    inode is watched all the same, so an edit through another name for the file is seen."""
+    with Workspace.open(root) as other:
+        z = other.sessions.create(name="z", tags=["v"])
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            assert names(ws, "t") == list("abcdef")
+        assert ws.index.looked == 0
+        os.link(_manifest(ws, z), tmp_path / "alias.yaml")
+        alias = tmp_path / "alias.yaml"
+        alias.write_text(alias.read_text().replace("- v", "- t"))  # in place, not by sessions/
+        assert names(ws, "t") == list("abcdefz") and ws.index.looked == 1
+
+
+def _flood(folder: Path, prefix: str) -> None:
+    """More new files in a watched folder than the kernel queues: the queue overflows."""
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for i in range(limit + 10):
+        os.close(os.open(folder / f"{prefix}{i}", os.O_CREAT | os.O_RDONLY))
+
+
+def test_a_queue_lost_during_a_listing_makes_the_next_one_look_at_everything(
+    root: Path, six: dict, monkeypatch
+) -> None:
+    """The queue can overflow while a listing runs (another process writing thousands of files),
+    after it overflowed once before: the next listing still reads the folder again and finds the
+    session whose creation the queue dropped."""
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        junk = ws.root / "sessions" / ws.sessions.resolve(six["c"])
+        _flood(junk, "first")  # an earlier loss
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 6
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 0
+        with Workspace.open(root) as other:
+            other.sessions.create(name="g", tags=["t"])  # named by the queue: read in the pass
+        start = ws.index.feed.begin_pass
+
+        def begin_pass() -> None:
+            start()
+            _flood(junk, "second")  # the queue overflows once the listing has begun ...
+            with Workspace.open(root) as other:
+                other.sessions.create(name="h", tags=["t"])  # ... and drops this creation
+
+        monkeypatch.setattr(ws.index.feed, "begin_pass", begin_pass)
+        assert names(ws, "t") == list("abcdefg")  # (h came after the folder was listed)
+        monkeypatch.undo()
+        assert names(ws, "t") == list("abcdefgh")

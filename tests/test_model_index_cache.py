@@ -236,6 +236,10 @@ def test_check_rebuilds_a_cache_whose_check_finds_faults(root: Path) -> None:
         (sqlite3.OperationalError("disk I/O error"), True),
         (sqlite3.OperationalError("database or disk is full"), True),
         (sqlite3.DatabaseError("database disk image is malformed"), True),
+        (sqlite3.DatabaseError("file is not a database"), True),
+        # a statement's own mistake: raised, not hidden by wiping the cache at every use
+        (sqlite3.ProgrammingError("Incorrect number of bindings supplied."), False),
+        (sqlite3.InterfaceError("bad parameter or other API misuse"), False),
     ],
 )
 def test_only_damage_rebuilds_the_cache(error: sqlite3.DatabaseError, damaged: bool) -> None:
@@ -261,6 +265,23 @@ def test_artifact_queries_read_the_artifacts_table(root: Path) -> None:
         assert names_of({"min_size": 50, "max_size": 99}) == ["other.txt"]
         assert names_of({"type": "user_input", "max_size": 10}) == ["small.txt"]
         assert [r["session_id"] for r in ws.artifacts.query({})] == [a, a, b]
+
+
+def test_the_artifacts_of_some_sessions_come_in_order_of_creation(root: Path) -> None:
+    """What the watcher's catch-up asks the cache for: the live artifacts of the sessions it
+    names (not the others), oldest first."""
+    with Workspace.open(root) as ws:
+        sids = [ws.sessions.create(name=n) for n in "abc"]
+        for i, name in enumerate(["1.txt", "2.txt", "3.txt", "4.txt"]):
+            ws.artifacts.store(sids[i % 3], "user_input", name, b"x")
+        dirs = [ws.sessions.resolve(s) for s in sids]
+        ws.index.refresh_all()
+        got = ws.index.artifact_rows([dirs[2], dirs[0]], "", [])
+        assert [(d, rec["name"]) for d, rec in got] == [
+            (dirs[0], "1.txt"),
+            (dirs[2], "3.txt"),
+            (dirs[0], "4.txt"),
+        ]
 
 
 def test_the_cache_answers_on_any_thread(root: Path) -> None:
@@ -297,3 +318,27 @@ def test_a_row_matches_tags_with_or_without_the_callers_needles(root: Path) -> N
         ):
             assert row.has_tags(tags) is want, tags
             assert row.has_tags(tags, [_json.dumps(t) for t in tags]) is want, tags
+
+
+def test_what_is_wrong_with_a_session_folder_is_said_with_its_file(
+    root: Path, tmp_path: Path
+) -> None:
+    """A listing names each broken session by what is wrong and where: a folder copied by hand
+    (its id names the other folder), a manifest edited wrong, a files/ link."""
+    made = make(root, 3)
+    first, second, third = (next((root / "sessions").glob(f"*-{s[:8]}")) for s in made)
+    shutil.copytree(first, root / "sessions" / "copy-00000000")
+    path = second / "session.yaml"
+    path.write_text(path.read_text().replace("status: active", "status: done"))
+    shutil.rmtree(third / "files")
+    (third / "files").symlink_to(tmp_path)
+    for p in (root / ".spell").glob("index.sqlite*"):
+        p.unlink()  # the rows are made from the files
+    with Workspace.open(root) as ws:
+        assert names(ws) == [made[s] for s in made][:1]
+        link, copy, edited = sorted(ws.sessions.broken)
+        assert copy.startswith("sessions/copy-00000000/session.yaml:")
+        assert "does not match the directory copy-00000000" in copy
+        assert edited.startswith(f"sessions/{second.name}/session.yaml:")
+        assert ": status: must be one of" in edited
+        assert link.startswith(f"refused: sessions/{third.name}/files is a symbolic link")

@@ -392,3 +392,22 @@ def test_a_memory_workspace_store_writes_no_list_anywhere(
             "f2.txt",
         ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_list_cut_inside_a_character_is_still_repaired(ws: Workspace) -> None:
+    """A crash while the list was written can leave its last name cut inside a multi-byte
+    character: the names before it are put back all the same (the cut one is no name)."""
+    from spellfs.model.inflight import INFLIGHT, pending
+
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+    dir = ws.sessions.resolve(sid)
+    files = ws.root / "sessions" / dir / "files"
+    ws.objects.put_bytes(b"v2 never recorded")
+    (files / "a.txt").write_bytes(b"v2 never recorded")
+    (ws.root / INFLIGHT / dir).write_bytes("a.txt\nrésumé.txt\n".encode()[:8])  # "a.txt\nr\xc3"
+    assert pending(ws, dir)
+    wc = ws.worktree.scan(dir)
+    assert wc.phantoms == ["a.txt"] and not wc.modified  # put back, not taken for an edit
+    assert (files / "a.txt").read_bytes() == b"v1"
+    assert not pending(ws, dir)

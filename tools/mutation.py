@@ -65,7 +65,12 @@ MODULES: dict[str, list[str]] = {
     "model/ignore.py": ["test_model_ignore.py", "test_model_artifact.py", "test_model_worktree.py"],
     # (test_model_artifact.py's queries would cover the artifacts table too, but its 140 tests
     # all refresh the index: a surviving mutant then cost minutes)
-    "model/index.py": ["test_model_index_cache.py", "test_model_session.py", "test_model_index.py"],
+    "model/index.py": [
+        "test_model_index_cache.py",
+        "test_model_session.py",
+        "test_model_index.py",
+        "test_model_feed.py",  # what a listing stats and trusts (Index.looked, refresh_dir)
+    ],
     "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
     "model/recall.py": ["test_model_recall.py", "test_model_worktree.py"],

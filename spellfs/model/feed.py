@@ -45,14 +45,12 @@ class Feed:
         """A full listing starts: take what changed; on the second one, start watching (before
         its stats, so they cover what came before)."""
         self.drain()
-        if self.watch is None and self.passes == 1 and not self.ws.memory:
+        if self.watch is None and self.passes == 1 and not self.ws.memory:  # (once a process)
             base = f"{self.ws.storage.base}sessions"
-            if not DirWatch.usable(base):
-                self.passes = -(10**9)  # not again in this process
-                return
-            w = DirWatch(base)
-            if w.start(self.ws.storage.listdir("sessions")):
-                self.watch = w
+            if DirWatch.usable(base):
+                w = DirWatch(base)
+                if w.start(self.ws.storage.listdir("sessions")):
+                    self.watch = w
         self.passes += 1
 
     def drain(self) -> None:
@@ -67,7 +65,7 @@ class Feed:
                 self.rq.clear()
                 self.complete = False
                 self.losses += 1
-                if w.fd < 0:
+                if not w.watching(""):  # the sessions folder went, or a forked child
                     self.watch = None
                 return
             self.mq -= changed
@@ -92,15 +90,12 @@ class Feed:
         ):
             if seen is None:  # no such file: the directory's watch sees it come
                 quiet.add(dir)
-                continue
-            if seen is False or not w.watch_file(dir, name):
-                continue
-            try:
-                now = signature(dir, name)
-            except UnsafePath:
-                continue
-            if now == seen:
-                quiet.add(dir)
+            elif seen is not False and w.watch_file(dir, name):
+                try:
+                    if signature(dir, name) == seen:
+                        quiet.add(dir)
+                except UnsafePath:  # a link there now: not vouched for
+                    pass
 
     def forget(self, dir: str) -> None:
         self.stale.discard(dir)

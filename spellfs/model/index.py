@@ -36,6 +36,28 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (dir, name));
 """
 VERSION = 2
+# The rest of the cache's SQL, in one place (the methods below hold none).
+_OPEN = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+_GET_VERSION = "PRAGMA user_version"
+_SET_VERSION = f"PRAGMA user_version={VERSION}"
+_DROP = "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS artifacts;"
+_QUICK_CHECK = "PRAGMA quick_check"
+_COUNTS = ("SELECT count(*) FROM sessions", "SELECT count(*) FROM artifacts")
+_ROWS = "SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags FROM sessions"
+_MANIFESTS = "SELECT dir, manifest FROM sessions WHERE dir IN "  # + "(?,?,...)"
+_MANIFEST = "SELECT manifest FROM sessions WHERE dir=?"
+_SAVE = "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)"
+_DELETE = "DELETE FROM sessions WHERE dir=?"
+_DELETE_ARTIFACTS = "DELETE FROM artifacts WHERE dir=?"
+_ADD_ARTIFACT = "INSERT INTO artifacts VALUES (?,?,?,?,?,?)"
+_ARTIFACTS = "SELECT dir, record FROM artifacts WHERE {} ORDER BY created_at, dir, name"
+_AND = " AND "
+_BEGIN = "BEGIN IMMEDIATE"
+_COMMIT = "COMMIT"
+
+# Decorators here are applied by assignment after the ``def`` (``x = _healing(x)``,
+# ``y = property(_y)``): mutmut 3 leaves decorated functions unmutated, and the cache's
+# checks live in exactly these methods.
 
 
 _UNREAD = object()
@@ -90,25 +112,26 @@ class Row:
         self.status, self.tags, self._tagset = status, tags, None
         self.loader = None
 
-    @property
-    def json_text(self) -> str | None:
+    def _json_text(self) -> str | None:
         if self._json is _UNREAD:  # rows are loaded without their manifests (see Index.rows)
             self._json = self.loader(self.dir)
         return self._json
 
-    @property
-    def manifest(self) -> dict | None:
+    json_text = property(_json_text)
+
+    def _get_manifest(self) -> dict | None:
         if self._manifest is None and self.json_text:
             self._manifest = json.loads(self._json)
         return self._manifest
 
-    @manifest.setter
-    def manifest(self, m: dict | None) -> None:
+    def _set_manifest(self, m: dict | None) -> None:
         self._manifest = m
         self._json = json.dumps(m) if m else None
         self.status = m["status"] if m else None
         self.tags = json.dumps(m["tags"]) if m else "[]"
         self._tagset = None
+
+    manifest = property(_get_manifest, _set_manifest)
 
     def has_tags(self, tags: list[str], needles: list[str] | None = None) -> bool:
         """``needles`` are the tags as JSON strings, made once per query by the caller."""
@@ -126,21 +149,33 @@ def _sig(sig: Any) -> str | None:
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never
-    wipe)."""
+    wipe), nor a mistake in a statement (a ProgrammingError and the like: raised, never hidden
+    by a rebuild that would wipe the cache at every use)."""
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
         return (
             "malformed" in text or "not a database" in text or "disk I/O" in text or "full" in text
         )
-    return True
+    return type(exc) is sqlite3.DatabaseError  # SQLite's "malformed", "not a database"
 
 
 def _healing(method):
-    """Run an index method; on a damaged database, rebuild the cache from the files and run it
-    again."""
+    """Run an index method through :meth:`Index._healed`: on a damaged database, rebuild the
+    cache from the files and run it again. (It runs when the class is made, before mutmut
+    switches any mutant on: the loop to mutate is in that method.)"""
 
     @functools.wraps(method)
     def run(self: "Index", *args: Any, **kw: Any) -> Any:
+        return self._healed(method, args, kw)
+
+    return run
+
+
+class Index:
+    #: Why the cache was last rebuilt in this process (``spell fsck`` reports it), or None.
+    rebuilt: str | None = None
+
+    def _healed(self, method: Any, args: tuple, kw: dict) -> Any:
         for attempt in range(3):  # damaged: rebuilt on disk; no room: in memory; then give up
             try:
                 return method(self, *args, **kw)
@@ -153,13 +188,6 @@ def _healing(method):
                     self.rebuild(str(exc), on_disk=False)
                 else:
                     self.rebuild(str(exc))
-
-    return run
-
-
-class Index:
-    #: Why the cache was last rebuilt in this process (``spell fsck`` reports it), or None.
-    rebuilt: str | None = None
 
     def rebuild(self, why: str, on_disk: bool = True) -> None:
         """Throw the cache away and start an empty one: every answer is then read from the files.
@@ -184,10 +212,10 @@ class Index:
         """Verify the cache file (``PRAGMA quick_check``); rebuild a damaged one and say why, else
         None."""
         try:
-            result = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            result = self.db.execute(_QUICK_CHECK).fetchone()[0]
             if result == "ok":
-                self.db.execute("SELECT count(*) FROM sessions").fetchone()
-                self.db.execute("SELECT count(*) FROM artifacts").fetchone()
+                for count in _COUNTS:
+                    self.db.execute(count).fetchone()
                 return self.rebuilt
             why = f"integrity check: {result}"
         except sqlite3.DatabaseError as exc:
@@ -211,8 +239,7 @@ class Index:
         self.looked = 0
 
     # -- storage -------------------------------------------------------------
-    @property
-    def db(self) -> sqlite3.Connection:
+    def _get_db(self) -> sqlite3.Connection:
         if self._db is None:
             target = ":memory:"
             if self.path is not None:
@@ -220,13 +247,10 @@ class Index:
                 target = str(self.path)
             db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")
-                if db.execute("PRAGMA user_version").fetchone()[0] != VERSION:
-                    db.executescript(
-                        "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS artifacts;"
-                    )
-                    db.execute(f"PRAGMA user_version={VERSION}")
+                db.executescript(_OPEN)
+                if db.execute(_GET_VERSION).fetchone()[0] != VERSION:
+                    db.executescript(_DROP)
+                    db.execute(_SET_VERSION)
                 db.executescript(SCHEMA)
             except sqlite3.DatabaseError:
                 # A damaged cache is rebuilt, never trusted.
@@ -237,44 +261,46 @@ class Index:
                 db = sqlite3.connect(
                     target, timeout=30, isolation_level=None, check_same_thread=False
                 )
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(f"PRAGMA user_version={VERSION}")
+                db.executescript(_OPEN)
+                db.execute(_SET_VERSION)
                 db.executescript(SCHEMA)
             self._db = db
         return self._db
 
-    @property
-    def rows(self) -> dict[str, Row]:
+    db = property(_get_db)
+
+    def _get_rows(self) -> dict[str, Row]:
         if self._rows is None:
             self._rows = {}
             # Manifests stay in the database until a row is chosen: a listing filters on status and
             # tags.
-            for r in self.db.execute(
-                "SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags "
-                "FROM sessions"
-            ):
+            for r in self.db.execute(_ROWS):
                 row = Row(r[0], r[1], _UNREAD, *r[2:])
                 row.loader = self._manifest_json
                 self._rows[r[0]] = row
         return self._rows
 
-    @_healing
+    rows = property(_get_rows)
+
     def load_manifests(self, rows: list[Row]) -> None:
         """Read the manifests of ``rows`` still in the database with a query per 500, not one
         each."""
         unread = [r for r in rows if r._json is _UNREAD]
         for i in range(0, len(unread), 500):
             part = {r.dir: r for r in unread[i : i + 500]}
-            sql = f"SELECT dir, manifest FROM sessions WHERE dir IN ({','.join('?' * len(part))})"
+            sql = f"{_MANIFESTS}({','.join('?' * len(part))})"
             for dir, text in self.db.execute(sql, list(part)):
                 part.pop(dir)._json = text
             for r in part.values():  # gone from the database meanwhile
                 r._json = None
 
-    @_healing
+    load_manifests = _healing(load_manifests)
+
     def _manifest_json(self, dir: str) -> str | None:
-        hit = self.db.execute("SELECT manifest FROM sessions WHERE dir=?", (dir,)).fetchone()
+        hit = self.db.execute(_MANIFEST, (dir,)).fetchone()
         return hit[0] if hit else None
+
+    _manifest_json = _healing(_manifest_json)
 
     def _begin(self) -> None:
         """Writes run in short IMMEDIATE transactions, reads in autocommit: a writer waits
@@ -282,12 +308,12 @@ class Index:
         snapshot, and no lock outlives the call that took it (a long-lived watcher or
         script must not hold the index against other commands)."""
         if not self.db.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(_BEGIN)
 
     def _save(self, row: Row) -> None:
         self._begin()
         self.db.execute(
-            "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            _SAVE,
             (
                 row.dir,
                 row.id,
@@ -308,18 +334,19 @@ class Index:
         if not self._batch or self._dirty >= 2000 or time.monotonic() - self._last_commit > 1.0:
             self.commit()
 
-    @_healing
     def commit(self) -> None:
         if self._db is not None and self._db.in_transaction:
-            self._db.execute("COMMIT")
+            self._db.execute(_COMMIT)
         self._dirty = 0
         self._last_commit = time.monotonic()
+
+    commit = _healing(commit)
 
     def close(self) -> None:
         self.feed.close()
         if self._db is not None:
             try:
-                self._db.execute("COMMIT")
+                self._db.execute(_COMMIT)
             except sqlite3.OperationalError:
                 pass
             self._db.close()
@@ -330,7 +357,6 @@ class Index:
         return _sig(self.ws.storage.signature(f"sessions/{dir}/{name}"))
 
     # -- keeping current -----------------------------------------------------
-    @_healing
     def note_manifest(self, dir: str, manifest: dict) -> None:
         """Record a manifest this process just wrote (saves re-reading it)."""
         row = self.rows.get(dir) or Row(dir)
@@ -339,16 +365,18 @@ class Index:
         self.rows[dir] = row
         self._save(row)
 
-    @_healing
+    note_manifest = _healing(note_manifest)
+
     def forget(self, dir: str) -> None:
         self.feed.forget(dir)
         if self.rows.pop(dir, None) is not None:
             self._begin()
-            self.db.execute("DELETE FROM sessions WHERE dir=?", (dir,))
-            self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
+            self.db.execute(_DELETE, (dir,))
+            self.db.execute(_DELETE_ARTIFACTS, (dir,))
             self._touch()
 
-    @_healing
+    forget = _healing(forget)
+
     def refresh_dir(self, dir: str, records: bool = True, manifest: bool = True) -> Row | None:
         """The session's row, current with its manifest (and its artifact log when ``records``).
 
@@ -390,8 +418,6 @@ class Index:
                 row.id, row.error = row.manifest["id"], None
             except ManifestError as exc:
                 row.error = str(exc)
-                if row.id is None:
-                    row.id = None
             except FileNotFoundError:
                 self.forget(dir)
                 return None
@@ -406,9 +432,9 @@ class Index:
             row.artifact_count = log.live_count
             row.last_at = log.last_at
             self._begin()
-            self.db.execute("DELETE FROM artifacts WHERE dir=?", (dir,))
+            self.db.execute(_DELETE_ARTIFACTS, (dir,))
             self.db.executemany(
-                "INSERT INTO artifacts VALUES (?,?,?,?,?,?)",
+                _ADD_ARTIFACT,
                 [
                     (
                         dir,
@@ -427,7 +453,8 @@ class Index:
         self._save(row)
         return row
 
-    @_healing
+    refresh_dir = _healing(refresh_dir)
+
     def refresh_all(self, records: bool = True) -> list[Row]:
         """Every session, current with the files; broken manifests carry ``error``.
 
@@ -488,11 +515,11 @@ class Index:
         self.commit()
         return out
 
-    @_healing
+    refresh_all = _healing(refresh_all)
+
     def artifact_rows(
         self, dirs: Iterable[str] | None, where: str, params: list
     ) -> list[tuple[str, dict]]:
-        sql = "SELECT dir, record FROM artifacts"
         clauses, args = [], []
         if dirs is not None:
             dirs = list(dirs)
@@ -501,7 +528,7 @@ class Index:
         if where:
             clauses.append(where)
             args.extend(params)
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY created_at, dir, name"
+        sql = _ARTIFACTS.format(_AND.join(clauses) or "1")
         return [(d, json.loads(rec)) for d, rec in self.db.execute(sql, args)]
+
+    artifact_rows = _healing(artifact_rows)

@@ -48,15 +48,12 @@ class _Journal:
         path = f"{self.ws.root}/{INFLIGHT}"
         try:  # nothing is copied yet: a full disk here is a one-line error, nothing touched
             if self.fd is None:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                try:
-                    self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
-                except FileNotFoundError:
-                    os.makedirs(path, exist_ok=True)
-                    self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
-            write_all(
-                self.fd, b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
-            )
+                os.makedirs(path, exist_ok=True)
+                self.fd = os.open(
+                    f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+                )
+            # (valid names: UTF-8 without lone surrogates, never a newline)
+            write_all(self.fd, b"".join(n.encode() + b"\n" for n in names))
         except OSError as exc:
             raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
 
@@ -98,10 +95,12 @@ def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
 
 
 def _journal_names(ws: "Workspace", dir: str) -> set[str]:
+    """The lines of the list as they are: the empty one after the last newline, and a last name
+    a crash cut inside a character, are no valid names and the repair skips them."""
     try:
         return set(
-            ws.storage.read(f"{INFLIGHT}/{dir}").decode("utf-8", "surrogateescape").split("\n")
-        ) - {""}
+            ws.storage.read(f"{INFLIGHT}/{dir}").decode(errors="surrogateescape").split("\n")
+        )
     except FileNotFoundError:
         return set()
 
@@ -131,7 +130,7 @@ def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
             continue  # what the records say
         if not ws.objects.has(digest):
             continue  # content only the disk has: edited by hand since, so it stays
-        if rec is None or rec.get("size", 0) > limit:
+        if rec is None or rec["size"] > limit:  # (every live record has a size: schema.py)
             ws.storage.remove(f"sessions/{dir}/files/{name}")
         else:
             ws.storage.write(f"sessions/{dir}/files/{name}", ws.objects.get(rec["hash"]))

@@ -119,7 +119,7 @@ _fallback: Any = None
 def guess_mime(suffix: str) -> str | None:
     """The type for a lower-case ``suffix`` (``"md"``, ``"tar.gz"``), or None when unknown."""
     global _fallback
-    for key in (suffix, suffix.rsplit(".", 1)[-1]):
+    for key in (suffix, suffix.rpartition(".")[2]):
         if key in MIME_TYPES:
             return MIME_TYPES[key]
     if _fallback is None:
@@ -127,4 +127,5 @@ def guess_mime(suffix: str) -> str | None:
 
         # An instance holds the interpreter's built-in table only, never /etc/mime.types.
         _fallback = mimetypes.MimeTypes()
-    return _fallback.guess_type(f"x.{suffix}" if suffix else "x", strict=False)[0]
+    # ("x." for an empty suffix: no type has an empty extension)
+    return _fallback.guess_type(f"x.{suffix}", strict=False)[0]

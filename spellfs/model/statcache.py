@@ -48,6 +48,20 @@ _EDITOR_GLOBS = (
 )
 _EDITOR_RE = re.compile("|".join(fnmatch.translate(g) for g in _EDITOR_GLOBS))
 
+# The cache's SQL, in one place: the table, how a connection is set up, and the statements.
+_SETUP = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=OFF;
+CREATE TABLE IF NOT EXISTS stat (
+    path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, hash TEXT,
+    checked_ns INTEGER);
+"""
+_PROBE = "SELECT count(*) FROM stat WHERE path = ''"
+_SELECT = "SELECT path, ino, size, mtime_ns, hash, checked_ns FROM stat"
+_SELECT_RANGE = _SELECT + " WHERE path >= ? AND path < ?"
+_DELETE = "DELETE FROM stat WHERE path=?"
+_PUT = "INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?)"
+
 
 def is_editor_temp(name: str) -> bool:
     return name.startswith(".") or _EDITOR_RE.match(name) is not None
@@ -113,13 +127,9 @@ class StatCache:
             return
         if prefix:
             bound = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-            rows = self._db.execute(
-                "SELECT path, ino, size, mtime_ns, hash, checked_ns FROM stat "
-                "WHERE path >= ? AND path < ?",
-                (prefix, bound),
-            )
+            rows = self._db.execute(_SELECT_RANGE, (prefix, bound))
         else:
-            rows = self._db.execute("SELECT path, ino, size, mtime_ns, hash, checked_ns FROM stat")
+            rows = self._db.execute(_SELECT)
         try:
             for row in rows:
                 self.entries.setdefault(row[0], tuple(row[1:]))
@@ -132,16 +142,8 @@ class StatCache:
         for _attempt in range(2):
             try:
                 db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=OFF")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER, "
-                    "size INTEGER, "
-                    "mtime_ns INTEGER, hash TEXT, checked_ns INTEGER)"
-                )
-                db.execute(
-                    "SELECT count(*) FROM stat WHERE path = ''"
-                ).fetchone()  # a damaged file fails here
+                db.executescript(_SETUP)
+                db.execute(_PROBE).fetchone()  # a damaged file fails here
                 self._db = db
                 return
             except sqlite3.DatabaseError:
@@ -178,13 +180,8 @@ class StatCache:
         dirty, self._dirty = self._dirty, {}
         try:
             with self._db:
-                self._db.executemany(
-                    "DELETE FROM stat WHERE path=?", [(p,) for p, e in dirty.items() if e is None]
-                )
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?)",
-                    [(p, *e) for p, e in dirty.items() if e is not None],
-                )
+                self._db.executemany(_DELETE, [(p,) for p, e in dirty.items() if e is None])
+                self._db.executemany(_PUT, [(p, *e) for p, e in dirty.items() if e is not None])
         except sqlite3.Error:
             pass  # a cache: the next catch-up re-hashes what it cannot vouch for
 
