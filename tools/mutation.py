@@ -99,6 +99,16 @@ MODULES: dict[str, list[str]] = {
         "test_history_durability.py",
         "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach
     ],
+    # (most replay tests drive `spell run`/`spell replay` subprocesses, which cannot kill a
+    # mutant; mutmut runs only the tests that call a mutated function in-process)
+    "history/runs.py": [
+        "test_history_runs.py",
+        "test_history_replays.py",
+        "test_history_checkpoints.py",  # the checkpoint a run made, can_replay after a run
+        "test_maintenance_garbage.py",  # what gc keeps for a recorded run
+    ],
+    "history/replays.py": ["test_history_replays.py", "test_history_checkpoints.py"],
+    "history/worlds.py": ["test_history_replays.py"],
     "maintenance/checks.py": ["test_maintenance_checks.py", "test_maintenance_repairs.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
