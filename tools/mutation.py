@@ -106,9 +106,10 @@ MODULES: dict[str, list[str]] = {
         "test_history_replays.py",
         "test_history_checkpoints.py",  # the checkpoint a run made, can_replay after a run
         "test_maintenance_garbage.py",  # what gc keeps for a recorded run
+        "test_history_worlds.py",  # the starting points a world is built from
     ],
     "history/replays.py": ["test_history_replays.py", "test_history_checkpoints.py"],
-    "history/worlds.py": ["test_history_replays.py"],
+    "history/worlds.py": ["test_history_worlds.py", "test_history_replays.py"],
     "maintenance/checks.py": ["test_maintenance_checks.py", "test_maintenance_repairs.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
@@ -205,11 +206,14 @@ def prepare(module: str, fresh: bool = True) -> Path:
     for name in SUPPORT + tests:
         if (ROOT / "tests" / name).exists():
             shutil.copy2(ROOT / "tests" / name, work / "tests" / name)
+    if (ROOT / "examples").is_dir():  # test_history_replays replays the shipped examples
+        shutil.copytree(ROOT / "examples", work / "examples", dirs_exist_ok=True)
     with open(work / "tests" / "conftest.py", "a") as conftest:
         conftest.write(HARNESS)
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         'source_paths = ["spellfs"]\n'
+        'also_copy = ["examples"]\n'
         f'only_mutate = ["spellfs/{module}"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(['tests/' + t for t in tests])}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-x", "-q"]\n'
