@@ -193,3 +193,167 @@ def test_lua_session_history_functions(root, spell):
         sid = ws.sessions.list({"parent_session_id": None, "sort_by": "created_at"})[0]["id"]
         [rec] = read_runs(ws, ws.sessions.resolve(sid))
         assert rec["script"] == "hist.lua" and rec["exit_status"] == 0
+
+
+# -- the world a run records (what `spell replay` rebuilds), in process ---------------------
+def _world(ws, records) -> dict:
+    import json
+
+    worlds = {r["world"] for r in records}
+    assert len(worlds) == 1  # one world object, named by every record of the run
+    return json.loads(ws.objects.get(worlds.pop()))
+
+
+def test_the_world_names_every_session_the_run_read_changed_created_or_deleted(ws, tmp_path):
+    import json
+
+    read = ws.sessions.create(name="read")
+    changed = ws.sessions.create(name="changed")
+    doomed = ws.sessions.create(name="doomed")
+    ws.artifacts.store(doomed, "t", "d.txt", "d")
+    ws.state.set("k", "v")
+    run = begin_run(ws, tmp_path / "w.lua", b"-- w", ["1"], env_session="")
+    ws.sessions.resolve(read)  # only read
+    ws.artifacts.store(changed, "t", "c.txt", "c")
+    ws.run.note_session_state(ws.sessions.resolve(changed), changed, "s")
+    ws.state.set(f"session:{changed}:s", "session value")
+    ws.run.note_state("k")
+    ws.run.note_state("k", written=True)  # first value kept: the one read
+    ws.state.set("k", "new")
+    ws.run.note_state("gone", written=True)
+    made = ws.sessions.create(name="made")
+    ws.sessions.delete(doomed)
+    records = run.finish(3, "x" * 5000)
+    assert {r["session_id"] for r in records} == {changed, made}
+    assert all(r["error"] == "x" * 2000 and r["exit_status"] == 3 for r in records)
+    world = _world(ws, records)
+    d = {sid: ws.sessions.resolve(sid) for sid in (read, changed, made)}
+    d[doomed] = next(k for k, v in world["sessions"].items() if v["id"] == doomed)
+    assert world["version"] == 1 and world["run"] == run.id and world["exit_status"] == 3
+    assert (world["script"], world["args"], world["env_session"]) == ("w.lua", ["1"], None)
+    assert world["script_hash"] == run.script_hash and world["started_at"] == run.started_at
+    assert world["created"] == [d[made]]
+    assert world["state_start"] == {"k": "v", "gone": None}
+    assert world["state_written"] == {"gone": None, "k": "new"}
+    s = world["sessions"]
+    assert set(s) == set(d.values())
+    assert s[d[read]] == {
+        "id": read,
+        "name": "read",
+        "start": s[d[read]]["start"],
+        "artifacts": [],
+        "deleted": False,
+    }
+    assert s[d[read]]["start"]["id"] == read
+    assert s[d[changed]]["name"] == "changed" and not s[d[changed]]["deleted"]
+    assert s[d[changed]]["state_written"] == {"s": "session value"}
+    assert [a["name"] for a in s[d[changed]]["artifacts"]] == ["c.txt"]
+    assert s[d[made]]["start"] is None and s[d[made]]["id"] == made
+    assert s[d[made]]["name"] == "made"
+    assert s[d[doomed]]["deleted"] is True and "name" not in s[d[doomed]]
+    assert s[d[doomed]]["start"]["artifacts_object"]
+    assert list(json.loads(ws.objects.get(records[0]["world"]))) == sorted(world)
+
+
+def test_a_replayed_run_says_which_world_it_recorded(ws, tmp_path, monkeypatch):
+    import json
+
+    result = tmp_path / "result.json"
+    monkeypatch.setenv("SPELL_RUN_RESULT", str(result))
+    sid = ws.sessions.create(name="gone soon")
+    run = begin_run(ws, tmp_path / "r.lua", b"-- r", [])
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    ws.sessions.delete(sid)
+    # nothing is left to carry a run record, but the replay still learns the world
+    assert run.finish(0) == []
+    said = json.loads(result.read_bytes())
+    assert said == {"run": run.id, "world": run.world} and run.world
+    world = json.loads(ws.objects.get(run.world))
+    assert [v["deleted"] for v in world["sessions"].values()] == [True]
+
+
+def test_a_run_whose_sessions_are_all_gone_records_no_world(ws, tmp_path, monkeypatch):
+    monkeypatch.delenv("SPELL_RUN_RESULT", raising=False)
+    sid = ws.sessions.create(name="x")
+    run = begin_run(ws, tmp_path / "x.lua", b"-- x", [])
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    ws.sessions.delete(sid)
+    assert run.finish(0) == [] and run.world is None
+    assert not ws.storage.exists(f"{MARKERS}/{run.id}.json")
+
+
+def test_broken_session_files_do_not_break_the_recording_run(ws, root, tmp_path):
+    sid = ws.sessions.create(name="b")
+    ws.history.save(sid)
+    other = ws.sessions.create(name="other")
+    dir = ws.sessions.resolve(sid)
+    odir = ws.sessions.resolve(other)
+    run = begin_run(ws, tmp_path / "b.lua", b"-- b", [])
+    (root / "state.yaml").write_text("k: [\n")  # State unreadable
+    ws.run.note_state("k")
+    assert run.state_start == {"k": None}
+    (root / "sessions" / dir / "checkpoints.yaml").write_text("- {not json\n")
+    run.note_session(dir, sid)  # checkpoint unknown, not an error
+    assert run.checkpoint[dir] is None
+    (root / "sessions" / odir / "session.yaml").unlink()
+    run.note_dir(odir)  # no starting point for it, not an error
+    assert odir not in run.start
+    [rec] = run.finish(0)
+    assert rec["checkpoint"] is None and rec["session_id"] == sid
+
+
+def test_read_runs_skips_lines_that_are_not_run_records(ws, tmp_path):
+    sid = ws.sessions.create(name="r")
+    dir = ws.sessions.resolve(sid)
+    assert read_runs(ws, dir) == [] and read_runs(ws, "no-such-dir") == []
+    run = begin_run(ws, tmp_path / "r.lua", b"--", [])
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    run.finish(0)
+    ws.storage.append(f"sessions/{dir}/runs.yaml", b'- {"run": "x", "script_hash": 7}\n')
+    assert [r["run"] for r in read_runs(ws, dir)] == [run.id]
+
+
+def test_the_script_is_named_relative_to_the_workspace_else_by_file_name(ws, root, tmp_path):
+    from spellfs.history.runs import _script_name
+
+    (root / "scripts").mkdir()
+    (root / "scripts" / "in.lua").write_text("--")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "away.lua").write_text("--")
+    os.symlink(root / "scripts", tmp_path / "link")
+    assert _script_name(ws, root / "scripts" / "in.lua") == "scripts/in.lua"
+    assert _script_name(ws, tmp_path / "link" / "in.lua") == "scripts/in.lua"
+    assert _script_name(ws, tmp_path / "out" / "away.lua") == "away.lua"
+    with Workspace.in_memory() as mem:
+        assert _script_name(mem, root / "scripts" / "in.lua") == "in.lua"
+
+
+def test_the_in_flight_marker_names_the_script_object(ws, tmp_path):
+    import json
+
+    run = begin_run(ws, tmp_path / "m.lua", bytearray(b"-- m"), ("a",))
+    marker = json.loads(ws.storage.read(f"{MARKERS}/{run.id}.json"))
+    assert marker == {
+        "run": run.id,
+        "pid": os.getpid(),
+        "script_hash": hash_bytes(b"-- m"),
+        "started_at": run.started_at,
+    }
+    assert run.args == ["a"] and run.env_session is None
+    run.finish(0)
+
+
+def test_world_oids_names_the_objects_a_world_keeps(ws, tmp_path):
+    from spellfs.history.runs import world_oids
+
+    assert world_oids({}) == [] and world_oids({"sessions": {"d": "junk", "e": {"start": 1}}}) == []
+    start = {
+        "manifest": "m",
+        "state": None,
+        "artifacts": 10,
+        "artifacts_object": "ao",
+        "checkpoints_object": "co",
+        "calls_object": 5,
+        "runs_object": "ro",
+    }
+    assert world_oids({"sessions": {"d": {"start": start}}}) == ["m", "ao", "co", "ro"]
