@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
+import pytest
 
 from spellfs import Workspace
 from spellfs.store.objects import hash_bytes
@@ -44,6 +46,7 @@ def test_begin_and_finish_record_one_line_per_touched_session(anyws, tmp_path):
     assert {r["session_id"] for r in records} == {a, b, c}
     [ra] = read_runs(ws, _dir(ws, a))
     assert ra["script"] == "s.lua" and ra["args"] == ["x", "1"] and ra["exit_status"] == 0
+    assert ra["run"] == run.id and str(uuid.UUID(run.id)) == run.id  # a fresh id per run
     assert ra["checkpoint"] == 1 and ra["script_hash"] == hash_bytes(b"-- script")
     assert ra["artifacts"] == [
         {"seq": r1["sequence"], "name": "one.txt", "hash": r1["content_hash"]},
@@ -295,6 +298,7 @@ def test_broken_session_files_do_not_break_the_recording_run(ws, root, tmp_path)
     (root / "sessions" / dir / "checkpoints.yaml").write_text("- {not json\n")
     run.note_session(dir, sid)  # checkpoint unknown, not an error
     assert run.checkpoint[dir] is None
+    assert run.start[dir]["id"] == sid  # changed without being resolved first: still kept
     (root / "sessions" / odir / "session.yaml").unlink()
     run.note_dir(odir)  # no starting point for it, not an error
     assert odir not in run.start
@@ -357,3 +361,40 @@ def test_world_oids_names_the_objects_a_world_keeps(ws, tmp_path):
         "runs_object": "ro",
     }
     assert world_oids({"sessions": {"d": {"start": start}}}) == ["m", "ao", "co", "ro"]
+
+
+def test_a_session_deleted_before_another_is_written_costs_the_other_nothing(ws, tmp_path):
+    first = ws.sessions.create(name="first")
+    second = ws.sessions.create(name="second")
+    run = begin_run(ws, tmp_path / "d.lua", b"-- d", [])
+    ws.artifacts.store(first, "t", "a.txt", "a")  # touched first ...
+    ws.artifacts.store(second, "t", "b.txt", "b")
+    ws.sessions.delete(first)  # ... and deleted
+    [rec] = run.finish(0)
+    assert rec["session_id"] == second and [a["name"] for a in rec["artifacts"]] == ["b.txt"]
+
+
+def test_a_world_that_cannot_be_recorded_costs_the_run_nothing(ws, root, tmp_path, monkeypatch):
+    import json
+
+    result = tmp_path / "result.json"
+    monkeypatch.setenv("SPELL_RUN_RESULT", str(result))
+    sid = ws.sessions.create(name="m")
+    run = begin_run(ws, tmp_path / "m.lua", b"-- m", [])
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    (root / "sessions" / ws.sessions.resolve(sid) / "session.yaml").write_text("[\n")
+    [rec] = run.finish(0)
+    assert "world" not in rec and run.world is None
+    assert [r["run"] for r in read_runs(ws, ws.sessions.resolve(sid))] == [run.id]
+    assert json.loads(result.read_bytes()) == {"run": run.id, "world": None}
+
+
+def test_a_broken_run_record_is_named_by_file_and_line(ws, tmp_path):
+    from spellfs import SpellError
+
+    sid = ws.sessions.create(name="r")
+    dir = ws.sessions.resolve(sid)
+    ws.storage.append(f"sessions/{dir}/runs.yaml", b"- [not a record]\n")
+    with pytest.raises(SpellError) as e:
+        read_runs(ws, dir)
+    assert str(e.value).startswith(f"sessions/{dir}/runs.yaml:1: ")
