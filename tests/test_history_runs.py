@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import json
 import time
 import uuid
 from pathlib import Path
@@ -207,6 +208,11 @@ def _world(ws, records) -> dict:
     return json.loads(ws.objects.get(worlds.pop()))
 
 
+def s_tmp(world: dict, dir: str) -> dict:
+    item = world["sessions"][dir]
+    return {k: item[k] for k in ("id", "deleted", "start")}
+
+
 def test_the_world_names_every_session_the_run_read_changed_created_or_deleted(ws, tmp_path):
     import json
 
@@ -226,6 +232,10 @@ def test_the_world_names_every_session_the_run_read_changed_created_or_deleted(w
     ws.run.note_state("gone", written=True)
     made = ws.sessions.create(name="made")
     ws.sessions.delete(doomed)
+    tmp = ws.sessions.create(name="tmp")
+    ws.artifacts.store(tmp, "t", "t.txt", "t")
+    tmp_dir = ws.sessions.resolve(tmp)
+    ws.sessions.delete(tmp)
     records = run.finish(3, "x" * 5000)
     assert {r["session_id"] for r in records} == {changed, made}
     assert all(r["error"] == "x" * 2000 and r["exit_status"] == 3 for r in records)
@@ -235,7 +245,9 @@ def test_the_world_names_every_session_the_run_read_changed_created_or_deleted(w
     assert world["version"] == 1 and world["run"] == run.id and world["exit_status"] == 3
     assert (world["script"], world["args"], world["env_session"]) == ("w.lua", ["1"], None)
     assert world["script_hash"] == run.script_hash and world["started_at"] == run.started_at
-    assert world["created"] == [d[made]]
+    assert world["created"] == [d[made], tmp_dir]
+    assert s_tmp(world, tmp_dir) == {"id": tmp, "deleted": True, "start": None}
+    del world["sessions"][tmp_dir]
     assert world["state_start"] == {"k": "v", "gone": None}
     assert world["state_written"] == {"gone": None, "k": "new"}
     s = world["sessions"]
@@ -256,6 +268,7 @@ def test_the_world_names_every_session_the_run_read_changed_created_or_deleted(w
     assert s[d[doomed]]["deleted"] is True and "name" not in s[d[doomed]]
     assert s[d[doomed]]["start"]["artifacts_object"]
     assert list(json.loads(ws.objects.get(records[0]["world"]))) == sorted(world)
+    assert run.sessions.get(d[doomed]) is None  # only deleted: its id came from its start
 
 
 def test_a_replayed_run_says_which_world_it_recorded(ws, tmp_path, monkeypatch):
@@ -269,6 +282,7 @@ def test_a_replayed_run_says_which_world_it_recorded(ws, tmp_path, monkeypatch):
     ws.sessions.delete(sid)
     # nothing is left to carry a run record, but the replay still learns the world
     assert run.finish(0) == []
+    assert json.loads(ws.objects.get(run.world))["state_written"] == {}  # none written
     said = json.loads(result.read_bytes())
     assert said == {"run": run.id, "world": run.world} and run.world
     world = json.loads(ws.objects.get(run.world))
@@ -291,10 +305,15 @@ def test_broken_session_files_do_not_break_the_recording_run(ws, root, tmp_path)
     other = ws.sessions.create(name="other")
     dir = ws.sessions.resolve(sid)
     odir = ws.sessions.resolve(other)
+    odd = ws.sessions.create(name="odd")
+    odd_dir = ws.sessions.resolve(odd)
+    (root / "sessions" / odd_dir / "state.yaml").mkdir()  # its starting point cannot be read
     run = begin_run(ws, tmp_path / "b.lua", b"-- b", [])
     (root / "state.yaml").write_text("k: [\n")  # State unreadable
-    ws.run.note_state("k")
+    ws.run.note_state("k", written=True)
     assert run.state_start == {"k": None}
+    run.note_session(odd_dir, odd)
+    assert odd_dir not in run.start
     (root / "sessions" / dir / "checkpoints.yaml").write_text("- {not json\n")
     run.note_session(dir, sid)  # checkpoint unknown, not an error
     assert run.checkpoint[dir] is None
@@ -302,8 +321,18 @@ def test_broken_session_files_do_not_break_the_recording_run(ws, root, tmp_path)
     (root / "sessions" / odir / "session.yaml").unlink()
     run.note_dir(odir)  # no starting point for it, not an error
     assert odir not in run.start
-    [rec] = run.finish(0)
-    assert rec["checkpoint"] is None and rec["session_id"] == sid
+    run.note_session_state(dir, sid, "s")
+    (root / "sessions" / dir / "state.yaml").write_text("s: [\n")  # unreadable at the end
+    by_id = {r["session_id"]: r for r in run.finish(0)}
+    assert set(by_id) == {sid, odd}
+    rec = by_id[sid]
+    assert rec["checkpoint"] is None
+    # the world is still recorded, with what could not be read as null
+    world = json.loads(ws.objects.get(rec["world"]))
+    assert world["state_written"] == {"k": None}
+    assert world["sessions"][dir]["state_written"] == {"s": None}
+    assert world["sessions"][odd_dir]["id"] == odd and world["sessions"][odd_dir]["start"] is None
+    assert world["sessions"][odd_dir]["name"] == "odd"
 
 
 def test_read_runs_skips_lines_that_are_not_run_records(ws, tmp_path):
