@@ -100,7 +100,9 @@ MODULES: dict[str, list[str]] = {
         "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach
     ],
     # (most replay tests drive `spell run`/`spell replay` subprocesses, which cannot kill a
-    # mutant; mutmut runs only the tests that call a mutated function in-process)
+    # mutant; mutmut runs only the tests that call a mutated function in-process. The in-process
+    # replays still run each script in a subprocess: seconds a test, minutes a surviving mutant,
+    # so worlds.py, whose functions they all call, is tested by test_history_worlds.py alone)
     "history/runs.py": [
         "test_history_runs.py",
         "test_history_replays.py",
@@ -108,8 +110,8 @@ MODULES: dict[str, list[str]] = {
         "test_maintenance_garbage.py",  # what gc keeps for a recorded run
         "test_history_worlds.py",  # the starting points a world is built from
     ],
-    "history/replays.py": ["test_history_replays.py", "test_history_checkpoints.py"],
-    "history/worlds.py": ["test_history_worlds.py", "test_history_replays.py"],
+    "history/replays.py": ["test_history_replays.py"],
+    "history/worlds.py": ["test_history_worlds.py"],
     "maintenance/checks.py": ["test_maintenance_checks.py", "test_maintenance_repairs.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
