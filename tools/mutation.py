@@ -36,7 +36,11 @@ SCRATCH = ROOT / "build" / "mutation"
 
 # module (relative to spellfs/) -> the test files that exercise it in-process
 MODULES: dict[str, list[str]] = {
-    "store/storage.py": ["test_store_storage.py", "test_store_records.py"],
+    "store/storage.py": [
+        "test_store_storage.py",
+        "test_store_records.py",
+        "test_history_durability.py",  # FsStorage.fsync as a checkpoint uses it
+    ],
     "store/objects.py": ["test_store_objects.py"],
     "store/records.py": [
         "test_store_records.py",
