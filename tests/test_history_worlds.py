@@ -148,8 +148,47 @@ def test_a_world_without_templates_or_state_still_is_a_workspace(root, tmp_path)
         assert (world / "templates").is_dir() and list((world / "templates").iterdir()) == []
         assert not (world / ".spellignore").exists() and not (world / "state.yaml").exists()
         assert (world / "spell.yaml").read_bytes() == (root / "spell.yaml").read_bytes()
+        base = world / "sessions" / ws.sessions.resolve(sid)
+        assert sorted(p.name for p in base.iterdir()) == ["files", "session.yaml"]
+        assert list((base / "files").iterdir()) == []
         with Workspace.open(world) as wws:
             assert wws.artifacts.list(sid) == [] and wws.sessions.get(sid)["name"] == "plain"
+
+
+def test_a_world_builds_every_recorded_session_and_skips_what_it_cannot(ws, root, tmp_path):
+    before = ws.sessions.create(name="before")
+    ws.artifacts.store(before, "t", "b.txt", "b")
+    run = begin_run(ws, tmp_path / "c.lua", b"--", [])
+    made = ws.sessions.create(name="made in run")
+    ws.artifacts.store(made, "t", "m.txt", "m")
+    ws.artifacts.store(before, "t", "b2.txt", "b2")
+    world_rec = recorded_world(ws, run)
+    sessions = world_rec["sessions"]
+    made_dir, before_dir = ws.sessions.resolve(made), ws.sessions.resolve(before)
+    assert sessions[made_dir]["start"] is None
+    # whatever their order in the record: the created one, something unreadable, then one to build
+    world_rec["sessions"] = {
+        made_dir: sessions[made_dir],
+        "junk": "not a session",
+        before_dir: sessions[before_dir],
+    }
+    world = build_world(ws, world_rec, {}, before)
+    assert [p.name for p in (world / "sessions").iterdir()] == [before_dir]
+    with Workspace.open(world) as wws:
+        assert [a["name"] for a in wws.artifacts.list(before)] == ["b.txt"]
+    # a run that only created sessions: an empty world, still a workspace
+    empty = build_world(ws, {"sessions": {}}, {}, before)
+    assert (empty / "sessions").is_dir() and list((empty / "sessions").iterdir()) == []
+    with Workspace.open(empty) as wws:
+        assert wws.sessions.list() == []
+
+
+def test_a_linked_template_is_copied_as_its_content(ws, root, tmp_path):
+    (tmp_path / "elsewhere.yaml").write_text("name: elsewhere\n")
+    os.symlink(tmp_path / "elsewhere.yaml", root / "templates" / "linked.yaml")
+    world = build_world(ws, None, {}, "x")
+    copy = world / "templates" / "linked.yaml"
+    assert not copy.is_symlink() and copy.read_text() == "name: elsewhere\n"
 
 
 def test_a_session_the_run_deleted_is_rebuilt_from_the_prefixes_it_kept(ws, root, tmp_path):
@@ -240,6 +279,22 @@ def test_a_world_at_a_checkpoint_holds_the_session_as_it_was_then(ws, root):
         assert wws.state.get(f"session:{sid}:k") == "then"
         assert wws.history.latest_number(dir) == 1
         assert wws.artifacts.get(sid, "a.txt")["content"] == b"01234"
+    # at a checkpoint made after a restore: fresh records, every checkpoint up to it
+    ws.artifacts.store(sid, "t", "a.txt", "changed")
+    assert ws.history.save(sid, "three") == 3
+    ws.history.restore(sid, 1)
+    assert ws.history.save(sid, "four") == 4
+    snap = ws.history.snapshot(dir, 4)
+    assert any("restored_from" in r for r in snap.table.values())
+    world = build_world(ws, None, {dir: (snap, 4)}, sid)
+    base = world / "sessions" / dir
+    records = [r for _, r in parse_records((base / "artifacts.yaml").read_bytes(), "a")]
+    assert [(r["seq"], r["name"]) for r in records] == [(1, "b.txt"), (2, "a.txt")]
+    assert all("restored_from" not in r for r in records)
+    checkpoints = [r for _, r in parse_records((base / "checkpoints.yaml").read_bytes(), "c")]
+    assert [r["number"] for r in checkpoints] == [1, 2, 3, 4]
+    with Workspace.open(world) as wws:
+        assert wws.artifacts.get(sid, "a.txt")["content"] == b"01234"
 
 
 def test_a_world_at_a_sessions_creation_is_empty_but_keeps_its_id(ws, root):
@@ -279,7 +334,9 @@ def test_the_sweep_removes_only_worlds_of_gone_replays_that_were_not_kept(root):
     with Workspace.open(root) as ws:
         assert sweep_worlds(ws) == []  # no replay folder yet
         gone = dead_pid()
+        child = subprocess.Popen(["sleep", "60"])  # another replay, still running
         cases = {
+            "b-child": {"pid": child.pid},
             "a-dead": {"pid": gone, "kept": False},
             "b-dead-kept": {"pid": gone, "kept": True},
             "c-alive": {"pid": os.getpid(), "kept": False},
@@ -293,21 +350,40 @@ def test_the_sweep_removes_only_worlds_of_gone_replays_that_were_not_kept(root):
             _world_dir(root, name, json.dumps(info).encode())
         _world_dir(root, "i-garbage", b"{not json")
         _world_dir(root, "j-no-info", None)
-        (root / REPLAY_DIR / "k-file").write_bytes(b"not a world")
+        (root / REPLAY_DIR / "0-file").write_bytes(b"not a world")  # before the worlds
         original = outside_spell(root)
 
-        removed = sweep_worlds(ws)
+        try:
+            removed = sweep_worlds(ws)
+            assert child.poll() is None  # asked whether it lives, not signalled
+        finally:
+            child.kill()
+            child.wait()
 
         assert removed == ["a-dead", "e-zero", "f-negative", "g-text", "h-none", "i-garbage"] + [
             "j-no-info"
         ]
         assert sorted(p.name for p in (root / REPLAY_DIR).iterdir()) == [
+            "0-file",
+            "b-child",
             "b-dead-kept",
             "c-alive",
             "d-init",
-            "k-file",
         ]
         assert outside_spell(root) == original
+
+
+def test_a_world_of_another_users_replay_counts_as_alive(root, monkeypatch):
+    """os.kill(pid, 0) on another user's process answers EPERM: it exists."""
+
+    def kill(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    with Workspace.open(root) as ws:
+        _world_dir(root, "theirs", json.dumps({"pid": 4242}).encode())
+        monkeypatch.setattr(os, "kill", kill)
+        assert sweep_worlds(ws) == []
+        assert (root / REPLAY_DIR / "theirs").is_dir()
 
 
 def test_a_kept_world_is_marked_and_survives_the_sweep_then_can_be_removed(root, tmp_path):
