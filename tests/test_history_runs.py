@@ -427,3 +427,14 @@ def test_a_broken_run_record_is_named_by_file_and_line(ws, tmp_path):
     with pytest.raises(SpellError) as e:
         read_runs(ws, dir)
     assert str(e.value).startswith(f"sessions/{dir}/runs.yaml:1: ")
+
+
+def test_a_run_that_only_sets_a_sessions_state_records_a_run_for_that_session(ws, tmp_path):
+    sid = ws.sessions.create(name="state only")
+    dir = ws.sessions.resolve(sid)
+    run = begin_run(ws, tmp_path / "s.lua", b"-- s", [])
+    run.note_session_state(dir, sid, "k")  # as State.set("session:<id>:k", ...) does first
+    ws.state.set(f"session:{sid}:k", 1)
+    [rec] = run.finish(0)
+    assert rec["session_id"] == sid and rec["artifacts"] == []
+    assert [r["run"] for r in read_runs(ws, dir)] == [run.id]
