@@ -322,6 +322,21 @@ def test_a_memory_workspace_has_no_world(tmp_path):
         )
 
 
+BLOCKED = (
+    "import signal, sys, time; signal.pthread_sigmask(signal.SIG_BLOCK, "
+    "set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}); print('ready', flush=True); "
+    "time.sleep(60)"
+)
+
+
+def _pending(pid: int) -> int:
+    """The signals sent to ``pid`` and not yet taken (its own and its thread group's)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+
+
 def _world_dir(root: Path, name: str, info: bytes | None) -> Path:
     d = root / REPLAY_DIR / name
     (d / ".spell").mkdir(parents=True)
@@ -334,7 +349,9 @@ def test_the_sweep_removes_only_worlds_of_gone_replays_that_were_not_kept(root):
     with Workspace.open(root) as ws:
         assert sweep_worlds(ws) == []  # no replay folder yet
         gone = dead_pid()
-        child = subprocess.Popen(["sleep", "60"])  # another replay, still running
+        # another replay, still running, with every signal blocked: one sent stays pending
+        child = subprocess.Popen([sys.executable, "-c", BLOCKED], stdout=subprocess.PIPE)
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         cases = {
             "b-child": {"pid": child.pid},
             "a-dead": {"pid": gone, "kept": False},
@@ -355,7 +372,7 @@ def test_the_sweep_removes_only_worlds_of_gone_replays_that_were_not_kept(root):
 
         try:
             removed = sweep_worlds(ws)
-            assert child.poll() is None  # asked whether it lives, not signalled
+            assert _pending(child.pid) == 0  # asked whether it lives, not signalled
         finally:
             child.kill()
             child.wait()
