@@ -234,9 +234,11 @@ def test_a_record_file_shorter_than_the_run_saw_is_refused_by_name(ws, root, tmp
         f"cannot rebuild the replay's world: sessions/{dir}/artifacts.yaml is shorter than when "
         f"the run read it ({length - 1} < {length} bytes; was the session removed?)"
     )
+    assert list((root / REPLAY_DIR).iterdir()) == []  # the half-built world is not left
     path.unlink()
     with pytest.raises(ReplayError, match=rf"\(0 < {length} bytes; was the session removed"):
         build_world(ws, world_rec, {}, sid)
+    assert list((root / REPLAY_DIR).iterdir()) == []
 
 
 def test_a_world_at_a_checkpoint_holds_the_session_as_it_was_then(ws, root):
