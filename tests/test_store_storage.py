@@ -519,3 +519,22 @@ def test_sync_file_range_is_looked_up_once(monkeypatch):
     monkeypatch.setattr(st, "_SFR", [])
     monkeypatch.setattr(sys, "platform", "darwin")
     assert st._sync_file_range() is None and st._SFR == [None]
+
+
+def test_only_the_unfinished_last_line_is_set_aside_however_long_it_is(tmp_path: Path) -> None:
+    fs = FsStorage(tmp_path)
+    fs.write("cut", b"one\ntwo\nthree\npartial")  # several whole lines before the fragment
+    assert fs.append("cut", b"next\n") == 14
+    assert fs.read("cut") == b"one\ntwo\nthree\nnext\n"
+    [torn] = [n for n in fs.listdir(".spell/repair") if n.startswith("cut.")]
+    assert fs.read(f".spell/repair/{torn}") == b"partial"
+    # a fragment longer than the first look (1 MiB) back from the end
+    big = b"x" * ((1 << 20) + 5000)
+    fs.write("big", b"whole\n" + big)
+    assert fs.append("big", b"next\n") == 6
+    assert fs.read("big") == b"whole\nnext\n"
+    [torn] = [n for n in fs.listdir(".spell/repair") if n.startswith("big.")]
+    assert fs.read(f".spell/repair/{torn}") == big
+    # a file that is one unfinished line: all of it set aside
+    fs.write("none", b"no newline at all")
+    assert fs.append("none", b"next\n") == 0 and fs.read("none") == b"next\n"
