@@ -807,6 +807,15 @@ def test_live_without_a_provider_counts_one_call_in_the_singular(root, spell, no
     with Workspace.open(root) as ws:
         with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
             ws.history.replay(sid, {"live": True})
+    with FakeProvider() as fake:  # a second run: only the runs replayed are counted
+        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
+        run(spell, root, "one.lua", ONE_CALL, env={**env, "SPELL_SESSION": sid})
+    with Workspace.open(root) as ws:
+        first = read_runs(ws, ws.sessions.resolve(sid))[0]["run"]
+        with pytest.raises(UsageError, match=r"\(the runs made 2 model calls; "):
+            ws.history.replay(sid, {"live": True})
+        with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
+            ws.history.replay(sid, {"live": True, "run": first})
         calls: list = []
         rep = ws.history.replay(sid, {"live": True}, runner=lambda *a: calls.append(a) or (0, ""))
     # a runner of one's own decides itself; --live tells the script to call the models
@@ -967,3 +976,40 @@ def test_an_unreadable_starting_point_is_named(root, tmp_path):
             f"cannot replay: the run's starting point (object {rec['world'][:12]}) cannot be read: "
         )
     assert worlds(root) == []
+
+
+def test_live_needs_no_provider_when_the_runs_made_no_model_call(root, tmp_path, no_provider):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="quiet")
+        r = begin_run(ws, tmp_path / "q.lua", b"-- q", [])
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        r.finish(0)
+        rep = ws.history.replay(sid, {"live": True})  # (the script stores nothing: differs)
+    assert rep["runs"][0]["exit_status"] == 0 and rep["runs"][0]["calls"] == []
+
+
+def test_the_listing_skips_sessions_it_cannot_replay_wherever_they_sort(root, tmp_path):
+    with Workspace.open(root) as ws:
+        ids = {}
+        for name in ("a none", "b broken", "c gone", "d bad hash", "e good"):
+            sid = ids[name] = ws.sessions.create(name=name)
+            if name == "a none":
+                continue
+            r = begin_run(ws, tmp_path / "l.lua", f"-- {name}".encode(), [])
+            ws.artifacts.store(sid, "t", "a.txt", "a")
+            r.finish(0)
+            if name == "c gone":
+                ws.objects.remove(r.script_hash)
+        dirs = {n: ws.sessions.resolve(s) for n, s in ids.items()}
+        (root / "sessions" / dirs["b broken"] / "session.yaml").write_text("[")
+        path = root / "sessions" / dirs["d bad hash"] / "runs.yaml"
+        text = path.read_text()
+        [h] = {json.loads(x[2:])["script_hash"] for x in text.splitlines()}
+        path.write_text(text.replace(h, "not-an-object-id"))
+        assert [x["name"] for x in ws.history.list_replayable()] == ["e good"]
+        # a script hash that is not an object id: not available, so not replayable
+        meta = ws.history.replay_metadata(ids["d bad hash"])
+        assert meta["scripts"] == [
+            {"script": "l.lua", "hash": "not-an-object-id", "available": False}
+        ]
+        assert meta["can_replay"] is False
