@@ -1013,3 +1013,28 @@ def test_the_listing_skips_sessions_it_cannot_replay_wherever_they_sort(root, tm
             {"script": "l.lua", "hash": "not-an-object-id", "available": False}
         ]
         assert meta["can_replay"] is False
+
+
+ENVIRONMENT = b"""
+local sid = os.getenv("SPELL_SESSION") or Session.create({name = "mine"})
+Artifact.store(sid, "t", "setting.txt", os.getenv("REPLAY_TEST_SETTING") or "unset")
+"""
+
+
+def test_the_replayed_script_gets_the_users_environment_but_not_their_session(
+    root, tmp_path, monkeypatch
+):
+    """A replay runs the script with the environment of whoever replays it (PATH, keys,
+    settings), less the spellfs variables that would point it at their own session."""
+    monkeypatch.setenv("REPLAY_TEST_SETTING", "v")
+    with Workspace.open(root) as ws:
+        other = ws.sessions.create(name="someone else's")
+        r = begin_run(ws, tmp_path / "env.lua", ENVIRONMENT, [])
+        mine = ws.sessions.create(name="mine")
+        ws.artifacts.store(mine, "t", "setting.txt", "v")
+        r.finish(0)
+        monkeypatch.setenv("SPELL_SESSION", other)  # the replaying shell's current session
+        rep = ws.history.replay(mine, {})
+    assert rep["same"], rep
+    [s] = rep["runs"][0]["sessions"]
+    assert s["created"] and [a["result"] for a in s["artifacts"]] == ["same"]
