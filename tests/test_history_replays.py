@@ -1038,3 +1038,27 @@ def test_the_replayed_script_gets_the_users_environment_but_not_their_session(
     assert rep["same"], rep
     [s] = rep["runs"][0]["sessions"]
     assert s["created"] and [a["result"] for a in s["artifacts"]] == ["same"]
+
+
+SIDE_FILE = b"""
+local f = io.open("side.txt", "w")
+f:write("written by the replayed script")
+f:close()
+Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")
+"""
+
+
+def test_a_replayed_script_writes_its_own_files_in_the_world_not_where_it_was_replayed(
+    root, tmp_path, monkeypatch
+):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="side")
+        r = begin_run(ws, tmp_path / "side.lua", SIDE_FILE, [], env_session=sid)
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        r.finish(0)
+        before = tree(root)
+        monkeypatch.chdir(root)  # replayed from inside the original workspace
+        rep = ws.history.replay(sid, {"keep": True})
+    assert rep["same"], rep
+    assert tree(root) == before and not (root / "side.txt").exists()
+    assert (root / rep["worlds"][0] / "side.txt").read_text() == "written by the replayed script"
