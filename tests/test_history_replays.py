@@ -1062,3 +1062,29 @@ def test_a_replayed_script_writes_its_own_files_in_the_world_not_where_it_was_re
     assert rep["same"], rep
     assert tree(root) == before and not (root / "side.txt").exists()
     assert (root / rep["worlds"][0] / "side.txt").read_text() == "written by the replayed script"
+
+
+NOISY = b"""
+io.stderr:write("\\255\\254 not UTF-8 ")
+io.stderr:write(string.rep("e", 3000))
+if os.getenv("SPELL_REPLAY") then os.exit(3) end
+"""
+
+
+def test_a_failed_replays_stderr_is_kept_as_text_its_last_2000_characters(root, tmp_path):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="noisy")
+        r = begin_run(ws, tmp_path / "noisy.lua", NOISY, [], env_session=sid)
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        r.finish(0)
+        rep = ws.history.replay(sid)
+    [run_] = rep["runs"]
+    assert run_["exit_status"] == 3 and run_["stderr"] == "e" * 2000
+    with Workspace.open(root) as ws:
+        r = begin_run(
+            ws, tmp_path / "short.lua", NOISY.replace(b"3000", b"10"), [], env_session=sid
+        )
+        ws.artifacts.store(sid, "t", "b.txt", "b")
+        r.finish(0)
+        rep = ws.history.replay(sid, {"run": r.id})
+    assert rep["runs"][0]["stderr"] == "\ufffd\ufffd not UTF-8 " + "e" * 10
