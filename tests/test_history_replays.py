@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SPELL
-from spellfs import ReplayError, UsageError, Workspace
+from spellfs import ReplayError, SpellError, UsageError, Workspace
 from spellfs.history.runs import begin_run, read_runs, starting_point
 
 
@@ -586,3 +586,505 @@ def test_session_state_written_is_compared(root, spell):
     assert (s["state"][0]["original"], s["state"][0]["replay"]) == ("then", "now")
     text = spell("-w", str(root), "replay", sid).stdout.decode()
     assert "state differs  when" in text and "state: 0 same, 1 different" in text
+
+
+# -- in process: the replay's own report (the script still runs in a `spell` subprocess) -------
+MAKES = """
+local sid = os.getenv("SPELL_SESSION")
+Artifact.store(sid, "t", "out.txt", "limit " .. tostring(State.get("limit")) .. " " .. arg[1])
+State.set("w", "done " .. arg[1])
+local made = Session.create({name = "made " .. arg[1]})
+Artifact.store(made, "t", "m.txt", arg[1])
+"""
+
+
+def recording(calls: list):
+    """The replay's own runner, with what it was asked to run noted in ``calls``."""
+    from spellfs.history.replays import _subprocess_runner
+
+    real = _subprocess_runner(60)
+
+    def run(script, args, env, cwd):
+        calls.append(
+            {
+                "script": script,
+                "args": args,
+                "env": dict(env),
+                "cwd": cwd,
+                "calls_file": Path(env["SPELL_REPLAY_CALLS"]).read_bytes(),
+            }
+        )
+        return real(script, args, env, cwd)
+
+    return run
+
+
+def test_an_in_process_replay_reports_each_run_in_its_own_kept_world(root, spell):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="maker")
+        ws.state.set("limit", 3)
+    for arg in ("a1", "a2"):
+        run(spell, root, "s.lua", MAKES, arg, env={"SPELL_SESSION": sid})
+    before = tree(root)
+    calls: list = []
+    with Workspace.open(root) as ws:
+        ws.state.set("limit", 10)  # changed since: each replay reads what its run read
+        before = tree(root)
+        runs = read_runs(ws, ws.sessions.resolve(sid))
+        rep = ws.history.replay(sid, {"keep": True}, runner=recording(calls))
+    assert tree(root) == before
+    assert (rep["session_id"], rep["name"], rep["from_checkpoint"]) == (sid, "maker", None)
+    assert rep["same"] is True and rep["kept"] is True
+    totals = {k: v for k, v in rep.items() if k.endswith(("_same", "_differ"))}
+    assert totals == {
+        "artifacts_same": 4,  # out.txt and m.txt, twice
+        "artifacts_differ": 0,
+        "calls_same": 0,
+        "calls_differ": 0,
+        "state_same": 2,
+        "state_differ": 0,
+    }
+    assert len(rep["worlds"]) == 2 and len(set(rep["worlds"])) == 2
+    for r, orig, world, call, arg in zip(rep["runs"], runs, rep["worlds"], calls, ("a1", "a2")):
+        assert world.startswith(".spell/replay/") and r["world"] == world
+        assert json.loads((root / world / ".spell" / "replay.json").read_bytes())["kept"] is True
+        assert (r["run"], r["script"], r["args"]) == (orig["run"], "s.lua", [arg])
+        assert (r["exit_status"], r["original_exit_status"]) == (0, 0)
+        assert r["starting_point"] == "recorded" and r["same"] is True and "stderr" not in r
+        assert isinstance(r["replay_run"], str) and r["replay_run"] != orig["run"]
+        assert [(a["name"], a["result"]) for a in r["artifacts"]] == [("out.txt", "same")]
+        assert [(s["key"], s["original"], s["result"]) for s in r["state"]] == [
+            ("w", f"done {arg}", "same")
+        ]
+        assert r["calls"] == []
+        # the recorded script, under its recorded name, in the world, with the run's args
+        assert call["cwd"] == str(root / world) and call["args"] == [arg]
+        assert call["script"] == str(root / world / ".spell" / "replay-run" / "s.lua")
+        assert Path(call["script"]).read_text() == MAKES
+        assert call["env"]["SPELL_REPLAY"] == "1" and call["env"]["SPELL_SCRIPT_NAME"] == "s.lua"
+        assert call["env"]["SPELL_SESSION"] == sid and call["calls_file"] == b"[]"
+        assert call["env"]["SPELL_RUN_RESULT"] == str(
+            root / world / ".spell" / "replay-run" / "result.json"
+        )
+        with Workspace.open(root / world) as wws:
+            assert wws.artifacts.get(sid, "out.txt")["content"] == f"limit 3 {arg}".encode()
+    kept = rep["worlds"]
+    # one run by a prefix of its id; its world is removed afterwards
+    with Workspace.open(root) as ws:
+        rep = ws.history.replay(sid, {"run": runs[1]["run"][:8]})
+    assert [r["run"] for r in rep["runs"]] == [runs[1]["run"]] and rep["same"]
+    assert rep["worlds"] == [] and rep["kept"] is False and "world" not in rep["runs"][0]
+    assert worlds(root) == sorted(w.rsplit("/", 1)[1] for w in kept)  # only the kept two
+    assert tree(root) == before
+
+
+def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world(root, spell):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="d")
+    for args in (("1",), ("2", "save"), ("3",), ("4",)):
+        run(spell, root, "d.lua", DET, *args, env={"SPELL_SESSION": sid})
+    calls: list = []
+    with Workspace.open(root) as ws:
+        runs = read_runs(ws, ws.sessions.resolve(sid))
+        assert [r["checkpoint"] for r in runs] == [None, None, 1, 1]
+        before = tree(root)
+        rep = ws.history.replay(sid, {"from": "1", "keep": 1}, runner=recording(calls))
+        assert rep["from_checkpoint"] == 1 and rep["same"], rep
+        assert [r["run"] for r in rep["runs"]] == [runs[2]["run"], runs[3]["run"]]
+        [world] = rep["worlds"]  # both in one world, in order
+        assert [c["cwd"] for c in calls] == [str(root / world)] * 2
+        assert all(r["world"] == world for r in rep["runs"])
+        with Workspace.open(root / world) as wws:
+            names = [a["name"] for a in wws.artifacts.list(sid)]
+        # the session at checkpoint 1, then what the two runs stored there
+        assert names == ["out-1.txt", "out-2.txt", "out-3.txt", "out-4.txt"]
+        with pytest.raises(SpellError, match="checkpoint not found: 2 in session"):
+            ws.history.replay(sid, {"from": 2})
+        ws.history.save(sid, "later")
+        before = tree(root)
+        with pytest.raises(ReplayError) as e:
+            ws.history.replay(sid, {"from": 2})
+        assert str(e.value) == (
+            f"nothing to replay: no recorded run of session {sid[:8]} began after checkpoint 2"
+        )
+        assert ws.history.replay(sid, {"from": ""})["from_checkpoint"] is None
+    assert tree(root) == before
+
+
+def test_a_run_prefix_that_matches_two_runs_or_none_is_refused(root, tmp_path):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="many")
+        ids: dict[str, str] = {}
+        while True:  # runs until two ids share their first character (at most 17)
+            r = begin_run(ws, tmp_path / "n.lua", b"-- n", [])
+            ws.artifacts.store(sid, "t", "a.txt", r.id)
+            r.finish(0)
+            if r.id[0] in ids:
+                break
+            ids[r.id[0]] = r.id
+        n = sum(1 for x in read_runs(ws, ws.sessions.resolve(sid)) if x["run"][0] == r.id[0])
+        with pytest.raises(UsageError) as e:
+            ws.history.replay(sid, {"run": r.id[0]})
+        assert str(e.value) == (
+            f"ambiguous run id: {r.id[0]} matches {n} runs of session {sid[:8]}"
+        )
+        with pytest.raises(ReplayError) as e:
+            ws.history.replay(sid, {"run": "zz"})
+        assert str(e.value) == (
+            f"run not found: zz in session {sid[:8]} (`spell replay --json` lists them; "
+            "Session.getReplayMetadata too)"
+        )
+        with pytest.raises(UsageError) as e:
+            ws.history.replay(sid, ["from", 1])  # type: ignore[arg-type]
+        assert str(e.value) == (
+            "invalid replay options: expected a table (from, live, run, keep, timeout)"
+        )
+        with pytest.raises(UsageError) as e:
+            ws.history.replay(sid, {"zeta": 1, "alpha": 2})
+        assert str(e.value) == (
+            "unknown replay option: alpha (known: from, keep, live, run, timeout)"
+        )
+    assert worlds(root) == []
+
+
+ASK = """
+local sid = os.getenv("SPELL_SESSION")
+local agent = Agent.create({name = "helper", model = "openai/m1", max_tokens = 50})
+local a = agent:invoke({text = "first question"})
+local b = agent:invoke({text = "second question"})
+Artifact.store(sid, "agent_output", "answers.txt", a.text .. "\\n" .. b.text)
+"""
+
+
+@pytest.fixture
+def no_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_an_in_process_replay_answers_model_calls_from_the_runs_records(root, spell, no_provider):
+    from fakeprovider import FakeProvider
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="asker")
+    with FakeProvider() as fake:
+        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
+        run(spell, root, "ask.lua", ASK, env={**env, "SPELL_SESSION": sid})
+    calls: list = []
+    with Workspace.open(root) as ws:
+        # --live asks the models again: without a provider that is refused before any world
+        with pytest.raises(UsageError) as e:
+            ws.history.replay(sid, {"live": True})
+        assert str(e.value).startswith(
+            "replay --live calls the models again, but no model provider is configured (the "
+            "runs made 2 model calls; "
+        )
+        assert worlds(root) == []
+        rep = ws.history.replay(sid, {}, runner=recording(calls))
+    assert rep["same"] and (rep["calls_same"], rep["calls_differ"]) == (2, 0), rep
+    assert [c["result"] for c in rep["runs"][0]["calls"]] == ["same", "same"]
+    # the replayed script got the run's two calls, oldest first, to answer them
+    given = json.loads(calls[0]["calls_file"])
+    assert [c["agent"] for c in given] == ["helper", "helper"]
+    assert [c["created_at"] for c in given] == sorted(c["created_at"] for c in given)
+    assert calls[0]["env"]["SPELL_REPLAY"] == "1"
+
+
+ONE_CALL = """
+local agent = Agent.create({name = "solo", model = "openai/m1", max_tokens = 50})
+Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", agent:invoke({text = "q"}).text)
+"""
+
+
+def test_live_without_a_provider_counts_one_call_in_the_singular(root, spell, no_provider):
+    from fakeprovider import FakeProvider
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="solo")
+    with FakeProvider() as fake:
+        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
+        run(spell, root, "one.lua", ONE_CALL, env={**env, "SPELL_SESSION": sid})
+    with Workspace.open(root) as ws:
+        with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
+            ws.history.replay(sid, {"live": True})
+    with FakeProvider() as fake:  # a second run: only the runs replayed are counted
+        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
+        run(spell, root, "one.lua", ONE_CALL, env={**env, "SPELL_SESSION": sid})
+    with Workspace.open(root) as ws:
+        first = read_runs(ws, ws.sessions.resolve(sid))[0]["run"]
+        with pytest.raises(UsageError, match=r"\(the runs made 2 model calls; "):
+            ws.history.replay(sid, {"live": True})
+        with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
+            ws.history.replay(sid, {"live": True, "run": first})
+        calls: list = []
+        rep = ws.history.replay(sid, {"live": True}, runner=lambda *a: calls.append(a) or (0, ""))
+    # a runner of one's own decides itself; --live tells the script to call the models
+    assert calls[0][2]["SPELL_REPLAY"] == "live" and rep["runs"][0]["exit_status"] == 0
+
+
+LEGACY = b"""
+local s = os.getenv("SPELL_SESSION")
+local n = #Artifact.list(s)
+Artifact.store(s, "t", "out.txt", "saw " .. n)
+"""
+
+
+def test_runs_recorded_before_starting_points_replay_from_their_session_in_process(root, tmp_path):
+    with Workspace.open(root) as ws:
+        fresh = ws.sessions.create(name="fresh")
+        saved = ws.sessions.create(name="saved")
+        ws.artifacts.store(saved, "t", "in.txt", "in")
+        ws.history.save(saved)
+        ws.artifacts.store(saved, "t", "after.txt", "not seen")  # after the checkpoint
+        for sid, seen in ((fresh, 0), (saved, 2)):
+            r = begin_run(ws, tmp_path / "legacy.lua", LEGACY, [])
+            ws.artifacts.store(sid, "t", "out.txt", f"saw {seen}")
+            r.finish(0)
+            path = root / "sessions" / ws.sessions.resolve(sid) / "runs.yaml"
+            path.write_bytes(path.read_bytes().replace(b'"world"', b'"was_world"'))
+        before = tree(root)
+        calls: list = []
+        rep = ws.history.replay(fresh, {"keep": True}, runner=recording(calls))
+        # never saved: the session at its creation, empty; the session's id as SPELL_SESSION
+        [r] = rep["runs"]
+        assert r["starting_point"] == "session only" and results(rep) == {"out.txt": "same"}
+        assert calls[-1]["env"]["SPELL_SESSION"] == fresh
+        with Workspace.open(root / rep["worlds"][0]) as wws:
+            assert wws.artifacts.get(fresh, "out.txt")["content"] == b"saw 0"
+        # saved once before: the session at that checkpoint (one artifact, plus out.txt)
+        rep = ws.history.replay(saved, {}, runner=recording(calls))
+        assert rep["runs"][0]["starting_point"] == "session only"
+        assert results(rep) == {"out.txt": "differs"}  # the run saw after.txt as well
+        assert "+saw 1" in rep["runs"][0]["artifacts"][0]["diff"]
+        assert rep["artifacts_differ"] == 1 and rep["artifacts_same"] == 0
+        assert rep["same"] is False and rep["runs"][0]["same"] is False
+    assert tree(root) == before
+
+
+FAILS = b"""
+local s = os.getenv("SPELL_SESSION")
+Artifact.store(s, "t", "out.txt", os.getenv("SPELL_REPLAY") and "replayed" or "x")
+if os.getenv("SPELL_REPLAY") then error("boom") end
+"""
+
+
+def test_a_failing_in_process_replay_reports_its_status_and_stderr(root, tmp_path):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="fails")
+        r = begin_run(ws, tmp_path / "fails.lua", FAILS, ["x"], env_session=sid)
+        ws.artifacts.store(sid, "t", "out.txt", "x")
+        r.finish(0)
+        rep = ws.history.replay(sid, {"timeout": 60})
+    [run_] = rep["runs"]
+    assert (run_["exit_status"], run_["original_exit_status"]) == (1, 0)
+    assert "fails.lua:4: boom" in run_["stderr"] and len(run_["stderr"]) <= 2000
+    assert run_["same"] is False and rep["same"] is False
+    assert [(a["name"], a["result"]) for a in run_["artifacts"]] == [("out.txt", "differs")]
+    assert worlds(root) == []
+
+
+def test_a_replay_that_outlives_its_timeout_is_stopped_and_reported(root, tmp_path):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="slow")
+        code = b'if os.getenv("SPELL_REPLAY") then\n local t = os.time()\n'
+        code += b" while os.time() - t < 60 do end\nend\n"
+        r = begin_run(ws, tmp_path / "slow.lua", code, [], env_session=sid)
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        r.finish(0)
+        started = time.monotonic()
+        rep = ws.history.replay(sid, {"timeout": 2})
+    assert time.monotonic() - started < 50
+    [run_] = rep["runs"]
+    assert run_["exit_status"] == -1 and run_["stderr"] == "timed out after 2 seconds"
+    assert rep["same"] is False and worlds(root) == []
+
+
+def test_metadata_and_the_listing_describe_the_recorded_runs(root, tmp_path):
+    with Workspace.open(root) as ws:
+        assert ws.history.list_replayable() == []
+        sid = ws.sessions.create(name="meta")
+        other = ws.sessions.create(name="other")
+        ws.history.save(sid)
+        runs = []
+        for script in (b"-- one", b"-- two", b"-- one"):
+            r = begin_run(ws, tmp_path / f"{len(runs)}.lua", script, [])
+            ws.artifacts.store(sid, "t", "a.txt", script)
+            r.finish(0)
+            runs.append(r)
+        legacy = begin_run(ws, tmp_path / "z.lua", b"-- z", [])
+        ws.artifacts.store(other, "t", "b.txt", "b")
+        legacy.finish(0)
+        dir = ws.sessions.resolve(sid)
+        meta = ws.history.replay_metadata(sid)
+        recs = read_runs(ws, dir)
+        assert meta == {
+            "session_id": sid,
+            "name": "meta",
+            "can_replay": True,
+            "run_count": 3,
+            "checkpoints": 1,
+            "from_checkpoint": 1,
+            "first_run_at": recs[0]["started_at"],
+            "last_run_at": recs[2]["started_at"],
+            "with_starting_point": 3,
+            "scripts": [
+                {"script": "0.lua", "hash": runs[0].script_hash, "available": True},
+                {"script": "1.lua", "hash": runs[1].script_hash, "available": True},
+            ],
+            "runs": recs,
+        }
+        listed = ws.history.list_replayable()
+        assert listed == [
+            {
+                "session_id": s,
+                "name": ws.sessions.get(s)["name"],
+                "status": "active",
+                "path": f"sessions/{ws.sessions.resolve(s)}",
+                "run_count": n,
+            }
+            for s, n in sorted(((sid, 3), (other, 1)), key=lambda x: ws.sessions.resolve(x[0]))
+        ]
+        # a session whose manifest is broken is left out of the listing, not an error
+        (root / "sessions" / ws.sessions.resolve(other) / "session.yaml").write_text("[")
+        assert [x["session_id"] for x in ws.history.list_replayable()] == [sid]
+        none = ws.sessions.create(name="none")
+        meta = ws.history.replay_metadata(none)
+        assert (meta["can_replay"], meta["run_count"], meta["from_checkpoint"]) == (False, 0, None)
+        assert (meta["first_run_at"], meta["last_run_at"], meta["scripts"]) == (None, None, [])
+        ws.objects.remove(runs[1].script_hash)
+        meta = ws.history.replay_metadata(sid)
+        assert [s["available"] for s in meta["scripts"]] == [True, False]
+        assert meta["can_replay"] is False and not ws.history.can_replay(sid)
+        with pytest.raises(ReplayError) as e:
+            ws.history.replay(sid)
+        assert str(e.value) == (
+            f"cannot replay session {sid[:8]}: the script of run {runs[1].id[:8]} (1.lua) is no "
+            "longer in the store"
+        )
+
+
+def test_an_unreadable_starting_point_is_named(root, tmp_path):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="broken")
+        r = begin_run(ws, tmp_path / "b.lua", b"-- b", [])
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        [rec] = r.finish(0)
+        ws.objects.remove(rec["world"])
+        with pytest.raises(ReplayError) as e:
+            ws.history.replay(sid)
+        assert str(e.value).startswith(
+            f"cannot replay: the run's starting point (object {rec['world'][:12]}) cannot be read: "
+        )
+    assert worlds(root) == []
+
+
+def test_live_needs_no_provider_when_the_runs_made_no_model_call(root, tmp_path, no_provider):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="quiet")
+        r = begin_run(ws, tmp_path / "q.lua", b"-- q", [])
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        r.finish(0)
+        rep = ws.history.replay(sid, {"live": True})  # (the script stores nothing: differs)
+    assert rep["runs"][0]["exit_status"] == 0 and rep["runs"][0]["calls"] == []
+
+
+def test_the_listing_skips_sessions_it_cannot_replay_wherever_they_sort(root, tmp_path):
+    with Workspace.open(root) as ws:
+        ids = {}
+        for name in ("a none", "b broken", "c gone", "d bad hash", "e good"):
+            sid = ids[name] = ws.sessions.create(name=name)
+            if name == "a none":
+                continue
+            r = begin_run(ws, tmp_path / "l.lua", f"-- {name}".encode(), [])
+            ws.artifacts.store(sid, "t", "a.txt", "a")
+            r.finish(0)
+            if name == "c gone":
+                ws.objects.remove(r.script_hash)
+        dirs = {n: ws.sessions.resolve(s) for n, s in ids.items()}
+        (root / "sessions" / dirs["b broken"] / "session.yaml").write_text("[")
+        path = root / "sessions" / dirs["d bad hash"] / "runs.yaml"
+        text = path.read_text()
+        [h] = {json.loads(x[2:])["script_hash"] for x in text.splitlines()}
+        path.write_text(text.replace(h, "not-an-object-id"))
+        assert [x["name"] for x in ws.history.list_replayable()] == ["e good"]
+        # a script hash that is not an object id: not available, so not replayable
+        meta = ws.history.replay_metadata(ids["d bad hash"])
+        assert meta["scripts"] == [
+            {"script": "l.lua", "hash": "not-an-object-id", "available": False}
+        ]
+        assert meta["can_replay"] is False
+
+
+ENVIRONMENT = b"""
+local sid = os.getenv("SPELL_SESSION") or Session.create({name = "mine"})
+Artifact.store(sid, "t", "setting.txt", os.getenv("REPLAY_TEST_SETTING") or "unset")
+"""
+
+
+def test_the_replayed_script_gets_the_users_environment_but_not_their_session(
+    root, tmp_path, monkeypatch
+):
+    """A replay runs the script with the environment of whoever replays it (PATH, keys,
+    settings), less the spellfs variables that would point it at their own session."""
+    monkeypatch.setenv("REPLAY_TEST_SETTING", "v")
+    with Workspace.open(root) as ws:
+        other = ws.sessions.create(name="someone else's")
+        r = begin_run(ws, tmp_path / "env.lua", ENVIRONMENT, [])
+        mine = ws.sessions.create(name="mine")
+        ws.artifacts.store(mine, "t", "setting.txt", "v")
+        r.finish(0)
+        monkeypatch.setenv("SPELL_SESSION", other)  # the replaying shell's current session
+        rep = ws.history.replay(mine, {})
+    assert rep["same"], rep
+    [s] = rep["runs"][0]["sessions"]
+    assert s["created"] and [a["result"] for a in s["artifacts"]] == ["same"]
+
+
+SIDE_FILE = b"""
+local f = io.open("side.txt", "w")
+f:write("written by the replayed script")
+f:close()
+Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", "a")
+"""
+
+
+def test_a_replayed_script_writes_its_own_files_in_the_world_not_where_it_was_replayed(
+    root, tmp_path, monkeypatch
+):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="side")
+        r = begin_run(ws, tmp_path / "side.lua", SIDE_FILE, [], env_session=sid)
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        r.finish(0)
+        before = tree(root)
+        monkeypatch.chdir(root)  # replayed from inside the original workspace
+        rep = ws.history.replay(sid, {"keep": True})
+    assert rep["same"], rep
+    assert tree(root) == before and not (root / "side.txt").exists()
+    assert (root / rep["worlds"][0] / "side.txt").read_text() == "written by the replayed script"
+
+
+NOISY = b"""
+io.stderr:write("\\255\\254 not UTF-8 ")
+io.stderr:write(string.rep("e", 3000))
+if os.getenv("SPELL_REPLAY") then os.exit(3) end
+"""
+
+
+def test_a_failed_replays_stderr_is_kept_as_text_its_last_2000_characters(root, tmp_path):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="noisy")
+        r = begin_run(ws, tmp_path / "noisy.lua", NOISY, [], env_session=sid)
+        ws.artifacts.store(sid, "t", "a.txt", "a")
+        r.finish(0)
+        rep = ws.history.replay(sid)
+    [run_] = rep["runs"]
+    assert run_["exit_status"] == 3 and run_["stderr"] == "e" * 2000
+    with Workspace.open(root) as ws:
+        r = begin_run(
+            ws, tmp_path / "short.lua", NOISY.replace(b"3000", b"10"), [], env_session=sid
+        )
+        ws.artifacts.store(sid, "t", "b.txt", "b")
+        r.finish(0)
+        rep = ws.history.replay(sid, {"run": r.id})
+    assert rep["runs"][0]["stderr"] == "\ufffd\ufffd not UTF-8 " + "e" * 10

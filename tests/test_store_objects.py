@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -670,6 +671,13 @@ def test_a_dead_process_temp_of_the_same_name_is_neither_reused_nor_touched(
     fan.mkdir(parents=True, exist_ok=True)
     stale = fan / f".tmp-{os.getpid()}-{threading.get_ident()}-7"
     stale.write_bytes(b"half of a dead writer's object")
+    moved: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (moved.append(a), real_replace(a, b))[1])
     assert store.put_bytes(data) == oid
     assert store.get(oid) == data
     assert stale.read_bytes() == b"half of a dead writer's object"
+    # its own temp was beside the stale one (where the temp cleanup looks), and read-only
+    [tmp] = moved
+    assert os.path.dirname(tmp) == str(fan) and tmp.startswith(f"{stale}-")
+    assert stat.S_IMODE(os.stat(store.path(oid)).st_mode) == 0o444

@@ -363,3 +363,31 @@ def test_many_brackets_side_by_side_are_not_depth() -> None:
     # exactly 100 deep with more than 100 brackets in the line: measured, and read
     line = _nested(100, "lists")[:-2] + b', "w": ' + encode_record(wide)[2:-1] + b"}\n"
     assert _one(line)["w"] == wide
+
+
+def test_after_our_own_append_a_line_someone_else_appended_at_once_is_read(storage) -> None:
+    """The log trusts the file after our append only when it holds exactly what we read and
+    wrote: the same file (inode) AND the size we expect. Here the file is known (read once)
+    and another writer's line lands right after ours."""
+    storage.append(REL, encode_record({"seq": 1}))
+    log = _Log(storage, REL).refresh()
+    line = encode_record({"seq": 2})
+    at = storage.append(REL, line)
+    storage.append(REL, encode_record({"seq": 3}))  # a writer that takes no lock
+    log.note_append(at, line, [{"seq": 2}])
+    assert [r["seq"] for r in log.refresh().records] == [1, 2, 3]
+
+
+def test_a_rewrite_after_our_own_append_is_noticed(tmp_path: Path) -> None:
+    """What we appended ourselves counts as read: a later rewrite of the file in place (same
+    inode, other bytes, longer: a branch switch) is told from an append and read again."""
+    storage = FsStorage(tmp_path)
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    storage.append(REL, encode_record({"seq": 1, "name": "ours"}))
+    log = _Log(storage, REL).refresh()
+    line = encode_record({"seq": 2, "name": "ours too"})
+    log.note_append(storage.append(REL, line), line, [{"seq": 2, "name": "ours too"}])
+    theirs = encode_record({"seq": 1, "name": "theirs"}) + encode_record({"seq": 2, "name": "b"})
+    with open(tmp_path / REL, "r+b") as out:
+        out.write(theirs + encode_record({"seq": 3, "name": "c"}))
+    assert [r["name"] for r in log.refresh().records] == ["theirs", "b", "c"]

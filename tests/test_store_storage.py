@@ -332,3 +332,209 @@ def test_close_releases_the_lock_files(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         os.fstat(fd)
     assert fs._lock_fds == {}
+
+
+# -- FsStorage.fsync: what a checkpoint makes durable, path by path ---------------------------
+class _Flushes:
+    """os.fsync and sync_file_range recorded by path (the device cache flushes one can count)."""
+
+    def __init__(self, monkeypatch, writeout_result: int | None = 0) -> None:
+        from spellfs.store import storage as st
+
+        self.events: list[tuple[str, str, int]] = []  # (what, path, flags)
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            self.events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"), 0))
+            real_fsync(fd)
+
+        def writeout(fd: int, offset: int, length: int, flags: int) -> int:
+            assert (offset, length) == (0, 0)  # the whole file
+            self.events.append(("writeout", os.readlink(f"/proc/self/fd/{fd}"), flags))
+            return writeout_result or 0
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "sync", lambda: self.events.append(("sync", "", 0)))
+        monkeypatch.setattr(
+            st, "_sync_file_range", lambda: None if writeout_result is None else writeout
+        )
+
+    def of(self, what: str) -> list[str]:
+        return [p for w, p, _ in self.events if w == what]
+
+
+def _files(tmp_path: Path, n: int) -> list[str]:
+    (tmp_path / "sessions").mkdir(exist_ok=True)
+    out = []
+    for i in range(n):
+        p = tmp_path / "sessions" / f"f{i}"
+        p.write_bytes(b"x")
+        out.append(str(p))
+    return out
+
+
+def test_fsync_writes_each_path_out_once_then_one_barrier_on_the_last(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch)
+    paths = _files(tmp_path, 3)
+    fs.fsync([])
+    assert flushes.events == []
+    fs.fsync([paths[0], paths[1], paths[0], paths[2]])  # a path named twice is flushed once
+    assert flushes.events == [
+        ("writeout", paths[0], 1 | 2 | 4),
+        ("writeout", paths[1], 1 | 2 | 4),
+        ("fsync", paths[2], 0),
+    ]
+
+
+def test_fsync_of_many_paths_starts_every_writeout_before_waiting(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch)
+    paths = _files(tmp_path, 17)
+    fs.fsync(paths)
+    started = [(p, f) for w, p, f in flushes.events[:16]]
+    assert started == [(p, 2) for p in paths[:16]]  # SYNC_FILE_RANGE_WRITE: no waiting
+    assert [(w, p, f) for w, p, f in flushes.events[16:]] == [
+        *[("writeout", p, 7) for p in paths[:16]],
+        ("fsync", paths[16], 0),
+    ]
+    flushes.events.clear()
+    fs.fsync(paths[:16])  # 16 or fewer: no early start
+    assert [f for w, p, f in flushes.events if w == "writeout"] == [7] * 15
+
+
+def test_fsync_without_sync_file_range_fsyncs_every_path(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch, writeout_result=None)
+    paths = _files(tmp_path, 20)
+    fs.fsync(paths)
+    assert flushes.events == [("fsync", p, 0) for p in paths]
+
+
+def test_fsync_falls_back_to_fsync_where_writeout_is_refused(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch, writeout_result=-1)
+    paths = _files(tmp_path, 2)
+    fs.fsync(paths)
+    assert flushes.events == [
+        ("writeout", paths[0], 7),
+        ("fsync", paths[0], 0),
+        ("fsync", paths[1], 0),
+    ]
+
+
+def test_fsync_skips_missing_paths_but_keeps_the_barrier(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch)
+    [present] = _files(tmp_path, 1)
+    gone = str(tmp_path / "sessions" / "gone")
+    under_file = present + "/x"  # NotADirectoryError
+    fs.fsync([gone, present, under_file])
+    # the last one is missing: the barrier is an fsync of sessions/ instead
+    assert flushes.events == [
+        ("writeout", present, 7),
+        ("fsync", str(tmp_path / "sessions"), 0),
+    ]
+
+
+def test_fsync_names_a_path_it_cannot_open_or_flush(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    _Flushes(monkeypatch)
+    [present] = _files(tmp_path, 1)
+    long = str(tmp_path / ("n" * 300))
+    with pytest.raises(SpellError) as e:
+        fs.fsync([long])
+    assert str(e.value) == f"cannot write {long}: {os.strerror(errno.ENAMETOOLONG)}"
+
+    def failing(code):
+        def fsync(fd):
+            raise OSError(code, os.strerror(code))
+
+        return fsync
+
+    monkeypatch.setattr(os, "fsync", failing(errno.EIO))
+    with pytest.raises(SpellError) as e:
+        fs.fsync([present])
+    assert str(e.value) == f"cannot write {present}: {os.strerror(errno.EIO)}"
+    monkeypatch.setattr(os, "fsync", failing(errno.EINVAL))  # a file system that cannot fsync
+    fs.fsync([present])
+
+
+def test_fsync_of_more_than_fsync_many_paths_flushes_the_workspace_file_system(
+    tmp_path, monkeypatch
+):
+    from spellfs.store import storage as st
+
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch)
+    whole: list[str] = []
+    monkeypatch.setattr(st, "_syncfs", whole.append)
+    paths = _files(tmp_path, st.FSYNC_MANY)
+    fs.fsync(paths + paths[:1])  # FSYNC_MANY distinct paths: still one by one
+    assert whole == [] and len(flushes.of("fsync")) == 1
+    fs.fsync(paths + [str(tmp_path / "sessions")])
+    assert whole == [fs.base] and len(flushes.of("fsync")) == 1
+
+
+def test_syncfs_flushes_the_one_file_system_else_everything(tmp_path, monkeypatch):
+    import ctypes
+
+    from spellfs.store import storage as st
+
+    synced: list[str] = []
+    monkeypatch.setattr(os, "sync", lambda: synced.append("sync"))
+    st._syncfs(str(tmp_path))  # Linux: syncfs of this file system, no os.sync
+    assert synced == []
+
+    class NoSyncfs:
+        def __init__(self, *a, **k) -> None:
+            pass
+
+    monkeypatch.setattr(ctypes, "CDLL", NoSyncfs)  # a libc without syncfs
+    st._syncfs(str(tmp_path))
+    assert synced == ["sync"]
+
+    class FailingSyncfs:
+        def __init__(self, *a, **k) -> None:
+            self.syncfs = lambda fd: -1
+
+    monkeypatch.setattr(ctypes, "CDLL", FailingSyncfs)
+    st._syncfs(str(tmp_path))
+    assert synced == ["sync", "sync"]
+
+
+def test_sync_file_range_is_looked_up_once(monkeypatch):
+    from spellfs.store import storage as st
+
+    monkeypatch.setattr(st, "_SFR", [])
+    fn = st._sync_file_range()
+    assert fn is not None and st._SFR == [fn] and st._sync_file_range() is fn
+    # it starts writing a real file out and says so with 0
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(b"x" * 4096)
+        f.flush()
+        assert fn(f.fileno(), 0, 0, 7) == 0
+    monkeypatch.setattr(st, "_SFR", [])
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert st._sync_file_range() is None and st._SFR == [None]
+
+
+def test_only_the_unfinished_last_line_is_set_aside_however_long_it_is(tmp_path: Path) -> None:
+    fs = FsStorage(tmp_path)
+    fs.write("cut", b"one\ntwo\nthree\npartial")  # several whole lines before the fragment
+    assert fs.append("cut", b"next\n") == 14
+    assert fs.read("cut") == b"one\ntwo\nthree\nnext\n"
+    [torn] = [n for n in fs.listdir(".spell/repair") if n.startswith("cut.")]
+    assert fs.read(f".spell/repair/{torn}") == b"partial"
+    # a fragment longer than the first look (1 MiB) back from the end
+    big = b"x" * ((1 << 20) + 5000)
+    fs.write("big", b"whole\n" + big)
+    assert fs.append("big", b"next\n") == 6
+    assert fs.read("big") == b"whole\nnext\n"
+    [torn] = [n for n in fs.listdir(".spell/repair") if n.startswith("big.")]
+    assert fs.read(f".spell/repair/{torn}") == big
+    # a file that is one unfinished line: all of it set aside
+    fs.write("none", b"no newline at all")
+    assert fs.append("none", b"next\n") == 0 and fs.read("none") == b"next\n"

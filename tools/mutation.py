@@ -36,7 +36,11 @@ SCRATCH = ROOT / "build" / "mutation"
 
 # module (relative to spellfs/) -> the test files that exercise it in-process
 MODULES: dict[str, list[str]] = {
-    "store/storage.py": ["test_store_storage.py", "test_store_records.py"],
+    "store/storage.py": [
+        "test_store_storage.py",
+        "test_store_records.py",
+        "test_history_durability.py",  # FsStorage.fsync as a checkpoint uses it
+    ],
     "store/objects.py": ["test_store_objects.py"],
     "store/records.py": [
         "test_store_records.py",
@@ -111,6 +115,19 @@ MODULES: dict[str, list[str]] = {
         "test_history_durability.py",
         "test_maintenance_garbage.py",  # TreeStore.refs: what gc and push reach
     ],
+    # (most replay tests drive `spell run`/`spell replay` subprocesses, which cannot kill a
+    # mutant; mutmut runs only the tests that call a mutated function in-process. The in-process
+    # replays still run each script in a subprocess: seconds a test, minutes a surviving mutant,
+    # so worlds.py, whose functions they all call, is tested by test_history_worlds.py alone)
+    "history/runs.py": [
+        "test_history_runs.py",
+        "test_history_replays.py",
+        "test_history_checkpoints.py",  # the checkpoint a run made, can_replay after a run
+        "test_maintenance_garbage.py",  # what gc keeps for a recorded run
+        "test_history_worlds.py",  # the starting points a world is built from
+    ],
+    "history/replays.py": ["test_history_replays.py"],
+    "history/worlds.py": ["test_history_worlds.py"],
     "maintenance/checks.py": ["test_maintenance_checks.py", "test_maintenance_repairs.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],
     "maintenance/repairs.py": ["test_maintenance_repairs.py", "test_maintenance_checks.py"],
@@ -245,11 +262,14 @@ def prepare(module: str, fresh: bool = True) -> Path:
     for name in SUPPORT + tests:
         if (ROOT / "tests" / name).exists():
             shutil.copy2(ROOT / "tests" / name, work / "tests" / name)
+    if (ROOT / "examples").is_dir():  # test_history_replays replays the shipped examples
+        shutil.copytree(ROOT / "examples", work / "examples", dirs_exist_ok=True)
     with open(work / "tests" / "conftest.py", "a") as conftest:
         conftest.write(HARNESS + EXTRA_HARNESS.get(module, ""))
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         'source_paths = ["spellfs"]\n'
+        'also_copy = ["examples"]\n'
         f'only_mutate = ["spellfs/{module}"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(['tests/' + t for t in tests])}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-x", "-q"]\n'

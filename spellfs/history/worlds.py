@@ -18,7 +18,8 @@ records. Building a world writes only inside its directory.
 ``.spell/replay/<id>/.spell/replay.json`` says whose world it is (process id,
 source session, start time). A world whose process is gone and that was not kept
 (``kept`` in that file) is removed by the next replay: a killed replay leaves no
-lasting litter.
+lasting litter. A world that cannot be built (a record file shorter than the run saw)
+is removed at once.
 """
 
 from __future__ import annotations
@@ -195,38 +196,44 @@ def build_world(
         )
     root = ws.root / REPLAY_DIR / uuid.uuid4().hex[:12]
     (root / ".spell" / "objects").mkdir(parents=True)
-    atomic_write(
-        root / ".spell" / "replay.json",
-        json.dumps(
-            {"pid": os.getpid(), "source": source, "started_at": now(), "kept": False}
-        ).encode(),
-    )
-    atomic_write(root / ".spell" / "alternates", os.fspath(ws.root / ".spell" / "objects").encode())
-    atomic_write(root / ".spell" / ".gitignore", b"*\n")
-    (root / "sessions").mkdir()
-    for name in ("spell.yaml", ".spellignore"):
-        if (ws.root / name).is_file():
-            atomic_write(root / name, (ws.root / name).read_bytes())
-    if (ws.root / "templates").is_dir():  # small; a script may create sessions from them
-        shutil.copytree(
-            ws.root / "templates",
-            root / "templates",
-            symlinks=False,
-            ignore=shutil.ignore_patterns(".*"),
+    try:
+        atomic_write(
+            root / ".spell" / "replay.json",
+            json.dumps(
+                {"pid": os.getpid(), "source": source, "started_at": now(), "kept": False}
+            ).encode(),
         )
-    else:
-        (root / "templates").mkdir()
-    sessions = (world_rec or {}).get("sessions") or {}
-    for dir, item in sessions.items():
-        start = item.get("start") if isinstance(item, dict) else None
-        if dir in overrides or not isinstance(start, dict):
-            continue
-        _session_from_start(ws, root, dir, start)
-    for dir, (snap, checkpoint) in overrides.items():
-        _session_from_snapshot(ws, root, dir, snap, checkpoint)
-    values = {
-        k: v for k, v in ((world_rec or {}).get("state_start") or {}).items() if v is not None
-    }
-    if values:
-        atomic_write(root / "state.yaml", _STATE_HEADER + dump_yaml(values))
+        atomic_write(
+            root / ".spell" / "alternates", os.fspath(ws.root / ".spell" / "objects").encode()
+        )
+        atomic_write(root / ".spell" / ".gitignore", b"*\n")
+        (root / "sessions").mkdir()
+        for name in ("spell.yaml", ".spellignore"):
+            if (ws.root / name).is_file():
+                atomic_write(root / name, (ws.root / name).read_bytes())
+        if (ws.root / "templates").is_dir():  # small; a script may create sessions from them
+            shutil.copytree(
+                ws.root / "templates",
+                root / "templates",
+                symlinks=False,
+                ignore=shutil.ignore_patterns(".*"),
+            )
+        else:
+            (root / "templates").mkdir()
+        sessions = (world_rec or {}).get("sessions") or {}
+        for dir, item in sessions.items():
+            start = item.get("start") if isinstance(item, dict) else None
+            if dir in overrides or not isinstance(start, dict):
+                continue
+            _session_from_start(ws, root, dir, start)
+        for dir, (snap, checkpoint) in overrides.items():
+            _session_from_snapshot(ws, root, dir, snap, checkpoint)
+        values = {
+            k: v for k, v in ((world_rec or {}).get("state_start") or {}).items() if v is not None
+        }
+        if values:
+            atomic_write(root / "state.yaml", _STATE_HEADER + dump_yaml(values))
+    except BaseException:  # a world that cannot be built (a record file shortened) is not left
+        remove_world(root)
+        raise
     return root
