@@ -174,3 +174,35 @@ def fill_disk(disk: Path, name: str = "filler") -> None:
     except OSError:
         pass
     os.close(fd)
+
+
+class _WatchLimit:
+    """libc as the kernel answers once the user's ``max_user_watches`` is reached: ENOSPC for
+    the watches of the paths whose last part is in ``refused`` (the real limit is per user:
+    exhausting it in a test would break every other watch on the machine)."""
+
+    def __init__(self, real, refused: set[str]) -> None:
+        self.real, self.refused = real, refused
+
+    def inotify_init1(self, flags: int) -> int:
+        return self.real.inotify_init1(flags)
+
+    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
+        if os.fsdecode(os.path.basename(path)) in self.refused:
+            import ctypes
+            import errno
+
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return self.real.inotify_add_watch(fd, path, mask)
+
+
+@pytest.fixture
+def refused(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Names (last path parts) the kernel refuses an inotify watch, as past the watch limit:
+    add to the set."""
+    from spellfs.store import inotify
+
+    names: set[str] = set()
+    monkeypatch.setattr(inotify, "_libc", _WatchLimit(inotify._lib(), names))
+    return names

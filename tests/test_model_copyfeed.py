@@ -310,39 +310,16 @@ def test_at_most_four_sessions_are_fed_the_oldest_going_first(ws: Workspace) -> 
     assert [ws.worktree.fed(d) for d in dirs] == [True, False] + [True] * (MAX_FEEDS - 1)
 
 
-class _WatchLimit:
-    """libc as the kernel answers once the user's ``max_user_watches`` is reached: no new watch
-    (ENOSPC) for the entries named in ``refused`` (the real limit is per user: exhausting it
-    in a test would break every other watch on the machine)."""
-
-    def __init__(self, real, refused: set[str]) -> None:
-        self.real, self.refused = real, refused
-
-    def inotify_init1(self, flags: int) -> int:
-        return self.real.inotify_init1(flags)
-
-    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
-        if os.fsdecode(os.path.basename(path)) in self.refused:
-            import ctypes
-            import errno
-
-            ctypes.set_errno(errno.ENOSPC)
-            return -1
-        return self.real.inotify_add_watch(fd, path, mask)
-
-
 def test_entries_the_kernel_will_not_watch_are_looked_at_every_time_and_count(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, refused: set[str]
 ) -> None:
     """An entry refused a watch (the limit reached) is stat-ed at every scan, so a change to it
     through a hard link elsewhere (no event on the directory) is still seen; once it can be
     watched it is not looked at again; refused ones count towards MAX_ENTRIES too."""
     from spellfs.model import copyfeed
-    from spellfs.store import inotify
 
     monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 5)
-    refused = {"f3.txt"}
-    monkeypatch.setattr(inotify, "_libc", _WatchLimit(inotify._lib(), refused))
+    refused.add("f3.txt")
     sid = ws.sessions.create(name="limit")
     dir = ws.sessions.resolve(sid)
     for i in range(4):

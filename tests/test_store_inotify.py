@@ -440,36 +440,6 @@ def test_a_mount_point_ending_in_x_holds_only_its_own_paths() -> None:
     assert mount_type("/mnt/dataX/ws", lines) == "tmpfs"
 
 
-class _WatchLimit:
-    """libc as the kernel answers once the user's ``max_user_watches`` is reached: ENOSPC for
-    the watches of the paths whose last part is in ``refused`` (the real limit is per user:
-    exhausting it in a test would break every other watch on the machine)."""
-
-    def __init__(self, real, refused: set[str]) -> None:
-        self.real, self.refused = real, refused
-
-    def inotify_init1(self, flags: int) -> int:
-        return self.real.inotify_init1(flags)
-
-    def inotify_add_watch(self, fd: int, path: bytes, mask: int) -> int:
-        if os.fsdecode(os.path.basename(path)) in self.refused:
-            import ctypes
-            import errno
-
-            ctypes.set_errno(errno.ENOSPC)
-            return -1
-        return self.real.inotify_add_watch(fd, path, mask)
-
-
-@pytest.fixture
-def refused(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    from spellfs.store import inotify
-
-    names: set[str] = set()
-    monkeypatch.setattr(inotify, "_libc", _WatchLimit(inotify._lib(), names))
-    return names
-
-
 def test_a_watch_the_kernel_refuses_means_no_answer_rather_than_a_partial_one(
     base: Path, refused: set[str]
 ) -> None:
