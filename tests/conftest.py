@@ -206,3 +206,20 @@ def refused(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     names: set[str] = set()
     monkeypatch.setattr(inotify, "_libc", _WatchLimit(inotify._lib(), names))
     return names
+
+
+#: A script that blocks every signal it can, says "ready" and sleeps: a signal sent to it stays
+#: pending, so a test can tell whether something signalled it (see pending_signals).
+SIGNALS_BLOCKED = (
+    "import signal, sys, time; signal.pthread_sigmask(signal.SIG_BLOCK, "
+    "set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}); print('ready', flush=True); "
+    "time.sleep(60)"
+)
+
+
+def pending_signals(pid: int) -> int:
+    """The signals sent to ``pid`` and not yet taken (its own and its thread group's)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)

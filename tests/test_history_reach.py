@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SIGNALS_BLOCKED, pending_signals
 from spellfs import ObjectNotFound, Workspace
 from spellfs.history import begin_run
 from spellfs.history.reach import reachable, session_dirs
@@ -105,21 +106,6 @@ def test_a_tree_that_cannot_be_read_raises_or_is_noted(ws: Workspace) -> None:
         assert fresh.log(dir).latest("a.txt")["hash"] in refs  # the walk went on
 
 
-BLOCKED = (
-    "import signal, sys, time; signal.pthread_sigmask(signal.SIG_BLOCK, "
-    "set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}); print('ready', flush=True); "
-    "time.sleep(60)"
-)
-
-
-def _pending(pid: int) -> int:
-    """The signals sent to ``pid`` and not yet taken (its own and its thread group's)."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
-
-
 def _marker(ws: Workspace, name: str, pid: int, oid: str) -> Path:
     path = ws.root / MARKERS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +118,7 @@ def test_an_in_flight_run_keeps_its_script_and_a_dead_ones_marker_goes(ws: Works
     other = ws.objects.put_bytes(b"-- running in another process")
     dead = ws.objects.put_bytes(b"-- killed long ago")
     child = subprocess.Popen(
-        [sys.executable, "-c", BLOCKED], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SIGNALS_BLOCKED], stdout=subprocess.PIPE, text=True
     )  # (every signal but KILL and STOP blocked: one sent to it stays pending, to be seen)
     assert child.stdout.readline() == "ready\n"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -148,7 +134,7 @@ def test_an_in_flight_run_keeps_its_script_and_a_dead_ones_marker_goes(ws: Works
         assert dead not in refs
         assert mine.exists() and theirs.exists() and broken.exists()
         assert not stale.exists()  # its process is gone: the marker is dropped
-        assert _pending(child.pid) == 0  # asking whether a process lives sends it no signal
+        assert pending_signals(child.pid) == 0  # asking whether a process lives sends it no signal
         assert reachable(ws, deep=False).get(live) is None  # markers: for a deep walk of all
     finally:
         child.kill()

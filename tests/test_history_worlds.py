@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SIGNALS_BLOCKED, pending_signals
 from spellfs import ReplayError, Workspace
 from spellfs.history.runs import begin_run
 from spellfs.history.tree import Snapshot
@@ -324,21 +325,6 @@ def test_a_memory_workspace_has_no_world(tmp_path):
         )
 
 
-BLOCKED = (
-    "import signal, sys, time; signal.pthread_sigmask(signal.SIG_BLOCK, "
-    "set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}); print('ready', flush=True); "
-    "time.sleep(60)"
-)
-
-
-def _pending(pid: int) -> int:
-    """The signals sent to ``pid`` and not yet taken (its own and its thread group's)."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
-
-
 def _world_dir(root: Path, name: str, info: bytes | None) -> Path:
     d = root / REPLAY_DIR / name
     (d / ".spell").mkdir(parents=True)
@@ -352,7 +338,7 @@ def test_the_sweep_removes_only_worlds_of_gone_replays_that_were_not_kept(root):
         assert sweep_worlds(ws) == []  # no replay folder yet
         gone = dead_pid()
         # another replay, still running, with every signal blocked: one sent stays pending
-        child = subprocess.Popen([sys.executable, "-c", BLOCKED], stdout=subprocess.PIPE)
+        child = subprocess.Popen([sys.executable, "-c", SIGNALS_BLOCKED], stdout=subprocess.PIPE)
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         cases = {
             "b-child": {"pid": child.pid},
@@ -374,7 +360,7 @@ def test_the_sweep_removes_only_worlds_of_gone_replays_that_were_not_kept(root):
 
         try:
             removed = sweep_worlds(ws)
-            assert _pending(child.pid) == 0  # asked whether it lives, not signalled
+            assert pending_signals(child.pid) == 0  # asked whether it lives, not signalled
         finally:
             child.kill()
             child.wait()
