@@ -223,3 +223,19 @@ def pending_signals(pid: int) -> int:
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
     return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+
+
+@pytest.fixture
+def watch_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The path of every change-feed watch (``EntryWatch``) started during the test, in order."""
+    from spellfs.store.inotify import EntryWatch
+
+    starts: list[str] = []
+    start = EntryWatch.start
+
+    def counted(self: EntryWatch) -> bool:
+        starts.append(self.path)
+        return start(self)
+
+    monkeypatch.setattr(EntryWatch, "start", counted)
+    return starts

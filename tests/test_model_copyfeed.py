@@ -381,24 +381,14 @@ def _inotify_descriptors() -> int:
 
 
 def test_a_session_past_the_limit_gives_its_descriptor_back_and_is_never_fed_again(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, watch_starts: list[str]
 ) -> None:
     """Each inotify descriptor counts against the user's limit (128 by default): a session
     too big to watch closes its own, and is not watched again (and dropped again) every few
     scans for the rest of the process."""
     from spellfs.model import copyfeed
 
-    from spellfs.store.inotify import EntryWatch
-
     monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 2)
-    starts: list[str] = []
-    start = EntryWatch.start
-
-    def counted(self: EntryWatch) -> bool:
-        starts.append(self.path)
-        return start(self)
-
-    monkeypatch.setattr(EntryWatch, "start", counted)
     before = _inotify_descriptors()
     sid = ws.sessions.create(name="big")
     dir = ws.sessions.resolve(sid)
@@ -408,7 +398,7 @@ def test_a_session_past_the_limit_gives_its_descriptor_back_and_is_never_fed_aga
         assert ws.worktree.scan(dir).clean
         assert not ws.worktree.fed(dir) and ws.worktree.looked(dir) == 3
         assert _inotify_descriptors() == before
-    assert len(starts) == 1  # the one watch that found it too big
+    assert len(watch_starts) == 1  # the one watch that found it too big
 
 
 def test_an_evicted_session_is_fed_again_after_as_many_scans_as_a_new_one(

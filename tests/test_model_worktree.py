@@ -876,24 +876,14 @@ def test_a_remembered_answer_sees_an_in_place_edit_on_the_very_next_check(ws: Wo
 
 
 def test_a_session_whose_watch_cannot_start_is_not_tried_again(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, watch_starts: list[str]
 ) -> None:
     """No files/ folder to watch: the feed is dropped for good in this process (not tried, and
     failed, on every scan), and the answer is still every artifact deleted."""
     import shutil
 
-    from spellfs.store.inotify import EntryWatch
-
-    starts: list[str] = []
-    start = EntryWatch.start
-
-    def counted(self: EntryWatch) -> bool:
-        starts.append(self.path)
-        return start(self)
-
-    monkeypatch.setattr(EntryWatch, "start", counted)
     _, dir, files = _session(ws, a_txt=b"a")
     shutil.rmtree(files)
     for _ in range(3 * 3):
         assert ws.worktree.scan(dir).deleted == ["a.txt"]
-    assert len(starts) == 1 and not ws.worktree.fed(dir)
+    assert len(watch_starts) == 1 and not ws.worktree.fed(dir)
