@@ -44,6 +44,15 @@ def run(spell, root: Path, name: str, code: str, *args: str, env: dict | None = 
     return r
 
 
+def run_with_models(spell, root: Path, sid: str, name: str, code: str) -> None:
+    """Run ``code`` in session ``sid`` against a fake OpenAI server, recording its calls."""
+    from fakeprovider import FakeProvider
+
+    with FakeProvider() as fake:
+        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
+        run(spell, root, name, code, env={**env, "SPELL_SESSION": sid})
+
+
 def replay(
     spell, root: Path, sid: str, *opts: str, env: dict | None = None
 ) -> tuple[int, dict, dict]:
@@ -763,13 +772,9 @@ def no_provider(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_in_process_replay_answers_model_calls_from_the_runs_records(root, spell, no_provider):
-    from fakeprovider import FakeProvider
-
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="asker")
-    with FakeProvider() as fake:
-        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
-        run(spell, root, "ask.lua", ASK, env={**env, "SPELL_SESSION": sid})
+    run_with_models(spell, root, sid, "ask.lua", ASK)
     calls: list = []
     with Workspace.open(root) as ws:
         # --live asks the models again: without a provider that is refused before any world
@@ -797,19 +802,13 @@ Artifact.store(os.getenv("SPELL_SESSION"), "t", "a.txt", agent:invoke({text = "q
 
 
 def test_live_without_a_provider_counts_one_call_in_the_singular(root, spell, no_provider):
-    from fakeprovider import FakeProvider
-
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="solo")
-    with FakeProvider() as fake:
-        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
-        run(spell, root, "one.lua", ONE_CALL, env={**env, "SPELL_SESSION": sid})
+    run_with_models(spell, root, sid, "one.lua", ONE_CALL)
     with Workspace.open(root) as ws:
         with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
             ws.history.replay(sid, {"live": True})
-    with FakeProvider() as fake:  # a second run: only the runs replayed are counted
-        env = {"OPENAI_API_KEY": "sk-test-1", "OPENAI_BASE_URL": fake.url + "/v1"}
-        run(spell, root, "one.lua", ONE_CALL, env={**env, "SPELL_SESSION": sid})
+    run_with_models(spell, root, sid, "one.lua", ONE_CALL)  # again: only the runs replayed count
     with Workspace.open(root) as ws:
         first = read_runs(ws, ws.sessions.resolve(sid))[0]["run"]
         with pytest.raises(UsageError, match=r"\(the runs made 2 model calls; "):
