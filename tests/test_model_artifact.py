@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -1115,22 +1116,35 @@ def test_references_that_are_not_text_or_an_id_say_so(anyws: Workspace, sid: str
     assert str(e.value) == "invalid artifact id: expected {content_hash, session_id, sequence}"
 
 
+def _three_copies(ws: Workspace) -> tuple[str, Path]:
+    """A session holding f0.txt..f2.txt at "v1 i"; return its id and its files/ folder."""
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    return sid, ws.root / sdir(ws, sid) / "files"
+
+
+def _store_v2_while(
+    ws: Workspace, sid: str, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], object]
+) -> None:
+    """Store "v2 i" over all three, running ``meanwhile`` as the store writes f1.txt's object
+    (after its check of the copies, before it writes f1.txt's copy)."""
+    real = ws.objects.put_bytes
+
+    def put_bytes(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            meanwhile()
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", put_bytes)
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+
+
 def test_a_copy_deleted_by_hand_while_a_store_runs_is_written_again(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sid = ws.sessions.create(name="race")
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
-    files = ws.root / sdir(ws, sid) / "files"
-    real = ws.objects.put_bytes
-
-    def someone_deletes_meanwhile(content: bytes, *args, **kw):
-        if content == b"v2 1":
-            (files / "f1.txt").unlink()
-        return real(content, *args, **kw)
-
-    monkeypatch.setattr(ws.objects, "put_bytes", someone_deletes_meanwhile)
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
-    monkeypatch.undo()
+    sid, files = _three_copies(ws)
+    _store_v2_while(ws, sid, monkeypatch, (files / "f1.txt").unlink)
     assert (files / "f1.txt").read_bytes() == b"v2 1"
     assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
 
@@ -1140,20 +1154,9 @@ def test_a_copy_set_back_to_recorded_content_while_a_store_runs_is_replaced(
 ) -> None:
     """Only content no record has is left in place: a copy someone put back to a recorded version
     (a checkout, an undo) mid-store is the store's to replace."""
-    sid = ws.sessions.create(name="race")
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
-    files = ws.root / sdir(ws, sid) / "files"
+    sid, files = _three_copies(ws)
     (files / "f1.txt").write_bytes(b"an edit, kept before the store")
-    real = ws.objects.put_bytes
-
-    def someone_undoes_meanwhile(content: bytes, *args, **kw):
-        if content == b"v2 1":
-            (files / "f1.txt").write_bytes(b"v1 1")
-        return real(content, *args, **kw)
-
-    monkeypatch.setattr(ws.objects, "put_bytes", someone_undoes_meanwhile)
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
-    monkeypatch.undo()
+    _store_v2_while(ws, sid, monkeypatch, lambda: (files / "f1.txt").write_bytes(b"v1 1"))
     assert (files / "f1.txt").read_bytes() == b"v2 1"
     assert ws.artifacts.get(sid, "f1.txt@2")["content"] == b"an edit, kept before the store"
     assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
@@ -1164,25 +1167,19 @@ def test_a_copy_being_written_while_a_store_runs_is_left_to_its_writer(
 ) -> None:
     import spellfs.model.statcache as statcache
 
-    sid = ws.sessions.create(name="race")
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
-    files = ws.root / sdir(ws, sid) / "files"
-    real_put, real_hash = ws.objects.put_bytes, statcache.hash_path
+    sid, files = _three_copies(ws)
+    real_hash = statcache.hash_path
     writing: set[str] = set()
 
-    def an_editor_starts_saving(content: bytes, *args, **kw):
-        if content == b"v2 1":
-            (files / "f1.txt").write_bytes(b"half of a save")
-            writing.add(str(files / "f1.txt"))
-        return real_put(content, *args, **kw)
+    def an_editor_starts_saving() -> None:
+        (files / "f1.txt").write_bytes(b"half of a save")
+        writing.add(str(files / "f1.txt"))
 
     # hash_path says None when the file moved while it was read: here, the editor's save
-    monkeypatch.setattr(ws.objects, "put_bytes", an_editor_starts_saving)
     monkeypatch.setattr(
         statcache, "hash_path", lambda p, *a: None if p in writing else real_hash(p, *a)
     )
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
-    monkeypatch.undo()
+    _store_v2_while(ws, sid, monkeypatch, an_editor_starts_saving)
     assert (files / "f1.txt").read_bytes() == b"half of a save"
     assert (files / "f0.txt").read_bytes() == b"v2 0"
     assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"  # the record still lands
