@@ -265,23 +265,29 @@ def test_the_fed_answer_is_always_a_full_scans(tmp_path_factory, ops) -> None:
         f.ws.close()
 
 
+def _four_fed(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    """A session of four artifacts f0..f3.txt, checked often enough to be fed, with the feed's
+    entry limit lowered to 5; return its folder name and its files/."""
+    from spellfs.model import copyfeed
+
+    monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 5)
+    sid = ws.sessions.create(name="four")
+    dir = ws.sessions.resolve(sid)
+    for i in range(4):
+        ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}\n")
+    for _ in range(FEED_AFTER + 1):
+        ws.worktree.scan(dir)
+    return dir, ws.root / "sessions" / dir / "files"
+
+
 @pytest.mark.parametrize("entries, fed_after", [(5, True), (6, False)])
 def test_a_session_with_more_files_than_the_limit_is_stat_ed_not_watched(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch, entries: int, fed_after: bool
 ) -> None:
     """Each watched file counts against the user's inotify limit: past MAX_ENTRIES a session
     is checked by stat every time (the same answers, just not O(change))."""
-    from spellfs.model import copyfeed
-
-    monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 5)
-    sid = ws.sessions.create(name="big")
-    dir = ws.sessions.resolve(sid)
-    for i in range(4):
-        ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}")
-    for _ in range(FEED_AFTER + 1):
-        ws.worktree.scan(dir)
+    dir, files = _four_fed(ws, monkeypatch)
     assert ws.worktree.fed(dir)
-    files = ws.root / "sessions" / dir / "files"
     for i in range(4, entries):
         (files / f"f{i}.txt").write_text("by hand")
     assert set(ws.worktree.scan(dir).added) == {f"f{i}.txt" for i in range(4, entries)}
@@ -316,18 +322,9 @@ def test_entries_the_kernel_will_not_watch_are_looked_at_every_time_and_count(
     """An entry refused a watch (the limit reached) is stat-ed at every scan, so a change to it
     through a hard link elsewhere (no event on the directory) is still seen; once it can be
     watched it is not looked at again; refused ones count towards MAX_ENTRIES too."""
-    from spellfs.model import copyfeed
-
-    monkeypatch.setattr(copyfeed, "MAX_ENTRIES", 5)
     refused.add("f3.txt")
-    sid = ws.sessions.create(name="limit")
-    dir = ws.sessions.resolve(sid)
-    for i in range(4):
-        ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}\n")
-    for _ in range(FEED_AFTER + 1):
-        ws.worktree.scan(dir)
+    dir, files = _four_fed(ws, monkeypatch)
     assert ws.worktree.fed(dir)  # 3 watched + 1 refused: within the limit
-    files = ws.root / "sessions" / dir / "files"
     assert ws.worktree.scan(dir).clean and ws.worktree.looked(dir) == 1  # f3.txt, each time
     os.link(files / "f3.txt", tmp_path / "alias")
     with open(tmp_path / "alias", "w") as f:

@@ -34,6 +34,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "build" / "mutation"
 
+# (test_model_identity.py is left out: its merges run through `spell` subprocesses, which cannot
+# kill a mutant, and it took 13 s of every surviving mutant's time; test_model_artifact_log.py
+# states the same identities in-process)
+_ARTIFACT_TESTS = [
+    "test_model_artifact.py",
+    "test_model_artifact_log.py",
+    "test_model_readonly.py",
+    "test_events_hooks.py",
+]
+_HISTORY_TESTS = ["test_history_checkpoints.py", "test_history_durability.py"]
+
 # module (relative to spellfs/) -> the test files that exercise it in-process
 MODULES: dict[str, list[str]] = {
     "store/storage.py": [
@@ -50,21 +61,8 @@ MODULES: dict[str, list[str]] = {
     "store/links.py": ["test_store_links.py"],
     "store/jsonio.py": ["test_store_jsonio.py", "test_store_records.py"],
     "store/yamlio.py": ["test_store_yamlio.py", "test_model_state.py", "test_model_session.py"],
-    # (test_model_identity.py is left out: its merges run through `spell` subprocesses, which
-    # cannot kill a mutant, and it took 13 s of every surviving mutant's time;
-    # test_model_artifact_log.py states the same identities in-process)
-    "model/artifact.py": [
-        "test_model_artifact.py",
-        "test_model_artifact_log.py",
-        "test_model_readonly.py",
-        "test_events_hooks.py",
-    ],
-    "model/artifact_writes.py": [
-        "test_model_artifact.py",
-        "test_model_artifact_log.py",
-        "test_model_readonly.py",
-        "test_events_hooks.py",
-    ],
+    "model/artifact.py": _ARTIFACT_TESTS,
+    "model/artifact_writes.py": _ARTIFACT_TESTS,  # (the storing half of the same class)
     "model/artifact_log.py": ["test_model_artifact_log.py", "test_model_artifact.py"],
     "model/ignore.py": ["test_model_ignore.py", "test_model_artifact.py", "test_model_worktree.py"],
     # (test_model_artifact.py's queries would cover the artifacts table too, but its 140 tests
@@ -107,8 +105,8 @@ MODULES: dict[str, list[str]] = {
         "test_maintenance_garbage.py",
         "test_history_checkpoints.py",
     ],
-    "history/checkpoints.py": ["test_history_checkpoints.py", "test_history_durability.py"],
-    "history/restores.py": ["test_history_checkpoints.py", "test_history_durability.py"],
+    "history/checkpoints.py": _HISTORY_TESTS,
+    "history/restores.py": _HISTORY_TESTS,  # (the restoring half of the same class)
     "history/tree.py": [
         "test_history_tree.py",
         "test_history_checkpoints.py",
