@@ -100,7 +100,7 @@ class Worktree:
         expect = {}
         for name, rec in live.items():
             c = entries.get(prefix + name)
-            if c is not None and c[2] + _RACY < c[4]:
+            if _settled(c):
                 expect[name] = (c[0], c[1], c[2], c[3], rec.get("hash"))
         self._memo[dir] = (key, live, expect)
         while len(self._memo) > 64:
@@ -307,7 +307,7 @@ class Worktree:
                 continue
             x = None
             c = cache.entries.get(prefix + name)
-            if rec is not None and c is not None and c[2] + _RACY < c[4]:
+            if rec is not None and _settled(c):
                 x = (c[0], c[1], c[2], c[3], rec.get("hash"))
             self._judge(wc, name, s, x, {name: rec} if rec is not None else {}, prefix, start)
         if gone:
@@ -380,11 +380,7 @@ class Worktree:
                 cache = self.cache()
                 cache.load(prefix)
                 c = cache.entries.get(prefix + name)
-            if (
-                c is not None
-                and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns)
-                and c[2] + _RACY < c[4]
-            ):
+            if _settled(c) and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns):
                 digest = c[3]
             else:
                 got = hash_path(base + name)
@@ -513,6 +509,13 @@ class Worktree:
         """Live artifacts whose copy on disk differs from (or lost) their latest record."""
         wc = self.scan(dir)
         return set(wc.modified) | set(wc.deleted)
+
+
+def _settled(c: tuple | None) -> bool:
+    """Whether the stat-cache entry ``c`` (ino, size, mtime_ns, hash, hashed_at_ns) may vouch for
+    its file: it was hashed past the racy window after the mtime it saw, so a later write within
+    the same mtime tick cannot hide behind it (git's racy-clean rule)."""
+    return c is not None and c[2] + _RACY < c[4]
 
 
 def _valid(name: str) -> bool:
