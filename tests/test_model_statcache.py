@@ -103,16 +103,17 @@ def test_a_racily_recent_file_is_hashed_again(tmp_path: Path) -> None:
     assert cache.lookup("f/b", (1, 5, now - 2 * RACY_NS, 0o100644)) == "h2"
 
 
-def test_a_hash_checked_exactly_the_racy_window_after_the_mtime_is_trusted(
+def test_a_hash_is_trusted_only_when_checked_more_than_the_racy_window_after_the_mtime(
     tmp_path: Path,
 ) -> None:
-    """As stored on disk: ``checked_ns`` is when the hash was computed."""
+    """As stored on disk: ``checked_ns`` is when the hash was computed. The boundary is the
+    worktree's too (one rule, :func:`settled`): at exactly the window, not trusted."""
     cache_at(tmp_path).close()
     db = sqlite3.connect(tmp_path / "watch-cache.sqlite")
     with db:
         db.executemany(
             "INSERT INTO stat VALUES (?,?,?,?,?,?)",
-            [("f/a", 1, 5, OLD, "h1", OLD + RACY_NS), ("f/b", 2, 5, OLD, "h2", OLD + RACY_NS - 1)],
+            [("f/a", 1, 5, OLD, "h1", OLD + RACY_NS + 1), ("f/b", 2, 5, OLD, "h2", OLD + RACY_NS)],
         )
     db.close()
     cache = cache_at(tmp_path)

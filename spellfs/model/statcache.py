@@ -22,7 +22,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-__all__ = ["RACY_NS", "Stat", "StatCache", "hash_path", "is_editor_temp", "stat_of"]
+__all__ = ["RACY_NS", "Stat", "StatCache", "hash_path", "is_editor_temp", "settled", "stat_of"]
 
 RACY_NS = 100_000_000  # 100 ms
 Stat = tuple  # (inode, size, mtime_ns, mode)
@@ -157,9 +157,7 @@ class StatCache:
     def lookup(self, rel: str, st: Stat) -> str | None:
         """The cached hash when ``st`` is what was hashed and it was not racily recent."""
         e = self.entries.get(rel)
-        if e is None or (e[0], e[1], e[2]) != (st[0], st[1], st[2]):
-            return None
-        if e[2] + RACY_NS > e[4]:
+        if e is None or (e[0], e[1], e[2]) != (st[0], st[1], st[2]) or not settled(e):
             return None
         return e[3]
 
@@ -191,3 +189,10 @@ class StatCache:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
+
+
+def settled(e: tuple | None) -> bool:
+    """Whether the cache entry ``e`` (ino, size, mtime_ns, hash, hashed_at_ns) may vouch for its
+    file: it was hashed past the racy window after the mtime it saw, so a later write within
+    the same mtime tick cannot hide behind it (git's racy-clean rule)."""
+    return e is not None and e[2] + RACY_NS < e[4]

@@ -31,7 +31,7 @@ from ..errors import UnrecordedChanges
 from .copyfeed import FEED_AFTER, MAX_FEEDS, CopyFeed
 from .inflight import INFLIGHT, inflight, pending, repair_inflight
 from .recall import Recall
-from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp
+from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp, settled as _settled
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -509,13 +509,6 @@ class Worktree:
         """Live artifacts whose copy on disk differs from (or lost) their latest record."""
         wc = self.scan(dir)
         return set(wc.modified) | set(wc.deleted)
-
-
-def _settled(c: tuple | None) -> bool:
-    """Whether the stat-cache entry ``c`` (ino, size, mtime_ns, hash, hashed_at_ns) may vouch for
-    its file: it was hashed past the racy window after the mtime it saw, so a later write within
-    the same mtime tick cannot hide behind it (git's racy-clean rule)."""
-    return c is not None and c[2] + _RACY < c[4]
 
 
 def _valid(name: str) -> bool:
