@@ -557,12 +557,14 @@ def test_keep_before_store_keeps_only_content_no_record_has(ws: Workspace) -> No
 def test_keep_before_store_trusts_a_settled_stat_and_reads_a_racy_one(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import spellfs.model.handedits as handedits
     import spellfs.model.worktree as worktree
 
     sid, dir, files = _session(ws, a_txt=b"one")
     reads: list[str] = []
-    real = worktree.hash_path
-    monkeypatch.setattr(worktree, "hash_path", lambda p, *a: reads.append(p) or real(p, *a))
+    real = handedits.hash_path
+    for module in (handedits, worktree):  # a store's look, and a scan's
+        monkeypatch.setattr(module, "hash_path", lambda p, *a: reads.append(p) or real(p, *a))
     (files / "a.txt").write_bytes(b"mine")
     assert ws.worktree.keep_before_store(dir, ["a.txt"]) == ["a.txt"]  # read: no cache entry
     assert len(reads) == 1
@@ -767,14 +769,14 @@ def test_status_of_more_sessions_than_are_remembered(ws: Workspace) -> None:
 def test_a_store_keeps_the_other_hand_edits_when_one_copy_is_being_written(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spellfs.model.worktree as worktree
+    import spellfs.model.handedits as handedits
 
     sid, dir, files = _session(ws, a_txt=b"a", b_txt=b"b")
     (files / "a.txt").write_bytes(b"someone is writing this")
     (files / "b.txt").write_bytes(b"a finished hand edit")
-    real = worktree.hash_path
+    real = handedits.hash_path
     monkeypatch.setattr(
-        worktree, "hash_path", lambda p, *a: None if p.endswith("/a.txt") else real(p, *a)
+        handedits, "hash_path", lambda p, *a: None if p.endswith("/a.txt") else real(p, *a)
     )
     with ws.storage.lock(f"s-{dir}"):
         assert ws.worktree.keep_before_store(dir, ["a.txt", "b.txt"]) == ["b.txt"]

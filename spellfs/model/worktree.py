@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UnrecordedChanges
 from .copyfeed import FEED_AFTER, MAX_FEEDS, CopyFeed
+from .handedits import HandEdits
 from .inflight import INFLIGHT, inflight, pending, repair_inflight
 from .recall import Recall
 from .statcache import RACY_NS as _RACY, StatCache, hash_path, is_editor_temp, settled as _settled
@@ -69,7 +69,7 @@ class WorkingCopy:
         }
 
 
-class Worktree:
+class Worktree(HandEdits):
     """``ws.worktree``: the working-copy view of every session, and what keeps it honest."""
 
     def __init__(self, ws: "Workspace") -> None:
@@ -340,175 +340,6 @@ class Worktree:
             if not d.startswith(".") and ws.storage.exists(f"sessions/{d}/session.yaml"):
                 out[d] = self.scan(d)
         return out
-
-    # -- recording -------------------------------------------------------------------
-    def record(self, dir: str) -> WorkingCopy:
-        """Record hand edits as new versions (``user_input``, created_by ``hand``), hand deletions
-        as deletions and new files as new artifacts (what `spell save` does first); return what
-        was recorded. A finished session refuses (:class:`~spellfs.errors.SessionNotActive`)."""
-        ws = self.ws
-        with ws.storage.lock(f"s-{dir}"):
-            wc = self.scan(dir)
-            if wc.clean:
-                return wc
-            self._store_as_hand(dir, sorted(n for n in [*wc.modified, *wc.added]))
-            for name in wc.deleted:
-                ws.artifacts.delete(dir, name)
-        return wc
-
-    def keep_before_store(self, dir: str, names: list[str]) -> list[str]:
-        """Before a store overwrites ``files/<name>``: a copy holding content none of the name's
-        records has (a hand edit or a file dropped in) is recorded first, as `spell save` would
-        (``user_input``, created_by ``hand``), so the store never clobbers it. Call under the
-        session lock; returns the names so kept."""
-        if not self.on_disk:
-            return []
-        ws = self.ws
-        log = ws.log(dir)
-        base = f"{ws.root}/sessions/{dir}/files/"
-        prefix = f"sessions/{dir}/files/"
-        hand = []
-        for name in dict.fromkeys(names):
-            try:
-                s = os.lstat(base + name)
-            except (FileNotFoundError, NotADirectoryError):
-                continue  # the common case: nothing there to lose
-            if not statmod.S_ISREG(s.st_mode):
-                continue
-            versions = log.versions.get(name, ())
-            with self._lock:
-                cache = self.cache()
-                cache.load(prefix)
-                c = cache.entries.get(prefix + name)
-            if _settled(c) and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns):
-                digest = c[3]
-            else:
-                got = hash_path(base + name)
-                if got is None:
-                    continue  # being written by someone right now; the next look sees it
-                digest = got[0]
-            if any(v.get("hash") == digest for v in versions):
-                continue  # recorded content: the store may replace it
-            hand.append(name)
-        self._store_as_hand(dir, hand)
-        return hand
-
-    def _store_as_hand(self, dir: str, names: list[str]) -> None:
-        """Store the ``files/`` copies at ``names`` as they are, as versions by ``hand``."""
-        if names:
-            base = f"{self.ws.root}/sessions/{dir}/files/"
-            self.ws.artifacts.store_files(
-                dir,
-                [base + n for n in names],
-                "user_input",
-                None,
-                names,
-                materialized=True,
-                by="hand",
-            )
-
-    def keep_as_objects(self, dir: str, force: bool, doing: str) -> list[tuple[str, str]]:
-        """Before a command removes the whole session (`spell rm`): refuse over hand edits, or
-        with ``force`` store each as an object first; return ``(name, object id)`` kept."""
-        wc = self.scan(dir)
-        hit = sorted([*wc.modified, *wc.added])
-        if not hit:
-            return []
-        if not force:
-            self.guard(dir, None, False, doing)  # raises, naming the files
-        kept = []
-        for name in hit:
-            with open(f"{self.ws.root}/sessions/{dir}/files/{name}", "rb") as f:
-                kept.append((name, self.ws.objects.put_stream(f)[0]))
-        return kept
-
-    def guard(self, dir: str, names: Any, force: bool, doing: str) -> list[str]:
-        """Before rewriting ``files/``: refuse when the files ``names`` would overwrite or delete
-        (None: all of them) hold content no record has. With ``force`` that content is first
-        recorded as a version (nothing is lost); return what was kept, as ``name@version``."""
-        wc = self.scan(dir)
-        hit = [n for n in (*wc.modified, *wc.added) if names is None or n in names]
-        if not hit:
-            return []
-        ws = self.ws
-        sid = ws.sessions.manifest(dir)["id"]
-        if not force:
-            shown = ", ".join(sorted(hit)[:5]) + (
-                f" and {len(hit) - 5} more" if len(hit) > 5 else ""
-            )
-            raise UnrecordedChanges(
-                f"{doing} would overwrite or delete unrecorded changes: "
-                f"sessions/{dir}/files/: {shown} "
-                f"(record them with `spell save {sid[:8]}` first, or pass --force: "
-                "they are kept first, then it goes on)"
-            )
-        base = f"{ws.root}/sessions/{dir}/files/"
-        hit.sort()
-        ws.sessions.closing.add(sid)  # a finished session too: keeping content is not a new store
-        try:
-            ws.artifacts.store_files(
-                dir,
-                [base + n for n in hit],
-                "user_input",
-                {"kept_by": doing},
-                hit,
-                materialized=True,
-                by="hand",
-            )
-        finally:
-            ws.sessions.closing.discard(sid)
-        log = ws.log(dir)
-        log.refresh()
-        return [f"{n}@{log.latest(n)['version']}" for n in hit]
-
-    def problems(self, dir: str) -> list[tuple[str, str, str]]:
-        """``(kind, name, detail)`` for ``fsck``, after what every command does first (copies an
-        interrupted store left are put back: ``interrupted-write``). Then each ``files/`` entry
-        that matches no record or differs from its record: ``stray-copy`` when its content is an
-        object no record of the session holds (it looks like an interrupted write: a store of an
-        older spellfs killed mid-way, or a record set aside by repair), else ``hand-edit``.
-        Neither is removed: without an in-flight list, only a person can tell."""
-        ws = self.ws
-        wc = self.scan(dir)
-        out = [
-            (
-                "interrupted-write",
-                n,
-                f"sessions/{dir}/files/{n}: written by a store that never recorded it; "
-                "put back as its records say",
-            )
-            for n in wc.phantoms
-        ]
-        if wc.clean:
-            return out
-        log = ws.log(dir)
-        referenced = {v.get("hash") for vs in log.versions.values() for v in vs}
-        for name, digest in sorted([*wc.modified.items(), *wc.added.items()]):
-            where = f"sessions/{dir}/files/{name}"
-            what = "differs from its record" if name in wc.modified else "matches no record"
-            if digest and digest not in referenced and ws.objects.has(digest):
-                out.append(
-                    (
-                        "stray-copy",
-                        name,
-                        f"{where}: {what}; looks like an interrupted write (its content is "
-                        "an object no record holds; `spell save` records it, or delete it)",
-                    )
-                )
-            else:
-                out.append(
-                    (
-                        "hand-edit",
-                        name,
-                        f"{where}: {what}; looks like a hand edit (`spell save` records it)",
-                    )
-                )
-        return out
-
-    def modified_names(self, dir: str) -> set[str]:
-        """Live artifacts whose copy on disk differs from (or lost) their latest record."""
-        wc = self.scan(dir)
-        return set(wc.modified) | set(wc.deleted)
 
 
 def _valid(name: str) -> bool:
