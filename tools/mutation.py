@@ -90,6 +90,7 @@ MODULES: dict[str, list[str]] = {
         "test_model_worktree_property.py",
         "test_model_copyfeed.py",  # the fed scan (_feed, _look_again) and looked()
     ],
+    "model/handedits.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
     "model/copyfeed.py": ["test_model_copyfeed.py"],
     "store/inotify.py": ["test_store_inotify.py", "test_model_session.py"],
     "model/schema.py": [

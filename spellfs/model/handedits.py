@@ -22,7 +22,8 @@ __all__ = ["HandEdits"]
 
 
 class HandEdits:
-    """The recording and guarding half of :class:`~spellfs.model.worktree.Worktree`."""
+    """The recording and guarding half of :class:`~spellfs.model.worktree.Worktree` (it uses
+    the worktree's ``ws``, ``scan``, ``cache`` and ``_lock``)."""
 
     # -- recording -------------------------------------------------------------------
     def record(self, dir: str) -> WorkingCopy:
