@@ -1,0 +1,103 @@
+"""Changing a session: its status (the transitions SPEC §2 allows), metadata, deletion.
+
+:class:`~spellfs.model.session.Sessions` extends :class:`SessionChanges`; a change takes the
+manifest lock, rewrites ``session.yaml`` and announces itself (hooks, events).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..errors import InvalidTransition, UsageError
+from ..names import jsonable, now
+
+__all__ = ["SessionChanges", "TRANSITIONS"]
+
+TRANSITIONS = {
+    ("active", "suspended"),
+    ("suspended", "active"),
+    ("active", "completed"),
+    ("active", "failed"),
+    ("suspended", "completed"),
+    ("suspended", "failed"),
+}
+
+
+class SessionChanges:
+    """The changing half of :class:`~spellfs.model.session.Sessions`."""
+
+    # -- changing --------------------------------------------------------------
+    def _update(self, ref: Any, change) -> dict:
+        dir = self.resolve(ref)
+        with self.storage.lock(f"m-{dir}"):
+            m = dict(self.manifest(dir))
+            change(m)
+            m["updated_at"] = now()
+            self._write(dir, m)
+        return m
+
+    def transition(self, ref: Any, to: str) -> dict:
+        def change(m: dict) -> None:
+            if (m["status"], to) not in TRANSITIONS:
+                allowed = sorted(b for a, b in TRANSITIONS if a == m["status"])
+                raise InvalidTransition(
+                    f"cannot make session {m['id'][:8]} {to}: it is {m['status']}"
+                    + (
+                        f" (it can become {', '.join(allowed)})"
+                        if allowed
+                        else " (a finished session cannot change status)"
+                    )
+                )
+            m["status"] = to
+
+        m = self._update(ref, change)
+        point = {"active": "SessionResume", "suspended": "SessionSuspend"}.get(to, "SessionEnd")
+        event = {
+            "active": "resumed",
+            "suspended": "suspended",
+            "completed": "completed",
+            "failed": "failed",
+        }[to]
+        self._announce(point, f"session.{event}", m)
+        return m
+
+    def suspend(self, ref: Any) -> dict:
+        return self.transition(ref, "suspended")
+
+    def resume(self, ref: Any) -> dict:
+        return self.transition(ref, "active")
+
+    def complete(self, ref: Any) -> dict:
+        return self.transition(ref, "completed")
+
+    def fail(self, ref: Any) -> dict:
+        return self.transition(ref, "failed")
+
+    def update_metadata(self, ref: Any, metadata: dict) -> dict:
+        if not isinstance(metadata, dict):
+            raise UsageError("invalid metadata: expected a table of key = value")
+        extra = jsonable(metadata, "session metadata")
+        m = self._update(ref, lambda m: m.__setitem__("metadata", {**m["metadata"], **extra}))
+        self.ws.publish("session.updated", {"session_id": m["id"]})
+        return m
+
+    def set_manifest_fields(self, ref: Any, **fields: Any) -> dict:
+        """Replace manifest fields wholesale (restore, hand-edit helpers)."""
+        fields = copy.deepcopy(fields)  # the caller keeps its values; the cache keeps these
+        return self._update(ref, lambda m: m.update(fields))
+
+    def delete(self, ref: Any) -> str:
+        dir = self.resolve(ref)
+        m = self.manifest(dir)
+        if self.ws.run is not None:  # the run's starting point must outlive the files
+            self.ws.run.note_deleted(dir)
+        with self.storage.lock(f"s-{dir}"):
+            self.storage.rmtree(f"sessions/{dir}")
+        self._manifests.pop(dir, None)
+        self._resolved = {k: v for k, v in self._resolved.items() if v != dir}
+        self.ws.index.forget(dir)
+        if self.ws.current_session in (m["id"], dir):
+            self.ws.current_session = None
+        self._announce(None, "session.deleted", m)
+        return m["id"]
