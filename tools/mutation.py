@@ -83,6 +83,13 @@ MODULES: dict[str, list[str]] = {
         "test_cli_names.py",  # sessions by exact name (in-process parts)
         "test_history_runs.py",  # what a recorded run is told of the sessions it touches
     ],
+    "model/lifecycle.py": [
+        "test_model_session.py",
+        "test_model_readonly.py",
+        "test_events_hooks.py",  # the session hooks and events
+        "test_cli_names.py",  # sessions by exact name (in-process parts)
+        "test_history_runs.py",  # what a recorded run is told of the sessions it touches
+    ],
     "model/state.py": ["test_model_state.py"],
     "model/statcache.py": ["test_model_statcache.py", "test_model_worktree.py"],
     "model/worktree.py": [
