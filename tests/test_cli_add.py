@@ -43,6 +43,28 @@ def test_add_directory_recurses_and_honours_spellignore(root: Path) -> None:
     assert (root / "sessions" / dir / "files" / "mid.txt").read_text() == "mid"
 
 
+def test_add_of_a_tree_nested_past_any_limit_is_one_line_and_stores_nothing(root: Path) -> None:
+    """1,100 folders deep (Python's os.walk recurses: this crashed with a traceback)."""
+    import os
+
+    sid = _session(root)
+    (root.parent / "data").mkdir()
+    (root.parent / "data" / "top.txt").write_text("top")
+    fd = os.open(root.parent / "data", os.O_RDONLY)
+    for _ in range(1100):  # (by descriptor: the path outgrows what one system call takes)
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    out = run_spell("-w", str(root), "add", sid, str(root.parent / "data"))
+    err = out.stderr.decode()
+    assert out.returncode == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("Error: too deeply nested: ")
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.list(sid) == []
+
+
 def test_add_directory_refuses_two_files_of_one_name_before_storing(root: Path) -> None:
     sid = _session(root)
     data = root.parent / "data"

@@ -214,3 +214,19 @@ def test_two_files_of_one_name_are_refused_naming_both(ws) -> None:
         f"two files would both be artifact same.txt: {top / 'one' / 'same.txt'} and "
         f"{top / 'two' / 'same.txt'} (add one of them separately with --name)"
     )
+
+
+def test_a_folder_is_entered_down_to_max_depth_and_a_deeper_tree_is_refused(ws) -> None:
+    from spellfs.model.ignore import MAX_DEPTH
+
+    top = ws.root / "data"
+    deepest = top.joinpath(*["d"] * MAX_DEPTH)
+    write(deepest / "leaf.txt")
+    assert collect_files(ws, ws.ignore, [str(top)]) == ([str(deepest / "leaf.txt")], [])
+    (deepest / "d").mkdir()  # one folder deeper: refused before anything is stored
+    with pytest.raises(UsageError) as err:
+        collect_files(ws, ws.ignore, [str(top)])
+    assert str(err.value).startswith("too deeply nested: ")
+    assert str(err.value).endswith(
+        f"is more than {MAX_DEPTH} folders below {top} (add the files of a shallower folder)"
+    )

@@ -47,6 +47,10 @@ class Ignore:
         return self.spec.match_file(rel)
 
 
+#: How many folders below the one named ``spell add`` enters (SPEC §1: every reader has limits).
+MAX_DEPTH = 100
+
+
 def collect_files(
     ws: "Workspace", ignore: Ignore, args: Iterable[str]
 ) -> tuple[list[str], list[tuple[str, str]]]:
@@ -85,6 +89,11 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
     seen: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(top):
         rel = os.path.relpath(dirpath, top)
+        if rel.count(os.sep) >= MAX_DEPTH:  # (os.walk recurses: a deep tree would crash it)
+            raise UsageError(
+                f"too deeply nested: {dirpath[:200]}… is more than {MAX_DEPTH} folders below "
+                f"{top} (add the files of a shallower folder)"
+            )
         prefix = base if rel == "." else (f"{base}/{rel}" if base else rel)
         keep = []
         for d in sorted(dirnames):
