@@ -57,12 +57,26 @@ def test_add_of_a_tree_nested_past_any_limit_is_one_line_and_stores_nothing(root
         os.close(fd)
         fd = inner
     os.close(fd)
-    out = run_spell("-w", str(root), "add", sid, str(root.parent / "data"))
+    try:
+        out = run_spell("-w", str(root), "add", sid, str(root.parent / "data"))
+    finally:
+        _remove_deep(root.parent / "data")  # (pytest's clean-up recurses too)
     err = out.stderr.decode()
     assert out.returncode == 2, err
     assert len(err.strip().splitlines()) == 1 and err.startswith("Error: too deeply nested: ")
     with Workspace.open(root) as ws:
         assert ws.artifacts.list(sid) == []
+
+
+def _remove_deep(top: Path) -> None:
+    """Remove a chain of folders named ``d`` one level at a time, from the top."""
+    while (top / "d").exists():
+        if (top / "d" / "d").exists():
+            (top / "d" / "d").rename(top / "x")
+            (top / "d").rmdir()
+            (top / "x").rename(top / "d")
+        else:
+            (top / "d").rmdir()
 
 
 def test_add_directory_refuses_two_files_of_one_name_before_storing(root: Path) -> None:
