@@ -38,7 +38,7 @@ RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 @dataclass
 class Problem:
-    # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record,
+    # corrupt-object, corrupt-pack, missing-object, on-remote, bad-manifest, bad-state, bad-record,
     # partial-record, stray-temp, unsafe-link, bad-checkpoint, index-rebuilt,
     # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
     # ambiguous-record, shared-sequence, renumbered (identities after a merge)
@@ -121,6 +121,10 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             report.problems.append(Problem("corrupt-object", oid, str(exc), oid=oid))
         if advance:
             advance(1)
+    packs = getattr(store, "packs", None)
+    for name, why in sorted(packs.bad.items() if packs is not None else ()):
+        # (its objects are then missing: reported below with what needs them)
+        report.problems.append(Problem("corrupt-pack", f".spell/objects/pack/{name}", why))
     seen: set[str] = set()
     missing: set[str] = set()
     damaged = ws.index.check()

@@ -334,13 +334,24 @@ class ArtifactWrites:
 
         settled = len(prepared) >= _PARALLEL_FROM and not ws.memory
         copies: list[tuple[str, Any, str]] = []  # (name, stat, hash) of settled copies
+        contents: list[bytes | None] = [None] * len(prepared)
+        packed: dict[int, str] = {}
+        if settled:  # a bulk store: its small objects go into one pack (store/packs.py)
+            for i, (_, content, path) in enumerate(prepared):
+                contents[i] = content if content is not None or path is None else _read_small(path)
+            small = [i for i, c in enumerate(contents) if c is not None]
+            oids = ws.objects.put_many([contents[i] for i in small])  # type: ignore[misc]
+            packed = dict(zip(small, oids))
 
         def write(i: int) -> tuple[str, int, bytes]:
             rec, content, path = prepared[i]
-            if content is None and path is not None:
+            if i in packed:
+                content = contents[i]
+            elif content is None and path is not None:
                 content = _read_small(path)
             if content is not None:
-                oid, size, head = ws.objects.put_bytes(content), len(content), content[:4096]
+                oid = packed.get(i) or ws.objects.put_bytes(content)
+                size, head = len(content), content[:4096]
             else:
                 with open(path, "rb") as f:
                     oid, size = ws.objects.put_stream(f)
