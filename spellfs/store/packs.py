@@ -60,10 +60,8 @@ class Packs:
         """Take in packs written (or removed) by other processes since the last look."""
         names = self._names()
         with self._lock:
-            gone = self._loaded - names
-            if gone:
-                self._where = {o: w for o, w in self._where.items() if w[0] not in gone}
-                self._loaded -= gone
+            if self._loaded - names:  # a gc rewrote some: read them all again (an object may
+                self._where, self._loaded = {}, set()  # be in two packs after a crash)
             for name in sorted(names - self._loaded - set(self.bad)):
                 try:
                     index = self._read_index(name)
@@ -178,8 +176,8 @@ class Packs:
                 os.unlink(tmp)
             raise disk_error(exc, final) from None
         with self._lock:
-            for raw, offset, size in entries:
-                self._where.setdefault(raw.hex(), (name, offset, size))
+            for raw, offset, size in entries:  # (this pack holds them for sure: a gc's rewrite)
+                self._where[raw.hex()] = (name, offset, size)
             self._loaded.add(name)
         return final
 
