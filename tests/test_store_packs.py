@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spellfs import IntegrityError, ObjectNotFound
-from spellfs.store.objects import PACK_FROM, ZSTD_MAGIC, FsObjectStore, hash_bytes
+from spellfs.store.objects import PACK_FROM, PACKED_MAX, ZSTD_MAGIC, FsObjectStore, hash_bytes
 from spellfs.store.packs import Packs
 
 THRESHOLD = 1024
@@ -65,7 +65,7 @@ def test_a_small_batch_stays_loose_and_a_large_object_stays_a_file(
     few = contents(PACK_FROM - 1)
     store.put_many(few)
     assert packs_in(store) == [] and len(loose(store)) == PACK_FROM - 1
-    big = os.urandom(2 << 20)  # stored form above 1 MiB: a file of its own
+    big = os.urandom(PACKED_MAX + 1)  # a stored form above PACKED_MAX: a file of its own
     oids = store.put_many([big, *contents(PACK_FROM, "more")])
     assert oids[0] in loose(store)
     assert len(packs_in(store)) == 1
@@ -294,3 +294,26 @@ def test_an_object_in_two_packs_stays_found_when_one_is_removed(
     assert len(packs_in(store)) == 2 and old in packs_in(store)
     Path(reader.packs.locate(oids[5])[0]).unlink()  # the copy it found goes (a later gc)
     assert reader.get(oids[5]) == datas[5]
+
+
+def test_a_pack_renamed_in_within_the_same_timestamp_tick_is_still_seen(
+    store: FsObjectStore,
+) -> None:
+    """A look skips the listing while the folder's mtime is unchanged, but only once that mtime
+    is older than its look by a second: a pack renamed in later within the same tick keeps it."""
+    store.put_many(contents(20))
+    folder = store.root / "pack"
+    tick = folder.stat().st_mtime_ns  # (just now)
+    reader = FsObjectStore(store.root, THRESHOLD)
+    assert not reader.has(hash_bytes(b"x"))  # a look at a fresh folder
+    oids = FsObjectStore(store.root, THRESHOLD).put_many(contents(20, "later"))
+    os.utime(folder, ns=(tick, tick))  # the second rename landed in the same tick
+    assert reader.get(oids[0]) == contents(20, "later")[0]
+    # once settled, an unchanged folder is not listed again; a change of its mtime is seen
+    old = tick - 5 * 10**9
+    os.utime(folder, ns=(old, old))
+    assert not reader.has(hash_bytes(b"y"))  # a settled look
+    listed = []
+    reader.packs._names = lambda: listed.append(1) or set()  # type: ignore[method-assign]
+    assert not reader.has(hash_bytes(b"z"))
+    assert listed == []  # one stat, no listing

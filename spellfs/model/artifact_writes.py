@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable, now
-from ..store import encode_record
+from ..store import PACKED_MAX, encode_record
 from .inflight import inflight
 from .statcache import RACY_NS
 
@@ -72,23 +72,24 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
 
 
-def _read_small(path: Path) -> bytes | None:
-    """A file's content when it is at most 1 MiB, else None: stream it. Four system calls for
-    a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then shrinks)."""
+def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
+    """A file's content when it is at most ``limit`` bytes, else None: stream it. Four system
+    calls for a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then
+    shrinks)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
-        if size > 1 << 20:
+        if size > limit:
             return None
         data = os.read(fd, size + 1)
-        while len(data) != size and len(data) <= 1 << 20:  # short read, or it changed: read on
-            more = os.read(fd, (1 << 20) + 1 - len(data))
+        while len(data) != size and len(data) <= limit:  # short read, or it changed: read on
+            more = os.read(fd, limit + 1 - len(data))
             if not more:
                 break
             data += more
     finally:
         os.close(fd)
-    return data if len(data) <= 1 << 20 else None
+    return data if len(data) <= limit else None
 
 
 class ArtifactWrites:
@@ -338,7 +339,11 @@ class ArtifactWrites:
         packed: dict[int, str] = {}
         if settled:  # a bulk store: its small objects go into one pack (store/packs.py)
             for i, (_, content, path) in enumerate(prepared):
-                contents[i] = content if content is not None or path is None else _read_small(path)
+                if content is None and path is not None:
+                    content = _read_small(path, PACKED_MAX)  # (a chunk holds at most 64 MiB)
+                contents[i] = (
+                    content if content is not None and len(content) <= PACKED_MAX else None
+                )
             small = [i for i, c in enumerate(contents) if c is not None]
             oids = ws.objects.put_many([contents[i] for i in small])  # type: ignore[misc]
             packed = dict(zip(small, oids))

@@ -198,7 +198,8 @@ class MemoryObjectStore(ObjectStore):
 
 #: A batch with at least this many new objects writes them as one pack (see :mod:`.packs`).
 PACK_FROM = 16
-_PACK_MAX = 1 << 20  # (stored bytes: a larger object stays a file of its own)
+#: A larger object (stored form) stays a file of its own.
+PACKED_MAX = 64 << 10
 
 
 class _Packed(io.BytesIO):
@@ -281,7 +282,7 @@ class FsObjectStore(ObjectStore):
             if os.path.exists(f"{self.base}{oid[:2]}/{oid[2:]}"):
                 continue
             new[oid] = encode(data, self.threshold)
-        small = {o: b for o, b in new.items() if len(b) <= _PACK_MAX}
+        small = {o: b for o, b in new.items() if len(b) <= PACKED_MAX}
         if len(small) < PACK_FROM:
             small = {}
         self.packs.write(small.items())

@@ -26,6 +26,7 @@ import contextlib
 import os
 import struct
 import threading
+import time
 from typing import Callable, Iterable, Iterator
 
 from ..errors import IntegrityError
@@ -37,6 +38,7 @@ PACK_DIR = "pack"
 MAGIC = b"SPELLPK1"
 _ENTRY = struct.Struct(">32sQI")
 _FOOTER = struct.Struct(">QI8s")
+_SETTLE_NS = 1_000_000_000
 
 
 class Packs:
@@ -47,6 +49,7 @@ class Packs:
         self._where: dict[str, tuple[str, int, int]] = {}  # id -> (pack name, offset, size)
         self._loaded: set[str] = set()
         self.bad: dict[str, str] = {}  # pack name -> why it cannot be read (fsck says so)
+        self._settled: tuple[int, int] | None = None  # the folder's (ino, mtime) a look vouches for
         self._lock = threading.Lock()
 
     # -- finding ----------------------------------------------------------------------
@@ -57,8 +60,22 @@ class Packs:
             return set()
 
     def refresh(self) -> None:
-        """Take in packs written (or removed) by other processes since the last look."""
+        """Take in packs written (or removed) by other processes since the last look.
+
+        Skipped while the folder's mtime is the one of a look taken well after it (one
+        ``stat`` rather than a listing: a workspace may hold many packs). A look within
+        :data:`_SETTLE_NS` of the mtime vouches for nothing: a pack renamed in later within
+        the same timestamp tick would keep the mtime (git's racy-clean rule)."""
+        try:
+            st = os.stat(self.dir)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        key = None if st is None else (st.st_ino, st.st_mtime_ns)
+        if key is not None and key == self._settled:
+            return
+        looked = time.time_ns()
         names = self._names()
+        self._settled = key if st is not None and looked - st.st_mtime_ns > _SETTLE_NS else None
         with self._lock:
             if self._loaded - names:  # a gc rewrote some: read them all again (an object may
                 self._where, self._loaded = {}, set()  # be in two packs after a crash)
