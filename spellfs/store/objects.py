@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from ..errors import IntegrityError, ObjectNotFound, UsageError
+from .links import real_dir
 from .packs import Packs
 from .storage import disk_error, pid, write_all
 
@@ -215,8 +216,25 @@ class FsObjectStore(ObjectStore):
         self.root = root
         self.base = os.fspath(root) + "/"
         self.threshold = threshold
-        self._dirs: set[str] = set()
-        self.packs = Packs(self.base)
+        self._dirs: set[str] = set()  # fan-out folders seen to be real ones
+        self._checked = False
+        self.packs = Packs(self.base, self._check_root)
+
+    def _check_root(self) -> None:
+        """Refuse to work through ``.spell`` or ``.spell/objects`` when either is a link."""
+        if not self._checked:
+            real_dir(os.path.dirname(os.fspath(self.root)), ".spell")
+            real_dir(os.fspath(self.root), ".spell/objects")
+            self._checked = True
+
+    def _fan(self, fan: str) -> str:
+        """The fan-out folder ``fan``, refused when it is a link (it may not exist yet)."""
+        d = self.base + fan
+        if fan not in self._dirs:
+            self._check_root()
+            if real_dir(d, f".spell/objects/{fan}"):
+                self._dirs.add(fan)
+        return d
 
     def path(self, oid: str) -> Path:
         validate_oid(oid)
@@ -229,7 +247,7 @@ class FsObjectStore(ObjectStore):
         )
 
     def _tmp(self, fan: str) -> str:
-        d = self.base + fan
+        d = self._fan(fan)
         if fan not in self._dirs:
             try:
                 os.makedirs(d, exist_ok=True)
@@ -374,10 +392,15 @@ class FsObjectStore(ObjectStore):
         """Every local object id, in order: the loose ones and the packed ones."""
         if not self.root.is_dir():
             return iter(())
+        self._check_root()
         found = set(self.packs)
         for fan in os.listdir(self.root):
-            if len(fan) != 2:
-                continue
+            if (
+                len(fan) != 2
+                or not os.path.isdir(self.root / fan)
+                or os.path.islink(self.root / fan)
+            ):
+                continue  # (a link is never followed: `spell fsck` reports it)
             for rest in os.listdir(self.root / fan):
                 oid = fan + rest
                 if _OID.match(oid):
@@ -390,8 +413,9 @@ class FsObjectStore(ObjectStore):
     def remove_many(self, oids: list[str]) -> None:
         """Remove these objects, loose or packed (a pack is written again without them)."""
         for oid in oids:
+            validate_oid(oid)
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path(oid))
+                os.unlink(self._fan(oid[:2]) + "/" + oid[2:])
         self.packs.drop(set(oids))
 
     def stored_size(self, oid: str) -> int:

@@ -30,6 +30,7 @@ import time
 from typing import Callable, Iterable, Iterator
 
 from ..errors import IntegrityError
+from .links import real_dir
 from .storage import disk_error, pid, write_all
 
 __all__ = ["PACK_DIR", "Packs"]
@@ -44,8 +45,9 @@ _SETTLE_NS = 1_000_000_000
 class Packs:
     """The packs under ``<objects>/pack``: which holds an object, and its stored bytes."""
 
-    def __init__(self, objects: str) -> None:
+    def __init__(self, objects: str, check_root: Callable[[], None] | None = None) -> None:
         self.dir = os.path.join(objects, PACK_DIR)
+        self._check_root = check_root
         self._where: dict[str, tuple[str, int, int]] = {}  # id -> (pack name, offset, size)
         self._loaded: set[str] = set()
         self.bad: dict[str, str] = {}  # pack name -> why it cannot be read (fsck says so)
@@ -53,7 +55,15 @@ class Packs:
         self._lock = threading.Lock()
 
     # -- finding ----------------------------------------------------------------------
+    def _real(self) -> bool:
+        """Whether the pack folder exists; refused when it (or a folder above) is a link."""
+        if self._check_root is not None:
+            self._check_root()
+        return real_dir(self.dir, f".spell/objects/{PACK_DIR}")
+
     def _names(self) -> set[str]:
+        if os.path.islink(self.dir):
+            return set()  # never followed (`spell fsck` reports it; a write refuses)
         try:
             return {n for n in os.listdir(self.dir) if n.endswith(".pack") and n[0] != "."}
         except (FileNotFoundError, NotADirectoryError):
@@ -115,8 +125,14 @@ class Packs:
         return oid in self._where
 
     def locate(self, oid: str) -> tuple[str, int, int] | None:
-        """``(pack path, offset, size)`` of ``oid``'s stored form, or None."""
+        """``(pack path, offset, size)`` of ``oid``'s stored form, or None.
+
+        A pack found earlier is checked to be still there: another process's gc may have
+        rewritten it without ``oid``, and a store that trusted the old answer would record an
+        object it never wrote."""
         hit = self._where.get(oid)
+        if hit is not None and not os.path.exists(os.path.join(self.dir, hit[0])):
+            hit = None
         if hit is None:
             self.refresh()
             hit = self._where.get(oid)
@@ -169,7 +185,7 @@ class Packs:
         entries.sort()
         body.append(b"".join(_ENTRY.pack(*e) for e in entries))
         body.append(_FOOTER.pack(at, len(entries), MAGIC))
-        made = not os.path.isdir(self.dir)
+        made = not self._real()
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as exc:
@@ -201,6 +217,8 @@ class Packs:
     def drop(self, oids: set[str]) -> int:
         """Remove ``oids`` from the packs holding them: each such pack is written again without
         them (the rest first, durable), then removed. Returns how many were dropped."""
+        if not self._real():
+            return 0
         self.refresh()
         hits: dict[str, set[str]] = {}
         for oid in oids:
@@ -236,6 +254,8 @@ class Packs:
         wrote, or None when it was there already), make those files ``durable``, then remove the
         packs; return how many objects were written. ``spell commit`` does this first: git
         carries loose files."""
+        if not self._real():
+            return 0
         self.refresh()
         written: list[str] = []
         done = []
