@@ -55,7 +55,7 @@ SPELL_YAML = """\
 #   origin: {url: "s3://bucket/prefix", endpoint_url: "http://127.0.0.1:8333"}
 """
 # Inside .spell/ only the objects are shared; caches, index, locks and logs are not.
-SPELL_GITIGNORE = "/*\n!/objects/\n!/.gitignore\n"
+SPELL_GITIGNORE = "/*\n!/objects/\n/objects/pack/\n!/.gitignore\n"
 
 
 def find_root(start: Path | None = None, explicit: str | os.PathLike | None = None) -> Path | None:
@@ -131,10 +131,13 @@ def _share_objects(store: Any, shared: Path) -> None:
     """Read objects missing here from ``shared`` (read-only): hard-link them in, else copy.
 
     Objects are immutable and read-only (0o444), so a link exposes nothing to writes;
-    new objects are written here only. Any fetcher already installed (a remote) is
-    asked after ``shared``.
+    new objects are written here only; a packed one is copied out of its pack. Any fetcher
+    already installed (a remote) is asked after ``shared``.
     """
+    from .store import Packs
+
     previous = store.__dict__.get("fetcher")
+    packs = Packs(os.fspath(shared))
 
     def fetch(oid: str) -> bool:
         source = shared / oid[:2] / oid[2:]
@@ -147,6 +150,10 @@ def _share_objects(store: Any, shared: Path) -> None:
                 pass
             except OSError:  # another file system: copy through the verified path
                 store.add_verified(oid, source.read_bytes(), str(source))
+            return True
+        packed = packs.read(oid)
+        if packed is not None:
+            store.add_verified(oid, packed, f"{packs.dir}: {oid}")
             return True
         return bool(previous and previous(oid))
 

@@ -565,3 +565,63 @@ def test_pull_brings_everything_it_can_past_a_lost_tree(tmp_path) -> None:
             pull(ws)
         assert ws.objects.has(kept)  # the other session's objects arrived all the same
         assert ws.artifacts.get(b, "x.txt")["content"] == f"content of {b}".encode()
+
+
+def test_packed_objects_are_pushed_to_seaweedfs_and_a_pull_reads_every_artifact(tmp_path, seaweed):
+    """`spell add S DIR` of 16 or more files writes their objects as one pack (store/packs.py):
+    `spell push` sends each as ``objects/ab/cdef…`` with its stored bytes, and a clone's
+    `spell pull` reads every version."""
+    import obstore
+    from obstore.store import S3Store
+
+    from spellfs.store.objects import hash_bytes
+
+    if BUCKET not in seaweed.buckets:
+        seaweed.create_bucket(BUCKET)
+    prefix = f"cli{next(_prefixes)}"
+    target = Target(
+        "s3", f"s3://{BUCKET}/{prefix}", ["--endpoint-url", seaweed.endpoint], seaweed.env()
+    )
+    src = tmp_path / "ws"
+    init_workspace(src)
+    sid = target.spell("new", "bulk", cwd=src).stdout.decode().strip()
+    versions = []
+    for v in (1, 2):  # version 1 then lives only in the pack: no files/ copy carries it
+        data = tmp_path / f"data{v}"
+        data.mkdir()
+        contents = {f"f{i:02}.txt": f"version {v} of file {i:02}\n".encode() for i in range(20)}
+        for name, content in contents.items():
+            (data / name).write_bytes(content)
+        target.spell("add", sid, str(data), cwd=src)
+        versions.append(contents)
+    packs = list((src / ".spell" / "objects" / "pack").glob("*.pack"))
+    assert len(packs) == 2
+    packed = b"".join(p.read_bytes() for p in packs)
+    oids = {hash_bytes(c): c for contents in versions for c in contents.values()}
+    assert all(content in packed for content in oids.values())
+    assert not {p.parent.name + p.name for p in local_objects(src)} & set(oids)
+
+    target.spell("remote", "add", "origin", target.url, *target.args, cwd=src)
+    pushed = json.loads(target.spell("push", "--json", cwd=src).stdout)
+    assert pushed["pushed"] == len(local_objects(src)) + len(oids) and pushed["skipped"] == 0
+    s3 = S3Store(
+        BUCKET,
+        endpoint=seaweed.endpoint,
+        access_key_id=seaweed.access_key,
+        secret_access_key=seaweed.secret_key,
+        region=seaweed.region,
+        client_options={"allow_http": True},
+    )
+    for oid, content in oids.items():  # small: the stored form is the content itself
+        key = f"{prefix}/objects/{oid[:2]}/{oid[2:]}"
+        assert bytes(obstore.get(s3, key).bytes()) == content, key
+
+    dst = clone(src, tmp_path / "clone")
+    pulled = json.loads(target.spell("pull", "--json", cwd=dst).stdout)
+    assert pulled["pulled"] == pushed["pushed"]
+    with Workspace.open(dst) as ws:
+        for name in versions[0]:
+            assert ws.artifacts.get(sid, f"{name}@1")["content"] == versions[0][name], name
+            assert ws.artifacts.get(sid, name)["content"] == versions[1][name], name
+    assert cat(target, dst, sid, "f07.txt@1").stdout == b"version 1 of file 07\n"
+    assert json.loads(target.spell("fsck", "--json", cwd=dst).stdout)["ok"] is True

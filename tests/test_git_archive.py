@@ -321,3 +321,53 @@ def test_an_export_manifest_whose_dir_is_no_name_is_refused(head: bytes, tmp_pat
     with Workspace.open(dest) as ws, pytest.raises(ArchiveError, match="archive refused"):
         import_session(ws, archive)
     assert snapshot_tree(dest) - {".spell/tmp"} == before
+
+
+def test_a_session_whose_objects_are_packed_exports_and_imports_identically(
+    root: Path, spell, tmp_path: Path
+) -> None:
+    """`spell add S DIR` of 16 or more files writes their objects as one pack (store/packs.py);
+    the export carries each as an object, and the imported session reads the same."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="bulk")
+    versions = []
+    for v in (1, 2):  # version 1 then lives only in the objects: no files/ copy carries it
+        data = tmp_path / f"data{v}"
+        data.mkdir()
+        contents = {f"f{i:02}.txt": f"version {v} of file {i:02}\n".encode() for i in range(20)}
+        for name, content in contents.items():
+            (data / name).write_bytes(content)
+        ok(spell("-w", str(root), "add", sid, str(data)))
+        versions.append(contents)
+    packs = list((root / ".spell" / "objects" / "pack").glob("*.pack"))
+    assert len(packs) == 2
+    packed = b"".join(p.read_bytes() for p in packs)
+    for contents in versions:
+        for content in contents.values():
+            oid = hash_bytes(content)
+            assert content in packed
+            assert not (root / ".spell" / "objects" / oid[:2] / oid[2:]).exists()
+    archive = tmp_path / "bulk.tar.zst"
+    ok(spell("-w", str(root), "export", sid, "-o", str(archive)))
+    with archive.open("rb") as f:
+        names = set(
+            tarfile.open(
+                fileobj=io.BytesIO(zstandard.ZstdDecompressor().stream_reader(f).read())
+            ).getnames()
+        )
+    for contents in versions:
+        for content in contents.values():
+            oid = hash_bytes(content)
+            assert f"objects/{oid[:2]}/{oid[2:]}" in names
+
+    dest = fresh(tmp_path)
+    ok(spell("-w", str(dest), "import", str(archive)))
+    with Workspace.open(dest) as ws:
+        for name in versions[0]:
+            assert ws.artifacts.get(sid, name + "@1")["content"] == versions[0][name], name
+            assert ws.artifacts.get(sid, name)["content"] == versions[1][name], name
+    assert ok(spell("-w", str(dest), "cat", sid, "f07.txt@1")) == "version 1 of file 07\n"
+    assert ok(spell("-w", str(dest), "show", sid, "--json")) == ok(
+        spell("-w", str(root), "show", sid, "--json")
+    )
+    assert ok(spell("-w", str(dest), "fsck")).endswith("ok\n")

@@ -365,3 +365,47 @@ def test_an_enclosing_repository_is_left_alone_by_other_commands(tmp_path: Path,
     ok(spell("init", str(tmp_path / "ws")))
     new_session(spell, tmp_path / "ws", "s")
     assert (tmp_path / ".git" / "config").read_text() == config
+
+
+def test_packed_objects_are_committed_loose_and_a_clone_reads_every_artifact(
+    repo: Path, spell, tmp_path: Path
+) -> None:
+    """`spell add S DIR` of 16 or more files writes their objects as one pack (store/packs.py),
+    which stays local: `spell commit` writes them loose first, so git carries each one a
+    clone needs and no pack."""
+    sid = new_session(spell, repo, "bulk")
+    for v in (1, 2):  # version 1 then lives only in the pack: no files/ copy carries it
+        data = tmp_path / f"data{v}"
+        data.mkdir()
+        for i in range(20):
+            (data / f"f{i:02}.txt").write_text(f"version {v} of file {i:02}\n")
+        ok(spell("-w", str(repo), "add", sid, str(data)))
+    pack_dir = repo / ".spell" / "objects" / "pack"
+    packs = list(pack_dir.glob("*.pack"))
+    assert len(packs) == 2
+    packed = b"".join(p.read_bytes() for p in packs)
+    v1 = {f"f{i:02}.txt": f"version 1 of file {i:02}\n".encode() for i in range(20)}
+    v2 = {f"f{i:02}.txt": f"version 2 of file {i:02}\n".encode() for i in range(20)}
+    for content in [*v1.values(), *v2.values()]:
+        oid = hash_bytes(content)
+        assert content in packed and not (repo / ".spell/objects" / oid[:2] / oid[2:]).exists()
+
+    ok(spell("-w", str(repo), "commit", "-m", "bulk"))
+    tracked = run_git(repo, "ls-files").stdout.splitlines()
+    assert not [p for p in tracked if "/pack/" in p or p.endswith(".pack")], tracked
+    for content in v1.values():  # no files/ copy carries these: git must
+        oid = hash_bytes(content)
+        assert f".spell/objects/{oid[:2]}/{oid[2:]}" in tracked
+    assert run_git(repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
+
+    clone = tmp_path / "clone"
+    run_git(tmp_path, "clone", "-q", str(repo), str(clone))
+    with Workspace.open(clone) as ws:
+        for name in v1:
+            assert ws.artifacts.get(sid, f"{name}@1")["content"] == v1[name], name
+            assert ws.artifacts.get(sid, name)["content"] == v2[name], name
+    assert ok(spell("-w", str(clone), "cat", sid, "f07.txt@1")) == "version 1 of file 07\n"
+    assert json.loads(ok(spell("-w", str(clone), "fsck", "--json")))["ok"] is True
+    assert ok(spell("-w", str(clone), "show", sid, "--json")) == ok(
+        spell("-w", str(repo), "show", sid, "--json")
+    )

@@ -1087,3 +1087,44 @@ def test_a_failed_replays_stderr_is_kept_as_text_its_last_2000_characters(root, 
         r.finish(0)
         rep = ws.history.replay(sid, {"run": r.id})
     assert rep["runs"][0]["stderr"] == "\ufffd\ufffd not UTF-8 " + "e" * 10
+
+
+READ_ALL = """
+local sid = os.getenv("SPELL_SESSION")
+local parts = {}
+for i = 0, 19 do
+  local name = string.format("f%02d.txt", i)
+  parts[#parts + 1] = Artifact.get(sid, name .. "@1").content .. Artifact.get(sid, name).content
+end
+Artifact.store(sid, "text", "all.txt", table.concat(parts))
+"""
+
+
+def test_a_session_whose_objects_are_packed_replays_the_same(root, spell, tmp_path):
+    """`spell add S DIR` of 16 or more files writes their objects as one pack
+    (store/packs.py): the world reads them through .spell/alternates all the same."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="bulk")
+    expected = []
+    for v in (1, 2):  # version 1 then lives only in the pack: no files/ copy carries it
+        data = tmp_path / f"data{v}"
+        data.mkdir()
+        for i in range(20):
+            (data / f"f{i:02}.txt").write_text(f"version {v} of file {i:02}\n")
+        r = spell("-w", str(root), "add", sid, str(data))
+        assert r.returncode == 0, r.stderr.decode()
+    packs = list((root / ".spell" / "objects" / "pack").glob("*.pack"))
+    assert len(packs) == 2
+    loose = [p for p in (root / ".spell" / "objects").glob("??/*")]
+    packed = b"".join(p.read_bytes() for p in packs)
+    for i in range(20):
+        for v in (1, 2):
+            content = f"version {v} of file {i:02}\n".encode()
+            assert content in packed and not any(p.read_bytes() == content for p in loose)
+        expected.append(f"version 1 of file {i:02}\nversion 2 of file {i:02}\n")
+    run(spell, root, "all.lua", READ_ALL, env={"SPELL_SESSION": sid})
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.get(sid, "all.txt")["content"].decode() == "".join(expected)
+    code, rep, _ = replay(spell, root, sid)
+    assert code == 0 and rep["same"] and results(rep) == {"all.txt": "same"}, rep
+    assert worlds(root) == []

@@ -645,3 +645,41 @@ def test_a_link_in_a_folder_named_with_spaces_is_named_whole(ws, tmp_path) -> No
     assert report.problems[0].detail.startswith(
         "refused: sessions/my old is a session/files is a symbolic link ("
     )
+
+
+def test_a_pack_with_a_damaged_footer_is_reported_with_the_objects_it_held(root, spell) -> None:
+    """A bulk store's objects live in one pack (store/packs.py). When its footer is damaged the
+    pack cannot be read: fsck names the pack and each record whose object it held, in one
+    report, without a traceback."""
+    contents = {f"f{i:02}.txt": f"packed {i:02}\n".encode() for i in range(20)}
+    data = root.parent / "data"
+    data.mkdir()
+    for name, content in contents.items():
+        (data / name).write_bytes(content)
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="bulk")
+        ws.artifacts.store(sid, "user_input", "loose.txt", b"a file of its own")
+    r = spell("-w", str(root), "add", sid, str(data))
+    assert r.returncode == 0, r.stderr.decode()
+    [pack] = (root / ".spell" / "objects" / "pack").glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    assert all(c in raw for c in contents.values())
+    assert not any(object_path(root, c).exists() for c in contents.values())
+    raw[-3] ^= 0xFF  # in the footer's magic
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+
+    r = spell("fsck", "--json", cwd=root)
+    assert r.returncode == 1 and "Traceback" not in r.stderr.decode(), r.stderr.decode()
+    problems = json.loads(r.stdout)["problems"]
+    [bad] = [p for p in problems if p["kind"] == "corrupt-pack"]
+    assert bad["where"] == f".spell/objects/pack/{pack.name}" and "footer" in bad["detail"]
+    missing = [p for p in problems if p["kind"] == "missing-object"]
+    assert sorted(p["oid"] for p in missing) == sorted(hash_bytes(c) for c in contents.values())
+    assert len(problems) == 1 + len(contents)
+    r = spell("fsck", cwd=root)
+    out = r.stdout.decode()
+    assert r.returncode == 1 and "Traceback" not in r.stderr.decode()
+    assert "corrupt-pack" in out and pack.name in out
+    # the object outside the pack still reads
+    assert spell("cat", sid, "loose.txt", cwd=root).stdout == b"a file of its own"

@@ -335,3 +335,84 @@ def test_an_object_a_store_reuses_during_gc_is_kept(ws):
     assert sorted(r["oid"] for r in report.removed) == junk[1:]
     assert report.kept == reached + 1 and ws.objects.has(junk[0])
     assert ws.artifacts.get(sid, "again.txt")["content"] == contents[junk[0]]
+
+
+# -- packed objects (store/packs.py) -------------------------------------------------------
+def _packs(root) -> list:
+    return sorted((root / ".spell" / "objects" / "pack").glob("*.pack"))
+
+
+def _bulk(ws, sid: str, contents: dict[str, bytes]) -> None:
+    """A bulk store (as `spell add S DIR` makes): 16 or more new objects go into one pack."""
+    ws.artifacts.store_many(sid, [("user_input", n, c, None) for n, c in contents.items()])
+
+
+def test_gc_of_packed_objects_removes_old_unreached_keeps_reached_and_young(ws):
+    from spellfs.store.objects import hash_bytes
+
+    root = ws.root
+    shared = {f"shared{i:02}.txt": f"kept by both {i:02}\n".encode() for i in range(10)}
+    scratch = {f"scratch{i:02}.txt": f"only in scratch {i:02}\n".encode() for i in range(10)}
+    young = {f"young{i:02}.txt": f"written just now {i:02}\n".encode() for i in range(16)}
+    gone = ws.sessions.create(name="scratch")
+    _bulk(ws, gone, {**shared, **scratch})
+    [old_pack] = _packs(root)
+    packed = old_pack.read_bytes()
+    for content in [*shared.values(), *scratch.values()]:
+        assert not ws.objects.path(hash_bytes(content)).exists() and content in packed
+    keep = ws.sessions.create(name="keep")
+    _bulk(ws, keep, shared)  # all stored already: nothing new is written
+    assert _packs(root) == [old_pack]
+    hour_ago = time.time() - 3600
+    os.utime(old_pack, (hour_ago, hour_ago))
+    fresh = ws.sessions.create(name="fresh")
+    _bulk(ws, fresh, young)
+    assert len(_packs(root)) == 2
+    ws.sessions.delete(gone)
+    ws.sessions.delete(fresh)
+
+    report = gc(ws)  # the default grace: 15 minutes
+    assert sorted(r["oid"] for r in report.removed) == sorted(map(hash_bytes, scratch.values()))
+    assert report.bytes == sum(map(len, scratch.values())) and report.spared == len(young)
+    with Workspace.open(root) as again:
+        for content in [*shared.values(), *young.values()]:
+            assert again.objects.get(hash_bytes(content)) == content
+        assert not any(again.objects.has(hash_bytes(c)) for c in scratch.values())
+        assert [a["name"] for a in again.artifacts.list(keep)] == sorted(shared)
+        assert fsck(again).ok
+    stored = b"".join(
+        p.read_bytes() for p in (root / ".spell" / "objects").rglob("*") if p.is_file()
+    )
+    assert not any(content in stored for content in scratch.values())  # the space is given back
+    assert not old_pack.exists()
+
+
+def test_a_store_after_another_process_gcd_a_packed_object_writes_it_again(root):
+    """A long-lived process (the watcher, `spell ui`, a long `spell run`) saw a pack; a `spell gc`
+    elsewhere then removed an unreached object from it. Storing that same content again must
+    write the object again: the record must never point at nothing."""
+    from spellfs.store.objects import hash_bytes
+
+    contents = {f"f{i:02}.txt": f"content {i:02}\n".encode() for i in range(20)}
+    with Workspace.open(root) as daemon:
+        old = daemon.sessions.create(name="old")
+        _bulk(daemon, old, contents)
+        [pack] = _packs(root)
+        oid = hash_bytes(contents["f03.txt"])
+        assert not daemon.objects.path(oid).exists() and contents["f03.txt"] in pack.read_bytes()
+        daemon.sessions.delete(old)
+        hour_ago = time.time() - 3600
+        os.utime(pack, (hour_ago, hour_ago))
+        r = subprocess.run(
+            [sys.executable, "-m", "spellfs", "-w", str(root), "gc", "--json"],
+            capture_output=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr.decode()
+        assert oid in [x["oid"] for x in json.loads(r.stdout)["removed"]]
+        new = daemon.sessions.create(name="new")
+        daemon.artifacts.store(new, "user_input", "again.txt", contents["f03.txt"])
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.get(new, "again.txt")["content"] == contents["f03.txt"]
+        assert ws.objects.get(oid) == contents["f03.txt"]
+        assert fsck(ws).ok

@@ -89,3 +89,29 @@ def test_a_link_among_the_temps_is_removed_not_followed(ws: Workspace, tmp_path:
 def test_a_memory_workspace_has_no_temps() -> None:
     with Workspace.in_memory() as ws:
         assert stray_temps(ws, grace=-1) == [] and remove_stray_temps(ws, grace=-1) == []
+
+
+def test_a_stale_pack_temp_is_removed_by_gc_and_the_packs_are_left(ws: Workspace) -> None:
+    """A pack is written under ``.spell/objects/pack/.tmp-*`` then renamed: one left by a killed
+    bulk store is a stray; the finished pack beside it and a pack being written now are not."""
+    from spellfs.maintenance.garbage import gc
+    from spellfs.store.objects import hash_bytes
+
+    sid = ws.sessions.create(name="bulk")
+    contents = {f"f{i:02}.txt": f"packed {i:02}\n".encode() for i in range(20)}
+    ws.artifacts.store_many(sid, [("user_input", n, c, None) for n, c in contents.items()])
+    packs = ws.root / ".spell" / "objects" / "pack"
+    [pack] = packs.glob("*.pack")
+    assert not any(ws.objects.path(hash_bytes(c)).exists() for c in contents.values())
+    stale = _old(packs / ".tmp-4242-0-0123456789abcdef01234567.pack", b"SPELLPK1half a pack")
+    writing = packs / ".tmp-4343-0-89abcdef0123456789abcdef.pack"
+    writing.write_bytes(b"SPELLPK1a pack being written")
+
+    assert [rel for rel, _ in stray_temps(ws)] == [f".spell/objects/pack/{stale.name}"]
+    report = gc(ws)
+    assert report.temps == [f".spell/objects/pack/{stale.name}"]
+    assert not stale.exists() and writing.exists() and pack.exists()
+    with Workspace.open(ws.root) as again:
+        assert [again.objects.get(hash_bytes(c)) for c in contents.values()] == list(
+            contents.values()
+        )

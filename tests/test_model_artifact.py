@@ -672,7 +672,7 @@ def test_a_hand_edit_made_while_a_store_runs_is_never_overwritten(
         sid, [("tool_result", f"f{i}.txt", f"v1 {i}", None) for i in range(count)]
     )
     files = ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
-    real = ws.objects.put_bytes
+    real, real_many = ws.objects.put_bytes, ws.objects.put_many
     hand = {"f1.txt": b"HAND EDIT\n", "new.txt": b"DROPPED IN\n"}
     by_content = {b"v2 1": "f1.txt", b"stored": "new.txt"}
 
@@ -682,7 +682,14 @@ def test_a_hand_edit_made_while_a_store_runs_is_never_overwritten(
             (files / name).write_bytes(hand[name])
         return real(content, *args, **kw)
 
+    def editor_saves_meanwhile_many(contents: list[bytes]):  # a bulk store's pack
+        for content in contents:
+            if content in by_content:
+                (files / by_content[content]).write_bytes(hand[by_content[content]])
+        return real_many(contents)
+
     monkeypatch.setattr(ws.objects, "put_bytes", editor_saves_meanwhile)
+    monkeypatch.setattr(ws.objects, "put_many", editor_saves_meanwhile_many)
     items = [("tool_result", f"f{i}.txt", f"v2 {i}", None) for i in range(count)]
     ws.artifacts.store_many(sid, [*items, ("tool_result", "new.txt", "stored", None)])
     monkeypatch.undo()

@@ -127,3 +127,105 @@ def test_storage_reads_through_a_linked_session_folder_are_refused(tree: Path) -
     os.symlink("../../../outside", tree / "sessions" / "s" / "files")
     with pytest.raises(UnsafePath, match=r"^refused: sessions/s/files is a symbolic link"):
         storage.read("sessions/s/files/secret.txt")
+
+
+# -- the object store's folders (red-team F22: a cloned repository's links under .spell/) --
+
+OBJECTS_HINT = "spellfs never follows links under .spell/; remove it: `spell fsck` lists them"
+
+
+def _outside_files(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "outside").iterdir())
+
+
+def test_a_store_never_writes_through_a_linked_fan_out_folder(ws, tmp_path: Path) -> None:
+    from spellfs.store import hash_bytes
+
+    data = b"my private notes"
+    fan = hash_bytes(data)[:2]
+    (tmp_path / "outside").mkdir()
+    (ws.root / ".spell" / "objects" / fan).symlink_to(tmp_path / "outside")
+    sid = ws.sessions.create(name="s")
+    with pytest.raises(UnsafePath) as err:
+        ws.artifacts.store(sid, "user_input", "notes.txt", data)
+    assert str(err.value) == (f"refused: .spell/objects/{fan} is a symbolic link ({OBJECTS_HINT})")
+    assert _outside_files(tmp_path) == []
+    assert ws.artifacts.list(sid) == []
+
+
+def test_a_linked_objects_folder_or_pack_folder_is_refused(ws, tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    sid = ws.sessions.create(name="s")
+    pack = ws.root / ".spell" / "objects" / "pack"
+    pack.symlink_to(tmp_path / "outside")
+    with pytest.raises(UnsafePath, match=r"^refused: \.spell/objects/pack is a symbolic link"):
+        ws.artifacts.store_many(sid, [("t", f"a{i}.txt", f"n {i}", None) for i in range(20)])
+    pack.unlink()
+    objects = ws.root / ".spell" / "objects"
+    shutil.rmtree(objects)
+    objects.symlink_to(tmp_path / "outside")
+    from spellfs.store import FsObjectStore
+
+    store = FsObjectStore(objects, 1024)
+    with pytest.raises(UnsafePath, match=r"^refused: \.spell/objects is a symbolic link"):
+        store.put_bytes(b"x")
+    with pytest.raises(UnsafePath, match=r"^refused: \.spell/objects is a symbolic link"):
+        list(store)
+    assert _outside_files(tmp_path) == []
+
+
+def test_gc_and_removal_never_touch_files_behind_a_linked_fan_out(ws, tmp_path: Path) -> None:
+    from spellfs.store import FsObjectStore
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = "ab" + "0" * 62
+    (outside / victim[2:]).write_text("someone else's file")
+    (ws.root / ".spell" / "objects" / "ab").symlink_to(outside)
+    store = FsObjectStore(ws.root / ".spell" / "objects", 1024)
+    assert list(store) == []  # not listed, so gc never considers it
+    with pytest.raises(UnsafePath):
+        store.remove(victim)
+    assert (outside / victim[2:]).read_text() == "someone else's file"
+    from spellfs.maintenance.checks import fsck
+
+    report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [("unsafe-link", ".spell/objects/ab")]
+
+
+def test_a_cloned_repository_with_linked_object_folders_cannot_take_a_users_content(
+    tmp_path: Path,
+) -> None:
+    """The red-team repro: 256 linked fan-out folders committed to git, cloned, `spell add`."""
+    import subprocess
+
+    from conftest import run_spell
+
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    evil, exfil, victim = tmp_path / "evil", tmp_path / "exfil", tmp_path / "victim"
+    exfil.mkdir()
+    assert run_spell("init", "--git", str(evil)).returncode == 0
+    assert run_spell("-w", str(evil), "new", "shared").returncode == 0
+    assert run_spell("-w", str(evil), "commit", "-m", "init", env=env).returncode == 0
+    for i in range(256):
+        fan = evil / ".spell" / "objects" / f"{i:02x}"
+        shutil.rmtree(fan, ignore_errors=True)
+        fan.symlink_to(exfil)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "-C", str(evil), "add", "-f", ".spell/objects"], check=True)
+    subprocess.run([*git, "-C", str(evil), "commit", "-qm", "objects"], check=True)
+    subprocess.run(["git", "clone", "-q", str(evil), str(victim)], check=True)
+    (tmp_path / "notes.txt").write_text("my private notes: password=hunter2")
+    out = run_spell("-w", str(victim), "add", "shared", str(tmp_path / "notes.txt"))
+    err = out.stderr.decode()
+    assert out.returncode != 0 and len(err.strip().splitlines()) == 1, err
+    assert "is a symbolic link" in err and "Traceback" not in err
+    assert list(exfil.iterdir()) == []
+    fsck = run_spell("-w", str(victim), "fsck")
+    assert fsck.returncode != 0
+    assert fsck.stdout.decode().count("unsafe-link") == 256

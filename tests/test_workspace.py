@@ -28,6 +28,7 @@ def test_init_layout(tmp_path: Path) -> None:
     assert (root / ".spell" / ".gitignore").read_text().splitlines() == [
         "/*",
         "!/objects/",
+        "/objects/pack/",  # packed objects stay local (spell commit writes them loose)
         "!/.gitignore",
     ]
 

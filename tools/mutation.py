@@ -52,7 +52,8 @@ MODULES: dict[str, list[str]] = {
         "test_store_records.py",
         "test_history_durability.py",  # FsStorage.fsync as a checkpoint uses it
     ],
-    "store/objects.py": ["test_store_objects.py"],
+    "store/objects.py": ["test_store_objects.py", "test_store_packs.py", "test_store_links.py"],
+    "store/packs.py": ["test_store_packs.py", "test_store_links.py"],
     "store/records.py": [
         "test_store_records.py",
         "test_store_objects.py",

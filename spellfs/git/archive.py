@@ -116,9 +116,7 @@ def export_session(
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     total = 0
     # What an import may write is declared first: the sum of every member's size.
-    declared = sum(p.stat().st_size for p in files) + sum(
-        ws.objects.path(o).stat().st_size for o in oids
-    )
+    declared = sum(p.stat().st_size for p in files) + sum(ws.objects.stored_size(o) for o in oids)
     try:
         with (
             open(tmp, "wb") as raw,
@@ -137,9 +135,15 @@ def export_session(
                 if advance:
                     advance(1)
             for oid in oids:
+                name = f"objects/{oid[:2]}/{oid[2:]}"
                 path = ws.objects.path(oid)
-                _add_file(tar, f"objects/{oid[:2]}/{oid[2:]}", path)
-                total += path.stat().st_size
+                packed = None if path.exists() else ws.objects.packs.read(oid)
+                if packed is not None:  # (store/packs.py)
+                    _add_bytes(tar, name, packed)
+                    total += len(packed)
+                else:
+                    _add_file(tar, name, path)
+                    total += path.stat().st_size
                 if advance:
                     advance(1)
         os.replace(tmp, out)

@@ -289,6 +289,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
     repo = open_repo(ws.root)
     ensure_lines(ws.root / ".gitignore", GITIGNORE)
     ensure_lines(ws.root / ".gitattributes", GITATTRIBUTES)
+    ws.objects.unpack(ws.storage.fsync)  # type: ignore[attr-defined]  # git carries loose ones
     if not driver_configured(Path(repo.git_dir)):
         configure_driver(ws.root)
     prefix = repo_prefix(repo, ws.root)

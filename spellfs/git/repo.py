@@ -55,6 +55,8 @@ GITIGNORE = """\
 # spellfs: caches, index, locks, logs and the daemon pid stay local; only objects are shared
 /.spell/*
 !/.spell/objects/
+# spellfs: packed objects stay local; `spell commit` writes them loose first
+/.spell/objects/pack/
 # unfinished writes
 .*.tmp
 .tmp-*

@@ -7,6 +7,7 @@ Problems carry what a repair needs (the object id, the file and line), so
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -38,7 +39,7 @@ RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 
 @dataclass
 class Problem:
-    # corrupt-object, missing-object, on-remote, bad-manifest, bad-state, bad-record,
+    # corrupt-object, corrupt-pack, missing-object, on-remote, bad-manifest, bad-state, bad-record,
     # partial-record, stray-temp, unsafe-link, bad-checkpoint, index-rebuilt,
     # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
     # ambiguous-record, shared-sequence, renumbered (identities after a merge)
@@ -110,10 +111,39 @@ def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
     return good
 
 
+def _object_links(ws: "Workspace") -> list[Problem]:
+    """``unsafe-link`` problems for links where the object store keeps its folders (``.spell``,
+    ``.spell/objects``, its fan-out and pack folders): a store refuses to write through them,
+    and a cloned repository may carry them."""
+    from ..store.links import real_dir
+
+    if ws.memory or ws.root is None:
+        return []
+    root = os.fspath(ws.root)
+    rels = [".spell", ".spell/objects"]
+    found = []
+    for rel in rels:
+        try:
+            if not real_dir(f"{root}/{rel}", rel):
+                return []
+        except UnsafePath as exc:
+            return [Problem("unsafe-link", rel, str(exc))]
+    for name in sorted(os.listdir(f"{root}/.spell/objects")):
+        rel = f".spell/objects/{name}"
+        try:
+            real_dir(f"{root}/{rel}", rel)
+        except UnsafePath as exc:
+            found.append(Problem("unsafe-link", rel, str(exc)))
+    return found
+
+
 def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Report:
     report = Report()
     store = ws.objects
-    for oid in store:
+    links = _object_links(ws)
+    report.problems.extend(links)
+    linked = any(p.where in (".spell", ".spell/objects") for p in links)  # nothing read there
+    for oid in [] if linked else store:
         report.objects += 1
         try:
             store.verify(oid)
@@ -121,6 +151,10 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             report.problems.append(Problem("corrupt-object", oid, str(exc), oid=oid))
         if advance:
             advance(1)
+    packs = getattr(store, "packs", None)
+    for name, why in sorted(packs.bad.items() if packs is not None else ()):
+        # (its objects are then missing: reported below with what needs them)
+        report.problems.append(Problem("corrupt-pack", f".spell/objects/pack/{name}", why))
     seen: set[str] = set()
     missing: set[str] = set()
     damaged = ws.index.check()

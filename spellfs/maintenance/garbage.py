@@ -22,7 +22,6 @@ would have reached is unknown, so nothing is removed.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
@@ -70,7 +69,7 @@ def _age(ws: "Workspace", oid: str, clock: float) -> float:
     if ws.memory:
         return float("inf")
     try:
-        return clock - os.stat(ws.objects.path(oid)).st_mtime
+        return clock - ws.objects.stored_mtime(oid)
     except FileNotFoundError:
         return -1.0
 
@@ -133,6 +132,7 @@ def gc(
         if not dry_run:
             stack.enter_context(_all_session_locks(ws))
             refs = _reachable(ws)
+        doomed = []
         for oid in candidates:
             if oid in refs:
                 report.kept += 1
@@ -141,10 +141,11 @@ def gc(
                 size = store.stored_size(oid)
             except (FileNotFoundError, KeyError):
                 continue  # another gc got there first
-            if not dry_run:
-                store.remove(oid)
+            doomed.append(oid)
             report.removed.append({"oid": oid, "size": size})
             report.bytes += size
+        if not dry_run:
+            store.remove_many(doomed)  # (a pack is written again once, not once per object)
     if not dry_run:
         ws.publish("workspace.gc", {"removed": len(report.removed), "bytes": report.bytes})
     return report

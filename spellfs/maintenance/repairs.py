@@ -10,6 +10,7 @@ Nothing acknowledged is ever dropped: a garbled line was never a readable record
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,7 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
     left: list[Problem] = []
     copies: dict[str, str] | None = None
     bad_lines: dict[str, set[int]] = {}
+    packs: list[str] = []
     for p in report.problems:
         if p.kind in ("corrupt-object", "missing-object") and p.oid:
             if copies is None:
@@ -100,11 +102,18 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
             bad_lines.setdefault(p.where, set()).add(p.line)
         elif p.kind == "stray-temp":
             pass  # removed below, all at once, if still older than the grace period
+        elif p.kind == "corrupt-pack":
+            packs.append(p.where)  # set aside below, once what it held was rebuilt
         else:
             left.append(p)
     from .temps import remove_stray_temps
 
     fixed.extend(f"removed {rel}" for rel in remove_stray_temps(ws))
+    for rel in packs:  # unreadable: kept under .spell/repair/, never deleted
+        dest = f".spell/repair/{rel.replace('/', '__')}.{time.strftime('%Y%m%dT%H%M%S')}.removed"
+        os.makedirs(f"{ws.root}/.spell/repair", exist_ok=True)
+        os.rename(f"{ws.root}/{rel}", f"{ws.root}/{dest}")
+        fixed.append(f"{rel}: unreadable, set aside in {dest}")
     for rel in bad_lines:
         line = _rewrite_record_file(ws, rel)
         if line:

@@ -1,7 +1,8 @@
 """Temporary files of writes that never finished (a killed process, a full disk).
 
 Writes go to a temporary file first: ``.spell/objects/xx/.tmp-*`` for objects
-(``.spell/objects/tmp/.tmp-*`` while a large one streams in),
+(``.spell/objects/tmp/.tmp-*`` while a large one streams in, ``.spell/objects/pack/.tmp-*``
+while a pack is written),
 ``.spell/tmp/`` for atomic replaces and imports (``import-*`` directories), and
 ``sessions/*/files/.*.tmp`` for copies written beside their file. A live writer's
 temporary file is young, so only those older than the grace period are strays:
@@ -41,7 +42,7 @@ def stray_temps(ws: "Workspace", grace: float = TEMP_GRACE_SECONDS) -> list[tupl
             found.append((rel, age))
 
     for fan in _listdir(root + ".spell/objects"):
-        if len(fan) == 2 or fan == "tmp":
+        if len(fan) == 2 or fan in ("tmp", "pack"):
             for name in _listdir(f"{root}.spell/objects/{fan}"):
                 if name.startswith(".tmp-"):
                     consider(f".spell/objects/{fan}/{name}")

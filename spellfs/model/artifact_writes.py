@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable, now
-from ..store import encode_record
+from ..store import PACKED_MAX, encode_record
 from .inflight import inflight
 from .statcache import RACY_NS
 
@@ -72,23 +72,24 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
 
 
-def _read_small(path: Path) -> bytes | None:
-    """A file's content when it is at most 1 MiB, else None: stream it. Four system calls for
-    a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then shrinks)."""
+def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
+    """A file's content when it is at most ``limit`` bytes, else None: stream it. Four system
+    calls for a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then
+    shrinks)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
-        if size > 1 << 20:
+        if size > limit:
             return None
         data = os.read(fd, size + 1)
-        while len(data) != size and len(data) <= 1 << 20:  # short read, or it changed: read on
-            more = os.read(fd, (1 << 20) + 1 - len(data))
+        while len(data) != size and len(data) <= limit:  # short read, or it changed: read on
+            more = os.read(fd, limit + 1 - len(data))
             if not more:
                 break
             data += more
     finally:
         os.close(fd)
-    return data if len(data) <= 1 << 20 else None
+    return data if len(data) <= limit else None
 
 
 class ArtifactWrites:
@@ -334,13 +335,28 @@ class ArtifactWrites:
 
         settled = len(prepared) >= _PARALLEL_FROM and not ws.memory
         copies: list[tuple[str, Any, str]] = []  # (name, stat, hash) of settled copies
+        contents: list[bytes | None] = [None] * len(prepared)
+        packed: dict[int, str] = {}
+        if settled:  # a bulk store: its small objects go into one pack (store/packs.py)
+            for i, (_, content, path) in enumerate(prepared):
+                if content is None and path is not None:
+                    content = _read_small(path, PACKED_MAX)  # (a chunk holds at most 64 MiB)
+                contents[i] = (
+                    content if content is not None and len(content) <= PACKED_MAX else None
+                )
+            small = [i for i, c in enumerate(contents) if c is not None]
+            oids = ws.objects.put_many([contents[i] for i in small])  # type: ignore[misc]
+            packed = dict(zip(small, oids))
 
         def write(i: int) -> tuple[str, int, bytes]:
             rec, content, path = prepared[i]
-            if content is None and path is not None:
+            if i in packed:
+                content = contents[i]
+            elif content is None and path is not None:
                 content = _read_small(path)
             if content is not None:
-                oid, size, head = ws.objects.put_bytes(content), len(content), content[:4096]
+                oid = packed.get(i) or ws.objects.put_bytes(content)
+                size, head = len(content), content[:4096]
             else:
                 with open(path, "rb") as f:
                     oid, size = ws.objects.put_stream(f)

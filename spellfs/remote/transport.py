@@ -388,8 +388,11 @@ class Remote:
         async def one(oid: str) -> None:
             path = local.path(oid)
             try:
-                size = os.stat(path).st_size
-                if size > MULTIPART_ABOVE:
+                packed = None if os.path.exists(path) else local.packs.read(oid)
+                size = len(packed) if packed is not None else os.stat(path).st_size
+                if packed is not None:  # (store/packs.py: small, so one request)
+                    await obstore.put_async(self.store, self.key(oid), packed, mode="create")
+                elif size > MULTIPART_ABOVE:
                     async with budget.hold(PART_SIZE * PART_CONCURRENCY):
                         await obstore.put_async(
                             self.store,

@@ -16,6 +16,8 @@ __getattr__, __dir__, __all__ = exports(
         "MemoryObjectStore": "objects",
         "MemoryStorage": "storage",
         "ObjectStore": "objects",
+        "PACKED_MAX": "objects",
+        "Packs": "packs",
         "RecordError": "records",
         "RecordLog": "records",
         "Storage": "storage",

@@ -17,15 +17,32 @@ import stat
 
 from ..errors import UnsafePath
 
-__all__ = ["PathGuard", "refusal"]
+__all__ = ["PathGuard", "real_dir", "refusal"]
 
 _HINT = "spellfs never follows links under sessions/; remove it, or the session"
+_OBJECTS_HINT = "spellfs never follows links under .spell/; remove it: `spell fsck` lists them"
 
 
-def refusal(rel: str, mode: int) -> UnsafePath:
+def refusal(rel: str, mode: int, hint: str = _HINT) -> UnsafePath:
     """The one-line error for ``rel`` whose ``lstat`` mode is ``mode``."""
     what = "a symbolic link" if stat.S_ISLNK(mode) else "a special file (device, fifo or socket)"
-    return UnsafePath(f"refused: {rel} is {what} ({_HINT})")
+    return UnsafePath(f"refused: {rel} is {what} ({hint})")
+
+
+def real_dir(path: str, shown: str) -> bool:
+    """Whether ``path`` is a real directory (False: nothing, or a plain file, there); a link or a
+    special file is refused, named as ``shown``. The object store's folders (``.spell/objects``,
+    its fan-out and pack folders) are checked so: git carries links, and a cloned repository
+    could point them anywhere, where a store would then write."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if stat.S_ISDIR(mode):
+        return True
+    if stat.S_ISREG(mode):
+        return False  # (making the folder fails, and says so)
+    raise refusal(shown, mode, _OBJECTS_HINT)
 
 
 class PathGuard:

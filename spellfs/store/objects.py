@@ -11,6 +11,7 @@ read re-hashes and a mismatch is an :class:`IntegrityError`, never wrong data.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import os
 import re
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from ..errors import IntegrityError, ObjectNotFound, UsageError
+from .links import real_dir
+from .packs import Packs
 from .storage import disk_error, pid, write_all
 
 _SERIAL = itertools.count()  # temp names: unique per process and thread with pid and ident
@@ -128,12 +131,20 @@ class ObjectStore:
     fetcher: Callable[[str], bool] | None = None
 
     def put_bytes(self, data: bytes) -> str: ...
+    def put_many(self, datas: list[bytes]) -> list[str]:
+        return [self.put_bytes(d) for d in datas]
+
     def put_stream(self, f: BinaryIO) -> tuple[str, int]: ...
     def get(self, oid: str) -> bytes: ...
     def has(self, oid: str) -> bool: ...
     def __iter__(self) -> Iterator[str]: ...
     def remove(self, oid: str) -> None: ...
     def stored_size(self, oid: str) -> int: ...
+    def stored_mtime(self, oid: str) -> float: ...
+
+    def remove_many(self, oids: list[str]) -> None:
+        for oid in oids:
+            self.remove(oid)
 
     def is_compressed(self, size: int, head: bytes) -> bool:
         return size >= self.threshold or head.startswith(ZSTD_MAGIC)
@@ -186,12 +197,44 @@ class MemoryObjectStore(ObjectStore):
         return len(self.objects[oid])
 
 
+#: A batch with at least this many new objects writes them as one pack (see :mod:`.packs`).
+PACK_FROM = 16
+#: A larger object (stored form) stays a file of its own.
+PACKED_MAX = 64 << 10
+
+
+class _Packed(io.BytesIO):
+    """A packed object's stored form, opened like a loose one; ``name`` says where it is."""
+
+    def __init__(self, stored: bytes, name: str) -> None:
+        super().__init__(stored)
+        self.name = name
+
+
 class FsObjectStore(ObjectStore):
     def __init__(self, root: Path, threshold: int) -> None:
         self.root = root
         self.base = os.fspath(root) + "/"
         self.threshold = threshold
-        self._dirs: set[str] = set()
+        self._dirs: set[str] = set()  # fan-out folders seen to be real ones
+        self._checked = False
+        self.packs = Packs(self.base, self._check_root)
+
+    def _check_root(self) -> None:
+        """Refuse to work through ``.spell`` or ``.spell/objects`` when either is a link."""
+        if not self._checked:
+            real_dir(os.path.dirname(os.fspath(self.root)), ".spell")
+            real_dir(os.fspath(self.root), ".spell/objects")
+            self._checked = True
+
+    def _fan(self, fan: str) -> str:
+        """The fan-out folder ``fan``, refused when it is a link (it may not exist yet)."""
+        d = self.base + fan
+        if fan not in self._dirs:
+            self._check_root()
+            if real_dir(d, f".spell/objects/{fan}"):
+                self._dirs.add(fan)
+        return d
 
     def path(self, oid: str) -> Path:
         validate_oid(oid)
@@ -199,10 +242,12 @@ class FsObjectStore(ObjectStore):
 
     def has(self, oid: str) -> bool:
         validate_oid(oid)
-        return os.path.exists(f"{self.base}{oid[:2]}/{oid[2:]}")
+        return (
+            os.path.exists(f"{self.base}{oid[:2]}/{oid[2:]}") or self.packs.locate(oid) is not None
+        )
 
     def _tmp(self, fan: str) -> str:
-        d = self.base + fan
+        d = self._fan(fan)
         if fan not in self._dirs:
             try:
                 os.makedirs(d, exist_ok=True)
@@ -238,10 +283,31 @@ class FsObjectStore(ObjectStore):
     def put_bytes(self, data: bytes) -> str:
         oid = hash_bytes(data)
         final = f"{self.base}{oid[:2]}/{oid[2:]}"
-        if os.path.exists(final):
+        if os.path.exists(final) or self.packs.locate(oid) is not None:
             return oid
         self._write_new(oid, encode(data, self.threshold), final)
         return oid
+
+    def put_many(self, datas: list[bytes]) -> list[str]:
+        """Store many contents at once; the new small ones go into one pack (one file, not one
+        each) once there are :data:`PACK_FROM` of them."""
+        oids = [hash_bytes(d) for d in datas]
+        self.packs.refresh()
+        new: dict[str, bytes] = {}
+        for oid, data in zip(oids, datas):
+            if oid in new or self.packs.holds(oid):
+                continue
+            if os.path.exists(f"{self.base}{oid[:2]}/{oid[2:]}"):
+                continue
+            new[oid] = encode(data, self.threshold)
+        small = {o: b for o, b in new.items() if len(b) <= PACKED_MAX}
+        if len(small) < PACK_FROM:
+            small = {}
+        self.packs.write(small.items())
+        for oid, stored in new.items():
+            if oid not in small:
+                self._write_new(oid, stored, f"{self.base}{oid[:2]}/{oid[2:]}")
+        return oids
 
     def add_verified(self, oid: str, stored: bytes, where: str) -> None:
         """Insert an object fetched from elsewhere, after checking its bytes."""
@@ -293,43 +359,91 @@ class FsObjectStore(ObjectStore):
             raise
         return oid, size
 
-    def _open_stored(self, oid: str):
+    def _open_packed(self, oid: str) -> _Packed | None:
+        stored = self.packs.read(oid)
+        if stored is None:
+            return None
+        return _Packed(stored, f"{self.packs.dir}: {oid}")
+
+    def _open_stored(self, oid: str) -> BinaryIO:
         path = self.path(oid)
         try:
             return open(path, "rb")
         except FileNotFoundError:
+            packed = self._open_packed(oid)
+            if packed is not None:
+                return packed
             if self.fetcher is not None and self.fetcher(oid):
-                return open(path, "rb")
+                return self._open_packed(oid) or open(path, "rb")
             raise self._missing(oid) from None
 
     def get(self, oid: str) -> bytes:
         with self._open_stored(oid) as f:
             stored = f.read()
-        return decode(oid, stored, str(self.path(oid)))
+            where = f.name
+        return decode(oid, stored, str(where))
 
     def iter_content(self, oid: str) -> Iterator[bytes]:
         """Content in chunks; the hash is checked before the last chunk is yielded."""
         with self._open_stored(oid) as f:
-            yield from stream_content(oid, f, str(self.path(oid)))
-
-    def verify(self, oid: str) -> None:
-        for _ in self.iter_content(oid):
-            pass
+            yield from stream_content(oid, f, str(f.name))
 
     def __iter__(self) -> Iterator[str]:
+        """Every local object id, in order: the loose ones and the packed ones."""
         if not self.root.is_dir():
-            return
-        for fan in sorted(os.listdir(self.root)):
-            if len(fan) != 2:
-                continue
-            for rest in sorted(os.listdir(self.root / fan)):
+            return iter(())
+        self._check_root()
+        found = set(self.packs)
+        for fan in os.listdir(self.root):
+            if (
+                len(fan) != 2
+                or not os.path.isdir(self.root / fan)
+                or os.path.islink(self.root / fan)
+            ):
+                continue  # (a link is never followed: `spell fsck` reports it)
+            for rest in os.listdir(self.root / fan):
                 oid = fan + rest
                 if _OID.match(oid):
-                    yield oid
+                    found.add(oid)
+        return iter(sorted(found))
 
     def remove(self, oid: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(oid))
+        self.remove_many([oid])
+
+    def remove_many(self, oids: list[str]) -> None:
+        """Remove these objects, loose or packed (a pack is written again without them)."""
+        for oid in oids:
+            validate_oid(oid)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._fan(oid[:2]) + "/" + oid[2:])
+        self.packs.drop(set(oids))
 
     def stored_size(self, oid: str) -> int:
-        return os.stat(self.path(oid)).st_size
+        try:
+            return os.stat(self.path(oid)).st_size
+        except FileNotFoundError:
+            hit = self.packs.locate(oid)
+            if hit is None:
+                raise
+            return hit[2]
+
+    def stored_mtime(self, oid: str) -> float:
+        """When the object was written (a packed one: its pack), for gc's grace period."""
+        try:
+            return os.stat(self.path(oid)).st_mtime
+        except FileNotFoundError:
+            return self.packs.mtime(oid)
+
+    def unpack(self, durable: Callable[[list[str]], None]) -> int:
+        """Write every packed object as a loose file (made ``durable``), then remove the packs;
+        return how many were written. ``spell commit`` does this first: git carries loose
+        files, each left out when a ``files/`` copy carries its bytes."""
+
+        def install(oid: str, stored: bytes) -> str | None:
+            final = f"{self.base}{oid[:2]}/{oid[2:]}"
+            if os.path.exists(final):
+                return None
+            self._write_new(oid, stored, final)
+            return final
+
+        return self.packs.unpack(install, durable)

@@ -1,0 +1,292 @@
+"""Packs: many small objects in one immutable file (issue 19).
+
+A bulk store (``spell add`` of a directory, ``Artifact.store_many``) writes its new small
+objects as one pack rather than a file each: creating a file is what such a store waits on
+(20–600 µs each here), and every artifact already creates its ``files/`` copy. Git answers
+small objects the same way.
+
+``.spell/objects/pack/<name>.pack``::
+
+    b"SPELLPK1"                             magic
+    each object's stored form               the bytes its loose file would hold
+    index, sorted by id                     (id: 32 bytes, offset: u64, size: u32) each
+    footer                                  index offset: u64, count: u32, b"SPELLPK1"
+
+A pack is written under a temporary name, flushed to disk (fsync) and renamed into place, so
+a reader sees a whole pack or none and a crash leaves at most a temporary (``spell gc`` removes
+it). A pack never changes: dropping objects (gc, repair) writes a new pack of the rest, then
+removes the old one, so a crash in between leaves duplicates, never a loss. Reads are verified
+against the id like any object's (:mod:`.objects`). ``spell commit`` unpacks first: git
+carries loose objects only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import threading
+import time
+from typing import Callable, Iterable, Iterator
+
+from ..errors import IntegrityError
+from .links import real_dir
+from .storage import disk_error, pid, write_all
+
+__all__ = ["PACK_DIR", "Packs"]
+
+PACK_DIR = "pack"
+MAGIC = b"SPELLPK1"
+_ENTRY = struct.Struct(">32sQI")
+_FOOTER = struct.Struct(">QI8s")
+_SETTLE_NS = 1_000_000_000
+
+
+class Packs:
+    """The packs under ``<objects>/pack``: which holds an object, and its stored bytes."""
+
+    def __init__(self, objects: str, check_root: Callable[[], None] | None = None) -> None:
+        self.dir = os.path.join(objects, PACK_DIR)
+        self._check_root = check_root
+        self._where: dict[str, tuple[str, int, int]] = {}  # id -> (pack name, offset, size)
+        self._loaded: set[str] = set()
+        self.bad: dict[str, str] = {}  # pack name -> why it cannot be read (fsck says so)
+        self._settled: tuple[int, int] | None = None  # the folder's (ino, mtime) a look vouches for
+        self._lock = threading.Lock()
+
+    # -- finding ----------------------------------------------------------------------
+    def _real(self) -> bool:
+        """Whether the pack folder exists; refused when it (or a folder above) is a link."""
+        if self._check_root is not None:
+            self._check_root()
+        return real_dir(self.dir, f".spell/objects/{PACK_DIR}")
+
+    def _names(self) -> set[str]:
+        if os.path.islink(self.dir):
+            return set()  # never followed (`spell fsck` reports it; a write refuses)
+        try:
+            return {n for n in os.listdir(self.dir) if n.endswith(".pack") and n[0] != "."}
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
+
+    def refresh(self) -> None:
+        """Take in packs written (or removed) by other processes since the last look.
+
+        Skipped while the folder's mtime is the one of a look taken well after it (one
+        ``stat`` rather than a listing: a workspace may hold many packs). A look within
+        :data:`_SETTLE_NS` of the mtime vouches for nothing: a pack renamed in later within
+        the same timestamp tick would keep the mtime (git's racy-clean rule)."""
+        try:
+            st = os.stat(self.dir)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        key = None if st is None else (st.st_ino, st.st_mtime_ns)
+        if key is not None and key == self._settled:
+            return
+        looked = time.time_ns()
+        names = self._names()
+        self._settled = key if st is not None and looked - st.st_mtime_ns > _SETTLE_NS else None
+        with self._lock:
+            if self._loaded - names:  # a gc rewrote some: read them all again (an object may
+                self._where, self._loaded = {}, set()  # be in two packs after a crash)
+            for name in sorted(names - self._loaded - set(self.bad)):
+                try:
+                    index = self._read_index(name)
+                except FileNotFoundError:
+                    continue  # removed meanwhile (a gc rewrote it)
+                except (OSError, IntegrityError) as exc:
+                    self.bad[name] = str(exc)
+                    continue
+                for oid, offset, size in index:
+                    self._where.setdefault(oid, (name, offset, size))
+                self._loaded.add(name)
+
+    def _read_index(self, name: str) -> list[tuple[str, int, int]]:
+        path = os.path.join(self.dir, name)
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            if end < len(MAGIC) + _FOOTER.size:
+                raise IntegrityError(f"corrupt pack {path}: {end} bytes, too short")
+            f.seek(end - _FOOTER.size)
+            at, count, magic = _FOOTER.unpack(f.read(_FOOTER.size))
+            if magic != MAGIC or at + count * _ENTRY.size + _FOOTER.size != end:
+                raise IntegrityError(f"corrupt pack {path}: its footer does not fit the file")
+            f.seek(at)
+            raw = f.read(count * _ENTRY.size)
+        out = []
+        for oid, offset, size in _ENTRY.iter_unpack(raw):
+            if offset < len(MAGIC) or offset + size > at:
+                raise IntegrityError(f"corrupt pack {path}: an entry points outside its data")
+            out.append((oid.hex(), offset, size))
+        return out
+
+    def holds(self, oid: str) -> bool:
+        """Whether a pack seen so far holds ``oid`` (no new look: see :meth:`refresh`)."""
+        return oid in self._where
+
+    def locate(self, oid: str) -> tuple[str, int, int] | None:
+        """``(pack path, offset, size)`` of ``oid``'s stored form, or None.
+
+        A pack found earlier is checked to be still there: another process's gc may have
+        rewritten it without ``oid``, and a store that trusted the old answer would record an
+        object it never wrote."""
+        hit = self._where.get(oid)
+        if hit is not None and not os.path.exists(os.path.join(self.dir, hit[0])):
+            hit = None
+        if hit is None:
+            self.refresh()
+            hit = self._where.get(oid)
+        if hit is None:
+            return None
+        return os.path.join(self.dir, hit[0]), hit[1], hit[2]
+
+    def read(self, oid: str) -> bytes | None:
+        """The stored form of ``oid``, or None when no pack holds it."""
+        for _ in range(2):
+            hit = self.locate(oid)
+            if hit is None:
+                return None
+            path, offset, size = hit
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # rewritten by a gc since: look again
+                self.refresh()
+                continue
+            try:
+                return os.pread(fd, size, offset)
+            finally:
+                os.close(fd)
+        return None
+
+    def __iter__(self) -> Iterator[str]:
+        self.refresh()
+        return iter(sorted(self._where))
+
+    def mtime(self, oid: str) -> float:
+        """When the pack holding ``oid`` was written (its objects' age, for gc's grace)."""
+        hit = self.locate(oid)
+        if hit is None:
+            raise FileNotFoundError(oid)
+        return os.stat(hit[0]).st_mtime
+
+    # -- writing ----------------------------------------------------------------------
+    def write(self, objects: Iterable[tuple[str, bytes]]) -> str | None:
+        """Write ``(id, stored form)`` pairs as one new pack, durable before it is visible;
+        return its path (None when there was nothing to write)."""
+        entries = []
+        body = [MAGIC]
+        at = len(MAGIC)
+        for oid, stored in objects:
+            entries.append((bytes.fromhex(oid), at, len(stored)))
+            body.append(stored)
+            at += len(stored)
+        if not entries:
+            return None
+        entries.sort()
+        body.append(b"".join(_ENTRY.pack(*e) for e in entries))
+        body.append(_FOOTER.pack(at, len(entries), MAGIC))
+        made = not self._real()
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+        except OSError as exc:
+            raise disk_error(exc, self.dir) from None
+        name = f"{os.urandom(12).hex()}.pack"
+        tmp = os.path.join(self.dir, f".tmp-{pid()}-{name}")
+        final = os.path.join(self.dir, name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                write_all(fd, b"".join(body))
+                os.fsync(fd)  # the records that name these objects come after
+            finally:
+                os.close(fd)
+            os.rename(tmp, final)
+            _fsync_dir(self.dir)
+            if made:
+                _fsync_dir(os.path.dirname(self.dir))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise disk_error(exc, final) from None
+        with self._lock:
+            for raw, offset, size in entries:  # (this pack holds them for sure: a gc's rewrite)
+                self._where[raw.hex()] = (name, offset, size)
+            self._loaded.add(name)
+        return final
+
+    def drop(self, oids: set[str]) -> int:
+        """Remove ``oids`` from the packs holding them: each such pack is written again without
+        them (the rest first, durable), then removed. Returns how many were dropped."""
+        if not self._real():
+            return 0
+        self.refresh()
+        hits: dict[str, set[str]] = {}
+        for oid in oids:
+            hit = self._where.get(oid)
+            if hit is not None:
+                hits.setdefault(hit[0], set()).add(oid)
+        dropped = 0
+        for name, gone in sorted(hits.items()):
+            path = os.path.join(self.dir, name)
+            try:
+                index = self._read_index(name)
+            except FileNotFoundError:
+                continue  # another gc rewrote it first
+            keep = [(oid, offset, size) for oid, offset, size in index if oid not in gone]
+            if keep:
+                with open(path, "rb") as f:
+                    self.write((o, os.pread(f.fileno(), size, at)) for o, at, size in keep)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            dropped += len(index) - len(keep)
+            with self._lock:
+                self._loaded.discard(name)
+                self._where = {o: w for o, w in self._where.items() if w[0] != name}
+        if hits:
+            _fsync_dir(self.dir)
+            self.refresh()  # (the objects kept now live in the new packs)
+        return dropped
+
+    def unpack(
+        self, install: Callable[[str, bytes], str | None], durable: Callable[[list[str]], None]
+    ) -> int:
+        """Hand every packed object to ``install`` (which writes it loose and returns the path it
+        wrote, or None when it was there already), make those files ``durable``, then remove the
+        packs; return how many objects were written. ``spell commit`` does this first: git
+        carries loose files."""
+        if not self._real():
+            return 0
+        self.refresh()
+        written: list[str] = []
+        done = []
+        for name in sorted(self._loaded):
+            path = os.path.join(self.dir, name)
+            try:
+                index = self._read_index(name)
+                with open(path, "rb") as f:
+                    for oid, offset, size in index:
+                        out = install(oid, os.pread(f.fileno(), size, offset))
+                        if out is not None:
+                            written.append(out)
+            except FileNotFoundError:
+                continue
+            done.append(path)
+        if not done:
+            return 0
+        durable(written + sorted({os.path.dirname(p) for p in written}))
+        for path in done:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        _fsync_dir(self.dir)
+        self.refresh()
+        return len(written)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a file system that cannot fsync a directory
+    finally:
+        os.close(fd)

@@ -1,0 +1,319 @@
+"""Packs (store/packs.py): many small objects in one file, found by every read, never lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spellfs import IntegrityError, ObjectNotFound
+from spellfs.store.objects import PACK_FROM, PACKED_MAX, ZSTD_MAGIC, FsObjectStore, hash_bytes
+from spellfs.store.packs import Packs
+
+THRESHOLD = 1024
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FsObjectStore:
+    return FsObjectStore(tmp_path / "objects", THRESHOLD)
+
+
+def contents(n: int, tag: str = "c") -> list[bytes]:
+    return [f"{tag} {i}\n".encode() * 3 for i in range(n)]
+
+
+def packs_in(store: FsObjectStore) -> list[str]:
+    d = store.root / "pack"
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def loose(store: FsObjectStore) -> set[str]:
+    return {
+        fan.name + f.name
+        for fan in store.root.iterdir()
+        if len(fan.name) == 2
+        for f in fan.iterdir()
+    }
+
+
+def test_a_batch_of_new_small_objects_is_one_pack_and_reads_back(store: FsObjectStore) -> None:
+    datas = contents(40)
+    oids = store.put_many(datas)
+    assert oids == [hash_bytes(d) for d in datas]
+    assert len(packs_in(store)) == 1 and packs_in(store)[0].endswith(".pack")
+    assert loose(store) == set()  # one file for forty objects
+    for oid, data in zip(oids, datas):
+        assert store.has(oid)
+        assert store.get(oid) == data
+        assert b"".join(store.iter_content(oid)) == data
+        assert store.stored_size(oid) == len(data)  # small: stored as is
+    assert list(store) == sorted(oids)
+    # a store opened afterwards (another process) finds them too
+    again = FsObjectStore(store.root, THRESHOLD)
+    assert [again.get(o) for o in oids] == datas
+
+
+def test_a_small_batch_stays_loose_and_a_large_object_stays_a_file(
+    store: FsObjectStore,
+) -> None:
+    few = contents(PACK_FROM - 1)
+    store.put_many(few)
+    assert packs_in(store) == [] and len(loose(store)) == PACK_FROM - 1
+    big = os.urandom(PACKED_MAX + 1)  # a stored form above PACKED_MAX: a file of its own
+    oids = store.put_many([big, *contents(PACK_FROM, "more")])
+    assert oids[0] in loose(store)
+    assert len(packs_in(store)) == 1
+    assert store.get(oids[0]) == big
+
+
+def test_what_is_already_stored_is_not_stored_again(store: FsObjectStore) -> None:
+    first = store.put_many(contents(20))
+    loose_one = store.put_bytes(b"loose already")
+    store.put_many([*contents(20), b"loose already"])  # nothing new: no second pack
+    assert len(packs_in(store)) == 1
+    assert loose_one in loose(store) and first[0] not in loose(store)
+    # a single store of packed content writes no loose copy
+    store.put_bytes(contents(20)[3])
+    assert first[3] not in loose(store)
+    # duplicates within one batch are stored once
+    dup = store.put_many([b"same"] * 20 + contents(20, "new"))
+    pack_sizes = sorted((store.root / "pack" / p).stat().st_size for p in packs_in(store))
+    assert len(pack_sizes) == 2 and store.get(dup[0]) == b"same"
+
+
+def test_compressed_and_magic_contents_round_trip_packed(store: FsObjectStore) -> None:
+    datas = [b"a" * 5000, ZSTD_MAGIC + b"looks framed", b"", *contents(20)]
+    oids = store.put_many(datas)
+    assert packs_in(store) and not loose(store)
+    assert [store.get(o) for o in oids] == datas
+    assert store.stored_size(oids[0]) < 5000  # compressed in the pack
+
+
+@given(batch=st.lists(st.binary(max_size=3000), min_size=PACK_FROM, max_size=60))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_never_loses_content(tmp_path: Path, batch: list[bytes]) -> None:
+    store = FsObjectStore(tmp_path / f"o{os.urandom(4).hex()}", THRESHOLD)
+    oids = store.put_many(batch)
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    for oid, data in zip(oids, batch):
+        assert fresh.get(oid) == data
+    assert set(fresh) == set(oids)
+
+
+def test_a_flipped_byte_in_a_pack_is_an_integrity_error(store: FsObjectStore) -> None:
+    datas = contents(20)
+    oids = store.put_many(datas)
+    pack = store.root / "pack" / packs_in(store)[0]
+    raw = bytearray(pack.read_bytes())
+    at = raw.index(datas[5])
+    raw[at] ^= 1
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    with pytest.raises(IntegrityError, match=rf"corrupt object {oids[5]}: .*pack"):
+        fresh.get(oids[5])
+    with pytest.raises(IntegrityError):
+        list(fresh.iter_content(oids[5]))
+    assert fresh.get(oids[6]) == datas[6]  # the rest of the pack still reads
+
+
+@pytest.mark.parametrize("damage", ["truncate", "footer", "entry"])
+def test_a_damaged_pack_is_reported_and_breaks_nothing_else(
+    store: FsObjectStore, damage: str
+) -> None:
+    good = store.put_many(contents(20, "good"))
+    bad = store.put_many(contents(20, "bad"))
+    name = next(n for n in packs_in(store) if Packs(store.base)._read_index(n)[0][0] in bad)
+    pack = store.root / "pack" / name
+    raw = bytearray(pack.read_bytes())
+    if damage == "truncate":
+        raw = raw[:-3]
+    elif damage == "footer":
+        raw[-1] ^= 0xFF  # the magic
+    else:
+        raw[-30] ^= 0xFF  # the last index entry's offset: points outside the data
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert [fresh.get(o) for o in good] == contents(20, "good")
+    assert not fresh.has(bad[0])
+    with pytest.raises(ObjectNotFound):
+        fresh.get(bad[0])
+    assert list(fresh.packs.bad) == [name]
+    assert "corrupt pack" in fresh.packs.bad[name]
+
+
+def test_remove_many_rewrites_the_pack_without_them(store: FsObjectStore) -> None:
+    datas = contents(30)
+    oids = store.put_many(datas)
+    before = packs_in(store)
+    store.remove_many(oids[:10])
+    after = packs_in(store)
+    assert len(after) == 1 and after != before  # a new pack, the old one gone
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert [fresh.has(o) for o in oids] == [False] * 10 + [True] * 20
+    assert [fresh.get(o) for o in oids[10:]] == datas[10:]
+    store.remove_many(oids[10:])
+    assert packs_in(store) == [] and list(FsObjectStore(store.root, THRESHOLD)) == []
+
+
+def test_a_reader_of_a_pack_a_gc_just_rewrote_finds_the_object_in_the_new_one(
+    store: FsObjectStore,
+) -> None:
+    oids = store.put_many(contents(20))
+    reader = FsObjectStore(store.root, THRESHOLD)
+    assert reader.has(oids[0])  # it knows the old pack
+    FsObjectStore(store.root, THRESHOLD).remove_many([oids[19]])  # another process's gc
+    assert reader.get(oids[0]) == contents(20)[0]
+    assert not reader.has(oids[19])
+
+
+def test_a_pack_written_by_another_process_is_seen_on_the_next_miss(
+    store: FsObjectStore,
+) -> None:
+    reader = FsObjectStore(store.root, THRESHOLD)
+    assert list(reader) == []
+    oids = store.put_many(contents(20))
+    assert reader.get(oids[7]) == contents(20)[7]
+
+
+def test_a_crash_after_the_new_pack_and_before_the_old_is_removed_loses_nothing(
+    store: FsObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datas = contents(20)
+    oids = store.put_many(datas)
+    real = os.unlink
+
+    def crash(path, *a, **kw):
+        if str(path).endswith(".pack"):
+            raise KeyboardInterrupt  # killed between the two steps
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(os, "unlink", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.remove_many(oids[:1])
+    monkeypatch.undo()
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert len(packs_in(store)) == 2  # old and new: duplicates, never a loss
+    assert [fresh.get(o) for o in oids[1:]] == datas[1:]
+    assert sorted(fresh) == sorted(oids)  # each listed once
+
+
+KILLED_MID_PACK = """
+import os, signal, sys
+from spellfs.store.objects import FsObjectStore
+real = os.rename
+def die(src, dst, *a, **kw):
+    if str(dst).endswith(".pack"):
+        os.kill(os.getpid(), signal.SIGKILL)  # after the data, before the pack is visible
+    return real(src, dst, *a, **kw)
+os.rename = die
+FsObjectStore(__import__("pathlib").Path(sys.argv[1]), 1024).put_many(
+    [f"k {i}".encode() for i in range(20)]
+)
+"""
+
+
+def test_a_kill_while_a_pack_is_written_leaves_no_pack_and_no_error(
+    store: FsObjectStore,
+) -> None:
+    kept = store.put_many(contents(20))
+    proc = subprocess.run([sys.executable, "-c", KILLED_MID_PACK, str(store.root)])
+    assert proc.returncode == -signal.SIGKILL
+    names = os.listdir(store.root / "pack")
+    assert len([n for n in names if n.startswith(".tmp-")]) == 1  # a stray temp, for gc
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert sorted(fresh) == sorted(kept)
+    assert not fresh.has(hash_bytes(b"k 1"))
+    assert fresh.packs.bad == {}
+
+
+def test_unpack_writes_every_packed_object_loose_durably_then_removes_the_packs(
+    store: FsObjectStore,
+) -> None:
+    datas = contents(25)
+    oids = store.put_many(datas)
+    store.put_bytes(b"already loose")
+    made_durable: list[str] = []
+    assert store.unpack(made_durable.extend) == 25
+    assert packs_in(store) == []
+    assert loose(store) == {*oids, hash_bytes(b"already loose")}
+    for oid, data in zip(oids, datas):
+        assert (store.root / oid[:2] / oid[2:]).read_bytes() == data
+    files = {p for p in made_durable if not os.path.isdir(p)}
+    assert files == {str(store.root / o[:2] / o[2:]) for o in oids}  # flushed before removal
+    assert {str(store.root / o[:2]) for o in oids} <= set(made_durable)
+    assert store.unpack(made_durable.extend) == 0
+
+
+def test_unpack_keeps_the_pack_when_writing_loose_fails(
+    store: FsObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datas = contents(20)
+    oids = store.put_many(datas)
+
+    def full(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_new", full)
+    with pytest.raises(OSError):
+        store.unpack(lambda paths: None)
+    monkeypatch.undo()
+    assert len(packs_in(store)) == 1
+    assert [FsObjectStore(store.root, THRESHOLD).get(o) for o in oids] == datas
+
+
+def test_an_object_in_two_packs_stays_found_when_one_is_removed(
+    store: FsObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a crash mid-rewrite an object is in the old pack and the new one; a later gc
+    removes the old one: a reader that had found it there finds it in the other."""
+    datas = contents(20)
+    oids = store.put_many(datas)
+    old = packs_in(store)[0]
+    real = os.unlink
+    monkeypatch.setattr(
+        os,
+        "unlink",
+        lambda p, *a: (
+            (_ for _ in ()).throw(KeyboardInterrupt) if str(p).endswith(".pack") else real(p, *a)
+        ),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        store.remove_many(oids[:1])
+    monkeypatch.undo()
+    reader = FsObjectStore(store.root, THRESHOLD)
+    assert len(packs_in(store)) == 2 and old in packs_in(store)
+    Path(reader.packs.locate(oids[5])[0]).unlink()  # the copy it found goes (a later gc)
+    assert reader.get(oids[5]) == datas[5]
+
+
+def test_a_pack_renamed_in_within_the_same_timestamp_tick_is_still_seen(
+    store: FsObjectStore,
+) -> None:
+    """A look skips the listing while the folder's mtime is unchanged, but only once that mtime
+    is older than its look by a second: a pack renamed in later within the same tick keeps it."""
+    store.put_many(contents(20))
+    folder = store.root / "pack"
+    tick = folder.stat().st_mtime_ns  # (just now)
+    reader = FsObjectStore(store.root, THRESHOLD)
+    assert not reader.has(hash_bytes(b"x"))  # a look at a fresh folder
+    oids = FsObjectStore(store.root, THRESHOLD).put_many(contents(20, "later"))
+    os.utime(folder, ns=(tick, tick))  # the second rename landed in the same tick
+    assert reader.get(oids[0]) == contents(20, "later")[0]
+    # once settled, an unchanged folder is not listed again; a change of its mtime is seen
+    old = tick - 5 * 10**9
+    os.utime(folder, ns=(old, old))
+    assert not reader.has(hash_bytes(b"y"))  # a settled look
+    listed = []
+    reader.packs._names = lambda: listed.append(1) or set()  # type: ignore[method-assign]
+    assert not reader.has(hash_bytes(b"z"))
+    assert listed == []  # one stat, no listing
