@@ -717,3 +717,30 @@ def test_rs_llmspell_fixes_after_delete_hook_session_scope_and_event_metadata(lu
            Event.receive(quiet, 0), got.metadata.source_language
     """)
     assert out == (b"gone.txt", 1, 1, None, b"lua")
+
+
+def test_checkpoint_functions_without_an_id_use_the_current_session(lua) -> None:
+    """Lua drops a trailing nil: `Session.save()` reached Python with no session at all and
+    failed as an internal TypeError (red-team F3)."""
+    sid = lua("local s = Session.create({name = 'cur'}) Session.setCurrent(s) return s")
+    lua("Artifact.store(nil, 'user_input', 'a.txt', 'one')")
+    assert lua("return Session.save()") == 1
+    lua("Artifact.store(nil, 'user_input', 'a.txt', 'two')")
+    assert lua("return Session.save(nil)") == 2
+    assert lua("return #Session.checkpoints()") == 2
+    assert lua("return Session.canReplay()") == lua("return Session.canReplay(...)", sid)
+    assert lua("return Session.load()") == sid
+    assert "takes no arguments" in err(lua, "Session.listReplayable(5)")
+    lua("Session.setCurrent(nil)")
+    assert "no current session" in err(lua, "Session.save()")
+
+
+def test_arguments_of_the_wrong_kind_are_named_not_internal_errors(lua) -> None:
+    for code, says in [
+        ("Session.create({name = 'x', metadata = 'a'})", "invalid metadata: expected a table"),
+        ("State.list(5)", "invalid State prefix: 5"),
+        ("Workflow.get({})", "Workflow.get: expected a workflow id or name"),
+        ("Workflow.remove({})", "Workflow.remove: expected a workflow id or name"),
+    ]:
+        message = err(lua, code)
+        assert says in message and "internal error" not in message, (code, message)

@@ -63,6 +63,11 @@ def _history_call(rt: "Runtime", ws: "Workspace", lua_name: str, attr: str):
         values = [rt.py(a) for a in args]
         while values and values[-1] is None:
             values.pop()
+        if lua_name == "listReplayable":
+            if values:
+                raise UsageError("Session.listReplayable: takes no arguments")
+        elif not values:
+            values = [None]  # (Lua drops a trailing nil) the current session, as Session.get()
         return rt.out(method(*values))
 
     return call

@@ -124,6 +124,12 @@ def _plain(rt: "Runtime", value: Any, depth: int = 0) -> Any:
     }
 
 
+def _ref(key: Any, verb: str) -> Any:
+    if key is not None and not isinstance(key, str):
+        raise UsageError(f"Workflow.{verb}: expected a workflow id or name (a string)")
+    return key
+
+
 def install(rt: "Runtime", ws: "Workspace") -> None:
     from ..workflow import KINDS
 
@@ -273,13 +279,13 @@ return function(e) return setmetatable(e, mt) end
         )
 
     def get(ref: Any = None) -> Any:
-        key = rt.py(ref)
+        key = _ref(rt.py(ref), "get")
         if key in tables:
             return tables[key]
         return next((tables[s.id] for s in specs.values() if s.name == key), None)
 
     def remove(ref: Any = None) -> bool:
-        key = rt.py(ref)
+        key = _ref(rt.py(ref), "remove")
         found = key if key in specs else next((s.id for s in specs.values() if s.name == key), None)
         if found is None:
             return False

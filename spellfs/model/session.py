@@ -206,6 +206,8 @@ class Sessions(SessionChanges):
         all_tags = check_tags(defaults.get("tags")) + [
             t for t in check_tags(tags) if t not in (defaults.get("tags") or [])
         ]
+        if metadata is not None and not isinstance(metadata, dict):
+            raise UsageError("invalid metadata: expected a table of key = value")
         meta = {**(defaults.get("metadata") or {}), **jsonable(metadata or {}, "session metadata")}
         parent = self.id(parent_session_id) if parent_session_id else None
         with self.storage.lock("sessions"):

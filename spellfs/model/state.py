@@ -96,6 +96,10 @@ class State:
         if isinstance(prefix, bytes):
             prefix = prefix.decode("utf-8", "replace")
         prefix = prefix or ""
+        if not isinstance(prefix, str):
+            raise UsageError(
+                f"invalid State prefix: {prefix!r} (a string, or nothing for all keys)"
+            )
         if prefix.startswith("session:") and prefix.count(":") >= 2:
             rel, rest, sid = self._place(prefix + ("" if not prefix.endswith(":") else "x"))
             inner = prefix.split(":", 2)[2]
