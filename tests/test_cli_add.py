@@ -178,3 +178,26 @@ def test_interrupted_bulk_add_keeps_every_file_it_acknowledged(root: Path) -> No
             name = Path(m.group(1)).name
             i = int(name[1:6])
             assert ws.artifacts.get(sid, name)["content"] == b"content %d" % i
+
+
+def test_add_names_what_is_not_a_regular_file_and_skips_it_inside_a_folder(root: Path) -> None:
+    """A FIFO, a device and a folder were all "file not found" (red-team F9), and one FIFO
+    in a folder stopped the whole add."""
+    import os
+
+    sid = _session(root)
+    data = root.parent / "data"
+    data.mkdir()
+    os.mkfifo(data / "pipe")
+    (data / "ok.txt").write_text("ok")
+    for arg, what in [(data / "pipe", "a FIFO"), ("/dev/zero", "a character device")]:
+        out = run_spell("-w", str(root), "add", sid, str(arg))
+        assert out.returncode == 2
+        assert out.stderr.decode() == f"Error: not a regular file: {arg} ({what}; store a file)\n"
+    out = run_spell("-w", str(root), "add", sid, str(data))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.decode() == (
+        f"skipped (not a regular file: a FIFO, socket or device): {data / 'pipe'}\n"
+    )
+    with Workspace.open(root) as ws:
+        assert [a["name"] for a in ws.artifacts.list(sid)] == ["ok.txt"]

@@ -844,7 +844,7 @@ def test_store_file_checks_every_path_before_storing_any(
     ok = tmp_path / "ok.txt"
     ok.write_bytes(b"ok")
     before = snapshot(anyws)
-    with pytest.raises(ArtifactNotFound, match=f"file not found: {tmp_path}$"):
+    with pytest.raises(UsageError, match=f"not a regular file: {tmp_path} \\(a folder; "):
         anyws.artifacts.store_files(sid, [ok, tmp_path], "t")
     with pytest.raises(ArtifactNotFound, match="file not found: .*ok.txt/x$"):
         anyws.artifacts.store_files(sid, [ok, ok / "x"], "t")

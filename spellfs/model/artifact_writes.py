@@ -56,6 +56,20 @@ def _mime(name: str, head: bytes) -> str:
         return "application/octet-stream"
 
 
+def _kind(mode: int) -> str:
+    """What a path that is not a regular file is, for an error message."""
+    for test, what in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return what
+    return "not a file"
+
+
 def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
     """Only active sessions take stores (as in rs-llmspell); the error names the way on.
 
@@ -169,8 +183,10 @@ class ArtifactWrites:
                 st = os.stat(p)
             except (FileNotFoundError, NotADirectoryError):
                 st = None
-            if st is None or not stat.S_ISREG(st.st_mode):
+            if st is None:
                 raise ArtifactNotFound(f"file not found: {p}")
+            if not stat.S_ISREG(st.st_mode):
+                raise UsageError(f"not a regular file: {p} ({_kind(st.st_mode)}; store a file)")
             size = st.st_size
             if size > limit:
                 raise LimitExceeded(

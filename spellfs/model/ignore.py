@@ -113,6 +113,9 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
             if os.path.islink(path):  # a folder from a clone or an archive may link anywhere
                 skipped.append((path, "a link: add what it points at by name"))
                 continue
+            if not os.path.isfile(path):  # a FIFO would block a read; a device never ends
+                skipped.append((path, "not a regular file: a FIFO, socket or device"))
+                continue
             if spec.match_file(f"{prefix}/{f}" if prefix else f):
                 skipped.append((path, "in .spellignore"))
                 continue
