@@ -171,6 +171,8 @@ def test_a_linked_objects_folder_or_pack_folder_is_refused(ws, tmp_path: Path) -
         store.put_bytes(b"x")
     with pytest.raises(UnsafePath, match=r"^refused: \.spell/objects is a symbolic link"):
         list(store)
+    with pytest.raises(UnsafePath, match=r"^refused: \.spell/objects is a symbolic link"):
+        store.put_many([f"n {i}".encode() for i in range(20)])  # (a pack, not loose files)
     assert _outside_files(tmp_path) == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -317,3 +318,72 @@ def test_a_pack_renamed_in_within_the_same_timestamp_tick_is_still_seen(
     reader.packs._names = lambda: listed.append(1) or set()  # type: ignore[method-assign]
     assert not reader.has(hash_bytes(b"z"))
     assert listed == []  # one stat, no listing
+
+
+def test_packed_objects_are_read_only_and_as_old_as_their_pack(store: FsObjectStore) -> None:
+    oids = store.put_many(contents(20))
+    pack = store.root / "pack" / packs_in(store)[0]
+    assert stat.S_IMODE(pack.stat().st_mode) == 0o444
+    os.utime(pack, (1_000_000_000, 1_000_000_000))
+    assert FsObjectStore(store.root, THRESHOLD).stored_mtime(oids[3]) == 1_000_000_000
+    with pytest.raises(FileNotFoundError):
+        store.stored_mtime(hash_bytes(b"never stored"))
+
+
+def test_a_pack_that_cannot_be_written_leaves_nothing_and_says_where(
+    small_disk: Path,
+) -> None:
+    from spellfs.errors import SpellError
+
+    from conftest import fill_disk
+
+    store = FsObjectStore(small_disk / "objects", THRESHOLD)
+    store.put_bytes(b"first")  # the folders exist
+    (small_disk / "other").mkdir()
+    (small_disk / "other" / "pack").write_bytes(b"a file where the folder goes")
+    fill_disk(small_disk)
+    with pytest.raises(SpellError, match=r"cannot write .*/objects/pack/[0-9a-f]{24}\.pack: "):
+        store.put_many([os.urandom(900) for _ in range(40)])
+    assert [n for n in os.listdir(store.root / "pack")] == []  # no pack, no temp
+    blocked = FsObjectStore(small_disk / "other", THRESHOLD)
+    with pytest.raises(SpellError, match=r"cannot write .*/other/pack: File exists"):
+        blocked.put_many(contents(20))
+
+
+def test_a_store_after_its_own_removal_writes_the_object_again(store: FsObjectStore) -> None:
+    datas = contents(20)
+    oids = store.put_many(datas)
+    store.remove_many(oids[:5])
+    assert store.put_many(datas[:5] + contents(20, "x"))[:5] == oids[:5]
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert [fresh.get(o) for o in oids] == datas
+
+
+def test_a_long_lived_store_writes_again_what_another_process_collected(
+    store: FsObjectStore,
+) -> None:
+    datas = contents(20)
+    oids = store.put_many(datas)
+    assert store.has(oids[0])  # (it knows where)
+    FsObjectStore(store.root, THRESHOLD).remove_many(oids)  # another process's gc
+    assert not store.has(oids[0])
+    assert store.put_bytes(datas[0]) == oids[0]
+    assert FsObjectStore(store.root, THRESHOLD).get(oids[0]) == datas[0]
+
+
+@pytest.mark.parametrize("size", [0, 5, 27])
+def test_a_pack_file_too_short_to_hold_its_footer_is_bad_not_a_crash(
+    store: FsObjectStore, size: int
+) -> None:
+    good = store.put_many(contents(20))
+    (store.root / "pack" / "short.pack").write_bytes(b"SPELLPK1"[:size] + b"\0" * (size - 8))
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert fresh.get(good[0]) == contents(20)[0]
+    assert fresh.packs.bad == {
+        "short.pack": f"corrupt pack {fresh.packs.dir}/short.pack: {size} bytes, too short"
+    }
+
+
+def test_unpack_with_no_pack_folder_writes_nothing(store: FsObjectStore) -> None:
+    store.put_bytes(b"loose")
+    assert store.unpack(lambda paths: pytest.fail("nothing to make durable")) == 0

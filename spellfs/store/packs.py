@@ -214,18 +214,17 @@ class Packs:
             self._loaded.add(name)
         return final
 
-    def drop(self, oids: set[str]) -> int:
+    def drop(self, oids: set[str]) -> None:
         """Remove ``oids`` from the packs holding them: each such pack is written again without
-        them (the rest first, durable), then removed. Returns how many were dropped."""
+        them (the rest first, durable), then removed."""
         if not self._real():
-            return 0
+            return
         self.refresh()
         hits: dict[str, set[str]] = {}
         for oid in oids:
             hit = self._where.get(oid)
             if hit is not None:
                 hits.setdefault(hit[0], set()).add(oid)
-        dropped = 0
         for name, gone in sorted(hits.items()):
             path = os.path.join(self.dir, name)
             try:
@@ -238,14 +237,12 @@ class Packs:
                     self.write((o, os.pread(f.fileno(), size, at)) for o, at, size in keep)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            dropped += len(index) - len(keep)
             with self._lock:
                 self._loaded.discard(name)
                 self._where = {o: w for o, w in self._where.items() if w[0] != name}
         if hits:
             _fsync_dir(self.dir)
             self.refresh()  # (the objects kept now live in the new packs)
-        return dropped
 
     def unpack(
         self, install: Callable[[str, bytes], str | None], durable: Callable[[list[str]], None]
