@@ -39,7 +39,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
                 click.echo(f"  {kind} by hand, not yet recorded: {', '.join(hand[kind])}")
         if hand.get("not_local"):
             click.echo(
-                f"  not local (kept out of git; `spell pull` fetches it from a remote): "
+                "  not local (no copy, object not here: `spell pull` fetches it from a remote): "
                 f"{', '.join(hand['not_local'])}"
             )
         cp = s["checkpoint"]
