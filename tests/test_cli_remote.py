@@ -287,6 +287,49 @@ def test_git_clone_then_pull(tmp_path, file_target):
     assert report["ok"] and not report["problems"], report
 
 
+def test_a_copy_kept_out_of_git_is_written_once_its_object_is_local(tmp_path, file_target):
+    """Red-team F10: a git clone lacks the copy and the object of an artifact kept out of git;
+    `spell pull`, or `spell cat` fetching the object, writes the copy, and
+    nothing on the clone takes its absence for a hand deletion."""
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    src = tmp_path / "ws"
+    file_target.spell("init", "--git", str(src), cwd=tmp_path)
+    (src / "spell.yaml").write_text("git:\n  max_object_bytes: 1000\n")
+    file_target.spell("remote", "add", "origin", file_target.url, cwd=src)
+    sid = file_target.spell("new", "s", cwd=src).stdout.decode().strip()
+    big = os.urandom(5000)
+    (tmp_path / "big.bin").write_bytes(big)
+    file_target.spell("add", sid, str(tmp_path / "big.bin"), cwd=src)
+    file_target.spell("commit", "-m", "work", cwd=src, env=env)
+    file_target.spell("push", cwd=src)
+    with Workspace.open(src) as ws:
+        dir = ws.sessions.resolve(sid)
+    for how in ("pull", "cat"):
+        dst = tmp_path / f"clone-{how}"
+        subprocess.run(["git", "clone", "-q", str(src), str(dst)], check=True, env=env)
+        copy = dst / "sessions" / dir / "files" / "big.bin"
+        assert not copy.exists()
+        if how == "pull":
+            file_target.spell("pull", cwd=dst)
+        else:
+            assert cat(file_target, dst, sid, "big.bin").stdout == big  # fetched on demand
+        assert copy.read_bytes() == big, how
+        status = file_target.spell("status", cwd=dst).stdout.decode()
+        assert "by hand" not in status and "not local" not in status, (how, status)
+        saved = file_target.spell("save", sid, cwd=dst).stdout.decode()
+        assert "recorded hand changes" not in saved, (how, saved)
+        assert copy.read_bytes() == big
+        # and once here, a deletion of the copy is a deletion again
+        copy.unlink()
+        status = file_target.spell("status", cwd=dst).stdout.decode()
+        assert "deleted by hand, not yet recorded: big.bin" in status, (how, status)
+
+
 # -- on-demand fetch and fsck -----------------------------------------------------------
 
 

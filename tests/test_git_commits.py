@@ -175,6 +175,64 @@ def test_large_objects_stay_out_of_git(repo: Path, spell, tmp_path: Path) -> Non
     assert f"/.spell/objects/{big[:2]}/{big[2:]}" in (repo / ".gitignore").read_text()
 
 
+def _kept_out_of_git(repo: Path, spell, tmp_path: Path) -> tuple[str, bytes]:
+    """A committed session holding big.txt, above git.max_object_bytes: kept out of git."""
+    import base64
+    import os
+
+    (repo / "spell.yaml").write_text("git:\n  max_object_bytes: 1000\n")
+    sid = new_session(spell, repo, "s")
+    big = base64.b64encode(os.urandom(5000)) + b"\n"
+    add(spell, repo, sid, "big.txt", big, tmp_path)
+    assert "kept out of git" in ok(spell("-w", str(repo), "commit", "-m", "c"))
+    return sid, big
+
+
+def test_a_clone_lacking_a_copy_kept_out_of_git_records_no_deletion(
+    repo: Path, spell, tmp_path: Path
+) -> None:
+    """Red-team F10: the clone has big.txt's record but no copy and no object; that is "not
+    local", never a hand deletion, so nothing deletes it here or, through git, in the origin."""
+    sid, big = _kept_out_of_git(repo, spell, tmp_path)
+    clone = tmp_path / "clone"
+    run_git(tmp_path, "clone", "-q", str(repo), str(clone))
+    identity(clone, "bob")
+    dir = Workspace.open(repo).sessions.resolve(sid)
+    assert not (clone / "sessions" / dir / "files" / "big.txt").exists()
+    status = ok(spell("-w", str(clone), "status"))
+    assert "by hand" not in status, status
+    assert "not local" in status and "big.txt" in status and "spell pull" in status
+    report = json.loads(ok(spell("-w", str(clone), "status", "--json")))
+    assert report["sessions"][0]["unrecorded"] == {
+        "modified": [],
+        "added": [],
+        "deleted": [],
+        "not_local": ["big.txt"],
+    }
+    saved = ok(spell("-w", str(clone), "save", sid, "-m", "on the clone"))
+    assert "recorded hand changes" not in saved and "+1 ~0 -0" in saved
+    assert '"op": "delete"' not in (clone / "sessions" / dir / "artifacts.yaml").read_text()
+    ok(spell("-w", str(clone), "commit", "-m", "clone"))
+    run_git(repo, "pull", "--no-rebase", "-q", str(clone), branch(clone))
+    show = json.loads(ok(spell("-w", str(repo), "show", sid, "--json")))
+    assert show["artifact_count"] == 1
+    assert (repo / "sessions" / dir / "files" / "big.txt").read_bytes() == big
+    assert spell("-w", str(repo), "cat", sid, "big.txt").stdout == big
+    assert "by hand" not in ok(spell("-w", str(repo), "status"))
+
+
+def test_a_copy_kept_out_of_git_deleted_by_hand_is_still_a_deletion(
+    repo: Path, spell, tmp_path: Path
+) -> None:
+    """Where the copy was (the stat cache saw it), its absence is a hand deletion as before."""
+    sid, _ = _kept_out_of_git(repo, spell, tmp_path)
+    dir = Workspace.open(repo).sessions.resolve(sid)
+    (repo / "sessions" / dir / "files" / "big.txt").unlink()
+    assert "deleted by hand, not yet recorded: big.txt" in ok(spell("-w", str(repo), "status"))
+    assert "-big.txt" in ok(spell("-w", str(repo), "save", sid))
+    assert not (repo / "sessions" / dir / "files" / "big.txt").exists()
+
+
 # -- clone ------------------------------------------------------------------------------
 def test_a_clone_works_identically(repo: Path, spell, tmp_path: Path) -> None:
     sid = new_session(spell, repo, "research")

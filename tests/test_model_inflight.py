@@ -411,3 +411,67 @@ def test_a_list_cut_inside_a_character_is_still_repaired(ws: Workspace) -> None:
     assert wc.phantoms == ["a.txt"] and not wc.modified  # put back, not taken for an edit
     assert (files / "a.txt").read_bytes() == b"v1"
     assert not pending(ws, dir)
+
+
+_KILL_RESTORE = r"""
+import os, signal, sys
+from spellfs.history.restores import Restores
+
+real, calls, sig = Restores._materialize, [], getattr(signal, sys.argv[1])
+
+
+def materialize(self, dir, rec):  # the restore's copy-writing: its records have landed
+    calls.append(rec["name"])
+    if len(calls) == 3:  # a few copies rewritten, the rest not yet
+        os.kill(os.getpid(), sig)
+    real(self, dir, rec)
+
+
+Restores._materialize = materialize
+from spellfs.cli import entry
+
+sys.argv = ["spell", *sys.argv[2:]]
+entry()
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+def test_restore_killed_after_its_records_leaves_no_hand_edits(
+    spell, root: Path, tmp_path: Path, sig: str
+) -> None:
+    """Red-team F6: `spell restore` interrupted after appending its records but before rewriting
+    the `files/` copies. The next command finishes the copies from the records; none of the old
+    copies is shown as a hand edit, and `spell save` records none (the restore stays done)."""
+    import sys
+
+    sid = spell("-w", str(root), "new", "bulk").stdout.decode().strip()
+    src = tmp_path / "src"
+    src.mkdir()
+    names = [f"f{i:02d}.txt" for i in range(12)]
+    for rnd in ("A", "B"):
+        for i, name in enumerate(names):
+            (src / name).write_text(f"file {i} round {rnd}\n" * 20)
+        assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+        assert spell("-w", str(root), "save", sid, "-m", rnd).returncode == 0
+    [dir] = os.listdir(root / "sessions")
+    records = root / "sessions" / dir / "artifacts.yaml"
+    before = records.read_text().count("\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_RESTORE, sig, "-w", str(root), "restore", sid, "1"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0, proc.stderr.decode()
+    assert records.read_text().count("\n") == before + len(names)  # its records landed
+    fdir = root / "sessions" / dir / "files"
+    if sig == "SIGKILL":  # the old copies are still there until the next command
+        assert sum("round B" in (fdir / n).read_text() for n in names) >= len(names) - 3
+    status = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"][0]
+    assert status["unrecorded"] == {"modified": [], "added": [], "deleted": []}
+    for i, name in enumerate(names):  # files/ holds the restored checkpoint
+        assert (fdir / name).read_text() == f"file {i} round A\n" * 20, name
+    saved = spell("-w", str(root), "save", sid, "-m", "next")
+    assert saved.returncode == 0 and "recorded hand changes" not in saved.stdout.decode()
+    assert '"created_by": "hand"' not in records.read_text()
+    assert spell("-w", str(root), "cat", sid, "f01.txt").stdout == b"file 1 round A\n" * 20
+    assert spell("-w", str(root), "fsck").stdout.decode().rstrip().endswith("ok")

@@ -393,3 +393,35 @@ def test_a_library_store_between_the_watchers_read_and_its_lock_is_no_hand_edit(
     assert not h.events("stored", "shared.txt")
     assert h.content("shared.txt") == b"v2 by writer B"
     assert (h.files / "shared.txt").read_bytes() == b"v2 by writer B"
+
+
+def test_catch_up_in_a_git_clone_lacking_a_copy_kept_out_of_git_deletes_nothing(
+    tmp_path: Path, spell
+) -> None:
+    """Red-team F10, the watcher's side: a clone has the record of an artifact kept out of git
+    but neither its copy nor its object; the catch-up takes that for "not local", not for a
+    hand deletion to record."""
+    from test_git_commits import identity, ok, run_git
+
+    origin = tmp_path / "origin"
+    ok(spell("init", "--git", str(origin)))
+    identity(origin)
+    (origin / "spell.yaml").write_text("git:\n  max_object_bytes: 1000\n")
+    with Workspace.open(origin) as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "user_input", "big.bin", os.urandom(5000))
+        dir = ws.sessions.resolve(sid)
+    assert "kept out of git" in ok(spell("-w", str(origin), "commit", "-m", "c"))
+    clone = tmp_path / "clone"
+    run_git(tmp_path, "clone", "-q", str(origin), str(clone))
+    assert not (clone / "sessions" / dir / "files" / "big.bin").exists()
+    h = Harness(clone)
+    try:
+        h.start()
+        marker(h)  # the catch-up and every event before this one are handled
+        assert h.events("deleted") == []
+        assert [a["name"] for a in h.ws.artifacts.list(sid)] == ["big.bin"]
+        assert '"op": "delete"' not in (clone / "sessions" / dir / "artifacts.yaml").read_text()
+    finally:
+        h.stop()
+        h.ws.close()

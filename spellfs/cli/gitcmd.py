@@ -37,6 +37,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for kind in ("modified", "added", "deleted"):
             if hand.get(kind):
                 click.echo(f"  {kind} by hand, not yet recorded: {', '.join(hand[kind])}")
+        if hand.get("not_local"):
+            click.echo(
+                "  not local (no copy, object not here: `spell pull` fetches it from a remote): "
+                f"{', '.join(hand['not_local'])}"
+            )
         cp = s["checkpoint"]
         if cp is None:
             click.echo("  no checkpoints")

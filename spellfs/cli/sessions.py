@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -226,10 +227,16 @@ def cat(ctx: click.Context, session: str, artifact: str) -> None:
     """Print an artifact's content (ARTIFACT is a name, name@version, or #sequence like #7)."""
     ws = open_workspace(ctx)
     _, rec = ws.artifacts.find(session, artifact)
+    local = ws.memory or ws.objects.has(rec["hash"])
     out = sys.stdout.buffer
     for chunk in ws.objects.iter_content(rec["hash"]):
         out.write(chunk)
     out.flush()
+    if not local:  # fetched from the remote: a copy kept out of git can be written now
+        from ..errors import SpellError
+
+        with contextlib.suppress(SpellError, OSError):  # (else the next command writes it)
+            ws.worktree.scan(ws.sessions.resolve(session))
 
 
 @click.command()

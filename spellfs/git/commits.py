@@ -165,10 +165,9 @@ def _broken_yaml(ws: "Workspace", paths: list[str]) -> list[str]:
 
 
 def _escape_ignore(path: str) -> str:
-    out = re.sub(r"([\\*?\[])", r"\\\1", path)
-    if out.endswith(" "):
-        out = out[:-1] + "\\ "
-    return "/" + out
+    from ..model.absent import ignore_line  # (the scan reads these lines back)
+
+    return ignore_line(path)
 
 
 def _keep_out_large(ws: "Workspace", repo, prefix: str, items: list[tuple[str, str]]) -> list[str]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .tree import VOLATILE, Snapshot, same_content
 from ..errors import UsageError
+from ..model.inflight import inflight  # (the package attribute is the submodule)
 from ..names import now
 from ..store import encode_record
 
@@ -77,14 +78,20 @@ class Restores:
                         "restored_from": snap.label,
                     }
                 )
-            if new:
-                self.storage.append(rel, b"".join(encode_record(r) for r in new))
-                log.refresh()
-            for rec in new:
-                if rec.get("op") == "delete":
-                    self.storage.remove(f"sessions/{dir}/files/{rec['name']}")
-                else:
-                    self._materialize(dir, rec)
+            # The copies are rewritten after the records land: a restore killed in between
+            # leaves the old copies, which the next command (any scan) puts back from the
+            # records through the in-flight journal, never taking them for hand edits.
+            with inflight(ws, dir) as journal:
+                journal.note_many([r["name"] for r in new])
+                if new:
+                    self.storage.append(rel, b"".join(encode_record(r) for r in new))
+                    log.refresh()
+                for rec in new:
+                    if rec.get("op") == "delete":
+                        self.storage.remove(f"sessions/{dir}/files/{rec['name']}")
+                    else:
+                        self._materialize(dir, rec)
+                journal.committed()
             fields = {k: snap.manifest.get(k) for k in _MANIFEST_FIELDS if k in snap.manifest}
             if status is not None:
                 fields["status"] = status

@@ -11,7 +11,11 @@ hashes only those whose ``(inode, size, mtime_ns)`` differs from the stat cache
 - ``added``: a file no live record names (editor temp files, dot files and
   ``.spellignore`` paths are never artifacts);
 - ``deleted``: a live artifact whose copy is gone (a copy never written because
-  the artifact is above ``watch.materialize_max_bytes`` is not a deletion).
+  the artifact is above ``watch.materialize_max_bytes`` is not a deletion);
+- ``not_local``: a live artifact whose copy is missing and whose object is not in the local
+  store (a clone that has not fetched what was kept out of git): not a deletion either
+  (:mod:`spellfs.model.absent`); a copy kept out of git whose object is local again is
+  written back by the scan.
 
 Interrupted stores leave no phantoms: see :mod:`spellfs.model.inflight`; a scan
 first puts back what an unfinished store left.
@@ -27,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .absent import DELETED, NOT_LOCAL, UNWRITTEN, KeptOut, absence, write_back
 from .copyfeed import FEED_AFTER, MAX_FEEDS, CopyFeed
 from .handedits import HandEdits
 from .inflight import INFLIGHT, inflight, pending, repair_inflight
@@ -50,6 +55,10 @@ class WorkingCopy:
     deleted: list[str] = field(default_factory=list)
     #: copies of interrupted stores put back to their records by this scan
     phantoms: list[str] = field(default_factory=list)
+    #: live artifacts with no copy whose object is not local (on a remote): not hand changes
+    not_local: list[str] = field(default_factory=list)
+    #: copies kept out of git, never written here, that this scan wrote from their objects
+    written: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -59,14 +68,19 @@ class WorkingCopy:
         return sorted([*self.modified, *self.added, *self.deleted])
 
     def copy(self) -> "WorkingCopy":
-        return WorkingCopy(self.dir, dict(self.modified), dict(self.added), list(self.deleted))
+        out = WorkingCopy(self.dir, dict(self.modified), dict(self.added), list(self.deleted))
+        out.not_local = list(self.not_local)
+        return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "modified": sorted(self.modified),
             "added": sorted(self.added),
             "deleted": sorted(self.deleted),
         }
+        if self.not_local:  # (only then: the three keys are what older readers know)
+            out["not_local"] = sorted(self.not_local)
+        return out
 
 
 class Worktree(HandEdits):
@@ -156,7 +170,20 @@ class Worktree(HandEdits):
     def scan(self, dir: str, repair: bool = True) -> WorkingCopy:
         """Compare ``sessions/<dir>/files/`` with the records (stat first, hash what moved).
 
-        ``repair``: first put back the copies of an interrupted store (``fsck`` only looks)."""
+        ``repair``: first put back the copies of an interrupted store, and after the look write
+        the copies kept out of git this workspace never had once their objects are local
+        (``fsck`` only looks)."""
+        wc = self._scan(dir, repair)
+        if wc.written:
+            todo, wc.written = wc.written, []
+            if repair:
+                copies = write_back(self.ws, dir, todo)
+                if copies:
+                    self.vouch(dir, copies)
+                    wc.written = [c[0] for c in copies]
+        return wc
+
+    def _scan(self, dir: str, repair: bool) -> WorkingCopy:
         wc = WorkingCopy(dir)
         if not self.on_disk:
             return wc  # the memory backend has no hand editor
@@ -179,11 +206,14 @@ class Worktree(HandEdits):
             if feed is not None:
                 names = feed.since(rules, log)
                 if names is not None:  # only these can have changed since the last answer
+                    # (and those not local then: a read or a pull may have brought the object)
+                    names = set(names) | set(feed.answer.not_local)
                     self._looked[dir] = len(names)
                     self._look_again(feed.answer, names, feed, log, prefix, limit)
                     feed.keep(feed.answer, rules, log)
                     out = feed.answer.copy()
                     out.phantoms = wc.phantoms
+                    out.written, feed.answer.written = feed.answer.written, []
                     return out
                 if not feed.start():
                     self._drop_feed(dir)
@@ -226,11 +256,15 @@ class Worktree(HandEdits):
                     present = set(os.listdir(fdir))
                 except OSError:
                     present = set()
+                kept_out = KeptOut(ws)
                 for name, rec in live.items():
                     if name not in present and rec.get("size", 0) <= limit:
-                        wc.deleted.append(name)
+                        self._absent(wc, name, rec, cache, prefix, kept_out)
+                if wc.not_local or wc.written:
+                    kept = None  # a fetch changes the answer without touching files/
             cache.flush()
             wc.deleted.sort()
+            wc.not_local.sort()
             self._looked[dir] = looked
             self._recall.forget(dir)
             if feed is not None:
@@ -281,6 +315,19 @@ class Worktree(HandEdits):
             wc.modified[name] = digest
         return rec is not None, s.st_ctime_ns + _RACY < start
 
+    def _absent(
+        self, wc: WorkingCopy, name: str, rec: dict, cache: StatCache, prefix: str, kept: KeptOut
+    ) -> None:
+        """Enter live artifact ``name``, whose copy is missing, in ``wc``: deleted by hand, not
+        local, or (kept out of git, never written here) to be written (:mod:`.absent`)."""
+        why = absence(self.ws, wc.dir, name, rec, prefix + name in cache.entries, kept)
+        if why == DELETED:
+            wc.deleted.append(name)
+        elif why == NOT_LOCAL:
+            wc.not_local.append(name)
+        elif why == UNWRITTEN:
+            wc.written.append(name)
+
     def _look_again(
         self, wc: WorkingCopy, names: set[str], feed: CopyFeed, log: Any, prefix: str, limit: int
     ) -> None:
@@ -290,11 +337,13 @@ class Worktree(HandEdits):
         cache = self.cache()
         base = f"{self.ws.root}/{prefix}"
         gone = False
+        kept = KeptOut(self.ws)
         for name in names:
             wc.modified.pop(name, None)
             wc.added.pop(name, None)
-            if name in wc.deleted:
-                wc.deleted.remove(name)
+            for missing in (wc.deleted, wc.not_local, wc.written):
+                if name in missing:
+                    missing.remove(name)
             rec = log.latest(name)
             feed.follow(name)
             try:
@@ -302,7 +351,7 @@ class Worktree(HandEdits):
             except (FileNotFoundError, NotADirectoryError):
                 feed.always.discard(name)
                 if rec is not None and rec.get("size", 0) <= limit:
-                    wc.deleted.append(name)
+                    self._absent(wc, name, rec, cache, prefix, kept)
                     gone = True
                 continue
             x = None
@@ -312,6 +361,7 @@ class Worktree(HandEdits):
             self._judge(wc, name, s, x, {name: rec} if rec is not None else {}, prefix, start)
         if gone:
             wc.deleted.sort()
+            wc.not_local.sort()
         cache.flush()
 
     def _key(self, log: Any, rules: tuple) -> tuple:

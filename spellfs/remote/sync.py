@@ -200,6 +200,8 @@ def pull(
     stats["skipped"] -= len(walk.fetched)
     stats["bytes"] += sum(store.stored_size(o) for o in walk.fetched)
     add(stats)
+    for d in dirs:  # copies kept out of git this clone never had are written now their objects are
+        ws.worktree.scan(d)
     total["seconds"] = time.monotonic() - start
     return _result(remote, "pulled", total, dirs)
 

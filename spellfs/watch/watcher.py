@@ -43,6 +43,7 @@ from ..errors import ManifestError, SessionNotFound, SpellError, UsageError
 from ..model import Ignore
 from ..names import check_artifact_name, now, parse_time
 from .catchup import CatchUp, StatCache, hash_path, is_editor_temp, stat_of
+from ..model.absent import DELETED, UNWRITTEN, KeptOut, absence, write_back
 from ..model.inflight import pending, repair_inflight
 from .observer import OverflowAlarm, start_observer
 from .debounce import DebounceQueue
@@ -362,6 +363,11 @@ class Watcher(CatchUp):
                 return
             if latest.get("size", 0) > ws.config.get("watch.materialize_max_bytes"):
                 return  # too large to have a copy under files/: absence is not a deletion
+            why = absence(ws, dir, name, latest, rel in self.cache.entries, KeptOut(ws))
+            if why != DELETED:  # not local, or kept out of git and never here: no deletion
+                if why == UNWRITTEN:
+                    write_back(ws, dir, [name])
+                return
             if os.path.lexists(self._prefix + rel[len("sessions/") :]):
                 return  # back already; its own event follows
             m = self._writable(dir, m, rel)
