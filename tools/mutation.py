@@ -59,7 +59,8 @@ MODULES: dict[str, list[str]] = {
         "test_store_objects.py",
         "test_model_artifact.py",
     ],
-    "store/links.py": ["test_store_links.py"],
+    # (the object store's folders are checked through real_dir: its tests there and in packs)
+    "store/links.py": ["test_store_links.py", "test_store_objects.py", "test_store_packs.py"],
     "store/jsonio.py": ["test_store_jsonio.py", "test_store_records.py"],
     "store/yamlio.py": ["test_store_yamlio.py", "test_model_state.py", "test_model_session.py"],
     "model/artifact.py": _ARTIFACT_TESTS,
