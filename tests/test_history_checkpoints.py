@@ -1129,3 +1129,36 @@ def test_restore_counts_every_artifact_it_adds_back(anyws):
     ws.artifacts.store(sid, "t", "c.txt", "changed")
     r = ws.history.restore(sid, 1)
     assert (r["added"], r["changed"], r["removed"]) == (2, 1, 0)
+
+
+def test_memory_backend_in_a_workspace_folder_saves_diffs_and_restores(root, spell):
+    """`storage_backend: memory` in a workspace's spell.yaml: checkpoints live in memory like
+    everything else (save once failed: it asked the memory store for paths to fsync), and
+    nothing is written to the folder."""
+    from spellfs import Workspace
+
+    (root / "spell.yaml").write_text("sessions:\n  storage_backend: memory\n")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    with Workspace.open(root) as ws:
+        assert ws.memory
+        sid = ws.sessions.create(name="mem")
+        ws.artifacts.store(sid, "user_input", "a.txt", "one\n")
+        assert ws.history.save(sid, "first") == 1
+        ws.artifacts.store(sid, "user_input", "a.txt", "two\n")
+        ws.artifacts.store(sid, "user_input", "b.txt", "new\n")
+        assert ws.history.save(sid) == 2
+        d = ws.history.diff(sid, 1, 2)
+        assert [a["name"] for a in d["artifacts"]["added"]] == ["b.txt"]
+        assert "-one\n+two\n" in d["artifacts"]["changed"][0]["diff"]
+        ws.history.restore(sid, 1)
+        assert ws.artifacts.get(sid, "a.txt")["content"] == b"one\n"
+        assert [a["name"] for a in ws.artifacts.list(sid)] == ["a.txt"]
+    (root / "m.lua").write_text(
+        'local s = Session.create({name="mem"})\n'
+        'Artifact.store(s, "user_input", "a.txt", "one\\n")\n'
+        "print(Session.save(s))\n"
+    )
+    before.append((root / "m.lua").relative_to(root))
+    r = spell("-w", str(root), "run", str(root / "m.lua"))
+    assert r.returncode == 0 and r.stdout == b"1\n", r.stderr
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == sorted(before)

@@ -279,8 +279,9 @@ class History(Restores):
     def _unsynced(self, dir: str, log: Any, prev: dict | None, written: list[str]) -> list[str]:
         """The files a new checkpoint needs durable: the objects of every artifact record since
         the last checkpoint (its ``seq``), the tree objects just written, the record file, and
-        the directories holding them. Older ones were made durable by the checkpoint before."""
-        if self.ws.root is None:
+        the directories holding them. Older ones were made durable by the checkpoint before.
+        None in memory (``storage_backend: memory``, even with a workspace folder)."""
+        if self.ws.root is None or self.ws.memory:
             return []
         since = prev.get("seq") if prev is not None else None
         since = (
