@@ -143,7 +143,9 @@ class Restores:
             )
         if checkpoint in (None, ""):
             latest = self._latest(dir)
-            snap = self.snapshot(dir, latest["number"]) if latest else self.live(dir)
+            snap = (
+                self.trees.snapshot(latest["tree"], latest["number"]) if latest else self.live(dir)
+            )
         else:
             snap = self.snapshot(dir, checkpoint)
         if not opts.get("name"):  # a fork is told apart from its source by name too ("" too)
