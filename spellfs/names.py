@@ -22,7 +22,9 @@ __all__ = [
     "new_session_id",
     "now",
     "parse_time",
+    "printable",
     "slugify",
+    "usable_name",
     "utc_key",
     "whole_number",
 ]
@@ -77,10 +79,78 @@ def check_artifact_name(name: object) -> str:
     return name
 
 
-def check_display_name(kind: str, value: str) -> str:
-    """A free-text name people read (a session's): no character that makes it display as another."""
+#: A session name is at most this many characters: longer ones could never name the session
+#: on the command line (a reference is refused past 200 characters before names are tried).
+MAX_DISPLAY_NAME = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_display_name(kind: str, value: object) -> str:
+    """A free-text name people read and type (a session's).
+
+    Refused: what would print as something else (C0/C1 controls such as ESC and BEL, which
+    a terminal runs as commands; invisible or direction-changing characters), and what could
+    never name the session again, so ``spell show NAME`` works for every name ``spell new``
+    takes: ``/`` or ``\\``, a leading ``.``, more than :data:`MAX_DISPLAY_NAME` characters.
+    """
+    if not isinstance(value, str) or len(value) > MAX_DISPLAY_NAME:
+        raise UsageError(f"invalid {kind}: a string of at most {MAX_DISPLAY_NAME} characters")
+    if not value.strip() or "\n" in value or "\r" in value:
+        raise UsageError(
+            f"invalid {kind}: {value[:40]!r} (it needs a visible character and no line breaks)"
+        )
+    shown = repr(value[:60]) + ("…" if len(value) > 60 else "")
+    m = _CONTROL.search(value)
+    if m:
+        raise UsageError(
+            f"invalid {kind} {shown}: contains U+{ord(m.group()):04X} (control characters "
+            "would print as terminal commands, or not at all)"
+        )
+    if "/" in value or "\\" in value or value.startswith("."):
+        raise UsageError(
+            f"invalid {kind} {shown}: may not contain '/' or '\\' or start with '.' (it could "
+            "not name the session: those name paths)"
+        )
     _lying(kind, value)
     return value
+
+
+def usable_name(text: object, fallback: str = "session") -> str:
+    """``text`` made a name :func:`check_display_name` takes: what it refuses becomes a space,
+    leading dots go, and it is cut to :data:`MAX_DISPLAY_NAME`. For names spellfs derives from
+    something else (a fork of a session whose hand-edited name it refuses, a script's file
+    name), which must not fail where the user named nothing. A name it takes is kept as is."""
+    try:
+        return check_display_name("name", text)
+    except UsageError:
+        pass
+    if not isinstance(text, str):
+        return fallback
+    text = _UNSAFE_IN_NAME.sub(" ", text).lstrip(". ")[:MAX_DISPLAY_NAME].strip()
+    return text or fallback
+
+
+_UNSAFE_IN_NAME = re.compile(
+    "[\x00-\x1f\x7f-\x9f/\\\\\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+"
+)
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with control, invisible and direction-changing characters shown as escapes
+    (``\\x1b``, ``\\u202e``), except those in ``keep``: for printing what was read from
+    disk (a hand-edited or cloned ``session.yaml``) to a terminal, which would run ESC and
+    OSC sequences (set the title, write the clipboard)."""
+
+    def esc(m: re.Match) -> str:
+        c = m.group()
+        if c in keep:
+            return c
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    return _UNPRINTABLE.sub(esc, text)
 
 
 def check_word(kind: str, value: object, limit: int = 200) -> str:

@@ -60,28 +60,41 @@ SPELL_GITIGNORE = "/*\n!/objects/\n/objects/pack/\n!/.gitignore\n"
 
 def find_root(start: Path | None = None, explicit: str | os.PathLike | None = None) -> Path | None:
     """``--workspace``, else ``$SPELL_WORKSPACE``, else the nearest ancestor with spell.yaml or
-    .spell/."""
+    .spell/.
+
+    A folder named by ``--workspace`` or ``$SPELL_WORKSPACE`` must already be a workspace:
+    using any folder as one would write ``.spell/`` and ``sessions/`` into a place the user
+    never initialised (``spell -w /etc ls``). Raises WorkspaceNotFound (exit 2) before
+    anything is written.
+    """
     if explicit:
-        root = Path(explicit)
-        if not root.is_dir():
-            raise WorkspaceNotFound(
-                f"workspace not found: {root} (make one with `spell init {root}`)"
-            )
-        return root.resolve()
+        return _named_root(Path(explicit), "")
     env = os.environ.get("SPELL_WORKSPACE")
     if env:
-        root = Path(env)
-        if not root.is_dir():
-            raise WorkspaceNotFound(
-                f"workspace not found: {root} (from $SPELL_WORKSPACE; make one with `spell "
-                f"init {root}`)"
-            )
-        return root.resolve()
+        return _named_root(Path(env), "from $SPELL_WORKSPACE; ")
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
-        if (d / "spell.yaml").is_file() or (d / ".spell").is_dir():
+        if _is_workspace(d):
             return d
     return None
+
+
+def _is_workspace(d: Path) -> bool:
+    """Whether ``d`` holds a workspace: a ``spell.yaml`` file or a ``.spell/`` folder."""
+    return (d / "spell.yaml").is_file() or (d / ".spell").is_dir()
+
+
+def _named_root(root: Path, source: str) -> Path:
+    if not root.is_dir():
+        raise WorkspaceNotFound(
+            f"workspace not found: {root} ({source}make one with `spell init {root}`)"
+        )
+    if not _is_workspace(root):
+        raise WorkspaceNotFound(
+            f"not a workspace: {root} ({source}no spell.yaml or .spell/; make one with "
+            f"`spell init {root}`)"
+        )
+    return root.resolve()
 
 
 def init_workspace(root: Path) -> bool:

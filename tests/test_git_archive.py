@@ -116,6 +116,42 @@ def test_export_of_an_unknown_session_is_not_found(root: Path, spell, tmp_path: 
     assert proc.returncode == 2 and not (tmp_path / "x.tar.zst").exists()
 
 
+def test_export_refuses_to_replace_a_fifo_or_a_symlink(source, spell, tmp_path: Path) -> None:
+    """The archive is renamed over -o PATH: a FIFO or a symlink there would be replaced (the
+    reader gets nothing, the link is gone), so anything but a regular file is refused."""
+    root, sid = source
+    real = tmp_path / "real.txt"
+    real.write_text("my notes\n")
+    link = tmp_path / "link.arc"
+    link.symlink_to(real)
+    fifo = tmp_path / "fifo.arc"
+    os.mkfifo(fifo)
+    for path, kind in ((link, "a symbolic link"), (fifo, "a FIFO")):
+        proc = spell("-w", str(root), "export", sid, "-o", str(path))
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, err
+        assert err.startswith(f"Error: not a regular file: {path} is {kind}"), err
+        assert len(err.splitlines()) == 1
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text() == "my notes\n"
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+    # A regular file is still replaced, atomically, by the archive.
+    old = tmp_path / "old.arc"
+    old.write_text("an earlier export\n")
+    ok(spell("-w", str(root), "export", sid, "-o", str(old)))
+    assert old.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd magic
+
+
+def test_export_and_import_refuse_an_empty_path(source, spell) -> None:
+    root, sid = source
+    for args in (["export", sid, "-o", ""], ["import", ""]):
+        proc = spell("-w", str(root), *args)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and err.startswith("Error: no "), (args, err)
+        assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
 # -- hostile archives ---------------------------------------------------------------------
 SID = "0f0e0d0c-1111-4222-8333-444455556666"
 DIR = "evil-0f0e0d0c"

@@ -467,3 +467,74 @@ def test_packed_objects_are_committed_loose_and_a_clone_reads_every_artifact(
     assert ok(spell("-w", str(clone), "show", sid, "--json")) == ok(
         spell("-w", str(repo), "show", sid, "--json")
     )
+
+
+def test_a_checkpoint_number_both_clones_saved_is_ambiguous_the_same_way_in_both(
+    clones, spell, tmp_path: Path
+) -> None:
+    """alice and bob each save checkpoint 2 and merge each other's commit (so their
+    checkpoints.yaml lines are in opposite orders): both clones give the same answers, `2` is an
+    error naming both, `2:TREE` names one, fsck reports it (red-team F2)."""
+    alice, bob, sid = clones
+    ok(spell("-w", str(alice), "save", sid, "-m", "base"))
+    ok(spell("-w", str(alice), "commit", "-m", "base"))
+    run_git(alice, "push", "-q", "origin", "HEAD")
+    assert pull(bob).returncode == 0
+    for who, root in (("alice", alice), ("bob", bob)):
+        add(spell, root, sid, f"{who}.md", f"from {who}\n".encode(), tmp_path)
+        ok(spell("-w", str(root), "save", sid, "-m", f"by {who}"))
+        ok(spell("-w", str(root), "commit", "-m", who))
+    heads = {
+        w: run_git(r, "rev-parse", "HEAD").stdout.strip() for w, r in (("a", alice), ("b", bob))
+    }
+    run_git(alice, "fetch", "-q", str(bob), branch(bob))
+    run_git(alice, "merge", "-q", "--no-edit", heads["b"])
+    run_git(bob, "fetch", "-q", str(alice), heads["a"])
+    run_git(bob, "merge", "-q", "--no-edit", heads["a"])
+    lines = {
+        w: (r / "sessions" / Workspace.open(r).sessions.resolve(sid) / "checkpoints.yaml")
+        .read_text()
+        .splitlines()
+        for w, r in (("a", alice), ("b", bob))
+    }
+    assert lines["a"] != lines["b"] and sorted(lines["a"]) == sorted(lines["b"])  # merge order
+
+    def answers(root: Path) -> dict:
+        w = ["-w", str(root)]
+        log = json.loads(ok(spell(*w, "log", sid, "--json")))
+        return {
+            "log": [(c["number"], c["message"], c["tree"]) for c in log],
+            "table": ok(spell(*w, "log", sid)),
+            "diff": ok(spell(*w, "diff", sid, "--json")),  # from the latest checkpoint
+            "restore": spell(*w, "restore", sid, "2"),
+            "fsck": json.loads(ok(spell(*w, "fsck", "--json"))),
+        }
+
+    a, b = answers(alice), answers(bob)
+    assert a["log"] == b["log"] and a["table"] == b["table"] and a["diff"] == b["diff"]
+    assert [(n, m) for n, m, _ in a["log"]] == [(1, "base"), (2, "by alice"), (2, "by bob")] or [
+        (n, m) for n, m, _ in a["log"]
+    ] == [(1, "base"), (2, "by bob"), (2, "by alice")]
+    twos = [t for n, _, t in a["log"] if n == 2]
+    for t in twos:
+        assert f"2:{t[:8]}" in a["table"]
+    for r in (a["restore"], b["restore"]):
+        err = r.stderr.decode()
+        assert r.returncode == 2 and err.startswith("Error: ambiguous checkpoint: 2 in session")
+        assert all(f"2:{t[:8]}" in err for t in twos) and "by alice" in err and "by bob" in err
+        assert err.count("\n") == 1
+    for report in (a["fsck"], b["fsck"]):
+        shared = [p for p in report["problems"] if p["kind"] == "shared-checkpoint-number"]
+        assert len(shared) == 1 and all(f"2:{t[:8]}" in shared[0]["detail"] for t in twos)
+        assert report["ok"]
+    # N:TREE names one; the restore then says which
+    bob_tree = next(t for _, m, t in a["log"] if m == "by bob")
+    out = ok(spell("-w", str(alice), "restore", sid, f"2:{bob_tree[:8]}"))
+    assert "checkpoint 2" in out
+    names = {
+        x["name"]
+        for x in json.loads(ok(spell("-w", str(alice), "show", sid, "--json")))["artifacts"]
+    }
+    assert names == {"notes.md", "bob.md"}
+    r = spell("-w", str(alice), "diff", sid, "2:ffff")
+    assert r.returncode == 2 and "checkpoint not found: 2:ffff" in r.stderr.decode()

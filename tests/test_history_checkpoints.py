@@ -1094,7 +1094,11 @@ def test_checkpoint_log_errors_name_the_file_and_line_and_odd_lines_are_skipped(
     assert str(info.value) == f"{rel}:5: not a record (expected `- {{key: value, ...}}`)"
 
 
-def test_after_a_merge_the_later_line_of_a_repeated_number_is_the_latest(anyws):
+@pytest.mark.parametrize("theirs_first", [False, True])
+def test_after_a_merge_the_later_time_of_a_repeated_number_is_the_latest(anyws, theirs_first):
+    """Two records numbered 2 (a git merge of two clones): "the latest" is the one saved later,
+    whichever line the merge put last (so both clones agree); `2` alone is an error naming
+    both, `2:TREE` names one."""
     from spellfs.store import encode_record
 
     ws = anyws
@@ -1104,18 +1108,48 @@ def test_after_a_merge_the_later_line_of_a_repeated_number_is_the_latest(anyws):
         ws.artifacts.store(sid, "t", name, name)
         ws.history.save(sid)
     one, two, three = ws.history.checkpoints(sid)
-    theirs = {**three, "number": 2, "parent": 1}  # the other clone's checkpoint 2
+    theirs = {**three, "number": 2, "parent": 1}  # the other clone's checkpoint 2, saved later
     rel = f"sessions/{dir}/checkpoints.yaml"
-    ws.storage.write(rel, b"".join(encode_record(r) for r in (one, two, theirs)))
+    order = (one, theirs, two) if theirs_first else (one, two, theirs)
+    ws.storage.write(rel, b"".join(encode_record(r) for r in order))
     assert ws.history.latest_number(dir) == 2
-    assert sorted(ws.history.snapshot(dir, 2).table) == ["a.txt", "b.txt", "c.txt"]
-    fid = ws.history.fork(sid)  # the latest checkpoint: the later line
+    assert [c["tree"] for c in ws.history.checkpoints(sid)] == [
+        one["tree"],
+        two["tree"],
+        three["tree"],
+    ]
+    with pytest.raises(UsageError, match="ambiguous checkpoint: 2 in session") as exc:
+        ws.history.snapshot(dir, 2)
+    assert f"2:{two['tree'][:8]}" in str(exc.value) and f"2:{three['tree'][:8]}" in str(exc.value)
+    with pytest.raises(UsageError, match="ambiguous checkpoint"):
+        ws.history.restore(sid, "#2")
+    assert sorted(ws.history.snapshot(dir, f"2:{three['tree'][:6]}").table) == [
+        "a.txt",
+        "b.txt",
+        "c.txt",
+    ]
+    assert sorted(ws.history.snapshot(dir, f"2:{two['tree'][:8].upper()}").table) == [
+        "a.txt",
+        "b.txt",
+    ]
+    d = ws.history.diff(sid, f"2:{two['tree'][:8]}", f"2:{three['tree']}")
+    assert [a["name"] for a in d["artifacts"]["added"]] == ["c.txt"]
+    assert ws.history.duplicated_numbers(dir) == {2: [two, theirs]}
+    fid = ws.history.fork(sid)  # the latest checkpoint: the one saved later
     assert sorted(_names(ws, fid)) == ["a.txt", "b.txt", "c.txt"]
     ws.artifacts.store(sid, "t", "d.txt", "d")
-    assert ws.history.save(sid) == 3  # on top of the later line's tree
+    assert ws.history.save(sid) == 3  # on top of the later checkpoint's tree
     cp = ws.history.checkpoints(sid)[-1]
     assert (cp["parent"], cp["added"], cp["changed"], cp["removed"]) == (2, 1, 0, 0)
     assert ws.history.trees.tree(cp["tree"])["parent"] == three["tree"]
+
+
+@pytest.mark.parametrize("bad", ["2:", "2:xyz1", "2:abc", ":abcd", "0:abcd"])
+def test_a_bad_number_colon_tree_reference_is_a_usage_error(anyws, bad):
+    sid = _session(anyws)
+    anyws.history.save(sid)
+    with pytest.raises(UsageError, match="invalid checkpoint"):
+        anyws.history.snapshot(_dir(anyws, sid), bad)
 
 
 def test_restore_counts_every_artifact_it_adds_back(anyws):
@@ -1129,3 +1163,36 @@ def test_restore_counts_every_artifact_it_adds_back(anyws):
     ws.artifacts.store(sid, "t", "c.txt", "changed")
     r = ws.history.restore(sid, 1)
     assert (r["added"], r["changed"], r["removed"]) == (2, 1, 0)
+
+
+def test_memory_backend_in_a_workspace_folder_saves_diffs_and_restores(root, spell):
+    """`storage_backend: memory` in a workspace's spell.yaml: checkpoints live in memory like
+    everything else (save once failed: it asked the memory store for paths to fsync), and
+    nothing is written to the folder."""
+    from spellfs import Workspace
+
+    (root / "spell.yaml").write_text("sessions:\n  storage_backend: memory\n")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    with Workspace.open(root) as ws:
+        assert ws.memory
+        sid = ws.sessions.create(name="mem")
+        ws.artifacts.store(sid, "user_input", "a.txt", "one\n")
+        assert ws.history.save(sid, "first") == 1
+        ws.artifacts.store(sid, "user_input", "a.txt", "two\n")
+        ws.artifacts.store(sid, "user_input", "b.txt", "new\n")
+        assert ws.history.save(sid) == 2
+        d = ws.history.diff(sid, 1, 2)
+        assert [a["name"] for a in d["artifacts"]["added"]] == ["b.txt"]
+        assert "-one\n+two\n" in d["artifacts"]["changed"][0]["diff"]
+        ws.history.restore(sid, 1)
+        assert ws.artifacts.get(sid, "a.txt")["content"] == b"one\n"
+        assert [a["name"] for a in ws.artifacts.list(sid)] == ["a.txt"]
+    (root / "m.lua").write_text(
+        'local s = Session.create({name="mem"})\n'
+        'Artifact.store(s, "user_input", "a.txt", "one\\n")\n'
+        "print(Session.save(s))\n"
+    )
+    before.append((root / "m.lua").relative_to(root))
+    r = spell("-w", str(root), "run", str(root / "m.lua"))
+    assert r.returncode == 0 and r.stdout == b"1\n", r.stderr
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == sorted(before)

@@ -126,7 +126,8 @@ def test_log_graph_json_and_bad_usage(root: Path, spell, family: dict) -> None:
 
 def test_graph_text_is_one_clean_line(ws: Workspace) -> None:
     """A checkpoint message cannot move the cursor or break the drawing."""
-    sid = ws.sessions.create(name="evil\x1b[2Jname")
+    sid = ws.sessions.create(name="evil")
+    ws.sessions.set_manifest_fields(sid, name="evil\x1b[2Jname")  # as a hand edit: create refuses
     ws.history.save(sid, "red \x1b[31mtext\x1b[0m\nsecond line")
     lines = render_graph(history_graph(ws, [sid]))
     assert lines == [

@@ -66,9 +66,9 @@ def site(root: Path):
     with open(root / "spell.yaml", "a") as f:
         f.write(f"\n{SECRET}\nsessions:\n  max_sessions: 500\n")
     with Workspace.open(root) as ws:
-        sid = ws.sessions.create(
-            name="Report " + EVIL, description="quarterly", tags=["q4", "draft"]
-        )
+        sid = ws.sessions.create(name="Report", description="quarterly", tags=["q4", "draft"])
+        # a name `spell new` refuses ('/') arrives by a hand edit or a clone: the view escapes it
+        ws.sessions.set_manifest_fields(sid, name="Report " + EVIL)
         ws.artifacts.store(sid, "user_input", "notes.md", "line one\nline two\nline three\n")
         ws.artifacts.store(sid, "tool_result", "data.json", '{"b": 1, "a": [1, 2]}')
         # the view judges an image by its first bytes (the browser test draws a real one)

@@ -136,6 +136,39 @@ def test_missing_explicit_workspace(tmp_path: Path, spell, how: str) -> None:
     assert not gone.exists()
 
 
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_an_existing_folder_that_is_no_workspace_is_refused(
+    tmp_path: Path, spell, how: str
+) -> None:
+    """-w / $SPELL_WORKSPACE naming a plain folder: nothing is written into it (a listing made
+    .spell/index.sqlite, `new` made sessions/), until `spell init DIR` makes it a workspace."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "mine.txt").write_text("not spellfs's\n")
+    for args in (["ls"], ["new", "x"], ["fsck"], ["run", "/dev/null"]):
+        if how == "option":
+            r = spell("-w", str(plain), *args, cwd=tmp_path)
+        else:
+            r = spell(*args, cwd=tmp_path, env={"SPELL_WORKSPACE": str(plain)})
+        err = r.stderr.decode()
+        assert r.returncode == 2, (args, err)
+        source = "" if how == "option" else "from $SPELL_WORKSPACE; "
+        assert err == (
+            f"Error: not a workspace: {plain} ({source}no spell.yaml or .spell/; make one with "
+            f"`spell init {plain}`)\n"
+        ), (args, err)
+        assert sorted(p.name for p in plain.iterdir()) == ["mine.txt"]
+    with pytest.raises(WorkspaceNotFound, match="not a workspace"):
+        Workspace.open(plain)
+    assert spell("init", str(plain)).returncode == 0
+    if how == "option":
+        r = spell("-w", str(plain), "new", "x", cwd=tmp_path)
+    else:
+        r = spell("new", "x", cwd=tmp_path, env={"SPELL_WORKSPACE": str(plain)})
+    assert r.returncode == 0, r.stderr
+    assert len(list((plain / "sessions").iterdir())) == 1
+
+
 def test_open_without_workspace_raises(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WorkspaceNotFound):

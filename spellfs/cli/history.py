@@ -92,10 +92,16 @@ def log(
         for line in render_graph(g, ascii=plain):
             click.echo(line)
         return
+    dir = ws.sessions.resolve(sessions[0])
+    shared = ws.history.duplicated_numbers(dir)  # after a git merge: `2:1a2b3c4d` names each
+    columns = [
+        ("#", lambda c: f"{c['number']}:{c['tree'][:8]}" if c["number"] in shared else c["number"]),
+        *LOG_COLUMNS[1:],
+    ]
     output(
-        ws.history.checkpoints(sessions[0]),
+        ws.history.checkpoints(dir),
         as_json,
-        LOG_COLUMNS,
+        columns,
         empty="no checkpoints (make one with `spell save SESSION`)",
     )
 

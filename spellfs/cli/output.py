@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import click
 
+from ..names import printable
 from ..workspace import Workspace
 
 __all__ = [
@@ -220,8 +221,8 @@ def _delimited(rows: list[dict], fmt: str) -> None:
             quotechar=None,
         )
     writer.writerow(keys)
-    for row in rows:
-        values = [_scalar(row.get(k)) for k in keys]
+    for row in rows:  # what was read from disk may hold ESC/OSC: shown as \x1b, never sent raw
+        values = [printable(_scalar(row.get(k)), keep="\t\n\r") for k in keys]
         if fmt == "tsv":
             values = [v.replace("\t", " ").replace("\r", " ").replace("\n", " ") for v in values]
         writer.writerow(values)
@@ -234,12 +235,14 @@ PLAIN_ROWS = 500
 
 
 def _cell(row: dict, getter: str | Callable[[dict], Any]) -> str:
+    """A table cell; control characters (a hand-edited name's ESC or BEL, which a terminal
+    would run: set the title, write the clipboard) are shown escaped."""
     value = getter(row) if callable(getter) else row.get(getter)
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        return printable(", ".join(str(v) for v in value), keep="\n")
+    return printable(str(value), keep="\n")
 
 
 class _Quiet:

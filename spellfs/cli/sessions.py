@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..names import printable
 from ..workspace import init_workspace
 from .output import (
     chosen_format,
@@ -188,7 +189,8 @@ def show(ctx: click.Context, session: str, as_json: bool) -> None:
             value = ", ".join(value)
         elif isinstance(value, dict):
             value = json.dumps(value, ensure_ascii=False) if value else ""
-        click.echo(f"{key + ':':<19}{'' if value is None else value}")
+        # read from disk (a hand edit, a clone): ESC, BEL or a line break is shown, not sent
+        click.echo(f"{key + ':':<19}{'' if value is None else printable(str(value))}")
     usage = extra.get("usage")
     if usage and usage.get("searches"):
         click.echo(f"{'web searches:':<19}{usage['searches']}")

@@ -32,6 +32,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -94,9 +95,15 @@ def export_session(
     out: str | os.PathLike,
     advance: Callable[[int], None] | None = None,
 ) -> ExportResult:
-    """Write ``session`` with its history and objects to ``out`` (a tar stream through zstd)."""
+    """Write ``session`` with its history and objects to ``out`` (a tar stream through zstd).
+
+    The archive is made whole in a temporary file beside ``out`` and renamed over it, so
+    ``out`` must be a new path or a regular file: a rename would replace a device node, a
+    FIFO or a symlink (and what it points at would never see the archive).
+    """
     import zstandard
 
+    out = _check_output(out)
     dir = ws.sessions.resolve(session)
     sid = ws.sessions.manifest(dir)["id"]
     oids = reachable_objects(ws, dir)
@@ -112,7 +119,6 @@ def export_session(
         for p in base.rglob("*")
         if p.is_file() and not p.is_symlink() and not p.name.endswith(".tmp")
     )
-    out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     total = 0
     # What an import may write is declared first: the sum of every member's size.
@@ -156,6 +162,45 @@ def export_session(
             os.unlink(tmp)
         raise
     return ExportResult(sid, str(out), len(files), len(oids), total)
+
+
+def _check_output(out: str | os.PathLike) -> Path:
+    """``out`` as a Path, if an archive may be renamed over it: absent or a regular file.
+
+    Raises UsageError (exit 2) naming the path and what it is otherwise; nothing is written.
+    """
+    if not os.fspath(out):
+        raise UsageError("no output path: -o needs a file name (or - for stdout)")
+    path = Path(out)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(
+            f"not a regular file: {path} is {_kind(mode)} (an export replaces the file it "
+            "writes; give a new path or a regular file, or - for stdout)"
+        )
+    if path.name in ("", ".", ".."):
+        raise UsageError(f"not a file name: {out!s}")
+    return path
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, word in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return word
+    return "not a regular file"
 
 
 def _fetch(ws: "Workspace", oid: str) -> bool:
@@ -329,6 +374,8 @@ def import_session(
 
     if ws.memory:
         raise UsageError("import needs a workspace on disk (storage_backend is memory)")
+    if not os.fspath(path):
+        raise UsageError("no archive path: import needs a file name (or - for stdin)")
     max_member = ws.config.get("sessions.max_artifact_size")
     if max_total is None:
         max_total = min(

@@ -42,6 +42,7 @@ from .repo import (
     repo_prefix,
 )
 from ..store import atomic_write
+from ..history import ref_of
 from . import exclude as carry
 
 if TYPE_CHECKING:
@@ -461,7 +462,7 @@ def _since_checkpoint(history: Any, dir: str) -> tuple[Any, Any]:
     if not checkpoints:
         return None, None
     last = checkpoints[-1]
-    d = history.diff(dir, last["number"])
+    d = history.diff(dir, ref_of(last))
     arts = d.get("artifacts", {})
     return last, {
         "added": [a["name"] for a in arts.get("added", ())],

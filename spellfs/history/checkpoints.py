@@ -15,6 +15,7 @@ and later checkpoints stay in the log.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from .restores import Restores
@@ -26,7 +27,7 @@ from ..store import encode_record, parse_records, validate_oid
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["History"]
+__all__ = ["History", "checkpoint_ref", "ref_of"]
 
 
 def checkpoint_number(value: Any) -> int:
@@ -46,6 +47,38 @@ def checkpoint_number(value: Any) -> int:
             f"invalid checkpoint: {str(value)[:40]!r} (a checkpoint number ≥ 1, see `spell log`)"
         )
     return value
+
+
+_TREE_PREFIX = re.compile(r"[0-9a-f]{4,64}\Z")
+
+
+def checkpoint_ref(value: Any) -> tuple[int, str | None]:
+    """A checkpoint reference: a number (:func:`checkpoint_number`), or ``N:TREE`` naming one
+    of two checkpoints a git merge of two clones left with one number, by a prefix (≥ 4 hex
+    digits) of its tree id (``spell log`` shows ``2:1a2b3c4d`` for those)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str) and ":" in value:
+        number, _, tree = value.strip().partition(":")
+        tree = tree.lower()
+        if not _TREE_PREFIX.match(tree):
+            raise UsageError(
+                f"invalid checkpoint: {value[:80]!r} (N:TREE takes at least 4 hex digits of "
+                "the tree id, see `spell log`)"
+            )
+        return checkpoint_number(number), tree
+    return checkpoint_number(value), None
+
+
+def ref_of(rec: dict) -> str:
+    """The reference that names exactly the checkpoint record ``rec``: ``N:<tree id>``."""
+    return f"{rec['number']}:{rec['tree']}"
+
+
+def _order(rec: dict) -> tuple:
+    """Checkpoints sort by number, then time, then tree id: the same order in every clone after
+    a merge (file order depends on which way the merge went)."""
+    return (rec["number"], str(rec.get("time", "")), rec["tree"])
 
 
 class History(Restores):
@@ -82,8 +115,8 @@ class History(Restores):
         for _, r in parse_records(complete, rel, line):
             if isinstance(r.get("number"), int) and isinstance(r.get("tree"), str):
                 records.append(r)
-                if latest is None or r["number"] >= latest["number"]:
-                    latest = r  # after a merge a number may repeat: the later line wins
+                if latest is None or _order(r) >= _order(latest):
+                    latest = r  # after a merge a number may repeat: the later time wins
         self._logs[dir] = (
             sig,
             records,
@@ -94,12 +127,32 @@ class History(Restores):
         return records
 
     def _find(self, dir: str, number: Any) -> dict:
-        n = checkpoint_number(number)
-        hit = None
+        n, tree = checkpoint_ref(number)
+        hits: dict[str, dict] = {}  # tree -> record: one checkpoint, even if its line repeats
         for rec in self.records(dir):
-            if rec["number"] == n:
-                hit = rec  # after a merge of two clones a number may repeat: the later line wins
+            if rec["number"] == n and (tree is None or rec["tree"].startswith(tree)):
+                hits.setdefault(rec["tree"], rec)
+        if len(hits) > 1:
+            # after a git merge of two clones that each saved checkpoint n: never a silent pick
+            sid = self.ws.sessions.manifest(dir)["id"]
+            both = "; ".join(
+                f"{r['number']}:{r['tree'][:8]} {str(r.get('message') or '')[:40]!r} "
+                f"at {r.get('time')}"
+                for r in sorted(hits.values(), key=_order)
+            )
+            raise UsageError(
+                f"ambiguous checkpoint: {n if tree is None else f'{n}:{tree}'} in session "
+                f"{sid[:8]} names {len(hits)} checkpoints (a git merge of two clones): {both} "
+                "(name one as N:TREE)"
+            )
+        hit = next(iter(hits.values()), None)
         if hit is None:
+            if tree is not None:
+                sid = self.ws.sessions.manifest(dir)["id"]
+                raise CheckpointNotFound(
+                    f"checkpoint not found: {n}:{tree} in session {sid[:8]} (see `spell log "
+                    f"{sid[:8]}`)"
+                )
             sid = self.ws.sessions.manifest(dir)["id"]
             have = self.records(dir)
             last = have[-1]["number"] if have else 0
@@ -124,7 +177,17 @@ class History(Restores):
     def checkpoints(self, session: Any) -> list[dict]:
         """The checkpoint records of a session, oldest first."""
         dir = self.ws.sessions.resolve(session)
-        return [dict(r) for r in sorted(self.records(dir), key=lambda r: r["number"])]
+        return [dict(r) for r in sorted(self.records(dir), key=_order)]
+
+    def duplicated_numbers(self, dir: str) -> dict[int, list[dict]]:
+        """number -> its checkpoint records (in :func:`_order`), for every number that two or
+        more checkpoints share after a git merge (``spell log`` shows them as ``N:TREE``)."""
+        by: dict[int, dict[str, dict]] = {}
+        for rec in self.records(dir):
+            by.setdefault(rec["number"], {}).setdefault(rec["tree"], rec)
+        return {
+            n: sorted(recs.values(), key=_order) for n, recs in sorted(by.items()) if len(recs) > 1
+        }
 
     def latest_number(self, dir: str) -> int | None:
         rec = self._latest(dir)
@@ -279,8 +342,9 @@ class History(Restores):
     def _unsynced(self, dir: str, log: Any, prev: dict | None, written: list[str]) -> list[str]:
         """The files a new checkpoint needs durable: the objects of every artifact record since
         the last checkpoint (its ``seq``), the tree objects just written, the record file, and
-        the directories holding them. Older ones were made durable by the checkpoint before."""
-        if self.ws.root is None:
+        the directories holding them. Older ones were made durable by the checkpoint before.
+        None in memory (``storage_backend: memory``, even with a workspace folder)."""
+        if self.ws.root is None or self.ws.memory:
             return []
         since = prev.get("seq") if prev is not None else None
         since = (
@@ -325,7 +389,7 @@ class History(Restores):
         dir = self.ws.sessions.resolve(session)
         latest = self._latest(dir)
         if latest is not None:
-            self.restore(dir, latest["number"], status="active", force=force)
+            self.restore(dir, ref_of(latest), status="active", force=force)
         elif self.ws.sessions.manifest(dir)["status"] != "active":
             self.ws.sessions.set_manifest_fields(dir, status="active")
         sid = self.ws.sessions.manifest(dir)["id"]
@@ -342,7 +406,7 @@ class History(Restores):
             if latest is None:  # nothing saved yet: everything since the session began
                 a = Snapshot("creation", dict(self.ws.sessions.manifest(dir)), {}, {})
             else:
-                a = self.snapshot(dir, latest["number"])
+                a = self.trees.snapshot(latest["tree"], latest["number"])
         else:
             a = self.snapshot(dir, from_)
         b = self.live(dir) if to in (None, "", "now") else self.snapshot(dir, to)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import SpellError
+from .checkpoints import ref_of
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -160,7 +161,7 @@ def _fork_point(ws: "Workspace", parent_dir: str, child_dir: str, created_at: st
     copied = {r["name"]: r.get("hash") for r in inherited}
     for c in reversed(checkpoints[-MAX_FORK_CANDIDATES:]):
         try:
-            table = ws.history.snapshot(parent_dir, c["number"]).table
+            table = ws.history.snapshot(parent_dir, ref_of(c)).table
         except SpellError:
             continue
         if len(table) == len(copied) and all(

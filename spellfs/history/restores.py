@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .tree import VOLATILE, Snapshot, same_content
 from ..errors import UsageError
 from ..model.inflight import inflight  # (the package attribute is the submodule)
-from ..names import now
+from ..names import MAX_DISPLAY_NAME, now, usable_name
 from ..store import encode_record
 
 if TYPE_CHECKING:
@@ -150,7 +150,9 @@ class Restores:
             )
         if checkpoint in (None, ""):
             latest = self._latest(dir)
-            snap = self.snapshot(dir, latest["number"]) if latest else self.live(dir)
+            snap = (
+                self.trees.snapshot(latest["tree"], latest["number"]) if latest else self.live(dir)
+            )
         else:
             snap = self.snapshot(dir, checkpoint)
         if not opts.get("name"):  # a fork is told apart from its source by name too ("" too)
@@ -162,7 +164,7 @@ class Restores:
         source = ws.sessions.manifest(dir)
         m = snap.manifest
         sid = ws.sessions.create(
-            name=opts.get("name") or m.get("name") or source["name"],
+            name=opts.get("name") or usable_name(m.get("name") or source["name"]),
             description=opts.get("description", m.get("description", "")),
             tags=opts.get("tags", m.get("tags")),
             metadata={**(m.get("metadata") or {}), **(opts.get("metadata") or {})},
@@ -218,7 +220,8 @@ def fork_name(ws: "Workspace", name: str) -> str:
     """``NAME (fork N)``, N one past the highest fork number of NAME so far (a fork of a fork
     of ``X`` is ``X (fork 2)``), so a fork can be named on the command line unambiguously."""
     m = _FORK_SUFFIX.match(name)
-    base = m.group(1) if m else name
+    # Room for the suffix; a hand-edited name `spell new` would refuse is made one it takes.
+    base = usable_name(m.group(1) if m else name)[: MAX_DISPLAY_NAME - 24].rstrip()
     highest = 0
     for s in ws.sessions.list({"status": "all"}):
         hit = _FORK_SUFFIX.match(s["name"])

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import PROVIDER_HINT
 from ..errors import ConfigError, ProviderError, ReplayError, SpellError, UsageError
+from ..names import usable_name
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -96,7 +97,9 @@ def run_session(ws: "Workspace") -> str:
 
         script = Path(ws.run.script).stem if ws.run is not None else "script"
         sid = ws.sessions.create(
-            name=script, description=f"automatic session of a run of {script}", tags=["automatic"]
+            name=usable_name(script, "script"),
+            description=f"automatic session of a run of {script}",
+            tags=["automatic"],
         )
         ws.__dict__["_run_session"] = sid
         print(

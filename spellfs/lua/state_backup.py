@@ -27,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..history import ref_of
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -91,7 +92,7 @@ def list_backups(ws: "Workspace") -> list[dict]:
         return []
     out = []
     for rec in ws.history.checkpoints(sid):
-        snap = ws.history.snapshot(ws.sessions.resolve(sid), rec["number"])
+        snap = ws.history.snapshot(ws.sessions.resolve(sid), ref_of(rec))
         size = len(json.dumps(snap.state, sort_keys=True, default=str).encode())
         out.append(
             {

@@ -29,6 +29,7 @@ NOT_FAILURES = frozenset(
         "stray-copy",
         "interrupted-write",
         "shared-sequence",
+        "shared-checkpoint-number",
         "renumbered",
         "index-rebuilt",
     }
@@ -42,7 +43,8 @@ class Problem:
     # corrupt-object, corrupt-pack, missing-object, on-remote, bad-manifest, bad-state, bad-record,
     # partial-record, stray-temp, unsafe-link, bad-checkpoint, index-rebuilt,
     # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
-    # ambiguous-record, shared-sequence, renumbered (identities after a merge)
+    # ambiguous-record, shared-sequence, shared-checkpoint-number, renumbered (identities
+    # after a merge)
     kind: str
     where: str
     detail: str
@@ -225,6 +227,20 @@ def _check_working_copy(ws: "Workspace", dir: str, report: Report) -> None:
         report.problems.append(Problem(kind, f"sessions/{dir}/files/{name}", detail))
     for kind, where, detail in identity_problems(ws, dir):
         report.problems.append(Problem(kind, where, detail))
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    for number, recs in ws.history.duplicated_numbers(dir).items():
+        both = " and ".join(
+            f"{r['number']}:{r['tree'][:8]} ({str(r.get('message') or '')[:40]!r}, {r.get('time')})"
+            for r in recs
+        )
+        report.problems.append(
+            Problem(
+                "shared-checkpoint-number",
+                rel,
+                f"{rel}: checkpoint {number} is used by {len(recs)} checkpoints after a merge: "
+                f"{both} (`{number}` is ambiguous; name them as N:TREE)",
+            )
+        )
 
 
 def _link_problem(ws: "Workspace", base: str) -> Problem | None:

@@ -190,13 +190,6 @@ class Sessions(SessionChanges):
         if template:
             defaults = self.template(template)
         name = name if name not in (None, "") else defaults.get("name") or "session"
-        if not isinstance(name, str) or len(name) > 1000 or "\0" in name:
-            raise UsageError("invalid session name: a string of at most 1000 characters")
-        if not name.strip() or any(c in name for c in "\n\r"):
-            raise UsageError(
-                f"invalid session name: {name[:40]!r} (it needs a visible character and no "
-                "line breaks)"
-            )
         check_display_name("session name", name)
         description = (
             description if description not in (None, "") else defaults.get("description", "")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..agent import read_calls, summarize
 from ..errors import NotFound, UsageError
-from ..history import children_of, history_graph, read_runs
+from ..history import children_of, history_graph, read_runs, ref_of
 from ..model import STATUSES, valid_name
 from ..names import check_tags, parse_time
 from .preview import preview, side_by_side
@@ -313,7 +313,7 @@ def diff_page(ws: "Workspace", ref: str, from_: str | None, to: str | None) -> d
     if not records:
         raise NotFound(f"no checkpoints in session {dir} (make one with `spell save`)")
     if not from_:
-        from_ = str(records[-1]["number"])
+        from_ = ref_of(records[-1])
     to = to or "now"
     d = ws.history.diff(dir, from_, to)
     for change in d["artifacts"]["changed"]:
