@@ -193,6 +193,67 @@ def test_rm_refuses_over_hand_edits_and_force_keeps_them_as_objects(sp: Space) -
         assert ws.objects.get(oid) == b"# notes\nmine\n"
 
 
+LUA_DELETES = b"""
+local s = Session.list()[1].id
+local ok, err = pcall(Artifact.delete, s, "notes.md")
+print(ok, err)
+print(pcall(Artifact.delete, s, "data.txt"))
+ok, err = pcall(Session.delete, s)
+print(ok, err)
+"""
+
+
+def test_lua_deletes_refuse_over_hand_edits_as_rm_does(sp: Space) -> None:
+    """Red-team F11: Artifact.delete and Session.delete removed hand edits unrecorded."""
+    sp.sh("echo 'precious hand edit' >> notes.md")
+    (sp.root / "d.lua").write_bytes(LUA_DELETES)
+    r = sp("run", str(sp.root / "d.lua"))
+    out = r.stdout.decode().splitlines()
+    assert out[0].startswith("false\t") and "delete would overwrite or delete unrecorded" in out[0]
+    assert "notes.md" in out[0] and "spell save" in out[0]
+    assert out[1] == "true\ttrue"  # a copy equal to its record deletes as before
+    assert out[2].startswith("false\t") and "notes.md" in out[2]
+    assert (sp.files / "notes.md").read_text() == "# notes\nprecious hand edit\n"  # untouched
+    assert not (sp.files / "data.txt").exists()
+    assert sp.status()["modified"] == ["notes.md"]
+
+
+def test_library_artifact_delete_refuses_and_force_records_the_edit_first(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"orig", b_txt=b"b1")
+    ws.artifacts.store(sid, "tool_result", "b.txt", b"b2")
+    (files / "a.txt").write_bytes(b"precious")
+    (files / "b.txt").write_bytes(b"b1")  # an older version's content: nothing to lose
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.artifacts.delete(sid, "a.txt")
+    assert f"sessions/{dir}/files/: a.txt (record them with `spell save" in str(e.value)
+    assert (files / "a.txt").read_bytes() == b"precious"
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["a.txt", "b.txt"]
+    ws.artifacts.delete(sid, "b.txt")
+    ws.artifacts.delete(sid, "a.txt", force=True)
+    assert not (files / "a.txt").exists() and ws.artifacts.list(sid) == []
+    got = ws.artifacts.get(sid, "a.txt@2")
+    assert got["content"] == b"precious"
+    assert (got["metadata"]["created_by"], got["metadata"]["custom"]) == (
+        "hand",
+        {"kept_by": "delete"},
+    )
+
+
+def test_library_session_delete_refuses_and_force_keeps_edits_as_objects(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"orig")
+    (files / "a.txt").write_bytes(b"precious")
+    (files / "new.txt").write_bytes(b"dropped in")
+    with pytest.raises(UnrecordedChanges, match=r"files/: a\.txt, new\.txt \(record"):
+        ws.sessions.delete(sid)
+    assert (files / "a.txt").read_bytes() == b"precious" and ws.sessions.get(sid)["id"] == sid
+    got, kept = ws.sessions.remove(sid, force=True)
+    assert got == sid and not (ws.root / "sessions" / dir).exists()
+    assert [(n, ws.objects.get(oid)) for n, oid in kept] == [
+        ("a.txt", b"precious"),
+        ("new.txt", b"dropped in"),
+    ]
+
+
 def _settled_session(ws: Workspace) -> tuple[str, Path]:
     """A session of 20 artifacts whose clean check has been remembered (every stat older than
     the racy window), so the next check takes the fast path."""
