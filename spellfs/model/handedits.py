@@ -40,6 +40,25 @@ class HandEdits:
                 ws.artifacts.delete(dir, name)
         return wc
 
+    def record_or_refuse(self, dir: str, force: bool, doing: str) -> WorkingCopy:
+        """Before a command that takes the session as its records say (`spell export`): refuse
+        when ``files/`` holds changes no record has (:class:`~spellfs.errors.UnrecordedChanges`,
+        naming them), or with ``force`` record them first as `spell save` does; return what was
+        recorded (clean: nothing)."""
+        wc = self.scan(dir)
+        if wc.clean:
+            return wc
+        if force:
+            return self.record(dir)
+        names = wc.names()
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        sid = self.ws.sessions.manifest(dir)["id"]
+        raise UnrecordedChanges(
+            f"{doing} would leave out unrecorded changes: sessions/{dir}/files/: {shown} "
+            f"(record them with `spell save {sid[:8]}` first, or pass --force: they are "
+            "recorded first, then it goes on)"
+        )
+
     def keep_before_store(self, dir: str, names: list[str]) -> list[str]:
         """Before a store overwrites ``files/<name>``: a copy holding content none of the name's
         records has (a hand edit or a file dropped in) is recorded first, as `spell save` would
