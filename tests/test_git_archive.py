@@ -152,6 +152,47 @@ def test_export_and_import_refuse_an_empty_path(source, spell) -> None:
         assert "Traceback" not in err and len(err.splitlines()) == 1
 
 
+def test_export_refuses_unrecorded_changes_and_force_records_them_first(
+    root: Path, spell, tmp_path: Path
+) -> None:
+    """Red-team F14: an unrecorded hand edit went into the archive and the import rewrote it
+    from the records (gone on the receiving side)."""
+    w = ("-w", str(root))
+    sid = ok(spell(*w, "new", "s")).strip()
+    (tmp_path / "a.txt").write_text("rec\n")
+    ok(spell(*w, "add", sid, str(tmp_path / "a.txt")))
+    [d] = (root / "sessions").iterdir()
+    (d / "files" / "a.txt").write_text("unrecorded export edit\n")
+    (d / "files" / "new.txt").write_text("brand new\n")
+    archive = tmp_path / "s.arc"
+    for out in (str(archive), "-"):
+        proc = spell(*w, "export", sid, "-o", out)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and len(err.splitlines()) == 1, err
+        assert (
+            f"export would leave out unrecorded changes: sessions/{d.name}/files/: a.txt, " in err
+        )
+        assert "new.txt (record them with `spell save" in err and "--force" in err
+        assert proc.stdout == b"" and not archive.exists()
+    assert (d / "files" / "a.txt").read_text() == "unrecorded export edit\n"  # untouched
+    proc = spell(*w, "export", sid, "-o", str(archive), "--force")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "recorded first (modified by hand): a.txt" in proc.stderr.decode()
+    assert "recorded first (added by hand): new.txt" in proc.stderr.decode()
+    assert ok(spell(*w, "cat", sid, "a.txt@2")) == "unrecorded export edit\n"
+    dest = fresh(tmp_path)
+    ok(spell("-w", str(dest), "import", str(archive)))
+    assert ok(spell("-w", str(dest), "cat", sid, "a.txt")) == "unrecorded export edit\n"
+    assert ok(spell("-w", str(dest), "cat", sid, "new.txt")) == "brand new\n"
+    assert (dest / "sessions" / d.name / "files" / "a.txt").read_text() == (
+        "unrecorded export edit\n"
+    )
+    [s] = json.loads(ok(spell("-w", str(dest), "status", "--json")))["sessions"]
+    assert s["unrecorded"] == {"modified": [], "added": [], "deleted": []}
+    proc = spell("-w", str(dest), "import", str(archive))  # never a silent replace
+    assert proc.returncode == 1 and "session already exists" in proc.stderr.decode()
+
+
 # -- hostile archives ---------------------------------------------------------------------
 SID = "0f0e0d0c-1111-4222-8333-444455556666"
 DIR = "evil-0f0e0d0c"

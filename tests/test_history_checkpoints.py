@@ -694,6 +694,8 @@ def test_restore_appends_what_differs_in_sequence_order_with_new_sequence_number
         "changed": 2,
         "removed": 1,
         "kept": [],
+        "saved": None,
+        "unrecorded": [],
     }
     assert result == expected
     assert ws.events.receive(sub)["data"] == expected

@@ -128,6 +128,93 @@ def test_restore_of_untouched_files_goes_on_and_an_edit_it_does_not_touch_stays(
     assert sp.status()["modified"] == ["notes.md"]
 
 
+def test_restore_refuses_over_unsaved_manifest_and_state_and_force_checkpoints_them(
+    sp: Space,
+) -> None:
+    """Red-team F4: restore dropped session.yaml and state.yaml edits made since the last
+    checkpoint, with no copy anywhere."""
+    sp("save", sp.sid, "-m", "one")
+    d = sp.files.parent
+    manifest = (d / "session.yaml").read_text()
+    assert "description: ''" in manifest
+    (d / "session.yaml").write_text(
+        manifest.replace("description: ''", "description: 'important hand-written notes'")
+    )
+    (d / "state.yaml").write_text('summary: "two hours of notes"\n')
+    r = sp("restore", sp.sid, "1", ok=False)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert (
+        f"restore would discard unsaved changes: since checkpoint 1: sessions/{d.name}/"
+        "session.yaml (description edited); "
+        f"sessions/{d.name}/state.yaml (summary) (checkpoint them with `spell save" in err
+    )
+    assert "--force" in err
+    assert "important hand-written notes" in (d / "session.yaml").read_text()  # untouched
+    assert "two hours" in (d / "state.yaml").read_text()
+    r = sp("restore", sp.sid, "1", "--force")
+    assert "kept the unsaved session.yaml and state.yaml as checkpoint 2" in r.stderr.decode()
+    assert "important" not in (d / "session.yaml").read_text()
+    assert "two hours" not in (d / "state.yaml").read_text()
+    log = json.loads(sp("log", sp.sid, "--json").stdout)
+    assert [(c["number"], c["message"]) for c in log] == [(1, "one"), (2, "kept by restore")]
+    sp("restore", sp.sid, "2")  # the session is checkpoint 1 again: nothing unsaved to refuse
+    assert "important hand-written notes" in (d / "session.yaml").read_text()
+    assert "two hours of notes" in (d / "state.yaml").read_text()
+
+
+def test_a_hand_edit_restore_leaves_is_named_and_force_restores_over_it(sp: Space) -> None:
+    """Red-team M14: with only a hand edit differing, restore said +0 ~0 -0 and left it, even
+    with --force."""
+    sp("save", sp.sid)
+    sp.sh("echo mine >> notes.md && rm data.txt")
+    r = sp("restore", sp.sid, "1")
+    assert "left as they are, not yet recorded: data.txt, notes.md" in r.stderr.decode()
+    assert (sp.files / "notes.md").read_text() == "# notes\nmine\n"
+    r = sp("restore", sp.sid, "1", "--force")
+    assert "kept the unrecorded notes.md as notes.md@2" in r.stderr.decode()
+    assert "~1" in r.stdout.decode()
+    assert (sp.files / "notes.md").read_text() == "# notes\n"
+    assert (sp.files / "data.txt").read_text() == "a\nb\nc\n"  # put back from its record
+    assert sp.status() == {"modified": [], "added": [], "deleted": []}
+    assert sp("cat", sp.sid, "notes.md@2").stdout == b"# notes\nmine\n"
+
+
+LUA_LOAD = b"""
+local s = Session.create({name = "l"})
+Session.save(s, "empty")
+State.set("session:" .. s .. ":result", "expensive model output")
+Session.update_metadata(s, {note = "important"})
+Session.suspend(s)
+local ok, err = pcall(Session.load, s)
+print(ok, err)
+ok, err = pcall(Session.restore, s, 1)
+print(ok, err)
+print(State.get("session:" .. s .. ":result"), Session.get(s).custom_metadata.note)
+assert(Session.save(s, "kept") == 2)
+Session.load(s)
+print(Session.get(s).status, State.get("session:" .. s .. ":result"))
+Session.restore(s, 1)
+print(State.get("session:" .. s .. ":result"), Session.get(s).custom_metadata.note)
+"""
+
+
+def test_lua_load_and_restore_refuse_over_unsaved_state_and_metadata(spell, root: Path) -> None:
+    """Red-team F4 through Lua: Session.load after State.set dropped the value."""
+    (root / "l.lua").write_bytes(LUA_LOAD)
+    r = spell("-w", str(root), "run", str(root / "l.lua"))
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode().splitlines()
+    assert out[0].startswith("false\t") and "load would discard unsaved changes" in out[0]
+    assert "session.yaml (metadata edited)" in out[0] and "state.yaml (result)" in out[0]
+    assert out[1].startswith("false\t") and "restore would discard unsaved changes" in out[1]
+    assert out[2:] == [
+        "expensive model output\timportant",
+        "active\texpensive model output",
+        "nil\tnil",  # checkpoint 1 restored; checkpoint 2 still holds them
+    ]
+
+
 def test_library_restore_and_load_guard(ws: Workspace) -> None:
     sid = ws.sessions.create(name="lib")
     ws.artifacts.store(sid, "user_input", "a.txt", b"one")
@@ -191,6 +278,67 @@ def test_rm_refuses_over_hand_edits_and_force_keeps_them_as_objects(sp: Space) -
     oid = msg.split("as object ")[1].split()[0]
     with Workspace.open(sp.root) as ws:
         assert ws.objects.get(oid) == b"# notes\nmine\n"
+
+
+LUA_DELETES = b"""
+local s = Session.list()[1].id
+local ok, err = pcall(Artifact.delete, s, "notes.md")
+print(ok, err)
+print(pcall(Artifact.delete, s, "data.txt"))
+ok, err = pcall(Session.delete, s)
+print(ok, err)
+"""
+
+
+def test_lua_deletes_refuse_over_hand_edits_as_rm_does(sp: Space) -> None:
+    """Red-team F11: Artifact.delete and Session.delete removed hand edits unrecorded."""
+    sp.sh("echo 'precious hand edit' >> notes.md")
+    (sp.root / "d.lua").write_bytes(LUA_DELETES)
+    r = sp("run", str(sp.root / "d.lua"))
+    out = r.stdout.decode().splitlines()
+    assert out[0].startswith("false\t") and "delete would overwrite or delete unrecorded" in out[0]
+    assert "notes.md" in out[0] and "spell save" in out[0]
+    assert out[1] == "true\ttrue"  # a copy equal to its record deletes as before
+    assert out[2].startswith("false\t") and "notes.md" in out[2]
+    assert (sp.files / "notes.md").read_text() == "# notes\nprecious hand edit\n"  # untouched
+    assert not (sp.files / "data.txt").exists()
+    assert sp.status()["modified"] == ["notes.md"]
+
+
+def test_library_artifact_delete_refuses_and_force_records_the_edit_first(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"orig", b_txt=b"b1")
+    ws.artifacts.store(sid, "tool_result", "b.txt", b"b2")
+    (files / "a.txt").write_bytes(b"precious")
+    (files / "b.txt").write_bytes(b"b1")  # an older version's content: nothing to lose
+    with pytest.raises(UnrecordedChanges) as e:
+        ws.artifacts.delete(sid, "a.txt")
+    assert f"sessions/{dir}/files/: a.txt (record them with `spell save" in str(e.value)
+    assert (files / "a.txt").read_bytes() == b"precious"
+    assert [a["name"] for a in ws.artifacts.list(sid)] == ["a.txt", "b.txt"]
+    ws.artifacts.delete(sid, "b.txt")
+    ws.artifacts.delete(sid, "a.txt", force=True)
+    assert not (files / "a.txt").exists() and ws.artifacts.list(sid) == []
+    got = ws.artifacts.get(sid, "a.txt@2")
+    assert got["content"] == b"precious"
+    assert (got["metadata"]["created_by"], got["metadata"]["custom"]) == (
+        "hand",
+        {"kept_by": "delete"},
+    )
+
+
+def test_library_session_delete_refuses_and_force_keeps_edits_as_objects(ws: Workspace) -> None:
+    sid, dir, files = _session(ws, a_txt=b"orig")
+    (files / "a.txt").write_bytes(b"precious")
+    (files / "new.txt").write_bytes(b"dropped in")
+    with pytest.raises(UnrecordedChanges, match=r"files/: a\.txt, new\.txt \(record"):
+        ws.sessions.delete(sid)
+    assert (files / "a.txt").read_bytes() == b"precious" and ws.sessions.get(sid)["id"] == sid
+    got, kept = ws.sessions.remove(sid, force=True)
+    assert got == sid and not (ws.root / "sessions" / dir).exists()
+    assert [(n, ws.objects.get(oid)) for n, oid in kept] == [
+        ("a.txt", b"precious"),
+        ("new.txt", b"dropped in"),
+    ]
 
 
 def _settled_session(ws: Workspace) -> tuple[str, Path]:

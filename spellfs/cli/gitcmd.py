@@ -123,18 +123,24 @@ def commit(ctx: click.Context, message: str | None, as_json: bool) -> None:
     help="Archive to write (a tar stream compressed with zstd, e.g. session.tar.zst; "
     "- for stdout).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Record hand changes in files/ first (as `spell save` does) instead of refusing.",
+)
 @json_option
 @click.pass_context
-def export(ctx: click.Context, session: str, out: str, as_json: bool) -> None:
+def export(ctx: click.Context, session: str, out: str, force: bool, as_json: bool) -> None:
     """Write SESSION, its history and every object it reaches to one archive (-o - : stdout)."""
     from ..git import export_session
 
     ws = open_workspace(ctx)
     if out == "-":
-        _export_to_stdout(ws, session, as_json)
+        _export_to_stdout(ws, session, as_json, force)
         return
     with progress("exporting") as bar:
-        result = export_session(ws, session, out, bar.advance)
+        result = export_session(ws, session, out, bar.advance, force=force)
+    _say_recorded(result)
     if as_json:
         echo_json(result.__dict__)
     else:
@@ -152,7 +158,14 @@ def _spool(ws) -> "tuple[int, str]":
     return tempfile.mkstemp(prefix="stdio-", suffix=".tar.zst", dir=work)
 
 
-def _export_to_stdout(ws, session: str, as_json: bool) -> None:
+def _say_recorded(result) -> None:
+    """On stderr: the hand changes `export --force` recorded first."""
+    for kind, names in (result.recorded or {}).items():
+        if names:
+            click.echo(f"recorded first ({kind} by hand): {', '.join(names)}", err=True)
+
+
+def _export_to_stdout(ws, session: str, as_json: bool, force: bool = False) -> None:
     """The archive on stdout (like `git archive`), made whole in .spell/tmp first, so a failed
     export writes nothing; the summary goes to stderr."""
     import os
@@ -171,7 +184,8 @@ def _export_to_stdout(ws, session: str, as_json: bool) -> None:
     os.close(fd)
     try:
         with progress("exporting") as bar:
-            result = export_session(ws, session, tmp, bar.advance)
+            result = export_session(ws, session, tmp, bar.advance, force=force)
+        _say_recorded(result)
         with open(tmp, "rb") as f:
             shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
         sys.stdout.buffer.flush()

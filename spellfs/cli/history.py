@@ -190,7 +190,8 @@ def diff(
 @click.option(
     "--force",
     is_flag=True,
-    help="Go on over hand edits in files/ (they are kept as versions first).",
+    help="Go on over hand edits in files/ (kept as versions first) and unsaved session.yaml "
+    "or state.yaml edits (kept in a checkpoint first); every copy then matches CHECKPOINT.",
 )
 @json_option
 @click.pass_context
@@ -207,10 +208,23 @@ def restore(ctx: click.Context, session: str, checkpoint: str, force: bool, as_j
                 f"{r['session_id'][:8]} {ref}`)",
                 err=True,
             )
+        sid = r["session_id"][:8]
+        if r.get("saved") is not None:
+            click.echo(
+                f"kept the unsaved session.yaml and state.yaml as checkpoint {r['saved']} "
+                f"(`spell diff {sid} {r['saved']}`)",
+                err=True,
+            )
         click.echo(
-            f"restored {r['session_id'][:8]} to checkpoint {r['checkpoint']}: "
+            f"restored {sid} to checkpoint {r['checkpoint']}: "
             f"+{r['added']} ~{r['changed']} -{r['removed']}"
         )
+        if r.get("unrecorded"):
+            click.echo(
+                f"left as they are, not yet recorded: {', '.join(r['unrecorded'])} "
+                f"(`spell save {sid}` records them; --force restores over them)",
+                err=True,
+            )
 
 
 @click.command()

@@ -338,9 +338,11 @@ def rm(ctx: click.Context, sessions: tuple, yes: bool, force: bool) -> None:
     ws = open_workspace(ctx)
     for s in sessions:
         dir = ws.sessions.resolve(s)
-        for name, oid in ws.worktree.keep_as_objects(dir, force, "rm"):
-            click.echo(f"kept the unrecorded {name} as object {oid} (until `spell gc`)", err=True)
         if not yes and sys.stdin.isatty():
+            if not force:  # refuse before asking (the removal checks again, under the lock)
+                ws.worktree.keep_as_objects(dir, False, "rm")
             click.confirm(f"Remove sessions/{dir}?", abort=True)
-        sid = ws.sessions.delete(s)
+        sid, kept = ws.sessions.remove(dir, force, "rm")
+        for name, oid in kept:
+            click.echo(f"kept the unrecorded {name} as object {oid} (until `spell gc`)", err=True)
         click.echo(f"removed {sid[:8]} (sessions/{dir})")

@@ -87,6 +87,8 @@ class ExportResult:
     files: int
     objects: int
     bytes: int
+    #: hand changes ``force`` recorded first: {"modified", "added", "deleted"}
+    recorded: dict | None = None
 
 
 def export_session(
@@ -94,18 +96,23 @@ def export_session(
     session: str,
     out: str | os.PathLike,
     advance: Callable[[int], None] | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """Write ``session`` with its history and objects to ``out`` (a tar stream through zstd).
 
     The archive is made whole in a temporary file beside ``out`` and renamed over it, so
     ``out`` must be a new path or a regular file: a rename would replace a device node, a
-    FIFO or a symlink (and what it points at would never see the archive).
+    FIFO or a symlink (and what it points at would never see the archive). The archive's
+    ``files/`` and records must agree (an import rewrites copies from the records):
+    unrecorded hand changes stop the export (:class:`~spellfs.errors.UnrecordedChanges`)
+    unless ``force``, which records them first, as `spell save` does.
     """
     import zstandard
 
     out = _check_output(out)
     dir = ws.sessions.resolve(session)
     sid = ws.sessions.manifest(dir)["id"]
+    wc = ws.worktree.record_or_refuse(dir, force, "export")
     oids = reachable_objects(ws, dir)
     missing = [o for o in oids if not ws.objects.has(o) and not _fetch(ws, o)]
     if missing:
@@ -161,7 +168,8 @@ def export_session(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return ExportResult(sid, str(out), len(files), len(oids), total)
+    recorded = None if wc.clean else wc.as_dict()
+    return ExportResult(sid, str(out), len(files), len(oids), total, recorded)
 
 
 def _check_output(out: str | os.PathLike) -> Path:

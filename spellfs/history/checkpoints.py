@@ -389,7 +389,7 @@ class History(Restores):
         dir = self.ws.sessions.resolve(session)
         latest = self._latest(dir)
         if latest is not None:
-            self.restore(dir, ref_of(latest), status="active", force=force)
+            self.restore(dir, ref_of(latest), status="active", force=force, doing="load")
         elif self.ws.sessions.manifest(dir)["status"] != "active":
             self.ws.sessions.set_manifest_fields(dir, status="active")
         sid = self.ws.sessions.manifest(dir)["id"]

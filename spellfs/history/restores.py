@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .tree import VOLATILE, Snapshot, same_content
-from ..errors import UsageError
+from .tree import VOLATILE, Snapshot, canonical, same_content
+from ..errors import IntegrityError, ObjectNotFound, UnrecordedChanges, UsageError
 from ..model.inflight import inflight  # (the package attribute is the submodule)
 from ..names import MAX_DISPLAY_NAME, now, usable_name
 from ..store import encode_record
@@ -22,25 +22,38 @@ if TYPE_CHECKING:
 __all__ = ["Restores", "fork_name"]
 
 _MANIFEST_FIELDS = ("name", "description", "status", "tags", "metadata", "parent", "template")
+#: What a person or script writes into session.yaml (status is the lifecycle, set by commands).
+_KEPT_FIELDS = ("name", "description", "tags", "metadata", "parent", "template")
 
 
 class Restores:
     """The restoring half of :class:`~spellfs.history.checkpoints.History`."""
 
     def restore(
-        self, session: Any, checkpoint: Any, status: str | None = None, force: bool = False
+        self,
+        session: Any,
+        checkpoint: Any,
+        status: str | None = None,
+        force: bool = False,
+        doing: str = "restore",
     ) -> dict:
         """Make the live session equal to ``checkpoint`` by appending records; erase nothing.
 
         Files under ``files/`` it would overwrite or delete that hold unrecorded content
         (hand edits) stop it (:class:`~spellfs.errors.UnrecordedChanges`) unless ``force``,
-        which first keeps them as versions (``result["kept"]`` names them)."""
+        which first keeps them as versions (``result["kept"]`` names them) and then makes
+        every copy equal to the checkpoint. So do ``session.yaml`` and ``state.yaml``
+        edits no checkpoint holds; ``force`` first keeps them in a new checkpoint
+        (``result["saved"]``). Without ``force``, hand edits it need not touch stay as they
+        are (``result["unrecorded"]`` names them)."""
         ws = self.ws
         dir = ws.sessions.resolve(session)
         snap = self.snapshot(dir, checkpoint)
         rel = f"sessions/{dir}/artifacts.yaml"
         with self.storage.lock(f"s-{dir}"):
-            kept = self.guard_restore(dir, snap, force)
+            kept = self.guard_restore(dir, snap, force, doing)
+            saved = self.keep_unsaved(dir, snap, force, doing)
+            gone_by_hand = ws.worktree.scan(dir).deleted if force else []
             log = ws.log(dir)
             log.refresh()
             live = log.table()
@@ -91,6 +104,10 @@ class Restores:
                         self.storage.remove(f"sessions/{dir}/files/{rec['name']}")
                     else:
                         self._materialize(dir, rec)
+                written = {rec["name"] for rec in new}
+                for name in gone_by_hand:  # deleted by hand, recorded content: put back (--force)
+                    if name in snap.table and name not in written and log.latest(name) is not None:
+                        self._materialize(dir, log.latest(name))
                 journal.committed()
             fields = {k: snap.manifest.get(k) for k in _MANIFEST_FIELDS if k in snap.manifest}
             if status is not None:
@@ -108,19 +125,99 @@ class Restores:
             "changed": changed,
             "removed": len(gone),
             "kept": kept,
+            "saved": saved,
+            "unrecorded": [] if force else ws.worktree.scan(dir).names(),
         }
         ws.publish("session.restored", result)
         return result
 
-    def guard_restore(self, dir: str, snap: Snapshot, force: bool) -> list[str]:
+    def guard_restore(
+        self, dir: str, snap: Snapshot, force: bool, doing: str = "restore"
+    ) -> list[str]:
         """The working-copy guard of a restore: the names it would rewrite must hold no hand
-        edit."""
+        edit; with ``force`` every hand edit is kept as a version (the restore then makes
+        each copy equal to the checkpoint)."""
+        if force:
+            return self.ws.worktree.guard(dir, None, True, doing)
         log = self.ws.log(dir)
         log.refresh()
         live = log.table()
         names = {n for n, r in snap.table.items() if not same_content(live.get(n), r)}
         names.update(n for n in live if n not in snap.table)
-        return self.ws.worktree.guard(dir, names, force, "restore") if names else []
+        return self.ws.worktree.guard(dir, names, force, doing) if names else []
+
+    def keep_unsaved(self, dir: str, snap: Snapshot, force: bool, doing: str) -> int | None:
+        """The manifest and State guard of a restore: ``session.yaml`` fields and
+        ``state.yaml`` values no checkpoint holds (edited by hand, ``State.set``,
+        ``update_metadata`` since the last save) stop it
+        (:class:`~spellfs.errors.UnrecordedChanges`, naming what changed) unless ``force``,
+        which first saves a checkpoint of the session as it is ("kept by restore"); return its
+        number (None: nothing to keep)."""
+        changes = self.unsaved(dir, snap)
+        if not changes:
+            return None
+        ws = self.ws
+        sid = ws.sessions.manifest(dir)["id"]
+        if not force:
+            raise UnrecordedChanges(
+                f"{doing} would discard unsaved changes: {'; '.join(changes)} "
+                f"(checkpoint them with `spell save {sid[:8]}` first, or pass --force: a "
+                "checkpoint keeps them first, then it goes on)"
+            )
+        ws.sessions.closing.add(sid)  # a suspended or finished session too: keeping is no store
+        try:
+            return self.save(dir, f"kept by {doing}")
+        finally:
+            ws.sessions.closing.discard(sid)
+
+    def unsaved(self, dir: str, snap: Snapshot) -> list[str]:
+        """What ``session.yaml`` (its fields but status) and ``state.yaml`` hold now that
+        neither ``snap`` nor any checkpoint holds, as ``file (what changed)`` compared with the
+        latest checkpoint; [] when one of them holds it (newest first: usually the latest)."""
+        from ..store import hash_bytes
+
+        ws = self.ws
+        manifest = ws.sessions.manifest(dir)
+        state = ws.state.session_values(dir)
+        if _same_fields(snap.manifest, manifest) and snap.state == state:
+            return []
+        want = hash_bytes(canonical(state))
+        records = sorted(self.records(dir), key=lambda r: r["number"])
+        latest = None
+        for rec in reversed(records):
+            try:
+                t = self.trees.tree(rec["tree"])
+                m = self.trees.load_json(t["manifest"], "manifest")
+            except (IntegrityError, ObjectNotFound):
+                continue  # an unreadable checkpoint holds nothing to compare (fsck reports it)
+            if latest is None:
+                latest = (rec["number"], t, m)
+            if t["state"] == want and isinstance(m, dict) and _same_fields(m, manifest):
+                return []
+        if latest is None:
+            return []
+        number, t, m = latest
+        m = m if isinstance(m, dict) else {}
+        try:
+            before = self.trees.load_json(t["state"], "state")
+        except (IntegrityError, ObjectNotFound):
+            before = {}
+        before = before if isinstance(before, dict) else {}
+        out = []
+        fields = [k for k in _KEPT_FIELDS if m.get(k) != manifest.get(k)]
+        if fields:
+            out.append(f"sessions/{dir}/session.yaml ({', '.join(fields)} edited)")
+        keys = sorted(
+            k
+            for k in set(before) | set(state)
+            if (k in before, before.get(k)) != (k in state, state.get(k))
+        )
+        if keys:
+            shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            out.append(f"sessions/{dir}/state.yaml ({shown})")
+        if out:
+            out[0] = f"since checkpoint {number}: {out[0]}"
+        return out or [f"since checkpoint {number}: sessions/{dir}/state.yaml"]
 
     def _materialize(self, dir: str, rec: dict) -> None:
         rel = f"sessions/{dir}/files/{rec['name']}"
@@ -211,6 +308,11 @@ class Restores:
                 )
         if with_content and snap.state:
             ws.state.replace_session_values(new_dir, snap.state)
+
+
+def _same_fields(a: dict, b: dict) -> bool:
+    """True when two manifests hold the same hand-editable fields (status aside)."""
+    return all(a.get(k) == b.get(k) for k in _KEPT_FIELDS)
 
 
 _FORK_SUFFIX = re.compile(r"^(.*) \(fork (\d+)\)$", re.S)

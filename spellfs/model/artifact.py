@@ -210,7 +210,12 @@ class Artifacts(ArtifactWrites):
         return out
 
     # -- deleting --------------------------------------------------------------
-    def delete(self, session: Any, ref: Any) -> dict:
+    def delete(self, session: Any, ref: Any, force: bool = False) -> dict:
+        """Delete the artifact ``ref`` names: a deletion record, and its ``files/`` copy goes.
+
+        A copy holding content none of its versions has (a hand edit not yet recorded) stops
+        it (:class:`~spellfs.errors.UnrecordedChanges`, as `spell rm` and restore do) unless
+        ``force``, which first records that content as a version by ``hand``."""
         dir, rec = self.find(session, ref)
         name = rec["name"]
         ws = self.ws
@@ -223,6 +228,8 @@ class Artifacts(ArtifactWrites):
             log.refresh()
             if not log.is_live(name):
                 raise ArtifactNotFound(f"artifact not found: {name} in session {sid[:8]}")
+            if ws.worktree.guard_copies(dir, [name], force, "delete"):
+                log.refresh()  # the hand edit is a version now; the deletion comes after it
             tomb = {
                 "seq": log.max_seq + 1,
                 "op": "delete",

@@ -87,12 +87,24 @@ class SessionChanges:
         fields = copy.deepcopy(fields)  # the caller keeps its values; the cache keeps these
         return self._update(ref, lambda m: m.update(fields))
 
-    def delete(self, ref: Any) -> str:
+    def delete(self, ref: Any, force: bool = False) -> str:
+        """Remove the session's directory (its objects stay until `spell gc`); return its id.
+
+        Copies under ``files/`` holding content no record has (hand edits) stop it
+        (:class:`~spellfs.errors.UnrecordedChanges`) unless ``force``, which first stores each
+        as an object (see :meth:`remove`, which also says which)."""
+        return self.remove(ref, force)[0]
+
+    def remove(
+        self, ref: Any, force: bool = False, doing: str = "delete"
+    ) -> tuple[str, list[tuple[str, str]]]:
+        """:meth:`delete`, returning ``(id, [(name, object id)])``: the hand edits kept first."""
         dir = self.resolve(ref)
         m = self.manifest(dir)
-        if self.ws.run is not None:  # the run's starting point must outlive the files
-            self.ws.run.note_deleted(dir)
         with self.storage.lock(f"s-{dir}"):
+            kept = self.ws.worktree.keep_as_objects(dir, force, doing)
+            if self.ws.run is not None:  # the run's starting point must outlive the files
+                self.ws.run.note_deleted(dir)
             self.storage.rmtree(f"sessions/{dir}")
         self._manifests.pop(dir, None)
         self._resolved = {k: v for k, v in self._resolved.items() if v != dir}
@@ -100,4 +112,4 @@ class SessionChanges:
         if self.ws.current_session in (m["id"], dir):
             self.ws.current_session = None
         self._announce(None, "session.deleted", m)
-        return m["id"]
+        return m["id"], kept
