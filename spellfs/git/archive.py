@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..errors import SpellError, UsageError
-from ..store import FsObjectStore, validate_oid
+from ..store import FsObjectStore, file_kind, validate_oid
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -188,27 +188,12 @@ def _check_output(out: str | os.PathLike) -> Path:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     if mode is not None and not stat.S_ISREG(mode):
         raise UsageError(
-            f"not a regular file: {path} is {_kind(mode)} (an export replaces the file it "
+            f"not a regular file: {path} is {file_kind(mode)} (an export replaces the file it "
             "writes; give a new path or a regular file, or - for stdout)"
         )
     if path.name in ("", ".", ".."):
         raise UsageError(f"not a file name: {out!s}")
     return path
-
-
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
-    for test, word in (
-        (stat.S_ISLNK, "a symbolic link"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return word
-    return "not a regular file"
 
 
 def _fetch(ws: "Workspace", oid: str) -> bool:

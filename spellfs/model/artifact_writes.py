@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable, now
-from ..store import PACKED_MAX, encode_record
+from ..store import PACKED_MAX, encode_record, file_kind
 from .inflight import inflight
 from .statcache import RACY_NS
 
@@ -54,20 +54,6 @@ def _mime(name: str, head: bytes) -> str:
         return "text/plain"
     except UnicodeDecodeError:
         return "application/octet-stream"
-
-
-def _kind(mode: int) -> str:
-    """What a path that is not a regular file is, for an error message."""
-    for test, what in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return what
-    return "not a file"
 
 
 def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
@@ -186,7 +172,7 @@ class ArtifactWrites:
             if st is None:
                 raise ArtifactNotFound(f"file not found: {p}")
             if not stat.S_ISREG(st.st_mode):
-                raise UsageError(f"not a regular file: {p} ({_kind(st.st_mode)}; store a file)")
+                raise UsageError(f"not a regular file: {p} ({file_kind(st.st_mode)}; store a file)")
             size = st.st_size
             if size > limit:
                 raise LimitExceeded(

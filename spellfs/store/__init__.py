@@ -26,6 +26,7 @@ __getattr__, __dir__, __all__ = exports(
         "disk_error": "storage",
         "dump_yaml": "yamlio",
         "encode_record": "records",
+        "file_kind": "links",
         "hash_bytes": "objects",
         "load_json": "jsonio",
         "load_yaml": "yamlio",

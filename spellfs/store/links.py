@@ -17,10 +17,25 @@ import stat
 
 from ..errors import UnsafePath
 
-__all__ = ["PathGuard", "real_dir", "refusal"]
+__all__ = ["PathGuard", "file_kind", "real_dir", "refusal"]
 
 _HINT = "spellfs never follows links under sessions/; remove it, or the session"
 _OBJECTS_HINT = "spellfs never follows links under .spell/; remove it: `spell fsck` lists them"
+
+
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, in words (for one-line errors)."""
+    for test, word in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return word
+    return "not a regular file"
 
 
 def refusal(rel: str, mode: int, hint: str = _HINT) -> UnsafePath:
