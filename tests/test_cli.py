@@ -253,11 +253,18 @@ def test_rm(root: Path, spell) -> None:
     keep = new(spell, root, "keep")
     sid = new(spell, root, "doomed")
     path = root / json.loads(ok(spell("show", sid, "--json", cwd=root)))["path"]
-    out = ok(spell("rm", sid[:8], cwd=root))
+    # off a terminal (a pipe, a script) nobody can answer: without -y nothing is removed
+    r = spell("rm", sid[:8], cwd=root, input=b"n\n")
+    assert r.returncode == 2 and path.exists()
+    assert r.stderr.decode() == (
+        f"Error: not removing {path.relative_to(root)}: nobody to ask (stdin is not a "
+        "terminal); pass -y to remove without asking\n"
+    )
+    out = ok(spell("rm", "-y", sid[:8], cwd=root))
     assert out.startswith(f"removed {sid[:8]}")
     assert not path.exists()
     assert [s["id"] for s in json.loads(ok(spell("ls", "--json", "--all", cwd=root)))] == [keep]
-    one_line_error(spell("rm", sid, cwd=root), 2, "Error: session not found")
+    one_line_error(spell("rm", "-y", sid, cwd=root), 2, "Error: session not found")
     one_line_error(spell("show", sid, cwd=root), 2, "Error: session not found")
 
 

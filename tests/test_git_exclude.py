@@ -103,7 +103,7 @@ def test_a_removed_session_gets_its_objects_staged(repo, spell, tmp_path):
     add(spell, repo, sid, "a.txt", text(1), tmp_path)
     ok(spell("-w", str(repo), "commit"))
     a1 = oid_of(repo, sid, "a.txt")
-    ok(spell("-w", str(repo), "rm", sid))
+    ok(spell("-w", str(repo), "rm", "-y", sid))
     ok(spell("-w", str(repo), "commit"))
     assert in_head(repo, a1)  # the session's history is in git, objects included
 

@@ -248,7 +248,7 @@ def test_a_removed_and_collected_session_is_still_in_the_history(committed, spel
     """`spell rm` + `spell gc` delete the local objects; the commit before still has the copies,
     and a checkout of it rebuilds the objects from them."""
     repo, sid, dir = committed
-    ok(spell("-w", str(repo), "rm", sid))
+    ok(spell("-w", str(repo), "rm", "-y", sid))
     ok(spell("-w", str(repo), "gc", "--grace", "0"))
     assert not (repo / opath(oid_of_in(repo, dir, "a.txt"))).exists()
     ok(spell("-w", str(repo), "commit"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..names import printable
 from ..workspace import init_workspace
 from .output import (
@@ -338,7 +339,12 @@ def rm(ctx: click.Context, sessions: tuple, yes: bool, force: bool) -> None:
     ws = open_workspace(ctx)
     for s in sessions:
         dir = ws.sessions.resolve(s)
-        if not yes and sys.stdin.isatty():
+        if not yes:
+            if not sys.stdin.isatty():  # a script, a pipe ("echo n |"), cron: nobody to ask
+                raise UsageError(
+                    f"not removing sessions/{dir}: nobody to ask (stdin is not a terminal); "
+                    "pass -y to remove without asking"
+                )
             if not force:  # refuse before asking (the removal checks again, under the lock)
                 ws.worktree.keep_as_objects(dir, False, "rm")
             click.confirm(f"Remove sessions/{dir}?", abort=True)
