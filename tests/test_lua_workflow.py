@@ -266,3 +266,30 @@ def test_calling_the_missing_migration_api_says_why(spell, root: Path, tmp_path:
     (tmp_path / "m.lua").write_text("State.migrate(2)\n")
     r = spell("-w", str(root), "run", str(tmp_path / "m.lua"))
     assert r.returncode == 1 and "spellfs has no State schema migrations" in r.stderr.decode()
+
+
+def test_runs_outside_any_session_leave_their_automatic_sessions_finished(
+    spell, root: Path
+) -> None:
+    """Each run's automatic session stayed active: after max_sessions runs every such script
+    failed with "too many live sessions" (red-team F21)."""
+    (root / "spell.yaml").write_text("sessions:\n  max_sessions: 3\n")
+    (root / "w.lua").write_text(
+        'local w = Workflow.sequential({name = "w", steps = {{name = "a", type = "tool", '
+        'tool = "calculator", input = {operation = "evaluate", expression = "1+1"}}}})\n'
+        "print(w:execute({}).success)\n"
+    )
+    (root / "bad.lua").write_text(
+        'Workflow.sequential({name = "b", steps = {{name = "a", type = "tool", '
+        'tool = "calculator", input = {operation = "evaluate", expression = "1+1"}}}})'
+        ':execute({})\nerror("the script fails")\n'
+    )
+    for _ in range(4):
+        r = spell("-w", str(root), "run", str(root / "w.lua"))
+        assert r.returncode == 0 and r.stdout == b"true\n", r.stderr.decode()
+    assert spell("-w", str(root), "run", str(root / "bad.lua")).returncode == 1
+    with Workspace.open(root) as ws:
+        autos = ws.sessions.list({"status": "all"})
+        assert sorted(s["status"] for s in autos) == ["completed"] * 4 + ["failed"]
+        assert all("automatic" in s["tags"] for s in autos)
+        assert ws.sessions.list() == []  # none left live

@@ -35,7 +35,7 @@ def run(spell, root: Path, code: str, env: dict | None = None):
     r = spell("-w", str(root), "run", "s.lua", cwd=root, env=env)
     assert r.returncode == 0, r.stderr.decode()
     with Workspace.open(root) as ws:
-        sessions = ws.sessions.list()
+        sessions = ws.sessions.list({"status": "all"})  # (a run's automatic one is finished)
         dirs = {s["id"]: ws.sessions.resolve(s["id"]) for s in sessions}
         return {sid: read_calls(ws, d) for sid, d in dirs.items()}
 

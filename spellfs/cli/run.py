@@ -88,6 +88,7 @@ def run(
                 f"session not found: {preset[:64]} (from $SPELL_SESSION)"
             ) from None
 
+    from ..lua.agent_api import end_run_session
     from ..lua.runtime import ScriptError, run_script
     from ..history import begin_run
 
@@ -103,6 +104,7 @@ def run(
         if not finished:
             finished.append(status)
             record.finish(status, error)
+            end_run_session(ws, status)
 
     def on_exit(status: int) -> None:  # os.exit from the script: the process ends inside Lua
         finish(status, None if status == 0 else f"os.exit({status})")

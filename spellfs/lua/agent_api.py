@@ -109,6 +109,15 @@ def run_session(ws: "Workspace") -> str:
     return sid
 
 
+def end_run_session(ws: "Workspace", exit_status: int) -> None:
+    """The run is over: its automatic session (if it made one) is completed, or failed, so it
+    leaves the live sessions (``max_sessions`` counts them) and, like the run, is a record.
+    Its status is set directly: the script's hooks are not run after the script."""
+    sid = ws.__dict__.pop("_run_session", None)
+    if sid is not None:
+        ws.sessions.set_manifest_fields(sid, status="completed" if exit_status == 0 else "failed")
+
+
 def recording_session(ws: "Workspace") -> str:
     """Where a call or workflow run is recorded: the current session, else ``SPELL_SESSION``
     (as ``spell run`` in a session and ``spell replay`` set it), else the run's automatic one."""
