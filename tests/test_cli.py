@@ -431,9 +431,11 @@ def test_a_spell_yaml_that_is_a_directory_is_one_line(root, spell) -> None:
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_a_name_that_looks_like_a_reference_is_read_by_that_name(
+def test_a_name_that_also_reads_as_a_reference_is_an_error_listing_both(
     root: Path, spell, tmp_path: Path
 ) -> None:
+    """SPEC: a reference two records could match is an error listing both, never a silent
+    pick (the exact name used to win); name@version of the name reads it unambiguously."""
     sid = new(spell, root, "names")
     for name, content in (
         ("h.txt", b"h1"),
@@ -443,13 +445,14 @@ def test_a_name_that_looks_like_a_reference_is_read_by_that_name(
     ):
         (tmp_path / "f").write_bytes(content)
         ok(spell("add", sid, str(tmp_path / "f"), "--name", name, cwd=root))
-    assert spell("cat", sid, "#1", cwd=root).stdout == b"hash one"  # the artifact named "#1"
-    assert (
-        spell("cat", sid, "h.txt@1", cwd=root).stdout == b"at one"
-    )  # the artifact named "h.txt@1"
-    assert (
-        spell("cat", sid, "h.txt@2", cwd=root).stdout == b"h2"
-    )  # no such name: version 2 of h.txt
+    for ref, other in (("#1", "h.txt@1 (#1)"), ("h.txt@1", "h.txt@1 (#1)")):
+        r = spell("cat", sid, ref, cwd=root)
+        assert r.returncode == 2 and r.stdout == b""
+        assert f"ambiguous artifact reference '{ref}'" in r.stderr.decode()
+        assert f"and {other}" in r.stderr.decode()
+    assert spell("cat", sid, "#1@1", cwd=root).stdout == b"hash one"  # the artifact named "#1"
+    assert spell("cat", sid, "h.txt@1@1", cwd=root).stdout == b"at one"  # named "h.txt@1"
+    assert spell("cat", sid, "h.txt@2", cwd=root).stdout == b"h2"  # no such name: version 2
     assert spell("cat", sid, "#2", cwd=root).stdout == b"h2"  # no such name: sequence 2
 
 

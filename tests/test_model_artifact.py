@@ -1242,3 +1242,26 @@ def test_a_streamed_file_of_no_known_suffix_is_typed_by_its_first_bytes(
     assert anyws.artifacts.get(sid, "big.dat1")["metadata"]["mime_type"] == (
         "application/octet-stream"
     )
+
+
+def test_a_name_that_also_reads_as_a_version_or_a_sequence_is_ambiguous(
+    anyws: Workspace, sid: str
+) -> None:
+    """An artifact named "x@2" beside x's version 2, or one named "#3" beside sequence #3:
+    the exact name silently won (red-team F16); SPEC: an error listing both."""
+    anyws.artifacts.store(sid, "user_input", "x@2", b"literal")  # #1
+    anyws.artifacts.store(sid, "user_input", "x", b"one")  # #2
+    assert anyws.artifacts.get(sid, "x@2")["content"] == b"literal"  # (no x@2 version yet)
+    anyws.artifacts.store(sid, "user_input", "x", b"two")  # #3
+    with pytest.raises(UsageError) as err:
+        anyws.artifacts.get(sid, "x@2")
+    assert str(err.value) == (
+        f"ambiguous artifact reference 'x@2' in session {sid[:8]}: the artifact named so (#1), "
+        "and x@2 (#3) (name the first as x@2@1, the second as #3)"
+    )
+    assert anyws.artifacts.get(sid, "x@2@1")["content"] == b"literal"
+    assert anyws.artifacts.get(sid, "#3")["content"] == b"two"
+    anyws.artifacts.store(sid, "user_input", "#3", b"hash name")  # #4
+    with pytest.raises(UsageError, match=r"ambiguous artifact reference '#3' .* and x@2 \(#3\)"):
+        anyws.artifacts.get(sid, "#3")
+    assert anyws.artifacts.get(sid, "#3@1")["content"] == b"hash name"

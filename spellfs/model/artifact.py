@@ -92,14 +92,21 @@ class Artifacts(ArtifactWrites):
         elif isinstance(ref, (str, bytes)):
             text = ref.decode("utf-8", "replace") if isinstance(ref, bytes) else ref
             shown, name = text[:80], text
-            rec = log.latest(text)  # an exact name wins: "notes@2" or "#1" may be names too
-            if rec is None:
-                base, at, version = text.rpartition("@")
-                number = whole_number(version) if at and base else None
-                if number is not None:  # an explicit version reads from history, deleted or not
-                    rec = log.version(base, number)
-                elif text.startswith("#") and whole_number(text[1:]) is not None:
-                    found = self._one(dir, log, whole_number(text[1:]))
+            rec = log.latest(text)  # "notes@2" or "#1" may be names too
+            base, at, version = text.rpartition("@")
+            number = whole_number(version) if at and base else None
+            seq = whole_number(text[1:]) if text.startswith("#") else None
+            other = None
+            if number is not None:  # an explicit version reads from history, deleted or not
+                other = log.version(base, number)
+            elif seq is not None:
+                other = self._one(dir, log, seq)
+            if rec is not None and other is not None:
+                raise self._two_readings(dir, text, rec, other)
+            if rec is None and number is None:
+                found = other  # (#seq: live only, below)
+            elif rec is None:
+                rec = other
         else:
             raise UsageError(f"invalid artifact id: {ref!r}")
         if (
@@ -113,6 +120,16 @@ class Artifacts(ArtifactWrites):
                 f"artifact not found: {shown} in session {sid[:8]}{_deleted_hint(log, name)}"
             )
         return dir, rec
+
+    def _two_readings(self, dir: str, text: str, named: dict, other: dict) -> UsageError:
+        """``text`` is an artifact's name and also reads as another's version or sequence."""
+        sid = self.ws.sessions.manifest(dir)["id"]
+        return UsageError(
+            f"ambiguous artifact reference {text[:80]!r} in session {sid[:8]}: the artifact "
+            f"named so (#{named.get('seq')}), and {other['name']}@{other.get('version')} "
+            f"(#{other.get('seq')}) (name the first as {text[:80]}@{named.get('version')}, the "
+            f"second as #{other.get('seq')})"
+        )
 
     def _one(self, dir: str, log: Any, seq: int) -> dict | None:
         """The record ``#seq`` names; after a merge of two clones that each appended ``seq``, an
