@@ -744,3 +744,24 @@ def test_arguments_of_the_wrong_kind_are_named_not_internal_errors(lua) -> None:
     ]:
         message = err(lua, code)
         assert says in message and "internal error" not in message, (code, message)
+
+
+def test_a_numeric_hook_priority_is_rs_llmspells_lower_runs_first(lua) -> None:
+    """Hook.list printed the number a script gave with its sign flipped (red-team F18): a
+    number is rs-llmspell's Priority(n), lower first, as the names are (high is -100)."""
+    sid = lua("return Session.create({})").decode()
+    lua("""
+    ORDER = {}
+    Hook.register("BeforeArtifactStore", function() ORDER[#ORDER + 1] = "high" end, "high")
+    Hook.register("BeforeArtifactStore", function() ORDER[#ORDER + 1] = "-100" end, -100)
+    Hook.register("BeforeArtifactStore", function() ORDER[#ORDER + 1] = "100" end, 100)
+    Hook.register("BeforeArtifactStore", function() ORDER[#ORDER + 1] = "-500" end, -500)
+    """)
+    lua(f"Artifact.store('{sid}', 'user_input', 'a.txt', 'x')")
+    assert [v.decode() for v in lua("return ORDER").values()] == ["-500", "high", "-100", "100"]
+    shown = lua(
+        "local out = {} for _, h in ipairs(Hook.list('BeforeArtifactStore')) do "
+        "out[#out + 1] = h.priority end return table.concat(out, ' ')"
+    )
+    assert shown == b"Priority(-500) Priority(-100) Priority(-100) Priority(100)"
+    assert lua("return #Hook.list({priority = -100}), #Hook.list({priority = 100})") == (2, 1)

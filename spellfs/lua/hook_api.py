@@ -47,6 +47,14 @@ def _result(rt: "Runtime", value: Any) -> Any:
 _RS_PRIORITY = {1000.0: -2147483648, 100.0: -100, 0.0: 0, -100.0: 100, -1000.0: 2147483647}
 
 
+def _rs_number(priority: Any) -> Any:
+    """A number from Lua is rs-llmspell's ``Priority(n)``: lower runs first (-100 is "high"),
+    so it is spellfs's (higher first) negated; names are the same in both."""
+    if isinstance(priority, (int, float)) and not isinstance(priority, bool):
+        return -priority
+    return priority
+
+
 def _listed(hook: dict, language: str) -> dict:
     """A Hook.list entry as rs-llmspell gives it: name, point, "Priority(n)", language."""
     prio = hook["priority"]
@@ -85,7 +93,9 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         def call(ctx: dict) -> Any:
             return _result(rt, rt.call(fn, rt.out(ctx)))
 
-        return make_handle(ws.hooks.register(name, call, "normal" if prio is None else prio))
+        return make_handle(
+            ws.hooks.register(name, call, "normal" if prio is None else _rs_number(prio))
+        )
 
     def unregister(handle: Any = None) -> bool:
         key = handle[b"hook_id"] if rt.lua_type(handle) == "table" else None
@@ -106,7 +116,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             language = rt.py(point).get("language")
         found = [
             _listed(h, "lua" if h["id"] in handles else "python")
-            for h in ws.hooks.list(which, priority)
+            for h in ws.hooks.list(which, _rs_number(priority))
         ]
         return rt.out([h for h in found if language in (None, h["language"])])
 
