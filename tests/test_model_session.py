@@ -1230,3 +1230,22 @@ def test_a_session_removed_while_list_counts_its_artifacts_is_no_error(ws, root,
     others = sorted(v for k, v in ids.items() if k != gone[0])
     assert sorted(s["id"] for s in listed if s["id"] in others) == others
     assert all(s["artifact_count"] == 1 for s in listed)
+
+
+def test_a_name_whose_session_manifest_does_not_load_is_not_found_and_says_why(
+    ws: Workspace,
+) -> None:
+    """A hand edit breaks the manifest of the session named "s": `spell suspend s` said
+    "prefix too short" and nothing of the manifest (red-team F19)."""
+    sid = ws.sessions.create(name="s")
+    path = ws.root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
+    path.write_text(path.read_text() + "owner: bob\n")
+    with pytest.raises(UsageError) as err:
+        ws.sessions.resolve("s")
+    assert str(err.value).startswith(
+        "session id prefix too short: s (give at least 4 characters); a manifest that does "
+        f"not load may name it: sessions/{path.parent.name}/session.yaml:"
+    )
+    assert "owner: unknown field" in str(err.value)
+    with pytest.raises(SessionNotFound, match="a manifest that does not load may name it: "):
+        ws.sessions.resolve("longer name")

@@ -99,7 +99,10 @@ class Sessions(SessionChanges):
             named = self._by_name(ref, shown)
             if named is not None:
                 return named
-            raise UsageError(f"session id prefix too short: {shown} (give at least 4 characters)")
+            raise UsageError(
+                f"session id prefix too short: {shown} (give at least 4 characters)"
+                + self._unreadable_hint()
+            )
         key = ref.lower()
         candidates = [
             d
@@ -114,7 +117,9 @@ class Sessions(SessionChanges):
             named = self._by_name(ref, shown)
             if named is not None:
                 return named
-            raise SessionNotFound(f"session not found: {shown} (try `spell ls --all`)")
+            raise SessionNotFound(
+                f"session not found: {shown} (try `spell ls --all`)" + self._unreadable_hint()
+            )
         if len(candidates) > 1:
             raise UsageError(
                 f"ambiguous session id: {shown} matches {len(candidates)} sessions "
@@ -128,6 +133,7 @@ class Sessions(SessionChanges):
     def _by_name(self, ref: str, shown: str) -> str | None:
         """The one session whose name is exactly ``ref`` (ids and prefixes are tried first)."""
         hits = []
+        self._unreadable: list[str] = []
         for d in self.storage.listdir("sessions"):
             try:
                 if (
@@ -135,7 +141,8 @@ class Sessions(SessionChanges):
                     and self.manifest(d)["name"] == ref
                 ):
                     hits.append(d)
-            except SpellError:
+            except SpellError as exc:  # its name cannot be read: said if nothing else matches
+                self._unreadable.append(str(exc))
                 continue
         if len(hits) > 1:
             listed = ", ".join(f"{self.manifest(d)['id'][:8]} ({d})" for d in sorted(hits)[:10])
@@ -144,6 +151,14 @@ class Sessions(SessionChanges):
                 "(give an id instead)"
             )
         return hits[0] if hits else None  # not cached: a rename can give the name to another
+
+    def _unreadable_hint(self) -> str:
+        """For "not found": a session whose manifest does not load may hold that name."""
+        bad = getattr(self, "_unreadable", [])
+        if not bad:
+            return ""
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        return f"; a manifest that does not load may name it: {bad[0]}{more}"
 
     def _id_of(self, dir: str) -> str | None:
         """The session id in ``dir``'s manifest; None when the manifest does not load."""
