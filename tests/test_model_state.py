@@ -322,3 +322,20 @@ def test_replace_session_values_checks_what_it_writes(
         ws.state.replace_session_values(sid, values)
     assert str(exc.value) == why
     assert path.read_bytes() == before and ws.state.session_values(sid) == {"kept": 1}
+
+
+def test_a_workspace_state_file_that_is_a_link_is_never_read(ws, tmp_path) -> None:
+    """A cloned repository may carry state.yaml -> a file of the user's elsewhere: State.get
+    would have read it, and a recorded run kept it as an object (red-team F22)."""
+    from spellfs.errors import UnsafePath
+
+    secret = tmp_path / "home_config.yaml"
+    secret.write_text('aws_secret: "AKIA-SECRET"\n')
+    (ws.root / "state.yaml").unlink(missing_ok=True)
+    (ws.root / "state.yaml").symlink_to(secret)
+    with pytest.raises(UnsafePath) as err:
+        ws.state.get("aws_secret")
+    assert str(err.value) == (
+        "refused: state.yaml is a symbolic link (spellfs never follows links for State; remove it)"
+    )
+    assert secret.read_text() == 'aws_secret: "AKIA-SECRET"\n'

@@ -8,9 +8,10 @@ again when it changed on disk and rewritten atomically on every change.
 from __future__ import annotations
 
 import copy
+import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ManifestError, UsageError
+from ..errors import ManifestError, UnsafePath, UsageError
 from ..names import jsonable
 from ..store import dump_yaml, load_yaml
 
@@ -53,6 +54,13 @@ class State:
             return cached[1]
         values = {}
         if sig is not None:
+            if not self.ws.memory and os.path.islink(storage.path(rel)):
+                # (a session's is refused by the storage; the workspace's too: a cloned
+                # repository's link would read a file from elsewhere into State and runs)
+                raise UnsafePath(
+                    f"refused: {rel} is a symbolic link (spellfs never follows links for "
+                    "State; remove it)"
+                )
             doc = load_yaml(storage.read(rel), rel)
             if doc is not None and not isinstance(doc, dict):
                 raise ManifestError(f"{rel}:1: expected a mapping of key: value")
