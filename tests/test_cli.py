@@ -497,3 +497,15 @@ def test_add_is_all_or_nothing_and_refuses_an_empty_name(root: Path, spell, tmp_
     assert [
         a["name"] for a in json.loads(ok(spell("show", sid, "--json", cwd=root)))["artifacts"]
     ] == ["a.txt", "b.txt"]
+
+
+def test_small_mistakes_get_the_right_one_line_answer(root: Path, spell) -> None:
+    """Red-team minors: `replay --timeout -1` was accepted and reported a timeout, `ls --limit
+    0` said there were no sessions at all, `add S ''` said "file not found: ."."""
+    sid = new(spell, root, "m")
+    r = spell("replay", sid, "--timeout", "-1", cwd=root)
+    assert r.returncode == 2 and "Invalid value for '--timeout'" in r.stderr.decode()
+    assert ok(spell("ls", "--limit", "0", cwd=root)).strip() == "no sessions match"
+    one_line_error(
+        spell("add", sid, "", cwd=root), 2, "Error: invalid file: an empty path (name a file"
+    )

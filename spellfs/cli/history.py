@@ -256,7 +256,11 @@ def fork(ctx: click.Context, session: str, checkpoint: str | None, name: str | N
 @click.option(
     "--keep", is_flag=True, help="Keep the replay's world (a scratch workspace) and print its path."
 )
-@click.option("--timeout", type=float, help="Seconds each run may take.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds each run may take (more than 0).",
+)
 @json_option
 @click.pass_context
 def replay(

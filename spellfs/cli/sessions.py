@@ -145,7 +145,7 @@ def ls(
     sessions = ws.sessions.list({k: v for k, v in query.items() if v not in (None, [])})
     for problem in ws.sessions.broken:
         hint(f"warning: {problem}")
-    filtered = status or tags or show_all
+    filtered = status or tags or show_all or limit is not None
     output(
         sessions,
         as_json,

@@ -164,6 +164,8 @@ class ArtifactWrites:
         # with a hook, files up to 1 MiB are read up front while the batch holds at most 16 MiB
         inline = 0
         for i, path in enumerate(paths):
+            if not os.fsdecode(path):
+                raise UsageError("invalid file: an empty path (name a file to store)")
             p = Path(os.fsdecode(path))
             try:
                 st = os.stat(p)
