@@ -230,3 +230,18 @@ def test_a_folder_is_entered_down_to_max_depth_and_a_deeper_tree_is_refused(ws) 
     assert str(err.value).endswith(
         f"is more than {MAX_DEPTH} folders below {top} (add the files of a shallower folder)"
     )
+
+
+def test_a_file_whose_name_cannot_be_an_artifact_is_skipped_with_why(ws) -> None:
+    """One such file stopped the whole add (red-team M15); hidden and linked ones were already
+    skipped with a line each."""
+    top = ws.root / "data"
+    write(top / "f1.txt")
+    write(top / "back\\slash.txt")
+    write(top / "new\nline.txt")
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    assert chosen == [str(top / "f1.txt")]
+    assert sorted(skipped) == [
+        (str(top / "back\\slash.txt"), "not a valid artifact name: add it with --name"),
+        (str(top / "new\nline.txt"), "not a valid artifact name: add it with --name"),
+    ]

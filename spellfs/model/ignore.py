@@ -79,6 +79,7 @@ def collect_files(
 
 def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, str]]) -> list[str]:
     from ..errors import UsageError
+    from .artifact_log import valid_name
 
     spec = ignore.spec
     base = _relative_base(ws, top)
@@ -118,6 +119,9 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
                 continue
             if spec.match_file(f"{prefix}/{f}" if prefix else f):
                 skipped.append((path, "in .spellignore"))
+                continue
+            if not valid_name(f):  # (a newline, a backslash …: one bad name no longer stops all)
+                skipped.append((path, "not a valid artifact name: add it with --name"))
                 continue
             if f in seen:
                 raise UsageError(
