@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import importlib.metadata
 import json
+import shutil
 import os
 import subprocess
 import uuid
@@ -509,3 +510,21 @@ def test_small_mistakes_get_the_right_one_line_answer(root: Path, spell) -> None
     one_line_error(
         spell("add", sid, "", cwd=root), 2, "Error: invalid file: an empty path (name a file"
     )
+
+
+def test_one_session_with_a_linked_files_folder_does_not_hide_the_others_status(
+    root: Path, spell, tmp_path: Path
+) -> None:
+    """`spell status` failed as a whole, showing nothing of the healthy sessions (red-team
+    M1); now the linked one carries its error and the rest are shown."""
+    good = new(spell, root, "good")
+    bad = new(spell, root, "bad")
+    (tmp_path / "outside").mkdir()
+    bad_dir = next(d for d in (root / "sessions").iterdir() if d.name.endswith(bad[:8]))
+    shutil.rmtree(bad_dir / "files")
+    (bad_dir / "files").symlink_to(tmp_path / "outside")
+    r = spell("status", "--json", cwd=root)
+    assert r.returncode == 0, r.stderr.decode()
+    sessions = {s["path"].split("/")[1][-8:]: s for s in json.loads(r.stdout)["sessions"]}
+    assert "is a symbolic link" in sessions[bad[:8]]["error"]
+    assert sessions[good[:8]]["unrecorded"] == {"modified": [], "added": [], "deleted": []}

@@ -443,13 +443,12 @@ def status(ws: "Workspace") -> dict[str, Any]:
         try:
             m = ws.sessions.manifest(dir)
             entry["id"], entry["name"] = m["id"], m["name"]
+            # hand edits, seen without the watcher; one session's link or broken record is
+            # said on its own line, the others still shown
+            entry["unrecorded"] = ws.worktree.scan(dir).as_dict()
+            entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         except SpellError as exc:
             entry["error"] = str(exc)
-        if entry["id"]:
-            entry["unrecorded"] = ws.worktree.scan(
-                dir
-            ).as_dict()  # hand edits, seen without the watcher
-            entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         if gd is not None:
             entry["uncommitted"] = sorted(uncommitted.get(dir, []))
         out["sessions"].append(entry)
