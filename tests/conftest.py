@@ -239,3 +239,21 @@ def watch_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(EntryWatch, "start", counted)
     return starts
+
+
+def added_in_a_pack(root: Path, words: str) -> tuple[str, dict[str, bytes], Path]:
+    """A session "bulk" holding 20 small files stored by `spell add S DIR`: their objects are
+    one pack (store/packs.py). Returns the session id, the contents by name and the pack."""
+    from spellfs import Workspace
+
+    contents = {f"f{i:02}.txt": f"{words} {i:02}\n".encode() for i in range(20)}
+    data = root.parent / "data"
+    data.mkdir()
+    for name, content in contents.items():
+        (data / name).write_bytes(content)
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="bulk")
+    r = run_spell("-w", str(root), "add", sid, str(data))
+    assert r.returncode == 0, r.stderr.decode()
+    [pack] = (root / ".spell" / "objects" / "pack").glob("*.pack")
+    return sid, contents, pack

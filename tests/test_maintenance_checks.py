@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import added_in_a_pack
 from spellfs import IntegrityError, Workspace
 from spellfs.maintenance.checks import fsck
 from spellfs.store.objects import hash_bytes
@@ -651,17 +652,9 @@ def test_a_pack_with_a_damaged_footer_is_reported_with_the_objects_it_held(root,
     """A bulk store's objects live in one pack (store/packs.py). When its footer is damaged the
     pack cannot be read: fsck names the pack and each record whose object it held, in one
     report, without a traceback."""
-    contents = {f"f{i:02}.txt": f"packed {i:02}\n".encode() for i in range(20)}
-    data = root.parent / "data"
-    data.mkdir()
-    for name, content in contents.items():
-        (data / name).write_bytes(content)
+    sid, contents, pack = added_in_a_pack(root, "packed")
     with Workspace.open(root) as ws:
-        sid = ws.sessions.create(name="bulk")
         ws.artifacts.store(sid, "user_input", "loose.txt", b"a file of its own")
-    r = spell("-w", str(root), "add", sid, str(data))
-    assert r.returncode == 0, r.stderr.decode()
-    [pack] = (root / ".spell" / "objects" / "pack").glob("*.pack")
     raw = bytearray(pack.read_bytes())
     assert all(c in raw for c in contents.values())
     assert not any(object_path(root, c).exists() for c in contents.values())

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from conftest import added_in_a_pack
 from spellfs import Workspace
 from spellfs.maintenance.checks import Problem, Report, fsck
 from spellfs.maintenance.repairs import repair
@@ -237,16 +238,7 @@ def test_a_corrupt_packed_object_is_rebuilt_from_its_files_copy(root: Path, spel
     rebuilt from its files/ copy, and the others in that pack still read."""
     from spellfs.store.objects import hash_bytes
 
-    contents = {f"f{i:02}.txt": f"packed words {i:02}\n".encode() for i in range(20)}
-    data = root.parent / "data"
-    data.mkdir()
-    for name, content in contents.items():
-        (data / name).write_bytes(content)
-    with Workspace.open(root) as ws:
-        sid = ws.sessions.create(name="bulk")
-    r = spell("-w", str(root), "add", sid, str(data))
-    assert r.returncode == 0, r.stderr.decode()
-    [pack] = (root / ".spell" / "objects" / "pack").glob("*.pack")
+    sid, contents, pack = added_in_a_pack(root, "packed words")
     victim = contents["f07.txt"]
     oid = hash_bytes(victim)
     raw = bytearray(pack.read_bytes())
@@ -273,16 +265,7 @@ def test_after_repair_rebuilt_what_an_unreadable_pack_held_fsck_passes(root: Pat
     """A pack whose footer is damaged cannot be read; `spell fsck --repair` rebuilds each object
     it held from its files/ copy. Then the workspace is whole: fsck passes, and the damaged
     pack's bytes are kept aside (never deleted), not reported again and again."""
-    contents = {f"f{i:02}.txt": f"packed words {i:02}\n".encode() for i in range(20)}
-    data = root.parent / "data"
-    data.mkdir()
-    for name, content in contents.items():
-        (data / name).write_bytes(content)
-    with Workspace.open(root) as ws:
-        sid = ws.sessions.create(name="bulk")
-    r = spell("-w", str(root), "add", sid, str(data))
-    assert r.returncode == 0, r.stderr.decode()
-    [pack] = (root / ".spell" / "objects" / "pack").glob("*.pack")
+    sid, contents, pack = added_in_a_pack(root, "packed words")
     raw = bytearray(pack.read_bytes())
     assert all(c in raw for c in contents.values())
     raw[-3] ^= 0xFF  # in the footer's magic
