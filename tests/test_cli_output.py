@@ -130,3 +130,36 @@ def test_piped_table_is_plain_text_with_zoned_times(root: Path) -> None:
     assert sid[:8] in lines[1] and lines[1].split()[-2].endswith("Z")
     log = run_spell("log", sid, cwd=root).stdout.decode()
     assert "no checkpoints" in log
+
+
+def test_a_table_on_a_terminal_shows_markup_in_names_as_written(root: Path) -> None:
+    """rich read "[bold]", "[link=…]" in a name as its markup (a name that lies on screen)."""
+    with Workspace.open(root) as ws:
+        ws.sessions.create(name="[link=mailto:evil@example.com]click [bold]x")
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*SPELL, "ls"],
+            cwd=root,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            timeout=120,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "200"},
+        )
+        os.set_blocking(master, False)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"[link=mailto:evil@example.com]click [bold]x" in shown
+    assert b"\x1b]8;" not in shown  # no terminal hyperlink was made of it

@@ -168,12 +168,13 @@ def output(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
     for header in headers:
         table.add_column(header)
-    for line in cells:
-        table.add_row(*line)
+    for line in cells:  # (Text: a name like "[bold]" or "[link=…]" is shown, not obeyed)
+        table.add_row(*(Text(c) for c in line))
     Console(soft_wrap=True, highlight=False).print(table)
 
 
