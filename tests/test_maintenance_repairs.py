@@ -283,3 +283,35 @@ def test_after_repair_rebuilt_what_an_unreadable_pack_held_fsck_passes(root: Pat
     assert r.returncode == 0, r.stdout.decode()
     kept = [p for p in (root / ".spell").rglob("*") if p.is_file() and p.read_bytes() == raw]
     assert kept, "the damaged pack was deleted"
+
+
+def test_repair_sets_an_unreadable_pack_aside_byte_for_byte_once_its_objects_are_rebuilt(
+    root: Path,
+) -> None:
+    """In-process (the `spell fsck --repair` test above runs a subprocess): the damaged pack is
+    moved to .spell/repair/ under a name that says where it was and when, never deleted."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="bulk")
+        contents = [f"packed {i:02}\n".encode() for i in range(20)]
+        ws.artifacts.store_many(
+            sid, [("user_input", f"f{i:02}.txt", c, None) for i, c in enumerate(contents)]
+        )
+    [pack] = (root / ".spell" / "objects" / "pack").glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    raw[-3] ^= 0xFF  # in the footer's magic
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(raw))
+    rel = f".spell/objects/pack/{pack.name}"
+    with Workspace.open(root) as ws:
+        before = time.strftime("%Y%m%dT%H%M%S")
+        fixed, left = repair(ws, fsck(ws))
+        after = time.strftime("%Y%m%dT%H%M%S")
+        assert left == []
+        [aside] = (root / ".spell" / "repair").iterdir()
+        stamp = aside.name.removeprefix(f".spell__objects__pack__{pack.name}.")
+        assert stamp.endswith(".removed") and before <= stamp[: -len(".removed")] <= after
+        assert aside.read_bytes() == bytes(raw) and not pack.exists()
+        assert fixed[-1] == f"{rel}: unreadable, set aside in .spell/repair/{aside.name}"
+        assert len(fixed) == 21  # the 20 objects rebuilt from their copies, then the pack
+    with Workspace.open(root) as ws:
+        assert fsck(ws).ok
