@@ -15,6 +15,7 @@ the tests that execute the mutated function. That keeps it feasible on 2 shared 
     .venv/bin/python tools/mutation.py store           # a package prefix ...
     .venv/bin/python tools/mutation.py store/storage   # ... or one module
     .venv/bin/python tools/mutation.py --list-survivors store/storage
+    .venv/bin/python tools/mutation.py --functions find,delete model/artifact  # a few functions
 
 Prints one line per module: killed / total (score %), survivors, timeouts, not covered.
 Tests that run `spell` in a subprocess import the unmutated package, so only in-process tests
@@ -24,6 +25,7 @@ can kill a mutant; mutants in code reached only by subprocesses count as "no tes
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -100,6 +102,9 @@ MODULES: dict[str, list[str]] = {
         "test_model_copyfeed.py",  # the fed scan (_feed, _look_again) and looked()
     ],
     "model/handedits.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
+    # (why a missing copy is missing: its in-process tests are the worktree's; the git clone
+    # ones run `spell` and cannot kill a mutant)
+    "model/absent.py": ["test_model_worktree.py", "test_model_absent.py"],
     "model/copyfeed.py": ["test_model_copyfeed.py"],
     "store/inotify.py": ["test_store_inotify.py", "test_model_session.py"],
     "model/schema.py": [
@@ -320,9 +325,26 @@ def mutmut_run(work: Path, max_children: int, names: list[str]) -> None:
     )
 
 
-def run(module: str, max_children: int, again: bool = False) -> dict[str, list[str]]:
-    """Mutate ``module`` and test every mutant; ``again``: only those not killed last time."""
+def only(functions: list[str]) -> list[str]:
+    """mutmut name patterns for the mutants of ``functions`` (methods and module functions)."""
+    return [p for f in functions for p in (f"*ǁ{f}__mutmut_*", f"*.x_{f}__mutmut_*")]
+
+
+def run(
+    module: str, max_children: int, again: bool = False, functions: list[str] | None = None
+) -> dict[str, list[str]]:
+    """Mutate ``module`` and test every mutant; ``again``: only those not killed last time;
+    ``functions``: only the mutants of these functions (a change to a few of a large module's
+    functions), in a fresh scratch copy."""
     names: list[str] = []
+    if functions:
+        work = prepare(module)
+        mutmut_run(work, max_children, only(functions))
+        chosen = only(functions)
+        return {
+            status: [n for n in group if any(fnmatch.fnmatch(n, p) for p in chosen)]
+            for status, group in results(work).items()
+        }
     if again and (scratch(module) / "mutants").is_dir():
         hangs = KNOWN_HANGS.get(module, {})
         names = [
@@ -379,6 +401,9 @@ def main() -> int:
         "--again", action="store_true", help="rerun only the mutants not killed last time"
     )
     parser.add_argument("--list-survivors", action="store_true")
+    parser.add_argument(
+        "--functions", help="comma-separated: only the mutants of these functions (one module)"
+    )
     args = parser.parse_args()
     chosen = list(MODULES) if not args.targets else []
     for target in args.targets:  # in the order given
@@ -388,7 +413,8 @@ def main() -> int:
     if not chosen:
         parser.error(f"no module matches {args.targets}; known: {', '.join(MODULES)}")
     for module in chosen:
-        grouped = run(module, args.max_children, args.again)
+        functions = args.functions.split(",") if args.functions else None
+        grouped = run(module, args.max_children, args.again, functions)
         print(summary(module, grouped), flush=True)
         if args.list_survivors:
             for status, names in sorted(grouped.items()):
