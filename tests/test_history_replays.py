@@ -1087,3 +1087,128 @@ def test_a_failed_replays_stderr_is_kept_as_text_its_last_2000_characters(root, 
         r.finish(0)
         rep = ws.history.replay(sid, {"run": r.id})
     assert rep["runs"][0]["stderr"] == "\ufffd\ufffd not UTF-8 " + "e" * 10
+
+
+# -- in process, with a runner of the test's own: what the replay hands the script -------------
+def _record_call(ws, sid: str, *, agent: str = "helper", question: str = "q", text: str = "a"):
+    """One model call recorded in session ``sid`` the way ``Agent`` records it (in a run)."""
+    from spellfs.agent import next_number, record_call
+    from spellfs.agent.calls import CallLog
+
+    dir = ws.sessions.resolve(sid)
+    request = {"model": "m1", "messages": [{"role": "user", "content": question}]}
+    return record_call(
+        ws,
+        dir,
+        CallLog(ws, dir),
+        agent=agent,
+        number=next_number(ws, dir, agent),
+        provider="openai",
+        kind="openai",
+        request=request,
+        answer={"text": text, "usage": {}, "finish_reason": "stop"},
+        request_hash=f"hash of {question}",
+        source="live",
+        latency_ms=1.0,
+    )
+
+
+def _record_search(ws, sid: str, query: str = "weather"):
+    """One web search recorded in session ``sid`` the way the ``web_search`` tool records it."""
+    from spellfs.agent import next_number, record_search
+    from spellfs.agent.calls import CallLog
+
+    dir = ws.sessions.resolve(sid)
+    request = {"provider": "fake", "query": query, "max_results": 1}
+    return record_search(
+        ws,
+        dir,
+        CallLog(ws, dir),
+        tool="web_search",
+        number=next_number(ws, dir, "web_search"),
+        request=request,
+        result={"query": query, "provider": "fake", "results": [], "count": 0},
+        request_hash=f"search {query}",
+        source="live",
+        latency_ms=1.0,
+    )
+
+
+def test_live_counts_model_calls_not_web_searches(root, tmp_path, no_provider):
+    """``--live`` asks the models again, so it needs a model provider when the runs made a model
+    call; a web search is not a model call (it needs no model provider) and is not counted."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="asks and searches")
+        r = begin_run(ws, tmp_path / "both.lua", b"-- both", [], env_session=sid)
+        _record_search(ws, sid)
+        _record_call(ws, sid)
+        _record_search(ws, sid, "news")
+        r.finish(0)
+        with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
+            ws.history.replay(sid, {"live": True})
+        searcher = ws.sessions.create(name="only searches")
+        r = begin_run(ws, tmp_path / "s.lua", b"-- s", [], env_session=searcher)
+        _record_search(ws, searcher)
+        r.finish(0)
+        rep = ws.history.replay(searcher, {"live": True})  # no model call: nothing to refuse
+    assert rep["runs"][0]["exit_status"] == 0 and worlds(root) == []
+
+
+def test_the_replayed_script_gets_the_runs_calls_from_every_session_oldest_first(root, tmp_path):
+    """The replayed script answers its calls from the run's call records, in the order they
+    were made: the same request asked in two sessions gets, each time, the answer it got then
+    (an identical request takes the first unused record), so the records of all the sessions
+    the run touched are merged by time, not listed session by session."""
+    with Workspace.open(root) as ws:
+        first = ws.sessions.create(name="touched first")
+        second = ws.sessions.create(name="touched second")
+        _record_call(ws, first, question="before the run", text="not this run's")
+        r = begin_run(ws, tmp_path / "two.lua", b"-- two", [], env_session=first)
+        ws.artifacts.store(first, "t", "a.txt", "a")  # the run touches `first` first ...
+        made = [
+            _record_call(ws, second, text="second's answer"),  # ... but asks in `second` first
+            _record_call(ws, first, text="first's answer"),
+            _record_call(ws, second, agent="other", question="q2", text="later"),
+        ]
+        r.finish(0)
+        given: list = []
+
+        def runner(script, args, env, cwd):
+            given.append(json.loads(Path(env["SPELL_REPLAY_CALLS"]).read_bytes()))
+            return 0, ""
+
+        ws.history.replay(first, {}, runner=runner)
+    [calls] = given
+    assert [(c["agent"], c["request_hash"], c["response"]) for c in calls] == [
+        (c["agent"], c["request_hash"], c["response"]) for c in made
+    ]
+    assert [c["created_at"] for c in calls] == sorted(c["created_at"] for c in made)
+
+
+def test_a_script_gone_from_the_store_mid_replay_is_named_and_its_world_removed(root, tmp_path):
+    """replay() checks every script before it builds a world, but a ``gc`` running at the same
+    time can remove one before its turn comes: that run is refused by name, not run."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="two scripts")
+        ws.history.save(sid)
+        runs = []
+        for name in ("first.lua", "second.lua"):
+            r = begin_run(ws, tmp_path / name, f"-- {name}".encode(), [], env_session=sid)
+            ws.artifacts.store(sid, "t", name + ".txt", name)
+            r.finish(0)
+            runs.append(r)
+        ran: list = []
+
+        def runner(script, args, env, cwd):  # while the first runs, the second's script goes
+            ran.append(Path(script).name)
+            ws.objects.remove(runs[1].script_hash)
+            return 0, ""
+
+        before = tree(root)
+        with pytest.raises(ReplayError) as e:
+            ws.history.replay(sid, {"from": 1}, runner=runner)
+    assert str(e.value) == (
+        f"cannot replay run {runs[1].id[:8]}: script second.lua (object "
+        f"{runs[1].script_hash[:12]}) is no longer in the store"
+    )
+    assert ran == ["first.lua"] and worlds(root) == [] and tree(root) == before
