@@ -1146,6 +1146,8 @@ def test_live_counts_model_calls_not_web_searches(root, tmp_path, no_provider):
         r.finish(0)
         with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
             ws.history.replay(sid, {"live": True})
+        # not live, the recorded calls answer: no provider needed
+        assert ws.history.replay(sid, {})["runs"][0]["exit_status"] == 0
         searcher = ws.sessions.create(name="only searches")
         r = begin_run(ws, tmp_path / "s.lua", b"-- s", [], env_session=searcher)
         _record_search(ws, searcher)
@@ -1185,7 +1187,9 @@ def test_the_replayed_script_gets_the_runs_calls_from_every_session_oldest_first
     assert [c["created_at"] for c in calls] == sorted(c["created_at"] for c in made)
 
 
-def test_a_script_gone_from_the_store_mid_replay_is_named_and_its_world_removed(root, tmp_path):
+def test_a_script_gone_from_the_store_mid_replay_is_named_and_its_world_removed_unless_kept(
+    root, tmp_path
+):
     """replay() checks every script before it builds a world, but a ``gc`` running at the same
     time can remove one before its turn comes: that run is refused by name, not run."""
     with Workspace.open(root) as ws:
@@ -1212,3 +1216,95 @@ def test_a_script_gone_from_the_store_mid_replay_is_named_and_its_world_removed(
         f"{runs[1].script_hash[:12]}) is no longer in the store"
     )
     assert ran == ["first.lua"] and worlds(root) == [] and tree(root) == before
+    # with keep, the world of the failed replay is left to look into
+    with Workspace.open(root) as ws:
+        assert ws.objects.put_bytes(b"-- second.lua") == runs[1].script_hash
+        with pytest.raises(ReplayError, match="no longer in the store"):
+            ws.history.replay(sid, {"from": 1, "keep": True}, runner=runner)
+    [left] = worlds(root)
+    world = root / ".spell" / "replay" / left
+    assert (world / ".spell" / "replay-run" / "first.lua").read_bytes() == b"-- first.lua"
+    with Workspace.open(world) as wws:
+        assert wws.sessions.get(sid)["name"] == "two scripts"
+
+
+def _does_nothing(script, args, env, cwd):
+    """A runner whose replayed script does nothing and succeeds."""
+    return 0, ""
+
+
+def test_the_totals_add_up_every_replayed_run(root, tmp_path):
+    """The report's totals count what differs over all the runs replayed, not the last run's;
+    a replay that produced nothing has each artifact, State key and model call missing."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="two runs")
+        for i in (1, 2):
+            r = begin_run(ws, tmp_path / f"{i}.lua", f"-- {i}".encode(), [], env_session=sid)
+            ws.artifacts.store(sid, "t", f"{i}.txt", str(i))
+            ws.run.note_state(f"k{i}", written=True)
+            ws.state.set(f"k{i}", i)
+            _record_call(ws, sid, question=f"q{i}")
+            r.finish(0)
+        for opts in ({}, {"run": ""}):  # an empty run id chooses every run, as no run id does
+            rep = ws.history.replay(sid, opts, runner=_does_nothing)
+            # each run's artifact and its model call's request and response
+            assert [len(r["artifacts"]) for r in rep["runs"]] == [3, 3]
+            totals = {k: v for k, v in rep.items() if k.endswith(("_same", "_differ"))}
+            assert totals == {
+                "artifacts_same": 0,
+                "artifacts_differ": 6,
+                "calls_same": 0,
+                "calls_differ": 2,
+                "state_same": 0,
+                "state_differ": 2,
+            }
+            assert rep["same"] is False and [r["same"] for r in rep["runs"]] == [False, False]
+            assert {a["result"] for r in rep["runs"] for a in r["artifacts"]} == {"missing"}
+    assert worlds(root) == []
+
+
+QUITS = b"""
+local s = os.getenv("SPELL_SESSION")
+Artifact.store(s, "t", "out.txt", "the same")
+io.stderr:write("a warning\\n")
+if os.getenv("SPELL_REPLAY") and arg[1] == "fail" then os.exit(3) end
+"""
+
+
+def test_another_exit_status_differs_and_only_a_failure_keeps_its_stderr(root, tmp_path):
+    """A replay is the same only if the script also ends as it did; what a replayed script
+    wrote to stderr is reported when it failed (why it failed), not when it succeeded."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="quits")
+        for arg in ("fail", "ok"):
+            r = begin_run(ws, tmp_path / "quits.lua", QUITS, [arg], env_session=sid)
+            ws.artifacts.store(sid, "t", "out.txt", "the same")
+            r.finish(0)
+        rep = ws.history.replay(sid)
+    failed, ok = rep["runs"]
+    assert [a["result"] for a in failed["artifacts"]] == ["same"]  # what it stored: the same
+    assert (failed["exit_status"], failed["original_exit_status"]) == (3, 0)
+    assert failed["same"] is False and failed["stderr"] == "a warning\n"
+    assert ok["same"] is True and "stderr" not in ok and ok["exit_status"] == 0
+    assert rep["same"] is False and (rep["artifacts_same"], rep["artifacts_differ"]) == (2, 0)
+
+
+def test_a_kept_world_from_a_checkpoint_holds_the_session_as_it_was_then(root, tmp_path):
+    """``from`` starts the world with the session at that checkpoint, not as it is now, and the
+    kept world says whose it is."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="at one")
+        ws.artifacts.store(sid, "t", "saved.txt", "then")
+        ws.history.save(sid)
+        r = begin_run(ws, tmp_path / "r.lua", b"-- r", [], env_session=sid)
+        ws.artifacts.store(sid, "t", "run.txt", "r")
+        r.finish(0)
+        ws.artifacts.store(sid, "t", "saved.txt", "now")  # later work, after the run
+        ws.artifacts.store(sid, "t", "later.txt", "later")
+        rep = ws.history.replay(sid, {"from": 1, "keep": True}, runner=_does_nothing)
+    [world] = rep["worlds"]
+    info = json.loads((root / world / ".spell" / "replay.json").read_bytes())
+    assert info["source"] == sid and info["kept"] is True
+    with Workspace.open(root / world) as wws:
+        assert [a["name"] for a in wws.artifacts.list(sid)] == ["saved.txt"]
+        assert wws.artifacts.get(sid, "saved.txt")["content"] == b"then"
