@@ -1308,3 +1308,64 @@ def test_a_kept_world_from_a_checkpoint_holds_the_session_as_it_was_then(root, t
     with Workspace.open(root / world) as wws:
         assert [a["name"] for a in wws.artifacts.list(sid)] == ["saved.txt"]
         assert wws.artifacts.get(sid, "saved.txt")["content"] == b"then"
+
+
+@pytest.fixture
+def spell_here(monkeypatch):
+    """``spell run`` in this process: the real command (``spellfs.cli.main``), with the
+    environment and folder a replay gives its runner, and no process to start, so a test can
+    record and replay many runs in a fraction of a second."""
+    from spellfs.cli import main
+
+    def run(script, args, env, cwd):
+        with monkeypatch.context() as mp:
+            for name in ("SPELL_SESSION", "SPELL_WORKSPACE", "SPELL_REPLAY", "SPELL_RUN_RESULT"):
+                mp.delenv(name, raising=False)
+            for name, value in env.items():
+                mp.setenv(name, value)
+            mp.chdir(cwd)
+            return main(["-w", str(cwd), "run", str(script), *args]), ""
+
+    return run
+
+
+def test_runs_recorded_and_replayed_in_this_process_report_the_same(root, spell_here):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="here")
+        ws.state.set("limit", 3)
+    (root / "s.lua").write_text(MAKES)
+    for arg in ("a1", "a2"):
+        assert spell_here("s.lua", [arg], {"SPELL_SESSION": sid}, root) == (0, "")
+    with Workspace.open(root) as ws:
+        ws.state.set("limit", 10)  # changed since: each replay reads what its run read
+        runs = read_runs(ws, ws.sessions.resolve(sid))
+        before = tree(root)
+        rep = ws.history.replay(sid, {"keep": True}, runner=spell_here)
+        assert rep["same"] is True, rep
+        totals = {k: v for k, v in rep.items() if k.endswith(("_same", "_differ"))}
+        assert totals == {
+            "artifacts_same": 4,
+            "artifacts_differ": 0,
+            "calls_same": 0,
+            "calls_differ": 0,
+            "state_same": 2,
+            "state_differ": 0,
+        }
+        for r, orig, world, arg in zip(rep["runs"], runs, rep["worlds"], ("a1", "a2")):
+            assert (r["run"], r["script"], r["args"], r["world"]) == (
+                orig["run"],
+                "s.lua",
+                [arg],
+                world,
+            )
+            assert r["starting_point"] == "recorded" and r["same"] is True
+            assert isinstance(r["replay_run"], str) and r["replay_run"] != orig["run"]
+            assert [(a["name"], a["result"]) for a in r["artifacts"]] == [("out.txt", "same")]
+            made = [s for s in r["sessions"] if s["created"]]
+            assert [(s["name"], s["result"]) for s in made] == [(f"made {arg}", "same")]
+            with Workspace.open(root / world) as wws:
+                assert wws.artifacts.get(sid, "out.txt")["content"] == f"limit 3 {arg}".encode()
+        rep = ws.history.replay(sid, {"run": runs[0]["run"][:8]}, runner=spell_here)
+        assert [r["run"] for r in rep["runs"]] == [runs[0]["run"]] and rep["same"]
+        assert len(worlds(root)) == 2  # only the kept two
+    assert tree(root) == before
