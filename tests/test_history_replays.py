@@ -607,6 +607,25 @@ Artifact.store(made, "t", "m.txt", arg[1])
 """
 
 
+@pytest.fixture
+def spell_here(monkeypatch):
+    """``spell run`` in this process: the real command (``spellfs.cli.main``), with the
+    environment and folder a replay gives its runner, and no process to start, so a test can
+    record and replay many runs in a fraction of a second."""
+    from spellfs.cli import main
+
+    def run(script, args, env, cwd):
+        with monkeypatch.context() as mp:
+            for name in ("SPELL_SESSION", "SPELL_WORKSPACE", "SPELL_REPLAY", "SPELL_RUN_RESULT"):
+                mp.delenv(name, raising=False)
+            for name, value in env.items():
+                mp.setenv(name, value)
+            mp.chdir(cwd)
+            return main(["-w", str(cwd), "run", str(script), *args]), ""
+
+    return run
+
+
 def recording(calls: list):
     """The replay's own runner, with what it was asked to run noted in ``calls``."""
     from spellfs.history.replays import _subprocess_runner
@@ -628,12 +647,13 @@ def recording(calls: list):
     return run
 
 
-def test_an_in_process_replay_reports_each_run_in_its_own_kept_world(root, spell):
+def test_an_in_process_replay_reports_each_run_in_its_own_kept_world(root, spell_here):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="maker")
         ws.state.set("limit", 3)
+    (root / "s.lua").write_text(MAKES)
     for arg in ("a1", "a2"):
-        run(spell, root, "s.lua", MAKES, arg, env={"SPELL_SESSION": sid})
+        assert spell_here("s.lua", [arg], {"SPELL_SESSION": sid}, root) == (0, "")
     before = tree(root)
     calls: list = []
     with Workspace.open(root) as ws:
@@ -687,11 +707,12 @@ def test_an_in_process_replay_reports_each_run_in_its_own_kept_world(root, spell
     assert tree(root) == before
 
 
-def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world(root, spell):
+def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world(root, spell_here):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="d")
-    for args in (("1",), ("2", "save"), ("3",), ("4",)):
-        run(spell, root, "d.lua", DET, *args, env={"SPELL_SESSION": sid})
+    (root / "d.lua").write_text(DET)
+    for args in (["1"], ["2", "save"], ["3"], ["4"]):
+        assert spell_here("d.lua", args, {"SPELL_SESSION": sid}, root) == (0, "")
     calls: list = []
     with Workspace.open(root) as ws:
         runs = read_runs(ws, ws.sessions.resolve(sid))
@@ -716,7 +737,7 @@ def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world
         assert str(e.value) == (
             f"nothing to replay: no recorded run of session {sid[:8]} began after checkpoint 2"
         )
-        assert ws.history.replay(sid, {"from": ""})["from_checkpoint"] is None
+        assert ws.history.replay(sid, {"from": ""}, runner=_does_nothing)["from_checkpoint"] is None
     assert tree(root) == before
 
 
@@ -1308,25 +1329,6 @@ def test_a_kept_world_from_a_checkpoint_holds_the_session_as_it_was_then(root, t
     with Workspace.open(root / world) as wws:
         assert [a["name"] for a in wws.artifacts.list(sid)] == ["saved.txt"]
         assert wws.artifacts.get(sid, "saved.txt")["content"] == b"then"
-
-
-@pytest.fixture
-def spell_here(monkeypatch):
-    """``spell run`` in this process: the real command (``spellfs.cli.main``), with the
-    environment and folder a replay gives its runner, and no process to start, so a test can
-    record and replay many runs in a fraction of a second."""
-    from spellfs.cli import main
-
-    def run(script, args, env, cwd):
-        with monkeypatch.context() as mp:
-            for name in ("SPELL_SESSION", "SPELL_WORKSPACE", "SPELL_REPLAY", "SPELL_RUN_RESULT"):
-                mp.delenv(name, raising=False)
-            for name, value in env.items():
-                mp.setenv(name, value)
-            mp.chdir(cwd)
-            return main(["-w", str(cwd), "run", str(script), *args]), ""
-
-    return run
 
 
 def test_runs_recorded_and_replayed_in_this_process_report_the_same(root, spell_here):
