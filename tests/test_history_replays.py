@@ -1200,8 +1200,14 @@ def test_the_replayed_script_gets_the_runs_calls_from_every_session_oldest_first
             given.append(json.loads(Path(env["SPELL_REPLAY_CALLS"]).read_bytes()))
             return 0, ""
 
-        ws.history.replay(first, {}, runner=runner)
+        rep = ws.history.replay(first, {}, runner=runner)
     [calls] = given
+    # the report pairs the run's calls in every session with what the replay asked (nothing)
+    assert [(c["agent"], c["result"]) for c in rep["runs"][0]["calls"]] == [
+        ("helper", "missing"),
+        ("helper", "missing"),
+        ("other", "missing"),
+    ]
     assert [(c["agent"], c["request_hash"], c["response"]) for c in calls] == [
         (c["agent"], c["request_hash"], c["response"]) for c in made
     ]
@@ -1371,3 +1377,41 @@ def test_runs_recorded_and_replayed_in_this_process_report_the_same(root, spell_
         assert [r["run"] for r in rep["runs"]] == [runs[0]["run"]] and rep["same"]
         assert len(worlds(root)) == 2  # only the kept two
     assert tree(root) == before
+
+
+def test_a_call_answered_otherwise_differs_with_both_texts_also_for_a_run_before_worlds(
+    root, tmp_path, monkeypatch
+):
+    """A replayed call with the same request and another answer (a ``--live`` replay whose model
+    answers otherwise) is reported as differing, with both answers' texts; a run recorded before
+    starting points has its calls read from the replayed session."""
+
+    def answers_otherwise(script, args, env, cwd):  # the replayed run, recorded in the world
+        with monkeypatch.context() as mp:
+            mp.setenv("SPELL_RUN_RESULT", env["SPELL_RUN_RESULT"])
+            with Workspace.open(cwd) as wws:
+                r = begin_run(wws, Path(script), b"-- asks", [], env_session=env["SPELL_SESSION"])
+                _record_call(wws, env["SPELL_SESSION"], text="now")
+                r.finish(0)
+        return 0, ""
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="asks")
+        r = begin_run(ws, tmp_path / "asks.lua", b"-- asks", [], env_session=sid)
+        _record_call(ws, sid, text="then")
+        r.finish(0)
+        rep = ws.history.replay(sid, {"live": True}, runner=answers_otherwise)
+        [call] = rep["runs"][0]["calls"]
+        assert (call["result"], call["original_text"], call["replay_text"]) == (
+            "differs",
+            "then",
+            "now",
+        )
+        assert (rep["calls_same"], rep["calls_differ"]) == (0, 1)
+        path = root / "sessions" / ws.sessions.resolve(sid) / "runs.yaml"
+        path.write_bytes(path.read_bytes().replace(b'"world"', b'"was_world"'))
+        rep = ws.history.replay(sid, {}, runner=_does_nothing)
+        assert rep["runs"][0]["starting_point"] == "session only"
+        assert [(c["agent"], c["result"]) for c in rep["runs"][0]["calls"]] == [
+            ("helper", "missing")
+        ]
