@@ -233,7 +233,7 @@ def _fresh_libc():
     from spellfs.store import inotify
 
     inotify._libc = None
-"""
+""",
 }
 
 # helpers the tests import (test_model_inflight imports the watcher harness, test_model_identity
