@@ -1324,12 +1324,13 @@ def test_another_exit_status_differs_and_only_a_failure_keeps_its_stderr(root, t
 
 
 def test_a_kept_world_from_a_checkpoint_holds_the_session_as_it_was_then(root, tmp_path):
-    """``from`` starts the world with the session at that checkpoint, not as it is now, and the
-    kept world says whose it is."""
+    """``from`` starts the world with the session at that checkpoint, not as it is now nor as
+    the first run after it found it, and the kept world says whose it is."""
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="at one")
         ws.artifacts.store(sid, "t", "saved.txt", "then")
         ws.history.save(sid)
+        ws.artifacts.store(sid, "t", "between.txt", "after the checkpoint, before the run")
         r = begin_run(ws, tmp_path / "r.lua", b"-- r", [], env_session=sid)
         ws.artifacts.store(sid, "t", "run.txt", "r")
         r.finish(0)
