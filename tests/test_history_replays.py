@@ -490,8 +490,12 @@ def test_a_run_recorded_before_starting_points_replays_from_its_session(root, sp
 def test_replay_errors(root, tmp_path):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="none")
-        with pytest.raises(ReplayError, match="no recorded runs"):
+        with pytest.raises(ReplayError) as e:
             ws.history.replay(sid)
+        assert str(e.value) == (
+            f"nothing to replay: session {sid[:8]} has no recorded runs (runs are recorded by "
+            "`spell run`)"
+        )
         assert not ws.history.can_replay(sid)
         r = begin_run(ws, tmp_path / "z.lua", b"-- gone soon", [])
         ws.artifacts.store(sid, "t", "a.txt", "a")
@@ -514,8 +518,11 @@ def test_memory_workspace_cannot_replay(tmp_path):
         r = begin_run(ws, tmp_path / "m.lua", b"--", [])
         ws.artifacts.store(sid, "t", "a.txt", "a")
         r.finish(0)
-        with pytest.raises(ReplayError, match="memory workspace"):
+        with pytest.raises(ReplayError) as e:
             ws.history.replay(sid)
+        assert str(e.value) == (
+            "cannot replay in a memory workspace: a replay rebuilds the run's world on disk"
+        )
 
 
 LUA_REPLAY = """
@@ -607,6 +614,25 @@ Artifact.store(made, "t", "m.txt", arg[1])
 """
 
 
+@pytest.fixture
+def spell_here(monkeypatch):
+    """``spell run`` in this process: the real command (``spellfs.cli.main``), with the
+    environment and folder a replay gives its runner, and no process to start, so a test can
+    record and replay many runs in a fraction of a second."""
+    from spellfs.cli import main
+
+    def run(script, args, env, cwd):
+        with monkeypatch.context() as mp:
+            for name in ("SPELL_SESSION", "SPELL_WORKSPACE", "SPELL_REPLAY", "SPELL_RUN_RESULT"):
+                mp.delenv(name, raising=False)
+            for name, value in env.items():
+                mp.setenv(name, value)
+            mp.chdir(cwd)
+            return main(["-w", str(cwd), "run", str(script), *args]), ""
+
+    return run
+
+
 def recording(calls: list):
     """The replay's own runner, with what it was asked to run noted in ``calls``."""
     from spellfs.history.replays import _subprocess_runner
@@ -628,12 +654,13 @@ def recording(calls: list):
     return run
 
 
-def test_an_in_process_replay_reports_each_run_in_its_own_kept_world(root, spell):
+def test_an_in_process_replay_reports_each_run_in_its_own_kept_world(root, spell_here):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="maker")
         ws.state.set("limit", 3)
+    (root / "s.lua").write_text(MAKES)
     for arg in ("a1", "a2"):
-        run(spell, root, "s.lua", MAKES, arg, env={"SPELL_SESSION": sid})
+        assert spell_here("s.lua", [arg], {"SPELL_SESSION": sid}, root) == (0, "")
     before = tree(root)
     calls: list = []
     with Workspace.open(root) as ws:
@@ -687,11 +714,12 @@ def test_an_in_process_replay_reports_each_run_in_its_own_kept_world(root, spell
     assert tree(root) == before
 
 
-def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world(root, spell):
+def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world(root, spell_here):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="d")
-    for args in (("1",), ("2", "save"), ("3",), ("4",)):
-        run(spell, root, "d.lua", DET, *args, env={"SPELL_SESSION": sid})
+    (root / "d.lua").write_text(DET)
+    for args in (["1"], ["2", "save"], ["3"], ["4"]):
+        assert spell_here("d.lua", args, {"SPELL_SESSION": sid}, root) == (0, "")
     calls: list = []
     with Workspace.open(root) as ws:
         runs = read_runs(ws, ws.sessions.resolve(sid))
@@ -716,7 +744,7 @@ def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world
         assert str(e.value) == (
             f"nothing to replay: no recorded run of session {sid[:8]} began after checkpoint 2"
         )
-        assert ws.history.replay(sid, {"from": ""})["from_checkpoint"] is None
+        assert ws.history.replay(sid, {"from": ""}, runner=_does_nothing)["from_checkpoint"] is None
     assert tree(root) == before
 
 
@@ -1128,3 +1156,311 @@ def test_a_session_whose_objects_are_packed_replays_the_same(root, spell, tmp_pa
     code, rep, _ = replay(spell, root, sid)
     assert code == 0 and rep["same"] and results(rep) == {"all.txt": "same"}, rep
     assert worlds(root) == []
+
+
+# -- in process, with a runner of the test's own: what the replay hands the script -------------
+def _record_call(ws, sid: str, *, agent: str = "helper", question: str = "q", text: str = "a"):
+    """One model call recorded in session ``sid`` the way ``Agent`` records it (in a run)."""
+    from spellfs.agent import next_number, record_call
+    from spellfs.agent.calls import CallLog
+
+    dir = ws.sessions.resolve(sid)
+    request = {"model": "m1", "messages": [{"role": "user", "content": question}]}
+    return record_call(
+        ws,
+        dir,
+        CallLog(ws, dir),
+        agent=agent,
+        number=next_number(ws, dir, agent),
+        provider="openai",
+        kind="openai",
+        request=request,
+        answer={"text": text, "usage": {}, "finish_reason": "stop"},
+        request_hash=f"hash of {question}",
+        source="live",
+        latency_ms=1.0,
+    )
+
+
+def _record_search(ws, sid: str, query: str = "weather"):
+    """One web search recorded in session ``sid`` the way the ``web_search`` tool records it."""
+    from spellfs.agent import next_number, record_search
+    from spellfs.agent.calls import CallLog
+
+    dir = ws.sessions.resolve(sid)
+    request = {"provider": "fake", "query": query, "max_results": 1}
+    return record_search(
+        ws,
+        dir,
+        CallLog(ws, dir),
+        tool="web_search",
+        number=next_number(ws, dir, "web_search"),
+        request=request,
+        result={"query": query, "provider": "fake", "results": [], "count": 0},
+        request_hash=f"search {query}",
+        source="live",
+        latency_ms=1.0,
+    )
+
+
+def test_live_counts_model_calls_not_web_searches(root, tmp_path, no_provider):
+    """``--live`` asks the models again, so it needs a model provider when the runs made a model
+    call; a web search is not a model call (it needs no model provider) and is not counted."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="asks and searches")
+        r = begin_run(ws, tmp_path / "both.lua", b"-- both", [], env_session=sid)
+        _record_search(ws, sid)
+        _record_call(ws, sid)
+        _record_search(ws, sid, "news")
+        r.finish(0)
+        with pytest.raises(UsageError, match=r"\(the runs made 1 model call; "):
+            ws.history.replay(sid, {"live": True})
+        # not live, the recorded calls answer: no provider needed
+        assert ws.history.replay(sid, {})["runs"][0]["exit_status"] == 0
+        searcher = ws.sessions.create(name="only searches")
+        r = begin_run(ws, tmp_path / "s.lua", b"-- s", [], env_session=searcher)
+        _record_search(ws, searcher)
+        r.finish(0)
+        rep = ws.history.replay(searcher, {"live": True})  # no model call: nothing to refuse
+    assert rep["runs"][0]["exit_status"] == 0 and worlds(root) == []
+
+
+def test_the_replayed_script_gets_the_runs_calls_from_every_session_oldest_first(root, tmp_path):
+    """The replayed script answers its calls from the run's call records, in the order they
+    were made: the same request asked in two sessions gets, each time, the answer it got then
+    (an identical request takes the first unused record), so the records of all the sessions
+    the run touched are merged by time, not listed session by session."""
+    with Workspace.open(root) as ws:
+        first = ws.sessions.create(name="touched first")
+        second = ws.sessions.create(name="touched second")
+        _record_call(ws, first, question="before the run", text="not this run's")
+        r = begin_run(ws, tmp_path / "two.lua", b"-- two", [], env_session=first)
+        ws.artifacts.store(first, "t", "a.txt", "a")  # the run touches `first` first ...
+        made = [
+            _record_call(ws, second, text="second's answer"),  # ... but asks in `second` first
+            _record_call(ws, first, text="first's answer"),
+            _record_call(ws, second, agent="other", question="q2", text="later"),
+        ]
+        r.finish(0)
+        given: list = []
+
+        def runner(script, args, env, cwd):
+            given.append(json.loads(Path(env["SPELL_REPLAY_CALLS"]).read_bytes()))
+            return 0, ""
+
+        rep = ws.history.replay(first, {}, runner=runner)
+    [calls] = given
+    # the report pairs the run's calls in every session with what the replay asked (nothing)
+    assert [(c["agent"], c["result"]) for c in rep["runs"][0]["calls"]] == [
+        ("helper", "missing"),
+        ("helper", "missing"),
+        ("other", "missing"),
+    ]
+    assert [(c["agent"], c["request_hash"], c["response"]) for c in calls] == [
+        (c["agent"], c["request_hash"], c["response"]) for c in made
+    ]
+    assert [c["created_at"] for c in calls] == sorted(c["created_at"] for c in made)
+
+
+def test_a_script_gone_from_the_store_mid_replay_is_named_and_its_world_removed_unless_kept(
+    root, tmp_path
+):
+    """replay() checks every script before it builds a world, but a ``gc`` running at the same
+    time can remove one before its turn comes: that run is refused by name, not run."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="two scripts")
+        ws.history.save(sid)
+        runs = []
+        for name in ("first.lua", "second.lua"):
+            r = begin_run(ws, tmp_path / name, f"-- {name}".encode(), [], env_session=sid)
+            ws.artifacts.store(sid, "t", name + ".txt", name)
+            r.finish(0)
+            runs.append(r)
+        ran: list = []
+
+        def runner(script, args, env, cwd):  # while the first runs, the second's script goes
+            ran.append(Path(script).name)
+            ws.objects.remove(runs[1].script_hash)
+            return 0, ""
+
+        before = tree(root)
+        with pytest.raises(ReplayError) as e:
+            ws.history.replay(sid, {"from": 1}, runner=runner)
+    assert str(e.value) == (
+        f"cannot replay run {runs[1].id[:8]}: script second.lua (object "
+        f"{runs[1].script_hash[:12]}) is no longer in the store"
+    )
+    assert ran == ["first.lua"] and worlds(root) == [] and tree(root) == before
+    # with keep, the world of the failed replay is left to look into
+    with Workspace.open(root) as ws:
+        assert ws.objects.put_bytes(b"-- second.lua") == runs[1].script_hash
+        with pytest.raises(ReplayError, match="no longer in the store"):
+            ws.history.replay(sid, {"from": 1, "keep": True}, runner=runner)
+    [left] = worlds(root)
+    world = root / ".spell" / "replay" / left
+    assert (world / ".spell" / "replay-run" / "first.lua").read_bytes() == b"-- first.lua"
+    with Workspace.open(world) as wws:
+        assert wws.sessions.get(sid)["name"] == "two scripts"
+
+
+def _does_nothing(script, args, env, cwd):
+    """A runner whose replayed script does nothing and succeeds."""
+    return 0, ""
+
+
+def test_the_totals_add_up_every_replayed_run(root, tmp_path):
+    """The report's totals count what differs over all the runs replayed, not the last run's;
+    a replay that produced nothing has each artifact, State key and model call missing."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="two runs")
+        for i in (1, 2):
+            r = begin_run(ws, tmp_path / f"{i}.lua", f"-- {i}".encode(), [], env_session=sid)
+            ws.artifacts.store(sid, "t", f"{i}.txt", str(i))
+            ws.run.note_state(f"k{i}", written=True)
+            ws.state.set(f"k{i}", i)
+            _record_call(ws, sid, question=f"q{i}")
+            r.finish(0)
+        for opts in ({}, {"run": ""}):  # an empty run id chooses every run, as no run id does
+            rep = ws.history.replay(sid, opts, runner=_does_nothing)
+            # each run's artifact and its model call's request and response
+            assert [len(r["artifacts"]) for r in rep["runs"]] == [3, 3]
+            totals = {k: v for k, v in rep.items() if k.endswith(("_same", "_differ"))}
+            assert totals == {
+                "artifacts_same": 0,
+                "artifacts_differ": 6,
+                "calls_same": 0,
+                "calls_differ": 2,
+                "state_same": 0,
+                "state_differ": 2,
+            }
+            assert rep["same"] is False and [r["same"] for r in rep["runs"]] == [False, False]
+            assert {a["result"] for r in rep["runs"] for a in r["artifacts"]} == {"missing"}
+    assert worlds(root) == []
+
+
+QUITS = b"""
+local s = os.getenv("SPELL_SESSION")
+Artifact.store(s, "t", "out.txt", "the same")
+io.stderr:write("a warning\\n")
+if os.getenv("SPELL_REPLAY") and arg[1] == "fail" then os.exit(3) end
+"""
+
+
+def test_another_exit_status_differs_and_only_a_failure_keeps_its_stderr(root, tmp_path):
+    """A replay is the same only if the script also ends as it did; what a replayed script
+    wrote to stderr is reported when it failed (why it failed), not when it succeeded."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="quits")
+        for arg in ("fail", "ok"):
+            r = begin_run(ws, tmp_path / "quits.lua", QUITS, [arg], env_session=sid)
+            ws.artifacts.store(sid, "t", "out.txt", "the same")
+            r.finish(0)
+        rep = ws.history.replay(sid)
+    failed, ok = rep["runs"]
+    assert [a["result"] for a in failed["artifacts"]] == ["same"]  # what it stored: the same
+    assert (failed["exit_status"], failed["original_exit_status"]) == (3, 0)
+    assert failed["same"] is False and failed["stderr"] == "a warning\n"
+    assert ok["same"] is True and "stderr" not in ok and ok["exit_status"] == 0
+    assert rep["same"] is False and (rep["artifacts_same"], rep["artifacts_differ"]) == (2, 0)
+
+
+def test_a_kept_world_from_a_checkpoint_holds_the_session_as_it_was_then(root, tmp_path):
+    """``from`` starts the world with the session at that checkpoint, not as it is now nor as
+    the first run after it found it, and the kept world says whose it is."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="at one")
+        ws.artifacts.store(sid, "t", "saved.txt", "then")
+        ws.history.save(sid)
+        ws.artifacts.store(sid, "t", "between.txt", "after the checkpoint, before the run")
+        r = begin_run(ws, tmp_path / "r.lua", b"-- r", [], env_session=sid)
+        ws.artifacts.store(sid, "t", "run.txt", "r")
+        r.finish(0)
+        ws.artifacts.store(sid, "t", "saved.txt", "now")  # later work, after the run
+        ws.artifacts.store(sid, "t", "later.txt", "later")
+        rep = ws.history.replay(sid, {"from": 1, "keep": True}, runner=_does_nothing)
+    [world] = rep["worlds"]
+    info = json.loads((root / world / ".spell" / "replay.json").read_bytes())
+    assert info["source"] == sid and info["kept"] is True
+    with Workspace.open(root / world) as wws:
+        assert [a["name"] for a in wws.artifacts.list(sid)] == ["saved.txt"]
+        assert wws.artifacts.get(sid, "saved.txt")["content"] == b"then"
+
+
+def test_runs_recorded_and_replayed_in_this_process_report_the_same(root, spell_here):
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="here")
+        ws.state.set("limit", 3)
+    (root / "s.lua").write_text(MAKES)
+    for arg in ("a1", "a2"):
+        assert spell_here("s.lua", [arg], {"SPELL_SESSION": sid}, root) == (0, "")
+    with Workspace.open(root) as ws:
+        ws.state.set("limit", 10)  # changed since: each replay reads what its run read
+        runs = read_runs(ws, ws.sessions.resolve(sid))
+        before = tree(root)
+        rep = ws.history.replay(sid, {"keep": True}, runner=spell_here)
+        assert rep["same"] is True, rep
+        totals = {k: v for k, v in rep.items() if k.endswith(("_same", "_differ"))}
+        assert totals == {
+            "artifacts_same": 4,
+            "artifacts_differ": 0,
+            "calls_same": 0,
+            "calls_differ": 0,
+            "state_same": 2,
+            "state_differ": 0,
+        }
+        for r, orig, world, arg in zip(rep["runs"], runs, rep["worlds"], ("a1", "a2")):
+            assert (r["run"], r["script"], r["args"], r["world"]) == (
+                orig["run"],
+                "s.lua",
+                [arg],
+                world,
+            )
+            assert r["starting_point"] == "recorded" and r["same"] is True
+            assert isinstance(r["replay_run"], str) and r["replay_run"] != orig["run"]
+            assert [(a["name"], a["result"]) for a in r["artifacts"]] == [("out.txt", "same")]
+            made = [s for s in r["sessions"] if s["created"]]
+            assert [(s["name"], s["result"]) for s in made] == [(f"made {arg}", "same")]
+            with Workspace.open(root / world) as wws:
+                assert wws.artifacts.get(sid, "out.txt")["content"] == f"limit 3 {arg}".encode()
+        rep = ws.history.replay(sid, {"run": runs[0]["run"][:8]}, runner=spell_here)
+        assert [r["run"] for r in rep["runs"]] == [runs[0]["run"]] and rep["same"]
+        assert len(worlds(root)) == 2  # only the kept two
+    assert tree(root) == before
+
+
+def test_a_call_answered_otherwise_differs_with_both_texts_also_for_a_run_before_worlds(
+    root, tmp_path, monkeypatch
+):
+    """A replayed call with the same request and another answer (a ``--live`` replay whose model
+    answers otherwise) is reported as differing, with both answers' texts; a run recorded before
+    starting points has its calls read from the replayed session."""
+
+    def answers_otherwise(script, args, env, cwd):  # the replayed run, recorded in the world
+        with monkeypatch.context() as mp:
+            mp.setenv("SPELL_RUN_RESULT", env["SPELL_RUN_RESULT"])
+            with Workspace.open(cwd) as wws:
+                r = begin_run(wws, Path(script), b"-- asks", [], env_session=env["SPELL_SESSION"])
+                _record_call(wws, env["SPELL_SESSION"], text="now")
+                r.finish(0)
+        return 0, ""
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="asks")
+        r = begin_run(ws, tmp_path / "asks.lua", b"-- asks", [], env_session=sid)
+        _record_call(ws, sid, text="then")
+        r.finish(0)
+        rep = ws.history.replay(sid, {"live": True}, runner=answers_otherwise)
+        [call] = rep["runs"][0]["calls"]
+        assert (call["result"], call["original_text"], call["replay_text"]) == (
+            "differs",
+            "then",
+            "now",
+        )
+        assert (rep["calls_same"], rep["calls_differ"]) == (0, 1)
+        path = root / "sessions" / ws.sessions.resolve(sid) / "runs.yaml"
+        path.write_bytes(path.read_bytes().replace(b'"world"', b'"was_world"'))
+        rep = ws.history.replay(sid, {}, runner=_does_nothing)
+        assert rep["runs"][0]["starting_point"] == "session only"
+        assert [(c["agent"], c["result"]) for c in rep["runs"][0]["calls"]] == [
+            ("helper", "missing")
+        ]
