@@ -4,7 +4,9 @@ cache is rebuilt, never trusted. In-process, real workspaces on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -342,3 +344,137 @@ def test_what_is_wrong_with_a_session_folder_is_said_with_its_file(
         assert edited.startswith(f"sessions/{second.name}/session.yaml:")
         assert ": status: must be one of" in edited
         assert link.startswith(f"refused: sessions/{third.name}/files is a symbolic link")
+
+
+def _free_for_another_writer(root: Path) -> bool:
+    """Another process's writer gets the cache at once (no busy wait): nobody holds its lock."""
+    other = sqlite3.connect(db_path(root), timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return False
+    finally:
+        other.close()
+
+
+def test_between_calls_the_cache_is_free_for_other_processes(root: Path) -> None:
+    """A long-lived process (the watcher, `spell ui`, a script) writes the cache in short
+    transactions: after each call another `spell` may write it at once, rather than wait the
+    busy timeout (30 s) for a lock this process kept, and fail."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="a", tags=["t"])
+        assert _free_for_another_writer(root)
+        for i in range(3):
+            assert [s["name"] for s in ws.sessions.list()] == ["a"]
+            assert _free_for_another_writer(root)
+            ws.artifacts.store(sid, "user_input", f"{i}.txt", b"x")  # writes the manifest too
+            assert _free_for_another_writer(root)
+            ws.sessions.update_metadata(sid, {"round": i})
+            assert _free_for_another_writer(root)
+        assert len(ws.artifacts.query()) == 3
+        assert _free_for_another_writer(root)
+
+
+def _cache_fds(root: Path) -> list[str]:
+    """What this process holds open of the cache (its file, -wal and -shm)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # (the listing's own fd is gone by now)
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(db_path(root))):
+                held.append(target)
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/self/fd")
+def test_a_closed_workspace_keeps_no_cache_file_open(root: Path) -> None:
+    """A process that opens and closes workspaces (a server, a test runner) must not keep a
+    connection, and its files, for each; closed, the cache is whole in its one file (no -wal
+    left to copy along with it)."""
+    with Workspace.open(root) as ws:
+        ws.sessions.create(name="a")
+        assert names(ws) == ["a"]
+        assert str(db_path(root)) in _cache_fds(root)
+    assert _cache_fds(root) == []
+    assert not Path(str(db_path(root)) + "-wal").exists()
+    with Workspace.open(root) as ws:  # and the file is sound for the next process
+        assert names(ws) == ["a"]
+
+
+def test_a_session_made_by_another_process_shows_in_the_next_listing(root: Path) -> None:
+    """Whatever listing it is (the first, the second that starts the kernel's watch, the ones
+    that trust it), a session another process made before it is in it."""
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        made = []
+        for i in range(5):
+            assert names(ws) == made
+            made.append(f"n{i}")
+            other.sessions.create(name=made[-1])
+        assert names(ws) == made
+
+
+def test_a_cache_replaced_when_opened_still_answers_on_any_thread(root: Path) -> None:
+    """The connection made again after a damaged file was thrown away is the workspace's one
+    connection too: the watcher's and `spell ui`'s threads use it."""
+    import threading
+
+    made = make(root, 3)
+    db_path(root).write_bytes(b"this is not a database\n" * 100)
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+        got: list = []
+        thread = threading.Thread(target=lambda: got.append((names(ws), ws.artifacts.query())))
+        thread.start()
+        thread.join(60)
+        assert got and got[0][0] == sorted(made.values()) and len(got[0][1]) == 3
+
+
+@pytest.mark.parametrize(
+    "errors, where, why",
+    [
+        # damaged once: the file is thrown away and made again from the files
+        (["database disk image is malformed"], "on disk", "database disk image is malformed"),
+        # no room for it: this process works in memory, the file is left alone
+        (["database or disk is full"], "in memory", None),
+        # damaged again after the rebuild: in memory too (the damaged file is gone)
+        (["file is not a database", "disk I/O error"], "in memory", "file is not a database"),
+        # damaged a third time: given up, said
+        (["disk I/O error", "disk I/O error", "disk I/O error"], "raised", "disk I/O error"),
+        # busy, or a mistake in a statement: raised at once, the cache kept
+        (["database is locked"], "raised", None),
+    ],
+)
+def test_what_the_cache_does_when_sqlite_fails(
+    root: Path, errors: list[str], where: str, why: str | None
+) -> None:
+    """Every index method runs through `_healing`: each failure below is what SQLite raises;
+    the method then either answers after the cache was rebuilt, or the error reaches the
+    caller (never an empty answer, never a wipe for a busy file)."""
+    from spellfs.model.index import _healing
+
+    made = make(root, 3)
+    left = list(errors)
+
+    def flaky(index, *args, **kwargs):
+        if left:
+            raise sqlite3.OperationalError(left.pop(0))
+        return args, kwargs
+
+    with Workspace.open(root) as ws:
+        assert names(ws) == sorted(made.values())
+        if where == "raised":
+            with pytest.raises(sqlite3.OperationalError, match=errors[-1]):
+                _healing(flaky)(ws.index, "a", b=1)
+            assert ws.index.rebuilt == why
+            assert left == []
+        else:
+            assert _healing(flaky)(ws.index, "a", b=1) == (("a",), {"b": 1})
+            assert ws.index.rebuilt == why
+            assert ws.index.path == (None if where == "in memory" else db_path(root))
+        assert names(ws) == sorted(made.values())  # the answers stay the files' answers
+        assert len(ws.artifacts.query()) == 3
+    # kept, made again, or left alone; only a damaged file is gone
+    assert db_path(root).exists() is (why is None or where == "on disk")
