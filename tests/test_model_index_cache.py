@@ -478,3 +478,21 @@ def test_what_the_cache_does_when_sqlite_fails(
         assert len(ws.artifacts.query()) == 3
     # kept, made again, or left alone; only a damaged file is gone
     assert db_path(root).exists() is (why is None or where == "on disk")
+
+
+def test_what_this_process_wrote_is_not_read_back(root: Path, monkeypatch) -> None:
+    """The index keeps each manifest this process writes, with its file's signature: a script
+    that updates sessions and lists them is not slowed by reading back what it just wrote (and
+    the listing still shows the update)."""
+    with Workspace.open(root) as ws:
+        a = ws.sessions.create(name="a")
+        ws.sessions.create(name="b")
+        ws.artifacts.store(a, "user_input", "x.txt", b"x")
+        ws.sessions.update_metadata(a, {"round": 1})
+        read = ws.storage.read
+        reads: list[str] = []
+        monkeypatch.setattr(ws.storage, "read", lambda rel, *x: reads.append(rel) or read(rel, *x))
+        got = {s["name"]: s for s in ws.sessions.list()}
+        assert got["a"]["custom_metadata"] == {"round": 1} and got["a"]["artifact_count"] == 1
+        assert got["b"]["custom_metadata"] == {} and got["b"]["artifact_count"] == 0
+        assert [r for r in reads if r.endswith("/session.yaml")] == []
