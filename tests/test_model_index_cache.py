@@ -496,3 +496,27 @@ def test_what_this_process_wrote_is_not_read_back(root: Path, monkeypatch) -> No
         assert got["a"]["custom_metadata"] == {"round": 1} and got["a"]["artifact_count"] == 1
         assert got["b"]["custom_metadata"] == {} and got["b"]["artifact_count"] == 0
         assert [r for r in reads if r.endswith("/session.yaml")] == []
+
+
+def test_a_session_whose_artifact_log_is_broken_is_left_out_of_every_listing(root: Path) -> None:
+    """README: a broken hand edit is reported with file and line, and that session is left
+    out of listings. An edit to `artifacts.yaml` alone (the manifest unchanged) is caught by
+    the listing's second look at the rows it chose: that first listing already leaves the
+    session out, as a new process does, and so does every listing after it until it is
+    mended."""
+    made = make(root, 2)
+    sid, other = made
+    path = next((root / "sessions").glob(f"*-{sid[:8]}")) / "artifacts.yaml"
+    good = path.read_text()
+    with Workspace.open(root) as ws:
+        assert names(ws) == ["s000", "s001"]
+        path.write_text(good + "- {seq: 2, name: b.txt\n")
+        for _ in range(3):
+            assert names(ws) == ["s001"]
+            [problem] = ws.sessions.broken
+            assert problem.startswith(f"sessions/{path.parent.name}/artifacts.yaml:2: ")
+        with Workspace.open(root) as new:
+            assert names(new) == ["s001"] and new.sessions.broken == [problem]
+        path.write_text(good)
+        assert names(ws) == ["s000", "s001"] and ws.sessions.broken == []
+        assert ws.sessions.list({"status": "all"})[0]["artifact_count"] == 1
