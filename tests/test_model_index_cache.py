@@ -520,3 +520,33 @@ def test_a_session_whose_artifact_log_is_broken_is_left_out_of_every_listing(roo
         path.write_text(good)
         assert names(ws) == ["s000", "s001"] and ws.sessions.broken == []
         assert ws.sessions.list({"status": "all"})[0]["artifact_count"] == 1
+
+
+def test_a_write_waits_for_another_processs_writer(root: Path) -> None:
+    """Another process holding the cache's write lock for seconds (its own listing of many
+    sessions, a slow disk) delays this process's write to the cache; it is no error, and what
+    was written to the files is in the next listing."""
+    import subprocess
+    import sys
+
+    make(root, 1)
+    hold = (
+        "import sqlite3, sys, time\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('BEGIN IMMEDIATE')\n"
+        "print('held', flush=True)\n"
+        "time.sleep(7)\n"  # (longer than SQLite's default busy timeout, 5 s)
+        "db.execute('COMMIT')\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(db_path(root))], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        with Workspace.open(root) as ws:
+            ws.sessions.create(name="late")  # (its write to the cache waits for the lock)
+            assert names(ws) == ["late", "s000"]
+        assert holder.wait(60) == 0
+    finally:
+        holder.kill()
+        holder.wait()
