@@ -550,3 +550,17 @@ def test_a_write_waits_for_another_processs_writer(root: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_session_another_process_deleted_after_a_listing_is_no_trouble(root: Path) -> None:
+    """A long-lived process (`spell ui`) keeps the rows of its last listing, their manifests
+    still in the cache file; another process deletes one of those sessions, which removes its
+    row from the file. Queries that then touch every row still answer."""
+    made = make(root, 3)
+    gone, kept = list(made)[:2]
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        assert names(ws, tags=["none of them"]) == []  # rows read, no manifest chosen
+        other.sessions.delete(gone)
+        got = ws.artifacts.query({"session_id": kept})
+        assert [(a["session_id"], a["name"]) for a in got] == [(kept, "a1.txt")]
+        assert names(ws) == ["s001", "s002"]
