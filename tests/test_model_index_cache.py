@@ -564,3 +564,25 @@ def test_a_session_another_process_deleted_after_a_listing_is_no_trouble(root: P
         got = ws.artifacts.query({"session_id": kept})
         assert [(a["session_id"], a["name"]) for a in got] == [(kept, "a1.txt")]
         assert names(ws) == ["s001", "s002"]
+
+
+def test_a_files_link_made_with_a_manifest_edit_is_caught_by_the_next_listing(
+    root: Path, tmp_path: Path
+) -> None:
+    """A session folder whose manifest changed is looked at again whole, its files/ link
+    included (a link put under an unchanged manifest is refused by each read of the files). The
+    broken row names its folder: the watcher's catch-up goes by it."""
+    made = make(root, 2)
+    sid = next(iter(made))
+    folder = next((root / "sessions").glob(f"*-{sid[:8]}"))
+    with Workspace.open(root) as ws:
+        assert names(ws) == ["s000", "s001"]
+        path = folder / "session.yaml"
+        path.write_text(path.read_text().replace("name: s000", "name: renamed"))
+        shutil.rmtree(folder / "files")
+        (folder / "files").symlink_to(tmp_path)
+        assert names(ws) == ["s001"]
+        [problem] = ws.sessions.broken
+        assert problem.startswith(f"refused: sessions/{folder.name}/files is a symbolic link")
+        broken = [(r.dir, r.error) for r in ws.index.refresh_all() if r.error]
+        assert broken == [(folder.name, problem)]
