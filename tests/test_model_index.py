@@ -48,3 +48,28 @@ def test_an_edit_through_a_hard_link_shows_in_a_long_lived_listing(
         fresh = spell("-w", str(root), "ls", "--all", "--json").stdout
         assert sorted(s["name"] for s in json.loads(fresh)) == ["Z0", "s1"]
         assert names() == ["Z0", "s1"]
+
+
+def test_an_edit_through_a_hard_link_to_a_rewritten_manifest_shows(
+    root: Path, tmp_path: Path
+) -> None:
+    """A manifest rewritten by another process is a new inode; the listing that reads it must
+    watch that inode before it trusts the session again, or a later edit through a hard link
+    to it (queued on no directory's watch) would never show."""
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+
+        def names() -> list[str]:
+            return sorted(s["name"] for s in ws.sessions.list({"status": "all"}))
+
+        sid = ws.sessions.create(name="s0")
+        ws.sessions.create(name="s1")
+        for _ in range(3):  # the second listing starts the watch, the third trusts it
+            assert names() == ["s0", "s1"]
+        other.sessions.update_metadata(sid, {"round": 1})  # a new session.yaml, renamed in place
+        assert names() == ["s0", "s1"]
+        manifest = root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
+        os.link(manifest, tmp_path / "alias.yaml")
+        text = manifest.read_bytes().replace(b"name: s0", b"name: Z0")
+        with open(tmp_path / "alias.yaml", "r+b") as f:  # in place, through the other name
+            f.write(text)
+        assert names() == ["Z0", "s1"]
