@@ -586,3 +586,21 @@ def test_a_files_link_made_with_a_manifest_edit_is_caught_by_the_next_listing(
         assert problem.startswith(f"refused: sessions/{folder.name}/files is a symbolic link")
         broken = [(r.dir, r.error) for r in ws.index.refresh_all() if r.error]
         assert broken == [(folder.name, problem)]
+
+
+def test_artifacts_another_process_stored_count_in_every_listing(root: Path) -> None:
+    """Storing an artifact appends to `artifacts.yaml` and leaves the manifest alone: a listing
+    that trusts a session's unchanged manifest still counts its artifacts anew, from the first
+    listing on (the second starts the kernel's watch; a stat made before it proves nothing
+    about the records)."""
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+        sid = ws.sessions.create(name="a")
+        ws.sessions.create(name="b")
+
+        def counts() -> dict[str, int]:
+            return {s["name"]: s["artifact_count"] for s in ws.sessions.list()}
+
+        assert counts() == {"a": 0, "b": 0}
+        for n in range(1, 6):
+            other.artifacts.store(sid, "user_input", f"{n}.txt", b"x")
+            assert counts() == {"a": n, "b": 0}
