@@ -604,3 +604,15 @@ def test_artifacts_another_process_stored_count_in_every_listing(root: Path) -> 
         for n in range(1, 6):
             other.artifacts.store(sid, "user_input", f"{n}.txt", b"x")
             assert counts() == {"a": n, "b": 0}
+
+
+def test_a_workspace_in_memory_writes_no_cache_file(tmp_path: Path, monkeypatch) -> None:
+    """`Workspace.in_memory()` (scripts, tests) keeps its index in memory: nothing appears in
+    the directory it runs in, and its listings and queries answer."""
+    monkeypatch.chdir(tmp_path)
+    with Workspace.in_memory() as ws:
+        sid = ws.sessions.create(name="a")
+        ws.artifacts.store(sid, "user_input", "x.txt", b"x")
+        assert names(ws) == ["a"]
+        assert [a["name"] for a in ws.artifacts.query()] == ["x.txt"]
+    assert list(tmp_path.iterdir()) == []
