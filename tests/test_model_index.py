@@ -48,3 +48,62 @@ def test_an_edit_through_a_hard_link_shows_in_a_long_lived_listing(
         fresh = spell("-w", str(root), "ls", "--all", "--json").stdout
         assert sorted(s["name"] for s in json.loads(fresh)) == ["Z0", "s1"]
         assert names() == ["Z0", "s1"]
+
+
+def test_an_edit_through_a_hard_link_to_a_rewritten_manifest_shows(
+    root: Path, tmp_path: Path
+) -> None:
+    """A manifest rewritten by another process is a new inode; the listing that reads it must
+    watch that inode before it trusts the session again, or a later edit through a hard link
+    to it (queued on no directory's watch) would never show."""
+    with Workspace.open(root) as ws, Workspace.open(root) as other:
+
+        def names() -> list[str]:
+            return sorted(s["name"] for s in ws.sessions.list({"status": "all"}))
+
+        sid = ws.sessions.create(name="s0")
+        ws.sessions.create(name="s1")
+        for _ in range(3):  # the second listing starts the watch, the third trusts it
+            assert names() == ["s0", "s1"]
+        other.sessions.update_metadata(sid, {"round": 1})  # a new session.yaml, renamed in place
+        assert names() == ["s0", "s1"]
+        manifest = root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
+        os.link(manifest, tmp_path / "alias.yaml")
+        text = manifest.read_bytes().replace(b"name: s0", b"name: Z0")
+        with open(tmp_path / "alias.yaml", "r+b") as f:  # in place, through the other name
+            f.write(text)
+        assert names() == ["Z0", "s1"]
+
+
+def _count_stats(ws: Workspace, monkeypatch) -> list[str]:
+    """The files whose signature the workspace asks its storage for from now on."""
+    signature, asked = ws.storage.signature, []
+    monkeypatch.setattr(ws.storage, "signature", lambda rel: asked.append(rel) or signature(rel))
+    return asked
+
+
+def test_a_listing_looks_at_each_manifest_once(root: Path, monkeypatch) -> None:
+    """A listing stats each session.yaml once, in its first pass over the rows; its second look
+    at the rows it chose (their records) trusts that stat (`manifest=False`): a new process
+    listing sessions it has cached asks for no manifest's signature a second time."""
+    with Workspace.open(root) as ws:
+        for name in ("a", "b", "c"):
+            ws.artifacts.store(ws.sessions.create(name=name), "user_input", "x.txt", b"x")
+    with Workspace.open(root) as ws:
+        asked = _count_stats(ws, monkeypatch)
+        assert [s["artifact_count"] for s in ws.sessions.list()] == [1, 1, 1]
+        assert [a for a in asked if a.endswith("/session.yaml")] == []  # (stat-ed relative)
+        assert len({a for a in asked if a.endswith("/artifacts.yaml")}) == 3  # (the records)
+
+
+def test_an_artifact_query_stats_nothing_the_queue_vouches_for(root: Path, monkeypatch) -> None:
+    """From its third full listing on, a process asks the kernel's queue what changed: an
+    artifact query of sessions nobody touched stats neither file of any of them."""
+    with Workspace.open(root) as ws:
+        for name in ("a", "b", "c"):
+            ws.artifacts.store(ws.sessions.create(name=name), "user_input", f"{name}.txt", b"x")
+        for _ in range(3):  # the second starts the watch, the third trusts it
+            assert len(ws.artifacts.query()) == 3
+        asked = _count_stats(ws, monkeypatch)
+        assert sorted(a["name"] for a in ws.artifacts.query()) == ["a.txt", "b.txt", "c.txt"]
+        assert asked == []

@@ -392,6 +392,9 @@ class Sessions(SessionChanges):
                 ):
                     continue
             row = index.refresh_dir(row.dir, manifest=False) or row
+            if row.error:  # its artifacts.yaml, read just now, is broken: as a new process says
+                self.broken.append(row.error)
+                continue
             out.append(self.info(row.dir, m, row.artifact_count, row.last_at))
         index.commit()
         out.sort(key=lambda s: (s[sort_by], s["created_at"], s["id"]))
