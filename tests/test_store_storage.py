@@ -538,3 +538,97 @@ def test_only_the_unfinished_last_line_is_set_aside_however_long_it_is(tmp_path:
     # a file that is one unfinished line: all of it set aside
     fs.write("none", b"no newline at all")
     assert fs.append("none", b"next\n") == 0 and fs.read("none") == b"next\n"
+
+
+# -- what the mutation run of 2026-11-30 found untested ------------------------------------------
+
+
+def test_whole_lines_are_never_set_aside_only_the_unfinished_last_one(storage: Storage) -> None:
+    """Appends to a file of whole lines set nothing aside (fsck would report every one as a
+    torn write); after a cut, the whole lines before the fragment stay in the file."""
+    assert storage.append("log", b"one\n") == 0  # a new file
+    assert storage.append("log", b"two\n") == 4
+    assert storage.append("log", b"three\n") == 8
+    assert storage.listdir(".spell/repair") == []
+    storage.write("cut", b"one\ntwo\npartial")
+    assert storage.append("cut", b"next\n") == 8
+    assert storage.read("cut") == b"one\ntwo\nnext\n"
+    [torn] = storage.listdir(".spell/repair")
+    assert torn.startswith("cut.") and storage.read(f".spell/repair/{torn}") == b"partial"
+
+
+def test_two_locks_never_wait_for_each_other(storage: Storage) -> None:
+    """Sessions are written side by side: while one thread holds one session's lock, another
+    thread takes a different session's lock at once (one lock for all would serialise them)."""
+    import threading
+
+    took = threading.Event()
+
+    def other() -> None:
+        with storage.lock("s-b"):
+            took.set()
+
+    with storage.lock("s-a"):
+        worker = threading.Thread(target=other)
+        worker.start()
+        assert took.wait(60), "lock s-b waited for lock s-a"
+    worker.join(60)
+
+
+def test_a_folder_name_may_end_in_any_character(storage: Storage) -> None:
+    for name in ("BOX", "a/", "x_/"):  # (a trailing slash is the folder itself)
+        storage.write(f"in/{name.rstrip('/')}/f", b"x")
+    assert storage.listdir("in/BOX") == ["f"]
+    assert storage.listdir("in/a/") == storage.listdir("in/x_") == ["f"]
+
+
+def test_a_missing_file_is_worded_as_on_disk(storage: Storage) -> None:
+    """The CLI prints an ``OSError``'s ``strerror``: the memory backend says what the disk says."""
+    for read in (lambda: storage.read("gone"), lambda: storage.read_from("gone", 0)):
+        with pytest.raises(FileNotFoundError) as info:
+            read()
+        assert info.value.strerror == os.strerror(errno.ENOENT)
+
+
+def test_plain_writes_are_not_flushed_and_return_no_stat(tmp_path: Path, monkeypatch) -> None:
+    """Only writes that ask for it wait for the disk (a world or a bulk add writes thousands of
+    files); and without ``mtime_ns`` no stat comes back, so no stat cache vouches for the file."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    assert atomic_write(tmp_path / "a", b"x") is None
+    assert atomic_replace(tmp_path / "b", b"y") is None
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    assert fs.write("c", b"z") is None
+    assert synced == []
+    assert atomic_write(tmp_path / "a", b"x2", fsync=True) is None and len(synced) == 1
+    st = fs.write("c", b"z2", mtime_ns=1_000_000_000)
+    assert st is not None and st.st_mtime_ns == 1_000_000_000 and st.st_size == 2
+
+
+def test_removing_a_link_under_sessions_removes_the_link_not_what_it_points_to(
+    tmp_path: Path,
+) -> None:
+    """A link left in a session (a cloned repository's, a user's) is never followed, not even to
+    delete: deleting the artifact or the session unlinks the link, and the files it points
+    to, outside the workspace, stay."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "dir" / "keep.txt").write_bytes(b"not ours")
+    (outside / "file.txt").write_bytes(b"not ours either")
+    root = tmp_path / "root"
+    (root / "sessions" / "s" / "files").mkdir(parents=True)
+    (root / "sessions" / "s" / "files" / "a.txt").symlink_to(outside / "file.txt")
+    (root / "sessions" / "s" / "linked").symlink_to(outside / "dir")
+    (root / "sessions" / "t").symlink_to(outside / "dir")
+    fs = FsStorage(root)
+    fs.remove("sessions/s/files/a.txt")  # an artifact's files/ copy, deleted
+    assert not os.path.lexists(root / "sessions" / "s" / "files" / "a.txt")
+    fs.rmtree("sessions/s/linked")
+    fs.rmtree("sessions/t")  # a whole session that is a link
+    assert sorted(os.listdir(root / "sessions")) == ["s"]
+    assert os.listdir(root / "sessions" / "s") == ["files"]
+    assert (outside / "file.txt").read_bytes() == b"not ours either"
+    assert (outside / "dir" / "keep.txt").read_bytes() == b"not ours"
+    fs.close()

@@ -512,7 +512,7 @@ class MemoryStorage(Storage):
         try:
             return bytes(self.files[rel])
         except KeyError:
-            raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), rel) from None
 
     def _touch(self, rel: str) -> None:
         self._counter += 1
@@ -525,7 +525,7 @@ class MemoryStorage(Storage):
         try:
             return bytes(self.files[rel][offset:])
         except KeyError:
-            raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), rel) from None
 
     def write(
         self, rel: str, data: bytes, fsync: bool = False, mtime_ns: int | None = None
