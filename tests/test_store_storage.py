@@ -632,3 +632,93 @@ def test_removing_a_link_under_sessions_removes_the_link_not_what_it_points_to(
     assert (outside / "file.txt").read_bytes() == b"not ours either"
     assert (outside / "dir" / "keep.txt").read_bytes() == b"not ours"
     fs.close()
+
+
+def test_a_set_aside_fragment_is_named_after_its_file_and_time(storage: Storage) -> None:
+    """``.spell/repair/<file>.<time>.torn`` (README, Durability): one file, not a folder
+    tree, named after the record file (``/`` as ``__``), the local time and the nanosecond."""
+    import re
+
+    storage.write("sessions/s/artifacts.yaml", b"- whole\n- cut")
+    storage.append("sessions/s/artifacts.yaml", b"- next\n")
+    [torn] = storage.listdir(".spell/repair")
+    assert re.fullmatch(r"sessions__s__artifacts\.yaml\.\d{8}T\d{6}\.\d{1,9}\.torn", torn), torn
+    assert storage.read(f".spell/repair/{torn}") == b"- cut"
+
+
+def test_every_fragment_is_kept_however_many_in_one_second(storage: Storage) -> None:
+    """Nothing is lost: a fragment set aside never replaces an earlier one of the same file."""
+    for i in range(40):
+        storage.write("log", f"whole\npart {i}".encode())
+        storage.append("log", b"next\n")
+    kept = {storage.read(f".spell/repair/{n}") for n in storage.listdir(".spell/repair")}
+    assert kept == {f"part {i}".encode() for i in range(40)}
+
+
+def test_a_fragment_is_on_disk_before_it_leaves_the_record_file(tmp_path: Path, monkeypatch):
+    """Cutting the unfinished line out of the record file and keeping it elsewhere must not lose
+    it to a power cut: its copy is written through ``.spell/tmp`` (where an interrupted temp
+    is cleaned up) and flushed before the record file is truncated."""
+    fs = FsStorage(tmp_path)
+    fs.write("sessions/s/artifacts.yaml", b"- whole\n- cut")
+    events: list[tuple[str, str]] = []
+    real_fsync, real_truncate, real_replace = os.fsync, os.ftruncate, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def ftruncate(fd: int, size: int) -> None:
+        events.append(("truncate", os.readlink(f"/proc/self/fd/{fd}")))
+        real_truncate(fd, size)
+
+    def replace(src: str, dst: str) -> None:
+        real_replace(src, dst)  # (the first try fails: .spell/repair/ is made, then again)
+        events.append(("replace", os.path.dirname(src)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    monkeypatch.setattr(os, "replace", replace)
+    fs.append("sessions/s/artifacts.yaml", b"- next\n")
+    tmp = f"{tmp_path}/.spell/tmp"
+    assert [what for what, _ in events] == ["fsync", "replace", "truncate"]
+    assert os.path.dirname(events[0][1]) == tmp  # the fragment's temp, flushed,
+    assert events[1][1] == tmp  # renamed into .spell/repair/,
+    assert events[2][1] == f"{tmp_path}/sessions/s/artifacts.yaml"  # then cut from the record
+    assert fs.read("sessions/s/artifacts.yaml") == b"- whole\n- next\n"
+
+
+def test_libc_is_found_without_find_library_and_syncfs_flushes_the_workspace(tmp_path, monkeypatch):
+    """Where ``ctypes.util.find_library`` finds nothing (no ldconfig, no compiler: a slim
+    container) libc is still loaded by its soname; ``syncfs`` is given a descriptor of the
+    workspace's own file system; a libc without ``sync_file_range`` means per-file fsync."""
+    import ctypes
+    import ctypes.util
+
+    from spellfs.store import storage as st
+
+    synced: list[str] = []
+    monkeypatch.setattr(os, "sync", lambda: synced.append("sync"))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    st._syncfs(str(tmp_path))
+    assert synced == []  # syncfs found in libc.so.6, not the sync-everything fallback
+    monkeypatch.setattr(st, "_SFR", [])
+    assert st._sync_file_range() is not None
+
+    given: list[str] = []
+
+    class Recording:
+        def __init__(self, *a, **k) -> None:
+            self.syncfs = lambda fd: given.append(os.readlink(f"/proc/self/fd/{fd}")) or 0
+
+    monkeypatch.setattr(ctypes, "CDLL", Recording)
+    st._syncfs(str(tmp_path))
+    assert given == [str(tmp_path)] and synced == []
+
+    class WithoutSyncFileRange:
+        def __init__(self, *a, **k) -> None:
+            pass
+
+    monkeypatch.setattr(ctypes, "CDLL", WithoutSyncFileRange)
+    monkeypatch.setattr(st, "_SFR", [])
+    assert st._sync_file_range() is None and st._SFR == [None]
