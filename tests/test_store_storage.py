@@ -722,3 +722,72 @@ def test_libc_is_found_without_find_library_and_syncfs_flushes_the_workspace(tmp
     monkeypatch.setattr(ctypes, "CDLL", WithoutSyncFileRange)
     monkeypatch.setattr(st, "_SFR", [])
     assert st._sync_file_range() is None and st._SFR == [None]
+
+
+def test_a_session_record_is_appended_under_that_session_lock(tmp_path: Path, monkeypatch):
+    """``fsck --repair`` rewrites a record file under its session's lock (``s-<dir>``): an
+    append holds the same lock while it writes, so no rewrite can drop the line."""
+    import fcntl
+
+    fs = FsStorage(tmp_path)
+    fs.mkdir("sessions/d")
+    fs.mkdir(".spell/locks")
+    lockfile = tmp_path / ".spell" / "locks" / "s-d.lock"
+
+    def locked() -> bool:  # what another process taking s-d would find
+        probe = os.open(lockfile, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(probe)  # (closing drops a lock the probe took)
+        return False
+
+    held: list[bool] = []
+    real_write = os.write
+
+    def write(fd: int, data) -> int:
+        if bytes(data) == b"- line\n":
+            held.append(locked())
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    fs.append("sessions/d/artifacts.yaml", b"- line\n")
+    assert held == [True]
+    assert not locked()  # and released once the line is in
+    assert fs.read("sessions/d/artifacts.yaml") == b"- line\n"
+    fs.close()
+
+
+def test_appending_to_a_linked_or_special_record_file_is_refused_by_name(tmp_path: Path) -> None:
+    """A record file that is a link (a hostile clone's) or a fifo is never appended through: the
+    error names it, as a read's does, and the file it points to is untouched."""
+    from spellfs.errors import UnsafePath
+
+    hint = "spellfs never follows links under sessions/; remove it, or the session"
+    (tmp_path / "outside.txt").write_bytes(b"not ours\n")
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    os.symlink(tmp_path / "outside.txt", tmp_path / "sessions" / "s" / "artifacts.yaml")
+    os.mkfifo(tmp_path / "sessions" / "s" / "events.yaml")
+    fs = FsStorage(tmp_path)
+    with pytest.raises(UnsafePath) as info:
+        fs.append("sessions/s/artifacts.yaml", b"- line\n")
+    assert str(info.value) == f"refused: sessions/s/artifacts.yaml is a symbolic link ({hint})"
+    assert (tmp_path / "outside.txt").read_bytes() == b"not ours\n"
+    with pytest.raises(UnsafePath) as info:
+        fs.append("sessions/s/events.yaml", b"- line\n")
+    assert str(info.value) == (
+        f"refused: sessions/s/events.yaml is a special file (device, fifo or socket) ({hint})"
+    )
+    fs.close()
+
+
+def test_fsync_of_many_paths_skips_a_missing_one_when_starting_writeouts(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch)
+    paths = _files(tmp_path, 20)
+    gone = str(tmp_path / "sessions" / "gone")  # an object pushed and dropped meanwhile
+    fs.fsync([gone, *paths])
+    assert gone not in flushes.of("writeout") and flushes.of("fsync") == [paths[-1]]
+    assert flushes.of("writeout") == paths[:-1] + paths[:-1]  # started, then waited for

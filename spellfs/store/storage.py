@@ -342,6 +342,10 @@ class FsStorage(Storage):
             finally:
                 os.close(fd)
         except OSError as exc:
+            if exc.errno == errno.ELOOP and rel.startswith("sessions"):  # (as _open_stat says)
+                from .links import refusal
+
+                raise refusal(rel, os.lstat(path).st_mode) from None
             raise disk_error(exc, path) from None
         return start
 
