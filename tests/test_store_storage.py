@@ -791,3 +791,35 @@ def test_fsync_of_many_paths_skips_a_missing_one_when_starting_writeouts(tmp_pat
     fs.fsync([gone, *paths])
     assert gone not in flushes.of("writeout") and flushes.of("fsync") == [paths[-1]]
     assert flushes.of("writeout") == paths[:-1] + paths[:-1]  # started, then waited for
+
+
+def test_long_and_undecodable_names_get_a_temp_of_their_own(tmp_path: Path) -> None:
+    """A name up to 255 bytes, in any script, or with bytes that are not UTF-8 (a file name
+    read from disk): the temp's name keeps at most 80 bytes of it, cut between characters."""
+    long = "日" * 85  # 255 bytes: the longest name there is; 80 bytes falls inside a character
+    atomic_write(tmp_path / long, b"kanji", tmpdir=str(tmp_path / "tmp"))
+    raw = "caf\udce9.txt"  # b"caf\xe9.txt" as os.listdir gives it
+    atomic_write(tmp_path / raw, b"latin-1", tmpdir=str(tmp_path / "tmp"))
+    assert (tmp_path / long).read_bytes() == b"kanji"
+    assert (tmp_path / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"latin-1"
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_atomic_write_dates_the_file_before_it_comes_into_view(tmp_path: Path) -> None:
+    st = atomic_write(tmp_path / "f", b"data", mtime_ns=2_000_000_123)
+    assert st is not None and st.st_mtime_ns == 2_000_000_123 and st.st_size == 4
+    assert os.stat(tmp_path / "f").st_mtime_ns == 2_000_000_123
+
+
+def test_a_write_replaces_a_link_in_a_session_and_never_writes_through_it(tmp_path: Path):
+    """The last component is replaced, never followed: a ``files/`` copy that is a link becomes
+    a file of its own, and what the link pointed to, outside, is untouched."""
+    (tmp_path / "outside.txt").write_bytes(b"not ours")
+    (tmp_path / "ws" / "sessions" / "s" / "files").mkdir(parents=True)
+    link = tmp_path / "ws" / "sessions" / "s" / "files" / "a.txt"
+    link.symlink_to(tmp_path / "outside.txt")
+    fs = FsStorage(tmp_path / "ws")
+    fs.write("sessions/s/files/a.txt", b"ours")
+    assert not link.is_symlink() and link.read_bytes() == b"ours"
+    assert (tmp_path / "outside.txt").read_bytes() == b"not ours"
+    fs.close()
