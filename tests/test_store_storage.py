@@ -805,10 +805,51 @@ def test_long_and_undecodable_names_get_a_temp_of_their_own(tmp_path: Path) -> N
     assert os.listdir(tmp_path / "tmp") == []
 
 
-def test_atomic_write_dates_the_file_before_it_comes_into_view(tmp_path: Path) -> None:
+def test_atomic_write_dates_the_file_before_it_comes_into_view(tmp_path: Path, monkeypatch):
     st = atomic_write(tmp_path / "f", b"data", mtime_ns=2_000_000_123)
     assert st is not None and st.st_mtime_ns == 2_000_000_123 and st.st_size == 4
     assert os.stat(tmp_path / "f").st_mtime_ns == 2_000_000_123
+    # the same when the temp folder is on another file system (the temp made again beside)
+    tmpdir, real = tmp_path / "tmp", os.replace
+
+    def cross_device(src, dst):
+        if os.path.dirname(src) == str(tmpdir):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    st = atomic_write(tmp_path / "g", b"moved", tmpdir=str(tmpdir), mtime_ns=3_000_000_456)
+    assert st is not None and st.st_mtime_ns == 3_000_000_456 and st.st_size == 5
+    assert os.stat(tmp_path / "g").st_mtime_ns == 3_000_000_456
+    assert sorted(os.listdir(tmp_path)) == ["f", "g", "tmp"] and os.listdir(tmpdir) == []
+
+
+def test_a_folder_another_writer_makes_at_the_same_moment_is_no_error(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Writers in threads (a bulk add's) or processes may find the same folder missing at once:
+    whichever makes it second must not fail. The race is made to happen: the folder appears
+    between this writer's failed attempt and its ``makedirs``."""
+    real_open, real_replace = os.open, os.replace
+
+    def open_as_other_made_tmp(path, flags, mode=0o777, **kw):
+        if os.fspath(path).startswith(f"{tmp_path}/tmp/") and not (tmp_path / "tmp").exists():
+            os.mkdir(tmp_path / "tmp")  # the other writer, just before us
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        return real_open(path, flags, mode, **kw)
+
+    def replace_as_other_made_dir(src, dst):
+        if dst.startswith(f"{tmp_path}/new/") and not (tmp_path / "new").exists():
+            os.mkdir(tmp_path / "new")
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "open", open_as_other_made_tmp)
+    monkeypatch.setattr(os, "replace", replace_as_other_made_dir)
+    atomic_write(tmp_path / "f", b"one", tmpdir=str(tmp_path / "tmp"))
+    atomic_write(tmp_path / "new" / "g", b"two", tmpdir=str(tmp_path / "tmp"))
+    assert (tmp_path / "f").read_bytes() == b"one"
+    assert (tmp_path / "new" / "g").read_bytes() == b"two"
 
 
 def test_a_write_replaces_a_link_in_a_session_and_never_writes_through_it(tmp_path: Path):
