@@ -864,3 +864,49 @@ def test_a_write_replaces_a_link_in_a_session_and_never_writes_through_it(tmp_pa
     assert not link.is_symlink() and link.read_bytes() == b"ours"
     assert (tmp_path / "outside.txt").read_bytes() == b"not ours"
     fs.close()
+
+
+def test_a_read_sees_what_was_appended_after_the_size_was_taken(tmp_path: Path, monkeypatch):
+    """A read takes the file's size, then reads; a writer's append may land in between (a
+    line larger than one chunk here): the read returns every byte, in order."""
+    fs = FsStorage(tmp_path)
+    fs.write("sessions/s/artifacts.yaml", b"- one\n")
+    big = b"- " + b"x" * (3 << 20) + b"\n"
+    real_fstat, landed = os.fstat, []
+
+    def fstat_then_append(fd: int):
+        st = real_fstat(fd)
+        if not landed:  # the other writer, just after the size was taken
+            landed.append(True)
+            with open(tmp_path / "sessions" / "s" / "artifacts.yaml", "ab") as f:
+                f.write(big)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat_then_append)
+    assert fs.read("sessions/s/artifacts.yaml") == b"- one\n" + big
+    assert landed == [True]
+
+
+def test_a_read_never_follows_a_link_in_a_session_but_does_elsewhere(tmp_path: Path) -> None:
+    """Under sessions/ a record file that is a link or a fifo is refused by name (a fifo would
+    also block the read for ever); templates/ and other files may be links, followed."""
+    from spellfs.errors import UnsafePath
+
+    hint = "spellfs never follows links under sessions/; remove it, or the session"
+    (tmp_path / "outside.yaml").write_bytes(b"secret: 1\n")
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    (tmp_path / "templates").mkdir()
+    os.symlink(tmp_path / "outside.yaml", tmp_path / "sessions" / "s" / "artifacts.yaml")
+    os.symlink(tmp_path / "outside.yaml", tmp_path / "templates" / "shared.yaml")
+    os.mkfifo(tmp_path / "sessions" / "s" / "events.yaml")
+    fs = FsStorage(tmp_path)
+    with pytest.raises(UnsafePath) as info:
+        fs.read("sessions/s/artifacts.yaml")
+    assert str(info.value) == f"refused: sessions/s/artifacts.yaml is a symbolic link ({hint})"
+    with pytest.raises(UnsafePath) as info:
+        fs.read_from("sessions/s/events.yaml", 0)
+    assert str(info.value) == (
+        f"refused: sessions/s/events.yaml is a special file (device, fifo or socket) ({hint})"
+    )
+    assert fs.read("templates/shared.yaml") == b"secret: 1\n"
+    fs.close()
