@@ -910,3 +910,16 @@ def test_a_read_never_follows_a_link_in_a_session_but_does_elsewhere(tmp_path: P
     )
     assert fs.read("templates/shared.yaml") == b"secret: 1\n"
     fs.close()
+
+
+def test_reading_a_folder_in_a_session_is_the_disk_s_is_a_directory_error(tmp_path: Path):
+    """The CLI words an ``OSError`` from its errno, ``strerror`` and file name: a folder where a
+    record file was expected reads as the disk's own EISDIR, naming the folder."""
+    (tmp_path / "sessions" / "s" / "artifacts.yaml").mkdir(parents=True)
+    fs = FsStorage(tmp_path)
+    with pytest.raises(IsADirectoryError) as info:
+        fs.read("sessions/s/artifacts.yaml")
+    assert info.value.errno == errno.EISDIR
+    assert info.value.strerror == os.strerror(errno.EISDIR)
+    assert info.value.filename == f"{tmp_path}/sessions/s/artifacts.yaml"
+    fs.close()
