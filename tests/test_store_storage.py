@@ -538,3 +538,388 @@ def test_only_the_unfinished_last_line_is_set_aside_however_long_it_is(tmp_path:
     # a file that is one unfinished line: all of it set aside
     fs.write("none", b"no newline at all")
     assert fs.append("none", b"next\n") == 0 and fs.read("none") == b"next\n"
+
+
+# -- what the mutation run of 2026-11-30 found untested ------------------------------------------
+
+
+def test_whole_lines_are_never_set_aside_only_the_unfinished_last_one(storage: Storage) -> None:
+    """Appends to a file of whole lines set nothing aside (fsck would report every one as a
+    torn write); after a cut, the whole lines before the fragment stay in the file."""
+    assert storage.append("log", b"one\n") == 0  # a new file
+    assert storage.append("log", b"two\n") == 4
+    assert storage.append("log", b"three\n") == 8
+    assert storage.listdir(".spell/repair") == []
+    storage.write("cut", b"one\ntwo\npartial")
+    assert storage.append("cut", b"next\n") == 8
+    assert storage.read("cut") == b"one\ntwo\nnext\n"
+    [torn] = storage.listdir(".spell/repair")
+    assert torn.startswith("cut.") and storage.read(f".spell/repair/{torn}") == b"partial"
+
+
+def test_two_locks_never_wait_for_each_other(storage: Storage) -> None:
+    """Sessions are written side by side: while one thread holds one session's lock, another
+    thread takes a different session's lock at once (one lock for all would serialise them)."""
+    import threading
+
+    took = threading.Event()
+
+    def other() -> None:
+        with storage.lock("s-b"):
+            took.set()
+
+    with storage.lock("s-a"):
+        worker = threading.Thread(target=other)
+        worker.start()
+        assert took.wait(60), "lock s-b waited for lock s-a"
+    worker.join(60)
+
+
+def test_a_folder_name_may_end_in_any_character(storage: Storage) -> None:
+    for name in ("BOX", "a/", "x_/"):  # (a trailing slash is the folder itself)
+        storage.write(f"in/{name.rstrip('/')}/f", b"x")
+    assert storage.listdir("in/BOX") == ["f"]
+    assert storage.listdir("in/a/") == storage.listdir("in/x_") == ["f"]
+
+
+def test_a_missing_file_is_worded_as_on_disk(storage: Storage) -> None:
+    """The CLI prints an ``OSError``'s ``strerror``: the memory backend says what the disk says."""
+    for read in (lambda: storage.read("gone"), lambda: storage.read_from("gone", 0)):
+        with pytest.raises(FileNotFoundError) as info:
+            read()
+        assert info.value.strerror == os.strerror(errno.ENOENT)
+
+
+def test_plain_writes_are_not_flushed_and_return_no_stat(tmp_path: Path, monkeypatch) -> None:
+    """Only writes that ask for it wait for the disk (a world or a bulk add writes thousands of
+    files); and without ``mtime_ns`` no stat comes back, so no stat cache vouches for the file."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    assert atomic_write(tmp_path / "a", b"x") is None
+    assert atomic_replace(tmp_path / "b", b"y") is None
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    assert fs.write("c", b"z") is None
+    assert synced == []
+    assert atomic_write(tmp_path / "a", b"x2", fsync=True) is None and len(synced) == 1
+    st = fs.write("c", b"z2", mtime_ns=1_000_000_000)
+    assert st is not None and st.st_mtime_ns == 1_000_000_000 and st.st_size == 2
+
+
+def test_removing_a_link_under_sessions_removes_the_link_not_what_it_points_to(
+    tmp_path: Path,
+) -> None:
+    """A link left in a session (a cloned repository's, a user's) is never followed, not even to
+    delete: deleting the artifact or the session unlinks the link, and the files it points
+    to, outside the workspace, stay."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "dir" / "keep.txt").write_bytes(b"not ours")
+    (outside / "file.txt").write_bytes(b"not ours either")
+    root = tmp_path / "root"
+    (root / "sessions" / "s" / "files").mkdir(parents=True)
+    (root / "sessions" / "s" / "files" / "a.txt").symlink_to(outside / "file.txt")
+    (root / "sessions" / "s" / "linked").symlink_to(outside / "dir")
+    (root / "sessions" / "t").symlink_to(outside / "dir")
+    fs = FsStorage(root)
+    fs.remove("sessions/s/files/a.txt")  # an artifact's files/ copy, deleted
+    assert not os.path.lexists(root / "sessions" / "s" / "files" / "a.txt")
+    fs.rmtree("sessions/s/linked")
+    fs.rmtree("sessions/t")  # a whole session that is a link
+    assert sorted(os.listdir(root / "sessions")) == ["s"]
+    assert os.listdir(root / "sessions" / "s") == ["files"]
+    assert (outside / "file.txt").read_bytes() == b"not ours either"
+    assert (outside / "dir" / "keep.txt").read_bytes() == b"not ours"
+    fs.close()
+
+
+def test_a_set_aside_fragment_is_named_after_its_file_and_time(storage: Storage) -> None:
+    """``.spell/repair/<file>.<time>.torn`` (README, Durability): one file, not a folder
+    tree, named after the record file (``/`` as ``__``), the local time and the nanosecond."""
+    import re
+
+    storage.write("sessions/s/artifacts.yaml", b"- whole\n- cut")
+    storage.append("sessions/s/artifacts.yaml", b"- next\n")
+    [torn] = storage.listdir(".spell/repair")
+    assert re.fullmatch(r"sessions__s__artifacts\.yaml\.\d{8}T\d{6}\.\d{1,9}\.torn", torn), torn
+    assert storage.read(f".spell/repair/{torn}") == b"- cut"
+
+
+def test_every_fragment_is_kept_however_many_in_one_second(storage: Storage) -> None:
+    """Nothing is lost: a fragment set aside never replaces an earlier one of the same file."""
+    for i in range(40):
+        storage.write("log", f"whole\npart {i}".encode())
+        storage.append("log", b"next\n")
+    kept = {storage.read(f".spell/repair/{n}") for n in storage.listdir(".spell/repair")}
+    assert kept == {f"part {i}".encode() for i in range(40)}
+
+
+def test_a_fragment_is_on_disk_before_it_leaves_the_record_file(tmp_path: Path, monkeypatch):
+    """Cutting the unfinished line out of the record file and keeping it elsewhere must not lose
+    it to a power cut: its copy is written through ``.spell/tmp`` (where an interrupted temp
+    is cleaned up) and flushed before the record file is truncated."""
+    fs = FsStorage(tmp_path)
+    fs.write("sessions/s/artifacts.yaml", b"- whole\n- cut")
+    events: list[tuple[str, str]] = []
+    real_fsync, real_truncate, real_replace = os.fsync, os.ftruncate, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def ftruncate(fd: int, size: int) -> None:
+        events.append(("truncate", os.readlink(f"/proc/self/fd/{fd}")))
+        real_truncate(fd, size)
+
+    def replace(src: str, dst: str) -> None:
+        real_replace(src, dst)  # (the first try fails: .spell/repair/ is made, then again)
+        events.append(("replace", os.path.dirname(src)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    monkeypatch.setattr(os, "replace", replace)
+    fs.append("sessions/s/artifacts.yaml", b"- next\n")
+    tmp = f"{tmp_path}/.spell/tmp"
+    assert [what for what, _ in events] == ["fsync", "replace", "truncate"]
+    assert os.path.dirname(events[0][1]) == tmp  # the fragment's temp, flushed,
+    assert events[1][1] == tmp  # renamed into .spell/repair/,
+    assert events[2][1] == f"{tmp_path}/sessions/s/artifacts.yaml"  # then cut from the record
+    assert fs.read("sessions/s/artifacts.yaml") == b"- whole\n- next\n"
+
+
+def test_libc_is_found_without_find_library_and_syncfs_flushes_the_workspace(tmp_path, monkeypatch):
+    """Where ``ctypes.util.find_library`` finds nothing (no ldconfig, no compiler: a slim
+    container) libc is still loaded by its soname; ``syncfs`` is given a descriptor of the
+    workspace's own file system; a libc without ``sync_file_range`` means per-file fsync."""
+    import ctypes
+    import ctypes.util
+
+    from spellfs.store import storage as st
+
+    synced: list[str] = []
+    monkeypatch.setattr(os, "sync", lambda: synced.append("sync"))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    st._syncfs(str(tmp_path))
+    assert synced == []  # syncfs found in libc.so.6, not the sync-everything fallback
+    monkeypatch.setattr(st, "_SFR", [])
+    assert st._sync_file_range() is not None
+
+    given: list[str] = []
+
+    class Recording:
+        def __init__(self, *a, **k) -> None:
+            self.syncfs = lambda fd: given.append(os.readlink(f"/proc/self/fd/{fd}")) or 0
+
+    monkeypatch.setattr(ctypes, "CDLL", Recording)
+    st._syncfs(str(tmp_path))
+    assert given == [str(tmp_path)] and synced == []
+
+    class WithoutSyncFileRange:
+        def __init__(self, *a, **k) -> None:
+            pass
+
+    monkeypatch.setattr(ctypes, "CDLL", WithoutSyncFileRange)
+    monkeypatch.setattr(st, "_SFR", [])
+    assert st._sync_file_range() is None and st._SFR == [None]
+
+
+def test_a_session_record_is_appended_under_that_session_lock(tmp_path: Path, monkeypatch):
+    """``fsck --repair`` rewrites a record file under its session's lock (``s-<dir>``): an
+    append holds the same lock while it writes, so no rewrite can drop the line."""
+    import fcntl
+
+    fs = FsStorage(tmp_path)
+    fs.mkdir("sessions/d")
+    fs.mkdir(".spell/locks")
+    lockfile = tmp_path / ".spell" / "locks" / "s-d.lock"
+
+    def locked() -> bool:  # what another process taking s-d would find
+        probe = os.open(lockfile, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(probe)  # (closing drops a lock the probe took)
+        return False
+
+    held: list[bool] = []
+    real_write = os.write
+
+    def write(fd: int, data) -> int:
+        if bytes(data) == b"- line\n":
+            held.append(locked())
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    fs.append("sessions/d/artifacts.yaml", b"- line\n")
+    assert held == [True]
+    assert not locked()  # and released once the line is in
+    assert fs.read("sessions/d/artifacts.yaml") == b"- line\n"
+    fs.close()
+
+
+def test_appending_to_a_linked_or_special_record_file_is_refused_by_name(tmp_path: Path) -> None:
+    """A record file that is a link (a hostile clone's) or a fifo is never appended through: the
+    error names it, as a read's does, and the file it points to is untouched."""
+    from spellfs.errors import UnsafePath
+
+    hint = "spellfs never follows links under sessions/; remove it, or the session"
+    (tmp_path / "outside.txt").write_bytes(b"not ours\n")
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    os.symlink(tmp_path / "outside.txt", tmp_path / "sessions" / "s" / "artifacts.yaml")
+    os.mkfifo(tmp_path / "sessions" / "s" / "events.yaml")
+    fs = FsStorage(tmp_path)
+    with pytest.raises(UnsafePath) as info:
+        fs.append("sessions/s/artifacts.yaml", b"- line\n")
+    assert str(info.value) == f"refused: sessions/s/artifacts.yaml is a symbolic link ({hint})"
+    assert (tmp_path / "outside.txt").read_bytes() == b"not ours\n"
+    with pytest.raises(UnsafePath) as info:
+        fs.append("sessions/s/events.yaml", b"- line\n")
+    assert str(info.value) == (
+        f"refused: sessions/s/events.yaml is a special file (device, fifo or socket) ({hint})"
+    )
+    fs.close()
+
+
+def test_fsync_of_many_paths_skips_a_missing_one_when_starting_writeouts(tmp_path, monkeypatch):
+    fs = FsStorage(tmp_path)
+    flushes = _Flushes(monkeypatch)
+    paths = _files(tmp_path, 20)
+    gone = str(tmp_path / "sessions" / "gone")  # an object pushed and dropped meanwhile
+    fs.fsync([gone, *paths])
+    assert gone not in flushes.of("writeout") and flushes.of("fsync") == [paths[-1]]
+    assert flushes.of("writeout") == paths[:-1] + paths[:-1]  # started, then waited for
+
+
+def test_long_and_undecodable_names_get_a_temp_of_their_own(tmp_path: Path) -> None:
+    """A name up to 255 bytes, in any script, or with bytes that are not UTF-8 (a file name
+    read from disk): the temp's name keeps at most 80 bytes of it, cut between characters."""
+    long = "日" * 85  # 255 bytes: the longest name there is; 80 bytes falls inside a character
+    atomic_write(tmp_path / long, b"kanji", tmpdir=str(tmp_path / "tmp"))
+    raw = "caf\udce9.txt"  # b"caf\xe9.txt" as os.listdir gives it
+    atomic_write(tmp_path / raw, b"latin-1", tmpdir=str(tmp_path / "tmp"))
+    assert (tmp_path / long).read_bytes() == b"kanji"
+    assert (tmp_path / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"latin-1"
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_atomic_write_dates_the_file_before_it_comes_into_view(tmp_path: Path, monkeypatch):
+    st = atomic_write(tmp_path / "f", b"data", mtime_ns=2_000_000_123)
+    assert st is not None and st.st_mtime_ns == 2_000_000_123 and st.st_size == 4
+    assert os.stat(tmp_path / "f").st_mtime_ns == 2_000_000_123
+    # the same when the temp folder is on another file system (the temp made again beside)
+    tmpdir, real = tmp_path / "tmp", os.replace
+
+    def cross_device(src, dst):
+        if os.path.dirname(src) == str(tmpdir):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    st = atomic_write(tmp_path / "g", b"moved", tmpdir=str(tmpdir), mtime_ns=3_000_000_456)
+    assert st is not None and st.st_mtime_ns == 3_000_000_456 and st.st_size == 5
+    assert os.stat(tmp_path / "g").st_mtime_ns == 3_000_000_456
+    assert sorted(os.listdir(tmp_path)) == ["f", "g", "tmp"] and os.listdir(tmpdir) == []
+
+
+def test_a_folder_another_writer_makes_at_the_same_moment_is_no_error(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Writers in threads (a bulk add's) or processes may find the same folder missing at once:
+    whichever makes it second must not fail. The race is made to happen: the folder appears
+    between this writer's failed attempt and its ``makedirs``."""
+    real_open, real_replace = os.open, os.replace
+
+    def open_as_other_made_tmp(path, flags, mode=0o777, **kw):
+        if os.fspath(path).startswith(f"{tmp_path}/tmp/") and not (tmp_path / "tmp").exists():
+            os.mkdir(tmp_path / "tmp")  # the other writer, just before us
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        return real_open(path, flags, mode, **kw)
+
+    def replace_as_other_made_dir(src, dst):
+        if dst.startswith(f"{tmp_path}/new/") and not (tmp_path / "new").exists():
+            os.mkdir(tmp_path / "new")
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "open", open_as_other_made_tmp)
+    monkeypatch.setattr(os, "replace", replace_as_other_made_dir)
+    atomic_write(tmp_path / "f", b"one", tmpdir=str(tmp_path / "tmp"))
+    atomic_write(tmp_path / "new" / "g", b"two", tmpdir=str(tmp_path / "tmp"))
+    assert (tmp_path / "f").read_bytes() == b"one"
+    assert (tmp_path / "new" / "g").read_bytes() == b"two"
+
+
+def test_a_write_replaces_a_link_in_a_session_and_never_writes_through_it(tmp_path: Path):
+    """The last component is replaced, never followed: a ``files/`` copy that is a link becomes
+    a file of its own, and what the link pointed to, outside, is untouched."""
+    (tmp_path / "outside.txt").write_bytes(b"not ours")
+    (tmp_path / "ws" / "sessions" / "s" / "files").mkdir(parents=True)
+    link = tmp_path / "ws" / "sessions" / "s" / "files" / "a.txt"
+    link.symlink_to(tmp_path / "outside.txt")
+    fs = FsStorage(tmp_path / "ws")
+    fs.write("sessions/s/files/a.txt", b"ours")
+    assert not link.is_symlink() and link.read_bytes() == b"ours"
+    assert (tmp_path / "outside.txt").read_bytes() == b"not ours"
+    fs.close()
+
+
+def test_a_read_sees_what_was_appended_after_the_size_was_taken(tmp_path: Path, monkeypatch):
+    """A read takes the file's size, then reads; a writer's append may land in between (a
+    line larger than one chunk here): the read returns every byte, in order."""
+    fs = FsStorage(tmp_path)
+    fs.write("sessions/s/artifacts.yaml", b"- one\n")
+    big = b"- " + b"x" * (3 << 20) + b"\n"
+    real_fstat, landed = os.fstat, []
+
+    def fstat_then_append(fd: int):
+        st = real_fstat(fd)
+        if not landed:  # the other writer, just after the size was taken
+            landed.append(True)
+            with open(tmp_path / "sessions" / "s" / "artifacts.yaml", "ab") as f:
+                f.write(big)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat_then_append)
+    assert fs.read("sessions/s/artifacts.yaml") == b"- one\n" + big
+    assert landed == [True]
+
+
+def test_a_read_never_follows_a_link_in_a_session_but_does_elsewhere(tmp_path: Path) -> None:
+    """Under sessions/ a record file that is a link or a fifo is refused by name (a fifo would
+    also block the read for ever); templates/ and other files may be links, followed."""
+    from spellfs.errors import UnsafePath
+
+    hint = "spellfs never follows links under sessions/; remove it, or the session"
+    (tmp_path / "outside.yaml").write_bytes(b"secret: 1\n")
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    (tmp_path / "templates").mkdir()
+    os.symlink(tmp_path / "outside.yaml", tmp_path / "sessions" / "s" / "artifacts.yaml")
+    os.symlink(tmp_path / "outside.yaml", tmp_path / "templates" / "shared.yaml")
+    os.mkfifo(tmp_path / "sessions" / "s" / "events.yaml")
+    fs = FsStorage(tmp_path)
+    with pytest.raises(UnsafePath) as info:
+        fs.read("sessions/s/artifacts.yaml")
+    assert str(info.value) == f"refused: sessions/s/artifacts.yaml is a symbolic link ({hint})"
+    with pytest.raises(UnsafePath) as info:
+        fs.read_from("sessions/s/events.yaml", 0)
+    assert str(info.value) == (
+        f"refused: sessions/s/events.yaml is a special file (device, fifo or socket) ({hint})"
+    )
+    assert fs.read("templates/shared.yaml") == b"secret: 1\n"
+    fs.close()
+
+
+def test_reading_a_folder_in_a_session_is_the_disk_s_is_a_directory_error(tmp_path: Path):
+    """The CLI words an ``OSError`` from its errno, ``strerror`` and file name: a folder where a
+    record file was expected reads as the disk's own EISDIR, naming the folder."""
+    (tmp_path / "sessions" / "s" / "artifacts.yaml").mkdir(parents=True)
+    fs = FsStorage(tmp_path)
+    with pytest.raises(IsADirectoryError) as info:
+        fs.read("sessions/s/artifacts.yaml")
+    assert info.value.errno == errno.EISDIR
+    assert info.value.strerror == os.strerror(errno.EISDIR)
+    assert info.value.filename == f"{tmp_path}/sessions/s/artifacts.yaml"
+    fs.close()

@@ -218,6 +218,14 @@ KNOWN_HANGS: dict[str, dict[str, str]] = {
         "xǁDirWatchǁclose__mutmut_6": "fd = +1 after close: the same",
         "xǁEntryWatchǁ__init____mutmut_6": "fd = +1: the same",
     },
+    "store/storage.py": {
+        "xǁFsStorageǁ_set_aside_tail__mutmut_6": "a first window of 0 bytes, times 4, for ever",
+        "xǁFsStorageǁ_set_aside_tail__mutmut_22": "cut >= 0 and ...: a file of one unfinished "
+        "line (no newline) never leaves the loop",
+        "xǁFsStorageǁ_set_aside_tail__mutmut_25": "window != size: the same file, the same loop",
+        "x__pread_all__mutmut_23": "offset = len(chunk): a read of more than one chunk re-reads "
+        "the same megabyte for ever",
+    },
 }
 
 # Per module: more lines for the scratch conftest.py (after HARNESS).

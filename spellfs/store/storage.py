@@ -342,6 +342,10 @@ class FsStorage(Storage):
             finally:
                 os.close(fd)
         except OSError as exc:
+            if exc.errno == errno.ELOOP and rel.startswith("sessions"):  # (as _open_stat says)
+                from .links import refusal
+
+                raise refusal(rel, os.lstat(path).st_mode) from None
             raise disk_error(exc, path) from None
         return start
 
@@ -512,7 +516,7 @@ class MemoryStorage(Storage):
         try:
             return bytes(self.files[rel])
         except KeyError:
-            raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), rel) from None
 
     def _touch(self, rel: str) -> None:
         self._counter += 1
@@ -525,7 +529,7 @@ class MemoryStorage(Storage):
         try:
             return bytes(self.files[rel][offset:])
         except KeyError:
-            raise FileNotFoundError(errno.ENOENT, "no such file", rel) from None
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), rel) from None
 
     def write(
         self, rel: str, data: bytes, fsync: bool = False, mtime_ns: int | None = None
