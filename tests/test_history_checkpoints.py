@@ -758,6 +758,71 @@ def test_restore_guard_stops_only_for_edits_it_would_overwrite_and_force_keeps_t
     assert (files / "a.txt").read_bytes() == b"a.txt one"
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_a_hand_edit_saved_while_a_restore_rewrites_copies_is_never_overwritten(
+    ws, monkeypatch, force
+):
+    """Red-team F23: a restore looks for hand edits first, then (after its records land)
+    rewrites the copies, for seconds in a large session. An editor that saves a copy the
+    restore is about to rewrite or delete, after that look, must not lose it: the copy stays as
+    the editor left it, `status` shows it and `save` records it. An interrupted restore's
+    in-flight repair never takes it for a copy of its own either."""
+    from spellfs.history.restores import Restores
+    from spellfs.store import hash_bytes
+
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    files = ws.root / "sessions" / dir / "files"
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        ws.artifacts.store(sid, "t", name, f"{name} one")
+    ws.history.save(sid)
+    for name in ("a.txt", "b.txt", "c.txt"):
+        ws.artifacts.store(sid, "t", name, f"{name} two")
+    ws.artifacts.store(sid, "t", "e.txt", "e two")
+    ws.history.save(sid)  # restoring 1 rewrites a, b and c and deletes e
+    hand = {"b.txt": b"b by hand meanwhile", "e.txt": b"e by hand meanwhile"}
+    real = Restores._materialize
+
+    def editor_saves_just_before(self, dir, rec, *rest):
+        if rec["name"] in hand:  # the restore is about to write (or remove) this copy
+            (files / rec["name"]).write_bytes(hand[rec["name"]])
+        return real(self, dir, rec, *rest)
+
+    monkeypatch.setattr(Restores, "_materialize", editor_saves_just_before)
+    result = ws.history.restore(sid, 1, force=force)
+    monkeypatch.undo()
+    log = ws.log(dir)
+    log.refresh()
+    recorded = {v["hash"] for vs in log.versions.values() for v in vs}
+    for name, content in hand.items():
+        assert (files / name).read_bytes() == content or hash_bytes(content) in recorded, name
+    assert (files / "b.txt").read_bytes() == hand["b.txt"]  # left for status and save
+    assert (files / "a.txt").read_bytes() == b"a.txt one"  # the rest is restored
+    assert (files / "c.txt").read_bytes() == b"c.txt one"
+    assert result["unrecorded"] == ["b.txt", "e.txt"]  # the CLI names them
+    wc = ws.worktree.scan(dir)
+    assert set(wc.modified) == {"b.txt"} and set(wc.added) == {"e.txt"}, wc
+    ws.history.save(sid)  # save records them as versions by hand
+    assert ws.artifacts.get(sid, "b.txt")["content"] == hand["b.txt"]
+    assert ws.artifacts.get(sid, "e.txt")["content"] == hand["e.txt"]
+
+    # A restore that fails after an editor saved: its in-flight repair puts back its own
+    # copies only; the edit (content only the disk has) stays.
+    def editor_then_interrupt(self, dir, rec, *rest):
+        if rec["name"] == "c.txt":
+            raise KeyboardInterrupt
+        if rec["name"] == "b.txt":
+            (files / "b.txt").write_bytes(b"b by hand again")
+        return real(self, dir, rec, *rest)
+
+    monkeypatch.setattr(Restores, "_materialize", editor_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ws.history.restore(sid, 2, force=force)
+    monkeypatch.undo()
+    assert (files / "b.txt").read_bytes() == b"b by hand again"
+    assert "b.txt" in ws.worktree.scan(dir).modified
+
+
 def test_restore_leaves_artifacts_over_the_copy_limit_out_of_files(ws):
     ws.config.set("watch.materialize_max_bytes", 10)
     sid = _session(ws)

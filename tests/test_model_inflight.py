@@ -420,11 +420,11 @@ from spellfs.history.restores import Restores
 real, calls, sig = Restores._materialize, [], getattr(signal, sys.argv[1])
 
 
-def materialize(self, dir, rec):  # the restore's copy-writing: its records have landed
+def materialize(self, dir, rec, *rest):  # the restore's copy-writing: its records have landed
     calls.append(rec["name"])
     if len(calls) == 3:  # a few copies rewritten, the rest not yet
         os.kill(os.getpid(), sig)
-    real(self, dir, rec)
+    return real(self, dir, rec, *rest)
 
 
 Restores._materialize = materialize

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .tree import VOLATILE, Snapshot, canonical, same_content
 from ..errors import IntegrityError, ObjectNotFound, UnrecordedChanges, UsageError
+from ..model import copies_now, edited_since
 from ..model.inflight import inflight  # (the package attribute is the submodule)
 from ..names import MAX_DISPLAY_NAME, now, usable_name
 from ..store import encode_record
@@ -51,6 +52,12 @@ class Restores:
         snap = self.snapshot(dir, checkpoint)
         rel = f"sessions/{dir}/artifacts.yaml"
         with self.storage.lock(f"s-{dir}"):
+            # The copies as they are before the guard looks at them: one an editor saves after
+            # this, while the copies are rewritten (seconds, in a large session), is left as the
+            # editor saved it, for `status` and `save` (as for a store).
+            log = ws.log(dir)
+            log.refresh()
+            checked = copies_now(ws, dir, {*snap.table, *log.table()})
             kept = self.guard_restore(dir, snap, force, doing)
             saved = self.keep_unsaved(dir, snap, force, doing)
             gone_by_hand = ws.worktree.scan(dir).deleted if force else []
@@ -99,15 +106,13 @@ class Restores:
                 if new:
                     self.storage.append(rel, b"".join(encode_record(r) for r in new))
                     log.refresh()
-                for rec in new:
-                    if rec.get("op") == "delete":
-                        self.storage.remove(f"sessions/{dir}/files/{rec['name']}")
-                    else:
-                        self._materialize(dir, rec)
+                left = [rec["name"] for rec in new if not self._materialize(dir, rec, checked)]
                 written = {rec["name"] for rec in new}
                 for name in gone_by_hand:  # deleted by hand, recorded content: put back (--force)
-                    if name in snap.table and name not in written and log.latest(name) is not None:
-                        self._materialize(dir, log.latest(name))
+                    rec = log.latest(name)
+                    if name in snap.table and name not in written and rec is not None:
+                        if not self._materialize(dir, rec, checked):
+                            left.append(name)
                 journal.committed()
             fields = {k: snap.manifest.get(k) for k in _MANIFEST_FIELDS if k in snap.manifest}
             if status is not None:
@@ -126,7 +131,8 @@ class Restores:
             "removed": len(gone),
             "kept": kept,
             "saved": saved,
-            "unrecorded": [] if force else ws.worktree.scan(dir).names(),
+            # (with force: only the copies an editor saved while it ran)
+            "unrecorded": sorted(left) if force else ws.worktree.scan(dir).names(),
         }
         ws.publish("session.restored", result)
         return result
@@ -219,12 +225,25 @@ class Restores:
             out[0] = f"since checkpoint {number}: {out[0]}"
         return out or [f"since checkpoint {number}: sessions/{dir}/state.yaml"]
 
-    def _materialize(self, dir: str, rec: dict) -> None:
+    def _materialize(self, dir: str, rec: dict, checked: dict | None = None) -> bool:
+        """Make ``files/<name>`` say what ``rec`` says (a delete record, or content over the copy
+        limit: no copy). With ``checked`` (:func:`~spellfs.model.handedits.copies_now`), a copy
+        someone saved since with content no record holds is left as it is, and False returned:
+        the check is made after the object is read, right before the write."""
+        ws = self.ws
         rel = f"sessions/{dir}/files/{rec['name']}"
-        if rec.get("size", 0) > self.ws.config.get("watch.materialize_max_bytes"):
+        data = None
+        if rec.get("op") != "delete" and rec.get("size", 0) <= ws.config.get(
+            "watch.materialize_max_bytes"
+        ):
+            data = ws.objects.get(rec["hash"])
+        if checked is not None and edited_since(ws, dir, ws.log(dir), rec["name"], checked):
+            return False
+        if data is None:
             self.storage.remove(rel)
-            return
-        self.storage.write(rel, self.ws.objects.get(rec["hash"]))
+        else:
+            self.storage.write(rel, data)
+        return True
 
     def fork(self, session: Any, checkpoint: Any = None, opts: dict | None = None) -> str:
         """A new session made from ``checkpoint`` (default: the latest; none: now); return its id.

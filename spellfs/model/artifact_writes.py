@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable, now
 from ..store import PACKED_MAX, encode_record, file_kind
+from .handedits import copies_now, edited_since
 from .inflight import inflight
 from .statcache import RACY_NS
 
@@ -283,7 +284,7 @@ class ArtifactWrites:
             if not materialized:  # a hand edit at a name about to be written is recorded first
                 names = [rec["name"] for rec, _, _ in prepared]
                 ws.worktree.keep_before_store(dir, names)
-                checked = _copies_now(ws, dir, names)
+                checked = copies_now(ws, dir, names)
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:
@@ -369,7 +370,7 @@ class ArtifactWrites:
             if (
                 not materialized
                 and last[rec["name"]] == i
-                and not (checked is not None and _edited_since(ws, dir, log, rec["name"], checked))
+                and not (checked is not None and edited_since(ws, dir, log, rec["name"], checked))
             ):
                 st = self._materialize(dir, rec["name"], content, path, size, settled)
                 if st is not None:
@@ -478,40 +479,3 @@ class ArtifactWrites:
         return self.storage.write(
             rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None
         )
-
-
-def _copies_now(ws: Any, dir: str, names: list[str]) -> dict[str, tuple | None] | None:
-    """The stat of each ``files/<name>`` a store is about to write, taken once its hand edits
-    were kept: a copy that moves after this was changed by someone else during the store."""
-    if ws.memory:
-        return None
-    base = f"{ws.root}/sessions/{dir}/files/"
-    out: dict[str, tuple | None] = {}
-    for name in names:
-        out[name] = _stat_key(base + name)
-    return out
-
-
-def _stat_key(path: str) -> tuple | None:
-    try:
-        s = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return (s.st_mode, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
-
-
-def _edited_since(ws: Any, dir: str, log: Any, name: str, checked: dict) -> bool:
-    """Whether ``files/<name>`` was written by someone else since the store checked it, with
-    content none of the name's records has (a bulk add writes its copies over seconds; an
-    editor may save meanwhile). Such a copy is left as it is: ``status`` shows it and ``save``
-    records it, as after a ``git pull``; the store's record still lands."""
-    path = f"{ws.root}/sessions/{dir}/files/{name}"
-    now = _stat_key(path)
-    if now is None or now == checked.get(name) or not stat.S_ISREG(now[0]):
-        return False
-    from .statcache import hash_path
-
-    got = hash_path(path)
-    if got is None:
-        return True  # being written right now: not ours to replace
-    return all(v.get("hash") != got[0] for v in log.versions.get(name, ()))

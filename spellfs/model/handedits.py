@@ -4,6 +4,9 @@
 overwrite one refuses, or with ``--force`` keeps it first (nothing is lost); ``spell fsck``
 tells an interrupted write from a hand edit. :class:`~spellfs.model.worktree.Worktree`
 extends :class:`HandEdits`, which finds the edits with its ``scan``.
+
+A store or restore that rewrites many copies checks them first, then writes for seconds: a
+copy an editor saves meanwhile is left as it is (:func:`copies_now`, :func:`edited_since`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from .statcache import hash_path, settled as _settled
 if TYPE_CHECKING:
     from .worktree import WorkingCopy
 
-__all__ = ["HandEdits"]
+__all__ = ["HandEdits", "copies_now", "edited_since"]
 
 
 class HandEdits:
@@ -231,3 +234,37 @@ class HandEdits:
         """Live artifacts whose copy on disk differs from (or lost) their latest record."""
         wc = self.scan(dir)
         return set(wc.modified) | set(wc.deleted)
+
+
+def copies_now(ws: Any, dir: str, names: Any) -> dict[str, tuple | None] | None:
+    """The stat of each ``files/<name>`` a store or restore is about to rewrite, taken when its
+    hand edits were looked at: a copy that moves after this was changed by someone else while
+    it ran (None: the memory backend, where no one else writes)."""
+    if ws.memory:
+        return None
+    base = f"{ws.root}/sessions/{dir}/files/"
+    return {name: _stat_key(base + name) for name in names}
+
+
+def _stat_key(path: str) -> tuple | None:
+    try:
+        s = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (s.st_mode, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+
+
+def edited_since(ws: Any, dir: str, log: Any, name: str, checked: dict) -> bool:
+    """Whether ``files/<name>`` was written by someone else since :func:`copies_now` (a name it
+    did not look at: since there was no copy), with content none of the name's records has (a
+    bulk add or a restore writes its copies over seconds; an editor may save meanwhile). Such a
+    copy is left as it is: ``status`` shows it and ``save`` records it, as after a ``git
+    pull``; the store's or restore's records still land."""
+    path = f"{ws.root}/sessions/{dir}/files/{name}"
+    now = _stat_key(path)
+    if now is None or now == checked.get(name) or not statmod.S_ISREG(now[0]):
+        return False
+    got = hash_path(path)
+    if got is None:
+        return True  # being written right now: not ours to replace
+    return all(v.get("hash") != got[0] for v in log.versions.get(name, ()))
