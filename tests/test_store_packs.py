@@ -126,7 +126,7 @@ def test_a_flipped_byte_in_a_pack_is_an_integrity_error(store: FsObjectStore) ->
     assert fresh.get(oids[6]) == datas[6]  # the rest of the pack still reads
 
 
-@pytest.mark.parametrize("damage", ["truncate", "footer", "entry"])
+@pytest.mark.parametrize("damage", ["truncate", "footer", "entry", "size"])
 def test_a_damaged_pack_is_reported_and_breaks_nothing_else(
     store: FsObjectStore, damage: str
 ) -> None:
@@ -139,8 +139,10 @@ def test_a_damaged_pack_is_reported_and_breaks_nothing_else(
         raw = raw[:-3]
     elif damage == "footer":
         raw[-1] ^= 0xFF  # the magic
-    else:
+    elif damage == "entry":
         raw[-30] ^= 0xFF  # the last index entry's offset: points outside the data
+    else:
+        raw[-23] ^= 0xFF  # the last index entry's size: runs past the data
     pack.chmod(0o644)
     pack.write_bytes(bytes(raw))
     fresh = FsObjectStore(store.root, THRESHOLD)
