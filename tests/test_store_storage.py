@@ -923,3 +923,38 @@ def test_reading_a_folder_in_a_session_is_the_disk_s_is_a_directory_error(tmp_pa
     assert info.value.strerror == os.strerror(errno.EISDIR)
     assert info.value.filename == f"{tmp_path}/sessions/s/artifacts.yaml"
     fs.close()
+
+
+def test_a_write_into_folders_that_do_not_exist_yet_makes_them(tmp_path: Path) -> None:
+    """The temp file's first open fails there; the folders are made and it is opened again."""
+    target = tmp_path / "new" / "deeper" / "f.txt"
+    atomic_replace(target, b"made")
+    assert target.read_bytes() == b"made"
+    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]  # no temp left beside it
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_the_signature_of_a_link_or_fifo_under_sessions_is_refused_by_name(
+    tmp_path: Path, kind: str
+) -> None:
+    from spellfs.errors import UnsafePath
+
+    storage = FsStorage(tmp_path)
+    (tmp_path / "sessions" / "s").mkdir(parents=True)
+    where = tmp_path / "sessions" / "s" / "session.yaml"
+    if kind == "link":
+        (tmp_path / "elsewhere.yaml").write_text("x")
+        where.symlink_to(tmp_path / "elsewhere.yaml")
+        what = "a symbolic link"
+    else:
+        os.mkfifo(where)
+        what = "a special file (device, fifo or socket)"
+    with pytest.raises(UnsafePath) as err:
+        storage.signature("sessions/s/session.yaml")
+    assert str(err.value) == (
+        f"refused: sessions/s/session.yaml is {what} (spellfs never follows links under "
+        "sessions/; remove it, or the session)"
+    )
+    (tmp_path / "templates").mkdir()
+    os.mkfifo(tmp_path / "templates" / "t.yaml")  # outside sessions/: not refused here
+    assert storage.signature("templates/t.yaml") is not None
