@@ -78,3 +78,27 @@ def test_write_back_writes_only_missing_copies_it_can_and_dates_them_settled(
         small.objects.put_bytes(b"large content")
         assert write_back(small, dir, ["big.bin"]) == []  # above the limit: never a copy
     assert not (files / "big.bin").exists()
+
+
+def test_write_back_goes_on_past_names_it_skips_and_writes_a_copy_at_the_limit(
+    ws: Workspace,
+) -> None:
+    sid, dir, rec = _one(ws)
+    ws.artifacts.store(sid, "user_input", "gone.txt", b"its object goes")
+    log = ws.log(dir)
+    log.refresh()
+    files = ws.root / "sessions" / dir / "files"
+    (files / "big.bin").unlink()
+    (files / "gone.txt").unlink()
+    ws.objects.remove(log.latest("gone.txt")["hash"])
+    (ws.root / "spell.yaml").write_text(
+        f"watch:\n  materialize_max_bytes: {len(b'large content')}\n"
+    )
+    with Workspace.open(ws.root) as again:  # (exactly at the limit: still a copy)
+        written = write_back(again, dir, ["nope.txt", "gone.txt", "big.bin"])
+    assert [n for n, _, _ in written] == ["big.bin"]
+
+
+def test_a_gitignore_that_is_not_utf8_is_still_read(ws: Workspace) -> None:
+    (ws.root / ".gitignore").write_bytes(b"/caf\xe9\n" + ignore_line("sessions/d/f").encode())
+    assert "sessions/d/f" in KeptOut(ws)
