@@ -417,6 +417,10 @@ _KILL_RESTORE = r"""
 import os, signal, sys
 from spellfs.history.restores import Restores
 
+# (a shell without job control starts background jobs with SIGINT ignored, and Python then
+# keeps it ignored: as a terminal's Ctrl-C, it must raise KeyboardInterrupt here)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 real, calls, sig = Restores._materialize, [], getattr(signal, sys.argv[1])
 
 
