@@ -231,3 +231,15 @@ def test_a_cloned_repository_with_linked_object_folders_cannot_take_a_users_cont
     fsck = run_spell("-w", str(victim), "fsck")
     assert fsck.returncode != 0
     assert fsck.stdout.decode().count("unsafe-link") == 256
+
+
+def test_a_linked_spell_folder_is_refused_by_name(tmp_path: Path) -> None:
+    from spellfs.store import FsObjectStore
+
+    (tmp_path / "outside" / "objects").mkdir(parents=True)
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / ".spell").symlink_to(tmp_path / "outside")
+    store = FsObjectStore(tmp_path / "ws" / ".spell" / "objects", 1024)
+    with pytest.raises(UnsafePath, match=r"^refused: \.spell is a symbolic link"):
+        store.put_bytes(b"x")
+    assert list((tmp_path / "outside" / "objects").iterdir()) == []

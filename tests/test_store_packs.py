@@ -389,3 +389,35 @@ def test_a_pack_file_too_short_to_hold_its_footer_is_bad_not_a_crash(
 def test_unpack_with_no_pack_folder_writes_nothing(store: FsObjectStore) -> None:
     store.put_bytes(b"loose")
     assert store.unpack(lambda paths: pytest.fail("nothing to make durable")) == 0
+
+
+def test_a_batch_goes_on_past_what_is_already_stored_loose(store: FsObjectStore) -> None:
+    first = store.put_bytes(contents(20)[0])  # the batch's first is loose already
+    oids = store.put_many(contents(20))
+    assert oids[0] == first and len(packs_in(store)) == 1
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert [fresh.get(o) for o in oids] == contents(20)
+    assert sorted(loose(store)) == [first]  # the other 19 are in the pack
+
+
+def test_the_memory_store_takes_batches_too() -> None:
+    from spellfs.store.objects import MemoryObjectStore
+
+    mem = MemoryObjectStore(THRESHOLD)
+    oids = mem.put_many([b"one", b"two"])
+    assert [mem.get(o) for o in oids] == [b"one", b"two"]
+    mem.remove_many(oids[:1])
+    assert not mem.has(oids[0]) and mem.has(oids[1])
+
+
+def test_iteration_skips_strays_and_links_and_lists_every_object_after_them(
+    store: FsObjectStore, tmp_path: Path
+) -> None:
+    oids = [store.put_bytes(c) for c in contents(30)]
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / ("1" * 62)).write_text("not ours")
+    free = sorted({f"{i:02x}" for i in range(256)} - {o[:2] for o in oids})
+    (store.root / free[0]).write_text("a file where a fan-out folder goes")
+    for fan in free[1:]:  # links all over the folder's order, before and after real fans
+        (store.root / fan).symlink_to(tmp_path / "outside")
+    assert list(FsObjectStore(store.root, THRESHOLD)) == sorted(oids)
