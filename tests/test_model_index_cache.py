@@ -286,12 +286,15 @@ def test_the_artifacts_of_some_sessions_come_in_order_of_creation(root: Path) ->
         ]
 
 
-def test_the_cache_answers_on_any_thread(root: Path) -> None:
+@pytest.mark.parametrize("damaged", [False, True])
+def test_the_cache_answers_on_any_thread(root: Path, damaged: bool) -> None:
     """The watcher and `spell ui` query from their own threads with the workspace's one
-    connection."""
+    connection; so does the connection made again after a damaged file was thrown away."""
     import threading
 
     made = make(root, 3)
+    if damaged:
+        db_path(root).write_bytes(b"this is not a database\n" * 100)
     with Workspace.open(root) as ws:
         assert names(ws) == sorted(made.values())
         got: list = []
@@ -414,22 +417,6 @@ def test_a_session_made_by_another_process_shows_in_the_next_listing(root: Path)
             made.append(f"n{i}")
             other.sessions.create(name=made[-1])
         assert names(ws) == made
-
-
-def test_a_cache_replaced_when_opened_still_answers_on_any_thread(root: Path) -> None:
-    """The connection made again after a damaged file was thrown away is the workspace's one
-    connection too: the watcher's and `spell ui`'s threads use it."""
-    import threading
-
-    made = make(root, 3)
-    db_path(root).write_bytes(b"this is not a database\n" * 100)
-    with Workspace.open(root) as ws:
-        assert names(ws) == sorted(made.values())
-        got: list = []
-        thread = threading.Thread(target=lambda: got.append((names(ws), ws.artifacts.query())))
-        thread.start()
-        thread.join(60)
-        assert got and got[0][0] == sorted(made.values()) and len(got[0][1]) == 3
 
 
 @pytest.mark.parametrize(
