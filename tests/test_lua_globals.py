@@ -765,3 +765,11 @@ def test_a_numeric_hook_priority_is_rs_llmspells_lower_runs_first(lua) -> None:
     )
     assert shown == b"Priority(-500) Priority(-100) Priority(-100) Priority(100)"
     assert lua("return #Hook.list({priority = -100}), #Hook.list({priority = 100})") == (2, 1)
+
+
+def test_a_hook_giving_a_table_for_content_is_told_so_in_lua_words(lua) -> None:
+    sid = lua("return Session.create({})").decode()
+    lua('Hook.register("BeforeArtifactStore", function(ctx) return {content = {}} end)')
+    message = err(lua, f"Artifact.store('{sid}', 'user_input', 'x.txt', 'x')")
+    assert "invalid content for x.txt: expected a string, got a table" in message
+    assert "_LuaTable" not in message

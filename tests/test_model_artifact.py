@@ -776,12 +776,23 @@ def test_content_may_be_bytes_like_or_text(
     assert files_copy(anyws, sid, "c.bin") == stored
 
 
-@pytest.mark.parametrize("content", [5, None, ["x"], {"a": 1}])
-def test_other_content_is_refused_by_type(anyws: Workspace, sid: str, content: object) -> None:
+@pytest.mark.parametrize(
+    "content, kind",
+    [
+        (5, "a number"),
+        (True, "a boolean"),
+        (None, "NoneType"),
+        (["x"], "a table"),
+        ({"a": 1}, "a table"),
+    ],
+)
+def test_other_content_is_refused_by_type(
+    anyws: Workspace, sid: str, content: object, kind: str
+) -> None:
+    """Named in a script writer's words (a Lua table was "_LuaTable": red-team M9)."""
     before = snapshot(anyws)
     with pytest.raises(
-        UsageError,
-        match=rf"invalid content for c\.bin: expected a string, got {type(content).__name__}$",
+        UsageError, match=rf"invalid content for c\.bin: expected a string, got {kind}$"
     ):
         anyws.artifacts.store(sid, "t", "c.bin", content)
     assert snapshot(anyws) == before

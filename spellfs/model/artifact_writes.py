@@ -57,6 +57,17 @@ def _mime(name: str, head: bytes) -> str:
         return "application/octet-stream"
 
 
+def _kind_of(value: Any) -> str:
+    """A value's kind in a script writer's words (a Lua table arrives as lupa's ``_LuaTable``)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (dict, list, tuple)) or type(value).__name__ == "_LuaTable":
+        return "a table"
+    return type(value).__name__
+
+
 def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
     """Only active sessions take stores (as in rs-llmspell); the error names the way on.
 
@@ -245,8 +256,7 @@ class ArtifactWrites:
                 content = bytes(content)
             else:
                 raise UsageError(
-                    f"invalid content for {name}: expected a string, got "
-                    f"{content.__class__.__name__}"
+                    f"invalid content for {name}: expected a string, got {_kind_of(content)}"
                 )
         rec = self._record_fields(name, type, metadata)
         limit = ws.config.get("sessions.max_artifact_size")
