@@ -315,3 +315,26 @@ def test_repair_sets_an_unreadable_pack_aside_byte_for_byte_once_its_objects_are
         assert len(fixed) == 21  # the 20 objects rebuilt from their copies, then the pack
     with Workspace.open(root) as ws:
         assert fsck(ws).ok
+
+
+def test_repair_sets_two_unreadable_packs_aside(root: Path) -> None:
+    """The second goes beside the first (.spell/repair/ exists by then)."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="bulk")
+        for batch in ("a", "b"):
+            ws.artifacts.store_many(
+                sid, [("user_input", f"{batch}{i:02}.txt", f"{batch} {i}", None) for i in range(20)]
+            )
+    packs = sorted((root / ".spell" / "objects" / "pack").glob("*.pack"))
+    assert len(packs) == 2
+    for pack in packs:
+        raw = bytearray(pack.read_bytes())
+        raw[-3] ^= 0xFF
+        os.chmod(pack, 0o644)
+        pack.write_bytes(bytes(raw))
+    with Workspace.open(root) as ws:
+        fixed, left = repair(ws, fsck(ws))
+        assert left == [] and len(fixed) == 42
+        assert len(list((root / ".spell" / "repair").iterdir())) == 2
+    with Workspace.open(root) as ws:
+        assert fsck(ws).ok
