@@ -102,7 +102,13 @@ MODULES: dict[str, list[str]] = {
         "test_model_worktree_property.py",
         "test_model_copyfeed.py",  # the fed scan (_feed, _look_again) and looked()
     ],
-    "model/handedits.py": ["test_model_worktree.py", "test_model_worktree_property.py"],
+    "model/handedits.py": [
+        "test_model_worktree.py",
+        "test_model_worktree_property.py",
+        "test_model_artifact.py",  # edited_since: a store racing an editor
+        "test_history_checkpoints.py",  # edited_since: a restore racing an editor
+        "test_git_archive.py",  # record_or_refuse: export over hand edits
+    ],
     # (why a missing copy is missing: its in-process tests are the worktree's; the git clone
     # ones run `spell` and cannot kill a mutant)
     "model/absent.py": ["test_model_worktree.py", "test_model_absent.py"],
