@@ -128,7 +128,9 @@ MODULES: dict[str, list[str]] = {
         "test_history_checkpoints.py",
     ],
     "history/checkpoints.py": _HISTORY_TESTS,
-    "history/restores.py": _HISTORY_TESTS,  # (the restoring half of the same class)
+    # (the restoring half of the same class; restore's guards over unsaved edits are tested
+    # through the library in test_model_worktree.py)
+    "history/restores.py": [*_HISTORY_TESTS, "test_model_worktree.py"],
     "history/tree.py": [
         "test_history_tree.py",
         "test_history_checkpoints.py",
