@@ -150,7 +150,7 @@ def export_session(
             for oid in oids:
                 name = f"objects/{oid[:2]}/{oid[2:]}"
                 path = ws.objects.path(oid)
-                packed = None if path.exists() else ws.objects.packs.read(oid)
+                packed = ws.objects.packed(oid)
                 if packed is not None:  # (store/packs.py)
                     _add_bytes(tar, name, packed)
                     total += len(packed)

@@ -36,9 +36,13 @@ def _copies(ws: "Workspace") -> dict[str, str]:
     return found
 
 
+def _aside(rel: str) -> str:
+    """Where ``rel``'s unreadable bytes are kept: ``.spell/repair/<path>.<time>.removed``."""
+    return f".spell/repair/{rel.replace('/', '__')}.{time.strftime('%Y%m%dT%H%M%S')}.removed"
+
+
 def _quarantine(ws: "Workspace", rel: str, data: bytes) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    dest = f".spell/repair/{rel.replace('/', '__')}.{stamp}.removed"
+    dest = _aside(rel)
     ws.storage.write(dest, data)
     return dest
 
@@ -110,7 +114,7 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
 
     fixed.extend(f"removed {rel}" for rel in remove_stray_temps(ws))
     for rel in packs:  # unreadable: kept under .spell/repair/, never deleted
-        dest = f".spell/repair/{rel.replace('/', '__')}.{time.strftime('%Y%m%dT%H%M%S')}.removed"
+        dest = _aside(rel)
         os.makedirs(f"{ws.root}/.spell/repair", exist_ok=True)
         os.rename(f"{ws.root}/{rel}", f"{ws.root}/{dest}")
         fixed.append(f"{rel}: unreadable, set aside in {dest}")

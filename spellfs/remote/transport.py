@@ -388,7 +388,7 @@ class Remote:
         async def one(oid: str) -> None:
             path = local.path(oid)
             try:
-                packed = None if os.path.exists(path) else local.packs.read(oid)
+                packed = local.packed(oid)
                 size = len(packed) if packed is not None else os.stat(path).st_size
                 if packed is not None:  # (store/packs.py: small, so one request)
                     await obstore.put_async(self.store, self.key(oid), packed, mode="create")

@@ -359,6 +359,13 @@ class FsObjectStore(ObjectStore):
             raise
         return oid, size
 
+    def packed(self, oid: str) -> bytes | None:
+        """The stored form of ``oid`` when it lives only in a pack (no loose file), else None:
+        what a push or an export sends as bytes rather than from the object's file."""
+        if os.path.exists(self.path(oid)):
+            return None
+        return self.packs.read(oid)
+
     def _open_packed(self, oid: str) -> _Packed | None:
         stored = self.packs.read(oid)
         if stored is None:
