@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -257,3 +258,19 @@ def added_in_a_pack(root: Path, words: str) -> tuple[str, dict[str, bytes], Path
     assert r.returncode == 0, r.stderr.decode()
     [pack] = (root / ".spell" / "objects" / "pack").glob("*.pack")
     return sid, contents, pack
+
+
+def two_versions_added(tmp_path: Path, add: Callable[[Path], object]) -> list[dict[str, bytes]]:
+    """Twenty small files added twice, each time as a folder by ``add(folder)`` (`spell add S
+    DIR`: a bulk store, so each version's objects are one pack, and version 1 then lives only
+    in its pack: no files/ copy carries it). Returns each version's contents by name."""
+    versions = []
+    for v in (1, 2):
+        data = tmp_path / f"data{v}"
+        data.mkdir()
+        contents = {f"f{i:02}.txt": f"version {v} of file {i:02}\n".encode() for i in range(20)}
+        for name, content in contents.items():
+            (data / name).write_bytes(content)
+        add(data)
+        versions.append(contents)
+    return versions

@@ -21,7 +21,7 @@ import pytest
 
 from spellfs import Workspace, init_workspace
 
-from conftest import run_spell
+from conftest import run_spell, two_versions_added
 
 _prefixes = itertools.count()
 BUCKET = "spellfs-cli-test"
@@ -628,15 +628,7 @@ def test_packed_objects_are_pushed_to_seaweedfs_and_a_pull_reads_every_artifact(
     src = tmp_path / "ws"
     init_workspace(src)
     sid = target.spell("new", "bulk", cwd=src).stdout.decode().strip()
-    versions = []
-    for v in (1, 2):  # version 1 then lives only in the pack: no files/ copy carries it
-        data = tmp_path / f"data{v}"
-        data.mkdir()
-        contents = {f"f{i:02}.txt": f"version {v} of file {i:02}\n".encode() for i in range(20)}
-        for name, content in contents.items():
-            (data / name).write_bytes(content)
-        target.spell("add", sid, str(data), cwd=src)
-        versions.append(contents)
+    versions = two_versions_added(tmp_path, lambda d: target.spell("add", sid, str(d), cwd=src))
     packs = list((src / ".spell" / "objects" / "pack").glob("*.pack"))
     assert len(packs) == 2
     packed = b"".join(p.read_bytes() for p in packs)

@@ -16,6 +16,8 @@ from spellfs import Workspace, init_workspace
 from spellfs.git.archive import ArchiveError, import_session
 from spellfs.store.objects import hash_bytes
 
+from conftest import two_versions_added
+
 
 def ok(proc: subprocess.CompletedProcess) -> str:
     assert proc.returncode == 0, proc.stderr.decode()
@@ -407,15 +409,9 @@ def test_a_session_whose_objects_are_packed_exports_and_imports_identically(
     the export carries each as an object, and the imported session reads the same."""
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="bulk")
-    versions = []
-    for v in (1, 2):  # version 1 then lives only in the objects: no files/ copy carries it
-        data = tmp_path / f"data{v}"
-        data.mkdir()
-        contents = {f"f{i:02}.txt": f"version {v} of file {i:02}\n".encode() for i in range(20)}
-        for name, content in contents.items():
-            (data / name).write_bytes(content)
-        ok(spell("-w", str(root), "add", sid, str(data)))
-        versions.append(contents)
+    versions = two_versions_added(
+        tmp_path, lambda d: ok(spell("-w", str(root), "add", sid, str(d)))
+    )
     packs = list((root / ".spell" / "objects" / "pack").glob("*.pack"))
     assert len(packs) == 2
     packed = b"".join(p.read_bytes() for p in packs)
