@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SPELL
+from conftest import SPELL, two_versions_added
 from spellfs import ReplayError, SpellError, UsageError, Workspace
 from spellfs.history.runs import begin_run, read_runs, starting_point
 
@@ -1133,23 +1133,22 @@ def test_a_session_whose_objects_are_packed_replays_the_same(root, spell, tmp_pa
     (store/packs.py): the world reads them through .spell/alternates all the same."""
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="bulk")
-    expected = []
-    for v in (1, 2):  # version 1 then lives only in the pack: no files/ copy carries it
-        data = tmp_path / f"data{v}"
-        data.mkdir()
-        for i in range(20):
-            (data / f"f{i:02}.txt").write_text(f"version {v} of file {i:02}\n")
-        r = spell("-w", str(root), "add", sid, str(data))
+
+    def add(folder: Path) -> None:
+        r = spell("-w", str(root), "add", sid, str(folder))
         assert r.returncode == 0, r.stderr.decode()
+
+    versions = two_versions_added(tmp_path, add)
     packs = list((root / ".spell" / "objects" / "pack").glob("*.pack"))
     assert len(packs) == 2
     loose = [p for p in (root / ".spell" / "objects").glob("??/*")]
     packed = b"".join(p.read_bytes() for p in packs)
-    for i in range(20):
-        for v in (1, 2):
-            content = f"version {v} of file {i:02}\n".encode()
+    for contents in versions:
+        for content in contents.values():
             assert content in packed and not any(p.read_bytes() == content for p in loose)
-        expected.append(f"version 1 of file {i:02}\nversion 2 of file {i:02}\n")
+    expected = [
+        (one + two).decode() for one, two in zip(versions[0].values(), versions[1].values())
+    ]
     run(spell, root, "all.lua", READ_ALL, env={"SPELL_SESSION": sid})
     with Workspace.open(root) as ws:
         assert ws.artifacts.get(sid, "all.txt")["content"].decode() == "".join(expected)
