@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..store.storage import atomic_replace
+from ..store import atomic_replace
 from .base import RECORD_FILES, Tool, confine, text
 
 __all__ = ["TOOL"]
