@@ -80,6 +80,12 @@ MODULES: dict[str, list[str]] = {
         "test_model_index.py",
         "test_model_feed.py",  # what a listing stats and trusts (Index.looked, refresh_dir)
     ],
+    "model/index_row.py": [
+        "test_model_index_cache.py",
+        "test_model_session.py",
+        "test_model_index.py",
+        "test_model_feed.py",  # what a listing stats and trusts (Index.looked, refresh_dir)
+    ],
     "model/inflight.py": ["test_model_inflight.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
     "model/recall.py": ["test_model_recall.py", "test_model_worktree.py"],
