@@ -72,11 +72,12 @@ class Row:
             self._manifest = json.loads(self._json)
         return self._manifest
 
-    def _set_manifest(self, m: dict | None) -> None:
+    def _set_manifest(self, m: dict) -> None:
+        """A manifest just read and checked (``load_manifest``: never empty)."""
         self._manifest = m
-        self._json = json.dumps(m) if m else None
-        self.status = m["status"] if m else None
-        self.tags = json.dumps(m["tags"]) if m else "[]"
+        self._json = json.dumps(m)
+        self.status = m["status"]
+        self.tags = json.dumps(m["tags"])
         self._tagset = None
 
     manifest = property(_get_manifest, _set_manifest)
