@@ -87,6 +87,7 @@ MODULES: dict[str, list[str]] = {
         "test_model_feed.py",  # what a listing stats and trusts (Index.looked, refresh_dir)
     ],
     "model/inflight.py": ["test_model_inflight.py"],
+    "model/leftovers.py": ["test_model_leftovers.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
     "model/recall.py": ["test_model_recall.py", "test_model_worktree.py"],
     "model/session.py": [
@@ -103,6 +104,7 @@ MODULES: dict[str, list[str]] = {
         "test_cli_names.py",  # sessions by exact name (in-process parts)
         "test_history_runs.py",  # what a recorded run is told of the sessions it touches
         "test_model_worktree.py",  # deletes over hand edits (the guard moved into the library)
+        "test_model_leftovers.py",  # what a removal would drop unseen
     ],
     "model/state.py": ["test_model_state.py"],
     "model/statcache.py": ["test_model_statcache.py", "test_model_worktree.py"],

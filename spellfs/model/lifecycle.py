@@ -7,10 +7,13 @@ manifest lock, rewrites ``session.yaml`` and announces itself (hooks, events).
 from __future__ import annotations
 
 import copy
+import os
+import time
 from typing import Any
 
-from ..errors import InvalidTransition, UsageError
+from ..errors import InvalidTransition, UnrecordedChanges, UsageError
 from ..names import jsonable, now
+from .leftovers import files_now, keep_new, unjudged, unrecorded
 
 __all__ = ["SessionChanges", "TRANSITIONS"]
 
@@ -102,10 +105,18 @@ class SessionChanges:
         dir = self.resolve(ref)
         m = self.manifest(dir)
         with self.storage.lock(f"s-{dir}"):
+            # what files/ holds now: anything written or changed after this is kept at the end
+            before = None if self.ws.memory else files_now(self._files(dir))
             kept = self.ws.worktree.keep_as_objects(dir, force, doing)
+            if before is not None:
+                recorded, more = self._unjudged_first(dir, before, force, doing)
+                kept += more
             if self.ws.run is not None:  # the run's starting point must outlive the files
                 self.ws.run.note_deleted(dir)
-            self.storage.rmtree(f"sessions/{dir}")
+            if before is None:
+                self.storage.rmtree(f"sessions/{dir}")
+            else:
+                kept += [k for k in self._remove_aside(dir, before, recorded) if k not in kept]
         self._manifests.pop(dir, None)
         self._resolved = {k: v for k, v in self._resolved.items() if v != dir}
         self.ws.index.forget(dir)
@@ -113,3 +124,47 @@ class SessionChanges:
             self.ws.current_session = None
         self._announce(None, "session.deleted", m)
         return m["id"], kept
+
+    def _files(self, dir: str) -> str:
+        return f"{self.ws.root}/sessions/{dir}/files"
+
+    def _unjudged_first(
+        self, dir: str, before: dict[str, tuple], force: bool, doing: str
+    ) -> tuple[set[str], list[tuple[str, str]]]:
+        """Before a removal: the files of ``before`` the hand-edit check skips (dot files,
+        editor temporaries, ignored names, sub-folders) that hold content no record has stop it,
+        or with ``force`` are kept as objects. Returns every recorded hash, and what was kept."""
+        base = self._files(dir)
+        log = self.ws.log(dir)
+        log.refresh()
+        recorded = {v.get("hash") for vs in log.versions.values() for v in vs}
+        wc = self.ws.worktree.scan(dir)
+        judged = {n for n in log.versions if log.is_live(n)} | set(wc.added) | set(wc.modified)
+        hit = unrecorded(base, unjudged(before, judged), recorded)
+        if hit and not force:
+            shown = ", ".join(hit[:5]) + (f" and {len(hit) - 5} more" if len(hit) > 5 else "")
+            raise UnrecordedChanges(
+                f"{doing} would delete files no record holds: sessions/{dir}/files/: {shown} "
+                f"(spellfs records none of them: move them out of the session, or pass --force: "
+                "they are kept as objects first)"
+            )
+        kept = []
+        for name in hit:
+            with open(f"{base}/{name}", "rb") as f:
+                kept.append((name, self.ws.objects.put_stream(f)[0]))
+        return recorded, kept
+
+    def _remove_aside(
+        self, dir: str, before: dict[str, tuple], recorded: set[str]
+    ) -> list[tuple[str, str]]:
+        """Rename the session's folder aside (no writer can add to it from then on), keep what
+        was written or changed since ``before`` as objects, then delete it."""
+        rel = f".spell/tmp/removed-{dir}-{time.time_ns()}"
+        try:
+            os.makedirs(f"{self.ws.root}/.spell/tmp", exist_ok=True)
+            os.rename(f"{self.ws.root}/sessions/{dir}", f"{self.ws.root}/{rel}")
+        except OSError:  # (sessions/ on another file system: removed in place)
+            rel = f"sessions/{dir}"
+        kept = keep_new(self.ws, f"{self.ws.root}/{rel}/files", before, recorded)
+        self.storage.rmtree(rel)
+        return kept

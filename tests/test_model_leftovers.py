@@ -1,0 +1,84 @@
+"""Removing a session never drops content unseen: files the hand-edit check skips, and files
+written while the removal runs (red-team pass 2, D1 and D2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_spell
+from spellfs import Workspace
+from spellfs.errors import UnrecordedChanges
+
+SKIPPED = {  # names the working-copy check never judges, each a user's file all the same
+    ".env": b"API_TOKEN=precious\n",
+    "results.tmp": b"three hours of results\n",
+    "model.part": b"half a download\n",
+    "debug.log": b"ignored by .spellignore, still mine\n",
+    "sub/notes.md": b"# in a folder under files/\n",
+}
+
+
+def _session_with_skipped_files(root: Path) -> tuple[str, Path]:
+    (root / ".spellignore").write_text("*.log\n")
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="h")
+        ws.artifacts.store(sid, "t", "a.txt", "recorded\n")
+        files = root / ws.sessions.get(sid)["path"] / "files"
+    for name, data in SKIPPED.items():
+        (files / name).parent.mkdir(exist_ok=True)
+        (files / name).write_bytes(data)
+    (files / "4913").write_bytes(b"")  # vim's empty probe file: nothing to lose
+    return sid, files
+
+
+def test_rm_refuses_over_files_it_does_not_record_and_force_keeps_each(root: Path) -> None:
+    sid, files = _session_with_skipped_files(root)
+    proc = run_spell("rm", "-y", sid, cwd=root)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(
+        f"Error: rm would delete files no record holds: sessions/{files.parent.name}"
+    )
+    for name in SKIPPED:
+        assert name in err
+    assert {p.relative_to(files).as_posix() for p in files.rglob("*") if p.is_file()} == {
+        *SKIPPED,
+        "a.txt",
+        "4913",
+    }
+    proc = run_spell("rm", "-y", "--force", sid, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    kept = {
+        line.split()[3]: line.split()[6]
+        for line in proc.stderr.decode().splitlines()
+        if line.startswith("kept the unrecorded ")
+    }
+    assert set(kept) == set(SKIPPED) and not files.parent.exists()
+    with Workspace.open(root) as ws:
+        for name, oid in kept.items():
+            assert ws.objects.get(oid) == SKIPPED[name]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_file_written_while_a_session_is_removed_is_kept(root: Path, force: bool) -> None:
+    """A file that lands after the hand-edit check (another process writing into the session
+    while `spell rm` runs) is kept as an object before the folder goes, never deleted unseen."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="victim")
+        ws.artifacts.store(sid, "t", "a.txt", "recorded\n")
+        files = root / ws.sessions.get(sid)["path"] / "files"
+        check = ws.worktree.keep_as_objects
+
+        def check_then_a_late_write(*args):
+            out = check(*args)
+            (files / "late.txt").write_bytes(b"written while rm ran\n")
+            return out
+
+        ws.worktree.keep_as_objects = check_then_a_late_write
+        got, kept = ws.sessions.remove(sid, force, "rm")
+        assert got == sid and not files.parent.exists()
+        assert [name for name, _ in kept] == ["late.txt"]
+        assert ws.objects.get(kept[0][1]) == b"written while rm ran\n"
+        assert not list((root / ".spell" / "tmp").glob("removed-*"))  # nothing left aside
