@@ -75,9 +75,8 @@ def side_by_side(a: str, b: str, context: int = 3) -> list[dict[str, Any]]:
     unchanged runs longer than ``2 * context`` lines folded into one ``"skip"`` row."""
     left, right = a.splitlines(), b.splitlines()
     rows: list[dict[str, Any]] = []
-    for group in difflib.SequenceMatcher(None, left, right, autojunk=False).get_grouped_opcodes(
-        context
-    ):
+    # autojunk (as `spell diff`): without it, repetitive lines made this quadratic (minutes)
+    for group in difflib.SequenceMatcher(None, left, right).get_grouped_opcodes(context):
         if rows:
             rows.append({"tag": "skip", "left_no": None, "left": "", "right_no": None, "right": ""})
         for tag, i1, i2, j1, j2 in group:
