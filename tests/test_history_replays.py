@@ -253,6 +253,31 @@ def test_a_clock_in_an_artifact_differs_with_a_diff_and_exit_1(root, spell):
 
 
 # -- the original is never touched -------------------------------------------------------------
+def test_a_run_recorded_under_sandbox_is_replayed_under_it(root, spell, tmp_path):
+    """A replay of a `--sandbox` run never gives its script the file and process access the
+    recording denied it (red-team 2 X1: it ran with os.execute and io, and said "same")."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="boxed")
+    outside = tmp_path / "outside.txt"
+    code = (
+        f'if os.execute then os.execute("echo escaped > {outside}") end\n'
+        'Artifact.store(Session.list()[1].id, "t", "env.txt", '
+        'os.execute == nil and io == nil and "sandboxed" or "free")\n'
+    )
+    (root / "boxed.lua").write_text(code)
+    r = spell(
+        "-w", str(root), "run", "--sandbox", "boxed.lua", cwd=root, env={"SPELL_SESSION": sid}
+    )
+    assert r.returncode == 0, r.stderr
+    with Workspace.open(root) as ws:
+        assert ws.artifacts.get(sid, "env.txt")["content"] == b"sandboxed"
+        [rec] = read_runs(ws, ws.sessions.resolve(sid))
+        assert rec["sandbox"] is True
+    code, rep, _ = replay(spell, root, sid)
+    assert code == 0 and rep["same"], rep
+    assert not outside.exists()
+
+
 def test_a_failing_replay_leaves_everything_and_reports_the_exit_status(root, spell):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="f")

@@ -275,7 +275,7 @@ class Run:
     def __init__(self, args): self.args = args
     def finish(self, status, error):
         open({str(log)!r}, "a").write(f"finish {{status}} {{error}}\\n")
-def begin_run(ws, path, code, args, env_session=None):
+def begin_run(ws, path, code, args, env_session=None, sandbox=False):
     open({str(log)!r}, "a").write(f"begin {{path}} {{len(code)}} {{args}}\\n")
     run = Run(args)
     ws.run = None

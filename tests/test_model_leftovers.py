@@ -9,7 +9,6 @@ import pytest
 
 from conftest import run_spell
 from spellfs import Workspace
-from spellfs.errors import UnrecordedChanges
 
 SKIPPED = {  # names the working-copy check never judges, each a user's file all the same
     ".env": b"API_TOKEN=precious\n",

@@ -17,7 +17,7 @@ __all__ = ["run"]
     "--sandbox",
     is_flag=True,
     help="No file or process access (io, os.execute, require, …) outside the Tool and Artifact "
-    "globals.",
+    "globals. SPELL_SANDBOX=1 does the same; a replay of a run recorded so sets it.",
 )
 @click.option(
     "--max-memory",
@@ -56,6 +56,8 @@ def run(
 
     obj = ctx.find_root().obj or {}
     from ..lua.sandbox import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
+
+    sandbox = sandbox or os.environ.get("SPELL_SANDBOX", "") == "1"  # (replays of sandboxed runs)
 
     memory = (
         _size(max_memory) if max_memory is not None else (DEFAULT_MAX_MEMORY if sandbox else None)
@@ -97,7 +99,7 @@ def run(
         "SPELL_REPLAY"
     ):  # `spell replay` runs a stored copy; errors name the recorded script
         shown = os.environ.get("SPELL_SCRIPT_NAME", "").strip() or script
-    record = begin_run(ws, shown, code, list(args), env_session=preset or None)
+    record = begin_run(ws, shown, code, list(args), env_session=preset or None, sandbox=sandbox)
     finished = []
 
     def finish(status: int, error: str | None) -> None:

@@ -360,6 +360,8 @@ def _replay_one(
         "SPELL_REPLAY_CALLS": str(calls_file),
         "SPELL_RUN_RESULT": str(result_file),
     }
+    if r.get("sandbox"):  # a run recorded under --sandbox is replayed under it
+        env["SPELL_SANDBOX"] = "1"
     session = orig.get("env_session") if orig is not None else m["id"]
     if session:
         env["SPELL_SESSION"] = session

@@ -92,9 +92,11 @@ class Run:
         script_hash: str,
         args: list[str],
         env_session: str | None = None,
+        sandbox: bool = False,
     ) -> None:
         self.ws = ws
         self.id = str(uuid.uuid4())
+        self.sandbox = sandbox  # a replay runs it sandboxed too
         self.script = script
         self.script_hash = script_hash
         self.args = [str(a) for a in args]
@@ -259,6 +261,8 @@ class Run:
             }
             if self.world:
                 rec["world"] = self.world
+            if self.sandbox:
+                rec["sandbox"] = True
             if error:
                 rec["error"] = str(error)[:MAX_ERROR]
             ws.storage.append(f"sessions/{dir}/runs.yaml", encode_record(rec))
@@ -317,10 +321,11 @@ def begin_run(
     script_bytes: bytes,
     args: list[str],
     env_session: str | None = None,
+    sandbox: bool = False,
 ) -> Run:
     """Start recording a run of ``script_path``; sets and returns ``ws.run``."""
     oid = ws.objects.put_bytes(bytes(script_bytes))
-    run = Run(ws, _script_name(ws, Path(script_path)), oid, list(args), env_session)
+    run = Run(ws, _script_name(ws, Path(script_path)), oid, list(args), env_session, sandbox)
     marker = {"run": run.id, "pid": os.getpid(), "script_hash": oid, "started_at": run.started_at}
     ws.storage.write(f"{MARKERS}/{run.id}.json", json.dumps(marker).encode())
     ws.run = run
