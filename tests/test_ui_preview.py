@@ -43,3 +43,17 @@ def test_a_diff_of_repetitive_text_finishes_and_says_what_changed() -> None:
     assert any(r["left_no"] == 1 and r["left"] == "a" and r["tag"] != "equal" for r in rows)
     assert any(r["right_no"] == 1 and r["right"] == "y" for r in rows)
     assert any(r["right"] == "a" and r["right_no"] == 40001 for r in rows)
+
+
+def test_json_larger_than_a_page_is_shown_as_its_text_not_parsed() -> None:
+    """A JSON artifact bigger than the page shows is not parsed to pretty-print a part of it
+    (red-team 2 U2: 35 MB took a minute and held the UI): its first bytes as text, truncated."""
+    from spellfs.ui.preview import PREVIEW_MAX
+
+    big = json.dumps([{"i": i, "pad": "x" * 50} for i in range(PREVIEW_MAX // 40)]).encode()
+    assert len(big) > PREVIEW_MAX
+    got = preview(big, "application/json", "big.json")
+    assert (got["kind"], got["truncated"]) == ("text", True)
+    assert got["text"] == big[:PREVIEW_MAX].decode()
+    small = preview(b'{"a": 1}', "application/json", "small.json")
+    assert (small["kind"], small["text"]) == ("json", '{\n  "a": 1\n}')

@@ -56,7 +56,9 @@ def preview(data: bytes, mime: str | None = None, name: str = "") -> dict[str, A
     text = as_text(data)
     if text is None:
         return out
-    if (mime or "").endswith("json") or name.endswith(".json"):
+    # (JSON larger than a page shows is not parsed to pretty-print a part of it: a 35 MB file
+    # took a minute and held every other page)
+    if ((mime or "").endswith("json") or name.endswith(".json")) and len(data) <= PREVIEW_MAX:
         try:
             text = json.dumps(load_json(text, name), indent=2, ensure_ascii=False)
             out["kind"] = "json"
