@@ -469,6 +469,47 @@ def test_packed_objects_are_committed_loose_and_a_clone_reads_every_artifact(
     )
 
 
+def test_replay_from_one_of_a_merges_two_checkpoints_replays_only_its_own_runs(
+    clones, spell, tmp_path: Path
+) -> None:
+    """alice and bob each save checkpoint 2, run a script on it, and merge: `replay --from
+    2:TREE` replays only the run made on that checkpoint, which reproduces (red-team 2 R1: the
+    other clone's run was replayed too, in file order, and reported as different)."""
+    alice, bob, sid = clones
+    script = (
+        "local s = Session.list()[1].id\n"
+        "local names = {}\n"
+        "for _, a in ipairs(Artifact.list(s)) do names[#names + 1] = a.name end\n"
+        "table.sort(names)\n"
+        'Artifact.store(s, "t", "seen-" .. arg[1] .. ".txt", table.concat(names, ","))\n'
+    )
+    (alice / "seen.lua").write_text(script)
+    ok(spell("-w", str(alice), "save", sid, "-m", "base"))
+    ok(spell("-w", str(alice), "commit", "-m", "base"))
+    run_git(alice, "add", "seen.lua")
+    run_git(alice, "commit", "-q", "-m", "script")
+    run_git(alice, "push", "-q", "origin", "HEAD")
+    assert pull(bob).returncode == 0
+    for who, root in (("alice", alice), ("bob", bob)):
+        add(spell, root, sid, f"{who}.md", f"from {who}\n".encode(), tmp_path)
+        ok(spell("-w", str(root), "save", sid, "-m", f"by {who}"))
+        r = spell("-w", str(root), "run", "seen.lua", who, cwd=root)
+        assert r.returncode == 0, r.stderr
+        ok(spell("-w", str(root), "commit", "-m", who))
+    run_git(alice, "fetch", "-q", str(bob), branch(bob))
+    run_git(alice, "merge", "-q", "--no-edit", "FETCH_HEAD")
+    log = json.loads(ok(spell("-w", str(alice), "log", sid, "--json")))
+    for who in ("alice", "bob"):
+        tree = next(c["tree"] for c in log if c["message"] == f"by {who}")
+        r = spell("-w", str(alice), "replay", sid, "--from", f"2:{tree[:8]}", "--json")
+        rep = json.loads(r.stdout)
+        assert r.returncode == 0 and rep["same"], rep
+        [run] = rep["runs"]
+        assert run["args"] == [who]
+    r = spell("-w", str(alice), "replay", sid, "--from", "2")
+    assert r.returncode == 2 and "ambiguous checkpoint: 2" in r.stderr.decode()
+
+
 def test_a_checkpoint_number_both_clones_saved_is_ambiguous_the_same_way_in_both(
     clones, spell, tmp_path: Path
 ) -> None:

@@ -193,6 +193,11 @@ class History(Restores):
         rec = self._latest(dir)
         return rec["number"] if rec else None
 
+    def latest(self, dir: str) -> dict | None:
+        """A copy of the latest checkpoint's record (the one saved last, after a merge too)."""
+        rec = self._latest(dir)
+        return dict(rec) if rec else None
+
     # -- snapshots -----------------------------------------------------------------
     def live(self, dir: str) -> Snapshot:
         """The session as it is now."""

@@ -196,13 +196,44 @@ def _select(
     number, tree = checkpoint_ref(start)  # N, or N:TREE for one of a merge's two N
     start = number if tree is None else f"{number}:{tree}"
     ws.history.snapshot(dir, start)  # a checkpoint that does not exist (or two) says so here
-    todo = [r for r in runs if (r.get("checkpoint") or 0) >= number]
+    [chosen] = {
+        c["tree"]
+        for c in ws.history.checkpoints(dir)
+        if c["number"] == number and c["tree"].startswith(tree or "")
+    }
+    todo = sorted(  # in the order they ran, not the order a merge left their lines in
+        (
+            r
+            for r in runs
+            if (r.get("checkpoint") or 0) >= number and _on_lineage(ws, r, chosen, number)
+        ),
+        key=lambda r: (str(r.get("started_at") or ""), str(r.get("run") or "")),
+    )
     if not todo:
         raise NothingToReplay(
             f"nothing to replay: no recorded run of session {m['id'][:8]} began after "
             f"checkpoint {start}"
         )
     return todo, start
+
+
+def _on_lineage(ws: "Workspace", run: dict, tree: str, number: int) -> bool:
+    """Whether ``run`` started on checkpoint ``tree`` or on one saved on top of it (after a git
+    merge, the other clone's run of the same number started on another lineage). A run recorded
+    before runs named their checkpoint's tree is taken by its number alone."""
+    at = run.get("checkpoint_tree")
+    if not isinstance(at, str):
+        return True
+    for _ in range(max(int(run.get("checkpoint") or 0) - number, 0) + 1):
+        if at == tree:
+            return True
+        try:
+            at = ws.history.trees.tree(at).get("parent")
+        except SpellError:
+            return False
+        if not isinstance(at, str):
+            return False
+    return False
 
 
 def replay(ws: "Workspace", dir: str, opts: dict, runner: Runner | None = None) -> dict:

@@ -103,6 +103,9 @@ class Run:
         self.started_at = now()
         self.sessions: dict[str, str] = {}
         self.checkpoint: dict[str, int | None] = {}
+        #: dir -> the tree of that checkpoint: after a git merge two clones' runs can name
+        #: the same number; the tree says which lineage a run started on (``replay --from``)
+        self.checkpoint_tree: dict[str, str | None] = {}
         self.artifacts: dict[str, list[dict]] = {}
         self.finished = False
         self.records: list[dict] = []
@@ -216,9 +219,11 @@ class Run:
         self.sessions[dir] = session_id
         self.artifacts[dir] = []
         try:
-            self.checkpoint[dir] = self.ws.history.latest_number(dir)
+            latest = self.ws.history.latest(dir)
         except Exception:  # a broken checkpoints.yaml must not break the script
-            self.checkpoint[dir] = None
+            latest = None
+        self.checkpoint[dir] = latest["number"] if latest else None
+        self.checkpoint_tree[dir] = latest["tree"] if latest else None
 
     def note_artifact(self, dir: str, session_id: str, record: dict) -> None:
         self.note_session(dir, session_id)
@@ -259,6 +264,8 @@ class Run:
                 "checkpoint": self.checkpoint.get(dir),
                 "artifacts": self.artifacts.get(dir, []),
             }
+            if self.checkpoint_tree.get(dir):
+                rec["checkpoint_tree"] = self.checkpoint_tree[dir]
             if self.world:
                 rec["world"] = self.world
             if self.sandbox:
