@@ -351,6 +351,22 @@ def test_host_header_must_name_this_server(root: Path) -> None:
         assert c.get("/", headers={"host": "localhost"}).status_code == 200
 
 
+def test_served_on_every_address_the_host_check_stays_on(root: Path) -> None:
+    """`--host 0.0.0.0` serves the LAN, not any name: a page on evil.example that points its
+    name here (DNS rebinding) is refused; this machine's own name and `--allow-host` names pass
+    (red-team 2 M3: the check was off)."""
+    import socket
+
+    from spellfs.ui.server import served_hosts
+
+    hosts = served_hosts("0.0.0.0", ["LAN-Box.example"])
+    with TestClient(make_app(root, hosts=hosts)) as c:
+        assert c.get("/", headers={"host": "evil.example:8765"}).status_code == 400
+        for ok_host in (socket.gethostname(), "lan-box.example", "127.0.0.1:8765"):
+            assert c.get("/", headers={"host": ok_host}).status_code == 200, ok_host
+    assert "0.0.0.0" not in hosts and served_hosts("192.0.2.7") >= {"192.0.2.7", "localhost"}
+
+
 def test_missing_web_libraries_say_how_to_install(root: Path) -> None:
     with pytest.raises(
         UsageError, match=r"spell ui needs no_such_web_lib_x.*pip install 'spellfs\[ui\]'"

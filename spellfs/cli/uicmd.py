@@ -22,9 +22,17 @@ from .output import open_workspace
     show_default=True,
     help="Address to listen on; anything but the loopback serves the workspace to the network.",
 )
+@click.option(
+    "--allow-host",
+    "allow",
+    multiple=True,
+    metavar="NAME",
+    help="Another name or address browsers reach this server by (repeat); requests naming any "
+    "other Host are refused (with --host 0.0.0.0: this machine's own names and addresses too).",
+)
 @click.option("--open", "open_", is_flag=True, help="Open the view in the default browser.")
 @click.pass_context
-def ui(ctx: click.Context, port: int, host: str, open_: bool) -> None:
+def ui(ctx: click.Context, port: int, host: str, allow: tuple[str, ...], open_: bool) -> None:
     """Serve a read-only web view of the workspace: sessions, artifacts, history graph, diffs,
     runs and model calls. Runs in the foreground; Ctrl-C stops it."""
     from ..ui import check_dependencies, serve
@@ -49,7 +57,7 @@ def ui(ctx: click.Context, port: int, host: str, open_: bool) -> None:
             webbrowser.open(url)
 
     try:
-        serve(root, host=host, port=port, on_ready=ready)
+        serve(root, host=host, port=port, on_ready=ready, allow_hosts=allow)
     except (
         KeyboardInterrupt
     ):  # Ctrl-C is how it stops: uvicorn shuts down, then re-raises the signal
