@@ -80,6 +80,14 @@ def test_error_with_plain_lua_and_non_string_error(root: Path, spell) -> None:
     assert r.stderr.decode() == "Error: e3.lua:2: (error object is a nil value)\n"
 
 
+def test_a_huge_error_message_is_cut_to_a_readable_line(root: Path, spell) -> None:
+    write(root / "big.lua", 'error(string.rep("x", 10000000))\n')
+    r = spell("run", "big.lua", cwd=root)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.startswith("Error: big.lua:1: xxxx")
+    assert err.endswith("xxx… (9,996,011 more characters)\n") and len(err) < 4100
+
+
 def test_syntax_error_names_file_and_line(root: Path, spell) -> None:
     write(root / "syn.lua", "print('a')\nlocal = 3\n")
     r = spell("run", "syn.lua", cwd=root)

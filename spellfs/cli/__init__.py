@@ -176,6 +176,16 @@ def _prog_name() -> str:
     return "spellfs" if os.path.basename(sys.argv[0] or "") == "spellfs" else "spell"
 
 
+#: most characters of an error shown: a script's error(string.rep("x", 1e7)) printed 10 MB
+ERROR_MAX = 4000
+
+
+def _bounded(message: str) -> str:
+    if len(message) <= ERROR_MAX:
+        return message
+    return f"{message[:ERROR_MAX]}… ({len(message) - ERROR_MAX:,} more characters)"
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..errors import SpellError
 
@@ -189,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {_bounded(str(exc))}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
