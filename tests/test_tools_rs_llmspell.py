@@ -41,6 +41,8 @@ def ok(tool: str, ctx=None, **params):
         "calls.yaml",
         "sub/.git/config",
         "sub/.GIT/hooks/post-checkout",
+        ".gitignore",
+        ".gitattributes",
     ],
 )
 def test_no_tool_touches_spellfs_files(root: Path, path: str) -> None:

@@ -22,7 +22,9 @@ from ..errors import SpellError, UsageError
 __all__ = ["PROTECTED_TOP", "RECORD_FILES", "Tool", "confine", "number", "text"]
 
 #: Names at the workspace root that belong to spellfs (or git), not to scripts.
-PROTECTED_TOP = frozenset({".git", ".spell", "spell.yaml", ".spellignore", "templates"})
+PROTECTED_TOP = frozenset(
+    {".git", ".spell", "spell.yaml", ".spellignore", "templates", ".gitignore", ".gitattributes"}
+)  # (the last two: what git commits and how records merge, as `spell init --git` wrote them)
 #: spellfs's record files, refused wherever they are (they live under sessions/).
 RECORD_FILES = frozenset(
     {"artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml", "session.yaml", "state.yaml"}
