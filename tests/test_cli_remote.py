@@ -209,6 +209,22 @@ def test_remote_add_never_replaces_or_writes_through_a_linked_spell_yaml(tmp_pat
     assert shared.read_text() == "# the team's settings\n"
 
 
+def test_remote_urls_with_control_characters_are_refused(tmp_path):
+    """A URL holding ESC or a newline would be printed raw by `remote ls` and every push or
+    pull error (terminal escape codes): refused, spell.yaml untouched (red-team 2 M7)."""
+    root = tmp_path / "ws"
+    init_workspace(root)
+    before = (root / "spell.yaml").read_bytes()
+    for url in ("file:///tmp/r\x1b]52;c;cHduZWQ=\x07", "s3://bkt/p\nx"):
+        proc = run_spell("remote", "add", "origin", url, cwd=root)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+        assert err.startswith("Error: invalid remote URL: ") and "control characters" in err
+    proc = run_spell("remote", "add", "o", "s3://b/p", "--endpoint-url", "http://h\x1b:1", cwd=root)
+    assert proc.returncode == 2 and "control characters" in proc.stderr.decode()
+    assert (root / "spell.yaml").read_bytes() == before
+
+
 def test_push_and_pull_need_a_remote(tmp_path, file_target):
     root = tmp_path / "ws"
     init_workspace(root)

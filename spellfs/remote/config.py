@@ -68,6 +68,11 @@ def add_remote(
         raise UsageError(
             f"invalid remote name: {name!r} (letters, digits, '.', '_', '-'; at most 64)"
         )
+    for given in (url, endpoint_url or ""):
+        if isinstance(given, str) and re.search(r"[\x00-\x1f\x7f]", given):
+            raise UsageError(  # (printed later by ls, push and pull errors: no terminal codes)
+                f"invalid remote URL: {given!r} holds control characters"
+            )
     scheme = parse_remote_url(url)[0]
     if endpoint_url is not None:
         if scheme != "s3":
