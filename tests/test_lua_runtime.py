@@ -213,8 +213,13 @@ print(Artifact.get(sid, id).content)
 local r = Tool.invoke("file_operations", {{operation = "read", path = {str(outside)!r}}})
 print(r.success, r.error)
 print(Tool.invoke("file_operations", {{operation = "write", path = "out/new.txt", input = "w"}}).success)
+for _, p in ipairs({{".spell/index.sqlite", "./.Spell/../.spell/index.sqlite", ".git/config"}}) do
+  print(pcall(Artifact.storeFile, sid, p, "user_input"))
+end
 """,  # noqa: E501
     )
+    (root / ".git").mkdir(exist_ok=True)
+    (root / ".git" / "config").write_text("[credential]\n\thelper = store\n")
     r = spell("run", "--sandbox", "sb.lua", cwd=root)
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode().splitlines()
@@ -223,6 +228,8 @@ print(Tool.invoke("file_operations", {{operation = "write", path = "out/new.txt"
     assert out[2] == "inside"
     assert out[3].startswith("false\t") and "outside the allowed directory" in out[3]
     assert out[4] == "true" and (root / "out" / "new.txt").read_text() == "w"
+    for line in out[5:8]:  # spellfs's own files (every session's index) and git's config
+        assert line.startswith("false\t") and "belongs to spellfs, not to scripts" in line
 
 
 def test_python_objects_are_unreachable_even_without_sandbox(ws: Workspace) -> None:

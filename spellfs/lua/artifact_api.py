@@ -110,4 +110,10 @@ def _confined(ws: "Workspace", path: Path) -> Path:
             f"Artifact.storeFile: path outside the workspace: {os.fsdecode(path)} "
             "(--sandbox allows only files inside the workspace)"
         )
+    inside = full.relative_to(base).parts
+    if inside and inside[0].lower() in (".spell", ".git"):  # every session's index, git's config
+        raise UsageError(
+            f"Artifact.storeFile: path belongs to spellfs, not to scripts: {os.fsdecode(path)} "
+            "(--sandbox reads no file under .spell/ or .git/)"
+        )
     return full
