@@ -78,6 +78,16 @@ def test_error_with_plain_lua_and_non_string_error(root: Path, spell) -> None:
     r = spell("run", "e3.lua", cwd=root)
     assert (r.returncode, r.stdout) == (1, b"false\tnil\n")
     assert r.stderr.decode() == "Error: e3.lua:2: (error object is a nil value)\n"
+    # raised in a hook: the script's line that set it off, not spellfs's own glue code
+    write(
+        root / "e4.lua",
+        'local id = Session.create({name = "h"})\n'
+        'Hook.register("BeforeArtifactStore", function(ctx) error({code = 7}) end)\n'
+        'Artifact.store(id, "tool_result", "a.txt", "x")\n',
+    )
+    r = spell("run", "e4.lua", cwd=root)
+    assert r.returncode == 1
+    assert r.stderr.decode() == "Error: e4.lua:3: (error object is a table value)\n"
 
 
 def test_a_huge_error_message_is_cut_to_a_readable_line(root: Path, spell) -> None:

@@ -80,7 +80,8 @@ return function(f, ...) return pcall(f, ...) end
 """
 
 # Runs the main chunk; a non-string error object gets the message standalone lua gives it,
-# after the script's file and line that raised it (``error({code = 1})`` carries neither).
+# after the script's file and line that raised it (``error({code = 1})`` carries neither;
+# frames of spellfs's own Lua glue, chunk "<python>", are passed over).
 # (``debug.getinfo`` is kept here before the sandbox removes ``debug``; scripts never see it.)
 _MAIN = b"""
 local xpcall, type, tostring, getmetatable = xpcall, type, tostring, getmetatable
@@ -89,7 +90,7 @@ local function where()
   for level = 3, 50 do
     local info = getinfo(level, "Sl")
     if not info then break end
-    if info.what ~= "C" and info.currentline > 0 then
+    if info.what ~= "C" and info.currentline > 0 and info.source ~= "<python>" then
       return info.short_src .. ":" .. info.currentline .. ": "
     end
   end
