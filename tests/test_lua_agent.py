@@ -15,7 +15,7 @@ import fakeprovider
 from fakeprovider import FakeProvider
 from spellfs import ConfigError, Workspace
 from spellfs.agent.calls import read_calls, usage_summary
-from spellfs.lua import agent_api
+from spellfs.lua import agent_api, agent_calls
 from spellfs.lua.runtime import run_script
 from spellfs.store.yamlio import load_yaml
 
@@ -36,7 +36,7 @@ print("sid=" .. sid)
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent_api, "CLIENT_OPTIONS", {"backoff": 0.0, "max_attempts": 3})
+    monkeypatch.setattr(agent_calls, "CLIENT_OPTIONS", {"backoff": 0.0, "max_attempts": 3})
 
 
 def _env(fake: FakeProvider, key: str = KEY) -> dict:
