@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import fakeprovider
 from fakeprovider import FakeProvider
 from spellfs import ConfigError, Workspace
-from spellfs.agent.calls import read_calls, usage_summary
+from spellfs.agent import read_calls, usage_summary
 from spellfs.lua import agent_api, agent_calls
 from spellfs.lua.runtime import run_script
 from spellfs.store.yamlio import load_yaml

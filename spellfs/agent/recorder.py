@@ -82,7 +82,7 @@ class Recorder:
         return log.refresh()
 
     def sources(self, dir: str) -> list[str]:
-        from .calls import replay_sources
+        from .lineage import replay_sources
 
         found = self._sources.get(dir)
         if found is None:
@@ -96,7 +96,7 @@ class Recorder:
         if not sid:
             return False
         try:
-            from .calls import lineage
+            from .lineage import lineage
 
             return any(self.log(d).records for d in lineage(self.ws, self.ws.sessions.resolve(sid)))
         except SpellError:
