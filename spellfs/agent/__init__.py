@@ -1,4 +1,5 @@
-"""Model providers (OpenAI-compatible and Anthropic HTTP clients), the records of
+"""Model providers (:mod:`.providers`) and their HTTP client (:mod:`.client`, :mod:`.wire`,
+:mod:`.request`: OpenAI-compatible and Anthropic), the records of
 model calls that replay answers from (:mod:`.calls`), and what reads them: usage,
 the answer cache, replay lineage and call-by-call comparison.
 
@@ -14,7 +15,7 @@ __getattr__, __dir__, __all__ = exports(
         "CACHE_DIR": "cache",
         "CallLog": "calls",
         "SEARCH": "calls",
-        "Client": "providers",
+        "Client": "client",
         "KINDS": "providers",
         "Provider": "providers",
         "Recorder": "recorder",
@@ -28,7 +29,7 @@ __getattr__, __dir__, __all__ = exports(
         "lineage": "lineage",
         "load_answer": "calls",
         "next_number": "calls",
-        "normalize_request": "providers",
+        "normalize_request": "request",
         "pair_calls": "comparison",
         "providers_from_config": "providers",
         "read_answer": "calls",
@@ -37,7 +38,7 @@ __getattr__, __dir__, __all__ = exports(
         "record_call": "calls",
         "record_search": "calls",
         "replay_sources": "lineage",
-        "request_hash": "providers",
+        "request_hash": "request",
         "search_hash": "calls",
         "workspace_providers": "providers",
         "summarize": "usage",

@@ -18,7 +18,7 @@ failed call leaves no record pointing at nothing)::
        "assistant-0001.response.json", "source": "live", "latency_ms": 41.7, "input_tokens": 12,
        "output_tokens": 5, "finish_reason": "stop", "run": "<uuid>", "created_at": "…Z"}
 
-``request_hash`` is :func:`spellfs.agent.providers.request_hash` (provider kind + the
+``request_hash`` is :func:`spellfs.agent.request.request_hash` (provider kind + the
 normalised request; no key, no URL). ``request``/``response`` are the content
 hashes of the two artifacts. ``source`` says who answered: ``live`` (the
 provider), ``replay`` (a recorded call, under ``spell replay``) or ``cache`` (an

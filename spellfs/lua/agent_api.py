@@ -9,7 +9,7 @@ anyway gets :data:`NO_PROVIDER_HINT` appended to its error by the runtime.
 ``Agent.create(opts)`` checks its options and returns an agent table (``name``,
 ``model``, ``provider``, ``session_id`` and ``invoke``); an agent is stateless:
 each ``invoke`` sends the system prompt plus the given text or messages. The
-runtime has one :class:`~spellfs.agent.providers.Client`, so connections are reused.
+runtime has one :class:`~spellfs.agent.client.Client`, so connections are reused.
 
 Where a call's answer comes from and how it is recorded: :mod:`.agent_calls`; what
 ``invoke`` accepts: :mod:`.agent_messages`; the run's recording session:

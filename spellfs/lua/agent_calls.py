@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLIENT_OPTIONS", "AgentCalls", "resolve_provider"]
 
-#: Keyword arguments for the runtime's :class:`~spellfs.agent.providers.Client` (tests shorten the
+#: Keyword arguments for the runtime's :class:`~spellfs.agent.client.Client` (tests shorten the
 #: backoff).
 CLIENT_OPTIONS: dict[str, Any] = {}
 
