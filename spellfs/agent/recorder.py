@@ -6,7 +6,7 @@ the same way (:mod:`.calls`) and answered the same way under ``spell replay``; a
 
 * the replay mode, from ``SPELL_REPLAY`` (``1``: answer from records, ``live``: ask again);
 * the replayed run's own call records (``SPELL_REPLAY_CALLS``, a JSON list) and, without
-  them, the recorded calls of the replayed session's lineage (:func:`.calls.replay_sources`);
+  them, the recorded calls of the replayed session's lineage (:func:`.lineage.replay_sources`);
   :meth:`Recorder.lookup` finds the record answering a call in either;
 * per-session call logs and call numbers (``<name>-0001``), taken when a call is asked;
 * tickets: calls are recorded in the order they were asked (a replay pairs them by that
