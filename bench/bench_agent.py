@@ -57,7 +57,7 @@ def _runtime(ws: Workspace) -> tuple[Runtime, object, object]:
 def bench_call(tmp: Path, n: int, fake: types.SimpleNamespace) -> dict:
     import httpx
 
-    from spellfs.agent.providers import Client, providers_from_config
+    from spellfs.agent import Client, providers_from_config
 
     root = tmp / "call"
     init_workspace(root)
@@ -130,7 +130,7 @@ def _replay(ws: Workspace, sid: str, n: int) -> tuple[float, float]:
             invoke(agent, f"question number {i}".encode())
         through = n / (time.perf_counter() - t)
         calls = rt.agent_calls
-        from spellfs.agent.providers import normalize_request, request_hash
+        from spellfs.agent import normalize_request, request_hash
 
         a = calls.agents[0]
         dir = ws.sessions.resolve(fork)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from spellfs.errors import ConfigError, ProviderError
-from spellfs.agent.providers import Client, Provider, providers_from_config, request_hash
+from spellfs.agent import Client, Provider, providers_from_config, request_hash
 
 try:
     from fakeprovider import FakeProvider, fake_provider  # noqa: F401  (fixture)

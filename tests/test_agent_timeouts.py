@@ -132,7 +132,7 @@ def test_retry_after_as_an_http_date_is_honoured() -> None:
 
 
 def test_backoff_is_jittered() -> None:
-    from spellfs.agent.providers import _jittered
+    from spellfs.agent.client import _jittered
 
     waits = {_jittered(1.0) for _ in range(50)}
     assert len(waits) > 40 and all(0.5 <= w <= 1.0 for w in waits)

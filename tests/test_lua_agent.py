@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import fakeprovider
 from fakeprovider import FakeProvider
 from spellfs import ConfigError, Workspace
-from spellfs.agent.calls import read_calls, usage_summary
-from spellfs.lua import agent_api
+from spellfs.agent import read_calls, usage_summary
+from spellfs.lua import agent_api, agent_calls
 from spellfs.lua.runtime import run_script
 from spellfs.store.yamlio import load_yaml
 
@@ -36,7 +36,7 @@ print("sid=" .. sid)
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent_api, "CLIENT_OPTIONS", {"backoff": 0.0, "max_attempts": 3})
+    monkeypatch.setattr(agent_calls, "CLIENT_OPTIONS", {"backoff": 0.0, "max_attempts": 3})
 
 
 def _env(fake: FakeProvider, key: str = KEY) -> dict:
@@ -184,7 +184,7 @@ result = {{answer = a, list = Agent.list(), usage = Session.get("{sid}").usage, 
         ws.artifacts.get(sid, "writer-0001.request.json")["metadata"]["content_hash"]
         == rec["request"]
     )
-    from spellfs.agent.providers import request_hash
+    from spellfs.agent import request_hash
 
     assert rec["request_hash"] == request_hash(
         "openai", {k: req[k] for k in ("model", "system", "messages", "temperature", "max_tokens")}
@@ -401,7 +401,7 @@ result = {text = a.text, ok = ok, err = err}
         assert result["text"] == "echo: recorded" and result["ok"] is False
         assert "agent a1" in result["err"] and "openai/m" in result["err"]
         assert "no recorded answer" in result["err"] and "--live" in result["err"]
-        from spellfs.agent.providers import request_hash
+        from spellfs.agent import request_hash
 
         h = request_hash(
             "openai", {"model": "m", "messages": [{"role": "user", "content": "never asked"}]}
@@ -707,7 +707,8 @@ def test_a_run_that_can_have_no_agent_imports_no_provider_code(root: Path) -> No
     }
     code = (
         "import sys; from spellfs.cli import main; rc = main(['run', 's.lua']); "
-        "print(rc, sorted(m for m in ('spellfs.agent.providers', 'spellfs.agent.calls') if m "
+        "print(rc, sorted(m for m in ('spellfs.agent.providers', 'spellfs.agent.client', "
+        "'spellfs.agent.request', 'spellfs.agent.wire', 'spellfs.agent.calls') if m "
         "in sys.modules))"
     )
     proc = subprocess.run(

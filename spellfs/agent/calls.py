@@ -1,4 +1,8 @@
-"""Model calls as session history: call records, lookups by request hash, usage, cache.
+"""Model calls as session history: the call records, written and read back.
+
+What is built on the records lives beside this module: :mod:`.usage` (calls and tokens),
+:mod:`.cache` (``agents.cache``), :mod:`.lineage` (which sessions answer a replay) and
+:mod:`.comparison` (two runs' calls side by side).
 
 Every answered ``agent:invoke`` leaves three things in its session, written in
 this order (the record last: it is the commit point, so a killed process or a
@@ -14,7 +18,7 @@ failed call leaves no record pointing at nothing)::
        "assistant-0001.response.json", "source": "live", "latency_ms": 41.7, "input_tokens": 12,
        "output_tokens": 5, "finish_reason": "stop", "run": "<uuid>", "created_at": "…Z"}
 
-``request_hash`` is :func:`spellfs.agent.providers.request_hash` (provider kind + the
+``request_hash`` is :func:`spellfs.agent.request.request_hash` (provider kind + the
 normalised request; no key, no URL). ``request``/``response`` are the content
 hashes of the two artifacts. ``source`` says who answered: ``live`` (the
 provider), ``replay`` (a recorded call, under ``spell replay``) or ``cache`` (an
@@ -39,11 +43,10 @@ with one append to artifacts.yaml.
 from __future__ import annotations
 
 import json
-import os
 import re
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
-from ..errors import LimitExceeded, ReplayError, SpellError, UsageError
+from ..errors import LimitExceeded, ReplayError, SpellError
 from ..names import now
 from ..store import RecordLog, encode_record, load_json
 
@@ -51,35 +54,24 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 __all__ = [
-    "CACHE_DIR",
     "SEARCH",
     "CallLog",
     "artifact_names",
-    "cache_get",
-    "cache_put",
     "call_count",
     "calls_rel",
     "check_room",
-    "compare_calls",
-    "lineage",
     "load_answer",
     "next_number",
     "read_answer",
     "read_calls",
-    "pair_calls",
     "read_search",
     "record_call",
     "record_search",
     "search_hash",
-    "replay_sources",
-    "summarize",
-    "usage_summary",
 ]
 
-CACHE_DIR = ".spell/agent_cache"
 #: The ``kind`` of a web search's record (a model call's is its provider's kind).
 SEARCH = "search"
-MAX_LINEAGE = 64
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 _NUMBERED = re.compile(r"(.+)-(\d{4,})\.request\.json\Z")
 
@@ -385,184 +377,6 @@ def read_search(ws: "Workspace", rec: dict) -> tuple[dict, bytes]:
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise ReplayError(f"{where} is not a search result")
     return data, raw
-
-
-def lineage(ws: "Workspace", dir: str) -> list[str]:
-    """``dir`` and its ancestors (``parent`` in session.yaml), nearest first; stops at a missing
-    one."""
-    out = [dir]
-    while len(out) < MAX_LINEAGE:
-        try:
-            parent = ws.sessions.manifest(out[-1]).get("parent")
-            if not parent:
-                break
-            nxt = ws.sessions.resolve(parent)
-        except SpellError:
-            break
-        if nxt in out:
-            break
-        out.append(nxt)
-    return out
-
-
-def replay_sources(ws: "Workspace", target: str, environ: Any = os.environ) -> list[str]:
-    """Sessions whose records answer a replayed call: the replay fork's ancestors, then the
-    target's."""
-    dirs: list[str] = []
-    fork = (environ.get("SPELL_SESSION") or "").strip()
-    if fork:
-        try:
-            fork_dir = ws.sessions.resolve(fork)
-            dirs.extend(lineage(ws, fork_dir)[1:])
-        except SpellError:
-            pass
-    for d in lineage(ws, target)[1:] + [target]:
-        if d not in dirs:
-            dirs.append(d)
-    return dirs
-
-
-def usage_summary(ws: "Workspace", session: Any) -> dict | None:
-    """Calls and tokens of one session, in total and per ``provider/model``; None without calls.
-
-    Tokens count what providers were asked to process (``source: live``); calls
-    answered from records or the cache are counted in ``replayed``/``cached``.
-    """
-    dir = ws.sessions.resolve(session)
-    return summarize(read_calls(ws, dir))
-
-
-def summarize(records: Iterable[dict]) -> dict | None:
-    total = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "replayed": 0, "cached": 0}
-    by_model: dict[str, dict] = {}
-    searches = 0
-    for rec in records:
-        if rec.get("kind") == SEARCH:  # not a model call: no tokens, counted apart
-            searches += 1
-            continue
-        key = f"{rec.get('provider')}/{rec.get('model')}"
-        m = by_model.setdefault(key, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
-        total["calls"] += 1
-        m["calls"] += 1
-        source = rec.get("source", "live")
-        if source == "live":
-            for k in ("input_tokens", "output_tokens"):
-                n = rec.get(k)
-                if type(n) is int:
-                    total[k] += n
-                    m[k] += n
-        elif source == "replay":
-            total["replayed"] += 1
-        elif source == "cache":
-            total["cached"] += 1
-    if not total["calls"] and not searches:
-        return None
-    return {**total, "by_model": by_model, **({"searches": searches} if searches else {})}
-
-
-# -- the workspace cache (agents.cache: true) --------------------------------------------
-def _cache_rel(request_hash: str) -> str:
-    if not re.fullmatch(r"[0-9a-f]{64}", request_hash):
-        raise UsageError(f"invalid request hash: {request_hash[:70]!r}")
-    return f"{CACHE_DIR}/{request_hash[:2]}/{request_hash}"
-
-
-def cache_get(ws: "Workspace", request_hash: str) -> dict | None:
-    """The answer stored for an identical request, or None (a missing or unreadable entry is a
-    miss)."""
-    try:
-        oid = ws.storage.read(_cache_rel(request_hash)).decode("ascii").strip()
-        if not ws.objects.has(oid):
-            return None
-        return load_answer(ws, {"response": oid})
-    except (OSError, SpellError, UnicodeDecodeError):
-        return None
-
-
-def cache_put(ws: "Workspace", request_hash: str, response_oid: str) -> None:
-    rel = _cache_rel(request_hash)
-    try:
-        ws.storage.mkdir(rel.rsplit("/", 1)[0])
-        ws.storage.write(rel, response_oid.encode("ascii"))
-    except (OSError, SpellError):
-        pass  # a cache that cannot be written is only a slower cache
-
-
-# -- replay --live: call by call --------------------------------------------------------
-def _text(ws: "Workspace", oid: Any) -> str | None:
-    try:
-        return load_answer(ws, {"response": oid})["text"][:200]
-    except SpellError:
-        return None
-
-
-def compare_calls(
-    ws: "Workspace", original_dir: str, fork_dir: str, run_id: Any, before: int
-) -> list[dict]:
-    """The calls a replayed run made (records after the first ``before`` in the fork) beside the
-    original's.
-
-    Pairs them in order; ``result`` is ``same`` (same request, same answer),
-    ``differs`` (same request, another answer), ``request differs``, ``missing``
-    (the replay made fewer calls) or ``extra``.
-    """
-    original = [
-        c for c in read_calls(ws, original_dir) if run_id is not None and c.get("run") == run_id
-    ]
-    return pair_calls(ws, original, read_calls(ws, fork_dir)[before:])
-
-
-def pair_calls(ws: "Workspace", original: list[dict], produced: list[dict]) -> list[dict]:
-    """Two runs' call records side by side, in order (see :func:`compare_calls`); ``ws`` reads the
-    texts."""
-    out = []
-    for i in range(max(len(original), len(produced))):
-        o = original[i] if i < len(original) else None
-        p = produced[i] if i < len(produced) else None
-        ref = o or p
-        item = {
-            "call": i + 1,
-            "agent": ref.get("agent"),
-            "kind": ref.get("kind"),
-            "model": _label(ref),
-            "request_hash": ref.get("request_hash"),
-            "original": o.get("response") if o else None,
-            "replay": p.get("response") if p else None,
-        }
-        if o is None:
-            result = "extra"
-        elif p is None:
-            result = "missing"
-        elif o.get("request_hash") != p.get("request_hash"):
-            result = "request differs"
-        elif o.get("response") != p.get("response"):
-            result = "differs"
-        else:
-            result = "same"
-        item["result"], item["same"] = result, result == "same"
-        if result == "differs":
-            item["original_text"], item["replay_text"] = (
-                _text(ws, o.get("response")),
-                _text(ws, p.get("response")),
-            )
-        if p is not None:
-            item["source"] = p.get("source")
-            if o is not None and (p.get("provider"), p.get("model")) != (
-                o.get("provider"),
-                o.get("model"),
-            ):
-                item["replay_model"] = _label(p)
-        if result == "request differs" and o and p and ref.get("kind") == SEARCH:
-            item["original_query"], item["replay_query"] = o.get("query"), p.get("query")
-        out.append(item)
-    return out
-
-
-def _label(rec: dict) -> str:
-    """``provider/model`` of a model call; the provider of a search."""
-    if rec.get("kind") == SEARCH:
-        return str(rec.get("provider"))
-    return f"{rec.get('provider')}/{rec.get('model')}"
 
 
 def call_count(ws: "Workspace", dir: str) -> int:

@@ -6,7 +6,7 @@ the same way (:mod:`.calls`) and answered the same way under ``spell replay``; a
 
 * the replay mode, from ``SPELL_REPLAY`` (``1``: answer from records, ``live``: ask again);
 * the replayed run's own call records (``SPELL_REPLAY_CALLS``, a JSON list) and, without
-  them, the recorded calls of the replayed session's lineage (:func:`.calls.replay_sources`);
+  them, the recorded calls of the replayed session's lineage (:func:`.lineage.replay_sources`);
   :meth:`Recorder.lookup` finds the record answering a call in either;
 * per-session call logs and call numbers (``<name>-0001``), taken when a call is asked;
 * tickets: calls are recorded in the order they were asked (a replay pairs them by that
@@ -82,7 +82,7 @@ class Recorder:
         return log.refresh()
 
     def sources(self, dir: str) -> list[str]:
-        from .calls import replay_sources
+        from .lineage import replay_sources
 
         found = self._sources.get(dir)
         if found is None:
@@ -96,7 +96,7 @@ class Recorder:
         if not sid:
             return False
         try:
-            from .calls import lineage
+            from .lineage import lineage
 
             return any(self.log(d).records for d in lineage(self.ws, self.ws.sessions.resolve(sid)))
         except SpellError:

@@ -90,7 +90,7 @@ def run(
                 f"session not found: {preset[:64]} (from $SPELL_SESSION)"
             ) from None
 
-    from ..lua.agent_api import end_run_session
+    from ..lua.recording import end_run_session
     from ..lua.runtime import ScriptError, run_script
     from ..history import begin_run
 

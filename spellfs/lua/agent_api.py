@@ -9,48 +9,36 @@ anyway gets :data:`NO_PROVIDER_HINT` appended to its error by the runtime.
 ``Agent.create(opts)`` checks its options and returns an agent table (``name``,
 ``model``, ``provider``, ``session_id`` and ``invoke``); an agent is stateless:
 each ``invoke`` sends the system prompt plus the given text or messages. The
-runtime has one :class:`~spellfs.agent.providers.Client`, so connections are reused.
+runtime has one :class:`~spellfs.agent.client.Client`, so connections are reused.
 
-Where a call's answer comes from (``SPELL_REPLAY`` is set by ``spell replay``):
-
-* ``SPELL_REPLAY=1`` with ``SPELL_REPLAY_CALLS=<file>`` (``spell replay`` sets it):
-  from the calls the replayed run made, a JSON list of call records: the one
-  with the same request hash, agent and call number, else the next unused one
-  with the same request hash.
-* ``SPELL_REPLAY=1``: from the recorded call with the same request hash in the
-  replayed session's ancestors (then the target session's): the one the same
-  agent made with the same call number, else the n-th identical request gets the
-  n-th recorded answer. No recording is an error naming the
-  call; the network is never used.
-* ``agents.cache: true`` (not under a replay): from an identical earlier request.
-* otherwise (and ``SPELL_REPLAY=live``): from the provider.
-
-Every answered call is recorded (:func:`spellfs.agent.calls.record_call`); a
-failed one records nothing.
+Where a call's answer comes from and how it is recorded: :mod:`.agent_calls`; what
+``invoke`` accepts: :mod:`.agent_messages`; the run's recording session:
+:mod:`.recording`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..config import PROVIDER_HINT
-from ..errors import ConfigError, ProviderError, ReplayError, SpellError, UsageError
-from ..names import usable_name
+from ..errors import ConfigError, SpellError, UsageError
+from .agent_calls import AgentCalls, resolve_provider
+from .agent_messages import invocation_messages, shown_answer
+
+# Moved to .recording; still importable from here for callers written before the split.
+from .recording import end_run_session, recording_session, run_recorder, run_session
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
     from .runtime import Runtime
 
 __all__ = [
-    "CLIENT_OPTIONS",
     "CREATE_OPTIONS",
     "NO_PROVIDER_HINT",
     "AgentCalls",
+    "end_run_session",
     "install",
     "recording_session",
     "run_recorder",
@@ -72,9 +60,6 @@ CREATE_OPTIONS = (
     "session_id",
     "description",
 )
-#: Keyword arguments for the runtime's :class:`~spellfs.agent.providers.Client` (tests shorten the
-#: backoff).
-CLIENT_OPTIONS: dict[str, Any] = {}
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 #: The variables that make :func:`~spellfs.agent.providers.providers_from_config` find a provider
 #: when spell.yaml names none (``providers.ENV_KEY``, and ``OPENAI_BASE_URL`` alone for a
@@ -84,271 +69,8 @@ _PROVIDER_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL")
 _NOT_REPLAYING = ("", "0", "live", "false", "no")
 
 
-def run_session(ws: "Workspace") -> str:
-    """The automatic session of this run, made on first need and named after the script.
-
-    rs-llmspell records nothing, so its scripts call agents (and run workflows) outside any
-    session; here such a call is recorded in one session per run rather than refused.
-    """
-    sid = ws.__dict__.get("_run_session")
-    if sid is None:
-        import sys
-        from pathlib import Path
-
-        script = Path(ws.run.script).stem if ws.run is not None else "script"
-        sid = ws.sessions.create(
-            name=usable_name(script, "script"),
-            description=f"automatic session of a run of {script}",
-            tags=["automatic"],
-        )
-        ws.__dict__["_run_session"] = sid
-        print(
-            f"spell: recording outside any session: in automatic session {sid[:8]} ({script})",
-            file=sys.stderr,
-        )
-    return sid
-
-
-def end_run_session(ws: "Workspace", exit_status: int) -> None:
-    """The run is over: its automatic session (if it made one) is completed, or failed, so it
-    leaves the live sessions (``max_sessions`` counts them) and, like the run, is a record.
-    Its status is set directly: the script's hooks are not run after the script."""
-    sid = ws.__dict__.pop("_run_session", None)
-    if sid is not None:
-        ws.sessions.set_manifest_fields(sid, status="completed" if exit_status == 0 else "failed")
-
-
-def recording_session(ws: "Workspace") -> str:
-    """Where a call or workflow run is recorded: the current session, else ``SPELL_SESSION``
-    (as ``spell run`` in a session and ``spell replay`` set it), else the run's automatic one."""
-    return ws.current_session or (os.environ.get("SPELL_SESSION") or "").strip() or run_session(ws)
-
-
-def run_recorder(rt: "Runtime", ws: "Workspace") -> Any:
-    """The runtime's :class:`~spellfs.agent.recorder.Recorder`, made on first need: agents and
-    the ``web_search`` tool share it, so their calls are numbered and recorded in one order."""
-    rec = rt.__dict__.get("recorder")
-    if rec is None:
-        from ..agent import Recorder
-
-        rec = rt.__dict__["recorder"] = Recorder(ws)
-    return rec
-
-
 def _replay_mode(environ: Any) -> str:
     return (environ.get("SPELL_REPLAY") or "").strip().lower()
-
-
-class AgentCalls:
-    """What one runtime's agents share: providers, the HTTP client, the cache, and the run's
-    :class:`~spellfs.agent.recorder.Recorder` (replay mode, call logs, record order), which
-    the ``web_search`` tool shares."""
-
-    def __init__(
-        self, ws: "Workspace", providers: dict, environ: Any = os.environ, recorder: Any = None
-    ) -> None:
-        from ..agent import Recorder
-
-        self.ws = ws
-        self.providers = providers
-        self.environ = environ
-        self.rec = recorder if recorder is not None else Recorder(ws, environ)
-        self.replaying = self.rec.replaying
-        mode = self.rec.mode
-        self.cache = bool(ws.config.get("agents.cache")) and not self.replaying and mode != "live"
-        self.timeout = float(ws.config.get("agents.timeout_seconds"))
-        self.agents: list[dict] = []
-        self._client: Any = None
-
-    def pool(self) -> list[dict]:
-        """The replayed run's own call records (``$SPELL_REPLAY_CALLS``); empty when not set."""
-        return self.rec.pool()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from ..agent import Client
-
-            self._client = Client(environ=self.environ, **CLIENT_OPTIONS)
-            weakref.finalize(self, self._client.close)
-        return self._client
-
-    def log(self, dir: str):
-        return self.rec.log(dir)
-
-    def sources(self, dir: str) -> list[str]:
-        return self.rec.sources(dir)
-
-    def recorded_kind(self, provider: str, dir: str | None) -> str | None:
-        """The kind a provider had in the recordings (a replay without the provider configured)."""
-        for rec in self.pool():
-            if rec.get("provider") == provider and rec.get("kind") in ("openai", "anthropic"):
-                return rec["kind"]
-        dirs = self.sources(dir) if dir else []
-        for d in dirs:
-            for rec in self.log(d).records:
-                if rec.get("provider") == provider and rec.get("kind") in ("openai", "anthropic"):
-                    return rec["kind"]
-        return None
-
-    def has_recordings(self) -> bool:
-        return self.rec.has_recordings()
-
-    # -- one call ------------------------------------------------------------------------
-    def invoke(self, agent: dict, request: dict) -> dict:
-        run, finish = self.prepare(agent, request)
-        return finish(run())
-
-    def prepare(self, agent: dict, request: dict) -> tuple[Any, Any]:
-        """``(run, finish)`` for one call: ``run()`` is the network part and may run on another
-        thread (workflow parallel steps); ``finish(answer)`` records it, on the script's thread."""
-        from ..agent import cache_get, cache_put, check_room, record_call
-        from ..agent import normalize_request, request_hash
-
-        ws = self.ws
-        provider = agent["provider"]
-        req = normalize_request(request)
-        h = request_hash(provider.kind, req)
-        dir = ws.sessions.resolve(agent["session_id"] or self._default_session())
-        check_room(ws, dir)
-        log = self.log(dir)
-        label = f"agent {agent['name']}"
-        number = self.rec.number(dir, agent["name"])
-        known: dict[str, Any] = {"response": None, "latency": None}
-        if self.replaying:
-            known["answer"], known["response"] = self._recorded(agent, dir, log, h, req, number)
-            known["source"] = "replay"
-        else:
-            cached = cache_get(ws, h) if self.cache else None
-            if cached is not None:
-                known.update(answer=cached, source="cache")
-
-        ticket = self.rec.ticket()
-
-        def run() -> dict:
-            if "answer" in known:
-                return known["answer"]
-            started = time.perf_counter()
-            try:
-                if provider.kind == "mock":  # local and deterministic (spellfs.agent.mock)
-                    from ..agent.mock import answer as mock_answer
-
-                    answer = mock_answer(req)
-                else:
-                    answer = self.client.complete(provider, req, self.timeout)
-            except BaseException as exc:
-                self.rec.abandon(ticket)  # a failed call records nothing
-                if isinstance(exc, ProviderError):
-                    raise ProviderError(f"{label}: {exc}") from None
-                raise
-            known["latency"] = (time.perf_counter() - started) * 1000
-            return answer
-
-        def record(answer: dict) -> None:
-            source = known.get("source", "live")
-            rec = record_call(
-                ws,
-                dir,
-                log,
-                agent=agent["name"],
-                number=number,
-                provider=provider.name,
-                kind=provider.kind,
-                request=req,
-                answer=answer,
-                request_hash=h,
-                source=source,
-                latency_ms=known["latency"],
-                response=known["response"],
-            )
-            if self.cache and source == "live":
-                cache_put(ws, h, rec["response"])
-
-        def finish(answer: dict) -> dict:
-            self.rec.done(ticket, lambda: record(answer))
-            return answer
-
-        return run, finish
-
-    def flush(self, everything: bool = False) -> None:
-        """Record the answered calls whose earlier calls are recorded (see the Recorder)."""
-        self.rec.flush(everything)
-
-    def _recorded(
-        self, agent: dict, dir: str, log: Any, h: str, req: dict, number: int
-    ) -> tuple[dict, bytes]:
-        """The recorded answer to this call, and its response artifact's bytes."""
-        from ..agent import read_answer
-
-        rec = self.rec.lookup(agent["name"], dir, h, number)
-        if rec is not None:
-            return read_answer(self.ws, rec)
-        provider = agent["provider"]
-        where = (
-            "among the calls the recorded run made"
-            if self.rec.pooled()
-            else f"in session {dir} or the session it was forked from"
-        )
-        raise ReplayError(
-            f"agent {agent['name']}: no recorded answer for this call "
-            f"({provider.name}/{req['model']}, request {h[:12]}) {where}; "
-            "a replay never calls a model (use `spell replay --live` to call it)"
-        )
-
-    def _default_session(self) -> str:
-        current = self.ws.current_session
-        if current:
-            return current
-        env = (self.environ.get("SPELL_SESSION") or "").strip()
-        if env:
-            return env
-        return run_session(self.ws)
-
-
-def _default_provider(calls: AgentCalls) -> str:
-    """rs-llmspell's default for a bare model name: the first configured provider, else openai."""
-    configured = calls.ws.config.get("agents.providers")
-    if isinstance(configured, dict) and configured:
-        return next(iter(configured))
-    if "openai" in calls.providers or not calls.providers:
-        return "openai"
-    return next(iter(calls.providers))
-
-
-def _resolve_provider(calls: AgentCalls, opts: dict, session_dir: str | None):
-    from ..agent import Provider
-
-    model = opts.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise UsageError(
-            'Agent.create: model is required ("provider/model", e.g. "openai/gpt-4o-mini")'
-        )
-    name = opts.get("provider")
-    if name is None:
-        if "/" in model:
-            name, model = model.split("/", 1)
-        else:
-            name = _default_provider(calls)
-    if not isinstance(name, str) or not model:
-        raise UsageError('Agent.create: model must be "provider/model"')
-    provider = calls.providers.get(name)
-    if provider is None and name == "mock":  # rs-llmspell's mock/test: see spellfs.agent.mock
-        provider = Provider("mock", "mock", "local:mock")
-    if provider is None:
-        kind = calls.recorded_kind(name, session_dir) if calls.replaying else None
-        if kind is None:
-            raise ConfigError(
-                f"Agent.create: provider not configured: {name} (configured: "
-                f"{', '.join(sorted(calls.providers)) or 'none'}; add it under agents.providers "
-                "in spell.yaml)"
-            )
-        provider = Provider(name, kind, "http://replay.invalid")  # answered from records only
-    base_url = opts.get("base_url")
-    if base_url is not None:
-        if not isinstance(base_url, str) or not re.match(r"https?://[^/\s]+", base_url):
-            raise UsageError("Agent.create: base_url must be an http:// or https:// URL")
-        provider = dataclasses.replace(provider, base_url=base_url.rstrip("/"))
-    return provider, model
 
 
 def install(rt: "Runtime", ws: "Workspace") -> None:
@@ -432,10 +154,10 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             sid = ws.sessions.manifest(session_dir)["id"]
         elif calls.replaying:
             try:
-                session_dir = ws.sessions.resolve(calls._default_session())
+                session_dir = ws.sessions.resolve(calls.default_session())
             except SpellError:
                 session_dir = None
-        provider, model = _resolve_provider(calls, o, session_dir)
+        provider, model = resolve_provider(calls, o, session_dir)
         system = o.get("system_prompt")
         if system is not None and not isinstance(system, str):
             raise UsageError(f"{where}: system_prompt must be a string")
@@ -461,7 +183,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         calls.agents.append(agent)
 
         def prepared(input: Any) -> tuple[Any, Any]:
-            messages = _messages(rt, name, input)
+            messages = invocation_messages(rt, name, input)
             hooks = ws.hooks
             current = ws.current_session
             if hooks.active("BeforeAgentExecution"):
@@ -493,13 +215,13 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             return finish(run())
 
         def invoke(_self: Any = None, input: Any = None) -> Any:
-            return out(_shown(call(input)))
+            return out(shown_answer(call(input)))
 
         def invoke_stream(_self: Any = None, input: Any = None, callback: Any = None) -> Any:
             answer = call(input)  # one chunk: the whole answer (providers are not streamed here)
             if rt.lua_type(callback) == "function":
                 rt.call(callback, out(answer.get("text", "")))
-            return out(_shown(answer))
+            return out(shown_answer(answer))
 
         state_key = f"agent:{name}:saved"
 
@@ -640,60 +362,6 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
             },
         ),
     )
-
-
-def _messages(rt: "Runtime", agent: str, input: Any) -> list:
-    where = f"agent {agent}: invoke"
-    if isinstance(input, (bytes, str)):
-        return [{"role": "user", "content": rt.text(input, f"{where}: text")}]
-    data = None
-    if rt.lua_type(input) == "table":  # callbacks (rs-llmspell's on_error, …) are not sent
-        data = {
-            (k.decode("utf-8", "replace") if isinstance(k, bytes) else k): rt.py(v)
-            for k, v in input.items()
-            if rt.lua_type(v) not in ("function", "userdata", "thread")
-        }
-        if data and all(isinstance(k, int) for k in data):
-            data = None
-    if not isinstance(data, dict):
-        raise UsageError(
-            f"{where}: expected {{text = ...}} or {{messages = {{...}}}}, got {rt.lua_type(input)}"
-        )
-    if data.get("messages") is None and any(k in data for k in _TEXT_KEYS):
-        return [{"role": "user", "content": _text_of(data, where)}]
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise UsageError(
-            f"{where}: expected {{text = ...}} or {{messages = {{{{role=..., content=...}}, ...}}}}"
-        )
-    return messages
-
-
-def _shown(answer: dict) -> dict:
-    """The answer as scripts see it: rs-llmspell's scripts read ``text`` or ``content``."""
-    return {**answer, "content": answer.get("text")} if isinstance(answer, dict) else answer
-
-
-#: rs-llmspell's spellings of an invocation's text (``prompt`` comes first, then ``text``).
-_TEXT_KEYS = ("prompt", "text", "input", "message", "query")
-
-
-def _text_of(data: dict, where: str) -> str:
-    """One user message from rs-llmspell's ``{prompt, text, …}``: the texts, then other fields."""
-    parts = []
-    for key in _TEXT_KEYS:
-        value = data.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise UsageError(f"{where}: {key} must be a string")
-        parts.append(value)
-    extra = [
-        f"{k}: {v}"
-        for k, v in sorted(data.items(), key=lambda kv: str(kv[0]))
-        if k not in _TEXT_KEYS and isinstance(v, (str, int, float)) and not isinstance(v, bool)
-    ]
-    return "\n\n".join(parts + (["\n".join(extra)] if extra else []))
 
 
 def _install_session_usage(rt: "Runtime", ws: "Workspace") -> None:

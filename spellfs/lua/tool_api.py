@@ -70,7 +70,7 @@ def install(rt: "Runtime", ws: "Workspace") -> None:
         recorded = None
         if not refused and tool.request is not None:  # web_search: recorded like a model call
             from ..tools import prepare_recorded
-            from .agent_api import recording_session, run_recorder
+            from .recording import recording_session, run_recorder
 
             recorded = prepare_recorded(
                 tool, args, ctx, run_recorder(rt, ws), lambda: recording_session(ws)

@@ -180,7 +180,7 @@ return function(e) return setmetatable(e, mt) end
             metrics["successful_executions" if result["success"] else "failed_executions"] += 1
             metrics["total_duration_ms"] += result["duration_ms"]
             if depth[0] == 0:  # a top-level run: one record in the session
-                from .agent_api import recording_session
+                from .recording import recording_session
 
                 record_run(ws, recording_session(ws), result, data)
             if not result["success"] and settings["handler"] is not None:

@@ -1,5 +1,7 @@
-"""Workflows: sequential, parallel, conditional and loop runs of tool, agent and workflow
-steps (:mod:`.engine`), and their record in a session (:mod:`.record`).
+"""Workflows: their definitions (:mod:`.spec`), sequential, parallel, conditional and loop
+runs of tool, agent and workflow steps (:mod:`.engine`, with :mod:`.references` for what a
+step's input refers to and :mod:`.scheduler` for where its work runs), and their record in
+a session (:mod:`.record`).
 
 May import: tools and below (see tests/test_layers.py). Public names are re-exported
 here and imported on first use (:mod:`spellfs.lazy`).
@@ -10,13 +12,13 @@ from ..lazy import exports
 __getattr__, __dir__, __all__ = exports(
     __name__,
     {
-        "KINDS": "engine",
-        "Spec": "engine",
-        "Step": "engine",
+        "KINDS": "spec",
+        "Spec": "spec",
+        "Step": "spec",
         "artifact_name": "record",
         "execute": "engine",
-        "parse_spec": "engine",
+        "parse_spec": "spec",
         "record_run": "record",
-        "step_text": "engine",
+        "step_text": "references",
     },
 )

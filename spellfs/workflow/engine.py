@@ -2,19 +2,10 @@
 
 A step calls a tool, an agent, another workflow, or a function of the host. The engine
 knows nothing of Lua: the host (:class:`Host`, implemented by ``lua/workflow_api.py``)
-prepares each call. Lua is single-threaded, so everything that touches the host's
-interpreter (hooks, conditions written as functions, events, recording) runs on the
-calling thread; only the prepared *work* of tool and agent steps (a plain Python
-callable) runs in a thread pool, which is how parallel branches overlap: each branch is
-a generator that yields the work it needs done, and :func:`_parallel` keeps up to
-``max_concurrency`` of them in flight.
-
-References in step inputs: ``{{step:NAME:output}}`` (a step's output text; nested
-steps also as ``{{step:PARENT:NAME:output}}``), ``{{loop:current_value}}``,
-``{{loop:current_item}}`` / ``{{loop:current_item.field}}``, ``{{loop:index}}``,
-``{{input:KEY}}``. A string that is exactly one reference takes the value itself
-(a table stays a table); inside longer text a value is rendered as text. An unknown
-reference is left as written.
+prepares each call. What a workflow is comes from :mod:`.spec`, what a step's input
+refers to from :mod:`.references`, and where each call runs (this thread, or a pool for
+parallel branches) from :mod:`.scheduler`; here is what each kind of workflow and step
+does, its conditions, and the run's result.
 
 Error strategies: ``fail_fast`` (default: the first failed step fails the workflow),
 ``continue`` (failures are recorded, the workflow goes on and succeeds), ``retry``
@@ -24,40 +15,17 @@ Error strategies: ``fail_fast`` (default: the first failed step fails the workfl
 from __future__ import annotations
 
 import json
-import re
 import time
-import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Protocol
+from typing import Any, Generator, Protocol
 
 from ..errors import HookCancelled, SpellError, UsageError
+from .references import Context, lookup, render, resolve
+from .scheduler import Call, drive_inline, drive_parallel
+from .spec import Spec, Step, collection
 
-__all__ = ["KINDS", "Host", "Spec", "Step", "Work", "execute", "parse_spec", "step_text"]
+__all__ = ["Host", "Work", "execute"]
 
-KINDS = ("sequential", "parallel", "conditional", "loop")
-STRATEGIES = ("fail_fast", "continue", "retry")
-MAX_ITERATIONS = 10000
 MAX_DEPTH = 32
-_REF = re.compile(r"\{\{\s*(step|loop|input)\s*:\s*([^{}]+?)\s*\}\}")
-#: Where a tool's main value lives in its result, in the order rs-llmspell's scripts look.
-_OUTPUT_KEYS = (
-    "output",
-    "result",
-    "rendered",
-    "content",
-    "text",
-    "uuid",
-    "hash",
-    "datetime",
-    "formatted",
-    "encoded",
-    "decoded",
-    "value",
-    "diff",
-    "data",
-    "valid",
-)
 
 
 class Work(Protocol):
@@ -84,279 +52,10 @@ class Host(Protocol):
     def publish(self, event: str, data: dict) -> None: ...
 
 
-@dataclass
-class Step:
-    name: str
-    kind: str  # tool, agent, workflow, function
-    target: Any
-    input: Any = None
-    skip_condition: Any = None
-
-
-@dataclass
-class Spec:
-    kind: str
-    name: str
-    description: str = ""
-    steps: list[Step] = field(default_factory=list)
-    branches: list[dict] = field(default_factory=list)  # {name, condition, steps}
-    default_branch: list[Step] | None = None
-    iterator: dict = field(default_factory=dict)  # {kind, values | condition}
-    max_iterations: int = 100
-    max_concurrency: int = 4
-    error_strategy: str = "fail_fast"
-    max_retries: int = 2
-    id: str = field(default_factory=lambda: f"workflow_{uuid.uuid4().hex[:12]}")
-
-
-# -- building ------------------------------------------------------------------------------
-
-
-def _name(raw: dict, fallback: str) -> str:
-    name = raw.get("name", fallback)
-    if not isinstance(name, str) or not name:
-        raise UsageError(f"{fallback}: name must be a non-empty string")
-    return name
-
-
-def parse_steps(raw: Any, where: str, functions: Callable[[Any], bool]) -> list[Step]:
-    """rs-llmspell's step tables; ``functions(value)`` says whether a value is a host function."""
-    if raw is None:
-        return []
-    if isinstance(raw, dict) and not raw:
-        return []
-    if not isinstance(raw, list):
-        raise UsageError(f"{where}: steps must be a list of step tables")
-    steps = []
-    for i, item in enumerate(raw, 1):
-        if not isinstance(item, dict):
-            raise UsageError(f"{where}: step {i} must be a table")
-        name = _name(item, f"step_{i}")
-        kind = item.get("type")
-        if kind is None:
-            kind = next(
-                (k for k in ("tool", "agent", "workflow") if item.get(k) is not None),
-                "function" if functions(item.get("func") or item.get("fn")) else None,
-            )
-        if kind not in (None, "tool", "agent", "workflow"):  # custom, or a workflow kind
-            kind = (
-                "function"
-                if functions(item.get("func") or item.get("fn"))
-                else "workflow"
-                if item.get("workflow") is not None
-                else kind
-            )
-        if kind not in ("tool", "agent", "workflow", "function"):
-            raise UsageError(f"{where}: step {name!r} needs tool, agent, workflow or func")
-        target = item.get("func") or item.get("fn") if kind == "function" else item.get(kind)
-        if target is None:
-            raise UsageError(f"{where}: step {name!r} of type {kind} names no {kind}")
-        steps.append(
-            Step(
-                name,
-                kind,
-                target,
-                item.get("input", item.get("parameters")),
-                item.get("skip_condition"),
-            )
-        )
-    return steps
-
-
-def parse_spec(kind: str, raw: Any, functions: Callable[[Any], bool]) -> Spec:
-    where = f"Workflow.{kind}"
-    if not isinstance(raw, dict):
-        raise UsageError(f"{where}: expected a table of options")
-    spec = Spec(kind, _name(raw, f"{kind}_workflow"), str(raw.get("description") or ""))
-    strategy = raw.get("error_strategy", "fail_fast")
-    if isinstance(strategy, dict):  # {type = "retry", max_attempts = 3}
-        spec.max_retries = int(strategy.get("max_attempts", 3)) - 1
-        strategy = strategy.get("type", "retry")
-    if strategy not in STRATEGIES:
-        raise UsageError(f"{where}: error_strategy must be one of {', '.join(STRATEGIES)}")
-    spec.error_strategy = strategy
-    if isinstance(raw.get("max_retries"), int):
-        spec.max_retries = max(0, min(10, raw["max_retries"]))
-    concurrency = raw.get("max_concurrency", 4)
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise UsageError(f"{where}: max_concurrency must be a positive integer")
-    spec.max_concurrency = min(concurrency, 32)
-    spec.steps = parse_steps(raw.get("steps"), where, functions)
-    if kind in ("parallel", "conditional"):
-        for i, branch in enumerate(raw.get("branches") or [], 1):
-            if not isinstance(branch, dict):
-                raise UsageError(f"{where}: branch {i} must be a table")
-            bname = _name(branch, f"branch_{i}")
-            spec.branches.append(
-                {
-                    "name": bname,
-                    "condition": branch.get("condition"),
-                    "steps": parse_steps(branch.get("steps"), f"{where} {bname}", functions),
-                }
-            )
-        if kind == "parallel" and not spec.branches and spec.steps:  # steps: one branch each
-            spec.branches = [{"name": s.name, "condition": None, "steps": [s]} for s in spec.steps]
-        default = raw.get("default_branch")
-        if isinstance(default, dict):
-            spec.default_branch = parse_steps(default.get("steps"), f"{where} default", functions)
-        elif isinstance(raw.get("else_steps"), list):
-            spec.default_branch = parse_steps(raw["else_steps"], f"{where} default", functions)
-    if kind == "loop":
-        spec.iterator = _iterator(raw, where)
-        spec.steps = parse_steps(raw.get("body", raw.get("steps")), where, functions)
-        cap = raw.get("max_iterations", 100)
-        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
-            raise UsageError(f"{where}: max_iterations must be a non-negative integer")
-        spec.max_iterations = min(cap, MAX_ITERATIONS)
-    return spec
-
-
-def _iterator(raw: dict, where: str) -> dict:
-    it = raw.get("iterator")
-    if isinstance(it, dict):
-        if isinstance(it.get("range"), dict):
-            return _range(it["range"], where)
-        if "collection" in it or "items" in it:
-            values = it.get("collection", it.get("items"))
-            if isinstance(values, str):  # a reference, resolved when the loop starts
-                return {"kind": "collection", "ref": values}
-            return {"kind": "collection", "values": _collection(values)}
-        if "while_condition" in it or "condition" in it:
-            return {"kind": "while", "condition": it.get("while_condition", it.get("condition"))}
-    if it == "range":
-        return _range(raw, where)
-    if it == "collection":
-        return {
-            "kind": "collection",
-            "values": _collection(raw.get("items", raw.get("collection"))),
-        }
-    if it == "while":
-        return {"kind": "while", "condition": raw.get("condition")}
-    raise UsageError(
-        f"{where}: iterator must be range, collection or while "
-        "(or {range = {start, end, step}}, {collection = {...}})"
-    )
-
-
-def _range(r: dict, where: str) -> dict:
-    start, end, step = r.get("start", 1), r.get("end", r.get("stop")), r.get("step", 1)
-    if (
-        not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end, step))
-        or step == 0
-    ):
-        raise UsageError(f"{where}: a range needs numeric start, end and a non-zero step")
-    values, v = [], start
-    while (v <= end if step > 0 else v >= end) and len(values) <= MAX_ITERATIONS:
-        values.append(v)
-        v += step
-    return {"kind": "range", "values": values}
-
-
-def _collection(values: Any) -> list:
-    if isinstance(values, dict) and not values:
-        return []
-    if isinstance(values, dict):
-        return [{"key": k, "value": v} for k, v in values.items()]
-    if not isinstance(values, list):
-        raise UsageError("a loop collection must be a list")
-    return values
-
-
-# -- running -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Call:
-    """A piece of work a step generator needs run (in the pool when parallel)."""
-
-    fn: Callable[[], Any]
-
-
 class _Failed(Exception):
     def __init__(self, step: str, error: str) -> None:
         super().__init__(f"step {step!r} failed: {error}")
         self.step, self.error = step, error
-
-
-@dataclass
-class _Context:
-    input: Any
-    outputs: dict
-    shared: dict
-    loop: dict = field(default_factory=dict)
-    prefix: str = ""
-    depth: int = 0
-    pos: tuple = ()  # where in the definition: branch, step and iteration indices
-
-
-def step_text(value: Any) -> Any:
-    """A tool result's main value (see :data:`_OUTPUT_KEYS`); tables stay tables."""
-    if isinstance(value, dict):
-        for key in _OUTPUT_KEYS:
-            if key in value and value[key] is not None:
-                return value[key]
-    return value
-
-
-def _render(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return repr(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if value is None:
-        return ""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _lookup(ctx: _Context, kind: str, path: str) -> tuple[bool, Any]:
-    if kind == "step":
-        name, _, what = path.rpartition(":")
-        if not name:
-            name, what = path, "output"
-        for key in (ctx.prefix + name, name):
-            if key in ctx.outputs:
-                record = ctx.outputs[key]
-                return True, record.get(what.strip(), record.get("output"))
-        return False, None
-    if kind == "loop":
-        head, _, rest = path.partition(".")
-        if head not in ctx.loop:
-            return False, None
-        value = ctx.loop[head]
-        for part in filter(None, rest.split(".")):
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                return False, None
-        return True, value
-    data = ctx.input if isinstance(ctx.input, dict) else {}
-    if path in ("input", "data") and not isinstance(ctx.input, dict):
-        return True, ctx.input
-    return (path in data), data.get(path)
-
-
-def resolve(value: Any, ctx: _Context) -> Any:
-    """``value`` with every reference of the module docstring filled in."""
-    if isinstance(value, str):
-        whole = _REF.fullmatch(value)
-        if whole:
-            found, got = _lookup(ctx, whole.group(1), whole.group(2))
-            return got if found else value
-
-        def one(m: re.Match) -> str:
-            found, got = _lookup(ctx, m.group(1), m.group(2))
-            return _render(got) if found else m.group(0)
-
-        return _REF.sub(one, value)
-    if isinstance(value, dict):
-        return {k: resolve(v, ctx) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, ctx) for v in value]
-    return value
 
 
 class _Engine:
@@ -365,7 +64,7 @@ class _Engine:
         self.record = record  # every step run, in completion order
 
     # conditions -----------------------------------------------------------------------
-    def condition(self, cond: Any, ctx: _Context) -> Generator[_Call, Any, bool]:
+    def condition(self, cond: Any, ctx: Context) -> Generator[Call, Any, bool]:
         if cond is None or cond is True or cond == "always":
             return True
         if cond is False or cond == "never":
@@ -388,7 +87,7 @@ class _Engine:
             )
         if cond.get("tool") is not None:
             work = self.host.tool(cond["tool"], resolve(cond.get("input") or {}, ctx))
-            ok, out, _ = work.finish((yield _Call(work.run)))
+            ok, out, _ = work.finish((yield Call(work.run)))
             return ok and out not in (False, None, "", "false", "null", 0)
         kind = cond.get("type", "always")
         if kind in ("always", "never"):
@@ -419,12 +118,12 @@ class _Engine:
             data = ctx.input if isinstance(ctx.input, dict) else {}
             return ctx.shared.get(key, data.get(key)) == expected
         if kind in ("step_output_equals", "step_output_contains"):
-            found, got = _lookup(ctx, "step", f"{cond.get('step', '')}:output")
+            found, got = lookup(ctx, "step", f"{cond.get('step', '')}:output")
             if not found:
                 return False
             if kind == "step_output_equals":
-                return got == expected or _render(got) == _render(expected)
-            return _render(expected) in _render(got)
+                return got == expected or render(got) == render(expected)
+            return render(expected) in render(got)
         raise UsageError(
             f"unknown condition type: {kind} (use always, never, and, or, not, "
             "shared_data_equals, shared_data_exists, step_output_equals, "
@@ -432,7 +131,7 @@ class _Engine:
         )
 
     # steps ---------------------------------------------------------------------------
-    def steps(self, steps: list[Step], ctx: _Context, spec: Spec) -> Generator[_Call, Any, dict]:
+    def steps(self, steps: list[Step], ctx: Context, spec: Spec) -> Generator[Call, Any, dict]:
         errors, last = [], None
         for i, step in enumerate(steps):
             rec = yield from self.step(step, ctx, spec, i)
@@ -445,8 +144,8 @@ class _Engine:
         return {"final_output": last, "errors": errors}
 
     def step(
-        self, step: Step, ctx: _Context, spec: Spec, index: int = 0
-    ) -> Generator[_Call, Any, dict]:
+        self, step: Step, ctx: Context, spec: Spec, index: int = 0
+    ) -> Generator[Call, Any, dict]:
         key = ctx.prefix + step.name
         started, clock = time.time(), time.perf_counter()
         rec: dict[str, Any] = {
@@ -514,11 +213,11 @@ class _Engine:
         return rec
 
     def attempt(
-        self, step: Step, params: Any, ctx: _Context, spec: Spec, index: int = 0
-    ) -> Generator[_Call, Any, tuple[bool, Any, str | None]]:
+        self, step: Step, params: Any, ctx: Context, spec: Spec, index: int = 0
+    ) -> Generator[Call, Any, tuple[bool, Any, str | None]]:
         if step.kind in ("tool", "agent"):
             work = (self.host.tool if step.kind == "tool" else self.host.agent)(step.target, params)
-            return work.finish((yield _Call(work.run)))
+            return work.finish((yield Call(work.run)))
         if step.kind == "function":
             return (
                 True,
@@ -528,7 +227,7 @@ class _Engine:
         if ctx.depth >= MAX_DEPTH:
             raise UsageError(f"workflows nested more than {MAX_DEPTH} deep")
         sub = self.host.workflow(step.target)
-        child = _Context(
+        child = Context(
             params if params is not None else ctx.input,
             ctx.outputs,
             ctx.shared,
@@ -541,7 +240,7 @@ class _Engine:
         return True, data.get("final_output"), None
 
     # workflows -----------------------------------------------------------------------
-    def run(self, spec: Spec, ctx: _Context) -> Generator[_Call, Any, dict]:
+    def run(self, spec: Spec, ctx: Context) -> Generator[Call, Any, dict]:
         if spec.kind == "sequential":
             return (yield from self.steps(spec.steps, ctx, spec))
         if spec.kind == "conditional":
@@ -563,7 +262,7 @@ class _Engine:
             return (yield from self.loop(spec, ctx))
         return self.parallel(spec, ctx)
 
-    def loop(self, spec: Spec, ctx: _Context) -> Generator[_Call, Any, dict]:
+    def loop(self, spec: Spec, ctx: Context) -> Generator[Call, Any, dict]:
         it, done, last, errors = spec.iterator, 0, None, []
         outer = ctx.pos
         values = it.get("values", [])
@@ -574,7 +273,7 @@ class _Engine:
                     values = json.loads(values)
                 except ValueError:
                     raise UsageError(f"loop collection {it['ref']!r} is not a list") from None
-            values = _collection(values)
+            values = collection(values)
         while done < spec.max_iterations:
             if it["kind"] == "while":
                 if not (yield from self.condition(it.get("condition"), ctx)):
@@ -605,12 +304,12 @@ class _Engine:
             "errors": errors,
         }
 
-    def parallel(self, spec: Spec, ctx: _Context) -> dict:
+    def parallel(self, spec: Spec, ctx: Context) -> dict:
         branches = spec.branches
         outcomes: dict[str, Any] = {}
 
-        def branch_gen(branch: dict) -> Generator[_Call, Any, dict]:
-            child = _Context(
+        def branch_gen(branch: dict) -> Generator[Call, Any, dict]:
+            child = Context(
                 ctx.input,
                 ctx.outputs,
                 ctx.shared,
@@ -622,7 +321,7 @@ class _Engine:
             return (yield from self.steps(branch["steps"], child, spec))
 
         gens = [(b["name"], branch_gen(b)) for b in branches]
-        _drive_parallel(gens, spec.max_concurrency, outcomes)
+        drive_parallel(gens, spec.max_concurrency, outcomes)
         ok = [n for n, o in outcomes.items() if not isinstance(o, BaseException)]
         failed = {n: str(o) for n, o in outcomes.items() if isinstance(o, BaseException)}
         if failed and spec.error_strategy == "fail_fast":
@@ -639,53 +338,6 @@ class _Engine:
         }
 
 
-def _drive_inline(gen: Generator[_Call, Any, Any]) -> Any:
-    """Run a step generator on this thread, doing each call it asks for here too."""
-    try:
-        call = next(gen)
-        while True:
-            try:
-                result = call.fn()
-            except BaseException as e:  # the work's own failure goes back into the step
-                call = gen.throw(e)
-                continue
-            call = gen.send(result)
-    except StopIteration as stop:
-        return stop.value
-
-
-def _drive_parallel(gens: list[tuple[str, Generator]], limit: int, outcomes: dict) -> None:
-    """Advance every branch on this thread; their calls run in a pool, ``limit`` at a time."""
-    waiting = list(gens)
-    running: dict[Future, tuple[str, Generator]] = {}
-
-    def advance(
-        name: str, gen: Generator, send: Any = None, error: BaseException | None = None
-    ) -> None:
-        try:
-            call = gen.throw(error) if error is not None else gen.send(send)
-        except StopIteration as stop:
-            outcomes[name] = stop.value
-            return
-        except Exception as e:  # the branch failed (fail_fast): its outcome is the error
-            outcomes[name] = e
-            return
-        running[pool.submit(call.fn)] = (name, gen)
-
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="workflow") as pool:
-        while waiting or running:
-            while waiting and len(running) < limit:
-                name, gen = waiting.pop(0)
-                advance(name, gen)
-            if not running:
-                continue
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                name, gen = running.pop(future)
-                error = future.exception()
-                advance(name, gen, None if error else future.result(), error)
-
-
 def execute(spec: Spec, host: Host, input: Any = None, shared: dict | None = None) -> dict:
     """Run ``spec``; rs-llmspell's ``{success, data = {final_output, …}, error}`` plus ``steps``."""
     record: list[dict] = []
@@ -697,8 +349,8 @@ def execute(spec: Spec, host: Host, input: Any = None, shared: dict | None = Non
     try:
         input = host.hook("BeforeWorkflowStart", info).get("input", input)
         host.publish("workflow.started", info)
-        ctx = _Context(input, {}, shared if shared is not None else {})
-        data = _drive_inline(engine.run(spec, ctx))
+        ctx = Context(input, {}, shared if shared is not None else {})
+        data = drive_inline(engine.run(spec, ctx))
     except (_Failed, SpellError) as e:
         error = str(e)
     duration = round((time.perf_counter() - clock) * 1000, 3)
