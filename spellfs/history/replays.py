@@ -28,7 +28,7 @@ The report, per run: for every session the run touched or created (created ones
 are matched with the replay's by creation order), each artifact the run produced,
 ``same`` / ``differs`` (with a unified diff for text) / ``missing`` / ``extra``;
 each workspace State key the run wrote, the same way; each model call
-(:func:`spellfs.agent.calls.pair_calls`); the exit status then and now.
+(:func:`spellfs.agent.comparison.pair_calls`); the exit status then and now.
 """
 
 from __future__ import annotations
