@@ -22,6 +22,6 @@ __getattr__, __dir__, __all__ = exports(
         "reachable_objects": "archive_export",
         "rebuild_missing": "rebuild",
         "reconcile": "repo",
-        "status": "commits",
+        "status": "status_report",
     },
 )
