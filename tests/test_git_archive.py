@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from spellfs import Workspace, init_workspace
-from spellfs.git.archive import ArchiveError, import_session
+from spellfs.git import ArchiveError, import_session
 from spellfs.store.objects import hash_bytes
 
 from conftest import two_versions_added

@@ -13,6 +13,7 @@ from spellfs.remote import transport as remote_mod
 from spellfs.errors import IntegrityError, RemoteError, UsageError
 from spellfs.store.objects import FsObjectStore
 from spellfs.remote.transport import Remote, RemoteSpec, parse_remote_url
+from spellfs.remote.credentials import s3_credentials
 
 from seaweed import start_seaweed, stop_seaweed  # the `seaweed` fixture comes from conftest.py
 
@@ -338,7 +339,7 @@ def test_profile_secret_with_a_percent_sign_is_read_as_written(tmp_path, monkeyp
     )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    provider, _ = remote_mod._s3_credentials("origin")
+    provider, _ = s3_credentials("origin")
     got = provider()
     assert (got["access_key_id"], got["secret_access_key"]) == ("AKIDEXAMPLE", "ab%cd%(x)s")
 
@@ -380,7 +381,7 @@ def test_credentials_from_a_credential_process_profile_in_aws_config(
     remote = Remote(RemoteSpec("proc", f"s3://{bucket}/p", endpoint_url=seaweed.endpoint))
     assert remote.push(a, oids)["objects"] == len(oids)
     assert remote.exists_many(oids) == set(oids)
-    assert remote_mod._s3_credentials("proc")[1] == "eu-west-3"  # the profile's region is used
+    assert s3_credentials("proc")[1] == "eu-west-3"  # the profile's region is used
 
 
 @pytest.mark.parametrize(

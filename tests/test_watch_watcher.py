@@ -256,7 +256,7 @@ def test_catch_up_after_downtime_hashes_only_what_changed(
     (h.files / "edit.txt").write_text("edited while down")
     (h.files / "new.txt").write_text("made while down")
     (h.files / "drop.txt").unlink()
-    import spellfs.watch.watcher as wmod
+    import spellfs.watch.handedits as wmod
 
     hashed: list[str] = []
     real = wmod.hash_path
@@ -371,7 +371,7 @@ def test_a_library_store_between_the_watchers_read_and_its_lock_is_no_hand_edit(
 ) -> None:
     """Two writers of one name: the watcher reads writer A's files/ copy, writer B stores
     (taking the session lock first), then the watcher locks: A's copy is stale, not a hand edit."""
-    import spellfs.watch.watcher as wmod
+    import spellfs.watch.handedits as wmod
 
     real = wmod.hash_path
     raced: list[str] = []

@@ -1,10 +1,9 @@
-"""Committing a git-shared workspace and reporting its status (SPEC §6).
+"""Committing a git-shared workspace (SPEC §6).
 
 :func:`commit` stages the workspace's shared paths (:data:`SHARED`), resolves what
 spell can resolve (conflicted ``files/`` copies are rewritten from the merged
 records; a file still holding conflict markers is refused) and writes a commit
-message summarising what each session gained. :func:`status` says, per session,
-what changed since its last checkpoint and what is not committed.
+message summarising what each session gained (:mod:`spellfs.git.commit_message`).
 
 Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git:
 ``spell commit`` appends their paths to the workspace ``.gitignore`` (union-merged,
@@ -16,8 +15,9 @@ byte are left out too (listed in a local, self-ignoring ``.gitignore`` of their 
 directory once committed) and staged
 again when they stop being the latest: :mod:`spellfs.git.exclude`.
 
-Setting a repository up, the merge driver and reconciliation live in
-:mod:`spellfs.git.repo`.
+`spell status` is :mod:`spellfs.git.status_report`; what git says of the workspace, which
+both read, is :mod:`spellfs.git.plumbing`. Setting a repository up, the merge driver and
+reconciliation live in :mod:`spellfs.git.repo`.
 """
 
 from __future__ import annotations
@@ -37,62 +37,20 @@ from .repo import (
     configure_driver,
     driver_configured,
     ensure_lines,
-    git_dir,
     open_repo,
     repo_prefix,
 )
 from ..store import atomic_write
-from ..history import ref_of
 from . import exclude as carry
+from .commit_message import describe, summary
+from .plumbing import SHARED, git_error, is_merging, porcelain, shared
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["CommitResult", "commit", "status"]
+__all__ = ["CommitResult", "commit"]
 
-#: Workspace paths `spell commit` stages (relative to the workspace root).
-SHARED = (
-    "sessions",
-    "templates",
-    "state.yaml",
-    "spell.yaml",
-    ".spellignore",
-    ".gitignore",
-    ".gitattributes",
-    ".spell/objects",
-    ".spell/.gitignore",
-)
-RECORD_FILES = ("artifacts.yaml", "checkpoints.yaml", "runs.yaml", "calls.yaml")
 _CONFLICT = re.compile(rb"^(<<<<<<<|>>>>>>>) ", re.M)
-
-
-# -- git plumbing shared by commit and status -------------------------------------
-def _porcelain(repo, prefix: str) -> list[tuple[str, str]]:
-    """(XY, workspace-relative path) for every changed or untracked path under the workspace."""
-    out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", prefix or ".")
-    items, parts = [], out.split("\0")
-    i = 0
-    while i < len(parts):
-        entry = parts[i]
-        i += 1
-        if len(entry) < 4:
-            continue
-        xy, path = entry[:2], entry[3:]
-        if xy[0] in "RC":
-            i += 1  # the source path follows
-        if path.startswith(prefix):
-            items.append((xy, path[len(prefix) :]))
-    return items
-
-
-def _shared(path: str) -> bool:
-    return any(path == s or path.startswith(s + "/") for s in SHARED)
-
-
-def _git_error(what: str, exc: Exception) -> SpellError:
-    detail = (getattr(exc, "stderr", "") or str(exc)).strip().replace("\n", " ")
-    detail = re.sub(r"^stderr:\s*", "", detail).strip("' ")
-    return SpellError(f"git {what} failed: {detail[:400]}")
 
 
 # -- commit ---------------------------------------------------------------------
@@ -205,83 +163,6 @@ def _keep_out_large(ws: "Workspace", repo, prefix: str, items: list[tuple[str, s
     return large
 
 
-def _summary(repo, prefix: str) -> tuple[dict[str, dict[str, int]], list[str], int]:
-    """Per session: what the staged change adds; other workspace paths; objects added."""
-    sessions: dict[str, dict[str, int]] = {}
-    other, objects = [], 0
-    names = repo.git.diff(
-        "--cached", "--name-status", "-z", "--no-renames", "--", prefix or "."
-    ).split("\0")
-    record_files = []
-    for status_, path in zip(names[0::2], names[1::2]):
-        path = path[len(prefix) :] if path.startswith(prefix) else path
-        parts = path.split("/")
-        if path.startswith(".spell/objects/"):
-            objects += status_ == "A"
-        elif parts[0] == "sessions" and len(parts) >= 3:
-            s = sessions.setdefault(parts[1], {})
-            if parts[2] == "session.yaml":
-                key = {"A": "new session", "D": "removed"}.get(status_, "manifest changed")
-                s[key] = 1
-            elif parts[2] in RECORD_FILES:
-                record_files.append(prefix + path)
-            elif parts[2] == "state.yaml":
-                s["state changed"] = 1
-            elif parts[2] == "files":
-                s["_files"] = s.get("_files", 0) + 1
-        elif _shared(path):
-            other.append(path)
-    if record_files:
-        diff = repo.git.diff("--cached", "-U0", "--no-color", "--no-ext-diff", "--", *record_files)
-        current = None
-        for line in diff.splitlines():
-            if line.startswith("+++ "):
-                p = line[4:]
-                p = p[2:] if p.startswith("b/") else p
-                p = p[len(prefix) :] if p.startswith(prefix) else p
-                current = p.split("/") if p != "/dev/null" else None
-            elif line.startswith("+- ") and current and len(current) >= 3:
-                s = sessions.setdefault(current[1], {})
-                kind = {
-                    "artifacts.yaml": "stored",
-                    "checkpoints.yaml": "checkpoints",
-                    "runs.yaml": "runs",
-                    "calls.yaml": "model calls",
-                }[current[2]]
-                if kind == "stored" and '"op": "delete"' in line:
-                    kind = "deleted"
-                s[kind] = s.get(kind, 0) + 1
-    for s in sessions.values():
-        files = s.pop("_files", 0)
-        if files and not s.get("stored") and not s.get("deleted"):
-            s["files changed"] = files
-    return sessions, other, objects
-
-
-def _describe(counts: dict[str, int]) -> str:
-    words = []
-    for key in ("new session", "removed", "manifest changed", "state changed"):
-        if counts.get(key):
-            words.append(key)
-    plural = {
-        "stored": ("artifact version stored", "artifact versions stored"),
-        "deleted": ("artifact deleted", "artifacts deleted"),
-        "checkpoints": ("checkpoint", "checkpoints"),
-        "runs": ("run", "runs"),
-        "model calls": ("model call", "model calls"),
-        "files changed": ("file changed", "files changed"),
-    }
-    for key, (one, many) in plural.items():
-        n = counts.get(key, 0)
-        if n:
-            words.append(f"{n} {one if n == 1 else many}")
-    return ", ".join(words) or "changed"
-
-
-def _merging(repo) -> bool:
-    return os.path.exists(os.path.join(repo.git_dir, "MERGE_HEAD"))
-
-
 def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
     """Stage the workspace's shared paths and commit them, resolving what spell can resolve."""
     import git
@@ -316,13 +197,13 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
                     f"merge conflict: {p} still has conflict markers "
                     "(edit it to keep what you want, then run `spell commit` again)"
                 )
-            elif not _shared(p):
+            elif not shared(p):
                 raise SpellError(
                     f"merge conflict: {p} (resolve it with git, then run `spell commit` again)"
                 )
-        items = _porcelain(repo, prefix)
+        items = porcelain(repo, prefix)
         result.kept_out = _keep_out_large(
-            ws, repo, prefix, [(xy, p) for xy, p in items if _shared(p)]
+            ws, repo, prefix, [(xy, p) for xy, p in items if shared(p)]
         )
         # objects a files/ copy carries stay out of git; a listed one that no longer is the
         # latest clean copy is let in again, so this commit stages it (spellfs.git.exclude)
@@ -331,7 +212,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         carry.remove_entries(odir, carry.entries(odir) - set(eligible))
         # new to git: untracked, or staged by hand since HEAD (not during a merge, where the
         # other side's objects are staged too and must stay)
-        new = ("??", "A ", "AM") if not _merging(repo) else ("??",)
+        new = ("??", "A ", "AM") if not is_merging(repo) else ("??",)
         fresh = {
             p[15:17] + p[18:] for xy, p in items if xy in new and p.startswith(".spell/objects/")
         }
@@ -345,8 +226,8 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         if specs:
             repo.git.add("-A", "--", *specs)
         carried = carry.unstage_carried(ws, repo, prefix, fresh, eligible)
-        sessions, other, objects = _summary(repo, prefix)
-        merging = _merging(repo)
+        sessions, other, objects = summary(repo, prefix)
+        merging = is_merging(repo)
         if not sessions and not other and not objects and not merging:
             return result
         staged = repo.git.diff("--cached", "--name-only", "-z", "--", prefix or ".").split("\0")
@@ -360,7 +241,7 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
             if other or objects
             else "spell: merge"
         )
-        body = [f"- {d}: {_describe(c)}" for d, c in sorted(sessions.items())]
+        body = [f"- {d}: {describe(c)}" for d, c in sorted(sessions.items())]
         if other:
             body.append(
                 f"- workspace: {', '.join(sorted(other)[:10])}" + (" …" if len(other) > 10 else "")
@@ -386,89 +267,5 @@ def commit(ws: "Workspace", message: str | None = None) -> CommitResult:
         result.sha = repo.git.rev_parse("HEAD")  # (gitpython cannot read a sha256 repository's)
         atomic_write(ws.root / HEAD_FILE, (result.sha + "\n").encode())
     except git.GitCommandError as exc:
-        raise _git_error(exc.command[1] if len(exc.command) > 1 else "command", exc) from None
+        raise git_error(exc.command[1] if len(exc.command) > 1 else "command", exc) from None
     return result
-
-
-# -- status -----------------------------------------------------------------------
-def status(ws: "Workspace") -> dict[str, Any]:
-    """Per session: its last checkpoint and what changed since; what is not committed."""
-    history = ws.history
-    gd = git_dir(ws.root)
-    out: dict[str, Any] = {
-        "git": gd is not None,
-        "branch": None,
-        "merging": False,
-        "sessions": [],
-        "workspace": [],
-    }
-    uncommitted: dict[str, list[str]] = {}
-    if gd is not None:
-        import git
-
-        repo = open_repo(ws.root)
-        prefix = repo_prefix(repo, ws.root)
-        try:
-            out["branch"] = None if repo.head.is_detached else repo.active_branch.name
-            items = _porcelain(repo, prefix)
-        except git.GitCommandError as exc:
-            raise _git_error("status", exc) from None
-        out["merging"] = _merging(repo)
-        objects = 0
-        for _xy, path in items:
-            parts = path.split("/")
-            if parts[0] == "sessions" and len(parts) >= 3:
-                uncommitted.setdefault(parts[1], []).append("/".join(parts[2:]))
-            elif path.startswith(".spell/objects/"):
-                objects += 1
-            elif _shared(path):
-                out["workspace"].append(path)
-        out["objects"] = objects
-    dirs = sorted(
-        set(
-            d
-            for d in ws.storage.listdir("sessions")
-            if ws.storage.exists(f"sessions/{d}/session.yaml")
-        )
-        | set(uncommitted)
-    )
-    for dir in dirs:
-        entry: dict[str, Any] = {
-            "path": f"sessions/{dir}",
-            "id": None,
-            "name": None,
-            "checkpoint": None,
-            "since_checkpoint": None,
-        }
-        try:
-            m = ws.sessions.manifest(dir)
-            entry["id"], entry["name"] = m["id"], m["name"]
-            # hand edits, seen without the watcher; one session's link or broken record is
-            # said on its own line, the others still shown
-            entry["unrecorded"] = ws.worktree.scan(dir).as_dict()
-            entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
-        except SpellError as exc:
-            entry["error"] = str(exc)
-        if gd is not None:
-            entry["uncommitted"] = sorted(uncommitted.get(dir, []))
-        out["sessions"].append(entry)
-    return out
-
-
-def _since_checkpoint(history: Any, dir: str) -> tuple[Any, Any]:
-    """The last checkpoint record and a compact summary of what changed since it."""
-    checkpoints = history.checkpoints(dir)
-    if not checkpoints:
-        return None, None
-    last = checkpoints[-1]
-    d = history.diff(dir, ref_of(last))
-    arts = d.get("artifacts", {})
-    return last, {
-        "added": [a["name"] for a in arts.get("added", ())],
-        "removed": [a["name"] for a in arts.get("removed", ())],
-        "changed": [a["name"] for a in arts.get("changed", ())],
-        "manifest": sorted(d.get("manifest") or {})
-        + (["tags"] if any((d.get("tags") or {}).values()) else [])
-        + (["metadata"] if any((d.get("metadata") or {}).values()) else []),
-        "state": sorted(k for part in (d.get("state") or {}).values() for k in part),
-    }

@@ -29,7 +29,8 @@ How two clones merge without conflicts:
   a file that still holds conflict markers.
 
 Objects and ``files/`` copies above ``git.max_object_bytes`` are kept out of git
-by ``spell commit``; it and ``spell status`` live in :mod:`spellfs.git.commits`. So are
+by ``spell commit`` (:mod:`spellfs.git.commits`; ``spell status`` is
+:mod:`spellfs.git.status_report`). So are
 the zstd objects of latest versions whose committed ``files/`` copy carries the bytes
 (:mod:`spellfs.git.exclude`); reconciling rebuilds them on a clone
 (:mod:`spellfs.git.rebuild`).

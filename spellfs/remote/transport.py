@@ -26,17 +26,17 @@ import contextlib
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import ObjectNotFound, RemoteError, UsageError
+from ..errors import ObjectNotFound, RemoteError
 from ..store import CHUNK, FsObjectStore, stream_content, validate_oid
+from .concurrency import Budget, each, run
+from .credentials import s3_credentials
+from .spec import FROM_URL, RemoteSpec, parse_remote_url
 
 __all__ = ["Remote", "RemoteSpec", "parse_remote_url", "verify_file"]
 
-#: Transfers in flight at once.
-CONCURRENCY = 64
 #: Bytes of object data a push or pull may hold in memory at once.
 MEMORY_BUDGET = 96 << 20
 #: Larger objects are uploaded in parts and downloaded through a temp file.
@@ -49,150 +49,11 @@ LIST_AT = 1024
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class RemoteSpec:
-    name: str
-    url: str
-    endpoint_url: str | None = None
-    region: str | None = None
-
-
-#: Schemes handed to ``obstore.store.from_url`` whole (Google Cloud Storage, Azure, HTTP/WebDAV).
-_FROM_URL = ("gs", "az", "https")
-
-
-def parse_remote_url(url: str) -> tuple[str, str, str]:
-    """``s3://bucket/prefix`` → ("s3", bucket, prefix); ``file:///abs`` → ("file", "/abs", "");
-    ``gs://bucket/prefix``, ``az://container/prefix`` (the account from
-    ``AZURE_STORAGE_ACCOUNT_NAME``), ``https://host/path`` → (scheme, url, "") for obstore's
-    ``from_url``."""
-    m = re.fullmatch(r"(gs|az|https)://[^/\s]+(/\S*)?", url or "")
-    if m:
-        return m.group(1), url.rstrip("/"), ""
-    m = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?", url or "")
-    if m:
-        return "s3", m.group(1), (m.group(2) or "").strip("/")
-    if (
-        isinstance(url, str)
-        and url.startswith("file://")
-        and url[7:].startswith("/")
-        and not url.startswith("file:////")
-    ):
-        return "file", os.path.normpath(url[7:]), ""
-    raise UsageError(
-        f"not a remote URL: {url!r} (use s3://bucket/prefix, gs://bucket/prefix, "
-        "az://container/prefix, https://host/path or file:///absolute/path)"
-    )
-
-
 def verify_file(oid: str, path: Path, where: str) -> None:
     """Check a stored object on disk in bounded memory (zstd-framed or raw)."""
     with open(path, "rb") as f:
         for _ in stream_content(oid, f, where):
             pass
-
-
-class _Budget:
-    """Bytes in memory across concurrent transfers; one transfer may always proceed alone."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap, self.used, self.cond = cap, 0, asyncio.Condition()
-
-    @contextlib.asynccontextmanager
-    async def hold(self, n: int):
-        async with self.cond:
-            await self.cond.wait_for(lambda: self.used == 0 or self.used + n <= self.cap)
-            self.used += n
-        try:
-            yield
-        finally:
-            async with self.cond:
-                self.used -= n
-                self.cond.notify_all()
-
-
-async def _each(work, items) -> None:
-    """``await work(item)`` for every item, CONCURRENCY at a time. After the first failure no
-    more start and those in flight finish before it is raised: ``asyncio.gather`` alone
-    raises at once and leaves obstore calls running, and one that completes after the event
-    loop closed prints a traceback."""
-    sem, failed = asyncio.Semaphore(CONCURRENCY), []
-
-    async def one(item) -> None:
-        async with sem:
-            if failed:
-                return
-            try:
-                await work(item)
-            except BaseException as exc:  # (re-raised below, once every call has settled)
-                failed.append(exc)
-
-    await asyncio.gather(*(one(i) for i in items))
-    if failed:
-        raise failed[0]
-
-
-def _run(coro):
-    """Run a coroutine to completion from sync code, even if this thread has a loop running."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def _s3_credentials(name: str) -> tuple[object | None, str | None]:
-    """obstore's boto3-backed credential provider and the profile's region, or (None, None)
-    when boto3 is not installed and obstore reads the ``AWS_*`` variables itself.
-
-    boto3 brings the whole AWS chain: environment, ``AWS_PROFILE`` in ~/.aws/credentials
-    and ~/.aws/config (SSO, assume-role, ``credential_process``, the profile's region),
-    web identity, containers and instance metadata.
-    """
-    try:
-        import boto3
-    except ImportError:
-        if os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE"):
-            raise RemoteError(
-                f"remote {name}: AWS_PROFILE needs boto3 (pip install 'spellfs[aws]'), "
-                "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            ) from None
-        if not _ambient_credentials():
-            # Without this obstore would ask the cloud instance-metadata address, off this
-            # machine, and fail minutes later with a confusing 403.
-            raise RemoteError(
-                f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with boto3 installed)"
-            ) from None
-        return None, None
-    import botocore.exceptions
-    from obstore.auth.boto3 import Boto3CredentialProvider
-
-    try:
-        session = boto3.Session()
-        return Boto3CredentialProvider(session), session.region_name
-    except ValueError:  # the chain found nothing
-        raise RemoteError(
-            f"remote {name}: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "or AWS_PROFILE naming a profile in ~/.aws/credentials or ~/.aws/config)"
-        ) from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise RemoteError(f"remote {name}: AWS credentials: {exc}") from None
-
-
-def _ambient_credentials() -> bool:
-    """Credentials obstore finds by itself: environment keys, web identity, a container endpoint."""
-    env = os.environ
-    return bool(
-        env.get("AWS_ACCESS_KEY_ID")
-        or env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
-        or env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        or env.get("SPELL_AWS_INSTANCE_CREDENTIALS")
-    )
 
 
 class Remote:
@@ -216,7 +77,7 @@ class Remote:
                 endpoint = self.spec.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
                 if endpoint and endpoint.startswith("http://"):
                     options["allow_http"] = True
-                provider, profile_region = _s3_credentials(self.name)
+                provider, profile_region = s3_credentials(self.name)
                 config = {
                     "region": self.spec.region
                     or os.environ.get("AWS_REGION")
@@ -234,9 +95,7 @@ class Remote:
                     credential_provider=provider,
                     **config,
                 )
-            elif (
-                self.scheme in _FROM_URL
-            ):  # gs://, az://, https://: obstore's own credential chains
+            elif self.scheme in FROM_URL:  # gs://, az://, https://: obstore's own credential chains
                 from obstore.store import from_url
 
                 try:
@@ -319,7 +178,7 @@ class Remote:
                     for meta in batch:
                         found.add(fan + meta["path"].rsplit("/", 1)[-1])
 
-            await self._call(_each(list_fan, sorted({o[:2] for o in oids})))
+            await self._call(each(list_fan, sorted({o[:2] for o in oids})))
             return found & set(oids)
 
         async def head(oid: str) -> None:
@@ -329,7 +188,7 @@ class Remote:
             except FileNotFoundError:
                 pass
 
-        await self._call(_each(head, oids))
+        await self._call(each(head, oids))
         return found
 
     @staticmethod
@@ -346,26 +205,26 @@ class Remote:
             await self._preflight()
             return await self._remote_has(ids)
 
-        return _run(go()) if ids else set()
+        return run(go()) if ids else set()
 
     def push(
         self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None
     ) -> dict:
         """Upload the objects the remote lacks; returns counts, bytes sent and seconds."""
-        return _run(self._push(store, self._ids(oids), progress))
+        return run(self._push(store, self._ids(oids), progress))
 
     def pull(
         self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None
     ) -> dict:
         """Download the objects missing locally, each verified before it is stored."""
-        return _run(self._pull(store, self._ids(oids), progress))
+        return run(self._pull(store, self._ids(oids), progress))
 
     def fetch(self, store: FsObjectStore, oid: str) -> bool:
         """Bring one object in on demand; False if the remote does not have it."""
         validate_oid(oid)
         if store.has(oid):
             return True
-        return _run(self._download(store, oid, _Budget(MEMORY_BUDGET))) is not False
+        return run(self._download(store, oid, Budget(MEMORY_BUDGET))) is not False
 
     # -- push -------------------------------------------------------------------------
 
@@ -383,7 +242,7 @@ class Remote:
         stats["skipped"] = len(present)
         if progress:
             progress(done[0], total)
-        budget = _Budget(MEMORY_BUDGET)
+        budget = Budget(MEMORY_BUDGET)
 
         async def one(oid: str) -> None:
             path = local.path(oid)
@@ -425,7 +284,7 @@ class Remote:
             if progress:
                 progress(done[0], total)
 
-        await self._call(_each(one, [o for o in ids if o not in present]))
+        await self._call(each(one, [o for o in ids if o not in present]))
         return {**stats, "seconds": time.monotonic() - start}
 
     # -- pull -------------------------------------------------------------------------
@@ -436,7 +295,7 @@ class Remote:
         stats = {"objects": 0, "bytes": 0, "skipped": len(ids) - len(want)}
         if want:
             await self._preflight()
-        budget = _Budget(MEMORY_BUDGET)
+        budget = Budget(MEMORY_BUDGET)
         done = [stats["skipped"]]
         missing: list[str] = []
 
@@ -451,7 +310,7 @@ class Remote:
             if progress:
                 progress(done[0], len(ids))
 
-        await _each(one, want)
+        await each(one, want)
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise RemoteError(
@@ -460,7 +319,7 @@ class Remote:
             )
         return {**stats, "seconds": time.monotonic() - start}
 
-    async def _download(self, local: FsObjectStore, oid: str, budget: _Budget):
+    async def _download(self, local: FsObjectStore, oid: str, budget: Budget):
         """Fetch one object into ``local``; its stored size, or False if the remote lacks it."""
         import obstore
         from obstore.exceptions import BaseError
