@@ -101,6 +101,28 @@ def test_export_import_round_trip(source, spell, tmp_path: Path) -> None:
     assert not list((dest / ".spell" / "tmp").iterdir())
 
 
+def test_an_imported_sessions_recorded_runs_replay(root: Path, spell, tmp_path: Path) -> None:
+    """The archive carries what a replay rebuilds a run's world from (the session.yaml and
+    state.yaml objects its starting point names), so the imported session replays the same
+    (red-team 2 X2: "object not found", while fsck said ok)."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="src")
+    (root / "r.lua").write_text(
+        f'Artifact.store("{sid}", "tool_result", "out.txt", "ok")\n'
+        f'State.set("session:{sid}:k", 1)\n'
+    )
+    r = spell("-w", str(root), "run", "r.lua", cwd=root)
+    assert r.returncode == 0, r.stderr
+    archive = tmp_path / "s.tar.zst"
+    ok(spell("-w", str(root), "export", sid, "-o", str(archive)))
+    dest = fresh(tmp_path)
+    ok(spell("-w", str(dest), "import", str(archive)))
+    r = spell("-w", str(dest), "replay", sid, "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["same"] and len(report["runs"]) == 1
+
+
 def test_import_refuses_an_existing_session(source, spell, tmp_path: Path) -> None:
     root, sid = source
     archive = tmp_path / "s.tar.zst"

@@ -27,7 +27,10 @@ _HEX = re.compile(rb"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 
 def reachable_objects(ws: "Workspace", dir: str) -> list[str]:
-    """Every object the session ``dir`` reaches (sorted): records, checkpoint trees, run scripts."""
+    """Every object the session ``dir`` reaches (sorted): records, checkpoint trees, run scripts
+    and the starting points a replay rebuilds their worlds from."""
+    from ..history import reachable
+
     found: set[str] = set()
     log = ws.log(dir)
     log.refresh()
@@ -43,6 +46,9 @@ def reachable_objects(ws: "Workspace", dir: str) -> list[str]:
             found.update(
                 oid for m in _HEX.findall(ws.storage.read(rel)) if ws.objects.has(oid := m.decode())
             )
+    # what a run's world object names (the session.yaml and state.yaml it started from): a
+    # replay of the imported session rebuilds its worlds from them
+    found.update(oid for oid in reachable(ws, [dir]) if oid not in found and ws.objects.has(oid))
     return sorted(found)
 
 
