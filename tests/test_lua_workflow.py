@@ -226,6 +226,29 @@ def test_bad_definitions_are_one_line_errors(lua) -> None:
     )
     assert "iterator must be range" in err("Workflow.loop({body = {}})")
     assert lua("return Workflow.types()[4]") == b"loop"
+    for bad in ("'abc'", "0", "2.5", "1e400"):  # red-team 2 W1: an internal ValueError
+        assert "max_attempts must be a positive integer" in err(
+            "Workflow.sequential({steps = {}, error_strategy = {type = 'retry', "
+            f"max_attempts = {bad}}}}})"
+        )
+
+
+def test_retries_are_capped_at_eleven_attempts(lua, monkeypatch) -> None:
+    """`max_attempts = 40` ran a failing step 40 times with a doubling wait (years of sleep,
+    red-team 2 W1): a step runs at most 11 times, at most 2 s apart."""
+    import time
+
+    from spellfs.workflow import engine
+
+    slept: list[float] = []
+    monkeypatch.setattr(engine.time, "sleep", slept.append)  # (the waits are recorded, not slept)
+    out = lua("""
+    local r = Workflow.sequential({name = "w", error_strategy = {type = "retry", max_attempts = 40},
+      steps = {{name = "s", tool = "calculator", input = {input = "1/0"}}}}):execute({})
+    return r.success""")  # noqa: E501
+    assert out is False
+    assert len(slept) == 10 and max(slept) == 2.0 and slept[0] == 0.05  # 11 tries
+    assert time.sleep is not slept.append
 
 
 def test_state_backups_are_checkpoints_and_restore(lua, ws: Workspace) -> None:

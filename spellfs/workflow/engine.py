@@ -181,7 +181,7 @@ class _Engine:
                 ok, output, error = yield from self.attempt(step, params, ctx, spec, index)
                 if ok or attempt == attempts - 1:
                     break
-                time.sleep(0.05 * 2**attempt)
+                time.sleep(min(0.05 * 2**attempt, 2.0))  # (at most 2 s between tries)
         except HookCancelled as e:
             ok, output, error = False, None, str(e)
         except _Failed as e:  # a nested workflow's failure

@@ -101,6 +101,11 @@ def parse_steps(raw: Any, where: str, functions: Callable[[Any], bool]) -> list[
     return steps
 
 
+#: A step runs at most this many times (retries wait 0.05 s, 0.1 s, ... at most 2 s between;
+#: an uncapped count with a doubling wait slept for years)
+MAX_ATTEMPTS = 11
+
+
 def parse_spec(kind: str, raw: Any, functions: Callable[[Any], bool]) -> Spec:
     where = f"Workflow.{kind}"
     if not isinstance(raw, dict):
@@ -108,13 +113,18 @@ def parse_spec(kind: str, raw: Any, functions: Callable[[Any], bool]) -> Spec:
     spec = Spec(kind, _name(raw, f"{kind}_workflow"), str(raw.get("description") or ""))
     strategy = raw.get("error_strategy", "fail_fast")
     if isinstance(strategy, dict):  # {type = "retry", max_attempts = 3}
-        spec.max_retries = int(strategy.get("max_attempts", 3)) - 1
+        attempts = strategy.get("max_attempts", 3)
+        if isinstance(attempts, float) and attempts.is_integer():
+            attempts = int(attempts)  # (Lua 3.0)
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            raise UsageError(f"{where}: max_attempts must be a positive integer, got {attempts!r}")
+        spec.max_retries = min(attempts, MAX_ATTEMPTS) - 1  # (as max_retries: at most 10)
         strategy = strategy.get("type", "retry")
     if strategy not in STRATEGIES:
         raise UsageError(f"{where}: error_strategy must be one of {', '.join(STRATEGIES)}")
     spec.error_strategy = strategy
     if isinstance(raw.get("max_retries"), int):
-        spec.max_retries = max(0, min(10, raw["max_retries"]))
+        spec.max_retries = max(0, min(MAX_ATTEMPTS - 1, raw["max_retries"]))
     concurrency = raw.get("max_concurrency", 4)
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise UsageError(f"{where}: max_concurrency must be a positive integer")
