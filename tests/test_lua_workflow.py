@@ -236,7 +236,6 @@ def test_bad_definitions_are_one_line_errors(lua) -> None:
 def test_retries_are_capped_at_eleven_attempts(lua, monkeypatch) -> None:
     """`max_attempts = 40` ran a failing step 40 times with a doubling wait (years of sleep,
     red-team 2 W1): a step runs at most 11 times, at most 2 s apart."""
-    import time
 
     from spellfs.workflow import engine
 
@@ -248,7 +247,6 @@ def test_retries_are_capped_at_eleven_attempts(lua, monkeypatch) -> None:
     return r.success""")  # noqa: E501
     assert out is False
     assert len(slept) == 10 and max(slept) == 2.0 and slept[0] == 0.05  # 11 tries
-    assert time.sleep is not slept.append
 
 
 def test_state_backups_are_checkpoints_and_restore(lua, ws: Workspace) -> None:
