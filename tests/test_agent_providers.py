@@ -240,6 +240,19 @@ def test_nothing_listening(client):
     assert msg.startswith(f"local/m-1: cannot connect to {fake.url}/v1")
 
 
+def test_credentials_in_a_base_url_are_never_shown(client):
+    """A base_url carrying a password or a key in its query (some gateways want them there)
+    is shown with those as *** in every error (red-team 2 M4: echoed in full)."""
+    with FakeProvider() as fake:
+        port = fake.url.rsplit(":", 1)[1]
+    url = f"http://user:hunter2secret@127.0.0.1:{port}/v1?api-key=sk-query-secret&x=1"
+    msg = fails(client, Provider("local", "openai", url, key_env="FAKE_KEY"))
+    assert msg.startswith(
+        f"local/m-1: cannot connect to http://user:***@127.0.0.1:{port}/v1?api-key=***&x=1"
+    ), msg
+    assert "hunter2secret" not in msg and "sk-query-secret" not in msg
+
+
 @pytest.mark.parametrize("make", [openai, anthropic])
 def test_malformed_json(keyed, client, make):
     keyed.inject(malformed=True)

@@ -107,15 +107,20 @@ class Client:
             try:
                 resp = client.post(url, json=body, headers=headers, timeout=_timeouts(timeout))
             except httpx.ConnectTimeout:
-                cause = f"cannot connect to {provider.base_url} (timed out)"
+                cause = f"cannot connect to {shown_url(provider.base_url)} (timed out)"
             except httpx.TimeoutException:
                 raise Failure(f"timed out after {timeout:g}s") from None
             except httpx.ConnectError as exc:
-                cause = f"cannot connect to {provider.base_url} ({_one_line(exc)})"
+                cause = (
+                    f"cannot connect to {shown_url(provider.base_url)} "
+                    f"({_hide(_one_line(exc), provider.base_url)})"
+                )
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                 cause = "connection dropped before a response"
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise Failure(f"request failed: {_one_line(exc)}") from None
+                raise Failure(
+                    f"request failed: {_hide(_one_line(exc), provider.base_url)}"
+                ) from None
             else:
                 status = resp.status_code
                 if 200 <= status < 300:
@@ -140,7 +145,7 @@ class Client:
                 elif status == 404:
                     raise Failure(
                         f"model not found (HTTP 404){detail}; "
-                        f"check the model name and base_url {provider.base_url}"
+                        f"check the model name and base_url {shown_url(provider.base_url)}"
                     )
                 else:
                     raise Failure(f"request rejected (HTTP {status}){detail}")
@@ -197,6 +202,30 @@ def _server_message(resp: Any, key: str | None) -> str:
         msg = resp.text
     msg = _one_line(_scrub(str(msg or ""), key))
     return f": {msg[:200]}" if msg else ""
+
+
+def _url_secrets(url: str) -> list[str]:
+    """What a ``base_url`` may carry that is no one's business: a password, query values."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return []
+    found += [v for _, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return sorted({f for f in found if len(f) >= 3}, key=len, reverse=True)
+
+
+def _hide(text: str, url: str) -> str:
+    for secret in _url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def shown_url(url: str) -> str:
+    """``url`` as an error shows it: a password in it and its query's values as ``***``."""
+    return _hide(url, url)
 
 
 def _one_line(text: object) -> str:
