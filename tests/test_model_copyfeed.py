@@ -439,8 +439,9 @@ def test_a_name_the_queue_reports_whose_stat_was_hashed_is_not_read_again(
     os.link(fed.files / "b.txt", tmp_path / "alias")
     os.link(fed.files / "a.txt", tmp_path / "alias2")
     assert list(fed_scan(fed.ws, fed.dir)[0]) == ["b.txt"]
-    assert fed.ws.worktree.looked(fed.dir) == 2 and reads == ["b.txt", "a.txt"]  # (racy
-    # when stored: a.txt read once more, now settled)
+    # b.txt is not read again; a.txt is read once more only if its cache entry was still racy
+    # (stored within the racy window of the cache's write: on a loaded machine it may not be)
+    assert fed.ws.worktree.looked(fed.dir) == 2 and reads in (["b.txt"], ["b.txt", "a.txt"])
     os.unlink(tmp_path / "alias")
     os.unlink(tmp_path / "alias2")
     reads.clear()
