@@ -56,3 +56,70 @@ def test_export_guard_refuses_unrecorded_changes_naming_them_and_force_records_t
     assert ws.artifacts.get(sid, "new3.txt")["content"] == b"dropped in 3\n"
     assert ws.worktree.scan(dir).clean
     assert ws.worktree.record_or_refuse(dir, False, "export").clean
+
+
+def _store_v2_while(ws: Workspace, sid: str, monkeypatch, meanwhile) -> None:
+    """Store "v2 i" over f0.txt..f2.txt, running ``meanwhile`` as the store writes f1.txt's
+    object: after its look at the copies, before it writes f1.txt's copy."""
+    real = ws.objects.put_bytes
+
+    def put_bytes(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            meanwhile()
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", put_bytes)
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()
+
+
+def _three(ws: Workspace):
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
+    return sid, ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
+
+
+def test_a_link_put_in_place_of_a_copy_while_a_store_runs_is_replaced_not_followed(
+    ws: Workspace, monkeypatch, tmp_path
+) -> None:
+    """Only a regular file can be an edit to keep: a symbolic link someone puts at a copy's
+    place mid-store is replaced by the store's copy; the file it points to is not read as the
+    copy's content, nor written."""
+    sid, files = _three(ws)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not the session's")
+
+    def link_in() -> None:
+        (files / "f1.txt").unlink()
+        (files / "f1.txt").symlink_to(outside)
+
+    _store_v2_while(ws, sid, monkeypatch, link_in)
+    assert not (files / "f1.txt").is_symlink()
+    assert (files / "f1.txt").read_bytes() == b"v2 1"
+    assert outside.read_bytes() == b"not the session's"
+    assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
+
+
+def test_a_copy_still_being_written_while_a_store_runs_is_left_to_its_writer(
+    ws: Workspace, monkeypatch
+) -> None:
+    """A copy whose hash cannot be taken because it changes while read (an editor's save in
+    progress) is not the store's to replace: it stays as its writer leaves it; the record
+    still lands, and `status` shows the copy as modified."""
+    from spellfs.model import handedits
+
+    sid, files = _three(ws)
+    real = handedits.hash_path
+    writing = str(files / "f1.txt")
+
+    def an_editor_starts_saving() -> None:
+        (files / "f1.txt").write_bytes(b"half of a save")
+        monkeypatch.setattr(
+            handedits, "hash_path", lambda p, *a: None if p == writing else real(p, *a)
+        )
+
+    _store_v2_while(ws, sid, monkeypatch, an_editor_starts_saving)
+    assert (files / "f1.txt").read_bytes() == b"half of a save"
+    assert (files / "f0.txt").read_bytes() == b"v2 0"
+    assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"
+    assert set(ws.worktree.scan(ws.sessions.resolve(sid)).modified) == {"f1.txt"}
