@@ -1415,3 +1415,30 @@ def test_load_names_itself_in_its_refusals_and_in_what_it_keeps(ws):
     assert str(info.value).startswith("load would discard unsaved changes: ")
     ws.history.load(sid, force=True)
     assert ws.history.checkpoints(sid)[-1]["message"] == "kept by load"
+
+
+def test_a_checkpoint_log_removed_and_written_again_is_read_whole(ws):
+    """A session's log that disappears (a `git checkout` of a commit without it) and comes back
+    with other content (checked out again, longer) is read from its start: the file system may
+    give the new file the old one's inode, so what was read of the old file must be forgotten
+    when it is gone."""
+    from spellfs.store import encode_record
+
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    ws.history.save(sid, "one")
+    (one,) = ws.history.checkpoints(sid)
+    path = ws.root / rel
+    reused = ws.root / "same-inode"  # (ext4 hands a freed inode to the next new file: made
+    os.link(path, reused)  # certain here by keeping the old one for the new content)
+    path.unlink()
+    assert ws.history.checkpoints(sid) == [] and ws.history.latest_number(dir) is None
+    other = [
+        {**one, "message": "the other branch's first, with a longer message"},
+        {**one, "number": 2, "parent": 1, "message": "and its second"},
+    ]
+    reused.write_bytes(b"".join(encode_record(r) for r in other))
+    os.link(reused, path)
+    reused.unlink()
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == [r["message"] for r in other]
