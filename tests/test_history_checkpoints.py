@@ -1263,3 +1263,182 @@ def test_memory_backend_in_a_workspace_folder_saves_diffs_and_restores(root, spe
     r = spell("-w", str(root), "run", str(root / "m.lua"))
     assert r.returncode == 0 and r.stdout == b"1\n", r.stderr
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == sorted(before)
+
+
+# -- found by mutation testing of the functions F2 and F5 changed (session 6) -----------------
+
+
+def test_a_bytes_number_colon_tree_reference_and_the_errors_of_bad_ones():
+    """`N:TREE` comes as text or bytes (Lua strings); bytes that are not UTF-8 are decoded with
+    replacement and refused like any bad number, and each refusal says what N:TREE takes."""
+    from spellfs.history.checkpoints import checkpoint_ref
+
+    assert checkpoint_ref(b"2:ABCD12") == (2, "abcd12")
+    assert checkpoint_ref(" #3:abcd ") == (3, "abcd")
+    hint = "(a checkpoint number ≥ 1, see `spell log`)"
+    assert _usage(checkpoint_ref, b"\xff:abcd") == f"invalid checkpoint: '\ufffd' {hint}"
+    # the number is what comes before the first colon: the rest must be all hex
+    take = "(N:TREE takes at least 4 hex digits of the tree id, see `spell log`)"
+    assert _usage(checkpoint_ref, "2:abcd:abcd") == f"invalid checkpoint: '2:abcd:abcd' {take}"
+    long = "2:" + "abcd" * 19 + "xyz"  # 81 characters: the message shows the first 80
+    assert _usage(checkpoint_ref, long) == f"invalid checkpoint: {long[:80]!r} {take}"
+
+
+def _merged(ws, dir, *records):
+    """Write ``checkpoints.yaml`` as a git merge of two clones leaves it: ``records`` in that
+    order (two of them may share a number)."""
+    from spellfs.store import encode_record
+
+    ws.storage.write(
+        f"sessions/{dir}/checkpoints.yaml", b"".join(encode_record(r) for r in records)
+    )
+
+
+def test_an_ambiguous_checkpoint_error_names_both_checkpoints_in_full(anyws):
+    """`spell restore 2` after two clones each saved a checkpoint 2: the error lists both, each
+    as N:TREE (the reference to pass instead), with its message and time, oldest first."""
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    ws.history.save(sid, "one")
+    ws.artifacts.store(sid, "t", "b.txt", "b")
+    ws.history.save(sid, "ours: " + "m" * 60)
+    one, ours = ws.history.checkpoints(sid)
+    ws.artifacts.store(sid, "t", "c.txt", "c")
+    ws.history.save(sid)
+    theirs = {**ws.history.checkpoints(sid)[-1], "number": 2, "parent": 1, "message": ""}
+    _merged(ws, dir, one, theirs, ours)
+    msg = _usage(ws.history.snapshot, dir, 2)
+    both = (
+        f"2:{ours['tree'][:8]} {('ours: ' + 'm' * 60)[:40]!r} at {ours['time']}; "
+        f"2:{theirs['tree'][:8]} '' at {theirs['time']}"
+    )
+    assert msg == (
+        f"ambiguous checkpoint: 2 in session {sid[:8]} names 2 checkpoints (a git merge of two "
+        f"clones): {both} (name one as N:TREE)"
+    )
+
+
+def test_a_tree_prefix_two_checkpoints_share_is_ambiguous_and_one_no_tree_has_is_not_found(
+    anyws,
+):
+    """N:TREE with a prefix both checkpoints' tree ids start with is refused like N alone,
+    naming the reference given; a prefix no checkpoint N has says which session to look at."""
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    ws.history.save(sid, "one")
+    (one,) = ws.history.checkpoints(sid)
+    a = {**one, "number": 2, "parent": 1, "tree": "abcd1" + one["tree"][5:]}
+    b = {**one, "number": 2, "parent": 1, "tree": "abcd2" + one["tree"][5:]}
+    _merged(ws, dir, one, a, b)
+    msg = _usage(ws.history.snapshot, dir, "2:ABCD")
+    assert msg.startswith(f"ambiguous checkpoint: 2:abcd in session {sid[:8]} names 2 ")
+    with pytest.raises(CheckpointNotFound) as info:
+        ws.history.snapshot(dir, "2:abce")
+    assert str(info.value) == (
+        f"checkpoint not found: 2:abce in session {sid[:8]} (see `spell log {sid[:8]}`)"
+    )
+
+
+def test_a_checkpoint_record_without_a_time_counts_as_the_older_of_its_number(anyws):
+    """A record with no ``time`` (written by hand, or by a spellfs from before times were
+    recorded) sorts before the timed checkpoint of the same number, in every clone alike: the
+    timed one is the latest, and the one `spell log` lists last."""
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    ws.history.save(sid)
+    one, two = ws.history.checkpoints(sid)
+    untimed = {k: v for k, v in one.items() if k != "time"}
+    untimed["number"] = 2
+    for order in ((one, two, untimed), (one, untimed, two)):
+        _merged(ws, dir, *order)
+        assert [c["tree"] for c in ws.history.checkpoints(sid)] == [
+            one["tree"],
+            one["tree"],
+            two["tree"],
+        ]
+        assert ws.history.duplicated_numbers(dir) == {2: [untimed, two]}
+        ws.artifacts.store(sid, "t", "b.txt", "b")
+        assert ws.history.save(sid) == 3  # on top of the timed checkpoint 2
+        three = ws.history.checkpoints(sid)[-1]
+        assert (three["added"], three["changed"], three["removed"]) == (1, 0, 0)
+        ws.artifacts.delete(sid, "b.txt")
+
+
+def test_a_checkpoint_line_a_killed_save_left_unfinished_is_skipped_until_the_next_save(anyws):
+    """A save killed while appending its line leaves half a line: readers skip it (the
+    session has no checkpoint 1 yet), and the next save's line is read once it is there."""
+    from spellfs.store import encode_record
+
+    ws = anyws
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    ws.history.save(sid, "killed")
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    ws.storage.write(rel, encode_record(ws.history.checkpoints(sid)[0])[:20])
+    assert ws.history.checkpoints(sid) == [] and ws.history.latest_number(dir) is None
+    assert ws.history.save(sid, "again") == 1
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == ["again"]
+    ws.artifacts.store(sid, "t", "a.txt", "a")
+    assert ws.history.save(sid, "two") == 2
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == ["again", "two"]
+
+
+def test_load_names_itself_in_its_refusals_and_in_what_it_keeps(ws):
+    """`spell load` over unsaved changes says it is load that would discard them, and with
+    --force what it keeps is marked as kept by load (not by restore)."""
+    from spellfs import UnrecordedChanges
+
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    ws.artifacts.store(sid, "t", "a.txt", "one")
+    ws.history.save(sid)
+    ws.artifacts.store(sid, "t", "a.txt", "two")
+    path = ws.root / "sessions" / dir / "files" / "a.txt"
+    path.write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges) as info:
+        ws.history.load(sid)
+    assert str(info.value).startswith(
+        f"load would overwrite or delete unrecorded changes: sessions/{dir}/files/: a.txt "
+    )
+    ws.history.load(sid, force=True)
+    kept = ws.artifacts.get(sid, "a.txt@3")
+    assert kept["content"] == b"by hand" and kept["metadata"]["custom"] == {"kept_by": "load"}
+    ws.state.set(f"session:{sid}:k", "v")
+    with pytest.raises(UnrecordedChanges) as info:
+        ws.history.load(sid)
+    assert str(info.value).startswith("load would discard unsaved changes: ")
+    ws.history.load(sid, force=True)
+    assert ws.history.checkpoints(sid)[-1]["message"] == "kept by load"
+
+
+def test_a_checkpoint_log_removed_and_written_again_is_read_whole(ws):
+    """A session's log that disappears (a `git checkout` of a commit without it) and comes back
+    with other content (checked out again, longer) is read from its start: the file system may
+    give the new file the old one's inode, so what was read of the old file must be forgotten
+    when it is gone."""
+    from spellfs.store import encode_record
+
+    sid = _session(ws)
+    dir = _dir(ws, sid)
+    rel = f"sessions/{dir}/checkpoints.yaml"
+    ws.history.save(sid, "one")
+    (one,) = ws.history.checkpoints(sid)
+    path = ws.root / rel
+    reused = ws.root / "same-inode"  # (ext4 hands a freed inode to the next new file: made
+    os.link(path, reused)  # certain here by keeping the old one for the new content)
+    path.unlink()
+    assert ws.history.checkpoints(sid) == [] and ws.history.latest_number(dir) is None
+    other = [
+        {**one, "message": "the other branch's first, with a longer message"},
+        {**one, "number": 2, "parent": 1, "message": "and its second"},
+    ]
+    reused.write_bytes(b"".join(encode_record(r) for r in other))
+    os.link(reused, path)
+    reused.unlink()
+    assert [c["message"] for c in ws.history.checkpoints(sid)] == [r["message"] for r in other]

@@ -182,3 +182,54 @@ def test_a_merged_older_record_does_not_stop_the_walk_for_newer_objects(ws, monk
     flushed = _recording(monkeypatch)
     ws.history.save(sid)
     assert str(ws.objects.path(new["content_hash"])) in flushed
+
+
+def test_runs_of_up_to_255_merged_older_records_do_not_stop_the_walk(ws, monkeypatch) -> None:
+    """The walk back from the end of the log stops only after 256 older records in a row (a
+    cost bound): runs of 255 merged lines, before and after this clone's newer records, still
+    leave every newer record's object flushed by the next checkpoint."""
+    from spellfs.names import now
+    from spellfs.store import encode_record, parse_records
+
+    sid = ws.sessions.create(name="s")
+    dir = ws.sessions.resolve(sid)
+    rel = f"sessions/{dir}/artifacts.yaml"
+    files = ws.root / "sessions" / dir / "files"
+    for i in range(510):
+        ws.artifacts.store(sid, "tool_result", f"o{i}.txt", f"ours {i}")
+    ws.history.save(sid)  # covers sequence numbers 1..510
+    first = next(r for _, r in parse_records(ws.storage.read(rel), rel))
+
+    def merge(start: int) -> None:  # 255 records of the other clone, numbered start..start+254
+        content = f"theirs from {start}".encode()
+        oid = ws.objects.put_bytes(content)
+        lines = []
+        for seq in range(start, start + 255):
+            name = f"t{seq}.txt"
+            lines.append(
+                encode_record(
+                    {
+                        **first,
+                        "seq": seq,
+                        "name": name,
+                        "hash": oid,
+                        "size": len(content),
+                        "created_at": now(),
+                    }
+                )
+            )
+            (files / name).write_bytes(content)
+        ws.storage.append(rel, b"".join(lines))
+
+    a = ws.artifacts.store(sid, "tool_result", "a.txt", "newer, before the first merge")
+    merge(1)
+    b = ws.artifacts.store(sid, "tool_result", "b.txt", "newer, between the merges")
+    merge(256)
+    asked: list[list[str]] = []
+    real = ws.storage.fsync
+    monkeypatch.setattr(
+        ws.storage, "fsync", lambda paths: (asked.append(list(paths)), real(asked[-1]))[1]
+    )
+    ws.history.save(sid)
+    for new in (a, b):
+        assert str(ws.objects.path(new["content_hash"])) in asked[0]
