@@ -1183,19 +1183,20 @@ def test_a_copy_set_back_to_recorded_content_while_a_store_runs_is_replaced(
 def test_a_copy_being_written_while_a_store_runs_is_left_to_its_writer(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spellfs.model.statcache as statcache
+    import spellfs.model.handedits as handedits
 
     sid, files = _three_copies(ws)
-    real_hash = statcache.hash_path
+    real_hash = handedits.hash_path
     writing: set[str] = set()
 
     def an_editor_starts_saving() -> None:
         (files / "f1.txt").write_bytes(b"half of a save")
         writing.add(str(files / "f1.txt"))
 
-    # hash_path says None when the file moved while it was read: here, the editor's save
+    # hash_path says None when the file moved while it was read: here, the editor's save (the
+    # store's check, in handedits, reads it through its own name for the function)
     monkeypatch.setattr(
-        statcache, "hash_path", lambda p, *a: None if p in writing else real_hash(p, *a)
+        handedits, "hash_path", lambda p, *a: None if p in writing else real_hash(p, *a)
     )
     _store_v2_while(ws, sid, monkeypatch, an_editor_starts_saving)
     assert (files / "f1.txt").read_bytes() == b"half of a save"
