@@ -46,6 +46,7 @@ _COUNTS = ("SELECT count(*) FROM sessions", "SELECT count(*) FROM artifacts")
 _ROWS = "SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags FROM sessions"
 _MANIFESTS = "SELECT dir, manifest FROM sessions WHERE dir IN "  # + "(?,?,...)"
 _MANIFEST = "SELECT manifest FROM sessions WHERE dir=?"
+_HOLDING = "SELECT dir FROM sessions WHERE instr(manifest, ?) > 0"
 _SAVE = "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)"
 _DELETE = "DELETE FROM sessions WHERE dir=?"
 _DELETE_ARTIFACTS = "DELETE FROM artifacts WHERE dir=?"
@@ -295,6 +296,13 @@ class Index:
                 r._json = None
 
     load_manifests = _healing(load_manifests)
+
+    def holding(self, text: str) -> set[str]:
+        """The sessions whose cached manifest (JSON) contains ``text``: a filter the database
+        applies without handing every manifest over (a name looked for, ``"name": "x"``)."""
+        return {dir for (dir,) in self.db.execute(_HOLDING, (text,))}
+
+    holding = _healing(holding)
 
     def _manifest_json(self, dir: str) -> str | None:
         hit = self.db.execute(_MANIFEST, (dir,)).fetchone()
