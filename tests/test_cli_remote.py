@@ -192,6 +192,23 @@ def test_remote_add_keeps_the_default_template_comments(tmp_path, file_target):
     assert (root / "spell.yaml").read_text() == before
 
 
+def test_remote_add_never_replaces_or_writes_through_a_linked_spell_yaml(tmp_path):
+    """A shared spell.yaml kept as a link stays a link, and what it points to (which a cloned
+    repository could aim outside the workspace) is never written: one line says so."""
+    root = tmp_path / "ws"
+    init_workspace(root)
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("# the team's settings\n")
+    (root / "spell.yaml").unlink()
+    (root / "spell.yaml").symlink_to(shared)
+    proc = run_spell("remote", "add", "origin", f"file://{tmp_path}/r", cwd=root)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"Error: spell.yaml is a link to {shared}: not rewritten")
+    assert (root / "spell.yaml").is_symlink() and os.readlink(root / "spell.yaml") == str(shared)
+    assert shared.read_text() == "# the team's settings\n"
+
+
 def test_push_and_pull_need_a_remote(tmp_path, file_target):
     root = tmp_path / "ws"
     init_workspace(root)

@@ -113,6 +113,33 @@ def test_import_refuses_an_existing_session(source, spell, tmp_path: Path) -> No
     assert snapshot_tree(root) - {".spell/tmp"} == before - {".spell/tmp"}
 
 
+def test_import_counts_against_max_sessions_as_new_and_fork_do(
+    source, spell, tmp_path: Path
+) -> None:
+    """An imported live session is one more live session: at the limit it is refused like
+    `spell new`, and the workspace is left as it was; a completed one is no live session."""
+    root, sid = source
+    archive = tmp_path / "s.tar.zst"
+    ok(spell("-w", str(root), "export", sid, "-o", str(archive)))
+    dest = tmp_path / "dest"
+    ok(spell("init", str(dest)))
+    (dest / "spell.yaml").write_text("sessions:\n  max_sessions: 1\n")
+    ok(spell("-w", str(dest), "new", "already-here"))
+    before = snapshot_tree(dest)
+    proc = spell("-w", str(dest), "import", str(archive))
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert err.startswith("Error: too many live sessions: 1 active or suspended, max_sessions is 1")
+    assert len(err.splitlines()) == 1
+    after = snapshot_tree(dest)
+    assert {p for p in after - before if p.startswith("sessions/")} == set()
+    ok(spell("-w", str(root), "complete", sid))
+    ok(spell("-w", str(root), "export", sid, "-o", str(archive)))
+    ok(spell("-w", str(dest), "import", str(archive)))
+    names = {s["name"] for s in json.loads(ok(spell("-w", str(dest), "ls", "--json", "--all")))}
+    assert names == {"already-here", "research"}
+
+
 def test_export_of_an_unknown_session_is_not_found(root: Path, spell, tmp_path: Path) -> None:
     proc = spell("-w", str(root), "export", "nope", "-o", str(tmp_path / "x.tar.zst"))
     assert proc.returncode == 2 and not (tmp_path / "x.tar.zst").exists()

@@ -748,6 +748,38 @@ def test_an_in_process_replay_from_a_checkpoint_runs_the_later_runs_in_one_world
     assert tree(root) == before
 
 
+def test_from_a_checkpoint_number_two_clones_saved_takes_n_colon_tree(root, spell_here):
+    """After a git merge of two clones that each saved checkpoint 1, `--from 1` is refused as
+    ambiguous (never a silent pick) and `--from 1:TREE` replays from the one it names."""
+    from spellfs.store import encode_record
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="d")
+    (root / "d.lua").write_text(DET)
+    for args in (["1"], ["2", "save"], ["3"]):
+        assert spell_here("d.lua", args, {"SPELL_SESSION": sid}, root) == (0, "")
+    with Workspace.open(root) as ws:
+        dir = ws.sessions.resolve(sid)
+        ws.artifacts.store(sid, "t", "theirs.txt", "the other clone's")
+        ws.history.save(sid, "theirs")
+        ours, later = ws.history.checkpoints(sid)
+        theirs = {**later, "number": 1, "parent": None}  # the other clone's checkpoint 1
+        rel = f"sessions/{dir}/checkpoints.yaml"
+        ws.storage.write(rel, b"".join(encode_record(r) for r in (ours, theirs)))
+        with pytest.raises(UsageError, match="ambiguous checkpoint: 1 in session"):
+            ws.history.replay(sid, {"from": 1})
+        for rec, names in (
+            (ours, ["out-1.txt", "out-2.txt", "out-3.txt"]),
+            (theirs, ["out-1.txt", "out-2.txt", "out-3.txt", "theirs.txt"]),
+        ):
+            ref = f"1:{rec['tree'][:8]}"
+            rep = ws.history.replay(sid, {"from": ref, "keep": 1}, runner=recording([]))
+            assert rep["from_checkpoint"] == ref
+            [world] = rep["worlds"]
+            with Workspace.open(root / world) as wws:
+                assert sorted(a["name"] for a in wws.artifacts.list(sid)) == names
+
+
 def test_a_run_prefix_that_matches_two_runs_or_none_is_refused(root, tmp_path):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="many")

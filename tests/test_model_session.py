@@ -141,7 +141,15 @@ def test_missing_template(anyws: Workspace) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", [b"name: [unclosed\n", b"- a list\n", b"colour: blue\n", b"metadata: 5\n"]
+    "text",
+    [
+        b"name: [unclosed\n",
+        b"- a list\n",
+        b"colour: blue\n",
+        b"metadata: 5\n",
+        b"tags: notalist\n",
+        b"tags: [ok, {a: 1}]\n",
+    ],
 )
 def test_bad_template(anyws: Workspace, text: bytes) -> None:
     anyws.storage.write("templates/bad.yaml", text)

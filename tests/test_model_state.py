@@ -119,6 +119,25 @@ def test_session_keys_memory(anyws: Workspace) -> None:
     assert anyws.state.list() == []
 
 
+def test_list_is_a_string_prefix_of_session_keys_too(anyws: Workspace) -> None:
+    """``State.list("session:")`` and ``State.list("session:" .. id)`` (no colon after the id)
+    find the keys of every session the prefix matches, as a string prefix would (red-team
+    M16: both gave [])."""
+    a = anyws.sessions.create(name="a")
+    b = anyws.sessions.create(name="b")
+    anyws.state.set(f"session:{a}:k", 1)
+    anyws.state.set(f"session:{a}:byname", 2)
+    anyws.state.set(f"session:{b}:k", 3)
+    anyws.state.set("sessions-seen", 4)
+    both = sorted([f"session:{a}:k", f"session:{a}:byname", f"session:{b}:k"])
+    assert anyws.state.list("session:") == both
+    assert anyws.state.list(f"session:{a}") == sorted([f"session:{a}:k", f"session:{a}:byname"])
+    assert anyws.state.list(f"session:{b[:6]}") == [f"session:{b}:k"]
+    assert anyws.state.list("session:zz") == []
+    assert anyws.state.list("session") == ["sessions-seen"]  # (workspace keys only)
+    assert anyws.state.list() == ["sessions-seen"]
+
+
 def test_persisted_across_instances(root: Path) -> None:
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="p")

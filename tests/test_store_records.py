@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 
 from spellfs import ManifestError, UsageError
 from spellfs.store.records import RecordError, RecordLog, encode_record, parse_records
-from spellfs.store.storage import FsStorage, MemoryStorage
+from spellfs.store import FsStorage, MemoryStorage
 
 assert issubclass(RecordError, ManifestError)
 

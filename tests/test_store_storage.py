@@ -13,15 +13,9 @@ from pathlib import Path
 import pytest
 
 from spellfs import SpellError, Workspace
-from spellfs.store.storage import (
-    FsStorage,
-    MemoryStorage,
-    Storage,
-    atomic_replace,
-    atomic_write,
-    disk_error,
-    write_all,
-)
+from spellfs.store.atomic import atomic_replace, atomic_write, disk_error, write_all
+from spellfs.store.memory import MemoryStorage
+from spellfs.store.storage import FsStorage, Storage
 from spellfs.store.yamlio import load_yaml
 
 READER = textwrap.dedent(r"""

@@ -39,6 +39,8 @@ def ok(tool: str, ctx=None, **params):
         "sessions/x-1/state.yaml",
         "a/../.git/HEAD",
         "calls.yaml",
+        "sub/.git/config",
+        "sub/.GIT/hooks/post-checkout",
     ],
 )
 def test_no_tool_touches_spellfs_files(root: Path, path: str) -> None:
@@ -67,6 +69,44 @@ def test_a_symlink_into_git_is_refused(root: Path) -> None:
         input="x",
     )
     assert "belongs to spellfs" in out["error"] and not (root / ".git" / "config").exists()
+
+
+def test_a_move_or_copy_into_a_folder_is_judged_where_it_lands(root: Path) -> None:
+    """`move x .` lands at `./x`: a folder named `.git` or `templates` (or a file named
+    `spell.yaml`) moved or copied into the workspace root is refused like a direct write
+    (red-team T1: a sandboxed script planted a `.git` whose config git then ran)."""
+    ctx = SimpleNamespace(root=root)
+    (root / "sub").mkdir()
+    (root / "sub" / "templates").mkdir()
+    (root / "sub" / "templates" / "t.yaml").write_text("name: planted\n")
+    (root / "sub" / "spell.yaml").write_text("planted: true\n")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    for name in ("templates", "spell.yaml"):
+        for op in ("move", "copy"):
+            out = run("file_operations", ctx, operation=op, path=f"sub/{name}", target=".")
+            assert out == {
+                "success": False,
+                "error": f"file_operations: path belongs to spellfs, not to scripts: ./{name}",
+            }, (op, name, out)
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    (root / "sub" / "notes.txt").write_text("free\n")  # an ordinary file moves into a folder
+    out = run("file_operations", ctx, operation="move", path="sub/notes.txt", target=".")
+    assert out == {"success": True, "result": {"from": "sub/notes.txt", "to": "notes.txt"}}
+    assert (root / "notes.txt").read_text() == "free\n"
+
+
+def test_a_sandboxed_script_cannot_plant_a_git_repository(spell, root: Path, tmp_path) -> None:
+    script = tmp_path / "plant.lua"
+    script.write_text("""
+    local function p(r) print(r.success) end
+    p(Tool.invoke("file_operations", {operation="write", path="sub/.git/config",
+      input='[core]\\n\\tfsmonitor = "touch pwned"\\n'}))
+    p(Tool.invoke("file_operations", {operation="mkdir", path="sub/.git/objects"}))
+    p(Tool.invoke("file_operations", {operation="move", path="sub/.git", target="."}))
+    """)
+    r = spell("-w", str(root), "run", "--sandbox", str(script))
+    assert (r.returncode, r.stdout) == (0, b"false\nfalse\nfalse\n"), r.stderr
+    assert not (root / "sub" / ".git").exists() and not (root / ".git").exists()
 
 
 def test_a_script_writing_git_config_or_spell_yaml_is_refused(

@@ -532,6 +532,8 @@ def _install(
     with ws.storage.lock("sessions"):
         if ws.storage.exists(f"sessions/{dir}"):
             raise ArchiveError(f"session already exists: sessions/{dir}")
+        if m["status"] in ("active", "suspended"):  # a live session counts, as for new and fork
+            ws.sessions.check_capacity()
         os.replace(src, ws.root / "sessions" / dir)
     from .repo import reconcile
 

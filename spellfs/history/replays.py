@@ -174,7 +174,7 @@ def _script_bytes(ws: "Workspace", run: dict) -> bytes:
 
 def _select(
     ws: "Workspace", dir: str, m: dict, runs: list[dict], opts: dict
-) -> tuple[list[dict], int | None]:
+) -> tuple[list[dict], int | str | None]:
     want = opts.get("run")
     if want not in (None, ""):
         want = str(want)
@@ -191,11 +191,12 @@ def _select(
     start = opts.get("from")
     if start in (None, ""):
         return runs, None
-    from .checkpoints import checkpoint_number
+    from .checkpoints import checkpoint_ref
 
-    start = checkpoint_number(start)
-    ws.history.snapshot(dir, start)  # a checkpoint that does not exist says so here
-    todo = [r for r in runs if (r.get("checkpoint") or 0) >= start]
+    number, tree = checkpoint_ref(start)  # N, or N:TREE for one of a merge's two N
+    start = number if tree is None else f"{number}:{tree}"
+    ws.history.snapshot(dir, start)  # a checkpoint that does not exist (or two) says so here
+    todo = [r for r in runs if (r.get("checkpoint") or 0) >= number]
     if not todo:
         raise NothingToReplay(
             f"nothing to replay: no recorded run of session {m['id'][:8]} began after "
@@ -275,7 +276,7 @@ def _replay_group(
     dir: str,
     m: dict,
     group: list[dict],
-    start: int | None,
+    start: int | str | None,
     run_fn: Runner,
     opts: dict,
     worlds: list[str],
@@ -287,7 +288,9 @@ def _replay_group(
     first = _load_world(ws, group[0].get("world"))
     overrides: dict[str, tuple[Snapshot, int | None]] = {}
     if start is not None:
-        overrides[dir] = (ws.history.snapshot(dir, start), start)
+        from .checkpoints import checkpoint_ref
+
+        overrides[dir] = (ws.history.snapshot(dir, start), checkpoint_ref(start)[0])
     elif first is None:  # a run recorded before starting points: the session alone
         cp = group[0].get("checkpoint")
         if cp is not None:

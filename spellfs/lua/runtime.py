@@ -79,15 +79,28 @@ local pcall = pcall
 return function(f, ...) return pcall(f, ...) end
 """
 
-# Runs the main chunk; a non-string error object gets the message standalone lua gives it.
+# Runs the main chunk; a non-string error object gets the message standalone lua gives it,
+# after the script's file and line that raised it (``error({code = 1})`` carries neither).
+# (``debug.getinfo`` is kept here before the sandbox removes ``debug``; scripts never see it.)
 _MAIN = b"""
 local xpcall, type, tostring, getmetatable = xpcall, type, tostring, getmetatable
+local getinfo = debug.getinfo
+local function where()
+  for level = 3, 50 do
+    local info = getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" and info.currentline > 0 then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
 return function(main, ...)
   return xpcall(main, function(e)
     if type(e) == "string" then return e end
     local mt = getmetatable(e)
     if mt and mt.__tostring then return tostring(e) end
-    return "(error object is a " .. type(e) .. " value)"
+    return where() .. "(error object is a " .. type(e) .. " value)"
   end, ...)
 end
 """

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import ManifestError, UnsafePath
+from . import index_sql as sql
 from .feed import Feed
+from .index_row import UNREAD, Row
 from .manifest import load_manifest
 
 if TYPE_CHECKING:
@@ -26,122 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Index"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    dir TEXT PRIMARY KEY, id TEXT, manifest TEXT, error TEXT,
-    msig TEXT, rsig TEXT, artifact_count INTEGER, last_at TEXT, status TEXT, tags TEXT);
-CREATE INDEX IF NOT EXISTS sessions_id ON sessions(id);
-CREATE TABLE IF NOT EXISTS artifacts (
-    dir TEXT, name TEXT, type TEXT, size INTEGER, created_at TEXT, record TEXT,
-    PRIMARY KEY (dir, name));
-"""
-VERSION = 2
-# The rest of the cache's SQL, in one place (the methods below hold none).
-_OPEN = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
-_GET_VERSION = "PRAGMA user_version"
-_SET_VERSION = f"PRAGMA user_version={VERSION}"
-_DROP = "DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS artifacts;"
-_QUICK_CHECK = "PRAGMA quick_check"
-_COUNTS = ("SELECT count(*) FROM sessions", "SELECT count(*) FROM artifacts")
-_ROWS = "SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags FROM sessions"
-_MANIFESTS = "SELECT dir, manifest FROM sessions WHERE dir IN "  # + "(?,?,...)"
-_MANIFEST = "SELECT manifest FROM sessions WHERE dir=?"
-_HOLDING = "SELECT dir FROM sessions WHERE instr(manifest, ?) > 0"
-_SAVE = "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)"
-_DELETE = "DELETE FROM sessions WHERE dir=?"
-_DELETE_ARTIFACTS = "DELETE FROM artifacts WHERE dir=?"
-_ADD_ARTIFACT = "INSERT INTO artifacts VALUES (?,?,?,?,?,?)"
-_ARTIFACTS = "SELECT dir, record FROM artifacts WHERE {} ORDER BY created_at, dir, name"
-_AND = " AND "
-_BEGIN = "BEGIN IMMEDIATE"
-_COMMIT = "COMMIT"
-
 # Decorators here are applied by assignment after the ``def`` (``x = _healing(x)``,
 # ``y = property(_y)``): mutmut 3 leaves decorated functions unmutated, and the cache's
 # checks live in exactly these methods.
-
-
-_UNREAD = object()
-
-
-class Row:
-    """One cached session. The manifest is kept as JSON text and decoded only when asked for,
-    so filtering thousands of sessions by status and tags touches no JSON at all."""
-
-    __slots__ = (
-        "dir",
-        "id",
-        "_manifest",
-        "_json",
-        "error",
-        "msig",
-        "rsig",
-        "artifact_count",
-        "last_at",
-        "status",
-        "tags",
-        "_tagset",
-        "loader",
-    )
-
-    def __init__(
-        self,
-        dir: str,
-        id: str | None = None,
-        manifest_json: str | None = None,
-        error: str | None = None,
-        msig: Any = None,
-        rsig: Any = None,
-        artifact_count: int = 0,
-        last_at: str = "",
-        status: str | None = None,
-        tags: str = "[]",
-    ) -> None:
-        self.dir, self.id, self._json, self._manifest, self.error = (
-            dir,
-            id,
-            manifest_json,
-            None,
-            error,
-        )
-        self.msig, self.rsig, self.artifact_count, self.last_at = (
-            msig,
-            rsig,
-            artifact_count,
-            last_at,
-        )
-        self.status, self.tags, self._tagset = status, tags, None
-        self.loader = None
-
-    def _json_text(self) -> str | None:
-        if self._json is _UNREAD:  # rows are loaded without their manifests (see Index.rows)
-            self._json = self.loader(self.dir)
-        return self._json
-
-    json_text = property(_json_text)
-
-    def _get_manifest(self) -> dict | None:
-        if self._manifest is None and self.json_text:
-            self._manifest = json.loads(self._json)
-        return self._manifest
-
-    def _set_manifest(self, m: dict | None) -> None:
-        self._manifest = m
-        self._json = json.dumps(m) if m else None
-        self.status = m["status"] if m else None
-        self.tags = json.dumps(m["tags"]) if m else "[]"
-        self._tagset = None
-
-    manifest = property(_get_manifest, _set_manifest)
-
-    def has_tags(self, tags: list[str], needles: list[str] | None = None) -> bool:
-        """``needles`` are the tags as JSON strings, made once per query by the caller."""
-        for n in needles if needles is not None else map(json.dumps, tags):
-            if n not in self.tags:  # a substring test rules most rows out without parsing anything
-                return False
-        if self._tagset is None:
-            self._tagset = frozenset(json.loads(self.tags))
-        return self._tagset.issuperset(tags)
 
 
 def _sig(sig: Any) -> str | None:
@@ -213,9 +102,9 @@ class Index:
         """Verify the cache file (``PRAGMA quick_check``); rebuild a damaged one and say why, else
         None."""
         try:
-            result = self.db.execute(_QUICK_CHECK).fetchone()[0]
+            result = self.db.execute(sql.QUICK_CHECK).fetchone()[0]
             if result == "ok":
-                for count in _COUNTS:
+                for count in sql.COUNTS:
                     self.db.execute(count).fetchone()
                 return self.rebuilt
             why = f"integrity check: {result}"
@@ -248,11 +137,11 @@ class Index:
                 target = str(self.path)
             db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
             try:
-                db.executescript(_OPEN)
-                if db.execute(_GET_VERSION).fetchone()[0] != VERSION:
-                    db.executescript(_DROP)
-                    db.execute(_SET_VERSION)
-                db.executescript(SCHEMA)
+                db.executescript(sql.OPEN)
+                if db.execute(sql.GET_VERSION).fetchone()[0] != sql.VERSION:
+                    db.executescript(sql.DROP)
+                    db.execute(sql.SET_VERSION)
+                db.executescript(sql.SCHEMA)
             except sqlite3.DatabaseError:
                 # A damaged cache is rebuilt, never trusted.
                 db.close()
@@ -262,9 +151,9 @@ class Index:
                 db = sqlite3.connect(
                     target, timeout=30, isolation_level=None, check_same_thread=False
                 )
-                db.executescript(_OPEN)
-                db.execute(_SET_VERSION)
-                db.executescript(SCHEMA)
+                db.executescript(sql.OPEN)
+                db.execute(sql.SET_VERSION)
+                db.executescript(sql.SCHEMA)
             self._db = db
         return self._db
 
@@ -275,8 +164,8 @@ class Index:
             self._rows = {}
             # Manifests stay in the database until a row is chosen: a listing filters on status and
             # tags.
-            for r in self.db.execute(_ROWS):
-                row = Row(r[0], r[1], _UNREAD, *r[2:])
+            for r in self.db.execute(sql.ROWS):
+                row = Row(r[0], r[1], UNREAD, *r[2:])
                 row.loader = self._manifest_json
                 self._rows[r[0]] = row
         return self._rows
@@ -286,26 +175,26 @@ class Index:
     def load_manifests(self, rows: list[Row]) -> None:
         """Read the manifests of ``rows`` still in the database with a query per 500, not one
         each."""
-        unread = [r for r in rows if r._json is _UNREAD]
+        unread = [r for r in rows if r.unread]
         for i in range(0, len(unread), 500):
             part = {r.dir: r for r in unread[i : i + 500]}
-            sql = f"{_MANIFESTS}({','.join('?' * len(part))})"
-            for dir, text in self.db.execute(sql, list(part)):
-                part.pop(dir)._json = text
+            query = f"{sql.MANIFESTS}({','.join('?' * len(part))})"
+            for dir, text in self.db.execute(query, list(part)):
+                part.pop(dir).set_json(text)
             for r in part.values():  # gone from the database meanwhile
-                r._json = None
+                r.set_json(None)
 
     load_manifests = _healing(load_manifests)
 
     def holding(self, text: str) -> set[str]:
         """The sessions whose cached manifest (JSON) contains ``text``: a filter the database
         applies without handing every manifest over (a name looked for, ``"name": "x"``)."""
-        return {dir for (dir,) in self.db.execute(_HOLDING, (text,))}
+        return {dir for (dir,) in self.db.execute(sql.HOLDING, (text,))}
 
     holding = _healing(holding)
 
     def _manifest_json(self, dir: str) -> str | None:
-        hit = self.db.execute(_MANIFEST, (dir,)).fetchone()
+        hit = self.db.execute(sql.MANIFEST, (dir,)).fetchone()
         return hit[0] if hit else None
 
     _manifest_json = _healing(_manifest_json)
@@ -316,12 +205,12 @@ class Index:
         snapshot, and no lock outlives the call that took it (a long-lived watcher or
         script must not hold the index against other commands)."""
         if not self.db.in_transaction:
-            self.db.execute(_BEGIN)
+            self.db.execute(sql.BEGIN)
 
     def _save(self, row: Row) -> None:
         self._begin()
         self.db.execute(
-            _SAVE,
+            sql.SAVE,
             (
                 row.dir,
                 row.id,
@@ -344,7 +233,7 @@ class Index:
 
     def commit(self) -> None:
         if self._db is not None and self._db.in_transaction:
-            self._db.execute(_COMMIT)
+            self._db.execute(sql.COMMIT)
         self._dirty = 0
         self._last_commit = time.monotonic()
 
@@ -354,7 +243,7 @@ class Index:
         self.feed.close()
         if self._db is not None:
             try:
-                self._db.execute(_COMMIT)
+                self._db.execute(sql.COMMIT)
             except sqlite3.OperationalError:
                 pass
             self._db.close()
@@ -379,8 +268,8 @@ class Index:
         self.feed.forget(dir)
         if self.rows.pop(dir, None) is not None:
             self._begin()
-            self.db.execute(_DELETE, (dir,))
-            self.db.execute(_DELETE_ARTIFACTS, (dir,))
+            self.db.execute(sql.DELETE, (dir,))
+            self.db.execute(sql.DELETE_ARTIFACTS, (dir,))
             self._touch()
 
     forget = _healing(forget)
@@ -440,9 +329,9 @@ class Index:
             row.artifact_count = log.live_count
             row.last_at = log.last_at
             self._begin()
-            self.db.execute(_DELETE_ARTIFACTS, (dir,))
+            self.db.execute(sql.DELETE_ARTIFACTS, (dir,))
             self.db.executemany(
-                _ADD_ARTIFACT,
+                sql.ADD_ARTIFACT,
                 [
                     (
                         dir,
@@ -536,7 +425,7 @@ class Index:
         if where:
             clauses.append(where)
             args.extend(params)
-        sql = _ARTIFACTS.format(_AND.join(clauses) or "1")
-        return [(d, json.loads(rec)) for d, rec in self.db.execute(sql, args)]
+        query = sql.ARTIFACTS.format(sql.AND.join(clauses) or "1")
+        return [(d, json.loads(rec)) for d, rec in self.db.execute(query, args)]
 
     artifact_rows = _healing(artifact_rows)

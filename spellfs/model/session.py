@@ -298,7 +298,7 @@ class Sessions(SessionChanges):
         meta = {**(defaults.get("metadata") or {}), **jsonable(metadata or {}, "session metadata")}
         parent = self.id(parent_session_id) if parent_session_id else None
         with self.storage.lock("sessions"):
-            self._check_capacity()
+            self.check_capacity()
             for _ in range(8):
                 sid = new_session_id()
                 dir = f"{slugify(name)}-{sid[:8]}"
@@ -367,9 +367,15 @@ class Sessions(SessionChanges):
             )
         if doc.get("metadata") is not None and not isinstance(doc["metadata"], dict):
             raise UsageError(f"{rel}: metadata: must be a mapping")
+        try:
+            check_tags(doc.get("tags"))
+        except UsageError as exc:
+            raise UsageError(f"{rel}: {exc}") from None
         return doc
 
-    def _check_capacity(self) -> None:
+    def check_capacity(self) -> None:
+        """Refuse one more live session when ``max_sessions`` are live (call under the
+        ``sessions`` lock: create, fork and import all add one)."""
         limit = self.ws.config.get("sessions.max_sessions")
         # Cheap first: fewer session directories than the limit needs no reading at all.
         if self._dir_count() < limit:

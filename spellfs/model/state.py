@@ -113,6 +113,12 @@ class State:
             inner = prefix.split(":", 2)[2]
             return sorted(f"session:{sid}:{k}" for k in self.load(rel) if k.startswith(inner))
         keys = [k for k in self.load("state.yaml") if k.startswith(prefix)]
+        if prefix.startswith("session:"):  # "session:" or "session:<id start>": a string prefix
+            head = prefix[len("session:") :]  # of the keys of every session whose id it starts
+            for row in self.ws.index.refresh_all(records=False):
+                if row.id and not row.error and row.id.startswith(head):
+                    values = self.load(f"sessions/{row.dir}/state.yaml")
+                    keys += (f"session:{row.id}:{k}" for k in values)
         return sorted(keys)
 
     def session_values(self, ref: Any) -> dict:

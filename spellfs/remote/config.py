@@ -12,6 +12,7 @@ Using a remote (push, pull, fetch) is :mod:`spellfs.remote.sync`.
 from __future__ import annotations
 
 import io
+import os
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -135,6 +136,11 @@ def _edit_spell_yaml(ws: "Workspace", change: Callable[[Any], None]) -> None:
     if ws.root is None:
         raise UsageError("remotes need a workspace on disk (this one is in memory)")
     path = ws.root / "spell.yaml"
+    if path.is_symlink():  # (writing through could write outside the workspace: a clone's link)
+        raise UsageError(
+            f"spell.yaml is a link to {os.readlink(path)}: not rewritten (edit the file it "
+            "points to, or replace the link with a copy)"
+        )
     with ws.storage.lock("spell-yaml"):
         try:
             text = path.read_bytes().decode("utf-8")

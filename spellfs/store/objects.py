@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 from ..errors import IntegrityError, ObjectNotFound, UsageError
 from .links import real_dir
 from .packs import Packs
-from .storage import disk_error, pid, write_all
+from .atomic import disk_error, pid, write_all
 
 _SERIAL = itertools.count()  # temp names: unique per process and thread with pid and ident
 

@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator
 
 from ..errors import IntegrityError
 from .links import real_dir
-from .storage import disk_error, pid, write_all
+from .atomic import disk_error, pid, write_all
 
 __all__ = ["PACK_DIR", "Packs"]
 

@@ -135,4 +135,6 @@ def _protected(parts: tuple[str, ...]) -> bool:
         return False
     if ".." in folded:  # lexical form of a path that resolved inside: judge the resolved one
         return False
-    return folded[0] in PROTECTED_TOP or folded[-1] in RECORD_FILES
+    # A ``.git`` anywhere: a repository planted in a sub-folder (its config can run commands
+    # for whoever runs git there) is one ``move`` away from the workspace's own.
+    return folded[0] in PROTECTED_TOP or folded[-1] in RECORD_FILES or ".git" in folded

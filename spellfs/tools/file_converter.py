@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from ..errors import UsageError
-from ..store.storage import atomic_replace
+from ..store import atomic_replace
 from .base import Tool, confine, text
 
 __all__ = ["TOOL"]

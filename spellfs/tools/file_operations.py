@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..store.storage import atomic_replace
+from ..store import atomic_replace
 from .base import RECORD_FILES, Tool, confine, text
 
 __all__ = ["TOOL"]
@@ -95,6 +95,8 @@ def _operate(
     if operation in ("copy", "move"):
         target_raw = text(params, "target_path", "target", "destination_path", "destination")
         _, target, target_shown = confine(ctx, target_raw)
+        if target.is_dir():  # the file or folder lands inside it: judge where it lands
+            _, target, target_shown = confine(ctx, f"{target_shown}/{path.name}")
         if operation == "copy":
             atomic_replace(target, path.read_bytes(), fsync=True, mode=0o600)
         else:

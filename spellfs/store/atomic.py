@@ -1,0 +1,121 @@
+"""Writing one file so that no reader ever sees half of it: a temporary file, then a rename.
+
+Every layer that writes a whole file (records, manifests, objects, packs, exports, the file
+tools) goes through :func:`atomic_write` or :func:`atomic_replace`; a failure is one line
+naming the path (:func:`disk_error`), with a hint when the disk is full. Kept apart from the
+storage backends because the object store and the tools write files outside any backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+from pathlib import Path
+
+from ..errors import SpellError
+
+__all__ = ["atomic_replace", "atomic_write", "disk_error", "pid", "write_all"]
+
+
+def disk_error(exc: OSError, path: object) -> SpellError:
+    """A one-line error for a failed write (disk full, read-only, permissions)."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    hint = (
+        " (free some space and retry; nothing stored before this was touched)"
+        if exc.errno == errno.ENOSPC
+        else ""
+    )
+    return SpellError(f"cannot write {path}: {reason}{hint}")
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to the open descriptor ``fd`` (``os.write`` may write fewer)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def atomic_write(
+    path: str | Path,
+    data: bytes,
+    fsync: bool = False,
+    mode: int | None = None,
+    tmpdir: str | None = None,
+    mtime_ns: int | None = None,
+) -> os.stat_result | None:
+    """Write ``data`` to ``path`` so readers see the old file or the new, never half.
+
+    The temporary file lives in ``tmpdir`` when given (the workspace keeps them under
+    ``.spell/tmp``, so a killed writer leaves nothing in view under ``sessions/``),
+    else beside ``path``. A failure is a one-line :func:`disk_error` naming ``path``.
+    ``mtime_ns`` sets the file's mtime before it comes into view; the file's stat once in place
+    is then returned (what a stat cache may vouch for: any later write moves its ctime, and
+    its mtime unless put back).
+    """
+    try:
+        return atomic_replace(path, data, fsync, mode, tmpdir, mtime_ns)
+    except OSError as exc:
+        raise disk_error(exc, os.fspath(path)) from None
+
+
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def pid() -> int:
+    """This process's id, without a system call each time (glibc stopped caching it): temp
+    names carry it, and a bulk add names two temps a file."""
+    return _pid[0]
+
+
+def atomic_replace(
+    path: str | Path,
+    data: bytes,
+    fsync: bool = False,
+    mode: int | None = None,
+    tmpdir: str | None = None,
+    mtime_ns: int | None = None,
+) -> os.stat_result | None:
+    """:func:`atomic_write` for callers that report a failure their own way: it raises the
+    ``OSError``."""
+    path = os.fspath(path)
+    head, name = os.path.split(path)
+    short = name.encode("utf-8", "surrogateescape")[:80].decode(
+        "utf-8", "ignore"
+    )  # 255 bytes is the limit
+    tmp = f"{tmpdir or head}/.{short}.{pid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        try:
+            fd = os.open(tmp, flags, 0o644 if mode is None else mode)
+        except FileNotFoundError:
+            os.makedirs(tmpdir or head, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644 if mode is None else mode)
+        st = None
+        try:
+            write_all(fd, data)
+            if mtime_ns is not None:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+            if fsync:
+                os.fsync(fd)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                os.makedirs(head, exist_ok=True)
+                os.replace(tmp, path)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                os.unlink(tmp)  # sessions/ on another filesystem: a temp beside the file
+                return atomic_replace(path, data, fsync, mode, None, mtime_ns)
+            if mtime_ns is not None:
+                st = os.fstat(fd)  # after the rename, which moves the ctime a stat cache keeps
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return st
