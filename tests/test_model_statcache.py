@@ -341,3 +341,32 @@ def test_an_old_cache_file_that_cannot_be_changed_costs_only_speed(
     cache.close()
     rows = sqlite3.connect(path).execute("SELECT * FROM stat").fetchall()
     assert rows == [("f/a", 1, 5, OLD, "h1", OLD * 9)]
+
+
+@pytest.mark.parametrize("moved", ["st_mtime_ns", "st_ctime_ns", "st_size"])
+def test_a_file_written_while_it_was_read_gives_no_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moved: str
+) -> None:
+    """Its bytes may be half old, half new: the caller looks again later. The ctime counts too
+    (a write whose mtime is put back right after)."""
+    import types
+
+    import spellfs.model.statcache as statcache
+
+    f = tmp_path / "f"
+    f.write_bytes(b"hello")
+    real = os.fstat
+    seen: list[int] = []
+
+    def fstat(fd: int):
+        st = real(fd)
+        seen.append(fd)
+        if len(seen) == 1:
+            return st
+        fields = {k: getattr(st, k) for k in dir(st) if k.startswith("st_")}
+        fields[moved] += 1  # (the size: as if more was written than was read)
+        return types.SimpleNamespace(**fields)
+
+    monkeypatch.setattr(statcache.os, "fstat", fstat)
+    assert hash_path(str(f)) is None
+    assert len(seen) == 2
