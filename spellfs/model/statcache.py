@@ -222,15 +222,14 @@ class StatCache:
 
 def _add_ctime(db: sqlite3.Connection) -> bool:
     """Give a cache file made before ctimes were kept its ``ctime_ns`` column (its rows: NULL,
-    never trusted); False when it has none and cannot get one (a read-only file)."""
-    if any(row[1] == "ctime_ns" for row in db.execute(_COLUMNS)):
-        return True
+    never trusted); False when it has none and cannot get one (a read-only file). (On a file
+    that has it, the ALTER fails at once, "duplicate column", without waiting for a lock.)"""
     try:
         with db:
             db.execute(_ADD_CTIME)
-    except sqlite3.OperationalError:  # read-only, or another process added it first
-        return any(row[1] == "ctime_ns" for row in db.execute(_COLUMNS))
-    return True
+    except sqlite3.OperationalError:  # it has the column, or cannot be changed
+        pass
+    return any(row[1] == "ctime_ns" for row in db.execute(_COLUMNS))
 
 
 def same_stat(e: tuple, ino: int, size: int, mtime_ns: int, ctime_ns: int) -> bool:
