@@ -298,7 +298,8 @@ def test_an_update_inside_metadata_keeps_the_comments_in_it() -> None:
     from spellfs.model.manifest import update_manifest
 
     m = load_manifest(COMMENTED.encode(), "x")
-    m = {**m, "metadata": {"owner": "bob", "n": 2, "new": True}, "tags": ["x", "y"]}
+    # (in another order than the file's: the file's order stays, new keys go last)
+    m = {**m, "metadata": {"n": 2, "owner": "bob", "new": True}, "tags": ["x", "y"]}
     out = update_manifest(COMMENTED.encode(), m, "x").decode()
     assert load_manifest(out.encode(), "x") == m
     assert "  # who looks after it\n  owner: bob   # until March\n  n: 2\n  new: true\n" in out
@@ -319,6 +320,7 @@ def test_an_update_adds_a_missing_field_in_its_place_and_drops_a_key_that_is_no_
     from spellfs.model.manifest import update_manifest
 
     text = COMMENTED.replace("template: null\n", "").replace("status: active\n", "junk: 1\n")
+    text = text.replace("id: 0123abcd-0000-4000-8000-00000000beef\n", "")  # the first field
     m = {**BASE, "tags": ["x"], "metadata": {"owner": "bob", "n": 1}, "name": "n"}
     m["description"] = "my desc"
     out = update_manifest(text.encode(), m, "x")
@@ -375,3 +377,12 @@ def test_spell_keeps_comments_through_suspend_resume_and_names_a_broken_manifest
     assert r.returncode == 1 and r.stderr.decode().startswith(
         f"Error: sessions/{path.parent.name}/session.yaml:{line}: owner: unknown field"
     )
+
+
+def test_a_first_metadata_key_turns_an_empty_flow_mapping_into_a_block() -> None:
+    """``metadata: {}`` as spellfs writes it: a key added is written as a block, like every
+    other mapping spellfs writes, not as ``{k: 1}``."""
+    from spellfs.model.manifest import update_manifest
+
+    out = update_manifest(dump_manifest(BASE), {**BASE, "metadata": {"k": 1}}, "x")
+    assert b"\nmetadata:\n  k: 1\n" in out
