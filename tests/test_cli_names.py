@@ -35,11 +35,25 @@ def test_ambiguous_name_lists_candidates(root: Path) -> None:
     assert r.returncode == 2 and err.count("\n") == 1 and a[:8] in err and b[:8] in err
 
 
-def test_an_id_prefix_wins_over_a_name(root: Path) -> None:
+def test_an_id_prefix_that_is_another_sessions_name_is_refused_naming_both(
+    root: Path, tmp_path: Path
+) -> None:
+    """Red-team F8: `spell add P x.txt` stored into the session whose id starts with P, not the
+    one named P; a reference two sessions could match is an error listing both (SPEC §1)."""
     with Workspace.open(root) as ws:
-        target = ws.sessions.create(name="x")
-        ws.sessions.create(name=target[:6])  # a session *named* like the other's id prefix
-        assert ws.sessions.get(target[:6])["id"] == target
+        alpha = ws.sessions.create(name="alpha")
+        named = ws.sessions.create(name=alpha[:6])  # named like alpha's id prefix
+    (tmp_path / "x.txt").write_text("x\n")
+    r = run_spell("add", alpha[:6], str(tmp_path / "x.txt"), cwd=root)
+    assert r.returncode == 2 and r.stderr.decode() == (
+        f"Error: ambiguous session: '{alpha[:6]}' is the id prefix of alpha ({alpha[:8]}) and "
+        f"the name of {alpha[:6]} ({named[:8]}) (give the whole id)\n"
+    )
+    with Workspace.open(root) as ws:  # nothing was stored anywhere
+        assert ws.artifacts.list(alpha) == [] and ws.artifacts.list(named) == []
+    for ref, sid in ((alpha, alpha), (named, named), (alpha[:9], alpha)):
+        r = run_spell("show", ref, "--json", cwd=root)
+        assert r.returncode == 0 and json.loads(r.stdout)["id"] == sid, ref
 
 
 def test_forks_are_named_name_fork_n(root: Path) -> None:

@@ -257,3 +257,132 @@ def test_dump_writes_a_header_and_every_field_in_order() -> None:
     assert load_yaml(dump_manifest(partial), "x")["parent"] is None
     assert load_manifest(dump_manifest(partial), "x")["tags"] == []
     assert load_manifest(dump_manifest(BASE), "x") == BASE
+
+
+# -- rewrites keep what a person wrote (red-team F19) ------------------------------------------
+
+COMMENTED = """\
+# spellfs session manifest: name, description, status, tags and metadata may be edited by hand
+# our team's review session
+id: 0123abcd-0000-4000-8000-00000000beef
+name: n  # short on purpose
+description: my desc  # reviewed by bob
+status: active
+tags: [x]
+metadata:
+  # who looks after it
+  owner: bob   # until March
+  n: 1
+parent: null
+template: null
+created_at: '2026-01-01T00:00:00Z'
+updated_at: '2026-01-01T00:00:00Z'
+# team note: do not delete this session
+"""
+
+
+def test_an_update_keeps_every_comment_and_changes_only_the_changed_lines() -> None:
+    from spellfs.model.manifest import update_manifest
+
+    m = load_manifest(COMMENTED.encode(), "x")
+    m = {**m, "status": "suspended", "updated_at": "2026-02-02T00:00:00Z"}
+    out = update_manifest(COMMENTED.encode(), m, "x").decode()
+    assert load_manifest(out.encode(), "x") == m
+    want = COMMENTED.replace("status: active", "status: suspended").replace(
+        "updated_at: '2026-01-01T00:00:00Z'", "updated_at: '2026-02-02T00:00:00Z'"
+    )
+    assert out == want
+
+
+def test_an_update_inside_metadata_keeps_the_comments_in_it() -> None:
+    from spellfs.model.manifest import update_manifest
+
+    m = load_manifest(COMMENTED.encode(), "x")
+    # (in another order than the file's: the file's order stays, new keys go last)
+    m = {**m, "metadata": {"n": 2, "owner": "bob", "new": True}, "tags": ["x", "y"]}
+    out = update_manifest(COMMENTED.encode(), m, "x").decode()
+    assert load_manifest(out.encode(), "x") == m
+    assert "  # who looks after it\n  owner: bob   # until March\n  n: 2\n  new: true\n" in out
+    assert out.count("#") == COMMENTED.count("#")
+
+
+@pytest.mark.parametrize("old, new", [(1, 1.0), (1, True), (0, False), ("1", 1), (None, "")])
+def test_an_update_tells_values_equal_in_python_apart(old: object, new: object) -> None:
+    """``1`` and ``true`` compare equal in Python; as YAML they are different values."""
+    from spellfs.model.manifest import update_manifest
+
+    before = dump_manifest({**BASE, "metadata": {"k": old}})
+    m = {**BASE, "metadata": {"k": new}}
+    assert load_manifest(update_manifest(before, m, "x"), "x") == m
+
+
+def test_an_update_adds_a_missing_field_in_its_place_and_drops_a_key_that_is_no_field() -> None:
+    from spellfs.model.manifest import update_manifest
+
+    text = COMMENTED.replace("template: null\n", "").replace("status: active\n", "junk: 1\n")
+    text = text.replace("id: 0123abcd-0000-4000-8000-00000000beef\n", "")  # the first field
+    m = {**BASE, "tags": ["x"], "metadata": {"owner": "bob", "n": 1}, "name": "n"}
+    m["description"] = "my desc"
+    out = update_manifest(text.encode(), m, "x")
+    doc = load_yaml(out, "x")
+    assert list(doc) == list(FIELDS) and load_manifest(out, "x") == m
+    assert b"# team note: do not delete this session\n" in out
+
+
+@pytest.mark.parametrize("old", [b"- a list\n", b"key: [unclosed\n", b"", b"\xff\xfe"])
+def test_an_update_of_what_is_no_mapping_writes_the_manifest_afresh(old: bytes) -> None:
+    from spellfs.model.manifest import update_manifest
+
+    assert update_manifest(old, BASE, "x") == dump_manifest(BASE)
+
+
+def test_status_changes_tags_and_metadata_keep_a_persons_comments(
+    ws: Workspace, root: Path
+) -> None:
+    dirname, path = made(ws, root)
+    text = path.read_text()
+    text = text.replace("description: ''", "description: mine  # reviewed by bob")
+    path.write_text(text + "# team note: do not delete this session\n")
+    sid = ws.sessions.get(dirname)["id"]
+    ws.sessions.suspend(sid)
+    ws.sessions.resume(sid)
+    ws.sessions.update_metadata(sid, {"k": 1})
+    ws.sessions.set_manifest_fields(sid, tags=["a"])
+    after = path.read_text()
+    assert "description: mine  # reviewed by bob\n" in after
+    assert after.endswith("# team note: do not delete this session\n")
+    got = ws.sessions.get(sid)
+    assert (got["description"], got["status"], got["tags"]) == ("mine", "active", ["a"])
+    assert got["custom_metadata"] == {"k": 1}
+    with Workspace.open(root) as other:  # as another process reads it
+        assert other.sessions.get(sid)["tags"] == ["a"]
+
+
+def test_spell_keeps_comments_through_suspend_resume_and_names_a_broken_manifest(
+    root: Path, spell
+) -> None:
+    """The red-team's F19 repro, through `spell`."""
+    assert spell("new", "s", cwd=root).returncode == 0
+    [path] = (root / "sessions").glob("*/session.yaml")
+    text = path.read_text().replace("description: ''", "description: my desc  # reviewed by bob")
+    path.write_text(text + "# team note: do not delete this session\n")
+    for verb in ("suspend", "resume"):
+        assert spell(verb, "s", cwd=root).returncode == 0
+    after = path.read_text()
+    assert after.count("#") == 3 and "my desc  # reviewed by bob\n" in after
+    assert after.endswith("# team note: do not delete this session\n")
+    path.write_text(after + "owner: bob\n")
+    r = spell("suspend", "s", cwd=root)
+    line = after.count("\n") + 1
+    assert r.returncode == 1 and r.stderr.decode().startswith(
+        f"Error: sessions/{path.parent.name}/session.yaml:{line}: owner: unknown field"
+    )
+
+
+def test_a_first_metadata_key_turns_an_empty_flow_mapping_into_a_block() -> None:
+    """``metadata: {}`` as spellfs writes it: a key added is written as a block, like every
+    other mapping spellfs writes, not as ``{k: 1}``."""
+    from spellfs.model.manifest import update_manifest
+
+    out = update_manifest(dump_manifest(BASE), {**BASE, "metadata": {"k": 1}}, "x")
+    assert b"\nmetadata:\n  k: 1\n" in out

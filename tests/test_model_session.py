@@ -29,6 +29,7 @@ from spellfs import (
     Workspace,
 )
 from spellfs.config import Config
+from spellfs.model.manifest import load_manifest
 from spellfs.model.session import TRANSITIONS
 from spellfs.store.yamlio import load_yaml
 from conftest import SESSION_FIELDS
@@ -1240,20 +1241,107 @@ def test_a_session_removed_while_list_counts_its_artifacts_is_no_error(ws, root,
     assert all(s["artifact_count"] == 1 for s in listed)
 
 
-def test_a_name_whose_session_manifest_does_not_load_is_not_found_and_says_why(
+def test_a_name_whose_session_manifest_does_not_load_gets_the_manifests_error(
     ws: Workspace,
 ) -> None:
     """A hand edit breaks the manifest of the session named "s": `spell suspend s` said
-    "prefix too short" and nothing of the manifest (red-team F19)."""
+    "prefix too short"; it is the manifest's own error, file and line (red-team F19)."""
     sid = ws.sessions.create(name="s")
     path = ws.root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
-    path.write_text(path.read_text() + "owner: bob\n")
-    with pytest.raises(UsageError) as err:
-        ws.sessions.resolve("s")
-    assert str(err.value).startswith(
-        "session id prefix too short: s (give at least 4 characters); a manifest that does "
-        f"not load may name it: sessions/{path.parent.name}/session.yaml:"
-    )
-    assert "owner: unknown field" in str(err.value)
+    text = path.read_text() + "owner: bob\n"
+    path.write_text(text)
+    line = text.count("\n")
+    for ref in ("s", ws.sessions.resolve(sid), sid[:8]):
+        with pytest.raises(ManifestError) as err:
+            ws.sessions.suspend(ref)
+        assert str(err.value).startswith(
+            f"sessions/{path.parent.name}/session.yaml:{line}: owner: unknown field (known: id, "
+        ), ref
+    assert path.read_text() == text  # left as written
     with pytest.raises(SessionNotFound, match="a manifest that does not load may name it: "):
         ws.sessions.resolve("longer name")
+
+
+# -- a reference two sessions could match (red-team F8) ------------------------------------
+
+
+def test_an_id_prefix_that_is_another_sessions_name_names_both(anyws: Workspace) -> None:
+    alpha = anyws.sessions.create(name="alpha")
+    named = anyws.sessions.create(name=alpha[:6])
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.resolve(alpha[:6])
+    assert str(exc.value) == (
+        f"ambiguous session: '{alpha[:6]}' is the id prefix of alpha ({alpha[:8]}) and the name "
+        f"of {alpha[:6]} ({named[:8]}) (give the whole id)"
+    )
+    with pytest.raises(UsageError, match="ambiguous session: "):
+        anyws.sessions.suspend(alpha[:6])
+    assert anyws.sessions.get(alpha)["status"] == "active"
+    assert anyws.sessions.get(alpha)["id"] == alpha  # a whole id is never read as a name
+    assert anyws.sessions.get(alpha[:8])["id"] == alpha  # a prefix no one is named
+    assert anyws.sessions.get(named)["id"] == named
+    anyws.sessions.set_manifest_fields(named, name="renamed")  # the name is gone: the prefix
+    assert anyws.sessions.get(alpha[:6])["id"] == alpha  # names one session again
+
+
+def test_a_session_cannot_be_named_like_another_sessions_directory(anyws: Workspace) -> None:
+    """A reference by a directory name names that session (callers pass directories on), so a
+    name that is one could never be used: refused (red-team F8's second case)."""
+    alpha = anyws.sessions.create(name="alpha")
+    dirname = anyws.sessions.get(alpha)["path"].split("/")[1]
+    with pytest.raises(UsageError) as exc:
+        anyws.sessions.create(name=dirname)
+    assert str(exc.value) == (
+        f"invalid session name: {dirname!r} is the directory of another session (a reference "
+        "by it names that one; choose another name)"
+    )
+    assert [s["id"] for s in anyws.sessions.list()] == [alpha]
+    assert anyws.sessions.get(dirname)["id"] == alpha
+    other = anyws.sessions.create(name=dirname + "x")  # near it is fine
+    assert anyws.sessions.get(dirname + "x")["id"] == other
+
+
+def test_a_session_named_like_its_own_id_prefix_is_one_session(anyws: Workspace) -> None:
+    sid = anyws.sessions.create(name="first")
+    anyws.sessions.set_manifest_fields(sid, name=sid[:6])
+    assert anyws.sessions.get(sid[:6])["id"] == sid
+
+
+def test_an_id_prefix_that_a_broken_manifest_gives_as_its_name_is_refused(
+    ws: Workspace, root: Path
+) -> None:
+    alpha = ws.sessions.create(name="alpha")
+    other = ws.sessions.create(name="other")
+    path = manifest_path(root, other)
+    path.write_text(path.read_text().replace("name: other", f"name: '{alpha[:6]}'") + "x: 1\n")
+    with pytest.raises(UsageError) as exc:
+        ws.sessions.get(alpha[:6])
+    assert str(exc.value) == (
+        f"ambiguous session: '{alpha[:6]}' is the id prefix of alpha ({alpha[:8]}) and the name "
+        f"in sessions/{path.parent.name}/session.yaml (which does not load) (give the whole id)"
+    )
+
+
+def test_a_whole_id_reads_no_manifest_and_no_listing_in_a_fresh_process(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripts pass whole ids (Session.create returns one) thousands of times: resolving one
+    must not cost a look at every session, as the name check of a prefix does."""
+    from spellfs.model.index import Index
+
+    with Workspace.open(root) as ws:
+        sids = [ws.sessions.create(name=f"s{i}") for i in range(20)]
+    looked: list[str] = []
+    real = Index.refresh_all
+    monkeypatch.setattr(Index, "refresh_all", lambda *a, **k: looked.append("all") or real(*a, **k))
+    monkeypatch.setattr(
+        spellfs.model.session,
+        "load_manifest",
+        lambda data, where, *a: looked.append(where) or load_manifest(data, where, *a),
+    )
+    with Workspace.open(root) as fresh:
+        dir = manifest_path(root, sids[7]).parent.name
+        assert fresh.sessions.resolve(sids[7]) == dir
+        assert looked == [f"sessions/{dir}/session.yaml"]  # its own, to check the whole id
+        assert fresh.sessions.get(sids[7][:8])["id"] == sids[7]  # a prefix: names are looked at
+        assert "all" in looked

@@ -1037,3 +1037,46 @@ def test_a_session_whose_watch_cannot_start_is_not_tried_again(
     for _ in range(3 * 3):
         assert ws.worktree.scan(dir).deleted == ["a.txt"]
     assert len(watch_starts) == 1 and not ws.worktree.fed(dir)
+
+
+def _edit_keeping_mtime(path: Path, content: bytes) -> None:
+    """A same-size write whose mtime is put back, as `touch -r`, `cp -p` or `rsync -t` leave it
+    (the kernel still moves the ctime)."""
+    before = path.stat()
+    assert len(content) == before.st_size
+    time.sleep(0.01)  # (a later clock tick than the cached stat's ctime)
+    path.write_bytes(content)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+
+
+def test_a_same_size_edit_with_its_mtime_put_back_is_seen_and_saved(sp: Space) -> None:
+    """The red-team's F12: status must name it and save record the file, not the old record."""
+    time.sleep(0.25)  # the copies settle: the next status enters them in the stat cache
+    assert sp.status() == {"modified": [], "added": [], "deleted": []}
+    _edit_keeping_mtime(sp.files / "notes.md", b"# NOTES\n")
+    assert "modified by hand, not yet recorded: notes.md" in sp("status").stdout.decode()
+    out = sp("save", sp.sid).stdout.decode()
+    assert "recorded hand changes: ~notes.md" in out
+    assert sp("cat", sp.sid, "notes.md").stdout == b"# NOTES\n"
+
+
+def test_scan_and_store_see_a_same_size_edit_with_its_mtime_put_back(ws: Workspace) -> None:
+    from spellfs.store import hash_bytes
+
+    sid, dir, files = _session(ws, a_txt=b"one", b_txt=b"two")
+    time.sleep(0.25)
+    assert ws.worktree.scan(dir).clean  # both hashed, settled, in the stat cache
+    _edit_keeping_mtime(files / "a.txt", b"ONE")
+    assert ws.worktree.scan(dir).modified == {"a.txt": hash_bytes(b"ONE")}
+    with Workspace.open(ws.root) as other:  # a fresh process: the entries from the file
+        assert other.worktree.scan(dir).modified == {"a.txt": hash_bytes(b"ONE")}
+    _edit_keeping_mtime(files / "b.txt", b"TWO")  # a store's own look (the cache, no scan)
+    ws.artifacts.store(sid, "tool_result", "b.txt", b"three")
+    assert ws.artifacts.get(sid, "b.txt@2")["content"] == b"TWO"
+    assert ws.artifacts.get(sid, "b.txt")["content"] == b"three"

@@ -278,6 +278,24 @@ def test_catch_up_after_downtime_hashes_only_what_changed(
     assert sorted(hashed) == ["edit.txt", "new.txt"]  # keep.txt's stat was unchanged: not re-read
 
 
+def test_catch_up_sees_a_same_size_edit_whose_mtime_was_put_back(h: Harness) -> None:
+    """`touch -r`, `cp -p`, `rsync -t` while the watcher was down: the ctime still moved (the
+    stat cache compares it, as git's index does), so the catch-up reads and records it."""
+    h.ws.artifacts.store(h.sid, "tool_result", "same.txt", b"recorded")
+    p = h.files / "same.txt"
+    old = time.time() - 60  # older than the racy window, so the cache can vouch for it
+    os.utime(p, (old, old))
+    h.start()
+    h.stop()  # the catch-up entered its stat in the cache
+    time.sleep(0.01)  # (a later clock tick than that stat's ctime)
+    p.write_bytes(b"RECORDED")
+    os.utime(p, (old, old))
+    h.changes.clear()
+    h.start()
+    wait_for(lambda: h.events("stored", "same.txt"))
+    assert h.content("same.txt") == b"RECORDED"
+
+
 def test_session_timeout_suspends_idle_sessions(root: Path) -> None:
     (root / "spell.yaml").write_text("sessions:\n  session_timeout_seconds: 1\n")
     h = Harness(root, check_interval=0.2)

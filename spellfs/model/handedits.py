@@ -16,7 +16,7 @@ import stat as statmod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UnrecordedChanges
-from .statcache import hash_path, settled as _settled
+from .statcache import hash_path, same_stat, settled as _settled
 
 if TYPE_CHECKING:
     from .worktree import WorkingCopy
@@ -96,7 +96,7 @@ class HandEdits:
                 cache = self.cache()
                 cache.load(prefix)
                 c = cache.entries.get(prefix + name)
-            if _settled(c) and (c[0], c[1], c[2]) == (s.st_ino, s.st_size, s.st_mtime_ns):
+            if _settled(c) and same_stat(c, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns):
                 digest = c[3]
             else:
                 got = hash_path(base + name)

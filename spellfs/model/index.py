@@ -186,6 +186,13 @@ class Index:
 
     load_manifests = _healing(load_manifests)
 
+    def holding(self, text: str) -> set[str]:
+        """The sessions whose cached manifest (JSON) contains ``text``: a filter the database
+        applies without handing every manifest over (a name looked for, ``"name": "x"``)."""
+        return {dir for (dir,) in self.db.execute(sql.HOLDING, (text,))}
+
+    holding = _healing(holding)
+
     def _manifest_json(self, dir: str) -> str | None:
         hit = self.db.execute(sql.MANIFEST, (dir,)).fetchone()
         return hit[0] if hit else None

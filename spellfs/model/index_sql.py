@@ -22,6 +22,7 @@ COUNTS = ("SELECT count(*) FROM sessions", "SELECT count(*) FROM artifacts")
 ROWS = "SELECT dir, id, error, msig, rsig, artifact_count, last_at, status, tags FROM sessions"
 MANIFESTS = "SELECT dir, manifest FROM sessions WHERE dir IN "  # + "(?,?,...)"
 MANIFEST = "SELECT manifest FROM sessions WHERE dir=?"
+HOLDING = "SELECT dir FROM sessions WHERE instr(manifest, ?) > 0"
 SAVE = "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?)"
 DELETE = "DELETE FROM sessions WHERE dir=?"
 DELETE_ARTIFACTS = "DELETE FROM artifacts WHERE dir=?"

@@ -2,6 +2,8 @@
 
 Loading checks every field; a bad hand edit is a :class:`ManifestError` naming
 the file and the line of the offending key, and the file itself is left as it is.
+A rewrite (a status change, a tag) keeps what a person wrote around the fields: their
+comments and the layout of the values it does not change (:func:`update_manifest`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import re
 from typing import Any
 
 from ..errors import ManifestError
-from ..store import dump_yaml, load_yaml
+from ..store import dump_yaml, dump_yaml_rt, load_yaml, load_yaml_rt
 
-__all__ = ["FIELDS", "STATUSES", "dump_manifest", "load_manifest"]
+__all__ = ["FIELDS", "STATUSES", "dump_manifest", "load_manifest", "update_manifest"]
 
 FIELDS = (
     "id",
@@ -97,3 +99,70 @@ def dump_manifest(m: dict[str, Any]) -> bytes:
         b"by hand\n"
     )
     return header + dump_yaml({k: m.get(k) for k in FIELDS})
+
+
+def update_manifest(old: bytes, m: dict[str, Any], where: str) -> bytes:
+    """``session.yaml`` as ``old`` (the file now) with the fields of ``m``, keeping the comments
+    a person wrote and the lines of the values that did not change; a field ``old`` lacks goes
+    after the one before it in :data:`FIELDS`, a key that is no field goes. An ``old`` that is
+    no mapping (or no YAML) is written afresh (:func:`dump_manifest`)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    try:
+        doc = load_yaml_rt(old, where)
+    except ManifestError:
+        return dump_manifest(m)
+    if not isinstance(doc, CommentedMap):
+        return dump_manifest(m)
+    for key in [k for k in doc if k not in FIELDS]:
+        del doc[key]
+    at = 0
+    for key in FIELDS:
+        value = m.get(key)
+        if key not in doc:
+            doc.insert(at, key, value)
+        else:
+            _merge(doc, key, value)
+        at = list(doc).index(key) + 1
+    return dump_yaml_rt(doc)
+
+
+def _merge(node: Any, key: Any, value: Any) -> None:
+    """Set ``node[key]`` to ``value``; a mapping that holds keys already is changed key by key,
+    so the comments inside it stay."""
+    old = node[key]
+    if _same(old, value):
+        return
+    if isinstance(old, dict) and old and isinstance(value, dict) and value:
+        for k in [k for k in old if k not in value]:
+            del old[k]
+        for k, v in value.items():
+            if k in old:
+                _merge(old, k, v)
+            else:
+                old[k] = v
+        return
+    node[key] = value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as YAML values: ``1``, ``1.0`` and ``true`` are three different ones."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (
+            isinstance(a, dict)
+            and isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(_same(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, list) or isinstance(b, list):
+        return (
+            isinstance(a, list)
+            and isinstance(b, list)
+            and len(a) == len(b)
+            and all(map(_same, a, b))
+        )
+    return (
+        a == b
+        and isinstance(a, bool) == isinstance(b, bool)
+        and isinstance(a, float) == isinstance(b, float)
+    )

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     LimitExceeded,
+    ManifestError,
     NotFound,
     SessionNotFound,
     SpellError,
     UsageError,
 )
 from .lifecycle import TRANSITIONS, SessionChanges
-from .manifest import STATUSES, dump_manifest, load_manifest
+from .manifest import STATUSES, dump_manifest, load_manifest, update_manifest
 from ..names import (
     check_display_name,
     created_bounds,
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["Sessions", "LIVE", "TRANSITIONS"]
 
 LIVE = ("active", "suspended")
+_DIRNAME = re.compile(r"[^./][^/]*-[0-9a-f]{8}")  # what a session's directory name looks like
 SORT_KEYS = ("created_at", "updated_at", "name")
 _QUERY_KEYS = {
     "status",
@@ -93,6 +96,8 @@ class Sessions(SessionChanges):
             raise SessionNotFound(f"session not found: {shown!r}")
         if self.storage.exists(f"sessions/{ref}/session.yaml"):
             self.storage.isdir(f"sessions/{ref}/files")  # refuses a files/ link (UnsafePath)
+            # (no name is looked at: callers pass directories on, a status pass one per session;
+            # no session is given another's directory name, see _check_name)
             self._resolved[ref] = ref
             return ref
         if len(ref) < 4:
@@ -125,32 +130,99 @@ class Sessions(SessionChanges):
                 f"ambiguous session id: {shown} matches {len(candidates)} sessions "
                 f"({', '.join(sorted(candidates)[:5])})"
             )
-        self.storage.isdir(f"sessions/{candidates[0]}/files")  # refuses a files/ link (UnsafePath)
-        if len(key) == 36:  # a whole id names its session for good; a shorter prefix (like a
-            self._resolved[ref] = candidates[0]  # name) may come to name another one, or two
-        return candidates[0]
+        dir = candidates[0]
+        self.storage.isdir(f"sessions/{dir}/files")  # refuses a files/ link (UnsafePath)
+        if len(key) == 36:  # a whole id names its session for good (and is never read as a name);
+            self._resolved[ref] = dir  # a shorter prefix (like a name) may come to name another
+        else:
+            self._only(dir, ref, shown, "the id prefix of")
+        self._resolved[dir] = dir  # (what callers pass on: not looked up as a name again)
+        return dir
 
     def _by_name(self, ref: str, shown: str) -> str | None:
-        """The one session whose name is exactly ``ref`` (ids and prefixes are tried first)."""
-        hits = []
-        self._unreadable: list[str] = []
-        for d in self.storage.listdir("sessions"):
-            try:
-                if (
-                    self.storage.exists(f"sessions/{d}/session.yaml")
-                    and self.manifest(d)["name"] == ref
-                ):
-                    hits.append(d)
-            except SpellError as exc:  # its name cannot be read: said if nothing else matches
-                self._unreadable.append(str(exc))
-                continue
+        """The one session whose name is exactly ``ref`` (ids and prefixes are tried first). A
+        manifest that does not load but whose YAML gives that name raises its own error (file
+        and line): the session the user means cannot be read."""
+        hits, broken = self._named(ref)
+        if broken:
+            raise ManifestError(broken[0][1])
         if len(hits) > 1:
             listed = ", ".join(f"{self.manifest(d)['id'][:8]} ({d})" for d in sorted(hits)[:10])
             raise UsageError(
                 f"ambiguous session name: {shown!r} names {len(hits)} sessions: {listed} "
                 "(give an id instead)"
             )
-        return hits[0] if hits else None  # not cached: a rename can give the name to another
+        if not hits:
+            return None  # not cached: a rename can give the name to another
+        self._resolved[hits[0]] = hits[0]
+        return hits[0]
+
+    def _only(self, dir: str, ref: str, shown: str, how: str) -> None:
+        """Refuse ``ref``, which is ``how`` (the id prefix) of ``dir``, when it is also another
+        session's exact name: two sessions could be meant, none is picked."""
+        hits, broken = self._named(ref)
+        others = [d for d in sorted(hits) if d != dir]
+        unread = [d for d, _ in broken if d != dir]
+        if not others and not unread:
+            return
+        meant = [f"the name of {self._label(d)}" for d in others[:5]]
+        meant += [f"the name in sessions/{d}/session.yaml (which does not load)" for d in unread]
+        raise UsageError(
+            f"ambiguous session: {shown!r} is {how} {self._label(dir)} and "
+            f"{', '.join(meant)} (give the whole id)"
+        )
+
+    def _label(self, dir: str) -> str:
+        """``name (id8)`` of a session for a message; its directory when the manifest does not
+        load."""
+        try:
+            m = self.manifest(dir)
+        except SpellError:
+            return dir
+        return f"{m['name']} ({m['id'][:8]})"
+
+    def _named(self, ref: str) -> tuple[list[str], list[tuple[str, str]]]:
+        """(the sessions whose name is exactly ``ref``, ``(dir, error)`` of the manifests that do
+        not load but whose YAML gives that name). Names come from the query index (a stat per
+        session; manifests read only where changed); the other broken manifests are kept for
+        :meth:`_unreadable_hint`."""
+        self._unreadable: list[str] = []
+        index = self.ws.index
+        rows = index.refresh_all(records=False)
+        near = index.holding(json.dumps(ref))  # as the index keeps it: the rest are not decoded
+        hits, broken = [], []
+        for row in rows:
+            if row.error:  # its manifest, or only its records, do not load: look at the file
+                try:
+                    name = self.manifest(row.dir)["name"]
+                except ManifestError as exc:
+                    if self._raw_name(row.dir) == ref:
+                        broken.append((row.dir, str(exc)))
+                    else:
+                        self._unreadable.append(str(exc))
+                    continue
+                except SpellError as exc:
+                    self._unreadable.append(str(exc))
+                    continue
+            elif row.dir in near and row.manifest is not None:
+                name = row.manifest["name"]
+            else:
+                continue
+            if name == ref:
+                hits.append(row.dir)
+        return hits, broken
+
+    def _raw_name(self, dir: str) -> Any:
+        """The ``name`` a manifest that does not load still gives (its YAML parses, a field is
+        wrong); None when even that cannot be read."""
+        from ..store import load_yaml
+
+        rel = f"sessions/{dir}/session.yaml"
+        try:
+            doc = load_yaml(self.storage.read(rel), rel)
+        except (SpellError, OSError):
+            return None
+        return doc.get("name") if isinstance(doc, dict) else None
 
     def _unreadable_hint(self) -> str:
         """For "not found": a session whose manifest does not load may hold that name."""
@@ -184,8 +256,15 @@ class Sessions(SessionChanges):
         return self.manifest(self.resolve(ref))["id"]
 
     def _write(self, dir: str, m: dict) -> None:
+        """Write ``m`` as the session's manifest (atomically); a rewrite keeps the comments a
+        person wrote in the file (:func:`~spellfs.model.manifest.update_manifest`)."""
         rel = f"sessions/{dir}/session.yaml"
-        self.storage.write(rel, dump_manifest(m))
+        try:
+            old = self.storage.read(rel)
+        except FileNotFoundError:
+            self.storage.write(rel, dump_manifest(m))
+        else:
+            self.storage.write(rel, update_manifest(old, m, rel))
         self._manifests[dir] = (self.storage.signature(rel), m)
         self.ws.index.note_manifest(dir, m)
         if self.ws.run is not None:
@@ -205,7 +284,7 @@ class Sessions(SessionChanges):
         if template:
             defaults = self.template(template)
         name = name if name not in (None, "") else defaults.get("name") or "session"
-        check_display_name("session name", name)
+        self._check_name(name)
         description = (
             description if description not in (None, "") else defaults.get("description", "")
         )
@@ -253,6 +332,20 @@ class Sessions(SessionChanges):
         self._resolved[sid] = dir
         self._announce("SessionStart", "session.created", m)
         return sid
+
+    def _check_name(self, name: Any) -> None:
+        """A session name must be a display name, and not another session's directory name (a
+        reference by it names that session: the name could never be used)."""
+        check_display_name("session name", name)
+        if (
+            _DIRNAME.fullmatch(name)
+            and len(name.encode("utf-8", "replace")) <= 255
+            and self.storage.exists(f"sessions/{name}/session.yaml")
+        ):
+            raise UsageError(
+                f"invalid session name: {name!r} is the directory of another session "
+                "(a reference by it names that one; choose another name)"
+            )
 
     def template(self, name: str) -> dict:
         check_word("template name", name)

@@ -3,7 +3,7 @@
 ``files/<name>`` is a working copy, like git's (SPEC §1, "the files are the
 truth"). Every command that shows or changes a session compares it with the
 records first, without the watcher: :meth:`Worktree.scan` stats each file and
-hashes only those whose ``(inode, size, mtime_ns)`` differs from the stat cache
+hashes only those whose ``(inode, size, mtime_ns, ctime_ns)`` differs from the stat cache
 (:mod:`spellfs.model.statcache`, shared with the watcher), so a clean session of
 10,000 artifacts costs 10,000 ``stat`` calls, not reads. It answers:
 
@@ -102,9 +102,9 @@ class Worktree(HandEdits):
         return not self.ws.memory
 
     def _expected(self, dir: str, log: Any, cache: StatCache, prefix: str) -> tuple[dict, dict]:
-        """(live table, name → (ino, size, mtime_ns, hash on disk, record hash)) for the copies the
-        stat cache vouches for; rebuilt only when the records or the cache changed (a clean check
-        of 10,000 files is then a stat and a tuple compare each)."""
+        """(live table, name → (ino, size, mtime_ns, hash on disk, record hash, ctime_ns)) for the
+        copies the stat cache vouches for; rebuilt only when the records or the cache changed (a
+        clean check of 10,000 files is then a stat and a tuple compare each)."""
         key = (log.inode, log.generation, log.offset, self._puts)
         memo = self._memo.get(dir)
         if memo is not None and memo[0] == key:
@@ -115,7 +115,7 @@ class Worktree(HandEdits):
         for name, rec in live.items():
             c = entries.get(prefix + name)
             if _settled(c):
-                expect[name] = (c[0], c[1], c[2], c[3], rec.get("hash"))
+                expect[name] = (c[0], c[1], c[2], c[3], rec.get("hash"), c[5])
         self._memo[dir] = (key, live, expect)
         while len(self._memo) > 64:
             self._memo.pop(next(iter(self._memo)))
@@ -290,7 +290,7 @@ class Worktree(HandEdits):
         neither. ``x`` is what the stat cache vouches for (None: nothing); ``live`` the live
         records by name. Returns (a live artifact's copy is there, the answer can be kept:
         the file was not being written, nor changed within the racy window before ``start``)."""
-        if x is not None and x[0] == s.st_ino and x[1] == s.st_size and x[2] == s.st_mtime_ns:
+        if x is not None and _same(x, s):
             if x[3] != x[4]:  # the stat is what was hashed: no read
                 wc.modified[name] = x[3]
             return True, True
@@ -357,7 +357,7 @@ class Worktree(HandEdits):
             x = None
             c = cache.entries.get(prefix + name)
             if rec is not None and _settled(c):
-                x = (c[0], c[1], c[2], c[3], rec.get("hash"))
+                x = (c[0], c[1], c[2], c[3], rec.get("hash"), c[5])
             self._judge(wc, name, s, x, {name: rec} if rec is not None else {}, prefix, start)
         if gone:
             wc.deleted.sort()
@@ -378,7 +378,8 @@ class Worktree(HandEdits):
             cache = self.cache()
             cache.load(prefix)  # (entries read later must not replace these)
             for name, st, digest in copies:
-                cache.put(prefix + name, (st.st_ino, st.st_size, st.st_mtime_ns), digest)
+                stat = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_ctime_ns)
+                cache.put(prefix + name, stat, digest)
             self._puts += 1
             cache.flush()
 
@@ -390,6 +391,13 @@ class Worktree(HandEdits):
             if not d.startswith(".") and ws.storage.exists(f"sessions/{d}/session.yaml"):
                 out[d] = self.scan(d)
         return out
+
+
+def _same(x: tuple, s: os.stat_result) -> bool:
+    """Whether ``s`` is the stat the vouched entry ``x`` (see ``_expected``) was hashed at."""
+    return (
+        x[0] == s.st_ino and x[1] == s.st_size and x[2] == s.st_mtime_ns and x[5] == s.st_ctime_ns
+    )
 
 
 def _valid(name: str) -> bool:

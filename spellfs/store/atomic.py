@@ -50,8 +50,9 @@ def atomic_write(
     The temporary file lives in ``tmpdir`` when given (the workspace keeps them under
     ``.spell/tmp``, so a killed writer leaves nothing in view under ``sessions/``),
     else beside ``path``. A failure is a one-line :func:`disk_error` naming ``path``.
-    ``mtime_ns`` sets the file's mtime before it comes into view; the file's stat is then
-    returned (what a stat cache may vouch for: any later write moves that mtime).
+    ``mtime_ns`` sets the file's mtime before it comes into view; the file's stat once in place
+    is then returned (what a stat cache may vouch for: any later write moves its ctime, and
+    its mtime unless put back).
     """
     try:
         return atomic_replace(path, data, fsync, mode, tmpdir, mtime_ns)
@@ -97,21 +98,22 @@ def atomic_replace(
             write_all(fd, data)
             if mtime_ns is not None:
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
-                st = os.fstat(fd)
             if fsync:
                 os.fsync(fd)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                os.makedirs(head, exist_ok=True)
+                os.replace(tmp, path)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                os.unlink(tmp)  # sessions/ on another filesystem: a temp beside the file
+                return atomic_replace(path, data, fsync, mode, None, mtime_ns)
+            if mtime_ns is not None:
+                st = os.fstat(fd)  # after the rename, which moves the ctime a stat cache keeps
         finally:
             os.close(fd)
-        try:
-            os.replace(tmp, path)
-        except FileNotFoundError:
-            os.makedirs(head, exist_ok=True)
-            os.replace(tmp, path)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            os.unlink(tmp)  # sessions/ on another filesystem: fall back to a temp beside the file
-            return atomic_replace(path, data, fsync, mode, None, mtime_ns)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

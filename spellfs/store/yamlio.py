@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ManifestError
 
-__all__ = ["dump_yaml", "load_yaml"]
+__all__ = ["dump_yaml", "dump_yaml_rt", "load_yaml", "load_yaml_rt"]
 
 _local = threading.local()  # ruamel.yaml's YAML() keeps emitter state: one per thread
 MAX_YAML_BYTES = 16 << 20
@@ -33,6 +33,26 @@ def _get():
         y.allow_unicode = True
         y.width = 4096
         _local.yaml = y
+    return y
+
+
+def _get_rt():
+    """This thread's round-trip YAML(): comments, key order and quoting of what it loaded are
+    written back as they were (for files people edit that spellfs rewrites); ``null`` stays
+    ``null``, as the safe dumper writes it."""
+    y = getattr(_local, "rt", None)
+    if y is None:
+        from ruamel.yaml import YAML
+
+        y = YAML()
+        y.default_flow_style = False
+        y.preserve_quotes = True
+        y.allow_unicode = True
+        y.width = 4096
+        y.representer.add_representer(
+            type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+        )
+        _local.rt = y
     return y
 
 
@@ -107,6 +127,21 @@ def _check_depth(text: str, where: str, first_line: int) -> None:
 
 def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
     """Parse YAML; errors name ``where`` and the line."""
+    doc = _load(text, where, first_line, _get())
+    try:
+        return _plain(doc)
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"{where}: refused: {exc}") from None
+
+
+def load_yaml_rt(text: str | bytes, where: str) -> Any:
+    """Parse YAML keeping its comments and layout (ruamel's round-trip types: a mapping is a
+    ``CommentedMap``), to change a few values and write it back with :func:`dump_yaml_rt`.
+    The same limits and errors as :func:`load_yaml`; aliases are kept, not expanded."""
+    return _load(text, where, 1, _get_rt())
+
+
+def _load(text: str | bytes, where: str, first_line: int, y: Any) -> Any:
     if len(text) > MAX_YAML_BYTES:
         raise ManifestError(f"{where}: file too large ({len(text)} bytes, limit {MAX_YAML_BYTES})")
     if isinstance(text, bytes):
@@ -118,7 +153,7 @@ def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
 
     try:
         _check_depth(text, where, first_line)
-        doc = _get().load(text)
+        doc = y.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + first_line}" if mark is not None else ""
@@ -127,13 +162,17 @@ def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
         raise ManifestError(
             f"{where}: invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
-    try:
-        return _plain(doc)
-    except (ValueError, RecursionError) as exc:
-        raise ManifestError(f"{where}: refused: {exc}") from None
+    return doc
 
 
 def dump_yaml(data: Any) -> bytes:
     buf = io.StringIO()
     _get().dump(data, buf)
+    return buf.getvalue().encode("utf-8")
+
+
+def dump_yaml_rt(doc: Any) -> bytes:
+    """Write a document :func:`load_yaml_rt` read (and the caller changed) back, comments kept."""
+    buf = io.StringIO()
+    _get_rt().dump(doc, buf)
     return buf.getvalue().encode("utf-8")

@@ -89,7 +89,7 @@ class CatchUp:
                 s = e.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            st = (s.st_ino, s.st_size, s.st_mtime_ns, s.st_mode)
+            st = (s.st_ino, s.st_size, s.st_mtime_ns, s.st_mode, s.st_ctime_ns)
             rec = live.get(e.name)
             rel = f"sessions/{d}/files/{e.name}"
             if (

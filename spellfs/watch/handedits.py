@@ -64,7 +64,7 @@ class HandEdits:
                 t = os.stat(target)
             except OSError:
                 return
-            st = (t.st_ino, t.st_size, t.st_mtime_ns, t.st_mode)
+            st = (t.st_ino, t.st_size, t.st_mtime_ns, t.st_mode, t.st_ctime_ns)
         if not statmod.S_ISREG(st[3]):
             return
         try:
