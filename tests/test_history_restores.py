@@ -187,8 +187,12 @@ def test_force_on_a_finished_session_keeps_it_read_only(ws):
     ws.sessions.complete(sid)
     ws.history.save(sid)  # the checkpoint holds status "completed"
     ws.state.set(f"session:{sid}:late", "value")
+    copy = ws.root / "sessions" / _dir(ws, sid) / "files" / "a.txt"
+    copy.unlink()  # the kept checkpoint records the deletion: a store of a finished session
     assert ws.history.restore(sid, 1, force=True)["saved"] == 2
-    assert ws.history.snapshot(_dir(ws, sid), 2).state == {"late": "value"}
+    kept = ws.history.snapshot(_dir(ws, sid), 2)
+    assert kept.state == {"late": "value"} and kept.table == {}
+    assert copy.read_bytes() == b"one"  # and the restore puts it back
     assert ws.sessions.get(sid)["status"] == "completed"
     with pytest.raises(SessionNotActive):
         ws.artifacts.store(sid, "t", "b.txt", "after")
