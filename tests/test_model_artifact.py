@@ -1324,3 +1324,19 @@ def test_delete_refuses_over_a_hand_edit_and_force_keeps_it_first(ws: Workspace)
         ("a.txt", None),
         ("a.txt", "delete"),
     ]
+
+
+def test_a_run_that_only_deletes_names_the_session_in_its_record(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from spellfs.history.runs import begin_run
+
+    sid = ws.sessions.create(name="run")
+    ws.artifacts.store(sid, "t", "old.md", b"old")
+    script = tmp_path / "clean.lua"
+    script.write_bytes(b"-- deletes old.md")
+    run = begin_run(ws, script, script.read_bytes(), [])
+    ws.artifacts.delete(sid, "old.md")  # the first thing the run does to the session
+    [rec] = run.finish(0)
+    assert rec["session_id"] == sid
+    assert rec["artifacts"] == [{"seq": 2, "name": "old.md", "op": "delete"}]
