@@ -83,6 +83,9 @@ def test_more_than_five_unsaved_state_keys_are_counted(ws):
         ws.history.restore, sid, 1
     )
     ws.state.delete(f"session:{sid}:g")
+    assert f"sessions/{dir}/state.yaml (a, b, c, d, e and 1 more) (" in _refusal(
+        ws.history.restore, sid, 1
+    )
     ws.state.delete(f"session:{sid}:f")
     assert f"sessions/{dir}/state.yaml (a, b, c, d, e) (" in _refusal(ws.history.restore, sid, 1)
 
