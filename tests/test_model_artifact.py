@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from spellfs import ArtifactNotFound, LimitExceeded, SessionNotFound, UsageError, Workspace
+from spellfs import (
+    ArtifactNotFound,
+    LimitExceeded,
+    SessionNotFound,
+    UnrecordedChanges,
+    UsageError,
+    Workspace,
+)
 from spellfs.config import Config
 from spellfs.store.objects import hash_bytes
 from spellfs.store.records import parse_records
@@ -1277,3 +1284,60 @@ def test_a_name_that_also_reads_as_a_version_or_a_sequence_is_ambiguous(
     with pytest.raises(UsageError, match=r"ambiguous artifact reference '#3' .* and x@2 \(#3\)"):
         anyws.artifacts.get(sid, "#3")
     assert anyws.artifacts.get(sid, "#3@1")["content"] == b"hash name"
+
+
+def test_a_long_ambiguous_name_is_cut_in_the_message_and_its_hint_still_names_it(
+    anyws: Workspace, sid: str
+) -> None:
+    """The reference is shown cut to 80 characters (one readable line), but the way on it
+    gives must be a reference that works: a cut name named no artifact."""
+    long = "n" * 90
+    anyws.artifacts.store(sid, "user_input", f"{long}@2", b"literal")  # #1
+    anyws.artifacts.store(sid, "user_input", long, b"one")  # #2
+    anyws.artifacts.store(sid, "user_input", long, b"two")  # #3
+    with pytest.raises(UsageError) as err:
+        anyws.artifacts.get(sid, f"{long}@2")
+    assert str(err.value) == (
+        f"ambiguous artifact reference {'n' * 80!r} in session {sid[:8]}: the artifact named so "
+        f"(#1), and {long}@2 (#3) (name the first as {long}@2@1, the second as #3)"
+    )
+    assert anyws.artifacts.get(sid, f"{long}@2@1")["content"] == b"literal"
+
+
+def test_delete_refuses_over_a_hand_edit_and_force_keeps_it_first(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="art")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+    copy = ws.root / sdir(ws, sid) / "files" / "a.txt"
+    copy.write_bytes(b"by hand")
+    with pytest.raises(UnrecordedChanges) as err:
+        ws.artifacts.delete(sid, "a.txt")
+    assert str(err.value) == (
+        f"delete would overwrite or delete unrecorded changes: {sdir(ws, sid)}/files/: a.txt "
+        f"(record them with `spell save {sid[:8]}` first, or pass --force: they are kept "
+        "first, then it goes on)"
+    )
+    assert copy.read_bytes() == b"by hand" and ws.artifacts.get(sid, "a.txt")["content"] == b"v1"
+    ws.artifacts.delete(sid, "a.txt", force=True)
+    assert not copy.exists() and ws.artifacts.list(sid) == []
+    kept = ws.artifacts.get(sid, "a.txt@2")
+    assert kept["content"] == b"by hand" and kept["metadata"]["custom"] == {"kept_by": "delete"}
+    assert [(r["name"], r.get("op")) for r in records(ws, sid)][1:] == [
+        ("a.txt", None),
+        ("a.txt", "delete"),
+    ]
+
+
+def test_a_run_that_only_deletes_names_the_session_in_its_record(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from spellfs.history.runs import begin_run
+
+    sid = ws.sessions.create(name="run")
+    ws.artifacts.store(sid, "t", "old.md", b"old")
+    script = tmp_path / "clean.lua"
+    script.write_bytes(b"-- deletes old.md")
+    run = begin_run(ws, script, script.read_bytes(), [])
+    ws.artifacts.delete(sid, "old.md")  # the first thing the run does to the session
+    [rec] = run.finish(0)
+    assert rec["session_id"] == sid
+    assert rec["artifacts"] == [{"seq": 2, "name": "old.md", "op": "delete"}]

@@ -141,8 +141,8 @@ MODULES: dict[str, list[str]] = {
     ],
     "history/checkpoints.py": _HISTORY_TESTS,
     # (the restoring half of the same class; restore's guards over unsaved edits are tested
-    # through the library in test_model_worktree.py)
-    "history/restores.py": [*_HISTORY_TESTS, "test_model_worktree.py"],
+    # in-process in test_history_restores.py, through `spell` in test_model_worktree.py)
+    "history/restores.py": [*_HISTORY_TESTS, "test_history_restores.py", "test_model_worktree.py"],
     "history/tree.py": [
         "test_history_tree.py",
         "test_history_checkpoints.py",

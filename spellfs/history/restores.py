@@ -185,7 +185,7 @@ class Restores:
         ws = self.ws
         manifest = ws.sessions.manifest(dir)
         state = ws.state.session_values(dir)
-        if _same_fields(snap.manifest, manifest) and snap.state == state:
+        if _same_fields(snap.manifest, manifest) and _same(snap.state, state):
             return []
         want = hash_bytes(canonical(state))
         records = sorted(self.records(dir), key=lambda r: r["number"])
@@ -210,13 +210,13 @@ class Restores:
             before = {}
         before = before if isinstance(before, dict) else {}
         out = []
-        fields = [k for k in _KEPT_FIELDS if m.get(k) != manifest.get(k)]
+        fields = [k for k in _KEPT_FIELDS if not _same(m.get(k), manifest.get(k))]
         if fields:
             out.append(f"sessions/{dir}/session.yaml ({', '.join(fields)} edited)")
         keys = sorted(
             k
             for k in set(before) | set(state)
-            if (k in before, before.get(k)) != (k in state, state.get(k))
+            if k not in before or k not in state or not _same(before[k], state[k])
         )
         if keys:
             shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
@@ -331,7 +331,16 @@ class Restores:
 
 def _same_fields(a: dict, b: dict) -> bool:
     """True when two manifests hold the same hand-editable fields (status aside)."""
-    return all(a.get(k) == b.get(k) for k in _KEPT_FIELDS)
+    return all(_same(a.get(k), b.get(k)) for k in _KEPT_FIELDS)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as a checkpoint stores them (JSON): ``true`` is not ``1``, nor ``1.0`` ``1``,
+    though Python's ``==`` says they are; a value changed only in its type is a change."""
+    try:
+        return canonical(a) == canonical(b)
+    except (TypeError, ValueError):  # (a hand edit JSON cannot hold, such as keys 1 and "b")
+        return a == b
 
 
 _FORK_SUFFIX = re.compile(r"^(.*) \(fork (\d+)\)$", re.S)

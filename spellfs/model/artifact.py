@@ -122,12 +122,13 @@ class Artifacts(ArtifactWrites):
         return dir, rec
 
     def _two_readings(self, dir: str, text: str, named: dict, other: dict) -> UsageError:
-        """``text`` is an artifact's name and also reads as another's version or sequence."""
+        """``text`` is an artifact's name and also reads as another's version or sequence. The
+        reference is shown cut; the way on is not: it must be a reference that works."""
         sid = self.ws.sessions.manifest(dir)["id"]
         return UsageError(
             f"ambiguous artifact reference {text[:80]!r} in session {sid[:8]}: the artifact "
             f"named so (#{named.get('seq')}), and {other['name']}@{other.get('version')} "
-            f"(#{other.get('seq')}) (name the first as {text[:80]}@{named.get('version')}, the "
+            f"(#{other.get('seq')}) (name the first as {text}@{named.get('version')}, the "
             f"second as #{other.get('seq')})"
         )
 
