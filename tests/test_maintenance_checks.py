@@ -676,3 +676,36 @@ def test_a_pack_with_a_damaged_footer_is_reported_with_the_objects_it_held(root,
     assert "corrupt-pack" in out and pack.name in out
     # the object outside the pack still reads
     assert spell("cat", sid, "loose.txt", cwd=root).stdout == b"a file of its own"
+
+
+def test_checkpoints_sharing_a_number_after_a_merge_are_named_each(ws) -> None:
+    """Two clones each saved a checkpoint 2 and git merged both lines: fsck says so once, naming
+    each as N:TREE with its message (cut at 40 characters) and time, and does not fail."""
+    from spellfs.store import encode_record
+
+    sid = ws.sessions.create(name="merged")
+    long = "a message longer than forty characters, cut where it ends"
+    for name, message in (("a.txt", "base"), ("b.txt", long), ("c.txt", None)):
+        ws.artifacts.store(sid, "user_input", name, name.encode())
+        ws.history.save(sid, message)
+    one, two, three = ws.history.checkpoints(sid)
+    assert not three.get("message")
+    theirs = {**three, "number": 2, "parent": 1}  # the other clone's checkpoint 2
+    path = ws.sessions.get(sid)["path"]
+    rel = f"{path}/checkpoints.yaml"
+    (ws.root / rel).write_bytes(b"".join(encode_record(r) for r in (one, two, theirs)))
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    both = (
+        f"2:{two['tree'][:8]} ({long[:40]!r}, {two['time']}) and "
+        f"2:{theirs['tree'][:8]} ('', {theirs['time']})"
+    )
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (
+            "shared-checkpoint-number",
+            rel,
+            f"{rel}: checkpoint 2 is used by 2 checkpoints after a merge: {both} "
+            "(`2` is ambiguous; name them as N:TREE)",
+        )
+    ]
+    assert report.ok
