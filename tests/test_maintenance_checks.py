@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -709,3 +710,49 @@ def test_checkpoints_sharing_a_number_after_a_merge_are_named_each(ws) -> None:
         )
     ]
     assert report.ok
+
+
+@pytest.mark.parametrize("rel", [".spell", ".spell/objects"])
+def test_a_linked_object_store_folder_is_reported_and_nothing_is_read_through_it(
+    root: Path, tmp_path: Path, rel: str
+) -> None:
+    """A cloned repository may carry ``.spell`` or ``.spell/objects`` as a link: fsck names it
+    and counts no object read through it."""
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(ws.sessions.create(name="s"), "user_input", "a.txt", b"a")
+    moved = tmp_path / "elsewhere"
+    (root / rel).rename(moved)
+    (root / rel).symlink_to(moved)
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [("unsafe-link", rel)]
+    assert report.problems[0].detail.startswith(f"refused: {rel} is a symbolic link (")
+    assert report.objects == 0 and not report.ok
+
+
+def test_every_linked_fan_out_folder_is_reported_in_name_order(ws, tmp_path: Path) -> None:
+    ws.artifacts.store(ws.sessions.create(name="s"), "user_input", "a.txt", b"a")
+    objects = ws.root / ".spell" / "objects"
+    (real,) = os.listdir(objects)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("ff", "00"):
+        (objects / name).symlink_to(outside)
+    report = fsck(ws)
+    assert [(p.kind, p.where, p.detail.split(" (")[0]) for p in report.problems] == [
+        (
+            "unsafe-link",
+            f".spell/objects/{name}",
+            f"refused: .spell/objects/{name} is a symbolic link",
+        )
+        for name in ("00", "ff")
+    ]
+    assert report.objects == 1  # the real fan-out folder is still read
+
+
+def test_a_missing_object_folder_reports_the_missing_objects_not_a_crash(ws) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    shutil.rmtree(ws.root / ".spell" / "objects")
+    report = fsck(ws)
+    assert [(p.kind, p.oid) for p in report.problems] == [("missing-object", hash_bytes(b"a"))]
