@@ -1276,3 +1276,66 @@ def test_a_name_that_also_reads_as_a_version_or_a_sequence_is_ambiguous(
     with pytest.raises(UsageError, match=r"ambiguous artifact reference '#3' .* and x@2 \(#3\)"):
         anyws.artifacts.get(sid, "#3")
     assert anyws.artifacts.get(sid, "#3@1")["content"] == b"hash name"
+
+
+def test_store_files_names_what_is_wrong_with_a_path_in_one_line(
+    anyws: Workspace, tmp_path: Path
+) -> None:
+    """Every path is checked before any is stored, and a bad one is named exactly: an empty
+    path, a missing file, a path through a file, a FIFO (a read would block), a file too big."""
+    import os
+
+    ok = tmp_path / "ok.txt"
+    ok.write_bytes(b"ok")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"b" * 1001)
+    with limited_ws(anyws, max_artifact_size=1000) as ws:
+        s = ws.sessions.create(name="paths")
+        before = snapshot(ws)
+        for bad, error, message in (
+            ("", UsageError, "invalid file: an empty path (name a file to store)"),
+            (b"", UsageError, "invalid file: an empty path (name a file to store)"),
+            (tmp_path / "absent", ArtifactNotFound, f"file not found: {tmp_path / 'absent'}"),
+            (ok / "x", ArtifactNotFound, f"file not found: {ok / 'x'}"),
+            (fifo, UsageError, f"not a regular file: {fifo} (a FIFO; store a file)"),
+            (
+                big,
+                LimitExceeded,
+                "artifact too large: big.bin is 1001 bytes; max_artifact_size is 1000 "
+                "(raise sessions.max_artifact_size in spell.yaml)",
+            ),
+        ):
+            with pytest.raises(error) as exc:
+                ws.artifacts.store_files(s, [ok, bad], "t")
+            assert str(exc.value) == message
+        assert snapshot(ws) == before
+
+
+def test_a_bulk_store_of_small_middling_and_large_files_keeps_every_byte(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    """A bulk store packs its small files, stores larger ones on their own and streams those
+    over 1 MiB: each comes back whole, with its size, whatever way it was written."""
+    import os
+
+    from spellfs.store import PACKED_MAX
+
+    sizes = [0, 1, 100, PACKED_MAX - 1, PACKED_MAX, PACKED_MAX + 1, (1 << 20), (1 << 20) + 1]
+    sizes += [10 + i for i in range(20 - len(sizes))]  # a bulk store: 20 files
+    paths = []
+    for i, size in enumerate(sizes):
+        p = tmp_path / f"f{i:02d}.bin"
+        p.write_bytes(os.urandom(size))
+        paths.append(p)
+    ids = anyws.artifacts.store_files(sid, paths, "t")
+    assert [i["sequence"] for i in ids] == list(range(1, 21))
+    assert [(r["name"], r["size"]) for r in records(anyws, sid)] == [
+        (p.name, s) for p, s in zip(paths, sizes)
+    ]
+    for p in paths:
+        assert anyws.artifacts.get(sid, p.name)["content"] == p.read_bytes()
+        assert files_copy(anyws, sid, p.name) == p.read_bytes()
+    if not anyws.memory:
+        assert anyws.worktree.scan(anyws.sessions.resolve(sid)).clean
