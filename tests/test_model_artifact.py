@@ -1339,3 +1339,27 @@ def test_a_bulk_store_of_small_middling_and_large_files_keeps_every_byte(
         assert files_copy(anyws, sid, p.name) == p.read_bytes()
     if not anyws.memory:
         assert anyws.worktree.scan(anyws.sessions.resolve(sid)).clean
+
+
+def test_a_store_hook_sees_the_content_of_files_up_to_1_mib_while_the_batch_holds_16(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """With a BeforeArtifactStore hook, files of at most 1 MiB are read up front so the hook
+    sees their bytes, until the batch holds 16 MiB; larger or later ones reach it as nil (read
+    from disk when stored), so a bulk store's memory stays bounded."""
+    seen = []
+    ws.hooks.register("BeforeArtifactStore", lambda ctx: seen.append(ctx["data"]["content"]))
+    sid = ws.sessions.create(name="hooked")
+    mib = 1 << 20
+    specs = [("over.bin", mib + 1)] + [(f"m{i:02d}.bin", mib) for i in range(17)]
+    specs.append(("tiny.txt", 4))
+    paths = []
+    for i, (name, size) in enumerate(specs):
+        p = tmp_path / name
+        p.write_bytes(bytes([i]) * size)
+        paths.append(p)
+    ws.artifacts.store_files(sid, paths, "t")
+    assert [c is not None for c in seen] == [False] + [True] * 16 + [False, False]
+    assert all(c == p.read_bytes() for c, p in zip(seen, paths) if c is not None)
+    for p in paths:
+        assert ws.artifacts.get(sid, p.name)["content"] == p.read_bytes()
