@@ -756,3 +756,29 @@ def test_a_missing_object_folder_reports_the_missing_objects_not_a_crash(ws) -> 
     shutil.rmtree(ws.root / ".spell" / "objects")
     report = fsck(ws)
     assert [(p.kind, p.oid) for p in report.problems] == [("missing-object", hash_bytes(b"a"))]
+
+
+def test_an_unreadable_pack_is_named_with_why_and_its_objects_are_missing(ws, tmp_path) -> None:
+    """In-process (the `spell fsck` test above runs a subprocess): the pack's problem says
+    why it cannot be read, and each record whose object only it held is named."""
+    sid = ws.sessions.create(name="bulk")
+    paths = []
+    for i in range(20):  # a bulk store: its small objects go into one pack
+        p = tmp_path / f"f{i:02d}.txt"
+        p.write_bytes(f"packed {i}\n".encode())
+        paths.append(p)
+    ws.artifacts.store_files(sid, paths, "user_input")
+    [pack] = (ws.root / ".spell" / "objects" / "pack").glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    raw[-3] ^= 0xFF  # in the footer's magic
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    rel = f".spell/objects/pack/{pack.name}"
+    assert [(p.kind, p.where, p.detail) for p in report.problems if p.kind != "missing-object"] == [
+        ("corrupt-pack", rel, f"corrupt pack {pack}: its footer does not fit the file")
+    ]
+    missing = [p.oid for p in report.problems if p.kind == "missing-object"]
+    assert sorted(missing) == sorted(hash_bytes(p.read_bytes()) for p in paths)
+    assert not report.ok
