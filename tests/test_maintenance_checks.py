@@ -782,3 +782,15 @@ def test_an_unreadable_pack_is_named_with_why_and_its_objects_are_missing(ws, tm
     missing = [p.oid for p in report.problems if p.kind == "missing-object"]
     assert sorted(missing) == sorted(hash_bytes(p.read_bytes()) for p in paths)
     assert not report.ok
+
+
+def test_a_memory_backend_workspace_folder_is_not_checked_for_links(root, tmp_path) -> None:
+    """`storage_backend: memory` in spell.yaml: the objects live in memory, so a link left in
+    the folder's `.spell/objects` is nothing fsck reads, and not a problem of this workspace."""
+    (root / "spell.yaml").write_text("sessions:\n  storage_backend: memory\n")
+    (root / ".spell" / "objects" / "ab").symlink_to(tmp_path)
+    with Workspace.open(root) as ws:
+        assert ws.memory and ws.root is not None
+        ws.artifacts.store(ws.sessions.create(name="mem"), "user_input", "a.txt", b"a")
+        report = fsck(ws)
+    assert report.problems == [] and report.objects == 1
