@@ -1392,3 +1392,28 @@ def test_a_file_longer_than_its_stat_said_is_stored_whole(anyws: Workspace, sid:
     anyws.artifacts.store_file(sid, "/proc/self/cmdline", "t", name="cmdline")
     assert anyws.artifacts.get(sid, "cmdline")["content"] == whole
     assert anyws.artifacts.get(sid, "cmdline")["metadata"]["size"] == len(whole)
+
+
+def test_a_bulk_store_of_files_writes_its_small_objects_as_one_pack(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """A bulk `store_files` (20 files) writes its objects of at most PACKED_MAX bytes into one
+    pack file rather than one file each; a larger file is an object file of its own."""
+    from spellfs.store import PACKED_MAX
+
+    sid = ws.sessions.create(name="bulk")
+    contents = {f"f{i:02d}.txt": f"small file {i}\n".encode() for i in range(18)}
+    contents["edge.txt"] = b"a" * PACKED_MAX
+    contents["over.txt"] = b"b" * (PACKED_MAX + 1)
+    paths = []
+    for name, data in contents.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(tmp_path / name)
+    ws.artifacts.store_files(sid, paths, "user_input")
+    assert len(list((ws.root / ".spell" / "objects" / "pack").glob("*.pack"))) == 1
+    for name, data in contents.items():
+        oid = hash_bytes(data)
+        in_pack_only = ws.objects.packed(oid) is not None
+        assert in_pack_only == (name != "over.txt"), name
+        assert ws.objects.path(oid).exists() == (name == "over.txt"), name
+        assert ws.artifacts.get(sid, name)["content"] == data
