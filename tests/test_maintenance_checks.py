@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -676,3 +677,120 @@ def test_a_pack_with_a_damaged_footer_is_reported_with_the_objects_it_held(root,
     assert "corrupt-pack" in out and pack.name in out
     # the object outside the pack still reads
     assert spell("cat", sid, "loose.txt", cwd=root).stdout == b"a file of its own"
+
+
+def test_checkpoints_sharing_a_number_after_a_merge_are_named_each(ws) -> None:
+    """Two clones each saved a checkpoint 2 and git merged both lines: fsck says so once, naming
+    each as N:TREE with its message (cut at 40 characters) and time, and does not fail."""
+    from spellfs.store import encode_record
+
+    sid = ws.sessions.create(name="merged")
+    long = "a message longer than forty characters, cut where it ends"
+    for name, message in (("a.txt", "base"), ("b.txt", long), ("c.txt", None)):
+        ws.artifacts.store(sid, "user_input", name, name.encode())
+        ws.history.save(sid, message)
+    one, two, three = ws.history.checkpoints(sid)
+    assert not three.get("message")
+    theirs = {**three, "number": 2, "parent": 1}  # the other clone's checkpoint 2
+    path = ws.sessions.get(sid)["path"]
+    rel = f"{path}/checkpoints.yaml"
+    (ws.root / rel).write_bytes(b"".join(encode_record(r) for r in (one, two, theirs)))
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    both = (
+        f"2:{two['tree'][:8]} ({long[:40]!r}, {two['time']}) and "
+        f"2:{theirs['tree'][:8]} ('', {theirs['time']})"
+    )
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (
+            "shared-checkpoint-number",
+            rel,
+            f"{rel}: checkpoint 2 is used by 2 checkpoints after a merge: {both} "
+            "(`2` is ambiguous; name them as N:TREE)",
+        )
+    ]
+    assert report.ok
+
+
+@pytest.mark.parametrize("rel", [".spell", ".spell/objects"])
+def test_a_linked_object_store_folder_is_reported_and_nothing_is_read_through_it(
+    root: Path, tmp_path: Path, rel: str
+) -> None:
+    """A cloned repository may carry ``.spell`` or ``.spell/objects`` as a link: fsck names it
+    and counts no object read through it."""
+    with Workspace.open(root) as ws:
+        ws.artifacts.store(ws.sessions.create(name="s"), "user_input", "a.txt", b"a")
+    moved = tmp_path / "elsewhere"
+    (root / rel).rename(moved)
+    (root / rel).symlink_to(moved)
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    assert [(p.kind, p.where) for p in report.problems] == [("unsafe-link", rel)]
+    assert report.problems[0].detail.startswith(f"refused: {rel} is a symbolic link (")
+    assert report.objects == 0 and not report.ok
+
+
+def test_every_linked_fan_out_folder_is_reported_in_name_order(ws, tmp_path: Path) -> None:
+    ws.artifacts.store(ws.sessions.create(name="s"), "user_input", "a.txt", b"a")
+    objects = ws.root / ".spell" / "objects"
+    (real,) = os.listdir(objects)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("ff", "00"):
+        (objects / name).symlink_to(outside)
+    report = fsck(ws)
+    assert [(p.kind, p.where, p.detail.split(" (")[0]) for p in report.problems] == [
+        (
+            "unsafe-link",
+            f".spell/objects/{name}",
+            f"refused: .spell/objects/{name} is a symbolic link",
+        )
+        for name in ("00", "ff")
+    ]
+    assert report.objects == 1  # the real fan-out folder is still read
+
+
+def test_a_missing_object_folder_reports_the_missing_objects_not_a_crash(ws) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"a")
+    shutil.rmtree(ws.root / ".spell" / "objects")
+    report = fsck(ws)
+    assert [(p.kind, p.oid) for p in report.problems] == [("missing-object", hash_bytes(b"a"))]
+
+
+def test_an_unreadable_pack_is_named_with_why_and_its_objects_are_missing(ws, tmp_path) -> None:
+    """In-process (the `spell fsck` test above runs a subprocess): the pack's problem says
+    why it cannot be read, and each record whose object only it held is named."""
+    sid = ws.sessions.create(name="bulk")
+    paths = []
+    for i in range(20):  # a bulk store: its small objects go into one pack
+        p = tmp_path / f"f{i:02d}.txt"
+        p.write_bytes(f"packed {i}\n".encode())
+        paths.append(p)
+    ws.artifacts.store_files(sid, paths, "user_input")
+    [pack] = (ws.root / ".spell" / "objects" / "pack").glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    raw[-3] ^= 0xFF  # in the footer's magic
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+    with Workspace.open(ws.root) as fresh:
+        report = fsck(fresh)
+    rel = f".spell/objects/pack/{pack.name}"
+    assert [(p.kind, p.where, p.detail) for p in report.problems if p.kind != "missing-object"] == [
+        ("corrupt-pack", rel, f"corrupt pack {pack}: its footer does not fit the file")
+    ]
+    missing = [p.oid for p in report.problems if p.kind == "missing-object"]
+    assert sorted(missing) == sorted(hash_bytes(p.read_bytes()) for p in paths)
+    assert not report.ok
+
+
+def test_a_memory_backend_workspace_folder_is_not_checked_for_links(root, tmp_path) -> None:
+    """`storage_backend: memory` in spell.yaml: the objects live in memory, so a link left in
+    the folder's `.spell/objects` is nothing fsck reads, and not a problem of this workspace."""
+    (root / "spell.yaml").write_text("sessions:\n  storage_backend: memory\n")
+    (root / ".spell" / "objects" / "ab").symlink_to(tmp_path)
+    with Workspace.open(root) as ws:
+        assert ws.memory and ws.root is not None
+        ws.artifacts.store(ws.sessions.create(name="mem"), "user_input", "a.txt", b"a")
+        report = fsck(ws)
+    assert report.problems == [] and report.objects == 1

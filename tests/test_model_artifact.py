@@ -1341,3 +1341,144 @@ def test_a_run_that_only_deletes_names_the_session_in_its_record(
     [rec] = run.finish(0)
     assert rec["session_id"] == sid
     assert rec["artifacts"] == [{"seq": 2, "name": "old.md", "op": "delete"}]
+
+
+def test_store_files_names_what_is_wrong_with_a_path_in_one_line(
+    anyws: Workspace, tmp_path: Path
+) -> None:
+    """Every path is checked before any is stored, and a bad one is named exactly: an empty
+    path, a missing file, a path through a file, a FIFO (a read would block), a file too big."""
+    import os
+
+    ok = tmp_path / "ok.txt"
+    ok.write_bytes(b"ok")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"b" * 1001)
+    with limited_ws(anyws, max_artifact_size=1000) as ws:
+        s = ws.sessions.create(name="paths")
+        before = snapshot(ws)
+        for bad, error, message in (
+            ("", UsageError, "invalid file: an empty path (name a file to store)"),
+            (b"", UsageError, "invalid file: an empty path (name a file to store)"),
+            (tmp_path / "absent", ArtifactNotFound, f"file not found: {tmp_path / 'absent'}"),
+            (ok / "x", ArtifactNotFound, f"file not found: {ok / 'x'}"),
+            (fifo, UsageError, f"not a regular file: {fifo} (a FIFO; store a file)"),
+            (
+                big,
+                LimitExceeded,
+                "artifact too large: big.bin is 1001 bytes; max_artifact_size is 1000 "
+                "(raise sessions.max_artifact_size in spell.yaml)",
+            ),
+        ):
+            with pytest.raises(error) as exc:
+                ws.artifacts.store_files(s, [ok, bad], "t")
+            assert str(exc.value) == message
+        assert snapshot(ws) == before
+
+
+def test_a_bulk_store_of_small_middling_and_large_files_keeps_every_byte(
+    anyws: Workspace, sid: str, tmp_path: Path
+) -> None:
+    """A bulk store packs its small files, stores larger ones on their own and streams those
+    over 1 MiB: each comes back whole, with its size, whatever way it was written."""
+    import os
+
+    from spellfs.store import PACKED_MAX
+
+    sizes = [0, 1, 100, PACKED_MAX - 1, PACKED_MAX, PACKED_MAX + 1, (1 << 20), (1 << 20) + 1]
+    sizes += [10 + i for i in range(20 - len(sizes))]  # a bulk store: 20 files
+    paths = []
+    for i, size in enumerate(sizes):
+        p = tmp_path / f"f{i:02d}.bin"
+        p.write_bytes(os.urandom(size))
+        paths.append(p)
+    ids = anyws.artifacts.store_files(sid, paths, "t")
+    assert [i["sequence"] for i in ids] == list(range(1, 21))
+    assert [(r["name"], r["size"]) for r in records(anyws, sid)] == [
+        (p.name, s) for p, s in zip(paths, sizes)
+    ]
+    for p in paths:
+        assert anyws.artifacts.get(sid, p.name)["content"] == p.read_bytes()
+        assert files_copy(anyws, sid, p.name) == p.read_bytes()
+    if not anyws.memory:
+        assert anyws.worktree.scan(anyws.sessions.resolve(sid)).clean
+
+
+def test_a_store_hook_sees_the_content_of_files_up_to_1_mib_while_the_batch_holds_16(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """With a BeforeArtifactStore hook, files of at most 1 MiB are read up front so the hook
+    sees their bytes, until the batch holds 16 MiB; larger or later ones reach it as nil (read
+    from disk when stored), so a bulk store's memory stays bounded."""
+    seen = []
+    ws.hooks.register("BeforeArtifactStore", lambda ctx: seen.append(ctx["data"]["content"]))
+    sid = ws.sessions.create(name="hooked")
+    mib = 1 << 20
+    specs = [("over.bin", mib + 1)] + [(f"m{i:02d}.bin", mib) for i in range(17)]
+    specs.append(("tiny.txt", 4))
+    paths = []
+    for i, (name, size) in enumerate(specs):
+        p = tmp_path / name
+        p.write_bytes(bytes([i]) * size)
+        paths.append(p)
+    ws.artifacts.store_files(sid, paths, "t")
+    assert [c is not None for c in seen] == [False] + [True] * 16 + [False, False]
+    assert all(c == p.read_bytes() for c, p in zip(seen, paths) if c is not None)
+    for p in paths:
+        assert ws.artifacts.get(sid, p.name)["content"] == p.read_bytes()
+
+
+def test_read_small_reads_a_file_up_to_its_limit_whole_and_leaves_a_larger_one(
+    tmp_path: Path,
+) -> None:
+    """`_read_small` decides whether a stored file is read into memory (at most ``limit`` bytes)
+    or streamed (None). A file whose content is longer than its stat said (one still being
+    written; /proc files say 0) is read on to its end, never cut at the stat size."""
+    from spellfs.model.artifact_writes import _read_small
+
+    exact = tmp_path / "exact.bin"
+    exact.write_bytes(b"e" * 1000)
+    assert _read_small(exact, 1000) == b"e" * 1000
+    assert _read_small(exact, 999) is None
+    assert _read_small(exact) == b"e" * 1000
+    proc = Path("/proc/self/cmdline")  # stat says 0 bytes; reading gives the command line
+    whole = proc.read_bytes()
+    assert proc.stat().st_size == 0 and len(whole) > 2
+    assert _read_small(proc) == whole
+    assert _read_small(proc, len(whole)) == whole
+    assert _read_small(proc, len(whole) - 1) is None
+    assert _read_small(proc, 1) is None  # (its first read gives 1 byte: the limit, not the end)
+
+
+def test_a_file_longer_than_its_stat_said_is_stored_whole(anyws: Workspace, sid: str) -> None:
+    whole = Path("/proc/self/cmdline").read_bytes()  # (its stat says 0 bytes)
+    anyws.artifacts.store_file(sid, "/proc/self/cmdline", "t", name="cmdline")
+    assert anyws.artifacts.get(sid, "cmdline")["content"] == whole
+    assert anyws.artifacts.get(sid, "cmdline")["metadata"]["size"] == len(whole)
+
+
+def test_a_bulk_store_of_files_writes_its_small_objects_as_one_pack(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """A bulk `store_files` (20 files) writes its objects of at most PACKED_MAX bytes into one
+    pack file rather than one file each; a larger file is an object file of its own."""
+    from spellfs.store import PACKED_MAX
+
+    sid = ws.sessions.create(name="bulk")
+    contents = {f"f{i:02d}.txt": f"small file {i}\n".encode() for i in range(18)}
+    contents["edge.txt"] = b"a" * PACKED_MAX
+    contents["over.txt"] = b"b" * (PACKED_MAX + 1)
+    paths = []
+    for name, data in contents.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(tmp_path / name)
+    ws.artifacts.store_files(sid, paths, "user_input")
+    assert len(list((ws.root / ".spell" / "objects" / "pack").glob("*.pack"))) == 1
+    for name, data in contents.items():
+        oid = hash_bytes(data)
+        in_pack_only = ws.objects.packed(oid) is not None
+        assert in_pack_only == (name != "over.txt"), name
+        assert ws.objects.path(oid).exists() == (name == "over.txt"), name
+        assert ws.artifacts.get(sid, name)["content"] == data

@@ -209,6 +209,15 @@ def test_a_bad_value_names_its_key(anyws: Workspace) -> None:
         anyws.state.set("count", float("nan"))
 
 
+def test_a_prefix_that_is_not_a_string_is_refused_naming_it(anyws: Workspace) -> None:
+    """``State.list(5)`` from Lua: a one-line error naming the prefix, not an internal one."""
+    anyws.state.set("k", 1)
+    with pytest.raises(UsageError) as exc:
+        anyws.state.list(5)
+    assert str(exc.value) == "invalid State prefix: 5 (a string, or nothing for all keys)"
+    assert anyws.state.list(None) == ["k"]  # nothing: every key
+
+
 def test_bytes_keys_and_prefixes_are_text(anyws: Workspace) -> None:
     """Lua strings arrive as bytes; a key that is not UTF-8 is kept with replacement characters
     rather than refused."""
