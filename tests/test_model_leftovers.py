@@ -3,6 +3,7 @@ written while the removal runs (red-team pass 2, D1 and D2)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,78 @@ def test_a_file_written_while_a_session_is_removed_is_kept(root: Path, force: bo
         assert [name for name, _ in kept] == ["late.txt"]
         assert ws.objects.get(kept[0][1]) == b"written while rm ran\n"
         assert not list((root / ".spell" / "tmp").glob("removed-*"))  # nothing left aside
+
+
+def test_files_now_lists_regular_files_at_every_depth_never_through_a_link(tmp_path: Path) -> None:
+    from spellfs.model.leftovers import files_now
+
+    base = tmp_path / "files"
+    (base / "sub" / "deeper").mkdir(parents=True)
+    (base / "a.txt").write_text("a")
+    (base / "sub" / "b.txt").write_text("bb")
+    (base / "sub" / "deeper" / "c.txt").write_text("ccc")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.txt").write_text("not ours")
+    (base / "linked").symlink_to(elsewhere)  # a link to a folder: never followed
+    (base / "file-link").symlink_to(base / "a.txt")  # a link to a file: not a regular file
+    got = files_now(str(base))
+    assert sorted(got) == ["a.txt", "sub/b.txt", "sub/deeper/c.txt"]
+    st = os.stat(base / "sub" / "deeper" / "c.txt")
+    assert got["sub/deeper/c.txt"] == (st.st_ino, 3, st.st_mtime_ns, st.st_ctime_ns)
+    assert files_now(str(tmp_path / "absent")) == {}
+
+
+def test_files_now_stops_at_its_depth_limit(tmp_path: Path) -> None:
+    from spellfs.model import leftovers
+
+    base = tmp_path / "files"
+    deep = base.joinpath(*["d"] * (leftovers._DEPTH + 1))
+    deep.mkdir(parents=True)
+    (deep.parent / "at-the-limit.txt").write_text("x")
+    (deep / "below-it.txt").write_text("y")
+    names = list(leftovers.files_now(str(base)))
+    assert names == ["/".join(["d"] * leftovers._DEPTH) + "/at-the-limit.txt"]
+
+
+def test_unjudged_and_unrecorded_say_which_files_hold_content_no_record_has(
+    tmp_path: Path,
+) -> None:
+    from spellfs.model.leftovers import unjudged, unrecorded
+    from spellfs.store import hash_bytes
+
+    base = tmp_path / "files"
+    (base / "sub").mkdir(parents=True)
+    for name, data in {
+        "a.txt": b"recorded",
+        ".env": b"mine",
+        "empty.tmp": b"",
+        "sub/a.txt": b"recorded",
+        "sub/n.md": b"mine too",
+    }.items():
+        (base / name).write_bytes(data)
+    files = {name: () for name in ("a.txt", ".env", "empty.tmp", "sub/a.txt", "sub/n.md")}
+    assert unjudged(files, {"a.txt", ".env"}) == ["empty.tmp", "sub/a.txt", "sub/n.md"]
+    names = [".env", "empty.tmp", "gone.txt", "sub/a.txt", "sub/n.md"]
+    # the recorded content is not unrecorded wherever it lies; an empty file holds nothing to
+    # lose; a file gone meanwhile is skipped
+    assert unrecorded(str(base), names, {hash_bytes(b"recorded")}) == [".env", "sub/n.md"]
+
+
+def test_keep_new_keeps_what_appeared_or_changed_since_the_listing(root: Path) -> None:
+    from spellfs.model.leftovers import files_now, keep_new
+    from spellfs.store import hash_bytes
+
+    base = root / "files"
+    base.mkdir()
+    (base / "same.txt").write_text("unchanged")
+    (base / "edited.txt").write_text("before")
+    before = files_now(str(base))
+    (base / "edited.txt").write_text("after, longer")
+    (base / "new.txt").write_text("new")
+    (base / "recorded.txt").write_text("recorded")
+    (base / "empty.txt").write_text("")
+    with Workspace.open(root) as ws:
+        kept = keep_new(ws, str(base), before, {hash_bytes(b"recorded")})
+        assert [name for name, _ in kept] == ["edited.txt", "new.txt"]
+        assert [ws.objects.get(oid) for _, oid in kept] == [b"after, longer", b"new"]
