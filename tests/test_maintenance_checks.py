@@ -794,3 +794,24 @@ def test_a_memory_backend_workspace_folder_is_not_checked_for_links(root, tmp_pa
         ws.artifacts.store(ws.sessions.create(name="mem"), "user_input", "a.txt", b"a")
         report = fsck(ws)
     assert report.problems == [] and report.objects == 1
+
+
+def test_a_session_folder_copied_by_hand_is_a_shared_session_id(tmp_path: Path) -> None:
+    """`cp -r sessions/proj-<id8> sessions/twin-<id8>`: two folders, one id; every reference is
+    ambiguous, and fsck says so and fails (red-team M10: it said ok)."""
+    from spellfs import init_workspace
+
+    root = tmp_path / "ws"
+    init_workspace(root)
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="proj")
+        dir = ws.sessions.resolve(sid)
+    shutil.copytree(root / "sessions" / dir, root / "sessions" / f"twin-{sid[:8]}")
+    with Workspace.open(root) as ws:
+        report = fsck(ws)
+    [problem] = [p for p in report.problems if p.kind == "shared-session-id"]
+    assert problem.where == f"sessions/{sorted([dir, f'twin-{sid[:8]}'])[1]}"
+    assert problem.detail.startswith(
+        f"session id {sid} is in 2 folders: sessions/{min(dir, f'twin-{sid[:8]}')}, "
+    )
+    assert not report.ok

@@ -44,7 +44,7 @@ class Problem:
     # partial-record, stray-temp, unsafe-link, bad-checkpoint, index-rebuilt,
     # interrupted-write (put back), stray-copy, hand-edit (files/ against the records),
     # ambiguous-record, shared-sequence, shared-checkpoint-number, renumbered (identities
-    # after a merge)
+    # after a merge), shared-session-id (a session folder copied by hand)
     kind: str
     where: str
     detail: str
@@ -169,6 +169,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             )
         )
     _check_state(ws, "state.yaml", report)
+    ids: dict[str, list[str]] = {}  # session id -> the directories whose manifest says it
     for dir in ws.storage.listdir("sessions"):
         report.sessions += 1
         base = f"sessions/{dir}"
@@ -177,7 +178,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
             report.problems.append(link)
             continue
         try:
-            ws.sessions.manifest(dir)
+            ids.setdefault(ws.sessions.manifest(dir)["id"], []).append(dir)
         except (ManifestError, SpellError) as exc:
             report.problems.append(Problem("bad-manifest", f"{base}/session.yaml", str(exc)))
         _check_state(ws, f"{base}/state.yaml", report)
@@ -200,6 +201,7 @@ def fsck(ws: "Workspace", advance: Callable[[int], None] | None = None) -> Repor
                         _report_missing(report, missing, oid, rel, _label(rec))
         _check_trees(ws, base, checkpoints, seen, missing, report)
         _check_working_copy(ws, dir, report)
+    _shared_ids(ids, report)
     from .temps import stray_temps
 
     for rel, age in stray_temps(ws):
@@ -241,6 +243,22 @@ def _check_working_copy(ws: "Workspace", dir: str, report: Report) -> None:
                 f"{both} (`{number}` is ambiguous; name them as N:TREE)",
             )
         )
+
+
+def _shared_ids(ids: dict[str, list[str]], report: Report) -> None:
+    """A session folder copied by hand (``cp -r``) holds the same id as its original: every
+    reference to either is then ambiguous."""
+    for sid, dirs in sorted(ids.items()):
+        if len(dirs) > 1:
+            shown = ", ".join(f"sessions/{d}" for d in sorted(dirs))
+            report.problems.append(
+                Problem(
+                    "shared-session-id",
+                    f"sessions/{sorted(dirs)[1]}",
+                    f"session id {sid} is in {len(dirs)} folders: {shown} (a copy made by hand; "
+                    "`spell fork` makes a copy with its own id: remove or move out the copy)",
+                )
+            )
 
 
 def _link_problem(ws: "Workspace", base: str) -> Problem | None:
