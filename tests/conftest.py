@@ -274,3 +274,19 @@ def two_versions_added(tmp_path: Path, add: Callable[[Path], object]) -> list[di
         add(data)
         versions.append(contents)
     return versions
+
+
+def store_v2_while(ws, sid: str, monkeypatch, meanwhile) -> None:
+    """Store "v2 i" over f0.txt..f2.txt, running ``meanwhile`` as the store writes f1.txt's
+    object: after its check of the copies, before it writes f1.txt's copy (a race made
+    deterministic: what another process does while a store runs)."""
+    real = ws.objects.put_bytes
+
+    def put_bytes(content: bytes, *args, **kw):
+        if content == b"v2 1":
+            meanwhile()
+        return real(content, *args, **kw)
+
+    monkeypatch.setattr(ws.objects, "put_bytes", put_bytes)
+    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
+    monkeypatch.undo()

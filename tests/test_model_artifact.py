@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from spellfs import (
 from spellfs.config import Config
 from spellfs.store.objects import hash_bytes
 from spellfs.store.records import parse_records
-from conftest import META_FIELDS
+from conftest import META_FIELDS, store_v2_while
 
 
 @pytest.fixture
@@ -1148,28 +1147,11 @@ def _three_copies(ws: Workspace) -> tuple[str, Path]:
     return sid, ws.root / sdir(ws, sid) / "files"
 
 
-def _store_v2_while(
-    ws: Workspace, sid: str, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], object]
-) -> None:
-    """Store "v2 i" over all three, running ``meanwhile`` as the store writes f1.txt's object
-    (after its check of the copies, before it writes f1.txt's copy)."""
-    real = ws.objects.put_bytes
-
-    def put_bytes(content: bytes, *args, **kw):
-        if content == b"v2 1":
-            meanwhile()
-        return real(content, *args, **kw)
-
-    monkeypatch.setattr(ws.objects, "put_bytes", put_bytes)
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
-    monkeypatch.undo()
-
-
 def test_a_copy_deleted_by_hand_while_a_store_runs_is_written_again(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sid, files = _three_copies(ws)
-    _store_v2_while(ws, sid, monkeypatch, (files / "f1.txt").unlink)
+    store_v2_while(ws, sid, monkeypatch, (files / "f1.txt").unlink)
     assert (files / "f1.txt").read_bytes() == b"v2 1"
     assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
 
@@ -1181,7 +1163,7 @@ def test_a_copy_set_back_to_recorded_content_while_a_store_runs_is_replaced(
     (a checkout, an undo) mid-store is the store's to replace."""
     sid, files = _three_copies(ws)
     (files / "f1.txt").write_bytes(b"an edit, kept before the store")
-    _store_v2_while(ws, sid, monkeypatch, lambda: (files / "f1.txt").write_bytes(b"v1 1"))
+    store_v2_while(ws, sid, monkeypatch, lambda: (files / "f1.txt").write_bytes(b"v1 1"))
     assert (files / "f1.txt").read_bytes() == b"v2 1"
     assert ws.artifacts.get(sid, "f1.txt@2")["content"] == b"an edit, kept before the store"
     assert ws.worktree.scan(ws.sessions.resolve(sid)).clean
@@ -1205,7 +1187,7 @@ def test_a_copy_being_written_while_a_store_runs_is_left_to_its_writer(
     monkeypatch.setattr(
         handedits, "hash_path", lambda p, *a: None if p in writing else real_hash(p, *a)
     )
-    _store_v2_while(ws, sid, monkeypatch, an_editor_starts_saving)
+    store_v2_while(ws, sid, monkeypatch, an_editor_starts_saving)
     assert (files / "f1.txt").read_bytes() == b"half of a save"
     assert (files / "f0.txt").read_bytes() == b"v2 0"
     assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"  # the record still lands

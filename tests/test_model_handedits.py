@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import store_v2_while
 from spellfs import UnrecordedChanges, Workspace
 
 
@@ -58,21 +59,6 @@ def test_export_guard_refuses_unrecorded_changes_naming_them_and_force_records_t
     assert ws.worktree.record_or_refuse(dir, False, "export").clean
 
 
-def _store_v2_while(ws: Workspace, sid: str, monkeypatch, meanwhile) -> None:
-    """Store "v2 i" over f0.txt..f2.txt, running ``meanwhile`` as the store writes f1.txt's
-    object: after its look at the copies, before it writes f1.txt's copy."""
-    real = ws.objects.put_bytes
-
-    def put_bytes(content: bytes, *args, **kw):
-        if content == b"v2 1":
-            meanwhile()
-        return real(content, *args, **kw)
-
-    monkeypatch.setattr(ws.objects, "put_bytes", put_bytes)
-    ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
-    monkeypatch.undo()
-
-
 def _three(ws: Workspace):
     sid = ws.sessions.create(name="race")
     ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v1 {i}", None) for i in range(3)])
@@ -93,7 +79,7 @@ def test_a_link_put_in_place_of_a_copy_while_a_store_runs_is_replaced_not_follow
         (files / "f1.txt").unlink()
         (files / "f1.txt").symlink_to(outside)
 
-    _store_v2_while(ws, sid, monkeypatch, link_in)
+    store_v2_while(ws, sid, monkeypatch, link_in)
     assert not (files / "f1.txt").is_symlink()
     assert (files / "f1.txt").read_bytes() == b"v2 1"
     assert outside.read_bytes() == b"not the session's"
@@ -118,7 +104,7 @@ def test_a_copy_still_being_written_while_a_store_runs_is_left_to_its_writer(
             handedits, "hash_path", lambda p, *a: None if p == writing else real(p, *a)
         )
 
-    _store_v2_while(ws, sid, monkeypatch, an_editor_starts_saving)
+    store_v2_while(ws, sid, monkeypatch, an_editor_starts_saving)
     assert (files / "f1.txt").read_bytes() == b"half of a save"
     assert (files / "f0.txt").read_bytes() == b"v2 0"
     assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"
