@@ -297,17 +297,23 @@ CREATE TABLE stat (
 """
 
 
-def test_a_cache_file_from_before_ctimes_is_read_and_its_entries_hashed_once(
-    tmp_path: Path,
-) -> None:
-    """An older spellfs's file: opened, given the column; its entries vouch for nothing (their
-    file may have been written with the mtime put back), the next put is trusted again."""
+def _old_cache_file(tmp_path: Path) -> Path:
+    """A cache file as spellfs wrote it before ctimes: one entry, f/a."""
     path = tmp_path / "watch-cache.sqlite"
     db = sqlite3.connect(path)
     db.executescript(OLD_SCHEMA)
     with db:
         db.execute("INSERT INTO stat VALUES (?,?,?,?,?,?)", ("f/a", 1, 5, OLD, "h1", OLD * 9))
     db.close()
+    return path
+
+
+def test_a_cache_file_from_before_ctimes_is_read_and_its_entries_hashed_once(
+    tmp_path: Path,
+) -> None:
+    """An older spellfs's file: opened, given the column; its entries vouch for nothing (their
+    file may have been written with the mtime put back), the next put is trusted again."""
+    path = _old_cache_file(tmp_path)
     cache = StatCache(path)
     assert set(cache.entries) == {"f/a"}
     assert cache.lookup("f/a", (1, 5, OLD, 0, CT)) is None
@@ -326,12 +332,7 @@ def test_an_old_cache_file_that_cannot_be_changed_costs_only_speed(
     is trusted, the file is left as it was (not taken for damage), the cache lives in memory."""
     import spellfs.model.statcache as statcache
 
-    path = tmp_path / "watch-cache.sqlite"
-    db = sqlite3.connect(path)
-    db.executescript(OLD_SCHEMA)
-    with db:
-        db.execute("INSERT INTO stat VALUES (?,?,?,?,?,?)", ("f/a", 1, 5, OLD, "h1", OLD * 9))
-    db.close()
+    path = _old_cache_file(tmp_path)
     monkeypatch.setattr(statcache, "_ADD_CTIME", "ALTER TABLE stat ADD COLUMN hash TEXT")
     cache = StatCache(path)
     assert cache.entries == {}
