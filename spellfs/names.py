@@ -178,6 +178,13 @@ def check_tags(tags: object) -> list[str]:
     return out
 
 
+def some_of(names: list[str], most: int = 5) -> str:
+    """The first ``most`` of ``names`` (sorted), then how many more: what an error shows of a
+    long list of files."""
+    shown = ", ".join(sorted(names)[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def whole_number(text: str) -> int | None:
     """``text`` as an int when it is 1 to 18 ASCII digits, else None.
 

@@ -16,6 +16,7 @@ import stat as statmod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UnrecordedChanges
+from ..names import some_of
 from .statcache import hash_path, same_stat, settled as _settled
 
 if TYPE_CHECKING:
@@ -158,12 +159,9 @@ class HandEdits:
         ws = self.ws
         sid = ws.sessions.manifest(dir)["id"]
         if not force:
-            shown = ", ".join(sorted(hit)[:5]) + (
-                f" and {len(hit) - 5} more" if len(hit) > 5 else ""
-            )
             raise UnrecordedChanges(
                 f"{doing} would overwrite or delete unrecorded changes: "
-                f"sessions/{dir}/files/: {shown} "
+                f"sessions/{dir}/files/: {some_of(hit)} "
                 f"(record them with `spell save {sid[:8]}` first, or pass --force: "
                 "they are kept first, then it goes on)"
             )

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ..errors import InvalidTransition, UnrecordedChanges, UsageError
-from ..names import jsonable, now
+from ..names import jsonable, now, some_of
 from .leftovers import files_now, keep_new, unjudged, unrecorded
 
 __all__ = ["SessionChanges", "TRANSITIONS"]
@@ -142,9 +142,9 @@ class SessionChanges:
         judged = {n for n in log.versions if log.is_live(n)} | set(wc.added) | set(wc.modified)
         hit = unrecorded(base, unjudged(before, judged), recorded)
         if hit and not force:
-            shown = ", ".join(hit[:5]) + (f" and {len(hit) - 5} more" if len(hit) > 5 else "")
             raise UnrecordedChanges(
-                f"{doing} would delete files no record holds: sessions/{dir}/files/: {shown} "
+                f"{doing} would delete files no record holds: sessions/{dir}/files/: "
+                f"{some_of(hit)} "
                 f"(spellfs records none of them: move them out of the session, or pass --force: "
                 "they are kept as objects first)"
             )
