@@ -64,8 +64,9 @@ def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> 
     A file created or changed under a session's files/ becomes a new artifact
     version (type user_input, created_by watch); a deleted one leaves the
     listing; a bad session.yaml is reported with its file and line. On start it
-    catches up with what changed while nothing watched. With --json, one JSON
-    line per change on stdout.
+    catches up with what changed while nothing watched. While it runs, other
+    processes' session listings (spell ls, Session.list) ask it rather than read
+    every session.yaml. With --json, one JSON line per change on stdout.
     """
     from ..watch import WatchLock
     from ..watch import Watcher
@@ -87,11 +88,13 @@ def watch(ctx: click.Context, as_json: bool, poll: bool, daemon_child: bool) -> 
     if daemon_child:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     bar = progress if (sys.stderr.isatty() and not daemon_child) else None
-    watcher = Watcher(ws, emit, polling=poll, progress=bar)
+    watcher = Watcher(ws, emit, polling=poll, progress=bar, answer_listings=True)
     try:
         watcher.start()
-        while not watcher.ready.wait(0.1) and not stop.is_set():
-            pass  # catching up; a SIGTERM meanwhile must not wait for it to finish
+        assert watcher.listings is not None
+        for ready in (watcher.ready, watcher.listings.ready):
+            while not ready.wait(0.1) and not stop.is_set():
+                pass  # catching up; a SIGTERM meanwhile must not wait for it to finish
         if watcher.error is None and not stop.is_set():
             lock.set_state("watching")
             n = len(ws.index.rows)

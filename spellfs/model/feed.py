@@ -73,6 +73,13 @@ class Feed:
             self.pending |= changed
             self.stale |= changed
 
+    def unchanged(self) -> bool:
+        """Nothing changed since the last full listing, as far as the kernel's queue says: what
+        that listing found still holds (a watcher answers a repeated question from it)."""
+        self.drain()
+        # (a name the queue gave is stale until a listing reads it; a lost queue is not complete)
+        return self.complete and not self.stale
+
     def vouch(
         self, dir: str, manifest: Any, records: Any, signature: Callable[[str, str], Any]
     ) -> None:

@@ -21,6 +21,7 @@ from ..errors import (
     UsageError,
 )
 from .lifecycle import TRANSITIONS, SessionChanges
+from . import watched
 from .manifest import STATUSES, dump_manifest, load_manifest, update_manifest
 from ..names import (
     check_display_name,
@@ -438,35 +439,23 @@ class Sessions(SessionChanges):
 
     def list(self, query: dict | None = None) -> list[dict]:
         """Sessions matching ``query`` (SPEC §2); broken manifests are left out and kept in
-        ``self.broken``."""
+        ``self.broken``. A running watcher answers when it can (:mod:`.watched`): it has
+        followed every change, so this process need not look at every session."""
         q = dict(query or {})
-        unknown = set(q) - _QUERY_KEYS
-        if unknown:
-            raise UsageError(
-                f"unknown query field: {sorted(unknown)[0]} (known: "
-                f"{', '.join(sorted(_QUERY_KEYS))})"
-            )
-        status = q.get("status")
-        if status in (None, ""):
-            statuses: tuple = LIVE
-        elif status == "all":
-            statuses = STATUSES
-        elif status in STATUSES:
-            statuses = (status,)
-        else:
-            raise UsageError(f"invalid status: {status!r} (one of {', '.join(STATUSES)}, all)")
-        tags = check_tags(q.get("tags"))
-        parent = self.id(q["parent_session_id"]) if q.get("parent_session_id") else None
-        after, before = created_bounds(q)
-        sort_by = q.get("sort_by") or "created_at"
-        if sort_by not in SORT_KEYS:
-            raise UsageError(f"invalid sort_by: {sort_by!r} (one of {', '.join(SORT_KEYS)})")
-        limit, offset = q.get("limit"), q.get("offset") or 0
-        for key, value in (("limit", limit), ("offset", offset)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
+        _checked(q)
+        answer = None if self.ws.memory else watched.ask(self.ws.root, {"list": q})
+        if answer is not None:
+            sessions, broken = answer.get("sessions"), answer.get("broken")
+            if isinstance(sessions, list) and isinstance(broken, list):
+                self.broken = broken
+                return sessions
+        return self.list_here(q)
+
+    def list_here(self, query: dict) -> list[dict]:
+        """:meth:`list` done by this process itself (what a watcher does for the others)."""
+        statuses, tags, after, before, sort_by, limit, offset = _checked(query)
+        pref = query.get("parent_session_id")
+        parent = self.id(pref) if pref else None
         self.broken: list[str] = []
         index = self.ws.index
         needles = [json.dumps(t) for t in tags]
@@ -477,7 +466,7 @@ class Sessions(SessionChanges):
             elif row.status in statuses and (not tags or row.has_tags(tags, needles)):
                 chosen.append(row)
         index.load_manifests(chosen)
-        out = []
+        kept, manifests = [], []
         for row in chosen:
             m = row.manifest
             if m is None:  # removed while we looked
@@ -490,7 +479,10 @@ class Sessions(SessionChanges):
                     before is not None and created >= before
                 ):
                     continue
-            row = index.refresh_dir(row.dir, manifest=False) or row
+            kept.append(row)
+            manifests.append(m)
+        out = []
+        for row, m in zip(index.refresh_records(kept), manifests):
             if row.error:  # its artifacts.yaml, read just now, is broken: as a new process says
                 self.broken.append(row.error)
                 continue
@@ -521,3 +513,34 @@ class Sessions(SessionChanges):
             finally:
                 self.closing.discard(m["id"])
         self.ws.publish(event, {"session_id": m["id"], "name": m["name"], "status": m["status"]})
+
+
+def _checked(q: dict) -> tuple:
+    """A listing query's parts, checked: statuses, tags, created bounds, sort key, limit,
+    offset."""
+    unknown = set(q) - _QUERY_KEYS
+    if unknown:
+        raise UsageError(
+            f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})"
+        )
+    status = q.get("status")
+    if status in (None, ""):
+        statuses: tuple = LIVE
+    elif status == "all":
+        statuses = STATUSES
+    elif status in STATUSES:
+        statuses = (status,)
+    else:
+        raise UsageError(f"invalid status: {status!r} (one of {', '.join(STATUSES)}, all)")
+    tags = check_tags(q.get("tags"))
+    after, before = created_bounds(q)
+    sort_by = q.get("sort_by") or "created_at"
+    if sort_by not in SORT_KEYS:
+        raise UsageError(f"invalid sort_by: {sort_by!r} (one of {', '.join(SORT_KEYS)})")
+    limit, offset = q.get("limit"), q.get("offset") or 0
+    for key, value in (("limit", limit), ("offset", offset)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
+    return statuses, tags, after, before, sort_by, limit, offset

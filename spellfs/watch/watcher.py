@@ -16,7 +16,8 @@ rewrite, or a burst of small writes each give one version with the settled
 content, never a partial one.
 
 What a settled key becomes (a version, a deletion, a manifest change) is
-:mod:`spellfs.watch.handedits`.
+:mod:`spellfs.watch.handedits`. With ``answer_listings`` (``spell watch``, the daemon) it also
+answers other processes' session listings (:mod:`spellfs.watch.listings`).
 
 Watch strategy: one recursive inotify watch on ``sessions/`` (kernel watches on
 ``sessions/``, each session directory and its ``files/``; ``.spell/objects`` and
@@ -39,6 +40,7 @@ from ..model import Ignore
 from ..names import now, parse_time
 from .catchup import CatchUp, StatCache, is_editor_temp, stat_of
 from .handedits import HandEdits
+from .listings import ListingServer
 from .observer import OverflowAlarm, start_observer
 from .debounce import DebounceQueue
 
@@ -80,6 +82,7 @@ class Watcher(CatchUp, HandEdits):
         poll_interval: float = 1.0,
         check_interval: float | None = None,
         progress: Callable[[str, int], Any] | None = None,
+        answer_listings: bool = False,
     ) -> None:
         if ws.root is None:
             raise UsageError("cannot watch an in-memory workspace")
@@ -117,6 +120,7 @@ class Watcher(CatchUp, HandEdits):
         self._manifests: dict[str, dict] = {}
         self._warned: set = set()
         self._next_check = _INF
+        self.listings = ListingServer(ws, self._warn) if answer_listings else None
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> "Watcher":
@@ -138,12 +142,16 @@ class Watcher(CatchUp, HandEdits):
             raise
         self._worker = threading.Thread(target=self._run, name="spell-watch", daemon=True)
         self._worker.start()
+        if self.listings is not None:
+            self.listings.start()
         return self
 
     def stop(self) -> None:
         """Stop and join every thread this watcher started; unsettled keys wait for the next
         catch-up."""
         self._queue.stop()
+        if self.listings is not None:
+            self.listings.stop()
         if self.observer is not None:
             self.observer.stop()
             if self.observer.is_alive():

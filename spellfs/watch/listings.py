@@ -1,0 +1,130 @@
+"""The watcher answers other processes' session listings (the asking side and the promise are
+:mod:`spellfs.model.watched`).
+
+One thread, one workspace object of its own (its own index connection and kernel change feed;
+the watcher's worker keeps its own). It lists twice before it binds the socket, so that its
+feed watches every session and a listing looks only at what the kernel's queue names; a process
+that asks before then gets no answer and lists by itself. Questions are answered one at a
+time: each is a listing of a few milliseconds, and a peer that does not send its question
+within the time limit is dropped. An answer is kept for the same question until the kernel's
+queue names a change: a script or a page that lists again and again costs one listing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import SpellError
+from ..model.watched import SOCKET, TIMEOUT, encode, read_line, socket_address
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = ["ListingServer"]
+
+
+class ListingServer:
+    """Answer listings for ``ws``'s workspace on ``.spell/watch.sock`` until :meth:`stop`.
+
+    Only the workspace's one watcher (the holder of its pid file's lock) runs one, so the
+    socket file it finds at start is a dead watcher's and is replaced."""
+
+    def __init__(self, ws: "Workspace", warn: Callable[[str], None]) -> None:
+        self.root = Path(ws.root) if ws.root is not None else None
+        self._own = lambda: type(ws)(ws.root, ws.config, actor="watch")  # (its own connection)
+        self.warn = warn
+        self.served = 0
+        # Answers by question, while the kernel's queue names no change (see Feed.unchanged).
+        self._answers: dict[bytes, bytes] = {}
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ListingServer":
+        self._thread = threading.Thread(target=self._run, name="spell-listings", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.ready.set()
+
+    def __enter__(self) -> "ListingServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            with self._own() as ws:
+                for _ in range(2):  # the second listing starts the feed's watch (model/feed.py)
+                    if self._stop.is_set():
+                        return
+                    ws.sessions.list_here({"status": "all"})
+                self._serve(ws)
+        except (SpellError, OSError) as exc:  # never a dead watcher: others list by themselves
+            self.warn(f"other processes list sessions by themselves: {exc}")
+        finally:
+            self.ready.set()
+
+    def _serve(self, ws: "Workspace") -> None:
+        assert self.root is not None
+        path = self.root / SOCKET
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # a dead watcher's (see the class docstring)
+            with socket_address(self.root) as address:
+                server.bind(address)
+            try:
+                server.listen(64)
+                server.settimeout(0.2)  # how soon a stop is noticed
+                self.ready.set()
+                while not self._stop.is_set():
+                    try:
+                        peer, _ = server.accept()
+                    except TimeoutError:
+                        continue
+                    with peer:
+                        self._answer(ws, peer)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+    def _answer(self, ws: "Workspace", peer: socket.socket) -> None:
+        peer.settimeout(TIMEOUT)
+        try:
+            line = read_line(peer)
+            if line is None:
+                return
+            if not ws.index.feed.unchanged():
+                self._answers.clear()
+            data = self._answers.get(line)
+            if data is None:
+                data = self._listing(ws, line)
+                if len(self._answers) < 64:
+                    self._answers[line] = data
+            self.served += 1  # (before the answer: the asker may look right after it)
+            peer.sendall(data)
+        except OSError:
+            pass  # a peer that went away or was too slow: the next one is served
+
+    def _listing(self, ws: "Workspace", line: bytes) -> bytes:
+        try:
+            query = json.loads(line)["list"]
+            if not isinstance(query, dict):
+                raise TypeError(f"a query is a mapping, not {type(query).__name__}")
+            sessions = ws.sessions.list_here(query)
+            # (made whole before a byte is sent: an answer JSON cannot carry is not sent)
+            return encode({"sessions": sessions, "broken": ws.sessions.broken})
+        except (SpellError, KeyError, TypeError, ValueError) as exc:
+            return encode({"error": str(exc)})  # the asker lists by itself, and says it its way

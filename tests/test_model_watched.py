@@ -1,0 +1,136 @@
+"""Asking a watcher for a listing (model/watched.py): when no watcher answers, or it answers
+badly, the caller lists by itself and gets the same sessions as without a watcher."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from spellfs import Workspace, init_workspace
+from spellfs.errors import UsageError
+from spellfs.model import watched
+
+
+def _tagged(ws: Workspace) -> list[str]:
+    ws.sessions.create(name="a", tags=["x"])
+    ws.sessions.create(name="b", tags=["y"])
+    return sorted(s["name"] for s in ws.sessions.list({"tags": ["x"]}))
+
+
+def test_without_a_watcher_there_is_no_socket_and_nothing_is_asked(ws: Workspace) -> None:
+    assert watched.ask(ws.root, {"list": {}}) is None
+    assert _tagged(ws) == ["a"]
+
+
+def test_a_dead_watchers_socket_is_refused_at_once(ws: Workspace) -> None:
+    path = ws.root / watched.SOCKET
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(path))
+    dead.close()  # the file stays; nobody listens on it
+    t = time.monotonic()
+    assert watched.ask(ws.root, {"list": {}}) is None
+    assert time.monotonic() - t < watched.TIMEOUT  # refused, not waited for
+    assert _tagged(ws) == ["a"]
+
+
+class _Peer:
+    """A listening socket that answers each question with ``reply`` (None: never answers)."""
+
+    def __init__(self, root: Path, reply: bytes | None) -> None:
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with watched.socket_address(root) as address:
+            self.server.bind(address)
+        self.server.listen(8)
+        self.reply = reply
+        self.questions: list[bytes] = []
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                peer, _ = self.server.accept()
+            except OSError:
+                return
+            line = watched.read_line(peer)
+            self.questions.append(line or b"")
+            if self.reply is None:
+                self.held.append(peer)  # silent: the asker must give up by itself
+                continue
+            with peer:
+                peer.sendall(self.reply)
+
+    def close(self) -> None:
+        self.server.close()
+        for p in self.held:
+            p.close()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b'{"error": "invalid status"}\n',
+        b"not json\n",
+        b'["a list"]\n',
+        b'{"sessions": "not a list", "broken": []}\n',
+        b'{"sessions": [], "broken": []}',  # no newline: cut short
+        b"",  # closed without a word
+    ],
+)
+def test_a_bad_answer_means_the_caller_lists_by_itself(ws: Workspace, reply: bytes) -> None:
+    peer = _Peer(ws.root, reply)
+    try:
+        assert _tagged(ws) == ["a"]
+        assert peer.questions  # it was asked
+    finally:
+        peer.close()
+
+
+def test_a_silent_watcher_is_given_up_on_after_the_time_limit(ws: Workspace) -> None:
+    peer = _Peer(ws.root, None)
+    try:
+        t = time.monotonic()
+        assert watched.ask(ws.root, {"list": {}}, timeout=0.3) is None
+        assert 0.3 <= time.monotonic() - t < 5
+        assert _tagged(ws) == ["a"]  # (waits TIMEOUT, then lists by itself)
+    finally:
+        peer.close()
+
+
+def test_the_answer_is_what_the_watcher_said_and_the_question_is_the_query(ws: Workspace) -> None:
+    peer = _Peer(ws.root, b'{"sessions": [{"name": "from the watcher"}], "broken": ["b"]}\n')
+    try:
+        assert ws.sessions.list({"tags": ["x"], "status": "all"}) == [{"name": "from the watcher"}]
+        assert ws.sessions.broken == ["b"]
+        assert peer.questions == [b'{"list": {"tags": ["x"], "status": "all"}}']
+    finally:
+        peer.close()
+
+
+def test_a_bad_query_is_refused_before_any_watcher_is_asked(ws: Workspace) -> None:
+    peer = _Peer(ws.root, b'{"sessions": [], "broken": []}\n')
+    try:
+        with pytest.raises(UsageError, match="invalid status: 'nope'"):
+            ws.sessions.list({"status": "nope"})
+        with pytest.raises(UsageError, match="unknown query field: colour"):
+            ws.sessions.list({"colour": "red"})
+        assert peer.questions == []
+    finally:
+        peer.close()
+
+
+def test_a_workspace_path_too_long_for_a_socket_address_is_reached(tmp_path: Path) -> None:
+    root = tmp_path / ("d" * 60) / ("e" * 60) / "ws"
+    init_workspace(root)
+    assert len(os.fsencode(root / watched.SOCKET)) > 108
+    peer = _Peer(root, b'{"sessions": [{"name": "far"}], "broken": []}\n')
+    try:
+        assert watched.ask(root, {"list": {}}) == {"sessions": [{"name": "far"}], "broken": []}
+        assert (root / watched.SOCKET).exists()  # bound at its real path, through /proc
+    finally:
+        peer.close()
