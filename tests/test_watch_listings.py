@@ -150,8 +150,8 @@ def test_a_dead_watchers_socket_file_is_replaced(root: Path) -> None:
 def test_answers_kept_for_a_repeated_question_never_hide_a_change(
     root: Path, server: ListingServer
 ) -> None:
-    """Random hand edits, creations and removals between listings: every answer equals a
-    listing made from the files alone (a new process with no watcher's help)."""
+    """Random hand edits, creations, stores and removals between listings: every answer equals
+    a listing made from the files alone (a new process with no watcher's help)."""
     rnd = random.Random(1130)
     queries = [{"tags": ["x"]}, {}, {"status": "all"}, {"tags": ["x"], "sort_by": "name"}]
     with Workspace.open(root) as ws:
@@ -159,7 +159,9 @@ def test_answers_kept_for_a_repeated_question_never_hide_a_change(
             ws.sessions.create(name=f"s{i}", tags=["x"])
     for step in range(40):
         dirs = sorted(p.name for p in (root / "sessions").iterdir() if p.is_dir())
-        what = rnd.choice(["retag", "retag", "describe", "create", "remove", "nothing"])
+        what = rnd.choice(
+            ["retag", "retag", "describe", "create", "remove", "store", "store", "nothing"]
+        )
         if what in ("retag", "describe") and dirs:
             path = root / "sessions" / rnd.choice(dirs) / "session.yaml"
             text = path.read_text()
@@ -171,6 +173,17 @@ def test_answers_kept_for_a_repeated_question_never_hide_a_change(
         elif what == "create":
             with Workspace.open(root) as other:
                 other.sessions.create(name=f"n{step}", tags=["x"])
+        elif what == "store" and dirs:
+            # a new name (one more), a new version of a name (as many, later) or a deletion
+            with Workspace.open(root) as other:
+                dir = rnd.choice(dirs)
+                have = sorted(a["name"] for a in other.artifacts.list(dir))
+                how = rnd.choice(["new", "version", "delete"]) if have else "new"
+                if how == "delete":
+                    other.artifacts.delete(dir, rnd.choice(have))
+                else:
+                    name = f"a{step}.txt" if how == "new" else rnd.choice(have)
+                    other.artifacts.store(dir, "user_input", name, b"step %d" % step)
         elif what == "remove" and len(dirs) > 1:
             shutil.rmtree(root / "sessions" / rnd.choice(dirs))
         q = rnd.choice(queries)

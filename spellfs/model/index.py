@@ -376,7 +376,8 @@ class Index:
         feed.begin_pass()  # (a watch starts before the stats below, so they cover what came before)
         losses = feed.losses
         rows = self.rows
-        if feed.complete and not records:  # the kernel named every dir that changed
+        followed = feed.complete and not records
+        if followed:  # the kernel named every dir that changed
             dirs = [*rows, *(d for d in feed.pending if d not in rows)]
         else:
             dirs = self.ws.storage.listdir("sessions")
@@ -394,14 +395,16 @@ class Index:
         self._batch += 1
         try:
             quiet, stale, watch = feed.mq, feed.stale, feed.watch
-            trusted = 0
-            for dir in dirs:
+            if fd is not None and quiet:  # vouched for by the kernel's queue: not looked at
+                sure = (quiet - stale) & rows.keys()
+                out = [rows[dir] for dir in dirs if dir in sure]
+                dirs_left = [dir for dir in dirs if dir not in sure]
+            else:
+                dirs_left = dirs
+            trusted = len(out)
+            for dir in dirs_left:
                 row = rows.get(dir)
                 if fd is not None and row is not None and dir not in stale:
-                    if dir in quiet:
-                        out.append(row)
-                        trusted += 1
-                        continue
                     try:
                         st = stat(dir + "/session.yaml", dir_fd=fd)
                     except OSError:
@@ -415,8 +418,9 @@ class Index:
                 row = self.refresh_dir(dir, records)
                 if row is not None:
                     out.append(row)
-            for gone in set(self.rows) - set(dirs):
-                self.forget(gone)
+            if not followed:  # (else every row was in dirs, and one gone is forgotten as found)
+                for gone in set(self.rows) - set(dirs):
+                    self.forget(gone)
             feed.complete = feed.watch is not None and feed.losses == losses
             self.looked = len(dirs) - trusted
         finally:

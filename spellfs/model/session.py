@@ -37,6 +37,7 @@ from ..names import (
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
+    from .index_row import Row
 
 __all__ = ["Sessions", "LIVE", "TRANSITIONS"]
 
@@ -452,7 +453,16 @@ class Sessions(SessionChanges):
         return self.list_here(q)
 
     def list_here(self, query: dict) -> list[dict]:
-        """:meth:`list` done by this process itself (what a watcher does for the others)."""
+        """:meth:`list` done by this process itself."""
+        return [
+            self.info(row.dir, m, row.artifact_count, row.last_at)
+            for row, m in self.matching(query)
+        ]
+
+    def matching(self, query: dict) -> list[tuple["Row", dict]]:
+        """The sessions ``query`` lists, in its order: each one's index row (current with the
+        files) and manifest. :meth:`list_here` makes its answer of them; a watcher keeps each
+        one's encoded answer while its row does not change (``spellfs/watch/listings.py``)."""
         statuses, tags, after, before, sort_by, limit, offset = _checked(query)
         pref = query.get("parent_session_id")
         parent = self.id(pref) if pref else None
@@ -481,15 +491,17 @@ class Sessions(SessionChanges):
                     continue
             kept.append(row)
             manifests.append(m)
-        out = []
+        found = []
         for row, m in zip(index.refresh_records(kept), manifests):
             if row.error:  # its artifacts.yaml, read just now, is broken: as a new process says
                 self.broken.append(row.error)
                 continue
-            out.append(self.info(row.dir, m, row.artifact_count, row.last_at))
+            found.append((row, m))
         index.commit()
-        out.sort(key=lambda s: (s[sort_by], s["created_at"], s["id"]))
-        return out[offset : None if limit is None else offset + limit]
+        found.sort(
+            key=lambda pair: (_sort_value(pair, sort_by), pair[1]["created_at"], pair[1]["id"])
+        )
+        return found[offset : None if limit is None else offset + limit]
 
     # -- current session ---------------------------------------------------------
     def set_current(self, ref: Any) -> None:
@@ -544,3 +556,11 @@ def _checked(q: dict) -> tuple:
         ):
             raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
     return statuses, tags, after, before, sort_by, limit, offset
+
+
+def _sort_value(pair: tuple["Row", dict], sort_by: str) -> str:
+    """A session's ``sort_by`` field as :meth:`Sessions.info` reports it."""
+    row, m = pair
+    if sort_by == "updated_at":
+        return max(m["updated_at"], row.last_at or "")
+    return m[sort_by]

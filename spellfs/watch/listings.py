@@ -24,6 +24,7 @@ from ..errors import SpellError
 from ..model.watched import SOCKET, TIMEOUT, encode, read_line, socket_address
 
 if TYPE_CHECKING:
+    from ..model.index_row import Row
     from ..workspace import Workspace
 
 __all__ = ["ListingServer"]
@@ -42,6 +43,8 @@ class ListingServer:
         self.served = 0
         # Answers by question, while the kernel's queue names no change (see Feed.unchanged).
         self._answers: dict[bytes, bytes] = {}
+        # Each session's part of an answer, by session folder (see _encoded).
+        self._sessions: dict[str, tuple[tuple, bytes]] = {}
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
@@ -123,8 +126,21 @@ class ListingServer:
             query = json.loads(line)["list"]
             if not isinstance(query, dict):
                 raise TypeError(f"a query is a mapping, not {type(query).__name__}")
-            sessions = ws.sessions.list_here(query)
-            # (made whole before a byte is sent: an answer JSON cannot carry is not sent)
-            return encode({"sessions": sessions, "broken": ws.sessions.broken})
+            parts = [self._encoded(ws, row, m) for row, m in ws.sessions.matching(query)]
+            broken = encode({"broken": ws.sessions.broken})
         except (SpellError, KeyError, TypeError, ValueError) as exc:
             return encode({"error": str(exc)})  # the asker lists by itself, and says it its way
+        # (the answer is made whole before a byte of it is sent)
+        return b'{"sessions": [' + b", ".join(parts) + b"], " + broken[1:]
+
+    def _encoded(self, ws: "Workspace", row: "Row", m: dict) -> bytes:
+        """One session of an answer, as JSON: kept while its row holds the same manifest (as
+        JSON text), count and time, which are all ``Sessions.info`` makes it of."""
+        key = (row.json_text, row.artifact_count, row.last_at)
+        kept = self._sessions.get(row.dir)
+        if kept is None or kept[0] != key:
+            if len(self._sessions) > 2 * len(ws.index.rows) + 1000:  # sessions gone since
+                self._sessions.clear()
+            info = ws.sessions.info(row.dir, m, row.artifact_count, row.last_at)
+            kept = self._sessions[row.dir] = (key, encode(info)[:-1])
+        return kept[1]
