@@ -107,3 +107,20 @@ def test_an_artifact_query_stats_nothing_the_queue_vouches_for(root: Path, monke
         asked = _count_stats(ws, monkeypatch)
         assert sorted(a["name"] for a in ws.artifacts.query()) == ["a.txt", "b.txt", "c.txt"]
         assert asked == []
+
+
+def test_a_manifest_edit_that_keeps_size_and_mtime_is_seen_by_a_new_process(root: Path) -> None:
+    """`cp -p`, `touch -r`, an editor that puts the mtime back: the size and mtime match what the
+    index keeps, the ctime (which no one can set) does not, as in git's index (F12)."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="a", tags=["old"])
+        assert [s["name"] for s in ws.sessions.list({"tags": ["old"]})] == ["a"]
+        path = root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
+    st = path.stat()
+    path.write_text(path.read_text().replace("- old", "- new"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    with Workspace.open(root) as ws:
+        assert [s["name"] for s in ws.sessions.list({"tags": ["new"]})] == ["a"]
+        assert ws.sessions.list({"tags": ["old"]}) == []
+        assert ws.sessions.get(sid)["tags"] == ["new"]

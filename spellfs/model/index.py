@@ -34,7 +34,7 @@ __all__ = ["Index"]
 
 
 def _sig(sig: Any) -> str | None:
-    return None if sig is None else "%d:%d:%d" % tuple(sig)
+    return None if sig is None else "%d:%d:%d:%d" % tuple(sig)
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
@@ -410,7 +410,8 @@ class Index:
                     except OSError:
                         pass
                     else:
-                        if row.msig == _sig((st.st_ino, st.st_size, st.st_mtime_ns)):
+                        sig = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                        if row.msig == _sig(sig):
                             if watch is not None:  # stat-ed after its watch: vouched for
                                 feed.vouch(dir, row.msig, False, self._signature)
                             out.append(row)

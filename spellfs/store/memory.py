@@ -95,10 +95,11 @@ class MemoryStorage(Storage):
         self._touch(rel + "/x")
         self.dirs.add(rel)
 
-    def signature(self, rel: str) -> tuple[int, int, int] | None:
+    def signature(self, rel: str) -> tuple[int, int, int, int] | None:
         if rel not in self.files:
             return None
-        return (0, len(self.files[rel]), self._versions.get(rel, 0))
+        version = self._versions.get(rel, 0)
+        return (0, len(self.files[rel]), version, version)
 
     def lock(self, name: str) -> contextlib.AbstractContextManager:
         return self._locks.setdefault(name, threading.RLock())

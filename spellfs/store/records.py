@@ -134,7 +134,7 @@ class RecordLog:
             return self
         if sig == self._seen:
             return self
-        inode, size, _ = sig
+        inode, size = sig[0], sig[1]
         if inode != self.inode or size < self.offset:
             self.reset()
             self.inode = inode

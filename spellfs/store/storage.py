@@ -117,7 +117,11 @@ class Storage:
     def remove(self, rel: str) -> None: ...
     def rmtree(self, rel: str) -> None: ...
     def mkdir(self, rel: str) -> None: ...
-    def signature(self, rel: str) -> tuple[int, int, int] | None: ...
+    def signature(self, rel: str) -> tuple[int, int, int, int] | None:
+        """(inode, size, mtime, ctime) of a file, None when there is none: what caches compare to
+        tell a change. ctime too, as git's index does: an edit that keeps the size and puts the
+        mtime back (``cp -p``, ``touch -r``) still moves the ctime, which no one can set."""
+
     def lock(self, name: str) -> contextlib.AbstractContextManager: ...
     def sync(self) -> None:
         """Make everything written so far survive a power cut (the whole machine's writes;
@@ -293,7 +297,7 @@ class FsStorage(Storage):
         except OSError as exc:
             raise disk_error(exc, self.base + rel) from None
 
-    def signature(self, rel: str) -> tuple[int, int, int] | None:
+    def signature(self, rel: str) -> tuple[int, int, int, int] | None:
         self.guard.check(rel, final=False)
         try:
             st = os.lstat(self.base + rel)
@@ -307,7 +311,7 @@ class FsStorage(Storage):
             from .links import refusal
 
             raise refusal(rel, st.st_mode)
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
