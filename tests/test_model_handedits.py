@@ -109,3 +109,49 @@ def test_a_copy_still_being_written_while_a_store_runs_is_left_to_its_writer(
     assert (files / "f0.txt").read_bytes() == b"v2 0"
     assert ws.artifacts.get(sid, "f1.txt")["content"] == b"v2 1"
     assert set(ws.worktree.scan(ws.sessions.resolve(sid)).modified) == {"f1.txt"}
+
+
+_SAID = {"description": "the plan", "tags": ["draft", "q3"], "owner": "ana", "custom": {"n": 2}}
+
+
+def _said(ws: Workspace, sid: str, name: str) -> dict:
+    m = ws.artifacts.get(sid, name)["metadata"]
+    return {k: m.get(k) for k in ("description", "tags", "custom", "created_by")}
+
+
+def test_a_hand_edits_version_keeps_what_the_artifact_was_said_to_be(ws: Workspace) -> None:
+    """`spell save` records a hand edit as a new version: the content is the person's, the
+    description, tags and custom metadata go on from the version before (rt2 M2); a file
+    dropped in has none, and a name deleted and made again starts afresh."""
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "agent_output", "plan.md", "v1\n", _SAID)
+    ws.artifacts.store(sid, "agent_output", "gone.md", "v1\n", _SAID)
+    ws.artifacts.delete(sid, "gone.md")
+    files = ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
+    (files / "plan.md").write_text("v2, by hand\n")
+    (files / "gone.md").write_text("again\n")
+    (files / "new.md").write_text("dropped in\n")
+    ws.worktree.record(ws.sessions.resolve(sid))
+    assert ws.artifacts.get(sid, "plan.md")["content"] == b"v2, by hand\n"
+    said = {"description": "the plan", "tags": ["draft", "q3"], "custom": {"n": 2, "owner": "ana"}}
+    assert _said(ws, sid, "plan.md") == {**said, "created_by": "hand"}
+    assert _said(ws, sid, "plan.md@1") == {**said, "created_by": ws.actor}
+    empty = {"description": "", "tags": [], "custom": {}, "created_by": "hand"}
+    assert _said(ws, sid, "new.md") == empty
+    assert _said(ws, sid, "gone.md") == empty
+
+
+def test_content_kept_before_an_overwrite_keeps_what_it_was_said_to_be(ws: Workspace) -> None:
+    """--force over a hand edit keeps it as a version first: that version says why it was
+    kept, and keeps the artifact's description, tags and custom metadata."""
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "agent_output", "plan.md", "v1\n", _SAID)
+    dir = ws.sessions.resolve(sid)
+    (ws.root / "sessions" / dir / "files" / "plan.md").write_text("by hand\n")
+    assert ws.worktree.guard(dir, ["plan.md"], True, "restore") == ["plan.md@2"]
+    assert _said(ws, sid, "plan.md@2") == {
+        "description": "the plan",
+        "tags": ["draft", "q3"],
+        "custom": {"n": 2, "owner": "ana", "kept_by": "restore"},
+        "created_by": "hand",
+    }

@@ -443,3 +443,20 @@ def test_catch_up_in_a_git_clone_lacking_a_copy_kept_out_of_git_deletes_nothing(
     finally:
         h.stop()
         h.ws.close()
+
+
+def test_a_watched_hand_edit_keeps_what_the_artifact_was_said_to_be(h: Harness) -> None:
+    """The watcher's version of a hand edit keeps the description, tags and custom metadata of
+    the version before (rt2 M2): an edit changes the content, not what the artifact is."""
+    said = {"description": "the plan", "tags": ["draft"], "owner": "ana"}
+    h.ws.artifacts.store(h.sid, "agent_output", "plan.md", b"v1\n", said)
+    h.start()
+    (h.files / "plan.md").write_bytes(b"v2, by hand\n")
+    settle(h, "plan.md", 1)
+    meta = h.ws.artifacts.get(h.sid, "plan.md")["metadata"]
+    assert h.content("plan.md") == b"v2, by hand\n" and meta["created_by"] == "watch"
+    assert (meta["description"], meta["tags"], meta["custom"]) == (
+        "the plan",
+        ["draft"],
+        {"owner": "ana"},
+    )

@@ -31,6 +31,7 @@ __getattr__, __dir__, __all__ = exports(
         "inflight": "inflight",
         "repair_inflight": "inflight",
         "is_editor_temp": "statcache",
+        "carried": "handedits",
         "copies_now": "handedits",
         "edited_since": "handedits",
         "require_active": "artifact_writes",

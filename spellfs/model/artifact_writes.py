@@ -152,7 +152,7 @@ class ArtifactWrites:
         session: Any,
         paths: list,
         type: str,
-        metadata: dict | None = None,
+        metadata: dict | list[dict] | None = None,
         names: list[str | None] | None = None,
         *,
         materialized: bool = False,
@@ -166,6 +166,7 @@ class ArtifactWrites:
         is told of each, so the caller can acknowledge exactly those) and the cost per
         file stays flat. Small files are read when they are stored, not up front, so
         memory stays bounded however many there are. ``by`` overrides created_by (``hand``).
+        ``metadata`` is every file's, or a list of one per file.
         """
         limit = self.ws.config.get("sessions.max_artifact_size")
         ws = self.ws
@@ -194,11 +195,12 @@ class ArtifactWrites:
                     f"{_RAISE_SIZE}"
                 )
             name = names[i] if names and names[i] is not None else p.name
+            meta = metadata[i] if isinstance(metadata, list) else metadata
             if eager and size <= 1 << 20 and inline + size <= _INLINE_BYTES:
                 inline += size
-                items.append((type, name, p.read_bytes(), None, metadata))
+                items.append((type, name, p.read_bytes(), None, meta))
             else:  # read (small) or streamed (large) from disk when its turn comes
-                items.append((type, name, None, p, metadata))
+                items.append((type, name, None, p, meta))
         return self._store_all(session, items, materialized, by, on_commit)
 
     def store_many(

@@ -22,7 +22,19 @@ from .statcache import hash_path, same_stat, settled as _settled
 if TYPE_CHECKING:
     from .worktree import WorkingCopy
 
-__all__ = ["HandEdits", "copies_now", "edited_since"]
+__all__ = ["HandEdits", "carried", "copies_now", "edited_since"]
+
+
+def carried(latest: dict | None, extra: dict | None = None) -> dict:
+    """The metadata of a hand edit's version: what the name's ``latest`` record says the
+    artifact is (its description, tags and custom metadata) goes on to the new content, as a
+    new version stored through the API would be given it; ``extra`` is added to the custom."""
+    meta: dict = {k: latest[k] for k in ("description", "tags") if latest and latest.get(k)}
+    custom = dict(latest.get("custom") or {}) if latest else {}
+    custom.update(extra or {})
+    if custom:
+        meta["custom"] = custom
+    return meta
 
 
 class HandEdits:
@@ -120,11 +132,12 @@ class HandEdits:
         """Store the ``files/`` copies at ``names`` as they are, as versions by ``hand``."""
         if names:
             base = f"{self.ws.root}/sessions/{dir}/files/"
+            log = self.ws.log(dir)
             self.ws.artifacts.store_files(
                 dir,
                 [base + n for n in names],
                 "user_input",
-                None,
+                [carried(log.latest(n)) for n in names],
                 names,
                 materialized=True,
                 by="hand",
@@ -168,12 +181,13 @@ class HandEdits:
         base = f"{ws.root}/sessions/{dir}/files/"
         hit.sort()
         ws.sessions.closing.add(sid)  # a finished session too: keeping content is not a new store
+        log = ws.log(dir)
         try:
             ws.artifacts.store_files(
                 dir,
                 [base + n for n in hit],
                 "user_input",
-                {"kept_by": doing},
+                [carried(log.latest(n), {"kept_by": doing}) for n in hit],
                 hit,
                 materialized=True,
                 by="hand",

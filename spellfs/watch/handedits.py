@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ManifestError, SessionNotFound, UsageError
 from ..model.absent import DELETED, UNWRITTEN, KeptOut, absence, write_back
+from ..model import carried
 from ..model.inflight import pending, repair_inflight
 from ..names import check_artifact_name
 from .catchup import StatCache, hash_path, stat_of
@@ -118,11 +119,12 @@ class HandEdits:
             m = self._writable(dir, m, rel)
             if m is None:
                 return
+            meta = carried(latest)
             if data is not None:
-                aid = ws.artifacts.store(dir, "user_input", name, data, materialized=True)
+                aid = ws.artifacts.store(dir, "user_input", name, data, meta, materialized=True)
             else:
                 aid = ws.artifacts.store_file(
-                    dir, target, "user_input", name=name, materialized=True
+                    dir, target, "user_input", name=name, metadata=meta, materialized=True
                 )
             rec = log.latest(name) or {}
         if aid["content_hash"] == digest:
