@@ -117,7 +117,8 @@ def main() -> None:
         f"  fresh, the daemon asked    {med(asked):7.1f}   target <= 40 (the same question again)"
     )
     print(f"  fresh, asked after an edit {med(asked_edit):7.1f}   target <= 40 (answer made anew)")
-    print("   ", sorted(round(x) for x in asked_edit), sorted(round(x) for x in asked))
+    print(f"    (each round, sorted: the same question {sorted(round(x) for x in asked)},")
+    print(f"     after an edit {sorted(round(x) for x in asked_edit)})")
     print(f"  warm                       {med(warm):7.1f}   target <= 20")
     print(f"  warm, after a hand edit    {med(edited):7.1f}")
     print(f"  starting the watch (once)  {start_ms:7.1f}   (the second listing of a process)")
