@@ -386,3 +386,17 @@ def test_a_first_metadata_key_turns_an_empty_flow_mapping_into_a_block() -> None
 
     out = update_manifest(dump_manifest(BASE), {**BASE, "metadata": {"k": 1}}, "x")
     assert b"\nmetadata:\n  k: 1\n" in out
+
+
+def test_hand_written_metadata_is_taken_as_json_data_or_refused_by_line(ws) -> None:
+    """YAML lets a person write keys that are numbers beside keys that are words, and values
+    JSON cannot hold. The keys are taken as JSON takes them (strings), so a checkpoint (which
+    writes sorted JSON) works; a value JSON cannot hold is an error naming file and line."""
+    sid = ws.sessions.create(name="s")
+    path = ws.root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
+    path.write_text(path.read_text().replace("metadata: {}", "metadata:\n  1: a\n  b: c"))
+    assert ws.sessions.get(sid)["custom_metadata"] == {"1": "a", "b": "c"}
+    assert ws.history.save(sid) == 1  # was: TypeError, '<' between 'str' and 'int'
+    path.write_text(path.read_text().replace("  b: c", "  b: c\n  n: .nan"))
+    with pytest.raises(ManifestError, match=r"session\.yaml:7: metadata: nan is not a number"):
+        ws.sessions.get(sid)

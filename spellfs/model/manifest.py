@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ManifestError
+from ..errors import ManifestError, UsageError
+from ..names import jsonable
 from ..store import dump_yaml, dump_yaml_rt, load_yaml, load_yaml_rt
 
 __all__ = ["FIELDS", "STATUSES", "dump_manifest", "load_manifest", "update_manifest"]
@@ -79,7 +80,10 @@ def load_manifest(data: bytes, where: str, dirname: str | None = None) -> dict[s
         meta = {}
     if not isinstance(meta, dict):
         raise bad("metadata", "must be a mapping")
-    m["metadata"] = meta
+    try:  # JSON's data, as every other reader of it takes it (a key 1 is the key "1")
+        m["metadata"] = jsonable(meta, "metadata")
+    except UsageError as exc:
+        raise bad("metadata", str(exc).removeprefix("invalid metadata: ")) from None
     for key in ("parent", "template"):
         value = doc.get(key)
         if value is not None and not isinstance(value, str):
