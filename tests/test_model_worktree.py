@@ -71,6 +71,27 @@ def test_shell_edits_show_in_status_and_diff_without_a_watcher(sp: Space) -> Non
     }
 
 
+def test_status_names_folders_and_links_in_files_which_are_never_recorded(sp: Space) -> None:
+    """An artifact is a plain file: a folder dropped into files/ or a link there is never
+    recorded. `spell status` says so, by name and kind, rather than leave it unexplained
+    (red-team 1, M6); the artifacts beside them are shown as before."""
+    sp.sh("mkdir -p notes/old && echo x > notes/old/a.md && ln -s /etc/hostname host.txt")
+    [s] = json.loads(sp("status", "--json").stdout)["sessions"]
+    assert s["not_files"] == [
+        {"name": "host.txt", "kind": "a symbolic link"},
+        {"name": "notes", "kind": "a folder"},
+    ]
+    assert s["unrecorded"] == {"modified": [], "added": [], "deleted": []}
+    text = sp("status").stdout.decode()
+    assert (
+        "  never recorded (an artifact is a plain file): host.txt (a symbolic link), "
+        "notes (a folder)\n" in text
+    )
+    sp.sh("rm -r notes host.txt")
+    [s] = json.loads(sp("status", "--json").stdout)["sessions"]
+    assert s["not_files"] == [] and "never recorded" not in sp("status").stdout.decode()
+
+
 def test_rename_over_save_and_delete_are_seen(sp: Space) -> None:
     (sp.files / ".notes.md.swp").write_text("# notes\nedited in vim\n")
     os.rename(sp.files / ".notes.md.swp", sp.files / "notes.md")

@@ -37,6 +37,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for kind in ("modified", "added", "deleted"):
             if hand.get(kind):
                 click.echo(f"  {kind} by hand, not yet recorded: {', '.join(hand[kind])}")
+        if s.get("not_files"):
+            kept_out = ", ".join(f"{n['name']} ({n['kind']})" for n in s["not_files"])
+            click.echo(f"  never recorded (an artifact is a plain file): {kept_out}")
         if hand.get("not_local"):
             click.echo(
                 "  not local (no copy, object not here: `spell pull` fetches it from a remote): "

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SpellError
 from ..history import ref_of
+from ..model import not_files
 from .plumbing import git_error, is_merging, porcelain, shared
 from .repo import git_dir, open_repo, repo_prefix
 
@@ -72,6 +73,7 @@ def status(ws: "Workspace") -> dict[str, Any]:
             # hand edits, seen without the watcher; one session's link or broken record is
             # said on its own line, the others still shown
             entry["unrecorded"] = ws.worktree.scan(dir).as_dict()
+            entry["not_files"] = not_files(f"{ws.root}/sessions/{dir}/files") if ws.root else []
             entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         except SpellError as exc:
             entry["error"] = str(exc)

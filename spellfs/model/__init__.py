@@ -33,6 +33,7 @@ __getattr__, __dir__, __all__ = exports(
         "is_editor_temp": "statcache",
         "carried": "handedits",
         "copies_now": "handedits",
+        "not_files": "leftovers",
         "edited_since": "handedits",
         "require_active": "artifact_writes",
         "TRANSITIONS": "session",

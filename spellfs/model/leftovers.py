@@ -21,7 +21,7 @@ from .statcache import hash_path
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["files_now", "keep_new", "unjudged", "unrecorded"]
+__all__ = ["files_now", "keep_new", "not_files", "unjudged", "unrecorded"]
 
 _DEPTH = 64  # folders under files/ deeper than this are not looked into (nothing is deleted
 # there unseen either: the removal of a folder that deep fails with the session kept)
@@ -49,6 +49,27 @@ def files_now(base: str) -> dict[str, tuple]:
                 walk(e.path, name + "/", depth + 1)
 
     walk(base, "", 0)
+    return out
+
+
+def not_files(base: str) -> list[dict]:
+    """What sits in ``base`` (a session's ``files/``) that spellfs never records, since an
+    artifact is a plain file: each folder and link, as ``{"name", "kind"}`` (`spell status`
+    says so, rather than leave a person wondering why it is not in the listing)."""
+    from ..store import file_kind
+
+    out = []
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    for e in entries:
+        try:
+            mode = e.stat(follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            continue
+        if not statmod.S_ISREG(mode):
+            out.append({"name": e.name, "kind": file_kind(mode)})
     return out
 
 
