@@ -15,7 +15,7 @@ from ..errors import ManifestError, UsageError
 from ..names import jsonable
 from ..store import dump_yaml, dump_yaml_rt, load_yaml, load_yaml_rt
 
-__all__ = ["FIELDS", "STATUSES", "dump_manifest", "load_manifest", "update_manifest"]
+__all__ = ["FIELDS", "LIVE", "STATUSES", "dump_manifest", "load_manifest", "update_manifest"]
 
 FIELDS = (
     "id",
@@ -30,6 +30,7 @@ FIELDS = (
     "updated_at",
 )
 STATUSES = ("active", "suspended", "completed", "failed")
+LIVE = ("active", "suspended")  # what a listing shows unless asked for another status
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 

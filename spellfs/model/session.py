@@ -21,42 +21,27 @@ from ..errors import (
     UsageError,
 )
 from .lifecycle import TRANSITIONS, SessionChanges
-from . import watched
-from .manifest import STATUSES, dump_manifest, load_manifest, update_manifest
+from .listing import SessionListing
+from .manifest import LIVE, dump_manifest, load_manifest, update_manifest
 from ..names import (
     check_display_name,
-    created_bounds,
     check_tags,
     check_word,
     jsonable,
     new_session_id,
     now,
-    parse_time,
     slugify,
 )
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
-    from .index_row import Row
 
 __all__ = ["Sessions", "LIVE", "TRANSITIONS"]
 
-LIVE = ("active", "suspended")
 _DIRNAME = re.compile(r"[^./][^/]*-[0-9a-f]{8}")  # what a session's directory name looks like
-SORT_KEYS = ("created_at", "updated_at", "name")
-_QUERY_KEYS = {
-    "status",
-    "tags",
-    "parent_session_id",
-    "created_after",
-    "created_before",
-    "limit",
-    "offset",
-    "sort_by",
-}
 
 
-class Sessions(SessionChanges):
+class Sessions(SessionChanges, SessionListing):
     def __init__(self, ws: "Workspace") -> None:
         self.closing: set[str] = (
             set()
@@ -438,71 +423,6 @@ class Sessions(SessionChanges):
         info["modified_on_disk"] = sorted(self.ws.worktree.modified_names(dir))
         return info
 
-    def list(self, query: dict | None = None) -> list[dict]:
-        """Sessions matching ``query`` (SPEC §2); broken manifests are left out and kept in
-        ``self.broken``. A running watcher answers when it can (:mod:`.watched`): it has
-        followed every change, so this process need not look at every session."""
-        q = dict(query or {})
-        _checked(q)
-        answer = None if self.ws.memory else watched.ask(self.ws.root, {"list": q})
-        if answer is not None:
-            sessions, broken = answer.get("sessions"), answer.get("broken")
-            if isinstance(sessions, list) and isinstance(broken, list):
-                self.broken = broken
-                return sessions
-        return self.list_here(q)
-
-    def list_here(self, query: dict) -> list[dict]:
-        """:meth:`list` done by this process itself."""
-        return [
-            self.info(row.dir, m, row.artifact_count, row.last_at)
-            for row, m in self.matching(query)
-        ]
-
-    def matching(self, query: dict) -> list[tuple["Row", dict]]:
-        """The sessions ``query`` lists, in its order: each one's index row (current with the
-        files) and manifest. :meth:`list_here` makes its answer of them; a watcher keeps each
-        one's encoded answer while its row does not change (``spellfs/watch/listings.py``)."""
-        statuses, tags, after, before, sort_by, limit, offset = _checked(query)
-        pref = query.get("parent_session_id")
-        parent = self.id(pref) if pref else None
-        self.broken: list[str] = []
-        index = self.ws.index
-        needles = [json.dumps(t) for t in tags]
-        chosen = []
-        for row in index.refresh_all(records=False):
-            if row.error or row.status is None:
-                self.broken.append(row.error or row.dir)
-            elif row.status in statuses and (not tags or row.has_tags(tags, needles)):
-                chosen.append(row)
-        index.load_manifests(chosen)
-        kept, manifests = [], []
-        for row in chosen:
-            m = row.manifest
-            if m is None:  # removed while we looked
-                continue
-            if parent is not None and m["parent"] != parent:
-                continue
-            if after is not None or before is not None:
-                created = parse_time(m["created_at"], "created_at")
-                if (after is not None and created <= after) or (
-                    before is not None and created >= before
-                ):
-                    continue
-            kept.append(row)
-            manifests.append(m)
-        found = []
-        for row, m in zip(index.refresh_records(kept), manifests):
-            if row.error:  # its artifacts.yaml, read just now, is broken: as a new process says
-                self.broken.append(row.error)
-                continue
-            found.append((row, m))
-        index.commit()
-        found.sort(
-            key=lambda pair: (_sort_value(pair, sort_by), pair[1]["created_at"], pair[1]["id"])
-        )
-        return found[offset : None if limit is None else offset + limit]
-
     # -- current session ---------------------------------------------------------
     def set_current(self, ref: Any) -> None:
         self.ws.current_session = None if ref in (None, "") else self.id(ref)
@@ -525,42 +445,3 @@ class Sessions(SessionChanges):
             finally:
                 self.closing.discard(m["id"])
         self.ws.publish(event, {"session_id": m["id"], "name": m["name"], "status": m["status"]})
-
-
-def _checked(q: dict) -> tuple:
-    """A listing query's parts, checked: statuses, tags, created bounds, sort key, limit,
-    offset."""
-    unknown = set(q) - _QUERY_KEYS
-    if unknown:
-        raise UsageError(
-            f"unknown query field: {sorted(unknown)[0]} (known: {', '.join(sorted(_QUERY_KEYS))})"
-        )
-    status = q.get("status")
-    if status in (None, ""):
-        statuses: tuple = LIVE
-    elif status == "all":
-        statuses = STATUSES
-    elif status in STATUSES:
-        statuses = (status,)
-    else:
-        raise UsageError(f"invalid status: {status!r} (one of {', '.join(STATUSES)}, all)")
-    tags = check_tags(q.get("tags"))
-    after, before = created_bounds(q)
-    sort_by = q.get("sort_by") or "created_at"
-    if sort_by not in SORT_KEYS:
-        raise UsageError(f"invalid sort_by: {sort_by!r} (one of {', '.join(SORT_KEYS)})")
-    limit, offset = q.get("limit"), q.get("offset") or 0
-    for key, value in (("limit", limit), ("offset", offset)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
-        ):
-            raise UsageError(f"invalid {key}: {value!r} (a non-negative integer)")
-    return statuses, tags, after, before, sort_by, limit, offset
-
-
-def _sort_value(pair: tuple["Row", dict], sort_by: str) -> str:
-    """A session's ``sort_by`` field as :meth:`Sessions.info` reports it."""
-    row, m = pair
-    if sort_by == "updated_at":
-        return max(m["updated_at"], row.last_at or "")
-    return m[sort_by]
