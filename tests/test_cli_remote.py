@@ -693,3 +693,28 @@ def test_packed_objects_are_pushed_to_seaweedfs_and_a_pull_reads_every_artifact(
             assert ws.artifacts.get(sid, name)["content"] == versions[1][name], name
     assert cat(target, dst, sid, "f07.txt@1").stdout == b"version 1 of file 07\n"
     assert json.loads(target.spell("fsck", "--json", cwd=dst).stdout)["ok"] is True
+
+
+def test_a_damaged_remote_copy_is_named_by_pull_and_replaced_by_push_verify(tmp_path, file_target):
+    """rt2 M1, as a user meets it: a pull in a clone stops at the damaged copy, in one line
+    that says how to mend it; `spell push --verify` in the workspace that has the object says
+    it replaced one copy; the clone's pull then brings everything."""
+    src = tmp_path / "ws"
+    make_workspace(src, file_target)
+    file_target.spell("push", cwd=src)
+    victim = sorted(local_objects(src))[0]
+    oid = victim.parent.name + victim.name
+    remote_copy = tmp_path / "remote" / "objects" / victim.parent.name / victim.name
+    remote_copy.write_bytes(b"damaged on the remote")
+    dst = clone(src, tmp_path / "clone")
+    proc = file_target.spell("pull", cwd=dst, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and len(err.strip().splitlines()) == 1, err
+    assert f"corrupt object {oid}: remote origin" in err and "`spell push --verify`" in err
+    out = file_target.spell("push", cwd=src).stdout.decode()
+    assert "damaged" not in out and "pushed 0 objects" in out  # a plain push cannot see it
+    out = file_target.spell("push", "--verify", cwd=src).stdout.decode()
+    assert ", 1 damaged copies replaced (remote origin)" in out, out
+    assert remote_copy.read_bytes() == victim.read_bytes()
+    file_target.spell("pull", cwd=dst)
+    assert json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)["ok"]

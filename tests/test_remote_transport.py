@@ -399,3 +399,49 @@ def test_other_clouds_go_through_obstore_from_url(url, kind, monkeypatch):
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", "a2V5")
     store = Remote(RemoteSpec("o", url)).store
     assert type(store).__name__ == kind
+
+
+@pytest.mark.parametrize("which", ["small", "large"])
+def test_a_push_with_verify_replaces_a_damaged_remote_copy(
+    make_remote, tmp_path, small_multipart, which
+):
+    """rt2 M1: a copy damaged on the remote stays damaged through plain pushes (create-only:
+    it exists); a pull names it and says how to mend it; a push with verify reads every copy
+    back and replaces the damaged one from the local object, after which a pull works."""
+    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
+    oids = fill(a, n=3, big=3 << 20 if which == "large" else 0)
+    remote = make_remote(name="backup")
+    remote.push(a, oids)
+    bad = oids[-1] if which == "large" else oids[0]
+    good = a.path(bad).read_bytes()
+    mid = len(good) // 2
+    overwrite_remote(remote, bad, good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1 :])
+    assert remote.push(a, oids)["skipped"] == len(oids)  # a plain push cannot see it
+    with pytest.raises(IntegrityError, match="`spell push --verify` from a workspace that has"):
+        remote.pull(b, oids)
+    stats = remote.push(a, oids, verify=True)
+    assert (stats["repaired"], stats["objects"], stats["skipped"]) == (1, 0, len(oids) - 1)
+    remote.pull(b, oids)
+    assert all(b.path(o).read_bytes() == a.path(o).read_bytes() for o in oids)
+    assert remote.push(a, oids, verify=True)["repaired"] == 0
+    assert no_temp_files(a) and no_temp_files(b)
+
+
+def test_a_damaged_local_object_is_never_pushed_over_the_remote_copy(make_remote, tmp_path):
+    a = new_store(tmp_path / "a")
+    oids = fill(a, n=2)
+    remote = make_remote(name="backup")
+    remote.push(a, oids)
+    bad = oids[0]
+    good = a.path(bad).read_bytes()
+    overwrite_remote(remote, bad, b"damaged there")
+    path = a.path(bad)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"damaged here")
+    with pytest.raises(IntegrityError, match=f"corrupt object {bad}"):
+        remote.push(a, oids, verify=True)
+    import obstore
+
+    assert bytes(obstore.get(remote.store, remote.key(bad)).bytes()) == b"damaged there"
+    path.write_bytes(good)
+    assert remote.push(a, oids, verify=True)["repaired"] == 1

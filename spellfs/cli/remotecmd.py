@@ -98,7 +98,12 @@ def _mb(n: int) -> str:
 
 
 def _transfer(
-    ctx: click.Context, verb: str, sessions: tuple, remote_name: str | None, as_json: bool
+    ctx: click.Context,
+    verb: str,
+    sessions: tuple,
+    remote_name: str | None,
+    as_json: bool,
+    **options: bool,
 ) -> None:
     from ..remote import sync as remotes
 
@@ -111,7 +116,7 @@ def _transfer(
             bar.advance(max(done - last[0], 0))
             last[0] = max(done, last[0])
 
-        result = getattr(remotes, verb)(ws, sessions or None, remote_name, advance)
+        result = getattr(remotes, verb)(ws, sessions or None, remote_name, advance, **options)
     if as_json:
         echo_json(result)
         return
@@ -119,22 +124,34 @@ def _transfer(
     click.echo(
         f"{verb}ed {result['objects']} objects ({_mb(result['bytes'])}) in "
         f"{result['seconds']:.1f} s, "
-        f"{result['skipped']} {where} (remote {result['remote']})"
+        f"{result['skipped']} {where}"
+        + (f", {result['repaired']} damaged copies replaced" if options.get("verify") else "")
+        + f" (remote {result['remote']})"
     )
 
 
 @click.command()
 @click.argument("sessions", nargs=-1, metavar="[SESSION]...")
 @REMOTE_OPTION
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Also read back every object the remote has, and replace each copy whose bytes do not "
+    "match its id (downloads them all).",
+)
 @json_option
 @click.pass_context
-def push(ctx: click.Context, sessions: tuple, remote_name: str | None, as_json: bool) -> None:
+def push(
+    ctx: click.Context, sessions: tuple, remote_name: str | None, verify: bool, as_json: bool
+) -> None:
     """Upload every object the SESSIONs (default: all) reach that the remote lacks.
 
     Records, checkpoints and run scripts are all included; uploads are
-    create-only, so an interrupted push is finished by running it again.
+    create-only, so an interrupted push is finished by running it again. A
+    copy on the remote damaged since (a pull says so) is replaced by a push
+    with --verify, from the local object, checked first.
     """
-    _transfer(ctx, "push", sessions, remote_name, as_json)
+    _transfer(ctx, "push", sessions, remote_name, as_json, verify=verify)
 
 
 @click.command()

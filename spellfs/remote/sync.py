@@ -100,6 +100,7 @@ def _result(remote: "Remote", verb: str, stats: dict, dirs: list[str]) -> dict:
         "objects": stats["objects"],
         "bytes": stats["bytes"],
         "skipped": stats["skipped"],
+        **({"repaired": stats["repaired"]} if "repaired" in stats else {}),
         "seconds": round(stats["seconds"], 3),
     }
 
@@ -109,8 +110,10 @@ def push(
     sessions: Iterable[str] | None = None,
     remote_name: str | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> dict:
-    """Upload every object the sessions (default: all) reach that the remote lacks.
+    """Upload every object the sessions (default: all) reach that the remote lacks; with
+    ``verify``, read back those it has and replace each damaged copy.
 
     Objects that are not local (a clone that never pulled them) are fine when the
     remote already has them; one that is neither local nor on the remote is an
@@ -127,7 +130,7 @@ def push(
     local, absent = [], []
     for oid in refs:
         (local if store.has(oid) else absent).append(oid)
-    stats = _settled(remote.push, store, local, progress)
+    stats = _settled(remote.push, store, local, progress, verify)
     lost: list[str] = []
     if absent:
         there = _settled(remote.exists_many, absent)

@@ -5,7 +5,10 @@ A remote holds ``<prefix>/objects/ab/cdef…`` with exactly the bytes of the loc
 What a caller may rely on:
 
 - uploads are create-only (``If-None-Match: *``): two machines pushing at once never
-  overwrite each other, and an "already exists" answer counts as skipped. Objects
+  overwrite each other, and an "already exists" answer counts as skipped. Only a push
+  with ``verify`` overwrites: it reads back every object the remote has, and replaces a
+  copy whose bytes do not match its id with the local one, checked first (both sides
+  write the same verified bytes, so a race between two such pushes loses nothing). Objects
   larger than :data:`MULTIPART_ABOVE` go up as a multipart upload after a HEAD
   check, which S3 completes atomically; two pushers racing on the same large object
   can both complete, each writing a whole object that verifies against its id;
@@ -29,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import ObjectNotFound, RemoteError
-from ..store import CHUNK, FsObjectStore, stream_content, validate_oid
+from ..errors import IntegrityError, ObjectNotFound, RemoteError
+from ..store import CHUNK, FsObjectStore, decode, stream_content, validate_oid
 from .concurrency import Budget, each, run
 from .credentials import s3_credentials
 from .spec import FROM_URL, RemoteSpec, parse_remote_url
@@ -208,10 +211,15 @@ class Remote:
         return run(go()) if ids else set()
 
     def push(
-        self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None
+        self,
+        store: FsObjectStore,
+        oids: Iterable[str],
+        progress: Progress | None = None,
+        verify: bool = False,
     ) -> dict:
-        """Upload the objects the remote lacks; returns counts, bytes sent and seconds."""
-        return run(self._push(store, self._ids(oids), progress))
+        """Upload the objects the remote lacks; returns counts, bytes sent and seconds. With
+        ``verify``, also read back those it has and replace each damaged copy (``repaired``)."""
+        return run(self._push(store, self._ids(oids), progress, verify))
 
     def pull(
         self, store: FsObjectStore, oids: Iterable[str], progress: Progress | None = None
@@ -228,29 +236,39 @@ class Remote:
 
     # -- push -------------------------------------------------------------------------
 
-    async def _push(self, local: FsObjectStore, ids: list[str], progress: Progress | None) -> dict:
+    async def _push(
+        self, local: FsObjectStore, ids: list[str], progress: Progress | None, verify: bool
+    ) -> dict:
         import obstore
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         start = time.monotonic()
-        stats = {"objects": 0, "bytes": 0, "skipped": 0}
+        stats = {"objects": 0, "bytes": 0, "skipped": 0, "repaired": 0}
         if not ids:
             return {**stats, "seconds": 0.0}
         await self._preflight()
         present = await self._remote_has(ids)
+        budget = Budget(MEMORY_BUDGET)
+        damaged: list[str] = []
+        if verify:
+            await self._call(each(self._damaged(damaged, budget), sorted(present)))
+            present -= set(damaged)
         done, total = [len(present)], len(ids)
         stats["skipped"] = len(present)
         if progress:
             progress(done[0], total)
-        budget = Budget(MEMORY_BUDGET)
 
         async def one(oid: str) -> None:
             path = local.path(oid)
+            mode = "create"
+            if oid in damaged:  # replaced, by bytes checked here first
+                mode = "overwrite"
+                await asyncio.to_thread(local.verify, oid)
             try:
                 packed = local.packed(oid)
                 size = len(packed) if packed is not None else os.stat(path).st_size
                 if packed is not None:  # (store/packs.py: small, so one request)
-                    await obstore.put_async(self.store, self.key(oid), packed, mode="create")
+                    await obstore.put_async(self.store, self.key(oid), packed, mode=mode)
                 elif size > MULTIPART_ABOVE:
                     async with budget.hold(PART_SIZE * PART_CONCURRENCY):
                         await obstore.put_async(
@@ -268,8 +286,8 @@ class Remote:
                             if size > CHUNK
                             else path.read_bytes()
                         )
-                        await obstore.put_async(self.store, self.key(oid), data, mode="create")
-                stats["objects"] += 1
+                        await obstore.put_async(self.store, self.key(oid), data, mode=mode)
+                stats["objects" if mode == "create" else "repaired"] += 1
                 stats["bytes"] += size
             except (AlreadyExistsError, PreconditionError):
                 stats["skipped"] += 1
@@ -286,6 +304,27 @@ class Remote:
 
         await self._call(each(one, [o for o in ids if o not in present]))
         return {**stats, "seconds": time.monotonic() - start}
+
+    def _damaged(self, damaged: list[str], budget: Budget):
+        """A task for :func:`each`: read ``oid`` back from the remote and add it to ``damaged``
+        when its bytes do not match its id (in bounded memory: a large one through a temp
+        file)."""
+        import obstore
+
+        async def check(oid: str) -> None:
+            resp = await obstore.get_async(self.store, self.key(oid))
+            size = resp.meta["size"]
+            try:
+                if size <= MULTIPART_ABOVE:
+                    async with budget.hold(size):
+                        decode(oid, bytes(await resp.bytes_async()), self.where(oid))
+                    return
+                async with budget.hold(PART_SIZE):
+                    await self._verified_copy(oid, resp, None)
+            except IntegrityError:
+                damaged.append(oid)
+
+        return check
 
     # -- pull -------------------------------------------------------------------------
 
@@ -337,24 +376,40 @@ class Remote:
                         local.add_verified(oid, data, where)
                 return size
             async with budget.hold(PART_SIZE):
-                await self._download_large(local, oid, resp, where)
+                await self._verified_copy(oid, resp, local)
             return size
         except FileNotFoundError as exc:
             if "NoSuchBucket" in str(exc):
                 raise self._error(exc) from None
             return False
+        except IntegrityError as exc:
+            raise IntegrityError(
+                str(exc).split(" (run `spell fsck`)")[0] + " (the remote's copy is damaged: "
+                "`spell push --verify` from a workspace that has the object replaces it)"
+            ) from None
         except (BaseError, OSError) as exc:
             raise self._error(exc) from None
 
-    async def _download_large(self, local: FsObjectStore, oid: str, resp, where: str) -> None:
-        final = local.path(oid)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-pull-{os.getpid()}-{os.urandom(4).hex()}"
+    async def _verified_copy(self, oid: str, resp, local: FsObjectStore | None) -> None:
+        """Stream a large object's bytes into a temp file and verify them; then put it into
+        ``local`` (None: only verify). IntegrityError when they do not match ``oid``."""
+        import tempfile
+
+        if local is not None:
+            final = local.path(oid)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.parent / f".tmp-pull-{os.getpid()}-{os.urandom(4).hex()}"
+        else:
+            fd, name = tempfile.mkstemp(prefix=".tmp-verify-")
+            os.close(fd)
+            tmp = Path(name)
         try:
             with open(tmp, "wb") as f:
                 async for chunk in resp.stream(min_chunk_size=PART_SIZE):
                     await asyncio.to_thread(f.write, chunk)
-            await asyncio.to_thread(verify_file, oid, tmp, where)
+            await asyncio.to_thread(verify_file, oid, tmp, self.where(oid))
+            if local is None:
+                return
             os.chmod(tmp, 0o444)
             if local.has(oid):
                 os.unlink(tmp)

@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = exports(
         "Storage": "storage",
         "atomic_replace": "atomic",
         "atomic_write": "atomic",
+        "decode": "objects",
         "disk_error": "atomic",
         "dump_yaml": "yamlio",
         "dump_yaml_rt": "yamlio",

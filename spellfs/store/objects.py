@@ -31,6 +31,7 @@ __all__ = [
     "FsObjectStore",
     "MemoryObjectStore",
     "ObjectStore",
+    "decode",
     "hash_bytes",
     "stream_content",
     "validate_oid",
@@ -394,6 +395,11 @@ class FsObjectStore(ObjectStore):
         """Content in chunks; the hash is checked before the last chunk is yielded."""
         with self._open_stored(oid) as f:
             yield from stream_content(oid, f, str(f.name))
+
+    def verify(self, oid: str) -> None:
+        """Read the object through in bounded memory (IntegrityError if it is damaged)."""
+        for _ in self.iter_content(oid):
+            pass
 
     def __iter__(self) -> Iterator[str]:
         """Every local object id, in order: the loose ones and the packed ones."""
