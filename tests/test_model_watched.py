@@ -57,7 +57,10 @@ class _Peer:
                 peer, _ = self.server.accept()
             except OSError:
                 return
-            line = watched.read_line(peer)
+            try:
+                line = watched.read_line(peer, watched.MAX_QUESTION)
+            except OSError:
+                line = None
             self.questions.append(line or b"")
             if self.reply is None:
                 self.held.append(peer)  # silent: the asker must give up by itself

@@ -212,6 +212,45 @@ def test_a_lost_kernel_queue_never_leaves_a_kept_answer_standing(
         assert _names(ws.sessions.list({"tags": ["x"]})) == ["b"]
 
 
+def test_a_stalled_or_flooding_peer_does_not_keep_the_next_one_waiting(
+    root: Path, server: ListingServer
+) -> None:
+    """One peer that never finishes its question, another that sends more than a question
+    can be: each is dropped in time, and a listing asked meanwhile is answered."""
+    import socket
+    import threading
+
+    with Workspace.open(root) as ws:
+        ws.sessions.create(name="a")
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.connect(str(root / watched.SOCKET))
+    stalled.sendall(b'{"list": ')  # and nothing more
+    flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    flood.connect(str(root / watched.SOCKET))
+    sent: list[int] = []
+
+    def pour() -> None:
+        try:
+            for _ in range(64):
+                flood.sendall(b"x" * (64 << 10))
+                sent.append(1)
+        except OSError:
+            pass  # dropped by the watcher
+
+    pourer = threading.Thread(target=pour)
+    pourer.start()
+    try:
+        with Workspace.open(root) as ws:
+            served = server.served
+            assert _names(ws.sessions.list({})) == ["a"]
+            assert server.served == served + 1
+    finally:
+        pourer.join(30)
+        stalled.close()
+        flood.close()
+    assert len(sent) < 64  # never read to the end: the watcher let go of it
+
+
 def test_the_daemon_answers_listings_and_removes_its_socket_when_stopped(
     root: Path,
     spell,

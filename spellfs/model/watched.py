@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,8 +33,9 @@ __all__ = ["SOCKET", "TIMEOUT", "ask", "socket_address", "read_line", "encode"]
 SOCKET = ".spell/watch.sock"
 #: How long a question waits for its answer before the caller lists by itself (seconds).
 TIMEOUT = 1.0
-#: The longest line either side reads: past it, the line is refused.
-MAX_LINE = 256 << 20
+#: The longest answer a process reads (10,000 sessions make about 3.5 MB), and question.
+MAX_ANSWER = 256 << 20
+MAX_QUESTION = 1 << 20
 #: ``sun_path`` holds 108 bytes: a longer path is reached through the folder's descriptor.
 _SUN_PATH = 100
 
@@ -58,11 +60,17 @@ def encode(message: dict) -> bytes:
     return json.dumps(message, ensure_ascii=False).encode() + b"\n"
 
 
-def read_line(sock: socket.socket) -> bytes | None:
-    """One line (without its newline), or None when the peer closed first or sent too much."""
+def read_line(sock: socket.socket, limit: int, timeout: float = TIMEOUT) -> bytes | None:
+    """One line (without its newline) read within ``timeout`` seconds in all, or None when the
+    peer closed first or sent more than ``limit`` bytes (TimeoutError when it was too slow)."""
     parts: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + timeout
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no whole line in time")
+        sock.settimeout(left)
         chunk = sock.recv(1 << 20)
         if not chunk:
             return None
@@ -72,7 +80,7 @@ def read_line(sock: socket.socket) -> bytes | None:
             return b"".join(parts)
         parts.append(chunk)
         size += len(chunk)
-        if size > MAX_LINE:
+        if size > limit:
             return None
 
 
@@ -87,7 +95,7 @@ def ask(root: Path | None, question: dict, timeout: float = TIMEOUT) -> dict | N
             with socket_address(root) as address:
                 sock.connect(address)
             sock.sendall(encode(question))
-            line = read_line(sock)
+            line = read_line(sock, MAX_ANSWER, timeout)
     except (OSError, TypeError, ValueError):  # refused, gone, timed out; a question not JSON
         return None
     if line is None:

@@ -21,13 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import SpellError
-from ..model.watched import SOCKET, TIMEOUT, encode, read_line, socket_address
+from ..model.watched import MAX_QUESTION, SOCKET, TIMEOUT, encode, read_line, socket_address
 
 if TYPE_CHECKING:
     from ..model.index_row import Row
     from ..workspace import Workspace
 
 __all__ = ["ListingServer"]
+
+#: How long a peer has to send its whole question (a process asking sends it at once): half of
+#: what an asker waits for its answer, so one stalled peer cannot make the next give up.
+QUESTION_TIME = TIMEOUT / 2
 
 
 class ListingServer:
@@ -104,9 +108,8 @@ class ListingServer:
                     os.unlink(path)
 
     def _answer(self, ws: "Workspace", peer: socket.socket) -> None:
-        peer.settimeout(TIMEOUT)
         try:
-            line = read_line(peer)
+            line = read_line(peer, MAX_QUESTION, QUESTION_TIME)
             if line is None:
                 return
             if not ws.index.feed.unchanged():
