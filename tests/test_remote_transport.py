@@ -73,6 +73,20 @@ def no_temp_files(store: FsObjectStore) -> bool:
     return not [p for p in store.root.rglob("*") if p.name.startswith(".tmp")]
 
 
+def damaged_on_remote(make_remote, tmp_path, which: str):
+    """Two stores, ``a`` pushed to a remote named backup, one object's remote copy then
+    damaged by one flipped bit (``which``: a small one, or a large one sent in parts)."""
+    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
+    oids = fill(a, n=3, big=3 << 20 if which == "large" else 0)
+    remote = make_remote(name="backup")
+    remote.push(a, oids)
+    bad = oids[-1] if which == "large" else oids[0]
+    good = a.path(bad).read_bytes()
+    mid = len(good) // 2
+    overwrite_remote(remote, bad, good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1 :])
+    return a, b, oids, remote, bad
+
+
 @pytest.fixture
 def small_multipart(monkeypatch):
     monkeypatch.setattr(remote_mod, "MULTIPART_ABOVE", 1 << 20)
@@ -138,14 +152,7 @@ def test_concurrent_push_never_errors_or_overwrites(make_remote, tmp_path):
 
 @pytest.mark.parametrize("which", ["small", "large"])
 def test_corrupt_remote_object_is_refused(make_remote, tmp_path, small_multipart, which):
-    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
-    oids = fill(a, n=3, big=3 << 20 if which == "large" else 0)
-    remote = make_remote(name="backup")
-    remote.push(a, oids)
-    bad = oids[-1] if which == "large" else oids[0]
-    good = a.path(bad).read_bytes()
-    mid = len(good) // 2
-    overwrite_remote(remote, bad, good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1 :])
+    a, b, oids, remote, bad = damaged_on_remote(make_remote, tmp_path, which)
     with pytest.raises(IntegrityError) as info:
         remote.pull(b, oids)
     assert bad in str(info.value) and "backup" in str(info.value)
@@ -408,14 +415,7 @@ def test_a_push_with_verify_replaces_a_damaged_remote_copy(
     """rt2 M1: a copy damaged on the remote stays damaged through plain pushes (create-only:
     it exists); a pull names it and says how to mend it; a push with verify reads every copy
     back and replaces the damaged one from the local object, after which a pull works."""
-    a, b = new_store(tmp_path / "a"), new_store(tmp_path / "b")
-    oids = fill(a, n=3, big=3 << 20 if which == "large" else 0)
-    remote = make_remote(name="backup")
-    remote.push(a, oids)
-    bad = oids[-1] if which == "large" else oids[0]
-    good = a.path(bad).read_bytes()
-    mid = len(good) // 2
-    overwrite_remote(remote, bad, good[:mid] + bytes([good[mid] ^ 1]) + good[mid + 1 :])
+    a, b, oids, remote, bad = damaged_on_remote(make_remote, tmp_path, which)
     assert remote.push(a, oids)["skipped"] == len(oids)  # a plain push cannot see it
     with pytest.raises(IntegrityError, match="`spell push --verify` from a workspace that has"):
         remote.pull(b, oids)
