@@ -3,6 +3,7 @@ badly, the caller lists by itself and gets the same sessions as without a watche
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -79,6 +80,7 @@ class _Peer:
     [
         b'{"error": "invalid status"}\n',
         b"not json\n",
+        b'{"sessions": ' + b"[" * 200000 + b"\n",  # deeper than the parser goes
         b'["a list"]\n',
         b'{"sessions": "not a list", "broken": []}\n',
         b'{"sessions": [], "broken": []}',  # no newline: cut short
@@ -106,11 +108,36 @@ def test_a_silent_watcher_is_given_up_on_after_the_time_limit(ws: Workspace) -> 
 
 
 def test_the_answer_is_what_the_watcher_said_and_the_question_is_the_query(ws: Workspace) -> None:
-    peer = _Peer(ws.root, b'{"sessions": [{"name": "from the watcher"}], "broken": ["b"]}\n')
+    sid = ws.sessions.create(name="s")
+    said = {**ws.sessions.get(sid), "name": "from the watcher"}
+    said.pop("modified_on_disk", None)
+    peer = _Peer(ws.root, watched.encode({"sessions": [said], "broken": ["b"]}))
     try:
-        assert ws.sessions.list({"tags": ["x"], "status": "all"}) == [{"name": "from the watcher"}]
+        assert ws.sessions.list({"tags": ["x"], "status": "all"}) == [said]
         assert ws.sessions.broken == ["b"]
-        assert peer.questions == [b'{"list": {"tags": ["x"], "status": "all"}}']
+        st = os.stat(ws.root)
+        assert [json.loads(q) for q in peer.questions] == [
+            {"list": {"tags": ["x"], "status": "all"}, "workspace": [st.st_dev, st.st_ino]}
+        ]
+    finally:
+        peer.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"sessions": [1], "broken": []},
+        {"sessions": [{"name": "a"}], "broken": []},  # not a session as this version lists one
+        {"sessions": [], "broken": [{"a": 1}]},
+    ],
+)
+def test_an_answer_of_another_shape_is_not_taken(ws: Workspace, answer: dict) -> None:
+    """Something else on the socket (another version's watcher, a foreign program): its
+    answer is not taken, and the caller lists by itself (red-team 3, L5)."""
+    peer = _Peer(ws.root, watched.encode(answer))
+    try:
+        assert _tagged(ws) == ["a"] and ws.sessions.broken == []
+        assert peer.questions
     finally:
         peer.close()
 

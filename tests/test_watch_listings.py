@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from spellfs import Workspace
+from spellfs import Workspace, init_workspace
 from spellfs.errors import SessionNotFound
 from spellfs.model import watched
 from spellfs.watch.listings import ListingServer
@@ -53,9 +53,11 @@ def test_a_listing_is_answered_by_the_watcher_and_matches_its_own(
         ws.sessions.create(name="a", tags=["x"])
         ws.sessions.create(name="b", tags=["y"])
         served = server.served
+        own = ws.sessions.list_here({"tags": ["x"]})
+        ws.sessions.list_here = None  # (the answer is taken, not made here again)
         got = ws.sessions.list({"tags": ["x"]})
         assert server.served == served + 1
-        assert got == ws.sessions.list_here({"tags": ["x"]})
+        assert got == own
         assert _names(got) == ["a"]
 
 
@@ -249,6 +251,57 @@ def test_a_stalled_or_flooding_peer_does_not_keep_the_next_one_waiting(
         stalled.close()
         flood.close()
     assert len(sent) < 64  # never read to the end: the watcher let go of it
+
+
+def test_a_question_nested_past_the_parser_does_not_stop_the_watcher(
+    root: Path, server: ListingServer
+) -> None:
+    """red-team 3, L4: it killed the listing thread (a RecursionError) and its socket."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+        peer.connect(str(root / watched.SOCKET))
+        peer.sendall(b'{"list": ' + b"[" * 100000 + b"\n")
+        assert b'"error"' in watched.read_line(peer, watched.MAX_ANSWER)
+    with Workspace.open(root) as ws:
+        ws.sessions.create(name="a")
+        served = server.served
+        assert _names(ws.sessions.list({})) == ["a"]
+        assert server.served == served + 1
+
+
+def test_a_workspace_moved_away_from_its_watcher_is_listed_from_its_own_files(
+    tmp_path: Path, root: Path, server: ListingServer
+) -> None:
+    """red-team 3, L1: the socket moves with .spell/, the watcher keeps listing the old path
+    (nothing there, or another workspace made there since). It answers only for the folder it
+    watches: the moved one lists by itself."""
+    with Workspace.open(root) as ws:
+        ws.sessions.create(name="a")
+        assert _names(ws.sessions.list({})) == ["a"]
+    moved = tmp_path / "moved"
+    os.rename(root, moved)
+    init_workspace(root)
+    with Workspace.open(root) as impostor:
+        impostor.sessions.create(name="impostor")
+    with Workspace.open(moved) as ws:
+        ws.sessions.create(name="b")
+        assert _names(ws.sessions.list({})) == ["a", "b"]
+
+
+def test_a_socket_linked_to_another_workspaces_watcher_is_not_taken(
+    tmp_path: Path, root: Path, server: ListingServer
+) -> None:
+    """red-team 3, L3: a link (or a hard-link copy of the workspace) reaches another
+    workspace's watcher; its answer is for its own workspace, not this one."""
+    with Workspace.open(root) as ws:
+        ws.sessions.create(name="theirs")
+    other = tmp_path / "other"
+    init_workspace(other)
+    os.symlink(root / watched.SOCKET, other / watched.SOCKET)
+    with Workspace.open(other) as ws:
+        ws.sessions.create(name="ours")
+        assert _names(ws.sessions.list({})) == ["ours"]
 
 
 def test_the_daemon_answers_listings_and_removes_its_socket_when_stopped(

@@ -9,7 +9,7 @@ answers others from (``spellfs/watch/listings.py``).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..names import check_tags, created_bounds, parse_time
@@ -47,7 +47,7 @@ class SessionListing:
         answer = None if self.ws.memory else watched.ask(self.ws.root, {"list": q})
         if answer is not None:
             sessions, broken = answer.get("sessions"), answer.get("broken")
-            if isinstance(sessions, list) and isinstance(broken, list):
+            if _well_formed(sessions, broken):
                 self.broken = broken
                 return sessions
         return self.list_here(q)
@@ -141,3 +141,32 @@ def _sort_value(pair: tuple["Row", dict], sort_by: str) -> str:
     if sort_by == "updated_at":
         return max(m["updated_at"], row.last_at or "")
     return m[sort_by]
+
+
+_INFO_KEYS = frozenset(
+    (
+        "id",
+        "name",
+        "description",
+        "status",
+        "tags",
+        "created_at",
+        "updated_at",
+        "parent_session_id",
+        "custom_metadata",
+        "artifact_count",
+        "path",
+        "template",
+    )
+)
+
+
+def _well_formed(sessions: Any, broken: Any) -> bool:
+    """Whether a watcher's answer has the shape :meth:`SessionListing.list_here`'s has (one from
+    another version of spellfs, or from something else on the socket, is not taken)."""
+    return (
+        isinstance(sessions, list)
+        and isinstance(broken, list)
+        and all(isinstance(s, dict) and s.keys() == _INFO_KEYS for s in sessions)
+        and all(isinstance(b, str) for b in broken)
+    )

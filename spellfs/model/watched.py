@@ -13,9 +13,12 @@ before a process asked is in its answer. When no watcher answers (none runs, it 
 slow or broken, or the answer is not what this module expects), the caller lists by itself,
 as it would without a watcher.
 
-The wire format: one line of JSON each way. A question is ``{"list": query}``; an answer is
-``{"sessions": [...], "broken": [...]}``, or ``{"error": message}`` (the caller then lists by
-itself, which raises the same error with its own type).
+The wire format: one line of JSON each way. A question is ``{"list": query, "workspace":
+[dev, inode]}``; an answer is ``{"sessions": [...], "broken": [...]}``, or ``{"error": message}``
+(the caller then lists by itself, which raises the same error with its own type). The
+``workspace`` is the asker's workspace folder as the file system knows it: a watcher answers
+only for its own (not after the folder was moved away from it, nor through a socket that is a
+link to, or a copy of, another workspace's).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["SOCKET", "TIMEOUT", "ask", "socket_address", "read_line", "encode"]
+__all__ = ["SOCKET", "TIMEOUT", "ask", "identity", "socket_address", "read_line", "encode"]
 
 SOCKET = ".spell/watch.sock"
 #: How long a question waits for its answer before the caller lists by itself (seconds).
@@ -84,6 +87,12 @@ def read_line(sock: socket.socket, limit: int, timeout: float = TIMEOUT) -> byte
             return None
 
 
+def identity(root: str | os.PathLike) -> list[int]:
+    """The workspace folder as the file system knows it (device, inode), whatever its path."""
+    st = os.stat(root)
+    return [st.st_dev, st.st_ino]
+
+
 def ask(root: Path | None, question: dict, timeout: float = TIMEOUT) -> dict | None:
     """The watcher's answer to ``question``, or None when no watcher answers in ``timeout``
     seconds (the caller then does the work itself)."""
@@ -94,7 +103,7 @@ def ask(root: Path | None, question: dict, timeout: float = TIMEOUT) -> dict | N
             sock.settimeout(timeout)
             with socket_address(root) as address:
                 sock.connect(address)
-            sock.sendall(encode(question))
+            sock.sendall(encode({**question, "workspace": identity(root)}))
             line = read_line(sock, MAX_ANSWER, timeout)
     except (OSError, TypeError, ValueError):  # refused, gone, timed out; a question not JSON
         return None
@@ -102,7 +111,7 @@ def ask(root: Path | None, question: dict, timeout: float = TIMEOUT) -> dict | N
         return None
     try:
         answer: Any = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nested past what the parser takes)
         return None
     if not isinstance(answer, dict) or "error" in answer:
         return None

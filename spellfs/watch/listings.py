@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import SpellError
-from ..model.watched import MAX_QUESTION, SOCKET, TIMEOUT, encode, read_line, socket_address
+from ..model.watched import (
+    MAX_QUESTION,
+    SOCKET,
+    TIMEOUT,
+    encode,
+    identity,
+    read_line,
+    socket_address,
+)
 
 if TYPE_CHECKING:
     from ..model.index_row import Row
@@ -79,8 +87,11 @@ class ListingServer:
                         return
                     ws.sessions.list_here({"status": "all"})
                 self._serve(ws)
-        except (SpellError, OSError) as exc:  # never a dead watcher: others list by themselves
-            self.warn(f"other processes list sessions by themselves: {exc}")
+        except Exception as exc:  # (its socket goes with it: others list by themselves)
+            self.warn(
+                f"stopped answering listings (other processes list by themselves): "
+                f"{type(exc).__name__}: {exc}"
+            )
         finally:
             self.ready.set()
 
@@ -126,12 +137,15 @@ class ListingServer:
 
     def _listing(self, ws: "Workspace", line: bytes) -> bytes:
         try:
-            query = json.loads(line)["list"]
+            question = json.loads(line)
+            query = question["list"]
             if not isinstance(query, dict):
                 raise TypeError(f"a query is a mapping, not {type(query).__name__}")
+            if question.get("workspace") != identity(self.root):
+                raise ValueError("asked for another workspace (moved, or a linked socket)")
             parts = [self._encoded(ws, row, m) for row, m in ws.sessions.matching(query)]
             broken = encode({"broken": ws.sessions.broken})
-        except (SpellError, KeyError, TypeError, ValueError) as exc:
+        except (SpellError, OSError, KeyError, TypeError, ValueError, RecursionError) as exc:
             return encode({"error": str(exc)})  # the asker lists by itself, and says it its way
         # (the answer is made whole before a byte of it is sent)
         return b'{"sessions": [' + b", ".join(parts) + b"], " + broken[1:]
