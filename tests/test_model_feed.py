@@ -206,3 +206,19 @@ def test_a_queue_lost_during_a_listing_makes_the_next_one_look_at_everything(
         assert names(ws, "t") == list("abcdefg")  # (h came after the folder was listed)
         monkeypatch.undo()
         assert names(ws, "t") == list("abcdefgh")
+
+
+def test_a_session_folder_swapped_for_a_link_to_it_is_refused_by_a_warm_listing(
+    tmp_path: Path, root: Path, six: dict
+) -> None:
+    """red-team 3, L2: a long-lived process (a watcher answering listings, `spell ui`) had
+    seen the folder was a real one and kept that, so once the queue named it, it followed the
+    link put in its place. What the queue names is looked at again, links included."""
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            assert names(ws, "t") == list("abcdef")
+        folder = _manifest(ws, six["b"]).parent
+        os.rename(folder, tmp_path / "elsewhere")
+        os.symlink(tmp_path / "elsewhere", folder)
+        assert names(ws, "t") == list("acdef")
+        assert [p for p in ws.sessions.broken if folder.name in p and "symbolic link" in p]

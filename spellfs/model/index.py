@@ -286,6 +286,7 @@ class Index:
         row = self.rows.get(dir)
         if dir in feed.stale:  # changed for sure: an edit can keep size and mtime
             feed.stale.discard(dir)
+            storage.changed(base[:-1])  # (it may be a link now, put in place of the folder)
             if row is not None:
                 row.msig = row.rsig = None
         try:

@@ -117,6 +117,11 @@ class Storage:
     def remove(self, rel: str) -> None: ...
     def rmtree(self, rel: str) -> None: ...
     def mkdir(self, rel: str) -> None: ...
+
+    def changed(self, rel: str) -> None:
+        """``rel`` changed outside this process (the kernel's queue said so): what was known
+        of it (that it is a real folder, not a link) is looked at again."""
+
     def signature(self, rel: str) -> tuple[int, int, int, int] | None:
         """(inode, size, mtime, ctime) of a file, None when there is none: what caches compare to
         tell a change. ctime too, as git's index does: an edit that keeps the size and puts the
@@ -288,6 +293,9 @@ class FsStorage(Storage):
             os.unlink(self.base + rel)
         else:
             shutil.rmtree(self.base + rel, ignore_errors=True)
+        self.guard.forget(rel)
+
+    def changed(self, rel: str) -> None:
         self.guard.forget(rel)
 
     def mkdir(self, rel: str) -> None:
