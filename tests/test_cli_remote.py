@@ -718,3 +718,22 @@ def test_a_damaged_remote_copy_is_named_by_pull_and_replaced_by_push_verify(tmp_
     assert remote_copy.read_bytes() == victim.read_bytes()
     file_target.spell("pull", cwd=dst)
     assert json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)["ok"]
+
+
+def test_push_verify_names_a_damaged_copy_it_has_no_object_to_replace_with(tmp_path, file_target):
+    """red-team 3, P1: a clone that lacks the object cannot mend the remote's copy; its
+    `push --verify` says which copy is damaged and fails, instead of passing over it."""
+    src = tmp_path / "ws"
+    make_workspace(src, file_target)
+    file_target.spell("push", cwd=src)
+    victim = sorted(local_objects(src))[0]
+    oid = victim.parent.name + victim.name
+    (tmp_path / "remote" / "objects" / victim.parent.name / victim.name).write_bytes(b"damaged")
+    dst = clone(src, tmp_path / "clone")
+    file_target.spell("remote", "add", "origin", file_target.url, cwd=dst, check=False)
+    proc = file_target.spell("push", "--verify", cwd=dst, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"corrupt object {oid}: remote origin: its copy there is damaged" in err
+    assert "`spell push --verify` from a workspace that has it" in err
+    assert "damaged" not in file_target.spell("push", cwd=dst).stdout.decode()  # plain: as before

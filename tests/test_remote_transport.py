@@ -445,3 +445,19 @@ def test_a_damaged_local_object_is_never_pushed_over_the_remote_copy(make_remote
     assert bytes(obstore.get(remote.store, remote.key(bad)).bytes()) == b"damaged there"
     path.write_bytes(good)
     assert remote.push(a, oids, verify=True)["repaired"] == 1
+
+
+def test_push_verify_replaces_a_dangling_link_in_place_of_a_copy_on_a_file_remote(tmp_path):
+    """red-team 3, P2: on a file:// remote a link to nowhere at an object's path is not listed,
+    yet refuses a create-only upload, so it counted as "already there" for ever."""
+    a = new_store(tmp_path / "a")
+    oids = fill(a, n=2)
+    remote = Remote(RemoteSpec("backup", (tmp_path / "remote").as_uri()))
+    remote.push(a, oids)
+    there = tmp_path / "remote" / "objects" / oids[0][:2] / oids[0][2:]
+    there.unlink()
+    there.symlink_to(tmp_path / "nowhere")
+    assert remote.push(a, oids)["skipped"] == len(oids)  # create-only: refused, so skipped
+    stats = remote.push(a, oids, verify=True)
+    assert (stats["repaired"], stats["skipped"]) == (1, len(oids) - 1)
+    assert not there.is_symlink() and there.read_bytes() == a.path(oids[0]).read_bytes()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import NotFound, ObjectNotFound, RemoteError, UsageError
+from ..errors import IntegrityError, NotFound, ObjectNotFound, RemoteError, UsageError
 from ..history import reachable, session_dirs
 
 if TYPE_CHECKING:
@@ -142,6 +142,14 @@ def push(
         raise ObjectNotFound(
             f"object not found: {lost[0]}{more} (referenced by {refs[lost[0]]}; neither local nor "
             f"on remote {remote.name}; run `spell fsck`)"
+        )
+    bad = _settled(remote.damaged, sorted(o for o in absent if o not in lost)) if verify else []
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise IntegrityError(
+            f"corrupt object {bad[0]}{more}: remote {remote.name}: its copy there is damaged, and "
+            "this workspace has no object to replace it with (`spell push --verify` from a "
+            "workspace that has it)"
         )
     return _result(remote, "pushed", stats, dirs)
 

@@ -227,6 +227,20 @@ class Remote:
         """Download the objects missing locally, each verified before it is stored."""
         return run(self._pull(store, self._ids(oids), progress))
 
+    def damaged(self, oids: Iterable[str]) -> list[str]:
+        """Of ``oids`` (ones the remote holds), those whose copy there does not match its id
+        (each read back in bounded memory)."""
+        ids = self._ids(oids)
+        found: list[str] = []
+
+        async def go():
+            await self._preflight()
+            await self._call(each(self._damaged(found, Budget(MEMORY_BUDGET)), ids))
+
+        if ids:
+            run(go())
+        return sorted(found)
+
     def fetch(self, store: FsObjectStore, oid: str) -> bool:
         """Bring one object in on demand; False if the remote does not have it."""
         validate_oid(oid)
@@ -290,6 +304,13 @@ class Remote:
                 stats["objects" if mode == "create" else "repaired"] += 1
                 stats["bytes"] += size
             except (AlreadyExistsError, PreconditionError):
+                if verify and mode == "create":  # there, though not listed: read it back too
+                    found: list[str] = []
+                    await self._damaged(found, budget)(oid)
+                    if found:
+                        damaged.append(oid)
+                        await one(oid)
+                        return
                 stats["skipped"] += 1
             except FileNotFoundError as exc:
                 if exc.filename == str(path) or not local.has(oid):
@@ -312,7 +333,11 @@ class Remote:
         import obstore
 
         async def check(oid: str) -> None:
-            resp = await obstore.get_async(self.store, self.key(oid))
+            try:
+                resp = await obstore.get_async(self.store, self.key(oid))
+            except FileNotFoundError:  # listed, or refused as existing, yet not readable
+                damaged.append(oid)
+                return
             size = resp.meta["size"]
             try:
                 if size <= MULTIPART_ABOVE:
