@@ -257,7 +257,17 @@ def jsonable(value: Any, what: str, depth: int = 0) -> Any:
     if depth > 64:
         raise UsageError(f"invalid {what}: nested too deeply")
     if isinstance(value, dict):
-        return {str(k): jsonable(v, what, depth + 1) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        seen: dict[str, Any] = {}
+        for k, v in value.items():
+            key = _json_key(k, what)
+            if key in seen:  # (one value would silently replace the other)
+                raise UsageError(
+                    f"invalid {what}: keys {seen[key]!r} and {k!r} are the same key as text"
+                )
+            seen[key] = k
+            out[key] = jsonable(v, what, depth + 1)
+        return out
     if isinstance(value, (list, tuple)):
         return [jsonable(v, what, depth + 1) for v in value]
     if isinstance(value, bytes):
@@ -272,6 +282,19 @@ def jsonable(value: Any, what: str, depth: int = 0) -> Any:
             raise UsageError(f"invalid {what}: {value} is not a number JSON can hold")
         return value
     raise UsageError(f"invalid {what}: a {type(value).__name__} cannot be stored")
+
+
+def _json_key(k: Any, what: str) -> str:
+    """A mapping's key as JSON spells it: text as it is, ``true``, ``null``, ``1``, ``1.5``."""
+    if isinstance(k, str):
+        return k
+    if isinstance(k, bytes):
+        return jsonable(k, what)
+    if k is None or isinstance(k, (bool, int, float)):
+        import json
+
+        return json.dumps(k)
+    raise UsageError(f"invalid {what}: a key must be text or a number, not a {type(k).__name__}")
 
 
 def created_bounds(q: dict) -> tuple[float | None, float | None]:

@@ -400,3 +400,27 @@ def test_hand_written_metadata_is_taken_as_json_data_or_refused_by_line(ws) -> N
     path.write_text(path.read_text().replace("  b: c", "  b: c\n  n: .nan"))
     with pytest.raises(ManifestError, match=r"session\.yaml:7: metadata: nan is not a number"):
         ws.sessions.get(sid)
+
+
+@pytest.mark.parametrize(
+    "written, taken",
+    [
+        ("  true: t\n  null: n\n  1.5: f", {"true": "t", "null": "n", "1.5": "f"}),
+        ("  1: one\n  '1': two", "keys 1 and '1' are the same key as text"),
+        ("  ? [1, 2]\n  : x", "refused: a mapping key must be text, a number or a date, not tuple"),
+    ],
+)
+def test_metadata_keys_are_spelled_as_json_spells_them_and_never_merge(
+    ws, written: str, taken
+) -> None:
+    """red-team 3, M1 M2: keys became Python's spelling ("True", "None", "(1, 2)") and a number
+    key beside the same text dropped one value without a word."""
+    sid = ws.sessions.create(name="s")
+    path = ws.root / "sessions" / ws.sessions.resolve(sid) / "session.yaml"
+    path.write_text(path.read_text().replace("metadata: {}", "metadata:\n" + written))
+    if isinstance(taken, dict):
+        assert ws.sessions.get(sid)["custom_metadata"] == taken
+    else:
+        where = "session.yaml: " if taken.startswith("refused") else "session.yaml:7: metadata: "
+        with pytest.raises(ManifestError, match=re.escape(where + taken)):
+            ws.sessions.get(sid)

@@ -113,9 +113,11 @@ def test_timestamps_do_not_depend_on_the_local_time_zone(monkeypatch) -> None:
 
 
 def test_keys_other_than_strings_and_integers_become_strings() -> None:
-    doc = load_yaml("7: seven\n1.5: b\nname: c\n", "notes.yaml")
-    assert doc == {7: "seven", "1.5": "b", "name": "c"}
-    assert [type(k) for k in doc] == [int, str, str]
+    doc = load_yaml("7: seven\n1.5: b\nname: c\nnull: n\n2024-01-02: d\n", "notes.yaml")
+    assert doc == {7: "seven", "1.5": "b", "name": "c", "null": "n", "2024-01-02": "d"}
+    assert [type(k) for k in doc] == [int, str, str, str, str]
+    with pytest.raises(ManifestError, match=r"notes\.yaml: refused: a mapping key must be text"):
+        load_yaml("? [1, 2]\n: x\n", "notes.yaml")
 
 
 def _alias_chain(levels: int) -> str:

@@ -69,10 +69,7 @@ def _plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     if budget[0] < 0:
         raise ValueError(f"more than {MAX_NODES} values (aliases expanded)")
     if isinstance(value, dict):
-        return {
-            str(k) if not isinstance(k, (str, int)) else k: _plain(v, depth + 1, budget)
-            for k, v in value.items()
-        }
+        return {_key(k): _plain(v, depth + 1, budget) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v, depth + 1, budget) for v in value]
     if isinstance(value, datetime.datetime):
@@ -86,6 +83,21 @@ def _plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value
+
+
+def _key(k: Any) -> Any:
+    """A mapping key as a plain value: text and integers (true and false too) as they are; a
+    fraction, null or a date as text (JSON's spelling: sorted JSON cannot mix them with text);
+    a key that is a list, a mapping or binary is refused (it has no spelling in JSON)."""
+    if isinstance(k, (str, int)):
+        return k
+    if k is None:
+        return "null"
+    if isinstance(k, float):
+        return str(k)
+    if isinstance(k, datetime.date):
+        return _plain(k)
+    raise ValueError(f"a mapping key must be text, a number or a date, not {type(k).__name__}")
 
 
 def _check_depth(text: str, where: str, first_line: int) -> None:
