@@ -78,8 +78,8 @@ def test_status_names_folders_and_links_in_files_which_are_never_recorded(sp: Sp
     sp.sh("mkdir -p notes/old && echo x > notes/old/a.md && ln -s /etc/hostname host.txt")
     [s] = json.loads(sp("status", "--json").stdout)["sessions"]
     assert s["not_files"] == [
-        {"name": "host.txt", "kind": "a symbolic link"},
-        {"name": "notes", "kind": "a folder"},
+        {"name": "host.txt", "kind": "a symbolic link", "recorded": False},
+        {"name": "notes", "kind": "a folder", "recorded": False},
     ]
     assert s["unrecorded"] == {"modified": [], "added": [], "deleted": []}
     text = sp("status").stdout.decode()
@@ -90,6 +90,31 @@ def test_status_names_folders_and_links_in_files_which_are_never_recorded(sp: Sp
     sp.sh("rm -r notes host.txt")
     [s] = json.loads(sp("status", "--json").stdout)["sessions"]
     assert s["not_files"] == [] and "never recorded" not in sp("status").stdout.decode()
+
+
+def test_status_names_a_recorded_copy_replaced_by_a_link_and_a_name_with_a_newline(
+    sp: Space,
+) -> None:
+    """red-team 3, S1 S2: a recorded artifact's copy swapped for a link is not "never
+    recorded" (its record stands, and the status says how to get the copy back); a name
+    holding a newline is shown escaped, on one line."""
+    sp.sh("rm notes.md && ln -s /etc/hostname notes.md && ln -s x \"$(printf 'nl\\nname')\"")
+    [s] = json.loads(sp("status", "--json").stdout)["sessions"]
+    assert s["not_files"] == [
+        {"name": "nl\nname", "kind": "a symbolic link", "recorded": False},
+        {"name": "notes.md", "kind": "a symbolic link", "recorded": True},
+    ]
+    text = sp("status").stdout.decode()
+    assert "  never recorded (an artifact is a plain file): nl\\x0aname (a symbolic link)\n" in text
+    assert (
+        "  a recorded artifact's copy replaced by what spellfs cannot record (the record is "
+        "kept: remove it, and `spell restore SESSION N --force` writes the copy back): notes.md "
+        "(a symbolic link)\n" in text
+    )
+    sp("save", sp.sid)
+    sp.sh("rm notes.md")
+    sp("restore", sp.sid, "1", "--force")
+    assert (sp.files / "notes.md").read_text() == "# notes\n"
 
 
 def test_rename_over_save_and_delete_are_seen(sp: Space) -> None:

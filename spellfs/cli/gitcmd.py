@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..names import printable
 from .output import echo_json, hint, json_option, open_workspace, progress
 
 
@@ -37,9 +38,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for kind in ("modified", "added", "deleted"):
             if hand.get(kind):
                 click.echo(f"  {kind} by hand, not yet recorded: {', '.join(hand[kind])}")
-        if s.get("not_files"):
-            kept_out = ", ".join(f"{n['name']} ({n['kind']})" for n in s["not_files"])
-            click.echo(f"  never recorded (an artifact is a plain file): {kept_out}")
+        for recorded, what in (
+            (False, "never recorded (an artifact is a plain file)"),
+            (
+                True,
+                "a recorded artifact's copy replaced by what spellfs cannot record (the record "
+                "is kept: remove it, and `spell restore SESSION N --force` writes the copy back)",
+            ),
+        ):
+            names = [n for n in s.get("not_files") or () if n["recorded"] is recorded]
+            if names:
+                shown = ", ".join(f"{printable(n['name'])} ({n['kind']})" for n in names)
+                click.echo(f"  {what}: {shown}")
         if hand.get("not_local"):
             click.echo(
                 "  not local (no copy, object not here: `spell pull` fetches it from a remote): "

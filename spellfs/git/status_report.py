@@ -73,7 +73,11 @@ def status(ws: "Workspace") -> dict[str, Any]:
             # hand edits, seen without the watcher; one session's link or broken record is
             # said on its own line, the others still shown
             entry["unrecorded"] = ws.worktree.scan(dir).as_dict()
-            entry["not_files"] = not_files(f"{ws.root}/sessions/{dir}/files") if ws.root else []
+            log = ws.log(dir)
+            entry["not_files"] = [
+                {**n, "recorded": log.is_live(n["name"])}
+                for n in (not_files(f"{ws.root}/sessions/{dir}/files") if ws.root else ())
+            ]
             entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
         except SpellError as exc:
             entry["error"] = str(exc)
