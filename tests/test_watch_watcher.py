@@ -460,3 +460,23 @@ def test_a_watched_hand_edit_keeps_what_the_artifact_was_said_to_be(h: Harness) 
         ["draft"],
         {"owner": "ana"},
     )
+
+
+def test_a_sessions_folder_replaced_by_another_is_watched_again(h: Harness) -> None:
+    """red-team 3, W1: `cp -a sessions s && rm -rf sessions && mv s sessions` (a restore from a
+    copy, a checkout) left the kernel watching the removed folder, and the watcher recorded
+    nothing more while saying it watched. It now watches the new folder, says so, and catches
+    up with what changed in between."""
+    import shutil
+
+    h.start()
+    sessions = h.root / "sessions"
+    shutil.copytree(sessions, h.root / "s.copy", symlinks=True)
+    (h.root / "s.copy" / h.dir / "files" / "between.txt").write_text("made in between")
+    shutil.rmtree(sessions)
+    os.rename(h.root / "s.copy", sessions)
+    wait_for(lambda: h.events("stored", "between.txt"), timeout=30)
+    (h.files / "after.txt").write_text("made after")
+    wait_for(lambda: h.events("stored", "after.txt"), timeout=30)
+    assert h.content("after.txt") == b"made after"
+    assert [w for w in h.events("warning") if "sessions/ was replaced" in w["message"]]

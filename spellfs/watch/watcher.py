@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["Watcher"]
 
 _INF = float("inf")
+#: How often (seconds) the worker looks whether ``sessions/`` was replaced (one stat).
+LOOK_EVERY = 1.0
 _DIR_EVENTS = ("created", "moved", "deleted")
 
 
@@ -120,6 +122,7 @@ class Watcher(CatchUp, HandEdits):
         self._manifests: dict[str, dict] = {}
         self._warned: set = set()
         self._next_check = _INF
+        self._folder: tuple[int, int] | None = None
         self.listings = ListingServer(ws, self._warn) if answer_listings else None
 
     # -- lifecycle -------------------------------------------------------------
@@ -130,13 +133,7 @@ class Watcher(CatchUp, HandEdits):
         )
         self._overflow.attach()
         try:
-            self.observer, self.mode = start_observer(
-                self._prefix[:-1],
-                self._note,
-                polling=self.polling,
-                poll_interval=self.poll_interval,
-                warn=self._warn,
-            )
+            self._observe()
         except BaseException:
             self._detach()
             raise
@@ -152,13 +149,44 @@ class Watcher(CatchUp, HandEdits):
         self._queue.stop()
         if self.listings is not None:
             self.listings.stop()
+        if self._worker is not None:
+            self._worker.join()  # (first: the worker may replace the observer, see _follow)
         if self.observer is not None:
             self.observer.stop()
             if self.observer.is_alive():
                 self.observer.join()
-        if self._worker is not None:
-            self._worker.join()
         self._detach()
+
+    def _observe(self) -> None:
+        """Start the observer on ``sessions/`` as it is now (the folder, not its path)."""
+        self.observer, self.mode = start_observer(
+            self._prefix[:-1],
+            self._note,
+            polling=self.polling,
+            poll_interval=self.poll_interval,
+            warn=self._warn,
+        )
+        st = os.stat(self._prefix[:-1])
+        self._folder = (st.st_dev, st.st_ino)
+
+    def _follow(self) -> None:
+        """``sessions/`` replaced by another folder (a copy moved in, a checkout): the kernel
+        watches the old one, which nothing reaches any more. Watch the new one, and catch up
+        with what changed in between."""
+        try:
+            st = os.stat(self._prefix[:-1])
+        except FileNotFoundError:
+            return  # gone for now: looked at again next time
+        if (st.st_dev, st.st_ino) == self._folder:
+            return
+        old = self.observer
+        self._observe()
+        old.stop()
+        if old.is_alive():
+            old.join()
+        self._warn("sessions/ was replaced by another folder: watching the new one")
+        self.catch_up()
+        self._flush(set())
 
     def __enter__(self) -> "Watcher":
         return self.start()
@@ -205,11 +233,15 @@ class Watcher(CatchUp, HandEdits):
             self._flush(set())
             self._next_check = time.monotonic() + self.check_interval
             self.ready.set()
+            next_look = time.monotonic() + LOOK_EVERY
             while True:
-                due = self._queue.wait(self._next_check)
+                due = self._queue.wait(min(self._next_check, next_look))
                 if due is None:
                     return
                 self._process(due)
+                if time.monotonic() >= next_look:
+                    self._guard(self._follow)
+                    next_look = time.monotonic() + LOOK_EVERY
                 if time.monotonic() >= self._next_check:
                     self._guard(self.check_timeouts)
                     self._next_check = time.monotonic() + self.check_interval
