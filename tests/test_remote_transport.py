@@ -461,3 +461,21 @@ def test_push_verify_replaces_a_dangling_link_in_place_of_a_copy_on_a_file_remot
     stats = remote.push(a, oids, verify=True)
     assert (stats["repaired"], stats["skipped"]) == (1, len(oids) - 1)
     assert not there.is_symlink() and there.read_bytes() == a.path(oids[0]).read_bytes()
+
+
+def test_push_verify_names_a_damaged_copy_it_cannot_replace(tmp_path):
+    """red-team 3, P2: a folder in place of an object on a file:// remote cannot be replaced
+    by a file; the push fails naming the object and what to do, not with the store's words."""
+    a = new_store(tmp_path / "a")
+    oids = fill(a, n=2)
+    remote = Remote(RemoteSpec("backup", (tmp_path / "remote").as_uri()))
+    remote.push(a, oids)
+    there = tmp_path / "remote" / "objects" / oids[0][:2] / oids[0][2:]
+    there.unlink()
+    (there / "inside").mkdir(parents=True)
+    with pytest.raises(RemoteError) as info:
+        remote.push(a, oids, verify=True)
+    text = str(info.value)
+    assert f"objects/{oids[0][:2]}/{oids[0][2:]}" in text and "remote backup" in text
+    assert "the damaged copy there cannot be replaced" in text and "remove it there" in text
+    assert len(text.splitlines()) == 1

@@ -480,3 +480,17 @@ def test_a_sessions_folder_replaced_by_another_is_watched_again(h: Harness) -> N
     wait_for(lambda: h.events("stored", "after.txt"), timeout=30)
     assert h.content("after.txt") == b"made after"
     assert [w for w in h.events("warning") if "sessions/ was replaced" in w["message"]]
+
+
+def test_a_watcher_whose_workspace_is_moved_away_stops_and_says_why(
+    h: Harness, tmp_path: Path
+) -> None:
+    """red-team 3, W2: a watcher kept acting on the path it was started on: after the
+    workspace moved, it suspended and recorded in a workspace made there later. It stops,
+    with an error naming why, within about a second."""
+    h.start()
+    moved = tmp_path / "moved"
+    os.rename(h.root, moved)
+    wait_for(lambda: h.watcher.error is not None, timeout=30)
+    assert "the workspace was moved away from" in str(h.watcher.error)
+    os.rename(moved, h.root)  # (the harness closes its workspaces where they were)

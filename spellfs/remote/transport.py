@@ -254,7 +254,7 @@ class Remote:
         self, local: FsObjectStore, ids: list[str], progress: Progress | None, verify: bool
     ) -> dict:
         import obstore
-        from obstore.exceptions import AlreadyExistsError, PreconditionError
+        from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 
         start = time.monotonic()
         stats = {"objects": 0, "bytes": 0, "skipped": 0, "repaired": 0}
@@ -312,6 +312,14 @@ class Remote:
                         await one(oid)
                         return
                 stats["skipped"] += 1
+            except BaseError as exc:
+                if mode == "create":
+                    raise
+                raise RemoteError(
+                    f"{self.where(oid)}: the damaged copy there cannot be replaced "
+                    f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; remove it "
+                    "there, then push again)"
+                ) from None
             except FileNotFoundError as exc:
                 if exc.filename == str(path) or not local.has(oid):
                     raise ObjectNotFound(

@@ -123,6 +123,7 @@ class Watcher(CatchUp, HandEdits):
         self._warned: set = set()
         self._next_check = _INF
         self._folder: tuple[int, int] | None = None
+        self._home: tuple[int, int] | None = None  # the workspace folder, by device and inode
         self.listings = ListingServer(ws, self._warn) if answer_listings else None
 
     # -- lifecycle -------------------------------------------------------------
@@ -168,6 +169,24 @@ class Watcher(CatchUp, HandEdits):
         )
         st = os.stat(self._prefix[:-1])
         self._folder = (st.st_dev, st.st_ino)
+        if self._home is None:
+            st = os.stat(self.root)
+            self._home = (st.st_dev, st.st_ino)
+
+    def _still_home(self) -> None:
+        """Stop (an error the CLI reports) once the workspace folder was moved away from the
+        path this watcher was started on: whatever is at that path now is not its workspace,
+        and it must not record, suspend or list anything there."""
+        try:
+            st = os.stat(self.root)
+            here = (st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            here = None
+        if here != self._home:
+            raise SpellError(
+                f"the workspace was moved away from {self.root}: this watcher stops (start one "
+                "again where the workspace is now)"
+            )
 
     def _follow(self) -> None:
         """``sessions/`` replaced by another folder (a copy moved in, a checkout): the kernel
@@ -240,6 +259,7 @@ class Watcher(CatchUp, HandEdits):
                     return
                 self._process(due)
                 if time.monotonic() >= next_look:
+                    self._still_home()
                     self._guard(self._follow)
                     next_look = time.monotonic() + LOOK_EVERY
                 if time.monotonic() >= self._next_check:
