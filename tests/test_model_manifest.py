@@ -386,3 +386,40 @@ def test_a_first_metadata_key_turns_an_empty_flow_mapping_into_a_block() -> None
 
     out = update_manifest(dump_manifest(BASE), {**BASE, "metadata": {"k": 1}}, "x")
     assert b"\nmetadata:\n  k: 1\n" in out
+
+
+SHARED = """\
+metadata:
+  x: &v  # one mapping, reached three ways
+    k: 1
+    j: 0
+  y: *v
+  z:
+    <<: *v
+    extra: 3
+"""
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"x": {"k": 2, "j": 0}, "y": {"k": 1, "j": 0}, "z": {"k": 1, "j": 0, "extra": 3}},
+        {"x": {"k": 1, "j": 0}, "y": {"k": 5, "j": 0}, "z": {"k": 1, "j": 0, "extra": 3}},
+        {"x": {"k": 1, "j": 0}, "y": {"k": 1, "j": 0}, "z": {"k": 9, "extra": 3}},
+    ],
+    ids=["the-anchor", "an-alias", "a-merge-key"],
+)
+def test_a_change_to_a_mapping_a_person_shared_by_anchor_or_merge_is_written_as_given(
+    ws: Workspace, root: Path, metadata: dict
+) -> None:
+    """A hand-written ``&v`` / ``*v`` / ``<<: *v`` makes several keys one mapping: changing
+    one of them key by key in place changed the others too (or left a merged key), so the
+    value spellfs was asked to write was lost or another one changed with it."""
+    dirname, path = made(ws, root)
+    path.write_text(path.read_text().replace("metadata: {}\n", SHARED))
+    sid = ws.sessions.get(dirname)["id"]
+    ws.sessions.set_manifest_fields(sid, metadata=metadata)
+    assert load_manifest(path.read_bytes(), "x")["metadata"] == metadata
+    assert "# one mapping, reached three ways" in path.read_text()  # kept where nothing moved
+    with Workspace.open(root) as other:  # as another process reads it
+        assert other.sessions.get(sid)["custom_metadata"] == metadata

@@ -133,7 +133,7 @@ def _merge(node: Any, key: Any, value: Any) -> None:
     old = node[key]
     if _same(old, value):
         return
-    if isinstance(old, dict) and old and isinstance(value, dict) and value:
+    if isinstance(old, dict) and old and isinstance(value, dict) and value and not _shared(old):
         for k in [k for k in old if k not in value]:
             del old[k]
         for k, v in value.items():
@@ -143,6 +143,15 @@ def _merge(node: Any, key: Any, value: Any) -> None:
                 old[k] = v
         return
     node[key] = value
+
+
+def _shared(node: Any) -> bool:
+    """Whether a loaded mapping is one a person wrote to be reached from elsewhere too (an
+    anchor, ``&v``: every ``*v`` is this same object) or takes keys from another (``<<: *v``).
+    Changed key by key, a change meant for one key would change the others, or a merged key
+    deleted would stay: such a mapping is replaced whole."""
+    anchor = node.yaml_anchor()  # (a CommentedMap: every mapping the round-trip load gives)
+    return (anchor is not None and anchor.value is not None) or bool(node.merge)
 
 
 def _same(a: Any, b: Any) -> bool:
