@@ -423,3 +423,15 @@ def test_a_change_to_a_mapping_a_person_shared_by_anchor_or_merge_is_written_as_
     assert "# one mapping, reached three ways" in path.read_text()  # kept where nothing moved
     with Workspace.open(root) as other:  # as another process reads it
         assert other.sessions.get(sid)["custom_metadata"] == metadata
+
+
+def test_a_rewrite_keeps_a_nel_in_a_description_and_in_metadata(ws: Workspace, root: Path) -> None:
+    """U+0085 written raw in single quotes reads back as a space: a suspend (any rewrite of the
+    file) changed the description and metadata a person had set."""
+    sid = ws.sessions.create(name="nel", description="a\x85b", metadata={"k": "x\x85"})
+    ws.sessions.suspend(sid)
+    ws.sessions.update_metadata(sid, {"j": "\x85\x85"})
+    with Workspace.open(root) as other:  # as another process reads it
+        got = other.sessions.get(sid)
+    assert got["description"] == "a\x85b"
+    assert got["custom_metadata"] == {"k": "x\x85", "j": "\x85\x85"}

@@ -210,3 +210,19 @@ def test_depth_is_counted_again_after_a_collection_closes() -> None:
         return 1 + max((depth(c) for c in children), default=0)
 
     assert depth(load_yaml(fits, "state.yaml")) == 100
+
+
+def test_a_round_trip_rewrite_keeps_every_character_of_a_string_it_writes() -> None:
+    """The round-trip writer (session.yaml's rewrites, F19) wrote a NEL (U+0085) raw inside
+    single quotes, where a reader takes it for a line break and folds it to a space: a
+    description or metadata value came back changed. It is escaped (``\\N``) as the safe
+    writer does."""
+    from spellfs.store.yamlio import dump_yaml_rt, load_yaml_rt
+
+    values = ["a\x85b", "\x85", "x\x85\x85", "a\u2028b", "tab\there", "日本", "line\nbreak"]
+    doc = load_yaml_rt(b"# kept\nk: 1  # this too\n", "session.yaml")
+    doc["k"] = values
+    doc["a\x85key"] = "v"
+    out = dump_yaml_rt(doc)
+    assert load_yaml(out, "session.yaml") == {"k": values, "a\x85key": "v"}
+    assert out.startswith(b"# kept\nk:")
