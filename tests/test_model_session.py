@@ -1348,10 +1348,12 @@ def test_a_whole_id_reads_no_manifest_and_no_listing_in_a_fresh_process(
         assert "all" in looked
 
 
-def test_names_are_found_past_manifests_and_logs_that_do_not_load(ws: Workspace, root: Path) -> None:
-    """Looking a name up reads past sessions it cannot read (a linked manifest, one that is no
-    mapping, a broken artifacts.yaml: each listed first) and a "not found" names what did not
-    load, the first one and how many more."""
+def test_names_are_found_past_manifests_and_logs_that_do_not_load(
+    ws: Workspace, root: Path
+) -> None:
+    """A name lookup reads past the sessions it cannot read (a linked manifest, one that is no
+    mapping, a broken artifacts.yaml), and a "not found" names what did not load: the first
+    one and how many more."""
     link, listed = ws.sessions.create(name="aaa"), ws.sessions.create(name="bbb")
     logbroken, last = ws.sessions.create(name="ccc"), ws.sessions.create(name="zzz")
     linked = manifest_path(root, link)
