@@ -226,3 +226,37 @@ def test_a_round_trip_rewrite_keeps_every_character_of_a_string_it_writes() -> N
     out = dump_yaml_rt(doc)
     assert load_yaml(out, "session.yaml") == {"k": values, "a\x85key": "v"}
     assert out.startswith(b"# kept\nk:")
+
+
+def test_eight_threads_rewrite_with_comments_concurrently_without_errors() -> None:
+    """The round-trip reader and writer (session.yaml's rewrites) keep one instance per thread
+    too: each thread's first use makes its own."""
+    from spellfs.store.yamlio import dump_yaml_rt, load_yaml_rt
+
+    errors: list[BaseException] = []
+    wrong: list[int] = []
+    start = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        start.wait()
+        for i in range(50):
+            try:
+                doc = load_yaml_rt(f"# thread {n}\nthread: {n}\ni: 0  # counter\n", "t")
+                doc["i"] = i
+                doc["items"] = [f"v{j}" for j in range(5)]
+                out = dump_yaml_rt(doc)
+                if not out.startswith(f"# thread {n}\nthread: {n}\n".encode()) or (
+                    b"# counter\n" not in out
+                ):
+                    wrong.append(i)
+                elif load_yaml(out, "t") != {"thread": n, "i": i, "items": doc["items"]}:
+                    wrong.append(i)
+            except BaseException as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and wrong == []
