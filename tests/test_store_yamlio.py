@@ -230,26 +230,29 @@ def test_a_round_trip_rewrite_keeps_every_character_of_a_string_it_writes() -> N
 
 def test_eight_threads_rewrite_with_comments_concurrently_without_errors() -> None:
     """The round-trip reader and writer (session.yaml's rewrites) keep one instance per thread
-    too: each thread's first use makes its own."""
+    too, each set up on the thread's first use as the safe writer is: block style, quotes and
+    comments as loaded, raw Unicode, long lines whole, ``null`` written out."""
     from spellfs.store.yamlio import dump_yaml_rt, load_yaml_rt
 
     errors: list[BaseException] = []
     wrong: list[int] = []
     start = threading.Barrier(8)
+    long = "w " * 300
 
     def work(n: int) -> None:
         start.wait()
         for i in range(50):
             try:
-                doc = load_yaml_rt(f"# thread {n}\nthread: {n}\ni: 0  # counter\n", "t")
+                doc = load_yaml_rt(f"# thread {n}\nthread: {n}\nname: 'q'  # kept\ni: 0\n", "t")
                 doc["i"] = i
-                doc["items"] = [f"v{j}" for j in range(5)]
-                out = dump_yaml_rt(doc)
-                if not out.startswith(f"# thread {n}\nthread: {n}\n".encode()) or (
-                    b"# counter\n" not in out
-                ):
-                    wrong.append(i)
-                elif load_yaml(out, "t") != {"thread": n, "i": i, "items": doc["items"]}:
+                doc["items"] = ["日本", None]
+                doc["long"] = long
+                doc["map"] = {"a": [1]}
+                want = (
+                    f"# thread {n}\nthread: {n}\nname: 'q'  # kept\ni: {i}\nitems:\n- 日本\n"
+                    f"- null\nlong: '{long}'\nmap:\n  a:\n  - 1\n"
+                )
+                if dump_yaml_rt(doc) != want.encode():
                     wrong.append(i)
             except BaseException as exc:  # noqa: BLE001 - every failure is the finding
                 errors.append(exc)
