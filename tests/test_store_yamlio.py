@@ -263,3 +263,11 @@ def test_eight_threads_rewrite_with_comments_concurrently_without_errors() -> No
     for t in threads:
         t.join()
     assert errors == [] and wrong == []
+
+
+def test_the_round_trip_reader_names_the_file_and_line_of_an_error() -> None:
+    from spellfs.store.yamlio import load_yaml_rt
+
+    with pytest.raises(ManifestError) as info:
+        load_yaml_rt(b"# a comment\nname: x\nbad: [unclosed\n", "sessions/s/session.yaml")
+    assert str(info.value).startswith("sessions/s/session.yaml:4: invalid YAML: ")

@@ -271,6 +271,16 @@ def pytest_collection_modifyitems(items):
         return
     items.sort(key=lambda item: took.get(item.nodeid, 0.0))
 """,
+    # store/yamlio.py: the round-trip instance is made once per thread too (see
+    # _fresh_yaml_instance); a forked mutant would use the parent's and never make one
+    "store/yamlio.py": """
+
+@_pytest.fixture(autouse=True)
+def _fresh_round_trip_instance():
+    from spellfs.store import yamlio
+
+    yamlio._local.__dict__.pop("rt", None)
+""",
     "store/inotify.py": """
 
 @_pytest.fixture(autouse=True)
