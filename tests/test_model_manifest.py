@@ -424,3 +424,74 @@ def test_metadata_keys_are_spelled_as_json_spells_them_and_never_merge(
         where = "session.yaml: " if taken.startswith("refused") else "session.yaml:7: metadata: "
         with pytest.raises(ManifestError, match=re.escape(where + taken)):
             ws.sessions.get(sid)
+
+
+SHARED = """\
+metadata:
+  x: &v  # one mapping, reached three ways
+    k: 1
+    j: 0
+  y: *v
+  z:
+    <<: *v
+    extra: 3
+"""
+# (an anchor named like the ones ruamel makes up is not kept on the mapping it loads)
+SHARED_AS_ID = SHARED.replace("&v", "&id001").replace("*v", "*id001")
+MERGED_ONLY = SHARED.replace("  y: *v\n", "")  # (x is reached once, and through z's merge)
+ALIASED_ONLY = SHARED.replace("    <<: *v\n", "    k: 1\n    j: 0\n")
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"x": {"k": 2, "j": 0}, "y": {"k": 1, "j": 0}, "z": {"k": 1, "j": 0, "extra": 3}},
+        {"x": {"k": 1, "j": 0}, "y": {"k": 5, "j": 0}, "z": {"k": 1, "j": 0, "extra": 3}},
+        {"x": {"k": 1, "j": 0}, "y": {"k": 1, "j": 0}, "z": {"k": 9, "extra": 3}},
+    ],
+    ids=["the-anchor", "an-alias", "a-merge-key"],
+)
+@pytest.mark.parametrize(
+    "text",
+    [SHARED, SHARED_AS_ID, MERGED_ONLY, ALIASED_ONLY],
+    ids=["v", "id001", "merged-only", "aliased-only"],
+)
+def test_a_change_to_a_mapping_a_person_shared_by_anchor_or_merge_is_written_as_given(
+    ws: Workspace, root: Path, metadata: dict, text: str
+) -> None:
+    """A hand-written ``&v`` / ``*v`` / ``<<: *v`` makes several keys one mapping: changing
+    one of them key by key in place changed the others too (or left a merged key), so the
+    value spellfs was asked to write was lost or another one changed with it."""
+    dirname, path = made(ws, root)
+    path.write_text(path.read_text().replace("metadata: {}\n", text))
+    sid = ws.sessions.get(dirname)["id"]
+    ws.sessions.set_manifest_fields(sid, metadata=metadata)
+    assert load_manifest(path.read_bytes(), "x")["metadata"] == metadata
+    assert "# one mapping, reached three ways" in path.read_text()  # kept where nothing moved
+    with Workspace.open(root) as other:  # as another process reads it
+        assert other.sessions.get(sid)["custom_metadata"] == metadata
+
+
+def test_a_rewrite_keeps_a_nel_in_a_description_and_in_metadata(ws: Workspace, root: Path) -> None:
+    """U+0085 written raw in single quotes reads back as a space: a suspend (any rewrite of the
+    file) changed the description and metadata a person had set."""
+    sid = ws.sessions.create(name="nel", description="a\x85b", metadata={"k": "x\x85"})
+    ws.sessions.suspend(sid)
+    ws.sessions.update_metadata(sid, {"j": "\x85\x85"})
+    with Workspace.open(root) as other:  # as another process reads it
+        got = other.sessions.get(sid)
+    assert got["description"] == "a\x85b"
+    assert got["custom_metadata"] == {"k": "x\x85", "j": "\x85\x85"}
+
+
+def test_two_mappings_shared_one_from_inside_a_list_are_written_as_given(
+    ws: Workspace, root: Path
+) -> None:
+    dirname, path = made(ws, root)
+    shared = "metadata:\n  a:\n  - &v\n    k: 1\n  b: *v\n  c: &w\n    k: 1\n  d: *w\n"
+    path.write_text(path.read_text().replace("metadata: {}\n", shared))
+    sid = ws.sessions.get(dirname)["id"]
+    ws.sessions.update_metadata(sid, {"b": {"k": 2}, "d": {"k": 3}})
+    want = {"a": [{"k": 1}], "b": {"k": 2}, "c": {"k": 1}, "d": {"k": 3}}
+    with Workspace.open(root) as other:  # as another process reads it
+        assert other.sessions.get(sid)["custom_metadata"] == want

@@ -952,3 +952,20 @@ def test_the_signature_of_a_link_or_fifo_under_sessions_is_refused_by_name(
     (tmp_path / "templates").mkdir()
     os.mkfifo(tmp_path / "templates" / "t.yaml")  # outside sessions/: not refused here
     assert storage.signature("templates/t.yaml") is not None
+
+
+def test_the_stat_a_write_returns_is_the_one_the_file_has_in_place(tmp_path: Path) -> None:
+    """A store vouches for its copies with the stat the write returns (red-team F12): it must
+    be the stat a later scan finds, ctime included, which the rename into place moves."""
+    (tmp_path / "root").mkdir()
+    fs = FsStorage(tmp_path / "root")
+    for rel in ("new", "new"):  # (created, then replaced)
+        st = fs.write(rel, b"content", mtime_ns=1_000_000_000)
+        now = os.lstat(tmp_path / "root" / rel)
+        assert st is not None
+        assert (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == (
+            now.st_ino,
+            now.st_size,
+            now.st_mtime_ns,
+            now.st_ctime_ns,
+        )

@@ -212,3 +212,64 @@ def test_depth_is_counted_again_after_a_collection_closes() -> None:
         return 1 + max((depth(c) for c in children), default=0)
 
     assert depth(load_yaml(fits, "state.yaml")) == 100
+
+
+def test_a_round_trip_rewrite_keeps_every_character_of_a_string_it_writes() -> None:
+    """The round-trip writer (session.yaml's rewrites, F19) wrote a NEL (U+0085) raw inside
+    single quotes, where a reader takes it for a line break and folds it to a space: a
+    description or metadata value came back changed. It is escaped (``\\N``) as the safe
+    writer does."""
+    from spellfs.store.yamlio import dump_yaml_rt, load_yaml_rt
+
+    values = ["a\x85b", "\x85", "x\x85\x85", "a\u2028b", "tab\there", "日本", "line\nbreak"]
+    doc = load_yaml_rt(b"# kept\nk: 1  # this too\n", "session.yaml")
+    doc["k"] = values
+    doc["a\x85key"] = "v"
+    out = dump_yaml_rt(doc)
+    assert load_yaml(out, "session.yaml") == {"k": values, "a\x85key": "v"}
+    assert out.startswith(b"# kept\nk:")
+
+
+def test_eight_threads_rewrite_with_comments_concurrently_without_errors() -> None:
+    """The round-trip reader and writer (session.yaml's rewrites) keep one instance per thread
+    too, each set up on the thread's first use as the safe writer is: block style, quotes and
+    comments as loaded, raw Unicode, long lines whole, ``null`` written out."""
+    from spellfs.store.yamlio import dump_yaml_rt, load_yaml_rt
+
+    errors: list[BaseException] = []
+    wrong: list[int] = []
+    start = threading.Barrier(8)
+    long = "w " * 300
+
+    def work(n: int) -> None:
+        start.wait()
+        for i in range(50):
+            try:
+                doc = load_yaml_rt(f"# thread {n}\nthread: {n}\nname: 'q'  # kept\ni: 0\n", "t")
+                doc["i"] = i
+                doc["items"] = ["日本", None]
+                doc["long"] = long
+                doc["map"] = {"a": [1]}
+                want = (
+                    f"# thread {n}\nthread: {n}\nname: 'q'  # kept\ni: {i}\nitems:\n- 日本\n"
+                    f"- null\nlong: '{long}'\nmap:\n  a:\n  - 1\n"
+                )
+                if dump_yaml_rt(doc) != want.encode():
+                    wrong.append(i)
+            except BaseException as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and wrong == []
+
+
+def test_the_round_trip_reader_names_the_file_and_line_of_an_error() -> None:
+    from spellfs.store.yamlio import load_yaml_rt
+
+    with pytest.raises(ManifestError) as info:
+        load_yaml_rt(b"# a comment\nname: x\nbad: [unclosed\n", "sessions/s/session.yaml")
+    assert str(info.value).startswith("sessions/s/session.yaml:4: invalid YAML: ")

@@ -122,32 +122,60 @@ def update_manifest(old: bytes, m: dict[str, Any], where: str) -> bytes:
     for key in [k for k in doc if k not in FIELDS]:
         del doc[key]
     at = 0
+    shared = _shared(doc)
     for key in FIELDS:
         value = m.get(key)
         if key not in doc:
             doc.insert(at, key, value)
         else:
-            _merge(doc, key, value)
+            _merge(doc, key, value, shared)
         at = list(doc).index(key) + 1
     return dump_yaml_rt(doc)
 
 
-def _merge(node: Any, key: Any, value: Any) -> None:
+def _merge(node: Any, key: Any, value: Any, shared: set[int]) -> None:
     """Set ``node[key]`` to ``value``; a mapping that holds keys already is changed key by key,
-    so the comments inside it stay."""
+    so the comments inside it stay, unless it is ``shared`` (see :func:`_shared`)."""
     old = node[key]
     if _same(old, value):
         return
     if isinstance(old, dict) and old and isinstance(value, dict) and value:
-        for k in [k for k in old if k not in value]:
-            del old[k]
-        for k, v in value.items():
-            if k in old:
-                _merge(old, k, v)
-            else:
-                old[k] = v
-        return
+        if id(old) not in shared:
+            for k in [k for k in old if k not in value]:
+                del old[k]
+            for k, v in value.items():
+                if k in old:
+                    _merge(old, k, v, shared)
+                else:
+                    old[k] = v
+            return
     node[key] = value
+
+
+def _shared(doc: Any) -> set[int]:
+    """The ids of the mappings in ``doc`` that a change in place would also change somewhere
+    else: one a person wrote once and refers to again (``&v`` ... ``*v`` load as one object,
+    whatever the anchor's name), one that takes keys from another (``<<: *v``: a key deleted
+    would stay) and that other. :func:`_merge` replaces such a mapping whole."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    todo = [doc]
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if id(node) in seen:
+            shared.add(id(node))
+            continue
+        seen.add(id(node))
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        for item in getattr(node, "merge", ()):  # (ruamel 0.18: (position, mapping) pairs)
+            shared.add(id(node))
+            todo.append(item[1] if isinstance(item, tuple) else item)  # (written elsewhere: twice)
+        todo.extend(node.values())
+    return shared
 
 
 def _same(a: Any, b: Any) -> bool:

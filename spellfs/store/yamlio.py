@@ -52,8 +52,18 @@ def _get_rt():
         y.representer.add_representer(
             type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
         )
+        y.representer.add_representer(str, _represent_str)
         _local.rt = y
     return y
+
+
+def _represent_str(r: Any, data: str) -> Any:
+    """A string for the round-trip writer: one holding a NEL (U+0085) double-quoted, where it
+    is escaped (``\\N``); its pure-Python emitter writes it raw inside single quotes, where a
+    reader takes it for a line break and folds it to a space (the safe writer escapes it)."""
+    if "\x85" in data:
+        return r.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return r.represent_str(data)
 
 
 MAX_NODES = 1_000_000
