@@ -493,3 +493,23 @@ def test_a_session_whose_objects_are_packed_exports_and_imports_identically(
         spell("-w", str(root), "show", sid, "--json")
     )
     assert ok(spell("-w", str(dest), "fsck")).endswith("ok\n")
+
+
+def test_import_refuses_a_session_whose_folder_is_a_sessions_name_here(
+    source, spell, tmp_path: Path
+) -> None:
+    """m7b's bug 5 (F8 through import): a session named like the imported one's folder was
+    found no more by its name (the folder wins), without a word."""
+    root, sid = source
+    archive = tmp_path / "s.tar.zst"
+    ok(spell("-w", str(root), "export", sid, "-o", str(archive)))
+    [folder] = [p.name for p in (root / "sessions").iterdir() if p.name.endswith(sid[:8])]
+    dest = tmp_path / "dest"
+    ok(spell("init", str(dest)))
+    here = ok(spell("-w", str(dest), "new", folder)).strip()
+    before = snapshot_tree(dest)
+    proc = spell("-w", str(dest), "import", str(archive))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and len(err.splitlines()) == 1, err
+    assert f"archive refused: its folder name {folder} is the name of session {here[:8]}" in err
+    assert snapshot_tree(dest) - {".spell/tmp"} == before - {".spell/tmp"}

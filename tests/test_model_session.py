@@ -1458,3 +1458,23 @@ def test_a_long_name_shaped_like_a_directory_is_taken(ws: Workspace, size: int) 
     assert ws.sessions.get(sid)["name"] == name
     if size <= 255:  # (past that, a lookup by the name fails: reported, session.py not ours)
         assert ws.sessions.get(name)["id"] == sid
+
+
+def test_a_name_longer_than_a_folder_name_can_be_is_found_by_it(ws: Workspace) -> None:
+    """m7b's bug 3: the lookup tried sessions/<name>/ first, which the system refuses past 255
+    bytes ("File name too long"), so a session so named (200 characters are allowed) could
+    never be found by its name."""
+    name = "日" * 86  # 258 bytes
+    sid = ws.sessions.create(name=name)
+    assert ws.sessions.get(name)["id"] == sid
+
+
+def test_a_new_session_may_not_be_named_another_sessions_id(ws: Workspace) -> None:
+    """m7b's bug 4 (F8): a whole id names its session, so a session named like another's id
+    could never be found by that name."""
+    alpha = ws.sessions.create(name="alpha")
+    for name in (alpha, alpha.upper()):
+        with pytest.raises(UsageError, match=f"invalid session name: '{name}' is the id of"):
+            ws.sessions.create(name=name)
+    other = ws.sessions.create(name="0" * 8 + alpha[8:])  # id-shaped, no session's id: taken
+    assert ws.sessions.get(other)["name"] == "0" * 8 + alpha[8:]

@@ -188,6 +188,13 @@ def _install(
             check_artifact_name(name.name)
         except UsageError as exc:
             raise ArchiveError(f"archive refused: sessions/{dir}/files/: {exc}") from None
+    same = ws.sessions.named(dir)
+    if same:
+        raise ArchiveError(
+            f"archive refused: its folder name {dir} is the name of session "
+            f"{ws.sessions.manifest(same[0])['id'][:8]} here (a reference by that name would find "
+            "the imported one: rename that session first)"
+        )
     existing = _find_session(ws, m["id"])
     if existing or ws.storage.exists(f"sessions/{dir}"):
         raise ArchiveError(

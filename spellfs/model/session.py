@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Sessions", "LIVE", "TRANSITIONS"]
 
 _DIRNAME = re.compile(r"[^./][^/]*-[0-9a-f]{8}")  # what a session's directory name looks like
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Sessions(SessionChanges, SessionListing):
@@ -81,7 +82,9 @@ class Sessions(SessionChanges, SessionListing):
         shown = ref[:64] + ("…" if len(ref) > 64 else "")
         if len(ref) > 200 or not ref or any(c in ref for c in "/\\\0") or ref.startswith("."):
             raise SessionNotFound(f"session not found: {shown!r}")
-        if self.storage.exists(f"sessions/{ref}/session.yaml"):
+        if len(ref.encode("utf-8", "replace")) <= 255 and self.storage.exists(
+            f"sessions/{ref}/session.yaml"
+        ):  # (a longer name is no directory's: it is looked up as a name)
             self.storage.isdir(f"sessions/{ref}/files")  # refuses a files/ link (UnsafePath)
             # (no name is looked at: callers pass directories on, a status pass one per session;
             # no session is given another's directory name, see _check_name)
@@ -333,6 +336,19 @@ class Sessions(SessionChanges, SessionListing):
                 f"invalid session name: {name!r} is the directory of another session "
                 "(a reference by it names that one; choose another name)"
             )
+        low = name.lower()
+        if _ID.fullmatch(low) and any(
+            d.endswith("-" + low[:8]) and self._id_of(d) == low
+            for d in self.storage.listdir("sessions")
+        ):
+            raise UsageError(
+                f"invalid session name: {name!r} is the id of another session "
+                "(a reference by it names that one; choose another name)"
+            )
+
+    def named(self, name: str) -> list[str]:
+        """The directories of the sessions whose name is exactly ``name``."""
+        return self._named(name)[0]
 
     def template(self, name: str) -> dict:
         check_word("template name", name)
