@@ -98,6 +98,7 @@ MODULES: dict[str, list[str]] = {
         "test_history_runs.py",  # what a recorded run is told of the sessions it touches
     ],
     "model/lifecycle.py": [
+        "test_model_lifecycle.py",  # remove's guards in-process (leftovers' run `spell rm`)
         "test_model_session.py",
         "test_model_readonly.py",
         "test_events_hooks.py",  # the session hooks and events
