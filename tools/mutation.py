@@ -445,7 +445,7 @@ def summary(module: str, grouped: dict[str, list[str]]) -> str:
     total = sum(len(v) for v in grouped.values())
     # "no tests" counts as not killed: nothing in-process would notice the change
     score = 100.0 * killed / total if total else 0.0
-    rest = ", ".join(f"{k} {len(v)}" for k, v in sorted(grouped.items()) if k != "killed")
+    rest = ", ".join(f"{k} {len(v)}" for k, v in sorted(grouped.items()) if k != "killed" and v)
     return f"{module:28} killed {killed:4}/{total:<4} {score:5.1f}%  ({rest or 'none left'})"
 
 
