@@ -852,6 +852,26 @@ def test_from_a_checkpoint_replays_the_runs_on_its_lineage_in_the_order_they_sta
         assert rep["from_checkpoint"] == f"2:{cps[1]['tree'][:8]}"
 
 
+def test_only_a_run_recorded_sandboxed_is_replayed_sandboxed(root, tmp_path):
+    """The replay's runner is told SPELL_SANDBOX=1 for a run recorded under `--sandbox` (X1),
+    and nothing for one that was not (its script keeps the access it had)."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="box")
+        for n, boxed in ((1, True), (2, False)):
+            run = begin_run(ws, tmp_path / "s.lua", b"-- s", [str(n)], sandbox=boxed)
+            ws.artifacts.store(sid, "t", f"out-{n}.txt", str(n))
+            run.finish(0)
+        envs: dict = {}
+
+        def runner(script, args, env, cwd):
+            envs[args[0]] = env
+            return 0, ""
+
+        ws.history.replay(sid, {}, runner=runner)
+    assert envs["1"]["SPELL_SANDBOX"] == "1"
+    assert "SPELL_SANDBOX" not in envs["2"]
+
+
 def test_a_run_prefix_that_matches_two_runs_or_none_is_refused(root, tmp_path):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="many")
