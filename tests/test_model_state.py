@@ -163,6 +163,19 @@ def test_list_by_prefix_keeps_the_keys_of_a_session_whose_artifact_log_is_broken
         assert ws.state.list("session:") == want
 
 
+def test_a_session_whose_manifest_is_broken_leaves_the_others_keys_listed(
+    anyws: Workspace,
+) -> None:
+    """Its keys cannot be named (no id), the sessions after it still are (the memory backend
+    lists folders in name order: the broken one comes first)."""
+    a = anyws.sessions.create(name="a")
+    b = anyws.sessions.create(name="b")
+    anyws.state.set(f"session:{a}:k", 1)
+    anyws.state.set(f"session:{b}:k", 2)
+    anyws.storage.write(f"sessions/{anyws.sessions.resolve(a)}/session.yaml", b"id: [\n")
+    assert anyws.state.list("session:") == [f"session:{b}:k"]
+
+
 def test_persisted_across_instances(root: Path) -> None:
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="p")
