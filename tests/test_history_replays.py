@@ -811,7 +811,8 @@ def test_from_a_checkpoint_replays_the_runs_on_its_lineage_in_the_order_they_sta
     """`--from N` takes the runs that started on checkpoint N or on one saved on top of it, in
     the order they started, whatever order a merge left their lines in; a run that started on
     another lineage (a checkpoint of the same number from another clone), or on a tree no longer
-    readable, is left out; a run recorded before runs named their tree goes by its number."""
+    readable, is left out; a run recorded before runs named their tree goes by its number.
+    Two that started at the same moment go by their run ids."""
     from spellfs.store import encode_record
 
     with Workspace.open(root) as ws:
@@ -839,7 +840,7 @@ def test_from_a_checkpoint_replays_the_runs_on_its_lineage_in_the_order_they_sta
 
         theirs = forged(d, "7e1125", 1, checkpoint_tree=foreign)
         unreadable = forged(d, "dead", 2, checkpoint_tree="0" * 64)
-        legacy = forged(c, "01d", 1)
+        legacy = forged(c, "ffffffff", 0)  # started when c did: the run ids order them
         del legacy["checkpoint_tree"]
         lines = (d, theirs, legacy, b, unreadable, c, a)  # as a merge might leave them
         ws.storage.write(f"sessions/{dir}/runs.yaml", b"".join(encode_record(r) for r in lines))
