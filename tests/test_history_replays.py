@@ -805,6 +805,74 @@ def test_from_a_checkpoint_number_two_clones_saved_takes_n_colon_tree(root, spel
             ws.history.replay(sid, {"from": f"1:{theirs['tree'][:8]}"})
 
 
+def test_from_a_checkpoint_replays_the_runs_on_its_lineage_in_the_order_they_started(
+    root, spell_here
+):
+    """`--from N` takes the runs that started on checkpoint N or on one saved on top of it, in
+    the order they started, whatever order a merge left their lines in; a run that started on
+    another lineage (a checkpoint of the same number from another clone), or on a tree no longer
+    readable, is left out; a run recorded before runs named their tree goes by its number.
+    Two that started at the same moment go by their run ids."""
+    from spellfs.store import encode_record
+
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="d")
+        other = ws.sessions.create(name="elsewhere")
+        for n in (1, 2, 3):  # a lineage of another session's checkpoints, 3 on 2 on 1
+            ws.artifacts.store(other, "t", f"e{n}.txt", str(n))
+            ws.history.save(other)
+        foreign = ws.history.checkpoints(other)[-1]["tree"]
+    (root / "d.lua").write_text(DET)
+    for args in (["1", "save"], ["2", "save"], ["3", "save"], ["4"]):
+        assert spell_here("d.lua", args, {"SPELL_SESSION": sid}, root) == (0, "")
+    with Workspace.open(root) as ws:
+        dir = ws.sessions.resolve(sid)
+        a, b, c, d = runs = read_runs(ws, dir)
+        cps = ws.history.checkpoints(sid)
+        assert [r["checkpoint"] for r in runs] == [None, 1, 2, 3]
+        assert [r.get("checkpoint_tree") for r in runs] == [None, *(cp["tree"] for cp in cps)]
+
+        def forged(run: dict, name: str, micros: int, **more) -> dict:
+            """``run`` again under another id, started ``micros`` microseconds after it."""
+            at = run["started_at"]  # ...THH:MM:SS.ffffffZ
+            at = f"{at[:-7]}{int(at[-7:-1]) + micros:06d}Z"
+            return {**run, "run": name + run["run"][len(name) :], "started_at": at, **more}
+
+        theirs = forged(d, "7e1125", 1, checkpoint_tree=foreign)
+        unreadable = forged(d, "dead", 2, checkpoint_tree="0" * 64)
+        legacy = forged(c, "ffffffff", 0)  # started when c did: the run ids order them
+        del legacy["checkpoint_tree"]
+        lines = (d, theirs, legacy, b, unreadable, c, a)  # as a merge might leave them
+        ws.storage.write(f"sessions/{dir}/runs.yaml", b"".join(encode_record(r) for r in lines))
+        rep = ws.history.replay(sid, {"from": 1}, runner=_does_nothing)
+        assert [r["run"] for r in rep["runs"]] == [b["run"], c["run"], legacy["run"], d["run"]]
+        rep = ws.history.replay(sid, {"from": 3}, runner=_does_nothing)
+        assert [r["run"] for r in rep["runs"]] == [d["run"]]
+        rep = ws.history.replay(sid, {"from": f"2:{cps[1]['tree'][:8]}"}, runner=_does_nothing)
+        assert [r["run"] for r in rep["runs"]] == [c["run"], legacy["run"], d["run"]]
+        assert rep["from_checkpoint"] == f"2:{cps[1]['tree'][:8]}"
+
+
+def test_only_a_run_recorded_sandboxed_is_replayed_sandboxed(root, tmp_path):
+    """The replay's runner is told SPELL_SANDBOX=1 for a run recorded under `--sandbox` (X1),
+    and nothing for one that was not (its script keeps the access it had)."""
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="box")
+        for n, boxed in ((1, True), (2, False)):
+            run = begin_run(ws, tmp_path / "s.lua", b"-- s", [str(n)], sandbox=boxed)
+            ws.artifacts.store(sid, "t", f"out-{n}.txt", str(n))
+            run.finish(0)
+        envs: dict = {}
+
+        def runner(script, args, env, cwd):
+            envs[args[0]] = env
+            return 0, ""
+
+        ws.history.replay(sid, {}, runner=runner)
+    assert envs["1"]["SPELL_SANDBOX"] == "1"
+    assert "SPELL_SANDBOX" not in envs["2"]
+
+
 def test_a_run_prefix_that_matches_two_runs_or_none_is_refused(root, tmp_path):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="many")

@@ -438,3 +438,33 @@ def test_a_run_that_only_sets_a_sessions_state_records_a_run_for_that_session(ws
     [rec] = run.finish(0)
     assert rec["session_id"] == sid and rec["artifacts"] == []
     assert [r["run"] for r in read_runs(ws, dir)] == [run.id]
+
+
+def test_a_run_records_whether_it_was_sandboxed_and_the_tree_of_its_checkpoint(anyws, tmp_path):
+    """`replay` runs a `--sandbox` run sandboxed again (X1) and `replay --from N` picks runs by
+    the checkpoint they started on, told apart by its tree after a merge (R1): each run record
+    says both, and a session without a checkpoint names no tree."""
+    ws = anyws
+    a = ws.sessions.create(name="a")
+    b = ws.sessions.create(name="b")
+    ws.history.save(a)
+    ws.artifacts.store(a, "t", "x.txt", "x")
+    ws.history.save(a)
+    [_, cp2] = ws.history.checkpoints(a)
+    run = begin_run(ws, tmp_path / "boxed.lua", b"-- boxed", [], sandbox=True)
+    assert run.sandbox is True
+    ws.artifacts.store(a, "t", "one.txt", "1")
+    ws.artifacts.store(b, "t", "two.txt", "2")
+    run.finish(0)
+    [ra] = read_runs(ws, _dir(ws, a))
+    [rb] = read_runs(ws, _dir(ws, b))
+    assert ra["sandbox"] is True and rb["sandbox"] is True
+    assert ra["checkpoint"] == 2 and ra["checkpoint_tree"] == cp2["tree"]
+    assert rb["checkpoint"] is None and "checkpoint_tree" not in rb
+    free = begin_run(ws, tmp_path / "free.lua", b"-- free", [])
+    assert free.sandbox is False
+    ws.artifacts.store(a, "t", "three.txt", "3")
+    free.finish(0)
+    last = read_runs(ws, _dir(ws, a))[-1]
+    assert last["run"] == free.id and "sandbox" not in last
+    assert last["checkpoint_tree"] == cp2["tree"]

@@ -138,6 +138,44 @@ def test_list_is_a_string_prefix_of_session_keys_too(anyws: Workspace) -> None:
     assert anyws.state.list() == ["sessions-seen"]
 
 
+def test_list_by_prefix_keeps_the_keys_of_a_session_whose_artifact_log_is_broken(
+    root: Path,
+) -> None:
+    """A session's State lives in its state.yaml: a broken artifacts.yaml (which `spell ls`
+    warns about) does not hide its keys from ``State.list("session:")``, whether or not a
+    listing that read the records came first; a broken manifest does (no id to name them by)."""
+    with Workspace.open(root) as ws:
+        a = ws.sessions.create(name="a")
+        b = ws.sessions.create(name="b")
+        c = ws.sessions.create(name="c")
+        for sid in (a, b, c):
+            ws.state.set(f"session:{sid}:k", 1)
+        dir_a, dir_c = ws.sessions.resolve(a), ws.sessions.resolve(c)
+    (root / "sessions" / dir_a / "artifacts.yaml").write_text("- {not json\n")
+    (root / "sessions" / dir_c / "session.yaml").write_text("id: [\n")
+    want = sorted([f"session:{a}:k", f"session:{b}:k"])
+    with Workspace.open(root) as ws:
+        assert ws.state.list("session:") == want
+        ws.sessions.list()  # reads every session's records, and finds a's broken
+        assert ws.state.list("session:") == want
+        assert ws.state.list(f"session:{a[:8]}") == [f"session:{a}:k"]
+    with Workspace.open(root) as ws:  # another process, after that listing
+        assert ws.state.list("session:") == want
+
+
+def test_a_session_whose_manifest_is_broken_leaves_the_others_keys_listed(
+    anyws: Workspace,
+) -> None:
+    """Its keys cannot be named (no id), the sessions after it still are (the memory backend
+    lists folders in name order: the broken one comes first)."""
+    a = anyws.sessions.create(name="a")
+    b = anyws.sessions.create(name="b")
+    anyws.state.set(f"session:{a}:k", 1)
+    anyws.state.set(f"session:{b}:k", 2)
+    anyws.storage.write(f"sessions/{anyws.sessions.resolve(a)}/session.yaml", b"id: [\n")
+    assert anyws.state.list("session:") == [f"session:{b}:k"]
+
+
 def test_persisted_across_instances(root: Path) -> None:
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="p")

@@ -11,7 +11,7 @@ import copy
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ManifestError, UnsafePath, UsageError
+from ..errors import ManifestError, SpellError, UnsafePath, UsageError
 from ..names import jsonable
 from ..store import dump_yaml, load_yaml
 
@@ -116,9 +116,15 @@ class State:
         if prefix.startswith("session:"):  # "session:" or "session:<id start>": a string prefix
             head = prefix[len("session:") :]  # of the keys of every session whose id it starts
             for row in self.ws.index.refresh_all(records=False):
-                if row.id and not row.error and row.id.startswith(head):
+                sid = row.id
+                if row.error:  # its manifest, or only its records (once read), do not load:
+                    try:  # the manifest decides (State is in state.yaml, not the records)
+                        sid = self.ws.sessions.manifest(row.dir)["id"]
+                    except SpellError:
+                        continue
+                if sid and sid.startswith(head):
                     values = self.load(f"sessions/{row.dir}/state.yaml")
-                    keys += (f"session:{row.id}:{k}" for k in values)
+                    keys += (f"session:{sid}:{k}" for k in values)
         return sorted(keys)
 
     def session_values(self, ref: Any) -> dict:
