@@ -116,7 +116,9 @@ def test_keys_other_than_strings_and_integers_become_strings() -> None:
     doc = load_yaml("7: seven\n1.5: b\nname: c\nnull: n\n2024-01-02: d\n", "notes.yaml")
     assert doc == {7: "seven", "1.5": "b", "name": "c", "null": "n", "2024-01-02": "d"}
     assert [type(k) for k in doc] == [int, str, str, str, str]
-    with pytest.raises(ManifestError, match=r"notes\.yaml: refused: a mapping key must be text"):
+    with pytest.raises(
+        ManifestError, match=r"notes\.yaml: refused: a mapping key must .* not tuple"
+    ):
         load_yaml("? [1, 2]\n: x\n", "notes.yaml")
 
 
