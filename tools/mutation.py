@@ -16,6 +16,7 @@ the tests that execute the mutated function. That keeps it feasible on 2 shared 
     .venv/bin/python tools/mutation.py store/storage   # ... or one module
     .venv/bin/python tools/mutation.py --list-survivors store/storage
     .venv/bin/python tools/mutation.py --functions find,delete model/artifact  # a few functions
+    .venv/bin/python tools/mutation.py --again --functions find,delete model/artifact  # theirs
 
 Prints one line per module: killed / total (score %), survivors, timeouts, not covered.
 Tests that run `spell` in a subprocess import the unmutated package, so only in-process tests
@@ -381,39 +382,47 @@ def run(
 ) -> dict[str, list[str]]:
     """Mutate ``module`` and test every mutant; ``again``: only those not killed last time;
     ``functions``: only the mutants of these functions (a change to a few of a large module's
-    functions), in a fresh scratch copy."""
+    functions), in a fresh scratch copy; with ``again`` too, only their mutants not killed in
+    that copy last time."""
     names: list[str] = []
-    if functions:
-        work = prepare(module)
-        mutmut_run(work, max_children, only(functions))
-        chosen = only(functions)
+    chosen = only(functions or [])
+
+    def mine(grouped: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not functions:
+            return grouped
         return {
             status: [n for n in group if any(fnmatch.fnmatch(n, p) for p in chosen)]
-            for status, group in results(work).items()
+            for status, group in grouped.items()
         }
+
+    if functions and not (again and (scratch(module) / "mutants").is_dir()):
+        work = prepare(module)
+        mutmut_run(work, max_children, chosen)
+        return mine(results(work))
     if again and (scratch(module) / "mutants").is_dir():
+        # (with ``functions``: only theirs; the module's other mutants were never run there)
         hangs = KNOWN_HANGS.get(module, {})
         names = [
             name
-            for status, group in results(scratch(module)).items()
+            for status, group in mine(results(scratch(module))).items()
             if status != "killed"
             for name in group
             if not (status == "timeout" and name.rsplit(".", 1)[-1] in hangs)
         ]
         if not names:
-            return results(scratch(module))
+            return mine(results(scratch(module)))
     work = prepare(module, fresh=not names)
     if names:
         # mutmut maps only new tests to the functions they run; a test that changed since
         # would keep its old mapping, so the mapping is made again from all the tests
         (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     mutmut_run(work, max_children, names)
-    grouped = results(work)
+    grouped = mine(results(work))
     if names and grouped.get("not checked"):
         # the code changed since: mutmut made new mutants of the functions that changed, which
         # the names from the last results could not list
         mutmut_run(work, max_children, grouped["not checked"])
-        grouped = results(work)
+        grouped = mine(results(work))
     # A niced worker on a busy machine can miss the time limit without the mutant being wrong
     # (the objects run of 2026-11-29 at load 11 had 54 timeouts, most in functions no test
     # could even fail). Each timeout is run once more, on its own: one that times out again
@@ -426,7 +435,7 @@ def run(
     ]
     if again_hangs:
         mutmut_run(work, 1, again_hangs)
-        grouped = results(work)
+        grouped = mine(results(work))
     return grouped
 
 
