@@ -206,3 +206,28 @@ def test_a_queue_lost_during_a_listing_makes_the_next_one_look_at_everything(
         assert names(ws, "t") == list("abcdefg")  # (h came after the folder was listed)
         monkeypatch.undo()
         assert names(ws, "t") == list("abcdefgh")
+
+
+def test_unchanged_holds_until_the_queue_names_a_change_or_loses_track(
+    root: Path, six: dict
+) -> None:
+    """What a watcher's kept answers rest on (watch/listings.py): ``unchanged`` is true only
+    while the queue vouches for everything the last full listing found. A hand edit makes it
+    false at once (no listing between) until a listing has read the edit; so does a lost
+    queue, and a process that is not watching yet."""
+    with Workspace.open(root) as ws:
+        feed = ws.index.feed
+        names(ws, "t")
+        assert not feed.unchanged()  # (no watch before the second listing)
+        names(ws, "t")
+        assert feed.unchanged()
+        path = _manifest(ws, six["a"])
+        path.write_text(path.read_text().replace("- t", "- u"))
+        assert not feed.unchanged()  # (the queue is drained by the question itself)
+        assert not feed.unchanged()  # and stays so until a listing reads the edit
+        assert names(ws, "t") == list("bcdef")
+        assert feed.unchanged()
+        _flood(ws.root / "sessions" / ws.sessions.resolve(six["c"]), "junk")
+        assert not feed.unchanged()
+        assert names(ws, "t") == list("bcdef")
+        assert feed.unchanged()
