@@ -231,3 +231,30 @@ def test_unchanged_holds_until_the_queue_names_a_change_or_loses_track(
         assert not feed.unchanged()
         assert names(ws, "t") == list("bcdef")
         assert feed.unchanged()
+
+
+def test_a_listing_the_queue_vouches_for_reads_the_queue_twice_not_once_a_session(
+    root: Path, six: dict, monkeypatch
+) -> None:
+    """Each read of the kernel's queue is a system call: a listing of 10,000 vouched sessions
+    makes two (as the listing begins, and once for the chosen rows' artifact logs), not one per
+    session (``Index.refresh_records``)."""
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        watch = ws.index.feed.watch
+        assert watch is not None
+        drains: list[int] = []
+        real = watch.changed
+
+        def changed():
+            drains.append(1)
+            return real()
+
+        monkeypatch.setattr(watch, "changed", changed)
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 0
+        assert len(drains) <= 2
+        path = _manifest(ws, six["a"])
+        path.write_text(path.read_text().replace("- t", "- u"))
+        drains.clear()
+        assert names(ws, "t") == list("bcdef") and len(drains) <= 3  # (one more: a stale row)
