@@ -137,6 +137,7 @@ MODULES: dict[str, list[str]] = {
     # (the listing half of Sessions; test_watch_listings.py's server answers from `matching` in
     # the test's own process, its daemon tests ask a `spell` process and cannot kill a mutant)
     "model/listing.py": [
+        "test_model_listing.py",
         "test_model_session.py",
         "test_model_watched.py",
         "test_watch_listings.py",
