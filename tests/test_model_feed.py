@@ -222,3 +222,55 @@ def test_a_session_folder_swapped_for_a_link_to_it_is_refused_by_a_warm_listing(
         os.symlink(tmp_path / "elsewhere", folder)
         assert names(ws, "t") == list("acdef")
         assert [p for p in ws.sessions.broken if folder.name in p and "symbolic link" in p]
+
+
+def test_unchanged_holds_until_the_queue_names_a_change_or_loses_track(
+    root: Path, six: dict
+) -> None:
+    """What a watcher's kept answers rest on (watch/listings.py): ``unchanged`` is true only
+    while the queue vouches for everything the last full listing found. A hand edit makes it
+    false at once (no listing between) until a listing has read the edit; so does a lost
+    queue, and a process that is not watching yet."""
+    with Workspace.open(root) as ws:
+        feed = ws.index.feed
+        names(ws, "t")
+        assert not feed.unchanged()  # (no watch before the second listing)
+        names(ws, "t")
+        assert feed.unchanged()
+        path = _manifest(ws, six["a"])
+        path.write_text(path.read_text().replace("- t", "- u"))
+        assert not feed.unchanged()  # (the queue is drained by the question itself)
+        assert not feed.unchanged()  # and stays so until a listing reads the edit
+        assert names(ws, "t") == list("bcdef")
+        assert feed.unchanged()
+        _flood(ws.root / "sessions" / ws.sessions.resolve(six["c"]), "junk")
+        assert not feed.unchanged()
+        assert names(ws, "t") == list("bcdef")
+        assert feed.unchanged()
+
+
+def test_a_listing_the_queue_vouches_for_reads_the_queue_twice_not_once_a_session(
+    root: Path, six: dict, monkeypatch
+) -> None:
+    """Each read of the kernel's queue is a system call: a listing of 10,000 vouched sessions
+    makes two (as the listing begins, and once for the chosen rows' artifact logs), not one per
+    session (``Index.refresh_records``)."""
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            names(ws, "t")
+        watch = ws.index.feed.watch
+        assert watch is not None
+        drains: list[int] = []
+        real = watch.changed
+
+        def changed():
+            drains.append(1)
+            return real()
+
+        monkeypatch.setattr(watch, "changed", changed)
+        assert names(ws, "t") == list("abcdef") and ws.index.looked == 0
+        assert len(drains) <= 2
+        path = _manifest(ws, six["a"])
+        path.write_text(path.read_text().replace("- t", "- u"))
+        drains.clear()
+        assert names(ws, "t") == list("bcdef") and len(drains) <= 3  # (one more: a stale row)

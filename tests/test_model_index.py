@@ -124,3 +124,53 @@ def test_a_manifest_edit_that_keeps_size_and_mtime_is_seen_by_a_new_process(root
         assert [s["name"] for s in ws.sessions.list({"tags": ["new"]})] == ["a"]
         assert ws.sessions.list({"tags": ["old"]}) == []
         assert ws.sessions.get(sid)["tags"] == ["new"]
+
+
+def test_an_artifact_log_edited_through_a_hard_link_shows_in_a_query_after_listings(
+    root: Path, tmp_path: Path
+) -> None:
+    """Listings that leave a session out vouch for its manifest only; a later query of every
+    artifact (``refresh_all`` with the records) must still stat that session's artifact log,
+    whose inode no one watches: an edit to it through a hard link elsewhere queues nothing."""
+    with Workspace.open(root) as other:
+        for name in "abc":
+            other.sessions.create(name=name, tags=["t"])
+        z = other.sessions.create(name="z", tags=["v"])
+        other.artifacts.store(z, "user_input", "x.txt", b"x")
+        records = root / "sessions" / other.sessions.resolve(z) / "artifacts.yaml"
+        one = records.read_bytes()
+        other.artifacts.store(z, "user_input", "y.txt", b"y")
+        two = records.read_bytes()
+    records.write_bytes(one)  # (y's record comes back through the link, below)
+    os.link(records, tmp_path / "alias.yaml")
+    with Workspace.open(root) as ws:
+        for _ in range(3):  # the second listing starts the watch, the third trusts it
+            assert sorted(s["name"] for s in ws.sessions.list({"tags": ["t"]})) == ["a", "b", "c"]
+        assert [a["name"] for a in ws.artifacts.query()] == ["x.txt"]
+        with open(tmp_path / "alias.yaml", "r+b") as f:  # in place, through the other name
+            f.write(two)
+        assert sorted(a["name"] for a in ws.artifacts.query()) == ["x.txt", "y.txt"]
+
+
+def test_a_session_a_listing_leaves_out_costs_no_look_at_its_artifact_log(
+    root: Path, monkeypatch
+) -> None:
+    """A listing reads the artifact logs of the sessions it shows only (their counts): one it
+    filters out, even one whose manifest changed, costs no stat of its artifacts.yaml."""
+    with Workspace.open(root) as other:
+        for name in "abc":
+            other.sessions.create(name=name, tags=["t"])
+        z = other.sessions.create(name="z", tags=["v"])
+        other.artifacts.store(z, "user_input", "x.txt", b"x")
+    with Workspace.open(root) as ws:
+        assert [s["name"] for s in ws.sessions.list({"tags": ["t"]})] == ["a", "b", "c"]
+        asked = _count_stats(ws, monkeypatch)
+        for _ in range(2):  # the first starts the watch, the second trusts it
+            assert [s["name"] for s in ws.sessions.list({"tags": ["t"]})] == ["a", "b", "c"]
+        manifest = root / "sessions" / ws.sessions.resolve(z) / "session.yaml"
+        manifest.write_text(manifest.read_text().replace("name: z", "name: zz"))
+        assert [s["name"] for s in ws.sessions.list({"tags": ["t"]})] == ["a", "b", "c"]
+        z_log = f"sessions/{ws.sessions.resolve(z)}/artifacts.yaml"
+        assert z_log not in asked
+        assert [s["name"] for s in ws.sessions.list({"tags": ["v"]})] == ["zz"]
+        assert z_log in asked  # (the listing that shows it reads it)

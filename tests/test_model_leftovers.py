@@ -157,3 +157,31 @@ def test_keep_new_keeps_what_appeared_or_changed_since_the_listing(root: Path) -
         kept = keep_new(ws, str(base), before, {hash_bytes(b"recorded")})
         assert [name for name, _ in kept] == ["edited.txt", "new.txt"]
         assert [ws.objects.get(oid) for _, oid in kept] == [b"after, longer", b"new"]
+
+
+def test_not_files_names_each_folder_link_and_special_file_in_files_by_name(
+    tmp_path: Path,
+) -> None:
+    """What `spell status` says is never recorded (an artifact is a plain file), in-process: each
+    folder, link (to a file too: a link is not followed) and FIFO directly in ``files/``, by
+    name and kind, in name order; plain files are left out, and a session without ``files/``
+    (or with a file in its place) has nothing to say."""
+    from spellfs.model import not_files
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for name in ("m.txt", "a.txt", "z.md"):
+        (files / name).write_text(name)
+    (files / "notes").mkdir()
+    (files / "notes" / "deep.md").write_text("in a folder: only the folder is named")
+    (files / "b-link.txt").symlink_to(files / "a.txt")
+    (files / "y-dangling").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(files / "c-pipe")
+    assert not_files(str(files)) == [
+        {"name": "b-link.txt", "kind": "a symbolic link"},
+        {"name": "c-pipe", "kind": "a FIFO"},
+        {"name": "notes", "kind": "a folder"},
+        {"name": "y-dangling", "kind": "a symbolic link"},
+    ]
+    assert not_files(str(tmp_path / "none")) == []
+    assert not_files(str(files / "a.txt")) == []

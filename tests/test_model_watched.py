@@ -164,3 +164,127 @@ def test_a_workspace_path_too_long_for_a_socket_address_is_reached(tmp_path: Pat
         assert (root / watched.SOCKET).exists()  # bound at its real path, through /proc
     finally:
         peer.close()
+
+
+def test_without_a_watcher_not_even_a_socket_is_made(ws: Workspace, monkeypatch) -> None:
+    """The common case (no watcher) costs one stat: a listing makes no socket to find out."""
+    made: list[tuple] = []
+
+    def no_socket(*args):
+        made.append(args)
+        raise AssertionError("a socket was made without a watcher")
+
+    monkeypatch.setattr(watched.socket, "socket", no_socket)
+    assert watched.ask(ws.root, {"list": {}}) is None
+    assert _tagged(ws) == ["a"]
+    assert made == []
+
+
+def test_an_error_answer_is_no_answer(ws: Workspace) -> None:
+    peer = _Peer(ws.root, b'{"error": "invalid status"}\n')
+    try:
+        assert watched.ask(ws.root, {"list": {}}) is None
+        assert watched.ask(ws.root, {"list": {}}) is None
+        assert len(peer.questions) == 2
+    finally:
+        peer.close()
+
+
+def test_an_answer_too_long_for_one_read_is_read_whole(ws: Workspace) -> None:
+    """10,000 sessions make an answer of megabytes, which arrives in several reads."""
+    sessions = [{"name": f"s{i:07d}", "pad": "x" * 200} for i in range(12_000)]
+    reply = json.dumps({"sessions": sessions, "broken": []}).encode() + b"\n"
+    assert len(reply) > 2 << 20
+    peer = _Peer(ws.root, reply)
+    try:
+        answer = watched.ask(ws.root, {"list": {}}, timeout=30)
+        assert answer is not None and answer["sessions"] == sessions
+    finally:
+        peer.close()
+
+
+def test_a_silent_watcher_is_waited_for_as_long_as_the_caller_said(ws: Workspace) -> None:
+    peer = _Peer(ws.root, None)
+    try:
+        t = time.monotonic()
+        assert watched.ask(ws.root, {"list": {}}, timeout=2.5) is None
+        assert time.monotonic() - t >= 2.5  # (not the default TIMEOUT)
+    finally:
+        peer.close()
+
+
+def test_a_watcher_that_stopped_accepting_is_given_up_on(ws: Workspace) -> None:
+    """A hung watcher whose queue of connections is full: a connect would wait for ever, and
+    the asker gives up within its time limit all the same."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(ws.root / watched.SOCKET))
+    server.listen(0)
+    waiting = []
+    try:
+        for _ in range(8):  # fill the backlog (nobody accepts)
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.setblocking(False)
+            try:
+                c.connect(str(ws.root / watched.SOCKET))
+            except BlockingIOError:
+                c.close()
+                break
+            waiting.append(c)
+        t = time.monotonic()
+        assert watched.ask(ws.root, {"list": {}}, timeout=0.5) is None
+        assert time.monotonic() - t < 30
+        assert _tagged(ws) == ["a"]
+    finally:
+        for c in waiting:
+            c.close()
+        server.close()
+
+
+def _reading(chunks: list[bytes], pause: float = 0.05) -> socket.socket:
+    """One end of a socket pair whose other end sends ``chunks`` one by one, with pauses (so
+    they arrive as separate reads when the reader keeps up), then stays open until the reader
+    closes its end."""
+    ours, theirs = socket.socketpair()
+
+    def send() -> None:
+        with theirs:
+            try:
+                for chunk in chunks:
+                    theirs.sendall(chunk)
+                    time.sleep(pause)
+                theirs.recv(1)  # (until the reader closes its end)
+            except OSError:  # the reader gave up and closed first
+                pass
+
+    threading.Thread(target=send, daemon=True).start()
+    return ours
+
+
+def test_read_line_gives_the_first_line_only_and_an_empty_one_as_empty() -> None:
+    with _reading([b"first\nsecond\n"]) as sock:
+        assert watched.read_line(sock, 100) == b"first"
+    with _reading([b"\n"]) as sock:
+        assert watched.read_line(sock, 100) == b""
+
+
+def test_read_line_joins_a_line_that_arrives_in_parts() -> None:
+    with _reading([b'{"list":', b' {"tags"', b': ["x"]}}\n']) as sock:
+        assert watched.read_line(sock, 100, timeout=5) == b'{"list": {"tags": ["x"]}}'
+
+
+def test_read_line_counts_every_part_against_its_limit() -> None:
+    """A flood in small pieces is cut off at the limit, not read until the time runs out."""
+    with _reading([b"x" * 10] * 30, pause=0.01) as sock:
+        t = time.monotonic()
+        assert watched.read_line(sock, 50, timeout=8) is None
+        assert time.monotonic() - t < 8
+    with _reading([b"x" * 50, b"\n"], pause=0.3) as sock:  # exactly the limit: read
+        assert watched.read_line(sock, 50, timeout=5) == b"x" * 50
+
+
+def test_read_line_times_out_over_the_whole_line() -> None:
+    with _reading([b"x"] * 40, pause=0.05) as sock:  # a byte at a time, never a newline
+        t = time.monotonic()
+        with pytest.raises(TimeoutError):
+            watched.read_line(sock, 1000, timeout=0.5)
+        assert 0.5 <= time.monotonic() - t < 1.9

@@ -136,6 +136,17 @@ MODULES: dict[str, list[str]] = {
         "test_model_artifact.py",
     ],
     "model/feed.py": ["test_model_feed.py", "test_model_session.py", "test_model_index_cache.py"],
+    # (the listing half of Sessions; test_watch_listings.py's server answers from `matching` in
+    # the test's own process, its daemon tests ask a `spell` process and cannot kill a mutant)
+    "model/listing.py": [
+        "test_model_listing.py",
+        "test_model_session.py",
+        "test_model_watched.py",
+        "test_watch_listings.py",
+        "test_model_index.py",
+        "test_model_feed.py",
+    ],
+    "model/watched.py": ["test_model_watched.py", "test_watch_listings.py"],
     "model/mime.py": ["test_model_mime.py"],
     "history/reach.py": [
         "test_history_reach.py",
@@ -301,6 +312,8 @@ SUPPORT = [
     "seaweed.py",
     "test_watch_watcher.py",
     "test_git_commits.py",
+    "test_model_feed.py",  # (test_watch_listings imports these two)
+    "test_watch_daemon.py",
 ]
 
 
