@@ -1474,7 +1474,15 @@ def test_a_new_session_may_not_be_named_another_sessions_id(ws: Workspace) -> No
     could never be found by that name."""
     alpha = ws.sessions.create(name="alpha")
     for name in (alpha, alpha.upper()):
-        with pytest.raises(UsageError, match=f"invalid session name: '{name}' is the id of"):
+        with pytest.raises(UsageError) as info:
             ws.sessions.create(name=name)
-    other = ws.sessions.create(name="0" * 8 + alpha[8:])  # id-shaped, no session's id: taken
-    assert ws.sessions.get(other)["name"] == "0" * 8 + alpha[8:]
+        assert str(info.value) == (
+            f"invalid session name: '{name}' is the id of another session (a reference by it "
+            "names that one; choose another name)"
+        )
+    for name in ("0" * 8 + alpha[8:], alpha[:8] + "-0000-0000-0000-000000000000"):
+        other = ws.sessions.create(name=name)  # id-shaped, no session's id: taken
+        assert ws.sessions.get(other)["name"] == name
+        assert ws.sessions.named(name) == [ws.sessions.resolve(other)]
+    assert ws.sessions.named("alpha") == [ws.sessions.resolve(alpha)]
+    assert ws.sessions.named("nobody") == []
