@@ -1486,3 +1486,16 @@ def test_a_new_session_may_not_be_named_another_sessions_id(ws: Workspace) -> No
         assert ws.sessions.named(name) == [ws.sessions.resolve(other)]
     assert ws.sessions.named("alpha") == [ws.sessions.resolve(alpha)]
     assert ws.sessions.named("nobody") == []
+
+
+def test_a_session_folder_renamed_by_hand_to_255_bytes_still_cannot_be_taken_as_a_name(
+    ws: Workspace,
+) -> None:
+    """A folder name may be as long as the file system allows (255 bytes), renamed by hand:
+    a new session named like it would never be found by that name."""
+    sid = ws.sessions.create(name="a")
+    long = "é" * 123 + "-" + sid[:8]  # (at most 200 characters, 255 bytes)
+    assert len(long.encode()) == 255
+    os.rename(ws.root / "sessions" / ws.sessions.resolve(sid), ws.root / "sessions" / long)
+    with pytest.raises(UsageError, match="is the directory of another session"):
+        ws.sessions.create(name=long)
