@@ -15,7 +15,15 @@ from ..errors import ManifestError, UsageError
 from ..names import jsonable
 from ..store import dump_yaml, dump_yaml_rt, load_yaml, load_yaml_rt
 
-__all__ = ["FIELDS", "LIVE", "STATUSES", "dump_manifest", "load_manifest", "update_manifest"]
+__all__ = [
+    "FIELDS",
+    "LIVE",
+    "SESSION_ID",
+    "STATUSES",
+    "dump_manifest",
+    "load_manifest",
+    "update_manifest",
+]
 
 FIELDS = (
     "id",
@@ -31,7 +39,8 @@ FIELDS = (
 )
 STATUSES = ("active", "suspended", "completed", "failed")
 LIVE = ("active", "suspended")  # what a listing shows unless asked for another status
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+#: A session id as spellfs writes it (lower-case hex); ``fullmatch`` it.
+SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _line_of(text: str, key: str) -> str:
@@ -52,7 +61,7 @@ def load_manifest(data: bytes, where: str, dirname: str | None = None) -> dict[s
     if unknown:
         raise bad(str(unknown[0]), f"unknown field (known: {', '.join(FIELDS)})")
     sid = doc.get("id")
-    if not isinstance(sid, str) or not _UUID.match(sid):
+    if not isinstance(sid, str) or not SESSION_ID.fullmatch(sid):
         raise bad("id", "must be the session's UUID")
     if dirname is not None and not dirname.endswith(sid[:8]):
         raise bad("id", f"does not match the directory {dirname} (the id cannot be changed)")

@@ -22,7 +22,7 @@ from ..errors import (
 )
 from .lifecycle import TRANSITIONS, SessionChanges
 from .listing import SessionListing
-from .manifest import LIVE, dump_manifest, load_manifest, update_manifest
+from .manifest import LIVE, SESSION_ID, dump_manifest, load_manifest, update_manifest
 from ..names import (
     check_display_name,
     check_tags,
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["Sessions", "LIVE", "TRANSITIONS"]
 
 _DIRNAME = re.compile(r"[^./][^/]*-[0-9a-f]{8}")  # what a session's directory name looks like
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Sessions(SessionChanges, SessionListing):
@@ -337,7 +336,7 @@ class Sessions(SessionChanges, SessionListing):
                 "(a reference by it names that one; choose another name)"
             )
         low = name.lower()
-        if _ID.fullmatch(low) and any(
+        if SESSION_ID.fullmatch(low) and any(
             d.endswith("-" + low[:8]) and self._id_of(d) == low
             for d in self.storage.listdir("sessions")
         ):
