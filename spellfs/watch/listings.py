@@ -59,7 +59,6 @@ class ListingServer:
         self._sessions: dict[str, tuple[tuple, bytes]] = {}
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> "ListingServer":

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import SpellError, UsageError
 from ..model import Ignore
+from ..model.watched import identity
 from ..names import now, parse_time
 from .catchup import CatchUp, StatCache, is_editor_temp, stat_of
 from .handedits import HandEdits
@@ -122,8 +123,8 @@ class Watcher(CatchUp, HandEdits):
         self._manifests: dict[str, dict] = {}
         self._warned: set = set()
         self._next_check = _INF
-        self._folder: tuple[int, int] | None = None
-        self._home: tuple[int, int] | None = None  # the workspace folder, by device and inode
+        self._folder: list[int] | None = None  # sessions/, by device and inode
+        self._home: list[int] | None = None  # the workspace folder, likewise
         self.listings = ListingServer(ws, self._warn) if answer_listings else None
 
     # -- lifecycle -------------------------------------------------------------
@@ -167,19 +168,16 @@ class Watcher(CatchUp, HandEdits):
             poll_interval=self.poll_interval,
             warn=self._warn,
         )
-        st = os.stat(self._prefix[:-1])
-        self._folder = (st.st_dev, st.st_ino)
+        self._folder = identity(self._prefix[:-1])
         if self._home is None:
-            st = os.stat(self.root)
-            self._home = (st.st_dev, st.st_ino)
+            self._home = identity(self.root)
 
     def _still_home(self) -> None:
         """Stop (an error the CLI reports) once the workspace folder was moved away from the
         path this watcher was started on: whatever is at that path now is not its workspace,
         and it must not record, suspend or list anything there."""
         try:
-            st = os.stat(self.root)
-            here = (st.st_dev, st.st_ino)
+            here: list[int] | None = identity(self.root)
         except FileNotFoundError:
             here = None
         if here != self._home:
@@ -193,11 +191,10 @@ class Watcher(CatchUp, HandEdits):
         watches the old one, which nothing reaches any more. Watch the new one, and catch up
         with what changed in between."""
         try:
-            st = os.stat(self._prefix[:-1])
+            if identity(self._prefix[:-1]) == self._folder:
+                return
         except FileNotFoundError:
             return  # gone for now: looked at again next time
-        if (st.st_dev, st.st_ino) == self._folder:
-            return
         old = self.observer
         self._observe()
         old.stop()
