@@ -447,15 +447,22 @@ def test_a_damaged_local_object_is_never_pushed_over_the_remote_copy(make_remote
     assert remote.push(a, oids, verify=True)["repaired"] == 1
 
 
-def test_push_verify_replaces_a_dangling_link_in_place_of_a_copy_on_a_file_remote(tmp_path):
-    """red-team 3, P2: on a file:// remote a link to nowhere at an object's path is not listed,
-    yet refuses a create-only upload, so it counted as "already there" for ever."""
+def pushed_to_a_file_remote_with_one_copy_gone(tmp_path):
+    """A store pushed to a file:// remote named backup, the first object's file there removed
+    (for a test to put something else in its place): the store, ids, remote and that path."""
     a = new_store(tmp_path / "a")
     oids = fill(a, n=2)
     remote = Remote(RemoteSpec("backup", (tmp_path / "remote").as_uri()))
     remote.push(a, oids)
     there = tmp_path / "remote" / "objects" / oids[0][:2] / oids[0][2:]
     there.unlink()
+    return a, oids, remote, there
+
+
+def test_push_verify_replaces_a_dangling_link_in_place_of_a_copy_on_a_file_remote(tmp_path):
+    """red-team 3, P2: on a file:// remote a link to nowhere at an object's path is not listed,
+    yet refuses a create-only upload, so it counted as "already there" for ever."""
+    a, oids, remote, there = pushed_to_a_file_remote_with_one_copy_gone(tmp_path)
     there.symlink_to(tmp_path / "nowhere")
     assert remote.push(a, oids)["skipped"] == len(oids)  # create-only: refused, so skipped
     stats = remote.push(a, oids, verify=True)
@@ -466,12 +473,7 @@ def test_push_verify_replaces_a_dangling_link_in_place_of_a_copy_on_a_file_remot
 def test_push_verify_names_a_damaged_copy_it_cannot_replace(tmp_path):
     """red-team 3, P2: a folder in place of an object on a file:// remote cannot be replaced
     by a file; the push fails naming the object and what to do, not with the store's words."""
-    a = new_store(tmp_path / "a")
-    oids = fill(a, n=2)
-    remote = Remote(RemoteSpec("backup", (tmp_path / "remote").as_uri()))
-    remote.push(a, oids)
-    there = tmp_path / "remote" / "objects" / oids[0][:2] / oids[0][2:]
-    there.unlink()
+    a, oids, remote, there = pushed_to_a_file_remote_with_one_copy_gone(tmp_path)
     (there / "inside").mkdir(parents=True)
     with pytest.raises(RemoteError) as info:
         remote.push(a, oids, verify=True)
