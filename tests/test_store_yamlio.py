@@ -12,6 +12,15 @@ from spellfs.store import dump_yaml, load_yaml
 from spellfs.store.yamlio import MAX_YAML_BYTES
 
 
+def on_eight_threads(work) -> None:
+    """``work(n)`` on eight threads at once, n = 0..7; returns when all have finished."""
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_eight_threads_dump_concurrently_without_errors() -> None:
     errors: list[BaseException] = []
     wrong: list[int] = []
@@ -32,11 +41,7 @@ def test_eight_threads_dump_concurrently_without_errors() -> None:
             except BaseException as exc:  # noqa: BLE001 - every failure is the finding
                 errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    on_eight_threads(work)
     assert errors == [] and wrong == []
 
 
@@ -261,11 +266,7 @@ def test_eight_threads_rewrite_with_comments_concurrently_without_errors() -> No
             except BaseException as exc:  # noqa: BLE001 - every failure is the finding
                 errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    on_eight_threads(work)
     assert errors == [] and wrong == []
 
 
