@@ -216,6 +216,8 @@ class Workspace:
         self.close()
 
     def close(self) -> None:
+        if "objects" in self.__dict__:
+            self.objects.close()  # (its journal becomes a pack)
         if "index" in self.__dict__:
             self.index.close()
         if "worktree" in self.__dict__:

@@ -242,6 +242,21 @@ def watch_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return starts
 
 
+def loose(where: object) -> None:
+    """Write every packed object (bulk packs, and the journals single stores append to) as a
+    loose file, as `spell commit` does first: for a test about an object's own file (its bytes,
+    age or damage). ``where``: a workspace root, an open Workspace or an FsObjectStore."""
+    from spellfs.store import FsObjectStore
+
+    if isinstance(where, FsObjectStore):
+        where.unpack(lambda paths: None)
+    elif isinstance(where, Workspace):
+        where.objects.unpack(where.storage.fsync)  # type: ignore[attr-defined]
+    else:
+        with Workspace.open(where) as ws:  # type: ignore[arg-type]
+            ws.objects.unpack(ws.storage.fsync)  # type: ignore[attr-defined]
+
+
 def added_in_a_pack(root: Path, words: str) -> tuple[str, dict[str, bytes], Path]:
     """A session "bulk" holding 20 small files stored by `spell add S DIR`: their objects are
     one pack (store/packs.py). Returns the session id, the contents by name and the pack."""

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from ..errors import IntegrityError, ObjectNotFound, UsageError
 from .links import real_dir
@@ -156,6 +156,13 @@ class ObjectStore:
     def verify(self, oid: str) -> None:
         self.get(oid)
 
+    def durable_paths(self, oids: Iterable[str]) -> list[str]:
+        """The files to flush so that ``oids`` survive a crash (none in memory)."""
+        return []
+
+    def close(self) -> None:
+        """Finish what is pending (nothing in memory)."""
+
     def _missing(self, oid: str) -> ObjectNotFound:
         return ObjectNotFound(
             f"object not found: {oid} (not in the local store"
@@ -282,12 +289,39 @@ class FsObjectStore(ObjectStore):
             raise disk_error(exc, where) from None
 
     def put_bytes(self, data: bytes) -> str:
+        """Store one content; a small one is appended to this process's journal (one write, not
+        a new file: :mod:`.journal`). An object another process has and this one has not looked
+        for yet may be stored twice: a duplicate is harmless, and looking costs every store."""
         oid = hash_bytes(data)
         final = f"{self.base}{oid[:2]}/{oid[2:]}"
-        if os.path.exists(final) or self.packs.locate(oid) is not None:
+        if self.packs.holds(oid) or os.path.exists(final):
             return oid
-        self._write_new(oid, encode(data, self.threshold), final)
+        stored = encode(data, self.threshold)
+        if len(stored) <= PACKED_MAX:
+            self.packs.append(oid, stored)
+        else:
+            self._write_new(oid, stored, final)
         return oid
+
+    def durable_paths(self, oids: Iterable[str]) -> list[str]:
+        """The files holding ``oids`` (loose, packed or in a journal) and their folders: what a
+        checkpoint flushes so that what it names survives a crash."""
+        self.packs.refresh()  # (another process's journal may hold some)
+        files: dict[str, None] = {}
+        fans: set[str] = set()
+        for oid in oids:
+            packed = self.packs.where(oid)
+            if packed is not None:
+                files[packed] = None  # (a journal sealed since was flushed before its rename)
+            else:
+                files[f"{self.base}{oid[:2]}/{oid[2:]}"] = None  # (a missing one is skipped)
+                fans.add(self.base + oid[:2])
+        dirs = sorted(fans) + ([self.packs.dir] if len(files) > len(fans) else [])
+        return list(files) + dirs + [os.fspath(self.root)]
+
+    def close(self) -> None:
+        """Seal this process's journal into a pack (:mod:`.journal`)."""
+        self.packs.seal()
 
     def put_many(self, datas: list[bytes]) -> list[str]:
         """Store many contents at once; the new small ones go into one pack (one file, not one

@@ -18,6 +18,9 @@ it). A pack never changes: dropping objects (gc, repair) writes a new pack of th
 removes the old one, so a crash in between leaves duplicates, never a loss. Reads are verified
 against the id like any object's (:mod:`.objects`). ``spell commit`` unpacks first: git
 carries loose objects only.
+
+Single stores append to this process's journal instead (:mod:`.journal`), which becomes a pack
+when sealed; until then readers parse its entries. Both kinds are found and read here alike.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ import time
 from typing import Callable, Iterable, Iterator
 
 from ..errors import IntegrityError
-from .links import real_dir
 from .atomic import disk_error, pid, write_all
+from .journal import JOURNAL, Journal, abandoned, scan
+from .links import real_dir
 
 __all__ = ["PACK_DIR", "Packs"]
 
@@ -52,7 +56,9 @@ class Packs:
         self._loaded: set[str] = set()
         self.bad: dict[str, str] = {}  # pack name -> why it cannot be read (fsck says so)
         self._settled: tuple[int, int] | None = None  # the folder's (ino, mtime) a look vouches for
+        self._scanned: dict[str, int] = {}  # another process's journal -> bytes of it parsed
         self._lock = threading.Lock()
+        self.journal = Journal(self.dir, _index)
 
     # -- finding ----------------------------------------------------------------------
     def _real(self) -> bool:
@@ -65,7 +71,11 @@ class Packs:
         if os.path.islink(self.dir):
             return set()  # never followed (`spell fsck` reports it; a write refuses)
         try:
-            return {n for n in os.listdir(self.dir) if n.endswith(".pack") and n[0] != "."}
+            return {
+                n
+                for n in os.listdir(self.dir)
+                if n[0] != "." and (n.endswith(".pack") or n.endswith(JOURNAL))
+            }
         except (FileNotFoundError, NotADirectoryError):
             return set()
 
@@ -82,6 +92,7 @@ class Packs:
             st = None
         key = None if st is None else (st.st_ino, st.st_mtime_ns)
         if key is not None and key == self._settled:
+            self._grown()
             return
         looked = time.time_ns()
         names = self._names()
@@ -89,9 +100,12 @@ class Packs:
         with self._lock:
             if self._loaded - names:  # a gc rewrote some: read them all again (an object may
                 self._where, self._loaded = {}, set()  # be in two packs after a crash)
+                self._scanned = {}
             for name in sorted(names - self._loaded - set(self.bad)):
+                if name == self.journal.name:
+                    continue  # this process's own: known as it is written
                 try:
-                    index = self._read_index(name)
+                    index = self._entries(name)
                 except FileNotFoundError:
                     continue  # removed meanwhile (a gc rewrote it)
                 except (OSError, IntegrityError) as exc:
@@ -100,6 +114,37 @@ class Packs:
                 for oid, offset, size in index:
                     self._where.setdefault(oid, (name, offset, size))
                 self._loaded.add(name)
+        self._grown()
+
+    def _grown(self) -> None:
+        """Take in what other processes appended to their journals since the last look (an
+        append moves no folder's mtime)."""
+        for name, seen in list(self._scanned.items()):
+            try:
+                with open(os.path.join(self.dir, name), "rb") as f:
+                    if os.fstat(f.fileno()).st_size <= seen:
+                        continue
+                    f.seek(seen)
+                    more = f.read()
+            except FileNotFoundError:
+                continue  # sealed or removed: the next listing sees it (the folder changed)
+            index, end = scan(more, seen, seen)
+            with self._lock:
+                for oid, offset, size in index:
+                    self._where.setdefault(oid, (name, offset, size))
+                self._scanned[name] = end
+
+    def _entries(self, name: str) -> list[tuple[str, int, int]]:
+        """``(id, offset, size)`` of each object in pack or journal ``name``."""
+        if not name.endswith(JOURNAL):
+            return self._read_index(name)
+        with open(os.path.join(self.dir, name), "rb") as f:
+            data = f.read()
+        if not data.startswith(MAGIC):
+            raise IntegrityError(f"corrupt journal {self.dir}/{name}: it does not begin {MAGIC!r}")
+        index, end = scan(data, len(MAGIC))
+        self._scanned[name] = end
+        return index
 
     def _read_index(self, name: str) -> list[tuple[str, int, int]]:
         path = os.path.join(self.dir, name)
@@ -123,6 +168,11 @@ class Packs:
     def holds(self, oid: str) -> bool:
         """Whether a pack seen so far holds ``oid`` (no new look: see :meth:`refresh`)."""
         return oid in self._where
+
+    def where(self, oid: str) -> str | None:
+        """The path of the pack or journal known to hold ``oid`` (no new look, no check)."""
+        hit = self._where.get(oid)
+        return None if hit is None else os.path.join(self.dir, hit[0])
 
     def locate(self, oid: str) -> tuple[str, int, int] | None:
         """``(pack path, offset, size)`` of ``oid``'s stored form, or None.
@@ -182,9 +232,7 @@ class Packs:
             at += len(stored)
         if not entries:
             return None
-        entries.sort()
-        body.append(b"".join(_ENTRY.pack(*e) for e in entries))
-        body.append(_FOOTER.pack(at, len(entries), MAGIC))
+        body.append(_index(sorted(entries), at))
         made = not self._real()
         try:
             os.makedirs(self.dir, exist_ok=True)
@@ -214,11 +262,36 @@ class Packs:
             self._loaded.add(name)
         return final
 
+    def append(self, oid: str, stored: bytes) -> None:
+        """Store one object in this process's journal (a single store: see :mod:`.journal`)."""
+        if self.journal.full:
+            self.seal()
+        name, offset = self.journal.append(oid, stored, self._real)
+        with self._lock:
+            self._where[oid] = (name, offset, len(stored))
+
+    def seal(self) -> None:
+        """Make this process's journal a pack (its objects keep their offsets)."""
+        old = self.journal.name
+        new = self.journal.seal()
+        if old is None or new is None:
+            return
+        with self._lock:
+            self._where = {o: (new, *w[1:]) if w[0] == old else w for o, w in self._where.items()}
+            self._loaded.add(new)
+
+    def _journal_path(self, name: str) -> str | None:
+        """The path of journal ``name`` when no process writes it any more (it may be rewritten
+        or removed), else None; this process's own is sealed first, so never one."""
+        path = os.path.join(self.dir, name)
+        return path if name.endswith(JOURNAL) and abandoned(path) else None
+
     def drop(self, oids: set[str]) -> None:
         """Remove ``oids`` from the packs holding them: each such pack is written again without
         them (the rest first, durable), then removed."""
         if not self._real():
             return
+        self.seal()
         self.refresh()
         hits: dict[str, set[str]] = {}
         for oid in oids:
@@ -227,8 +300,10 @@ class Packs:
                 hits.setdefault(hit[0], set()).add(oid)
         for name, gone in sorted(hits.items()):
             path = os.path.join(self.dir, name)
+            if name.endswith(JOURNAL) and self._journal_path(name) is None:
+                continue  # another process appends to it: dropped once it is sealed
             try:
-                index = self._read_index(name)
+                index = self._entries(name)
             except FileNotFoundError:
                 continue  # another gc rewrote it first
             keep = [(oid, offset, size) for oid, offset, size in index if oid not in gone]
@@ -253,13 +328,14 @@ class Packs:
         carries loose files."""
         if not self._real():
             return 0
+        self.seal()
         self.refresh()
         written: list[str] = []
         done = []
         for name in sorted(self._loaded):
             path = os.path.join(self.dir, name)
             try:
-                index = self._read_index(name)
+                index = self._entries(name)
                 with open(path, "rb") as f:
                     for oid, offset, size in index:
                         out = install(oid, os.pread(f.fileno(), size, offset))
@@ -267,8 +343,9 @@ class Packs:
                             written.append(out)
             except FileNotFoundError:
                 continue
-            done.append(path)
-        if not done:
+            if not name.endswith(JOURNAL) or self._journal_path(name):
+                done.append(path)  # (a journal still written to stays: its objects are loose too)
+        if not done and not written:
             return 0
         durable(written + sorted({os.path.dirname(p) for p in written}))
         for path in done:
@@ -277,6 +354,11 @@ class Packs:
         _fsync_dir(self.dir)
         self.refresh()
         return len(written)
+
+
+def _index(entries: list[tuple[bytes, int, int]], at: int) -> bytes:
+    """A pack's index of ``entries`` (sorted by id) starting at offset ``at``, and its footer."""
+    return b"".join(_ENTRY.pack(*e) for e in entries) + _FOOTER.pack(at, len(entries), MAGIC)
 
 
 def _fsync_dir(path: str) -> None:

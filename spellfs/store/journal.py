@@ -1,0 +1,183 @@
+"""Journals: the small objects one process stores one at a time, appended to one file (issue 19).
+
+A loose object is a new file in one of 256 fan-out folders; creating it is what a single store
+waits on here (0.1–0.5 ms each, more than hashing, writing the ``files/`` copy and appending the
+record together). A journal takes those objects as appends to one file that this process alone
+writes, as git takes small objects into packs.
+
+``.spell/objects/pack/<name>.journal``::
+
+    b"SPELLPK1"                                   magic (a pack's)
+    b"OBJ1" id (32 bytes) size (u32) stored form   each object, appended as it is stored
+    b"IDX1" index and footer of a pack             once sealed (see below)
+
+- One writer: the file is made under a temporary name, locked (``flock``) and only then named,
+  and the lock is held while the process may append. Another process that can take the lock
+  knows the journal's writer is gone (:func:`abandoned`); only then may it rewrite or remove it.
+- Readers parse the entries from the start (:func:`scan`) and stop at the first one that is not
+  whole: a writer killed in the middle of an append leaves a torn tail that hides nothing
+  before it, and an object whose append did not finish was never acknowledged.
+- Sealing (when the workspace closes, or the journal passes :data:`JOURNAL_MAX`) appends a
+  pack's index and footer behind an ``IDX1`` mark, flushes the file and renames it to
+  ``<name>.pack``: from then on it is read as any pack, by its index.
+- An append is not flushed: a checkpoint flushes the files holding what it names
+  (:meth:`FsObjectStore.durable_paths <spellfs.store.objects.FsObjectStore.durable_paths>`), as
+  it does loose objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import struct
+import threading
+from typing import Callable
+
+from .atomic import disk_error, pid, write_all
+
+__all__ = ["JOURNAL", "JOURNAL_MAX", "Journal", "abandoned", "scan"]
+
+JOURNAL = ".journal"
+#: A journal is sealed into a pack once it holds this many bytes.
+JOURNAL_MAX = 8 << 20
+MAGIC = b"SPELLPK1"
+_OBJ = b"OBJ1"
+_IDX = b"IDX1"
+_HEAD = struct.Struct(">4s32sI")
+
+
+def scan(data: bytes, at: int, base: int = 0) -> tuple[list[tuple[str, int, int]], int]:
+    """The whole entries from file offset ``at`` (past the magic) of a journal whose bytes from
+    offset ``base`` on are ``data``: ``(id, offset of its stored form, size)`` each, and the
+    offset where the next entry would start. Parsing stops at a seal, at a torn tail and at
+    anything that is not an entry."""
+    out = []
+    i, end = at - base, len(data)
+    while i + _HEAD.size <= end:
+        mark, raw, size = _HEAD.unpack_from(data, i)
+        if mark != _OBJ or i + _HEAD.size + size > end:
+            break  # a seal (IDX1), a torn tail, or damage: nothing after it is read
+        out.append((raw.hex(), base + i + _HEAD.size, size))
+        i += _HEAD.size + size
+    return out, base + i
+
+
+def abandoned(path: str) -> bool:
+    """Whether no process writes the journal at ``path`` any more (its lock is free); False when
+    it is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # (the lock, if taken, goes with it)
+
+
+class Journal:
+    """This process's journal in ``dir`` (made on the first append)."""
+
+    def __init__(self, dir: str, index: Callable[[list[tuple[bytes, int, int]], int], bytes]):
+        self.dir = dir
+        self._index = index  # (entries, where they start) -> a pack's index and footer
+        self.name: str | None = None
+        self._fd: int | None = None
+        self._end = 0
+        self._owner = 0
+        self._entries: list[tuple[bytes, int, int]] = []
+        self._lock = threading.Lock()
+
+    def append(self, oid: str, stored: bytes, check: Callable[[], object]) -> tuple[str, int]:
+        """Append one object; return ``(journal name, offset of its stored form)``. ``check`` is
+        called before a journal is made (it refuses a pack folder that is a link)."""
+        with self._lock:
+            if self._fd is not None and self._owner != pid():
+                self._close(seal=False)  # a forked child's copy: the parent appends to it
+            if self._fd is None:
+                self._open(check)
+            assert self._fd is not None and self.name is not None
+            head = _HEAD.pack(_OBJ, bytes.fromhex(oid), len(stored))
+            try:
+                write_all(self._fd, head + stored)
+            except OSError as exc:
+                self._cut_back()
+                raise disk_error(exc, os.path.join(self.dir, self.name)) from None
+            at = self._end + _HEAD.size
+            self._end = at + len(stored)
+            self._entries.append((bytes.fromhex(oid), at, len(stored)))
+            return self.name, at
+
+    @property
+    def full(self) -> bool:
+        return self._end > JOURNAL_MAX
+
+    def path(self) -> str | None:
+        return None if self.name is None else os.path.join(self.dir, self.name)
+
+    def seal(self) -> str | None:
+        """Make the journal a pack (see the module's text); return the pack's name."""
+        with self._lock:
+            return self._close(seal=self._fd is not None and self._owner == pid())
+
+    # -- inside the lock --------------------------------------------------------------
+    def _open(self, check: Callable[[], object]) -> None:
+        check()
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+        except OSError as exc:
+            raise disk_error(exc, self.dir) from None
+        name = f"{os.urandom(12).hex()}{JOURNAL}"
+        tmp = os.path.join(self.dir, f".tmp-{pid()}-{name}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o444)
+        except OSError as exc:
+            raise disk_error(exc, tmp) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # before it has a name another process would read
+            write_all(fd, MAGIC)
+            os.rename(tmp, os.path.join(self.dir, name))
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise disk_error(exc, tmp) from None
+        self._fd, self.name, self._end, self._owner = fd, name, len(MAGIC), pid()
+        self._entries = []
+
+    def _cut_back(self) -> None:
+        """After a failed append (a full disk): take the torn tail off, or, failing that, write
+        no more to this journal (readers stop at the tail; all before it stays readable)."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._end)
+        except OSError:
+            self._close(seal=False)
+
+    def _close(self, seal: bool) -> str | None:
+        fd, name, self._fd = self._fd, self.name, None
+        if fd is None or name is None:
+            return None
+        self.name = None
+        try:
+            path = os.path.join(self.dir, name)
+            if not self._entries:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # nothing in it (its one append failed)
+                return None
+            if not seal:
+                return None
+            pack = name[: -len(JOURNAL)] + ".pack"
+            try:
+                write_all(fd, _IDX + self._index(sorted(self._entries), self._end + len(_IDX)))
+                os.fsync(fd)  # a checkpoint that flushed the journal finds a pack: no flush
+                os.rename(path, os.path.join(self.dir, pack))
+            except OSError:
+                return None  # left a journal, read as one (it stops at the mark)
+            return pack
+        finally:
+            os.close(fd)  # releases the lock, after the rename
