@@ -1,0 +1,305 @@
+"""Journals (store/journal.py): single small stores appended to one file per process, read by
+every process, sealed into a pack, and never losing an acknowledged object."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import fill_disk
+from spellfs import IntegrityError, SpellError, Workspace
+from spellfs.store.journal import JOURNAL_MAX, abandoned
+from spellfs.store.objects import PACKED_MAX, FsObjectStore, hash_bytes
+
+THRESHOLD = 1024
+REPO = str(Path(__file__).resolve().parent.parent)
+
+
+def new_store(path: Path) -> FsObjectStore:
+    return FsObjectStore(path, THRESHOLD)
+
+
+def stored_by_a_dead_process(root: Path, datas: list[bytes]) -> list[str]:
+    """Store ``datas`` in another process that then dies without closing its store: its journal
+    is left unsealed, its lock free."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {REPO!r})
+        from spellfs.store.objects import FsObjectStore
+        s = FsObjectStore(__import__("pathlib").Path({str(root)!r}), {THRESHOLD})
+        for line in sys.stdin.buffer:
+            print(s.put_bytes(bytes.fromhex(line.decode().strip())), flush=True)
+        os._exit(0)
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        input="".join(d.hex() + "\n" for d in datas),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+def in_pack_dir(store: FsObjectStore, suffix: str) -> list[Path]:
+    d = store.root / "pack"
+    return sorted(d.glob(f"*{suffix}")) if d.is_dir() else []
+
+
+def loose_files(store: FsObjectStore) -> list[Path]:
+    return [p for p in store.root.glob("??/*") if p.is_file()]
+
+
+def test_single_stores_append_to_one_journal_and_write_no_loose_file(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "objects")
+    datas = [f"object {i}\n".encode() * 40 for i in range(50)]  # 50 x ~400 B, some compress
+    oids = [store.put_bytes(d) for d in datas]
+    assert loose_files(store) == []
+    [journal] = in_pack_dir(store, ".journal")
+    assert [store.get(o) for o in oids] == datas
+    assert sorted(store) == sorted(oids)
+    big = os.urandom(PACKED_MAX + 1)  # (random: its zstd frame is as big) stays a file of its own
+    big_oid = store.put_bytes(big)
+    assert store.path(big_oid).is_file() and store.get(big_oid) == big
+    store.close()
+    assert in_pack_dir(store, ".journal") == []  # sealed: now a pack, read by its index
+    assert [p.name for p in in_pack_dir(store, ".pack")] == [journal.name[:-8] + ".pack"]
+    again = new_store(store.root)
+    assert [again.get(o) for o in oids] == datas
+
+
+def test_what_one_process_appends_is_read_by_another_while_it_writes(tmp_path: Path) -> None:
+    writer = new_store(tmp_path / "objects")
+    reader = new_store(tmp_path / "objects")
+    first = writer.put_bytes(b"first\n")
+    past = os.stat(writer.packs.dir).st_mtime - 10
+    os.utime(writer.packs.dir, (past, past))  # a look now vouches for the folder as it is
+    assert reader.get(first) == b"first\n"  # a live journal, parsed
+    later = writer.put_bytes(b"appended after the reader's first look\n")
+    assert reader.has(later)  # the journal grew: no folder changed, the reader looks again
+    assert reader.get(later) == b"appended after the reader's first look\n"
+    writer.close()  # sealed and renamed while the reader knows it by its old name
+    assert reader.get(first) == b"first\n" and reader.get(later).startswith(b"appended")
+
+
+def test_two_processes_store_at_once_into_their_own_journals(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {REPO!r})
+        from spellfs.store.objects import FsObjectStore
+        s = FsObjectStore(__import__("pathlib").Path({str(root)!r}), {THRESHOLD})
+        tag = sys.argv[1]
+        for i in range(400):
+            print(s.put_bytes(f"{{tag}} {{i}} shared {{i % 7}}\\n".encode()), flush=True)
+        s.close()
+    """)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, tag], stdout=subprocess.PIPE, text=True)
+        for tag in ("a", "b")
+    ]
+    outs = [p.communicate()[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    store = new_store(root)
+    for tag, oids in zip("ab", outs):
+        assert [store.get(o) for o in oids] == [
+            f"{tag} {i} shared {i % 7}\n".encode() for i in range(400)
+        ]
+    assert len(in_pack_dir(store, ".pack")) == 2 and in_pack_dir(store, ".journal") == []
+
+
+def test_a_killed_writer_loses_no_object_it_acknowledged(tmp_path: Path) -> None:
+    """kill -9 in the middle of a run of stores: every id the process printed (after its store
+    returned) reads back from a new process; the journal is left as it was, unsealed."""
+    root = tmp_path / "objects"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {REPO!r})
+        from spellfs.store.objects import FsObjectStore
+        s = FsObjectStore(__import__("pathlib").Path({str(root)!r}), {THRESHOLD})
+        i = 0
+        while True:
+            oid = s.put_bytes(b"%d " % i * (1 + i % 300))
+            print(i, oid, flush=True)
+            i += 1
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    lines = [p.stdout.readline() for _ in range(300)]
+    os.kill(p.pid, signal.SIGKILL)
+    rest = p.stdout.read()
+    p.wait()
+    acknowledged = [line.split() for line in lines + rest.splitlines() if line.endswith("\n")]
+    store = new_store(root)
+    [journal] = in_pack_dir(store, ".journal")
+    assert abandoned(str(journal))  # its writer is gone: the lock is free
+    for i, oid in acknowledged:
+        assert store.get(oid) == b"%d " % int(i) * (1 + int(i) % 300)
+
+
+def test_a_torn_tail_hides_nothing_before_it(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "objects")
+    oids = [store.put_bytes(f"kept {i}\n".encode()) for i in range(10)]
+    [journal] = in_pack_dir(store, ".journal")
+    whole = journal.stat().st_size
+    store.put_bytes(b"the last one, cut short by a crash\n")
+    os.truncate(journal, whole + 30)  # its header and part of its bytes
+    reader = new_store(store.root)
+    assert [reader.get(o) for o in oids] == [f"kept {i}\n".encode() for i in range(10)]
+    assert not reader.has(hash_bytes(b"the last one, cut short by a crash\n"))
+
+
+def test_a_damaged_entry_is_an_integrity_error_and_fsck_names_it(tmp_path: Path) -> None:
+    from spellfs import init_workspace
+    from spellfs.maintenance.checks import fsck
+
+    init_workspace(tmp_path / "ws")
+    with Workspace.open(tmp_path / "ws") as ws:
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"first content\n")
+        ws.artifacts.store(sid, "user_input", "b.txt", b"second content\n")
+        [journal] = (tmp_path / "ws/.spell/objects/pack").glob("*.journal")
+        data = bytearray(journal.read_bytes())
+        at = data.index(b"second content")
+        data[at] ^= 0x20  # a flipped bit in the second entry's bytes
+        os.chmod(journal, 0o644)
+        journal.write_bytes(bytes(data))
+        oid = hash_bytes(b"second content\n")
+        with pytest.raises(IntegrityError, match=oid):
+            ws.objects.get(oid)
+        report = fsck(ws)
+        assert [p.oid for p in report.problems if p.kind == "corrupt-object"] == [oid]
+        assert ws.objects.get(hash_bytes(b"first content\n")) == b"first content\n"
+
+
+def test_a_journal_is_sealed_when_it_passes_its_size(tmp_path: Path, monkeypatch) -> None:
+    import spellfs.store.journal as journal
+
+    monkeypatch.setattr(journal, "JOURNAL_MAX", 4096)
+    assert JOURNAL_MAX > 4096
+    store = new_store(tmp_path / "objects")
+    datas = [os.urandom(700) for _ in range(20)]  # 14 KiB: three or four journals
+    oids = [store.put_bytes(d) for d in datas]
+    assert len(in_pack_dir(store, ".pack")) >= 3 and len(in_pack_dir(store, ".journal")) == 1
+    assert [store.get(o) for o in oids] == datas
+    assert [new_store(store.root).get(o) for o in oids] == datas
+
+
+def test_a_full_disk_is_one_error_and_keeps_what_the_journal_held(small_disk: Path) -> None:
+    """An append the disk cuts short is taken off again: the stores after it stay readable."""
+    store = new_store(small_disk / "objects")
+    kept = [store.put_bytes(f"kept {i}\n".encode()) for i in range(5)]
+    fill_disk(small_disk)
+    filler = small_disk / "filler"
+    os.truncate(filler, filler.stat().st_size - 8192)  # room for part of the next append only
+    with pytest.raises(SpellError, match=r"cannot write .*\.journal: No space left on device"):
+        store.put_bytes(os.urandom(60_000))
+    os.unlink(small_disk / "filler")
+    later = store.put_bytes(b"after space was freed\n")
+    reader = new_store(store.root)
+    assert [reader.get(o) for o in kept] == [f"kept {i}\n".encode() for i in range(5)]
+    assert reader.get(later) == b"after space was freed\n"
+
+
+def test_a_forked_child_writes_its_own_journal(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "objects")
+    parent_first = store.put_bytes(b"parent, before the fork\n")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        try:
+            oid = store.put_bytes(b"the child's\n")
+            store.close()
+            os.write(w, oid.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    child_oid = os.read(r, 100).decode()
+    os.waitpid(pid, 0)
+    parent_later = store.put_bytes(b"parent, after the fork\n")
+    store.close()
+    reader = new_store(store.root)
+    assert reader.get(parent_first) == b"parent, before the fork\n"
+    assert reader.get(parent_later) == b"parent, after the fork\n"
+    assert reader.get(child_oid) == b"the child's\n"
+    assert in_pack_dir(store, ".journal") == []
+
+
+def test_unpack_keeps_a_journal_another_process_writes_and_removes_an_abandoned_one(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "objects"
+    [gone] = stored_by_a_dead_process(root, [b"from a process that died\n"])
+    live = new_store(root)
+    held = live.put_bytes(b"from a process still storing\n")
+    committer = new_store(root)
+    written = committer.unpack(lambda paths: None)
+    assert written == 2
+    assert committer.path(gone).read_bytes() == b"from a process that died\n"
+    assert committer.path(held).read_bytes() == b"from a process still storing\n"
+    [left] = in_pack_dir(committer, ".journal")  # the live one: it may still append
+    assert left.name == live.packs.journal.name
+    after = live.put_bytes(b"appended after the unpack\n")
+    assert new_store(root).get(after) == b"appended after the unpack\n"
+
+
+def test_gc_drops_from_an_abandoned_journal_and_leaves_a_live_one(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    junk, kept = stored_by_a_dead_process(root, [b"junk\n", b"kept\n"])
+    live = new_store(root)
+    live_junk = live.put_bytes(b"junk of a live process\n")
+    gc = new_store(root)
+    gc.remove_many([junk, live_junk])
+    assert not gc.has(junk) and gc.get(kept) == b"kept\n"
+    assert gc.get(live_junk) == b"junk of a live process\n"  # never rewritten under its writer
+    assert [p.name for p in in_pack_dir(gc, ".journal")] == [live.packs.journal.name]
+
+
+def test_a_checkpoint_flushes_the_journal_holding_what_it_names(tmp_path: Path) -> None:
+    from spellfs import init_workspace
+
+    init_workspace(tmp_path / "ws")
+    with Workspace.open(tmp_path / "ws") as ws:
+        sid = ws.sessions.create(name="s")
+        oid = ws.artifacts.store(sid, "user_input", "a.txt", b"named by the checkpoint\n")
+        flushed: list[list[str]] = []
+        real = ws.storage.fsync
+        ws.storage.fsync = lambda paths: (flushed.append(list(paths)), real(paths))[1]
+        ws.history.save(sid, "one")
+        journal = ws.objects.packs.where(hash_bytes(b"named by the checkpoint\n"))
+        assert journal is not None and journal.endswith(".journal")
+        assert journal in flushed[0] and ws.objects.packs.dir in flushed[0]
+        assert oid
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["store", "close", "reopen"]), st.binary(max_size=3000)),
+        max_size=40,
+    )
+)
+def test_every_object_stored_reads_back_through_any_sequence_of_seals(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, bytes]]
+) -> None:
+    root = tmp_path_factory.mktemp("j") / "objects"
+    store, stored = new_store(root), {}
+    for op, data in steps:
+        if op == "store":
+            stored[store.put_bytes(data)] = data
+        elif op == "close":
+            store.close()
+        else:
+            store = new_store(root)
+    for s in (store, new_store(root)):
+        assert {o: s.get(o) for o in stored} == stored
