@@ -31,7 +31,6 @@ import contextlib
 import fcntl
 import os
 import struct
-import threading
 from typing import Callable
 
 from .atomic import disk_error, pid, write_all
@@ -80,7 +79,8 @@ def abandoned(path: str) -> bool:
 
 
 class Journal:
-    """This process's journal in ``dir`` (made on the first append)."""
+    """This process's journal in ``dir`` (made on the first append). Its caller (:class:`Packs
+    <spellfs.store.packs.Packs>`) makes one call at a time."""
 
     def __init__(self, dir: str, index: Callable[[list[tuple[bytes, int, int]], int], bytes]):
         self.dir = dir
@@ -90,27 +90,25 @@ class Journal:
         self._end = 0
         self._owner = 0
         self._entries: list[tuple[bytes, int, int]] = []
-        self._lock = threading.Lock()
 
     def append(self, oid: str, stored: bytes, check: Callable[[], object]) -> tuple[str, int]:
         """Append one object; return ``(journal name, offset of its stored form)``. ``check`` is
         called before a journal is made (it refuses a pack folder that is a link)."""
-        with self._lock:
-            if self._fd is not None and self._owner != pid():
-                self._close(seal=False)  # a forked child's copy: the parent appends to it
-            if self._fd is None:
-                self._open(check)
-            assert self._fd is not None and self.name is not None
-            head = _HEAD.pack(_OBJ, bytes.fromhex(oid), len(stored))
-            try:
-                write_all(self._fd, head + stored)
-            except OSError as exc:
-                self._cut_back()
-                raise disk_error(exc, os.path.join(self.dir, self.name)) from None
-            at = self._end + _HEAD.size
-            self._end = at + len(stored)
-            self._entries.append((bytes.fromhex(oid), at, len(stored)))
-            return self.name, at
+        if self._fd is not None and self._owner != pid():
+            self._close(seal=False)  # a forked child's copy: the parent appends to it
+        if self._fd is None:
+            self._open(check)
+        assert self._fd is not None and self.name is not None
+        head = _HEAD.pack(_OBJ, bytes.fromhex(oid), len(stored))
+        try:
+            write_all(self._fd, head + stored)
+        except OSError as exc:
+            self._cut_back()
+            raise disk_error(exc, os.path.join(self.dir, self.name)) from None
+        at = self._end + _HEAD.size
+        self._end = at + len(stored)
+        self._entries.append((bytes.fromhex(oid), at, len(stored)))
+        return self.name, at
 
     @property
     def full(self) -> bool:
@@ -121,10 +119,8 @@ class Journal:
 
     def seal(self) -> str | None:
         """Make the journal a pack (see the module's text); return the pack's name."""
-        with self._lock:
-            return self._close(seal=self._fd is not None and self._owner == pid())
+        return self._close(seal=self._fd is not None and self._owner == pid())
 
-    # -- inside the lock --------------------------------------------------------------
     def _open(self, check: Callable[[], object]) -> None:
         check()
         try:

@@ -325,7 +325,7 @@ class FsObjectStore(ObjectStore):
 
     def put_many(self, datas: list[bytes]) -> list[str]:
         """Store many contents at once; the new small ones go into one pack (one file, not one
-        each) once there are :data:`PACK_FROM` of them."""
+        each) once there are :data:`PACK_FROM` of them, else into the journal."""
         oids = [hash_bytes(d) for d in datas]
         self.packs.refresh()
         new: dict[str, bytes] = {}
@@ -336,11 +336,12 @@ class FsObjectStore(ObjectStore):
                 continue
             new[oid] = encode(data, self.threshold)
         small = {o: b for o, b in new.items() if len(b) <= PACKED_MAX}
-        if len(small) < PACK_FROM:
-            small = {}
-        self.packs.write(small.items())
+        if len(small) >= PACK_FROM:
+            self.packs.write(small.items())
         for oid, stored in new.items():
-            if oid not in small:
+            if len(small) < PACK_FROM and oid in small:
+                self.packs.append(oid, stored)  # a few: the journal, as single stores
+            elif oid not in small:
                 self._write_new(oid, stored, f"{self.base}{oid[:2]}/{oid[2:]}")
         return oids
 

@@ -58,6 +58,7 @@ class Packs:
         self._settled: tuple[int, int] | None = None  # the folder's (ino, mtime) a look vouches for
         self._scanned: dict[str, int] = {}  # another process's journal -> bytes of it parsed
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # a journal's append or seal, with what it tells _where
         self.journal = Journal(self.dir, _index)
 
     # -- finding ----------------------------------------------------------------------
@@ -264,14 +265,19 @@ class Packs:
 
     def append(self, oid: str, stored: bytes) -> None:
         """Store one object in this process's journal (a single store: see :mod:`.journal`)."""
-        if self.journal.full:
-            self.seal()
-        name, offset = self.journal.append(oid, stored, self._real)
-        with self._lock:
-            self._where[oid] = (name, offset, len(stored))
+        with self._writing:
+            if self.journal.full:
+                self._seal()
+            name, offset = self.journal.append(oid, stored, self._real)
+            with self._lock:
+                self._where[oid] = (name, offset, len(stored))
 
     def seal(self) -> None:
         """Make this process's journal a pack (its objects keep their offsets)."""
+        with self._writing:
+            self._seal()
+
+    def _seal(self) -> None:
         old = self.journal.name
         new = self.journal.seal()
         if old is None or new is None:
