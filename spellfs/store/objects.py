@@ -1,11 +1,8 @@
-"""Content-addressed object store: ``.spell/objects/ab/cdef…`` keyed by BLAKE3.
+"""Content-addressed object stores: ``.spell/objects/ab/cdef…`` keyed by BLAKE3 (:mod:`.codec`).
 
-An object holds its content byte-identical when it is smaller than the
-compression threshold (so git stores it once with the ``files/`` copy) and as a
-zstd frame otherwise. Content that itself begins with the zstd magic is always
-framed, so "starts with the magic" alone tells a reader how to decode. Objects
-are immutable and read-only (0o444); adding one that exists is a no-op; every
-read re-hashes and a mismatch is an :class:`IntegrityError`, never wrong data.
+A large object is a loose file of its own; small ones live in packs and journals (:mod:`.packs`,
+:mod:`.journal`). Objects are immutable and read-only (0o444); adding one that exists is a no-op;
+every read re-hashes and a mismatch is an :class:`IntegrityError`, never wrong data.
 """
 
 from __future__ import annotations
@@ -14,15 +11,25 @@ import contextlib
 import io
 import itertools
 import os
-import re
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
-from ..errors import IntegrityError, ObjectNotFound, UsageError
+from ..errors import ObjectNotFound
+from .atomic import disk_error, pid, write_all
+from .codec import (
+    CHUNK,
+    ZSTD_MAGIC,
+    compressor,
+    decode,
+    encode,
+    hash_bytes,
+    is_oid,
+    stream_content,
+    validate_oid,
+)
 from .links import real_dir
 from .packs import Packs
-from .atomic import disk_error, pid, write_all
 
 _SERIAL = itertools.count()  # temp names: unique per process and thread with pid and ident
 
@@ -36,92 +43,6 @@ __all__ = [
     "stream_content",
     "validate_oid",
 ]
-
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-CHUNK = 1 << 20
-_OID = re.compile(r"[0-9a-f]{64}\Z")
-
-
-def hash_bytes(data: bytes) -> str:
-    from blake3 import blake3
-
-    return blake3(data).hexdigest()
-
-
-def validate_oid(oid: str) -> str:
-    """Check an id before it becomes a path: 64 lowercase hex digits, nothing else."""
-    if not isinstance(oid, str) or not _OID.match(oid):
-        raise UsageError(f"not an object id: {str(oid)[:80]!r}")
-    return oid
-
-
-def _compressor():
-    import zstandard
-
-    return zstandard.ZstdCompressor(level=3)
-
-
-def encode(data: bytes, threshold: int) -> bytes:
-    """The stored form of ``data``."""
-    if len(data) < threshold and not data.startswith(ZSTD_MAGIC):
-        return data
-    return _compressor().compress(data)
-
-
-def decode(oid: str, stored: bytes, where: str) -> bytes:
-    """Content of a stored object, verified against its id."""
-    if stored.startswith(ZSTD_MAGIC):
-        import zstandard
-
-        try:
-            data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
-    else:
-        data = stored
-    if hash_bytes(data) != oid:
-        raise IntegrityError(
-            f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)"
-        )
-    return data
-
-
-def stream_content(oid: str, f: BinaryIO, where: str) -> Iterator[bytes]:
-    """The content of the stored object open in ``f``, in bounded memory, verified.
-
-    Every chunk but the last is yielded as it is read; the last only once the whole
-    content hashed to ``oid``, so a consumer that stops at an IntegrityError never
-    holds all of a corrupt object as if it were good.
-    """
-    from blake3 import blake3
-
-    hasher = blake3(max_threads=blake3.AUTO)
-    head = f.read(4)
-    f.seek(0)
-    reader: Any
-    if head == ZSTD_MAGIC:
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
-    else:
-        reader = f
-    pending = None
-    try:
-        for chunk in iter(lambda: reader.read(CHUNK), b""):
-            hasher.update(chunk)
-            if pending is not None:
-                yield pending
-            pending = chunk
-    except Exception as exc:
-        if type(exc).__name__ == "ZstdError":
-            raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
-        raise
-    if hasher.hexdigest() != oid:
-        raise IntegrityError(
-            f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)"
-        )
-    if pending is not None:
-        yield pending
 
 
 class ObjectStore:
@@ -370,7 +291,7 @@ class FsObjectStore(ObjectStore):
         size = 0
         try:
             with open(tmp, "wb") as out:
-                with _compressor().stream_writer(out, closefd=False) as z:
+                with compressor().stream_writer(out, closefd=False) as z:
                     chunk = bytes(head)
                     del head
                     while chunk:
@@ -451,7 +372,7 @@ class FsObjectStore(ObjectStore):
                 continue  # (a link is never followed: `spell fsck` reports it)
             for rest in os.listdir(self.root / fan):
                 oid = fan + rest
-                if _OID.match(oid):
+                if is_oid(oid):
                     found.add(oid)
         return iter(sorted(found))
 

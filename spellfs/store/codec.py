@@ -1,0 +1,119 @@
+"""How an object is named and held: BLAKE3 ids, the stored form (raw or one zstd frame), and
+reads verified against the id. Shared by every object store (:mod:`.objects`), packs, remotes
+and archives.
+
+An object holds its content byte-identical when it is smaller than the compression threshold
+(so git stores it once with the ``files/`` copy) and as a zstd frame otherwise. Content that
+itself begins with the zstd magic is always framed, so "starts with the magic" alone tells a
+reader how to decode. A mismatch with the id is an :class:`IntegrityError`, never wrong data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, BinaryIO, Iterator
+
+from ..errors import IntegrityError, UsageError
+
+__all__ = [
+    "CHUNK",
+    "ZSTD_MAGIC",
+    "compressor",
+    "decode",
+    "encode",
+    "hash_bytes",
+    "is_oid",
+    "stream_content",
+    "validate_oid",
+]
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 1 << 20
+_OID = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def hash_bytes(data: bytes) -> str:
+    from blake3 import blake3
+
+    return blake3(data).hexdigest()
+
+
+def is_oid(name: str) -> bool:
+    """Whether ``name`` is an object id (64 lowercase hex digits)."""
+    return bool(_OID.match(name))
+
+
+def validate_oid(oid: str) -> str:
+    """Check an id before it becomes a path: 64 lowercase hex digits, nothing else."""
+    if not isinstance(oid, str) or not _OID.match(oid):
+        raise UsageError(f"not an object id: {str(oid)[:80]!r}")
+    return oid
+
+
+def compressor():
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=3)
+
+
+def encode(data: bytes, threshold: int) -> bytes:
+    """The stored form of ``data``."""
+    if len(data) < threshold and not data.startswith(ZSTD_MAGIC):
+        return data
+    return compressor().compress(data)
+
+
+def decode(oid: str, stored: bytes, where: str) -> bytes:
+    """Content of a stored object, verified against its id."""
+    if stored.startswith(ZSTD_MAGIC):
+        import zstandard
+
+        try:
+            data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
+    else:
+        data = stored
+    if hash_bytes(data) != oid:
+        raise IntegrityError(
+            f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)"
+        )
+    return data
+
+
+def stream_content(oid: str, f: BinaryIO, where: str) -> Iterator[bytes]:
+    """The content of the stored object open in ``f``, in bounded memory, verified.
+
+    Every chunk but the last is yielded as it is read; the last only once the whole
+    content hashed to ``oid``, so a consumer that stops at an IntegrityError never
+    holds all of a corrupt object as if it were good.
+    """
+    from blake3 import blake3
+
+    hasher = blake3(max_threads=blake3.AUTO)
+    head = f.read(4)
+    f.seek(0)
+    reader: Any
+    if head == ZSTD_MAGIC:
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+    else:
+        reader = f
+    pending = None
+    try:
+        for chunk in iter(lambda: reader.read(CHUNK), b""):
+            hasher.update(chunk)
+            if pending is not None:
+                yield pending
+            pending = chunk
+    except Exception as exc:
+        if type(exc).__name__ == "ZstdError":
+            raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
+        raise
+    if hasher.hexdigest() != oid:
+        raise IntegrityError(
+            f"corrupt object {oid}: {where}: content does not match its hash (run `spell fsck`)"
+        )
+    if pending is not None:
+        yield pending
