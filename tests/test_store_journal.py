@@ -303,3 +303,20 @@ def test_every_object_stored_reads_back_through_any_sequence_of_seals(
             store = new_store(root)
     for s in (store, new_store(root)):
         assert {o: s.get(o) for o in stored} == stored
+
+
+def test_content_another_process_stored_is_not_stored_again(tmp_path: Path) -> None:
+    """A fresh process storing what a pack or another live journal holds writes nothing: no
+    duplicate grows the store with each run of the same script."""
+    root = tmp_path / "objects"
+    first = new_store(root)
+    first.put_bytes(b"sealed already\n")
+    first.close()
+    live = new_store(root)
+    live.put_bytes(b"in a live journal\n")
+    later = new_store(root)
+    before = sorted(p.name for p in (root / "pack").iterdir())
+    later.put_bytes(b"sealed already\n")
+    later.put_bytes(b"in a live journal\n")
+    assert later.packs.journal.name is None  # no journal made: nothing was written
+    assert sorted(p.name for p in (root / "pack").iterdir()) == before

@@ -211,11 +211,10 @@ class FsObjectStore(ObjectStore):
 
     def put_bytes(self, data: bytes) -> str:
         """Store one content; a small one is appended to this process's journal (one write, not
-        a new file: :mod:`.journal`). An object another process has and this one has not looked
-        for yet may be stored twice: a duplicate is harmless, and looking costs every store."""
+        a new file: :mod:`.journal`)."""
         oid = hash_bytes(data)
         final = f"{self.base}{oid[:2]}/{oid[2:]}"
-        if self.packs.holds(oid) or os.path.exists(final):
+        if self.packs.holds(oid) or os.path.exists(final) or self.packs.locate(oid):
             return oid
         stored = encode(data, self.threshold)
         if len(stored) <= PACKED_MAX:
