@@ -114,9 +114,6 @@ class Journal:
     def full(self) -> bool:
         return self._end > JOURNAL_MAX
 
-    def path(self) -> str | None:
-        return None if self.name is None else os.path.join(self.dir, self.name)
-
     def seal(self) -> str | None:
         """Make the journal a pack (see the module's text); return the pack's name."""
         return self._close(seal=self._fd is not None and self._owner == pid())
@@ -161,7 +158,7 @@ class Journal:
         self.name = None
         try:
             path = os.path.join(self.dir, name)
-            if not self._entries:
+            if not self._entries and self._owner == pid():
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # nothing in it (its one append failed)
                 return None
