@@ -320,3 +320,27 @@ def test_content_another_process_stored_is_not_stored_again(tmp_path: Path) -> N
     later.put_bytes(b"in a live journal\n")
     assert later.packs.journal.name is None  # no journal made: nothing was written
     assert sorted(p.name for p in (root / "pack").iterdir()) == before
+
+
+def test_a_child_forked_after_a_failed_first_append_leaves_the_parents_journal(
+    small_disk: Path,
+) -> None:
+    """The parent's journal is empty (its only append failed on a full disk and was taken off);
+    a forked child that stores must not remove it, or the parent's next stores go to a file no
+    other process can find."""
+    store = new_store(small_disk / "objects")
+    fill_disk(small_disk)
+    filler = small_disk / "filler"
+    os.truncate(filler, filler.stat().st_size - 8192)
+    with pytest.raises(SpellError, match="No space left"):
+        store.put_bytes(os.urandom(60_000))
+    os.unlink(filler)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        try:
+            store.put_bytes(b"the child's\n")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    oid = store.put_bytes(b"the parent's, after the fork\n")
+    assert new_store(store.root).get(oid) == b"the parent's, after the fork\n"
