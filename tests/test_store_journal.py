@@ -344,3 +344,63 @@ def test_a_child_forked_after_a_failed_first_append_leaves_the_parents_journal(
     os.waitpid(pid, 0)
     oid = store.put_bytes(b"the parent's, after the fork\n")
     assert new_store(store.root).get(oid) == b"the parent's, after the fork\n"
+
+
+def test_a_process_keeps_its_own_journal_when_another_seals_theirs(tmp_path: Path) -> None:
+    """Another process's seal (every `spell` command that stored something does one on exit)
+    makes this one read the packs afresh: what this process's own journal holds stays found,
+    and a checkpoint still flushes that journal."""
+    root = tmp_path / "objects"
+    mine, theirs = new_store(root), new_store(root)
+    x = mine.put_bytes(b"stored by this process\n")
+    y = theirs.put_bytes(b"stored by another\n")
+    assert mine.get(y) == b"stored by another\n"  # their journal, taken in
+    theirs.close()
+    assert mine.get(y) == b"stored by another\n"  # now a pack: read afresh
+    assert mine.get(x) == b"stored by this process\n"
+    assert mine.durable_paths([x])[0] == str(mine.packs.dir) + "/" + str(mine.packs.journal.name)
+
+
+def test_a_store_after_another_process_collected_the_content_writes_it_again(
+    tmp_path: Path,
+) -> None:
+    """This process knew the content was in a pack (a bulk one, or its own sealed journal);
+    another process's gc dropped it: storing it again must write it, not trust the memory."""
+    root = tmp_path / "objects"
+    store = new_store(root)
+    datas = [f"bulk {i}\n".encode() * 3 for i in range(20)]
+    oids = store.put_many(datas)  # one pack
+    single = store.put_bytes(b"a single store\n")
+    store.close()  # its journal sealed: a pack too
+    new_store(root).remove_many([oids[0], single])  # another process's gc
+    assert store.put_bytes(datas[0]) == oids[0]
+    assert store.put_bytes(b"a single store\n") == single
+    store.close()
+    reader = new_store(root)
+    assert reader.get(oids[0]) == datas[0] and reader.get(single) == b"a single store\n"
+
+
+def test_threads_storing_while_journals_seal_lose_no_object(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    import spellfs.store.journal as journal
+
+    monkeypatch.setattr(journal, "JOURNAL_MAX", 64 << 10)  # a seal every ~60 stores
+    store = new_store(tmp_path / "objects")
+    got: list[list[tuple[str, bytes]]] = [[] for _ in range(4)]
+
+    def storing(k: int) -> None:
+        for _ in range(300):
+            data = os.urandom(1000)
+            got[k].append((store.put_bytes(data), data))
+
+    threads = [threading.Thread(target=storing, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pairs = [p for share in got for p in share]
+    assert all(store.get(oid) == data for oid, data in pairs)
+    store.close()
+    reader = new_store(store.root)
+    assert all(reader.get(oid) == data for oid, data in pairs)

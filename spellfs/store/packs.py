@@ -99,8 +99,9 @@ class Packs:
         names = self._names()
         self._settled = key if st is not None and looked - st.st_mtime_ns > _SETTLE_NS else None
         with self._lock:
+            known = None
             if self._loaded - names:  # a gc rewrote some: read them all again (an object may
-                self._where, self._loaded = {}, set()  # be in two packs after a crash)
+                known, self._where, self._loaded = self._where, {}, set()  # be in two packs)
                 self._scanned = {}
             for name in sorted(names - self._loaded - set(self.bad)):
                 if name == self.journal.name:
@@ -115,7 +116,21 @@ class Packs:
                 for oid, offset, size in index:
                     self._where.setdefault(oid, (name, offset, size))
                 self._loaded.add(name)
+            if known is not None:
+                self._keep_known(known)
         self._grown()
+
+    def _keep_known(self, known: dict[str, tuple[str, int, int]]) -> None:
+        """After a reading afresh, keep what this process knew that the listing did not show:
+        its own journal, and a pack it sealed after the listing was taken (each file checked to
+        be still there)."""
+        there: dict[str, bool] = {}
+        for oid, hit in known.items():
+            if oid not in self._where:
+                if hit[0] not in there:
+                    there[hit[0]] = os.path.exists(os.path.join(self.dir, hit[0]))
+                if there[hit[0]]:
+                    self._where[oid] = hit
 
     def _grown(self) -> None:
         """Take in what other processes appended to their journals since the last look (an
