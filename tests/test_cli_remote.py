@@ -21,7 +21,7 @@ import pytest
 
 from spellfs import Workspace, init_workspace
 
-from conftest import run_spell, two_versions_added
+from conftest import loose, run_spell, two_versions_added
 
 _prefixes = itertools.count()
 BUCKET = "spellfs-cli-test"
@@ -105,6 +105,13 @@ def clone(src: Path, dst: Path) -> Path:
 def local_objects(root: Path) -> list[Path]:
     base = root / ".spell" / "objects"
     return [p for p in base.glob("??/*") if not p.name.startswith(".")] if base.is_dir() else []
+
+
+def object_ids(root: Path) -> list[str]:
+    """Every object in the workspace's store, loose or packed (small ones are in packs)."""
+    from spellfs.store import FsObjectStore
+
+    return list(FsObjectStore(root / ".spell" / "objects", 0))
 
 
 def cat(target: Target, root: Path, sid: str, name: str, **kw) -> subprocess.CompletedProcess:
@@ -243,7 +250,7 @@ def test_push_clone_pull_works_as_the_original(tmp_path, target):
     src = tmp_path / "ws"
     ids = make_workspace(src, target)
     out = target.spell("push", cwd=src).stdout.decode().strip()
-    n = len(local_objects(src))
+    n = len(object_ids(src))
     assert out.startswith(f"pushed {n} objects (") and ", 0 already there" in out, out
     again = json.loads(target.spell("push", "--json", cwd=src).stdout)
     assert again["pushed"] == 0 and again["skipped"] == n and again["remote"] == "origin"
@@ -251,6 +258,8 @@ def test_push_clone_pull_works_as_the_original(tmp_path, target):
     dst = clone(src, tmp_path / "clone")
     pulled = json.loads(target.spell("pull", "--json", cwd=dst).stdout)
     assert pulled["pulled"] == n and pulled["skipped"] == 0
+    assert object_ids(dst) == object_ids(src)
+    loose(src)  # (pushed from packs; compared file to file)
     assert sorted(p.relative_to(dst).as_posix() for p in local_objects(dst)) == sorted(
         p.relative_to(src).as_posix() for p in local_objects(src)
     )
@@ -585,7 +594,7 @@ def test_server_failing_mid_push_then_next_push_finishes(tmp_path, seaweed):
         proxy.settle()  # the two uploads let through have landed
         proxy.failing = False
         out = t.spell("push", cwd=src).stdout.decode()
-        n = len(local_objects(src))
+        n = len(object_ids(src))
         assert f"pushed {n - 2} objects" in out and "2 already there" in out, out
         dst = clone(src, tmp_path / "clone")
         t.spell("pull", cwd=dst)
@@ -598,7 +607,7 @@ def test_server_failing_mid_push_then_next_push_finishes(tmp_path, seaweed):
 def test_file_remote_failing_mid_push_then_next_push_finishes(tmp_path, file_target):
     src = tmp_path / "ws"
     ids = make_workspace(src, file_target)
-    oids = sorted(p.parent.name + p.name for p in local_objects(src))
+    oids = object_ids(src)
     remote = Path(file_target.url[len("file://") :])
     blocker = remote / "objects" / oids[0][:2]
     blocker.parent.mkdir(parents=True)
@@ -702,9 +711,8 @@ def test_a_damaged_remote_copy_is_named_by_pull_and_replaced_by_push_verify(tmp_
     src = tmp_path / "ws"
     make_workspace(src, file_target)
     file_target.spell("push", cwd=src)
-    victim = sorted(local_objects(src))[0]
-    oid = victim.parent.name + victim.name
-    remote_copy = tmp_path / "remote" / "objects" / victim.parent.name / victim.name
+    oid = object_ids(src)[0]
+    remote_copy = tmp_path / "remote" / "objects" / oid[:2] / oid[2:]
     remote_copy.write_bytes(b"damaged on the remote")
     dst = clone(src, tmp_path / "clone")
     proc = file_target.spell("pull", cwd=dst, check=False)
@@ -715,6 +723,8 @@ def test_a_damaged_remote_copy_is_named_by_pull_and_replaced_by_push_verify(tmp_
     assert "damaged" not in out and "pushed 0 objects" in out  # a plain push cannot see it
     out = file_target.spell("push", "--verify", cwd=src).stdout.decode()
     assert ", 1 damaged copies replaced (remote origin)" in out, out
+    loose(src)  # (replaced from a pack; compared file to file)
+    victim = src / ".spell" / "objects" / oid[:2] / oid[2:]
     assert remote_copy.read_bytes() == victim.read_bytes()
     file_target.spell("pull", cwd=dst)
     assert json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)["ok"]
@@ -726,9 +736,8 @@ def test_push_verify_names_a_damaged_copy_it_has_no_object_to_replace_with(tmp_p
     src = tmp_path / "ws"
     make_workspace(src, file_target)
     file_target.spell("push", cwd=src)
-    victim = sorted(local_objects(src))[0]
-    oid = victim.parent.name + victim.name
-    (tmp_path / "remote" / "objects" / victim.parent.name / victim.name).write_bytes(b"damaged")
+    oid = object_ids(src)[0]
+    (tmp_path / "remote" / "objects" / oid[:2] / oid[2:]).write_bytes(b"damaged")
     dst = clone(src, tmp_path / "clone")
     file_target.spell("remote", "add", "origin", file_target.url, cwd=dst, check=False)
     proc = file_target.spell("push", "--verify", cwd=dst, check=False)

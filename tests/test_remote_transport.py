@@ -15,6 +15,7 @@ from spellfs.store.objects import FsObjectStore
 from spellfs.remote.transport import Remote, RemoteSpec, parse_remote_url
 from spellfs.remote.credentials import s3_credentials
 
+from conftest import loose
 from seaweed import start_seaweed, stop_seaweed  # the `seaweed` fixture comes from conftest.py
 
 THRESHOLD = 4096
@@ -80,6 +81,7 @@ def damaged_on_remote(make_remote, tmp_path, which: str):
     oids = fill(a, n=3, big=3 << 20 if which == "large" else 0)
     remote = make_remote(name="backup")
     remote.push(a, oids)
+    loose(a)  # (the tests compare and damage the objects' own files)
     bad = oids[-1] if which == "large" else oids[0]
     good = a.path(bad).read_bytes()
     mid = len(good) // 2
@@ -103,6 +105,7 @@ def test_push_then_pull_gives_identical_bytes(make_remote, tmp_path, small_multi
     assert seen[-1] == (len(oids), len(oids))
     pulled = remote.pull(b, oids)
     assert pulled["objects"] == len(oids) and pulled["bytes"] == pushed["bytes"]
+    loose(a)  # (pushed from the journal; compared file to file)
     for oid in oids:
         assert b.path(oid).read_bytes() == a.path(oid).read_bytes()
         b.verify(oid)
@@ -147,6 +150,7 @@ def test_concurrent_push_never_errors_or_overwrites(make_remote, tmp_path):
     assert all(r["objects"] + r["skipped"] == 200 for r in results)
     c = new_store(tmp_path / "c")
     remote.pull(c, oids[:200])
+    loose(a)
     assert all(c.path(o).read_bytes() == a.path(o).read_bytes() for o in oids[:200])
 
 
@@ -432,6 +436,7 @@ def test_a_damaged_local_object_is_never_pushed_over_the_remote_copy(make_remote
     oids = fill(a, n=2)
     remote = make_remote(name="backup")
     remote.push(a, oids)
+    loose(a)  # (its object's own file is damaged below)
     bad = oids[0]
     good = a.path(bad).read_bytes()
     overwrite_remote(remote, bad, b"damaged there")
@@ -467,6 +472,7 @@ def test_push_verify_replaces_a_dangling_link_in_place_of_a_copy_on_a_file_remot
     assert remote.push(a, oids)["skipped"] == len(oids)  # create-only: refused, so skipped
     stats = remote.push(a, oids, verify=True)
     assert (stats["repaired"], stats["skipped"]) == (1, len(oids) - 1)
+    loose(a)  # (repaired from the journal; compared file to file)
     assert not there.is_symlink() and there.read_bytes() == a.path(oids[0]).read_bytes()
 
 

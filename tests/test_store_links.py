@@ -139,9 +139,9 @@ def _outside_files(tmp_path: Path) -> list[str]:
 
 
 def test_a_store_never_writes_through_a_linked_fan_out_folder(ws, tmp_path: Path) -> None:
-    from spellfs.store import hash_bytes
+    from spellfs.store import PACKED_MAX, hash_bytes
 
-    data = b"my private notes"
+    data = b"my private notes" + os.urandom(PACKED_MAX)  # a loose file (a small one: a journal)
     fan = hash_bytes(data)[:2]
     (tmp_path / "outside").mkdir()
     (ws.root / ".spell" / "objects" / fan).symlink_to(tmp_path / "outside")
@@ -222,7 +222,12 @@ def test_a_cloned_repository_with_linked_object_folders_cannot_take_a_users_cont
     subprocess.run([*git, "-C", str(evil), "add", "-f", ".spell/objects"], check=True)
     subprocess.run([*git, "-C", str(evil), "commit", "-qm", "objects"], check=True)
     subprocess.run(["git", "clone", "-q", str(evil), str(victim)], check=True)
-    (tmp_path / "notes.txt").write_text("my private notes: password=hunter2")
+    from spellfs.store import PACKED_MAX
+
+    # big enough to be a loose file in a fan-out folder (a small one goes to the journal)
+    (tmp_path / "notes.txt").write_bytes(
+        b"my private notes: password=hunter2\n" + os.urandom(PACKED_MAX)
+    )
     out = run_spell("-w", str(victim), "add", "shared", str(tmp_path / "notes.txt"))
     err = out.stderr.decode()
     assert out.returncode != 0 and len(err.strip().splitlines()) == 1, err

@@ -12,9 +12,11 @@ from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import loose
 from spellfs import IntegrityError, ObjectNotFound, SpellError, UsageError
 from spellfs.store.objects import (
     CHUNK,
+    PACKED_MAX,
     ZSTD_MAGIC,
     FsObjectStore,
     MemoryObjectStore,
@@ -46,7 +48,7 @@ def test_put_get_bytes(store: FsObjectStore) -> None:
 
 
 def test_fan_out_layout(store: FsObjectStore) -> None:
-    oid = store.put_bytes(b"layout")
+    oid = store.put_bytes(os.urandom(PACKED_MAX + 1))  # (a smaller one goes to the journal)
     path = stored_file(store, oid)
     assert path.is_file()
     assert path.parent.name == oid[:2] and path.name == oid[2:]
@@ -57,6 +59,8 @@ def test_small_object_is_stored_byte_identical(store: FsObjectStore) -> None:
     data = b"small and plain\n" * 10
     assert len(data) < THRESHOLD
     oid = store.put_bytes(data)
+    assert store.packed(oid) == data  # its stored form in the journal
+    loose(store)
     assert stored_file(store, oid).read_bytes() == data
     assert not store.is_compressed(len(data), data[:4])
 
@@ -64,6 +68,7 @@ def test_small_object_is_stored_byte_identical(store: FsObjectStore) -> None:
 def test_large_object_is_zstd_and_smaller(store: FsObjectStore) -> None:
     data = compressible(THRESHOLD * 20)
     oid = store.put_bytes(data)
+    loose(store)
     raw = stored_file(store, oid).read_bytes()
     assert raw.startswith(ZSTD_MAGIC)
     assert len(raw) < len(data)
@@ -74,8 +79,10 @@ def test_large_object_is_zstd_and_smaller(store: FsObjectStore) -> None:
 def test_threshold_boundary(store: FsObjectStore) -> None:
     below = b"x" * (THRESHOLD - 1)
     at = b"y" * THRESHOLD
-    assert stored_file(store, store.put_bytes(below)).read_bytes() == below
-    assert stored_file(store, store.put_bytes(at)).read_bytes().startswith(ZSTD_MAGIC)
+    below_oid, at_oid = store.put_bytes(below), store.put_bytes(at)
+    loose(store)
+    assert stored_file(store, below_oid).read_bytes() == below
+    assert stored_file(store, at_oid).read_bytes().startswith(ZSTD_MAGIC)
 
 
 def test_content_starting_with_zstd_magic_round_trips(store: FsObjectStore) -> None:
@@ -98,6 +105,7 @@ def test_content_starting_with_zstd_magic_round_trips(store: FsObjectStore) -> N
 def test_put_existing_is_a_no_op(store: FsObjectStore) -> None:
     data = compressible(THRESHOLD * 3)
     oid = store.put_bytes(data)
+    loose(store)
     path = stored_file(store, oid)
     before = path.stat()
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns - 10_000_000_000))
@@ -110,6 +118,9 @@ def test_put_existing_is_a_no_op(store: FsObjectStore) -> None:
 
 def test_objects_are_read_only(store: FsObjectStore) -> None:
     oid = store.put_bytes(b"immutable")
+    journal = store.packs.where(oid)
+    assert journal is not None and os.stat(journal).st_mode & 0o222 == 0
+    loose(store)
     assert stored_file(store, oid).stat().st_mode & 0o222 == 0
 
 
@@ -159,6 +170,7 @@ def test_put_stream_of_several_mib_reads_in_chunks(store: FsObjectStore) -> None
 def test_put_stream_small_is_plain(store: FsObjectStore) -> None:
     oid, size = store.put_stream(io.BytesIO(b"tiny"))
     assert (oid, size) == (hash_bytes(b"tiny"), 4)
+    loose(store)
     assert stored_file(store, oid).read_bytes() == b"tiny"
 
 
@@ -166,6 +178,7 @@ def test_put_stream_small_is_plain(store: FsObjectStore) -> None:
 def test_flipped_bit_is_an_integrity_error(store: FsObjectStore, big: bool) -> None:
     data = compressible(THRESHOLD * 8) if big else b"some plain content here"
     oid = store.put_bytes(data)
+    loose(store)
     path = stored_file(store, oid)
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0x01
@@ -185,6 +198,7 @@ def test_flipped_bit_is_an_integrity_error(store: FsObjectStore, big: bool) -> N
 def test_truncated_object_is_an_integrity_error(store: FsObjectStore, big: bool) -> None:
     data = compressible(THRESHOLD * 8) if big else b"some plain content here"
     oid = store.put_bytes(data)
+    loose(store)
     path = stored_file(store, oid)
     raw = path.read_bytes()
     path.chmod(0o644)
@@ -197,6 +211,7 @@ def test_truncated_object_is_an_integrity_error(store: FsObjectStore, big: bool)
 
 def test_iter_content_yields_nothing_of_a_corrupt_small_object(store: FsObjectStore) -> None:
     oid = store.put_bytes(b"original")
+    loose(store)
     path = stored_file(store, oid)
     path.chmod(0o644)
     path.write_bytes(b"tampered")
@@ -311,6 +326,7 @@ def test_round_trip_both_stores(tmp_path: Path, data: bytes) -> None:
         assert b"".join(s.iter_content(oid)) == data
         assert s.put_stream(io.BytesIO(data)) == (oid, len(data))
         assert s.has(oid)
+    loose(fs)
     raw = stored_file(fs, hash_bytes(data)).read_bytes()
     if len(data) < 64 and not data.startswith(ZSTD_MAGIC):
         assert raw == data
@@ -345,6 +361,7 @@ def test_size_at_the_threshold_is_compressed(tmp_path: Path) -> None:
 def test_objects_are_read_only_files_and_remove_deletes_them(tmp_path: Path) -> None:
     store = FsObjectStore(tmp_path / "objects", 1024)
     oid = store.put_bytes(b"kept read-only")
+    loose(store)
     assert os.stat(store.path(oid)).st_mode & 0o777 == 0o444
     store.remove(oid)
     assert not store.path(oid).exists() and not store.has(oid)
@@ -353,6 +370,7 @@ def test_objects_are_read_only_files_and_remove_deletes_them(tmp_path: Path) -> 
 def test_corrupt_object_message_names_the_file(tmp_path: Path) -> None:
     store = FsObjectStore(tmp_path / "objects", 1024)
     oid = store.put_bytes(b"precious")
+    loose(store)
     path = store.path(oid)
     os.chmod(path, 0o644)
     path.write_bytes(b"garbled!")
@@ -368,20 +386,25 @@ def test_a_full_disk_stores_no_part_of_an_object_and_says_so(small_disk: Path) -
 
     store = FsObjectStore(small_disk / "objects", THRESHOLD)
     kept = store.put_bytes(b"stored before the disk filled")
-    plain, big = b"p" * 500, os.urandom(64 * 1024)
-    for data in (plain, big):  # their fan-out folders exist: the object's own write fails
-        os.makedirs(store.root / hash_bytes(data)[:2], exist_ok=True)
+    journal = store.packs.where(kept)  # small objects are appended to this process's journal
+    assert journal is not None
+    held = os.path.getsize(journal)
+    # small: its stored form (5 KiB) goes to the journal, past the block the journal has;
+    # big: its stored form is over PACKED_MAX, a loose file (its fan-out folder exists)
+    plain, small, big = b"p" * 500, os.urandom(5000), os.urandom(64 * 1024)
+    os.makedirs(store.root / hash_bytes(big)[:2], exist_ok=True)
     fill_disk(small_disk)
     full = (
         "No space left on device"
         " (free some space and retry; nothing stored before this was touched)"
     )
-    for data in (plain, big):
+    for data, where in ((small, journal), (big, stored_file(store, hash_bytes(big)))):
         oid = hash_bytes(data)
         with pytest.raises(SpellError) as info:
             store.put_bytes(data)
-        assert str(info.value) == f"cannot write {stored_file(store, oid)}: {full}"
+        assert str(info.value) == f"cannot write {where}: {full}"
         assert not store.has(oid)
+    assert os.path.getsize(journal) == held  # no torn entry left behind in the journal
     with pytest.raises(SpellError) as info:
         store.put_stream(io.BytesIO(big))
     assert str(info.value) == f"cannot write {store.root}: {full}"
@@ -390,7 +413,7 @@ def test_a_full_disk_stores_no_part_of_an_object_and_says_so(small_disk: Path) -
     assert str(info.value) == f"cannot write {stored_file(store, hash_bytes(plain))}: {full}"
     # nothing half-written is left: the objects folder holds the one good object
     files = [p for p in store.root.rglob("*") if p.is_file()]
-    assert files == [stored_file(store, kept)]
+    assert files == [Path(journal)]
     assert store.get(kept) == b"stored before the disk filled"
     os.unlink(small_disk / "filler")
     assert store.put_bytes(big) == hash_bytes(big) and store.get(hash_bytes(big)) == big
@@ -398,11 +421,12 @@ def test_a_full_disk_stores_no_part_of_an_object_and_says_so(small_disk: Path) -
 
 def test_an_unmakeable_fan_out_folder_is_named(tmp_path: Path) -> None:
     store = FsObjectStore(tmp_path / "objects", THRESHOLD)
-    oid = hash_bytes(b"blocked")
+    blocked = os.urandom(PACKED_MAX + 1)  # (a smaller one goes to the journal)
+    oid = hash_bytes(blocked)
     store.root.mkdir()
     (store.root / oid[:2]).write_bytes(b"a file where the folder goes")
     with pytest.raises(SpellError) as info:
-        store.put_bytes(b"blocked")
+        store.put_bytes(blocked)
     assert str(info.value) == f"cannot write {store.root / oid[:2]}: File exists"
 
 
@@ -413,6 +437,7 @@ def test_add_verified_checks_the_bytes_before_storing(tmp_path: Path) -> None:
     small, big = b"fetched", compressible(4 * THRESHOLD)
     for data in (small, big):
         oid = source.put_bytes(data)
+        loose(source)
         raw = stored_file(source, oid).read_bytes()
         store.add_verified(oid, raw, "remote:x")
         assert stored_file(store, oid).read_bytes() == raw  # stored as it came
@@ -460,6 +485,7 @@ def test_a_bad_id_is_quoted_in_the_error_and_cut_at_80_characters() -> None:
 def _unreadable_frame(store: FsObjectStore, data: bytes) -> tuple[str, Path]:
     """Store ``data`` compressed, then break its zstd frame header (a bad disk block)."""
     oid = store.put_bytes(data)
+    loose(store)
     path = stored_file(store, oid)
     raw = bytearray(path.read_bytes())
     assert raw.startswith(ZSTD_MAGIC)
@@ -483,6 +509,7 @@ def test_an_unreadable_zstd_frame_is_an_integrity_error_naming_the_file(tmp_path
 def test_a_tampered_object_read_in_chunks_names_the_file(tmp_path: Path) -> None:
     store = FsObjectStore(tmp_path / "objects", THRESHOLD)
     oid = store.put_bytes(b"original")
+    loose(store)
     path = stored_file(store, oid)
     path.chmod(0o644)
     path.write_bytes(b"tampered")
@@ -532,8 +559,10 @@ def test_put_stream_stores_exactly_the_threshold_compressed_and_read_only(
     store: FsObjectStore,
 ) -> None:
     below, at = b"b" * (THRESHOLD - 1), b"a" * THRESHOLD
-    assert stored_file(store, store.put_stream(io.BytesIO(below))[0]).read_bytes() == below
+    below_oid, _ = store.put_stream(io.BytesIO(below))
     oid, _ = store.put_stream(io.BytesIO(at))
+    loose(store)
+    assert stored_file(store, below_oid).read_bytes() == below
     assert stored_file(store, oid).read_bytes().startswith(ZSTD_MAGIC)
     assert os.stat(stored_file(store, oid)).st_mode & 0o777 == 0o444
     assert store.get(oid) == at
@@ -604,6 +633,7 @@ def test_a_fetcher_brings_a_missing_object_in(tmp_path: Path) -> None:
     store.fetcher = fetch
     data = compressible(3 * THRESHOLD)
     oid = remote.put_bytes(data)
+    loose(remote)
     assert store.get(oid) == data and asked == [oid]
     assert b"".join(store.iter_content(oid)) == data and asked == [oid]  # now local
     other = hash_bytes(b"nowhere")
@@ -629,8 +659,8 @@ def test_out_of_inodes_the_temp_cannot_even_be_made_and_the_error_says_so(
         pytest.skip("needs root to mount a small tmpfs")
     try:
         store = FsObjectStore(disk / "objects", THRESHOLD)
-        plain, big = b"q" * 500, os.urandom(8 * THRESHOLD)
-        for fan in (hash_bytes(plain)[:2], hash_bytes(big)[:2], "tmp"):
+        single, big = os.urandom(PACKED_MAX + 1), os.urandom(8 * THRESHOLD)  # (single: loose)
+        for fan in (hash_bytes(single)[:2], hash_bytes(big)[:2], "tmp"):
             os.makedirs(store.root / fan, exist_ok=True)
         n = 0
         try:
@@ -644,8 +674,8 @@ def test_out_of_inodes_the_temp_cannot_even_be_made_and_the_error_says_so(
             " (free some space and retry; nothing stored before this was touched)"
         )
         with pytest.raises(SpellError) as info:
-            store.put_bytes(plain)
-        assert str(info.value) == f"cannot write {stored_file(store, hash_bytes(plain))}: {full}"
+            store.put_bytes(single)
+        assert str(info.value) == f"cannot write {stored_file(store, hash_bytes(single))}: {full}"
         with pytest.raises(SpellError) as info:
             store.put_stream(io.BytesIO(big))
         assert str(info.value) == f"cannot write {store.root}: {full}"
@@ -665,7 +695,7 @@ def test_a_dead_process_temp_of_the_same_name_is_neither_reused_nor_touched(
     from spellfs.store import objects
 
     monkeypatch.setattr(objects, "_SERIAL", itertools.repeat(7))
-    data = b"fresh content"
+    data = os.urandom(PACKED_MAX + 1)  # (a smaller one goes to the journal)
     oid = hash_bytes(data)
     fan = store.root / oid[:2]
     fan.mkdir(parents=True, exist_ok=True)

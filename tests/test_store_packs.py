@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import loose as write_loose
 from spellfs import IntegrityError, ObjectNotFound
 from spellfs.store.objects import PACK_FROM, PACKED_MAX, ZSTD_MAGIC, FsObjectStore, hash_bytes
 from spellfs.store.packs import Packs
@@ -75,13 +76,14 @@ def test_a_small_batch_stays_loose_and_a_large_object_stays_a_file(
 
 def test_what_is_already_stored_is_not_stored_again(store: FsObjectStore) -> None:
     first = store.put_many(contents(20))
-    loose_one = store.put_bytes(b"loose already")
-    store.put_many([*contents(20), b"loose already"])  # nothing new: no second pack
+    big = os.urandom(PACKED_MAX + 1)  # a loose file (a smaller one goes to the journal)
+    loose_one = store.put_bytes(big)
+    store.put_many([*contents(20), big])  # nothing new: no second pack
     assert len(packs_in(store)) == 1
     assert loose_one in loose(store) and first[0] not in loose(store)
-    # a single store of packed content writes no loose copy
+    # a single store of packed content writes no loose copy (nor a journal entry)
     store.put_bytes(contents(20)[3])
-    assert first[3] not in loose(store)
+    assert first[3] not in loose(store) and len(packs_in(store)) == 1
     # duplicates within one batch are stored once
     dup = store.put_many([b"same"] * 20 + contents(20, "new"))
     pack_sizes = sorted((store.root / "pack" / p).stat().st_size for p in packs_in(store))
@@ -244,11 +246,13 @@ def test_unpack_writes_every_packed_object_loose_durably_then_removes_the_packs(
 ) -> None:
     datas = contents(25)
     oids = store.put_many(datas)
-    store.put_bytes(b"already loose")
+    already = store.put_bytes(os.urandom(PACKED_MAX + 1))  # loose already: over PACKED_MAX
+    datas.append(b"in this process's journal")
+    oids.append(store.put_bytes(datas[-1]))  # a single store: appended to the journal
     made_durable: list[str] = []
-    assert store.unpack(made_durable.extend) == 25
+    assert store.unpack(made_durable.extend) == 26
     assert packs_in(store) == []
-    assert loose(store) == {*oids, hash_bytes(b"already loose")}
+    assert loose(store) == {*oids, already}
     for oid, data in zip(oids, datas):
         assert (store.root / oid[:2] / oid[2:]).read_bytes() == data
     files = {p for p in made_durable if not os.path.isdir(p)}
@@ -340,13 +344,14 @@ def test_a_pack_that_cannot_be_written_leaves_nothing_and_says_where(
     from conftest import fill_disk
 
     store = FsObjectStore(small_disk / "objects", THRESHOLD)
-    store.put_bytes(b"first")  # the folders exist
+    store.put_bytes(b"first")  # the folders exist (the pack folder holds its journal)
+    before = os.listdir(store.root / "pack")
     (small_disk / "other").mkdir()
     (small_disk / "other" / "pack").write_bytes(b"a file where the folder goes")
     fill_disk(small_disk)
     with pytest.raises(SpellError, match=r"cannot write .*/objects/pack/[0-9a-f]{24}\.pack: "):
         store.put_many([os.urandom(900) for _ in range(40)])
-    assert [n for n in os.listdir(store.root / "pack")] == []  # no pack, no temp
+    assert os.listdir(store.root / "pack") == before  # no pack, no temp
     blocked = FsObjectStore(small_disk / "other", THRESHOLD)
     with pytest.raises(SpellError, match=r"cannot write .*/other/pack: File exists"):
         blocked.put_many(contents(20))
@@ -387,12 +392,13 @@ def test_a_pack_file_too_short_to_hold_its_footer_is_bad_not_a_crash(
 
 
 def test_unpack_with_no_pack_folder_writes_nothing(store: FsObjectStore) -> None:
-    store.put_bytes(b"loose")
+    store.put_bytes(os.urandom(PACKED_MAX + 1))  # loose (a smaller one goes to the journal)
     assert store.unpack(lambda paths: pytest.fail("nothing to make durable")) == 0
 
 
 def test_a_batch_goes_on_past_what_is_already_stored_loose(store: FsObjectStore) -> None:
     first = store.put_bytes(contents(20)[0])  # the batch's first is loose already
+    write_loose(store)
     oids = store.put_many(contents(20))
     assert oids[0] == first and len(packs_in(store)) == 1
     fresh = FsObjectStore(store.root, THRESHOLD)
