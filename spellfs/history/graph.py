@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import SpellError
-from .checkpoints import ref_of
+from .checkpoint_log import ref_of
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

@@ -191,7 +191,7 @@ def _select(
     start = opts.get("from")
     if start in (None, ""):
         return runs, None
-    from .checkpoints import checkpoint_ref
+    from .checkpoint_log import checkpoint_ref
 
     number, tree = checkpoint_ref(start)  # N, or N:TREE for one of a merge's two N
     start = number if tree is None else f"{number}:{tree}"
@@ -319,7 +319,7 @@ def _replay_group(
     first = _load_world(ws, group[0].get("world"))
     overrides: dict[str, tuple[Snapshot, int | None]] = {}
     if start is not None:
-        from .checkpoints import checkpoint_ref
+        from .checkpoint_log import checkpoint_ref
 
         overrides[dir] = (ws.history.snapshot(dir, start), checkpoint_ref(start)[0])
     elif first is None:  # a run recorded before starting points: the session alone
