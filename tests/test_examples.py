@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import loose
 from spellfs.store.yamlio import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -94,6 +95,7 @@ def test_artifacts(spell, tmp_path: Path) -> None:
     assert [r["version"] for r in recs if r["name"] == "notes.md"] == [1, 2]
     assert by_name["copy-a.txt"]["hash"] == by_name["copy-b.txt"]["hash"]
     assert by_name["large.txt"].get("compressed") is True
+    loose(ws)  # the stored forms, each its own file (as `spell commit` writes them)
     large_obj = (
         ws
         / ".spell"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import loose
 from spellfs import Workspace
 
 from test_git_commits import add, branch, identity, new_session, ok, run_git
@@ -38,6 +39,17 @@ def clone_of(src: Path, dst: Path) -> Path:
     return dst
 
 
+def packed_form(root: Path, oid: str) -> bytes:
+    """The stored form of ``oid`` in ``root``, which holds it packed: a rebuilt object is
+    stored as any single store is, in a journal or pack under .spell/objects/pack/ (which git
+    ignores; `spell commit` writes it loose), not as a loose file."""
+    assert not (root / opath(oid)).exists()
+    with Workspace.open(root) as ws:
+        stored = ws.objects.packed(oid)  # type: ignore[attr-defined]
+    assert stored is not None, oid
+    return stored
+
+
 def test_a_fresh_clone_works_at_once(committed, spell, tmp_path):
     repo, sid, dir = committed
     clone = clone_of(repo, tmp_path / "clone")
@@ -55,7 +67,7 @@ def test_a_fresh_clone_works_at_once(committed, spell, tmp_path):
         assert ok(spell("-w", str(clone), *args)) == ok(spell("-w", str(repo), *args)), args
     # rebuilt, byte for byte the objects of the clone it came from
     for oid in (a2, b):
-        assert (clone / opath(oid)).read_bytes() == (repo / opath(oid)).read_bytes()
+        assert packed_form(clone, oid) == (repo / opath(oid)).read_bytes()
     # and listed in the clone's own ignore files: git has nothing to say, `git add -A` adds nothing
     assert listed(clone) == {opath(a2), opath(b)}
     assert clean(clone)
@@ -72,7 +84,7 @@ def test_a_hand_edited_copy_in_a_clone_is_never_taken_for_the_object(committed, 
     copy.write_bytes(b"edited before any spell command\n")  # HEAD's blob still holds version 1
     report = json.loads(ok(spell("-w", str(clone), "fsck", "--json")))
     assert report["ok"], report
-    assert (clone / opath(b)).read_bytes() == (repo / opath(b)).read_bytes()
+    assert packed_form(clone, b) == (repo / opath(b)).read_bytes()
     assert copy.read_bytes() == b"edited before any spell command\n"  # the edit is kept
     status = json.loads(ok(spell("-w", str(clone), "status", "--json")))
     assert status["sessions"][0]["unrecorded"]["modified"] == ["b.txt"]
@@ -206,6 +218,7 @@ def test_two_stored_forms_of_one_object_merge_without_a_conflict(repo, spell, tm
 
     sid, bob, origin = _shared_with_bob(repo, spell, tmp_path)
     ok(spell("-w", str(bob), "fsck"))  # rebuilds version 1's object
+    loose(bob)  # (packed until a `spell commit`)
     v1 = oid_of(repo, sid, "notes.txt")
     raw = bob / opath(v1)  # bob's build stores it unframed: as valid, other bytes
     os.chmod(raw, 0o644)
@@ -231,7 +244,7 @@ def test_the_python_api_on_a_fresh_clone_reads_every_version(committed, spell, t
         assert ws.artifacts.get(sid, "a.txt")["content"] == text(2)
         assert ws.artifacts.get(sid, "a.txt@1")["content"] == text(1)
         assert ws.artifacts.get(sid, "b.txt")["content"] == text(3)
-    assert (clone / opath(oid_of(repo, sid, "b.txt"))).is_file()  # the whole session, at once
+    assert packed_form(clone, oid_of(repo, sid, "b.txt"))  # the whole session, at once
     assert clean(clone)
 
 

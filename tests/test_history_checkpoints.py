@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from conftest import loose
 from spellfs import CheckpointNotFound, IntegrityError, UsageError
 from spellfs.history.tree import FULL_EVERY, canonical
 
@@ -194,6 +195,7 @@ def test_corrupt_tree_is_an_integrity_error_naming_it(ws):
     ws.artifacts.store(sid, "t", "a.txt", "a")
     ws.history.save(sid)
     tree = ws.history.checkpoints(sid)[0]["tree"]
+    loose(ws)
     path = ws.objects.path(tree)
     os.chmod(path, 0o644)
     path.write_bytes(b'{"type": "spellfs/tree", "oops": 1}')
@@ -409,6 +411,7 @@ def test_save_after_a_corrupt_parent_writes_a_full_table(ws):
     sid = _session(ws)
     ws.artifacts.store(sid, "t", "a.txt", "a")
     ws.history.save(sid)
+    loose(ws)
     path = ws.objects.path(ws.history.checkpoints(sid)[0]["tree"])
     os.chmod(path, 0o644)
     path.write_bytes(b"broken")
@@ -961,6 +964,7 @@ def test_a_fork_that_fails_part_way_leaves_no_session(ws):
     ws.artifacts.store(sid, "t", "a.txt", "alpha")
     ws.artifacts.store(sid, "t", "b.txt", "beta")
     ws.history.save(sid)
+    loose(ws)
     lost = ws.objects.path(ws.artifacts.get(sid, "b.txt")["metadata"]["content_hash"])
     lost.unlink()
     dirs = sorted(p.name for p in (ws.root / "sessions").iterdir())

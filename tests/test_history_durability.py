@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import loose
 from spellfs.store import storage
 
 
@@ -40,6 +41,35 @@ def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 fsynced: list[int] = []  # positions in the flushed list where a real fsync (a barrier) happened
 
 
+def _holder(ws, oid: str) -> str:
+    """The file holding object ``oid`` on disk: its loose file, else the journal or pack whose
+    entries carry its id (found by reading the files, not by asking the store)."""
+    path = ws.objects.path(oid)
+    if path.exists():
+        return str(path)
+    [hit] = [p for p in _pack_dir(ws).iterdir() if bytes.fromhex(oid) in p.read_bytes()]
+    return str(hit)
+
+
+def _pack_dir(ws) -> Path:
+    return ws.root / ".spell" / "objects" / "pack"
+
+
+def _named(ws, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The object ids a save asks the store to make durable (one journal may hold objects of
+    earlier checkpoints too, so its being flushed alone does not say which were named)."""
+    named: list[str] = []
+    real = ws.objects.durable_paths
+
+    def durable_paths(oids):
+        oids = list(oids)
+        named.extend(oids)
+        return real(oids)
+
+    monkeypatch.setattr(ws.objects, "durable_paths", durable_paths)
+    return named
+
+
 def test_save_fsyncs_the_objects_and_records_since_the_last_checkpoint(ws, monkeypatch) -> None:
     sid = ws.sessions.create(name="s")
     dir = ws.sessions.resolve(sid)
@@ -53,23 +83,24 @@ def test_save_fsyncs_the_objects_and_records_since_the_last_checkpoint(ws, monke
     monkeypatch.setattr(
         ws.storage, "fsync", lambda paths: (asked.append(list(paths)), real(asked[-1]))[1]
     )
+    named = _named(ws, monkeypatch)
     ws.history.save(sid, "two")
     assert "<os.sync>" not in flushed  # nobody else's writes are waited for
-    objects = {str(ws.objects.path(a["content_hash"])) for a in new}
+    assert {a["content_hash"] for a in new} <= set(named)
+    objects = {_holder(ws, a["content_hash"]) for a in new}
     assert objects <= set(flushed)
-    assert (
-        str(ws.objects.path(old["content_hash"])) not in flushed
-    )  # made durable by checkpoint one
+    assert old["content_hash"] not in named  # made durable by checkpoint one
     session = ws.root / "sessions" / dir
     records, checkpoints = str(session / "artifacts.yaml"), str(session / "checkpoints.yaml")
     cp = ws.history.checkpoints(sid)[-1]
-    tree = str(ws.objects.path(cp["tree"]))
+    tree = _holder(ws, cp["tree"])
     # the tree and the records it names are on disk before the checkpoint line, which follows
     assert flushed.index(tree) < flushed.index(checkpoints)
     assert flushed.index(records) < flushed.index(checkpoints)
     for oid in {a["content_hash"] for a in new}:
-        fan = str(Path(ws.objects.path(oid)).parent)
-        assert fan in asked[0]  # directory entries: committed by the barrier that ends the batch
+        folder = str(Path(_holder(ws, oid)).parent)
+        assert folder in asked[0]  # directory entries: committed by the barrier ending the batch
+    assert str(_pack_dir(ws)) in asked[0]
     assert str(session) in flushed[flushed.index(checkpoints) :]
     # a barrier (a real fsync) comes after everything written out and before the checkpoint line
     assert any(flushed.index(tree) < pos <= flushed.index(checkpoints) for pos in fsynced)
@@ -81,8 +112,10 @@ def test_first_save_of_a_session_covers_everything_stored_before_it(ws, monkeypa
     sid = ws.sessions.create(name="s")
     ids = [ws.artifacts.store(sid, "tool_result", f"a{i}.txt", f"x{i}") for i in range(5)]
     flushed = _recording(monkeypatch)
+    named = _named(ws, monkeypatch)
     ws.history.save(sid)
-    assert {str(ws.objects.path(a["content_hash"])) for a in ids} <= set(flushed)
+    assert {a["content_hash"] for a in ids} <= set(named)
+    assert {_holder(ws, a["content_hash"]) for a in ids} <= set(flushed)
     assert "<os.sync>" not in flushed
 
 
@@ -133,6 +166,7 @@ def test_a_save_naming_many_files_flushes_the_workspace_file_system_not_the_mach
     ws.artifacts.store_many(
         sid, [("tool_result", f"a{i}.txt", f"x{i}", None) for i in range(storage.FSYNC_MANY + 1)]
     )
+    loose(ws)  # one file each (as after `spell commit`): a pack would be one file for them all
     flushed = _recording(monkeypatch)
     whole: list[str] = []
     real = storage._syncfs
@@ -180,8 +214,9 @@ def test_a_merged_older_record_does_not_stop_the_walk_for_newer_objects(ws, monk
     ws.storage.append(rel, encode_record(theirs))  # sequence 1 again, after sequence 2
     (ws.root / rel).parent.joinpath("files", "theirs.txt").write_bytes(content)
     flushed = _recording(monkeypatch)
+    named = _named(ws, monkeypatch)
     ws.history.save(sid)
-    assert str(ws.objects.path(new["content_hash"])) in flushed
+    assert new["content_hash"] in named and _holder(ws, new["content_hash"]) in flushed
 
 
 def test_runs_of_up_to_255_merged_older_records_do_not_stop_the_walk(ws, monkeypatch) -> None:
@@ -230,6 +265,7 @@ def test_runs_of_up_to_255_merged_older_records_do_not_stop_the_walk(ws, monkeyp
     monkeypatch.setattr(
         ws.storage, "fsync", lambda paths: (asked.append(list(paths)), real(asked[-1]))[1]
     )
+    named = _named(ws, monkeypatch)
     ws.history.save(sid)
     for new in (a, b):
-        assert str(ws.objects.path(new["content_hash"])) in asked[0]
+        assert new["content_hash"] in named and _holder(ws, new["content_hash"]) in asked[0]

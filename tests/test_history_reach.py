@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SIGNALS_BLOCKED, pending_signals
+from conftest import SIGNALS_BLOCKED, loose, pending_signals
 from spellfs import ObjectNotFound, Workspace
 from spellfs.history import begin_run
 from spellfs.history.reach import reachable, session_dirs
@@ -93,6 +93,7 @@ def test_a_tree_that_cannot_be_read_raises_or_is_noted(ws: Workspace) -> None:
     ws.history.save(sid, "first")
     dir = ws.sessions.resolve(sid)
     [cp] = ws.history.records(dir)
+    loose(ws)
     path = ws.objects.path(cp["tree"])
     os.chmod(path, 0o644)
     path.unlink()

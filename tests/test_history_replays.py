@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SPELL, two_versions_added
+from conftest import SPELL, loose, two_versions_added
 from spellfs import ReplayError, SpellError, UsageError, Workspace
 from spellfs.history.runs import begin_run, read_runs, starting_point
 
@@ -387,6 +387,7 @@ def test_the_world_shares_the_object_store_and_writes_only_its_own(root, spell):
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="big")
         ws.artifacts.store(sid, "t", "big.txt", big)
+        loose(ws)  # (a packed one is copied out of its pack into the world, not linked)
         objects_before = sorted(
             p.name for p in (root / ".spell" / "objects").rglob("*") if p.is_file()
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import loose
 from spellfs import SessionNotActive, UnrecordedChanges, Workspace
 from spellfs.history.restores import Restores
 from spellfs.names import MAX_DISPLAY_NAME
@@ -149,6 +150,7 @@ def test_an_unreadable_latest_checkpoint_does_not_hide_unsaved_state(ws):
     ws.history.save(sid)
     ws.state.set(f"session:{sid}:k", 2)
     ws.history.save(sid)
+    loose(ws)
     ws.objects.path(ws.history.checkpoints(sid)[-1]["tree"]).unlink()
     ws.state.set(f"session:{sid}:k", 3)
     with Workspace.open(ws.root) as again:  # (no tree read before)

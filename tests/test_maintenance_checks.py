@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import added_in_a_pack
+from conftest import added_in_a_pack, loose
 from spellfs import IntegrityError, Workspace
 from spellfs.maintenance.checks import fsck
 from spellfs.store.objects import hash_bytes
@@ -61,6 +61,7 @@ def test_empty_workspace(root: Path, spell) -> None:
 def test_corrupt_object(filled, spell, which: str) -> None:
     root, sid, _ = filled
     data = b"small content" if which == "small" else b"big content line\n" * 2000
+    loose(root)
     path = object_path(root, data)
     raw = bytearray(path.read_bytes())
     raw[-1] ^= 0x40
@@ -84,6 +85,7 @@ def test_corrupt_object(filled, spell, which: str) -> None:
 
 def test_missing_object_names_the_record(filled, spell) -> None:
     root, sid, path = filled
+    loose(root)
     object_path(root, b"second version").unlink()
     oid = hash_bytes(b"second version")
     with Workspace.open(root) as ws:
@@ -169,6 +171,7 @@ def test_fsck_walks_checkpoint_trees(ws) -> None:
     ws.history.save(sid, "two")
     first_tree = ws.history.checkpoints(sid)[0]["tree"]
     assert fsck(ws).ok
+    loose(ws)
     ws.objects.path(first_tree).unlink()  # the parent tree of checkpoint 2
     with Workspace.open(ws.root) as fresh:  # nothing cached from the saves
         problems = fsck(fresh).problems
@@ -321,6 +324,7 @@ def test_an_object_two_records_name_is_reported_missing_once(ws) -> None:
     ws.artifacts.store(sid, "user_input", "b.txt", b"same")
     ws.artifacts.store(sid, "user_input", "a.txt", b"other")
     oid = hash_bytes(b"same")
+    loose(ws)
     ws.objects.path(oid).unlink()
     path = ws.sessions.get(sid)["path"]
     report = fsck(ws)
@@ -347,6 +351,7 @@ def test_missing_objects_are_named_by_what_needs_them(ws) -> None:
     with (ws.root / path / "runs.yaml").open("a") as f:
         f.write('- {"run": "r1", "script": "make.lua", "script_hash": "%s"}\n' % script)
         f.write('- {"run": "r2", "script_hash": "%s"}\n' % call)
+    loose(ws)
     ws.objects.path(tree).unlink()
     with Workspace.open(ws.root) as fresh:
         report = fsck(fresh)
@@ -465,6 +470,7 @@ def test_missing_objects_on_the_remote_are_told_from_lost_ones(filled, tmp_path,
     with Workspace.open(root) as ws:
         ws.artifacts.store(sid, "user_input", "late.txt", b"never pushed")
     pushed, late = hash_bytes(b"second version"), hash_bytes(b"never pushed")
+    loose(root)
     for oid in (pushed, late):
         (root / ".spell" / "objects" / oid[:2] / oid[2:]).unlink()
     r = spell("fsck", "--json", cwd=root)
@@ -530,6 +536,7 @@ def test_an_object_only_a_checkpoint_tree_reaches_is_named_by_the_checkpoint(ws)
     path = ws.sessions.get(sid)["path"]
     first = ws.history.checkpoints(sid)[0]["tree"]
     manifest = ws.history.trees.tree(first)["manifest"]
+    loose(ws)
     ws.objects.path(manifest).unlink()
     with Workspace.open(ws.root) as fresh:
         report = fsck(fresh)
@@ -547,6 +554,7 @@ def test_an_unreadable_checkpoint_tree_is_named(ws) -> None:
     ws.history.save(sid, "two")
     path = ws.sessions.get(sid)["path"]
     first = ws.history.checkpoints(sid)[0]["tree"]
+    loose(ws)
     ws.objects.path(first).unlink()  # the parent tree of checkpoint 2
     with Workspace.open(ws.root) as fresh:
         report = fsck(fresh)
@@ -580,6 +588,7 @@ def test_a_corrupt_object_is_named_with_why_and_every_session_counted(filled) ->
     with Workspace.open(root) as ws:
         ws.artifacts.store(ws.sessions.create(name="second"), "user_input", "b.txt", b"b")
     oid = hash_bytes(b"small content")
+    loose(root)
     p = object_path(root, b"small content")
     raw = bytearray(p.read_bytes())
     raw[-1] ^= 0x40

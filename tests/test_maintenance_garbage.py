@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import loose
 from spellfs import IntegrityError, Workspace
 from spellfs.maintenance.checks import fsck
 from spellfs.history import ROOTS, reachable
@@ -72,6 +73,7 @@ def test_grace_spares_recent_objects(ws, tmp_path):
     oid = ws.objects.put_bytes(b"fresh garbage")
     report = gc(ws)  # default grace: 15 minutes
     assert report.removed == [] and report.spared == 1 and ws.objects.has(oid)
+    loose(ws)
     old = time.time() - 3600
     os.utime(ws.objects.path(oid), (old, old))
     assert [r["oid"] for r in gc(ws).removed] == [oid]
@@ -81,6 +83,7 @@ def test_default_grace_is_fifteen_minutes(ws):
     """An unreached object written 16 s or 14 min ago is spared by default; 16 min ago it goes."""
     ages = {"16 s": 16, "14 min": 14 * 60, "16 min": 16 * 60}
     oids = {label: ws.objects.put_bytes(f"garbage {label}".encode()) for label in ages}
+    loose(ws)
     now = time.time()
     for label, age in ages.items():
         os.utime(ws.objects.path(oids[label]), (now - age, now - age))
@@ -119,6 +122,7 @@ def test_unreadable_tree_stops_gc(ws, tmp_path):
     sid, _ = _populated(ws, tmp_path)
     junk = ws.objects.put_bytes(b"junk")
     tree = ws.history.checkpoints(sid)[-1]["tree"]
+    loose(ws)
     path = ws.objects.path(tree)
     os.chmod(path, 0o644)
     path.write_bytes(b"garbage")
@@ -146,6 +150,7 @@ def test_gc_racing_a_store_in_another_process(root):
     n = 150
     with Workspace.open(root) as ws:
         garbage = [ws.objects.put_bytes(f"garbage {i}".encode()) for i in range(n)]
+        loose(ws)
         old = time.time() - 3600
         for oid in garbage:
             os.utime(ws.objects.path(oid), (old, old))
@@ -198,6 +203,7 @@ def test_the_report_says_what_gc_did(ws):
     kept = len(list(ws.objects))
     junk = ws.objects.put_bytes(b"junk!")
     young = ws.objects.put_bytes(b"young junk")
+    loose(ws)
     old = time.time() - 3600
     os.utime(ws.objects.path(junk), (old, old))
     stray = ws.root / ".spell" / "tmp" / ".state.yaml.1.2.tmp"
@@ -273,6 +279,7 @@ def test_gc_holds_every_session_lock_even_past_the_open_file_limit(ws):
     for i in range(90):
         ws.sessions.create(name=f"s{i}")
     junk = ws.objects.put_bytes(b"junk")
+    loose(ws)
     old = time.time() - 3600
     os.utime(ws.objects.path(junk), (old, old))
     saved = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -292,6 +299,7 @@ def test_objects_another_gc_removes_meanwhile_are_skipped_not_errors(ws):
     """Two gcs at once: an object the other one removed between the listing, the age check and
     the removal is neither an error nor counted twice."""
     junk = sorted(ws.objects.put_bytes(f"junk {i}".encode()) for i in range(4))
+    loose(ws)
     old = time.time() - 3600
     for oid in junk:
         os.utime(ws.objects.path(oid), (old, old))
@@ -320,6 +328,7 @@ def test_an_object_a_store_reuses_during_gc_is_kept(ws):
     reached = len(list(ws.objects))
     contents = {ws.objects.put_bytes(b"junk %d" % i): b"junk %d" % i for i in range(3)}
     junk = sorted(contents)
+    loose(ws)
     old = time.time() - 3600
     for oid in junk:
         os.utime(ws.objects.path(oid), (old, old))

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import added_in_a_pack
+from conftest import added_in_a_pack, loose
 from spellfs import Workspace
 from spellfs.maintenance.checks import Problem, Report, fsck
 from spellfs.maintenance.repairs import repair
@@ -27,6 +27,7 @@ def test_a_corrupt_or_missing_object_is_rebuilt_from_a_files_copy(ws: Workspace)
     b = ws.artifacts.store(sid, "user_input", "other.md", b"more words")["content_hash"]
     (ws.root / ws.sessions.get(sid)["path"] / "files" / "sub").mkdir()  # not a copy: skipped
     dir = ws.sessions.resolve(sid)
+    loose(ws)
     path = _damage(ws, a)
     ws.objects.path(b).unlink()
     report = fsck(ws)
@@ -41,7 +42,14 @@ def test_a_corrupt_or_missing_object_is_rebuilt_from_a_files_copy(ws: Workspace)
             f"object {b} rebuilt from sessions/{dir}/files/other.md",
         ]
     )
-    assert path.read_bytes() == b"precious words" and os.stat(path).st_mode & 0o777 == 0o444
+    # the corrupt file is gone; the rebuilt object is stored as a single store is: in this
+    # process's journal (store/journal.py), read-only like a loose object
+    assert not path.exists() and ws.objects.get(a) == b"precious words"
+    where = ws.objects.packs.where(a)  # type: ignore[attr-defined]
+    assert where is not None
+    held = Path(where)
+    assert held.parent == ws.root / ".spell" / "objects" / "pack"
+    assert held.suffix in (".journal", ".pack") and os.stat(held).st_mode & 0o777 == 0o444
     assert ws.objects.get(b) == b"more words"
     assert fsck(ws).ok
 
@@ -57,6 +65,7 @@ def test_a_missing_object_is_fetched_from_the_remote_but_a_corrupt_one_is_not(
     v1 = ws.artifacts.get(sid, "a.txt@1")["metadata"]["content_hash"]
     b1 = ws.artifacts.get(sid, "b.txt@1")["metadata"]["content_hash"]
     saved = {v1: b"v1", b1: b"b1"}
+    loose(ws)
     ws.objects.path(v1).unlink()
     _damage(ws, b1)
     asked: list[str] = []
@@ -181,6 +190,7 @@ def test_every_files_copy_is_considered_past_folders_in_files(ws) -> None:
     files = ws.root / ws.sessions.get(sid)["path"] / "files"
     for name in ("d1", "d2", "d3"):  # listed in any order among the copies
         (files / name).mkdir()
+    loose(ws)
     for oid in oids:
         _damage(ws, oid)
     fixed, left = repair(ws, fsck(ws))

@@ -1446,12 +1446,14 @@ def test_a_bulk_store_of_files_writes_its_small_objects_as_one_pack(
 ) -> None:
     """A bulk `store_files` (20 files) writes its objects of at most PACKED_MAX bytes into one
     pack file rather than one file each; a larger file is an object file of its own."""
+    import os
+
     from spellfs.store import PACKED_MAX
 
     sid = ws.sessions.create(name="bulk")
     contents = {f"f{i:02d}.txt": f"small file {i}\n".encode() for i in range(18)}
     contents["edge.txt"] = b"a" * PACKED_MAX
-    contents["over.txt"] = b"b" * (PACKED_MAX + 1)
+    contents["over.txt"] = os.urandom(PACKED_MAX + 1)  # stored form over PACKED_MAX too
     paths = []
     for name, data in contents.items():
         (tmp_path / name).write_bytes(data)

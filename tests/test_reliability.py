@@ -14,6 +14,7 @@ from spellfs import SpellError, Workspace
 from spellfs.maintenance.checks import fsck
 from spellfs.maintenance.repairs import repair
 
+from conftest import loose
 from test_watch_watcher import wait_for
 
 WRITER = r"""
@@ -78,6 +79,7 @@ def test_four_writers_with_the_daemon_running_lose_nothing(root: Path, spell) ->
 def test_flipped_bit_is_named_and_repaired_from_files_copy(ws: Workspace) -> None:
     sid = ws.sessions.create(name="c")
     aid = ws.artifacts.store(sid, "user_input", "notes.md", b"precious words")
+    loose(ws)
     path = ws.objects.path(aid["content_hash"])
     os.chmod(path, 0o644)
     data = bytearray(path.read_bytes())
@@ -98,6 +100,7 @@ def test_deleted_object_without_copy_is_listed_as_lost(ws: Workspace) -> None:
     ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
     ws.artifacts.store(sid, "user_input", "a.txt", b"v2")
     old = ws.artifacts.get(sid, "a.txt@1")["metadata"]["content_hash"]
+    loose(ws)
     ws.objects.path(old).unlink()
     report = fsck(ws)
     assert [(p.kind, p.oid) for p in report.problems] == [("missing-object", old)]
