@@ -404,3 +404,20 @@ def test_threads_storing_while_journals_seal_lose_no_object(tmp_path: Path, monk
     store.close()
     reader = new_store(store.root)
     assert all(reader.get(oid) == data for oid, data in pairs)
+
+
+def test_a_journal_removed_under_its_process_is_forgotten_and_the_next_store_kept(
+    tmp_path: Path,
+) -> None:
+    """The pack folder removed by hand while a process has its journal open: what it held is
+    gone (and said so), and what the process stores next lands where every reader looks."""
+    import shutil
+
+    store = new_store(tmp_path / "objects")
+    lost = store.put_bytes(b"in the removed folder\n")
+    shutil.rmtree(store.packs.dir)
+    assert not store.has(lost)
+    later = store.put_bytes(b"stored after the removal\n")
+    assert new_store(store.root).get(later) == b"stored after the removal\n"
+    again = store.put_bytes(b"in the removed folder\n")  # stored anew, not taken as there
+    assert new_store(store.root).get(again) == b"in the removed folder\n"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SpellError
 from ..history import ref_of
 from ..model import not_files
+from . import exclude as carry
 from .plumbing import git_error, is_merging, porcelain, shared
 from .repo import git_dir, open_repo, repo_prefix
 
@@ -50,7 +51,10 @@ def status(ws: "Workspace") -> dict[str, Any]:
                 objects += 1
             elif shared(path):
                 out["workspace"].append(path)
-        out["objects"] = objects
+        # packs are git-ignored: their objects count as git would see them once written loose
+        # (what `spell commit` does first), less those a committed files/ copy carries
+        packed = set(ws.objects.packed_only()) - carry.entries(carry.objects_dir(ws))
+        out["objects"] = objects + len(packed)
     dirs = sorted(
         set(
             d

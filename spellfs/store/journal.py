@@ -89,6 +89,7 @@ class Journal:
         self._fd: int | None = None
         self._end = 0
         self._owner = 0
+        self._file = (0, 0)  # (device, inode) of the open journal
         self._entries: list[tuple[bytes, int, int]] = []
 
     def append(self, oid: str, stored: bytes, check: Callable[[], object]) -> tuple[str, int]:
@@ -113,6 +114,21 @@ class Journal:
     @property
     def full(self) -> bool:
         return self._end > JOURNAL_MAX
+
+    def gone(self) -> bool:
+        """Whether the open journal is no longer the file at its path (removed, or moved away
+        with its folder)."""
+        if self._fd is None or self.name is None:
+            return False
+        try:
+            st = os.stat(os.path.join(self.dir, self.name))
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self._file
+
+    def drop(self) -> None:
+        """Stop writing to the journal without sealing it (its file is gone)."""
+        self._close(seal=False)
 
     def seal(self) -> str | None:
         """Make the journal a pack (see the module's text); return the pack's name."""
@@ -140,6 +156,8 @@ class Journal:
                 os.unlink(tmp)
             raise disk_error(exc, tmp) from None
         self._fd, self.name, self._end, self._owner = fd, name, len(MAGIC), pid()
+        st = os.fstat(fd)
+        self._file = (st.st_dev, st.st_ino)
         self._entries = []
 
     def _cut_back(self) -> None:

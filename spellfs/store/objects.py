@@ -84,6 +84,11 @@ class ObjectStore:
     def close(self) -> None:
         """Finish what is pending (nothing in memory)."""
 
+    def packed_only(self) -> list[str]:
+        """The objects held only in packs or journals, which `spell commit` writes loose before
+        git sees them (none in memory)."""
+        return []
+
     def _missing(self, oid: str) -> ObjectNotFound:
         return ObjectNotFound(
             f"object not found: {oid} (not in the local store"
@@ -242,6 +247,9 @@ class FsObjectStore(ObjectStore):
     def close(self) -> None:
         """Seal this process's journal into a pack (:mod:`.journal`)."""
         self.packs.seal()
+
+    def packed_only(self) -> list[str]:
+        return [o for o in self.packs if not os.path.exists(f"{self.base}{o[:2]}/{o[2:]}")]
 
     def put_many(self, datas: list[bytes]) -> list[str]:
         """Store many contents at once; the new small ones go into one pack (one file, not one

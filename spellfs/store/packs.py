@@ -87,6 +87,7 @@ class Packs:
         ``stat`` rather than a listing: a workspace may hold many packs). A look within
         :data:`_SETTLE_NS` of the mtime vouches for nothing: a pack renamed in later within
         the same timestamp tick would keep the mtime (git's racy-clean rule)."""
+        self._lost_journal()
         try:
             st = os.stat(self.dir)
         except (FileNotFoundError, NotADirectoryError):
@@ -119,6 +120,16 @@ class Packs:
             if known is not None:
                 self._keep_known(known)
         self._grown()
+
+    def _lost_journal(self) -> None:
+        """Forget this process's journal when its file is no longer where it was made (removed
+        by hand, or with its folder): what it held is gone, and the next store starts another
+        rather than appending where no reader looks."""
+        name = self.journal.name
+        if name is not None and self.journal.gone():
+            with self._lock:
+                self.journal.drop()
+                self._where = {o: w for o, w in self._where.items() if w[0] != name}
 
     def _keep_known(self, known: dict[str, tuple[str, int, int]]) -> None:
         """After a reading afresh, keep what this process knew that the listing did not show:
@@ -197,11 +208,10 @@ class Packs:
         rewritten it without ``oid``, and a store that trusted the old answer would record an
         object it never wrote."""
         hit = self._where.get(oid)
-        if hit is not None and not os.path.exists(os.path.join(self.dir, hit[0])):
-            hit = None
-        if hit is None:
-            self.refresh()
-            hit = self._where.get(oid)
+        if hit is not None and os.path.exists(os.path.join(self.dir, hit[0])):
+            return os.path.join(self.dir, hit[0]), hit[1], hit[2]
+        self.refresh()
+        hit = self._where.get(oid)
         if hit is None:
             return None
         return os.path.join(self.dir, hit[0]), hit[1], hit[2]
