@@ -425,7 +425,7 @@ def test_save_after_a_corrupt_parent_writes_a_full_table(ws):
 
 @pytest.mark.parametrize("bad", ["²", "#²", "9" * 5000])
 def test_checkpoint_digits_int_refuses_are_a_usage_error(bad):
-    from spellfs.history.checkpoints import checkpoint_number
+    from spellfs.history.checkpoint_log import checkpoint_number
 
     with pytest.raises(UsageError):
         checkpoint_number(bad)
@@ -587,7 +587,7 @@ def _records(ws, sid) -> list[dict]:
 
 
 def test_checkpoint_numbers_in_every_form_callers_send_and_the_errors_they_get():
-    from spellfs.history.checkpoints import checkpoint_number
+    from spellfs.history.checkpoint_log import checkpoint_number
 
     assert [checkpoint_number(v) for v in (3, 3.0, "3", " #3 ", b"3", b"#3")] == [3] * 6
     hint = "(a checkpoint number ≥ 1, see `spell log`)"
@@ -1275,7 +1275,7 @@ def test_memory_backend_in_a_workspace_folder_saves_diffs_and_restores(root, spe
 def test_a_bytes_number_colon_tree_reference_and_the_errors_of_bad_ones():
     """`N:TREE` comes as text or bytes (Lua strings); bytes that are not UTF-8 are decoded with
     replacement and refused like any bad number, and each refusal says what N:TREE takes."""
-    from spellfs.history.checkpoints import checkpoint_ref
+    from spellfs.history.checkpoint_log import checkpoint_ref
 
     assert checkpoint_ref(b"2:ABCD12") == (2, "abcd12")
     assert checkpoint_ref(" #3:abcd ") == (3, "abcd")
