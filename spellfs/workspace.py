@@ -166,7 +166,7 @@ def _share_objects(store: Any, shared: Path) -> None:
             return True
         packed = packs.read(oid)
         if packed is not None:
-            store.add_verified(oid, packed, f"{packs.dir}: {oid}")
+            store.add_verified(oid, packed[0], f"{packed[1]}: {oid}")
             return True
         return bool(previous and previous(oid))
 

@@ -220,6 +220,7 @@ def test_the_report_says_what_gc_did(ws):
         "kept": kept,
         "spared": 1,
         "temps_removed": [],
+        "packs_merged": 0,
     }
     assert stray.exists() and ws.objects.has(junk)
     assert ws.events.receive(sub) is None  # a dry run changes nothing, so says nothing
@@ -231,6 +232,7 @@ def test_the_report_says_what_gc_did(ws):
         "kept": kept,
         "spared": 1,
         "temps_removed": [".spell/tmp/.state.yaml.1.2.tmp"],
+        "packs_merged": 0,
     }
     assert not stray.exists() and not ws.objects.has(junk) and ws.objects.has(young)
     event = ws.events.receive(sub)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from conftest import loose as write_loose
 from spellfs import IntegrityError, ObjectNotFound
 from spellfs.store.objects import PACK_FROM, PACKED_MAX, ZSTD_MAGIC, FsObjectStore, hash_bytes
+from spellfs.store.packfile import open_regular, read_index
 from spellfs.store.packs import Packs
 
 THRESHOLD = 1024
@@ -28,6 +29,15 @@ def store(tmp_path: Path) -> FsObjectStore:
 
 def contents(n: int, tag: str = "c") -> list[bytes]:
     return [f"{tag} {i}\n".encode() * 3 for i in range(n)]
+
+
+def index_of(store: FsObjectStore, name: str) -> list[tuple[str, int, int]]:
+    path = str(store.root / "pack" / name)
+    fd = open_regular(path)
+    try:
+        return read_index(fd, path)
+    finally:
+        os.close(fd)
 
 
 def packs_in(store: FsObjectStore) -> list[str]:
@@ -136,7 +146,7 @@ def test_a_damaged_pack_is_reported_and_breaks_nothing_else(
 ) -> None:
     good = store.put_many(contents(20, "good"))
     bad = store.put_many(contents(20, "bad"))
-    name = next(n for n in packs_in(store) if Packs(store.base)._read_index(n)[0][0] in bad)
+    name = next(n for n in packs_in(store) if index_of(store, n)[0][0] in bad)
     pack = store.root / "pack" / name
     raw = bytearray(pack.read_bytes())
     if damage == "truncate":

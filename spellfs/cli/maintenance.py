@@ -97,4 +97,9 @@ def gc(ctx: click.Context, dry_run: bool, grace: float | None, as_json: bool) ->
             if report.spared
             else ""
         )
+        + (
+            f"; wrote {report.packs_merged} packs and journals as fewer"
+            if report.packs_merged
+            else ""
+        )
     )

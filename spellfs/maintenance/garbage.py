@@ -45,6 +45,7 @@ class GcReport:
     kept: int = 0
     spared: int = 0  # unreached but younger than the grace period
     temps: list[str] = field(default_factory=list)  # stray temporary files removed
+    packs_merged: int = 0  # packs and dead processes' journals written as one (store/packs.py)
 
     def as_dict(self) -> dict:
         return {
@@ -55,6 +56,7 @@ class GcReport:
             "kept": self.kept,
             "spared": self.spared,
             "temps_removed": self.temps,
+            "packs_merged": self.packs_merged,
         }
 
 
@@ -127,6 +129,8 @@ def gc(
         else:
             candidates.append(oid)
     if not candidates:
+        if not dry_run:
+            report.packs_merged = store.tidy()
         return report
     with contextlib.ExitStack() as stack:
         if not dry_run:
@@ -146,6 +150,7 @@ def gc(
             report.bytes += size
         if not dry_run:
             store.remove_many(doomed)  # (a pack is written again once, not once per object)
+            report.packs_merged = store.tidy()
     if not dry_run:
         ws.publish("workspace.gc", {"removed": len(report.removed), "bytes": report.bytes})
     return report

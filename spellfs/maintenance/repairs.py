@@ -90,9 +90,12 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
             if copies is None:
                 copies = _copies(ws)
             if p.oid in copies:
+                content = ws.storage.read(copies[p.oid])
                 if p.kind == "corrupt-object":
-                    ws.objects.remove(p.oid)
-                ws.objects.put_bytes(ws.storage.read(copies[p.oid]))
+                    ws.objects.remove(p.oid)  # (a journal another process writes keeps it:
+                    ws.objects.put_loose(content)  # the loose copy, read first, mends it)
+                else:
+                    ws.objects.put_bytes(content)
                 fixed.append(f"object {p.oid} rebuilt from {copies[p.oid]}")
             elif (
                 ws.objects.fetcher is not None

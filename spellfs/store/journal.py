@@ -31,16 +31,17 @@ import contextlib
 import fcntl
 import os
 import struct
-from typing import Callable
+from typing import Callable, Iterator
 
+from ..errors import IntegrityError
 from .atomic import disk_error, pid, write_all
+from .packfile import MAGIC, index_bytes, open_regular
 
 __all__ = ["JOURNAL", "JOURNAL_MAX", "Journal", "abandoned", "scan"]
 
 JOURNAL = ".journal"
 #: A journal is sealed into a pack once it holds this many bytes.
 JOURNAL_MAX = 8 << 20
-MAGIC = b"SPELLPK1"
 _OBJ = b"OBJ1"
 _IDX = b"IDX1"
 _HEAD = struct.Struct(">4s32sI")
@@ -62,18 +63,22 @@ def scan(data: bytes, at: int, base: int = 0) -> tuple[list[tuple[str, int, int]
     return out, base + i
 
 
-def abandoned(path: str) -> bool:
-    """Whether no process writes the journal at ``path`` any more (its lock is free); False when
-    it is gone."""
+@contextlib.contextmanager
+def abandoned(path: str) -> Iterator[bool]:
+    """Whether no process writes the journal at ``path`` any more; while True, its lock is held
+    here, so no process can take it up until the block ends (False when it is gone)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
+        fd = open_regular(path)
+    except (OSError, IntegrityError):
+        yield False
+        return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)  # (the lock, if taken, goes with it)
 
@@ -82,9 +87,8 @@ class Journal:
     """This process's journal in ``dir`` (made on the first append). Its caller (:class:`Packs
     <spellfs.store.packs.Packs>`) makes one call at a time."""
 
-    def __init__(self, dir: str, index: Callable[[list[tuple[bytes, int, int]], int], bytes]):
+    def __init__(self, dir: str) -> None:
         self.dir = dir
-        self._index = index  # (entries, where they start) -> a pack's index and footer
         self.name: str | None = None
         self._fd: int | None = None
         self._end = 0
@@ -101,19 +105,28 @@ class Journal:
             self._open(check)
         assert self._fd is not None and self.name is not None
         head = _HEAD.pack(_OBJ, bytes.fromhex(oid), len(stored))
+        start, count = self._end, len(self._entries)
         try:
             write_all(self._fd, head + stored)
-        except OSError as exc:
+            at = start + _HEAD.size
+            self._entries.append((bytes.fromhex(oid), at, len(stored)))
+            self._end = at + len(stored)
+        except BaseException as exc:  # a full disk, or an interrupt (Ctrl-C) at any point here:
+            del self._entries[count:]  # the append is taken off whole, so what the journal
+            self._end = start  # says of itself is what its file holds
             self._cut_back()
-            raise disk_error(exc, os.path.join(self.dir, self.name)) from None
-        at = self._end + _HEAD.size
-        self._end = at + len(stored)
-        self._entries.append((bytes.fromhex(oid), at, len(stored)))
+            if isinstance(exc, OSError):
+                raise disk_error(exc, os.path.join(self.dir, self.name)) from None
+            raise
         return self.name, at
 
     @property
     def full(self) -> bool:
         return self._end > JOURNAL_MAX
+
+    def owned(self) -> bool:
+        """Whether this process made the open journal (not a forked child's inherited copy)."""
+        return self._fd is not None and self._owner == pid()
 
     def gone(self) -> bool:
         """Whether the open journal is no longer the file at its path (removed, or moved away
@@ -184,7 +197,9 @@ class Journal:
                 return None
             pack = name[: -len(JOURNAL)] + ".pack"
             try:
-                write_all(fd, _IDX + self._index(sorted(self._entries), self._end + len(_IDX)))
+                if os.fstat(fd).st_size != self._end:
+                    return None  # not as this process wrote it: left a journal, parsed as one
+                write_all(fd, _IDX + index_bytes(sorted(self._entries), self._end + len(_IDX)))
                 os.fsync(fd)  # a checkpoint that flushed the journal finds a pack: no flush
                 os.rename(path, os.path.join(self.dir, pack))
             except OSError:

@@ -1,49 +1,55 @@
-"""Packs: many small objects in one immutable file (issue 19).
+"""Packs: many small objects in one immutable file (issue 19; the format is :mod:`.packfile`).
 
 A bulk store (``spell add`` of a directory, ``Artifact.store_many``) writes its new small
 objects as one pack rather than a file each: creating a file is what such a store waits on
 (20–600 µs each here), and every artifact already creates its ``files/`` copy. Git answers
-small objects the same way.
-
-``.spell/objects/pack/<name>.pack``::
-
-    b"SPELLPK1"                             magic
-    each object's stored form               the bytes its loose file would hold
-    index, sorted by id                     (id: 32 bytes, offset: u64, size: u32) each
-    footer                                  index offset: u64, count: u32, b"SPELLPK1"
+small objects the same way. Single stores append to this process's journal instead
+(:mod:`.journal`), which becomes a pack when sealed; until then readers parse its entries.
+Both kinds are found and read here alike.
 
 A pack is written under a temporary name, flushed to disk (fsync) and renamed into place, so
 a reader sees a whole pack or none and a crash leaves at most a temporary (``spell gc`` removes
 it). A pack never changes: dropping objects (gc, repair) writes a new pack of the rest, then
-removes the old one, so a crash in between leaves duplicates, never a loss. Reads are verified
-against the id like any object's (:mod:`.objects`). ``spell commit`` unpacks first: git
-carries loose objects only.
-
-Single stores append to this process's journal instead (:mod:`.journal`), which becomes a pack
-when sealed; until then readers parse its entries. Both kinds are found and read here alike.
+removes the old one, so a crash in between leaves duplicates, never a loss. A journal is
+rewritten or removed only once its writer is gone, and only when it was read to its end.
+Reads are verified against the id like any object's (:mod:`.objects`). ``spell commit``
+unpacks first: git carries loose objects only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import struct
 import threading
 import time
+import weakref
 from typing import Callable, Iterable, Iterator
 
 from ..errors import IntegrityError
 from .atomic import disk_error, pid, write_all
+from .codec import decode
 from .journal import JOURNAL, Journal, abandoned, scan
 from .links import real_dir
+from .packfile import MAGIC, index_bytes, open_regular, read_index
 
 __all__ = ["PACK_DIR", "Packs"]
 
 PACK_DIR = "pack"
-MAGIC = b"SPELLPK1"
-_ENTRY = struct.Struct(">32sQI")
-_FOOTER = struct.Struct(">QI8s")
 _SETTLE_NS = 1_000_000_000
+#: ``spell gc`` merges the packs into one once there are more than this many.
+MERGE_FROM = 32
+
+_ALL: "weakref.WeakSet[Packs]" = weakref.WeakSet()
+
+
+def _fresh_locks() -> None:
+    """In a forked child: locks another thread of the parent held at the fork would never be
+    released there."""
+    for packs in list(_ALL):
+        packs._lock, packs._writing = threading.Lock(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks)
 
 
 class Packs:
@@ -59,7 +65,8 @@ class Packs:
         self._scanned: dict[str, int] = {}  # another process's journal -> bytes of it parsed
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # a journal's append or seal, with what it tells _where
-        self.journal = Journal(self.dir, _index)
+        self.journal = Journal(self.dir)
+        _ALL.add(self)
 
     # -- finding ----------------------------------------------------------------------
     def _real(self) -> bool:
@@ -87,7 +94,7 @@ class Packs:
         ``stat`` rather than a listing: a workspace may hold many packs). A look within
         :data:`_SETTLE_NS` of the mtime vouches for nothing: a pack renamed in later within
         the same timestamp tick would keep the mtime (git's racy-clean rule)."""
-        self._lost_journal()
+        self._check_journal()
         try:
             st = os.stat(self.dir)
         except (FileNotFoundError, NotADirectoryError):
@@ -100,6 +107,7 @@ class Packs:
         names = self._names()
         self._settled = key if st is not None and looked - st.st_mtime_ns > _SETTLE_NS else None
         with self._lock:
+            self.bad = {n: why for n, why in self.bad.items() if n in names}  # (set aside since)
             known = None
             if self._loaded - names:  # a gc rewrote some: read them all again (an object may
                 known, self._where, self._loaded = self._where, {}, set()  # be in two packs)
@@ -108,7 +116,7 @@ class Packs:
                 if name == self.journal.name:
                     continue  # this process's own: known as it is written
                 try:
-                    index = self._entries(name)
+                    index, _ = self._entries(name)
                 except FileNotFoundError:
                     continue  # removed meanwhile (a gc rewrote it)
                 except (OSError, IntegrityError) as exc:
@@ -121,12 +129,20 @@ class Packs:
                 self._keep_known(known)
         self._grown()
 
-    def _lost_journal(self) -> None:
-        """Forget this process's journal when its file is no longer where it was made (removed
-        by hand, or with its folder): what it held is gone, and the next store starts another
-        rather than appending where no reader looks."""
+    def _check_journal(self) -> None:
+        """This process's journal as it is now: a forked child's inherited one is read as the
+        parent's (another process's); one whose file is no longer where it was made (removed by
+        hand, or with its folder) is forgotten, and the next store starts another rather than
+        appending where no reader looks."""
         name = self.journal.name
-        if name is not None and self.journal.gone():
+        if name is None:
+            return
+        if not self.journal.owned():
+            with self._lock:
+                self.journal.drop()
+                self._scanned[name] = len(MAGIC)
+                self._loaded.add(name)
+        elif self.journal.gone():
             with self._lock:
                 self.journal.drop()
                 self._where = {o: w for o, w in self._where.items() if w[0] != name}
@@ -148,49 +164,36 @@ class Packs:
         append moves no folder's mtime)."""
         for name, seen in list(self._scanned.items()):
             try:
-                with open(os.path.join(self.dir, name), "rb") as f:
-                    if os.fstat(f.fileno()).st_size <= seen:
-                        continue
-                    f.seek(seen)
-                    more = f.read()
-            except FileNotFoundError:
+                fd = open_regular(os.path.join(self.dir, name))
+            except (OSError, IntegrityError):
                 continue  # sealed or removed: the next listing sees it (the folder changed)
+            try:
+                size = os.fstat(fd).st_size
+                more = os.pread(fd, size - seen, seen) if size > seen else b""
+            finally:
+                os.close(fd)
             index, end = scan(more, seen, seen)
             with self._lock:
                 for oid, offset, size in index:
                     self._where.setdefault(oid, (name, offset, size))
                 self._scanned[name] = end
 
-    def _entries(self, name: str) -> list[tuple[str, int, int]]:
-        """``(id, offset, size)`` of each object in pack or journal ``name``."""
-        if not name.endswith(JOURNAL):
-            return self._read_index(name)
-        with open(os.path.join(self.dir, name), "rb") as f:
-            data = f.read()
+    def _entries(self, name: str) -> tuple[list[tuple[str, int, int]], bool]:
+        """``(id, offset, size)`` of each object in pack or journal ``name``, and whether the
+        file was read to its end (a journal may stop early: a torn tail, or damage)."""
+        path = os.path.join(self.dir, name)
+        fd = open_regular(path)
+        try:
+            if not name.endswith(JOURNAL):
+                return read_index(fd, path), True
+            data = os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)
         if not data.startswith(MAGIC):
-            raise IntegrityError(f"corrupt journal {self.dir}/{name}: it does not begin {MAGIC!r}")
+            raise IntegrityError(f"corrupt journal {path}: it does not begin {MAGIC!r}")
         index, end = scan(data, len(MAGIC))
         self._scanned[name] = end
-        return index
-
-    def _read_index(self, name: str) -> list[tuple[str, int, int]]:
-        path = os.path.join(self.dir, name)
-        with open(path, "rb") as f:
-            end = f.seek(0, os.SEEK_END)
-            if end < len(MAGIC) + _FOOTER.size:
-                raise IntegrityError(f"corrupt pack {path}: {end} bytes, too short")
-            f.seek(end - _FOOTER.size)
-            at, count, magic = _FOOTER.unpack(f.read(_FOOTER.size))
-            if magic != MAGIC or at + count * _ENTRY.size + _FOOTER.size != end:
-                raise IntegrityError(f"corrupt pack {path}: its footer does not fit the file")
-            f.seek(at)
-            raw = f.read(count * _ENTRY.size)
-        out = []
-        for oid, offset, size in _ENTRY.iter_unpack(raw):
-            if offset < len(MAGIC) or offset + size > at:
-                raise IntegrityError(f"corrupt pack {path}: an entry points outside its data")
-            out.append((oid.hex(), offset, size))
-        return out
+        return index, end == len(data) or data[end : end + 4] == b"IDX1"
 
     def holds(self, oid: str) -> bool:
         """Whether a pack seen so far holds ``oid`` (no new look: see :meth:`refresh`)."""
@@ -216,20 +219,21 @@ class Packs:
             return None
         return os.path.join(self.dir, hit[0]), hit[1], hit[2]
 
-    def read(self, oid: str) -> bytes | None:
-        """The stored form of ``oid``, or None when no pack holds it."""
+    def read(self, oid: str) -> tuple[bytes, str] | None:
+        """The stored form of ``oid`` and the file it was read from, or None when no pack
+        holds it."""
         for _ in range(2):
             hit = self.locate(oid)
             if hit is None:
                 return None
             path, offset, size = hit
             try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:  # rewritten by a gc since: look again
+                fd = open_regular(path)
+            except (OSError, IntegrityError):  # rewritten by a gc since: look again
                 self.refresh()
                 continue
             try:
-                return os.pread(fd, size, offset)
+                return os.pread(fd, size, offset), path
             finally:
                 os.close(fd)
         return None
@@ -258,7 +262,7 @@ class Packs:
             at += len(stored)
         if not entries:
             return None
-        body.append(_index(sorted(entries), at))
+        body.append(index_bytes(sorted(entries), at))
         made = not self._real()
         try:
             os.makedirs(self.dir, exist_ok=True)
@@ -303,19 +307,33 @@ class Packs:
             self._seal()
 
     def _seal(self) -> None:
-        old = self.journal.name
-        new = self.journal.seal()
-        if old is None or new is None:
-            return
-        with self._lock:
+        with self._lock:  # a reader that finds the journal renamed waits here, then finds the pack
+            old = self.journal.name
+            new = self.journal.seal()
+            if old is None or new is None:
+                return
             self._where = {o: (new, *w[1:]) if w[0] == old else w for o, w in self._where.items()}
             self._loaded.add(new)
 
-    def _journal_path(self, name: str) -> str | None:
-        """The path of journal ``name`` when no process writes it any more (it may be rewritten
-        or removed), else None; this process's own is sealed first, so never one."""
+    @contextlib.contextmanager
+    def _opened(self, name: str) -> Iterator[tuple[int, list, bool] | None]:
+        """Pack or journal ``name`` open for folding away: ``(descriptor, entries, removable)``,
+        or None when it is gone. A journal is removable only when its writer is gone (looked at
+        BEFORE it is read: an append after the read would otherwise go with it) and it was read
+        to its end (damage past what was read keeps it, for fsck to name and repair to set
+        aside)."""
         path = os.path.join(self.dir, name)
-        return path if name.endswith(JOURNAL) and abandoned(path) else None
+        with abandoned(path) if name.endswith(JOURNAL) else contextlib.nullcontext(True) as free:
+            try:
+                index, whole = self._entries(name)
+                fd = open_regular(path)
+            except FileNotFoundError:
+                yield None
+                return
+            try:
+                yield fd, index, bool(free) and whole
+            finally:
+                os.close(fd)
 
     def drop(self, oids: set[str]) -> None:
         """Remove ``oids`` from the packs holding them: each such pack is written again without
@@ -330,25 +348,63 @@ class Packs:
             if hit is not None:
                 hits.setdefault(hit[0], set()).add(oid)
         for name, gone in sorted(hits.items()):
-            path = os.path.join(self.dir, name)
-            if name.endswith(JOURNAL) and self._journal_path(name) is None:
-                continue  # another process appends to it: dropped once it is sealed
-            try:
-                index = self._entries(name)
-            except FileNotFoundError:
-                continue  # another gc rewrote it first
-            keep = [(oid, offset, size) for oid, offset, size in index if oid not in gone]
-            if keep:
-                with open(path, "rb") as f:
-                    self.write((o, os.pread(f.fileno(), size, at)) for o, at, size in keep)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            with self._lock:
-                self._loaded.discard(name)
-                self._where = {o: w for o, w in self._where.items() if w[0] != name}
+            self._rewrite(name, gone)
         if hits:
             _fsync_dir(self.dir)
             self.refresh()  # (the objects kept now live in the new packs)
+
+    def _rewrite(self, name: str, gone: set[str]) -> bool:
+        """Write pack or journal ``name`` again without ``gone``, then remove it; False when it
+        stays (a journal still written to, or not read to its end)."""
+        with self._opened(name) as opened:
+            if opened is None or not opened[2]:
+                return False
+            fd, index, _ = opened
+            keep = [(o, at, size) for o, at, size in index if o not in gone]
+            self.write((o, os.pread(fd, size, at)) for o, at, size in keep)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.dir, name))
+        with self._lock:
+            self._loaded.discard(name)
+            self._where = {o: w for o, w in self._where.items() if w[0] != name}
+        return True
+
+    def merge(self) -> int:
+        """Past :data:`MERGE_FROM` packs and journals whose writers are gone, write their objects
+        as one pack and remove them (``spell gc``): every process reads each pack's index on
+        its first look, and each storing command leaves one. Return how many were merged."""
+        if not self._real():
+            return 0
+        self.seal()
+        self.refresh()
+        names = sorted(self._loaded)
+        if len(names) <= MERGE_FROM:  # only fold the journals of processes that died unsealed
+            return sum(self._rewrite(n, set()) for n in names if n.endswith(JOURNAL))
+        with contextlib.ExitStack() as stack:
+            opened = [(n, stack.enter_context(self._opened(n))) for n in names]
+            taken: list[str] = []
+            objects: list[tuple[str, bytes]] = []
+            seen: set[str] = set()
+            for name, o in opened:
+                if o is None or not o[2]:
+                    continue
+                fd, index, _ = o
+                stored = [(oid, os.pread(fd, size, at)) for oid, at, size in index]
+                try:
+                    for oid, data in stored:
+                        decode(oid, data, f"{self.dir}/{name}: {oid}")
+                except IntegrityError:
+                    continue  # a damaged one stays where it is, for fsck to name
+                taken.append(name)
+                objects += [(oid, data) for oid, data in stored if oid not in seen]
+                seen.update(oid for oid, _ in stored)
+            self.write(objects)
+            for name in taken:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.dir, name))
+        _fsync_dir(self.dir)
+        self.refresh()
+        return len(taken)
 
     def unpack(
         self, install: Callable[[str, bytes], str | None], durable: Callable[[list[str]], None]
@@ -356,40 +412,47 @@ class Packs:
         """Hand every packed object to ``install`` (which writes it loose and returns the path it
         wrote, or None when it was there already), make those files ``durable``, then remove the
         packs; return how many objects were written. ``spell commit`` does this first: git
-        carries loose files."""
+        carries loose files. A pack that another process's gc rewrote meanwhile is looked for
+        again under its new name; a damaged object is not installed, and its pack stays."""
         if not self._real():
             return 0
         self.seal()
-        self.refresh()
         written: list[str] = []
-        done = []
-        for name in sorted(self._loaded):
-            path = os.path.join(self.dir, name)
-            try:
-                index = self._entries(name)
-                with open(path, "rb") as f:
+        done: set[str] = set()
+        remove: list[str] = []
+        while True:
+            self.refresh()
+            todo = sorted(self._loaded - done)
+            if not todo:
+                break
+            for name in todo:
+                done.add(name)
+                with self._opened(name) as opened:
+                    if opened is None:
+                        continue  # rewritten by a gc: its new name is read on the next round
+                    fd, index, removable = opened
+                    path = os.path.join(self.dir, name)
                     for oid, offset, size in index:
-                        out = install(oid, os.pread(f.fileno(), size, offset))
+                        stored = os.pread(fd, size, offset)
+                        try:
+                            decode(oid, stored, f"{path}: {oid}")
+                        except IntegrityError:
+                            removable = False  # damaged: fsck names it, repair rebuilds it
+                            continue
+                        out = install(oid, stored)
                         if out is not None:
                             written.append(out)
-            except FileNotFoundError:
-                continue
-            if not name.endswith(JOURNAL) or self._journal_path(name):
-                done.append(path)  # (a journal still written to stays: its objects are loose too)
-        if not done and not written:
+                    if removable:  # (a journal still written to stays: its objects are loose too)
+                        remove.append(path)
+        if not remove and not written:
             return 0
         durable(written + sorted({os.path.dirname(p) for p in written}))
-        for path in done:
+        for path in remove:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         _fsync_dir(self.dir)
         self.refresh()
         return len(written)
-
-
-def _index(entries: list[tuple[bytes, int, int]], at: int) -> bytes:
-    """A pack's index of ``entries`` (sorted by id) starting at offset ``at``, and its footer."""
-    return b"".join(_ENTRY.pack(*e) for e in entries) + _FOOTER.pack(at, len(entries), MAGIC)
 
 
 def _fsync_dir(path: str) -> None:
