@@ -17,7 +17,6 @@ from conftest import loose as write_loose
 from spellfs import IntegrityError, ObjectNotFound
 from spellfs.store.objects import PACK_FROM, PACKED_MAX, ZSTD_MAGIC, FsObjectStore, hash_bytes
 from spellfs.store.packfile import open_regular, read_index
-from spellfs.store.packs import Packs
 
 THRESHOLD = 1024
 
