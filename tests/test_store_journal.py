@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -421,3 +422,247 @@ def test_a_journal_removed_under_its_process_is_forgotten_and_the_next_store_kep
     assert new_store(store.root).get(later) == b"stored after the removal\n"
     again = store.put_bytes(b"in the removed folder\n")  # stored anew, not taken as there
     assert new_store(store.root).get(again) == b"in the removed folder\n"
+
+
+# -- red-team 4 (/work/notes/redteam4.md): each fails without its fix -----------------------
+
+
+def test_an_interrupt_inside_an_append_loses_nothing_acknowledged(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Ctrl-C lands just after an append's bytes are written (X): that store raises and is
+    taken off; every store before and after it reads back, before and after the seal."""
+    import spellfs.store.journal as journal
+
+    store = new_store(tmp_path / "objects")
+    before = [store.put_bytes(f"before {i}\n".encode()) for i in range(3)]
+    real = journal.write_all
+
+    def written_then_interrupted(fd: int, data: bytes) -> None:
+        real(fd, data)
+        monkeypatch.setattr(journal, "write_all", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(journal, "write_all", written_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.put_bytes(b"interrupted\n")
+    after = [store.put_bytes(f"after {i}\n".encode()) for i in range(3)]
+    expected = {o: f"before {i}\n".encode() for i, o in enumerate(before)}
+    expected |= {o: f"after {i}\n".encode() for i, o in enumerate(after)}
+    assert {o: store.get(o) for o in expected} == expected
+    store.close()
+    reader = new_store(store.root)
+    assert {o: reader.get(o) for o in expected} == expected
+    assert in_pack_dir(reader, ".journal") == []  # sealed: the seal saw the file as written
+
+
+def test_unpack_never_removes_a_journal_whose_writer_appends_meanwhile(tmp_path: Path) -> None:
+    """The writer is alive when `spell commit`'s unpack starts, appends once more while the
+    unpack installs, then dies (U): that last object must not go with the journal."""
+    root = tmp_path / "objects"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {REPO!r})
+        from spellfs.store.objects import FsObjectStore
+        s = FsObjectStore(__import__("pathlib").Path({str(root)!r}), {THRESHOLD})
+        for line in sys.stdin:
+            print(s.put_bytes(line.encode()), flush=True)
+    """)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+
+    def store(text: str) -> str:
+        writer.stdin.write(text + "\n")  # type: ignore[union-attr]
+        writer.stdin.flush()  # type: ignore[union-attr]
+        return writer.stdout.readline().strip()  # type: ignore[union-attr]
+
+    first = store("first")
+    committer = new_store(root)
+    late: list[str] = []
+
+    def install(oid: str, stored: bytes) -> str | None:
+        if not late:
+            late.append(store("appended during the unpack"))
+            writer.kill()
+            writer.wait()
+        return None
+
+    committer.packs.unpack(install, lambda paths: None)
+    reader = new_store(root)
+    assert reader.get(first) == b"first\n"
+    assert reader.get(late[0]) == b"appended during the unpack\n"
+
+
+def test_unpack_finds_the_objects_of_a_pack_a_gc_rewrote_meanwhile(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Another process's gc rewrites a pack just as the unpack reaches it (V): its kept objects
+    are in the new pack, which the unpack must still write loose (git carries loose files)."""
+    from spellfs.store.packs import Packs
+
+    root = tmp_path / "objects"
+    store = new_store(root)
+    orphan = store.put_bytes(b"an orphan\n")
+    kept = [store.put_bytes(f"kept {i}\n".encode()) for i in range(3)]
+    store.close()
+    real = Packs._entries
+    once: list[int] = []
+
+    def gc_first(self: Packs, name: str):  # type: ignore[no-untyped-def]
+        if not once:
+            once.append(1)
+            new_store(root).remove_many([orphan])  # the other process's gc
+        return real(self, name)
+
+    monkeypatch.setattr(Packs, "_entries", gc_first)
+    committer = new_store(root)
+    assert committer.unpack(lambda paths: None) == 3
+    assert all(committer.path(o).is_file() for o in kept)
+
+
+def damaged_dead_journal(root: Path) -> tuple[list[str], Path]:
+    """Eight objects stored by a process that died unsealed; the size field of the second
+    entry's head flipped, so a parse stops there. Returns the ids and the journal."""
+    oids = stored_by_a_dead_process(root, [b"entry %d\n" % i for i in range(8)])
+    [journal] = (root / "pack").glob("*.journal")
+    data = bytearray(journal.read_bytes())
+    second = 8 + 40 + len(b"entry 0\n")  # magic, the first entry's head and bytes
+    data[second + 4 + 32 + 2] ^= 0x40
+    os.chmod(journal, 0o644)
+    journal.write_bytes(bytes(data))
+    return oids, journal
+
+
+def test_a_journal_damaged_mid_way_is_never_removed_by_commit_or_gc(tmp_path: Path) -> None:
+    """W: what a parse could not reach is still in the file's bytes; unpack and gc install or
+    keep what they read and leave the journal for fsck and repair, never remove it."""
+    root = tmp_path / "objects"
+    oids, journal = damaged_dead_journal(root)
+    data = journal.read_bytes()
+    store = new_store(root)
+    assert store.get(oids[0]) == b"entry 0\n" and not store.has(oids[1])
+    store.unpack(lambda paths: None)
+    assert store.path(oids[0]).read_bytes() == b"entry 0\n"  # written loose by the unpack
+    store.tidy()
+    store.remove_many([oids[0]])
+    assert journal.read_bytes() == data
+
+
+def test_unpack_installs_no_damaged_object_and_keeps_its_pack(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    store = new_store(root)
+    good, bad = store.put_bytes(b"good\n"), store.put_bytes(b"to be damaged\n")
+    store.close()
+    [pack] = in_pack_dir(store, ".pack")
+    data = bytearray(pack.read_bytes())
+    data[data.index(b"to be damaged")] ^= 0x20
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(data))
+    committer = new_store(root)
+    assert committer.unpack(lambda paths: None) == 1
+    assert committer.path(good).is_file() and not committer.path(bad).exists()
+    assert pack.exists()  # kept: fsck names the damage, repair rebuilds it
+    with pytest.raises(IntegrityError, match=f"{pack}: {bad}"):  # the file named (Q)
+        committer.get(bad)
+
+
+def test_a_forked_child_reads_what_its_parent_stores_after_the_fork(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "objects")
+    store.put_bytes(b"before the fork\n")
+    to_child, from_parent = os.pipe()
+    to_parent, from_child = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        try:
+            oid = os.read(to_child, 64).decode()
+            try:
+                os.write(from_child, store.get(oid))
+            except Exception as exc:
+                os.write(from_child, repr(exc).encode()[:100])
+        finally:
+            os._exit(0)
+    os.close(from_child)  # (the child's end: a read ends when the child does)
+    oid = store.put_bytes(b"stored by the parent after the fork\n")
+    os.write(from_parent, oid.encode())
+    got = os.read(to_parent, 100)
+    os.waitpid(pid, 0)
+    assert got == b"stored by the parent after the fork\n"
+
+
+def test_a_child_forked_while_a_thread_stores_can_store(tmp_path: Path) -> None:
+    """K: a lock another thread held at the fork is never released in the child."""
+    store = new_store(tmp_path / "objects")
+    store.put_bytes(b"the parent's journal\n")
+    with store.packs._writing:  # a parent thread in the middle of an append
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child)
+            try:
+                store.put_bytes(b"the child's\n")
+                store.close()
+            finally:
+                os._exit(0)
+    for _ in range(200):
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on its first store")
+    assert new_store(store.root).get(hash_bytes(b"the child's\n")) == b"the child's\n"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "link to a file"])
+def test_what_is_not_a_regular_file_in_the_pack_folder_is_never_opened(
+    tmp_path: Path, kind: str
+) -> None:
+    """M: a FIFO would block every reader; a link could point anywhere, or never end."""
+    root = tmp_path / "objects"
+    store = new_store(root)
+    oid = store.put_bytes(b"readable\n")
+    store.close()
+    hostile = root / "pack" / "aa.journal"
+    if kind == "fifo":
+        os.mkfifo(hostile)
+    elif kind == "link to /dev/zero":
+        hostile.symlink_to("/dev/zero")
+    else:
+        (tmp_path / "elsewhere").write_bytes(b"SPELLPK1" + b"\0" * 100)
+        hostile.symlink_to(tmp_path / "elsewhere")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {REPO!r})
+        from spellfs.store.objects import FsObjectStore
+        s = FsObjectStore(__import__("pathlib").Path({str(root)!r}), {THRESHOLD})
+        print(s.get({oid!r}).decode(), end="")
+        print(sorted(s.packs.bad.values()))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    ).stdout
+    assert out.startswith("readable\n")
+    assert "aa.journal" in out and ("not a regular file" in out or "symbolic link" in out)
+
+
+def test_gc_merges_many_packs_into_one_and_folds_dead_journals(tmp_path: Path) -> None:
+    """N, O: each storing command leaves a pack, a dead one a journal; gc makes them few."""
+    from spellfs.store.packs import MERGE_FROM
+
+    root = tmp_path / "objects"
+    expected = {}
+    for i in range(MERGE_FROM + 3):
+        store = new_store(root)
+        expected[store.put_bytes(b"command %d\n" % i)] = b"command %d\n" % i
+        store.close()
+    [dead] = stored_by_a_dead_process(root, [b"a dead process's\n"])
+    expected[dead] = b"a dead process's\n"
+    gc = new_store(root)
+    assert gc.tidy() == MERGE_FROM + 4
+    assert len(in_pack_dir(gc, ".pack")) == 1 and in_pack_dir(gc, ".journal") == []
+    assert {o: new_store(root).get(o) for o in expected} == expected
+    [dead2] = stored_by_a_dead_process(root, [b"another dead one\n"])
+    assert new_store(root).tidy() == 1  # few packs: only the dead journal is folded
+    assert in_pack_dir(gc, ".journal") == [] and new_store(root).get(dead2)

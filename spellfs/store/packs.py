@@ -103,8 +103,17 @@ class Packs:
         if key is not None and key == self._settled:
             self._grown()
             return
+        for _ in range(5):  # a pack went while it was read (a gc rewrote it): look again
+            if not self._look(st, key):
+                break
+            st = None
+        self._grown()
+
+    def _look(self, st: os.stat_result | None, key: tuple[int, int] | None) -> bool:
+        """List the folder and read what is new; True when a listed pack went meanwhile."""
         looked = time.time_ns()
         names = self._names()
+        vanished = False
         self._settled = key if st is not None and looked - st.st_mtime_ns > _SETTLE_NS else None
         with self._lock:
             self.bad = {n: why for n, why in self.bad.items() if n in names}  # (set aside since)
@@ -118,7 +127,8 @@ class Packs:
                 try:
                     index, _ = self._entries(name)
                 except FileNotFoundError:
-                    continue  # removed meanwhile (a gc rewrote it)
+                    vanished = True  # removed meanwhile (a gc rewrote it)
+                    continue
                 except (OSError, IntegrityError) as exc:
                     self.bad[name] = str(exc)
                     continue
@@ -127,7 +137,7 @@ class Packs:
                 self._loaded.add(name)
             if known is not None:
                 self._keep_known(known)
-        self._grown()
+        return vanished
 
     def _check_journal(self) -> None:
         """This process's journal as it is now: a forked child's inherited one is read as the
