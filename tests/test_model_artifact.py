@@ -1039,6 +1039,32 @@ def test_on_commit_is_told_of_each_committed_chunk(
     assert [i for chunk in chunks for i in chunk] == ids
 
 
+def test_a_batch_of_many_chunks_starts_its_writer_threads_once_and_joins_them(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk of a large batch is written on the writer threads; they are started for the
+    batch, not again for every chunk, and none is left running when the store returns."""
+    import threading
+
+    import spellfs.model.artifact_writes as artifact
+
+    monkeypatch.setattr(artifact, "CHUNK_RECORDS", 20)
+    sid = ws.sessions.create(name="threads")
+    starts = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: (starts.append(t), start(t))[1])
+    paths = []
+    for i in range(100):  # five chunks, each large enough for the threads
+        p = tmp_path / f"w{i:03d}.txt"
+        p.write_bytes(b"w%d" % i)
+        paths.append(p)
+    ids = ws.artifacts.store_files(sid, paths, "t")
+    assert [i["sequence"] for i in ids] == list(range(1, 101))
+    assert all(files_copy(ws, sid, p.name) == p.read_bytes() for p in paths)
+    assert 0 < len(starts) <= artifact._WRITERS
+    assert not any(t.is_alive() for t in starts)
+
+
 def test_a_recorded_run_notes_every_store_and_delete(ws: Workspace, tmp_path: Path) -> None:
     from spellfs.history.runs import begin_run
 
