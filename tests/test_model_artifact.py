@@ -708,6 +708,35 @@ def test_a_hand_edit_made_while_a_store_runs_is_never_overwritten(
     assert {"f1.txt", "new.txt"} <= set(wc.modified), wc  # status shows them, save records them
 
 
+@pytest.mark.parametrize("count", [1, 40])
+def test_an_edit_right_after_the_hand_edit_look_is_never_overwritten(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """The stat a store vouches a copy by is the one its hand-edit look was based on: an
+    editor that saves just after that look (before any copy is written) is left as it is, not
+    replaced unrecorded (a second stat taken after the look would have vouched for the edit)."""
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"f{i}.txt", f"v1 {i}", None) for i in range(count)]
+    )
+    files = ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
+    real = ws.worktree.keep_before_store
+
+    def editor_saves_just_after(*args, **kw):
+        kept = real(*args, **kw)
+        (files / "f0.txt").write_bytes(b"HAND EDIT\n")
+        return kept
+
+    monkeypatch.setattr(ws.worktree, "keep_before_store", editor_saves_just_after)
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"f{i}.txt", f"v2 {i}", None) for i in range(count)]
+    )
+    monkeypatch.undo()
+    assert (files / "f0.txt").read_bytes() == b"HAND EDIT\n"
+    assert ws.artifacts.get(sid, "f0.txt")["content"] == b"v2 0"  # the store's record landed
+    assert "f0.txt" in ws.worktree.scan(ws.sessions.resolve(sid)).modified  # save records it
+
+
 # -- what the rest of the API reads off a record, and the checks a store makes ------------
 
 

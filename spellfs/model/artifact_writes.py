@@ -321,8 +321,11 @@ class ArtifactWrites:
             checked = None
             if not materialized:  # a hand edit at a name about to be written is recorded first
                 names = [rec["name"] for rec, _, _ in prepared]
-                ws.worktree.keep_before_store(dir, names)
-                checked = copies_now(ws, dir, names)
+                seen: dict[str, tuple | None] = {}
+                if ws.worktree.keep_before_store(dir, names, seen) or not seen:
+                    checked = copies_now(ws, dir, names)  # (copies just recorded: look again)
+                else:  # the stats that look was based on: an edit since then is seen as one
+                    checked = seen
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:
