@@ -27,7 +27,7 @@ from .statcache import RACY_NS
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "require_active"]
+__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "file_name", "local_path", "require_active"]
 
 _META_KEYS = ("mime_type", "description", "tags")
 _INLINE_BYTES = 16 << 20
@@ -58,6 +58,29 @@ def _mime(name: str, head: bytes) -> str:
         return "application/octet-stream"
 
 
+def _plain(path: str) -> bool:
+    """Whether pathlib would keep ``path`` as it is (no ``//``, ``.`` part or trailing slash)."""
+    return (
+        "//" not in path
+        and "/./" not in path
+        and not path.startswith("./")
+        and not path.endswith(("/", "/."))
+        and path != "."
+    )
+
+
+def local_path(path: str) -> str:
+    """``path`` as ``pathlib.Path`` spells it, without building one for a plain path (a bulk
+    add names 20,000): ``a//b/`` is ``a/b``, so ``spell add S notes.md/`` stores notes.md."""
+    return path if _plain(path) else os.fspath(Path(path))
+
+
+def file_name(path: str) -> str:
+    """The artifact name a file's path gives by default: its last part, as ``Path.name``."""
+    name = local_path(path).rpartition("/")[2]
+    return "" if name == "." else name  # (``Path(".")`` has no parts)
+
+
 def _kind_of(value: Any) -> str:
     """A value's kind in a script writer's words (a Lua table arrives as lupa's ``_LuaTable``)."""
     if isinstance(value, bool):
@@ -85,7 +108,7 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
 
 
-def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
+def _read_small(path: str | Path, limit: int = 1 << 20) -> bytes | None:
     """A file's content when it is at most ``limit`` bytes, else None: stream it. Four system
     calls for a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then
     shrinks)."""
@@ -204,7 +227,7 @@ class ArtifactWrites:
         for i, path in enumerate(paths):
             if not os.fsdecode(path):
                 raise UsageError("invalid file: an empty path (name a file to store)")
-            p = Path(os.fsdecode(path))
+            p = local_path(os.fsdecode(path))
             try:
                 st = os.stat(p)
             except (FileNotFoundError, NotADirectoryError):
@@ -214,16 +237,18 @@ class ArtifactWrites:
             if not stat.S_ISREG(st.st_mode):
                 raise UsageError(f"not a regular file: {p} ({file_kind(st.st_mode)}; store a file)")
             size = st.st_size
+            base = file_name(p)
             if size > limit:
                 raise LimitExceeded(
-                    f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
+                    f"artifact too large: {base} is {size} bytes; max_artifact_size is {limit}"
                     f"{_RAISE_SIZE}"
                 )
-            name = names[i] if names and names[i] is not None else p.name
+            name = names[i] if names and names[i] is not None else base
             meta = metadata[i] if isinstance(metadata, list) else metadata
             if eager and size <= 1 << 20 and inline + size <= _INLINE_BYTES:
                 inline += size
-                items.append((type, name, p.read_bytes(), None, meta))
+                with open(p, "rb") as f:
+                    items.append((type, name, f.read(), None, meta))
             else:  # read (small) or streamed (large) from disk when its turn comes
                 items.append((type, name, None, p, meta))
         return self._store_all(session, items, materialized, by, on_commit)
@@ -244,9 +269,9 @@ class ArtifactWrites:
         type: str,
         name: str,
         content: bytes | str | None,
-        path: Path | None,
+        path: str | Path | None,
         metadata: dict | None,
-    ) -> tuple[dict, bytes | None, Path | None]:
+    ) -> tuple[dict, bytes | None, str | Path | None]:
         """Run the BeforeArtifactStore hook and check everything that needs no lock. A file
         stored by path and too big to read up front (``content`` None) goes through the hook
         too, with ``content`` nil: the hook can still cancel it, rename it or give content."""
@@ -506,7 +531,7 @@ class ArtifactWrites:
         dir: str,
         name: str,
         content: bytes | None,
-        path: Path | None,
+        path: str | Path | None,
         size: int,
         settled: bool = False,
     ) -> Any:
@@ -518,7 +543,8 @@ class ArtifactWrites:
             self.storage.remove(rel)
             return None
         if content is None:
-            content = path.read_bytes()
+            with open(path, "rb") as f:  # (content None: a file stored by path)
+                content = f.read()
         return self.storage.write(
             rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None
         )
