@@ -708,6 +708,35 @@ def test_a_hand_edit_made_while_a_store_runs_is_never_overwritten(
     assert {"f1.txt", "new.txt"} <= set(wc.modified), wc  # status shows them, save records them
 
 
+@pytest.mark.parametrize("count", [1, 40])
+def test_an_edit_right_after_the_hand_edit_look_is_never_overwritten(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """The stat a store vouches a copy by is the one its hand-edit look was based on: an
+    editor that saves just after that look (before any copy is written) is left as it is, not
+    replaced unrecorded (a second stat taken after the look would have vouched for the edit)."""
+    sid = ws.sessions.create(name="race")
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"f{i}.txt", f"v1 {i}", None) for i in range(count)]
+    )
+    files = ws.root / "sessions" / ws.sessions.resolve(sid) / "files"
+    real = ws.worktree.keep_before_store
+
+    def editor_saves_just_after(*args, **kw):
+        kept = real(*args, **kw)
+        (files / "f0.txt").write_bytes(b"HAND EDIT\n")
+        return kept
+
+    monkeypatch.setattr(ws.worktree, "keep_before_store", editor_saves_just_after)
+    ws.artifacts.store_many(
+        sid, [("tool_result", f"f{i}.txt", f"v2 {i}", None) for i in range(count)]
+    )
+    monkeypatch.undo()
+    assert (files / "f0.txt").read_bytes() == b"HAND EDIT\n"
+    assert ws.artifacts.get(sid, "f0.txt")["content"] == b"v2 0"  # the store's record landed
+    assert "f0.txt" in ws.worktree.scan(ws.sessions.resolve(sid)).modified  # save records it
+
+
 # -- what the rest of the API reads off a record, and the checks a store makes ------------
 
 
@@ -1037,6 +1066,32 @@ def test_on_commit_is_told_of_each_committed_chunk(
     ids = anyws.artifacts.store_files(sid, paths, "t", on_commit=chunks.append)
     assert [[i["sequence"] for i in chunk] for chunk in chunks] == [[1, 2], [3, 4], [5]]
     assert [i for chunk in chunks for i in chunk] == ids
+
+
+def test_a_batch_of_many_chunks_starts_its_writer_threads_once_and_joins_them(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk of a large batch is written on the writer threads; they are started for the
+    batch, not again for every chunk, and none is left running when the store returns."""
+    import threading
+
+    import spellfs.model.artifact_writes as artifact
+
+    monkeypatch.setattr(artifact, "CHUNK_RECORDS", 20)
+    sid = ws.sessions.create(name="threads")
+    starts = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: (starts.append(t), start(t))[1])
+    paths = []
+    for i in range(100):  # five chunks, each large enough for the threads
+        p = tmp_path / f"w{i:03d}.txt"
+        p.write_bytes(b"w%d" % i)
+        paths.append(p)
+    ids = ws.artifacts.store_files(sid, paths, "t")
+    assert [i["sequence"] for i in ids] == list(range(1, 101))
+    assert all(files_copy(ws, sid, p.name) == p.read_bytes() for p in paths)
+    assert 0 < len(starts) <= artifact._WRITERS
+    assert not any(t.is_alive() for t in starts)
 
 
 def test_a_recorded_run_notes_every_store_and_delete(ws: Workspace, tmp_path: Path) -> None:

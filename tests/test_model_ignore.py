@@ -258,3 +258,70 @@ def test_a_file_whose_name_cannot_be_an_artifact_is_skipped_with_why(ws) -> None
         (str(top / "back\\slash.txt"), "not a valid artifact name: add it with --name"),
         (str(top / "new\nline.txt"), "not a valid artifact name: add it with --name"),
     ]
+
+
+def _walk_as_before(ws, top: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The walk as it was written on ``os.walk`` (``islink`` and ``isfile`` a file), the oracle
+    for the one on ``scandir``: the same files, in the same order, the same skips."""
+    from spellfs.model.artifact_log import valid_name
+    from spellfs.model.ignore import _relative_base
+
+    spec, skipped, found = ws.ignore.spec, [], []
+    base = _relative_base(ws, top)
+    private = {os.path.realpath(os.path.join(ws.root, d)) for d in (".spell", "sessions")}
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel = os.path.relpath(dirpath, top)
+        prefix = base if rel == "." else (f"{base}/{rel}" if base else rel)
+        keep = []
+        for d in sorted(dirnames):
+            path = os.path.join(dirpath, d)
+            if d.startswith(".") or os.path.realpath(path) in private:
+                continue
+            if spec.match_file(f"{prefix}/{d}/" if prefix else f"{d}/"):
+                skipped.append((path + "/", "in .spellignore"))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            path = os.path.join(dirpath, f)
+            if f.startswith("."):
+                skipped.append((path, "hidden: artifact names may not start with '.'"))
+            elif os.path.islink(path):
+                skipped.append((path, "a link: add what it points at by name"))
+            elif not os.path.isfile(path):
+                skipped.append((path, "not a regular file: a FIFO, socket or device"))
+            elif spec.match_file(f"{prefix}/{f}" if prefix else f):
+                skipped.append((path, "in .spellignore"))
+            elif not valid_name(f):
+                skipped.append((path, "not a valid artifact name: add it with --name"))
+            else:
+                found.append(path)
+    return found, skipped
+
+
+@pytest.mark.parametrize("where", ["inside", "outside", "root"])
+def test_the_walk_takes_and_skips_what_the_os_walk_one_did(ws, tmp_path, where: str) -> None:
+    """Links to files, folders and nothing, a FIFO, hidden and ignored entries, bad names and
+    several levels: the walk that reads each entry's kind from ``scandir`` agrees, entry for
+    entry and in order, with the one that asked ``islink`` and ``isfile`` of every file."""
+    write(ws.root / ".spellignore", "*.log\nbuild/\nlinked-ign/\n!keep.log\nsub/b/x.txt\n")
+    top = {"inside": ws.root / "data", "outside": tmp_path / "out", "root": ws.root}[where]
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "t.txt")
+    for i, name in enumerate(
+        ["z.txt", "a.txt", "A.txt", "keep.log", "x.log", "build/o.txt", "sub/b/x.txt",
+         "sub/b/y.txt", "sub/a.txt.d/q.txt", "sub/c/d/e/f.txt", ".h/in.txt", "bad\\name.txt",
+         "new\nline.txt", "sp ace.txt", "ünï.txt", "deep/" * 6 + "leaf.txt"]
+    ):  # fmt: skip
+        write(top / name, str(i))
+    os.symlink(elsewhere / "t.txt", top / "to-file.txt")
+    os.symlink(elsewhere, top / "to-dir")
+    os.symlink(elsewhere, top / "linked-ign")
+    os.symlink(tmp_path / "nothing", top / "dangling.txt")
+    os.symlink(elsewhere / "t.txt", top / "sub" / "c" / "inner-link")
+    os.mkfifo(top / "sub" / "pipe")
+    chosen, skipped = collect_files(ws, ws.ignore, [str(top)])
+    assert (chosen, skipped) == _walk_as_before(ws, str(top))
+    assert str(top / "sub" / "c" / "d" / "e" / "f.txt") in chosen
+    assert (str(top / "to-dir"), "a link: add what it points at by name") not in skipped
+    assert (str(top / "linked-ign") + "/", "in .spellignore") in skipped  # (listed as os.walk did)

@@ -160,6 +160,38 @@ def test_a_failing_store_puts_back_its_copies_at_once(
     assert ws.worktree.scan(dir).clean
 
 
+def test_a_store_after_the_inflight_folder_went_still_lists_its_copies(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list's folder is opened into directly once it exists; removed (by hand, by a clean-up)
+    between two stores, the next store makes it again and its copies are still listed, so a
+    failure before the append still puts them back."""
+    import shutil
+
+    from spellfs.model.inflight import INFLIGHT
+
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
+    assert (ws.root / INFLIGHT).is_dir()
+    shutil.rmtree(ws.root / INFLIGHT)
+    dir = ws.sessions.resolve(sid)
+    listed = []
+
+    def full(*a, **k):
+        listed.append((ws.root / INFLIGHT / dir).read_text())
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ws.storage, "append", full)
+    with pytest.raises(OSError):
+        ws.artifacts.store_many(sid, [("t", "a.txt", b"v2", None), ("t", "c.txt", b"new", None)])
+    monkeypatch.undo()
+    assert listed == ["a.txt\nc.txt\n"]
+    files = ws.root / "sessions" / dir / "files"
+    assert sorted(os.listdir(files)) == ["a.txt"] and (files / "a.txt").read_bytes() == b"v1"
+    ws.artifacts.store(sid, "user_input", "c.txt", b"c")  # and stores go on as before
+    assert (files / "c.txt").read_bytes() == b"c" and ws.worktree.scan(dir).clean
+
+
 def test_fsck_tells_interrupted_writes_from_hand_edits(spell, root: Path) -> None:
     from spellfs.model.inflight import INFLIGHT
 

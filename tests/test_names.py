@@ -1,4 +1,5 @@
-"""Times as records carry them: ``utc_key`` puts any RFC 3339 spelling in time order."""
+"""Times as records carry them: ``utc_key`` puts any RFC 3339 spelling in time order. Artifact
+names: a remembered check answers as the first did."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spellfs.names import now, parse_time, utc_key
+from spellfs import names
+from spellfs.errors import UsageError
+from spellfs.names import check_artifact_name, now, parse_time, utc_key
 
 _times = st.datetimes(
     min_value=datetime(1971, 1, 2), max_value=datetime(2998, 12, 30), timezones=st.just(None)
@@ -50,3 +53,33 @@ def test_a_time_written_by_now_is_its_own_key_and_text_that_is_no_time_stays() -
     assert utc_key("2026-01-01T12:00:00+02:00") == "2026-01-01T10:00:00.000000Z"
     assert utc_key("yesterday") == "yesterday"
     assert utc_key("") == ""
+
+
+def _verdict(name: object) -> str:
+    try:
+        return "ok " + check_artifact_name(name)
+    except UsageError as exc:
+        return str(exc)
+
+
+@given(st.one_of(st.text(max_size=300), st.sampled_from(["a.md", ".x", "a/b", " a", "a\u202e"])))
+def test_a_name_checked_again_gets_the_answer_it_got_first(text: str) -> None:
+    """Valid names are remembered (``spell add`` checks each name three times): a name's second
+    check, and one after the memory is emptied, answer exactly as its first did."""
+    first, again = _verdict(text), _verdict(text)
+    names._VALID_NAMES.clear()
+    assert first == again == _verdict(text)
+    raw = text.encode("utf-8", "surrogatepass")  # (bytes are checked as the text they decode to)
+    assert _verdict(raw) == ("invalid artifact name: not UTF-8" if _has_surrogate(text) else first)
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def test_the_memory_of_valid_names_stays_bounded() -> None:
+    names._VALID_NAMES.clear()
+    for i in range(names._VALID_NAMES_MAX + 10):
+        check_artifact_name(f"n{i}.txt")
+    assert 0 < len(names._VALID_NAMES) <= names._VALID_NAMES_MAX
+    assert _verdict("n5.txt") == "ok n5.txt"  # (forgotten or not, still valid)

@@ -248,3 +248,82 @@ def test_a_linked_spell_folder_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(UnsafePath, match=r"^refused: \.spell is a symbolic link"):
         store.put_bytes(b"x")
     assert list((tmp_path / "outside" / "objects").iterdir()) == []
+
+
+class _GuardAsBefore(PathGuard):
+    """The check as it was before a folder seen whole was let through at once: every folder on
+    the way looked up in turn (the oracle for the short cut)."""
+
+    def check(self, rel: str, final: bool = True) -> None:
+        if not rel.startswith("sessions"):
+            return
+        parts = rel.split("/")
+        last = len(parts) if final else len(parts) - 1
+        for i in range(1, last + 1):
+            sub = "/".join(parts[:i])
+            if sub in self._dirs:
+                continue
+            try:
+                mode = os.lstat(self.base + sub).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            if stat.S_ISDIR(mode):
+                self._dirs.add(sub)
+            elif not stat.S_ISREG(mode):
+                raise refusal(sub, mode)
+            else:
+                return
+
+
+_PATHS = [
+    "sessions/s/files/a.txt",
+    "sessions/s/files",
+    "sessions/s/artifacts.yaml",
+    "sessions/s//files/a.txt",
+    "sessions/t/files/b.txt",
+    "sessions/s/files/d/e.txt",
+    "sessions/s/files/d",
+]
+_FOLDERS = ["sessions/s", "sessions/s/files", "sessions/t", "sessions/s/files/d"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_short_cut_for_a_folder_seen_whole_answers_as_the_full_check(
+    tmp_path: Path, seed: int
+) -> None:
+    """Checks, forgets and folders swapped for links (or made again) in a random order: the
+    guard that lets a folder seen whole through at once refuses exactly what the one that looks
+    at every folder on the way refuses, and remembers the same folders."""
+    import random
+
+    rng = random.Random(seed)
+    root = tmp_path / "ws"
+    for d in ("sessions/s/files/d", "sessions/t/files"):
+        (root / d).mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    new, old = guard(root), _GuardAsBefore(os.fspath(root) + "/")
+    for _ in range(60):
+        op = rng.random()
+        if op < 0.6:
+            rel, final = rng.choice(_PATHS), rng.random() < 0.5
+            answers = []
+            for g in (new, old):
+                try:
+                    g.check(rel, final)
+                    answers.append("ok")
+                except UnsafePath as exc:
+                    answers.append(str(exc))
+            assert answers[0] == answers[1], (rel, final)
+        elif op < 0.8:
+            folder = rng.choice(_FOLDERS)
+            new.forget(folder)
+            old.forget(folder)
+        else:  # swap a folder for a link to outside, or put a real one back
+            folder = root / rng.choice(_FOLDERS)
+            if folder.is_symlink():
+                folder.unlink()
+                folder.mkdir()
+            elif folder.is_dir():
+                shutil.rmtree(folder)
+                os.symlink(tmp_path / "outside", folder)
+        assert new._dirs == old._dirs

@@ -267,7 +267,7 @@ def add(
     large batch is committed in chunks, and each line printed names a stored file.
     """
     ws = open_workspace(ctx)
-    from ..model import Ignore, collect_files
+    from ..model import Ignore, collect_files, file_name
 
     ignore = Ignore(ws)
     chosen, skipped = collect_files(ws, ignore, files)
@@ -292,7 +292,7 @@ def add(
             if not as_json:  # acknowledged as each chunk commits: an interrupt loses none of these
                 click.echo(
                     "".join(
-                        f"stored {name or Path(r['file']).name} as #{r['sequence']} "
+                        f"stored {name or file_name(r['file'])} as #{r['sequence']} "
                         f"({r['content_hash'][:12]})\n"
                         for r in batch
                     ),

@@ -36,6 +36,7 @@ __getattr__, __dir__, __all__ = exports(
         "not_files": "leftovers",
         "edited_since": "handedits",
         "require_active": "artifact_writes",
+        "file_name": "artifact_writes",
         "TRANSITIONS": "session",
         "dump_manifest": "manifest",
         "load_manifest": "manifest",

@@ -10,6 +10,7 @@ pointing at nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -26,7 +27,7 @@ from .statcache import RACY_NS
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "require_active"]
+__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "file_name", "local_path", "require_active"]
 
 _META_KEYS = ("mime_type", "description", "tags")
 _INLINE_BYTES = 16 << 20
@@ -57,6 +58,29 @@ def _mime(name: str, head: bytes) -> str:
         return "application/octet-stream"
 
 
+def _plain(path: str) -> bool:
+    """Whether pathlib would keep ``path`` as it is (no ``//``, ``.`` part or trailing slash)."""
+    return (
+        "//" not in path
+        and "/./" not in path
+        and not path.startswith("./")
+        and not path.endswith(("/", "/."))
+        and path != "."
+    )
+
+
+def local_path(path: str) -> str:
+    """``path`` as ``pathlib.Path`` spells it, without building one for a plain path (a bulk
+    add names 20,000): ``a//b/`` is ``a/b``, so ``spell add S notes.md/`` stores notes.md."""
+    return path if _plain(path) else os.fspath(Path(path))
+
+
+def file_name(path: str) -> str:
+    """The artifact name a file's path gives by default: its last part, as ``Path.name``."""
+    name = local_path(path).rpartition("/")[2]
+    return "" if name == "." else name  # (``Path(".")`` has no parts)
+
+
 def _kind_of(value: Any) -> str:
     """A value's kind in a script writer's words (a Lua table arrives as lupa's ``_LuaTable``)."""
     if isinstance(value, bool):
@@ -84,7 +108,7 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
 
 
-def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
+def _read_small(path: str | Path, limit: int = 1 << 20) -> bytes | None:
     """A file's content when it is at most ``limit`` bytes, else None: stream it. Four system
     calls for a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then
     shrinks)."""
@@ -102,6 +126,30 @@ def _read_small(path: Path, limit: int = 1 << 20) -> bytes | None:
     finally:
         os.close(fd)
     return data if len(data) <= limit else None
+
+
+class _Writers:
+    """The writer threads of one batch, started when its first large chunk needs them and
+    joined when the batch ends: a pool per chunk started 160 threads for 20,000 files, each
+    start waiting for the GIL that the running ones hold."""
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+
+    def map(self, fn: Callable, shares: list) -> Any:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(_WRITERS)
+        return self._pool.map(fn, shares)
+
+    def __enter__(self) -> "_Writers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 class ArtifactWrites:
@@ -179,7 +227,7 @@ class ArtifactWrites:
         for i, path in enumerate(paths):
             if not os.fsdecode(path):
                 raise UsageError("invalid file: an empty path (name a file to store)")
-            p = Path(os.fsdecode(path))
+            p = local_path(os.fsdecode(path))
             try:
                 st = os.stat(p)
             except (FileNotFoundError, NotADirectoryError):
@@ -189,16 +237,18 @@ class ArtifactWrites:
             if not stat.S_ISREG(st.st_mode):
                 raise UsageError(f"not a regular file: {p} ({file_kind(st.st_mode)}; store a file)")
             size = st.st_size
+            base = file_name(p)
             if size > limit:
                 raise LimitExceeded(
-                    f"artifact too large: {p.name} is {size} bytes; max_artifact_size is {limit}"
+                    f"artifact too large: {base} is {size} bytes; max_artifact_size is {limit}"
                     f"{_RAISE_SIZE}"
                 )
-            name = names[i] if names and names[i] is not None else p.name
+            name = names[i] if names and names[i] is not None else base
             meta = metadata[i] if isinstance(metadata, list) else metadata
             if eager and size <= 1 << 20 and inline + size <= _INLINE_BYTES:
                 inline += size
-                items.append((type, name, p.read_bytes(), None, meta))
+                with open(p, "rb") as f:
+                    items.append((type, name, f.read(), None, meta))
             else:  # read (small) or streamed (large) from disk when its turn comes
                 items.append((type, name, None, p, meta))
         return self._store_all(session, items, materialized, by, on_commit)
@@ -219,9 +269,9 @@ class ArtifactWrites:
         type: str,
         name: str,
         content: bytes | str | None,
-        path: Path | None,
+        path: str | Path | None,
         metadata: dict | None,
-    ) -> tuple[dict, bytes | None, Path | None]:
+    ) -> tuple[dict, bytes | None, str | Path | None]:
         """Run the BeforeArtifactStore hook and check everything that needs no lock. A file
         stored by path and too big to read up front (``content`` None) goes through the hook
         too, with ``content`` nil: the hook can still cancel it, rename it or give content."""
@@ -287,7 +337,8 @@ class ArtifactWrites:
             return []
         rel = f"sessions/{dir}/artifacts.yaml"
         ids: list[dict] = []
-        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal:
+        pool = _Writers()  # the writer threads, started once for all the chunks of this batch
+        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal, pool:
             m = ws.sessions.manifest(dir)
             require_active(ws, m)
             log = ws.log(dir)
@@ -295,8 +346,11 @@ class ArtifactWrites:
             checked = None
             if not materialized:  # a hand edit at a name about to be written is recorded first
                 names = [rec["name"] for rec, _, _ in prepared]
-                ws.worktree.keep_before_store(dir, names)
-                checked = copies_now(ws, dir, names)
+                seen: dict[str, tuple | None] = {}
+                if ws.worktree.keep_before_store(dir, names, seen) or not seen:
+                    checked = copies_now(ws, dir, names)  # (copies just recorded: look again)
+                else:  # the stats that look was based on: an edit since then is seen as one
+                    checked = seen
             max_live = ws.config.get("sessions.max_artifacts_per_session")
             new_names = {rec["name"] for rec, _, _ in prepared if not log.is_live(rec["name"])}
             if new_names and log.live_count + len(new_names) > max_live:
@@ -313,6 +367,7 @@ class ArtifactWrites:
                     journal,
                     by,
                     checked,
+                    pool,
                 )
                 data = b"".join(encode_record(r) for r in records)
                 at = self.storage.append(rel, data)  # the commit point of this chunk
@@ -335,6 +390,7 @@ class ArtifactWrites:
         journal: Any,
         by: str | None,
         checked: dict[str, tuple | None] | None = None,
+        pool: "_Writers | None" = None,
     ) -> tuple[list[dict], list[tuple[str, Any, str]]]:
         """Write the objects and ``files/`` copies of one chunk; return its records (not yet
         appended) and the settled copies written.
@@ -390,12 +446,12 @@ class ArtifactWrites:
             return oid, size, head
 
         if settled:
-            from concurrent.futures import ThreadPoolExecutor
-
             n = len(prepared)
             shares = [range(k, n, _WRITERS) for k in range(_WRITERS)]  # a task a thread, not a file
             written = [None] * n
-            with ThreadPoolExecutor(_WRITERS) as pool:
+            with contextlib.ExitStack() as own:
+                if pool is None:
+                    pool = own.enter_context(_Writers())
                 for share, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
                     for i, result in zip(share, done):
                         written[i] = result
@@ -475,7 +531,7 @@ class ArtifactWrites:
         dir: str,
         name: str,
         content: bytes | None,
-        path: Path | None,
+        path: str | Path | None,
         size: int,
         settled: bool = False,
     ) -> Any:
@@ -487,7 +543,8 @@ class ArtifactWrites:
             self.storage.remove(rel)
             return None
         if content is None:
-            content = path.read_bytes()
+            with open(path, "rb") as f:  # (content None: a file stored by path)
+                content = f.read()
         return self.storage.write(
             rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None
         )

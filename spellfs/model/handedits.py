@@ -75,21 +75,27 @@ class HandEdits:
             "recorded first, then it goes on)"
         )
 
-    def keep_before_store(self, dir: str, names: list[str]) -> list[str]:
+    def keep_before_store(
+        self, dir: str, names: list[str], seen: dict[str, tuple | None] | None = None
+    ) -> list[str]:
         """Before a store overwrites ``files/<name>``: a copy holding content none of the name's
         records has (a hand edit or a file dropped in) is recorded first, as `spell save` would
         (``user_input``, created_by ``hand``), so the store never clobbers it. Call under the
-        session lock; returns the names so kept."""
+        session lock; returns the names so kept. ``seen`` is given each name's stat as
+        :func:`copies_now` takes it (the one this look was based on)."""
         if not self.on_disk:
             return []
-        hand = self.unrecorded(dir, names)
+        hand = self.unrecorded(dir, names, seen)
         self._store_as_hand(dir, hand)
         return hand
 
-    def unrecorded(self, dir: str, names: Any) -> list[str]:
+    def unrecorded(
+        self, dir: str, names: Any, seen: dict[str, tuple | None] | None = None
+    ) -> list[str]:
         """Of ``names``, those whose ``files/`` copy holds content none of the name's records has
         (a stat each, and the stat cache; a read only for a copy whose stat moved), so one
-        delete or store costs the same in a session of 10 or 10,000 artifacts."""
+        delete or store costs the same in a session of 10 or 10,000 artifacts. ``seen``, when
+        given, is filled with each name's stat key (:func:`copies_now`'s; None: no copy)."""
         if not self.on_disk:
             return []
         ws = self.ws
@@ -101,7 +107,11 @@ class HandEdits:
             try:
                 s = os.lstat(base + name)
             except (FileNotFoundError, NotADirectoryError):
+                if seen is not None:
+                    seen[name] = None
                 continue  # the common case: nothing there to lose
+            if seen is not None:
+                seen[name] = (s.st_mode, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
             if not statmod.S_ISREG(s.st_mode):
                 continue
             versions = log.versions.get(name, ())

@@ -78,6 +78,9 @@ def collect_files(
 
 
 def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, str]]) -> list[str]:
+    """The files under ``top``, as :func:`os.walk` (top-down, no links followed) gives them,
+    from one ``scandir`` a folder: each entry's kind comes with it (a link or a regular
+    file, from ``d_type``), where ``islink`` and ``isfile`` took two system calls a file."""
     from ..errors import UsageError
     from .artifact_log import valid_name
 
@@ -88,36 +91,55 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
         private = {os.path.realpath(os.path.join(ws.root, d)) for d in (".spell", "sessions")}
     found: list[str] = []
     seen: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(top):
-        rel = os.path.relpath(dirpath, top)
-        if rel.count(os.sep) >= MAX_DEPTH:  # (os.walk recurses: a deep tree would crash it)
+    match = spec.match_file
+    join = os.path.join
+
+    def folder(dirpath: str, rel: str, depth: int) -> None:
+        if depth > MAX_DEPTH:  # (os.walk recursed: a deep tree would crash it)
             raise UsageError(
                 f"too deeply nested: {dirpath[:200]}… is more than {MAX_DEPTH} folders below "
                 f"{top} (add the files of a shallower folder)"
             )
-        prefix = base if rel == "." else (f"{base}/{rel}" if base else rel)
+        dirs, files = [], []
+        try:
+            with os.scandir(dirpath) as entries:
+                for entry in entries:
+                    try:
+                        is_dir = entry.is_dir()  # (a link to a folder too, as os.walk lists it)
+                    except OSError:
+                        is_dir = False
+                    (dirs if is_dir else files).append(entry)
+        except OSError:
+            return  # unreadable: os.walk skipped it so
+        prefix = base if not rel else (f"{base}/{rel}" if base else rel)
         keep = []
-        for d in sorted(dirnames):
-            path = os.path.join(dirpath, d)
+        for entry in sorted(dirs, key=_name):
+            d = entry.name
+            path = join(dirpath, d)
             if d.startswith(".") or os.path.realpath(path) in private:
                 continue  # .git/, .spell/, sessions/ and hidden directories: never artifacts
-            if spec.match_file(f"{prefix}/{d}/" if prefix else f"{d}/"):
+            if match(f"{prefix}/{d}/" if prefix else f"{d}/"):
                 skipped.append((path + "/", "in .spellignore"))
                 continue
             keep.append(d)
-        dirnames[:] = keep
-        for f in sorted(filenames):
-            path = os.path.join(dirpath, f)
+        for entry in sorted(files, key=_name):
+            f = entry.name
+            path = join(dirpath, f)
             if f.startswith("."):
                 skipped.append((path, "hidden: artifact names may not start with '.'"))
                 continue
-            if os.path.islink(path):  # a folder from a clone or an archive may link anywhere
+            try:
+                link = entry.is_symlink()
+                regular = not link and entry.is_file()
+            except OSError:
+                link = regular = False
+            if link:  # a folder from a clone or an archive may link anywhere
                 skipped.append((path, "a link: add what it points at by name"))
                 continue
-            if not os.path.isfile(path):  # a FIFO would block a read; a device never ends
+            if not regular:  # a FIFO would block a read; a device never ends
                 skipped.append((path, "not a regular file: a FIFO, socket or device"))
                 continue
-            if spec.match_file(f"{prefix}/{f}" if prefix else f):
+            if match(f"{prefix}/{f}" if prefix else f):
                 skipped.append((path, "in .spellignore"))
                 continue
             if not valid_name(f):  # (a newline, a backslash …: one bad name no longer stops all)
@@ -130,7 +152,17 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
                 )
             seen[f] = path
             found.append(path)
+        for d in keep:
+            path = join(dirpath, d)
+            if not os.path.islink(path):  # a link to a folder is listed, never entered
+                folder(path, f"{rel}/{d}" if rel else d, depth + 1)
+
+    folder(top, "", 0)
     return found
+
+
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
 
 
 def _relative_base(ws: "Workspace", top: str) -> str:

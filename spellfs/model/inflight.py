@@ -48,10 +48,12 @@ class _Journal:
         path = f"{self.ws.root}/{INFLIGHT}"
         try:  # nothing is copied yet: a full disk here is a one-line error, nothing touched
             if self.fd is None:
-                os.makedirs(path, exist_ok=True)
-                self.fd = os.open(
-                    f"{path}/{self.dir}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-                )
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                try:  # the folder is there after the first store: one open, not three more calls
+                    self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
+                except OSError:  # not yet (or something else wrong: fails as it always did)
+                    os.makedirs(path, exist_ok=True)
+                    self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
             # (valid names: UTF-8 without lone surrogates, never a newline)
             write_all(self.fd, b"".join(n.encode() + b"\n" for n in names))
         except OSError as exc:

@@ -77,6 +77,8 @@ class PathGuard:
         special file."""
         if not rel.startswith("sessions"):
             return
+        if (rel if final else rel.rpartition("/")[0]) in self._dirs:
+            return  # seen whole before: a folder is kept only once those above it were
         parts = rel.split("/")
         last = len(parts) if final else len(parts) - 1
         for i in range(1, last + 1):
