@@ -649,7 +649,7 @@ def test_what_is_not_a_regular_file_in_the_pack_folder_is_never_opened(
 
 def test_gc_merges_many_packs_into_one_and_folds_dead_journals(tmp_path: Path) -> None:
     """N, O: each storing command leaves a pack, a dead one a journal; gc makes them few."""
-    from spellfs.store.packs import MERGE_FROM
+    from spellfs.store.folding import MERGE_FROM
 
     root = tmp_path / "objects"
     expected = {}
