@@ -1470,23 +1470,23 @@ def test_a_store_hook_sees_the_content_of_files_up_to_1_mib_while_the_batch_hold
 def test_read_small_reads_a_file_up_to_its_limit_whole_and_leaves_a_larger_one(
     tmp_path: Path,
 ) -> None:
-    """`_read_small` decides whether a stored file is read into memory (at most ``limit`` bytes)
+    """`read_small` decides whether a stored file is read into memory (at most ``limit`` bytes)
     or streamed (None). A file whose content is longer than its stat said (one still being
     written; /proc files say 0) is read on to its end, never cut at the stat size."""
-    from spellfs.model.artifact_writes import _read_small
+    from spellfs.model.store_inputs import read_small
 
     exact = tmp_path / "exact.bin"
     exact.write_bytes(b"e" * 1000)
-    assert _read_small(exact, 1000) == b"e" * 1000
-    assert _read_small(exact, 999) is None
-    assert _read_small(exact) == b"e" * 1000
+    assert read_small(exact, 1000) == b"e" * 1000
+    assert read_small(exact, 999) is None
+    assert read_small(exact) == b"e" * 1000
     proc = Path("/proc/self/cmdline")  # stat says 0 bytes; reading gives the command line
     whole = proc.read_bytes()
     assert proc.stat().st_size == 0 and len(whole) > 2
-    assert _read_small(proc) == whole
-    assert _read_small(proc, len(whole)) == whole
-    assert _read_small(proc, len(whole) - 1) is None
-    assert _read_small(proc, 1) is None  # (its first read gives 1 byte: the limit, not the end)
+    assert read_small(proc) == whole
+    assert read_small(proc, len(whole)) == whole
+    assert read_small(proc, len(whole) - 1) is None
+    assert read_small(proc, 1) is None  # (its first read gives 1 byte: the limit, not the end)
 
 
 def test_a_file_longer_than_its_stat_said_is_stored_whole(anyws: Workspace, sid: str) -> None:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spellfs import Workspace
-from spellfs.model.artifact_writes import file_name, local_path
+from spellfs.model.store_inputs import file_name, local_path
 
 _paths = st.text(alphabet="a./ é", min_size=1, max_size=24)
 

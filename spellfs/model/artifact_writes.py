@@ -22,12 +22,14 @@ from ..names import check_artifact_name, check_tags, check_word, jsonable, now
 from ..store import PACKED_MAX, encode_record, file_kind
 from .handedits import copies_now, edited_since
 from .inflight import inflight
+from .mime import mime_for
+from .store_inputs import file_name, kind_of, local_path, read_small
 from .statcache import RACY_NS
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "file_name", "local_path", "require_active"]
+__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "require_active"]
 
 _META_KEYS = ("mime_type", "description", "tags")
 _INLINE_BYTES = 16 << 20
@@ -36,60 +38,6 @@ CHUNK_RECORDS = 1000
 _PARALLEL_FROM = 16  # a batch this large writes its files on _WRITERS threads
 _WRITERS = 8
 _RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
-
-_MIME_BY_SUFFIX: dict[str, str | None] = {}
-
-
-def _mime(name: str, head: bytes) -> str:
-    suffix = ".".join(name.lower().split(".")[1:][-2:])  # "tar.gz" is not "gz"
-    guess = _MIME_BY_SUFFIX.get(suffix, "")
-    if guess == "":
-        from .mime import guess_mime  # a fixed table: records must not differ between machines
-
-        if len(_MIME_BY_SUFFIX) > 4096:
-            _MIME_BY_SUFFIX.clear()
-        guess = _MIME_BY_SUFFIX[suffix] = guess_mime(suffix)
-    if guess:
-        return guess
-    try:
-        head[:4096].decode("utf-8")
-        return "text/plain"
-    except UnicodeDecodeError:
-        return "application/octet-stream"
-
-
-def _plain(path: str) -> bool:
-    """Whether pathlib would keep ``path`` as it is (no ``//``, ``.`` part or trailing slash)."""
-    return (
-        "//" not in path
-        and "/./" not in path
-        and not path.startswith("./")
-        and not path.endswith(("/", "/."))
-        and path != "."
-    )
-
-
-def local_path(path: str) -> str:
-    """``path`` as ``pathlib.Path`` spells it, without building one for a plain path (a bulk
-    add names 20,000): ``a//b/`` is ``a/b``, so ``spell add S notes.md/`` stores notes.md."""
-    return path if _plain(path) else os.fspath(Path(path))
-
-
-def file_name(path: str) -> str:
-    """The artifact name a file's path gives by default: its last part, as ``Path.name``."""
-    name = local_path(path).rpartition("/")[2]
-    return "" if name == "." else name  # (``Path(".")`` has no parts)
-
-
-def _kind_of(value: Any) -> str:
-    """A value's kind in a script writer's words (a Lua table arrives as lupa's ``_LuaTable``)."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, (dict, list, tuple)) or type(value).__name__ == "_LuaTable":
-        return "a table"
-    return type(value).__name__
 
 
 def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
@@ -106,26 +54,6 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
         else f"a finished session is read-only; fork it: `spell fork {sid}`"
     )
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
-
-
-def _read_small(path: str | Path, limit: int = 1 << 20) -> bytes | None:
-    """A file's content when it is at most ``limit`` bytes, else None: stream it. Four system
-    calls for a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then
-    shrinks)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        size = os.fstat(fd).st_size
-        if size > limit:
-            return None
-        data = os.read(fd, size + 1)
-        while len(data) != size and len(data) <= limit:  # short read, or it changed: read on
-            more = os.read(fd, limit + 1 - len(data))
-            if not more:
-                break
-            data += more
-    finally:
-        os.close(fd)
-    return data if len(data) <= limit else None
 
 
 class _Writers:
@@ -308,7 +236,7 @@ class ArtifactWrites:
                 content = bytes(content)
             else:
                 raise UsageError(
-                    f"invalid content for {name}: expected a string, got {_kind_of(content)}"
+                    f"invalid content for {name}: expected a string, got {kind_of(content)}"
                 )
         rec = self._record_fields(name, type, metadata)
         limit = ws.config.get("sessions.max_artifact_size")
@@ -413,7 +341,7 @@ class ArtifactWrites:
         if settled:  # a bulk store: its small objects go into one pack (store/packs.py)
             for i, (_, content, path) in enumerate(prepared):
                 if content is None and path is not None:
-                    content = _read_small(path, PACKED_MAX)  # (a chunk holds at most 64 MiB)
+                    content = read_small(path, PACKED_MAX)  # (a chunk holds at most 64 MiB)
                 contents[i] = (
                     content if content is not None and len(content) <= PACKED_MAX else None
                 )
@@ -426,7 +354,7 @@ class ArtifactWrites:
             if i in packed:
                 content = contents[i]
             elif content is None and path is not None:
-                content = _read_small(path)
+                content = read_small(path)
             if content is not None:
                 oid = packed.get(i) or ws.objects.put_bytes(content)
                 size, head = len(content), content[:4096]
@@ -474,7 +402,7 @@ class ArtifactWrites:
                 "hash": oid,
                 "size": size,
                 "type": rec["type"],
-                "mime_type": rec.get("mime_type") or _mime(name, head),
+                "mime_type": rec.get("mime_type") or mime_for(name, head),
                 "created_at": now(),
                 "created_by": by or ws.actor,
             }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MIME_TYPES", "guess_mime"]
+__all__ = ["MIME_TYPES", "guess_mime", "mime_for"]
 
 MIME_TYPES: dict[str, str] = {
     # text and markup
@@ -129,3 +129,24 @@ def guess_mime(suffix: str) -> str | None:
         _fallback = mimetypes.MimeTypes()
     # ("x." for an empty suffix: no type has an empty extension)
     return _fallback.guess_type(f"x.{suffix}", strict=False)[0]
+
+
+_MIME_BY_SUFFIX: dict[str, str | None] = {}
+
+
+def mime_for(name: str, head: bytes) -> str:
+    """The mime type a stored artifact is given: by its name's suffix, else text or bytes by
+    its first 4 KiB."""
+    suffix = ".".join(name.lower().split(".")[1:][-2:])  # "tar.gz" is not "gz"
+    guess = _MIME_BY_SUFFIX.get(suffix, "")
+    if guess == "":
+        if len(_MIME_BY_SUFFIX) > 4096:
+            _MIME_BY_SUFFIX.clear()
+        guess = _MIME_BY_SUFFIX[suffix] = guess_mime(suffix)
+    if guess:
+        return guess
+    try:
+        head[:4096].decode("utf-8")
+        return "text/plain"
+    except UnicodeDecodeError:
+        return "application/octet-stream"
