@@ -666,3 +666,24 @@ def test_gc_merges_many_packs_into_one_and_folds_dead_journals(tmp_path: Path) -
     [dead2] = stored_by_a_dead_process(root, [b"another dead one\n"])
     assert new_store(root).tidy() == 1  # few packs: only the dead journal is folded
     assert in_pack_dir(gc, ".journal") == [] and new_store(root).get(dead2)
+
+
+def test_a_file_where_the_pack_folder_goes_is_named_by_store_and_fsck_and_set_aside(
+    tmp_path: Path,
+) -> None:
+    """R: every small store goes through pack/ now; a file there is said, not "File exists"."""
+    from conftest import run_spell
+    from spellfs import init_workspace
+
+    root = tmp_path / "ws"
+    init_workspace(root)
+    assert run_spell("-w", str(root), "new", "s").returncode == 0
+    (root / ".spell/objects/pack").write_text("x\n")
+    (tmp_path / "a.txt").write_text("hello\n")
+    r = run_spell("-w", str(root), "add", "s", str(tmp_path / "a.txt"))
+    assert r.returncode == 1 and b"pack: it is a file, not a folder" in r.stderr
+    r = run_spell("-w", str(root), "fsck")
+    assert r.returncode == 1 and b"corrupt-pack: .spell/objects/pack is a file" in r.stdout
+    assert run_spell("-w", str(root), "fsck", "--repair").returncode == 0
+    assert run_spell("-w", str(root), "add", "s", str(tmp_path / "a.txt")).returncode == 0
+    assert run_spell("-w", str(root), "fsck").returncode == 0

@@ -133,9 +133,14 @@ def _object_links(ws: "Workspace") -> list[Problem]:
     for name in sorted(os.listdir(f"{root}/.spell/objects")):
         rel = f".spell/objects/{name}"
         try:
-            real_dir(f"{root}/{rel}", rel)
+            real = real_dir(f"{root}/{rel}", rel)
         except UnsafePath as exc:
             found.append(Problem("unsafe-link", rel, str(exc)))
+            continue
+        if name == "pack" and not real:  # a file where packs and journals go: every store fails
+            found.append(
+                Problem("corrupt-pack", rel, f"{rel} is a file, not a folder (no store can write)")
+            )
     return found
 
 

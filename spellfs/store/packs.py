@@ -25,7 +25,7 @@ import time
 import weakref
 from typing import Callable, Iterable, Iterator
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, SpellError
 from .atomic import disk_error, pid, write_all
 from .journal import JOURNAL, Journal, scan
 from .folding import PackFolding, fsync_dir
@@ -68,10 +68,17 @@ class Packs(PackFolding):
 
     # -- finding ----------------------------------------------------------------------
     def _real(self) -> bool:
-        """Whether the pack folder exists; refused when it (or a folder above) is a link."""
+        """Whether the pack folder exists; refused when it (or a folder above) is a link, or a
+        file."""
         if self._check_root is not None:
             self._check_root()
-        return real_dir(self.dir, f".spell/objects/{PACK_DIR}")
+        real = real_dir(self.dir, f".spell/objects/{PACK_DIR}")
+        if not real and os.path.lexists(self.dir):
+            raise SpellError(
+                f"cannot write .spell/objects/{PACK_DIR}: it is a file, not a folder "
+                "(`spell fsck --repair` sets it aside)"
+            )
+        return real
 
     def _names(self) -> set[str]:
         if os.path.islink(self.dir):
