@@ -687,3 +687,35 @@ def test_a_file_where_the_pack_folder_goes_is_named_by_store_and_fsck_and_set_as
     assert run_spell("-w", str(root), "fsck", "--repair").returncode == 0
     assert run_spell("-w", str(root), "add", "s", str(tmp_path / "a.txt")).returncode == 0
     assert run_spell("-w", str(root), "fsck").returncode == 0
+
+
+def test_a_read_while_another_thread_seals_the_journal_finds_the_object(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """T: between the seal's rename and the index's new name, a reader in another thread must
+    not find the object gone."""
+    import threading
+
+    store = new_store(tmp_path / "objects")
+    oid = store.put_bytes(b"stored before the seal\n")
+    seal = store.packs.journal.seal
+    got: list[object] = []
+
+    def read() -> None:
+        try:
+            got.append(store.get(oid))
+        except Exception as exc:  # (what the test reports)
+            got.append(exc)
+
+    reader = threading.Thread(target=read)
+
+    def seal_then_read() -> str | None:
+        name = seal()  # renamed to .pack; the index still names the journal
+        reader.start()
+        reader.join(0.3)  # it runs now, or waits for the seal to finish
+        return name
+
+    monkeypatch.setattr(store.packs.journal, "seal", seal_then_read)
+    store.close()
+    reader.join()
+    assert got == [b"stored before the seal\n"]
