@@ -719,3 +719,42 @@ def test_a_read_while_another_thread_seals_the_journal_finds_the_object(
     store.close()
     reader.join()
     assert got == [b"stored before the seal\n"]
+
+
+def test_repair_mends_a_damaged_object_in_a_journal_another_process_still_writes(
+    tmp_path: Path,
+) -> None:
+    """I: the live journal cannot be rewritten; repair's loose copy, read first, mends it."""
+    from conftest import run_spell
+    from spellfs import init_workspace
+
+    root = tmp_path / "ws"
+    init_workspace(root)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {REPO!r})
+        from spellfs import Workspace
+        ws = Workspace.open({str(root)!r})
+        sid = ws.sessions.create(name="s")
+        ws.artifacts.store(sid, "user_input", "a.txt", b"precious words\\n")
+        print("stored", flush=True)
+        sys.stdin.read()  # alive, its journal open, until the test is done
+    """)
+    live = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert live.stdout is not None and live.stdout.readline() == "stored\n"
+        [journal] = (root / ".spell/objects/pack").glob("*.journal")
+        data = bytearray(journal.read_bytes())
+        data[data.index(b"precious")] ^= 0x20
+        os.chmod(journal, 0o644)
+        journal.write_bytes(bytes(data))
+        assert b"corrupt-object" in run_spell("-w", str(root), "fsck").stdout
+        r = run_spell("-w", str(root), "fsck", "--repair")
+        assert r.returncode == 0 and b"rebuilt from sessions/" in r.stdout
+        assert run_spell("-w", str(root), "fsck").returncode == 0
+        assert run_spell("-w", str(root), "cat", "s", "a.txt").stdout == b"precious words\n"
+    finally:
+        live.kill()
+        live.wait()
