@@ -758,3 +758,19 @@ def test_repair_mends_a_damaged_object_in_a_journal_another_process_still_writes
     finally:
         live.kill()
         live.wait()
+
+
+def test_repair_of_an_empty_journal_sets_it_aside_and_says_ok(tmp_path: Path) -> None:
+    """P: what repair set aside is not reported again by the check after it."""
+    from conftest import run_spell
+    from spellfs import init_workspace
+
+    root = tmp_path / "ws"
+    init_workspace(root)
+    (tmp_path / "a.txt").write_text("hello\n")
+    assert run_spell("-w", str(root), "new", "s").returncode == 0
+    assert run_spell("-w", str(root), "add", "s", str(tmp_path / "a.txt")).returncode == 0
+    (root / ".spell/objects/pack/aa.journal").write_bytes(b"")  # a power cut after its rename
+    r = run_spell("-w", str(root), "fsck", "--repair")
+    assert r.returncode == 0 and b"set aside" in r.stdout and b"corrupt-pack" not in r.stdout
+    assert run_spell("-w", str(root), "cat", "s", "a.txt").stdout == b"hello\n"
