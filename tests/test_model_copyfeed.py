@@ -393,7 +393,9 @@ def test_a_session_past_the_limit_gives_its_descriptor_back_and_is_never_fed_aga
         ws.artifacts.store(sid, "tool_result", f"f{i}.txt", f"{i}")
     for _ in range(3 * (FEED_AFTER + 1)):
         assert ws.worktree.scan(dir).clean
-        assert not ws.worktree.fed(dir) and ws.worktree.looked(dir) == 3
+        # not fed: each scan stats every copy (3), or none once their cache entries are
+        # settled (past the racy window: a loaded machine gets there within the loop)
+        assert not ws.worktree.fed(dir) and ws.worktree.looked(dir) in (0, 3)
         assert _inotify_descriptors() == before
     assert len(watch_starts) == 1  # the one watch that found it too big
 
