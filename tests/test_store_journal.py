@@ -774,3 +774,35 @@ def test_repair_of_an_empty_journal_sets_it_aside_and_says_ok(tmp_path: Path) ->
     r = run_spell("-w", str(root), "fsck", "--repair")
     assert r.returncode == 0 and b"set aside" in r.stdout and b"corrupt-pack" not in r.stdout
     assert run_spell("-w", str(root), "cat", "s", "a.txt").stdout == b"hello\n"
+
+
+def test_an_append_whose_torn_tail_cannot_be_cut_back_is_one_error_and_the_next_store_works(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A failed append whose cut-back fails too: the journal is written no more (readers stop
+    at the tail), the error names it, and the next store starts another journal."""
+    import errno
+
+    import spellfs.store.journal as journal
+
+    store = new_store(tmp_path / "objects")
+    kept = store.put_bytes(b"kept\n")
+    real_write, real_truncate = journal.write_all, os.ftruncate
+
+    def half_then_full(fd: int, data: bytes) -> None:
+        os.write(fd, data[:10])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def cannot(fd: int, size: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(journal, "write_all", half_then_full)
+    monkeypatch.setattr(journal.os, "ftruncate", cannot)
+    with pytest.raises(SpellError, match=r"\.journal: No space left on device"):
+        store.put_bytes(b"torn\n")
+    monkeypatch.setattr(journal, "write_all", real_write)
+    monkeypatch.setattr(journal.os, "ftruncate", real_truncate)
+    later = store.put_bytes(b"after\n")
+    assert len(in_pack_dir(store, ".journal")) == 2
+    reader = new_store(store.root)
+    assert reader.get(kept) == b"kept\n" and reader.get(later) == b"after\n"

@@ -105,7 +105,7 @@ class Journal:
             self._open(check)
         assert self._fd is not None and self.name is not None
         head = _HEAD.pack(_OBJ, bytes.fromhex(oid), len(stored))
-        start, count = self._end, len(self._entries)
+        start, count, name = self._end, len(self._entries), self.name
         try:
             write_all(self._fd, head + stored)
             at = start + _HEAD.size
@@ -115,10 +115,10 @@ class Journal:
             del self._entries[count:]  # the append is taken off whole, so what the journal
             self._end = start  # says of itself is what its file holds
             self._cut_back()
-            if isinstance(exc, OSError):
-                raise disk_error(exc, os.path.join(self.dir, self.name)) from None
+            if isinstance(exc, OSError):  # (named as it was: a failed cut-back closes it)
+                raise disk_error(exc, os.path.join(self.dir, name)) from None
             raise
-        return self.name, at
+        return name, at
 
     @property
     def full(self) -> bool:
