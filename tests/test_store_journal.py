@@ -806,3 +806,24 @@ def test_an_append_whose_torn_tail_cannot_be_cut_back_is_one_error_and_the_next_
     assert len(in_pack_dir(store, ".journal")) == 2
     reader = new_store(store.root)
     assert reader.get(kept) == b"kept\n" and reader.get(later) == b"after\n"
+
+
+def test_gc_merges_the_smallest_packs_within_its_memory_bound(tmp_path: Path, monkeypatch) -> None:
+    import spellfs.store.folding as folding
+
+    monkeypatch.setattr(folding, "MERGE_FROM", 3)
+    monkeypatch.setattr(folding, "MERGE_BYTES", 3000)
+    root = tmp_path / "objects"
+    expected = {}
+    for i, size in enumerate([100, 100, 100, 5000, 6000]):  # three small packs, two large
+        store = new_store(root)
+        data = b"%d " % i + os.urandom(size)
+        expected[store.put_bytes(data)] = data
+        store.close()
+    assert new_store(root).tidy() == 3
+    assert sorted(p.stat().st_size > 4000 for p in in_pack_dir(store, ".pack")) == [
+        False,
+        True,
+        True,
+    ]
+    assert {o: new_store(root).get(o) for o in expected} == expected

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MERGE_FROM", "PackFolding", "fsync_dir"]
 
-#: ``spell gc`` merges the packs into one once there are more than this many.
+#: ``spell gc`` merges the packs into one once there are more than this many ...
 MERGE_FROM = 32
+#: ... the smallest first, at most this many bytes of them at a time.
+MERGE_BYTES = 64 << 20
 
 
 class PackFolding:
@@ -100,9 +102,10 @@ class PackFolding:
         return True
 
     def merge(self) -> int:
-        """Past :data:`MERGE_FROM` packs and journals whose writers are gone, write their objects
-        as one pack and remove them (``spell gc``): every process reads each pack's index on
-        its first look, and each storing command leaves one. Return how many were merged."""
+        """Past :data:`MERGE_FROM` packs and journals whose writers are gone, write the objects
+        of the smallest as one pack and remove them (``spell gc``): every process reads each
+        pack's index on its first look, and each storing command leaves one. Below, only fold
+        dead processes' journals into packs. Return how many went."""
         if not self._real():
             return 0
         self.seal()
@@ -110,6 +113,7 @@ class PackFolding:
         names = sorted(self._loaded)
         if len(names) <= MERGE_FROM:  # only fold the journals of processes that died unsealed
             return sum(self._rewrite(n, set()) for n in names if n.endswith(JOURNAL))
+        names = _smallest(self.dir, names)
         with contextlib.ExitStack() as stack:
             opened = [(n, stack.enter_context(self._opened(n))) for n in names]
             taken: list[str] = []
@@ -183,6 +187,24 @@ class PackFolding:
         fsync_dir(self.dir)
         self.refresh()
         return len(written)
+
+
+def _smallest(dir: str, names: list[str]) -> list[str]:
+    """The smallest of ``names`` (files in ``dir``) that together hold at most
+    :data:`MERGE_BYTES`, two at least: a merge holds what it writes in memory, and the next gc
+    goes on where this one stopped."""
+    sizes = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            sizes.append((os.lstat(os.path.join(dir, name)).st_size, name))
+    taken: list[str] = []
+    total = 0
+    for size, name in sorted(sizes):
+        if len(taken) >= 2 and total + size > MERGE_BYTES:
+            break
+        taken.append(name)
+        total += size
+    return taken
 
 
 def fsync_dir(path: str) -> None:
