@@ -1115,9 +1115,9 @@ def test_a_recorded_run_notes_every_store_and_delete(ws: Workspace, tmp_path: Pa
 def test_mime_types_by_suffix_whatever_its_case(
     anyws: Workspace, sid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spellfs.model.mime as mime
+    import spellfs.model.mime as mime_table
 
-    monkeypatch.setattr(mime, "_MIME_BY_SUFFIX", {})  # the same on a cold and a warm cache
+    monkeypatch.setattr(mime_table, "_MIME_BY_SUFFIX", {})  # the same on a cold and a warm cache
     for name, content, mime in (
         ("NOTES.MD", b"# hi", "text/markdown"),
         ("again.md", b"# hi", "text/markdown"),
