@@ -140,6 +140,8 @@ class Packs(PackFolding):
                 for oid, offset, size in index:
                     self._where.setdefault(oid, (name, offset, size))
                 self._loaded.add(name)
+                if name.endswith(JOURNAL):  # followed from the end of its last whole entry
+                    self._scanned[name] = max((o + n for _, o, n in index), default=len(MAGIC))
             if known is not None:
                 self._keep_known(known)
         return vanished
@@ -207,7 +209,6 @@ class Packs(PackFolding):
         if not data.startswith(MAGIC):
             raise IntegrityError(f"corrupt journal {path}: it does not begin {MAGIC!r}")
         index, end = scan(data, len(MAGIC))
-        self._scanned[name] = end
         return index, end == len(data) or data[end : end + 4] == b"IDX1"
 
     def holds(self, oid: str) -> bool:
