@@ -178,15 +178,17 @@ class FsObjectStore(ObjectStore):
                 self._dirs.add(fan)
         return d
 
+    def _file(self, oid: str) -> str:
+        """Where ``oid``'s loose file is (or would be), as a string: no ``Path`` built."""
+        return f"{self.base}{oid[:2]}/{oid[2:]}"
+
     def path(self, oid: str) -> Path:
         validate_oid(oid)
         return self.root / oid[:2] / oid[2:]
 
     def has(self, oid: str) -> bool:
         validate_oid(oid)
-        return (
-            os.path.exists(f"{self.base}{oid[:2]}/{oid[2:]}") or self.packs.locate(oid) is not None
-        )
+        return os.path.exists(self._file(oid)) or self.packs.locate(oid) is not None
 
     def _tmp(self, fan: str) -> str:
         d = self._fan(fan)
@@ -199,7 +201,7 @@ class FsObjectStore(ObjectStore):
         return f"{d}/.tmp-{pid()}-{threading.get_ident()}-{next(_SERIAL)}"
 
     def _install(self, tmp: str, oid: str) -> None:
-        os.replace(tmp, f"{self.base}{oid[:2]}/{oid[2:]}")
+        os.replace(tmp, self._file(oid))
 
     def _write_new(self, oid: str, stored: bytes, where: object) -> None:
         """Write ``stored`` as object ``oid``: a read-only temp file in its fan-out, renamed into
@@ -226,7 +228,7 @@ class FsObjectStore(ObjectStore):
         """Store one content; a small one is appended to this process's journal (one write, not
         a new file: :mod:`.journal`)."""
         oid = hash_bytes(data)
-        final = f"{self.base}{oid[:2]}/{oid[2:]}"
+        final = self._file(oid)
         if os.path.exists(final) or self.packs.locate(oid):  # (checked: a gc may have run)
             return oid
         stored = encode(data, self.threshold)
@@ -241,16 +243,16 @@ class FsObjectStore(ObjectStore):
         checkpoint flushes so that what it names survives a crash."""
         self.packs.refresh()  # (another process's journal may hold some)
         files: dict[str, None] = {}
-        fans: set[str] = set()
+        dirs: set[str] = set()
         for oid in oids:
             packed = self.packs.where(oid)
             if packed is not None:
                 files[packed] = None  # (a journal sealed since was flushed before its rename)
+                dirs.add(self.packs.dir)
             else:
-                files[f"{self.base}{oid[:2]}/{oid[2:]}"] = None  # (a missing one is skipped)
-                fans.add(self.base + oid[:2])
-        dirs = sorted(fans) + ([self.packs.dir] if len(files) > len(fans) else [])
-        return list(files) + dirs + [os.fspath(self.root)]
+                files[self._file(oid)] = None  # (a missing one is skipped)
+                dirs.add(self.base + oid[:2])
+        return list(files) + sorted(dirs) + [os.fspath(self.root)]
 
     def close(self) -> None:
         """Seal this process's journal into a pack (:mod:`.journal`)."""
@@ -261,7 +263,7 @@ class FsObjectStore(ObjectStore):
         return self.packs.merge()
 
     def packed_only(self) -> list[str]:
-        return [o for o in self.packs if not os.path.exists(f"{self.base}{o[:2]}/{o[2:]}")]
+        return [o for o in self.packs if not os.path.exists(self._file(o))]
 
     def put_many(self, datas: list[bytes]) -> list[str]:
         """Store many contents at once; the new small ones go into one pack (one file, not one
@@ -272,17 +274,18 @@ class FsObjectStore(ObjectStore):
         for oid, data in zip(oids, datas):
             if oid in new or self.packs.holds(oid):
                 continue
-            if os.path.exists(f"{self.base}{oid[:2]}/{oid[2:]}"):
+            if os.path.exists(self._file(oid)):
                 continue
             new[oid] = encode(data, self.threshold)
         small = {o: b for o, b in new.items() if len(b) <= PACKED_MAX}
-        if len(small) >= PACK_FROM:
+        packed = len(small) >= PACK_FROM
+        if packed:
             self.packs.write(small.items())
         for oid, stored in new.items():
-            if len(small) < PACK_FROM and oid in small:
+            if oid not in small:
+                self._write_new(oid, stored, self._file(oid))
+            elif not packed:
                 self.packs.append(oid, stored)  # a few: the journal, as single stores
-            elif oid not in small:
-                self._write_new(oid, stored, f"{self.base}{oid[:2]}/{oid[2:]}")
         return oids
 
     def put_loose(self, data: bytes) -> str:
@@ -290,7 +293,7 @@ class FsObjectStore(ObjectStore):
         read first, so this mends a damaged packed copy that cannot be rewritten yet (a journal
         another process still writes)."""
         oid = hash_bytes(data)
-        final = f"{self.base}{oid[:2]}/{oid[2:]}"
+        final = self._file(oid)
         if not os.path.exists(final):
             self._write_new(oid, encode(data, self.threshold), final)
         return oid
@@ -439,7 +442,7 @@ class FsObjectStore(ObjectStore):
         files, each left out when a ``files/`` copy carries its bytes."""
 
         def install(oid: str, stored: bytes) -> str | None:
-            final = f"{self.base}{oid[:2]}/{oid[2:]}"
+            final = self._file(oid)
             if os.path.exists(final):
                 return None
             self._write_new(oid, stored, final)

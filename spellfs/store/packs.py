@@ -105,13 +105,11 @@ class Packs(PackFolding):
         except (FileNotFoundError, NotADirectoryError):
             st = None
         key = None if st is None else (st.st_ino, st.st_mtime_ns)
-        if key is not None and key == self._settled:
-            self._grown()
-            return
-        for _ in range(5):  # a pack went while it was read (a gc rewrote it): look again
-            if not self._look(st, key):
-                break
-            st = None
+        if key is None or key != self._settled:
+            for _ in range(5):  # a pack went while it was read (a gc rewrote it): look again
+                if not self._look(st, key):
+                    break
+                st = None
         self._grown()
 
     def _look(self, st: os.stat_result | None, key: tuple[int, int] | None) -> bool:
