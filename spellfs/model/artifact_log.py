@@ -50,6 +50,9 @@ class ArtifactLog(RecordLog):
     def apply(self, rec: dict) -> None:
         if record_problem("artifacts.yaml", rec) is not None:
             return  # a hand-written or merged line that is no artifact record (fsck reports it)
+        self.apply_own(rec)
+
+    def apply_own(self, rec: dict) -> None:
         seq = rec["seq"]
         self.records.append(rec)
         self.by_seq.setdefault(seq, []).append(rec)

@@ -11,6 +11,7 @@ pointing at nothing.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import stat
 import time
@@ -24,6 +25,7 @@ from .handedits import copies_now, edited_since
 from .inflight import inflight
 from .mime import mime_for
 from .store_inputs import file_name, kind_of, local_path, read_small
+from .twin import Twin, can_fork
 from .statcache import RACY_NS
 
 if TYPE_CHECKING:
@@ -35,6 +37,8 @@ _META_KEYS = ("mime_type", "description", "tags")
 _INLINE_BYTES = 16 << 20
 #: Records per append in a large batch: each chunk is a commit of its own.
 CHUNK_RECORDS = 1000
+#: A batch of this many new names or more is written by two processes (:mod:`.twin`).
+TWIN_FROM = 1000
 _PARALLEL_FROM = 16  # a batch this large writes its files on _WRITERS threads
 _WRITERS = 8
 _RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
@@ -59,15 +63,20 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
 class _Writers:
     """The writer threads of one batch, started when its first large chunk needs them and
     joined when the batch ends: a pool per chunk started 160 threads for 20,000 files, each
-    start waiting for the GIL that the running ones hold."""
+    start waiting for the GIL that the running ones hold. The cycle collector pauses while
+    they run: a bulk add makes no cycles, and its scans of the batch's records held the GIL
+    for a tenth of the time."""
 
     def __init__(self) -> None:
         self._pool: Any = None
+        self._collecting = False
 
     def map(self, fn: Callable, shares: list) -> Any:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
+            self._collecting = gc.isenabled()
+            gc.disable()
             self._pool = ThreadPoolExecutor(_WRITERS)
         return self._pool.map(fn, shares)
 
@@ -78,6 +87,8 @@ class _Writers:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+            if self._collecting:
+                gc.enable()
 
 
 class ArtifactWrites:
@@ -286,28 +297,57 @@ class ArtifactWrites:
                     f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is "
                     f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)"
                 )
-            for start in range(0, len(prepared), CHUNK_RECORDS):
-                records, copies = self._store_chunk(
-                    dir,
-                    log,
-                    prepared[start : start + CHUNK_RECORDS],
-                    materialized,
-                    journal,
-                    by,
-                    checked,
-                    pool,
-                )
-                data = b"".join(encode_record(r) for r in records)
-                at = self.storage.append(rel, data)  # the commit point of this chunk
-                log.note_append(at, data, records)
-                journal.committed()  # a kill in a later chunk puts back that chunk's copies only
-                if copies:
-                    ws.worktree.vouch(dir, copies)
-                done = self._announce(dir, m["id"], records)
-                ids.extend(done)
-                if on_commit is not None:
-                    on_commit(done)
+            twin = self._twin(dir, log, prepared, materialized, checked)
+            with twin or contextlib.nullcontext():
+                for start in range(0, len(prepared), CHUNK_RECORDS):
+                    records, copies = self._store_chunk(
+                        dir,
+                        log,
+                        prepared[start : start + CHUNK_RECORDS],
+                        materialized,
+                        journal,
+                        by,
+                        checked,
+                        pool,
+                        twin,
+                        start,
+                    )
+                    data = b"".join(encode_record(r) for r in records)
+                    at = self.storage.append(rel, data)  # the commit point of this chunk
+                    log.note_append(at, data, records)
+                    journal.committed()  # a kill in a later chunk puts back its copies only
+                    if copies:
+                        ws.worktree.vouch(dir, copies)
+                    done = self._announce(dir, m["id"], records)
+                    ids.extend(done)
+                    if on_commit is not None:
+                        on_commit(done)
         return ids
+
+    def _twin(
+        self,
+        dir: str,
+        log: Any,
+        prepared: list[tuple],
+        materialized: bool,
+        checked: dict[str, tuple | None] | None,
+    ) -> Twin | None:
+        """A forked twin writing every second file of each chunk (:mod:`.twin`), for a batch of
+        :data:`TWIN_FROM` files or more. Not when the batch stores a name twice: the twin's view
+        of the records stops at the fork, and would take the earlier copy for an edit."""
+        if len(prepared) < TWIN_FROM or self.ws.memory or not can_fork():
+            return None
+        if len({rec["name"] for rec, _, _ in prepared}) < len(prepared):
+            return None
+        pool = _Writers()  # the twin's own threads, started in the twin
+
+        def work(start: int) -> tuple[dict[int, tuple], list]:
+            chunk = prepared[start : start + CHUNK_RECORDS]
+            return self._write_files(
+                dir, log, chunk, range(1, len(chunk), 2), materialized, checked, pool
+            )
+
+        return Twin(work, self.ws.objects.close)
 
     def _store_chunk(
         self,
@@ -319,34 +359,86 @@ class ArtifactWrites:
         by: str | None,
         checked: dict[str, tuple | None] | None = None,
         pool: "_Writers | None" = None,
+        twin: Twin | None = None,
+        start: int = 0,
     ) -> tuple[list[dict], list[tuple[str, Any, str]]]:
         """Write the objects and ``files/`` copies of one chunk; return its records (not yet
-        appended) and the settled copies written.
+        appended) and the settled copies written. With a twin, it writes every second file,
+        once the chunk's copies are listed in the in-flight journal (the chunk at ``start``)."""
+        ws = self.ws
+        if not materialized:  # a copy whose record never follows is put back (worktree)
+            journal.note_many(list(dict.fromkeys(rec["name"] for rec, _, _ in prepared)))
+        n = len(prepared)
+        share = range(n)
+        if twin is not None:  # it writes the odd ones of the chunk at ``start`` of the batch
+            twin.submit(start)
+            share = range(0, n, 2)
+        written, copies = self._write_files(dir, log, prepared, share, materialized, checked, pool)
+        if twin is not None:
+            theirs, their_copies = twin.result()
+            written.update(theirs)
+            copies += their_copies
+        records: list[dict] = []
+        seq = log.max_seq
+        batch_versions: dict[
+            str, int
+        ] = {}  # versions of a name earlier in this chunk: one lookup, not a scan
+        for i, (rec, _, _) in enumerate(prepared):
+            oid, size, head = written[i]
+            name = rec["name"]
+            seq += 1
+            earlier = batch_versions.get(name, 0)
+            batch_versions[name] = earlier + 1
+            ordered = {
+                "seq": seq,
+                "name": name,
+                "version": len(log.versions.get(name, ())) + earlier + 1,
+                "hash": oid,
+                "size": size,
+                "type": rec["type"],
+                "mime_type": rec.get("mime_type") or mime_for(name, head),
+                "created_at": now(),
+                "created_by": by or ws.actor,
+            }
+            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
+            if ws.objects.is_compressed(size, head):
+                ordered["compressed"] = True
+            records.append(ordered)
+        return records, copies
+
+    def _write_files(
+        self,
+        dir: str,
+        log: Any,
+        prepared: list[tuple],
+        share: range,
+        materialized: bool,
+        checked: dict[str, tuple | None] | None,
+        pool: "_Writers | None",
+    ) -> tuple[dict[int, tuple[str, int, bytes]], list[tuple[str, Any, str]]]:
+        """Write the objects and ``files/`` copies of ``prepared[i]`` for each i in ``share``;
+        return {i: (hash, size, head)} and the settled copies written (name, stat, hash).
 
         The writes of a large chunk run on a few threads: on a disk where creating a
-        small file takes 0.1–1 ms of waiting, that waiting overlaps. Records are built
-        in batch order afterwards, so sequence numbers and versions do not depend on it.
+        small file takes 0.1–1 ms of waiting, that waiting overlaps.
         """
         ws = self.ws
         last = {
             rec["name"]: i for i, (rec, _, _) in enumerate(prepared)
         }  # only a name's last copy lands
-        if not materialized:  # a copy whose record never follows is put back (worktree)
-            journal.note_many(list(last))
-
         settled = len(prepared) >= _PARALLEL_FROM and not ws.memory
-        copies: list[tuple[str, Any, str]] = []  # (name, stat, hash) of settled copies
-        contents: list[bytes | None] = [None] * len(prepared)
+        copies: list[tuple[str, Any, str]] = []
+        contents: dict[int, bytes] = {}
         packed: dict[int, str] = {}
         if settled:  # a bulk store: its small objects go into one pack (store/packs.py)
-            for i, (_, content, path) in enumerate(prepared):
+            for i in share:
+                _, content, path = prepared[i]
                 if content is None and path is not None:
                     content = read_small(path, PACKED_MAX)  # (a chunk holds at most 64 MiB)
-                contents[i] = (
-                    content if content is not None and len(content) <= PACKED_MAX else None
-                )
-            small = [i for i, c in enumerate(contents) if c is not None]
-            oids = ws.objects.put_many([contents[i] for i in small])  # type: ignore[misc]
+                if content is not None and len(content) <= PACKED_MAX:
+                    contents[i] = content
+            small = list(contents)
+            oids = ws.objects.put_many([contents[i] for i in small])
             packed = dict(zip(small, oids))
 
         def write(i: int) -> tuple[str, int, bytes]:
@@ -374,43 +466,15 @@ class ArtifactWrites:
             return oid, size, head
 
         if settled:
-            n = len(prepared)
-            shares = [range(k, n, _WRITERS) for k in range(_WRITERS)]  # a task a thread, not a file
-            written = [None] * n
+            shares = [share[k::_WRITERS] for k in range(_WRITERS)]  # a task a thread, not a file
+            written: dict[int, tuple[str, int, bytes]] = {}
             with contextlib.ExitStack() as own:
                 if pool is None:
                     pool = own.enter_context(_Writers())
-                for share, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
-                    for i, result in zip(share, done):
-                        written[i] = result
-        else:
-            written = [write(i) for i in range(len(prepared))]
-        records: list[dict] = []
-        seq = log.max_seq
-        batch_versions: dict[
-            str, int
-        ] = {}  # versions of a name earlier in this chunk: one lookup, not a scan
-        for (rec, _, _), (oid, size, head) in zip(prepared, written):
-            name = rec["name"]
-            seq += 1
-            earlier = batch_versions.get(name, 0)
-            batch_versions[name] = earlier + 1
-            ordered = {
-                "seq": seq,
-                "name": name,
-                "version": len(log.versions.get(name, ())) + earlier + 1,
-                "hash": oid,
-                "size": size,
-                "type": rec["type"],
-                "mime_type": rec.get("mime_type") or mime_for(name, head),
-                "created_at": now(),
-                "created_by": by or ws.actor,
-            }
-            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
-            if ws.objects.is_compressed(size, head):
-                ordered["compressed"] = True
-            records.append(ordered)
-        return records, copies
+                for part, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
+                    written.update(zip(part, done))
+            return written, copies
+        return {i: write(i) for i in share}, copies
 
     def _announce(self, dir: str, sid: str, records: list[dict]) -> list[dict]:
         """Events, hooks and run notes for committed records; return their ids."""
