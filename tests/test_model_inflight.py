@@ -26,9 +26,10 @@ def _many(tmp: Path, n: int) -> list[str]:
 
 
 def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) -> tuple[int, Path]:
-    """Start `spell add` of ``files`` (stdout to ``out``) and send ``sig`` once its second chunk is
-    being copied (early: on a busy machine this process may be descheduled between seeing that
-    and signalling, and the rest of the add must not finish in that gap)."""
+    """Start `spell add` of ``files`` (stdout to ``out``) and send ``sig`` once its first chunk is
+    acknowledged and the next being copied (early: on a busy machine this process may be
+    descheduled between seeing that and signalling, and the rest of the add must not finish in
+    that gap)."""
     [d] = (root / "sessions").iterdir()
     fdir = d / "files"
     with out.open("wb") as f:
@@ -43,9 +44,9 @@ def _interrupt_add(root: Path, sid: str, files: list[str], sig: int, out: Path) 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if (
-            fdir.exists() and len(os.listdir(fdir)) > CHUNK_RECORDS + 100
-        ):  # one chunk in, the second copying: freeze it there at once (a loaded machine may
-            # otherwise let it run to the end before this process gets to send the signal)
+            out.stat().st_size and out.read_bytes().count(b"\n") >= CHUNK_RECORDS
+        ):  # one chunk acknowledged, the next copying: freeze it there at once (a loaded machine
+            # may otherwise let it run to the end before this process gets to send the signal)
             proc.send_signal(signal.SIGSTOP)
             break
         time.sleep(0.002)

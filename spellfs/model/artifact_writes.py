@@ -39,6 +39,8 @@ _INLINE_BYTES = 16 << 20
 CHUNK_RECORDS = 1000
 #: A batch of this many new names or more is written by two processes (:mod:`.twin`).
 TWIN_FROM = 1000
+#: The part of each chunk the parent writes itself, with a twin: it appends the records too.
+_PARENT_PART = 0.4
 _PARALLEL_FROM = 16  # a batch this large writes its files on _WRITERS threads
 _WRITERS = 8
 _RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
@@ -60,12 +62,17 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
 
 
+def _ours(n: int) -> int:
+    """How many of a chunk of ``n`` files the parent writes, with a twin (the first ones)."""
+    return int(n * _PARENT_PART)
+
+
 class _Writers:
     """The writer threads of one batch, started when its first large chunk needs them and
     joined when the batch ends: a pool per chunk started 160 threads for 20,000 files, each
-    start waiting for the GIL that the running ones hold. The cycle collector pauses while
-    they run: a bulk add makes no cycles, and its scans of the batch's records held the GIL
-    for a tenth of the time."""
+    start waiting for the GIL that the running ones hold. The cycle collector pauses for the
+    batch: a store makes no cycles, and its scans of a bulk add's records held the GIL for a
+    tenth of the time."""
 
     def __init__(self) -> None:
         self._pool: Any = None
@@ -75,20 +82,20 @@ class _Writers:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._collecting = gc.isenabled()
-            gc.disable()
             self._pool = ThreadPoolExecutor(_WRITERS)
         return self._pool.map(fn, shares)
 
     def __enter__(self) -> "_Writers":
+        self._collecting = gc.isenabled()
+        gc.disable()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-            if self._collecting:
-                gc.enable()
+        if self._collecting:
+            gc.enable()
 
 
 class ArtifactWrites:
@@ -276,8 +283,8 @@ class ArtifactWrites:
             return []
         rel = f"sessions/{dir}/artifacts.yaml"
         ids: list[dict] = []
-        pool = _Writers()  # the writer threads, started once for all the chunks of this batch
-        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal, pool:
+        # the writer threads, started once for all the chunks of this batch (if it needs them)
+        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal, _Writers() as pool:
             m = ws.sessions.manifest(dir)
             require_active(ws, m)
             log = ws.log(dir)
@@ -297,25 +304,21 @@ class ArtifactWrites:
                     f"too many artifacts in session {m['id'][:8]}: max_artifacts_per_session is "
                     f"{max_live} (raise sessions.max_artifacts_per_session in spell.yaml)"
                 )
-            twin = self._twin(dir, log, prepared, materialized, checked)
+            chunks = [
+                prepared[s : s + CHUNK_RECORDS] for s in range(0, len(prepared), CHUNK_RECORDS)
+            ]
+            twin = self._twin(dir, log, chunks, materialized, checked)
             with twin or contextlib.nullcontext():
-                for start in range(0, len(prepared), CHUNK_RECORDS):
-                    records, copies = self._store_chunk(
-                        dir,
-                        log,
-                        prepared[start : start + CHUNK_RECORDS],
-                        materialized,
-                        journal,
-                        by,
-                        checked,
-                        pool,
-                        twin,
-                        start,
+                if twin is not None:
+                    self._hand_over(journal, twin, chunks, 0, materialized)
+                for k in range(len(chunks)):
+                    records, copies, ahead = self._store_chunk(
+                        dir, log, chunks, k, materialized, journal, by, checked, pool, twin
                     )
                     data = b"".join(encode_record(r) for r in records)
                     at = self.storage.append(rel, data)  # the commit point of this chunk
                     log.note_append(at, data, records)
-                    journal.committed()  # a kill in a later chunk puts back its copies only
+                    journal.committed(ahead)  # a kill in a later chunk puts back its copies only
                     if copies:
                         ws.worktree.vouch(dir, copies)
                     done = self._announce(dir, m["id"], records)
@@ -328,56 +331,77 @@ class ArtifactWrites:
         self,
         dir: str,
         log: Any,
-        prepared: list[tuple],
+        chunks: list[list[tuple]],
         materialized: bool,
         checked: dict[str, tuple | None] | None,
     ) -> Twin | None:
-        """A forked twin writing every second file of each chunk (:mod:`.twin`), for a batch of
+        """A forked twin writing part of each chunk (:mod:`.twin`), for a batch of
         :data:`TWIN_FROM` files or more. Not when the batch stores a name twice: the twin's view
         of the records stops at the fork, and would take the earlier copy for an edit."""
-        if len(prepared) < TWIN_FROM or self.ws.memory or not can_fork():
+        total = sum(len(chunk) for chunk in chunks)
+        if total < TWIN_FROM or self.ws.memory or not can_fork():
             return None
-        if len({rec["name"] for rec, _, _ in prepared}) < len(prepared):
+        if len({rec["name"] for chunk in chunks for rec, _, _ in chunk}) < total:
             return None
-        pool = _Writers()  # the twin's own threads, started in the twin
 
-        def work(start: int) -> tuple[dict[int, tuple], list]:
-            chunk = prepared[start : start + CHUNK_RECORDS]
+        def work(k: int) -> tuple[dict[int, tuple], list]:
+            chunk = chunks[k]
             return self._write_files(
-                dir, log, chunk, range(1, len(chunk), 2), materialized, checked, pool
+                dir, log, chunk, range(_ours(len(chunk)), len(chunk)), materialized, checked, None
             )
 
         return Twin(work, self.ws.objects.close)
+
+    def _hand_over(
+        self, journal: Any, twin: Twin, chunks: list[list[tuple]], k: int, materialized: bool
+    ) -> list[str] | None:
+        """List chunk ``k``'s copies in the in-flight journal, then set the twin on its part of
+        it; return the names listed."""
+        names = None
+        if not materialized:
+            names = [rec["name"] for rec, _, _ in chunks[k]]
+            journal.note_many(names)
+        twin.submit(k)
+        return names
 
     def _store_chunk(
         self,
         dir: str,
         log: Any,
-        prepared: list[tuple],
+        chunks: list[list[tuple]],
+        k: int,
         materialized: bool,
         journal: Any,
         by: str | None,
         checked: dict[str, tuple | None] | None = None,
         pool: "_Writers | None" = None,
         twin: Twin | None = None,
-        start: int = 0,
-    ) -> tuple[list[dict], list[tuple[str, Any, str]]]:
-        """Write the objects and ``files/`` copies of one chunk; return its records (not yet
-        appended) and the settled copies written. With a twin, it writes every second file,
-        once the chunk's copies are listed in the in-flight journal (the chunk at ``start``)."""
+    ) -> tuple[list[dict], list[tuple[str, Any, str]], list[str] | None]:
+        """Write the objects and ``files/`` copies of chunk ``k``; return its records (not yet
+        appended), the settled copies written, and the names of the next chunk when a twin is
+        writing them already.
+
+        A twin was handed its part of this chunk before: it writes the files past our part
+        meanwhile, and once it is done, is handed its part of the next chunk, which it writes
+        while we append this one's records (so it waits for us as little as it can)."""
         ws = self.ws
-        if not materialized:  # a copy whose record never follows is put back (worktree)
-            journal.note_many(list(dict.fromkeys(rec["name"] for rec, _, _ in prepared)))
+        prepared = chunks[k]
         n = len(prepared)
-        share = range(n)
-        if twin is not None:  # it writes the odd ones of the chunk at ``start`` of the batch
-            twin.submit(start)
-            share = range(0, n, 2)
+        ahead = None
+        if twin is None:
+            if not materialized:  # a copy whose record never follows is put back (worktree)
+                journal.note_many(list(dict.fromkeys(rec["name"] for rec, _, _ in prepared)))
+            share = range(n)
+        else:  # two processes, one thread each: threads would only take turns at the GIL
+            share = range(_ours(n))
+            pool = None
         written, copies = self._write_files(dir, log, prepared, share, materialized, checked, pool)
         if twin is not None:
             theirs, their_copies = twin.result()
             written.update(theirs)
             copies += their_copies
+            if k + 1 < len(chunks):
+                ahead = self._hand_over(journal, twin, chunks, k + 1, materialized)
         records: list[dict] = []
         seq = log.max_seq
         batch_versions: dict[
@@ -404,7 +428,7 @@ class ArtifactWrites:
             if ws.objects.is_compressed(size, head):
                 ordered["compressed"] = True
             records.append(ordered)
-        return records, copies
+        return records, copies, ahead
 
     def _write_files(
         self,
@@ -419,8 +443,9 @@ class ArtifactWrites:
         """Write the objects and ``files/`` copies of ``prepared[i]`` for each i in ``share``;
         return {i: (hash, size, head)} and the settled copies written (name, stat, hash).
 
-        The writes of a large chunk run on a few threads: on a disk where creating a
-        small file takes 0.1–1 ms of waiting, that waiting overlaps.
+        The writes of a large chunk run on the threads of ``pool``: on a disk where creating a
+        small file takes 0.1–1 ms of waiting, that waiting overlaps. Without one (a twin shares
+        the work), this thread writes them.
         """
         ws = self.ws
         last = {
@@ -465,14 +490,11 @@ class ArtifactWrites:
                     copies.append((rec["name"], st, oid))  # (list.append is atomic)
             return oid, size, head
 
-        if settled:
+        if settled and pool is not None:
             shares = [share[k::_WRITERS] for k in range(_WRITERS)]  # a task a thread, not a file
             written: dict[int, tuple[str, int, bytes]] = {}
-            with contextlib.ExitStack() as own:
-                if pool is None:
-                    pool = own.enter_context(_Writers())
-                for part, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
-                    written.update(zip(part, done))
+            for part, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
+                written.update(zip(part, done))
             return written, copies
         return {i: write(i) for i in share}, copies
 

@@ -59,11 +59,32 @@ class _Journal:
         except OSError as exc:
             raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
 
-    def committed(self) -> None:
+    def committed(self, next: list[str] | None = None) -> None:
         """Empty the list: the chunk noted so far is appended, so a later kill puts back only the
-        next."""
-        if self.fd is not None:
+        next. ``next``: the names of the next chunk, noted and being written already (a twin
+        works ahead, :mod:`.twin`): the list becomes those in one rename, so no moment lists
+        neither chunk."""
+        if self.fd is None:
+            return
+        if not next:
             os.ftruncate(self.fd, 0)
+            return
+        path = f"{self.ws.root}/{INFLIGHT}/{self.dir}"
+        tmp = f"{path}.{os.getpid()}.next"  # (a list's name is a session folder's: never this)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+            try:
+                write_all(fd, b"".join(n.encode() + b"\n" for n in next))
+                os.replace(tmp, path)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:  # the list still names both chunks: a repair puts back the next
+            raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
+        os.close(self.fd)
+        self.fd = fd  # (the same file now, under the list's name)
 
     def close(self) -> None:
         """Close the list; it is empty after a commit, and keeps what a failed store whose
