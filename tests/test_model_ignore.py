@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from spellfs import UsageError, Workspace
 from spellfs.model.ignore import Ignore, collect_files
@@ -325,3 +327,44 @@ def test_the_walk_takes_and_skips_what_the_os_walk_one_did(ws, tmp_path, where: 
     assert str(top / "sub" / "c" / "d" / "e" / "f.txt") in chosen
     assert (str(top / "to-dir"), "a link: add what it points at by name") not in skipped
     assert (str(top / "linked-ign") + "/", "in .spellignore") in skipped  # (listed as os.walk did)
+
+
+_PIECES = ["*", "**", "?", "a", "b", "x.y", ".", "/", "[ab]", "\\#", "~", "(?P<n>", "^$"]
+
+
+@given(
+    patterns=st.lists(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5), max_size=6),
+    paths=st.lists(
+        st.lists(st.sampled_from(["a", "b", "x.y", ".a", "ab", "a~", "#b#", "c"]), min_size=1),
+        min_size=1,
+        max_size=8,
+    ),
+    dir=st.booleans(),
+)
+@example(patterns=[["*", "/"]], paths=[["a", "a"]], dir=False)  # no anchor: pathspec searches
+def test_patterns_that_only_exclude_match_as_one_expression_what_pathspec_matches(
+    patterns: list[list[str]], paths: list[list[str]], dir: bool
+) -> None:
+    """One regular expression for all the patterns (what a bulk add checks each path against)
+    ignores exactly what pathspec ignores, trying them in turn."""
+    import pathspec
+
+    from spellfs.model.ignore import _AnyOf
+
+    lines = ["".join(p) for p in patterns] + ["# a comment", ""]
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    one = _AnyOf.of(spec)
+    assert one is not None
+    for parts in paths:
+        path = "/".join(parts) + ("/" if dir else "")
+        for form in (path, "./" + path, "/" + path):
+            assert one.match_file(form) == spec.match_file(form), (lines, form)
+
+
+def test_a_pattern_that_re_includes_keeps_pathspec_order(ws) -> None:
+    write(ws.root / ".spellignore", "*.log\n!keep.log\n")
+    ignore = Ignore(ws)
+    assert ignore.matches("a.log") and not ignore.matches("keep.log")
+    from spellfs.model.ignore import _AnyOf
+
+    assert not isinstance(ignore.spec, _AnyOf)
