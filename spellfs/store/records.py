@@ -38,7 +38,7 @@ def encode_record(record: dict[str, Any]) -> bytes:
         text = _encode(record)
     except ValueError as exc:
         raise UsageError(f"value cannot be stored: {exc}") from None
-    if _NON_PRINTABLE.search(text):
+    if (not text.isascii() or "\x7f" in text) and _NON_PRINTABLE.search(text):  # (ASCII: quick)
         text = _NON_PRINTABLE.sub(_escape, text)
     return b"- " + text.encode("utf-8", "surrogatepass") + b"\n"
 
