@@ -1076,6 +1076,7 @@ def test_a_batch_of_many_chunks_starts_its_writer_threads_once_and_joins_them(
     import threading
 
     import spellfs.model.artifact_writes as artifact
+    from spellfs.model import chunk_writes
 
     monkeypatch.setattr(artifact, "CHUNK_RECORDS", 20)
     sid = ws.sessions.create(name="threads")
@@ -1090,7 +1091,7 @@ def test_a_batch_of_many_chunks_starts_its_writer_threads_once_and_joins_them(
     ids = ws.artifacts.store_files(sid, paths, "t")
     assert [i["sequence"] for i in ids] == list(range(1, 101))
     assert all(files_copy(ws, sid, p.name) == p.read_bytes() for p in paths)
-    assert 0 < len(starts) <= artifact._WRITERS
+    assert 0 < len(starts) <= chunk_writes.WRITERS
     assert not any(t.is_alive() for t in starts)
 
 

@@ -11,7 +11,6 @@ pointing at nothing.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import stat
 import time
@@ -19,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
-from ..names import check_artifact_name, check_tags, check_word, jsonable, now
-from ..store import PACKED_MAX, encode_record, file_kind
-from .handedits import copies_now, edited_since
+from ..names import check_artifact_name, check_tags, check_word, jsonable
+from ..store import encode_record, file_kind
+from .chunk_writes import Writers, build_records, parents_part, write_files
+from .handedits import copies_now
 from .inflight import inflight
-from .mime import mime_for
-from .store_inputs import file_name, kind_of, local_path, read_small
+from .store_inputs import file_name, kind_of, local_path
 from .twin import Twin, can_fork
 from .statcache import RACY_NS
 
@@ -39,10 +38,6 @@ _INLINE_BYTES = 16 << 20
 CHUNK_RECORDS = 1000
 #: A batch of this many new names or more is written by two processes (:mod:`.twin`).
 TWIN_FROM = 1000
-#: The part of each chunk the parent writes itself, with a twin: it appends the records too.
-_PARENT_PART = 0.4
-_PARALLEL_FROM = 16  # a batch this large writes its files on _WRITERS threads
-_WRITERS = 8
 _RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
 
 
@@ -60,42 +55,6 @@ def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -
         else f"a finished session is read-only; fork it: `spell fork {sid}`"
     )
     raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
-
-
-def _ours(n: int) -> int:
-    """How many of a chunk of ``n`` files the parent writes, with a twin (the first ones)."""
-    return int(n * _PARENT_PART)
-
-
-class _Writers:
-    """The writer threads of one batch, started when its first large chunk needs them and
-    joined when the batch ends: a pool per chunk started 160 threads for 20,000 files, each
-    start waiting for the GIL that the running ones hold. The cycle collector pauses for the
-    batch: a store makes no cycles, and its scans of a bulk add's records held the GIL for a
-    tenth of the time."""
-
-    def __init__(self) -> None:
-        self._pool: Any = None
-        self._collecting = False
-
-    def map(self, fn: Callable, shares: list) -> Any:
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(_WRITERS)
-        return self._pool.map(fn, shares)
-
-    def __enter__(self) -> "_Writers":
-        self._collecting = gc.isenabled()
-        gc.disable()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-        if self._collecting:
-            gc.enable()
 
 
 class ArtifactWrites:
@@ -284,7 +243,7 @@ class ArtifactWrites:
         rel = f"sessions/{dir}/artifacts.yaml"
         ids: list[dict] = []
         # the writer threads, started once for all the chunks of this batch (if it needs them)
-        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal, _Writers() as pool:
+        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal, Writers() as pool:
             m = ws.sessions.manifest(dir)
             require_active(ws, m)
             log = ws.log(dir)
@@ -346,8 +305,16 @@ class ArtifactWrites:
 
         def work(k: int) -> tuple[dict[int, tuple], list]:
             chunk = chunks[k]
-            return self._write_files(
-                dir, log, chunk, range(_ours(len(chunk)), len(chunk)), materialized, checked, None
+            return write_files(
+                self.ws,
+                self._materialize,
+                dir,
+                log,
+                chunk,
+                range(parents_part(len(chunk)), len(chunk)),
+                materialized,
+                checked,
+                None,
             )
 
         return Twin(work, self.ws.objects.close)
@@ -374,7 +341,7 @@ class ArtifactWrites:
         journal: Any,
         by: str | None,
         checked: dict[str, tuple | None] | None = None,
-        pool: "_Writers | None" = None,
+        pool: "Writers | None" = None,
         twin: Twin | None = None,
     ) -> tuple[list[dict], list[tuple[str, Any, str]], list[str] | None]:
         """Write the objects and ``files/`` copies of chunk ``k``; return its records (not yet
@@ -393,110 +360,18 @@ class ArtifactWrites:
                 journal.note_many(list(dict.fromkeys(rec["name"] for rec, _, _ in prepared)))
             share = range(n)
         else:  # two processes, one thread each: threads would only take turns at the GIL
-            share = range(_ours(n))
+            share = range(parents_part(n))
             pool = None
-        written, copies = self._write_files(dir, log, prepared, share, materialized, checked, pool)
+        written, copies = write_files(
+            ws, self._materialize, dir, log, prepared, share, materialized, checked, pool
+        )
         if twin is not None:
             theirs, their_copies = twin.result()
             written.update(theirs)
             copies += their_copies
             if k + 1 < len(chunks):
                 ahead = self._hand_over(journal, twin, chunks, k + 1, materialized)
-        records: list[dict] = []
-        seq = log.max_seq
-        batch_versions: dict[
-            str, int
-        ] = {}  # versions of a name earlier in this chunk: one lookup, not a scan
-        for i, (rec, _, _) in enumerate(prepared):
-            oid, size, head = written[i]
-            name = rec["name"]
-            seq += 1
-            earlier = batch_versions.get(name, 0)
-            batch_versions[name] = earlier + 1
-            ordered = {
-                "seq": seq,
-                "name": name,
-                "version": len(log.versions.get(name, ())) + earlier + 1,
-                "hash": oid,
-                "size": size,
-                "type": rec["type"],
-                "mime_type": rec.get("mime_type") or mime_for(name, head),
-                "created_at": now(),
-                "created_by": by or ws.actor,
-            }
-            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
-            if ws.objects.is_compressed(size, head):
-                ordered["compressed"] = True
-            records.append(ordered)
-        return records, copies, ahead
-
-    def _write_files(
-        self,
-        dir: str,
-        log: Any,
-        prepared: list[tuple],
-        share: range,
-        materialized: bool,
-        checked: dict[str, tuple | None] | None,
-        pool: "_Writers | None",
-    ) -> tuple[dict[int, tuple[str, int, bytes]], list[tuple[str, Any, str]]]:
-        """Write the objects and ``files/`` copies of ``prepared[i]`` for each i in ``share``;
-        return {i: (hash, size, head)} and the settled copies written (name, stat, hash).
-
-        The writes of a large chunk run on the threads of ``pool``: on a disk where creating a
-        small file takes 0.1–1 ms of waiting, that waiting overlaps. Without one (a twin shares
-        the work), this thread writes them.
-        """
-        ws = self.ws
-        last = {
-            rec["name"]: i for i, (rec, _, _) in enumerate(prepared)
-        }  # only a name's last copy lands
-        settled = len(prepared) >= _PARALLEL_FROM and not ws.memory
-        copies: list[tuple[str, Any, str]] = []
-        contents: dict[int, bytes] = {}
-        packed: dict[int, str] = {}
-        if settled:  # a bulk store: its small objects go into one pack (store/packs.py)
-            for i in share:
-                _, content, path = prepared[i]
-                if content is None and path is not None:
-                    content = read_small(path, PACKED_MAX)  # (a chunk holds at most 64 MiB)
-                if content is not None and len(content) <= PACKED_MAX:
-                    contents[i] = content
-            small = list(contents)
-            oids = ws.objects.put_many([contents[i] for i in small])
-            packed = dict(zip(small, oids))
-
-        def write(i: int) -> tuple[str, int, bytes]:
-            rec, content, path = prepared[i]
-            if i in packed:
-                content = contents[i]
-            elif content is None and path is not None:
-                content = read_small(path)
-            if content is not None:
-                oid = packed.get(i) or ws.objects.put_bytes(content)
-                size, head = len(content), content[:4096]
-            else:
-                with open(path, "rb") as f:
-                    oid, size = ws.objects.put_stream(f)
-                with open(path, "rb") as f:
-                    head = f.read(4096)
-            if (
-                not materialized
-                and last[rec["name"]] == i
-                and not (checked is not None and edited_since(ws, dir, log, rec["name"], checked))
-            ):
-                st = self._materialize(dir, rec["name"], content, path, size, settled)
-                if st is not None:
-                    copies.append((rec["name"], st, oid))  # (list.append is atomic)
-            return oid, size, head
-
-        if settled and pool is not None:
-            shares = [share[k::_WRITERS] for k in range(_WRITERS)]  # a task a thread, not a file
-            written: dict[int, tuple[str, int, bytes]] = {}
-            for part, done in zip(shares, pool.map(lambda r: [write(i) for i in r], shares)):
-                written.update(zip(part, done))
-            return written, copies
-        return {i: write(i) for i in share}, copies
+        return build_records(ws, log, prepared, written, by), copies, ahead
 
     def _announce(self, dir: str, sid: str, records: list[dict]) -> list[dict]:
         """Events, hooks and run notes for committed records; return their ids."""
