@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,10 @@ def bench_flat(base: Path, n: int) -> dict:
     }
 
 
+def _secs(times: list[float]) -> str:
+    return " ".join(f"{t:.2f}" for t in times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20000)
@@ -173,6 +178,9 @@ def main() -> None:
         "--flat", type=int, default=200000, help="files for the flat-cost run (0: skip)"
     )
     ap.add_argument("--no-peers", action="store_true", help="skip DVC and oxen")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="spell and git runs, in turn (the median counts)"
+    )
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-add-"))
     try:
@@ -180,12 +188,17 @@ def main() -> None:
         make_files(data, args.files)
         n = args.files
         print(f"{n:,} files of 1 KiB in {(n + 999) // 1000} directories")
-        spell = bench_spell(base, data)
-        git = bench_git(base, data)
-        print(f"spell add S DIR   {spell:6.2f} s")
+        spells, gits = [], []
+        for r in range(args.rounds):  # in turn, so a disk that slows for a minute slows both
+            spells.append(bench_spell(base / f"r{r}", data))
+            gits.append(bench_git(base / f"r{r}", data))
+            shutil.rmtree(base / f"r{r}")
+        spell, git = statistics.median(spells), statistics.median(gits)
+        each = ", ".join(f"{g / s:.2f}" for s, g in zip(spells, gits))
+        print(f"spell add S DIR   {spell:6.2f} s   (median of {args.rounds}: {_secs(spells)})")
         print(
-            f"git add -A        {git:6.2f} s   spell at {git / spell:.2f}× git's speed "
-            "(target ≥ 0.8×)"
+            f"git add -A        {git:6.2f} s   (median of {args.rounds}: {_secs(gits)})   "
+            f"spell at {git / spell:.2f}× git's speed (target ≥ 0.8×; each round: {each})"
         )
         py = None if args.no_peers else peers_python()
         if py is not None:
