@@ -241,3 +241,50 @@ def test_a_disk_filling_under_a_twin_add_is_one_error_and_keeps_what_was_acknowl
     assert len(err) == 1 and "No space left on device" in err[0] and "Traceback" not in err[0]
     os.remove(small_disk / "filler")  # room again, for the checks' own writes
     _check_nothing_lost(spell, root, sid, out)
+
+
+def test_spell_add_on_a_terminal_draws_its_bar_and_still_forks_a_twin(
+    spell, root: Path, tmp_path: Path
+) -> None:
+    """rich's bar drew from a thread of its own, and a process with a second thread forks no
+    twin: an add typed at a terminal was written by one process only."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    shown = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
+        sid = spell("-w", str(root), "new", "bulk").stdout.decode().strip()
+        _files(tmp_path, CHUNK_RECORDS * 6)
+        with (tmp_path / "out.txt").open("wb") as out:
+            proc = subprocess.Popen(
+                [*SPELL, "-w", str(root), "add", sid, str(tmp_path / "src")],
+                stdin=slave,
+                stdout=out,
+                stderr=slave,
+                env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
+            )
+            child = _twin_of(proc.pid)
+            assert proc.wait(120) == 0
+    finally:
+        os.close(slave)
+        reader.join(5)
+        os.close(master)
+    assert child != proc.pid
+    assert b"adding" in bytes(shown)  # the bar was drawn on the terminal
+    assert len((tmp_path / "out.txt").read_text().splitlines()) == CHUNK_RECORDS * 6
+    _check_nothing_lost(spell, root, sid, tmp_path / "out.txt")

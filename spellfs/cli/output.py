@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from typing import Any, Callable, Sequence
 
 import click
@@ -261,17 +262,22 @@ class _Quiet:
 
 
 class _Bar(_Quiet):
+    """A bar drawn when it advances (at most ten times a second), not by a thread of rich's: a
+    process with a second thread cannot fork a bulk add's twin (:mod:`spellfs.model.twin`)."""
+
     def __init__(self, label: str, total: int | None) -> None:
         from rich.progress import Progress
 
         from rich.console import Console
 
         # stderr: `spell fsck --json > out.json` in a terminal keeps the file pure JSON.
-        self.progress = Progress(transient=True, console=Console(stderr=True))
+        self.progress = Progress(transient=True, console=Console(stderr=True), auto_refresh=False)
         self.task = self.progress.add_task(label, total=total)
+        self._drawn = 0.0
 
     def __enter__(self) -> "_Bar":
         self.progress.start()
+        self.progress.refresh()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -279,6 +285,10 @@ class _Bar(_Quiet):
 
     def advance(self, n: int = 1) -> None:
         self.progress.advance(self.task, n)
+        now = time.monotonic()
+        if now - self._drawn >= 0.1:
+            self._drawn = now
+            self.progress.refresh()
 
     def total(self, n: int) -> None:
         self.progress.update(self.task, total=n)
