@@ -288,3 +288,34 @@ def test_spell_add_on_a_terminal_draws_its_bar_and_still_forks_a_twin(
     assert b"adding" in bytes(shown)  # the bar was drawn on the terminal
     assert len((tmp_path / "out.txt").read_text().splitlines()) == CHUNK_RECORDS * 6
     _check_nothing_lost(spell, root, sid, tmp_path / "out.txt")
+
+
+def test_a_fork_refused_leaves_the_whole_add_to_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused() -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    paths = _files(tmp_path, CHUNK_RECORDS + 10)
+    with _open(tmp_path / "w") as ws:
+        sid = ws.sessions.create(name="bulk")
+        ws.artifacts.store_files(sid, paths, "user_input")
+        assert len(_content(ws, sid)) == len(paths)
+
+
+def test_a_program_that_ignores_sigchld_still_adds_in_bulk(
+    tmp_path: Path, forks: list[int]
+) -> None:
+    """With SIGCHLD ignored the kernel reaps the twin itself, and waiting for it finds none."""
+    paths = _files(tmp_path, CHUNK_RECORDS + 10)
+    was = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        with _open(tmp_path / "w") as ws:
+            sid = ws.sessions.create(name="bulk")
+            ws.artifacts.store_files(sid, paths, "user_input")
+    finally:
+        signal.signal(signal.SIGCHLD, was)
+    assert len(forks) == 1
+    with Workspace.open(tmp_path / "w") as ws:
+        assert len(_content(ws, sid)) == len(paths)

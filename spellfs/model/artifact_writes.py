@@ -317,7 +317,10 @@ class ArtifactWrites:
                 None,
             )
 
-        return Twin(work, self.ws.objects.close)
+        try:
+            return Twin(work, self.ws.objects.close)
+        except OSError:  # no process to spare (EAGAIN, ENOMEM): this one writes it all
+            return None
 
     def _hand_over(
         self, journal: Any, twin: Twin, chunks: list[list[tuple]], k: int, materialized: bool

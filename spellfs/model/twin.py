@@ -113,7 +113,11 @@ class Twin:
     def _end(self) -> str:
         if self.pid is None:
             return "already reaped"
-        _, status = os.waitpid(self.pid, 0)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:  # reaped for us (a program that ignores SIGCHLD)
+            self.pid = None
+            return "ended"
         self.pid = None
         if os.WIFSIGNALED(status):
             return f"killed by signal {os.WTERMSIG(status)}"
