@@ -1,14 +1,15 @@
-"""A second process for a bulk store: a forked twin that writes every other file of each chunk.
+"""A second process for a bulk store: a forked twin that writes part of each chunk.
 
 Python runs one thread at a time, and a bulk add is mostly Python work per file (read, hash,
-pack, copy), so its threads overlap only their waiting. On two cores, a forked twin does half
+pack, copy), so its threads overlap only their waiting. On two cores, a forked twin does part
 of that work at the same time. The twin is forked before any thread starts, so it inherits
 the batch (paths, contents, the hand-edit look) and no lock another thread held. It then works
-in lock-step with its parent: it writes its half of a chunk only when told, after the parent
+in lock-step with its parent: it writes its part of a chunk only when told, after the parent
 listed the chunk's copies in the in-flight journal, and sends back what it wrote; the parent
-builds and appends the records (the commit point). The twin ignores Ctrl-C and dies with its
-parent: the parent kills it and reaps it before any repair of an interrupted chunk, so nothing
-is written after that repair.
+builds and appends the records (the commit point), and hands over the next chunk before it
+does, so the twin writes meanwhile (:mod:`.artifact_writes`). The twin ignores Ctrl-C and dies
+with its parent: the parent kills it and reaps it before any repair of an interrupted chunk,
+so nothing is written after that repair.
 """
 
 from __future__ import annotations
