@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
-from ..names import check_artifact_name, check_tags, check_word, jsonable
 from ..store import encode_record, file_kind
 from .chunk_writes import Writers, build_records, parents_part, write_files
 from .handedits import copies_now
 from .inflight import inflight
-from .store_inputs import file_name, kind_of, local_path
+from .store_inputs import RAISE_SIZE, file_name, local_path, prepare
 from .twin import Twin, can_fork
 from .statcache import RACY_NS
 
@@ -32,13 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ArtifactWrites", "CHUNK_RECORDS", "require_active"]
 
-_META_KEYS = ("mime_type", "description", "tags")
 _INLINE_BYTES = 16 << 20
 #: Records per append in a large batch: each chunk is a commit of its own.
 CHUNK_RECORDS = 1000
 #: A batch of this many new names or more is written by two processes (:mod:`.twin`).
 TWIN_FROM = 1000
-_RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
 
 
 def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
@@ -146,7 +143,7 @@ class ArtifactWrites:
             if size > limit:
                 raise LimitExceeded(
                     f"artifact too large: {base} is {size} bytes; max_artifact_size is {limit}"
-                    f"{_RAISE_SIZE}"
+                    f"{RAISE_SIZE}"
                 )
             name = names[i] if names and names[i] is not None else base
             meta = metadata[i] if isinstance(metadata, list) else metadata
@@ -168,63 +165,6 @@ class ArtifactWrites:
         """
         return self._store_all(session, [(t, n, c, None, m) for t, n, c, m in items])
 
-    def _prepare(
-        self,
-        dir: str,
-        type: str,
-        name: str,
-        content: bytes | str | None,
-        path: str | Path | None,
-        metadata: dict | None,
-    ) -> tuple[dict, bytes | None, str | Path | None]:
-        """Run the BeforeArtifactStore hook and check everything that needs no lock. A file
-        stored by path and too big to read up front (``content`` None) goes through the hook
-        too, with ``content`` nil: the hook can still cancel it, rename it or give content."""
-        ws = self.ws
-        if (
-            (content is not None or path is not None)
-            and "hooks" in ws.__dict__
-            and ws.hooks.active("BeforeArtifactStore")
-        ):
-            sid = ws.sessions.manifest(dir)["id"]
-            data = ws.hooks.run(
-                "BeforeArtifactStore",
-                sid,
-                {
-                    "session_id": sid,
-                    "type": type,
-                    "name": name,
-                    "content": content,
-                    "metadata": metadata or {},
-                },
-            )
-            type, name, content, metadata = (
-                data.get("type", type),
-                data.get("name", name),
-                data.get("content", content),
-                data.get("metadata", metadata),
-            )
-        name = check_artifact_name(name)
-        type = check_word("artifact type", type, 64)
-        if isinstance(content, str):
-            content = content.encode("utf-8", "surrogateescape")
-        elif (content is not None or path is None) and not isinstance(content, bytes):
-            if isinstance(content, (bytearray, memoryview)):
-                content = bytes(content)
-            else:
-                raise UsageError(
-                    f"invalid content for {name}: expected a string, got {kind_of(content)}"
-                )
-        rec = self._record_fields(name, type, metadata)
-        limit = ws.config.get("sessions.max_artifact_size")
-        if content is not None and len(content) > limit:
-            raise LimitExceeded(
-                f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}"
-                f"{_RAISE_SIZE}"
-            )
-        rec["name"] = name
-        return rec, content, path
-
     def _store_all(
         self,
         session: Any,
@@ -237,7 +177,7 @@ class ArtifactWrites:
         (``hand``)."""
         ws = self.ws
         dir = ws.sessions.resolve(session)
-        prepared = [self._prepare(dir, *item) for item in items]
+        prepared = [prepare(ws, dir, *item) for item in items]
         if not prepared:
             return []
         rel = f"sessions/{dir}/artifacts.yaml"
@@ -391,32 +331,6 @@ class ArtifactWrites:
                 ws.hooks.run("AfterArtifactStore", sid, event)
             ids.append(aid)
         return ids
-
-    def _record_fields(self, name: str, type: str, metadata: dict | None) -> dict:
-        rec: dict[str, Any] = {"type": type}
-        if metadata is None or (isinstance(metadata, dict) and not metadata):
-            return rec
-        if not isinstance(metadata, dict):
-            raise UsageError(f"invalid metadata for {name}: expected a table")
-        meta = jsonable(metadata, f"metadata for {name}")
-        if meta.get("mime_type") is not None:
-            rec["mime_type"] = (
-                check_word("mime_type", meta["mime_type"], 200)
-                if "/" not in str(meta["mime_type"])
-                else str(meta["mime_type"])[:200]
-            )
-        if meta.get("description"):
-            if not isinstance(meta["description"], str):
-                raise UsageError(f"invalid description for {name}: expected a string")
-            rec["description"] = meta["description"]
-        tags = check_tags(meta.get("tags"))
-        if tags:
-            rec["tags"] = tags
-        custom = dict(meta.get("custom") or {}) if isinstance(meta.get("custom"), dict) else {}
-        custom.update((k, v) for k, v in meta.items() if k not in _META_KEYS and k != "custom")
-        if custom:
-            rec["custom"] = custom
-        return rec
 
     def _materialize(
         self,

@@ -1,15 +1,33 @@
 """What a store takes in, before it writes: a local path as pathlib spells it, the name a
-file gives by default, its content read whole when small, and a value's kind in a script
-writer's words (for errors).
+file gives by default, its content read whole when small, a value's kind in a script
+writer's words (for errors), and each item checked (and shown to the BeforeArtifactStore
+hook) with the record fields its metadata gives.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["file_name", "kind_of", "local_path", "read_small"]
+from ..errors import LimitExceeded, UsageError
+from ..names import check_artifact_name, check_tags, check_word, jsonable
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = [
+    "RAISE_SIZE",
+    "file_name",
+    "kind_of",
+    "local_path",
+    "prepare",
+    "read_small",
+    "record_fields",
+]
+
+RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
+_META_KEYS = ("mime_type", "description", "tags")
 
 
 def _plain(path: str) -> bool:
@@ -64,3 +82,88 @@ def read_small(path: str | Path, limit: int = 1 << 20) -> bytes | None:
     finally:
         os.close(fd)
     return data if len(data) <= limit else None
+
+
+def prepare(
+    ws: "Workspace",
+    dir: str,
+    type: str,
+    name: str,
+    content: bytes | str | None,
+    path: str | Path | None,
+    metadata: dict | None,
+) -> tuple[dict, bytes | None, str | Path | None]:
+    """Run the BeforeArtifactStore hook and check everything that needs no lock. A file
+    stored by path and too big to read up front (``content`` None) goes through the hook
+    too, with ``content`` nil: the hook can still cancel it, rename it or give content."""
+    if (
+        (content is not None or path is not None)
+        and "hooks" in ws.__dict__
+        and ws.hooks.active("BeforeArtifactStore")
+    ):
+        sid = ws.sessions.manifest(dir)["id"]
+        data = ws.hooks.run(
+            "BeforeArtifactStore",
+            sid,
+            {
+                "session_id": sid,
+                "type": type,
+                "name": name,
+                "content": content,
+                "metadata": metadata or {},
+            },
+        )
+        type, name, content, metadata = (
+            data.get("type", type),
+            data.get("name", name),
+            data.get("content", content),
+            data.get("metadata", metadata),
+        )
+    name = check_artifact_name(name)
+    type = check_word("artifact type", type, 64)
+    if isinstance(content, str):
+        content = content.encode("utf-8", "surrogateescape")
+    elif (content is not None or path is None) and not isinstance(content, bytes):
+        if isinstance(content, (bytearray, memoryview)):
+            content = bytes(content)
+        else:
+            raise UsageError(
+                f"invalid content for {name}: expected a string, got {kind_of(content)}"
+            )
+    rec = record_fields(name, type, metadata)
+    limit = ws.config.get("sessions.max_artifact_size")
+    if content is not None and len(content) > limit:
+        raise LimitExceeded(
+            f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}"
+            f"{RAISE_SIZE}"
+        )
+    rec["name"] = name
+    return rec, content, path
+
+
+def record_fields(name: str, type: str, metadata: dict | None) -> dict:
+    """The fields a record takes from a store's type and metadata, each checked."""
+    rec: dict[str, Any] = {"type": type}
+    if metadata is None or (isinstance(metadata, dict) and not metadata):
+        return rec
+    if not isinstance(metadata, dict):
+        raise UsageError(f"invalid metadata for {name}: expected a table")
+    meta = jsonable(metadata, f"metadata for {name}")
+    if meta.get("mime_type") is not None:
+        rec["mime_type"] = (
+            check_word("mime_type", meta["mime_type"], 200)
+            if "/" not in str(meta["mime_type"])
+            else str(meta["mime_type"])[:200]
+        )
+    if meta.get("description"):
+        if not isinstance(meta["description"], str):
+            raise UsageError(f"invalid description for {name}: expected a string")
+        rec["description"] = meta["description"]
+    tags = check_tags(meta.get("tags"))
+    if tags:
+        rec["tags"] = tags
+    custom = dict(meta.get("custom") or {}) if isinstance(meta.get("custom"), dict) else {}
+    custom.update((k, v) for k, v in meta.items() if k not in _META_KEYS and k != "custom")
+    if custom:
+        rec["custom"] = custom
+    return rec
