@@ -22,7 +22,7 @@ from ..store import encode_record, file_kind
 from .chunk_writes import Writers, build_records, parents_part, write_files
 from .handedits import copies_now
 from .inflight import inflight
-from .store_inputs import RAISE_SIZE, file_name, local_path, prepare
+from .store_inputs import RAISE_SIZE, file_name, local_path, open_binary, prepare
 from .twin import Twin, can_fork
 from .statcache import RACY_NS
 
@@ -349,7 +349,7 @@ class ArtifactWrites:
             self.storage.remove(rel)
             return None
         if content is None:
-            with open(path, "rb") as f:  # (content None: a file stored by path)
+            with open_binary(path) as f:  # (content None: a file stored by path)
                 content = f.read()
         return self.storage.write(
             rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None

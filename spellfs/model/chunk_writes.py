@@ -11,7 +11,7 @@ from ..names import now
 from ..store import PACKED_MAX
 from .handedits import edited_since
 from .mime import mime_for
-from .store_inputs import read_small
+from .store_inputs import open_binary, read_small
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -107,9 +107,9 @@ def write_files(
             oid = packed.get(i) or ws.objects.put_bytes(content)
             size, head = len(content), content[:4096]
         else:
-            with open(path, "rb") as f:
+            with open_binary(path) as f:
                 oid, size = ws.objects.put_stream(f)
-            with open(path, "rb") as f:
+            with open_binary(path) as f:
                 head = f.read(4096)
         if (
             not materialized

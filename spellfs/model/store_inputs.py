@@ -7,11 +7,13 @@ hook) with the record fields its metadata gives.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import LimitExceeded, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable
+from ..store import file_kind
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -21,6 +23,8 @@ __all__ = [
     "file_name",
     "kind_of",
     "local_path",
+    "open_binary",
+    "open_source",
     "prepare",
     "read_small",
     "record_fields",
@@ -64,13 +68,30 @@ def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
+def open_source(path: str | Path) -> tuple[int, os.stat_result]:
+    """Open a file to store, and its stat: refused in one line when it is not a regular file
+    now (it was when the batch was checked, but a FIFO put in its place would block the read
+    for ever, and a folder has no content to read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise UsageError(f"not a regular file: {path} ({file_kind(st.st_mode)}; store a file)")
+    return fd, st
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """:func:`open_source` as a file object, for a file streamed in chunks."""
+    return os.fdopen(open_source(path)[0], "rb")
+
+
 def read_small(path: str | Path, limit: int = 1 << 20) -> bytes | None:
     """A file's content when it is at most ``limit`` bytes, else None: stream it. Four system
     calls for a small file (a buffered ``open`` takes nine, and a 1 MiB buffer it then
     shrinks)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd, st = open_source(path)
     try:
-        size = os.fstat(fd).st_size
+        size = st.st_size
         if size > limit:
             return None
         data = os.read(fd, size + 1)
