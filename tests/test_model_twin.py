@@ -319,3 +319,61 @@ def test_a_program_that_ignores_sigchld_still_adds_in_bulk(
     assert len(forks) == 1
     with Workspace.open(tmp_path / "w") as ws:
         assert len(_content(ws, sid)) == len(paths)
+
+
+def test_a_hook_storing_into_the_session_keeps_the_next_chunk_listed(
+    tmp_path: Path, forks: list[int]
+) -> None:
+    """An AfterArtifactStore hook's store (an audit note, say) ran inside the bulk add's and
+    emptied its in-flight list while the twin wrote the next chunk: a kill then left those
+    copies as hand edits (red-team 5, F1)."""
+    paths = _files(tmp_path, CHUNK_RECORDS * 3)
+    listed: list[set[str]] = []
+    with _open(tmp_path / "w") as ws:
+        sid = ws.sessions.create(name="bulk")
+        dir = ws.sessions.resolve(sid)
+        lst = ws.root / ".spell" / "inflight" / dir
+
+        def after(ctx: dict) -> None:
+            if ctx["data"]["name"] == "f00000.txt":  # the first chunk announced
+                ws.artifacts.store(sid, "system_output", "audit.txt", b"bulk add seen\n")
+                listed.append(set(lst.read_text().split()))
+
+        ws.hooks.register("AfterArtifactStore", after)
+        ws.artifacts.store_files(sid, paths, "user_input")
+        assert len(forks) == 1
+        chunk_two = {Path(p).name for p in paths[CHUNK_RECORDS : 2 * CHUNK_RECORDS]}
+        assert chunk_two <= listed[0]  # still listed while the twin writes it
+        assert len(_content(ws, sid)) == len(paths) + 1
+        assert lst.stat().st_size == 0
+
+
+def test_a_hook_store_that_fails_puts_back_its_own_copy_only(
+    tmp_path: Path, forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _files(tmp_path, CHUNK_RECORDS * 2)
+    with _open(tmp_path / "w") as ws:
+        sid = ws.sessions.create(name="bulk")
+        append = ws.storage.append
+
+        def full_for_the_audit(rel: str, data: bytes) -> int:
+            if b'"audit.txt"' in data:
+                raise disk_error(OSError(errno.ENOSPC, "No space left"), rel)
+            return append(rel, data)
+
+        monkeypatch.setattr(ws.storage, "append", full_for_the_audit)
+        failed = []
+
+        def after(ctx: dict) -> None:
+            if ctx["data"]["name"] == "f00000.txt":
+                try:
+                    ws.artifacts.store(sid, "system_output", "audit.txt", b"bulk add seen\n")
+                except Exception as exc:  # a hook that goes on without its note
+                    failed.append(str(exc))
+
+        ws.hooks.register("AfterArtifactStore", after)
+        ws.artifacts.store_files(sid, paths, "user_input")
+        assert failed and "No space left" in failed[0]
+        assert len(forks) == 1
+        seen = _content(ws, sid)  # every file of the add, and no audit.txt copy left behind
+        assert set(seen) == {Path(p).name for p in paths}

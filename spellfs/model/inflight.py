@@ -101,11 +101,45 @@ def pending(ws: "Workspace", dir: str) -> bool:
     return sig is not None and sig[1] > 0
 
 
+class _Nested:
+    """The list of a store made inside another store of the same session (an AfterArtifactStore
+    hook's): its names join that store's list, which may name the next chunk already (a twin
+    writes it meanwhile), and only that store empties it."""
+
+    def __init__(self, outer: _Journal) -> None:
+        self.outer = outer
+        self.names: list[str] = []
+
+    def note_many(self, names: list[str]) -> None:
+        self.outer.note_many(names)
+        self.names.extend(names)
+
+    def committed(self, next: list[str] | None = None) -> None:
+        self.names = []  # (appended: the outer store's next commit drops them from the list)
+
+
+#: The list of each session a store of this process holds open (under the session's lock).
+_OPEN: dict[tuple[int, str], _Journal] = {}
+
+
 @contextlib.contextmanager
-def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
+def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal | _Nested]:
     """Around a store (under the session lock): copies noted are put back if it fails before its
     append."""
+    key = (id(ws), dir)
+    outer = _OPEN.get(key)
+    if outer is not None:
+        nested = _Nested(outer)
+        try:
+            yield nested
+        except BaseException:
+            if nested.names:  # its own copies only: the outer store's are being written
+                with contextlib.suppress(Exception):
+                    repair_inflight(ws, dir, nested.names)
+            raise
+        return
     journal = _Journal(ws, dir)
+    _OPEN[key] = journal
     try:
         yield journal
     except BaseException:
@@ -114,6 +148,7 @@ def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal]:
                 repair_inflight(ws, dir)
         raise
     finally:
+        _OPEN.pop(key, None)
         journal.close()
 
 
@@ -128,11 +163,11 @@ def _journal_names(ws: "Workspace", dir: str) -> set[str]:
         return set()
 
 
-def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
+def repair_inflight(ws: "Workspace", dir: str, only: list[str] | None = None) -> list[str]:
     """Put back the ``files/`` copies a store that never appended left (call under the session
-    lock)."""
+    lock); ``only``: just these names, the list kept (a store inside a store failed)."""
     rel = f"{INFLIGHT}/{dir}"
-    names = _journal_names(ws, dir)
+    names = _journal_names(ws, dir) if only is None else set(only)
     log = ws.log(dir)
     log.refresh()
     limit = ws.config.get("watch.materialize_max_bytes")
@@ -158,5 +193,6 @@ def repair_inflight(ws: "Workspace", dir: str) -> list[str]:
         else:
             ws.storage.write(f"sessions/{dir}/files/{name}", ws.objects.get(rec["hash"]))
         fixed.append(name)
-    ws.storage.remove(rel)
+    if only is None:
+        ws.storage.remove(rel)
     return fixed
