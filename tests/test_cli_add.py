@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -201,3 +202,28 @@ def test_add_names_what_is_not_a_regular_file_and_skips_it_inside_a_folder(root:
     )
     with Workspace.open(root) as ws:
         assert [a["name"] for a in ws.artifacts.list(sid)] == ["ok.txt"]
+
+
+def test_spell_add_read_by_head_still_stores_every_file(spell, root: Path, tmp_path: Path) -> None:
+    """`spell add S DIR | head -1`: the `stored` lines are a report; the add stopped after the
+    chunk whose line found the reader gone, and said exit 0 (red-team 5, F2)."""
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
+    sid = spell("-w", str(root), "new", "bulk").stdout.decode().strip()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3000):
+        (src / f"f{i:05d}.txt").write_text(f"file {i}\n")
+    proc = subprocess.Popen(
+        [*SPELL, "-w", str(root), "add", sid, str(tmp_path / "src")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith(b"stored f00000.txt as #1 ")
+    proc.stdout.close()  # as `head -1` exits
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == b""
+    show = json.loads(spell("-w", str(root), "show", sid, "--json").stdout)
+    assert len(show["artifacts"]) == 3000
+    status = json.loads(spell("-w", str(root), "status", "--json").stdout)
+    assert status["sessions"][0]["unrecorded"] == {"modified": [], "added": [], "deleted": []}

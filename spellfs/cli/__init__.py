@@ -55,16 +55,6 @@ class _PipeClosed(Exception):
     """stdout's reader closed the pipe; not an OSError, so click lets it through."""
 
 
-def _silence_stdout() -> None:
-    """Point fd 1 at /dev/null so the interpreter's last flush of a closed pipe is quiet."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n for n in COMMANDS if self._load(n) is not None)
@@ -220,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return 130
     except (BrokenPipeError, _PipeClosed):
-        _silence_stdout()
+        from .output import silence_stdout
+
+        silence_stdout()
         return 0
     except OSError as exc:  # the system refused (permissions, a file where a folder should be, …)
         where = f": {exc.filename}" if exc.filename else ""
@@ -234,7 +226,9 @@ def entry() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # output still buffered when the reader left
-        _silence_stdout()
+        from .output import silence_stdout
+
+        silence_stdout()
     if "obstore" in sys.modules:
         # obstore's runtime threads may call back into Python while the interpreter
         # finalizes, aborting the process (exit 134). Everything is written and closed

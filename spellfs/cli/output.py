@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from typing import Any, Callable, Sequence
@@ -23,6 +24,7 @@ from ..names import printable
 from ..workspace import Workspace
 
 __all__ = [
+    "silence_stdout",
     "FORMATS",
     "chosen_format",
     "echo_json",
@@ -297,3 +299,13 @@ class _Bar(_Quiet):
 def progress(label: str, total: int | None = None) -> _Quiet:
     """A progress bar on a terminal; nothing when output is piped."""
     return _Bar(label, total) if sys.stderr.isatty() and not quiet() else _Quiet()
+
+
+def silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's last flush of a closed pipe is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

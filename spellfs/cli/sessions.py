@@ -21,6 +21,7 @@ from .output import (
     output,
     plural,
     progress,
+    silence_stdout,
     when,
 )
 
@@ -283,13 +284,17 @@ def add(
         ws.sessions.resume(session)
         click.echo(f"resumed suspended session {m['id'][:8]} to store into it", err=True)
     results: list[dict] = []
+    reader_left = False
     with progress("adding", len(chosen)) as bar:
 
         def committed(ids: list[dict]) -> None:
+            nonlocal reader_left
             batch = [{"file": f, **aid} for f, aid in zip(chosen[len(results) :], ids)]
             results.extend(batch)
             bar.advance(len(batch))
-            if not as_json:  # acknowledged as each chunk commits: an interrupt loses none of these
+            if as_json or reader_left:
+                return
+            try:  # acknowledged as each chunk commits: an interrupt loses none of these
                 click.echo(
                     "".join(
                         f"stored {name or file_name(r['file'])} as #{r['sequence']} "
@@ -298,6 +303,9 @@ def add(
                     ),
                     nl=False,
                 )
+            except BrokenPipeError:  # `spell add S DIR | head -1`: the lines are a report of
+                reader_left = True  # the add, which goes on to the end (it stopped half way)
+                silence_stdout()
 
         ws.artifacts.store_files(
             session, chosen, type_, meta, [name] if name is not None else None, on_commit=committed
