@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spellfs import Workspace
+from spellfs import LimitExceeded, Workspace
 from spellfs.model.store_inputs import file_name, local_path
 
 _paths = st.text(alphabet="a./ é", min_size=1, max_size=24)
@@ -41,7 +41,7 @@ def test_a_file_named_with_a_trailing_slash_or_dot_parts_is_stored_by_its_name(
 
 _SWAP = """
 import os, sys
-from spellfs import Workspace
+from spellfs import LimitExceeded, Workspace
 root, big, kind = sys.argv[1:4]
 with Workspace.open(root) as ws:
     sid = ws.sessions.create(name="s")
@@ -85,3 +85,23 @@ def test_a_file_that_turns_into_a_fifo_or_folder_after_the_check_is_one_error(
     with Workspace.open(root) as ws:
         [s] = ws.sessions.list()
         assert ws.artifacts.list(s["id"]) == []  # nothing of the batch was committed
+
+
+def test_a_file_that_grows_past_the_size_limit_after_the_check_is_refused(root: Path) -> None:
+    """The limit bounds what one artifact costs: a file checked at 1.5 MiB and 2.5 MiB when its
+    turn came was stored whole."""
+    (root / "spell.yaml").write_text("sessions:\n  max_artifact_size: 2000000\n")
+    big = root.parent / "big.bin"
+    big.write_bytes(os.urandom(1_500_000))
+    with Workspace.open(root) as ws:
+        sid = ws.sessions.create(name="s")
+
+        def grow(ctx: dict) -> None:
+            with big.open("ab") as f:
+                f.write(os.urandom(1 << 20))
+
+        ws.hooks.register("BeforeArtifactStore", grow)
+        with pytest.raises(LimitExceeded, match=r"artifact too large: big.bin is 2548576 bytes"):
+            ws.artifacts.store_file(sid, big, "t")
+        assert ws.artifacts.list(sid) == []
+        assert not (ws.root / "sessions" / ws.sessions.resolve(sid) / "files" / "big.bin").exists()

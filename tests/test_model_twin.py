@@ -213,8 +213,10 @@ def test_the_twin_never_outlives_spell_add(spell, root: Path, tmp_path: Path, si
     time.sleep(0.05)
     os.kill(child, signal.SIGSTOP)  # (stopped, it would wait for ever unless killed)
     proc.send_signal(sig)
-    proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
+    if sig == signal.SIGINT:  # Ctrl-C says so, as every command does (click said "Aborted.", 1)
+        assert (proc.returncode, err.decode().splitlines()[-1]) == (130, "Interrupted.")
     assert _gone(child)  # killed with its parent, so it writes nothing after the next repair
     _check_nothing_lost(spell, root, sid, out)
 

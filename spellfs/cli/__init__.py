@@ -191,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"Error: {_bounded(str(exc))}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C: click wraps it so
+            click.echo("Interrupted.", err=True)
+            return 130
+        click.echo("Aborted.", err=True)  # (a prompt answered with end of input)
         return 1
     except _NO_ARGS_IS_HELP as exc:  # `spell` or `spell remote` alone: the help itself
         exc.show()

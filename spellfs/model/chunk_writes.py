@@ -7,11 +7,12 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..errors import LimitExceeded
 from ..names import now
 from ..store import PACKED_MAX
 from .handedits import edited_since
 from .mime import mime_for
-from .store_inputs import open_binary, read_small
+from .store_inputs import RAISE_SIZE, open_binary, read_small
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -83,6 +84,7 @@ def write_files(
         rec["name"]: i for i, (rec, _, _) in enumerate(prepared)
     }  # only a name's last copy lands
     settled = len(prepared) >= PARALLEL_FROM and not ws.memory
+    limit = ws.config.get("sessions.max_artifact_size")
     copies: list[tuple[str, Any, str]] = []
     contents: dict[int, bytes] = {}
     packed: dict[int, str] = {}
@@ -111,6 +113,11 @@ def write_files(
                 oid, size = ws.objects.put_stream(f)
             with open_binary(path) as f:
                 head = f.read(4096)
+        if size > limit:  # it grew after the batch was checked: the limit bounds what is read
+            raise LimitExceeded(
+                f"artifact too large: {rec['name']} is {size} bytes; max_artifact_size is "
+                f"{limit}{RAISE_SIZE}"
+            )
         if (
             not materialized
             and last[rec["name"]] == i
