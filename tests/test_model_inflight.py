@@ -512,3 +512,24 @@ def test_restore_killed_after_its_records_leaves_no_hand_edits(
     assert '"created_by": "hand"' not in records.read_text()
     assert spell("-w", str(root), "cat", sid, "f01.txt").stdout == b"file 1 round A\n" * 20
     assert spell("-w", str(root), "fsck").stdout.decode().rstrip().endswith("ok")
+
+
+def test_a_store_after_a_killed_add_puts_its_copies_back_first(
+    spell, root: Path, tmp_path: Path
+) -> None:
+    """The next command after a killed add may be another store into the session: it emptied
+    the list the killed add left, unrepaired, so that add's copies stayed as hand edits
+    (red-team 5, F5)."""
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 100000\n")
+    sid = spell("-w", str(root), "new", "bulk").stdout.decode().strip()
+    files = _many(tmp_path, 6 * CHUNK_RECORDS)
+    code, fdir = _interrupt_add(root, sid, files, signal.SIGKILL, tmp_path / "out.txt")
+    assert code != 0
+    acked = _acknowledged(tmp_path / "out.txt")
+    assert set(os.listdir(fdir)) - acked  # copies of the chunk killed, not acknowledged
+    other = tmp_path / "other.txt"
+    other.write_text("the next store\n")
+    assert spell("-w", str(root), "add", sid, str(other)).returncode == 0  # the next command
+    status = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"][0]
+    assert status["unrecorded"] == {"modified": [], "added": [], "deleted": []}
+    assert set(os.listdir(fdir)) == acked | {"other.txt"}

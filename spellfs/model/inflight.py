@@ -70,9 +70,14 @@ class _Journal:
             os.ftruncate(self.fd, 0)
             return
         path = f"{self.ws.root}/{INFLIGHT}/{self.dir}"
-        tmp = f"{path}.{os.getpid()}.next"  # (a list's name is a session folder's: never this)
+        tmp = f"{self.ws.root}/.spell/tmp/.inflight.{self.dir}.{os.getpid()}.tmp"  # (fsck clears)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+            try:
+                fd = os.open(tmp, flags, 0o644)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)
+                fd = os.open(tmp, flags, 0o644)
             try:
                 write_all(fd, b"".join(n.encode() + b"\n" for n in next))
                 os.replace(tmp, path)
@@ -138,6 +143,8 @@ def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal | _Nested]:
                     repair_inflight(ws, dir, nested.names)
             raise
         return
+    if pending(ws, dir):  # a store killed before its append left these: put them back first
+        repair_inflight(ws, dir)  # (its names would go with this store's emptying of the list)
     journal = _Journal(ws, dir)
     _OPEN[key] = journal
     try:
