@@ -8,7 +8,8 @@ appended (killed, interrupted, out of space): each listed copy whose content is 
 object no record of that name holds is put back to what the records say (or removed),
 never adopted as a hand edit; a listed copy whose content is not in the object store
 was edited by hand after the crash, and stays. :mod:`spellfs.model.worktree` (every
-command) and the watcher call :func:`repair_inflight` when a list is there.
+command), the watcher and the next store itself call :func:`repair_inflight` when a list
+is there.
 """
 
 from __future__ import annotations
