@@ -34,7 +34,7 @@ __all__ = ["ArtifactWrites", "CHUNK_RECORDS", "require_active"]
 _INLINE_BYTES = 16 << 20
 #: Records per append in a large batch: each chunk is a commit of its own.
 CHUNK_RECORDS = 1000
-#: A batch of this many new names or more is written by two processes (:mod:`.twin`).
+#: A batch of this many files or more is written by two processes (:mod:`.twin`).
 TWIN_FROM = 1000
 
 

@@ -71,7 +71,7 @@ class _Journal:
             os.ftruncate(self.fd, 0)
             return
         path = f"{self.ws.root}/{INFLIGHT}/{self.dir}"
-        tmp = f"{self.ws.root}/.spell/tmp/.inflight.{self.dir}.{os.getpid()}.tmp"  # (fsck clears)
+        tmp = f"{self.ws.storage.tmpdir}/.inflight.{self.dir}.{os.getpid()}.tmp"  # (fsck clears)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
         try:
             try:
