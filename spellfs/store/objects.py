@@ -229,7 +229,8 @@ class FsObjectStore(ObjectStore):
         a new file: :mod:`.journal`)."""
         oid = hash_bytes(data)
         final = self._file(oid)
-        if os.path.exists(final) or self.packs.locate(oid):  # (checked: a gc may have run)
+        # (a hit is checked: a gc may have run; a miss may be a racy one, costing a second copy)
+        if os.path.exists(final) or self.packs.locate(oid, exact=False):
             return oid
         stored = encode(data, self.threshold)
         if len(stored) <= PACKED_MAX:

@@ -60,6 +60,7 @@ class Packs(PackFolding):
         self._loaded: set[str] = set()
         self.bad: dict[str, str] = {}  # pack name -> why it cannot be read (fsck says so)
         self._settled: tuple[int, int] | None = None  # the folder's (ino, mtime) a look vouches for
+        self._listed: tuple[int, int] | None = None  # the folder's (ino, mtime) at the last look
         self._scanned: dict[str, int] = {}  # another process's journal -> bytes of it parsed
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # a journal's append or seal, with what it tells _where
@@ -92,20 +93,24 @@ class Packs(PackFolding):
         except (FileNotFoundError, NotADirectoryError):
             return set()
 
-    def refresh(self) -> None:
+    def refresh(self, exact: bool = True) -> None:
         """Take in packs written (or removed) by other processes since the last look.
 
         Skipped while the folder's mtime is the one of a look taken well after it (one
         ``stat`` rather than a listing: a workspace may hold many packs). A look within
         :data:`_SETTLE_NS` of the mtime vouches for nothing: a pack renamed in later within
-        the same timestamp tick would keep the mtime (git's racy-clean rule)."""
+        the same timestamp tick would keep the mtime (git's racy-clean rule). Not ``exact``
+        (a store asking whether to write an object again): a folder whose mtime has not moved
+        since the last look is not listed again, racy or not; what that misses costs a second
+        copy of an object, never a loss, and every store of a script's first second no longer
+        lists the folder."""
         self._check_journal()
         try:
             st = os.stat(self.dir)
         except (FileNotFoundError, NotADirectoryError):
             st = None
         key = None if st is None else (st.st_ino, st.st_mtime_ns)
-        if key is None or key != self._settled:
+        if key is None or key != (self._settled if exact else self._listed):
             for _ in range(5):  # a pack went while it was read (a gc rewrote it): look again
                 if not self._look(st, key):
                     break
@@ -118,6 +123,7 @@ class Packs(PackFolding):
         names = self._names()
         vanished = False
         self._settled = key if st is not None and looked - st.st_mtime_ns > _SETTLE_NS else None
+        self._listed = key if st is not None else None
         with self._lock:
             self.bad = {n: why for n, why in self.bad.items() if n in names}  # (set aside since)
             known = None
@@ -218,16 +224,16 @@ class Packs(PackFolding):
         hit = self._where.get(oid)
         return None if hit is None else os.path.join(self.dir, hit[0])
 
-    def locate(self, oid: str) -> tuple[str, int, int] | None:
+    def locate(self, oid: str, exact: bool = True) -> tuple[str, int, int] | None:
         """``(pack path, offset, size)`` of ``oid``'s stored form, or None.
 
         A pack found earlier is checked to be still there: another process's gc may have
         rewritten it without ``oid``, and a store that trusted the old answer would record an
-        object it never wrote."""
+        object it never wrote. ``exact``: as :meth:`refresh` takes it."""
         hit = self._where.get(oid)
         if hit is not None and os.path.exists(os.path.join(self.dir, hit[0])):
             return os.path.join(self.dir, hit[0]), hit[1], hit[2]
-        self.refresh()
+        self.refresh(exact)
         hit = self._where.get(oid)
         if hit is None:
             return None
