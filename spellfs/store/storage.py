@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from .atomic import atomic_replace, atomic_write, disk_error
 
@@ -138,14 +138,43 @@ class Storage:
     def realpath(self, rel: str) -> str | None: ...
 
 
+class _FileLock:
+    """:meth:`FsStorage.lock`: a thread lock, then ``flock`` on the outermost entry. A class, not a
+    generator: a single store takes a lock four times."""
+
+    __slots__ = ("_storage", "_name", "_thread", "_depth")
+
+    def __init__(self, storage: "FsStorage", name: str) -> None:
+        self._storage, self._name = storage, name
+        self._thread = threading.RLock()
+        self._depth = 0  # (changed only by the thread holding _thread)
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        if self._depth == 0:
+            try:
+                fcntl.flock(self._storage.lock_fd(self._name), fcntl.LOCK_EX)
+            except BaseException:
+                self._thread.release()
+                raise
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0:
+                fcntl.flock(self._storage.lock_fd(self._name), fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+
 class FsStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = os.fspath(root) + "/"
         self.tmpdir = self.base + ".spell/tmp"
         self._lock_fds: dict[str, int] = {}
-        self._thread_locks: dict[str, threading.RLock] = {}
-        self._depth: dict[str, int] = {}
+        self._locks: dict[str, _FileLock] = {}
         from .links import PathGuard
 
         self.guard = PathGuard(self.base)
@@ -321,27 +350,22 @@ class FsStorage(Storage):
             raise refusal(rel, st.st_mode)
         return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
+    def lock(self, name: str) -> "_FileLock":
         """An exclusive lock shared by threads and processes (flock), re-entrant here."""
-        tlock = self._thread_locks.setdefault(name, threading.RLock())
-        with tlock:
-            depth = self._depth.get(name, 0)
-            if depth == 0:
-                fd = self._lock_fds.get(name)
-                if fd is None:
-                    lockdir = self.root / ".spell" / "locks"
-                    lockdir.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(lockdir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-                    self._lock_fds[name] = fd
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            self._depth[name] = depth + 1
-            try:
-                yield
-            finally:
-                self._depth[name] -= 1
-                if self._depth[name] == 0:
-                    fcntl.flock(self._lock_fds[name], fcntl.LOCK_UN)
+        held = self._locks.get(name)
+        if held is None:
+            held = self._locks.setdefault(name, _FileLock(self, name))
+        return held
+
+    def lock_fd(self, name: str) -> int:
+        """The open file that lock ``name`` is taken on (opened once)."""
+        fd = self._lock_fds.get(name)
+        if fd is None:
+            lockdir = self.root / ".spell" / "locks"
+            lockdir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lockdir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock_fds[name] = fd
+        return fd
 
     def sync(self) -> None:
         os.sync()
