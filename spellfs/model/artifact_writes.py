@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
 from ..store import encode_record, file_kind
-from .chunk_writes import Writers, build_records, parents_part, write_files
+from .chunk_writes import Writers, build_records, parents_part, write_files, writers
 from .handedits import copies_now
 from .inflight import inflight
 from .store_inputs import RAISE_SIZE, file_name, local_path, open_binary, prepare
@@ -183,7 +183,11 @@ class ArtifactWrites:
         rel = f"sessions/{dir}/artifacts.yaml"
         ids: list[dict] = []
         # the writer threads, started once for all the chunks of this batch (if it needs them)
-        with self.storage.lock(f"s-{dir}"), inflight(ws, dir) as journal, Writers() as pool:
+        with (
+            self.storage.lock(f"s-{dir}"),
+            inflight(ws, dir) as journal,
+            writers(len(prepared)) as pool,
+        ):
             m = ws.sessions.manifest(dir)
             require_active(ws, m)
             log = ws.log(dir)

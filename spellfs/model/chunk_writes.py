@@ -4,6 +4,7 @@ shared with a twin, :mod:`.twin`) and building their records from what was writt
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -17,7 +18,15 @@ from .store_inputs import RAISE_SIZE, open_binary, read_small
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["PARENT_PART", "WRITERS", "Writers", "build_records", "parents_part", "write_files"]
+__all__ = [
+    "PARENT_PART",
+    "WRITERS",
+    "Writers",
+    "build_records",
+    "parents_part",
+    "write_files",
+    "writers",
+]
 
 PARALLEL_FROM = 16  # a chunk this large writes its files on WRITERS threads
 WRITERS = 8
@@ -59,6 +68,12 @@ class Writers:
             self._pool = None
         if self._collecting:
             gc.enable()
+
+
+def writers(n: int) -> "Writers | contextlib.nullcontext[None]":
+    """The writer threads for a batch of ``n`` files: none below :data:`PARALLEL_FROM` (a single
+    store neither starts threads nor pauses the cycle collector)."""
+    return Writers() if n >= PARALLEL_FROM else contextlib.nullcontext()
 
 
 def write_files(
