@@ -187,6 +187,19 @@ def test_a_value_json_cannot_hold_is_refused_by_name() -> None:
     )
 
 
+def test_a_value_holding_itself_is_refused_by_name_and_encoding_goes_on() -> None:
+    """A value holding itself is one error naming the problem; the next record encodes as ever
+    (a value met twice is no loop)."""
+    looped: dict = {"a": 1}
+    looped["self"] = looped
+    with pytest.raises(UsageError, match="^value cannot be stored: it holds itself$"):
+        encode_record({"custom": looped})
+    shared = {"k": "v"}
+    assert encode_record({"a": shared, "b": [shared, "\u2028"]}) == (
+        b'- {"a": {"k": "v"}, "b": [{"k": "v"}, "\\u2028"]}\n'
+    )
+
+
 def test_a_log_rewritten_to_the_same_size_and_inode_is_read_again(tmp_path) -> None:
     """A long-lived reader (a script, `spell ui`, the watcher) keeps a record file's
     (inode, offset). `git checkout` of a branch whose artifacts.yaml differs unlinks the old
