@@ -32,9 +32,11 @@ def disk_error(exc: OSError, path: object) -> SpellError:
 
 def write_all(fd: int, data: bytes) -> None:
     """Write every byte of ``data`` to the open descriptor ``fd`` (``os.write`` may write fewer)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    n = os.write(fd, data)
+    if n < len(data):  # (rare: a signal, a full disk, a pipe; one call otherwise)
+        view = memoryview(data)[n:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def atomic_write(
