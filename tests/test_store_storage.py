@@ -1034,6 +1034,8 @@ def test_a_lock_whose_wait_is_interrupted_is_not_left_held(tmp_path: Path, monke
         with fs.lock("s-d"):
             took.set()
 
-    threading.Thread(target=other, daemon=True).start()
+    waiter = threading.Thread(target=other, daemon=True)
+    waiter.start()
     assert took.wait(60)
+    waiter.join(60)
     fs.close()
