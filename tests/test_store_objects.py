@@ -19,10 +19,10 @@ from spellfs.store.objects import (
     PACKED_MAX,
     ZSTD_MAGIC,
     FsObjectStore,
-    MemoryObjectStore,
     hash_bytes,
     validate_oid,
 )
+from spellfs.store.memory import MemoryObjectStore
 
 THRESHOLD = 1024
 

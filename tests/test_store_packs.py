@@ -445,7 +445,7 @@ def test_a_batch_goes_on_past_what_is_already_stored_loose(store: FsObjectStore)
 
 
 def test_the_memory_store_takes_batches_too() -> None:
-    from spellfs.store.objects import MemoryObjectStore
+    from spellfs.store.memory import MemoryObjectStore
 
     mem = MemoryObjectStore(THRESHOLD)
     oids = mem.put_many([b"one", b"two"])

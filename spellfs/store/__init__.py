@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = exports(
         "CHUNK": "codec",
         "FsObjectStore": "objects",
         "FsStorage": "storage",
-        "MemoryObjectStore": "objects",
+        "MemoryObjectStore": "memory",
         "MemoryStorage": "memory",
         "ObjectStore": "objects",
         "PACKED_MAX": "objects",

@@ -1,6 +1,6 @@
 """The memory backend (``storage_backend: memory``): the same session and artifact code, run
 against dicts, so a dry run or a test writes nothing to disk. Records behave as on disk: an
-unfinished last line is set aside on the next append."""
+unfinished last line is set aside on the next append; objects are verified on every read."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import contextlib
 import errno
 import os
 import threading
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
+from .codec import decode, encode, hash_bytes, validate_oid
+from .objects import ObjectStore
 from .storage import Storage, torn_name
 
-__all__ = ["MemoryStorage"]
+__all__ = ["MemoryObjectStore", "MemoryStorage"]
 
 
 class MemoryStorage(Storage):
@@ -112,3 +114,38 @@ class MemoryStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+class MemoryObjectStore(ObjectStore):
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.objects: dict[str, bytes] = {}
+
+    def put_bytes(self, data: bytes) -> str:
+        oid = hash_bytes(data)
+        if oid not in self.objects:
+            self.objects[oid] = encode(bytes(data), self.threshold)
+        return oid
+
+    def put_stream(self, f: BinaryIO) -> tuple[str, int]:
+        data = f.read()
+        return self.put_bytes(data), len(data)
+
+    def get(self, oid: str) -> bytes:
+        validate_oid(oid)
+        try:
+            return decode(oid, self.objects[oid], "memory")
+        except KeyError:
+            raise self._missing(oid) from None
+
+    def has(self, oid: str) -> bool:
+        return oid in self.objects
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.objects))
+
+    def remove(self, oid: str) -> None:
+        self.objects.pop(oid, None)
+
+    def stored_size(self, oid: str) -> int:
+        return len(self.objects[oid])

@@ -36,7 +36,6 @@ _SERIAL = itertools.count()  # temp names: unique per process and thread with pi
 __all__ = [
     "CHUNK",
     "FsObjectStore",
-    "MemoryObjectStore",
     "ObjectStore",
     "decode",
     "hash_bytes",
@@ -102,41 +101,6 @@ class ObjectStore:
             f"object not found: {oid} (not in the local store"
             f"{' nor on the remote' if self.fetcher else ''}; run `spell fsck`)"
         )
-
-
-class MemoryObjectStore(ObjectStore):
-    def __init__(self, threshold: int) -> None:
-        self.threshold = threshold
-        self.objects: dict[str, bytes] = {}
-
-    def put_bytes(self, data: bytes) -> str:
-        oid = hash_bytes(data)
-        if oid not in self.objects:
-            self.objects[oid] = encode(bytes(data), self.threshold)
-        return oid
-
-    def put_stream(self, f: BinaryIO) -> tuple[str, int]:
-        data = f.read()
-        return self.put_bytes(data), len(data)
-
-    def get(self, oid: str) -> bytes:
-        validate_oid(oid)
-        try:
-            return decode(oid, self.objects[oid], "memory")
-        except KeyError:
-            raise self._missing(oid) from None
-
-    def has(self, oid: str) -> bool:
-        return oid in self.objects
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self.objects))
-
-    def remove(self, oid: str) -> None:
-        self.objects.pop(oid, None)
-
-    def stored_size(self, oid: str) -> int:
-        return len(self.objects[oid])
 
 
 #: A batch with at least this many new objects writes them as one pack (see :mod:`.packs`).
