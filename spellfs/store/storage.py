@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
+import functools
 import os
 import shutil
 import stat
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Iterable
 
 from .atomic import atomic_replace, atomic_write, disk_error
+from .locks import FileLock
 
 __all__ = ["FsStorage", "Storage", "torn_name"]
 
@@ -138,43 +138,13 @@ class Storage:
     def realpath(self, rel: str) -> str | None: ...
 
 
-class _FileLock:
-    """:meth:`FsStorage.lock`: a thread lock, then ``flock`` on the outermost entry. A class, not a
-    generator: a single store takes a lock four times."""
-
-    __slots__ = ("_storage", "_name", "_thread", "_depth")
-
-    def __init__(self, storage: "FsStorage", name: str) -> None:
-        self._storage, self._name = storage, name
-        self._thread = threading.RLock()
-        self._depth = 0  # (changed only by the thread holding _thread)
-
-    def __enter__(self) -> None:
-        self._thread.acquire()
-        if self._depth == 0:
-            try:
-                fcntl.flock(self._storage.lock_fd(self._name), fcntl.LOCK_EX)
-            except BaseException:
-                self._thread.release()
-                raise
-        self._depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        self._depth -= 1
-        try:
-            if self._depth == 0:
-                fcntl.flock(self._storage.lock_fd(self._name), fcntl.LOCK_UN)
-        finally:
-            self._thread.release()
-
-
 class FsStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = os.fspath(root) + "/"
         self.tmpdir = self.base + ".spell/tmp"
         self._lock_fds: dict[str, int] = {}
-        self._locks: dict[str, _FileLock] = {}
+        self._locks: dict[str, FileLock] = {}
         from .links import PathGuard
 
         self.guard = PathGuard(self.base)
@@ -350,11 +320,11 @@ class FsStorage(Storage):
             raise refusal(rel, st.st_mode)
         return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    def lock(self, name: str) -> "_FileLock":
+    def lock(self, name: str) -> FileLock:
         """An exclusive lock shared by threads and processes (flock), re-entrant here."""
         held = self._locks.get(name)
         if held is None:
-            held = self._locks.setdefault(name, _FileLock(self, name))
+            held = self._locks.setdefault(name, FileLock(functools.partial(self.lock_fd, name)))
         return held
 
     def lock_fd(self, name: str) -> int:

@@ -1,0 +1,81 @@
+"""Named locks (store/locks.py), as a storage hands them out: re-entrant, shared by threads
+and processes, never left held."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from spellfs.store.storage import FsStorage
+
+
+def _flocked(path: Path) -> bool:
+    """Whether another process taking the lock file at ``path`` would have to wait."""
+    import fcntl
+
+    probe = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(probe)
+    return False
+
+
+def test_a_lock_taken_twice_is_held_until_its_outermost_exit(tmp_path: Path) -> None:
+    """Re-entrant: a store's append takes the lock its store holds already; leaving the inner
+    one must not let another process or thread in while the store goes on."""
+    fs = FsStorage(tmp_path)
+    lockfile = tmp_path / ".spell" / "locks" / "s-d.lock"
+    took = threading.Event()
+
+    def other() -> None:
+        with fs.lock("s-d"):
+            took.set()
+
+    with fs.lock("s-d"):
+        with fs.lock("s-d"):
+            pass
+        assert _flocked(lockfile)
+        waiter = threading.Thread(target=other)
+        waiter.start()
+        assert not took.wait(0.3)
+    assert took.wait(60)
+    waiter.join()
+    assert not _flocked(lockfile)
+    fs.close()
+
+
+def test_a_lock_whose_wait_is_interrupted_is_not_left_held(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C while waiting for another process's lock: the command stops, and the lock is not
+    left taken by this thread (a web view's other threads would wait for ever)."""
+    import fcntl
+
+    fs = FsStorage(tmp_path)
+    real = fcntl.flock
+
+    def interrupted(fd: int, op: int) -> None:
+        if op == fcntl.LOCK_EX:
+            raise KeyboardInterrupt
+        real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with fs.lock("s-d"):
+            pass
+    monkeypatch.setattr(fcntl, "flock", real)
+    took = threading.Event()
+
+    def other() -> None:
+        with fs.lock("s-d"):
+            took.set()
+
+    waiter = threading.Thread(target=other, daemon=True)
+    waiter.start()
+    assert took.wait(60)
+    waiter.join(60)
+    fs.close()
