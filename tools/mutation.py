@@ -87,7 +87,10 @@ MODULES: dict[str, list[str]] = {
         "test_model_index.py",
         "test_model_feed.py",  # what a listing stats and trusts (Index.looked, refresh_dir)
     ],
-    "model/inflight.py": ["test_model_inflight.py"],
+    "model/inflight.py": ["test_model_inflight.py", "test_model_twin.py"],
+    "model/twin.py": ["test_model_twin.py"],
+    "model/chunk_writes.py": ["test_model_chunk_writes.py", "test_model_twin.py"],
+    "store/locks.py": ["test_store_locks.py", "test_store_storage.py"],
     "model/leftovers.py": ["test_model_leftovers.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
     "model/recall.py": ["test_model_recall.py", "test_model_worktree.py"],
