@@ -242,6 +242,20 @@ def watch_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return starts
 
 
+def flocked(path: Path) -> bool:
+    """Whether another process taking the lock file at ``path`` would have to wait."""
+    import fcntl
+
+    probe = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(probe)  # (closing drops a lock the probe took)
+    return False
+
+
 def loose(where: object) -> None:
     """Write every packed object (bulk packs, and the journals single stores append to) as a
     loose file, as `spell commit` does first: for a test about an object's own file (its bytes,

@@ -3,27 +3,13 @@ and processes, never left held."""
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import pytest
 
+from conftest import flocked
 from spellfs.store.storage import FsStorage
-
-
-def _flocked(path: Path) -> bool:
-    """Whether another process taking the lock file at ``path`` would have to wait."""
-    import fcntl
-
-    probe = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(probe)
-    return False
 
 
 def test_a_lock_taken_twice_is_held_until_its_outermost_exit(tmp_path: Path) -> None:
@@ -40,13 +26,13 @@ def test_a_lock_taken_twice_is_held_until_its_outermost_exit(tmp_path: Path) -> 
     with fs.lock("s-d"):
         with fs.lock("s-d"):
             pass
-        assert _flocked(lockfile)
+        assert flocked(lockfile)
         waiter = threading.Thread(target=other)
         waiter.start()
         assert not took.wait(0.3)
     assert took.wait(60)
     waiter.join()
-    assert not _flocked(lockfile)
+    assert not flocked(lockfile)
     fs.close()
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import flocked
+
 from spellfs import SpellError, Workspace
 from spellfs.store.atomic import atomic_replace, atomic_write, disk_error, write_all
 from spellfs.store.memory import MemoryStorage
@@ -721,35 +723,23 @@ def test_libc_is_found_without_find_library_and_syncfs_flushes_the_workspace(tmp
 def test_a_session_record_is_appended_under_that_session_lock(tmp_path: Path, monkeypatch):
     """``fsck --repair`` rewrites a record file under its session's lock (``s-<dir>``): an
     append holds the same lock while it writes, so no rewrite can drop the line."""
-    import fcntl
-
     fs = FsStorage(tmp_path)
     fs.mkdir("sessions/d")
     fs.mkdir(".spell/locks")
     lockfile = tmp_path / ".spell" / "locks" / "s-d.lock"
-
-    def locked() -> bool:  # what another process taking s-d would find
-        probe = os.open(lockfile, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(probe)  # (closing drops a lock the probe took)
-        return False
 
     held: list[bool] = []
     real_write = os.write
 
     def write(fd: int, data) -> int:
         if bytes(data) == b"- line\n":
-            held.append(locked())
+            held.append(flocked(lockfile))
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", write)
     fs.append("sessions/d/artifacts.yaml", b"- line\n")
     assert held == [True]
-    assert not locked()  # and released once the line is in
+    assert not flocked(lockfile)  # and released once the line is in
     assert fs.read("sessions/d/artifacts.yaml") == b"- line\n"
     fs.close()
 
