@@ -192,7 +192,7 @@ def test_a_value_holding_itself_is_refused_by_name_and_encoding_goes_on() -> Non
     (a value met twice is no loop)."""
     looped: dict = {"a": 1}
     looped["self"] = looped
-    with pytest.raises(UsageError, match="^value cannot be stored: it holds itself$"):
+    with pytest.raises(UsageError, match="^value cannot be stored: it holds itself, or is nes"):
         encode_record({"custom": looped})
     shared = {"k": "v"}
     assert encode_record({"a": shared, "b": [shared, "\u2028"]}) == (

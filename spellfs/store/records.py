@@ -28,7 +28,8 @@ _NON_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uff
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 # The C encoder made once (``JSONEncoder.encode`` makes one a call: half its cost for a record).
-# It keeps no circular-reference marks: a record made of itself ends in a RecursionError.
+# It keeps no circular-reference marks: a record that holds itself (or is nested past Python's
+# recursion limit) ends in a RecursionError.
 _made = c_make_encoder and c_make_encoder(
     None, _encoder.default, encode_basestring, None, ": ", ", ", False, False, False
 )
@@ -49,7 +50,9 @@ def encode_record(record: dict[str, Any]) -> bytes:
     except ValueError as exc:
         raise UsageError(f"value cannot be stored: {exc}") from None
     except RecursionError:
-        raise UsageError("value cannot be stored: it holds itself") from None
+        raise UsageError(
+            "value cannot be stored: it holds itself, or is nested too deeply"
+        ) from None
     if (not text.isascii() or "\x7f" in text) and _NON_PRINTABLE.search(text):  # (ASCII: quick)
         text = _NON_PRINTABLE.sub(_escape, text)
     return b"- " + text.encode("utf-8", "surrogatepass") + b"\n"
