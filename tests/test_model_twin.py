@@ -111,6 +111,34 @@ def test_an_error_in_the_twin_fails_its_chunk_and_puts_back_its_copies(
         os.kill(forks[0], 0)
 
 
+def test_a_full_disk_when_the_list_turns_to_the_next_chunk_fails_the_add_and_loses_nothing(
+    tmp_path: Path, forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a chunk's append, the in-flight list becomes the next chunk's names (the twin is
+    writing them already) in one rename. When the disk is full there: one error, the chunk
+    appended is kept, the next chunk's copies are put back (the list still names them), and
+    no temporary list is left behind."""
+    paths = _files(tmp_path, CHUNK_RECORDS * 3)
+    real = os.replace
+
+    def full(src, dst, *args, **kwargs):
+        if ".inflight." in os.fspath(src):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full)
+    with _open(tmp_path / "w") as ws:
+        sid = ws.sessions.create(name="bulk")
+        with pytest.raises(Exception, match="^cannot write .spell/inflight/.*: No space left"):
+            ws.artifacts.store_files(sid, paths, "user_input")
+        monkeypatch.undo()
+        assert len(forks) == 1
+        first = {Path(p).name for p in paths[:CHUNK_RECORDS]}
+        assert set(_content(ws, sid)) == first  # appended, so kept; the next one put back
+        left = [n for n in os.listdir(ws.storage.tmpdir) if n.startswith(".inflight.")]
+        assert left == []  # the replacement list, removed (the killed twin's temps: fsck's)
+
+
 def test_a_name_stored_twice_in_a_batch_is_written_by_one_process(
     tmp_path: Path, forks: list[int]
 ) -> None:
