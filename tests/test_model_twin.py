@@ -378,6 +378,7 @@ def test_a_hook_storing_into_the_session_keeps_the_next_chunk_listed(
         assert len(forks) == 1
         chunk_two = {Path(p).name for p in paths[CHUNK_RECORDS : 2 * CHUNK_RECORDS]}
         assert chunk_two <= listed[0]  # still listed while the twin writes it
+        assert "audit.txt" in listed[0]  # the hook's copy was listed too, before it was written
         assert len(_content(ws, sid)) == len(paths) + 1
         assert lst.stat().st_size == 0
 
