@@ -416,6 +416,24 @@ def test_a_long_lived_store_writes_again_what_another_process_collected(
     assert FsObjectStore(store.root, THRESHOLD).get(oids[0]) == datas[0]
 
 
+def test_a_store_writes_again_what_a_gc_collected_within_the_tick_of_its_last_look(
+    store: FsObjectStore,
+) -> None:
+    """A store whose known pack is gone looks afresh, racy or not: a gc that rewrote the pack
+    without the object within the same timestamp tick as the store's last look leaves the
+    folder's mtime as it was, and trusting the old answer would record an object no longer
+    stored."""
+    datas = contents(20)
+    oids = store.put_many(datas)
+    folder = store.root / "pack"
+    store.packs.refresh()  # its last look: at the folder as it is now
+    tick = folder.stat().st_mtime_ns
+    FsObjectStore(store.root, THRESHOLD).remove_many(oids[:5])  # another process's gc
+    os.utime(folder, ns=(tick, tick))  # within the same tick
+    assert store.put_bytes(datas[0]) == oids[0]
+    assert FsObjectStore(store.root, THRESHOLD).get(oids[0]) == datas[0]
+
+
 @pytest.mark.parametrize("size", [0, 5, 27])
 def test_a_pack_file_too_short_to_hold_its_footer_is_bad_not_a_crash(
     store: FsObjectStore, size: int

@@ -229,10 +229,14 @@ class Packs(PackFolding):
 
         A pack found earlier is checked to be still there: another process's gc may have
         rewritten it without ``oid``, and a store that trusted the old answer would record an
-        object it never wrote. ``exact``: as :meth:`refresh` takes it."""
+        object it never wrote. ``exact``: as :meth:`refresh` takes it, for a pack never known to
+        hold ``oid``; one that held it and went is looked for afresh, racy or not (a gc that
+        rewrote it within the tick of the last look left the folder's mtime as it was)."""
         hit = self._where.get(oid)
-        if hit is not None and os.path.exists(os.path.join(self.dir, hit[0])):
-            return os.path.join(self.dir, hit[0]), hit[1], hit[2]
+        if hit is not None:
+            if os.path.exists(os.path.join(self.dir, hit[0])):
+                return os.path.join(self.dir, hit[0]), hit[1], hit[2]
+            exact = True
         self.refresh(exact)
         hit = self._where.get(oid)
         if hit is None:
