@@ -338,6 +338,28 @@ def test_a_fork_refused_leaves_the_whole_add_to_one_process(
         assert len(_content(ws, sid)) == len(paths)
 
 
+def test_a_process_running_other_threads_adds_in_bulk_alone(
+    tmp_path: Path, forks: list[int]
+) -> None:
+    """A fork copies one thread: a lock another thread of a web view or a watcher held at that
+    moment would stay held in the twin for ever. With another thread running, no twin."""
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        paths = _files(tmp_path, CHUNK_RECORDS + 10)
+        with _open(tmp_path / "w") as ws:
+            sid = ws.sessions.create(name="bulk")
+            ws.artifacts.store_files(sid, paths, "user_input")
+            assert forks == []
+            assert len(_content(ws, sid)) == len(paths)
+    finally:
+        stop.set()
+        other.join()
+
+
 def test_a_program_that_ignores_sigchld_still_adds_in_bulk(
     tmp_path: Path, forks: list[int]
 ) -> None:
