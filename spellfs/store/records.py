@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Iterator
 
@@ -27,16 +28,26 @@ _NON_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uff
 
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
-# The C encoder made once (``JSONEncoder.encode`` makes one a call: half its cost for a record).
-# It keeps no circular-reference marks: a record that holds itself (or is nested past Python's
-# recursion limit) ends in a RecursionError.
-_made = c_make_encoder and c_make_encoder(
-    None, _encoder.default, encode_basestring, None, ": ", ", ", False, False, False
-)
+_local = threading.local()
 
 
 def _encode(record: dict[str, Any]) -> str:
-    return "".join(_made(record, 0)) if _made else _encoder.encode(record)
+    """``_encoder.encode``, with its C encoder made once a thread rather than once a call (half
+    the cost of a record). Each keeps its own marks of the containers being encoded (a value
+    that holds itself is refused, not followed), and is dropped after a failure, which may have
+    left marks behind."""
+    made = getattr(_local, "made", None)
+    if made is None:
+        if c_make_encoder is None:  # (no C accelerator: the pure-Python encoder)
+            return _encoder.encode(record)
+        made = _local.made = c_make_encoder(
+            {}, _encoder.default, encode_basestring, None, ": ", ", ", False, False, False
+        )
+    try:
+        return "".join(made(record, 0))
+    except BaseException:
+        _local.made = None
+        raise
 
 
 def _escape(m: re.Match) -> str:
