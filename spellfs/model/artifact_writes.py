@@ -18,11 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
-from ..store import encode_record, file_kind
+from ..store import encode_record
 from .chunk_writes import Writers, build_records, parents_part, write_files, writers
 from .handedits import copies_now
 from .inflight import inflight
-from .store_inputs import RAISE_SIZE, file_name, local_path, open_binary, prepare
+from .store_inputs import (
+    file_name,
+    local_path,
+    not_regular,
+    open_binary,
+    prepare,
+    too_large,
+)
 from .twin import Twin, can_fork
 from .statcache import RACY_NS
 
@@ -137,14 +144,11 @@ class ArtifactWrites:
             if st is None:
                 raise ArtifactNotFound(f"file not found: {p}")
             if not stat.S_ISREG(st.st_mode):
-                raise UsageError(f"not a regular file: {p} ({file_kind(st.st_mode)}; store a file)")
+                raise not_regular(p, st.st_mode)
             size = st.st_size
             base = file_name(p)
             if size > limit:
-                raise LimitExceeded(
-                    f"artifact too large: {base} is {size} bytes; max_artifact_size is {limit}"
-                    f"{RAISE_SIZE}"
-                )
+                raise too_large(base, size, limit)
             name = names[i] if names and names[i] is not None else base
             meta = metadata[i] if isinstance(metadata, list) else metadata
             if eager and size <= 1 << 20 and inline + size <= _INLINE_BYTES:

@@ -8,12 +8,11 @@ import contextlib
 import gc
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import LimitExceeded
 from ..names import now
 from ..store import PACKED_MAX
 from .handedits import edited_since
 from .mime import mime_for
-from .store_inputs import RAISE_SIZE, open_binary, read_small
+from .store_inputs import open_binary, read_small, too_large
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -129,10 +128,7 @@ def write_files(
             with open_binary(path) as f:
                 head = f.read(4096)
         if size > limit:  # it grew after the batch was checked: the limit bounds what is read
-            raise LimitExceeded(
-                f"artifact too large: {rec['name']} is {size} bytes; max_artifact_size is "
-                f"{limit}{RAISE_SIZE}"
-            )
+            raise too_large(rec["name"], size, limit)
         if (
             not materialized
             and last[rec["name"]] == i

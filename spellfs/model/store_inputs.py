@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 __all__ = [
-    "RAISE_SIZE",
     "file_name",
     "kind_of",
     "local_path",
@@ -28,9 +27,10 @@ __all__ = [
     "prepare",
     "read_small",
     "record_fields",
+    "too_large",
+    "not_regular",
 ]
 
-RAISE_SIZE = " (raise sessions.max_artifact_size in spell.yaml)"
 _META_KEYS = ("mime_type", "description", "tags")
 
 
@@ -68,6 +68,21 @@ def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
+def too_large(name: str, size: int, limit: int) -> LimitExceeded:
+    """The refusal of an artifact over ``sessions.max_artifact_size`` (checked before a batch,
+    and again when a file is read: it may have grown)."""
+    return LimitExceeded(
+        f"artifact too large: {name} is {size} bytes; max_artifact_size is {limit} "
+        "(raise sessions.max_artifact_size in spell.yaml)"
+    )
+
+
+def not_regular(path: str | Path, mode: int) -> UsageError:
+    """The refusal of a path to store that is no regular file (checked before a batch, and
+    again when it is opened: something else may have been put in its place)."""
+    return UsageError(f"not a regular file: {path} ({file_kind(mode)}; store a file)")
+
+
 def open_source(path: str | Path) -> tuple[int, os.stat_result]:
     """Open a file to store, and its stat: refused in one line when it is not a regular file
     now (it was when the batch was checked, but a FIFO put in its place would block the read
@@ -76,7 +91,7 @@ def open_source(path: str | Path) -> tuple[int, os.stat_result]:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise UsageError(f"not a regular file: {path} ({file_kind(st.st_mode)}; store a file)")
+        raise not_regular(path, st.st_mode)
     return fd, st
 
 
@@ -154,10 +169,7 @@ def prepare(
     rec = record_fields(name, type, metadata)
     limit = ws.config.get("sessions.max_artifact_size")
     if content is not None and len(content) > limit:
-        raise LimitExceeded(
-            f"artifact too large: {name} is {len(content)} bytes; max_artifact_size is {limit}"
-            f"{RAISE_SIZE}"
-        )
+        raise too_large(name, len(content), limit)
     rec["name"] = name
     return rec, content, path
 
