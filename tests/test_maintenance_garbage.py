@@ -133,21 +133,25 @@ def test_unreadable_tree_stops_gc(ws, tmp_path):
 
 
 STORER = r"""
-import sys
+import os, sys
 from spellfs import Workspace
+n, stop = int(sys.argv[2]), sys.argv[3]
 with Workspace.open(sys.argv[1]) as ws:
     sid = ws.sessions.create(name="racer")
-    for i in range(int(sys.argv[2])):
+    i = 0
+    while i < n or not os.path.exists(stop):  # at least n rounds, then on until told to stop
         # old content first (already in the store, unreferenced), then new content
-        ws.artifacts.store(sid, "t", f"old-{i}.txt", f"garbage {i}")
+        ws.artifacts.store(sid, "t", f"old-{i}.txt", f"garbage {i % n}")
         ws.artifacts.store(sid, "t", f"new-{i}.txt", f"new {i}")
         if i % 10 == 0:
             ws.history.save(sid)
+        i += 1
 """
 
 
-def test_gc_racing_a_store_in_another_process(root):
-    n = 150
+def test_gc_racing_a_store_in_another_process(root, tmp_path):
+    n, stop = 150, tmp_path / "stop"
+    (root / "spell.yaml").write_text("sessions:\n  max_artifacts_per_session: 1000000\n")
     with Workspace.open(root) as ws:
         garbage = [ws.objects.put_bytes(f"garbage {i}".encode()) for i in range(n)]
         loose(ws)
@@ -155,7 +159,7 @@ def test_gc_racing_a_store_in_another_process(root):
         for oid in garbage:
             os.utime(ws.objects.path(oid), (old, old))
     proc = subprocess.Popen(
-        [sys.executable, "-c", STORER, str(root), str(n)], stderr=subprocess.PIPE
+        [sys.executable, "-c", STORER, str(root), str(n), str(stop)], stderr=subprocess.PIPE
     )
     rounds = 0  # gc rounds that ran while the storer was storing
     removed: set[str] = set()
@@ -164,6 +168,8 @@ def test_gc_racing_a_store_in_another_process(root):
             racing = bool(ws.sessions.list())  # the storer has begun
             removed |= {r["oid"] for r in gc(ws, grace=0).removed}
             rounds += racing and proc.poll() is None
+            if rounds >= 3:  # the race happened: let the storer finish
+                stop.touch()
     assert proc.wait() == 0, proc.stderr.read()
     with Workspace.open(root) as ws:
         report = fsck(ws)
@@ -174,7 +180,7 @@ def test_gc_racing_a_store_in_another_process(root):
         for cp in ws.history.checkpoints(sid):
             ws.history.snapshot(ws.sessions.resolve(sid), cp["number"])
     # the race happened: gc ran again and again while stores went on, and took only garbage
-    assert rounds >= 2, rounds
+    assert rounds >= 3, rounds
     assert removed and removed <= set(garbage), removed - set(garbage)
 
 
