@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -35,8 +34,8 @@ from typing import Callable, Iterable
 from ..errors import IntegrityError, ObjectNotFound, RemoteError
 from ..store import CHUNK, FsObjectStore, decode, stream_content, validate_oid
 from .concurrency import Budget, each, run
-from .credentials import s3_credentials
-from .spec import FROM_URL, RemoteSpec, parse_remote_url
+from .connection import connect, remote_error
+from .spec import RemoteSpec, parse_remote_url
 
 __all__ = ["Remote", "RemoteSpec", "parse_remote_url", "verify_file"]
 
@@ -73,48 +72,7 @@ class Remote:
     @property
     def store(self):
         if self._store is None:
-            options = {"timeout": "600s", "connect_timeout": "10s"}
-            if self.scheme == "s3":
-                from obstore.store import S3Store
-
-                endpoint = self.spec.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-                if endpoint and endpoint.startswith("http://"):
-                    options["allow_http"] = True
-                provider, profile_region = s3_credentials(self.name)
-                config = {
-                    "region": self.spec.region
-                    or os.environ.get("AWS_REGION")
-                    or os.environ.get("AWS_DEFAULT_REGION")
-                    or profile_region
-                    or "us-east-1"
-                }
-                if endpoint:
-                    config["endpoint"] = endpoint
-                self._store = S3Store(
-                    self.location,
-                    prefix=self.prefix or None,
-                    client_options=options,
-                    retry_config={"max_retries": 3},
-                    credential_provider=provider,
-                    **config,
-                )
-            elif self.scheme in FROM_URL:  # gs://, az://, https://: obstore's own credential chains
-                from obstore.store import from_url
-
-                try:
-                    self._store = from_url(
-                        self.spec.url, client_options=options, retry_config={"max_retries": 3}
-                    )
-                except Exception as exc:  # noqa: BLE001 - obstore's config errors are plain exceptions
-                    raise self._error(exc) from None
-            else:
-                from obstore.store import LocalStore
-
-                try:
-                    os.makedirs(self.location, exist_ok=True)
-                except OSError as exc:
-                    raise self._error(exc) from None
-                self._store = LocalStore(self.location, mkdir=True)
+            self._store = connect(self.spec, self.scheme, self.location, self.prefix)
         return self._store
 
     @staticmethod
@@ -125,34 +83,7 @@ class Remote:
         return f"remote {self.name} ({self.spec.url.rstrip('/')}/{self.key(oid)})"
 
     def _error(self, exc: BaseException) -> RemoteError:
-        """A one-line error naming the remote and the cause, with no traceback or secrets."""
-        text = str(exc)
-        code = re.search(r"<Code>([^<]+)</Code>", text)
-        code = code.group(1) if code else ""
-        from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
-
-        if code == "NoSuchBucket":
-            cause = f"bucket not found: {self.location}"
-        elif code in (
-            "SignatureDoesNotMatch",
-            "InvalidAccessKeyId",
-            "AccessDenied",
-            "ExpiredToken",
-        ) or isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
-            cause = (
-                f"access denied ({code or 'forbidden'}); check "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
-            )
-        elif "error sending request" in text or "Connect" in text or "dns error" in text:
-            cause = f"cannot reach {self.spec.endpoint_url or 'the S3 endpoint'}"
-        elif isinstance(exc, OSError) and exc.strerror:
-            cause = f"{exc.strerror}: {exc.filename or self.location}"
-        elif code:
-            cause = f"server said {code}"
-        else:
-            first = text.splitlines()[0] if text else type(exc).__name__
-            cause = re.sub(r"\s+", " ", first)[:200]
-        return RemoteError(f"remote {self.name} ({self.spec.url}): {cause}")
+        return remote_error(self.spec, self.location, exc)
 
     async def _call(self, coro):
         """Await an obstore call, turning its failures into RemoteError."""
