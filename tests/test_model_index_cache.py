@@ -228,28 +228,6 @@ def test_check_rebuilds_a_cache_whose_check_finds_faults(root: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "error, damaged",
-    [
-        (sqlite3.OperationalError("database is locked"), False),  # busy: wait or fail, never wipe
-        (sqlite3.OperationalError("no such table: sessions"), False),
-        (sqlite3.OperationalError("database disk image is malformed"), True),
-        (sqlite3.OperationalError("file is not a database"), True),
-        (sqlite3.OperationalError("disk I/O error"), True),
-        (sqlite3.OperationalError("database or disk is full"), True),
-        (sqlite3.DatabaseError("database disk image is malformed"), True),
-        (sqlite3.DatabaseError("file is not a database"), True),
-        # a statement's own mistake: raised, not hidden by wiping the cache at every use
-        (sqlite3.ProgrammingError("Incorrect number of bindings supplied."), False),
-        (sqlite3.InterfaceError("bad parameter or other API misuse"), False),
-    ],
-)
-def test_only_damage_rebuilds_the_cache(error: sqlite3.DatabaseError, damaged: bool) -> None:
-    from spellfs.model.index import _damaged
-
-    assert _damaged(error) is damaged
-
-
 def test_artifact_queries_read_the_artifacts_table(root: Path) -> None:
     with Workspace.open(root) as ws:
         a = ws.sessions.create(name="a")
@@ -437,10 +415,10 @@ def test_a_session_made_by_another_process_shows_in_the_next_listing(root: Path)
 def test_what_the_cache_does_when_sqlite_fails(
     root: Path, errors: list[str], where: str, why: str | None
 ) -> None:
-    """Every index method runs through `_healing`: each failure below is what SQLite raises;
+    """Every index method runs through `healing`: each failure below is what SQLite raises;
     the method then either answers after the cache was rebuilt, or the error reaches the
     caller (never an empty answer, never a wipe for a busy file)."""
-    from spellfs.model.index import _healing
+    from spellfs.model.index_db import healing
 
     made = make(root, 3)
     left = list(errors)
@@ -454,11 +432,11 @@ def test_what_the_cache_does_when_sqlite_fails(
         assert names(ws) == sorted(made.values())
         if where == "raised":
             with pytest.raises(sqlite3.OperationalError, match=errors[-1]):
-                _healing(flaky)(ws.index, "a", b=1)
+                healing(flaky)(ws.index, "a", b=1)
             assert ws.index.rebuilt == why
             assert left == []
         else:
-            assert _healing(flaky)(ws.index, "a", b=1) == (("a",), {"b": 1})
+            assert healing(flaky)(ws.index, "a", b=1) == (("a",), {"b": 1})
             assert ws.index.rebuilt == why
             assert ws.index.path == (None if where == "in memory" else db_path(root))
         assert names(ws) == sorted(made.values())  # the answers stay the files' answers

@@ -81,6 +81,12 @@ MODULES: dict[str, list[str]] = {
         "test_model_index.py",
         "test_model_feed.py",  # what a listing stats and trusts (Index.looked, refresh_dir)
     ],
+    "model/index_db.py": [
+        "test_model_index_db.py",
+        "test_model_index_cache.py",
+        "test_model_index.py",
+        "test_maintenance_checks.py",  # a damaged cache rebuilt and said
+    ],
     "model/index_row.py": [
         "test_model_index_cache.py",
         "test_model_session.py",

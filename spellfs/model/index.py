@@ -9,7 +9,6 @@ up in the next answer, and deleting ``.spell/index.sqlite`` loses nothing.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sqlite3
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..errors import ManifestError, UnsafePath
 from . import index_sql as sql
 from .feed import Feed
+from .index_db import damaged, healing, open_db, remove_db
 from .index_row import UNREAD, Row
 from .manifest import load_manifest
 
@@ -28,37 +28,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Index"]
 
-# Decorators here are applied by assignment after the ``def`` (``x = _healing(x)``,
+# Decorators here are applied by assignment after the ``def`` (``x = healing(x)``,
 # ``y = property(_y)``): mutmut 3 leaves decorated functions unmutated, and the cache's
 # checks live in exactly these methods.
 
 
 def _sig(sig: Any) -> str | None:
     return None if sig is None else "%d:%d:%d:%d" % tuple(sig)
-
-
-def _damaged(exc: sqlite3.DatabaseError) -> bool:
-    """A damaged file (rebuild it), not a busy one ("database is locked": wait or fail, never
-    wipe), nor a mistake in a statement (a ProgrammingError and the like: raised, never hidden
-    by a rebuild that would wipe the cache at every use)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc)
-        return (
-            "malformed" in text or "not a database" in text or "disk I/O" in text or "full" in text
-        )
-    return type(exc) is sqlite3.DatabaseError  # SQLite's "malformed", "not a database"
-
-
-def _healing(method):
-    """Run an index method through :meth:`Index._healed`: on a damaged database, rebuild the
-    cache from the files and run it again. (It runs when the class is made, before mutmut
-    switches any mutant on: the loop to mutate is in that method.)"""
-
-    @functools.wraps(method)
-    def run(self: "Index", *args: Any, **kw: Any) -> Any:
-        return self._healed(method, args, kw)
-
-    return run
 
 
 class Index:
@@ -70,14 +46,10 @@ class Index:
             try:
                 return method(self, *args, **kw)
             except sqlite3.DatabaseError as exc:
-                if attempt == 2 or not _damaged(exc):
+                if attempt == 2 or not damaged(exc):
                     raise
-                if (
-                    "full" in str(exc) or attempt == 1
-                ):  # no room for the cache: answer from the files
-                    self.rebuild(str(exc), on_disk=False)
-                else:
-                    self.rebuild(str(exc))
+                # no room for the cache, or damaged again: answer from the files
+                self.rebuild(str(exc), on_disk="full" not in str(exc) and attempt == 0)
 
     def rebuild(self, why: str, on_disk: bool = True) -> None:
         """Throw the cache away and start an empty one: every answer is then read from the files.
@@ -94,8 +66,7 @@ class Index:
             self.path = None
             return
         if self.path is not None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            remove_db(self.path)
         self.rebuilt = why
 
     def check(self) -> str | None:
@@ -109,7 +80,7 @@ class Index:
                 return self.rebuilt
             why = f"integrity check: {result}"
         except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
+            if not damaged(exc):
                 raise
             why = str(exc)
         self.rebuild(why)
@@ -131,30 +102,7 @@ class Index:
     # -- storage -------------------------------------------------------------
     def _get_db(self) -> sqlite3.Connection:
         if self._db is None:
-            target = ":memory:"
-            if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                target = str(self.path)
-            db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
-            try:
-                db.executescript(sql.OPEN)
-                if db.execute(sql.GET_VERSION).fetchone()[0] != sql.VERSION:
-                    db.executescript(sql.DROP)
-                    db.execute(sql.SET_VERSION)
-                db.executescript(sql.SCHEMA)
-            except sqlite3.DatabaseError:
-                # A damaged cache is rebuilt, never trusted.
-                db.close()
-                if self.path is not None:
-                    for suffix in ("", "-wal", "-shm"):
-                        Path(str(self.path) + suffix).unlink(missing_ok=True)
-                db = sqlite3.connect(
-                    target, timeout=30, isolation_level=None, check_same_thread=False
-                )
-                db.executescript(sql.OPEN)
-                db.execute(sql.SET_VERSION)
-                db.executescript(sql.SCHEMA)
-            self._db = db
+            self._db = open_db(self.path)
         return self._db
 
     db = property(_get_db)
@@ -184,20 +132,20 @@ class Index:
             for r in part.values():  # gone from the database meanwhile
                 r.set_json(None)
 
-    load_manifests = _healing(load_manifests)
+    load_manifests = healing(load_manifests)
 
     def holding(self, text: str) -> set[str]:
         """The sessions whose cached manifest (JSON) contains ``text``: a filter the database
         applies without handing every manifest over (a name looked for, ``"name": "x"``)."""
         return {dir for (dir,) in self.db.execute(sql.HOLDING, (text,))}
 
-    holding = _healing(holding)
+    holding = healing(holding)
 
     def _manifest_json(self, dir: str) -> str | None:
         hit = self.db.execute(sql.MANIFEST, (dir,)).fetchone()
         return hit[0] if hit else None
 
-    _manifest_json = _healing(_manifest_json)
+    _manifest_json = healing(_manifest_json)
 
     def _begin(self) -> None:
         """Writes run in short IMMEDIATE transactions, reads in autocommit: a writer waits
@@ -237,7 +185,7 @@ class Index:
         self._dirty = 0
         self._last_commit = time.monotonic()
 
-    commit = _healing(commit)
+    commit = healing(commit)
 
     def close(self) -> None:
         self.feed.close()
@@ -262,7 +210,7 @@ class Index:
         self.rows[dir] = row
         self._save(row)
 
-    note_manifest = _healing(note_manifest)
+    note_manifest = healing(note_manifest)
 
     def forget(self, dir: str) -> None:
         self.feed.forget(dir)
@@ -272,7 +220,7 @@ class Index:
             self.db.execute(sql.DELETE_ARTIFACTS, (dir,))
             self._touch()
 
-    forget = _healing(forget)
+    forget = healing(forget)
 
     def refresh_dir(self, dir: str, records: bool = True, manifest: bool = True) -> Row | None:
         """The session's row, current with its manifest (and its artifact log when ``records``).
@@ -351,7 +299,7 @@ class Index:
         self._save(row)
         return row
 
-    refresh_dir = _healing(refresh_dir)
+    refresh_dir = healing(refresh_dir)
 
     def refresh_records(self, rows: list[Row]) -> list[Row]:
         """``rows`` with their artifact logs current (their manifests were checked a moment
@@ -432,7 +380,7 @@ class Index:
         self.commit()
         return out
 
-    refresh_all = _healing(refresh_all)
+    refresh_all = healing(refresh_all)
 
     def artifact_rows(
         self, dirs: Iterable[str] | None, where: str, params: list
@@ -448,4 +396,4 @@ class Index:
         query = sql.ARTIFACTS.format(sql.AND.join(clauses) or "1")
         return [(d, json.loads(rec)) for d, rec in self.db.execute(query, args)]
 
-    artifact_rows = _healing(artifact_rows)
+    artifact_rows = healing(artifact_rows)
