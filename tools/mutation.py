@@ -184,6 +184,7 @@ MODULES: dict[str, list[str]] = {
         "test_history_worlds.py",  # the starting points a world is built from
     ],
     "history/replays.py": ["test_history_replays.py"],
+    "history/replayable.py": ["test_history_replays.py"],
     "history/worlds.py": ["test_history_worlds.py"],
     "maintenance/checks.py": ["test_maintenance_checks.py", "test_maintenance_repairs.py"],
     "maintenance/garbage.py": ["test_maintenance_garbage.py"],

@@ -260,7 +260,7 @@ class History(CheckpointLog, Restores):
         return d
 
     def can_replay(self, session: Any) -> bool:
-        from .replays import can_replay
+        from .replayable import can_replay
 
         return can_replay(self.ws, self.ws.sessions.resolve(session))
 
@@ -270,11 +270,11 @@ class History(CheckpointLog, Restores):
         return replay(self.ws, self.ws.sessions.resolve(session), opts or {}, runner)
 
     def replay_metadata(self, session: Any) -> dict:
-        from .replays import replay_metadata
+        from .replayable import replay_metadata
 
         return replay_metadata(self.ws, self.ws.sessions.resolve(session))
 
     def list_replayable(self) -> list[dict]:
-        from .replays import list_replayable
+        from .replayable import list_replayable
 
         return list_replayable(self.ws)
