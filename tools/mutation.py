@@ -125,6 +125,7 @@ MODULES: dict[str, list[str]] = {
         "test_model_worktree_property.py",
         "test_model_copyfeed.py",  # the fed scan (_feed, _look_again) and looked()
     ],
+    "model/working_copy.py": ["test_model_worktree.py", "test_model_handedits.py"],
     "model/handedits.py": [
         "test_model_handedits.py",  # the export guard and the store guard, in-process
         "test_model_worktree.py",

@@ -20,7 +20,7 @@ from ..names import some_of
 from .statcache import hash_path, same_stat, settled as _settled
 
 if TYPE_CHECKING:
-    from .worktree import WorkingCopy
+    from .working_copy import WorkingCopy
 
 __all__ = ["HandEdits", "carried", "copies_now", "edited_since"]
 
