@@ -15,7 +15,7 @@ __getattr__, __dir__, __all__ = exports(
         "FsStorage": "storage",
         "MemoryObjectStore": "memory",
         "MemoryStorage": "memory",
-        "ObjectStore": "objects",
+        "ObjectStore": "backend",
         "PACKED_MAX": "objects",
         "Packs": "packs",
         "RecordError": "records",

@@ -11,7 +11,7 @@ import threading
 from typing import BinaryIO, Iterable, Iterator
 
 from .codec import decode, encode, hash_bytes, validate_oid
-from .objects import ObjectStore
+from .backend import ObjectStore
 from .storage import Storage, torn_name
 
 __all__ = ["MemoryObjectStore", "MemoryStorage"]

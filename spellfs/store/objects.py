@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-from ..errors import ObjectNotFound
 from .atomic import disk_error, pid, write_all
 from .codec import (
     CHUNK,
@@ -29,6 +28,7 @@ from .codec import (
     validate_oid,
 )
 from .links import real_dir
+from .backend import ObjectStore
 from .packs import Packs
 
 _SERIAL = itertools.count()  # temp names: unique per process and thread with pid and ident
@@ -42,65 +42,6 @@ __all__ = [
     "stream_content",
     "validate_oid",
 ]
-
-
-class ObjectStore:
-    """The interface both backends share."""
-
-    threshold: int
-    #: Called with an oid that is not local; may bring it in (a remote) and return True.
-    fetcher: Callable[[str], bool] | None = None
-
-    def put_bytes(self, data: bytes) -> str: ...
-    def put_many(self, datas: list[bytes]) -> list[str]:
-        return [self.put_bytes(d) for d in datas]
-
-    def put_stream(self, f: BinaryIO) -> tuple[str, int]: ...
-    def get(self, oid: str) -> bytes: ...
-    def has(self, oid: str) -> bool: ...
-    def __iter__(self) -> Iterator[str]: ...
-    def remove(self, oid: str) -> None: ...
-    def stored_size(self, oid: str) -> int: ...
-    def stored_mtime(self, oid: str) -> float: ...
-
-    def remove_many(self, oids: list[str]) -> None:
-        for oid in oids:
-            self.remove(oid)
-
-    def is_compressed(self, size: int, head: bytes) -> bool:
-        return size >= self.threshold or head.startswith(ZSTD_MAGIC)
-
-    def iter_content(self, oid: str) -> Iterator[bytes]:
-        yield self.get(oid)
-
-    def verify(self, oid: str) -> None:
-        self.get(oid)
-
-    def durable_paths(self, oids: Iterable[str]) -> list[str]:
-        """The files to flush so that ``oids`` survive a crash (none in memory)."""
-        return []
-
-    def put_loose(self, data: bytes) -> str:
-        """Store ``data`` where it is read first (the disk store: a loose file)."""
-        return self.put_bytes(data)
-
-    def tidy(self) -> int:
-        """Fewer, larger files for the same objects (``spell gc``); return how many went."""
-        return 0
-
-    def close(self) -> None:
-        """Finish what is pending (nothing in memory)."""
-
-    def packed_only(self) -> list[str]:
-        """The objects held only in packs or journals, which `spell commit` writes loose before
-        git sees them (none in memory)."""
-        return []
-
-    def _missing(self, oid: str) -> ObjectNotFound:
-        return ObjectNotFound(
-            f"object not found: {oid} (not in the local store"
-            f"{' nor on the remote' if self.fetcher else ''}; run `spell fsck`)"
-        )
 
 
 #: A batch with at least this many new objects writes them as one pack (see :mod:`.packs`).
