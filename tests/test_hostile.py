@@ -189,6 +189,86 @@ def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, sp
     assert _snapshot(outside) == before
 
 
+# -- 4b. links where spellfs keeps its own folders and caches -------------------------------
+@pytest.mark.parametrize(
+    "name", ["tmp", "repair", "inflight", "replay", "locks", "index.sqlite", "watch-cache.sqlite"]
+)
+def test_a_link_under_dot_spell_is_never_written_or_swept_through(
+    root: Path, spell, tmp_path: Path, name: str
+) -> None:
+    """A cloned repository (or a hand) puts a link where spellfs keeps a folder or a cache of its
+    own: every command that would write, sweep or open there refuses it or leaves it alone,
+    fsck names it, and what the link points at is never changed."""
+    import os
+    import time
+
+    sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
+    script = tmp_path / "r.lua"
+    script.write_text(f'Artifact.store("{sid}", "t", "r.txt", "hello")\n')
+    assert spell("-w", str(root), "run", str(script)).returncode == 0
+    victim = tmp_path / "victim"
+    (victim / "project").mkdir(parents=True)
+    for rel in ("notes.txt", "project/thesis.txt", "index.sqlite", "watch-cache.sqlite"):
+        (victim / rel).write_text("important\n")
+    old = time.time() - 7200  # older than any grace period of a stray-temp sweep
+    for p in [victim / "notes.txt", victim / "project"]:
+        os.utime(p, (old, old))
+    target = victim / name if name.endswith(".sqlite") else victim
+    place = root / ".spell" / name
+    if place.is_dir():
+        import shutil
+
+        shutil.rmtree(place)
+    else:
+        place.unlink(missing_ok=True)
+    place.symlink_to(target)
+    before = _snapshot(victim)
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    for args in (
+        ["add", sid, str(src)],
+        ["run", str(script)],
+        ["ls"],
+        ["status"],
+        ["save", sid, "-m", "c"],
+        ["replay", sid[:8]],
+        ["gc"],
+        ["fsck", "--repair"],
+    ):
+        proc = spell("-w", str(root), *args)
+        _one_line_error(proc)  # (no traceback; a refusal names the link)
+        assert _snapshot(victim) == before, args
+    report = spell("-w", str(root), "fsck")
+    assert report.returncode != 0
+    assert f".spell/{name}" in report.stdout.decode() + report.stderr.decode()
+    assert _snapshot(victim) == before
+
+
+def test_a_linked_dot_spell_is_refused_before_anything_is_swept(
+    root: Path, spell, tmp_path: Path
+) -> None:
+    """``.spell`` itself moved away and linked: gc and repair refuse before they delete a stray
+    temporary file there (they used to delete it, then refuse)."""
+    import os
+    import time
+
+    spell("-w", str(root), "new", "s")
+    moved = tmp_path / "moved"
+    (root / ".spell").rename(moved)
+    (root / ".spell").symlink_to(moved)
+    (moved / "tmp").mkdir(exist_ok=True)
+    stray = moved / "tmp" / "notes.txt"
+    stray.write_text("important\n")
+    old = time.time() - 7200
+    os.utime(stray, (old, old))
+    for args in (["gc"], ["fsck", "--repair"], ["fsck"]):
+        proc = spell("-w", str(root), *args)
+        assert proc.returncode != 0, args
+        _one_line_error(proc)
+        assert "refused: .spell is a symbolic link" in (proc.stdout + proc.stderr).decode(), args
+        assert stray.read_text() == "important\n", args
+
+
 # -- 5. fsck --repair racing a writer ------------------------------------------------------
 def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_path: Path) -> None:
     """Garbage lines keep arriving, `fsck --repair` keeps rewriting the file, a script keeps

@@ -324,11 +324,10 @@ def test_close_releases_the_lock_files(tmp_path: Path) -> None:
     fs = FsStorage(tmp_path / "root")
     with fs.lock("a"):
         pass
-    [fd] = fs._lock_fds.values()
+    fd = fs.locks.fd("a")
     fs.close()
     with pytest.raises(OSError):
         os.fstat(fd)
-    assert fs._lock_fds == {}
 
 
 # -- FsStorage.fsync: what a checkpoint makes durable, path by path ---------------------------

@@ -164,10 +164,11 @@ def export(ctx: click.Context, session: str, out: str, force: bool, as_json: boo
 
 
 def _spool(ws) -> "tuple[int, str]":
+    import os
     import tempfile
 
-    work = ws.root / ".spell" / "tmp"
-    work.mkdir(parents=True, exist_ok=True)
+    work = ws.storage.internal("tmp")  # (refused if a link)
+    os.makedirs(work, exist_ok=True)
     return tempfile.mkstemp(prefix="stdio-", suffix=".tar.zst", dir=work)
 
 

@@ -65,7 +65,7 @@ def import_session(
             ws.config.get("sessions.max_import_bytes"),
             max_member * ws.config.get("sessions.max_artifacts_per_session"),
         )
-    work = ws.root / ".spell" / "tmp"
+    work = Path(ws.storage.internal("tmp"))  # (refused if a link)
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="import-", dir=work))
     try:

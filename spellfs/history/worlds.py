@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ReplayError, SpellError
 from ..names import now
 from ..store import atomic_write, dump_yaml, encode_record, load_json
+from ..store.links import internal_dir
 from .runs import RECORD_FILES
 
 if TYPE_CHECKING:
@@ -65,11 +67,11 @@ def _alive(pid: Any) -> bool:
 def sweep_worlds(ws: "Workspace") -> list[str]:
     """Remove worlds left by replays that are gone (killed) and were not kept; return their ids."""
     base = ws.root / REPLAY_DIR
-    if not base.is_dir():
+    if not internal_dir(f"{ws.root}/", "replay"):  # (a link there is refused, never swept)
         return []
     removed = []
     for entry in sorted(base.iterdir()):
-        if not entry.is_dir():
+        if not stat.S_ISDIR(entry.lstat().st_mode):  # a link is no world of ours
             continue
         try:
             info = load_json((entry / ".spell" / "replay.json").read_bytes(), str(entry))
@@ -194,7 +196,7 @@ def build_world(
         raise ReplayError(
             "cannot replay in a memory workspace: a replay rebuilds the run's world on disk"
         )
-    root = ws.root / REPLAY_DIR / uuid.uuid4().hex[:12]
+    root = Path(ws.storage.internal("replay")) / uuid.uuid4().hex[:12]
     (root / ".spell" / "objects").mkdir(parents=True)
     try:
         atomic_write(

@@ -114,22 +114,35 @@ def check_record_file(ws: "Workspace", rel: str, report: Report) -> list[dict]:
 
 
 def _object_links(ws: "Workspace") -> list[Problem]:
-    """``unsafe-link`` problems for links where the object store keeps its folders (``.spell``,
-    ``.spell/objects``, its fan-out and pack folders): a store refuses to write through them,
-    and a cloned repository may carry them."""
-    from ..store.links import real_dir
+    """``unsafe-link`` problems for links where spellfs keeps its own folders and files
+    (``.spell``, ``.spell/objects`` with its fan-out and pack folders, ``.spell/tmp`` and the
+    rest of :data:`~spellfs.store.links.INTERNAL`, the SQLite caches): spellfs refuses to write
+    or sweep through them, and a cloned repository may carry them."""
+    from ..store.links import INTERNAL, INTERNAL_FILES, linked_file, real_dir
 
     if ws.memory or ws.root is None:
         return []
     root = os.fspath(ws.root)
-    rels = [".spell", ".spell/objects"]
+    try:
+        if not real_dir(f"{root}/.spell", ".spell"):
+            return []
+    except UnsafePath as exc:
+        return [Problem("unsafe-link", ".spell", str(exc))]
     found = []
-    for rel in rels:
+    for name in INTERNAL:
+        rel = f".spell/{name}"
         try:
-            if not real_dir(f"{root}/{rel}", rel):
-                return []
+            real_dir(f"{root}/{rel}", rel)
         except UnsafePath as exc:
-            return [Problem("unsafe-link", rel, str(exc))]
+            found.append(Problem("unsafe-link", rel, str(exc)))
+    for name in INTERNAL_FILES:
+        if linked_file(f"{root}/.spell/{name}"):
+            rel = f".spell/{name}"
+            found.append(Problem("unsafe-link", rel, f"{rel} is a link or not a file (not used)"))
+    if any(p.where == ".spell/objects" for p in found) or not os.path.isdir(
+        f"{root}/.spell/objects"
+    ):
+        return found
     for name in sorted(os.listdir(f"{root}/.spell/objects")):
         rel = f".spell/objects/{name}"
         try:

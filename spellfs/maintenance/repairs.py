@@ -43,7 +43,7 @@ def _aside(rel: str) -> str:
 
 def _quarantine(ws: "Workspace", rel: str, data: bytes) -> str:
     dest = _aside(rel)
-    ws.storage.write(dest, data)
+    ws.storage.write(dest, data)  # (never through a link: the storage refuses one)
     return dest
 
 
@@ -118,7 +118,7 @@ def repair(ws: "Workspace", report: Report) -> tuple[list[str], list[Problem]]:
     fixed.extend(f"removed {rel}" for rel in remove_stray_temps(ws))
     for rel in packs:  # unreadable: kept under .spell/repair/, never deleted
         dest = _aside(rel)
-        os.makedirs(f"{ws.root}/.spell/repair", exist_ok=True)
+        os.makedirs(ws.storage.internal("repair"), exist_ok=True)  # (refused if a link)
         os.rename(f"{ws.root}/{rel}", f"{ws.root}/{dest}")
         fixed.append(f"{rel}: unreadable, set aside in {dest}")
     for rel in bad_lines:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from typing import TYPE_CHECKING
 
@@ -41,16 +42,19 @@ def stray_temps(ws: "Workspace", grace: float = TEMP_GRACE_SECONDS) -> list[tupl
         if age >= grace:
             found.append((rel, age))
 
-    for fan in _listdir(root + ".spell/objects"):
+    # (no folder is listed through a link: a cloned repository may carry one, and what is found
+    # here is deleted; fsck reports the link)
+    own = _listdir(root + ".spell")
+    for fan in _listdir(root + ".spell/objects") if "objects" in own else []:
         if len(fan) == 2 or fan in ("tmp", "pack"):
             for name in _listdir(f"{root}.spell/objects/{fan}"):
                 if name.startswith(".tmp-"):
                     consider(f".spell/objects/{fan}/{name}")
-    for name in _listdir(root + ".spell/tmp"):
+    for name in _listdir(root + ".spell/tmp") if "tmp" in own else []:
         consider(f".spell/tmp/{name}")
     for dir in _listdir(root + "sessions"):
-        if os.path.islink(f"{root}sessions/{dir}") or os.path.islink(f"{root}sessions/{dir}/files"):
-            continue  # never followed (fsck reports the link)
+        if os.path.islink(f"{root}sessions/{dir}"):
+            continue
         for name in _listdir(f"{root}sessions/{dir}/files"):
             if name.startswith(".") and name.endswith(".tmp"):
                 consider(f"sessions/{dir}/files/{name}")
@@ -79,7 +83,10 @@ def remove_stray_temps(ws: "Workspace", grace: float = TEMP_GRACE_SECONDS) -> li
 
 
 def _listdir(path: str) -> list[str]:
+    """The entries of folder ``path``; none when it is a link (or not there)."""
     try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return []
         return os.listdir(path)
     except OSError:
         return []

@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ..store.links import linked_file
 from . import index_sql as sql
 
 __all__ = ["damaged", "healing", "open_db", "remove_db"]
@@ -52,10 +53,11 @@ def _connect(target: str) -> sqlite3.Connection:
 
 
 def open_db(path: Path | None) -> sqlite3.Connection:
-    """The index database at ``path`` (in memory when None), at the current schema version: an
-    older version is dropped, a damaged file replaced by an empty one."""
+    """The index database at ``path`` (in memory when None, or when ``path`` is a link: SQLite
+    would write where a cloned repository's link points; fsck names it), at the current schema
+    version: an older version is dropped, a damaged file replaced by an empty one."""
     target = ":memory:"
-    if path is not None:
+    if path is not None and not linked_file(str(path)):
         path.parent.mkdir(parents=True, exist_ok=True)
         target = str(path)
     db = _connect(target)

@@ -46,10 +46,10 @@ class _Journal:
         appended (one write for a chunk of a bulk add)."""
         if self.ws.memory or not names:
             return
-        path = f"{self.ws.root}/{INFLIGHT}"
         try:  # nothing is copied yet: a full disk here is a one-line error, nothing touched
             if self.fd is None:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                path = self.ws.storage.internal("inflight")  # (never a link: a clone may carry one)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
                 try:  # the folder is there after the first store: one open, not three more calls
                     self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
                 except OSError:  # not yet (or something else wrong: fails as it always did)

@@ -161,7 +161,7 @@ class SessionChanges:
         was written or changed since ``before`` as objects, then delete it."""
         rel = f".spell/tmp/removed-{dir}-{time.time_ns()}"
         try:
-            os.makedirs(f"{self.ws.root}/.spell/tmp", exist_ok=True)
+            os.makedirs(self.storage.tmpdir, exist_ok=True)  # (refused if a link)
             os.rename(f"{self.ws.root}/sessions/{dir}", f"{self.ws.root}/{rel}")
         except OSError:  # (sessions/ on another file system: removed in place)
             rel = f"sessions/{dir}"

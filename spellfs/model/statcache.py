@@ -25,6 +25,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ..store.links import linked_file
+
 __all__ = [
     "RACY_NS",
     "Stat",
@@ -164,6 +166,8 @@ class StatCache:
 
     def _open(self) -> None:
         assert self.path is not None
+        if linked_file(os.fspath(self.path)):  # (a cloned repository's link: never written through)
+            return  # no cache: every file is hashed
         for _attempt in range(2):
             try:
                 db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)

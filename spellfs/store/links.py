@@ -17,7 +17,16 @@ import stat
 
 from ..errors import UnsafePath
 
-__all__ = ["PathGuard", "file_kind", "real_dir", "refusal"]
+__all__ = [
+    "INTERNAL",
+    "INTERNAL_FILES",
+    "PathGuard",
+    "file_kind",
+    "internal_dir",
+    "linked_file",
+    "real_dir",
+    "refusal",
+]
 
 _HINT = "spellfs never follows links under sessions/; remove it, or the session"
 _OBJECTS_HINT = "spellfs never follows links under .spell/; remove it: `spell fsck` lists them"
@@ -38,9 +47,11 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
-def refusal(rel: str, mode: int, hint: str = _HINT) -> UnsafePath:
-    """The one-line error for ``rel`` whose ``lstat`` mode is ``mode``."""
+def refusal(rel: str, mode: int, hint: str | None = None) -> UnsafePath:
+    """The one-line error for ``rel`` whose ``lstat`` mode is ``mode`` (the hint says where links
+    are never followed: ``sessions/`` or ``.spell/``)."""
     what = "a symbolic link" if stat.S_ISLNK(mode) else "a special file (device, fifo or socket)"
+    hint = hint or (_OBJECTS_HINT if rel.startswith(".spell") else _HINT)
     return UnsafePath(f"refused: {rel} is {what} ({hint})")
 
 
@@ -57,7 +68,39 @@ def real_dir(path: str, shown: str) -> bool:
         return True
     if stat.S_ISREG(mode):
         return False  # (making the folder fails, and says so)
-    raise refusal(shown, mode, _OBJECTS_HINT)
+    raise refusal(shown, mode)
+
+
+#: The folders under ``.spell/`` that spellfs writes into or deletes from. A cloned repository may
+#: carry a link at any of them (``git add -f`` passes ``.spell/.gitignore``), and writing or
+#: sweeping through it would change files outside the workspace.
+INTERNAL = ("objects", "tmp", "repair", "inflight", "replay", "locks")
+
+
+def internal_dir(base: str, name: str) -> bool:
+    """Whether ``<base>.spell/<name>`` is a real folder (False: not there yet); refused when it,
+    or ``.spell``, is a link or a special file. ``base`` ends with a slash."""
+    real_dir(base + ".spell", ".spell")
+    return real_dir(f"{base}.spell/{name}", f".spell/{name}")
+
+
+#: The files under ``.spell/`` that SQLite opens by path (caches: a link there is not used).
+INTERNAL_FILES = ("index.sqlite", "watch-cache.sqlite")
+
+
+def linked_file(path: str) -> bool:
+    """Whether opening ``path`` (a file in ``.spell/``) would go through a link: it, or the folder
+    it is in, is a link or something else than expected (nothing there is no link)."""
+    for p, want in ((os.path.dirname(path), stat.S_ISDIR), (path, stat.S_ISREG)):
+        try:
+            mode = os.lstat(p).st_mode
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        if not want(mode):
+            return True
+    return False
 
 
 class PathGuard:
@@ -66,16 +109,25 @@ class PathGuard:
     def __init__(self, base: str) -> None:
         self.base = base
         self._dirs: set[str] = set()  # directories seen to be real ones (not links)
+        self._internal: set[str] = set()  # folders under .spell/ seen not to be links
 
     def forget(self, rel: str) -> None:
         """``rel`` was removed: check it again when it comes back."""
         prefix = rel + "/"
         self._dirs = {d for d in self._dirs if d != rel and not d.startswith(prefix)}
 
+    def internal(self, name: str) -> None:
+        """Refuse ``.spell/<name>`` when it or ``.spell`` is a link (looked at once)."""
+        if name not in self._internal:
+            internal_dir(self.base, name)
+            self._internal.add(name)
+
     def check(self, rel: str, final: bool = True) -> None:
         """Refuse ``rel`` when a directory on its way, or (with ``final``) itself, is a link or
-        special file."""
+        special file. Under ``.spell/``, the folder it is in (``.spell/tmp`` and the like)."""
         if not rel.startswith("sessions"):
+            if rel.startswith(".spell/") and rel.count("/") >= 2:
+                self.internal(rel.split("/", 2)[1])
             return
         if (rel if final else rel.rpartition("/")[0]) in self._dirs:
             return  # seen whole before: a folder is kept only once those above it were

@@ -5,11 +5,15 @@ entry only). A store takes its session's lock and re-enters it for its append.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
+import os
+import stat
 import threading
 from typing import Callable
 
-__all__ = ["FileLock"]
+__all__ = ["FileLock", "Locks"]
 
 
 class FileLock:
@@ -40,3 +44,44 @@ class FileLock:
                 fcntl.flock(self._fd(), fcntl.LOCK_UN)
         finally:
             self._thread.release()
+
+
+class Locks:
+    """A workspace's named locks: a :class:`FileLock` each, taken on ``<folder>/<name>.lock``
+    (opened once, never through a link: ``folder`` returns ``.spell/locks``, checked)."""
+
+    def __init__(self, folder: Callable[[], str]) -> None:
+        self._folder = folder
+        self._fds: dict[str, int] = {}
+        self._locks: dict[str, FileLock] = {}
+
+    def lock(self, name: str) -> FileLock:
+        held = self._locks.get(name)
+        if held is None:
+            held = self._locks.setdefault(name, FileLock(lambda: self.fd(name)))
+        return held
+
+    def fd(self, name: str) -> int:
+        """The open file that lock ``name`` is taken on."""
+        fd = self._fds.get(name)
+        if fd is None:
+            folder = self._folder()
+            os.makedirs(folder, exist_ok=True)
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            try:
+                fd = os.open(f"{folder}/{name}.lock", flags, 0o644)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                from .links import refusal
+
+                raise refusal(f".spell/locks/{name}.lock", stat.S_IFLNK) from None
+            self._fds[name] = fd
+        return fd
+
+    def close(self) -> None:
+        """Close the lock files (a lock held now is released with them)."""
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import shutil
 import stat
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .atomic import atomic_replace, atomic_write, disk_error
-from .locks import FileLock
+from .locks import FileLock, Locks
 
 __all__ = ["FsStorage", "Storage", "torn_name"]
 
@@ -142,15 +141,24 @@ class FsStorage(Storage):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = os.fspath(root) + "/"
-        self.tmpdir = self.base + ".spell/tmp"
-        self._lock_fds: dict[str, int] = {}
-        self._locks: dict[str, FileLock] = {}
+        self.locks = Locks(lambda: self.internal("locks"))
         from .links import PathGuard
 
         self.guard = PathGuard(self.base)
 
     def path(self, rel: str) -> str:
         return self.base + rel
+
+    def internal(self, name: str) -> str:
+        """The path of ``.spell/<name>`` (one of :data:`~.links.INTERNAL`), refused when it or
+        ``.spell`` is a link (looked at once a process; a sweep that deletes looks again)."""
+        self.guard.internal(name)
+        return f"{self.base}.spell/{name}"
+
+    @property
+    def tmpdir(self) -> str:
+        """Where atomic writes keep their temporary files (``.spell/tmp``)."""
+        return self.internal("tmp")
 
     def realpath(self, rel: str) -> str | None:
         return self.base + rel
@@ -162,9 +170,9 @@ class FsStorage(Storage):
         """A descriptor for reading ``rel`` and its stat; links and special files under sessions/
         are refused."""
         self.guard.check(rel, final=False)
-        own = rel.startswith(
-            "sessions"
-        )  # elsewhere (templates/, a user's link) links are followed as before
+        # spellfs's own files: never through a link (elsewhere, templates/ say, a user's link is
+        # followed as before)
+        own = rel.startswith(("sessions", ".spell/"))
         try:
             fd = os.open(
                 self.base + rel, os.O_RDONLY | (os.O_NOFOLLOW | os.O_NONBLOCK if own else 0)
@@ -260,6 +268,7 @@ class FsStorage(Storage):
             window = min(size, window * 4)
         keep = size - window + cut + 1
         tail = os.pread(fd, size - keep, keep)
+        self.internal("repair")
         atomic_replace(self.base + torn_name(rel), tail, fsync=True, tmpdir=self.tmpdir)
         os.ftruncate(fd, keep)
         return keep
@@ -322,20 +331,7 @@ class FsStorage(Storage):
 
     def lock(self, name: str) -> FileLock:
         """An exclusive lock shared by threads and processes (flock), re-entrant here."""
-        held = self._locks.get(name)
-        if held is None:
-            held = self._locks.setdefault(name, FileLock(functools.partial(self.lock_fd, name)))
-        return held
-
-    def lock_fd(self, name: str) -> int:
-        """The open file that lock ``name`` is taken on (opened once)."""
-        fd = self._lock_fds.get(name)
-        if fd is None:
-            lockdir = self.root / ".spell" / "locks"
-            lockdir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lockdir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            self._lock_fds[name] = fd
-        return fd
+        return self.locks.lock(name)
 
     def sync(self) -> None:
         os.sync()
@@ -391,7 +387,4 @@ class FsStorage(Storage):
                 os.close(fd)
 
     def close(self) -> None:
-        for fd in self._lock_fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._lock_fds.clear()
+        self.locks.close()
