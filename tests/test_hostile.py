@@ -269,6 +269,40 @@ def test_a_linked_dot_spell_is_refused_before_anything_is_swept(
         assert stray.read_text() == "important\n", args
 
 
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "outside-file"])
+def test_a_fifo_or_link_in_place_of_an_object_is_never_read(
+    root: Path, spell, tmp_path: Path, kind: str
+) -> None:
+    """A FIFO, or a link to /dev/zero or to a file outside, where a loose object should be: cat
+    and fsck name it at once (they used to wait for ever, or stream /dev/zero), fsck --repair
+    rebuilds the object from its files/ copy, and the outside file is never read or changed."""
+    import os
+
+    sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(200_000))  # above the compression threshold: a loose object
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    [obj] = [
+        p for p in (root / ".spell" / "objects").glob("??/*") if p.is_file() and len(p.name) > 40
+    ]
+    obj.unlink()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret\n")
+    if kind == "fifo":
+        os.mkfifo(obj)
+    else:
+        obj.symlink_to("/dev/zero" if kind == "dev-zero" else outside)
+    cat = spell("-w", str(root), "cat", sid, "big.bin", timeout=30)
+    assert cat.returncode != 0 and cat.stdout == b""
+    _one_line_error(cat, "corrupt object", "not an object file")
+    report = spell("-w", str(root), "fsck", timeout=30)
+    assert report.returncode == 1 and b"not an object file" in report.stdout
+    assert spell("-w", str(root), "fsck", "--repair", timeout=30).returncode == 0
+    assert spell("-w", str(root), "cat", sid, "big.bin").stdout == src.read_bytes()
+    assert obj.is_file() and not obj.is_symlink()
+    assert outside.read_text() == "secret\n"
+
+
 # -- 5. fsck --repair racing a writer ------------------------------------------------------
 def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_path: Path) -> None:
     """Garbage lines keep arriving, `fsck --repair` keeps rewriting the file, a script keeps

@@ -8,13 +8,16 @@ every read re-hashes and a mismatch is an :class:`IntegrityError`, never wrong d
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import itertools
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+from ..errors import IntegrityError
 from .atomic import disk_error, pid, write_all
 from .codec import (
     CHUNK,
@@ -27,8 +30,8 @@ from .codec import (
     stream_content,
     validate_oid,
 )
-from .links import real_dir
 from .backend import ObjectStore
+from .links import file_kind, real_dir
 from .packs import Packs
 
 _SERIAL = itertools.count()  # temp names: unique per process and thread with pid and ident
@@ -256,8 +259,15 @@ class FsObjectStore(ObjectStore):
 
     def packed(self, oid: str) -> bytes | None:
         """The stored form of ``oid`` when it lives only in a pack (no loose file), else None:
-        what a push or an export sends as bytes rather than from the object's file."""
-        if os.path.exists(self.path(oid)):
+        what a push or an export sends as bytes rather than from the object's file (then a
+        regular file: anything else there is an IntegrityError, never opened)."""
+        try:
+            mode = os.lstat(self.path(oid)).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None:
+            if not stat.S_ISREG(mode):
+                raise self._not_a_file(oid, mode)
             return None
         hit = self.packs.read(oid)
         return None if hit is None else hit[0]
@@ -268,16 +278,38 @@ class FsObjectStore(ObjectStore):
             return None
         return _Packed(hit[0], f"{hit[1]}: {oid}")
 
-    def _open_stored(self, oid: str) -> BinaryIO:
+    def _open_loose(self, oid: str) -> BinaryIO:
+        """The loose file of ``oid``, opened only if it is a regular file: a link or a FIFO there
+        (a cloned repository may carry one) would read from elsewhere, or wait for ever."""
         path = self.path(oid)
         try:
-            return open(path, "rb")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise self._not_a_file(oid, stat.S_IFLNK) from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise self._not_a_file(oid, mode)
+        return open(fd, "rb")
+
+    def _not_a_file(self, oid: str, mode: int) -> IntegrityError:
+        what = file_kind(mode)
+        return IntegrityError(
+            f"corrupt object {oid[:12]}: {self.path(oid)} is {what}, not an object file (never "
+            "read; `spell fsck --repair` rebuilds it from a files/ copy)"
+        )
+
+    def _open_stored(self, oid: str) -> BinaryIO:
+        try:
+            return self._open_loose(oid)
         except FileNotFoundError:
             packed = self._open_packed(oid)
             if packed is not None:
                 return packed
             if self.fetcher is not None and self.fetcher(oid):
-                return self._open_packed(oid) or open(path, "rb")
+                return self._open_packed(oid) or self._open_loose(oid)
             raise self._missing(oid) from None
 
     def get(self, oid: str) -> bytes:
