@@ -53,6 +53,11 @@ PACK_FROM = 16
 PACKED_MAX = 64 << 10
 
 
+def _no_follow(path: str, flags: int) -> int:
+    """Open ``path`` without following a link, nor waiting on a FIFO."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+
+
 class _Packed(io.BytesIO):
     """A packed object's stored form, opened like a loose one; ``name`` says where it is."""
 
@@ -281,18 +286,17 @@ class FsObjectStore(ObjectStore):
     def _open_loose(self, oid: str) -> BinaryIO:
         """The loose file of ``oid``, opened only if it is a regular file: a link or a FIFO there
         (a cloned repository may carry one) would read from elsewhere, or wait for ever."""
-        path = self.path(oid)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            f = open(self.path(oid), "rb", opener=_no_follow)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
             raise self._not_a_file(oid, stat.S_IFLNK) from None
-        mode = os.fstat(fd).st_mode
+        mode = os.fstat(f.fileno()).st_mode
         if not stat.S_ISREG(mode):
-            os.close(fd)
+            f.close()
             raise self._not_a_file(oid, mode)
-        return open(fd, "rb")
+        return f
 
     def _not_a_file(self, oid: str, mode: int) -> IntegrityError:
         what = file_kind(mode)
