@@ -288,7 +288,8 @@ def jsonable(value: Any, what: str, depth: int = 0) -> Any:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             raise UsageError(
-                f"invalid {what}: binary strings cannot be stored as metadata"
+                f"invalid {what}: binary strings cannot be stored here (not UTF-8 text; store "
+                "binary content as an artifact)"
             ) from None
     if value is None or isinstance(value, (str, int, float, bool)):
         if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):

@@ -405,3 +405,30 @@ def test_a_workspace_state_file_that_is_a_link_is_never_read(ws, tmp_path) -> No
         "refused: state.yaml is a symbolic link (spellfs never follows links for State; remove it)"
     )
     assert secret.read_text() == 'aws_secret: "AKIA-SECRET"\n'
+
+
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("x" * (17 << 20), "State value too large"),  # more bytes than a state file may hold
+        ([0] * 1_100_000, "more than 1000000 values"),  # more values than a reader takes
+    ],
+)
+@pytest.mark.parametrize("key", ["big", "session:{sid}:big"])
+def test_a_value_its_reader_would_refuse_is_refused_and_state_goes_on(
+    anyws: Workspace, value, why: str, key: str
+) -> None:
+    """A value that would make the state file unreadable (every later State call and every
+    checkpoint of the session would fail on it) is refused, and the values before it stay."""
+    from spellfs import LimitExceeded
+
+    sid = anyws.sessions.create(name="s")
+    key = key.format(sid=sid)
+    neighbour = key.replace("big", "small")
+    anyws.state.set(neighbour, 1)
+    with pytest.raises(LimitExceeded, match=why):
+        anyws.state.set(key, value)
+    assert anyws.state.get(key) is None and anyws.state.get(neighbour) == 1
+    anyws.state.set(neighbour, 2)
+    assert anyws.state.delete(neighbour) and anyws.state.get(neighbour) is None
+    anyws.history.save(sid)  # the session's state is readable: it can be checkpointed

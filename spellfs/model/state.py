@@ -11,9 +11,10 @@ import copy
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ManifestError, SpellError, UnsafePath, UsageError
+from ..errors import LimitExceeded, ManifestError, SpellError, UnsafePath, UsageError
 from ..names import jsonable
 from ..store import dump_yaml, load_yaml
+from ..store.yamlio import MAX_YAML_BYTES, check_loadable
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -97,7 +98,20 @@ class State:
 
     def _save(self, rel: str, values: dict) -> None:
         storage = self.ws.storage
-        storage.write(rel, HEADER + dump_yaml(values) if values else HEADER + b"{}\n")
+        # (never a file its reader refuses: every later State call, and every checkpoint of the
+        # session, would fail on it until it was edited by hand)
+        hint = "keep large values as artifacts: Artifact.store"
+        try:
+            check_loadable(values, rel)
+        except ManifestError as exc:
+            raise LimitExceeded(f"State value refused: {exc} ({hint})") from None
+        data = HEADER + dump_yaml(values) if values else HEADER + b"{}\n"
+        if len(data) > MAX_YAML_BYTES:
+            raise LimitExceeded(
+                f"State value too large: {rel} would be {len(data):,} bytes (limit "
+                f"{MAX_YAML_BYTES:,}; {hint})"
+            )
+        storage.write(rel, data)
         self._cache[rel] = (storage.signature(rel), values)
 
     def list(self, prefix: Any = None) -> list[str]:

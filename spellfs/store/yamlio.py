@@ -156,6 +156,15 @@ def load_yaml(text: str | bytes, where: str, first_line: int = 1) -> Any:
         raise ManifestError(f"{where}: refused: {exc}") from None
 
 
+def check_loadable(values: Any, where: str) -> None:
+    """Refuse plain ``values`` that :func:`load_yaml` would refuse once written (too many values,
+    nested too deeply): a file is never written that its reader cannot read back."""
+    try:
+        _plain(values)
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"{where}: refused: {exc}") from None
+
+
 def load_yaml_rt(text: str | bytes, where: str) -> Any:
     """Parse YAML keeping its comments and layout (ruamel's round-trip types: a mapping is a
     ``CommentedMap``), to change a few values and write it back with :func:`dump_yaml_rt`.
