@@ -4,6 +4,7 @@ is left as it was found, whatever the batch's end."""
 from __future__ import annotations
 
 import gc
+import os
 
 import pytest
 
@@ -32,3 +33,32 @@ def test_a_store_leaves_the_cycle_collector_as_it_found_it(ws: Workspace, collec
     finally:
         (gc.enable if was else gc.disable)()
     assert seen and not any(seen)  # paused while the batch ran
+
+
+def test_a_file_changed_while_it_is_stored_gets_the_copy_of_what_was_stored(
+    ws: Workspace, tmp_path
+) -> None:
+    """A large file is streamed into the store once; a writer changes it right after. The
+    files/ copy is what the record says (it used to be the file read again: a copy that
+    differed from its record, later recorded as a hand edit nobody made)."""
+    from spellfs.store.codec import hash_bytes
+
+    sid = ws.sessions.create(name="chg")
+    src = tmp_path / "big.bin"
+    first = os.urandom(3 << 20)  # above 1 MiB: streamed, not read whole
+    src.write_bytes(first)
+    put_stream = ws.objects.put_stream
+
+    def then_changed(f):  # the store has read the file: another process writes it now
+        stored = put_stream(f)
+        src.write_bytes(os.urandom(3 << 20))
+        return stored
+
+    ws.objects.put_stream = then_changed  # type: ignore[method-assign]
+    [aid] = ws.artifacts.store_files(sid, [src], "user_input")
+    assert aid["content_hash"] == hash_bytes(first)
+    [d] = (ws.root / "sessions").iterdir()
+    assert (d / "files" / "big.bin").read_bytes() == first
+    assert ws.worktree.scan(d.name).clean
+    assert ws.artifacts.get(sid, "big.bin")["content"] == first
+    assert ws.artifacts.get(sid, "big.bin")["metadata"].get("created_by") != "hand"

@@ -14,7 +14,6 @@ import contextlib
 import os
 import stat
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
@@ -26,7 +25,6 @@ from .store_inputs import (
     file_name,
     local_path,
     not_regular,
-    open_binary,
     prepare,
     too_large,
 )
@@ -345,20 +343,22 @@ class ArtifactWrites:
         dir: str,
         name: str,
         content: bytes | None,
-        path: str | Path | None,
+        oid: str,
         size: int,
         settled: bool = False,
     ) -> Any:
-        """Write the ``files/`` copy. ``settled``: dated past the racy window before it comes into
-        view, and its stat returned, so the stat cache vouches for it at once (a bulk add is
-        not read back by the next ``status``); any later write gives it a current mtime."""
+        """Write the ``files/`` copy of ``content``, or (None: a file stored streamed) of object
+        ``oid`` as stored: never the file read again, which may have changed since.
+
+        ``settled``: dated past the racy window before it comes into view, and its stat
+        returned, so the stat cache vouches for it at once (a bulk add is not read back by the
+        next ``status``); any later write gives it a current mtime."""
         rel = f"sessions/{dir}/files/{name}"
         if size > self.ws.config.get("watch.materialize_max_bytes"):
             self.storage.remove(rel)
             return None
         if content is None:
-            with open_binary(path) as f:  # (content None: a file stored by path)
-                content = f.read()
+            content = self.ws.objects.get(oid)
         return self.storage.write(
             rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None
         )

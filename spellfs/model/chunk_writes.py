@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from ..names import now
 from ..store import PACKED_MAX
@@ -122,11 +122,12 @@ def write_files(
         if content is not None:
             oid = packed.get(i) or ws.objects.put_bytes(content)
             size, head = len(content), content[:4096]
-        else:
+        else:  # streamed: read once (the file may change meanwhile: the copy is made from the
+            # object, the head kept as it was read)
             with open_binary(path) as f:
-                oid, size = ws.objects.put_stream(f)
-            with open_binary(path) as f:
-                head = f.read(4096)
+                tap = _HeadTap(f)
+                oid, size = ws.objects.put_stream(tap)
+            head = tap.head
         if size > limit:  # it grew after the batch was checked: the limit bounds what is read
             raise too_large(rec["name"], size, limit)
         if (
@@ -134,7 +135,7 @@ def write_files(
             and last[rec["name"]] == i
             and not (checked is not None and edited_since(ws, dir, log, rec["name"], checked))
         ):
-            st = materialize(dir, rec["name"], content, path, size, settled)
+            st = materialize(dir, rec["name"], content, oid, size, settled)
             if st is not None:
                 copies.append((rec["name"], st, oid))  # (list.append is atomic)
         return oid, size, head
@@ -182,3 +183,17 @@ def build_records(
             ordered["compressed"] = True
         records.append(ordered)
     return records
+
+
+class _HeadTap:
+    """A file read through once, keeping its first 4 KiB (a record's head)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.head = b""
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.f.read(n)
+        if len(self.head) < 4096:
+            self.head += chunk[: 4096 - len(self.head)]
+        return chunk
