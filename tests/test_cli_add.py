@@ -227,3 +227,29 @@ def test_spell_add_read_by_head_still_stores_every_file(spell, root: Path, tmp_p
     assert len(show["artifacts"]) == 3000
     status = json.loads(spell("-w", str(root), "status", "--json").stdout)
     assert status["sessions"][0]["unrecorded"] == {"modified": [], "added": [], "deleted": []}
+
+
+def test_what_add_skips_is_named_escaped_and_its_own_files_never_stored(
+    root: Path, spell, tmp_path: Path
+) -> None:
+    """A link to a folder gets its skipped line; names are escaped, never sent raw to the
+    terminal; the workspace's own .spell/ and sessions/, named directly, are skipped; an add
+    that skips everything says so and fails."""
+    sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
+    src = tmp_path / "h"
+    src.mkdir()
+    (src / "c\x1bd").write_text("x")
+    (src / "a\nb").write_text("x")
+    (src / "ok.txt").write_text("ok")
+    (src / "dirlink").symlink_to(tmp_path)
+    r = spell("-w", str(root), "add", sid, str(src))
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "\x1b" not in err and f"{src}/a\nb" not in err, err
+    assert f"skipped (a link: add what it points at by name): {src}/dirlink\n" in err
+    assert f"{src}/c\\x1bd\n" in err and f"{src}/a\\x0ab\n" in err
+    [dir] = (root / "sessions").iterdir()
+    for own in (root / ".spell", dir, root / ".spell" / "index.sqlite"):
+        r = spell("-w", str(root), "add", sid, str(own))
+        assert r.returncode == 2, r
+        assert b"never artifacts" in r.stderr and b"nothing to add" in r.stderr
+    assert sorted(p.name for p in (dir / "files").iterdir()) == ["ok.txt"]

@@ -273,9 +273,11 @@ def add(
     ignore = Ignore(ws)
     chosen, skipped = collect_files(ws, ignore, files)
     for f, why in skipped:
-        hint(f"skipped ({why}): {f}")
+        hint(f"skipped ({why}): {printable(f)}")
     if name is not None and len(chosen) > 1:
         raise click.UsageError("--name works with one file only")
+    if not chosen:  # (every path given was skipped, each said above: nothing was stored)
+        raise click.UsageError("nothing to add: every file given was skipped")
     meta = {"tags": list(tags)} if tags else None
     m = ws.sessions.manifest(ws.sessions.resolve(session))
     if (

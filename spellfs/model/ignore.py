@@ -103,7 +103,12 @@ def collect_files(
     """
     chosen: list[str] = []
     skipped: list[tuple[str, str]] = []
+    private = _private(ws)
     for arg in args:
+        real = os.path.realpath(arg)
+        if any(real == p or real.startswith(p + os.sep) for p in private):
+            skipped.append((arg, "spellfs's own files (.spell/, sessions/) are never artifacts"))
+            continue
         if not os.path.isdir(arg):
             if ignore.matches_path(Path(arg)):
                 skipped.append((arg, "in .spellignore"))
@@ -112,6 +117,13 @@ def collect_files(
             continue
         chosen.extend(_walk(ws, ignore, arg, skipped))
     return chosen, skipped
+
+
+def _private(ws: "Workspace") -> set[str]:
+    """The real paths of the workspace's own folders, never walked for artifacts."""
+    if ws.root is None:
+        return set()
+    return {os.path.realpath(os.path.join(ws.root, d)) for d in (".spell", "sessions")}
 
 
 def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, str]]) -> list[str]:
@@ -123,9 +135,7 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
 
     spec = ignore.spec
     base = _relative_base(ws, top)
-    private = set()
-    if ws.root is not None:
-        private = {os.path.realpath(os.path.join(ws.root, d)) for d in (".spell", "sessions")}
+    private = _private(ws)
     found: list[str] = []
     seen: dict[str, str] = {}
     match = spec.match_file
@@ -157,6 +167,9 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
                 continue  # .git/, .spell/, sessions/ and hidden directories: never artifacts
             if match(f"{prefix}/{d}/" if prefix else f"{d}/"):
                 skipped.append((path + "/", "in .spellignore"))
+                continue
+            if entry.is_symlink():  # said, never entered: a clone's link may point anywhere
+                skipped.append((path, "a link: add what it points at by name"))
                 continue
             keep.append(d)
         for entry in sorted(files, key=_name):
@@ -190,9 +203,7 @@ def _walk(ws: "Workspace", ignore: Ignore, top: str, skipped: list[tuple[str, st
             seen[f] = path
             found.append(path)
         for d in keep:
-            path = join(dirpath, d)
-            if not os.path.islink(path):  # a link to a folder is listed, never entered
-                folder(path, f"{rel}/{d}" if rel else d, depth + 1)
+            folder(join(dirpath, d), f"{rel}/{d}" if rel else d, depth + 1)
 
     folder(top, "", 0)
     return found
