@@ -233,6 +233,8 @@ class Workspace:
             return MemoryObjectStore(self.config.threshold)
         assert self.root is not None  # on disk
         store = FsObjectStore(self.root / ".spell" / "objects", self.config.threshold)
+        # (trees, records and scripts are smaller than the smallest limit one may set)
+        store.limit = max(self.config.get("sessions.max_artifact_size"), 64 << 20)
         if self.config.remotes:  # a missing object is fetched from the default remote on first read
             from .remote import install_fetcher
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spellfs import ManifestError, SpellError, Workspace
+from spellfs import IntegrityError, ManifestError, SpellError, Workspace
 from spellfs.model.manifest import load_manifest
 from spellfs.store.records import RecordError, parse_records
 from spellfs.store.yamlio import load_yaml
@@ -303,6 +303,38 @@ def test_a_fifo_or_link_in_place_of_an_object_is_never_read(
     assert outside.read_text() == "secret\n"
 
 
+def test_an_object_that_decompresses_past_any_artifact_is_corrupt_not_read_whole(
+    root: Path, spell, tmp_path: Path
+) -> None:
+    """A crafted object (131 KB on disk, gigabytes of zeros inside) in place of a stored one:
+    reads stop at the largest content an artifact may have and say the object is corrupt
+    (they used to decompress it all: 4 GB of memory for Artifact.get, 4 GB out of cat)."""
+    import os
+
+    import zstandard
+
+    (root / "spell.yaml").write_text("sessions:\n  max_artifact_size: 1000000\n")
+    sid = spell("-w", str(root), "new", "s").stdout.decode().strip()
+    src = tmp_path / "a.bin"
+    src.write_bytes(os.urandom(200_000))
+    assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
+    [obj] = [p for p in (root / ".spell" / "objects").glob("??/*") if len(p.name) > 40]
+    limit = 64 << 20  # the floor of the bound: max_artifact_size is lower here
+    bomb = zstandard.ZstdCompressor(level=19).compress(bytes(limit + (1 << 20)))
+    obj.chmod(0o644)
+    obj.write_bytes(bomb)
+    cat = spell("-w", str(root), "cat", sid, "a.bin", timeout=60)
+    assert cat.returncode == 1 and len(cat.stdout) <= limit
+    _one_line_error(cat, "decompresses to more than 67,108,864 bytes")
+    with Workspace.open(root) as ws:
+        with pytest.raises(IntegrityError, match="decompresses to more than"):
+            ws.objects.get(obj.parent.name + obj.name)
+    report = spell("-w", str(root), "fsck", timeout=60)
+    assert report.returncode == 1 and b"decompresses to more than" in report.stdout
+    assert spell("-w", str(root), "fsck", "--repair", timeout=60).returncode == 0
+    assert spell("-w", str(root), "cat", sid, "a.bin").stdout == src.read_bytes()
+
+
 # -- 5. fsck --repair racing a writer ------------------------------------------------------
 def test_repair_racing_a_storing_script_loses_nothing(root: Path, spell, tmp_path: Path) -> None:
     """Garbage lines keep arriving, `fsck --repair` keeps rewriting the file, a script keeps
@@ -487,11 +519,12 @@ def test_deep_session_yaml_is_refused_by_ls_show_and_fsck(root: Path, spell) -> 
 def test_deep_artifact_record_is_refused_by_show_cat_and_fsck(root: Path, spell, line: str) -> None:
     sid, d = _one_session(root, spell)
     (d / "artifacts.yaml").write_text(line + "\n")
+    (root / "in.txt").write_text("x\n")
     rel = f"sessions/{d.name}/artifacts.yaml:1"
     for args in (
         ("show", sid[:8]),
         ("cat", sid[:8], "x"),
-        ("add", sid[:8], str(d / "session.yaml")),
+        ("add", sid[:8], str(root / "in.txt")),
     ):
         _refused_in_one_line(spell("-w", str(root), *args), rel, "nested deeper than")
     check = spell("-w", str(root), "fsck")

@@ -15,6 +15,9 @@ class ObjectStore:
     """The interface both backends share."""
 
     threshold: int
+    #: No object's content is larger (a compressed one that would be is corrupt): the workspace
+    #: sets it from ``sessions.max_artifact_size``, so a crafted pack cannot fill memory.
+    limit: int | None = None
     #: Called with an oid that is not local; may bring it in (a remote) and return True.
     fetcher: Callable[[str], bool] | None = None
 

@@ -63,13 +63,31 @@ def encode(data: bytes, threshold: int) -> bytes:
     return compressor().compress(data)
 
 
-def decode(oid: str, stored: bytes, where: str) -> bytes:
-    """Content of a stored object, verified against its id."""
+def _too_large(oid: str, where: str, limit: int) -> IntegrityError:
+    return IntegrityError(
+        f"corrupt object {oid}: {where}: decompresses to more than {limit:,} bytes, more than "
+        "any artifact may hold (run `spell fsck`)"
+    )
+
+
+def decode(oid: str, stored: bytes, where: str, limit: int | None = None) -> bytes:
+    """Content of a stored object, verified against its id; a compressed one that would
+    decompress to more than ``limit`` bytes is corrupt (a crafted pack must not fill memory)."""
     if stored.startswith(ZSTD_MAGIC):
         import zstandard
 
         try:
-            data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
+            if limit is None:
+                data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
+            else:
+                reader = zstandard.ZstdDecompressor().stream_reader(stored, read_across_frames=True)
+                parts, total = [], 0
+                for part in iter(lambda: reader.read(CHUNK), b""):
+                    total += len(part)
+                    if total > limit:
+                        raise _too_large(oid, where, limit)
+                    parts.append(part)
+                data = b"".join(parts)
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
     else:
@@ -81,7 +99,7 @@ def decode(oid: str, stored: bytes, where: str) -> bytes:
     return data
 
 
-def stream_content(oid: str, f: BinaryIO, where: str) -> Iterator[bytes]:
+def stream_content(oid: str, f: BinaryIO, where: str, limit: int | None = None) -> Iterator[bytes]:
     """The content of the stored object open in ``f``, in bounded memory, verified.
 
     Every chunk but the last is yielded as it is read; the last only once the whole
@@ -101,8 +119,12 @@ def stream_content(oid: str, f: BinaryIO, where: str) -> Iterator[bytes]:
     else:
         reader = f
     pending = None
+    total = 0
     try:
         for chunk in iter(lambda: reader.read(CHUNK), b""):
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise _too_large(oid, where, limit)
             hasher.update(chunk)
             if pending is not None:
                 yield pending

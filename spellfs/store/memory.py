@@ -134,7 +134,7 @@ class MemoryObjectStore(ObjectStore):
     def get(self, oid: str) -> bytes:
         validate_oid(oid)
         try:
-            return decode(oid, self.objects[oid], "memory")
+            return decode(oid, self.objects[oid], "memory", self.limit)
         except KeyError:
             raise self._missing(oid) from None
 

@@ -320,12 +320,12 @@ class FsObjectStore(ObjectStore):
         with self._open_stored(oid) as f:
             stored = f.read()
             where = f.name
-        return decode(oid, stored, str(where))
+        return decode(oid, stored, str(where), self.limit)
 
     def iter_content(self, oid: str) -> Iterator[bytes]:
         """Content in chunks; the hash is checked before the last chunk is yielded."""
         with self._open_stored(oid) as f:
-            yield from stream_content(oid, f, str(f.name))
+            yield from stream_content(oid, f, str(f.name), self.limit)
 
     def verify(self, oid: str) -> None:
         """Read the object through in bounded memory (IntegrityError if it is damaged)."""
