@@ -379,6 +379,22 @@ def test_both_sides_editing_session_yaml_is_a_real_conflict(clones, spell, tmp_p
 
 
 # -- status -------------------------------------------------------------------------------
+def test_status_of_a_session_whose_state_is_broken_still_names_its_checkpoint(
+    root: Path, spell
+) -> None:
+    """A hand edit broke the session's state.yaml: status says so, and that it has a checkpoint
+    whose changes since cannot be told (it used to say "no checkpoints")."""
+    sid = spell("-w", str(root), "new", "beta").stdout.decode().strip()
+    ok(spell("-w", str(root), "save", sid, "-m", "s1"))
+    [d] = (root / "sessions").iterdir()
+    (d / "state.yaml").write_text("garbage: [\n")
+    text = spell("-w", str(root), "status").stdout.decode()
+    assert "state.yaml:2: invalid YAML" in text
+    assert "since checkpoint 1: cannot be told" in text and "no checkpoints" not in text
+    [s] = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"]
+    assert s["checkpoint"]["number"] == 1 and s["since_checkpoint"] is None and s["error"]
+
+
 def test_status_reports_uncommitted_paths_per_session(repo: Path, spell, tmp_path: Path) -> None:
     sid = new_session(spell, repo, "research")
     ok(spell("-w", str(repo), "commit"))

@@ -57,7 +57,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
             )
         cp = s["checkpoint"]
         if cp is None:
-            click.echo("  no checkpoints")
+            if not s.get("error"):  # (else whether there are any is not known)
+                click.echo("  no checkpoints")
+        elif s["since_checkpoint"] is None:  # (the error above says why)
+            click.echo(f"  since checkpoint {cp['number']}: cannot be told")
         else:
             click.echo(f"  since checkpoint {cp['number']}: {_since_text(s['since_checkpoint'])}")
         if "uncommitted" in s:

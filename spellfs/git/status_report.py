@@ -82,7 +82,9 @@ def status(ws: "Workspace") -> dict[str, Any]:
                 {**n, "recorded": log.is_live(n["name"])}
                 for n in (not_files(f"{ws.root}/sessions/{dir}/files") if ws.root else ())
             ]
-            entry["checkpoint"], entry["since_checkpoint"] = _since_checkpoint(history, dir)
+            checkpoints = history.checkpoints(dir)
+            entry["checkpoint"] = checkpoints[-1] if checkpoints else None
+            entry["since_checkpoint"] = _since_checkpoint(history, dir, entry["checkpoint"])
         except SpellError as exc:
             entry["error"] = str(exc)
         if gd is not None:
@@ -91,15 +93,13 @@ def status(ws: "Workspace") -> dict[str, Any]:
     return out
 
 
-def _since_checkpoint(history: Any, dir: str) -> tuple[Any, Any]:
-    """The last checkpoint record and a compact summary of what changed since it."""
-    checkpoints = history.checkpoints(dir)
-    if not checkpoints:
-        return None, None
-    last = checkpoints[-1]
+def _since_checkpoint(history: Any, dir: str, last: dict | None) -> dict | None:
+    """A compact summary of what changed since checkpoint ``last`` (None: there is none)."""
+    if last is None:
+        return None
     d = history.diff(dir, ref_of(last))
     arts = d.get("artifacts", {})
-    return last, {
+    return {
         "added": [a["name"] for a in arts.get("added", ())],
         "removed": [a["name"] for a in arts.get("removed", ())],
         "changed": [a["name"] for a in arts.get("changed", ())],
