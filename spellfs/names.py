@@ -268,7 +268,7 @@ def parse_time(value: object, what: str) -> float:
 def jsonable(value: Any, what: str, depth: int = 0) -> Any:
     """``value`` as plain JSON data (Lua strings decoded), or a UsageError naming ``what``."""
     if depth > 64:
-        raise UsageError(f"invalid {what}: nested too deeply")
+        raise UsageError(f"invalid {what}: nested too deeply (more than 64 levels)")
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         seen: dict[str, Any] = {}
