@@ -163,7 +163,8 @@ def test_not_files_names_each_folder_link_and_special_file_in_files_by_name(
     tmp_path: Path,
 ) -> None:
     """What `spell status` says is never recorded (an artifact is a plain file), in-process: each
-    folder, link (to a file too: a link is not followed) and FIFO directly in ``files/``, by
+    folder, link (to a file too: a link is not followed), FIFO, and file whose name no artifact
+    may have (it used to go unsaid) directly in ``files/``, by
     name and kind, in name order; plain files are left out, and a session without ``files/``
     (or with a file in its place) has nothing to say."""
     from spellfs.model import not_files
@@ -177,9 +178,14 @@ def test_not_files_names_each_folder_link_and_special_file_in_files_by_name(
     (files / "b-link.txt").symlink_to(files / "a.txt")
     (files / "y-dangling").symlink_to(tmp_path / "nowhere")
     os.mkfifo(files / "c-pipe")
+    (files / "d\x1bname").write_text("a file no artifact can be: said too")
+    (files / "e\\x").write_text("a backslash: the same")
+    (files / ".hidden").write_text("a dot file: left alone, as editors' files are")
     assert not_files(str(files)) == [
         {"name": "b-link.txt", "kind": "a symbolic link"},
         {"name": "c-pipe", "kind": "a FIFO"},
+        {"name": "d\x1bname", "kind": "a name no artifact may have"},
+        {"name": "e\\x", "kind": "a name no artifact may have"},
         {"name": "notes", "kind": "a folder"},
         {"name": "y-dangling", "kind": "a symbolic link"},
     ]

@@ -54,9 +54,12 @@ def files_now(base: str) -> dict[str, tuple]:
 
 def not_files(base: str) -> list[dict]:
     """What sits in ``base`` (a session's ``files/``) that spellfs never records, since an
-    artifact is a plain file: each folder and link, as ``{"name", "kind"}`` (`spell status`
-    says so, rather than leave a person wondering why it is not in the listing)."""
+    artifact is a plain file with an artifact's name: each folder and link, and each file whose
+    name no artifact may have (a control character, a backslash; hidden files are left out, as
+    editors' are), as ``{"name", "kind"}`` (`spell status` says so, rather than leave a person
+    wondering why it is not in the listing)."""
     from ..store import file_kind
+    from .artifact_log import valid_name
 
     out = []
     try:
@@ -70,6 +73,8 @@ def not_files(base: str) -> list[dict]:
             continue
         if not statmod.S_ISREG(mode):
             out.append({"name": e.name, "kind": file_kind(mode)})
+        elif not e.name.startswith(".") and not valid_name(e.name):
+            out.append({"name": e.name, "kind": "a name no artifact may have"})
     return out
 
 
