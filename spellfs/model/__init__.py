@@ -24,7 +24,7 @@ __getattr__, __dir__, __all__ = exports(
         "record_problem": "schema",
         "valid_name": "artifact_log",
         "identity_problems": "artifact_log",
-        "WorkingCopy": "worktree",
+        "WorkingCopy": "working_copy",
         "Worktree": "worktree",
         "StatCache": "statcache",
         "hash_path": "statcache",
