@@ -62,3 +62,31 @@ def test_a_file_changed_while_it_is_stored_gets_the_copy_of_what_was_stored(
     assert ws.worktree.scan(d.name).clean
     assert ws.artifacts.get(sid, "big.bin")["content"] == first
     assert ws.artifacts.get(sid, "big.bin")["metadata"].get("created_by") != "hand"
+
+
+def test_a_file_that_grows_past_the_limit_after_the_check_is_refused_by_name(
+    ws: Workspace, tmp_path
+) -> None:
+    """The batch is checked, then a writer makes one file larger than max_artifact_size before
+    it is read: the store refuses it, naming the file, its size and the limit, and stores
+    nothing of the batch."""
+    ws.config.set("sessions.max_artifact_size", 1000)
+    sid = ws.sessions.create(name="grow")
+    small, grows = tmp_path / "a.txt", tmp_path / "b.txt"
+    small.write_text("a")
+    grows.write_text("b")
+    resolve = ws.sessions.resolve
+
+    def then_grown(ref):  # (called once the batch was checked, before anything is read)
+        grows.write_bytes(b"x" * 5000)
+        return resolve(ref)
+
+    ws.sessions.resolve = then_grown  # type: ignore[method-assign]
+    with pytest.raises(LimitExceeded) as info:
+        ws.artifacts.store_files(sid, [small, grows], "user_input")
+    assert str(info.value) == (
+        "artifact too large: b.txt is 5000 bytes; max_artifact_size is 1000 "
+        "(raise sessions.max_artifact_size in spell.yaml)"
+    )
+    ws.sessions.resolve = resolve  # type: ignore[method-assign]
+    assert ws.artifacts.list(sid) == []
