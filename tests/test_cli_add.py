@@ -253,3 +253,11 @@ def test_what_add_skips_is_named_escaped_and_its_own_files_never_stored(
         assert r.returncode == 2, r
         assert b"never artifacts" in r.stderr and b"nothing to add" in r.stderr
     assert sorted(p.name for p in (dir / "files").iterdir()) == ["ok.txt"]
+    # an artifact's copy in a session's files/ is a file like any other: another session takes it
+    other = spell("-w", str(root), "new", "other").stdout.decode().strip()
+    r = spell("-w", str(root), "add", other, str(dir / "files" / "ok.txt"))
+    assert r.returncode == 0 and r.stdout.startswith(b"stored ok.txt as #1"), r
+    # an empty folder skips nothing: nothing to say, no failure
+    (tmp_path / "empty").mkdir()
+    r = spell("-w", str(root), "add", sid, str(tmp_path / "empty"))
+    assert r.returncode == 0 and r.stderr == b"", r

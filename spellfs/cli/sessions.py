@@ -276,7 +276,7 @@ def add(
         hint(f"skipped ({why}): {printable(f)}")
     if name is not None and len(chosen) > 1:
         raise click.UsageError("--name works with one file only")
-    if not chosen:  # (every path given was skipped, each said above: nothing was stored)
+    if not chosen and skipped:  # (every file given was skipped, each said above)
         raise click.UsageError("nothing to add: every file given was skipped")
     meta = {"tags": list(tags)} if tags else None
     m = ws.sessions.manifest(ws.sessions.resolve(session))

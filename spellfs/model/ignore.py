@@ -105,8 +105,7 @@ def collect_files(
     skipped: list[tuple[str, str]] = []
     private = _private(ws)
     for arg in args:
-        real = os.path.realpath(arg)
-        if any(real == p or real.startswith(p + os.sep) for p in private):
+        if _private_path(os.path.realpath(arg), private):
             skipped.append((arg, "spellfs's own files (.spell/, sessions/) are never artifacts"))
             continue
         if not os.path.isdir(arg):
@@ -117,6 +116,16 @@ def collect_files(
             continue
         chosen.extend(_walk(ws, ignore, arg, skipped))
     return chosen, skipped
+
+
+def _private_path(real: str, private: set[str]) -> bool:
+    """Whether ``real`` is in the workspace's own folders: anything in ``.spell/``, anything in
+    ``sessions/`` but a session's ``files/`` (an artifact's copy may be added elsewhere)."""
+    for p in private:
+        if real == p or real.startswith(p + os.sep):
+            parts = real[len(p) + 1 :].split(os.sep)
+            return not (p.endswith(f"{os.sep}sessions") and len(parts) >= 2 and parts[1] == "files")
+    return False
 
 
 def _private(ws: "Workspace") -> set[str]:
