@@ -14,14 +14,16 @@ import contextlib
 import os
 import stat
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
-from ..store import encode_record
+from ..store import encode_record, hash_bytes
 from .chunk_writes import Writers, build_records, parents_part, write_files, writers
 from .handedits import copies_now
 from .inflight import inflight
 from .store_inputs import (
+    open_binary,
     file_name,
     local_path,
     not_regular,
@@ -346,9 +348,11 @@ class ArtifactWrites:
         oid: str,
         size: int,
         settled: bool = False,
+        path: str | Path | None = None,
     ) -> Any:
-        """Write the ``files/`` copy of ``content``, or (None: a file stored streamed) of object
-        ``oid`` as stored: never the file read again, which may have changed since.
+        """Write the ``files/`` copy of ``content``, or (None: a file stored streamed, from
+        ``path``) of object ``oid``: the file read again is taken only if it still hashes to
+        ``oid`` (it may have changed since), else the object as stored.
 
         ``settled``: dated past the racy window before it comes into view, and its stat
         returned, so the stat cache vouches for it at once (a bulk add is not read back by the
@@ -358,7 +362,11 @@ class ArtifactWrites:
             self.storage.remove(rel)
             return None
         if content is None:
-            content = self.ws.objects.get(oid)
+            if path is not None:  # (one read past the size: a file that grew differs)
+                with open_binary(path) as f:
+                    content = f.read(size + 1)
+            if content is None or len(content) != size or hash_bytes(content) != oid:
+                content = self.ws.objects.get(oid)
         return self.storage.write(
             rel, content, mtime_ns=time.time_ns() - 2 * RACY_NS if settled else None
         )

@@ -135,7 +135,7 @@ def write_files(
             and last[rec["name"]] == i
             and not (checked is not None and edited_since(ws, dir, log, rec["name"], checked))
         ):
-            st = materialize(dir, rec["name"], content, oid, size, settled)
+            st = materialize(dir, rec["name"], content, oid, size, settled, path)
             if st is not None:
                 copies.append((rec["name"], st, oid))  # (list.append is atomic)
         return oid, size, head

@@ -65,8 +65,9 @@ def encode(data: bytes, threshold: int) -> bytes:
 
 def _too_large(oid: str, where: str, limit: int) -> IntegrityError:
     return IntegrityError(
-        f"corrupt object {oid}: {where}: decompresses to more than {limit:,} bytes, more than "
-        "any artifact may hold (run `spell fsck`)"
+        f"object {oid}: {where}: decompresses to more than {limit:,} bytes, more than "
+        "sessions.max_artifact_size allows (stored under a higher limit? raise it in spell.yaml; "
+        "else the object is corrupt: run `spell fsck`)"
     )
 
 
@@ -77,7 +78,12 @@ def decode(oid: str, stored: bytes, where: str, limit: int | None = None) -> byt
         import zstandard
 
         try:
-            if limit is None:
+            # (a frame that says its size, as whole-object compression writes it, is decompressed
+            # in one go: at most ``limit``; one that does not, a streamed store's, in chunks)
+            said = zstandard.frame_content_size(stored)
+            if limit is not None and said > limit:
+                raise _too_large(oid, where, limit)
+            if limit is None or 0 <= said:
                 data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
             else:
                 reader = zstandard.ZstdDecompressor().stream_reader(stored, read_across_frames=True)
