@@ -730,6 +730,28 @@ def test_a_damaged_remote_copy_is_named_by_pull_and_replaced_by_push_verify(tmp_
     assert json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)["ok"]
 
 
+def test_a_remote_copy_that_decompresses_past_any_artifact_is_refused_unread(
+    tmp_path, file_target
+):
+    """red-team 7: a remote's copy replaced by a crafted frame (kilobytes stored, more than
+    the largest artifact inside): pull and push --verify name it without decompressing it all
+    (the clone's pull took 2 GB of memory)."""
+    import zstandard
+
+    src = tmp_path / "ws"
+    make_workspace(src, file_target)
+    file_target.spell("push", cwd=src)
+    oid = object_ids(src)[0]
+    remote_copy = tmp_path / "remote" / "objects" / oid[:2] / oid[2:]
+    remote_copy.write_bytes(zstandard.ZstdCompressor(level=19).compress(bytes(101 << 20)))
+    dst = clone(src, tmp_path / "clone")
+    proc = file_target.spell("pull", cwd=dst, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and "decompresses to more than 104,857,600 bytes" in err, err
+    out = file_target.spell("push", "--verify", cwd=src).stdout.decode()
+    assert ", 1 damaged copies replaced (remote origin)" in out, out
+
+
 def test_push_verify_names_a_damaged_copy_it_has_no_object_to_replace_with(tmp_path, file_target):
     """red-team 3, P1: a clone that lacks the object cannot mend the remote's copy; its
     `push --verify` says which copy is damaged and fails, instead of passing over it."""

@@ -311,6 +311,8 @@ def test_an_object_that_decompresses_past_any_artifact_is_corrupt_not_read_whole
     (they used to decompress it all: 4 GB of memory for Artifact.get, 4 GB out of cat)."""
     import os
 
+    import io
+
     import zstandard
 
     (root / "spell.yaml").write_text("sessions:\n  max_artifact_size: 1000000\n")
@@ -320,7 +322,11 @@ def test_an_object_that_decompresses_past_any_artifact_is_corrupt_not_read_whole
     assert spell("-w", str(root), "add", sid, str(src)).returncode == 0
     [obj] = [p for p in (root / ".spell" / "objects").glob("??/*") if len(p.name) > 40]
     limit = 64 << 20  # the floor of the bound: max_artifact_size is lower here
-    bomb = zstandard.ZstdCompressor(level=19).compress(bytes(limit + (1 << 20)))
+    sink = io.BytesIO()  # streamed: the frame does not say its size (read in chunks, bounded)
+    with zstandard.ZstdCompressor(level=19).stream_writer(sink, closefd=False) as z:
+        for _ in range(65):
+            z.write(bytes(1 << 20))
+    bomb = sink.getvalue()
     obj.chmod(0o644)
     obj.write_bytes(bomb)
     cat = spell("-w", str(root), "cat", sid, "a.bin", timeout=60)

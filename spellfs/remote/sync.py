@@ -57,7 +57,9 @@ def get_remote(ws: "Workspace", name: str | None = None) -> "Remote":
         raise NotFound(
             f"remote not found: {name} (configured: {', '.join(remotes)}; see `spell remote list`)"
         )
-    return Remote(_spec(name, remotes[name]))
+    remote = Remote(_spec(name, remotes[name]))
+    remote.limit = ws.objects.limit  # (no remote object is decompressed past it)
+    return remote
 
 
 def _settled(call: Callable, *args: Any) -> Any:
@@ -265,6 +267,7 @@ class _Fetcher:
             from .transport import Remote
 
             self.remote = Remote(_spec(self.name, self.body))
+            self.remote.limit = self.store.limit
         return _settled(self.remote.fetch, self.store, oid)
 
 

@@ -51,15 +51,19 @@ LIST_AT = 1024
 Progress = Callable[[int, int], None]
 
 
-def verify_file(oid: str, path: Path, where: str) -> None:
-    """Check a stored object on disk in bounded memory (zstd-framed or raw)."""
+def verify_file(oid: str, path: Path, where: str, limit: int | None = None) -> None:
+    """Check a stored object on disk in bounded memory (zstd-framed or raw), decompressed no
+    further than ``limit``."""
     with open(path, "rb") as f:
-        for _ in stream_content(oid, f, where):
+        for _ in stream_content(oid, f, where, limit):
             pass
 
 
 class Remote:
     """One configured remote; cheap to build, connects on first use."""
+
+    #: No object is decompressed past this (the workspace's limit, :attr:`ObjectStore.limit`).
+    limit: int | None = None
 
     def __init__(self, spec: RemoteSpec) -> None:
         self.spec = spec
@@ -281,7 +285,8 @@ class Remote:
             try:
                 if size <= MULTIPART_ABOVE:
                     async with budget.hold(size):
-                        decode(oid, bytes(await resp.bytes_async()), self.where(oid))
+                        data = bytes(await resp.bytes_async())
+                        decode(oid, data, self.where(oid), self.limit)
                     return
                 async with budget.hold(PART_SIZE):
                     await self._verified_copy(oid, resp, None)
@@ -371,7 +376,7 @@ class Remote:
             with open(tmp, "wb") as f:
                 async for chunk in resp.stream(min_chunk_size=PART_SIZE):
                     await asyncio.to_thread(f.write, chunk)
-            await asyncio.to_thread(verify_file, oid, tmp, self.where(oid))
+            await asyncio.to_thread(verify_file, oid, tmp, self.where(oid), self.limit)
             if local is None:
                 return
             os.chmod(tmp, 0o444)

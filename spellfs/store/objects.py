@@ -213,8 +213,9 @@ class FsObjectStore(ObjectStore):
         return oid
 
     def add_verified(self, oid: str, stored: bytes, where: str) -> None:
-        """Insert an object fetched from elsewhere, after checking its bytes."""
-        decode(oid, stored, where)
+        """Insert an object fetched from elsewhere, after checking its bytes (no further than
+        :attr:`limit`: a remote's crafted object must not fill memory)."""
+        decode(oid, stored, where, self.limit)
         if self.has(oid):
             return
         self._write_new(oid, stored, self.path(oid))
