@@ -244,6 +244,39 @@ def test_a_link_under_dot_spell_is_never_written_or_swept_through(
     assert _snapshot(victim) == before
 
 
+@pytest.mark.parametrize("name", ["daemon.pid", "daemon.log", "git-head"])
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_a_link_or_fifo_at_a_file_of_dot_spell_is_never_opened(
+    tmp_path: Path, spell, name: str, kind: str
+) -> None:
+    """red-team 7: `.spell/daemon.pid`, `daemon.log` or `git-head` a link (`spell watch` wrote its
+    pid line into the file it pointed at; `git-head -> /dev/zero` read until memory ran out) or
+    a FIFO (`daemon status` waited for ever): refused in one line, the target unchanged."""
+    import os
+
+    root = tmp_path / "ws"
+    assert spell("init", "--git", str(root)).returncode == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    place = root / ".spell" / name
+    place.unlink(missing_ok=True)
+    if kind == "link":
+        place.symlink_to(victim)
+    else:
+        os.mkfifo(place)
+    if name == "git-head":
+        commands = [["ls"], ["status"]]
+    else:
+        commands = [["daemon", "status"], ["daemon", "start"], ["daemon", "stop"]]
+    for args in commands:
+        proc = spell("-w", str(root), *args, timeout=60)
+        _one_line_error(proc)
+        assert victim.read_text() == "precious\n", args
+        if b"Error:" in proc.stderr:
+            assert f"refused: .spell/{name} is" in proc.stderr.decode(), proc.stderr
+    spell("-w", str(root), "daemon", "stop", timeout=60)  # (none should be running)
+
+
 def test_a_linked_dot_spell_is_refused_before_anything_is_swept(
     root: Path, spell, tmp_path: Path
 ) -> None:

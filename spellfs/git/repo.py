@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..store import atomic_write
+from ..store.links import open_own
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -203,8 +204,10 @@ def catch_up(ws: "Workspace", gd: Path, also: set[str] = frozenset()) -> None:
     """Reconcile the sessions HEAD's move since the last time changed, plus ``also``; note HEAD."""
     head = head_commit(gd)
     mark = ws.root / HEAD_FILE
-    try:
-        seen = mark.read_text().strip()
+    try:  # (never through a link or a FIFO a clone carried: read at most a line)
+        fd = open_own(mark, os.O_RDONLY)
+        with open(fd, "rb") as f:
+            seen = f.read(256).decode("utf-8", "replace").strip()
     except OSError:
         seen = None
     if seen == head and not also:

@@ -12,6 +12,7 @@ component (no link, nothing but a regular file or a directory); a refusal is an
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -24,6 +25,7 @@ __all__ = [
     "file_kind",
     "internal_dir",
     "linked_file",
+    "open_own",
     "real_dir",
     "refusal",
 ]
@@ -101,6 +103,26 @@ def linked_file(path: str) -> bool:
         if not want(mode):
             return True
     return False
+
+
+def open_own(path: str | os.PathLike, flags: int, mode: int = 0o644) -> int:
+    """Open ``path``, a file spellfs keeps directly in ``.spell/`` (the daemon's pid file and
+    log, the git mark): never through a link (it or ``.spell``), never a FIFO or device, which
+    a cloned repository may carry there. A refusal is an :class:`UnsafePath`."""
+    path = os.fspath(path)
+    rel = ".spell/" + os.path.basename(path)
+    real_dir(os.path.dirname(path), ".spell")
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:  # a link; a FIFO with no reader, opened for writing
+        if exc.errno not in (errno.ELOOP, errno.ENXIO):
+            raise
+        raise refusal(rel, os.lstat(path).st_mode) from None
+    st_mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(st_mode):
+        os.close(fd)
+        raise refusal(rel, st_mode)
+    return fd
 
 
 class PathGuard:
