@@ -191,7 +191,18 @@ def test_a_clone_carrying_links_never_writes_or_reads_outside(tmp_path: Path, sp
 
 # -- 4b. links where spellfs keeps its own folders and caches -------------------------------
 @pytest.mark.parametrize(
-    "name", ["tmp", "repair", "inflight", "replay", "locks", "index.sqlite", "watch-cache.sqlite"]
+    "name",
+    [
+        "tmp",
+        "repair",
+        "inflight",
+        "replay",
+        "locks",
+        "runs",
+        "agent_cache",
+        "index.sqlite",
+        "watch-cache.sqlite",
+    ],
 )
 def test_a_link_under_dot_spell_is_never_written_or_swept_through(
     root: Path, spell, tmp_path: Path, name: str

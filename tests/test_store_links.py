@@ -327,3 +327,21 @@ def test_the_short_cut_for_a_folder_seen_whole_answers_as_the_full_check(
                 shutil.rmtree(folder)
                 os.symlink(tmp_path / "outside", folder)
         assert new._dirs == old._dirs
+
+
+def test_a_link_deeper_under_dot_spell_is_never_written_through(tmp_path: Path) -> None:
+    """red-team 7: `.spell/agent_cache/ab` a link to a folder elsewhere (one level below the
+    folders checked by name): a write there is refused, nothing lands outside."""
+    from spellfs import UnsafePath
+    from spellfs.store import FsStorage
+
+    root = tmp_path / "ws"
+    (root / ".spell" / "agent_cache").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / ".spell" / "agent_cache" / "ab").symlink_to(outside)
+    fs = FsStorage(root)
+    with pytest.raises(UnsafePath, match="refused: .spell/agent_cache/ab is a symbolic link"):
+        fs.write(".spell/agent_cache/ab/" + "0" * 62, b"x")
+    assert list(outside.iterdir()) == []
+    fs.write(".spell/agent_cache/cd/" + "0" * 62, b"y")  # (a real folder: written)

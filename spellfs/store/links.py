@@ -76,7 +76,7 @@ def real_dir(path: str, shown: str) -> bool:
 #: The folders under ``.spell/`` that spellfs writes into or deletes from. A cloned repository may
 #: carry a link at any of them (``git add -f`` passes ``.spell/.gitignore``), and writing or
 #: sweeping through it would change files outside the workspace.
-INTERNAL = ("objects", "tmp", "repair", "inflight", "replay", "locks")
+INTERNAL = ("objects", "tmp", "repair", "inflight", "replay", "locks", "runs", "agent_cache")
 
 
 def internal_dir(base: str, name: str) -> bool:
@@ -148,9 +148,10 @@ class PathGuard:
         """Refuse ``rel`` when a directory on its way, or (with ``final``) itself, is a link or
         special file. Under ``.spell/``, the folder it is in (``.spell/tmp`` and the like)."""
         if not rel.startswith("sessions"):
-            if rel.startswith(".spell/") and rel.count("/") >= 2:
+            if not rel.startswith(".spell/"):
+                return
+            if rel.count("/") >= 2:  # (then every folder below it, as under sessions/)
                 self.internal(rel.split("/", 2)[1])
-            return
         if (rel if final else rel.rpartition("/")[0]) in self._dirs:
             return  # seen whole before: a folder is kept only once those above it were
         parts = rel.split("/")
