@@ -146,8 +146,8 @@ def usable_name(text: object, fallback: str = "session") -> str:
 _UNSAFE_IN_NAME = re.compile(
     "[\x00-\x1f\x7f-\x9f/\\\\\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]+"
 )
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+_UNPRINTABLE = re.compile(  # (and a byte that is not UTF-8, held as a lone surrogate)
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\udc80-\udcff]"
 )
 
 
@@ -161,6 +161,8 @@ def printable(text: str, keep: str = "") -> str:
         c = m.group()
         if c in keep:
             return c
+        if 0xDC80 <= ord(c) <= 0xDCFF:  # a file name's byte that is not UTF-8
+            return f"\\x{ord(c) - 0xDC00:02x}"
         return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
     return _UNPRINTABLE.sub(esc, text)

@@ -730,9 +730,7 @@ def test_a_damaged_remote_copy_is_named_by_pull_and_replaced_by_push_verify(tmp_
     assert json.loads(file_target.spell("fsck", "--json", cwd=dst).stdout)["ok"]
 
 
-def test_a_remote_copy_that_decompresses_past_any_artifact_is_refused_unread(
-    tmp_path, file_target
-):
+def test_a_remote_copy_that_decompresses_past_any_artifact_is_refused_unread(tmp_path, file_target):
     """red-team 7: a remote's copy replaced by a crafted frame (kilobytes stored, more than
     the largest artifact inside): pull and push --verify name it without decompressing it all
     (the clone's pull took 2 GB of memory)."""

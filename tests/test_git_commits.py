@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -393,6 +394,20 @@ def test_status_of_a_session_whose_state_is_broken_still_names_its_checkpoint(
     assert "since checkpoint 1: cannot be told" in text and "no checkpoints" not in text
     [s] = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"]
     assert s["checkpoint"]["number"] == 1 and s["since_checkpoint"] is None and s["error"]
+
+
+def test_status_escapes_the_names_it_prints_on_every_line(repo: Path, spell) -> None:
+    """red-team 7: a file in files/ named with an escape sequence (a clone's) or a byte that is
+    not UTF-8: every line of `spell status` shows it escaped; none sends it to the terminal."""
+    sid = new_session(spell, repo, "research")
+    ok(spell("-w", str(repo), "commit"))
+    [d] = (repo / "sessions").iterdir()
+    (d / "files" / "e\x1b]0;pwned\x07vil").write_text("x")
+    os.close(os.open(os.fsencode(d / "files") + b"/non\xffutf", os.O_CREAT | os.O_WRONLY))
+    out = spell("-w", str(repo), "status").stdout
+    assert b"\x1b" not in out and b"\x07" not in out and b"\xff" not in out, out
+    assert b"e\\x1b]0;pwned\\x07vil" in out and b"non\\xffutf" in out, out
+    assert sid
 
 
 def test_status_reports_uncommitted_paths_per_session(repo: Path, spell, tmp_path: Path) -> None:

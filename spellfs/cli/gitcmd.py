@@ -66,7 +66,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         if "uncommitted" in s:
             paths = s["uncommitted"]
             if paths:
-                shown = ", ".join(paths[:5]) + (
+                shown = ", ".join(printable(p) for p in paths[:5]) + (
                     f" and {len(paths) - 5} more" if len(paths) > 5 else ""
                 )
                 click.echo(f"  not committed: {shown}")
