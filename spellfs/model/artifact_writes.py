@@ -23,10 +23,10 @@ from .chunk_writes import Writers, build_records, parents_part, write_files, wri
 from .handedits import copies_now
 from .inflight import inflight
 from .store_inputs import (
-    open_binary,
     file_name,
     local_path,
     not_regular,
+    open_binary,
     prepare,
     too_large,
 )

@@ -122,8 +122,8 @@ def write_files(
         if content is not None:
             oid = packed.get(i) or ws.objects.put_bytes(content)
             size, head = len(content), content[:4096]
-        else:  # streamed: read once (the file may change meanwhile: the copy is made from the
-            # object, the head kept as it was read)
+        else:  # streamed: read once, the head kept as read (the file may change meanwhile: its
+            # copy is checked against the object, :meth:`ArtifactWrites._materialize`)
             with open_binary(path) as f:
                 tap = _HeadTap(f)
                 oid, size = ws.objects.put_stream(tap)
