@@ -205,7 +205,7 @@ def catch_up(ws: "Workspace", gd: Path, also: set[str] = frozenset()) -> None:
     head = head_commit(gd)
     mark = ws.root / HEAD_FILE
     try:  # (never through a link or a FIFO a clone carried: read at most a line)
-        fd = open_own(mark, os.O_RDONLY)
+        fd = open_own(mark, HEAD_FILE, os.O_RDONLY)
         with open(fd, "rb") as f:
             seen = f.read(256).decode("utf-8", "replace").strip()
     except OSError:

@@ -105,13 +105,13 @@ def linked_file(path: str) -> bool:
     return False
 
 
-def open_own(path: str | os.PathLike, flags: int, mode: int = 0o644) -> int:
-    """Open ``path``, a file spellfs keeps directly in ``.spell/`` (the daemon's pid file and
-    log, the git mark): never through a link (it or ``.spell``), never a FIFO or device, which
-    a cloned repository may carry there. A refusal is an :class:`UnsafePath`."""
+def open_own(path: str | os.PathLike, rel: str, flags: int, mode: int = 0o644) -> int:
+    """Open ``path`` (shown as ``rel``), a file spellfs keeps in ``.spell/`` by path (the
+    daemon's pid file and log, the git mark, the lock files): never through a link (it or its
+    folder), never a FIFO or device, which a cloned repository may carry there. A refusal is
+    an :class:`UnsafePath`."""
     path = os.fspath(path)
-    rel = ".spell/" + os.path.basename(path)
-    real_dir(os.path.dirname(path), ".spell")
+    real_dir(os.path.dirname(path), rel.rpartition("/")[0])
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
     except OSError as exc:  # a link; a FIFO with no reader, opened for writing
@@ -131,27 +131,18 @@ class PathGuard:
     def __init__(self, base: str) -> None:
         self.base = base
         self._dirs: set[str] = set()  # directories seen to be real ones (not links)
-        self._internal: set[str] = set()  # folders under .spell/ seen not to be links
 
     def forget(self, rel: str) -> None:
         """``rel`` was removed: check it again when it comes back."""
         prefix = rel + "/"
         self._dirs = {d for d in self._dirs if d != rel and not d.startswith(prefix)}
 
-    def internal(self, name: str) -> None:
-        """Refuse ``.spell/<name>`` when it or ``.spell`` is a link (looked at once)."""
-        if name not in self._internal:
-            internal_dir(self.base, name)
-            self._internal.add(name)
-
     def check(self, rel: str, final: bool = True) -> None:
         """Refuse ``rel`` when a directory on its way, or (with ``final``) itself, is a link or
-        special file. Under ``.spell/``, the folder it is in (``.spell/tmp`` and the like)."""
-        if not rel.startswith("sessions"):
-            if not rel.startswith(".spell/"):
-                return
-            if rel.count("/") >= 2:  # (then every folder below it, as under sessions/)
-                self.internal(rel.split("/", 2)[1])
+        special file: under ``sessions/`` and under ``.spell/`` (elsewhere, ``templates/`` say,
+        a user's link is followed)."""
+        if not rel.startswith(("sessions", ".spell/")):
+            return
         if (rel if final else rel.rpartition("/")[0]) in self._dirs:
             return  # seen whole before: a folder is kept only once those above it were
         parts = rel.split("/")

@@ -6,10 +6,8 @@ entry only). A store takes its session's lock and re-enters it for its append.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
-import stat
 import threading
 from typing import Callable
 
@@ -65,18 +63,12 @@ class Locks:
         """The open file that lock ``name`` is taken on."""
         fd = self._fds.get(name)
         if fd is None:
+            from .links import open_own
+
             folder = self._folder()
             os.makedirs(folder, exist_ok=True)
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-            try:
-                fd = os.open(f"{folder}/{name}.lock", flags, 0o644)
-            except OSError as exc:
-                if exc.errno != errno.ELOOP:
-                    raise
-                from .links import refusal
-
-                raise refusal(f".spell/locks/{name}.lock", stat.S_IFLNK) from None
-            self._fds[name] = fd
+            rel = f".spell/locks/{name}.lock"
+            fd = self._fds[name] = open_own(f"{folder}/{name}.lock", rel, os.O_RDWR | os.O_CREAT)
         return fd
 
     def close(self) -> None:

@@ -152,7 +152,7 @@ class FsStorage(Storage):
     def internal(self, name: str) -> str:
         """The path of ``.spell/<name>`` (one of :data:`~.links.INTERNAL`), refused when it or
         ``.spell`` is a link (looked at once a process; a sweep that deletes looks again)."""
-        self.guard.internal(name)
+        self.guard.check(f".spell/{name}")
         return f"{self.base}.spell/{name}"
 
     @property

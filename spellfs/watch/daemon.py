@@ -59,7 +59,7 @@ class WatchLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         stale = None
         for _ in range(10):
-            fd = open_own(self.path, os.O_RDWR | os.O_CREAT)
+            fd = open_own(self.path, PID_FILE, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -111,7 +111,7 @@ def daemon_status(root: Path) -> dict:
     """``{running, stale, pid, mode, state, since}`` of the workspace's watcher."""
     path = Path(root) / PID_FILE
     try:
-        fd = open_own(path, os.O_RDONLY)
+        fd = open_own(path, PID_FILE, os.O_RDONLY)
     except FileNotFoundError:
         return {
             "running": False,
@@ -141,7 +141,7 @@ def clean_stale(root: Path) -> dict | None:
     if not info["stale"]:
         return None
     path = Path(root) / PID_FILE
-    fd = open_own(path, os.O_RDWR)
+    fd = open_own(path, PID_FILE, os.O_RDWR)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -157,7 +157,7 @@ def clean_stale(root: Path) -> dict | None:
 
 def _log_tail(root: Path, lines: int = 5) -> str:
     try:
-        fd = open_own(Path(root) / LOG_FILE, os.O_RDONLY)
+        fd = open_own(Path(root) / LOG_FILE, LOG_FILE, os.O_RDONLY)
         with open(fd, "rb") as f:
             size = os.fstat(fd).st_size
             f.seek(max(0, size - (64 << 10)))  # (the tail is what is shown)
@@ -183,7 +183,7 @@ def start_daemon(root: Path, config_file: str | None = None, wait: float = 30.0)
     if config_file:
         cmd += ["-c", str(Path(config_file).resolve())]
     cmd += ["watch", "--daemon-child"]
-    with open(open_own(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
+    with open(open_own(log, LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
