@@ -10,6 +10,8 @@ reader how to decode. A mismatch with the id is an :class:`IntegrityError`, neve
 
 from __future__ import annotations
 
+import io
+
 import re
 from typing import Any, BinaryIO, Iterator
 
@@ -83,17 +85,9 @@ def decode(oid: str, stored: bytes, where: str, limit: int | None = None) -> byt
             said = zstandard.frame_content_size(stored)
             if limit is not None and said > limit:
                 raise _too_large(oid, where, limit)
-            if limit is None or 0 <= said:
-                data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
-            else:
-                reader = zstandard.ZstdDecompressor().stream_reader(stored, read_across_frames=True)
-                parts, total = [], 0
-                for part in iter(lambda: reader.read(CHUNK), b""):
-                    total += len(part)
-                    if total > limit:
-                        raise _too_large(oid, where, limit)
-                    parts.append(part)
-                data = b"".join(parts)
+            if limit is not None and said < 0:  # (verified as it streams)
+                return b"".join(stream_content(oid, io.BytesIO(stored), where, limit))
+            data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"corrupt object {oid}: {where}: {exc}") from None
     else:
