@@ -711,3 +711,33 @@ def test_a_dead_process_temp_of_the_same_name_is_neither_reused_nor_touched(
     [tmp] = moved
     assert os.path.dirname(tmp) == str(fan) and tmp.startswith(f"{stale}-")
     assert stat.S_IMODE(os.stat(store.path(oid)).st_mode) == 0o444
+
+
+def test_a_small_content_held_loose_is_stored_again_packed_and_read_as_one(
+    store: FsObjectStore,
+) -> None:
+    """A store looks for a small object in the packs only (a stat fewer each): one held loose
+    (pulled from a remote, or a repair's) gets a second copy in the journal. The loose file is
+    left as it was, and the object is read, and listed, as one."""
+    data = b"small, and loose as a pull writes it"
+    oid = hash_bytes(data)
+    store.add_verified(oid, data, "a remote")
+    path = stored_file(store, oid)
+    before = path.stat()
+    assert store.put_bytes(data) == oid
+    assert store.packs.where(oid) is not None  # the second copy
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    assert store.get(oid) == data
+    assert list(store).count(oid) == 1
+    store.close()  # (its journal sealed into a pack)
+    fresh = FsObjectStore(store.root, THRESHOLD)
+    assert fresh.get(oid) == data and list(fresh).count(oid) == 1
+    path.chmod(0o644)
+    path.write_bytes(b"damaged")  # the loose copy goes bad: the packed one still reads
+    path.unlink()
+    assert FsObjectStore(store.root, THRESHOLD).get(oid) == data

@@ -141,8 +141,18 @@ class FsObjectStore(ObjectStore):
         """Store one content; a small one is appended to this process's journal (one write, not
         a new file: :mod:`.journal`)."""
         oid = hash_bytes(data)
-        final = self._file(oid)
         # (a hit is checked: a gc may have run; a miss may be a racy one, costing a second copy)
+        if (
+            len(data) <= PACKED_MAX
+            and len(data) < self.threshold
+            and not data.startswith(ZSTD_MAGIC)  # (stored as it is, see encode)
+        ):
+            # small: into the journal unless a pack holds it. A loose copy (pulled from a
+            # remote, or a repair's) is not looked for: a second copy, never a loss
+            if self.packs.locate(oid, exact=False) is None:
+                self.packs.append(oid, data)
+            return oid
+        final = self._file(oid)
         if os.path.exists(final) or self.packs.locate(oid, exact=False):
             return oid
         stored = encode(data, self.threshold)
