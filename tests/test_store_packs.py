@@ -395,6 +395,34 @@ def test_a_pack_that_cannot_be_written_leaves_nothing_and_says_where(
         blocked.put_many(contents(20))
 
 
+def test_a_store_looks_for_other_processes_packs_once_a_glance_and_a_miss_costs_a_copy(
+    store: FsObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store asks the folder only whether to write an object again, and not again within
+    ``_GLANCE_NS`` of its last look: an object another process packed meanwhile is stored a
+    second time (never lost), every read still finds each object, and the next look after the
+    glance sees the pack (no copy)."""
+    import spellfs.store.packs as packs
+
+    store.put_bytes(b"first")  # its journal is made
+    monkeypatch.setattr(packs, "_GLANCE_NS", 10**18, raising=False)  # (no run outlasts it)
+    store.put_bytes(b"second")
+    shared = FsObjectStore(store.root, THRESHOLD).put_many(contents(20, "shared"))
+    tick = (store.root / "pack").stat().st_mtime_ns + 1
+    os.utime(store.root / "pack", ns=(tick, tick))  # (its mtime moved, whatever the clock's tick)
+    assert store.put_bytes(contents(20, "shared")[3]) == shared[3]
+    where = store.packs.where(shared[3])
+    assert where is not None and where.endswith(".journal")  # stored again: not looked
+    monkeypatch.setattr(packs, "_GLANCE_NS", 0)
+    assert store.put_bytes(contents(20, "shared")[6]) == shared[6]
+    where = store.packs.where(shared[6])
+    assert where is not None and where.endswith(".pack")  # looked: no second copy
+    assert store.get(shared[5]) == contents(20, "shared")[5]
+    reader = FsObjectStore(store.root, THRESHOLD)
+    assert [reader.get(o) for o in shared] == contents(20, "shared")
+    assert sorted(reader) == sorted(set(reader))
+
+
 def test_a_store_after_its_own_removal_writes_the_object_again(store: FsObjectStore) -> None:
     datas = contents(20)
     oids = store.put_many(datas)

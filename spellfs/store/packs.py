@@ -36,6 +36,10 @@ __all__ = ["PACK_DIR", "Packs"]
 
 PACK_DIR = "pack"
 _SETTLE_NS = 1_000_000_000
+#: A store's look for packs other processes wrote (to store an object once) is taken again only
+#: this long after the last: a script's stores cost no folder stat each. What it misses costs a
+#: second copy of an object, never a loss.
+_GLANCE_NS = 50_000_000
 
 _ALL: "weakref.WeakSet[Packs]" = weakref.WeakSet()
 
@@ -62,6 +66,7 @@ class Packs(PackFolding):
         self._settled: tuple[int, int] | None = None  # the folder's (ino, mtime) a look vouches for
         self._listed: tuple[int, int] | None = None  # the folder's (ino, mtime) at the last look
         self._scanned: dict[str, int] = {}  # another process's journal -> bytes of it parsed
+        self._glanced = -_GLANCE_NS  # (monotonic) when a store last looked (not ``exact``)
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # a journal's append or seal, with what it tells _where
         self.journal = Journal(self.dir)
@@ -103,8 +108,13 @@ class Packs(PackFolding):
         (a store asking whether to write an object again): a folder whose mtime has not moved
         since the last look is not listed again, racy or not; what that misses costs a second
         copy of an object, never a loss, and every store of a script's first second no longer
-        lists the folder."""
+        lists the folder; nor is the folder looked at within :data:`_GLANCE_NS` of such a look."""
         self._check_journal()
+        if not exact:
+            glance = time.monotonic_ns()
+            if glance - self._glanced < _GLANCE_NS:
+                return
+            self._glanced = glance
         try:
             st = os.stat(self.dir)
         except (FileNotFoundError, NotADirectoryError):
