@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from ..store import disk_error, write_all
 from .statcache import hash_path
@@ -128,36 +128,46 @@ class _Nested:
 _OPEN: dict[tuple[int, str], _Journal] = {}
 
 
-@contextlib.contextmanager
-def inflight(ws: "Workspace", dir: str) -> Iterator[_Journal | _Nested]:
+def inflight(ws: "Workspace", dir: str) -> "_Inflight":
     """Around a store (under the session lock): copies noted are put back if it fails before its
     append."""
-    key = (id(ws), dir)
-    outer = _OPEN.get(key)
-    if outer is not None:
-        nested = _Nested(outer)
+    return _Inflight(ws, dir)
+
+
+class _Inflight:
+    """:func:`inflight`'s context. A class, not a generator: every single store enters one."""
+
+    __slots__ = ("ws", "dir", "key", "journal")
+
+    def __init__(self, ws: "Workspace", dir: str) -> None:
+        self.ws, self.dir, self.key = ws, dir, (id(ws), dir)
+        self.journal: _Journal | _Nested | None = None
+
+    def __enter__(self) -> "_Journal | _Nested":
+        outer = _OPEN.get(self.key)
+        if outer is not None:
+            self.journal = _Nested(outer)
+            return self.journal
+        if pending(self.ws, self.dir):  # a store killed before its append left these: put
+            repair_inflight(self.ws, self.dir)  # them back first (this store's emptying of the
+        journal = self.journal = _OPEN[self.key] = _Journal(self.ws, self.dir)  # list drops them)
+        return journal
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        journal = self.journal
+        if isinstance(journal, _Nested):
+            if kind is not None and journal.names:  # its own copies only: the outer store's
+                with contextlib.suppress(Exception):  # are being written
+                    repair_inflight(self.ws, self.dir, journal.names)
+            return
+        assert journal is not None
         try:
-            yield nested
-        except BaseException:
-            if nested.names:  # its own copies only: the outer store's are being written
+            if kind is not None and journal.fd is not None:
                 with contextlib.suppress(Exception):
-                    repair_inflight(ws, dir, nested.names)
-            raise
-        return
-    if pending(ws, dir):  # a store killed before its append left these: put them back first
-        repair_inflight(ws, dir)  # (its names would go with this store's emptying of the list)
-    journal = _Journal(ws, dir)
-    _OPEN[key] = journal
-    try:
-        yield journal
-    except BaseException:
-        if journal.fd is not None:
-            with contextlib.suppress(Exception):
-                repair_inflight(ws, dir)
-        raise
-    finally:
-        _OPEN.pop(key, None)
-        journal.close()
+                    repair_inflight(self.ws, self.dir)
+        finally:
+            _OPEN.pop(self.key, None)
+            journal.close()
 
 
 def _journal_names(ws: "Workspace", dir: str) -> set[str]:
