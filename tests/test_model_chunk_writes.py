@@ -22,6 +22,7 @@ def test_a_store_leaves_the_cycle_collector_as_it_found_it(ws: Workspace, collec
         publish(kind, payload)
 
     ws.publish = during  # type: ignore[method-assign]
+    assert ws.events is not None  # (someone listens: a store announces each artifact)
     was = gc.isenabled()
     try:
         (gc.enable if collecting else gc.disable)()
@@ -77,9 +78,9 @@ def test_a_file_that_grows_past_the_limit_after_the_check_is_refused_by_name(
     grows.write_text("b")
     resolve = ws.sessions.resolve
 
-    def then_grown(ref):  # (called once the batch was checked, before anything is read)
+    def then_grown(ref, **kw):  # (called once the batch was checked, before anything is read)
         grows.write_bytes(b"x" * 5000)
-        return resolve(ref)
+        return resolve(ref, **kw)
 
     ws.sessions.resolve = then_grown  # type: ignore[method-assign]
     with pytest.raises(LimitExceeded) as info:

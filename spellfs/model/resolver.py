@@ -28,19 +28,21 @@ class SessionResolver:
     _resolved: dict[str, str]
 
     # -- finding ---------------------------------------------------------------
-    def resolve(self, ref: Any) -> str:
+    def resolve(self, ref: Any, looked_at_next: bool = False) -> str:
         """The directory name of the session ``ref`` names (id, unique prefix ≥ 4, dir name, or
         an exact name no other session has).
 
         A recorded run (``ws.run``) is told of every session resolved, so it keeps the
-        session's starting point before the script reads or changes it.
+        session's starting point before the script reads or changes it. ``looked_at_next``:
+        the caller reads the manifest next (:meth:`manifest`, which refuses a session gone),
+        so an answer known from before is not looked at on disk first (a store's one stat).
         """
-        dir = self._resolve(ref)
+        dir = self._resolve(ref, looked_at_next)
         if self.ws.run is not None:
             self.ws.run.note_dir(dir)
         return dir
 
-    def _resolve(self, ref: Any) -> str:
+    def _resolve(self, ref: Any, looked_at_next: bool = False) -> str:
         if ref is None or ref == "":
             if self.ws.current_session is None:
                 raise SessionNotFound(
@@ -52,7 +54,9 @@ class SessionResolver:
         if not isinstance(ref, str):
             raise UsageError(f"invalid session id: expected a string, got {type(ref).__name__}")
         hit = self._resolved.get(ref)
-        if hit is not None and self.storage.exists(f"sessions/{hit}/session.yaml"):
+        if hit is not None and (
+            looked_at_next or self.storage.exists(f"sessions/{hit}/session.yaml")
+        ):
             return hit
         shown = ref[:64] + ("…" if len(ref) > 64 else "")
         if len(ref) > 200 or not ref or any(c in ref for c in "/\\\0") or ref.startswith("."):
