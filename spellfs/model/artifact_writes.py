@@ -180,7 +180,7 @@ class ArtifactWrites:
         """Store ``items`` in chunks, each one record append; ``by`` overrides created_by
         (``hand``)."""
         ws = self.ws
-        dir = ws.sessions.resolve(session)
+        dir = ws.sessions.resolve(session, looked_at_next=True)  # (manifest(dir) below)
         prepared = [prepare(ws, dir, *item) for item in items]
         if not prepared:
             return []
@@ -214,7 +214,11 @@ class ArtifactWrites:
             chunks = [
                 prepared[s : s + CHUNK_RECORDS] for s in range(0, len(prepared), CHUNK_RECORDS)
             ]
-            twin = self._twin(dir, log, chunks, materialized, checked)
+            twin = (
+                self._twin(dir, log, chunks, materialized, checked)
+                if len(prepared) >= TWIN_FROM
+                else None
+            )
             with twin or contextlib.nullcontext():
                 if twin is not None:
                     self._hand_over(journal, twin, chunks, 0, materialized)
@@ -243,10 +247,11 @@ class ArtifactWrites:
         checked: dict[str, tuple | None] | None,
     ) -> Twin | None:
         """A forked twin writing part of each chunk (:mod:`.twin`), for a batch of
-        :data:`TWIN_FROM` files or more. Not when the batch stores a name twice: the twin's view
+        :data:`TWIN_FROM` files or more (the caller asks only then: a single store never pays
+        for the question). Not when the batch stores a name twice: the twin's view
         of the records stops at the fork, and would take the earlier copy for an edit."""
         total = sum(len(chunk) for chunk in chunks)
-        if total < TWIN_FROM or self.ws.memory or not can_fork():
+        if self.ws.memory or not can_fork():
             return None
         if len({rec["name"] for chunk in chunks for rec, _, _ in chunk}) < total:
             return None
@@ -329,14 +334,16 @@ class ArtifactWrites:
         ws = self.ws
         ids = []
         hooked = "hooks" in ws.__dict__ and ws.hooks.active("AfterArtifactStore")
+        told = hooked or "events" in ws.__dict__  # (else no event is built: nobody listens)
         for rec in records:
             if ws.run is not None:
                 ws.run.note_artifact(dir, sid, rec)
             aid = {"content_hash": rec["hash"], "session_id": sid, "sequence": rec["seq"]}
-            event = {**aid, "name": rec["name"], "type": rec["type"], "size": rec["size"]}
-            ws.publish("artifact.stored", {**event, "version": rec["version"]})
-            if hooked:
-                ws.hooks.run("AfterArtifactStore", sid, event)
+            if told:
+                event = {**aid, "name": rec["name"], "type": rec["type"], "size": rec["size"]}
+                ws.publish("artifact.stored", {**event, "version": rec["version"]})
+                if hooked:
+                    ws.hooks.run("AfterArtifactStore", sid, event)
             ids.append(aid)
         return ids
 
