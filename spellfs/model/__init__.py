@@ -35,7 +35,7 @@ __getattr__, __dir__, __all__ = exports(
         "copies_now": "handedits",
         "not_files": "leftovers",
         "edited_since": "handedits",
-        "require_active": "artifact_writes",
+        "require_active": "store_inputs",
         "file_name": "artifact_writes",
         "TRANSITIONS": "session",
         "dump_manifest": "manifest",

@@ -12,7 +12,8 @@ from typing import Any
 from ..errors import ArtifactNotFound, UsageError
 from ..names import created_bounds, check_tags, now, parse_time, utc_key, whole_number
 from ..store import encode_record
-from .artifact_writes import ArtifactWrites, require_active
+from .artifact_writes import ArtifactWrites
+from .store_inputs import require_active
 
 __all__ = ["Artifacts", "KNOWN_TYPES", "require_active"]
 

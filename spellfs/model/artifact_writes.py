@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import ArtifactNotFound, LimitExceeded, SessionNotActive, UsageError
+from ..errors import ArtifactNotFound, LimitExceeded, UsageError
 from ..store import encode_record, hash_bytes
 from .chunk_writes import Writers, build_records, parents_part, write_files, writers
 from .handedits import copies_now
@@ -28,6 +28,7 @@ from .store_inputs import (
     not_regular,
     open_binary,
     prepare,
+    require_active,
     too_large,
 )
 from .twin import Twin, can_fork
@@ -36,29 +37,13 @@ from .statcache import RACY_NS
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["ArtifactWrites", "CHUNK_RECORDS", "require_active"]
+__all__ = ["ArtifactWrites", "CHUNK_RECORDS"]
 
 _INLINE_BYTES = 16 << 20
 #: Records per append in a large batch: each chunk is a commit of its own.
 CHUNK_RECORDS = 1000
 #: A batch of this many files or more is written by two processes (:mod:`.twin`).
 TWIN_FROM = 1000
-
-
-def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
-    """Only active sessions take stores (as in rs-llmspell); the error names the way on.
-
-    A SessionEnd hook of the session being closed may still store (a summary, say)."""
-    status = m["status"]
-    if status == "active" or m["id"] in ws.sessions.closing:
-        return
-    sid = m["id"][:8]
-    way = (
-        f"resume it first: `spell resume {sid}`"
-        if status == "suspended"
-        else f"a finished session is read-only; fork it: `spell fork {sid}`"
-    )
-    raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
 
 
 class ArtifactWrites:

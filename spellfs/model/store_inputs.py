@@ -1,7 +1,7 @@
 """What a store takes in, before it writes: a local path as pathlib spells it, the name a
 file gives by default, its content read whole when small, a value's kind in a script
-writer's words (for errors), and each item checked (and shown to the BeforeArtifactStore
-hook) with the record fields its metadata gives.
+writer's words (for errors), each item checked (and shown to the BeforeArtifactStore
+hook) with the record fields its metadata gives, and the session checked to take stores.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ..errors import LimitExceeded, UsageError
+from ..errors import LimitExceeded, SessionNotActive, UsageError
 from ..names import check_artifact_name, check_tags, check_word, jsonable
 from ..store import file_kind
 
@@ -27,6 +27,7 @@ __all__ = [
     "prepare",
     "read_small",
     "record_fields",
+    "require_active",
     "too_large",
     "not_regular",
 ]
@@ -200,3 +201,19 @@ def record_fields(name: str, type: str, metadata: dict | None) -> dict:
     if custom:
         rec["custom"] = custom
     return rec
+
+
+def require_active(ws: "Workspace", m: dict, verb: str = "store artifacts in") -> None:
+    """Only active sessions take stores (as in rs-llmspell); the error names the way on.
+
+    A SessionEnd hook of the session being closed may still store (a summary, say)."""
+    status = m["status"]
+    if status == "active" or m["id"] in ws.sessions.closing:
+        return
+    sid = m["id"][:8]
+    way = (
+        f"resume it first: `spell resume {sid}`"
+        if status == "suspended"
+        else f"a finished session is read-only; fork it: `spell fork {sid}`"
+    )
+    raise SessionNotActive(f"cannot {verb} {status} session {sid} ({way})")
