@@ -22,6 +22,7 @@ from ..store import encode_record, hash_bytes
 from .chunk_writes import Writers, build_records, parents_part, write_files, writers
 from .handedits import copies_now
 from .inflight import inflight
+from .single_store import store_one
 from .store_inputs import (
     file_name,
     local_path,
@@ -169,6 +170,10 @@ class ArtifactWrites:
         prepared = [prepare(ws, dir, *item) for item in items]
         if not prepared:
             return []
+        if len(prepared) == 1 and not materialized and on_commit is None:
+            done = store_one(ws, dir, prepared[0], by, self._announce)
+            if done is not None:
+                return [done]
         rel = f"sessions/{dir}/artifacts.yaml"
         ids: list[dict] = []
         # the writer threads, started once for all the chunks of this batch (if it needs them)
