@@ -104,12 +104,13 @@ class Journal:
         if self._fd is None:
             self._open(check)
         assert self._fd is not None and self.name is not None
-        head = _HEAD.pack(_OBJ, bytes.fromhex(oid), len(stored))
+        raw = bytes.fromhex(oid)
+        head = _HEAD.pack(_OBJ, raw, len(stored))
         start, count, name = self._end, len(self._entries), self.name
         try:
             write_all(self._fd, head + stored)
             at = start + _HEAD.size
-            self._entries.append((bytes.fromhex(oid), at, len(stored)))
+            self._entries.append((raw, at, len(stored)))
             self._end = at + len(stored)
         except BaseException as exc:  # a full disk, or an interrupt (Ctrl-C) at any point here:
             del self._entries[count:]  # the append is taken off whole, so what the journal
@@ -134,7 +135,7 @@ class Journal:
         if self._fd is None or self.name is None:
             return False
         try:
-            st = os.stat(os.path.join(self.dir, self.name))
+            st = os.stat(f"{self.dir}/{self.name}")
         except OSError:
             return True
         return (st.st_dev, st.st_ino) != self._file
