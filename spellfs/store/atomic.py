@@ -83,11 +83,11 @@ def atomic_replace(
     """:func:`atomic_write` for callers that report a failure their own way: it raises the
     ``OSError``."""
     path = os.fspath(path)
-    head, name = os.path.split(path)
-    short = name.encode("utf-8", "surrogateescape")[:80].decode(
-        "utf-8", "ignore"
-    )  # 255 bytes is the limit
-    tmp = f"{tmpdir or head}/.{short}.{pid()}.{threading.get_ident()}.tmp"
+    head, _, name = path.rpartition("/")
+    head = head or ("/" if path.startswith("/") else ".")  # (as os.path.split, quicker)
+    if len(name) > 20 or not name.isascii():  # (80 bytes at most: 255 is the limit)
+        name = name.encode("utf-8", "surrogateescape")[:80].decode("utf-8", "ignore")
+    tmp = f"{tmpdir or head}/.{name}.{_pid[0]}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         try:
