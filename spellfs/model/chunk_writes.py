@@ -178,7 +178,8 @@ def build_records(
             "created_at": now(),
             "created_by": by or ws.actor,
         }
-        ordered.update((k, v) for k, v in rec.items() if k not in ordered)
+        if len(rec) > 2:  # (more than its type and name: the fields its metadata gave)
+            ordered.update((k, v) for k, v in rec.items() if k not in ordered)
         if ws.objects.is_compressed(size, head):
             ordered["compressed"] = True
         records.append(ordered)
