@@ -46,8 +46,8 @@ def store_one(
     copy = f"sessions/{dir}/files/{name}"
     storage = ws.storage
     with storage.lock(f"s-{dir}"):
-        if not _absent(f"{ws.root}/{copy}"):
-            return None
+        if os.access(f"{ws.root}/{copy}", os.F_OK, follow_symlinks=False):
+            return None  # (a link or a folder is something too)
         m = ws.sessions.manifest(dir)
         require_active(ws, m)
         log = ws.log(dir)
@@ -70,11 +70,3 @@ def store_one(
             journal.committed()
         return announce(dir, m["id"], records)[0]
 
-
-def _absent(path: str) -> bool:
-    """Whether nothing at all is at ``path`` (a link or a folder is something)."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    return False
