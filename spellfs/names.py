@@ -58,6 +58,11 @@ _VALID_NAMES: dict[str, None] = {}
 _VALID_NAMES_MAX = 1 << 16
 
 
+def _shown(name: str) -> str:
+    """A name as an error quotes it: its first 60 characters."""
+    return repr(name[:60]) + ("…" if len(name) > 60 else "")
+
+
 def check_artifact_name(name: object) -> str:
     """An artifact name is one path component: it names ``files/<name>`` and nothing else."""
     if type(name) is str and name in _VALID_NAMES:
@@ -69,22 +74,27 @@ def check_artifact_name(name: object) -> str:
             raise UsageError("invalid artifact name: not UTF-8") from None
     if not isinstance(name, str):
         raise UsageError(f"invalid artifact name: expected a string, got {type(name).__name__}")
-    shown = repr(name[:60]) + ("…" if len(name) > 60 else "")
     if not name:
         raise UsageError("invalid artifact name: empty")
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        raise UsageError(f"invalid artifact name {shown}: longer than {MAX_NAME_BYTES} bytes")
-    if name in (".", "..") or name.startswith("."):
-        raise UsageError(f"invalid artifact name {shown}: may not start with '.'")
-    if _BAD_CHARS.search(name):
+    # (most names are printable ASCII: no control, invisible or surrogate character can be in
+    # them, a character is a byte, and no pattern need look)
+    plain = name.isascii() and name.isprintable()
+    if (len(name) if plain else len(name.encode("utf-8", "surrogatepass"))) > MAX_NAME_BYTES:
         raise UsageError(
-            f"invalid artifact name {shown}: may not contain '/', '\\' or control characters"
+            f"invalid artifact name {_shown(name)}: longer than {MAX_NAME_BYTES} bytes"
         )
-    if _SURROGATE.search(name):
-        raise UsageError(f"invalid artifact name {shown}: not valid unicode")
-    _lying("artifact name", name)
+    if name in (".", "..") or name.startswith("."):
+        raise UsageError(f"invalid artifact name {_shown(name)}: may not start with '.'")
+    if ("/" in name or "\\" in name) if plain else _BAD_CHARS.search(name):
+        raise UsageError(
+            f"invalid artifact name {_shown(name)}: may not contain '/', '\\' or control characters"
+        )
+    if not plain:
+        if _SURROGATE.search(name):
+            raise UsageError(f"invalid artifact name {_shown(name)}: not valid unicode")
+        _lying("artifact name", name)
     if name != name.strip():
-        raise UsageError(f"invalid artifact name {shown}: leading or trailing spaces")
+        raise UsageError(f"invalid artifact name {_shown(name)}: leading or trailing spaces")
     if type(name) is str:  # (a subclass may compare or hash as something else)
         if len(_VALID_NAMES) >= _VALID_NAMES_MAX:
             _VALID_NAMES.clear()
@@ -169,12 +179,19 @@ def printable(text: str, keep: str = "") -> str:
 
 
 def check_word(kind: str, value: object, limit: int = 200) -> str:
-    if not isinstance(value, str) or not value or len(value) > limit or _BAD_CHARS.search(value):
+    plain = isinstance(value, str) and value.isascii() and value.isprintable()  # (see above)
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > limit
+        or (("/" in value or "\\" in value) if plain else _BAD_CHARS.search(value))
+    ):
         raise UsageError(
             f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control "
             f"characters, at most {limit} characters)"
         )
-    _lying(kind, value)
+    if not plain:
+        _lying(kind, value)
     return value
 
 

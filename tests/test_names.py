@@ -83,3 +83,15 @@ def test_the_memory_of_valid_names_stays_bounded() -> None:
         check_artifact_name(f"n{i}.txt")
     assert 0 < len(names._VALID_NAMES) <= names._VALID_NAMES_MAX
     assert _verdict("n5.txt") == "ok n5.txt"  # (forgotten or not, still valid)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=80) | st.text(max_size=80))
+def test_a_printable_ascii_name_needs_no_pattern_to_be_judged(text: str) -> None:
+    """Names and words of printable ASCII skip the patterns (``check_artifact_name``,
+    ``check_word``): for them each pattern finds exactly what the shortcut says it would, and a
+    character is one byte."""
+    if not (text.isascii() and text.isprintable()):
+        return
+    assert bool(names._BAD_CHARS.search(text)) == ("/" in text or "\\" in text)
+    assert not names._SURROGATE.search(text) and not names._LYING.search(text)
+    assert len(text.encode("utf-8", "surrogatepass")) == len(text)
