@@ -4,7 +4,7 @@ its writes did (issue 19: a 1 KiB store against ``git hash-object -w``).
 
 Taken when nothing about the store needs that machinery: the workspace is on disk, the content
 is in memory, and no copy is at ``files/<name>`` (one there may be a hand edit to record first,
-:meth:`~.worktree.WorkTree.keep_before_store`). Otherwise :func:`store_one` returns None
+:meth:`~.handedits.HandEdits.keep_before_store`). Otherwise :func:`store_one` returns None
 before it has written anything, and the batch path stores it. The order and the commit point are
 a batch's: the name goes on the in-flight list, then the object is written, then the copy
 (unless someone put a file there meanwhile, :func:`~.handedits.edited_since`), then the record
@@ -69,4 +69,3 @@ def store_one(
             log.note_append(storage.append(f"sessions/{dir}/artifacts.yaml", data), data, records)
             journal.committed()
         return announce(dir, m["id"], records)[0]
-
