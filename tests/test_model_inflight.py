@@ -533,3 +533,38 @@ def test_a_store_after_a_killed_add_puts_its_copies_back_first(
     status = json.loads(spell("-w", str(root), "status", "--json").stdout)["sessions"][0]
     assert status["unrecorded"] == {"modified": [], "added": [], "deleted": []}
     assert set(os.listdir(fdir)) == acked | {"other.txt"}
+
+
+@pytest.mark.parametrize("outer", ["batch", "single that takes the batch path"])
+def test_a_store_inside_a_store_leaves_the_list_empty_and_a_later_hand_edit_stays(
+    ws: Workspace, outer: str
+) -> None:
+    """An AfterArtifactStore hook stores another artifact while the outer store holds the list:
+    its name joined the list after the outer store's last commit. The list is emptied when the
+    outer store ends, so a hand edit made later (even to content the store holds) is recorded
+    by the next command, not put back as a killed store's copy."""
+    from spellfs.model.inflight import INFLIGHT
+
+    sid = ws.sessions.create(name="s")
+    dir = ws.sessions.resolve(sid)
+    files = ws.root / "sessions" / dir / "files"
+    if outer != "batch":
+        ws.artifacts.store(sid, "t", "a.txt", b"v1")  # a copy there: the batch path
+    done: list[int] = []
+
+    def hook(ctx: dict) -> None:
+        if not done:
+            done.append(1)
+            ws.artifacts.store(sid, "t", "x.txt", b"nested")
+
+    ws.hooks.register("AfterArtifactStore", hook)
+    if outer == "batch":
+        ws.artifacts.store_many(sid, [("t", "a.txt", b"AAA", None), ("t", "b.txt", b"B", None)])
+    else:
+        ws.artifacts.store(sid, "t", "a.txt", b"AAA")
+    assert done and ws.artifacts.get(sid, "x.txt")["content"] == b"nested"
+    assert (ws.root / INFLIGHT / dir).read_bytes() == b""
+    (files / "x.txt").write_bytes(b"AAA")  # by hand: content a record of a.txt holds
+    with Workspace.open(ws.root) as again:  # the next command
+        assert list(again.worktree.scan(dir).modified) == ["x.txt"]
+    assert (files / "x.txt").read_bytes() == b"AAA"

@@ -40,6 +40,7 @@ class _Journal:
         self.ws = ws
         self.dir = dir
         self.fd: int | None = None
+        self.noted = False  # names written to the list since it was last emptied
 
     def note_many(self, names: list[str]) -> None:
         """Say ``files/<name>`` is about to be written, for each of ``names``, for records not yet
@@ -57,6 +58,7 @@ class _Journal:
                     self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
             # (valid names: UTF-8 without lone surrogates, never a newline)
             write_all(self.fd, b"".join(n.encode() + b"\n" for n in names))
+            self.noted = True
         except OSError as exc:
             raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
 
@@ -69,6 +71,7 @@ class _Journal:
             return
         if not next:
             os.ftruncate(self.fd, 0)
+            self.noted = False
             return
         path = f"{self.ws.root}/{INFLIGHT}/{self.dir}"
         tmp = f"{self.ws.storage.tmpdir}/.inflight.{self.dir}.{os.getpid()}.tmp"  # (fsck clears)
@@ -121,7 +124,7 @@ class _Nested:
         self.names.extend(names)
 
     def committed(self, next: list[str] | None = None) -> None:
-        self.names = []  # (appended: the outer store's next commit drops them from the list)
+        self.names = []  # (appended: the outer store's next commit, or its end, drops them)
 
 
 #: The list of each session a store of this process holds open (under the session's lock).
@@ -165,6 +168,8 @@ class _Inflight:
             if kind is not None and journal.fd is not None:
                 with contextlib.suppress(Exception):
                     repair_inflight(self.ws, self.dir)
+            elif kind is None and journal.noted:  # a store inside this one (a hook's) noted its
+                journal.committed()  # names after the last commit, and appended: empty the list
         finally:
             _OPEN.pop(self.key, None)
             journal.close()
