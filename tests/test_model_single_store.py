@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spellfs.model.artifact_writes as artifact_writes
-from spellfs import SessionNotActive, Workspace, init_workspace
+from spellfs import LimitExceeded, SessionNotActive, Workspace, init_workspace
 from spellfs.model.inflight import pending
 
 
@@ -167,3 +167,48 @@ def test_a_single_store_into_a_suspended_session_is_refused_and_writes_nothing(
     with pytest.raises(SessionNotActive, match="resume it first"):
         ws.artifacts.store(sid, "t", "new.txt", b"x")
     assert list(_files(ws, sid).iterdir()) == []
+
+
+def test_a_file_stored_by_path_is_read_in_its_turn_by_the_batch_path(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    sid = ws.sessions.create(name="s")
+    source = tmp_path / "notes.md"
+    source.write_bytes(b"# notes\n")
+    ws.artifacts.store_file(sid, source, "user_input")
+    assert (_files(ws, sid) / "notes.md").read_bytes() == b"# notes\n"
+    assert ws.artifacts.get(sid, "notes.md")["content"] == b"# notes\n"
+
+
+def test_a_single_store_says_who_stored_it(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "t", "a.txt", b"x", by="hand")
+    [record] = ws.log(ws.sessions.resolve(sid)).refresh().records
+    assert record["created_by"] == "hand"
+
+
+def test_at_the_artifact_limit_a_new_name_is_refused_and_a_new_version_is_not(
+    ws: Workspace,
+) -> None:
+    ws.config.set("sessions.max_artifacts_per_session", 2)
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "t", "a.txt", b"1")
+    ws.artifacts.store(sid, "t", "b.txt", b"2")
+    (_files(ws, sid) / "a.txt").unlink()  # (no copy there: the short path is asked)
+    with pytest.raises(LimitExceeded, match="max_artifacts_per_session is 2"):
+        ws.artifacts.store(sid, "t", "c.txt", b"3")
+    assert not (_files(ws, sid) / "c.txt").exists()
+    ws.artifacts.delete(sid, "b.txt")
+    ws.artifacts.store(sid, "t", "c.txt", b"3")  # room again
+    ws.artifacts.store(sid, "t", "a.txt", b"new version")  # a live name takes no room
+    assert sorted(a["name"] for a in ws.artifacts.list(sid)) == ["a.txt", "c.txt"]
+
+
+def test_a_copy_is_written_up_to_the_materialize_limit_and_not_past_it(ws: Workspace) -> None:
+    ws.config.set("watch.materialize_max_bytes", 10)
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "t", "at.txt", b"x" * 10)
+    ws.artifacts.store(sid, "t", "past.txt", b"x" * 11)
+    assert (_files(ws, sid) / "at.txt").read_bytes() == b"x" * 10
+    assert not (_files(ws, sid) / "past.txt").exists()
+    assert ws.artifacts.get(sid, "past.txt")["content"] == b"x" * 11

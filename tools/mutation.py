@@ -96,6 +96,8 @@ MODULES: dict[str, list[str]] = {
     ],
     "model/inflight.py": ["test_model_inflight.py", "test_model_twin.py"],
     "model/twin.py": ["test_model_twin.py"],
+    # (the short path's own tests, and the in-flight list's: every single store of theirs takes it)
+    "model/single_store.py": ["test_model_single_store.py", "test_model_inflight.py"],
     # (test_model_artifact.py checks each record's fields and each copy: session 11's run found
     # most survivors were killed only there)
     "model/chunk_writes.py": [
