@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from ..errors import ObjectNotFound
-from .codec import ZSTD_MAGIC
+from .codec import stored_raw
 
 __all__ = ["ObjectStore"]
 
@@ -38,7 +38,7 @@ class ObjectStore:
             self.remove(oid)
 
     def is_compressed(self, size: int, head: bytes) -> bool:
-        return size >= self.threshold or head.startswith(ZSTD_MAGIC)
+        return not stored_raw(size, head, self.threshold)
 
     def iter_content(self, oid: str) -> Iterator[bytes]:
         yield self.get(oid)

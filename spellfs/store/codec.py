@@ -26,6 +26,7 @@ __all__ = [
     "hash_bytes",
     "is_oid",
     "stream_content",
+    "stored_raw",
     "validate_oid",
 ]
 
@@ -58,9 +59,16 @@ def compressor():
     return zstandard.ZstdCompressor(level=3)
 
 
+def stored_raw(size: int, head: bytes | bytearray, threshold: int) -> bool:
+    """Whether a content of ``size`` bytes beginning with ``head`` is stored as it is: below the
+    compression threshold, and not beginning as a zstd frame does (which a read would take for
+    one)."""
+    return size < threshold and not head.startswith(ZSTD_MAGIC)
+
+
 def encode(data: bytes, threshold: int) -> bytes:
     """The stored form of ``data``."""
-    if len(data) < threshold and not data.startswith(ZSTD_MAGIC):
+    if stored_raw(len(data), data, threshold):
         return data
     return compressor().compress(data)
 

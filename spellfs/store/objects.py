@@ -27,6 +27,7 @@ from .codec import (
     encode,
     hash_bytes,
     is_oid,
+    stored_raw,
     stream_content,
     validate_oid,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "CHUNK",
     "FsObjectStore",
     "ObjectStore",
+    "ZSTD_MAGIC",
     "decode",
     "hash_bytes",
     "stream_content",
@@ -142,11 +144,7 @@ class FsObjectStore(ObjectStore):
         a new file: :mod:`.journal`)."""
         oid = hash_bytes(data)
         # (a hit is checked: a gc may have run; a miss may be a racy one, costing a second copy)
-        if (
-            len(data) <= PACKED_MAX
-            and len(data) < self.threshold
-            and not data.startswith(ZSTD_MAGIC)  # (stored as it is, see encode)
-        ):
+        if len(data) <= PACKED_MAX and stored_raw(len(data), data, self.threshold):
             # small: into the journal unless a pack holds it. A loose copy (pulled from a
             # remote, or a repair's) is not looked for: a second copy, never a loss
             if self.packs.locate(oid, exact=False) is None:
@@ -241,7 +239,7 @@ class FsObjectStore(ObjectStore):
             if not chunk:
                 break
             head += chunk
-        if len(head) < self.threshold and not head.startswith(ZSTD_MAGIC):
+        if stored_raw(len(head), head, self.threshold):
             oid = self.put_bytes(bytes(head))
             return oid, len(head)
         tmp = self._tmp("tmp")  # never a valid fan-out name, so never iterated
