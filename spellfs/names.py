@@ -58,6 +58,17 @@ _VALID_NAMES: dict[str, None] = {}
 _VALID_NAMES_MAX = 1 << 16
 
 
+def _plain(text: str) -> bool:
+    """Whether ``text`` is printable ASCII: no control, invisible or surrogate character can be
+    in it, a character is a byte, and of the patterns only '/' and '\\' could match."""
+    return text.isascii() and text.isprintable()
+
+
+def _bad_chars(text: str, plain: bool) -> bool:
+    """Whether ``text`` holds '/', '\\' or a control character (:data:`_BAD_CHARS`)."""
+    return ("/" in text or "\\" in text) if plain else bool(_BAD_CHARS.search(text))
+
+
 def _shown(name: str) -> str:
     """A name as an error quotes it: its first 60 characters."""
     return repr(name[:60]) + ("…" if len(name) > 60 else "")
@@ -76,16 +87,14 @@ def check_artifact_name(name: object) -> str:
         raise UsageError(f"invalid artifact name: expected a string, got {type(name).__name__}")
     if not name:
         raise UsageError("invalid artifact name: empty")
-    # (most names are printable ASCII: no control, invisible or surrogate character can be in
-    # them, a character is a byte, and no pattern need look)
-    plain = name.isascii() and name.isprintable()
+    plain = _plain(name)  # (most names: no pattern need look)
     if (len(name) if plain else len(name.encode("utf-8", "surrogatepass"))) > MAX_NAME_BYTES:
         raise UsageError(
             f"invalid artifact name {_shown(name)}: longer than {MAX_NAME_BYTES} bytes"
         )
     if name in (".", "..") or name.startswith("."):
         raise UsageError(f"invalid artifact name {_shown(name)}: may not start with '.'")
-    if ("/" in name or "\\" in name) if plain else _BAD_CHARS.search(name):
+    if _bad_chars(name, plain):
         raise UsageError(
             f"invalid artifact name {_shown(name)}: may not contain '/', '\\' or control characters"
         )
@@ -179,13 +188,8 @@ def printable(text: str, keep: str = "") -> str:
 
 
 def check_word(kind: str, value: object, limit: int = 200) -> str:
-    plain = isinstance(value, str) and value.isascii() and value.isprintable()  # (see above)
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > limit
-        or (("/" in value or "\\" in value) if plain else _BAD_CHARS.search(value))
-    ):
+    plain = isinstance(value, str) and _plain(value)
+    if not isinstance(value, str) or not value or len(value) > limit or _bad_chars(value, plain):
         raise UsageError(
             f"invalid {kind}: {str(value)[:60]!r} (a non-empty string without '/' or control "
             f"characters, at most {limit} characters)"
