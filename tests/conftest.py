@@ -319,3 +319,27 @@ def store_v2_while(ws, sid: str, monkeypatch, meanwhile) -> None:
     monkeypatch.setattr(ws.objects, "put_bytes", put_bytes)
     ws.artifacts.store_many(sid, [("t", f"f{i}.txt", f"v2 {i}", None) for i in range(3)])
     monkeypatch.undo()
+
+
+def before_appends(monkeypatch: pytest.MonkeyPatch, ws, before: Callable[[str, bytes], object]):
+    """Call ``before(rel, data)`` ahead of every append of ``ws``'s storage, whichever way it is
+    written (by path, or through the descriptor an earlier append kept open): a test's full disk
+    or kill at a store's commit point. One append is one call, also when the kept descriptor is
+    not the file's and the append goes by path after all."""
+    storage = ws.storage
+    real, known = storage.append, storage.append_known
+    asked: list[bytes] = []
+
+    def append_known(rel: str, data: bytes, inode: int, size: int):
+        before(rel, data)
+        asked[:] = [data]
+        return known(rel, data, inode, size)
+
+    def append(rel: str, data: bytes, keep: bool = False) -> int:
+        if not (asked and asked[0] is data):
+            before(rel, data)
+        asked.clear()
+        return real(rel, data, keep)
+
+    monkeypatch.setattr(storage, "append_known", append_known)
+    monkeypatch.setattr(storage, "append", append)

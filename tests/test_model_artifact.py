@@ -19,7 +19,7 @@ from spellfs import (
 from spellfs.config import Config
 from spellfs.store.objects import hash_bytes
 from spellfs.store.records import parse_records
-from conftest import META_FIELDS, store_v2_while
+from conftest import META_FIELDS, before_appends, store_v2_while
 
 
 @pytest.fixture
@@ -1257,14 +1257,12 @@ def test_a_store_that_fails_at_its_append_puts_the_copy_back(
     sid = ws.sessions.create(name="full")
     ws.artifacts.store(sid, "t", "a.txt", b"v1")
     files = ws.root / sdir(ws, sid) / "files"
-    real = ws.storage.append
 
-    def disk_full(rel: str, data: bytes, *args, **kw):
+    def disk_full(rel: str, data: bytes) -> None:
         if rel.endswith("/artifacts.yaml"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(rel, data, *args, **kw)
 
-    monkeypatch.setattr(ws.storage, "append", disk_full)
+    before_appends(monkeypatch, ws, disk_full)
     with pytest.raises(OSError):
         ws.artifacts.store(sid, "t", "a.txt", b"v2 never recorded")
     monkeypatch.undo()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SPELL
+from conftest import SPELL, before_appends
 from spellfs import Workspace
 from spellfs.model.artifact_writes import CHUNK_RECORDS
 
@@ -152,7 +152,7 @@ def test_a_failing_store_puts_back_its_copies_at_once(
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ws.storage, "append", full)
+    before_appends(monkeypatch, ws, full)
     with pytest.raises(OSError):
         ws.artifacts.store_many(sid, [("t", "a.txt", b"v2", None), ("t", "c.txt", b"new", None)])
     monkeypatch.undo()
@@ -182,7 +182,7 @@ def test_a_store_after_the_inflight_folder_went_still_lists_its_copies(
         listed.append((ws.root / INFLIGHT / dir).read_text())
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ws.storage, "append", full)
+    before_appends(monkeypatch, ws, full)
     with pytest.raises(OSError):
         ws.artifacts.store_many(sid, [("t", "a.txt", b"v2", None), ("t", "c.txt", b"new", None)])
     monkeypatch.undo()
@@ -355,16 +355,14 @@ def test_a_store_failing_in_a_later_chunk_puts_back_that_chunk_only(
     with Workspace.open(root) as ws:
         sid = ws.sessions.create(name="s")
         dir = ws.sessions.resolve(sid)
-        real_append = ws.storage.append
         calls: list[str] = []
 
-        def second_append_fails(rel: str, data: bytes) -> int:
+        def second_append_fails(rel: str, data: bytes) -> None:
             calls.append(rel)
             if len(calls) == 2:
                 raise OSError(28, "No space left on device")
-            return real_append(rel, data)
 
-        monkeypatch.setattr(ws.storage, "append", second_append_fails)
+        before_appends(monkeypatch, ws, second_append_fails)
         items = [("t", f"f{i:05d}.txt", b"%d" % i, None) for i in range(CHUNK_RECORDS + 10)]
         with pytest.raises(OSError):
             ws.artifacts.store_many(sid, items)
@@ -387,13 +385,13 @@ def test_a_failed_store_whose_repair_fails_too_keeps_its_list_for_the_next_comma
         dir = ws.sessions.resolve(sid)
         ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
 
-        def append_fails(rel: str, data: bytes) -> int:
+        def append_fails(rel: str, data: bytes) -> None:
             raise OSError(28, "No space left on device")
 
         def repair_fails(ws_: Workspace, dir_: str) -> list[str]:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(ws.storage, "append", append_fails)
+        before_appends(monkeypatch, ws, append_fails)
         monkeypatch.setattr(module, "repair_inflight", repair_fails)
         with pytest.raises(OSError):
             ws.artifacts.store(sid, "user_input", "a.txt", b"v2 never recorded")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import spellfs.model.artifact_writes as artifact_writes
 from spellfs import LimitExceeded, SessionNotActive, Workspace, init_workspace
 from spellfs.model.inflight import pending
+from conftest import before_appends
 
 
 def _files(ws: Workspace, sid: str) -> Path:
@@ -98,7 +99,7 @@ def test_a_single_store_failing_at_its_append_leaves_no_copy_of_its_own(
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ws.storage, "append", full)
+    before_appends(monkeypatch, ws, full)
     with pytest.raises(OSError):
         ws.artifacts.store(sid, "t", name, b"never recorded")
     monkeypatch.undo()
@@ -113,29 +114,43 @@ _KILLED = r"""
 import os, signal, sys
 from spellfs import Workspace
 ws = Workspace.open(sys.argv[1])
-real = ws.storage.append
-def append(rel, data):  # the copy is written, the record not yet appended
-    os.kill(os.getpid(), signal.SIGKILL)
-ws.storage.append = append
+real, known = ws.storage.append, ws.storage.append_known
+def kill_at(data):  # the copy is written, the record not yet appended
+    if b"new.txt" in data:
+        os.kill(os.getpid(), signal.SIGKILL)
+def append(rel, data, keep=False):
+    kill_at(data)
+    return real(rel, data, keep)
+def append_known(rel, data, inode, size):  # (the way after a first store: a kept descriptor)
+    kill_at(data)
+    return known(rel, data, inode, size)
+ws.storage.append, ws.storage.append_known = append, append_known
+for name in sys.argv[3:]:
+    ws.artifacts.store(sys.argv[2], "t", name, b"stored before")
 ws.artifacts.store(sys.argv[2], "t", "new.txt", b"killed before its record")
 """
 
 
+@pytest.mark.parametrize("before", [[], ["b.txt"]], ids=["first-store", "kept-descriptors"])
 def test_a_single_store_killed_before_its_append_leaves_nothing_the_next_command_keeps(
-    ws: Workspace, spell
+    ws: Workspace, spell, before: list[str]
 ) -> None:
+    """Killed in a process's first store (record file and list opened by path), and in a later
+    one (both written through the descriptors the first kept open)."""
     sid = ws.sessions.create(name="s")
     ws.artifacts.store(sid, "user_input", "a.txt", b"v1")
     files = _files(ws, sid)
-    r = subprocess.run([sys.executable, "-c", _KILLED, str(ws.root), sid], capture_output=True)
+    r = subprocess.run(
+        [sys.executable, "-c", _KILLED, str(ws.root), sid, *before], capture_output=True
+    )
     assert r.returncode == -9, r.stderr.decode()
     assert (files / "new.txt").read_bytes() == b"killed before its record"  # as the kill left it
     out = spell("-w", str(ws.root), "status")
     assert out.returncode == 0, out.stderr.decode()
     assert b"new.txt" not in out.stdout  # put back: never shown, nor adopted, as a hand edit
-    assert sorted(os.listdir(files)) == ["a.txt"]
+    assert sorted(os.listdir(files)) == ["a.txt", *before]
     with Workspace.open(ws.root) as again:
-        assert [a["name"] for a in again.artifacts.list(sid)] == ["a.txt"]
+        assert [a["name"] for a in again.artifacts.list(sid)] == ["a.txt", *before]
 
 
 def test_a_file_put_at_the_name_while_it_stores_is_kept_and_the_record_lands(

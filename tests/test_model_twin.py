@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SPELL, run_spell
+from conftest import SPELL, before_appends, run_spell
 from spellfs import Workspace, init_workspace
 from spellfs.model import artifact_writes, twin
 from spellfs.model.artifact_writes import CHUNK_RECORDS, TWIN_FROM
@@ -411,14 +411,12 @@ def test_a_hook_store_that_fails_puts_back_its_own_copy_only(
     paths = _files(tmp_path, CHUNK_RECORDS * 2)
     with _open(tmp_path / "w") as ws:
         sid = ws.sessions.create(name="bulk")
-        append = ws.storage.append
 
-        def full_for_the_audit(rel: str, data: bytes) -> int:
+        def full_for_the_audit(rel: str, data: bytes) -> None:
             if b'"audit.txt"' in data:
                 raise disk_error(OSError(errno.ENOSPC, "No space left"), rel)
-            return append(rel, data)
 
-        monkeypatch.setattr(ws.storage, "append", full_for_the_audit)
+        before_appends(monkeypatch, ws, full_for_the_audit)
         failed = []
 
         def after(ctx: dict) -> None:

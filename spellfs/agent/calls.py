@@ -302,8 +302,7 @@ def _store_call(
         if run is not None and getattr(run, "id", None):
             rec["run"] = run.id
         rec["created_at"] = now()
-        line = encode_record(rec)
-        log.note_append(ws.storage.append(log.rel, line), line, [rec])
+        log.append(encode_record(rec), [rec])
     return rec
 
 

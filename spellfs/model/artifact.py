@@ -256,9 +256,7 @@ class Artifacts(ArtifactWrites):
                 "created_at": now(),
                 "created_by": ws.actor,
             }
-            line = encode_record(tomb)
-            start = self.storage.append(f"sessions/{dir}/artifacts.yaml", line)
-            log.note_append(start, line, [tomb])
+            log.append(encode_record(tomb), [tomb])
             self.storage.remove(f"sessions/{dir}/files/{name}")
         if ws.run is not None:
             ws.run.note_artifact(dir, sid, tomb)

@@ -174,7 +174,6 @@ class ArtifactWrites:
             done = store_one(ws, dir, prepared[0], by, self._announce)
             if done is not None:
                 return [done]
-        rel = f"sessions/{dir}/artifacts.yaml"
         ids: list[dict] = []
         # the writer threads, started once for all the chunks of this batch (if it needs them)
         with (
@@ -216,9 +215,8 @@ class ArtifactWrites:
                     records, copies, ahead = self._store_chunk(
                         dir, log, chunks, k, materialized, journal, by, checked, pool, twin
                     )
-                    data = b"".join(encode_record(r) for r in records)
-                    at = self.storage.append(rel, data)  # the commit point of this chunk
-                    log.note_append(at, data, records)
+                    # the commit point of this chunk:
+                    log.append(b"".join(encode_record(r) for r in records), records)
                     journal.committed(ahead)  # a kill in a later chunk puts back its copies only
                     if copies:
                         ws.worktree.vouch(dir, copies)

@@ -36,11 +36,14 @@ def _valid(name: str) -> bool:
 
 
 class _Journal:
-    def __init__(self, ws: "Workspace", dir: str) -> None:
+    def __init__(self, ws: "Workspace", dir: str, inode: int | None = None) -> None:
         self.ws = ws
         self.dir = dir
         self.fd: int | None = None
         self.noted = False  # names written to the list since it was last emptied
+        # the list's inode, when known: a descriptor kept open on it since the last store is
+        # taken rather than opening it again, and one opened is kept (:mod:`~spellfs.store.kept`)
+        self.inode = inode
 
     def note_many(self, names: list[str]) -> None:
         """Say ``files/<name>`` is about to be written, for each of ``names``, for records not yet
@@ -48,7 +51,10 @@ class _Journal:
         if self.ws.memory or not names:
             return
         try:  # nothing is copied yet: a full disk here is a one-line error, nothing touched
+            if self.fd is None and self.inode is not None:
+                self.fd = self.ws.storage.kept.take(f"{INFLIGHT}/{self.dir}", self.inode)
             if self.fd is None:
+                self.inode = None
                 path = self.ws.storage.internal("inflight")  # (never a link: a clone may carry one)
                 flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
                 try:  # the folder is there after the first store: one open, not three more calls
@@ -93,14 +99,23 @@ class _Journal:
         except OSError as exc:  # the list still names both chunks: a repair puts back the next
             raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None
         os.close(self.fd)
-        self.fd = fd  # (the same file now, under the list's name)
+        self.fd, self.inode = fd, None  # (the same file now, under the list's name)
 
     def close(self) -> None:
-        """Close the list; it is empty after a commit, and keeps what a failed store whose
-        repair failed too left, for the next command to put back."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        """Close the list, or keep it open for the next store when it is empty (after a commit;
+        it keeps what a failed store whose repair failed too left, for the next command)."""
+        fd, self.fd = self.fd, None
+        if fd is None:
+            return
+        if self.noted:
+            os.close(fd)
+            return
+        try:
+            inode = self.inode if self.inode is not None else os.fstat(fd).st_ino
+        except OSError:
+            os.close(fd)
+            return
+        self.ws.storage.kept.give(f"{INFLIGHT}/{self.dir}", fd, inode)
 
 
 def pending(ws: "Workspace", dir: str) -> bool:
@@ -151,9 +166,12 @@ class _Inflight:
         if outer is not None:
             self.journal = _Nested(outer)
             return self.journal
-        if pending(self.ws, self.dir):  # a store killed before its append left these: put
+        sig = self.ws.storage.signature(f"{INFLIGHT}/{self.dir}")  # (as pending() looks)
+        if sig is not None and sig[1] > 0:  # a store killed before its append left these: put
             repair_inflight(self.ws, self.dir)  # them back first (this store's emptying of the
-        journal = self.journal = _OPEN[self.key] = _Journal(self.ws, self.dir)  # list drops them)
+            sig = None  # list drops them)
+        journal = _Journal(self.ws, self.dir, None if sig is None else sig[0])
+        self.journal = _OPEN[self.key] = journal
         return journal
 
     def __exit__(self, kind: object, *exc: object) -> None:

@@ -65,7 +65,6 @@ def store_one(
             ):
                 storage.write(copy, content)
             records = build_records(ws, log, [item], {0: (oid, size, content[:4096])}, by)
-            data = encode_record(records[0])
-            log.note_append(storage.append(f"sessions/{dir}/artifacts.yaml", data), data, records)
+            log.append(encode_record(records[0]), records)
             journal.committed()
         return announce(dir, m["id"], records)[0]

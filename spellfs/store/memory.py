@@ -56,15 +56,15 @@ class MemoryStorage(Storage):
         self._touch(rel)
         return None
 
-    def append(self, rel: str, data: bytes) -> int:
+    def append(self, rel: str, data: bytes, keep: bool = False) -> int:
         """Grow in place: appends cost the same however long the file is."""
         buf = self.files.setdefault(rel, bytearray())
         start = len(buf)
         if start and buf[-1:] != b"\n":  # an unfinished last line: set aside, as on disk
-            keep = buf.rfind(b"\n") + 1
-            self.files[torn_name(rel)] = buf[keep:]
-            del buf[keep:]
-            start = keep
+            whole = buf.rfind(b"\n") + 1
+            self.files[torn_name(rel)] = buf[whole:]
+            del buf[whole:]
+            start = whole
         buf += data
         self._touch(rel)
         return start

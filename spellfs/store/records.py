@@ -188,9 +188,23 @@ class RecordLog:
         self._seen = sig
         return self
 
-    def note_append(self, start: int, data: bytes, records: list[dict[str, Any]]) -> None:
+    def append(self, data: bytes, records: list[dict[str, Any]]) -> None:
+        """Append ``data``, one encoded line per record, and take the records in (under the
+        lock, after :meth:`refresh`): through the descriptor the last append kept open when the
+        file is the one read, as read (:meth:`~.storage.FsStorage.append_known`)."""
+        done = None
+        if self.inode is not None:
+            done = self.storage.append_known(self.rel, data, self.inode, self.offset)
+        if done is None:
+            self.note_append(self.storage.append(self.rel, data, keep=True), data, records)
+        else:
+            self.note_append(done[0], data, records, done[1])
+
+    def note_append(
+        self, start: int, data: bytes, records: list[dict[str, Any]], sig: Any = None
+    ) -> None:
         """Account for lines we appended ourselves at ``start``, one per record (we hold the
-        lock)."""
+        lock); ``sig``: the file's signature taken after the append, if one was."""
         if start != self.offset:
             self.refresh()
             return
@@ -199,6 +213,7 @@ class RecordLog:
         self.line += len(records)
         for rec in records:
             self.apply_own(rec)
-        sig = self.storage.signature(self.rel)
+        if sig is None:
+            sig = self.storage.signature(self.rel)
         if sig is not None and sig[0] == self.inode and sig[1] == self.offset:
             self._seen = sig  # nothing but what we read and wrote: the next refresh reads nothing

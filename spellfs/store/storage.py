@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .atomic import atomic_replace, atomic_write, disk_error
+from .kept import KeptFiles
 from .locks import FileLock, Locks
 
 __all__ = ["FsStorage", "Storage", "torn_name"]
@@ -101,6 +102,9 @@ def torn_name(rel: str) -> str:
 class Storage:
     """The operations sessions and artifacts need from the place they live."""
 
+    #: descriptors kept open between stores (none kept: a file system's own is larger)
+    kept = KeptFiles(0)
+
     def read(self, rel: str) -> bytes: ...
     def read_from(self, rel: str, offset: int) -> bytes: ...
     def write(
@@ -109,7 +113,15 @@ class Storage:
         """Replace ``rel`` atomically; with ``mtime_ns``, set its mtime first and return its stat
         (the memory backend returns None)."""
 
-    def append(self, rel: str, data: bytes) -> int: ...
+    def append(self, rel: str, data: bytes, keep: bool = False) -> int: ...
+
+    def append_known(self, rel: str, data: bytes, inode: int, size: int) -> tuple | None:
+        """Append ``data`` to ``rel``, known (a stat just taken, under its lock) to be file
+        ``inode`` of ``size`` bytes that end with a newline, through a descriptor an earlier
+        append with ``keep`` left open; return ``(size, signature after)``, or None (nothing
+        written) when there is no such descriptor, and :meth:`append` is the way."""
+        return None
+
     def exists(self, rel: str) -> bool: ...
     def isdir(self, rel: str) -> bool: ...
     def listdir(self, rel: str) -> list[str]: ...
@@ -142,6 +154,7 @@ class FsStorage(Storage):
         self.root = root
         self.base = os.fspath(root) + "/"
         self.locks = Locks(lambda: self.internal("locks"))
+        self.kept = KeptFiles()  # (a session's record file and in-flight list, between stores)
         from .links import PathGuard
 
         self.guard = PathGuard(self.base)
@@ -212,8 +225,9 @@ class FsStorage(Storage):
             self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir, mtime_ns=mtime_ns
         )
 
-    def append(self, rel: str, data: bytes) -> int:
-        """Append ``data`` with one write; return the file size before it.
+    def append(self, rel: str, data: bytes, keep: bool = False) -> int:
+        """Append ``data`` with one write; return the file size before it. ``keep``: the
+        descriptor stays open for :meth:`append_known`.
 
         A session's record file is appended under that session's lock (``s-<dir>``,
         re-entrant: most callers hold it already), the lock every writer that rewrites
@@ -222,10 +236,36 @@ class FsStorage(Storage):
         parts = rel.split("/")
         if len(parts) == 3 and parts[0] == "sessions":
             with self.lock(f"s-{parts[1]}"):
-                return self._append(rel, data)
-        return self._append(rel, data)
+                return self._append(rel, data, keep)
+        return self._append(rel, data, keep)
 
-    def _append(self, rel: str, data: bytes) -> int:
+    def append_known(self, rel: str, data: bytes, inode: int, size: int) -> tuple | None:
+        # Three calls (fstat, write, lstat) where a first append makes six (open, fstat, pread,
+        # write, close, lstat): the fstat checks the file is still ``size`` bytes (what the
+        # caller read, ending with a newline: nothing to set aside), the lstat that the path
+        # still names it (else the write went to a file no one reads: done again by path).
+        fd = self.kept.take(rel, inode)
+        if fd is None:
+            return None
+        try:
+            if os.fstat(fd).st_size != size:
+                os.close(fd)
+                return None
+            n = os.write(fd, data)
+            if n != len(data):
+                os.ftruncate(fd, size)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise disk_error(exc, self.base + rel) from None
+        self.kept.give(rel, fd, inode)
+        sig = self.signature(rel)
+        if sig is None or sig[0] != inode:
+            return None  # replaced while written (a checkout): the caller appends by path
+        return size, sig
+
+    def _append(self, rel: str, data: bytes, keep: bool = False) -> int:
         path = self.base + rel
         self.guard.check(rel, final=False)
         try:
@@ -247,7 +287,12 @@ class FsStorage(Storage):
                 if n != len(data):
                     os.ftruncate(fd, start)
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            finally:
+            except BaseException:
+                os.close(fd)
+                raise
+            if keep:
+                self.kept.give(rel, fd, st.st_ino)
+            else:
                 os.close(fd)
         except OSError as exc:
             if exc.errno == errno.ELOOP and rel.startswith("sessions"):  # (as _open_stat says)
@@ -302,6 +347,7 @@ class FsStorage(Storage):
         else:
             shutil.rmtree(self.base + rel, ignore_errors=True)
         self.guard.forget(rel)
+        self.kept.forget(rel)
 
     def changed(self, rel: str) -> None:
         self.guard.forget(rel)
@@ -388,3 +434,4 @@ class FsStorage(Storage):
 
     def close(self) -> None:
         self.locks.close()
+        self.kept.close()
