@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import before_appends
-from spellfs import Workspace
+from spellfs import Workspace, init_workspace
 from spellfs.model.inflight import INFLIGHT
 from spellfs.store.kept import KeptFiles
 from spellfs.store.records import parse_records
@@ -62,8 +62,11 @@ def test_no_more_than_its_size_are_kept_the_least_used_closed(tmp_path: Path) ->
 
 
 def test_stores_in_many_sessions_keep_a_few_descriptors_and_close_releases_them(
-    root: Path,
+    root: Path, tmp_path: Path
 ) -> None:
+    init_workspace(tmp_path / "warm")
+    with Workspace.open(tmp_path / "warm") as warm:  # (what a process keeps open)
+        warm.artifacts.store(warm.sessions.create(name="w"), "t", "a.txt", b"x")
     before = _fds()
     with Workspace.open(root) as ws:
         sids = [ws.sessions.create(name=f"s{i}") for i in range(12)]

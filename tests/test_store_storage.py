@@ -958,3 +958,77 @@ def test_the_stat_a_write_returns_is_the_one_the_file_has_in_place(tmp_path: Pat
             now.st_mtime_ns,
             now.st_ctime_ns,
         )
+
+
+def test_create_makes_a_file_where_none_is_and_leaves_what_is_there(storage: Storage) -> None:
+    assert storage.create("sessions/s/files/a.txt", b"one")  # (folders made as needed)
+    assert storage.read("sessions/s/files/a.txt") == b"one"
+    assert not storage.create("sessions/s/files/a.txt", b"two")
+    assert storage.read("sessions/s/files/a.txt") == b"one"
+    assert storage.create("sessions/s/files/b.txt", b"")
+    assert storage.read("sessions/s/files/b.txt") == b""
+
+
+def test_create_never_writes_through_or_over_a_link_or_folder(tmp_path: Path) -> None:
+    fs = FsStorage(tmp_path / "root")
+    files = tmp_path / "root" / "sessions" / "s" / "files"
+    files.mkdir(parents=True)
+    (files / "link").symlink_to(tmp_path / "outside")  # (dangling: create would make it)
+    (files / "dir").mkdir()
+    assert not fs.create("sessions/s/files/link", b"x")
+    assert not fs.create("sessions/s/files/dir", b"x")
+    assert not (tmp_path / "outside").exists() and os.listdir(files / "dir") == []
+    fs.close()
+
+
+@pytest.mark.parametrize("tmpfile", [True, False], ids=["unnamed-file", "no-O_TMPFILE"])
+def test_a_file_saved_at_the_name_while_create_writes_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmpfile: bool
+) -> None:
+    """An editor saves at the name after the look (if any) and before the file comes into
+    view: the unnamed file's link fails and the editor's file stays; without ``O_TMPFILE``,
+    only the look protects it (the moment after it is the old way's)."""
+    fs = FsStorage(tmp_path / "root")
+    files = tmp_path / "root" / "sessions" / "s" / "files"
+    files.mkdir(parents=True)
+    if not tmpfile:
+        monkeypatch.delattr(os, "O_TMPFILE")
+        (files / "a.txt").write_bytes(b"saved by an editor")
+        assert not fs.create("sessions/s/files/a.txt", b"from the store")
+    else:
+        real = os.write
+
+        def save_meanwhile(fd: int, data) -> int:
+            if bytes(data) == b"from the store":
+                (files / "a.txt").write_bytes(b"saved by an editor")
+            return real(fd, data)
+
+        monkeypatch.setattr(os, "write", save_meanwhile)
+        assert not fs.create("sessions/s/files/a.txt", b"from the store")
+        monkeypatch.undo()
+    assert (files / "a.txt").read_bytes() == b"saved by an editor"
+    left = [f for _, _, names in os.walk(tmp_path / "root") for f in names]
+    assert left == ["a.txt"]  # and no temp file left anywhere
+    fs.close()
+
+
+def test_a_forked_child_creates_its_own_file_not_one_of_its_parent_s(tmp_path: Path) -> None:
+    """The unnamed file is linked through ``/proc/self/fd``, opened once a process: a child
+    opens its own, or it would link whichever file its parent has at that descriptor."""
+    fs = FsStorage(tmp_path / "root")
+    (tmp_path / "root").mkdir()
+    assert fs.create("sessions/s/files/first.txt", b"the parent's")  # (/proc/self/fd opened)
+    decoy = os.open(tmp_path / "decoy", os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(decoy, b"a file of the parent's")
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        os.close(decoy)  # the child's unnamed file gets this number
+        ok = fs.create("sessions/s/files/child.txt", b"the child's")
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    os.close(decoy)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "root" / "sessions" / "s" / "files" / "child.txt").read_bytes() == (
+        b"the child's"
+    )
+    fs.close()

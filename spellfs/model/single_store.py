@@ -7,8 +7,9 @@ is in memory, and no copy is at ``files/<name>`` (one there may be a hand edit t
 :meth:`~.handedits.HandEdits.keep_before_store`). Otherwise :func:`store_one` returns None
 before it has written anything, and the batch path stores it. The order and the commit point are
 a batch's: the name goes on the in-flight list, then the object is written, then the copy
-(unless someone put a file there meanwhile, :func:`~.handedits.edited_since`), then the record
-is appended; a failure before the append puts the copy back (:mod:`.inflight`).
+(made where nothing is, so a file an editor saved there meanwhile is kept:
+:meth:`~spellfs.store.storage.Storage.create`), then the record is appended; a failure before
+the append puts the copy back (:mod:`.inflight`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Callable
 
 from ..store import encode_record
 from .chunk_writes import build_records
-from .handedits import edited_since
 from .inflight import inflight
 from .store_inputs import require_active
 
@@ -60,10 +60,8 @@ def store_one(
             journal.note_many([name])
             oid = ws.objects.put_bytes(content)
             size = len(content)
-            if size <= ws.config.get("watch.materialize_max_bytes") and not edited_since(
-                ws, dir, log, name, {}
-            ):
-                storage.write(copy, content)
+            if size <= ws.config.get("watch.materialize_max_bytes"):
+                storage.create(copy, content)  # (not over a file an editor saved meanwhile)
             records = build_records(ws, log, [item], {0: (oid, size, content[:4096])}, by)
             log.append(encode_record(records[0]), records)
             journal.committed()

@@ -21,6 +21,7 @@ __getattr__, __dir__, __all__ = exports(
         "RecordError": "records",
         "RecordLog": "records",
         "Storage": "storage",
+        "atomic_create": "atomic",
         "atomic_replace": "atomic",
         "atomic_write": "atomic",
         "decode": "codec",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import SpellError
 
-__all__ = ["atomic_replace", "atomic_write", "disk_error", "pid", "write_all"]
+__all__ = ["atomic_create", "atomic_replace", "atomic_write", "disk_error", "pid", "write_all"]
 
 
 def disk_error(exc: OSError, path: object) -> SpellError:
@@ -63,7 +63,18 @@ def atomic_write(
 
 
 _pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+_fds: list[int | None] = [None]  # this process's /proc/self/fd, open: what links an unnamed file
+
+
+def _forked() -> None:
+    _pid[0] = os.getpid()
+    if _fds[0] is not None:  # (the parent's descriptors, not this process's)
+        with contextlib.suppress(OSError):
+            os.close(_fds[0])
+        _fds[0] = None
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def pid() -> int:
@@ -121,3 +132,36 @@ def atomic_replace(
             os.unlink(tmp)
         raise
     return st
+
+
+def atomic_create(path: str, data: bytes, tmpdir: str | None = None) -> bool:
+    """Write ``path``, where nothing was, so that it appears whole and never replaces a file
+    someone put there meanwhile (False: that one is left as it is; nothing written).
+
+    An unnamed file (``O_TMPFILE``) in the folder, linked into place: the link fails where a
+    file is, and no look before the write leaves a moment in which an editor's save would be
+    overwritten; a kill leaves nothing behind. Where the file system (or ``/proc``) has none, a
+    look, then :func:`atomic_replace`. A failure raises the ``OSError``.
+    """
+    head = path.rpartition("/")[0]
+    try:
+        fd = os.open(head, os.O_TMPFILE | os.O_WRONLY, 0o644)
+    except (OSError, AttributeError):  # (no O_TMPFILE here; a folder not made yet)
+        fd = None
+    if fd is not None:
+        try:
+            write_all(fd, data)
+            if _fds[0] is None:
+                _fds[0] = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+            os.link(str(fd), path, src_dir_fd=_fds[0])  # (linkat, following the fd's link)
+            return True
+        except FileExistsError:
+            return False
+        except FileNotFoundError:  # no /proc: the way below
+            pass
+        finally:
+            os.close(fd)
+    if os.path.lexists(path):
+        return False
+    atomic_replace(path, data, tmpdir=tmpdir)
+    return True

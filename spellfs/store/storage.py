@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from .atomic import atomic_replace, atomic_write, disk_error
+from .atomic import atomic_create, atomic_replace, atomic_write, disk_error
 from .kept import KeptFiles
 from .locks import FileLock, Locks
 
@@ -112,6 +112,14 @@ class Storage:
     ) -> os.stat_result | None:
         """Replace ``rel`` atomically; with ``mtime_ns``, set its mtime first and return its stat
         (the memory backend returns None)."""
+
+    def create(self, rel: str, data: bytes) -> bool:
+        """Write ``rel`` where nothing is: False (nothing written) when something is there,
+        put there meanwhile by someone else (:func:`~.atomic.atomic_create`)."""
+        if self.exists(rel):
+            return False
+        self.write(rel, data)
+        return True
 
     def append(self, rel: str, data: bytes, keep: bool = False) -> int: ...
 
@@ -224,6 +232,13 @@ class FsStorage(Storage):
         return atomic_write(
             self.base + rel, data, fsync=fsync, tmpdir=self.tmpdir, mtime_ns=mtime_ns
         )
+
+    def create(self, rel: str, data: bytes) -> bool:
+        self.guard.check(rel, final=False)
+        try:
+            return atomic_create(self.base + rel, data, self.tmpdir)
+        except OSError as exc:
+            raise disk_error(exc, self.base + rel) from None
 
     def append(self, rel: str, data: bytes, keep: bool = False) -> int:
         """Append ``data`` with one write; return the file size before it. ``keep``: the
