@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 PROBE = """
 import mimetypes, sys
@@ -56,3 +58,14 @@ def test_a_suffix_gets_the_table_type_then_the_built_in_one(suffix: str, mime: s
     from spellfs.model.mime import guess_mime
 
     assert guess_mime(suffix) == mime
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aB.xtgzTARGZ-", max_size=12))
+def test_a_name_s_type_comes_from_its_last_two_suffixes(name: str) -> None:
+    """Everything after the first dot, at most its last two parts (``a.b.tar.gz`` is a
+    ``tar.gz``; ``a.gz`` a ``gz``), whatever the dots and the case."""
+    from spellfs.model.mime import guess_mime, mime_for
+
+    suffix = ".".join(name.lower().split(".")[1:][-2:])
+    assert mime_for(name, b"\xff") == (guess_mime(suffix) or "application/octet-stream")

@@ -137,7 +137,8 @@ _MIME_BY_SUFFIX: dict[str, str | None] = {}
 def mime_for(name: str, head: bytes) -> str:
     """The mime type a stored artifact is given: by its name's suffix, else text or bytes by
     its first 4 KiB."""
-    suffix = ".".join(name.lower().split(".")[1:][-2:])  # "tar.gz" is not "gz"
+    after = name.lower().partition(".")[2]  # the last two suffixes: "tar.gz" is not "gz"
+    suffix = after if after.count(".") < 2 else ".".join(after.rsplit(".", 2)[-2:])
     guess = _MIME_BY_SUFFIX.get(suffix, "")
     if guess == "":
         if len(_MIME_BY_SUFFIX) > 4096:

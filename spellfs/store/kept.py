@@ -14,25 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
-from collections import OrderedDict
 
 __all__ = ["KeptFiles"]
 
 
 class KeptFiles:
-    """At most ``size`` open descriptors, by workspace-relative path (the least used closed)."""
+    """At most ``size`` open descriptors, by workspace-relative path (the least used closed).
+    No lock: each step is one dict operation, which threads see whole, and a descriptor taken
+    out is no longer in the dict for another thread to take or close."""
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        self._held: OrderedDict[str, tuple[int, int]] = OrderedDict()  # rel: (fd, inode)
-        self._lock = threading.Lock()
+        self._held: dict[str, tuple[int, int]] = {}  # rel: (fd, inode), least used first
 
     def take(self, rel: str, inode: int) -> int | None:
         """The descriptor kept for ``rel`` if it is open on ``inode`` (now the caller's), or None
         (one kept on another inode is closed)."""
-        with self._lock:
-            held = self._held.pop(rel, None)
+        held = self._held.pop(rel, None)
         if held is None:
             return None
         if held[1] == inode:
@@ -42,28 +40,29 @@ class KeptFiles:
 
     def give(self, rel: str, fd: int, inode: int) -> None:
         """Keep ``fd``, open on ``inode`` of ``rel``, for the next :meth:`take`."""
-        with self._lock:
-            old = self._held.pop(rel, None)
-            self._held[rel] = (fd, inode)
-            out = [old] if old is not None else []
-            while len(self._held) > self.size:
-                out.append(self._held.popitem(last=False)[1])
-        for held in out:
-            _close(held[0])
+        held = self._held
+        old = held.pop(rel, None)
+        held[rel] = (fd, inode)
+        if old is not None:
+            _close(old[0])
+        while len(held) > self.size:
+            first = list(held)[:1]  # (one call: another thread's change cannot come between)
+            out = held.pop(first[0], None) if first else None
+            if out is not None:
+                _close(out[0])
 
     def forget(self, prefix: str) -> None:
         """Close what is kept for ``prefix`` and below (a folder removed)."""
-        with self._lock:
-            gone = [r for r in self._held if r == prefix or r.startswith(prefix + "/")]
-            out = [self._held.pop(r) for r in gone]
-        for held in out:
-            _close(held[0])
+        for rel in [r for r in list(self._held) if r == prefix or r.startswith(prefix + "/")]:
+            out = self._held.pop(rel, None)
+            if out is not None:
+                _close(out[0])
 
     def close(self) -> None:
-        with self._lock:
-            out, self._held = list(self._held.values()), OrderedDict()
-        for held in out:
-            _close(held[0])
+        for rel in list(self._held):
+            out = self._held.pop(rel, None)
+            if out is not None:
+                _close(out[0])
 
 
 def _close(fd: int) -> None:
