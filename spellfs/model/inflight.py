@@ -63,7 +63,10 @@ class _Journal:
                     os.makedirs(path, exist_ok=True)
                     self.fd = os.open(f"{path}/{self.dir}", flags, 0o644)
             # (valid names: UTF-8 without lone surrogates, never a newline)
-            write_all(self.fd, b"".join(n.encode() + b"\n" for n in names))
+            if len(names) == 1:  # (a single store's)
+                write_all(self.fd, names[0].encode() + b"\n")
+            else:
+                write_all(self.fd, b"".join(n.encode() + b"\n" for n in names))
             self.noted = True
         except OSError as exc:
             raise disk_error(exc, f"{INFLIGHT}/{self.dir}") from None

@@ -134,14 +134,15 @@ def atomic_replace(
     return st
 
 
-def atomic_create(path: str, data: bytes, tmpdir: str | None = None) -> bool:
+def atomic_create(path: str, data: bytes) -> bool | None:
     """Write ``path``, where nothing was, so that it appears whole and never replaces a file
     someone put there meanwhile (False: that one is left as it is; nothing written).
 
     An unnamed file (``O_TMPFILE``) in the folder, linked into place: the link fails where a
     file is, and no look before the write leaves a moment in which an editor's save would be
-    overwritten; a kill leaves nothing behind. Where the file system (or ``/proc``) has none, a
-    look, then :func:`atomic_replace`. A failure raises the ``OSError``.
+    overwritten; a kill leaves nothing behind. None (nothing written) where the file system, or
+    ``/proc``, has none, or the folder is not there: the caller looks, then writes as
+    :func:`atomic_replace` does. A failure raises the ``OSError``.
     """
     head = path.rpartition("/")[0]
     try:
@@ -157,11 +158,8 @@ def atomic_create(path: str, data: bytes, tmpdir: str | None = None) -> bool:
             return True
         except FileExistsError:
             return False
-        except FileNotFoundError:  # no /proc: the way below
+        except FileNotFoundError:  # no /proc
             pass
         finally:
             os.close(fd)
-    if os.path.lexists(path):
-        return False
-    atomic_replace(path, data, tmpdir=tmpdir)
-    return True
+    return None

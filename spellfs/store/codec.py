@@ -36,9 +36,15 @@ _OID = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def hash_bytes(data: bytes) -> str:
-    from blake3 import blake3
+    hasher = _hasher[0]
+    if hasher is None:  # (imported on first use: start-up pays for no hashing it does not do)
+        from blake3 import blake3
 
-    return blake3(data).hexdigest()
+        hasher = _hasher[0] = blake3
+    return hasher(data).hexdigest()
+
+
+_hasher: list[Any] = [None]
 
 
 def is_oid(name: str) -> bool:
