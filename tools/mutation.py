@@ -106,6 +106,8 @@ MODULES: dict[str, list[str]] = {
         "test_model_artifact.py",
     ],
     "store/locks.py": ["test_store_locks.py", "test_store_storage.py"],
+    # (descriptors kept between stores: their own tests, and the stores that take them)
+    "store/kept.py": ["test_store_kept.py", "test_model_single_store.py"],
     "model/leftovers.py": ["test_model_leftovers.py"],
     "model/manifest.py": ["test_model_manifest.py", "test_model_session.py"],
     "model/recall.py": ["test_model_recall.py", "test_model_worktree.py"],
