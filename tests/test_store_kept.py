@@ -165,3 +165,29 @@ def test_a_list_replaced_between_stores_gets_the_next_store_s_names(
     assert seen == ["b.txt\n"]
     files = ws.root / "sessions" / dir / "files"
     assert sorted(os.listdir(files)) == ["a.txt"]
+
+
+def test_a_forked_child_and_its_parent_storing_at_once_both_land(ws: Workspace) -> None:
+    """The child inherits the kept descriptors, the journal and the lock files: its stores and
+    its parent's, made at the same time into one session, all land, one sequence number each,
+    nothing read as another's unfinished line."""
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "t", "before.txt", b"opens everything a store keeps open")
+    child = os.fork()
+    who = "child" if child == 0 else "parent"
+    try:
+        for i in range(150):
+            ws.artifacts.store(sid, "t", f"{who}{i}.txt", b"%s %d" % (who.encode(), i))
+    finally:
+        if child == 0:  # pragma: no cover (the child)
+            os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with Workspace.open(ws.root) as again:
+        names = [a["name"] for a in again.artifacts.list(sid)]
+        seqs = [r["seq"] for r in again.log(again.sessions.resolve(sid)).records]
+    assert sorted(names) == sorted(
+        ["before.txt"] + [f"{w}{i}.txt" for w in ("child", "parent") for i in range(150)]
+    )
+    assert len(seqs) == len(set(seqs)) == 301
+    assert not (ws.root / ".spell" / "repair").exists()  # nothing set aside as a torn line

@@ -65,3 +65,37 @@ def test_a_lock_whose_wait_is_interrupted_is_not_left_held(tmp_path: Path, monke
     assert took.wait(60)
     waiter.join(60)
     fs.close()
+
+
+def test_a_forked_child_s_lock_excludes_its_parent(tmp_path: Path) -> None:
+    """``flock`` belongs to an open file: a child using the lock file it inherited would hold
+    the lock while its parent holds it too, and their stores would interleave (a record read
+    as another's torn tail, sequence numbers taken twice). A child opens its own."""
+    import os
+
+    fs = FsStorage(tmp_path)
+    with fs.lock("s-d"):  # (the lock file is open from now on)
+        pass
+    held, release = os.pipe(), os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        with fs.lock("s-d"):
+            os.write(held[1], b"x")
+            os.read(release[0], 1)
+        os._exit(0)
+    os.read(held[0], 1)
+    took = threading.Event()
+
+    def parent_takes() -> None:
+        with fs.lock("s-d"):
+            took.set()
+
+    waiter = threading.Thread(target=parent_takes)
+    waiter.start()
+    try:
+        assert not took.wait(0.5)  # the child holds it: the parent waits
+    finally:
+        os.write(release[1], b"x")
+    assert took.wait(10)
+    waiter.join()
+    os.waitpid(child, 0)

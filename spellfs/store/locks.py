@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import weakref
 from typing import Callable
 
 __all__ = ["FileLock", "Locks"]
@@ -52,6 +53,16 @@ class Locks:
         self._folder = folder
         self._fds: dict[str, int] = {}
         self._locks: dict[str, FileLock] = {}
+        _ALL.add(self)
+
+    def forked(self) -> None:
+        """In a forked child: the lock files it inherited are its parent's open files, whose
+        ``flock`` the two would share (both holding a lock at once, their stores interleaved):
+        the child closes its copies (the parent's locks stay held) and opens its own."""
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds, self._locks = {}, {}
 
     def lock(self, name: str) -> FileLock:
         held = self._locks.get(name)
@@ -77,3 +88,14 @@ class Locks:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds.clear()
+
+
+_ALL: "weakref.WeakSet[Locks]" = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for locks in list(_ALL):
+        locks.forked()
+
+
+os.register_at_fork(after_in_child=_forked)
