@@ -270,7 +270,10 @@ class FsStorage(Storage):
         if fd is None:
             return None
         try:
-            if os.fstat(fd).st_size != size:
+            st = os.fstat(fd)
+            if st.st_ino != inode:  # not ours: someone closed it and the number went to
+                return None  # another file (left open, theirs)
+            if st.st_size != size:
                 os.close(fd)
                 return None
             n = os.write(fd, data)
