@@ -191,3 +191,30 @@ def test_a_forked_child_and_its_parent_storing_at_once_both_land(ws: Workspace) 
     )
     assert len(seqs) == len(set(seqs)) == 301
     assert not (ws.root / ".spell" / "repair").exists()  # nothing set aside as a torn line
+
+
+def test_a_kept_number_closed_behind_its_back_and_given_to_another_file_is_left_alone(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Code around spellfs closes the record file's kept descriptor and opens a file of its own
+    of the same size, which gets the same number: the next store writes its record to the
+    record file, not into that file, and leaves that file's descriptor open."""
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "t", "a.txt", b"one")
+    path = ws.root / "sessions" / ws.sessions.resolve(sid) / "artifacts.yaml"
+    (kept,) = [
+        int(n) for n in _fds() if os.path.realpath(f"/proc/self/fd/{n}") == str(path.resolve())
+    ]
+    theirs, original = tmp_path / "theirs", b"x" * path.stat().st_size
+    theirs.write_bytes(original)
+    os.close(kept)
+    fd = os.open(theirs, os.O_RDWR | os.O_APPEND)
+    try:
+        assert fd == kept
+        ws.artifacts.store(sid, "t", "b.txt", b"two")
+        os.fstat(fd)  # still open
+    finally:
+        os.close(fd)
+    assert theirs.read_bytes() == original
+    names = [r["name"] for _, r in parse_records(path.read_bytes(), "artifacts.yaml")]
+    assert names == ["a.txt", "b.txt"]
