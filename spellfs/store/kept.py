@@ -41,25 +41,20 @@ class KeptFiles:
     def give(self, rel: str, fd: int, inode: int) -> None:
         """Keep ``fd``, open on ``inode`` of ``rel``, for the next :meth:`take`."""
         held = self._held
-        old = held.pop(rel, None)
+        self._drop([rel])
         held[rel] = (fd, inode)
-        if old is not None:
-            _close(old[0])
-        while len(held) > self.size:
-            first = list(held)[:1]  # (one call: another thread's change cannot come between)
-            out = held.pop(first[0], None) if first else None
-            if out is not None:
-                _close(out[0])
+        if len(held) > self.size:
+            self._drop(list(held)[: len(held) - self.size])  # (the least used first)
 
     def forget(self, prefix: str) -> None:
         """Close what is kept for ``prefix`` and below (a folder removed)."""
-        for rel in [r for r in list(self._held) if r == prefix or r.startswith(prefix + "/")]:
-            out = self._held.pop(rel, None)
-            if out is not None:
-                _close(out[0])
+        self._drop([r for r in list(self._held) if r == prefix or r.startswith(prefix + "/")])
 
     def close(self) -> None:
-        for rel in list(self._held):
+        self._drop(list(self._held))
+
+    def _drop(self, rels: list[str]) -> None:
+        for rel in rels:  # (list(dict) is one call: another thread's change cannot come inside)
             out = self._held.pop(rel, None)
             if out is not None:
                 _close(out[0])
