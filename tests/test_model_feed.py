@@ -274,3 +274,24 @@ def test_a_listing_the_queue_vouches_for_reads_the_queue_twice_not_once_a_sessio
         path.write_text(path.read_text().replace("- t", "- u"))
         drains.clear()
         assert names(ws, "t") == list("bcdef") and len(drains) <= 3  # (one more: a stale row)
+
+
+def test_a_change_queued_between_a_listing_s_two_passes_keeps_the_session_listed(
+    root: Path, six: dict, monkeypatch
+) -> None:
+    """A listing checks the manifests, then the records of the rows it keeps; a change the queue
+    names in between (another process storing) made the second pass take the row's reset
+    manifest signature for "no session.yaml" and drop the session, listed then with what it
+    held before the change."""
+    with Workspace.open(root) as ws:
+        for _ in range(3):
+            assert _counts(ws) == dict.fromkeys("abcdef", 0)
+        real = ws.index.refresh_records
+
+        def store_meanwhile(rows):
+            with Workspace.open(root) as other:
+                other.artifacts.store(six["a"], "user_input", "x.txt", b"x")
+            return real(rows)
+
+        monkeypatch.setattr(ws.index, "refresh_records", store_meanwhile)
+        assert _counts(ws) == {**dict.fromkeys("bcdef", 0), "a": 1}

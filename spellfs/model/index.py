@@ -238,7 +238,8 @@ class Index:
             if row is not None:
                 row.msig = row.rsig = None
         try:
-            check_m = (manifest or row is None) and not (row is not None and dir in feed.mq)
+            # (a row the queue just named has no manifest signature left to trust: look)
+            check_m = row is None or row.msig is None or (manifest and dir not in feed.mq)
             msig = self._signature(dir, "session.yaml") if check_m else row.msig
             if msig is None:
                 self.forget(dir)
