@@ -44,6 +44,32 @@ def test_a_kept_descriptor_is_handed_out_once_and_only_for_its_inode(tmp_path: P
     assert not _is_open(fd)
 
 
+def test_a_folder_removed_closes_what_is_kept_below_it_only(tmp_path: Path) -> None:
+    kept = KeptFiles()
+    below, beside, gone = (_open(tmp_path / n) for n in ("a", "b", "c"))
+    kept.give("sessions/s/artifacts.yaml", *below)
+    kept.give("sessions/s2/artifacts.yaml", *beside)
+    kept.give("sessions/t/x", *gone)
+    os.close(gone[0])  # closed behind its back: forgetting it is no error
+    kept.forget("sessions/s")
+    kept.forget("sessions/t")
+    assert not _is_open(below[0]) and _is_open(beside[0])
+    assert kept.take("sessions/s2/artifacts.yaml", beside[1]) == beside[0]
+
+
+def test_a_deleted_session_leaves_no_record_file_open(ws: Workspace) -> None:
+    sid = ws.sessions.create(name="s")
+    ws.artifacts.store(sid, "t", "a.txt", b"one")
+    ws.sessions.delete(sid)
+    held = []
+    for n in _fds():
+        try:
+            held.append(os.readlink(f"/proc/self/fd/{n}"))
+        except FileNotFoundError:  # (the listing's own, closed since)
+            pass
+    assert not [h for h in held if h.endswith("artifacts.yaml (deleted)")]
+
+
 def test_no_more_than_its_size_are_kept_the_least_used_closed(tmp_path: Path) -> None:
     kept = KeptFiles(2)
     opened = [_open(tmp_path / n) for n in "abc"]

@@ -163,6 +163,7 @@ class SessionChanges:
         try:
             os.makedirs(self.storage.tmpdir, exist_ok=True)  # (refused if a link)
             os.rename(f"{self.ws.root}/sessions/{dir}", f"{self.ws.root}/{rel}")
+            self.storage.kept.forget(f"sessions/{dir}")  # (its record file, kept open)
         except OSError:  # (sessions/ on another file system: removed in place)
             rel = f"sessions/{dir}"
         kept = keep_new(self.ws, f"{self.ws.root}/{rel}/files", before, recorded)
