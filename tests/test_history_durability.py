@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import loose
-from spellfs.store import storage
+from spellfs.store import flush
 
 
 def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -22,7 +22,7 @@ def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def sync() -> None:
         flushed.append("<os.sync>")
 
-    real_range = storage._sync_file_range()
+    real_range = flush._sync_file_range()
 
     def writeout(fd: int, offset: int, length: int, flags: int) -> int:
         flushed.append(
@@ -32,7 +32,7 @@ def _recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "sync", sync)
-    monkeypatch.setattr(storage, "_sync_file_range", lambda: writeout)
+    monkeypatch.setattr(flush, "_sync_file_range", lambda: writeout)
     fsynced.clear()
     monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(len(flushed)), fsync(fd))[1])
     return flushed
@@ -164,18 +164,18 @@ def test_a_save_naming_many_files_flushes_the_workspace_file_system_not_the_mach
 ) -> None:
     sid = ws.sessions.create(name="s")
     ws.artifacts.store_many(
-        sid, [("tool_result", f"a{i}.txt", f"x{i}", None) for i in range(storage.FSYNC_MANY + 1)]
+        sid, [("tool_result", f"a{i}.txt", f"x{i}", None) for i in range(flush.FSYNC_MANY + 1)]
     )
     loose(ws)  # one file each (as after `spell commit`): a pack would be one file for them all
     flushed = _recording(monkeypatch)
     whole: list[str] = []
-    real = storage._syncfs
-    monkeypatch.setattr(storage, "_syncfs", lambda path: (whole.append(path), real(path))[1])
+    real = flush._syncfs
+    monkeypatch.setattr(flush, "_syncfs", lambda path: (whole.append(path), real(path))[1])
     ws.history.save(sid)
     assert whole == [ws.storage.base]
     assert "<os.sync>" not in flushed
     cp = ws.history.checkpoints(sid)[-1]
-    assert cp["artifacts"] == storage.FSYNC_MANY + 1
+    assert cp["artifacts"] == flush.FSYNC_MANY + 1
 
 
 def test_a_first_checkpoint_flushes_the_directory_entries_of_a_new_session(ws, monkeypatch) -> None:

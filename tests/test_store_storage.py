@@ -335,7 +335,7 @@ class _Flushes:
     """os.fsync and sync_file_range recorded by path (the device cache flushes one can count)."""
 
     def __init__(self, monkeypatch, writeout_result: int | None = 0) -> None:
-        from spellfs.store import storage as st
+        from spellfs.store import flush as st
 
         self.events: list[tuple[str, str, int]] = []  # (what, path, flags)
         real_fsync = os.fsync
@@ -459,7 +459,7 @@ def test_fsync_names_a_path_it_cannot_open_or_flush(tmp_path, monkeypatch):
 def test_fsync_of_more_than_fsync_many_paths_flushes_the_workspace_file_system(
     tmp_path, monkeypatch
 ):
-    from spellfs.store import storage as st
+    from spellfs.store import flush as st
 
     fs = FsStorage(tmp_path)
     flushes = _Flushes(monkeypatch)
@@ -475,7 +475,7 @@ def test_fsync_of_more_than_fsync_many_paths_flushes_the_workspace_file_system(
 def test_syncfs_flushes_the_one_file_system_else_everything(tmp_path, monkeypatch):
     import ctypes
 
-    from spellfs.store import storage as st
+    from spellfs.store import flush as st
 
     synced: list[str] = []
     monkeypatch.setattr(os, "sync", lambda: synced.append("sync"))
@@ -500,7 +500,7 @@ def test_syncfs_flushes_the_one_file_system_else_everything(tmp_path, monkeypatc
 
 
 def test_sync_file_range_is_looked_up_once(monkeypatch):
-    from spellfs.store import storage as st
+    from spellfs.store import flush as st
 
     monkeypatch.setattr(st, "_SFR", [])
     fn = st._sync_file_range()
@@ -690,7 +690,7 @@ def test_libc_is_found_without_find_library_and_syncfs_flushes_the_workspace(tmp
     import ctypes
     import ctypes.util
 
-    from spellfs.store import storage as st
+    from spellfs.store import flush as st
 
     synced: list[str] = []
     monkeypatch.setattr(os, "sync", lambda: synced.append("sync"))
