@@ -185,17 +185,12 @@ class FsStorage(Storage):
 
     def create(self, rel: str, data: bytes) -> bool:
         self.guard.check(rel, final=False)
-        path = self.base + rel
         try:
-            made = atomic_create(path, data)
-            if made is None:  # (no unnamed files here: look, then write as always)
-                if os.path.lexists(path):
-                    return False
-                atomic_replace(path, data, tmpdir=self.tmpdir)
-                return True
-            return made
+            made = atomic_create(self.base + rel, data)
         except OSError as exc:
-            raise disk_error(exc, path) from None
+            raise disk_error(exc, self.base + rel) from None
+        # (no unnamed files here: look, then write, as any backend does)
+        return super().create(rel, data) if made is None else made
 
     def append(self, rel: str, data: bytes, keep: bool = False) -> int:
         """Append ``data`` with one write; return the file size before it. ``keep``: the
